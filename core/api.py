@@ -1,0 +1,272 @@
+"""The one facade the CLI, the agent and the GUI use: open a repository, back up, browse, rebuild, restore.
+
+Everything returned is a frozen record from `core.types`; paths are bytes (absolute, as protected).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from peewee import SqliteDatabase
+
+from core.capture.backup import Backup, FolderSpec
+from core.capture.excludes import DEFAULT_EXCLUDES
+from core.check import Checker
+from core.errors import NotARepository, NotInSnapshot, TimeBeforeFirstSnapshot, UsageError
+from core.index import queries
+from core.index.rebuild import rebuild
+from core.index.schema import open_index
+from core.restore import build
+from core.restore.combine import ChunkSource
+from core.restore.combine import write_version as combine
+from core.restore.restore import Restorer
+from core.storage import layout as repo_layout
+from core.storage.layout import Layout, is_inside
+from core.storage.lock import WriterLock
+from core.storage.pack import PackReader
+from core.storage.recovery import discard_snapshot, recover
+from core.timespec import parse_time_spec
+from core.types import (
+    CheckReport,
+    Entry,
+    FileError,
+    FolderInfo,
+    Plan,
+    Progress,
+    RestoreResult,
+    SnapshotInfo,
+    VersionInfo,
+)
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def init_repository(path: str | Path) -> None:
+    """Create an empty repository at `path` (created if missing; must be empty if it exists)."""
+    root = Path(path)
+    repo_layout.create(root)
+    open_index(Layout(root).index).close()
+
+
+class Timekeep:
+    """An open repository. Use as a context manager; `writer=True` takes the repository's writer lock."""
+
+    def __init__(self, root: Path, db: SqliteDatabase, lock: WriterLock | None) -> None:
+        self.root = root
+        self.layout = Layout(root)
+        self.config = repo_layout.load_config(root)
+        self.db = db
+        self.lock = lock
+        self.reader = PackReader(self.layout)
+        self.source = ChunkSource(db, self.reader)
+
+    @classmethod
+    def open(cls, path: str | Path, *, writer: bool = False) -> Timekeep:
+        root = Path(path).absolute()
+        layout = Layout(root)
+        repo_layout.load_config(root)
+        lock = WriterLock(layout.lock) if writer else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            if not writer and not layout.index.exists():
+                raise NotARepository(f"{root} has no index; run `timekeep rebuild-index`")
+            db = open_index(layout.index)
+            if writer:
+                recover(db, layout)
+                _sync_folders(db, layout)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        return cls(root, db, lock)
+
+    def close(self) -> None:
+        self.reader.close()
+        self.db.close()
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def __enter__(self) -> Timekeep:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # folders
+    def folders(self) -> list[FolderInfo]:
+        rows = self.db.execute_sql("SELECT id, path, excludes FROM folder WHERE active = 1 ORDER BY path")
+        return [FolderInfo(fid, path, tuple(json.loads(ex))) for fid, path, ex in rows]
+
+    def add_folder(self, path: bytes, excludes: tuple[str, ...] = (), default_excludes: bool = True) -> FolderInfo:
+        self._need_writer()
+        path = os.path.realpath(path)
+        if not os.path.isdir(path):
+            raise UsageError(f"{os.fsdecode(path)} is not a folder")
+        for other in self.folders():
+            if is_inside(path, other.path) or is_inside(other.path, path):
+                raise UsageError(f"{os.fsdecode(path)} overlaps the protected folder {os.fsdecode(other.path)}")
+        if is_inside(os.fsencode(self.root), path):
+            raise UsageError("the folder holds the backup repository itself; protect a folder beside it")
+        patterns = (*DEFAULT_EXCLUDES, *excludes) if default_excludes else tuple(excludes)
+        entries = repo_layout.read_folders(self.layout)
+        entries.append({"path": os.fsdecode(path), "excludes": list(patterns)})
+        repo_layout.write_folders(self.layout, entries)
+        _sync_folders(self.db, self.layout)
+        return next(f for f in self.folders() if f.path == path)
+
+    def remove_folder(self, path: bytes) -> None:
+        """Stop protecting a folder; its history stays browsable and restorable."""
+        self._need_writer()
+        path = os.path.realpath(path)
+        entries = repo_layout.read_folders(self.layout)
+        kept = [e for e in entries if os.fsencode(str(e["path"])) != path]
+        if len(kept) == len(entries):
+            raise UsageError(f"{os.fsdecode(path)} is not a protected folder")
+        repo_layout.write_folders(self.layout, kept)
+        _sync_folders(self.db, self.layout)
+
+    def _need_writer(self) -> None:
+        if self.lock is None:
+            raise UsageError("this needs the repository opened for writing")
+
+    # storing
+    def backup(self, trigger: str = "manual", progress: ProgressCallback | None = None,
+               cancel: threading.Event | None = None) -> SnapshotInfo:
+        self._need_writer()
+        folders = [FolderSpec(f.id, f.path, f.excludes) for f in self.folders()]
+        if not folders:
+            raise UsageError("no folder is protected yet; add one with `timekeep add FOLDER`")
+        job = Backup(self.db, self.layout, self.config, folders, progress, cancel)
+        try:
+            return job.run(trigger)
+        except BaseException:
+            if job.writer.snapshot_id:
+                _discard_quietly(self.db, job.writer.snapshot_id)
+            raise
+
+    # browsing
+    def snapshots(self) -> list[SnapshotInfo]:
+        return queries.snapshots(self.db)
+
+    def snapshot_errors(self, snapshot_id: int) -> list[FileError]:
+        rows = self.db.execute_sql(
+            "SELECT path, kind, message FROM snapshot_error WHERE snapshot_id = ? ORDER BY id", (snapshot_id,))
+        return [FileError(*row) for row in rows]
+
+    def resolve_time(self, spec: str) -> SnapshotInfo:
+        """The snapshot in force at `spec` (ISO time, snapshot id, 'latest', '2 hours ago')."""
+        parsed = parse_time_spec(spec, datetime.now(UTC))
+        all_snaps = self.snapshots()
+        if not all_snaps:
+            raise UsageError("there are no snapshots yet; run `timekeep backup` first")
+        if parsed.kind == "latest":
+            return all_snaps[-1]
+        if parsed.kind == "snapshot":
+            found = queries.snapshot(self.db, int(parsed.snapshot_id or 0))
+            if found is None:
+                raise UsageError(f"there is no snapshot {parsed.snapshot_id}; `timekeep snapshots` lists them")
+            return found
+        found = queries.snapshot_at_time(self.db, int(parsed.time_ns or 0))
+        if found is None:
+            first = datetime.fromtimestamp(all_snaps[0].time_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+            raise TimeBeforeFirstSnapshot(f"{spec!r} is before the first snapshot (taken {first})")
+        return found
+
+    def list_dir(self, path: bytes | None, snapshot_id: int) -> list[Entry]:
+        """Children of `path` as they stood at the snapshot; `None` lists the protected folders."""
+        if path is None:
+            return queries.roots_at(self.db, snapshot_id)
+        version = build.version_at(self.db, path, snapshot_id)
+        if version.kind != "dir":
+            raise UsageError(f"{os.fsdecode(path)} is not a folder at snapshot {snapshot_id}")
+        return queries.children_at(self.db, version.file_id, snapshot_id)
+
+    def versions(self, path: bytes) -> list[VersionInfo]:
+        fid = queries.file_id(self.db, path)
+        if fid is None:
+            raise NotInSnapshot(f"{os.fsdecode(path)} was never backed up")
+        return queries.versions_of(self.db, fid)
+
+    # getting things back
+    def plan(self, path: bytes, snapshot_id: int) -> Plan:
+        return build.plan(self.db, path, snapshot_id)
+
+    def read_chunk(self, digest: bytes) -> bytes:
+        """One stored chunk's verified contents: with `plan`, enough for another process to build a version."""
+        return self.source.chunk(digest)
+
+    def write_version(self, plan: Plan, out: BinaryIO) -> None:
+        if plan.kind != "file":
+            raise UsageError(f"{os.fsdecode(plan.path)} is a {plan.kind}, not a file")
+        combine(self.source, plan, out)
+
+    def restore(self, path: bytes, snapshot_id: int, dest: bytes | None = None, overwrite: bool = False,
+                progress: ProgressCallback | None = None) -> RestoreResult:
+        snap = queries.snapshot(self.db, snapshot_id)
+        if snap is None:
+            raise UsageError(f"there is no snapshot {snapshot_id}")
+        started, done = time.monotonic(), [0]
+
+        def on_bytes(n: int) -> None:
+            done[0] += n
+            if progress is not None:
+                progress(Progress("restore", 0, 0, done[0], 0, time.monotonic() - started, path))
+
+        return Restorer(self.db, self.source, snap, overwrite, on_bytes).restore(path, dest)
+
+    def check(self, read_data: bool = False, progress: ProgressCallback | None = None) -> CheckReport:
+        return Checker(self.db, self.layout).run(read_data, progress)
+
+
+def _sync_folders(db: SqliteDatabase, layout: Layout) -> None:
+    """Bring the folder table in line with folders.json, the drive's record of what is protected."""
+    wanted = {os.fsencode(str(e["path"])): json.dumps(list(e.get("excludes", [])))
+              for e in repo_layout.read_folders(layout)}
+    with db.atomic():
+        db.execute_sql("UPDATE folder SET active = 0")
+        for path, excludes in wanted.items():
+            db.execute_sql(
+                "INSERT INTO folder (path, excludes, active) VALUES (?, ?, 1) "
+                "ON CONFLICT(path) DO UPDATE SET excludes = excluded.excludes, active = 1", (path, excludes))
+
+
+def _discard_quietly(db: SqliteDatabase, snapshot_id: int) -> None:
+    """Drop an unfinished snapshot; if even that fails (drive gone), the next writer's recovery will."""
+    with contextlib.suppress(Exception):  # recovery on the next writer's open covers any failure here
+        discard_snapshot(db, snapshot_id)
+
+
+def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) -> SnapshotInfo | None:
+    """Recreate `index.db` from packs and manifests; the old one is kept beside it. Returns the latest snapshot."""
+    root = Path(path).absolute()
+    repo_layout.load_config(root)
+    layout = Layout(root)
+    lock = WriterLock(layout.lock)
+    lock.acquire()
+    try:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for suffix in ("", "-wal", "-shm"):
+            old = Path(f"{layout.index}{suffix}")
+            if old.exists():
+                old.rename(f"{layout.index}.broken-{stamp}{suffix}")
+        db = open_index(layout.index)
+        try:
+            latest, problems = rebuild(db, layout, progress)
+            recover(db, layout)
+        finally:
+            db.close()
+    finally:
+        lock.release()
+    if problems:
+        raise NotARepository("index rebuilt, but: " + "; ".join(problems[:5]))
+    return latest

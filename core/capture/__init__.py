@@ -1,0 +1,1 @@
+"""Capture: scan the protected folders, decide what changed, chunk and store the changed locations."""

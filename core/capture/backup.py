@@ -1,0 +1,199 @@
+"""One storage time: scan every protected folder, read changed files in threads, index what changed.
+
+The main thread scans and commits; reader threads chunk, hash, compress and pack. In-flight work is
+bounded, so memory stays flat however much there is to store. One bad file is recorded as an error
+and never fails the snapshot; a failing drive does.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Literal
+
+from peewee import SqliteDatabase
+
+from core.capture.excludes import Excludes
+from core.capture.read import Changing, FileResult, read_file
+from core.capture.scan import FolderScan, ScanItem
+from core.capture.store import ChunkStore
+from core.errors import BackupCancelled, CorruptData
+from core.index.writer import NewVersion, SnapshotWriter
+from core.storage.layout import Layout, RepoConfig
+from core.storage.pack import PackWriter
+from core.types import FileError, Progress, SnapshotInfo
+
+COMMIT_SECONDS = 2.0
+COMMIT_ROWS = 5000
+READ_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class FolderSpec:
+    id: int
+    path: bytes
+    excludes: tuple[str, ...]
+
+
+@dataclass
+class Tally:
+    files_scanned: int = 0
+    files_read: int = 0
+    files_changed: int = 0
+    bytes_read: int = 0
+    bytes_total: int = 0
+    to_read: int = 0
+    reads_done: int = 0
+    errors: list[FileError] = field(default_factory=list)
+
+
+def read_with_retry(item: ScanItem, db: SqliteDatabase, config: RepoConfig,
+                    store: ChunkStore) -> FileResult | FileError:
+    """Read a file, again if it changed underneath us; an unreadable or restless file becomes an error."""
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            return read_file(item, db, config.chunker, store)
+        except Changing:
+            time.sleep(0.05 * (attempt + 1))
+        except FileNotFoundError:
+            return FileError(item.path, "vanished", "removed before it could be read")
+        except (OSError, CorruptData) as err:
+            message = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+            return FileError(item.path, "unreadable", message)
+    return FileError(item.path, "changing", "kept changing while being read; it will be tried again next time")
+
+
+def plain_version(item: ScanItem) -> NewVersion:
+    """A version that needs no reading: a deletion, a folder, a link, or a metadata change."""
+    if item.observed is None:
+        assert item.prev is not None
+        return NewVersion(item.path, "deleted", item.prev.kind, full=False)
+    o = item.observed
+    return NewVersion(o.path, item.action, o.kind, size=o.size, mode=o.mode, mtime_ns=o.mtime_ns,
+                      inode=o.inode, ctime_ns=o.ctime_ns, link_target=o.link_target)
+
+
+def file_version(r: FileResult) -> NewVersion:
+    o = r.observed
+    return NewVersion(o.path, r.state, "file", size=o.size, mode=o.mode, mtime_ns=o.mtime_ns, inode=o.inode,
+                      ctime_ns=o.ctime_ns, full=r.full, depth=r.depth, chain_rows=r.chain_rows,
+                      content_id=r.content_id, extents=[r.chunks[i] for i in r.stored])
+
+
+class Backup:
+    def __init__(self, db: SqliteDatabase, layout: Layout, config: RepoConfig, folders: list[FolderSpec],
+                 progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
+                 workers: int | None = None) -> None:
+        self.db, self.layout, self.config, self.folders = db, layout, config, folders
+        self.progress = progress
+        self.cancel = cancel or threading.Event()
+        self.workers = workers or min(4, os.cpu_count() or 2)
+        self.writer = SnapshotWriter(db, layout, {f.path: f.id for f in folders})
+        self.store = ChunkStore(db, PackWriter(layout), config.compression_level)
+        self.tally = Tally()
+        self._ready: list[NewVersion] = []
+        self._pending: list[FileResult] = []
+        self._new_errors: list[FileError] = []
+        self._inflight: set[Future[FileResult | FileError]] = set()
+        self._started = time.monotonic()
+        self._last_commit = self._last_progress = self._started
+
+    def run(self, trigger: str = "manual") -> SnapshotInfo:
+        sid = self.writer.begin(trigger)
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="timekeep-read") as pool:
+            try:
+                for folder in self.folders:
+                    self._scan_folder(folder, pool)
+                while self._inflight:
+                    self._collect(wait(self._inflight, return_when=FIRST_COMPLETED).done)
+            except BaseException:
+                self.cancel.set()
+                for fut in self._inflight:
+                    fut.cancel()
+                pool.shutdown(wait=True)
+                self.store.writer.abort()
+                raise
+        self._commit(final=True)
+        return self._finish(sid, trigger)
+
+    def _scan_folder(self, folder: FolderSpec, pool: ThreadPoolExecutor) -> None:
+        scan = FolderScan(self.db, folder.path, Excludes(folder.excludes), self._report)
+        for item in scan.items():
+            if self.cancel.is_set():
+                raise BackupCancelled("backup cancelled; nothing was lost")
+            if item.action == "read":
+                self._submit(item, pool)
+            else:
+                self._ready.append(plain_version(item))
+            self._tick()
+        self.tally.files_scanned += scan.counts.files
+
+    def _submit(self, item: ScanItem, pool: ThreadPoolExecutor) -> None:
+        while len(self._inflight) >= 2 * self.workers:
+            self._collect(wait(self._inflight, return_when=FIRST_COMPLETED).done)
+        assert item.observed is not None
+        self.tally.to_read += 1
+        self.tally.bytes_total += item.observed.size
+        self._inflight.add(pool.submit(read_with_retry, item, self.db, self.config, self.store))
+
+    def _collect(self, done: set[Future[FileResult | FileError]]) -> None:
+        for fut in done:
+            self._inflight.discard(fut)
+            self.tally.reads_done += 1
+            result = fut.result()
+            if isinstance(result, FileError):
+                self._report(result)
+                continue
+            self.tally.files_read += 1
+            self.tally.bytes_read += result.observed.size
+            self._pending.append(result)
+        self._tick()
+
+    def _report(self, error: FileError) -> None:
+        self.tally.errors.append(error)
+        self._new_errors.append(error)
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last_commit >= COMMIT_SECONDS or len(self._ready) + len(self._pending) >= COMMIT_ROWS:
+            self._commit()
+        if self.progress is not None and now - self._last_progress >= 0.1:
+            self._last_progress = now
+            self.progress(self._progress("store"))
+
+    def _progress(self, phase: Literal["store", "commit"]) -> Progress:
+        t = self.tally
+        return Progress(phase, t.reads_done, t.to_read, t.bytes_read, t.bytes_total,
+                        time.monotonic() - self._started)
+
+    def _commit(self, final: bool = False) -> None:
+        packs = self.store.seal()
+        ready = [r for r in self._pending if self.store.durable(r.depends)]
+        if final and len(ready) != len(self._pending):
+            raise AssertionError("chunks of a finished backup are not all sealed")
+        self._pending = [r for r in self._pending if r not in ready]
+        versions = self._ready + [file_version(r) for r in ready]
+        self.tally.files_changed += sum(1 for v in versions if v.kind != "dir")
+        self.writer.commit(packs, versions, self._new_errors)
+        self._ready, self._new_errors = [], []
+        self._last_commit = time.monotonic()
+
+    def _finish(self, sid: int, trigger: str) -> SnapshotInfo:
+        t = self.tally
+        info = SnapshotInfo(
+            id=sid, time_ns=self._begin_ns(sid), trigger=trigger, files_scanned=t.files_scanned,
+            files_read=t.files_read, files_changed=t.files_changed, bytes_read=t.bytes_read,
+            bytes_new=self.store.bytes_new, errors=sum(1 for e in t.errors if e.kind != "skipped"),
+            duration_s=round(time.monotonic() - self._started, 3))
+        if self.progress is not None:
+            self.progress(self._progress("commit"))
+        folders = [{"path": os.fsdecode(f.path), "excludes": list(f.excludes)} for f in self.folders]
+        return self.writer.finish(info, folders)
+
+    def _begin_ns(self, sid: int) -> int:
+        row = self.db.execute_sql("SELECT time_ns FROM snapshot WHERE id = ?", (sid,)).fetchone()
+        return int(row[0])

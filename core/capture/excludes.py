@@ -1,0 +1,48 @@
+"""Which paths are not protected: the person's patterns plus a default list of caches and temporaries."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Sequence
+
+DEFAULT_EXCLUDES: tuple[str, ...] = (
+    ".cache",
+    "__pycache__",
+    "*.pyc",
+    "*.tmp",
+    "*.temp",
+    "*~",
+    "*.swp",
+    "*.swo",
+    ".~lock.*#",
+    ".Trash-*",
+    ".thumbnails",
+    "Thumbs.db",
+    ".DS_Store",
+    "*.part",
+    "*.crdownload",
+)
+
+
+class Excludes:
+    """Glob patterns matched against a name, or against the path relative to the folder when they hold '/'."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.patterns = tuple(patterns)
+        names = [p for p in patterns if "/" not in p.strip("/")]
+        paths = [p.strip("/") for p in patterns if "/" in p.strip("/")]
+        self._name = _compile(names)
+        self._path = _compile(paths)
+
+    def excluded(self, name: bytes, relpath: bytes) -> bool:
+        if self._name and self._name.match(os.fsdecode(name)):
+            return True
+        return bool(self._path and self._path.match(os.fsdecode(relpath)))
+
+
+def _compile(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns), re.DOTALL)

@@ -1,0 +1,58 @@
+"""What the disk shows for one path, and whether it differs from the stored version. Pure decisions."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+
+from core.index.queries import VersionRow
+
+
+@dataclass(frozen=True)
+class Observed:
+    path: bytes
+    kind: str
+    size: int
+    mode: int
+    mtime_ns: int
+    inode: int
+    ctime_ns: int
+    link_target: bytes | None = None
+
+
+def kind_of(mode: int) -> str | None:
+    """'file', 'dir' or 'symlink'; None for sockets, FIFOs and devices, which are never stored."""
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    return None
+
+
+def observe(path: bytes, st: os.stat_result, kind: str, link_target: bytes | None = None) -> Observed:
+    size = st.st_size if kind == "file" else 0
+    return Observed(path, kind, size, st.st_mode, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, link_target)
+
+
+def same_stat(obs: Observed, prev: VersionRow) -> bool:
+    """The file-is-unchanged test (DESIGN.md §3): size, mtime_ns, inode and ctime all match."""
+    return (obs.size, obs.mtime_ns, obs.inode, obs.ctime_ns) == (
+        prev.size, prev.mtime_ns, prev.inode, prev.ctime_ns)
+
+
+def classify(obs: Observed, prev: VersionRow | None) -> str | None:
+    """The version state this observation calls for, 'read' when only the content can tell, or None."""
+    if prev is None or prev.state == "deleted":
+        return "read" if obs.kind == "file" else "created"
+    if obs.kind != prev.kind:
+        return "read" if obs.kind == "file" else "modified"
+    if obs.kind == "file":
+        return None if same_stat(obs, prev) else "read"
+    if obs.kind == "symlink" and obs.link_target != prev.link_target:
+        return "modified"
+    if (obs.mode, obs.mtime_ns, obs.inode) != (prev.mode, prev.mtime_ns, prev.inode):
+        return "metadata"
+    return None

@@ -1,0 +1,122 @@
+"""Read one changed file: chunk it, hash each chunk, store new chunks, find its changed locations.
+
+Runs in a reader thread. The file is opened without following links, checked to be the regular file
+the scan saw, and re-checked after reading: a file that changed while being read raises Changing and
+is read again by the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+
+import blake3
+from peewee import SqliteDatabase
+
+from core.capture.chunker import iter_chunks
+from core.capture.delta import NewChunk, changed_chunks
+from core.capture.observe import Observed, observe
+from core.capture.scan import ScanItem
+from core.capture.store import ChunkStore
+from core.index import queries
+from core.restore.plan import paint
+from core.storage.layout import ChunkerParams
+
+MAX_CHAIN_DEPTH = 32
+BATCH = 64
+O_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+class Changing(Exception):
+    """The file changed while it was being read."""
+
+
+@dataclass
+class FileResult:
+    """A file's new version, ready to index once its chunks are durable."""
+
+    item: ScanItem
+    observed: Observed
+    state: str
+    chunks: list[NewChunk]
+    stored: list[int]
+    full: bool
+    depth: int
+    chain_rows: int
+    content_id: bytes
+    depends: set[bytes] = field(default_factory=set)
+
+
+def _open(path: bytes) -> int:
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(path, flags | O_NOATIME)
+    except PermissionError:
+        if not O_NOATIME:
+            raise
+        return os.open(path, flags)
+
+
+def _fingerprint(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def read_file(item: ScanItem, db: SqliteDatabase, params: ChunkerParams, store: ChunkStore) -> FileResult:
+    fd = _open(item.path)
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            raise Changing
+        chunks, depends = _chunk_and_store(fd, params, store)
+        if _fingerprint(os.fstat(fd)) != _fingerprint(before) or chunks_size(chunks) != before.st_size:
+            raise Changing
+    finally:
+        os.close(fd)
+    observed = observe(item.path, before, "file")
+    return _result(item, observed, chunks, depends, db)
+
+
+def chunks_size(chunks: list[NewChunk]) -> int:
+    return chunks[-1][0] + chunks[-1][1] if chunks else 0
+
+
+def _chunk_and_store(fd: int, params: ChunkerParams, store: ChunkStore) -> tuple[list[NewChunk], set[bytes]]:
+    chunks: list[NewChunk] = []
+    depends: set[bytes] = set()
+    batch: list[tuple[bytes, memoryview]] = []
+    offset = 0
+    for data in iter_chunks(fd, params):
+        digest = blake3.blake3(data).digest()
+        chunks.append((offset, len(data), digest))
+        offset += len(data)
+        batch.append((digest, data))
+        if len(batch) >= BATCH:
+            depends |= store.put(batch)
+            batch = []
+    if batch:
+        depends |= store.put(batch)
+    return chunks, depends
+
+
+def _result(item: ScanItem, observed: Observed, chunks: list[NewChunk], depends: set[bytes],
+            db: SqliteDatabase) -> FileResult:
+    content_id = blake3.blake3(b"".join(d for _, _, d in chunks)).digest()
+    prev = item.prev
+    fresh = prev is None or prev.state == "deleted" or prev.kind != "file"
+    if fresh:
+        state = "created" if prev is None or prev.state == "deleted" else "modified"
+        return FileResult(item, observed, state, chunks, list(range(len(chunks))), True, 0, len(chunks),
+                          content_id, depends)
+    assert prev is not None
+    if prev.content_id == content_id:
+        return FileResult(item, observed, "metadata", chunks, [], False, prev.depth, prev.chain_rows,
+                          content_id, set())
+    previous = paint(queries.chain_extents(db, prev), prev.size)
+    stored = changed_chunks(chunks, previous)
+    rows = prev.chain_rows + len(stored)
+    if prev.depth + 1 >= MAX_CHAIN_DEPTH or rows > 2 * len(chunks) + 64:
+        return FileResult(item, observed, "modified", chunks, list(range(len(chunks))), True, 0, len(chunks),
+                          content_id, depends)
+    return FileResult(item, observed, "modified", chunks, stored, False, prev.depth + 1, rows, content_id,
+                      depends)

@@ -1,0 +1,134 @@
+"""Walk one protected folder and compare it, directory by directory, with the index: a metadata scan.
+
+Only what differs comes out. Symlinks are recorded, never followed; sockets, FIFOs and devices are
+skipped with a note. A directory that vanishes yields deletions for everything stored beneath it,
+taken from the index, without touching the disk.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from peewee import SqliteDatabase
+
+from core.capture.excludes import Excludes
+from core.capture.observe import Observed, classify, kind_of, observe
+from core.index import queries
+from core.index.queries import VersionRow
+from core.types import FileError
+
+Report = Callable[[FileError], None]
+
+
+@dataclass(frozen=True)
+class ScanItem:
+    """One path whose stored state must change: `action` is a version state, or 'read' for content."""
+
+    path: bytes
+    observed: Observed | None
+    prev: VersionRow | None
+    action: str
+
+
+@dataclass
+class ScanCounts:
+    files: int = 0
+    dirs: int = 0
+
+
+class Unreadable(Exception):
+    """The path exists but cannot be examined: keep its stored state rather than call it deleted."""
+
+
+def _lstat(path: bytes, report: Report) -> tuple[os.stat_result, str, bytes | None] | None:
+    """(stat, kind, link target), or None when the path is gone or is not something we store."""
+    try:
+        st = os.lstat(path)
+        kind = kind_of(st.st_mode)
+        if kind is None:
+            report(FileError(path, "skipped", "not a regular file, folder or link (socket, FIFO or device)"))
+            return None
+        target = os.readlink(path) if kind == "symlink" else None
+        return st, kind, target
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        report(FileError(path, "unreadable", err.strerror or str(err)))
+        raise Unreadable from err
+
+
+class FolderScan:
+    def __init__(self, db: SqliteDatabase, root: bytes, excludes: Excludes, report: Report) -> None:
+        self.db = db
+        self.root = root
+        self.excludes = excludes
+        self.report = report
+        self.counts = ScanCounts()
+
+    def items(self) -> Iterator[ScanItem]:
+        try:
+            found = _lstat(self.root, self.report)
+        except Unreadable:
+            return
+        if found is None or found[1] != "dir":
+            self.report(FileError(self.root, "missing", "protected folder is missing; its history is kept"))
+            return
+        root_id = queries.file_id(self.db, self.root)
+        prev = queries.latest_version(self.db, root_id) if root_id is not None else None
+        yield from self._compare(observe(self.root, found[0], "dir"), prev)
+        stack = [self.root]
+        while stack:
+            yield from self._directory(stack.pop(), stack)
+
+    def _compare(self, obs: Observed, prev: VersionRow | None) -> Iterator[ScanItem]:
+        if obs.kind == "dir":
+            self.counts.dirs += 1
+        else:
+            self.counts.files += 1
+        action = classify(obs, prev)
+        if action is not None:
+            yield ScanItem(obs.path, obs, prev, action)
+        if prev is not None and prev.kind == "dir" and obs.kind != "dir" and prev.state != "deleted":
+            yield from self._deleted_beneath(prev)
+
+    def _directory(self, path: bytes, stack: list[bytes]) -> Iterator[ScanItem]:
+        fid = queries.file_id(self.db, path)
+        before = queries.latest_children(self.db, fid) if fid is not None else {}
+        try:
+            names = sorted(os.listdir(path))
+        except OSError as err:
+            self.report(FileError(path, "unreadable", f"cannot list folder: {err.strerror or err}"))
+            return
+        seen: set[bytes] = set()
+        for name in names:
+            child = path + b"/" + name
+            if self.excludes.excluded(name, child[len(self.root) + 1 :]):
+                continue
+            try:
+                found = _lstat(child, self.report)
+            except Unreadable:
+                seen.add(child)
+                continue
+            if found is None:
+                continue
+            seen.add(child)
+            st, kind, target = found
+            yield from self._compare(observe(child, st, kind, target), before.get(child))
+            if kind == "dir":
+                stack.append(child)
+        for child, prev in before.items():
+            if child not in seen and prev.state != "deleted":
+                yield from self._deleted(child, prev)
+
+    def _deleted(self, path: bytes, prev: VersionRow) -> Iterator[ScanItem]:
+        """Deletions of `path` and, from the index alone, of everything stored beneath it."""
+        yield ScanItem(path, None, prev, "deleted")
+        if prev.kind == "dir":
+            yield from self._deleted_beneath(prev)
+
+    def _deleted_beneath(self, prev: VersionRow) -> Iterator[ScanItem]:
+        for child, child_prev in queries.latest_children(self.db, prev.file_id).items():
+            if child_prev.state != "deleted":
+                yield from self._deleted(child, child_prev)

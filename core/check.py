@@ -1,0 +1,94 @@
+"""`check`: does the index agree with the drive? Optionally re-read and re-hash every chunk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import blake3
+from peewee import SqliteDatabase
+
+from core.errors import CorruptData
+from core.storage import frame
+from core.storage.layout import Layout
+from core.storage.pack import PackReader, iter_pack_files, read_footer
+from core.types import CheckReport, Progress
+
+
+class Checker:
+    def __init__(self, db: SqliteDatabase, layout: Layout) -> None:
+        self.db = db
+        self.layout = layout
+        self.problems: list[str] = []
+        self.notes: list[str] = []
+
+    def run(self, read_data: bool, progress: Callable[[Progress], None] | None = None) -> CheckReport:
+        packs = self._packs()
+        self._references()
+        snapshots = self._manifests()
+        read = self._read_all(progress) if read_data else 0
+        chunks = self.db.execute_sql("SELECT count(*) FROM chunk").fetchone()[0]
+        return CheckReport(len(packs), chunks, snapshots, read, tuple(self.problems), tuple(self.notes))
+
+    def _packs(self) -> dict[str, int]:
+        packs = {name: pid for pid, name in self.db.execute_sql("SELECT id, name FROM pack")}
+        on_drive = {p.stem: p for p in iter_pack_files(self.layout)}
+        for name in sorted(on_drive.keys() - packs.keys()):
+            self.notes.append(f"pack {name} is not in the index (left by an interrupted backup; reusable)")
+        for name, pid in sorted(packs.items()):
+            if name not in on_drive:
+                self.problems.append(f"pack {name} is missing from the drive")
+                continue
+            self._pack_footer(name, pid, on_drive[name])
+        return packs
+
+    def _pack_footer(self, name: str, pid: int, path: object) -> None:
+        try:
+            footer = {e.digest: (e.offset, e.length) for e in read_footer(self.layout.pack_path(name))}
+        except CorruptData as err:
+            self.problems.append(str(err))
+            return
+        rows = self.db.execute_sql("SELECT digest, offset, length FROM chunk WHERE pack_id = ?", (pid,))
+        for digest, offset, length in rows:
+            if footer.get(digest) != (offset, length):
+                self.problems.append(f"chunk {digest.hex()[:16]} is not where the index says in pack {name}")
+
+    def _references(self) -> None:
+        (dangling,) = self.db.execute_sql(
+            "SELECT count(*) FROM extent e LEFT JOIN chunk c ON c.id = e.chunk_id WHERE c.id IS NULL").fetchone()
+        if dangling:
+            self.problems.append(f"{dangling} extent(s) refer to chunks the index does not have")
+        (running,) = self.db.execute_sql("SELECT count(*) FROM snapshot WHERE state = 'running'").fetchone()
+        if running:
+            self.notes.append(f"{running} interrupted snapshot(s) will be cleaned up by the next backup")
+
+    def _manifests(self) -> int:
+        ids = [row[0] for row in self.db.execute_sql("SELECT id FROM snapshot WHERE state = 'complete'")]
+        for sid in ids:
+            if not self.layout.manifest_path(sid).exists():
+                self.problems.append(f"snapshot {sid} has no manifest on the drive")
+        return len(ids)
+
+    def _read_all(self, progress: Callable[[Progress], None] | None) -> int:
+        reader = PackReader(self.layout)
+        rows = list(self.db.execute_sql(
+            "SELECT c.digest, p.name, c.offset, c.length FROM chunk c JOIN pack p ON p.id = c.pack_id "
+            "ORDER BY p.name, c.offset"))
+        done = 0
+        try:
+            for digest, pack, offset, length in rows:
+                self._verify(reader, digest, pack, offset, length)
+                done += 1
+                if progress is not None and done % 256 == 0:
+                    progress(Progress("check", done, len(rows), 0, 0, 0.0))
+        finally:
+            reader.close()
+        return done
+
+    def _verify(self, reader: PackReader, digest: bytes, pack: str, offset: int, length: int) -> None:
+        try:
+            data = frame.decode(reader.read(pack, offset, length))
+        except CorruptData as err:
+            self.problems.append(f"chunk {digest.hex()[:16]} in pack {pack}: {err}")
+            return
+        if blake3.blake3(data).digest() != digest:
+            self.problems.append(f"chunk {digest.hex()[:16]} in pack {pack} does not match its digest")

@@ -1,0 +1,59 @@
+"""The errors the engine raises on purpose; each carries a one-line message fit to show a person."""
+
+from __future__ import annotations
+
+
+class TimekeepError(Exception):
+    """Base of every deliberate engine error. The CLI prints `str(err)` and exits with `exit_code`."""
+
+    exit_code = 1
+
+
+class RepositoryError(TimekeepError):
+    """The repository cannot be opened as asked (missing, too new, locked)."""
+
+    exit_code = 2
+
+
+class NotARepository(RepositoryError):
+    pass
+
+
+class FormatTooNew(RepositoryError):
+    pass
+
+
+class RepositoryLocked(RepositoryError):
+    pass
+
+
+class UsageError(TimekeepError):
+    """The request itself does not make sense (unknown path, bad time, folder not protected)."""
+
+    exit_code = 2
+
+
+class TimeBeforeFirstSnapshot(UsageError):
+    pass
+
+
+class NotInSnapshot(UsageError):
+    pass
+
+
+class UnsafePath(TimekeepError):
+    """A stored path would write outside the restore target (`..`, absolute, through a symlink)."""
+
+
+class CorruptData(TimekeepError):
+    """Stored data does not match its digest or framing; restore stops rather than write wrong bytes."""
+
+
+class BackupCancelled(TimekeepError):
+    pass
+
+
+class StorageError(TimekeepError):
+    """Writing to the backup drive failed (full, unplugged, read-only): the snapshot stops, nothing is lost."""
+
+    exit_code = 3

@@ -1,0 +1,106 @@
+"""The index tables (DESIGN.md §4). Paths and digests are BLOBs so any byte string round-trips.
+
+`Version` + `Extent` are the first index (file → changed locations at each storage time); `Chunk` +
+`Pack` the second (location content → where its bytes are stored).
+"""
+
+from __future__ import annotations
+
+from peewee import (
+    BlobField,
+    BooleanField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = None
+        legacy_table_names = False
+
+
+class Meta(BaseModel):
+    key = TextField(primary_key=True)
+    value = TextField()
+
+
+class Folder(BaseModel):
+    path = BlobField(unique=True)
+    excludes = TextField(default="[]")
+    active = BooleanField(default=True)
+
+
+class File(BaseModel):
+    folder = ForeignKeyField(Folder, backref="files")
+    parent = ForeignKeyField("self", null=True, backref="children", index=True)
+    path = BlobField(unique=True)
+
+
+class Snapshot(BaseModel):
+    time_ns = IntegerField(index=True)
+    trigger = TextField()
+    state = TextField(default="running")
+    files_scanned = IntegerField(default=0)
+    files_read = IntegerField(default=0)
+    files_changed = IntegerField(default=0)
+    bytes_read = IntegerField(default=0)
+    bytes_new = IntegerField(default=0)
+    errors = IntegerField(default=0)
+    duration_s = FloatField(default=0.0)
+
+
+class SnapshotError(BaseModel):
+    snapshot = ForeignKeyField(Snapshot, backref="error_rows", index=True)
+    path = BlobField()
+    kind = TextField()
+    message = TextField()
+
+
+class Version(BaseModel):
+    file = ForeignKeyField(File, backref="versions", index=False)
+    snapshot = ForeignKeyField(Snapshot, backref="versions", index=True)
+    state = TextField()
+    kind = TextField()
+    size = IntegerField(default=0)
+    mode = IntegerField(default=0)
+    mtime_ns = IntegerField(default=0)
+    inode = IntegerField(default=0)
+    ctime_ns = IntegerField(default=0)
+    full = BooleanField(default=True)
+    depth = IntegerField(default=0)
+    chain_rows = IntegerField(default=0)
+    content_id = BlobField(null=True)
+    link_target = BlobField(null=True)
+
+    class Meta:
+        indexes = ((("file", "snapshot"), False),)
+
+
+class Pack(BaseModel):
+    name = TextField(unique=True)
+    size = IntegerField()
+
+
+class Chunk(BaseModel):
+    digest = BlobField(unique=True)
+    pack = ForeignKeyField(Pack, backref="chunks", index=True)
+    offset = IntegerField()
+    length = IntegerField()
+    raw_length = IntegerField()
+
+
+class Extent(BaseModel):
+    version = ForeignKeyField(Version, backref="extents", index=True)
+    offset = IntegerField()
+    length = IntegerField()
+    chunk = ForeignKeyField(Chunk, backref="extents", index=True)
+
+    class Meta:
+        primary_key = False
+
+
+MODELS: list[type[BaseModel]] = [Meta, Folder, File, Snapshot, SnapshotError, Version, Pack, Chunk, Extent]

@@ -1,0 +1,196 @@
+"""The index's read queries: the tree at a snapshot, a file's versions and chains, chunk locations.
+
+Raw SQL through peewee's connection: these run per slider move and per file in a backup, so they avoid
+building model objects. Only complete snapshots are ever visible to a reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from peewee import SqliteDatabase
+
+from core.types import Entry, SnapshotInfo, VersionInfo
+
+SNAPSHOT_COLUMNS = (
+    "id, time_ns, trigger, files_scanned, files_read, files_changed, bytes_read, bytes_new, errors, duration_s"
+)
+VERSION_COLUMNS = (
+    "v.id, v.file_id, v.snapshot_id, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns, "
+    "v.full, v.depth, v.chain_rows, v.content_id, v.link_target"
+)
+LATEST_AT = (
+    "(SELECT v2.id FROM version v2 WHERE v2.file_id = f.id AND v2.snapshot_id <= ? "
+    "ORDER BY v2.snapshot_id DESC LIMIT 1)"
+)
+SQL_BATCH = 500
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One stored version as the engine needs it (not exposed beyond core)."""
+
+    id: int
+    file_id: int
+    snapshot_id: int
+    state: str
+    kind: str
+    size: int
+    mode: int
+    mtime_ns: int
+    inode: int
+    ctime_ns: int
+    full: bool
+    depth: int
+    chain_rows: int
+    content_id: bytes | None
+    link_target: bytes | None
+
+
+@dataclass(frozen=True)
+class ChunkLocation:
+    pack: str
+    offset: int
+    length: int
+    raw_length: int
+
+
+def _version(row: tuple[Any, ...]) -> VersionRow:
+    fields = list(row)
+    fields[10] = bool(fields[10])
+    return VersionRow(*fields)
+
+
+def snapshots(db: SqliteDatabase) -> list[SnapshotInfo]:
+    rows = db.execute_sql(f"SELECT {SNAPSHOT_COLUMNS} FROM snapshot WHERE state = 'complete' ORDER BY id")
+    return [SnapshotInfo(*row) for row in rows]
+
+
+def snapshot(db: SqliteDatabase, snapshot_id: int) -> SnapshotInfo | None:
+    row = db.execute_sql(
+        f"SELECT {SNAPSHOT_COLUMNS} FROM snapshot WHERE state = 'complete' AND id = ?", (snapshot_id,)
+    ).fetchone()
+    return SnapshotInfo(*row) if row else None
+
+
+def snapshot_at_time(db: SqliteDatabase, time_ns: int) -> SnapshotInfo | None:
+    row = db.execute_sql(
+        f"SELECT {SNAPSHOT_COLUMNS} FROM snapshot WHERE state = 'complete' AND time_ns <= ? "
+        "ORDER BY time_ns DESC, id DESC LIMIT 1",
+        (time_ns,),
+    ).fetchone()
+    return SnapshotInfo(*row) if row else None
+
+
+def file_id(db: SqliteDatabase, path: bytes) -> int | None:
+    row = db.execute_sql("SELECT id FROM file WHERE path = ?", (path,)).fetchone()
+    return int(row[0]) if row else None
+
+
+def version_at(db: SqliteDatabase, fid: int, snapshot_id: int) -> VersionRow | None:
+    """The version in force at the snapshot (possibly a deletion), or None if never stored by then."""
+    row = db.execute_sql(
+        f"SELECT {VERSION_COLUMNS} FROM version v WHERE v.file_id = ? AND v.snapshot_id <= ? "
+        "ORDER BY v.snapshot_id DESC LIMIT 1",
+        (fid, snapshot_id),
+    ).fetchone()
+    return _version(row) if row else None
+
+
+def version_by_id(db: SqliteDatabase, version_id: int) -> VersionRow:
+    row = db.execute_sql(f"SELECT {VERSION_COLUMNS} FROM version v WHERE v.id = ?", (version_id,)).fetchone()
+    return _version(row)
+
+
+def _entries(rows: Iterable[tuple[object, ...]], snapshot_id: int) -> list[Entry]:
+    entries = []
+    for path, kind, size, mode, mtime_ns, snap, state, target in rows:
+        if state != "deleted":
+            entries.append(Entry(path, kind, size, mode, mtime_ns, snap, snap == snapshot_id, target))  # type: ignore[arg-type]
+    return entries
+
+
+def children_at(db: SqliteDatabase, parent_id: int, snapshot_id: int) -> list[Entry]:
+    """The children of a directory as they stood at the snapshot: the timeline's main query."""
+    rows = db.execute_sql(
+        "SELECT f.path, v.kind, v.size, v.mode, v.mtime_ns, v.snapshot_id, v.state, v.link_target "
+        f"FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.parent_id = ? ORDER BY f.path",
+        (snapshot_id, parent_id),
+    )
+    return _entries(rows, snapshot_id)
+
+
+def roots_at(db: SqliteDatabase, snapshot_id: int) -> list[Entry]:
+    rows = db.execute_sql(
+        "SELECT f.path, v.kind, v.size, v.mode, v.mtime_ns, v.snapshot_id, v.state, v.link_target "
+        f"FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.parent_id IS NULL ORDER BY f.path",
+        (snapshot_id,),
+    )
+    return _entries(rows, snapshot_id)
+
+
+def latest_children(db: SqliteDatabase, parent_id: int) -> dict[bytes, VersionRow]:
+    """Each child's newest version (any state), keyed by path: what a scan compares the disk with."""
+    rows = db.execute_sql(
+        f"SELECT f.path, {VERSION_COLUMNS} FROM file f JOIN version v ON v.id = "
+        "(SELECT max(v2.id) FROM version v2 WHERE v2.file_id = f.id) WHERE f.parent_id = ?",
+        (parent_id,),
+    )
+    return {row[0]: _version(row[1:]) for row in rows}
+
+
+def latest_version(db: SqliteDatabase, fid: int) -> VersionRow | None:
+    row = db.execute_sql(
+        f"SELECT {VERSION_COLUMNS} FROM version v WHERE v.file_id = ? ORDER BY v.id DESC LIMIT 1", (fid,)
+    ).fetchone()
+    return _version(row) if row else None
+
+
+def versions_of(db: SqliteDatabase, fid: int) -> list[VersionInfo]:
+    rows = db.execute_sql(
+        "SELECT v.snapshot_id, s.time_ns, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.content_id, "
+        "v.link_target FROM version v JOIN snapshot s ON s.id = v.snapshot_id "
+        "WHERE v.file_id = ? AND s.state = 'complete' ORDER BY v.snapshot_id",
+        (fid,),
+    )
+    return [VersionInfo(*row) for row in rows]
+
+
+def chain_extents(db: SqliteDatabase, version: VersionRow) -> list[tuple[int, int, int, bytes]]:
+    """(version id, offset, length, digest) of every extent from the last full version up to `version`."""
+    rows = db.execute_sql(
+        "SELECT e.version_id, e.offset, e.length, c.digest FROM extent e "
+        "JOIN chunk c ON c.id = e.chunk_id JOIN version v ON v.id = e.version_id "
+        "WHERE v.file_id = ? AND v.id <= ? AND v.id >= "
+        "(SELECT max(id) FROM version WHERE file_id = ? AND id <= ? AND full = 1)",
+        (version.file_id, version.id, version.file_id, version.id),
+    )
+    return list(rows)
+
+
+def _batches(items: list[bytes]) -> Iterator[list[bytes]]:
+    for start in range(0, len(items), SQL_BATCH):
+        yield items[start : start + SQL_BATCH]
+
+
+def known_digests(db: SqliteDatabase, digests: Iterable[bytes]) -> set[bytes]:
+    found: set[bytes] = set()
+    for batch in _batches(list(digests)):
+        marks = ",".join("?" * len(batch))
+        found.update(row[0] for row in db.execute_sql(f"SELECT digest FROM chunk WHERE digest IN ({marks})", batch))
+    return found
+
+
+def chunk_locations(db: SqliteDatabase, digests: Iterable[bytes]) -> dict[bytes, ChunkLocation]:
+    found: dict[bytes, ChunkLocation] = {}
+    for batch in _batches(list(set(digests))):
+        marks = ",".join("?" * len(batch))
+        rows = db.execute_sql(
+            "SELECT c.digest, p.name, c.offset, c.length, c.raw_length FROM chunk c "
+            f"JOIN pack p ON p.id = c.pack_id WHERE c.digest IN ({marks})",
+            batch,
+        )
+        found.update((row[0], ChunkLocation(*row[1:])) for row in rows)
+    return found

@@ -1,0 +1,167 @@
+"""Write one snapshot into the index: its row, packs and chunks, files, versions, extents, errors.
+
+Each `commit` is one transaction, made only after the packs it refers to are sealed. `finish` writes
+the manifest to the drive and only then marks the snapshot complete: a snapshot never shows as
+complete without the file that can rebuild it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from peewee import SqliteDatabase
+
+from core.index import queries
+from core.storage.layout import Layout
+from core.storage.manifest import encode_path, write_manifest
+from core.storage.pack import SealedPack
+from core.types import FileError, SnapshotInfo
+
+VERSION_INSERT = (
+    "INSERT INTO version (file_id, snapshot_id, state, kind, size, mode, mtime_ns, inode, ctime_ns, full, "
+    "depth, chain_rows, content_id, link_target) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+EXTENT_INSERT = (
+    "INSERT INTO extent (version_id, offset, length, chunk_id) SELECT ?, ?, ?, id FROM chunk WHERE digest = ?"
+)
+
+
+class NewVersion:
+    """A version to record: metadata plus the (offset, length, digest) extents it stores."""
+
+    __slots__ = (
+        "chain_rows",
+        "content_id",
+        "ctime_ns",
+        "depth",
+        "extents",
+        "full",
+        "inode",
+        "kind",
+        "link_target",
+        "mode",
+        "mtime_ns",
+        "path",
+        "size",
+        "state",
+    )
+
+    def __init__(self, path: bytes, state: str, kind: str, *, size: int = 0, mode: int = 0, mtime_ns: int = 0,
+                 inode: int = 0, ctime_ns: int = 0, full: bool = True, depth: int = 0, chain_rows: int = 0,
+                 content_id: bytes | None = None, link_target: bytes | None = None,
+                 extents: Sequence[tuple[int, int, bytes]] = ()) -> None:
+        self.path, self.state, self.kind, self.size, self.mode = path, state, kind, size, mode
+        self.mtime_ns, self.inode, self.ctime_ns, self.full, self.depth = mtime_ns, inode, ctime_ns, full, depth
+        self.chain_rows, self.content_id, self.link_target = chain_rows, content_id, link_target
+        self.extents = extents
+
+
+class SnapshotWriter:
+    def __init__(self, db: SqliteDatabase, layout: Layout, folder_id: dict[bytes, int]) -> None:
+        self.db = db
+        self.layout = layout
+        self.folder_id = folder_id
+        self._file_ids: dict[bytes, int] = {}
+        self.snapshot_id = 0
+
+    def begin(self, trigger: str, time_ns: int | None = None) -> int:
+        with self.db.atomic():
+            cursor = self.db.execute_sql(
+                "INSERT INTO snapshot (time_ns, trigger, state, files_scanned, files_read, files_changed, "
+                "bytes_read, bytes_new, errors, duration_s) VALUES (?, ?, 'running', 0, 0, 0, 0, 0, 0, 0)",
+                (time_ns if time_ns is not None else time.time_ns(), trigger),
+            )
+        self.snapshot_id = int(cursor.lastrowid)
+        return self.snapshot_id
+
+    def commit(self, packs: Sequence[SealedPack], versions: Sequence[NewVersion],
+               errors: Sequence[FileError] = ()) -> None:
+        with self.db.atomic():
+            add_packs(self.db, packs)
+            for version in versions:
+                self._insert_version(version)
+            self.db.cursor().executemany(
+                "INSERT INTO snapshot_error (snapshot_id, path, kind, message) VALUES (?, ?, ?, ?)",
+                [(self.snapshot_id, e.path, e.kind, e.message) for e in errors],
+            )
+
+    def _insert_version(self, v: NewVersion) -> None:
+        fid = self._file(v.path)
+        cursor = self.db.execute_sql(VERSION_INSERT, (
+            fid, self.snapshot_id, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns,
+            int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target))
+        vid = cursor.lastrowid
+        if v.extents:
+            self.db.cursor().executemany(EXTENT_INSERT, [(vid, o, n, d) for o, n, d in v.extents])
+
+    def _file(self, path: bytes) -> int:
+        """The File row for `path`, created (with its parents) on first sight."""
+        fid = self._file_ids.get(path)
+        if fid is None:
+            fid = queries.file_id(self.db, path)
+        if fid is None:
+            folder = self._folder_of(path)
+            parent = None if path in self.folder_id else self._file(os.path.dirname(path))
+            cursor = self.db.execute_sql(
+                "INSERT INTO file (folder_id, parent_id, path) VALUES (?, ?, ?)", (folder, parent, path))
+            fid = int(cursor.lastrowid)
+        self._file_ids[path] = fid
+        return fid
+
+    def _folder_of(self, path: bytes) -> int:
+        for root, fid in self.folder_id.items():
+            if path == root or path.startswith(root + b"/"):
+                return fid
+        raise ValueError(f"{path!r} is in no protected folder")
+
+    def finish(self, info: SnapshotInfo, folders: list[dict[str, Any]]) -> SnapshotInfo:
+        header = {**info.to_json(), "id": self.snapshot_id, "folders": folders}
+        write_manifest(self.layout, self.snapshot_id, header, manifest_records(self.db, self.snapshot_id))
+        mark_complete(self.db, info)
+        return info
+
+
+def mark_complete(db: SqliteDatabase, info: SnapshotInfo) -> None:
+    with db.atomic():
+        db.execute_sql(
+            "UPDATE snapshot SET state = 'complete', files_scanned = ?, files_read = ?, files_changed = ?, "
+            "bytes_read = ?, bytes_new = ?, errors = ?, duration_s = ? WHERE id = ?",
+            (info.files_scanned, info.files_read, info.files_changed, info.bytes_read, info.bytes_new,
+             info.errors, info.duration_s, info.id),
+        )
+
+
+def add_packs(db: SqliteDatabase, packs: Sequence[SealedPack]) -> None:
+    for pack in packs:
+        cursor = db.execute_sql("INSERT INTO pack (name, size) VALUES (?, ?)", (pack.name, pack.size))
+        pid = cursor.lastrowid
+        db.cursor().executemany(
+            "INSERT OR IGNORE INTO chunk (digest, pack_id, offset, length, raw_length) VALUES (?, ?, ?, ?, ?)",
+            [(e.digest, pid, e.offset, e.length, e.raw_length) for e in pack.entries],
+        )
+
+
+def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str, Any]]:
+    """The snapshot's versions (with extents) and errors as manifest records, streamed from the index."""
+    versions = db.execute_sql(
+        f"SELECT f.path, {queries.VERSION_COLUMNS} FROM version v JOIN file f ON f.id = v.file_id "
+        "WHERE v.snapshot_id = ? ORDER BY v.id", (snapshot_id,))
+    for path, *row in list(versions):
+        v = queries._version(tuple(row))
+        extents = db.execute_sql(
+            "SELECT e.offset, e.length, c.digest FROM extent e JOIN chunk c ON c.id = e.chunk_id "
+            "WHERE e.version_id = ? ORDER BY e.offset", (v.id,))
+        yield {
+            "type": "version", "path": encode_path(path), "state": v.state, "kind": v.kind, "size": v.size,
+            "mode": v.mode, "mtime_ns": v.mtime_ns, "inode": v.inode, "ctime_ns": v.ctime_ns, "full": v.full,
+            "depth": v.depth, "chain_rows": v.chain_rows,
+            "content_id": v.content_id.hex() if v.content_id else None,
+            "link_target": encode_path(v.link_target) if v.link_target is not None else None,
+            "extents": [[o, n, d.hex()] for o, n, d in extents],
+        }
+    for path, kind, message in db.execute_sql(
+            "SELECT path, kind, message FROM snapshot_error WHERE snapshot_id = ? ORDER BY id", (snapshot_id,)):
+        yield {"type": "error", "path": encode_path(path), "kind": kind, "message": message}

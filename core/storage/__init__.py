@@ -1,0 +1,1 @@
+"""The on-drive format: layout, packs of chunks, manifests, the writer lock. Readable without the index."""

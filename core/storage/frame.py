@@ -1,0 +1,79 @@
+"""Framing of one stored blob: a 12-byte header (format, compression, encryption, lengths) then the payload.
+
+The header lets an encrypted (AEAD-sealed) blob fit the same pack layout later; compression is chosen
+per blob, and a blob that zstd does not shrink is stored raw.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+
+import zstandard
+
+from core.errors import CorruptData
+
+FRAME = struct.Struct("<BBBBII")  # version, compression, encryption, reserved, raw length, payload length
+FRAME_VERSION = 1
+RAW, ZSTD = 0, 1
+
+_local = threading.local()
+
+
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    cache = getattr(_local, "compressors", None)
+    if cache is None:
+        cache = _local.compressors = {}
+    compressor: zstandard.ZstdCompressor | None = cache.get(level)
+    if compressor is None:
+        compressor = cache[level] = zstandard.ZstdCompressor(level=level)
+    return compressor
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    dctx = getattr(_local, "decompressor", None)
+    if dctx is None:
+        dctx = _local.decompressor = zstandard.ZstdDecompressor()
+    return dctx
+
+
+def encode(raw: bytes | memoryview, level: int) -> bytes:
+    """Header + payload for `raw`; zstd when it helps, raw otherwise. Thread-safe (one context per thread)."""
+    packed = _compressor(level).compress(raw)
+    if len(packed) < len(raw):
+        return FRAME.pack(FRAME_VERSION, ZSTD, 0, 0, len(raw), len(packed)) + packed
+    return FRAME.pack(FRAME_VERSION, RAW, 0, 0, len(raw), len(raw)) + bytes(raw)
+
+
+def decode(frame: bytes) -> bytes:
+    """The raw bytes a frame holds; any inconsistency is CorruptData, never wrong bytes."""
+    if len(frame) < FRAME.size:
+        raise CorruptData("stored blob is truncated")
+    version, compression, encryption, _, raw_len, payload_len = FRAME.unpack_from(frame)
+    payload = memoryview(frame)[FRAME.size :]
+    if version != FRAME_VERSION or encryption != 0 or len(payload) != payload_len:
+        raise CorruptData("stored blob has a damaged header")
+    if compression == RAW:
+        data = bytes(payload)
+    elif compression == ZSTD:
+        try:
+            data = _decompressor().decompress(payload, max_output_size=raw_len)
+        except zstandard.ZstdError as err:
+            raise CorruptData(f"stored blob does not decompress: {err}") from None
+    else:
+        raise CorruptData(f"stored blob uses unknown compression {compression}")
+    if len(data) != raw_len:
+        raise CorruptData("stored blob has the wrong length")
+    return data
+
+
+def compress_stream(data: bytes, level: int = 3) -> bytes:
+    """Whole-document compression for manifests and pack footers (small, written once)."""
+    return _compressor(level).compress(data)
+
+
+def decompress_stream(data: bytes) -> bytes:
+    try:
+        return _decompressor().decompressobj().decompress(data)
+    except zstandard.ZstdError as err:
+        raise CorruptData(f"compressed document is damaged: {err}") from None

@@ -1,0 +1,142 @@
+"""Where things live inside a repository folder, and its config (format version, chunker, compression)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from core import __version__
+from core.errors import FormatTooNew, NotARepository, UsageError
+from core.storage.atomic import atomic_write
+
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+
+
+@dataclass(frozen=True)
+class ChunkerParams:
+    """FastCDC sizes. Small enough that a 1 MiB edit stores about 1 MiB, large enough for a lean index."""
+
+    algorithm: str = "fastcdc"
+    min_size: int = 16 * 1024
+    avg_size: int = 64 * 1024
+    max_size: int = 256 * 1024
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    format: int
+    repository_id: str
+    chunker: ChunkerParams
+    compression: str = "zstd"
+    compression_level: int = 3
+    key_derivation: str = "none"
+    created_by: str = ""
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2, sort_keys=True).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> RepoConfig:
+        data = json.loads(raw)
+        data["chunker"] = ChunkerParams(**data["chunker"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def index(self) -> Path:
+        return self.root / "index.db"
+
+    @property
+    def packs(self) -> Path:
+        return self.root / "packs"
+
+    @property
+    def manifests(self) -> Path:
+        return self.root / "snapshots"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "lock"
+
+    @property
+    def folders(self) -> Path:
+        return self.root / "folders.json"
+
+    def pack_path(self, name: str) -> Path:
+        return self.packs / name[:2] / f"{name}.pack"
+
+    def manifest_path(self, snapshot_id: int) -> Path:
+        return self.manifests / f"{snapshot_id:010d}.manifest"
+
+
+def create(root: Path, chunker: ChunkerParams | None = None) -> RepoConfig:
+    """Lay out a new repository; refuses a folder that already holds anything."""
+    if root.exists() and any(root.iterdir()):
+        raise UsageError(f"{root} is not empty; choose an empty or new folder for the repository")
+    root.mkdir(parents=True, exist_ok=True)
+    layout = Layout(root)
+    layout.packs.mkdir()
+    layout.manifests.mkdir()
+    config = RepoConfig(
+        format=FORMAT_VERSION,
+        repository_id=uuid.uuid4().hex,
+        chunker=chunker or ChunkerParams(),
+        created_by=f"timekeep {__version__}",
+    )
+    atomic_write(layout.folders, b"[]\n")
+    atomic_write(layout.config, config.to_json())
+    return config
+
+
+def load_config(root: Path) -> RepoConfig:
+    """Read the config, turning every way it can be wrong into a one-line error."""
+    path = Layout(root).config
+    if not root.is_dir():
+        raise NotARepository(f"{root} does not exist or is not a folder")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise NotARepository(f"{root} is not a Timekeep repository (no {CONFIG_NAME})") from None
+    try:
+        config = RepoConfig.from_json(raw)
+    except (ValueError, TypeError, KeyError) as err:
+        raise NotARepository(f"{path} is damaged: {err}") from None
+    if config.format > FORMAT_VERSION:
+        raise FormatTooNew(
+            f"{root} uses repository format {config.format}; this Timekeep reads format "
+            f"{FORMAT_VERSION} — upgrade Timekeep"
+        )
+    return config
+
+
+def read_folders(layout: Layout) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(layout.folders.read_bytes())
+    except FileNotFoundError:
+        return []
+    return list(data)
+
+
+def write_folders(layout: Layout, folders: list[dict[str, Any]]) -> None:
+    atomic_write(layout.folders, json.dumps(folders, indent=2).encode() + b"\n")
+
+
+def is_inside(path: bytes, root: bytes) -> bool:
+    return path == root or path.startswith(root.rstrip(b"/") + b"/")
+
+
+def fs_path(raw: bytes) -> str:
+    return os.fsdecode(raw)

@@ -1,0 +1,58 @@
+"""The writer lock: one writer per repository; a lock whose process is gone is broken automatically.
+
+The lock file is held with flock(), which the kernel releases when the holder dies (kill -9, power loss
+of the process), so staleness is "its process is gone", never "it is old" — a laptop's suspend does not
+break a live lock. The file also names the holder (host, pid, start time) for the error message.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from core.errors import RepositoryLocked
+
+
+class WriterLock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            os.close(fd)
+            if err.errno in (errno.EAGAIN, errno.EACCES):
+                raise RepositoryLocked(self._holder_message()) from None
+            raise
+        self._fd = fd
+        self._write_holder(fd)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        os.ftruncate(self._fd, 0)
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+    def _write_holder(self, fd: int) -> None:
+        holder = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        os.fsync(fd)
+
+    def _holder_message(self) -> str:
+        try:
+            holder = json.loads(self.path.read_bytes() or b"{}")
+        except (OSError, ValueError):
+            holder = {}
+        who = f"process {holder.get('pid', '?')} on {holder.get('host', '?')}"
+        return f"repository {self.path.parent} is in use by {who} (a backup is running); try again later"

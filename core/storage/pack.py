@@ -1,0 +1,193 @@
+"""Pack files: append-only runs of framed chunks, sealed with a footer that lists them.
+
+A pack is written under a temporary name, sealed (footer, fsync), then renamed into place, so a pack
+that exists under its final name is always whole. The footer alone is enough to rebuild the chunk index.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import struct
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import blake3
+
+from core.errors import CorruptData, StorageError
+from core.storage.atomic import fsync_dir, publish
+from core.storage.frame import compress_stream, decompress_stream
+from core.storage.layout import Layout
+
+MAGIC = b"TKPACK\x00\x01"
+END_MAGIC = b"TKPEND01"
+ENTRY = struct.Struct("<32sQII")  # digest, frame offset, frame length, raw length
+TRAILER = struct.Struct("<QI8s8s")  # footer offset, footer length, footer checksum, magic
+TARGET_PACK_SIZE = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PackEntry:
+    digest: bytes
+    offset: int
+    length: int
+    raw_length: int
+
+
+@dataclass
+class SealedPack:
+    name: str
+    size: int
+    entries: list[PackEntry] = field(default_factory=list)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _checksum(data: bytes) -> bytes:
+    return blake3.blake3(data).digest(length=8)
+
+
+class PackWriter:
+    """Appends frames to the open pack from any thread; seals it when it reaches the target size."""
+
+    def __init__(self, layout: Layout, target_size: int = TARGET_PACK_SIZE) -> None:
+        self.layout = layout
+        self.target_size = target_size
+        self._lock = threading.Lock()
+        self._sealed: list[SealedPack] = []
+        self._fd = -1
+        self._open: SealedPack | None = None
+        self._tmp: Path | None = None
+        self._pos = 0
+
+    def add(self, digest: bytes, raw_length: int, frame: bytes) -> None:
+        try:
+            self._add(digest, raw_length, frame)
+        except OSError as err:
+            raise StorageError(f"cannot write to the backup drive: {err.strerror or err}") from err
+
+    def _add(self, digest: bytes, raw_length: int, frame: bytes) -> None:
+        with self._lock:
+            if self._open is None:
+                self._start()
+            assert self._open is not None
+            _write_all(self._fd, frame)
+            self._open.entries.append(PackEntry(digest, self._pos, len(frame), raw_length))
+            self._pos += len(frame)
+            if self._pos >= self.target_size:
+                self._seal()
+
+    def flush(self) -> list[SealedPack]:
+        """Seal the open pack (if any) and hand over every pack sealed since the last call."""
+        with self._lock:
+            try:
+                if self._open is not None:
+                    self._seal()
+            except OSError as err:
+                raise StorageError(f"cannot write to the backup drive: {err.strerror or err}") from err
+            sealed, self._sealed = self._sealed, []
+            return sealed
+
+    def abort(self) -> None:
+        with self._lock:
+            if self._open is not None:
+                os.close(self._fd)
+                assert self._tmp is not None
+                self._tmp.unlink(missing_ok=True)
+                self._open = None
+
+    def _start(self) -> None:
+        name = secrets.token_hex(16)
+        self._tmp = self.layout.packs / f".{name}.tmp"
+        self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(self._fd, MAGIC)
+        self._pos = len(MAGIC)
+        self._open = SealedPack(name, 0)
+
+    def _seal(self) -> None:
+        assert self._open is not None and self._tmp is not None
+        footer = compress_stream(b"".join(ENTRY.pack(e.digest, e.offset, e.length, e.raw_length)
+                                          for e in self._open.entries))
+        trailer = TRAILER.pack(self._pos, len(footer), _checksum(footer), END_MAGIC)
+        _write_all(self._fd, footer + trailer)
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self._open.size = self._pos + len(footer) + len(trailer)
+        final = self.layout.pack_path(self._open.name)
+        if not final.parent.exists():
+            final.parent.mkdir()
+            fsync_dir(self.layout.packs)
+        publish(self._tmp, final)
+        self._sealed.append(self._open)
+        self._open = None
+
+
+def read_footer(path: Path) -> list[PackEntry]:
+    """The chunk list of a sealed pack; CorruptData if the pack is truncated or its footer damaged."""
+    with open(path, "rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size < len(MAGIC) + TRAILER.size:
+            raise CorruptData(f"pack {path.name} is truncated")
+        fh.seek(size - TRAILER.size)
+        offset, length, checksum, magic = TRAILER.unpack(fh.read(TRAILER.size))
+        if magic != END_MAGIC or offset + length + TRAILER.size != size:
+            raise CorruptData(f"pack {path.name} has no valid footer")
+        fh.seek(offset)
+        footer = fh.read(length)
+    if _checksum(footer) != checksum:
+        raise CorruptData(f"pack {path.name} has a damaged footer")
+    raw = decompress_stream(footer)
+    return [PackEntry(*ENTRY.unpack_from(raw, i)) for i in range(0, len(raw), ENTRY.size)]
+
+
+def iter_pack_files(layout: Layout) -> Iterator[Path]:
+    """Every sealed pack on the drive (temporary, unsealed ones are not packs)."""
+    if not layout.packs.is_dir():
+        return
+    for sub in sorted(layout.packs.iterdir()):
+        if sub.is_dir():
+            yield from sorted(sub.glob("*.pack"))
+
+
+class PackReader:
+    """Random reads of frames; keeps a few packs open because restores read many chunks per pack."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self._fds: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def read(self, pack: str, offset: int, length: int) -> bytes:
+        fd = self._fd(pack)
+        data = os.pread(fd, length, offset)
+        if len(data) != length:
+            raise CorruptData(f"pack {pack} is shorter than the index says")
+        return data
+
+    def _fd(self, pack: str) -> int:
+        with self._lock:
+            fd = self._fds.get(pack)
+            if fd is None:
+                if len(self._fds) >= 64:
+                    self._close_all()
+                try:
+                    fd = os.open(self.layout.pack_path(pack), os.O_RDONLY)
+                except FileNotFoundError:
+                    raise CorruptData(f"pack {pack} is missing from the drive") from None
+                self._fds[pack] = fd
+            return fd
+
+    def _close_all(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_all()

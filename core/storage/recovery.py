@@ -1,0 +1,81 @@
+"""Make a repository whole again after a writer was killed, before the next writer starts.
+
+Unsealed pack temporaries are removed; sealed packs the index does not know are adopted (their
+chunks dedup the next backup); a snapshot left running is completed if its manifest made it to the
+drive, and otherwise discarded, so it is never shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peewee import SqliteDatabase
+
+from core.errors import CorruptData
+from core.index.writer import add_packs, mark_complete
+from core.storage.layout import Layout
+from core.storage.manifest import read_manifest
+from core.storage.pack import SealedPack, iter_pack_files, read_footer
+from core.types import SnapshotInfo
+
+
+def remove_temporaries(layout: Layout) -> int:
+    removed = 0
+    for directory in (layout.packs, layout.manifests):
+        for tmp in directory.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def adopt_orphan_packs(db: SqliteDatabase, layout: Layout) -> int:
+    known = {row[0] for row in db.execute_sql("SELECT name FROM pack")}
+    adopted = []
+    for path in iter_pack_files(layout):
+        if path.stem in known:
+            continue
+        try:
+            entries = read_footer(path)
+        except CorruptData:
+            continue  # `check` reports it; never index a pack we cannot read
+        adopted.append(SealedPack(path.stem, path.stat().st_size, entries))
+    with db.atomic():
+        add_packs(db, adopted)
+    return len(adopted)
+
+
+def settle_running_snapshots(db: SqliteDatabase, layout: Layout) -> None:
+    for (sid,) in list(db.execute_sql("SELECT id FROM snapshot WHERE state = 'running'")):
+        header = _manifest_header(layout, sid)
+        if header is not None:
+            fields = SnapshotInfo.__dataclass_fields__
+            mark_complete(db, SnapshotInfo(**{k: header[k] for k in fields if k in header}))
+        else:
+            discard_snapshot(db, sid)
+
+
+def _manifest_header(layout: Layout, sid: int) -> dict[str, Any] | None:
+    path = layout.manifest_path(sid)
+    if not path.exists():
+        return None
+    try:
+        records = list(read_manifest(path))
+    except CorruptData:
+        path.unlink()
+        return None
+    return records[0]
+
+
+def discard_snapshot(db: SqliteDatabase, sid: int) -> None:
+    with db.atomic():
+        db.execute_sql("DELETE FROM extent WHERE version_id IN (SELECT id FROM version WHERE snapshot_id = ?)",
+                       (sid,))
+        db.execute_sql("DELETE FROM version WHERE snapshot_id = ?", (sid,))
+        db.execute_sql("DELETE FROM snapshot_error WHERE snapshot_id = ?", (sid,))
+        db.execute_sql("DELETE FROM snapshot WHERE id = ?", (sid,))
+
+
+def recover(db: SqliteDatabase, layout: Layout) -> None:
+    remove_temporaries(layout)
+    adopt_orphan_packs(db, layout)
+    settle_running_snapshots(db, layout)

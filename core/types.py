@@ -1,0 +1,147 @@
+"""Plain frozen records the engine hands out; callers never see peewee rows.
+
+Paths are bytes (os.fsencode) so names that are not UTF-8 survive every layer; times are UTC nanoseconds.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Kind = Literal["file", "dir", "symlink"]
+State = Literal["created", "modified", "metadata", "deleted"]
+
+
+def ns_to_datetime(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+def iso_utc(ns: int) -> str:
+    """ISO 8601 in UTC with a Z, to the second: the one date format scripts see."""
+    return ns_to_datetime(ns).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    id: int
+    path: bytes
+    excludes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    id: int
+    time_ns: int
+    trigger: str
+    files_scanned: int = 0
+    files_read: int = 0
+    files_changed: int = 0
+    bytes_read: int = 0
+    bytes_new: int = 0
+    errors: int = 0
+    duration_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["time"] = iso_utc(self.time_ns)
+        return data
+
+
+@dataclass(frozen=True)
+class FileError:
+    path: bytes
+    kind: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": os.fsdecode(self.path), "kind": self.kind, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item of a folder as it stood at a snapshot."""
+
+    path: bytes
+    kind: Kind
+    size: int
+    mode: int
+    mtime_ns: int
+    snapshot_id: int
+    changed: bool
+    link_target: bytes | None = None
+
+    @property
+    def name(self) -> bytes:
+        return os.path.basename(self.path)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    snapshot_id: int
+    time_ns: int
+    state: State
+    kind: Kind
+    size: int
+    mode: int
+    mtime_ns: int
+    content_id: bytes | None
+    link_target: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Piece:
+    """`length` bytes at `offset` of the version come from `chunk_offset` of chunk `digest`."""
+
+    offset: int
+    length: int
+    digest: bytes
+    chunk_offset: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything needed to rebuild one version: metadata plus the pieces that cover it (claims 18, 28)."""
+
+    path: bytes
+    snapshot_id: int
+    kind: Kind
+    size: int
+    mode: int
+    mtime_ns: int
+    link_target: bytes | None
+    pieces: tuple[Piece, ...]
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: Literal["scan", "store", "commit", "restore", "check"]
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+    elapsed_s: float
+    current: bytes | None = None
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    written: tuple[bytes, ...] = ()
+    kept_beside: tuple[tuple[bytes, bytes], ...] = ()
+    unchanged: int = 0
+    errors: tuple[FileError, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    packs: int
+    chunks: int
+    snapshots: int
+    chunks_read: int
+    problems: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems

@@ -1,0 +1,1 @@
+"""Timekeep's desktop application (PySide6) over the engine in `core`."""
