@@ -176,7 +176,7 @@ class Timekeep:
             if found is None:
                 raise UsageError(f"there is no snapshot {parsed.snapshot_id}; `timekeep snapshots` lists them")
             return found
-        found = queries.snapshot_at_time(self.db, int(parsed.time_ns or 0))
+        found = queries.snapshot_at_time(self.db, min(int(parsed.time_ns or 0), 2**63 - 1))
         if found is None:
             first = datetime.fromtimestamp(all_snaps[0].time_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
             raise TimeBeforeFirstSnapshot(f"{spec!r} is before the first snapshot (taken {first})")

@@ -172,10 +172,13 @@ class Backup:
 
     def _commit(self, final: bool = False) -> None:
         packs = self.store.seal()
-        ready = [r for r in self._pending if self.store.durable(r.depends)]
-        if final and len(ready) != len(self._pending):
+        ready: list[FileResult] = []
+        waiting: list[FileResult] = []
+        for result in self._pending:
+            (ready if self.store.durable(result.depends) else waiting).append(result)
+        if final and waiting:
             raise AssertionError("chunks of a finished backup are not all sealed")
-        self._pending = [r for r in self._pending if r not in ready]
+        self._pending = waiting
         versions = self._ready + [file_version(r) for r in ready]
         self.tally.files_changed += sum(1 for v in versions if v.kind != "dir")
         self.writer.commit(packs, versions, self._new_errors)

@@ -7,6 +7,7 @@ block unless the file ended, since that chunk's cut point may depend on bytes no
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,6 +23,17 @@ def _fastcdc() -> Callable[..., Iterator[Any]]:
     return fastcdc_cy  # type: ignore[no-any-return]
 
 
+_local = threading.local()
+
+
+def _buffer(size: int) -> bytearray:
+    """One read buffer per thread, reused: allocating megabytes per small file would dominate."""
+    buf: bytearray | None = getattr(_local, "buffer", None)
+    if buf is None or len(buf) != size:
+        buf = _local.buffer = bytearray(size)
+    return buf
+
+
 def _read_full(fd: int, view: memoryview) -> int:
     got = 0
     while got < len(view):
@@ -35,7 +47,7 @@ def _read_full(fd: int, view: memoryview) -> int:
 def iter_chunks(fd: int, params: ChunkerParams, block_size: int = BLOCK_SIZE) -> Iterator[memoryview]:
     """Yield each chunk of the open file as a view that is valid until the next chunk is asked for."""
     cdc = _fastcdc()
-    buf = bytearray(block_size + params.max_size)
+    buf = _buffer(block_size + params.max_size)
     view = memoryview(buf)
     carry = 0
     while True:

@@ -59,7 +59,8 @@ def load_snapshot(db: SqliteDatabase, layout: Layout, sid: int, writer: Snapshot
     header = next(records)
     note_folders(db, writer.folder_id, header.get("folders", []), active=False)
     info = SnapshotInfo(**{k: header[k] for k in SnapshotInfo.__dataclass_fields__ if k in header})
-    db.execute_sql("INSERT INTO snapshot (id, time_ns, trigger, state) VALUES (?, ?, ?, 'running')",
+    db.execute_sql("INSERT INTO snapshot (id, time_ns, trigger, state, files_scanned, files_read, files_changed, "
+                   "bytes_read, bytes_new, errors, duration_s) VALUES (?, ?, ?, 'running', 0, 0, 0, 0, 0, 0, 0)",
                    (sid, info.time_ns, info.trigger))
     writer.snapshot_id = sid
     versions: list[NewVersion] = []

@@ -1,0 +1,273 @@
+"""Backups round-trip through byte-exact restores: baseline, changed locations, dedup, metadata, history."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from core.api import Timekeep
+from core.errors import NotInSnapshot, TimeBeforeFirstSnapshot, UsageError
+from tests.helpers import backup, make_tree, new_repo, read_tree
+
+
+def cat(repo: Path, path: Path, sid: int) -> bytes:
+    with Timekeep.open(repo) as tk:
+        out = io.BytesIO()
+        tk.write_version(tk.plan(os.fsencode(path), sid), out)
+        return out.getvalue()
+
+
+def snapshot(repo: Path, sid: int):  # type: ignore[no-untyped-def]
+    with Timekeep.open(repo) as tk:
+        return next(s for s in tk.snapshots() if s.id == sid)
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    rnd = random.Random(3)
+    make_tree(tmp_path / "src", {
+        "notes.txt": b"line of text\n" * 2000,
+        "photo.raw": rnd.randbytes(1_200_000),
+        "empty": b"",
+        "docs": {"a.md": b"# A\n", "deep": {"b.md": b"# B\n" * 100}},
+        "link": "-> notes.txt",
+        "dangling": "-> /nowhere/at/all",
+    })
+    return tmp_path / "src"
+
+
+def test_every_version_restores_byte_exact(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    history = []
+    for step in range(6):
+        history.append((backup(repo), read_tree(src)))
+        with open(src / "photo.raw", "r+b") as fh:
+            fh.seek(100_000 * step)
+            fh.write(os.urandom(5000))
+        (src / "notes.txt").write_bytes((src / "notes.txt").read_bytes()[: 1000 * step] + b"inserted" * step)
+        (src / "docs" / f"new{step}.md").write_bytes(b"n" * step)
+    for sid, tree in history:
+        dest = tmp_path / f"restore{sid}"
+        with Timekeep.open(repo) as tk:
+            result = tk.restore(os.fsencode(src), sid, dest=os.fsencode(dest))
+        assert not result.errors
+        assert read_tree(dest / "src") == tree
+
+
+def test_second_backup_reads_nothing_when_nothing_changed(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    first = snapshot(repo, backup(repo))
+    assert first.files_read == 5 and first.bytes_new > 0
+    second = snapshot(repo, backup(repo))
+    assert (second.files_read, second.files_changed, second.bytes_new) == (0, 0, 0)
+    assert second.files_scanned == first.files_scanned
+
+
+def test_small_edit_stores_only_its_changed_location(tmp_path: Path) -> None:
+    data = random.Random(5).randbytes(8 << 20)
+    make_tree(tmp_path / "src", {"big.bin": data})
+    repo = new_repo(tmp_path, tmp_path / "src")
+    backup(repo)
+    edited = data[:4_000_000] + b"E" * 100 + data[4_000_100:]
+    (tmp_path / "src" / "big.bin").write_bytes(edited)
+    overwrite = snapshot(repo, backup(repo))
+    assert overwrite.bytes_new < 600_000
+    inserted = edited[:6_000_000] + b"I" * 100 + edited[6_000_000:]
+    (tmp_path / "src" / "big.bin").write_bytes(inserted)
+    insert = snapshot(repo, backup(repo))
+    assert insert.bytes_new < 600_000
+    assert cat(repo, tmp_path / "src" / "big.bin", overwrite.id) == edited
+    assert cat(repo, tmp_path / "src" / "big.bin", insert.id) == inserted
+    assert cat(repo, tmp_path / "src" / "big.bin", 1) == data
+
+
+def test_duplicates_and_renames_dedup(tmp_path: Path) -> None:
+    blob = random.Random(9).randbytes(2_000_000)
+    make_tree(tmp_path / "src", {"one.bin": blob, "two.bin": blob})
+    repo = new_repo(tmp_path, tmp_path / "src")
+    first = snapshot(repo, backup(repo))
+    assert first.bytes_new < 2_100_000
+    os.rename(tmp_path / "src" / "one.bin", tmp_path / "src" / "renamed.bin")
+    renamed = snapshot(repo, backup(repo))
+    assert renamed.bytes_new == 0 and renamed.files_changed == 2  # the deletion and the creation
+    with Timekeep.open(repo) as tk:
+        states = [v.state for v in tk.versions(os.fsencode(tmp_path / "src" / "one.bin"))]
+        names = [os.path.basename(e.path) for e in tk.list_dir(os.fsencode(tmp_path / "src"), renamed.id)]
+    assert states == ["created", "deleted"]
+    assert names == [b"renamed.bin", b"two.bin"]
+    assert cat(repo, tmp_path / "src" / "renamed.bin", renamed.id) == blob
+
+
+def test_mode_and_mtime_changes_are_versions(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    os.chmod(src / "notes.txt", 0o600)
+    os.utime(src / "empty", ns=(1_000_000_000, 1_000_000_000))
+    sid = backup(repo)
+    with Timekeep.open(repo) as tk:
+        notes = tk.versions(os.fsencode(src / "notes.txt"))
+        empty = tk.versions(os.fsencode(src / "empty"))
+        changed = {os.path.basename(e.path) for e in tk.list_dir(os.fsencode(src), sid) if e.changed}
+    assert [v.state for v in notes] == ["created", "metadata"] and notes[-1].mode & 0o777 == 0o600
+    assert empty[-1].state == "metadata" and empty[-1].mtime_ns == 1_000_000_000
+    assert changed == {b"notes.txt", b"empty"}
+    assert snapshot(repo, sid).bytes_new == 0
+
+
+def test_links_are_recorded_not_followed(tmp_path: Path, src: Path) -> None:
+    os.symlink("/", src / "root-link")
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    with Timekeep.open(repo) as tk:
+        entries = {os.path.basename(e.path): e for e in tk.list_dir(os.fsencode(src), sid)}
+    assert entries[b"root-link"].kind == "symlink" and entries[b"root-link"].link_target == b"/"
+    assert entries[b"dangling"].link_target == b"/nowhere/at/all"
+    assert snapshot(repo, sid).files_scanned == 8
+
+
+def test_deleted_folder_leaves_history_and_listing(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    first = backup(repo)
+    for path in sorted((src / "docs").rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    (src / "docs").rmdir()
+    second = backup(repo)
+    with Timekeep.open(repo) as tk:
+        assert b"docs" not in {os.path.basename(e.path) for e in tk.list_dir(os.fsencode(src), second)}
+        assert [os.path.basename(e.path) for e in tk.list_dir(os.fsencode(src / "docs"), first)] == [b"a.md", b"deep"]
+        with pytest.raises(NotInSnapshot):
+            tk.list_dir(os.fsencode(src / "docs" / "deep"), second)
+    assert cat(repo, src / "docs" / "deep" / "b.md", first) == b"# B\n" * 100
+
+
+def test_long_edit_chains_stay_exact(tmp_path: Path) -> None:
+    rnd = random.Random(11)
+    data = bytearray(rnd.randbytes(600_000))
+    make_tree(tmp_path / "src", {"f": bytes(data)})
+    repo = new_repo(tmp_path, tmp_path / "src")
+    kept = []
+    for _ in range(40):  # past the chain bound, so a full version is stored on the way
+        at = rnd.randrange(len(data))
+        data[at : at + 10] = rnd.randbytes(10)
+        (tmp_path / "src" / "f").write_bytes(bytes(data))
+        kept.append((backup(repo), bytes(data)))
+    for sid, content in kept:
+        assert cat(repo, tmp_path / "src" / "f", sid) == content
+
+
+def test_in_place_restore_never_overwrites_a_differing_file(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    (src / "notes.txt").write_bytes(b"edited since\n")
+    (src / "docs" / "later.md").write_bytes(b"made after the snapshot")
+    with Timekeep.open(repo) as tk:
+        result = tk.restore(os.fsencode(src), sid)
+        when = snapshot(repo, sid).time_ns
+    assert (src / "notes.txt").read_bytes() == b"edited since\n"
+    [(original, beside)] = result.kept_beside
+    assert original == os.fsencode(src / "notes.txt")
+    stamp = datetime.fromtimestamp(when / 1e9).strftime("%Y-%m-%d %H%M")
+    assert beside == os.fsencode(src / f"notes (restored {stamp}).txt")
+    assert Path(os.fsdecode(beside)).read_bytes() == b"line of text\n" * 2000
+    assert (src / "docs" / "later.md").exists()
+    assert result.unchanged >= 4
+
+
+def test_overwrite_replaces_the_differing_file(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    (src / "notes.txt").write_bytes(b"edited since\n")
+    with Timekeep.open(repo) as tk:
+        result = tk.restore(os.fsencode(src / "notes.txt"), sid, overwrite=True)
+    assert result.written == (os.fsencode(src / "notes.txt"),)
+    assert (src / "notes.txt").read_bytes() == b"line of text\n" * 2000
+
+
+def test_restore_to_recreates_the_last_component(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    before = read_tree(src)
+    with Timekeep.open(repo) as tk:
+        tk.restore(os.fsencode(src), sid, dest=os.fsencode(tmp_path / "x"))
+        tk.restore(os.fsencode(src / "docs" / "deep" / "b.md"), sid, dest=os.fsencode(tmp_path / "y"))
+    assert read_tree(tmp_path / "x" / "src") == before
+    assert (tmp_path / "y" / "b.md").read_bytes() == b"# B\n" * 100
+    stored = os.lstat(src / "notes.txt")
+    restored = os.lstat(tmp_path / "x" / "src" / "notes.txt")
+    assert (restored.st_mode, restored.st_mtime_ns) == (stored.st_mode, stored.st_mtime_ns)
+
+
+def test_times_resolve_to_snapshots(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    first, second = backup(repo), backup(repo)
+    with Timekeep.open(repo) as tk:
+        assert tk.resolve_time("latest").id == second
+        assert tk.resolve_time(str(first)).id == first
+        assert tk.resolve_time("2999-01-01").id == second
+        last = tk.snapshots()[-1]
+        assert tk.resolve_time(datetime.fromtimestamp(last.time_ns / 1e9, UTC).isoformat()).id == second
+        with pytest.raises(TimeBeforeFirstSnapshot, match="before the first snapshot"):
+            tk.resolve_time("2001-01-01")
+        with pytest.raises(TimeBeforeFirstSnapshot):
+            tk.resolve_time("1 hour ago")
+        with pytest.raises(UsageError):
+            tk.resolve_time("99")
+
+
+def test_excludes_skip_caches_and_patterns(tmp_path: Path) -> None:
+    make_tree(tmp_path / "src", {"keep.txt": b"k", ".cache": {"big": b"c"}, "x.tmp": b"t",
+                                 "build": {"out.o": b"o"}, "sub": {"build": {"keep.c": b"c"}}})
+    repo = tmp_path / "repo"
+    from core.api import init_repository
+    init_repository(repo)
+    with Timekeep.open(repo, writer=True) as tk:
+        tk.add_folder(os.fsencode(tmp_path / "src"), excludes=("build/*",))
+        sid = tk.backup().id
+        result = tk.restore(os.fsencode(tmp_path / "src"), sid, dest=os.fsencode(tmp_path / "out"))
+    assert not result.errors
+    assert set(read_tree(tmp_path / "out" / "src")) == {b"keep.txt", b"build", b"sub", b"sub/build",
+                                                       b"sub/build/keep.c"}
+
+
+def test_folder_rules(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    with Timekeep.open(repo, writer=True) as tk:
+        with pytest.raises(UsageError, match="overlaps"):
+            tk.add_folder(os.fsencode(src / "docs"))
+        with pytest.raises(UsageError, match="repository"):
+            tk.add_folder(os.fsencode(tmp_path / "drive"))
+        sid = tk.backup().id
+        tk.remove_folder(os.fsencode(src))
+        assert tk.folders() == []
+        with pytest.raises(UsageError, match="no folder"):
+            tk.backup()
+    assert cat(repo, src / "notes.txt", sid) == b"line of text\n" * 2000
+
+
+def test_check_and_rebuild_index(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    trees = []
+    for n in range(3):
+        (src / f"file{n}").write_bytes(os.urandom(10_000 * (n + 1)))
+        trees.append((backup(repo), read_tree(src)))
+    with Timekeep.open(repo) as tk:
+        report = tk.check(read_data=True)
+        before = tk.snapshots()
+    assert report.ok and report.snapshots == 3 and report.chunks_read == report.chunks > 0
+    (repo / "index.db").unlink()
+    for extra in ("index.db-wal", "index.db-shm"):
+        (repo / extra).unlink(missing_ok=True)
+    from core.api import rebuild_index
+    rebuild_index(repo)
+    with Timekeep.open(repo) as tk:
+        assert tk.snapshots() == before
+        assert [f.path for f in tk.folders()] == [os.fsencode(src)]
+        for sid, tree in trees:
+            tk.restore(os.fsencode(src), sid, dest=os.fsencode(tmp_path / f"r{sid}"))
+            assert read_tree(tmp_path / f"r{sid}" / "src") == tree
+        assert tk.check(read_data=True).ok

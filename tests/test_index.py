@@ -1,0 +1,74 @@
+"""The index: schema version and migrations, and the timeline's two queries."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from peewee import IntegerField, SqliteDatabase
+from playhouse.migrate import SqliteMigrator, migrate
+
+from core.api import Timekeep
+from core.errors import FormatTooNew
+from core.index.schema import SCHEMA_VERSION, open_index, schema_version, upgrade
+from tests.helpers import backup, make_tree, new_repo
+
+
+def test_new_index_has_current_schema(tmp_path: Path) -> None:
+    db = open_index(tmp_path / "index.db")
+    assert schema_version(db) == SCHEMA_VERSION
+    assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_migrations_run_in_order_and_are_recorded(tmp_path: Path) -> None:
+    db = open_index(tmp_path / "index.db")
+    ran: list[int] = []
+
+    def add_column(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
+        ran.append(schema_version(db))
+        migrate(migrator.add_column("folder", "priority", IntegerField(default=0)))
+
+    def noop(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
+        ran.append(schema_version(db))
+
+    steps = {SCHEMA_VERSION: add_column, SCHEMA_VERSION + 1: noop}
+    assert upgrade(db, steps, target=SCHEMA_VERSION + 2) == SCHEMA_VERSION + 2
+    assert ran == [SCHEMA_VERSION, SCHEMA_VERSION + 1]
+    assert "priority" in [c.name for c in db.get_columns("folder")]
+    assert schema_version(db) == SCHEMA_VERSION + 2
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = open_index(tmp_path / "index.db")
+    db.execute_sql("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 5),))
+    db.close()
+    with pytest.raises(FormatTooNew):
+        open_index(tmp_path / "index.db")
+
+
+def test_children_query_uses_the_index(tmp_path: Path) -> None:
+    db = open_index(tmp_path / "index.db")
+    plan = " ".join(str(row) for row in db.execute_sql(
+        "EXPLAIN QUERY PLAN SELECT f.path, v.kind FROM file f JOIN version v ON v.id = "
+        "(SELECT v2.id FROM version v2 WHERE v2.file_id = f.id AND v2.snapshot_id <= 5 "
+        "ORDER BY v2.snapshot_id DESC LIMIT 1) WHERE f.parent_id = 3"))
+    assert "file_parent_id" in plan and "version_file_id_snapshot_id" in plan
+    assert "SCAN" not in plan.replace("SCAN CONSTANT", "")
+
+
+@pytest.mark.slow
+def test_listing_ten_thousand_entries_at_an_old_snapshot(tmp_path: Path) -> None:
+    make_tree(tmp_path / "src", {"many": {f"f{n:05d}": b"%d" % n for n in range(10_000)}})
+    repo = new_repo(tmp_path, tmp_path / "src")
+    first = backup(repo)
+    for n in range(0, 10_000, 7):
+        (tmp_path / "src" / "many" / f"f{n:05d}").write_bytes(b"changed")
+    backup(repo)
+    with Timekeep.open(repo) as tk:
+        started = time.perf_counter()
+        entries = tk.list_dir(os.fsencode(tmp_path / "src" / "many"), first)
+        elapsed = time.perf_counter() - started
+    assert len(entries) == 10_000 and all(e.size == len(b"%d" % int(e.name[1:])) for e in entries)
+    print(f"listing 10k entries at an old snapshot: {elapsed * 1000:.1f} ms")

@@ -1,0 +1,145 @@
+"""The on-drive format: frames, packs and their footers, manifests, config and the writer lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import blake3
+import pytest
+
+from core.errors import CorruptData, FormatTooNew, NotARepository, RepositoryLocked, UsageError
+from core.storage import frame
+from core.storage.layout import FORMAT_VERSION, Layout, create, load_config
+from core.storage.lock import WriterLock
+from core.storage.manifest import read_manifest, write_manifest
+from core.storage.pack import PackReader, PackWriter, iter_pack_files, read_footer
+
+
+def test_frame_compresses_text_and_keeps_random_raw() -> None:
+    text = b"the same line again\n" * 4000
+    noise = random.Random(1).randbytes(65536)
+    packed_text, packed_noise = frame.encode(text, 3), frame.encode(noise, 3)
+    assert len(packed_text) < len(text) // 10
+    assert packed_noise[1] == frame.RAW and len(packed_noise) == len(noise) + frame.FRAME.size
+    assert frame.decode(packed_text) == text and frame.decode(packed_noise) == noise
+
+
+def test_frame_damage_is_reported() -> None:
+    packed = bytearray(frame.encode(b"abc" * 1000, 3))
+    packed[-3] ^= 0xFF
+    with pytest.raises(CorruptData):
+        frame.decode(bytes(packed))
+    with pytest.raises(CorruptData):
+        frame.decode(bytes(packed[:5]))
+
+
+def write_pack(tmp_path: Path, blobs: list[bytes], target: int = 1 << 30) -> tuple[Layout, list]:
+    layout = Layout(tmp_path / "repo")
+    layout.packs.mkdir(parents=True)
+    writer = PackWriter(layout, target_size=target)
+    for blob in blobs:
+        writer.add(blake3.blake3(blob).digest(), len(blob), frame.encode(blob, 3))
+    return layout, writer.flush()
+
+
+def test_pack_footer_lists_every_chunk_and_reads_back(tmp_path: Path) -> None:
+    blobs = [random.Random(n).randbytes(1000 + n) for n in range(20)]
+    layout, sealed = write_pack(tmp_path, blobs)
+    assert len(sealed) == 1
+    [path] = list(iter_pack_files(layout))
+    entries = read_footer(path)
+    assert [e.digest for e in entries] == [blake3.blake3(b).digest() for b in blobs]
+    reader = PackReader(layout)
+    for entry, blob in zip(entries, blobs, strict=True):
+        assert frame.decode(reader.read(path.stem, entry.offset, entry.length)) == blob
+    reader.close()
+
+
+def test_packs_roll_over_at_target_size(tmp_path: Path) -> None:
+    blobs = [random.Random(n).randbytes(50_000) for n in range(10)]
+    layout, sealed = write_pack(tmp_path, blobs, target=120_000)
+    assert len(sealed) >= 4
+    assert sum(len(p.entries) for p in sealed) == 10
+    assert not list(layout.packs.glob(".*.tmp"))
+
+
+def test_truncated_pack_is_corrupt(tmp_path: Path) -> None:
+    layout, _ = write_pack(tmp_path, [b"x" * 5000])
+    [path] = list(iter_pack_files(layout))
+    path.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(CorruptData):
+        read_footer(path)
+
+
+def test_manifest_round_trip_with_odd_names(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    layout.manifests.mkdir()
+    records = [{"type": "version", "path": os.fsdecode(b"/x/bad\xff\nname"), "n": n} for n in range(3000)]
+    write_manifest(layout, 7, {"id": 7}, records)
+    got = list(read_manifest(layout.manifest_path(7)))
+    assert got[0]["id"] == 7 and got[0]["type"] == "snapshot"
+    assert got[1:] == records
+    assert os.fsencode(got[1]["path"]) == b"/x/bad\xff\nname"
+
+
+def test_cut_manifest_is_corrupt(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    layout.manifests.mkdir()
+    path = write_manifest(layout, 1, {}, ({"type": "version", "n": n} for n in range(10)))
+    path.write_bytes(path.read_bytes()[:-4])
+    with pytest.raises(CorruptData):
+        list(read_manifest(path))
+
+
+def test_config_errors_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(NotARepository, match="not a Timekeep repository"):
+        load_config(tmp_path)
+    with pytest.raises(NotARepository, match="does not exist"):
+        load_config(tmp_path / "missing")
+    create(tmp_path / "repo")
+    config_path = tmp_path / "repo" / "config.json"
+    data = json.loads(config_path.read_text())
+    data["format"] = FORMAT_VERSION + 1
+    config_path.write_text(json.dumps(data))
+    with pytest.raises(FormatTooNew, match="upgrade Timekeep") as err:
+        load_config(tmp_path / "repo")
+    assert "\n" not in str(err.value)
+
+
+def test_create_refuses_a_folder_with_contents(tmp_path: Path) -> None:
+    (tmp_path / "stuff").write_text("x")
+    with pytest.raises(UsageError):
+        create(tmp_path)
+
+
+LOCK_HOLDER = """
+import sys, time
+from pathlib import Path
+from core.storage.lock import WriterLock
+WriterLock(Path(sys.argv[1])).acquire()
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_live_lock_refuses_and_dead_lock_is_broken(tmp_path: Path) -> None:
+    lock_path = tmp_path / "lock"
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(lock_path)], stdout=subprocess.PIPE,
+                              cwd=Path(__file__).parent.parent)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"locked"
+        with pytest.raises(RepositoryLocked, match=f"process {holder.pid}"):
+            WriterLock(lock_path).acquire()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    lock = WriterLock(lock_path)
+    lock.acquire()  # the killed writer's lock is gone with its process
+    assert json.loads(lock_path.read_text())["pid"] == os.getpid()
+    lock.release()
