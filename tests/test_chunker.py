@@ -22,7 +22,7 @@ def whole_file_chunks(data: bytes, params: ChunkerParams) -> list[bytes]:
 def stream_chunks(path: Path, params: ChunkerParams, block: int) -> list[bytes]:
     fd = os.open(path, os.O_RDONLY)
     try:
-        return [bytes(c) for c in iter_chunks(fd, params, block_size=block)]
+        return [bytes(c) for block_chunks in iter_chunks(fd, params, block_size=block) for c in block_chunks]
     finally:
         os.close(fd)
 

@@ -271,3 +271,16 @@ def test_check_and_rebuild_index(tmp_path: Path, src: Path) -> None:
             tk.restore(os.fsencode(src), sid, dest=os.fsencode(tmp_path / f"r{sid}"))
             assert read_tree(tmp_path / f"r{sid}" / "src") == tree
         assert tk.check(read_data=True).ok
+
+
+def test_file_larger_than_several_read_blocks_round_trips(tmp_path: Path) -> None:
+    """Chunk views share a reused read buffer; every chunk must be stored before the buffer moves on."""
+    rnd = random.Random(21)
+    data = b"".join(rnd.randbytes(3 << 20) + b"\0" * (2 << 20) + b"text " * 300_000 for _ in range(4))
+    make_tree(tmp_path / "src", {"image.bin": data})
+    repo = new_repo(tmp_path, tmp_path / "src")
+    sid = backup(repo)
+    assert len(data) > 3 * (8 << 20)
+    assert cat(repo, tmp_path / "src" / "image.bin", sid) == data
+    with Timekeep.open(repo) as tk:
+        assert tk.check(read_data=True).ok

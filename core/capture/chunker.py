@@ -44,8 +44,11 @@ def _read_full(fd: int, view: memoryview) -> int:
     return got
 
 
-def iter_chunks(fd: int, params: ChunkerParams, block_size: int = BLOCK_SIZE) -> Iterator[memoryview]:
-    """Yield each chunk of the open file as a view that is valid until the next chunk is asked for."""
+def iter_chunks(fd: int, params: ChunkerParams, block_size: int = BLOCK_SIZE) -> Iterator[list[memoryview]]:
+    """Yield the chunks of the open file a block at a time, as views valid until the next block is asked for.
+
+    The views share one reusable buffer: a caller that keeps chunk data past the next block must copy it.
+    """
     cdc = _fastcdc()
     buf = _buffer(block_size + params.max_size)
     view = memoryview(buf)
@@ -59,10 +62,8 @@ def iter_chunks(fd: int, params: ChunkerParams, block_size: int = BLOCK_SIZE) ->
         cuts = list(cdc(view[:filled], params.min_size, params.avg_size, params.max_size))
         if not eof:
             cuts = cuts[:-1]
-        end = 0
-        for cut in cuts:
-            yield view[cut.offset : cut.offset + cut.length]
-            end = cut.offset + cut.length
+        yield [view[cut.offset : cut.offset + cut.length] for cut in cuts]
+        end = cuts[-1].offset + cuts[-1].length if cuts else 0
         if eof:
             return
         carry = filled - end

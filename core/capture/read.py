@@ -24,7 +24,6 @@ from core.restore.plan import paint
 from core.storage.layout import ChunkerParams
 
 MAX_CHAIN_DEPTH = 32
-BATCH = 64
 O_NOATIME = getattr(os, "O_NOATIME", 0)
 
 
@@ -84,18 +83,13 @@ def chunks_size(chunks: list[NewChunk]) -> int:
 def _chunk_and_store(fd: int, params: ChunkerParams, store: ChunkStore) -> tuple[list[NewChunk], set[bytes]]:
     chunks: list[NewChunk] = []
     depends: set[bytes] = set()
-    batch: list[tuple[bytes, memoryview]] = []
     offset = 0
-    for data in iter_chunks(fd, params):
-        digest = blake3.blake3(data).digest()
-        chunks.append((offset, len(data), digest))
-        offset += len(data)
-        batch.append((digest, data))
-        if len(batch) >= BATCH:
-            depends |= store.put(batch)
-            batch = []
-    if batch:
-        depends |= store.put(batch)
+    for block in iter_chunks(fd, params):
+        batch = [(blake3.blake3(data).digest(), data) for data in block]
+        for digest, data in batch:
+            chunks.append((offset, len(data), digest))
+            offset += len(data)
+        depends |= store.put(batch)  # before the next block reuses the buffer the views point into
     return chunks, depends
 
 
