@@ -1,0 +1,156 @@
+"""Run the benchmark: one dataset, three tools, one table. `python -m bench.run [--scale smoke]`.
+
+Order of work, the same for every tool: first backup of the warm dataset; then each mutation is applied
+once and every tool backs it up; then restores and listings from the first (oldest) snapshot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from bench import dataset, limits
+from bench.report import MIB, Report, Row
+from bench.tools import TOOLS, Tool, ensure_installed
+
+HERE = Path(__file__).parent
+
+
+def prepare(work: Path, scale: dataset.Scale, seed: int) -> Path:
+    source = work / "data"
+    marker = work / f".dataset-{scale.name}-{seed}"
+    if not marker.exists():
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        print(f"generating the {scale.name} dataset in {source} …", flush=True)
+        dataset.generate(source, scale, seed)
+        marker.touch()
+    for leftover in work.glob("repo-*"):
+        shutil.rmtree(leftover)
+    return source
+
+
+def first_backups(report: Report, tools: list[Tool], size: int) -> None:
+    seconds, peaks, sizes = {}, {}, {}
+    for tool in tools:
+        dataset.drop_page_cache_hint(tool.source)
+        tool.init()
+        run = tool.backup()
+        seconds[tool.name], peaks[tool.name] = run.seconds, run.peak_mib
+        sizes[tool.name] = tool.repo_bytes() / MIB
+        print(f"  first backup {tool.name}: {run.seconds:.1f} s", flush=True)
+    report.add(Row("first backup", "s", seconds))
+    throughput = {n: size / 1e6 / s for n, s in seconds.items()}
+    report.add(Row("first backup throughput", "MB/s", throughput, higher_is_better=True, target="≥ 1.0×"))
+    report.add(Row("peak memory, first backup", "MiB", peaks, target="< 128 MiB"))
+    report.add(Row("repository size after first backup", "MiB", sizes, target="within 2% of the smaller"))
+
+
+def incrementals(report: Report, tools: list[Tool], source: Path, seed: int) -> None:
+    rnd = random.Random(seed)
+    for mutate in dataset.MUTATIONS:
+        what = mutate(source, rnd)
+        seconds, stored = {}, {}
+        for tool in tools:
+            before = tool.repo_bytes()
+            run = tool.backup()
+            seconds[tool.name] = run.seconds
+            stored[tool.name] = (tool.repo_bytes() - before) / 1024
+        print(f"  {what}: " + ", ".join(f"{n} {s:.2f} s" for n, s in seconds.items()), flush=True)
+        report.add(Row(f"backup after: {what}", "s", seconds))
+        report.add(Row(f"stored after: {what}", "KiB", stored))
+
+
+def restores_and_listing(report: Report, tools: list[Tool], work: Path) -> None:
+    small, image, listing = {}, {}, {}
+    for tool in tools:
+        oldest = tool.snapshots[0]
+        small[tool.name] = tool.restore_file(oldest, dataset.SMALL_FILE, work / f"out-{tool.name}-small").seconds
+        image[tool.name] = tool.restore_file(oldest, dataset.IMAGE, work / f"out-{tool.name}-image").seconds
+        listing[tool.name] = statistics.median(tool.list_dir(oldest, dataset.INBOX).seconds for _ in range(3))
+        for out in work.glob(f"out-{tool.name}-*"):
+            shutil.rmtree(out)
+    report.add(Row("restore one small file (oldest snapshot)", "s", small))
+    size = (tools[0].source / dataset.IMAGE).stat().st_size
+    report.add(Row("restore the disk image (oldest snapshot)", "MB/s", {n: size / 1e6 / s for n, s in image.items()},
+                   higher_is_better=True, target="≥ 1.0×"))
+    report.add(Row("list the 10k-entry folder at the oldest snapshot (CLI)", "s", listing, target="> 1.0×"))
+
+
+def in_process_listing(report: Report, tool: Tool) -> None:
+    """The GUI's case: the query inside an open repository, no process start."""
+    from core.api import Timekeep
+
+    with Timekeep.open(tool.repo) as tk:
+        path = os.fsencode(tool.source / dataset.INBOX)
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            entries = tk.list_dir(path, int(tool.snapshots[0]))
+            timings.append((time.perf_counter() - started) * 1000)
+    assert len(entries) >= 10 or not entries
+    report.add(Row("list the 10k-entry folder, in process (GUI)", "ms", {"timekeep": statistics.median(timings)},
+                   target="< 50 ms"))
+
+
+def judge(report: Report) -> None:
+    """Mark each target met or not, from this run's figures alone."""
+    for row in report.rows:
+        ratio, ours = row.ratio(), row.values.get("timekeep")
+        if row.target.startswith("≥ 1.0×") or row.target == "> 1.0×":
+            row.met = ratio is not None and ratio >= 1.0
+        elif row.target == "< 128 MiB" and ours is not None:
+            row.met = ours < 128
+        elif row.target == "< 50 ms" and ours is not None:
+            row.met = ours < 50
+        elif row.target.startswith("within 2%") and ratio is not None:
+            row.met = ratio >= 1 / 1.02
+    targets = {
+        "backup after: one small file touched": ("≥ 3×", lambda r, v: r is not None and r >= 3),
+        "stored after: 1 MiB overwritten": ("≤ peers, < 2048 KiB", lambda r, v: r is not None and r >= 1 and v < 2048),
+        "backup after: 1 MiB overwritten": ("≥ 1.0×", lambda r, v: r is not None and r >= 1),
+        "stored after: 100 bytes inserted": ("< 512 KiB", lambda r, v: v < 512),
+    }
+    for row in report.rows:
+        for prefix, (target, test) in targets.items():
+            if row.measure.startswith(prefix) and "timekeep" in row.values:
+                row.target, row.met = target, test(row.ratio(), row.values["timekeep"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", choices=sorted(dataset.SCALES), default="full")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/timekeep-bench"))
+    parser.add_argument("--tools", default="timekeep,restic,borg")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--results", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+    scale = dataset.SCALES[args.scale]
+    names = ensure_installed(args.tools.split(","))
+    work = args.work / scale.name
+    source = prepare(work, scale, args.seed)
+    tools = [TOOLS[n](work, source) for n in names]
+    report = Report(scale.name, dataset.dataset_bytes(source), {t.name: t.version() for t in tools})
+    report.limits = limits.measure(source)
+    first_backups(report, tools, report.dataset_bytes)
+    incrementals(report, tools, source, args.seed)
+    restores_and_listing(report, tools, work)
+    if "timekeep" in names:
+        in_process_listing(report, next(t for t in tools if t.name == "timekeep"))
+    judge(report)
+    _, md = report.write(args.results, f"latest-{scale.name}")
+    print(report.markdown())
+    print(f"written: {md}")
+    # the mutations changed the dataset: the next run generates it afresh
+    (work / f".dataset-{scale.name}-{args.seed}").unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""The three tools behind one small interface, each run as its own process under /usr/bin/time -v.
+
+Settings are chosen for a fair race: restic with compression (repository v2, its only encryption),
+borg without encryption and zstd level 3, Timekeep with its defaults (zstd level 3).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TIME = "/usr/bin/time"
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    peak_mib: float
+    stdout: str
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
+    """Run a command to completion under /usr/bin/time -v; raise with its output if it fails."""
+    started = time.perf_counter()
+    proc = subprocess.run([TIME, "-v", *cmd], capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          cwd=cwd, check=False)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    return Run(seconds, int(match.group(1)) / 1024 if match else 0.0, proc.stdout)
+
+
+def tree_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+class Tool:
+    name = ""
+
+    def __init__(self, work: Path, source: Path) -> None:
+        self.repo = work / f"repo-{self.name}"
+        self.source = source
+        self.snapshots: list[str] = []
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def init(self) -> None:
+        raise NotImplementedError
+
+    def backup(self) -> Run:
+        raise NotImplementedError
+
+    def restore_file(self, snapshot: str, relpath: str, dest: Path) -> Run:
+        raise NotImplementedError
+
+    def list_dir(self, snapshot: str, relpath: str) -> Run:
+        raise NotImplementedError
+
+    def repo_bytes(self) -> int:
+        return tree_bytes(self.repo)
+
+
+class Timekeep(Tool):
+    name = "timekeep"
+
+    def _cli(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "core.cli.main", *args, "--repo", str(self.repo)]
+
+    def version(self) -> str:
+        from core import __version__
+
+        return __version__
+
+    def init(self) -> None:
+        subprocess.run([sys.executable, "-m", "core.cli.main", "init", str(self.repo)], check=True)
+        subprocess.run(self._cli("add", str(self.source), "--no-default-excludes"), check=True,
+                       capture_output=True)
+
+    def backup(self) -> Run:
+        run = timed(self._cli("backup", "--json"))
+        self.snapshots.append(str(json.loads(run.stdout)["id"]))
+        return run
+
+    def restore_file(self, snapshot: str, relpath: str, dest: Path) -> Run:
+        return timed(self._cli("restore", str(self.source / relpath), "--at", snapshot, "--to", str(dest),
+                               "--quiet"))
+
+    def list_dir(self, snapshot: str, relpath: str) -> Run:
+        return timed(self._cli("ls", str(self.source / relpath), "--at", snapshot))
+
+
+class Restic(Tool):
+    name = "restic"
+    env = {"RESTIC_PASSWORD": "bench", "RESTIC_COMPRESSION": "auto"}
+
+    def version(self) -> str:
+        return subprocess.run(["restic", "version"], capture_output=True, text=True, check=True).stdout.split()[1]
+
+    def init(self) -> None:
+        subprocess.run(["restic", "init", "--repository-version", "2", "--repo", str(self.repo)],
+                       env={**os.environ, **self.env}, check=True, capture_output=True)
+
+    def backup(self) -> Run:
+        run = timed(["restic", "--repo", str(self.repo), "backup", "--json", str(self.source)], self.env)
+        summary = [json.loads(line) for line in run.stdout.splitlines() if '"summary"' in line][-1]
+        self.snapshots.append(summary["snapshot_id"])
+        return run
+
+    def restore_file(self, snapshot: str, relpath: str, dest: Path) -> Run:
+        return timed(["restic", "--repo", str(self.repo), "restore", snapshot, "--target", str(dest),
+                      "--include", str(self.source / relpath)], self.env)
+
+    def list_dir(self, snapshot: str, relpath: str) -> Run:
+        return timed(["restic", "--repo", str(self.repo), "ls", snapshot, str(self.source / relpath)], self.env)
+
+
+class Borg(Tool):
+    name = "borg"
+    env = {"BORG_PASSPHRASE": "", "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes",
+           "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes"}
+
+    def version(self) -> str:
+        return subprocess.run(["borg", "--version"], capture_output=True, text=True, check=True).stdout.split()[1]
+
+    def init(self) -> None:
+        subprocess.run(["borg", "init", "--encryption", "none", str(self.repo)], env={**os.environ, **self.env},
+                       check=True, capture_output=True)
+
+    def backup(self) -> Run:
+        name = f"a{len(self.snapshots) + 1}"
+        run = timed(["borg", "create", "--compression", "zstd,3", f"{self.repo}::{name}", str(self.source)],
+                    self.env)
+        self.snapshots.append(name)
+        return run
+
+    def restore_file(self, snapshot: str, relpath: str, dest: Path) -> Run:
+        dest.mkdir(parents=True, exist_ok=True)
+        stored = str(self.source / relpath).lstrip("/")
+        return timed(["borg", "extract", f"{self.repo}::{snapshot}", stored], self.env, cwd=dest)
+
+    def list_dir(self, snapshot: str, relpath: str) -> Run:
+        stored = str(self.source / relpath).lstrip("/")
+        return timed(["borg", "list", f"{self.repo}::{snapshot}", stored], self.env)
+
+
+TOOLS: dict[str, type[Tool]] = {t.name: t for t in (Timekeep, Restic, Borg)}
+
+
+def ensure_installed(names: list[str]) -> list[str]:
+    """Install missing peers and /usr/bin/time from Debian's packages; returns the tools that are usable."""
+    wanted = {"restic": "restic", "borg": "borgbackup"}
+    packages = [wanted[n] for n in names if n in wanted and shutil.which(n) is None]
+    if not os.path.exists(TIME):
+        packages.append("time")
+    if packages:
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.run([*sudo, "apt-get", "update", "-q"], capture_output=True, check=False)
+        subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+                       capture_output=True, check=False)
+    return [n for n in names if n == "timekeep" or shutil.which(n) is not None]
