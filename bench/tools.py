@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 TIME = "/usr/bin/time"
 
@@ -100,7 +101,7 @@ class Timekeep(Tool):
 
 class Restic(Tool):
     name = "restic"
-    env = {"RESTIC_PASSWORD": "bench", "RESTIC_COMPRESSION": "auto"}
+    env: ClassVar[dict[str, str]] = {"RESTIC_PASSWORD": "bench", "RESTIC_COMPRESSION": "auto"}
 
     def version(self) -> str:
         return subprocess.run(["restic", "version"], capture_output=True, text=True, check=True).stdout.split()[1]
@@ -125,7 +126,7 @@ class Restic(Tool):
 
 class Borg(Tool):
     name = "borg"
-    env = {"BORG_PASSPHRASE": "", "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes",
+    env: ClassVar[dict[str, str]] = {"BORG_PASSPHRASE": "", "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes",
            "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes"}
 
     def version(self) -> str:
