@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import blake3
 from peewee import SqliteDatabase
 
 from core.errors import CorruptData
-from core.storage import frame
+from core.index.queries import ChunkLocation
+from core.restore.combine import ChunkSource, verified_slice
 from core.storage.layout import Layout
 from core.storage.pack import PackReader, iter_pack_files, read_footer
 from core.types import CheckReport, Progress
@@ -43,13 +43,15 @@ class Checker:
 
     def _pack_footer(self, name: str, pid: int, path: object) -> None:
         try:
-            footer = {e.digest: (e.offset, e.length) for e in read_footer(self.layout.pack_path(name))}
+            footer = {e.digest: (e.offset, e.length, e.inner, e.raw_length)
+                      for e in read_footer(self.layout.pack_path(name))}
         except CorruptData as err:
             self.problems.append(str(err))
             return
-        rows = self.db.execute_sql("SELECT digest, offset, length FROM chunk WHERE pack_id = ?", (pid,))
-        for digest, offset, length in rows:
-            if footer.get(digest) != (offset, length):
+        rows = self.db.execute_sql("SELECT digest, offset, length, inner, raw_length FROM chunk WHERE pack_id = ?",
+                                   (pid,))
+        for digest, *place in rows:
+            if footer.get(digest) != tuple(place):
                 self.problems.append(f"chunk {digest.hex()[:16]} is not where the index says in pack {name}")
 
     def _references(self) -> None:
@@ -69,26 +71,35 @@ class Checker:
         return len(ids)
 
     def _read_all(self, progress: Callable[[Progress], None] | None) -> int:
-        reader = PackReader(self.layout)
+        """Decompress every frame once and check every chunk in it against its digest."""
+        source = ChunkSource(self.db, PackReader(self.layout))
         rows = list(self.db.execute_sql(
-            "SELECT c.digest, p.name, c.offset, c.length FROM chunk c JOIN pack p ON p.id = c.pack_id "
-            "ORDER BY p.name, c.offset"))
-        done = 0
+            "SELECT c.digest, p.name, c.offset, c.length, c.inner, c.raw_length FROM chunk c "
+            "JOIN pack p ON p.id = c.pack_id ORDER BY p.name, c.offset, c.inner"))
+        done, key, raw = 0, None, b""
         try:
-            for digest, pack, offset, length in rows:
-                self._verify(reader, digest, pack, offset, length)
+            for digest, *place in rows:
+                where = ChunkLocation(*place)
+                if where.frame != key:
+                    key, raw = where.frame, self._frame(source, where)
+                if raw:
+                    self._verify(raw, digest, where)
                 done += 1
                 if progress is not None and done % 256 == 0:
                     progress(Progress("check", done, len(rows), 0, 0, 0.0))
         finally:
-            reader.close()
+            source.reader.close()
         return done
 
-    def _verify(self, reader: PackReader, digest: bytes, pack: str, offset: int, length: int) -> None:
+    def _frame(self, source: ChunkSource, where: ChunkLocation) -> bytes:
         try:
-            data = frame.decode(reader.read(pack, offset, length))
+            return source.frame(where.frame)
         except CorruptData as err:
-            self.problems.append(f"chunk {digest.hex()[:16]} in pack {pack}: {err}")
-            return
-        if blake3.blake3(data).digest() != digest:
-            self.problems.append(f"chunk {digest.hex()[:16]} in pack {pack} does not match its digest")
+            self.problems.append(f"frame at {where.offset} in pack {where.pack}: {err}")
+            return b""
+
+    def _verify(self, raw: bytes, digest: bytes, where: ChunkLocation) -> None:
+        try:
+            verified_slice(raw, digest, where)
+        except CorruptData as err:
+            self.problems.append(str(err))

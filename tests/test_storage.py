@@ -44,7 +44,7 @@ def write_pack(tmp_path: Path, blobs: list[bytes], target: int = 1 << 30) -> tup
     layout.packs.mkdir(parents=True)
     writer = PackWriter(layout, target_size=target)
     for blob in blobs:
-        writer.add(blake3.blake3(blob).digest(), len(blob), frame.encode(blob, 3))
+        writer.add(frame.encode(blob, 3), [(blake3.blake3(blob).digest(), 0, len(blob))])
     return layout, writer.flush()
 
 
@@ -143,3 +143,21 @@ def test_live_lock_refuses_and_dead_lock_is_broken(tmp_path: Path) -> None:
     lock.acquire()  # the killed writer's lock is gone with its process
     assert json.loads(lock_path.read_text())["pid"] == os.getpid()
     lock.release()
+
+
+def test_grouped_frame_holds_several_chunks(tmp_path: Path) -> None:
+    parts = [b"alpha " * 500, b"beta " * 700, b"gamma " * 300]
+    layout = Layout(tmp_path / "repo")
+    layout.packs.mkdir(parents=True)
+    writer = PackWriter(layout)
+    members, inner = [], 0
+    for part in parts:
+        members.append((blake3.blake3(part).digest(), inner, len(part)))
+        inner += len(part)
+    blob = frame.encode(b"".join(parts), 3)
+    writer.add(blob, members)
+    [sealed] = writer.flush()
+    entries = read_footer(layout.pack_path(sealed.name))
+    assert {(e.offset, e.length) for e in entries} == {(8, len(blob))}
+    raw = frame.decode(PackReader(layout).read(sealed.name, entries[1].offset, entries[1].length))
+    assert raw[entries[1].inner : entries[1].inner + entries[1].raw_length] == parts[1]

@@ -1,20 +1,40 @@
 """Deduplicated storage of chunks during one backup, shared by the reader threads.
 
 A digest is *claimed* by the first thread that needs it stored; only that thread compresses and packs
-it. A file's result depends on every digest it uses that is not yet in the index; it may be committed
-once all of those sit in sealed (fsynced) packs — the crash-safety rule of DESIGN.md §2.
+it. New chunks that follow each other in a file are compressed together, up to GROUP_BYTES per frame,
+so small content-defined chunks compress as well as big ones. A file's result depends on every digest
+it uses that is not yet in the index; it may be committed once all of those sit in sealed (fsynced)
+packs — the crash-safety rule of DESIGN.md §2.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from peewee import SqliteDatabase
 
 from core.index import queries
 from core.storage import frame
 from core.storage.pack import PackWriter, SealedPack
+
+GROUP_BYTES = 1 << 20
+
+Chunk = tuple[bytes, memoryview]
+
+
+def groups(chunks: Sequence[Chunk], limit: int = GROUP_BYTES) -> Iterator[list[Chunk]]:
+    """Consecutive runs of chunks of at most `limit` raw bytes (a bigger chunk goes alone)."""
+    group: list[Chunk] = []
+    size = 0
+    for chunk in chunks:
+        if group and size + len(chunk[1]) > limit:
+            yield group
+            group, size = [], 0
+        group.append(chunk)
+        size += len(chunk[1])
+    if group:
+        yield group
 
 
 class ChunkStore:
@@ -27,23 +47,31 @@ class ChunkStore:
         self._sealed: set[bytes] = set()
         self.bytes_new = 0
 
-    def put(self, chunks: Sequence[tuple[bytes, memoryview]]) -> set[bytes]:
+    def put(self, chunks: Sequence[Chunk]) -> set[bytes]:
         """Store whichever of these chunks is not stored yet; return the digests the caller depends on."""
         with self._lock:
             unknown = {d for d, _ in chunks if d not in self._claimed}
         in_index = queries.known_digests(self.db, unknown) if unknown else set()
-        mine: list[tuple[bytes, memoryview]] = []
+        mine: list[Chunk] = []
         with self._lock:
             for digest, data in chunks:
                 if digest not in in_index and digest not in self._claimed:
                     self._claimed.add(digest)
                     mine.append((digest, data))
-        for digest, data in mine:
-            blob = frame.encode(data, self.level)
-            self.writer.add(digest, len(data), blob)
-            with self._lock:
-                self.bytes_new += len(blob)
+        for group in groups(mine):
+            self._write(group)
         return {d for d, _ in chunks if d not in in_index}
+
+    def _write(self, group: list[Chunk]) -> None:
+        raw = b"".join(data for _, data in group)
+        blob = frame.encode(raw, self.level)
+        members, inner = [], 0
+        for digest, data in group:
+            members.append((digest, inner, len(data)))
+            inner += len(data)
+        self.writer.add(blob, members)
+        with self._lock:
+            self.bytes_new += len(blob)
 
     def seal(self) -> list[SealedPack]:
         """Seal the open pack; afterwards every chunk stored so far is durable."""

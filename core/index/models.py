@@ -90,6 +90,7 @@ class Chunk(BaseModel):
     pack = ForeignKeyField(Pack, backref="chunks", index=True)
     offset = IntegerField()
     length = IntegerField()
+    inner = IntegerField()
     raw_length = IntegerField()
 
 

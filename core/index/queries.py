@@ -51,10 +51,17 @@ class VersionRow:
 
 @dataclass(frozen=True)
 class ChunkLocation:
+    """Where a chunk's bytes are: a slice of the frame at `offset` in `pack`, once decompressed."""
+
     pack: str
     offset: int
     length: int
+    inner: int
     raw_length: int
+
+    @property
+    def frame(self) -> tuple[str, int, int]:
+        return self.pack, self.offset, self.length
 
 
 def _version(row: tuple[Any, ...]) -> VersionRow:
@@ -188,7 +195,7 @@ def chunk_locations(db: SqliteDatabase, digests: Iterable[bytes]) -> dict[bytes,
     for batch in _batches(list(set(digests))):
         marks = ",".join("?" * len(batch))
         rows = db.execute_sql(
-            "SELECT c.digest, p.name, c.offset, c.length, c.raw_length FROM chunk c "
+            "SELECT c.digest, p.name, c.offset, c.length, c.inner, c.raw_length FROM chunk c "
             f"JOIN pack p ON p.id = c.pack_id WHERE c.digest IN ({marks})",
             batch,
         )

@@ -139,8 +139,9 @@ def add_packs(db: SqliteDatabase, packs: Sequence[SealedPack]) -> None:
         cursor = db.execute_sql("INSERT INTO pack (name, size) VALUES (?, ?)", (pack.name, pack.size))
         pid = cursor.lastrowid
         db.cursor().executemany(
-            "INSERT OR IGNORE INTO chunk (digest, pack_id, offset, length, raw_length) VALUES (?, ?, ?, ?, ?)",
-            [(e.digest, pid, e.offset, e.length, e.raw_length) for e in pack.entries],
+            "INSERT OR IGNORE INTO chunk (digest, pack_id, offset, length, inner, raw_length) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(e.digest, pid, e.offset, e.length, e.inner, e.raw_length) for e in pack.entries],
         )
 
 

@@ -1,7 +1,8 @@
 """The version builder's second half: stream a plan's pieces from the packs into a file (claims 16, 19).
 
-Chunks are fetched and decompressed a few ahead in threads; each is checked against its digest before
-a byte of it is written, so a restore is byte-exact or fails loudly. Memory is bounded by the window.
+Frames are fetched and decompressed a few ahead in threads; every chunk is checked against its digest
+before a byte of it is written, so a restore is byte-exact or fails loudly. Memory is bounded by the
+window of frames in flight.
 """
 
 from __future__ import annotations
@@ -21,7 +22,16 @@ from core.storage import frame
 from core.storage.pack import PackReader
 from core.types import Plan
 
-WINDOW = 8
+WINDOW = 6
+Frame = tuple[str, int, int]
+
+
+def verified_slice(raw: bytes, digest: bytes, where: ChunkLocation) -> memoryview:
+    """The chunk's bytes inside a decompressed frame, after checking them against the digest."""
+    data = memoryview(raw)[where.inner : where.inner + where.raw_length]
+    if len(data) != where.raw_length or blake3.blake3(data).digest() != digest:
+        raise CorruptData(f"chunk {digest.hex()[:16]} in pack {where.pack} does not match its digest")
+    return data
 
 
 class ChunkSource:
@@ -38,50 +48,51 @@ class ChunkSource:
             raise CorruptData(f"{len(missing)} chunk(s) of this version are missing from the index")
         return found
 
-    def fetch(self, digest: bytes, where: ChunkLocation) -> bytes:
-        data = frame.decode(self.reader.read(where.pack, where.offset, where.length))
-        if blake3.blake3(data).digest() != digest:
-            raise CorruptData(f"chunk {digest.hex()[:16]} in pack {where.pack} does not match its digest")
-        return data
+    def frame(self, where: Frame) -> bytes:
+        return frame.decode(self.reader.read(*where))
 
     def chunk(self, digest: bytes) -> bytes:
-        return self.fetch(digest, self.locate([digest])[digest])
+        where = self.locate([digest])[digest]
+        return bytes(verified_slice(self.frame(where.frame), digest, where))
 
 
-def _distinct_runs(plan: Plan) -> list[bytes]:
-    """Digests in plan order with consecutive repeats folded, so a run of equal chunks is fetched once."""
-    order: list[bytes] = []
+def _frames_in_order(plan: Plan, where: dict[bytes, ChunkLocation]) -> list[Frame]:
+    order: list[Frame] = []
     for piece in plan.pieces:
-        if not order or order[-1] != piece.digest:
-            order.append(piece.digest)
+        key = where[piece.digest].frame
+        if not order or order[-1] != key:
+            order.append(key)
     return order
 
 
-def _prefetch(source: ChunkSource, plan: Plan, pool: ThreadPoolExecutor) -> Iterator[tuple[bytes, bytes]]:
-    order = _distinct_runs(plan)
-    where = source.locate(order)
-    window: deque[tuple[bytes, Future[bytes]]] = deque()
-    for digest in order:
-        window.append((digest, pool.submit(source.fetch, digest, where[digest])))
+def _prefetch(source: ChunkSource, frames: list[Frame], pool: ThreadPoolExecutor) -> Iterator[tuple[Frame, bytes]]:
+    window: deque[tuple[Frame, Future[bytes]]] = deque()
+    for key in frames:
+        window.append((key, pool.submit(source.frame, key)))
         if len(window) >= WINDOW:
-            d, fut = window.popleft()
-            yield d, fut.result()
+            done, fut = window.popleft()
+            yield done, fut.result()
     while window:
-        d, fut = window.popleft()
-        yield d, fut.result()
+        done, fut = window.popleft()
+        yield done, fut.result()
 
 
 def write_version(source: ChunkSource, plan: Plan, out: BinaryIO,
                   on_bytes: Callable[[int], None] | None = None) -> int:
     """Write the version described by `plan` to `out`; returns the number of bytes written."""
+    where = source.locate([p.digest for p in plan.pieces])
     written = 0
     with ThreadPoolExecutor(2, thread_name_prefix="timekeep-fetch") as pool:
-        chunks = _prefetch(source, plan, pool)
-        digest, data = b"", b""
+        frames = _prefetch(source, _frames_in_order(plan, where), pool)
+        current: Frame | None = None
+        raw, digest, chunk = b"", b"", memoryview(b"")
         for piece in plan.pieces:
-            while digest != piece.digest:
-                digest, data = next(chunks)
-            part = memoryview(data)[piece.chunk_offset : piece.chunk_offset + piece.length]
+            loc = where[piece.digest]
+            while current != loc.frame:
+                current, raw = next(frames)
+            if digest != piece.digest:
+                digest, chunk = piece.digest, verified_slice(raw, piece.digest, loc)
+            part = chunk[piece.chunk_offset : piece.chunk_offset + piece.length]
             if len(part) != piece.length:
                 raise CorruptData(f"chunk {digest.hex()[:16]} is shorter than the version needs")
             out.write(part)

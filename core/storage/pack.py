@@ -23,16 +23,19 @@ from core.storage.layout import Layout
 
 MAGIC = b"TKPACK\x00\x01"
 END_MAGIC = b"TKPEND01"
-ENTRY = struct.Struct("<32sQII")  # digest, frame offset, frame length, raw length
+ENTRY = struct.Struct("<32sQIII")  # digest, frame offset, frame length, offset inside the frame, raw length
 TRAILER = struct.Struct("<QI8s8s")  # footer offset, footer length, footer checksum, magic
 TARGET_PACK_SIZE = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class PackEntry:
+    """Chunk `digest` is bytes [inner, inner + raw_length) of the frame at `offset` (`length` bytes)."""
+
     digest: bytes
     offset: int
     length: int
+    inner: int
     raw_length: int
 
 
@@ -66,19 +69,20 @@ class PackWriter:
         self._tmp: Path | None = None
         self._pos = 0
 
-    def add(self, digest: bytes, raw_length: int, frame: bytes) -> None:
+    def add(self, frame: bytes, chunks: list[tuple[bytes, int, int]]) -> None:
+        """Append one frame holding `chunks` as (digest, offset inside the frame, raw length)."""
         try:
-            self._add(digest, raw_length, frame)
+            self._add(frame, chunks)
         except OSError as err:
             raise StorageError(f"cannot write to the backup drive: {err.strerror or err}") from err
 
-    def _add(self, digest: bytes, raw_length: int, frame: bytes) -> None:
+    def _add(self, frame: bytes, chunks: list[tuple[bytes, int, int]]) -> None:
         with self._lock:
             if self._open is None:
                 self._start()
             assert self._open is not None
             _write_all(self._fd, frame)
-            self._open.entries.append(PackEntry(digest, self._pos, len(frame), raw_length))
+            self._open.entries.extend(PackEntry(d, self._pos, len(frame), inner, n) for d, inner, n in chunks)
             self._pos += len(frame)
             if self._pos >= self.target_size:
                 self._seal()
@@ -112,7 +116,7 @@ class PackWriter:
 
     def _seal(self) -> None:
         assert self._open is not None and self._tmp is not None
-        footer = compress_stream(b"".join(ENTRY.pack(e.digest, e.offset, e.length, e.raw_length)
+        footer = compress_stream(b"".join(ENTRY.pack(e.digest, e.offset, e.length, e.inner, e.raw_length)
                                           for e in self._open.entries))
         trailer = TRAILER.pack(self._pos, len(footer), _checksum(footer), END_MAGIC)
         _write_all(self._fd, footer + trailer)

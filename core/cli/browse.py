@@ -1,0 +1,141 @@
+"""The commands that look back and bring things back: snapshots, errors, ls, log, cat, restore."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from core.cli.output import (
+    entry_json,
+    entry_line,
+    error_lines,
+    local_time,
+    print_json,
+    show_path,
+    snapshot_lines,
+    version_json,
+    version_lines,
+)
+from core.cli.progress import make_reporter
+from core.cli.repo import open_repo, user_path
+from core.types import RestoreResult, SnapshotInfo
+
+
+def cmd_snapshots(args: argparse.Namespace) -> int:
+    with open_repo(args) as tk:
+        snaps = sorted(tk.snapshots(), key=lambda s: (s.time_ns, s.id))
+    if args.json:
+        print_json([s.to_json() for s in snaps])
+    elif not snaps:
+        print("No snapshots yet: timekeep backup")
+    else:
+        print("\n".join(snapshot_lines(snaps)))
+    return 0
+
+
+def cmd_errors(args: argparse.Namespace) -> int:
+    with open_repo(args) as tk:
+        snap = tk.resolve_time(args.snapshot)
+        errors = tk.snapshot_errors(snap.id)
+    if args.json:
+        print_json([e.to_json() for e in errors])
+    elif not errors:
+        print(f"Snapshot {snap.id} ({local_time(snap.time_ns)}) recorded no errors.")
+    else:
+        print(f"Snapshot {snap.id} ({local_time(snap.time_ns)}) could not back up:")
+        print("\n".join(error_lines(errors)))
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    path = None if args.path is None else user_path(args.path)
+    with open_repo(args) as tk:
+        snap = tk.resolve_time(args.at)
+        entries = tk.list_dir(path, snap.id)
+    if args.json:
+        print_json([entry_json(e) for e in entries])
+    else:
+        for entry in entries:
+            print(entry_line(entry))
+    return 0
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    path = user_path(args.file)
+    with open_repo(args) as tk:
+        versions = tk.versions(path)
+    if args.json:
+        print_json([version_json(v) for v in versions])
+    elif not versions:
+        print(f"No versions of {show_path(path)} are stored.", file=sys.stderr)
+        return 1
+    else:
+        print("\n".join(version_lines(versions)))
+    return 0
+
+
+def cmd_cat(args: argparse.Namespace) -> int:
+    path = user_path(args.file)
+    with open_repo(args) as tk:
+        snap = tk.resolve_time(args.at)
+        plan = tk.plan(path, snap.id)
+        sys.stdout.flush()
+        tk.write_version(plan, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    path = user_path(args.path)
+    dest = None if args.to is None else os.fsencode(os.path.abspath(args.to))
+    reporter = make_reporter(sys.stderr, args.quiet, args.json)
+    with open_repo(args) as tk:
+        snap = tk.resolve_time(args.at)
+        try:
+            result = tk.restore(path, snap.id, dest=dest, overwrite=args.overwrite, progress=reporter)
+        finally:
+            reporter.close()
+    if args.json:
+        print_json(restore_json(result, snap))
+    else:
+        if not args.quiet:
+            print("\n".join(restore_sentences(result, path, snap)))
+        for line in error_lines(result.errors):
+            print(f"timekeep: could not restore {line.strip()}", file=sys.stderr)
+    return 1 if result.errors else 0
+
+
+def restore_json(result: RestoreResult, snap: SnapshotInfo) -> dict[str, Any]:
+    return {
+        "snapshot": snap.to_json(),
+        "written": [os.fsdecode(p) for p in result.written],
+        "kept_beside": [{"kept": os.fsdecode(a), "restored": os.fsdecode(b)} for a, b in result.kept_beside],
+        "unchanged": result.unchanged,
+        "errors": [e.to_json() for e in result.errors],
+    }
+
+
+def restore_sentences(result: RestoreResult, path: bytes, snap: SnapshotInfo) -> list[str]:
+    """Plain sentences: what was restored, what was kept beside a differing file, what was already right."""
+    when = local_time(snap.time_ns, seconds=False)
+    beside = {restored for _, restored in result.kept_beside}
+    written = [p for p in result.written if p not in beside]
+    lines = []
+    if len(written) == 1:
+        lines.append(f"Restored {_name(written[0])} as it was on {when}.")
+    elif written:
+        lines.append(f"Restored {len(written)} files of {_name(path)} as it was on {when}.")
+    for kept, restored in result.kept_beside:
+        lines.append(f"{_name(kept)} differs from the stored version; kept it and wrote {_name(restored)} beside it.")
+    if result.unchanged:
+        noun = "file was" if result.unchanged == 1 else "files were"
+        lines.append(f"{result.unchanged} {noun} already as on {when}, so left untouched.")
+    if not lines and not result.errors:
+        lines.append(f"Nothing to restore from {_name(path)} as it was on {when}.")
+    return lines
+
+
+def _name(path: bytes) -> str:
+    return show_path(os.path.basename(path.rstrip(b"/")) or path)

@@ -1,0 +1,126 @@
+"""Commands that change or verify a repository: init, add, remove, folders, backup, check, rebuild-index."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import threading
+
+from core import api
+from core.cli.output import backup_summary, folder_json, folder_line, print_json, show_path
+from core.cli.progress import make_reporter
+from core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path
+from core.errors import BackupCancelled
+from core.types import CheckReport, SnapshotInfo
+
+CANCELLED_EXIT = 130
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = os.path.abspath(args.path)
+    api.init_repository(path)
+    quoted = shlex.quote(path)
+    print(f"Created an empty repository at {path}.")
+    print(f"Use it with --repo {quoted} or: export TIMEKEEP_REPO={quoted}")
+    print("Next: timekeep add FOLDER, then timekeep backup.")
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    with open_repo(args, writer=True) as tk:
+        folder = tk.add_folder(folder_path(args.folder), tuple(args.exclude), not args.no_default_excludes)
+    extra = f" (also excluding {', '.join(args.exclude)})" if args.exclude else ""
+    print(f"Protecting {show_path(folder.path)}{extra}; `timekeep backup` takes its first snapshot.")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    path = folder_path(args.folder)
+    with open_repo(args, writer=True) as tk:
+        tk.remove_folder(path)
+    print(f"No longer protecting {show_path(path)}.")
+    return 0
+
+
+def cmd_folders(args: argparse.Namespace) -> int:
+    with open_repo(args) as tk:
+        folders = tk.folders()
+    if args.json:
+        print_json([folder_json(f) for f in folders])
+    elif not folders:
+        print("No folders are protected yet: timekeep add FOLDER")
+    else:
+        print("\n".join(folder_line(f) for f in folders))
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    reporter = make_reporter(sys.stderr, args.quiet, args.json)
+    cancel = threading.Event()
+    with open_repo(args, writer=True) as tk:
+        try:
+            with cancel_on_interrupt(cancel):
+                snap = tk.backup(trigger="manual", progress=reporter, cancel=cancel)
+        except (BackupCancelled, KeyboardInterrupt):
+            reporter.close()
+            print("backup cancelled; nothing was lost", file=sys.stderr)
+            return CANCELLED_EXIT
+        reporter.close()
+        errors = tk.snapshot_errors(snap.id)
+    if args.json:
+        print_json({**snap.to_json(), "error_list": [e.to_json() for e in errors]})
+    elif not args.quiet or errors:
+        print(backup_summary(snap, errors))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    reporter = make_reporter(sys.stderr, False, args.json)
+    with open_repo(args) as tk:
+        try:
+            report = tk.check(read_data=args.read_data, progress=reporter)
+        finally:
+            reporter.close()
+    if args.json:
+        print_json(check_json(report))
+    else:
+        print("\n".join(check_lines(report, args.read_data)))
+    return 0 if report.ok else 1
+
+
+def check_json(report: CheckReport) -> dict[str, object]:
+    return {
+        "ok": report.ok,
+        "packs": report.packs,
+        "chunks": report.chunks,
+        "snapshots": report.snapshots,
+        "chunks_read": report.chunks_read,
+        "problems": list(report.problems),
+        "notes": list(report.notes),
+    }
+
+
+def check_lines(report: CheckReport, read_data: bool) -> list[str]:
+    read = f", re-read {report.chunks_read} chunks" if read_data else ""
+    verdict = "no problems found." if report.ok else f"{len(report.problems)} problems found:"
+    counts = f"{report.packs} packs, {report.chunks} chunks and {report.snapshots} snapshots"
+    head = f"Checked {counts}{read}: {verdict}"
+    return [head, *(f"  problem: {p}" for p in report.problems), *(f"  note: {n}" for n in report.notes)]
+
+
+def cmd_rebuild_index(args: argparse.Namespace) -> int:
+    reporter = make_reporter(sys.stderr, False, False)
+    try:
+        latest = api.rebuild_index(repo_path(args), progress=reporter)
+    finally:
+        reporter.close()
+    print(rebuild_sentence(latest))
+    return 0
+
+
+def rebuild_sentence(latest: SnapshotInfo | None) -> str:
+    if latest is None:
+        return "Rebuilt index.db from the drive; the repository holds no snapshots yet."
+    return f"Rebuilt index.db from the packs and manifests; the latest snapshot is {latest.id}."

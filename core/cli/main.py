@@ -1,0 +1,138 @@
+"""`timekeep`'s entry point: the argument parser, dispatch to a command, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import TypeAlias
+
+from core import __version__
+from core.cli import browse, commands
+from core.errors import TimekeepError
+
+Command = Callable[[argparse.Namespace], int]
+
+TIME_HELP = (
+    "the time to look at: latest (default), a snapshot id (12), an ISO date or time "
+    "(2026-11-20, '2026-11-20 14:03'; local time unless it has Z or an offset), "
+    "or a relative time ('2 hours ago', 3d ago, yesterday)"
+)
+DESCRIPTION = (
+    "Timekeep keeps every version your folders have been through on a drive, "
+    "and gets any file or folder back exactly as it was at any snapshot."
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; the exit code is 0 ok, 1 failed, 2 bad usage or repository, 130 cancelled."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version and argparse's own usage errors
+        return stop.code if isinstance(stop.code, int) else 2
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return run(args.func, args)
+
+
+def run(command: Command, args: argparse.Namespace) -> int:
+    """Call the command, turning deliberate errors into one line on stderr and their exit code."""
+    try:
+        return command(args)
+    except TimekeepError as err:
+        return fail(str(err), err.exit_code)
+    except BrokenPipeError:
+        _silence_stdout()
+        return 1
+    except OSError as err:
+        return fail(_os_message(err), 1)
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+
+
+def fail(message: str, code: int) -> int:
+    print(f"timekeep: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def _os_message(err: OSError) -> str:
+    if err.strerror and err.filename is not None:
+        return f"{err.strerror}: {os.fsdecode(err.filename)}"
+    return str(err)
+
+
+def _silence_stdout() -> None:
+    """The reader went away (`timekeep ls | head`): drop what is left instead of failing again at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="timekeep", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"timekeep {__version__}")
+    parser.add_argument("--repo", metavar="PATH", help="the repository (default: $TIMEKEEP_REPO)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--repo", metavar="PATH", default=argparse.SUPPRESS, help="the repository")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_storing(sub, common)
+    _add_browsing(sub, common)
+    return parser
+
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _command(sub: Subparsers, common: argparse.ArgumentParser, name: str, func: Command, text: str,
+             json: bool = False) -> argparse.ArgumentParser:  # fmt: skip
+    parser = sub.add_parser(name, parents=[common], help=text, description=text)
+    parser.set_defaults(func=func)
+    if json:
+        parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    return parser
+
+
+def _add_storing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    init = _command(sub, common, "init", commands.cmd_init, "create an empty repository")
+    init.add_argument("path", metavar="PATH", help="a new or empty folder, e.g. on a backup drive")
+    add = _command(sub, common, "add", commands.cmd_add, "protect a folder")
+    add.add_argument("folder", metavar="FOLDER")
+    add.add_argument("--exclude", metavar="GLOB", action="append", default=[], help="skip matching names")
+    add.add_argument("--no-default-excludes", action="store_true", help="also back up caches and temp files")
+    remove = _command(sub, common, "remove", commands.cmd_remove, "stop protecting a folder")
+    remove.add_argument("folder", metavar="FOLDER")
+    _command(sub, common, "folders", commands.cmd_folders, "list the protected folders", json=True)
+    backup = _command(sub, common, "backup", commands.cmd_backup, "take a snapshot now", json=True)
+    backup.add_argument("--quiet", action="store_true", help="no progress, no summary unless errors")
+    check = _command(sub, common, "check", commands.cmd_check, "verify the index against the packs", json=True)
+    check.add_argument("--read-data", action="store_true", help="also re-read and re-hash every chunk")
+    _command(sub, common, "rebuild-index", commands.cmd_rebuild_index, "recreate index.db from the drive")
+
+
+def _add_browsing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    _command(sub, common, "snapshots", browse.cmd_snapshots, "list snapshots, oldest first", json=True)
+    errors = _command(sub, common, "errors", browse.cmd_errors, "files a snapshot could not back up", json=True)
+    errors.add_argument("snapshot", metavar="SNAPSHOT", nargs="?", default="latest", help=TIME_HELP)
+    ls = _command(sub, common, "ls", browse.cmd_ls, "list a folder as it was", json=True)
+    ls.add_argument("path", metavar="PATH", nargs="?", help="default: the protected folders")
+    ls.add_argument("--at", metavar="T", default="latest", help=TIME_HELP)
+    log = _command(sub, common, "log", browse.cmd_log, "every stored version of a file", json=True)
+    log.add_argument("file", metavar="FILE")
+    cat = _command(sub, common, "cat", browse.cmd_cat, "write a file as it was to stdout")
+    cat.add_argument("file", metavar="FILE")
+    cat.add_argument("--at", metavar="T", default="latest", help=TIME_HELP)
+    restore = _command(sub, common, "restore", browse.cmd_restore, "bring a file or folder back", json=True)
+    restore.add_argument("path", metavar="PATH")
+    restore.add_argument("--at", metavar="T", default="latest", help=TIME_HELP)
+    restore.add_argument("--to", metavar="DEST", help="restore into DEST/<name> instead of in place")
+    restore.add_argument("--overwrite", action="store_true", help="replace files that differ")
+    restore.add_argument("--quiet", action="store_true", help="print only errors")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""What a command's arguments point at: the repository (--repo, $TIMEKEEP_REPO) and paths as bytes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from core.api import Timekeep
+from core.errors import UsageError
+
+REPO_ENV = "TIMEKEEP_REPO"
+
+
+def repo_path(args: argparse.Namespace) -> str:
+    """`--repo` if given, else $TIMEKEEP_REPO; a UsageError (exit 2) if neither."""
+    path = getattr(args, "repo", None) or os.environ.get(REPO_ENV)
+    if not path:
+        raise UsageError(f"no repository given: use --repo PATH or set {REPO_ENV}")
+    return os.path.abspath(path)
+
+
+def open_repo(args: argparse.Namespace, writer: bool = False) -> Timekeep:
+    return Timekeep.open(repo_path(args), writer=writer)
+
+
+def user_path(text: str) -> bytes:
+    """A path made absolute, resolving only its parent's symlinks so that a link itself can be named."""
+    absolute = os.path.abspath(text)
+    parent, name = os.path.split(absolute)
+    return os.fsencode(os.path.join(os.path.realpath(parent), name))
+
+
+def folder_path(text: str) -> bytes:
+    """A folder to protect, fully resolved: the real place its files live."""
+    return os.fsencode(os.path.realpath(text))
+
+
+@contextmanager
+def cancel_on_interrupt(cancel: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C sets `cancel` so the engine stops cleanly; a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def first_interrupt(signum: int, frame: FrameType | None) -> None:
+        cancel.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, first_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
