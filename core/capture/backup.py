@@ -51,12 +51,12 @@ class Tally:
     errors: list[FileError] = field(default_factory=list)
 
 
-def read_with_retry(item: ScanItem, db: SqliteDatabase, config: RepoConfig,
-                    store: ChunkStore) -> FileResult | FileError:
+def read_with_retry(item: ScanItem, db: SqliteDatabase, config: RepoConfig, store: ChunkStore,
+                    cancel: threading.Event) -> FileResult | FileError:
     """Read a file, again if it changed underneath us; an unreadable or restless file becomes an error."""
     for attempt in range(READ_ATTEMPTS):
         try:
-            return read_file(item, db, config.chunker, store)
+            return read_file(item, db, config.chunker, store, cancel)
         except Changing:
             time.sleep(0.05 * (attempt + 1))
         except FileNotFoundError:
@@ -109,7 +109,8 @@ class Backup:
                 for folder in self.folders:
                     self._scan_folder(folder, pool)
                 while self._inflight:
-                    self._collect(wait(self._inflight, return_when=FIRST_COMPLETED).done)
+                    self._check_cancel()
+                    self._collect(wait(self._inflight, timeout=0.2, return_when=FIRST_COMPLETED).done)
             except BaseException:
                 self.cancel.set()
                 for fut in self._inflight:
@@ -123,8 +124,7 @@ class Backup:
     def _scan_folder(self, folder: FolderSpec, pool: ThreadPoolExecutor) -> None:
         scan = FolderScan(self.db, folder.path, Excludes(folder.excludes), self._report)
         for item in scan.items():
-            if self.cancel.is_set():
-                raise BackupCancelled("backup cancelled; nothing was lost")
+            self._check_cancel()
             if item.action == "read":
                 self._submit(item, pool)
             else:
@@ -132,13 +132,18 @@ class Backup:
             self._tick()
         self.tally.files_scanned += scan.counts.files
 
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise BackupCancelled("backup cancelled; nothing was lost")
+
     def _submit(self, item: ScanItem, pool: ThreadPoolExecutor) -> None:
         while len(self._inflight) >= 2 * self.workers:
-            self._collect(wait(self._inflight, return_when=FIRST_COMPLETED).done)
+            self._check_cancel()
+            self._collect(wait(self._inflight, timeout=0.2, return_when=FIRST_COMPLETED).done)
         assert item.observed is not None
         self.tally.to_read += 1
         self.tally.bytes_total += item.observed.size
-        self._inflight.add(pool.submit(read_with_retry, item, self.db, self.config, self.store))
+        self._inflight.add(pool.submit(read_with_retry, item, self.db, self.config, self.store, self.cancel))
 
     def _collect(self, done: set[Future[FileResult | FileError]]) -> None:
         for fut in done:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from dataclasses import dataclass, field
 
 import blake3
@@ -19,6 +20,7 @@ from core.capture.delta import NewChunk, changed_chunks
 from core.capture.observe import Observed, observe
 from core.capture.scan import ScanItem
 from core.capture.store import ChunkStore
+from core.errors import BackupCancelled
 from core.index import queries
 from core.restore.plan import paint
 from core.storage.layout import ChunkerParams
@@ -61,13 +63,14 @@ def _fingerprint(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
-def read_file(item: ScanItem, db: SqliteDatabase, params: ChunkerParams, store: ChunkStore) -> FileResult:
+def read_file(item: ScanItem, db: SqliteDatabase, params: ChunkerParams, store: ChunkStore,
+              cancel: threading.Event | None = None) -> FileResult:
     fd = _open(item.path)
     try:
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):
             raise Changing
-        chunks, depends = _chunk_and_store(fd, params, store)
+        chunks, depends = _chunk_and_store(fd, params, store, cancel)
         if _fingerprint(os.fstat(fd)) != _fingerprint(before) or chunks_size(chunks) != before.st_size:
             raise Changing
     finally:
@@ -80,11 +83,14 @@ def chunks_size(chunks: list[NewChunk]) -> int:
     return chunks[-1][0] + chunks[-1][1] if chunks else 0
 
 
-def _chunk_and_store(fd: int, params: ChunkerParams, store: ChunkStore) -> tuple[list[NewChunk], set[bytes]]:
+def _chunk_and_store(fd: int, params: ChunkerParams, store: ChunkStore,
+                     cancel: threading.Event | None) -> tuple[list[NewChunk], set[bytes]]:
     chunks: list[NewChunk] = []
     depends: set[bytes] = set()
     offset = 0
     for block in iter_chunks(fd, params):
+        if cancel is not None and cancel.is_set():
+            raise BackupCancelled("backup cancelled; nothing was lost")
         batch = [(blake3.blake3(data).digest(), data) for data in block]
         for digest, data in batch:
             chunks.append((offset, len(data), digest))
