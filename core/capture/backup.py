@@ -30,6 +30,7 @@ from core.types import FileError, Progress, SnapshotInfo
 COMMIT_SECONDS = 2.0
 COMMIT_ROWS = 5000
 READ_ATTEMPTS = 3
+INLINE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,19 +70,21 @@ def read_with_retry(item: ScanItem, db: SqliteDatabase, config: RepoConfig, stor
 
 def plain_version(item: ScanItem) -> NewVersion:
     """A version that needs no reading: a deletion, a folder, a link, or a metadata change."""
+    file_id = item.prev.file_id if item.prev is not None else None
     if item.observed is None:
         assert item.prev is not None
-        return NewVersion(item.path, "deleted", item.prev.kind, full=False)
+        return NewVersion(item.path, "deleted", item.prev.kind, full=False, file_id=file_id)
     o = item.observed
     return NewVersion(o.path, item.action, o.kind, size=o.size, mode=o.mode, mtime_ns=o.mtime_ns,
-                      inode=o.inode, ctime_ns=o.ctime_ns, link_target=o.link_target)
+                      inode=o.inode, ctime_ns=o.ctime_ns, link_target=o.link_target, file_id=file_id)
 
 
 def file_version(r: FileResult) -> NewVersion:
     o = r.observed
     return NewVersion(o.path, r.state, "file", size=o.size, mode=o.mode, mtime_ns=o.mtime_ns, inode=o.inode,
                       ctime_ns=o.ctime_ns, full=r.full, depth=r.depth, chain_rows=r.chain_rows,
-                      content_id=r.content_id, extents=[r.chunks[i] for i in r.stored])
+                      content_id=r.content_id, extents=[r.chunks[i] for i in r.stored],
+                      file_id=r.item.prev.file_id if r.item.prev is not None else None)
 
 
 class Backup:
@@ -93,7 +96,7 @@ class Backup:
         self.cancel = cancel or threading.Event()
         self.workers = workers or min(4, os.cpu_count() or 2)
         self.writer = SnapshotWriter(db, layout, {f.path: f.id for f in folders})
-        self.store = ChunkStore(db, PackWriter(layout), config.compression_level)
+        self.store = ChunkStore(db, PackWriter(layout), config.compression_level, self.workers)
         self.tally = Tally()
         self._ready: list[NewVersion] = []
         self._pending: list[FileResult] = []
@@ -116,8 +119,10 @@ class Backup:
                 for fut in self._inflight:
                     fut.cancel()
                 pool.shutdown(wait=True)
+                self.store.close()
                 self.store.writer.abort()
                 raise
+        self.store.close()
         self._commit(final=True)
         return self._finish(sid, trigger)
 
@@ -143,6 +148,11 @@ class Backup:
         assert item.observed is not None
         self.tally.to_read += 1
         self.tally.bytes_total += item.observed.size
+        if item.observed.size <= INLINE_BYTES:  # handing a tiny file to a thread costs more than reading it
+            done: Future[FileResult | FileError] = Future()
+            done.set_result(read_with_retry(item, self.db, self.config, self.store, self.cancel))
+            self._collect({done})
+            return
         self._inflight.add(pool.submit(read_with_retry, item, self.db, self.config, self.store, self.cancel))
 
     def _collect(self, done: set[Future[FileResult | FileError]]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import blake3
@@ -50,7 +51,7 @@ class FileResult:
 
 
 def _open(path: bytes) -> int:
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO swapped in must not block
     try:
         return os.open(path, flags | O_NOATIME)
     except PermissionError:
@@ -87,15 +88,20 @@ def _chunk_and_store(fd: int, params: ChunkerParams, store: ChunkStore,
                      cancel: threading.Event | None) -> tuple[list[NewChunk], set[bytes]]:
     chunks: list[NewChunk] = []
     depends: set[bytes] = set()
+    pending: list[Future[None]] = []
     offset = 0
-    for block in iter_chunks(fd, params):
-        if cancel is not None and cancel.is_set():
-            raise BackupCancelled("backup cancelled; nothing was lost")
-        batch = [(blake3.blake3(data).digest(), data) for data in block]
-        for digest, data in batch:
-            chunks.append((offset, len(data), digest))
-            offset += len(data)
-        depends |= store.put(batch)  # before the next block reuses the buffer the views point into
+    try:
+        for block in iter_chunks(fd, params):
+            if cancel is not None and cancel.is_set():
+                raise BackupCancelled("backup cancelled; nothing was lost")
+            batch = [(blake3.blake3(data).digest(), data) for data in block]
+            for digest, data in batch:
+                chunks.append((offset, len(data), digest))
+                offset += len(data)
+            depends |= store.put(batch, pending)  # before the next block reuses the buffer
+    finally:
+        for future in pending:
+            future.result()
     return chunks, depends
 
 

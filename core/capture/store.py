@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from peewee import SqliteDatabase
 
@@ -19,6 +20,7 @@ from core.storage import frame
 from core.storage.pack import PackWriter, SealedPack
 
 GROUP_BYTES = 1 << 20
+INLINE_BYTES = 128 * 1024  # smaller frames are compressed by the caller: a thread handoff costs more
 
 Chunk = tuple[bytes, memoryview]
 
@@ -38,17 +40,25 @@ def groups(chunks: Sequence[Chunk], limit: int = GROUP_BYTES) -> Iterator[list[C
 
 
 class ChunkStore:
-    def __init__(self, db: SqliteDatabase, writer: PackWriter, level: int) -> None:
+    """Claims, compresses (in its own threads, so one big file still uses every core) and packs chunks."""
+
+    def __init__(self, db: SqliteDatabase, writer: PackWriter, level: int, threads: int = 2) -> None:
         self.db = db
         self.writer = writer
         self.level = level
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="timekeep-compress")
+        self._slots = threading.BoundedSemaphore(4 * threads)  # frames in flight: bounds memory
         self._lock = threading.Lock()
         self._claimed: set[bytes] = set()
         self._sealed: set[bytes] = set()
         self.bytes_new = 0
 
-    def put(self, chunks: Sequence[Chunk]) -> set[bytes]:
-        """Store whichever of these chunks is not stored yet; return the digests the caller depends on."""
+    def put(self, chunks: Sequence[Chunk], pending: list[Future[None]]) -> set[bytes]:
+        """Store whichever of these chunks is not stored yet; return the digests the caller depends on.
+
+        Compression runs in the store's threads; the caller must wait for `pending` before it reports
+        the file done. The chunk views may be reused as soon as this returns.
+        """
         with self._lock:
             unknown = {d for d, _ in chunks if d not in self._claimed}
         in_index = queries.known_digests(self.db, unknown) if unknown else set()
@@ -59,16 +69,25 @@ class ChunkStore:
                     self._claimed.add(digest)
                     mine.append((digest, data))
         for group in groups(mine):
-            self._write(group)
+            members, inner = [], 0
+            for digest, data in group:
+                members.append((digest, inner, len(data)))
+                inner += len(data)
+            raw = b"".join(data for _, data in group)  # a copy: the views' buffer moves on
+            if len(raw) < INLINE_BYTES:
+                self._write(raw, members)
+                continue
+            self._slots.acquire()
+            future = self._pool.submit(self._write, raw, members)
+            future.add_done_callback(lambda _: self._slots.release())
+            pending.append(future)
         return {d for d, _ in chunks if d not in in_index}
 
-    def _write(self, group: list[Chunk]) -> None:
-        raw = b"".join(data for _, data in group)
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def _write(self, raw: bytes, members: list[tuple[bytes, int, int]]) -> None:
         blob = frame.encode(raw, self.level)
-        members, inner = [], 0
-        for digest, data in group:
-            members.append((digest, inner, len(data)))
-            inner += len(data)
         self.writer.add(blob, members)
         with self._lock:
             self.bytes_new += len(blob)

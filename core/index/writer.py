@@ -7,9 +7,11 @@ complete without the file that can rebuild it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from peewee import SqliteDatabase
@@ -29,34 +31,26 @@ EXTENT_INSERT = (
 )
 
 
+@dataclass(slots=True)
 class NewVersion:
     """A version to record: metadata plus the (offset, length, digest) extents it stores."""
 
-    __slots__ = (
-        "chain_rows",
-        "content_id",
-        "ctime_ns",
-        "depth",
-        "extents",
-        "full",
-        "inode",
-        "kind",
-        "link_target",
-        "mode",
-        "mtime_ns",
-        "path",
-        "size",
-        "state",
-    )
-
-    def __init__(self, path: bytes, state: str, kind: str, *, size: int = 0, mode: int = 0, mtime_ns: int = 0,
-                 inode: int = 0, ctime_ns: int = 0, full: bool = True, depth: int = 0, chain_rows: int = 0,
-                 content_id: bytes | None = None, link_target: bytes | None = None,
-                 extents: Sequence[tuple[int, int, bytes]] = ()) -> None:
-        self.path, self.state, self.kind, self.size, self.mode = path, state, kind, size, mode
-        self.mtime_ns, self.inode, self.ctime_ns, self.full, self.depth = mtime_ns, inode, ctime_ns, full, depth
-        self.chain_rows, self.content_id, self.link_target = chain_rows, content_id, link_target
-        self.extents = extents
+    path: bytes
+    state: str
+    kind: str
+    _: KW_ONLY
+    size: int = 0
+    mode: int = 0
+    mtime_ns: int = 0
+    inode: int = 0
+    ctime_ns: int = 0
+    full: bool = True
+    depth: int = 0
+    chain_rows: int = 0
+    content_id: bytes | None = None
+    link_target: bytes | None = None
+    extents: Sequence[tuple[int, int, bytes]] = ()
+    file_id: int | None = None  # known when the file had a version before
 
 
 class SnapshotWriter:
@@ -89,26 +83,31 @@ class SnapshotWriter:
             )
 
     def _insert_version(self, v: NewVersion) -> None:
-        fid = self._file(v.path)
-        cursor = self.db.execute_sql(VERSION_INSERT, (
+        conn = self.db.connection()
+        fid = v.file_id if v.file_id is not None else self._file(v.path, remember=v.kind == "dir")
+        cursor = conn.execute(VERSION_INSERT, (
             fid, self.snapshot_id, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns,
             int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target))
         vid = cursor.lastrowid
         if v.extents:
-            self.db.cursor().executemany(EXTENT_INSERT, [(vid, o, n, d) for o, n, d in v.extents])
+            conn.executemany(EXTENT_INSERT, [(vid, o, n, d) for o, n, d in v.extents])
 
-    def _file(self, path: bytes) -> int:
-        """The File row for `path`, created (with its parents) on first sight."""
+    def _file(self, path: bytes, remember: bool = True) -> int:
+        """The File row for `path`, created (with its parents) on first sight. Only folders are cached:
+        they are the parents asked for again and again, while a file is asked for once."""
         fid = self._file_ids.get(path)
-        if fid is None:
-            fid = queries.file_id(self.db, path)
-        if fid is None:
-            folder = self._folder_of(path)
-            parent = None if path in self.folder_id else self._file(os.path.dirname(path))
-            cursor = self.db.execute_sql(
-                "INSERT INTO file (folder_id, parent_id, path) VALUES (?, ?, ?)", (folder, parent, path))
+        if fid is not None:
+            return fid
+        conn = self.db.connection()
+        parent = None if path in self.folder_id else self._file(os.path.dirname(path))
+        cursor = conn.execute("INSERT INTO file (folder_id, parent_id, path) VALUES (?, ?, ?) "
+                              "ON CONFLICT(path) DO NOTHING", (self._folder_of(path), parent, path))
+        if cursor.rowcount == 1:
             fid = int(cursor.lastrowid)
-        self._file_ids[path] = fid
+        else:
+            fid = int(conn.execute("SELECT id FROM file WHERE path = ?", (path,)).fetchone()[0])
+        if remember:
+            self._file_ids[path] = fid
         return fid
 
     def _folder_of(self, path: bytes) -> int:
@@ -145,23 +144,35 @@ def add_packs(db: SqliteDatabase, packs: Sequence[SealedPack]) -> None:
         )
 
 
+def _extents_by_version(db: SqliteDatabase, snapshot_id: int) -> Iterator[tuple[int, list[list[Any]]]]:
+    """(version id, extents) for every version of the snapshot that has extents, in version order."""
+    rows = db.connection().execute(
+        "SELECT e.version_id, e.offset, e.length, c.digest FROM extent e JOIN chunk c ON c.id = e.chunk_id "
+        "JOIN version v ON v.id = e.version_id WHERE v.snapshot_id = ? ORDER BY e.version_id, e.offset",
+        (snapshot_id,))
+    for vid, group in itertools.groupby(rows, key=lambda row: row[0]):
+        yield vid, [[o, n, d.hex()] for _, o, n, d in group]
+
+
 def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str, Any]]:
     """The snapshot's versions (with extents) and errors as manifest records, streamed from the index."""
-    versions = db.execute_sql(
+    versions = db.connection().execute(
         f"SELECT f.path, {queries.VERSION_COLUMNS} FROM version v JOIN file f ON f.id = v.file_id "
         "WHERE v.snapshot_id = ? ORDER BY v.id", (snapshot_id,))
-    for path, *row in list(versions):
+    extents = _extents_by_version(db, snapshot_id)
+    pending = next(extents, None)
+    for path, *row in versions:
         v = queries._version(tuple(row))
-        extents = db.execute_sql(
-            "SELECT e.offset, e.length, c.digest FROM extent e JOIN chunk c ON c.id = e.chunk_id "
-            "WHERE e.version_id = ? ORDER BY e.offset", (v.id,))
+        mine: list[list[Any]] = []
+        if pending is not None and pending[0] == v.id:
+            mine, pending = pending[1], next(extents, None)
         yield {
             "type": "version", "path": encode_path(path), "state": v.state, "kind": v.kind, "size": v.size,
             "mode": v.mode, "mtime_ns": v.mtime_ns, "inode": v.inode, "ctime_ns": v.ctime_ns, "full": v.full,
             "depth": v.depth, "chain_rows": v.chain_rows,
             "content_id": v.content_id.hex() if v.content_id else None,
             "link_target": encode_path(v.link_target) if v.link_target is not None else None,
-            "extents": [[o, n, d.hex()] for o, n, d in extents],
+            "extents": mine,
         }
     for path, kind, message in db.execute_sql(
             "SELECT path, kind, message FROM snapshot_error WHERE snapshot_id = ? ORDER BY id", (snapshot_id,)):
