@@ -29,6 +29,7 @@ from core.restore.combine import ChunkSource
 from core.restore.combine import write_version as combine
 from core.restore.restore import Restorer
 from core.storage import layout as repo_layout
+from core.storage.failures import drive_errors
 from core.storage.layout import Layout, is_inside
 from core.storage.lock import WriterLock
 from core.storage.pack import PackReader
@@ -76,14 +77,18 @@ class Timekeep:
         lock = WriterLock(layout.lock) if writer else None
         if lock is not None:
             lock.acquire()
+        db: SqliteDatabase | None = None
         try:
             if not writer and not layout.index.exists():
                 raise NotARepository(f"{root} has no index; run `timekeep rebuild-index`")
-            db = open_index(layout.index)
-            if writer:
-                recover(db, layout)
-                _sync_folders(db, layout)
+            with drive_errors(root):
+                db = open_index(layout.index)
+                if writer:
+                    recover(db, layout)
+                    _sync_folders(db, layout)
         except BaseException:
+            if db is not None:
+                db.close()
             if lock is not None:
                 lock.release()
             raise
@@ -148,7 +153,8 @@ class Timekeep:
             raise UsageError("no folder is protected yet; add one with `timekeep add FOLDER`")
         job = Backup(self.db, self.layout, self.config, folders, progress, cancel)
         try:
-            return job.run(trigger)
+            with drive_errors(self.root):
+                return job.run(trigger)
         except BaseException:
             if job.writer.snapshot_id:
                 _discard_quietly(self.db, job.writer.snapshot_id)

@@ -72,15 +72,23 @@ class Restorer:
         try:
             fid = queries.file_id(self.db, path)
             for entry in queries.children_at(self.db, fid, self.snapshot.id) if fid is not None else []:
-                rel = entry.path[len(path) + 1 :] if entry.path.startswith(path + b"/") else entry.path
-                child_parts = parts + sw.split_relative(rel)
-                if len(child_parts) != len(parts) + 1:
-                    raise UnsafePath(f"refusing stored path {os.fsdecode(entry.path)!r}")
-                version = version_at(self.db, entry.path, self.snapshot.id)
-                self._restore(target, entry.path, plan_version(self.db, entry.path, version), child_parts)
+                self._child(target, path, entry.path, parts)
             sw.set_dir_metadata(fd, plan.mode, plan.mtime_ns)
         finally:
             os.close(fd)
+
+    def _child(self, target: sw.ConfinedDir, parent: bytes, path: bytes, parts: tuple[bytes, ...]) -> None:
+        """Restore one child of a folder; a bad child is an error of its own, never its siblings'."""
+        try:
+            rel = path[len(parent) + 1 :] if path.startswith(parent + b"/") else path
+            child_parts = parts + sw.split_relative(rel)
+            if len(child_parts) != len(parts) + 1:
+                raise UnsafePath(f"refusing stored path {os.fsdecode(path)!r}: it is not a child of its folder")
+            plan = plan_version(self.db, path, version_at(self.db, path, self.snapshot.id))
+        except TimekeepError as err:
+            self.errors.append(FileError(path, "restore", str(err)))
+            return
+        self._restore(target, path, plan, child_parts)
 
     def _leaf(self, target: sw.ConfinedDir, plan: Plan, parts: tuple[bytes, ...]) -> None:
         dir_fd = target.open_dir(parts[:-1])

@@ -7,6 +7,7 @@ break a live lock. The file also names the holder (host, pid, start time) for th
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -15,7 +16,7 @@ import socket
 import time
 from pathlib import Path
 
-from core.errors import RepositoryLocked
+from core.errors import RepositoryLocked, StorageError
 
 
 class WriterLock:
@@ -33,12 +34,17 @@ class WriterLock:
                 raise RepositoryLocked(self._holder_message()) from None
             raise
         self._fd = fd
-        self._write_holder(fd)
+        try:
+            self._write_holder(fd)
+        except OSError as err:
+            self.release()
+            raise StorageError(f"cannot write to the backup drive: {err.strerror or err}") from err
 
     def release(self) -> None:
         if self._fd is None:
             return
-        os.ftruncate(self._fd, 0)
+        with contextlib.suppress(OSError):  # a full or vanished drive must not keep the lock held
+            os.ftruncate(self._fd, 0)
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
