@@ -118,6 +118,8 @@ class Timekeep:
         if not os.path.isdir(path):
             raise UsageError(f"{os.fsdecode(path)} is not a folder")
         for other in self.folders():
+            if path == other.path:
+                raise UsageError(f"{os.fsdecode(path)} is already protected")
             if is_inside(path, other.path) or is_inside(other.path, path):
                 raise UsageError(f"{os.fsdecode(path)} overlaps the protected folder {os.fsdecode(other.path)}")
         if is_inside(os.fsencode(self.root), path):

@@ -237,6 +237,8 @@ def test_excludes_skip_caches_and_patterns(tmp_path: Path) -> None:
 def test_folder_rules(tmp_path: Path, src: Path) -> None:
     repo = new_repo(tmp_path, src)
     with Timekeep.open(repo, writer=True) as tk:
+        with pytest.raises(UsageError, match="already protected"):
+            tk.add_folder(os.fsencode(src))
         with pytest.raises(UsageError, match="overlaps"):
             tk.add_folder(os.fsencode(src / "docs"))
         with pytest.raises(UsageError, match="repository"):
