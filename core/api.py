@@ -17,17 +17,13 @@ from typing import BinaryIO
 
 from peewee import SqliteDatabase
 
-from core.capture.backup import Backup, FolderSpec
 from core.capture.excludes import DEFAULT_EXCLUDES
-from core.check import Checker
 from core.errors import NotARepository, NotInSnapshot, TimeBeforeFirstSnapshot, UsageError
 from core.index import queries
-from core.index.rebuild import rebuild
 from core.index.schema import open_index
 from core.restore import build
 from core.restore.combine import ChunkSource
 from core.restore.combine import write_version as combine
-from core.restore.restore import Restorer
 from core.storage import layout as repo_layout
 from core.storage.failures import drive_errors
 from core.storage.layout import Layout, is_inside
@@ -149,6 +145,8 @@ class Timekeep:
     # storing
     def backup(self, trigger: str = "manual", progress: ProgressCallback | None = None,
                cancel: threading.Event | None = None) -> SnapshotInfo:
+        from core.capture.backup import Backup, FolderSpec  # the CLI's other commands need not load it
+
         self._need_writer()
         folders = [FolderSpec(f.id, f.path, f.excludes) for f in self.folders()]
         if not folders:
@@ -220,6 +218,8 @@ class Timekeep:
 
     def restore(self, path: bytes, snapshot_id: int, dest: bytes | None = None, overwrite: bool = False,
                 progress: ProgressCallback | None = None) -> RestoreResult:
+        from core.restore.restore import Restorer
+
         snap = queries.snapshot(self.db, snapshot_id)
         if snap is None:
             raise UsageError(f"there is no snapshot {snapshot_id}")
@@ -233,6 +233,8 @@ class Timekeep:
         return Restorer(self.db, self.source, snap, overwrite, on_bytes).restore(path, dest)
 
     def check(self, read_data: bool = False, progress: ProgressCallback | None = None) -> CheckReport:
+        from core.check import Checker
+
         return Checker(self.db, self.layout).run(read_data, progress)
 
 
@@ -256,6 +258,8 @@ def _discard_quietly(db: SqliteDatabase, snapshot_id: int) -> None:
 
 def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) -> SnapshotInfo | None:
     """Recreate `index.db` from packs and manifests; the old one is kept beside it. Returns the latest snapshot."""
+    from core.index.rebuild import rebuild
+
     root = Path(path).absolute()
     repo_layout.load_config(root)
     layout = Layout(root)

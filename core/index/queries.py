@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from peewee import SqliteDatabase
 
@@ -28,9 +28,9 @@ LATEST_AT = (
 SQL_BATCH = 500
 
 
-@dataclass(frozen=True)
-class VersionRow:
-    """One stored version as the engine needs it (not exposed beyond core)."""
+class VersionRow(NamedTuple):
+    """One stored version as the engine needs it (not exposed beyond core). A named tuple: a scan
+    builds one per file it compares, and a frozen dataclass costs five times as much to make."""
 
     id: int
     file_id: int
@@ -42,7 +42,7 @@ class VersionRow:
     mtime_ns: int
     inode: int
     ctime_ns: int
-    full: bool
+    full: int
     depth: int
     chain_rows: int
     content_id: bytes | None
@@ -65,9 +65,7 @@ class ChunkLocation:
 
 
 def _version(row: tuple[Any, ...]) -> VersionRow:
-    fields = list(row)
-    fields[10] = bool(fields[10])
-    return VersionRow(*fields)
+    return VersionRow._make(row)
 
 
 def snapshots(db: SqliteDatabase) -> list[SnapshotInfo]:
@@ -145,7 +143,8 @@ def latest_children(db: SqliteDatabase, parent_id: int) -> dict[bytes, VersionRo
         "(SELECT max(v2.id) FROM version v2 WHERE v2.file_id = f.id) WHERE f.parent_id = ?",
         (parent_id,),
     )
-    return {row[0]: _version(row[1:]) for row in rows}
+    make = VersionRow._make
+    return {row[0]: make(row[1:]) for row in rows}
 
 
 def latest_version(db: SqliteDatabase, fid: int) -> VersionRow | None:

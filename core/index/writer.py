@@ -168,7 +168,7 @@ def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str,
             mine, pending = pending[1], next(extents, None)
         yield {
             "type": "version", "path": encode_path(path), "state": v.state, "kind": v.kind, "size": v.size,
-            "mode": v.mode, "mtime_ns": v.mtime_ns, "inode": v.inode, "ctime_ns": v.ctime_ns, "full": v.full,
+            "mode": v.mode, "mtime_ns": v.mtime_ns, "inode": v.inode, "ctime_ns": v.ctime_ns, "full": bool(v.full),
             "depth": v.depth, "chain_rows": v.chain_rows,
             "content_id": v.content_id.hex() if v.content_id else None,
             "link_target": encode_path(v.link_target) if v.link_target is not None else None,
