@@ -56,19 +56,33 @@ class ChunkSource:
         return bytes(verified_slice(self.frame(where.frame), digest, where))
 
 
-def _frames_in_order(plan: Plan, where: dict[bytes, ChunkLocation]) -> list[Frame]:
-    order: list[Frame] = []
+Needed = dict[bytes, ChunkLocation]  # the chunks of one frame that the plan uses
+
+
+def _frames_in_order(plan: Plan, where: dict[bytes, ChunkLocation]) -> list[tuple[Frame, Needed]]:
+    """The frames to fetch, in the order the plan uses them, each with the chunks wanted from it."""
+    order: list[tuple[Frame, Needed]] = []
     for piece in plan.pieces:
-        key = where[piece.digest].frame
-        if not order or order[-1] != key:
-            order.append(key)
+        loc = where[piece.digest]
+        if not order or order[-1][0] != loc.frame:
+            order.append((loc.frame, {}))
+        order[-1][1][piece.digest] = loc
     return order
 
 
-def _prefetch(source: ChunkSource, frames: list[Frame], pool: ThreadPoolExecutor) -> Iterator[tuple[Frame, bytes]]:
+def _fetch_verified(source: ChunkSource, key: Frame, needed: Needed) -> bytes:
+    """Decompress a frame and check every wanted chunk in it, off the writing thread."""
+    raw = source.frame(key)
+    for digest, loc in needed.items():
+        verified_slice(raw, digest, loc)
+    return raw
+
+
+def _prefetch(source: ChunkSource, frames: list[tuple[Frame, Needed]],
+              pool: ThreadPoolExecutor) -> Iterator[tuple[Frame, bytes]]:
     window: deque[tuple[Frame, Future[bytes]]] = deque()
-    for key in frames:
-        window.append((key, pool.submit(source.frame, key)))
+    for key, needed in frames:
+        window.append((key, pool.submit(_fetch_verified, source, key, needed)))
         if len(window) >= WINDOW:
             done, fut = window.popleft()
             yield done, fut.result()
@@ -85,16 +99,16 @@ def write_version(source: ChunkSource, plan: Plan, out: BinaryIO,
     with ThreadPoolExecutor(2, thread_name_prefix="timekeep-fetch") as pool:
         frames = _prefetch(source, _frames_in_order(plan, where), pool)
         current: Frame | None = None
-        raw, digest, chunk = b"", b"", memoryview(b"")
+        raw = memoryview(b"")
         for piece in plan.pieces:
             loc = where[piece.digest]
             while current != loc.frame:
-                current, raw = next(frames)
-            if digest != piece.digest:
-                digest, chunk = piece.digest, verified_slice(raw, piece.digest, loc)
-            part = chunk[piece.chunk_offset : piece.chunk_offset + piece.length]
-            if len(part) != piece.length:
-                raise CorruptData(f"chunk {digest.hex()[:16]} is shorter than the version needs")
+                current, data = next(frames)
+                raw = memoryview(data)
+            start = loc.inner + piece.chunk_offset
+            part = raw[start : start + piece.length]
+            if piece.chunk_offset + piece.length > loc.raw_length or len(part) != piece.length:
+                raise CorruptData(f"chunk {piece.digest.hex()[:16]} is shorter than the version needs")
             out.write(part)
             written += piece.length
             if on_bytes is not None:
