@@ -145,7 +145,9 @@ def test_snapshots_json_is_a_list_oldest_first_with_the_promised_fields(two: Cli
         assert ISO_UTC.fullmatch(snap["time"]) and snap["trigger"] == "manual" and snap["errors"] == 0
     assert snaps[0]["time"] < snaps[1]["time"]
     assert snaps[0]["files_read"] >= 4 and snaps[0]["bytes_new"] > 200_000
-    assert snaps[1]["files_changed"] >= 4 and snaps[1]["files_read"] < snaps[0]["files_read"]
+    # files written moments before snapshot 1 are read again by snapshot 2 (racy-clean); that only
+    # unchanged files are left unread is tested in test_engine with the racy window shortened
+    assert snaps[1]["files_changed"] >= 4 and snaps[1]["files_read"] <= snaps[0]["files_read"]
 
 
 def test_snapshots_table_shows_local_times(two: Cli) -> None:

@@ -59,7 +59,14 @@ def test_every_version_restores_byte_exact(tmp_path: Path, src: Path) -> None:
         assert read_tree(dest / "src") == tree
 
 
-def test_second_backup_reads_nothing_when_nothing_changed(tmp_path: Path, src: Path) -> None:
+def test_second_backup_reads_nothing_when_nothing_changed(tmp_path: Path, src: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import core.capture.read as read
+
+    monkeypatch.setattr(read, "RACY_NS", 100_000_000)  # files older than this are trusted by their stat
+    time.sleep(0.15)
     repo = new_repo(tmp_path, src)
     first = snapshot(repo, backup(repo))
     assert first.files_read == 5 and first.bytes_new > 0
@@ -286,3 +293,39 @@ def test_file_larger_than_several_read_blocks_round_trips(tmp_path: Path) -> Non
     assert cat(repo, tmp_path / "src" / "image.bin", sid) == data
     with Timekeep.open(repo) as tk:
         assert tk.check(read_data=True).ok
+
+
+def test_a_file_changed_in_the_same_timestamp_tick_is_read_again(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a coarse clock an edit right after a backup can leave size, mtime and ctime as they were; a file
+    touched that close to a storage time is read again next time (racy-clean, as in git)."""
+    import core.capture.observe as observe
+
+    coarse = lambda obs, prev: (obs.size, obs.mtime_ns, obs.inode) == (prev.size, prev.mtime_ns, prev.inode)  # noqa: E731
+    monkeypatch.setattr(observe, "same_stat", coarse)  # emulate a filesystem whose ctime hides the edit
+    make_tree(tmp_path / "src", {"doc.txt": b"version one"})
+    path = tmp_path / "src" / "doc.txt"
+    repo = new_repo(tmp_path, tmp_path / "src")
+    first = backup(repo)
+    stamp = os.stat(path).st_mtime_ns
+    path.write_bytes(b"version two")  # same size, and the clock has not moved on:
+    os.utime(path, ns=(stamp, stamp))
+    second = snapshot(repo, backup(repo))
+    assert second.files_read == 1
+    assert cat(repo, path, first) == b"version one" and cat(repo, path, second.id) == b"version two"
+
+
+def test_racy_mark_clears_once_a_reread_finds_nothing_new(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import core.capture.read as read
+
+    monkeypatch.setattr(read, "RACY_NS", 300_000_000)
+    make_tree(tmp_path / "src", {"doc.txt": b"stable"})
+    repo = new_repo(tmp_path, tmp_path / "src")
+    backup(repo)  # written just now: racy
+    time.sleep(0.4)
+    again = snapshot(repo, backup(repo))
+    assert (again.files_read, again.files_changed) == (1, 0)
+    settled = snapshot(repo, backup(repo))
+    assert (settled.files_read, settled.files_changed) == (0, 0)

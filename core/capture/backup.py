@@ -18,7 +18,7 @@ from typing import Literal
 from peewee import SqliteDatabase
 
 from core.capture.excludes import Excludes
-from core.capture.read import Changing, FileResult, read_file
+from core.capture.read import Changing, FileResult, ReadContext, read_file
 from core.capture.scan import FolderScan, ScanItem
 from core.capture.store import ChunkStore
 from core.errors import BackupCancelled, CorruptData
@@ -52,12 +52,11 @@ class Tally:
     errors: list[FileError] = field(default_factory=list)
 
 
-def read_with_retry(item: ScanItem, db: SqliteDatabase, config: RepoConfig, store: ChunkStore,
-                    cancel: threading.Event) -> FileResult | FileError:
+def read_with_retry(item: ScanItem, ctx: ReadContext) -> FileResult | FileError:
     """Read a file, again if it changed underneath us; an unreadable or restless file becomes an error."""
     for attempt in range(READ_ATTEMPTS):
         try:
-            return read_file(item, db, config.chunker, store, cancel)
+            return read_file(item, ctx)
         except Changing:
             time.sleep(0.05 * (attempt + 1))
         except FileNotFoundError:
@@ -83,7 +82,7 @@ def file_version(r: FileResult) -> NewVersion:
     o = r.observed
     return NewVersion(o.path, r.state, "file", size=o.size, mode=o.mode, mtime_ns=o.mtime_ns, inode=o.inode,
                       ctime_ns=o.ctime_ns, full=r.full, depth=r.depth, chain_rows=r.chain_rows,
-                      content_id=r.content_id, extents=[r.chunks[i] for i in r.stored],
+                      content_id=r.content_id, extents=[r.chunks[i] for i in r.stored], racy=r.racy,
                       file_id=r.item.prev.file_id if r.item.prev is not None else None)
 
 
@@ -97,6 +96,7 @@ class Backup:
         self.workers = workers or min(4, os.cpu_count() or 2)
         self.writer = SnapshotWriter(db, layout, {f.path: f.id for f in folders})
         self.store = ChunkStore(db, PackWriter(layout), config.compression_level, self.workers)
+        self.ctx = ReadContext(db, config.chunker, self.store, self.cancel, time.time_ns())
         self.tally = Tally()
         self._ready: list[NewVersion] = []
         self._pending: list[FileResult] = []
@@ -106,7 +106,7 @@ class Backup:
         self._last_commit = self._last_progress = self._started
 
     def run(self, trigger: str = "manual") -> SnapshotInfo:
-        sid = self.writer.begin(trigger)
+        sid = self.writer.begin(trigger, self.ctx.started_ns)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="timekeep-read") as pool:
             try:
                 for folder in self.folders:
@@ -150,10 +150,10 @@ class Backup:
         self.tally.bytes_total += item.observed.size
         if item.observed.size <= INLINE_BYTES:  # handing a tiny file to a thread costs more than reading it
             done: Future[FileResult | FileError] = Future()
-            done.set_result(read_with_retry(item, self.db, self.config, self.store, self.cancel))
+            done.set_result(read_with_retry(item, self.ctx))
             self._collect({done})
             return
-        self._inflight.add(pool.submit(read_with_retry, item, self.db, self.config, self.store, self.cancel))
+        self._inflight.add(pool.submit(read_with_retry, item, self.ctx))
 
     def _collect(self, done: set[Future[FileResult | FileError]]) -> None:
         for fut in done:
@@ -194,9 +194,10 @@ class Backup:
         if final and waiting:
             raise AssertionError("chunks of a finished backup are not all sealed")
         self._pending = waiting
-        versions = self._ready + [file_version(r) for r in ready]
+        versions = self._ready + [file_version(r) for r in ready if r.state != "unchanged"]
+        settled = [r.item.prev.id for r in ready if r.state == "unchanged" and not r.racy and r.item.prev]
         self.tally.files_changed += sum(1 for v in versions if v.kind != "dir")
-        self.writer.commit(packs, versions, self._new_errors)
+        self.writer.commit(packs, versions, self._new_errors, settled)
         self._ready, self._new_errors = [], []
         self._last_commit = time.monotonic()
 

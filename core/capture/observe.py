@@ -50,7 +50,7 @@ def classify(obs: Observed, prev: VersionRow | None) -> str | None:
     if obs.kind != prev.kind:
         return "read" if obs.kind == "file" else "modified"
     if obs.kind == "file":
-        return None if same_stat(obs, prev) else "read"
+        return None if same_stat(obs, prev) and not prev.racy else "read"
     if obs.kind == "symlink" and obs.link_target != prev.link_target:
         return "modified"
     if (obs.mode, obs.mtime_ns, obs.inode) != (prev.mode, prev.mtime_ns, prev.inode):

@@ -18,7 +18,7 @@ from peewee import SqliteDatabase
 
 from core.capture.chunker import iter_chunks
 from core.capture.delta import NewChunk, changed_chunks
-from core.capture.observe import Observed, observe
+from core.capture.observe import Observed, observe, same_stat
 from core.capture.scan import ScanItem
 from core.capture.store import ChunkStore
 from core.errors import BackupCancelled
@@ -28,15 +28,29 @@ from core.storage.layout import ChunkerParams
 
 MAX_CHAIN_DEPTH = 32
 O_NOATIME = getattr(os, "O_NOATIME", 0)
+# A file touched this close to the snapshot's start may change again within the same timestamp tick
+# (2 s on FAT drives) without its stat changing: it is read again next time, as git does.
+RACY_NS = 2_000_000_000
 
 
 class Changing(Exception):
     """The file changed while it was being read."""
 
 
+@dataclass(frozen=True)
+class ReadContext:
+    """What every read in one backup shares."""
+
+    db: SqliteDatabase
+    params: ChunkerParams
+    store: ChunkStore
+    cancel: threading.Event
+    started_ns: int
+
+
 @dataclass
 class FileResult:
-    """A file's new version, ready to index once its chunks are durable."""
+    """A file's new version, ready to index once its chunks are durable; state 'unchanged' records none."""
 
     item: ScanItem
     observed: Observed
@@ -47,6 +61,7 @@ class FileResult:
     depth: int
     chain_rows: int
     content_id: bytes
+    racy: bool = False
     depends: set[bytes] = field(default_factory=set)
 
 
@@ -64,65 +79,68 @@ def _fingerprint(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
-def read_file(item: ScanItem, db: SqliteDatabase, params: ChunkerParams, store: ChunkStore,
-              cancel: threading.Event | None = None) -> FileResult:
+def read_file(item: ScanItem, ctx: ReadContext) -> FileResult:
     fd = _open(item.path)
     try:
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):
             raise Changing
-        chunks, depends = _chunk_and_store(fd, params, store, cancel)
+        chunks, depends = _chunk_and_store(fd, ctx)
         if _fingerprint(os.fstat(fd)) != _fingerprint(before) or chunks_size(chunks) != before.st_size:
             raise Changing
     finally:
         os.close(fd)
     observed = observe(item.path, before, "file")
-    return _result(item, observed, chunks, depends, db)
+    result = _result(item, observed, chunks, depends, ctx.db)
+    result.racy = max(observed.mtime_ns, observed.ctime_ns) >= ctx.started_ns - RACY_NS
+    return result
 
 
 def chunks_size(chunks: list[NewChunk]) -> int:
     return chunks[-1][0] + chunks[-1][1] if chunks else 0
 
 
-def _chunk_and_store(fd: int, params: ChunkerParams, store: ChunkStore,
-                     cancel: threading.Event | None) -> tuple[list[NewChunk], set[bytes]]:
+def _chunk_and_store(fd: int, ctx: ReadContext) -> tuple[list[NewChunk], set[bytes]]:
     chunks: list[NewChunk] = []
     depends: set[bytes] = set()
     pending: list[Future[None]] = []
     offset = 0
     try:
-        for block in iter_chunks(fd, params):
-            if cancel is not None and cancel.is_set():
+        for block in iter_chunks(fd, ctx.params):
+            if ctx.cancel.is_set():
                 raise BackupCancelled("backup cancelled; nothing was lost")
             batch = [(blake3.blake3(data).digest(), data) for data in block]
             for digest, data in batch:
                 chunks.append((offset, len(data), digest))
                 offset += len(data)
-            depends |= store.put(batch, pending)  # before the next block reuses the buffer
+            depends |= ctx.store.put(batch, pending)  # before the next block reuses the buffer
     finally:
         for future in pending:
             future.result()
     return chunks, depends
 
 
+def _full(item: ScanItem, observed: Observed, state: str, chunks: list[NewChunk], content_id: bytes,
+          depends: set[bytes]) -> FileResult:
+    return FileResult(item, observed, state, chunks, list(range(len(chunks))), True, 0, len(chunks), content_id,
+                      depends=depends)
+
+
 def _result(item: ScanItem, observed: Observed, chunks: list[NewChunk], depends: set[bytes],
             db: SqliteDatabase) -> FileResult:
     content_id = blake3.blake3(b"".join(d for _, _, d in chunks)).digest()
     prev = item.prev
-    fresh = prev is None or prev.state == "deleted" or prev.kind != "file"
-    if fresh:
-        state = "created" if prev is None or prev.state == "deleted" else "modified"
-        return FileResult(item, observed, state, chunks, list(range(len(chunks))), True, 0, len(chunks),
-                          content_id, depends)
-    assert prev is not None
+    if prev is None or prev.state == "deleted":
+        return _full(item, observed, "created", chunks, content_id, depends)
+    if prev.kind != "file":
+        return _full(item, observed, "modified", chunks, content_id, depends)
     if prev.content_id == content_id:
-        return FileResult(item, observed, "metadata", chunks, [], False, prev.depth, prev.chain_rows,
-                          content_id, set())
-    previous = paint(queries.chain_extents(db, prev), prev.size)
-    stored = changed_chunks(chunks, previous)
+        unchanged = same_stat(observed, prev) and observed.mode == prev.mode
+        return FileResult(item, observed, "unchanged" if unchanged else "metadata", chunks, [], False,
+                          prev.depth, prev.chain_rows, content_id)
+    stored = changed_chunks(chunks, paint(queries.chain_extents(db, prev), prev.size))
     rows = prev.chain_rows + len(stored)
     if prev.depth + 1 >= MAX_CHAIN_DEPTH or rows > 2 * len(chunks) + 64:
-        return FileResult(item, observed, "modified", chunks, list(range(len(chunks))), True, 0, len(chunks),
-                          content_id, depends)
+        return _full(item, observed, "modified", chunks, content_id, depends)
     return FileResult(item, observed, "modified", chunks, stored, False, prev.depth + 1, rows, content_id,
-                      depends)
+                      depends=depends)

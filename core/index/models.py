@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from peewee import (
+    SQL,
     BlobField,
     BooleanField,
     FloatField,
@@ -75,6 +76,7 @@ class Version(BaseModel):
     chain_rows = IntegerField(default=0)
     content_id = BlobField(null=True)
     link_target = BlobField(null=True)
+    racy = BooleanField(default=False, constraints=[SQL("DEFAULT 0")])
 
     class Meta:
         indexes = ((("file", "snapshot"), False),)

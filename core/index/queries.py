@@ -19,7 +19,7 @@ SNAPSHOT_COLUMNS = (
 )
 VERSION_COLUMNS = (
     "v.id, v.file_id, v.snapshot_id, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns, "
-    "v.full, v.depth, v.chain_rows, v.content_id, v.link_target"
+    "v.full, v.depth, v.chain_rows, v.content_id, v.link_target, v.racy"
 )
 LATEST_AT = (
     "(SELECT v2.id FROM version v2 WHERE v2.file_id = f.id AND v2.snapshot_id <= ? "
@@ -47,6 +47,7 @@ class VersionRow(NamedTuple):
     chain_rows: int
     content_id: bytes | None
     link_target: bytes | None
+    racy: int
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ def _version(record: dict[str, Any]) -> NewVersion:
         mtime_ns=record["mtime_ns"], inode=record["inode"], ctime_ns=record["ctime_ns"], full=record["full"],
         depth=record["depth"], chain_rows=record["chain_rows"],
         content_id=bytes.fromhex(record["content_id"]) if record.get("content_id") else None,
-        link_target=decode_path(target) if target is not None else None,
+        link_target=decode_path(target) if target is not None else None, racy=bool(record.get("racy")),
         extents=[(o, n, bytes.fromhex(d)) for o, n, d in record["extents"]])
 
 

@@ -24,7 +24,7 @@ from core.types import FileError, SnapshotInfo
 
 VERSION_INSERT = (
     "INSERT INTO version (file_id, snapshot_id, state, kind, size, mode, mtime_ns, inode, ctime_ns, full, "
-    "depth, chain_rows, content_id, link_target) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "depth, chain_rows, content_id, link_target, racy) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 EXTENT_INSERT = (
     "INSERT INTO extent (version_id, offset, length, chunk_id) SELECT ?, ?, ?, id FROM chunk WHERE digest = ?"
@@ -50,6 +50,7 @@ class NewVersion:
     content_id: bytes | None = None
     link_target: bytes | None = None
     extents: Sequence[tuple[int, int, bytes]] = ()
+    racy: bool = False  # touched so near the storage time that the next backup reads it again
     file_id: int | None = None  # known when the file had a version before
 
 
@@ -72,11 +73,13 @@ class SnapshotWriter:
         return self.snapshot_id
 
     def commit(self, packs: Sequence[SealedPack], versions: Sequence[NewVersion],
-               errors: Sequence[FileError] = ()) -> None:
+               errors: Sequence[FileError] = (), settled: Sequence[int] = ()) -> None:
+        """One transaction; `settled` are racy versions that a re-read found unchanged."""
         with self.db.atomic():
             add_packs(self.db, packs)
             for version in versions:
                 self._insert_version(version)
+            self.db.connection().executemany("UPDATE version SET racy = 0 WHERE id = ?", [(v,) for v in settled])
             self.db.cursor().executemany(
                 "INSERT INTO snapshot_error (snapshot_id, path, kind, message) VALUES (?, ?, ?, ?)",
                 [(self.snapshot_id, e.path, e.kind, e.message) for e in errors],
@@ -87,7 +90,7 @@ class SnapshotWriter:
         fid = v.file_id if v.file_id is not None else self._file(v.path, remember=v.kind == "dir")
         cursor = conn.execute(VERSION_INSERT, (
             fid, self.snapshot_id, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns,
-            int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target))
+            int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target, int(v.racy)))
         vid = cursor.lastrowid
         if v.extents:
             conn.executemany(EXTENT_INSERT, [(vid, o, n, d) for o, n, d in v.extents])
@@ -169,6 +172,7 @@ def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str,
         yield {
             "type": "version", "path": encode_path(path), "state": v.state, "kind": v.kind, "size": v.size,
             "mode": v.mode, "mtime_ns": v.mtime_ns, "inode": v.inode, "ctime_ns": v.ctime_ns, "full": bool(v.full),
+            "racy": bool(v.racy),
             "depth": v.depth, "chain_rows": v.chain_rows,
             "content_id": v.content_id.hex() if v.content_id else None,
             "link_target": encode_path(v.link_target) if v.link_target is not None else None,
