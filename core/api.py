@@ -10,7 +10,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -144,14 +144,17 @@ class Timekeep:
 
     # storing
     def backup(self, trigger: str = "manual", progress: ProgressCallback | None = None,
-               cancel: threading.Event | None = None) -> SnapshotInfo:
+               cancel: threading.Event | None = None,
+               dirty: Mapping[bytes, Collection[bytes]] | None = None) -> SnapshotInfo:
+        """Take a snapshot. `dirty` (folder root -> changed paths, as a watcher journaled them) limits
+        the scan to those paths; folders not in it are not scanned. None scans everything."""
         from core.capture.backup import Backup, FolderSpec  # the CLI's other commands need not load it
 
         self._need_writer()
         folders = [FolderSpec(f.id, f.path, f.excludes) for f in self.folders()]
         if not folders:
             raise UsageError("no folder is protected yet; add one with `timekeep add FOLDER`")
-        job = Backup(self.db, self.layout, self.config, folders, progress, cancel)
+        job = Backup(self.db, self.layout, self.config, folders, progress, cancel, dirty=dirty)
         try:
             with drive_errors(self.root):
                 return job.run(trigger)

@@ -329,3 +329,26 @@ def test_racy_mark_clears_once_a_reread_finds_nothing_new(tmp_path: Path, monkey
     assert (again.files_read, again.files_changed) == (1, 0)
     settled = snapshot(repo, backup(repo))
     assert (settled.files_read, settled.files_changed) == (0, 0)
+
+
+def test_journaled_paths_alone_are_scanned_and_agree_with_a_full_scan(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    (src / "notes.txt").write_bytes(b"edited")
+    (src / "docs" / "deep" / "b.md").unlink()
+    make_tree(src / "fresh", {"one.txt": b"1", "inner": {"two.txt": b"2"}})
+    os.rename(src / "docs", src / "papers")
+    (src / "empty").write_bytes(b"changed but not journaled")
+    dirty = {os.fsencode(src): {os.fsencode(p) for p in (src / "notes.txt", src / "docs", src / "papers",
+                                                         src / "fresh" / "inner" / "two.txt")}}
+    with Timekeep.open(repo, writer=True) as tk:
+        partial = tk.backup(dirty=dirty)
+        tk.restore(os.fsencode(src), partial.id, dest=os.fsencode(tmp_path / "partial"))
+        full = tk.backup()
+        tk.restore(os.fsencode(src), full.id, dest=os.fsencode(tmp_path / "full"))
+    expected = read_tree(src)
+    got = read_tree(tmp_path / "partial" / "src")
+    assert got[b"empty"][1] == b""  # not journaled, so not looked at
+    assert {k: v for k, v in got.items() if k != b"empty"} == {k: v for k, v in expected.items() if k != b"empty"}
+    assert read_tree(tmp_path / "full" / "src") == expected
+    assert partial.files_scanned < full.files_scanned

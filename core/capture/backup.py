@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Literal
@@ -89,9 +89,10 @@ def file_version(r: FileResult) -> NewVersion:
 class Backup:
     def __init__(self, db: SqliteDatabase, layout: Layout, config: RepoConfig, folders: list[FolderSpec],
                  progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, dirty: Mapping[bytes, Collection[bytes]] | None = None) -> None:
         self.db, self.layout, self.config, self.folders = db, layout, config, folders
         self.progress = progress
+        self.dirty = dirty  # folder root -> journaled paths; None scans every folder whole
         self.cancel = cancel or threading.Event()
         self.workers = workers or min(4, os.cpu_count() or 2)
         self.writer = SnapshotWriter(db, layout, {f.path: f.id for f in folders})
@@ -128,7 +129,13 @@ class Backup:
 
     def _scan_folder(self, folder: FolderSpec, pool: ThreadPoolExecutor) -> None:
         scan = FolderScan(self.db, folder.path, Excludes(folder.excludes), self._report)
-        for item in scan.items():
+        if self.dirty is None:
+            items = scan.items()
+        elif folder.path in self.dirty:
+            items = scan.dirty_items(self.dirty[folder.path])
+        else:
+            return
+        for item in items:
             self._check_cancel()
             if item.action == "read":
                 self._submit(item, pool)

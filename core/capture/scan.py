@@ -8,7 +8,7 @@ taken from the index, without touching the disk.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from peewee import SqliteDatabase
@@ -17,6 +17,7 @@ from core.capture.excludes import Excludes
 from core.capture.observe import Observed, classify, kind_of, observe
 from core.index import queries
 from core.index.queries import VersionRow
+from core.storage.layout import is_inside
 from core.types import FileError
 
 Report = Callable[[FileError], None]
@@ -68,17 +69,85 @@ class FolderScan:
         self.counts = ScanCounts()
 
     def items(self) -> Iterator[ScanItem]:
+        """Everything under the folder that differs from the index: the full metadata scan."""
+        root = self._root()
+        if root is not None:
+            yield from self._compare(*root)
+            yield from self._walk(self.root)
+
+    def dirty_items(self, dirty: Iterable[bytes]) -> Iterator[ScanItem]:
+        """Only what a watcher journaled: each path, and a folder's direct children. A folder the index
+        does not hold as a folder (new, or a file before) is walked whole, and so is the highest such
+        ancestor of a path, so nothing new is ever left without a version to list it by."""
+        root = self._root()
+        if root is None:
+            return
+        walked: list[bytes] = []
+        for path in sorted({self._first_unknown(p) for p in dirty if self._protects(p)}):
+            if any(is_inside(path, done) for done in walked):
+                continue
+            if path == self.root:
+                yield from self._compare(*root)
+            yield from self._dirty(path, walked)
+
+    def _root(self) -> tuple[Observed, VersionRow | None] | None:
         try:
             found = _lstat(self.root, self.report)
         except Unreadable:
-            return
+            return None
         if found is None or found[1] != "dir":
             self.report(FileError(self.root, "missing", "protected folder is missing; its history is kept"))
+            return None
+        return observe(self.root, found[0], "dir"), self._latest(self.root)
+
+    def _latest(self, path: bytes) -> VersionRow | None:
+        fid = queries.file_id(self.db, path)
+        return queries.latest_version(self.db, fid) if fid is not None else None
+
+    def _protects(self, path: bytes) -> bool:
+        if not is_inside(path, self.root):
+            return False
+        rel = path[len(self.root) + 1 :]
+        parts = rel.split(b"/") if rel else []
+        return not any(self.excludes.excluded(name, b"/".join(parts[: i + 1])) for i, name in enumerate(parts))
+
+    def _first_unknown(self, path: bytes) -> bytes:
+        """`path`, or its highest ancestor below the root that the index does not hold as a live folder."""
+        highest = path
+        parent = os.path.dirname(path)
+        while is_inside(parent, self.root) and parent != self.root:
+            prev = self._latest(parent)
+            if prev is None or prev.state == "deleted" or prev.kind != "dir":
+                highest = parent
+            parent = os.path.dirname(parent)
+        return highest
+
+    def _dirty(self, path: bytes, walked: list[bytes]) -> Iterator[ScanItem]:
+        prev = self._latest(path)
+        try:
+            found = _lstat(path, self.report) if path != self.root else None
+        except Unreadable:
             return
-        root_id = queries.file_id(self.db, self.root)
-        prev = queries.latest_version(self.db, root_id) if root_id is not None else None
-        yield from self._compare(observe(self.root, found[0], "dir"), prev)
-        stack = [self.root]
+        if path != self.root:
+            if found is None:
+                if prev is not None and prev.state != "deleted":
+                    yield from self._deleted(path, prev)
+                return
+            yield from self._compare(observe(path, found[0], found[1], found[2]), prev)
+            if found[1] != "dir":
+                return
+        if prev is None or prev.state == "deleted" or prev.kind != "dir":
+            walked.append(path)
+            yield from self._walk(path)
+        else:
+            new_folders: list[bytes] = []
+            yield from self._directory(path, new_folders, only_new=True)
+            for folder in new_folders:
+                walked.append(folder)
+                yield from self._walk(folder)
+
+    def _walk(self, top: bytes) -> Iterator[ScanItem]:
+        stack = [top]
         while stack:
             yield from self._directory(stack.pop(), stack)
 
@@ -93,7 +162,9 @@ class FolderScan:
         if prev is not None and prev.kind == "dir" and obs.kind != "dir" and prev.state != "deleted":
             yield from self._deleted_beneath(prev)
 
-    def _directory(self, path: bytes, stack: list[bytes]) -> Iterator[ScanItem]:
+    def _directory(self, path: bytes, stack: list[bytes], only_new: bool = False) -> Iterator[ScanItem]:
+        """Compare one folder's children; push the sub-folders to descend into (with `only_new`, just
+        those the index does not hold as folders yet)."""
         fid = queries.file_id(self.db, path)
         before = queries.latest_children(self.db, fid) if fid is not None else {}
         try:
@@ -115,8 +186,9 @@ class FolderScan:
                 continue
             seen.add(child)
             st, kind, target = found
-            yield from self._compare(observe(child, st, kind, target), before.get(child))
-            if kind == "dir":
+            prev = before.get(child)
+            yield from self._compare(observe(child, st, kind, target), prev)
+            if kind == "dir" and (not only_new or prev is None or prev.state == "deleted" or prev.kind != "dir"):
                 stack.append(child)
         for child, prev in before.items():
             if child not in seen and prev.state != "deleted":
