@@ -161,3 +161,12 @@ def test_grouped_frame_holds_several_chunks(tmp_path: Path) -> None:
     assert {(e.offset, e.length) for e in entries} == {(8, len(blob))}
     raw = frame.decode(PackReader(layout).read(sealed.name, entries[1].offset, entries[1].length))
     assert raw[entries[1].inner : entries[1].inner + entries[1].raw_length] == parts[1]
+
+
+def test_random_data_skips_compression_but_mixed_data_does_not() -> None:
+    noise = random.Random(3).randbytes(1 << 20)
+    assert frame.incompressible(noise, 3)
+    half = noise[: 1 << 19] + b"compressible words " * 30_000
+    assert not frame.incompressible(half, 3)
+    assert frame.encode(noise, 3)[1] == frame.RAW
+    assert len(frame.encode(half, 3)) < len(half) * 0.7

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import blake3
@@ -103,20 +102,15 @@ def chunks_size(chunks: list[NewChunk]) -> int:
 def _chunk_and_store(fd: int, ctx: ReadContext) -> tuple[list[NewChunk], set[bytes]]:
     chunks: list[NewChunk] = []
     depends: set[bytes] = set()
-    pending: list[Future[None]] = []
     offset = 0
-    try:
-        for block in iter_chunks(fd, ctx.params):
-            if ctx.cancel.is_set():
-                raise BackupCancelled("backup cancelled; nothing was lost")
-            batch = [(blake3.blake3(data).digest(), data) for data in block]
-            for digest, data in batch:
-                chunks.append((offset, len(data), digest))
-                offset += len(data)
-            depends |= ctx.store.put(batch, pending)  # before the next block reuses the buffer
-    finally:
-        for future in pending:
-            future.result()
+    for block in iter_chunks(fd, ctx.params):
+        if ctx.cancel.is_set():
+            raise BackupCancelled("backup cancelled; nothing was lost")
+        batch = [(blake3.blake3(data).digest(), data) for data in block]
+        for digest, data in batch:
+            chunks.append((offset, len(data), digest))
+            offset += len(data)
+        depends |= ctx.store.put(batch)  # before the next block reuses the buffer
     return chunks, depends
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 from peewee import SqliteDatabase
 
@@ -51,14 +51,17 @@ class ChunkStore:
         self._lock = threading.Lock()
         self._claimed: set[bytes] = set()
         self._sealed: set[bytes] = set()
+        self._failure: BaseException | None = None
         self.bytes_new = 0
 
-    def put(self, chunks: Sequence[Chunk], pending: list[Future[None]]) -> set[bytes]:
+    def put(self, chunks: Sequence[Chunk]) -> set[bytes]:
         """Store whichever of these chunks is not stored yet; return the digests the caller depends on.
 
-        Compression runs in the store's threads; the caller must wait for `pending` before it reports
-        the file done. The chunk views may be reused as soon as this returns.
+        Big frames are compressed in the store's threads while the caller reads on; the caller's result
+        waits for its digests to be sealed anyway (`durable`). The chunk views may be reused as soon as
+        this returns.
         """
+        self._raise_failure()
         with self._lock:
             unknown = {d for d, _ in chunks if d not in self._claimed}
         in_index = queries.known_digests(self.db, unknown) if unknown else set()
@@ -78,13 +81,26 @@ class ChunkStore:
                 self._write(raw, members)
                 continue
             self._slots.acquire()
-            future = self._pool.submit(self._write, raw, members)
-            future.add_done_callback(lambda _: self._slots.release())
-            pending.append(future)
+            self._pool.submit(self._write_in_pool, raw, members)
         return {d for d, _ in chunks if d not in in_index}
 
+    def _write_in_pool(self, raw: bytes, members: list[tuple[bytes, int, int]]) -> None:
+        try:
+            self._write(raw, members)
+        except BaseException as err:  # handed to the backup's thread by the next put or seal
+            with self._lock:
+                self._failure = self._failure or err
+        finally:
+            self._slots.release()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
     def close(self) -> None:
+        """Wait for every frame in flight; then the open pack holds all claimed chunks."""
         self._pool.shutdown(wait=True)
+        self._raise_failure()
 
     def _write(self, raw: bytes, members: list[tuple[bytes, int, int]]) -> None:
         blob = frame.encode(raw, self.level)
@@ -93,7 +109,8 @@ class ChunkStore:
             self.bytes_new += len(blob)
 
     def seal(self) -> list[SealedPack]:
-        """Seal the open pack; afterwards every chunk stored so far is durable."""
+        """Seal the open pack; afterwards every chunk appended so far is durable."""
+        self._raise_failure()
         packs = self.writer.flush()
         with self._lock:
             for pack in packs:

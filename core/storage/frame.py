@@ -16,6 +16,8 @@ from core.errors import CorruptData
 FRAME = struct.Struct("<BBBBII")  # version, compression, encryption, reserved, raw length, payload length
 FRAME_VERSION = 1
 RAW, ZSTD = 0, 1
+PROBE = 4096
+PROBE_MIN = 64 * 1024
 
 _local = threading.local()
 
@@ -37,8 +39,20 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return dctx
 
 
+def incompressible(raw: bytes | memoryview, level: int) -> bool:
+    """A quick look at three small samples: random-looking data (photos, archives, video) is stored raw
+    without spending a full compression on it."""
+    if len(raw) < PROBE_MIN:
+        return False
+    view, step = memoryview(raw), (len(raw) - PROBE) // 2
+    compressor = _compressor(level)
+    return all(len(compressor.compress(view[at : at + PROBE])) > PROBE * 0.95 for at in (0, step, 2 * step))
+
+
 def encode(raw: bytes | memoryview, level: int) -> bytes:
     """Header + payload for `raw`; zstd when it helps, raw otherwise. Thread-safe (one context per thread)."""
+    if incompressible(raw, level):
+        return FRAME.pack(FRAME_VERSION, RAW, 0, 0, len(raw), len(raw)) + bytes(raw)
     packed = _compressor(level).compress(raw)
     if len(packed) < len(raw):
         return FRAME.pack(FRAME_VERSION, ZSTD, 0, 0, len(raw), len(packed)) + packed
