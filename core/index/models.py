@@ -106,4 +106,16 @@ class Extent(BaseModel):
         primary_key = False
 
 
-MODELS: list[type[BaseModel]] = [Meta, Folder, File, Snapshot, SnapshotError, Version, Pack, Chunk, Extent]
+class Journal(BaseModel):
+    """A path a watcher saw change since this repository's last storage time (schema 2). `seq` rises with
+    every event, so a snapshot clears only the rows it saw; `folder` is the protected root holding it."""
+
+    path = BlobField(unique=True)
+    folder = BlobField()
+    seq = IntegerField(index=True)
+    size = IntegerField(default=0)
+    first_ns = IntegerField()
+    last_ns = IntegerField()
+
+
+MODELS: list[type[BaseModel]] = [Meta, Folder, File, Snapshot, SnapshotError, Version, Pack, Chunk, Extent, Journal]

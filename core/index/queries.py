@@ -183,10 +183,13 @@ def _batches(items: list[bytes]) -> Iterator[list[bytes]]:
 
 
 def known_digests(db: SqliteDatabase, digests: Iterable[bytes]) -> set[bytes]:
+    """Which of these digests the index holds; asked once per block of every file read, so it goes
+    straight to this thread's connection."""
+    conn = db.connection()
     found: set[bytes] = set()
     for batch in _batches(list(digests)):
         marks = ",".join("?" * len(batch))
-        found.update(row[0] for row in db.execute_sql(f"SELECT digest FROM chunk WHERE digest IN ({marks})", batch))
+        found.update(row[0] for row in conn.execute(f"SELECT digest FROM chunk WHERE digest IN ({marks})", batch))
     return found
 
 

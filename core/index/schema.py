@@ -13,12 +13,20 @@ from peewee import SqliteDatabase
 from playhouse.migrate import SqliteMigrator
 
 from core.errors import FormatTooNew
-from core.index.models import MODELS, Meta
+from core.index.models import MODELS, Journal, Meta
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 Migration = Callable[[SqliteDatabase, SqliteMigrator], None]
+
+
+def _add_journal(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
+    """1 -> 2: the watcher's journal of dirty paths, kept in the index so it survives restarts."""
+    with db.bind_ctx([Journal]):
+        db.create_tables([Journal])
+
+
 # MIGRATIONS[n] upgrades a schema at version n to n + 1.
-MIGRATIONS: dict[int, Migration] = {}
+MIGRATIONS: dict[int, Migration] = {1: _add_journal}
 
 PRAGMAS = {
     "journal_mode": "wal",

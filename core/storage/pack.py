@@ -26,6 +26,7 @@ END_MAGIC = b"TKPEND01"
 ENTRY = struct.Struct("<32sQIII")  # digest, frame offset, frame length, offset inside the frame, raw length
 TRAILER = struct.Struct("<QI8s8s")  # footer offset, footer length, footer checksum, magic
 TARGET_PACK_SIZE = 32 * 1024 * 1024
+WRITE_BUFFER = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class SealedPack:
     entries: list[PackEntry] = field(default_factory=list)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | bytearray) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
@@ -65,6 +66,7 @@ class PackWriter:
         self._lock = threading.Lock()
         self._sealed: list[SealedPack] = []
         self._fd = -1
+        self._pending = bytearray()
         self._open: SealedPack | None = None
         self._tmp: Path | None = None
         self._pos = 0
@@ -81,7 +83,7 @@ class PackWriter:
             if self._open is None:
                 self._start()
             assert self._open is not None
-            _write_all(self._fd, frame)
+            self._buffer(frame)
             self._open.entries.extend(PackEntry(d, self._pos, len(frame), inner, n) for d, inner, n in chunks)
             self._pos += len(frame)
             if self._pos >= self.target_size:
@@ -100,11 +102,28 @@ class PackWriter:
 
     def abort(self) -> None:
         with self._lock:
+            self._pending = bytearray()
             if self._open is not None:
                 os.close(self._fd)
                 assert self._tmp is not None
                 self._tmp.unlink(missing_ok=True)
                 self._open = None
+
+    def _buffer(self, frame: bytes) -> None:
+        """Small frames are gathered and written together: one system call per frame of a small file
+        would cost more than the file."""
+        if len(frame) >= WRITE_BUFFER:
+            self._drain()
+            _write_all(self._fd, frame)
+            return
+        self._pending += frame
+        if len(self._pending) >= WRITE_BUFFER:
+            self._drain()
+
+    def _drain(self) -> None:
+        if self._pending:
+            _write_all(self._fd, self._pending)
+            self._pending = bytearray()
 
     def _start(self) -> None:
         name = secrets.token_hex(16)
@@ -119,6 +138,7 @@ class PackWriter:
         footer = compress_stream(b"".join(ENTRY.pack(e.digest, e.offset, e.length, e.inner, e.raw_length)
                                           for e in self._open.entries))
         trailer = TRAILER.pack(self._pos, len(footer), _checksum(footer), END_MAGIC)
+        self._drain()
         _write_all(self._fd, footer + trailer)
         os.fsync(self._fd)
         os.close(self._fd)

@@ -1,0 +1,126 @@
+"""The persisted journal of dirty paths: what a watcher saw change since this repository's last storage time.
+
+It lives in the repository's own index, so each destination keeps its own position: a path dirtied while
+two drives are connected is journaled in both, and a snapshot to one clears it there alone. Repeated events
+coalesce into one row per path. Every write takes a fresh sequence number from `meta`, so a storage time
+notes the highest number it saw (its watermark) and, once its snapshot is complete, clears only rows at or
+below it: a path dirtied again during the snapshot keeps its row for the next one.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from peewee import SqliteDatabase
+
+from core.storage.layout import is_inside
+
+SEQ_KEY = "journal_seq"
+SQL_BATCH = 500
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One dirty path as a watcher reported it: its protected root, and its size when seen (0 if gone)."""
+
+    folder: bytes
+    path: bytes
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class JournalStats:
+    paths: int
+    bytes: int
+    oldest_ns: int | None
+
+
+def _next_seq(db: SqliteDatabase) -> int:
+    """Take the next sequence number (inside the caller's transaction): monotonic even once rows are cleared."""
+    row = db.execute_sql("SELECT value FROM meta WHERE key = ?", (SEQ_KEY,)).fetchone()
+    seq = int(row[0]) + 1 if row else 1
+    db.execute_sql("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (SEQ_KEY, str(seq)))
+    return seq
+
+
+def record(db: SqliteDatabase, entries: Iterable[JournalEntry], now_ns: int) -> int:
+    """Journal a batch of dirty paths in one transaction; returns the batch's sequence number (0 if empty)."""
+    rows = list(entries)
+    if not rows:
+        return 0
+    with db.atomic():
+        seq = _next_seq(db)
+        for entry in rows:
+            db.execute_sql(
+                "INSERT INTO journal (path, folder, seq, size, first_ns, last_ns) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(path) DO UPDATE SET folder = excluded.folder, seq = excluded.seq, "
+                "size = excluded.size, last_ns = excluded.last_ns",
+                (entry.path, entry.folder, seq, entry.size, now_ns, now_ns))
+    return seq
+
+
+def watermark(db: SqliteDatabase) -> int:
+    """The highest sequence number handed out so far: a storage time's position in the journal."""
+    row = db.execute_sql("SELECT value FROM meta WHERE key = ?", (SEQ_KEY,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def pending(db: SqliteDatabase, upto: int | None = None) -> dict[bytes, set[bytes]]:
+    """Dirty paths by protected root (at or below `upto` when given): what `Timekeep.backup(dirty=)` takes."""
+    limit = watermark(db) if upto is None else upto
+    found: dict[bytes, set[bytes]] = {}
+    for folder, path in db.execute_sql("SELECT folder, path FROM journal WHERE seq <= ?", (limit,)):
+        found.setdefault(bytes(folder), set()).add(bytes(path))
+    return found
+
+
+def clear(db: SqliteDatabase, upto: int, folders: Iterable[bytes] | None = None) -> int:
+    """Forget rows at or below `upto` (of `folders` only, when given) once a snapshot stored them."""
+    with db.atomic():
+        if folders is None:
+            cursor = db.execute_sql("DELETE FROM journal WHERE seq <= ?", (upto,))
+            return int(cursor.rowcount)
+        removed = 0
+        for folder in folders:
+            cursor = db.execute_sql("DELETE FROM journal WHERE seq <= ? AND folder = ?", (upto, folder))
+            removed += int(cursor.rowcount)
+        return removed
+
+
+def stats(db: SqliteDatabase) -> JournalStats:
+    """How much is waiting: the schedule's journal bound and the status line read this."""
+    paths, size, oldest = db.execute_sql("SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(first_ns) FROM journal").fetchone()
+    return JournalStats(int(paths), int(size), None if oldest is None else int(oldest))
+
+
+def changed_under(db: SqliteDatabase, folder: bytes, limit: int = 10_000) -> list[tuple[bytes, int]]:
+    """Journaled paths at or below `folder` with their last event time: "now" on the timeline (claim 30)."""
+    prefix = folder.rstrip(b"/") + b"/"
+    rows = db.execute_sql(
+        "SELECT path, last_ns FROM journal WHERE path = ? OR (path >= ? AND path < ?) ORDER BY path LIMIT ?",
+        (folder, prefix, prefix[:-1] + b"0", limit))  # b"0" sorts right after b"/": the subtree as a range
+    return [(bytes(p), int(t)) for p, t in rows]
+
+
+def folder_of(path: bytes, roots: Iterable[bytes]) -> bytes | None:
+    """The protected root holding `path` (the deepest, should roots ever nest), or None."""
+    best: bytes | None = None
+    for root in roots:
+        if is_inside(path, root) and (best is None or len(root) > len(best)):
+            best = root
+    return best
+
+
+def entry_for(path: bytes, roots: Iterable[bytes]) -> JournalEntry | None:
+    """A journal entry for `path` if a protected folder holds it, sized from the disk (0 when gone or not a file)."""
+    folder = folder_of(path, roots)
+    if folder is None:
+        return None
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return JournalEntry(folder, path, 0)
+    return JournalEntry(folder, path, st.st_size if stat.S_ISREG(st.st_mode) else 0)
