@@ -352,3 +352,30 @@ def test_journaled_paths_alone_are_scanned_and_agree_with_a_full_scan(tmp_path: 
     assert {k: v for k, v in got.items() if k != b"empty"} == {k: v for k, v in expected.items() if k != b"empty"}
     assert read_tree(tmp_path / "full" / "src") == expected
     assert partial.files_scanned < full.files_scanned
+
+
+MEMORY_PROBE = """
+import os, resource, sys
+from core.api import Timekeep
+with Timekeep.open(sys.argv[1], writer=True) as tk:
+    snap = tk.backup()
+print(snap.bytes_read, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_for_a_big_file(tmp_path: Path) -> None:
+    """A 2 GiB file (sparse, so quick to read) is backed up in well under 128 MiB of memory."""
+    import subprocess
+    import sys
+
+    (tmp_path / "src").mkdir()
+    with open(tmp_path / "src" / "huge.img", "wb") as fh:
+        fh.truncate(2 << 30)
+        fh.seek(1 << 30)
+        fh.write(os.urandom(8 << 20))
+    repo = new_repo(tmp_path, tmp_path / "src")
+    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(repo)], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parent.parent).stdout.split()
+    bytes_read, peak_mib = int(out[0]), int(out[1])
+    assert bytes_read == (2 << 30) and peak_mib < 128
