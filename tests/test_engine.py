@@ -300,9 +300,11 @@ def test_a_file_changed_in_the_same_timestamp_tick_is_read_again(tmp_path: Path,
     """On a coarse clock an edit right after a backup can leave size, mtime and ctime as they were; a file
     touched that close to a storage time is read again next time (racy-clean, as in git)."""
     import core.capture.observe as observe
+    import core.capture.read as read
 
     coarse = lambda obs, prev: (obs.size, obs.mtime_ns, obs.inode) == (prev.size, prev.mtime_ns, prev.inode)  # noqa: E731
     monkeypatch.setattr(observe, "same_stat", coarse)  # emulate a filesystem whose ctime hides the edit
+    monkeypatch.setattr(read, "RACY_NS", 5_000_000_000)  # and whose clock ticks slowly
     make_tree(tmp_path / "src", {"doc.txt": b"version one"})
     path = tmp_path / "src" / "doc.txt"
     repo = new_repo(tmp_path, tmp_path / "src")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 from dataclasses import dataclass, field
 
 import blake3
@@ -27,9 +28,18 @@ from core.storage.layout import ChunkerParams
 
 MAX_CHAIN_DEPTH = 32
 O_NOATIME = getattr(os, "O_NOATIME", 0)
-# A file touched this close to the snapshot's start may change again within the same timestamp tick
-# (2 s on FAT drives) without its stat changing: it is read again next time, as git does.
-RACY_NS = 2_000_000_000
+# A file whose timestamps are this close to the moment its reading began may change again within the
+# same timestamp tick without its stat changing: it is read again next time (as git does). Kernels
+# stamp files with a coarse clock (1-10 ms ticks); filesystems with whole-second times (FAT: 2 s) get
+# the coarse window.
+RACY_NS = 50_000_000
+COARSE_RACY_NS = 2_000_000_000
+
+
+def is_racy(observed: Observed, read_started_ns: int) -> bool:
+    coarse = observed.mtime_ns % 1_000_000_000 == 0
+    window = COARSE_RACY_NS if coarse else RACY_NS
+    return max(observed.mtime_ns, observed.ctime_ns) > read_started_ns - window
 
 
 class Changing(Exception):
@@ -84,6 +94,7 @@ def read_file(item: ScanItem, ctx: ReadContext) -> FileResult:
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):
             raise Changing
+        read_started_ns = time.time_ns()
         chunks, depends = _chunk_and_store(fd, ctx)
         if _fingerprint(os.fstat(fd)) != _fingerprint(before) or chunks_size(chunks) != before.st_size:
             raise Changing
@@ -91,7 +102,7 @@ def read_file(item: ScanItem, ctx: ReadContext) -> FileResult:
         os.close(fd)
     observed = observe(item.path, before, "file")
     result = _result(item, observed, chunks, depends, ctx.db)
-    result.racy = max(observed.mtime_ns, observed.ctime_ns) >= ctx.started_ns - RACY_NS
+    result.racy = is_racy(observed, read_started_ns)
     return result
 
 

@@ -92,7 +92,8 @@ def clear(db: SqliteDatabase, upto: int, folders: Iterable[bytes] | None = None)
 
 def stats(db: SqliteDatabase) -> JournalStats:
     """How much is waiting: the schedule's journal bound and the status line read this."""
-    paths, size, oldest = db.execute_sql("SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(first_ns) FROM journal").fetchone()
+    query = "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(first_ns) FROM journal"
+    paths, size, oldest = db.execute_sql(query).fetchone()
     return JournalStats(int(paths), int(size), None if oldest is None else int(oldest))
 
 
@@ -114,13 +115,10 @@ def folder_of(path: bytes, roots: Iterable[bytes]) -> bytes | None:
     return best
 
 
-def entry_for(path: bytes, roots: Iterable[bytes]) -> JournalEntry | None:
-    """A journal entry for `path` if a protected folder holds it, sized from the disk (0 when gone or not a file)."""
-    folder = folder_of(path, roots)
-    if folder is None:
-        return None
+def size_on_disk(path: bytes) -> int:
+    """A dirty path's size for the journal's byte bound: a regular file's size, else 0 (gone, folder, link)."""
     try:
         st = os.lstat(path)
     except OSError:
-        return JournalEntry(folder, path, 0)
-    return JournalEntry(folder, path, st.st_size if stat.S_ISREG(st.st_mode) else 0)
+        return 0
+    return st.st_size if stat.S_ISREG(st.st_mode) else 0

@@ -35,12 +35,16 @@ class Seen:
     last: float
 
 
+def seen_again(before: Seen | None, now: float) -> Seen:
+    """A path reported once more: it keeps when it was first seen, and its last event moves to `now`."""
+    return Seen(now if before is None else before.first, now)
+
+
 def coalesce(pending: Mapping[bytes, Seen], paths: Iterable[bytes], now: float) -> dict[bytes, Seen]:
     """Fold new dirty paths into `pending`: one entry per path, however many events it had."""
     merged = dict(pending)
     for path in paths:
-        before = merged.get(path)
-        merged[path] = Seen(now if before is None else before.first, now)
+        merged[path] = seen_again(merged.get(path), now)
     return merged
 
 

@@ -1,0 +1,293 @@
+"""The agent's core: watcher, destinations, schedule and the engine thread, driven by a periodic `tick`.
+
+The main thread ticks: it moves dirty paths from the watcher into each connected destination's journal,
+notices drives and protected folders coming and going, and asks the schedule whether a storage time is
+due. Storage times and scans run on the job thread. `run.py` adds the socket, signals and the lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from peewee import DatabaseError
+
+from core.agent.config import AgentConfig
+from core.agent.destination import Destination
+from core.agent.jobs import Job, JobRunner, Publish
+from core.agent.power import on_battery
+from core.agent.protocol import progress_json
+from core.agent.storage import Outcome, reconcile_only, storage_time
+from core.drives import MOUNTINFO, Change, DrivePoller
+from core.errors import BackupCancelled, TimekeepError, UsageError
+from core.index.journal import size_on_disk
+from core.schedule.policy import Situation, due, held_back, reconcile_due
+from core.schedule.rotation import Candidate, pick_destination
+from core.types import Progress
+from core.watch.coalesce import debounce_wait
+from core.watch.limits import LIMIT_FILE
+from core.watch.observer import EventBuffer, FolderWatcher
+
+log = logging.getLogger(__name__)
+IDLE_READER_S = 10.0
+FAILURES = (TimekeepError, OSError, DatabaseError)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def from_ns(ns: int | None) -> datetime | None:
+    return None if ns is None else datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+class Agent:
+    def __init__(self, config: AgentConfig, *, known: dict[Path, tuple[str, str]] | None = None,
+                 mountinfo: Path = MOUNTINFO, limit_file: Path = LIMIT_FILE,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], datetime] = utc_now,
+                 battery: Callable[[], bool | None] = on_battery) -> None:
+        self.config = config
+        self.policy = config.policy
+        self.clock, self.wall, self.battery = clock, wall, battery
+        self.destinations = {str(p): Destination(p, clock) for p in config.destinations}
+        self.poller = DrivePoller(list(config.destinations), mountinfo, known)
+        self.buffer = EventBuffer(clock)
+        self.watcher = FolderWatcher(self.buffer, limit_file)
+        self.runner = JobRunner(self._execute, self._publish)
+        self.publish: Publish = lambda event: None
+        self.paused = False
+        self.on_battery: bool | None = None
+        self.last_storage: datetime | None = None
+        self.last_reconcile: datetime | None = None
+        self.last_result: dict[str, Any] = {}
+        self.started = False
+        self._flush_lock = threading.Lock()
+        self._next_poll = self._next_folders = 0.0
+
+    # life cycle
+    def start(self) -> None:
+        """Watch, find the drives (each found one is reconciled), start the engine thread."""
+        self.watcher.start()
+        self.on_battery = self.battery()
+        self._poll_drives()
+        present = [d.last_ns for d in self.present() if d.last_ns is not None]
+        self.last_storage = from_ns(max(present)) if present else None
+        self.runner.start()
+        self.started = True
+
+    def tick(self) -> None:
+        self.flush()
+        self._check_watcher()
+        now = self.clock()
+        if now >= self._next_poll:
+            self._next_poll = now + self.config.drive_poll_s
+            self._poll_drives()
+            self.on_battery = self.battery()
+            for dest in self.destinations.values():
+                dest.close_reader(IDLE_READER_S)
+        if now >= self._next_folders:
+            self._next_folders = now + self.config.folders_poll_s
+            self._poll_folders()
+        self._schedule()
+
+    def shutdown(self) -> None:
+        """Stop watching, journal what is pending, take the shutdown storage time within the budget."""
+        self.watcher.stop()
+        self.flush()
+        self.runner.cancel_kind("reconcile")
+        situation = self.situation()
+        if self.policy.at_shutdown and held_back(self.policy, situation, "shutdown") is None \
+                and any(d.stats.paths for d in self.present()):
+            self.request_backup("shutdown")
+        self.runner.stop(self.config.shutdown_budget_s)
+        for dest in self.destinations.values():
+            dest.close_reader()
+        log.info("agent stopped; %s paths wait in the journals", sum(d.stats.paths for d in self.present()))
+
+    def present(self) -> list[Destination]:
+        return [d for d in self.destinations.values() if d.present]
+
+    def _publish(self, event: dict[str, Any]) -> None:
+        self.publish(event)
+
+    # events into journals
+    def flush(self) -> int:
+        """Journal the watcher's dirty paths into every connected destination; returns how many paths."""
+        with self._flush_lock:
+            drained = self.buffer.drain()
+            if not drained:
+                return 0
+            sizes = {path: size_on_disk(path) for path in drained}
+            now_ns = time.time_ns()
+            for dest in self.present():
+                try:
+                    dest.record(sizes, now_ns)
+                except FAILURES as err:
+                    log.warning("%s: cannot journal changes (%s); it will be reconciled", dest.key, err)
+                    dest.needs_reconcile = True
+            return len(sizes)
+
+    def _check_watcher(self) -> None:
+        """Lost events (queue overflow) or a watch that died: reconcile every destination with a scan."""
+        lost, dead = self.buffer.take_lost(), self.watcher.dead()
+        for reason in lost:
+            log.warning("events were lost: %s; reconciling", reason)
+        for root in dead:
+            log.warning("the watch on %s stopped; reconciling", os.fsdecode(root))
+        if lost or dead:
+            self.reconcile_all("events lost")
+        if dead:
+            self._rewatch()
+
+    def reconcile_all(self, reason: str) -> None:
+        for dest in self.present():
+            dest.needs_reconcile = True
+            self.runner.submit("reconcile", dest.key, reason)
+
+    # drives and folders
+    def _poll_drives(self) -> None:
+        changes = self.poller.poll()
+        for change in changes:
+            self._drive_changed(self.destinations[str(change.path)], change)
+        if changes:
+            self._rewatch()
+
+    def _drive_changed(self, dest: Destination, change: Change) -> None:
+        if not change.appeared:
+            log.info("%s is gone: %s", dest.key, change.presence.reason)
+            dest.detach(change.presence)
+            self._publish({"event": "destination", "path": dest.key, "present": False})
+            return
+        try:
+            dest.attach(change.presence)
+        except FAILURES as err:
+            log.warning("%s is there but cannot be used: %s", dest.key, err)
+            return
+        log.info("%s is connected", dest.key)
+        self._publish({"event": "destination", "path": dest.key, "present": True})
+        self.runner.submit("reconcile", dest.key, "drive-connected")
+        if self.started:
+            self.request_backup("drive-connected", dest.key)
+
+    def _poll_folders(self) -> None:
+        """Pick up folders added or removed with `timekeep add/remove`; a new one's root is journaled so its
+        first storage time walks it whole."""
+        changed = False
+        for dest in self.present():
+            before = set(dest.folders)
+            if dest.refresh_folders():
+                changed = True
+                fresh = set(dest.folders) - before
+                if fresh:
+                    dest.record(dict.fromkeys(fresh, 0), time.time_ns())
+        if changed:
+            self._rewatch()
+
+    def _rewatch(self) -> None:
+        roots = {root for dest in self.present() for root in dest.folders}
+        plan = self.watcher.watch(roots)
+        for message in plan.fallback.values():
+            log.warning("%s", message)
+
+    # the schedule
+    def situation(self) -> Situation:
+        present = self.present()
+        return Situation(self.wall(), self.last_storage, self.paused, self.on_battery,
+                         max((d.stats.paths for d in present), default=0),
+                         max((d.stats.bytes for d in present), default=0))
+
+    def _schedule(self) -> None:
+        if self.runner.busy():
+            return
+        if self.started and reconcile_due(self.policy, self.last_reconcile, self.wall()):
+            self.reconcile_all("daily")
+            return
+        trigger = due(self.policy, self.situation())
+        if trigger is not None and self.present():
+            self.request_backup(trigger)
+
+    def next_destination(self) -> str | None:
+        candidates = [Candidate(d.key, d.present, d.last_ns) for d in self.destinations.values()]
+        return pick_destination(candidates)
+
+    def request_backup(self, trigger: str, destination: str | None = None, explicit: bool = False) -> Job:
+        """Queue a storage time: on `destination`, or on the next connected one in rotation."""
+        key = destination or self.next_destination()
+        if key is None:
+            raise UsageError("no destination is connected; plug in the backup drive")
+        dest = self.destinations.get(key)
+        if dest is None:
+            raise UsageError(f"{key} is not one of the agent's destinations")
+        if not dest.present:
+            raise UsageError(f"{key} is not connected: {dest.presence.reason}")
+        return self.runner.submit("backup", key, trigger, explicit)
+
+    # the engine thread
+    def _execute(self, job: Job) -> dict[str, Any]:
+        dest = self.destinations[job.destination]
+        if not dest.present:
+            raise UsageError(f"{dest.key} is not connected: {dest.presence.reason}")
+        if job.kind == "reconcile":
+            dest.needs_reconcile = False
+            try:
+                found = reconcile_only(dest.path, job.cancel)
+            except BaseException:
+                dest.needs_reconcile = True
+                raise
+            self.last_reconcile = self.wall()
+            dest.refresh()
+            return {"journaled": found}
+        return self._backup(dest, job)
+
+    def _backup(self, dest: Destination, job: Job) -> dict[str, Any]:
+        if not job.explicit:
+            self._debounce(job.cancel)
+        self.flush()
+        unwatched = [root for root in dest.folders if root not in self.watcher.plan.watched]
+        scan_first = None if dest.needs_reconcile else unwatched
+        dest.needs_reconcile = False
+        try:
+            outcome = storage_time(dest.path, job.trigger, explicit=job.explicit, scan_first=scan_first,
+                                   progress=lambda p: self._progress(job, p), cancel=job.cancel)
+        except BaseException:
+            dest.needs_reconcile = dest.needs_reconcile or scan_first is None
+            raise
+        finally:
+            self.last_storage = self.wall()
+            self._refresh(dest)
+        self.last_result = outcome_json(outcome, dest.key)
+        return self.last_result
+
+    def _refresh(self, dest: Destination) -> None:
+        try:
+            dest.refresh()
+        except FAILURES as err:
+            log.warning("%s: cannot read its index: %s", dest.key, err)
+
+    def _progress(self, job: Job, progress: Progress) -> None:
+        self._publish({"event": "progress", "job": job.id, **progress_json(progress)})
+
+    def _debounce(self, cancel: threading.Event) -> None:
+        """Wait until the folders are quiet (files being written are not read mid-write), within limits."""
+        started = self.clock()
+        while True:
+            now = self.clock()
+            wait = debounce_wait(self.buffer.last_event(), now, self.config.quiet_s, now - started,
+                                 self.config.max_wait_s)
+            if wait <= 0:
+                return
+            if cancel.wait(min(wait, 0.1)):
+                raise BackupCancelled("cancelled while waiting for files to settle")
+
+
+def outcome_json(outcome: Outcome, destination: str) -> dict[str, Any]:
+    snap = outcome.snapshot
+    return {"destination": destination, "snapshot": None if snap is None else snap.to_json(),
+            "errors": [e.to_json() for e in outcome.errors], "skipped": outcome.skipped,
+            "reconciled": outcome.reconciled}

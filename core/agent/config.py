@@ -1,0 +1,121 @@
+"""The agent's settings: its destinations (repositories, rotated among) and its schedule, from agent.json.
+
+    {"destinations": ["/media/usb/Timekeep/home", "/mnt/nas/Timekeep/home"],
+     "interval_minutes": 60, "clock_times": ["13:00"], "back_up_on_battery": false,
+     "at_shutdown": true, "journal_max_paths": 10000, "journal_max_bytes": 1073741824,
+     "quiet_seconds": 2}
+
+A missing file means defaults; a repository given with --repo or $TIMEKEEP_REPO is a destination too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+from core.errors import UsageError
+from core.schedule.policy import DEFAULT_INTERVAL_S, Policy, parse_clock_times
+from core.storage.atomic import atomic_write
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    destinations: tuple[Path, ...] = ()
+    policy: Policy = field(default_factory=Policy)
+    quiet_s: float = 2.0  # debounce: a path waits this long after its last event before a scheduled read
+    max_wait_s: float = 30.0  # ...but a storage time never waits longer than this for quiet
+    tick_s: float = 0.25  # how often the agent flushes events to the journals and looks at the clock
+    drive_poll_s: float = 2.0
+    folders_poll_s: float = 5.0
+    shutdown_budget_s: float = 20.0  # time allowed at shutdown for a running or final storage time
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def local_zone() -> tzinfo:
+    """The machine's time zone for clock times, with its daylight-saving rules when it can be named."""
+    for key in (os.environ.get("TZ", "").lstrip(":"), _read_key("/etc/timezone"), _localtime_key()):
+        if key:
+            try:
+                return zoneinfo.ZoneInfo(key)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                continue
+    zone = datetime.now().astimezone().tzinfo
+    assert zone is not None
+    return zone
+
+
+def _read_key(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
+
+
+def _localtime_key() -> str:
+    try:
+        target = os.readlink("/etc/localtime")
+    except OSError:
+        return ""
+    return target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else ""
+
+
+def policy_from(data: dict[str, Any], zone: tzinfo) -> Policy:
+    defaults = Policy()
+    try:
+        return Policy(
+            interval_s=int(float(data.get("interval_minutes", DEFAULT_INTERVAL_S / 60)) * 60),
+            clock_times=parse_clock_times(data.get("clock_times", [])),
+            zone=zone,
+            on_battery=bool(data.get("back_up_on_battery", defaults.on_battery)),
+            journal_paths=int(data.get("journal_max_paths", defaults.journal_paths)),
+            journal_bytes=int(data.get("journal_max_bytes", defaults.journal_bytes)),
+            at_shutdown=bool(data.get("at_shutdown", defaults.at_shutdown)),
+        )
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"agent settings: {err}") from None
+
+
+def parse_config(data: dict[str, Any], extra: str | None = None, zone: tzinfo | None = None) -> AgentConfig:
+    """Settings from agent.json's contents; `extra` (--repo) is put first among the destinations."""
+    listed = [Path(os.path.abspath(p)) for p in data.get("destinations", [])]
+    if extra is not None and Path(os.path.abspath(extra)) not in listed:
+        listed.insert(0, Path(os.path.abspath(extra)))
+    quiet = float(data.get("quiet_seconds", 2.0))
+    return AgentConfig(tuple(listed), policy_from(data, zone or local_zone()), quiet_s=quiet,
+                       tick_s=float(data.get("tick_seconds", 0.25)), raw=data)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except ValueError as err:
+        raise UsageError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} should hold a JSON object")
+    return data
+
+
+def load_config(path: Path, extra: str | None = None) -> AgentConfig:
+    config = parse_config(read_config_file(path), extra)
+    if not config.destinations:
+        raise UsageError("the agent has no destination: give --repo PATH (or set TIMEKEEP_REPO), "
+                         f"or list repositories under \"destinations\" in {path}")
+    return config
+
+
+def add_destination(path: Path, repo: str) -> None:
+    """Remember a repository among the agent's destinations (what `timekeep agent --install --repo` does)."""
+    data = read_config_file(path)
+    listed = [str(p) for p in data.get("destinations", [])]
+    wanted = os.path.abspath(repo)
+    if wanted not in listed:
+        data["destinations"] = [*listed, wanted]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(data, indent=2).encode() + b"\n")

@@ -1,0 +1,132 @@
+"""One repository the agent stores to: whether it is there, which folders it protects, and its journal.
+
+While the drive is connected the agent journals dirty paths into the repository's index, opening it for
+each write. While it is absent nothing is written anywhere near it; events it misses are found by a
+reconciliation scan when it comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from peewee import SqliteDatabase
+
+from core.api import Timekeep
+from core.capture.excludes import Excludes
+from core.drives import Presence
+from core.index import journal, queries
+from core.index.journal import JournalEntry, JournalStats
+from core.index.schema import open_index
+from core.storage.layout import Layout, read_folders
+
+log = logging.getLogger(__name__)
+
+
+def protected_by(path: bytes, folders: Mapping[bytes, Excludes]) -> bytes | None:
+    """The protected root `path` belongs to, or None if it is outside every folder or excluded."""
+    root = journal.folder_of(path, folders)
+    if root is None:
+        return None
+    rel = path[len(root.rstrip(b"/")) + 1 :]
+    parts = rel.split(b"/") if rel else []
+    excludes = folders[root]
+    if any(excludes.excluded(name, b"/".join(parts[: i + 1])) for i, name in enumerate(parts)):
+        return None
+    return root
+
+
+class Destination:
+    """Holds no file open on the drive between uses, so the person can always eject it."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.monotonic) -> None:
+        self.path = path
+        self.key = str(path)
+        self.layout = Layout(path)
+        self.clock = clock
+        self.presence = Presence(False, "not looked at yet")
+        self.folders: dict[bytes, Excludes] = {}
+        self.needs_reconcile = True  # events may have been missed: scan before the next storage time
+        self.last_ns: int | None = None  # its latest snapshot
+        self.snapshot_count = 0
+        self.stats = JournalStats(0, 0, None)
+        self.reader_lock = threading.Lock()
+        self._reader: Timekeep | None = None
+        self._reader_used = 0.0
+
+    @property
+    def present(self) -> bool:
+        return self.presence.present
+
+    @contextmanager
+    def index(self) -> Iterator[SqliteDatabase]:
+        """The repository's index, open for one use (migrated to hold a journal if it predates one)."""
+        db = open_index(self.layout.index)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def attach(self, presence: Presence) -> None:
+        """The drive is here: read what it protects and holds; events it missed need a scan."""
+        self.presence = presence
+        self.needs_reconcile = True
+        self.refresh_folders()
+        self.refresh()
+
+    def detach(self, presence: Presence) -> None:
+        self.presence = presence
+        self.needs_reconcile = True
+        self.close_reader()
+
+    def close_reader(self, idle_s: float = 0.0) -> None:
+        """Close the plan/chunk reader once unused for `idle_s` seconds (it keeps pack files open)."""
+        with self.reader_lock:
+            if self._reader is not None and self.clock() - self._reader_used >= idle_s:
+                self._reader.close()
+                self._reader = None
+
+    def refresh_folders(self) -> bool:
+        """Re-read folders.json (the drive's record of what is protected); True when it changed."""
+        try:
+            entries = read_folders(self.layout)
+        except (OSError, ValueError) as err:
+            log.warning("%s: cannot read its folder list: %s", self.key, err)
+            return False
+        folders = {os.fsencode(str(e["path"])): Excludes(list(e.get("excludes", []))) for e in entries}
+        changed = {p: e.patterns for p, e in folders.items()} != {p: e.patterns for p, e in self.folders.items()}
+        self.folders = folders
+        return changed
+
+    def refresh(self) -> None:
+        """Re-read its snapshot count, latest snapshot and journal size (after a storage time, a flush)."""
+        with self.index() as db:
+            snaps = queries.snapshots(db)
+            self.stats = journal.stats(db)
+        self.snapshot_count = len(snaps)
+        self.last_ns = snaps[-1].time_ns if snaps else None
+
+    def record(self, sizes: Mapping[bytes, int], now_ns: int) -> int:
+        """Journal the dirty paths this destination protects; returns how many."""
+        entries = []
+        for path, size in sizes.items():
+            root = protected_by(path, self.folders)
+            if root is not None:
+                entries.append(JournalEntry(root, path, size))
+        if entries:
+            with self.index() as db:
+                journal.record(db, entries, now_ns)
+                self.stats = journal.stats(db)
+        return len(entries)
+
+    def reader(self) -> Timekeep:
+        """A read-only engine for serving plans and chunks; use under `reader_lock`."""
+        if self._reader is None:
+            self._reader = Timekeep.open(self.path)
+        self._reader_used = self.clock()
+        return self._reader

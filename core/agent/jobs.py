@@ -1,0 +1,135 @@
+"""The agent's one engine thread: storage times and reconciliation scans run here, one at a time, in order.
+
+Every job announces itself (`job_started`), reports progress, and ends with `job_finished` carrying its
+snapshot or its error, so any subscriber (the CLI's `backup`, the GUI) can follow it. A job is cancelled
+through its own event; nothing it leaves half done is lost (the journal is cleared only on success).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from core.errors import BackupCancelled, TimekeepError
+
+log = logging.getLogger(__name__)
+JobKind = Literal["backup", "reconcile"]
+Publish = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Job:
+    id: int
+    kind: JobKind
+    destination: str
+    trigger: str
+    explicit: bool = False
+    state: str = "queued"
+    cancel: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"job": self.id, "kind": self.kind, "destination": self.destination, "trigger": self.trigger,
+                "state": self.state}
+
+
+Execute = Callable[[Job], dict[str, Any]]
+
+
+class JobRunner:
+    def __init__(self, execute: Execute, publish: Publish) -> None:
+        self.execute = execute
+        self.publish = publish
+        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._waiting: list[Job] = []
+        self._current: Job | None = None
+        self._ids = itertools.count(1)
+        self._thread = threading.Thread(target=self._run, name="timekeep-jobs")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, kind: JobKind, destination: str, trigger: str, explicit: bool = False) -> Job:
+        """Queue a job; an identical one still waiting is reused rather than queued twice."""
+        with self._lock:
+            for job in self._waiting:
+                if (job.kind, job.destination) == (kind, destination):
+                    job.explicit = job.explicit or explicit
+                    return job
+            job = Job(next(self._ids), kind, destination, trigger, explicit)
+            self._waiting.append(job)
+        self._queue.put(job)
+        return job
+
+    def busy(self, kind: JobKind | None = None) -> bool:
+        with self._lock:
+            jobs = [*self._waiting, *([self._current] if self._current else [])]
+        return any(kind is None or j.kind == kind for j in jobs)
+
+    def current(self) -> Job | None:
+        with self._lock:
+            return self._current
+
+    def cancel(self, job_id: int) -> bool:
+        with self._lock:
+            jobs = [*self._waiting, *([self._current] if self._current else [])]
+        for job in jobs:
+            if job.id == job_id:
+                job.cancel.set()
+                return True
+        return False
+
+    def cancel_kind(self, kind: JobKind) -> None:
+        """Cancel every queued or running job of one kind (scans are not worth waiting for at shutdown)."""
+        with self._lock:
+            jobs = [*self._waiting, *([self._current] if self._current else [])]
+        for job in jobs:
+            if job.kind == kind:
+                job.cancel.set()
+
+    def stop(self, wait_s: float) -> None:
+        """Let the queued and running jobs finish within `wait_s` in all, then cancel what is left."""
+        self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout=wait_s)
+        with self._lock:
+            jobs = [*self._waiting, *([self._current] if self._current else [])]
+        for job in jobs:
+            job.cancel.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while (job := self._queue.get()) is not None:
+            with self._lock:
+                self._waiting.remove(job)
+                self._current = job
+            self._run_one(job)
+            with self._lock:
+                self._current = None
+
+    def _run_one(self, job: Job) -> None:
+        job.state = "running"
+        self.publish({"event": "job_started", **job.to_json()})
+        try:
+            if job.cancel.is_set():
+                raise BackupCancelled("cancelled before it started")
+            job.result = {"ok": True, **self.execute(job)}
+        except BackupCancelled as err:
+            job.result = {"ok": False, "cancelled": True, "error": str(err)}
+        except (TimekeepError, OSError) as err:
+            log.warning("job %s (%s on %s) failed: %s", job.id, job.kind, job.destination, err)
+            job.result = {"ok": False, "error": str(err)}
+        except Exception as err:  # a bug in a job must be reported, and must not stop the agent
+            log.exception("job %s (%s on %s) failed", job.id, job.kind, job.destination)
+            job.result = {"ok": False, "error": f"internal error: {err}"}
+        job.state = "done"
+        job.done.set()
+        self.publish({"event": "job_finished", **job.to_json(), **job.result})

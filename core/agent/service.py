@@ -1,0 +1,123 @@
+"""What the agent answers on its socket: one method per protocol op (see `core.agent.protocol`).
+
+`plan` and `chunk` are the two halves of serving a version to another process (claims 18, 19, 28, 32):
+the plan names every piece's chunk, the chunks come one by one, and the caller combines them itself.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from core.agent.agent import Agent
+from core.agent.destination import Destination
+from core.agent.protocol import chunk_json, path_bytes, path_text, plan_json
+from core.agent.server import Connection
+from core.errors import UsageError
+from core.index import journal
+from core.schedule.policy import held_back, next_storage_time
+from core.types import iso_utc
+
+
+def _iso(ns: int | None) -> str | None:
+    return None if ns is None else iso_utc(ns)
+
+
+class Service:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def dispatch(self, op: str, params: dict[str, Any], conn: Connection) -> Any:
+        if op == "subscribe":  # the one op about the connection itself: events follow on it
+            conn.subscribed = True
+            return {"subscribed": True}
+        handler = getattr(self, f"op_{op}", None)
+        if handler is None:
+            raise UsageError(f"unknown request {op!r}")
+        return handler(**params)
+
+    def op_status(self) -> dict[str, Any]:
+        agent = self.agent
+        job = agent.runner.current()
+        situation = agent.situation()
+        nxt = next_storage_time(agent.policy, agent.last_storage, situation.now)
+        return {
+            "pid": os.getpid(),
+            "state": "paused" if agent.paused else ("idle" if job is None else f"{job.kind} running"),
+            "paused": agent.paused,
+            "on_battery": agent.on_battery,
+            "held_back": held_back(agent.policy, situation),
+            "job": None if job is None else job.to_json(),
+            "last_storage_time": None if agent.last_storage is None else agent.last_storage.isoformat(),
+            "next_storage_time": nxt.isoformat(),
+            "next_destination": agent.next_destination(),
+            "destinations": [self._destination(d) for d in agent.destinations.values()],
+            "folders": self._folders(),
+            "last_result": agent.last_result,
+        }
+
+    def _destination(self, dest: Destination) -> dict[str, Any]:
+        return {"path": dest.key, "present": dest.present, "reason": dest.presence.reason,
+                "repository_id": dest.presence.repository_id, "snapshots": dest.snapshot_count,
+                "latest": _iso(dest.last_ns), "pending_paths": dest.stats.paths,
+                "pending_bytes": dest.stats.bytes, "needs_reconcile": dest.needs_reconcile}
+
+    def _folders(self) -> list[dict[str, Any]]:
+        plan = self.agent.watcher.plan
+        roots = sorted({root for dest in self.agent.present() for root in dest.folders})
+        return [{"path": path_text(root), "watched": root in plan.watched, "note": plan.fallback.get(root)}
+                for root in roots]
+
+    def op_backup_now(self, destination: str | None = None) -> dict[str, Any]:
+        job = self.agent.request_backup("backup-now", _destination_key(destination), explicit=True)
+        return job.to_json()
+
+    def op_cancel(self, job: int) -> dict[str, Any]:
+        return {"cancelled": self.agent.runner.cancel(int(job))}
+
+    def op_pause(self) -> dict[str, Any]:
+        self.agent.paused = True
+        return {"paused": True}
+
+    def op_resume(self) -> dict[str, Any]:
+        self.agent.paused = False
+        return {"paused": False}
+
+    def _pick(self, destination: str | None) -> Destination:
+        """The named destination, or the connected one holding the latest snapshot."""
+        key = _destination_key(destination)
+        if key is not None:
+            dest = self.agent.destinations.get(key)
+            if dest is None or not dest.present:
+                raise UsageError(f"{key} is not a connected destination of the agent")
+            return dest
+        present = sorted(self.agent.present(), key=lambda d: d.last_ns or 0)
+        if not present:
+            raise UsageError("no destination is connected")
+        return present[-1]
+
+    def op_plan(self, path: str, at: str = "latest", destination: str | None = None) -> dict[str, Any]:
+        dest = self._pick(destination)
+        with dest.reader_lock:
+            tk = dest.reader()
+            snap = tk.resolve_time(str(at))
+            plan = tk.plan(path_bytes(path), snap.id)
+        return {"destination": dest.key, "snapshot": snap.to_json(), "plan": plan_json(plan)}
+
+    def op_chunk(self, digest: str, destination: str | None = None) -> dict[str, Any]:
+        dest = self._pick(destination)
+        with dest.reader_lock:
+            data = dest.reader().read_chunk(bytes.fromhex(digest))
+        return chunk_json(data)
+
+    def op_changed(self, path: str, destination: str | None = None) -> dict[str, Any]:
+        """Paths under `path` changed since the destination's last storage time ("now", claim 30)."""
+        dest = self._pick(destination)
+        self.agent.flush()
+        with dest.index() as db:
+            rows = journal.changed_under(db, path_bytes(path))
+        return {"destination": dest.key, "changed": [{"path": path_text(p), "time": iso_utc(t)} for p, t in rows]}
+
+
+def _destination_key(destination: str | None) -> str | None:
+    return None if not destination else os.path.abspath(destination)

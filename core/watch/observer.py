@@ -1,0 +1,190 @@
+"""The watcher: a watchdog observer thread on every protected folder, feeding dirty paths to a buffer.
+
+The observer thread only records paths (in memory, coalesced); the agent drains the buffer into each
+destination's journal. Whatever makes events unreliable — the kernel's queue overflowing, a watch dying
+with its folder, the watch limit — is reported to the agent, which reconciles with a metadata scan.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Collection
+from pathlib import Path
+
+from watchdog.events import (
+    DirAttribEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver, ObservedWatch
+
+from core.watch.coalesce import Seen, dirty_paths, seen_again
+from core.watch.limits import LIMIT_FILE, RESERVE, WatchPlan, budget, count_dirs, plan_watches, read_limit
+
+# Everything that changes what a snapshot would store. Synthesized parent "modified" events are left out
+# (dirty_paths adds parents itself), and so are opens and read-only closes, which change nothing.
+EVENT_FILTER: list[type[FileSystemEvent]] = [
+    FileCreatedEvent, DirCreatedEvent, FileDeletedEvent, DirDeletedEvent, FileMovedEvent, DirMovedEvent,
+    FileModifiedEvent, FileAttribEvent, DirAttribEvent, FileClosedEvent,
+]
+WATCHDOG_LOGGER = "watchdog.observers.inotify_c"
+log = logging.getLogger(__name__)
+
+
+class EventBuffer:
+    """Dirty paths between the observer thread and the agent: one entry per path, whatever its events."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._pending: dict[bytes, Seen] = {}
+        self._last: float | None = None
+        self._lost: list[str] = []
+
+    def add(self, paths: Collection[bytes]) -> None:
+        now = self.clock()
+        with self._lock:  # in place: thousands of events a second must not copy the whole buffer each
+            for path in paths:
+                self._pending[path] = seen_again(self._pending.get(path), now)
+            self._last = now
+
+    def drain(self) -> dict[bytes, Seen]:
+        with self._lock:
+            taken, self._pending = self._pending, {}
+            return taken
+
+    def last_event(self) -> float | None:
+        """When the latest event arrived (even if drained since): what debounce waits on."""
+        with self._lock:
+            return self._last
+
+    def mark_lost(self, reason: str) -> None:
+        """Events were lost (queue overflow, a watch died): the agent must reconcile with a scan."""
+        with self._lock:
+            self._lost.append(reason)
+
+    def take_lost(self) -> list[str]:
+        with self._lock:
+            taken, self._lost = self._lost, []
+            return taken
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, buffer: EventBuffer) -> None:
+        self.buffer = buffer
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory and event.event_type == "modified":
+            return
+        src = os.fsencode(event.src_path)
+        dest = os.fsencode(event.dest_path) if event.dest_path else None
+        self.buffer.add(dirty_paths(event.event_type, src, dest))
+
+
+class _OverflowSpy(logging.Handler):
+    """watchdog rebuilds its watches after a kernel queue overflow but tells only its log: listen there."""
+
+    def __init__(self, buffer: EventBuffer) -> None:
+        super().__init__(logging.WARNING)
+        self.buffer = buffer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self.buffer.mark_lost("the kernel's event queue overflowed")
+
+
+class FolderWatcher:
+    """Watches folders recursively within the watch limit; the rest are left to periodic scans."""
+
+    def __init__(self, buffer: EventBuffer, limit_file: Path = LIMIT_FILE, reserve: float = RESERVE,
+                 observer_factory: Callable[[], BaseObserver] = Observer) -> None:
+        self.buffer = buffer
+        self.limit_file = limit_file
+        self.reserve = reserve
+        self.observer = observer_factory()
+        self.handler = _Handler(buffer)
+        self.spy = _OverflowSpy(buffer)
+        self.watches: dict[bytes, ObservedWatch] = {}
+        self.dir_counts: dict[bytes, int] = {}
+        self.plan = WatchPlan()
+        self._started = False
+
+    def start(self) -> None:
+        logging.getLogger(WATCHDOG_LOGGER).addHandler(self.spy)
+        self.observer.start()
+        self._started = True
+
+    def stop(self) -> None:
+        logging.getLogger(WATCHDOG_LOGGER).removeHandler(self.spy)
+        if self._started:
+            self.observer.stop()
+            self.observer.join(timeout=10)
+            self._started = False
+
+    def watch(self, roots: Collection[bytes]) -> WatchPlan:
+        """Watch exactly `roots` (existing watches are kept); returns which are watched and which fall back."""
+        for root in set(self.watches) - set(roots):
+            self._unwatch(root)
+        self.dir_counts = {r: self._count(r) for r in roots if os.path.isdir(r)}
+        plan = plan_watches(self.dir_counts, read_limit(self.limit_file), self.reserve)
+        fallback = dict(plan.fallback)
+        for root in set(self.watches) - set(plan.watched):
+            self._unwatch(root)
+        for root in plan.watched:
+            problem = self._schedule(root) if root not in self.watches else None
+            if problem is not None:
+                fallback[root] = problem
+        missing = {r: "the folder is missing; it is watched again once it is back" for r in roots
+                   if r not in self.dir_counts}
+        self.plan = WatchPlan(tuple(r for r in plan.watched if r in self.watches), {**fallback, **missing})
+        return self.plan
+
+    def _count(self, root: bytes) -> int:
+        if root in self.dir_counts:
+            return self.dir_counts[root]
+        allowed = budget(read_limit(self.limit_file), self.reserve)
+        return count_dirs(root, stop_after=allowed)
+
+    def _schedule(self, root: bytes) -> str | None:
+        """Start watching `root`; a reason to fall back to scans if the kernel refuses."""
+        try:
+            self.watches[root] = self.observer.schedule(self.handler, os.fsdecode(root), recursive=True,
+                                                        event_filter=EVENT_FILTER)
+        except OSError as err:
+            log.warning("cannot watch %s: %s", os.fsdecode(root), err)
+            if err.errno == errno.ENOSPC:
+                return f"{os.fsdecode(root)}: the file watch limit is reached; it is scanned at each storage time"
+            return f"{os.fsdecode(root)} cannot be watched ({err.strerror or err}); it is scanned instead"
+        return None
+
+    def _unwatch(self, root: bytes) -> None:
+        watch = self.watches.pop(root, None)
+        if watch is not None:
+            try:
+                self.observer.unschedule(watch)
+            except (KeyError, OSError) as err:  # its emitter already stopped with a deleted folder
+                log.debug("unwatching %s: %s", os.fsdecode(root), err)
+
+    def dead(self) -> list[bytes]:
+        """Watched folders whose watch stopped (the folder was deleted or moved away); they are dropped so
+        the next `watch` call can try again, and their events since may be lost."""
+        alive = {e.watch for e in self.observer.emitters if e.is_alive()}
+        gone = [root for root, watch in self.watches.items() if watch not in alive]
+        for root in gone:
+            self._unwatch(root)
+            self.dir_counts.pop(root, None)
+        return gone
