@@ -8,6 +8,9 @@ inode, ctime; no reading) that finds what the watcher could not see, journaling 
 
 from __future__ import annotations
 
+import functools
+import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -23,6 +26,7 @@ from core.errors import BackupCancelled
 from core.index import journal, queries
 from core.index.journal import JournalEntry, size_on_disk
 from core.types import FileError, FolderInfo, Progress, SnapshotInfo
+from core.watch.coalesce import needed
 
 BATCH = 5000
 
@@ -81,9 +85,22 @@ def storage_time(path: Path, trigger: str, *, explicit: bool, scan_first: Collec
         dirty = journal.pending(tk.db, mark)
         if not dirty and not explicit:
             return Outcome(None, skipped="nothing changed", reconciled=found)
-        snap = tk.backup(trigger, progress, cancel, dirty=dirty)
+        snap = tk.backup(trigger, progress, cancel, dirty=_named(dirty))
         journal.clear(tk.db, mark)
         return Outcome(snap, tk.snapshot_errors(snap.id), reconciled=found)
+
+
+def is_folder(path: bytes) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _named(dirty: dict[bytes, set[bytes]]) -> dict[bytes, set[bytes]]:
+    """Each folder's journaled paths without those a storage time covers anyway (see `coalesce.needed`)."""
+    lookup = functools.lru_cache(maxsize=None)(is_folder)
+    return {root: needed(paths, lookup) for root, paths in dirty.items()}
 
 
 def reconcile_only(path: Path, cancel: threading.Event | None = None) -> int:

@@ -12,6 +12,7 @@ from core import api
 from core.cli.output import backup_summary, folder_json, folder_line, print_json, show_path
 from core.cli.progress import make_reporter
 from core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path
+from core.cli.via_agent import backup_via_agent
 from core.errors import BackupCancelled
 from core.types import CheckReport, SnapshotInfo
 
@@ -58,6 +59,9 @@ def cmd_folders(args: argparse.Namespace) -> int:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     reporter = make_reporter(sys.stderr, args.quiet, args.json)
+    via_agent = backup_via_agent(args, reporter)  # the agent knows what changed; else scan directly
+    if via_agent is not None:
+        return via_agent
     cancel = threading.Event()
     with open_repo(args, writer=True) as tk:
         try:

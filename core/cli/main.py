@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 from core import __version__
-from core.cli import browse, commands
+from core.cli import agent_cmd, browse, commands
 from core.errors import TimekeepError
 
 Command = Callable[[argparse.Namespace], int]
@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_storing(sub, common)
     _add_browsing(sub, common)
+    _add_agent(sub, common)
     return parser
 
 
@@ -132,6 +133,15 @@ def _add_browsing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     restore.add_argument("--to", metavar="DEST", help="restore into DEST/<name> instead of in place")
     restore.add_argument("--overwrite", action="store_true", help="replace files that differ")
     restore.add_argument("--quiet", action="store_true", help="print only errors")
+
+
+def _add_agent(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    agent = _command(sub, common, "agent", agent_cmd.cmd_agent,
+                     "run the background agent: it watches the folders and backs them up on schedule")
+    which = agent.add_mutually_exclusive_group()
+    which.add_argument("--install", action="store_true", help="start the agent with every session")
+    which.add_argument("--uninstall", action="store_true", help="stop starting the agent with sessions")
+    _command(sub, common, "status", agent_cmd.cmd_status, "what the agent is doing and what waits", json=True)
 
 
 if __name__ == "__main__":

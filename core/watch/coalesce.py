@@ -6,7 +6,7 @@ No threads, no clocks of their own: times are passed in (monotonic seconds), so 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -66,3 +66,26 @@ def split_quiet(pending: Mapping[bytes, Seen], now: float, quiet: float) -> tupl
     """(quiet paths, paths still hot): a path is hot while its last event is younger than `quiet`."""
     ready = {p for p, seen in pending.items() if now - seen.last >= quiet}
     return ready, set(pending) - ready
+
+
+def _under_gone_folder(path: bytes, named: set[bytes], is_dir: Callable[[bytes], bool]) -> bool:
+    """Whether a named ancestor of `path` is no longer a folder (deleted, or replaced by a file)."""
+    parent = os.path.dirname(path)
+    while parent and parent != path:
+        if parent in named and not is_dir(parent):
+            return True
+        path, parent = parent, os.path.dirname(parent)
+    return False
+
+
+def needed(paths: Iterable[bytes], is_dir: Callable[[bytes], bool]) -> set[bytes]:
+    """The dirty paths a storage time must name, each compared once. A storage time compares a named
+    folder's direct children too, so a path whose parent is named is left out; a path beneath a named
+    path that is no longer a folder is covered by that folder's deletion. `is_dir` looks at the disk now."""
+    named = set(paths)
+    kept: set[bytes] = set()
+    for path in sorted(named):  # a parent sorts before its children
+        if os.path.dirname(path) in kept or _under_gone_folder(path, named, is_dir):
+            continue
+        kept.add(path)
+    return kept

@@ -1,0 +1,122 @@
+"""`timekeep agent --install/--uninstall`: the systemd user unit and the XDG autostart entry.
+
+The templates are the files in `installer/` (kept identical by a test: an installed package cannot read
+that folder). Places come from $XDG_CONFIG_HOME through platformdirs, so tests install into a tmp folder;
+systemctl is called only where a user manager answers.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from core.storage.atomic import atomic_write
+
+UNIT_NAME = "timekeep-agent.service"
+DESKTOP_NAME = "timekeep-agent.desktop"
+UNIT_TEMPLATE = """\
+[Unit]
+Description=Timekeep agent: watches your protected folders and backs them up
+
+[Service]
+Type=simple
+ExecStart=@EXEC@ agent
+Restart=on-failure
+RestartSec=10
+# A clean stop journals every pending change and may take a last storage time.
+KillSignal=SIGTERM
+TimeoutStopSec=60
+Nice=10
+
+[Install]
+WantedBy=default.target
+"""
+DESKTOP_TEMPLATE = """\
+[Desktop Entry]
+Type=Application
+Name=Timekeep agent
+Comment=Keeps your protected folders backed up in the background
+Exec=@EXEC@ agent
+Terminal=false
+NoDisplay=true
+X-GNOME-Autostart-enabled=true
+X-systemd-skip=true
+"""
+Systemctl = Callable[[list[str]], bool]
+
+
+@dataclass(frozen=True)
+class Places:
+    unit: Path
+    desktop: Path
+
+
+def places(config_home: Path | None = None) -> Places:
+    home = config_home or Path(platformdirs.user_config_dir())
+    return Places(home / "systemd" / "user" / UNIT_NAME, home / "autostart" / DESKTOP_NAME)
+
+
+def command() -> str:
+    """How the session should start Timekeep: the `timekeep` script beside this Python, else `python -m`."""
+    script = Path(sys.executable).parent / "timekeep"
+    if script.is_file() and os.access(script, os.X_OK):
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m core.cli.main"
+
+
+def render(template: str, exec_command: str) -> str:
+    return template.replace("@EXEC@", exec_command)
+
+
+def systemctl() -> Systemctl | None:
+    """A `systemctl --user` runner, or None where no user manager answers (containers, CI, tests)."""
+    if os.environ.get("TIMEKEEP_NO_SYSTEMCTL") or shutil.which("systemctl") is None:
+        return None
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if not runtime or not Path(runtime, "systemd", "private").exists():
+        return None
+
+    def run(args: list[str]) -> bool:
+        done = subprocess.run(["systemctl", "--user", *args], capture_output=True, timeout=30, check=False)
+        return done.returncode == 0
+
+    return run
+
+
+def install(where: Places, exec_command: str, manager: Systemctl | None) -> list[str]:
+    """Write both entries; enable and start the unit when a user manager runs. Returns what was done."""
+    for path, template in ((where.unit, UNIT_TEMPLATE), (where.desktop, DESKTOP_TEMPLATE)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, render(template, exec_command).encode())
+    done = [f"Installed the systemd user unit {where.unit}", f"Installed the autostart entry {where.desktop}"]
+    if manager is None:
+        done.append("No systemd user manager answers here; the agent starts with your next desktop session "
+                    "(or run `timekeep agent` now).")
+    elif manager(["daemon-reload"]) and manager(["enable", "--now", UNIT_NAME]):
+        done.append(f"Enabled and started {UNIT_NAME}.")
+    else:
+        done.append(f"systemctl could not enable {UNIT_NAME}; run `systemctl --user enable --now {UNIT_NAME}`.")
+    return done
+
+
+def uninstall(where: Places, manager: Systemctl | None) -> list[str]:
+    """Stop and disable the unit where a user manager runs, then remove both entries."""
+    done: list[str] = []
+    if manager is not None and where.unit.exists():
+        manager(["disable", "--now", UNIT_NAME])
+        done.append(f"Stopped and disabled {UNIT_NAME}.")
+    for path in (where.unit, where.desktop):
+        if path.exists():
+            path.unlink()
+            done.append(f"Removed {path}")
+    if manager is not None:
+        manager(["daemon-reload"])
+    return done or ["Nothing to remove: the agent was not installed."]

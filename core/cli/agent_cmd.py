@@ -1,0 +1,125 @@
+"""`timekeep agent [--install | --uninstall]` and `timekeep status [--json]`.
+
+`status` asks the running agent; without one it says so and reads what it can from the repository.
+Engine and agent modules load inside the commands, so other commands do not pay for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from core.cli.output import human_bytes, print_json, show_path
+from core.cli.repo import REPO_ENV
+
+
+def _repo_arg(args: argparse.Namespace) -> str | None:
+    return getattr(args, "repo", None) or os.environ.get(REPO_ENV) or None
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from core.agent.config import load_config
+    from core.agent.paths import AgentPaths
+    from core.agent.run import run_agent
+
+    paths = AgentPaths.from_platform()
+    if args.install or args.uninstall:
+        return _install(args, paths.config_file)
+    return run_agent(paths, load_config(paths.config_file, _repo_arg(args)))
+
+
+def _install(args: argparse.Namespace, config_file: Path) -> int:
+    """--install remembers --repo among the agent's destinations, then writes the session entries."""
+    from core.agent import install
+    from core.agent.config import add_destination, load_config
+
+    where = install.places()
+    if args.uninstall:
+        print("\n".join(install.uninstall(where, install.systemctl())))
+        return 0
+    repo = _repo_arg(args)
+    if repo is not None:
+        add_destination(config_file, repo)
+    load_config(config_file)  # refuse to install an agent that would have nowhere to store
+    print("\n".join(install.install(where, install.command(), install.systemctl())))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from core.agent.paths import AgentPaths
+    from core.agent.protocol import AgentClient
+
+    client = AgentClient.connect(AgentPaths.from_platform().socket, timeout=15)
+    if client is None:
+        return _status_without_agent(args)
+    with client:
+        status = client.request("status")
+    if args.json:
+        print_json({"agent": True, **status})
+    else:
+        print("\n".join(status_lines(status)))
+    return 0
+
+
+def _status_without_agent(args: argparse.Namespace) -> int:
+    repo = _repo_arg(args)
+    found: dict[str, Any] = {"agent": False}
+    if repo is not None:
+        found.update(_repository_status(repo))
+    if args.json:
+        print_json(found)
+        return 0
+    print("The agent is not running; start it with `timekeep agent` (or `timekeep agent --install`).")
+    if repo is not None:
+        print(_destination_line({"path": found["repository"], "present": True, **found}))
+    return 0
+
+
+def _repository_status(repo: str) -> dict[str, Any]:
+    from core.api import Timekeep
+    from core.index import journal
+    from core.types import iso_utc
+
+    with Timekeep.open(repo) as tk:
+        snaps = tk.snapshots()
+        stats = journal.stats(tk.db)
+    return {"repository": str(tk.root), "snapshots": len(snaps),
+            "latest": iso_utc(snaps[-1].time_ns) if snaps else None,
+            "pending_paths": stats.paths, "pending_bytes": stats.bytes}
+
+
+def status_lines(status: dict[str, Any]) -> list[str]:
+    """The agent's status for people: what it does, where it stores, what it watches, what waits."""
+    held = f" (held back: {status['held_back']})" if status.get("held_back") else ""
+    lines = [f"Agent running (process {status['pid']}): {status['state']}{held}.",
+             f"Next storage time: {_local(status.get('next_storage_time'))}"
+             f" on {status.get('next_destination') or 'no connected destination'}.", "Destinations:"]
+    lines += ["  " + _destination_line(d) for d in status.get("destinations", [])]
+    lines.append("Folders:")
+    for folder in status.get("folders", []):
+        how = "watched" if folder["watched"] else f"scanned at each storage time: {folder.get('note')}"
+        lines.append(f"  {show_path(os.fsencode(folder['path']))}  {how}")
+    last = status.get("last_result") or {}
+    if last.get("snapshot"):
+        snap = last["snapshot"]
+        lines.append(f"Last storage time: snapshot {snap['id']} on {last['destination']} ({snap['trigger']}): "
+                     f"{snap['files_read']} files read, {snap['files_changed']} changed.")
+    return lines
+
+
+def _destination_line(dest: dict[str, Any]) -> str:
+    if not dest.get("present"):
+        return f"{dest['path']}  absent: {dest.get('reason', '')}"
+    latest = f", latest {_local(dest['latest'])}" if dest.get("latest") else ""
+    waiting = f"; {dest.get('pending_paths', 0)} changed paths ({human_bytes(dest.get('pending_bytes', 0))}) wait"
+    return f"{dest['path']}  connected: {dest.get('snapshots', 0)} snapshots{latest}{waiting}"
+
+
+def _local(iso: str | None) -> str:
+    from datetime import datetime
+
+    if not iso:
+        return "not planned"
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone().strftime("%Y-%m-%d %H:%M:%S")
