@@ -37,12 +37,13 @@ class Excludes:
         self._path = _compile(paths)
 
     def excluded(self, name: bytes, relpath: bytes) -> bool:
-        if self._name and self._name.match(os.fsdecode(name)):
+        if self._name and self._name.match(name):
             return True
-        return bool(self._path and self._path.match(os.fsdecode(relpath)))
+        return bool(self._path and self._path.match(relpath))
 
 
-def _compile(patterns: Sequence[str]) -> re.Pattern[str] | None:
+def _compile(patterns: Sequence[str]) -> re.Pattern[bytes] | None:
+    """One bytes regex for all patterns: names are matched as the bytes they are, with no decoding."""
     if not patterns:
         return None
-    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns), re.DOTALL)
+    return re.compile(os.fsencode("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)), re.DOTALL)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from core.index.queries import VersionRow
 
 
-@dataclass(frozen=True)
-class Observed:
+class Observed(NamedTuple):
+    """One path's stat as a scan saw it (a named tuple: a scan makes one per entry)."""
+
     path: bytes
     kind: str
     size: int
