@@ -356,12 +356,15 @@ def test_journaled_paths_alone_are_scanned_and_agree_with_a_full_scan(tmp_path: 
     assert partial.files_scanned < full.files_scanned
 
 
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child of a big pytest process would
+# report the parent's peak.
 MEMORY_PROBE = """
-import os, resource, sys
+import sys
 from core.api import Timekeep
 with Timekeep.open(sys.argv[1], writer=True) as tk:
     snap = tk.backup()
-print(snap.bytes_read, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+peak_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(snap.bytes_read, peak_kib // 1024)
 """
 
 
