@@ -1,0 +1,218 @@
+"""Start the desktop app: settings, the welcome flow or the main window, the tray, the schedule.
+
+`main()` is the `timekeep-gui` entry point. `TimekeepApp` wires the pieces and is what tests build, with
+their own paths, prompts and no tray. Nothing happens at import.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThreadPool
+from PySide6.QtWidgets import QApplication
+
+from core.types import SnapshotInfo
+from gui.assets import Assets
+from gui.dialogs.settings import SettingsDialog
+from gui.dialogs.welcome import WelcomeDialog
+from gui.engine_bridge import EngineBridge, History, open_or_create, repository_reachable
+from gui.main_window import MainWindow
+from gui.prompts import Prompts
+from gui.schedule import Scheduler
+from gui.settings import AppPaths, AppSettings, SettingsStore, load_settings
+from gui.tray import Tray
+from gui.volumes import repository_path
+from gui.workers import WorkerPool
+
+WORKER_THREADS = 4  # a backup holds one for its whole length; browsing, previews and restores share the rest
+
+
+def resolve_repository(chosen: str) -> str:
+    """A chosen folder that is a repository is used as is; otherwise `<chosen>/Timekeep/<hostname>`."""
+    path = Path(chosen)
+    target = path if repository_reachable(path) else repository_path(path)
+    return str(open_or_create(target))
+
+
+class TimekeepApp(QObject):
+    def __init__(self, paths: AppPaths, prompts: Prompts, settings: AppSettings | None = None,
+                 tray: bool = True, home: Path | None = None) -> None:
+        super().__init__()
+        pool = QThreadPool(self)
+        pool.setMaxThreadCount(max(WORKER_THREADS, QThreadPool.globalInstance().maxThreadCount()))
+        self.workers = WorkerPool(pool, self)
+        self.prompts, self.home = prompts, home
+        self.store = SettingsStore(paths, settings or AppSettings(), lambda fn, value: self.workers.start(fn, value))
+        self.assets = Assets()
+        self.bridge = EngineBridge(self.workers, self)
+        self.scheduler = Scheduler(parent=self)
+        self.tray = Tray(self.assets, enabled=tray, parent=self)
+        self.window: MainWindow | None = None
+        self.welcome: WelcomeDialog | None = None
+        self.quitting = False
+        self._connect()
+
+    def _connect(self) -> None:
+        self.scheduler.due.connect(lambda: self.bridge.back_up("schedule"))
+        self.tray.backup_requested.connect(lambda: self.bridge.back_up("manual"))
+        self.tray.open_requested.connect(self.show_window)
+        self.tray.quit_requested.connect(self.quit)
+        self.bridge.repository_opened.connect(self._repository_opened)
+        self.bridge.repository_missing.connect(lambda _repo: self.tray.set_status("Backup drive not connected"))
+        self.bridge.backup_started.connect(lambda: self.tray.set_status("Backing up…"))
+        self.bridge.backup_finished.connect(self._backup_finished)
+        self.bridge.backup_failed.connect(self._backup_failed)
+        self.bridge.backup_cancelled.connect(lambda: self.tray.set_status("Backup cancelled"))
+
+    @property
+    def settings(self) -> AppSettings:
+        return self.store.settings
+
+    def start(self) -> None:
+        if self.settings.repository:
+            self.open_repository(self.settings.repository)
+        else:
+            self.show_welcome()
+
+    # first run
+    def show_welcome(self) -> WelcomeDialog:
+        self.welcome = WelcomeDialog(self.workers, self.prompts, self.assets, home=self.home)
+        self.welcome.setup_finished.connect(self.open_repository)
+        self.welcome.rejected.connect(self._welcome_abandoned)
+        self.welcome.show()
+        return self.welcome
+
+    def _welcome_abandoned(self) -> None:
+        if self.window is None:
+            self.quit()
+
+    # the main window
+    def open_repository(self, repo: str) -> MainWindow:
+        if repo != self.settings.repository:
+            self.store.update(repository=repo)
+        window = self.show_window()
+        self.bridge.set_repository(Path(repo))
+        self.scheduler.configure(self.settings.schedule_minutes, self.settings.last_backup_ns)
+        return window
+
+    def show_window(self) -> MainWindow:
+        if self.window is None:
+            self.window = MainWindow(self.bridge, self.prompts, self.assets)
+            self.window.last_backup_hint = self.settings.last_backup_ns
+            self.window.next_backup_in = self.scheduler.seconds_left
+            self.window.restore_state(self.settings.window_geometry, self.settings.splitter_state)
+            self.window.settings_requested.connect(self.show_settings)
+            self.window.quit_requested.connect(self.quit)
+            self.window.window_closed.connect(self._window_closed)
+            self.tray.fallback = lambda title, text: self._status_message(f"{title}: {text}")
+        self.window.show()
+        self.window.raise_()
+        self.window.activateWindow()
+        return self.window
+
+    def _status_message(self, text: str) -> None:
+        if self.window is not None:
+            self.window.statusBar().showMessage(text, 15_000)
+
+    def _window_closed(self) -> None:
+        if self.quitting:
+            return
+        self._remember_window()
+        if not self.tray.available:
+            self.quit()
+
+    def _remember_window(self) -> None:
+        if self.window is not None:
+            geometry, splitter = self.window.saved_state()
+            self.store.update(window_geometry=geometry, splitter_state=splitter)
+
+    # what the engine tells us
+    def _repository_opened(self, history: History) -> None:
+        last = history.snapshots[-1].time_ns if history.snapshots else None
+        self.tray.set_status("No backup yet" if last is None else "Up to date")
+        if last is not None and last != self.settings.last_backup_ns:
+            self.store.update(last_backup_ns=last)
+        self.scheduler.configure(self.settings.schedule_minutes, last)
+        if last is not None and self.scheduler.seconds_left() == 0.0 and history.folders:
+            self.bridge.back_up("drive")  # the drive came back and a backup is overdue
+
+    def _backup_finished(self, snapshot: SnapshotInfo) -> None:
+        self.store.update(last_backup_ns=snapshot.time_ns)
+        self.scheduler.backed_up(snapshot.time_ns)
+        self.tray.set_status("Up to date")
+        if snapshot.errors:
+            self.notify("Backup finished with problems",
+                        f"{snapshot.errors} file{'s' if snapshot.errors != 1 else ''} could not be read; "
+                        "the rest is safe. `timekeep errors` lists them.", error=True)
+        elif snapshot.trigger in ("manual", "first") or self.settings.notifications:
+            self.notify("Backup finished", f"{snapshot.files_changed:,} files changed since the last backup")
+
+    def _backup_failed(self, message: str) -> None:
+        self.tray.set_status("Last backup failed")
+        self.notify("Backup failed", message, error=True)
+
+    def notify(self, title: str, text: str, error: bool = False) -> None:
+        if self.settings.notifications or error:
+            self.tray.notify(title, text, error)
+        if self.window is not None:
+            self._status_message(f"{title}: {text}")
+
+    # settings
+    def show_settings(self) -> SettingsDialog:
+        history = self.window.history if self.window is not None else None
+        folders = history.folders if history is not None else ()
+        dialog = SettingsDialog(self.settings, folders, self.prompts, self.assets, self.window)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog))
+        dialog.open()
+        return dialog
+
+    def apply_settings(self, dialog: SettingsDialog) -> None:
+        self.store.update(**{k: getattr(dialog.new_settings(), k) for k in (
+            "schedule_minutes", "extra_excludes", "retention", "compression_level", "notifications")})
+        self.scheduler.configure(self.settings.schedule_minutes, self.settings.last_backup_ns)
+        change = dialog.folder_change()
+        if change is not None:
+            self.bridge.change_folders(change, on_failed=lambda m: self.prompts.warn(self.window, "Folders", m))
+        if dialog.new_repository:
+            self.workers.start(resolve_repository, dialog.new_repository, on_done=self.open_repository,
+                               on_failed=lambda m: self.prompts.warn(self.window, "Backup drive", m))
+
+    # leaving
+    def quit(self) -> None:
+        self.shut_down()
+        QApplication.quit()
+
+    def shut_down(self) -> None:
+        """Stop a running backup cleanly (it keeps what it stored), save the window, close the engine."""
+        if self.quitting:
+            return
+        self.quitting = True
+        self._remember_window()
+        for widget in (self.welcome, self.window):
+            if widget is not None:
+                widget.close()
+        self.bridge.shut_down()
+        self.workers.close(30_000)
+        self.tray.hide()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `timekeep-gui` entry point."""
+    args = sys.argv if argv is None else argv
+    app = QApplication(args)
+    app.setApplicationName("Timekeep")
+    app.setOrganizationName("timekeep")
+    app.setDesktopFileName("timekeep")
+    paths = AppPaths.default()
+    settings = load_settings(paths)  # a few hundred bytes, read once before the first window exists
+    timekeep = TimekeepApp(paths, Prompts(), settings, home=Path(os.path.expanduser("~")))
+    app.setWindowIcon(timekeep.assets.app_icon())
+    app.setQuitOnLastWindowClosed(not timekeep.tray.available)
+    timekeep.start()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

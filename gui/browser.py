@@ -1,0 +1,189 @@
+"""Keeps the folder view and the preview showing time T as the timeline moves and the selection changes.
+
+Every query runs in a worker through the bridge; `LatestOnly` keeps at most one listing and one preview in
+flight and drops answers the person has moved past. Folders that were open stay open at the new T, and the
+selected file stays selected if it existed then.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from PySide6.QtCore import QItemSelection, QModelIndex, QObject, Signal
+from PySide6.QtWidgets import QTreeView
+
+from core.api import Timekeep
+from core.types import SnapshotInfo, VersionInfo
+from gui import wording
+from gui.engine_bridge import EngineBridge
+from gui.listing import Listing, Row, TreeRequest, load_tree
+from gui.models.sort_proxy import FolderSortProxy
+from gui.models.tree import ROW_ROLE, FolderTreeModel
+from gui.models.versions import distinct
+from gui.preview_data import PreviewData, live_preview, stored_preview
+from gui.widgets.preview import PreviewPane
+from gui.widgets.timeline import Timeline
+from gui.workers import LatestOnly
+
+
+def changed_at(tk: Timekeep, path: bytes) -> frozenset[int]:
+    """The snapshots at which a file's content changed: the timeline marks them."""
+    versions: list[VersionInfo] = tk.versions(path)
+    return frozenset(v.snapshot_id for v in distinct(versions))
+
+
+class Browser(QObject):
+    tree_shown = Signal()  # the view now shows the listing for the current T (tests and status wait on it)
+    preview_shown = Signal()
+    selection_changed = Signal()
+
+    def __init__(self, bridge: EngineBridge, timeline: Timeline, view: QTreeView, preview: PreviewPane,
+                 model: FolderTreeModel) -> None:
+        super().__init__(view)
+        self.bridge, self.timeline, self.view, self.preview = bridge, timeline, view, preview
+        self.model = model
+        self.proxy = FolderSortProxy(self)
+        self.proxy.setSourceModel(model)
+        view.setModel(self.proxy)
+        self.root: bytes | None = None
+        self.snapshot: SnapshotInfo | None = None  # None: Now
+        self.expanded: set[bytes] = set()
+        self.selected: Row | None = None
+        self._wanted_selection: bytes | None = None
+        self.trees, self.previews, self.marks = LatestOnly(), LatestOnly(), LatestOnly()
+        self._connect()
+
+    def _connect(self) -> None:
+        self.timeline.position_changed.connect(self.show_time)
+        self.model.children_wanted.connect(self._children_wanted)
+        self.view.expanded.connect(lambda index: self._expanded_changed(index, True))
+        self.view.collapsed.connect(lambda index: self._expanded_changed(index, False))
+        self.view.selectionModel().selectionChanged.connect(self._selection_changed)
+
+    # what to show
+    def show_folder(self, root: bytes | None) -> None:
+        if root != self.root:
+            self.root, self.expanded, self.selected = root, set(), None
+            self._wanted_selection = None
+            self.preview.show_message("Select a file to see it as it was")
+        self.reload()
+
+    def show_time(self, snapshot: SnapshotInfo | None) -> None:
+        self.snapshot = snapshot
+        self.reload()
+
+    def previous_id(self) -> int | None:
+        """The snapshot to mark changes against: the one before T, or the latest one when T is Now."""
+        snaps = self.timeline.snapshots
+        if self.snapshot is None:
+            return snaps[-1].id if snaps else None
+        ids = [s.id for s in snaps]
+        at = ids.index(self.snapshot.id) if self.snapshot.id in ids else 0
+        return ids[at - 1] if at > 0 else None
+
+    def reload(self) -> None:
+        """List the root and every open folder at T (one worker job), then redraw the tree."""
+        if self.root is None:
+            self.trees.cancel()
+            self.model.clear()
+            return
+        folders = (self.root, *sorted(p for p in self.expanded if p.startswith(self.root + b"/")))
+        request = TreeRequest(None if self.snapshot is None else self.snapshot.id, self.previous_id(), folders)
+        if self.selected is not None:
+            self._wanted_selection = self.selected.path
+        self.trees.submit(lambda done, failed, _wanted: self.bridge.read(load_tree, request, on_done=done,
+                                                                         on_failed=failed),
+                          partial(self._tree_loaded, request), self._tree_failed)
+
+    def _tree_loaded(self, request: TreeRequest, listing: Listing) -> None:
+        self.model.set_listing(request.folders[0], listing)
+        for path in sorted(listing, key=len)[1:]:
+            index = self.proxy.mapFromSource(self.model.index_for_path(path))
+            if index.isValid():
+                self.view.expand(index)
+        self._restore_selection()
+        self.tree_shown.emit()
+
+    def _tree_failed(self, message: str) -> None:
+        self.model.clear()
+        self.preview.show_message(message)
+        self.tree_shown.emit()
+
+    def _children_wanted(self, path: bytes, generation: int) -> None:
+        request = TreeRequest(None if self.snapshot is None else self.snapshot.id, self.previous_id(), (path,))
+        self.bridge.read(load_tree, request,
+                         on_done=lambda listing: self.model.set_children(path, generation, listing.get(path, [])))
+
+    def _expanded_changed(self, index: QModelIndex, is_open: bool) -> None:
+        row = index.data(ROW_ROLE)
+        if row is not None:
+            (self.expanded.add if is_open else self.expanded.discard)(row.path)
+
+    # selection and preview
+    def _restore_selection(self) -> None:
+        path, self._wanted_selection = self._wanted_selection, None
+        index = self.proxy.mapFromSource(self.model.index_for_path(path)) if path else QModelIndex()
+        if index.isValid():
+            self.view.setCurrentIndex(index)
+            self._selection_changed()  # same row at another T: refresh the preview even if Qt saw no change
+        elif path is not None:
+            self.selected = None
+            self.selection_changed.emit()
+            when = "now" if self.snapshot is None else f"on {wording.when(self.snapshot.time_ns)}"
+            self.preview.show_message(f"{wording.display_name(path)} did not exist {when}")
+
+    def select_path(self, path: bytes) -> bool:
+        index = self.proxy.mapFromSource(self.model.index_for_path(path))
+        if index.isValid():
+            self.view.setCurrentIndex(index)
+        return index.isValid()
+
+    def _selection_changed(self, *_: QItemSelection) -> None:
+        index = self.view.currentIndex()
+        row = index.data(ROW_ROLE) if index.isValid() else None
+        self.selected = row
+        self.selection_changed.emit()
+        if row is None:
+            return
+        self._load_preview(row)
+        self._mark_changes(row)
+
+    def _load_preview(self, row: Row) -> None:
+        if row.kind != "file":
+            self.previews.cancel()
+            self.preview.show_preview(PreviewData(row.path, None, "folder" if row.is_dir else "symlink", 0, None,
+                                                  text=wording.display_path(row.link_target or b"")),
+                                      None if self.snapshot is None else self.snapshot.time_ns)
+            self.preview_shown.emit()
+            return
+        self.preview.show_loading(row.path)
+        snapshot = self.snapshot
+        self.previews.submit(partial(self._start_preview, row.path, snapshot),
+                             lambda data: self._preview_loaded(data, snapshot), self._preview_failed)
+
+    def _start_preview(self, path: bytes, snapshot: SnapshotInfo | None, done: object, failed: object,
+                       wanted: object) -> bool:
+        if snapshot is None:
+            self.bridge.workers.start(live_preview, path, wanted, on_done=done,  # type: ignore[arg-type]
+                                      on_failed=failed, lane="preview")  # type: ignore[arg-type]
+            return True
+        return self.bridge.read(stored_preview, path, snapshot.id, wanted, on_done=done,  # type: ignore[arg-type]
+                                on_failed=failed, lane="preview")  # type: ignore[arg-type]
+
+    def _preview_loaded(self, data: PreviewData, snapshot: SnapshotInfo | None) -> None:
+        self.preview.show_preview(data, None if snapshot is None else snapshot.time_ns)
+        self.preview_shown.emit()
+
+    def _preview_failed(self, message: str) -> None:
+        self.preview.show_message(message)
+        self.preview_shown.emit()
+
+    def _mark_changes(self, row: Row) -> None:
+        if row.kind != "file":
+            self.marks.cancel()
+            self.timeline.set_marked(frozenset())
+            return
+        self.marks.submit(lambda done, failed, _w: self.bridge.read(changed_at, row.path, on_done=done,
+                                                                    on_failed=failed),
+                          self.timeline.set_marked, lambda _message: self.timeline.set_marked(frozenset()))
+

@@ -1,0 +1,1 @@
+"""Dialogs: the welcome flow, versions of a file, compare with current, settings."""

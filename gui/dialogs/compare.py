@@ -1,0 +1,156 @@
+"""Compare with current: a file as it was at T beside the file on disk now, as a side-by-side text diff.
+
+The diff (difflib) is computed in a worker; the dialog shows two aligned monospace panes that scroll
+together, changed lines tinted and marked in the gutter text too (never colour alone).
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import os
+from dataclasses import dataclass
+from itertools import zip_longest
+from typing import Literal
+
+from PySide6.QtGui import QColor, QFontDatabase, QTextCursor, QTextFormat
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QGridLayout,
+    QLabel,
+    QPlainTextEdit,
+    QTextEdit,
+    QWidget,
+)
+
+from core.api import Timekeep
+from gui import wording
+from gui.engine_bridge import EngineBridge
+from gui.preview_data import as_text
+
+MAX_BYTES = 4 * 1024 * 1024
+Tag = Literal["equal", "replace", "delete", "insert"]
+TINTS = {"replace": "#f3d98b", "delete": "#f2b8b5", "insert": "#b7e1c1"}
+MARKS = {"equal": "  ", "replace": "~ ", "delete": "- ", "insert": "+ "}
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    old: str | None
+    new: str | None
+    tag: Tag
+
+
+@dataclass(frozen=True)
+class Comparison:
+    rows: tuple[DiffRow, ...] = ()
+    message: str = ""  # set when there is nothing to show side by side (not text, missing)
+
+    @property
+    def summary(self) -> str:
+        counts = {t: sum(1 for r in self.rows if r.tag == t) for t in ("replace", "insert", "delete")}
+        if not any(counts.values()):
+            return "No differences: the file is the same now as it was then"
+        lines = counts["replace"] + counts["insert"] + counts["delete"]
+        return (f"{lines} line{'s' if lines != 1 else ''} differ: {counts['replace']} changed, {counts['insert']} "
+                f"added, {counts['delete']} removed (marked ~, + and -)")
+
+
+def side_by_side(old: list[str], new: list[str]) -> list[DiffRow]:
+    """Aligned rows: equal lines paired, replaced lines paired in order, additions and removals alone."""
+    rows: list[DiffRow] = []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            rows.extend(DiffRow(a, b, "equal") for a, b in zip(old[i1:i2], new[j1:j2], strict=True))
+        elif tag == "replace":
+            for a, b in zip_longest(old[i1:i2], new[j1:j2]):
+                rows.append(DiffRow(a, b, "replace" if a is not None and b is not None else
+                                    ("delete" if b is None else "insert")))
+        elif tag == "delete":
+            rows.extend(DiffRow(a, None, "delete") for a in old[i1:i2])
+        else:
+            rows.extend(DiffRow(None, b, "insert") for b in new[j1:j2])
+    return rows
+
+
+def compare_with_current(tk: Timekeep, path: bytes, snapshot_id: int) -> Comparison:
+    """Runs in a worker: the stored version's text and the current file's text, diffed."""
+    plan = tk.plan(path, snapshot_id)
+    if plan.kind != "file" or plan.size > MAX_BYTES:
+        return Comparison(message="Only text files up to 4 MB can be compared")
+    buffer = io.BytesIO()
+    tk.write_version(plan, buffer)
+    old = as_text(buffer.getvalue(), True)
+    if not os.path.isfile(path):
+        return Comparison(message=f"{wording.display_name(path)} is not on this computer any more")
+    if os.path.getsize(path) > MAX_BYTES:
+        return Comparison(message="The current file is over 4 MB: too big to compare here")
+    with open(path, "rb") as fh:
+        new = as_text(fh.read(), True)
+    if old is None or new is None:
+        return Comparison(message="This is not a text file, so it cannot be compared line by line")
+    return Comparison(rows=tuple(side_by_side(old.splitlines(), new.splitlines())))
+
+
+def _pane(name: str) -> QPlainTextEdit:
+    pane = QPlainTextEdit()
+    pane.setReadOnly(True)
+    pane.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+    pane.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+    pane.setAccessibleName(name)
+    return pane
+
+
+class CompareDialog(QDialog):
+    def __init__(self, bridge: EngineBridge, path: bytes, snapshot_id: int, snapshot_ns: int,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Compare {wording.display_name(path)} with now")
+        self.resize(1000, 640)
+        self.comparison: Comparison | None = None
+        self.summary = QLabel("Comparing…")
+        self.old_pane, self.new_pane = _pane("As it was"), _pane("Now")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QGridLayout(self)
+        layout.addWidget(self.summary, 0, 0, 1, 2)
+        layout.addWidget(QLabel(f"<b>As it was on {wording.when(snapshot_ns)}</b>"), 1, 0)
+        layout.addWidget(QLabel("<b>Now, on this computer</b>"), 1, 1)
+        layout.addWidget(self.old_pane, 2, 0)
+        layout.addWidget(self.new_pane, 2, 1)
+        layout.addWidget(buttons, 3, 0, 1, 2)
+        self._link_scrolling()
+        bridge.read(compare_with_current, path, snapshot_id, on_done=self.show_comparison,
+                    on_failed=self.summary.setText, lane="jobs")
+
+    def _link_scrolling(self) -> None:
+        for a, b in ((self.old_pane, self.new_pane), (self.new_pane, self.old_pane)):
+            a.verticalScrollBar().valueChanged.connect(b.verticalScrollBar().setValue)
+            a.horizontalScrollBar().valueChanged.connect(b.horizontalScrollBar().setValue)
+
+    def show_comparison(self, comparison: Comparison) -> None:
+        self.comparison = comparison
+        if comparison.message:
+            self.summary.setText(comparison.message)
+            return
+        self.summary.setText(comparison.summary)
+        _fill(self.old_pane, [(r.old, r.tag) for r in comparison.rows])
+        _fill(self.new_pane, [(r.new, r.tag) for r in comparison.rows])
+
+
+def _fill(pane: QPlainTextEdit, lines: list[tuple[str | None, Tag]]) -> None:
+    pane.setPlainText("\n".join("" if text is None else MARKS[tag] + text for text, tag in lines))
+    selections = []
+    block = pane.document().firstBlock()
+    for _text, tag in lines:
+        if tag != "equal":
+            selection = QTextEdit.ExtraSelection()
+            selection.format.setBackground(QColor(TINTS[tag]))
+            selection.format.setForeground(QColor("#1b1b1b"))
+            selection.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
+            selection.cursor = QTextCursor(block)
+            selections.append(selection)
+        block = block.next()
+    pane.setExtraSelections(selections)

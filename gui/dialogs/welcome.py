@@ -1,0 +1,292 @@
+"""The first run: choose the drive, choose the folders, take the first backup — three pages, no terminal.
+
+Opening a drive that already holds this computer's backups just works: the flow ends at once. The first
+backup can be cancelled at any moment without harm (what was stored stays stored, nothing is half-written).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.api import Timekeep
+from core.types import Progress, SnapshotInfo
+from gui import wording
+from gui.assets import Assets
+from gui.engine_bridge import FolderChange, apply_folder_change, open_or_create, run_backup
+from gui.prompts import Prompts
+from gui.volumes import Suggestion, Volume, list_volumes, repository_path, suggested_folders
+from gui.workers import WorkerPool
+
+DATA_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def repository_state(path: Path) -> tuple[int, int]:
+    """(protected folders, snapshots) of an opened repository: decides whether setup is already done."""
+    with Timekeep.open(path) as tk:
+        return len(tk.folders()), len(tk.snapshots())
+
+
+def _page(title: str, text: str) -> tuple[QWidget, QVBoxLayout]:
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    heading = QLabel(f"<h2>{title}</h2>")
+    body = QLabel(text)
+    body.setWordWrap(True)
+    layout.addWidget(heading)
+    layout.addWidget(body)
+    return page, layout
+
+
+class WelcomeDialog(QDialog):
+    setup_finished = Signal(str)  # the repository path, ready to browse
+
+    def __init__(self, workers: WorkerPool, prompts: Prompts, assets: Assets, home: Path | None = None,
+                 volumes: Callable[[], list[Volume]] = list_volumes, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.workers, self.prompts, self.assets = workers, prompts, assets
+        self.home = home or Path.home()
+        self.repo: Path | None = None
+        self.cancel_event: threading.Event | None = None
+        self.outcome = ""  # "", "done", "cancelled", "failed": how the first backup ended
+        self.setWindowTitle("Welcome to Timekeep")
+        self.setWindowIcon(assets.app_icon())
+        self.resize(640, 480)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self._drive_page())
+        self.pages.addWidget(self._folders_page())
+        self.pages.addWidget(self._backup_page())
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #b3261e")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.pages, 1)
+        layout.addWidget(self.message)
+        layout.addLayout(self._buttons())
+        self._show_page(0)
+        workers.start(volumes, on_done=self._volumes_listed, on_failed=self._say)
+
+    def _buttons(self) -> QHBoxLayout:
+        self.back_button = QPushButton("Back")
+        self.next_button = QPushButton("Next")
+        self.next_button.setDefault(True)
+        self.back_button.clicked.connect(self._back)
+        self.next_button.clicked.connect(self._next)
+        row = QHBoxLayout()
+        row.addWidget(self.back_button)
+        row.addStretch(1)
+        row.addWidget(self.next_button)
+        return row
+
+    # page 1: the drive
+    def _drive_page(self) -> QWidget:
+        page, layout = _page("Where should Timekeep keep your backups?",
+                             "Choose a drive — ideally an external one — or any folder. Timekeep keeps every "
+                             "version of your files there, in a folder named after this computer.")
+        self.drive_list = QListWidget()
+        self.drive_list.setAccessibleName("Drives")
+        self.drive_list.itemSelectionChanged.connect(self._drive_chosen)  # a selection, never mere focus
+        self.folder_button = QPushButton("Use another folder…")
+        self.folder_button.clicked.connect(self._choose_other_folder)
+        self.target_label = QLabel("")
+        self.target_label.setWordWrap(True)
+        layout.addWidget(self.drive_list, 1)
+        layout.addWidget(self.folder_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.target_label)
+        return page
+
+    def _volumes_listed(self, volumes: list[Volume]) -> None:
+        for volume in volumes:
+            kind = ("removable drive" if volume.removable else
+                    "this computer's own disk: not safe if that disk fails" if volume.is_system else "disk")
+            title = volume.root if volume.name in ("", volume.root) else f"{volume.name} — {volume.root}"
+            text = (f"{title}\n{wording.size(volume.free)} free of "
+                    f"{wording.size(volume.total)} · {kind}")
+            item = QListWidgetItem(self.assets.icon("drive"), text)
+            item.setData(DATA_ROLE, volume.root)
+            self.drive_list.addItem(item)
+
+    def _drive_chosen(self) -> None:
+        selected = self.drive_list.selectedItems()
+        if selected:
+            self.choose_drive(selected[0].data(DATA_ROLE))
+
+    def _choose_other_folder(self) -> None:
+        chosen = self.prompts.choose_folder(self, "Choose a drive or folder for the backups", str(self.home))
+        if chosen:
+            self.drive_list.clearSelection()
+            self.choose_drive(chosen)
+
+    def choose_drive(self, drive: str) -> None:
+        self.repo = repository_path(drive)
+        self.target_label.setText(f"Backups will be kept in <b>{wording.display_path(os.fsencode(self.repo))}</b>")
+        self.next_button.setEnabled(True)
+
+    # page 2: the folders
+    def _folders_page(self) -> QWidget:
+        page, layout = _page("Which folders should Timekeep protect?",
+                             "Tick the folders to keep a history of. You can change this later in Settings.")
+        self.folder_list = QListWidget()
+        self.folder_list.setAccessibleName("Folders to protect")
+        add_button = QPushButton("Add a folder…")
+        add_button.clicked.connect(self._add_folder)
+        layout.addWidget(self.folder_list, 1)
+        layout.addWidget(add_button, 0, Qt.AlignmentFlag.AlignLeft)
+        return page
+
+    def _suggestions_listed(self, suggestions: list[Suggestion]) -> None:
+        self.folder_list.clear()
+        for suggestion in suggestions:
+            self._add_folder_item(suggestion.path, suggestion.checked)
+
+    def _add_folder_item(self, path: str, checked: bool) -> None:
+        item = QListWidgetItem(self.assets.icon("folder"), path)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        self.folder_list.addItem(item)
+
+    def _add_folder(self) -> None:
+        chosen = self.prompts.choose_folder(self, "Choose a folder to protect", str(self.home))
+        if chosen:
+            self._add_folder_item(chosen, True)
+
+    def chosen_folders(self) -> list[str]:
+        items = (self.folder_list.item(i) for i in range(self.folder_list.count()))
+        return [item.text() for item in items if item.checkState() == Qt.CheckState.Checked]
+
+    # page 3: the first backup
+    def _backup_page(self) -> QWidget:
+        page, layout = _page("Taking the first backup",
+                             "The first backup stores every file whole; later ones store only what changed. "
+                             "You can cancel at any moment: nothing is lost, and the next backup carries on.")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setAccessibleName("First backup progress")
+        self.progress_label = QLabel("Looking at your files…")
+        self.progress_label.setWordWrap(True)
+        self.cancel_button = QPushButton("Cancel backup")
+        self.cancel_button.clicked.connect(self.cancel_backup)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.progress_label)
+        layout.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addStretch(1)
+        return page
+
+    def _start_backup(self) -> None:
+        assert self.repo is not None
+        self.cancel_event = threading.Event()
+        self.outcome = ""
+        self.cancel_button.setEnabled(True)
+        self.next_button.setEnabled(False)
+        self.back_button.setEnabled(False)
+        self.workers.start(run_backup, self.repo, "first", self.cancel_event, on_done=self._backup_done,
+                           on_failed=self._backup_failed, on_progress=self._backup_progressed)
+
+    def _backup_progressed(self, progress: Progress) -> None:
+        self.progress_bar.setValue(int(wording.progress_fraction(progress) * 1000))
+        self.progress_label.setText(wording.progress_line(progress))
+
+    def cancel_backup(self) -> None:
+        if self.cancel_event is not None:
+            self.cancel_event.set()
+            self.progress_label.setText("Stopping…")
+            self.cancel_button.setEnabled(False)
+
+    def _backup_done(self, snapshot: SnapshotInfo) -> None:
+        self.outcome = "done"
+        self.progress_bar.setValue(1000)
+        self.progress_label.setText(
+            f"Your first backup is done: {snapshot.files_scanned:,} files, {wording.size(snapshot.bytes_read)} "
+            f"read in {wording.duration(snapshot.duration_s)}. Timekeep now keeps their history.")
+        self._backup_ended()
+
+    def _backup_failed(self, message: str) -> None:
+        cancelled = self.cancel_event is not None and self.cancel_event.is_set()
+        self.outcome = "cancelled" if cancelled else "failed"
+        self.progress_label.setText(
+            "The backup was cancelled. Nothing was lost: whatever was stored is kept, and the next backup "
+            "carries on from there." if cancelled else f"The backup stopped: {message}")
+        self._backup_ended()
+
+    def _backup_ended(self) -> None:
+        self.cancel_event = None
+        self.cancel_button.setEnabled(False)
+        self.next_button.setText("Finish")
+        self.next_button.setEnabled(True)
+
+    # navigation
+    def _show_page(self, number: int) -> None:
+        self.pages.setCurrentIndex(number)
+        self.back_button.setVisible(number == 1)
+        self.next_button.setText("Start backup" if number == 1 else "Next")
+        self.next_button.setEnabled(number != 0 or self.repo is not None)
+        self.message.clear()
+
+    def _back(self) -> None:
+        self._show_page(0)
+
+    def _next(self) -> None:
+        page = self.pages.currentIndex()
+        self.next_button.setEnabled(False)
+        self.message.clear()
+        if page == 0 and self.repo is not None:
+            self.workers.start(open_or_create, self.repo, on_done=self._repository_ready, on_failed=self._say)
+        elif page == 1:
+            self._protect_chosen()
+        elif page == 2:
+            self.finish()
+
+    def _repository_ready(self, repo: Path) -> None:
+        self.workers.start(repository_state, repo, on_done=self._state_known, on_failed=self._say)
+
+    def _state_known(self, state: tuple[int, int]) -> None:
+        folders, snapshots = state
+        if folders and snapshots:
+            self.finish()  # this computer's backups are already there: nothing to set up
+            return
+        self.workers.start(suggested_folders, self.home, on_done=self._suggestions_listed, on_failed=self._say)
+        self._show_page(1)
+
+    def _protect_chosen(self) -> None:
+        chosen = self.chosen_folders()
+        if not chosen:
+            self._say("Tick at least one folder to protect.")
+            return
+        assert self.repo is not None
+        change = FolderChange(add=tuple(os.fsencode(p) for p in chosen))
+        self.workers.start(apply_folder_change, self.repo, change, on_done=lambda _f: self._to_backup(),
+                           on_failed=self._say)
+
+    def _to_backup(self) -> None:
+        self._show_page(2)
+        self._start_backup()
+
+    def _say(self, message: str) -> None:
+        self.message.setText(message)
+        self.next_button.setEnabled(True)
+
+    def finish(self) -> None:
+        assert self.repo is not None
+        self.setup_finished.emit(str(self.repo))
+        self.accept()
+
+    def reject(self) -> None:
+        """Closing the window during the first backup cancels it (cleanly) before leaving."""
+        self.cancel_backup()
+        super().reject()

@@ -1,0 +1,178 @@
+"""What a right-click on a file or folder offers: Restore, Restore to…, Show versions, Compare with current,
+Copy path — as QActions, so the same commands have keyboard shortcuts and sit in the menu bar too.
+
+Restoring never overwrites a file that differs: the engine writes the old version beside it. Whatever
+happened ends in one plain sentence ("Restored report.txt as it was on 2026-11-18 19:03.").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, QPoint, Qt, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QMenu, QWidget
+
+from core.api import Timekeep
+from core.types import RestoreResult
+from gui import wording
+from gui.assets import Assets
+from gui.dialogs.compare import CompareDialog
+from gui.dialogs.versions import VersionsDialog
+from gui.engine_bridge import EngineBridge
+from gui.listing import Row
+from gui.prompts import Prompts
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the commands act on: a row of the tree, and the snapshot shown (None at Now)."""
+
+    row: Row
+    snapshot_id: int | None
+    snapshot_ns: int | None
+
+
+def restore_job(tk: Timekeep, path: bytes, snapshot_id: int, dest: bytes | None) -> RestoreResult:
+    return tk.restore(path, snapshot_id, dest=dest)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def restore_sentence(path: bytes, when_ns: int, result: RestoreResult, dest: bytes | None = None) -> str:
+    """The one sentence a restore ends with: what came back, what was kept, what failed."""
+    name, when = wording.display_name(path), wording.when(when_ns)
+    into = f" into {wording.display_path(dest)}" if dest else ""
+    parts = []
+    if len(result.written) + len(result.kept_beside) + result.unchanged + len(result.errors) == 1:
+        return _single_sentence(name, when, into, result)
+    if result.written:
+        parts.append(f"{_plural(len(result.written), 'item')} written")
+    if result.kept_beside:
+        parts.append(f"{_plural(len(result.kept_beside), 'changed file')} kept, the old version saved beside it")
+    if result.unchanged:
+        parts.append(f"{result.unchanged} already the same")
+    if result.errors:
+        first = result.errors[0]
+        parts.append(f"{len(result.errors)} could not be restored ({wording.display_name(first.path)}: "
+                     f"{first.message})")
+    detail = "; ".join(parts) if parts else "nothing needed restoring"
+    return f"Restored {name} as it was on {when}{into}: {detail}."
+
+
+def _single_sentence(name: str, when: str, into: str, result: RestoreResult) -> str:
+    if result.written:
+        return f"Restored {name} as it was on {when}{into}."
+    if result.kept_beside:
+        beside = wording.display_name(result.kept_beside[0][1])
+        return (f"{name} has changed since {when}, so it was kept, and the version from then was saved "
+                f"beside it as “{beside}”.")
+    if result.unchanged:
+        return f"{name} is already as it was on {when}{into}: nothing needed restoring."
+    return f"{name} could not be restored: {result.errors[0].message}."
+
+
+class FileActions(QObject):
+    restored = Signal(str)  # the sentence, once a restore has finished
+    restore_failed = Signal(str)
+
+    def __init__(self, bridge: EngineBridge, prompts: Prompts, assets: Assets, window: QWidget,
+                 target: Callable[[], Target | None]) -> None:
+        super().__init__(window)
+        self.bridge, self.prompts, self.window, self.target = bridge, prompts, window, target
+        self.restore_action = self._action("Restore", "restore", "Ctrl+R", self.restore)
+        self.restore_to_action = self._action("Restore to…", "restore-to", "Ctrl+Shift+R", self.restore_to)
+        self.versions_action = self._action("Show versions", "versions", "Ctrl+I", self.show_versions)
+        self.compare_action = self._action("Compare with current", "compare", "Ctrl+D", self.compare)
+        self.copy_action = self._action("Copy path", "copy", "Ctrl+Shift+C", self.copy_path)
+        self.actions = [self.restore_action, self.restore_to_action, self.versions_action,
+                        self.compare_action, self.copy_action]
+        self.assets = assets
+        for action, icon in zip(self.actions, ("restore", "restore-to", "versions", "compare", "copy"), strict=True):
+            action.setIcon(assets.icon(icon))
+        self.refresh()
+
+    def _action(self, text: str, name: str, keys: str, slot: Callable[[], object]) -> QAction:
+        action = QAction(text, self.window)
+        action.setObjectName(f"{name}_action")
+        action.setShortcut(QKeySequence(keys))
+        action.triggered.connect(slot)
+        self.window.addAction(action)
+        return action
+
+    def refresh(self) -> None:
+        """Enable what makes sense for the selection: nothing to restore or compare at Now."""
+        target = self.target()
+        past = target is not None and target.snapshot_id is not None
+        is_file = target is not None and target.row.kind == "file"
+        self.restore_action.setEnabled(past)
+        self.restore_to_action.setEnabled(past)
+        self.versions_action.setEnabled(target is not None)
+        self.compare_action.setEnabled(past and is_file)
+        self.copy_action.setEnabled(target is not None)
+
+    def popup(self, global_pos: QPoint) -> QMenu:
+        self.refresh()
+        menu = QMenu(self.window)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.addActions(self.actions[:2])
+        menu.addSeparator()
+        menu.addActions(self.actions[2:4])
+        menu.addSeparator()
+        menu.addAction(self.copy_action)
+        menu.popup(global_pos)
+        return menu
+
+    # the commands
+    def restore(self) -> None:
+        target = self.target()
+        if target is not None and target.snapshot_id is not None and target.snapshot_ns is not None:
+            self.start_restore(target.row.path, target.snapshot_id, target.snapshot_ns, None)
+
+    def restore_to(self) -> None:
+        target = self.target()
+        if target is None or target.snapshot_id is None or target.snapshot_ns is None:
+            return
+        chosen = self.prompts.choose_folder(self.window, "Restore to which folder?", os.path.expanduser("~"))
+        if chosen:
+            self.start_restore(target.row.path, target.snapshot_id, target.snapshot_ns, os.fsencode(chosen))
+
+    def start_restore(self, path: bytes, snapshot_id: int, snapshot_ns: int, dest: bytes | None) -> None:
+        def done(result: RestoreResult) -> None:
+            sentence = restore_sentence(path, snapshot_ns, result, dest)
+            self.restored.emit(sentence)
+            self.prompts.inform(self.window, "Restore", sentence)
+
+        def failed(message: str) -> None:
+            self.restore_failed.emit(message)
+            self.prompts.warn(self.window, "Restore", f"{wording.display_name(path)} could not be restored: {message}")
+
+        self.bridge.read(restore_job, path, snapshot_id, dest, on_done=done, on_failed=failed, lane="jobs")
+
+    def show_versions(self) -> VersionsDialog | None:
+        target = self.target()
+        if target is None:
+            return None
+        dialog = VersionsDialog(self.bridge, target.row.path, self.window)
+        dialog.restore_requested.connect(lambda p, sid, ns: self.start_restore(p, sid, ns, None))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def compare(self) -> CompareDialog | None:
+        target = self.target()
+        if target is None or target.snapshot_id is None or target.snapshot_ns is None:
+            return None
+        dialog = CompareDialog(self.bridge, target.row.path, target.snapshot_id, target.snapshot_ns, self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def copy_path(self) -> None:
+        target = self.target()
+        if target is not None:
+            QGuiApplication.clipboard().setText(wording.display_path(target.row.path))

@@ -1,0 +1,118 @@
+"""What the folder view shows at a time T, computed in a worker: rows with a change marker.
+
+At a snapshot, a row is *new* when its name was absent from the snapshot before, *changed* when the engine
+stored a new version of it at this snapshot. At "Now" (no snapshot) the live folder is read from disk and
+compared with the latest snapshot: what the next backup would store. Rows come folders first, then by name,
+which is also the view's default order, so lazily added batches land at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from core.api import Timekeep
+from core.errors import NotInSnapshot, UsageError
+from core.types import Entry
+
+Change = Literal["", "new", "changed"]
+
+
+@dataclass(frozen=True)
+class Row:
+    path: bytes
+    kind: str  # file, dir, symlink
+    size: int
+    mtime_ns: int
+    change: Change = ""
+    link_target: bytes | None = None
+
+    @property
+    def name(self) -> bytes:
+        return os.path.basename(self.path)
+
+    @property
+    def is_dir(self) -> bool:
+        return self.kind == "dir"
+
+
+@dataclass(frozen=True)
+class TreeRequest:
+    """List `folders` at snapshot `snapshot_id` (None = now), marking changes against `previous_id`."""
+
+    snapshot_id: int | None
+    previous_id: int | None
+    folders: tuple[bytes, ...]
+
+
+Listing = dict[bytes, list[Row]]  # folder path -> its rows; folders absent at T are left out
+
+
+def ordered(rows: Iterable[Row]) -> list[Row]:
+    return sorted(rows, key=lambda r: (not r.is_dir, r.name.lower(), r.name))
+
+
+def rows_at(tk: Timekeep, folder: bytes, snapshot_id: int, previous_id: int | None) -> list[Row]:
+    entries = tk.list_dir(folder, snapshot_id)
+    before: set[bytes] = set()
+    if previous_id is not None and any(e.changed for e in entries):
+        before = {e.path for e in _listed_or_empty(tk, folder, previous_id)}
+    return ordered(_row(e, _change(e, before, previous_id)) for e in entries)
+
+
+def _change(entry: Entry, before: set[bytes], previous_id: int | None) -> Change:
+    if not entry.changed:
+        return ""
+    return "changed" if previous_id is not None and entry.path in before else "new"
+
+
+def _row(entry: Entry, change: Change) -> Row:
+    return Row(entry.path, entry.kind, entry.size, entry.mtime_ns, change, entry.link_target)
+
+
+def _listed_or_empty(tk: Timekeep, folder: bytes, snapshot_id: int) -> list[Entry]:
+    try:
+        return tk.list_dir(folder, snapshot_id)
+    except UsageError:  # NotInSnapshot, or not a folder then: nothing to compare with
+        return []
+
+
+def live_rows(tk: Timekeep, folder: bytes, latest_id: int | None) -> list[Row]:
+    """The folder on disk now, marked against the latest snapshot."""
+    stored = {e.path: e for e in _listed_or_empty(tk, folder, latest_id)} if latest_id is not None else {}
+    rows = []
+    with os.scandir(folder) as it:
+        for item in it:
+            rows.append(_live_row(item, stored.get(item.path)))
+    return ordered(rows)
+
+
+def _live_row(item: os.DirEntry[bytes], stored: Entry | None) -> Row:
+    st = item.stat(follow_symlinks=False)
+    kind = "dir" if stat.S_ISDIR(st.st_mode) else "symlink" if stat.S_ISLNK(st.st_mode) else "file"
+    size = st.st_size if kind == "file" else 0
+    if stored is None:
+        change: Change = "new"
+    elif kind == "file" and (stored.size != size or stored.mtime_ns != st.st_mtime_ns):
+        change = "changed"
+    else:
+        change = ""
+    target = os.readlink(item.path) if kind == "symlink" else None
+    return Row(item.path, kind, size, st.st_mtime_ns, change, target)
+
+
+def load_tree(tk: Timekeep, request: TreeRequest) -> Listing:
+    """Every requested folder that exists at T; the first is the view's root."""
+    listing: Listing = {}
+    for folder in request.folders:
+        try:
+            if request.snapshot_id is None:
+                listing[folder] = live_rows(tk, folder, request.previous_id)
+            else:
+                listing[folder] = rows_at(tk, folder, request.snapshot_id, request.previous_id)
+        except (NotInSnapshot, UsageError, FileNotFoundError, NotADirectoryError):
+            continue  # the folder did not exist at T (or is gone now): it simply is not shown
+    return listing

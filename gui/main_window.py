@@ -1,0 +1,283 @@
+"""The main window: protected folders on the left, the folder as it was at T in the middle, the preview on the
+right, the timeline along the bottom, backup status in the status bar.
+
+It lays widgets out and routes the bridge's signals to them; browsing logic lives in `Browser`, the
+right-click commands in `FileActions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QByteArray, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMenu,
+    QPushButton,
+    QSplitter,
+    QToolBar,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.types import FolderInfo, SnapshotInfo
+from gui import wording
+from gui.assets import Assets
+from gui.browser import Browser
+from gui.engine_bridge import EngineBridge, History
+from gui.file_actions import FileActions, Target
+from gui.models.snapshots import SnapshotsModel
+from gui.models.tree import CHANGE, MODIFIED, NAME, SIZE, FolderTreeModel
+from gui.prompts import Prompts
+from gui.widgets.backup_status import BackupStatus
+from gui.widgets.drive_status import DriveStatus
+from gui.widgets.preview import PreviewPane
+from gui.widgets.timeline import Timeline
+
+PATH_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class MainWindow(QMainWindow):
+    settings_requested = Signal()
+    quit_requested = Signal()
+    window_closed = Signal()
+
+    def __init__(self, bridge: EngineBridge, prompts: Prompts, assets: Assets, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge, self.prompts, self.assets = bridge, prompts, assets
+        self.setWindowTitle("Timekeep")
+        self.setWindowIcon(assets.app_icon())
+        self.snapshots = SnapshotsModel(self)
+        self._build_widgets()
+        self.browser = Browser(bridge, self.timeline, self.tree_view, self.preview, self.tree_model)
+        self.actions_ = FileActions(bridge, prompts, assets, self, self.target)
+        self._build_layout()
+        self._build_menus()
+        self._connect()
+        self.history: History | None = None
+        self.last_menu: QMenu | None = None
+        self.last_backup_hint: int | None = None  # from the app settings: what a missing drive can still tell
+        self.next_backup_in: Callable[[], float | None] = lambda: None  # the app's scheduler answers this
+        self._clock = QTimer(self)
+        self._clock.timeout.connect(self.backup_status.refresh)
+        self._clock.start(30_000)
+
+    # construction
+    def _build_widgets(self) -> None:
+        self.drive_status = DriveStatus(self.assets)
+        self.folders_list = QListWidget()
+        self.folders_list.setAccessibleName("Protected folders")
+        self.folders_list.setMinimumWidth(150)
+        icons = {"dir": self.assets.icon("folder"), "file": self.assets.icon("file"),
+                 "symlink": self.assets.icon("symlink")}
+        self.tree_model = FolderTreeModel(icons, self)
+        self.tree_view = QTreeView()
+        self.tree_view.setAccessibleName("Folder as it was")
+        self.tree_view.setSortingEnabled(True)
+        self.tree_view.setUniformRowHeights(True)
+        self.tree_view.setAlternatingRowColors(True)
+        self.tree_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.preview = PreviewPane()
+        self.timeline = Timeline(self.snapshots)
+        self.earlier_button = QPushButton("◀ Earlier")
+        self.later_button = QPushButton("Later ▶")
+        self.now_button = QPushButton("Now")
+        for button, tip in ((self.earlier_button, "The snapshot before (Left arrow in the timeline)"),
+                            (self.later_button, "The snapshot after (Right arrow in the timeline)"),
+                            (self.now_button, "The folders as they are now (End in the timeline)")):
+            button.setToolTip(tip)
+        self.backup_status = BackupStatus()
+
+    def _build_layout(self) -> None:
+        header = self.tree_view.header()
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
+        for column in (SIZE, MODIFIED, CHANGE):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(False)
+        self.tree_view.sortByColumn(NAME, Qt.SortOrder.AscendingOrder)
+        self.splitter = QSplitter()
+        self.splitter.addWidget(self._sidebar())
+        self.splitter.addWidget(self.tree_view)
+        self.splitter.addWidget(self.preview)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setStretchFactor(2, 2)
+        self.splitter.setSizes([200, 560, 420])
+        steps = QHBoxLayout()
+        steps.addWidget(self.earlier_button)
+        steps.addWidget(self.timeline, 1)
+        steps.addWidget(self.later_button)
+        steps.addWidget(self.now_button)
+        central = QWidget()
+        body = QVBoxLayout(central)
+        body.addWidget(self.drive_status)
+        body.addWidget(self.splitter, 1)
+        body.addLayout(steps)
+        self.setCentralWidget(central)
+        self.statusBar().addPermanentWidget(self.backup_status, 1)
+        self.resize(1280, 780)
+
+    def _sidebar(self) -> QWidget:
+        sidebar = QWidget()
+        side = QVBoxLayout(sidebar)
+        side.setContentsMargins(0, 0, 0, 0)
+        heading = QLabel("<b>Protected folders</b>")
+        heading.setBuddy(self.folders_list)
+        side.addWidget(heading)
+        side.addWidget(self.folders_list)
+        return sidebar
+
+    def _build_menus(self) -> None:
+        self.backup_action = QAction(self.assets.icon("backup"), "Back up now", self)
+        self.backup_action.setShortcut(QKeySequence("Ctrl+B"))
+        self.backup_action.setToolTip("Take a snapshot of the protected folders now")
+        self.settings_action = QAction(self.assets.icon("settings"), "Settings…", self)
+        self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        quit_action = QAction(self.assets.icon("quit"), "Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.quit_requested)
+        app_menu = self.menuBar().addMenu("&Timekeep")
+        app_menu.addActions([self.backup_action, self.settings_action])
+        app_menu.addSeparator()
+        app_menu.addAction(quit_action)
+        self.menuBar().addMenu("&File").addActions(self.actions_.actions)
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("main_toolbar")
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.setMovable(False)
+        toolbar.addActions([self.backup_action, self.settings_action])
+        toolbar.addSeparator()
+        toolbar.addActions(self.actions_.actions[:3])
+        self.addToolBar(toolbar)
+
+    def _connect(self) -> None:
+        self.backup_action.triggered.connect(self.back_up_now)
+        self.settings_action.triggered.connect(self.settings_requested)
+        self.folders_list.currentItemChanged.connect(self._folder_chosen)
+        self.tree_view.customContextMenuRequested.connect(self._context_menu)
+        self.browser.selection_changed.connect(self.actions_.refresh)
+        self.earlier_button.clicked.connect(lambda: self.timeline.step(-1))
+        self.later_button.clicked.connect(lambda: self.timeline.step(1))
+        self.now_button.clicked.connect(lambda: self.timeline.set_position(self.timeline.now_position))
+        self.timeline.position_changed.connect(self._time_moved)
+        self.actions_.restored.connect(lambda sentence: self.statusBar().showMessage(sentence, 15_000))
+        self.drive_status.choose_requested.connect(self.settings_requested)
+        self.backup_status.cancel_requested.connect(self.bridge.cancel_backup)
+        self.bridge.repository_opened.connect(self.show_history)
+        self.bridge.history_loaded.connect(self.show_history)
+        self.bridge.repository_missing.connect(self.show_missing)
+        self.bridge.repository_failed.connect(self.show_problem)
+        self.bridge.backup_started.connect(self._backup_started)
+        self.bridge.backup_progressed.connect(self.backup_status.set_progress)
+        self.bridge.backup_finished.connect(self._backup_ended)
+        self.bridge.backup_failed.connect(self._backup_ended)
+        self.bridge.backup_cancelled.connect(self._backup_ended)
+        self.bridge.backup_cancelled.connect(lambda: self.statusBar().showMessage(
+            "Backup cancelled: nothing was lost, and the next backup carries on from there", 15_000))
+        self.bridge.workers.job_failed.connect(lambda message: self.statusBar().showMessage(message, 15_000))
+        self._time_moved(None)
+
+    # what the bridge tells us
+    def show_history(self, history: History) -> None:
+        self.history = history
+        self.drive_status.hide()
+        self.snapshots.set_snapshots(history.snapshots)
+        self._show_folders(history.folders)
+        self._time_moved(self.timeline.current())
+        last = history.snapshots[-1].time_ns if history.snapshots else None
+        self.backup_status.set_idle(last, self.next_backup_in())
+        if not history.snapshots:
+            self.preview.show_message("No backup yet: press “Back up now” to take the first snapshot")
+
+    def _show_folders(self, folders: tuple[FolderInfo, ...]) -> None:
+        current = self.browser.root
+        self.folders_list.blockSignals(True)
+        self.folders_list.clear()
+        for folder in folders:
+            item = QListWidgetItem(self.assets.icon("folder"), wording.display_name(folder.path))
+            item.setData(PATH_ROLE, folder.path)
+            item.setToolTip(wording.display_path(folder.path))
+            self.folders_list.addItem(item)
+            if folder.path == current:
+                self.folders_list.setCurrentItem(item)
+        self.folders_list.blockSignals(False)
+        if self.folders_list.currentItem() is None and self.folders_list.count():
+            self.folders_list.setCurrentRow(0)  # emits: shows that folder
+        else:
+            self.browser.show_folder(current if self.folders_list.count() else None)
+
+    def show_missing(self, repo: str) -> None:
+        last = self.history.snapshots[-1].time_ns if self.history and self.history.snapshots else None
+        self.drive_status.show_missing(repo, last if last is not None else self.last_backup_hint)
+        self.tree_model.clear()
+        self.preview.show_message("The history comes back when the backup drive is connected")
+
+    def show_problem(self, message: str) -> None:
+        self.drive_status.show_problem(message)
+
+    # commands
+    def back_up_now(self) -> None:
+        if not self.bridge.back_up("manual"):
+            reason = "a backup is already running" if self.bridge.backing_up else "the backup drive is not connected"
+            self.statusBar().showMessage(f"Cannot back up now: {reason}", 10_000)
+
+    def target(self) -> Target | None:
+        row = self.browser.selected
+        if row is None:
+            return None
+        snap = self.browser.snapshot
+        return Target(row, None if snap is None else snap.id, None if snap is None else snap.time_ns)
+
+    def _folder_chosen(self, item: QListWidgetItem | None) -> None:
+        self.browser.show_folder(item.data(PATH_ROLE) if item is not None else None)
+
+    def _context_menu(self, pos: QPoint) -> None:
+        """Right-click on a row, or the Menu key (then at the selected row, wherever the mouse is)."""
+        view = self.tree_view
+        if not view.indexAt(pos).isValid():
+            if not view.currentIndex().isValid():
+                return
+            pos = view.visualRect(view.currentIndex()).center()
+        self.last_menu = self.actions_.popup(view.viewport().mapToGlobal(pos))
+
+    def _time_moved(self, snapshot: SnapshotInfo | None) -> None:
+        self.earlier_button.setEnabled(self.timeline.position > 0)
+        self.later_button.setEnabled(self.timeline.position < self.timeline.now_position)
+        self.now_button.setEnabled(snapshot is not None)
+        self.actions_.refresh()
+
+    def _backup_started(self) -> None:
+        self.backup_action.setEnabled(False)
+        self.backup_status.set_running()
+
+    def _backup_ended(self, *_: object) -> None:
+        self.backup_action.setEnabled(True)
+        last = self.history.snapshots[-1].time_ns if self.history and self.history.snapshots else None
+        self.backup_status.set_idle(last, self.next_backup_in())
+
+    # window state
+    def restore_state(self, geometry: str | None, splitter: str | None) -> None:
+        if geometry:
+            self.restoreGeometry(QByteArray.fromHex(geometry.encode()))
+        if splitter:
+            self.splitter.restoreState(QByteArray.fromHex(splitter.encode()))
+
+    def saved_state(self) -> tuple[str, str]:
+        return (bytes(self.saveGeometry().toHex().data()).decode(),
+                bytes(self.splitter.saveState().toHex().data()).decode())
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.window_closed.emit()
+        super().closeEvent(event)
+
+    def status_text(self) -> str:
+        """What the status bar says now (tests, accessibility)."""
+        return self.statusBar().currentMessage() or self.backup_status.label.text()

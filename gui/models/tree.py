@@ -1,0 +1,225 @@
+"""The folder tree as it stood at T: a lazy QAbstractItemModel over rows the engine listed in a worker.
+
+Laziness works at two levels. A folder's children are asked for only when the view expands it
+(`children_wanted`, answered later by `set_children` from a worker); and a folder with thousands of children
+exposes them in batches through `canFetchMore`/`fetchMore`, so a 10k-entry folder opens at once and scrolls
+smoothly. Every reset bumps `generation`; answers for an older generation are dropped (the slider moved on).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QColor, QIcon
+
+from gui import wording
+from gui.listing import Listing, Row
+
+BATCH = 256
+COLUMNS = ("Name", "Size", "Modified", "Change")
+NAME, SIZE, MODIFIED, CHANGE = range(4)
+ROW_ROLE = Qt.ItemDataRole.UserRole + 1
+SORT_ROLE = Qt.ItemDataRole.UserRole + 2
+PATH_ROLE = Qt.ItemDataRole.UserRole + 3
+MARKS = {"new": ("N", "#2e8b57", "New since the snapshot before"),
+         "changed": ("M", "#c77c02", "Changed since the snapshot before")}
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+class Node:
+    """One row of the tree; the root node stands for the folder shown and has no row of its own."""
+
+    __slots__ = ("children", "loaded", "parent", "pending", "position", "row", "shown")
+
+    def __init__(self, row: Row | None, parent: Node | None, position: int) -> None:
+        self.row, self.parent, self.position = row, parent, position
+        self.children: list[Node] = []
+        self.loaded = False
+        self.pending = False
+        self.shown = 0
+
+    @property
+    def is_dir(self) -> bool:
+        return self.row is None or self.row.is_dir
+
+    def fill(self, rows: list[Row], shown: int) -> None:
+        self.children = [Node(r, self, i) for i, r in enumerate(rows)]
+        self.loaded, self.pending = True, False
+        self.shown = min(shown, len(rows))
+
+
+class FolderTreeModel(QAbstractItemModel):
+    children_wanted = Signal(bytes, int)  # folder path, generation: list it and call set_children
+
+    def __init__(self, icons: dict[str, QIcon] | None = None, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.icons = icons or {}
+        self.generation = 0
+        self.root_path: bytes | None = None
+        self.root = Node(None, None, 0)
+        self._by_path: dict[bytes, Node] = {}
+
+    # feeding
+    def set_listing(self, root_path: bytes | None, listing: Listing) -> None:
+        """Replace everything: the root folder's rows, plus any sub-folders listed with it (kept expanded)."""
+        self.beginResetModel()
+        self.generation += 1
+        self.root_path = root_path
+        self.root = Node(None, None, 0)
+        self._by_path = {}
+        if root_path is not None and root_path in listing:
+            self._fill(self.root, root_path, listing)
+        self.endResetModel()
+
+    def _fill(self, node: Node, path: bytes, listing: Listing) -> None:
+        node.fill(listing[path], BATCH)
+        self._by_path[path] = node
+        for child in node.children:
+            if child.row is not None and child.row.path in listing:
+                self._fill(child, child.row.path, listing)
+
+    def set_children(self, path: bytes, generation: int, rows: list[Row]) -> None:
+        """A worker's answer to `children_wanted`; ignored when the tree was reset since the question."""
+        node = self._by_path.get(path) if generation == self.generation else None
+        if node is None or node.loaded:
+            return
+        count = min(BATCH, len(rows))
+        if count:
+            self.beginInsertRows(self._index_of(node), 0, count - 1)
+        node.fill(rows, count)
+        if count:
+            self.endInsertRows()
+
+    def clear(self) -> None:
+        self.set_listing(None, {})
+
+    # lookup
+    def node(self, index: AnyIndex) -> Node:
+        return index.internalPointer() if index.isValid() else self.root
+
+    def row_at(self, index: AnyIndex) -> Row | None:
+        return self.node(index).row if index.isValid() else None
+
+    def index_for_path(self, path: bytes) -> QModelIndex:
+        """The index of a loaded row (only exposed rows; invalid otherwise)."""
+        parent = self._by_path.get(path.rsplit(b"/", 1)[0])
+        for child in parent.children[: parent.shown] if parent else ():
+            if child.row is not None and child.row.path == path:
+                return self.createIndex(child.position, 0, child)
+        return QModelIndex()
+
+    def listed_paths(self) -> list[bytes]:
+        """Folders whose children are loaded, root first: what a reset at another T should list again."""
+        return list(self._by_path)
+
+    def _index_of(self, node: Node) -> QModelIndex:
+        return QModelIndex() if node is self.root else self.createIndex(node.position, 0, node)
+
+    # QAbstractItemModel
+    def index(self, row: int, column: int, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
+        node = self.node(parent)
+        if parent.isValid() and parent.column() != 0:
+            return QModelIndex()
+        if 0 <= row < node.shown and 0 <= column < len(COLUMNS):
+            return self.createIndex(row, column, node.children[row])
+        return QModelIndex()
+
+    def parent(self, index: AnyIndex = QModelIndex()) -> QModelIndex:  # type: ignore[override]  # noqa: B008
+        if not index.isValid():
+            return QModelIndex()
+        up = self.node(index).parent
+        return QModelIndex() if up is None or up is self.root else self.createIndex(up.position, 0, up)
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        if parent.isValid() and parent.column() != 0:
+            return 0
+        return self.node(parent).shown
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return len(COLUMNS)
+
+    def hasChildren(self, parent: AnyIndex = QModelIndex()) -> bool:  # noqa: B008
+        if parent.isValid() and parent.column() != 0:
+            return False
+        node = self.node(parent)
+        if not node.is_dir:
+            return False
+        return node.shown > 0 if node.loaded or node is self.root else True
+
+    def canFetchMore(self, parent: AnyIndex) -> bool:
+        node = self.node(parent)
+        if (parent.isValid() and parent.column() != 0) or not node.is_dir:
+            return False
+        if not node.loaded:
+            return node is not self.root and not node.pending
+        return node.shown < len(node.children)
+
+    def fetchMore(self, parent: AnyIndex) -> None:
+        if not self.canFetchMore(parent):
+            return
+        node = self.node(parent)
+        if not node.loaded:
+            node.pending = True
+            assert node.row is not None
+            self._by_path[node.row.path] = node
+            self.children_wanted.emit(node.row.path, self.generation)
+            return
+        first, last = node.shown, min(node.shown + BATCH, len(node.children)) - 1
+        self.beginInsertRows(parent if parent.column() == 0 else QModelIndex(), first, last)
+        node.shown = last + 1
+        self.endInsertRows()
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        row = self.row_at(index)
+        if row is None:
+            return None
+        return _cell(row, index.column(), role, self.icons)
+
+
+def _cell(row: Row, column: int, role: int, icons: dict[str, QIcon]) -> Any:
+    """What one cell says for one role: a table, so the view, the proxy and the tests agree."""
+    if role == ROW_ROLE:
+        return row
+    if role == PATH_ROLE:
+        return row.path
+    if role == SORT_ROLE:
+        return (row.name.lower(), row.size, row.mtime_ns, row.change)[column]
+    if role == Qt.ItemDataRole.DisplayRole:
+        return _display(row, column)
+    if role == Qt.ItemDataRole.DecorationRole and column == NAME:
+        return icons.get(row.kind)
+    if column == CHANGE and row.change:
+        _letter, colour, meaning = MARKS[row.change]
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return QColor(colour)
+        if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
+            return meaning
+    if role == Qt.ItemDataRole.TextAlignmentRole and column in (SIZE, CHANGE):
+        align = Qt.AlignmentFlag.AlignRight if column == SIZE else Qt.AlignmentFlag.AlignHCenter
+        return int(align | Qt.AlignmentFlag.AlignVCenter)
+    if role == Qt.ItemDataRole.ToolTipRole and column == NAME:
+        return wording.display_path(row.path)
+    return None
+
+
+def _display(row: Row, column: int) -> str:
+    if column == NAME:
+        name = wording.display_name(row.path)
+        return f"{name} → {wording.display_path(row.link_target)}" if row.link_target else name
+    if column == SIZE:
+        return "" if row.is_dir else wording.size(row.size)
+    if column == MODIFIED:
+        return wording.when(row.mtime_ns)
+    return MARKS[row.change][0] if row.change else ""

@@ -1,0 +1,53 @@
+"""Every question and message the app puts to the person goes through one `Prompts` object.
+
+The windows receive it from the bootstrap; tests hand in a `ScriptedPrompts` that records what was said and
+answers from a script, so no test patches QMessageBox or waits on a modal dialog.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+
+class Prompts:
+    """The real thing: Qt's standard dialogs."""
+
+    def inform(self, parent: QWidget | None, title: str, text: str) -> None:
+        QMessageBox.information(parent, title, text)
+
+    def warn(self, parent: QWidget | None, title: str, text: str) -> None:
+        QMessageBox.warning(parent, title, text)
+
+    def confirm(self, parent: QWidget | None, title: str, text: str) -> bool:
+        answer = QMessageBox.question(parent, title, text)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def choose_folder(self, parent: QWidget | None, title: str, start: str = "") -> str | None:
+        chosen = QFileDialog.getExistingDirectory(parent, title, start)
+        return chosen or None
+
+
+@dataclass
+class ScriptedPrompts(Prompts):
+    """For tests: answers come from queues, everything said is recorded in `said`."""
+
+    folders: deque[str | None] = field(default_factory=deque)
+    confirmations: deque[bool] = field(default_factory=deque)
+    said: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def inform(self, parent: QWidget | None, title: str, text: str) -> None:
+        self.said.append(("inform", title, text))
+
+    def warn(self, parent: QWidget | None, title: str, text: str) -> None:
+        self.said.append(("warn", title, text))
+
+    def confirm(self, parent: QWidget | None, title: str, text: str) -> bool:
+        self.said.append(("confirm", title, text))
+        return self.confirmations.popleft() if self.confirmations else False
+
+    def choose_folder(self, parent: QWidget | None, title: str, start: str = "") -> str | None:
+        self.said.append(("choose_folder", title, start))
+        return self.folders.popleft() if self.folders else None

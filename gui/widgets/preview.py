@@ -1,0 +1,146 @@
+"""The preview pane: the selected file as it was at T — text, an image, a PDF's first page, or hex.
+
+It only draws what a worker prepared (`PreviewData`); it never reads a file itself.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QFontDatabase, QImage, QPixmap, QResizeEvent
+from PySide6.QtWidgets import QLabel, QPlainTextEdit, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
+
+from gui import wording
+from gui.preview_data import PreviewData, hex_dump
+
+
+class ImageView(QLabel):
+    """Shows an image scaled to fit, never enlarged past its own size, re-scaled as the pane resizes."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.image: QImage | None = None
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(64, 64)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+
+    def set_image(self, image: QImage | None) -> None:
+        self.image = image
+        self._rescale()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self.image is None or self.image.isNull():
+            self.clear()
+            return
+        box = self.size().boundedTo(self.image.size()).expandedTo(QSize(1, 1))
+        ratio = self.devicePixelRatioF()
+        scaled = self.image.scaled(box * ratio, Qt.AspectRatioMode.KeepAspectRatio,
+                                   Qt.TransformationMode.SmoothTransformation)
+        pixmap = QPixmap.fromImage(scaled)
+        pixmap.setDevicePixelRatio(ratio)
+        self.setPixmap(pixmap)
+
+
+def _monospace_view(name: str) -> QPlainTextEdit:
+    view = QPlainTextEdit()
+    view.setReadOnly(True)
+    view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+    view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+    view.setAccessibleName(name)
+    return view
+
+
+class PreviewPane(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.current: PreviewData | None = None
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message = QLabel("Select a file to see it as it was")
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setWordWrap(True)
+        self.text_view = _monospace_view("Text preview")
+        self.hex_view = _monospace_view("Hex view")
+        self.image_view = ImageView()
+        self.image_view.setAccessibleName("Image preview")
+        self.stack = QStackedWidget()
+        for page in (self.message, self.text_view, self.hex_view, self.image_view):
+            self.stack.addWidget(page)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 0, 0, 0)
+        layout.addWidget(self.title)
+        layout.addWidget(self.details)
+        layout.addWidget(self.stack, 1)
+        self.setAccessibleName("Preview")
+
+    def show_message(self, text: str) -> None:
+        self.current = None
+        self.title.clear()
+        self.details.clear()
+        self.message.setText(text)
+        self.stack.setCurrentWidget(self.message)
+
+    def show_loading(self, path: bytes) -> None:
+        self.current = None
+        self.title.setText(f"<b>{_escape(wording.display_name(path))}</b>")
+        self.details.setText("Loading…")
+        self.stack.setCurrentWidget(self.message)
+        self.message.setText("")
+
+    def show_preview(self, data: PreviewData, at_ns: int | None = None) -> None:
+        """Show a worker's preview; `at_ns` is the snapshot's time (None: the live file)."""
+        self.current = data
+        self.title.setText(f"<b>{_escape(wording.display_name(data.path))}</b>")
+        self.details.setText(_details(data, at_ns))
+        if data.kind == "text":
+            self.text_view.setPlainText(data.text)
+            self.stack.setCurrentWidget(self.text_view)
+        elif data.kind in ("image", "pdf"):
+            self.image_view.set_image(data.image)
+            self.stack.setCurrentWidget(self.image_view)
+        elif data.kind == "binary":
+            self.hex_view.setPlainText(hex_dump(data.head))
+            self.stack.setCurrentWidget(self.hex_view)
+        else:
+            self.message.setText(_placeholder(data))
+            self.stack.setCurrentWidget(self.message)
+
+    def shown_text(self) -> str:
+        """What the pane shows as text (text or hex), for tests and screen readers."""
+        page = self.stack.currentWidget()
+        if isinstance(page, QPlainTextEdit):
+            return page.toPlainText()
+        return self.message.text()
+
+
+def _details(data: PreviewData, at_ns: int | None) -> str:
+    parts = ["Now, on this computer" if at_ns is None else f"As it was on {wording.when(at_ns)}"]
+    if data.kind not in ("folder", "symlink"):
+        parts.append(wording.size(data.size))
+    if data.kind == "pdf":
+        parts.append("first page")
+    if data.note:
+        parts.append(data.note)
+    text = " · ".join(parts)
+    if data.digest:
+        text += f"<br><small>BLAKE3 <code>{data.digest}</code></small>"
+    return text
+
+
+def _placeholder(data: PreviewData) -> str:
+    if data.kind == "folder":
+        return "A folder: its contents are listed on the left"
+    if data.kind == "symlink":
+        return f"A link to {data.text}"
+    return "An empty file"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,221 @@
+"""The timeline along the window: a tick per snapshot at its real time, labels by day or hour, "Now" at the end.
+
+The position is an index: 0..n-1 are the snapshots (oldest first), n is "Now". Dragging or clicking moves to
+the nearest tick; the arrow keys step snapshot by snapshot, Ctrl+arrows jump between the snapshots where the
+selected file changed, Home/End jump to the first snapshot and to Now.
+`position_changed` fires on every move (the window queries in workers and drops stale answers); a tick's
+tooltip says what changed in that snapshot. Ticks of snapshots where the selected file changed stand taller.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QHelpEvent, QKeyEvent, QMouseEvent, QPainter, QPalette, QPen
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
+
+from core.types import SnapshotInfo
+from gui import wording
+from gui.models.snapshots import SNAPSHOT_ROLE, SnapshotsModel, describe
+from gui.widgets.timeline_scale import Scale, labels, nearest, span_for, spread
+
+MARGIN = 28
+ACCENT = QColor("#2f6fd6")
+MARKED = QColor("#c77c02")
+
+
+class Timeline(QWidget):
+    position_changed = Signal(object)  # the SnapshotInfo now shown, or None for "Now"
+
+    def __init__(self, model: SnapshotsModel, clock: Any = time.time_ns, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model, self.clock = model, clock
+        self.position = 0
+        self._shown_id: int | None = None  # None: Now
+        self.marked: frozenset[int] = frozenset()
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setAccessibleName("Timeline")
+        self.setToolTip("Drag, click, or use the arrow keys to move through the snapshots")
+        model.modelReset.connect(self._snapshots_changed)
+        self._snapshots_changed()
+
+    # state
+    @property
+    def snapshots(self) -> tuple[SnapshotInfo, ...]:
+        return self.model.snapshots
+
+    @property
+    def now_position(self) -> int:
+        return len(self.snapshots)
+
+    def current(self) -> SnapshotInfo | None:
+        """The snapshot at the position, None at Now."""
+        return self.snapshots[self.position] if self.position < len(self.snapshots) else None
+
+    def set_position(self, position: int) -> None:
+        position = max(0, min(position, self.now_position))
+        if position == self.position:
+            return
+        self.position = position
+        snap = self.current()
+        self._shown_id = None if snap is None else snap.id
+        self._describe_position()
+        self.update()
+        self.position_changed.emit(self.current())
+
+    def set_snapshot(self, snapshot_id: int | None) -> None:
+        found = None if snapshot_id is None else self.model.position_of(snapshot_id)
+        self.set_position(self.now_position if found is None else found)
+
+    def set_marked(self, snapshot_ids: frozenset[int]) -> None:
+        self.marked = snapshot_ids
+        self.update()
+
+    def step(self, delta: int) -> None:
+        self.set_position(self.position + delta)
+
+    def jump_marked(self, direction: int) -> None:
+        """To the previous or next snapshot where the selected file changed (Ctrl+arrow)."""
+        marked = [i for i, snap in enumerate(self.snapshots) if snap.id in self.marked]
+        ahead = [i for i in marked if (i - self.position) * direction > 0]
+        if ahead:
+            self.set_position(min(ahead) if direction > 0 else max(ahead))
+
+    def _snapshots_changed(self) -> None:
+        """New history: keep showing the same snapshot (or Now); if it is gone, move to Now and say so."""
+        found = None if self._shown_id is None else self.model.position_of(self._shown_id)
+        self.position = self.now_position if found is None else found
+        moved = found is None and self._shown_id is not None
+        self._shown_id = None if found is None else self._shown_id
+        self._describe_position()
+        self.update()
+        if moved:
+            self.position_changed.emit(None)
+
+    def _describe_position(self) -> None:
+        snap = self.current()
+        shown = "Now" if snap is None else wording.when(snap.time_ns)
+        self.setAccessibleDescription(f"Showing {shown}; {len(self.snapshots)} snapshots")
+
+    # geometry
+    def sizeHint(self) -> QSize:
+        return QSize(600, QFontMetrics(self.font()).height() * 2 + 40)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(200, QFontMetrics(self.font()).height() * 2 + 40)
+
+    def scale(self) -> Scale:
+        start, end = span_for([s.time_ns for s in self.snapshots], self.clock())
+        right = self.width() - MARGIN - QFontMetrics(self.font()).horizontalAdvance("Now") // 2
+        return Scale(start, end, MARGIN, max(MARGIN + 1, right))
+
+    def tick_xs(self) -> list[float]:
+        """x of every position: one per snapshot, then Now at the right end."""
+        scale = self.scale()
+        return spread([scale.x(s.time_ns) for s in self.snapshots] + [scale.right], scale.left, scale.right)
+
+    def _axis_y(self) -> float:
+        return 14.0
+
+    # input
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        moves = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1, Qt.Key.Key_PageUp: -10, Qt.Key.Key_PageDown: 10}
+        key = Qt.Key(event.key())
+        if key in (Qt.Key.Key_Left, Qt.Key.Key_Right) and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.jump_marked(moves[key])
+        elif key in moves:
+            self.step(moves[key])
+        elif key == Qt.Key.Key_Home:
+            self.set_position(0)
+        elif key == Qt.Key.Key_End:
+            self.set_position(self.now_position)
+        else:
+            super().keyPressEvent(event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
+            self.set_position(nearest(self.tick_xs(), event.position().x()))
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self.set_position(nearest(self.tick_xs(), event.position().x()))
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            QToolTip.showText(event.globalPos(), self._tooltip_at(event.pos().x()), self)
+            return True
+        return super().event(event)
+
+    def _tooltip_at(self, x: float) -> str:
+        xs = self.tick_xs()
+        i = nearest(xs, x)
+        if abs(xs[i] - x) > 8:
+            return self.toolTip()
+        if i == self.now_position:
+            return "Now: the folders as they are on this computer"
+        return describe(self.model.index(i).data(SNAPSHOT_ROLE))
+
+    # drawing
+    def paintEvent(self, event: Any) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        palette = self.palette()
+        scale, y = self.scale(), self._axis_y()
+        text = palette.color(QPalette.ColorRole.WindowText)
+        faint = palette.color(QPalette.ColorRole.Mid)
+        painter.setPen(QPen(faint, 2))
+        painter.drawLine(QPointF(scale.left, y), QPointF(scale.right, y))
+        self._draw_ticks(painter, text, y)
+        self._draw_labels(painter, scale, text, y)
+        self._draw_handle(painter, y)
+        if self.hasFocus():
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.setPen(QPen(palette.color(QPalette.ColorRole.Highlight), 1, Qt.PenStyle.DotLine))
+            painter.drawRect(self.rect().adjusted(1, 1, -2, -2))
+        painter.end()
+
+    def _draw_ticks(self, painter: QPainter, text: QColor, y: float) -> None:
+        xs = self.tick_xs()
+        for snap, x in zip(self.snapshots, xs, strict=False):
+            marked = snap.id in self.marked
+            painter.setPen(QPen(MARKED if marked else text, 3 if marked else 1.5))
+            half = 9 if marked else 6
+            painter.drawLine(QPointF(x, y - half), QPointF(x, y + half))
+        painter.setPen(QPen(ACCENT, 2))
+        painter.drawLine(QPointF(xs[-1], y - 8), QPointF(xs[-1], y + 8))
+
+    def _draw_labels(self, painter: QPainter, scale: Scale, text: QColor, y: float) -> None:
+        metrics = QFontMetrics(self.font())
+        baseline = y + 14 + metrics.ascent()
+        now_width = metrics.horizontalAdvance("Now")
+        painter.setPen(text)
+        last_right = -1e9
+        for x, label in labels(scale, datetime.now().astimezone()):
+            width = metrics.horizontalAdvance(label)
+            left = max(0.0, x - width / 2)
+            if left < last_right + 8 or left + width > scale.right - now_width:
+                continue
+            painter.drawText(QPointF(left, baseline), label)
+            last_right = left + width
+        painter.setPen(ACCENT)
+        painter.drawText(QPointF(scale.right - now_width / 2, baseline), "Now")
+        self._draw_current_time(painter, metrics, baseline + metrics.height() + 2, text)
+
+    def _draw_current_time(self, painter: QPainter, metrics: QFontMetrics, baseline: float, text: QColor) -> None:
+        snap = self.current()
+        caption = "Showing now" if snap is None else f"Showing {wording.when(snap.time_ns)}"
+        x = self.tick_xs()[self.position] - metrics.horizontalAdvance(caption) / 2
+        x = max(2.0, min(x, self.width() - metrics.horizontalAdvance(caption) - 2.0))
+        painter.setPen(ACCENT if snap is None else text)
+        painter.drawText(QPointF(x, baseline), caption)
+
+    def _draw_handle(self, painter: QPainter, y: float) -> None:
+        x = self.tick_xs()[self.position]
+        painter.setPen(QPen(self.palette().color(QPalette.ColorRole.Base), 2))
+        painter.setBrush(ACCENT)
+        painter.drawEllipse(QRectF(x - 6, y - 6, 12, 12))

@@ -1,0 +1,141 @@
+"""Where the timeline puts ticks and labels: pure functions of times, a width and the current time.
+
+Ticks follow the real spacing of snapshots (a linear scale from just before the first snapshot to now).
+Labels adapt to the span shown: hours when the window covers a day or two, days, weeks or months beyond,
+with "Today" and "Yesterday" where they apply, and never more than fit without overlapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import count
+
+HOUR_NS = 3600 * 10**9
+DAY_NS = 24 * HOUR_NS
+STEPS_HOURS = (1, 2, 3, 6, 12, 24, 48, 72, 24 * 7, 24 * 14, 24 * 30, 24 * 91, 24 * 365)
+MIN_TICK_GAP = 13.0  # pixels: ticks closer than this are nudged apart so each stays reachable
+LABEL_PX = 96  # room one label needs, at the widget's font
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Maps times (ns) to x pixels between `left` and `right`."""
+
+    start_ns: int
+    end_ns: int
+    left: float
+    right: float
+
+    def x(self, ns: int) -> float:
+        span = max(1, self.end_ns - self.start_ns)
+        return self.left + (ns - self.start_ns) / span * (self.right - self.left)
+
+    def ns(self, x: float) -> int:
+        width = max(1.0, self.right - self.left)
+        return int(self.start_ns + (x - self.left) / width * (self.end_ns - self.start_ns))
+
+
+def span_for(times: Sequence[int], now_ns: int) -> tuple[int, int]:
+    """From a little before the first snapshot to now, never less than an hour."""
+    if not times:
+        return now_ns - HOUR_NS, now_ns
+    first = min(times[0], now_ns)
+    span = max(HOUR_NS, now_ns - first)
+    return now_ns - span - span // 20, now_ns
+
+
+def spread(xs: Sequence[float], left: float, right: float, gap: float = MIN_TICK_GAP) -> list[float]:
+    """Ticks at their real places, except that a cluster (four backups today on a three-week line) is fanned
+    out leftwards so no two are closer than `gap` — when the width allows; the order never changes."""
+    out = list(xs)
+    if not out or gap * (len(out) - 1) > right - left:
+        return out
+    for i in range(len(out) - 2, -1, -1):
+        out[i] = min(out[i], out[i + 1] - gap)
+    for i in range(len(out)):
+        out[i] = max(out[i], left if i == 0 else out[i - 1] + gap)
+    return out
+
+
+def nearest(xs: Sequence[float], x: float) -> int:
+    """Index of the tick closest to `x` (ties go to the later one, which is what a drag to the right means)."""
+    best, best_dist = 0, float("inf")
+    for i, tick in enumerate(xs):
+        dist = abs(tick - x)
+        if dist <= best_dist:
+            best, best_dist = i, dist
+    return best
+
+
+def label_step_hours(span_ns: int, width_px: float) -> int:
+    """The smallest step whose labels fit in the width."""
+    fit = max(1, int(width_px // LABEL_PX))
+    for hours in STEPS_HOURS:
+        if span_ns / (hours * HOUR_NS) <= fit:
+            return hours
+    return STEPS_HOURS[-1]
+
+
+def labels(scale: Scale, now: datetime) -> list[tuple[float, str]]:
+    """(x, text) for each label boundary inside the scale, in local time."""
+    hours = label_step_hours(scale.end_ns - scale.start_ns, scale.right - scale.left)
+    start = datetime.fromtimestamp(scale.start_ns / 1e9).astimezone()
+    end = datetime.fromtimestamp(scale.end_ns / 1e9).astimezone()
+    end_ns = scale.end_ns
+    found = []
+    for moment in _boundaries(start, end, hours):
+        ns = int(moment.timestamp() * 1e9)
+        if ns > end_ns:
+            break
+        if ns >= scale.start_ns:
+            found.append((scale.x(ns), label_text(moment, hours, now)))
+    return found
+
+
+def _boundaries(start: datetime, end: datetime, hours: int) -> Iterator[datetime]:
+    """Aligned local boundaries from `start` on: hours of the day, midnights (counted back from today's, so
+    "Today" is always one), Mondays, month starts, years."""
+    if hours < 24:
+        base = start.replace(minute=0, second=0, microsecond=0)
+        base = base.replace(hour=base.hour - base.hour % hours)
+        return (base + timedelta(hours=hours * i) for i in count())
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    if hours < 24 * 7:
+        days = hours // 24
+        today = end.replace(hour=0, minute=0, second=0, microsecond=0)
+        back = -(-(today.date() - midnight.date()).days // days) * days  # whole steps back to before `start`
+        return (_local_midnight(today, i * days - back) for i in count())
+    if hours < 24 * 30:
+        monday = midnight - timedelta(days=midnight.weekday())
+        return (_local_midnight(monday, i * hours // 24) for i in count())
+    months = {24 * 30: 1, 24 * 91: 3}.get(hours, 12)
+    first = midnight.replace(day=1, month=1 if months == 12 else midnight.month - (midnight.month - 1) % months)
+    return (_add_months(first, i * months) for i in count())
+
+
+def _local_midnight(base: datetime, days: int) -> datetime:
+    """`days` after `base`, still at local midnight across a daylight-saving change."""
+    naive = base.replace(tzinfo=None) + timedelta(days=days)
+    return naive.astimezone()
+
+
+def _add_months(base: datetime, months: int) -> datetime:
+    month0 = base.month - 1 + months
+    naive = base.replace(tzinfo=None, year=base.year + month0 // 12, month=month0 % 12 + 1)
+    return naive.astimezone()
+
+
+def label_text(moment: datetime, step_hours: int, now: datetime) -> str:
+    """Hours as 14:00 (the date at midnight); days as Today / Yesterday / ISO date; months as 2026-11."""
+    day = moment.date()
+    if step_hours < 24 and (moment.hour or moment.minute):
+        return moment.strftime("%H:%M")
+    if step_hours >= 24 * 30:
+        return moment.strftime("%Y") if step_hours >= 24 * 365 else moment.strftime("%Y-%m")
+    if day == now.date():
+        return "Today"
+    if day == (now - timedelta(days=1)).date():
+        return "Yesterday"
+    return moment.strftime("%Y-%m-%d")

@@ -1,0 +1,100 @@
+"""How numbers and times read in the window: one ISO-like date format, sizes, rates, "2 days ago".
+
+Pure functions with the current time passed in, so the words are tested with tables. Dates are local time
+("2026-11-18 19:03"), never the ambiguous MM/DD/YY the peers showed.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from core.types import Progress
+
+_UNITS = ("bytes", "KB", "MB", "GB", "TB")
+
+
+def local_time(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9).astimezone()
+
+
+def when(ns: int) -> str:
+    """The one date format of the window: local, ISO-like, to the minute."""
+    return local_time(ns).strftime("%Y-%m-%d %H:%M")
+
+
+def when_precise(ns: int) -> str:
+    return local_time(ns).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def size(n: int) -> str:
+    """Decimal units (as drives are sold); whole bytes below 1 kB."""
+    if n < 1000:
+        return "1 byte" if n == 1 else f"{n} bytes"
+    value = float(n)
+    for unit in _UNITS[1:]:
+        value /= 1000
+        if value < 1000 or unit == _UNITS[-1]:
+            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def duration(seconds: float) -> str:
+    """A rough, readable span: '40 s', '3 min', '2 h 5 min', '3 days'."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        hours, minutes = divmod(s // 60, 60)
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days = s // 86400
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def ago(ns: int, now_ns: int) -> str:
+    """'just now', '5 minutes ago', '2 hours ago', 'yesterday', '3 days ago'."""
+    seconds = (now_ns - ns) / 1e9
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        minutes = int(seconds // 60)
+        return "1 minute ago" if minutes == 1 else f"{minutes} minutes ago"
+    if seconds < 86400:
+        hours = int(seconds // 3600)
+        return "1 hour ago" if hours == 1 else f"{hours} hours ago"
+    days = int(seconds // 86400)
+    return "yesterday" if days == 1 else f"{days} days ago"
+
+
+def progress_line(p: Progress) -> str:
+    """'120 of 4,000 files · 1.2 GB of 3.0 GB · 45.0 MB/s · about 40 s left' for a backup's progress."""
+    parts = [f"{p.files_done:,} of {p.files_total:,} files" if p.files_total else f"{p.files_done:,} files"]
+    parts.append(f"{size(p.bytes_done)} of {size(p.bytes_total)}" if p.bytes_total else size(p.bytes_done))
+    rate = p.bytes_done / p.elapsed_s if p.elapsed_s > 0.5 else 0.0
+    if rate > 0:
+        parts.append(f"{size(int(rate))}/s")
+        if p.bytes_total > p.bytes_done:
+            parts.append(f"about {duration((p.bytes_total - p.bytes_done) / rate)} left")
+    return " · ".join(parts)
+
+
+def progress_fraction(p: Progress) -> float:
+    """How far along, 0..1: bytes when known (they dominate the time), files otherwise."""
+    if p.bytes_total:
+        return min(1.0, p.bytes_done / p.bytes_total)
+    if p.files_total:
+        return min(1.0, p.files_done / p.files_total)
+    return 0.0
+
+
+def display_name(path: bytes) -> str:
+    """A path's last part as text; names that are not UTF-8 show with replacement marks."""
+    name = os.path.basename(path.rstrip(b"/")) or path
+    return name.decode("utf-8", "replace")
+
+
+def display_path(path: bytes) -> str:
+    """Qt strings cannot hold Python's surrogate escapes, so undecodable bytes show as replacement marks."""
+    return path.decode("utf-8", "replace")

@@ -1,0 +1,258 @@
+"""Screenshots for review (not a test, not run by CI): the app under Xvfb on a generated history.
+
+    python tests/screenshots.py [OUTPUT_DIR]      # default: resources/screenshots/
+
+Builds three weeks of history in a temporary folder (snapshot times are set by shifting the clock the engine
+reads, file times by os.utime), starts the real app on it under Xvfb (re-running itself through `xvfb-run`
+when there is no display) and saves PNGs of the main window, the versions dialog, the compare dialog, the
+settings and the welcome flow. Needs: apt-get install xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DAY = 86400 * 10**9
+HOUR = 3600 * 10**9
+
+CHAPTER = """# Chapter 1 — Where the river bends
+
+The survey started in the dry season, when the river shows its old beds.
+We walked the left bank for three days and counted forty-one channels.
+
+## Method
+
+Each channel was measured at its mouth and at its first bend.
+"""
+
+
+@contextlib.contextmanager
+def clock_at(when_ns: int) -> Iterator[None]:
+    """Make the engine believe it is `when_ns`: snapshots get realistic times for the timeline."""
+    real = time.time_ns
+    offset = when_ns - real()
+    time.time_ns = lambda: real() + offset
+    try:
+        yield
+    finally:
+        time.time_ns = real
+
+
+def write(path: Path, data: bytes, when_ns: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.utime(path, ns=(when_ns, when_ns))
+
+
+def picture(hue: int) -> bytes:
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF
+    from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter
+
+    image = QImage(640, 420, QImage.Format.Format_RGB32)
+    painter = QPainter(image)
+    sky = QLinearGradient(QPointF(0, 0), QPointF(0, 420))
+    sky.setColorAt(0, QColor.fromHsv(hue, 120, 250))
+    sky.setColorAt(1, QColor.fromHsv((hue + 40) % 360, 200, 120))
+    painter.fillRect(image.rect(), sky)
+    painter.setBrush(QColor(255, 230, 150))
+    painter.drawEllipse(QPointF(470, 150), 60, 60)
+    painter.setBrush(QColor(40, 60, 50))
+    painter.drawRect(0, 330, 640, 90)
+    painter.end()
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    return bytes(data.data())
+
+
+def pdf() -> bytes:
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+    from PySide6.QtGui import QFont, QPageSize, QPainter, QPdfWriter
+
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = QPdfWriter(buffer)
+    writer.setPageSize(QPageSize(QPageSize.PageSizeId.A5))
+    painter = QPainter(writer)
+    painter.setFont(QFont("Sans", 18))
+    painter.drawText(300, 600, "Field report — spring survey")
+    painter.setFont(QFont("Sans", 10))
+    for i, line in enumerate(CHAPTER.splitlines()):
+        painter.drawText(300, 1000 + i * 220, line)
+    painter.end()
+    buffer.close()
+    return bytes(data.data())
+
+
+def build_history(base: Path) -> tuple[Path, Path]:
+    """Documents with three weeks of changes; returns (repository, documents folder)."""
+    from core.api import Timekeep, init_repository
+
+    docs = base / "home" / "Documents"
+    repo = base / "drive" / "Timekeep" / "laptop"
+    init_repository(repo)
+    now = time.time_ns()
+    steps = [(now - 20 * DAY, 0), (now - 16 * DAY, 1), (now - 12 * DAY, 2), (now - 9 * DAY, 3),
+             (now - 5 * DAY, 4), (now - 2 * DAY, 5), (now - DAY - 3 * HOUR, 6), (now - 5 * HOUR, 7),
+             (now - 2 * HOUR, 8), (now - 40 * 60 * 10**9, 9)]
+    for when, step in steps:
+        change(docs, step, when - 20 * 60 * 10**9)
+        with clock_at(when), Timekeep.open(repo, writer=True) as tk:
+            if not tk.folders():
+                tk.add_folder(os.fsencode(docs))
+                tk.add_folder(os.fsencode(docs.parent / "Projects"))
+            tk.backup(trigger="schedule" if step % 3 else "manual")
+    return repo, docs
+
+
+def change(docs: Path, step: int, when: int) -> None:
+    """One period of work: a chapter grows, the budget changes, photos arrive, a draft is deleted."""
+    lines = CHAPTER.splitlines()
+    grown = "\n".join(lines[: 4 + step]) + "\n" + "".join(f"\nNote {i}: channel {i * 7} was dry.\n"
+                                                          for i in range(step))
+    write(docs / "Thesis" / "chapter-1.md", grown.encode(), when)
+    write(docs / "budget.csv", "".join(f"2026-{m:02},rent,{900 + step * 10}\n" for m in range(1, 4 + step)).encode(),
+          when)
+    if step == 0:
+        projects = docs.parent / "Projects"
+        write(projects / "river-map" / "README.md", b"# river-map\n\nMaps of old river beds.\n", when)
+        write(projects / "river-map" / "plot.py", b"import math\n\nprint(math.pi)\n", when)
+        write(docs / "notes.txt", b"Call the archive about the 1932 maps.\n", when)
+        write(docs / "Thesis" / "draft-outline.txt", b"1. rivers\n2. channels\n3. dates\n", when)
+        write(docs / "Reports" / "field-report.pdf", pdf(), when)
+        write(docs / "archive.bin", bytes(range(256)) * 64, when)
+    if step in (2, 5, 8):
+        write(docs / "Photos" / f"survey-{step:02}.png", picture(20 * step), when)
+    if step == 4:
+        (docs / "Thesis" / "draft-outline.txt").unlink()
+    if step == 7:
+        write(docs / "notes.txt", b"Call the archive about the 1932 maps.\nThey have them: visit Tuesday.\n", when)
+    for folder in (docs, *(p for p in docs.rglob("*") if p.is_dir())):
+        os.utime(folder, ns=(when, when))
+
+
+def spin(ms: int) -> None:
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def wait_for(condition, timeout_ms: int = 10_000) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the app did not get there in time")
+        spin(20)
+
+
+def save(widget, out: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    spin(300)
+    path = out / f"{name}.png"
+    widget.grab().save(str(path))
+    print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+def shoot(out: Path) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication([sys.argv[0]])
+    app.setApplicationName("Timekeep")
+    with tempfile.TemporaryDirectory(prefix="timekeep-shots-") as tmp:
+        repo, docs = build_history(Path(tmp))
+        shoot_app(Path(tmp), repo, docs, out)
+
+
+def shoot_app(tmp: Path, repo: Path, docs: Path, out: Path) -> None:
+    from gui.app import TimekeepApp
+    from gui.prompts import ScriptedPrompts
+    from gui.settings import AppPaths, AppSettings
+
+    settings = AppSettings(repository=str(repo), schedule_minutes=60, extra_excludes=("*.iso", "node_modules"))
+    timekeep = TimekeepApp(AppPaths(tmp / "config", tmp / "cache"), ScriptedPrompts(), settings, tray=False,
+                           home=tmp / "home")
+    timekeep.start()
+    window = timekeep.window
+    wait_for(lambda: window.history is not None and window.tree_model.rowCount() > 0)
+    window.resize(1360, 820)
+    shoot_main(window, docs, out)
+    shoot_dialogs(timekeep, window, docs, out)
+    welcome = timekeep.show_welcome()
+    wait_for(lambda: welcome.drive_list.count() > 0)
+    save(welcome, out, "welcome")
+    timekeep.shut_down()
+
+
+def shoot_main(window, docs: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
+    def at(position: int) -> None:
+        window.timeline.set_position(position)
+        spin(400)
+
+    at(7)
+    for folder in ("Thesis", "Photos"):
+        window.tree_view.expand(window.browser.proxy.mapFromSource(
+            window.tree_model.index_for_path(os.fsencode(docs / folder))))
+        spin(300)
+    window.browser.select_path(os.fsencode(docs / "Thesis" / "chapter-1.md"))
+    wait_for(lambda: window.preview.current is not None)
+    window.timeline.setFocus()
+    save(window, out, "main-window")
+    window.browser.select_path(os.fsencode(docs / "Photos" / "survey-05.png"))
+    wait_for(lambda: window.preview.current is not None and window.preview.current.kind == "image")
+    save(window, out, "main-window-image")
+    window.browser.select_path(os.fsencode(docs / "Reports" / "field-report.pdf"))
+    spin(400)
+
+
+def shoot_dialogs(timekeep, window, docs: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
+    window.browser.select_path(os.fsencode(docs / "Thesis" / "chapter-1.md"))
+    wait_for(lambda: window.preview.current is not None)
+    versions = window.actions_.show_versions()
+    wait_for(lambda: versions.model.rowCount() > 0)
+    versions.table.selectRow(3)
+    versions.preview_row(versions.model.index(3, 0))
+    wait_for(lambda: versions.preview.current is not None)
+    save(versions, out, "versions")
+    versions.close()
+    window.timeline.set_position(4)
+    spin(400)
+    window.browser.select_path(os.fsencode(docs / "notes.txt"))
+    spin(300)
+    window.browser.select_path(os.fsencode(docs / "budget.csv"))
+    wait_for(lambda: window.preview.current is not None)
+    compare = window.actions_.compare()
+    wait_for(lambda: compare.comparison is not None)
+    save(compare, out, "compare")
+    compare.close()
+    settings = timekeep.show_settings()
+    save(settings, out, "settings")
+    settings.reject()
+
+
+def main() -> None:
+    out = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else ROOT / "resources" / "screenshots"
+    if not os.environ.get("DISPLAY"):
+        if shutil.which("xvfb-run") is None:
+            sys.exit("no display and no xvfb-run: apt-get install xvfb xauth")
+        command = ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24 -dpi 96", sys.executable, *sys.argv]
+        sys.exit(subprocess.call(command))
+    os.environ["QT_QPA_PLATFORM"] = "xcb"
+    out.mkdir(parents=True, exist_ok=True)
+    shoot(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Previews built from the real engine: text, a scaled image, a PDF's first page, hex with size and digest,
+and a stale request stopping early."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import blake3
+import pytest
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+from PySide6.QtGui import QColor, QImage, QPainter, QPdfWriter
+
+from core.api import Timekeep
+from gui.preview_data import Abandoned, hex_dump, stored_preview
+from gui.widgets.preview import PreviewPane
+from tests.helpers import backup, make_tree, new_repo
+
+
+def png_bytes() -> bytes:
+    image = QImage(40, 30, QImage.Format.Format_RGB32)
+    image.fill(QColor("#3366cc"))
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    return bytes(data.data())
+
+
+def pdf_bytes() -> bytes:
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = QPdfWriter(buffer)
+    painter = QPainter(writer)
+    painter.drawText(200, 200, "page one")
+    painter.end()
+    buffer.close()
+    return bytes(data.data())
+
+
+@pytest.fixture
+def stored(qapp, tmp_path: Path):  # type: ignore[no-untyped-def]
+    folder = tmp_path / "home" / "files"
+    binary = os.urandom(5000)
+    make_tree(folder, {"a.txt": "héllo\n".encode(), "pic.png": png_bytes(), "doc.pdf": pdf_bytes(), "blob": binary})
+    repo = new_repo(tmp_path, folder)
+    sid = backup(repo)
+    with Timekeep.open(repo) as tk:
+        yield tk, folder, sid, binary
+
+
+def test_each_kind_of_file_previews(stored) -> None:  # type: ignore[no-untyped-def]
+    tk, folder, sid, binary = stored
+    pane = PreviewPane()
+    text = stored_preview(tk, os.fsencode(folder / "a.txt"), sid, lambda: True)
+    assert (text.kind, text.text) == ("text", "héllo\n")
+    image = stored_preview(tk, os.fsencode(folder / "pic.png"), sid, lambda: True)
+    assert image.kind == "image" and image.image.size().width() == 40
+    pdf = stored_preview(tk, os.fsencode(folder / "doc.pdf"), sid, lambda: True)
+    assert pdf.kind == "pdf" and not pdf.image.isNull()
+    blob = stored_preview(tk, os.fsencode(folder / "blob"), sid, lambda: True)
+    assert (blob.kind, blob.size, blob.digest) == ("binary", 5000, blake3.blake3(binary).hexdigest())
+    pane.show_preview(blob, sid)
+    assert pane.shown_text() == hex_dump(binary[:4096])
+    assert blob.digest in pane.details.text() and "5.0 KB" in pane.details.text()
+    pane.show_preview(image, sid)
+    assert pane.stack.currentWidget() is pane.image_view
+
+
+def test_a_preview_nobody_wants_stops(stored) -> None:  # type: ignore[no-untyped-def]
+    tk, folder, sid, _binary = stored
+    with pytest.raises(Abandoned):
+        stored_preview(tk, os.fsencode(folder / "blob"), sid, lambda: False)

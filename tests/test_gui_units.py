@@ -1,0 +1,156 @@
+"""The GUI's pure parts, by table: words and dates, timeline ticks and labels, schedule, restore sentences,
+diff rows, identical versions, app settings round trip, listing order."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+
+from core.types import FileError, Progress, RestoreResult, VersionInfo
+from gui import wording
+from gui.dialogs.compare import DiffRow, side_by_side
+from gui.file_actions import restore_sentence
+from gui.listing import Row, ordered
+from gui.models.versions import distinct
+from gui.schedule import seconds_until
+from gui.settings import AppPaths, AppSettings, Retention, load_settings, save_settings
+from gui.volumes import repository_path, suggested_folders
+from gui.widgets.drive_status import missing_text
+from gui.widgets.timeline_scale import DAY_NS, HOUR_NS, Scale, label_step_hours, label_text, nearest, span_for, spread
+
+NOW = 1_800_000_000 * 10**9
+
+
+@pytest.mark.parametrize(("n", "text"), [(0, "0 bytes"), (1, "1 byte"), (999, "999 bytes"), (1000, "1.0 KB"),
+                                         (123_456, "123 KB"), (5_600_000, "5.6 MB"), (2 * 10**12, "2.0 TB")])
+def test_sizes(n: int, text: str) -> None:
+    assert wording.size(n) == text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(30, "just now"), (61, "1 minute ago"), (7200, "2 hours ago"),
+                                               (86400 + 5, "yesterday"), (2 * 86400 + 5, "2 days ago")])
+def test_ago(seconds: int, text: str) -> None:
+    assert wording.ago(NOW - seconds * 10**9, NOW) == text
+
+
+def test_missing_drive_says_when_the_last_backup_was() -> None:
+    assert missing_text(NOW - 2 * DAY_NS - 10, NOW) == "Backup drive not connected — last backup 2 days ago"
+    assert missing_text(None, NOW) == "Backup drive not connected — no backup yet"
+
+
+def test_progress_line_has_files_bytes_rate_and_time_left() -> None:
+    line = wording.progress_line(Progress("store", 10, 40, 50_000_000, 150_000_000, 2.0))
+    assert line == "10 of 40 files · 50.0 MB of 150 MB · 25.0 MB/s · about 4 s left"
+    assert wording.progress_fraction(Progress("store", 10, 40, 50, 100, 1.0)) == 0.5
+
+
+def test_dates_are_iso_like_and_names_survive_bad_bytes() -> None:
+    assert len(wording.when(NOW)) == len("2027-01-15 08:00")
+    assert wording.display_name(b"/a/caf\xe9.txt") == "caf\ufffd.txt"
+
+
+def test_timeline_scale_is_linear_in_real_time() -> None:
+    start, end = span_for([NOW - 10 * DAY_NS, NOW - DAY_NS], NOW)
+    assert end == NOW and start < NOW - 10 * DAY_NS
+    scale = Scale(start, end, 0.0, 1000.0)
+    assert scale.x(end) == 1000.0
+    gap_a = scale.x(NOW - DAY_NS) - scale.x(NOW - 2 * DAY_NS)
+    gap_b = scale.x(NOW - 9 * DAY_NS) - scale.x(NOW - 10 * DAY_NS)
+    assert gap_a == pytest.approx(gap_b)
+    assert abs(scale.ns(scale.x(NOW - 3 * DAY_NS)) - (NOW - 3 * DAY_NS)) < 10**9
+
+
+@pytest.mark.parametrize(("span", "width", "hours"), [(HOUR_NS, 1000, 1), (2 * DAY_NS, 1000, 6),
+                                                      (40 * DAY_NS, 1000, 24 * 7), (400 * DAY_NS, 1000, 24 * 91)])
+def test_label_step_fits_the_width(span: int, width: int, hours: int) -> None:
+    assert label_step_hours(span, width) == hours
+
+
+def test_label_words() -> None:
+    now = datetime(2026, 11, 20, 15, 0).astimezone()
+    assert label_text(now.replace(hour=0), 24, now) == "Today"
+    assert label_text(now.replace(hour=0) - timedelta(days=1), 24, now) == "Yesterday"
+    assert label_text(now.replace(day=2, hour=0), 24, now) == "2026-11-02"
+    assert label_text(now.replace(hour=14), 3, now) == "14:00"
+    assert label_text(now.replace(day=1, hour=0), 24 * 91, now) == "2026-11"
+
+
+def test_clustered_ticks_fan_out_but_keep_their_order() -> None:
+    assert spread([10.0, 500.0, 990.0, 995.0, 1000.0], 0, 1000, gap=10) == [10.0, 500.0, 980.0, 990.0, 1000.0]
+    assert spread([0.0, 1.0, 2.0], 0, 1000, gap=10) == [0.0, 10.0, 20.0]
+    assert spread([5.0, 6.0], 0, 5, gap=10) == [5.0, 6.0]  # no room: left as they are
+
+
+def test_nearest_tick() -> None:
+    assert nearest([10.0, 20.0, 100.0], 14) == 0
+    assert nearest([10.0, 20.0, 100.0], 70) == 2
+    assert nearest([10.0, 20.0], 15) == 1  # a tie goes to the later tick
+
+
+@pytest.mark.parametrize(("last", "interval", "expected"), [(None, 60, 0.0), (NOW - 30 * 60 * 10**9, 60, 1800.0),
+                                                            (NOW - 2 * HOUR_NS, 60, 0.0), (NOW, 0, None)])
+def test_schedule(last: int | None, interval: int, expected: float | None) -> None:
+    assert seconds_until(last, interval, NOW) == expected
+
+
+def test_restore_sentences() -> None:
+    when = NOW
+    stamp = wording.when(when)
+    one = restore_sentence(b"/d/report.txt", when, RestoreResult(written=(b"/d/report.txt",)))
+    assert one == f"Restored report.txt as it was on {stamp}."
+    beside = RestoreResult(kept_beside=((b"/d/report.txt", b"/d/report (restored x).txt"),))
+    assert restore_sentence(b"/d/report.txt", when, beside) == (
+        f"report.txt has changed since {stamp}, so it was kept, and the version from then was saved beside it "
+        "as “report (restored x).txt”.")
+    same = restore_sentence(b"/d/report.txt", when, RestoreResult(unchanged=1))
+    assert same == f"report.txt is already as it was on {stamp}: nothing needed restoring."
+    folder = RestoreResult(written=(b"/d/a", b"/d/b"), unchanged=3, errors=(FileError(b"/d/c", "restore", "denied"),))
+    assert restore_sentence(b"/d", when, folder, b"/tmp/x") == (
+        f"Restored d as it was on {stamp} into /tmp/x: 2 items written; 3 already the same; "
+        "1 could not be restored (c: denied).")
+
+
+def test_side_by_side_rows() -> None:
+    rows = side_by_side(["a", "b", "c", "d"], ["a", "B", "c", "e", "f"])
+    assert rows == [DiffRow("a", "a", "equal"), DiffRow("b", "B", "replace"), DiffRow("c", "c", "equal"),
+                    DiffRow("d", "e", "replace"), DiffRow(None, "f", "insert")]
+    assert side_by_side(["x"], []) == [DiffRow("x", None, "delete")]
+
+
+def _version(sid: int, content: bytes | None, state: str = "modified") -> VersionInfo:
+    return VersionInfo(sid, sid * HOUR_NS, state, "file", 3, 0o644, sid, content)  # type: ignore[arg-type]
+
+
+def test_identical_versions_are_hidden() -> None:
+    versions = [_version(1, b"a", "created"), _version(2, b"a", "metadata"), _version(3, b"b"),
+                _version(4, None, "deleted"), _version(5, b"b", "created")]
+    assert [v.snapshot_id for v in distinct(versions)] == [1, 3, 4, 5]
+
+
+def test_settings_round_trip_and_tolerance(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    paths = AppPaths(tmp_path / "config", tmp_path / "cache")
+    assert load_settings(paths) == AppSettings()
+    chosen = AppSettings(repository="/media/x/Timekeep/host", schedule_minutes=30, extra_excludes=("*.iso",),
+                         retention=Retention(12, 7, 4), compression_level=9, last_backup_ns=NOW)
+    save_settings(paths, chosen)
+    assert load_settings(paths) == chosen
+    paths.settings_file.write_text(json.dumps({"schedule_minutes": 15, "unknown": 1, "retention": "bad"}))
+    assert load_settings(paths) == AppSettings(schedule_minutes=15)
+    paths.settings_file.write_text("{not json")
+    assert load_settings(paths) == AppSettings()
+
+
+def test_rows_come_folders_first_then_by_name() -> None:
+    rows = [Row(b"/r/b.txt", "file", 1, 0), Row(b"/r/Zed", "dir", 0, 0), Row(b"/r/a.txt", "file", 1, 0),
+            Row(b"/r/alpha", "dir", 0, 0)]
+    assert [r.name for r in ordered(rows)] == [b"alpha", b"Zed", b"a.txt", b"b.txt"]
+
+
+def test_repository_path_and_suggestions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert repository_path("/media/usb", "laptop").as_posix() == "/media/usb/Timekeep/laptop"
+    for name in ("Music", "Documents", ".cache", "code"):
+        (tmp_path / name).mkdir()
+    found = [(s.path.rsplit("/", 1)[1], s.checked) for s in suggested_folders(tmp_path)]
+    assert found == [("Documents", True), ("Music", False), ("code", False)]
