@@ -127,6 +127,20 @@ class Timekeep:
         _sync_folders(self.db, self.layout)
         return next(f for f in self.folders() if f.path == path)
 
+    def set_excludes(self, path: bytes, excludes: tuple[str, ...], default_excludes: bool = True) -> FolderInfo:
+        """Change a protected folder's exclusion patterns; its history is untouched."""
+        self._need_writer()
+        path = os.path.realpath(path)
+        entries = repo_layout.read_folders(self.layout)
+        patterns = (*DEFAULT_EXCLUDES, *excludes) if default_excludes else tuple(excludes)
+        for entry in entries:
+            if os.fsencode(str(entry["path"])) == path:
+                entry["excludes"] = list(patterns)
+                repo_layout.write_folders(self.layout, entries)
+                _sync_folders(self.db, self.layout)
+                return next(f for f in self.folders() if f.path == path)
+        raise UsageError(f"{os.fsdecode(path)} is not a protected folder")
+
     def remove_folder(self, path: bytes) -> None:
         """Stop protecting a folder; its history stays browsable and restorable."""
         self._need_writer()

@@ -71,6 +71,7 @@ class Entry:
     snapshot_id: int
     changed: bool
     link_target: bytes | None = None
+    state: State = "created"  # of the version in force: new, changed content, or metadata only
 
     @property
     def name(self) -> bytes:

@@ -384,3 +384,20 @@ def test_memory_stays_flat_for_a_big_file(tmp_path: Path) -> None:
                          check=True, cwd=Path(__file__).parent.parent).stdout.split()
     bytes_read, peak_mib = int(out[0]), int(out[1])
     assert bytes_read == (2 << 30) and peak_mib < 128
+
+
+def test_listing_tells_new_changed_and_metadata_apart_and_excludes_can_change(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    (src / "notes.txt").write_bytes(b"new words")
+    os.chmod(src / "empty", 0o600)
+    (src / "added.txt").write_bytes(b"hello")
+    sid = backup(repo)
+    with Timekeep.open(repo, writer=True) as tk:
+        states = {e.name: e.state for e in tk.list_dir(os.fsencode(src), sid) if e.changed}
+        assert states == {b"notes.txt": "modified", b"empty": "metadata", b"added.txt": "created"}
+        folder = tk.set_excludes(os.fsencode(src), ("*.txt",), default_excludes=False)
+        assert folder.excludes == ("*.txt",)
+        later = tk.backup()
+        names = {e.name for e in tk.list_dir(os.fsencode(src), later.id)}
+    assert b"notes.txt" not in names and b"added.txt" not in names and b"photo.raw" in names

@@ -114,7 +114,7 @@ def _entries(rows: Iterable[tuple[object, ...]], snapshot_id: int) -> list[Entry
     entries = []
     for path, kind, size, mode, mtime_ns, snap, state, target in rows:
         if state != "deleted":
-            entries.append(Entry(path, kind, size, mode, mtime_ns, snap, snap == snapshot_id, target))  # type: ignore[arg-type]
+            entries.append(Entry(path, kind, size, mode, mtime_ns, snap, snap == snapshot_id, target, state))  # type: ignore[arg-type]
     return entries
 
 
