@@ -401,3 +401,19 @@ def test_listing_tells_new_changed_and_metadata_apart_and_excludes_can_change(tm
         later = tk.backup()
         names = {e.name for e in tk.list_dir(os.fsencode(src), later.id)}
     assert b"notes.txt" not in names and b"added.txt" not in names and b"photo.raw" in names
+
+
+def test_overlapping_journaled_paths_record_each_change_once(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    (src / "notes.txt").write_bytes(b"edited once")
+    for path in sorted((src / "docs").rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    (src / "docs").rmdir()
+    dirty = {os.fsencode(src): {os.fsencode(p) for p in (src, src / "notes.txt", src / "docs", src / "docs" / "a.md")}}
+    with Timekeep.open(repo, writer=True) as tk:
+        snap = tk.backup(dirty=dirty)
+        states = [v.state for v in tk.versions(os.fsencode(src / "notes.txt"))]
+        gone = [v.state for v in tk.versions(os.fsencode(src / "docs" / "a.md"))]
+    assert states == ["created", "modified"] and gone == ["created", "deleted"]  # once each, not twice
+    assert snap.files_changed == 3  # notes.txt, docs/a.md, docs/deep/b.md (folders are not counted)

@@ -157,6 +157,11 @@ class Agent:
             self._drive_changed(self.destinations[str(change.path)], change)
         if changes:
             self._rewatch()
+        for dest in self.present():
+            if dest.index_replaced():
+                log.info("%s: its index was rebuilt; reconciling", dest.key)
+                dest.needs_reconcile = True
+                self.runner.submit("reconcile", dest.key, "index rebuilt")
 
     def _drive_changed(self, dest: Destination, change: Change) -> None:
         if not change.appeared:
@@ -186,8 +191,11 @@ class Agent:
                 fresh = set(dest.folders) - before
                 if fresh:
                     dest.record(dict.fromkeys(fresh, 0), time.time_ns())
-        if changed:
+        back = self.watcher.returned()
+        if changed or back:
             self._rewatch()
+        if back:  # what it holds now was never seen by a watch
+            self.reconcile_all("folder back")
 
     def _rewatch(self) -> None:
         roots = {root for dest in self.present() for root in dest.folders}
@@ -234,16 +242,19 @@ class Agent:
         if not dest.present:
             raise UsageError(f"{dest.key} is not connected: {dest.presence.reason}")
         if job.kind == "reconcile":
-            dest.needs_reconcile = False
-            try:
-                found = reconcile_only(dest.path, job.cancel)
-            except BaseException:
-                dest.needs_reconcile = True
-                raise
-            self.last_reconcile = self.wall()
-            dest.refresh()
-            return {"journaled": found}
+            return self._reconcile(dest, job)
         return self._backup(dest, job)
+
+    def _reconcile(self, dest: Destination, job: Job) -> dict[str, Any]:
+        self.last_reconcile = self.wall()  # an attempt counts: a failing scan is not retried every tick
+        dest.needs_reconcile = False
+        try:
+            found = reconcile_only(dest.path, job.cancel)
+        except BaseException:
+            dest.needs_reconcile = True  # the next storage time scans first instead
+            raise
+        self._refresh(dest)
+        return {"journaled": found}
 
     def _backup(self, dest: Destination, job: Job) -> dict[str, Any]:
         if not job.explicit:

@@ -58,6 +58,7 @@ class Destination:
         self.reader_lock = threading.Lock()
         self._reader: Timekeep | None = None
         self._reader_used = 0.0
+        self._index_ino = 0
 
     @property
     def present(self) -> bool:
@@ -78,6 +79,21 @@ class Destination:
         self.needs_reconcile = True
         self.refresh_folders()
         self.refresh()
+        self._index_ino = self._ino()
+
+    def _ino(self) -> int:
+        try:
+            return os.stat(self.layout.index).st_ino
+        except OSError:
+            return 0
+
+    def index_replaced(self) -> bool:
+        """True once when `timekeep rebuild-index` put a new index.db in place: its journal starts empty,
+        so what the old one held must be found again by a scan."""
+        ino = self._ino()
+        replaced = self.present and ino != self._index_ino and ino != 0
+        self._index_ino = ino or self._index_ino
+        return replaced
 
     def detach(self, presence: Presence) -> None:
         self.presence = presence

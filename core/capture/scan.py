@@ -67,6 +67,7 @@ class FolderScan:
         self.excludes = excludes
         self.report = report
         self.counts = ScanCounts()
+        self._seen: set[bytes] | None = None  # paths already compared, when journaled paths may overlap
 
     def items(self) -> Iterator[ScanItem]:
         """Everything under the folder that differs from the index: the full metadata scan."""
@@ -83,6 +84,7 @@ class FolderScan:
         if root is None:
             return
         walked: list[bytes] = []
+        self._seen = set()
         for path in sorted({self._first_unknown(p) for p in dirty if self._protects(p)}):
             if any(is_inside(path, done) for done in walked):
                 continue
@@ -151,7 +153,18 @@ class FolderScan:
         while stack:
             yield from self._directory(stack.pop(), stack)
 
+    def _first_time(self, path: bytes) -> bool:
+        """False for a path this scan already compared (a journaled folder and its journaled child)."""
+        if self._seen is None:
+            return True
+        if path in self._seen:
+            return False
+        self._seen.add(path)
+        return True
+
     def _compare(self, obs: Observed, prev: VersionRow | None) -> Iterator[ScanItem]:
+        if not self._first_time(obs.path):
+            return
         if obs.kind == "dir":
             self.counts.dirs += 1
         else:
@@ -196,6 +209,8 @@ class FolderScan:
 
     def _deleted(self, path: bytes, prev: VersionRow) -> Iterator[ScanItem]:
         """Deletions of `path` and, from the index alone, of everything stored beneath it."""
+        if not self._first_time(path):
+            return
         yield ScanItem(path, None, prev, "deleted")
         if prev.kind == "dir":
             yield from self._deleted_beneath(prev)

@@ -128,3 +128,9 @@ def rebuild_sentence(latest: SnapshotInfo | None) -> str:
     if latest is None:
         return "Rebuilt index.db from the drive; the repository holds no snapshots yet."
     return f"Rebuilt index.db from the packs and manifests; the latest snapshot is {latest.id}."
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    """Open the desktop app as a program of its own: the engine never imports Qt (STYLE.md)."""
+    os.execv(sys.executable, [sys.executable, "-m", "gui.app"])
+    return 0  # not reached: execv replaces this process

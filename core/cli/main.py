@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storing(sub, common)
     _add_browsing(sub, common)
     _add_agent(sub, common)
+    _command(sub, common, "gui", commands.cmd_gui, "open the desktop app (the same as timekeep-gui)")
     return parser
 
 

@@ -44,9 +44,11 @@ def _serves(status: dict[str, Any], repo: str) -> bool:
 
 
 def _follow(client: Any, job_id: int, args: argparse.Namespace, reporter: Reporter) -> int:
-    """Show the job's progress until it ends; a first Ctrl-C asks the agent to cancel it."""
+    """Show the job's progress until it ends; a first Ctrl-C asks the agent to cancel it, a second one
+    leaves at once (the agent finishes or cancels on its own)."""
     from core.agent.protocol import progress_from
 
+    asked = False
     while True:
         try:
             for event in client.events():
@@ -58,6 +60,9 @@ def _follow(client: Any, job_id: int, args: argparse.Namespace, reporter: Report
                     reporter.close()
                     return _finished(event, args)
         except KeyboardInterrupt:
+            if asked:
+                raise
+            asked = True
             client.request("cancel", job=job_id)
 
 

@@ -42,6 +42,7 @@ EVENT_FILTER: list[type[FileSystemEvent]] = [
     FileModifiedEvent, FileAttribEvent, DirAttribEvent, FileClosedEvent,
 ]
 WATCHDOG_LOGGER = "watchdog.observers.inotify_c"
+MISSING = "the folder is missing; it is watched again once it is back"
 log = logging.getLogger(__name__)
 
 
@@ -148,8 +149,7 @@ class FolderWatcher:
             problem = self._schedule(root) if root not in self.watches else None
             if problem is not None:
                 fallback[root] = problem
-        missing = {r: "the folder is missing; it is watched again once it is back" for r in roots
-                   if r not in self.dir_counts}
+        missing = {r: MISSING for r in roots if r not in self.dir_counts}
         self.plan = WatchPlan(tuple(r for r in plan.watched if r in self.watches), {**fallback, **missing})
         return self.plan
 
@@ -178,6 +178,10 @@ class FolderWatcher:
                 self.observer.unschedule(watch)
             except (KeyError, OSError) as err:  # its emitter already stopped with a deleted folder
                 log.debug("unwatching %s: %s", os.fsdecode(root), err)
+
+    def returned(self) -> list[bytes]:
+        """Folders that were missing when last watched and exist again: call `watch` to pick them up."""
+        return [root for root, why in self.plan.fallback.items() if why == MISSING and os.path.isdir(root)]
 
     def dead(self) -> list[bytes]:
         """Watched folders whose watch stopped (the folder was deleted or moved away); they are dropped so

@@ -1,0 +1,184 @@
+"""Helpers for the watcher and agent tests: an in-process agent ticked by a thread, polling waits, the
+full-scan oracle (a copy of the repository backed up with a plain metadata scan), and agent subprocesses."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from core.agent.agent import Agent
+from core.agent.config import AgentConfig
+from core.agent.paths import AgentPaths
+from core.agent.protocol import AgentClient
+from core.api import Timekeep
+from core.index import journal
+from core.index.schema import open_index
+from core.schedule.policy import Policy
+from core.types import SnapshotInfo
+
+ROOT = Path(__file__).parent.parent
+# Nothing happens unless a test asks: no interval, no journal bound, no storage time at shutdown.
+QUIET = Policy(interval_s=24 * 3600, at_shutdown=False, journal_paths=10**9)
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 20.0, step: float = 0.02, what: str = "") -> Any:
+    """Poll until `condition()` is truthy (returning it); fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        time.sleep(step)
+
+
+def agent_config(*repos: Path, policy: Policy = QUIET, **kw: Any) -> AgentConfig:
+    values: dict[str, Any] = {"quiet_s": 0.0, "tick_s": 0.05, "drive_poll_s": 0.2, "folders_poll_s": 0.2}
+    values.update(kw)
+    return AgentConfig(tuple(repos), policy, **values)
+
+
+def journaled(repo: Path) -> set[bytes]:
+    db = open_index(repo / "index.db")
+    try:
+        return {p for paths in journal.pending(db).values() for p in paths}
+    finally:
+        db.close()
+
+
+class InProcess:
+    """An Agent ticked by a background thread the way run.py ticks it, without the socket or signals."""
+
+    def __init__(self, config: AgentConfig, **kw: Any) -> None:
+        self.agent = Agent(config, **kw)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.errors: list[BaseException] = []
+
+    def __enter__(self) -> InProcess:
+        self.agent.start()
+        self._thread.start()
+        self.idle()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.agent.shutdown()
+        assert not self.errors, self.errors
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.agent.tick()
+            except BaseException as err:  # surfaced at exit: a tick must never fail
+                self.errors.append(err)
+            self._stop.wait(self.agent.config.tick_s)
+
+    def idle(self, timeout: float = 30.0) -> None:
+        wait_for(lambda: not self.agent.runner.busy(), timeout, what="the agent's jobs to finish")
+
+    def sees(self, repo: Path, paths: set[bytes], timeout: float = 20.0) -> None:
+        """Wait until every path is journaled in `repo` (events arrive asynchronously)."""
+        def arrived() -> bool:
+            self.agent.flush()
+            return paths <= journaled(repo)
+        wait_for(arrived, timeout, step=0.05, what=f"{len(paths)} paths to be journaled")
+
+    def backup(self, destination: Path | None = None, timeout: float = 60.0) -> dict[str, Any]:
+        job = self.agent.request_backup("backup-now", None if destination is None else str(destination), True)
+        assert job.done.wait(timeout), "the storage time did not end"
+        assert job.result.get("ok"), job.result
+        return job.result
+
+
+def snapshot_of(result: dict[str, Any]) -> SnapshotInfo:
+    data = {k: v for k, v in result["snapshot"].items() if k != "time"}
+    return SnapshotInfo(**data)
+
+
+def copy_repo(repo: Path, dest: Path) -> Path:
+    """A consistent copy of a repository (the index through SQLite's backup API) for the full-scan oracle."""
+    shutil.copytree(repo, dest, ignore=shutil.ignore_patterns("index.db*", "lock"))
+    src, out = sqlite3.connect(repo / "index.db"), sqlite3.connect(dest / "index.db")
+    try:
+        src.backup(out)
+    finally:
+        src.close()
+        out.close()
+    return dest
+
+
+def full_scan(repo_copy: Path) -> SnapshotInfo:
+    with Timekeep.open(repo_copy, writer=True) as tk:
+        return tk.backup(trigger="manual")
+
+
+# agent subprocesses
+def short_runtime_dir() -> Path:
+    """A private runtime folder with a short path (Unix socket paths are limited to 107 bytes)."""
+    return Path(tempfile.mkdtemp(prefix="tk", dir="/tmp"))
+
+
+def agent_env(runtime: Path, home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"XDG_RUNTIME_DIR": str(runtime), "XDG_CONFIG_HOME": str(home / "config"),
+                "XDG_STATE_HOME": str(home / "state"), "XDG_CACHE_HOME": str(home / "cache"),
+                "TIMEKEEP_NO_SYSTEMCTL": "1", "PYTHONPATH": str(ROOT)})
+    env.pop("TIMEKEEP_REPO", None)
+    return env
+
+
+def paths_for(env: dict[str, str]) -> AgentPaths:
+    runtime = Path(env["XDG_RUNTIME_DIR"]) / "timekeep"
+    state = Path(env["XDG_STATE_HOME"]) / "timekeep"
+    return AgentPaths(runtime, state / "log", state, Path(env["XDG_CONFIG_HOME"]) / "timekeep")
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "core.cli.main", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, check=False)
+
+
+@contextmanager
+def agent_process(env: dict[str, str], repo: Path) -> Iterator[tuple[subprocess.Popen[str], AgentPaths]]:
+    """`timekeep agent --repo REPO` in a subprocess, yielded once it answers `status`; stopped with SIGTERM."""
+    proc = subprocess.Popen([sys.executable, "-m", "core.cli.main", "agent", "--repo", str(repo)], env=env,
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    paths = paths_for(env)
+    try:
+        wait_for(lambda: proc.poll() is not None or ready(paths), 30, 0.05, "the agent to start")
+        assert proc.poll() is None, proc.communicate()
+        yield proc, paths
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def ready(paths: AgentPaths) -> bool:
+    client = AgentClient.connect(paths.socket, timeout=5)
+    if client is None:
+        return False
+    with client:
+        client.request("status")
+    return True

@@ -1,0 +1,162 @@
+"""The agent's parts on their own: protocol records, the job thread, settings, battery, install entries."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.agent import install
+from core.agent.config import add_destination, load_config, parse_config
+from core.agent.instance import AgentRunning, InstanceLock
+from core.agent.jobs import Job, JobRunner
+from core.agent.paths import AgentPaths
+from core.agent.power import on_battery
+from core.agent.protocol import plan_from, plan_json, progress_from, progress_json
+from core.errors import BackupCancelled, StorageError, UsageError
+from core.types import Piece, Plan, Progress
+from tests.agent_support import ROOT, agent_env, cli, short_runtime_dir
+
+
+def test_plans_and_progress_survive_json_with_any_path() -> None:
+    plan = Plan(b"/r/caf\xe9/\xff.bin", 7, "file", 10, 0o100644, 123, None,
+                (Piece(0, 4, b"\x01" * 32, 0), Piece(4, 6, b"\x02" * 32, 16)))
+    assert plan_from(json.loads(json.dumps(plan_json(plan)))) == plan
+    progress = Progress("store", 1, 2, 3, 4, 0.5, b"/r/\xff")
+    assert progress_from(json.loads(json.dumps(progress_json(progress)))) == progress
+
+
+def run_jobs(execute: Any) -> tuple[JobRunner, list[dict[str, Any]]]:
+    events: list[dict[str, Any]] = []
+    runner = JobRunner(execute, events.append)
+    runner.start()
+    return runner, events
+
+
+def test_jobs_run_in_order_and_report_how_they_ended() -> None:
+    def execute(job: Job) -> dict[str, Any]:
+        if job.trigger == "cancel-me":
+            raise BackupCancelled("cancelled")
+        if job.trigger == "drive-gone":
+            raise StorageError("the drive went away")
+        return {"done": job.trigger}
+
+    runner, events = run_jobs(execute)
+    jobs = [runner.submit("backup", f"/d{i}", trigger) for i, trigger in
+            enumerate(["interval", "cancel-me", "drive-gone"])]
+    runner.stop(wait_s=10)
+    assert [j.result.get("ok") for j in jobs] == [True, False, False]
+    assert jobs[1].result["cancelled"] and "went away" in jobs[2].result["error"]
+    finished = [e for e in events if e["event"] == "job_finished"]
+    assert [e["job"] for e in finished] == [j.id for j in jobs]
+
+
+def test_a_waiting_job_is_not_queued_twice_and_stop_cancels_a_long_one() -> None:
+    started = threading.Event()
+
+    def execute(job: Job) -> dict[str, Any]:
+        started.set()
+        if job.cancel.wait(30):
+            raise BackupCancelled("cancelled at shutdown")
+        return {}
+
+    runner, _ = run_jobs(execute)
+    running = runner.submit("backup", "/d", "interval")
+    started.wait(10)
+    queued = runner.submit("backup", "/d", "interval")
+    assert runner.submit("backup", "/d", "backup-now", explicit=True) is queued and queued.explicit
+    runner.stop(wait_s=0.2)
+    assert running.result["cancelled"] and queued.result["cancelled"]
+
+
+def test_settings(tmp_path: Path) -> None:
+    config = parse_config({"destinations": ["/a"], "interval_minutes": 15, "clock_times": ["13:00"],
+                           "back_up_on_battery": True}, extra="/b")
+    assert config.destinations == (Path("/b"), Path("/a"))
+    assert config.policy.interval_s == 900 and config.policy.on_battery
+    with pytest.raises(UsageError, match="at least 5 minutes"):
+        parse_config({"interval_minutes": 1})
+    with pytest.raises(UsageError, match="no destination"):
+        load_config(tmp_path / "agent.json")
+    add_destination(tmp_path / "agent.json", "/x")
+    add_destination(tmp_path / "agent.json", "/x")
+    assert load_config(tmp_path / "agent.json").destinations == (Path("/x"),)
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(UsageError, match="not valid JSON"):
+        load_config(tmp_path / "bad.json")
+
+
+def supply(root: Path, name: str, **files: str) -> None:
+    (root / name).mkdir(parents=True)
+    for key, value in files.items():
+        (root / name / key).write_text(value + "\n")
+
+
+def test_battery(tmp_path: Path) -> None:
+    assert on_battery(tmp_path / "none") is None
+    supply(tmp_path / "laptop", "AC", type="Mains", online="0")
+    supply(tmp_path / "laptop", "BAT0", type="Battery", status="Discharging")
+    assert on_battery(tmp_path / "laptop") is True
+    supply(tmp_path / "plugged", "AC", type="Mains", online="1")
+    supply(tmp_path / "plugged", "BAT0", type="Battery", status="Charging")
+    assert on_battery(tmp_path / "plugged") is False
+
+
+def test_one_instance_lock(tmp_path: Path) -> None:
+    first, second = InstanceLock(tmp_path / "lock"), InstanceLock(tmp_path / "lock")
+    first.acquire()
+    with pytest.raises(AgentRunning, match="already running"):
+        second.acquire()
+    first.release()
+    second.acquire()
+    second.release()
+
+
+def test_agent_paths_follow_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    runtime = short_runtime_dir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    paths = AgentPaths.from_platform()
+    assert paths.socket == runtime / "timekeep" / "agent.sock"
+    assert paths.log_file.is_relative_to(os.environ["XDG_STATE_HOME"])  # never the real home in tests
+    paths.ensure()
+    assert paths.runtime.stat().st_mode & 0o777 == 0o700
+    shutil.rmtree(runtime)
+
+
+def test_install_templates_match_the_installer_folder() -> None:
+    assert (ROOT / "installer" / install.UNIT_NAME).read_text() == install.UNIT_TEMPLATE
+    assert (ROOT / "installer" / install.DESKTOP_NAME).read_text() == install.DESKTOP_TEMPLATE
+
+
+def test_install_and_uninstall_through_the_cli(tmp_path: Path) -> None:
+    env = agent_env(tmp_path / "runtime", tmp_path / "home")  # no agent runs: no socket path to keep short
+    repo = tmp_path / "repo"
+    refused = cli(env, "agent", "--install")
+    assert refused.returncode == 2 and "no destination" in refused.stderr
+    done = cli(env, "agent", "--install", "--repo", str(repo))
+    assert done.returncode == 0, done.stderr
+    config_home = Path(env["XDG_CONFIG_HOME"])
+    unit = config_home / "systemd" / "user" / install.UNIT_NAME
+    desktop = config_home / "autostart" / install.DESKTOP_NAME
+    assert "ExecStart=" in unit.read_text() and " agent" in unit.read_text()
+    assert "X-systemd-skip=true" in desktop.read_text()
+    assert json.loads((config_home / "timekeep" / "agent.json").read_text())["destinations"] == [str(repo)]
+    removed = cli(env, "agent", "--uninstall")
+    assert removed.returncode == 0 and not unit.exists() and not desktop.exists()
+    assert "Nothing to remove" in cli(env, "agent", "--uninstall").stdout
+
+
+def test_installed_unit_runs_with_the_manager_when_one_answers(tmp_path: Path) -> None:
+    calls: list[list[str]] = []
+    where = install.places(tmp_path)
+    install.install(where, "/usr/bin/timekeep", lambda args: calls.append(args) or True)
+    assert calls == [["daemon-reload"], ["enable", "--now", install.UNIT_NAME]]
+    assert "ExecStart=/usr/bin/timekeep agent" in where.unit.read_text()
+    install.uninstall(where, lambda args: calls.append(args) or True)
+    assert ["disable", "--now", install.UNIT_NAME] in calls
+    assert not where.desktop.exists()
