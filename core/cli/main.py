@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable
 from typing import TypeAlias
 
 from core import __version__
-from core.cli import agent_cmd, browse, commands
 from core.errors import TimekeepError
 
 Command = Callable[[argparse.Namespace], int]
+
+
+def lazy(module: str, name: str) -> Command:
+    """A command whose module is imported only when it runs: `timekeep backup` should not pay for
+    loading what `restore` or the agent need (a tenth of a second of a quick backup)."""
+
+    def command(args: argparse.Namespace) -> int:
+        found: Command = getattr(importlib.import_module(f"core.cli.{module}"), name)
+        return found(args)
+
+    command.__name__ = name
+    return command
 
 TIME_HELP = (
     "the time to look at: latest (default), a snapshot id (12), an ISO date or time "
@@ -83,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storing(sub, common)
     _add_browsing(sub, common)
     _add_agent(sub, common)
-    _command(sub, common, "gui", commands.cmd_gui, "open the desktop app (the same as timekeep-gui)")
+    _command(sub, common, "gui", lazy("commands", "cmd_gui"), "open the desktop app (the same as timekeep-gui)")
     return parser
 
 
@@ -100,35 +112,37 @@ def _command(sub: Subparsers, common: argparse.ArgumentParser, name: str, func: 
 
 
 def _add_storing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    init = _command(sub, common, "init", commands.cmd_init, "create an empty repository")
+    init = _command(sub, common, "init", lazy("commands", "cmd_init"), "create an empty repository")
     init.add_argument("path", metavar="PATH", help="a new or empty folder, e.g. on a backup drive")
-    add = _command(sub, common, "add", commands.cmd_add, "protect a folder")
+    add = _command(sub, common, "add", lazy("commands", "cmd_add"), "protect a folder")
     add.add_argument("folder", metavar="FOLDER")
     add.add_argument("--exclude", metavar="GLOB", action="append", default=[], help="skip matching names")
     add.add_argument("--no-default-excludes", action="store_true", help="also back up caches and temp files")
-    remove = _command(sub, common, "remove", commands.cmd_remove, "stop protecting a folder")
+    remove = _command(sub, common, "remove", lazy("commands", "cmd_remove"), "stop protecting a folder")
     remove.add_argument("folder", metavar="FOLDER")
-    _command(sub, common, "folders", commands.cmd_folders, "list the protected folders", json=True)
-    backup = _command(sub, common, "backup", commands.cmd_backup, "take a snapshot now", json=True)
+    _command(sub, common, "folders", lazy("commands", "cmd_folders"), "list the protected folders", json=True)
+    backup = _command(sub, common, "backup", lazy("commands", "cmd_backup"), "take a snapshot now", json=True)
     backup.add_argument("--quiet", action="store_true", help="no progress, no summary unless errors")
-    check = _command(sub, common, "check", commands.cmd_check, "verify the index against the packs", json=True)
+    check = _command(sub, common, "check", lazy("commands", "cmd_check"), "verify the index against the packs",
+                     json=True)
     check.add_argument("--read-data", action="store_true", help="also re-read and re-hash every chunk")
-    _command(sub, common, "rebuild-index", commands.cmd_rebuild_index, "recreate index.db from the drive")
+    _command(sub, common, "rebuild-index", lazy("commands", "cmd_rebuild_index"), "recreate index.db from the drive")
 
 
 def _add_browsing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    _command(sub, common, "snapshots", browse.cmd_snapshots, "list snapshots, oldest first", json=True)
-    errors = _command(sub, common, "errors", browse.cmd_errors, "files a snapshot could not back up", json=True)
+    _command(sub, common, "snapshots", lazy("browse", "cmd_snapshots"), "list snapshots, oldest first", json=True)
+    errors = _command(sub, common, "errors", lazy("browse", "cmd_errors"), "files a snapshot could not back up",
+                      json=True)
     errors.add_argument("snapshot", metavar="SNAPSHOT", nargs="?", default="latest", help=TIME_HELP)
-    ls = _command(sub, common, "ls", browse.cmd_ls, "list a folder as it was", json=True)
+    ls = _command(sub, common, "ls", lazy("browse", "cmd_ls"), "list a folder as it was", json=True)
     ls.add_argument("path", metavar="PATH", nargs="?", help="default: the protected folders")
     ls.add_argument("--at", metavar="T", default="latest", help=TIME_HELP)
-    log = _command(sub, common, "log", browse.cmd_log, "every stored version of a file", json=True)
+    log = _command(sub, common, "log", lazy("browse", "cmd_log"), "every stored version of a file", json=True)
     log.add_argument("file", metavar="FILE")
-    cat = _command(sub, common, "cat", browse.cmd_cat, "write a file as it was to stdout")
+    cat = _command(sub, common, "cat", lazy("browse", "cmd_cat"), "write a file as it was to stdout")
     cat.add_argument("file", metavar="FILE")
     cat.add_argument("--at", metavar="T", default="latest", help=TIME_HELP)
-    restore = _command(sub, common, "restore", browse.cmd_restore, "bring a file or folder back", json=True)
+    restore = _command(sub, common, "restore", lazy("browse", "cmd_restore"), "bring a file or folder back", json=True)
     restore.add_argument("path", metavar="PATH")
     restore.add_argument("--at", metavar="T", default="latest", help=TIME_HELP)
     restore.add_argument("--to", metavar="DEST", help="restore into DEST/<name> instead of in place")
@@ -137,12 +151,13 @@ def _add_browsing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def _add_agent(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    agent = _command(sub, common, "agent", agent_cmd.cmd_agent,
+    agent = _command(sub, common, "agent", lazy("agent_cmd", "cmd_agent"),
                      "run the background agent: it watches the folders and backs them up on schedule")
     which = agent.add_mutually_exclusive_group()
     which.add_argument("--install", action="store_true", help="start the agent with every session")
     which.add_argument("--uninstall", action="store_true", help="stop starting the agent with sessions")
-    _command(sub, common, "status", agent_cmd.cmd_status, "what the agent is doing and what waits", json=True)
+    _command(sub, common, "status", lazy("agent_cmd", "cmd_status"), "what the agent is doing and what waits",
+             json=True)
 
 
 if __name__ == "__main__":
