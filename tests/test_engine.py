@@ -417,3 +417,25 @@ def test_overlapping_journaled_paths_record_each_change_once(tmp_path: Path, src
         gone = [v.state for v in tk.versions(os.fsencode(src / "docs" / "a.md"))]
     assert states == ["created", "modified"] and gone == ["created", "deleted"]  # once each, not twice
     assert snap.files_changed == 3  # notes.txt, docs/a.md, docs/deep/b.md (folders are not counted)
+
+
+def test_rebuild_reports_versions_whose_chunks_are_in_no_pack(tmp_path: Path, src: Path) -> None:
+    from core.api import rebuild_index
+    from core.errors import NotARepository
+
+    repo = new_repo(tmp_path, src)
+    first = backup(repo)
+    before = read_tree(src)
+    packs_before = set((repo / "packs").rglob("*.pack"))
+    (src / "later.bin").write_bytes(os.urandom(300_000))
+    backup(repo)
+    for pack in set((repo / "packs").rglob("*.pack")) - packs_before:
+        pack.unlink()
+    for name in ("index.db", "index.db-wal", "index.db-shm"):
+        (repo / name).unlink(missing_ok=True)
+    with pytest.raises(NotARepository, match="in no pack"):
+        rebuild_index(repo)
+    with Timekeep.open(repo) as tk:
+        assert [s.id for s in tk.snapshots()] == [first]
+        tk.restore(os.fsencode(src), first, dest=os.fsencode(tmp_path / "back"))
+    assert read_tree(tmp_path / "back" / "src") == before

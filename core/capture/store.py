@@ -47,7 +47,7 @@ class ChunkStore:
         self.writer = writer
         self.level = level
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="timekeep-compress")
-        self._slots = threading.BoundedSemaphore(2 * threads + 1)  # frames in flight: bounds memory
+        self._slots = threading.BoundedSemaphore(2 * threads + 2)  # frames in flight: bounds memory
         self._lock = threading.Lock()
         self._claimed: set[bytes] = set()
         self._sealed: set[bytes] = set()

@@ -16,6 +16,7 @@ from typing import Any
 
 from peewee import SqliteDatabase
 
+from core.errors import CorruptData
 from core.index import queries
 from core.storage.layout import Layout
 from core.storage.manifest import encode_path, write_manifest
@@ -93,7 +94,9 @@ class SnapshotWriter:
             int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target, int(v.racy)))
         vid = cursor.lastrowid
         if v.extents:
-            conn.executemany(EXTENT_INSERT, [(vid, o, n, d) for o, n, d in v.extents])
+            added = conn.executemany(EXTENT_INSERT, [(vid, o, n, d) for o, n, d in v.extents]).rowcount
+            if added != len(v.extents):  # a digest with no chunk row: never index a version that cannot be built
+                raise CorruptData(f"{os.fsdecode(v.path)}: {len(v.extents) - added} of its chunks are in no pack")
 
     def _file(self, path: bytes, remember: bool = True) -> int:
         """The File row for `path`, created (with its parents) on first sight. Only folders are cached:
