@@ -18,6 +18,7 @@ from pathlib import Path
 from bench import dataset, limits
 from bench.report import MIB, Report, Row
 from bench.tools import TOOLS, Tool, ensure_installed
+from bench.tools import Timekeep as TimekeepTool
 
 HERE = Path(__file__).parent
 
@@ -67,6 +68,26 @@ def incrementals(report: Report, tools: list[Tool], source: Path, seed: int) -> 
         report.add(Row(f"stored after: {what}", "KiB", stored))
 
 
+def with_agent(report: Report, tool: Tool, peers_touched: dict[str, float]) -> None:
+    """One touched file again, with the agent running: its journal replaces the metadata scan."""
+    assert isinstance(tool, TimekeepTool)
+    agent = tool.start_agent()
+    try:
+        time.sleep(2)  # the agent's start-up reconciliation
+        timings = []
+        for _ in range(3):
+            dataset.touch_small_file(tool.source, random.Random(0))
+            time.sleep(1)  # the watcher journals the change within milliseconds; leave it room
+            timings.append(tool.backup_via_agent().seconds)
+    finally:
+        agent.terminate()
+        agent.wait(timeout=60)
+    values = {"timekeep": statistics.median(timings), **peers_touched}
+    report.add(Row("backup after: one small file touched, agent running (peers: no agent)", "s", values,
+                   target="≥ 10×"))
+    print(f"  one small file touched, agent running: timekeep {values['timekeep']:.2f} s", flush=True)
+
+
 def restores_and_listing(report: Report, tools: list[Tool], work: Path) -> None:
     small, image, listing = {}, {}, {}
     for tool in tools:
@@ -112,6 +133,7 @@ def judge(report: Report) -> None:
         elif row.target.startswith("within 2%") and ratio is not None:
             row.met = ratio >= 1 / 1.02
     targets = {
+        "backup after: one small file touched, agent": ("≥ 10×", lambda r, v: r is not None and r >= 10),
         "backup after: one small file touched": ("≥ 3×", lambda r, v: r is not None and r >= 3),
         "stored after: 1 MiB overwritten": ("≤ peers, < 2048 KiB", lambda r, v: r is not None and r >= 1 and v < 2048),
         "backup after: 1 MiB overwritten": ("≥ 1.0×", lambda r, v: r is not None and r >= 1),
@@ -121,6 +143,7 @@ def judge(report: Report) -> None:
         for prefix, (target, test) in targets.items():
             if row.measure.startswith(prefix) and "timekeep" in row.values:
                 row.target, row.met = target, test(row.ratio(), row.values["timekeep"])
+                break  # the first, most specific prefix decides
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     report.limits = limits.measure(source)
     first_backups(report, tools, report.dataset_bytes)
     incrementals(report, tools, source, args.seed)
+    if "timekeep" in names:
+        touched = next(r for r in report.rows if r.measure == "backup after: one small file touched")
+        peers = {n: v for n, v in touched.values.items() if n != "timekeep"}
+        with_agent(report, next(t for t in tools if t.name == "timekeep"), peers)
     restores_and_listing(report, tools, work)
     if "timekeep" in names:
         in_process_listing(report, next(t for t in tools if t.name == "timekeep"))

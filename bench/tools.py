@@ -98,6 +98,30 @@ class Timekeep(Tool):
     def list_dir(self, snapshot: str, relpath: str) -> Run:
         return timed(self._cli("ls", str(self.source / relpath), "--at", snapshot))
 
+    # The agent: its own private XDG folders, so it never meets a real session's agent.
+    def agent_env(self) -> dict[str, str]:
+        home = self.repo.parent / "agent-home"
+        return {f"XDG_{name.upper()}_HOME": str(home / name) for name in ("config", "state", "data", "cache")} | {
+            "XDG_RUNTIME_DIR": str(home / "run")}
+
+    def start_agent(self, timeout: float = 60.0) -> subprocess.Popen[bytes]:
+        env = self.agent_env()
+        Path(env["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
+        agent = subprocess.Popen(self._cli("agent"), env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = subprocess.run(self._cli("status", "--json"), env={**os.environ, **env}, capture_output=True,
+                                    text=True, check=False)
+            if status.returncode == 0 and json.loads(status.stdout or "{}").get("agent"):
+                return agent
+            time.sleep(0.5)
+        agent.kill()
+        raise RuntimeError("the Timekeep agent did not start")
+
+    def backup_via_agent(self) -> Run:
+        return timed(self._cli("backup", "--quiet"), self.agent_env())
+
 
 class Restic(Tool):
     name = "restic"
