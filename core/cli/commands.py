@@ -8,7 +8,6 @@ import shlex
 import sys
 import threading
 
-from core import api
 from core.cli.output import backup_summary, folder_json, folder_line, print_json, show_path
 from core.cli.progress import make_reporter
 from core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path
@@ -21,6 +20,8 @@ CANCELLED_EXIT = 130
 
 def cmd_init(args: argparse.Namespace) -> int:
     path = os.path.abspath(args.path)
+    from core import api
+
     api.init_repository(path)
     quoted = shlex.quote(path)
     print(f"Created an empty repository at {path}.")
@@ -117,6 +118,8 @@ def check_lines(report: CheckReport, read_data: bool) -> list[str]:
 def cmd_rebuild_index(args: argparse.Namespace) -> int:
     reporter = make_reporter(sys.stderr, False, False)
     try:
+        from core import api
+
         latest = api.rebuild_index(repo_path(args), progress=reporter)
     finally:
         reporter.close()

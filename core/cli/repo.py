@@ -9,9 +9,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from core.api import Timekeep
 from core.errors import UsageError
+
+if TYPE_CHECKING:
+    from core.api import Timekeep
 
 REPO_ENV = "TIMEKEEP_REPO"
 
@@ -25,6 +28,8 @@ def repo_path(args: argparse.Namespace) -> str:
 
 
 def open_repo(args: argparse.Namespace, writer: bool = False) -> Timekeep:
+    from core.api import Timekeep  # here, not at the top: a backup through the agent never opens the repository
+
     return Timekeep.open(repo_path(args), writer=writer)
 
 
