@@ -134,7 +134,7 @@ def add_new_files(root: Path, rnd: random.Random) -> str:
 MUTATIONS = (touch_small_file, overwrite_in_image, insert_in_medium, add_new_files)
 
 
-def drop_page_cache_hint(root: Path) -> int:
+def read_every_file(root: Path) -> int:
     """Read every file once so each tool starts with the same warm page cache; returns bytes read."""
     total = 0
     for dirpath, _, names in os.walk(root):

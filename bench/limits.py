@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import blake3
 import zstandard
 
-from bench.dataset import MEDIUM, Content
+from bench.dataset import MEDIUM, Content, read_every_file
 
 CHUNK = 64 * 1024
 
@@ -28,17 +27,8 @@ def sample(size: int = 64 << 20) -> bytes:
 
 def read_throughput(root: Path) -> float:
     """MB/s reading the whole dataset from the page cache (read it twice; the second pass is measured)."""
-    def read_all() -> int:
-        total = 0
-        for dirpath, _, names in os.walk(root):
-            for name in names:
-                with open(os.path.join(dirpath, name), "rb") as fh:
-                    while block := fh.read(1 << 22):
-                        total += len(block)
-        return total
-
-    size = read_all()
-    return _rate(size, read_all)
+    size = read_every_file(root)
+    return _rate(size, lambda: read_every_file(root))
 
 
 def blake3_throughput(data: bytes) -> float:

@@ -40,7 +40,7 @@ def prepare(work: Path, scale: dataset.Scale, seed: int) -> Path:
 def first_backups(report: Report, tools: list[Tool], size: int) -> None:
     seconds, peaks, sizes = {}, {}, {}
     for tool in tools:
-        dataset.drop_page_cache_hint(tool.source)
+        dataset.read_every_file(tool.source)
         tool.init()
         run = tool.backup()
         seconds[tool.name], peaks[tool.name] = run.seconds, run.peak_mib
