@@ -82,6 +82,7 @@ def with_agent(report: Report, tool: Tool, peers_touched: dict[str, float]) -> N
     finally:
         agent.terminate()
         agent.wait(timeout=60)
+        shutil.rmtree(tool.agent_env()["XDG_RUNTIME_DIR"], ignore_errors=True)
     values = {"timekeep": statistics.median(timings), **peers_touched}
     report.add(Row("backup after: one small file touched, agent running (peers: no agent)", "s", values,
                    target="≥ 10×"))

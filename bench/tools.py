@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,15 +99,17 @@ class Timekeep(Tool):
     def list_dir(self, snapshot: str, relpath: str) -> Run:
         return timed(self._cli("ls", str(self.source / relpath), "--at", snapshot))
 
-    # The agent: its own private XDG folders, so it never meets a real session's agent.
+    # The agent: its own private XDG folders, so it never meets a real session's agent. The runtime folder
+    # is a short one under /tmp: a Unix socket's path may not exceed 107 bytes.
     def agent_env(self) -> dict[str, str]:
         home = self.repo.parent / "agent-home"
+        if not hasattr(self, "_runtime"):
+            self._runtime = tempfile.mkdtemp(prefix="tk-agent-")
         return {f"XDG_{name.upper()}_HOME": str(home / name) for name in ("config", "state", "data", "cache")} | {
-            "XDG_RUNTIME_DIR": str(home / "run")}
+            "XDG_RUNTIME_DIR": self._runtime}
 
     def start_agent(self, timeout: float = 60.0) -> subprocess.Popen[bytes]:
         env = self.agent_env()
-        Path(env["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
         agent = subprocess.Popen(self._cli("agent"), env={**os.environ, **env}, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
