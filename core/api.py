@@ -6,6 +6,7 @@ Everything returned is a frozen record from `core.types`; paths are bytes (absol
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import threading
@@ -25,6 +26,7 @@ from core.restore import build
 from core.restore.combine import ChunkSource
 from core.restore.combine import write_version as combine
 from core.storage import layout as repo_layout
+from core.storage.atomic import atomic_write
 from core.storage.failures import drive_errors
 from core.storage.layout import Layout, is_inside
 from core.storage.lock import WriterLock
@@ -140,6 +142,14 @@ class Timekeep:
                 _sync_folders(self.db, self.layout)
                 return next(f for f in self.folders() if f.path == path)
         raise UsageError(f"{os.fsdecode(path)} is not a protected folder")
+
+    def set_compression_level(self, level: int) -> None:
+        """zstd level for chunks stored from now on (1 fastest, 19 smallest); stored chunks stay as they are."""
+        self._need_writer()
+        if not 1 <= level <= 19:
+            raise UsageError(f"compression level {level} is out of range; use 1 (fastest) to 19 (smallest)")
+        self.config = dataclasses.replace(self.config, compression_level=level)
+        atomic_write(self.layout.config, self.config.to_json())
 
     def remove_folder(self, path: bytes) -> None:
         """Stop protecting a folder; its history stays browsable and restorable."""

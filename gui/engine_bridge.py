@@ -44,6 +44,7 @@ class FolderChange:
     remove: tuple[bytes, ...] = ()
     excludes: tuple[str, ...] = ()  # the person's patterns, on top of the engine's defaults
     reapply: bool = False  # the patterns changed: give every protected folder the new ones
+    compression_level: int | None = None  # a new zstd level for what is stored from now on
 
 
 def repository_reachable(path: Path) -> bool:
@@ -71,10 +72,9 @@ def apply_folder_change(repo: Path, change: FolderChange) -> tuple[FolderInfo, .
                 tk.add_folder(path, excludes=change.excludes)
         if change.reapply:
             for folder in tk.folders():
-                if not os.path.isdir(folder.path):
-                    continue  # re-adding would fail and leave it unprotected; it keeps its old patterns
-                tk.remove_folder(folder.path)
-                tk.add_folder(folder.path, excludes=change.excludes)
+                tk.set_excludes(folder.path, change.excludes)
+        if change.compression_level is not None:
+            tk.set_compression_level(change.compression_level)
         return tuple(tk.folders())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 from datetime import UTC, datetime
@@ -439,3 +440,25 @@ def test_rebuild_reports_versions_whose_chunks_are_in_no_pack(tmp_path: Path, sr
         assert [s.id for s in tk.snapshots()] == [first]
         tk.restore(os.fsencode(src), first, dest=os.fsencode(tmp_path / "back"))
     assert read_tree(tmp_path / "back" / "src") == before
+
+
+def test_compression_level_applies_to_what_is_stored_from_now_on(tmp_path: Path) -> None:
+    words = [bytes(random.Random(n).choices(b"etaoinshrdlu", k=1 + n % 9)) for n in range(3000)]
+
+    def prose(seed: int) -> bytes:  # compressible, but with no repeated chunks for dedup to find
+        return b" ".join(random.Random(seed).choices(words, k=400_000))
+
+    text = prose(1)
+    make_tree(tmp_path / "src", {"a.log": text})
+    repo = new_repo(tmp_path, tmp_path / "src")
+    with Timekeep.open(repo, writer=True) as tk:
+        tk.set_compression_level(1)
+        fast = tk.backup()
+        with pytest.raises(UsageError, match="out of range"):
+            tk.set_compression_level(40)
+        tk.set_compression_level(19)
+        (tmp_path / "src" / "b.log").write_bytes(prose(2))
+        small = tk.backup()
+    assert json.loads((repo / "config.json").read_text())["compression_level"] == 19
+    assert small.bytes_new < fast.bytes_new
+    assert cat(repo, tmp_path / "src" / "a.log", fast.id) == text

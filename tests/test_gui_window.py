@@ -5,6 +5,7 @@ drive is a calm state, and the window keeps answering while a big backup runs.""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import time
 from pathlib import Path
@@ -263,8 +264,10 @@ def test_settings_change_folders_and_exclusions_through_the_engine(qtbot, runnin
     dialog._add_folder()
     dialog.schedule_box.setCurrentIndex(dialog.schedule_box.findData(30))
     dialog.excludes_edit.setPlainText("*.iso\n")
+    dialog.compression.setValue(9)
     with qtbot.waitSignal(app.bridge.folders_changed, timeout=10_000) as changed:
         dialog.accept()
+    assert json.loads((Path(app.settings.repository) / "config.json").read_text())["compression_level"] == 9
     folders = {os.fsdecode(f.path): f.excludes for f in changed.args[0]}
     assert set(folders) == {str(docs), str(extra)}
     assert all("*.iso" in patterns for patterns in folders.values())

@@ -152,8 +152,9 @@ class SettingsDialog(QDialog):
         form.addRow("then one a day for", self.daily)
         form.addRow("then one a week", self.weekly)
         form.addRow("Compression level", self.compression)
-        form.addRow(_note("Timekeep keeps every snapshot for now: thinning by these rules and the compression "
-                          "level take effect with the engine's coalescer; your choices are kept until then."))
+        form.addRow(_note("Timekeep keeps every snapshot for now: thinning by these rules takes effect with the "
+                          "engine's coalescer, and your choice is kept until then. The compression level applies "
+                          "to what is stored from now on."))
         return group
 
     def _exclusions_group(self) -> QGroupBox:
@@ -201,9 +202,11 @@ class SettingsDialog(QDialog):
         add = tuple(p for p in now if p not in self.original_folders)
         remove = tuple(p for p in self.original_folders if p not in now)
         reapply = self.excludes() != self.settings.extra_excludes
-        if not add and not remove and not reapply:
+        level = self.compression.value()
+        compression = level if level != self.settings.compression_level else None
+        if not add and not remove and not reapply and compression is None:
             return None
-        return FolderChange(add, remove, self.excludes(), reapply)
+        return FolderChange(add, remove, self.excludes(), reapply, compression)
 
     def new_settings(self) -> AppSettings:
         return self.settings.with_changes(
