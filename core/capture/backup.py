@@ -211,7 +211,7 @@ class Backup:
     def _finish(self, sid: int, trigger: str) -> SnapshotInfo:
         t = self.tally
         info = SnapshotInfo(
-            id=sid, time_ns=self._begin_ns(sid), trigger=trigger, files_scanned=t.files_scanned,
+            id=sid, time_ns=self.ctx.started_ns, trigger=trigger, files_scanned=t.files_scanned,
             files_read=t.files_read, files_changed=t.files_changed, bytes_read=t.bytes_read,
             bytes_new=self.store.bytes_new, errors=sum(1 for e in t.errors if e.kind != "skipped"),
             duration_s=round(time.monotonic() - self._started, 3))
@@ -219,7 +219,3 @@ class Backup:
             self.progress(self._progress("commit"))
         folders = [{"path": os.fsdecode(f.path), "excludes": list(f.excludes)} for f in self.folders]
         return self.writer.finish(info, folders)
-
-    def _begin_ns(self, sid: int) -> int:
-        row = self.db.execute_sql("SELECT time_ns FROM snapshot WHERE id = ?", (sid,)).fetchone()
-        return int(row[0])
