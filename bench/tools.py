@@ -31,7 +31,8 @@ class Run:
 def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
     """Run a command to completion under /usr/bin/time -v; raise with its output if it fails."""
     started = time.perf_counter()
-    proc = subprocess.run([TIME, "-v", *cmd], capture_output=True, text=True, env={**os.environ, **(env or {})},
+    wrapper = [TIME, "-v"] if os.path.exists(TIME) else []  # without it (apt unreachable) memory reads 0
+    proc = subprocess.run([*wrapper, *cmd], capture_output=True, text=True, env={**os.environ, **(env or {})},
                           cwd=cwd, check=False)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
