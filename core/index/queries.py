@@ -105,11 +105,6 @@ def version_at(db: SqliteDatabase, fid: int, snapshot_id: int) -> VersionRow | N
     return _version(row) if row else None
 
 
-def version_by_id(db: SqliteDatabase, version_id: int) -> VersionRow:
-    row = db.execute_sql(f"SELECT {VERSION_COLUMNS} FROM version v WHERE v.id = ?", (version_id,)).fetchone()
-    return _version(row)
-
-
 def _entries(rows: Iterable[tuple[object, ...]], snapshot_id: int) -> list[Entry]:
     entries = []
     for path, kind, size, mode, mtime_ns, snap, state, target in rows:

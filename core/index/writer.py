@@ -18,7 +18,7 @@ from peewee import SqliteDatabase
 
 from core.errors import CorruptData
 from core.index import queries
-from core.storage.layout import Layout
+from core.storage.layout import Layout, is_inside
 from core.storage.manifest import encode_path, write_manifest
 from core.storage.pack import SealedPack
 from core.types import FileError, SnapshotInfo
@@ -118,7 +118,7 @@ class SnapshotWriter:
 
     def _folder_of(self, path: bytes) -> int:
         for root, fid in self.folder_id.items():
-            if path == root or path.startswith(root + b"/"):
+            if is_inside(path, root):
                 return fid
         raise ValueError(f"{path!r} is in no protected folder")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -137,6 +136,3 @@ def write_folders(layout: Layout, folders: list[dict[str, Any]]) -> None:
 def is_inside(path: bytes, root: bytes) -> bool:
     return path == root or path.startswith(root.rstrip(b"/") + b"/")
 
-
-def fs_path(raw: bytes) -> str:
-    return os.fsdecode(raw)
