@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from peewee import SqliteDatabase
 
@@ -41,10 +42,9 @@ class Checker:
             self._pack_footer(name, pid, on_drive[name])
         return packs
 
-    def _pack_footer(self, name: str, pid: int, path: object) -> None:
+    def _pack_footer(self, name: str, pid: int, path: Path) -> None:
         try:
-            footer = {e.digest: (e.offset, e.length, e.inner, e.raw_length)
-                      for e in read_footer(self.layout.pack_path(name))}
+            footer = {e.digest: (e.offset, e.length, e.inner, e.raw_length) for e in read_footer(path)}
         except CorruptData as err:
             self.problems.append(str(err))
             return
