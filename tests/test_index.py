@@ -40,6 +40,30 @@ def test_migrations_run_in_order_and_are_recorded(tmp_path: Path) -> None:
     assert schema_version(db) == SCHEMA_VERSION + 2
 
 
+def test_schema_2_index_gains_skip_and_origins(tmp_path: Path) -> None:
+    """An index written before coalescing and watched moves opens, and old extents start at their chunk."""
+    db = open_index(tmp_path / "index.db")
+    db.execute_sql("INSERT INTO folder (path, excludes, active) VALUES (x'2f61', '[]', 1)")
+    db.execute_sql("INSERT INTO pack (name, size) VALUES ('p', 1)")
+    db.execute_sql("INSERT INTO chunk (digest, pack_id, offset, length, inner, raw_length) "
+                   "VALUES (x'01', 1, 0, 1, 0, 1)")
+    db.execute_sql("INSERT INTO file (folder_id, parent_id, path) VALUES (1, NULL, x'2f61')")
+    db.execute_sql("INSERT INTO snapshot (time_ns, trigger, state, files_scanned, files_read, files_changed, "
+                   "bytes_read, bytes_new, errors, duration_s) VALUES (1, 'manual', 'complete', 0, 0, 0, 0, 0, 0, 0)")
+    db.execute_sql("INSERT INTO version (file_id, snapshot_id, state, kind, size, mode, mtime_ns, inode, ctime_ns, "
+                   "full, depth, chain_rows, racy) VALUES (1, 1, 'created', 'file', 1, 0, 0, 0, 0, 1, 0, 1, 0)")
+    for table, column in (("extent", "skip"), ("version", "origin"), ("journal", "origin")):
+        db.execute_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+    db.execute_sql("INSERT INTO extent (version_id, offset, length, chunk_id) VALUES (1, 0, 1, 1)")
+    db.execute_sql("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    db.close()
+    db = open_index(tmp_path / "index.db")
+    assert schema_version(db) == SCHEMA_VERSION == 3
+    assert db.execute_sql("SELECT skip FROM extent").fetchall() == [(0,)]
+    assert db.execute_sql("SELECT origin FROM version").fetchall() == [(None,)]
+    assert "origin" in [c.name for c in db.get_columns("journal")]
+
+
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     db = open_index(tmp_path / "index.db")
     db.execute_sql("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 5),))

@@ -15,31 +15,34 @@ A, B, C = b"a" * 32, b"b" * 32, b"c" * 32
     ("extents", "size", "expected"),
     [
         # one full version
-        ([(1, 0, 10, A)], 10, [Piece(0, 10, A, 0)]),
+        ([(1, 0, 10, A, 0)], 10, [Piece(0, 10, A, 0)]),
         # a later extent replaces the middle: the older one shows on both sides
-        ([(1, 0, 10, A), (2, 4, 2, B)], 10, [Piece(0, 4, A, 0), Piece(4, 2, B, 0), Piece(6, 4, A, 6)]),
+        ([(1, 0, 10, A, 0), (2, 4, 2, B, 0)], 10, [Piece(0, 4, A, 0), Piece(4, 2, B, 0), Piece(6, 4, A, 6)]),
         # same location at two storage times: the latest wins, whatever the input order
-        ([(3, 0, 5, C), (1, 0, 5, A), (2, 0, 5, B)], 5, [Piece(0, 5, C, 0)]),
+        ([(3, 0, 5, C, 0), (1, 0, 5, A, 0), (2, 0, 5, B, 0)], 5, [Piece(0, 5, C, 0)]),
         # a shrunk file is cut to its size
-        ([(1, 0, 10, A)], 4, [Piece(0, 4, A, 0)]),
+        ([(1, 0, 10, A, 0)], 4, [Piece(0, 4, A, 0)]),
         # growth: a newer extent past the old end
-        ([(1, 0, 4, A), (2, 4, 4, B)], 8, [Piece(0, 4, A, 0), Piece(4, 4, B, 0)]),
+        ([(1, 0, 4, A, 0), (2, 4, 4, B, 0)], 8, [Piece(0, 4, A, 0), Piece(4, 4, B, 0)]),
         # an older extent overlapping a newer one's edge keeps only its uncovered part
-        ([(2, 0, 6, B), (1, 4, 6, A)], 10, [Piece(0, 6, B, 0), Piece(6, 4, A, 2)]),
+        ([(2, 0, 6, B, 0), (1, 4, 6, A, 0)], 10, [Piece(0, 6, B, 0), Piece(6, 4, A, 2)]),
+        # an extent that starts inside its chunk (a coalesced version keeps only the bytes still seen)
+        ([(1, 0, 4, A, 0), (1, 4, 6, B, 10)], 10, [Piece(0, 4, A, 0), Piece(4, 6, B, 10)]),
+        ([(2, 2, 6, B, 3), (1, 0, 10, A, 0)], 10, [Piece(0, 2, A, 0), Piece(2, 6, B, 3), Piece(8, 2, A, 8)]),
         # empty version
         ([], 0, []),
     ],
 )
-def test_paint_latest_wins(extents: list[tuple[int, int, int, bytes]], size: int, expected: list[Piece]) -> None:
+def test_paint_latest_wins(extents: list[tuple[int, int, int, bytes, int]], size: int, expected: list[Piece]) -> None:
     assert paint(extents, size) == expected
 
 
 def test_paint_refuses_a_gap() -> None:
     with pytest.raises(CorruptData):
-        paint([(1, 0, 4, A), (1, 6, 4, B)], 10)
+        paint([(1, 0, 4, A, 0), (1, 6, 4, B, 0)], 10)
 
 
 def test_paint_merges_adjacent_parts_of_one_chunk() -> None:
     # the chunk A is split by B's boundary points in the sweep but covered by A on both ends
-    pieces = paint([(2, 0, 10, A), (1, 3, 2, B)], 10)
+    pieces = paint([(2, 0, 10, A, 0), (1, 3, 2, B, 0)], 10)
     assert pieces == [Piece(0, 10, A, 0)]

@@ -77,6 +77,7 @@ class Version(BaseModel):
     content_id = BlobField(null=True)
     link_target = BlobField(null=True)
     racy = BooleanField(default=False, constraints=[SQL("DEFAULT 0")])
+    origin = IntegerField(null=True)  # schema 3: the File this one was moved from, when a watcher saw the move
 
     class Meta:
         indexes = ((("file", "snapshot"), False),)
@@ -101,6 +102,7 @@ class Extent(BaseModel):
     offset = IntegerField()
     length = IntegerField()
     chunk = ForeignKeyField(Chunk, backref="extents", index=True)
+    skip = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])  # schema 3: bytes of the chunk before `offset`
 
     class Meta:
         primary_key = False
@@ -116,6 +118,7 @@ class Journal(BaseModel):
     size = IntegerField(default=0)
     first_ns = IntegerField()
     last_ns = IntegerField()
+    origin = BlobField(null=True)  # schema 3: where a watched move came from
 
 
 MODELS: list[type[BaseModel]] = [Meta, Folder, File, Snapshot, SnapshotError, Version, Pack, Chunk, Extent, Journal]

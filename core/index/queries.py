@@ -160,10 +160,10 @@ def versions_of(db: SqliteDatabase, fid: int) -> list[VersionInfo]:
     return [VersionInfo(*row) for row in rows]
 
 
-def chain_extents(db: SqliteDatabase, version: VersionRow) -> list[tuple[int, int, int, bytes]]:
-    """(version id, offset, length, digest) of every extent from the last full version up to `version`."""
+def chain_extents(db: SqliteDatabase, version: VersionRow) -> list[tuple[int, int, int, bytes, int]]:
+    """(version id, offset, length, digest, skip) of every extent from the last full version up to `version`."""
     rows = db.execute_sql(
-        "SELECT e.version_id, e.offset, e.length, c.digest FROM extent e "
+        "SELECT e.version_id, e.offset, e.length, c.digest, e.skip FROM extent e "
         "JOIN chunk c ON c.id = e.chunk_id JOIN version v ON v.id = e.version_id "
         "WHERE v.file_id = ? AND v.id <= ? AND v.id >= "
         "(SELECT max(id) FROM version WHERE file_id = ? AND id <= ? AND full = 1)",

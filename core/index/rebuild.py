@@ -51,7 +51,7 @@ def _version(record: dict[str, Any]) -> NewVersion:
         depth=record["depth"], chain_rows=record["chain_rows"],
         content_id=bytes.fromhex(record["content_id"]) if record.get("content_id") else None,
         link_target=decode_path(target) if target is not None else None, racy=bool(record.get("racy")),
-        extents=[(o, n, bytes.fromhex(d)) for o, n, d in record["extents"]])
+        extents=[(e[0], e[1], bytes.fromhex(e[2]), e[3] if len(e) > 3 else 0) for e in record["extents"]])
 
 
 def load_snapshot(db: SqliteDatabase, layout: Layout, sid: int, writer: SnapshotWriter) -> SnapshotInfo:

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from peewee import SqliteDatabase
-from playhouse.migrate import SqliteMigrator
+from playhouse.migrate import SqliteMigrator, migrate
 
 from core.errors import FormatTooNew
-from core.index.models import MODELS, Journal, Meta
+from core.index.models import MODELS, Extent, Journal, Meta, Version
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 Migration = Callable[[SqliteDatabase, SqliteMigrator], None]
 
 
@@ -25,8 +25,18 @@ def _add_journal(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
         db.create_tables([Journal])
 
 
+def _add_skip_and_origins(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
+    """2 -> 3: extents may start inside their chunk (coalesced versions keep only the bytes still seen), and
+    versions and journal rows remember where a watched move came from."""
+    migrate(
+        migrator.add_column("extent", "skip", Extent.skip),
+        migrator.add_column("version", "origin", Version.origin),
+        migrator.add_column("journal", "origin", Journal.origin),
+    )
+
+
 # MIGRATIONS[n] upgrades a schema at version n to n + 1.
-MIGRATIONS: dict[int, Migration] = {1: _add_journal}
+MIGRATIONS: dict[int, Migration] = {1: _add_journal, 2: _add_skip_and_origins}
 
 PRAGMAS = {
     "journal_mode": "wal",

@@ -28,7 +28,7 @@ VERSION_INSERT = (
     "depth, chain_rows, content_id, link_target, racy) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 EXTENT_INSERT = (
-    "INSERT INTO extent (version_id, offset, length, chunk_id) SELECT ?, ?, ?, id FROM chunk WHERE digest = ?"
+    "INSERT INTO extent (version_id, offset, length, chunk_id, skip) SELECT ?, ?, ?, id, ? FROM chunk WHERE digest = ?"
 )
 
 
@@ -50,7 +50,7 @@ class NewVersion:
     chain_rows: int = 0
     content_id: bytes | None = None
     link_target: bytes | None = None
-    extents: Sequence[tuple[int, int, bytes]] = ()
+    extents: Sequence[tuple[int, int, bytes] | tuple[int, int, bytes, int]] = ()  # offset, length, digest[, skip]
     racy: bool = False  # touched so near the storage time that the next backup reads it again
     file_id: int | None = None  # known when the file had a version before
 
@@ -94,7 +94,8 @@ class SnapshotWriter:
             int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target, int(v.racy)))
         vid = cursor.lastrowid
         if v.extents:
-            added = conn.executemany(EXTENT_INSERT, [(vid, o, n, d) for o, n, d in v.extents]).rowcount
+            rows = [(vid, e[0], e[1], e[3] if len(e) > 3 else 0, e[2]) for e in v.extents]
+            added = conn.executemany(EXTENT_INSERT, rows).rowcount
             if added != len(v.extents):  # a digest with no chunk row: never index a version that cannot be built
                 raise CorruptData(f"{os.fsdecode(v.path)}: {len(v.extents) - added} of its chunks are in no pack")
 
@@ -153,11 +154,11 @@ def add_packs(db: SqliteDatabase, packs: Sequence[SealedPack]) -> None:
 def _extents_by_version(db: SqliteDatabase, snapshot_id: int) -> Iterator[tuple[int, list[list[Any]]]]:
     """(version id, extents) for every version of the snapshot that has extents, in version order."""
     rows = db.connection().execute(
-        "SELECT e.version_id, e.offset, e.length, c.digest FROM extent e JOIN chunk c ON c.id = e.chunk_id "
+        "SELECT e.version_id, e.offset, e.length, c.digest, e.skip FROM extent e JOIN chunk c ON c.id = e.chunk_id "
         "JOIN version v ON v.id = e.version_id WHERE v.snapshot_id = ? ORDER BY e.version_id, e.offset",
         (snapshot_id,))
     for vid, group in itertools.groupby(rows, key=lambda row: row[0]):
-        yield vid, [[o, n, d.hex()] for _, o, n, d in group]
+        yield vid, [[o, n, d.hex(), k] if k else [o, n, d.hex()] for _, o, n, d, k in group]
 
 
 def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str, Any]]:

@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from core.errors import CorruptData
 from core.types import Piece
 
-# (version id, offset, length, digest) — the order of storage times is the order of version ids.
-StoredExtent = tuple[int, int, int, bytes]
+# (version id, offset, length, digest, skip): bytes [offset, offset + length) of the version are the chunk's
+# bytes from `skip` on. The order of storage times is the order of version ids.
+StoredExtent = tuple[int, int, int, bytes, int]
 
 
 def _boundaries(extents: Sequence[StoredExtent], size: int) -> list[int]:
     points = {0, size}
-    for _, offset, length, _ in extents:
+    for _, offset, length, _, _ in extents:
         points.add(min(offset, size))
         points.add(min(offset + length, size))
     return sorted(points)
@@ -45,8 +46,8 @@ def paint(extents: Sequence[StoredExtent], size: int) -> list[Piece]:
             heapq.heappop(heap)
         if not heap:
             raise CorruptData(f"stored version has no data for bytes {start}–{end}")
-        _, offset, _, digest = extents[-heap[0][1]]
-        _append(pieces, Piece(start, end - start, digest, start - offset))
+        _, offset, _, digest, skip = extents[-heap[0][1]]
+        _append(pieces, Piece(start, end - start, digest, start - offset + skip))
     return pieces
 
 
