@@ -8,26 +8,30 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from peewee import SqliteDatabase
 
 from core.capture.excludes import DEFAULT_EXCLUDES
-from core.errors import NotARepository, NotInSnapshot, TimeBeforeFirstSnapshot, UsageError
-from core.index import queries
+from core.coalesce import run as thinning
+from core.coalesce.manifests import finish as finish_manifests
+from core.errors import NotARepository, NotInSnapshot, StorageError, TimeBeforeFirstSnapshot, UsageError
+from core.index import queries, summary
 from core.index.schema import open_index
 from core.restore import build
 from core.restore.combine import ChunkSource
 from core.restore.combine import write_version as combine
 from core.storage import layout as repo_layout
 from core.storage.atomic import atomic_write
-from core.storage.failures import drive_errors
+from core.storage.failures import FULL, drive_errors
 from core.storage.layout import Layout, is_inside
 from core.storage.lock import WriterLock
 from core.storage.pack import PackReader
@@ -35,17 +39,32 @@ from core.storage.recovery import discard_snapshot, recover
 from core.timespec import parse_time_spec
 from core.types import (
     CheckReport,
+    CoalesceReport,
     Entry,
     FileError,
     FolderInfo,
     Plan,
     Progress,
     RestoreResult,
+    Retention,
     SnapshotInfo,
+    SnapshotSummary,
     VersionInfo,
 )
 
+if TYPE_CHECKING:
+    from core.capture.backup import FolderSpec
+
 ProgressCallback = Callable[[Progress], None]
+ROOM_MARGIN = 16 << 20
+log = logging.getLogger(__name__)
+
+
+def _free_bytes(root: Path) -> int:
+    try:
+        return shutil.disk_usage(root).free
+    except OSError:
+        return 0
 
 
 def init_repository(path: str | Path) -> None:
@@ -83,6 +102,7 @@ class Timekeep:
                 db = open_index(layout.index)
                 if writer:
                     recover(db, layout)
+                    finish_manifests(db, layout)
                     _sync_folders(db, layout)
         except BaseException:
             if db is not None:
@@ -151,6 +171,41 @@ class Timekeep:
         self.config = dataclasses.replace(self.config, compression_level=level)
         atomic_write(self.layout.config, self.config.to_json())
 
+    def retention(self) -> Retention:
+        return self.config.retention
+
+    def set_retention(self, rule: Retention) -> None:
+        """How the coalescer thins this repository's history from now on (stored in config.json)."""
+        self._need_writer()
+        if rule.keep_all_hours < 1 or rule.daily_days < 0 or rule.weekly_weeks < 0:
+            raise UsageError("retention: keep every snapshot for at least 1 hour; days and weeks cannot be negative")
+        self.config = dataclasses.replace(self.config, retention=rule)
+        atomic_write(self.layout.config, self.config.to_json())
+
+    def thinning_plan(self, now_ns: int | None = None) -> tuple[list[int], list[int]]:
+        """(snapshots the retention rule would drop now, those it keeps because they hold a last copy)."""
+        plan = thinning.plan_thinning(self.db, self.config.retention, now_ns or time.time_ns())
+        return plan.dropped, plan.spared
+
+    def coalesce(self, progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
+                 now_ns: int | None = None, drop: Collection[int] | None = None) -> CoalesceReport:
+        """Thin history by the retention rule (or drop the snapshots `drop`), folding what the kept
+        snapshots need into them, and give the unused space back (claims 20–23). Never drops the newest
+        snapshot or the only stored copy of a file."""
+        self._need_writer()
+        if drop is not None:
+            ids = [s.id for s in self.snapshots()]
+            unknown = sorted(set(drop) - set(ids))
+            if unknown:
+                raise UsageError(f"there is no snapshot {unknown[0]}; `timekeep snapshots` lists them")
+            if ids and ids[-1] in drop:
+                raise UsageError("the newest snapshot is never thinned; take another backup first")
+        with drive_errors(self.root):
+            report = thinning.coalesce(self.db, self.layout, self.config.compression_level, self.config.retention,
+                                       now_ns=now_ns, drop=drop, progress=progress, cancel=cancel)
+        self.reader.close()  # rewritten packs are gone from the drive
+        return report
+
     def remove_folder(self, path: bytes) -> None:
         """Stop protecting a folder; its history stays browsable and restorable."""
         self._need_writer()
@@ -169,15 +224,41 @@ class Timekeep:
     # storing
     def backup(self, trigger: str = "manual", progress: ProgressCallback | None = None,
                cancel: threading.Event | None = None,
-               dirty: Mapping[bytes, Collection[bytes]] | None = None) -> SnapshotInfo:
+               dirty: Mapping[bytes, Collection[bytes]] | None = None, make_room: bool = True) -> SnapshotInfo:
         """Take a snapshot. `dirty` (folder root -> changed paths, as a watcher journaled them) limits
-        the scan to those paths; folders not in it are not scanned. None scans everything."""
-        from core.capture.backup import Backup, FolderSpec  # the CLI's other commands need not load it
+        the scan to those paths; folders not in it are not scanned. None scans everything.
+
+        When the drive fills up, old snapshots are thinned to make room (the oldest outside the
+        retention rule's keep-all window first, never a file's only copy) and the backup runs again.
+        """
+        from core.capture.backup import FolderSpec
 
         self._need_writer()
         folders = [FolderSpec(f.id, f.path, f.excludes) for f in self.folders()]
         if not folders:
             raise UsageError("no folder is protected yet; add one with `timekeep add FOLDER`")
+        free_before = _free_bytes(self.root)
+        try:
+            return self._backup_once(folders, trigger, progress, cancel, dirty)
+        except StorageError as err:
+            if str(err) != FULL or not make_room:
+                raise
+            need = 2 * free_before + ROOM_MARGIN
+            with drive_errors(self.root):
+                room = thinning.make_room(self.db, self.layout, self.config.compression_level,
+                                          self.config.retention, need)
+            if not room.snapshots_dropped:
+                raise StorageError(f"{FULL}. Thinning found nothing it may drop: every snapshot is within the last "
+                                   f"{self.config.retention.keep_all_hours} hours or holds a file's only copy"
+                                   ) from err
+            log.warning("drive full: thinned snapshots %s (%d bytes) to make room", room.snapshots_dropped,
+                        room.bytes_freed)
+            return self._backup_once(folders, trigger, progress, cancel, dirty)
+
+    def _backup_once(self, folders: list[FolderSpec], trigger: str, progress: ProgressCallback | None,
+                     cancel: threading.Event | None, dirty: Mapping[bytes, Collection[bytes]] | None) -> SnapshotInfo:
+        from core.capture.backup import Backup  # the CLI's other commands need not load it
+
         job = Backup(self.db, self.layout, self.config, folders, progress, cancel, dirty=dirty)
         try:
             with drive_errors(self.root):
@@ -223,6 +304,23 @@ class Timekeep:
         if version.kind != "dir":
             raise UsageError(f"{os.fsdecode(path)} is not a folder at snapshot {snapshot_id}")
         return queries.children_at(self.db, version.file_id, snapshot_id)
+
+    def snapshot_summary(self, snapshot_id: int) -> SnapshotSummary:
+        """What the snapshot changed: files stored and deleted, new bytes, the busiest folders (a tooltip)."""
+        return summary.snapshot_summary(self.db, snapshot_id)
+
+    def deleted_at(self, path: bytes | None, snapshot_id: int) -> list[Entry]:
+        """Children of `path` (None: the protected folders) deleted at the snapshot, each as it was just
+        before (state "deleted"); a folder deleted at that snapshot lists what went with it."""
+        if path is None:
+            return summary.deleted_roots(self.db, snapshot_id)
+        fid = queries.file_id(self.db, path)
+        version = queries.version_at(self.db, fid, snapshot_id) if fid is not None else None
+        if fid is None or version is None:
+            raise NotInSnapshot(f"{os.fsdecode(path)} did not exist at snapshot {snapshot_id}")
+        if version.kind != "dir":
+            raise UsageError(f"{os.fsdecode(path)} is not a folder at snapshot {snapshot_id}")
+        return summary.deleted_children(self.db, fid, snapshot_id)
 
     def versions(self, path: bytes) -> list[VersionInfo]:
         fid = queries.file_id(self.db, path)

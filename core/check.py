@@ -11,6 +11,7 @@ from core.errors import CorruptData
 from core.index.queries import ChunkLocation
 from core.restore.combine import ChunkSource, verified_slice
 from core.storage.layout import Layout
+from core.storage.manifest import manifest_ids
 from core.storage.pack import PackReader, iter_pack_files, read_footer
 from core.types import CheckReport, Progress
 
@@ -62,12 +63,21 @@ class Checker:
         (running,) = self.db.execute_sql("SELECT count(*) FROM snapshot WHERE state = 'running'").fetchone()
         if running:
             self.notes.append(f"{running} interrupted snapshot(s) will be cleaned up by the next backup")
+        (unused,) = self.db.execute_sql(
+            "SELECT count(*) FROM chunk c WHERE NOT EXISTS (SELECT 1 FROM extent e WHERE e.chunk_id = c.id)").fetchone()
+        if unused:
+            self.notes.append(f"{unused} stored chunk(s) no snapshot uses; `timekeep coalesce` gives their space back")
 
     def _manifests(self) -> int:
         ids = [row[0] for row in self.db.execute_sql("SELECT id FROM snapshot WHERE state = 'complete'")]
         for sid in ids:
             if not self.layout.manifest_path(sid).exists():
                 self.problems.append(f"snapshot {sid} has no manifest on the drive")
+        extra = sorted(set(manifest_ids(self.layout)) - set(ids))
+        if self.layout.coalescing.exists():
+            self.notes.append("a thinning was interrupted; the next backup or thinning finishes it")
+        elif extra:
+            self.notes.append(f"manifests of snapshots the index does not have: {extra[:5]}")
         return len(ids)
 
     def _read_all(self, progress: Callable[[Progress], None] | None) -> int:

@@ -117,7 +117,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class Progress:
-    phase: Literal["scan", "store", "commit", "restore", "check"]
+    phase: Literal["scan", "store", "commit", "restore", "check", "coalesce"]
     files_done: int
     files_total: int
     bytes_done: int
@@ -146,3 +146,45 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How the coalescer thins history (DESIGN §1): every snapshot of the last `keep_all_hours`, then the
+    last one of each day for `daily_days`, then the last one of each week for `weekly_weeks` (0: for ever).
+    The newest snapshot is always kept."""
+
+    keep_all_hours: int = 24
+    daily_days: int = 30
+    weekly_weeks: int = 0
+
+
+@dataclass(frozen=True)
+class SnapshotSummary:
+    """What one snapshot changed, for the timeline's tooltip: counts, bytes and the busiest folders."""
+
+    snapshot_id: int
+    files_changed: int
+    files_deleted: int
+    bytes_new: int
+    top_folders: tuple[tuple[bytes, int], ...]  # (folder path, changed entries under it), busiest first
+
+
+@dataclass(frozen=True)
+class CoalesceReport:
+    """What one run of the coalescer did (claims 20–23)."""
+
+    snapshots_dropped: tuple[int, ...] = ()
+    snapshots_kept_for_last_copy: tuple[int, ...] = ()
+    versions_folded: int = 0
+    versions_moved: int = 0
+    extent_rows_saved: int = 0  # net index rows the folds saved (adjacent parts of one chunk merge)
+    chunks_reclaimed: int = 0
+    packs_rewritten: int = 0
+    packs_deleted: int = 0
+    bytes_freed: int = 0
+    problems: tuple[str, ...] = ()
+    duration_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,14 @@ from core.agent.destination import Destination
 from core.agent.jobs import Job, JobRunner, Publish
 from core.agent.power import on_battery
 from core.agent.protocol import progress_json
-from core.agent.storage import Outcome, reconcile_only, storage_time
+from core.agent.storage import Outcome, reconcile_only, storage_time, thin
 from core.drives import MOUNTINFO, Change, DrivePoller
 from core.errors import BackupCancelled, TimekeepError, UsageError
 from core.index.journal import size_on_disk
-from core.schedule.policy import Situation, due, held_back, reconcile_due
+from core.schedule.policy import Situation, coalesce_due, due, held_back, reconcile_due
 from core.schedule.rotation import Candidate, pick_destination
 from core.types import Progress
+from core.udisks import UDisksListener
 from core.watch.coalesce import debounce_wait
 from core.watch.limits import LIMIT_FILE
 from core.watch.observer import EventBuffer, FolderWatcher
@@ -60,11 +61,13 @@ class Agent:
         self.buffer = EventBuffer(clock)
         self.watcher = FolderWatcher(self.buffer, limit_file)
         self.runner = JobRunner(self._execute, self._publish)
+        self.udisks = UDisksListener(self._drives_changed, config.udisks_bus) if config.udisks_bus else None
         self.publish: Publish = lambda event: None
         self.paused = False
         self.on_battery: bool | None = None
         self.last_storage: datetime | None = None
         self.last_reconcile: datetime | None = None
+        self.last_coalesce: datetime | None = None
         self.last_result: dict[str, Any] = {}
         self.started = False
         self._flush_lock = threading.Lock()
@@ -74,11 +77,15 @@ class Agent:
     def start(self) -> None:
         """Watch, find the drives (each found one is reconciled), start the engine thread."""
         self.watcher.start()
+        if self.udisks is not None and self.udisks.start():
+            log.info("drive detection: %s", self.udisks.status)
         self.on_battery = self.battery()
         self._poll_drives()
         present = [d.last_ns for d in self.present() if d.last_ns is not None]
         self.last_storage = from_ns(max(present)) if present else None
         self.runner.start()
+        self.last_coalesce = self.wall() - timedelta(
+            seconds=self.policy.coalesce_every_s - self.policy.coalesce_after_start_s)
         self.started = True
 
     def tick(self) -> None:
@@ -99,6 +106,8 @@ class Agent:
     def shutdown(self) -> None:
         """Stop watching, journal what is pending, take the shutdown storage time within the budget."""
         self.watcher.stop()
+        if self.udisks is not None:
+            self.udisks.stop()
         self.flush()
         self.runner.cancel_kind("reconcile")
         situation = self.situation()
@@ -110,6 +119,14 @@ class Agent:
             dest.close_reader()
         log.info("agent stopped; %s paths wait in the journals", sum(d.stats.paths for d in self.present()))
 
+    def _drives_changed(self) -> None:
+        """udisks says a drive or mount changed: poll the mount points at the next tick, not in seconds."""
+        self._next_poll = 0.0
+
+    @property
+    def drive_detection(self) -> str:
+        return self.udisks.status if self.udisks is not None else "polling mount points"
+
     def present(self) -> list[Destination]:
         return [d for d in self.destinations.values() if d.present]
 
@@ -120,14 +137,14 @@ class Agent:
     def flush(self) -> int:
         """Journal the watcher's dirty paths into every connected destination; returns how many paths."""
         with self._flush_lock:
-            drained = self.buffer.drain()
-            if not drained:
+            drained, origins = self.buffer.drain(), self.buffer.take_origins()
+            if not drained and not origins:
                 return 0
-            sizes = {path: size_on_disk(path) for path in drained}
+            sizes = {path: size_on_disk(path) for path in {**drained, **origins}}
             now_ns = time.time_ns()
             for dest in self.present():
                 try:
-                    dest.record(sizes, now_ns)
+                    dest.record(sizes, now_ns, origins)
                 except FAILURES as err:
                     log.warning("%s: cannot journal changes (%s); it will be reconciled", dest.key, err)
                     dest.needs_reconcile = True
@@ -216,9 +233,22 @@ class Agent:
         if self.started and reconcile_due(self.policy, self.last_reconcile, self.wall()):
             self.reconcile_all("daily")
             return
+        if self.started and self.present() and self.last_coalesce is not None \
+                and coalesce_due(self.policy, self.last_coalesce, self.wall()):
+            self.coalesce_all("daily")
+            return
         trigger = due(self.policy, self.situation())
         if trigger is not None and self.present():
             self.request_backup(trigger)
+
+    def coalesce_all(self, reason: str) -> list[Job]:
+        """Thin every connected destination; a storage time first keeps what changed since the last one."""
+        self.last_coalesce = self.wall()
+        jobs = []
+        for dest in self.present():
+            self.runner.submit("backup", dest.key, "before-coalesce")
+            jobs.append(self.runner.submit("coalesce", dest.key, reason))
+        return jobs
 
     def next_destination(self) -> str | None:
         candidates = [Candidate(d.key, d.present, d.last_ns) for d in self.destinations.values()]
@@ -243,7 +273,19 @@ class Agent:
             raise UsageError(f"{dest.key} is not connected: {dest.presence.reason}")
         if job.kind == "reconcile":
             return self._reconcile(dest, job)
+        if job.kind == "coalesce":
+            return self._coalesce(dest, job)
         return self._backup(dest, job)
+
+    def _coalesce(self, dest: Destination, job: Job) -> dict[str, Any]:
+        try:
+            report = thin(dest.path, lambda p: self._progress(job, p), job.cancel)
+        finally:
+            self._refresh(dest)
+        if report.snapshots_dropped:
+            log.info("%s: thinned snapshots %s, freed %d bytes", dest.key, report.snapshots_dropped,
+                     report.bytes_freed)
+        return {"destination": dest.key, "coalesced": report.to_json()}
 
     def _reconcile(self, dest: Destination, job: Job) -> dict[str, Any]:
         self.last_reconcile = self.wall()  # an attempt counts: a failing scan is not retried every tick

@@ -33,6 +33,7 @@ class AgentConfig:
     drive_poll_s: float = 2.0
     folders_poll_s: float = 5.0
     shutdown_budget_s: float = 20.0  # time allowed at shutdown for a running or final storage time
+    udisks_bus: str | None = "SYSTEM"  # where udisks signals wake the drive poll; None: polling alone
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
 

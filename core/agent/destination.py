@@ -127,13 +127,13 @@ class Destination:
         self.snapshot_count = len(snaps)
         self.last_ns = snaps[-1].time_ns if snaps else None
 
-    def record(self, sizes: Mapping[bytes, int], now_ns: int) -> int:
-        """Journal the dirty paths this destination protects; returns how many."""
+    def record(self, sizes: Mapping[bytes, int], now_ns: int, origins: Mapping[bytes, bytes] | None = None) -> int:
+        """Journal the dirty paths this destination protects (with where renamed ones came from); returns how many."""
         entries = []
         for path, size in sizes.items():
             root = protected_by(path, self.folders)
             if root is not None:
-                entries.append(JournalEntry(root, path, size))
+                entries.append(JournalEntry(root, path, size, (origins or {}).get(path)))
         if entries:
             with self.index() as db:
                 journal.record(db, entries, now_ns)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from core.errors import BackupCancelled, TimekeepError
 
 log = logging.getLogger(__name__)
-JobKind = Literal["backup", "reconcile"]
+JobKind = Literal["backup", "reconcile", "coalesce"]
 Publish = Callable[[dict[str, Any]], None]
 
 

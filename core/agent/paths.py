@@ -6,13 +6,22 @@ point every folder at a temporary one.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
+from core.errors import TimekeepError
+
 APP = "timekeep"
+# sun_path holds 108 bytes with the terminating NUL; a longer path fails with an obscure "AF_UNIX path too long".
+SOCKET_PATH_MAX = 107
+
+
+class SocketPathTooLong(TimekeepError):
+    """The agent's socket would not fit in a Unix socket address: neither the agent nor a client can use it."""
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,14 @@ class AgentPaths:
 
     @property
     def socket(self) -> Path:
-        return self.runtime / "agent.sock"
+        """The agent's socket; SocketPathTooLong, naming it and the limit, when the kernel could not take it."""
+        path = self.runtime / "agent.sock"
+        size = len(os.fsencode(path))
+        if size > SOCKET_PATH_MAX:
+            raise SocketPathTooLong(
+                f"the agent's socket path {path} is {size} bytes long, but Unix socket paths are limited to "
+                f"{SOCKET_PATH_MAX} bytes; set XDG_RUNTIME_DIR to a shorter folder (such as /run/user/{os.getuid()})")
+        return path
 
     @property
     def lock(self) -> Path:
@@ -51,7 +67,9 @@ class AgentPaths:
         return cls(runtime, Path(dirs.user_log_dir), Path(dirs.user_state_dir), Path(dirs.user_config_dir))
 
     def ensure(self) -> None:
-        """Create the agent's folders, readable by the user alone (the socket inherits the runtime folder's 0700)."""
+        """Create the agent's folders, readable by the user alone (the socket inherits the runtime folder's 0700).
+        A socket path too long fails here, before anything is created or locked."""
+        _ = self.socket
         for folder in (self.runtime, self.logs, self.state, self.config):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.runtime.chmod(0o700)

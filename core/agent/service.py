@@ -51,6 +51,7 @@ class Service:
             "last_storage_time": None if agent.last_storage is None else agent.last_storage.isoformat(),
             "next_storage_time": nxt.isoformat(),
             "next_destination": agent.next_destination(),
+            "drive_detection": agent.drive_detection,
             "destinations": [self._destination(d) for d in agent.destinations.values()],
             "folders": self._folders(),
             "last_result": agent.last_result,
@@ -71,6 +72,13 @@ class Service:
     def op_backup_now(self, destination: str | None = None) -> dict[str, Any]:
         job = self.agent.request_backup("backup-now", _destination_key(destination), explicit=True)
         return job.to_json()
+
+    def op_coalesce_now(self) -> dict[str, Any]:
+        """Thin history on every connected destination now (after a storage time for what changed)."""
+        jobs = self.agent.coalesce_all("requested")
+        if not jobs:
+            raise UsageError("no destination is connected; plug in the backup drive")
+        return {"jobs": [job.to_json() for job in jobs]}
 
     def op_cancel(self, job: int) -> dict[str, Any]:
         return {"cancelled": self.agent.runner.cancel(int(job))}

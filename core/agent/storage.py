@@ -25,7 +25,7 @@ from core.capture.scan import FolderScan
 from core.errors import BackupCancelled
 from core.index import journal, queries
 from core.index.journal import JournalEntry, size_on_disk
-from core.types import FileError, FolderInfo, Progress, SnapshotInfo
+from core.types import CoalesceReport, FileError, FolderInfo, Progress, SnapshotInfo
 from core.watch.coalesce import needed
 
 BATCH = 5000
@@ -101,6 +101,13 @@ def _named(dirty: dict[bytes, set[bytes]]) -> dict[bytes, set[bytes]]:
     """Each folder's journaled paths without those a storage time covers anyway (see `coalesce.needed`)."""
     lookup = functools.lru_cache(maxsize=None)(is_folder)
     return {root: needed(paths, lookup) for root, paths in dirty.items()}
+
+
+def thin(path: Path, progress: Callable[[Progress], None] | None = None,
+         cancel: threading.Event | None = None) -> CoalesceReport:
+    """The coalescer on one destination: thin by its retention rule and give back the space."""
+    with Timekeep.open(path, writer=True) as tk:
+        return tk.coalesce(progress, cancel)
 
 
 def reconcile_only(path: Path, cancel: threading.Event | None = None) -> int:

@@ -7,6 +7,7 @@ and never fails the snapshot; a failing drive does.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Literal
 
 from peewee import SqliteDatabase
 
+from core.capture.arrivals import Arrivals, moved_version, unread
 from core.capture.excludes import Excludes
 from core.capture.read import Changing, FileResult, ReadContext, read_file
 from core.capture.scan import FolderScan, ScanItem
@@ -75,7 +77,8 @@ def plain_version(item: ScanItem) -> NewVersion:
         return NewVersion(item.path, "deleted", item.prev.kind, full=False, file_id=file_id)
     o = item.observed
     return NewVersion(o.path, item.action, o.kind, size=o.size, mode=o.mode, mtime_ns=o.mtime_ns,
-                      inode=o.inode, ctime_ns=o.ctime_ns, link_target=o.link_target, file_id=file_id)
+                      inode=o.inode, ctime_ns=o.ctime_ns, link_target=o.link_target, file_id=file_id,
+                      origin=item.origin)
 
 
 def file_version(r: FileResult) -> NewVersion:
@@ -83,7 +86,7 @@ def file_version(r: FileResult) -> NewVersion:
     return NewVersion(o.path, r.state, "file", size=o.size, mode=o.mode, mtime_ns=o.mtime_ns, inode=o.inode,
                       ctime_ns=o.ctime_ns, full=r.full, depth=r.depth, chain_rows=r.chain_rows,
                       content_id=r.content_id, extents=[r.chunks[i] for i in r.stored], racy=r.racy,
-                      file_id=r.item.prev.file_id if r.item.prev is not None else None)
+                      file_id=r.item.prev.file_id if r.item.prev is not None else None, origin=r.item.origin)
 
 
 class Backup:
@@ -98,6 +101,7 @@ class Backup:
         self.writer = SnapshotWriter(db, layout, {f.path: f.id for f in folders})
         self.store = ChunkStore(db, PackWriter(layout), config.compression_level, self.workers)
         self.ctx = ReadContext(db, config.chunker, self.store, self.cancel, time.time_ns())
+        self.arrivals = Arrivals(db)
         self.tally = Tally()
         self._ready: list[NewVersion] = []
         self._pending: list[FileResult] = []
@@ -120,12 +124,24 @@ class Backup:
                 for fut in self._inflight:
                     fut.cancel()
                 pool.shutdown(wait=True)
-                self.store.close()
-                self.store.writer.abort()
+                self._abandon()
                 raise
-        self.store.close()
+        try:
+            self.store.close()
+        except BaseException:
+            self._abandon()
+            raise
         self._commit(final=True)
         return self._finish(sid, trigger)
+
+    def _abandon(self) -> None:
+        """Drop the unsealed pack: on a full drive its space is what the next attempt needs."""
+        try:
+            self.store.close()
+        except BaseException:
+            pass  # the failure being raised already says what went wrong
+        finally:
+            self.store.writer.abort()
 
     def _scan_folder(self, folder: FolderSpec, pool: ThreadPoolExecutor) -> None:
         scan = FolderScan(self.db, folder.path, Excludes(folder.excludes), self._report)
@@ -137,12 +153,23 @@ class Backup:
             return
         for item in items:
             self._check_cancel()
-            if item.action == "read":
-                self._submit(item, pool)
-            else:
-                self._ready.append(plain_version(item))
+            self._place(item, pool)
             self._tick()
         self.tally.files_scanned += scan.counts.files
+
+    def _place(self, item: ScanItem, pool: ThreadPoolExecutor) -> None:
+        """Read the item, or record it as it is; a file a watcher saw renamed and untouched since is
+        recorded from its origin's stored pieces without being read."""
+        arrival = self.arrivals.of(item, self.writer.snapshot_id)
+        if arrival is not None:
+            if item.action == "read" and unread(item, arrival):
+                self._ready.append(moved_version(self.db, item, arrival))
+                return
+            item = dataclasses.replace(item, origin=arrival.origin)
+        if item.action == "read":
+            self._submit(item, pool)
+        else:
+            self._ready.append(plain_version(item))
 
     def _check_cancel(self) -> None:
         if self.cancel.is_set():

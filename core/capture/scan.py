@@ -25,12 +25,14 @@ Report = Callable[[FileError], None]
 
 @dataclass(frozen=True)
 class ScanItem:
-    """One path whose stored state must change: `action` is a version state, or 'read' for content."""
+    """One path whose stored state must change: `action` is a version state, or 'read' for content.
+    `origin`: the path it was renamed from, when a watcher saw the rename (see core.capture.arrivals)."""
 
     path: bytes
     observed: Observed | None
     prev: VersionRow | None
     action: str
+    origin: bytes | None = None
 
 
 @dataclass

@@ -97,6 +97,8 @@ def status_lines(status: dict[str, Any]) -> list[str]:
              f"Next storage time: {_local(status.get('next_storage_time'))}"
              f" on {status.get('next_destination') or 'no connected destination'}.", "Destinations:"]
     lines += ["  " + _destination_line(d) for d in status.get("destinations", [])]
+    if status.get("drive_detection"):
+        lines.append(f"Drive detection: {status['drive_detection']}.")
     lines.append("Folders:")
     for folder in status.get("folders", []):
         how = "watched" if folder["watched"] else f"scanned at each storage time: {folder.get('note')}"

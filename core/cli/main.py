@@ -127,6 +127,18 @@ def _add_storing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
                      json=True)
     check.add_argument("--read-data", action="store_true", help="also re-read and re-hash every chunk")
     _command(sub, common, "rebuild-index", lazy("commands", "cmd_rebuild_index"), "recreate index.db from the drive")
+    coalesce = _command(sub, common, "coalesce", lazy("thin", "cmd_coalesce"),
+                        "thin old snapshots by the retention rule and free the space they held", json=True)
+    coalesce.add_argument("--dry-run", action="store_true", help="only show which snapshots would go")
+    coalesce.add_argument("--drop", metavar="SNAPSHOT", nargs="+", help="thin exactly these snapshots (ids or "
+                          "times) instead of following the rule; a file's only copy is still kept")
+    coalesce.add_argument("--quiet", action="store_true", help="no progress, no summary unless problems")
+    retention = _command(sub, common, "retention", lazy("thin", "cmd_retention"),
+                         "show or change how history is thinned", json=True)
+    retention.add_argument("--keep-all-hours", type=int, metavar="N", help="keep every snapshot of the last N hours")
+    retention.add_argument("--daily-days", type=int, metavar="N", help="then the last of each day for N days")
+    retention.add_argument("--weekly-weeks", type=int, metavar="N", help="then the last of each week for N weeks "
+                           "(0: for ever)")
 
 
 def _add_browsing(sub: Subparsers, common: argparse.ArgumentParser) -> None:

@@ -4,11 +4,14 @@ It lives in the repository's own index, so each destination keeps its own positi
 two drives are connected is journaled in both, and a snapshot to one clears it there alone. Repeated events
 coalesce into one row per path. Every write takes a fresh sequence number from `meta`, so a storage time
 notes the highest number it saw (its watermark) and, once its snapshot is complete, clears only rows at or
-below it: a path dirtied again during the snapshot keeps its row for the next one.
+below it: a path dirtied again during the snapshot keeps its row for the next one. A path that arrived by a
+watched rename also notes where it came from (`origin`), so a storage time can give it that path's stored
+content and history without reading it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from collections.abc import Iterable
@@ -16,6 +19,8 @@ from dataclasses import dataclass
 
 from peewee import SqliteDatabase
 
+from core.index import queries
+from core.index.moves import ELSEWHERE, MARKERS, NEW, below, origin_of
 from core.storage.layout import is_inside
 
 SEQ_KEY = "journal_seq"
@@ -24,11 +29,13 @@ SQL_BATCH = 500
 
 @dataclass(frozen=True)
 class JournalEntry:
-    """One dirty path as a watcher reported it: its protected root, and its size when seen (0 if gone)."""
+    """One dirty path as a watcher reported it: its protected root, its size when seen (0 if gone), and
+    where its content came from when a rename or a creation told (see core.index.moves; None: no news)."""
 
     folder: bytes
     path: bytes
     size: int = 0
+    origin: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -47,19 +54,52 @@ def _next_seq(db: SqliteDatabase) -> int:
 
 
 def record(db: SqliteDatabase, entries: Iterable[JournalEntry], now_ns: int) -> int:
-    """Journal a batch of dirty paths in one transaction; returns the batch's sequence number (0 if empty)."""
+    """Journal a batch of dirty paths in one transaction; returns the batch's sequence number (0 if empty).
+    A row keeps its origin until a later rename or creation at the same path replaces it."""
     rows = list(entries)
     if not rows:
         return 0
     with db.atomic():
+        rows = _settle_origins(db, rows)
         seq = _next_seq(db)
         for entry in rows:
             db.execute_sql(
-                "INSERT INTO journal (path, folder, seq, size, first_ns, last_ns) VALUES (?, ?, ?, ?, ?, ?) "
+                "INSERT INTO journal (path, folder, seq, size, first_ns, last_ns, origin) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(path) DO UPDATE SET folder = excluded.folder, seq = excluded.seq, "
-                "size = excluded.size, last_ns = excluded.last_ns",
-                (entry.path, entry.folder, seq, entry.size, now_ns, now_ns))
+                "size = excluded.size, last_ns = excluded.last_ns, origin = COALESCE(excluded.origin, origin)",
+                (entry.path, entry.folder, seq, entry.size, now_ns, now_ns, entry.origin))
     return seq
+
+
+def _settle_origins(db: SqliteDatabase, entries: list[JournalEntry]) -> list[JournalEntry]:
+    """The batch with origins in terms of what the index stores: a rename of a path that itself arrived by
+    a journaled rename points at where that one came from, and journaled origins beneath a renamed folder
+    follow it. A rename from a path the index never stored (an editor's temporary file saved over the real
+    one) names no origin, so the path keeps the one it had."""
+    if all(e.origin is None or e.origin in MARKERS for e in entries):
+        return entries
+    before = origins(db)  # read before the batch writes: renames compose in time order
+    settled: dict[bytes, JournalEntry] = {}
+    for entry in entries:
+        origin = src = entry.origin
+        if src is not None and src not in MARKERS:
+            origin = origin_of(before, src)
+            for path, came_from in before.items():
+                if below(path, src):
+                    carried = entry.path + path[len(src):]
+                    settled.setdefault(carried, JournalEntry(entry.folder, carried, 0, came_from))
+            if origin == NEW or origin == entry.path or (
+                    origin != ELSEWHERE and queries.file_id(db, origin) is None):
+                origin = None
+        settled[entry.path] = dataclasses.replace(entry, origin=origin)
+    return list(settled.values())
+
+
+def origins(db: SqliteDatabase) -> dict[bytes, bytes]:
+    """Every journaled origin: path -> where it was before, or a marker (see core.index.moves)."""
+    rows = db.execute_sql("SELECT path, origin FROM journal WHERE origin IS NOT NULL")
+    return {bytes(path): bytes(origin) for path, origin in rows}
 
 
 def watermark(db: SqliteDatabase) -> int:

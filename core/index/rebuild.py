@@ -51,6 +51,7 @@ def _version(record: dict[str, Any]) -> NewVersion:
         depth=record["depth"], chain_rows=record["chain_rows"],
         content_id=bytes.fromhex(record["content_id"]) if record.get("content_id") else None,
         link_target=decode_path(target) if target is not None else None, racy=bool(record.get("racy")),
+        origin=decode_path(record["origin"]) if record.get("origin") is not None else None,
         extents=[(e[0], e[1], bytes.fromhex(e[2]), e[3] if len(e) > 3 else 0) for e in record["extents"]])
 
 

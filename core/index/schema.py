@@ -27,12 +27,12 @@ def _add_journal(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
 
 def _add_skip_and_origins(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     """2 -> 3: extents may start inside their chunk (coalesced versions keep only the bytes still seen), and
-    versions and journal rows remember where a watched move came from."""
-    migrate(
-        migrator.add_column("extent", "skip", Extent.skip),
-        migrator.add_column("version", "origin", Version.origin),
-        migrator.add_column("journal", "origin", Journal.origin),
-    )
+    versions and journal rows remember where a watched move came from. A journal made by the 1 -> 2 step
+    already has today's columns, so only missing ones are added."""
+    wanted = (("extent", "skip", Extent.skip), ("version", "origin", Version.origin),
+              ("journal", "origin", Journal.origin))
+    migrate(*(migrator.add_column(table, name, field) for table, name, field in wanted
+              if name not in {c.name for c in db.get_columns(table)}))
 
 
 # MIGRATIONS[n] upgrades a schema at version n to n + 1.

@@ -25,7 +25,7 @@ from core.types import FileError, SnapshotInfo
 
 VERSION_INSERT = (
     "INSERT INTO version (file_id, snapshot_id, state, kind, size, mode, mtime_ns, inode, ctime_ns, full, "
-    "depth, chain_rows, content_id, link_target, racy) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "depth, chain_rows, content_id, link_target, racy, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 EXTENT_INSERT = (
     "INSERT INTO extent (version_id, offset, length, chunk_id, skip) SELECT ?, ?, ?, id, ? FROM chunk WHERE digest = ?"
@@ -53,6 +53,7 @@ class NewVersion:
     extents: Sequence[tuple[int, int, bytes] | tuple[int, int, bytes, int]] = ()  # offset, length, digest[, skip]
     racy: bool = False  # touched so near the storage time that the next backup reads it again
     file_id: int | None = None  # known when the file had a version before
+    origin: bytes | None = None  # the path it was renamed from, when a watcher saw the rename (its history follows)
 
 
 class SnapshotWriter:
@@ -89,9 +90,13 @@ class SnapshotWriter:
     def _insert_version(self, v: NewVersion) -> None:
         conn = self.db.connection()
         fid = v.file_id if v.file_id is not None else self._file(v.path, remember=v.kind == "dir")
+        origin = None
+        if v.origin is not None:  # by path, so a rebuild from manifests finds the same File
+            row = conn.execute("SELECT id FROM file WHERE path = ?", (v.origin,)).fetchone()
+            origin = int(row[0]) if row and row[0] != fid else None
         cursor = conn.execute(VERSION_INSERT, (
             fid, self.snapshot_id, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns,
-            int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target, int(v.racy)))
+            int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target, int(v.racy), origin))
         vid = cursor.lastrowid
         if v.extents:
             rows = [(vid, e[0], e[1], e[3] if len(e) > 3 else 0, e[2]) for e in v.extents]
@@ -164,16 +169,16 @@ def _extents_by_version(db: SqliteDatabase, snapshot_id: int) -> Iterator[tuple[
 def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str, Any]]:
     """The snapshot's versions (with extents) and errors as manifest records, streamed from the index."""
     versions = db.connection().execute(
-        f"SELECT f.path, {queries.VERSION_COLUMNS} FROM version v JOIN file f ON f.id = v.file_id "
-        "WHERE v.snapshot_id = ? ORDER BY v.id", (snapshot_id,))
+        f"SELECT f.path, o.path, {queries.VERSION_COLUMNS} FROM version v JOIN file f ON f.id = v.file_id "
+        "LEFT JOIN file o ON o.id = v.origin WHERE v.snapshot_id = ? ORDER BY v.id", (snapshot_id,))
     extents = _extents_by_version(db, snapshot_id)
     pending = next(extents, None)
-    for path, *row in versions:
+    for path, origin, *row in versions:
         v = queries._version(tuple(row))
         mine: list[list[Any]] = []
         if pending is not None and pending[0] == v.id:
             mine, pending = pending[1], next(extents, None)
-        yield {
+        record: dict[str, Any] = {
             "type": "version", "path": encode_path(path), "state": v.state, "kind": v.kind, "size": v.size,
             "mode": v.mode, "mtime_ns": v.mtime_ns, "inode": v.inode, "ctime_ns": v.ctime_ns, "full": bool(v.full),
             "racy": bool(v.racy),
@@ -182,6 +187,9 @@ def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str,
             "link_target": encode_path(v.link_target) if v.link_target is not None else None,
             "extents": mine,
         }
+        if origin is not None:  # renamed from there, as a watcher saw it: its history goes on before
+            record["origin"] = encode_path(origin)
+        yield record
     for path, kind, message in db.execute_sql(
             "SELECT path, kind, message FROM snapshot_error WHERE snapshot_id = ? ORDER BY id", (snapshot_id,)):
         yield {"type": "error", "path": encode_path(path), "kind": kind, "message": message}

@@ -32,6 +32,18 @@ def paint(extents: Sequence[StoredExtent], size: int) -> list[Piece]:
     Raises CorruptData if any byte of the version is covered by no extent: better no restore than a
     silently wrong one.
     """
+    pieces = overlay(extents, size)
+    covered = 0
+    for piece in [*pieces, Piece(size, 0, b"")]:
+        if piece.offset != covered:
+            raise CorruptData(f"stored version has no data for bytes {covered}–{piece.offset}")
+        covered = piece.offset + piece.length
+    return pieces
+
+
+def overlay(extents: Sequence[StoredExtent], size: int) -> list[Piece]:
+    """Lay the extents over each other, latest winning, cut to `size`; gaps stay gaps. The coalescer
+    uses it to fold two versions' changed locations into one."""
     ordered = sorted(range(len(extents)), key=lambda i: extents[i][1])
     heap: list[tuple[int, int]] = []  # (-version id, -sequence) of extents that started
     pieces: list[Piece] = []
@@ -45,7 +57,7 @@ def paint(extents: Sequence[StoredExtent], size: int) -> list[Piece]:
         while heap and _end(extents[-heap[0][1]]) <= start:
             heapq.heappop(heap)
         if not heap:
-            raise CorruptData(f"stored version has no data for bytes {start}–{end}")
+            continue
         _, offset, _, digest, skip = extents[-heap[0][1]]
         _append(pieces, Piece(start, end - start, digest, start - offset + skip))
     return pieces

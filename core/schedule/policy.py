@@ -32,6 +32,8 @@ class Policy:
     journal_bytes: int = 1 << 30  # ...or this many bytes of changed files wait
     at_shutdown: bool = True  # take a storage time when the agent stops (logout, shutdown)
     reconcile_every_s: int = DAY_S  # a metadata scan finds what the watcher missed
+    coalesce_every_s: int = DAY_S  # the coalescer thins history by the repository's retention rule
+    coalesce_after_start_s: int = 60 * 60  # ...first an hour after the agent starts, not during log-in
 
     def __post_init__(self) -> None:
         if self.interval_s < MIN_INTERVAL_S:
@@ -112,6 +114,11 @@ def due(policy: Policy, s: Situation) -> str | None:
     if s.now >= s.last_storage + timedelta(seconds=policy.interval_s):
         return "interval"
     return None
+
+
+def coalesce_due(policy: Policy, last_coalesce: datetime, now: datetime) -> bool:
+    """Whether the coalescer's run is due (the agent counts its first one from its start)."""
+    return now >= last_coalesce + timedelta(seconds=policy.coalesce_every_s)
 
 
 def reconcile_due(policy: Policy, last_reconcile: datetime | None, now: datetime) -> bool:

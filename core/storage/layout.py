@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core import __version__
 from core.errors import FormatTooNew, NotARepository, UsageError
 from core.storage.atomic import atomic_write
+from core.types import Retention
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -35,6 +36,7 @@ class RepoConfig:
     compression_level: int = 3
     key_derivation: str = "none"
     created_by: str = ""
+    retention: Retention = field(default_factory=Retention)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode() + b"\n"
@@ -43,6 +45,8 @@ class RepoConfig:
     def from_json(cls, raw: bytes) -> RepoConfig:
         data = json.loads(raw)
         data["chunker"] = ChunkerParams(**data["chunker"])
+        if "retention" in data:
+            data["retention"] = Retention(**data["retention"])
         return cls(**data)
 
 
@@ -73,6 +77,11 @@ class Layout:
     @property
     def folders(self) -> Path:
         return self.root / "folders.json"
+
+    @property
+    def coalescing(self) -> Path:
+        """Present while a coalescer run still has manifests to rewrite or remove (crash recovery)."""
+        return self.root / "coalescing.json"
 
     def pack_path(self, name: str) -> Path:
         return self.packs / name[:2] / f"{name}.pack"

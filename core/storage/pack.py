@@ -18,6 +18,7 @@ import blake3
 
 from core.errors import CorruptData, StorageError
 from core.storage.atomic import fsync_dir, publish
+from core.storage.failures import drive_message
 from core.storage.frame import compress_stream, decompress_stream
 from core.storage.layout import Layout
 
@@ -45,6 +46,10 @@ class SealedPack:
     name: str
     size: int
     entries: list[PackEntry] = field(default_factory=list)
+
+
+def _drive_failure(err: OSError) -> str:
+    return drive_message(err) or f"cannot write to the backup drive: {err.strerror or err}"
 
 
 def _write_all(fd: int, data: bytes | bytearray) -> None:
@@ -76,7 +81,7 @@ class PackWriter:
         try:
             self._add(frame, chunks)
         except OSError as err:
-            raise StorageError(f"cannot write to the backup drive: {err.strerror or err}") from err
+            raise StorageError(_drive_failure(err)) from err
 
     def _add(self, frame: bytes, chunks: list[tuple[bytes, int, int]]) -> None:
         with self._lock:
@@ -96,7 +101,7 @@ class PackWriter:
                 if self._open is not None:
                     self._seal()
             except OSError as err:
-                raise StorageError(f"cannot write to the backup drive: {err.strerror or err}") from err
+                raise StorageError(_drive_failure(err)) from err
             sealed, self._sealed = self._sealed, []
             return sealed
 

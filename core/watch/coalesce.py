@@ -18,7 +18,8 @@ LISTING_KINDS = frozenset({"created", "deleted", "moved"})
 def dirty_paths(kind: str, src: bytes, dest: bytes | None = None) -> tuple[bytes, ...]:
     """The paths an event makes dirty. A content or attribute change dirties the path alone; a creation or
     deletion also its parent, whose listing and mtime changed; a move both ends and both parents, so the
-    old place is seen as deleted and the new one as created (a folder moved in is walked whole)."""
+    old place is seen as deleted and the new one as created (a folder moved in is walked whole). Where the
+    new one came from is noted apart (`EventBuffer.moved`), so it need not be read again."""
     paths = [src]
     if kind == "moved" and dest:
         paths.append(dest)

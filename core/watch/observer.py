@@ -1,8 +1,9 @@
 """The watcher: a watchdog observer thread on every protected folder, feeding dirty paths to a buffer.
 
-The observer thread only records paths (in memory, coalesced); the agent drains the buffer into each
-destination's journal. Whatever makes events unreliable — the kernel's queue overflowing, a watch dying
-with its folder, the watch limit — is reported to the agent, which reconciles with a metadata scan.
+The observer thread only records paths (in memory, coalesced) and where renamed ones came from; the agent
+drains the buffer into each destination's journal. Whatever makes events unreliable — the kernel's queue
+overflowing, a watch dying with its folder, the watch limit — is reported to the agent, which reconciles
+with a metadata scan.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -32,6 +34,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
+from core.index.moves import after_creation, after_move
 from core.watch.coalesce import Seen, dirty_paths, seen_again
 from core.watch.limits import LIMIT_FILE, RESERVE, WatchPlan, budget, count_dirs, plan_watches, read_limit
 
@@ -53,6 +56,7 @@ class EventBuffer:
         self.clock = clock
         self._lock = threading.Lock()
         self._pending: dict[bytes, Seen] = {}
+        self._origins: dict[bytes, bytes] = {}  # renamed path -> where it was (see core.index.moves)
         self._last: float | None = None
         self._lost: list[str] = []
 
@@ -63,9 +67,26 @@ class EventBuffer:
                 self._pending[path] = seen_again(self._pending.get(path), now)
             self._last = now
 
+    def moved(self, src: bytes, dest: bytes, folder: bool) -> None:
+        """A rename: `dest` now holds what `src` held (`src` empty: renamed in from an unwatched place)."""
+        with self._lock:
+            after_move(self._origins, src, dest, folder)
+
+    def created(self, path: bytes) -> None:
+        """A path created or deleted: what it holds did not come from anywhere."""
+        with self._lock:
+            after_creation(self._origins, path)
+
     def drain(self) -> dict[bytes, Seen]:
         with self._lock:
             taken, self._pending = self._pending, {}
+            return taken
+
+    def take_origins(self) -> dict[bytes, bytes]:
+        """Renamed paths and where they came from since the last call: journaled so a storage time can
+        give them their origin's content and history instead of reading them."""
+        with self._lock:
+            taken, self._origins = self._origins, {}
             return taken
 
     def last_event(self) -> float | None:
@@ -94,6 +115,22 @@ class _Handler(FileSystemEventHandler):
         src = os.fsencode(event.src_path)
         dest = os.fsencode(event.dest_path) if event.dest_path else None
         self.buffer.add(dirty_paths(event.event_type, src, dest))
+        if event.is_synthetic:  # a moved folder's entries follow it; one created whole is walked whole
+            return
+        if event.event_type == "moved" and dest:
+            self.buffer.moved(src, dest, event.is_directory)
+        elif event.event_type in ("created", "deleted", "moved"):  # a move out of the watch is a deletion
+            self.buffer.created(src)
+
+
+def default_observer() -> BaseObserver:
+    """On Linux, inotify reporting unpaired renames as moves (not as creations and deletions), so a file
+    renamed into one protected folder from another is known to have arrived by a rename."""
+    if sys.platform.startswith("linux"):
+        from watchdog.observers.inotify import InotifyObserver
+
+        return InotifyObserver(generate_full_events=True)
+    return Observer()
 
 
 class _OverflowSpy(logging.Handler):
@@ -112,7 +149,7 @@ class FolderWatcher:
     """Watches folders recursively within the watch limit; the rest are left to periodic scans."""
 
     def __init__(self, buffer: EventBuffer, limit_file: Path = LIMIT_FILE, reserve: float = RESERVE,
-                 observer_factory: Callable[[], BaseObserver] = Observer) -> None:
+                 observer_factory: Callable[[], BaseObserver] = default_observer) -> None:
         self.buffer = buffer
         self.limit_file = limit_file
         self.reserve = reserve
