@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThreadPool
 from PySide6.QtWidgets import QApplication
 
-from core.types import SnapshotInfo
+from core.types import Retention, SnapshotInfo
 from gui.assets import Assets
 from gui.dialogs.settings import SettingsDialog
 from gui.dialogs.welcome import WelcomeDialog
@@ -46,7 +46,7 @@ class TimekeepApp(QObject):
         self.prompts, self.home = prompts, home
         self.store = SettingsStore(paths, settings or AppSettings(), lambda fn, value: self.workers.start(fn, value))
         self.assets = Assets()
-        self.bridge = EngineBridge(self.workers, self)
+        self.bridge = EngineBridge(self.workers, self, agent_socket=paths.agent_socket)
         self.scheduler = Scheduler(parent=self)
         self.tray = Tray(self.assets, enabled=tray, parent=self)
         self.window: MainWindow | None = None
@@ -65,6 +65,7 @@ class TimekeepApp(QObject):
         self.bridge.backup_finished.connect(self._backup_finished)
         self.bridge.backup_failed.connect(self._backup_failed)
         self.bridge.backup_cancelled.connect(lambda: self.tray.set_status("Backup cancelled"))
+        self.bridge.backup_skipped.connect(lambda _why: self.tray.set_status("Up to date"))
 
     @property
     def settings(self) -> AppSettings:
@@ -146,7 +147,7 @@ class TimekeepApp(QObject):
             self.notify("Backup finished with problems",
                         f"{snapshot.errors} file{'s' if snapshot.errors != 1 else ''} could not be read; "
                         "the rest is safe. `timekeep errors` lists them.", error=True)
-        elif snapshot.trigger in ("manual", "first") or self.settings.notifications:
+        elif snapshot.trigger in ("manual", "first", "backup-now") or self.settings.notifications:
             self.notify("Backup finished", f"{snapshot.files_changed:,} files changed since the last backup")
 
     def _backup_failed(self, message: str) -> None:
@@ -165,8 +166,18 @@ class TimekeepApp(QObject):
         folders = history.folders if history is not None else ()
         dialog = SettingsDialog(self.settings, folders, self.prompts, self.assets, self.window)
         dialog.accepted.connect(lambda: self.apply_settings(dialog))
+        dialog.thin_requested.connect(lambda rule: self.thin_history(dialog, rule))
         dialog.open()
         return dialog
+
+    def thin_history(self, dialog: SettingsDialog, rule: Retention) -> None:
+        """The dialog's "Thin history now": the rule becomes the repository's (and the app remembers it)."""
+        if self.bridge.thin(rule, on_done=dialog.thinning_finished, on_failed=dialog.thinning_failed,
+                            on_progress=dialog.thinning_progressed):
+            self.store.update(retention=rule)
+            dialog.thinning_started()
+        else:
+            dialog.thinning_failed("a backup is running, or the backup drive is not connected")
 
     def apply_settings(self, dialog: SettingsDialog) -> None:
         self.store.update(**{k: getattr(dialog.new_settings(), k) for k in (

@@ -72,14 +72,22 @@ class Browser(QObject):
         self.snapshot = snapshot
         self.reload()
 
-    def previous_id(self) -> int | None:
-        """The snapshot to mark changes against: the one before T, or the latest one when T is Now."""
+    def previous_snapshot(self) -> SnapshotInfo | None:
+        """The snapshot before T, or the latest one when T is Now (what changes are marked against)."""
         snaps = self.timeline.snapshots
         if self.snapshot is None:
-            return snaps[-1].id if snaps else None
+            return snaps[-1] if snaps else None
         ids = [s.id for s in snaps]
         at = ids.index(self.snapshot.id) if self.snapshot.id in ids else 0
-        return ids[at - 1] if at > 0 else None
+        return snaps[at - 1] if at > 0 else None
+
+    def previous_id(self) -> int | None:
+        before = self.previous_snapshot()
+        return None if before is None else before.id
+
+    def snapshot_for(self, row: Row) -> SnapshotInfo | None:
+        """Where a row's bytes are: T, or for a row deleted at T the snapshot before, when it still existed."""
+        return self.previous_snapshot() if row.deleted else self.snapshot
 
     def reload(self) -> None:
         """List the root and every open folder at T (one worker job), then redraw the tree."""
@@ -149,15 +157,15 @@ class Browser(QObject):
         self._mark_changes(row)
 
     def _load_preview(self, row: Row) -> None:
+        snapshot = self.snapshot_for(row)
         if row.kind != "file":
             self.previews.cancel()
             self.preview.show_preview(PreviewData(row.path, None, "folder" if row.is_dir else "symlink", 0, None,
                                                   text=wording.display_path(row.link_target or b"")),
-                                      None if self.snapshot is None else self.snapshot.time_ns)
+                                      None if snapshot is None else snapshot.time_ns)
             self.preview_shown.emit()
             return
         self.preview.show_loading(row.path)
-        snapshot = self.snapshot
         self.previews.submit(partial(self._start_preview, row.path, snapshot),
                              lambda data: self._preview_loaded(data, snapshot), self._preview_failed)
 

@@ -5,7 +5,9 @@ Two kinds of access, as the engine's locking asks:
   which keeps working while a backup runs;
 - a writer `Timekeep` opened only for the length of one backup or one change of folders, then closed, so the
   writer lock is held no longer than needed.
-The bridge also watches whether the repository is reachable (the drive comes and goes) and says so.
+The bridge also watches whether the repository is reachable (the drive comes and goes) and says so. When an
+agent serves the repository (`gui.agent_link`), its storage times are announced with the same signals as
+the bridge's own backups, and "Back up now" asks the agent; without one, the bridge backs up itself.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.api import Timekeep, init_repository
 from core.storage.layout import Layout
-from core.types import FolderInfo, Progress, SnapshotInfo
+from core.types import CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
+from gui.agent_link import AgentEvent, back_up_via_agent, cancel_agent_job, follow_agent
 from gui.workers import Report, WorkerPool
 
 DRIVE_POLL_MS = 4000
@@ -45,6 +48,7 @@ class FolderChange:
     excludes: tuple[str, ...] = ()  # the person's patterns, on top of the engine's defaults
     reapply: bool = False  # the patterns changed: give every protected folder the new ones
     compression_level: int | None = None  # a new zstd level for what is stored from now on
+    retention: Retention | None = None  # a new rule for thinning the repository's history
 
 
 def repository_reachable(path: Path) -> bool:
@@ -75,7 +79,17 @@ def apply_folder_change(repo: Path, change: FolderChange) -> tuple[FolderInfo, .
                 tk.set_excludes(folder.path, change.excludes)
         if change.compression_level is not None:
             tk.set_compression_level(change.compression_level)
+        if change.retention is not None:
+            tk.set_retention(change.retention)
         return tuple(tk.folders())
+
+
+def thin_history(repo: Path, rule: Retention, report: Callable[[Progress], None]) -> CoalesceReport:
+    """Runs in a worker: apply `rule` (the one the person sees) and thin the history by it now."""
+    with Timekeep.open(repo, writer=True) as tk:
+        if tk.retention() != rule:
+            tk.set_retention(rule)
+        return tk.coalesce(progress=report)
 
 
 def run_backup(repo: Path, trigger: str, cancel: threading.Event, report: Callable[[Progress], None]) -> SnapshotInfo:
@@ -95,15 +109,22 @@ class EngineBridge(QObject):
     backup_finished = Signal(object)  # SnapshotInfo
     backup_failed = Signal(str)
     backup_cancelled = Signal()
+    backup_skipped = Signal(str)  # the agent found nothing to store
     folders_changed = Signal(object)  # tuple[FolderInfo, ...]
 
-    def __init__(self, workers: WorkerPool, parent: QObject | None = None) -> None:
+    def __init__(self, workers: WorkerPool, parent: QObject | None = None, agent_socket: Path | None = None) -> None:
         super().__init__(parent)
         self.workers = workers
         self.repo: Path | None = None
         self.reader: Timekeep | None = None
         self.state = "unknown"  # unknown, opening, open, missing, failed
-        self._cancel: threading.Event | None = None
+        self._cancel: threading.Event | None = None  # set while our own backup (direct or asked of the agent) runs
+        self.thinning = False
+        self.agent_socket = agent_socket  # None: never look for an agent
+        self.agent_serving = False
+        self._agent_stop: threading.Event | None = None
+        self._agent_job: int | None = None  # a storage time the agent started by itself, being shown
+        self._own_jobs: set[int] = set()  # those we asked for: followed by our own job, not the link
         self._poll = QTimer(self)
         self._poll.setInterval(DRIVE_POLL_MS)
         self._poll.timeout.connect(self._check_drive)
@@ -114,6 +135,7 @@ class EngineBridge(QObject):
         self._drop_reader()
         self.repo = path
         self.state = "unknown"
+        self._follow_agent()
         if path is None:
             self._poll.stop()
             return
@@ -172,21 +194,96 @@ class EngineBridge(QObject):
     # writes
     @property
     def backing_up(self) -> bool:
-        return self._cancel is not None
+        return self._cancel is not None or self._agent_job is not None
 
     def back_up(self, trigger: str = "manual") -> bool:
-        """Start a backup unless one runs or there is no reachable repository; True if it started."""
-        if self.backing_up or self.repo is None or self.state != "open":
+        """Start a backup unless one runs or there is no reachable repository; True if it started. With an
+        agent serving the repository, a person's request goes to it, and timed ones are left to its schedule."""
+        if self.backing_up or self.thinning or self.repo is None or self.state != "open":
+            return False
+        if self.agent_serving and trigger != "manual":
             return False
         self._cancel = threading.Event()
-        self.workers.start(run_backup, self.repo, trigger, self._cancel, on_done=self._backup_done,
-                           on_failed=self._backup_failed, on_progress=self.backup_progressed.emit)
+        if self.agent_socket is not None:
+            self.workers.start(back_up_via_agent, self.agent_socket, self.repo, self._cancel,
+                               on_done=lambda outcome: self._agent_answered(outcome, trigger),
+                               on_failed=self._backup_failed, on_progress=self._own_reported)
+        else:
+            self._back_up_directly(trigger)
         self.backup_started.emit()
         return True
+
+    def _back_up_directly(self, trigger: str) -> None:
+        assert self.repo is not None and self._cancel is not None
+        self.workers.start(run_backup, self.repo, trigger, self._cancel, on_done=self._backup_done,
+                           on_failed=self._backup_failed, on_progress=self.backup_progressed.emit)
 
     def cancel_backup(self) -> None:
         if self._cancel is not None:
             self._cancel.set()
+        elif self._agent_job is not None and self.agent_socket is not None:
+            self.workers.start(cancel_agent_job, self.agent_socket, self._agent_job)
+
+    # the agent
+    def _follow_agent(self) -> None:
+        """(Re)start following the agent for the current repository; the previous follower stops."""
+        if self._agent_stop is not None:
+            self._agent_stop.set()
+        self._agent_stop, self.agent_serving, self._agent_job = None, False, None
+        if self.repo is None or self.agent_socket is None:
+            return
+        stop = self._agent_stop = threading.Event()
+        self.workers.start(follow_agent, self.agent_socket, self.repo, stop, lane="agent",
+                           on_progress=lambda report: None if stop.is_set() else self._agent_reported(report))
+
+    def _own_reported(self, report: object) -> None:
+        """From our own request to the agent: its job id, then its progress."""
+        if isinstance(report, AgentEvent):
+            self._own_jobs.add(report.job)
+        elif isinstance(report, Progress):
+            self.backup_progressed.emit(report)
+
+    def _agent_answered(self, outcome: AgentEvent | None, trigger: str) -> None:
+        if outcome is None:  # no agent serves the repository: back up here
+            if self._cancel is not None and not self._cancel.is_set():
+                self._back_up_directly(trigger)
+            else:
+                self._cancel = None
+                self.backup_cancelled.emit()
+            return
+        self._cancel = None
+        self._agent_ended(outcome)
+
+    def _agent_reported(self, report: object) -> None:
+        """From the follower: storage times the agent started by itself (its schedule, the CLI, a drive)."""
+        if isinstance(report, Progress):
+            if self._agent_job is not None:
+                self.backup_progressed.emit(report)
+        elif isinstance(report, AgentEvent):
+            if report.kind in ("serving", "gone"):
+                self.agent_serving = report.kind == "serving"
+                if report.kind == "gone" and self._agent_job is not None:
+                    self._agent_job = None
+                    self.backup_failed.emit("the agent stopped during the backup")
+            elif self._cancel is not None or report.job in self._own_jobs:
+                return  # our own request: its job follows it
+            elif report.kind == "started" and self._agent_job is None:
+                self._agent_job = report.job
+                self.backup_started.emit()
+            elif report.kind == "finished" and report.job == self._agent_job:
+                self._agent_job = None
+                self._agent_ended(report)
+
+    def _agent_ended(self, outcome: AgentEvent) -> None:
+        if outcome.outcome == "stored" and outcome.snapshot is not None:
+            self.backup_finished.emit(outcome.snapshot)
+            self.reload_history()
+        elif outcome.outcome == "cancelled":
+            self.backup_cancelled.emit()
+        elif outcome.outcome == "skipped":
+            self.backup_skipped.emit(outcome.message)
+        else:
+            self.backup_failed.emit(outcome.message)
 
     def _backup_done(self, snapshot: SnapshotInfo) -> None:
         self._cancel = None
@@ -202,6 +299,26 @@ class EngineBridge(QObject):
             self.backup_failed.emit(message)
             self._check_drive()
 
+    def thin(self, rule: Retention, on_done: Report, on_failed: Callable[[str], None],
+             on_progress: Report) -> bool:
+        """Thin the history by `rule` now, with the writer lock for its length; False (nothing runs) while a
+        backup runs or the repository is not open. The history is reloaded afterwards."""
+        if self.backing_up or self.thinning or self.repo is None or self.state != "open":
+            return False
+        self.thinning = True
+
+        def done(report: CoalesceReport) -> None:
+            self.thinning = False
+            on_done(report)
+            self.reload_history()
+
+        def failed(message: str) -> None:
+            self.thinning = False
+            on_failed(message)
+
+        self.workers.start(thin_history, self.repo, rule, on_done=done, on_failed=failed, on_progress=on_progress)
+        return True
+
     def change_folders(self, change: FolderChange, on_failed: Callable[[str], None] | None = None) -> None:
         if self.repo is None:
             return
@@ -214,7 +331,10 @@ class EngineBridge(QObject):
     def shut_down(self) -> None:
         """Ask a running backup to stop (it keeps what it stored) and close the browsing connection."""
         self._poll.stop()
-        self.cancel_backup()
+        if self._cancel is not None:
+            self._cancel.set()  # our own backup; one the agent started goes on without us
+        if self._agent_stop is not None:
+            self._agent_stop.set()
         self._drop_reader()
 
 

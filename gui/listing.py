@@ -1,9 +1,10 @@
 """What the folder view shows at a time T, computed in a worker: rows with a change marker.
 
-At a snapshot, a row is *new* when its name was absent from the snapshot before, *changed* when the engine
-stored a new version of it at this snapshot. At "Now" (no snapshot) the live folder is read from disk and
-compared with the latest snapshot: what the next backup would store. Rows come folders first, then by name,
-which is also the view's default order, so lazily added batches land at the end.
+At a snapshot the marker is the engine's own word for the version stored then (`Entry.state`: created,
+modified, metadata), and what that snapshot deleted is listed too, as it was just before, so it can be seen
+and restored. At "Now" (no snapshot) the live folder is read from disk and compared with the latest
+snapshot: what the next backup would store. Rows come folders first, then by name, which is also the view's
+default order, so lazily added batches land at the end.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from core.api import Timekeep
 from core.errors import NotInSnapshot, UsageError
 from core.types import Entry
 
-Change = Literal["", "new", "changed"]
+Change = Literal["", "new", "changed", "metadata", "deleted"]
+CHANGE_OF_STATE: dict[str, Change] = {"created": "new", "modified": "changed", "metadata": "metadata",
+                                      "deleted": "deleted"}
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,15 @@ class Row:
     def is_dir(self) -> bool:
         return self.kind == "dir"
 
+    @property
+    def deleted(self) -> bool:
+        """Gone at T: the row shows what it was at the snapshot before."""
+        return self.change == "deleted"
+
 
 @dataclass(frozen=True)
 class TreeRequest:
-    """List `folders` at snapshot `snapshot_id` (None = now), marking changes against `previous_id`."""
+    """List `folders` at snapshot `snapshot_id` (None = now); at now, mark changes against `previous_id`."""
 
     snapshot_id: int | None
     previous_id: int | None
@@ -55,21 +63,18 @@ def ordered(rows: Iterable[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: (not r.is_dir, r.name.lower(), r.name))
 
 
-def rows_at(tk: Timekeep, folder: bytes, snapshot_id: int, previous_id: int | None) -> list[Row]:
-    entries = tk.list_dir(folder, snapshot_id)
-    before: set[bytes] = set()
-    if previous_id is not None and any(e.changed for e in entries):
-        before = {e.path for e in _listed_or_empty(tk, folder, previous_id)}
-    return ordered(_row(e, _change(e, before, previous_id)) for e in entries)
+def rows_at(tk: Timekeep, folder: bytes, snapshot_id: int) -> list[Row]:
+    """The folder at the snapshot plus what the snapshot deleted from it. A folder deleted at that very
+    snapshot (a deleted row opened) lists only what went with it; one absent then raises NotInSnapshot."""
+    try:
+        entries = tk.list_dir(folder, snapshot_id)
+    except NotInSnapshot:
+        entries = []
+    return ordered(_row(e) for e in [*entries, *tk.deleted_at(folder, snapshot_id)])
 
 
-def _change(entry: Entry, before: set[bytes], previous_id: int | None) -> Change:
-    if not entry.changed:
-        return ""
-    return "changed" if previous_id is not None and entry.path in before else "new"
-
-
-def _row(entry: Entry, change: Change) -> Row:
+def _row(entry: Entry) -> Row:
+    change = CHANGE_OF_STATE[entry.state] if entry.changed else ""
     return Row(entry.path, entry.kind, entry.size, entry.mtime_ns, change, entry.link_target)
 
 
@@ -98,6 +103,8 @@ def _live_row(item: os.DirEntry[bytes], stored: Entry | None) -> Row:
         change: Change = "new"
     elif kind == "file" and (stored.size != size or stored.mtime_ns != st.st_mtime_ns):
         change = "changed"
+    elif kind == "file" and stored.mode != st.st_mode:
+        change = "metadata"
     else:
         change = ""
     target = os.readlink(item.path) if kind == "symlink" else None
@@ -112,7 +119,7 @@ def load_tree(tk: Timekeep, request: TreeRequest) -> Listing:
             if request.snapshot_id is None:
                 listing[folder] = live_rows(tk, folder, request.previous_id)
             else:
-                listing[folder] = rows_at(tk, folder, request.snapshot_id, request.previous_id)
+                listing[folder] = rows_at(tk, folder, request.snapshot_id)
         except (NotInSnapshot, UsageError, FileNotFoundError, NotADirectoryError):
             continue  # the folder did not exist at T (or is gone now): it simply is not shown
     return listing

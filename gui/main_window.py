@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.api import Timekeep
 from core.types import FolderInfo, SnapshotInfo
 from gui import wording
 from gui.assets import Assets
@@ -168,6 +169,7 @@ class MainWindow(QMainWindow):
         self.later_button.clicked.connect(lambda: self.timeline.step(1))
         self.now_button.clicked.connect(lambda: self.timeline.set_position(self.timeline.now_position))
         self.timeline.position_changed.connect(self._time_moved)
+        self.snapshots.summary_wanted.connect(self._read_summary)
         self.actions_.restored.connect(lambda sentence: self.statusBar().showMessage(sentence, 15_000))
         self.drive_status.choose_requested.connect(self.settings_requested)
         self.backup_status.cancel_requested.connect(self.bridge.cancel_backup)
@@ -180,6 +182,9 @@ class MainWindow(QMainWindow):
         self.bridge.backup_finished.connect(self._backup_ended)
         self.bridge.backup_failed.connect(self._backup_ended)
         self.bridge.backup_cancelled.connect(self._backup_ended)
+        self.bridge.backup_skipped.connect(self._backup_ended)
+        self.bridge.backup_skipped.connect(lambda _why: self.statusBar().showMessage(
+            "Nothing new to back up: the folders are as the last snapshot has them", 10_000))
         self.bridge.backup_cancelled.connect(lambda: self.statusBar().showMessage(
             "Backup cancelled: nothing was lost, and the next backup carries on from there", 15_000))
         self.bridge.workers.job_failed.connect(lambda message: self.statusBar().showMessage(message, 15_000))
@@ -189,7 +194,7 @@ class MainWindow(QMainWindow):
     def show_history(self, history: History) -> None:
         self.history = history
         self.drive_status.hide()
-        self.snapshots.set_snapshots(history.snapshots)
+        self.snapshots.set_snapshots(history.snapshots, [f.path for f in history.folders])
         self._show_folders(history.folders)
         self._time_moved(self.timeline.current())
         last = history.snapshots[-1].time_ns if history.snapshots else None
@@ -233,7 +238,7 @@ class MainWindow(QMainWindow):
         row = self.browser.selected
         if row is None:
             return None
-        snap = self.browser.snapshot
+        snap = self.browser.snapshot_for(row)
         return Target(row, None if snap is None else snap.id, None if snap is None else snap.time_ns)
 
     def _folder_chosen(self, item: QListWidgetItem | None) -> None:
@@ -247,6 +252,12 @@ class MainWindow(QMainWindow):
                 return
             pos = view.visualRect(view.currentIndex()).center()
         self.last_menu = self.actions_.popup(view.viewport().mapToGlobal(pos))
+
+    def _read_summary(self, snapshot_id: int) -> None:
+        """A timeline tooltip wants to say what a snapshot changed: counted in a worker."""
+        if not self.bridge.read(Timekeep.snapshot_summary, snapshot_id, on_done=self.snapshots.set_summary,
+                                on_failed=lambda _message: self.snapshots.summary_failed(snapshot_id)):
+            self.snapshots.summary_failed(snapshot_id)
 
     def _time_moved(self, snapshot: SnapshotInfo | None) -> None:
         self.earlier_button.setEnabled(self.timeline.position > 0)

@@ -1,13 +1,15 @@
 """The app's own settings (which repository, window state, schedule, retention) in one JSON file.
 
-The engine keeps what a repository needs on the drive; these are the desktop app's choices on this machine,
-including some the engine does not act on yet (retention, compression level) so the person's choice is kept
-until it does. Paths come from an `AppPaths` passed in, so importing this module touches nothing.
+The engine keeps what a repository needs on the drive (its retention rule and compression level among them);
+these are the desktop app's choices on this machine, with the last rule and level the person applied, which
+the settings dialog starts from. Paths come from an `AppPaths` passed in, so importing this module touches
+nothing.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -18,6 +20,9 @@ from typing import Any
 import platformdirs
 
 from core.storage.atomic import atomic_write
+from core.types import Retention
+
+log = logging.getLogger(__name__)
 
 SCHEDULE_CHOICES = (0, 15, 30, 60, 120, 240, 1440)  # minutes; 0 = only by hand
 
@@ -28,23 +33,23 @@ class AppPaths:
 
     config_dir: Path
     cache_dir: Path
+    agent_socket: Path | None = None  # where a running agent listens; None: never look for one
 
     @classmethod
     def default(cls) -> AppPaths:
-        return cls(Path(platformdirs.user_config_dir("timekeep")), Path(platformdirs.user_cache_dir("timekeep")))
+        from core.agent.paths import AgentPaths, SocketPathTooLong  # builds folder names, creates nothing
+
+        try:
+            socket: Path | None = AgentPaths.from_platform().socket
+        except SocketPathTooLong as err:  # no agent could listen there: the app backs up by itself
+            log.warning("%s", err)
+            socket = None
+        return cls(Path(platformdirs.user_config_dir("timekeep")), Path(platformdirs.user_cache_dir("timekeep")),
+                   socket)
 
     @property
     def settings_file(self) -> Path:
         return self.config_dir / "gui.json"
-
-
-@dataclass(frozen=True)
-class Retention:
-    """How history should be thinned (DESIGN §1): kept here until the engine's coalescer reads it."""
-
-    keep_all_hours: int = 24
-    daily_days: int = 30
-    weekly_weeks: int = 0  # 0 = keep weekly snapshots for ever
 
 
 @dataclass(frozen=True)

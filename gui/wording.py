@@ -7,9 +7,10 @@ Pure functions with the current time passed in, so the words are tested with tab
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import datetime
 
-from core.types import Progress
+from core.types import CoalesceReport, Progress
 
 _UNITS = ("bytes", "KB", "MB", "GB", "TB")
 
@@ -80,6 +81,15 @@ def progress_line(p: Progress) -> str:
     return " · ".join(parts)
 
 
+PHASES = {"scan": "looking for changes", "store": "storing", "commit": "saving the snapshot",
+          "restore": "restoring", "check": "checking", "coalesce": "thinning"}
+
+
+def phase(name: str) -> str:
+    """What a progress phase means to the person: 'storing', 'saving the snapshot'."""
+    return PHASES.get(name, name)
+
+
 def progress_fraction(p: Progress) -> float:
     """How far along, 0..1: bytes when known (they dominate the time), files otherwise."""
     if p.bytes_total:
@@ -98,3 +108,24 @@ def display_name(path: bytes) -> str:
 def display_path(path: bytes) -> str:
     """Qt strings cannot hold Python's surrogate escapes, so undecodable bytes show as replacement marks."""
     return path.decode("utf-8", "replace")
+
+
+def within(path: bytes, roots: Sequence[bytes]) -> str:
+    """A path named from the protected folder holding it ('Documents/Thesis'), or in full when none does."""
+    for root in roots:
+        if path == root or path.startswith(root.rstrip(b"/") + b"/"):
+            parent = os.path.dirname(root.rstrip(b"/"))
+            return display_path(os.path.relpath(path, parent))
+    return display_path(path)
+
+
+def thinned(report: CoalesceReport) -> str:
+    """What thinning did, in one sentence: 'Thinned out 4 snapshots; 120 MB freed.'"""
+    dropped = len(report.snapshots_dropped)
+    if not dropped and not report.bytes_freed:
+        return "Nothing to thin: every snapshot is still within the rule."
+    words = f"Thinned out {dropped} snapshot{'s' if dropped != 1 else ''}; {size(report.bytes_freed)} freed."
+    spared = len(report.snapshots_kept_for_last_copy)
+    if spared:
+        words += f" {spared} kept because they hold the only copy of a file."
+    return words

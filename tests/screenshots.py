@@ -5,7 +5,9 @@
 Builds three weeks of history in a temporary folder (snapshot times are set by shifting the clock the engine
 reads, file times by os.utime), starts the real app on it under Xvfb (re-running itself through `xvfb-run`
 when there is no display) and saves PNGs of the main window, the versions dialog, the compare dialog, the
-settings and the welcome flow. Needs: apt-get install xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0.
+settings and the welcome flow. It then runs once more with a dark palette (the Fusion style with the
+colours a dark desktop hands an app, chosen by TIMEKEEP_SCREENSHOTS_DARK=1) and saves the same views with a
+`-dark` suffix. Needs: apt-get install xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0.
 """
 
 from __future__ import annotations
@@ -22,6 +24,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+DARK_ENV = "TIMEKEEP_SCREENSHOTS_DARK"
+DARK = {  # role -> colour, as a dark desktop theme (Breeze Dark, Adwaita dark) hands them to Qt apps
+    "Window": "#2b2d30", "WindowText": "#e3e5e8", "Base": "#1e1f22", "AlternateBase": "#26282b",
+    "ToolTipBase": "#1e1f22", "ToolTipText": "#e3e5e8", "PlaceholderText": "#8b8f96", "Text": "#e3e5e8",
+    "Button": "#33363a", "ButtonText": "#e3e5e8", "BrightText": "#ff6b6b", "Light": "#4a4d52",
+    "Midlight": "#3d4045", "Mid": "#5c6066", "Dark": "#1a1b1d", "Shadow": "#0d0d0e", "Highlight": "#3d6fc9",
+    "HighlightedText": "#ffffff", "Link": "#6ea8fe", "LinkVisited": "#b49cf0",
+}
+DARK_DISABLED = {"WindowText": "#7d8188", "Text": "#7d8188", "ButtonText": "#7d8188"}
 DAY = 86400 * 10**9
 HOUR = 3600 * 10**9
 
@@ -139,6 +150,7 @@ def change(docs: Path, step: int, when: int) -> None:
         (docs / "Thesis" / "draft-outline.txt").unlink()
     if step == 7:
         write(docs / "notes.txt", b"Call the archive about the 1932 maps.\nThey have them: visit Tuesday.\n", when)
+        (docs / "archive.bin").unlink()  # shows as a deleted row in the main window's shot
     for folder in (docs, *(p for p in docs.rglob("*") if p.is_dir())):
         os.utime(folder, ns=(when, when))
 
@@ -159,9 +171,20 @@ def wait_for(condition, timeout_ms: int = 10_000) -> None:  # type: ignore[no-un
         spin(20)
 
 
+def dark_palette():  # type: ignore[no-untyped-def]
+    from PySide6.QtGui import QColor, QPalette
+
+    palette = QPalette()
+    for role, colour in DARK.items():
+        palette.setColor(getattr(QPalette.ColorRole, role), QColor(colour))
+    for role, colour in DARK_DISABLED.items():
+        palette.setColor(QPalette.ColorGroup.Disabled, getattr(QPalette.ColorRole, role), QColor(colour))
+    return palette
+
+
 def save(widget, out: Path, name: str) -> None:  # type: ignore[no-untyped-def]
     spin(300)
-    path = out / f"{name}.png"
+    path = out / f"{name}{'-dark' if os.environ.get(DARK_ENV) else ''}.png"
     widget.grab().save(str(path))
     print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
@@ -171,6 +194,9 @@ def shoot(out: Path) -> None:
 
     app = QApplication([sys.argv[0]])
     app.setApplicationName("Timekeep")
+    if os.environ.get(DARK_ENV):
+        app.setStyle("Fusion")
+        app.setPalette(dark_palette())
     with tempfile.TemporaryDirectory(prefix="timekeep-shots-") as tmp:
         repo, docs = build_history(Path(tmp))
         shoot_app(Path(tmp), repo, docs, out)
@@ -252,6 +278,8 @@ def main() -> None:
     os.environ["QT_QPA_PLATFORM"] = "xcb"
     out.mkdir(parents=True, exist_ok=True)
     shoot(out)
+    if not os.environ.get(DARK_ENV):  # a QApplication's style is best set before its first window: a second run
+        sys.exit(subprocess.call([sys.executable, *sys.argv], env={**os.environ, DARK_ENV: "1"}))
 
 
 if __name__ == "__main__":

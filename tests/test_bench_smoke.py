@@ -24,5 +24,8 @@ def test_smoke_benchmark_writes_a_side_by_side_table(tmp_path: Path) -> None:
     assert rows["first backup throughput"]["values"]["timekeep"] > 0
     assert any(m.startswith("stored after: 100 bytes inserted") for m in rows)
     assert rows["list the 10k-entry folder, in process (GUI)"]["values"]["timekeep"] > 0
+    thinned = next(row for measure, row in rows.items() if measure.startswith("thin history"))
+    assert set(thinned["values"]) == set(tools) and all(v > 0 for v in thinned["values"].values())
+    assert set(rows["repository size after thinning"]["values"]) == set(tools)
     assert "| measure |" in (tmp_path / "out" / "latest-smoke.md").read_text()
     assert report["limits"]["BLAKE3, 64 KiB chunks, 1 thread (MB/s)"] > 0

@@ -8,14 +8,14 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from core.types import FileError, Progress, RestoreResult, VersionInfo
+from core.types import FileError, Progress, RestoreResult, Retention, VersionInfo
 from gui import wording
 from gui.dialogs.compare import DiffRow, side_by_side
 from gui.file_actions import restore_sentence
 from gui.listing import Row, ordered
 from gui.models.versions import distinct
 from gui.schedule import seconds_until
-from gui.settings import AppPaths, AppSettings, Retention, load_settings, save_settings
+from gui.settings import AppPaths, AppSettings, load_settings, save_settings
 from gui.volumes import repository_path, suggested_folders
 from gui.widgets.drive_status import missing_text
 from gui.widgets.timeline_scale import DAY_NS, HOUR_NS, Scale, label_step_hours, label_text, nearest, span_for, spread
@@ -136,6 +136,9 @@ def test_settings_round_trip_and_tolerance(tmp_path) -> None:  # type: ignore[no
                          retention=Retention(12, 7, 4), compression_level=9, last_backup_ns=NOW)
     save_settings(paths, chosen)
     assert load_settings(paths) == chosen
+    old_file = {"retention": {"keep_all_hours": 6, "daily_days": 10, "weekly_weeks": 2}}  # as older releases wrote it
+    paths.settings_file.write_text(json.dumps(old_file))
+    assert load_settings(paths).retention == Retention(6, 10, 2)  # the engine's own record
     paths.settings_file.write_text(json.dumps({"schedule_minutes": 15, "unknown": 1, "retention": "bad"}))
     assert load_settings(paths) == AppSettings(schedule_minutes=15)
     paths.settings_file.write_text("{not json")

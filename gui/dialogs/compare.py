@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Literal
 
-from PySide6.QtGui import QColor, QFontDatabase, QTextCursor, QTextFormat
+from PySide6.QtGui import QFontDatabase, QPalette, QTextCursor, QTextFormat
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -25,13 +25,12 @@ from PySide6.QtWidgets import (
 )
 
 from core.api import Timekeep
-from gui import wording
+from gui import palette, wording
 from gui.engine_bridge import EngineBridge
 from gui.preview_data import as_text
 
 MAX_BYTES = 4 * 1024 * 1024
 Tag = Literal["equal", "replace", "delete", "insert"]
-TINTS = {"replace": "#f3d98b", "delete": "#f2b8b5", "insert": "#b7e1c1"}
 MARKS = {"equal": "  ", "replace": "~ ", "delete": "- ", "insert": "+ "}
 
 
@@ -147,8 +146,8 @@ def _fill(pane: QPlainTextEdit, lines: list[tuple[str | None, Tag]]) -> None:
     for _text, tag in lines:
         if tag != "equal":
             selection = QTextEdit.ExtraSelection()
-            selection.format.setBackground(QColor(TINTS[tag]))
-            selection.format.setForeground(QColor("#1b1b1b"))
+            selection.format.setBackground(palette.diff_tint(tag, pane.palette()))
+            selection.format.setForeground(pane.palette().color(QPalette.ColorRole.Text))
             selection.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
             selection.cursor = QTextCursor(block)
             selections.append(selection)

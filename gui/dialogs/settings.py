@@ -1,15 +1,16 @@
 """Settings: the backup drive, protected folders, exclusions, schedule, retention and compression.
 
-The dialog only collects choices; `SettingsDialog.result_changes()` says what changed and the app applies it
-(folder changes through the engine in a worker, the rest into the app settings). Retention and the
-compression level are kept in the app settings until the engine acts on them, and the dialog says so.
+The dialog only collects choices; `folder_change()` and `new_settings()` say what changed and the app applies
+it (folders, exclusions, retention and compression through the engine in a worker, the rest into the app
+settings). "Thin history now" is the one command it offers: it asks (`thin_requested`) and the app runs the
+engine's coalescer in a worker, feeding back progress and the outcome.
 """
 
 from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,18 +24,19 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from core.types import FolderInfo
+from core.types import CoalesceReport, FolderInfo, Progress, Retention
 from gui import wording
 from gui.assets import Assets
 from gui.engine_bridge import FolderChange
 from gui.prompts import Prompts
-from gui.settings import SCHEDULE_CHOICES, AppSettings, Retention
+from gui.settings import SCHEDULE_CHOICES, AppSettings
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -66,6 +68,8 @@ def _spin(low: int, high: int, value: int, suffix: str, special: str = "") -> QS
 
 
 class SettingsDialog(QDialog):
+    thin_requested = Signal(object)  # the Retention shown: apply it and thin the history now
+
     def __init__(self, settings: AppSettings, folders: tuple[FolderInfo, ...], prompts: Prompts, assets: Assets,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -147,15 +151,58 @@ class SettingsDialog(QDialog):
         self.weekly = _spin(0, 5200, keep.weekly_weeks, " weeks", "for ever")
         self.compression = _spin(1, 19, self.settings.compression_level, "")
         self.compression.setToolTip("zstd level: higher packs smaller but backs up slower")
-        form = QFormLayout(group)
+        form = QFormLayout()
         form.addRow("Keep every snapshot for", self.keep_all)
         form.addRow("then one a day for", self.daily)
         form.addRow("then one a week", self.weekly)
         form.addRow("Compression level", self.compression)
-        form.addRow(_note("Timekeep keeps every snapshot for now: thinning by these rules takes effect with the "
-                          "engine's coalescer, and your choice is kept until then. The compression level applies "
-                          "to what is stored from now on."))
+        layout = QVBoxLayout(group)  # a wrapped note spanning a form's row is given too little height
+        layout.addLayout(form)
+        layout.addWidget(_note("Older snapshots are thinned out by these rules; the newest, and any holding the "
+                               "only copy of a file, are always kept. Compression applies to what is stored "
+                               "from now on."))
+        layout.addWidget(self._thin_row())
         return group
+
+    def _thin_row(self) -> QWidget:
+        self.thin_button = QPushButton("Thin history now")
+        self.thin_button.setToolTip("Apply the rules above and thin the history now, freeing space on the drive")
+        self.thin_button.clicked.connect(lambda: self.thin_requested.emit(self.retention()))
+        self.thin_bar = QProgressBar()
+        self.thin_bar.setAccessibleName("Thinning progress")
+        self.thin_bar.hide()
+        self.thin_result = QLabel()
+        self.thin_result.setWordWrap(True)
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.thin_button)
+        layout.addWidget(self.thin_bar, 1)
+        layout.addWidget(self.thin_result, 1)
+        return row
+
+    # thinning, run by the app
+    def thinning_started(self) -> None:
+        self.thin_button.setEnabled(False)
+        self.thin_bar.setRange(0, 0)  # busy until the first report says how much there is
+        self.thin_bar.show()
+        self.thin_result.setText("Thinning…")
+
+    def thinning_progressed(self, progress: Progress) -> None:
+        if progress.files_total or progress.bytes_total:
+            self.thin_bar.setRange(0, 1000)
+            self.thin_bar.setValue(int(wording.progress_fraction(progress) * 1000))
+
+    def thinning_finished(self, report: CoalesceReport) -> None:
+        self._thinning_ended(wording.thinned(report))
+
+    def thinning_failed(self, message: str) -> None:
+        self._thinning_ended(f"Could not thin the history: {message}")
+
+    def _thinning_ended(self, text: str) -> None:
+        self.thin_button.setEnabled(True)
+        self.thin_bar.hide()
+        self.thin_result.setText(text)
 
     def _exclusions_group(self) -> QGroupBox:
         group = QGroupBox("Exclusions")
@@ -194,6 +241,9 @@ class SettingsDialog(QDialog):
             self.repository_label.setText(f"{chosen} (applied when you press OK)")
 
     # the outcome
+    def retention(self) -> Retention:
+        return Retention(self.keep_all.value(), self.daily.value(), self.weekly.value())
+
     def excludes(self) -> tuple[str, ...]:
         return tuple(line.strip() for line in self.excludes_edit.toPlainText().splitlines() if line.strip())
 
@@ -204,15 +254,16 @@ class SettingsDialog(QDialog):
         reapply = self.excludes() != self.settings.extra_excludes
         level = self.compression.value()
         compression = level if level != self.settings.compression_level else None
-        if not add and not remove and not reapply and compression is None:
+        retention = self.retention() if self.retention() != self.settings.retention else None
+        if not add and not remove and not reapply and compression is None and retention is None:
             return None
-        return FolderChange(add, remove, self.excludes(), reapply, compression)
+        return FolderChange(add, remove, self.excludes(), reapply, compression, retention)
 
     def new_settings(self) -> AppSettings:
         return self.settings.with_changes(
             schedule_minutes=int(self.schedule_box.currentData()),
             extra_excludes=self.excludes(),
-            retention=Retention(self.keep_all.value(), self.daily.value(), self.weekly.value()),
+            retention=self.retention(),
             compression_level=self.compression.value(),
             notifications=self.notify_box.isChecked(),
         )

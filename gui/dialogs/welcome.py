@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from core.api import Timekeep
 from core.types import Progress, SnapshotInfo
-from gui import wording
+from gui import palette, wording
 from gui.assets import Assets
 from gui.engine_bridge import FolderChange, apply_folder_change, open_or_create, run_backup
 from gui.prompts import Prompts
@@ -74,7 +74,7 @@ class WelcomeDialog(QDialog):
         self.pages.addWidget(self._backup_page())
         self.message = QLabel()
         self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #b3261e")
+        self.message.setStyleSheet(f"color: {palette.mark_colour('error', self.palette()).name()}")
         layout = QVBoxLayout(self)
         layout.addWidget(self.pages, 1)
         layout.addWidget(self.message)

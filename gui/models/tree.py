@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QColor, QIcon
+from PySide6.QtGui import QFont, QIcon
 
-from gui import wording
+from gui import palette, wording
 from gui.listing import Listing, Row
 
 BATCH = 256
@@ -22,8 +22,12 @@ NAME, SIZE, MODIFIED, CHANGE = range(4)
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 PATH_ROLE = Qt.ItemDataRole.UserRole + 3
-MARKS = {"new": ("N", "#2e8b57", "New since the snapshot before"),
-         "changed": ("M", "#c77c02", "Changed since the snapshot before")}
+DELETED_TIP = "Deleted at this snapshot: right-click Restore brings back the last version before"
+MARKS = {"new": ("N", "New: it was not in the snapshot before"),
+         "changed": ("M", "Changed: new content since the snapshot before"),
+         "metadata": ("A", "Metadata only: permissions or times changed, the content did not"),
+         "deleted": ("D", DELETED_TIP)}
+FOLDER_METADATA_TIP = "Metadata only: an item was added, removed or renamed in it, or its permissions changed"
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 
@@ -200,17 +204,33 @@ def _cell(row: Row, column: int, role: int, icons: dict[str, QIcon]) -> Any:
         return _display(row, column)
     if role == Qt.ItemDataRole.DecorationRole and column == NAME:
         return icons.get(row.kind)
+    if row.deleted:
+        shown = _deleted_cell(row, column, role)
+        if shown is not None:
+            return shown
     if column == CHANGE and row.change:
-        _letter, colour, meaning = MARKS[row.change]
         if role == Qt.ItemDataRole.ForegroundRole:
-            return QColor(colour)
+            return palette.mark_colour(row.change, palette.current())
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
-            return meaning
+            return FOLDER_METADATA_TIP if row.is_dir and row.change == "metadata" else MARKS[row.change][1]
     if role == Qt.ItemDataRole.TextAlignmentRole and column in (SIZE, CHANGE):
         align = Qt.AlignmentFlag.AlignRight if column == SIZE else Qt.AlignmentFlag.AlignHCenter
         return int(align | Qt.AlignmentFlag.AlignVCenter)
     if role == Qt.ItemDataRole.ToolTipRole and column == NAME:
         return wording.display_path(row.path)
+    return None
+
+
+def _deleted_cell(row: Row, column: int, role: int) -> Any:
+    """A deleted row reads as gone on every column: faded, struck out, and it says so."""
+    if role == Qt.ItemDataRole.ForegroundRole:
+        return palette.faded_text(palette.current())
+    if role == Qt.ItemDataRole.FontRole and column != CHANGE:
+        font = QFont()
+        font.setStrikeOut(True)
+        return font
+    if role == Qt.ItemDataRole.ToolTipRole:
+        return f"{wording.display_path(row.path)}\n{DELETED_TIP}" if column == NAME else DELETED_TIP
     return None
 
 

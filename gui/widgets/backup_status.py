@@ -42,6 +42,7 @@ class BackupStatus(QWidget):
         layout.addWidget(self.cancel_button)
         self.last_ns: int | None = None
         self.next_in_s: float | None = None
+        self.shown: Progress | None = None  # the progress on display (tests, accessibility)
         self._running = False
         self._show_running(False)
 
@@ -57,15 +58,17 @@ class BackupStatus(QWidget):
 
     def set_running(self) -> None:
         self._running = True
+        self.shown = None
         self.bar.setValue(0)
-        self.label.setText("Backing up: looking for changes…")
+        self.label.setText("Backing up, looking for changes…")
         self._show_running(True)
 
     def set_progress(self, progress: Progress) -> None:
         if not self._running:
             return
+        self.shown = progress
         self.bar.setValue(int(wording.progress_fraction(progress) * 1000))
-        self.label.setText(f"Backing up: {wording.progress_line(progress)}")
+        self.label.setText(f"Backing up, {wording.phase(progress.phase)}: {wording.progress_line(progress)}")
 
     def _show_running(self, running: bool) -> None:
         self.bar.setVisible(running)

@@ -4,7 +4,9 @@ The position is an index: 0..n-1 are the snapshots (oldest first), n is "Now". D
 the nearest tick; the arrow keys step snapshot by snapshot, Ctrl+arrows jump between the snapshots where the
 selected file changed, Home/End jump to the first snapshot and to Now.
 `position_changed` fires on every move (the window queries in workers and drops stale answers); a tick's
-tooltip says what changed in that snapshot. Ticks of snapshots where the selected file changed stand taller.
+tooltip says what changed in that snapshot, read in a worker the first time it is shown and put in the
+tooltip when it arrives. Ticks of snapshots where the selected file changed stand taller. Every colour
+comes from the palette, so a dark desktop reads as well as a light one.
 """
 
 from __future__ import annotations
@@ -13,18 +15,17 @@ import time
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QHelpEvent, QKeyEvent, QMouseEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from core.types import SnapshotInfo
+from gui import palette as colours
 from gui import wording
-from gui.models.snapshots import SNAPSHOT_ROLE, SnapshotsModel, describe
+from gui.models.snapshots import SnapshotsModel, describe
 from gui.widgets.timeline_scale import Scale, labels, nearest, span_for, spread
 
 MARGIN = 28
-ACCENT = QColor("#2f6fd6")
-MARKED = QColor("#c77c02")
 
 
 class Timeline(QWidget):
@@ -36,11 +37,13 @@ class Timeline(QWidget):
         self.position = 0
         self._shown_id: int | None = None  # None: Now
         self.marked: frozenset[int] = frozenset()
+        self._tip: tuple[int, QPoint] | None = None  # the snapshot whose tooltip shows, and where
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setAccessibleName("Timeline")
         self.setToolTip("Drag, click, or use the arrow keys to move through the snapshots")
         model.modelReset.connect(self._snapshots_changed)
+        model.summary_arrived.connect(self._summary_arrived)
         self._snapshots_changed()
 
     # state
@@ -147,18 +150,37 @@ class Timeline(QWidget):
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
-            QToolTip.showText(event.globalPos(), self._tooltip_at(event.pos().x()), self)
+            text = self._tooltip_at(event.pos().x())
+            if self._tip is not None:
+                self._tip = (self._tip[0], event.globalPos())
+            QToolTip.showText(event.globalPos(), text, self)
             return True
         return super().event(event)
 
     def _tooltip_at(self, x: float) -> str:
+        """The tooltip for the tick under `x`; a snapshot's summary is asked for if not known yet."""
         xs = self.tick_xs()
         i = nearest(xs, x)
+        self._tip = None
         if abs(xs[i] - x) > 8:
             return self.toolTip()
         if i == self.now_position:
             return "Now: the folders as they are on this computer"
-        return describe(self.model.index(i).data(SNAPSHOT_ROLE))
+        snap = self.snapshots[i]
+        summary = self.model.want_summary(snap.id)
+        self._tip = (snap.id, QPoint())
+        text = describe(snap, summary, self.model.roots)
+        return text if summary is not None else f"{text}\nLooking up what changed…"
+
+    def _summary_arrived(self, snapshot_id: int) -> None:
+        """Refresh the tooltip still showing for that snapshot with what the worker found."""
+        if self._tip is None or self._tip[0] != snapshot_id or not QToolTip.isVisible():
+            return
+        at = self.model.position_of(snapshot_id)
+        if at is not None:
+            snap = self.snapshots[at]
+            QToolTip.showText(self._tip[1], describe(snap, self.model.summaries.get(snapshot_id),
+                                                     self.model.roots), self)
 
     # drawing
     def paintEvent(self, event: Any) -> None:
@@ -170,7 +192,7 @@ class Timeline(QWidget):
         faint = palette.color(QPalette.ColorRole.Mid)
         painter.setPen(QPen(faint, 2))
         painter.drawLine(QPointF(scale.left, y), QPointF(scale.right, y))
-        self._draw_ticks(painter, text, y)
+        self._draw_ticks(painter, text, y, colours.accent(palette), colours.marked_tick(palette))
         self._draw_labels(painter, scale, text, y)
         self._draw_handle(painter, y)
         if self.hasFocus():
@@ -179,14 +201,14 @@ class Timeline(QWidget):
             painter.drawRect(self.rect().adjusted(1, 1, -2, -2))
         painter.end()
 
-    def _draw_ticks(self, painter: QPainter, text: QColor, y: float) -> None:
+    def _draw_ticks(self, painter: QPainter, text: QColor, y: float, accent: QColor, marked_colour: QColor) -> None:
         xs = self.tick_xs()
         for snap, x in zip(self.snapshots, xs, strict=False):
             marked = snap.id in self.marked
-            painter.setPen(QPen(MARKED if marked else text, 3 if marked else 1.5))
+            painter.setPen(QPen(marked_colour if marked else text, 3 if marked else 1.5))
             half = 9 if marked else 6
             painter.drawLine(QPointF(x, y - half), QPointF(x, y + half))
-        painter.setPen(QPen(ACCENT, 2))
+        painter.setPen(QPen(accent, 2))
         painter.drawLine(QPointF(xs[-1], y - 8), QPointF(xs[-1], y + 8))
 
     def _draw_labels(self, painter: QPainter, scale: Scale, text: QColor, y: float) -> None:
@@ -202,7 +224,7 @@ class Timeline(QWidget):
                 continue
             painter.drawText(QPointF(left, baseline), label)
             last_right = left + width
-        painter.setPen(ACCENT)
+        painter.setPen(colours.accent(self.palette()))
         painter.drawText(QPointF(scale.right - now_width / 2, baseline), "Now")
         self._draw_current_time(painter, metrics, baseline + metrics.height() + 2, text)
 
@@ -211,11 +233,11 @@ class Timeline(QWidget):
         caption = "Showing now" if snap is None else f"Showing {wording.when(snap.time_ns)}"
         x = self.tick_xs()[self.position] - metrics.horizontalAdvance(caption) / 2
         x = max(2.0, min(x, self.width() - metrics.horizontalAdvance(caption) - 2.0))
-        painter.setPen(ACCENT if snap is None else text)
+        painter.setPen(colours.accent(self.palette()) if snap is None else text)
         painter.drawText(QPointF(x, baseline), caption)
 
     def _draw_handle(self, painter: QPainter, y: float) -> None:
         x = self.tick_xs()[self.position]
         painter.setPen(QPen(self.palette().color(QPalette.ColorRole.Base), 2))
-        painter.setBrush(ACCENT)
+        painter.setBrush(colours.accent(self.palette()))
         painter.drawEllipse(QRectF(x - 6, y - 6, 12, 12))
