@@ -68,6 +68,10 @@ class Tool:
     def list_dir(self, snapshot: str, relpath: str) -> Run:
         raise NotImplementedError
 
+    def thin(self, snapshots: list[str]) -> float:
+        """Drop these snapshots and give their space back; seconds taken (all commands it needs)."""
+        raise NotImplementedError
+
     def repo_bytes(self) -> int:
         return tree_bytes(self.repo)
 
@@ -123,6 +127,9 @@ class Timekeep(Tool):
         agent.kill()
         raise RuntimeError("the Timekeep agent did not start")
 
+    def thin(self, snapshots: list[str]) -> float:
+        return timed(self._cli("coalesce", "--drop", *snapshots, "--quiet")).seconds
+
     def backup_via_agent(self) -> Run:
         return timed(self._cli("backup", "--quiet"), self.agent_env())
 
@@ -150,6 +157,9 @@ class Restic(Tool):
 
     def list_dir(self, snapshot: str, relpath: str) -> Run:
         return timed(["restic", "--repo", str(self.repo), "ls", snapshot, str(self.source / relpath)], self.env)
+
+    def thin(self, snapshots: list[str]) -> float:
+        return timed(["restic", "--repo", str(self.repo), "forget", "--prune", *snapshots], self.env).seconds
 
 
 class Borg(Tool):
@@ -179,6 +189,10 @@ class Borg(Tool):
     def list_dir(self, snapshot: str, relpath: str) -> Run:
         stored = str(self.source / relpath).lstrip("/")
         return timed(["borg", "list", f"{self.repo}::{snapshot}", stored], self.env)
+
+    def thin(self, snapshots: list[str]) -> float:  # borg frees space only when compacted
+        deleted = timed(["borg", "delete", str(self.repo), *snapshots], self.env)
+        return deleted.seconds + timed(["borg", "compact", str(self.repo)], self.env).seconds
 
 
 TOOLS: dict[str, type[Tool]] = {t.name: t for t in (Timekeep, Restic, Borg)}
