@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,15 +28,42 @@ SNAPSHOT_FIELDS = {f.name for f in dataclasses.fields(SnapshotInfo)}
 
 
 @dataclass(frozen=True)
-class AgentEvent:
-    """What the window needs to know about the agent: it is there (serving us) or gone, and the storage
-    times of this repository starting and ending. Progress itself travels as `core.types.Progress`."""
+class DestinationState:
+    """One of the agent's destinations as the window lists it: which drive holds how many snapshots."""
 
-    kind: Literal["serving", "gone", "started", "finished"]  # gone: the agent left, or lost our drive
+    path: str
+    present: bool
+    snapshots: int
+    latest_ns: int | None
+    reason: str = ""  # why it is not connected
+
+
+@dataclass(frozen=True)
+class AgentEvent:
+    """What the window needs to know about the agent: it is there (serving us) or gone, the storage times of
+    this repository starting and ending, and its destinations. Progress travels as `core.types.Progress`."""
+
+    kind: Literal["serving", "gone", "started", "finished", "destinations"]  # gone: it left, or lost our drive
     job: int = 0
     outcome: Literal["", "stored", "skipped", "cancelled", "failed"] = ""
     snapshot: SnapshotInfo | None = None
     message: str = ""
+    destinations: tuple[DestinationState, ...] = ()
+
+
+def _ns(iso: str | None) -> int | None:
+    if not iso:
+        return None
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
+
+
+def destinations_of(status: dict[str, Any]) -> AgentEvent:
+    """The agent's destinations, from its status, as one event."""
+    return AgentEvent("destinations", destinations=tuple(
+        DestinationState(str(d.get("path", "")), bool(d.get("present")), int(d.get("snapshots") or 0),
+                         _ns(d.get("latest")), str(d.get("reason") or ""))
+        for d in status.get("destinations", [])))
 
 
 def serves(status: dict[str, Any], repo: Path) -> bool:
@@ -64,29 +92,39 @@ Report = Callable[[object], None]
 def follow_agent(socket: Path, repo: Path, stop: threading.Event, report: Report) -> None:
     """Until `stop`: report the agent's storage times of `repo` (AgentEvent and Progress), reconnecting when
     the agent comes and goes."""
+    maybe_there = True  # a follower before this one may have seen it: the first miss says it is gone
     while not stop.is_set():
         client = AgentClient.connect(socket, timeout=10.0)
         if client is not None:
             with client:
-                _follow(client, repo, stop, report)
+                maybe_there = _follow(client, repo, stop, report)
+        elif maybe_there:  # no agent listens (any more): nothing it said earlier holds
+            report(AgentEvent("gone"))
+            maybe_there = False
         stop.wait(RETRY_S)
 
 
-def _follow(client: AgentClient, repo: Path, stop: threading.Event, report: Report) -> None:
+def _follow(client: AgentClient, repo: Path, stop: threading.Event, report: Report) -> bool:
+    """Follow one connection; True when it ended with the agent still there (serving other drives)."""
     try:
-        if not serves(client.request("status"), repo):
-            return  # an agent for other drives, or ours is not connected to it: look again later
+        status = client.request("status")
+        report(destinations_of(status))
+        if not serves(status, repo):
+            return True  # an agent for other drives, or ours is not connected to it: look again later
         client.request("subscribe")
         report(AgentEvent("serving"))
         ours: set[int] = set()
         while not stop.is_set():
             for event in client.events(timeout=POLL_S):
                 _relay(event, repo, ours, report)
+                if event.get("event") in ("destination", "job_finished"):  # counts or presence changed
+                    report(destinations_of(client.request("status")))
                 if stop.is_set():
-                    return
+                    return True
     except AgentError:
         pass  # the agent stopped: say so, and look for it again
     report(AgentEvent("gone"))
+    return False
 
 
 def _relay(event: dict[str, Any], repo: Path, ours: set[int], report: Report) -> None:

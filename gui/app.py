@@ -105,6 +105,7 @@ class TimekeepApp(QObject):
             self.window.next_backup_in = self.scheduler.seconds_left
             self.window.restore_state(self.settings.window_geometry, self.settings.splitter_state)
             self.window.settings_requested.connect(self.show_settings)
+            self.window.drives_list.open_requested.connect(self.open_repository)
             self.window.quit_requested.connect(self.quit)
             self.window.window_closed.connect(self._window_closed)
             self.tray.fallback = lambda title, text: self._status_message(f"{title}: {text}")

@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from core.api import Timekeep, init_repository
 from core.storage.layout import Layout
 from core.types import CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
-from gui.agent_link import AgentEvent, back_up_via_agent, cancel_agent_job, follow_agent
+from gui.agent_link import AgentEvent, DestinationState, back_up_via_agent, cancel_agent_job, follow_agent
 from gui.workers import Report, WorkerPool
 
 DRIVE_POLL_MS = 4000
@@ -110,6 +110,7 @@ class EngineBridge(QObject):
     backup_failed = Signal(str)
     backup_cancelled = Signal()
     backup_skipped = Signal(str)  # the agent found nothing to store
+    destinations_changed = Signal(object)  # tuple[DestinationState, ...]: the agent's drives, () without one
     folders_changed = Signal(object)  # tuple[FolderInfo, ...]
 
     def __init__(self, workers: WorkerPool, parent: QObject | None = None, agent_socket: Path | None = None) -> None:
@@ -125,6 +126,7 @@ class EngineBridge(QObject):
         self._agent_stop: threading.Event | None = None
         self._agent_job: int | None = None  # a storage time the agent started by itself, being shown
         self._own_jobs: set[int] = set()  # those we asked for: followed by our own job, not the link
+        self.destinations: tuple[DestinationState, ...] = ()  # the agent's, as it last said
         self._poll = QTimer(self)
         self._poll.setInterval(DRIVE_POLL_MS)
         self._poll.timeout.connect(self._check_drive)
@@ -231,7 +233,9 @@ class EngineBridge(QObject):
             self._agent_stop.set()
         self._agent_stop, self.agent_serving, self._agent_job = None, False, None
         if self.repo is None or self.agent_socket is None:
+            self._set_destinations(())
             return
+        self.destinations_changed.emit(self.destinations)  # the same drives; another is shown now
         stop = self._agent_stop = threading.Event()
         self.workers.start(follow_agent, self.agent_socket, self.repo, stop, lane="agent",
                            on_progress=lambda report: None if stop.is_set() else self._agent_reported(report))
@@ -260,8 +264,12 @@ class EngineBridge(QObject):
             if self._agent_job is not None:
                 self.backup_progressed.emit(report)
         elif isinstance(report, AgentEvent):
-            if report.kind in ("serving", "gone"):
+            if report.kind == "destinations":
+                self._set_destinations(report.destinations)
+            elif report.kind in ("serving", "gone"):
                 self.agent_serving = report.kind == "serving"
+                if report.kind == "gone":
+                    self._set_destinations(())
                 if report.kind == "gone" and self._agent_job is not None:
                     self._agent_job = None
                     self.backup_failed.emit("the agent stopped during the backup")
@@ -273,6 +281,11 @@ class EngineBridge(QObject):
             elif report.kind == "finished" and report.job == self._agent_job:
                 self._agent_job = None
                 self._agent_ended(report)
+
+    def _set_destinations(self, destinations: tuple[DestinationState, ...]) -> None:
+        if destinations != self.destinations:
+            self.destinations = destinations
+            self.destinations_changed.emit(destinations)
 
     def _agent_ended(self, outcome: AgentEvent) -> None:
         if outcome.outcome == "stored" and outcome.snapshot is not None:

@@ -28,11 +28,14 @@ from gui.prompts import Prompts
 
 @dataclass(frozen=True)
 class Target:
-    """What the commands act on: a row of the tree, and the snapshot shown (None at Now)."""
+    """What the commands act on: a row of the tree, and the snapshot shown (None at Now). `stored` is the
+    snapshot whose version the file on disk is compared with: the one shown, or at Now the latest backup
+    (claim 30: a file changed since the last storage time is compared with its last stored version)."""
 
     row: Row
     snapshot_id: int | None
     snapshot_ns: int | None
+    stored: tuple[int, int] | None = None  # (snapshot id, time_ns)
 
 
 def restore_job(tk: Timekeep, path: bytes, snapshot_id: int, dest: bytes | None) -> RestoreResult:
@@ -105,14 +108,16 @@ class FileActions(QObject):
         return action
 
     def refresh(self) -> None:
-        """Enable what makes sense for the selection: nothing to restore or compare at Now."""
+        """Enable what makes sense for the selection: nothing to restore at Now, where a file that was
+        backed up before is compared with its last backup."""
         target = self.target()
         past = target is not None and target.snapshot_id is not None
         is_file = target is not None and target.row.kind == "file"
         self.restore_action.setEnabled(past)
         self.restore_to_action.setEnabled(past)
         self.versions_action.setEnabled(target is not None)
-        self.compare_action.setEnabled(past and is_file)
+        self.compare_action.setEnabled(is_file and target is not None and target.stored is not None)
+        self.compare_action.setText("Compare with current" if past or target is None else "Compare with last backup")
         self.copy_action.setEnabled(target is not None)
 
     def popup(self, global_pos: QPoint) -> QMenu:
@@ -165,9 +170,9 @@ class FileActions(QObject):
 
     def compare(self) -> CompareDialog | None:
         target = self.target()
-        if target is None or target.snapshot_id is None or target.snapshot_ns is None:
+        if target is None or target.stored is None:
             return None
-        dialog = CompareDialog(self.bridge, target.row.path, target.snapshot_id, target.snapshot_ns, self.window)
+        dialog = CompareDialog(self.bridge, target.row.path, *target.stored, self.window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog

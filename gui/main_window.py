@@ -40,6 +40,7 @@ from gui.models.tree import CHANGE, MODIFIED, NAME, SIZE, FolderTreeModel
 from gui.prompts import Prompts
 from gui.widgets.backup_status import BackupStatus
 from gui.widgets.drive_status import DriveStatus
+from gui.widgets.drives_list import DrivesList
 from gui.widgets.preview import PreviewPane
 from gui.widgets.timeline import Timeline
 
@@ -74,6 +75,7 @@ class MainWindow(QMainWindow):
     # construction
     def _build_widgets(self) -> None:
         self.drive_status = DriveStatus(self.assets)
+        self.drives_list = DrivesList()
         self.folders_list = QListWidget()
         self.folders_list.setAccessibleName("Protected folders")
         self.folders_list.setMinimumWidth(150)
@@ -133,7 +135,8 @@ class MainWindow(QMainWindow):
         heading = QLabel("<b>Protected folders</b>")
         heading.setBuddy(self.folders_list)
         side.addWidget(heading)
-        side.addWidget(self.folders_list)
+        side.addWidget(self.folders_list, 1)
+        side.addWidget(self.drives_list)
         return sidebar
 
     def _build_menus(self) -> None:
@@ -174,6 +177,8 @@ class MainWindow(QMainWindow):
         self.drive_status.choose_requested.connect(self.settings_requested)
         self.backup_status.cancel_requested.connect(self.bridge.cancel_backup)
         self.bridge.repository_opened.connect(self.show_history)
+        self.bridge.destinations_changed.connect(
+            lambda destinations: self.drives_list.set_destinations(destinations, self.bridge.repo))
         self.bridge.history_loaded.connect(self.show_history)
         self.bridge.repository_missing.connect(self.show_missing)
         self.bridge.repository_failed.connect(self.show_problem)
@@ -239,7 +244,11 @@ class MainWindow(QMainWindow):
         if row is None:
             return None
         snap = self.browser.snapshot_for(row)
-        return Target(row, None if snap is None else snap.id, None if snap is None else snap.time_ns)
+        if snap is not None:
+            return Target(row, snap.id, snap.time_ns, (snap.id, snap.time_ns))
+        latest = self.browser.previous_snapshot()  # at Now: the last backup, unless the file is new since
+        stored = None if latest is None or row.change == "new" else (latest.id, latest.time_ns)
+        return Target(row, None, None, stored)
 
     def _folder_chosen(self, item: QListWidgetItem | None) -> None:
         self.browser.show_folder(item.data(PATH_ROLE) if item is not None else None)

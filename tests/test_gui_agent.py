@@ -91,3 +91,32 @@ def test_without_an_agent_the_window_backs_up_itself(qtbot, tmp_path: Path, repo
         app.window.backup_action.trigger()
     assert finished.args[0].trigger == "manual"
     app.shut_down()
+
+
+def test_the_sidebar_lists_the_agents_drives_and_opens_another(qtbot, tmp_path: Path, env, repo: Path) -> None:  # type: ignore[no-untyped-def]
+    """Each destination keeps its own history: the window says which drive holds how many snapshots, which is
+    shown and which is not connected, and double-clicking another connected drive shows its history."""
+    second = new_repo(tmp_path / "b", tmp_path / "src")
+    for _ in range(2):
+        (tmp_path / "src" / "notes.txt").write_bytes(os.urandom(64))
+        backup(second)
+    unplugged = tmp_path / "c" / "Stick" / "Timekeep" / "laptop"
+    write_settings(env, destinations=[str(second), str(unplugged)])
+    with agent_process(env, repo) as (_proc, paths):
+        app = start(qtbot, tmp_path, repo, paths.socket)
+        window = app.window
+        drives = window.drives_list
+        qtbot.waitUntil(lambda: drives.list.count() == 3, timeout=10_000)
+        lines = drives.lines()
+        assert lines[0].startswith("drive\n1 snapshot, latest ") and lines[0].endswith("· shown here")
+        assert lines[1].startswith("drive\n2 snapshots, latest ") and lines[1].endswith("· connected")
+        assert lines[2] == "Stick\n0 snapshots · not connected"
+        assert drives.isVisibleTo(window)
+        with qtbot.waitSignal(app.bridge.repository_opened, timeout=10_000):
+            drives.list.itemActivated.emit(drives.list.item(1))
+        assert app.bridge.repo == second and app.settings.repository == str(second)
+        qtbot.waitUntil(lambda: window.timeline.now_position == 2, timeout=10_000)
+        qtbot.waitUntil(lambda: drives.lines()[1].endswith("· shown here"), timeout=10_000)
+        qtbot.waitUntil(lambda: app.bridge.agent_serving, timeout=10_000)  # the link follows the drive shown
+    qtbot.waitUntil(lambda: not drives.isVisibleTo(window), timeout=10_000)  # the agent stopped: no list
+    app.shut_down()

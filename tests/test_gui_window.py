@@ -16,7 +16,7 @@ from PySide6.QtGui import QGuiApplication
 
 from gui.app import TimekeepApp
 from gui.main_window import MainWindow
-from gui.models.tree import NAME, ROW_ROLE
+from gui.models.tree import CHANGE, NAME, ROW_ROLE
 from gui.preview_data import hex_dump
 from gui.prompts import ScriptedPrompts
 from gui.settings import AppPaths, AppSettings
@@ -290,7 +290,30 @@ def test_restore_is_offered_only_for_the_past(qtbot, running) -> None:  # type: 
     assert window.timeline.current() is None  # the window opens at Now
     select(qtbot, window, docs / "report.txt")
     actions = window.actions_
-    assert not actions.restore_action.isEnabled() and not actions.compare_action.isEnabled()
+    assert not actions.restore_action.isEnabled() and not actions.restore_to_action.isEnabled()
     assert actions.versions_action.isEnabled() and actions.copy_action.isEnabled()
     actions.copy_path()
     assert QGuiApplication.clipboard().text() == str(docs / "report.txt")
+
+
+def test_at_now_a_file_changed_since_the_last_backup_is_marked_and_compared_with_it(qtbot, running) -> None:  # type: ignore[no-untyped-def]
+    """Claim 30: the right end of the timeline is the live folder; a file changed since the last storage time
+    shows as changed and compares with its last stored version. A file new since has nothing to compare with."""
+    _app, window, _prompts, docs, _states = running
+    (docs / "report.txt").write_bytes(b"final\nand an afterword\n")
+    (docs / "fresh.txt").write_bytes(b"new\n")
+    wait_tree(qtbot, window, window.browser.reload)
+    changes = {window.tree_model.index(r, NAME).data(): window.tree_model.index(r, CHANGE).data()
+               for r in range(window.tree_model.rowCount())}
+    assert changes["report.txt"] == "M" and changes["fresh.txt"] == "N"
+    select(qtbot, window, docs / "fresh.txt")
+    assert not window.actions_.compare_action.isEnabled()
+    select(qtbot, window, docs / "report.txt")
+    actions = window.actions_
+    assert actions.compare_action.isEnabled() and actions.compare_action.text() == "Compare with last backup"
+    compare = actions.compare()
+    qtbot.waitUntil(lambda: compare.comparison is not None, timeout=10_000)
+    assert compare.old_pane.toPlainText() == "  final\n"
+    assert compare.new_pane.toPlainText() == "  final\n+ and an afterword"
+    assert compare.summary.text().startswith("1 line differs: 0 changed, 1 added")
+    compare.close()

@@ -52,8 +52,9 @@ class Comparison:
         if not any(counts.values()):
             return "No differences: the file is the same now as it was then"
         lines = counts["replace"] + counts["insert"] + counts["delete"]
-        return (f"{lines} line{'s' if lines != 1 else ''} differ: {counts['replace']} changed, {counts['insert']} "
-                f"added, {counts['delete']} removed (marked ~, + and -)")
+        verb = "line differs" if lines == 1 else "lines differ"
+        return (f"{lines} {verb}: {counts['replace']} changed, {counts['insert']} added, {counts['delete']} removed "
+                "(marked ~, + and -)")
 
 
 def side_by_side(old: list[str], new: list[str]) -> list[DiffRow]:

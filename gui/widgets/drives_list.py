@@ -1,0 +1,87 @@
+"""The agent's backup drives in the sidebar: which drive holds how many snapshots, which is connected, and
+which one the window shows (issue 5: each destination keeps a history of its own).
+
+Shown only while an agent runs; activating another connected drive opens its history in the window.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+from gui import wording
+from gui.agent_link import DestinationState
+
+PATH_ROLE = Qt.ItemDataRole.UserRole + 1
+REPOSITORIES = "Timekeep"  # <drive>/Timekeep/<name>: the drive's own name says most
+
+
+def drive_name(path: str) -> str:
+    """'Passport' for /media/ann/Passport/Timekeep/laptop; the folder's own name otherwise."""
+    parts = Path(path).parts
+    if len(parts) >= 3 and parts[-2] == REPOSITORIES:
+        return parts[-3] if len(parts) > 3 else parts[-1]
+    return parts[-1] if parts else path
+
+
+def drive_line(dest: DestinationState, shown: bool, now_ns: int) -> str:
+    """One line of the list: name, snapshot count, when the latest was taken, connected or not."""
+    count = f"{dest.snapshots} snapshot{'s' if dest.snapshots != 1 else ''}"
+    latest = f", latest {wording.ago(dest.latest_ns, now_ns)}" if dest.latest_ns is not None else ""
+    state = "shown here" if shown else "connected" if dest.present else "not connected"
+    return f"{drive_name(dest.path)}\n{count}{latest} · {state}"
+
+
+class DrivesList(QWidget):
+    open_requested = Signal(str)  # a connected drive other than the one shown was activated
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.list = QListWidget()
+        self.list.setAccessibleName("Backup drives")
+        self.list.setToolTip("Each drive keeps a complete history of its own; "
+                             "double-click a connected one to see its history")
+        self.list.itemActivated.connect(self._activated)
+        heading = QLabel("<b>Backup drives</b>")
+        heading.setBuddy(self.list)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(heading)
+        layout.addWidget(self.list)
+        self.shown: str | None = None
+        self.setVisible(False)
+
+    def set_destinations(self, destinations: tuple[DestinationState, ...], shown: Path | None) -> None:
+        """List the agent's drives (hidden when there are none: no agent runs)."""
+        here = self.shown = os.path.abspath(shown) if shown is not None else None
+        now = time.time_ns()
+        self.list.clear()
+        for dest in destinations:
+            is_shown = dest.path == here
+            item = QListWidgetItem(drive_line(dest, is_shown, now))
+            item.setData(PATH_ROLE, dest.path)
+            tip = dest.path if dest.present else f"{dest.path}\nNot connected: {dest.reason}"
+            item.setToolTip(tip)
+            if is_shown:
+                font = QFont(item.font())
+                font.setBold(True)
+                item.setFont(font)
+            if not dest.present:
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+            self.list.addItem(item)
+        self.list.setMaximumHeight(max(1, len(destinations)) * 44 + 8)
+        self.setVisible(bool(destinations))
+
+    def lines(self) -> list[str]:
+        """What the list says, one string per drive (tests, accessibility)."""
+        return [self.list.item(i).text() for i in range(self.list.count())]
+
+    def _activated(self, item: QListWidgetItem) -> None:
+        path = item.data(PATH_ROLE)
+        if item.flags() & Qt.ItemFlag.ItemIsEnabled and path != self.shown:
+            self.open_requested.emit(path)
