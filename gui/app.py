@@ -17,13 +17,13 @@ from core.types import Retention, SnapshotInfo
 from gui.assets import Assets
 from gui.dialogs.settings import SettingsDialog
 from gui.dialogs.welcome import WelcomeDialog
-from gui.engine_bridge import EngineBridge, History, open_or_create, repository_reachable
+from gui.engine_bridge import EngineBridge, History, open_or_create
 from gui.main_window import MainWindow
 from gui.prompts import Prompts
 from gui.schedule import Scheduler
 from gui.settings import AppPaths, AppSettings, SettingsStore, load_settings
 from gui.tray import Tray
-from gui.volumes import repository_path
+from gui.volumes import backups_folder
 from gui.workers import WorkerPool
 
 WORKER_THREADS = 4  # a backup holds one for its whole length; browsing, previews and restores share the rest
@@ -31,8 +31,7 @@ WORKER_THREADS = 4  # a backup holds one for its whole length; browsing, preview
 
 def resolve_repository(chosen: str) -> str:
     """A chosen folder that is a repository is used as is; otherwise `<chosen>/Timekeep/<hostname>`."""
-    path = Path(chosen)
-    target = path if repository_reachable(path) else repository_path(path)
+    target, _exists = backups_folder(chosen)
     return str(open_or_create(target))
 
 
@@ -165,7 +164,8 @@ class TimekeepApp(QObject):
     def show_settings(self) -> SettingsDialog:
         history = self.window.history if self.window is not None else None
         folders = history.folders if history is not None else ()
-        dialog = SettingsDialog(self.settings, folders, self.prompts, self.assets, self.window)
+        dialog = SettingsDialog(self.settings, folders, self.prompts, self.assets, self.window,
+                                agent_serving=self.bridge.agent_serving)
         dialog.accepted.connect(lambda: self.apply_settings(dialog))
         dialog.thin_requested.connect(lambda rule: self.thin_history(dialog, rule))
         dialog.open()
@@ -210,8 +210,18 @@ class TimekeepApp(QObject):
         self.tray.hide()
 
 
+def repository_argument(argv: list[str]) -> str | None:
+    """`--repo PATH` (or `--repo=PATH`) among the arguments: the repository to open instead of the remembered one."""
+    for i, arg in enumerate(argv):
+        if arg == "--repo" and i + 1 < len(argv):
+            return os.path.abspath(argv[i + 1])
+        if arg.startswith("--repo="):
+            return os.path.abspath(arg.removeprefix("--repo="))
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """The `timekeep-gui` entry point."""
+    """The `timekeep-gui [--repo PATH]` entry point."""
     args = sys.argv if argv is None else argv
     app = QApplication(args)
     app.setApplicationName("Timekeep")
@@ -220,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     paths = AppPaths.default()
     settings = load_settings(paths)  # a few hundred bytes, read once before the first window exists
     timekeep = TimekeepApp(paths, Prompts(), settings, home=Path(os.path.expanduser("~")))
+    chosen = repository_argument(args[1:]) or os.environ.get("TIMEKEEP_REPO")
+    if chosen:  # remembered, so the next start opens it too
+        timekeep.store.update(repository=os.path.abspath(chosen))
     app.setWindowIcon(timekeep.assets.app_icon())
     app.setQuitOnLastWindowClosed(not timekeep.tray.available)
     timekeep.start()

@@ -91,8 +91,17 @@ def live_rows(tk: Timekeep, folder: bytes, latest_id: int | None) -> list[Row]:
     rows = []
     with os.scandir(folder) as it:
         for item in it:
-            rows.append(_live_row(item, stored.get(item.path)))
+            if _backed_up_kind(item):  # pipes, sockets and devices are never stored: not shown as "new"
+                rows.append(_live_row(item, stored.get(item.path)))
     return ordered(rows)
+
+
+def _backed_up_kind(item: os.DirEntry[bytes]) -> bool:
+    try:
+        mode = item.stat(follow_symlinks=False).st_mode
+    except OSError:
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)
 
 
 def _live_row(item: os.DirEntry[bytes], stored: Entry | None) -> Row:

@@ -199,6 +199,7 @@ class MainWindow(QMainWindow):
     def show_history(self, history: History) -> None:
         self.history = history
         self.drive_status.hide()
+        self._set_backup_possible(True)
         self.snapshots.set_snapshots(history.snapshots, [f.path for f in history.folders])
         self._show_folders(history.folders)
         self._time_moved(self.timeline.current())
@@ -225,10 +226,23 @@ class MainWindow(QMainWindow):
             self.browser.show_folder(current if self.folders_list.count() else None)
 
     def show_missing(self, repo: str) -> None:
+        """The drive is away: one story everywhere (banner, status bar), and nothing offered that needs it."""
         last = self.history.snapshots[-1].time_ns if self.history and self.history.snapshots else None
-        self.drive_status.show_missing(repo, last if last is not None else self.last_backup_hint)
+        last = last if last is not None else self.last_backup_hint
+        self.drive_status.show_missing(repo, last)
+        self.backup_status.set_idle(last, None)
+        self._set_backup_possible(False)
         self.tree_model.clear()
+        if not self.folders_list.count():
+            placeholder = QListWidgetItem("Connect the backup drive to see the protected folders")
+            placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.folders_list.addItem(placeholder)
         self.preview.show_message("The history comes back when the backup drive is connected")
+
+    def _set_backup_possible(self, possible: bool) -> None:
+        self.backup_action.setEnabled(possible and not self.bridge.backing_up)
+        self.backup_action.setToolTip("Take a snapshot of the protected folders now" if possible
+                                      else "The backup drive is not connected")
 
     def show_problem(self, message: str) -> None:
         self.drive_status.show_problem(message)
@@ -279,7 +293,7 @@ class MainWindow(QMainWindow):
         self.backup_status.set_running()
 
     def _backup_ended(self, *_: object) -> None:
-        self.backup_action.setEnabled(True)
+        self.backup_action.setEnabled(self.bridge.state == "open")
         last = self.history.snapshots[-1].time_ns if self.history and self.history.snapshots else None
         self.backup_status.set_idle(last, self.next_backup_in())
 

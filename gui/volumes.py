@@ -12,6 +12,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QStorageInfo
 
+from core.storage.layout import Layout
+
 SYSTEM_ROOTS = ("/proc", "/sys", "/dev", "/run", "/boot", "/snap", "/var", "/etc", "/usr", "/tmp")
 REMOVABLE_ROOTS = ("/media/", "/run/media/", "/mnt/", "/Volumes/")
 SUGGESTED = ("Documents", "Desktop", "Pictures", "Projects", "Music", "Videos")
@@ -55,6 +57,16 @@ def list_volumes(home: Path | None = None) -> list[Volume]:
 def repository_path(drive: str | Path, host: str | None = None) -> Path:
     """`<drive>/Timekeep/<hostname>`: one repository per computer, so a drive can serve several."""
     return Path(drive) / "Timekeep" / (host or socket.gethostname() or "computer")
+
+
+def backups_folder(chosen: str | Path) -> tuple[Path, bool]:
+    """Where backups go for a chosen drive or folder, and whether a repository is already there: a chosen
+    folder that is itself a repository (made with `timekeep init`, say) is used as it is, never nested."""
+    path = Path(chosen)
+    if Layout(path).config.exists():
+        return path, True
+    target = repository_path(path)
+    return target, Layout(target).config.exists()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QLabel
 
 from core.agent.protocol import AgentClient
 from core.types import Progress
@@ -60,6 +61,10 @@ def test_back_up_now_asks_the_agent_and_shows_its_progress(qtbot, tmp_path: Path
         assert isinstance(shown, Progress) and shown.files_done >= 1  # the agent's progress reached the status bar
         qtbot.waitUntil(lambda: window.timeline.now_position == 2, timeout=10_000)
         assert window.snapshots.snapshots[-1].id == finished.args[0].id
+        settings = app.show_settings()  # the window's own schedule rests while the agent serves the drive
+        notes = [label.text() for label in settings.findChildren(QLabel)]
+        assert any("The background agent is backing up this drive" in note for note in notes)
+        settings.reject()
         app.shut_down()
 
 

@@ -3,6 +3,7 @@ struck-out rows that right-click Restore brings back, and timeline tooltips that
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QToolTip
 
 from gui import palette, wording
 from gui.main_window import MainWindow
-from gui.models.tree import CHANGE, NAME, ROW_ROLE
+from gui.models.tree import CHANGE, NAME, ROW_ROLE, SIZE
 from gui.preview_data import hex_dump
 from tests.helpers import backup, make_tree, new_repo
 from tests.test_gui_window import select, start_app, trigger_menu_item, wait_tree
@@ -115,3 +116,15 @@ def test_a_shown_tooltip_fills_in_when_the_summary_arrives(qtbot, running) -> No
     QApplication.sendEvent(timeline, QHelpEvent(QEvent.Type.ToolTip, pos, timeline.mapToGlobal(pos)))
     qtbot.waitUntil(lambda: "Most changes in: Documents" in QToolTip.text(), timeout=10_000)
     assert "5 files changed" in QToolTip.text()  # the first snapshot stored every file
+
+
+def test_now_leaves_out_pipes_and_shows_no_size_for_links(qtbot, running) -> None:  # type: ignore[no-untyped-def]
+    """A FIFO is never backed up, so Now does not call it new; a link's size column stays empty."""
+    _app, window, _prompts, docs = running
+    os.mkfifo(docs / "pipe")
+    (docs / "link").symlink_to("report.txt")
+    wait_tree(qtbot, window, lambda: window.timeline.set_position(window.timeline.now_position))
+    rows = {window.tree_model.index(r, NAME).data(): window.tree_model.index(r, SIZE).data()
+            for r in range(window.tree_model.rowCount())}
+    assert "pipe" not in rows
+    assert rows["link → report.txt"] == ""

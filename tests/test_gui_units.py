@@ -18,7 +18,19 @@ from gui.schedule import seconds_until
 from gui.settings import AppPaths, AppSettings, load_settings, save_settings
 from gui.volumes import repository_path, suggested_folders
 from gui.widgets.drive_status import missing_text
-from gui.widgets.timeline_scale import DAY_NS, HOUR_NS, Scale, label_step_hours, label_text, nearest, span_for, spread
+from gui.widgets.timeline_scale import (
+    DAY_MIN,
+    DAY_NS,
+    HOUR_NS,
+    MINUTE_NS,
+    Scale,
+    label_step_minutes,
+    label_text,
+    labels,
+    nearest,
+    span_for,
+    spread,
+)
 
 NOW = 1_800_000_000 * 10**9
 
@@ -62,19 +74,31 @@ def test_timeline_scale_is_linear_in_real_time() -> None:
     assert abs(scale.ns(scale.x(NOW - 3 * DAY_NS)) - (NOW - 3 * DAY_NS)) < 10**9
 
 
-@pytest.mark.parametrize(("span", "width", "hours"), [(HOUR_NS, 1000, 1), (2 * DAY_NS, 1000, 6),
-                                                      (40 * DAY_NS, 1000, 24 * 7), (400 * DAY_NS, 1000, 24 * 91)])
-def test_label_step_fits_the_width(span: int, width: int, hours: int) -> None:
-    assert label_step_hours(span, width) == hours
+@pytest.mark.parametrize(("span", "width", "minutes"), [
+    (15 * MINUTE_NS, 1000, 5), (HOUR_NS, 1000, 10), (2 * DAY_NS, 1000, 360), (40 * DAY_NS, 1000, 7 * DAY_MIN),
+    (400 * DAY_NS, 1000, 91 * DAY_MIN)])
+def test_label_step_fits_the_width(span: int, width: int, minutes: int) -> None:
+    assert label_step_minutes(span, width) == minutes
+
+
+def test_a_history_of_minutes_gets_minute_labels() -> None:
+    """Twelve minutes of snapshots are not squeezed into a corner with a single hour label."""
+    now_ns = int(datetime(2026, 11, 20, 15, 7).astimezone().timestamp() * 1e9)
+    start, end = span_for([now_ns - 12 * MINUTE_NS, now_ns - MINUTE_NS], now_ns)
+    assert end - start <= 16 * MINUTE_NS
+    texts = [text for _x, text in labels(Scale(start, end, 0.0, 1000.0), datetime(2026, 11, 20, 15, 7).astimezone())]
+    assert texts == ["14:55", "15:00", "15:05"]
 
 
 def test_label_words() -> None:
     now = datetime(2026, 11, 20, 15, 0).astimezone()
-    assert label_text(now.replace(hour=0), 24, now) == "Today"
-    assert label_text(now.replace(hour=0) - timedelta(days=1), 24, now) == "Yesterday"
-    assert label_text(now.replace(day=2, hour=0), 24, now) == "2026-11-02"
-    assert label_text(now.replace(hour=14), 3, now) == "14:00"
-    assert label_text(now.replace(day=1, hour=0), 24 * 91, now) == "2026-11"
+    assert label_text(now.replace(hour=0), DAY_MIN, now) == "Today"
+    assert label_text(now.replace(hour=0) - timedelta(days=1), DAY_MIN, now) == "Yesterday"
+    assert label_text(now.replace(day=2, hour=0), DAY_MIN, now) == "2026-11-02"
+    assert label_text(now.replace(hour=14), 180, now) == "14:00"
+    assert label_text(now.replace(hour=14, minute=5), 5, now) == "14:05"
+    assert label_text(now.replace(hour=0), 5, now) == "Today"
+    assert label_text(now.replace(day=1, hour=0), 91 * DAY_MIN, now) == "2026-11"
 
 
 def test_clustered_ticks_fan_out_but_keep_their_order() -> None:
@@ -157,3 +181,20 @@ def test_repository_path_and_suggestions(tmp_path) -> None:  # type: ignore[no-u
         (tmp_path / name).mkdir()
     found = [(s.path.rsplit("/", 1)[1], s.checked) for s in suggested_folders(tmp_path)]
     assert found == [("Documents", True), ("Music", False), ("code", False)]
+
+
+def test_the_shown_time_has_seconds_only_when_a_neighbour_shares_its_minute(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from core.types import SnapshotInfo
+    from gui.models.snapshots import SnapshotsModel
+    from gui.widgets.timeline import Timeline
+
+    base = int(datetime(2026, 11, 20, 15, 7, 0).astimezone().timestamp()) * 10**9
+    snaps = [SnapshotInfo(1, base - 3 * HOUR_NS, "manual"), SnapshotInfo(2, base + 10 * 10**9, "manual"),
+             SnapshotInfo(3, base + 40 * 10**9, "manual")]
+    model = SnapshotsModel()
+    model.set_snapshots(snaps)
+    timeline = Timeline(model, clock=lambda: base + HOUR_NS)
+    qtbot.addWidget(timeline)
+    assert timeline.time_words(snaps[0]) == "2026-11-20 12:07"
+    assert timeline.time_words(snaps[1]) == "2026-11-20 15:07:10"
+    assert timeline.time_words(snaps[2]) == "2026-11-20 15:07:40"

@@ -31,8 +31,8 @@ def start(qtbot, tmp_path: Path, home: Path) -> tuple[TimekeepApp, ScriptedPromp
 def choose_folder_as_drive(qtbot, prompts: ScriptedPrompts, welcome: WelcomeDialog, drive: Path) -> None:  # type: ignore[no-untyped-def]
     prompts.folders.append(str(drive))
     qtbot.mouseClick(welcome.folder_button, Qt.MouseButton.LeftButton)
-    assert welcome.repo == repository_path(drive)
-    assert welcome.next_button.isEnabled()
+    qtbot.waitUntil(lambda: welcome.next_button.isEnabled(), timeout=10_000)
+    assert welcome.repo == (drive if (drive / "config.json").exists() else repository_path(drive))
     qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
 
 
@@ -114,6 +114,26 @@ def test_a_drive_that_already_has_this_computers_backups_just_opens(qtbot, tmp_p
     with qtbot.waitSignal(welcome.setup_finished, timeout=10_000):
         choose_folder_as_drive(qtbot, prompts, welcome, drive)
     assert app.window is not None
+    qtbot.addWidget(app.window)
+    qtbot.waitUntil(lambda: app.window.tree_model.rowCount() == 1, timeout=10_000)
+    app.shut_down()
+
+
+def test_a_folder_that_is_itself_a_repository_opens_and_is_not_nested(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A repository made with `timekeep init` under any name: choosing it opens it, nothing is created inside."""
+    home = tmp_path / "home"
+    make_tree(home / "Documents", {"a.txt": b"a"})
+    repo = new_repo(tmp_path / "usb", home / "Documents")  # usb/drive/Timekeep/repo, not this host's name
+    backup(repo)
+    app, prompts, welcome = start(qtbot, tmp_path, home)
+    prompts.folders.append(str(repo))
+    qtbot.mouseClick(welcome.folder_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: welcome.next_button.isEnabled(), timeout=10_000)
+    assert welcome.repo == repo and "found backups" in welcome.target_label.text()
+    with qtbot.waitSignal(welcome.setup_finished, timeout=10_000):
+        qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
+    assert not (repo / "Timekeep").exists()
+    assert app.settings.repository == str(repo)
     qtbot.addWidget(app.window)
     qtbot.waitUntil(lambda: app.window.tree_model.rowCount() == 1, timeout=10_000)
     app.shut_down()

@@ -225,8 +225,14 @@ def test_a_missing_drive_is_a_clear_state_and_coming_back_works(qtbot, tmp_path:
     app.bridge._poll.setInterval(50)
     qtbot.waitUntil(lambda: not window.drive_status.isHidden(), timeout=10_000)
     assert window.drive_status.label.text() == "Backup drive not connected — last backup 2 days ago"
+    assert window.backup_status.label.text().startswith("Last backup ")  # the status bar tells the same story
+    assert "(2 days ago)" in window.backup_status.label.text() and "next" not in window.backup_status.label.text()
+    assert not window.backup_action.isEnabled() and "not connected" in window.backup_action.toolTip()
+    assert window.folders_list.item(0).text().startswith("Connect the backup drive")
     away.rename(repo)  # the drive is plugged in again
     qtbot.waitUntil(lambda: window.drive_status.isHidden() and window.tree_model.rowCount() > 0, timeout=10_000)
+    assert window.backup_action.isEnabled()
+    assert [window.folders_list.item(i).text() for i in range(window.folders_list.count())] == ["Documents"]
     assert window.timeline.now_position == 3
     app.shut_down()
 

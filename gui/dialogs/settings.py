@@ -71,9 +71,10 @@ class SettingsDialog(QDialog):
     thin_requested = Signal(object)  # the Retention shown: apply it and thin the history now
 
     def __init__(self, settings: AppSettings, folders: tuple[FolderInfo, ...], prompts: Prompts, assets: Assets,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, agent_serving: bool = False) -> None:
         super().__init__(parent)
         self.settings, self.prompts, self.assets = settings, prompts, assets
+        self.agent_serving = agent_serving  # the background agent backs this drive up by its own schedule
         self.original_folders = [f.path for f in folders]
         self.new_repository: str | None = None  # a drive or folder the person chose; the app resolves it
         self.setWindowTitle("Timekeep settings")
@@ -140,7 +141,12 @@ class SettingsDialog(QDialog):
         form = QFormLayout(group)
         form.addRow("Back up:", self.schedule_box)
         form.addRow(self.notify_box)
-        form.addRow(_note("Scheduled backups run while Timekeep is open (also from the tray)."))
+        if self.agent_serving:
+            form.addRow(_note("The background agent is backing up this drive by its own schedule (set in "
+                              "~/.config/timekeep/agent.json); this one applies when the agent is not running."))
+        else:
+            form.addRow(_note("Scheduled backups run while Timekeep is open (also from the tray), or "
+                              "continuously when the background agent runs (timekeep agent --install)."))
         return group
 
     def _retention_group(self) -> QGroupBox:
@@ -150,7 +156,7 @@ class SettingsDialog(QDialog):
         self.daily = _spin(0, 3650, keep.daily_days, " days")
         self.weekly = _spin(0, 5200, keep.weekly_weeks, " weeks", "for ever")
         self.compression = _spin(1, 19, self.settings.compression_level, "")
-        self.compression.setToolTip("zstd level: higher packs smaller but backs up slower")
+        self.compression.setToolTip("zstd level from 1 (fastest) to 19 (smallest); 3 is a good balance")
         form = QFormLayout()
         form.addRow("Keep every snapshot for", self.keep_all)
         form.addRow("then one a day for", self.daily)
@@ -207,7 +213,7 @@ class SettingsDialog(QDialog):
     def _exclusions_group(self) -> QGroupBox:
         group = QGroupBox("Exclusions")
         self.excludes_edit = QPlainTextEdit("\n".join(self.settings.extra_excludes))
-        self.excludes_edit.setPlaceholderText("*.iso\nnode_modules\n*.tmp")
+        self.excludes_edit.setPlaceholderText("No patterns of your own yet. For example:  *.iso  or  node_modules")
         self.excludes_edit.setAccessibleName("Exclusion patterns")
         layout = QVBoxLayout(group)
         layout.addWidget(_note("One pattern per line, skipped in every protected folder, besides the built-in "

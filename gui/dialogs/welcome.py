@@ -31,7 +31,7 @@ from gui import palette, wording
 from gui.assets import Assets
 from gui.engine_bridge import FolderChange, apply_folder_change, open_or_create, run_backup
 from gui.prompts import Prompts
-from gui.volumes import Suggestion, Volume, list_volumes, repository_path, suggested_folders
+from gui.volumes import Suggestion, Volume, backups_folder, list_volumes, suggested_folders
 from gui.workers import WorkerPool
 
 DATA_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -134,9 +134,18 @@ class WelcomeDialog(QDialog):
             self.choose_drive(chosen)
 
     def choose_drive(self, drive: str) -> None:
-        self.repo = repository_path(drive)
-        self.target_label.setText(f"Backups will be kept in <b>{wording.display_path(os.fsencode(self.repo))}</b>")
-        self.next_button.setEnabled(True)
+        """Look (in a worker) whether backups are already there; Next waits for the answer."""
+        self.repo = None
+        self.next_button.setEnabled(False)
+        self.target_label.setText("Looking at the drive…")
+        self.workers.start(backups_folder, drive, on_done=self._target_known, on_failed=self._say)
+
+    def _target_known(self, found: tuple[Path, bool]) -> None:
+        self.repo, exists = found
+        where = wording.display_path(os.fsencode(self.repo))
+        self.target_label.setText(f"Timekeep found backups in <b>{where}</b>: they will open" if exists
+                                  else f"Backups will be kept in <b>{where}</b>")
+        self.next_button.setEnabled(self.pages.currentIndex() == 0)
 
     # page 2: the folders
     def _folders_page(self) -> QWidget:

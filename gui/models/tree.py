@@ -239,7 +239,7 @@ def _display(row: Row, column: int) -> str:
         name = wording.display_name(row.path)
         return f"{name} → {wording.display_path(row.link_target)}" if row.link_target else name
     if column == SIZE:
-        return "" if row.is_dir else wording.size(row.size)
+        return wording.size(row.size) if row.kind == "file" else ""  # a folder's or a link's size says nothing
     if column == MODIFIED:
         return wording.when(row.mtime_ns)
     return MARKS[row.change][0] if row.change else ""

@@ -37,7 +37,7 @@ class BackupStatus(QWidget):
         self.cancel_button.clicked.connect(self.cancel_requested)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.label)
+        layout.addWidget(self.label, 1)  # the words take the room; the bar and Cancel keep their own sizes
         layout.addWidget(self.bar)
         layout.addWidget(self.cancel_button)
         self.last_ns: int | None = None

@@ -67,6 +67,7 @@ class PreviewPane(QWidget):
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setWordWrap(True)
         self.text_view = _monospace_view("Text preview")
+        self.text_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)  # prose reads whole; hex keeps rows
         self.hex_view = _monospace_view("Hex view")
         self.image_view = ImageView()
         self.image_view.setAccessibleName("Image preview")

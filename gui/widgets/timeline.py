@@ -99,9 +99,17 @@ class Timeline(QWidget):
         if moved:
             self.position_changed.emit(None)
 
+    def time_words(self, snap: SnapshotInfo) -> str:
+        """The snapshot's time, to the second when a neighbour falls in the same minute."""
+        minute = wording.when(snap.time_ns)
+        at = self.snapshots.index(snap)
+        near = self.snapshots[max(0, at - 1):at + 2]
+        shared = any(other is not snap and wording.when(other.time_ns) == minute for other in near)
+        return wording.when_precise(snap.time_ns) if shared else minute
+
     def _describe_position(self) -> None:
         snap = self.current()
-        shown = "Now" if snap is None else wording.when(snap.time_ns)
+        shown = "Now" if snap is None else self.time_words(snap)
         self.setAccessibleDescription(f"Showing {shown}; {len(self.snapshots)} snapshots")
 
     # geometry
@@ -223,6 +231,7 @@ class Timeline(QWidget):
             if left < last_right + 8 or left + width > scale.right - now_width:
                 continue
             painter.drawText(QPointF(left, baseline), label)
+            painter.drawLine(QPointF(x, y + 2), QPointF(x, y + 6))  # the label's place on the axis
             last_right = left + width
         painter.setPen(colours.accent(self.palette()))
         painter.drawText(QPointF(scale.right - now_width / 2, baseline), "Now")
@@ -230,7 +239,7 @@ class Timeline(QWidget):
 
     def _draw_current_time(self, painter: QPainter, metrics: QFontMetrics, baseline: float, text: QColor) -> None:
         snap = self.current()
-        caption = "Showing now" if snap is None else f"Showing {wording.when(snap.time_ns)}"
+        caption = "Showing now" if snap is None else f"Showing {self.time_words(snap)}"
         x = self.tick_xs()[self.position] - metrics.horizontalAdvance(caption) / 2
         x = max(2.0, min(x, self.width() - metrics.horizontalAdvance(caption) - 2.0))
         painter.setPen(colours.accent(self.palette()) if snap is None else text)

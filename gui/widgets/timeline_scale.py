@@ -1,8 +1,9 @@
 """Where the timeline puts ticks and labels: pure functions of times, a width and the current time.
 
 Ticks follow the real spacing of snapshots (a linear scale from just before the first snapshot to now).
-Labels adapt to the span shown: hours when the window covers a day or two, days, weeks or months beyond,
-with "Today" and "Yesterday" where they apply, and never more than fit without overlapping.
+Labels adapt to the span shown: minutes when the history is a few minutes old, hours when it covers a day or
+two, days, weeks or months beyond, with "Today" and "Yesterday" where they apply, and never more than fit
+without overlapping.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import count
 
-HOUR_NS = 3600 * 10**9
+MINUTE_NS = 60 * 10**9
+HOUR_NS = 60 * MINUTE_NS
 DAY_NS = 24 * HOUR_NS
-STEPS_HOURS = (1, 2, 3, 6, 12, 24, 48, 72, 24 * 7, 24 * 14, 24 * 30, 24 * 91, 24 * 365)
+DAY_MIN = 24 * 60
+STEPS_MINUTES = (5, 10, 15, 30, 60, 120, 180, 360, 720, DAY_MIN, 2 * DAY_MIN, 3 * DAY_MIN, 7 * DAY_MIN,
+                 14 * DAY_MIN, 30 * DAY_MIN, 91 * DAY_MIN, 365 * DAY_MIN)
+MIN_SPAN_NS = 15 * MINUTE_NS  # a history of a few minutes still spreads over the line
 MIN_TICK_GAP = 13.0  # pixels: ticks closer than this are nudged apart so each stays reachable
 LABEL_PX = 96  # room one label needs, at the widget's font
 
@@ -38,11 +43,11 @@ class Scale:
 
 
 def span_for(times: Sequence[int], now_ns: int) -> tuple[int, int]:
-    """From a little before the first snapshot to now, never less than an hour."""
+    """From a little before the first snapshot to now, never less than a quarter of an hour."""
     if not times:
         return now_ns - HOUR_NS, now_ns
     first = min(times[0], now_ns)
-    span = max(HOUR_NS, now_ns - first)
+    span = max(MIN_SPAN_NS, now_ns - first)
     return now_ns - span - span // 20, now_ns
 
 
@@ -69,38 +74,40 @@ def nearest(xs: Sequence[float], x: float) -> int:
     return best
 
 
-def label_step_hours(span_ns: int, width_px: float) -> int:
+def label_step_minutes(span_ns: int, width_px: float) -> int:
     """The smallest step whose labels fit in the width."""
     fit = max(1, int(width_px // LABEL_PX))
-    for hours in STEPS_HOURS:
-        if span_ns / (hours * HOUR_NS) <= fit:
-            return hours
-    return STEPS_HOURS[-1]
+    for minutes in STEPS_MINUTES:
+        if span_ns / (minutes * MINUTE_NS) <= fit:
+            return minutes
+    return STEPS_MINUTES[-1]
 
 
 def labels(scale: Scale, now: datetime) -> list[tuple[float, str]]:
     """(x, text) for each label boundary inside the scale, in local time."""
-    hours = label_step_hours(scale.end_ns - scale.start_ns, scale.right - scale.left)
+    minutes = label_step_minutes(scale.end_ns - scale.start_ns, scale.right - scale.left)
     start = datetime.fromtimestamp(scale.start_ns / 1e9).astimezone()
     end = datetime.fromtimestamp(scale.end_ns / 1e9).astimezone()
     end_ns = scale.end_ns
     found = []
-    for moment in _boundaries(start, end, hours):
+    for moment in _boundaries(start, end, minutes):
         ns = int(moment.timestamp() * 1e9)
         if ns > end_ns:
             break
         if ns >= scale.start_ns:
-            found.append((scale.x(ns), label_text(moment, hours, now)))
+            found.append((scale.x(ns), label_text(moment, minutes, now)))
     return found
 
 
-def _boundaries(start: datetime, end: datetime, hours: int) -> Iterator[datetime]:
-    """Aligned local boundaries from `start` on: hours of the day, midnights (counted back from today's, so
-    "Today" is always one), Mondays, month starts, years."""
-    if hours < 24:
-        base = start.replace(minute=0, second=0, microsecond=0)
-        base = base.replace(hour=base.hour - base.hour % hours)
-        return (base + timedelta(hours=hours * i) for i in count())
+def _boundaries(start: datetime, end: datetime, minutes: int) -> Iterator[datetime]:
+    """Aligned local boundaries from `start` on: minutes and hours of the day, midnights (counted back from
+    today's, so "Today" is always one), Mondays, month starts, years."""
+    if minutes < DAY_MIN:
+        of_day = start.hour * 60 + start.minute
+        base = start.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(
+            minutes=of_day - of_day % minutes)
+        return (base + timedelta(minutes=minutes * i) for i in count())
+    hours = minutes // 60
     midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
     if hours < 24 * 7:
         days = hours // 24
@@ -127,13 +134,14 @@ def _add_months(base: datetime, months: int) -> datetime:
     return naive.astimezone()
 
 
-def label_text(moment: datetime, step_hours: int, now: datetime) -> str:
-    """Hours as 14:00 (the date at midnight); days as Today / Yesterday / ISO date; months as 2026-11."""
+def label_text(moment: datetime, step_minutes: int, now: datetime) -> str:
+    """Times of day as 14:00 (the day's name at midnight); days as Today / Yesterday / ISO date; months as
+    2026-11."""
     day = moment.date()
-    if step_hours < 24 and (moment.hour or moment.minute):
+    if step_minutes < DAY_MIN and (moment.hour or moment.minute):
         return moment.strftime("%H:%M")
-    if step_hours >= 24 * 30:
-        return moment.strftime("%Y") if step_hours >= 24 * 365 else moment.strftime("%Y-%m")
+    if step_minutes >= 30 * DAY_MIN:
+        return moment.strftime("%Y") if step_minutes >= 365 * DAY_MIN else moment.strftime("%Y-%m")
     if day == now.date():
         return "Today"
     if day == (now - timedelta(days=1)).date():
