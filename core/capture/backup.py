@@ -128,10 +128,10 @@ class Backup:
                 raise
         try:
             self.store.close()
+            self._commit(final=True)  # seals the last pack: on a full drive it is this write that fails
         except BaseException:
             self._abandon()
             raise
-        self._commit(final=True)
         return self._finish(sid, trigger)
 
     def _abandon(self) -> None:

@@ -10,7 +10,8 @@ readable; whatever is left over is a sealed pack the next writer adopts and a la
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import blake3
@@ -46,6 +47,22 @@ class _Candidate:
     size: int
     dead: int
     live: int
+
+
+@contextmanager
+def durable(db: SqliteDatabase) -> Iterator[None]:
+    """One transaction that is on the drive once it ends. The index runs WAL with synchronous=NORMAL, whose
+    last commits may roll back when the power fails or the drive is pulled out: harmless for a backup, but
+    the coalescer deletes manifests and packs because of what it commits, and a rolled-back fold or switch
+    would then point at what is gone. synchronous=FULL syncs the WAL at this commit. Called outside any
+    transaction: SQLite refuses to change the setting inside one."""
+    (level,) = db.execute_sql("PRAGMA synchronous").fetchone()
+    db.execute_sql("PRAGMA synchronous = FULL")
+    try:
+        with db.atomic():
+            yield
+    finally:
+        db.execute_sql(f"PRAGMA synchronous = {int(level)}")
 
 
 def _candidates(db: SqliteDatabase, rewrite_below: float) -> list[_Candidate]:
@@ -172,9 +189,9 @@ def reclaim(db: SqliteDatabase, layout: Layout, level: int, progress: Callable[[
 
 
 def _switch(db: SqliteDatabase, sealed: list[SealedPack], moved: list[_Candidate], stats: ReclaimStats) -> None:
-    """One transaction: the copies become where the live chunks are, and the old packs leave the index."""
+    """One durable transaction: the copies become where the live chunks are, and the old packs leave the index."""
     old = [c.id for c in moved]
-    with db.atomic():
+    with durable(db):
         for pack in sealed:
             pid = db.execute_sql("INSERT INTO pack (name, size) VALUES (?, ?)", (pack.name, pack.size)).lastrowid
             marks = ",".join("?" * len(old))

@@ -16,7 +16,7 @@ from peewee import SqliteDatabase
 
 from core.coalesce import manifests
 from core.coalesce.fold import FoldStats, fold_snapshot, next_kept, spare_last_copies
-from core.coalesce.reclaim import reclaim
+from core.coalesce.reclaim import durable, reclaim
 from core.coalesce.retention import HOUR_NS, kept
 from core.errors import BackupCancelled
 from core.storage.layout import Layout
@@ -46,7 +46,8 @@ def plan_thinning(db: SqliteDatabase, rule: Retention, now_ns: int) -> Thinning:
 
 def fold(db: SqliteDatabase, layout: Layout, drop: Collection[int], cancel: threading.Event | None = None
          ) -> FoldStats:
-    """Fold `drop` into their kept successors in one transaction, then bring the manifests along."""
+    """Fold `drop` into their kept successors in one durable transaction (finishing removes manifests),
+    then bring the manifests along."""
     stats = FoldStats()
     if not drop:
         return stats
@@ -54,7 +55,7 @@ def fold(db: SqliteDatabase, layout: Layout, drop: Collection[int], cancel: thre
     kept_ids = sorted(set(ids) - set(drop))
     targets = {sid: next_kept(kept_ids, sid) for sid in drop}
     manifests.mark(layout, [t for t in targets.values() if t is not None], drop)
-    with db.atomic():
+    with durable(db):
         for sid in sorted(drop):
             if cancel is not None and cancel.is_set():
                 raise BackupCancelled("thinning cancelled; nothing was changed")

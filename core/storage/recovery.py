@@ -1,8 +1,8 @@
 """Make a repository whole again after a writer was killed, before the next writer starts.
 
-Unsealed pack temporaries are removed; sealed packs the index does not know are adopted (their
-chunks dedup the next backup); a snapshot left running is completed if its manifest made it to the
-drive, and otherwise discarded, so it is never shown.
+Temporaries a killed writer left (unsealed packs, unpublished manifests and root files) are removed;
+sealed packs the index does not know are adopted (their chunks dedup the next backup); a snapshot left
+running is completed if its manifest made it to the drive, and otherwise discarded, so it is never shown.
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ from core.types import SnapshotInfo
 
 
 def remove_temporaries(layout: Layout) -> int:
+    """Unpublished temporaries of a killed writer: packs and manifests, and the repository's own whole
+    files (config.json, folders.json, coalescing.json), which are written beside themselves in the root.
+    Only a writer writes any of them, and the caller holds the writer lock."""
     removed = 0
-    for directory in (layout.packs, layout.manifests):
+    for directory in (layout.root, layout.packs, layout.manifests):
         for tmp in directory.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
             removed += 1
