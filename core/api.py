@@ -23,8 +23,16 @@ from peewee import SqliteDatabase
 from core.capture.excludes import DEFAULT_EXCLUDES
 from core.coalesce import run as thinning
 from core.coalesce.manifests import finish as finish_manifests
-from core.errors import NotARepository, NotInSnapshot, StorageError, TimeBeforeFirstSnapshot, UsageError
+from core.errors import (
+    NotARepository,
+    NotInSnapshot,
+    RepositoryLocked,
+    StorageError,
+    TimeBeforeFirstSnapshot,
+    UsageError,
+)
 from core.index import queries, summary
+from core.index.local_copy import open_copy
 from core.index.schema import open_index
 from core.restore import build
 from core.restore.combine import ChunkSource
@@ -67,6 +75,25 @@ def _free_bytes(root: Path) -> int:
         return 0
 
 
+def _full_message(root: Path, free_before: int, snapshots: int, keep_all_hours: int) -> str:
+    """Why a backup stopped on a full drive that thinning could not help: how much room there was, why
+    nothing was thinned, and what to do."""
+    def size(n: int) -> str:
+        return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+    try:
+        of = f" of {size(shutil.disk_usage(root).total)}"
+    except OSError:
+        of = ""
+    head = (f"the backup drive is full: this {'first ' if not snapshots else ''}backup needed more than the "
+            f"{size(free_before)} that was free{of}")
+    if not snapshots:
+        return f"{head}. Free some space on the drive, or use a larger one, and back up again"
+    return (f"{head}, and no snapshot could be thinned to make room: every snapshot is within the last "
+            f"{keep_all_hours} hours or holds a file's only copy. Free some space on the drive, thin older "
+            "history by hand, or use a larger drive, and back up again")
+
+
 def init_repository(path: str | Path) -> None:
     """Create an empty repository at `path` (created if missing; must be empty if it exists)."""
     root = Path(path)
@@ -77,12 +104,16 @@ def init_repository(path: str | Path) -> None:
 class Timekeep:
     """An open repository. Use as a context manager; `writer=True` takes the repository's writer lock."""
 
-    def __init__(self, root: Path, db: SqliteDatabase, lock: WriterLock | None) -> None:
+    def __init__(self, root: Path, db: SqliteDatabase, lock: WriterLock | None,
+                 index_copy: Path | None = None) -> None:
         self.root = root
         self.layout = Layout(root)
         self.config = repo_layout.load_config(root)
         self.db = db
         self.lock = lock
+        # set when the drive could not open its index (full, read-only): a local copy taken at open, which
+        # later backups do not change; the folder is removed on close
+        self.index_copy = index_copy
         self.reader = PackReader(self.layout)
         self.source = ChunkSource(db, self.reader)
 
@@ -91,26 +122,45 @@ class Timekeep:
         root = Path(path).absolute()
         layout = Layout(root)
         repo_layout.load_config(root)
-        lock = WriterLock(layout.lock) if writer else None
-        if lock is not None:
-            lock.acquire()
+        if not writer:
+            return cls._open_reader(root, layout)
+        lock = WriterLock(layout.lock)
+        lock.acquire()
         db: SqliteDatabase | None = None
         try:
-            if not writer and not layout.index.exists():
-                raise NotARepository(f"{root} has no index; run `timekeep rebuild-index`")
             with drive_errors(root):
                 db = open_index(layout.index)
-                if writer:
-                    recover(db, layout)
-                    finish_manifests(db, layout)
-                    _sync_folders(db, layout)
+                recover(db, layout)
+                finish_manifests(db, layout)
+                _sync_folders(db, layout)
         except BaseException:
             if db is not None:
                 db.close()
-            if lock is not None:
-                lock.release()
+            lock.release()
             raise
         return cls(root, db, lock)
+
+    @classmethod
+    def _open_reader(cls, root: Path, layout: Layout) -> Timekeep:
+        """Open for reading; when the drive cannot open its index in place (full: SQLite cannot create its
+        -shm file there), read a consistent local copy instead, so files can still be got back."""
+        if not layout.index.exists():
+            raise NotARepository(f"{root} has no index; run `timekeep rebuild-index`")
+        try:
+            with drive_errors(root):
+                db = open_index(layout.index)
+            return cls(root, db, None)
+        except StorageError as err:
+            failure = err
+        try:
+            with drive_errors(root):
+                db, scratch = open_copy(layout.index, layout.lock)
+        except RepositoryLocked as busy:
+            raise StorageError(f"{failure} ({busy})") from failure
+        except (OSError, StorageError) as copy_err:
+            raise failure from copy_err
+        log.info("%s: %s; reading a local copy of the index", root, failure)
+        return cls(root, db, None, scratch)
 
     def close(self) -> None:
         self.reader.close()
@@ -118,6 +168,9 @@ class Timekeep:
         if self.lock is not None:
             self.lock.release()
             self.lock = None
+        if self.index_copy is not None:
+            shutil.rmtree(self.index_copy, ignore_errors=True)
+            self.index_copy = None
 
     def __enter__(self) -> Timekeep:
         return self
@@ -248,9 +301,8 @@ class Timekeep:
                 room = thinning.make_room(self.db, self.layout, self.config.compression_level,
                                           self.config.retention, need)
             if not room.snapshots_dropped:
-                raise StorageError(f"{FULL}. Thinning found nothing it may drop: every snapshot is within the last "
-                                   f"{self.config.retention.keep_all_hours} hours or holds a file's only copy"
-                                   ) from err
+                raise StorageError(_full_message(self.root, free_before, len(self.snapshots()),
+                                                 self.config.retention.keep_all_hours)) from err
             log.warning("drive full: thinned snapshots %s (%d bytes) to make room", room.snapshots_dropped,
                         room.bytes_freed)
             return self._backup_once(folders, trigger, progress, cancel, dirty)
@@ -360,7 +412,11 @@ class Timekeep:
     def check(self, read_data: bool = False, progress: ProgressCallback | None = None) -> CheckReport:
         from core.check import Checker
 
-        return Checker(self.db, self.layout).run(read_data, progress)
+        report = Checker(self.db, self.layout).run(read_data, progress)
+        if self.index_copy is not None:
+            note = "the index could not be opened on the drive (full or read-only), so a local copy was checked"
+            report = dataclasses.replace(report, notes=(note, *report.notes))
+        return report
 
 
 def _sync_folders(db: SqliteDatabase, layout: Layout) -> None:

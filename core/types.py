@@ -89,6 +89,7 @@ class VersionInfo:
     mtime_ns: int
     content_id: bytes | None
     link_target: bytes | None = None
+    origin: bytes | None = None  # the path it was renamed from, when it arrived by a rename a watcher saw
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class RestoreResult:
     kept_beside: tuple[tuple[bytes, bytes], ...] = ()
     unchanged: int = 0
     errors: tuple[FileError, ...] = ()
+    already_beside: tuple[tuple[bytes, bytes], ...] = ()  # (differing file, the earlier restored copy beside it)
 
 
 @dataclass(frozen=True)

@@ -51,12 +51,15 @@ def restore_sentence(path: bytes, when_ns: int, result: RestoreResult, dest: byt
     name, when = wording.display_name(path), wording.when(when_ns)
     into = f" into {wording.display_path(dest)}" if dest else ""
     parts = []
-    if len(result.written) + len(result.kept_beside) + result.unchanged + len(result.errors) == 1:
+    if len(result.written) + len(result.kept_beside) + len(result.already_beside) + result.unchanged \
+            + len(result.errors) == 1:
         return _single_sentence(name, when, into, result)
     if result.written:
         parts.append(f"{_plural(len(result.written), 'item')} written")
     if result.kept_beside:
         parts.append(f"{_plural(len(result.kept_beside), 'changed file')} kept, the old version saved beside it")
+    if result.already_beside:
+        parts.append(f"{_plural(len(result.already_beside), 'changed file')} kept, the old version already beside it")
     if result.unchanged:
         parts.append(f"{result.unchanged} already the same")
     if result.errors:
@@ -74,6 +77,10 @@ def _single_sentence(name: str, when: str, into: str, result: RestoreResult) -> 
         beside = wording.display_name(result.kept_beside[0][1])
         return (f"{name} has changed since {when}, so it was kept, and the version from then was saved "
                 f"beside it as “{beside}”.")
+    if result.already_beside:
+        beside = wording.display_name(result.already_beside[0][1])
+        return (f"{name} has changed since {when}, so it was kept; the version from then is already beside it "
+                f"as “{beside}”.")
     if result.unchanged:
         return f"{name} is already as it was on {when}{into}: nothing needed restoring."
     return f"{name} could not be restored: {result.errors[0].message}."

@@ -30,6 +30,7 @@ from core.storage.pack import PackWriter
 from core.types import FileError, Progress, SnapshotInfo
 
 COMMIT_SECONDS = 2.0
+TICK_SECONDS = 0.1  # how often the main thread wakes while files are read: progress reports, cancel checks
 COMMIT_ROWS = 5000
 READ_ATTEMPTS = 3
 INLINE_BYTES = 64 * 1024
@@ -118,7 +119,7 @@ class Backup:
                     self._scan_folder(folder, pool)
                 while self._inflight:
                     self._check_cancel()
-                    self._collect(wait(self._inflight, timeout=0.2, return_when=FIRST_COMPLETED).done)
+                    self._collect(wait(self._inflight, timeout=TICK_SECONDS, return_when=FIRST_COMPLETED).done)
             except BaseException:
                 self.cancel.set()
                 for fut in self._inflight:
@@ -178,7 +179,7 @@ class Backup:
     def _submit(self, item: ScanItem, pool: ThreadPoolExecutor) -> None:
         while len(self._inflight) >= 2 * self.workers:
             self._check_cancel()
-            self._collect(wait(self._inflight, timeout=0.2, return_when=FIRST_COMPLETED).done)
+            self._collect(wait(self._inflight, timeout=TICK_SECONDS, return_when=FIRST_COMPLETED).done)
         assert item.observed is not None
         self.tally.to_read += 1
         self.tally.bytes_total += item.observed.size
@@ -194,6 +195,7 @@ class Backup:
             self._inflight.discard(fut)
             self.tally.reads_done += 1
             result = fut.result()
+            self.ctx.flow.done(result.path if isinstance(result, FileError) else result.item.path)
             if isinstance(result, FileError):
                 self._report(result)
                 continue
@@ -210,13 +212,14 @@ class Backup:
         now = time.monotonic()
         if now - self._last_commit >= COMMIT_SECONDS or len(self._ready) + len(self._pending) >= COMMIT_ROWS:
             self._commit()
-        if self.progress is not None and now - self._last_progress >= 0.1:
+        if self.progress is not None and now - self._last_progress >= TICK_SECONDS:
             self._last_progress = now
             self.progress(self._progress("store"))
 
     def _progress(self, phase: Literal["store", "commit"]) -> Progress:
+        """Bytes count finished files whole and the big files being read as far as their readers got."""
         t = self.tally
-        return Progress(phase, t.reads_done, t.to_read, t.bytes_read, t.bytes_total,
+        return Progress(phase, t.reads_done, t.to_read, t.bytes_read + self.ctx.flow.total(), t.bytes_total,
                         time.monotonic() - self._started)
 
     def _commit(self, final: bool = False) -> None:

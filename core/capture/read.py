@@ -46,6 +46,29 @@ class Changing(Exception):
     """The file changed while it was being read."""
 
 
+class Flow:
+    """How far the reader threads are into the files they are reading now, so a backup's progress moves
+    while a big file is read rather than jumping when it is done. Only files of more than one read
+    block are counted: a small file is done before anyone could see it move."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[bytes, int] = {}
+
+    def seen(self, path: bytes, done: int) -> None:
+        with self._lock:
+            self._seen[path] = done
+
+    def done(self, path: bytes) -> None:
+        """The file is finished (or failed): its bytes are the caller's to count from now on."""
+        with self._lock:
+            self._seen.pop(path, None)
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._seen.values())
+
+
 @dataclass(frozen=True)
 class ReadContext:
     """What every read in one backup shares."""
@@ -55,6 +78,7 @@ class ReadContext:
     store: ChunkStore
     cancel: threading.Event
     started_ns: int
+    flow: Flow = field(default_factory=Flow)
 
 
 @dataclass
@@ -95,7 +119,7 @@ def read_file(item: ScanItem, ctx: ReadContext) -> FileResult:
         if not stat.S_ISREG(before.st_mode):
             raise Changing
         read_started_ns = time.time_ns()
-        chunks, depends = _chunk_and_store(fd, ctx)
+        chunks, depends = _chunk_and_store(fd, ctx, item.path)
         if _fingerprint(os.fstat(fd)) != _fingerprint(before) or chunks_size(chunks) != before.st_size:
             raise Changing
     finally:
@@ -110,13 +134,15 @@ def chunks_size(chunks: list[NewChunk]) -> int:
     return chunks[-1][0] + chunks[-1][1] if chunks else 0
 
 
-def _chunk_and_store(fd: int, ctx: ReadContext) -> tuple[list[NewChunk], set[bytes]]:
+def _chunk_and_store(fd: int, ctx: ReadContext, path: bytes) -> tuple[list[NewChunk], set[bytes]]:
     chunks: list[NewChunk] = []
     depends: set[bytes] = set()
     offset = 0
     for block in iter_chunks(fd, ctx.params):
         if ctx.cancel.is_set():
             raise BackupCancelled("backup cancelled; nothing was lost")
+        if offset:  # a second block: the file is big enough for its progress to be worth showing
+            ctx.flow.seen(path, offset)
         batch = [(blake3.blake3(data).digest(), data) for data in block]
         for digest, data in batch:
             chunks.append((offset, len(data), digest))

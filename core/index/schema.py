@@ -79,12 +79,17 @@ def upgrade(db: SqliteDatabase, migrations: dict[int, Migration] | None = None,
 
 
 def open_index(path: Path) -> SqliteDatabase:
-    """Open (creating if needed) and upgrade the index at `path`."""
+    """Open (creating if needed) and upgrade the index at `path`; closed again if that fails, so a failed
+    open (a full drive) holds no file or lock of the index."""
     db = connect(path)
-    db.connect(reuse_if_open=True)
-    tables = set(db.get_tables())
-    if "meta" not in tables:
-        create_schema(db)
-    else:
-        upgrade(db)
+    try:
+        db.connect(reuse_if_open=True)
+        tables = set(db.get_tables())
+        if "meta" not in tables:
+            create_schema(db)
+        else:
+            upgrade(db)
+    except BaseException:
+        db.close()
+        raise
     return db

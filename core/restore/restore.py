@@ -2,7 +2,9 @@
 
 Nothing is overwritten without asking: a file that differs from the stored version is kept, and the
 stored one is written beside it as 'name (restored YYYY-MM-DD HHMM).ext' (the snapshot's local time),
-unless `overwrite` is set. Files that exist now but did not then are left alone.
+unless `overwrite` is set. Files that exist now but did not then are left alone, and so is whatever is
+already as it was: not renamed, chmodded or touched, since a new inode or ctime would make the next
+backup store a version of a file nobody changed.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import stat
 from collections.abc import Callable
 from datetime import datetime
+from typing import BinaryIO, cast
 
 from peewee import SqliteDatabase
 
@@ -21,6 +24,8 @@ from core.restore.build import plan_version, version_at
 from core.restore.combine import ChunkSource, write_version
 from core.types import FileError, Plan, RestoreResult, SnapshotInfo
 
+O_NOATIME = getattr(os, "O_NOATIME", 0)
+
 
 def beside_name(name: bytes, snapshot_ns: int, n: int = 1) -> bytes:
     stem, ext = os.path.splitext(name)
@@ -29,15 +34,33 @@ def beside_name(name: bytes, snapshot_ns: int, n: int = 1) -> bytes:
     return stem[:200] + b" (restored " + when.encode() + extra + b")" + ext[:40]
 
 
-def _same_file(dir_fd: int, a: bytes, b: bytes) -> bool:
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-    with open(os.open(a, flags, dir_fd=dir_fd), "rb") as fa, open(os.open(b, flags, dir_fd=dir_fd), "rb") as fb:
-        while True:
-            x, y = fa.read(1 << 20), fb.read(1 << 20)
-            if x != y:
-                return False
-            if not x:
-                return True
+class _Differs(Exception):
+    """The file on disk is not the stored version; raised to stop streaming the version early."""
+
+
+class _CompareSink:
+    """Takes a version's bytes as `write_version` streams them and checks them against an open file."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.compared = 0
+
+    def write(self, data: bytes | memoryview) -> int:
+        if self.fh.read(len(data)) != data:
+            raise _Differs
+        self.compared += len(data)
+        return len(data)
+
+
+def _open_existing(dir_fd: int, name: bytes) -> int:
+    """The file already at `name`, for reading only; its access time is left alone where allowed."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO swapped in must not block
+    try:
+        return os.open(name, flags | O_NOATIME, dir_fd=dir_fd)
+    except PermissionError:
+        if not O_NOATIME:
+            raise
+        return os.open(name, flags, dir_fd=dir_fd)
 
 
 class Restorer:
@@ -48,6 +71,7 @@ class Restorer:
         self.written: list[bytes] = []
         self.beside: list[tuple[bytes, bytes]] = []
         self.unchanged = 0
+        self.already_beside: list[tuple[bytes, bytes]] = []
         self.errors: list[FileError] = []
 
     def restore(self, path: bytes, dest: bytes | None) -> RestoreResult:
@@ -55,7 +79,8 @@ class Restorer:
         root = dest if dest is not None else os.path.dirname(path)
         with sw.ConfinedDir(root) as target:
             self._restore(target, path, plan_version(self.db, path, version), (os.path.basename(path),))
-        return RestoreResult(tuple(self.written), tuple(self.beside), self.unchanged, tuple(self.errors))
+        return RestoreResult(tuple(self.written), tuple(self.beside), self.unchanged, tuple(self.errors),
+                             tuple(self.already_beside))
 
     def _restore(self, target: sw.ConfinedDir, path: bytes, plan: Plan, parts: tuple[bytes, ...]) -> None:
         try:
@@ -73,7 +98,7 @@ class Restorer:
             fid = queries.file_id(self.db, path)
             for entry in queries.children_at(self.db, fid, self.snapshot.id) if fid is not None else []:
                 self._child(target, path, entry.path, parts)
-            sw.set_dir_metadata(fd, plan.mode, plan.mtime_ns)
+            sw.set_metadata(fd, plan.mode, plan.mtime_ns)
         finally:
             os.close(fd)
 
@@ -94,15 +119,62 @@ class Restorer:
         dir_fd = target.open_dir(parts[:-1])
         try:
             name = parts[-1]
+            if self._already_there(dir_fd, name, plan):
+                self.unchanged += 1
+                return
+            earlier = None if self.overwrite else self._restored_beside(dir_fd, name, plan)
+            if earlier is not None:  # restored beside before: a second identical copy helps nobody
+                self.already_beside.append((os.path.join(target.root, *parts),
+                                            os.path.join(target.root, *parts[:-1], earlier)))
+                return
             tmp = b".%s.%d.restoring" % (name[:180], os.getpid())
             self._write_temp(dir_fd, tmp, plan)
             try:
-                self._place(dir_fd, tmp, parts, plan, target.root)
+                self._place(dir_fd, tmp, parts, target.root)
             except BaseException:
                 os.unlink(tmp, dir_fd=dir_fd)
                 raise
         finally:
             os.close(dir_fd)
+
+    def _already_there(self, dir_fd: int, name: bytes, plan: Plan) -> bool:
+        """True when `name` already holds the stored version's content; only metadata that differs is
+        set on it. It is never replaced: a new inode or ctime would make the next backup store a version."""
+        existing = sw.lstat_at(dir_fd, name)
+        if existing is None:
+            return False
+        if plan.kind == "symlink":
+            if not stat.S_ISLNK(existing.st_mode) or os.readlink(name, dir_fd=dir_fd) != plan.link_target:
+                return False
+            if existing.st_mtime_ns != plan.mtime_ns:
+                sw.set_link_times(dir_fd, name, plan.mtime_ns)
+            return True
+        if not stat.S_ISREG(existing.st_mode) or existing.st_size != plan.size:
+            return False
+        fd = _open_existing(dir_fd, name)
+        try:
+            if not self._same_content(fd, plan):
+                return False
+            sw.set_metadata(fd, plan.mode, plan.mtime_ns)
+            return True
+        finally:
+            os.close(fd)
+
+    def _same_content(self, fd: int, plan: Plan) -> bool:
+        """Stream the version against the open file, stopping at the first difference."""
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        with open(fd, "rb", closefd=False) as fh:
+            sink = _CompareSink(fh)
+            try:
+                write_version(self.source, plan, cast(BinaryIO, sink))
+            except _Differs:
+                return False
+            if fh.read(1):
+                return False
+        if self.on_bytes is not None:
+            self.on_bytes(sink.compared)
+        return True
 
     def _write_temp(self, dir_fd: int, tmp: bytes, plan: Plan) -> None:
         if plan.kind == "symlink":
@@ -122,15 +194,12 @@ class Restorer:
             raise
         os.close(fd)
 
-    def _place(self, dir_fd: int, tmp: bytes, parts: tuple[bytes, ...], plan: Plan, root: bytes) -> None:
+    def _place(self, dir_fd: int, tmp: bytes, parts: tuple[bytes, ...], root: bytes) -> None:
         """Move the restored temporary to its name, or beside what is there (see the module docstring)."""
         name = parts[-1]
         existing = sw.lstat_at(dir_fd, name)
         shown = os.path.join(root, *parts)
-        if existing is not None and self._identical(dir_fd, tmp, name, existing, plan):
-            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-            self.unchanged += 1
-        elif existing is None or (self.overwrite and not stat.S_ISDIR(existing.st_mode)):
+        if existing is None or (self.overwrite and not stat.S_ISDIR(existing.st_mode)):
             os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             self.written.append(shown)
         else:
@@ -138,10 +207,17 @@ class Restorer:
             os.rename(tmp, beside, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             self.beside.append((shown, os.path.join(root, *parts[:-1], beside)))
 
-    def _identical(self, dir_fd: int, tmp: bytes, name: bytes, existing: os.stat_result, plan: Plan) -> bool:
-        if plan.kind == "symlink":
-            return stat.S_ISLNK(existing.st_mode) and os.readlink(name, dir_fd=dir_fd) == plan.link_target
-        return stat.S_ISREG(existing.st_mode) and existing.st_size == plan.size and _same_file(dir_fd, tmp, name)
+    def _restored_beside(self, dir_fd: int, name: bytes, plan: Plan) -> bytes | None:
+        """The name beside `name` that already holds this version (an earlier restore wrote it), if any."""
+        if plan.kind != "file" or sw.lstat_at(dir_fd, name) is None:
+            return None
+        for n in range(1, 1000):
+            candidate = beside_name(name, self.snapshot.time_ns, n)
+            if sw.lstat_at(dir_fd, candidate) is None:
+                return None
+            if self._already_there(dir_fd, candidate, plan):
+                return candidate
+        return None
 
     def _free_beside_name(self, dir_fd: int, name: bytes) -> bytes:
         for n in range(1, 1000):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Sequence
 
 from core.errors import UnsafePath
@@ -84,6 +85,12 @@ def set_link_times(dir_fd: int, name: bytes, mtime_ns: int) -> None:
     os.utime(name, ns=(mtime_ns, mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
 
 
-def set_dir_metadata(fd: int, mode: int, mtime_ns: int) -> None:
-    os.fchmod(fd, mode & 0o7777)
-    os.utime(fd, ns=(mtime_ns, mtime_ns))
+def set_metadata(fd: int, mode: int, mtime_ns: int) -> None:
+    """A file's or folder's permission bits and mtime, each set only if it differs: a chmod or utime, even
+    to the values already there, changes the ctime, and the next backup would store a version of a file
+    nobody touched."""
+    st = os.fstat(fd)
+    if stat.S_IMODE(st.st_mode) != mode & 0o7777:
+        os.fchmod(fd, mode & 0o7777)
+    if st.st_mtime_ns != mtime_ns:
+        os.utime(fd, ns=(st.st_atime_ns, mtime_ns))

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from core.errors import RepositoryLocked, StorageError
@@ -62,3 +63,36 @@ class WriterLock:
             holder = {}
         who = f"process {holder.get('pid', '?')} on {holder.get('host', '?')}"
         return f"repository {self.path.parent} is in use by {who} (a backup is running); try again later"
+
+
+@contextlib.contextmanager
+def writers_kept_out(path: Path) -> Iterator[bool]:
+    """For a reader that must see the repository hold still: hold the writer lock shared for the block,
+    so no writer can start meanwhile, and yield True; yield False, holding nothing, when a live writer
+    holds it already. A missing lock file means no writer has run: True, holding nothing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        yield True
+        return
+    try:
+        yield _shared(fd)
+    finally:
+        os.close(fd)  # releases the shared hold
+
+
+def _shared(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as err:
+        if err.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        return False
+    return True
+
+
+def writer_running(path: Path) -> bool:
+    """True while a live process holds the writer lock (a backup, a thinning or a rebuild is running).
+    Probing takes the lock shared for an instant; a writer starting in that instant is told to retry."""
+    with writers_kept_out(path) as free:
+        return not free

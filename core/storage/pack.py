@@ -126,9 +126,9 @@ class PackWriter:
             self._drain()
 
     def _drain(self) -> None:
-        if self._pending:
-            _write_all(self._fd, self._pending)
-            self._pending = bytearray()
+        if self._pending:  # handed over first: a failed write's traceback keeps a view of the old buffer
+            data, self._pending = self._pending, bytearray()
+            _write_all(self._fd, data)
 
     def _start(self) -> None:
         name = secrets.token_hex(16)

@@ -1,0 +1,116 @@
+"""`check` beside a running backup: the backup's unfinished snapshot and its packs not yet in the index are
+its work in progress, not leftovers of an interrupted one. Once its process is gone, they are."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from core.api import Timekeep
+from core.storage.lock import WriterLock
+from core.types import CheckReport
+from tests.helpers import new_repo
+
+ROOT = Path(__file__).resolve().parent.parent
+BIG = 80 << 20  # more than two 32 MiB packs, so some are sealed before the snapshot's first commit
+
+# A real backup that stops at its first progress report (its readers go on storing the file) and
+# finishes when told to on stdin.
+PAUSED_BACKUP = """
+import sys
+from core.api import Timekeep
+
+def pause(progress):
+    if not pause.done:
+        pause.done = True
+        print("paused", flush=True)
+        sys.stdin.readline()
+
+pause.done = False
+with Timekeep.open(sys.argv[1], writer=True) as tk:
+    print(tk.backup(progress=pause).id, flush=True)
+"""
+
+
+@pytest.fixture
+def paused(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
+    src = Path(os.path.realpath(tmp_path)) / "src"
+    src.mkdir()
+    (src / "big.bin").write_bytes(os.urandom(BIG))
+    repo = new_repo(tmp_path, src)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen([sys.executable, "-c", PAUSED_BACKUP, str(repo)], env=env, cwd=ROOT, text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert child.stdout is not None and child.stdout.readline() == "paused\n"
+    wait_for(lambda: len(list((repo / "packs").glob("*/*.pack"))) >= 2)
+    yield repo, child
+    child.kill()
+    child.wait()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def check(repo: Path) -> CheckReport:
+    with Timekeep.open(repo) as tk:
+        return tk.check(read_data=True)
+
+
+def test_check_calls_a_running_backup_running_not_interrupted(paused: tuple[Path, subprocess.Popen[str]]) -> None:
+    repo, child = paused
+    with Timekeep.open(repo) as tk:
+        assert [s.id for s in tk.snapshots()] == []  # its snapshot is unfinished; its packs are not indexed
+    report = check(repo)
+    assert report.ok, report.problems
+    assert not [n for n in report.notes if "interrupted" in n], report.notes
+    assert any("backup is running" in n for n in report.notes), report.notes
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write("\n")
+    child.stdin.flush()
+    assert child.wait(timeout=120) == 0
+    after = check(repo)
+    assert after.ok and after.snapshots == 1 and after.notes == ()
+
+
+def test_once_the_backup_died_its_leftovers_are_called_interrupted(paused: tuple[Path, subprocess.Popen[str]]
+                                                                  ) -> None:
+    repo, child = paused
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    report = check(repo)
+    assert report.ok, report.problems
+    assert any("interrupted snapshot" in n for n in report.notes), report.notes
+    assert any("left by an interrupted backup" in n for n in report.notes), report.notes
+    assert not any("backup is running" in n for n in report.notes)
+
+
+@pytest.mark.parametrize("writer_alive", [False, True])
+def test_a_lost_pack_is_a_problem_with_or_without_a_writer(tmp_path: Path, writer_alive: bool) -> None:
+    """A running writer excuses its own work in progress, never a pack the index still needs."""
+    src = Path(os.path.realpath(tmp_path)) / "src"
+    src.mkdir()
+    (src / "a.bin").write_bytes(os.urandom(200_000))
+    repo = new_repo(tmp_path, src)
+    with Timekeep.open(repo, writer=True) as tk:
+        tk.backup()
+    lost = next((repo / "packs").glob("*/*.pack"))
+    lost.unlink()
+    writer = WriterLock(repo / "lock")
+    if writer_alive:
+        writer.acquire()
+    try:
+        report = check(repo)
+    finally:
+        writer.release()
+    assert report.problems[0] == f"pack {lost.stem} is missing from the drive"

@@ -1,0 +1,54 @@
+"""A backup's byte count moves while one big file is read, so its bar and rate advance smoothly, and
+small files cost the progress machinery nothing (they are never counted mid-read)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from pathlib import Path
+
+from core.api import Timekeep
+from core.capture.chunker import BLOCK_SIZE
+from core.types import Progress
+from tests.helpers import new_repo
+
+BIG = 48 * BLOCK_SIZE  # about half a second of reading here: several reports fall inside it
+
+
+def random_file(path: Path, size: int) -> None:
+    with open(path, "wb") as fh:
+        for _ in range(size // BLOCK_SIZE):
+            fh.write(os.urandom(BLOCK_SIZE))
+
+
+def test_bytes_done_advances_inside_one_big_file(tmp_path: Path) -> None:
+    src = Path(os.path.realpath(tmp_path)) / "src"
+    src.mkdir()
+    random_file(src / "big.bin", BIG)
+    repo = new_repo(tmp_path, src)
+    reports: list[Progress] = []
+    with Timekeep.open(repo, writer=True) as tk:
+        info = tk.backup(progress=reports.append)
+    assert info.bytes_read == BIG
+    inside = [p.bytes_done for p in reports if p.files_done == 0 and p.bytes_total == BIG]
+    moving = [n for n in inside if 0 < n < BIG]
+    assert len(set(moving)) >= 2, [(p.files_done, p.bytes_done) for p in reports]
+    assert moving == sorted(moving)
+    assert all(p.bytes_done <= p.bytes_total for p in reports)
+    last = reports[-1]
+    assert (last.files_done, last.bytes_done, last.bytes_total) == (1, BIG, BIG)
+
+
+def test_reports_stay_a_few_per_second(tmp_path: Path) -> None:
+    src = Path(os.path.realpath(tmp_path)) / "src"
+    src.mkdir()
+    random_file(src / "big.bin", BIG)
+    for i in range(300):
+        (src / f"small{i}.txt").write_bytes(os.urandom(3000))
+    repo = new_repo(tmp_path, src)
+    stamps: list[float] = []
+    with Timekeep.open(repo, writer=True) as tk:
+        tk.backup(progress=lambda p: stamps.append(time.monotonic()))
+    gaps = [b - a for a, b in itertools.pairwise(stamps[:-1])]  # the closing report comes when it comes
+    assert all(gap >= 0.09 for gap in gaps), gaps
