@@ -56,4 +56,4 @@ class BackupCancelled(TimekeepError):
 class StorageError(TimekeepError):
     """Writing to the backup drive failed (full, unplugged, read-only): the snapshot stops, nothing is lost."""
 
-    exit_code = 3
+    exit_code = 4  # 3 is an incomplete backup (files unreadable), as restic has it; see core/cli/exits.py

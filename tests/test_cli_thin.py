@@ -4,6 +4,8 @@ terminal, and what remains restores byte-exact."""
 from __future__ import annotations
 
 from core.api import Timekeep
+from core.cli.thin import summary
+from core.types import CoalesceReport
 from tests.test_cli import Cli, read_tree
 from tests.test_cli import cli as cli
 from tests.treeops import index_db
@@ -40,7 +42,7 @@ def test_coalesce_dry_run_then_thin(cli: Cli) -> None:
     with Timekeep.open(cli.repo) as tk:
         assert [s.id for s in tk.snapshots()] == [1, 2, 3]  # a dry run changes nothing
     done = cli.ok("coalesce")
-    assert "Thinned 1 snapshot(s) (1)" in done.out
+    assert "Thinned 1 snapshot (1)" in done.out
     assert [s["id"] for s in cli.json("snapshots")] == [2, 3]
     out = cli.tmp / "out"
     for sid in (2, 3):
@@ -72,3 +74,23 @@ def test_coalesce_drops_named_snapshots_but_never_the_newest(cli: Cli) -> None:
     for sid in (1, 3):
         cli.ok("restore", str(cli.docs), "--at", str(sid), "--to", str(out / str(sid)))
         assert read_tree(out / str(sid) / "Documents") == cli.trees[sid]
+
+
+def test_a_dry_run_of_a_drop_shows_what_would_go_and_what_is_spared(cli: Cli) -> None:
+    _three_days(cli)
+    (cli.docs / "brief.txt").write_bytes(b"only ever in snapshot 4")
+    cli.backup()
+    (cli.docs / "brief.txt").unlink()
+    cli.backup()  # 5: brief.txt deleted, so snapshot 4 holds its only copy
+    dry = cli.json("coalesce", "--drop", "2", "4", "--dry-run")
+    assert dry["would_drop"] == [2] and dry["kept_for_last_copy"] == [4]
+    lines = cli.ok("coalesce", "--drop", "2", "4", "--dry-run").out.splitlines()
+    assert lines[0] == "Asked to thin 2 snapshots: 2, 4."
+    assert lines[1].startswith("would thin       2  ") and lines[2].startswith("would keep       4  ")
+    assert lines[2].endswith("(holds the only copy of a file)") and len(lines) == 3
+    assert [s["id"] for s in cli.json("snapshots")] == [1, 2, 3, 4, 5]  # nothing changed
+    refused = cli("coalesce", "--drop", "5", "--dry-run")
+    assert refused.code == 2 and "newest snapshot is never thinned" in refused.err  # as the real run says
+    done = cli.json("coalesce", "--drop", "2", "4")
+    assert (done["snapshots_dropped"], done["snapshots_kept_for_last_copy"]) == ([2], [4])  # as foretold
+    assert "Kept snapshot 4: it holds the only copy" in summary(CoalesceReport(snapshots_kept_for_last_copy=(4,)))

@@ -8,19 +8,25 @@ import sys
 from typing import Any
 
 from core.cli.output import (
+    above_json,
+    above_line,
     entry_json,
     entry_line,
     error_lines,
+    failures,
     local_time,
+    plural,
     print_json,
     show_path,
+    skipped,
     snapshot_lines,
     version_json,
     version_lines,
 )
 from core.cli.progress import make_reporter
 from core.cli.repo import open_repo, user_path
-from core.types import RestoreResult, SnapshotInfo
+from core.storage.layout import is_inside
+from core.types import Entry, FileError, RestoreResult, SnapshotInfo
 
 
 def cmd_snapshots(args: argparse.Namespace) -> int:
@@ -40,26 +46,54 @@ def cmd_errors(args: argparse.Namespace) -> int:
         snap = tk.resolve_time(args.snapshot)
         errors = tk.snapshot_errors(snap.id)
     if args.json:
-        print_json([e.to_json() for e in errors])
-    elif not errors:
-        print(f"Snapshot {snap.id} ({local_time(snap.time_ns)}) recorded no errors.")
+        print_json([e.to_json() for e in errors])  # skipped special files have the kind "skipped"
     else:
-        print(f"Snapshot {snap.id} ({local_time(snap.time_ns)}) could not back up:")
-        print("\n".join(error_lines(errors)))
+        print("\n".join(errors_report(snap, errors)))
     return 0
+
+
+def errors_report(snap: SnapshotInfo, errors: list[FileError]) -> list[str]:
+    """What could not be backed up, then (not errors) the special files the snapshot skipped."""
+    when = f"Snapshot {snap.id} ({local_time(snap.time_ns)})"
+    failed, passed = failures(errors), skipped(errors)
+    lines = [f"{when} could not back up:", *error_lines(failed)] if failed else [f"{when} recorded no errors."]
+    if passed:
+        lines.append(f"It skipped {plural(len(passed), 'special file')} (sockets, FIFOs and devices are never "
+                     "backed up):")
+        lines += [f"  {show_path(e.path)}" for e in passed]
+    return lines
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     path = None if args.path is None else user_path(args.path)
     with open_repo(args) as tk:
         snap = tk.resolve_time(args.at)
-        entries = tk.list_dir(path, snap.id)
+        above = None if path is None else folders_under(path, tk.list_dir(None, snap.id))
+        entries: list[Entry | bytes] = [*tk.list_dir(path, snap.id)] if above is None else above
     if args.json:
-        print_json([entry_json(e) for e in entries])
+        print_json([entry_json(e) if isinstance(e, Entry) else above_json(e) for e in entries])
     else:
         for entry in entries:
-            print(entry_line(entry))
+            print(entry_line(entry) if isinstance(entry, Entry) else above_line(entry))
     return 0
+
+
+def folders_under(path: bytes, roots: list[Entry]) -> list[Entry | bytes] | None:
+    """For a folder that holds protected folders without being in one (`ls ~`): the next folder down
+    towards each, as the protected folder's own entry when it is one step down, else as a bare path (a
+    folder Timekeep does not store). None when `path` is in a protected folder or leads to none."""
+    if any(is_inside(path, root.path) for root in roots):
+        return None
+    prefix = path.rstrip(b"/") + b"/"
+    steps: dict[bytes, Entry | bytes] = {}
+    for root in roots:
+        if root.path.startswith(prefix):
+            step = prefix + root.path[len(prefix) :].split(b"/")[0]
+            if step == root.path:
+                steps[step] = root
+            else:
+                steps.setdefault(step, step)
+    return [steps[step] for step in sorted(steps)] or None
 
 
 def cmd_log(args: argparse.Namespace) -> int:
@@ -113,6 +147,7 @@ def restore_json(result: RestoreResult, snap: SnapshotInfo) -> dict[str, Any]:
         "written": [os.fsdecode(p) for p in result.written],
         "kept_beside": [{"kept": os.fsdecode(a), "restored": os.fsdecode(b)} for a, b in result.kept_beside],
         "unchanged": result.unchanged,
+        "already_beside": [{"kept": os.fsdecode(a), "restored": os.fsdecode(b)} for a, b in result.already_beside],
         "errors": [e.to_json() for e in result.errors],
     }
 
@@ -129,6 +164,9 @@ def restore_sentences(result: RestoreResult, path: bytes, snap: SnapshotInfo) ->
         lines.append(f"Restored {len(written)} files of {_name(path)} as it was on {when}.")
     for kept, restored in result.kept_beside:
         lines.append(f"{_name(kept)} differs from the stored version; kept it and wrote {_name(restored)} beside it.")
+    for kept, restored in result.already_beside:
+        lines.append(f"{_name(kept)} differs from the stored version; {_name(restored)} beside it already holds "
+                     "that version, so nothing was written.")
     if result.unchanged:
         noun = "file was" if result.unchanged == 1 else "files were"
         lines.append(f"{result.unchanged} {noun} already as on {when}, so left untouched.")

@@ -8,20 +8,22 @@ import shlex
 import sys
 import threading
 
-from core.cli.output import backup_summary, folder_json, folder_line, print_json, show_path
+from core.cli.exits import CANCELLED, backup_exit
+from core.cli.output import failures, folder_json, folder_line, plural, print_backup, print_json, show_path
 from core.cli.progress import make_reporter
 from core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path
 from core.cli.via_agent import backup_via_agent
-from core.errors import BackupCancelled
+from core.errors import BackupCancelled, UsageError
 from core.types import CheckReport, SnapshotInfo
-
-CANCELLED_EXIT = 130
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     path = os.path.abspath(args.path)
     from core import api
+    from core.drives import init_refusal
 
+    if not args.here and (refusal := init_refusal(path)) is not None:
+        raise UsageError(refusal)  # an empty mount point: the repository would land on the system disk
     api.init_repository(path)
     quoted = shlex.quote(path)
     print(f"Created an empty repository at {path}.")
@@ -71,14 +73,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
         except (BackupCancelled, KeyboardInterrupt):
             reporter.close()
             print("backup cancelled; nothing was lost", file=sys.stderr)
-            return CANCELLED_EXIT
+            return CANCELLED
         reporter.close()
         errors = tk.snapshot_errors(snap.id)
-    if args.json:
-        print_json({**snap.to_json(), "error_list": [e.to_json() for e in errors]})
-    elif not args.quiet or errors:
-        print(backup_summary(snap, errors))
-    return 0
+    print_backup(snap, errors, args.json, args.quiet)
+    return backup_exit(snap, failures(errors))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -108,9 +107,10 @@ def check_json(report: CheckReport) -> dict[str, object]:
 
 
 def check_lines(report: CheckReport, read_data: bool) -> list[str]:
-    read = f", re-read {report.chunks_read} chunks" if read_data else ""
-    verdict = "no problems found." if report.ok else f"{len(report.problems)} problems found:"
-    counts = f"{report.packs} packs, {report.chunks} chunks and {report.snapshots} snapshots"
+    read = f", re-read {plural(report.chunks_read, 'chunk')}" if read_data else ""
+    verdict = "no problems found." if report.ok else f"{plural(len(report.problems), 'problem')} found:"
+    counts = (f"{plural(report.packs, 'pack')}, {plural(report.chunks, 'chunk')} and "
+              f"{plural(report.snapshots, 'snapshot')}")
     head = f"Checked {counts}{read}: {verdict}"
     return [head, *(f"  problem: {p}" for p in report.problems), *(f"  note: {n}" for n in report.notes)]
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 from core import __version__
+from core.cli import exits
 from core.errors import TimekeepError
 
 Command = Callable[[argparse.Namespace], int]
@@ -38,7 +39,8 @@ DESCRIPTION = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; the exit code is 0 ok, 1 failed, 2 bad usage or repository, 130 cancelled."""
+    """Run one command; its exit code is one of core.cli.exits (0 done, 1 failed, 2 bad usage or repository,
+    3 a backup that could not read some files, 4 the backup drive could not be written, 130 cancelled)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -58,11 +60,11 @@ def run(command: Command, args: argparse.Namespace) -> int:
         return fail(str(err), err.exit_code)
     except BrokenPipeError:
         _silence_stdout()
-        return 1
+        return exits.FAILED
     except OSError as err:
-        return fail(_os_message(err), 1)
+        return fail(_os_message(err), exits.FAILED)
     except KeyboardInterrupt:
-        return fail("interrupted", 130)
+        return fail("interrupted", exits.CANCELLED)
 
 
 def fail(message: str, code: int) -> int:
@@ -114,6 +116,8 @@ def _command(sub: Subparsers, common: argparse.ArgumentParser, name: str, func: 
 def _add_storing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     init = _command(sub, common, "init", lazy("commands", "cmd_init"), "create an empty repository")
     init.add_argument("path", metavar="PATH", help="a new or empty folder, e.g. on a backup drive")
+    init.add_argument("--here", action="store_true",
+                      help="create it even where no drive is mounted (on the disk beneath the mount point)")
     add = _command(sub, common, "add", lazy("commands", "cmd_add"), "protect a folder")
     add.add_argument("folder", metavar="FOLDER")
     add.add_argument("--exclude", metavar="GLOB", action="append", default=[], help="skip matching names")

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TextIO
 
-from core.cli.output import human_bytes, show_path
+from core.cli.output import human_bytes, json_safe, plural, show_path
 from core.types import Progress
 
 _ERASE = "\r\x1b[K"
@@ -97,7 +97,7 @@ class JsonLines:
 
     def _emit(self) -> None:
         if self.pending is not None:
-            self.stream.write(json.dumps(progress_json(self.pending)) + "\n")
+            self.stream.write(json.dumps(json_safe(progress_json(self.pending))) + "\n")
             self.stream.flush()
             self.pending = None
 
@@ -116,8 +116,8 @@ def progress_json(p: Progress) -> dict[str, object]:
 
 def render_bar(p: Progress, width: int) -> str:
     """`store  12/340 files  1.5 MiB/20.0 MiB  35.2 MiB/s  …/long/path/name.txt`, cut to `width - 1`."""
-    unit = {"check": "chunks", "coalesce": "packs"}.get(p.phase, "files")
-    files = f"{p.files_done}/{p.files_total} {unit}" if p.files_total else ""
+    unit = {"check": "chunk", "coalesce": "pack"}.get(p.phase, "file")
+    files = f"{p.files_done}/{plural(p.files_total, unit)}" if p.files_total else ""
     done = human_bytes(p.bytes_done)
     size = f"{done}/{human_bytes(p.bytes_total)}" if p.bytes_total else done if p.bytes_done else ""
     rate = f"{human_bytes(p.bytes_done / p.elapsed_s)}/s" if p.elapsed_s > 0 and p.bytes_done else ""

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from core.errors import UsageError
+from core.errors import NotARepository, UsageError
 
 if TYPE_CHECKING:
     from core.api import Timekeep
@@ -30,7 +30,17 @@ def repo_path(args: argparse.Namespace) -> str:
 def open_repo(args: argparse.Namespace, writer: bool = False) -> Timekeep:
     from core.api import Timekeep  # here, not at the top: a backup through the agent never opens the repository
 
-    return Timekeep.open(repo_path(args), writer=writer)
+    path = repo_path(args)
+    try:
+        return Timekeep.open(path, writer=writer)
+    except NotARepository:
+        from core.agent.paths import AgentPaths
+        from core.drives import missing_drive
+
+        absent = missing_drive(path, AgentPaths.from_platform().known_drives)
+        if absent is None:
+            raise
+        raise NotARepository(absent) from None  # say the drive is away, not that the folder is not a repository
 
 
 def user_path(text: str) -> bytes:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from collections.abc import Sequence
 
-from core.cli.output import human_bytes, local_time, print_json
+from core.cli.exits import CANCELLED, DONE, FAILED
+from core.cli.output import human_bytes, local_time, plural, print_json
 from core.cli.progress import make_reporter
 from core.cli.repo import cancel_on_interrupt, open_repo
+from core.coalesce.fold import spare_last_copies
 from core.errors import BackupCancelled, UsageError
 from core.types import CoalesceReport, Retention
-
-CANCELLED_EXIT = 130
 
 
 def describe(rule: Retention) -> str:
@@ -50,46 +51,61 @@ def cmd_coalesce(args: argparse.Namespace) -> int:
         except (BackupCancelled, KeyboardInterrupt):
             reporter.close()
             print("thinning cancelled; nothing was lost", file=sys.stderr)
-            return CANCELLED_EXIT
+            return CANCELLED
         reporter.close()
     if args.json:
         print_json(report.to_json())
     elif not args.quiet or report.problems:
         print(summary(report))
-    return 1 if report.problems else 0
+    return FAILED if report.problems else DONE
 
 
 def summary(report: CoalesceReport) -> str:
     lines = []
     if report.snapshots_dropped:
         ids = ", ".join(str(s) for s in report.snapshots_dropped)
-        lines.append(f"Thinned {len(report.snapshots_dropped)} snapshot(s) ({ids}); freed "
+        lines.append(f"Thinned {plural(len(report.snapshots_dropped), 'snapshot')} ({ids}); freed "
                      f"{human_bytes(report.bytes_freed)}.")
     else:
         lines.append(f"Nothing to thin; freed {human_bytes(report.bytes_freed)} of unused chunks."
                      if report.bytes_freed else "Nothing to thin.")
     if report.snapshots_kept_for_last_copy:
-        ids = ", ".join(str(s) for s in report.snapshots_kept_for_last_copy)
-        lines.append(f"Kept snapshot(s) {ids}: each holds the only copy of a file deleted later.")
+        lines.append(kept_sentence(report.snapshots_kept_for_last_copy))
     lines.extend(f"problem: {p}" for p in report.problems)
     return "\n".join(lines)
 
 
+def kept_sentence(spared: Sequence[int]) -> str:
+    ids = ", ".join(str(s) for s in spared)
+    if len(spared) == 1:
+        return f"Kept snapshot {ids}: it holds the only copy of a file deleted later."
+    return f"Kept snapshots {ids}: each holds the only copy of a file deleted later."
+
+
 def _dry_run(args: argparse.Namespace) -> int:
-    if args.drop:
-        raise UsageError("--dry-run shows what the retention rule would thin; it does not take --drop")
+    """What `coalesce` would do, changing nothing: by the retention rule, or with --drop for exactly those
+    snapshots (the same refusals as the real run; a snapshot holding a file's only copy is still spared)."""
+    asked: list[int] = []
     with open_repo(args) as tk:
-        dropped, spared = tk.thinning_plan()
-        times = {s.id: s.time_ns for s in tk.snapshots()}
+        snaps = tk.snapshots()
+        if args.drop:
+            asked = sorted({tk.resolve_time(spec).id for spec in args.drop})
+            if snaps and snaps[-1].id in asked:
+                raise UsageError("the newest snapshot is never thinned; take another backup first")
+            dropped, spared = spare_last_copies(tk.db, [s.id for s in snaps], asked)
+        else:
+            dropped, spared = tk.thinning_plan()
         rule = tk.retention()
+    times = {s.id: s.time_ns for s in snaps}
     if args.json:
         print_json({"would_drop": dropped, "kept_for_last_copy": spared, "retention": rule.__dict__})
-        return 0
-    print(f"Retention: {describe(rule)}.")
+        return DONE
+    print(f"Asked to thin {plural(len(asked), 'snapshot')}: {', '.join(map(str, asked))}." if asked
+          else f"Retention: {describe(rule)}.")
     if not dropped:
         print("Nothing would be thinned now.")
     for sid in dropped:
         print(f"would thin  {sid:>6}  {local_time(times[sid])}")
     for sid in spared:
         print(f"would keep  {sid:>6}  {local_time(times[sid])}  (holds the only copy of a file)")
-    return 0
+    return DONE

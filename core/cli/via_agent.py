@@ -12,12 +12,12 @@ import os
 import sys
 from typing import Any
 
-from core.cli.output import backup_summary, print_json
+from core.cli.exits import CANCELLED, FAILED, backup_exit
+from core.cli.output import failures, print_backup
 from core.cli.progress import Reporter
 from core.cli.repo import REPO_ENV
 from core.types import FileError, SnapshotInfo
 
-CANCELLED_EXIT = 130
 SNAPSHOT_FIELDS = {f.name for f in dataclasses.fields(SnapshotInfo)}
 
 
@@ -69,16 +69,12 @@ def _follow(client: Any, job_id: int, args: argparse.Namespace, reporter: Report
 def _finished(event: dict[str, Any], args: argparse.Namespace) -> int:
     if event.get("cancelled"):
         print("backup cancelled; nothing was lost", file=sys.stderr)
-        return CANCELLED_EXIT
+        return CANCELLED
     if not event.get("ok") or not event.get("snapshot"):
         print(f"timekeep: {event.get('error') or event.get('skipped') or 'the storage time failed'}",
               file=sys.stderr)
-        return 1
+        return FAILED
     snap = SnapshotInfo(**{k: v for k, v in event["snapshot"].items() if k in SNAPSHOT_FIELDS})
     errors = [FileError(os.fsencode(e["path"]), e["kind"], e["message"]) for e in event.get("errors", [])]
-    if args.json:
-        print_json({**snap.to_json(), "error_list": [e.to_json() for e in errors],
-                    "destination": event.get("destination")})
-    elif not args.quiet or errors:
-        print(backup_summary(snap, errors))
-    return 0
+    print_backup(snap, errors, args.json, args.quiet, {"destination": event.get("destination")})
+    return backup_exit(snap, failures(errors))

@@ -153,13 +153,15 @@ def latest_version(db: SqliteDatabase, fid: int) -> VersionRow | None:
 def versions_of(db: SqliteDatabase, fid: int) -> list[VersionInfo]:
     """Every version of a file, oldest first, going back past renames a watcher saw (DESIGN §4): before
     its latest version that arrived by a rename come the versions its origin had until then (and so on
-    back), not whatever this path held in an earlier, unrelated life."""
+    back), not whatever this path held in an earlier, unrelated life. A version that arrived by a rename
+    names the path it came from (`origin`)."""
     parts: list[list[VersionInfo]] = []
     before: int | None = None
     while True:
         rows = list(db.execute_sql(
             "SELECT v.snapshot_id, s.time_ns, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.content_id, "
-            "v.link_target, v.origin FROM version v JOIN snapshot s ON s.id = v.snapshot_id "
+            "v.link_target, o.path, v.origin FROM version v JOIN snapshot s ON s.id = v.snapshot_id "
+            "LEFT JOIN file o ON o.id = v.origin "
             "WHERE v.file_id = ? AND s.state = 'complete' AND v.snapshot_id < ? ORDER BY v.snapshot_id",
             (fid, 2**63 - 1 if before is None else before)))
         arrived = max((i for i, row in enumerate(rows) if row[-1] is not None), default=None)
