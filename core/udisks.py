@@ -46,7 +46,8 @@ class UDisksListener:
     def __init__(self, on_change: Callable[[], None], bus: str = "SYSTEM") -> None:
         self.on_change = on_change
         self.bus = bus
-        self.status = "polling mount points (udisks not asked yet)"
+        self.status = "drives are found by polling mount points (udisks not asked yet)"
+        self.detail = ""  # the underlying error, for the log: the status stays in plain words
         self._conn: DBusConnection | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -61,7 +62,8 @@ class UDisksListener:
         try:
             conn = open_dbus_connection(self.bus, auth_timeout=2.0)
         except (OSError, RuntimeError, KeyError, ValueError) as err:
-            self.status = f"polling mount points (no D-Bus system bus: {err})"
+            self.status = "no system D-Bus here: drives are found by polling mount points"
+            self.detail = f"cannot connect to the {self.bus} bus: {err}"
             return False
         try:
             for bus_rule, local_rule in zip(BUS_RULES, LOCAL_RULES, strict=True):
@@ -72,7 +74,8 @@ class UDisksListener:
                     raise OSError(f"AddMatch refused: {reply.body}")
         except (OSError, TimeoutError) as err:
             conn.close()
-            self.status = f"polling mount points (D-Bus refused the subscription: {err})"
+            self.status = "udisks cannot be heard on D-Bus: drives are found by polling mount points"
+            self.detail = f"D-Bus refused the subscription: {err}"
             return False
         self._conn = conn
         self.status = "udisks over D-Bus, with mount-point polling"
@@ -88,8 +91,9 @@ class UDisksListener:
             except TimeoutError:
                 continue
             except (OSError, ValueError) as err:  # the bus went away (restart, shutdown): poll as before
-                self.status = f"polling mount points (lost D-Bus: {err})"
-                log.warning("udisks: %s", self.status)
+                self.status = "the system D-Bus went away: drives are found by polling mount points"
+                self.detail = str(err)
+                log.warning("udisks: %s (%s)", self.status, err)
                 return
             self._heard.clear()
             try:

@@ -85,7 +85,8 @@ def test_protocol_round_trip(tmp_path: Path, env: dict[str, str], repo: Path) ->
         assert stat.S_IMODE(os.stat(paths.socket).st_mode) == 0o600
         status = client.request("status")
         assert status["pid"] == proc.pid and status["destinations"][0]["present"]
-        assert status["folders"] == [{"path": str(tmp_path / "src"), "watched": True, "note": None}]
+        assert status["folders"] == [{"path": str(tmp_path / "src"), "watched": True, "connected": True,
+                                      "note": None, "destinations": [str(repo)]}]
         assert client.request("pause") == {"paused": True} and client.request("status")["state"] == "paused"
         assert client.request("resume") == {"paused": False}
         with pytest.raises(AgentError, match="unknown request"):

@@ -1,4 +1,5 @@
-"""The agent's parts on their own: protocol records, the job thread, settings, battery, install entries."""
+"""The agent's parts on their own: protocol records, the job thread, settings, battery (install entries: see
+test_agent_install.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from core.agent import install
 from core.agent.config import add_destination, load_config, parse_config
 from core.agent.instance import AgentRunning, InstanceLock
 from core.agent.jobs import Job, JobRunner
@@ -20,7 +20,7 @@ from core.agent.power import on_battery
 from core.agent.protocol import plan_from, plan_json, progress_from, progress_json
 from core.errors import BackupCancelled, StorageError, UsageError
 from core.types import Piece, Plan, Progress
-from tests.agent_support import ROOT, agent_env, cli, short_runtime_dir
+from tests.agent_support import short_runtime_dir
 
 
 def test_plans_and_progress_survive_json_with_any_path() -> None:
@@ -126,37 +126,3 @@ def test_agent_paths_follow_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     paths.ensure()
     assert paths.runtime.stat().st_mode & 0o777 == 0o700
     shutil.rmtree(runtime)
-
-
-def test_install_templates_match_the_installer_folder() -> None:
-    assert (ROOT / "installer" / install.UNIT_NAME).read_text() == install.UNIT_TEMPLATE
-    assert (ROOT / "installer" / install.DESKTOP_NAME).read_text() == install.DESKTOP_TEMPLATE
-
-
-def test_install_and_uninstall_through_the_cli(tmp_path: Path) -> None:
-    env = agent_env(tmp_path / "runtime", tmp_path / "home")  # no agent runs: no socket path to keep short
-    repo = tmp_path / "repo"
-    refused = cli(env, "agent", "--install")
-    assert refused.returncode == 2 and "no destination" in refused.stderr
-    done = cli(env, "agent", "--install", "--repo", str(repo))
-    assert done.returncode == 0, done.stderr
-    config_home = Path(env["XDG_CONFIG_HOME"])
-    unit = config_home / "systemd" / "user" / install.UNIT_NAME
-    desktop = config_home / "autostart" / install.DESKTOP_NAME
-    assert "ExecStart=" in unit.read_text() and " agent" in unit.read_text()
-    assert "X-systemd-skip=true" in desktop.read_text()
-    assert json.loads((config_home / "timekeep" / "agent.json").read_text())["destinations"] == [str(repo)]
-    removed = cli(env, "agent", "--uninstall")
-    assert removed.returncode == 0 and not unit.exists() and not desktop.exists()
-    assert "Nothing to remove" in cli(env, "agent", "--uninstall").stdout
-
-
-def test_installed_unit_runs_with_the_manager_when_one_answers(tmp_path: Path) -> None:
-    calls: list[list[str]] = []
-    where = install.places(tmp_path)
-    install.install(where, "/usr/bin/timekeep", lambda args: calls.append(args) or True)
-    assert calls == [["daemon-reload"], ["enable", "--now", install.UNIT_NAME]]
-    assert "ExecStart=/usr/bin/timekeep agent" in where.unit.read_text()
-    install.uninstall(where, lambda args: calls.append(args) or True)
-    assert ["disable", "--now", install.UNIT_NAME] in calls
-    assert not where.desktop.exists()

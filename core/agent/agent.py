@@ -18,16 +18,31 @@ from typing import Any
 
 from peewee import DatabaseError
 
-from core.agent.config import AgentConfig
+from core.agent.config import AgentConfig, SettingsFile
 from core.agent.destination import Destination
 from core.agent.jobs import Job, JobRunner, Publish
 from core.agent.power import on_battery
 from core.agent.protocol import progress_json
-from core.agent.storage import Outcome, reconcile_only, storage_time, thin
+from core.agent.storage import (
+    Outcome,
+    describe_outcome,
+    describe_thinning,
+    reconcile_only,
+    storage_time,
+    thin,
+)
 from core.drives import MOUNTINFO, Change, DrivePoller
 from core.errors import BackupCancelled, TimekeepError, UsageError
 from core.index.journal import size_on_disk
-from core.schedule.policy import Situation, coalesce_due, due, held_back, reconcile_due
+from core.schedule.policy import (
+    Situation,
+    coalesce_due,
+    due,
+    held_back,
+    next_storage_time,
+    over_bound,
+    reconcile_due,
+)
 from core.schedule.rotation import Candidate, pick_destination
 from core.types import Progress
 from core.udisks import UDisksListener
@@ -52,8 +67,9 @@ class Agent:
     def __init__(self, config: AgentConfig, *, known: dict[Path, tuple[str, str]] | None = None,
                  mountinfo: Path = MOUNTINFO, limit_file: Path = LIMIT_FILE,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], datetime] = utc_now,
-                 battery: Callable[[], bool | None] = on_battery) -> None:
+                 battery: Callable[[], bool | None] = on_battery, settings: SettingsFile | None = None) -> None:
         self.config = config
+        self.settings = settings  # agent.json, followed while the agent runs
         self.policy = config.policy
         self.clock, self.wall, self.battery = clock, wall, battery
         self.destinations = {str(p): Destination(p, clock) for p in config.destinations}
@@ -77,8 +93,10 @@ class Agent:
     def start(self) -> None:
         """Watch, find the drives (each found one is reconciled), start the engine thread."""
         self.watcher.start()
-        if self.udisks is not None and self.udisks.start():
-            log.info("drive detection: %s", self.udisks.status)
+        if self.udisks is not None:
+            self.udisks.start()
+            detail = f" ({self.udisks.detail})" if self.udisks.detail else ""
+            log.info("drive detection: %s%s", self.udisks.status, detail)
         self.on_battery = self.battery()
         self._poll_drives()
         present = [d.last_ns for d in self.present() if d.last_ns is not None]
@@ -100,6 +118,7 @@ class Agent:
                 dest.close_reader(IDLE_READER_S)
         if now >= self._next_folders:
             self._next_folders = now + self.config.folders_poll_s
+            self._reload_settings()
             self._poll_folders()
         self._schedule()
 
@@ -119,13 +138,42 @@ class Agent:
             dest.close_reader()
         log.info("agent stopped; %s paths wait in the journals", sum(d.stats.paths for d in self.present()))
 
+    def _reload_settings(self) -> None:
+        if self.settings is None:
+            return
+        try:
+            fresh = self.settings.changed()
+        except UsageError as err:
+            log.warning("%s changed but cannot be used (%s); the settings in force stay", self.settings.path, err)
+            return
+        if fresh is not None:
+            self.reload(fresh)
+
+    def reload(self, config: AgentConfig) -> None:
+        """New settings: the schedule applies at once; a destination added is looked for at the next tick,
+        one removed is let go (a storage time running on it finishes)."""
+        keep = {str(p): self.destinations.get(str(p)) or Destination(p, self.clock) for p in config.destinations}
+        for key in self.destinations.keys() - keep.keys():
+            log.info("%s is no longer a destination", key)
+            self.destinations[key].close_reader()
+            self._publish({"event": "destination", "path": key, "present": False})
+        for key in keep.keys() - self.destinations.keys():
+            log.info("%s is a new destination", key)
+        self.destinations = keep
+        self.poller.set_paths(list(config.destinations))
+        self.config, self.policy = config, config.policy
+        self._next_poll = 0.0
+        self._rewatch()
+        log.info("settings read again from %s: %d destinations, every %d minutes",
+                 self.settings.path if self.settings else "agent.json", len(keep), self.policy.interval_s // 60)
+
     def _drives_changed(self) -> None:
         """udisks says a drive or mount changed: poll the mount points at the next tick, not in seconds."""
         self._next_poll = 0.0
 
     @property
     def drive_detection(self) -> str:
-        return self.udisks.status if self.udisks is not None else "polling mount points"
+        return self.udisks.status if self.udisks is not None else "drives are found by polling mount points"
 
     def present(self) -> list[Destination]:
         return [d for d in self.destinations.values() if d.present]
@@ -191,11 +239,18 @@ class Agent:
         except FAILURES as err:
             log.warning("%s is there but cannot be used: %s", dest.key, err)
             return
-        log.info("%s is connected", dest.key)
+        log.info("%s is connected (snapshots: %d)", dest.key, dest.snapshot_count)
         self._publish({"event": "destination", "path": dest.key, "present": True})
         self.runner.submit("reconcile", dest.key, "drive-connected")
-        if self.started:
-            self.request_backup("drive-connected", dest.key)
+        dest.owed = self._owed_on_connect(dest)
+
+    def _owed_on_connect(self, dest: Destination) -> str | None:
+        """A drive holding no snapshot yet gets its first one soon, whenever it is seen; a drive with a
+        history plugged in while the agent runs gets a catch-up. Both wait for `_schedule`: not paused, not
+        held back by the battery, after the reconciliation scan."""
+        if dest.snapshot_count == 0:
+            return "first" if dest.folders else None
+        return "drive-connected" if self.started else None
 
     def _poll_folders(self) -> None:
         """Pick up folders added or removed with `timekeep add/remove`; a new one's root is journaled so its
@@ -208,6 +263,8 @@ class Agent:
                 fresh = set(dest.folders) - before
                 if fresh:
                     dest.record(dict.fromkeys(fresh, 0), time.time_ns())
+                    if dest.snapshot_count == 0:
+                        dest.owed = "first"
         back = self.watcher.returned()
         if changed or back:
             self._rewatch()
@@ -237,9 +294,36 @@ class Agent:
                 and coalesce_due(self.policy, self.last_coalesce, self.wall()):
             self.coalesce_all("daily")
             return
+        owed = self._owed()
+        if owed is not None:
+            dest, event = owed
+            dest.owed = None
+            self.request_backup(event, dest.key)
+            return
         trigger = due(self.policy, self.situation())
         if trigger is not None and self.present():
             self.request_backup(trigger)
+
+    def _owed(self) -> tuple[Destination, str] | None:
+        """A connected destination whose event storage time (first, drive connected) may start now."""
+        situation = self.situation()
+        for dest in self.present():
+            if dest.owed is not None and held_back(self.policy, situation, dest.owed) is None:
+                return dest, dest.owed
+        return None
+
+    def next_plan(self) -> tuple[datetime | None, str | None, str | None]:
+        """When, where and why the next storage time is planned; all None while no destination is connected."""
+        situation = self.situation()
+        owed = next((d for d in self.present() if d.owed is not None), None)
+        if owed is not None:
+            return situation.now, owed.key, owed.owed
+        key = self.next_destination()
+        if key is None:
+            return None, None, None
+        if over_bound(self.policy, situation):
+            return situation.now, key, "journal-bound"
+        return next_storage_time(self.policy, self.last_storage, situation.now), key, "schedule"
 
     def coalesce_all(self, reason: str) -> list[Job]:
         """Thin every connected destination; a storage time first keeps what changed since the last one."""
@@ -268,7 +352,9 @@ class Agent:
 
     # the engine thread
     def _execute(self, job: Job) -> dict[str, Any]:
-        dest = self.destinations[job.destination]
+        dest = self.destinations.get(job.destination)
+        if dest is None:
+            raise UsageError(f"{job.destination} is no longer one of the agent's destinations")
         if not dest.present:
             raise UsageError(f"{dest.key} is not connected: {dest.presence.reason}")
         if job.kind == "reconcile":
@@ -282,9 +368,7 @@ class Agent:
             report = thin(dest.path, lambda p: self._progress(job, p), job.cancel)
         finally:
             self._refresh(dest)
-        if report.snapshots_dropped:
-            log.info("%s: thinned snapshots %s, freed %d bytes", dest.key, report.snapshots_dropped,
-                     report.bytes_freed)
+        log.info("%s done: %s", job.describe(), describe_thinning(report))
         return {"destination": dest.key, "coalesced": report.to_json()}
 
     def _reconcile(self, dest: Destination, job: Job) -> dict[str, Any]:
@@ -296,6 +380,7 @@ class Agent:
             dest.needs_reconcile = True  # the next storage time scans first instead
             raise
         self._refresh(dest)
+        log.info("%s done: %d paths differed and were journaled", job.describe(), found)
         return {"journaled": found}
 
     def _backup(self, dest: Destination, job: Job) -> dict[str, Any]:
@@ -314,6 +399,7 @@ class Agent:
         finally:
             self.last_storage = self.wall()
             self._refresh(dest)
+        log.info("%s done: %s", job.describe(), describe_outcome(outcome))
         self.last_result = outcome_json(outcome, dest.key)
         return self.last_result
 

@@ -6,6 +6,7 @@
      "quiet_seconds": 2}
 
 A missing file means defaults; a repository given with --repo or $TIMEKEEP_REPO is a destination too.
+The running agent reads the file again whenever it changes (`SettingsFile`): no restart is needed.
 """
 
 from __future__ import annotations
@@ -120,3 +121,34 @@ def add_destination(path: Path, repo: str) -> None:
         data["destinations"] = [*listed, wanted]
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, json.dumps(data, indent=2).encode() + b"\n")
+
+
+class SettingsFile:
+    """agent.json as the running agent follows it: read again whenever it changes (mtime, size or inode),
+    so an edit takes effect within seconds, without restarting the agent."""
+
+    def __init__(self, path: Path, extra: str | None = None) -> None:
+        self.path = path
+        self.extra = extra  # --repo: a destination whatever the file says
+        self._seen: tuple[int, int, int] | None = None
+
+    def _signature(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
+
+    def load(self) -> AgentConfig:
+        """The settings now (a UsageError when they are unusable); later `changed` calls compare with these."""
+        self._seen = self._signature()
+        return load_config(self.path, self.extra)
+
+    def changed(self) -> AgentConfig | None:
+        """The new settings if the file changed since last read, else None; UsageError if they are unusable
+        (the caller keeps the settings in force, and the file is not read again until it changes again)."""
+        now = self._signature()
+        if now == self._seen:
+            return None
+        self._seen = now
+        return load_config(self.path, self.extra)

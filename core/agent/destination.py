@@ -52,6 +52,7 @@ class Destination:
         self.presence = Presence(False, "not looked at yet")
         self.folders: dict[bytes, Excludes] = {}
         self.needs_reconcile = True  # events may have been missed: scan before the next storage time
+        self.owed: str | None = None  # an event's storage time waiting for its chance ("first", "drive-connected")
         self.last_ns: int | None = None  # its latest snapshot
         self.snapshot_count = 0
         self.stats = JournalStats(0, 0, None)
@@ -98,6 +99,7 @@ class Destination:
     def detach(self, presence: Presence) -> None:
         self.presence = presence
         self.needs_reconcile = True
+        self.owed = None  # set again when it comes back
         self.close_reader()
 
     def close_reader(self, idle_s: float = 0.0) -> None:

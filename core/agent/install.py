@@ -58,10 +58,24 @@ class Places:
     unit: Path
     desktop: Path
 
+    @property
+    def wants(self) -> Path:
+        """The link `systemctl --user enable` makes: the user manager starts the unit with default.target."""
+        return self.unit.parent / "default.target.wants" / UNIT_NAME
+
 
 def places(config_home: Path | None = None) -> Places:
     home = config_home or Path(platformdirs.user_config_dir())
     return Places(home / "systemd" / "user" / UNIT_NAME, home / "autostart" / DESKTOP_NAME)
+
+
+def enable_by_hand(where: Places) -> None:
+    """What `systemctl --user enable` does, for when no user manager answers: link the unit from
+    default.target.wants, so the user manager starts it when the next session begins."""
+    where.wants.parent.mkdir(parents=True, exist_ok=True)
+    if where.wants.is_symlink() or where.wants.exists():
+        where.wants.unlink()
+    where.wants.symlink_to(where.unit)
 
 
 def command() -> str:
@@ -92,19 +106,20 @@ def systemctl() -> Systemctl | None:
 
 
 def install(where: Places, exec_command: str, manager: Systemctl | None) -> list[str]:
-    """Write both entries; enable and start the unit when a user manager runs. Returns what was done."""
+    """Write both entries and enable the unit: through the user manager when one runs (which also starts
+    it now), else by linking it by hand. Returns what was done, in words."""
     for path, template in ((where.unit, UNIT_TEMPLATE), (where.desktop, DESKTOP_TEMPLATE)):
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, render(template, exec_command).encode())
-    done = [f"Installed the systemd user unit {where.unit}", f"Installed the autostart entry {where.desktop}"]
-    if manager is None:
-        done.append("No systemd user manager answers here; the agent starts with your next desktop session "
-                    "(or run `timekeep agent` now).")
-    elif manager(["daemon-reload"]) and manager(["enable", "--now", UNIT_NAME]):
-        done.append(f"Enabled and started {UNIT_NAME}.")
-    else:
-        done.append(f"systemctl could not enable {UNIT_NAME}; run `systemctl --user enable --now {UNIT_NAME}`.")
-    return done
+    done = [f"Installed the systemd user unit {where.unit}",
+            f"Installed the autostart entry {where.desktop} (used by desktop sessions without systemd)"]
+    if manager is not None and manager(["daemon-reload"]) and manager(["enable", "--now", UNIT_NAME]):
+        return [*done, f"Enabled and started {UNIT_NAME}: the agent runs now, and with every session."]
+    enable_by_hand(where)
+    why = "no systemd user manager answers here" if manager is None else "systemctl could not enable it"
+    return [*done, f"Enabled {UNIT_NAME} by linking it from {where.wants.parent} ({why}).",
+            "The agent is not running yet: it starts when you next log in. To start it now, run "
+            "`timekeep agent &`."]
 
 
 def uninstall(where: Places, manager: Systemctl | None) -> list[str]:
@@ -113,8 +128,8 @@ def uninstall(where: Places, manager: Systemctl | None) -> list[str]:
     if manager is not None and where.unit.exists():
         manager(["disable", "--now", UNIT_NAME])
         done.append(f"Stopped and disabled {UNIT_NAME}.")
-    for path in (where.unit, where.desktop):
-        if path.exists():
+    for path in (where.wants, where.unit, where.desktop):
+        if path.is_symlink() or path.exists():
             path.unlink()
             done.append(f"Removed {path}")
     if manager is not None:

@@ -11,6 +11,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -33,6 +34,10 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     result: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """The job in the log's words, e.g. `job 3 (backup, interval) on /media/usb/Timekeep/home`."""
+        return f"job {self.id} ({self.kind}, {self.trigger}) on {self.destination}"
 
     def to_json(self) -> dict[str, Any]:
         return {"job": self.id, "kind": self.kind, "destination": self.destination, "trigger": self.trigger,
@@ -118,17 +123,20 @@ class JobRunner:
     def _run_one(self, job: Job) -> None:
         job.state = "running"
         self.publish({"event": "job_started", **job.to_json()})
+        log.info("%s started", job.describe())
+        started = time.monotonic()
         try:
             if job.cancel.is_set():
                 raise BackupCancelled("cancelled before it started")
             job.result = {"ok": True, **self.execute(job)}
         except BackupCancelled as err:
+            log.info("%s cancelled after %.1f s: %s", job.describe(), time.monotonic() - started, err)
             job.result = {"ok": False, "cancelled": True, "error": str(err)}
         except (TimekeepError, OSError) as err:
-            log.warning("job %s (%s on %s) failed: %s", job.id, job.kind, job.destination, err)
+            log.warning("%s failed after %.1f s: %s", job.describe(), time.monotonic() - started, err)
             job.result = {"ok": False, "error": str(err)}
         except Exception as err:  # a bug in a job must be reported, and must not stop the agent
-            log.exception("job %s (%s on %s) failed", job.id, job.kind, job.destination)
+            log.exception("%s failed", job.describe())
             job.result = {"ok": False, "error": f"internal error: {err}"}
         job.state = "done"
         job.done.set()

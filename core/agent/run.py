@@ -6,7 +6,6 @@ the agent or of the machine), gives a running or final storage time its budget, 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -14,36 +13,18 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import FrameType
 
 from core.agent.agent import Agent
-from core.agent.config import AgentConfig
+from core.agent.config import AgentConfig, SettingsFile
 from core.agent.instance import InstanceLock
 from core.agent.logs import setup_logging
 from core.agent.paths import AgentPaths
 from core.agent.server import ProtocolServer
 from core.agent.service import Service
-from core.storage.atomic import atomic_write
+from core.drives import load_known, save_known
 
 log = logging.getLogger(__name__)
-Known = dict[Path, tuple[str, str]]
-
-
-def load_known(path: Path) -> Known:
-    """Repository ids and mount points seen before: a drive that comes back must be the same one."""
-    try:
-        data = json.loads(path.read_bytes())
-        return {Path(k): (str(v[0]), str(v[1])) for k, v in data.items()}
-    except (OSError, ValueError, TypeError, IndexError, AttributeError):
-        return {}
-
-
-def save_known(path: Path, known: Known) -> None:
-    try:
-        atomic_write(path, json.dumps({str(k): list(v) for k, v in known.items()}, indent=2).encode())
-    except OSError as err:
-        log.warning("cannot save the known destinations: %s", err)
 
 
 @contextmanager
@@ -64,14 +45,16 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run_agent(paths: AgentPaths, config: AgentConfig, stop: threading.Event | None = None) -> int:
-    """Run until `stop` is set or a signal arrives; raises AgentRunning if another agent holds the lock."""
+def run_agent(paths: AgentPaths, config: AgentConfig, stop: threading.Event | None = None,
+              settings: SettingsFile | None = None) -> int:
+    """Run until `stop` is set or a signal arrives; raises AgentRunning if another agent holds the lock.
+    `settings`: the agent.json `config` came from, followed while the agent runs."""
     paths.ensure()
     lock = InstanceLock(paths.lock)
     lock.acquire()
     handler = setup_logging(paths.log_file)
     stop = stop or threading.Event()
-    agent = Agent(config, known=load_known(paths.known_drives))
+    agent = Agent(config, known=load_known(paths.known_drives), settings=settings)
     server = ProtocolServer(paths.socket, Service(agent).dispatch)
     agent.publish = server.broadcast
     try:
@@ -95,6 +78,9 @@ def _serve(agent: Agent, server: ProtocolServer, paths: AgentPaths, stop: thread
         while not stop.is_set():
             try:
                 agent.tick()
+                if agent.poller.learned:  # at once: the CLI names an absent drive from this record
+                    agent.poller.learned = False
+                    save_known(paths.known_drives, agent.poller.known)
             except Exception:  # a bug in one tick is logged; the agent keeps protecting the folders
                 log.exception("agent tick failed")
             stop.wait(agent.config.tick_s)

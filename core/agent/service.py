@@ -7,6 +7,7 @@ the plan names every piece's chunk, the chunks come one by one, and the caller c
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 from core.agent.agent import Agent
@@ -15,12 +16,19 @@ from core.agent.protocol import chunk_json, path_bytes, path_text, plan_json
 from core.agent.server import Connection
 from core.errors import UsageError
 from core.index import journal
-from core.schedule.policy import held_back, next_storage_time
+from core.schedule.policy import held_back
 from core.types import iso_utc
+
+AWAY_NOTE = "its backup drive is not connected; what changes meanwhile is found by a scan when it is"
 
 
 def _iso(ns: int | None) -> str | None:
     return None if ns is None else iso_utc(ns)
+
+
+def _iso_time(moment: datetime | None) -> str | None:
+    """Every time the agent sends is UTC with a Z, to the second, like a snapshot's."""
+    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Service:
@@ -40,7 +48,7 @@ class Service:
         agent = self.agent
         job = agent.runner.current()
         situation = agent.situation()
-        nxt = next_storage_time(agent.policy, agent.last_storage, situation.now)
+        when, where, why = agent.next_plan()
         return {
             "pid": os.getpid(),
             "state": "paused" if agent.paused else ("idle" if job is None else f"{job.kind} running"),
@@ -48,9 +56,10 @@ class Service:
             "on_battery": agent.on_battery,
             "held_back": held_back(agent.policy, situation),
             "job": None if job is None else job.to_json(),
-            "last_storage_time": None if agent.last_storage is None else agent.last_storage.isoformat(),
-            "next_storage_time": nxt.isoformat(),
-            "next_destination": agent.next_destination(),
+            "last_storage_time": _iso_time(agent.last_storage),
+            "next_storage_time": _iso_time(when),  # null until a destination is connected
+            "next_destination": where,
+            "next_trigger": why,
             "drive_detection": agent.drive_detection,
             "destinations": [self._destination(d) for d in agent.destinations.values()],
             "folders": self._folders(),
@@ -64,9 +73,14 @@ class Service:
                 "pending_bytes": dest.stats.bytes, "needs_reconcile": dest.needs_reconcile}
 
     def _folders(self) -> list[dict[str, Any]]:
+        """The protected folders of every destination seen since the agent started, connected or not."""
         plan = self.agent.watcher.plan
-        roots = sorted({root for dest in self.agent.present() for root in dest.folders})
-        return [{"path": path_text(root), "watched": root in plan.watched, "note": plan.fallback.get(root)}
+        dests = list(self.agent.destinations.values())
+        connected = {root for dest in dests if dest.present for root in dest.folders}
+        roots = sorted({root for dest in dests for root in dest.folders})
+        return [{"path": path_text(root), "watched": root in plan.watched, "connected": root in connected,
+                 "note": plan.fallback.get(root) if root in connected else AWAY_NOTE,
+                 "destinations": [d.key for d in dests if root in d.folders]}
                 for root in roots]
 
     def op_backup_now(self, destination: str | None = None) -> dict[str, Any]:

@@ -90,6 +90,26 @@ def storage_time(path: Path, trigger: str, *, explicit: bool, scan_first: Collec
         return Outcome(snap, tk.snapshot_errors(snap.id), reconciled=found)
 
 
+def describe_outcome(outcome: Outcome) -> str:
+    """A storage time's result for the agent's log."""
+    snap = outcome.snapshot
+    if snap is None:
+        return f"no snapshot: {outcome.skipped or 'nothing stored'}"
+    scanned = f", {outcome.reconciled} paths found by a scan first" if outcome.reconciled else ""
+    return (f"snapshot {snap.id} stored in {snap.duration_s:.1f} s: {snap.files_read} files read, "
+            f"{snap.files_changed} changed, {snap.bytes_new} bytes new, {snap.errors} errors{scanned}")
+
+
+def describe_thinning(report: CoalesceReport) -> str:
+    """A coalescer run's result for the agent's log."""
+    if not report.snapshots_dropped:
+        return f"nothing to thin ({report.duration_s:.1f} s)"
+    dropped = ", ".join(str(i) for i in report.snapshots_dropped)
+    problems = f"; problems: {'; '.join(report.problems)}" if report.problems else ""
+    return (f"thinned snapshots {dropped} in {report.duration_s:.1f} s: {report.versions_folded} versions "
+            f"folded, {report.bytes_freed} bytes freed{problems}")
+
+
 def is_folder(path: bytes) -> bool:
     try:
         return stat.S_ISDIR(os.lstat(path).st_mode)

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from core.cli.output import human_bytes, print_json, show_path
+from core.cli.output import human_bytes, plural, print_json, show_path
 from core.cli.repo import REPO_ENV
 
 
@@ -20,14 +20,15 @@ def _repo_arg(args: argparse.Namespace) -> str | None:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from core.agent.config import load_config
+    from core.agent.config import SettingsFile
     from core.agent.paths import AgentPaths
     from core.agent.run import run_agent
 
     paths = AgentPaths.from_platform()
     if args.install or args.uninstall:
         return _install(args, paths.config_file)
-    return run_agent(paths, load_config(paths.config_file, _repo_arg(args)))
+    settings = SettingsFile(paths.config_file, _repo_arg(args))
+    return run_agent(paths, settings.load(), settings=settings)
 
 
 def _install(args: argparse.Namespace, config_file: Path) -> int:
@@ -78,13 +79,22 @@ def _status_without_agent(args: argparse.Namespace) -> int:
 
 
 def _repository_status(repo: str) -> dict[str, Any]:
+    from core.agent.paths import AgentPaths
     from core.api import Timekeep
+    from core.drives import missing_drive
+    from core.errors import NotARepository
     from core.index import journal
     from core.types import iso_utc
 
-    with Timekeep.open(repo) as tk:
-        snaps = tk.snapshots()
-        stats = journal.stats(tk.db)
+    try:
+        with Timekeep.open(repo) as tk:
+            snaps = tk.snapshots()
+            stats = journal.stats(tk.db)
+    except NotARepository:
+        absent = missing_drive(repo, AgentPaths.from_platform().known_drives)
+        if absent is None:
+            raise
+        raise NotARepository(absent) from None
     return {"repository": str(tk.root), "snapshots": len(snaps),
             "latest": iso_utc(snaps[-1].time_ns) if snaps else None,
             "pending_paths": stats.paths, "pending_bytes": stats.bytes}
@@ -93,21 +103,44 @@ def _repository_status(repo: str) -> dict[str, Any]:
 def status_lines(status: dict[str, Any]) -> list[str]:
     """The agent's status for people: what it does, where it stores, what it watches, what waits."""
     held = f" (held back: {status['held_back']})" if status.get("held_back") else ""
-    lines = [f"Agent running (process {status['pid']}): {status['state']}{held}.",
-             f"Next storage time: {_local(status.get('next_storage_time'))}"
-             f" on {status.get('next_destination') or 'no connected destination'}.", "Destinations:"]
+    lines = [f"Agent running (process {status['pid']}): {status['state']}{held}.", _next_line(status),
+             "Destinations:"]
     lines += ["  " + _destination_line(d) for d in status.get("destinations", [])]
     if status.get("drive_detection"):
         lines.append(f"Drive detection: {status['drive_detection']}.")
-    lines.append("Folders:")
-    for folder in status.get("folders", []):
-        how = "watched" if folder["watched"] else f"scanned at each storage time: {folder.get('note')}"
-        lines.append(f"  {show_path(os.fsencode(folder['path']))}  {how}")
+    lines += _folder_lines(status.get("folders", []), any(d.get("present") for d in status.get("destinations", [])))
     last = status.get("last_result") or {}
     if last.get("snapshot"):
         snap = last["snapshot"]
         lines.append(f"Last storage time: snapshot {snap['id']} on {last['destination']} ({snap['trigger']}): "
-                     f"{snap['files_read']} files read, {snap['files_changed']} changed.")
+                     f"{plural(snap['files_read'], 'file')} read, {snap['files_changed']} changed.")
+    return lines
+
+
+def _next_line(status: dict[str, Any]) -> str:
+    where = status.get("next_destination")
+    if not where:
+        return "Next storage time: when a backup drive is connected."
+    why = {"first": " (its first snapshot)", "drive-connected": " (it was just connected)",
+           "journal-bound": " (many changes wait)"}.get(status.get("next_trigger") or "", "")
+    return f"Next storage time: {_local(status.get('next_storage_time'))} on {where}{why}."
+
+
+def _folder_lines(folders: list[dict[str, Any]], connected: bool) -> list[str]:
+    if not folders and connected:
+        return ["Folders: none yet: protect one with `timekeep add FOLDER`."]
+    if not folders:
+        return ["Folders: none known yet: each backup drive records the folders it protects, and none has "
+                "been connected since the agent started."]
+    lines = ["Folders:"]
+    for folder in folders:
+        if folder["watched"]:
+            how = "watched"
+        elif not folder.get("connected", True):
+            how = f"not watched: {folder['note']}"
+        else:
+            how = f"scanned at each storage time: {folder.get('note')}"
+        lines.append(f"  {show_path(os.fsencode(folder['path']))}  {how}")
     return lines
 
 
@@ -116,7 +149,8 @@ def _destination_line(dest: dict[str, Any]) -> str:
         return f"{dest['path']}  absent: {dest.get('reason', '')}"
     latest = f", latest {_local(dest['latest'])}" if dest.get("latest") else ""
     waiting = f"; {dest.get('pending_paths', 0)} changed paths ({human_bytes(dest.get('pending_bytes', 0))}) wait"
-    return f"{dest['path']}  connected: {dest.get('snapshots', 0)} snapshots{latest}{waiting}"
+    count = dest.get("snapshots", 0)
+    return f"{dest['path']}  connected: {count} snapshot{'' if count == 1 else 's'}{latest}{waiting}"
 
 
 def _local(iso: str | None) -> str:

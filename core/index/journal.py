@@ -131,9 +131,12 @@ def clear(db: SqliteDatabase, upto: int, folders: Iterable[bytes] | None = None)
 
 
 def stats(db: SqliteDatabase) -> JournalStats:
-    """How much is waiting: the schedule's journal bound and the status line read this."""
-    query = "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(first_ns) FROM journal"
-    paths, size, oldest = db.execute_sql(query).fetchone()
+    """How much is waiting: the schedule's journal bound and the status line read this. A path that arrived
+    by a rename and has seen no event since (its row written once: first_ns = last_ns) takes its origin's
+    stored content without being read, so its size is not counted as bytes to store."""
+    query = ("SELECT COUNT(*), COALESCE(SUM(CASE WHEN origin IS NOT NULL AND origin != ? AND first_ns = last_ns "
+             "THEN 0 ELSE size END), 0), MIN(first_ns) FROM journal")
+    paths, size, oldest = db.execute_sql(query, (NEW,)).fetchone()
     return JournalStats(int(paths), int(size), None if oldest is None else int(oldest))
 
 

@@ -18,7 +18,8 @@ DEFAULT_INTERVAL_S = 60 * 60
 DAY_S = 24 * 60 * 60
 # Triggers an explicit request may start even when paused or on battery: the person asked for it.
 EXPLICIT = frozenset({"backup-now"})
-TRIGGERS = frozenset({"interval", "clock", "drive-connected", "backup-now", "journal-bound", "shutdown",
+# "first": a destination holding no snapshot yet is stored to as soon as it is connected (and not held back).
+TRIGGERS = frozenset({"interval", "clock", "first", "drive-connected", "backup-now", "journal-bound", "shutdown",
                       "before-coalesce"})
 
 

@@ -1,0 +1,65 @@
+"""`timekeep agent --install/--uninstall`: the templates match installer/, and what is written under
+$XDG_CONFIG_HOME really starts the agent at the next session, with or without a systemd user manager."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from core.agent import install
+from tests.agent_support import ROOT, agent_env, cli
+
+
+def test_install_templates_match_the_installer_folder() -> None:
+    assert (ROOT / "installer" / install.UNIT_NAME).read_text() == install.UNIT_TEMPLATE
+    assert (ROOT / "installer" / install.DESKTOP_NAME).read_text() == install.DESKTOP_TEMPLATE
+
+
+def test_without_a_user_manager_the_unit_is_enabled_by_hand(tmp_path: Path) -> None:
+    env = agent_env(tmp_path / "runtime", tmp_path / "home")  # TIMEKEEP_NO_SYSTEMCTL: no manager answers
+    repo = tmp_path / "repo"
+    refused = cli(env, "agent", "--install")
+    assert refused.returncode == 2 and "no destination" in refused.stderr
+    done = cli(env, "agent", "--install", "--repo", str(repo))
+    assert done.returncode == 0, done.stderr
+    config_home = Path(env["XDG_CONFIG_HOME"])
+    units = config_home / "systemd" / "user"
+    unit, desktop = units / install.UNIT_NAME, config_home / "autostart" / install.DESKTOP_NAME
+    wants = units / "default.target.wants" / install.UNIT_NAME
+    assert "ExecStart=" in unit.read_text() and " agent" in unit.read_text()
+    # what `systemctl --user enable` would have made: the user manager starts it at the next log-in...
+    assert wants.is_symlink() and os.readlink(wants) == str(unit) and wants.resolve() == unit.resolve()
+    # ...and sessions without systemd start it from the autostart entry, which systemd's generator skips
+    assert "X-systemd-skip=true" in desktop.read_text() and " agent" in desktop.read_text()
+    assert json.loads((config_home / "timekeep" / "agent.json").read_text())["destinations"] == [str(repo)]
+    said = done.stdout
+    assert "default.target.wants" in said and "not running yet" in said and "next log in" in said
+    assert "starts with your next desktop session" not in said
+    again = cli(env, "agent", "--install")  # installing twice is fine
+    assert again.returncode == 0, again.stderr
+    assert wants.is_symlink()
+    removed = cli(env, "agent", "--uninstall")
+    assert removed.returncode == 0, removed.stderr
+    assert not unit.exists() and not desktop.exists() and not wants.is_symlink()
+    assert "Nothing to remove" in cli(env, "agent", "--uninstall").stdout
+
+
+def test_with_a_user_manager_systemctl_enables_and_starts_it(tmp_path: Path) -> None:
+    calls: list[list[str]] = []
+    where = install.places(tmp_path)
+    done = install.install(where, "/usr/bin/timekeep", lambda args: calls.append(args) or True)
+    assert calls == [["daemon-reload"], ["enable", "--now", install.UNIT_NAME]]
+    assert "ExecStart=/usr/bin/timekeep agent" in where.unit.read_text()
+    assert not where.wants.is_symlink()  # systemctl makes its own link
+    assert "Enabled and started" in done[-1]
+    install.uninstall(where, lambda args: calls.append(args) or True)
+    assert ["disable", "--now", install.UNIT_NAME] in calls
+    assert not where.desktop.exists() and not where.unit.exists()
+
+
+def test_when_systemctl_cannot_enable_it_the_link_is_made_by_hand(tmp_path: Path) -> None:
+    where = install.places(tmp_path)
+    done = install.install(where, "/usr/bin/timekeep", lambda args: args == ["daemon-reload"])
+    assert where.wants.is_symlink() and where.wants.resolve() == where.unit.resolve()
+    assert any("systemctl could not enable it" in line for line in done)
