@@ -71,7 +71,8 @@ def ago(ns: int, now_ns: int) -> str:
 
 def progress_line(p: Progress) -> str:
     """'120 of 4,000 files · 1.2 GB of 3.0 GB · 45.0 MB/s · about 40 s left' for a backup's progress."""
-    parts = [f"{p.files_done:,} of {p.files_total:,} files" if p.files_total else f"{p.files_done:,} files"]
+    files = "file" if (p.files_total or p.files_done) == 1 else "files"
+    parts = [f"{p.files_done:,} of {p.files_total:,} {files}" if p.files_total else f"{p.files_done:,} {files}"]
     parts.append(f"{size(p.bytes_done)} of {size(p.bytes_total)}" if p.bytes_total else size(p.bytes_done))
     rate = p.bytes_done / p.elapsed_s if p.elapsed_s > 0.5 else 0.0
     if rate > 0:

@@ -4,7 +4,8 @@
 
 Builds three weeks of history in a temporary folder (snapshot times are set by shifting the clock the engine
 reads, file times by os.utime), starts the real app on it under Xvfb (re-running itself through `xvfb-run`
-when there is no display) and saves PNGs of the main window, the versions dialog, the compare dialog, the
+when there is no display) with a real agent serving three drives (so the sidebar lists them), and saves PNGs
+of the main window, the versions dialog, the compare dialog, the
 settings and the welcome flow. It then runs once more with a dark palette (the Fusion style with the
 colours a dark desktop hands an app, chosen by TIMEKEEP_SCREENSHOTS_DARK=1) and saves the same views with a
 `-dark` suffix. Needs: apt-get install xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0.
@@ -199,20 +200,55 @@ def shoot(out: Path) -> None:
         app.setPalette(dark_palette())
     with tempfile.TemporaryDirectory(prefix="timekeep-shots-") as tmp:
         repo, docs = build_history(Path(tmp))
-        shoot_app(Path(tmp), repo, docs, out)
+        with running_agent(Path(tmp), repo, docs) as socket:
+            shoot_app(Path(tmp), repo, docs, out, socket)
 
 
-def shoot_app(tmp: Path, repo: Path, docs: Path, out: Path) -> None:
+@contextlib.contextmanager
+def running_agent(tmp: Path, repo: Path, docs: Path) -> Iterator[Path]:
+    """A real agent with three drives — this one, a second with its own history, one unplugged — so the
+    sidebar's drive list shows. Yields its socket; stopped with SIGTERM."""
+    import json
+    import signal
+
+    from core.api import Timekeep, init_repository
+
+    second = tmp / "Passport" / "Timekeep" / "laptop"
+    init_repository(second)
+    for age in (3 * DAY, DAY):
+        with clock_at(time.time_ns() - age), Timekeep.open(second, writer=True) as tk:
+            if not tk.folders():
+                tk.add_folder(os.fsencode(docs))
+            tk.backup(trigger="drive-connected")
+    runtime = Path(tempfile.mkdtemp(prefix="tk", dir="/tmp"))
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "XDG_CONFIG_HOME": str(tmp / "agent" / "config"),
+           "XDG_STATE_HOME": str(tmp / "agent" / "state"), "TIMEKEEP_NO_SYSTEMCTL": "1", "PYTHONPATH": str(ROOT)}
+    settings = tmp / "agent" / "config" / "timekeep" / "agent.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps({"destinations": [str(second), str(tmp / "Stick" / "Timekeep" / "laptop")],
+                                    "interval_minutes": 24 * 60, "at_shutdown": False}))
+    agent = subprocess.Popen([sys.executable, "-m", "core.cli.main", "agent", "--repo", str(repo)], env=env,
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield runtime / "timekeep" / "agent.sock"
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=30)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def shoot_app(tmp: Path, repo: Path, docs: Path, out: Path, socket: Path) -> None:
     from gui.app import TimekeepApp
     from gui.prompts import ScriptedPrompts
     from gui.settings import AppPaths, AppSettings
 
     settings = AppSettings(repository=str(repo), schedule_minutes=60, extra_excludes=("*.iso", "node_modules"))
-    timekeep = TimekeepApp(AppPaths(tmp / "config", tmp / "cache"), ScriptedPrompts(), settings, tray=False,
-                           home=tmp / "home")
+    timekeep = TimekeepApp(AppPaths(tmp / "config", tmp / "cache", socket), ScriptedPrompts(), settings,
+                           tray=False, home=tmp / "home")
     timekeep.start()
     window = timekeep.window
     wait_for(lambda: window.history is not None and window.tree_model.rowCount() > 0)
+    wait_for(lambda: window.drives_list.list.count() == 3, 20_000)
     window.resize(1360, 820)
     shoot_main(window, docs, out)
     shoot_dialogs(timekeep, window, docs, out)

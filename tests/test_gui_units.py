@@ -198,3 +198,7 @@ def test_the_shown_time_has_seconds_only_when_a_neighbour_shares_its_minute(qtbo
     assert timeline.time_words(snaps[0]) == "2026-11-20 12:07"
     assert timeline.time_words(snaps[1]) == "2026-11-20 15:07:10"
     assert timeline.time_words(snaps[2]) == "2026-11-20 15:07:40"
+
+
+def test_progress_line_counts_one_file_in_the_singular() -> None:
+    assert wording.progress_line(Progress("store", 0, 1, 0, 734_000_000, 0.1)).startswith("0 of 1 file · 0 bytes")
