@@ -101,7 +101,7 @@ class TimekeepApp(QObject):
         if self.window is None:
             self.window = MainWindow(self.bridge, self.prompts, self.assets)
             self.window.last_backup_hint = self.settings.last_backup_ns
-            self.window.next_backup_in = self.scheduler.seconds_left
+            self.window.next_backup_in = self._next_backup_in
             self.window.restore_state(self.settings.window_geometry, self.settings.splitter_state)
             self.window.settings_requested.connect(self.show_settings)
             self.window.drives_list.open_requested.connect(self.open_repository)
@@ -112,6 +112,10 @@ class TimekeepApp(QObject):
         self.window.raise_()
         self.window.activateWindow()
         return self.window
+
+    def _next_backup_in(self) -> float | None:
+        """Seconds to the window's own next backup; None while the agent backs the drive up by its schedule."""
+        return None if self.bridge.agent_serving else self.scheduler.seconds_left()
 
     def _status_message(self, text: str) -> None:
         if self.window is not None:

@@ -69,7 +69,7 @@ class MainWindow(QMainWindow):
         self.last_backup_hint: int | None = None  # from the app settings: what a missing drive can still tell
         self.next_backup_in: Callable[[], float | None] = lambda: None  # the app's scheduler answers this
         self._clock = QTimer(self)
-        self._clock.timeout.connect(self.backup_status.refresh)
+        self._clock.timeout.connect(self._refresh_idle)
         self._clock.start(30_000)
 
     # construction
@@ -179,6 +179,7 @@ class MainWindow(QMainWindow):
         self.bridge.repository_opened.connect(self.show_history)
         self.bridge.destinations_changed.connect(
             lambda destinations: self.drives_list.set_destinations(destinations, self.bridge.repo))
+        self.bridge.destinations_changed.connect(self._refresh_idle)  # the agent came or went: whose schedule
         self.bridge.history_loaded.connect(self.show_history)
         self.bridge.repository_missing.connect(self.show_missing)
         self.bridge.repository_failed.connect(self.show_problem)
@@ -287,6 +288,11 @@ class MainWindow(QMainWindow):
         self.later_button.setEnabled(self.timeline.position < self.timeline.now_position)
         self.now_button.setEnabled(snapshot is not None)
         self.actions_.refresh()
+
+    def _refresh_idle(self, *_: object) -> None:
+        """The idle words again: time passes, and the next backup is the window's only while no agent runs."""
+        self.backup_status.next_in_s = self.next_backup_in()
+        self.backup_status.refresh()
 
     def _backup_started(self) -> None:
         self.backup_action.setEnabled(False)

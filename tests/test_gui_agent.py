@@ -37,9 +37,9 @@ def repo(tmp_path: Path, env: dict[str, str]) -> Path:
     return repo
 
 
-def start(qtbot, tmp_path: Path, repo: Path, socket: Path) -> TimekeepApp:  # type: ignore[no-untyped-def]
+def start(qtbot, tmp_path: Path, repo: Path, socket: Path, minutes: int = 0) -> TimekeepApp:  # type: ignore[no-untyped-def]
     app = TimekeepApp(AppPaths(tmp_path / "config", tmp_path / "cache", socket), ScriptedPrompts(),
-                      AppSettings(repository=str(repo), schedule_minutes=0), tray=False)
+                      AppSettings(repository=str(repo), schedule_minutes=minutes), tray=False)
     app.start()
     assert app.window is not None
     qtbot.addWidget(app.window)
@@ -49,7 +49,7 @@ def start(qtbot, tmp_path: Path, repo: Path, socket: Path) -> TimekeepApp:  # ty
 
 def test_back_up_now_asks_the_agent_and_shows_its_progress(qtbot, tmp_path: Path, env, repo: Path) -> None:  # type: ignore[no-untyped-def]
     with agent_process(env, repo) as (_proc, paths):
-        app = start(qtbot, tmp_path, repo, paths.socket)
+        app = start(qtbot, tmp_path, repo, paths.socket, minutes=60)
         window = app.window
         qtbot.waitUntil(lambda: app.bridge.agent_serving, timeout=10_000)
         (tmp_path / "src" / "later.txt").write_bytes(b"later\n")
@@ -61,6 +61,8 @@ def test_back_up_now_asks_the_agent_and_shows_its_progress(qtbot, tmp_path: Path
         assert isinstance(shown, Progress) and shown.files_done >= 1  # the agent's progress reached the status bar
         qtbot.waitUntil(lambda: window.timeline.now_position == 2, timeout=10_000)
         assert window.snapshots.snapshots[-1].id == finished.args[0].id
+        window._refresh_idle()  # while the agent serves, the window names no schedule of its own
+        assert "next" not in window.backup_status.label.text()
         settings = app.show_settings()  # the window's own schedule rests while the agent serves the drive
         notes = [label.text() for label in settings.findChildren(QLabel)]
         assert any("The background agent is backing up this drive" in note for note in notes)
@@ -91,7 +93,8 @@ def test_a_backup_the_agent_starts_by_itself_shows_in_the_window(qtbot, tmp_path
 
 
 def test_without_an_agent_the_window_backs_up_itself(qtbot, tmp_path: Path, repo: Path) -> None:  # type: ignore[no-untyped-def]
-    app = start(qtbot, tmp_path, repo, tmp_path / "no-agent.sock")
+    app = start(qtbot, tmp_path, repo, tmp_path / "no-agent.sock", minutes=60)
+    assert "next in" in app.window.backup_status.label.text()  # no agent: the window's own schedule
     with qtbot.waitSignal(app.bridge.backup_finished, timeout=30_000) as finished:
         app.window.backup_action.trigger()
     assert finished.args[0].trigger == "manual"
@@ -113,15 +116,15 @@ def test_the_sidebar_lists_the_agents_drives_and_opens_another(qtbot, tmp_path: 
         drives = window.drives_list
         qtbot.waitUntil(lambda: drives.list.count() == 3, timeout=10_000)
         lines = drives.lines()
-        assert lines[0].startswith("drive\n1 snapshot, latest ") and lines[0].endswith("· shown here")
-        assert lines[1].startswith("drive\n2 snapshots, latest ") and lines[1].endswith("· connected")
-        assert lines[2] == "Stick\n0 snapshots · not connected"
+        assert lines[0].startswith("drive (shown here)\n1 snapshot · ")
+        assert lines[1].startswith("drive (connected)\n2 snapshots · ")
+        assert lines[2] == "Stick (not connected)\n0 snapshots"
         assert drives.isVisibleTo(window)
         with qtbot.waitSignal(app.bridge.repository_opened, timeout=10_000):
             drives.list.itemActivated.emit(drives.list.item(1))
         assert app.bridge.repo == second and app.settings.repository == str(second)
         qtbot.waitUntil(lambda: window.timeline.now_position == 2, timeout=10_000)
-        qtbot.waitUntil(lambda: drives.lines()[1].endswith("· shown here"), timeout=10_000)
+        qtbot.waitUntil(lambda: drives.lines()[1].startswith("drive (shown here)"), timeout=10_000)
         qtbot.waitUntil(lambda: app.bridge.agent_serving, timeout=10_000)  # the link follows the drive shown
     qtbot.waitUntil(lambda: not drives.isVisibleTo(window), timeout=10_000)  # the agent stopped: no list
     app.shut_down()

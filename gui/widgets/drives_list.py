@@ -30,11 +30,12 @@ def drive_name(path: str) -> str:
 
 
 def drive_line(dest: DestinationState, shown: bool, now_ns: int) -> str:
-    """One line of the list: name, snapshot count, when the latest was taken, connected or not."""
+    """Two short lines, to fit the sidebar: the name and whether it is shown or connected; how many snapshots
+    it holds and how old the latest is."""
     count = f"{dest.snapshots} snapshot{'s' if dest.snapshots != 1 else ''}"
-    latest = f", latest {wording.ago(dest.latest_ns, now_ns)}" if dest.latest_ns is not None else ""
+    latest = f" · {wording.ago(dest.latest_ns, now_ns)}" if dest.latest_ns is not None else ""
     state = "shown here" if shown else "connected" if dest.present else "not connected"
-    return f"{drive_name(dest.path)}\n{count}{latest} · {state}"
+    return f"{drive_name(dest.path)} ({state})\n{count}{latest}"
 
 
 class DrivesList(QWidget):
@@ -47,6 +48,9 @@ class DrivesList(QWidget):
         self.list.setToolTip("Each drive keeps a complete history of its own; "
                              "double-click a connected one to see its history")
         self.list.itemActivated.connect(self._activated)
+        self.list.setSpacing(3)
+        self.list.setWordWrap(True)  # a narrow sidebar wraps a line rather than scrolling sideways
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         heading = QLabel("<b>Backup drives</b>")
         heading.setBuddy(self.list)
         layout = QVBoxLayout(self)
@@ -65,7 +69,8 @@ class DrivesList(QWidget):
             is_shown = dest.path == here
             item = QListWidgetItem(drive_line(dest, is_shown, now))
             item.setData(PATH_ROLE, dest.path)
-            tip = dest.path if dest.present else f"{dest.path}\nNot connected: {dest.reason}"
+            latest = f"\nLatest snapshot {wording.when(dest.latest_ns)}" if dest.latest_ns is not None else ""
+            tip = f"{dest.path}{latest}" + ("" if dest.present else f"\nNot connected: {dest.reason}")
             item.setToolTip(tip)
             if is_shown:
                 font = QFont(item.font())
@@ -74,7 +79,7 @@ class DrivesList(QWidget):
             if not dest.present:
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
             self.list.addItem(item)
-        self.list.setMaximumHeight(max(1, len(destinations)) * 44 + 8)
+        self.list.setMaximumHeight(max(1, len(destinations)) * 3 * self.list.fontMetrics().lineSpacing() + 8)
         self.setVisible(bool(destinations))
 
     def lines(self) -> list[str]:
