@@ -110,6 +110,7 @@ class EngineBridge(QObject):
     backup_failed = Signal(str)
     backup_cancelled = Signal()
     backup_skipped = Signal(str)  # the agent found nothing to store
+    agent_serving_changed = Signal(bool)  # an agent now backs this repository up (or no longer does)
     destinations_changed = Signal(object)  # tuple[DestinationState, ...]: the agent's drives, () without one
     folders_changed = Signal(object)  # tuple[FolderInfo, ...]
 
@@ -231,7 +232,8 @@ class EngineBridge(QObject):
         """(Re)start following the agent for the current repository; the previous follower stops."""
         if self._agent_stop is not None:
             self._agent_stop.set()
-        self._agent_stop, self.agent_serving, self._agent_job = None, False, None
+        self._agent_stop, self._agent_job = None, None
+        self._set_serving(False)
         if self.repo is None or self.agent_socket is None:
             self._set_destinations(())
             return
@@ -267,7 +269,7 @@ class EngineBridge(QObject):
             if report.kind == "destinations":
                 self._set_destinations(report.destinations)
             elif report.kind in ("serving", "gone"):
-                self.agent_serving = report.kind == "serving"
+                self._set_serving(report.kind == "serving")
                 if report.kind == "gone":
                     self._set_destinations(())
                 if report.kind == "gone" and self._agent_job is not None:
@@ -281,6 +283,11 @@ class EngineBridge(QObject):
             elif report.kind == "finished" and report.job == self._agent_job:
                 self._agent_job = None
                 self._agent_ended(report)
+
+    def _set_serving(self, serving: bool) -> None:
+        if serving != self.agent_serving:
+            self.agent_serving = serving
+            self.agent_serving_changed.emit(serving)
 
     def _set_destinations(self, destinations: tuple[DestinationState, ...]) -> None:
         if destinations != self.destinations:

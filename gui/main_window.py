@@ -179,7 +179,7 @@ class MainWindow(QMainWindow):
         self.bridge.repository_opened.connect(self.show_history)
         self.bridge.destinations_changed.connect(
             lambda destinations: self.drives_list.set_destinations(destinations, self.bridge.repo))
-        self.bridge.destinations_changed.connect(self._refresh_idle)  # the agent came or went: whose schedule
+        self.bridge.agent_serving_changed.connect(self._refresh_idle)  # whose schedule the next backup is
         self.bridge.history_loaded.connect(self.show_history)
         self.bridge.repository_missing.connect(self.show_missing)
         self.bridge.repository_failed.connect(self.show_problem)
