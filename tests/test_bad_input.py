@@ -41,10 +41,10 @@ from tests.treeops import (
     index_db,
     listed,
     make_bytes_tree,
-    mount_tmpfs,
     payload,
     restless_chunker,
     restore_into,
+    small_tmpfs,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -346,12 +346,8 @@ def test_rebuilt_index_gives_back_the_same_history(src: Path, tmp_path: Path) ->
 def small_drive(tmp_path: Path) -> Iterator[Path]:
     """A 5 MiB tmpfs where new_repo puts the repository (tmp_path/drive)."""
     drive = tmp_path / "drive"
-    try:
-        mount_tmpfs(drive, "5m")
-    except (subprocess.CalledProcessError, FileNotFoundError) as err:
-        pytest.skip(f"cannot mount a small tmpfs here: {err}")
-    yield drive
-    subprocess.run(["umount", "-l", str(drive)], check=False)
+    with small_tmpfs(drive, "5m"):
+        yield drive
 
 
 def test_full_drive_stops_the_snapshot_and_loses_nothing(src: Path, tmp_path: Path, small_drive: Path) -> None:

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from core.cli.progress import render_bar
 from core.types import CheckReport, Progress
 from tests.test_cli import ROOT, Cli, one_error_line
 from tests.test_cli import cli as cli
-from tests.treeops import deny, fault_at_open, mount_tmpfs
+from tests.treeops import deny, fault_at_open, small_tmpfs
 
 
 def _protect(cli: Cli, files: dict[str, bytes]) -> None:
@@ -83,12 +82,8 @@ def test_fifos_and_sockets_are_skipped_not_counted_as_errors(special_files: Cli)
 def small_drive(cli: Cli) -> Iterator[Path]:
     """A 6 MiB tmpfs holding the repository (cli.repo is under cli.tmp/drive)."""
     drive = cli.tmp / "drive"
-    try:
-        mount_tmpfs(drive, "6m")
-    except (subprocess.CalledProcessError, FileNotFoundError) as err:
-        pytest.skip(f"cannot mount a small tmpfs here: {err}")
-    yield drive
-    subprocess.run(["umount", "-l", str(drive)], check=False)
+    with small_tmpfs(drive, "6m"):
+        yield drive
 
 
 def test_a_first_backup_on_a_full_drive_says_so_and_exits_4(cli: Cli, small_drive: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,7 +19,7 @@ from core.storage.layout import Layout
 from core.storage.manifest import manifest_ids
 from core.types import Retention
 from tests.helpers import Tree, make_tree, new_repo, read_tree
-from tests.treeops import assert_snapshot_matches, index_db, mount_tmpfs, overwrite, payload
+from tests.treeops import assert_snapshot_matches, index_db, overwrite, payload, small_tmpfs
 
 NOW = datetime(2026, 11, 25, 12, 0, 0)
 
@@ -225,12 +224,8 @@ def test_a_mostly_dead_pack_is_rewritten_with_its_live_chunks(tmp_path: Path) ->
 def small_drive(tmp_path: Path) -> Iterator[Path]:
     """A 6 MiB tmpfs where new_repo puts the repository (tmp_path/drive)."""
     drive = tmp_path / "drive"
-    try:
-        mount_tmpfs(drive, "6m")
-    except (subprocess.CalledProcessError, FileNotFoundError) as err:
-        pytest.skip(f"cannot mount a small tmpfs here: {err}")
-    yield drive
-    subprocess.run(["umount", "-l", str(drive)], check=False)
+    with small_tmpfs(drive, "6m"):
+        yield drive
 
 
 def test_a_full_drive_thins_old_snapshots_and_the_backup_goes_through(tmp_path: Path, small_drive: Path) -> None:

@@ -25,7 +25,7 @@ from core.cli import exits
 from core.errors import StorageError
 from core.storage.lock import WriterLock
 from tests.helpers import Tree, make_tree, new_repo, read_tree
-from tests.treeops import assert_snapshot_matches, fill_leaving, mount_tmpfs, payload
+from tests.treeops import assert_snapshot_matches, fill_leaving, payload, small_tmpfs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,12 +46,8 @@ os._exit(0)
 def small_drive(tmp_path: Path) -> Iterator[Path]:
     """A 6 MiB tmpfs where new_repo puts the repository (tmp_path/drive)."""
     drive = tmp_path / "drive"
-    try:
-        mount_tmpfs(drive, "6m")
-    except (subprocess.CalledProcessError, FileNotFoundError) as err:
-        pytest.skip(f"cannot mount a small tmpfs here: {err}")
-    yield drive
-    subprocess.run(["umount", "-l", str(drive)], check=False)
+    with small_tmpfs(drive, "6m"):
+        yield drive
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
+
 import core.capture.read as read_mod
 from core.api import Timekeep
 from core.capture.chunker import iter_chunks
@@ -271,6 +273,20 @@ def mount_tmpfs(where: Path, size: str) -> None:
     where.mkdir(parents=True, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], check=True,
                    capture_output=True)
+
+
+@contextlib.contextmanager
+def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A size-limited tmpfs at `where` standing in for a small drive, unmounted afterwards (the tests run as
+    root; where mounting is not allowed the test is skipped, saying why)."""
+    try:
+        mount_tmpfs(where, size)
+    except (subprocess.CalledProcessError, FileNotFoundError) as err:
+        pytest.skip(f"cannot mount a small tmpfs here: {err}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def fill_leaving(drive: Path, free: int) -> Path:
