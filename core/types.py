@@ -49,11 +49,19 @@ class SnapshotInfo:
         return data
 
 
+SKIPPED = "skipped"  # the FileError kind of sockets, FIFOs and devices: passed over by design, not failures
+
+
 @dataclass(frozen=True)
 class FileError:
     path: bytes
     kind: str
     message: str
+
+    @property
+    def failed(self) -> bool:
+        """Whether it left the snapshot incomplete (a special file skipped by design did not)."""
+        return self.kind != SKIPPED
 
     def to_json(self) -> dict[str, Any]:
         return {"path": os.fsdecode(self.path), "kind": self.kind, "message": self.message}

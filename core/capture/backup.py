@@ -243,7 +243,7 @@ class Backup:
         info = SnapshotInfo(
             id=sid, time_ns=self.ctx.started_ns, trigger=trigger, files_scanned=t.files_scanned,
             files_read=t.files_read, files_changed=t.files_changed, bytes_read=t.bytes_read,
-            bytes_new=self.store.bytes_new, errors=sum(1 for e in t.errors if e.kind != "skipped"),
+            bytes_new=self.store.bytes_new, errors=sum(1 for e in t.errors if e.failed),
             duration_s=round(time.monotonic() - self._started, 3))
         if self.progress is not None:
             self.progress(self._progress("commit"))

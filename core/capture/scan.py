@@ -18,7 +18,7 @@ from core.capture.observe import Observed, classify, kind_of, observe
 from core.index import queries
 from core.index.queries import VersionRow
 from core.storage.layout import is_inside
-from core.types import FileError
+from core.types import SKIPPED, FileError
 
 Report = Callable[[FileError], None]
 
@@ -51,7 +51,7 @@ def _lstat(path: bytes, report: Report) -> tuple[os.stat_result, str, bytes | No
         st = os.lstat(path)
         kind = kind_of(st.st_mode)
         if kind is None:
-            report(FileError(path, "skipped", "not a regular file, folder or link (socket, FIFO or device)"))
+            report(FileError(path, SKIPPED, "not a regular file, folder or link (socket, FIFO or device)"))
             return None
         target = os.readlink(path) if kind == "symlink" else None
         return st, kind, target

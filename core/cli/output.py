@@ -12,7 +12,6 @@ from typing import Any, TextIO
 
 from core.types import Entry, FileError, FolderInfo, SnapshotInfo, VersionInfo, iso_utc, ns_to_datetime
 
-SKIPPED = "skipped"  # the FileError kind capture gives sockets, FIFOs and devices it passes over
 _KIND_LETTER = {"dir": "d", "file": "-", "symlink": "l"}
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -227,12 +226,12 @@ def error_lines(errors: Iterable[FileError]) -> list[str]:
 
 def failures(errors: Iterable[FileError]) -> list[FileError]:
     """The errors that left a snapshot incomplete: not the special files (sockets, FIFOs, devices) a
-    backup skips by design, which capture records with the kind `skipped`."""
-    return [e for e in errors if e.kind != SKIPPED]
+    backup skips by design."""
+    return [e for e in errors if e.failed]
 
 
 def skipped(errors: Iterable[FileError]) -> list[FileError]:
-    return [e for e in errors if e.kind == SKIPPED]
+    return [e for e in errors if not e.failed]
 
 
 def backup_summary(snap: SnapshotInfo, errors: list[FileError]) -> str:
