@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, BinaryIO
 from peewee import SqliteDatabase
 
 from core.capture.excludes import DEFAULT_EXCLUDES
-from core.coalesce import run as thinning
 from core.coalesce.manifests import finish as finish_manifests
 from core.errors import (
     NotARepository,
@@ -235,10 +234,24 @@ class Timekeep:
         self.config = dataclasses.replace(self.config, retention=rule)
         atomic_write(self.layout.config, self.config.to_json())
 
-    def thinning_plan(self, now_ns: int | None = None) -> tuple[list[int], list[int]]:
-        """(snapshots the retention rule would drop now, those it keeps because they hold a last copy)."""
-        plan = thinning.plan_thinning(self.db, self.config.retention, now_ns or time.time_ns())
+    def thinning_plan(self, now_ns: int | None = None, drop: Collection[int] | None = None
+                      ) -> tuple[list[int], list[int]]:
+        """(snapshots `coalesce` would drop now — by the retention rule, or of `drop` — and those it keeps
+        because they hold a file's last copy), changing nothing; `drop` is refused as `coalesce` refuses it."""
+        if drop is not None:
+            self._check_drop(drop)
+        from core.coalesce import run as thinning  # loaded when thinning is asked for: commands start quicker
+
+        plan = thinning.plan_thinning(self.db, self.config.retention, now_ns or time.time_ns(), drop)
         return plan.dropped, plan.spared
+
+    def _check_drop(self, drop: Collection[int]) -> None:
+        ids = [s.id for s in self.snapshots()]
+        unknown = sorted(set(drop) - set(ids))
+        if unknown:
+            raise UsageError(f"there is no snapshot {unknown[0]}; `timekeep snapshots` lists them")
+        if ids and ids[-1] in drop:
+            raise UsageError("the newest snapshot is never thinned; take another backup first")
 
     def coalesce(self, progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
                  now_ns: int | None = None, drop: Collection[int] | None = None) -> CoalesceReport:
@@ -247,12 +260,9 @@ class Timekeep:
         snapshot or the only stored copy of a file."""
         self._need_writer()
         if drop is not None:
-            ids = [s.id for s in self.snapshots()]
-            unknown = sorted(set(drop) - set(ids))
-            if unknown:
-                raise UsageError(f"there is no snapshot {unknown[0]}; `timekeep snapshots` lists them")
-            if ids and ids[-1] in drop:
-                raise UsageError("the newest snapshot is never thinned; take another backup first")
+            self._check_drop(drop)
+        from core.coalesce import run as thinning
+
         with drive_errors(self.root):
             report = thinning.coalesce(self.db, self.layout, self.config.compression_level, self.config.retention,
                                        now_ns=now_ns, drop=drop, progress=progress, cancel=cancel)
@@ -296,6 +306,8 @@ class Timekeep:
         except StorageError as err:
             if str(err) != FULL or not make_room:
                 raise
+            from core.coalesce import run as thinning
+
             need = 2 * free_before + ROOM_MARGIN
             with drive_errors(self.root):
                 room = thinning.make_room(self.db, self.layout, self.config.compression_level,

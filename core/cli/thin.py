@@ -12,8 +12,7 @@ from core.cli.exits import CANCELLED, DONE, FAILED
 from core.cli.output import human_bytes, local_time, plural, print_json
 from core.cli.progress import make_reporter
 from core.cli.repo import cancel_on_interrupt, open_repo
-from core.coalesce.fold import spare_last_copies
-from core.errors import BackupCancelled, UsageError
+from core.errors import BackupCancelled
 from core.types import CoalesceReport, Retention
 
 
@@ -90,11 +89,7 @@ def _dry_run(args: argparse.Namespace) -> int:
         snaps = tk.snapshots()
         if args.drop:
             asked = sorted({tk.resolve_time(spec).id for spec in args.drop})
-            if snaps and snaps[-1].id in asked:
-                raise UsageError("the newest snapshot is never thinned; take another backup first")
-            dropped, spared = spare_last_copies(tk.db, [s.id for s in snaps], asked)
-        else:
-            dropped, spared = tk.thinning_plan()
+        dropped, spared = tk.thinning_plan(drop=asked or None)
         rule = tk.retention()
     times = {s.id: s.time_ns for s in snaps}
     if args.json:

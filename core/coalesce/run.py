@@ -36,11 +36,16 @@ def _snapshots(db: SqliteDatabase) -> list[tuple[int, int]]:
         "SELECT id, time_ns FROM snapshot WHERE state = 'complete' ORDER BY id")]
 
 
-def plan_thinning(db: SqliteDatabase, rule: Retention, now_ns: int) -> Thinning:
+def plan_thinning(db: SqliteDatabase, rule: Retention, now_ns: int, drop: Collection[int] | None = None
+                  ) -> Thinning:
+    """What a run would drop: what `rule` does not keep at `now_ns`, or exactly `drop`; either way a
+    snapshot holding a file's only copy is spared."""
     snaps = _snapshots(db)
-    keep = kept(snaps, rule, now_ns)
     ids = [sid for sid, _ in snaps]
-    dropped, spared = spare_last_copies(db, ids, [sid for sid in ids if sid not in keep])
+    if drop is None:
+        keep = kept(snaps, rule, now_ns)
+        drop = [sid for sid in ids if sid not in keep]
+    dropped, spared = spare_last_copies(db, ids, drop)
     return Thinning(dropped, spared)
 
 
@@ -71,11 +76,7 @@ def coalesce(db: SqliteDatabase, layout: Layout, level: int, rule: Retention, *,
              cancel: threading.Event | None = None) -> CoalesceReport:
     """Thin history by `rule` (or drop exactly `drop`, still sparing last copies) and reclaim the space."""
     started = time.monotonic()
-    if drop is None:
-        plan = plan_thinning(db, rule, now_ns if now_ns is not None else time.time_ns())
-    else:
-        dropped, spared = spare_last_copies(db, [sid for sid, _ in _snapshots(db)], drop)
-        plan = Thinning(dropped, spared)
+    plan = plan_thinning(db, rule, now_ns if now_ns is not None else time.time_ns(), drop)
     if progress is not None:
         progress(Progress("coalesce", 0, len(plan.dropped), 0, 0, 0.0))
     folded = fold(db, layout, plan.dropped, cancel)
