@@ -199,10 +199,15 @@ class EngineBridge(QObject):
     def backing_up(self) -> bool:
         return self._cancel is not None or self._agent_job is not None
 
+    @property
+    def may_write(self) -> bool:
+        """Whether a backup or a thinning may start: the repository is open and neither runs."""
+        return not self.backing_up and not self.thinning and self.repo is not None and self.state == "open"
+
     def back_up(self, trigger: str = "manual") -> bool:
         """Start a backup unless one runs or there is no reachable repository; True if it started. With an
         agent serving the repository, a person's request goes to it, and timed ones are left to its schedule."""
-        if self.backing_up or self.thinning or self.repo is None or self.state != "open":
+        if not self.may_write:
             return False
         if self.agent_serving and trigger != "manual":
             return False
@@ -323,7 +328,7 @@ class EngineBridge(QObject):
              on_progress: Report) -> bool:
         """Thin the history by `rule` now, with the writer lock for its length; False (nothing runs) while a
         backup runs or the repository is not open. The history is reloaded afterwards."""
-        if self.backing_up or self.thinning or self.repo is None or self.state != "open":
+        if not self.may_write:
             return False
         self.thinning = True
 

@@ -10,12 +10,12 @@ default order, so lazily added batches land at the end.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from core.api import Timekeep
+from core.capture.observe import kind_of
 from core.errors import NotInSnapshot, UsageError
 from core.types import Entry
 
@@ -91,22 +91,22 @@ def live_rows(tk: Timekeep, folder: bytes, latest_id: int | None) -> list[Row]:
     rows = []
     with os.scandir(folder) as it:
         for item in it:
-            if _backed_up_kind(item):  # pipes, sockets and devices are never stored: not shown as "new"
-                rows.append(_live_row(item, stored.get(item.path)))
+            row = _live_row(item, stored.get(item.path))
+            if row is not None:
+                rows.append(row)
     return ordered(rows)
 
 
-def _backed_up_kind(item: os.DirEntry[bytes]) -> bool:
+def _live_row(item: os.DirEntry[bytes], stored: Entry | None) -> Row | None:
+    """The item marked against its stored entry; None for what a backup never stores (pipes, sockets,
+    devices: not shown as "new") and for an item gone since the folder was read."""
     try:
-        mode = item.stat(follow_symlinks=False).st_mode
+        st = item.stat(follow_symlinks=False)
     except OSError:
-        return False
-    return stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)
-
-
-def _live_row(item: os.DirEntry[bytes], stored: Entry | None) -> Row:
-    st = item.stat(follow_symlinks=False)
-    kind = "dir" if stat.S_ISDIR(st.st_mode) else "symlink" if stat.S_ISLNK(st.st_mode) else "file"
+        return None
+    kind = kind_of(st.st_mode)
+    if kind is None:
+        return None
     size = st.st_size if kind == "file" else 0
     if stored is None:
         change: Change = "new"
