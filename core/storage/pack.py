@@ -17,7 +17,7 @@ from pathlib import Path
 import blake3
 
 from core.errors import CorruptData, StorageError
-from core.storage.atomic import fsync_dir, publish
+from core.storage.atomic import fsync_dir, publish_new
 from core.storage.failures import drive_message
 from core.storage.frame import compress_stream, decompress_stream
 from core.storage.layout import Layout
@@ -152,7 +152,7 @@ class PackWriter:
         if not final.parent.exists():
             final.parent.mkdir()
             fsync_dir(self.layout.packs)
-        publish(self._tmp, final)
+        publish_new(self._tmp, final)
         self._sealed.append(self._open)
         self._open = None
 
