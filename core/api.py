@@ -13,26 +13,27 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from peewee import SqliteDatabase
 
+from core import repository
 from core.capture.excludes import DEFAULT_EXCLUDES
-from core.coalesce.manifests import finish as finish_manifests
 from core.errors import (
-    NotARepository,
     NotInSnapshot,
-    RepositoryLocked,
     StorageError,
     TimeBeforeFirstSnapshot,
     UsageError,
 )
 from core.index import queries, summary
-from core.index.local_copy import open_copy
-from core.index.schema import open_index
+from core.index.rebuild import RebuildReport
+from core.index.recovery import discard_snapshot
+from core.index.schema import index_id, open_index
+from core.journaling import JournalView
+from core.repository import Opened, ProgressCallback
 from core.restore import build
 from core.restore.combine import ChunkSource
 from core.restore.combine import write_version as combine
@@ -41,8 +42,8 @@ from core.storage.atomic import atomic_write
 from core.storage.failures import FULL, drive_errors
 from core.storage.layout import Layout, is_inside
 from core.storage.lock import WriterLock
+from core.storage.manifest import manifest_ids
 from core.storage.pack import PackReader
-from core.storage.recovery import discard_snapshot, recover
 from core.timespec import parse_time_spec
 from core.types import (
     CheckReport,
@@ -62,7 +63,6 @@ from core.types import (
 if TYPE_CHECKING:
     from core.capture.backup import FolderSpec
 
-ProgressCallback = Callable[[Progress], None]
 ROOM_MARGIN = 16 << 20
 log = logging.getLogger(__name__)
 
@@ -97,69 +97,43 @@ def init_repository(path: str | Path) -> None:
     """Create an empty repository at `path` (created if missing; must be empty if it exists)."""
     root = Path(path)
     repo_layout.create(root)
-    open_index(Layout(root).index).close()
+    open_index(Layout(root).index, create=True).close()
 
 
 class Timekeep:
     """An open repository. Use as a context manager; `writer=True` takes the repository's writer lock."""
 
-    def __init__(self, root: Path, db: SqliteDatabase, lock: WriterLock | None,
-                 index_copy: Path | None = None) -> None:
+    def __init__(self, root: Path, opened: Opened, lock: WriterLock | None) -> None:
         self.root = root
         self.layout = Layout(root)
         self.config = repo_layout.load_config(root)
-        self.db = db
+        self.db = opened.db
         self.lock = lock
+        # what opening found and did (an index rebuilt, a lost manifest written again): one sentence each
+        self.notes = tuple(opened.notes)
         # set when the drive could not open its index (full, read-only): a local copy taken at open, which
         # later backups do not change; the folder is removed on close
-        self.index_copy = index_copy
+        self.index_copy = opened.index_copy
         self.reader = PackReader(self.layout)
-        self.source = ChunkSource(db, self.reader)
+        self.source = ChunkSource(self.db, self.reader)
 
     @classmethod
-    def open(cls, path: str | Path, *, writer: bool = False) -> Timekeep:
+    def open(cls, path: str | Path, *, writer: bool = False, progress: ProgressCallback | None = None) -> Timekeep:
+        """Open for reading, or for writing (`writer`): a writer first makes sure the index tells the truth about
+        the drive, rebuilding it (reporting `progress`) when it is missing, damaged or behind."""
         root = Path(path).absolute()
-        layout = Layout(root)
         repo_layout.load_config(root)
         if not writer:
-            return cls._open_reader(root, layout)
-        lock = WriterLock(layout.lock)
+            return cls(root, repository.open_reader(root), None)
+        lock = WriterLock(Layout(root).lock)
         lock.acquire()
-        db: SqliteDatabase | None = None
         try:
             with drive_errors(root):
-                db = open_index(layout.index)
-                recover(db, layout)
-                finish_manifests(db, layout)
-                _sync_folders(db, layout)
+                opened = repository.open_writer(root, lock, progress)
         except BaseException:
-            if db is not None:
-                db.close()
             lock.release()
             raise
-        return cls(root, db, lock)
-
-    @classmethod
-    def _open_reader(cls, root: Path, layout: Layout) -> Timekeep:
-        """Open for reading; when the drive cannot open its index in place (full: SQLite cannot create its
-        -shm file there), read a consistent local copy instead, so files can still be got back."""
-        if not layout.index.exists():
-            raise NotARepository(f"{root} has no index; run `timekeep rebuild-index`")
-        try:
-            with drive_errors(root):
-                db = open_index(layout.index)
-            return cls(root, db, None)
-        except StorageError as err:
-            failure = err
-        try:
-            with drive_errors(root):
-                db, scratch = open_copy(layout.index, layout.lock)
-        except RepositoryLocked as busy:
-            raise StorageError(f"{failure} ({busy})") from failure
-        except (OSError, StorageError) as copy_err:
-            raise failure from copy_err
-        log.info("%s: %s; reading a local copy of the index", root, failure)
-        return cls(root, db, None, scratch)
+        return cls(root, opened, lock)
 
     def close(self) -> None:
         self.reader.close()
@@ -176,6 +150,15 @@ class Timekeep:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def journal(self) -> JournalView:
+        """The journal of changed paths the agent keeps in this repository's index."""
+        return JournalView(self.db, on_copy=self.index_copy is not None)
+
+    def index_id(self) -> str:
+        """Changes when the index is rebuilt: whatever was journaled in the old one must be found again."""
+        return index_id(self.db)
 
     # folders
     def folders(self) -> list[FolderInfo]:
@@ -198,7 +181,7 @@ class Timekeep:
         entries = repo_layout.read_folders(self.layout)
         entries.append({"path": os.fsdecode(path), "excludes": list(patterns)})
         repo_layout.write_folders(self.layout, entries)
-        _sync_folders(self.db, self.layout)
+        repository.sync_folders(self.db, self.layout, [])
         return next(f for f in self.folders() if f.path == path)
 
     def set_excludes(self, path: bytes, excludes: tuple[str, ...], default_excludes: bool = True) -> FolderInfo:
@@ -211,7 +194,7 @@ class Timekeep:
             if os.fsencode(str(entry["path"])) == path:
                 entry["excludes"] = list(patterns)
                 repo_layout.write_folders(self.layout, entries)
-                _sync_folders(self.db, self.layout)
+                repository.sync_folders(self.db, self.layout, [])
                 return next(f for f in self.folders() if f.path == path)
         raise UsageError(f"{os.fsdecode(path)} is not a protected folder")
 
@@ -278,7 +261,7 @@ class Timekeep:
         if len(kept) == len(entries):
             raise UsageError(f"{os.fsdecode(path)} is not a protected folder")
         repo_layout.write_folders(self.layout, kept)
-        _sync_folders(self.db, self.layout)
+        repository.sync_folders(self.db, self.layout, [])
 
     def _need_writer(self) -> None:
         if self.lock is None:
@@ -323,7 +306,8 @@ class Timekeep:
                      cancel: threading.Event | None, dirty: Mapping[bytes, Collection[bytes]] | None) -> SnapshotInfo:
         from core.capture.backup import Backup  # the CLI's other commands need not load it
 
-        job = Backup(self.db, self.layout, self.config, folders, progress, cancel, dirty=dirty)
+        first_free = max(manifest_ids(self.layout), default=0) + 1  # ids are never reused, whatever the index says
+        job = Backup(self.db, self.layout, self.config, folders, progress, cancel, dirty=dirty, first_free=first_free)
         try:
             with drive_errors(self.root):
                 return job.run(trigger)
@@ -431,47 +415,15 @@ class Timekeep:
         return report
 
 
-def _sync_folders(db: SqliteDatabase, layout: Layout) -> None:
-    """Bring the folder table in line with folders.json, the drive's record of what is protected."""
-    wanted = {os.fsencode(str(e["path"])): json.dumps(list(e.get("excludes", [])))
-              for e in repo_layout.read_folders(layout)}
-    with db.atomic():
-        db.execute_sql("UPDATE folder SET active = 0")
-        for path, excludes in wanted.items():
-            db.execute_sql(
-                "INSERT INTO folder (path, excludes, active) VALUES (?, ?, 1) "
-                "ON CONFLICT(path) DO UPDATE SET excludes = excluded.excludes, active = 1", (path, excludes))
-
-
 def _discard_quietly(db: SqliteDatabase, snapshot_id: int) -> None:
     """Drop an unfinished snapshot; if even that fails (drive gone), the next writer's recovery will."""
     with contextlib.suppress(Exception):  # recovery on the next writer's open covers any failure here
         discard_snapshot(db, snapshot_id)
 
 
-def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) -> SnapshotInfo | None:
-    """Recreate `index.db` from packs and manifests; the old one is kept beside it. Returns the latest snapshot."""
-    from core.index.rebuild import rebuild
-
+def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) -> RebuildReport:
+    """Recreate `index.db` from packs and manifests, beside the old one, which is replaced only once the new one
+    is whole. The report says what was found lost and what was written again from the old index."""
     root = Path(path).absolute()
-    repo_layout.load_config(root)
-    layout = Layout(root)
-    lock = WriterLock(layout.lock)
-    lock.acquire()
-    try:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        for suffix in ("", "-wal", "-shm"):
-            old = Path(f"{layout.index}{suffix}")
-            if old.exists():
-                old.rename(f"{layout.index}.broken-{stamp}{suffix}")
-        db = open_index(layout.index)
-        try:
-            latest, problems = rebuild(db, layout, progress)
-            recover(db, layout)
-        finally:
-            db.close()
-    finally:
-        lock.release()
-    if problems:
-        raise NotARepository("index rebuilt, but: " + "; ".join(problems[:5]))
-    return latest
+    with drive_errors(root):
+        return repository.rebuild_index(root, progress)

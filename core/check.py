@@ -1,4 +1,9 @@
-"""`check`: does the index agree with the drive? Optionally re-read and re-hash every chunk."""
+"""`check`: is the index whole, does it agree with the drive, and what has the drive lost? Optionally re-read
+and re-hash every chunk.
+
+Problems are what is wrong now (damage, disagreement); `lost` lists, by snapshot and path, what can no
+longer be restored; notes are what is normal but worth knowing (a writer's unfinished work).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,19 @@ from pathlib import Path
 
 from peewee import SqliteDatabase
 
-from core.errors import CorruptData
+from core.errors import CorruptData, IndexDamaged
+from core.index import chain, losses
+from core.index.agreement import disagreement
 from core.index.queries import ChunkLocation
+from core.index.schema import check_integrity
+from core.index.survey import DriveView, compare, survey
 from core.restore.combine import ChunkSource, verified_slice
 from core.storage.layout import Layout
 from core.storage.lock import writer_running
-from core.storage.manifest import manifest_ids
-from core.storage.pack import PackReader, iter_pack_files, read_footer
+from core.storage.pack import PackReader, read_footer
 from core.types import CheckReport, Progress
+
+ProgressCallback = Callable[[Progress], None]
 
 
 class Checker:
@@ -25,23 +35,46 @@ class Checker:
         self.notes: list[str] = []
         self.writing = False  # a live writer holds the lock: its unfinished work is not a leftover
 
-    def run(self, read_data: bool, progress: Callable[[Progress], None] | None = None) -> CheckReport:
+    def run(self, read_data: bool, progress: ProgressCallback | None = None) -> CheckReport:
         self.writing = writer_running(self.layout.lock)
+        try:
+            check_integrity(self.db)
+        except IndexDamaged as err:
+            self.problems.append(f"{err}; run `timekeep rebuild-index`")
+            return CheckReport(0, 0, 0, 0, tuple(self.problems), tuple(self.notes))
         with self.db.atomic():  # one view of the index, however a running writer commits meanwhile
-            packs = {name: pid for pid, name in self.db.execute_sql("SELECT id, name FROM pack")}
-            # listed after the view is taken: a backup's pack is on the drive before the index names it
-            on_drive = {p.stem: p for p in iter_pack_files(self.layout)}
-            missing = self._packs(packs, on_drive)
-            running = self._references()
-            snapshots = self._manifests(running)
-            chunks = self.db.execute_sql("SELECT count(*) FROM chunk").fetchone()[0]
+            view = survey(self.layout)  # listed after the view is taken: packs reach the drive before the index
+            self._drift(view)
+            self._footers(view.packs)
+            self._references()
+            snapshots = self._manifests(view.manifests, progress)
+            self._seals()
+            lost = tuple(losses.lost(self.db))
+            packs, chunks = self.db.execute_sql(
+                "SELECT (SELECT count(*) FROM pack WHERE name != ''), (SELECT count(*) FROM chunk)").fetchone()
         self.writing = self.writing or writer_running(self.layout.lock)
-        self._missing(missing)
-        self._unfinished(sorted(on_drive.keys() - packs.keys()), running)
         read = self._read_all(progress) if read_data else 0
-        return CheckReport(len(packs), chunks, snapshots, read, tuple(self.problems), tuple(self.notes))
+        return CheckReport(packs, chunks, snapshots, read, tuple(self.problems), tuple(self.notes), lost)
 
-    def _unfinished(self, unindexed: list[str], running: list[int]) -> None:
+    def _drift(self, view: DriveView) -> None:
+        drift = compare(self.db, view)
+        for what in drift.behind:
+            if not self.writing:
+                self.problems.append(f"the index is behind the drive: {what}; the next backup rebuilds it "
+                                     "(or run `timekeep rebuild-index`)")
+        for name in drift.missing_packs:
+            if not self.writing or self.db.execute_sql("SELECT 1 FROM pack WHERE name = ?", (name,)).fetchone():
+                self.problems.append(f"pack {name} is missing from the drive")
+        for name in drift.resized_packs:
+            self.problems.append(f"pack {name} is not the size the index says (cut short or damaged)")
+        for name, state in self.db.execute_sql("SELECT name, state FROM pack WHERE state != 'ok' AND name != ''"):
+            self.problems.append(f"pack {name} is {state} (found so before)")
+        for sid in drift.missing_manifests:
+            self.problems.append(f"snapshot {sid} has no manifest on the drive; the next backup writes it again "
+                                 "from the index")
+        self._unfinished(drift.unknown_packs)
+
+    def _unfinished(self, unindexed: list[str]) -> None:
         """Packs the index does not name and snapshots still 'running': a live backup's work in progress,
         or what an interrupted one left for the next backup to reuse and clean up."""
         if self.writing:
@@ -50,75 +83,72 @@ class Checker:
             return
         for name in unindexed:
             self.notes.append(f"pack {name} is not in the index (left by an interrupted backup; reusable)")
+        running = self.db.execute_sql("SELECT count(*) FROM snapshot WHERE state = 'running'").fetchone()[0]
         if running:
-            count = f"{len(running)} interrupted snapshot{'s' if len(running) != 1 else ''}"
-            self.notes.append(f"{count} will be cleaned up by the next backup")
+            self.notes.append(f"{running} interrupted snapshot{'s' if running != 1 else ''} will be cleaned up "
+                              "by the next backup")
+        if self.layout.coalescing.exists():
+            self.notes.append("a thinning was interrupted; the next backup or thinning finishes it")
 
-    def _packs(self, packs: dict[str, int], on_drive: dict[str, Path]) -> list[str]:
-        """Check each indexed pack's footer against the index; returns the packs not found on the drive."""
-        missing = []
-        for name, pid in sorted(packs.items()):
-            if name not in on_drive or not self._pack_footer(name, pid, on_drive[name]):
-                missing.append(name)
-        return missing
+    def _footers(self, on_drive: dict[str, tuple[Path, int]]) -> None:
+        """Each indexed pack's footer against the index."""
+        for pid, name in self.db.execute_sql("SELECT id, name FROM pack WHERE state = 'ok' AND name != ''"):
+            if name in on_drive:
+                self._pack_footer(name, pid, on_drive[name][0])
 
-    def _missing(self, names: list[str]) -> None:
-        """A running thinning deletes the packs it rewrote once the index no longer names them: a pack is
-        missing only if the index, read afresh, still names it."""
-        if self.writing and names:
-            named = {row[0] for row in self.db.execute_sql("SELECT name FROM pack")}
-            names = [n for n in names if n in named and not self.layout.pack_path(n).exists()]
-        self.problems.extend(f"pack {name} is missing from the drive" for name in names)
-
-    def _pack_footer(self, name: str, pid: int, path: Path) -> bool:
-        """False if the pack is gone; a damaged footer or a chunk out of place is a problem."""
+    def _pack_footer(self, name: str, pid: int, path: Path) -> None:
         try:
             footer = {e.digest: (e.offset, e.length, e.inner, e.raw_length) for e in read_footer(path)}
-        except CorruptData as err:
+        except (CorruptData, OSError) as err:
             self.problems.append(str(err))
-            return True
-        except FileNotFoundError:
-            return False
+            return
         rows = self.db.execute_sql("SELECT digest, offset, length, inner, raw_length FROM chunk WHERE pack_id = ?",
                                    (pid,))
         for digest, *place in rows:
             if footer.get(digest) != tuple(place):
                 self.problems.append(f"chunk {digest.hex()[:16]} is not where the index says in pack {name}")
-        return True
 
-    def _references(self) -> list[int]:
-        """Extents point at known chunks; returns the snapshots still marked running."""
+    def _references(self) -> None:
         (dangling,) = self.db.execute_sql(
             "SELECT count(*) FROM extent e LEFT JOIN chunk c ON c.id = e.chunk_id WHERE c.id IS NULL").fetchone()
         if dangling:
             self.problems.append(f"{dangling} extent(s) refer to chunks the index does not have")
-        running = [row[0] for row in self.db.execute_sql("SELECT id FROM snapshot WHERE state = 'running'")]
         (unused,) = self.db.execute_sql(
             "SELECT count(*) FROM chunk c WHERE NOT EXISTS (SELECT 1 FROM extent e WHERE e.chunk_id = c.id)").fetchone()
         if unused and not self.writing:  # a running backup indexes its chunks before the versions using them
             self.notes.append(f"{unused} stored chunk(s) no snapshot uses; `timekeep coalesce` gives their space back")
-        return running
 
-    def _manifests(self, running: list[int]) -> int:
-        ids = [row[0] for row in self.db.execute_sql("SELECT id FROM snapshot WHERE state = 'complete'")]
-        for sid in ids:
-            if not self.layout.manifest_path(sid).exists():
-                self.problems.append(f"snapshot {sid} has no manifest on the drive")
-        # a backup writes its manifest just before it marks its snapshot complete
-        extra = sorted(set(manifest_ids(self.layout)) - set(ids) - (set(running) if self.writing else set()))
-        if self.layout.coalescing.exists():
-            self.notes.append("a thinning is running" if self.writing
-                              else "a thinning was interrupted; the next backup or thinning finishes it")
-        elif extra:
-            self.notes.append(f"manifests of snapshots the index does not have: {extra[:5]}")
-        return len(ids)
+    def _manifests(self, on_drive: dict[int, dict[int, Path]], progress: ProgressCallback | None) -> int:
+        """Every complete snapshot's newest manifest, read whole, against the index."""
+        rows = [(int(i), int(g)) for i, g in self.db.execute_sql(
+            "SELECT id, gen FROM snapshot WHERE state = 'complete' ORDER BY id")]
+        for n, (sid, gen) in enumerate(rows):
+            gens = on_drive.get(sid)
+            if gens and gen in gens:
+                problem = disagreement(self.db, sid, gens[gen])
+                if problem is not None:
+                    self.problems.append(f"{problem}; run `timekeep rebuild-index`")
+            elif gens and not self.layout.coalescing.exists():  # an unfinished thinning writes it next
+                self.problems.append(f"the drive lacks the manifest of snapshot {sid} the index knows "
+                                     f"(generation {gen}); the next backup writes it again from the index")
+            if progress is not None:
+                progress(Progress("check", n + 1, len(rows), 0, 0, 0.0))
+        return len(rows)
 
-    def _read_all(self, progress: Callable[[Progress], None] | None) -> int:
+    def _seals(self) -> None:
+        """Every file's versions against their seals (see core/index/seal.py)."""
+        for (path,) in self.db.execute_sql("SELECT path FROM file WHERE head != 0"):
+            try:
+                chain.history(self.db, bytes(path))
+            except CorruptData as err:
+                self.problems.append(str(err))
+
+    def _read_all(self, progress: ProgressCallback | None) -> int:
         """Decompress every frame once and check every chunk in it against its digest."""
         source = ChunkSource(self.db, PackReader(self.layout))
         rows = list(self.db.execute_sql(
             "SELECT c.digest, p.name, c.offset, c.length, c.inner, c.raw_length FROM chunk c "
-            "JOIN pack p ON p.id = c.pack_id ORDER BY p.name, c.offset, c.inner"))
+            "JOIN pack p ON p.id = c.pack_id WHERE p.state = 'ok' ORDER BY p.name, c.offset, c.inner"))
         done, key, raw = 0, None, b""
         try:
             for digest, *place in rows:

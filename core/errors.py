@@ -27,6 +27,14 @@ class RepositoryLocked(RepositoryError):
     pass
 
 
+class IndexMissing(RepositoryError):
+    """There is no index.db: a writer rebuilds it from the drive; a reader says how to."""
+
+
+class IndexDamaged(RepositoryError):
+    """index.db does not open as SQLite or fails its integrity check: a writer rebuilds it from the drive."""
+
+
 class UsageError(TimekeepError):
     """The request itself does not make sense (unknown path, bad time, folder not protected)."""
 

@@ -122,11 +122,15 @@ class Plan:
     mtime_ns: int
     link_target: bytes | None
     pieces: tuple[Piece, ...]
+    digest: bytes | None = None  # BLAKE3-256 of the whole version, checked as it is built (None: not recorded)
+    uid: int | None = None
+    gid: int | None = None
+    xattrs: tuple[tuple[bytes, bytes], ...] = ()  # extended attributes (POSIX ACLs among them), sorted by name
 
 
 @dataclass(frozen=True)
 class Progress:
-    phase: Literal["scan", "store", "commit", "restore", "check", "coalesce"]
+    phase: Literal["scan", "store", "commit", "restore", "check", "coalesce", "rebuild"]
     files_done: int
     files_total: int
     bytes_done: int
@@ -145,6 +149,19 @@ class RestoreResult:
 
 
 @dataclass(frozen=True)
+class Lost:
+    """Something the drive lost: a whole snapshot (`path` None), or what one file was at these snapshots."""
+
+    snapshots: tuple[int, ...]
+    path: bytes | None
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        path = os.fsdecode(self.path) if self.path is not None else None
+        return {"snapshots": list(self.snapshots), "path": path, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class CheckReport:
     packs: int
     chunks: int
@@ -152,10 +169,11 @@ class CheckReport:
     chunks_read: int
     problems: tuple[str, ...] = field(default_factory=tuple)
     notes: tuple[str, ...] = field(default_factory=tuple)
+    lost: tuple[Lost, ...] = field(default_factory=tuple)
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.lost
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ PHASES = {
     "marked": lambda: hook(manifests, "mark", after=True),
     "mid-fold": lambda: hook(run, "fold_snapshot", nth=2, after=True),
     "folded": lambda: hook(manifests, "finish"),
-    "mid-manifest-rewrite": lambda: hook(manifest_file, "publish", nth=2),
+    "mid-manifest-rewrite": lambda: hook(manifest_file, "publish_new", nth=2),
     "manifests-removed": lambda: hook(manifests, "fsync_dir"),
     "packs-sealed": lambda: hook(reclaim, "_switch"),
     "index-switched": lambda: hook(reclaim, "_switch", after=True),

@@ -420,26 +420,34 @@ def test_overlapping_journaled_paths_record_each_change_once(tmp_path: Path, src
     assert snap.files_changed == 3  # notes.txt, docs/a.md, docs/deep/b.md (folders are not counted)
 
 
-def test_rebuild_reports_versions_whose_chunks_are_in_no_pack(tmp_path: Path, src: Path) -> None:
+def test_rebuild_keeps_a_snapshot_whose_chunks_are_in_no_pack_and_names_what_is_lost(tmp_path: Path, src: Path
+                                                                                      ) -> None:
+    """A lost pack costs exactly what depended on it: the later snapshot stays, its other files restore, and
+    the file whose pieces were in the pack is named, never restored wrong."""
     from core.api import rebuild_index
-    from core.errors import NotARepository
 
     repo = new_repo(tmp_path, src)
     first = backup(repo)
     before = read_tree(src)
     packs_before = set((repo / "packs").rglob("*.pack"))
     (src / "later.bin").write_bytes(os.urandom(300_000))
-    backup(repo)
+    second = backup(repo)
     for pack in set((repo / "packs").rglob("*.pack")) - packs_before:
         pack.unlink()
     for name in ("index.db", "index.db-wal", "index.db-shm"):
         (repo / name).unlink(missing_ok=True)
-    with pytest.raises(NotARepository, match="in no pack"):
-        rebuild_index(repo)
+    report = rebuild_index(repo)
+    assert report.snapshots == 2
     with Timekeep.open(repo) as tk:
-        assert [s.id for s in tk.snapshots()] == [first]
+        assert [s.id for s in tk.snapshots()] == [first, second]
         tk.restore(os.fsencode(src), first, dest=os.fsencode(tmp_path / "back"))
+        result = tk.restore(os.fsencode(src), second, dest=os.fsencode(tmp_path / "later"))
+        lost = tk.check().lost
     assert read_tree(tmp_path / "back" / "src") == before
+    assert [e.path for e in result.errors] == [os.fsencode(src / "later.bin")]
+    assert not (tmp_path / "later" / "src" / "later.bin").exists()
+    assert read_tree(tmp_path / "later" / "src") == before
+    assert [(item.snapshots, item.path) for item in lost] == [((second,), os.fsencode(src / "later.bin"))]
 
 
 def test_compression_level_applies_to_what_is_stored_from_now_on(tmp_path: Path) -> None:

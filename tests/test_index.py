@@ -17,13 +17,13 @@ from tests.helpers import backup, make_tree, new_repo
 
 
 def test_new_index_has_current_schema(tmp_path: Path) -> None:
-    db = open_index(tmp_path / "index.db")
+    db = open_index(tmp_path / "index.db", create=True)
     assert schema_version(db) == SCHEMA_VERSION
     assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_migrations_run_in_order_and_are_recorded(tmp_path: Path) -> None:
-    db = open_index(tmp_path / "index.db")
+    db = open_index(tmp_path / "index.db", create=True)
     ran: list[int] = []
 
     def add_column(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
@@ -42,7 +42,7 @@ def test_migrations_run_in_order_and_are_recorded(tmp_path: Path) -> None:
 
 def test_schema_2_index_gains_skip_and_origins(tmp_path: Path) -> None:
     """An index written before coalescing and watched moves opens, and old extents start at their chunk."""
-    db = open_index(tmp_path / "index.db")
+    db = open_index(tmp_path / "index.db", create=True)
     db.execute_sql("INSERT INTO folder (path, excludes, active) VALUES (x'2f61', '[]', 1)")
     db.execute_sql("INSERT INTO pack (name, size) VALUES ('p', 1)")
     db.execute_sql("INSERT INTO chunk (digest, pack_id, offset, length, inner, raw_length) "
@@ -57,23 +57,23 @@ def test_schema_2_index_gains_skip_and_origins(tmp_path: Path) -> None:
     db.execute_sql("INSERT INTO extent (version_id, offset, length, chunk_id) VALUES (1, 0, 1, 1)")
     db.execute_sql("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     db.close()
-    db = open_index(tmp_path / "index.db")
-    assert schema_version(db) == SCHEMA_VERSION == 3
+    db = open_index(tmp_path / "index.db", create=True)
+    assert schema_version(db) == SCHEMA_VERSION == 4
     assert db.execute_sql("SELECT skip FROM extent").fetchall() == [(0,)]
     assert db.execute_sql("SELECT origin FROM version").fetchall() == [(None,)]
     assert "origin" in [c.name for c in db.get_columns("journal")]
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    db = open_index(tmp_path / "index.db")
+    db = open_index(tmp_path / "index.db", create=True)
     db.execute_sql("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 5),))
     db.close()
     with pytest.raises(FormatTooNew):
-        open_index(tmp_path / "index.db")
+        open_index(tmp_path / "index.db", create=True)
 
 
 def test_children_query_uses_the_index(tmp_path: Path) -> None:
-    db = open_index(tmp_path / "index.db")
+    db = open_index(tmp_path / "index.db", create=True)
     plan = " ".join(str(row) for row in db.execute_sql(
         "EXPLAIN QUERY PLAN SELECT f.path, v.kind FROM file f JOIN version v ON v.id = "
         "(SELECT v2.id FROM version v2 WHERE v2.file_id = f.id AND v2.snapshot_id <= 5 "

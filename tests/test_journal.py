@@ -17,7 +17,7 @@ def entries(*paths: bytes, folder: bytes = b"/r") -> list[JournalEntry]:
 
 
 def test_repeated_events_coalesce_into_one_row(tmp_path: Path) -> None:
-    db = open_index(tmp_path / "index.db")
+    db = open_index(tmp_path / "index.db", create=True)
     journal.record(db, entries(b"/r/a", b"/r/b"), 100)
     journal.record(db, entries(b"/r/a"), 200)
     assert journal.pending(db) == {b"/r": {b"/r/a", b"/r/b"}}
@@ -27,7 +27,7 @@ def test_repeated_events_coalesce_into_one_row(tmp_path: Path) -> None:
 
 
 def test_a_snapshot_clears_only_what_it_saw(tmp_path: Path) -> None:
-    db = open_index(tmp_path / "index.db")
+    db = open_index(tmp_path / "index.db", create=True)
     journal.record(db, entries(b"/r/a", b"/r/b"), 1)
     mark = journal.watermark(db)
     assert journal.pending(db, mark) == {b"/r": {b"/r/a", b"/r/b"}}  # what the snapshot is given
@@ -37,7 +37,7 @@ def test_a_snapshot_clears_only_what_it_saw(tmp_path: Path) -> None:
 
 
 def test_sequence_numbers_keep_rising_after_a_clear(tmp_path: Path) -> None:
-    db = open_index(tmp_path / "index.db")
+    db = open_index(tmp_path / "index.db", create=True)
     first = journal.record(db, entries(b"/r/a"), 1)
     journal.clear(db, journal.watermark(db))
     assert journal.record(db, entries(b"/r/a"), 2) > first
@@ -45,14 +45,14 @@ def test_sequence_numbers_keep_rising_after_a_clear(tmp_path: Path) -> None:
 
 
 def test_clearing_one_folder(tmp_path: Path) -> None:
-    db = open_index(tmp_path / "index.db")
+    db = open_index(tmp_path / "index.db", create=True)
     journal.record(db, entries(b"/r/a") + entries(b"/s/b", folder=b"/s"), 1)
     journal.clear(db, journal.watermark(db), folders=[b"/s"])
     assert journal.pending(db) == {b"/r": {b"/r/a"}}
 
 
 def test_changed_under_is_the_subtree_only(tmp_path: Path) -> None:
-    db = open_index(tmp_path / "index.db")
+    db = open_index(tmp_path / "index.db", create=True)
     journal.record(db, entries(b"/r/d", b"/r/d/x", b"/r/d0", b"/r/d-e", b"/r/e/d/y"), 5)
     assert [p for p, _ in journal.changed_under(db, b"/r/d")] == [b"/r/d", b"/r/d/x"]
 

@@ -16,6 +16,7 @@ from core.api import Timekeep, rebuild_index
 from core.index import journal
 from core.index.journal import JournalEntry
 from core.index.moves import ELSEWHERE, NEW, after_creation, after_move, origin_of
+from core.index.chain import reseal_file
 from core.index.schema import open_index
 from core.types import SnapshotInfo, VersionInfo
 from tests.agent_support import InProcess, agent_config, journaled, snapshot_of, wait_for
@@ -347,6 +348,10 @@ def test_a_renamed_file_whose_extents_start_inside_their_chunks(tmp_path: Path) 
         conn.execute("DELETE FROM extent WHERE version_id = ?", (vid,))
         conn.execute("INSERT INTO extent (version_id, offset, length, chunk_id, skip) VALUES (?, 0, 5000, ?, 3000)",
                      (vid, chunk))
+        (fid,) = conn.execute("SELECT id FROM file WHERE path = ?", (part,)).fetchone()
+    db = open_index(repo / "index.db")
+    reseal_file(db, fid)  # sealed as the coalescer seals what it rewrites
+    db.close()
     with Timekeep.open(repo) as tk:
         assert built(tk, part, first) == whole[3000:8000]
     with InProcess(agent_config(repo)) as run:

@@ -23,6 +23,7 @@ import pytest
 import core.capture.read as read_mod
 from core.api import Timekeep
 from core.capture.chunker import iter_chunks
+from core.index import seal
 from core.storage.layout import ChunkerParams
 from core.types import RestoreResult
 from tests.helpers import Tree, read_tree
@@ -260,13 +261,19 @@ def file_id(conn: sqlite3.Connection, path: bytes) -> int:
 
 
 def add_crafted_file(conn: sqlite3.Connection, path: bytes, parent: bytes, sid: int) -> None:
-    """A File row at `path` under `parent` with an empty file version at snapshot `sid`."""
+    """A File row at `path` under `parent` with an empty file version at snapshot `sid`, sealed as the engine
+    seals its own rows: a hostile index whose seals hold (a seal is a checksum, not a signature)."""
     run = conn.execute
     parent_id = file_id(conn, parent)
     (folder_id,) = run("SELECT folder_id FROM file WHERE id = ?", (parent_id,)).fetchone()
-    cursor = run("INSERT INTO file (folder_id, parent_id, path) VALUES (?, ?, ?)", (folder_id, parent_id, path))
+    cursor = run("INSERT INTO file (folder_id, parent_id, path, head, seal) VALUES (?, ?, ?, ?, ?)",
+                 (folder_id, parent_id, path, sid, seal.file_seal(path, sid)))
+    xhash = seal.extents_hash([])
+    sealed = seal.version_seal(path, sid, 0, "created", "file", 0, 0o100644, 0, None, None, True, None, None, None,
+                               xhash)
     run("INSERT INTO version (file_id, snapshot_id, state, kind, size, mode, mtime_ns, inode, ctime_ns, full, depth, "
-        "chain_rows) VALUES (?, ?, 'created', 'file', 0, ?, 0, 0, 0, 1, 0, 0)", (cursor.lastrowid, sid, 0o100644))
+        "chain_rows, prev, xhash, seal) VALUES (?, ?, 'created', 'file', 0, ?, 0, 0, 0, 1, 0, 0, 0, ?, ?)",
+        (cursor.lastrowid, sid, 0o100644, xhash, sealed))
 
 
 def mount_tmpfs(where: Path, size: str) -> None:

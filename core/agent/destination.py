@@ -15,14 +15,15 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from peewee import SqliteDatabase
+from peewee import DatabaseError
 
 from core.api import Timekeep
 from core.capture.excludes import Excludes
 from core.drives import Presence
-from core.index import journal, queries
+from core.errors import TimekeepError
+from core.index import journal
 from core.index.journal import JournalEntry, JournalStats
-from core.index.schema import open_index
+from core.journaling import JournalView
 from core.storage.layout import Layout, read_folders
 
 log = logging.getLogger(__name__)
@@ -59,20 +60,18 @@ class Destination:
         self.reader_lock = threading.Lock()
         self._reader: Timekeep | None = None
         self._reader_used = 0.0
-        self._index_ino = 0
+        self._index_id = ""
 
     @property
     def present(self) -> bool:
         return self.presence.present
 
     @contextmanager
-    def index(self) -> Iterator[SqliteDatabase]:
-        """The repository's index, open for one use (migrated to hold a journal if it predates one)."""
-        db = open_index(self.layout.index)
-        try:
-            yield db
-        finally:
-            db.close()
+    def journal(self) -> Iterator[JournalView]:
+        """The repository's journal, open for one use. Opening never creates an index: a missing or damaged
+        one raises (IndexMissing, IndexDamaged), and on a full drive writing to it is refused."""
+        with Timekeep.open(self.path) as tk:
+            yield tk.journal
 
     def attach(self, presence: Presence) -> None:
         """The drive is here: read what it protects and holds; events it missed need a scan."""
@@ -80,20 +79,24 @@ class Destination:
         self.needs_reconcile = True
         self.refresh_folders()
         self.refresh()
-        self._index_ino = self._ino()
+        self._index_id = self._current_index_id()
 
-    def _ino(self) -> int:
+    def _current_index_id(self) -> str:
         try:
-            return os.stat(self.layout.index).st_ino
-        except OSError:
-            return 0
+            with Timekeep.open(self.path) as tk:
+                return tk.index_id()
+        except (TimekeepError, OSError, DatabaseError):  # not readable now: asked again at the next poll
+            return ""
 
     def index_replaced(self) -> bool:
-        """True once when `timekeep rebuild-index` put a new index.db in place: its journal starts empty,
-        so what the old one held must be found again by a scan."""
-        ino = self._ino()
-        replaced = self.present and ino != self._index_ino and ino != 0
-        self._index_ino = ino or self._index_ino
+        """True once when the index was rebuilt (by `timekeep rebuild-index`, or by a writer that found it
+        missing, damaged or behind the drive): its journal starts empty, so what the old one held must be
+        found again by a scan."""
+        if not self.present:
+            return False
+        now = self._current_index_id()
+        replaced = now != self._index_id and now != ""
+        self._index_id = now or self._index_id
         return replaced
 
     def detach(self, presence: Presence) -> None:
@@ -123,9 +126,9 @@ class Destination:
 
     def refresh(self) -> None:
         """Re-read its snapshot count, latest snapshot and journal size (after a storage time, a flush)."""
-        with self.index() as db:
-            snaps = queries.snapshots(db)
-            self.stats = journal.stats(db)
+        with Timekeep.open(self.path) as tk:
+            snaps = tk.snapshots()
+            self.stats = tk.journal.stats()
         self.snapshot_count = len(snaps)
         self.last_ns = snaps[-1].time_ns if snaps else None
 
@@ -137,9 +140,9 @@ class Destination:
             if root is not None:
                 entries.append(JournalEntry(root, path, size, (origins or {}).get(path)))
         if entries:
-            with self.index() as db:
-                journal.record(db, entries, now_ns)
-                self.stats = journal.stats(db)
+            with self.journal() as view:
+                view.record(entries, now_ns)
+                self.stats = view.stats()
         return len(entries)
 
     def reader(self) -> Timekeep:

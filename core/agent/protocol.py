@@ -59,6 +59,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "mode": plan.mode, "mtime_ns": plan.mtime_ns,
         "link_target": None if plan.link_target is None else path_text(plan.link_target),
         "pieces": [[p.offset, p.length, p.digest.hex(), p.chunk_offset] for p in plan.pieces],
+        "digest": plan.digest.hex() if plan.digest is not None else None, "uid": plan.uid, "gid": plan.gid,
+        "xattrs": [[path_text(name), base64.b64encode(value).decode()] for name, value in plan.xattrs],
     }
 
 
@@ -66,8 +68,11 @@ def plan_from(data: dict[str, Any]) -> Plan:
     link = data.get("link_target")
     pieces = tuple(Piece(offset, length, bytes.fromhex(digest), chunk_offset)
                    for offset, length, digest, chunk_offset in data["pieces"])
+    digest = data.get("digest")
+    xattrs = tuple((path_bytes(name), base64.b64decode(value)) for name, value in data.get("xattrs") or [])
     return Plan(path_bytes(data["path"]), data["snapshot_id"], data["kind"], data["size"], data["mode"],
-                data["mtime_ns"], None if link is None else path_bytes(link), pieces)
+                data["mtime_ns"], None if link is None else path_bytes(link), pieces,
+                bytes.fromhex(digest) if digest else None, data.get("uid"), data.get("gid"), xattrs)
 
 
 def chunk_json(data: bytes) -> dict[str, Any]:

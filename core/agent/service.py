@@ -15,7 +15,6 @@ from core.agent.destination import Destination
 from core.agent.protocol import chunk_json, path_bytes, path_text, plan_json
 from core.agent.server import Connection
 from core.errors import UsageError
-from core.index import journal
 from core.schedule.policy import held_back
 from core.types import iso_utc
 
@@ -136,8 +135,8 @@ class Service:
         """Paths under `path` changed since the destination's last storage time ("now", claim 30)."""
         dest = self._pick(destination)
         self.agent.flush()
-        with dest.index() as db:
-            rows = journal.changed_under(db, path_bytes(path))
+        with dest.journal() as view:
+            rows = view.changed_under(path_bytes(path))
         return {"destination": dest.key, "changed": [{"path": path_text(p), "time": iso_utc(t)} for p, t in rows]}
 
 

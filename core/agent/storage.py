@@ -13,22 +13,14 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peewee import SqliteDatabase
-
 from core.api import Timekeep
-from core.capture.excludes import Excludes
-from core.capture.scan import FolderScan
-from core.errors import BackupCancelled
-from core.index import journal, queries
-from core.index.journal import JournalEntry, size_on_disk
-from core.types import CoalesceReport, FileError, FolderInfo, Progress, SnapshotInfo
+from core.journaling import selected
+from core.types import CoalesceReport, FileError, Progress, SnapshotInfo
 from core.watch.coalesce import needed
-
-BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -39,39 +31,9 @@ class Outcome:
     reconciled: int = 0  # paths a reconciliation scan journaled first
 
 
-def _differing(db: SqliteDatabase, folder: FolderInfo, cancel: threading.Event) -> Iterator[bytes]:
-    """Paths under `folder` whose metadata differs from the index; a folder never stored is one path,
-    its root, which the next snapshot walks whole."""
-    if queries.file_id(db, folder.path) is None:
-        yield folder.path
-        return
-    scan = FolderScan(db, folder.path, Excludes(folder.excludes), lambda error: None)
-    for item in scan.items():
-        if cancel.is_set():
-            raise BackupCancelled("reconciliation cancelled; the journal keeps what it found so far")
-        yield item.path
-
-
-def _record(db: SqliteDatabase, root: bytes, paths: Iterable[bytes], now_ns: int) -> int:
-    count, batch = 0, []
-    for path in paths:
-        batch.append(JournalEntry(root, path, size_on_disk(path)))
-        if len(batch) >= BATCH:
-            count += len(batch)
-            journal.record(db, batch, now_ns)
-            batch = []
-    journal.record(db, batch, now_ns)
-    return count + len(batch)
-
-
 def reconcile(tk: Timekeep, roots: Collection[bytes] | None = None, cancel: threading.Event | None = None) -> int:
     """Scan the protected folders (only `roots` when given) and journal whatever differs; returns how many."""
-    stop = cancel or threading.Event()
-    total = 0
-    for folder in tk.folders():
-        if roots is None or folder.path in roots:
-            total += _record(tk.db, folder.path, _differing(tk.db, folder, stop), time.time_ns())
-    return total
+    return tk.journal.reconcile(selected(tk.folders(), roots), cancel, time.time_ns())
 
 
 def storage_time(path: Path, trigger: str, *, explicit: bool, scan_first: Collection[bytes] | None = (),
@@ -81,12 +43,12 @@ def storage_time(path: Path, trigger: str, *, explicit: bool, scan_first: Collec
     to watch; None for all, after missed events). Without changes only an `explicit` request snapshots."""
     with Timekeep.open(path, writer=True) as tk:
         found = reconcile(tk, scan_first, cancel) if scan_first is None or scan_first else 0
-        mark = journal.watermark(tk.db)
-        dirty = journal.pending(tk.db, mark)
+        mark = tk.journal.watermark()
+        dirty = tk.journal.pending(mark)
         if not dirty and not explicit:
             return Outcome(None, skipped="nothing changed", reconciled=found)
         snap = tk.backup(trigger, progress, cancel, dirty=_named(dirty))
-        journal.clear(tk.db, mark)
+        tk.journal.clear(mark)
         return Outcome(snap, tk.snapshot_errors(snap.id), reconciled=found)
 
 

@@ -96,6 +96,7 @@ def moved_version(db: SqliteDatabase, item: ScanItem, arrival: Arrival) -> NewVe
     pieces = paint(queries.chain_extents(db, before), before.size)
     return NewVersion(obs.path, "created", "file", size=obs.size, mode=obs.mode, mtime_ns=obs.mtime_ns,
                       inode=obs.inode, ctime_ns=obs.ctime_ns, full=True, depth=0, chain_rows=len(pieces),
-                      content_id=before.content_id, origin=arrival.origin,
+                      content_id=before.content_id, origin=arrival.origin, digest=before.digest,
+                      uid=obs.uid, gid=obs.gid,
                       extents=[(p.offset, p.length, p.digest, p.chunk_offset) for p in pieces],
                       file_id=item.prev.file_id if item.prev is not None else None)

@@ -79,7 +79,7 @@ def plain_version(item: ScanItem) -> NewVersion:
     o = item.observed
     return NewVersion(o.path, item.action, o.kind, size=o.size, mode=o.mode, mtime_ns=o.mtime_ns,
                       inode=o.inode, ctime_ns=o.ctime_ns, link_target=o.link_target, file_id=file_id,
-                      origin=item.origin)
+                      origin=item.origin, uid=o.uid, gid=o.gid)
 
 
 def file_version(r: FileResult) -> NewVersion:
@@ -87,14 +87,17 @@ def file_version(r: FileResult) -> NewVersion:
     return NewVersion(o.path, r.state, "file", size=o.size, mode=o.mode, mtime_ns=o.mtime_ns, inode=o.inode,
                       ctime_ns=o.ctime_ns, full=r.full, depth=r.depth, chain_rows=r.chain_rows,
                       content_id=r.content_id, extents=[r.chunks[i] for i in r.stored], racy=r.racy,
-                      file_id=r.item.prev.file_id if r.item.prev is not None else None, origin=r.item.origin)
+                      file_id=r.item.prev.file_id if r.item.prev is not None else None, origin=r.item.origin,
+                      digest=r.digest, uid=o.uid, gid=o.gid)
 
 
 class Backup:
     def __init__(self, db: SqliteDatabase, layout: Layout, config: RepoConfig, folders: list[FolderSpec],
                  progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
-                 workers: int | None = None, dirty: Mapping[bytes, Collection[bytes]] | None = None) -> None:
+                 workers: int | None = None, dirty: Mapping[bytes, Collection[bytes]] | None = None,
+                 first_free: int = 1) -> None:
         self.db, self.layout, self.config, self.folders = db, layout, config, folders
+        self.first_free = first_free  # no snapshot id below it is free: the drive holds manifests up to it
         self.progress = progress
         self.dirty = dirty  # folder root -> journaled paths; None scans every folder whole
         self.cancel = cancel or threading.Event()
@@ -112,7 +115,7 @@ class Backup:
         self._last_commit = self._last_progress = self._started
 
     def run(self, trigger: str = "manual") -> SnapshotInfo:
-        sid = self.writer.begin(trigger, self.ctx.started_ns)
+        sid = self.writer.begin(trigger, self.ctx.started_ns, self.first_free)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="timekeep-read") as pool:
             try:
                 for folder in self.folders:

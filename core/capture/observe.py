@@ -20,6 +20,8 @@ class Observed(NamedTuple):
     inode: int
     ctime_ns: int
     link_target: bytes | None = None
+    uid: int | None = None
+    gid: int | None = None
 
 
 def kind_of(mode: int) -> str | None:
@@ -35,7 +37,8 @@ def kind_of(mode: int) -> str | None:
 
 def observe(path: bytes, st: os.stat_result, kind: str, link_target: bytes | None = None) -> Observed:
     size = st.st_size if kind == "file" else 0
-    return Observed(path, kind, size, st.st_mode, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, link_target)
+    return Observed(path, kind, size, st.st_mode, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, link_target,
+                    st.st_uid, st.st_gid)
 
 
 def same_stat(obs: Observed, prev: VersionRow) -> bool:

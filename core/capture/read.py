@@ -96,6 +96,7 @@ class FileResult:
     content_id: bytes
     racy: bool = False
     depends: set[bytes] = field(default_factory=set)
+    digest: bytes = b""  # BLAKE3-256 of the whole content as read
 
 
 def _open(path: bytes) -> int:
@@ -119,7 +120,7 @@ def read_file(item: ScanItem, ctx: ReadContext) -> FileResult:
         if not stat.S_ISREG(before.st_mode):
             raise Changing
         read_started_ns = time.time_ns()
-        chunks, depends = _chunk_and_store(fd, ctx, item.path)
+        chunks, depends, digest = _chunk_and_store(fd, ctx, item.path)
         if _fingerprint(os.fstat(fd)) != _fingerprint(before) or chunks_size(chunks) != before.st_size:
             raise Changing
     finally:
@@ -127,6 +128,7 @@ def read_file(item: ScanItem, ctx: ReadContext) -> FileResult:
     observed = observe(item.path, before, "file")
     result = _result(item, observed, chunks, depends, ctx.db)
     result.racy = is_racy(observed, read_started_ns)
+    result.digest = digest
     return result
 
 
@@ -134,9 +136,12 @@ def chunks_size(chunks: list[NewChunk]) -> int:
     return chunks[-1][0] + chunks[-1][1] if chunks else 0
 
 
-def _chunk_and_store(fd: int, ctx: ReadContext, path: bytes) -> tuple[list[NewChunk], set[bytes]]:
+def _chunk_and_store(fd: int, ctx: ReadContext, path: bytes) -> tuple[list[NewChunk], set[bytes], bytes]:
+    """The file's chunks, the new digests it depends on, and the digest of its whole content (what every
+    restore of this version is checked against)."""
     chunks: list[NewChunk] = []
     depends: set[bytes] = set()
+    whole = blake3.blake3()
     offset = 0
     for block in iter_chunks(fd, ctx.params):
         if ctx.cancel.is_set():
@@ -147,8 +152,9 @@ def _chunk_and_store(fd: int, ctx: ReadContext, path: bytes) -> tuple[list[NewCh
         for digest, data in batch:
             chunks.append((offset, len(data), digest))
             offset += len(data)
+            whole.update(data)
         depends |= ctx.store.put(batch)  # before the next block reuses the buffer
-    return chunks, depends
+    return chunks, depends, whole.digest()
 
 
 def _full(item: ScanItem, observed: Observed, state: str, chunks: list[NewChunk], content_id: bytes,

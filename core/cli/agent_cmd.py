@@ -83,13 +83,12 @@ def _repository_status(repo: str) -> dict[str, Any]:
     from core.api import Timekeep
     from core.drives import missing_drive
     from core.errors import NotARepository
-    from core.index import journal
     from core.types import iso_utc
 
     try:
         with Timekeep.open(repo) as tk:
             snaps = tk.snapshots()
-            stats = journal.stats(tk.db)
+            stats = tk.journal.stats()
     except NotARepository:
         absent = missing_drive(repo, AgentPaths.from_platform().known_drives)
         if absent is None:

@@ -8,8 +8,16 @@ import shlex
 import sys
 import threading
 
-from core.cli.exits import CANCELLED, backup_exit
-from core.cli.output import failures, folder_json, folder_line, plural, print_backup, print_json, show_path
+from core.cli.exits import CANCELLED, FAILED, backup_exit
+from core.cli.output import (
+    failures,
+    folder_json,
+    folder_line,
+    plural,
+    print_backup,
+    print_json,
+    show_path,
+)
 from core.cli.progress import make_reporter
 from core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path
 from core.cli.via_agent import backup_via_agent
@@ -116,21 +124,35 @@ def check_lines(report: CheckReport, read_data: bool) -> list[str]:
 
 
 def cmd_rebuild_index(args: argparse.Namespace) -> int:
-    reporter = make_reporter(sys.stderr, False, False)
+    """Exit 0 when the drive gave back everything, 1 when something was found lost (listed on stderr, and
+    in `lost` with --json)."""
+    reporter = make_reporter(sys.stderr, args.json, False)
     try:
         from core import api
 
-        latest = api.rebuild_index(repo_path(args), progress=reporter)
+        report = api.rebuild_index(repo_path(args), progress=reporter)
     finally:
         reporter.close()
-    print(rebuild_sentence(latest))
-    return 0
+    if args.json:
+        print_json({"snapshots": report.snapshots, "latest": report.latest.id if report.latest else None,
+                    "problems": report.problems, "repaired": report.repaired,
+                    "lost": [item.to_json() for item in report.lost]})
+    else:
+        print(rebuild_sentence(report.latest, report.snapshots))
+        for problem in report.problems:
+            print(f"timekeep: {problem}", file=sys.stderr)
+        lost_files = [item for item in report.lost if item.path is not None]
+        if lost_files:
+            print(f"timekeep: {plural(len(lost_files), 'file version')} lost; `timekeep check` lists them",
+                  file=sys.stderr)
+    return FAILED if report.problems or report.lost else 0
 
 
-def rebuild_sentence(latest: SnapshotInfo | None) -> str:
+def rebuild_sentence(latest: SnapshotInfo | None, snapshots: int) -> str:
     if latest is None:
         return "Rebuilt index.db from the drive; the repository holds no snapshots yet."
-    return f"Rebuilt index.db from the packs and manifests; the latest snapshot is {latest.id}."
+    return (f"Rebuilt index.db from the packs and manifests: {plural(snapshots, 'snapshot')}, the latest "
+            f"is {latest.id}.")
 
 
 def cmd_gui(args: argparse.Namespace) -> int:

@@ -116,7 +116,7 @@ def progress_json(p: Progress) -> dict[str, object]:
 
 def render_bar(p: Progress, width: int) -> str:
     """`store  12/340 files  1.5 MiB/20.0 MiB  35.2 MiB/s  …/long/path/name.txt`, cut to `width - 1`."""
-    unit = {"check": "chunk", "coalesce": "pack"}.get(p.phase, "file")
+    unit = {"check": "chunk", "coalesce": "pack", "rebuild": "snapshot"}.get(p.phase, "file")
     files = f"{p.files_done}/{plural(p.files_total, unit)}" if p.files_total else ""
     done = human_bytes(p.bytes_done)
     size = f"{done}/{human_bytes(p.bytes_total)}" if p.bytes_total else done if p.bytes_done else ""

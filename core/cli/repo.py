@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -15,6 +16,7 @@ from core.errors import NotARepository, UsageError
 
 if TYPE_CHECKING:
     from core.api import Timekeep
+    from core.types import Progress
 
 REPO_ENV = "TIMEKEEP_REPO"
 
@@ -27,12 +29,22 @@ def repo_path(args: argparse.Namespace) -> str:
     return os.path.abspath(path)
 
 
-def open_repo(args: argparse.Namespace, writer: bool = False) -> Timekeep:
+def open_repo(args: argparse.Namespace, writer: bool = False, progress: Callable[[Progress], None] | None = None
+              ) -> Timekeep:
+    """The repository, open; what opening found and did (an index rebuilt, a lost manifest written again) is
+    said on stderr, one line each. `progress` follows a rebuild a writer may need first."""
+    tk = _open(args, writer, progress)
+    for note in tk.notes:
+        print(f"timekeep: {note}", file=sys.stderr)
+    return tk
+
+
+def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress], None] | None) -> Timekeep:
     from core.api import Timekeep  # here, not at the top: a backup through the agent never opens the repository
 
     path = repo_path(args)
     try:
-        return Timekeep.open(path, writer=writer)
+        return Timekeep.open(path, writer=writer, progress=progress)
     except NotARepository:
         from core.agent.paths import AgentPaths
         from core.drives import missing_drive

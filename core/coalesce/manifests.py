@@ -1,22 +1,27 @@
 """Keep the drive's manifests in step with a coalesced index, even across a crash.
 
-The fold changes the index in one transaction; the manifests (what rebuild-index reads) follow it.
-Before the transaction a marker names the kept snapshots to rewrite and the dropped ones to remove;
-finishing reads the index, so running it twice, or after a crash at any point, gives the same drive.
+The fold changes the index in one transaction, giving each kept snapshot that took in a dropped one the next
+manifest generation; the manifests (what rebuild-index reads) follow it. Before the transaction a marker
+names the kept snapshots to write again and the dropped ones to remove; finishing reads the index, so running
+it twice, or after a crash at any point, gives the same drive. A generation is written under a new name and
+the older ones removed only after, so the drive holds a whole manifest of every snapshot at every moment.
 Chunks are reclaimed only after the marker is gone: no manifest may name a chunk that is no more.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
+from typing import Any
 
 from peewee import SqliteDatabase
 
-from core.index.writer import manifest_records
+from core.errors import CorruptData
+from core.index.writer import manifest_records, salvage_header
 from core.storage.atomic import atomic_write, fsync_dir
 from core.storage.layout import Layout
-from core.storage.manifest import read_manifest, write_manifest
+from core.storage.manifest import manifest_files, read_manifest, write_manifest
 
 
 def mark(layout: Layout, rewrite: Iterable[int], remove: Iterable[int]) -> None:
@@ -25,22 +30,42 @@ def mark(layout: Layout, rewrite: Iterable[int], remove: Iterable[int]) -> None:
 
 
 def finish(db: SqliteDatabase, layout: Layout) -> None:
-    """Rewrite the marked manifests from the index, remove those of snapshots it no longer has, unmark."""
+    """Write the marked manifests' new generations from the index, remove the older generations and the
+    manifests of snapshots the index no longer has, unmark."""
     if not layout.coalescing.exists():
         return
-    todo = json.loads(layout.coalescing.read_bytes())
-    present = {row[0] for row in db.execute_sql("SELECT id FROM snapshot WHERE state = 'complete'")}
-    for sid in todo["rewrite"]:
-        if sid in present:
-            _rewrite(db, layout, sid)
-    for sid in todo["remove"]:
-        if sid not in present:
-            layout.manifest_path(sid).unlink(missing_ok=True)
+    try:
+        todo = json.loads(layout.coalescing.read_bytes())
+        rewrite, remove = [int(i) for i in todo["rewrite"]], [int(i) for i in todo["remove"]]
+    except (ValueError, KeyError, TypeError):
+        rewrite, remove = [], []  # a damaged marker: the index and the drive agree on everything but leftovers
+    gens = {int(i): int(g) for i, g in db.execute_sql("SELECT id, gen FROM snapshot WHERE state = 'complete'")}
+    files = manifest_files(layout)
+    for sid in rewrite:
+        if sid in gens:
+            _write_generation(db, layout, sid, gens[sid], files.get(sid, {}))
+    files = manifest_files(layout)
+    for sid, found in files.items():
+        for gen, path in found.items():
+            if (sid in remove and sid not in gens) or (sid in gens and gen < gens[sid] and sid in rewrite):
+                path.unlink(missing_ok=True)
     fsync_dir(layout.manifests)
     layout.coalescing.unlink()
 
 
-def _rewrite(db: SqliteDatabase, layout: Layout, sid: int) -> None:
-    header = next(read_manifest(layout.manifest_path(sid)))
-    kept = {k: v for k, v in header.items() if k not in ("type", "format")}
-    write_manifest(layout, sid, kept, manifest_records(db, sid))
+def _write_generation(db: SqliteDatabase, layout: Layout, sid: int, gen: int, found: dict[int, Any]) -> None:
+    if gen in found:
+        return  # written before a crash: from the same committed index, so the same
+    header = _header(db, layout, sid, found)
+    write_manifest(layout, sid, header, manifest_records(db, sid), gen)
+
+
+def _header(db: SqliteDatabase, layout: Layout, sid: int, found: dict[int, Any]) -> dict[str, Any]:
+    """The snapshot's header as its manifest had it (the folders protected then), with what it absorbed now."""
+    fresh = salvage_header(db, sid)
+    for gen in sorted(found, reverse=True):
+        with contextlib.suppress(CorruptData, StopIteration):
+            old = next(read_manifest(found[gen]))
+            kept = {k: v for k, v in old.items() if k not in ("type", "format", "gen")}
+            return {**kept, "absorbed": fresh["absorbed"]}
+    return fresh

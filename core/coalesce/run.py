@@ -6,6 +6,7 @@ reclaim reads only packs that lost most of their chunks.
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -19,6 +20,8 @@ from core.coalesce.fold import FoldStats, fold_snapshot, next_kept, spare_last_c
 from core.coalesce.reclaim import durable, reclaim
 from core.coalesce.retention import HOUR_NS, kept
 from core.errors import BackupCancelled
+from core.index import chain
+from core.index.chain import reseal_file
 from core.storage.layout import Layout
 from core.types import CoalesceReport, Progress, Retention
 
@@ -59,6 +62,7 @@ def fold(db: SqliteDatabase, layout: Layout, drop: Collection[int], cancel: thre
     ids = [sid for sid, _ in _snapshots(db)]
     kept_ids = sorted(set(ids) - set(drop))
     targets = {sid: next_kept(kept_ids, sid) for sid in drop}
+    touched = checked_files(db, drop)
     manifests.mark(layout, [t for t in targets.values() if t is not None], drop)
     with durable(db):
         for sid in sorted(drop):
@@ -66,9 +70,32 @@ def fold(db: SqliteDatabase, layout: Layout, drop: Collection[int], cancel: thre
                 raise BackupCancelled("thinning cancelled; nothing was changed")
             into = targets[sid]
             assert into is not None, "the newest snapshot is never dropped"
+            absorb(db, sid, into)
             fold_snapshot(db, sid, into, stats)
+        for fid in touched:
+            reseal_file(db, fid)
     manifests.finish(db, layout)
     return stats
+
+
+def checked_files(db: SqliteDatabase, drop: Collection[int]) -> list[int]:
+    """The files whose versions a fold moves or merges, after checking that their rows are as written: the
+    fold seals them again, and must never seal what a damaged index made of them."""
+    marks = ",".join("?" * len(drop))
+    rows = list(db.execute_sql(
+        f"SELECT DISTINCT f.id, f.path FROM version v JOIN file f ON f.id = v.file_id WHERE v.snapshot_id IN ({marks})",
+        list(drop)))
+    for _, path in rows:
+        chain.history(db, path)
+    return [int(fid) for fid, _ in rows]
+
+
+def absorb(db: SqliteDatabase, sid: int, into: int) -> None:
+    """`into` takes in `sid` (and whatever `sid` had taken in): its manifest's next generation says so, which
+    tells a rebuild that a version whose `prev` names `sid` comes after `into`'s."""
+    rows = dict(db.execute_sql("SELECT id, absorbed FROM snapshot WHERE id IN (?, ?)", (sid, into)))
+    taken = set(json.loads(rows[into] or "[]")) | set(json.loads(rows[sid] or "[]")) | {sid}
+    db.execute_sql("UPDATE snapshot SET absorbed = ?, gen = gen + 1 WHERE id = ?", (json.dumps(sorted(taken)), into))
 
 
 def coalesce(db: SqliteDatabase, layout: Layout, level: int, rule: Retention, *, now_ns: int | None = None,

@@ -39,6 +39,8 @@ class File(BaseModel):
     folder = ForeignKeyField(Folder, backref="files")
     parent = ForeignKeyField("self", null=True, backref="children", index=True)
     path = BlobField(unique=True)
+    head = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])  # schema 4: snapshot of its newest version
+    seal = BlobField(null=True)  # schema 4: core/index/seal.py
 
 
 class Snapshot(BaseModel):
@@ -52,6 +54,8 @@ class Snapshot(BaseModel):
     bytes_new = IntegerField(default=0)
     errors = IntegerField(default=0)
     duration_s = FloatField(default=0.0)
+    gen = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])  # schema 4: its manifest's generation
+    absorbed = TextField(default="[]", constraints=[SQL("DEFAULT '[]'")])  # schema 4: ids thinned into it
 
 
 class SnapshotError(BaseModel):
@@ -78,6 +82,14 @@ class Version(BaseModel):
     link_target = BlobField(null=True)
     racy = BooleanField(default=False, constraints=[SQL("DEFAULT 0")])
     origin = IntegerField(null=True)  # schema 3: the File this one was moved from, when a watcher saw the move
+    # schema 4: what a restore is checked against (core/index/seal.py, FORMAT.md "Seals")
+    digest = BlobField(null=True)  # BLAKE3-256 of the whole content (files); None where never recorded
+    prev = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])  # snapshot of the file's previous version
+    uid = IntegerField(null=True)
+    gid = IntegerField(null=True)
+    xattrs = BlobField(null=True)  # extended attributes and ACLs, encoded (core/capture/attrs.py)
+    xhash = BlobField(null=True)  # hash of its own extents
+    seal = BlobField(null=True)
 
     class Meta:
         indexes = ((("file", "snapshot"), False),)
@@ -86,6 +98,9 @@ class Version(BaseModel):
 class Pack(BaseModel):
     name = TextField(unique=True)
     size = IntegerField()
+    # schema 4: 'ok', or 'missing' / 'damaged' once the drive is found to have lost it; chunks in a pack
+    # that is not ok are stored again by the next backup that meets them
+    state = TextField(default="ok", constraints=[SQL("DEFAULT 'ok'")])
 
 
 class Chunk(BaseModel):
@@ -121,4 +136,14 @@ class Journal(BaseModel):
     origin = BlobField(null=True)  # schema 3: where a watched move came from
 
 
-MODELS: list[type[BaseModel]] = [Meta, Folder, File, Snapshot, SnapshotError, Version, Pack, Chunk, Extent, Journal]
+class Loss(BaseModel):
+    """What the drive is known to have lost (schema 4): a whole snapshot whose manifest could not be read
+    (`path` null), or one path's version at a snapshot, found missing when the index was rebuilt."""
+
+    snapshot_id = IntegerField(index=True)
+    path = BlobField(null=True)
+    reason = TextField()
+
+
+MODELS: list[type[BaseModel]] = [Meta, Folder, File, Snapshot, SnapshotError, Version, Pack, Chunk, Extent, Journal,
+                                 Loss]

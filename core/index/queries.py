@@ -19,7 +19,7 @@ SNAPSHOT_COLUMNS = (
 )
 VERSION_COLUMNS = (
     "v.id, v.file_id, v.snapshot_id, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns, "
-    "v.full, v.depth, v.chain_rows, v.content_id, v.link_target, v.racy"
+    "v.full, v.depth, v.chain_rows, v.content_id, v.link_target, v.racy, v.digest, v.prev"
 )
 LATEST_AT = (
     "(SELECT v2.id FROM version v2 WHERE v2.file_id = f.id AND v2.snapshot_id <= ? "
@@ -48,6 +48,8 @@ class VersionRow(NamedTuple):
     content_id: bytes | None
     link_target: bytes | None
     racy: int
+    digest: bytes | None  # BLAKE3-256 of the whole content, where recorded (schema 4)
+    prev: int  # the snapshot of the file's previous version, 0 for its first
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class ChunkLocation:
     length: int
     inner: int
     raw_length: int
+    state: str = "ok"  # of its pack: 'missing' or 'damaged' once the drive is known to have lost it
 
     @property
     def frame(self) -> tuple[str, int, int]:
@@ -189,13 +192,16 @@ def _batches(items: list[bytes]) -> Iterator[list[bytes]]:
 
 
 def known_digests(db: SqliteDatabase, digests: Iterable[bytes]) -> set[bytes]:
-    """Which of these digests the index holds; asked once per block of every file read, so it goes
+    """Which of these digests the index holds in a pack the drive still has (a chunk of a lost pack is stored
+    again, which heals every version that needed it); asked once per block of every file read, so it goes
     straight to this thread's connection."""
     conn = db.connection()
     found: set[bytes] = set()
     for batch in _batches(list(digests)):
         marks = ",".join("?" * len(batch))
-        found.update(row[0] for row in conn.execute(f"SELECT digest FROM chunk WHERE digest IN ({marks})", batch))
+        found.update(row[0] for row in conn.execute(
+            f"SELECT digest FROM chunk WHERE digest IN ({marks}) "
+            "AND pack_id NOT IN (SELECT id FROM pack WHERE state != 'ok')", batch))
     return found
 
 
@@ -204,7 +210,7 @@ def chunk_locations(db: SqliteDatabase, digests: Iterable[bytes]) -> dict[bytes,
     for batch in _batches(list(set(digests))):
         marks = ",".join("?" * len(batch))
         rows = db.execute_sql(
-            "SELECT c.digest, p.name, c.offset, c.length, c.inner, c.raw_length FROM chunk c "
+            "SELECT c.digest, p.name, c.offset, c.length, c.inner, c.raw_length, p.state FROM chunk c "
             f"JOIN pack p ON p.id = c.pack_id WHERE c.digest IN ({marks})",
             batch,
         )

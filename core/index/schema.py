@@ -6,16 +6,20 @@ The schema version lives in the `meta` table. Each migration moves the schema fr
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from peewee import SqliteDatabase
+from peewee import DatabaseError, SqliteDatabase
 from playhouse.migrate import SqliteMigrator, migrate
 
-from core.errors import FormatTooNew
-from core.index.models import MODELS, Extent, Journal, Meta, Version
+from core.errors import FormatTooNew, IndexDamaged, IndexMissing
+from core.index.models import MODELS, Extent, File, Journal, Loss, Meta, Pack, Snapshot, Version
+from core.storage.failures import drive_message
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 Migration = Callable[[SqliteDatabase, SqliteMigrator], None]
 
 
@@ -35,8 +39,28 @@ def _add_skip_and_origins(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
               if name not in {c.name for c in db.get_columns(table)}))
 
 
+def _add_seals(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
+    """3 -> 4: versions are sealed and carry a whole-file digest, owners and extended attributes; files know
+    their newest version; snapshots their manifest's generation; packs whether the drive lost them; and
+    what the drive lost is listed. Versions stored before have no digest: their seals are made from the
+    index as it stands."""
+    from core.index.chain import reseal_file
+
+    wanted = (("file", "head", File.head), ("file", "seal", File.seal), ("snapshot", "gen", Snapshot.gen),
+              ("snapshot", "absorbed", Snapshot.absorbed), ("version", "digest", Version.digest),
+              ("version", "prev", Version.prev), ("version", "uid", Version.uid), ("version", "gid", Version.gid),
+              ("version", "xattrs", Version.xattrs), ("version", "xhash", Version.xhash),
+              ("version", "seal", Version.seal), ("pack", "state", Pack.state))
+    migrate(*(migrator.add_column(table, name, field) for table, name, field in wanted
+              if name not in {c.name for c in db.get_columns(table)}))
+    with db.bind_ctx([Loss]):
+        db.create_tables([Loss])
+    for (fid,) in list(db.execute_sql("SELECT DISTINCT file_id FROM version")):
+        reseal_file(db, fid)
+
+
 # MIGRATIONS[n] upgrades a schema at version n to n + 1.
-MIGRATIONS: dict[int, Migration] = {1: _add_journal, 2: _add_skip_and_origins}
+MIGRATIONS: dict[int, Migration] = {1: _add_journal, 2: _add_skip_and_origins, 3: _add_seals}
 
 PRAGMAS = {
     "journal_mode": "wal",
@@ -55,6 +79,13 @@ def create_schema(db: SqliteDatabase) -> None:
     with db.bind_ctx(MODELS), db.atomic():
         db.create_tables(MODELS)
         Meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()
+        Meta.insert(key="index_id", value=uuid.uuid4().hex).execute()
+
+
+def index_id(db: SqliteDatabase) -> str:
+    """A name this index file got when it was made: a rebuilt index has a new one (its journal starts empty)."""
+    row = db.execute_sql("SELECT value FROM meta WHERE key = 'index_id'").fetchone()
+    return str(row[0]) if row else ""
 
 
 def schema_version(db: SqliteDatabase) -> int:
@@ -78,18 +109,42 @@ def upgrade(db: SqliteDatabase, migrations: dict[int, Migration] | None = None,
     return current
 
 
-def open_index(path: Path) -> SqliteDatabase:
-    """Open (creating if needed) and upgrade the index at `path`; closed again if that fails, so a failed
-    open (a full drive) holds no file or lock of the index."""
+def open_index(path: Path, create: bool = False) -> SqliteDatabase:
+    """Open and upgrade the index at `path` (a new, private one only when `create`); closed again if that
+    fails, so a failed open (a full drive) holds no file or lock of the index. IndexMissing when there is
+    none; IndexDamaged when SQLite cannot read it."""
+    if not path.exists():
+        if not create:
+            raise IndexMissing(f"{path.parent} has no index (index.db)")
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
     db = connect(path)
     try:
         db.connect(reuse_if_open=True)
         tables = set(db.get_tables())
         if "meta" not in tables:
+            if os.path.getsize(path) and not create:
+                raise IndexDamaged(f"{path} holds no Timekeep index")
             create_schema(db)
         else:
             upgrade(db)
+    except (DatabaseError, sqlite3.DatabaseError) as err:
+        db.close()
+        if drive_message(err) is not None:
+            raise
+        raise IndexDamaged(f"{path} is damaged: {err}") from None
     except BaseException:
         db.close()
         raise
     return db
+
+
+def check_integrity(db: SqliteDatabase) -> None:
+    """SQLite's own check of every page and record layout; IndexDamaged if it finds anything."""
+    try:
+        rows = [row[0] for row in db.execute_sql("PRAGMA quick_check(3)")]
+    except (DatabaseError, sqlite3.DatabaseError) as err:
+        if drive_message(err) is not None:
+            raise
+        raise IndexDamaged(f"the index is damaged: {err}") from None
+    if rows != ["ok"]:
+        raise IndexDamaged(f"the index is damaged: {rows[0]}")

@@ -8,6 +8,7 @@ complete without the file that can rebuild it.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -17,7 +18,8 @@ from typing import Any
 from peewee import SqliteDatabase
 
 from core.errors import CorruptData
-from core.index import queries
+from core.index import queries, seal
+from core.storage import xattrs as xattrs_codec
 from core.storage.layout import Layout, is_inside
 from core.storage.manifest import encode_path, write_manifest
 from core.storage.pack import SealedPack
@@ -25,7 +27,8 @@ from core.types import FileError, SnapshotInfo
 
 VERSION_INSERT = (
     "INSERT INTO version (file_id, snapshot_id, state, kind, size, mode, mtime_ns, inode, ctime_ns, full, "
-    "depth, chain_rows, content_id, link_target, racy, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "depth, chain_rows, content_id, link_target, racy, origin, digest, prev, uid, gid, xattrs, xhash, seal) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 EXTENT_INSERT = (
     "INSERT INTO extent (version_id, offset, length, chunk_id, skip) SELECT ?, ?, ?, id, ? FROM chunk WHERE digest = ?"
@@ -54,6 +57,10 @@ class NewVersion:
     racy: bool = False  # touched so near the storage time that the next backup reads it again
     file_id: int | None = None  # known when the file had a version before
     origin: bytes | None = None  # the path it was renamed from, when a watcher saw the rename (its history follows)
+    digest: bytes | None = None  # BLAKE3-256 of the whole content (files), what every restore is checked against
+    uid: int | None = None
+    gid: int | None = None
+    xattrs: bytes | None = None  # encoded by core.storage.xattrs
 
 
 class SnapshotWriter:
@@ -64,45 +71,63 @@ class SnapshotWriter:
         self._file_ids: dict[bytes, int] = {}
         self.snapshot_id = 0
 
-    def begin(self, trigger: str, time_ns: int | None = None) -> int:
+    def begin(self, trigger: str, time_ns: int | None = None, first_free: int = 1) -> int:
+        """Start a snapshot under an id never used before: above every id the index knows and at least
+        `first_free` (the caller's look at the drive, where manifests of snapshots the index has forgotten
+        may still lie)."""
         with self.db.atomic():
-            cursor = self.db.execute_sql(
-                "INSERT INTO snapshot (time_ns, trigger, state, files_scanned, files_read, files_changed, "
-                "bytes_read, bytes_new, errors, duration_s) VALUES (?, ?, 'running', 0, 0, 0, 0, 0, 0, 0)",
-                (time_ns if time_ns is not None else time.time_ns(), trigger),
+            (known,) = self.db.execute_sql(
+                "SELECT max(coalesce((SELECT max(id) FROM snapshot), 0), "
+                "coalesce((SELECT max(snapshot_id) FROM loss), 0))").fetchone()
+            sid = max(int(known) + 1, first_free)
+            self.db.execute_sql(
+                "INSERT INTO snapshot (id, time_ns, trigger, state, files_scanned, files_read, files_changed, "
+                "bytes_read, bytes_new, errors, duration_s) VALUES (?, ?, ?, 'running', 0, 0, 0, 0, 0, 0, 0)",
+                (sid, time_ns if time_ns is not None else time.time_ns(), trigger),
             )
-        self.snapshot_id = int(cursor.lastrowid)
-        return self.snapshot_id
+        self.snapshot_id = sid
+        return sid
 
     def commit(self, packs: Sequence[SealedPack], versions: Sequence[NewVersion],
-               errors: Sequence[FileError] = (), settled: Sequence[int] = ()) -> None:
-        """One transaction; `settled` are racy versions that a re-read found unchanged."""
+               errors: Sequence[FileError] = (), settled: Sequence[int] = ()) -> list[int]:
+        """One transaction; `settled` are racy versions that a re-read found unchanged. Returns each version's
+        `prev`: the snapshot of the version the file had before."""
         with self.db.atomic():
             add_packs(self.db, packs)
-            for version in versions:
-                self._insert_version(version)
+            prevs = [self._insert_version(version) for version in versions]
             self.db.connection().executemany("UPDATE version SET racy = 0 WHERE id = ?", [(v,) for v in settled])
             self.db.cursor().executemany(
                 "INSERT INTO snapshot_error (snapshot_id, path, kind, message) VALUES (?, ?, ?, ?)",
                 [(self.snapshot_id, e.path, e.kind, e.message) for e in errors],
             )
+        return prevs
 
-    def _insert_version(self, v: NewVersion) -> None:
+    def _insert_version(self, v: NewVersion) -> int:
+        """Insert the version, sealed, after the file's newest one; returns the `prev` it was given."""
         conn = self.db.connection()
         fid = v.file_id if v.file_id is not None else self._file(v.path, remember=v.kind == "dir")
         origin = None
         if v.origin is not None:  # by path, so a rebuild from manifests finds the same File
             row = conn.execute("SELECT id FROM file WHERE path = ?", (v.origin,)).fetchone()
             origin = int(row[0]) if row and row[0] != fid else None
+        prev = int(conn.execute("SELECT head FROM file WHERE id = ?", (fid,)).fetchone()[0])
+        keys = [(e[0], e[1], e[2], e[3] if len(e) > 3 else 0) for e in v.extents]
+        xhash = seal.extents_hash(keys)
+        sealed = seal.version_seal(v.path, self.snapshot_id, prev, v.state, v.kind, v.size, v.mode, v.mtime_ns,
+                                   v.uid, v.gid, v.full, v.digest, v.link_target, v.xattrs, xhash)
         cursor = conn.execute(VERSION_INSERT, (
             fid, self.snapshot_id, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns,
-            int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target, int(v.racy), origin))
+            int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target, int(v.racy), origin, v.digest, prev,
+            v.uid, v.gid, v.xattrs, xhash, sealed))
         vid = cursor.lastrowid
-        if v.extents:
-            rows = [(vid, e[0], e[1], e[3] if len(e) > 3 else 0, e[2]) for e in v.extents]
+        conn.execute("UPDATE file SET head = ?, seal = ? WHERE id = ?",
+                     (self.snapshot_id, seal.file_seal(v.path, self.snapshot_id), fid))
+        if keys:
+            rows = [(vid, offset, length, skip, digest) for offset, length, digest, skip in keys]
             added = conn.executemany(EXTENT_INSERT, rows).rowcount
-            if added != len(v.extents):  # a digest with no chunk row: never index a version that cannot be built
-                raise CorruptData(f"{os.fsdecode(v.path)}: {len(v.extents) - added} of its chunks are in no pack")
+            if added != len(keys):  # a digest with no chunk row: never index a version that cannot be built
+                raise CorruptData(f"{os.fsdecode(v.path)}: {len(keys) - added} of its chunks are in no pack")
+        return prev
 
     def _file(self, path: bytes, remember: bool = True) -> int:
         """The File row for `path`, created (with its parents) on first sight. Only folders are cached:
@@ -126,13 +151,23 @@ class SnapshotWriter:
         for root, fid in self.folder_id.items():
             if is_inside(path, root):
                 return fid
-        raise ValueError(f"{path!r} is in no protected folder")
+        raise CorruptData(f"{os.fsdecode(path)} is in no protected folder")
 
     def finish(self, info: SnapshotInfo, folders: list[dict[str, Any]]) -> SnapshotInfo:
-        header = {**info.to_json(), "id": self.snapshot_id, "folders": folders}
+        header = {**info.to_json(), "id": self.snapshot_id, "folders": folders, "absorbed": []}
         write_manifest(self.layout, self.snapshot_id, header, manifest_records(self.db, self.snapshot_id))
         mark_complete(self.db, info)
         return info
+
+
+def salvage_header(db: SqliteDatabase, snapshot_id: int) -> dict[str, Any]:
+    """A manifest header for a snapshot, from the index alone (its manifest on the drive was lost)."""
+    snap = queries.snapshot(db, snapshot_id)
+    assert snap is not None
+    (absorbed,) = db.execute_sql("SELECT absorbed FROM snapshot WHERE id = ?", (snapshot_id,)).fetchone()
+    folders = [{"path": os.fsdecode(path), "excludes": json.loads(excludes)} for path, excludes in db.execute_sql(
+        "SELECT path, excludes FROM folder WHERE active = 1 ORDER BY path")]
+    return {**snap.to_json(), "id": snapshot_id, "folders": folders, "absorbed": json.loads(absorbed or "[]")}
 
 
 def mark_complete(db: SqliteDatabase, info: SnapshotInfo) -> None:
@@ -145,15 +180,22 @@ def mark_complete(db: SqliteDatabase, info: SnapshotInfo) -> None:
         )
 
 
+CHUNK_UPSERT = (
+    "INSERT INTO chunk (digest, pack_id, offset, length, inner, raw_length) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(digest) DO UPDATE SET pack_id = excluded.pack_id, offset = excluded.offset, "
+    "length = excluded.length, inner = excluded.inner, raw_length = excluded.raw_length "
+    "WHERE (SELECT state FROM pack WHERE id = chunk.pack_id) != 'ok'"
+)
+
+
 def add_packs(db: SqliteDatabase, packs: Sequence[SealedPack]) -> None:
+    """Index sealed packs. A chunk already indexed stays where it is, unless its pack is lost or damaged:
+    then the new copy takes its place, and every version that needed it can be built again."""
     for pack in packs:
         cursor = db.execute_sql("INSERT INTO pack (name, size) VALUES (?, ?)", (pack.name, pack.size))
         pid = cursor.lastrowid
         db.cursor().executemany(
-            "INSERT OR IGNORE INTO chunk (digest, pack_id, offset, length, inner, raw_length) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(e.digest, pid, e.offset, e.length, e.inner, e.raw_length) for e in pack.entries],
-        )
+            CHUNK_UPSERT, [(e.digest, pid, e.offset, e.length, e.inner, e.raw_length) for e in pack.entries])
 
 
 def _extents_by_version(db: SqliteDatabase, snapshot_id: int) -> Iterator[tuple[int, list[list[Any]]]]:
@@ -169,11 +211,12 @@ def _extents_by_version(db: SqliteDatabase, snapshot_id: int) -> Iterator[tuple[
 def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str, Any]]:
     """The snapshot's versions (with extents) and errors as manifest records, streamed from the index."""
     versions = db.connection().execute(
-        f"SELECT f.path, o.path, {queries.VERSION_COLUMNS} FROM version v JOIN file f ON f.id = v.file_id "
-        "LEFT JOIN file o ON o.id = v.origin WHERE v.snapshot_id = ? ORDER BY v.id", (snapshot_id,))
+        f"SELECT f.path, o.path, v.uid, v.gid, v.xattrs, {queries.VERSION_COLUMNS} FROM version v "
+        "JOIN file f ON f.id = v.file_id LEFT JOIN file o ON o.id = v.origin WHERE v.snapshot_id = ? ORDER BY v.id",
+        (snapshot_id,))
     extents = _extents_by_version(db, snapshot_id)
     pending = next(extents, None)
-    for path, origin, *row in versions:
+    for path, origin, uid, gid, xattrs, *row in versions:
         v = queries._version(tuple(row))
         mine: list[list[Any]] = []
         if pending is not None and pending[0] == v.id:
@@ -185,8 +228,13 @@ def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str,
             "depth": v.depth, "chain_rows": v.chain_rows,
             "content_id": v.content_id.hex() if v.content_id else None,
             "link_target": encode_path(v.link_target) if v.link_target is not None else None,
+            "digest": v.digest.hex() if v.digest else None, "prev": v.prev,
             "extents": mine,
         }
+        if uid is not None:
+            record["uid"], record["gid"] = uid, gid
+        if xattrs is not None:
+            record["xattrs"] = xattrs_codec.to_json(xattrs)
         if origin is not None:  # renamed from there, as a watcher saw it: its history goes on before
             record["origin"] = encode_path(origin)
         yield record

@@ -1,4 +1,8 @@
-"""Plans for stored versions: resolve a path at a snapshot and paint its chain (claims 15–17)."""
+"""Plans for stored versions: resolve a path at a snapshot, check its rows, paint its chain (claims 15–17).
+
+Nothing is built from rows that fail their seals (core/index/chain.py): a damaged index gives an error
+naming the file, never another file's bytes or another time's.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,18 @@ import os
 
 from peewee import SqliteDatabase
 
-from core.errors import NotInSnapshot
-from core.index import queries
+from core.errors import CorruptData, NotInSnapshot
+from core.index import chain, queries
+from core.index.chain import Link
 from core.index.queries import VersionRow
 from core.restore.plan import paint
+from core.storage import xattrs as xattrs_codec
 from core.types import Plan
 
 
 def version_at(db: SqliteDatabase, path: bytes, snapshot_id: int) -> VersionRow:
-    """The version of `path` in force at the snapshot; NotInSnapshot if it did not exist then."""
+    """The version of `path` in force at the snapshot, unchecked (for listing and kinds); NotInSnapshot if it
+    did not exist then."""
     fid = queries.file_id(db, path)
     version = queries.version_at(db, fid, snapshot_id) if fid is not None else None
     if version is None or version.state == "deleted":
@@ -22,11 +29,43 @@ def version_at(db: SqliteDatabase, path: bytes, snapshot_id: int) -> VersionRow:
     return version
 
 
-def plan_version(db: SqliteDatabase, path: bytes, version: VersionRow) -> Plan:
-    pieces = paint(queries.chain_extents(db, version), version.size) if version.kind == "file" else []
-    return Plan(path, version.snapshot_id, version.kind, version.size, version.mode,  # type: ignore[arg-type]
-                version.mtime_ns, version.link_target, tuple(pieces))
-
-
 def plan(db: SqliteDatabase, path: bytes, snapshot_id: int) -> Plan:
-    return plan_version(db, path, version_at(db, path, snapshot_id))
+    """The checked plan of `path` as it was at the snapshot."""
+    found = chain.history(db, path)
+    at = _in_force(found or [], snapshot_id)
+    if found is None or at is None or found[at].state == "deleted":
+        raise NotInSnapshot(f"{os.fsdecode(path)} did not exist at snapshot {snapshot_id}")
+    return _plan(db, path, found, at)
+
+
+def _in_force(found: list[Link], snapshot_id: int) -> int | None:
+    at = None
+    for i, link in enumerate(found):
+        if link.snapshot_id <= snapshot_id:
+            at = i
+    return at
+
+
+def _plan(db: SqliteDatabase, path: bytes, found: list[Link], at: int) -> Plan:
+    version = found[at]
+    pieces = []
+    if version.kind == "file":
+        links = chain.chain_of(found, at)
+        order = {link.id: n for n, link in enumerate(links)}  # later in the chain wins where pieces overlap
+        extents = _extents(db, list(order))
+        chain.check_extents(path, links, extents)
+        pieces = paint([(order[vid], o, n, d, k) for vid, o, n, d, k in extents], version.size)
+    try:
+        attrs = xattrs_codec.decode(version.xattrs)
+    except xattrs_codec.BadXattrs as err:
+        raise CorruptData(f"{os.fsdecode(path)}: {err}") from None
+    return Plan(path, version.snapshot_id, version.kind, version.size, version.mode,  # type: ignore[arg-type]
+                version.mtime_ns, version.link_target, tuple(pieces), version.digest, version.uid, version.gid,
+                attrs)
+
+
+def _extents(db: SqliteDatabase, version_ids: list[int]) -> list[tuple[int, int, int, bytes, int]]:
+    marks = ",".join("?" * len(version_ids))
+    return [tuple(row) for row in db.execute_sql(
+        "SELECT e.version_id, e.offset, e.length, c.digest, e.skip FROM extent e JOIN chunk c ON c.id = e.chunk_id "
+        f"WHERE e.version_id IN ({marks})", version_ids)]

@@ -7,6 +7,7 @@ window of frames in flight.
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,6 +47,10 @@ class ChunkSource:
         missing = set(digests) - found.keys()
         if missing:
             raise CorruptData(f"{len(missing)} chunk(s) of this version are missing from the index")
+        for where in found.values():  # a damaged pack is still read: each chunk is checked as it comes
+            if where.state == "missing":
+                raise CorruptData(f"pieces of it were in pack {where.pack}, which is missing from the drive"
+                                  if where.pack else "pieces of it are in no pack on the drive")
         return found
 
     def frame(self, where: Frame) -> bytes:
@@ -93,8 +98,13 @@ def _prefetch(source: ChunkSource, frames: list[tuple[Frame, Needed]],
 
 def write_version(source: ChunkSource, plan: Plan, out: BinaryIO,
                   on_bytes: Callable[[int], None] | None = None) -> int:
-    """Write the version described by `plan` to `out`; returns the number of bytes written."""
+    """Write the version described by `plan` to `out`; returns the number of bytes written.
+
+    Every chunk is checked against its digest before it is written, and the whole version against the digest
+    recorded when it was backed up once the last byte is out: CorruptData then, and the caller (which
+    writes to a temporary) keeps nothing of it."""
     where = source.locate([p.digest for p in plan.pieces])
+    whole = blake3.blake3() if plan.digest is not None else None
     written = 0
     with ThreadPoolExecutor(2, thread_name_prefix="timekeep-fetch") as pool:
         frames = _prefetch(source, _frames_in_order(plan, where), pool)
@@ -110,9 +120,14 @@ def write_version(source: ChunkSource, plan: Plan, out: BinaryIO,
             if piece.chunk_offset + piece.length > loc.raw_length or len(part) != piece.length:
                 raise CorruptData(f"chunk {piece.digest.hex()[:16]} is shorter than the version needs")
             out.write(part)
+            if whole is not None:
+                whole.update(part)
             written += piece.length
             if on_bytes is not None:
                 on_bytes(piece.length)
     if written != plan.size:
         raise CorruptData(f"rebuilt {written} bytes where the version has {plan.size}")
+    if whole is not None and whole.digest() != plan.digest:
+        raise CorruptData(f"{os.fsdecode(plan.path)} as rebuilt does not match the digest recorded when it was "
+                          "backed up; nothing of it was kept")
     return written

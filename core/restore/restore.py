@@ -19,8 +19,8 @@ from peewee import SqliteDatabase
 
 from core.errors import CorruptData, TimekeepError, UnsafePath
 from core.index import queries
+from core.restore import build
 from core.restore import safe_write as sw
-from core.restore.build import plan_version, version_at
 from core.restore.combine import ChunkSource, write_version
 from core.types import FileError, Plan, RestoreResult, SnapshotInfo
 
@@ -75,10 +75,10 @@ class Restorer:
         self.errors: list[FileError] = []
 
     def restore(self, path: bytes, dest: bytes | None) -> RestoreResult:
-        version = version_at(self.db, path, self.snapshot.id)
+        first = build.plan(self.db, path, self.snapshot.id)
         root = dest if dest is not None else os.path.dirname(path)
         with sw.ConfinedDir(root) as target:
-            self._restore(target, path, plan_version(self.db, path, version), (os.path.basename(path),))
+            self._restore(target, path, first, (os.path.basename(path),))
         return RestoreResult(tuple(self.written), tuple(self.beside), self.unchanged, tuple(self.errors),
                              tuple(self.already_beside))
 
@@ -109,11 +109,11 @@ class Restorer:
             child_parts = parts + sw.split_relative(rel)
             if len(child_parts) != len(parts) + 1:
                 raise UnsafePath(f"refusing stored path {os.fsdecode(path)!r}: it is not a child of its folder")
-            plan = plan_version(self.db, path, version_at(self.db, path, self.snapshot.id))
+            child = build.plan(self.db, path, self.snapshot.id)
         except TimekeepError as err:
             self.errors.append(FileError(path, "restore", str(err)))
             return
-        self._restore(target, path, plan, child_parts)
+        self._restore(target, path, child, child_parts)
 
     def _leaf(self, target: sw.ConfinedDir, plan: Plan, parts: tuple[bytes, ...]) -> None:
         dir_fd = target.open_dir(parts[:-1])

@@ -86,8 +86,10 @@ class Layout:
     def pack_path(self, name: str) -> Path:
         return self.packs / name[:2] / f"{name}.pack"
 
-    def manifest_path(self, snapshot_id: int) -> Path:
-        return self.manifests / f"{snapshot_id:010d}.manifest"
+    def manifest_path(self, snapshot_id: int, gen: int = 0) -> Path:
+        """Where generation `gen` of the snapshot's manifest lives (FORMAT.md, "Manifests")."""
+        name = f"{snapshot_id:010d}.manifest" if gen == 0 else f"{snapshot_id:010d}-{gen}.manifest"
+        return self.manifests / name
 
 
 def create(root: Path, chunker: ChunkerParams | None = None) -> RepoConfig:

@@ -1,41 +1,102 @@
-"""Snapshot manifests: one self-describing, compressed file per completed snapshot.
+"""Snapshot manifests: one self-describing, checksummed file per completed snapshot (and generation).
 
-A manifest holds the snapshot's header, every version it recorded (path, metadata, extents as chunk
-digests) and its per-file errors, so the whole index can be rebuilt from the drive. JSON lines inside
-zstd; paths go through os.fsdecode, whose surrogate escapes JSON carries, so any byte name survives.
+A manifest holds the snapshot's header, every version it recorded (path, metadata, whole-file digest,
+extents as chunk digests) and its per-file errors, so the whole index can be rebuilt from the drive. JSON
+lines in zstd frames that carry their own checksums, ended by a record that counts the lines and hashes
+them (FORMAT.md, "Manifests"): a damaged manifest is detected when read, never decoded into wrong values.
+
+A manifest is never overwritten. When thinning changes what a kept snapshot holds, its manifest is written
+again as the next *generation* (`<id>-<gen>.manifest`) and the older one removed after: the drive always
+holds a whole manifest for every snapshot, and an index that knows an older generation is behind.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+import blake3
 import zstandard
 
-from core.errors import CorruptData
-from core.storage.atomic import publish, temp_name
+from core.errors import CorruptData, RepositoryError
+from core.storage.atomic import publish_new, temp_name
 from core.storage.layout import Layout
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
+FRAME_BYTES = 1 << 20  # lines gathered per zstd frame: a damaged byte costs at most this much of a salvage
+_NAME = re.compile(r"^(\d{10})(?:-(\d+))?\.manifest$")
+
+
+def parse_name(name: str) -> tuple[int, int] | None:
+    """(snapshot id, generation) of a manifest's file name; None for anything else."""
+    match = _NAME.match(name)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2) or 0)
+
+
+class _Sink:
+    """Compresses lines into checksummed frames of about FRAME_BYTES and hashes them as they pass."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.cctx = zstandard.ZstdCompressor(level=3, write_checksum=True)
+        self.hash = blake3.blake3()
+        self.count = 0
+        self._pending: list[bytes] = []
+        self._size = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        line = _line(record)
+        self.hash.update(line)
+        self.count += 1
+        self._pending.append(line)
+        self._size += len(line)
+        if self._size >= FRAME_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self.raw.write(self.cctx.compress(b"".join(self._pending)))
+            self._pending, self._size = [], 0
+
+    def end(self) -> None:
+        self._pending.append(_line({"type": "end", "records": self.count, "blake3": self.hash.hexdigest()}))
+        self.flush()
 
 
 def write_manifest(layout: Layout, snapshot_id: int, header: dict[str, Any],
-                   records: Iterable[dict[str, Any]]) -> Path:
-    """Stream the manifest to a temporary, fsync and publish it; memory stays flat in its size."""
-    target = layout.manifest_path(snapshot_id)
+                   records: Iterable[dict[str, Any]], gen: int = 0) -> Path:
+    """Stream the manifest to a private temporary, fsync and publish it under a name no file has yet;
+    memory stays flat in its size. RepositoryError if that name exists: nothing is ever overwritten."""
+    target = layout.manifest_path(snapshot_id, gen)
     tmp = temp_name(target)
-    with open(tmp, "wb") as raw:
-        with zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False) as out:
-            out.write(_line({"type": "snapshot", "format": MANIFEST_FORMAT, **header}))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        with open(fd, "wb", closefd=False) as raw:
+            sink = _Sink(raw)
+            sink.add({"type": "snapshot", "format": MANIFEST_FORMAT, **header, "gen": gen})
             for record in records:
-                out.write(_line(record))
-            out.write(_line({"type": "end"}))
-        raw.flush()
-        os.fsync(raw.fileno())
-    publish(tmp, target)
+                sink.add(record)
+            sink.end()
+            raw.flush()
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    try:
+        publish_new(tmp, target)
+    except FileExistsError:
+        tmp.unlink(missing_ok=True)
+        raise RepositoryError(f"snapshot {snapshot_id} already has a manifest on the drive ({target.name}); "
+                              "nothing was overwritten: the index is behind the drive, run "
+                              "`timekeep rebuild-index`") from None
     return target
 
 
@@ -44,24 +105,68 @@ def _line(record: dict[str, Any]) -> bytes:
 
 
 def read_manifest(path: Path) -> Iterator[dict[str, Any]]:
-    """Every record, header first; CorruptData if the file is damaged or was cut short."""
+    """Every record, header first; CorruptData if the file is damaged, cut short or not whole.
+
+    Records come out as they are read, before the last one proves the whole: a caller that keeps them
+    must be able to undo them (the rebuild loads each manifest in one transaction)."""
+    name = path.name
     try:
-        with open(path, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as stream:
-            ended = False
-            for line in _lines(stream):
-                record = json.loads(line)
-                ended = record.get("type") == "end"
-                if not ended:
-                    yield record
-    except (zstandard.ZstdError, ValueError) as err:
-        raise CorruptData(f"manifest {path.name} is damaged: {err}") from None
-    if not ended:
-        raise CorruptData(f"manifest {path.name} is incomplete")
+        with open(path, "rb") as raw:
+            yield from _checked_records(_lines(_frames(raw, name)), name)
+    except zstandard.ZstdError as err:
+        raise CorruptData(f"manifest {name} is damaged: {err}") from None
+    except FileNotFoundError:
+        raise CorruptData(f"manifest {name} is missing from the drive") from None
 
 
-def _lines(stream: Any) -> Iterator[bytes]:
+def _checked_records(lines: Iterator[bytes], name: str) -> Iterator[dict[str, Any]]:
+    digest, header = blake3.blake3(), True
+    for count, line in enumerate(lines):
+        try:
+            record = json.loads(line)
+        except ValueError as err:
+            raise CorruptData(f"manifest {name} is damaged: {err}") from None
+        if not isinstance(record, dict) or (header and record.get("type") != "snapshot"):
+            raise CorruptData(f"manifest {name} is damaged: a record is not what it should be")
+        if record.get("type") == "end":
+            _check_end(record, count, digest.hexdigest(), name)
+            if any(True for _ in lines):  # read to the file's end: a frame cut short shows only there
+                raise CorruptData(f"manifest {name} is damaged: it goes on after its end")
+            return
+        digest.update(line + b"\n")
+        header = False
+        yield record
+    raise CorruptData(f"manifest {name} is incomplete")
+
+
+def _check_end(record: dict[str, Any], count: int, digest: str, name: str) -> None:
+    """Format 2 ends with the count and hash of every line before; format 1 ended with a bare end."""
+    if "records" not in record and "blake3" not in record:
+        return
+    if record.get("records") != count or record.get("blake3") != digest:
+        raise CorruptData(f"manifest {name} is damaged: its records do not match their checksum")
+
+
+def _frames(raw: BinaryIO, name: str) -> Iterator[bytes]:
+    """The decompressed contents of the file's zstd frames, one after another, each checked against its
+    own checksum as it ends; CorruptData if the file ends inside a frame."""
+    dctx = zstandard.ZstdDecompressor()
+    frame = dctx.decompressobj()
+    midway = False
+    while block := raw.read(1 << 20):
+        while block:
+            yield frame.decompress(block)
+            midway = True
+            if not frame.eof:
+                break
+            block, frame, midway = frame.unused_data, dctx.decompressobj(), False
+    if midway:
+        raise CorruptData(f"manifest {name} is incomplete: it ends inside a frame")
+
+
+def _lines(blocks: Iterator[bytes]) -> Iterator[bytes]:
     pending = b""
-    while block := stream.read(1 << 20):
+    for block in blocks:
         pending += block
         *lines, pending = pending.split(b"\n")
         yield from lines
@@ -69,10 +174,26 @@ def _lines(stream: Any) -> Iterator[bytes]:
         yield pending
 
 
-def manifest_ids(layout: Layout) -> list[int]:
+def manifest_files(layout: Layout) -> dict[int, dict[int, Path]]:
+    """Every manifest on the drive: snapshot id -> generation -> file."""
+    found: dict[int, dict[int, Path]] = {}
     if not layout.manifests.is_dir():
-        return []
-    return sorted(int(p.stem) for p in layout.manifests.glob("*.manifest") if p.stem.isdigit())
+        return found
+    for entry in os.scandir(layout.manifests):
+        parsed = parse_name(entry.name)
+        if parsed is not None:
+            found.setdefault(parsed[0], {})[parsed[1]] = Path(entry.path)
+    return found
+
+
+def manifest_ids(layout: Layout) -> list[int]:
+    return sorted(manifest_files(layout))
+
+
+def current_manifest(layout: Layout, snapshot_id: int) -> Path | None:
+    """The snapshot's newest generation on the drive, or None."""
+    gens = manifest_files(layout).get(snapshot_id)
+    return gens[max(gens)] if gens else None
 
 
 def encode_path(path: bytes) -> str:

@@ -12,9 +12,10 @@ from typing import Any
 from peewee import SqliteDatabase
 
 from core.errors import CorruptData
+from core.index.chain import set_head
 from core.index.writer import add_packs, mark_complete
 from core.storage.layout import Layout
-from core.storage.manifest import read_manifest
+from core.storage.manifest import current_manifest, read_manifest
 from core.storage.pack import SealedPack, iter_pack_files, read_footer
 from core.types import SnapshotInfo
 
@@ -58,24 +59,30 @@ def settle_running_snapshots(db: SqliteDatabase, layout: Layout) -> None:
 
 
 def _manifest_header(layout: Layout, sid: int) -> dict[str, Any] | None:
-    path = layout.manifest_path(sid)
-    if not path.exists():
+    """The header of the snapshot's manifest when the whole manifest reads back; a damaged one is left on
+    the drive (it may be all that is left of the snapshot), where the next writer's look at the drive finds
+    it and rebuilds the index, which reports it."""
+    path = current_manifest(layout, sid)
+    if path is None:
         return None
     try:
         records = list(read_manifest(path))
     except CorruptData:
-        path.unlink()
         return None
     return records[0]
 
 
 def discard_snapshot(db: SqliteDatabase, sid: int) -> None:
+    """Forget an unfinished snapshot; each file it touched gets back the newest version it had before."""
     with db.atomic():
+        touched = [int(r[0]) for r in db.execute_sql("SELECT file_id FROM version WHERE snapshot_id = ?", (sid,))]
         db.execute_sql("DELETE FROM extent WHERE version_id IN (SELECT id FROM version WHERE snapshot_id = ?)",
                        (sid,))
         db.execute_sql("DELETE FROM version WHERE snapshot_id = ?", (sid,))
         db.execute_sql("DELETE FROM snapshot_error WHERE snapshot_id = ?", (sid,))
         db.execute_sql("DELETE FROM snapshot WHERE id = ?", (sid,))
+        for fid in touched:
+            set_head(db, fid)
 
 
 def recover(db: SqliteDatabase, layout: Layout) -> None:

@@ -1,0 +1,149 @@
+"""A file's stored versions as one sealed list: checked before any version is built from it, and sealed
+again after thinning has moved or merged versions (see core/index/seal.py and FORMAT.md, "Seals").
+
+In the index, each version's `prev` is the snapshot of the version before it, and the file's `head` is
+the snapshot of its newest; both are under seals. So the list a reader loads must run unbroken from
+`head` back to a first version with `prev` 0: a row that moved to another file or snapshot, a row that
+vanished, or an extent that changed, breaks a seal or the list, and the version is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from peewee import DatabaseError, SqliteDatabase
+
+from core.errors import CorruptData
+from core.index import seal
+
+LINK_COLUMNS = ("id, snapshot_id, prev, state, kind, size, mode, mtime_ns, uid, gid, full, digest, link_target, "
+                "xattrs, xhash, seal")
+
+
+class Link(NamedTuple):
+    """One version row with everything its seal covers."""
+
+    id: int
+    snapshot_id: int
+    prev: int
+    state: str
+    kind: str
+    size: int
+    mode: int
+    mtime_ns: int
+    uid: int | None
+    gid: int | None
+    full: int
+    digest: bytes | None
+    link_target: bytes | None
+    xattrs: bytes | None
+    xhash: bytes | None
+    seal: bytes | None
+
+    def expected_seal(self, path: bytes) -> bytes:
+        return seal.version_seal(path, self.snapshot_id, self.prev, self.state, self.kind, self.size, self.mode,
+                                 self.mtime_ns, self.uid, self.gid, bool(self.full), self.digest, self.link_target,
+                                 self.xattrs, self.xhash or b"")
+
+
+def damaged(path: bytes, what: str) -> CorruptData:
+    return CorruptData(f"the index is damaged at {os.fsdecode(path)} ({what}); nothing was restored from it. "
+                       "Run `timekeep rebuild-index` to rebuild it from the drive")
+
+
+def links(db: SqliteDatabase, fid: int) -> list[Link]:
+    rows = db.execute_sql(f"SELECT {LINK_COLUMNS} FROM version WHERE file_id = ? ORDER BY snapshot_id, id", (fid,))
+    return [Link._make(row) for row in rows]
+
+
+def history(db: SqliteDatabase, path: bytes) -> list[Link] | None:
+    """Every version of `path`, oldest first, after checking every seal and the list's links; None if the
+    index has never heard of the path. CorruptData if anything in it is not what was written."""
+    row = db.execute_sql("SELECT id, head, seal FROM file WHERE path = ?", (path,)).fetchone()
+    if row is None:
+        return None
+    fid, head, file_seal = row
+    if file_seal != seal.file_seal(path, head):
+        raise damaged(path, "its file record")
+    found = links(db, fid)
+    before = 0
+    for link in found:
+        if link.prev != before or link.snapshot_id <= before:
+            raise damaged(path, f"its version at snapshot {link.snapshot_id} is out of place")
+        if link.seal != link.expected_seal(path):
+            raise damaged(path, f"its version at snapshot {link.snapshot_id}")
+        before = link.snapshot_id
+    if before != head:
+        raise damaged(path, "its newest version is missing")
+    return found
+
+
+def chain_of(found: list[Link], at: int) -> list[Link]:
+    """The versions a file version is built from: back from `found[at]` to the last full one."""
+    start = at
+    while not found[start].full:
+        if start == 0 or found[start].kind != "file":
+            raise CorruptData("a stored version has no full version to build from")
+        start -= 1
+    return found[start : at + 1]
+
+
+def check_extents(path: bytes, chain: Iterable[Link], extents: list[tuple[int, int, int, bytes, int]]) -> None:
+    """Each chain version's extents must hash to the `xhash` its seal covers."""
+    mine: dict[int, list[seal.ExtentKey]] = {}
+    for vid, offset, length, digest, skip in extents:
+        mine.setdefault(vid, []).append((offset, length, digest, skip))
+    for link in chain:
+        if seal.extents_hash(mine.get(link.id, [])) != link.xhash:
+            raise damaged(path, f"the pieces of its version at snapshot {link.snapshot_id}")
+
+
+def reseal_file(db: SqliteDatabase, fid: int) -> None:
+    """Give every version of the file its `prev` and seal again, and the file its `head`: after thinning
+    moved or merged versions (whose rows were checked before), and when an index is upgraded."""
+    (path,) = db.execute_sql("SELECT path FROM file WHERE id = ?", (fid,)).fetchone()
+    before = 0
+    for link in links(db, fid):
+        xhash = seal.extents_hash(extents_of(db, link.id))
+        moved = link._replace(prev=before, xhash=xhash)
+        db.execute_sql("UPDATE version SET prev = ?, xhash = ?, seal = ? WHERE id = ?",
+                       (before, xhash, moved.expected_seal(path), link.id))
+        before = link.snapshot_id
+    db.execute_sql("UPDATE file SET head = ?, seal = ? WHERE id = ?", (before, seal.file_seal(path, before), fid))
+
+
+def set_head(db: SqliteDatabase, fid: int) -> None:
+    """Point the file at its newest remaining version, sealed (its versions' own seals are unchanged)."""
+    path, head = db.execute_sql(
+        "SELECT path, coalesce((SELECT max(snapshot_id) FROM version WHERE file_id = ?), 0) FROM file WHERE id = ?",
+        (fid, fid)).fetchone()
+    db.execute_sql("UPDATE file SET head = ?, seal = ? WHERE id = ?", (head, seal.file_seal(path, head), fid))
+
+
+def extents_of(db: SqliteDatabase, version_id: int) -> list[seal.ExtentKey]:
+    return [(o, n, d, k) for o, n, d, k in db.execute_sql(
+        "SELECT e.offset, e.length, c.digest, e.skip FROM extent e JOIN chunk c ON c.id = e.chunk_id "
+        "WHERE e.version_id = ?", (version_id,))]
+
+
+def snapshot_intact(db: SqliteDatabase, snapshot_id: int) -> bool:
+    """Whether every version row of the snapshot matches its seal and its extents (an old index is trusted
+    to write a lost manifest again only then)."""
+    try:
+        rows = list(db.execute_sql(
+            f"SELECT f.path, {', '.join('v.' + c for c in LINK_COLUMNS.split(', '))} FROM version v "
+            "JOIN file f ON f.id = v.file_id WHERE v.snapshot_id = ?", (snapshot_id,)))
+        complete = db.execute_sql("SELECT 1 FROM snapshot WHERE id = ? AND state = 'complete'",
+                                  (snapshot_id,)).fetchone()
+    except (DatabaseError, sqlite3.DatabaseError):  # a damaged old index is then simply not used
+        return False
+    if complete is None:
+        return False
+    for path, *values in rows:
+        link = Link._make(values)
+        if link.seal != link.expected_seal(path) or seal.extents_hash(extents_of(db, link.id)) != link.xhash:
+            return False
+    return True

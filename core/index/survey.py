@@ -1,0 +1,94 @@
+"""Compare the index with the drive it caches: what the drive holds that the index does not know (the index
+is behind), and what the index names that the drive no longer holds (the drive lost it).
+
+A look at two folder listings and the packs' sizes, cheap enough for every writer's open; reading every
+manifest and pack footer is `check`'s and `rebuild-index`'s job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from peewee import SqliteDatabase
+
+from core.storage.layout import Layout
+from core.storage.manifest import manifest_files
+
+
+@dataclass(frozen=True)
+class DriveView:
+    manifests: dict[int, dict[int, Path]]  # snapshot id -> generation -> file
+    packs: dict[str, tuple[Path, int]]  # pack name -> (file, size)
+    thinning: dict[str, list[int]] | None  # coalescing.json while a thinning is unfinished
+
+    @property
+    def highest_id(self) -> int:
+        return max(self.manifests, default=0)
+
+
+@dataclass
+class Drift:
+    """How the index and the drive differ. `behind` is fatal to writing through the index; the rest is
+    loss the drive suffered (or a writer's unfinished work), repaired or recorded by the caller."""
+
+    behind: list[str] = field(default_factory=list)  # what the index lacks, in words
+    missing_packs: list[str] = field(default_factory=list)
+    resized_packs: list[str] = field(default_factory=list)
+    unknown_packs: list[str] = field(default_factory=list)  # sealed packs an interrupted writer left
+    missing_manifests: list[int] = field(default_factory=list)  # complete snapshots the drive has no manifest of
+
+
+def survey(layout: Layout) -> DriveView:
+    packs: dict[str, tuple[Path, int]] = {}
+    if layout.packs.is_dir():
+        for sub in os.scandir(layout.packs):
+            if sub.is_dir(follow_symlinks=False):
+                for entry in os.scandir(sub.path):
+                    if entry.name.endswith(".pack") and not entry.name.startswith("."):
+                        packs[entry.name[:-5]] = (Path(entry.path), entry.stat(follow_symlinks=False).st_size)
+    return DriveView(manifest_files(layout), packs, _thinning(layout))
+
+
+def _thinning(layout: Layout) -> dict[str, list[int]] | None:
+    try:
+        todo = json.loads(layout.coalescing.read_bytes())
+        return {"rewrite": [int(i) for i in todo["rewrite"]], "remove": [int(i) for i in todo["remove"]]}
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError):
+        return {"rewrite": [], "remove": []}  # a damaged marker: the manifests on the drive decide
+
+
+def compare(db: SqliteDatabase, view: DriveView) -> Drift:
+    drift = Drift()
+    removing = set(view.thinning["remove"]) if view.thinning else set()
+    known = {int(i): (str(state), int(gen)) for i, state, gen in db.execute_sql(
+        "SELECT id, state, gen FROM snapshot")}
+    for sid, gens in sorted(view.manifests.items()):
+        newest = max(gens)
+        state, gen = known.get(sid, ("", -1))
+        if state == "running":  # its writer was stopped after the manifest: settled on open
+            continue
+        if state == "lost" and newest <= gen:  # a damaged manifest, known and reported already
+            continue
+        if state != "complete" and sid not in removing:
+            drift.behind.append(f"snapshot {sid} is on the drive but not in the index")
+        elif newest > gen and state == "complete":
+            drift.behind.append(f"snapshot {sid} was rewritten on the drive after the index last saw it")
+    for sid, (state, _) in sorted(known.items()):
+        if state == "complete" and sid not in view.manifests:
+            drift.missing_manifests.append(sid)
+    packs = {str(name): (int(size), str(state)) for name, size, state in db.execute_sql(
+        "SELECT name, size, state FROM pack WHERE name != ''")}
+    for name, (size, state) in sorted(packs.items()):
+        on_drive = view.packs.get(name)
+        if on_drive is None:
+            if state != "missing":
+                drift.missing_packs.append(name)
+        elif on_drive[1] != size and state == "ok":
+            drift.resized_packs.append(name)
+    drift.unknown_packs = sorted(view.packs.keys() - packs.keys())
+    return drift

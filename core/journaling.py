@@ -1,0 +1,94 @@
+"""The agent's door to a repository's journal of changed paths (see core/index/journal.py for what it is).
+
+The journal lives in the repository's index on the drive. It is written only through the index in place:
+never through the local copy a reader takes when the drive is full or read-only (the rows would vanish with
+the copy), and never into an index that is missing or damaged (opening a repository never creates one;
+the next writer rebuilds it, and a scan finds again what the journal would have held).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Iterable, Iterator
+
+from peewee import SqliteDatabase
+
+from core.capture.excludes import Excludes
+from core.capture.scan import FolderScan
+from core.errors import BackupCancelled, StorageError
+from core.index import journal, queries
+from core.index.journal import JournalEntry, JournalStats, size_on_disk
+from core.types import FolderInfo
+
+BATCH = 5000
+COPY_REFUSED = ("the backup drive is full or read-only, so its index is read from a copy on this computer; "
+                "changes are not journaled there and a scan finds them once the drive has room")
+
+
+class JournalView:
+    """The journal of one open repository."""
+
+    def __init__(self, db: SqliteDatabase, on_copy: bool) -> None:
+        self._db = db
+        self._on_copy = on_copy
+
+    def _writable(self) -> SqliteDatabase:
+        if self._on_copy:
+            raise StorageError(COPY_REFUSED)
+        return self._db
+
+    def record(self, entries: Iterable[JournalEntry], now_ns: int) -> int:
+        return journal.record(self._writable(), entries, now_ns)
+
+    def stats(self) -> JournalStats:
+        return journal.stats(self._db)
+
+    def watermark(self) -> int:
+        return journal.watermark(self._db)
+
+    def pending(self, upto: int | None = None) -> dict[bytes, set[bytes]]:
+        return journal.pending(self._db, upto)
+
+    def clear(self, upto: int, folders: Iterable[bytes] | None = None) -> int:
+        return journal.clear(self._writable(), upto, folders)
+
+    def changed_under(self, folder: bytes) -> list[tuple[bytes, int]]:
+        return journal.changed_under(self._db, folder)
+
+    def reconcile(self, folders: Iterable[FolderInfo], cancel: threading.Event | None = None,
+                  now_ns: int = 0) -> int:
+        """Scan the folders (metadata only) and journal whatever differs from the index; returns how many."""
+        db, stop, total = self._writable(), cancel or threading.Event(), 0
+        for folder in folders:
+            total += _record(db, folder.path, _differing(db, folder, stop), now_ns)
+        return total
+
+
+def _differing(db: SqliteDatabase, folder: FolderInfo, cancel: threading.Event) -> Iterator[bytes]:
+    """Paths under `folder` whose metadata differs from the index; a folder never stored is one path,
+    its root, which the next snapshot walks whole."""
+    if queries.file_id(db, folder.path) is None:
+        yield folder.path
+        return
+    scan = FolderScan(db, folder.path, Excludes(folder.excludes), lambda error: None)
+    for item in scan.items():
+        if cancel.is_set():
+            raise BackupCancelled("reconciliation cancelled; the journal keeps what it found so far")
+        yield item.path
+
+
+def _record(db: SqliteDatabase, root: bytes, paths: Iterable[bytes], now_ns: int) -> int:
+    count, batch = 0, []
+    for path in paths:
+        batch.append(JournalEntry(root, path, size_on_disk(path)))
+        if len(batch) >= BATCH:
+            count += len(batch)
+            journal.record(db, batch, now_ns)
+            batch = []
+    journal.record(db, batch, now_ns)
+    return count + len(batch)
+
+
+def selected(folders: Iterable[FolderInfo], roots: Collection[bytes] | None) -> list[FolderInfo]:
+    return [f for f in folders if roots is None or f.path in roots]
+
