@@ -14,9 +14,9 @@ import pytest
 
 from core.api import Timekeep, rebuild_index
 from core.index import journal
+from core.index.chain import reseal_file
 from core.index.journal import JournalEntry
 from core.index.moves import ELSEWHERE, NEW, after_creation, after_move, origin_of
-from core.index.chain import reseal_file
 from core.index.schema import open_index
 from core.types import SnapshotInfo, VersionInfo
 from tests.agent_support import InProcess, agent_config, journaled, snapshot_of, wait_for
