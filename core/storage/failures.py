@@ -33,8 +33,8 @@ SQLITE_DRIVE_WORDS = ("full", "i/o error", "readonly", "read-only", "unable to o
 
 
 def gone(why: str) -> DriveGone:
-    return DriveGone(f"the backup drive was disconnected or failed ({why}); reconnect it and try again: "
-                     "nothing already stored was lost")
+    return DriveGone(f"the backup drive was disconnected or failed ({why}); reconnect it and try again "
+                     "(nothing already stored was lost)")
 
 
 def drive_error(err: BaseException | None, root: Path | None = None) -> StorageError | None:
