@@ -65,8 +65,8 @@ def make_private_dir(path: str | Path, exist_ok: bool = False) -> None:
     except FileExistsError:
         if not exist_ok:
             raise
-    if stat.S_IMODE(os.lstat(path).st_mode) != DIR_MODE:
-        _chmod_where_possible(lambda: os.chmod(path, DIR_MODE, follow_symlinks=False))
+    if stat.S_IMODE(os.stat(path).st_mode) != DIR_MODE:
+        _chmod_where_possible(lambda: os.chmod(path, DIR_MODE))
 
 
 def _chmod_where_possible(chmod: Callable[[], None]) -> None:

@@ -57,9 +57,9 @@ class WriterLock:
         try:
             self._holder = held if on_file else _open_holder(self.path)
             _write_holder(self._holder)
-        except OSError as err:
+        except BaseException as err:
             self.release()
-            failure = drive_error(err, self.path.parent)
+            failure = drive_error(err, self.path.parent) if isinstance(err, OSError) else None
             if failure is None:
                 raise
             raise failure from err

@@ -116,7 +116,7 @@ class PackWriter:
             return sealed
 
     def abort(self) -> None:
-        """Drop the open pack, leaving nothing of it on the drive; safe to call at any time, and again."""
+        """Drop the open pack and its temporary (where the drive still allows); safe at any time, and again."""
         with self._lock:
             self._discard()
 

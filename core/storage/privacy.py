@@ -72,7 +72,7 @@ def _restrict(path: str) -> int:
         mode = os.lstat(path).st_mode
         if stat.S_ISLNK(mode) or not mode & OTHERS:
             return 0
-        os.chmod(path, stat.S_IMODE(mode) & ~OTHERS, follow_symlinks=False)
+        _chmod_here(path, stat.S_IMODE(mode) & ~OTHERS)
     except FileNotFoundError:
         return 0  # a writer's temporary, gone since the folder was listed
     except OSError as err:
@@ -80,6 +80,14 @@ def _restrict(path: str) -> int:
             f"cannot make {path} private: {err.strerror}; a file of another user needs that user (or root), "
             "and a drive without Unix permissions (FAT, exFAT) is made private by how it is mounted") from err
     return 1
+
+
+def _chmod_here(path: str, mode: int) -> None:
+    """chmod `path` itself, never what a link put there since it was looked at points to."""
+    try:
+        os.chmod(path, mode, follow_symlinks=False)
+    except NotImplementedError:  # a C library that cannot refuse to follow links; `path` was no link
+        os.chmod(path, mode)
 
 
 def notice_due(root: Path, repository_id: str, state: Path) -> list[Path]:
