@@ -23,8 +23,8 @@ from peewee import SqliteDatabase
 from core import repository
 from core.capture.excludes import DEFAULT_EXCLUDES
 from core.errors import (
+    DriveFull,
     NotInSnapshot,
-    StorageError,
     TimeBeforeFirstSnapshot,
     UsageError,
 )
@@ -39,7 +39,7 @@ from core.restore.combine import ChunkSource
 from core.restore.combine import write_version as combine
 from core.storage import layout as repo_layout
 from core.storage.atomic import atomic_write
-from core.storage.failures import FULL, drive_errors
+from core.storage.failures import drive_errors
 from core.storage.layout import Layout, is_inside
 from core.storage.lock import WriterLock
 from core.storage.manifest import manifest_ids
@@ -286,8 +286,8 @@ class Timekeep:
         free_before = _free_bytes(self.root)
         try:
             return self._backup_once(folders, trigger, progress, cancel, dirty)
-        except StorageError as err:
-            if str(err) != FULL or not make_room:
+        except DriveFull as err:
+            if not make_room:
                 raise
             from core.coalesce import run as thinning
 
@@ -296,7 +296,7 @@ class Timekeep:
                 room = thinning.make_room(self.db, self.layout, self.config.compression_level,
                                           self.config.retention, need)
             if not room.snapshots_dropped:
-                raise StorageError(_full_message(self.root, free_before, len(self.snapshots()),
+                raise DriveFull(_full_message(self.root, free_before, len(self.snapshots()),
                                                  self.config.retention.keep_all_hours)) from err
             log.warning("drive full: thinned snapshots %s (%d bytes) to make room", room.snapshots_dropped,
                         room.bytes_freed)

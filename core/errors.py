@@ -65,3 +65,11 @@ class StorageError(TimekeepError):
     """Writing to the backup drive failed (full, unplugged, read-only): the snapshot stops, nothing is lost."""
 
     exit_code = 4  # 3 is an incomplete backup (files unreadable), as restic has it; see core/cli/exits.py
+
+
+class DriveFull(StorageError):
+    """The backup drive has no room left (ENOSPC, a quota, SQLite's "database or disk is full")."""
+
+
+class DriveGone(StorageError):
+    """The backup drive was disconnected or failed under the writer (I/O errors, the device or mount gone)."""

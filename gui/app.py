@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThreadPool
 from PySide6.QtWidgets import QApplication
 
+from core.storage import privacy
 from core.types import Retention, SnapshotInfo
 from gui.assets import Assets
 from gui.dialogs.settings import SettingsDialog
@@ -42,7 +43,7 @@ class TimekeepApp(QObject):
         pool = QThreadPool(self)
         pool.setMaxThreadCount(max(WORKER_THREADS, QThreadPool.globalInstance().maxThreadCount()))
         self.workers = WorkerPool(pool, self)
-        self.prompts, self.home = prompts, home
+        self.paths, self.prompts, self.home = paths, prompts, home
         self.store = SettingsStore(paths, settings or AppSettings(), lambda fn, value: self.workers.start(fn, value))
         self.assets = Assets()
         self.bridge = EngineBridge(self.workers, self, agent_socket=paths.agent_socket)
@@ -142,6 +143,30 @@ class TimekeepApp(QObject):
         self.scheduler.configure(self.settings.schedule_minutes, last)
         if last is not None and self.scheduler.seconds_left() == 0.0 and history.folders:
             self.bridge.back_up("drive")  # the drive came back and a backup is overdue
+        self._check_privacy()
+
+    def _check_privacy(self) -> None:
+        """Once per repository, offer to make private one that other users can read (the looking and the
+        fixing run in workers)."""
+        reader = self.bridge.reader
+        if reader is None:
+            return
+        root, rid, state = reader.root, reader.config.repository_id, self.paths.state_dir
+        self.workers.start(privacy.notice_due, root, rid, state,
+                           on_done=lambda found: self._offer_privacy(root, rid, found))
+
+    def _offer_privacy(self, root: Path, rid: str, found: list[Path]) -> None:
+        if not found:
+            return
+        fix = self.prompts.confirm(self.window, "Backups readable by others",
+                                   f"Other users of this computer can read the backups in {root}. "
+                                   "Make them readable by you alone?")
+        done = ("The backups are now readable by you alone" if fix
+                else "`timekeep make-private` makes the backups private whenever you like")
+        self.workers.start(privacy.answer_notice, root, rid, self.paths.state_dir, fix,
+                           on_done=lambda _changed: self._status_message(done),
+                           on_failed=lambda message: self.prompts.warn(self.window, "Backups readable by others",
+                                                                       message))
 
     def _backup_finished(self, snapshot: SnapshotInfo) -> None:
         self.store.update(last_backup_ns=snapshot.time_ns)

@@ -34,6 +34,8 @@ class AppPaths:
     config_dir: Path
     cache_dir: Path
     agent_socket: Path | None = None  # where a running agent listens; None: never look for one
+    # what the person was told (a repository others can read, once per repository), shared with the CLI
+    state_dir: Path = field(default_factory=lambda: Path(platformdirs.user_state_dir("timekeep")))
 
     @classmethod
     def default(cls) -> AppPaths:

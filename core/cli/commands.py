@@ -1,4 +1,5 @@
-"""Commands that change or verify a repository: init, add, remove, folders, backup, check, rebuild-index."""
+"""Commands that change or verify a repository: init, add, remove, folders, backup, check, rebuild-index,
+make-private."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from core.cli.output import (
     show_path,
 )
 from core.cli.progress import make_reporter
-from core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path
+from core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path, state_folder
 from core.cli.via_agent import backup_via_agent
 from core.errors import BackupCancelled, UsageError
 from core.types import CheckReport, SnapshotInfo
@@ -153,6 +154,26 @@ def rebuild_sentence(latest: SnapshotInfo | None, snapshots: int) -> str:
         return "Rebuilt index.db from the drive; the repository holds no snapshots yet."
     return (f"Rebuilt index.db from the packs and manifests: {plural(snapshots, 'snapshot')}, the latest "
             f"is {latest.id}.")
+
+
+def cmd_make_private(args: argparse.Namespace) -> int:
+    """Take every group and other permission off the repository's files and folders (chmod -R go-rwx,
+    symbolic links neither changed nor followed). Needs no lock: a running backup's files are private anyway."""
+    from pathlib import Path
+
+    from core.storage import privacy
+    from core.storage.layout import load_config
+
+    root = Path(repo_path(args))
+    config = load_config(root)  # a repository, or the one-line reason it is not
+    changed = privacy.make_private(root)
+    privacy.remember_notice(config.repository_id, state_folder())
+    if changed:
+        print(f"{root} is now readable by you alone ({plural(changed, 'file or folder', 'files and folders')} "
+              "changed).")
+    else:
+        print(f"{root} was already readable by you alone.")
+    return 0
 
 
 def cmd_gui(args: argparse.Namespace) -> int:

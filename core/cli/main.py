@@ -132,6 +132,8 @@ def _add_storing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     check.add_argument("--read-data", action="store_true", help="also re-read and re-hash every chunk")
     _command(sub, common, "rebuild-index", lazy("commands", "cmd_rebuild_index"),
              "recreate index.db from the drive (the old one is replaced only once the new one is whole)", json=True)
+    _command(sub, common, "make-private", lazy("commands", "cmd_make_private"),
+             "make the repository readable by you alone (chmod -R go-rwx)")
     coalesce = _command(sub, common, "coalesce", lazy("thin", "cmd_coalesce"),
                         "thin old snapshots by the retention rule and free the space they held", json=True)
     coalesce.add_argument("--dry-run", action="store_true", help="only show which snapshots would go")

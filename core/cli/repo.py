@@ -1,4 +1,5 @@
-"""What a command's arguments point at: the repository (--repo, $TIMEKEEP_REPO) and paths as bytes."""
+"""What a command's arguments point at: the repository (--repo, $TIMEKEEP_REPO) and paths as bytes; and, once per
+repository, the notice that other users can read it."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from core.errors import NotARepository, UsageError
+from core.errors import NotARepository, TimekeepError, UsageError
 
 if TYPE_CHECKING:
     from core.api import Timekeep
@@ -44,7 +46,7 @@ def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress],
 
     path = repo_path(args)
     try:
-        return Timekeep.open(path, writer=writer, progress=progress)
+        tk = Timekeep.open(path, writer=writer, progress=progress)
     except NotARepository:
         from core.agent.paths import AgentPaths
         from core.drives import missing_drive
@@ -53,6 +55,47 @@ def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress],
         if absent is None:
             raise
         raise NotARepository(absent) from None  # say the drive is away, not that the folder is not a repository
+    try:
+        tell_if_exposed(tk.root, tk.config.repository_id)
+    except BaseException:
+        tk.close()
+        raise
+    return tk
+
+
+def state_folder() -> Path:
+    from core.agent.paths import AgentPaths
+
+    return AgentPaths.from_platform().state
+
+
+def tell_if_exposed(root: Path, repository_id: str) -> None:
+    """Once per repository: say on stderr that other users can read it and how to fix that; on a terminal,
+    offer to fix it now. Advice only: the command goes on whatever happens here."""
+    from core.storage import privacy
+
+    state = state_folder()
+    try:
+        found = privacy.notice_due(root, repository_id, state)
+    except OSError:
+        return  # a repository that cannot be looked through fails the command itself, in its own words
+    if not found:
+        return
+    print(f"timekeep: {privacy.notice(root, found)}", file=sys.stderr)
+    fix = sys.stdin.isatty() and sys.stderr.isatty() and _yes("Make it private now? [Y/n] ")
+    try:
+        privacy.answer_notice(root, repository_id, state, fix)
+    except (TimekeepError, OSError) as err:
+        print(f"timekeep: {err}", file=sys.stderr)
+    else:
+        if fix:
+            print(f"timekeep: {root} is now readable by you alone", file=sys.stderr)
+
+
+def _yes(question: str) -> bool:
+    print(question, end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
+    return bool(answer) and answer.strip().lower() in ("", "y", "yes")
 
 
 def user_path(text: str) -> bytes:

@@ -17,6 +17,7 @@ from playhouse.migrate import SqliteMigrator, migrate
 
 from core.errors import FormatTooNew, IndexDamaged, IndexMissing
 from core.index.models import MODELS, Extent, File, Journal, Loss, Meta, Pack, Snapshot, Version
+from core.storage.atomic import create_private
 from core.storage.failures import drive_message
 
 SCHEMA_VERSION = 4
@@ -116,7 +117,7 @@ def open_index(path: Path, create: bool = False) -> SqliteDatabase:
     if not path.exists():
         if not create:
             raise IndexMissing(f"{path.parent} has no index (index.db)")
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        os.close(create_private(path))  # SQLite gives its -wal and -shm the same permissions
     db = connect(path)
     try:
         db.connect(reuse_if_open=True)

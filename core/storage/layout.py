@@ -10,7 +10,7 @@ from typing import Any
 
 from core import __version__
 from core.errors import FormatTooNew, NotARepository, UsageError
-from core.storage.atomic import atomic_write
+from core.storage.atomic import atomic_write, make_private_dir
 from core.types import Retention
 
 FORMAT_VERSION = 1
@@ -93,13 +93,14 @@ class Layout:
 
 
 def create(root: Path, chunker: ChunkerParams | None = None) -> RepoConfig:
-    """Lay out a new repository; refuses a folder that already holds anything."""
+    """Lay out a new repository, private to its owner; refuses a folder that already holds anything."""
     if root.exists() and any(root.iterdir()):
         raise UsageError(f"{root} is not empty; choose an empty or new folder for the repository")
-    root.mkdir(parents=True, exist_ok=True)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(root, exist_ok=True)  # an empty folder made beforehand becomes private too
     layout = Layout(root)
-    layout.packs.mkdir()
-    layout.manifests.mkdir()
+    make_private_dir(layout.packs)
+    make_private_dir(layout.manifests)
     config = RepoConfig(
         format=FORMAT_VERSION,
         repository_id=uuid.uuid4().hex,

@@ -23,7 +23,7 @@ import blake3
 import zstandard
 
 from core.errors import CorruptData, RepositoryError
-from core.storage.atomic import publish_new, temp_name
+from core.storage.atomic import create_private, publish_new, temp_name
 from core.storage.layout import Layout
 
 MANIFEST_FORMAT = 2
@@ -75,7 +75,8 @@ def write_manifest(layout: Layout, snapshot_id: int, header: dict[str, Any],
     memory stays flat in its size. RepositoryError if that name exists: nothing is ever overwritten."""
     target = layout.manifest_path(snapshot_id, gen)
     tmp = temp_name(target)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    tmp.unlink(missing_ok=True)  # a killed writer of this same process id left it
+    fd = create_private(tmp)
     try:
         with open(fd, "wb", closefd=False) as raw:
             sink = _Sink(raw)

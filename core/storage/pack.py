@@ -6,19 +6,21 @@ that exists under its final name is always whole. The footer alone is enough to 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import blake3
 
 from core.errors import CorruptData, StorageError
-from core.storage.atomic import fsync_dir, publish_new
-from core.storage.failures import drive_message
+from core.storage.atomic import create_private, fsync_dir, make_private_dir, publish_new
+from core.storage.failures import drive_error
 from core.storage.frame import compress_stream, decompress_stream
 from core.storage.layout import Layout
 
@@ -48,10 +50,6 @@ class SealedPack:
     entries: list[PackEntry] = field(default_factory=list)
 
 
-def _drive_failure(err: OSError) -> str:
-    return drive_message(err) or f"cannot write to the backup drive: {err.strerror or err}"
-
-
 def _write_all(fd: int, data: bytes | bytearray) -> None:
     view = memoryview(data)
     while view:
@@ -62,99 +60,140 @@ def _checksum(data: bytes) -> bytes:
     return blake3.blake3(data).digest(length=8)
 
 
+class _OpenPack:
+    """The pack being written, under its temporary name. It owns the descriptor and closes it once."""
+
+    def __init__(self, packs: Path) -> None:
+        self.name = secrets.token_hex(16)
+        self.tmp = packs / f".{self.name}.tmp"
+        self.fd = create_private(self.tmp)
+        self.entries: list[PackEntry] = []
+        self.pos = 0
+        self.pending = bytearray()
+
+    def close(self) -> None:
+        """Close the descriptor unless it is closed already. The number is forgotten first: a close that
+        fails has released it all the same, and closing it again could close another thread's file."""
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def discard(self) -> None:
+        """Give the pack up: close it and remove its temporary, ignoring a drive that no longer answers
+        (the next writer removes temporaries it finds)."""
+        with contextlib.suppress(OSError):
+            self.close()
+        with contextlib.suppress(OSError):
+            self.tmp.unlink(missing_ok=True)
+
+
 class PackWriter:
-    """Appends frames to the open pack from any thread; seals it when it reaches the target size."""
+    """Appends frames to the open pack from any thread; seals it when it reaches the target size.
+
+    Any failure on the drive discards the open pack and is final: the pack's frames are lost with it, so
+    every later call raises the same error rather than store chunks at offsets nobody can trust.
+    """
 
     def __init__(self, layout: Layout, target_size: int = TARGET_PACK_SIZE) -> None:
         self.layout = layout
         self.target_size = target_size
         self._lock = threading.Lock()
         self._sealed: list[SealedPack] = []
-        self._fd = -1
-        self._pending = bytearray()
-        self._open: SealedPack | None = None
-        self._tmp: Path | None = None
-        self._pos = 0
+        self._open: _OpenPack | None = None
+        self._failed: StorageError | None = None
 
     def add(self, frame: bytes, chunks: list[tuple[bytes, int, int]]) -> None:
         """Append one frame holding `chunks` as (digest, offset inside the frame, raw length)."""
-        try:
-            self._add(frame, chunks)
-        except OSError as err:
-            raise StorageError(_drive_failure(err)) from err
-
-    def _add(self, frame: bytes, chunks: list[tuple[bytes, int, int]]) -> None:
         with self._lock:
-            if self._open is None:
-                self._start()
-            assert self._open is not None
-            self._buffer(frame)
-            self._open.entries.extend(PackEntry(d, self._pos, len(frame), inner, n) for d, inner, n in chunks)
-            self._pos += len(frame)
-            if self._pos >= self.target_size:
-                self._seal()
+            self._guarded(self._add, frame, chunks)
 
     def flush(self) -> list[SealedPack]:
         """Seal the open pack (if any) and hand over every pack sealed since the last call."""
         with self._lock:
-            try:
-                if self._open is not None:
-                    self._seal()
-            except OSError as err:
-                raise StorageError(_drive_failure(err)) from err
+            if self._open is not None or self._failed is not None:
+                self._guarded(self._seal)
             sealed, self._sealed = self._sealed, []
             return sealed
 
     def abort(self) -> None:
+        """Drop the open pack and its temporary (where the drive still allows); safe at any time, and again."""
         with self._lock:
-            self._pending = bytearray()
-            if self._open is not None:
-                os.close(self._fd)
-                assert self._tmp is not None
-                self._tmp.unlink(missing_ok=True)
-                self._open = None
+            self._discard()
 
-    def _buffer(self, frame: bytes) -> None:
+    def _guarded(self, step: Callable[..., None], *args: Any) -> None:
+        if self._failed is not None:
+            raise type(self._failed)(str(self._failed))
+        try:
+            step(*args)
+        except OSError as err:
+            self._discard()
+            self._failed = drive_error(err, self.layout.root) or StorageError(
+                f"cannot write to the backup drive: {err.strerror or err}")
+            raise self._failed from err
+        except BaseException:
+            self._discard()
+            self._failed = StorageError("the pack being written was abandoned when the backup stopped")
+            raise
+
+    def _discard(self) -> None:
+        if self._open is not None:
+            self._open.discard()
+            self._open = None
+
+    def _add(self, frame: bytes, chunks: list[tuple[bytes, int, int]]) -> None:
+        pack = self._open or self._start()
+        self._buffer(pack, frame)
+        pack.entries.extend(PackEntry(d, pack.pos, len(frame), inner, n) for d, inner, n in chunks)
+        pack.pos += len(frame)
+        if pack.pos >= self.target_size:
+            self._seal()
+
+    def _buffer(self, pack: _OpenPack, frame: bytes) -> None:
         """Small frames are gathered and written together: one system call per frame of a small file
         would cost more than the file."""
         if len(frame) >= WRITE_BUFFER:
-            self._drain()
-            _write_all(self._fd, frame)
+            self._drain(pack)
+            _write_all(pack.fd, frame)
             return
-        self._pending += frame
-        if len(self._pending) >= WRITE_BUFFER:
-            self._drain()
+        pack.pending += frame
+        if len(pack.pending) >= WRITE_BUFFER:
+            self._drain(pack)
 
-    def _drain(self) -> None:
-        if self._pending:  # handed over first: a failed write's traceback keeps a view of the old buffer
-            data, self._pending = self._pending, bytearray()
-            _write_all(self._fd, data)
+    @staticmethod
+    def _drain(pack: _OpenPack) -> None:
+        if pack.pending:  # handed over first: a failed write's traceback keeps a view of the old buffer
+            data, pack.pending = pack.pending, bytearray()
+            _write_all(pack.fd, data)
 
-    def _start(self) -> None:
-        name = secrets.token_hex(16)
-        self._tmp = self.layout.packs / f".{name}.tmp"
-        self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        os.write(self._fd, MAGIC)
-        self._pos = len(MAGIC)
-        self._open = SealedPack(name, 0)
+    def _start(self) -> _OpenPack:
+        self._open = pack = _OpenPack(self.layout.packs)
+        _write_all(pack.fd, MAGIC)
+        pack.pos = len(MAGIC)
+        return pack
 
     def _seal(self) -> None:
-        assert self._open is not None and self._tmp is not None
+        """Footer, trailer, fsync, close; only then the pack takes its final name."""
+        pack = self._open
+        assert pack is not None
         footer = compress_stream(b"".join(ENTRY.pack(e.digest, e.offset, e.length, e.inner, e.raw_length)
-                                          for e in self._open.entries))
-        trailer = TRAILER.pack(self._pos, len(footer), _checksum(footer), END_MAGIC)
-        self._drain()
-        _write_all(self._fd, footer + trailer)
-        os.fsync(self._fd)
-        os.close(self._fd)
-        self._open.size = self._pos + len(footer) + len(trailer)
-        final = self.layout.pack_path(self._open.name)
-        if not final.parent.exists():
-            final.parent.mkdir()
-            fsync_dir(self.layout.packs)
-        publish_new(self._tmp, final)
-        self._sealed.append(self._open)
+                                          for e in pack.entries))
+        trailer = TRAILER.pack(pack.pos, len(footer), _checksum(footer), END_MAGIC)
+        self._drain(pack)
+        _write_all(pack.fd, footer + trailer)
+        os.fsync(pack.fd)
+        pack.close()
+        final = self.layout.pack_path(pack.name)
+        self._make_subfolder(final.parent)
+        publish_new(pack.tmp, final)
         self._open = None
+        self._sealed.append(SealedPack(pack.name, pack.pos + len(footer) + len(trailer), pack.entries))
+
+    def _make_subfolder(self, folder: Path) -> None:
+        try:
+            make_private_dir(folder)
+        except FileExistsError:
+            return
+        fsync_dir(self.layout.packs)
 
 
 def read_footer(path: Path) -> list[PackEntry]:
@@ -213,9 +252,11 @@ class PackReader:
             return fd
 
     def _close_all(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
+        fds = list(self._fds.values())
         self._fds.clear()
+        for fd in fds:
+            with contextlib.suppress(OSError):  # a vanished drive; the descriptor is released all the same
+                os.close(fd)
 
     def close(self) -> None:
         with self._lock:
