@@ -52,6 +52,7 @@ OLD_INDEX_AFTER = 2  # the snapshot after which a copy of index.db is kept, to b
 THINNED_IN_HISTORY = 3  # dropped by a thinning after snapshot 4 was taken: the ids have a hole
 DROP = 4  # what the matrix's `coalesce` drops: a middle snapshot whose own chunks snapshot 5 replaces
 DAMAGED_MANIFEST = 2  # a middle snapshot that later ones build on
+STEADY = b"notes/n10.txt"  # a small file no snapshot changes: the damaged pack is the one holding it
 
 Key = tuple[int, bytes]  # (snapshot id, path relative to the protected folder)
 
@@ -520,19 +521,28 @@ def flip_index_values(h: History, index: Path) -> tuple[Key, Key]:
 # --- a pack ---------------------------------------------------------------------------------------------------
 
 def damaged_pack(h: History) -> str:
-    """The pack whose loss costs most files of the latest snapshot, among those an undamaged thinning keeps."""
+    """The pack holding a small file that every snapshot has unchanged (so, with others, it is a pack of several
+    files that every snapshot needs), unless an undamaged thinning would take it away: then the pack whose loss
+    costs most files of the latest snapshot."""
     thinned = {Path(name).stem for name in h.thinning["drop"].packs_deleted}
     latest = max(h.trees)
     users = {p: {k for k in keys if k[0] == latest} for p, keys in h.packs_of().items() if p not in thinned}
-    return max(sorted(users), key=lambda p: len(users[p]))
+    steady = [p for p, keys in users.items() if (latest, STEADY) in keys]
+    return steady[0] if steady else max(sorted(users), key=lambda p: len(users[p]))
 
 
-def middle_chunk_offset(h: History, pack: str, size: int) -> int:
-    """A byte inside the payload of the frame nearest the pack's middle among those the latest snapshot uses."""
-    latest_uses = set().union(*(d for (sid, _), d in h.uses.items() if sid == max(h.trees)))
-    frames = sorted({(c.offset, c.length) for d, c in h.chunks.items() if c.pack == pack and d in latest_uses})
-    offset, length = min(frames, key=lambda f: abs(f[0] + f[1] // 2 - size // 2))
-    return offset + FRAME.size + (length - FRAME.size) // 2
+def middle_chunk_offset(h: History, repo: Path, pack: str) -> int:
+    """A byte inside the chunk nearest the pack's middle among those the latest snapshot uses: in the chunk's
+    own bytes where its frame is stored raw, else in the middle of its frame's compressed payload."""
+    used = set().union(*(d for (sid, _), d in h.uses.items() if sid == max(h.trees)))
+    size = pack_file(repo, pack).stat().st_size
+    mine = sorted((c.offset, c.inner, d) for d, c in h.chunks.items() if c.pack == pack and d in used)
+    c = h.chunks[min(mine, key=lambda m: abs(m[0] - size // 2))[2]]
+    with open(pack_file(repo, pack), "rb") as fh:
+        fh.seek(c.offset)
+        compression = FRAME.unpack(fh.read(FRAME.size))[1]
+    inside = c.inner + c.raw_length // 2 if compression == 0 else (c.length - FRAME.size) // 2
+    return c.offset + FRAME.size + inside
 
 
 def pack_damage(h: History, repo: Path, name: str) -> Damage:
@@ -544,7 +554,7 @@ def pack_damage(h: History, repo: Path, name: str) -> Damage:
     elif name == "pack-truncated":
         truncate(path, size // 2)
     elif name == "pack-flipped":
-        flip(path, middle_chunk_offset(h, pack, size), 0x5A)
+        flip(path, middle_chunk_offset(h, repo, pack), 0x5A)
     else:
         offset, length, _, _ = TRAILER.unpack_from(path.read_bytes(), size - TRAILER.size)
         flip(path, offset + length // 2, 0x5A)
@@ -553,8 +563,9 @@ def pack_damage(h: History, repo: Path, name: str) -> Damage:
     every = h.needing(mine)
     footer_lost = not path.exists() or not footer_intact(path)
     assert lost or name == "pack-flipped-footer", f"{name} should cost some file its bytes"
-    latest = sorted(k for k in (lost or every) if k[0] == max(h.trees))
-    return Damage(name, "pack", path, (pack[:8],), latest[0], (latest[0][0], os.path.dirname(latest[0][1])),
+    latest = max(h.trees)  # the file to ask for: one the damage costs at the latest snapshot, if any
+    target = min([k for k in lost if k[0] == latest] or [k for k in every if k[0] == latest])
+    return Damage(name, "pack", path, (pack[:8],), target, (target[0], os.path.dirname(target[1])),
                   lost, lost, every if footer_lost else lost, footer_lost=footer_lost)
 
 

@@ -334,11 +334,11 @@ def chunk_intact(pack: Path, digest: bytes, offset: int, length: int, inner: int
         with open(pack, "rb") as fh:
             fh.seek(offset)
             frame = fh.read(length)
-        _, compression, _, _, raw_length, payload_length = FRAME.unpack_from(frame)
+        _, compression, _, _, frame_raw, frame_payload = FRAME.unpack_from(frame)
         payload = frame[FRAME.size :]
-        if len(payload) != payload_length:
+        if len(payload) != frame_payload:
             return False
-        raw = payload if compression == 0 else zstandard.ZstdDecompressor().decompress(payload, raw_length)
+        raw = payload if compression == 0 else zstandard.ZstdDecompressor().decompress(payload, frame_raw)
     except (OSError, struct.error, zstandard.ZstdError):
         return False
     return blake3.blake3(raw[inner : inner + raw_length]).digest() == digest
