@@ -192,8 +192,11 @@ def recovered(f: Findings, h: History, repo: Path, tmp: Path, dropped_ok: bool) 
     for sid in sorted(ids):
         restore_exact(f, h, repo, sid, tmp / f"snapshot-{sid}")
     check = timekeep(repo, "check", "--read-data", "--json")
-    report = check.json() if check.code in (0, 1) else {}
-    f.expect(check.code == 0 and not report.get("problems"), lambda: f"{check}: {report.get('problems')}")
+    try:
+        problems = check.json().get("problems")
+    except (ValueError, AttributeError):
+        problems = [f"not JSON: {check.out[:200]!r}"]
+    f.expect(check.code == 0 and not problems, lambda: f"{check}: {problems}")
 
 
 def restore_exact(f: Findings, h: History, repo: Path, sid: int, dest: Path) -> None:
