@@ -502,16 +502,18 @@ def flip_index_values(h: History, index: Path) -> tuple[Key, Key]:
     so that it names another chunk at least as long: the file then builds without complaint, from the wrong
     bytes. Returns that file (for `cat` and restore) and the folder holding the renamed path (for `ls`)."""
     with contextlib.closing(sqlite3.connect(index)) as conn:
-        places = {(t, c): locate_value(conn, index, t, c) for t, c in INDEX_FLIPS}
-        extent = places[("extent", "chunk_id")][0]
-        path, sid, chunk = conn.execute(
-            "SELECT f.path, v.snapshot_id, e.chunk_id FROM extent e JOIN version v ON v.id = e.version_id "
-            "JOIN file f ON f.id = v.file_id WHERE e.rowid = ?", (extent,)).fetchone()
-        (renamed,) = conn.execute("SELECT path FROM file WHERE id = ?", (places[("file", "path")][0],)).fetchone()
         lengths = dict(conn.execute("SELECT id, raw_length FROM chunk").fetchall())
-    silent = [m for m in (1, 2, 4, 8, 16, 32, 64) if lengths.get(chunk ^ m, 0) >= lengths[chunk]]
-    for (table, _), (_, offset) in places.items():
-        flip(index, offset, silent[0] if table == "extent" and silent else 1)
+        extents = dict(conn.execute("SELECT rowid, chunk_id FROM extent").fetchall())
+        masks = {row: [m for m in (1, 2, 4, 8, 16, 32, 64) if lengths.get(chunk ^ m, 0) >= lengths[chunk]]
+                 for row, chunk in extents.items()}
+        places = {(t, c): locate_value(conn, index, t, c, lambda row, t=t: t != "extent" or bool(masks[row]))
+                  for t, c in INDEX_FLIPS}
+        extent = places[("extent", "chunk_id")][0]
+        path, sid = conn.execute("SELECT f.path, v.snapshot_id FROM extent e JOIN version v ON v.id = e.version_id "
+                                 "JOIN file f ON f.id = v.file_id WHERE e.rowid = ?", (extent,)).fetchone()
+        (renamed,) = conn.execute("SELECT path FROM file WHERE id = ?", (places[("file", "path")][0],)).fetchone()
+    for (table, _), (row, offset) in places.items():
+        flip(index, offset, masks[row][0] if table == "extent" else 1)
     moved = os.path.relpath(renamed, h.folder)
     assert moved != b".", "the damaged path should be a file's, not the protected folder's"
     shown = [s for s in sorted(h.trees, reverse=True) if moved in h.trees[s]]
