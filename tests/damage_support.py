@@ -48,7 +48,6 @@ from tests.treeops import (
 
 KiB = 1024
 SMALL_PACK = 160 * KiB  # the fixture's packs (the engine's own are 32 MiB): a small history spans many
-OLD_INDEX_AFTER = 2  # the snapshot after which a copy of index.db is kept, to be put back later
 THINNED_IN_HISTORY = 3  # dropped by a thinning after snapshot 4 was taken: the ids have a hole
 DROP = 4  # what the matrix's `coalesce` drops: a middle snapshot whose own chunks snapshot 5 replaces
 DAMAGED_MANIFEST = 2  # a middle snapshot that later ones build on
@@ -91,7 +90,7 @@ class History:
     uses: dict[Key, frozenset[bytes]]  # every stored file at every snapshot -> the chunk digests its bytes need
     chunks: dict[bytes, ChunkPlace]
     versions: dict[bytes, frozenset[int]]  # every path ever stored (b"" the folder itself) -> snapshots with a version
-    old_index: Path  # index.db as it was right after snapshot OLD_INDEX_AFTER
+    old_index: Path  # index.db as it was right after snapshot 2 (put back later: a stale index)
     max_id: int  # the highest snapshot id ever used: a new snapshot must get a higher one
     thinning: dict[str, Thinning] = field(default_factory=dict)  # "drop" and "rule" -> an undamaged run
 
@@ -290,11 +289,12 @@ def reference_thinning(h: History, where: Path, drop: list[int] | None) -> Thinn
 
 def data_files(repo: Path) -> dict[str, str]:
     """Every sealed pack and manifest on the drive (relative name -> SHA-256): the files that hold data."""
-    found = {}
-    for pattern in ("packs/*/*.pack", "snapshots/*.manifest"):
-        for path in repo.glob(pattern):
-            found[str(path.relative_to(repo))] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return found
+    return {str(path.relative_to(repo)): sha256(path)
+            for pattern in ("packs/*/*.pack", "snapshots/*.manifest") for path in repo.glob(pattern)}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def manifest_id(name: str) -> int | None:
@@ -458,10 +458,6 @@ class Damage:
                 return True
         now = sha256(self.path) if self.path.exists() else None
         return now == self.digest
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def remove_index(repo: Path, suffixes: tuple[str, ...] = ("", "-wal", "-shm")) -> None:
