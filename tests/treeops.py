@@ -11,6 +11,7 @@ import os
 import random
 import sqlite3
 import stat
+import struct
 import subprocess
 import tempfile
 import threading
@@ -18,7 +19,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import blake3
 import pytest
+import zstandard
 
 import core.capture.read as read_mod
 from core.api import Timekeep
@@ -255,6 +258,21 @@ def flip_byte(repo: Path, pack: str, offset: int) -> None:
         fh.write(bytes([byte[0] ^ 0x5A]))
 
 
+def truncate(path: Path, size: int) -> None:
+    """A file cut short, as a copy or a write interrupted leaves it."""
+    with open(path, "r+b") as fh:
+        fh.truncate(size)
+
+
+def flip(path: Path, offset: int, mask: int = 0x01) -> None:
+    """One bit of one byte turned over, as a failing drive does it."""
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)[0]
+        fh.seek(offset)
+        fh.write(bytes([byte ^ mask]))
+
+
 def file_id(conn: sqlite3.Connection, path: bytes) -> int:
     row = conn.execute("SELECT id FROM file WHERE path = ?", (path,)).fetchone()
     return int(row[0])
@@ -303,3 +321,108 @@ def fill_leaving(drive: Path, free: int) -> Path:
     with open(filler, "wb") as fh:
         fh.write(bytes(max(0, stats.f_bavail * stats.f_frsize - free)))
     return filler
+
+
+# --- a pack read by FORMAT.md alone (to tell which chunks a damage destroyed) -------------------------------
+
+
+FRAME = struct.Struct("<BBBBII")  # FORMAT.md: version, compression, encryption, reserved, raw length, payload length
+TRAILER = struct.Struct("<QI8s8s")  # footer offset, footer length, BLAKE3-64 of the footer, "TKPEND01"
+
+
+def pack_file(repo: Path, pack: str) -> Path:
+    return repo / "packs" / pack[:2] / f"{pack}.pack"
+
+
+def chunk_intact(pack: Path, digest: bytes, offset: int, length: int, inner: int, raw_length: int) -> bool:
+    """Read one chunk (bytes `inner` on of the frame at `offset`) the way FORMAT.md describes it and check it
+    against its digest: written from the format, not from the engine, so an engine bug cannot hide here."""
+    try:
+        with open(pack, "rb") as fh:
+            fh.seek(offset)
+            frame = fh.read(length)
+        _, compression, _, _, frame_raw, frame_payload = FRAME.unpack_from(frame)
+        payload = frame[FRAME.size :]
+        if len(payload) != frame_payload:
+            return False
+        raw = payload if compression == 0 else zstandard.ZstdDecompressor().decompress(payload, frame_raw)
+    except (OSError, struct.error, zstandard.ZstdError):
+        return False
+    return blake3.blake3(raw[inner : inner + raw_length]).digest() == digest
+
+
+def footer_intact(path: Path) -> bool:
+    """The pack ends with a trailer whose checksum matches its footer (FORMAT.md)."""
+    try:
+        data = path.read_bytes()
+        offset, length, checksum, magic = TRAILER.unpack_from(data, len(data) - TRAILER.size)
+    except (OSError, struct.error):
+        return False
+    footer = data[offset : offset + length]
+    return magic == b"TKPEND01" and blake3.blake3(footer).digest(length=8) == checksum
+
+
+# --- a value inside index.db, found by reading SQLite's file format (to damage it in place) ------------------
+
+
+def varint(data: bytes, at: int) -> tuple[int, int]:
+    """SQLite's big-endian varint at `at`: (value, offset after it)."""
+    value = 0
+    for n in range(9):
+        byte = data[at + n]
+        if n == 8:
+            return (value << 8) | byte, at + 9
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, at + n + 1
+    raise AssertionError("unreachable")
+
+
+def serial_size(serial: int) -> int:
+    if serial >= 12:
+        return (serial - 12) // 2 if serial % 2 == 0 else (serial - 13) // 2
+    return (0, 1, 2, 3, 4, 6, 8, 8, 0, 0, 0, 0)[serial]
+
+
+def value_end(page: bytes, cell: int, column: int) -> tuple[int, int] | None:
+    """(rowid, offset within the page of the last byte of `column`'s value) in a table leaf cell; None when
+    the value takes no bytes (NULL, 0 or 1)."""
+    _, at = varint(page, cell)  # the payload's length
+    rowid, at = varint(page, at)
+    header_len, cursor = varint(page, at)
+    body, serials = at + header_len, []
+    while cursor < body and len(serials) <= column:
+        serial, cursor = varint(page, cursor)
+        serials.append(serial)
+    if len(serials) <= column:
+        return None
+    size = serial_size(serials[column])
+    start = body + sum(serial_size(s) for s in serials[:column])
+    return (rowid, start + size - 1) if size else None
+
+
+def leaf_cells(page: bytes, header_at: int) -> list[int]:
+    assert page[header_at] == 0x0D, "not a table leaf page"
+    count = int.from_bytes(page[header_at + 3 : header_at + 5], "big")
+    return [int.from_bytes(page[header_at + 8 + 2 * i : header_at + 10 + 2 * i], "big") for i in range(count)]
+
+
+def locate_value(conn: sqlite3.Connection, index: Path, table: str, column: str,
+                 wanted: Callable[[int], bool] = lambda rowid: True) -> tuple[int, int]:
+    """(rowid, file offset) of the last byte (the low byte of an integer) of `column` in a row near the middle
+    of a middle leaf page of `table` (the first from there whose rowid is `wanted`): where to turn a bit over
+    so that one stored value changes."""
+    columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+    pages = [row[0] for row in conn.execute(
+        "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno", (table,))]
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pageno = pages[len(pages) // 2]
+    with open(index, "rb") as fh:
+        fh.seek((pageno - 1) * size)
+        page = fh.read(size)
+    cells = leaf_cells(page, 100 if pageno == 1 else 0)
+    for cell in cells[len(cells) // 2 :] + cells[: len(cells) // 2]:
+        found = value_end(page, cell, columns.index(column))
+        if found is not None and wanted(found[0]):
+            return found[0], (pageno - 1) * size + found[1]
+    raise AssertionError(f"no {table} row with a {column} to damage")
