@@ -298,7 +298,9 @@ def sha256(path: Path) -> str:
 
 
 def manifest_id(name: str) -> int | None:
-    stem = Path(name).stem
+    """The snapshot a manifest's file name belongs to: `<id>.manifest`, or `<id>-<generation>.manifest` once
+    a thinning wrote it again (FORMAT.md, "Manifests")."""
+    stem = Path(name).stem.split("-")[0]
     return int(stem) if name.startswith("snapshots/") and stem.isdigit() else None
 
 
@@ -323,10 +325,19 @@ def drive_broken(before: dict[str, str], after: dict[str, str], allowed: Thinnin
     ever = max([max_id, *(manifest_id(n) or 0 for n in before)])
     changed = sorted(n for n in before.keys() & after.keys() if before[n] != after[n] and n not in rewritten)
     deleted = sorted(n for n in before.keys() - after.keys() if n not in deletable)
-    reused = sorted(i for n in after.keys() - before.keys() if (i := manifest_id(n)) and i <= ever and i not in repair)
+    had = {manifest_id(n) for n in before} - {None}
+    reused = sorted(i for n in after.keys() - before.keys()
+                    if (i := manifest_id(n)) and i <= ever and i not in repair and not _next_generation(n, i, had))
     return ([f"overwrote {changed[:4]}"] if changed else []) + \
         ([f"deleted {len(deleted)} data files: {deleted[:4]}"] if deleted else []) + \
         ([f"gave a new snapshot an id already used: {reused}"] if reused else [])
+
+
+def _next_generation(name: str, sid: int, had: set[int | None]) -> bool:
+    """A manifest written again for a snapshot the drive held (`<id>-<gen>.manifest`, gen > 0): the same
+    snapshot, not a new one under a used id."""
+    stem = Path(name).stem
+    return sid in had and "-" in stem and int(stem.split("-")[1]) > 0
 
 
 # --- the command, in process ------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from core.cli.progress import make_reporter
 from core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path, state_folder
 from core.cli.via_agent import backup_via_agent
 from core.errors import BackupCancelled, UsageError
+from core.index.losses import describe
 from core.types import CheckReport, SnapshotInfo
 
 
@@ -112,16 +113,20 @@ def check_json(report: CheckReport) -> dict[str, object]:
         "chunks_read": report.chunks_read,
         "problems": list(report.problems),
         "notes": list(report.notes),
+        "lost": [{"snapshot": sid, "path": os.fsdecode(item.path) if item.path is not None else None,
+                  "reason": item.reason} for item in report.lost for sid in item.snapshots],
     }
 
 
 def check_lines(report: CheckReport, read_data: bool) -> list[str]:
     read = f", re-read {plural(report.chunks_read, 'chunk')}" if read_data else ""
-    verdict = "no problems found." if report.ok else f"{plural(len(report.problems), 'problem')} found:"
     counts = (f"{plural(report.packs, 'pack')}, {plural(report.chunks, 'chunk')} and "
               f"{plural(report.snapshots, 'snapshot')}")
+    found = len(report.problems) + len(report.lost)
+    verdict = "no problems found." if report.ok else f"{plural(found, 'problem')} found:"
     head = f"Checked {counts}{read}: {verdict}"
-    return [head, *(f"  problem: {p}" for p in report.problems), *(f"  note: {n}" for n in report.notes)]
+    lost = [f"  lost: {describe(item)}" for item in report.lost]
+    return [head, *(f"  problem: {p}" for p in report.problems), *lost, *(f"  note: {n}" for n in report.notes)]
 
 
 def cmd_rebuild_index(args: argparse.Namespace) -> int:
