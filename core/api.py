@@ -24,11 +24,12 @@ from core import repository
 from core.capture.excludes import DEFAULT_EXCLUDES
 from core.errors import (
     DriveFull,
+    IndexDamaged,
     NotInSnapshot,
     TimeBeforeFirstSnapshot,
     UsageError,
 )
-from core.index import queries, summary
+from core.index import losses, queries, summary
 from core.index.rebuild import RebuildReport
 from core.index.recovery import discard_snapshot
 from core.index.schema import index_id, open_index
@@ -111,6 +112,8 @@ class Timekeep:
         self.lock = lock
         # what opening found and did (an index rebuilt, a lost manifest written again): one sentence each
         self.notes = tuple(opened.notes)
+        # the index was made anew from the drive: a journal of changed paths it held is gone
+        self.rebuilt = opened.rebuilt
         # set when the drive could not open its index (full, read-only): a local copy taken at open, which
         # later backups do not change; the folder is removed on close
         self.index_copy = opened.index_copy
@@ -277,9 +280,24 @@ class Timekeep:
         When the drive fills up, old snapshots are thinned to make room (the oldest outside the
         retention rule's keep-all window first, never a file's only copy) and the backup runs again.
         """
+        self._need_writer()
+        try:
+            return self._backup_with_room(trigger, progress, cancel, dirty, make_room)
+        except IndexDamaged as err:  # a row failed its seal midway: the snapshot was dropped; rebuild, go again
+            self._rebuild_live(str(err), progress)
+            return self._backup_with_room(trigger, progress, cancel, dirty, make_room)
+
+    def _rebuild_live(self, reason: str, progress: ProgressCallback | None) -> None:
+        notes: list[str] = []
+        with drive_errors(self.root):
+            repository.rebuild_live(self.layout, self.db, progress, notes, reason)
+        self.notes = (*self.notes, *notes)
+        self.rebuilt = True
+
+    def _backup_with_room(self, trigger: str, progress: ProgressCallback | None, cancel: threading.Event | None,
+                          dirty: Mapping[bytes, Collection[bytes]] | None, make_room: bool) -> SnapshotInfo:
         from core.capture.backup import FolderSpec
 
-        self._need_writer()
         folders = [FolderSpec(f.id, f.path, f.excludes) for f in self.folders()]
         if not folders:
             raise UsageError("no folder is protected yet; add one with `timekeep add FOLDER`")
@@ -307,7 +325,8 @@ class Timekeep:
         from core.capture.backup import Backup  # the CLI's other commands need not load it
 
         first_free = max(manifest_ids(self.layout), default=0) + 1  # ids are never reused, whatever the index says
-        job = Backup(self.db, self.layout, self.config, folders, progress, cancel, dirty=dirty, first_free=first_free)
+        job = Backup(self.db, self.layout, self.config, folders, progress, cancel, dirty=dirty, first_free=first_free,
+                     reread=losses.to_store_again(self.db))
         try:
             with drive_errors(self.root):
                 return job.run(trigger)
@@ -336,13 +355,19 @@ class Timekeep:
         if parsed.kind == "snapshot":
             found = queries.snapshot(self.db, int(parsed.snapshot_id or 0))
             if found is None:
-                raise UsageError(f"there is no snapshot {parsed.snapshot_id}; `timekeep snapshots` lists them")
+                raise UsageError(self._unknown_snapshot(int(parsed.snapshot_id or 0)))
             return found
         found = queries.snapshot_at_time(self.db, min(int(parsed.time_ns or 0), 2**63 - 1))
         if found is None:
             first = datetime.fromtimestamp(all_snaps[0].time_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
             raise TimeBeforeFirstSnapshot(f"{spec!r} is before the first snapshot (taken {first})")
         return found
+
+    def _unknown_snapshot(self, sid: int) -> str:
+        if sid in manifest_ids(self.layout):
+            return (f"snapshot {sid} is on the drive but not in the index (the index is behind the drive); run "
+                    "`timekeep rebuild-index`")
+        return f"there is no snapshot {sid}; `timekeep snapshots` lists them"
 
     def list_dir(self, path: bytes | None, snapshot_id: int) -> list[Entry]:
         """Children of `path` as they stood at the snapshot; `None` lists the protected folders."""
@@ -408,7 +433,13 @@ class Timekeep:
     def check(self, read_data: bool = False, progress: ProgressCallback | None = None) -> CheckReport:
         from core.check import Checker
 
-        report = Checker(self.db, self.layout).run(read_data, progress)
+        checker = Checker(self.db, self.layout)
+        report = checker.run(read_data, progress)
+        damaged = checker.damaged_packs()
+        if damaged and self.index_copy is None:
+            with drive_errors(self.root):
+                said = repository.record_damage(self.layout, self.db, damaged, self.lock is not None)
+            report = dataclasses.replace(report, notes=(*report.notes, *said))
         if self.index_copy is not None:
             note = "the index could not be opened on the drive (full or read-only), so a local copy was checked"
             report = dataclasses.replace(report, notes=(note, *report.notes))

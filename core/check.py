@@ -19,7 +19,7 @@ from core.index.queries import ChunkLocation
 from core.index.schema import check_integrity
 from core.index.survey import DriveView, compare, survey
 from core.restore.combine import ChunkSource, verified_slice
-from core.storage.layout import Layout
+from core.storage.layout import Layout, read_folders
 from core.storage.lock import writer_running
 from core.storage.pack import PackReader, read_footer
 from core.types import CheckReport, Progress
@@ -34,6 +34,7 @@ class Checker:
         self.problems: list[str] = []
         self.notes: list[str] = []
         self.writing = False  # a live writer holds the lock: its unfinished work is not a leftover
+        self.unreadable: dict[bytes, str] = {}  # chunks --read-data found bad, with their pack
 
     def run(self, read_data: bool, progress: ProgressCallback | None = None) -> CheckReport:
         self.writing = writer_running(self.layout.lock)
@@ -49,12 +50,27 @@ class Checker:
             self._references()
             snapshots = self._manifests(view.manifests, progress)
             self._seals()
-            lost = tuple(losses.lost(self.db))
+            self._folders()
             packs, chunks = self.db.execute_sql(
                 "SELECT (SELECT count(*) FROM pack WHERE name != ''), (SELECT count(*) FROM chunk)").fetchone()
         self.writing = self.writing or writer_running(self.layout.lock)
         read = self._read_all(progress) if read_data else 0
+        source = ChunkSource(self.db, PackReader(self.layout))
+        try:
+            lost = tuple(losses.lost(self.db, {**losses.bad_chunks(self.db, source), **self.unreadable}))
+        finally:
+            source.reader.close()
         return CheckReport(packs, chunks, snapshots, read, tuple(self.problems), tuple(self.notes), lost)
+
+    def damaged_packs(self) -> set[str]:
+        """The packs in which --read-data found chunks that are not what was stored."""
+        return {reason.split()[1] for reason in self.unreadable.values()}
+
+    def _folders(self) -> None:
+        try:
+            read_folders(self.layout)
+        except (OSError, ValueError, TypeError) as err:
+            self.problems.append(f"folders.json is damaged ({err}); the next backup writes it again from the index")
 
     def _drift(self, view: DriveView) -> None:
         drift = compare(self.db, view)
@@ -155,8 +171,7 @@ class Checker:
                 where = ChunkLocation(*place)
                 if where.frame != key:
                     key, raw = where.frame, self._frame(source, where)
-                if raw:
-                    self._verify(raw, digest, where)
+                self._verify(raw, digest, where)
                 done += 1
                 if progress is not None and done % 256 == 0:
                     progress(Progress("check", done, len(rows), 0, 0, 0.0))
@@ -168,11 +183,15 @@ class Checker:
         try:
             return source.frame(where.frame)
         except CorruptData as err:
-            self.problems.append(f"frame at {where.offset} in pack {where.pack}: {err}")
+            self.problems.append(f"pack {where.pack}: the frame at {where.offset} is damaged ({err})")
             return b""
 
     def _verify(self, raw: bytes, digest: bytes, where: ChunkLocation) -> None:
         try:
+            if not raw:
+                raise CorruptData("its frame is damaged")
             verified_slice(raw, digest, where)
         except CorruptData as err:
-            self.problems.append(str(err))
+            if raw:
+                self.problems.append(str(err))
+            self.unreadable[digest] = f"pack {where.pack} is damaged"

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peewee import SqliteDatabase
+from peewee import DatabaseError, SqliteDatabase
 
 from core.coalesce.manifests import finish as finish_manifests
 from core.errors import CorruptData, IndexDamaged, IndexMissing, RepositoryLocked, StorageError
@@ -54,6 +54,7 @@ class Opened:
     db: SqliteDatabase
     notes: list[str] = field(default_factory=list)
     index_copy: Path | None = None  # a local copy read instead of the drive's index (full or read-only drive)
+    rebuilt: bool = False  # the index was made anew from the drive on the way
 
 
 def open_writer(root: Path, lock: WriterLock, progress: ProgressCallback | None = None) -> Opened:
@@ -61,7 +62,7 @@ def open_writer(root: Path, lock: WriterLock, progress: ProgressCallback | None 
     a killed writer. The caller holds `lock`."""
     layout = Layout(root)
     notes: list[str] = []
-    db = _trusted_index(layout, progress, notes)
+    db, rebuilt = _trusted_index(layout, progress, notes)
     try:
         recover(db, layout)
         finish_manifests(db, layout)
@@ -70,28 +71,30 @@ def open_writer(root: Path, lock: WriterLock, progress: ProgressCallback | None 
     except BaseException:
         db.close()
         raise
-    return Opened(db, notes)
+    return Opened(db, notes, rebuilt=rebuilt)
 
 
-def _trusted_index(layout: Layout, progress: ProgressCallback | None, notes: list[str]) -> SqliteDatabase:
+def _trusted_index(layout: Layout, progress: ProgressCallback | None, notes: list[str]
+                   ) -> tuple[SqliteDatabase, bool]:
+    """The index to write through, and whether it had to be rebuilt from the drive first."""
     remove_leftovers(layout)
     try:
         db = open_index(layout.index)
         check_integrity(db)
     except IndexMissing:
-        return _rebuild(layout, progress, notes, "the index (index.db) was missing", None)
+        return _rebuild(layout, progress, notes, "the index (index.db) was missing", None), True
     except IndexDamaged as err:
-        return _rebuild(layout, progress, notes, str(err), None)
+        return _rebuild(layout, progress, notes, str(err), None), True
     drift = compare(db, survey(layout))
     if drift.behind:
         reason = f"the index was behind the drive ({drift.behind[0]})"
-        return _rebuild(layout, progress, notes, reason, db)
+        return _rebuild(layout, progress, notes, reason, db), True
     try:
         _repair(db, layout, drift, notes)
     except BaseException:
         db.close()
         raise
-    return db
+    return db, False
 
 
 def _rebuild(layout: Layout, progress: ProgressCallback | None, notes: list[str], reason: str,
@@ -109,6 +112,18 @@ def _rebuild(layout: Layout, progress: ProgressCallback | None, notes: list[str]
         notes.append(f"the damaged index was kept as {aside.name}")
     notes.extend(report.problems)
     return open_index(layout.index)
+
+
+def rebuild_live(layout: Layout, db: SqliteDatabase, progress: ProgressCallback | None, notes: list[str],
+                 reason: str) -> None:
+    """Rebuild under a writer that found a damaged row midway; its open connection sees the new index."""
+    log.warning("%s: %s; rebuilding the index from the drive", layout.root, reason)
+    built, report = build_beside(layout, progress, salvage=db)
+    db.close()  # this thread's connection: whatever it still had open must not pin the old index
+    put_in_place(layout, built, old_healthy=True)
+    db.connect()
+    notes.append(f"{reason.split('; run')[0]}; rebuilt it from the drive ({_counted(report)})")
+    notes.extend(report.problems)
 
 
 def _counted(report: RebuildReport) -> str:
@@ -136,6 +151,26 @@ def _repair(db: SqliteDatabase, layout: Layout, drift: Drift, notes: list[str]) 
         else:
             notes.append(f"the manifest of snapshot {sid} is missing from the drive and the index cannot "
                          "restore it; run `timekeep check`")
+
+
+def record_damage(layout: Layout, db: SqliteDatabase, packs: set[str], locked: bool) -> list[str]:
+    """Note in the index packs that `check --read-data` found damaged, so the next backup stores their chunks
+    again (what is still on this computer comes back whole); only while no writer runs."""
+    lock = None if locked else WriterLock(layout.lock)
+    try:
+        if lock is not None:
+            lock.acquire()
+    except RepositoryLocked:
+        return ["a backup is running, so the damaged packs were not noted in the index; check again later"]
+    try:
+        with db.atomic():
+            for name in sorted(packs):
+                db.execute_sql("UPDATE pack SET state = 'damaged' WHERE name = ? AND state = 'ok'", (name,))
+    finally:
+        if lock is not None:
+            lock.release()
+    return [f"pack {name} is noted as damaged: the next backup stores again what of it is still on this computer"
+            for name in sorted(packs)]
 
 
 def _footer_damaged(layout: Layout, name: str) -> bool:
@@ -179,7 +214,8 @@ def open_reader(root: Path) -> Opened:
     layout = Layout(root)
     try:
         with drive_errors(root):
-            return Opened(open_index(layout.index))
+            db = open_index(layout.index)
+            return Opened(db, _behind_notes(db, layout))
     except IndexMissing:
         raise IndexMissing(f"{root} has no index (index.db); run `timekeep rebuild-index`, which rebuilds it "
                            "from the drive") from None
@@ -196,6 +232,19 @@ def open_reader(root: Path) -> Opened:
         raise failure from copy_err
     log.info("%s: %s; reading a local copy of the index", root, failure)
     return Opened(db, [], scratch)
+
+
+def _behind_notes(db: SqliteDatabase, layout: Layout) -> list[str]:
+    """A reader goes on with an index that is behind the drive (what it shows is still true), but says so."""
+    try:
+        behind = compare(db, survey(layout)).behind
+    except (OSError, DatabaseError):
+        return []
+    if not behind:
+        return []
+    more = f" and {len(behind) - 1} more" if len(behind) > 1 else ""
+    return [f"the index is behind the drive ({behind[0]}{more}); the next backup rebuilds it, or run "
+            "`timekeep rebuild-index`"]
 
 
 def rebuild_index(root: Path, progress: ProgressCallback | None = None) -> RebuildReport:

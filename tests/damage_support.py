@@ -467,8 +467,17 @@ class Damage:
                 return not isinstance(json.loads(self.path.read_bytes()), list)
             except (OSError, ValueError):
                 return True
+        if self.artifact == "manifest" and self.rewritten():
+            return False
         now = sha256(self.path) if self.path.exists() else None
         return now == self.digest
+
+    def rewritten(self) -> bool:
+        """A later generation of the damaged manifest is on the drive (`<id>-<gen>.manifest`): a writer or
+        rebuild-index wrote it again from an index that still knew the snapshot (FORMAT.md, "Manifests")."""
+        if self.manifest is None:
+            return False
+        return any(p.name != self.path.name for p in self.path.parent.glob(f"{self.manifest:010d}-*.manifest"))
 
 
 def remove_index(repo: Path, suffixes: tuple[str, ...] = ("", "-wal", "-shm")) -> None:

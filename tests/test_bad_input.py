@@ -42,6 +42,7 @@ from tests.treeops import (
     listed,
     make_bytes_tree,
     payload,
+    reseal,
     restless_chunker,
     restore_into,
     small_tmpfs,
@@ -443,6 +444,7 @@ def test_restore_refuses_a_stored_path_that_climbs_out(src: Path, tmp_path: Path
     repo, sid = plain_repo
     with index_db(repo) as conn:
         conn.execute("UPDATE file SET path = ? WHERE path = ?", (b(src) + rename, b(src / "sub" / "c.txt")))
+    reseal(repo, b(src) + rename)
     before = everything_under(tmp_path)
     errors = restore_src(repo, src, sid, tmp_path / "a" / "b" / "dest")
     assert any("refusing" in e.message for e in errors)
@@ -456,6 +458,7 @@ def test_restore_refuses_an_absolute_stored_path(src: Path, tmp_path: Path, plai
     repo, sid = plain_repo
     with index_db(repo) as conn:
         conn.execute("UPDATE file SET path = ? WHERE path = ?", (b(outside / "evil.txt"), b(src / "a.txt")))
+    reseal(repo, b(outside / "evil.txt"))
     errors = restore_src(repo, src, sid, tmp_path / "dest")
     assert any("refusing" in e.message for e in errors)
     assert everything_under(outside) == {"target.txt"}
@@ -466,9 +469,22 @@ def test_an_unsafe_row_does_not_stop_its_siblings(src: Path, tmp_path: Path, pla
     repo, sid = plain_repo
     with index_db(repo) as conn:
         conn.execute("UPDATE file SET path = ? WHERE path = ?", (b(outside / "evil.txt"), b(src / "a.txt")))
+    reseal(repo, b(outside / "evil.txt"))
     restore_src(repo, src, sid, tmp_path / "dest")
     restored = read_tree(tmp_path / "dest" / "src")
     assert set(restored) == {b"b.txt", b"sub", b"sub/c.txt", b"sub/d.txt"}
+
+
+def test_a_row_that_fails_its_seal_is_one_error_and_its_siblings_come_back(src: Path, tmp_path: Path,
+                                                                          plain_repo: tuple[Path, int]) -> None:
+    """A row a damaged index changed (here its path, unsealed) is named and left out; nothing wrong is
+    written, and the rest of the folder is restored."""
+    repo, sid = plain_repo
+    with index_db(repo) as conn:
+        conn.execute("UPDATE file SET path = ? WHERE path = ?", (b(src / "a.txu"), b(src / "a.txt")))
+    errors = restore_src(repo, src, sid, tmp_path / "dest")
+    assert [(e.path, "damaged" in e.message) for e in errors] == [(b(src / "a.txu"), True)]
+    assert set(read_tree(tmp_path / "dest" / "src")) == {b"b.txt", b"sub", b"sub/c.txt", b"sub/d.txt"}
 
 
 def test_a_restored_link_does_not_let_later_files_out(src: Path, tmp_path: Path, outside: Path) -> None:

@@ -483,7 +483,7 @@ def judge_check(cell: Cell, failed: set[Key]) -> None:
         f.expect(False, f"{run}: not JSON: {run.out[:200]!r}")
         return
     lost = report.get("lost") if isinstance(report, dict) else None
-    manifest_gone = d.manifest is not None and cell.index_rebuilt()
+    manifest_gone = d.manifest is not None and cell.index_rebuilt() and not d.rewritten()
     damaged = d.persists() or manifest_gone
     f.expect(isinstance(lost, list) or not (failed or damaged),  # with nothing lost, no list says the same
              "`check --json` has no `lost` list (each lost file by `snapshot` and `path`)")

@@ -42,6 +42,8 @@ def storage_time(path: Path, trigger: str, *, explicit: bool, scan_first: Collec
     """Store what the destination's journal names. `scan_first`: folders to reconcile before (those too big
     to watch; None for all, after missed events). Without changes only an `explicit` request snapshots."""
     with Timekeep.open(path, writer=True) as tk:
+        if tk.rebuilt:  # the index was made anew from the drive: its journal is gone, so look at everything
+            scan_first = None
         found = reconcile(tk, scan_first, cancel) if scan_first is None or scan_first else 0
         mark = tk.journal.watermark()
         dirty = tk.journal.pending(mark)

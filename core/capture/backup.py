@@ -25,7 +25,7 @@ from core.capture.scan import FolderScan, ScanItem
 from core.capture.store import ChunkStore
 from core.errors import BackupCancelled, CorruptData
 from core.index.writer import NewVersion, SnapshotWriter
-from core.storage.layout import Layout, RepoConfig
+from core.storage.layout import Layout, RepoConfig, is_inside
 from core.storage.pack import PackWriter
 from core.types import FileError, Progress, SnapshotInfo
 
@@ -95,12 +95,14 @@ class Backup:
     def __init__(self, db: SqliteDatabase, layout: Layout, config: RepoConfig, folders: list[FolderSpec],
                  progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
                  workers: int | None = None, dirty: Mapping[bytes, Collection[bytes]] | None = None,
-                 first_free: int = 1) -> None:
+                 first_free: int = 1, reread: Collection[bytes] = ()) -> None:
         self.db, self.layout, self.config, self.folders = db, layout, config, folders
         self.first_free = first_free  # no snapshot id below it is free: the drive holds manifests up to it
+        self.reread = frozenset(reread)  # files to read even if unchanged, so their lost pieces are stored again
         self.progress = progress
         self.dirty = dirty  # folder root -> journaled paths; None scans every folder whole
-        self.cancel = cancel or threading.Event()
+        self.asked = cancel or threading.Event()  # the caller's: set when the person cancels
+        self.cancel = threading.Event()  # this run's own: stops its readers when it ends for any reason
         self.workers = workers or min(4, os.cpu_count() or 2)
         self.writer = SnapshotWriter(db, layout, {f.path: f.id for f in folders})
         self.store = ChunkStore(db, PackWriter(layout), config.compression_level, self.workers)
@@ -148,11 +150,12 @@ class Backup:
             self.store.writer.abort()
 
     def _scan_folder(self, folder: FolderSpec, pool: ThreadPoolExecutor) -> None:
-        scan = FolderScan(self.db, folder.path, Excludes(folder.excludes), self._report)
+        scan = FolderScan(self.db, folder.path, Excludes(folder.excludes), self._report, self.reread)
+        mine = {p for p in self.reread if is_inside(p, folder.path)}
         if self.dirty is None:
             items = scan.items()
-        elif folder.path in self.dirty:
-            items = scan.dirty_items(self.dirty[folder.path])
+        elif folder.path in self.dirty or mine:
+            items = scan.dirty_items({*self.dirty.get(folder.path, ()), *mine})
         else:
             return
         for item in items:
@@ -176,6 +179,8 @@ class Backup:
             self._ready.append(plain_version(item))
 
     def _check_cancel(self) -> None:
+        if self.asked.is_set():
+            self.cancel.set()
         if self.cancel.is_set():
             raise BackupCancelled("backup cancelled; nothing was lost")
 

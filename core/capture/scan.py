@@ -8,7 +8,7 @@ taken from the index, without touching the disk.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from peewee import SqliteDatabase
@@ -63,11 +63,13 @@ def _lstat(path: bytes, report: Report) -> tuple[os.stat_result, str, bytes | No
 
 
 class FolderScan:
-    def __init__(self, db: SqliteDatabase, root: bytes, excludes: Excludes, report: Report) -> None:
+    def __init__(self, db: SqliteDatabase, root: bytes, excludes: Excludes, report: Report,
+                 reread: Collection[bytes] = ()) -> None:
         self.db = db
         self.root = root
         self.excludes = excludes
         self.report = report
+        self.reread = reread  # files read even when unchanged: pieces of their stored versions were lost
         self.counts = ScanCounts()
         self._seen: set[bytes] | None = None  # paths already compared, when journaled paths may overlap
 
@@ -172,6 +174,8 @@ class FolderScan:
         else:
             self.counts.files += 1
         action = classify(obs, prev)
+        if action is None and obs.kind == "file" and obs.path in self.reread:
+            action = "read"
         if action is not None:
             yield ScanItem(obs.path, obs, prev, action)
         if prev is not None and prev.kind == "dir" and obs.kind != "dir" and prev.state != "deleted":

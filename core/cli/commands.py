@@ -8,6 +8,7 @@ import os
 import shlex
 import sys
 import threading
+from collections.abc import Iterable
 
 from core.cli.exits import CANCELLED, FAILED, backup_exit
 from core.cli.output import (
@@ -24,7 +25,7 @@ from core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path
 from core.cli.via_agent import backup_via_agent
 from core.errors import BackupCancelled, UsageError
 from core.index.losses import describe
-from core.types import CheckReport, SnapshotInfo
+from core.types import CheckReport, Lost, SnapshotInfo
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -76,10 +77,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if via_agent is not None:
         return via_agent
     cancel = threading.Event()
-    with open_repo(args, writer=True) as tk:
+    with open_repo(args, writer=True, progress=reporter) as tk:
+        said = len(tk.notes)
         try:
             with cancel_on_interrupt(cancel):
                 snap = tk.backup(trigger="manual", progress=reporter, cancel=cancel)
+            for note in tk.notes[said:]:  # an index found damaged midway, and rebuilt
+                print(f"timekeep: {note}", file=sys.stderr)
         except (BackupCancelled, KeyboardInterrupt):
             reporter.close()
             print("backup cancelled; nothing was lost", file=sys.stderr)
@@ -147,11 +151,20 @@ def cmd_rebuild_index(args: argparse.Namespace) -> int:
         print(rebuild_sentence(report.latest, report.snapshots))
         for problem in report.problems:
             print(f"timekeep: {problem}", file=sys.stderr)
-        lost_files = [item for item in report.lost if item.path is not None]
-        if lost_files:
-            print(f"timekeep: {plural(len(lost_files), 'file version')} lost; `timekeep check` lists them",
+        for reason, count in lost_reasons(report.lost).items():
+            print(f"timekeep: {plural(count, 'file version')} lost: {reason}; `timekeep check` lists them",
                   file=sys.stderr)
     return FAILED if report.problems or report.lost else 0
+
+
+def lost_reasons(lost: Iterable[Lost]) -> dict[str, int]:
+    """How many file versions were lost for each reason (a whole lost snapshot is said on its own)."""
+    counts: dict[str, int] = {}
+    for item in lost:
+        if item.path is not None:
+            reason = item.reason.removeprefix("its pieces are lost: ")
+            counts[reason] = counts.get(reason, 0) + 1
+    return counts
 
 
 def rebuild_sentence(latest: SnapshotInfo | None, snapshots: int) -> str:

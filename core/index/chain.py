@@ -46,7 +46,7 @@ class Link(NamedTuple):
     def expected_seal(self, path: bytes) -> bytes:
         return seal.version_seal(path, self.snapshot_id, self.prev, self.state, self.kind, self.size, self.mode,
                                  self.mtime_ns, self.uid, self.gid, bool(self.full), self.digest, self.link_target,
-                                 self.xattrs, self.xhash or b"")
+                                 self.xattrs, self.xhash)
 
 
 def damaged(path: bytes, what: str) -> CorruptData:

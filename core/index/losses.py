@@ -12,13 +12,20 @@ from peewee import SqliteDatabase
 from core.errors import CorruptData
 from core.index import chain
 from core.index.chain import Link
+from core.index.queries import ChunkLocation
+from core.restore.combine import ChunkSource
 from core.restore.plan import overlay
 from core.types import Lost
 
 
-def lost(db: SqliteDatabase) -> list[Lost]:
+def _batches(items: list[bytes], size: int = 500) -> list[list[bytes]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def lost(db: SqliteDatabase, bad: dict[bytes, str]) -> list[Lost]:
     """Everything lost, oldest snapshot first: whole snapshots, then each file's versions that cannot be
-    built (with the snapshots at which that version is the file as it was)."""
+    built for want of the chunks in `bad` (see `bad_chunks`), with the snapshots at which that version is
+    the file as it was."""
     complete = [int(r[0]) for r in db.execute_sql("SELECT id FROM snapshot WHERE state = 'complete' ORDER BY id")]
     found: list[Lost] = []
     for sid, path, reason in db.execute_sql("SELECT snapshot_id, path, reason FROM loss ORDER BY snapshot_id, id"):
@@ -26,7 +33,7 @@ def lost(db: SqliteDatabase) -> list[Lost]:
             found.append(Lost((int(sid),), None, str(reason)))
         else:
             found.extend(_lost_version(db, bytes(path), int(sid), str(reason), complete))
-    found.extend(_unbuildable(db, complete))
+    found.extend(_unbuildable(db, bad, complete))
     return sorted(found, key=lambda item: (item.snapshots[:1], item.path or b""))
 
 
@@ -43,21 +50,42 @@ def _lost_version(db: SqliteDatabase, path: bytes, sid: int, reason: str, comple
     return [Lost(shown or (sid,), path, reason)]
 
 
-def _bad_packs(db: SqliteDatabase) -> dict[bytes, str]:
-    """Each chunk that is in no readable pack, with what happened to its pack."""
-    rows = db.execute_sql("SELECT c.digest, p.name, p.state FROM chunk c JOIN pack p ON p.id = c.pack_id "
-                          "WHERE p.state != 'ok'")
-    return {bytes(d): (f"pack {name} is {state}" if name else "no pack on the drive holds them")
-            for d, name, state in rows}
+def to_store_again(db: SqliteDatabase) -> set[bytes]:
+    """Files some stored version of which needs a chunk of a pack the drive lost or damaged: the next backup
+    reads them even if unchanged, and what is still the same on this computer is stored again, which heals
+    every version that needed it."""
+    return {bytes(p) for (p,) in db.execute_sql(
+        "SELECT DISTINCT f.path FROM pack p JOIN chunk c ON c.pack_id = p.id JOIN extent e ON e.chunk_id = c.id "
+        "JOIN version v ON v.id = e.version_id JOIN file f ON f.id = v.file_id WHERE p.state != 'ok'")}
 
 
-def _unbuildable(db: SqliteDatabase, complete: list[int]) -> list[Lost]:
-    bad = _bad_packs(db)
+def bad_chunks(db: SqliteDatabase, source: ChunkSource) -> dict[bytes, str]:
+    """Each chunk that cannot be read back, with why: every chunk of a pack the drive lost, and the chunks of
+    a damaged pack that fail their digest when read (the rest of it is still good)."""
+    bad: dict[bytes, str] = {}
+    rows = db.execute_sql(
+        "SELECT c.digest, p.name, p.state, c.offset, c.length, c.inner, c.raw_length FROM chunk c "
+        "JOIN pack p ON p.id = c.pack_id WHERE p.state != 'ok' ORDER BY p.name, c.offset")
+    for digest, name, state, *place in rows:
+        if state == "missing":
+            bad[bytes(digest)] = f"pack {name} is missing from the drive" if name else "no pack on the drive holds it"
+            continue
+        try:
+            source.chunk_at(bytes(digest), ChunkLocation(name, *place))
+        except CorruptData:
+            bad[bytes(digest)] = f"pack {name} is damaged"
+    return bad
+
+
+def _unbuildable(db: SqliteDatabase, bad: dict[bytes, str], complete: list[int]) -> list[Lost]:
     if not bad:
         return []
-    paths = {bytes(p) for (p,) in db.execute_sql(
-        "SELECT DISTINCT f.path FROM extent e JOIN chunk c ON c.id = e.chunk_id JOIN pack p ON p.id = c.pack_id "
-        "JOIN version v ON v.id = e.version_id JOIN file f ON f.id = v.file_id WHERE p.state != 'ok'")}
+    paths: set[bytes] = set()
+    for batch in _batches(list(bad)):
+        marks = ",".join("?" * len(batch))
+        paths.update(bytes(p) for (p,) in db.execute_sql(
+            "SELECT DISTINCT f.path FROM extent e JOIN chunk c ON c.id = e.chunk_id JOIN version v ON v.id = "
+            f"e.version_id JOIN file f ON f.id = v.file_id WHERE c.digest IN ({marks})", batch))
     found: list[Lost] = []
     for path in sorted(paths):
         found.extend(_file_losses(db, path, bad, complete))

@@ -6,12 +6,15 @@ building model objects. Only complete snapshots are ever visible to a reader.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from peewee import SqliteDatabase
 
+from core.errors import IndexDamaged
+from core.index.seal import version_seal
 from core.types import Entry, SnapshotInfo, VersionInfo
 
 SNAPSHOT_COLUMNS = (
@@ -19,7 +22,8 @@ SNAPSHOT_COLUMNS = (
 )
 VERSION_COLUMNS = (
     "v.id, v.file_id, v.snapshot_id, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns, "
-    "v.full, v.depth, v.chain_rows, v.content_id, v.link_target, v.racy, v.digest, v.prev"
+    "v.full, v.depth, v.chain_rows, v.content_id, v.link_target, v.racy, v.digest, v.prev, v.uid, v.gid, "
+    "v.xattrs, v.xhash, v.seal"
 )
 LATEST_AT = (
     "(SELECT v2.id FROM version v2 WHERE v2.file_id = f.id AND v2.snapshot_id <= ? "
@@ -50,6 +54,22 @@ class VersionRow(NamedTuple):
     racy: int
     digest: bytes | None  # BLAKE3-256 of the whole content, where recorded (schema 4)
     prev: int  # the snapshot of the file's previous version, 0 for its first
+    uid: int | None
+    gid: int | None
+    xattrs: bytes | None
+    xhash: bytes | None
+    seal: bytes | None
+
+    def sealed(self, path: bytes) -> bool:
+        """Whether the row is what was written for `path` (see core/index/seal.py)."""
+        return self.seal == version_seal(path, self.snapshot_id, self.prev, self.state, self.kind, self.size,
+                                         self.mode, self.mtime_ns, self.uid, self.gid, self.full, self.digest,
+                                         self.link_target, self.xattrs, self.xhash)
+
+
+def damaged_at(path: bytes) -> IndexDamaged:
+    return IndexDamaged(f"the index is damaged at {os.fsdecode(path)}: its record is not what was written; "
+                        "run `timekeep rebuild-index`, which rebuilds it from the drive")
 
 
 @dataclass(frozen=True)
@@ -108,42 +128,60 @@ def version_at(db: SqliteDatabase, fid: int, snapshot_id: int) -> VersionRow | N
     return _version(row) if row else None
 
 
-def _entries(rows: Iterable[tuple[object, ...]], snapshot_id: int) -> list[Entry]:
+ENTRY_COLUMNS = ("f.path, v.kind, v.size, v.mode, v.mtime_ns, v.snapshot_id, v.state, v.link_target, v.prev, "
+                 "v.uid, v.gid, v.full, v.digest, v.xattrs, v.xhash, v.seal")
+
+
+def _entries(rows: Iterable[tuple[Any, ...]], snapshot_id: int,
+             damaged: Callable[[bytes], None] | None = None) -> list[Entry]:
+    """Entries of the rows that are not deletions, each row checked against its seal first: a listing never
+    shows what a damaged index made of a name, a size or a time. A damaged row raises IndexDamaged, or is
+    handed to `damaged` and left out (a folder restore goes on with the rest)."""
     entries = []
-    for path, kind, size, mode, mtime_ns, snap, state, target in rows:
+    for path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest, x, xhash, sealed in rows:
+        if sealed != version_seal(path, snap, prev, state, kind, size, mode, mtime_ns, uid, gid, full, digest,
+                                  target, x, xhash):
+            if damaged is None:
+                raise damaged_at(path)
+            damaged(path)
+            continue
         if state != "deleted":
-            entries.append(Entry(path, kind, size, mode, mtime_ns, snap, snap == snapshot_id, target, state))  # type: ignore[arg-type]
+            entries.append(Entry(path, kind, size, mode, mtime_ns, snap, snap == snapshot_id, target, state))
     return entries
 
 
-def children_at(db: SqliteDatabase, parent_id: int, snapshot_id: int) -> list[Entry]:
+def children_at(db: SqliteDatabase, parent_id: int, snapshot_id: int,
+                damaged: Callable[[bytes], None] | None = None) -> list[Entry]:
     """The children of a directory as they stood at the snapshot: the timeline's main query."""
     rows = db.execute_sql(
-        "SELECT f.path, v.kind, v.size, v.mode, v.mtime_ns, v.snapshot_id, v.state, v.link_target "
-        f"FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.parent_id = ? ORDER BY f.path",
-        (snapshot_id, parent_id),
-    )
-    return _entries(rows, snapshot_id)
+        f"SELECT {ENTRY_COLUMNS} FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.parent_id = ? "
+        "ORDER BY f.path", (snapshot_id, parent_id)).fetchall()
+    return _entries(rows, snapshot_id, damaged)
 
 
 def roots_at(db: SqliteDatabase, snapshot_id: int) -> list[Entry]:
     rows = db.execute_sql(
-        "SELECT f.path, v.kind, v.size, v.mode, v.mtime_ns, v.snapshot_id, v.state, v.link_target "
-        f"FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.parent_id IS NULL ORDER BY f.path",
-        (snapshot_id,),
-    )
+        f"SELECT {ENTRY_COLUMNS} FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.parent_id IS NULL "
+        "ORDER BY f.path", (snapshot_id,)).fetchall()
     return _entries(rows, snapshot_id)
 
 
 def latest_children(db: SqliteDatabase, parent_id: int) -> dict[bytes, VersionRow]:
-    """Each child's newest version (any state), keyed by path: what a scan compares the disk with."""
+    """Each child's newest version (any state), keyed by path: what a scan compares the disk with. Each row is
+    checked against its seal: a backup never records a change a damaged index made up (IndexDamaged)."""
     rows = db.execute_sql(
         f"SELECT f.path, {VERSION_COLUMNS} FROM file f JOIN version v ON v.id = "
         "(SELECT max(v2.id) FROM version v2 WHERE v2.file_id = f.id) WHERE f.parent_id = ?",
         (parent_id,),
-    )
+    ).fetchall()  # read whole: a statement left open by the raise below would pin an old view of the index
     make = VersionRow._make
-    return {row[0]: make(row[1:]) for row in rows}
+    found = {}
+    for path, *fields in rows:
+        version = make(fields)
+        if not version.sealed(path):
+            raise damaged_at(path)
+        found[path] = version
+    return found
 
 
 def latest_version(db: SqliteDatabase, fid: int) -> VersionRow | None:
@@ -202,6 +240,17 @@ def known_digests(db: SqliteDatabase, digests: Iterable[bytes]) -> set[bytes]:
         found.update(row[0] for row in conn.execute(
             f"SELECT digest FROM chunk WHERE digest IN ({marks}) "
             "AND pack_id NOT IN (SELECT id FROM pack WHERE state != 'ok')", batch))
+    return found
+
+
+def chunk_places(db: SqliteDatabase, digests: list[bytes]) -> list[tuple[Any, ...]]:
+    """(digest, pack name, pack size, offset, length, inner, raw length) of each of these chunks the index has."""
+    found: list[tuple[Any, ...]] = []
+    for batch in _batches(digests):
+        marks = ",".join("?" * len(batch))
+        found.extend(tuple(row) for row in db.execute_sql(
+            "SELECT c.digest, p.name, p.size, c.offset, c.length, c.inner, c.raw_length FROM chunk c "
+            f"JOIN pack p ON p.id = c.pack_id WHERE c.digest IN ({marks})", batch))
     return found
 
 

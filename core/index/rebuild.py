@@ -12,22 +12,25 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from peewee import SqliteDatabase
+from peewee import DatabaseError, SqliteDatabase
 
 from core.errors import CorruptData
-from core.index import chain
+from core.index import chain, losses
+from core.index.queries import chunk_places, known_digests
 from core.index.survey import DriveView, survey
 from core.index.writer import NewVersion, SnapshotWriter, add_packs, mark_complete, salvage_header
+from core.restore.combine import ChunkSource
 from core.storage import xattrs as xattrs_codec
 from core.storage.layout import Layout, read_folders
 from core.storage.manifest import decode_path, read_manifest, write_manifest
-from core.storage.pack import SealedPack, read_footer
+from core.storage.pack import PackReader, SealedPack, read_footer
 from core.types import FileError, Lost, Progress, SnapshotInfo
 
 
@@ -156,13 +159,28 @@ class Loader:
         return info
 
     def _placeholders(self, versions: list[NewVersion]) -> None:
-        """Index every chunk these versions name that no pack on the drive holds, as lost."""
-        wanted = {e[2] for v in versions for e in v.extents}
-        if not wanted:
+        """Index every chunk these versions name that no readable pack footer lists: where the old index knew
+        it (a pack cut short still holds its first frames; a lost pack is named), as it knew it, in a pack
+        marked missing or damaged; else as lost in no pack."""
+        wanted = list({e[2] for v in versions for e in v.extents})
+        unknown = set(wanted) - known_digests(self.db, wanted)
+        if not unknown:
             return
-        self.db.cursor().executemany(
-            "INSERT OR IGNORE INTO chunk (digest, pack_id, offset, length, inner, raw_length) "
-            "SELECT ?, id, 0, 0, 0, 0 FROM pack WHERE name = ''", [(d,) for d in wanted])
+        known = self._salvaged_places(unknown)
+        for digest in unknown:
+            name, size, *place = known.get(digest, ("", 0, 0, 0, 0, 0))
+            self.db.execute_sql("INSERT OR IGNORE INTO pack (name, size, state) VALUES (?, ?, 'missing')", (name, size))
+            self.db.execute_sql(
+                "INSERT OR IGNORE INTO chunk (digest, pack_id, offset, length, inner, raw_length) "
+                "SELECT ?, id, ?, ?, ?, ? FROM pack WHERE name = ?", (digest, *place, name))
+
+    def _salvaged_places(self, digests: set[bytes]) -> dict[bytes, tuple[Any, ...]]:
+        if self.salvage is None:
+            return {}
+        try:
+            return {bytes(row[0]): tuple(row[1:]) for row in chunk_places(self.salvage, list(digests))}
+        except (DatabaseError, sqlite3.DatabaseError):
+            return {}
 
     def _check_prevs(self, versions: list[NewVersion], recorded: list[int], had: list[int]) -> None:
         """Each version's recorded `prev` against the version the index holds before it: one that points past
@@ -244,6 +262,11 @@ def rebuild(db: SqliteDatabase, layout: Layout, progress: Callable[[Progress], N
             report.latest, report.snapshots = info, report.snapshots + 1
         if progress is not None:
             progress(Progress("rebuild", n + 1, len(ids), 0, 0, time.monotonic() - started))
+    source = ChunkSource(db, PackReader(layout))
+    try:
+        report.lost = losses.lost(db, losses.bad_chunks(db, source))
+    finally:
+        source.reader.close()
     return report
 
 

@@ -123,7 +123,7 @@ def open_index(path: Path, create: bool = False) -> SqliteDatabase:
         db.connect(reuse_if_open=True)
         tables = set(db.get_tables())
         if "meta" not in tables:
-            if os.path.getsize(path) and not create:
+            if not create:  # an empty or foreign file: never made into an index by whoever opens it
                 raise IndexDamaged(f"{path} holds no Timekeep index")
             create_schema(db)
         else:

@@ -15,16 +15,19 @@ A seal is a checksum against damage, not a signature against forgery (an encrypt
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import blake3
 
 SEAL_BYTES = 16
-_VERSION_KEY = b"timekeep version seal 1"
-_FILE_KEY = b"timekeep file seal 1"
+_VERSION_KEY = b"timekeep version seal 1\0"
+_FILE_KEY = b"timekeep file seal 1\0"
 _EXTENTS_KEY = b"timekeep extents hash 1"
-_I64 = struct.Struct("<q")
+_INTS = struct.Struct("<qqqqqqqq")
+_LEN = struct.Struct("<I")
+_HEAD = struct.Struct("<q")
 _EXTENT = struct.Struct("<QQQ")
+_NONE = b"\xff\xff\xff\xff"
 
 # (offset, length, digest, skip) of one stored extent
 ExtentKey = tuple[int, int, bytes, int]
@@ -32,13 +35,7 @@ ExtentKey = tuple[int, int, bytes, int]
 
 def _field(data: bytes | None) -> bytes:
     """A length-prefixed field (None distinct from empty), so no two rows can serialise alike."""
-    if data is None:
-        return b"\xff" * 8
-    return _I64.pack(len(data)) + data
-
-
-def _int(value: int | None) -> bytes:
-    return _I64.pack(-(2**63) if value is None else value)
+    return _NONE if data is None else _LEN.pack(len(data)) + data
 
 
 def extents_hash(extents: Iterable[ExtentKey]) -> bytes:
@@ -51,16 +48,17 @@ def extents_hash(extents: Iterable[ExtentKey]) -> bytes:
 
 
 def version_seal(path: bytes, snapshot_id: int, prev: int, state: str, kind: str, size: int, mode: int,
-                 mtime_ns: int, uid: int | None, gid: int | None, full: bool, digest: bytes | None,
-                 link_target: bytes | None, xattrs: bytes | None, xhash: bytes) -> bytes:
-    """The seal of one version row; every argument is a value a restore hands back or builds from."""
-    parts: Sequence[bytes] = (
-        _VERSION_KEY, _field(path), _int(snapshot_id), _int(prev), _field(state.encode()), _field(kind.encode()),
-        _int(size), _int(mode), _int(mtime_ns), _int(uid), _int(gid), _int(int(full)), _field(digest),
-        _field(link_target), _field(xattrs), _field(xhash))
-    return blake3.blake3(b"".join(parts)).digest(length=SEAL_BYTES)
+                 mtime_ns: int, uid: int | None, gid: int | None, full: bool | int, digest: bytes | None,
+                 link_target: bytes | None, xattrs: bytes | None, xhash: bytes | None) -> bytes:
+    """The seal of one version row; every argument is a value a restore hands back or builds from. Made
+    for every row a listing shows, so it is one struct and one hash (about a microsecond and a half)."""
+    ints = _INTS.pack(snapshot_id, prev, size, mode, mtime_ns, -1 if uid is None else uid,
+                      -1 if gid is None else gid, 1 if full else 0)
+    return blake3.blake3(b"".join((
+        _VERSION_KEY, ints, state.encode(), b"\0", kind.encode(), b"\0", _field(path), _field(digest),
+        _field(link_target), _field(xattrs), _field(xhash)))).digest(length=SEAL_BYTES)
 
 
 def file_seal(path: bytes, head: int) -> bytes:
     """The seal of one file row: its path and the snapshot of its newest version."""
-    return blake3.blake3(_FILE_KEY + _field(path) + _int(head)).digest(length=SEAL_BYTES)
+    return blake3.blake3(_FILE_KEY + _HEAD.pack(head) + path).digest(length=SEAL_BYTES)

@@ -211,12 +211,12 @@ def _extents_by_version(db: SqliteDatabase, snapshot_id: int) -> Iterator[tuple[
 def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str, Any]]:
     """The snapshot's versions (with extents) and errors as manifest records, streamed from the index."""
     versions = db.connection().execute(
-        f"SELECT f.path, o.path, v.uid, v.gid, v.xattrs, {queries.VERSION_COLUMNS} FROM version v "
+        f"SELECT f.path, o.path, {queries.VERSION_COLUMNS} FROM version v "
         "JOIN file f ON f.id = v.file_id LEFT JOIN file o ON o.id = v.origin WHERE v.snapshot_id = ? ORDER BY v.id",
         (snapshot_id,))
     extents = _extents_by_version(db, snapshot_id)
     pending = next(extents, None)
-    for path, origin, uid, gid, xattrs, *row in versions:
+    for path, origin, *row in versions:
         v = queries._version(tuple(row))
         mine: list[list[Any]] = []
         if pending is not None and pending[0] == v.id:
@@ -231,10 +231,10 @@ def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str,
             "digest": v.digest.hex() if v.digest else None, "prev": v.prev,
             "extents": mine,
         }
-        if uid is not None:
-            record["uid"], record["gid"] = uid, gid
-        if xattrs is not None:
-            record["xattrs"] = xattrs_codec.to_json(xattrs)
+        if v.uid is not None:
+            record["uid"], record["gid"] = v.uid, v.gid
+        if v.xattrs is not None:
+            record["xattrs"] = xattrs_codec.to_json(v.xattrs)
         if origin is not None:  # renamed from there, as a watcher saw it: its history goes on before
             record["origin"] = encode_path(origin)
         yield record

@@ -54,10 +54,18 @@ class ChunkSource:
         return found
 
     def frame(self, where: Frame) -> bytes:
-        return frame.decode(self.reader.read(*where))
+        """A frame's contents; CorruptData naming the pack when they are not what was stored."""
+        try:
+            return frame.decode(self.reader.read(*where))
+        except CorruptData as err:
+            text = str(err)
+            raise CorruptData(text if where[0] in text else f"pack {where[0]} is damaged: {text}") from None
 
     def chunk(self, digest: bytes) -> bytes:
-        where = self.locate([digest])[digest]
+        return self.chunk_at(digest, self.locate([digest])[digest])
+
+    def chunk_at(self, digest: bytes, where: ChunkLocation) -> bytes:
+        """The chunk's verified bytes from a known place; CorruptData if they are not there."""
         return bytes(verified_slice(self.frame(where.frame), digest, where))
 
 

@@ -96,11 +96,15 @@ class Restorer:
         fd = target.open_dir(parts)
         try:
             fid = queries.file_id(self.db, path)
-            for entry in queries.children_at(self.db, fid, self.snapshot.id) if fid is not None else []:
+            for entry in queries.children_at(self.db, fid, self.snapshot.id, self._damaged) if fid is not None else []:
                 self._child(target, path, entry.path, parts)
             sw.set_metadata(fd, plan.mode, plan.mtime_ns)
         finally:
             os.close(fd)
+
+    def _damaged(self, path: bytes) -> None:
+        self.errors.append(FileError(path, "restore", "its record in the index is not what was written (damaged); "
+                                     "run `timekeep rebuild-index`"))
 
     def _child(self, target: sw.ConfinedDir, parent: bytes, path: bytes, parts: tuple[bytes, ...]) -> None:
         """Restore one child of a folder; a bad child is an error of its own, never its siblings'."""
