@@ -46,7 +46,7 @@ from core.schedule.policy import (
 from core.schedule.rotation import Candidate, pick_destination
 from core.types import Progress
 from core.udisks import UDisksListener
-from core.watch.coalesce import debounce_wait
+from core.watch.debounce import debounce_wait
 from core.watch.limits import LIMIT_FILE
 from core.watch.observer import EventBuffer, FolderWatcher
 

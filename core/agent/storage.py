@@ -26,7 +26,7 @@ from core.errors import BackupCancelled
 from core.index import journal, queries
 from core.index.journal import JournalEntry, size_on_disk
 from core.types import CoalesceReport, FileError, FolderInfo, Progress, SnapshotInfo
-from core.watch.coalesce import needed
+from core.watch.debounce import needed
 
 BATCH = 5000
 

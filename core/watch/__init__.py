@@ -1,1 +1,1 @@
-"""Dynamic change detection (claims 7–9): watch protected folders and coalesce what changes into dirty paths."""
+"""Dynamic change detection (claims 7–9): watch protected folders and turn what changes into dirty paths."""
