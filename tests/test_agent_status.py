@@ -18,7 +18,7 @@ from core.index.journal import JournalEntry
 from core.index.moves import NEW
 from core.index.schema import open_index
 from core.udisks import UDisksListener
-from tests.agent_support import InProcess, agent_config, wait_for
+from tests.agent_support import InProcess, agent_config
 from tests.helpers import backup, make_tree, new_repo
 
 Z_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -64,7 +64,7 @@ def test_status_while_the_drive_is_away(tmp_path: Path) -> None:
         assert len(stamps) >= 4 and all(Z_TIME.match(t) for t in stamps), stamps
         (tmp_path / "drive").rename(tmp_path / "unplugged")
         dest = run.agent.destinations[str(repo)]
-        wait_for(lambda: not dest.present, what="the drive to be gone")
+        run.until(lambda: not dest.present, what="the drive to be gone")
         status = json.loads(json.dumps(Service(run.agent).op_status()))
     assert status["next_storage_time"] is None and status["next_destination"] is None
     assert status["folders"] == [{"path": str(src), "watched": False, "connected": False,

@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,18 @@ def from_ns(ns: int | None) -> datetime | None:
     return None if ns is None else datetime.fromtimestamp(ns / 1e9, tz=UTC)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What one look at the schedule concluded, so a reader (the status, a test) knows it looked: at what
+    time by the agent's wall clock, the job it queued (a storage time's trigger, "reconcile", "coalesce"),
+    or what holds storage times back (paused, on battery). `busy`: a job ran, so nothing was considered."""
+
+    at: datetime
+    queued: str | None = None
+    held: str | None = None
+    busy: bool = False
+
+
 class Agent:
     def __init__(self, config: AgentConfig, *, known: dict[Path, tuple[str, str]] | None = None,
                  mountinfo: Path = MOUNTINFO, limit_file: Path = LIMIT_FILE,
@@ -85,6 +98,7 @@ class Agent:
         self.last_reconcile: datetime | None = None
         self.last_coalesce: datetime | None = None
         self.last_result: dict[str, Any] = {}
+        self.decision: Decision | None = None  # the schedule's latest look, made at the end of every tick
         self.started = False
         self._flush_lock = threading.Lock()
         self._next_poll = self._next_folders = 0.0
@@ -278,35 +292,40 @@ class Agent:
             log.warning("%s", message)
 
     # the schedule
-    def situation(self) -> Situation:
+    def situation(self, now: datetime | None = None) -> Situation:
         present = self.present()
-        return Situation(self.wall(), self.last_storage, self.paused, self.on_battery,
+        return Situation(now or self.wall(), self.last_storage, self.paused, self.on_battery,
                          max((d.stats.paths for d in present), default=0),
                          max((d.stats.bytes for d in present), default=0))
 
     def _schedule(self) -> None:
-        if self.runner.busy():
-            return
-        if self.started and reconcile_due(self.policy, self.last_reconcile, self.wall()):
+        now = self.wall()
+        self.decision = Decision(now, busy=True) if self.runner.busy() else self._decide(now)
+
+    def _decide(self, now: datetime) -> Decision:
+        """Start what is due at `now`, one thing at a time; what was started, or what holds storage times back."""
+        if self.started and reconcile_due(self.policy, self.last_reconcile, now):
             self.reconcile_all("daily")
-            return
+            return Decision(now, "reconcile")
         if self.started and self.present() and self.last_coalesce is not None \
-                and coalesce_due(self.policy, self.last_coalesce, self.wall()):
+                and coalesce_due(self.policy, self.last_coalesce, now):
             self.coalesce_all("daily")
-            return
-        owed = self._owed()
+            return Decision(now, "coalesce")
+        situation = self.situation(now)
+        owed = self._owed(situation)
         if owed is not None:
             dest, event = owed
             dest.owed = None
             self.request_backup(event, dest.key)
-            return
-        trigger = due(self.policy, self.situation())
+            return Decision(now, event)
+        trigger = due(self.policy, situation)
         if trigger is not None and self.present():
             self.request_backup(trigger)
+            return Decision(now, trigger)
+        return Decision(now, held=held_back(self.policy, situation))
 
-    def _owed(self) -> tuple[Destination, str] | None:
+    def _owed(self, situation: Situation) -> tuple[Destination, str] | None:
         """A connected destination whose event storage time (first, drive connected) may start now."""
-        situation = self.situation()
         for dest in self.present():
             if dest.owed is not None and held_back(self.policy, situation, dest.owed) is None:
                 return dest, dest.owed

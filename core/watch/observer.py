@@ -77,6 +77,11 @@ class EventBuffer:
         with self._lock:
             after_creation(self._origins, path)
 
+    def holds(self, path: bytes) -> bool:
+        """Whether `path` waits here, reported but not drained into a journal yet."""
+        with self._lock:
+            return path in self._pending
+
     def drain(self) -> dict[bytes, Seen]:
         with self._lock:
             taken, self._pending = self._pending, {}
