@@ -44,7 +44,7 @@ def test_welcome_flow_protects_folders_and_takes_the_first_backup(qtbot, tmp_pat
     qtbot.waitUntil(lambda: welcome.drive_list.count() > 0, timeout=10_000)  # the mounted volumes
     welcome.activateWindow()
     welcome.drive_list.setFocus()  # focus gives the list a current row: that is not a choice, a selection is
-    qtbot.wait(10)
+    qtbot.waitUntil(lambda: welcome.drive_list.currentRow() >= 0)
     assert welcome.repo is None and not welcome.next_button.isEnabled()
     choose_folder_as_drive(qtbot, prompts, welcome, tmp_path / "drive")
     qtbot.waitUntil(lambda: welcome.pages.currentIndex() == 1 and welcome.folder_list.count() == 3, timeout=10_000)
