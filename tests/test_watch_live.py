@@ -249,3 +249,20 @@ def test_a_growing_journal_starts_a_storage_time(tmp_path: Path, src: Path) -> N
         run.until(lambda: len(snapshots(repo)) > 1, what="a journal-bound storage time")
         run.idle()
     assert snapshots(repo)[1].trigger == "journal-bound"
+
+
+def test_a_scheduled_storage_time_waits_until_the_folders_are_quiet(tmp_path: Path, src: Path) -> None:
+    """A file being written is not read mid-write: a storage time the schedule starts reads nothing until no
+    event came for `quiet_s` seconds of the agent's clock (which moves only as the agent ticks)."""
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    with InProcess(agent_config(repo, quiet_s=0.5)) as run:
+        reading: list[float] = []  # the agent's clock at each of the storage time's progress reports
+        run.agent.publish = lambda event: reading.append(run.clock.seconds) if event["event"] == "progress" else None
+        with run.changes(src / "notes.txt"):
+            (src / "notes.txt").write_bytes(b"still being written")
+        last = run.agent.buffer.last_event()
+        job = run.agent.request_backup("interval")
+        run.until(job.done.is_set, what="the storage time")
+    assert job.result["ok"] and snapshot_of(job.result).files_read == 1
+    assert last is not None and reading and min(reading) >= last + 0.5
