@@ -21,10 +21,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from core.agent.messages import DestinationStatus, JobFinished, JobStarted
 from core.api import Timekeep, init_repository
 from core.storage.layout import Layout
 from core.types import CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
-from gui.agent_link import AgentEvent, DestinationState, back_up_via_agent, cancel_agent_job, follow_agent
+from gui.agent_link import Drives, Serving, back_up_via_agent, cancel_agent_job, follow_agent
 from gui.workers import Report, WorkerPool
 
 DRIVE_POLL_MS = 4000
@@ -111,7 +112,7 @@ class EngineBridge(QObject):
     backup_cancelled = Signal()
     backup_skipped = Signal(str)  # the agent found nothing to store
     agent_serving_changed = Signal(bool)  # an agent now backs this repository up (or no longer does)
-    destinations_changed = Signal(object)  # tuple[DestinationState, ...]: the agent's drives, () without one
+    destinations_changed = Signal(object)  # tuple[DestinationStatus, ...]: the agent's drives, () without one
     folders_changed = Signal(object)  # tuple[FolderInfo, ...]
 
     def __init__(self, workers: WorkerPool, parent: QObject | None = None, agent_socket: Path | None = None) -> None:
@@ -127,7 +128,7 @@ class EngineBridge(QObject):
         self._agent_stop: threading.Event | None = None
         self._agent_job: int | None = None  # a storage time the agent started by itself, being shown
         self._own_jobs: set[int] = set()  # those we asked for: followed by our own job, not the link
-        self.destinations: tuple[DestinationState, ...] = ()  # the agent's, as it last said
+        self.destinations: tuple[DestinationStatus, ...] = ()  # the agent's, as it last said
         self._poll = QTimer(self)
         self._poll.setInterval(DRIVE_POLL_MS)
         self._poll.timeout.connect(self._check_drive)
@@ -249,12 +250,12 @@ class EngineBridge(QObject):
 
     def _own_reported(self, report: object) -> None:
         """From our own request to the agent: its job id, then its progress."""
-        if isinstance(report, AgentEvent):
-            self._own_jobs.add(report.job)
+        if isinstance(report, JobStarted):
+            self._own_jobs.add(report.info.job)
         elif isinstance(report, Progress):
             self.backup_progressed.emit(report)
 
-    def _agent_answered(self, outcome: AgentEvent | None, trigger: str) -> None:
+    def _agent_answered(self, outcome: JobFinished | None, trigger: str) -> None:
         if outcome is None:  # no agent serves the repository: back up here
             if self._cancel is not None and not self._cancel.is_set():
                 self._back_up_directly(trigger)
@@ -270,45 +271,53 @@ class EngineBridge(QObject):
         if isinstance(report, Progress):
             if self._agent_job is not None:
                 self.backup_progressed.emit(report)
-        elif isinstance(report, AgentEvent):
-            if report.kind == "destinations":
-                self._set_destinations(report.destinations)
-            elif report.kind in ("serving", "gone"):
-                self._set_serving(report.kind == "serving")
-                if report.kind == "gone":
-                    self._set_destinations(())
-                if report.kind == "gone" and self._agent_job is not None:
-                    self._agent_job = None
-                    self.backup_failed.emit("the agent stopped during the backup")
-            elif self._cancel is not None or report.job in self._own_jobs:
-                return  # our own request: its job follows it
-            elif report.kind == "started" and self._agent_job is None:
-                self._agent_job = report.job
-                self.backup_started.emit()
-            elif report.kind == "finished" and report.job == self._agent_job:
-                self._agent_job = None
-                self._agent_ended(report)
+        elif isinstance(report, Drives):
+            self._set_destinations(report.destinations)
+        elif isinstance(report, Serving):
+            self._agent_presence(report.serving)
+        elif isinstance(report, JobStarted | JobFinished):
+            self._agent_job_reported(report)
+
+    def _agent_presence(self, serving: bool) -> None:
+        self._set_serving(serving)
+        if not serving:
+            self._set_destinations(())
+        if not serving and self._agent_job is not None:
+            self._agent_job = None
+            self.backup_failed.emit("the agent stopped during the backup")
+
+    def _agent_job_reported(self, report: JobStarted | JobFinished) -> None:
+        job = report.info.job
+        if self._cancel is not None or job in self._own_jobs:
+            return  # our own request: its job follows it
+        if isinstance(report, JobStarted) and self._agent_job is None:
+            self._agent_job = job
+            self.backup_started.emit()
+        elif isinstance(report, JobFinished) and job == self._agent_job:
+            self._agent_job = None
+            self._agent_ended(report)
 
     def _set_serving(self, serving: bool) -> None:
         if serving != self.agent_serving:
             self.agent_serving = serving
             self.agent_serving_changed.emit(serving)
 
-    def _set_destinations(self, destinations: tuple[DestinationState, ...]) -> None:
+    def _set_destinations(self, destinations: tuple[DestinationStatus, ...]) -> None:
         if destinations != self.destinations:
             self.destinations = destinations
             self.destinations_changed.emit(destinations)
 
-    def _agent_ended(self, outcome: AgentEvent) -> None:
-        if outcome.outcome == "stored" and outcome.snapshot is not None:
-            self.backup_finished.emit(outcome.snapshot)
+    def _agent_ended(self, finished: JobFinished) -> None:
+        result = finished.result
+        if result.snapshot is not None:
+            self.backup_finished.emit(result.snapshot)
             self.reload_history()
-        elif outcome.outcome == "cancelled":
+        elif result.cancelled:
             self.backup_cancelled.emit()
-        elif outcome.outcome == "skipped":
-            self.backup_skipped.emit(outcome.message)
+        elif result.ok:
+            self.backup_skipped.emit(result.message)
         else:
-            self.backup_failed.emit(outcome.message)
+            self.backup_failed.emit(result.error or "the storage time failed")
 
     def _backup_done(self, snapshot: SnapshotInfo) -> None:
         self._cancel = None

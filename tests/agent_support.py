@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from core.agent.agent import Agent, Decision
+from core.agent.client import AgentClient
 from core.agent.config import AgentConfig
+from core.agent.messages import JobResult
 from core.agent.paths import AgentPaths
-from core.agent.protocol import AgentClient
 from core.api import Timekeep
 from core.index import journal
 from core.index.schema import open_index
@@ -178,16 +179,16 @@ class InProcess:
         """Wait until every path is journaled in `repo` (events arrive asynchronously; each tick journals)."""
         self.until(lambda: paths <= journaled(repo), timeout, f"{len(paths)} paths to be journaled")
 
-    def backup(self, destination: Path | None = None, timeout: float = 60.0) -> dict[str, Any]:
+    def backup(self, destination: Path | None = None, timeout: float = 60.0) -> JobResult:
         job = self.agent.request_backup("backup-now", None if destination is None else str(destination), True)
         assert job.done.wait(timeout), "the storage time did not end"
-        assert job.result.get("ok"), job.result
+        assert job.result.ok, job.result
         return job.result
 
 
-def snapshot_of(result: dict[str, Any]) -> SnapshotInfo:
-    data = {k: v for k, v in result["snapshot"].items() if k != "time"}
-    return SnapshotInfo(**data)
+def snapshot_of(result: JobResult) -> SnapshotInfo:
+    assert result.snapshot is not None, result
+    return result.snapshot
 
 
 def copy_repo(repo: Path, dest: Path) -> Path:
@@ -262,5 +263,5 @@ def ready(paths: AgentPaths) -> bool:
     if client is None:
         return False
     with client:
-        client.request("status")
+        client.status()
     return True

@@ -56,12 +56,12 @@ def test_storage_times_rotate_and_each_destination_keeps_its_own_journal(tmp_pat
         run.sees(first, {os.fsencode(src / "one.txt")})
         run.sees(second, {os.fsencode(src / "one.txt")})
         to_first = run.backup()
-        assert to_first["destination"] == str(first)  # stored to least recently
+        assert to_first.destination == str(first)  # stored to least recently
         assert os.fsencode(src / "one.txt") in journaled(second)  # still pending there
         (src / "two.txt").write_bytes(b"two, edited")
         run.sees(second, {os.fsencode(src / "two.txt")})
         to_second = run.backup()
-    assert to_second["destination"] == str(second)
+    assert to_second.destination == str(second)
     assert snapshot_of(to_second).files_read == 2  # one.txt (from its own journal) and two.txt
     assert stored_tree(second, src, tmp_path / "r2") == read_tree(src)
     assert journaled(first) == {os.fsencode(src / "two.txt")}
@@ -82,7 +82,7 @@ def test_a_destination_that_was_away_catches_up_when_it_returns(tmp_path: Path) 
             run.agent.request_backup("backup-now", str(second), explicit=True)
         (src / "one.txt").write_bytes(b"changed while the drive was away")
         run.sees(first, {os.fsencode(src / "one.txt")})
-        assert run.backup()["destination"] == str(first)
+        assert run.backup().destination == str(first)
         os.rename(away, second)
         run.until(lambda: count_snapshots(second) == 2, what="the drive-connected storage time")
         run.idle()

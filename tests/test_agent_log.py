@@ -53,7 +53,7 @@ def test_storage_times_failures_and_thinning_are_logged(tmp_path: Path, log_file
         run.backup()
         with Timekeep.open(repo, writer=True):  # another writer holds the repository: the next one fails
             job = run.agent.request_backup("backup-now", str(repo), explicit=True)
-            assert job.done.wait(60) and not job.result["ok"]
+            assert job.done.wait(60) and not job.result.ok
         jobs = run.agent.coalesce_all("requested")
         assert all(j.done.wait(60) for j in jobs)
         settings_file.write_text(json.dumps({"destinations": [str(repo)], "interval_minutes": 30}))

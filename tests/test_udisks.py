@@ -111,7 +111,7 @@ def test_a_drive_plugged_in_is_noticed_at_once_when_udisks_speaks(tmp_path: Path
     with InProcess(agent_config(repo, drive_poll_s=3600.0, udisks_bus=bus)) as run:
         dest = run.agent.destinations[str(repo)]
         assert dest.present and "udisks" in run.agent.drive_detection
-        status = Service(run.agent).op_status()
+        status = Service(run.agent).status()
         assert "Drive detection: udisks over D-Bus, with mount-point polling." in status_lines(status)
         udisks = as_udisks(bus)
         (tmp_path / "drive").rename(hidden)  # "unplugged": the hourly poll would not see it for an hour

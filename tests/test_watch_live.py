@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from core.agent.messages import JobProgress
 from core.agent.storage import reconcile_only
 from core.api import Timekeep, rebuild_index
 from core.schedule.policy import Policy
@@ -68,7 +69,7 @@ def check_against_full_scan(tmp_path: Path, repo: Path, src: Path, result: dict[
                             build_each: bool = True) -> None:
     """The journaled snapshot read and changed exactly what a full scan would, and gives the tree back
     (restored, listed and every file built from its plan; for a big tree, listed and a sample built)."""
-    snap = snapshot_of(result)  # type: ignore[arg-type]
+    snap = snapshot_of(result)
     oracle = full_scan(copy)
     assert (snap.files_read, snap.files_changed) == (oracle.files_read, oracle.files_changed)
     assert snap.files_scanned < oracle.files_scanned
@@ -258,11 +259,11 @@ def test_a_scheduled_storage_time_waits_until_the_folders_are_quiet(tmp_path: Pa
     backup(repo)
     with InProcess(agent_config(repo, quiet_s=0.5)) as run:
         reading: list[float] = []  # the agent's clock at each of the storage time's progress reports
-        run.agent.publish = lambda event: reading.append(run.clock.seconds) if event["event"] == "progress" else None
+        run.agent.publish = lambda event: reading.append(run.clock.seconds) if isinstance(event, JobProgress) else None
         with run.changes(src / "notes.txt"):
             (src / "notes.txt").write_bytes(b"still being written")
         last = run.agent.buffer.last_event()
         job = run.agent.request_backup("interval")
         run.until(job.done.is_set, what="the storage time")
-    assert job.result["ok"] and snapshot_of(job.result).files_read == 1
+    assert job.result.ok and snapshot_of(job.result).files_read == 1
     assert last is not None and reading and min(reading) >= last + 0.5
