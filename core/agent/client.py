@@ -25,11 +25,10 @@ from core.agent.messages import (
     JobInfo,
     JobProgress,
     Status,
-    Wire,
     event_from,
     snapshot_from,
 )
-from core.agent.protocol import MAX_LINE, AgentError, chunk_from, encode, path_bytes, path_text, plan_from
+from core.agent.protocol import MAX_LINE, AgentError, Wire, chunk_from, encode, path_bytes, path_text, plan_from
 from core.types import Plan, Progress, SnapshotInfo
 
 POLL_S = 0.25  # how often a job being followed looks whether its follower wants it cancelled

@@ -12,14 +12,13 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from core.agent.protocol import path_bytes, path_text, progress_from, progress_json
+from core.agent.protocol import Wire, path_bytes, path_text, progress_from, progress_json
 from core.types import CoalesceReport, FileError, Progress, SnapshotInfo
 
 JobKind = Literal["backup", "reconcile", "coalesce"]
 Outcome = Literal["stored", "skipped", "cancelled", "failed", "done"]
-Wire = dict[str, Any]
 CANCELLED = 130  # a job's exit code when it was cancelled, as a shell reports a command stopped by Ctrl-C
 SNAPSHOT_FIELDS = frozenset(f.name for f in dataclasses.fields(SnapshotInfo))
 REPORT_FIELDS = frozenset(f.name for f in dataclasses.fields(CoalesceReport))

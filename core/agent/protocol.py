@@ -19,13 +19,14 @@ from core.errors import TimekeepError
 from core.types import Piece, Plan, Progress
 
 MAX_LINE = 64 << 20  # a chunk is at most 256 KiB, a plan of a huge file some MiB
+Wire = dict[str, Any]  # one JSON object as it travels; the records it carries are core.agent.messages
 
 
 class AgentError(TimekeepError):
     """The agent answered a request with an error, or went away in the middle of one."""
 
 
-def encode(message: dict[str, Any]) -> bytes:
+def encode(message: Wire) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
@@ -37,19 +38,19 @@ def path_bytes(text: str) -> bytes:
     return os.fsencode(text)
 
 
-def progress_json(p: Progress) -> dict[str, Any]:
+def progress_json(p: Progress) -> Wire:
     return {"phase": p.phase, "files_done": p.files_done, "files_total": p.files_total,
             "bytes_done": p.bytes_done, "bytes_total": p.bytes_total, "elapsed_s": round(p.elapsed_s, 3),
             "current": None if p.current is None else path_text(p.current)}
 
 
-def progress_from(data: dict[str, Any]) -> Progress:
+def progress_from(data: Wire) -> Progress:
     current = data.get("current")
     return Progress(data["phase"], data["files_done"], data["files_total"], data["bytes_done"],
                     data["bytes_total"], data["elapsed_s"], None if current is None else path_bytes(current))
 
 
-def plan_json(plan: Plan) -> dict[str, Any]:
+def plan_json(plan: Plan) -> Wire:
     return {
         "path": path_text(plan.path), "snapshot_id": plan.snapshot_id, "kind": plan.kind, "size": plan.size,
         "mode": plan.mode, "mtime_ns": plan.mtime_ns,
@@ -58,7 +59,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     }
 
 
-def plan_from(data: dict[str, Any]) -> Plan:
+def plan_from(data: Wire) -> Plan:
     link = data.get("link_target")
     pieces = tuple(Piece(offset, length, bytes.fromhex(digest), chunk_offset)
                    for offset, length, digest, chunk_offset in data["pieces"])
@@ -66,9 +67,9 @@ def plan_from(data: dict[str, Any]) -> Plan:
                 data["mtime_ns"], None if link is None else path_bytes(link), pieces)
 
 
-def chunk_json(data: bytes) -> dict[str, Any]:
+def chunk_json(data: bytes) -> Wire:
     return {"data": base64.b64encode(data).decode()}
 
 
-def chunk_from(result: dict[str, Any]) -> bytes:
+def chunk_from(result: Wire) -> bytes:
     return base64.b64decode(result["data"])

@@ -13,8 +13,8 @@ from typing import Any
 
 from core.agent.agent import Agent
 from core.agent.destination import Destination
-from core.agent.messages import Changed, DestinationStatus, FolderStatus, Status, Wire
-from core.agent.protocol import chunk_json, path_bytes, path_text, plan_json
+from core.agent.messages import Changed, DestinationStatus, FolderStatus, Status
+from core.agent.protocol import Wire, chunk_json, path_bytes, path_text, plan_json
 from core.agent.server import Connection
 from core.errors import UsageError
 from core.index import journal
@@ -37,7 +37,7 @@ class Service:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
 
-    def dispatch(self, op: str, params: dict[str, Any], conn: Connection) -> Any:
+    def dispatch(self, op: str, params: Wire, conn: Connection) -> Any:
         if op == "subscribe":  # the one op about the connection itself: events follow on it
             conn.subscribed = True
             return {"subscribed": True}
