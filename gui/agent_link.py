@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.agent.client import POLL_S, AgentClient
+from core.agent.client import POLL_S, AgentClient, AgentError
 from core.agent.messages import (
     DestinationChanged,
     DestinationStatus,
@@ -26,7 +26,6 @@ from core.agent.messages import (
     JobProgress,
     JobStarted,
 )
-from core.agent.protocol import AgentError
 
 RETRY_S = 3.0  # how often to look for an agent while none listens
 

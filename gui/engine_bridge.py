@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeVar, TypeVarTuple
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -26,8 +26,10 @@ from core.api import Timekeep, init_repository
 from core.storage.layout import Layout
 from core.types import CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
 from gui.agent_link import Drives, Serving, back_up_via_agent, cancel_agent_job, follow_agent
-from gui.workers import Report, WorkerPool
+from gui.workers import Failed, Report, WorkerPool
 
+R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
 DRIVE_POLL_MS = 4000
 READ_LANES = ("browse", "preview", "jobs")  # tree listings; previews; restores, versions and compares
 
@@ -151,7 +153,7 @@ class EngineBridge(QObject):
             self.workers.start(repository_reachable, self.repo, on_done=self._drive_checked)
 
     def _drive_checked(self, present: bool) -> None:
-        if present and self.state in ("unknown", "missing"):
+        if present and self.state in ("unknown", "missing") and self.repo is not None:
             self.state = "opening"
             self.workers.start(Timekeep.open, self.repo, on_done=self._opened, on_failed=self._open_failed,
                                lane=READ_LANES[0])
@@ -185,14 +187,12 @@ class EngineBridge(QObject):
         self.read(_load_history, on_done=self.history_loaded.emit)
 
     # reads
-    def read(self, fn: Callable[..., Any], *args: Any, on_done: Report | None = None,
-             on_failed: Callable[[str], None] | None = None, on_progress: Report | None = None,
-             lane: str = "browse") -> bool:
+    def read(self, fn: Callable[[Timekeep, *Ts], R], *args: *Ts, on_done: Callable[[R], object] | None = None,
+             on_failed: Failed | None = None, lane: str = "browse") -> bool:
         """Run `fn(reader, *args)` on a read lane; False (and nothing runs) while no repository is open."""
         if self.reader is None:
             return False
-        self.workers.start(fn, self.reader, *args, on_done=on_done, on_failed=on_failed, on_progress=on_progress,
-                           lane=lane)
+        self.workers.start(fn, self.reader, *args, on_done=on_done, on_failed=on_failed, lane=lane)
         return True
 
     # writes
@@ -208,15 +208,15 @@ class EngineBridge(QObject):
     def back_up(self, trigger: str = "manual") -> bool:
         """Start a backup unless one runs or there is no reachable repository; True if it started. With an
         agent serving the repository, a person's request goes to it, and timed ones are left to its schedule."""
-        if not self.may_write:
+        if not self.may_write or self.repo is None:
             return False
         if self.agent_serving and trigger != "manual":
             return False
         self._cancel = threading.Event()
         if self.agent_socket is not None:
-            self.workers.start(back_up_via_agent, self.agent_socket, self.repo, self._cancel,
-                               on_done=lambda outcome: self._agent_answered(outcome, trigger),
-                               on_failed=self._backup_failed, on_progress=self._own_reported)
+            self.workers.start_reporting(back_up_via_agent, self.agent_socket, self.repo, self._cancel,
+                                         on_progress=self._own_reported, on_failed=self._backup_failed,
+                                         on_done=lambda outcome: self._agent_answered(outcome, trigger))
         else:
             self._back_up_directly(trigger)
         self.backup_started.emit()
@@ -224,8 +224,9 @@ class EngineBridge(QObject):
 
     def _back_up_directly(self, trigger: str) -> None:
         assert self.repo is not None and self._cancel is not None
-        self.workers.start(run_backup, self.repo, trigger, self._cancel, on_done=self._backup_done,
-                           on_failed=self._backup_failed, on_progress=self.backup_progressed.emit)
+        self.workers.start_reporting(run_backup, self.repo, trigger, self._cancel,
+                                     on_progress=self.backup_progressed.emit, on_done=self._backup_done,
+                                     on_failed=self._backup_failed)
 
     def cancel_backup(self) -> None:
         if self._cancel is not None:
@@ -245,8 +246,8 @@ class EngineBridge(QObject):
             return
         self.destinations_changed.emit(self.destinations)  # the same drives; another is shown now
         stop = self._agent_stop = threading.Event()
-        self.workers.start(follow_agent, self.agent_socket, self.repo, stop, lane="agent",
-                           on_progress=lambda report: None if stop.is_set() else self._agent_reported(report))
+        self.workers.start_reporting(follow_agent, self.agent_socket, self.repo, stop, lane="agent",
+                                     on_progress=lambda report: None if stop.is_set() else self._agent_reported(report))
 
     def _own_reported(self, report: object) -> None:
         """From our own request to the agent: its job id, then its progress."""
@@ -337,7 +338,7 @@ class EngineBridge(QObject):
              on_progress: Report) -> bool:
         """Thin the history by `rule` now, with the writer lock for its length; False (nothing runs) while a
         backup runs or the repository is not open. The history is reloaded afterwards."""
-        if not self.may_write:
+        if not self.may_write or self.repo is None:
             return False
         self.thinning = True
 
@@ -350,7 +351,8 @@ class EngineBridge(QObject):
             self.thinning = False
             on_failed(message)
 
-        self.workers.start(thin_history, self.repo, rule, on_done=done, on_failed=failed, on_progress=on_progress)
+        self.workers.start_reporting(thin_history, self.repo, rule, on_progress=on_progress, on_done=done,
+                                     on_failed=failed)
         return True
 
     def change_folders(self, change: FolderChange, on_failed: Callable[[str], None] | None = None) -> None:

@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 
-from core.agent.client import AgentClient
+from core.agent.client import AgentClient, AgentError
 from core.agent.messages import DestinationChanged, Event, FolderStatus, JobFinished, JobProgress, JobStarted
-from core.agent.protocol import AgentError
 from core.api import Timekeep, init_repository
 from core.types import Plan
 from tests.agent_support import agent_env, agent_process, cli, journaled, short_runtime_dir, wait_for

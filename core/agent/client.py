@@ -28,7 +28,8 @@ from core.agent.messages import (
     event_from,
     snapshot_from,
 )
-from core.agent.protocol import MAX_LINE, AgentError, Wire, chunk_from, encode, path_bytes, path_text, plan_from
+from core.agent.protocol import MAX_LINE, Wire, chunk_from, encode, path_bytes, path_text, plan_from
+from core.agent.protocol import AgentError as AgentError  # what a client's caller catches: the agent refused or left
 from core.types import Plan, Progress, SnapshotInfo
 
 POLL_S = 0.25  # how often a job being followed looks whether its follower wants it cancelled
