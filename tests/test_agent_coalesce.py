@@ -1,4 +1,4 @@
-"""The agent runs the coalescer (DESIGN §5): a day after the last run (the first an hour after it
+"""The agent runs the coalescer: a day after the last run (the first an hour after it
 starts), after a storage time that keeps what changed, and on request over the socket protocol."""
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ def test_progress_events_and_a_version_built_from_plan_and_chunks(tmp_path: Path
     with agent_process(env, repo) as (_proc, paths), client_for(paths) as client:
         new_big = BIG[:300_000] + b"inserted" + BIG[300_000:]
         (src / "big.bin").write_bytes(new_big)
-        wait_journaled(client, src, src / "big.bin")  # "now" on the timeline (claim 30)
+        wait_journaled(client, src, src / "big.bin")  # "now" on the timeline
         client.subscribe()
         job = client.backup_now().job
         events = follow(client, job)

@@ -1,4 +1,4 @@
-"""Renames and folder moves a watcher sees (DESIGN §4): nothing is read again, the history follows the file, and
+"""Renames and folder moves a watcher sees: nothing is read again, the history follows the file, and
 every snapshot still gives back exactly what was there — by restore, listing and plan + combine, and after
 rebuild-index. Real watchdog observers on temporary folders, through the in-process agent."""
 

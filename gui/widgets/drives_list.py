@@ -1,5 +1,5 @@
 """The agent's backup drives in the sidebar: which drive holds how many snapshots, which is connected, and
-which one the window shows (issue 5: each destination keeps a history of its own).
+which one the window shows (each destination keeps a complete history of its own).
 
 Shown only while an agent runs; activating another connected drive opens its history in the window.
 """
