@@ -79,7 +79,7 @@ class Agent:
         self.poller = DrivePoller(list(config.destinations), mountinfo, known)
         self.buffer = EventBuffer(clock)
         self.watcher = FolderWatcher(self.buffer, limit_file)
-        self.executor = Executor(self)
+        self.executor = Executor(self, self._publish)
         self.runner = JobRunner(self.executor, self._publish)
         self.udisks = UDisksListener(self._drives_changed, config.udisks_bus) if config.udisks_bus else None
         self.publish: Publish = lambda event: None

@@ -39,7 +39,6 @@ class Host(Protocol):
     watcher: FolderWatcher
     clock: Callable[[], float]
     wall: Callable[[], datetime]
-    publish: Publish
 
     def flush(self) -> int: ...
 
@@ -48,8 +47,8 @@ class Executor:
     """Runs one job at a time on the job thread, and keeps what the schedule needs to know of them: when the
     last storage time and the last scan were, and how the last storage time went."""
 
-    def __init__(self, host: Host) -> None:
-        self.host = host
+    def __init__(self, host: Host, publish: Publish) -> None:
+        self.host, self.publish = host, publish
         self.last_storage: datetime | None = None  # attempted: stored, failed or nothing to do
         self.last_reconcile: datetime | None = None
         self.last_result: JobResult | None = None  # the last storage time's
@@ -114,7 +113,7 @@ class Executor:
             log.warning("%s: cannot read its index: %s", dest.key, err)
 
     def _progress(self, job: Job, progress: Progress) -> None:
-        self.host.publish(JobProgress(job.id, progress))
+        self.publish(JobProgress(job.id, progress))
 
     def _debounce(self, cancel: threading.Event) -> None:
         """Wait until the folders are quiet (files being written are not read mid-write), within limits."""
