@@ -55,6 +55,7 @@ class Clock:
     def __init__(self) -> None:
         self.seconds = 0.0
         self.now = datetime.now(UTC)
+        self._lock = threading.Lock()  # the test and the ticking thread both move it
 
     def monotonic(self) -> float:
         return self.seconds
@@ -64,8 +65,14 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         step = timedelta(**delta)
-        self.seconds += step.total_seconds()
-        self.now += step
+        with self._lock:
+            self.seconds += step.total_seconds()
+            self.now += step
+
+    def tick(self, seconds: float) -> None:
+        """One tick of the agent: its monotonic clock moves, its wall clock does not."""
+        with self._lock:
+            self.seconds += seconds
 
 
 def agent_config(*repos: Path, policy: Policy = QUIET, **kw: Any) -> AgentConfig:
@@ -115,7 +122,7 @@ class InProcess:
         while not self._stop.is_set():
             with self._turn:
                 self._turn.wait_for(lambda: not self._holds or self._stop.is_set())
-                self.clock.seconds += self.agent.config.tick_s
+                self.clock.tick(self.agent.config.tick_s)
                 try:
                     self.agent.tick()
                 except BaseException as err:  # surfaced at exit: a tick must never fail

@@ -120,8 +120,10 @@ def test_agent_json_is_followed_without_a_restart(tmp_path: Path, caplog: pytest
         assert run.agent.policy.interval_s == 30 * 60
         file.write_text("{ not json")  # a half-saved edit: the settings in force stay
         os.utime(file, ns=(time.time_ns() + 2 * 10**9,) * 2)
+        run.clock.advance(seconds=run.agent.config.folders_poll_s)  # the file's settings look every 5 s
         run.until(lambda: "changed but cannot be used" in caplog.text, what="the agent to read the broken file")
         assert list(run.agent.destinations) == [str(first), str(usb)]
         write_settings(file, destinations=[str(usb)], interval_minutes=30)
+        run.clock.advance(seconds=run.agent.config.folders_poll_s)
         run.until(lambda: list(run.agent.destinations) == [str(usb)], what="the removed drive to be let go")
         run.idle()
