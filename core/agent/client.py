@@ -28,6 +28,8 @@ from core.agent.messages import (
     event_from,
     snapshot_from,
 )
+from core.agent.paths import AgentPaths
+from core.agent.paths import SocketPathTooLong as SocketPathTooLong  # no agent can listen where this user's would
 from core.agent.protocol import MAX_LINE, Wire, chunk_from, encode, path_bytes, path_text, plan_from
 from core.agent.protocol import AgentError as AgentError  # what a client's caller catches: the agent refused or left
 from core.types import Plan, Progress, SnapshotInfo
@@ -200,6 +202,12 @@ class AgentClient:
         if not isinstance(message, dict):
             raise AgentError("the agent sent something that is not a message")
         return message
+
+
+def agent_socket() -> Path:
+    """Where this user's agent listens ($XDG_RUNTIME_DIR/timekeep/agent.sock); SocketPathTooLong when the path
+    is too long for any socket. Builds the name only: nothing is created or read."""
+    return AgentPaths.from_platform().socket
 
 
 def _left(deadline: float | None) -> float | None:

@@ -52,10 +52,9 @@ def _install(args: argparse.Namespace, config_file: Path) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from core.agent.client import AgentClient
-    from core.agent.paths import AgentPaths
+    from core.agent.client import AgentClient, agent_socket
 
-    client = AgentClient.connect(AgentPaths.from_platform().socket, timeout=15)
+    client = AgentClient.connect(agent_socket(), timeout=15)
     if client is None:
         return _status_without_agent(args)
     with client:

@@ -20,10 +20,9 @@ from core.cli.repo import REPO_ENV, cancel_on_interrupt
 def backup_via_agent(args: argparse.Namespace, reporter: Reporter) -> int | None:
     """The exit code of a storage time the agent took, or None when the agent cannot take it. A first Ctrl-C
     asks the agent to cancel it, a second one leaves at once (the agent finishes or cancels on its own)."""
-    from core.agent.client import AgentClient
-    from core.agent.paths import AgentPaths
+    from core.agent.client import AgentClient, agent_socket
 
-    client = AgentClient.connect(AgentPaths.from_platform().socket)
+    client = AgentClient.connect(agent_socket())
     if client is None:
         return None
     with client:
