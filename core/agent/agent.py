@@ -54,7 +54,7 @@ def from_ns(ns: int | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class Decision:
-    """What one look at the schedule concluded, so a reader (the status, a test) knows it looked: at what
+    """What one look at the schedule concluded, so a reader (a test, a debugger) knows it looked: at what
     time by the agent's wall clock, the job it queued (a storage time's trigger, "reconcile", "coalesce"),
     or what holds storage times back (paused, on battery). `busy`: a job ran, so nothing was considered."""
 
