@@ -112,7 +112,8 @@ class Piece:
 
 @dataclass(frozen=True)
 class Plan:
-    """Everything needed to rebuild one version: metadata plus the pieces that cover it (claims 18, 28)."""
+    """Everything needed to rebuild one version: metadata plus the pieces that cover it. Whoever holds the chunks
+    can combine it (the agent sends plans and chunks to another process: docs/ARCHITECTURE.md)."""
 
     path: bytes
     snapshot_id: int
@@ -178,7 +179,7 @@ class CheckReport:
 
 @dataclass(frozen=True)
 class Retention:
-    """How the coalescer thins history (DESIGN §1): every snapshot of the last `keep_all_hours`, then the
+    """How the coalescer thins history: every snapshot of the last `keep_all_hours`, then the
     last one of each day for `daily_days`, then the last one of each week for `weekly_weeks` (0: for ever).
     The newest snapshot is always kept."""
 
@@ -200,7 +201,7 @@ class SnapshotSummary:
 
 @dataclass(frozen=True)
 class CoalesceReport:
-    """What one run of the coalescer did (claims 20–23)."""
+    """What one run of the coalescer did: what it dropped and folded, and the space it gave back."""
 
     snapshots_dropped: tuple[int, ...] = ()
     snapshots_kept_for_last_copy: tuple[int, ...] = ()

@@ -1,4 +1,4 @@
-"""Hear about drives from udisks over D-Bus where the system has it (DESIGN §5, issue 5).
+"""Hear about drives from udisks over D-Bus where the system has it, so a drive plugged in is seen at once.
 
 A drive being plugged in, mounted, unmounted or pulled makes udisks emit signals on the system bus; each
 one wakes the agent's mount-point poll at once instead of at its next interval. Polling stays the truth

@@ -7,6 +7,7 @@ selected file stays selected if it existed then.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from PySide6.QtCore import QItemSelection, QModelIndex, QObject, Signal
@@ -50,7 +51,9 @@ class Browser(QObject):
         self.expanded: set[bytes] = set()
         self.selected: Row | None = None
         self._wanted_selection: bytes | None = None
-        self.trees, self.previews, self.marks = LatestOnly(), LatestOnly(), LatestOnly()
+        self.trees: LatestOnly[Listing] = LatestOnly()
+        self.previews: LatestOnly[PreviewData] = LatestOnly()
+        self.marks: LatestOnly[frozenset[int]] = LatestOnly()
         self._connect()
 
     def _connect(self) -> None:
@@ -169,14 +172,13 @@ class Browser(QObject):
         self.previews.submit(partial(self._start_preview, row.path, snapshot),
                              lambda data: self._preview_loaded(data, snapshot), self._preview_failed)
 
-    def _start_preview(self, path: bytes, snapshot: SnapshotInfo | None, done: object, failed: object,
-                       wanted: object) -> bool:
+    def _start_preview(self, path: bytes, snapshot: SnapshotInfo | None, done: Callable[[PreviewData], None],
+                       failed: Callable[[str], None], wanted: Callable[[], bool]) -> bool:
         if snapshot is None:
-            self.bridge.workers.start(live_preview, path, wanted, on_done=done,  # type: ignore[arg-type]
-                                      on_failed=failed, lane="preview")  # type: ignore[arg-type]
+            self.bridge.workers.start(live_preview, path, wanted, on_done=done, on_failed=failed, lane="preview")
             return True
-        return self.bridge.read(stored_preview, path, snapshot.id, wanted, on_done=done,  # type: ignore[arg-type]
-                                on_failed=failed, lane="preview")  # type: ignore[arg-type]
+        return self.bridge.read(stored_preview, path, snapshot.id, wanted, on_done=done, on_failed=failed,
+                                lane="preview")
 
     def _preview_loaded(self, data: PreviewData, snapshot: SnapshotInfo | None) -> None:
         self.preview.show_preview(data, None if snapshot is None else snapshot.time_ns)

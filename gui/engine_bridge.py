@@ -17,16 +17,19 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeVar, TypeVarTuple
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from core.agent.messages import DestinationStatus, JobFinished, JobStarted
 from core.api import Timekeep, init_repository
 from core.storage.layout import Layout
 from core.types import CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
-from gui.agent_link import AgentEvent, DestinationState, back_up_via_agent, cancel_agent_job, follow_agent
-from gui.workers import Report, WorkerPool
+from gui.agent_link import Drives, Serving, back_up_via_agent, cancel_agent_job, follow_agent
+from gui.workers import Failed, Report, WorkerPool
 
+R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
 DRIVE_POLL_MS = 4000
 READ_LANES = ("browse", "preview", "jobs")  # tree listings; previews; restores, versions and compares
 
@@ -111,7 +114,7 @@ class EngineBridge(QObject):
     backup_cancelled = Signal()
     backup_skipped = Signal(str)  # the agent found nothing to store
     agent_serving_changed = Signal(bool)  # an agent now backs this repository up (or no longer does)
-    destinations_changed = Signal(object)  # tuple[DestinationState, ...]: the agent's drives, () without one
+    destinations_changed = Signal(object)  # tuple[DestinationStatus, ...]: the agent's drives, () without one
     folders_changed = Signal(object)  # tuple[FolderInfo, ...]
 
     def __init__(self, workers: WorkerPool, parent: QObject | None = None, agent_socket: Path | None = None) -> None:
@@ -127,7 +130,7 @@ class EngineBridge(QObject):
         self._agent_stop: threading.Event | None = None
         self._agent_job: int | None = None  # a storage time the agent started by itself, being shown
         self._own_jobs: set[int] = set()  # those we asked for: followed by our own job, not the link
-        self.destinations: tuple[DestinationState, ...] = ()  # the agent's, as it last said
+        self.destinations: tuple[DestinationStatus, ...] = ()  # the agent's, as it last said
         self._poll = QTimer(self)
         self._poll.setInterval(DRIVE_POLL_MS)
         self._poll.timeout.connect(self._check_drive)
@@ -150,7 +153,7 @@ class EngineBridge(QObject):
             self.workers.start(repository_reachable, self.repo, on_done=self._drive_checked)
 
     def _drive_checked(self, present: bool) -> None:
-        if present and self.state in ("unknown", "missing"):
+        if present and self.state in ("unknown", "missing") and self.repo is not None:
             self.state = "opening"
             self.workers.start(Timekeep.open, self.repo, on_done=self._opened, on_failed=self._open_failed,
                                lane=READ_LANES[0])
@@ -184,14 +187,12 @@ class EngineBridge(QObject):
         self.read(_load_history, on_done=self.history_loaded.emit)
 
     # reads
-    def read(self, fn: Callable[..., Any], *args: Any, on_done: Report | None = None,
-             on_failed: Callable[[str], None] | None = None, on_progress: Report | None = None,
-             lane: str = "browse") -> bool:
+    def read(self, fn: Callable[[Timekeep, *Ts], R], *args: *Ts, on_done: Callable[[R], object] | None = None,
+             on_failed: Failed | None = None, lane: str = "browse") -> bool:
         """Run `fn(reader, *args)` on a read lane; False (and nothing runs) while no repository is open."""
         if self.reader is None:
             return False
-        self.workers.start(fn, self.reader, *args, on_done=on_done, on_failed=on_failed, on_progress=on_progress,
-                           lane=lane)
+        self.workers.start(fn, self.reader, *args, on_done=on_done, on_failed=on_failed, lane=lane)
         return True
 
     # writes
@@ -207,15 +208,15 @@ class EngineBridge(QObject):
     def back_up(self, trigger: str = "manual") -> bool:
         """Start a backup unless one runs or there is no reachable repository; True if it started. With an
         agent serving the repository, a person's request goes to it, and timed ones are left to its schedule."""
-        if not self.may_write:
+        if not self.may_write or self.repo is None:
             return False
         if self.agent_serving and trigger != "manual":
             return False
         self._cancel = threading.Event()
         if self.agent_socket is not None:
-            self.workers.start(back_up_via_agent, self.agent_socket, self.repo, self._cancel,
-                               on_done=lambda outcome: self._agent_answered(outcome, trigger),
-                               on_failed=self._backup_failed, on_progress=self._own_reported)
+            self.workers.start_reporting(back_up_via_agent, self.agent_socket, self.repo, self._cancel,
+                                         on_progress=self._own_reported, on_failed=self._backup_failed,
+                                         on_done=lambda outcome: self._agent_answered(outcome, trigger))
         else:
             self._back_up_directly(trigger)
         self.backup_started.emit()
@@ -223,8 +224,9 @@ class EngineBridge(QObject):
 
     def _back_up_directly(self, trigger: str) -> None:
         assert self.repo is not None and self._cancel is not None
-        self.workers.start(run_backup, self.repo, trigger, self._cancel, on_done=self._backup_done,
-                           on_failed=self._backup_failed, on_progress=self.backup_progressed.emit)
+        self.workers.start_reporting(run_backup, self.repo, trigger, self._cancel,
+                                     on_progress=self.backup_progressed.emit, on_done=self._backup_done,
+                                     on_failed=self._backup_failed)
 
     def cancel_backup(self) -> None:
         if self._cancel is not None:
@@ -244,17 +246,17 @@ class EngineBridge(QObject):
             return
         self.destinations_changed.emit(self.destinations)  # the same drives; another is shown now
         stop = self._agent_stop = threading.Event()
-        self.workers.start(follow_agent, self.agent_socket, self.repo, stop, lane="agent",
-                           on_progress=lambda report: None if stop.is_set() else self._agent_reported(report))
+        self.workers.start_reporting(follow_agent, self.agent_socket, self.repo, stop, lane="agent",
+                                     on_progress=lambda report: None if stop.is_set() else self._agent_reported(report))
 
     def _own_reported(self, report: object) -> None:
         """From our own request to the agent: its job id, then its progress."""
-        if isinstance(report, AgentEvent):
-            self._own_jobs.add(report.job)
+        if isinstance(report, JobStarted):
+            self._own_jobs.add(report.info.job)
         elif isinstance(report, Progress):
             self.backup_progressed.emit(report)
 
-    def _agent_answered(self, outcome: AgentEvent | None, trigger: str) -> None:
+    def _agent_answered(self, outcome: JobFinished | None, trigger: str) -> None:
         if outcome is None:  # no agent serves the repository: back up here
             if self._cancel is not None and not self._cancel.is_set():
                 self._back_up_directly(trigger)
@@ -270,45 +272,53 @@ class EngineBridge(QObject):
         if isinstance(report, Progress):
             if self._agent_job is not None:
                 self.backup_progressed.emit(report)
-        elif isinstance(report, AgentEvent):
-            if report.kind == "destinations":
-                self._set_destinations(report.destinations)
-            elif report.kind in ("serving", "gone"):
-                self._set_serving(report.kind == "serving")
-                if report.kind == "gone":
-                    self._set_destinations(())
-                if report.kind == "gone" and self._agent_job is not None:
-                    self._agent_job = None
-                    self.backup_failed.emit("the agent stopped during the backup")
-            elif self._cancel is not None or report.job in self._own_jobs:
-                return  # our own request: its job follows it
-            elif report.kind == "started" and self._agent_job is None:
-                self._agent_job = report.job
-                self.backup_started.emit()
-            elif report.kind == "finished" and report.job == self._agent_job:
-                self._agent_job = None
-                self._agent_ended(report)
+        elif isinstance(report, Drives):
+            self._set_destinations(report.destinations)
+        elif isinstance(report, Serving):
+            self._agent_presence(report.serving)
+        elif isinstance(report, JobStarted | JobFinished):
+            self._agent_job_reported(report)
+
+    def _agent_presence(self, serving: bool) -> None:
+        self._set_serving(serving)
+        if not serving:
+            self._set_destinations(())
+        if not serving and self._agent_job is not None:
+            self._agent_job = None
+            self.backup_failed.emit("the agent stopped during the backup")
+
+    def _agent_job_reported(self, report: JobStarted | JobFinished) -> None:
+        job = report.info.job
+        if self._cancel is not None or job in self._own_jobs:
+            return  # our own request: its job follows it
+        if isinstance(report, JobStarted) and self._agent_job is None:
+            self._agent_job = job
+            self.backup_started.emit()
+        elif isinstance(report, JobFinished) and job == self._agent_job:
+            self._agent_job = None
+            self._agent_ended(report)
 
     def _set_serving(self, serving: bool) -> None:
         if serving != self.agent_serving:
             self.agent_serving = serving
             self.agent_serving_changed.emit(serving)
 
-    def _set_destinations(self, destinations: tuple[DestinationState, ...]) -> None:
+    def _set_destinations(self, destinations: tuple[DestinationStatus, ...]) -> None:
         if destinations != self.destinations:
             self.destinations = destinations
             self.destinations_changed.emit(destinations)
 
-    def _agent_ended(self, outcome: AgentEvent) -> None:
-        if outcome.outcome == "stored" and outcome.snapshot is not None:
-            self.backup_finished.emit(outcome.snapshot)
+    def _agent_ended(self, finished: JobFinished) -> None:
+        result = finished.result
+        if result.snapshot is not None:
+            self.backup_finished.emit(result.snapshot)
             self.reload_history()
-        elif outcome.outcome == "cancelled":
+        elif result.cancelled:
             self.backup_cancelled.emit()
-        elif outcome.outcome == "skipped":
-            self.backup_skipped.emit(outcome.message)
+        elif result.ok:
+            self.backup_skipped.emit(result.message)
         else:
-            self.backup_failed.emit(outcome.message)
+            self.backup_failed.emit(result.error or "the storage time failed")
 
     def _backup_done(self, snapshot: SnapshotInfo) -> None:
         self._cancel = None
@@ -328,7 +338,7 @@ class EngineBridge(QObject):
              on_progress: Report) -> bool:
         """Thin the history by `rule` now, with the writer lock for its length; False (nothing runs) while a
         backup runs or the repository is not open. The history is reloaded afterwards."""
-        if not self.may_write:
+        if not self.may_write or self.repo is None:
             return False
         self.thinning = True
 
@@ -341,7 +351,8 @@ class EngineBridge(QObject):
             self.thinning = False
             on_failed(message)
 
-        self.workers.start(thin_history, self.repo, rule, on_done=done, on_failed=failed, on_progress=on_progress)
+        self.workers.start_reporting(thin_history, self.repo, rule, on_progress=on_progress, on_done=done,
+                                     on_failed=failed)
         return True
 
     def change_folders(self, change: FolderChange, on_failed: Callable[[str], None] | None = None) -> None:

@@ -30,7 +30,7 @@ from gui.prompts import Prompts
 class Target:
     """What the commands act on: a row of the tree, and the snapshot shown (None at Now). `stored` is the
     snapshot whose version the file on disk is compared with: the one shown, or at Now the latest backup
-    (claim 30: a file changed since the last storage time is compared with its last stored version)."""
+    (the timeline's right end is the live folder: a file changed since is compared with its last stored version)."""
 
     row: Row
     snapshot_id: int | None

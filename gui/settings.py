@@ -39,10 +39,10 @@ class AppPaths:
 
     @classmethod
     def default(cls) -> AppPaths:
-        from core.agent.paths import AgentPaths, SocketPathTooLong  # builds folder names, creates nothing
+        from core.agent.client import SocketPathTooLong, agent_socket  # builds a name, creates nothing
 
         try:
-            socket: Path | None = AgentPaths.from_platform().socket
+            socket: Path | None = agent_socket()
         except SocketPathTooLong as err:  # no agent could listen there: the app backs up by itself
             log.warning("%s", err)
             socket = None

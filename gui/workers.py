@@ -3,6 +3,10 @@
 A job is a plain function; it returns plain data (or raises). The result, the error message or the progress
 reports it makes come back through signals of an object that lives in the GUI thread, so the callbacks run
 there and may touch widgets and models. Errors are never printed or swallowed: they become `failed`.
+
+The signals carry `object`, but the door is typed: `start(fn, *args, on_done=...)` checks that `args` fit
+`fn` and that `on_done` takes what `fn` returns (and `start_reporting`, that `on_progress` takes what `fn`
+reports), so a worker's result type reaches its slot.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar, TypeVarTuple
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from shiboken6 import Shiboken
@@ -19,7 +23,12 @@ from core.errors import TimekeepError
 
 log = logging.getLogger(__name__)
 
-Report = Callable[[Any], object]
+R = TypeVar("R")
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+Failed = Callable[[str], object]
+Report = Callable[[Any], object]  # what an untyped caller hands on (a signal's emit)
+Call = Callable[[Callable[[object], None]], object]  # a job with its arguments bound, given its report function
 
 
 class Superseded(Exception):
@@ -35,23 +44,22 @@ class WorkerSignals(QObject):
 
 
 class Worker(QRunnable):
-    """Runs `fn(*args)`; with `wants_report`, a `report(obj)` callable is passed as the last argument."""
+    """Runs one job, `call(report)`: its result, its error or its reports come back as signals."""
 
-    def __init__(self, fn: Callable[..., Any], *args: Any, wants_report: bool = False) -> None:
+    def __init__(self, call: Call, name: str) -> None:
         super().__init__()
         self.setAutoDelete(False)  # the pool's Python side keeps it alive until its signals are delivered
-        self.fn, self.args, self.wants_report = fn, args, wants_report
+        self.call, self.name = call, name
         self.signals = WorkerSignals()
         self.done = threading.Event()
 
     def run(self) -> None:
         try:
-            args = (*self.args, self.signals.progressed.emit) if self.wants_report else self.args
-            result = self.fn(*args)
+            result = self.call(self.signals.progressed.emit)
         except (TimekeepError, Superseded) as err:
             self.signals.failed.emit(str(err) or "superseded")
         except Exception as err:  # a bug or an OS error: report it to the person, log the details
-            log.exception("worker %s failed", getattr(self.fn, "__name__", self.fn))
+            log.exception("worker %s failed", self.name)
             self.signals.failed.emit(describe_error(err))
         else:
             self.signals.finished.emit(result)
@@ -92,15 +100,24 @@ class WorkerPool(QObject):
             self.lanes[name] = lane
         return self.lanes[name]
 
-    def start(self, fn: Callable[..., Any], *args: Any, on_done: Report | None = None,
-              on_failed: Callable[[str], None] | None = None, on_progress: Report | None = None,
-              lane: str | None = None) -> Worker:
-        """Run `fn(*args)` in the pool (or a lane); callbacks run in the GUI thread. `on_progress` makes it a
-        reporting job."""
-        worker = Worker(fn, *args, wants_report=on_progress is not None)
+    def start(self, fn: Callable[[*Ts], R], *args: *Ts, on_done: Callable[[R], object] | None = None,
+              on_failed: Failed | None = None, lane: str | None = None) -> Worker:
+        """Run `fn(*args)` in the pool (or a lane); `on_done` gets its result, `on_failed` its error, both in
+        the GUI thread."""
+        return self._launch(Worker(lambda _report: fn(*args), _name(fn)), on_done, on_failed, lane)
+
+    def start_reporting(self, fn: Callable[[*Ts, Callable[[T], None]], R], *args: *Ts,
+                        on_progress: Callable[[T], object], on_done: Callable[[R], object] | None = None,
+                        on_failed: Failed | None = None, lane: str | None = None) -> Worker:
+        """Run `fn(*args, report)`, a job that reports as it goes: each `report(x)` reaches `on_progress(x)`
+        in the GUI thread."""
+        worker = Worker(lambda report: fn(*args, report), _name(fn))
+        worker.signals.progressed.connect(on_progress)
+        return self._launch(worker, on_done, on_failed, lane)
+
+    def _launch(self, worker: Worker, on_done: Callable[[R], object] | None, on_failed: Failed | None,
+                lane: str | None) -> Worker:
         self._active.add(worker)
-        if on_progress is not None:
-            worker.signals.progressed.connect(on_progress)
         worker.signals.finished.connect(lambda result: self._settle(worker, on_done, result))
         worker.signals.failed.connect(lambda message: self._settle(worker, on_failed or self.job_failed.emit, message))
         (self.pool if lane is None else self.lane(lane)).start(worker)
@@ -129,10 +146,15 @@ class WorkerPool(QObject):
         return done
 
 
-Start = Callable[[Report, Callable[[str], None], Callable[[], bool]], bool]
+def _name(fn: Callable[..., object]) -> str:
+    return str(getattr(fn, "__qualname__", fn))
 
 
-class LatestOnly:
+# start(on_done, on_failed, still_wanted) launches one job and says whether it could
+Start = Callable[[Callable[[T], None], Callable[[str], None], Callable[[], bool]], bool]
+
+
+class LatestOnly(Generic[T]):
     """One job at a time for one purpose (the tree at T, the preview): while it runs, newer requests collapse
     into the newest, and an answer is delivered only if nothing newer was asked since.
 
@@ -146,7 +168,7 @@ class LatestOnly:
         self._running = False
         self._waiting: Callable[[], None] | None = None
 
-    def submit(self, start: Start, on_done: Report, on_failed: Callable[[str], None]) -> None:
+    def submit(self, start: Start[T], on_done: Callable[[T], object], on_failed: Failed) -> None:
         self.serial += 1
         serial = self.serial
 
@@ -165,7 +187,7 @@ class LatestOnly:
         self.serial += 1
         self._waiting = None
 
-    def _settle(self, serial: int, callback: Callable[[Any], object], value: Any) -> None:
+    def _settle(self, serial: int, callback: Callable[[Any], object], value: object) -> None:
         self._running = False
         waiting, self._waiting = self._waiting, None
         if waiting is not None:

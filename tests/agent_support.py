@@ -13,13 +13,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from core.agent.agent import Agent
+from core.agent.agent import Agent, Decision
+from core.agent.client import AgentClient
 from core.agent.config import AgentConfig
+from core.agent.messages import JobResult
 from core.agent.paths import AgentPaths
-from core.agent.protocol import AgentClient
 from core.api import Timekeep
 from core.index import journal
 from core.index.schema import open_index
@@ -32,7 +34,9 @@ QUIET = Policy(interval_s=24 * 3600, at_shutdown=False, journal_paths=10**9)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20.0, step: float = 0.02, what: str = "") -> Any:
-    """Poll until `condition()` is truthy (returning it); fail after `timeout` seconds."""
+    """Poll until `condition()` is truthy (returning it); fail after `timeout` seconds. For what sends no
+    signal to wait on: files another process writes, a subprocess agent's answers. An in-process agent is
+    waited on tick by tick instead (`InProcess.until`)."""
     deadline = time.monotonic() + timeout
     while True:
         found = condition()
@@ -40,7 +44,35 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20.0, step: float = 
             return found
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(step)
+        time.sleep(step)  # the pause between two looks at another process's state, not a wait for time to pass
+
+
+class Clock:
+    """An in-process agent's two clocks. `monotonic` moves one tick_s per tick of `InProcess` (so drive polls,
+    folder polls and debounce count ticks, not seconds); `wall`, the schedule's, moves only when the test
+    says (`advance`)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.now = datetime.now(UTC)
+        self._lock = threading.Lock()  # the test and the ticking thread both move it
+
+    def monotonic(self) -> float:
+        return self.seconds
+
+    def wall(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        step = timedelta(**delta)
+        with self._lock:
+            self.seconds += step.total_seconds()
+            self.now += step
+
+    def tick(self, seconds: float) -> None:
+        """One tick of the agent: its monotonic clock moves, its wall clock does not."""
+        with self._lock:
+            self.seconds += seconds
 
 
 def agent_config(*repos: Path, policy: Policy = QUIET, **kw: Any) -> AgentConfig:
@@ -58,12 +90,18 @@ def journaled(repo: Path) -> set[bytes]:
 
 
 class InProcess:
-    """An Agent ticked by a background thread the way run.py ticks it, without the socket or signals."""
+    """An Agent ticked by a background thread the way run.py ticks it (without the socket or signals), on an
+    injected `Clock`. Each tick runs under a lock, so a test can wait for whole ticks (`ticked`), hold them
+    (`held`), or wait until the agent has looked at its schedule and found nothing to do (`settled`)."""
 
-    def __init__(self, config: AgentConfig, **kw: Any) -> None:
-        self.agent = Agent(config, **kw)
+    def __init__(self, config: AgentConfig, clock: Clock | None = None, **kw: Any) -> None:
+        self.clock = clock or Clock()
+        self.agent = Agent(config, clock=self.clock.monotonic, wall=self.clock.wall, **kw)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._turn = threading.Condition()
+        self._ticks = 0
+        self._holds = 0
         self.errors: list[BaseException] = []
 
     def __enter__(self) -> InProcess:
@@ -74,38 +112,90 @@ class InProcess:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
+        with self._turn:
+            self._turn.notify_all()
         self._thread.join(timeout=30)
         self.agent.shutdown()
         assert not self.errors, self.errors
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.agent.tick()
-            except BaseException as err:  # surfaced at exit: a tick must never fail
-                self.errors.append(err)
-            self._stop.wait(self.agent.config.tick_s)
+            with self._turn:
+                self._turn.wait_for(lambda: not self._holds or self._stop.is_set())
+                self.clock.tick(self.agent.config.tick_s)
+                try:
+                    self.agent.tick()
+                except BaseException as err:  # surfaced at exit: a tick must never fail
+                    self.errors.append(err)
+                self._ticks += 1
+                self._turn.notify_all()
+            self._stop.wait(self.agent.config.tick_s)  # the agent's own pace between ticks, as in run.py
+
+    def ticked(self, count: int = 1, timeout: float = 30.0) -> None:
+        """Wait until `count` whole ticks ran after this call (no tick runs while this holds the lock)."""
+        with self._turn:
+            wanted = self._ticks + count
+            assert self._turn.wait_for(lambda: self._ticks >= wanted or self.errors, timeout), "the agent stopped"
+        assert not self.errors, self.errors
+
+    def until(self, condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+        """Tick by tick until `condition()` is truthy (returning it); fail after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while not (found := condition()):
+            assert time.monotonic() < deadline, f"timed out waiting for {what or condition}"
+            self.ticked()
+        return found
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """No tick runs inside (one running when this is entered finishes first)."""
+        with self._turn:
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._turn:
+                self._holds -= 1
+                self._turn.notify_all()
+
+    @contextmanager
+    def changes(self, *paths: Path, timeout: float = 20.0) -> Iterator[None]:
+        """Changes made inside wait in the watcher's buffer until every path in `paths` was reported; then one
+        tick journals them, wherever they belong. So a test knows the watcher saw them before it asserts
+        what came of them (which may be nothing)."""
+        wanted = {os.fsencode(p) for p in paths}
+        with self.held():
+            yield
+            wait_for(lambda: all(self.agent.buffer.holds(p) for p in wanted), timeout, what="the changes' events")
+        self.ticked()
+
+    def settled(self, timeout: float = 30.0) -> Decision:
+        """Wait until a whole tick found no job running and started none: the agent looked at its schedule
+        (at the wall clock's time now) and found nothing due. Returns what it concluded."""
+        def looked() -> Decision | None:
+            decision = self.agent.decision
+            quiet = decision is not None and not decision.busy and decision.queued is None
+            return decision if quiet and not self.agent.runner.busy() else None
+        self.ticked()
+        return self.until(looked, timeout, "the agent to find nothing to do")  # type: ignore[no-any-return]
 
     def idle(self, timeout: float = 30.0) -> None:
-        wait_for(lambda: not self.agent.runner.busy(), timeout, what="the agent's jobs to finish")
+        self.until(lambda: not self.agent.runner.busy(), timeout, "the agent's jobs to finish")
 
     def sees(self, repo: Path, paths: set[bytes], timeout: float = 20.0) -> None:
-        """Wait until every path is journaled in `repo` (events arrive asynchronously)."""
-        def arrived() -> bool:
-            self.agent.flush()
-            return paths <= journaled(repo)
-        wait_for(arrived, timeout, step=0.05, what=f"{len(paths)} paths to be journaled")
+        """Wait until every path is journaled in `repo` (events arrive asynchronously; each tick journals)."""
+        self.until(lambda: paths <= journaled(repo), timeout, f"{len(paths)} paths to be journaled")
 
-    def backup(self, destination: Path | None = None, timeout: float = 60.0) -> dict[str, Any]:
+    def backup(self, destination: Path | None = None, timeout: float = 60.0) -> JobResult:
         job = self.agent.request_backup("backup-now", None if destination is None else str(destination), True)
         assert job.done.wait(timeout), "the storage time did not end"
-        assert job.result.get("ok"), job.result
+        assert job.result.ok, job.result
         return job.result
 
 
-def snapshot_of(result: dict[str, Any]) -> SnapshotInfo:
-    data = {k: v for k, v in result["snapshot"].items() if k != "time"}
-    return SnapshotInfo(**data)
+def snapshot_of(result: JobResult) -> SnapshotInfo:
+    assert result.snapshot is not None, result
+    return result.snapshot
 
 
 def copy_repo(repo: Path, dest: Path) -> Path:
@@ -180,5 +270,5 @@ def ready(paths: AgentPaths) -> bool:
     if client is None:
         return False
     with client:
-        client.request("status")
+        client.status()
     return True

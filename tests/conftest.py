@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication exists (DESIGN.md §7)
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication: without a display Qt aborts
 
 import pytest
 from hypothesis import HealthCheck, settings

@@ -1,10 +1,9 @@
-"""The agent runs the coalescer (DESIGN §5): a day after the last run (the first an hour after it
+"""The agent runs the coalescer: a day after the last run (the first an hour after it
 starts), after a storage time that keeps what changed, and on request over the socket protocol."""
 
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,21 +11,11 @@ import pytest
 from core.agent.service import Service
 from core.api import Timekeep
 from core.types import Retention
-from tests.agent_support import InProcess, agent_config, wait_for
+from tests.agent_support import InProcess, agent_config
 from tests.helpers import backup, make_tree, new_repo, read_tree
 from tests.treeops import assert_snapshot_matches, index_db
 
 DAY_NS = 86400 * 10**9
-
-
-class Wall:
-    """The agent's wall clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def _old_history(tmp_path: Path) -> tuple[Path, Path, dict[int, dict[bytes, tuple[str, bytes, int]]]]:
@@ -51,26 +40,25 @@ def snapshot_ids(repo: Path) -> list[int]:
 
 def test_the_coalescer_runs_an_hour_after_start_then_daily(tmp_path: Path) -> None:
     repo, src, trees = _old_history(tmp_path)
-    wall = Wall()
-    with InProcess(agent_config(repo), wall=wall) as run:
-        wall.now += timedelta(minutes=50)
-        run.idle()
-        assert snapshot_ids(repo) == [1, 2, 3]  # not yet: the first run waits an hour after start
-        wall.now += timedelta(minutes=15)
-        wait_for(lambda: snapshot_ids(repo) == [2, 3], what="the first run of the coalescer")
+    with InProcess(agent_config(repo)) as run:
+        run.clock.advance(minutes=50)
+        assert run.settled().at == run.clock.now  # the agent looked at its schedule 50 minutes on...
+        assert snapshot_ids(repo) == [1, 2, 3]  # ...and did not thin yet: the first run waits an hour after start
+        run.clock.advance(minutes=15)
+        run.until(lambda: snapshot_ids(repo) == [2, 3], what="the first run of the coalescer")
         run.idle()
         with Timekeep.open(repo, writer=True) as tk:  # weekly snapshots for one week only
             tk.set_retention(Retention(keep_all_hours=1, daily_days=1, weekly_weeks=1))
         with index_db(repo) as conn:
             conn.execute("UPDATE snapshot SET time_ns = time_ns - ? WHERE id = 2", (30 * DAY_NS,))
-        wall.now += timedelta(hours=23)
-        run.idle()
+        run.clock.advance(hours=23)
+        assert run.settled().at == run.clock.now
         assert snapshot_ids(repo) == [2, 3]  # a day has not passed since the last run
         (src / "plan.txt").write_bytes(b"changed just before the run\n")
         run.sees(repo, {os.fsencode(src / "plan.txt")})
         trees[4] = read_tree(src)
-        wall.now += timedelta(hours=2)
-        wait_for(lambda: snapshot_ids(repo) == [3, 4], what="a storage time, then the daily run")
+        run.clock.advance(hours=2)
+        run.until(lambda: snapshot_ids(repo) == [3, 4], what="a storage time, then the daily run")
         run.idle()
     with Timekeep.open(repo) as tk:
         for sid in (3, 4):
@@ -83,7 +71,7 @@ def test_thinning_on_request_through_the_protocol(tmp_path: Path) -> None:
         service = Service(run.agent)
         jobs = service.op_coalesce_now()["jobs"]
         assert [j["kind"] for j in jobs] == ["coalesce"]
-        wait_for(lambda: snapshot_ids(repo) == [2, 3], what="the requested thinning")
+        run.until(lambda: snapshot_ids(repo) == [2, 3], what="the requested thinning")
         run.idle()
         assert run.agent.runner.current() is None
     with Timekeep.open(repo) as tk:

@@ -14,7 +14,7 @@ from core.agent.destination import Destination
 from core.api import Timekeep, init_repository
 from core.drives import DrivePoller, mount_point_of, parse_mountinfo, probe
 from core.errors import UsageError
-from tests.agent_support import InProcess, agent_config, journaled, snapshot_of, wait_for
+from tests.agent_support import InProcess, agent_config, journaled, snapshot_of
 from tests.helpers import backup, make_tree, new_repo, read_tree
 from tests.treeops import restore_into
 
@@ -56,12 +56,12 @@ def test_storage_times_rotate_and_each_destination_keeps_its_own_journal(tmp_pat
         run.sees(first, {os.fsencode(src / "one.txt")})
         run.sees(second, {os.fsencode(src / "one.txt")})
         to_first = run.backup()
-        assert to_first["destination"] == str(first)  # stored to least recently
+        assert to_first.destination == str(first)  # stored to least recently
         assert os.fsencode(src / "one.txt") in journaled(second)  # still pending there
         (src / "two.txt").write_bytes(b"two, edited")
         run.sees(second, {os.fsencode(src / "two.txt")})
         to_second = run.backup()
-    assert to_second["destination"] == str(second)
+    assert to_second.destination == str(second)
     assert snapshot_of(to_second).files_read == 2  # one.txt (from its own journal) and two.txt
     assert stored_tree(second, src, tmp_path / "r2") == read_tree(src)
     assert journaled(first) == {os.fsencode(src / "two.txt")}
@@ -77,14 +77,14 @@ def test_a_destination_that_was_away_catches_up_when_it_returns(tmp_path: Path) 
     away = second.with_name("unplugged")
     with InProcess(agent_config(first, second)) as run:
         os.rename(second, away)
-        wait_for(lambda: not run.agent.destinations[str(second)].present, what="the drive to be gone")
+        run.until(lambda: not run.agent.destinations[str(second)].present, what="the drive to be gone")
         with pytest.raises(UsageError, match="not connected"):
             run.agent.request_backup("backup-now", str(second), explicit=True)
         (src / "one.txt").write_bytes(b"changed while the drive was away")
         run.sees(first, {os.fsencode(src / "one.txt")})
-        assert run.backup()["destination"] == str(first)
+        assert run.backup().destination == str(first)
         os.rename(away, second)
-        wait_for(lambda: count_snapshots(second) == 2, what="the drive-connected storage time")
+        run.until(lambda: count_snapshots(second) == 2, what="the drive-connected storage time")
         run.idle()
     with Timekeep.open(second) as tk:
         assert tk.snapshots()[-1].trigger == "drive-connected"
@@ -122,21 +122,24 @@ def test_an_unplugged_drive_is_never_written_to(tmp_path: Path, drive: tuple[Pat
         tk.add_folder(os.fsencode(src))
         tk.backup()
     with InProcess(agent_config(repo)) as run:
+        polls = round(run.agent.config.drive_poll_s / run.agent.config.tick_s) + 1  # ticks holding a drive poll
         dest = run.agent.destinations[str(repo)]
         unmount(mount_point)
-        wait_for(lambda: not dest.present, what="the drive to be gone")
+        run.until(lambda: not dest.present, what="the drive to be gone")
+        assert run.agent.watcher.plan.watched == ()  # no drive to journal into: the folder is not watched
         (src / "a.txt").write_bytes(b"edited while unplugged")
         (src / "b.txt").write_bytes(b"new while unplugged")
-        run.agent.flush()
+        run.ticked(polls)
         assert list(mount_point.iterdir()) == []  # the empty mount point on the system disk stays empty
         init_repository(repo)  # someone creates a repository there: a different one, still not ours
-        wait_for(lambda: "different repository" in dest.presence.reason or "not mounted" in dest.presence.reason)
-        run.agent.flush()
-        assert journaled(repo) == set()
+        run.until(lambda: "different repository" in dest.presence.reason or "not mounted" in dest.presence.reason)
+        (src / "a.txt").write_bytes(b"edited again while unplugged")
+        run.ticked(polls)
+        assert journaled(repo) == set() and run.agent.watcher.plan.watched == ()
         for leftover in sorted(mount_point.rglob("*"), reverse=True):
             leftover.rmdir() if leftover.is_dir() else leftover.unlink()
         bind(store, mount_point)
-        wait_for(lambda: dest.present and dest.snapshot_count == 2, what="the drive-connected storage time")
+        run.until(lambda: dest.present and dest.snapshot_count == 2, what="the drive-connected storage time")
         run.idle()
     assert stored_tree(repo, src, tmp_path / "r") == read_tree(src)
 

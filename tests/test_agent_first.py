@@ -12,7 +12,7 @@ import pytest
 
 from core.agent.config import SettingsFile
 from core.api import Timekeep, init_repository
-from tests.agent_support import InProcess, agent_config, wait_for
+from tests.agent_support import InProcess, agent_config
 from tests.helpers import backup, make_tree, new_repo
 
 
@@ -49,8 +49,8 @@ def test_an_empty_drive_connected_at_start_gets_its_first_snapshot_soon(tmp_path
     src, first = with_history(tmp_path)
     usb = empty_repo(tmp_path, src)
     with InProcess(agent_config(first, usb)) as run:  # hourly (daily, here) schedule: the other drive is recent
-        wait_for(lambda: triggers(usb) == ["first"], timeout=20, what="the new drive's first snapshot")
-        run.idle()
+        run.until(lambda: triggers(usb) == ["first"], what="the new drive's first snapshot")
+        assert run.settled().held is None
         assert run.agent.destinations[str(usb)].snapshot_count == 1
     assert triggers(first) == ["manual"]  # the drive with a history waits for the schedule
 
@@ -64,14 +64,13 @@ def test_an_empty_drive_plugged_in_later_waits_while_paused(tmp_path: Path) -> N
         run.agent.paused = True
         away.rename(usb.parent.parent)
         dest = run.agent.destinations[str(usb)]
-        wait_for(lambda: dest.present, what="the drive to be seen")
-        time.sleep(1.0)
-        run.idle()
+        run.until(lambda: dest.present, what="the drive to be seen")
+        assert run.settled().held == "paused"  # the schedule looked, after the drive's scan, and held back
         assert triggers(usb) == []  # paused: nothing starts on its own
         status = run.agent.next_plan()
         assert status[1:] == (str(usb), "first")
         run.agent.paused = False
-        wait_for(lambda: triggers(usb) == ["first"], what="the first snapshot once resumed")
+        run.until(lambda: triggers(usb) == ["first"], what="the first snapshot once resumed")
         run.idle()
 
 
@@ -80,8 +79,7 @@ def test_on_battery_the_first_snapshot_waits(tmp_path: Path) -> None:
     make_tree(src, {"a.txt": b"a"})
     usb = empty_repo(tmp_path, src)
     with InProcess(agent_config(usb), battery=lambda: True) as run:
-        time.sleep(1.0)
-        run.idle()
+        assert run.settled().held == "on battery"
         assert triggers(usb) == []
         assert run.agent.destinations[str(usb)].owed == "first"
 
@@ -95,7 +93,7 @@ def test_a_folder_added_to_an_empty_drive_is_stored_soon(tmp_path: Path) -> None
         run.idle()
         with Timekeep.open(usb, writer=True) as tk:
             tk.add_folder(os.fsencode(src))  # `timekeep add` while the agent runs
-        wait_for(lambda: triggers(usb)[-1:] == ["first"], what="the first snapshot of the added folder")
+        run.until(lambda: triggers(usb)[-1:] == ["first"], what="the first snapshot of the added folder")
         run.idle()
     with Timekeep.open(usb) as tk:
         assert tk.snapshots()[-1].files_changed >= 1
@@ -107,7 +105,7 @@ def write_settings(path: Path, **settings: object) -> None:
     os.utime(path, ns=(stamp, stamp))
 
 
-def test_agent_json_is_followed_without_a_restart(tmp_path: Path) -> None:
+def test_agent_json_is_followed_without_a_restart(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     src, first = with_history(tmp_path)
     usb = empty_repo(tmp_path, src)
     file = tmp_path / "agent.json"
@@ -118,12 +116,14 @@ def test_agent_json_is_followed_without_a_restart(tmp_path: Path) -> None:
     with InProcess(quick, settings=settings) as run:
         assert list(run.agent.destinations) == [str(first)]
         write_settings(file, destinations=[str(first), str(usb)], interval_minutes=30)
-        wait_for(lambda: triggers(usb) == ["first"], what="the added drive's first snapshot")
+        run.until(lambda: triggers(usb) == ["first"], what="the added drive's first snapshot")
         assert run.agent.policy.interval_s == 30 * 60
         file.write_text("{ not json")  # a half-saved edit: the settings in force stay
         os.utime(file, ns=(time.time_ns() + 2 * 10**9,) * 2)
-        time.sleep(0.6)
+        run.clock.advance(seconds=run.agent.config.folders_poll_s)  # the file's settings look every 5 s
+        run.until(lambda: "changed but cannot be used" in caplog.text, what="the agent to read the broken file")
         assert list(run.agent.destinations) == [str(first), str(usb)]
         write_settings(file, destinations=[str(usb)], interval_minutes=30)
-        wait_for(lambda: list(run.agent.destinations) == [str(usb)], what="the removed drive to be let go")
+        run.clock.advance(seconds=run.agent.config.folders_poll_s)
+        run.until(lambda: list(run.agent.destinations) == [str(usb)], what="the removed drive to be let go")
         run.idle()

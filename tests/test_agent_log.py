@@ -15,7 +15,7 @@ import pytest
 from core.agent.config import SettingsFile
 from core.agent.logs import setup_logging
 from core.api import Timekeep
-from tests.agent_support import InProcess, agent_config, wait_for
+from tests.agent_support import InProcess, agent_config
 from tests.helpers import backup, make_tree, new_repo
 
 
@@ -53,12 +53,12 @@ def test_storage_times_failures_and_thinning_are_logged(tmp_path: Path, log_file
         run.backup()
         with Timekeep.open(repo, writer=True):  # another writer holds the repository: the next one fails
             job = run.agent.request_backup("backup-now", str(repo), explicit=True)
-            assert job.done.wait(60) and not job.result["ok"]
+            assert job.done.wait(60) and not job.result.ok
         jobs = run.agent.coalesce_all("requested")
         assert all(j.done.wait(60) for j in jobs)
         settings_file.write_text(json.dumps({"destinations": [str(repo)], "interval_minutes": 30}))
         os.utime(settings_file, ns=(time.time_ns() + 10**9,) * 2)
-        wait_for(lambda: run.agent.policy.interval_s == 1800, what="the settings to be read again")
+        run.until(lambda: run.agent.policy.interval_s == 1800, what="the settings to be read again")
     text = log_file.read_text()
     started = re.search(r"job (\d+) \(backup, backup-now\) on (\S+) started", text)
     assert started and started.group(2) == str(repo), text

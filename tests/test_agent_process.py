@@ -6,19 +6,24 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from core.agent.protocol import AgentClient, AgentError, chunk_from, plan_from
-from core.api import Timekeep
+from core.agent.client import AgentClient, AgentError
+from core.agent.messages import DestinationChanged, Event, FolderStatus, JobFinished, JobProgress, JobStarted
+from core.api import Timekeep, init_repository
+from core.types import Plan
 from tests.agent_support import agent_env, agent_process, cli, journaled, short_runtime_dir, wait_for
 from tests.helpers import backup, make_tree, new_repo
+from tests.treeops import small_tmpfs
 
 BIG = os.urandom(900_000)
 
@@ -55,27 +60,26 @@ def client_for(paths: Any) -> AgentClient:
 
 def wait_journaled(client: AgentClient, folder: Path, path: Path) -> None:
     def seen() -> bool:
-        changed = client.request("changed", path=str(folder))["changed"]
-        return str(path) in {c["path"] for c in changed}
+        return os.fsencode(path) in {c.path for c in client.changed(os.fsencode(folder))}
     wait_for(seen, what=f"{path} to show as changed")
 
 
-def combine(client: AgentClient, plan_data: dict[str, Any]) -> bytes:
+def combine(client: AgentClient, plan: Plan) -> bytes:
     """What another process does with the agent's answers: fetch each chunk and paint the pieces."""
-    plan = plan_from(plan_data)
     out = bytearray(plan.size)
     for piece in plan.pieces:
-        chunk = chunk_from(client.request("chunk", digest=piece.digest.hex()))
+        chunk = client.chunk(piece.digest)
         out[piece.offset : piece.offset + piece.length] = chunk[piece.chunk_offset : piece.chunk_offset + piece.length]
     return bytes(out)
 
 
-def follow(client: AgentClient, job: int) -> list[dict[str, Any]]:
-    seen = []
+def follow(client: AgentClient, job: int) -> list[Event]:
+    """The job's events, to its end."""
+    seen: list[Event] = []
     for event in client.events(timeout=60):
-        if event.get("job") == job:
+        if not isinstance(event, DestinationChanged) and event.job == job:
             seen.append(event)
-            if event["event"] == "job_finished":
+            if isinstance(event, JobFinished):
                 return seen
     raise AssertionError(f"job {job} did not finish: {seen}")
 
@@ -83,19 +87,18 @@ def follow(client: AgentClient, job: int) -> list[dict[str, Any]]:
 def test_protocol_round_trip(tmp_path: Path, env: dict[str, str], repo: Path) -> None:
     with agent_process(env, repo) as (proc, paths), client_for(paths) as client:
         assert stat.S_IMODE(os.stat(paths.socket).st_mode) == 0o600
-        status = client.request("status")
-        assert status["pid"] == proc.pid and status["destinations"][0]["present"]
-        assert status["folders"] == [{"path": str(tmp_path / "src"), "watched": True, "connected": True,
-                                      "note": None, "destinations": [str(repo)]}]
-        assert client.request("pause") == {"paused": True} and client.request("status")["state"] == "paused"
-        assert client.request("resume") == {"paused": False}
+        status = client.status()
+        assert status.pid == proc.pid and status.destinations[0].present and status.serves(repo)
+        assert status.folders == (FolderStatus(str(tmp_path / "src"), True, True, None, (str(repo),)),)
+        assert client.request("pause") == {"paused": True} and client.status().state == "paused"
+        assert client.resume() and client.status().state == "idle"
         with pytest.raises(AgentError, match="unknown request"):
             client.request("explode")
         with pytest.raises(AgentError, match="bad request"):
             client.request("plan")
         with pytest.raises(AgentError, match="not a connected destination"):
             client.request("chunk", digest="00", destination=str(tmp_path / "nowhere"))
-        assert client.request("status")["pid"] == proc.pid  # errors never cost the connection
+        assert client.status().pid == proc.pid  # errors never cost the connection
 
 
 def test_progress_events_and_a_version_built_from_plan_and_chunks(tmp_path: Path, env: dict[str, str],
@@ -104,19 +107,21 @@ def test_progress_events_and_a_version_built_from_plan_and_chunks(tmp_path: Path
     with agent_process(env, repo) as (_proc, paths), client_for(paths) as client:
         new_big = BIG[:300_000] + b"inserted" + BIG[300_000:]
         (src / "big.bin").write_bytes(new_big)
-        wait_journaled(client, src, src / "big.bin")  # "now" on the timeline (claim 30)
-        client.request("subscribe")
-        job = client.request("backup_now")["job"]
+        wait_journaled(client, src, src / "big.bin")  # "now" on the timeline
+        client.subscribe()
+        job = client.backup_now().job
         events = follow(client, job)
-        kinds = [e["event"] for e in events]
-        assert kinds[0] == "job_started" and "progress" in kinds and kinds[-1] == "job_finished"
+        kinds = [type(e) for e in events]
+        assert kinds[0] == JobStarted and JobProgress in kinds and kinds[-1] == JobFinished
         finished = events[-1]
-        assert finished["ok"] and finished["snapshot"]["trigger"] == "backup-now"
-        sid = finished["snapshot"]["id"]
-        answer = client.request("plan", path=str(src / "big.bin"), at=str(sid))
-        assert answer["snapshot"]["id"] == sid
-        assert combine(client, answer["plan"]) == new_big
-        assert client.request("changed", path=str(src))["changed"] == []
+        assert isinstance(finished, JobFinished) and finished.result.exit_code == 0
+        snap = finished.result.snapshot
+        assert snap is not None and snap.trigger == "backup-now"
+        sid = snap.id
+        snapshot, plan = client.plan(os.fsencode(src / "big.bin"), at=str(sid))
+        assert snapshot.id == sid
+        assert combine(client, plan) == new_big
+        assert client.changed(os.fsencode(src)) == []
     with Timekeep.open(repo) as tk:
         restored = io.BytesIO()
         tk.write_version(tk.plan(os.fsencode(src / "big.bin"), sid), restored)
@@ -156,9 +161,9 @@ def test_sigterm_keeps_the_journal_for_the_next_agent(tmp_path: Path, env: dict[
     with Timekeep.open(repo) as tk:
         before = len(tk.snapshots())
     with agent_process(env, repo) as (proc, paths), client_for(paths) as client:
-        client.request("subscribe")
-        finished = follow(client, client.request("backup_now")["job"])[-1]
-    assert finished["ok"] and finished["snapshot"]["id"] == before + 1
+        finished = client.back_up(None, threading.Event())
+    assert isinstance(finished, JobFinished) and finished.result.snapshot is not None
+    assert finished.result.snapshot.id == before + 1
     with Timekeep.open(repo) as tk:
         assert tk.versions(os.fsencode(src / "sub" / "a.txt"))[-1].snapshot_id == before + 1
     assert journaled(repo) == set()
@@ -185,3 +190,19 @@ def test_status_and_backup_without_an_agent(tmp_path: Path, env: dict[str, str],
     assert "not running" in cli(env, "status", "--repo", str(repo)).stdout
     done = cli(env, "backup", "--repo", str(repo), "--json")
     assert done.returncode == 0 and json.loads(done.stdout)["trigger"] == "manual"
+
+
+def test_a_full_drive_through_the_agent_exits_4_as_without_it(tmp_path: Path, env: dict[str, str]) -> None:
+    src = tmp_path / "films"
+    make_tree(src, {"film.bin": os.urandom(7_000_000)})
+    with small_tmpfs(tmp_path / "drive", "6m") as drive:
+        repo = drive / "Timekeep" / "laptop"
+        init_repository(repo)
+        with Timekeep.open(repo, writer=True) as tk:
+            tk.add_folder(os.fsencode(src))
+        write_settings(env)
+        with agent_process(env, repo) as (_proc, paths):
+            done = cli(env, "backup", "--repo", str(repo))
+        assert done.returncode == 4, done.stderr  # the drive could not be written: nothing new, nothing lost
+        assert done.stderr.startswith("timekeep: the backup drive is full"), done.stderr
+        assert re.search(r"job \d+ \(backup, backup-now\) on \S+ failed", paths.log_file.read_text())  # the agent's

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from core.agent.messages import Status
 from core.agent.service import Service
 from core.api import Timekeep
 from core.cli.agent_cmd import status_lines
@@ -18,7 +19,7 @@ from core.index.journal import JournalEntry
 from core.index.moves import NEW
 from core.index.schema import open_index
 from core.udisks import UDisksListener
-from tests.agent_support import InProcess, agent_config, wait_for
+from tests.agent_support import InProcess, agent_config, snapshot_of
 from tests.helpers import backup, make_tree, new_repo
 
 Z_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -59,17 +60,17 @@ def test_status_while_the_drive_is_away(tmp_path: Path) -> None:
     backup(repo)
     with InProcess(agent_config(repo)) as run:
         run.backup()  # a storage time: last_storage_time and a snapshot time both appear
-        status = json.loads(json.dumps(Service(run.agent).op_status()))
+        status = json.loads(json.dumps(Service(run.agent).op_status()))  # as it travels
         stamps = times_in(status)
         assert len(stamps) >= 4 and all(Z_TIME.match(t) for t in stamps), stamps
         (tmp_path / "drive").rename(tmp_path / "unplugged")
         dest = run.agent.destinations[str(repo)]
-        wait_for(lambda: not dest.present, what="the drive to be gone")
+        run.until(lambda: not dest.present, what="the drive to be gone")
         status = json.loads(json.dumps(Service(run.agent).op_status()))
     assert status["next_storage_time"] is None and status["next_destination"] is None
     assert status["folders"] == [{"path": str(src), "watched": False, "connected": False,
                                   "note": status["folders"][0]["note"], "destinations": [str(repo)]}]
-    lines = status_lines(status)
+    lines = status_lines(Status.from_wire(status))
     assert "Next storage time: when a backup drive is connected." in lines
     assert not any("no connected destination" in line for line in lines)
     folder_line = lines[lines.index("Folders:") + 1]
@@ -78,8 +79,8 @@ def test_status_while_the_drive_is_away(tmp_path: Path) -> None:
 
 def test_status_when_no_drive_was_ever_seen_says_why_no_folder_is_listed(tmp_path: Path) -> None:
     with InProcess(agent_config(tmp_path / "usb" / "Timekeep" / "laptop")) as run:
-        status = Service(run.agent).op_status()
-    assert status["folders"] == []
+        status = Service(run.agent).status()
+    assert status.folders == ()
     assert any(line.startswith("Folders: none known yet") for line in status_lines(status))
 
 
@@ -113,8 +114,8 @@ def test_a_watched_rename_shows_no_bytes_waiting(tmp_path: Path) -> None:
         run.sees(repo, {os.fsencode(src / "renamed.bin")})
         dest = run.agent.destinations[str(repo)]
         assert dest.stats.paths >= 1 and dest.stats.bytes == 0
-        assert "(0 B) wait" in "\n".join(status_lines(Service(run.agent).op_status()))
-        snap = run.backup()["snapshot"]
-    assert snap["files_read"] == 0 and snap["bytes_new"] == 0  # the storage time agrees: nothing was read
+        assert "(0 B) wait" in "\n".join(status_lines(Service(run.agent).status()))
+        snap = snapshot_of(run.backup())
+    assert snap.files_read == 0 and snap.bytes_new == 0  # the storage time agrees: nothing was read
     with Timekeep.open(repo) as tk:
         assert [v.snapshot_id for v in tk.versions(os.fsencode(src / "renamed.bin"))] == [1, 2]

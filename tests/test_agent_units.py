@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,24 @@ import pytest
 from core.agent.config import add_destination, load_config, parse_config
 from core.agent.instance import AgentRunning, InstanceLock
 from core.agent.jobs import Job, JobRunner
+from core.agent.messages import (
+    DestinationChanged,
+    DestinationStatus,
+    Event,
+    FolderStatus,
+    JobFinished,
+    JobInfo,
+    JobProgress,
+    JobResult,
+    JobStarted,
+    Status,
+    event_from,
+)
 from core.agent.paths import AgentPaths
 from core.agent.power import on_battery
 from core.agent.protocol import plan_from, plan_json, progress_from, progress_json
 from core.errors import BackupCancelled, StorageError, UsageError
-from core.types import Piece, Plan, Progress
+from core.types import CoalesceReport, FileError, Piece, Plan, Progress, SnapshotInfo
 from tests.agent_support import short_runtime_dir
 
 
@@ -31,39 +45,81 @@ def test_plans_and_progress_survive_json_with_any_path() -> None:
     assert progress_from(json.loads(json.dumps(progress_json(progress)))) == progress
 
 
-def run_jobs(execute: Any) -> tuple[JobRunner, list[dict[str, Any]]]:
-    events: list[dict[str, Any]] = []
+BACKUP = JobInfo(7, "backup", "/media/usb/Timekeep/laptop", "backup-now", "done")
+STORED = JobResult(destination=BACKUP.destination, snapshot=SnapshotInfo(3, 1_764_000_000 * 10**9, "backup-now", 9, 2),
+                   errors=(FileError(b"/home/ann/caf\xe9", "unreadable", "Permission denied"),), reconciled=4)
+
+
+@pytest.mark.parametrize("event", [
+    JobStarted(BACKUP),
+    JobProgress(7, Progress("store", 1, 2, 3, 4, 0.5, b"/r/\xff")),
+    JobFinished(BACKUP, STORED),
+    JobFinished(BACKUP, replace(JobResult.failed("the backup drive is full", 4), destination=BACKUP.destination)),
+    JobFinished(BACKUP, replace(JobResult.failed("cancelled", 130, cancelled=True), destination=BACKUP.destination)),
+    JobFinished(JobInfo(8, "reconcile", "/d", "daily"), JobResult(destination="/d", journaled=12)),
+    JobFinished(JobInfo(9, "coalesce", "/d", "daily"), JobResult(destination="/d", coalesced=CoalesceReport((1, 2)))),
+    DestinationChanged("/d", False),
+])
+def test_events_read_back_as_they_were_sent(event: Event) -> None:
+    assert event_from(json.loads(json.dumps(event.to_wire()))) == event
+
+
+def test_a_finished_storage_time_keeps_the_fields_scripts_read() -> None:
+    wire = JobFinished(BACKUP, STORED).to_wire()
+    assert set(wire) == {"event", "job", "kind", "destination", "trigger", "state", "ok", "exit_code", "snapshot",
+                         "errors", "skipped", "reconciled"}
+    assert wire["snapshot"]["time"] == "2025-11-24T16:00:00Z" and wire["errors"][0]["path"] == "/home/ann/caf\udce9"
+    assert event_from({"event": "something new", "job": 1}) is None  # a newer agent's event is passed over
+
+
+def test_the_status_reads_back_and_says_whether_it_serves_a_repository() -> None:
+    status = Status(41, "idle", False, None, None, BACKUP, "2025-11-24T16:00:00Z", None, None, None, "polling",
+                    (DestinationStatus("/media/usb/Timekeep/laptop", True, snapshots=3, latest="2025-11-24T16:00:00Z"),
+                     DestinationStatus("/media/old/Timekeep/laptop", False, "not mounted")),
+                    (FolderStatus("/home/ann", True, True, None, ("/media/usb/Timekeep/laptop",)),), STORED)
+    wire = json.loads(json.dumps(status.to_wire()))
+    assert Status.from_wire(wire) == status
+    assert wire["last_result"] == {k: v for k, v in JobFinished(BACKUP, STORED).to_wire().items()
+                                   if k in ("destination", "snapshot", "errors", "skipped", "reconciled")}
+    assert status.serves("/media/usb/Timekeep/laptop") and not status.serves("/media/old/Timekeep/laptop")
+    assert not status.serves("/media/usb/Timekeep/other")
+    assert status.destinations[0].latest_ns == 1_764_000_000 * 10**9
+
+
+def run_jobs(execute: Any) -> tuple[JobRunner, list[Event]]:
+    events: list[Event] = []
     runner = JobRunner(execute, events.append)
     runner.start()
     return runner, events
 
 
 def test_jobs_run_in_order_and_report_how_they_ended() -> None:
-    def execute(job: Job) -> dict[str, Any]:
+    def execute(job: Job) -> JobResult:
         if job.trigger == "cancel-me":
             raise BackupCancelled("cancelled")
         if job.trigger == "drive-gone":
             raise StorageError("the drive went away")
-        return {"done": job.trigger}
+        return JobResult(journaled=job.id)
 
     runner, events = run_jobs(execute)
     jobs = [runner.submit("backup", f"/d{i}", trigger) for i, trigger in
             enumerate(["interval", "cancel-me", "drive-gone"])]
     runner.stop(wait_s=10)
-    assert [j.result.get("ok") for j in jobs] == [True, False, False]
-    assert jobs[1].result["cancelled"] and "went away" in jobs[2].result["error"]
-    finished = [e for e in events if e["event"] == "job_finished"]
-    assert [e["job"] for e in finished] == [j.id for j in jobs]
+    assert [(j.result.ok, j.result.exit_code) for j in jobs] == [(True, 0), (False, 130), (False, 4)]
+    assert jobs[1].result.cancelled and "went away" in jobs[2].result.error
+    finished = [e for e in events if isinstance(e, JobFinished)]
+    assert [e.job for e in finished] == [j.id for j in jobs]
+    assert [e.to_wire()["exit_code"] for e in finished] == [0, 130, 4]  # what `timekeep backup` exits with
 
 
 def test_a_waiting_job_is_not_queued_twice_and_stop_cancels_a_long_one() -> None:
     started = threading.Event()
 
-    def execute(job: Job) -> dict[str, Any]:
+    def execute(job: Job) -> JobResult:
         started.set()
         if job.cancel.wait(30):
             raise BackupCancelled("cancelled at shutdown")
-        return {}
+        return JobResult()
 
     runner, _ = run_jobs(execute)
     running = runner.submit("backup", "/d", "interval")
@@ -71,7 +127,7 @@ def test_a_waiting_job_is_not_queued_twice_and_stop_cancels_a_long_one() -> None
     queued = runner.submit("backup", "/d", "interval")
     assert runner.submit("backup", "/d", "backup-now", explicit=True) is queued and queued.explicit
     runner.stop(wait_s=0.2)
-    assert running.result["cancelled"] and queued.result["cancelled"]
+    assert running.result.cancelled and queued.result.cancelled
 
 
 def test_settings(tmp_path: Path) -> None:

@@ -7,8 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from core.api import Timekeep
 from core.storage.lock import WriterLock
 from core.types import CheckReport
+from tests.agent_support import wait_for
 from tests.helpers import new_repo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,17 +49,10 @@ def paused(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     child = subprocess.Popen([sys.executable, "-c", PAUSED_BACKUP, str(repo)], env=env, cwd=ROOT, text=True,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert child.stdout is not None and child.stdout.readline() == "paused\n"
-    wait_for(lambda: len(list((repo / "packs").glob("*/*.pack"))) >= 2)
+    wait_for(lambda: len(list((repo / "packs").glob("*/*.pack"))) >= 2, 60, what="the child's packs")
     yield repo, child
     child.kill()
     child.wait()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def check(repo: Path) -> CheckReport:

@@ -1,5 +1,5 @@
 """The coalescer: retention rules, folding dropped snapshots into kept ones, last copies, reclaimed
-space, crash safety, and a drive that fills up (claims 20–23, 31, 33–36)."""
+space, crash safety, and a drive that fills up."""
 
 from __future__ import annotations
 

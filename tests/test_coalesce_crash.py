@@ -117,7 +117,7 @@ def run_child(repo: Path, phase: str, drop: list[int], delay: float | None = Non
     assert proc.stdout is not None
     go = proc.stdout.readline()
     if delay is not None and go == b"go\n":
-        time.sleep(delay)
+        time.sleep(delay)  # a test of real time: the kill lands wherever the child's run is by then
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
     out, err = proc.communicate(timeout=60)

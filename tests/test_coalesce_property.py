@@ -1,5 +1,5 @@
 """Thinning keeps its promise under random histories: after any run of the coalescer, every snapshot it
-kept restores, lists and builds exactly as the disk was at that storage time (claims 20, 31, 33)."""
+kept restores, lists and builds exactly as the disk was at that storage time."""
 
 from __future__ import annotations
 

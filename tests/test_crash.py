@@ -41,12 +41,12 @@ print("done", flush=True)
 """
 
 LOCK_HOLDER = """
-import sys, time
+import signal, sys
 from core.api import Timekeep
 
 with Timekeep.open(sys.argv[1], writer=True):
     print("locked", flush=True)
-    time.sleep(120)
+    signal.pause()  # hold the lock until the test kills this process
 """
 
 

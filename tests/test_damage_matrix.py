@@ -28,7 +28,9 @@ from typing import Any
 
 import pytest
 
-from core.agent.protocol import AgentClient, AgentError
+from core.agent.client import AgentClient
+from core.agent.messages import JobFinished
+from core.agent.protocol import AgentError
 from tests.agent_support import agent_env, paths_for, ready, short_runtime_dir, wait_for
 from tests.damage_support import (
     DEFAULT_TARGET,
@@ -317,14 +319,14 @@ def one_storage_time(socket: Path, repo: Path) -> dict[str, Any]:
     client = AgentClient.connect(socket, timeout=60)
     assert client is not None, "the agent stopped answering"
     with client:
-        client.request("subscribe")
+        client.subscribe()
         try:
-            job = client.request("backup_now", destination=str(repo))["job"]
+            job = client.backup_now(repo).job
         except AgentError as err:
             return {"ok": False, "error": str(err)}
         for event in client.events(timeout=60):
-            if event.get("job") == job and event.get("event") == "job_finished":
-                return event
+            if isinstance(event, JobFinished) and event.job == job:
+                return event.to_wire()
     return {"ok": False, "error": "the storage time did not end within a minute"}
 
 

@@ -1,4 +1,4 @@
-"""Changed locations from two chunk summaries (claims 1, 5)."""
+"""Changed locations from two chunk summaries: where a file's new chunk list differs from its last one."""
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ def test_second_backup_reads_nothing_when_nothing_changed(tmp_path: Path, src: P
     import core.capture.read as read
 
     monkeypatch.setattr(read, "RACY_NS", 100_000_000)  # files older than this are trusted by their stat
-    time.sleep(0.15)
+    time.sleep(0.15)  # real time: the files' ctimes (the kernel's clock) must fall outside the racy window
     repo = new_repo(tmp_path, src)
     first = snapshot(repo, backup(repo))
     assert first.files_read == 5 and first.bytes_new > 0
@@ -327,7 +327,7 @@ def test_racy_mark_clears_once_a_reread_finds_nothing_new(tmp_path: Path, monkey
     make_tree(tmp_path / "src", {"doc.txt": b"stable"})
     repo = new_repo(tmp_path, tmp_path / "src")
     backup(repo)  # written just now: racy
-    time.sleep(0.4)
+    time.sleep(0.4)  # real time: the file's ctime (the kernel's clock) must leave the racy window
     again = snapshot(repo, backup(repo))
     assert (again.files_read, again.files_changed) == (1, 0)
     settled = snapshot(repo, backup(repo))

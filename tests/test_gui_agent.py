@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QLabel
 
-from core.agent.protocol import AgentClient
+from core.agent.client import AgentClient
 from core.types import Progress
 from gui.app import TimekeepApp
 from gui.prompts import ScriptedPrompts
@@ -81,7 +81,7 @@ def test_a_backup_the_agent_starts_by_itself_shows_in_the_window(qtbot, tmp_path
             client = AgentClient.connect(paths.socket)
             assert client is not None
             with client:  # as `timekeep backup` or the agent's own schedule would
-                client.request("backup_now", destination=str(repo))
+                client.backup_now(repo)
         assert app.bridge.backing_up and not window.backup_action.isEnabled()
         with qtbot.waitSignal(app.bridge.backup_finished, timeout=30_000):
             pass

@@ -1,5 +1,5 @@
-"""`timekeep gui --repo PATH` (or $TIMEKEEP_REPO) opens that repository in the desktop app and remembers it,
-so a repository made on the command line needs no welcome flow."""
+"""`timekeep gui --repo PATH` (or $TIMEKEEP_REPO) becomes the desktop app's process, opens that repository and
+remembers it, so a repository made on the command line needs no welcome flow."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from core.api import Timekeep
 from gui.app import repository_argument
+from tests.agent_support import wait_for
 from tests.helpers import backup, make_tree, new_repo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,12 +41,18 @@ def test_timekeep_gui_opens_the_named_repository(tmp_path: Path, how: str) -> No
         env["TIMEKEEP_REPO"] = str(repo)
     proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     settings = tmp_path / "config" / "timekeep" / "gui.json"
+    with Timekeep.open(repo) as tk:
+        latest = tk.snapshots()[-1].time_ns
+
+    def remembered() -> dict[str, object] | None:
+        """gui.json once the app, in its event loop, opened the repository and noted its latest snapshot."""
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+        data = json.loads(settings.read_text()) if settings.exists() else {}
+        return data if data.get("last_backup_ns") == latest else None
+
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not settings.exists():
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
-            time.sleep(0.1)
-        assert json.loads(settings.read_text())["repository"] == str(repo)
+        assert wait_for(remembered, what="the app to open the repository")["repository"] == str(repo)
+        assert b"gui.app" in Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")  # `timekeep` became the app
         assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGKILL)

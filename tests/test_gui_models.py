@@ -4,7 +4,6 @@ lazily, sorts folders first; the snapshots and versions models pass the tester t
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -34,29 +33,37 @@ def history(tmp_path: Path) -> tuple[Path, Path, list[int]]:
     return repo, folder, [first, backup(repo)]
 
 
-def answering_model(tk: Timekeep, snapshot_id: int) -> FolderTreeModel:
-    """A model whose folders load when expanded, answered later from the event loop as the app's worker does."""
+def answering_model(tk: Timekeep, snapshot_id: int) -> tuple[FolderTreeModel, list[bytes]]:
+    """A model whose folders load when expanded, answered later from the event loop as the app's worker does;
+    and the folders asked for whose answers have not landed yet."""
     model = FolderTreeModel()
+    waiting: list[bytes] = []
 
     def answer(path: bytes, generation: int) -> None:
         listing = load_tree(tk, TreeRequest(snapshot_id, None, (path,)))
-        QTimer.singleShot(0, lambda: model.set_children(path, generation, listing.get(path, [])))
+        waiting.append(path)
+
+        def land() -> None:
+            waiting.remove(path)
+            model.set_children(path, generation, listing.get(path, []))  # the tester may ask for more here
+
+        QTimer.singleShot(0, land)
 
     model.children_wanted.connect(answer)
-    return model
+    return model, waiting
 
 
 def test_tree_model_passes_the_model_tester(qtbot, qtmodeltester, history) -> None:  # type: ignore[no-untyped-def]
     repo, folder, snaps = history
     root = os.fsencode(folder)
     with Timekeep.open(repo) as tk:
-        model = answering_model(tk, snaps[-1])
+        model, waiting = answering_model(tk, snaps[-1])
         model.set_listing(root, load_tree(tk, TreeRequest(snaps[-1], snaps[0], (root,))))
         qtmodeltester.check(model)
         zdir = model.index_for_path(root + b"/Zdir")
         model.fetchMore(zdir)
         qtbot.waitUntil(lambda: model.rowCount(zdir) > 0)
-        qtbot.wait(20)  # the tester expands further folders as they appear; let those answers land too
+        qtbot.waitUntil(lambda: not waiting)  # the tester expands further folders as they appear: those too
         names = [model.index(i, NAME, zdir).data() for i in range(model.rowCount(zdir))]
         assert names == ["deep", "inner.txt", "new.txt"]
         model.set_listing(root, load_tree(tk, TreeRequest(snaps[0], None, (root, root + b"/Zdir"))))
@@ -68,13 +75,14 @@ def test_sorting_proxy_passes_the_model_tester(qtbot, qtmodeltester, history) ->
     repo, folder, snaps = history
     root = os.fsencode(folder)
     with Timekeep.open(repo) as tk:
-        model = answering_model(tk, snaps[-1])
+        model, waiting = answering_model(tk, snaps[-1])
         model.set_listing(root, load_tree(tk, TreeRequest(snaps[-1], snaps[0], (root,))))
         proxy = FolderSortProxy()
         proxy.setSourceModel(model)
         proxy.sort(NAME, Qt.SortOrder.AscendingOrder)
         qtmodeltester.check(proxy)
-        qtbot.wait(20)  # folders the tester expanded load now, under its watch
+        assert waiting  # the tester expanded folders...
+        qtbot.waitUntil(lambda: not waiting)  # ...which load now, under its watch
 
 
 def test_answers_for_an_old_generation_are_dropped(history) -> None:  # type: ignore[no-untyped-def]
@@ -133,17 +141,14 @@ def test_a_ten_thousand_entry_folder_loads_lazily(qtbot, tmp_path: Path) -> None
     sid = backup(repo)
     root = os.fsencode(folder)
     with Timekeep.open(repo) as tk:
-        started = time.perf_counter()
         listing = load_tree(tk, TreeRequest(sid, None, (root,)))
-        listed_s = time.perf_counter() - started
-    assert len(listing[root]) == 10_000 and listed_s < 1.0  # target 50 ms; loose for slow CI machines
+    assert len(listing[root]) == 10_000  # how fast: bench/ measures it
     model, proxy, view = tree_in_a_view(qtbot)
     model.set_listing(root, listing)
     assert model.rowCount() == BATCH and model.canFetchMore(view.rootIndex())
-    for _ in range(10):  # scrolling to the end is what makes a view fetch more
-        view.scrollToBottom()
-        qtbot.wait(5)
-    assert BATCH < model.rowCount() < 10_000
+    view.scrollToBottom()  # scrolling to the end is what makes a view fetch more
+    qtbot.waitUntil(lambda: model.rowCount() > BATCH)
+    assert model.rowCount() < 10_000
     while model.canFetchMore(view.rootIndex()):
         model.fetchMore(view.rootIndex())
     assert model.rowCount() == 10_000

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
 
 from core.api import Timekeep
 from gui.app import TimekeepApp
@@ -42,9 +42,9 @@ def test_welcome_flow_protects_folders_and_takes_the_first_backup(qtbot, tmp_pat
                      "Music": {"song.ogg": b"la la"}, ".cache": {}})
     app, prompts, welcome = start(qtbot, tmp_path, home)
     qtbot.waitUntil(lambda: welcome.drive_list.count() > 0, timeout=10_000)  # the mounted volumes
-    welcome.activateWindow()
-    welcome.drive_list.setFocus()  # focus gives the list a current row: that is not a choice, a selection is
-    qtbot.wait(10)
+    # what focus does to the list (when the window manager gives it): a current row, which is not a choice
+    welcome.drive_list.setCurrentRow(0, QItemSelectionModel.SelectionFlag.NoUpdate)
+    assert welcome.drive_list.currentRow() == 0 and not welcome.drive_list.selectedItems()
     assert welcome.repo is None and not welcome.next_button.isEnabled()
     choose_folder_as_drive(qtbot, prompts, welcome, tmp_path / "drive")
     qtbot.waitUntil(lambda: welcome.pages.currentIndex() == 1 and welcome.folder_list.count() == 3, timeout=10_000)

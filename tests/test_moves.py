@@ -1,4 +1,4 @@
-"""Renames and folder moves a watcher sees (DESIGN §4): nothing is read again, the history follows the file, and
+"""Renames and folder moves a watcher sees: nothing is read again, the history follows the file, and
 every snapshot still gives back exactly what was there — by restore, listing and plan + combine, and after
 rebuild-index. Real watchdog observers on temporary folders, through the in-process agent."""
 
@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from core.index.journal import JournalEntry
 from core.index.moves import ELSEWHERE, NEW, after_creation, after_move, origin_of
 from core.index.schema import open_index
 from core.types import SnapshotInfo, VersionInfo
-from tests.agent_support import InProcess, agent_config, journaled, snapshot_of, wait_for
+from tests.agent_support import InProcess, agent_config, journaled, snapshot_of
 from tests.helpers import Tree, backup, make_tree, new_repo, read_tree
 from tests.treeops import append, assert_snapshot_matches, built, listed, overwrite, payload
 
@@ -412,12 +411,11 @@ def test_a_save_through_an_excluded_temporary_file_keeps_the_history(tmp_path: P
     first = rec.backup()
     with InProcess(agent_config(repo)) as run:
         os.rename(src / "a.odt", src / "b.odt")
-        (src / "lu4821.tmp").write_bytes(b"version two, saved")
         run.sees(repo, {os.fsencode(src / "b.odt")})
-        time.sleep(0.2)
-        run.agent.flush()  # the temporary file's creation is long gone from the buffer
+        with run.changes(src / "lu4821.tmp"):  # its creation is seen and journaled apart, long before the save
+            (src / "lu4821.tmp").write_bytes(b"version two, saved")
         os.replace(src / "lu4821.tmp", src / "b.odt")
-        wait_for(lambda: run.agent.flush() >= 0 and journaled_size(repo, src / "b.odt") == 18, what="the save")
+        run.until(lambda: journaled_size(repo, src / "b.odt") == 18, what="the save")
         snap = rec.agent_backup(run)
     assert snap.files_read == 1
     assert states(versions(repo, src / "b.odt")) == [(first, "created"), (snap.id, "created")]

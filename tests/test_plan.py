@@ -1,4 +1,4 @@
-"""The version builder's painter: latest storage time wins where locations coincide (claims 17, 27)."""
+"""The version builder's painter: latest storage time wins where locations coincide."""
 
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ def test_restore_in_place_leaves_unchanged_entries_untouched(src: Path, tmp_path
     tree = read_tree(src)
     (src / "b.txt").write_bytes(b"beta, edited\n")
     (src / "mode.txt").chmod(0o600)
-    time.sleep(0.05)  # a needless change of ctime falls in a later clock tick
+    time.sleep(0.05)  # real time: a needless change of ctime would fall in a later tick of the kernel's clock
     before = stamps(src)
     with Timekeep.open(repo) as tk:
         result = tk.restore(os.fsencode(src), first, overwrite=overwrite)

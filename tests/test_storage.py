@@ -119,12 +119,12 @@ def test_create_refuses_a_folder_with_contents(tmp_path: Path) -> None:
 
 
 LOCK_HOLDER = """
-import sys, time
+import signal, sys
 from pathlib import Path
 from core.storage.lock import WriterLock
 WriterLock(Path(sys.argv[1])).acquire()
 print("locked", flush=True)
-time.sleep(60)
+signal.pause()  # hold the lock until the test kills this process
 """
 
 

@@ -11,12 +11,21 @@ from pathlib import Path
 
 import pytest
 
+from core.agent.messages import JobProgress
 from core.agent.storage import reconcile_only
 from core.api import Timekeep, rebuild_index
 from core.schedule.policy import Policy
 from core.types import SnapshotInfo
 from core.watch.observer import WATCHDOG_LOGGER
-from tests.agent_support import InProcess, agent_config, copy_repo, full_scan, journaled, snapshot_of, wait_for
+from tests.agent_support import (
+    InProcess,
+    agent_config,
+    copy_repo,
+    full_scan,
+    journaled,
+    snapshot_of,
+    wait_for,
+)
 from tests.helpers import backup, make_tree, new_repo, read_tree
 from tests.treeops import assert_snapshot_matches, built, expected_listing, listed
 
@@ -60,7 +69,7 @@ def check_against_full_scan(tmp_path: Path, repo: Path, src: Path, result: dict[
                             build_each: bool = True) -> None:
     """The journaled snapshot read and changed exactly what a full scan would, and gives the tree back
     (restored, listed and every file built from its plan; for a big tree, listed and a sample built)."""
-    snap = snapshot_of(result)  # type: ignore[arg-type]
+    snap = snapshot_of(result)
     oracle = full_scan(copy)
     assert (snap.files_read, snap.files_changed) == (oracle.files_read, oracle.files_changed)
     assert snap.files_scanned < oracle.files_scanned
@@ -117,8 +126,8 @@ def test_a_burst_of_ten_thousand_new_files(tmp_path: Path, src: Path) -> None:
             (burst / f"n{i:05}").write_bytes(b"%d" % i)
         (src / "keep.txt").write_bytes(b"touched during the burst")
         # a burst may overflow the kernel's queue: then the agent reconciles, and the scan finds the rest
-        wait_for(lambda: run.agent.flush() >= 0 and not run.agent.runner.busy()
-                 and os.fsencode(src / "keep.txt") in journaled(repo), 60, 0.1, "the burst to be journaled")
+        run.until(lambda: not run.agent.runner.busy() and os.fsencode(src / "keep.txt") in journaled(repo), 60,
+                  "the burst to be journaled")
         copy = oracle_copy(tmp_path, repo)
         result = run.backup()
     assert snapshot_of(result).files_read == 10_001
@@ -147,10 +156,12 @@ def test_lost_events_are_found_by_reconciliation(tmp_path: Path, src: Path) -> N
     repo = new_repo(tmp_path, src)
     backup(repo)
     with InProcess(agent_config(repo)) as run:
-        (src / "archive" / "old.txt").write_bytes(b"its events will be lost")
-        wait_for(lambda: os.fsencode(src / "archive" / "old.txt") in run.agent.buffer.drain(), what="the event")
+        with run.held():  # no tick journals the event before it is dropped
+            os.truncate(src / "archive" / "old.txt", 3)  # one event (no open, no close to follow)
+            wait_for(lambda: os.fsencode(src / "archive" / "old.txt") in run.agent.buffer.drain(), what="the event")
+        assert os.fsencode(src / "archive" / "old.txt") not in journaled(repo)
         logging.getLogger(WATCHDOG_LOGGER).warning("Inotify queue overflowed; filesystem events were lost")
-        wait_for(lambda: os.fsencode(src / "archive" / "old.txt") in journaled(repo), what="reconciliation")
+        run.until(lambda: os.fsencode(src / "archive" / "old.txt") in journaled(repo), what="reconciliation")
         run.idle()
         copy = oracle_copy(tmp_path, repo)
         result = run.backup()
@@ -181,7 +192,7 @@ def test_a_folder_added_while_running_is_watched_and_stored_whole(tmp_path: Path
     with InProcess(agent_config(repo)) as run:
         with Timekeep.open(repo, writer=True) as tk:
             tk.add_folder(os.fsencode(other))
-        wait_for(lambda: os.fsencode(other) in run.agent.watcher.plan.watched, what="the new folder's watch")
+        run.until(lambda: os.fsencode(other) in run.agent.watcher.plan.watched, what="the new folder's watch")
         (other / "sub" / "o3.txt").write_bytes(b"three")
         run.sees(repo, {os.fsencode(other / "sub" / "o3.txt")})
         snap = snapshot_of(run.backup())
@@ -195,9 +206,9 @@ def test_a_protected_folder_deleted_and_recreated_is_watched_again(tmp_path: Pat
     backup(repo)
     with InProcess(agent_config(repo)) as run:
         shutil.rmtree(src)
-        wait_for(lambda: os.fsencode(src) not in run.agent.watcher.plan.watched, what="the watch to stop")
+        run.until(lambda: os.fsencode(src) not in run.agent.watcher.plan.watched, what="the watch to stop")
         make_tree(src, {"reborn.txt": b"a new life"})
-        wait_for(lambda: os.fsencode(src) in run.agent.watcher.plan.watched, what="the folder to be watched again")
+        run.until(lambda: os.fsencode(src) in run.agent.watcher.plan.watched, what="the folder to be watched again")
         run.idle()
         (src / "after.txt").write_bytes(b"seen by the new watch")
         run.sees(repo, {os.fsencode(src / "reborn.txt"), os.fsencode(src / "after.txt")})
@@ -213,7 +224,7 @@ def test_a_rebuilt_index_is_reconciled(tmp_path: Path, src: Path) -> None:
         (src / "notes.txt").write_bytes(b"journaled in the index about to be replaced")
         run.sees(repo, {os.fsencode(src / "notes.txt")})
         rebuild_index(repo)
-        wait_for(lambda: os.fsencode(src / "notes.txt") in journaled(repo), what="the new index to be reconciled")
+        run.until(lambda: os.fsencode(src / "notes.txt") in journaled(repo), what="the new index to be reconciled")
         run.idle()
         assert snapshot_of(run.backup()).files_read == 1
 
@@ -236,6 +247,23 @@ def test_a_growing_journal_starts_a_storage_time(tmp_path: Path, src: Path) -> N
     with InProcess(agent_config(repo, policy=policy)) as run:
         for i in range(60):
             (src / "many" / f"f{i:03}.txt").write_bytes(b"rewritten")
-        wait_for(lambda: len(snapshots(repo)) > 1, what="a journal-bound storage time")
+        run.until(lambda: len(snapshots(repo)) > 1, what="a journal-bound storage time")
         run.idle()
     assert snapshots(repo)[1].trigger == "journal-bound"
+
+
+def test_a_scheduled_storage_time_waits_until_the_folders_are_quiet(tmp_path: Path, src: Path) -> None:
+    """A file being written is not read mid-write: a storage time the schedule starts reads nothing until no
+    event came for `quiet_s` seconds of the agent's clock (which moves only as the agent ticks)."""
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    with InProcess(agent_config(repo, quiet_s=0.5)) as run:
+        reading: list[float] = []  # the agent's clock at each of the storage time's progress reports
+        run.agent.publish = lambda event: reading.append(run.clock.seconds) if isinstance(event, JobProgress) else None
+        with run.changes(src / "notes.txt"):
+            (src / "notes.txt").write_bytes(b"still being written")
+        last = run.agent.buffer.last_event()
+        job = run.agent.request_backup("interval")
+        run.until(job.done.is_set, what="the storage time")
+    assert job.result.ok and snapshot_of(job.result).files_read == 1
+    assert last is not None and reading and min(reading) >= last + 0.5

@@ -1,8 +1,9 @@
-"""The agent's core: watcher, destinations, schedule and the engine thread, driven by a periodic `tick`.
+"""The agent's scheduling half: watcher, destinations and schedule, driven by a periodic `tick`.
 
 The main thread ticks: it moves dirty paths from the watcher into each connected destination's journal,
 notices drives and protected folders coming and going, and asks the schedule whether a storage time is
-due. Storage times and scans run on the job thread. `run.py` adds the socket, signals and the lock.
+due. What it queues runs on the job thread (`core.agent.executor`, the job half). `run.py` adds the
+socket, signals and the lock.
 """
 
 from __future__ import annotations
@@ -12,27 +13,18 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-from peewee import DatabaseError
 
 from core.agent.config import AgentConfig, SettingsFile
 from core.agent.destination import Destination
+from core.agent.executor import FAILURES, Executor
 from core.agent.jobs import Job, JobRunner, Publish
+from core.agent.messages import DestinationChanged, Event
 from core.agent.power import on_battery
-from core.agent.protocol import progress_json
-from core.agent.storage import (
-    Outcome,
-    describe_outcome,
-    describe_thinning,
-    reconcile_only,
-    storage_time,
-    thin,
-)
 from core.drives import MOUNTINFO, Change, DrivePoller
-from core.errors import BackupCancelled, TimekeepError, UsageError
+from core.errors import UsageError
 from core.index.journal import size_on_disk
 from core.schedule.policy import (
     Situation,
@@ -44,15 +36,12 @@ from core.schedule.policy import (
     reconcile_due,
 )
 from core.schedule.rotation import Candidate, pick_destination
-from core.types import Progress
 from core.udisks import UDisksListener
-from core.watch.coalesce import debounce_wait
 from core.watch.limits import LIMIT_FILE
 from core.watch.observer import EventBuffer, FolderWatcher
 
 log = logging.getLogger(__name__)
 IDLE_READER_S = 10.0
-FAILURES = (TimekeepError, OSError, DatabaseError)
 
 
 def utc_now() -> datetime:
@@ -63,7 +52,21 @@ def from_ns(ns: int | None) -> datetime | None:
     return None if ns is None else datetime.fromtimestamp(ns / 1e9, tz=UTC)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What one look at the schedule concluded, so a reader (a test, a debugger) knows it looked: at what
+    time by the agent's wall clock, the job it queued (a storage time's trigger, "reconcile", "coalesce"),
+    or what holds storage times back (paused, on battery). `busy`: a job ran, so nothing was considered."""
+
+    at: datetime
+    queued: str | None = None
+    held: str | None = None
+    busy: bool = False
+
+
 class Agent:
+    """The scheduling half: decides what runs and when; `self.executor` (the job half) runs it."""
+
     def __init__(self, config: AgentConfig, *, known: dict[Path, tuple[str, str]] | None = None,
                  mountinfo: Path = MOUNTINFO, limit_file: Path = LIMIT_FILE,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], datetime] = utc_now,
@@ -76,15 +79,14 @@ class Agent:
         self.poller = DrivePoller(list(config.destinations), mountinfo, known)
         self.buffer = EventBuffer(clock)
         self.watcher = FolderWatcher(self.buffer, limit_file)
-        self.runner = JobRunner(self._execute, self._publish)
+        self.executor = Executor(self, self._publish)
+        self.runner = JobRunner(self.executor, self._publish)
         self.udisks = UDisksListener(self._drives_changed, config.udisks_bus) if config.udisks_bus else None
         self.publish: Publish = lambda event: None
         self.paused = False
         self.on_battery: bool | None = None
-        self.last_storage: datetime | None = None
-        self.last_reconcile: datetime | None = None
         self.last_coalesce: datetime | None = None
-        self.last_result: dict[str, Any] = {}
+        self.decision: Decision | None = None  # the schedule's latest look, made at the end of every tick
         self.started = False
         self._flush_lock = threading.Lock()
         self._next_poll = self._next_folders = 0.0
@@ -100,7 +102,7 @@ class Agent:
         self.on_battery = self.battery()
         self._poll_drives()
         present = [d.last_ns for d in self.present() if d.last_ns is not None]
-        self.last_storage = from_ns(max(present)) if present else None
+        self.executor.last_storage = from_ns(max(present)) if present else None
         self.runner.start()
         self.last_coalesce = self.wall() - timedelta(
             seconds=self.policy.coalesce_every_s - self.policy.coalesce_after_start_s)
@@ -156,7 +158,7 @@ class Agent:
         for key in self.destinations.keys() - keep.keys():
             log.info("%s is no longer a destination", key)
             self.destinations[key].close_reader()
-            self._publish({"event": "destination", "path": key, "present": False})
+            self._publish(DestinationChanged(key, False))
         for key in keep.keys() - self.destinations.keys():
             log.info("%s is a new destination", key)
         self.destinations = keep
@@ -178,7 +180,7 @@ class Agent:
     def present(self) -> list[Destination]:
         return [d for d in self.destinations.values() if d.present]
 
-    def _publish(self, event: dict[str, Any]) -> None:
+    def _publish(self, event: Event) -> None:
         self.publish(event)
 
     # events into journals
@@ -232,7 +234,7 @@ class Agent:
         if not change.appeared:
             log.info("%s is gone: %s", dest.key, change.presence.reason)
             dest.detach(change.presence)
-            self._publish({"event": "destination", "path": dest.key, "present": False})
+            self._publish(DestinationChanged(dest.key, False))
             return
         try:
             dest.attach(change.presence)
@@ -240,7 +242,7 @@ class Agent:
             log.warning("%s is there but cannot be used: %s", dest.key, err)
             return
         log.info("%s is connected (snapshots: %d)", dest.key, dest.snapshot_count)
-        self._publish({"event": "destination", "path": dest.key, "present": True})
+        self._publish(DestinationChanged(dest.key, True))
         self.runner.submit("reconcile", dest.key, "drive-connected")
         dest.owed = self._owed_on_connect(dest)
 
@@ -278,35 +280,40 @@ class Agent:
             log.warning("%s", message)
 
     # the schedule
-    def situation(self) -> Situation:
+    def situation(self, now: datetime | None = None) -> Situation:
         present = self.present()
-        return Situation(self.wall(), self.last_storage, self.paused, self.on_battery,
+        return Situation(now or self.wall(), self.executor.last_storage, self.paused, self.on_battery,
                          max((d.stats.paths for d in present), default=0),
                          max((d.stats.bytes for d in present), default=0))
 
     def _schedule(self) -> None:
-        if self.runner.busy():
-            return
-        if self.started and reconcile_due(self.policy, self.last_reconcile, self.wall()):
+        now = self.wall()
+        self.decision = Decision(now, busy=True) if self.runner.busy() else self._decide(now)
+
+    def _decide(self, now: datetime) -> Decision:
+        """Start what is due at `now`, one thing at a time; what was started, or what holds storage times back."""
+        if self.started and reconcile_due(self.policy, self.executor.last_reconcile, now):
             self.reconcile_all("daily")
-            return
+            return Decision(now, "reconcile")
         if self.started and self.present() and self.last_coalesce is not None \
-                and coalesce_due(self.policy, self.last_coalesce, self.wall()):
+                and coalesce_due(self.policy, self.last_coalesce, now):
             self.coalesce_all("daily")
-            return
-        owed = self._owed()
+            return Decision(now, "coalesce")
+        situation = self.situation(now)
+        owed = self._owed(situation)
         if owed is not None:
             dest, event = owed
             dest.owed = None
             self.request_backup(event, dest.key)
-            return
-        trigger = due(self.policy, self.situation())
+            return Decision(now, event)
+        trigger = due(self.policy, situation)
         if trigger is not None and self.present():
             self.request_backup(trigger)
+            return Decision(now, trigger)
+        return Decision(now, held=held_back(self.policy, situation))
 
-    def _owed(self) -> tuple[Destination, str] | None:
+    def _owed(self, situation: Situation) -> tuple[Destination, str] | None:
         """A connected destination whose event storage time (first, drive connected) may start now."""
-        situation = self.situation()
         for dest in self.present():
             if dest.owed is not None and held_back(self.policy, situation, dest.owed) is None:
                 return dest, dest.owed
@@ -323,7 +330,7 @@ class Agent:
             return None, None, None
         if over_bound(self.policy, situation):
             return situation.now, key, "journal-bound"
-        return next_storage_time(self.policy, self.last_storage, situation.now), key, "schedule"
+        return next_storage_time(self.policy, self.executor.last_storage, situation.now), key, "schedule"
 
     def coalesce_all(self, reason: str) -> list[Job]:
         """Thin every connected destination; a storage time first keeps what changed since the last one."""
@@ -349,84 +356,3 @@ class Agent:
         if not dest.present:
             raise UsageError(f"{key} is not connected: {dest.presence.reason}")
         return self.runner.submit("backup", key, trigger, explicit)
-
-    # the engine thread
-    def _execute(self, job: Job) -> dict[str, Any]:
-        dest = self.destinations.get(job.destination)
-        if dest is None:
-            raise UsageError(f"{job.destination} is no longer one of the agent's destinations")
-        if not dest.present:
-            raise UsageError(f"{dest.key} is not connected: {dest.presence.reason}")
-        if job.kind == "reconcile":
-            return self._reconcile(dest, job)
-        if job.kind == "coalesce":
-            return self._coalesce(dest, job)
-        return self._backup(dest, job)
-
-    def _coalesce(self, dest: Destination, job: Job) -> dict[str, Any]:
-        try:
-            report = thin(dest.path, lambda p: self._progress(job, p), job.cancel)
-        finally:
-            self._refresh(dest)
-        log.info("%s done: %s", job.describe(), describe_thinning(report))
-        return {"destination": dest.key, "coalesced": report.to_json()}
-
-    def _reconcile(self, dest: Destination, job: Job) -> dict[str, Any]:
-        self.last_reconcile = self.wall()  # an attempt counts: a failing scan is not retried every tick
-        dest.needs_reconcile = False
-        try:
-            found = reconcile_only(dest.path, job.cancel)
-        except BaseException:
-            dest.needs_reconcile = True  # the next storage time scans first instead
-            raise
-        self._refresh(dest)
-        log.info("%s done: %d paths differed and were journaled", job.describe(), found)
-        return {"journaled": found}
-
-    def _backup(self, dest: Destination, job: Job) -> dict[str, Any]:
-        if not job.explicit:
-            self._debounce(job.cancel)
-        self.flush()
-        unwatched = [root for root in dest.folders if root not in self.watcher.plan.watched]
-        scan_first = None if dest.needs_reconcile else unwatched
-        dest.needs_reconcile = False
-        try:
-            outcome = storage_time(dest.path, job.trigger, explicit=job.explicit, scan_first=scan_first,
-                                   progress=lambda p: self._progress(job, p), cancel=job.cancel)
-        except BaseException:
-            dest.needs_reconcile = dest.needs_reconcile or scan_first is None
-            raise
-        finally:
-            self.last_storage = self.wall()
-            self._refresh(dest)
-        log.info("%s done: %s", job.describe(), describe_outcome(outcome))
-        self.last_result = outcome_json(outcome, dest.key)
-        return self.last_result
-
-    def _refresh(self, dest: Destination) -> None:
-        try:
-            dest.refresh()
-        except FAILURES as err:
-            log.warning("%s: cannot read its index: %s", dest.key, err)
-
-    def _progress(self, job: Job, progress: Progress) -> None:
-        self._publish({"event": "progress", "job": job.id, **progress_json(progress)})
-
-    def _debounce(self, cancel: threading.Event) -> None:
-        """Wait until the folders are quiet (files being written are not read mid-write), within limits."""
-        started = self.clock()
-        while True:
-            now = self.clock()
-            wait = debounce_wait(self.buffer.last_event(), now, self.config.quiet_s, now - started,
-                                 self.config.max_wait_s)
-            if wait <= 0:
-                return
-            if cancel.wait(min(wait, 0.1)):
-                raise BackupCancelled("cancelled while waiting for files to settle")
-
-
-def outcome_json(outcome: Outcome, destination: str) -> dict[str, Any]:
-    snap = outcome.snapshot
-    return {"destination": destination, "snapshot": None if snap is None else snap.to_json(),
-            "errors": [e.to_json() for e in outcome.errors], "skipped": outcome.skipped,
-            "reconciled": outcome.reconciled}

@@ -1,12 +1,13 @@
 """The agent's one engine thread: storage times and reconciliation scans run here, one at a time, in order.
 
-Every job announces itself (`job_started`), reports progress, and ends with `job_finished` carrying its
-snapshot or its error, so any subscriber (the CLI's `backup`, the GUI) can follow it. A job is cancelled
+Every job announces itself (`JobStarted`), reports progress, and ends with `JobFinished` carrying its
+snapshot or its error and exit code, so any subscriber (the CLI's `backup`, the GUI) can follow it. A job is cancelled
 through its own event; nothing it leaves half done is lost (the journal is cleared only on success).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import queue
@@ -14,13 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
+from core.agent.messages import CANCELLED, Event, JobFinished, JobInfo, JobKind, JobResult, JobStarted
 from core.errors import BackupCancelled, TimekeepError
 
 log = logging.getLogger(__name__)
-JobKind = Literal["backup", "reconcile", "coalesce"]
-Publish = Callable[[dict[str, Any]], None]
+Publish = Callable[[Event], None]
 
 
 @dataclass
@@ -33,18 +33,17 @@ class Job:
     state: str = "queued"
     cancel: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
-    result: dict[str, Any] = field(default_factory=dict)
+    result: JobResult = field(default_factory=JobResult)
 
     def describe(self) -> str:
         """The job in the log's words, e.g. `job 3 (backup, interval) on /media/usb/Timekeep/home`."""
         return f"job {self.id} ({self.kind}, {self.trigger}) on {self.destination}"
 
-    def to_json(self) -> dict[str, Any]:
-        return {"job": self.id, "kind": self.kind, "destination": self.destination, "trigger": self.trigger,
-                "state": self.state}
+    def info(self) -> JobInfo:
+        return JobInfo(self.id, self.kind, self.destination, self.trigger, self.state)
 
 
-Execute = Callable[[Job], dict[str, Any]]
+Execute = Callable[[Job], JobResult]
 
 
 class JobRunner:
@@ -122,22 +121,25 @@ class JobRunner:
 
     def _run_one(self, job: Job) -> None:
         job.state = "running"
-        self.publish({"event": "job_started", **job.to_json()})
+        self.publish(JobStarted(job.info()))
         log.info("%s started", job.describe())
-        started = time.monotonic()
+        job.result = dataclasses.replace(self._outcome(job, time.monotonic()), destination=job.destination)
+        job.state = "done"
+        job.done.set()
+        self.publish(JobFinished(job.info(), job.result))
+
+    def _outcome(self, job: Job, started: float) -> JobResult:
+        """Run the job; how it ended, with the exit code `timekeep` gives that ending (the error's own)."""
         try:
             if job.cancel.is_set():
                 raise BackupCancelled("cancelled before it started")
-            job.result = {"ok": True, **self.execute(job)}
+            return self.execute(job)
         except BackupCancelled as err:
             log.info("%s cancelled after %.1f s: %s", job.describe(), time.monotonic() - started, err)
-            job.result = {"ok": False, "cancelled": True, "error": str(err)}
+            return JobResult.failed(str(err), CANCELLED, cancelled=True)
         except (TimekeepError, OSError) as err:
             log.warning("%s failed after %.1f s: %s", job.describe(), time.monotonic() - started, err)
-            job.result = {"ok": False, "error": str(err)}
+            return JobResult.failed(str(err), err.exit_code if isinstance(err, TimekeepError) else 1)
         except Exception as err:  # a bug in a job must be reported, and must not stop the agent
             log.exception("%s failed", job.describe())
-            job.result = {"ok": False, "error": f"internal error: {err}"}
-        job.state = "done"
-        job.done.set()
-        self.publish({"event": "job_finished", **job.to_json(), **job.result})
+            return JobResult.failed(f"internal error: {err}", 1)

@@ -56,7 +56,7 @@ def run_agent(paths: AgentPaths, config: AgentConfig, stop: threading.Event | No
     stop = stop or threading.Event()
     agent = Agent(config, known=load_known(paths.known_drives), settings=settings)
     server = ProtocolServer(paths.socket, Service(agent).dispatch)
-    agent.publish = server.broadcast
+    agent.publish = lambda event: server.broadcast(event.to_wire())
     try:
         with stop_on_signals(stop):
             _serve(agent, server, paths, stop)

@@ -17,12 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.agent.protocol import MAX_LINE, encode
+from core.agent.protocol import MAX_LINE, Wire, encode
 from core.errors import TimekeepError
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 5
-Dispatch = Callable[[str, dict[str, Any], "Connection"], Any]
+Dispatch = Callable[[str, Wire, "Connection"], Any]
 
 
 class Connection:
@@ -33,7 +33,7 @@ class Connection:
         self.subscribed = False
         self._lock = threading.Lock()
 
-    def send(self, message: dict[str, Any]) -> bool:
+    def send(self, message: Wire) -> bool:
         """Write one message; False (and the connection closed) if the client is gone or stuck."""
         try:
             with self._lock:
@@ -85,7 +85,7 @@ class ProtocolServer:
         for conn in conns:
             conn.close()
 
-    def broadcast(self, event: dict[str, Any]) -> None:
+    def broadcast(self, event: Wire) -> None:
         with self._lock:
             listeners = [c for c in self.connections if c.subscribed]
         for conn in listeners:
@@ -117,7 +117,7 @@ class ProtocolServer:
                 self.connections.discard(conn)
             conn.close()
 
-    def _answer(self, line: bytes, conn: Connection) -> dict[str, Any]:
+    def _answer(self, line: bytes, conn: Connection) -> Wire:
         """Run one request; every failure becomes an error answer, never a dead connection."""
         request_id: Any = None
         try:

@@ -1,7 +1,8 @@
-"""What the agent answers on its socket: one method per protocol op (see `core.agent.protocol`).
+"""What the agent answers on its socket: one method per protocol op (see `core.agent.protocol`), each answer
+built from the typed records of `core.agent.messages`.
 
-`plan` and `chunk` are the two halves of serving a version to another process (claims 18, 19, 28, 32):
-the plan names every piece's chunk, the chunks come one by one, and the caller combines them itself.
+`plan` and `chunk` are the agent as a first server: another process asks for a version, the plan names
+every piece's chunk, the chunks come one by one, and the caller combines them itself (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 
 from core.agent.agent import Agent
 from core.agent.destination import Destination
-from core.agent.protocol import chunk_json, path_bytes, path_text, plan_json
+from core.agent.messages import Changed, DestinationStatus, FolderStatus, Status
+from core.agent.protocol import Wire, chunk_json, path_bytes, path_text, plan_json
 from core.agent.server import Connection
 from core.errors import UsageError
 from core.schedule.policy import held_back
@@ -34,7 +36,7 @@ class Service:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
 
-    def dispatch(self, op: str, params: dict[str, Any], conn: Connection) -> Any:
+    def dispatch(self, op: str, params: Wire, conn: Connection) -> Any:
         if op == "subscribe":  # the one op about the connection itself: events follow on it
             conn.subscribed = True
             return {"subscribed": True}
@@ -43,64 +45,66 @@ class Service:
             raise UsageError(f"unknown request {op!r}")
         return handler(**params)
 
-    def op_status(self) -> dict[str, Any]:
+    def op_status(self) -> Wire:
+        return self.status().to_wire()
+
+    def status(self) -> Status:
         agent = self.agent
         job = agent.runner.current()
         situation = agent.situation()
         when, where, why = agent.next_plan()
-        return {
-            "pid": os.getpid(),
-            "state": "paused" if agent.paused else ("idle" if job is None else f"{job.kind} running"),
-            "paused": agent.paused,
-            "on_battery": agent.on_battery,
-            "held_back": held_back(agent.policy, situation),
-            "job": None if job is None else job.to_json(),
-            "last_storage_time": _iso_time(agent.last_storage),
-            "next_storage_time": _iso_time(when),  # null until a destination is connected
-            "next_destination": where,
-            "next_trigger": why,
-            "drive_detection": agent.drive_detection,
-            "destinations": [self._destination(d) for d in agent.destinations.values()],
-            "folders": self._folders(),
-            "last_result": agent.last_result,
-        }
+        return Status(
+            pid=os.getpid(),
+            state="paused" if agent.paused else ("idle" if job is None else f"{job.kind} running"),
+            paused=agent.paused,
+            on_battery=agent.on_battery,
+            held_back=held_back(agent.policy, situation),
+            job=None if job is None else job.info(),
+            last_storage_time=_iso_time(agent.executor.last_storage),
+            next_storage_time=_iso_time(when),  # null until a destination is connected
+            next_destination=where,
+            next_trigger=why,
+            drive_detection=agent.drive_detection,
+            destinations=tuple(self._destination(d) for d in agent.destinations.values()),
+            folders=self._folders(),
+            last_result=agent.executor.last_result,
+        )
 
-    def _destination(self, dest: Destination) -> dict[str, Any]:
-        return {"path": dest.key, "present": dest.present, "reason": dest.presence.reason,
-                "repository_id": dest.presence.repository_id, "snapshots": dest.snapshot_count,
-                "latest": _iso(dest.last_ns), "pending_paths": dest.stats.paths,
-                "pending_bytes": dest.stats.bytes, "needs_reconcile": dest.needs_reconcile}
+    def _destination(self, dest: Destination) -> DestinationStatus:
+        return DestinationStatus(dest.key, dest.present, dest.presence.reason, dest.presence.repository_id,
+                                 dest.snapshot_count, _iso(dest.last_ns), dest.stats.paths, dest.stats.bytes,
+                                 dest.needs_reconcile)
 
-    def _folders(self) -> list[dict[str, Any]]:
+    def _folders(self) -> tuple[FolderStatus, ...]:
         """The protected folders of every destination seen since the agent started, connected or not."""
         plan = self.agent.watcher.plan
         dests = list(self.agent.destinations.values())
         connected = {root for dest in dests if dest.present for root in dest.folders}
         roots = sorted({root for dest in dests for root in dest.folders})
-        return [{"path": path_text(root), "watched": root in plan.watched, "connected": root in connected,
-                 "note": plan.fallback.get(root) if root in connected else AWAY_NOTE,
-                 "destinations": [d.key for d in dests if root in d.folders]}
-                for root in roots]
+        return tuple(FolderStatus(path_text(root), root in plan.watched, root in connected,
+                                  plan.fallback.get(root) if root in connected else AWAY_NOTE,
+                                  tuple(d.key for d in dests if root in d.folders))
+                     for root in roots)
 
-    def op_backup_now(self, destination: str | None = None) -> dict[str, Any]:
+    def op_backup_now(self, destination: str | None = None) -> Wire:
         job = self.agent.request_backup("backup-now", _destination_key(destination), explicit=True)
-        return job.to_json()
+        return job.info().to_wire()
 
-    def op_coalesce_now(self) -> dict[str, Any]:
+    def op_coalesce_now(self) -> Wire:
         """Thin history on every connected destination now (after a storage time for what changed)."""
         jobs = self.agent.coalesce_all("requested")
         if not jobs:
             raise UsageError("no destination is connected; plug in the backup drive")
-        return {"jobs": [job.to_json() for job in jobs]}
+        return {"jobs": [job.info().to_wire() for job in jobs]}
 
-    def op_cancel(self, job: int) -> dict[str, Any]:
+    def op_cancel(self, job: int) -> Wire:
         return {"cancelled": self.agent.runner.cancel(int(job))}
 
-    def op_pause(self) -> dict[str, Any]:
+    def op_pause(self) -> Wire:
         self.agent.paused = True
         return {"paused": True}
 
-    def op_resume(self) -> dict[str, Any]:
+    def op_resume(self) -> Wire:
         self.agent.paused = False
         return {"paused": False}
 
@@ -117,7 +121,7 @@ class Service:
             raise UsageError("no destination is connected")
         return present[-1]
 
-    def op_plan(self, path: str, at: str = "latest", destination: str | None = None) -> dict[str, Any]:
+    def op_plan(self, path: str, at: str = "latest", destination: str | None = None) -> Wire:
         dest = self._pick(destination)
         with dest.reader_lock:
             tk = dest.reader()
@@ -125,19 +129,19 @@ class Service:
             plan = tk.plan(path_bytes(path), snap.id)
         return {"destination": dest.key, "snapshot": snap.to_json(), "plan": plan_json(plan)}
 
-    def op_chunk(self, digest: str, destination: str | None = None) -> dict[str, Any]:
+    def op_chunk(self, digest: str, destination: str | None = None) -> Wire:
         dest = self._pick(destination)
         with dest.reader_lock:
             data = dest.reader().read_chunk(bytes.fromhex(digest))
         return chunk_json(data)
 
-    def op_changed(self, path: str, destination: str | None = None) -> dict[str, Any]:
-        """Paths under `path` changed since the destination's last storage time ("now", claim 30)."""
+    def op_changed(self, path: str, destination: str | None = None) -> Wire:
+        """Paths under `path` changed since the destination's last storage time: the timeline's "now"."""
         dest = self._pick(destination)
         self.agent.flush()
         with dest.journal() as view:
             rows = view.changed_under(path_bytes(path))
-        return {"destination": dest.key, "changed": [{"path": path_text(p), "time": iso_utc(t)} for p, t in rows]}
+        return {"destination": dest.key, "changed": [Changed(p, iso_utc(t)).to_wire() for p, t in rows]}
 
 
 def _destination_key(destination: str | None) -> str | None:

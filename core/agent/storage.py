@@ -20,7 +20,7 @@ from pathlib import Path
 from core.api import Timekeep
 from core.journaling import selected
 from core.types import CoalesceReport, FileError, Progress, SnapshotInfo
-from core.watch.coalesce import needed
+from core.watch.debounce import needed
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.cli.output import human_bytes, plural, print_json, show_path
 from core.cli.repo import REPO_ENV
+
+if TYPE_CHECKING:
+    from core.agent.messages import DestinationStatus, FolderStatus, Status
 
 
 def _repo_arg(args: argparse.Namespace) -> str | None:
@@ -49,16 +52,15 @@ def _install(args: argparse.Namespace, config_file: Path) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from core.agent.paths import AgentPaths
-    from core.agent.protocol import AgentClient
+    from core.agent.client import AgentClient, agent_socket
 
-    client = AgentClient.connect(AgentPaths.from_platform().socket, timeout=15)
+    client = AgentClient.connect(agent_socket(), timeout=15)
     if client is None:
         return _status_without_agent(args)
     with client:
-        status = client.request("status")
+        status = client.status()
     if args.json:
-        print_json({"agent": True, **status})
+        print_json({"agent": True, **status.to_wire()})
     else:
         print("\n".join(status_lines(status)))
     return 0
@@ -74,7 +76,11 @@ def _status_without_agent(args: argparse.Namespace) -> int:
         return 0
     print("The agent is not running; start it with `timekeep agent` (or `timekeep agent --install`).")
     if repo is not None:
-        print(_destination_line({"path": found["repository"], "present": True, **found}))
+        from core.agent.messages import DestinationStatus
+
+        print(_destination_line(DestinationStatus(found["repository"], True, snapshots=found["snapshots"],
+                                                  latest=found["latest"], pending_paths=found["pending_paths"],
+                                                  pending_bytes=found["pending_bytes"])))
     return 0
 
 
@@ -99,33 +105,32 @@ def _repository_status(repo: str) -> dict[str, Any]:
             "pending_paths": stats.paths, "pending_bytes": stats.bytes}
 
 
-def status_lines(status: dict[str, Any]) -> list[str]:
+def status_lines(status: Status) -> list[str]:
     """The agent's status for people: what it does, where it stores, what it watches, what waits."""
-    held = f" (held back: {status['held_back']})" if status.get("held_back") else ""
-    lines = [f"Agent running (process {status['pid']}): {status['state']}{held}.", _next_line(status),
-             "Destinations:"]
-    lines += ["  " + _destination_line(d) for d in status.get("destinations", [])]
-    if status.get("drive_detection"):
-        lines.append(f"Drive detection: {status['drive_detection']}.")
-    lines += _folder_lines(status.get("folders", []), any(d.get("present") for d in status.get("destinations", [])))
-    last = status.get("last_result") or {}
-    if last.get("snapshot"):
-        snap = last["snapshot"]
-        lines.append(f"Last storage time: snapshot {snap['id']} on {last['destination']} ({snap['trigger']}): "
-                     f"{plural(snap['files_read'], 'file')} read, {snap['files_changed']} changed.")
+    held = f" (held back: {status.held_back})" if status.held_back else ""
+    lines = [f"Agent running (process {status.pid}): {status.state}{held}.", _next_line(status), "Destinations:"]
+    lines += ["  " + _destination_line(d) for d in status.destinations]
+    if status.drive_detection:
+        lines.append(f"Drive detection: {status.drive_detection}.")
+    lines += _folder_lines(status.folders, any(d.present for d in status.destinations))
+    last = status.last_result
+    if last is not None and last.snapshot is not None:
+        snap = last.snapshot
+        lines.append(f"Last storage time: snapshot {snap.id} on {last.destination} ({snap.trigger}): "
+                     f"{plural(snap.files_read, 'file')} read, {snap.files_changed} changed.")
     return lines
 
 
-def _next_line(status: dict[str, Any]) -> str:
-    where = status.get("next_destination")
+def _next_line(status: Status) -> str:
+    where = status.next_destination
     if not where:
         return "Next storage time: when a backup drive is connected."
     why = {"first": " (its first snapshot)", "drive-connected": " (it was just connected)",
-           "journal-bound": " (many changes wait)"}.get(status.get("next_trigger") or "", "")
-    return f"Next storage time: {_local(status.get('next_storage_time'))} on {where}{why}."
+           "journal-bound": " (many changes wait)"}.get(status.next_trigger or "", "")
+    return f"Next storage time: {_local(status.next_storage_time)} on {where}{why}."
 
 
-def _folder_lines(folders: list[dict[str, Any]], connected: bool) -> list[str]:
+def _folder_lines(folders: tuple[FolderStatus, ...], connected: bool) -> list[str]:
     if not folders and connected:
         return ["Folders: none yet: protect one with `timekeep add FOLDER`."]
     if not folders:
@@ -133,23 +138,23 @@ def _folder_lines(folders: list[dict[str, Any]], connected: bool) -> list[str]:
                 "been connected since the agent started."]
     lines = ["Folders:"]
     for folder in folders:
-        if folder["watched"]:
+        if folder.watched:
             how = "watched"
-        elif not folder.get("connected", True):
-            how = f"not watched: {folder['note']}"
+        elif not folder.connected:
+            how = f"not watched: {folder.note}"
         else:
-            how = f"scanned at each storage time: {folder.get('note')}"
-        lines.append(f"  {show_path(os.fsencode(folder['path']))}  {how}")
+            how = f"scanned at each storage time: {folder.note}"
+        lines.append(f"  {show_path(os.fsencode(folder.path))}  {how}")
     return lines
 
 
-def _destination_line(dest: dict[str, Any]) -> str:
-    if not dest.get("present"):
-        return f"{dest['path']}  absent: {dest.get('reason', '')}"
-    latest = f", latest {_local(dest['latest'])}" if dest.get("latest") else ""
-    waiting = f"; {dest.get('pending_paths', 0)} changed paths ({human_bytes(dest.get('pending_bytes', 0))}) wait"
-    count = dest.get("snapshots", 0)
-    return f"{dest['path']}  connected: {count} snapshot{'' if count == 1 else 's'}{latest}{waiting}"
+def _destination_line(dest: DestinationStatus) -> str:
+    if not dest.present:
+        return f"{dest.path}  absent: {dest.reason}"
+    latest = f", latest {_local(dest.latest)}" if dest.latest else ""
+    waiting = f"; {dest.pending_paths} changed paths ({human_bytes(dest.pending_bytes)}) wait"
+    count = dest.snapshots
+    return f"{dest.path}  connected: {count} snapshot{'' if count == 1 else 's'}{latest}{waiting}"
 
 
 def _local(iso: str | None) -> str:

@@ -195,8 +195,8 @@ def cmd_make_private(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    """Open the desktop app as a program of its own: the engine never imports Qt (STYLE.md). A repository
-    named with --repo or $TIMEKEEP_REPO is the one it opens."""
+    """Open the desktop app as a program of its own: the engine never imports Qt (tests/test_architecture.py
+    holds it to that). A repository named with --repo or $TIMEKEEP_REPO is the one it opens."""
     repo = getattr(args, "repo", None) or os.environ.get("TIMEKEEP_REPO")
     os.execv(sys.executable, [sys.executable, "-m", "gui.app", *(["--repo", os.path.abspath(repo)] if repo else [])])
     return 0  # not reached: execv replaces this process

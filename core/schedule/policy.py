@@ -1,4 +1,4 @@
-"""When a storage time is due (claims 2, 50): an interval, clock times, events, and what holds them back.
+"""When a storage time is due: an interval, clock times, events, and what holds them back.
 
 Pure policy: the agent passes in what it knows (the time now, the last storage time, the journal's size,
 pause and battery state) and gets back a trigger name or None. No timers, no threads, no clock of its own.

@@ -1,4 +1,5 @@
-"""Which destination a storage time goes to (claims 10, 11, 52, 53): rotation among connected repositories.
+"""Which destination a storage time goes to: rotation among the connected repositories, each one a memory
+distinct from the one before.
 
 Each destination keeps a complete history of its own; picking the connected one stored to least recently
 makes consecutive storage times land on different drives whenever more than one is connected, with no

@@ -1,1 +1,2 @@
-"""Dynamic change detection (claims 7–9): watch protected folders and coalesce what changes into dirty paths."""
+"""Changed locations found as they happen: watch the protected folders and turn what changes into dirty paths,
+so a storage time reads only those (docs/ARCHITECTURE.md, "The method in modules")."""

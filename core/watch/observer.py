@@ -1,6 +1,6 @@
 """The watcher: a watchdog observer thread on every protected folder, feeding dirty paths to a buffer.
 
-The observer thread only records paths (in memory, coalesced) and where renamed ones came from; the agent
+The observer thread only records paths (in memory, one entry per path) and where renamed ones came from; the agent
 drains the buffer into each destination's journal. Whatever makes events unreliable — the kernel's queue
 overflowing, a watch dying with its folder, the watch limit — is reported to the agent, which reconciles
 with a metadata scan.
@@ -35,7 +35,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from core.index.moves import after_creation, after_move
-from core.watch.coalesce import Seen, dirty_paths, seen_again
+from core.watch.debounce import Seen, dirty_paths, seen_again
 from core.watch.limits import LIMIT_FILE, RESERVE, WatchPlan, budget, count_dirs, plan_watches, read_limit
 
 # Everything that changes what a snapshot would store. Synthesized parent "modified" events are left out
@@ -76,6 +76,11 @@ class EventBuffer:
         """A path created or deleted: what it holds did not come from anywhere."""
         with self._lock:
             after_creation(self._origins, path)
+
+    def holds(self, path: bytes) -> bool:
+        """Whether `path` waits here, reported but not drained into a journal yet."""
+        with self._lock:
+            return path in self._pending
 
     def drain(self) -> dict[bytes, Seen]:
         with self._lock:

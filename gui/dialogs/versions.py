@@ -43,7 +43,7 @@ class VersionsDialog(QDialog):
         self.setWindowTitle(f"Versions of {wording.display_name(path)}")
         self.resize(920, 560)
         self.model = VersionsModel(self)
-        self.previews = LatestOnly()
+        self.previews: LatestOnly[PreviewData] = LatestOnly()
         self.heading = QLabel(f"<b>{wording.display_path(path)}</b><br>Loading versions…")
         self.heading.setWordWrap(True)
         self.table = self._make_table()

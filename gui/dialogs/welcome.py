@@ -204,8 +204,9 @@ class WelcomeDialog(QDialog):
         self.cancel_button.setEnabled(True)
         self.next_button.setEnabled(False)
         self.back_button.setEnabled(False)
-        self.workers.start(run_backup, self.repo, "first", self.cancel_event, on_done=self._backup_done,
-                           on_failed=self._backup_failed, on_progress=self._backup_progressed)
+        self.workers.start_reporting(run_backup, self.repo, "first", self.cancel_event,
+                                     on_progress=self._backup_progressed, on_done=self._backup_done,
+                                     on_failed=self._backup_failed)
 
     def _backup_progressed(self, progress: Progress) -> None:
         self.progress_bar.setValue(int(wording.progress_fraction(progress) * 1000))

@@ -1,5 +1,5 @@
 """The agent's backup drives in the sidebar: which drive holds how many snapshots, which is connected, and
-which one the window shows (issue 5: each destination keeps a history of its own).
+which one the window shows (each destination keeps a complete history of its own).
 
 Shown only while an agent runs; activating another connected drive opens its history in the window.
 """
@@ -14,8 +14,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
+from core.agent.messages import DestinationStatus
 from gui import wording
-from gui.agent_link import DestinationState
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 REPOSITORIES = "Timekeep"  # <drive>/Timekeep/<name>: the drive's own name says most
@@ -29,7 +29,7 @@ def drive_name(path: str) -> str:
     return parts[-1] if parts else path
 
 
-def drive_line(dest: DestinationState, shown: bool, now_ns: int) -> str:
+def drive_line(dest: DestinationStatus, shown: bool, now_ns: int) -> str:
     """Two short lines, to fit the sidebar: the name and whether it is shown or connected; how many snapshots
     it holds and how old the latest is."""
     count = f"{dest.snapshots} snapshot{'s' if dest.snapshots != 1 else ''}"
@@ -60,7 +60,7 @@ class DrivesList(QWidget):
         self.shown: str | None = None
         self.setVisible(False)
 
-    def set_destinations(self, destinations: tuple[DestinationState, ...], shown: Path | None) -> None:
+    def set_destinations(self, destinations: tuple[DestinationStatus, ...], shown: Path | None) -> None:
         """List the agent's drives (hidden when there are none: no agent runs)."""
         here = self.shown = os.path.abspath(shown) if shown is not None else None
         now = time.time_ns()

@@ -1,4 +1,4 @@
-"""Pure event coalescing and debounce: which paths a file-system event makes dirty, and how long to wait.
+"""Pure event merging and debounce: which paths a file-system event makes dirty, and how long to wait.
 
 No threads, no clocks of their own: times are passed in (monotonic seconds), so every rule is a table test.
 """
@@ -41,7 +41,7 @@ def seen_again(before: Seen | None, now: float) -> Seen:
     return Seen(now if before is None else before.first, now)
 
 
-def coalesce(pending: Mapping[bytes, Seen], paths: Iterable[bytes], now: float) -> dict[bytes, Seen]:
+def merge_seen(pending: Mapping[bytes, Seen], paths: Iterable[bytes], now: float) -> dict[bytes, Seen]:
     """Fold new dirty paths into `pending`: one entry per path, however many events it had."""
     merged = dict(pending)
     for path in paths:

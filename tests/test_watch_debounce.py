@@ -1,4 +1,4 @@
-"""Pure watcher logic as tables: which paths an event dirties, coalescing, debounce, the watch limit, and
+"""Pure watcher logic as tables: which paths an event dirties, merging, debounce, the watch limit, and
 which journaled paths a storage time must name."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.watch.coalesce import Seen, coalesce, debounce_wait, dirty_paths, last_event, needed, split_quiet
+from core.watch.debounce import Seen, debounce_wait, dirty_paths, last_event, merge_seen, needed, split_quiet
 from core.watch.limits import count_dirs, plan_watches, read_limit
 
 
@@ -24,9 +24,9 @@ def test_dirty_paths(kind: str, src: bytes, dest: bytes | None, expected: tuple[
     assert dirty_paths(kind, src, dest) == expected
 
 
-def test_coalescing_keeps_one_entry_per_path_with_first_and_last_times() -> None:
-    pending = coalesce({}, [b"/a", b"/b"], 1.0)
-    pending = coalesce(pending, [b"/a", b"/a"], 2.5)
+def test_merging_keeps_one_entry_per_path_with_first_and_last_times() -> None:
+    pending = merge_seen({}, [b"/a", b"/b"], 1.0)
+    pending = merge_seen(pending, [b"/a", b"/a"], 2.5)
     assert pending == {b"/a": Seen(1.0, 2.5), b"/b": Seen(1.0, 1.0)}
     assert last_event(pending) == 2.5
     assert last_event({}) is None

@@ -1,0 +1,215 @@
+"""The one client of the agent: typed requests, typed events, and following a job to its end.
+
+The CLI (`timekeep backup`, `timekeep status`) and the GUI (its agent link) both talk to the agent through
+`AgentClient`, so there is one reading of the wire (`core.agent.messages`), one test of whether the agent
+serves a repository (`Status.serves`), and one way of asking for a storage time and following it
+(`back_up`). A client is one connection; answers come back in order, and events that arrive while a
+request waits for its answer are kept for `events`.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from core.agent.messages import (
+    Changed,
+    Event,
+    JobFinished,
+    JobInfo,
+    JobProgress,
+    Status,
+    event_from,
+    snapshot_from,
+)
+from core.agent.paths import AgentPaths
+from core.agent.paths import SocketPathTooLong as SocketPathTooLong  # no agent can listen where this user's would
+from core.agent.protocol import MAX_LINE, Wire, chunk_from, encode, path_bytes, path_text, plan_from
+from core.agent.protocol import AgentError as AgentError  # what a client's caller catches: the agent refused or left
+from core.types import Plan, Progress, SnapshotInfo
+
+POLL_S = 0.25  # how often a job being followed looks whether its follower wants it cancelled
+
+
+class AgentClient:
+    """One connection to the agent."""
+
+    def __init__(self, sock: socket.socket, timeout: float = 60.0) -> None:
+        self.sock = sock
+        self.timeout = timeout  # how long a request waits for its answer
+        self.buffer = b""
+        self.pending: collections.deque[Wire] = collections.deque()
+        self.next_id = 0
+
+    @classmethod
+    def connect(cls, path: Path, timeout: float = 30.0) -> AgentClient | None:
+        """A client, or None when no agent listens at `path` (not started, or gone)."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(5.0)
+        try:
+            sock.connect(str(path))
+        except OSError:
+            sock.close()
+            return None
+        return cls(sock, timeout)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> AgentClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # typed requests
+    def status(self) -> Status:
+        return Status.from_wire(self.request("status"))
+
+    def serves(self, repo: str | Path) -> bool:
+        """Whether the agent stores to `repo` and it is connected (else back up without the agent)."""
+        return self.status().serves(repo)
+
+    def subscribe(self) -> None:
+        """Events follow on this connection from now on (`events`)."""
+        self.request("subscribe")
+
+    def backup_now(self, destination: str | Path | None = None) -> JobInfo:
+        """Queue a storage time on `destination` (None: the next one in rotation) even if nothing changed."""
+        where = None if destination is None else str(destination)
+        return JobInfo.from_wire(self.request("backup_now", destination=where))
+
+    def coalesce_now(self) -> tuple[JobInfo, ...]:
+        return tuple(JobInfo.from_wire(job) for job in self.request("coalesce_now")["jobs"])
+
+    def cancel(self, job: int) -> bool:
+        """Ask the agent to cancel a job; False when it has no such job (any more)."""
+        return bool(self.request("cancel", job=job)["cancelled"])
+
+    def pause(self) -> bool:
+        return bool(self.request("pause")["paused"])
+
+    def resume(self) -> bool:
+        return not self.request("resume")["paused"]
+
+    def plan(self, path: bytes, at: str = "latest", destination: str | None = None) -> tuple[SnapshotInfo, Plan]:
+        """How to build `path` as it was at `at`: the snapshot that is, and the plan of its pieces."""
+        answer = self.request("plan", path=path_text(path), at=at, destination=destination)
+        return snapshot_from(answer["snapshot"]), plan_from(answer["plan"])
+
+    def chunk(self, digest: bytes, destination: str | None = None) -> bytes:
+        return chunk_from(self.request("chunk", digest=digest.hex(), destination=destination))
+
+    def changed(self, path: bytes, destination: str | None = None) -> list[Changed]:
+        """Paths under `path` changed since the last storage time (the timeline's "now")."""
+        answer = self.request("changed", path=path_text(path), destination=destination)
+        return [Changed(path_bytes(c["path"]), str(c["time"])) for c in answer["changed"]]
+
+    # following jobs
+    def back_up(self, destination: str | Path | None, cancel: threading.Event,
+                on_started: Callable[[JobInfo], object] | None = None,
+                on_progress: Callable[[Progress], object] | None = None) -> JobFinished:
+        """Ask for a storage time and follow it to its end (`follow`); `on_started` hears its job first."""
+        self.subscribe()
+        job = self.backup_now(destination)
+        if on_started is not None:
+            on_started(job)
+        return self.follow(job.job, cancel, on_progress)
+
+    def follow(self, job: int, cancel: threading.Event | None = None,
+               on_progress: Callable[[Progress], object] | None = None) -> JobFinished:
+        """Pass on `job`'s progress until it finishes (after `subscribe`); once `cancel` is set, ask the
+        agent to cancel it, once. Nothing it stored is lost: the agent keeps the journal."""
+        asked = False
+        while True:
+            if cancel is not None and cancel.is_set() and not asked:
+                asked = True
+                self.cancel(job)
+            event = self.next_event(POLL_S)
+            if isinstance(event, JobProgress) and event.job == job and on_progress is not None:
+                on_progress(event.progress)
+            elif isinstance(event, JobFinished) and event.job == job:
+                return event
+
+    def events(self, timeout: float | None = None) -> Iterator[Event]:
+        """Events as they arrive (after `subscribe`); ends when `timeout` passes without one."""
+        while (event := self.next_event(timeout)) is not None:
+            yield event
+
+    def next_event(self, timeout: float | None = None) -> Event | None:
+        """The next event, or None when `timeout` seconds pass first (messages that are no known event are
+        passed over)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            message = self.pending.popleft() if self.pending else self._read(_left(deadline))
+            if message is None:
+                return None
+            event = event_from(message)
+            if event is not None:
+                return event
+
+    # the wire
+    def request(self, op: str, **params: Any) -> Any:
+        """Send one request and wait for its answer (raw JSON); an error answer raises AgentError. The typed
+        methods above are the way in; this serves them, and tests of the wire itself."""
+        self.next_id += 1
+        wanted = self.next_id
+        self._send({"id": wanted, "op": op, **params})
+        while True:
+            message = self._read(self.timeout)
+            if message is None:
+                raise AgentError("the agent did not answer in time")
+            if message.get("id") != wanted:
+                self.pending.append(message)
+                continue
+            if not message.get("ok"):
+                raise AgentError(str(message.get("error", "the agent refused the request")))
+            return message.get("result")
+
+    def _send(self, message: Wire) -> None:
+        try:
+            self.sock.sendall(encode(message))
+        except OSError as err:
+            raise AgentError(f"the agent went away ({err.strerror or err})") from None
+
+    def _read(self, timeout: float | None) -> Wire | None:
+        """The next message, or None if `timeout` seconds pass first (None waits for ever)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            left = _left(deadline)
+            if left is not None and left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(1 << 20)
+            except TimeoutError:
+                return None
+            except OSError as err:
+                raise AgentError(f"the agent went away ({err.strerror or err})") from None
+            if not data:
+                raise AgentError("the agent closed the connection")
+            self.buffer += data
+            if len(self.buffer) > MAX_LINE:
+                raise AgentError("the agent sent an oversized message")
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        message = json.loads(line)
+        if not isinstance(message, dict):
+            raise AgentError("the agent sent something that is not a message")
+        return message
+
+
+def agent_socket() -> Path:
+    """Where this user's agent listens ($XDG_RUNTIME_DIR/timekeep/agent.sock); SocketPathTooLong when the path
+    is too long for any socket. Builds the name only: nothing is created or read."""
+    return AgentPaths.from_platform().socket
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+

@@ -1,0 +1,296 @@
+"""The agent's protocol as typed records: every event and answer it sends is built and read here, and only here.
+
+The agent builds these records and sends `to_wire()`; a client reads the JSON back with `from_wire` (events
+with `event_from`). Field names are the wire's, so `timekeep status --json` shows exactly what travels.
+Paths travel as os.fsdecode text, times as UTC ISO 8601 with a Z (see `core.agent.protocol`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from core.agent.protocol import Wire, path_bytes, path_text, progress_from, progress_json
+from core.types import CoalesceReport, FileError, Progress, SnapshotInfo
+
+JobKind = Literal["backup", "reconcile", "coalesce"]
+Outcome = Literal["stored", "skipped", "cancelled", "failed", "done"]
+CANCELLED = 130  # a job's exit code when it was cancelled, as a shell reports a command stopped by Ctrl-C
+SNAPSHOT_FIELDS = frozenset(f.name for f in dataclasses.fields(SnapshotInfo))
+REPORT_FIELDS = frozenset(f.name for f in dataclasses.fields(CoalesceReport))
+
+
+def snapshot_from(data: Wire) -> SnapshotInfo:
+    """A snapshot as the agent sent it (`SnapshotInfo.to_json`; its `time` is derived, so it is left out)."""
+    return SnapshotInfo(**{k: v for k, v in data.items() if k in SNAPSHOT_FIELDS})
+
+
+def file_error_from(data: Wire) -> FileError:
+    return FileError(path_bytes(data["path"]), str(data["kind"]), str(data["message"]))
+
+
+def report_from(data: Wire) -> CoalesceReport:
+    fields: Wire = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in REPORT_FIELDS}
+    return CoalesceReport(**fields)
+
+
+def iso_ns(iso: str | None) -> int | None:
+    """An agent time (`2026-11-20T14:03:00Z`) as UTC nanoseconds; None stays None."""
+    if not iso:
+        return None
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A job as the agent queued it: which, what it does, on which destination, and why."""
+
+    job: int
+    kind: JobKind
+    destination: str
+    trigger: str
+    state: str = "queued"  # queued, running, done
+
+    def to_wire(self) -> Wire:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_wire(cls, data: Wire) -> JobInfo:
+        return cls(int(data["job"]), data["kind"], str(data["destination"]), str(data["trigger"]),
+                   str(data.get("state", "queued")))
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How a job ended: what a storage time stored (or why it stored nothing), what a scan journaled, what
+    thinning did, or why it failed. `exit_code` is what `timekeep` exits with for it: 0 done, 130 cancelled,
+    else the error's own (4 when the drive could not be written, see `core.errors`)."""
+
+    ok: bool = True
+    exit_code: int = 0
+    error: str = ""
+    cancelled: bool = False
+    destination: str = ""  # where the job ran
+    snapshot: SnapshotInfo | None = None
+    errors: tuple[FileError, ...] = ()
+    skipped: str = ""  # why a storage time took no snapshot (nothing changed)
+    reconciled: int = 0  # paths a scan journaled before the storage time
+    journaled: int = 0  # what a reconciliation scan found
+    coalesced: CoalesceReport | None = None
+
+    @classmethod
+    def failed(cls, error: str, exit_code: int, cancelled: bool = False) -> JobResult:
+        return cls(False, exit_code, error, cancelled)
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.cancelled:
+            return "cancelled"
+        if not self.ok:
+            return "failed"
+        if self.snapshot is not None:
+            return "stored"
+        return "skipped" if self.skipped else "done"
+
+    @property
+    def message(self) -> str:
+        """Why it stored nothing, in words: its error, or why nothing needed storing."""
+        return self.error or self.skipped
+
+    def fields(self, kind: JobKind) -> Wire:
+        """What a job of `kind` reports beyond how it ended (also the status's `last_result`)."""
+        if kind == "reconcile":
+            return {"journaled": self.journaled}
+        if kind == "coalesce":
+            return {"destination": self.destination,
+                    "coalesced": None if self.coalesced is None else self.coalesced.to_json()}
+        return {"destination": self.destination, "snapshot": None if self.snapshot is None else self.snapshot.to_json(),
+                "errors": [e.to_json() for e in self.errors], "skipped": self.skipped, "reconciled": self.reconciled}
+
+    def to_wire(self, kind: JobKind) -> Wire:
+        if not self.ok:
+            return {"ok": False, "exit_code": self.exit_code, "error": self.error,
+                    **({"cancelled": True} if self.cancelled else {})}
+        return {"ok": True, "exit_code": self.exit_code, **self.fields(kind)}
+
+    @classmethod
+    def from_wire(cls, data: Wire) -> JobResult:
+        snapshot, coalesced = data.get("snapshot"), data.get("coalesced")
+        return cls(bool(data.get("ok", True)), int(data.get("exit_code") or 0), str(data.get("error") or ""),
+                   bool(data.get("cancelled")), str(data.get("destination") or ""),
+                   None if not snapshot else snapshot_from(snapshot),
+                   tuple(file_error_from(e) for e in data.get("errors") or ()), str(data.get("skipped") or ""),
+                   int(data.get("reconciled") or 0), int(data.get("journaled") or 0),
+                   None if not coalesced else report_from(coalesced))
+
+
+# events: what a subscribed connection receives
+@dataclass(frozen=True)
+class JobStarted:
+    info: JobInfo
+
+    @property
+    def job(self) -> int:
+        return self.info.job
+
+    def to_wire(self) -> Wire:
+        return {"event": "job_started", **self.info.to_wire()}
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    job: int
+    progress: Progress
+
+    def to_wire(self) -> Wire:
+        return {"event": "progress", "job": self.job, **progress_json(self.progress)}
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    info: JobInfo
+    result: JobResult
+
+    @property
+    def job(self) -> int:
+        return self.info.job
+
+    def to_wire(self) -> Wire:
+        return {"event": "job_finished", **self.info.to_wire(), **self.result.to_wire(self.info.kind)}
+
+
+@dataclass(frozen=True)
+class DestinationChanged:
+    """A destination connected or gone (or no longer one of the agent's)."""
+
+    path: str
+    present: bool
+
+    def to_wire(self) -> Wire:
+        return {"event": "destination", "path": self.path, "present": self.present}
+
+
+Event = JobStarted | JobProgress | JobFinished | DestinationChanged
+
+
+def event_from(data: Wire) -> Event | None:
+    """The event a message carries; None for a message that is no event, or an event this client does not know."""
+    kind = data.get("event")
+    if kind == "job_started":
+        return JobStarted(JobInfo.from_wire(data))
+    if kind == "progress":
+        return JobProgress(int(data["job"]), progress_from(data))
+    if kind == "job_finished":
+        return JobFinished(JobInfo.from_wire(data), JobResult.from_wire(data))
+    if kind == "destination":
+        return DestinationChanged(str(data["path"]), bool(data["present"]))
+    return None
+
+
+# the status
+@dataclass(frozen=True)
+class DestinationStatus:
+    """One destination as the agent sees it: connected or why not, what it holds, what waits for it."""
+
+    path: str
+    present: bool
+    reason: str = ""  # why it is not connected
+    repository_id: str | None = None
+    snapshots: int = 0
+    latest: str | None = None  # its latest snapshot's time
+    pending_paths: int = 0
+    pending_bytes: int = 0
+    needs_reconcile: bool = False
+
+    @property
+    def latest_ns(self) -> int | None:
+        return iso_ns(self.latest)
+
+    def to_wire(self) -> Wire:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_wire(cls, data: Wire) -> DestinationStatus:
+        return cls(str(data.get("path", "")), bool(data.get("present")), str(data.get("reason") or ""),
+                   data.get("repository_id"), int(data.get("snapshots") or 0), data.get("latest"),
+                   int(data.get("pending_paths") or 0), int(data.get("pending_bytes") or 0),
+                   bool(data.get("needs_reconcile")))
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    """A protected folder: watched, or scanned instead (`note` says why), and which destinations protect it."""
+
+    path: str
+    watched: bool
+    connected: bool
+    note: str | None
+    destinations: tuple[str, ...]
+
+    def to_wire(self) -> Wire:
+        return {**dataclasses.asdict(self), "destinations": list(self.destinations)}
+
+    @classmethod
+    def from_wire(cls, data: Wire) -> FolderStatus:
+        return cls(str(data["path"]), bool(data["watched"]), bool(data.get("connected", True)), data.get("note"),
+                   tuple(data.get("destinations") or ()))
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the agent is doing, where it stores, what it watches and what is planned next."""
+
+    pid: int
+    state: str  # idle, paused, "<kind> running"
+    paused: bool
+    on_battery: bool | None
+    held_back: str | None
+    job: JobInfo | None
+    last_storage_time: str | None
+    next_storage_time: str | None  # None until a destination is connected
+    next_destination: str | None
+    next_trigger: str | None
+    drive_detection: str
+    destinations: tuple[DestinationStatus, ...]
+    folders: tuple[FolderStatus, ...]
+    last_result: JobResult | None  # the last storage time's
+
+    def serves(self, repo: str | Path) -> bool:
+        """Whether `repo` is one of the agent's destinations and connected: the one test of whether a storage
+        time of it can be asked of the agent."""
+        wanted = os.path.abspath(repo)
+        return any(d.path == wanted and d.present for d in self.destinations)
+
+    def to_wire(self) -> Wire:
+        plain = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {**plain, "job": None if self.job is None else self.job.to_wire(),
+                "destinations": [d.to_wire() for d in self.destinations],
+                "folders": [f.to_wire() for f in self.folders],
+                "last_result": {} if self.last_result is None else self.last_result.fields("backup")}
+
+    @classmethod
+    def from_wire(cls, data: Wire) -> Status:
+        job, last = data.get("job"), data.get("last_result")
+        return cls(int(data["pid"]), str(data["state"]), bool(data.get("paused")), data.get("on_battery"),
+                   data.get("held_back"), None if not job else JobInfo.from_wire(job), data.get("last_storage_time"),
+                   data.get("next_storage_time"), data.get("next_destination"), data.get("next_trigger"),
+                   str(data.get("drive_detection") or ""),
+                   tuple(DestinationStatus.from_wire(d) for d in data.get("destinations") or ()),
+                   tuple(FolderStatus.from_wire(f) for f in data.get("folders") or ()),
+                   None if not last else JobResult.from_wire(last))
+
+
+@dataclass(frozen=True)
+class Changed:
+    """A path under a protected folder changed since the destination's last storage time, and when."""
+
+    path: bytes
+    time: str
+
+    def to_wire(self) -> Wire:
+        return {"path": path_text(self.path), "time": self.time}
