@@ -34,6 +34,7 @@ from core.index.rebuild import RebuildReport
 from core.index.recovery import discard_snapshot
 from core.index.schema import index_id, open_index
 from core.journaling import JournalView
+from core.paths import is_inside, within
 from core.repository import Opened, ProgressCallback
 from core.restore import build
 from core.restore.combine import ChunkSource
@@ -41,7 +42,7 @@ from core.restore.combine import write_version as combine
 from core.storage import layout as repo_layout
 from core.storage.atomic import atomic_write
 from core.storage.failures import drive_errors
-from core.storage.layout import Layout, is_inside
+from core.storage.layout import Layout
 from core.storage.lock import WriterLock
 from core.storage.manifest import manifest_ids
 from core.storage.pack import PackReader
@@ -178,8 +179,10 @@ class Timekeep:
                 raise UsageError(f"{os.fsdecode(path)} is already protected")
             if is_inside(path, other.path) or is_inside(other.path, path):
                 raise UsageError(f"{os.fsdecode(path)} overlaps the protected folder {os.fsdecode(other.path)}")
-        if is_inside(os.fsencode(self.root), path):
+        if within(self.root, path):
             raise UsageError("the folder holds the backup repository itself; protect a folder beside it")
+        if within(path, self.root):
+            raise UsageError("the folder lies inside the backup repository; protect a folder outside it")
         patterns = (*DEFAULT_EXCLUDES, *excludes) if default_excludes else tuple(excludes)
         entries = repo_layout.read_folders(self.layout)
         entries.append({"path": os.fsdecode(path), "excludes": list(patterns)})

@@ -127,6 +127,9 @@ class Plan:
     uid: int | None = None
     gid: int | None = None
     xattrs: tuple[tuple[bytes, bytes], ...] = ()  # extended attributes (POSIX ACLs among them), sorted by name
+    # why this may not be how the file was at the snapshot asked for: a snapshot in between is lost (its
+    # manifest and the index both gone) and nothing shows whether the file changed there
+    doubt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,7 @@ class RestoreResult:
     unchanged: int = 0
     errors: tuple[FileError, ...] = ()
     already_beside: tuple[tuple[bytes, bytes], ...] = ()  # (differing file, the earlier restored copy beside it)
+    warnings: tuple[str, ...] = ()  # what may not be as it was (a lost snapshot came before): the exit is not 0
 
 
 @dataclass(frozen=True)

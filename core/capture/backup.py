@@ -25,7 +25,8 @@ from core.capture.scan import FolderScan, ScanItem
 from core.capture.store import ChunkStore
 from core.errors import BackupCancelled, CorruptData
 from core.index.writer import NewVersion, SnapshotWriter
-from core.storage.layout import Layout, RepoConfig, is_inside
+from core.paths import identity, is_inside
+from core.storage.layout import Layout, RepoConfig
 from core.storage.pack import PackWriter
 from core.types import FileError, Progress, SnapshotInfo
 
@@ -150,7 +151,8 @@ class Backup:
             self.store.writer.abort()
 
     def _scan_folder(self, folder: FolderSpec, pool: ThreadPoolExecutor) -> None:
-        scan = FolderScan(self.db, folder.path, Excludes(folder.excludes), self._report, self.reread)
+        scan = FolderScan(self.db, folder.path, Excludes(folder.excludes), self._report, self.reread,
+                          identity(self.layout.root))
         mine = {p for p in self.reread if is_inside(p, folder.path)}
         if self.dirty is None:
             items = scan.items()

@@ -17,7 +17,7 @@ from core.capture.excludes import Excludes
 from core.capture.observe import Observed, classify, kind_of, observe
 from core.index import queries
 from core.index.queries import VersionRow
-from core.storage.layout import is_inside
+from core.paths import is_inside
 from core.types import SKIPPED, FileError
 
 Report = Callable[[FileError], None]
@@ -64,12 +64,13 @@ def _lstat(path: bytes, report: Report) -> tuple[os.stat_result, str, bytes | No
 
 class FolderScan:
     def __init__(self, db: SqliteDatabase, root: bytes, excludes: Excludes, report: Report,
-                 reread: Collection[bytes] = ()) -> None:
+                 reread: Collection[bytes] = (), repository: tuple[int, int] | None = None) -> None:
         self.db = db
         self.root = root
         self.excludes = excludes
         self.report = report
         self.reread = reread  # files read even when unchanged: pieces of their stored versions were lost
+        self.repository = repository  # (device, inode) of the repository folder: never walked into
         self.counts = ScanCounts()
         self._seen: set[bytes] | None = None  # paths already compared, when journaled paths may overlap
 
@@ -203,8 +204,11 @@ class FolderScan:
                 continue
             if found is None:
                 continue
-            seen.add(child)
             st, kind, target = found
+            if kind == "dir" and (st.st_dev, st.st_ino) == self.repository:
+                self.report(FileError(child, SKIPPED, "the backup repository itself (a backup never stores itself)"))
+                continue
+            seen.add(child)
             prev = before.get(child)
             yield from self._compare(observe(child, st, kind, target), prev)
             if kind == "dir" and (not only_new or prev is None or prev.state == "deleted" or prev.kind != "dir"):

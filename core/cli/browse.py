@@ -25,7 +25,7 @@ from core.cli.output import (
 )
 from core.cli.progress import make_reporter
 from core.cli.repo import open_repo, user_path
-from core.storage.layout import is_inside
+from core.paths import is_inside
 from core.types import Entry, FileError, RestoreResult, SnapshotInfo
 
 
@@ -118,6 +118,9 @@ def cmd_cat(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         tk.write_version(plan, sys.stdout.buffer)
         sys.stdout.buffer.flush()
+    if plan.doubt is not None:
+        print(f"timekeep: {plan.doubt}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -138,7 +141,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
             print("\n".join(restore_sentences(result, path, snap)))
         for line in error_lines(result.errors):
             print(f"timekeep: could not restore {line.strip()}", file=sys.stderr)
-    return 1 if result.errors else 0
+    for warning in result.warnings:
+        print(f"timekeep: {warning}", file=sys.stderr)
+    return 1 if result.errors or result.warnings else 0
 
 
 def restore_json(result: RestoreResult, snap: SnapshotInfo) -> dict[str, Any]:
@@ -149,6 +154,7 @@ def restore_json(result: RestoreResult, snap: SnapshotInfo) -> dict[str, Any]:
         "unchanged": result.unchanged,
         "already_beside": [{"kept": os.fsdecode(a), "restored": os.fsdecode(b)} for a, b in result.already_beside],
         "errors": [e.to_json() for e in result.errors],
+        "warnings": list(result.warnings),
     }
 
 

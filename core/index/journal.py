@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from peewee import SqliteDatabase
 
 from core.index import queries
-from core.index.moves import ELSEWHERE, MARKERS, NEW, below, origin_of
-from core.storage.layout import is_inside
+from core.index.moves import ELSEWHERE, MARKERS, NEW, origin_of
+from core.paths import below, is_inside
 
 SEQ_KEY = "journal_seq"
 SQL_BATCH = 500

@@ -13,14 +13,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from core.paths import below
+
 ELSEWHERE = b"elsewhere"
 NEW = b"new"
 MARKERS = (ELSEWHERE, NEW)
-
-
-def below(path: bytes, top: bytes) -> bool:
-    """Whether `path` is strictly beneath `top`."""
-    return path.startswith(top.rstrip(b"/") + b"/")
 
 
 def traced(origins: Mapping[bytes, bytes], path: bytes) -> tuple[bytes, bytes] | None:

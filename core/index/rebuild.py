@@ -113,6 +113,26 @@ class Loader:
                 self.absorbed_into[int(gone)] = sid
         return found
 
+    def missing(self, headers: dict[int, dict[str, Any]]) -> list[int]:
+        """Snapshot ids with no manifest at all that no thinning took in: lost with their manifest. Counted
+        from the first format-2 manifest on (format 1 did not record what thinning took in)."""
+        since = min((sid for sid, h in headers.items() if int(h.get("format", 1)) >= 2), default=None)
+        if since is None:
+            return []
+        present = set(self.view.manifests)
+        return [sid for sid in range(since + 1, max(present)) if sid not in present and sid not in self.absorbed_into]
+
+    def lose_missing(self, sid: int) -> None:
+        with self.db.atomic():
+            self.db.execute_sql(
+                "INSERT INTO snapshot (id, time_ns, trigger, state, gen, absorbed, files_scanned, files_read, "
+                "files_changed, bytes_read, bytes_new, errors, duration_s) "
+                "VALUES (?, 0, '', 'lost', -1, '[]', 0, 0, 0, 0, 0, 0, 0)", (sid,))
+            reason = "its manifest is missing from the drive"
+            self.db.execute_sql("INSERT INTO loss (snapshot_id, path, reason) VALUES (?, NULL, ?)", (sid, reason))
+        self.lost.add(sid)
+        self.report.problems.append(f"snapshot {sid} is lost: its manifest is missing from the drive")
+
     def _current(self, sid: int) -> Path:
         gens = self.view.manifests[sid]
         return gens[max(gens)]
@@ -256,8 +276,14 @@ def rebuild(db: SqliteDatabase, layout: Layout, progress: Callable[[Progress], N
         with db.atomic():
             note_folders(db, loader.folder_ids, headers[max(headers)].get("folders", []), active=True)
     started = time.monotonic()
-    for n, sid in enumerate(_missing_too(ids, salvage, loader)):
-        info = loader.load(sid) if sid in view.manifests else loader._repair(sid, "its manifest is missing")
+    gone = set(loader.missing(headers))
+    for n, sid in enumerate(sorted(set(_missing_too(ids, salvage, loader)) | gone)):
+        if sid in view.manifests:
+            info = loader.load(sid)
+        else:
+            info = loader._repair(sid, "its manifest is missing")
+            if info is None and sid in gone:
+                loader.lose_missing(sid)
         if info is not None:
             report.latest, report.snapshots = info, report.snapshots + 1
         if progress is not None:

@@ -118,6 +118,8 @@ def open_index(path: Path, create: bool = False) -> SqliteDatabase:
         if not create:
             raise IndexMissing(f"{path.parent} has no index (index.db)")
         os.close(create_private(path))  # SQLite gives its -wal and -shm the same permissions
+    elif not create and os.path.getsize(path) == 0:  # connecting would write a header into it
+        raise IndexDamaged(f"{path} is empty")
     db = connect(path)
     try:
         db.connect(reuse_if_open=True)

@@ -19,8 +19,9 @@ from peewee import SqliteDatabase
 
 from core.errors import CorruptData
 from core.index import queries, seal
+from core.paths import is_inside
 from core.storage import xattrs as xattrs_codec
-from core.storage.layout import Layout, is_inside
+from core.storage.layout import Layout
 from core.storage.manifest import encode_path, write_manifest
 from core.storage.pack import SealedPack
 from core.types import FileError, SnapshotInfo

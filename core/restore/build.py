@@ -6,6 +6,7 @@ naming the file, never another file's bytes or another time's.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from peewee import SqliteDatabase
@@ -35,7 +36,29 @@ def plan(db: SqliteDatabase, path: bytes, snapshot_id: int) -> Plan:
     at = _in_force(found or [], snapshot_id)
     if found is None or at is None or found[at].state == "deleted":
         raise NotInSnapshot(f"{os.fsdecode(path)} did not exist at snapshot {snapshot_id}")
-    return _plan(db, path, found, at)
+    doubt = _doubt(db, path, found, at, snapshot_id)
+    return dataclasses.replace(_plan(db, path, found, at), doubt=doubt) if doubt else _plan(db, path, found, at)
+
+
+def lost_between(db: SqliteDatabase, after: int, upto: int) -> list[int]:
+    """Snapshots in (after, upto] whose manifest was lost with the index (see core/index/rebuild.py)."""
+    return [int(r[0]) for r in db.execute_sql(
+        "SELECT id FROM snapshot WHERE state = 'lost' AND id > ? AND id <= ? ORDER BY id", (after, upto))]
+
+
+def _doubt(db: SqliteDatabase, path: bytes, found: list[Link], at: int, snapshot_id: int) -> str | None:
+    """Whether a lost snapshot between the version in force and the one asked for may have changed the file:
+    CorruptData when it surely did (a later version says its previous one was there), a doubt when nothing
+    tells (no later version), None when a later version shows the file did not change there."""
+    since = found[at].snapshot_id
+    for lost in lost_between(db, since, snapshot_id):
+        if db.execute_sql("SELECT 1 FROM loss WHERE snapshot_id = ? AND path = ?", (lost, path)).fetchone():
+            raise CorruptData(f"{os.fsdecode(path)}: its version at snapshot {lost} was lost with that snapshot's "
+                              f"manifest; it is stored as it was at snapshot {since} (`--at {since}`)")
+        if at + 1 == len(found):
+            return (f"snapshot {lost} is lost: {os.fsdecode(path)} may have changed there; this is how it was at "
+                    f"snapshot {since}")
+    return None
 
 
 def _in_force(found: list[Link], snapshot_id: int) -> int | None:

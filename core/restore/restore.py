@@ -21,6 +21,7 @@ from core.errors import CorruptData, TimekeepError, UnsafePath
 from core.index import queries
 from core.restore import build
 from core.restore import safe_write as sw
+from core.restore.build import lost_between
 from core.restore.combine import ChunkSource, write_version
 from core.types import FileError, Plan, RestoreResult, SnapshotInfo
 
@@ -73,6 +74,7 @@ class Restorer:
         self.unchanged = 0
         self.already_beside: list[tuple[bytes, bytes]] = []
         self.errors: list[FileError] = []
+        self.doubts: list[str] = []
 
     def restore(self, path: bytes, dest: bytes | None) -> RestoreResult:
         first = build.plan(self.db, path, self.snapshot.id)
@@ -80,9 +82,24 @@ class Restorer:
         with sw.ConfinedDir(root) as target:
             self._restore(target, path, first, (os.path.basename(path),))
         return RestoreResult(tuple(self.written), tuple(self.beside), self.unchanged, tuple(self.errors),
-                             tuple(self.already_beside))
+                             tuple(self.already_beside), self._warnings(first))
+
+    def _warnings(self, first: Plan) -> tuple[str, ...]:
+        """What a lost snapshot before this one may have cost the restore, said once."""
+        lost = lost_between(self.db, 0, self.snapshot.id)
+        if not lost:
+            return ()
+        said = [f"snapshot {', '.join(map(str, lost))} {'is' if len(lost) == 1 else 'are'} lost (manifest and index "
+                "both gone): what was created or changed there and not changed since is missing or older here"]
+        if len(self.doubts) == 1:
+            said.append(self.doubts[0])
+        elif self.doubts:
+            said.append(f"{len(self.doubts)} files restored may have changed in a lost snapshot")
+        return tuple(said) if first.kind == "dir" or self.doubts else ()
 
     def _restore(self, target: sw.ConfinedDir, path: bytes, plan: Plan, parts: tuple[bytes, ...]) -> None:
+        if plan.doubt is not None:
+            self.doubts.append(plan.doubt)
         try:
             if plan.kind == "dir":
                 self._directory(target, path, plan, parts)

@@ -13,7 +13,7 @@ from core.errors import FormatTooNew, NotARepository, UsageError
 from core.storage.atomic import atomic_write, make_private_dir
 from core.types import Retention
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CONFIG_NAME = "config.json"
 
 
@@ -143,8 +143,4 @@ def read_folders(layout: Layout) -> list[dict[str, Any]]:
 
 def write_folders(layout: Layout, folders: list[dict[str, Any]]) -> None:
     atomic_write(layout.folders, json.dumps(folders, indent=2).encode() + b"\n")
-
-
-def is_inside(path: bytes, root: bytes) -> bool:
-    return path == root or path.startswith(root.rstrip(b"/") + b"/")
 

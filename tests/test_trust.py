@@ -1,0 +1,332 @@
+"""The index is a cache and the drive the truth, piece by piece (the damage matrix crosses them all): seals,
+whole-file digests, manifest generations, snapshot ids that are never reused, a rebuild that swaps only when
+whole, losses listed by snapshot and path and healed by the next backup, doubt said where a lost snapshot
+hides what changed, and a repository that never ends up inside what it protects."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from core.api import Timekeep, rebuild_index
+from core.errors import CorruptData, IndexDamaged, IndexMissing, StorageError, UsageError
+from core.index import chain
+from core.index.schema import open_index
+from core.storage.layout import Layout
+from core.storage.manifest import manifest_files, read_manifest
+from tests.helpers import backup, make_tree, new_repo, read_tree
+from tests.treeops import append, built, flip, index_db, pack_file, payload, truncate
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    path = Path(os.path.realpath(tmp_path)) / "src"
+    make_tree(path, {"a.txt": b"alpha\n", "b.bin": payload(1, 300_000), "sub": {"c.txt": b"see\n"}})
+    return path
+
+
+def b(path: Path) -> bytes:
+    return os.fsencode(path)
+
+
+def drop_index(repo: Path) -> None:
+    for side in ("", "-wal", "-shm"):
+        Path(f"{repo / 'index.db'}{side}").unlink(missing_ok=True)
+
+
+# --- seals and digests: a damaged index never hands out other bytes ------------------------------------------
+
+
+def test_a_version_moved_to_a_later_snapshot_is_refused_not_restored_older(tmp_path: Path, src: Path) -> None:
+    """One flipped snapshot id would make `a.txt` at snapshot 2 come back as it was at 1, a true version of
+    the same file: its seal covers the snapshot, so the plan is refused instead."""
+    repo = new_repo(tmp_path, src)
+    first = backup(repo)
+    append(src / "a.txt", b"second\n")
+    second = backup(repo)
+    with index_db(repo) as conn:
+        conn.execute("UPDATE version SET snapshot_id = ? WHERE snapshot_id = ? AND file_id = "
+                     "(SELECT id FROM file WHERE path = ?)", (second + 40, second, b(src / "a.txt")))
+    with Timekeep.open(repo) as tk:
+        assert built(tk, b(src / "b.bin"), second) == payload(1, 300_000)
+        with pytest.raises(CorruptData, match=r"index is damaged at .*a\.txt"):
+            tk.plan(b(src / "a.txt"), second)
+        with pytest.raises(CorruptData):
+            tk.plan(b(src / "a.txt"), first)  # the file's list of versions no longer holds together
+
+
+def test_a_version_given_to_another_file_is_refused(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    with index_db(repo) as conn:
+        (victim,) = conn.execute("SELECT v.id FROM version v JOIN file f ON f.id = v.file_id WHERE f.path = ?",
+                                 (b(src / "b.bin"),)).fetchone()
+        (other,) = conn.execute("SELECT id FROM file WHERE path = ?", (b(src / "a.txt"),)).fetchone()
+        conn.execute("DELETE FROM version WHERE file_id = ?", (other,))
+        conn.execute("UPDATE version SET file_id = ? WHERE id = ?", (other, victim))
+    with Timekeep.open(repo) as tk:
+        with pytest.raises(CorruptData, match=r"a\.txt"):
+            tk.plan(b(src / "a.txt"), sid)
+        with pytest.raises(IndexDamaged):
+            tk.list_dir(b(src), sid)
+
+
+def test_an_extent_pointed_at_another_chunk_is_refused(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    with index_db(repo) as conn:
+        (chunk,) = conn.execute("SELECT e.chunk_id FROM extent e JOIN version v ON v.id = e.version_id "
+                                "JOIN file f ON f.id = v.file_id WHERE f.path = ?", (b(src / "a.txt"),)).fetchone()
+        conn.execute("UPDATE extent SET chunk_id = ? WHERE version_id IN (SELECT v.id FROM version v JOIN file f "
+                     "ON f.id = v.file_id WHERE f.path = ?) AND offset = 0", (chunk, b(src / "b.bin")))
+    with Timekeep.open(repo) as tk, pytest.raises(CorruptData, match=r"b\.bin"):
+        tk.plan(b(src / "b.bin"), sid)
+
+
+def test_the_whole_file_digest_stops_a_wrong_version_before_it_is_kept(tmp_path: Path, src: Path) -> None:
+    """Even with every row sealed anew (as if the engine itself had built a wrong plan), the digest recorded
+    when the file was read stops the restore, and no file is left under its name."""
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    with index_db(repo) as conn:
+        conn.execute("UPDATE version SET digest = ? WHERE file_id = (SELECT id FROM file WHERE path = ?)",
+                     (b"\x01" * 32, b(src / "a.txt")))
+    db = open_index(repo / "index.db")
+    (fid,) = db.execute_sql("SELECT id FROM file WHERE path = ?", (b(src / "a.txt"),)).fetchone()
+    chain.reseal_file(db, fid)
+    db.close()
+    with Timekeep.open(repo) as tk:
+        result = tk.restore(b(src / "a.txt"), sid, dest=b(tmp_path / "out"))
+    assert [e.path for e in result.errors] == [b(src / "a.txt")] and "digest" in result.errors[0].message
+    assert not (tmp_path / "out" / "a.txt").exists() and os.listdir(tmp_path / "out") == []
+
+
+def test_every_version_records_the_digest_of_what_was_read(tmp_path: Path, src: Path) -> None:
+    import blake3
+
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    with Timekeep.open(repo) as tk:
+        assert tk.plan(b(src / "b.bin"), sid).digest == blake3.blake3(payload(1, 300_000)).digest()
+
+
+# --- manifests: written once per generation, checksummed ---------------------------------------------------
+
+
+def test_thinning_writes_the_next_generation_and_never_overwrites(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    ids = [backup(repo)]
+    for n in range(2):
+        append(src / "a.txt", b"more %d\n" % n)
+        ids.append(backup(repo))
+    layout = Layout(repo)
+    kept = (layout.manifests / f"{ids[2]:010d}.manifest").read_bytes()
+    with Timekeep.open(repo, writer=True) as tk:
+        tk.coalesce(drop=[ids[1]])
+    files = manifest_files(layout)
+    assert sorted(files) == [ids[0], ids[2]] and sorted(files[ids[2]]) == [1]
+    header = next(read_manifest(files[ids[2]][1]))
+    assert header["absorbed"] == [ids[1]] and header["gen"] == 1
+    assert kept != files[ids[2]][1].read_bytes()
+    drop_index(repo)
+    assert rebuild_index(repo).snapshots == 2
+    with Timekeep.open(repo) as tk:
+        assert built(tk, b(src / "a.txt"), ids[2]) == (src / "a.txt").read_bytes()
+
+
+def test_a_flipped_bit_in_a_manifest_is_found_not_decoded(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    path = Layout(repo).manifest_path(sid)
+    flip(path, path.stat().st_size // 2)
+    with pytest.raises(CorruptData, match="damaged"):
+        list(read_manifest(path))
+    with Timekeep.open(repo) as tk:
+        report = tk.check()
+    assert not report.ok and any("manifest" in p for p in report.problems)
+
+
+# --- writers trust only an index that tells the truth about the drive -----------------------------------------
+
+
+def test_a_missing_index_is_rebuilt_by_the_next_backup_and_no_id_is_reused(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    first = backup(repo)
+    manifest = Layout(repo).manifest_path(first).read_bytes()
+    drop_index(repo)
+    append(src / "a.txt", b"later\n")
+    with Timekeep.open(repo, writer=True) as tk:
+        assert tk.rebuilt and any("missing" in note for note in tk.notes)
+        second = tk.backup().id
+    assert second == first + 1 and Layout(repo).manifest_path(first).read_bytes() == manifest
+
+
+def test_readers_never_make_an_index(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    drop_index(repo)
+    with pytest.raises(IndexMissing, match="rebuild-index"):
+        Timekeep.open(repo)
+    (repo / "index.db").write_bytes(b"")
+    with pytest.raises(IndexDamaged, match="rebuild-index"):
+        Timekeep.open(repo)
+    assert (repo / "index.db").stat().st_size == 0
+
+
+def test_an_id_of_a_manifest_the_index_forgot_is_never_given_again(tmp_path: Path, src: Path) -> None:
+    """A manifest on the drive beyond what the index knows makes the writer rebuild first; an id is never
+    handed out twice, whatever the index says."""
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    stale = (repo / "index.db").read_bytes()
+    append(src / "a.txt", b"two\n")
+    second = backup(repo)
+    drop_index(repo)
+    (repo / "index.db").write_bytes(stale)
+    with Timekeep.open(repo) as tk:
+        assert any("behind the drive" in note for note in tk.notes)
+    append(src / "a.txt", b"three\n")
+    with Timekeep.open(repo, writer=True) as tk:
+        assert tk.rebuilt
+        assert tk.backup().id == second + 1
+
+
+def test_a_killed_rebuild_leaves_the_old_index_in_place(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    before = (repo / "index.db").stat().st_ino
+    script = ("import sys, os, signal\n"
+              "import core.index.rebuild as r\n"
+              "real = r.Loader.load\n"
+              "def die(self, sid):\n"
+              "    real(self, sid)\n"
+              "    os.kill(os.getpid(), signal.SIGKILL)\n"
+              "r.Loader.load = die\n"
+              "from core.api import rebuild_index\n"
+              f"rebuild_index({str(repo)!r})\n")
+    proc = subprocess.run([os.sys.executable, "-c", script], capture_output=True, cwd=Path(__file__).parent.parent)
+    assert proc.returncode == -9
+    assert (repo / "index.db.rebuilding").exists() and (repo / "index.db").stat().st_ino == before
+    with Timekeep.open(repo) as tk:
+        assert [s.id for s in tk.snapshots()] == [sid] and tk.check().ok
+    with Timekeep.open(repo, writer=True):
+        pass
+    assert not (repo / "index.db.rebuilding").exists()
+
+
+# --- partial damage stays partial, is listed, and heals ------------------------------------------------------
+
+
+def test_a_damaged_chunk_is_listed_recorded_and_stored_again_by_the_next_backup(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    with index_db(repo) as conn:
+        name, offset = conn.execute(
+            "SELECT p.name, c.offset FROM chunk c JOIN pack p ON p.id = c.pack_id JOIN extent e ON e.chunk_id = c.id "
+            "JOIN version v ON v.id = e.version_id JOIN file f ON f.id = v.file_id WHERE f.path = ?",
+            (b(src / "b.bin"),)).fetchone()
+    flip(pack_file(repo, name), offset + 40)
+    with Timekeep.open(repo) as tk:
+        report = tk.check(read_data=True)
+    assert [(item.snapshots, item.path) for item in report.lost] == [((sid,), b(src / "b.bin"))]
+    assert any("noted as damaged" in note for note in report.notes)
+    again = backup(repo)
+    with Timekeep.open(repo) as tk:
+        assert built(tk, b(src / "b.bin"), sid) == payload(1, 300_000)  # the old snapshot heals too
+        assert built(tk, b(src / "b.bin"), again) == payload(1, 300_000)
+        assert tk.check().lost == ()
+
+
+def test_a_cut_pack_loses_only_what_was_past_the_cut(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    [pack] = list((repo / "packs").rglob("*.pack"))
+    truncate(pack, pack.stat().st_size - 64)  # the footer and the end of the last frame
+    drop_index(repo)
+    report = rebuild_index(repo)
+    assert report.snapshots == 1 and any(pack.stem in p for p in report.problems)
+    with Timekeep.open(repo) as tk:
+        result = tk.restore(b(src), sid, dest=b(tmp_path / "out"))
+    restored = read_tree(tmp_path / "out" / "src")
+    assert {e.path for e in result.errors} | {os.fsencode(src) + b"/" + p for p in restored} >= {b(src / "a.txt")}
+    for rel, (_, data, _) in restored.items():  # whatever came back is exact
+        if data:
+            assert (src / os.fsdecode(rel)).read_bytes() == data
+
+
+def test_a_lost_snapshot_makes_later_restores_say_what_may_be_older(tmp_path: Path, src: Path) -> None:
+    """Index and one manifest both gone: the snapshot is recorded as lost; a file changed there and since is
+    named, and a later restore that may show a file as it was before the lost snapshot exits non-zero."""
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    append(src / "a.txt", b"changed in the snapshot that will be lost\n")
+    lost = backup(repo)
+    (src / "sub" / "c.txt").write_bytes(b"changed later\n")
+    later = backup(repo)
+    Layout(repo).manifest_path(lost).unlink()
+    drop_index(repo)
+    report = rebuild_index(repo)
+    assert [item.snapshots for item in report.lost if item.path is None] == [(lost,)]
+    with Timekeep.open(repo) as tk:
+        assert [s.id for s in tk.snapshots()] == [1, later]
+        assert tk.plan(b(src / "a.txt"), later).doubt is not None  # older here than it was
+        assert tk.plan(b(src / "sub" / "c.txt"), later).doubt is None  # stored after the loss: exact
+        result = tk.restore(b(src), later, dest=b(tmp_path / "out"))
+    assert result.warnings and any(f"snapshot {lost}" in w for w in result.warnings)
+
+
+# --- the repository and what it protects ----------------------------------------------------------------------
+
+
+def test_a_folder_holding_the_repository_is_refused_however_it_is_spelled(tmp_path: Path) -> None:
+    home = Path(os.path.realpath(tmp_path)) / "home"
+    make_tree(home, {"doc.txt": b"x"})
+    repo = home / "drive" / "Timekeep" / "repo"
+    from core.api import init_repository
+
+    init_repository(repo)
+    os.symlink(home, tmp_path / "alias")
+    with Timekeep.open(repo, writer=True) as tk:
+        for spelled in (home, tmp_path / "alias", home / "drive" / ".." / "drive"):
+            with pytest.raises(UsageError, match="holds the backup repository"):
+                tk.add_folder(b(spelled))
+        with pytest.raises(UsageError, match="inside the backup repository"):
+            tk.add_folder(b(tmp_path / "alias" / "drive" / "Timekeep" / "repo" / "packs"))
+
+
+def test_a_backup_never_walks_into_its_repository_through_a_bind_mount(tmp_path: Path, src: Path) -> None:
+    repo = new_repo(tmp_path, src)
+    (src / "mnt").mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(repo.parent), str(src / "mnt")], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {mounted.stderr.decode().strip()}")
+    try:
+        with Timekeep.open(repo, writer=True) as tk:
+            snap = tk.backup()
+            skipped = [e for e in tk.snapshot_errors(snap.id) if e.kind == "skipped"]
+            listed = {e.path for e in tk.list_dir(b(src / "mnt"), snap.id)}
+    finally:
+        subprocess.run(["umount", "-l", str(src / "mnt")], check=False)
+    assert [e.path for e in skipped] == [b(src / "mnt" / "repo")] and listed == set()
+
+
+def test_the_journal_is_never_written_into_a_copy_of_the_index(tmp_path: Path, src: Path) -> None:
+    """On a full drive a reader reads a local copy of the index; journaling there would be lost with it."""
+    from core.index.journal import JournalEntry
+
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    with Timekeep.open(repo) as tk:
+        tk.index_copy = tmp_path  # as a reader on a full drive has it
+        view = tk.journal
+        tk.index_copy = None
+        with pytest.raises(StorageError, match="full or read-only"):
+            view.record([JournalEntry(b(src), b(src / "a.txt"), 1)], 1)
+        with pytest.raises(StorageError):
+            view.reconcile(tk.folders())
+    with sqlite3.connect(repo / "index.db") as conn:
+        assert conn.execute("SELECT count(*) FROM journal").fetchone() == (0,)
