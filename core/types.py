@@ -146,6 +146,7 @@ class RestoreResult:
     unchanged: int = 0
     errors: tuple[FileError, ...] = ()
     already_beside: tuple[tuple[bytes, bytes], ...] = ()  # (differing file, the earlier restored copy beside it)
+    metadata_kept: int = 0  # of `unchanged`: left with other permissions, owner, attributes or times (no overwrite)
 
 
 @dataclass(frozen=True)
