@@ -20,7 +20,6 @@ ACCEPTED_FORMS = (
 )
 
 MAX_ID = 2**63 - 1  # snapshot ids and times (nanoseconds since 1970) are SQLite's signed 64-bit integers
-OUT_OF_RANGE = 2**64
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -69,11 +68,11 @@ def parse_time_spec(spec: str, now: datetime) -> TimeSpec:
     try:
         time_ns = _time_ns(text, spec.strip(), now)
     except OverflowError:
-        time_ns = OUT_OF_RANGE
+        raise UsageError(f"the time {spec!r} is out of range") from None
     if time_ns is None:
         raise UsageError(f"cannot read the time {spec!r}: {ACCEPTED_FORMS}")
-    if not -(2**63) <= time_ns <= MAX_ID:
-        raise UsageError(f"the time {spec!r} is out of range: Timekeep's times run from September 1677 to April 2262")
+    if time_ns < -(2**63):  # a time later than 2262 is simply after every snapshot
+        raise UsageError(f"the time {spec!r} is out of range: Timekeep's times begin in September 1677")
     return TimeSpec("time", time_ns=time_ns)
 
 

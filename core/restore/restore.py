@@ -304,6 +304,8 @@ class Restorer:
         write_version(self.source, plan, cast(BinaryIO, sink), self.on_bytes)
         sink.finish()
         metadata.apply(fd, plan, self.as_root)
+        if self.overwrite:  # it may take the name of a file it replaces: on the disk first (see sw.replace)
+            os.fsync(fd)
 
     @staticmethod
     def _or_remove(dir_fd: int, tmp: bytes, work: Callable[[], None]) -> None:

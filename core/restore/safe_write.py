@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import stat
 from collections.abc import Sequence
 
 from core.errors import UnsafePath
@@ -118,17 +117,8 @@ def rename_noreplace(dir_fd: int, src: bytes, dst: bytes) -> None:
 
 
 def replace(dir_fd: int, src: bytes, dst: bytes) -> None:
-    """Move `src` over `dst` durably: the new file is on the disk before the old one's name is taken from
-    it, and the rename itself is on the disk once this returns (a power cut leaves one or the other)."""
-    if stat.S_ISREG(os.stat(src, dir_fd=dir_fd, follow_symlinks=False).st_mode):
-        fsync_at(dir_fd, src)
+    """Move `src`, already fsynced by its writer, over `dst`, and make the rename itself durable: the new
+    file is on the disk before the old one's name is taken from it, so a power cut leaves one or the
+    other, never an empty file."""
     os.rename(src, dst, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     os.fsync(dir_fd)
-
-
-def fsync_at(dir_fd: int, name: bytes) -> None:
-    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
