@@ -21,10 +21,10 @@ class DirStack:
         self.names: list[bytes] = []
         self.fds: list[int | None] = []
 
-    def enter(self, name: bytes) -> bool:
-        """Open (or create) the folder `name` in the current one and make it current; whether it was
-        created. UnsafePath if a link or a file stands there."""
-        fd, created = open_child_dir(self.top(), name)
+    def enter(self, name: bytes, mode: int = 0o700) -> bool:
+        """Open (or create, with `mode`) the folder `name` in the current one and make it current; whether
+        it was created. UnsafePath if a link or a file stands there."""
+        fd, created = open_child_dir(self.top(), name, mode=mode)
         self.names.append(name)
         self.fds.append(fd)
         self._trim()

@@ -156,7 +156,9 @@ class Restorer:
             if plan.kind != "dir":
                 self._leaf(dirs.top(), plan, step.parts)
                 return
-            created = dirs.enter(step.parts[-1])
+            # made with the stored permission bits (and room for this restore to work in it), so a
+            # restore killed before its last touch to the folder still leaves them close to right
+            created = dirs.enter(step.parts[-1], plan.mode & 0o777 | 0o700)
         except ENTRY_ERRORS as err:
             self._failed(step.path, err)
             return

@@ -63,14 +63,15 @@ class ConfinedDir:
         return fd
 
 
-def open_child_dir(fd: int, name: bytes, create: bool = True) -> tuple[int, bool]:
-    """A descriptor of the folder `name` in the folder `fd`, and whether it was created just now."""
+def open_child_dir(fd: int, name: bytes, create: bool = True, mode: int = 0o700) -> tuple[int, bool]:
+    """A descriptor of the folder `name` in the folder `fd`, and whether it was created just now (with
+    `mode`, less the umask)."""
     try:
         return os.open(name, DIR_FLAGS, dir_fd=fd), False
     except FileNotFoundError:
         if not create:
             raise
-        os.mkdir(name, 0o700, dir_fd=fd)
+        os.mkdir(name, mode, dir_fd=fd)
         return os.open(name, DIR_FLAGS, dir_fd=fd), True
     except OSError as err:
         if err.errno in (errno.ELOOP, errno.ENOTDIR):
