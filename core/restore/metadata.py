@@ -5,8 +5,8 @@ restored first and the permission bits after, and a set-id bit is kept only when
 set-user-id) or group (for set-group-id) is then the recorded one. So when the chown fails, or when not
 running as root (a restored file belongs to whoever restores it), the bit is cleared unless that person is
 the recorded owner. Extended attributes: `user.*` and POSIX ACLs always (a file's owner may set them),
-`trusted.*` and `security.*` only as root; a filesystem without them gets none, silently. The mtime goes
-last, since nothing after it changes it.
+`trusted.*` and `security.*` only as root (a `security.*` label this system's policy refuses is skipped);
+a filesystem without them gets none, silently. The mtime goes last, since nothing after it changes it.
 
 Each value is set only where it differs: a chmod, chown or utime, even to the value already there, changes
 the ctime, and the next backup would store a version of a file nobody touched.
@@ -151,5 +151,7 @@ def _change(where: Where, name: bytes, value: bytes | None) -> None:
             os.setxattr(where, name, value, follow_symlinks=follow)
     except OSError as err:
         if err.errno in (*_NOT_HERE, *_NOT_ALLOWED, errno.ENODATA):
+            return
+        if err.errno == errno.EINVAL and name.startswith(b"security."):  # a label this system's policy refuses
             return
         raise OSError(err.errno, f"cannot set its extended attribute {os.fsdecode(name)}: {err.strerror}") from None
