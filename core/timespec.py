@@ -19,6 +19,7 @@ ACCEPTED_FORMS = (
     "2026-11-20T14:03:05Z) or a relative time (90 minutes ago, 2h ago, 3 days ago, yesterday)"
 )
 
+MAX_ID = 2**63 - 1  # snapshot ids and times (nanoseconds since 1970) are SQLite's signed 64-bit integers
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -61,6 +62,8 @@ def parse_time_spec(spec: str, now: datetime) -> TimeSpec:
     if text in ("latest", "now"):
         return TimeSpec("latest")
     if text.isascii() and text.isdigit():
+        if int(text) > MAX_ID:
+            raise UsageError(f"there is no snapshot {text}; `timekeep snapshots` lists them")
         return TimeSpec("snapshot", snapshot_id=int(text))
     try:
         time_ns = _time_ns(text, spec.strip(), now)
@@ -68,6 +71,8 @@ def parse_time_spec(spec: str, now: datetime) -> TimeSpec:
         raise UsageError(f"the time {spec!r} is out of range") from None
     if time_ns is None:
         raise UsageError(f"cannot read the time {spec!r}: {ACCEPTED_FORMS}")
+    if time_ns < -(2**63):  # a time later than 2262 is simply after every snapshot
+        raise UsageError(f"the time {spec!r} is out of range: Timekeep's times begin in September 1677")
     return TimeSpec("time", time_ns=time_ns)
 
 
@@ -96,7 +101,10 @@ def _iso_end(text: str, match: re.Match[str]) -> datetime:
     except ValueError as err:
         raise UsageError(f"cannot read the time {text!r}: {err}") from None
     end = moment + _unit_of(match)  # wall-clock arithmetic for local times, so a DST day is still a day
-    return end if end.tzinfo else end.astimezone()
+    try:
+        return end if end.tzinfo else end.astimezone()
+    except ValueError:  # year 1 or 9999 in a time zone that moves it out of the calendar
+        raise OverflowError from None
 
 
 def _micro(frac: str) -> str:

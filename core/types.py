@@ -150,6 +150,7 @@ class RestoreResult:
     unchanged: int = 0
     errors: tuple[FileError, ...] = ()
     already_beside: tuple[tuple[bytes, bytes], ...] = ()  # (differing file, the earlier restored copy beside it)
+    metadata_kept: int = 0  # of `unchanged`: left with other permissions, owner, attributes or times (no overwrite)
     warnings: tuple[str, ...] = ()  # what may not be as it was (a lost snapshot came before): the exit is not 0
 
 

@@ -54,14 +54,16 @@ def test_restore_in_place_leaves_unchanged_entries_untouched(src: Path, tmp_path
     assert result.errors == ()
     after = stamps(src)
     assert {rel: after[rel] for rel in UNTOUCHED} == {rel: before[rel] for rel in UNTOUCHED}
-    assert after["mode.txt"][0] == before["mode.txt"][0]  # its permission bits set back on the same file
-    assert (src / "mode.txt").stat().st_mode & 0o777 == tree[b"mode.txt"][2]
-    assert result.unchanged == 5  # a.txt, big.bin, sub/c.txt, the link, and mode.txt (its bits set back)
+    assert after["mode.txt"][0] == before["mode.txt"][0]  # never replaced: its content is as stored
+    # its permission bits are the person's since; only --overwrite sets them back (on the same file)
+    assert (src / "mode.txt").stat().st_mode & 0o777 == (tree[b"mode.txt"][2] if overwrite else 0o600)
+    assert result.unchanged == 5  # a.txt, big.bin, sub/c.txt, the link, and mode.txt
+    assert result.metadata_kept == (0 if overwrite else 1)
     if overwrite:
         assert read_tree(src) == tree
     with Timekeep.open(repo, writer=True) as tk:
         second = tk.backup().id
-        assert stored_at(tk, src, second) == {"b.txt", "mode.txt"}  # edited, or chmodded twice
+        assert stored_at(tk, src, second) == {"b.txt", "mode.txt"}  # edited, or chmodded (once or twice)
 
 
 def test_a_file_restored_in_place_is_byte_exact_and_others_keep_their_inode(src: Path, tmp_path: Path) -> None:

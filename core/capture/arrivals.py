@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from peewee import SqliteDatabase
 
+from core.capture import attrs
 from core.capture.scan import ScanItem
 from core.index import journal, queries
 from core.index.moves import ELSEWHERE, NEW, traced
@@ -97,6 +98,6 @@ def moved_version(db: SqliteDatabase, item: ScanItem, arrival: Arrival) -> NewVe
     return NewVersion(obs.path, "created", "file", size=obs.size, mode=obs.mode, mtime_ns=obs.mtime_ns,
                       inode=obs.inode, ctime_ns=obs.ctime_ns, full=True, depth=0, chain_rows=len(pieces),
                       content_id=before.content_id, origin=arrival.origin, digest=before.digest,
-                      uid=obs.uid, gid=obs.gid,
+                      uid=obs.uid, gid=obs.gid, xattrs=attrs.of_path(obs.path),
                       extents=[(p.offset, p.length, p.digest, p.chunk_offset) for p in pieces],
                       file_id=item.prev.file_id if item.prev is not None else None)

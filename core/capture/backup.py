@@ -18,6 +18,7 @@ from typing import Literal
 
 from peewee import SqliteDatabase
 
+from core.capture import attrs
 from core.capture.arrivals import Arrivals, moved_version, unread
 from core.capture.excludes import Excludes
 from core.capture.read import Changing, FileResult, ReadContext, read_file
@@ -80,7 +81,7 @@ def plain_version(item: ScanItem) -> NewVersion:
     o = item.observed
     return NewVersion(o.path, item.action, o.kind, size=o.size, mode=o.mode, mtime_ns=o.mtime_ns,
                       inode=o.inode, ctime_ns=o.ctime_ns, link_target=o.link_target, file_id=file_id,
-                      origin=item.origin, uid=o.uid, gid=o.gid)
+                      origin=item.origin, uid=o.uid, gid=o.gid, xattrs=attrs.of_path(o.path))
 
 
 def file_version(r: FileResult) -> NewVersion:
@@ -89,7 +90,7 @@ def file_version(r: FileResult) -> NewVersion:
                       ctime_ns=o.ctime_ns, full=r.full, depth=r.depth, chain_rows=r.chain_rows,
                       content_id=r.content_id, extents=[r.chunks[i] for i in r.stored], racy=r.racy,
                       file_id=r.item.prev.file_id if r.item.prev is not None else None, origin=r.item.origin,
-                      digest=r.digest, uid=o.uid, gid=o.gid)
+                      digest=r.digest, uid=o.uid, gid=o.gid, xattrs=r.xattrs)
 
 
 class Backup:

@@ -57,6 +57,8 @@ def classify(obs: Observed, prev: VersionRow | None) -> str | None:
         return None if same_stat(obs, prev) and not prev.racy else "read"
     if obs.kind == "symlink" and obs.link_target != prev.link_target:
         return "modified"
-    if (obs.mode, obs.mtime_ns, obs.inode) != (prev.mode, prev.mtime_ns, prev.inode):
+    # the ctime tells an owner or extended attributes changed (a chown, setfattr or setfacl), which
+    # neither the mode nor the mtime shows
+    if (obs.mode, obs.mtime_ns, obs.inode, obs.ctime_ns) != (prev.mode, prev.mtime_ns, prev.inode, prev.ctime_ns):
         return "metadata"
     return None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import blake3
 from peewee import SqliteDatabase
 
+from core.capture import attrs
 from core.capture.chunker import iter_chunks
 from core.capture.delta import NewChunk, changed_chunks
 from core.capture.observe import Observed, observe, same_stat
@@ -97,6 +98,7 @@ class FileResult:
     racy: bool = False
     depends: set[bytes] = field(default_factory=set)
     digest: bytes = b""  # BLAKE3-256 of the whole content as read
+    xattrs: bytes | None = None  # extended attributes, encoded (core/capture/attrs.py)
 
 
 def _open(path: bytes) -> int:
@@ -121,6 +123,7 @@ def read_file(item: ScanItem, ctx: ReadContext) -> FileResult:
             raise Changing
         read_started_ns = time.time_ns()
         chunks, depends, digest = _chunk_and_store(fd, ctx, item.path)
+        xattrs = attrs.of_fd(fd)  # before the re-check: changing them changes the ctime
         if _fingerprint(os.fstat(fd)) != _fingerprint(before) or chunks_size(chunks) != before.st_size:
             raise Changing
     finally:
@@ -128,7 +131,7 @@ def read_file(item: ScanItem, ctx: ReadContext) -> FileResult:
     observed = observe(item.path, before, "file")
     result = _result(item, observed, chunks, depends, ctx.db)
     result.racy = is_racy(observed, read_started_ns)
-    result.digest = digest
+    result.digest, result.xattrs = digest, xattrs
     return result
 
 

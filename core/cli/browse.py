@@ -26,6 +26,7 @@ from core.cli.output import (
 from core.cli.progress import make_reporter
 from core.cli.repo import open_repo, user_path
 from core.paths import is_inside
+from core.restore.restore import IMPOSSIBLE_VALUES, impossible
 from core.types import Entry, FileError, RestoreResult, SnapshotInfo
 
 
@@ -114,7 +115,10 @@ def cmd_cat(args: argparse.Namespace) -> int:
     path = user_path(args.file)
     with open_repo(args) as tk:
         snap = tk.resolve_time(args.at)
-        plan = tk.plan(path, snap.id)
+        try:
+            plan = tk.plan(path, snap.id)
+        except IMPOSSIBLE_VALUES as err:
+            raise impossible(path, err) from None
         sys.stdout.flush()
         tk.write_version(plan, sys.stdout.buffer)
         sys.stdout.buffer.flush()
@@ -153,6 +157,7 @@ def restore_json(result: RestoreResult, snap: SnapshotInfo) -> dict[str, Any]:
         "kept_beside": [{"kept": os.fsdecode(a), "restored": os.fsdecode(b)} for a, b in result.kept_beside],
         "unchanged": result.unchanged,
         "already_beside": [{"kept": os.fsdecode(a), "restored": os.fsdecode(b)} for a, b in result.already_beside],
+        "metadata_kept": result.metadata_kept,
         "errors": [e.to_json() for e in result.errors],
         "warnings": list(result.warnings),
     }
@@ -174,11 +179,21 @@ def restore_sentences(result: RestoreResult, path: bytes, snap: SnapshotInfo) ->
         lines.append(f"{_name(kept)} differs from the stored version; {_name(restored)} beside it already holds "
                      "that version, so nothing was written.")
     if result.unchanged:
-        noun = "file was" if result.unchanged == 1 else "files were"
-        lines.append(f"{result.unchanged} {noun} already as on {when}, so left untouched.")
+        lines.append(_unchanged_sentence(result, when))
     if not lines and not result.errors:
         lines.append(f"Nothing to restore from {_name(path)} as it was on {when}.")
     return lines
+
+
+def _unchanged_sentence(result: RestoreResult, when: str) -> str:
+    """What was already there: left untouched, and, without --overwrite, with the metadata it has now."""
+    noun = "file was" if result.unchanged == 1 else "files were"
+    line = f"{result.unchanged} {noun} already as on {when}, so left untouched"
+    if not result.metadata_kept:
+        return line + "."
+    some = "it has" if result.unchanged == 1 else f"{result.metadata_kept} of them have"
+    return (f"{line} ({some} other permissions, owner or times now, kept as they are; --overwrite sets them "
+            "back).")
 
 
 def _name(path: bytes) -> str:

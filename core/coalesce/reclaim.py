@@ -180,10 +180,10 @@ def reclaim(db: SqliteDatabase, layout: Layout, level: int, progress: Callable[[
     finally:
         copier.close()
     _switch(db, sealed, moved, stats)
-    for candidate in moved:
-        layout.pack_path(candidate.name).unlink(missing_ok=True)
-    for directory in {layout.pack_path(c.name).parent for c in moved}:
-        fsync_dir(directory)
+    for candidate in moved:  # each deletion made durable on its own: as many steps whatever the packs' names
+        path = layout.pack_path(candidate.name)
+        path.unlink(missing_ok=True)
+        fsync_dir(path.parent)
     stats.bytes_freed = sum(c.size for c in moved) - sum(p.size for p in sealed)
     return stats
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import struct
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -44,9 +45,13 @@ class Link(NamedTuple):
     seal: bytes | None
 
     def expected_seal(self, path: bytes) -> bytes:
-        return seal.version_seal(path, self.snapshot_id, self.prev, self.state, self.kind, self.size, self.mode,
-                                 self.mtime_ns, self.uid, self.gid, bool(self.full), self.digest, self.link_target,
-                                 self.xattrs, self.xhash)
+        """The seal its values call for; b"" for values of a type they can never have (a damaged index)."""
+        try:
+            return seal.version_seal(path, self.snapshot_id, self.prev, self.state, self.kind, self.size, self.mode,
+                                     self.mtime_ns, self.uid, self.gid, bool(self.full), self.digest,
+                                     self.link_target, self.xattrs, self.xhash)
+        except (struct.error, TypeError, ValueError, OverflowError, AttributeError):
+            return b""
 
 
 def damaged(path: bytes, what: str) -> CorruptData:
@@ -66,7 +71,7 @@ def history(db: SqliteDatabase, path: bytes) -> list[Link] | None:
     if row is None:
         return None
     fid, head, file_seal = row
-    if file_seal != seal.file_seal(path, head):
+    if not isinstance(head, int) or file_seal != seal.file_seal(path, head):
         raise damaged(path, "its file record")
     found = links(db, fid)
     before = 0

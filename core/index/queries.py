@@ -7,6 +7,7 @@ building model objects. Only complete snapshots are ever visible to a reader.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -62,9 +63,9 @@ class VersionRow(NamedTuple):
 
     def sealed(self, path: bytes) -> bool:
         """Whether the row is what was written for `path` (see core/index/seal.py)."""
-        return self.seal == version_seal(path, self.snapshot_id, self.prev, self.state, self.kind, self.size,
-                                         self.mode, self.mtime_ns, self.uid, self.gid, self.full, self.digest,
-                                         self.link_target, self.xattrs, self.xhash)
+        return _holds(self.seal, path, self.snapshot_id, self.prev, self.state, self.kind, self.size, self.mode,
+                      self.mtime_ns, self.uid, self.gid, self.full, self.digest, self.link_target, self.xattrs,
+                      self.xhash)
 
 
 def damaged_at(path: bytes) -> IndexDamaged:
@@ -139,8 +140,8 @@ def _entries(rows: Iterable[tuple[Any, ...]], snapshot_id: int,
     handed to `damaged` and left out (a folder restore goes on with the rest)."""
     entries = []
     for path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest, x, xhash, sealed in rows:
-        if sealed != version_seal(path, snap, prev, state, kind, size, mode, mtime_ns, uid, gid, full, digest,
-                                  target, x, xhash):
+        if not _holds(sealed, path, snap, prev, state, kind, size, mode, mtime_ns, uid, gid, full, digest, target, x,
+                      xhash):
             if damaged is None:
                 raise damaged_at(path)
             damaged(path)
@@ -148,6 +149,15 @@ def _entries(rows: Iterable[tuple[Any, ...]], snapshot_id: int,
         if state != "deleted":
             entries.append(Entry(path, kind, size, mode, mtime_ns, snap, snap == snapshot_id, target, state))
     return entries
+
+
+def _holds(sealed: bytes | None, path: bytes, *fields: Any) -> bool:
+    """Whether a row's values match its seal; values a damaged index holds with the wrong type (text where a
+    number belongs) match nothing."""
+    try:
+        return bool(sealed == version_seal(path, *fields))
+    except (struct.error, TypeError, ValueError, OverflowError, AttributeError):
+        return False
 
 
 def children_at(db: SqliteDatabase, parent_id: int, snapshot_id: int,

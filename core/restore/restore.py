@@ -2,37 +2,44 @@
 
 Nothing is overwritten without asking: a file that differs from the stored version is kept, and the
 stored one is written beside it as 'name (restored YYYY-MM-DD HHMM).ext' (the snapshot's local time),
-unless `overwrite` is set. Files that exist now but did not then are left alone, and so is whatever is
-already as it was: not renamed, chmodded or touched, since a new inode or ctime would make the next
-backup store a version of a file nobody changed.
+unless `overwrite` is set. Files that exist now but did not then are left alone, and so is whatever already
+holds the stored content: never renamed, and without `overwrite` not chmodded, chowned or touched either
+(its permissions, owner, attributes and times are the person's now, and a new inode or ctime would make
+the next backup store a version of a file nobody changed). With `overwrite` they are set back in place.
+
+A folder is walked without recursion, from directory descriptors (core/restore/dirs.py), and every entry
+succeeds or fails on its own: a damaged or hostile one costs that entry and a one-line error, never its
+siblings.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import struct
+import time
 from collections.abc import Callable
-from datetime import datetime
-from typing import BinaryIO, cast
+from typing import BinaryIO, NamedTuple, cast
 
 from peewee import SqliteDatabase
 
 from core.errors import CorruptData, TimekeepError, UnsafePath
 from core.index import queries
-from core.restore import build
+from core.restore import build, checks, leftovers, metadata, names
 from core.restore import safe_write as sw
-from core.restore.build import lost_between
 from core.restore.combine import ChunkSource, write_version
+from core.restore.dirs import DirStack
+from core.restore.links import HardLinks, Key
+from core.restore.sparse import SparseFile
 from core.types import FileError, Plan, RestoreResult, SnapshotInfo
 
 O_NOATIME = getattr(os, "O_NOATIME", 0)
-
-
-def beside_name(name: bytes, snapshot_ns: int, n: int = 1) -> bytes:
-    stem, ext = os.path.splitext(name)
-    when = datetime.fromtimestamp(snapshot_ns / 1e9).strftime("%Y-%m-%d %H%M")
-    extra = b"" if n == 1 else b" %d" % n
-    return stem[:200] + b" (restored " + when.encode() + extra + b")" + ext[:40]
+# stored values of the wrong type or size where no check foresaw them (in a seal's computation, a system
+# call's arguments): a damaged or hostile index must still cost one entry alone, with one line
+IMPOSSIBLE_VALUES = (ValueError, OverflowError, TypeError, struct.error)
+ENTRY_ERRORS = (OSError, TimekeepError, *IMPOSSIBLE_VALUES)
+beside_name = names.beside_name
 
 
 class _Differs(Exception):
@@ -64,30 +71,67 @@ def _open_existing(dir_fd: int, name: bytes) -> int:
         return os.open(name, flags, dir_fd=dir_fd)
 
 
+def impossible(path: bytes, err: Exception) -> CorruptData:
+    """The one-line error for stored values of `path` that could not even be read as what they should be."""
+    return CorruptData(f"the index holds impossible values for {os.fsdecode(path)} ({err}); nothing was "
+                       "restored from them. Run `timekeep rebuild-index` to rebuild it from the drive")
+
+
+def checked_plan(db: SqliteDatabase, path: bytes, snapshot_id: int) -> Plan:
+    """The plan of `path`, with impossible stored values turned into CorruptData (one line, exit 1)."""
+    try:
+        return build.plan(db, path, snapshot_id)
+    except IMPOSSIBLE_VALUES as err:
+        raise impossible(path, err) from None
+
+
+class _Step(NamedTuple):
+    """One entry of a folder restore still to do, or (`leaving`) a folder whose entries are all done."""
+
+    path: bytes
+    parts: tuple[bytes, ...]  # where it goes, from the target's root
+    plan: Plan | None = None  # planned when it is reached, so a big folder holds no plans in waiting
+    leaving: bool = False
+    created: bool = False  # the folder was made by this restore
+
+
 class Restorer:
+    target: sw.ConfinedDir  # while `restore` runs
+
     def __init__(self, db: SqliteDatabase, source: ChunkSource, snapshot: SnapshotInfo, overwrite: bool,
                  on_bytes: Callable[[int], None] | None = None) -> None:
         self.db, self.source, self.snapshot, self.overwrite = db, source, snapshot, overwrite
         self.on_bytes = on_bytes
+        self.as_root = metadata.is_root()
+        self.started_ns = time.time_ns()
+        self.links: HardLinks | None = None
         self.written: list[bytes] = []
         self.beside: list[tuple[bytes, bytes]] = []
         self.unchanged = 0
+        self.metadata_kept = 0
         self.already_beside: list[tuple[bytes, bytes]] = []
         self.errors: list[FileError] = []
-        self.doubts: list[str] = []
+        self.doubts: list[str] = []  # files that may have changed in a lost snapshot (Plan.doubt)
 
     def restore(self, path: bytes, dest: bytes | None) -> RestoreResult:
-        first = build.plan(self.db, path, self.snapshot.id)
+        first = self._note_doubt(checked_plan(self.db, path, self.snapshot.id))
         root = dest if dest is not None else os.path.dirname(path)
-        with sw.ConfinedDir(root) as target:
-            self._restore(target, path, first, (os.path.basename(path),))
+        with sw.ConfinedDir(root) as self.target:
+            step = _Step(path, (os.path.basename(path),), first)
+            if first.kind == "dir":
+                self.links = HardLinks(self.db, self.snapshot.id)
+                self._tree(step)
+            else:
+                leftovers.sweep(self.target.fd, self.started_ns)
+                self._entry(self.target.fd, step)
         return RestoreResult(tuple(self.written), tuple(self.beside), self.unchanged, tuple(self.errors),
-                             tuple(self.already_beside), self._warnings(first))
+                             tuple(self.already_beside), self.metadata_kept, self._warnings(first))
 
     def _warnings(self, first: Plan) -> tuple[str, ...]:
-        """What a lost snapshot before this one may have cost the restore, said once."""
-        lost = lost_between(self.db, 0, self.snapshot.id)
-        if not lost:
+        """What a lost snapshot before this one may have cost the restore, said once: a folder may miss
+        what was made there, and a file not changed since may be older than it was."""
+        lost = build.lost_between(self.db, 0, self.snapshot.id)
+        if not lost or (first.kind != "dir" and not self.doubts):
             return ()
         said = [f"snapshot {', '.join(map(str, lost))} {'is' if len(lost) == 1 else 'are'} lost (manifest and index "
                 "both gone): what was created or changed there and not changed since is missing or older here"]
@@ -95,91 +139,162 @@ class Restorer:
             said.append(self.doubts[0])
         elif self.doubts:
             said.append(f"{len(self.doubts)} files restored may have changed in a lost snapshot")
-        return tuple(said) if first.kind == "dir" or self.doubts else ()
+        return tuple(said)
 
-    def _restore(self, target: sw.ConfinedDir, path: bytes, plan: Plan, parts: tuple[bytes, ...]) -> None:
+    def _note_doubt(self, plan: Plan) -> Plan:
         if plan.doubt is not None:
             self.doubts.append(plan.doubt)
-        try:
-            if plan.kind == "dir":
-                self._directory(target, path, plan, parts)
-            else:
-                self._leaf(target, plan, parts)
-        except (OSError, TimekeepError) as err:
-            message = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-            self.errors.append(FileError(path, "restore", message))
+        return plan
 
-    def _directory(self, target: sw.ConfinedDir, path: bytes, plan: Plan, parts: tuple[bytes, ...]) -> None:
-        fd = target.open_dir(parts)
+    def _failed(self, path: bytes, err: BaseException) -> None:
+        message = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        self.errors.append(FileError(path, "restore", message))
+
+    def _shown(self, parts: tuple[bytes, ...]) -> bytes:
+        return os.path.join(self.target.root, *parts)
+
+    # --- folders ---------------------------------------------------------------------------------------
+
+    def _tree(self, first: _Step) -> None:
+        """Restore a folder and everything in it, depth first, a folder's own metadata after its entries."""
+        dirs = DirStack(self.target.fd)
+        todo = [first]
         try:
-            fid = queries.file_id(self.db, path)
-            for entry in queries.children_at(self.db, fid, self.snapshot.id, self._damaged) if fid is not None else []:
-                self._child(target, path, entry.path, parts)
-            sw.set_metadata(fd, plan.mode, plan.mtime_ns)
+            while todo:
+                step = todo.pop()
+                if step.leaving:
+                    self._leave(dirs, step)
+                else:
+                    self._visit(dirs, todo, step)
         finally:
-            os.close(fd)
+            dirs.close()
+
+    def _visit(self, dirs: DirStack, todo: list[_Step], step: _Step) -> None:
+        try:
+            plan = step.plan if step.plan is not None else self._note_doubt(
+                checked_plan(self.db, step.path, self.snapshot.id))
+            checks.check(plan)
+            if plan.kind != "dir":
+                self._leaf(dirs.top(), plan, step.parts)
+                return
+            # made with the stored permission bits (and room for this restore to work in it), so a
+            # restore killed before its last touch to the folder still leaves them close to right
+            created = dirs.enter(step.parts[-1], plan.mode & 0o777 | 0o700)
+        except ENTRY_ERRORS as err:
+            self._failed(step.path, err)
+            return
+        todo.append(step._replace(plan=plan, leaving=True, created=created))
+        try:
+            leftovers.sweep(dirs.top(), self.started_ns)
+            todo.extend(reversed(self._children(step)))
+        except ENTRY_ERRORS as err:
+            self._failed(step.path, err)
+
+    def _children(self, step: _Step) -> list[_Step]:
+        """The folder's entries at the snapshot; a stored name that is not one plain name is refused."""
+        fid = queries.file_id(self.db, step.path)
+        found = []
+        for entry in queries.children_at(self.db, fid, self.snapshot.id, self._damaged) if fid is not None else []:
+            rel = entry.path[len(step.path) + 1 :] if entry.path.startswith(step.path + b"/") else entry.path
+            try:
+                parts = sw.split_relative(rel)
+                if len(parts) != 1:
+                    raise UnsafePath(f"refusing stored path {os.fsdecode(entry.path)!r}: it is not a child of "
+                                     "its folder")
+            except TimekeepError as err:
+                self._failed(entry.path, err)
+                continue
+            found.append(_Step(entry.path, step.parts + parts))
+        return found
 
     def _damaged(self, path: bytes) -> None:
+        """A child whose row fails its seal: named and left out; its siblings go on."""
         self.errors.append(FileError(path, "restore", "its record in the index is not what was written (damaged); "
                                      "run `timekeep rebuild-index`"))
 
-    def _child(self, target: sw.ConfinedDir, parent: bytes, path: bytes, parts: tuple[bytes, ...]) -> None:
-        """Restore one child of a folder; a bad child is an error of its own, never its siblings'."""
+    def _leave(self, dirs: DirStack, step: _Step) -> None:
+        """A folder's entries are done: give it its metadata if this restore made it, or if asked to."""
         try:
-            rel = path[len(parent) + 1 :] if path.startswith(parent + b"/") else path
-            child_parts = parts + sw.split_relative(rel)
-            if len(child_parts) != len(parts) + 1:
-                raise UnsafePath(f"refusing stored path {os.fsdecode(path)!r}: it is not a child of its folder")
-            child = build.plan(self.db, path, self.snapshot.id)
-        except TimekeepError as err:
-            self.errors.append(FileError(path, "restore", str(err)))
-            return
-        self._restore(target, path, child, child_parts)
-
-    def _leaf(self, target: sw.ConfinedDir, plan: Plan, parts: tuple[bytes, ...]) -> None:
-        dir_fd = target.open_dir(parts[:-1])
-        try:
-            name = parts[-1]
-            if self._already_there(dir_fd, name, plan):
-                self.unchanged += 1
-                return
-            earlier = None if self.overwrite else self._restored_beside(dir_fd, name, plan)
-            if earlier is not None:  # restored beside before: a second identical copy helps nobody
-                self.already_beside.append((os.path.join(target.root, *parts),
-                                            os.path.join(target.root, *parts[:-1], earlier)))
-                return
-            tmp = b".%s.%d.restoring" % (name[:180], os.getpid())
-            self._write_temp(dir_fd, tmp, plan)
-            try:
-                self._place(dir_fd, tmp, parts, target.root)
-            except BaseException:
-                os.unlink(tmp, dir_fd=dir_fd)
-                raise
+            if step.plan is not None and (step.created or self.overwrite):
+                metadata.apply(dirs.top(), step.plan, self.as_root)
+        except ENTRY_ERRORS as err:
+            self._failed(step.path, err)
         finally:
-            os.close(dir_fd)
+            dirs.leave()
 
-    def _already_there(self, dir_fd: int, name: bytes, plan: Plan) -> bool:
-        """True when `name` already holds the stored version's content; only metadata that differs is
-        set on it. It is never replaced: a new inode or ctime would make the next backup store a version."""
-        existing = sw.lstat_at(dir_fd, name)
-        if existing is None:
-            return False
-        if plan.kind == "symlink":
-            if not stat.S_ISLNK(existing.st_mode) or os.readlink(name, dir_fd=dir_fd) != plan.link_target:
-                return False
-            if existing.st_mtime_ns != plan.mtime_ns:
-                sw.set_link_times(dir_fd, name, plan.mtime_ns)
-            return True
-        if not stat.S_ISREG(existing.st_mode) or existing.st_size != plan.size:
-            return False
-        fd = _open_existing(dir_fd, name)
+    # --- files and links -------------------------------------------------------------------------------
+
+    def _entry(self, dir_fd: int, step: _Step) -> None:
         try:
-            if not self._same_content(fd, plan):
+            assert step.plan is not None
+            checks.check(step.plan)
+            self._leaf(dir_fd, step.plan, step.parts)
+        except ENTRY_ERRORS as err:
+            self._failed(step.path, err)
+
+    def _leaf(self, dir_fd: int, plan: Plan, parts: tuple[bytes, ...]) -> None:
+        name = parts[-1]
+        existing = sw.lstat_at(dir_fd, name)
+        if existing is not None and self._already_there(dir_fd, name, plan, existing):
+            self.unchanged += 1
+            return
+        if existing is not None and not self.overwrite:
+            earlier = self._restored_beside(dir_fd, name, plan)
+            if earlier is not None:  # restored beside before: a second identical copy helps nobody
+                self.already_beside.append((self._shown(parts), self._shown((*parts[:-1], earlier))))
+                return
+        key = self.links.key(plan) if self.links is not None else None
+        tmp = names.temp_name(name)
+        self._write_temp(dir_fd, tmp, plan, key)
+        try:
+            final = self._place(dir_fd, tmp, parts, existing)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise
+        if self.links is not None:
+            self.links.remember(key, (*parts[:-1], final), dir_fd)
+
+    def _already_there(self, dir_fd: int, name: bytes, plan: Plan, st: os.stat_result) -> bool:
+        """True when `name` already holds the stored content. It is then left in place: its metadata is
+        set back only with `overwrite`, and otherwise counted if it differs."""
+        if plan.kind == "symlink":
+            if not self._same_link(dir_fd, name, plan, st):
                 return False
-            sw.set_metadata(fd, plan.mode, plan.mtime_ns)
+            if self.overwrite:
+                metadata.apply_link(dir_fd, name, plan, self.as_root)
+            elif metadata.link_differs(dir_fd, name, plan, self.as_root):
+                self.metadata_kept += 1
             return True
+        fd = self._open_if_same(dir_fd, name, plan, st)
+        if fd is None:
+            return False
+        try:
+            if self.overwrite:
+                metadata.apply(fd, plan, self.as_root)
+            elif metadata.differs(fd, plan, self.as_root):
+                self.metadata_kept += 1
         finally:
             os.close(fd)
+        return True
+
+    @staticmethod
+    def _same_link(dir_fd: int, name: bytes, plan: Plan, st: os.stat_result) -> bool:
+        return stat.S_ISLNK(st.st_mode) and os.readlink(name, dir_fd=dir_fd) == plan.link_target
+
+    def _open_if_same(self, dir_fd: int, name: bytes, plan: Plan, st: os.stat_result) -> int | None:
+        """A read-only descriptor of `name` if it is a regular file holding the stored content, else None."""
+        if plan.kind != "file" or not stat.S_ISREG(st.st_mode) or st.st_size != plan.size:
+            return None
+        fd = _open_existing(dir_fd, name)
+        try:
+            if self._same_content(fd, plan):
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+        return None
 
     def _same_content(self, fd: int, plan: Plan) -> bool:
         """Stream the version against the open file, stopping at the first difference."""
@@ -197,52 +312,79 @@ class Restorer:
             self.on_bytes(sink.compared)
         return True
 
-    def _write_temp(self, dir_fd: int, tmp: bytes, plan: Plan) -> None:
+    def _write_temp(self, dir_fd: int, tmp: bytes, plan: Plan, key: Key | None) -> None:
+        """The stored version, whole and with its metadata, under the temporary name `tmp`."""
         if plan.kind == "symlink":
             assert plan.link_target is not None
             os.symlink(plan.link_target, tmp, dir_fd=dir_fd)
-            sw.set_link_times(dir_fd, tmp, plan.mtime_ns)
+            self._or_remove(dir_fd, tmp, lambda: metadata.apply_link(dir_fd, tmp, plan, self.as_root))
+            return
+        if self.links is not None and self.links.link(key, self.target, dir_fd, tmp):
             return
         fd = sw.create_file(dir_fd, tmp)
         try:
-            with open(fd, "wb", closefd=False) as out:
-                write_version(self.source, plan, out, self.on_bytes)
-            os.fchmod(fd, plan.mode & 0o7777)
-            os.utime(fd, ns=(plan.mtime_ns, plan.mtime_ns))
-        except BaseException:
+            self._or_remove(dir_fd, tmp, lambda: self._fill(fd, plan))
+        finally:
             os.close(fd)
-            os.unlink(tmp, dir_fd=dir_fd)
-            raise
-        os.close(fd)
 
-    def _place(self, dir_fd: int, tmp: bytes, parts: tuple[bytes, ...], root: bytes) -> None:
-        """Move the restored temporary to its name, or beside what is there (see the module docstring)."""
+    def _fill(self, fd: int, plan: Plan) -> None:
+        sink = SparseFile(fd)
+        write_version(self.source, plan, cast(BinaryIO, sink), self.on_bytes)
+        sink.finish()
+        metadata.apply(fd, plan, self.as_root)
+        if self.overwrite:  # it may take the name of a file it replaces: on the disk first (see sw.replace)
+            os.fsync(fd)
+
+    @staticmethod
+    def _or_remove(dir_fd: int, tmp: bytes, work: Callable[[], None]) -> None:
+        """Do `work` on the temporary; if it fails, remove the temporary: never keep a half-made one."""
+        try:
+            work()
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise
+
+    def _place(self, dir_fd: int, tmp: bytes, parts: tuple[bytes, ...], existing: os.stat_result | None) -> bytes:
+        """Move the temporary to its name, or beside what is there (see the module docstring); returns the
+        name it took. A name that appears meanwhile is never replaced without `overwrite`."""
         name = parts[-1]
-        existing = sw.lstat_at(dir_fd, name)
-        shown = os.path.join(root, *parts)
-        if existing is None or (self.overwrite and not stat.S_ISDIR(existing.st_mode)):
-            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-            self.written.append(shown)
-        else:
-            beside = self._free_beside_name(dir_fd, name)
-            os.rename(tmp, beside, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-            self.beside.append((shown, os.path.join(root, *parts[:-1], beside)))
+        if existing is None:
+            try:
+                sw.rename_noreplace(dir_fd, tmp, name)
+                self.written.append(self._shown(parts))
+                return name
+            except FileExistsError:
+                existing = sw.lstat_at(dir_fd, name)
+        if self.overwrite and existing is not None and not stat.S_ISDIR(existing.st_mode):
+            sw.replace(dir_fd, tmp, name)
+            self.written.append(self._shown(parts))
+            return name
+        beside = self._move_beside(dir_fd, tmp, name)
+        self.beside.append((self._shown(parts), self._shown((*parts[:-1], beside))))
+        return beside
+
+    def _move_beside(self, dir_fd: int, tmp: bytes, name: bytes) -> bytes:
+        for n in range(1, 1000):
+            candidate = names.beside_name(name, self.snapshot.time_ns, n)
+            try:
+                sw.rename_noreplace(dir_fd, tmp, candidate)
+                return candidate
+            except FileExistsError:
+                continue
+        raise TimekeepError(f"no free name beside {os.fsdecode(name)}")
 
     def _restored_beside(self, dir_fd: int, name: bytes, plan: Plan) -> bytes | None:
         """The name beside `name` that already holds this version (an earlier restore wrote it), if any."""
-        if plan.kind != "file" or sw.lstat_at(dir_fd, name) is None:
+        if plan.kind != "file":
             return None
         for n in range(1, 1000):
-            candidate = beside_name(name, self.snapshot.time_ns, n)
-            if sw.lstat_at(dir_fd, candidate) is None:
+            candidate = names.beside_name(name, self.snapshot.time_ns, n)
+            st = sw.lstat_at(dir_fd, candidate)
+            if st is None:
                 return None
-            if self._already_there(dir_fd, candidate, plan):
+            fd = self._open_if_same(dir_fd, candidate, plan, st)
+            if fd is not None:
+                os.close(fd)
                 return candidate
         return None
-
-    def _free_beside_name(self, dir_fd: int, name: bytes) -> bytes:
-        for n in range(1, 1000):
-            candidate = beside_name(name, self.snapshot.time_ns, n)
-            if sw.lstat_at(dir_fd, candidate) is None:
-                return candidate
-        raise CorruptData(f"no free name beside {os.fsdecode(name)}")

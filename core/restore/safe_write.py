@@ -1,20 +1,29 @@
-"""Writing beneath a restore target without ever leaving it.
+"""Writing beneath a restore target without ever leaving it, and without replacing what is not ours to.
 
 Every path is walked from the target's directory descriptor one component at a time with O_NOFOLLOW,
 so a symlink on the way — one that was there already or one this very restore created — stops the
-write instead of redirecting it. Stored names are checked first: no '..', '.', '/', NUL or empty names.
+write instead of redirecting it, and no path is ever longer than one name. Stored names are checked
+first: no '..', '.', '/', NUL or empty names. A temporary is moved to a name that is free with
+renameat2(RENAME_NOREPLACE), so a file that appears there meanwhile is never replaced; replacing (asked
+for with --overwrite) fsyncs the new file first and the folder after.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
-import stat
 from collections.abc import Sequence
 
 from core.errors import UnsafePath
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+RENAME_NOREPLACE = 1
+_renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+if _renameat2 is not None:
+    _renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+NO_FLAG = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)  # the filesystem (or libc) refuses RENAME_NOREPLACE
+NO_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.EMLINK)
 
 
 def split_relative(rel: bytes) -> tuple[bytes, ...]:
@@ -47,25 +56,28 @@ class ConfinedDir:
         fd = os.dup(self.fd)
         for part in parts:
             try:
-                child = self._open_child_dir(fd, part, create)
+                child, _ = open_child_dir(fd, part, create)
             finally:
                 os.close(fd)
             fd = child
         return fd
 
-    def _open_child_dir(self, fd: int, name: bytes, create: bool) -> int:
-        try:
-            return os.open(name, DIR_FLAGS, dir_fd=fd)
-        except FileNotFoundError:
-            if not create:
-                raise
-            os.mkdir(name, 0o700, dir_fd=fd)
-            return os.open(name, DIR_FLAGS, dir_fd=fd)
-        except OSError as err:
-            if err.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise UnsafePath(f"{os.fsdecode(name)!r} is a link or a file where a folder should be; "
-                                 "not writing through it") from None
+
+def open_child_dir(fd: int, name: bytes, create: bool = True, mode: int = 0o700) -> tuple[int, bool]:
+    """A descriptor of the folder `name` in the folder `fd`, and whether it was created just now (with
+    `mode`, less the umask)."""
+    try:
+        return os.open(name, DIR_FLAGS, dir_fd=fd), False
+    except FileNotFoundError:
+        if not create:
             raise
+        os.mkdir(name, mode, dir_fd=fd)
+        return os.open(name, DIR_FLAGS, dir_fd=fd), True
+    except OSError as err:
+        if err.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise UnsafePath(f"{os.fsdecode(name)!r} is a link or a file where a folder should be; "
+                             "not writing through it") from None
+        raise
 
 
 def lstat_at(dir_fd: int, name: bytes) -> os.stat_result | None:
@@ -81,16 +93,33 @@ def create_file(dir_fd: int, name: bytes) -> int:
     return os.open(name, flags, 0o600, dir_fd=dir_fd)
 
 
-def set_link_times(dir_fd: int, name: bytes, mtime_ns: int) -> None:
-    os.utime(name, ns=(mtime_ns, mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
+def rename_noreplace(dir_fd: int, src: bytes, dst: bytes) -> None:
+    """Move `src` to `dst` in the same folder; FileExistsError if `dst` exists, which stays as it is.
+
+    Where the filesystem refuses RENAME_NOREPLACE, a hard link does the same (it fails on an existing
+    name); where it has no links either (FAT), the name is looked at first, and only there can a file
+    appearing in that instant be replaced."""
+    if _renameat2 is not None:
+        if _renameat2(dir_fd, src, dir_fd, dst, RENAME_NOREPLACE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in NO_FLAG:
+            raise OSError(err, os.strerror(err), os.fsdecode(dst))
+    try:
+        os.link(src, dst, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+    except OSError as err:
+        if err.errno not in NO_LINKS:
+            raise
+        if lstat_at(dir_fd, dst) is not None:
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fsdecode(dst)) from None
+        os.rename(src, dst, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return
+    os.unlink(src, dir_fd=dir_fd)
 
 
-def set_metadata(fd: int, mode: int, mtime_ns: int) -> None:
-    """A file's or folder's permission bits and mtime, each set only if it differs: a chmod or utime, even
-    to the values already there, changes the ctime, and the next backup would store a version of a file
-    nobody touched."""
-    st = os.fstat(fd)
-    if stat.S_IMODE(st.st_mode) != mode & 0o7777:
-        os.fchmod(fd, mode & 0o7777)
-    if st.st_mtime_ns != mtime_ns:
-        os.utime(fd, ns=(st.st_atime_ns, mtime_ns))
+def replace(dir_fd: int, src: bytes, dst: bytes) -> None:
+    """Move `src`, already fsynced by its writer, over `dst`, and make the rename itself durable: the new
+    file is on the disk before the old one's name is taken from it, so a power cut leaves one or the
+    other, never an empty file."""
+    os.rename(src, dst, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    os.fsync(dir_fd)
