@@ -7,22 +7,28 @@ longer be restored; notes are what is normal but worth knowing (a writer's unfin
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from peewee import SqliteDatabase
 
 from core.errors import CorruptData, IndexDamaged
-from core.index import chain, losses
+from core.index import chain, losses, trust
 from core.index.agreement import disagreement
 from core.index.queries import ChunkLocation
 from core.index.schema import check_integrity
 from core.index.survey import DriveView, compare, survey
 from core.restore.combine import ChunkSource, verified_slice
+from core.storage.failures import drive_errors
 from core.storage.layout import Layout, read_folders
 from core.storage.lock import writer_running
 from core.storage.pack import PackReader, read_footer
 from core.types import CheckReport, Progress
+
+if TYPE_CHECKING:
+    from core.repository import Repository
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -195,3 +201,19 @@ class Checker:
             if raw:
                 self.problems.append(str(err))
             self.unreadable[digest] = f"pack {where.pack} is damaged"
+
+
+def check(repo: Repository, read_data: bool = False, progress: ProgressCallback | None = None) -> CheckReport:
+    """Check an open repository; packs --read-data finds damaged are noted in the index (when no writer runs),
+    so the next backup stores their chunks again."""
+    checker = Checker(repo.db, repo.layout)
+    report = checker.run(read_data, progress)
+    damaged = checker.damaged_packs()
+    if damaged and repo.index_copy is None:
+        with drive_errors(repo.root):
+            said = trust.record_damage(repo.layout, repo.db, damaged, repo.writable)
+        report = dataclasses.replace(report, notes=(*report.notes, *said))
+    if repo.index_copy is not None:
+        note = "the index could not be opened on the drive (full or read-only), so a local copy was checked"
+        report = dataclasses.replace(report, notes=(note, *report.notes))
+    return report

@@ -151,7 +151,7 @@ class TimekeepApp(QObject):
         reader = self.bridge.reader
         if reader is None:
             return
-        root, rid, state = reader.root, reader.config.repository_id, self.paths.state_dir
+        root, rid, state = reader.root, reader.repository_id, self.paths.state_dir
         self.workers.start(privacy.notice_due, root, rid, state,
                            on_done=lambda found: self._offer_privacy(root, rid, found))
 

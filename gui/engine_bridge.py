@@ -376,7 +376,7 @@ class EngineBridge(QObject):
 
 def _close_connection(tk: Timekeep) -> None:
     """peewee keeps one SQLite connection per thread: this closes the calling lane's one."""
-    tk.db.close()
+    tk.release_thread()
 
 
 def _load_history(tk: Timekeep) -> History:

@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 from core.api import Timekeep
-from core.index import journal
 from core.index.journal import JournalEntry
 from core.index.moves import NEW
 from tests.test_cli import ENTRY_FIELDS, Cli, exact
@@ -63,8 +62,8 @@ def test_log_says_what_a_version_was_renamed_from(cli: Cli) -> None:
     os.rename(old, new)
     with Timekeep.open(cli.repo, writer=True) as tk:
         root = os.fsencode(cli.docs)
-        journal.record(tk.db, [JournalEntry(root, new, 28, origin=old), JournalEntry(root, old, 0, origin=NEW)], 1)
-        tk.backup(dirty=journal.pending(tk.db))
+        tk.journal.record([JournalEntry(root, new, 28, origin=old), JournalEntry(root, old, 0, origin=NEW)], 1)
+        tk.backup(dirty=tk.journal.pending())
     versions = cli.json("log", str(cli.docs / "final.txt"))
     assert [(v["snapshot_id"], v["origin"]) for v in versions] == [(1, None), (2, str(cli.docs / "draft.txt"))]
     lines = cli.ok("log", str(cli.docs / "final.txt")).out.splitlines()

@@ -400,10 +400,10 @@ def damage_target(h: Thinned, scratch: Path, whole_frame: bool) -> Damage:
     (`whole_frame`) or in one it must recompress because some of its chunks died."""
     repo = h.copy(scratch)
     with Timekeep.open(repo, writer=True) as tk:
-        fold(tk.db, tk.layout, h.dropped)
-        for candidate in _candidates(tk.db, REWRITE_BELOW):
+        fold(tk._repo.db, tk._repo.layout, h.dropped)
+        for candidate in _candidates(tk._repo.db, REWRITE_BELOW):
             frames: dict[tuple[int, int], list[tuple[bytes, int, int, int, int, int]]] = {}
-            for row in _chunks(tk.db, candidate.id):
+            for row in _chunks(tk._repo.db, candidate.id):
                 frames.setdefault((row[1], row[2]), []).append(row)
             for members in frames.values():
                 live = [m for m in members if m[5]]

@@ -36,7 +36,7 @@ import os, sys
 from core.api import Timekeep
 from core.cli import exits
 tk = Timekeep.open(sys.argv[1], writer=True)
-tk.db.execute_sql("PRAGMA wal_autocheckpoint = 0")
+tk._repo.db.execute_sql("PRAGMA wal_autocheckpoint = 0")
 print(tk.backup().id, flush=True)
 os._exit(0)
 """
@@ -137,7 +137,7 @@ def test_a_reader_leaves_the_drive_untouched_and_its_copy_is_removed(full_repo: 
     index = [repo / "index.db", repo / "index.db-wal"]
     on_drive = [p.read_bytes() for p in index]
     with Timekeep.open(repo) as tk:
-        copy = tk.index_copy
+        copy = tk._repo.index_copy
         assert copy is not None and copy.is_dir() and not copy.is_relative_to(repo.parent.parent)
         assert [s.id for s in tk.snapshots()][-1] == latest
         assert {e.path for e in tk.list_dir(os.fsencode(src), latest)} >= {os.fsencode(src / "new.bin")}
@@ -170,7 +170,7 @@ def test_with_room_again_the_drive_opens_in_place(full_repo: tuple[Path, int, Tr
     repo, latest, _ = full_repo
     (repo.parent.parent / "filler").unlink()
     with Timekeep.open(repo) as tk:
-        assert tk.index_copy is None
+        assert not tk.on_copy
         assert [s.id for s in tk.snapshots()][-1] == latest
         assert tk.check(read_data=True).ok
 
@@ -183,6 +183,6 @@ def test_a_read_only_drive_reads_the_same_way(src: Path, tmp_path: Path, small_d
     tree = read_tree(src)
     subprocess.run(["mount", "-o", "remount,ro", str(small_drive)], check=True)
     with Timekeep.open(repo) as tk:
-        assert tk.index_copy is not None
+        assert tk.on_copy
         assert_snapshot_matches(tk, os.fsencode(src), latest, tree, tmp_path / "restores")
         assert tk.check(read_data=True).ok

@@ -321,9 +321,9 @@ def test_the_journal_is_never_written_into_a_copy_of_the_index(tmp_path: Path, s
     repo = new_repo(tmp_path, src)
     backup(repo)
     with Timekeep.open(repo) as tk:
-        tk.index_copy = tmp_path  # as a reader on a full drive has it
+        tk._repo.index_copy = tmp_path  # as a reader on a full drive has it
         view = tk.journal
-        tk.index_copy = None
+        tk._repo.index_copy = None
         with pytest.raises(StorageError, match="full or read-only"):
             view.record([JournalEntry(b(src), b(src / "a.txt"), 1)], 1)
         with pytest.raises(StorageError):

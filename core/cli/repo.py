@@ -56,7 +56,7 @@ def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress],
             raise
         raise NotARepository(absent) from None  # say the drive is away, not that the folder is not a repository
     try:
-        tell_if_exposed(tk.root, tk.config.repository_id)
+        tell_if_exposed(tk.root, tk.repository_id)
     except BaseException:
         tk.close()
         raise

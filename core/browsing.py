@@ -1,0 +1,84 @@
+"""Looking through history: the snapshots, the snapshot at a time, a folder as it was, what a snapshot
+changed or deleted, a file's versions. Read from the index; listings check every row against its seal."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from core.errors import NotInSnapshot, TimeBeforeFirstSnapshot, UsageError
+from core.index import queries, summary
+from core.repository import Repository
+from core.restore import build
+from core.storage.manifest import manifest_ids
+from core.timespec import parse_time_spec
+from core.types import Entry, FileError, SnapshotInfo, SnapshotSummary, VersionInfo
+
+
+def snapshot_errors(repo: Repository, snapshot_id: int) -> list[FileError]:
+    rows = repo.db.execute_sql(
+        "SELECT path, kind, message FROM snapshot_error WHERE snapshot_id = ? ORDER BY id", (snapshot_id,))
+    return [FileError(*row) for row in rows]
+
+
+def resolve_time(repo: Repository, spec: str) -> SnapshotInfo:
+    """The snapshot in force at `spec` (ISO time, snapshot id, 'latest', '2 hours ago')."""
+    parsed = parse_time_spec(spec, datetime.now(UTC))
+    every = queries.snapshots(repo.db)
+    if not every:
+        raise UsageError("there are no snapshots yet; run `timekeep backup` first")
+    if parsed.kind == "latest":
+        return every[-1]
+    if parsed.kind == "snapshot":
+        sid = int(parsed.snapshot_id or 0)
+        found = queries.snapshot(repo.db, sid)
+        if found is None:
+            raise UsageError(_unknown_snapshot(repo, sid))
+        return found
+    found = queries.snapshot_at_time(repo.db, min(int(parsed.time_ns or 0), 2**63 - 1))
+    if found is None:
+        first = datetime.fromtimestamp(every[0].time_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+        raise TimeBeforeFirstSnapshot(f"{spec!r} is before the first snapshot (taken {first})")
+    return found
+
+
+def _unknown_snapshot(repo: Repository, sid: int) -> str:
+    if sid in manifest_ids(repo.layout):
+        return (f"snapshot {sid} is on the drive but not in the index (the index is behind the drive); run "
+                "`timekeep rebuild-index`")
+    return f"there is no snapshot {sid}; `timekeep snapshots` lists them"
+
+
+def list_dir(repo: Repository, path: bytes | None, snapshot_id: int) -> list[Entry]:
+    """Children of `path` as they stood at the snapshot; `None` lists the protected folders."""
+    if path is None:
+        return queries.roots_at(repo.db, snapshot_id)
+    version = build.version_at(repo.db, path, snapshot_id)
+    if version.kind != "dir":
+        raise UsageError(f"{os.fsdecode(path)} is not a folder at snapshot {snapshot_id}")
+    return queries.children_at(repo.db, version.file_id, snapshot_id)
+
+
+def snapshot_summary(repo: Repository, snapshot_id: int) -> SnapshotSummary:
+    return summary.snapshot_summary(repo.db, snapshot_id)
+
+
+def deleted_at(repo: Repository, path: bytes | None, snapshot_id: int) -> list[Entry]:
+    """Children of `path` (None: the protected folders) deleted at the snapshot, each as it was just before
+    (state "deleted"); a folder deleted at that snapshot lists what went with it."""
+    if path is None:
+        return summary.deleted_roots(repo.db, snapshot_id)
+    fid = queries.file_id(repo.db, path)
+    version = queries.version_at(repo.db, fid, snapshot_id) if fid is not None else None
+    if fid is None or version is None:
+        raise NotInSnapshot(f"{os.fsdecode(path)} did not exist at snapshot {snapshot_id}")
+    if version.kind != "dir":
+        raise UsageError(f"{os.fsdecode(path)} is not a folder at snapshot {snapshot_id}")
+    return summary.deleted_children(repo.db, fid, snapshot_id)
+
+
+def versions(repo: Repository, path: bytes) -> list[VersionInfo]:
+    fid = queries.file_id(repo.db, path)
+    if fid is None:
+        raise NotInSnapshot(f"{os.fsdecode(path)} was never backed up")
+    return queries.versions_of(repo.db, fid)

@@ -1,0 +1,95 @@
+"""What a repository protects and how: its folders and their exclusions, its compression level and its
+retention rule. folders.json is the drive's record of the folders; the index's folder table follows it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from core.capture.excludes import DEFAULT_EXCLUDES
+from core.errors import UsageError
+from core.paths import is_inside, within
+from core.repository import Repository, sync_folders
+from core.storage import layout as repo_layout
+from core.types import FolderInfo, Retention
+
+
+def folders(repo: Repository) -> list[FolderInfo]:
+    rows = repo.db.execute_sql("SELECT id, path, excludes FROM folder WHERE active = 1 ORDER BY path")
+    return [FolderInfo(fid, path, tuple(json.loads(ex))) for fid, path, ex in rows]
+
+
+def add_folder(repo: Repository, path: bytes, excludes: tuple[str, ...] = (), default_excludes: bool = True
+               ) -> FolderInfo:
+    """Protect a folder; never one that overlaps another, holds the repository or lies inside it, however
+    the path is spelled (links, bind mounts)."""
+    repo.need_writer()
+    path = os.path.realpath(path)
+    if not os.path.isdir(path):
+        raise UsageError(f"{os.fsdecode(path)} is not a folder")
+    for other in folders(repo):
+        if path == other.path:
+            raise UsageError(f"{os.fsdecode(path)} is already protected")
+        if is_inside(path, other.path) or is_inside(other.path, path):
+            raise UsageError(f"{os.fsdecode(path)} overlaps the protected folder {os.fsdecode(other.path)}")
+    if within(repo.root, path):
+        raise UsageError("the folder holds the backup repository itself; protect a folder beside it")
+    if within(path, repo.root):
+        raise UsageError("the folder lies inside the backup repository; protect a folder outside it")
+    entries = repo_layout.read_folders(repo.layout)
+    entries.append({"path": os.fsdecode(path), "excludes": list(_patterns(excludes, default_excludes))})
+    _write(repo, entries)
+    return _folder(repo, path)
+
+
+def set_excludes(repo: Repository, path: bytes, excludes: tuple[str, ...], default_excludes: bool = True
+                 ) -> FolderInfo:
+    """Change a protected folder's exclusion patterns; its history is untouched."""
+    repo.need_writer()
+    path = os.path.realpath(path)
+    entries = repo_layout.read_folders(repo.layout)
+    for entry in entries:
+        if os.fsencode(str(entry["path"])) == path:
+            entry["excludes"] = list(_patterns(excludes, default_excludes))
+            _write(repo, entries)
+            return _folder(repo, path)
+    raise UsageError(f"{os.fsdecode(path)} is not a protected folder")
+
+
+def remove_folder(repo: Repository, path: bytes) -> None:
+    """Stop protecting a folder; its history stays browsable and restorable."""
+    repo.need_writer()
+    path = os.path.realpath(path)
+    entries = repo_layout.read_folders(repo.layout)
+    kept = [e for e in entries if os.fsencode(str(e["path"])) != path]
+    if len(kept) == len(entries):
+        raise UsageError(f"{os.fsdecode(path)} is not a protected folder")
+    _write(repo, kept)
+
+
+def set_compression_level(repo: Repository, level: int) -> None:
+    """zstd level for chunks stored from now on (1 fastest, 19 smallest); stored chunks stay as they are."""
+    if not 1 <= level <= 19:
+        raise UsageError(f"compression level {level} is out of range; use 1 (fastest) to 19 (smallest)")
+    repo.save_config(dataclasses.replace(repo.config, compression_level=level))
+
+
+def set_retention(repo: Repository, rule: Retention) -> None:
+    """How the coalescer thins this repository's history from now on (stored in config.json)."""
+    if rule.keep_all_hours < 1 or rule.daily_days < 0 or rule.weekly_weeks < 0:
+        raise UsageError("retention: keep every snapshot for at least 1 hour; days and weeks cannot be negative")
+    repo.save_config(dataclasses.replace(repo.config, retention=rule))
+
+
+def _patterns(excludes: tuple[str, ...], default_excludes: bool) -> tuple[str, ...]:
+    return (*DEFAULT_EXCLUDES, *excludes) if default_excludes else tuple(excludes)
+
+
+def _write(repo: Repository, entries: list[dict[str, object]]) -> None:
+    repo_layout.write_folders(repo.layout, entries)
+    sync_folders(repo.db, repo.layout, [])
+
+
+def _folder(repo: Repository, path: bytes) -> FolderInfo:
+    return next(f for f in folders(repo) if f.path == path)

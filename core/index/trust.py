@@ -1,0 +1,165 @@
+"""Whether an index may be written through: the checks every writer makes before it trusts index.db, the
+rebuild when it may not, and the repairs of what the drive lost while the index still knows it (FORMAT.md,
+"The index is a cache").
+
+A writer never trusts an index that is missing, that SQLite finds damaged, or that is behind the drive (a
+manifest on the drive it does not know, or a newer generation of one): it rebuilds the index from the drive
+first, beside the old one, and says so. What the drive lost while the index still knows it is repaired where
+the index can (a lost manifest is written again from it) and recorded where it cannot (a pack gone or cut
+short is marked, so a later backup stores its chunks again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+
+from peewee import DatabaseError, SqliteDatabase
+
+from core.errors import CorruptData, IndexDamaged, IndexMissing, RepositoryLocked
+from core.index import chain
+from core.index.beside import build_beside, put_in_place, remove_leftovers
+from core.index.rebuild import RebuildReport
+from core.index.schema import check_integrity, open_index
+from core.index.survey import Drift, compare, survey
+from core.index.writer import manifest_records, salvage_header
+from core.storage.layout import Layout
+from core.storage.lock import WriterLock
+from core.storage.manifest import write_manifest
+from core.storage.pack import read_footer
+from core.types import Progress
+
+ProgressCallback = Callable[[Progress], None]
+log = logging.getLogger(__name__)
+
+
+def trusted_index(layout: Layout, progress: ProgressCallback | None, notes: list[str]
+                   ) -> tuple[SqliteDatabase, bool]:
+    """The index to write through, and whether it had to be rebuilt from the drive first."""
+    remove_leftovers(layout)
+    try:
+        db = open_index(layout.index)
+        check_integrity(db)
+    except IndexMissing:
+        return _rebuild(layout, progress, notes, "the index (index.db) was missing", None), True
+    except IndexDamaged as err:
+        return _rebuild(layout, progress, notes, str(err), None), True
+    drift = compare(db, survey(layout))
+    if drift.behind:
+        reason = f"the index was behind the drive ({drift.behind[0]})"
+        return _rebuild(layout, progress, notes, reason, db), True
+    try:
+        _repair(db, layout, drift, notes)
+    except BaseException:
+        db.close()
+        raise
+    return db, False
+
+
+def _rebuild(layout: Layout, progress: ProgressCallback | None, notes: list[str], reason: str,
+             old: SqliteDatabase | None) -> SqliteDatabase:
+    """Rebuild beside, swap, and open the new index; the old one (if it still opened) lends what it knows."""
+    log.warning("%s: %s; rebuilding the index from the drive", layout.root, reason)
+    try:
+        built, report = build_beside(layout, progress, salvage=old)
+    finally:
+        if old is not None:
+            old.close()
+    aside = put_in_place(layout, built, old_healthy=old is not None)
+    notes.append(f"{reason}; rebuilt it from the drive ({_counted(report)})")
+    if aside is not None:
+        notes.append(f"the damaged index was kept as {aside.name}")
+    notes.extend(report.problems)
+    return open_index(layout.index)
+
+
+def rebuild_live(layout: Layout, db: SqliteDatabase, progress: ProgressCallback | None, notes: list[str],
+                 reason: str) -> None:
+    """Rebuild under a writer that found a damaged row midway; its open connection sees the new index."""
+    log.warning("%s: %s; rebuilding the index from the drive", layout.root, reason)
+    built, report = build_beside(layout, progress, salvage=db)
+    db.close()  # this thread's connection: whatever it still had open must not pin the old index
+    put_in_place(layout, built, old_healthy=True)
+    db.connect()
+    notes.append(f"{reason.split('; run')[0]}; rebuilt it from the drive ({_counted(report)})")
+    notes.extend(report.problems)
+
+
+def _counted(report: RebuildReport) -> str:
+    n = report.snapshots
+    return f"{n} snapshot{'s' if n != 1 else ''}"
+
+
+def _repair(db: SqliteDatabase, layout: Layout, drift: Drift, notes: list[str]) -> None:
+    """What the drive lost that the index knows: manifests written again, packs marked."""
+    for name in drift.missing_packs:
+        db.execute_sql("UPDATE pack SET state = 'missing' WHERE name = ?", (name,))
+        notes.append(f"pack {name} is missing from the drive; what only it held is lost "
+                     "(`timekeep check` lists it); the next backups store again what is still on this computer")
+    for name in drift.resized_packs:
+        if _footer_damaged(layout, name):
+            db.execute_sql("UPDATE pack SET state = 'damaged' WHERE name = ?", (name,))
+            notes.append(f"pack {name} is damaged (cut short); what only it held is lost (`timekeep check` "
+                         "lists it); the next backups store again what is still on this computer")
+    for sid in drift.missing_manifests:
+        if chain.snapshot_intact(db, sid):
+            (gen,) = db.execute_sql("SELECT gen FROM snapshot WHERE id = ?", (sid,)).fetchone()
+            write_manifest(layout, sid, salvage_header(db, sid), manifest_records(db, sid), int(gen) + 1)
+            db.execute_sql("UPDATE snapshot SET gen = ? WHERE id = ?", (int(gen) + 1, sid))
+            notes.append(f"the manifest of snapshot {sid} was missing from the drive; written again from the index")
+        else:
+            notes.append(f"the manifest of snapshot {sid} is missing from the drive and the index cannot "
+                         "restore it; run `timekeep check`")
+
+
+def record_damage(layout: Layout, db: SqliteDatabase, packs: set[str], locked: bool) -> list[str]:
+    """Note in the index packs that `check --read-data` found damaged, so the next backup stores their chunks
+    again (what is still on this computer comes back whole); only while no writer runs."""
+    lock = None if locked else WriterLock(layout.lock)
+    try:
+        if lock is not None:
+            lock.acquire()
+    except RepositoryLocked:
+        return ["a backup is running, so the damaged packs were not noted in the index; check again later"]
+    try:
+        with db.atomic():
+            for name in sorted(packs):
+                db.execute_sql("UPDATE pack SET state = 'damaged' WHERE name = ? AND state = 'ok'", (name,))
+    finally:
+        if lock is not None:
+            lock.release()
+    return [f"pack {name} is noted as damaged: the next backup stores again what of it is still on this computer"
+            for name in sorted(packs)]
+
+
+def _footer_damaged(layout: Layout, name: str) -> bool:
+    try:
+        read_footer(layout.pack_path(name))
+    except (CorruptData, OSError):
+        return True
+    return False
+
+
+def behind_notes(db: SqliteDatabase, layout: Layout) -> list[str]:
+    """A reader goes on with an index that is behind the drive (what it shows is still true), but says so."""
+    try:
+        behind = compare(db, survey(layout)).behind
+    except (OSError, DatabaseError):
+        return []
+    if not behind:
+        return []
+    more = f" and {len(behind) - 1} more" if len(behind) > 1 else ""
+    return [f"the index is behind the drive ({behind[0]}{more}); the next backup rebuilds it, or run "
+            "`timekeep rebuild-index`"]
+
+
+def old_index(layout: Layout) -> SqliteDatabase | None:
+    with contextlib.suppress(IndexMissing, IndexDamaged):
+        db = open_index(layout.index)
+        try:
+            check_integrity(db)
+            return db
+        except IndexDamaged:
+            db.close()
+    return None

@@ -1,0 +1,48 @@
+"""Getting things back through an open repository: a version's checked plan, verified chunks, a version
+written out (checked against its whole-file digest), and restores of files and folders."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import BinaryIO
+
+from core.errors import UsageError
+from core.index import queries
+from core.repository import Repository
+from core.restore import build
+from core.restore.combine import write_version as combine
+from core.types import Plan, Progress, RestoreResult
+
+
+def plan(repo: Repository, path: bytes, snapshot_id: int) -> Plan:
+    return build.plan(repo.db, path, snapshot_id)
+
+
+def read_chunk(repo: Repository, digest: bytes) -> bytes:
+    """One stored chunk's verified contents: with `plan`, enough for another process to build a version."""
+    return repo.source.chunk(digest)
+
+
+def write_version(repo: Repository, version: Plan, out: BinaryIO) -> None:
+    if version.kind != "file":
+        raise UsageError(f"{os.fsdecode(version.path)} is a {version.kind}, not a file")
+    combine(repo.source, version, out)
+
+
+def restore(repo: Repository, path: bytes, snapshot_id: int, dest: bytes | None = None, overwrite: bool = False,
+            progress: Callable[[Progress], None] | None = None) -> RestoreResult:
+    from core.restore.restore import Restorer  # loaded when something is restored: commands start quicker
+
+    snap = queries.snapshot(repo.db, snapshot_id)
+    if snap is None:
+        raise UsageError(f"there is no snapshot {snapshot_id}")
+    started, done = time.monotonic(), [0]
+
+    def on_bytes(n: int) -> None:
+        done[0] += n
+        if progress is not None:
+            progress(Progress("restore", 0, 0, done[0], 0, time.monotonic() - started, path))
+
+    return Restorer(repo.db, repo.source, snap, overwrite, on_bytes).restore(path, dest)

@@ -1,0 +1,108 @@
+"""Taking a snapshot through an open repository: the folders it protects, an id never used before, a
+full drive answered by thinning, and a damaged index met midway answered by rebuilding it and going again."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import threading
+from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
+
+from core.errors import DriveFull, IndexDamaged, UsageError
+from core.folders import folders
+from core.index import losses, queries
+from core.index.recovery import discard_snapshot
+from core.repository import Repository
+from core.storage.failures import drive_errors
+from core.storage.manifest import manifest_ids
+from core.types import Progress, SnapshotInfo
+
+ProgressCallback = Callable[[Progress], None]
+Dirty = Mapping[bytes, Collection[bytes]]
+ROOM_MARGIN = 16 << 20
+log = logging.getLogger(__name__)
+
+
+def backup(repo: Repository, trigger: str = "manual", progress: ProgressCallback | None = None,
+           cancel: threading.Event | None = None, dirty: Dirty | None = None, make_room: bool = True) -> SnapshotInfo:
+    """Take a snapshot. `dirty` (folder root -> changed paths, as a watcher journaled them) limits the scan
+    to those paths; folders not in it are not scanned. None scans everything.
+
+    When the drive fills up, old snapshots are thinned to make room (the oldest outside the retention rule's
+    keep-all window first, never a file's only copy) and the backup runs again. When a row of the index fails
+    its seal midway, the snapshot is dropped, the index rebuilt from the drive, and the backup runs again."""
+    repo.need_writer()
+    try:
+        return _with_room(repo, trigger, progress, cancel, dirty, make_room)
+    except IndexDamaged as err:
+        repo.rebuild_live(str(err), progress)
+        return _with_room(repo, trigger, progress, cancel, dirty, make_room)
+
+
+def _with_room(repo: Repository, trigger: str, progress: ProgressCallback | None, cancel: threading.Event | None,
+               dirty: Dirty | None, make_room: bool) -> SnapshotInfo:
+    free_before = _free_bytes(repo.root)
+    try:
+        return _once(repo, trigger, progress, cancel, dirty)
+    except DriveFull as err:
+        if not make_room:
+            raise
+        from core.coalesce import run as thinning  # loaded when thinning is needed: commands start quicker
+
+        with drive_errors(repo.root):
+            room = thinning.make_room(repo.db, repo.layout, repo.config.compression_level, repo.config.retention,
+                                      2 * free_before + ROOM_MARGIN)
+        if not room.snapshots_dropped:
+            raise DriveFull(full_message(repo.root, free_before, len(queries.snapshots(repo.db)),
+                                         repo.config.retention.keep_all_hours)) from err
+        log.warning("drive full: thinned snapshots %s (%d bytes) to make room", room.snapshots_dropped,
+                    room.bytes_freed)
+        return _once(repo, trigger, progress, cancel, dirty)
+
+
+def _once(repo: Repository, trigger: str, progress: ProgressCallback | None, cancel: threading.Event | None,
+          dirty: Dirty | None) -> SnapshotInfo:
+    from core.capture.backup import Backup, FolderSpec  # the CLI's other commands need not load it
+
+    specs = [FolderSpec(f.id, f.path, f.excludes) for f in folders(repo)]
+    if not specs:
+        raise UsageError("no folder is protected yet; add one with `timekeep add FOLDER`")
+    first_free = max(manifest_ids(repo.layout), default=0) + 1  # ids are never reused, whatever the index says
+    job = Backup(repo.db, repo.layout, repo.config, specs, progress, cancel, dirty=dirty, first_free=first_free,
+                 reread=losses.to_store_again(repo.db))
+    try:
+        with drive_errors(repo.root):
+            return job.run(trigger)
+    except BaseException:
+        if job.writer.snapshot_id:
+            with contextlib.suppress(Exception):  # the next writer's recovery drops it if this cannot (drive gone)
+                discard_snapshot(repo.db, job.writer.snapshot_id)
+        raise
+
+
+def _free_bytes(root: Path) -> int:
+    try:
+        return shutil.disk_usage(root).free
+    except OSError:
+        return 0
+
+
+def full_message(root: Path, free_before: int, snapshots: int, keep_all_hours: int) -> str:
+    """Why a backup stopped on a full drive that thinning could not help: how much room there was, why
+    nothing was thinned, and what to do."""
+    def size(n: int) -> str:
+        return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+    try:
+        of = f" of {size(shutil.disk_usage(root).total)}"
+    except OSError:
+        of = ""
+    head = (f"the backup drive is full: this {'first ' if not snapshots else ''}backup needed more than the "
+            f"{size(free_before)} that was free{of}")
+    if not snapshots:
+        return f"{head}. Free some space on the drive, or use a larger one, and back up again"
+    return (f"{head}, and no snapshot could be thinned to make room: every snapshot is within the last "
+            f"{keep_all_hours} hours or holds a file's only copy. Free some space on the drive, thin older "
+            "history by hand, or use a larger drive, and back up again")
