@@ -21,8 +21,10 @@ from core.journaling import JournalView
 from core.repository import Repository
 from core.repository import rebuild_index as _rebuild_index
 from core.storage import layout as repo_layout
+from core.storage.atomic import atomic_write
 from core.storage.failures import drive_errors
 from core.storage.layout import Layout
+from core.storage.privacy import answer_notice, make_private, notice, notice_due, remember_notice
 from core.types import (
     CheckReport,
     CoalesceReport,
@@ -39,7 +41,11 @@ from core.types import (
 )
 
 ProgressCallback = Callable[[Progress], None]
-__all__ = ["RebuildReport", "Timekeep", "describe_lost", "init_repository", "rebuild_index"]
+__all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
+    "RebuildReport", "Timekeep", "answer_notice", "atomic_write", "describe_lost", "init_refusal", "init_repository",
+    "is_repository", "make_private", "missing_drive", "notice", "notice_due", "rebuild_index", "remember_notice",
+    "repository_id",
+]
 
 
 def init_repository(path: str | Path) -> None:
@@ -196,3 +202,30 @@ class Timekeep:
     # checking
     def check(self, read_data: bool = False, progress: ProgressCallback | None = None) -> CheckReport:
         return check.check(self._repo, read_data, progress)
+
+
+# --- for the app and the CLI, around a repository (none of these opens its index) -------------------------
+
+def is_repository(path: str | Path) -> bool:
+    """Whether the folder holds a repository (its config file): what a drive that is there shows."""
+    return Layout(Path(path)).config.exists()
+
+
+def repository_id(path: str | Path) -> str:
+    """The repository's id, from its config; NotARepository (one line) if it is none."""
+    return repo_layout.load_config(Path(path).absolute()).repository_id
+
+
+def missing_drive(path: str | Path) -> str | None:
+    """Why a repository path cannot be reached because its drive is away (a sentence), or None."""
+    from core.agent.paths import AgentPaths
+    from core.drives import missing_drive as absent
+
+    return absent(str(path), AgentPaths.from_platform().known_drives)
+
+
+def init_refusal(path: str | Path) -> str | None:
+    """Why `init` should not make a repository at `path` (an empty mount point: its drive is away), or None."""
+    from core.drives import init_refusal as refusal
+
+    return refusal(str(path))

@@ -11,13 +11,15 @@ from typing import BinaryIO
 from core.errors import UsageError
 from core.index import queries
 from core.repository import Repository
-from core.restore import build
 from core.restore.combine import write_version as combine
 from core.types import Plan, Progress, RestoreResult
 
 
 def plan(repo: Repository, path: bytes, snapshot_id: int) -> Plan:
-    return build.plan(repo.db, path, snapshot_id)
+    """The checked plan; stored values of a type they can never have are one line too (CorruptData)."""
+    from core.restore.restore import checked_plan
+
+    return checked_plan(repo.db, path, snapshot_id)
 
 
 def read_chunk(repo: Repository, digest: bytes) -> bytes:

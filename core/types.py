@@ -6,12 +6,24 @@ Paths are bytes (os.fsencode) so names that are not UTF-8 survive every layer; t
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 Kind = Literal["file", "dir", "symlink"]
 State = Literal["created", "modified", "metadata", "deleted"]
+
+
+def kind_of(mode: int) -> Kind | None:
+    """'file', 'dir' or 'symlink'; None for sockets, FIFOs and devices, which are never stored."""
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    return None
 
 
 def ns_to_datetime(ns: int) -> datetime:

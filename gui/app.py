@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThreadPool
 from PySide6.QtWidgets import QApplication
 
-from core.storage import privacy
+from core.api import answer_notice, notice_due
 from core.types import Retention, SnapshotInfo
 from gui.assets import Assets
 from gui.dialogs.settings import SettingsDialog
@@ -152,7 +152,7 @@ class TimekeepApp(QObject):
         if reader is None:
             return
         root, rid, state = reader.root, reader.repository_id, self.paths.state_dir
-        self.workers.start(privacy.notice_due, root, rid, state,
+        self.workers.start(notice_due, root, rid, state,
                            on_done=lambda found: self._offer_privacy(root, rid, found))
 
     def _offer_privacy(self, root: Path, rid: str, found: list[Path]) -> None:
@@ -163,7 +163,7 @@ class TimekeepApp(QObject):
                                    "Make them readable by you alone?")
         done = ("The backups are now readable by you alone" if fix
                 else "`timekeep make-private` makes the backups private whenever you like")
-        self.workers.start(privacy.answer_notice, root, rid, self.paths.state_dir, fix,
+        self.workers.start(answer_notice, root, rid, self.paths.state_dir, fix,
                            on_done=lambda _changed: self._status_message(done),
                            on_failed=lambda message: self.prompts.warn(self.window, "Backups readable by others",
                                                                        message))

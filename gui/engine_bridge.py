@@ -22,8 +22,7 @@ from typing import TypeVar, TypeVarTuple
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.agent.messages import DestinationStatus, JobFinished, JobStarted
-from core.api import Timekeep, init_repository
-from core.storage.layout import Layout
+from core.api import Timekeep, init_repository, is_repository
 from core.types import CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
 from gui.agent_link import Drives, Serving, back_up_via_agent, cancel_agent_job, follow_agent
 from gui.workers import Failed, Report, WorkerPool
@@ -56,7 +55,7 @@ class FolderChange:
 
 def repository_reachable(path: Path) -> bool:
     """True when the drive is there and the folder holds a repository (its config file)."""
-    return Layout(path).config.exists()
+    return is_repository(path)
 
 
 def open_or_create(path: Path) -> Path:

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from core.api import Timekeep
-from core.capture.observe import kind_of
 from core.errors import NotInSnapshot, UsageError
-from core.types import Entry
+from core.types import Entry, kind_of
 
 Change = Literal["", "new", "changed", "metadata", "deleted"]
 CHANGE_OF_STATE: dict[str, Change] = {"created": "new", "modified": "changed", "metadata": "metadata",

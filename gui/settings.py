@@ -19,7 +19,7 @@ from typing import Any
 
 import platformdirs
 
-from core.storage.atomic import atomic_write
+from core.api import atomic_write
 from core.types import Retention
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QStorageInfo
 
-from core.storage.layout import Layout
+from core.api import is_repository
 
 SYSTEM_ROOTS = ("/proc", "/sys", "/dev", "/run", "/boot", "/snap", "/var", "/etc", "/usr", "/tmp")
 REMOVABLE_ROOTS = ("/media/", "/run/media/", "/mnt/", "/Volumes/")
@@ -63,10 +63,10 @@ def backups_folder(chosen: str | Path) -> tuple[Path, bool]:
     """Where backups go for a chosen drive or folder, and whether a repository is already there: a chosen
     folder that is itself a repository (made with `timekeep init`, say) is used as it is, never nested."""
     path = Path(chosen)
-    if Layout(path).config.exists():
+    if is_repository(path):
         return path, True
     target = repository_path(path)
-    return target, Layout(target).config.exists()
+    return target, is_repository(target)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """A storage time on one destination, and the reconciliation scan that feeds its journal.
 
-A storage time reads only what the journal names (claims 7–9): it notes the journal's watermark, hands the
+A storage time reads only what the journal names: it notes the journal's watermark, hands the
 paths at or below it to `Timekeep.backup(dirty=...)`, and clears them only once the snapshot is complete,
 so a failed or cancelled storage time loses nothing. Reconciliation is the metadata scan (size, mtime,
 inode, ctime; no reading) that finds what the watcher could not see, journaling it for the next one.

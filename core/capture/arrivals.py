@@ -2,7 +2,7 @@
 
 When the file at the new path is the very one stored at the old (same inode, size and mtime; a rename changes
 only its ctime), its first version there is recorded from the origin's stored pieces, without reading it. A
-file edited since is read, and still named after its origin so its history follows (DESIGN §4). A rename
+file edited since is read, and still named after its origin so its history follows (FORMAT.md, `origin`). A rename
 found only by a scan has no journaled origin and stays a deletion plus a creation whose content dedups.
 """
 
@@ -82,7 +82,7 @@ class Arrivals:
 
 def unread(item: ScanItem, arrival: Arrival) -> bool:
     """Whether the renamed file is still the one stored at its origin, unchanged (same inode, size and
-    mtime: DESIGN §3's test without the ctime a rename changes), so it need not be read. A version stored
+    mtime: observe.same_stat's test without the ctime a rename changes), so it need not be read. A version stored
     racy (touched as it was read) proves nothing: such a file is read."""
     obs, before = item.observed, arrival.before
     return obs is not None and obs.kind == "file" and not before.racy and (obs.inode, obs.size, obs.mtime_ns) == (

@@ -1,4 +1,4 @@
-"""Changed locations: compare a file's new chunk summary with its previous version (claims 1, 5).
+"""Changed locations: compare a file's new chunk summary with its previous version.
 
 A new chunk is unchanged when the previous version held the very same chunk (same digest, same length)
 at the same offset; every other chunk is a changed location to store. Pure.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import stat
 from typing import NamedTuple
 
 from core.index.queries import VersionRow
@@ -24,17 +23,6 @@ class Observed(NamedTuple):
     gid: int | None = None
 
 
-def kind_of(mode: int) -> str | None:
-    """'file', 'dir' or 'symlink'; None for sockets, FIFOs and devices, which are never stored."""
-    if stat.S_ISREG(mode):
-        return "file"
-    if stat.S_ISDIR(mode):
-        return "dir"
-    if stat.S_ISLNK(mode):
-        return "symlink"
-    return None
-
-
 def observe(path: bytes, st: os.stat_result, kind: str, link_target: bytes | None = None) -> Observed:
     size = st.st_size if kind == "file" else 0
     return Observed(path, kind, size, st.st_mode, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, link_target,
@@ -42,7 +30,7 @@ def observe(path: bytes, st: os.stat_result, kind: str, link_target: bytes | Non
 
 
 def same_stat(obs: Observed, prev: VersionRow) -> bool:
-    """The file-is-unchanged test (DESIGN.md §3): size, mtime_ns, inode and ctime all match."""
+    """The file-is-unchanged test: size, mtime_ns, inode and ctime all match."""
     return (obs.size, obs.mtime_ns, obs.inode, obs.ctime_ns) == (
         prev.size, prev.mtime_ns, prev.inode, prev.ctime_ns)
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from peewee import SqliteDatabase
 
 from core.capture.excludes import Excludes
-from core.capture.observe import Observed, classify, kind_of, observe
+from core.capture.observe import Observed, classify, observe
 from core.index import queries
 from core.index.queries import VersionRow
 from core.paths import is_inside
-from core.types import SKIPPED, FileError
+from core.types import SKIPPED, FileError, kind_of
 
 Report = Callable[[FileError], None]
 

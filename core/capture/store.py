@@ -4,7 +4,7 @@ A digest is *claimed* by the first thread that needs it stored; only that thread
 it. New chunks that follow each other in a file are compressed together, up to GROUP_BYTES per frame,
 so small content-defined chunks compress as well as big ones. A file's result depends on every digest
 it uses that is not yet in the index; it may be committed once all of those sit in sealed (fsynced)
-packs — the crash-safety rule of DESIGN.md §2.
+packs: data is durable before the index refers to it (FORMAT.md, "Packs").
 """
 
 from __future__ import annotations

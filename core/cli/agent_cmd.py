@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.cli.output import human_bytes, plural, print_json, show_path
@@ -23,32 +22,16 @@ def _repo_arg(args: argparse.Namespace) -> str | None:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from core.agent.config import SettingsFile
-    from core.agent.paths import AgentPaths
-    from core.agent.run import run_agent
+    """Run the agent; --install remembers --repo among its destinations and writes the session entries."""
+    from core.agent import launch
 
-    paths = AgentPaths.from_platform()
-    if args.install or args.uninstall:
-        return _install(args, paths.config_file)
-    settings = SettingsFile(paths.config_file, _repo_arg(args))
-    return run_agent(paths, settings.load(), settings=settings)
-
-
-def _install(args: argparse.Namespace, config_file: Path) -> int:
-    """--install remembers --repo among the agent's destinations, then writes the session entries."""
-    from core.agent import install
-    from core.agent.config import add_destination, load_config
-
-    where = install.places()
     if args.uninstall:
-        print("\n".join(install.uninstall(where, install.systemctl())))
+        print("\n".join(launch.uninstall()))
         return 0
-    repo = _repo_arg(args)
-    if repo is not None:
-        add_destination(config_file, repo)
-    load_config(config_file)  # refuse to install an agent that would have nowhere to store
-    print("\n".join(install.install(where, install.command(), install.systemctl())))
-    return 0
+    if args.install:
+        print("\n".join(launch.install(_repo_arg(args))))
+        return 0
+    return launch.run(_repo_arg(args))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -85,9 +68,7 @@ def _status_without_agent(args: argparse.Namespace) -> int:
 
 
 def _repository_status(repo: str) -> dict[str, Any]:
-    from core.agent.paths import AgentPaths
-    from core.api import Timekeep
-    from core.drives import missing_drive
+    from core.api import Timekeep, missing_drive
     from core.errors import NotARepository
     from core.types import iso_utc
 
@@ -96,7 +77,7 @@ def _repository_status(repo: str) -> dict[str, Any]:
             snaps = tk.snapshots()
             stats = tk.journal.stats()
     except NotARepository:
-        absent = missing_drive(repo, AgentPaths.from_platform().known_drives)
+        absent = missing_drive(repo)
         if absent is None:
             raise
         raise NotARepository(absent) from None

@@ -26,7 +26,6 @@ from core.cli.output import (
 from core.cli.progress import make_reporter
 from core.cli.repo import open_repo, user_path
 from core.paths import is_inside
-from core.restore.restore import IMPOSSIBLE_VALUES, impossible
 from core.types import Entry, FileError, RestoreResult, SnapshotInfo
 
 
@@ -115,10 +114,7 @@ def cmd_cat(args: argparse.Namespace) -> int:
     path = user_path(args.file)
     with open_repo(args) as tk:
         snap = tk.resolve_time(args.at)
-        try:
-            plan = tk.plan(path, snap.id)
-        except IMPOSSIBLE_VALUES as err:
-            raise impossible(path, err) from None
+        plan = tk.plan(path, snap.id)
         sys.stdout.flush()
         tk.write_version(plan, sys.stdout.buffer)
         sys.stdout.buffer.flush()

@@ -24,16 +24,14 @@ from core.cli.progress import make_reporter
 from core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path, state_folder
 from core.cli.via_agent import backup_via_agent
 from core.errors import BackupCancelled, UsageError
-from core.index.losses import describe
 from core.types import CheckReport, Lost, SnapshotInfo
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     path = os.path.abspath(args.path)
     from core import api
-    from core.drives import init_refusal
 
-    if not args.here and (refusal := init_refusal(path)) is not None:
+    if not args.here and (refusal := api.init_refusal(path)) is not None:
         raise UsageError(refusal)  # an empty mount point: the repository would land on the system disk
     api.init_repository(path)
     quoted = shlex.quote(path)
@@ -129,7 +127,9 @@ def check_lines(report: CheckReport, read_data: bool) -> list[str]:
     found = len(report.problems) + len(report.lost)
     verdict = "no problems found." if report.ok else f"{plural(found, 'problem')} found:"
     head = f"Checked {counts}{read}: {verdict}"
-    lost = [f"  lost: {describe(item)}" for item in report.lost]
+    from core.api import describe_lost
+
+    lost = [f"  lost: {describe_lost(item)}" for item in report.lost]
     return [head, *(f"  problem: {p}" for p in report.problems), *lost, *(f"  note: {n}" for n in report.notes)]
 
 
@@ -179,13 +179,12 @@ def cmd_make_private(args: argparse.Namespace) -> int:
     symbolic links neither changed nor followed). Needs no lock: a running backup's files are private anyway."""
     from pathlib import Path
 
-    from core.storage import privacy
-    from core.storage.layout import load_config
+    from core.api import make_private, remember_notice, repository_id
 
     root = Path(repo_path(args))
-    config = load_config(root)  # a repository, or the one-line reason it is not
-    changed = privacy.make_private(root)
-    privacy.remember_notice(config.repository_id, state_folder())
+    rid = repository_id(root)  # a repository, or the one-line reason it is not
+    changed = make_private(root)
+    remember_notice(rid, state_folder())
     if changed:
         print(f"{root} is now readable by you alone ({plural(changed, 'file or folder', 'files and folders')} "
               "changed).")

@@ -48,10 +48,9 @@ def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress],
     try:
         tk = Timekeep.open(path, writer=writer, progress=progress)
     except NotARepository:
-        from core.agent.paths import AgentPaths
-        from core.drives import missing_drive
+        from core.api import missing_drive
 
-        absent = missing_drive(path, AgentPaths.from_platform().known_drives)
+        absent = missing_drive(path)
         if absent is None:
             raise
         raise NotARepository(absent) from None  # say the drive is away, not that the folder is not a repository
@@ -64,27 +63,27 @@ def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress],
 
 
 def state_folder() -> Path:
-    from core.agent.paths import AgentPaths
+    from core.agent.launch import state_folder as folder
 
-    return AgentPaths.from_platform().state
+    return folder()
 
 
 def tell_if_exposed(root: Path, repository_id: str) -> None:
     """Once per repository: say on stderr that other users can read it and how to fix that; on a terminal,
     offer to fix it now. Advice only: the command goes on whatever happens here."""
-    from core.storage import privacy
+    from core.api import answer_notice, notice, notice_due
 
     state = state_folder()
     try:
-        found = privacy.notice_due(root, repository_id, state)
+        found = notice_due(root, repository_id, state)
     except OSError:
         return  # a repository that cannot be looked through fails the command itself, in its own words
     if not found:
         return
-    print(f"timekeep: {privacy.notice(root, found)}", file=sys.stderr)
+    print(f"timekeep: {notice(root, found)}", file=sys.stderr)
     fix = sys.stdin.isatty() and sys.stderr.isatty() and _yes("Make it private now? [Y/n] ")
     try:
-        privacy.answer_notice(root, repository_id, state, fix)
+        answer_notice(root, repository_id, state, fix)
     except (TimekeepError, OSError) as err:
         print(f"timekeep: {err}", file=sys.stderr)
     else:

@@ -1,9 +1,9 @@
-"""Fold the versions of dropped snapshots into the next kept one (claims 20, 33), inside the index.
+"""Fold the versions of dropped snapshots into the next kept one, inside the index.
 
 A dropped version whose file does not change again up to the kept snapshot moves there: it is what the
 kept snapshot shows. One the file changed again by then folds into that next version: when the next
 version is a delta, the two versions' changed locations are laid over each other (latest wins) and the
-adjacent parts of one chunk merge into one extent (claims 21, 31), so the chain stays whole with one
+adjacent parts of one chunk merge into one extent, so the chain stays whole with one
 version fewer. The caller runs it in one transaction.
 """
 

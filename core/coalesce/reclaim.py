@@ -1,4 +1,5 @@
-"""Give back the space of chunks no version uses any more, by deleting or rewriting packs (DESIGN §1).
+"""Give back the space of chunks no version uses any more, by deleting or rewriting packs
+(FORMAT.md, "Coalescing").
 
 A pack none of whose chunks is used is deleted. A pack mostly dead has its live chunks copied into new
 packs (frames whose every chunk lives are copied as they are; the others are recompressed with only

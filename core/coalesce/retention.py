@@ -1,4 +1,4 @@
-"""Which snapshots a retention rule keeps (DESIGN §1): every one of the recent hours, then the last of
+"""Which snapshots a retention rule keeps: every one of the recent hours, then the last of
 each day, then the last of each week. Days and weeks are the person's local calendar ones. Pure."""
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ def stats(db: SqliteDatabase) -> JournalStats:
 
 
 def changed_under(db: SqliteDatabase, folder: bytes, limit: int = 10_000) -> list[tuple[bytes, int]]:
-    """Journaled paths at or below `folder` with their last event time: "now" on the timeline (claim 30)."""
+    """Journaled paths at or below `folder` with their last event time: "now" on the timeline."""
     prefix = folder.rstrip(b"/") + b"/"
     rows = db.execute_sql(
         "SELECT path, last_ns FROM journal WHERE path = ? OR (path >= ? AND path < ?) ORDER BY path LIMIT ?",

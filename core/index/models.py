@@ -1,4 +1,4 @@
-"""The index tables (DESIGN.md §4). Paths and digests are BLOBs so any byte string round-trips.
+"""The index tables (docs/ARCHITECTURE.md, FORMAT.md). Paths and digests are BLOBs so any byte string round-trips.
 
 `Version` + `Extent` are the first index (file → changed locations at each storage time); `Chunk` +
 `Pack` the second (location content → where its bytes are stored).

@@ -202,7 +202,7 @@ def latest_version(db: SqliteDatabase, fid: int) -> VersionRow | None:
 
 
 def versions_of(db: SqliteDatabase, fid: int) -> list[VersionInfo]:
-    """Every version of a file, oldest first, going back past renames a watcher saw (DESIGN §4): before
+    """Every version of a file, oldest first, going back past renames a watcher saw: before
     its latest version that arrived by a rename come the versions its origin had until then (and so on
     back), not whatever this path held in an earlier, unrelated life. A version that arrived by a rename
     names the path it came from (`origin`)."""

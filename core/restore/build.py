@@ -1,4 +1,4 @@
-"""Plans for stored versions: resolve a path at a snapshot, check its rows, paint its chain (claims 15–17).
+"""Plans for stored versions: resolve a path at a snapshot, check its rows, paint its chain.
 
 Nothing is built from rows that fail their seals (core/index/chain.py): a damaged index gives an error
 naming the file, never another file's bytes or another time's.

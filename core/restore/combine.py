@@ -1,4 +1,4 @@
-"""The version builder's second half: stream a plan's pieces from the packs into a file (claims 16, 19).
+"""The version builder's second half: stream a plan's pieces from the packs into a file.
 
 Frames are fetched and decompressed a few ahead in threads; every chunk is checked against its digest
 before a byte of it is written, so a restore is byte-exact or fails loudly. Memory is bounded by the

@@ -1,7 +1,7 @@
 """The version builder's first half: paint a file's stored extents into the pieces that make one version.
 
 Extents from the last full version up to the wanted one are laid over each other; where locations
-coincide the latest storage time wins (claims 17, 27). Pure: no I/O, so it is tested with tables.
+coincide the latest storage time wins. Pure: no I/O, so it is tested with tables.
 """
 
 from __future__ import annotations
