@@ -164,6 +164,10 @@ class Timekeep:
 
         return queries.snapshots(self._repo.db)
 
+    def lost_snapshots(self) -> list[int]:
+        """Snapshots known only to have been (their manifest was lost while the index was gone too)."""
+        return browsing.lost_snapshots(self._repo)
+
     def snapshot_errors(self, snapshot_id: int) -> list[FileError]:
         return browsing.snapshot_errors(self._repo, snapshot_id)
 

@@ -15,6 +15,10 @@ from core.timespec import parse_time_spec
 from core.types import Entry, FileError, SnapshotInfo, SnapshotSummary, VersionInfo
 
 
+def lost_snapshots(repo: Repository) -> list[int]:
+    return [int(r[0]) for r in repo.db.execute_sql("SELECT id FROM snapshot WHERE state = 'lost' ORDER BY id")]
+
+
 def snapshot_errors(repo: Repository, snapshot_id: int) -> list[FileError]:
     rows = repo.db.execute_sql(
         "SELECT path, kind, message FROM snapshot_error WHERE snapshot_id = ? ORDER BY id", (snapshot_id,))

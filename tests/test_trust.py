@@ -272,7 +272,7 @@ def test_a_lost_snapshot_makes_later_restores_say_what_may_be_older(tmp_path: Pa
     report = rebuild_index(repo)
     assert [item.snapshots for item in report.lost if item.path is None] == [(lost,)]
     with Timekeep.open(repo) as tk:
-        assert [s.id for s in tk.snapshots()] == [1, later]
+        assert [s.id for s in tk.snapshots()] == [1, later] and tk.lost_snapshots() == [lost]
         assert tk.plan(b(src / "a.txt"), later).doubt is not None  # older here than it was
         assert tk.plan(b(src / "sub" / "c.txt"), later).doubt is None  # stored after the loss: exact
         result = tk.restore(b(src), later, dest=b(tmp_path / "out"))

@@ -9,6 +9,7 @@ inode, ctime; no reading) that finds what the watcher could not see, journaling 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import stat
 import threading
@@ -21,6 +22,8 @@ from core.api import Timekeep
 from core.journaling import selected
 from core.types import CoalesceReport, FileError, Progress, SnapshotInfo
 from core.watch.debounce import needed
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,8 @@ def storage_time(path: Path, trigger: str, *, explicit: bool, scan_first: Collec
                  cancel: threading.Event | None = None) -> Outcome:
     """Store what the destination's journal names. `scan_first`: folders to reconcile before (those too big
     to watch; None for all, after missed events). Without changes only an `explicit` request snapshots."""
-    with Timekeep.open(path, writer=True) as tk:
+    with Timekeep.open(path, writer=True, progress=progress) as tk:
+        _log_notes(path, tk)
         if tk.rebuilt:  # the index was made anew from the drive: its journal is gone, so look at everything
             scan_first = None
         found = reconcile(tk, scan_first, cancel) if scan_first is None or scan_first else 0
@@ -90,8 +94,15 @@ def _named(dirty: dict[bytes, set[bytes]]) -> dict[bytes, set[bytes]]:
 def thin(path: Path, progress: Callable[[Progress], None] | None = None,
          cancel: threading.Event | None = None) -> CoalesceReport:
     """The coalescer on one destination: thin by its retention rule and give back the space."""
-    with Timekeep.open(path, writer=True) as tk:
+    with Timekeep.open(path, writer=True, progress=progress) as tk:
+        _log_notes(path, tk)
         return tk.coalesce(progress, cancel)
+
+
+def _log_notes(path: Path, tk: Timekeep) -> None:
+    """What opening found and did (an index rebuilt, a lost manifest written again) goes to the agent's log."""
+    for note in tk.notes:
+        log.warning("%s: %s", path, note)
 
 
 def reconcile_only(path: Path, cancel: threading.Event | None = None) -> int:
