@@ -224,5 +224,5 @@ def until(condition: Any, timeout: float = 60.0) -> bool:
     while not condition():
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.001)
+        time.sleep(0.001)  # the pause between two looks at another process's state, not a wait for time to pass
     return True
