@@ -15,10 +15,12 @@ from PySide6.QtWidgets import QApplication
 
 from core.storage import privacy
 from core.types import Retention, SnapshotInfo
+from gui import wording
 from gui.assets import Assets
 from gui.dialogs.settings import SettingsDialog
 from gui.dialogs.welcome import WelcomeDialog
-from gui.engine_bridge import EngineBridge, History, open_or_create
+from gui.engine_bridge import EngineBridge, History
+from gui.engine_jobs import open_or_create
 from gui.main_window import MainWindow
 from gui.prompts import Prompts
 from gui.schedule import Scheduler
@@ -66,6 +68,7 @@ class TimekeepApp(QObject):
         self.bridge.backup_failed.connect(self._backup_failed)
         self.bridge.backup_cancelled.connect(lambda: self.tray.set_status("Backup cancelled"))
         self.bridge.backup_skipped.connect(lambda _why: self.tray.set_status("Up to date"))
+        self.bridge.writer_notes.connect(self._writer_notes)
 
     @property
     def settings(self) -> AppSettings:
@@ -182,6 +185,11 @@ class TimekeepApp(QObject):
     def _backup_failed(self, message: str) -> None:
         self.tray.set_status("Last backup failed")
         self.notify("Backup failed", message, error=True)
+
+    def _writer_notes(self, notes: tuple[str, ...]) -> None:
+        """What a backup, a thinning or a change of folders found on opening the drive (an index rebuilt, a
+        lost manifest written again), said once: rare, and worth hearing even with notifications off."""
+        self.notify("Backup drive checked", " ".join(wording.sentence(note) for note in notes), error=True)
 
     def notify(self, title: str, text: str, error: bool = False) -> None:
         if self.settings.notifications or error:

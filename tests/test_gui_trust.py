@@ -1,23 +1,30 @@
-"""The window over a damaged drive, with the real engine: restores say what they left as it is and what may
-not be as it was, a preview says when a lost snapshot came between, and damaged data is one line."""
+"""The window over a damaged drive, with the real engine: an index that is missing, damaged or behind is
+said in the banner with a "Rebuild index" button that brings the history back (and lists what the drive
+lost); a writer that must rebuild the index first shows it and says so; restores say what they left as it is
+and what may not be as it was; damaged data is one line."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
-from core.api import rebuild_index
-from core.types import RestoreResult
+from core.api import Timekeep, rebuild_index
+from core.storage.lock import WriterLock
+from core.types import Lost, Progress, RestoreResult
 from gui import wording
 from gui.app import TimekeepApp
+from gui.engine_jobs import FolderChange, IndexTrouble, open_reader
 from gui.file_actions import restore_sentence, restore_went_wrong
+from gui.index_repair import lost_lines
 from gui.main_window import MainWindow
 from gui.prompts import ScriptedPrompts
 from tests.helpers import backup, make_tree, new_repo
 from tests.test_gui_window import select, start_app, trigger_menu_item, wait_tree
-from tests.treeops import chunks_of, flip_byte
+from tests.treeops import chunks_of, flip_byte, truncate
 
 Running = tuple[TimekeepApp, MainWindow, ScriptedPrompts]
 
@@ -75,6 +82,139 @@ def wait_banner(qtbot, window: MainWindow, words: str) -> None:  # type: ignore[
     qtbot.waitUntil(lambda: not window.drive_status.isHidden() and words in window.drive_status.label.text(),
                     timeout=10_000)
 
+
+# 1. a damaged or missing index in the window
+
+def test_a_missing_index_offers_a_rebuild_that_brings_the_history_back(qtbot, app, three) -> None:  # type: ignore[no-untyped-def]
+    repo, _docs = three
+    drop_index(repo)
+    _app, window, prompts = app()
+    banner = window.drive_status
+    wait_banner(qtbot, window, "The index of this backup is missing")
+    assert not banner.rebuild_button.isHidden() and banner.rebuild_button.text() == "Rebuild index"
+    assert "timekeep rebuild-index" in banner.label.toolTip()  # the engine's own line, for the curious
+    assert not window.backup_action.isEnabled() and "rebuilt" in window.backup_action.toolTip()
+    assert window.preview.shown_text() == "The history comes back when the index is rebuilt"
+    shown: list[str] = []
+    window.repair.progressed.connect(lambda _p: shown.append(banner.label.text()))
+    qtbot.mouseClick(banner.rebuild_button, Qt.MouseButton.LeftButton)
+    wait_history(qtbot, window, 3)
+    assert banner.isHidden() and window.backup_action.isEnabled()
+    assert shown and all(text.startswith("Rebuilding the index from the drive: ") for text in shown)
+    assert shown[-1] == "Rebuilding the index from the drive: 3 of 3 snapshots"
+    assert window.status_text() == "The index was rebuilt from the drive (3 snapshots); nothing was lost"
+    assert prompts.said == []
+
+
+def test_a_damaged_index_says_so_and_is_rebuilt_too(qtbot, app, three) -> None:  # type: ignore[no-untyped-def]
+    repo, _docs = three
+    truncate(repo / "index.db", 100)
+    _app, window, _prompts = app()
+    wait_banner(qtbot, window, "The index of this backup is damaged")
+    assert "index.db is damaged" in window.drive_status.label.toolTip()
+    qtbot.mouseClick(window.drive_status.rebuild_button, Qt.MouseButton.LeftButton)
+    wait_history(qtbot, window, 3)
+    assert window.drive_status.isHidden()
+
+
+def test_a_rebuild_that_finds_a_snapshot_lost_lists_it(qtbot, app, three) -> None:  # type: ignore[no-untyped-def]
+    repo, docs = three
+    (repo / "snapshots" / "0000000002.manifest").unlink()
+    drop_index(repo)
+    _app, window, prompts = app()
+    wait_banner(qtbot, window, "missing")
+    qtbot.mouseClick(window.drive_status.rebuild_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(prompts.said), timeout=10_000)
+    kind, title, text = prompts.said[-1]
+    assert (kind, title) == ("warn", "Index rebuilt")
+    assert text.startswith("The index was rebuilt from the drive: 2 snapshots restorable.\n\nWhat the drive lost:")
+    assert "• snapshot 2 is lost: its manifest is missing from the drive" in text
+    assert f"• {docs / 'report.txt'} at snapshot 2: " in text
+    wait_history(qtbot, window, 2)
+
+
+def test_a_failed_rebuild_shows_its_line_and_can_be_tried_again(qtbot, app, three) -> None:  # type: ignore[no-untyped-def]
+    repo, _docs = three
+    drop_index(repo)
+    _app, window, _prompts = app()
+    banner = window.drive_status
+    wait_banner(qtbot, window, "missing")
+    held = WriterLock(repo / "lock")  # another writer (a backup from a terminal) holds the repository
+    held.acquire()
+    try:
+        qtbot.mouseClick(banner.rebuild_button, Qt.MouseButton.LeftButton)
+        wait_banner(qtbot, window, "The index could not be rebuilt")
+        assert "\n" not in banner.label.text() and not banner.rebuild_button.isHidden()
+        assert window.bridge.state == "index" and not window.backup_action.isEnabled()
+    finally:
+        held.release()
+    qtbot.mouseClick(banner.rebuild_button, Qt.MouseButton.LeftButton)
+    wait_history(qtbot, window, 3)
+
+
+def test_an_index_behind_the_drive_is_said_in_the_banner(qtbot, app, three, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    repo, docs = three
+    old = tmp_path / "old-index.db"
+    shutil.copy(repo / "index.db", old)
+    (docs / "report.txt").write_bytes(b"four\n")
+    backup(repo)
+    drop_index(repo)
+    shutil.copy(old, repo / "index.db")  # an older copy put back: it knows 3 snapshots, the drive has 4
+    _app, window, _prompts = app()
+    wait_history(qtbot, window, 3)  # what it shows is true, but not all
+    wait_banner(qtbot, window, "The index is behind the drive")
+    assert not window.drive_status.rebuild_button.isHidden()
+    qtbot.mouseClick(window.drive_status.rebuild_button, Qt.MouseButton.LeftButton)
+    wait_history(qtbot, window, 4)
+    assert window.drive_status.isHidden()
+
+
+def test_lost_lists_stay_a_few_lines() -> None:
+    lost = [Lost((2,), f"/d/f{i}.txt".encode(), "its version at snapshot 2 was lost") for i in range(10)]
+    lines = lost_lines(lost, limit=4)
+    assert lines == ["/d/f0.txt at snapshot 2: its version at snapshot 2 was lost",
+                     "/d/f1.txt at snapshot 2: its version at snapshot 2 was lost",
+                     "/d/f2.txt at snapshot 2: its version at snapshot 2 was lost", "and 7 more"]
+    assert lost_lines(lost[:4], limit=4)[-1].startswith("/d/f3.txt")
+
+
+# 2. rebuilds the engine does on its own show
+
+def test_a_backup_through_a_missing_index_shows_the_rebuild_and_says_so(qtbot, app, three) -> None:  # type: ignore[no-untyped-def]
+    repo, docs = three
+    application, window, _prompts = app()
+    wait_history(qtbot, window, 3)
+    drop_index(repo)  # while the window is open on it
+    (docs / "report.txt").write_bytes(b"four\n")
+    shown: list[str] = []
+    application.bridge.backup_progressed.connect(lambda _p: shown.append(window.backup_status.label.text()))
+    with qtbot.waitSignal(application.bridge.writer_notes, timeout=20_000):
+        window.backup_action.trigger()
+    assert "Backing up, rebuilding the index from the drive first: 3 of 3 snapshots" in shown
+    assert window.status_text() == ("Backup drive checked: The index (index.db) was missing; rebuilt it from the "
+                                    "drive (3 snapshots).")
+    wait_history(qtbot, window, 4)  # the new index is a new file: the window opened it again
+
+
+def test_a_change_of_folders_through_a_missing_index_shows_the_rebuild(qtbot, app, three, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    repo, _docs = three
+    application, window, _prompts = app()
+    wait_history(qtbot, window, 3)
+    drop_index(repo)
+    more = tmp_path / "home" / "More"
+    more.mkdir()
+    shown: list[tuple[Progress, str]] = []
+    application.bridge.index_rebuilding.connect(lambda p: shown.append((p, window.backup_status.label.text())))
+    with qtbot.waitSignal(application.bridge.writer_notes, timeout=20_000):
+        application.bridge.change_folders(FolderChange(add=(os.fsencode(more),)))
+    first = next(text for progress, text in shown if progress.files_done < progress.files_total)
+    assert first.startswith("Rebuilding the index from the drive first: ") and first.endswith("of 3 snapshots")
+    assert "rebuilt it from the drive (3 snapshots)" in window.status_text()
+    qtbot.waitUntil(lambda: window.folders_list.count() == 2, timeout=10_000)
+    assert window.backup_status.bar.isHidden()  # the rebuild is over: the status bar is idle again
+
+
+# 3. restores say what they left and what may be off
 
 def test_a_restore_says_which_files_kept_their_current_permissions(qtbot, app, three) -> None:  # type: ignore[no-untyped-def]
     _repo, docs = three
@@ -142,6 +282,18 @@ def test_damaged_data_is_one_line_in_the_preview_and_the_restore(qtbot, app, thr
     assert (docs / "report.txt").read_bytes() == b"one\ntwo\nthree\n"
 
 
+def test_a_reader_never_writes_the_index_back(tmp_path: Path, three) -> None:
+    """What the window opens for browsing leaves a missing index missing: only the person's rebuild, or a
+    writer, makes it again."""
+    repo, _docs = three
+    drop_index(repo)
+    opened = open_reader(repo)
+    assert isinstance(opened, IndexTrouble) and opened.kind == "missing"
+    assert not (repo / "index.db").exists()
+    with Timekeep.open(repo, writer=True) as tk:
+        assert tk.rebuilt
+
+
 def test_restore_sentences_say_what_was_left_and_what_may_be_off() -> None:
     when = 1_700_000_000 * 10**9
     stamp = wording.when(when)
@@ -157,3 +309,7 @@ def test_restore_sentences_say_what_was_left_and_what_may_be_off() -> None:
     assert restore_went_wrong(doubtful)
 
 
+def test_progress_never_counts_past_the_total() -> None:
+    # a rebuild that finds a snapshot lost has reported one more snapshot loaded than it counted
+    assert wording.progress_line(Progress("rebuild", 3, 2, 0, 0, 0.1)) == "2 of 2 snapshots"
+    assert wording.progress_line(Progress("rebuild", 1, 1, 0, 0, 0.1)) == "1 of 1 snapshot"
