@@ -17,6 +17,7 @@ from core.storage import privacy
 from core.types import Retention, SnapshotInfo
 from gui import wording
 from gui.assets import Assets
+from gui.dialogs.check import CheckDialog
 from gui.dialogs.settings import SettingsDialog
 from gui.dialogs.welcome import WelcomeDialog
 from gui.engine_bridge import EngineBridge, History
@@ -52,6 +53,7 @@ class TimekeepApp(QObject):
         self.scheduler = Scheduler(parent=self)
         self.tray = Tray(self.assets, enabled=tray, parent=self)
         self.window: MainWindow | None = None
+        self.check_dialog: CheckDialog | None = None
         self.welcome: WelcomeDialog | None = None
         self.quitting = False
         self._connect()
@@ -108,6 +110,7 @@ class TimekeepApp(QObject):
             self.window.next_backup_in = self._next_backup_in
             self.window.restore_state(self.settings.window_geometry, self.settings.splitter_state)
             self.window.settings_requested.connect(self.show_settings)
+            self.window.check_requested.connect(self.show_check)
             self.window.drives_list.open_requested.connect(self.open_repository)
             self.window.quit_requested.connect(self.quit)
             self.window.window_closed.connect(self._window_closed)
@@ -196,6 +199,15 @@ class TimekeepApp(QObject):
             self.tray.notify(title, text, error)
         if self.window is not None:
             self._status_message(f"{title}: {text}")
+
+    def show_check(self) -> CheckDialog | None:
+        """"Check backup…": the check runs in a worker; the dialog shows its progress and its outcome."""
+        if self.bridge.repo is None:
+            return None
+        self.check_dialog = CheckDialog(self.workers, self.bridge.repo, self.window)
+        self.check_dialog.open()
+        self.check_dialog.start()
+        return self.check_dialog
 
     # settings
     def show_settings(self) -> SettingsDialog:

@@ -50,6 +50,7 @@ PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 
 class MainWindow(QMainWindow):
     settings_requested = Signal()
+    check_requested = Signal()
     quit_requested = Signal()
     window_closed = Signal()
 
@@ -147,11 +148,13 @@ class MainWindow(QMainWindow):
         self.backup_action.setToolTip("Take a snapshot of the protected folders now")
         self.settings_action = QAction(self.assets.icon("settings"), "Settings…", self)
         self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        self.check_action = QAction(self.assets.icon("check"), "Check backup…", self)
+        self.check_action.setToolTip("Check that the index agrees with the drive, and list anything lost")
         quit_action = QAction(self.assets.icon("quit"), "Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.quit_requested)
         app_menu = self.menuBar().addMenu("&Timekeep")
-        app_menu.addActions([self.backup_action, self.settings_action])
+        app_menu.addActions([self.backup_action, self.check_action, self.settings_action])
         app_menu.addSeparator()
         app_menu.addAction(quit_action)
         self.menuBar().addMenu("&File").addActions(self.actions_.actions)
@@ -167,6 +170,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.backup_action.triggered.connect(self.back_up_now)
         self.settings_action.triggered.connect(self.settings_requested)
+        self.check_action.triggered.connect(self.check_requested)
         self.folders_list.currentItemChanged.connect(self._folder_chosen)
         self.tree_view.customContextMenuRequested.connect(self._context_menu)
         self.browser.selection_changed.connect(self.actions_.refresh)

@@ -1,7 +1,7 @@
 """The window over a damaged drive, with the real engine: an index that is missing, damaged or behind is
 said in the banner with a "Rebuild index" button that brings the history back (and lists what the drive
 lost); a writer that must rebuild the index first shows it and says so; restores say what they left as it is
-and what may not be as it was; damaged data is one line."""
+and what may not be as it was; damaged data is one line; "Check backup…" finds losses."""
 
 from __future__ import annotations
 
@@ -280,6 +280,45 @@ def test_damaged_data_is_one_line_in_the_preview_and_the_restore(qtbot, app, thr
     kind, _title, text = prompts.said[-1]
     assert kind == "warn" and text.startswith("report.txt could not be restored: ") and "\n" not in text
     assert (docs / "report.txt").read_bytes() == b"one\ntwo\nthree\n"
+
+
+# 4. check from the window
+
+def test_check_backup_finds_nothing_wrong_on_a_healthy_drive(qtbot, app) -> None:  # type: ignore[no-untyped-def]
+    application, window, _prompts = app()
+    wait_history(qtbot, window, 3)
+    window.check_action.trigger()
+    dialog = application.check_dialog
+    assert dialog is not None
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=10_000)
+    assert dialog.shown_text().startswith("No problems found (3 snapshots checked).")
+
+
+def test_check_backup_lists_what_was_lost_by_snapshot_and_path(qtbot, app, three) -> None:  # type: ignore[no-untyped-def]
+    repo, docs = three
+    lose_snapshot_two(repo)
+    application, window, _prompts = app()
+    wait_history(qtbot, window, 2)
+    window.check_action.trigger()
+    dialog = application.check_dialog
+    assert dialog is not None
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=10_000)
+    text = dialog.shown_text()
+    assert text.startswith("2 problems found (2 snapshots checked).\nLost (what a restore cannot give back):")
+    assert "• snapshot 2 is lost: its manifest is missing from the drive" in text
+    assert f"• {docs / 'report.txt'} at snapshot 2: " in text
+
+
+def test_check_backup_says_why_it_could_not(qtbot, app, three) -> None:  # type: ignore[no-untyped-def]
+    repo, _docs = three
+    application, window, _prompts = app()
+    wait_history(qtbot, window, 3)
+    drop_index(repo)
+    window.check_action.trigger()
+    dialog = application.check_dialog
+    assert dialog is not None
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("The backup could not be checked: "), timeout=10_000)
+    assert dialog.report is None and "\n" not in dialog.status.text()
 
 
 def test_a_reader_never_writes_the_index_back(tmp_path: Path, three) -> None:
