@@ -192,8 +192,7 @@ class MainWindow(QMainWindow):
         self.bridge.backup_started.connect(self._backup_started)
         self.bridge.backup_progressed.connect(self.backup_status.set_progress)
         self.bridge.index_rebuilding.connect(self.backup_status.show_rebuild)
-        self.bridge.index_unusable.connect(lambda _trouble: self._without_history(
-            "The history comes back when the index is rebuilt", "The index must be rebuilt first"))
+        self.bridge.index_unusable.connect(self._index_unusable)
         self.bridge.backup_finished.connect(self._backup_ended)
         self.bridge.backup_failed.connect(self._backup_ended)
         self.bridge.backup_cancelled.connect(self._backup_ended)
@@ -246,6 +245,13 @@ class MainWindow(QMainWindow):
             placeholder = QListWidgetItem("Connect the backup drive to see the protected folders")
             placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
             self.folders_list.addItem(placeholder)
+
+    def _index_unusable(self, *_: object) -> None:
+        """Nothing of a history shown before may linger (another drive's): it comes back with the rebuild."""
+        self.history = None
+        self.snapshots.set_snapshots((), [])
+        self.folders_list.clear()
+        self._without_history("The history comes back when the index is rebuilt", "The index must be rebuilt first")
 
     def _without_history(self, why: str, no_backup: str = "The backup drive is not connected") -> None:
         """Nothing to browse and no backup to take until the drive is back or the index rebuilt."""

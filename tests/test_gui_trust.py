@@ -169,6 +169,18 @@ def test_an_index_behind_the_drive_is_said_in_the_banner(qtbot, app, three, tmp_
     assert window.drive_status.isHidden()
 
 
+def test_another_drive_with_a_missing_index_shows_nothing_of_the_first(qtbot, app, three, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    repo, _docs = three
+    application, window, _prompts = app()
+    wait_history(qtbot, window, 3)
+    other = tmp_path / "other" / "Timekeep" / "repo"
+    shutil.copytree(repo, other)
+    drop_index(other)
+    application.open_repository(str(other))
+    wait_banner(qtbot, window, "The index of this backup is missing")
+    assert window.history is None and window.timeline.now_position == 0 and window.folders_list.count() == 0
+
+
 def test_lost_lists_stay_a_few_lines() -> None:
     lost = [Lost((2,), f"/d/f{i}.txt".encode(), "its version at snapshot 2 was lost") for i in range(10)]
     lines = lost_lines(lost, limit=4)
