@@ -251,6 +251,7 @@ class MainWindow(QMainWindow):
         self.history = None
         self.snapshots.set_snapshots((), [])
         self.folders_list.clear()
+        self.backup_status.set_waiting("No backups until the index is rebuilt")
         self._without_history("The history comes back when the index is rebuilt", "The index must be rebuilt first")
 
     def _without_history(self, why: str, no_backup: str = "The backup drive is not connected") -> None:
@@ -258,6 +259,7 @@ class MainWindow(QMainWindow):
         self._set_backup_possible(False, no_backup)
         self.tree_model.clear()
         self.preview.show_message(why)
+        self.actions_.refresh()
 
     def _set_backup_possible(self, possible: bool, why_not: str = "") -> None:
         self.backup_action.setEnabled(possible and not self.bridge.backing_up)

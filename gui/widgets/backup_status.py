@@ -53,18 +53,26 @@ class BackupStatus(QWidget):
         self.last_ns: int | None = None
         self.next_in_s: float | None = None
         self.shown: Progress | None = None  # the progress on display (tests, accessibility)
+        self.waiting: str | None = None  # why no backup can be taken now, said instead of the idle words
         self._running = False
         self._show_running(False)
 
     def set_idle(self, last_ns: int | None, next_in_s: float | None) -> None:
-        self.last_ns, self.next_in_s = last_ns, next_in_s
+        self.last_ns, self.next_in_s, self.waiting = last_ns, next_in_s, None
+        self._running = False
+        self._show_running(False)
+        self.refresh()
+
+    def set_waiting(self, why: str) -> None:
+        """No backup can be taken until something is done (the index rebuilt): say that, not when one is due."""
+        self.waiting = why
         self._running = False
         self._show_running(False)
         self.refresh()
 
     def refresh(self) -> None:
         if not self._running:
-            self.label.setText(idle_text(self.last_ns, self.next_in_s, time.time_ns()))
+            self.label.setText(self.waiting or idle_text(self.last_ns, self.next_in_s, time.time_ns()))
 
     def set_running(self) -> None:
         self._running = True
