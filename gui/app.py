@@ -204,7 +204,7 @@ class TimekeepApp(QObject):
         """"Check backup…": the check runs in a worker; the dialog shows its progress and its outcome."""
         if self.bridge.repo is None:
             return None
-        self.check_dialog = CheckDialog(self.workers, self.bridge.repo, self.window)
+        self.check_dialog = CheckDialog(self.workers, self.bridge.repo, self.assets, self.window)
         self.check_dialog.open()
         self.check_dialog.start()
         return self.check_dialog

@@ -179,6 +179,8 @@ def test_another_drive_with_a_missing_index_shows_nothing_of_the_first(qtbot, ap
     application.open_repository(str(other))
     wait_banner(qtbot, window, "The index of this backup is missing")
     assert window.history is None and window.timeline.now_position == 0 and window.folders_list.count() == 0
+    assert window.status_text() == "No backups until the index is rebuilt"
+    assert not any(action.isEnabled() for action in window.actions_.actions)  # nothing selected any more
 
 
 def test_lost_lists_stay_a_few_lines() -> None:
@@ -303,7 +305,8 @@ def test_check_backup_finds_nothing_wrong_on_a_healthy_drive(qtbot, app) -> None
     dialog = application.check_dialog
     assert dialog is not None
     qtbot.waitUntil(lambda: dialog.report is not None, timeout=10_000)
-    assert dialog.shown_text().startswith("No problems found (3 snapshots checked).")
+    assert dialog.shown_text() == ("No problems found: the index agrees with the drive and nothing is lost "
+                                   "(3 snapshots checked).")
 
 
 def test_check_backup_lists_what_was_lost_by_snapshot_and_path(qtbot, app, three) -> None:  # type: ignore[no-untyped-def]
@@ -316,7 +319,8 @@ def test_check_backup_lists_what_was_lost_by_snapshot_and_path(qtbot, app, three
     assert dialog is not None
     qtbot.waitUntil(lambda: dialog.report is not None, timeout=10_000)
     text = dialog.shown_text()
-    assert text.startswith("2 problems found (2 snapshots checked).\nLost (what a restore cannot give back):")
+    assert text.startswith("Problems found (2 snapshots checked): they are listed below.\n"
+                           "Lost (what a restore cannot give back):")
     assert "• snapshot 2 is lost: its manifest is missing from the drive" in text
     assert f"• {docs / 'report.txt'} at snapshot 2: " in text
 

@@ -8,11 +8,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.index.losses import describe
 from core.types import CheckReport, Progress
 from gui import wording
+from gui.assets import Assets
 from gui.engine_jobs import check_backup
 from gui.workers import WorkerPool
 
@@ -27,10 +38,9 @@ def check_text(report: CheckReport) -> str:
     """The outcome for a person: the verdict, then what was lost, what is wrong, and what is worth knowing."""
     counted = f"{_count(report.snapshots, 'snapshot')} checked"
     if report.ok:
-        lines = [f"No problems found ({counted})."]
+        lines = [f"No problems found: the index agrees with the drive and nothing is lost ({counted})."]
     else:
-        found = len(report.lost) + len(report.problems)
-        lines = [f"{_count(found, 'problem')} found ({counted})."]
+        lines = [f"Problems found ({counted}): they are listed below."]
     if report.lost:
         lines += ["", "Lost (what a restore cannot give back):",
                   *(f"• {line}" for line in wording.some([describe(item) for item in report.lost], LISTED))]
@@ -42,7 +52,7 @@ def check_text(report: CheckReport) -> str:
 
 
 class CheckDialog(QDialog):
-    def __init__(self, workers: WorkerPool, repo: Path, parent: QWidget | None = None) -> None:
+    def __init__(self, workers: WorkerPool, repo: Path, assets: Assets, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.workers, self.repo = workers, repo
         self.report: CheckReport | None = None
@@ -58,11 +68,19 @@ class CheckDialog(QDialog):
         self.details.hide()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
+        self.assets = assets
+        self.icon = QLabel()
+        self.icon.setPixmap(assets.icon("check").pixmap(32, 32))
+        heading = QHBoxLayout()
+        heading.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
+        heading.addWidget(self.status, 1)
         layout = QVBoxLayout(self)
-        for widget in (self.status, self.bar, self.details):
-            layout.addWidget(widget)
+        layout.addLayout(heading)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.details, 1)
+        layout.addStretch(0)
         layout.addWidget(buttons)
-        self.resize(640, 200)
+        self.resize(640, 160)
 
     def start(self) -> None:
         self.workers.start_reporting(check_backup, self.repo, on_progress=self._progressed, on_done=self._done,
@@ -76,6 +94,8 @@ class CheckDialog(QDialog):
     def _done(self, report: CheckReport) -> None:
         self.report = report
         self.bar.hide()
+        if not report.ok:
+            self.icon.setPixmap(self.assets.icon("index-damaged").pixmap(32, 32))
         text = check_text(report)
         first, _, rest = text.partition("\n")
         self.status.setText(first)
