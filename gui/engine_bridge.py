@@ -127,8 +127,8 @@ class EngineBridge(QObject):
 
     def _opened(self, reader: Timekeep | IndexTrouble) -> None:
         if isinstance(reader, IndexTrouble):
-            if self.state == "opening":  # like "failed", not retried by the poll: a rebuild or a new repository is
-                self.state = "index"
+            if self.state == "opening":
+                self.state = "index"  # not retried by the poll, like "failed": a rebuild or a writer moves it on
                 self.index_unusable.emit(reader)
             return
         if self.repo is None or reader.root != self.repo.absolute() or self.state != "opening":

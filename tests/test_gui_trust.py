@@ -17,11 +17,14 @@ from core.storage.lock import WriterLock
 from core.types import Lost, Progress, RestoreResult
 from gui import wording
 from gui.app import TimekeepApp
+from gui.assets import Assets
+from gui.dialogs.settings import SettingsDialog
 from gui.engine_jobs import FolderChange, IndexTrouble, open_reader
 from gui.file_actions import restore_sentence, restore_went_wrong
 from gui.index_repair import lost_lines
 from gui.main_window import MainWindow
 from gui.prompts import ScriptedPrompts
+from gui.settings import AppSettings
 from tests.helpers import backup, make_tree, new_repo
 from tests.test_gui_window import select, start_app, trigger_menu_item, wait_tree
 from tests.treeops import chunks_of, flip_byte, truncate
@@ -368,3 +371,13 @@ def test_progress_never_counts_past_the_total() -> None:
     # a rebuild that finds a snapshot lost has reported one more snapshot loaded than it counted
     assert wording.progress_line(Progress("rebuild", 3, 2, 0, 0, 0.1)) == "2 of 2 snapshots"
     assert wording.progress_line(Progress("rebuild", 1, 1, 0, 0, 0.1)) == "1 of 1 snapshot"
+
+
+def test_thinning_says_when_it_rebuilds_the_index_first(qtbot) -> None:  # type: ignore[no-untyped-def]
+    dialog = SettingsDialog(AppSettings(), (), ScriptedPrompts(), Assets())
+    qtbot.addWidget(dialog)
+    dialog.thinning_started()
+    dialog.thinning_progressed(Progress("rebuild", 2, 12, 0, 0, 0.5))
+    assert dialog.thin_result.text() == "Rebuilding the index from the drive first: 2 of 12 snapshots"
+    dialog.thinning_progressed(Progress("coalesce", 1, 4, 0, 0, 0.6))
+    assert dialog.thin_result.text() == "Thinning…"
