@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import BinaryIO
 
-from core.errors import UsageError
+from core.errors import CorruptData, UsageError
 from core.index import queries
 from core.repository import Repository
 from core.restore.combine import write_version as combine
@@ -28,9 +28,16 @@ def read_chunk(repo: Repository, digest: bytes) -> bytes:
 
 
 def write_version(repo: Repository, version: Plan, out: BinaryIO) -> None:
+    """Stream the version into `out`, checked as it goes; CorruptData names the file and the snapshot."""
     if version.kind != "file":
         raise UsageError(f"{os.fsdecode(version.path)} is a {version.kind}, not a file")
-    combine(repo.source, version, out)
+    try:
+        combine(repo.source, version, out)
+    except CorruptData as err:
+        name = os.fsdecode(version.path)
+        said = str(err)
+        raise CorruptData(said if name in said else f"{name} as it was at snapshot {version.snapshot_id} cannot "
+                          f"be read back whole: {said}") from None
 
 
 def restore(repo: Repository, path: bytes, snapshot_id: int, dest: bytes | None = None, overwrite: bool = False,

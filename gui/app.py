@@ -15,10 +15,13 @@ from PySide6.QtWidgets import QApplication
 
 from core.api import answer_notice, notice_due
 from core.types import Retention, SnapshotInfo
+from gui import wording
 from gui.assets import Assets
+from gui.dialogs.check import CheckDialog
 from gui.dialogs.settings import SettingsDialog
 from gui.dialogs.welcome import WelcomeDialog
-from gui.engine_bridge import EngineBridge, History, open_or_create
+from gui.engine_bridge import EngineBridge, History
+from gui.engine_jobs import open_or_create
 from gui.main_window import MainWindow
 from gui.prompts import Prompts
 from gui.schedule import Scheduler
@@ -50,6 +53,7 @@ class TimekeepApp(QObject):
         self.scheduler = Scheduler(parent=self)
         self.tray = Tray(self.assets, enabled=tray, parent=self)
         self.window: MainWindow | None = None
+        self.check_dialog: CheckDialog | None = None
         self.welcome: WelcomeDialog | None = None
         self.quitting = False
         self._connect()
@@ -66,6 +70,7 @@ class TimekeepApp(QObject):
         self.bridge.backup_failed.connect(self._backup_failed)
         self.bridge.backup_cancelled.connect(lambda: self.tray.set_status("Backup cancelled"))
         self.bridge.backup_skipped.connect(lambda _why: self.tray.set_status("Up to date"))
+        self.bridge.writer_notes.connect(self._writer_notes)
 
     @property
     def settings(self) -> AppSettings:
@@ -105,6 +110,7 @@ class TimekeepApp(QObject):
             self.window.next_backup_in = self._next_backup_in
             self.window.restore_state(self.settings.window_geometry, self.settings.splitter_state)
             self.window.settings_requested.connect(self.show_settings)
+            self.window.check_requested.connect(self.show_check)
             self.window.drives_list.open_requested.connect(self.open_repository)
             self.window.quit_requested.connect(self.quit)
             self.window.window_closed.connect(self._window_closed)
@@ -183,11 +189,25 @@ class TimekeepApp(QObject):
         self.tray.set_status("Last backup failed")
         self.notify("Backup failed", message, error=True)
 
+    def _writer_notes(self, notes: tuple[str, ...]) -> None:
+        """What a backup, a thinning or a change of folders found on opening the drive (an index rebuilt, a
+        lost manifest written again), said once: rare, and worth hearing even with notifications off."""
+        self.notify("Backup drive checked", " ".join(wording.sentence(note) for note in notes), error=True)
+
     def notify(self, title: str, text: str, error: bool = False) -> None:
         if self.settings.notifications or error:
             self.tray.notify(title, text, error)
         if self.window is not None:
             self._status_message(f"{title}: {text}")
+
+    def show_check(self) -> CheckDialog | None:
+        """"Check backup…": the check runs in a worker; the dialog shows its progress and its outcome."""
+        if self.bridge.repo is None:
+            return None
+        self.check_dialog = CheckDialog(self.workers, self.bridge.repo, self.assets, self.window)
+        self.check_dialog.open()
+        self.check_dialog.start()
+        return self.check_dialog
 
     # settings
     def show_settings(self) -> SettingsDialog:

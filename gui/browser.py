@@ -170,7 +170,8 @@ class Browser(QObject):
             return
         self.preview.show_loading(row.path)
         self.previews.submit(partial(self._start_preview, row.path, snapshot),
-                             lambda data: self._preview_loaded(data, snapshot), self._preview_failed)
+                             lambda data: self._preview_loaded(data, snapshot),
+                             lambda message: self._preview_failed(row.path, message))
 
     def _start_preview(self, path: bytes, snapshot: SnapshotInfo | None, done: Callable[[PreviewData], None],
                        failed: Callable[[str], None], wanted: Callable[[], bool]) -> bool:
@@ -184,8 +185,9 @@ class Browser(QObject):
         self.preview.show_preview(data, None if snapshot is None else snapshot.time_ns)
         self.preview_shown.emit()
 
-    def _preview_failed(self, message: str) -> None:
-        self.preview.show_message(message)
+    def _preview_failed(self, path: bytes, message: str) -> None:
+        """One line naming the file: damaged data on the drive is refused, never shown wrong."""
+        self.preview.show_failure(path, message)
         self.preview_shown.emit()
 
     def _mark_changes(self, row: Row) -> None:

@@ -5,14 +5,18 @@ Two kinds of access, as the engine's locking asks:
   which keeps working while a backup runs;
 - a writer `Timekeep` opened only for the length of one backup or one change of folders, then closed, so the
   writer lock is held no longer than needed.
-The bridge also watches whether the repository is reachable (the drive comes and goes) and says so. When an
-agent serves the repository (`gui.agent_link`), its storage times are announced with the same signals as
-the bridge's own backups, and "Back up now" asks the agent; without one, the bridge backs up itself.
+The bridge also watches whether the repository is reachable (the drive comes and goes) and says so; a
+repository whose index is missing or damaged is announced as such (`index_unusable`), so the window can offer
+to rebuild it (`gui.index_repair`). A writer that had to rebuild the index first says so when it ends
+(`writer_notes`). The engine calls themselves are the plain functions of `gui.engine_jobs`.
+
+When an agent serves the repository (`gui.agent_link`, followed by `gui.agent_follow`), its storage times
+are announced with the same signals as the bridge's own backups, and "Back up now" asks the agent; without
+one, the bridge backs up itself.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,9 +26,20 @@ from typing import TypeVar, TypeVarTuple
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.agent.messages import DestinationStatus, JobFinished, JobStarted
-from core.api import Timekeep, init_repository, is_repository
+from core.api import Timekeep
 from core.types import CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
-from gui.agent_link import Drives, Serving, back_up_via_agent, cancel_agent_job, follow_agent
+from gui.agent_follow import AgentFollower
+from gui.agent_link import back_up_via_agent, cancel_agent_job
+from gui.engine_jobs import (
+    FolderChange,
+    IndexTrouble,
+    WriterDone,
+    apply_folder_change,
+    open_reader,
+    repository_reachable,
+    run_backup,
+    thin_history,
+)
 from gui.workers import Failed, Report, WorkerPool
 
 R = TypeVar("R")
@@ -35,68 +50,12 @@ READ_LANES = ("browse", "preview", "jobs")  # tree listings; previews; restores,
 
 @dataclass(frozen=True)
 class History:
-    """What the window needs to draw itself: the snapshots (oldest first) and the protected folders."""
+    """What the window needs to draw itself: the snapshots (oldest first) and the protected folders, and what
+    opening the repository for reading noticed (an index behind the drive), said in the banner."""
 
     snapshots: tuple[SnapshotInfo, ...]
     folders: tuple[FolderInfo, ...]
-
-
-@dataclass(frozen=True)
-class FolderChange:
-    """Folders to start and stop protecting, and the exclusions every protected folder should carry."""
-
-    add: tuple[bytes, ...] = ()
-    remove: tuple[bytes, ...] = ()
-    excludes: tuple[str, ...] = ()  # the person's patterns, on top of the engine's defaults
-    reapply: bool = False  # the patterns changed: give every protected folder the new ones
-    compression_level: int | None = None  # a new zstd level for what is stored from now on
-    retention: Retention | None = None  # a new rule for thinning the repository's history
-
-
-def repository_reachable(path: Path) -> bool:
-    """True when the drive is there and the folder holds a repository (its config file)."""
-    return is_repository(path)
-
-
-def open_or_create(path: Path) -> Path:
-    """Open the repository at `path`, creating it when the folder is missing or empty (welcome flow)."""
-    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
-        init_repository(path)
-    with Timekeep.open(path):
-        pass  # proves it is a repository we can read; raises the engine's one-line error otherwise
-    return path
-
-
-def apply_folder_change(repo: Path, change: FolderChange) -> tuple[FolderInfo, ...]:
-    """Runs in a worker with the writer lock for just this change; an exclusions change re-adds each folder."""
-    with Timekeep.open(repo, writer=True) as tk:
-        for path in change.remove:
-            tk.remove_folder(path)
-        current = {f.path: f for f in tk.folders()}
-        for path in change.add:
-            if os.path.realpath(path) not in current:
-                tk.add_folder(path, excludes=change.excludes)
-        if change.reapply:
-            for folder in tk.folders():
-                tk.set_excludes(folder.path, change.excludes)
-        if change.compression_level is not None:
-            tk.set_compression_level(change.compression_level)
-        if change.retention is not None:
-            tk.set_retention(change.retention)
-        return tuple(tk.folders())
-
-
-def thin_history(repo: Path, rule: Retention, report: Callable[[Progress], None]) -> CoalesceReport:
-    """Runs in a worker: apply `rule` (the one the person sees) and thin the history by it now."""
-    with Timekeep.open(repo, writer=True) as tk:
-        if tk.retention() != rule:
-            tk.set_retention(rule)
-        return tk.coalesce(progress=report)
-
-
-def run_backup(repo: Path, trigger: str, cancel: threading.Event, report: Callable[[Progress], None]) -> SnapshotInfo:
-    with Timekeep.open(repo, writer=True) as tk:
-        return tk.backup(trigger=trigger, progress=report, cancel=cancel)
+    notes: tuple[str, ...] = ()
 
 
 class EngineBridge(QObject):
@@ -105,6 +64,9 @@ class EngineBridge(QObject):
     repository_opened = Signal(object)  # History
     repository_missing = Signal(str)  # the repository path that cannot be reached
     repository_failed = Signal(str)  # reachable but unusable: the engine's one-line message
+    index_unusable = Signal(object)  # IndexTrouble: the repository is there, its index missing or damaged
+    index_rebuilding = Signal(object)  # Progress of the rebuild a writer job does before its own work
+    writer_notes = Signal(object)  # tuple[str, ...]: what a writer job's opening found and did, once it ended
     history_loaded = Signal(object)  # History
     backup_started = Signal()
     backup_progressed = Signal(object)  # core.types.Progress
@@ -121,15 +83,17 @@ class EngineBridge(QObject):
         self.workers = workers
         self.repo: Path | None = None
         self.reader: Timekeep | None = None
-        self.state = "unknown"  # unknown, opening, open, missing, failed
+        self.state = "unknown"  # unknown, opening, open, missing, failed, index (unusable), rebuilding
         self._cancel: threading.Event | None = None  # set while our own backup (direct or asked of the agent) runs
         self.thinning = False
         self.agent_socket = agent_socket  # None: never look for an agent
-        self.agent_serving = False
-        self._agent_stop: threading.Event | None = None
-        self._agent_job: int | None = None  # a storage time the agent started by itself, being shown
-        self._own_jobs: set[int] = set()  # those we asked for: followed by our own job, not the link
-        self.destinations: tuple[DestinationStatus, ...] = ()  # the agent's, as it last said
+        self.agent = AgentFollower(workers, agent_socket, lambda: self._cancel is not None, self)
+        self.agent.serving_changed.connect(self.agent_serving_changed)
+        self.agent.destinations_changed.connect(self.destinations_changed)
+        self.agent.job_started.connect(self.backup_started)
+        self.agent.job_progressed.connect(self.backup_progressed)
+        self.agent.job_finished.connect(self._agent_ended)
+        self.agent.job_lost.connect(lambda: self.backup_failed.emit("the agent stopped during the backup"))
         self._poll = QTimer(self)
         self._poll.setInterval(DRIVE_POLL_MS)
         self._poll.timeout.connect(self._check_drive)
@@ -140,7 +104,7 @@ class EngineBridge(QObject):
         self._drop_reader()
         self.repo = path
         self.state = "unknown"
-        self._follow_agent()
+        self.agent.follow(path)
         if path is None:
             self._poll.stop()
             return
@@ -154,21 +118,26 @@ class EngineBridge(QObject):
     def _drive_checked(self, present: bool) -> None:
         if present and self.state in ("unknown", "missing") and self.repo is not None:
             self.state = "opening"
-            self.workers.start(Timekeep.open, self.repo, on_done=self._opened, on_failed=self._open_failed,
+            self.workers.start(open_reader, self.repo, on_done=self._opened, on_failed=self._open_failed,
                                lane=READ_LANES[0])
         elif not present and self.state != "missing":
             self.state = "missing"
             self._drop_reader()
             self.repository_missing.emit(str(self.repo))
 
-    def _opened(self, reader: Timekeep) -> None:
+    def _opened(self, reader: Timekeep | IndexTrouble) -> None:
+        if isinstance(reader, IndexTrouble):
+            if self.state == "opening":
+                self.state = "index"  # not retried by the poll, like "failed": a rebuild or a writer moves it on
+                self.index_unusable.emit(reader)
+            return
         if self.repo is None or reader.root != self.repo.absolute() or self.state != "opening":
             self.workers.start(reader.close, lane=READ_LANES[0])  # switched repository, or the drive left
             return
         self._drop_reader()
         self.reader = reader
         self.state = "open"
-        self.read(_load_history, on_done=self.repository_opened.emit, on_failed=self.repository_failed.emit)
+        self.read(_opening_history, on_done=self.repository_opened.emit, on_failed=self.repository_failed.emit)
 
     def _open_failed(self, message: str) -> None:
         self.state = "failed"  # not retried by the poll; only a missing drive or a new repository resets it
@@ -185,6 +154,12 @@ class EngineBridge(QObject):
     def reload_history(self) -> None:
         self.read(_load_history, on_done=self.history_loaded.emit)
 
+    def reopen(self) -> None:
+        """Open the repository afresh (after its index was rebuilt: the new index, and no stale notes)."""
+        self._drop_reader()
+        self.state = "unknown"
+        self._check_drive()
+
     # reads
     def read(self, fn: Callable[[Timekeep, *Ts], R], *args: *Ts, on_done: Callable[[R], object] | None = None,
              on_failed: Failed | None = None, lane: str = "browse") -> bool:
@@ -197,7 +172,7 @@ class EngineBridge(QObject):
     # writes
     @property
     def backing_up(self) -> bool:
-        return self._cancel is not None or self._agent_job is not None
+        return self._cancel is not None or self.agent.job is not None
 
     @property
     def may_write(self) -> bool:
@@ -230,28 +205,22 @@ class EngineBridge(QObject):
     def cancel_backup(self) -> None:
         if self._cancel is not None:
             self._cancel.set()
-        elif self._agent_job is not None and self.agent_socket is not None:
-            self.workers.start(cancel_agent_job, self.agent_socket, self._agent_job)
+        elif self.agent.job is not None and self.agent_socket is not None:
+            self.workers.start(cancel_agent_job, self.agent_socket, self.agent.job)
 
     # the agent
-    def _follow_agent(self) -> None:
-        """(Re)start following the agent for the current repository; the previous follower stops."""
-        if self._agent_stop is not None:
-            self._agent_stop.set()
-        self._agent_stop, self._agent_job = None, None
-        self._set_serving(False)
-        if self.repo is None or self.agent_socket is None:
-            self._set_destinations(())
-            return
-        self.destinations_changed.emit(self.destinations)  # the same drives; another is shown now
-        stop = self._agent_stop = threading.Event()
-        self.workers.start_reporting(follow_agent, self.agent_socket, self.repo, stop, lane="agent",
-                                     on_progress=lambda report: None if stop.is_set() else self._agent_reported(report))
+    @property
+    def agent_serving(self) -> bool:
+        return self.agent.serving
+
+    @property
+    def destinations(self) -> tuple[DestinationStatus, ...]:
+        return self.agent.destinations
 
     def _own_reported(self, report: object) -> None:
         """From our own request to the agent: its job id, then its progress."""
         if isinstance(report, JobStarted):
-            self._own_jobs.add(report.info.job)
+            self.agent.own_jobs.add(report.info.job)
         elif isinstance(report, Progress):
             self.backup_progressed.emit(report)
 
@@ -266,52 +235,11 @@ class EngineBridge(QObject):
         self._cancel = None
         self._agent_ended(outcome)
 
-    def _agent_reported(self, report: object) -> None:
-        """From the follower: storage times the agent started by itself (its schedule, the CLI, a drive)."""
-        if isinstance(report, Progress):
-            if self._agent_job is not None:
-                self.backup_progressed.emit(report)
-        elif isinstance(report, Drives):
-            self._set_destinations(report.destinations)
-        elif isinstance(report, Serving):
-            self._agent_presence(report.serving)
-        elif isinstance(report, JobStarted | JobFinished):
-            self._agent_job_reported(report)
-
-    def _agent_presence(self, serving: bool) -> None:
-        self._set_serving(serving)
-        if not serving:
-            self._set_destinations(())
-        if not serving and self._agent_job is not None:
-            self._agent_job = None
-            self.backup_failed.emit("the agent stopped during the backup")
-
-    def _agent_job_reported(self, report: JobStarted | JobFinished) -> None:
-        job = report.info.job
-        if self._cancel is not None or job in self._own_jobs:
-            return  # our own request: its job follows it
-        if isinstance(report, JobStarted) and self._agent_job is None:
-            self._agent_job = job
-            self.backup_started.emit()
-        elif isinstance(report, JobFinished) and job == self._agent_job:
-            self._agent_job = None
-            self._agent_ended(report)
-
-    def _set_serving(self, serving: bool) -> None:
-        if serving != self.agent_serving:
-            self.agent_serving = serving
-            self.agent_serving_changed.emit(serving)
-
-    def _set_destinations(self, destinations: tuple[DestinationStatus, ...]) -> None:
-        if destinations != self.destinations:
-            self.destinations = destinations
-            self.destinations_changed.emit(destinations)
-
     def _agent_ended(self, finished: JobFinished) -> None:
         result = finished.result
         if result.snapshot is not None:
             self.backup_finished.emit(result.snapshot)
-            self.reload_history()
+            self._writer_ended(False, ())  # the agent's job says neither (a repository that could not be read reopens)
         elif result.cancelled:
             self.backup_cancelled.emit()
         elif result.ok:
@@ -319,10 +247,25 @@ class EngineBridge(QObject):
         else:
             self.backup_failed.emit(result.error or "the storage time failed")
 
-    def _backup_done(self, snapshot: SnapshotInfo) -> None:
+    def _backup_done(self, done: WriterDone[SnapshotInfo]) -> None:
         self._cancel = None
-        self.backup_finished.emit(snapshot)
-        self.reload_history()
+        self.backup_finished.emit(done.value)
+        self._writer_ended(done.rebuilt, done.notes)
+
+    def _writer_ended(self, rebuilt: bool, notes: tuple[str, ...]) -> None:
+        """The history again after a writer, and what its opening found said once. An index made anew is a new
+        file, which the browsing connection opened before does not see: open again (so does a repository whose
+        index could not be read, which the writer just rebuilt)."""
+        if rebuilt or self.state == "index":
+            self.reopen()
+        else:
+            self.reload_history()
+        if notes:
+            self.writer_notes.emit(notes)
+
+    def _writer_reported(self, progress: Progress) -> None:
+        if progress.phase == "rebuild":
+            self.index_rebuilding.emit(progress)
 
     def _backup_failed(self, message: str) -> None:
         cancelled = self._cancel is not None and self._cancel.is_set()
@@ -336,15 +279,16 @@ class EngineBridge(QObject):
     def thin(self, rule: Retention, on_done: Report, on_failed: Callable[[str], None],
              on_progress: Report) -> bool:
         """Thin the history by `rule` now, with the writer lock for its length; False (nothing runs) while a
-        backup runs or the repository is not open. The history is reloaded afterwards."""
+        backup runs or the repository is not open. The history is reloaded afterwards. `on_progress` also
+        hears the index being rebuilt first, when the drive says it must be."""
         if not self.may_write or self.repo is None:
             return False
         self.thinning = True
 
-        def done(report: CoalesceReport) -> None:
+        def done(result: WriterDone[CoalesceReport]) -> None:
             self.thinning = False
-            on_done(report)
-            self.reload_history()
+            on_done(result.value)
+            self._writer_ended(result.rebuilt, result.notes)
 
         def failed(message: str) -> None:
             self.thinning = False
@@ -357,19 +301,19 @@ class EngineBridge(QObject):
     def change_folders(self, change: FolderChange, on_failed: Callable[[str], None] | None = None) -> None:
         if self.repo is None:
             return
-        self.workers.start(apply_folder_change, self.repo, change, on_done=self._folders_done, on_failed=on_failed)
+        self.workers.start_reporting(apply_folder_change, self.repo, change, on_progress=self._writer_reported,
+                                     on_done=self._folders_done, on_failed=on_failed)
 
-    def _folders_done(self, folders: tuple[FolderInfo, ...]) -> None:
-        self.folders_changed.emit(folders)
-        self.reload_history()
+    def _folders_done(self, done: WriterDone[tuple[FolderInfo, ...]]) -> None:
+        self.folders_changed.emit(done.value)
+        self._writer_ended(done.rebuilt, done.notes)
 
     def shut_down(self) -> None:
         """Ask a running backup to stop (it keeps what it stored) and close the browsing connection."""
         self._poll.stop()
         if self._cancel is not None:
             self._cancel.set()  # our own backup; one the agent started goes on without us
-        if self._agent_stop is not None:
-            self._agent_stop.set()
+        self.agent.stop()
         self._drop_reader()
 
 
@@ -380,4 +324,10 @@ def _close_connection(tk: Timekeep) -> None:
 
 def _load_history(tk: Timekeep) -> History:
     return History(tuple(tk.snapshots()), tuple(tk.folders()))
+
+
+def _opening_history(tk: Timekeep) -> History:
+    """The first load after opening carries the reader's notes; later reloads follow writers, which bring
+    the index in line with the drive, so the notes would be stale."""
+    return History(tuple(tk.snapshots()), tuple(tk.folders()), tk.notes)
 

@@ -2,7 +2,10 @@
 Copy path — as QActions, so the same commands have keyboard shortcuts and sit in the menu bar too.
 
 Restoring never overwrites a file that differs: the engine writes the old version beside it. Whatever
-happened ends in one plain sentence ("Restored report.txt as it was on 2026-11-18 19:03.").
+happened ends in one plain sentence ("Restored report.txt as it was on 2026-11-18 19:03."), followed by
+what was left as it is (files already holding the stored content keep their current permissions and dates)
+and by what may not be as it was (a lost snapshot came before the one restored). A restore with such
+warnings, or with errors, is said as a warning, never as a plain success.
 """
 
 from __future__ import annotations
@@ -46,14 +49,30 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+SET_BACK = "`timekeep restore --overwrite` sets those back too"
+
+
 def restore_sentence(path: bytes, when_ns: int, result: RestoreResult, dest: bytes | None = None) -> str:
-    """The one sentence a restore ends with: what came back, what was kept, what failed."""
+    """What a restore says when it ends: what came back, what was kept, what failed, and what was left with
+    today's permissions and dates; then what may not be as it was."""
     name, when = wording.display_name(path), wording.when(when_ns)
     into = f" into {wording.display_path(dest)}" if dest else ""
+    items = len(result.written) + len(result.kept_beside) + len(result.already_beside) + result.unchanged \
+        + len(result.errors)
+    said = _single_sentence(name, when, into, result) if items == 1 else _folder_sentence(name, when, into, result)
+    if result.warnings:
+        said += (" Caution: the backup may not hold it exactly as it was then: "
+                 + "; ".join(warning.rstrip(".") for warning in result.warnings) + ".")
+    return said
+
+
+def restore_went_wrong(result: RestoreResult) -> bool:
+    """Whether a restore is to be said as a warning: something failed, or may not be as it was."""
+    return bool(result.errors or result.warnings)
+
+
+def _folder_sentence(name: str, when: str, into: str, result: RestoreResult) -> str:
     parts = []
-    if len(result.written) + len(result.kept_beside) + len(result.already_beside) + result.unchanged \
-            + len(result.errors) == 1:
-        return _single_sentence(name, when, into, result)
     if result.written:
         parts.append(f"{_plural(len(result.written), 'item')} written")
     if result.kept_beside:
@@ -67,7 +86,11 @@ def restore_sentence(path: bytes, when_ns: int, result: RestoreResult, dest: byt
         parts.append(f"{len(result.errors)} could not be restored ({wording.display_name(first.path)}: "
                      f"{first.message})")
     detail = "; ".join(parts) if parts else "nothing needed restoring"
-    return f"Restored {name} as it was on {when}{into}: {detail}."
+    said = f"Restored {name} as it was on {when}{into}: {detail}."
+    if result.metadata_kept:
+        them = "1 of them keeps its" if result.metadata_kept == 1 else f"{result.metadata_kept:,} of them keep their"
+        said += f" {them} current permissions and dates, which differ from then ({SET_BACK})."
+    return said
 
 
 def _single_sentence(name: str, when: str, into: str, result: RestoreResult) -> str:
@@ -81,6 +104,9 @@ def _single_sentence(name: str, when: str, into: str, result: RestoreResult) -> 
         beside = wording.display_name(result.already_beside[0][1])
         return (f"{name} has changed since {when}, so it was kept; the version from then is already beside it "
                 f"as “{beside}”.")
+    if result.unchanged and result.metadata_kept:
+        return (f"{name} already holds its content from {when}{into}, so it was left as it is, with its current "
+                f"permissions and dates ({SET_BACK}).")
     if result.unchanged:
         return f"{name} is already as it was on {when}{into}: nothing needed restoring."
     return f"{name} could not be restored: {result.errors[0].message}."
@@ -157,7 +183,8 @@ class FileActions(QObject):
         def done(result: RestoreResult) -> None:
             sentence = restore_sentence(path, snapshot_ns, result, dest)
             self.restored.emit(sentence)
-            self.prompts.inform(self.window, "Restore", sentence)
+            say = self.prompts.warn if restore_went_wrong(result) else self.prompts.inform
+            say(self.window, "Restore", sentence)
 
         def failed(message: str) -> None:
             self.restore_failed.emit(message)

@@ -35,6 +35,7 @@ from gui.assets import Assets
 from gui.browser import Browser
 from gui.engine_bridge import EngineBridge, History
 from gui.file_actions import FileActions, Target
+from gui.index_repair import IndexRepair
 from gui.models.snapshots import SnapshotsModel
 from gui.models.tree import CHANGE, MODIFIED, NAME, SIZE, FolderTreeModel
 from gui.prompts import Prompts
@@ -49,6 +50,7 @@ PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 
 class MainWindow(QMainWindow):
     settings_requested = Signal()
+    check_requested = Signal()
     quit_requested = Signal()
     window_closed = Signal()
 
@@ -61,6 +63,7 @@ class MainWindow(QMainWindow):
         self._build_widgets()
         self.browser = Browser(bridge, self.timeline, self.tree_view, self.preview, self.tree_model)
         self.actions_ = FileActions(bridge, prompts, assets, self, self.target)
+        self.repair = IndexRepair(bridge, prompts, self.drive_status, self)
         self._build_layout()
         self._build_menus()
         self._connect()
@@ -145,11 +148,13 @@ class MainWindow(QMainWindow):
         self.backup_action.setToolTip("Take a snapshot of the protected folders now")
         self.settings_action = QAction(self.assets.icon("settings"), "Settings…", self)
         self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        self.check_action = QAction(self.assets.icon("check"), "Check backup…", self)
+        self.check_action.setToolTip("Check that the index agrees with the drive, and list anything lost")
         quit_action = QAction(self.assets.icon("quit"), "Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.quit_requested)
         app_menu = self.menuBar().addMenu("&Timekeep")
-        app_menu.addActions([self.backup_action, self.settings_action])
+        app_menu.addActions([self.backup_action, self.check_action, self.settings_action])
         app_menu.addSeparator()
         app_menu.addAction(quit_action)
         self.menuBar().addMenu("&File").addActions(self.actions_.actions)
@@ -165,6 +170,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.backup_action.triggered.connect(self.back_up_now)
         self.settings_action.triggered.connect(self.settings_requested)
+        self.check_action.triggered.connect(self.check_requested)
         self.folders_list.currentItemChanged.connect(self._folder_chosen)
         self.tree_view.customContextMenuRequested.connect(self._context_menu)
         self.browser.selection_changed.connect(self.actions_.refresh)
@@ -185,6 +191,8 @@ class MainWindow(QMainWindow):
         self.bridge.repository_failed.connect(self.show_problem)
         self.bridge.backup_started.connect(self._backup_started)
         self.bridge.backup_progressed.connect(self.backup_status.set_progress)
+        self.bridge.index_rebuilding.connect(self.backup_status.show_rebuild)
+        self.bridge.index_unusable.connect(self._index_unusable)
         self.bridge.backup_finished.connect(self._backup_ended)
         self.bridge.backup_failed.connect(self._backup_ended)
         self.bridge.backup_cancelled.connect(self._backup_ended)
@@ -199,7 +207,7 @@ class MainWindow(QMainWindow):
     # what the bridge tells us
     def show_history(self, history: History) -> None:
         self.history = history
-        self.drive_status.hide()
+        self.drive_status.show_notes(history.notes)
         self._set_backup_possible(True)
         self.snapshots.set_snapshots(history.snapshots, [f.path for f in history.folders])
         self._show_folders(history.folders)
@@ -232,18 +240,30 @@ class MainWindow(QMainWindow):
         last = last if last is not None else self.last_backup_hint
         self.drive_status.show_missing(repo, last)
         self.backup_status.set_idle(last, None)
-        self._set_backup_possible(False)
-        self.tree_model.clear()
+        self._without_history("The history comes back when the backup drive is connected")
         if not self.folders_list.count():
             placeholder = QListWidgetItem("Connect the backup drive to see the protected folders")
             placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
             self.folders_list.addItem(placeholder)
-        self.preview.show_message("The history comes back when the backup drive is connected")
 
-    def _set_backup_possible(self, possible: bool) -> None:
+    def _index_unusable(self, *_: object) -> None:
+        """Nothing of a history shown before may linger (another drive's): it comes back with the rebuild."""
+        self.history = None
+        self.snapshots.set_snapshots((), [])
+        self.folders_list.clear()
+        self.backup_status.set_waiting("No backups until the index is rebuilt")
+        self._without_history("The history comes back when the index is rebuilt", "The index must be rebuilt first")
+
+    def _without_history(self, why: str, no_backup: str = "The backup drive is not connected") -> None:
+        """Nothing to browse and no backup to take until the drive is back or the index rebuilt."""
+        self._set_backup_possible(False, no_backup)
+        self.tree_model.clear()
+        self.preview.show_message(why)
+        self.actions_.refresh()
+
+    def _set_backup_possible(self, possible: bool, why_not: str = "") -> None:
         self.backup_action.setEnabled(possible and not self.bridge.backing_up)
-        self.backup_action.setToolTip("Take a snapshot of the protected folders now" if possible
-                                      else "The backup drive is not connected")
+        self.backup_action.setToolTip("Take a snapshot of the protected folders now" if possible else why_not)
 
     def show_problem(self, message: str) -> None:
         self.drive_status.show_problem(message)

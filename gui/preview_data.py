@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import blake3
@@ -43,6 +43,7 @@ class PreviewData:
     text: str = ""
     image: QImage | None = None
     note: str = ""  # e.g. "first 512 KB shown"
+    doubt: str | None = None  # why this version may not be how the file was (a lost snapshot came between)
 
 
 class HeadAndDigest:
@@ -71,14 +72,14 @@ class HeadAndDigest:
 def stored_preview(tk: Timekeep, path: bytes, snapshot_id: int, still_wanted: Callable[[], bool]) -> PreviewData:
     plan = tk.plan(path, snapshot_id)
     if plan.kind != "file":
-        return _not_a_file(path, snapshot_id, plan.kind, plan.link_target)
+        return replace(_not_a_file(path, snapshot_id, plan.kind, plan.link_target), doubt=plan.doubt)
     sink = HeadAndDigest(KEEP_BYTES, plan.size <= DIGEST_LIMIT, still_wanted)
     try:
         tk.write_version(plan, sink)  # type: ignore[arg-type]  # only write() is used
     except Abandoned:
         if not still_wanted():
             raise  # stale: the worker reports it and the window drops it
-    return describe(path, snapshot_id, bytes(sink.head), plan.size, sink.digest())
+    return replace(describe(path, snapshot_id, bytes(sink.head), plan.size, sink.digest()), doubt=plan.doubt)
 
 
 def live_preview(path: bytes, still_wanted: Callable[[], bool]) -> PreviewData:

@@ -70,7 +70,10 @@ def ago(ns: int, now_ns: int) -> str:
 
 
 def progress_line(p: Progress) -> str:
-    """'120 of 4,000 files · 1.2 GB of 3.0 GB · 45.0 MB/s · about 40 s left' for a backup's progress."""
+    """'120 of 4,000 files · 1.2 GB of 3.0 GB · 45.0 MB/s · about 40 s left' for a backup's progress;
+    '3 of 12 snapshots' while the index is rebuilt or checked, which goes snapshot by snapshot."""
+    if p.phase == "rebuild" or (p.phase == "check" and not p.bytes_total):
+        return snapshots_line(p)
     files = "file" if (p.files_total or p.files_done) == 1 else "files"
     parts = [f"{p.files_done:,} of {p.files_total:,} {files}" if p.files_total else f"{p.files_done:,} {files}"]
     parts.append(f"{size(p.bytes_done)} of {size(p.bytes_total)}" if p.bytes_total else size(p.bytes_done))
@@ -82,8 +85,17 @@ def progress_line(p: Progress) -> str:
     return " · ".join(parts)
 
 
+def snapshots_line(p: Progress) -> str:
+    """'3 of 12 snapshots' (never past the total, whatever the engine counted)."""
+    total = max(p.files_total, 0)
+    done = min(p.files_done, total) if total else p.files_done
+    noun = "snapshot" if (total or done) == 1 else "snapshots"
+    return f"{done:,} of {total:,} {noun}" if total else f"{done:,} {noun}"
+
+
 PHASES = {"scan": "looking for changes", "store": "storing", "commit": "saving the snapshot",
-          "restore": "restoring", "check": "checking", "coalesce": "thinning"}
+          "restore": "restoring", "check": "checking", "coalesce": "thinning",
+          "rebuild": "rebuilding the index from the drive"}
 
 
 def phase(name: str) -> str:
@@ -130,3 +142,19 @@ def thinned(report: CoalesceReport) -> str:
     if spared:
         words += f" {spared} kept because they hold the only copy of a file."
     return words
+
+
+def sentence(text: str) -> str:
+    """An engine's line as a sentence: a capital first letter and a full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
+def some(lines: Sequence[str], limit: int = 5) -> list[str]:
+    """The first `limit` lines and 'and N more': a long list of losses stays readable in a dialog."""
+    if len(lines) <= limit:
+        return list(lines)
+    return [*lines[: limit - 1], f"and {len(lines) - limit + 1:,} more"]

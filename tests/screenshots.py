@@ -5,10 +5,11 @@
 Builds three weeks of history in a temporary folder (snapshot times are set by shifting the clock the engine
 reads, file times by os.utime), starts the real app on it under Xvfb (re-running itself through `xvfb-run`
 when there is no display) with a real agent serving three drives (so the sidebar lists them), and saves PNGs
-of the main window, the versions dialog, the compare dialog, the
-settings and the welcome flow. It then runs once more with a dark palette (the Fusion style with the
-colours a dark desktop hands an app, chosen by TIMEKEEP_SCREENSHOTS_DARK=1) and saves the same views with a
-`-dark` suffix. Needs: apt-get install xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0.
+of the main window, the versions dialog, the compare dialog, the settings, "Check backup…", the banner of a
+repository whose index is missing, and the welcome flow. It then runs once more with a dark palette (the
+Fusion style with the colours a dark desktop hands an app, chosen by TIMEKEEP_SCREENSHOTS_DARK=1) and saves
+the same views with a `-dark` suffix. Needs: apt-get install xvfb xauth libxcb-icccm4 libxcb-keysyms1
+libxcb-cursor0.
 """
 
 from __future__ import annotations
@@ -252,6 +253,7 @@ def shoot_app(tmp: Path, repo: Path, docs: Path, out: Path, socket: Path) -> Non
     window.resize(1360, 820)
     shoot_main(window, docs, out)
     shoot_dialogs(timekeep, window, docs, out)
+    shoot_rebuild(timekeep, tmp, repo, out)
     welcome = timekeep.show_welcome()
     wait_for(lambda: welcome.drive_list.count() > 0)
     save(welcome, out, "welcome")
@@ -302,6 +304,23 @@ def shoot_dialogs(timekeep, window, docs: Path, out: Path) -> None:  # type: ign
     settings = timekeep.show_settings()
     save(settings, out, "settings")
     settings.reject()
+    check = timekeep.show_check()
+    wait_for(lambda: check.report is not None, 20_000)
+    save(check, out, "check")
+    check.reject()
+
+
+def shoot_rebuild(timekeep, tmp: Path, repo: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """The banner of a repository whose index is missing, with its Rebuild index button. On a copy: the agent
+    serves the original."""
+    copy = tmp / "Elements" / "Timekeep" / "laptop"
+    shutil.copytree(repo, copy)
+    for name in ("index.db", "index.db-wal", "index.db-shm"):
+        (copy / name).unlink(missing_ok=True)
+    window = timekeep.open_repository(str(copy))
+    banner = window.drive_status
+    wait_for(lambda: not banner.isHidden() and not banner.rebuild_button.isHidden())
+    save(window, out, "rebuild-index")
 
 
 def main() -> None:

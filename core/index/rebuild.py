@@ -277,7 +277,8 @@ def rebuild(db: SqliteDatabase, layout: Layout, progress: Callable[[Progress], N
             note_folders(db, loader.folder_ids, headers[max(headers)].get("folders", []), active=True)
     started = time.monotonic()
     gone = set(loader.missing(headers))
-    for n, sid in enumerate(sorted(set(_missing_too(ids, salvage, loader)) | gone)):
+    todo = sorted(set(_missing_too(ids, salvage, loader)) | gone)
+    for n, sid in enumerate(todo):
         if sid in view.manifests:
             info = loader.load(sid)
         else:
@@ -287,7 +288,7 @@ def rebuild(db: SqliteDatabase, layout: Layout, progress: Callable[[Progress], N
         if info is not None:
             report.latest, report.snapshots = info, report.snapshots + 1
         if progress is not None:
-            progress(Progress("rebuild", n + 1, len(ids), 0, 0, time.monotonic() - started))
+            progress(Progress("rebuild", n + 1, len(todo), 0, 0, time.monotonic() - started))
     source = ChunkSource(db, PackReader(layout))
     try:
         report.lost = losses.lost(db, losses.bad_chunks(db, source))

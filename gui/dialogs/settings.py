@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from core.types import CoalesceReport, FolderInfo, Progress, Retention
 from gui import wording
 from gui.assets import Assets
-from gui.engine_bridge import FolderChange
+from gui.engine_jobs import FolderChange
 from gui.prompts import Prompts
 from gui.settings import SCHEDULE_CHOICES, AppSettings
 
@@ -198,6 +198,9 @@ class SettingsDialog(QDialog):
         if progress.files_total or progress.bytes_total:
             self.thin_bar.setRange(0, 1000)
             self.thin_bar.setValue(int(wording.progress_fraction(progress) * 1000))
+        rebuilding = progress.phase == "rebuild"  # the drive said the index must be rebuilt before thinning
+        self.thin_result.setText(f"Rebuilding the index from the drive first: {wording.progress_line(progress)}"
+                                 if rebuilding else "Thinning…")
 
     def thinning_finished(self, report: CoalesceReport) -> None:
         self._thinning_ended(wording.thinned(report))

@@ -25,11 +25,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.api import Timekeep
 from core.types import Progress, SnapshotInfo
 from gui import palette, wording
 from gui.assets import Assets
-from gui.engine_bridge import FolderChange, apply_folder_change, open_or_create, run_backup
+from gui.engine_jobs import (
+    FolderChange,
+    IndexTrouble,
+    WriterDone,
+    apply_folder_change,
+    open_or_create,
+    open_reader,
+    run_backup,
+)
 from gui.prompts import Prompts
 from gui.volumes import Suggestion, Volume, backups_folder, list_volumes, suggested_folders
 from gui.workers import WorkerPool
@@ -37,10 +44,14 @@ from gui.workers import WorkerPool
 DATA_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-def repository_state(path: Path) -> tuple[int, int]:
-    """(protected folders, snapshots) of an opened repository: decides whether setup is already done."""
-    with Timekeep.open(path) as tk:
-        return len(tk.folders()), len(tk.snapshots())
+def already_set_up(path: Path) -> bool:
+    """Whether the repository already protects folders and holds snapshots: then there is nothing to set up.
+    One whose index is missing or damaged holds backups too; the main window offers to rebuild its index."""
+    opened = open_reader(path)
+    if isinstance(opened, IndexTrouble):
+        return True
+    with opened as tk:
+        return bool(tk.folders()) and bool(tk.snapshots())
 
 
 def _page(title: str, text: str) -> tuple[QWidget, QVBoxLayout]:
@@ -210,7 +221,9 @@ class WelcomeDialog(QDialog):
 
     def _backup_progressed(self, progress: Progress) -> None:
         self.progress_bar.setValue(int(wording.progress_fraction(progress) * 1000))
-        self.progress_label.setText(wording.progress_line(progress))
+        line = wording.progress_line(progress)
+        self.progress_label.setText(f"Rebuilding the index from the drive first: {line}"
+                                    if progress.phase == "rebuild" else line)
 
     def cancel_backup(self) -> None:
         if self.cancel_event is not None:
@@ -218,12 +231,14 @@ class WelcomeDialog(QDialog):
             self.progress_label.setText("Stopping…")
             self.cancel_button.setEnabled(False)
 
-    def _backup_done(self, snapshot: SnapshotInfo) -> None:
+    def _backup_done(self, done: WriterDone[SnapshotInfo]) -> None:
+        snapshot = done.value
         self.outcome = "done"
         self.progress_bar.setValue(1000)
+        notes = "".join(f" {wording.sentence(note)}" for note in done.notes)
         self.progress_label.setText(
             f"Your first backup is done: {snapshot.files_scanned:,} files, {wording.size(snapshot.bytes_read)} "
-            f"read in {wording.duration(snapshot.duration_s)}. Timekeep now keeps their history.")
+            f"read in {wording.duration(snapshot.duration_s)}. Timekeep now keeps their history.{notes}")
         self._backup_ended()
 
     def _backup_failed(self, message: str) -> None:
@@ -263,11 +278,10 @@ class WelcomeDialog(QDialog):
             self.finish()
 
     def _repository_ready(self, repo: Path) -> None:
-        self.workers.start(repository_state, repo, on_done=self._state_known, on_failed=self._say)
+        self.workers.start(already_set_up, repo, on_done=self._state_known, on_failed=self._say)
 
-    def _state_known(self, state: tuple[int, int]) -> None:
-        folders, snapshots = state
-        if folders and snapshots:
+    def _state_known(self, set_up: bool) -> None:
+        if set_up:
             self.finish()  # this computer's backups are already there: nothing to set up
             return
         self.workers.start(suggested_folders, self.home, on_done=self._suggestions_listed, on_failed=self._say)
@@ -280,8 +294,12 @@ class WelcomeDialog(QDialog):
             return
         assert self.repo is not None
         change = FolderChange(add=tuple(os.fsencode(p) for p in chosen))
-        self.workers.start(apply_folder_change, self.repo, change, on_done=lambda _f: self._to_backup(),
-                           on_failed=self._say)
+        self.workers.start_reporting(apply_folder_change, self.repo, change, on_progress=self._change_progressed,
+                                     on_done=lambda _f: self._to_backup(), on_failed=self._say)
+
+    def _change_progressed(self, progress: Progress) -> None:
+        if progress.phase == "rebuild":
+            self.message.setText(f"Rebuilding the index from the drive first: {wording.progress_line(progress)}")
 
     def _to_backup(self) -> None:
         self._show_page(2)

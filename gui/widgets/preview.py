@@ -44,6 +44,19 @@ class ImageView(QLabel):
         self.setPixmap(pixmap)
 
 
+def _doubt_label() -> QLabel:
+    """Above the preview, set apart, when a lost snapshot came between: the version shown may be older."""
+    label = QLabel()
+    label.setObjectName("preview_doubt")
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setStyleSheet("#preview_doubt { background: palette(alternate-base); border-left: 3px solid #b9770e;"
+                        " padding: 4px 6px; }")
+    label.setAccessibleName("Preview warning")
+    label.hide()
+    return label
+
+
 def _monospace_view(name: str) -> QPlainTextEdit:
     view = QPlainTextEdit()
     view.setReadOnly(True)
@@ -63,6 +76,7 @@ class PreviewPane(QWidget):
         self.details = QLabel()
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.doubt = _doubt_label()
         self.message = QLabel("Select a file to see it as it was")
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setWordWrap(True)
@@ -78,6 +92,7 @@ class PreviewPane(QWidget):
         layout.setContentsMargins(6, 0, 0, 0)
         layout.addWidget(self.title)
         layout.addWidget(self.details)
+        layout.addWidget(self.doubt)
         layout.addWidget(self.stack, 1)
         self.setAccessibleName("Preview")
 
@@ -85,13 +100,20 @@ class PreviewPane(QWidget):
         self.current = None
         self.title.clear()
         self.details.clear()
+        self.doubt.hide()
         self.message.setText(text)
         self.stack.setCurrentWidget(self.message)
+
+    def show_failure(self, path: bytes, message: str) -> None:
+        name = wording.display_name(path)
+        self.show_message(f"{name} cannot be shown: {message}")
+        self.title.setText(f"<b>{_escape(name)}</b>")
 
     def show_loading(self, path: bytes) -> None:
         self.current = None
         self.title.setText(f"<b>{_escape(wording.display_name(path))}</b>")
         self.details.setText("Loading…")
+        self.doubt.hide()
         self.stack.setCurrentWidget(self.message)
         self.message.setText("")
 
@@ -100,6 +122,8 @@ class PreviewPane(QWidget):
         self.current = data
         self.title.setText(f"<b>{_escape(wording.display_name(data.path))}</b>")
         self.details.setText(_details(data, at_ns))
+        self.doubt.setText(f"<b>This may not be how it was</b>: {_escape(data.doubt)}" if data.doubt else "")
+        self.doubt.setVisible(bool(data.doubt))
         if data.kind == "text":
             self.text_view.setPlainText(data.text)
             self.stack.setCurrentWidget(self.text_view)
