@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.agent.client import POLL_S, AgentClient, AgentError
+from core.agent.client import POLL_S, AgentClient, AgentError, back_up_now
 from core.agent.messages import (
     DestinationChanged,
     DestinationStatus,
@@ -103,13 +103,7 @@ def _relay(event: Event, repo: str, ours: set[int], report: Report) -> None:
 def back_up_via_agent(socket: Path, repo: Path, cancel: threading.Event, report: Report) -> JobFinished | None:
     """Ask the agent for a storage time of `repo` and follow it: its JobStarted and progress are reported, its
     JobFinished returned. None when no agent serves `repo` (back up directly then)."""
-    client = AgentClient.connect(socket, timeout=30.0)
-    if client is None:
-        return None
-    with client:
-        if not client.serves(repo):
-            return None
-        return client.back_up(repo, cancel, on_started=lambda job: report(JobStarted(job)), on_progress=report)
+    return back_up_now(repo, cancel, socket, on_started=lambda job: report(JobStarted(job)), on_progress=report)
 
 
 def cancel_agent_job(socket: Path, job: int) -> bool:

@@ -204,6 +204,21 @@ class AgentClient:
         return message
 
 
+def back_up_now(repo: str | Path | None, cancel: threading.Event, socket: Path | None = None,
+                on_started: Callable[[JobInfo], object] | None = None,
+                on_progress: Callable[[Progress], object] | None = None) -> JobFinished | None:
+    """The one "back up now" of the CLI and the window: through the agent when one runs and serves `repo`
+    (its next destination when None), followed to the end; None when no agent can take it, and the caller
+    backs up in its own process. The agent knows what changed (its journal), so it reads only that."""
+    client = AgentClient.connect(socket or agent_socket(), timeout=30.0)
+    if client is None:
+        return None
+    with client:
+        if repo is not None and not client.serves(repo):
+            return None
+        return client.back_up(repo, cancel, on_started, on_progress)
+
+
 def agent_socket() -> Path:
     """Where this user's agent listens ($XDG_RUNTIME_DIR/timekeep/agent.sock); SocketPathTooLong when the path
     is too long for any socket. Builds the name only: nothing is created or read."""

@@ -20,18 +20,14 @@ from core.cli.repo import REPO_ENV, cancel_on_interrupt
 def backup_via_agent(args: argparse.Namespace, reporter: Reporter) -> int | None:
     """The exit code of a storage time the agent took, or None when the agent cannot take it. A first Ctrl-C
     asks the agent to cancel it, a second one leaves at once (the agent finishes or cancels on its own)."""
-    from core.agent.client import AgentClient, agent_socket
+    from core.agent.client import back_up_now
 
-    client = AgentClient.connect(agent_socket())
-    if client is None:
+    repo = getattr(args, "repo", None) or os.environ.get(REPO_ENV) or None
+    cancel = threading.Event()
+    with cancel_on_interrupt(cancel):
+        finished = back_up_now(repo, cancel, on_progress=reporter)
+    if finished is None:
         return None
-    with client:
-        repo = getattr(args, "repo", None) or os.environ.get(REPO_ENV) or None
-        if repo is not None and not client.serves(repo):
-            return None
-        cancel = threading.Event()
-        with cancel_on_interrupt(cancel):
-            finished = client.back_up(repo, cancel, on_progress=reporter)
     reporter.close()
     result = finished.result
     if result.cancelled:
