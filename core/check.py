@@ -159,11 +159,7 @@ class Checker:
 
     def _seals(self) -> None:
         """Every file's versions against their seals (see core/index/seal.py)."""
-        for (path,) in self.db.execute_sql("SELECT path FROM file WHERE head != 0"):
-            try:
-                chain.history(self.db, bytes(path))
-            except CorruptData as err:
-                self.problems.append(str(err))
+        self.problems.extend(str(err) for err in chain.damaged_histories(self.db))
 
     def _read_all(self, progress: ProgressCallback | None) -> int:
         """Decompress every frame once and check every chunk in it against its digest."""

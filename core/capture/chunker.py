@@ -46,8 +46,20 @@ def _read_full(fd: int, view: memoryview) -> int:
     return got
 
 
+class Block(list[memoryview]):
+    """One block's chunks, in file order, and `span`: the same bytes as one view (the chunks are contiguous),
+    so what hashes the whole file takes a block in one call rather than one per chunk."""
+
+    __slots__ = ("span",)
+
+    def __init__(self, chunks: list[memoryview], span: memoryview) -> None:
+        super().__init__(chunks)
+        self.span = span
+
+
 def iter_chunks(fd: int, params: ChunkerParams, block_size: int = BLOCK_SIZE) -> Iterator[list[memoryview]]:
-    """Yield the chunks of the open file a block at a time, as views valid until the next block is asked for.
+    """Yield the chunks of the open file a block at a time, as views valid until the next block is asked for
+    (each a `Block`, whose `span` is all of them at once).
 
     The views share one reusable buffer: a caller that keeps chunk data past the next block must copy it.
     """
@@ -64,8 +76,11 @@ def iter_chunks(fd: int, params: ChunkerParams, block_size: int = BLOCK_SIZE) ->
         cuts = list(cdc(view[:filled], params.min_size, params.avg_size, params.max_size))
         if not eof:
             cuts = cuts[:-1]
-        yield [view[cut.offset : cut.offset + cut.length] for cut in cuts]
         end = cuts[-1].offset + cuts[-1].length if cuts else 0
+        chunks = [view[cut.offset : cut.offset + cut.length] for cut in cuts]
+        if sum(len(c) for c in chunks) != end or (cuts and cuts[0].offset != 0):  # never: cuts tile the block
+            raise AssertionError("the chunker's cuts do not tile the block")
+        yield Block(chunks, view[:end])
         if eof:
             return
         carry = filled - end

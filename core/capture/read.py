@@ -152,10 +152,14 @@ def _chunk_and_store(fd: int, ctx: ReadContext, path: bytes) -> tuple[list[NewCh
         if offset:  # a second block: the file is big enough for its progress to be worth showing
             ctx.flow.seen(path, offset)
         batch = [(blake3.blake3(data).digest(), data) for data in block]
+        span = getattr(block, "span", None)
+        if span is not None:  # the block's chunks as one view: one update hashes faster than one per chunk
+            whole.update(span)
         for digest, data in batch:
             chunks.append((offset, len(data), digest))
             offset += len(data)
-            whole.update(data)
+            if span is None:
+                whole.update(data)
         depends |= ctx.store.put(batch)  # before the next block reuses the buffer
     return chunks, depends, whole.digest()
 

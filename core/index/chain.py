@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from peewee import DatabaseError, SqliteDatabase
@@ -73,7 +73,12 @@ def history(db: SqliteDatabase, path: bytes) -> list[Link] | None:
     fid, head, file_seal = row
     if not isinstance(head, int) or file_seal != seal.file_seal(path, head):
         raise damaged(path, "its file record")
-    found = links(db, fid)
+    return verified(path, head, links(db, fid))
+
+
+def verified(path: bytes, head: int, found: list[Link]) -> list[Link]:
+    """`found` (a file's versions, oldest first) once every seal and link in it is checked: CorruptData else.
+    The file record's own seal (over `head`) is the caller's to check first."""
     before = 0
     for link in found:
         if link.prev != before or link.snapshot_id <= before:
@@ -84,6 +89,31 @@ def history(db: SqliteDatabase, path: bytes) -> list[Link] | None:
     if before != head:
         raise damaged(path, "its newest version is missing")
     return found
+
+
+def damaged_histories(db: SqliteDatabase) -> Iterator[CorruptData]:
+    """What `history` finds wrong, for every file that has had a version, read in one pass over the index
+    rather than two queries per file (`check`)."""
+    files = db.execute_sql("SELECT id, path, head, seal FROM file WHERE head != 0 ORDER BY id")
+    # only rows whose file_id is a number can belong to a file (`history` asks by number), and only numbers
+    # compare with one another below
+    rows = db.execute_sql(f"SELECT file_id, {LINK_COLUMNS} FROM version WHERE typeof(file_id) = 'integer' "
+                          "ORDER BY file_id, snapshot_id, id")
+    pending = next(rows, None)
+    for fid, path, head, file_seal in files:
+        found: list[Link] = []
+        while pending is not None and pending[0] < fid:  # versions of a file that has none by its head
+            pending = next(rows, None)
+        while pending is not None and pending[0] == fid:
+            found.append(Link._make(pending[1:]))
+            pending = next(rows, None)
+        path = bytes(path)
+        try:
+            if not isinstance(head, int) or file_seal != seal.file_seal(path, head):
+                raise damaged(path, "its file record")
+            verified(path, head, found)
+        except CorruptData as err:
+            yield err
 
 
 def chain_of(found: list[Link], at: int) -> list[Link]:

@@ -7,15 +7,15 @@ building model objects. Only complete snapshots are ever visible to a reader.
 from __future__ import annotations
 
 import os
-import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from peewee import SqliteDatabase
 
 from core.errors import IndexDamaged
-from core.index.seal import version_seal
+from core.index.seal import version_holds
 from core.types import Entry, SnapshotInfo, VersionInfo
 
 SNAPSHOT_COLUMNS = (
@@ -63,9 +63,15 @@ class VersionRow(NamedTuple):
 
     def sealed(self, path: bytes) -> bool:
         """Whether the row is what was written for `path` (see core/index/seal.py)."""
-        return _holds(self.seal, path, self.snapshot_id, self.prev, self.state, self.kind, self.size, self.mode,
-                      self.mtime_ns, self.uid, self.gid, self.full, self.digest, self.link_target, self.xattrs,
-                      self.xhash)
+        return version_holds(self.seal, path, self.snapshot_id, self.prev, self.state, self.kind, self.size,
+                             self.mode, self.mtime_ns, self.uid, self.gid, self.full, self.digest, self.link_target,
+                             self.xattrs, self.xhash)
+
+
+# (seal, path, then what version_holds takes) picked out of a (path, *VERSION_COLUMNS) row in one call
+_SEALED_VALUES = itemgetter(1 + VersionRow._fields.index("seal"), 0, *(1 + VersionRow._fields.index(name) for name in (
+    "snapshot_id", "prev", "state", "kind", "size", "mode", "mtime_ns", "uid", "gid", "full", "digest", "link_target",
+    "xattrs", "xhash")))
 
 
 def damaged_at(path: bytes) -> IndexDamaged:
@@ -138,26 +144,18 @@ def _entries(rows: Iterable[tuple[Any, ...]], snapshot_id: int,
     """Entries of the rows that are not deletions, each row checked against its seal first: a listing never
     shows what a damaged index made of a name, a size or a time. A damaged row raises IndexDamaged, or is
     handed to `damaged` and left out (a folder restore goes on with the rest)."""
-    entries = []
+    entries: list[Entry] = []
+    append, holds = entries.append, version_holds
     for path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest, x, xhash, sealed in rows:
-        if not _holds(sealed, path, snap, prev, state, kind, size, mode, mtime_ns, uid, gid, full, digest, target, x,
-                      xhash):
+        if not holds(sealed, path, snap, prev, state, kind, size, mode, mtime_ns, uid, gid, full, digest, target, x,
+                     xhash):
             if damaged is None:
                 raise damaged_at(path)
             damaged(path)
             continue
         if state != "deleted":
-            entries.append(Entry(path, kind, size, mode, mtime_ns, snap, snap == snapshot_id, target, state))
+            append(Entry(path, kind, size, mode, mtime_ns, snap, snap == snapshot_id, target, state))
     return entries
-
-
-def _holds(sealed: bytes | None, path: bytes, *fields: Any) -> bool:
-    """Whether a row's values match its seal; values a damaged index holds with the wrong type (text where a
-    number belongs) match nothing."""
-    try:
-        return bool(sealed == version_seal(path, *fields))
-    except (struct.error, TypeError, ValueError, OverflowError, AttributeError):
-        return False
 
 
 def children_at(db: SqliteDatabase, parent_id: int, snapshot_id: int,
@@ -184,13 +182,12 @@ def latest_children(db: SqliteDatabase, parent_id: int) -> dict[bytes, VersionRo
         "(SELECT max(v2.id) FROM version v2 WHERE v2.file_id = f.id) WHERE f.parent_id = ?",
         (parent_id,),
     ).fetchall()  # read whole: a statement left open by the raise below would pin an old view of the index
-    make = VersionRow._make
+    make, holds, sealed_values = VersionRow._make, version_holds, _SEALED_VALUES
     found = {}
-    for path, *fields in rows:
-        version = make(fields)
-        if not version.sealed(path):
-            raise damaged_at(path)
-        found[path] = version
+    for row in rows:  # (path, *VERSION_COLUMNS): its seal is checked on the row as read, before a record is made
+        if not holds(*sealed_values(row)):
+            raise damaged_at(row[0])
+        found[row[0]] = make(row[1:])
     return found
 
 
@@ -248,8 +245,10 @@ def known_digests(db: SqliteDatabase, digests: Iterable[bytes]) -> set[bytes]:
     for batch in _batches(list(digests)):
         marks = ",".join("?" * len(batch))
         found.update(row[0] for row in conn.execute(
-            f"SELECT digest FROM chunk WHERE digest IN ({marks}) "
-            "AND pack_id NOT IN (SELECT id FROM pack WHERE state != 'ok')", batch))
+            f"SELECT digest FROM chunk WHERE digest IN ({marks}) AND pack_id IS NOT NULL "
+            # correlated: one look at each found chunk's pack, where `NOT IN (SELECT ...)` read the whole pack
+            # table on every call (0.1 ms at a few thousand packs, once per small file a backup reads)
+            "AND NOT EXISTS (SELECT 1 FROM pack p WHERE p.id = chunk.pack_id AND p.state != 'ok')", batch))
     return found
 
 

@@ -11,7 +11,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import blake3
 from peewee import SqliteDatabase
@@ -113,29 +113,41 @@ def write_version(source: ChunkSource, plan: Plan, out: BinaryIO,
     writes to a temporary) keeps nothing of it."""
     where = source.locate([p.digest for p in plan.pieces])
     whole = blake3.blake3() if plan.digest is not None else None
-    written = 0
-    with ThreadPoolExecutor(2, thread_name_prefix="timekeep-fetch") as pool:
-        frames = _prefetch(source, _frames_in_order(plan, where), pool)
-        current: Frame | None = None
-        raw = memoryview(b"")
-        for piece in plan.pieces:
-            loc = where[piece.digest]
-            while current != loc.frame:
-                current, data = next(frames)
-                raw = memoryview(data)
-            start = loc.inner + piece.chunk_offset
-            part = raw[start : start + piece.length]
-            if piece.chunk_offset + piece.length > loc.raw_length or len(part) != piece.length:
-                raise CorruptData(f"chunk {piece.digest.hex()[:16]} is shorter than the version needs")
-            out.write(part)
-            if whole is not None:
-                whole.update(part)
-            written += piece.length
-            if on_bytes is not None:
-                on_bytes(piece.length)
+    needed = _frames_in_order(plan, where)
+    if len(needed) <= 1:  # a small file: fetched on this thread, as starting two threads for it costs more
+        written = _write_pieces(plan, where, ((key, _fetch_verified(source, key, n)) for key, n in needed), out,
+                                whole, on_bytes)
+    else:
+        with ThreadPoolExecutor(2, thread_name_prefix="timekeep-fetch") as pool:
+            written = _write_pieces(plan, where, _prefetch(source, needed, pool), out, whole, on_bytes)
     if written != plan.size:
         raise CorruptData(f"rebuilt {written} bytes where the version has {plan.size}")
     if whole is not None and whole.digest() != plan.digest:
         raise CorruptData(f"{os.fsdecode(plan.path)} as rebuilt does not match the digest recorded when it was "
                           "backed up; nothing of it was kept")
+    return written
+
+
+def _write_pieces(plan: Plan, where: dict[bytes, ChunkLocation], frames: Iterator[tuple[Frame, bytes]],
+                  out: BinaryIO, whole: Any, on_bytes: Callable[[int], None] | None) -> int:
+    """Write the plan's pieces from its frames (each chunk in them already checked) in order; returns the
+    bytes written, each also fed to `whole`."""
+    written = 0
+    current: Frame | None = None
+    raw = memoryview(b"")
+    for piece in plan.pieces:
+        loc = where[piece.digest]
+        while current != loc.frame:
+            current, data = next(frames)
+            raw = memoryview(data)
+        start = loc.inner + piece.chunk_offset
+        part = raw[start : start + piece.length]
+        if piece.chunk_offset + piece.length > loc.raw_length or len(part) != piece.length:
+            raise CorruptData(f"chunk {piece.digest.hex()[:16]} is shorter than the version needs")
+        out.write(part)
+        if whole is not None:
+            whole.update(part)
+        written += piece.length
+        if on_bytes is not None:
+            on_bytes(piece.length)
     return written
