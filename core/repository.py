@@ -24,7 +24,7 @@ from peewee import SqliteDatabase
 
 from core.coalesce.manifests import finish as finish_manifests
 from core.errors import IndexDamaged, IndexMissing, RepositoryLocked, StorageError, UsageError
-from core.index import trust
+from core.index import checked, trust
 from core.index.beside import build_beside, put_in_place
 from core.index.local_copy import open_copy
 from core.index.rebuild import RebuildReport
@@ -79,6 +79,7 @@ class Repository:
         self.reader.close()
         self.db.close()
         if self.lock is not None:
+            checked.closed(self.layout, self.config.repository_id)  # as this writer leaves it (see checked.py)
             self.lock.release()
             self.lock = None
         if self.index_copy is not None:
@@ -108,7 +109,7 @@ class Repository:
         """A writer met a row that fails its seal: rebuild the index under it, and say so."""
         notes: list[str] = []
         with drive_errors(self.root):
-            trust.rebuild_live(self.layout, self.db, progress, notes, reason)
+            trust.rebuild_live(self.layout, self.db, progress, notes, reason, self.config.repository_id)
         self.notes.extend(notes)
         self.rebuilt = True
 
@@ -116,7 +117,7 @@ class Repository:
 def _open_writer(root: Path, lock: WriterLock, progress: ProgressCallback | None) -> Repository:
     layout = Layout(root)
     notes: list[str] = []
-    db, rebuilt = trust.trusted_index(layout, progress, notes)
+    db, rebuilt = trust.trusted_index(layout, progress, notes, repo_layout.load_config(root).repository_id)
     try:
         recover(db, layout)
         finish_manifests(db, layout)
@@ -187,10 +188,12 @@ def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) ->
     root = Path(path).absolute()
     layout = Layout(root)
     repo_layout.load_config(root)
+    rid = repo_layout.load_config(root).repository_id
     lock = WriterLock(layout.lock)
     lock.acquire()
     try:
         with drive_errors(root):
+            checked.forget(rid)
             old = trust.old_index(layout)
             try:
                 built, report = build_beside(layout, progress, salvage=old)

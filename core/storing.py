@@ -6,9 +6,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import sqlite3
 import threading
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
+
+from peewee import DatabaseError
 
 from core.errors import DriveFull, IndexDamaged, UsageError
 from core.folders import folders
@@ -38,7 +41,17 @@ def backup(repo: Repository, trigger: str = "manual", progress: ProgressCallback
         return _with_room(repo, trigger, progress, cancel, dirty, make_room)
     except IndexDamaged as err:
         repo.rebuild_live(str(err), progress)
-        return _with_room(repo, trigger, progress, cancel, dirty, make_room)
+    except (sqlite3.DatabaseError, DatabaseError) as err:
+        if not damaged_index(err):
+            raise
+        repo.rebuild_live(f"the index is damaged: {err}", progress)
+    return _with_room(repo, trigger, progress, cancel, dirty, make_room)
+
+
+def damaged_index(err: BaseException) -> bool:
+    """Whether SQLite says the index's pages are damaged (what its own check would have found)."""
+    text = str(err).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text
 
 
 def _with_room(repo: Repository, trigger: str, progress: ProgressCallback | None, cancel: threading.Event | None,

@@ -6,6 +6,7 @@ hides what changed, and a repository that never ends up inside what it protects.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -330,3 +331,45 @@ def test_the_journal_is_never_written_into_a_copy_of_the_index(tmp_path: Path, s
             view.reconcile(tk.folders())
     with sqlite3.connect(repo / "index.db") as conn:
         assert conn.execute("SELECT count(*) FROM journal").fetchone() == (0,)
+
+
+# --- when a writer runs SQLite's integrity check -----------------------------------------------------------
+
+
+def test_the_integrity_check_runs_when_the_index_is_not_as_this_computer_left_it(tmp_path: Path, src: Path) -> None:
+    from core.index import checked
+    from core.storage.layout import load_config
+
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    layout, rid = Layout(repo), load_config(repo).repository_id
+    assert not checked.due(layout, rid)  # a writer just checked it and closed it
+    assert checked.due(layout, rid, now_ns=__import__("time").time_ns() + checked.DAY_NS + 1)  # a day later
+    stamp = (repo / "index.db").stat()
+    os.utime(repo / "index.db", ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1))  # written by someone else
+    assert checked.due(layout, rid)
+    shutil.copyfile(repo / "index.db", tmp_path / "copy.db")
+    os.replace(tmp_path / "copy.db", repo / "index.db")  # a copy put back: another inode
+    assert checked.due(layout, rid)
+
+
+def test_damage_no_stat_shows_is_met_midway_and_the_backup_rebuilds_and_goes_on(tmp_path: Path, src: Path) -> None:
+    """A failing sector changes no size or time: the check is skipped, the backup meets the damaged pages,
+    rebuilds the index from the drive under itself, says so, and takes its snapshot."""
+    repo = new_repo(tmp_path, src)
+    first = backup(repo)
+    index = repo / "index.db"
+    st = index.stat()
+    with open(index, "r+b") as fh:  # every page after the schema's, its header garbled in place
+        for page in range(1, st.st_size // 4096):
+            fh.seek(page * 4096)
+            fh.write(b"\x07" * 12)
+    os.utime(index, ns=(st.st_atime_ns, st.st_mtime_ns))
+    append(src / "a.txt", b"after the damage\n")
+    with Timekeep.open(repo, writer=True) as tk:
+        snap = tk.backup()
+        assert tk.rebuilt and any("damaged" in note for note in tk.notes)
+    with Timekeep.open(repo) as tk:
+        assert [s.id for s in tk.snapshots()] == [first, snap.id]
+        assert built(tk, b(src / "a.txt"), snap.id) == (src / "a.txt").read_bytes()
+        assert tk.check().ok

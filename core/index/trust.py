@@ -18,7 +18,7 @@ from collections.abc import Callable
 from peewee import DatabaseError, SqliteDatabase
 
 from core.errors import CorruptData, IndexDamaged, IndexMissing, RepositoryLocked
-from core.index import chain
+from core.index import chain, checked
 from core.index.beside import build_beside, put_in_place, remove_leftovers
 from core.index.rebuild import RebuildReport
 from core.index.schema import check_integrity, open_index
@@ -34,21 +34,29 @@ ProgressCallback = Callable[[Progress], None]
 log = logging.getLogger(__name__)
 
 
-def trusted_index(layout: Layout, progress: ProgressCallback | None, notes: list[str]
-                   ) -> tuple[SqliteDatabase, bool]:
-    """The index to write through, and whether it had to be rebuilt from the drive first."""
+def trusted_index(layout: Layout, progress: ProgressCallback | None, notes: list[str], repository_id: str
+                  ) -> tuple[SqliteDatabase, bool]:
+    """The index to write through, and whether it had to be rebuilt from the drive first. SQLite's integrity
+    check runs when core/index/checked.py says it is due (the file is not as this computer left it, or a day
+    has passed)."""
     remove_leftovers(layout)
     try:
         db = open_index(layout.index)
-        check_integrity(db)
     except IndexMissing:
-        return _rebuild(layout, progress, notes, "the index (index.db) was missing", None), True
+        return _rebuild(layout, progress, notes, "the index (index.db) was missing", None, repository_id), True
     except IndexDamaged as err:
-        return _rebuild(layout, progress, notes, str(err), None), True
+        return _rebuild(layout, progress, notes, str(err), None, repository_id), True
+    try:
+        if checked.due(layout, repository_id):
+            check_integrity(db)
+            checked.passed(layout, repository_id)
+    except IndexDamaged as err:
+        db.close()
+        return _rebuild(layout, progress, notes, str(err), None, repository_id), True
     drift = compare(db, survey(layout))
     if drift.behind:
         reason = f"the index was behind the drive ({drift.behind[0]})"
-        return _rebuild(layout, progress, notes, reason, db), True
+        return _rebuild(layout, progress, notes, reason, db, repository_id), True
     try:
         _repair(db, layout, drift, notes)
     except BaseException:
@@ -58,9 +66,10 @@ def trusted_index(layout: Layout, progress: ProgressCallback | None, notes: list
 
 
 def _rebuild(layout: Layout, progress: ProgressCallback | None, notes: list[str], reason: str,
-             old: SqliteDatabase | None) -> SqliteDatabase:
+             old: SqliteDatabase | None, repository_id: str) -> SqliteDatabase:
     """Rebuild beside, swap, and open the new index; the old one (if it still opened) lends what it knows."""
     log.warning("%s: %s; rebuilding the index from the drive", layout.root, reason)
+    checked.forget(repository_id)
     try:
         built, report = build_beside(layout, progress, salvage=old)
     finally:
@@ -71,17 +80,21 @@ def _rebuild(layout: Layout, progress: ProgressCallback | None, notes: list[str]
     if aside is not None:
         notes.append(f"the damaged index was kept as {aside.name}")
     notes.extend(report.problems)
-    return open_index(layout.index)
+    db = open_index(layout.index)
+    checked.passed(layout, repository_id)  # made just now from the drive
+    return db
 
 
 def rebuild_live(layout: Layout, db: SqliteDatabase, progress: ProgressCallback | None, notes: list[str],
-                 reason: str) -> None:
+                 reason: str, repository_id: str) -> None:
     """Rebuild under a writer that found a damaged row midway; its open connection sees the new index."""
     log.warning("%s: %s; rebuilding the index from the drive", layout.root, reason)
+    checked.forget(repository_id)
     built, report = build_beside(layout, progress, salvage=db)
     db.close()  # this thread's connection: whatever it still had open must not pin the old index
     put_in_place(layout, built, old_healthy=True)
     db.connect()
+    checked.passed(layout, repository_id)
     notes.append(f"{reason.split('; run')[0]}; rebuilt it from the drive ({_counted(report)})")
     notes.extend(report.problems)
 
