@@ -121,7 +121,7 @@ def thinning(report: Report, tools: list[Tool]) -> None:
 
 def in_process_listing(report: Report, tool: Tool) -> None:
     """The GUI's case: the query inside an open repository, no process start."""
-    from core.api import Timekeep
+    from timekeep.core.api import Timekeep
 
     with Timekeep.open(tool.repo) as tk:
         path = os.fsencode(tool.source / dataset.INBOX)

@@ -80,15 +80,15 @@ class Timekeep(Tool):
     name = "timekeep"
 
     def _cli(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "core.cli.main", *args, "--repo", str(self.repo)]
+        return [sys.executable, "-m", "timekeep.core.cli.main", *args, "--repo", str(self.repo)]
 
     def version(self) -> str:
-        from core import __version__
+        from timekeep.core import __version__
 
         return __version__
 
     def init(self) -> None:
-        subprocess.run([sys.executable, "-m", "core.cli.main", "init", str(self.repo)], check=True)
+        subprocess.run([sys.executable, "-m", "timekeep.core.cli.main", "init", str(self.repo)], check=True)
         subprocess.run(self._cli("add", str(self.source), "--no-default-excludes"), check=True,
                        capture_output=True)
 

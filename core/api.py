@@ -1,9 +1,9 @@
 """The one door the CLI, the agent and the GUI use to a repository: open it, back up, browse, get things
-back, thin, check, rebuild. Each method is one call into the module that does the work (core.folders,
-core.storing, core.thinning, core.browsing, core.restoring, core.check), on the open Repository
-(core.repository), which nothing outside the engine sees.
+back, thin, check, rebuild. Each method is one call into the module of timekeep.core that does the work (folders,
+storing, thinning, browsing, restoring, check), on the open Repository (timekeep.core.repository), which nothing
+outside the engine sees.
 
-Everything returned is a frozen record from `core.types`; paths are bytes (absolute, as protected).
+Everything returned is a frozen record from `timekeep.core.types`; paths are bytes (absolute, as protected).
 """
 
 from __future__ import annotations
@@ -13,19 +13,19 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from core import browsing, check, folders, restoring, storing, thinning
-from core.index.losses import describe as describe_lost
-from core.index.rebuild import RebuildReport
-from core.index.schema import index_id, open_index
-from core.journaling import JournalView
-from core.repository import Repository
-from core.repository import rebuild_index as _rebuild_index
-from core.storage import layout as repo_layout
-from core.storage.atomic import atomic_write
-from core.storage.failures import drive_errors
-from core.storage.layout import Layout
-from core.storage.privacy import answer_notice, make_private, notice, notice_due, remember_notice
-from core.types import (
+from timekeep.core import browsing, check, folders, restoring, storing, thinning
+from timekeep.core.index.losses import describe as describe_lost
+from timekeep.core.index.rebuild import RebuildReport
+from timekeep.core.index.schema import index_id, open_index
+from timekeep.core.journaling import JournalView
+from timekeep.core.repository import Repository
+from timekeep.core.repository import rebuild_index as _rebuild_index
+from timekeep.core.storage import layout as repo_layout
+from timekeep.core.storage.atomic import atomic_write
+from timekeep.core.storage.failures import drive_errors
+from timekeep.core.storage.layout import Layout
+from timekeep.core.storage.privacy import answer_notice, make_private, notice, notice_due, remember_notice
+from timekeep.core.types import (
     CheckReport,
     CoalesceReport,
     Entry,
@@ -147,7 +147,7 @@ class Timekeep:
     def backup(self, trigger: str = "manual", progress: ProgressCallback | None = None,
                cancel: threading.Event | None = None,
                dirty: Mapping[bytes, Collection[bytes]] | None = None, make_room: bool = True) -> SnapshotInfo:
-        """Take a snapshot (see core.storing.backup); `dirty` limits the scan to what a watcher journaled."""
+        """Take a snapshot (see timekeep.core.storing.backup); `dirty` limits the scan to what a watcher journaled."""
         return storing.backup(self._repo, trigger, progress, cancel, dirty, make_room)
 
     def thinning_plan(self, now_ns: int | None = None, drop: Collection[int] | None = None
@@ -160,7 +160,7 @@ class Timekeep:
 
     # browsing
     def snapshots(self) -> list[SnapshotInfo]:
-        from core.index import queries
+        from timekeep.core.index import queries
 
         return queries.snapshots(self._repo.db)
 
@@ -222,14 +222,14 @@ def repository_id(path: str | Path) -> str:
 
 def missing_drive(path: str | Path) -> str | None:
     """Why a repository path cannot be reached because its drive is away (a sentence), or None."""
-    from core.agent.paths import AgentPaths
-    from core.drives import missing_drive as absent
+    from timekeep.core.agent.paths import AgentPaths
+    from timekeep.core.drives import missing_drive as absent
 
     return absent(str(path), AgentPaths.from_platform().known_drives)
 
 
 def init_refusal(path: str | Path) -> str | None:
     """Why `init` should not make a repository at `path` (an empty mount point: its drive is away), or None."""
-    from core.drives import init_refusal as refusal
+    from timekeep.core.drives import init_refusal as refusal
 
     return refusal(str(path))

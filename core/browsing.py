@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
-from core.errors import NotInSnapshot, TimeBeforeFirstSnapshot, UsageError
-from core.index import queries, summary
-from core.repository import Repository
-from core.restore import build
-from core.storage.manifest import manifest_ids
-from core.timespec import parse_time_spec
-from core.types import Entry, FileError, SnapshotInfo, SnapshotSummary, VersionInfo
+from timekeep.core.errors import NotInSnapshot, TimeBeforeFirstSnapshot, UsageError
+from timekeep.core.index import queries, summary
+from timekeep.core.repository import Repository
+from timekeep.core.restore import build
+from timekeep.core.storage.manifest import manifest_ids
+from timekeep.core.timespec import parse_time_spec
+from timekeep.core.types import Entry, FileError, SnapshotInfo, SnapshotSummary, VersionInfo
 
 
 def lost_snapshots(repo: Repository) -> list[int]:

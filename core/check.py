@@ -14,21 +14,21 @@ from typing import TYPE_CHECKING
 
 from peewee import SqliteDatabase
 
-from core.errors import CorruptData, IndexDamaged
-from core.index import chain, losses, trust
-from core.index.agreement import disagreement
-from core.index.queries import ChunkLocation
-from core.index.schema import check_integrity
-from core.index.survey import DriveView, compare, survey
-from core.restore.combine import ChunkSource, verified_slice
-from core.storage.failures import drive_errors
-from core.storage.layout import Layout, read_folders
-from core.storage.lock import writer_running
-from core.storage.pack import PackReader, read_footer
-from core.types import CheckReport, Progress
+from timekeep.core.errors import CorruptData, IndexDamaged
+from timekeep.core.index import chain, losses, trust
+from timekeep.core.index.agreement import disagreement
+from timekeep.core.index.queries import ChunkLocation
+from timekeep.core.index.schema import check_integrity
+from timekeep.core.index.survey import DriveView, compare, survey
+from timekeep.core.restore.combine import ChunkSource, verified_slice
+from timekeep.core.storage.failures import drive_errors
+from timekeep.core.storage.layout import Layout, read_folders
+from timekeep.core.storage.lock import writer_running
+from timekeep.core.storage.pack import PackReader, read_footer
+from timekeep.core.types import CheckReport, Progress
 
 if TYPE_CHECKING:
-    from core.repository import Repository
+    from timekeep.core.repository import Repository
 
 ProgressCallback = Callable[[Progress], None]
 

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from core.errors import TimekeepError
-from core.storage.atomic import atomic_write
-from core.storage.layout import load_config
+from timekeep.core.errors import TimekeepError
+from timekeep.core.storage.atomic import atomic_write
+from timekeep.core.storage.layout import load_config
 
 log = logging.getLogger(__name__)
 MOUNTINFO = Path("/proc/self/mountinfo")

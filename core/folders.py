@@ -7,12 +7,12 @@ import dataclasses
 import json
 import os
 
-from core.capture.excludes import DEFAULT_EXCLUDES
-from core.errors import UsageError
-from core.paths import is_inside, within
-from core.repository import Repository, sync_folders
-from core.storage import layout as repo_layout
-from core.types import FolderInfo, Retention
+from timekeep.core.capture.excludes import DEFAULT_EXCLUDES
+from timekeep.core.errors import UsageError
+from timekeep.core.paths import is_inside, within
+from timekeep.core.repository import Repository, sync_folders
+from timekeep.core.storage import layout as repo_layout
+from timekeep.core.types import FolderInfo, Retention
 
 
 def folders(repo: Repository) -> list[FolderInfo]:

@@ -13,12 +13,12 @@ from collections.abc import Collection, Iterable, Iterator
 
 from peewee import SqliteDatabase
 
-from core.capture.excludes import Excludes
-from core.capture.scan import FolderScan
-from core.errors import BackupCancelled, StorageError
-from core.index import journal, queries
-from core.index.journal import JournalEntry, JournalStats, size_on_disk
-from core.types import FolderInfo
+from timekeep.core.capture.excludes import Excludes
+from timekeep.core.capture.scan import FolderScan
+from timekeep.core.errors import BackupCancelled, StorageError
+from timekeep.core.index import journal, queries
+from timekeep.core.index.journal import JournalEntry, JournalStats, size_on_disk
+from timekeep.core.types import FolderInfo
 
 BATCH = 5000
 COPY_REFUSED = ("the backup drive is full or read-only, so its index is read from a copy on this computer; "

@@ -6,7 +6,7 @@ the index does not know adopted, an unfinished thinning finished. A pack is ther
 be reclaimed, only by an index that was just found to know every manifest on the drive. Opening for reading
 never writes: a missing or unopenable index is an error that says what to run.
 
-The services (folders, storing, thinning, browsing, restoring, check) take a Repository; `core.api.Timekeep`
+The services (folders, storing, thinning, browsing, restoring, check) take a Repository; `timekeep.core.api.Timekeep`
 is the one door to them.
 """
 
@@ -22,22 +22,22 @@ from pathlib import Path
 
 from peewee import SqliteDatabase
 
-from core.coalesce.manifests import finish as finish_manifests
-from core.errors import IndexDamaged, IndexMissing, RepositoryLocked, StorageError, UsageError
-from core.index import checked, trust
-from core.index.beside import build_beside, put_in_place
-from core.index.local_copy import open_copy
-from core.index.rebuild import RebuildReport
-from core.index.recovery import recover
-from core.index.schema import open_index
-from core.restore.combine import ChunkSource
-from core.storage import layout as repo_layout
-from core.storage.atomic import atomic_write
-from core.storage.failures import drive_errors
-from core.storage.layout import FORMAT_VERSION, Layout, RepoConfig
-from core.storage.lock import WriterLock
-from core.storage.pack import PackReader
-from core.types import Progress
+from timekeep.core.coalesce.manifests import finish as finish_manifests
+from timekeep.core.errors import IndexDamaged, IndexMissing, RepositoryLocked, StorageError, UsageError
+from timekeep.core.index import checked, trust
+from timekeep.core.index.beside import build_beside, put_in_place
+from timekeep.core.index.local_copy import open_copy
+from timekeep.core.index.rebuild import RebuildReport
+from timekeep.core.index.recovery import recover
+from timekeep.core.index.schema import open_index
+from timekeep.core.restore.combine import ChunkSource
+from timekeep.core.storage import layout as repo_layout
+from timekeep.core.storage.atomic import atomic_write
+from timekeep.core.storage.failures import drive_errors
+from timekeep.core.storage.layout import FORMAT_VERSION, Layout, RepoConfig
+from timekeep.core.storage.lock import WriterLock
+from timekeep.core.storage.pack import PackReader
+from timekeep.core.types import Progress
 
 ProgressCallback = Callable[[Progress], None]
 log = logging.getLogger(__name__)

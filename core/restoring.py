@@ -8,16 +8,16 @@ import time
 from collections.abc import Callable
 from typing import BinaryIO
 
-from core.errors import CorruptData, UsageError
-from core.index import queries
-from core.repository import Repository
-from core.restore.combine import write_version as combine
-from core.types import Plan, Progress, RestoreResult
+from timekeep.core.errors import CorruptData, UsageError
+from timekeep.core.index import queries
+from timekeep.core.repository import Repository
+from timekeep.core.restore.combine import write_version as combine
+from timekeep.core.types import Plan, Progress, RestoreResult
 
 
 def plan(repo: Repository, path: bytes, snapshot_id: int) -> Plan:
     """The checked plan; stored values of a type they can never have are one line too (CorruptData)."""
-    from core.restore.restore import checked_plan
+    from timekeep.core.restore.restore import checked_plan
 
     return checked_plan(repo.db, path, snapshot_id)
 
@@ -42,7 +42,7 @@ def write_version(repo: Repository, version: Plan, out: BinaryIO) -> None:
 
 def restore(repo: Repository, path: bytes, snapshot_id: int, dest: bytes | None = None, overwrite: bool = False,
             progress: Callable[[Progress], None] | None = None) -> RestoreResult:
-    from core.restore.restore import Restorer  # loaded when something is restored: commands start quicker
+    from timekeep.core.restore.restore import Restorer  # loaded when something is restored: commands start quicker
 
     snap = queries.snapshot(repo.db, snapshot_id)
     if snap is None:

@@ -13,14 +13,14 @@ from pathlib import Path
 
 from peewee import DatabaseError
 
-from core.errors import DriveFull, IndexDamaged, UsageError
-from core.folders import folders
-from core.index import losses, queries
-from core.index.recovery import discard_snapshot
-from core.repository import Repository
-from core.storage.failures import drive_errors
-from core.storage.manifest import manifest_ids
-from core.types import Progress, SnapshotInfo
+from timekeep.core.errors import DriveFull, IndexDamaged, UsageError
+from timekeep.core.folders import folders
+from timekeep.core.index import losses, queries
+from timekeep.core.index.recovery import discard_snapshot
+from timekeep.core.repository import Repository
+from timekeep.core.storage.failures import drive_errors
+from timekeep.core.storage.manifest import manifest_ids
+from timekeep.core.types import Progress, SnapshotInfo
 
 ProgressCallback = Callable[[Progress], None]
 Dirty = Mapping[bytes, Collection[bytes]]
@@ -62,7 +62,7 @@ def _with_room(repo: Repository, trigger: str, progress: ProgressCallback | None
     except DriveFull as err:
         if not make_room:
             raise
-        from core.coalesce import run as thinning  # loaded when thinning is needed: commands start quicker
+        from timekeep.core.coalesce import run as thinning  # loaded when thinning is needed: commands start quicker
 
         with drive_errors(repo.root):
             room = thinning.make_room(repo.db, repo.layout, repo.config.compression_level, repo.config.retention,
@@ -77,7 +77,7 @@ def _with_room(repo: Repository, trigger: str, progress: ProgressCallback | None
 
 def _once(repo: Repository, trigger: str, progress: ProgressCallback | None, cancel: threading.Event | None,
           dirty: Dirty | None) -> SnapshotInfo:
-    from core.capture.backup import Backup, FolderSpec  # the CLI's other commands need not load it
+    from timekeep.core.capture.backup import Backup, FolderSpec  # the CLI's other commands need not load it
 
     specs = [FolderSpec(f.id, f.path, f.excludes) for f in folders(repo)]
     if not specs:

@@ -7,11 +7,11 @@ import threading
 import time
 from collections.abc import Callable, Collection
 
-from core.errors import UsageError
-from core.index import queries
-from core.repository import Repository
-from core.storage.failures import drive_errors
-from core.types import CoalesceReport, Progress
+from timekeep.core.errors import UsageError
+from timekeep.core.index import queries
+from timekeep.core.repository import Repository
+from timekeep.core.storage.failures import drive_errors
+from timekeep.core.types import CoalesceReport, Progress
 
 
 def plan(repo: Repository, now_ns: int | None = None, drop: Collection[int] | None = None
@@ -20,7 +20,7 @@ def plan(repo: Repository, now_ns: int | None = None, drop: Collection[int] | No
     because they hold a file's last copy), changing nothing; `drop` is refused as `coalesce` refuses it."""
     if drop is not None:
         _check_drop(repo, drop)
-    from core.coalesce import run as thinning  # loaded when thinning is asked for: commands start quicker
+    from timekeep.core.coalesce import run as thinning  # loaded when thinning is asked for: commands start quicker
 
     found = thinning.plan_thinning(repo.db, repo.config.retention, now_ns or time.time_ns(), drop)
     return found.dropped, found.spared
@@ -34,7 +34,7 @@ def coalesce(repo: Repository, progress: Callable[[Progress], None] | None = Non
     repo.need_writer()
     if drop is not None:
         _check_drop(repo, drop)
-    from core.coalesce import run as thinning
+    from timekeep.core.coalesce import run as thinning
 
     with drive_errors(repo.root):
         report = thinning.coalesce(repo.db, repo.layout, repo.config.compression_level, repo.config.retention,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from core.errors import UsageError
+from timekeep.core.errors import UsageError
 
 ACCEPTED_FORMS = (
     "use 'latest', a snapshot id (12), an ISO date or time (2026-11-20, 2026-11-20 14:03, "

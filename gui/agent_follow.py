@@ -2,7 +2,7 @@
 times it starts by itself (its schedule, the CLI, a drive plugged in), told apart from those the window
 asked for, which the bridge follows on their own connection.
 
-The following itself is a worker job of `gui.agent_link`; this object turns what it reports into signals and
+The following itself is a worker job of `timekeep.gui.agent_link`; this object turns what it reports into signals and
 keeps the little state they need (which job is being shown), so the bridge only has to announce them.
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from core.agent.messages import DestinationStatus, JobFinished, JobStarted
-from core.types import Progress
-from gui.agent_link import Drives, Serving, follow_agent
-from gui.workers import WorkerPool
+from timekeep.core.agent.messages import DestinationStatus, JobFinished, JobStarted
+from timekeep.core.types import Progress
+from timekeep.gui.agent_link import Drives, Serving, follow_agent
+from timekeep.gui.workers import WorkerPool
 
 
 class AgentFollower(QObject):

@@ -1,7 +1,7 @@
 """The GUI's line to the agent: when an agent serves this repository, its storage times show in the window,
 and "Back up now" asks it to store rather than opening the repository for writing here.
 
-Both are worker jobs over the agent's socket, through the one agent client (`core.agent.client`), so the
+Both are worker jobs over the agent's socket, through the one agent client (`timekeep.core.agent.client`), so the
 GUI thread never touches a socket. `follow_agent` runs for as long as the repository is open: it connects
 (retrying while no agent listens), checks the agent serves this repository, subscribes and reports the
 events of its storage times. `back_up_via_agent` asks for one storage time and follows it to the end on its
@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.agent.client import POLL_S, AgentClient, AgentError, back_up_now
-from core.agent.messages import (
+from timekeep.core.agent.client import POLL_S, AgentClient, AgentError, back_up_now
+from timekeep.core.agent.messages import (
     DestinationChanged,
     DestinationStatus,
     Event,
@@ -45,7 +45,7 @@ class Drives:
 
 
 # What the link reports, in the GUI thread: Serving, Drives, and of this repository's storage times
-# JobStarted, core.types.Progress and JobFinished.
+# JobStarted, timekeep.core.types.Progress and JobFinished.
 Report = Callable[[object], None]
 
 

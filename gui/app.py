@@ -13,22 +13,22 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThreadPool
 from PySide6.QtWidgets import QApplication
 
-from core.api import answer_notice, notice_due
-from core.types import Retention, SnapshotInfo
-from gui import wording
-from gui.assets import Assets
-from gui.dialogs.check import CheckDialog
-from gui.dialogs.settings import SettingsDialog
-from gui.dialogs.welcome import WelcomeDialog
-from gui.engine_bridge import EngineBridge, History
-from gui.engine_jobs import open_or_create
-from gui.main_window import MainWindow
-from gui.prompts import Prompts
-from gui.schedule import Scheduler
-from gui.settings import AppPaths, AppSettings, SettingsStore, load_settings
-from gui.tray import Tray
-from gui.volumes import backups_folder
-from gui.workers import WorkerPool
+from timekeep.core.api import answer_notice, notice_due
+from timekeep.core.types import Retention, SnapshotInfo
+from timekeep.gui import wording
+from timekeep.gui.assets import Assets
+from timekeep.gui.dialogs.check import CheckDialog
+from timekeep.gui.dialogs.settings import SettingsDialog
+from timekeep.gui.dialogs.welcome import WelcomeDialog
+from timekeep.gui.engine_bridge import EngineBridge, History
+from timekeep.gui.engine_jobs import open_or_create
+from timekeep.gui.main_window import MainWindow
+from timekeep.gui.prompts import Prompts
+from timekeep.gui.schedule import Scheduler
+from timekeep.gui.settings import AppPaths, AppSettings, SettingsStore, load_settings
+from timekeep.gui.tray import Tray
+from timekeep.gui.volumes import backups_folder
+from timekeep.gui.workers import WorkerPool
 
 WORKER_THREADS = 4  # a backup holds one for its whole length; browsing, previews and restores share the rest
 

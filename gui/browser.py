@@ -13,18 +13,18 @@ from functools import partial
 from PySide6.QtCore import QItemSelection, QModelIndex, QObject, Signal
 from PySide6.QtWidgets import QTreeView
 
-from core.api import Timekeep
-from core.types import SnapshotInfo, VersionInfo
-from gui import wording
-from gui.engine_bridge import EngineBridge
-from gui.listing import Listing, Row, TreeRequest, load_tree
-from gui.models.sort_proxy import FolderSortProxy
-from gui.models.tree import ROW_ROLE, FolderTreeModel
-from gui.models.versions import distinct
-from gui.preview_data import PreviewData, live_preview, stored_preview
-from gui.widgets.preview import PreviewPane
-from gui.widgets.timeline import Timeline
-from gui.workers import LatestOnly
+from timekeep.core.api import Timekeep
+from timekeep.core.types import SnapshotInfo, VersionInfo
+from timekeep.gui import wording
+from timekeep.gui.engine_bridge import EngineBridge
+from timekeep.gui.listing import Listing, Row, TreeRequest, load_tree
+from timekeep.gui.models.sort_proxy import FolderSortProxy
+from timekeep.gui.models.tree import ROW_ROLE, FolderTreeModel
+from timekeep.gui.models.versions import distinct
+from timekeep.gui.preview_data import PreviewData, live_preview, stored_preview
+from timekeep.gui.widgets.preview import PreviewPane
+from timekeep.gui.widgets.timeline import Timeline
+from timekeep.gui.workers import LatestOnly
 
 
 def changed_at(tk: Timekeep, path: bytes) -> frozenset[int]:

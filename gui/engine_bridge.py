@@ -7,11 +7,11 @@ Two kinds of access, as the engine's locking asks:
   writer lock is held no longer than needed.
 The bridge also watches whether the repository is reachable (the drive comes and goes) and says so; a
 repository whose index is missing or damaged is announced as such (`index_unusable`), so the window can offer
-to rebuild it (`gui.index_repair`). A writer that had to rebuild the index first says so when it ends
-(`writer_notes`). The engine calls themselves are the plain functions of `gui.engine_jobs`.
+to rebuild it (`timekeep.gui.index_repair`). A writer that had to rebuild the index first says so when it ends
+(`writer_notes`). The engine calls themselves are the plain functions of `timekeep.gui.engine_jobs`.
 
-When an agent serves the repository (`gui.agent_link`, followed by `gui.agent_follow`), its storage times
-are announced with the same signals as the bridge's own backups, and "Back up now" asks the agent; without
+When an agent serves the repository (`timekeep.gui.agent_link`, followed by `timekeep.gui.agent_follow`), its
+storage times are announced with the same signals as the bridge's own backups, and "Back up now" asks the agent; without
 one, the bridge backs up itself.
 """
 
@@ -25,12 +25,12 @@ from typing import TypeVar, TypeVarTuple
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from core.agent.messages import DestinationStatus, JobFinished, JobStarted
-from core.api import Timekeep
-from core.types import CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
-from gui.agent_follow import AgentFollower
-from gui.agent_link import back_up_via_agent, cancel_agent_job
-from gui.engine_jobs import (
+from timekeep.core.agent.messages import DestinationStatus, JobFinished, JobStarted
+from timekeep.core.api import Timekeep
+from timekeep.core.types import CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
+from timekeep.gui.agent_follow import AgentFollower
+from timekeep.gui.agent_link import back_up_via_agent, cancel_agent_job
+from timekeep.gui.engine_jobs import (
     FolderChange,
     IndexTrouble,
     WriterDone,
@@ -40,7 +40,7 @@ from gui.engine_jobs import (
     run_backup,
     thin_history,
 )
-from gui.workers import Failed, Report, WorkerPool
+from timekeep.gui.workers import Failed, Report, WorkerPool
 
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
@@ -69,7 +69,7 @@ class EngineBridge(QObject):
     writer_notes = Signal(object)  # tuple[str, ...]: what a writer job's opening found and did, once it ended
     history_loaded = Signal(object)  # History
     backup_started = Signal()
-    backup_progressed = Signal(object)  # core.types.Progress
+    backup_progressed = Signal(object)  # timekeep.core.types.Progress
     backup_finished = Signal(object)  # SnapshotInfo
     backup_failed = Signal(str)
     backup_cancelled = Signal()

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Literal, TypeVar
 
-from core.api import RebuildReport, Timekeep, init_repository, is_repository, rebuild_index
-from core.errors import IndexDamaged, IndexMissing
-from core.types import CheckReport, CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
+from timekeep.core.api import RebuildReport, Timekeep, init_repository, is_repository, rebuild_index
+from timekeep.core.errors import IndexDamaged, IndexMissing
+from timekeep.core.types import CheckReport, CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
 
 R = TypeVar("R")
 Reporter = Callable[[Progress], None]

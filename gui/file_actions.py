@@ -18,15 +18,15 @@ from PySide6.QtCore import QObject, QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
-from core.api import Timekeep
-from core.types import RestoreResult
-from gui import wording
-from gui.assets import Assets
-from gui.dialogs.compare import CompareDialog
-from gui.dialogs.versions import VersionsDialog
-from gui.engine_bridge import EngineBridge
-from gui.listing import Row
-from gui.prompts import Prompts
+from timekeep.core.api import Timekeep
+from timekeep.core.types import RestoreResult
+from timekeep.gui import wording
+from timekeep.gui.assets import Assets
+from timekeep.gui.dialogs.compare import CompareDialog
+from timekeep.gui.dialogs.versions import VersionsDialog
+from timekeep.gui.engine_bridge import EngineBridge
+from timekeep.gui.listing import Row
+from timekeep.gui.prompts import Prompts
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMainWindow
 
-from core.api import RebuildReport, describe_lost
-from core.types import Lost, Progress
-from gui import wording
-from gui.engine_bridge import EngineBridge
-from gui.engine_jobs import IndexTrouble, rebuild
-from gui.prompts import Prompts
-from gui.widgets.drive_status import DriveStatus
+from timekeep.core.api import RebuildReport, describe_lost
+from timekeep.core.types import Lost, Progress
+from timekeep.gui import wording
+from timekeep.gui.engine_bridge import EngineBridge
+from timekeep.gui.engine_jobs import IndexTrouble, rebuild
+from timekeep.gui.prompts import Prompts
+from timekeep.gui.widgets.drive_status import DriveStatus
 
 SHOWN_LOSSES = 6
 

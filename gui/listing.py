@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from core.api import Timekeep
-from core.errors import NotInSnapshot, UsageError
-from core.types import Entry, kind_of
+from timekeep.core.api import Timekeep
+from timekeep.core.errors import NotInSnapshot, UsageError
+from timekeep.core.types import Entry, kind_of
 
 Change = Literal["", "new", "changed", "metadata", "deleted"]
 CHANGE_OF_STATE: dict[str, Change] = {"created": "new", "modified": "changed", "metadata": "metadata",

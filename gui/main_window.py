@@ -28,22 +28,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.api import Timekeep
-from core.types import FolderInfo, SnapshotInfo
-from gui import wording
-from gui.assets import Assets
-from gui.browser import Browser
-from gui.engine_bridge import EngineBridge, History
-from gui.file_actions import FileActions, Target
-from gui.index_repair import IndexRepair
-from gui.models.snapshots import SnapshotsModel
-from gui.models.tree import CHANGE, MODIFIED, NAME, SIZE, FolderTreeModel
-from gui.prompts import Prompts
-from gui.widgets.backup_status import BackupStatus
-from gui.widgets.drive_status import DriveStatus
-from gui.widgets.drives_list import DrivesList
-from gui.widgets.preview import PreviewPane
-from gui.widgets.timeline import Timeline
+from timekeep.core.api import Timekeep
+from timekeep.core.types import FolderInfo, SnapshotInfo
+from timekeep.gui import wording
+from timekeep.gui.assets import Assets
+from timekeep.gui.browser import Browser
+from timekeep.gui.engine_bridge import EngineBridge, History
+from timekeep.gui.file_actions import FileActions, Target
+from timekeep.gui.index_repair import IndexRepair
+from timekeep.gui.models.snapshots import SnapshotsModel
+from timekeep.gui.models.tree import CHANGE, MODIFIED, NAME, SIZE, FolderTreeModel
+from timekeep.gui.prompts import Prompts
+from timekeep.gui.widgets.backup_status import BackupStatus
+from timekeep.gui.widgets.drive_status import DriveStatus
+from timekeep.gui.widgets.drives_list import DrivesList
+from timekeep.gui.widgets.preview import PreviewPane
+from timekeep.gui.widgets.timeline import Timeline
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 

@@ -18,8 +18,8 @@ import blake3
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize
 from PySide6.QtGui import QImage
 
-from core.api import Timekeep
-from gui.workers import Superseded
+from timekeep.core.api import Timekeep
+from timekeep.gui.workers import Superseded
 
 KEEP_BYTES = 32 * 1024 * 1024  # enough for photos and PDFs to be shown whole
 TEXT_BYTES = 512 * 1024  # more text than anyone reads in a preview

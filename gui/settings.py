@@ -19,8 +19,8 @@ from typing import Any
 
 import platformdirs
 
-from core.api import atomic_write
-from core.types import Retention
+from timekeep.core.api import atomic_write
+from timekeep.core.types import Retention
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class AppPaths:
 
     @classmethod
     def default(cls) -> AppPaths:
-        from core.agent.client import SocketPathTooLong, agent_socket  # builds a name, creates nothing
+        from timekeep.core.agent.client import SocketPathTooLong, agent_socket  # builds a name, creates nothing
 
         try:
             socket: Path | None = agent_socket()

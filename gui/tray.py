@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from gui.assets import Assets
+from timekeep.gui.assets import Assets
 
 
 class Tray(QObject):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QStorageInfo
 
-from core.api import is_repository
+from timekeep.core.api import is_repository
 
 SYSTEM_ROOTS = ("/proc", "/sys", "/dev", "/run", "/boot", "/snap", "/var", "/etc", "/usr", "/tmp")
 REMOVABLE_ROOTS = ("/media/", "/run/media/", "/mnt/", "/Volumes/")

@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 from datetime import datetime
 
-from core.types import CoalesceReport, Progress
+from timekeep.core.types import CoalesceReport, Progress
 
 _UNITS = ("bytes", "KB", "MB", "GB", "TB")
 

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar, TypeVarTuple
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from shiboken6 import Shiboken
 
-from core.errors import TimekeepError
+from timekeep.core.errors import TimekeepError
 
 log = logging.getLogger(__name__)
 

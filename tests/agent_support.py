@@ -17,16 +17,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from core.agent.agent import Agent, Decision
-from core.agent.client import AgentClient
-from core.agent.config import AgentConfig
-from core.agent.messages import JobResult
-from core.agent.paths import AgentPaths
-from core.api import Timekeep
-from core.index import journal
-from core.index.schema import open_index
-from core.schedule.policy import Policy
-from core.types import SnapshotInfo
+from timekeep.core.agent.agent import Agent, Decision
+from timekeep.core.agent.client import AgentClient
+from timekeep.core.agent.config import AgentConfig
+from timekeep.core.agent.messages import JobResult
+from timekeep.core.agent.paths import AgentPaths
+from timekeep.core.api import Timekeep
+from timekeep.core.index import journal
+from timekeep.core.index.schema import open_index
+from timekeep.core.schedule.policy import Policy
+from timekeep.core.types import SnapshotInfo
 
 ROOT = Path(__file__).parent.parent
 # Nothing happens unless a test asks: no interval, no journal bound, no storage time at shutdown.
@@ -237,14 +237,14 @@ def paths_for(env: dict[str, str]) -> AgentPaths:
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "core.cli.main", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "timekeep.core.cli.main", *args], env=env, capture_output=True,
                           text=True, timeout=timeout, cwd=ROOT, check=False)
 
 
 @contextmanager
 def agent_process(env: dict[str, str], repo: Path) -> Iterator[tuple[subprocess.Popen[str], AgentPaths]]:
     """`timekeep agent --repo REPO` in a subprocess, yielded once it answers `status`; stopped with SIGTERM."""
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli.main", "agent", "--repo", str(repo)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "timekeep.core.cli.main", "agent", "--repo", str(repo)], env=env,
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     paths = paths_for(env)
     try:

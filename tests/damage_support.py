@@ -25,11 +25,8 @@ from typing import Any
 
 import pytest
 
-import core.capture.backup as backup_mod
-import core.coalesce.reclaim as reclaim_mod
-from core.api import Timekeep
-from core.cli.main import main
-from core.storage.pack import PackWriter
+import timekeep.core.capture.backup as backup_mod
+import timekeep.core.coalesce.reclaim as reclaim_mod
 from tests.helpers import Tree, new_repo, read_tree
 from tests.treeops import (
     FRAME,
@@ -45,6 +42,9 @@ from tests.treeops import (
     payload,
     truncate,
 )
+from timekeep.core.api import Timekeep
+from timekeep.core.cli.main import main
+from timekeep.core.storage.pack import PackWriter
 
 KiB = 1024
 SMALL_PACK = 160 * KiB  # the fixture's packs (the engine's own are 32 MiB): a small history spans many
@@ -374,8 +374,8 @@ class Run:
 
 
 def timekeep(repo: Path, *args: str) -> Run:
-    """`timekeep ARGS --repo REPO` through core.cli.main.main, stdout and stderr captured as bytes. An exception
-    escaping main() is a traceback a person would have seen."""
+    """`timekeep ARGS --repo REPO` through timekeep.core.cli.main.main, stdout and stderr captured as bytes. An
+    exception escaping main() is a traceback a person would have seen."""
     out, err = (io.TextIOWrapper(io.BytesIO(), "utf-8", "surrogateescape", write_through=True) for _ in "oe")
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err

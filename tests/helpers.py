@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from core.api import Timekeep, init_repository
+from timekeep.core.api import Timekeep, init_repository
 
 Tree = dict[bytes, tuple[str, bytes, int]]  # relative path -> (kind, content or link target, mode)
 

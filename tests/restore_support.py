@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from core.index import seal
-from core.index.chain import LINK_COLUMNS
 from tests.treeops import index_db
+from timekeep.core.index import seal
+from timekeep.core.index.chain import LINK_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 NOBODY = 65534

@@ -111,7 +111,7 @@ def pdf() -> bytes:
 
 def build_history(base: Path) -> tuple[Path, Path]:
     """Documents with three weeks of changes; returns (repository, documents folder)."""
-    from core.api import Timekeep, init_repository
+    from timekeep.core.api import Timekeep, init_repository
 
     docs = base / "home" / "Documents"
     repo = base / "drive" / "Timekeep" / "laptop"
@@ -212,7 +212,7 @@ def running_agent(tmp: Path, repo: Path, docs: Path) -> Iterator[Path]:
     import json
     import signal
 
-    from core.api import Timekeep, init_repository
+    from timekeep.core.api import Timekeep, init_repository
 
     second = tmp / "Passport" / "Timekeep" / "laptop"
     init_repository(second)
@@ -228,7 +228,7 @@ def running_agent(tmp: Path, repo: Path, docs: Path) -> Iterator[Path]:
     settings.parent.mkdir(parents=True)
     settings.write_text(json.dumps({"destinations": [str(second), str(tmp / "Stick" / "Timekeep" / "laptop")],
                                     "interval_minutes": 24 * 60, "at_shutdown": False}))
-    agent = subprocess.Popen([sys.executable, "-m", "core.cli.main", "agent", "--repo", str(repo)], env=env,
+    agent = subprocess.Popen([sys.executable, "-m", "timekeep.core.cli.main", "agent", "--repo", str(repo)], env=env,
                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield runtime / "timekeep" / "agent.sock"
@@ -239,9 +239,9 @@ def running_agent(tmp: Path, repo: Path, docs: Path) -> Iterator[Path]:
 
 
 def shoot_app(tmp: Path, repo: Path, docs: Path, out: Path, socket: Path) -> None:
-    from gui.app import TimekeepApp
-    from gui.prompts import ScriptedPrompts
-    from gui.settings import AppPaths, AppSettings
+    from timekeep.gui.app import TimekeepApp
+    from timekeep.gui.prompts import ScriptedPrompts
+    from timekeep.gui.settings import AppPaths, AppSettings
 
     settings = AppSettings(repository=str(repo), schedule_minutes=60, extra_excludes=("*.iso", "node_modules"))
     timekeep = TimekeepApp(AppPaths(tmp / "config", tmp / "cache", socket), ScriptedPrompts(), settings,

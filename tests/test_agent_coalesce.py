@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from core.agent.service import Service
-from core.api import Timekeep
-from core.types import Retention
 from tests.agent_support import InProcess, agent_config
 from tests.helpers import backup, make_tree, new_repo, read_tree
 from tests.treeops import assert_snapshot_matches, index_db
+from timekeep.core.agent.service import Service
+from timekeep.core.api import Timekeep
+from timekeep.core.types import Retention
 
 DAY_NS = 86400 * 10**9
 
@@ -81,6 +81,6 @@ def test_thinning_on_request_through_the_protocol(tmp_path: Path) -> None:
 
 @pytest.fixture(autouse=True)
 def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.capture.read as read
+    import timekeep.core.capture.read as read
 
     monkeypatch.setattr(read, "RACY_NS", 1)

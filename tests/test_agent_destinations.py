@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from core.agent.destination import Destination
-from core.api import Timekeep, init_repository
-from core.drives import DrivePoller, mount_point_of, parse_mountinfo, probe
-from core.errors import UsageError
 from tests.agent_support import InProcess, agent_config, journaled, snapshot_of
 from tests.helpers import backup, make_tree, new_repo, read_tree
 from tests.treeops import restore_into
+from timekeep.core.agent.destination import Destination
+from timekeep.core.api import Timekeep, init_repository
+from timekeep.core.drives import DrivePoller, mount_point_of, parse_mountinfo, probe
+from timekeep.core.errors import UsageError
 
 
 @pytest.fixture(autouse=True)
 def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.capture.read as read
+    import timekeep.core.capture.read as read
 
     monkeypatch.setattr(read, "RACY_NS", 1)
 

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from core.agent.config import SettingsFile
-from core.api import Timekeep, init_repository
 from tests.agent_support import InProcess, agent_config
 from tests.helpers import backup, make_tree, new_repo
+from timekeep.core.agent.config import SettingsFile
+from timekeep.core.api import Timekeep, init_repository
 
 
 @pytest.fixture(autouse=True)
 def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.capture.read as read
+    import timekeep.core.capture.read as read
 
     monkeypatch.setattr(read, "RACY_NS", 1)
 

@@ -7,8 +7,8 @@ import json
 import os
 from pathlib import Path
 
-from core.agent import install
 from tests.agent_support import ROOT, agent_env, cli
+from timekeep.core.agent import install
 
 
 def test_install_templates_match_the_installer_folder() -> None:

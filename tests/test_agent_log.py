@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from core.agent.config import SettingsFile
-from core.agent.logs import setup_logging
-from core.api import Timekeep
 from tests.agent_support import InProcess, agent_config
 from tests.helpers import backup, make_tree, new_repo
+from timekeep.core.agent.config import SettingsFile
+from timekeep.core.agent.logs import setup_logging
+from timekeep.core.api import Timekeep
 
 
 @pytest.fixture(autouse=True)
 def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.capture.read as read
+    import timekeep.core.capture.read as read
 
     monkeypatch.setattr(read, "RACY_NS", 1)
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from core.agent.client import AgentClient, AgentError
-from core.agent.messages import DestinationChanged, Event, FolderStatus, JobFinished, JobProgress, JobStarted
-from core.api import Timekeep, init_repository
-from core.types import Plan
 from tests.agent_support import agent_env, agent_process, cli, journaled, short_runtime_dir, wait_for
 from tests.helpers import backup, make_tree, new_repo
 from tests.treeops import small_tmpfs
+from timekeep.core.agent.client import AgentClient, AgentError
+from timekeep.core.agent.messages import DestinationChanged, Event, FolderStatus, JobFinished, JobProgress, JobStarted
+from timekeep.core.api import Timekeep, init_repository
+from timekeep.core.types import Plan
 
 BIG = os.urandom(900_000)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.agent.paths import SOCKET_PATH_MAX, AgentPaths, SocketPathTooLong
 from tests.agent_support import agent_env, cli, short_runtime_dir
 from tests.helpers import new_repo
+from timekeep.core.agent.paths import SOCKET_PATH_MAX, AgentPaths, SocketPathTooLong
 
 
 def paths_with_socket_of(length: int, base: Path) -> AgentPaths:
@@ -71,7 +71,7 @@ def test_agent_and_clients_fail_with_the_message(tmp_path: Path, command: str) -
 def test_the_app_starts_without_the_agent_when_its_socket_cannot_exist(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """The desktop app does not crash on such a folder: it backs up by itself and logs why."""
-    from gui.settings import AppPaths
+    from timekeep.gui.settings import AppPaths
 
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / ("deep-" * 20)))
     paths = AppPaths.default()

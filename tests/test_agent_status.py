@@ -10,24 +10,24 @@ from pathlib import Path
 
 import pytest
 
-from core.agent.messages import Status
-from core.agent.service import Service
-from core.api import Timekeep
-from core.cli.agent_cmd import status_lines
-from core.index import journal
-from core.index.journal import JournalEntry
-from core.index.moves import NEW
-from core.index.schema import open_index
-from core.udisks import UDisksListener
 from tests.agent_support import InProcess, agent_config, snapshot_of
 from tests.helpers import backup, make_tree, new_repo
+from timekeep.core.agent.messages import Status
+from timekeep.core.agent.service import Service
+from timekeep.core.api import Timekeep
+from timekeep.core.cli.agent_cmd import status_lines
+from timekeep.core.index import journal
+from timekeep.core.index.journal import JournalEntry
+from timekeep.core.index.moves import NEW
+from timekeep.core.index.schema import open_index
+from timekeep.core.udisks import UDisksListener
 
 Z_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
 @pytest.fixture(autouse=True)
 def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.capture.read as read
+    import timekeep.core.capture.read as read
 
     monkeypatch.setattr(read, "RACY_NS", 1)
 

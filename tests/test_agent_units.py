@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from core.agent.config import add_destination, load_config, parse_config
-from core.agent.instance import AgentRunning, InstanceLock
-from core.agent.jobs import Job, JobRunner
-from core.agent.messages import (
+from tests.agent_support import short_runtime_dir
+from timekeep.core.agent.config import add_destination, load_config, parse_config
+from timekeep.core.agent.instance import AgentRunning, InstanceLock
+from timekeep.core.agent.jobs import Job, JobRunner
+from timekeep.core.agent.messages import (
     DestinationChanged,
     DestinationStatus,
     Event,
@@ -29,12 +30,11 @@ from core.agent.messages import (
     Status,
     event_from,
 )
-from core.agent.paths import AgentPaths
-from core.agent.power import on_battery
-from core.agent.protocol import plan_from, plan_json, progress_from, progress_json
-from core.errors import BackupCancelled, StorageError, UsageError
-from core.types import CoalesceReport, FileError, Piece, Plan, Progress, SnapshotInfo
-from tests.agent_support import short_runtime_dir
+from timekeep.core.agent.paths import AgentPaths
+from timekeep.core.agent.power import on_battery
+from timekeep.core.agent.protocol import plan_from, plan_json, progress_from, progress_json
+from timekeep.core.errors import BackupCancelled, StorageError, UsageError
+from timekeep.core.types import CoalesceReport, FileError, Piece, Plan, Progress, SnapshotInfo
 
 
 def test_plans_and_progress_survive_json_with_any_path() -> None:

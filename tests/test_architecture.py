@@ -10,11 +10,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
 CORE = ROOT / "core"
-FORBIDDEN = ("PySide6", "gui", "shiboken6")
+FORBIDDEN = ("PySide6", "timekeep.gui", "shiboken6", "gui")
 # what the GUI and the CLI may import of the engine: the facade, its plain records and errors, the agent's
 # typed client and its door, and the pure path helpers
-THE_DOOR = ("core.api", "core.types", "core.errors", "core.paths", "core.agent.client", "core.agent.messages",
-            "core.agent.launch")
+THE_DOOR = tuple(f"timekeep.core.{name}" for name in (
+    "api", "types", "errors", "paths", "agent.client", "agent.messages", "agent.launch"))
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -28,11 +28,11 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def offenders(folder: Path, allowed: tuple[str, ...], within: str = "core") -> dict[str, list[str]]:
+def offenders(folder: Path, allowed: tuple[str, ...], within: str = "timekeep.core") -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for path in folder.rglob("*.py"):
         bad = sorted(name for name in imported_modules(path)
-                     if name.split(".")[0] == within and name != "core.__version__"
+                     if name.startswith(within + ".") and name != "timekeep.core.__version__"
                      and not any(name == a or name.startswith(a + ".") for a in allowed))
         if bad:
             found[str(path.relative_to(ROOT))] = bad
@@ -41,21 +41,21 @@ def offenders(folder: Path, allowed: tuple[str, ...], within: str = "core") -> d
 
 def test_core_imports_neither_qt_nor_gui() -> None:
     bad = {str(path.relative_to(ROOT)): name for path in CORE.rglob("*.py") for name in imported_modules(path)
-           if name.split(".")[0] in FORBIDDEN}
+           if name.startswith(tuple(f"{f}." for f in FORBIDDEN)) or name in FORBIDDEN}
     assert bad == {}
 
 
 def test_the_gui_and_the_cli_come_in_through_the_door() -> None:
-    """Everything the window and the command line do to a repository goes through core.api (and the agent's
+    """Everything the window and the command line do to a repository goes through timekeep.core.api (and the agent's
     client): the engine's wings stay free to change behind it."""
     assert offenders(ROOT / "gui", THE_DOOR) == {}
-    assert offenders(CORE / "cli", (*THE_DOOR, "core.cli")) == {}
+    assert offenders(CORE / "cli", (*THE_DOOR, "timekeep.core.cli")) == {}
 
 
 def test_storage_reads_the_drive_without_the_index() -> None:
     """The layers point one way: storage (the on-drive format) never imports the index, capture, restore or
     the coalescer, so the drive can always be read without them."""
-    above = ("core.index", "core.capture", "core.restore", "core.coalesce", "core.api", "core.repository")
+    above = tuple(f"timekeep.core.{name}" for name in ("index", "capture", "restore", "coalesce", "api", "repository"))
     bad = {str(p.relative_to(ROOT)): sorted(n for n in imported_modules(p) if n.startswith(above))
            for p in (CORE / "storage").rglob("*.py")}
     assert {k: v for k, v in bad.items() if v} == {}
@@ -72,3 +72,17 @@ def test_comments_point_inside_the_repository() -> None:
 def test_core_files_stay_small() -> None:
     sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in CORE.rglob("*.py")}
     assert sizes and max(sizes.values()) <= 600, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
+
+
+def test_installed_packages_claim_no_generic_names() -> None:
+    """The source folders `core/` and `gui/` are installed as `timekeep.core` and `timekeep.gui`: every module
+    imports them by those names, and pyproject.toml lists every package folder (a missing one would be absent
+    from an installed copy)."""
+    bare = re.compile(r"^\s*(from|import)\s+(core|gui)\b", re.MULTILINE)
+    found = [str(p.relative_to(ROOT)) for folder in (CORE, ROOT / "gui", ROOT / "tests", ROOT / "bench")
+             for p in folder.rglob("*.py") if bare.search(p.read_text())]
+    assert found == []
+    listed = set(re.findall(r'"(timekeep\.[\w.]+)"', (ROOT / "pyproject.toml").read_text()))
+    folders = {"timekeep." + ".".join(init.parent.relative_to(ROOT).parts)
+               for top in ("core", "gui") for init in (ROOT / top).rglob("__init__.py")}
+    assert folders <= listed

@@ -20,10 +20,7 @@ from pathlib import Path
 
 import pytest
 
-import core.capture.read as read_mod
-from core.api import Timekeep, rebuild_index
-from core.errors import CorruptData, StorageError
-from core.types import FileError, SnapshotInfo
+import timekeep.core.capture.read as read_mod
 from tests.helpers import make_tree, new_repo, read_tree
 from tests.treeops import (
     FifoUnblocker,
@@ -47,6 +44,9 @@ from tests.treeops import (
     restore_into,
     small_tmpfs,
 )
+from timekeep.core.api import Timekeep, rebuild_index
+from timekeep.core.errors import CorruptData, StorageError
+from timekeep.core.types import FileError, SnapshotInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 NOBODY = 65534
@@ -125,7 +125,8 @@ def chown_tree(root: Path, uid: int) -> None:
 
 
 def backup_as_nobody(repo: Path) -> subprocess.CompletedProcess[bytes]:
-    code = "import sys; from core.api import Timekeep\nwith Timekeep.open(sys.argv[1], writer=True) as tk: tk.backup()"
+    code = ("import sys; from timekeep.core.api import Timekeep\n"
+            "with Timekeep.open(sys.argv[1], writer=True) as tk: tk.backup()")
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "HOME": str(repo), "PYTHONDONTWRITEBYTECODE": "1"}
     command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable, "-c", code,
                str(repo)]

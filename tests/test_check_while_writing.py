@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from core.api import Timekeep
-from core.storage.lock import WriterLock
-from core.types import CheckReport
 from tests.agent_support import wait_for
 from tests.helpers import new_repo
+from timekeep.core.api import Timekeep
+from timekeep.core.storage.lock import WriterLock
+from timekeep.core.types import CheckReport
 
 ROOT = Path(__file__).resolve().parent.parent
 BIG = 80 << 20  # more than two 32 MiB packs, so some are sealed before the snapshot's first commit
@@ -25,7 +25,7 @@ BIG = 80 << 20  # more than two 32 MiB packs, so some are sealed before the snap
 # finishes when told to on stdin.
 PAUSED_BACKUP = """
 import sys
-from core.api import Timekeep
+from timekeep.core.api import Timekeep
 
 def pause(progress):
     if not pause.done:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.capture.chunker import iter_chunks
-from core.storage.layout import ChunkerParams
+from timekeep.core.capture.chunker import iter_chunks
+from timekeep.core.storage.layout import ChunkerParams
 
 
 def whole_file_chunks(data: bytes, params: ChunkerParams) -> list[bytes]:

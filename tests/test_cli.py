@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from core.cli.main import main
-from core.cli.output import human_bytes, mode_string, show_path
-from core.cli.progress import JsonLines, ProgressBar, render_bar
-from core.cli.repo import user_path
-from core.types import Progress
+from timekeep.core.cli.main import main
+from timekeep.core.cli.output import human_bytes, mode_string, show_path
+from timekeep.core.cli.progress import JsonLines, ProgressBar, render_bar
+from timekeep.core.cli.repo import user_path
+from timekeep.core.types import Progress
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT_FIELDS = {"id", "time", "trigger", "files_scanned", "files_read", "files_changed", "bytes_new",
@@ -75,7 +75,7 @@ class Cli:
         """As a separate process, with a home of its own and no TIMEKEEP_REPO unless given."""
         base = {k: v for k, v in os.environ.items() if k != "TIMEKEEP_REPO"}
         full_env = {**base, "PYTHONPATH": str(ROOT), "HOME": str(self.tmp / "home"), **(env or {})}
-        command = [sys.executable, "-m", "core.cli.main", *args]
+        command = [sys.executable, "-m", "timekeep.core.cli.main", *args]
         return subprocess.run(command, capture_output=True, env=full_env, cwd=ROOT, timeout=120, check=False)
 
     def ok(self, *args: str) -> Run:
@@ -436,7 +436,7 @@ def test_a_closed_pipe_ends_quietly(cli: Cli) -> None:
     cli.ok("add", str(cli.docs))
     cli.backup()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "core.cli.main", "ls", str(cli.docs), "--json", "--repo", str(cli.repo)]
+    command = [sys.executable, "-m", "timekeep.core.cli.main", "ls", str(cli.docs), "--json", "--repo", str(cli.repo)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.read(10)
@@ -455,7 +455,7 @@ def test_ctrl_c_cancels_a_backup_and_loses_nothing(cli: Cli) -> None:
     for i in range(4):
         (cli.docs / f"big-{i}.bin").write_bytes(os.urandom(100 * 2**20))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "core.cli.main", "backup", "--json", "--repo", str(cli.repo)]
+    command = [sys.executable, "-m", "timekeep.core.cli.main", "backup", "--json", "--repo", str(cli.repo)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     assert proc.stderr is not None
     first = proc.stderr.readline()

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-import core.capture.read as read_mod
-from core.cli import exits
-from core.cli.commands import check_lines
-from core.cli.progress import render_bar
-from core.types import CheckReport, Progress
+import timekeep.core.capture.read as read_mod
 from tests.test_cli import ROOT, Cli, one_error_line
 from tests.test_cli import cli as cli
 from tests.treeops import deny, fault_at_open, small_tmpfs
+from timekeep.core.cli import exits
+from timekeep.core.cli.commands import check_lines
+from timekeep.core.cli.progress import render_bar
+from timekeep.core.types import CheckReport, Progress
 
 
 def _protect(cli: Cli, files: dict[str, bytes]) -> None:

@@ -8,11 +8,11 @@ import os
 import re
 from pathlib import Path
 
-from core.api import Timekeep
-from core.index.journal import JournalEntry
-from core.index.moves import NEW
 from tests.test_cli import ENTRY_FIELDS, Cli, exact
 from tests.test_cli import cli as cli
+from timekeep.core.api import Timekeep
+from timekeep.core.index.journal import JournalEntry
+from timekeep.core.index.moves import NEW
 
 TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 

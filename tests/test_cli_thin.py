@@ -3,12 +3,12 @@ terminal, and what remains restores byte-exact."""
 
 from __future__ import annotations
 
-from core.api import Timekeep
-from core.cli.thin import summary
-from core.types import CoalesceReport
 from tests.test_cli import Cli, read_tree
 from tests.test_cli import cli as cli
 from tests.treeops import index_db
+from timekeep.core.api import Timekeep
+from timekeep.core.cli.thin import summary
+from timekeep.core.types import CoalesceReport
 
 DAY_NS = 86400 * 10**9
 

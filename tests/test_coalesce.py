@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-import core.coalesce.manifests as manifests_mod
-from core.api import Timekeep, rebuild_index
-from core.coalesce.retention import kept
-from core.errors import StorageError, UsageError
-from core.storage.layout import Layout
-from core.storage.manifest import manifest_ids
-from core.types import Retention
+import timekeep.core.coalesce.manifests as manifests_mod
 from tests.helpers import Tree, make_tree, new_repo, read_tree
 from tests.treeops import assert_snapshot_matches, index_db, overwrite, payload, small_tmpfs
+from timekeep.core.api import Timekeep, rebuild_index
+from timekeep.core.coalesce.retention import kept
+from timekeep.core.errors import StorageError, UsageError
+from timekeep.core.storage.layout import Layout
+from timekeep.core.storage.manifest import manifest_ids
+from timekeep.core.types import Retention
 
 NOW = datetime(2026, 11, 25, 12, 0, 0)
 
@@ -178,7 +178,7 @@ def test_a_crash_after_the_index_fold_is_finished_by_the_next_writer(tmp_path: P
 
     with Timekeep.open(repo, writer=True) as tk:
         monkeypatch.setattr(manifests_mod, "finish", crash)
-        import core.coalesce.run as run_mod
+        import timekeep.core.coalesce.run as run_mod
         monkeypatch.setattr(run_mod.manifests, "finish", crash)
         with pytest.raises(KeyboardInterrupt):
             tk.coalesce(drop=[2])

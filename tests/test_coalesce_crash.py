@@ -25,15 +25,15 @@ from typing import Any
 import peewee
 import pytest
 
-from core.api import Timekeep, rebuild_index
-from core.coalesce.reclaim import REWRITE_BELOW, _candidates, _chunks
-from core.coalesce.run import fold
-from core.storage.layout import Layout
-from core.storage.manifest import manifest_ids
-from core.storage.pack import iter_pack_files, read_footer
 from tests.helpers import Tree, new_repo, read_tree
 from tests.test_crash import python
 from tests.treeops import MtimeClock, append, flip_byte, index_db, insert, overwrite, payload, restore_into
+from timekeep.core.api import Timekeep, rebuild_index
+from timekeep.core.coalesce.reclaim import REWRITE_BELOW, _candidates, _chunks
+from timekeep.core.coalesce.run import fold
+from timekeep.core.storage.layout import Layout
+from timekeep.core.storage.manifest import manifest_ids
+from timekeep.core.storage.pack import iter_pack_files, read_footer
 
 MiB = 1 << 20
 ASKED = [2, 3, 5, 6, 7]  # the middle of eight snapshots; 6 holds a file's only copy and stays
@@ -45,10 +45,11 @@ FRAME_HEADER = 12
 CHILD = r"""
 import json, os, pathlib, signal, sys, time
 import peewee
-import core.api, core.cli.thin  # loaded before any hook is set: they bind some names at import
-import core.coalesce.manifests as manifests, core.coalesce.reclaim as reclaim
-import core.coalesce.run as run, core.storage.atomic as atomic, core.storage.manifest as manifest_file
-from core.cli.main import main
+import timekeep.core.api, timekeep.core.cli.thin  # loaded before any hook is set: they bind some names at import
+import timekeep.core.coalesce.manifests as manifests, timekeep.core.coalesce.reclaim as reclaim
+import timekeep.core.coalesce.run as run, timekeep.core.storage.atomic as atomic
+import timekeep.core.storage.manifest as manifest_file
+from timekeep.core.cli.main import main
 
 repo, phase, drop = sys.argv[1], sys.argv[2], sys.argv[3:]
 kill_at = int(phase[5:]) if phase.startswith("step:") else 0

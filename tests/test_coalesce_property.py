@@ -10,9 +10,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule, run_state_machine_as_test
 
-from core.api import Timekeep
 from tests.test_property import History
 from tests.treeops import assert_snapshot_matches
+from timekeep.core.api import Timekeep
 
 
 class ThinnedHistory(History):

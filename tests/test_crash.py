@@ -19,17 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from core.api import Timekeep
-from core.errors import RepositoryLocked
 from tests.helpers import Tree, new_repo, read_tree
 from tests.treeops import MtimeClock, fresh_dir, insert, overwrite
+from timekeep.core.api import Timekeep
+from timekeep.core.errors import RepositoryLocked
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1 << 20
 
 BACKUP_CHILD = """
 import sys
-from core.api import Timekeep
+from timekeep.core.api import Timekeep
 
 def said(progress):
     print(progress.phase, flush=True)
@@ -42,7 +42,7 @@ print("done", flush=True)
 
 LOCK_HOLDER = """
 import signal, sys
-from core.api import Timekeep
+from timekeep.core.api import Timekeep
 
 with Timekeep.open(sys.argv[1], writer=True):
     print("locked", flush=True)
@@ -254,7 +254,7 @@ def test_live_lock_refuses_a_second_writer(history: History, lock_holder: subpro
 
 def test_live_lock_gives_exit_code_2_from_the_cli(history: History, lock_holder: subprocess.Popen[bytes]) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    run = subprocess.run([sys.executable, "-m", "core.cli.main", "backup", "--repo", str(history.repo)],
+    run = subprocess.run([sys.executable, "-m", "timekeep.core.cli.main", "backup", "--repo", str(history.repo)],
                          cwd=ROOT, env=env, capture_output=True, timeout=60, check=False)
     assert run.returncode == 2
     lines = run.stderr.decode().strip().splitlines()

@@ -28,9 +28,6 @@ from typing import Any
 
 import pytest
 
-from core.agent.client import AgentClient
-from core.agent.messages import JobFinished
-from core.agent.protocol import AgentError
 from tests.agent_support import agent_env, paths_for, ready, short_runtime_dir, wait_for
 from tests.damage_support import (
     DEFAULT_TARGET,
@@ -53,6 +50,9 @@ from tests.damage_support import (
 )
 from tests.helpers import Tree, read_tree
 from tests.treeops import tree_diff, truncate
+from timekeep.core.agent.client import AgentClient
+from timekeep.core.agent.messages import JobFinished
+from timekeep.core.agent.protocol import AgentError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -293,8 +293,8 @@ def agent_start(cell: Cell) -> Run:
     settings.parent.mkdir(parents=True, exist_ok=True)
     settings.write_text(json.dumps({"interval_minutes": 24 * 60, "at_shutdown": False, "journal_max_paths": 10**9,
                                     "quiet_seconds": 0, "tick_seconds": 0.05}))
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli.main", "agent", "--repo", str(cell.repo)], env=env,
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "timekeep.core.cli.main", "agent", "--repo", str(cell.repo)],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     paths = paths_for(env)
     try:
         wait_for(lambda: proc.poll() is not None or ready(paths), 30, 0.05, "the agent to start")

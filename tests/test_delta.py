@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.capture.delta import changed_chunks
-from core.types import Piece
+from timekeep.core.capture.delta import changed_chunks
+from timekeep.core.types import Piece
 
 A, B, C, D = (bytes([n]) * 32 for n in range(4))
 

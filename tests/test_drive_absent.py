@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core.drives import (
+from tests.agent_support import agent_env, agent_process, cli, paths_for, short_runtime_dir, wait_for
+from tests.helpers import make_tree, new_repo
+from timekeep.core.drives import (
     drive_mount_point,
     init_refusal,
     load_known,
@@ -19,8 +21,6 @@ from core.drives import (
     save_known,
     unmounted_drive,
 )
-from tests.agent_support import agent_env, agent_process, cli, paths_for, short_runtime_dir, wait_for
-from tests.helpers import make_tree, new_repo
 
 ROOT_ONLY = "22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n"
 WITH_RUN = ROOT_ONLY + "25 22 0:23 / /run rw,nosuid - tmpfs tmpfs rw\n"
@@ -140,7 +140,7 @@ def test_the_cli_refuses_init_on_an_empty_mount_point_and_names_the_absent_drive
     env = {**os.environ, "XDG_RUNTIME_DIR": str(short_runtime_dir())}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "core.cli.main", *args], env=env, capture_output=True,
+        return subprocess.run([sys.executable, "-m", "timekeep.core.cli.main", *args], env=env, capture_output=True,
                               text=True, cwd=Path(__file__).resolve().parent.parent)
 
     try:

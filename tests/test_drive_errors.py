@@ -21,17 +21,17 @@ from typing import Any
 
 import pytest
 
-import core.storage.atomic as atomic_mod
-import core.storage.pack as pack_mod
-from core.api import Timekeep, init_repository
-from core.errors import DriveFull, DriveGone, StorageError
-from core.storage.failures import drive_error
-from core.storage.layout import Layout
-from core.storage.pack import END_MAGIC, MAGIC, iter_pack_files, read_footer
+import timekeep.core.storage.atomic as atomic_mod
+import timekeep.core.storage.pack as pack_mod
 from tests.helpers import read_tree
 from tests.test_cli import ROOT, Cli, one_error_line
 from tests.test_cli import cli as cli
 from tests.treeops import assert_snapshot_matches, payload, small_tmpfs
+from timekeep.core.api import Timekeep, init_repository
+from timekeep.core.errors import DriveFull, DriveGone, StorageError
+from timekeep.core.storage.failures import drive_error
+from timekeep.core.storage.layout import Layout
+from timekeep.core.storage.pack import END_MAGIC, MAGIC, iter_pack_files, read_footer
 
 STEPS = ("create", "magic", "frames", "footer", "fsync", "close", "mkdir", "rename")
 KINDS: dict[int, tuple[type[StorageError], str]] = {
@@ -42,7 +42,7 @@ KINDS: dict[int, tuple[type[StorageError], str]] = {
 
 
 class PackFaults:
-    """Stands in for `os` inside core.storage.pack: counts the descriptors it opens and closes, and makes
+    """Stands in for `os` inside timekeep.core.storage.pack: counts the descriptors it opens and closes, and makes
     one step fail with `code` every time it is reached, as a broken drive does."""
 
     def __init__(self, step: str, code: int) -> None:
@@ -189,7 +189,7 @@ def test_drive_errors_are_told_apart_by_kind(tmp_path: Path) -> None:
     assert drive_error(OSError(errno.ENOENT, "gone", str(tmp_path / "elsewhere")), repo) is None
 
 
-BACKUP = [sys.executable, "-m", "core.cli.main", "backup", "--quiet", "--repo"]
+BACKUP = [sys.executable, "-m", "timekeep.core.cli.main", "backup", "--quiet", "--repo"]
 
 
 def test_a_drive_unmounted_mid_backup_ends_in_exit_4_and_one_line(tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from core.api import Timekeep
-from core.errors import NotInSnapshot, TimeBeforeFirstSnapshot, UsageError
 from tests.helpers import backup, make_tree, new_repo, read_tree
+from timekeep.core.api import Timekeep
+from timekeep.core.errors import NotInSnapshot, TimeBeforeFirstSnapshot, UsageError
 
 
 def cat(repo: Path, path: Path, sid: int) -> bytes:
@@ -64,7 +64,7 @@ def test_second_backup_reads_nothing_when_nothing_changed(tmp_path: Path, src: P
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    import core.capture.read as read
+    import timekeep.core.capture.read as read
 
     monkeypatch.setattr(read, "RACY_NS", 100_000_000)  # files older than this are trusted by their stat
     time.sleep(0.15)  # real time: the files' ctimes (the kernel's clock) must fall outside the racy window
@@ -231,7 +231,7 @@ def test_excludes_skip_caches_and_patterns(tmp_path: Path) -> None:
     make_tree(tmp_path / "src", {"keep.txt": b"k", ".cache": {"big": b"c"}, "x.tmp": b"t",
                                  "build": {"out.o": b"o"}, "sub": {"build": {"keep.c": b"c"}}})
     repo = tmp_path / "repo"
-    from core.api import init_repository
+    from timekeep.core.api import init_repository
     init_repository(repo)
     with Timekeep.open(repo, writer=True) as tk:
         tk.add_folder(os.fsencode(tmp_path / "src"), excludes=("build/*",))
@@ -272,7 +272,7 @@ def test_check_and_rebuild_index(tmp_path: Path, src: Path) -> None:
     (repo / "index.db").unlink()
     for extra in ("index.db-wal", "index.db-shm"):
         (repo / extra).unlink(missing_ok=True)
-    from core.api import rebuild_index
+    from timekeep.core.api import rebuild_index
     rebuild_index(repo)
     with Timekeep.open(repo) as tk:
         assert tk.snapshots() == before
@@ -300,8 +300,8 @@ def test_a_file_changed_in_the_same_timestamp_tick_is_read_again(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """On a coarse clock an edit right after a backup can leave size, mtime and ctime as they were; a file
     touched that close to a storage time is read again next time (racy-clean, as in git)."""
-    import core.capture.observe as observe
-    import core.capture.read as read
+    import timekeep.core.capture.observe as observe
+    import timekeep.core.capture.read as read
 
     coarse = lambda obs, prev: (obs.size, obs.mtime_ns, obs.inode) == (prev.size, prev.mtime_ns, prev.inode)  # noqa: E731
     monkeypatch.setattr(observe, "same_stat", coarse)  # emulate a filesystem whose ctime hides the edit
@@ -321,7 +321,7 @@ def test_a_file_changed_in_the_same_timestamp_tick_is_read_again(tmp_path: Path,
 def test_racy_mark_clears_once_a_reread_finds_nothing_new(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    import core.capture.read as read
+    import timekeep.core.capture.read as read
 
     monkeypatch.setattr(read, "RACY_NS", 300_000_000)
     make_tree(tmp_path / "src", {"doc.txt": b"stable"})
@@ -361,7 +361,7 @@ def test_journaled_paths_alone_are_scanned_and_agree_with_a_full_scan(tmp_path: 
 # report the parent's peak.
 MEMORY_PROBE = """
 import sys
-from core.api import Timekeep
+from timekeep.core.api import Timekeep
 with Timekeep.open(sys.argv[1], writer=True) as tk:
     snap = tk.backup()
 peak_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
@@ -424,7 +424,7 @@ def test_rebuild_keeps_a_snapshot_whose_chunks_are_in_no_pack_and_names_what_is_
                                                                                       ) -> None:
     """A lost pack costs exactly what depended on it: the later snapshot stays, its other files restore, and
     the file whose pieces were in the pack is named, never restored wrong."""
-    from core.api import rebuild_index
+    from timekeep.core.api import rebuild_index
 
     repo = new_repo(tmp_path, src)
     first = backup(repo)

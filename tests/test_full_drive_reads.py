@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from core.api import Timekeep
-from core.cli import exits
-from core.errors import StorageError
-from core.storage.lock import WriterLock
 from tests.helpers import Tree, make_tree, new_repo, read_tree
 from tests.treeops import assert_snapshot_matches, fill_leaving, payload, small_tmpfs
+from timekeep.core.api import Timekeep
+from timekeep.core.cli import exits
+from timekeep.core.errors import StorageError
+from timekeep.core.storage.lock import WriterLock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # snapshot lives only in index.db-wal (autocheckpoint off), as after a crash or a pulled plug.
 DIE_AFTER_BACKUP = """
 import os, sys
-from core.api import Timekeep
-from core.cli import exits
+from timekeep.core.api import Timekeep
+from timekeep.core.cli import exits
 tk = Timekeep.open(sys.argv[1], writer=True)
 tk._repo.db.execute_sql("PRAGMA wal_autocheckpoint = 0")
 print(tk.backup().id, flush=True)
@@ -89,7 +89,7 @@ def snapshot_ids_without_wal(repo: Path, scratch: Path) -> list[int]:
 
 def cli(*args: str) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "core.cli.main", *args], env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "timekeep.core.cli.main", *args], env=env, cwd=ROOT,
                           capture_output=True, timeout=120, check=False)
 
 

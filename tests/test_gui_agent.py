@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QLabel
 
-from core.agent.client import AgentClient
-from core.types import Progress
-from gui.app import TimekeepApp
-from gui.prompts import ScriptedPrompts
-from gui.settings import AppPaths, AppSettings
 from tests.agent_support import agent_env, agent_process, short_runtime_dir
 from tests.helpers import backup, make_tree, new_repo
 from tests.test_agent_process import write_settings
+from timekeep.core.agent.client import AgentClient
+from timekeep.core.types import Progress
+from timekeep.gui.app import TimekeepApp
+from timekeep.gui.prompts import ScriptedPrompts
+from timekeep.gui.settings import AppPaths, AppSettings
 
 
 @pytest.fixture

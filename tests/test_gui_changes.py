@@ -12,12 +12,12 @@ from PySide6.QtCore import QEvent, QModelIndex, QPoint, Qt
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QToolTip
 
-from gui import palette, wording
-from gui.main_window import MainWindow
-from gui.models.tree import CHANGE, NAME, ROW_ROLE, SIZE
-from gui.preview_data import hex_dump
 from tests.helpers import backup, make_tree, new_repo
 from tests.test_gui_window import select, start_app, trigger_menu_item, wait_tree
+from timekeep.gui import palette, wording
+from timekeep.gui.main_window import MainWindow
+from timekeep.gui.models.tree import CHANGE, NAME, ROW_ROLE, SIZE
+from timekeep.gui.preview_data import hex_dump
 
 BINARY = bytes(range(256)) * 5
 

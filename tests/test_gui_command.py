@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from core.api import Timekeep
-from gui.app import repository_argument
 from tests.agent_support import wait_for
 from tests.helpers import backup, make_tree, new_repo
+from timekeep.core.api import Timekeep
+from timekeep.gui.app import repository_argument
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,7 @@ def test_timekeep_gui_opens_the_named_repository(tmp_path: Path, how: str) -> No
     backup(repo)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path / "home"),
            "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    args = [sys.executable, "-m", "core.cli.main", "gui"]
+    args = [sys.executable, "-m", "timekeep.core.cli.main", "gui"]
     if how == "--repo":
         args += ["--repo", str(repo)]
     else:
@@ -52,7 +52,8 @@ def test_timekeep_gui_opens_the_named_repository(tmp_path: Path, how: str) -> No
 
     try:
         assert wait_for(remembered, what="the app to open the repository")["repository"] == str(repo)
-        assert b"gui.app" in Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")  # `timekeep` became the app
+        # `timekeep` became the app
+        assert b"timekeep.gui.app" in Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
         assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGKILL)

@@ -10,13 +10,13 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QTreeView
 
-from core.api import Timekeep
-from gui.listing import TreeRequest, load_tree
-from gui.models.snapshots import SnapshotsModel
-from gui.models.sort_proxy import FolderSortProxy
-from gui.models.tree import BATCH, NAME, ROW_ROLE, SIZE, FolderTreeModel
-from gui.models.versions import VersionsModel
 from tests.helpers import backup, make_tree, new_repo
+from timekeep.core.api import Timekeep
+from timekeep.gui.listing import TreeRequest, load_tree
+from timekeep.gui.models.snapshots import SnapshotsModel
+from timekeep.gui.models.sort_proxy import FolderSortProxy
+from timekeep.gui.models.tree import BATCH, NAME, ROW_ROLE, SIZE, FolderTreeModel
+from timekeep.gui.models.versions import VersionsModel
 
 SPEC = {"notes.txt": b"hello\n", "b.bin": b"\x00" * 50, "Zdir": {"inner.txt": b"in\n", "deep": {"x": b"x"}},
         "adir": {}, "link": "-> notes.txt"}

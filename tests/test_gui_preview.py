@@ -11,10 +11,10 @@ import pytest
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 from PySide6.QtGui import QColor, QImage, QPainter, QPdfWriter
 
-from core.api import Timekeep
-from gui.preview_data import Abandoned, hex_dump, stored_preview
-from gui.widgets.preview import PreviewPane
 from tests.helpers import backup, make_tree, new_repo
+from timekeep.core.api import Timekeep
+from timekeep.gui.preview_data import Abandoned, hex_dump, stored_preview
+from timekeep.gui.widgets.preview import PreviewPane
 
 
 def png_bytes() -> bytes:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core.api import Timekeep
-from core.types import Progress, Retention
 from tests.helpers import backup, make_tree, new_repo
 from tests.test_gui_window import start_app
+from timekeep.core.api import Timekeep
+from timekeep.core.types import Progress, Retention
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ Back up now, Open and Quit."""
 
 from __future__ import annotations
 
-from gui.assets import Assets
-from gui.tray import Tray
+from timekeep.gui.assets import Assets
+from timekeep.gui.tray import Tray
 
 
 def test_without_a_tray_notifications_reach_the_fallback(qapp) -> None:  # type: ignore[no-untyped-def]

@@ -12,22 +12,22 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from core.api import Timekeep, rebuild_index
-from core.storage.lock import WriterLock
-from core.types import Lost, Progress, RestoreResult
-from gui import wording
-from gui.app import TimekeepApp
-from gui.assets import Assets
-from gui.dialogs.settings import SettingsDialog
-from gui.engine_jobs import FolderChange, IndexTrouble, open_reader
-from gui.file_actions import restore_sentence, restore_went_wrong
-from gui.index_repair import lost_lines
-from gui.main_window import MainWindow
-from gui.prompts import ScriptedPrompts
-from gui.settings import AppSettings
 from tests.helpers import backup, make_tree, new_repo
 from tests.test_gui_window import select, start_app, trigger_menu_item, wait_tree
 from tests.treeops import chunks_of, flip_byte, truncate
+from timekeep.core.api import Timekeep, rebuild_index
+from timekeep.core.storage.lock import WriterLock
+from timekeep.core.types import Lost, Progress, RestoreResult
+from timekeep.gui import wording
+from timekeep.gui.app import TimekeepApp
+from timekeep.gui.assets import Assets
+from timekeep.gui.dialogs.settings import SettingsDialog
+from timekeep.gui.engine_jobs import FolderChange, IndexTrouble, open_reader
+from timekeep.gui.file_actions import restore_sentence, restore_went_wrong
+from timekeep.gui.index_repair import lost_lines
+from timekeep.gui.main_window import MainWindow
+from timekeep.gui.prompts import ScriptedPrompts
+from timekeep.gui.settings import AppSettings
 
 Running = tuple[TimekeepApp, MainWindow, ScriptedPrompts]
 

@@ -8,17 +8,17 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from core.types import FileError, Progress, RestoreResult, Retention, VersionInfo
-from gui import wording
-from gui.dialogs.compare import DiffRow, side_by_side
-from gui.file_actions import restore_sentence
-from gui.listing import Row, ordered
-from gui.models.versions import distinct
-from gui.schedule import seconds_until
-from gui.settings import AppPaths, AppSettings, load_settings, save_settings
-from gui.volumes import repository_path, suggested_folders
-from gui.widgets.drive_status import missing_text
-from gui.widgets.timeline_scale import (
+from timekeep.core.types import FileError, Progress, RestoreResult, Retention, VersionInfo
+from timekeep.gui import wording
+from timekeep.gui.dialogs.compare import DiffRow, side_by_side
+from timekeep.gui.file_actions import restore_sentence
+from timekeep.gui.listing import Row, ordered
+from timekeep.gui.models.versions import distinct
+from timekeep.gui.schedule import seconds_until
+from timekeep.gui.settings import AppPaths, AppSettings, load_settings, save_settings
+from timekeep.gui.volumes import repository_path, suggested_folders
+from timekeep.gui.widgets.drive_status import missing_text
+from timekeep.gui.widgets.timeline_scale import (
     DAY_MIN,
     DAY_NS,
     HOUR_NS,
@@ -184,9 +184,9 @@ def test_repository_path_and_suggestions(tmp_path) -> None:  # type: ignore[no-u
 
 
 def test_the_shown_time_has_seconds_only_when_a_neighbour_shares_its_minute(qtbot) -> None:  # type: ignore[no-untyped-def]
-    from core.types import SnapshotInfo
-    from gui.models.snapshots import SnapshotsModel
-    from gui.widgets.timeline import Timeline
+    from timekeep.core.types import SnapshotInfo
+    from timekeep.gui.models.snapshots import SnapshotsModel
+    from timekeep.gui.widgets.timeline import Timeline
 
     base = int(datetime(2026, 11, 20, 15, 7, 0).astimezone().timestamp()) * 10**9
     snaps = [SnapshotInfo(1, base - 3 * HOUR_NS, "manual"), SnapshotInfo(2, base + 10 * 10**9, "manual"),

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
 
-from core.api import Timekeep
-from gui.app import TimekeepApp
-from gui.dialogs.welcome import WelcomeDialog
-from gui.prompts import ScriptedPrompts
-from gui.settings import AppPaths, AppSettings, load_settings
-from gui.volumes import repository_path
 from tests.helpers import backup, make_tree, new_repo, read_tree
+from timekeep.core.api import Timekeep
+from timekeep.gui.app import TimekeepApp
+from timekeep.gui.dialogs.welcome import WelcomeDialog
+from timekeep.gui.prompts import ScriptedPrompts
+from timekeep.gui.settings import AppPaths, AppSettings, load_settings
+from timekeep.gui.volumes import repository_path
 
 
 def start(qtbot, tmp_path: Path, home: Path) -> tuple[TimekeepApp, ScriptedPrompts, WelcomeDialog]:  # type: ignore[no-untyped-def]

@@ -13,13 +13,13 @@ import pytest
 from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 
-from gui.app import TimekeepApp
-from gui.main_window import MainWindow
-from gui.models.tree import CHANGE, NAME, ROW_ROLE
-from gui.preview_data import hex_dump
-from gui.prompts import ScriptedPrompts
-from gui.settings import AppPaths, AppSettings
 from tests.helpers import backup, make_tree, new_repo, read_tree
+from timekeep.gui.app import TimekeepApp
+from timekeep.gui.main_window import MainWindow
+from timekeep.gui.models.tree import CHANGE, NAME, ROW_ROLE
+from timekeep.gui.preview_data import hex_dump
+from timekeep.gui.prompts import ScriptedPrompts
+from timekeep.gui.settings import AppPaths, AppSettings
 
 BINARY = bytes(range(256)) * 3
 

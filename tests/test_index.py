@@ -10,10 +10,10 @@ import pytest
 from peewee import IntegerField, SqliteDatabase
 from playhouse.migrate import SqliteMigrator, migrate
 
-from core.api import Timekeep
-from core.errors import FormatTooNew
-from core.index.schema import SCHEMA_VERSION, open_index, schema_version, upgrade
 from tests.helpers import backup, make_tree, new_repo
+from timekeep.core.api import Timekeep
+from timekeep.core.errors import FormatTooNew
+from timekeep.core.index.schema import SCHEMA_VERSION, open_index, schema_version, upgrade
 
 
 def test_new_index_has_current_schema(tmp_path: Path) -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from peewee import SqliteDatabase
 
-from core.index import journal
-from core.index.journal import JournalEntry
-from core.index.models import MODELS, Journal, Meta
-from core.index.schema import SCHEMA_VERSION, open_index, schema_version
+from timekeep.core.index import journal
+from timekeep.core.index.journal import JournalEntry
+from timekeep.core.index.models import MODELS, Journal, Meta
+from timekeep.core.index.schema import SCHEMA_VERSION, open_index, schema_version
 
 
 def entries(*paths: bytes, folder: bytes = b"/r") -> list[JournalEntry]:

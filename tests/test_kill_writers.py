@@ -1,6 +1,6 @@
 """kill -9 at random moments of `rebuild-index`, `coalesce` and `restore --overwrite` (issue 9).
 
-Each command runs as `python -m core.cli.main` and is killed once it has written a seeded random share of
+Each command runs as `python -m timekeep.core.cli.main` and is killed once it has written a seeded random share of
 what an uninterrupted run writes (its `wchar` in /proc/PID/io: progress, not wall time). Afterwards a person
 runs `timekeep backup` (and `rebuild-index` first if told to): it must succeed, every snapshot must restore
 byte-exact as it was taken, `check --read-data` must be clean, and no manifest or pack that existed may have
@@ -59,8 +59,8 @@ def private_runtime(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 
 def spawn(repo: Path, args: list[str]) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.Popen([sys.executable, "-m", "core.cli.main", *args, "--repo", str(repo)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "-m", "timekeep.core.cli.main", *args, "--repo", str(repo)], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def written(pid: int) -> int | None:

@@ -19,16 +19,16 @@ from pathlib import Path
 
 import pytest
 
-import core.storage.lock as lock_mod
-from core.api import Timekeep, init_repository
-from core.errors import RepositoryLocked
-from core.storage.lock import WriterLock, writer_running, writers_kept_out
+import timekeep.core.storage.lock as lock_mod
+from timekeep.core.api import Timekeep, init_repository
+from timekeep.core.errors import RepositoryLocked
+from timekeep.core.storage.lock import WriterLock, writer_running, writers_kept_out
 
 ROOT = Path(__file__).resolve().parent.parent
 
 HOLDER = """
 import sys
-from core.api import Timekeep
+from timekeep.core.api import Timekeep
 
 with Timekeep.open(sys.argv[1], writer=True):
     print("locked", flush=True)
@@ -78,7 +78,7 @@ def holder(repo: Path) -> Iterator[Holder]:
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "core.cli.main", *args], cwd=ROOT, env=env, text=True,
+    return subprocess.run([sys.executable, "-m", "timekeep.core.cli.main", *args], cwd=ROOT, env=env, text=True,
                           capture_output=True, timeout=60, check=False)
 
 

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from core.api import Timekeep, rebuild_index
-from core.index import journal
-from core.index.chain import reseal_file
-from core.index.journal import JournalEntry
-from core.index.moves import ELSEWHERE, NEW, after_creation, after_move, origin_of
-from core.index.schema import open_index
-from core.types import SnapshotInfo, VersionInfo
 from tests.agent_support import InProcess, agent_config, journaled, snapshot_of
 from tests.helpers import Tree, backup, make_tree, new_repo, read_tree
 from tests.treeops import append, assert_snapshot_matches, built, listed, overwrite, payload
+from timekeep.core.api import Timekeep, rebuild_index
+from timekeep.core.index import journal
+from timekeep.core.index.chain import reseal_file
+from timekeep.core.index.journal import JournalEntry
+from timekeep.core.index.moves import ELSEWHERE, NEW, after_creation, after_move, origin_of
+from timekeep.core.index.schema import open_index
+from timekeep.core.types import SnapshotInfo, VersionInfo
 
 # --- the origin algebra, as tables ----------------------------------------------------------------
 
@@ -112,7 +112,7 @@ def test_origins_beneath_a_renamed_folder_follow_it(tmp_path: Path, stored: tupl
 def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files written just before a snapshot are normally read again next time; off here, so counts show
     what the renames alone caused (a racy origin is read: see test_a_racy_origin_is_read)."""
-    import core.capture.read as read
+    import timekeep.core.capture.read as read
 
     monkeypatch.setattr(read, "RACY_NS", 1)
 
@@ -293,7 +293,7 @@ def test_a_rename_then_an_editor_save_is_read_and_keeps_its_history(tmp_path: Pa
 
 def test_a_racy_origin_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A version stored while its file was being touched proves nothing about the content: read it."""
-    import core.capture.read as read
+    import timekeep.core.capture.read as read
 
     src = tmp_path / "src"
     make_tree(src, {"hot.txt": b"just written"})

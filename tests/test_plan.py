@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.errors import CorruptData
-from core.restore.plan import paint
-from core.types import Piece
+from timekeep.core.errors import CorruptData
+from timekeep.core.restore.plan import paint
+from timekeep.core.types import Piece
 
 A, B, C = b"a" * 32, b"b" * 32, b"c" * 32
 

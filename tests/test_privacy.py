@@ -19,17 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from core.api import Timekeep, init_repository
-from core.storage.atomic import atomic_write, create_private, make_private_dir
-from core.storage.layout import Layout, load_config
-from core.storage.pack import PackWriter
-from core.storage.privacy import exposed, notice_due
-from gui.app import TimekeepApp
-from gui.prompts import ScriptedPrompts
-from gui.settings import AppPaths, AppSettings
 from tests.helpers import make_tree, new_repo
 from tests.test_cli import ROOT, Cli, one_error_line
 from tests.test_cli import cli as cli
+from timekeep.core.api import Timekeep, init_repository
+from timekeep.core.storage.atomic import atomic_write, create_private, make_private_dir
+from timekeep.core.storage.layout import Layout, load_config
+from timekeep.core.storage.pack import PackWriter
+from timekeep.core.storage.privacy import exposed, notice_due
+from timekeep.gui.app import TimekeepApp
+from timekeep.gui.prompts import ScriptedPrompts
+from timekeep.gui.settings import AppPaths, AppSettings
 
 NOBODY = 65534
 CREATED_ELSEWHERE = ("index.db", ".manifest")  # the index's and the manifests' own writers set their modes
@@ -198,7 +198,7 @@ def on_terminal(repo: Path, answer: bytes) -> tuple[int, bytes]:
     """`timekeep folders` with a terminal for stdin and stderr, answering its question with `answer`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     main, tty = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli.main", "folders", "--repo", str(repo)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "timekeep.core.cli.main", "folders", "--repo", str(repo)], cwd=ROOT,
                             env=env, stdin=tty, stderr=tty, stdout=subprocess.DEVNULL)
     os.close(tty)
     said = b""

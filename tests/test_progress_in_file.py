@@ -8,10 +8,10 @@ import os
 import time
 from pathlib import Path
 
-from core.api import Timekeep
-from core.capture.chunker import BLOCK_SIZE
-from core.types import Progress
 from tests.helpers import new_repo
+from timekeep.core.api import Timekeep
+from timekeep.core.capture.chunker import BLOCK_SIZE
+from timekeep.core.types import Progress
 
 BIG = 48 * BLOCK_SIZE  # about half a second of reading here: several reports fall inside it
 

@@ -24,9 +24,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from core.api import Timekeep
 from tests.helpers import Tree, new_repo, read_tree
 from tests.treeops import MtimeClock, append, assert_snapshot_matches, insert, kinds_under, overwrite, payload
+from timekeep.core.api import Timekeep
 
 NAMES = ("a", "b", "c.txt", "s", "t")  # one pool for files, folders and links, so kinds replace each other
 MODES = (0o600, 0o644, 0o640, 0o755, 0o700, 0o400, 0o750)

@@ -14,7 +14,6 @@ from pathlib import Path
 import blake3
 import pytest
 
-from core.api import Timekeep, rebuild_index
 from tests.helpers import make_tree, new_repo, read_tree
 from tests.restore_support import (
     NOBODY,
@@ -27,6 +26,7 @@ from tests.restore_support import (
 )
 from tests.restore_support import shared_tmp as shared_tmp
 from tests.treeops import payload
+from timekeep.core.api import Timekeep, rebuild_index
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="trusted.* attributes and owners need root")
 
@@ -177,7 +177,7 @@ def test_an_unprivileged_restore_keeps_set_id_bits_only_on_its_own_files(shared_
     dest = shared_tmp / "dest"
     dest.mkdir()
     os.chown(dest, NOBODY, NOBODY)
-    code = ("import sys; from core.api import Timekeep\n"
+    code = ("import sys; from timekeep.core.api import Timekeep\n"
             "with Timekeep.open(sys.argv[1]) as tk:\n"
             "    r = tk.restore(sys.argv[2].encode(), int(sys.argv[3]), dest=sys.argv[4].encode())\n"
             "    sys.exit(repr(r.errors) if r.errors else 0)")

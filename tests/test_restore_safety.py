@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-import core.restore.safe_write as sw
-from core.api import Timekeep
-from core.cli.main import main
-from core.restore.restore import beside_name
+import timekeep.core.restore.safe_write as sw
 from tests.helpers import make_tree, new_repo, read_tree
 from tests.restore_support import ROOT, b, fd_tree, reseal, xattrs_of
 from tests.treeops import index_db, payload
+from timekeep.core.api import Timekeep
+from timekeep.core.cli.main import main
+from timekeep.core.restore.restore import beside_name
 
 SNAPSHOT_NS = 1_780_000_000 * 10**9
 NAME_MAX = 255
@@ -318,7 +318,7 @@ def test_an_out_of_range_time_is_one_line_and_exit_2(src: Path, tmp_path: Path, 
 
 KILLED_RESTORE = """
 import os, signal, sys
-from core.api import Timekeep
+from timekeep.core.api import Timekeep
 with Timekeep.open(sys.argv[1]) as tk:
     tk.restore(sys.argv[2].encode(), int(sys.argv[3]), dest=sys.argv[4].encode(),
                progress=lambda p: os.kill(os.getpid(), signal.SIGKILL))

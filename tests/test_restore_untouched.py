@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core.api import Timekeep
 from tests.helpers import make_tree, new_repo, read_tree
 from tests.treeops import payload
+from timekeep.core.api import Timekeep
 
 UNTOUCHED = ("a.txt", "big.bin", "sub", "sub/c.txt", "link")
 

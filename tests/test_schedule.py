@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.errors import UsageError
-from core.schedule.policy import (
+from timekeep.core.errors import UsageError
+from timekeep.core.schedule.policy import (
     Policy,
     Situation,
     due,
@@ -18,7 +18,7 @@ from core.schedule.policy import (
     parse_clock_times,
     reconcile_due,
 )
-from core.schedule.rotation import Candidate, pick_destination
+from timekeep.core.schedule.rotation import Candidate, pick_destination
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -15,13 +15,13 @@ from typing import Any
 import blake3
 import pytest
 
-from core.api import Timekeep
-from core.capture.chunker import iter_chunks
-from core.errors import CorruptData
-from core.index import chain, queries, seal
-from core.storage.layout import ChunkerParams
 from tests.helpers import backup, make_tree, new_repo
 from tests.treeops import index_db, payload
+from timekeep.core.api import Timekeep
+from timekeep.core.capture.chunker import iter_chunks
+from timekeep.core.errors import CorruptData
+from timekeep.core.index import chain, queries, seal
+from timekeep.core.storage.layout import ChunkerParams
 
 
 def plain_seal(path: Any, snapshot_id: Any, prev: Any, state: Any, kind: Any, size: Any, mode: Any, mtime_ns: Any,

@@ -13,12 +13,12 @@ from pathlib import Path
 import blake3
 import pytest
 
-from core.errors import CorruptData, FormatTooNew, NotARepository, RepositoryLocked, UsageError
-from core.storage import frame
-from core.storage.layout import FORMAT_VERSION, Layout, create, load_config
-from core.storage.lock import WriterLock
-from core.storage.manifest import read_manifest, write_manifest
-from core.storage.pack import PackReader, PackWriter, iter_pack_files, read_footer
+from timekeep.core.errors import CorruptData, FormatTooNew, NotARepository, RepositoryLocked, UsageError
+from timekeep.core.storage import frame
+from timekeep.core.storage.layout import FORMAT_VERSION, Layout, create, load_config
+from timekeep.core.storage.lock import WriterLock
+from timekeep.core.storage.manifest import read_manifest, write_manifest
+from timekeep.core.storage.pack import PackReader, PackWriter, iter_pack_files, read_footer
 
 
 def test_frame_compresses_text_and_keeps_random_raw() -> None:
@@ -121,7 +121,7 @@ def test_create_refuses_a_folder_with_contents(tmp_path: Path) -> None:
 LOCK_HOLDER = """
 import signal, sys
 from pathlib import Path
-from core.storage.lock import WriterLock
+from timekeep.core.storage.lock import WriterLock
 WriterLock(Path(sys.argv[1])).acquire()
 print("locked", flush=True)
 signal.pause()  # hold the lock until the test kills this process

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core.api import Timekeep
-from core.errors import NotInSnapshot, UsageError
 from tests.helpers import backup, make_tree, new_repo
+from timekeep.core.api import Timekeep
+from timekeep.core.errors import NotInSnapshot, UsageError
 
 PHOTO = os.urandom(40_000)
 

@@ -1,4 +1,4 @@
-"""Table tests for core.timespec: every accepted form, the local-time rule, and the refusals."""
+"""Table tests for timekeep.core.timespec: every accepted form, the local-time rule, and the refusals."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.errors import TimekeepError, UsageError
-from core.timespec import TimeSpec, datetime_to_ns, parse_time_spec
+from timekeep.core.errors import TimekeepError, UsageError
+from timekeep.core.timespec import TimeSpec, datetime_to_ns, parse_time_spec
 
 NOW = datetime(2026, 11, 20, 12, 30, 15, tzinfo=UTC)
 SEC = 1_000_000_000

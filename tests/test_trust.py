@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from core.api import Timekeep, rebuild_index
-from core.errors import CorruptData, IndexDamaged, IndexMissing, StorageError, UsageError
-from core.index import chain
-from core.index.schema import open_index
-from core.storage.layout import Layout
-from core.storage.manifest import manifest_files, read_manifest
 from tests.helpers import backup, make_tree, new_repo, read_tree
 from tests.treeops import append, built, flip, index_db, pack_file, payload, truncate
+from timekeep.core.api import Timekeep, rebuild_index
+from timekeep.core.errors import CorruptData, IndexDamaged, IndexMissing, StorageError, UsageError
+from timekeep.core.index import chain
+from timekeep.core.index.schema import open_index
+from timekeep.core.storage.layout import Layout
+from timekeep.core.storage.manifest import manifest_files, read_manifest
 
 
 @pytest.fixture
@@ -201,13 +201,13 @@ def test_a_killed_rebuild_leaves_the_old_index_in_place(tmp_path: Path, src: Pat
     sid = backup(repo)
     before = (repo / "index.db").stat().st_ino
     script = ("import sys, os, signal\n"
-              "import core.index.rebuild as r\n"
+              "import timekeep.core.index.rebuild as r\n"
               "real = r.Loader.load\n"
               "def die(self, sid):\n"
               "    real(self, sid)\n"
               "    os.kill(os.getpid(), signal.SIGKILL)\n"
               "r.Loader.load = die\n"
-              "from core.api import rebuild_index\n"
+              "from timekeep.core.api import rebuild_index\n"
               f"rebuild_index({str(repo)!r})\n")
     proc = subprocess.run([os.sys.executable, "-c", script], capture_output=True, cwd=Path(__file__).parent.parent)
     assert proc.returncode == -9
@@ -287,7 +287,7 @@ def test_a_folder_holding_the_repository_is_refused_however_it_is_spelled(tmp_pa
     home = Path(os.path.realpath(tmp_path)) / "home"
     make_tree(home, {"doc.txt": b"x"})
     repo = home / "drive" / "Timekeep" / "repo"
-    from core.api import init_repository
+    from timekeep.core.api import init_repository
 
     init_repository(repo)
     os.symlink(home, tmp_path / "alias")
@@ -317,7 +317,7 @@ def test_a_backup_never_walks_into_its_repository_through_a_bind_mount(tmp_path:
 
 def test_the_journal_is_never_written_into_a_copy_of_the_index(tmp_path: Path, src: Path) -> None:
     """On a full drive a reader reads a local copy of the index; journaling there would be lost with it."""
-    from core.index.journal import JournalEntry
+    from timekeep.core.index.journal import JournalEntry
 
     repo = new_repo(tmp_path, src)
     backup(repo)
@@ -337,8 +337,8 @@ def test_the_journal_is_never_written_into_a_copy_of_the_index(tmp_path: Path, s
 
 
 def test_the_integrity_check_runs_when_the_index_is_not_as_this_computer_left_it(tmp_path: Path, src: Path) -> None:
-    from core.index import checked
-    from core.storage.layout import load_config
+    from timekeep.core.index import checked
+    from timekeep.core.storage.layout import load_config
 
     repo = new_repo(tmp_path, src)
     backup(repo)

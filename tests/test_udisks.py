@@ -16,12 +16,12 @@ from jeepney import DBusAddress, new_signal
 from jeepney.bus_messages import message_bus
 from jeepney.io.blocking import DBusConnection, Proxy, open_dbus_connection
 
-from core.agent.service import Service
-from core.api import Timekeep, init_repository
-from core.cli.agent_cmd import status_lines
-from core.udisks import UDISKS, UDisksListener
 from tests.agent_support import InProcess, agent_config, wait_for
 from tests.helpers import make_tree
+from timekeep.core.agent.service import Service
+from timekeep.core.api import Timekeep, init_repository
+from timekeep.core.cli.agent_cmd import status_lines
+from timekeep.core.udisks import UDISKS, UDisksListener
 
 CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">

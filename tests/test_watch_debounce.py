@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.watch.debounce import Seen, debounce_wait, dirty_paths, last_event, merge_seen, needed, split_quiet
-from core.watch.limits import count_dirs, plan_watches, read_limit
+from timekeep.core.watch.debounce import Seen, debounce_wait, dirty_paths, last_event, merge_seen, needed, split_quiet
+from timekeep.core.watch.limits import count_dirs, plan_watches, read_limit
 
 
 @pytest.mark.parametrize(("kind", "src", "dest", "expected"), [

@@ -11,12 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from core.agent.messages import JobProgress
-from core.agent.storage import reconcile_only
-from core.api import Timekeep, rebuild_index
-from core.schedule.policy import Policy
-from core.types import SnapshotInfo
-from core.watch.observer import WATCHDOG_LOGGER
 from tests.agent_support import (
     InProcess,
     agent_config,
@@ -28,6 +22,12 @@ from tests.agent_support import (
 )
 from tests.helpers import backup, make_tree, new_repo, read_tree
 from tests.treeops import assert_snapshot_matches, built, expected_listing, listed
+from timekeep.core.agent.messages import JobProgress
+from timekeep.core.agent.storage import reconcile_only
+from timekeep.core.api import Timekeep, rebuild_index
+from timekeep.core.schedule.policy import Policy
+from timekeep.core.types import SnapshotInfo
+from timekeep.core.watch.observer import WATCHDOG_LOGGER
 
 TREE = {
     "notes.txt": b"first notes",
@@ -44,7 +44,7 @@ TREE = {
 def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files written just before a snapshot are normally re-read next time (racy-clean); turned off here so
     counts show what the watcher alone caused."""
-    import core.capture.read as read
+    import timekeep.core.capture.read as read
 
     monkeypatch.setattr(read, "RACY_NS", 1)
 

@@ -23,13 +23,13 @@ import blake3
 import pytest
 import zstandard
 
-import core.capture.read as read_mod
-from core.api import Timekeep
-from core.capture.chunker import iter_chunks
-from core.index import seal
-from core.storage.layout import ChunkerParams
-from core.types import RestoreResult
+import timekeep.core.capture.read as read_mod
 from tests.helpers import Tree, read_tree
+from timekeep.core.api import Timekeep
+from timekeep.core.capture.chunker import iter_chunks
+from timekeep.core.index import seal
+from timekeep.core.storage.layout import ChunkerParams
+from timekeep.core.types import RestoreResult
 
 Listing = dict[bytes, tuple[str, int, int, bytes | None]]  # relative path -> (kind, size, mode, link target)
 
@@ -163,8 +163,8 @@ def index_db(repo: Path) -> Iterator[sqlite3.Connection]:
 def reseal(repo: Path, path: bytes) -> None:
     """Seal the rows of the file at `path` again, as the engine seals what it writes: the index is then
     hostile but whole (a seal is a checksum, not a signature), and what is tested is restore's own care."""
-    from core.index.chain import reseal_file
-    from core.index.schema import open_index
+    from timekeep.core.index.chain import reseal_file
+    from timekeep.core.index.schema import open_index
 
     db = open_index(repo / "index.db")
     try:
@@ -177,7 +177,7 @@ def reseal(repo: Path, path: bytes) -> None:
 
 
 def fault_at_open(paths: set[bytes], fault: Callable[[bytes], None]) -> Callable[[bytes], int]:
-    """A stand-in for core.capture.read._open that calls `fault` first for the given paths."""
+    """A stand-in for timekeep.core.capture.read._open that calls `fault` first for the given paths."""
     real_open = read_mod._open
 
     def patched(path: bytes) -> int:

@@ -2,7 +2,7 @@
 
 The main thread ticks: it moves dirty paths from the watcher into each connected destination's journal,
 notices drives and protected folders coming and going, and asks the schedule whether a storage time is
-due. What it queues runs on the job thread (`core.agent.executor`, the job half). `run.py` adds the
+due. What it queues runs on the job thread (`timekeep.core.agent.executor`, the job half). `run.py` adds the
 socket, signals and the lock.
 """
 
@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.agent.config import AgentConfig, SettingsFile
-from core.agent.destination import Destination
-from core.agent.executor import FAILURES, Executor
-from core.agent.jobs import Job, JobRunner, Publish
-from core.agent.messages import DestinationChanged, Event
-from core.agent.power import on_battery
-from core.drives import MOUNTINFO, Change, DrivePoller
-from core.errors import UsageError
-from core.index.journal import size_on_disk
-from core.schedule.policy import (
+from timekeep.core.agent.config import AgentConfig, SettingsFile
+from timekeep.core.agent.destination import Destination
+from timekeep.core.agent.executor import FAILURES, Executor
+from timekeep.core.agent.jobs import Job, JobRunner, Publish
+from timekeep.core.agent.messages import DestinationChanged, Event
+from timekeep.core.agent.power import on_battery
+from timekeep.core.drives import MOUNTINFO, Change, DrivePoller
+from timekeep.core.errors import UsageError
+from timekeep.core.index.journal import size_on_disk
+from timekeep.core.schedule.policy import (
     Situation,
     coalesce_due,
     due,
@@ -35,10 +35,10 @@ from core.schedule.policy import (
     over_bound,
     reconcile_due,
 )
-from core.schedule.rotation import Candidate, pick_destination
-from core.udisks import UDisksListener
-from core.watch.limits import LIMIT_FILE
-from core.watch.observer import EventBuffer, FolderWatcher
+from timekeep.core.schedule.rotation import Candidate, pick_destination
+from timekeep.core.udisks import UDisksListener
+from timekeep.core.watch.limits import LIMIT_FILE
+from timekeep.core.watch.observer import EventBuffer, FolderWatcher
 
 log = logging.getLogger(__name__)
 IDLE_READER_S = 10.0

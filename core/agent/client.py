@@ -1,7 +1,7 @@
 """The one client of the agent: typed requests, typed events, and following a job to its end.
 
 The CLI (`timekeep backup`, `timekeep status`) and the GUI (its agent link) both talk to the agent through
-`AgentClient`, so there is one reading of the wire (`core.agent.messages`), one test of whether the agent
+`AgentClient`, so there is one reading of the wire (`timekeep.core.agent.messages`), one test of whether the agent
 serves a repository (`Status.serves`), and one way of asking for a storage time and following it
 (`back_up`). A client is one connection; answers come back in order, and events that arrive while a
 request waits for its answer are kept for `events`.
@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from core.agent.messages import (
+from timekeep.core.agent.messages import (
     Changed,
     Event,
     JobFinished,
@@ -28,11 +28,15 @@ from core.agent.messages import (
     event_from,
     snapshot_from,
 )
-from core.agent.paths import AgentPaths
-from core.agent.paths import SocketPathTooLong as SocketPathTooLong  # no agent can listen where this user's would
-from core.agent.protocol import MAX_LINE, Wire, chunk_from, encode, path_bytes, path_text, plan_from
-from core.agent.protocol import AgentError as AgentError  # what a client's caller catches: the agent refused or left
-from core.types import Plan, Progress, SnapshotInfo
+from timekeep.core.agent.paths import AgentPaths
+from timekeep.core.agent.paths import (
+    SocketPathTooLong as SocketPathTooLong,  # no agent can listen where this user's would
+)
+from timekeep.core.agent.protocol import MAX_LINE, Wire, chunk_from, encode, path_bytes, path_text, plan_from
+from timekeep.core.agent.protocol import (
+    AgentError as AgentError,  # what a client's caller catches: the agent refused or left
+)
+from timekeep.core.types import Plan, Progress, SnapshotInfo
 
 POLL_S = 0.25  # how often a job being followed looks whether its follower wants it cancelled
 

@@ -19,9 +19,9 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from core.errors import UsageError
-from core.schedule.policy import DEFAULT_INTERVAL_S, Policy, parse_clock_times
-from core.storage.atomic import atomic_write
+from timekeep.core.errors import UsageError
+from timekeep.core.schedule.policy import DEFAULT_INTERVAL_S, Policy, parse_clock_times
+from timekeep.core.storage.atomic import atomic_write
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,14 @@ from pathlib import Path
 
 from peewee import DatabaseError
 
-from core.api import Timekeep
-from core.capture.excludes import Excludes
-from core.drives import Presence
-from core.errors import TimekeepError
-from core.index import journal
-from core.index.journal import JournalEntry, JournalStats
-from core.journaling import JournalView
-from core.storage.layout import Layout, read_folders
+from timekeep.core.api import Timekeep
+from timekeep.core.capture.excludes import Excludes
+from timekeep.core.drives import Presence
+from timekeep.core.errors import TimekeepError
+from timekeep.core.index import journal
+from timekeep.core.index.journal import JournalEntry, JournalStats
+from timekeep.core.journaling import JournalView
+from timekeep.core.storage.layout import Layout, read_folders
 
 log = logging.getLogger(__name__)
 

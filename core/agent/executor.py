@@ -3,7 +3,7 @@
 A storage time waits until the folders are quiet (a file being written is not read mid-write), journals what
 the watcher still holds, and stores what the destination's journal names; a reconciliation scans for what
 the watcher could not see; thinning runs the coalescer. Each ends as a `JobResult`, and the destination's
-counts are read again after every job. The scheduling half is `core.agent.agent.Agent`.
+counts are read again after every job. The scheduling half is `timekeep.core.agent.agent.Agent`.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from typing import Protocol
 
 from peewee import DatabaseError
 
-from core.agent.config import AgentConfig
-from core.agent.destination import Destination
-from core.agent.jobs import Job, Publish
-from core.agent.messages import JobProgress, JobResult
-from core.agent.storage import describe_outcome, describe_thinning, reconcile_only, storage_time, thin
-from core.errors import BackupCancelled, TimekeepError, UsageError
-from core.types import Progress
-from core.watch.debounce import debounce_wait
-from core.watch.observer import EventBuffer, FolderWatcher
+from timekeep.core.agent.config import AgentConfig
+from timekeep.core.agent.destination import Destination
+from timekeep.core.agent.jobs import Job, Publish
+from timekeep.core.agent.messages import JobProgress, JobResult
+from timekeep.core.agent.storage import describe_outcome, describe_thinning, reconcile_only, storage_time, thin
+from timekeep.core.errors import BackupCancelled, TimekeepError, UsageError
+from timekeep.core.types import Progress
+from timekeep.core.watch.debounce import debounce_wait
+from timekeep.core.watch.observer import EventBuffer, FolderWatcher
 
 log = logging.getLogger(__name__)
 FAILURES = (TimekeepError, OSError, DatabaseError)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import platformdirs
 
-from core.storage.atomic import atomic_write
+from timekeep.core.storage.atomic import atomic_write
 
 UNIT_NAME = "timekeep-agent.service"
 DESKTOP_NAME = "timekeep-agent.desktop"
@@ -83,7 +83,7 @@ def command() -> str:
     script = Path(sys.executable).parent / "timekeep"
     if script.is_file() and os.access(script, os.X_OK):
         return shlex.quote(str(script))
-    return f"{shlex.quote(sys.executable)} -m core.cli.main"
+    return f"{shlex.quote(sys.executable)} -m timekeep.core.cli.main"
 
 
 def render(template: str, exec_command: str) -> str:

@@ -10,7 +10,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from core.errors import TimekeepError
+from timekeep.core.errors import TimekeepError
 
 
 class AgentRunning(TimekeepError):

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.agent.messages import CANCELLED, Event, JobFinished, JobInfo, JobKind, JobResult, JobStarted
-from core.errors import BackupCancelled, TimekeepError
+from timekeep.core.agent.messages import CANCELLED, Event, JobFinished, JobInfo, JobKind, JobResult, JobStarted
+from timekeep.core.errors import BackupCancelled, TimekeepError
 
 log = logging.getLogger(__name__)
 Publish = Callable[[Event], None]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 def run(repo: str | None = None) -> int:
     """Run the agent here until it is stopped; `repo`, when given, is one of its destinations."""
-    from core.agent.config import SettingsFile
-    from core.agent.paths import AgentPaths
-    from core.agent.run import run_agent
+    from timekeep.core.agent.config import SettingsFile
+    from timekeep.core.agent.paths import AgentPaths
+    from timekeep.core.agent.run import run_agent
 
     paths = AgentPaths.from_platform()
     settings = SettingsFile(paths.config_file, repo)
@@ -20,9 +20,9 @@ def run(repo: str | None = None) -> int:
 def install(repo: str | None = None) -> list[str]:
     """Start the agent with every session (and now); `repo` is remembered among its destinations first.
     Lines to show a person; a UsageError when the agent would have nowhere to store."""
-    from core.agent import install as session
-    from core.agent.config import add_destination, load_config
-    from core.agent.paths import AgentPaths
+    from timekeep.core.agent import install as session
+    from timekeep.core.agent.config import add_destination, load_config
+    from timekeep.core.agent.paths import AgentPaths
 
     config_file = AgentPaths.from_platform().config_file
     if repo is not None:
@@ -32,13 +32,13 @@ def install(repo: str | None = None) -> list[str]:
 
 
 def uninstall() -> list[str]:
-    from core.agent import install as session
+    from timekeep.core.agent import install as session
 
     return session.uninstall(session.places(), session.systemctl())
 
 
 def state_folder() -> Path:
     """Where notes the person has seen are remembered (the agent's state folder)."""
-    from core.agent.paths import AgentPaths
+    from timekeep.core.agent.paths import AgentPaths
 
     return AgentPaths.from_platform().state

@@ -2,7 +2,7 @@
 
 The agent builds these records and sends `to_wire()`; a client reads the JSON back with `from_wire` (events
 with `event_from`). Field names are the wire's, so `timekeep status --json` shows exactly what travels.
-Paths travel as os.fsdecode text, times as UTC ISO 8601 with a Z (see `core.agent.protocol`).
+Paths travel as os.fsdecode text, times as UTC ISO 8601 with a Z (see `timekeep.core.agent.protocol`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from core.agent.protocol import Wire, path_bytes, path_text, progress_from, progress_json
-from core.types import CoalesceReport, FileError, Progress, SnapshotInfo
+from timekeep.core.agent.protocol import Wire, path_bytes, path_text, progress_from, progress_json
+from timekeep.core.types import CoalesceReport, FileError, Progress, SnapshotInfo
 
 JobKind = Literal["backup", "reconcile", "coalesce"]
 Outcome = Literal["stored", "skipped", "cancelled", "failed", "done"]
@@ -69,7 +69,7 @@ class JobInfo:
 class JobResult:
     """How a job ended: what a storage time stored (or why it stored nothing), what a scan journaled, what
     thinning did, or why it failed. `exit_code` is what `timekeep` exits with for it: 0 done, 130 cancelled,
-    else the error's own (4 when the drive could not be written, see `core.errors`)."""
+    else the error's own (4 when the drive could not be written, see `timekeep.core.errors`)."""
 
     ok: bool = True
     exit_code: int = 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import platformdirs
 
-from core.errors import TimekeepError
+from timekeep.core.errors import TimekeepError
 
 APP = "timekeep"
 # sun_path holds 108 bytes with the terminating NUL; a longer path fails with an obscure "AF_UNIX path too long".

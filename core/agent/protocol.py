@@ -4,8 +4,8 @@ A request is `{"id": 1, "op": "status", ...}`; its answer `{"id": 1, "ok": true,
 `{"id": 1, "ok": false, "error": "..."}`. After `subscribe`, events arrive on the same connection as
 `{"event": "progress", ...}`. Ops: status, subscribe, backup_now, coalesce_now, cancel, pause, resume, plan,
 chunk, changed. Paths travel as os.fsdecode strings (undecodable bytes as surrogate escapes, which Python's
-JSON keeps), digests as hex, chunk contents as base64. The records these carry are `core.agent.messages`;
-the client that speaks it is `core.agent.client`.
+JSON keeps), digests as hex, chunk contents as base64. The records these carry are `timekeep.core.agent.messages`;
+the client that speaks it is `timekeep.core.agent.client`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import json
 import os
 from typing import Any
 
-from core.errors import TimekeepError
-from core.types import Piece, Plan, Progress
+from timekeep.core.errors import TimekeepError
+from timekeep.core.types import Piece, Plan, Progress
 
 MAX_LINE = 64 << 20  # a chunk is at most 256 KiB, a plan of a huge file some MiB
-Wire = dict[str, Any]  # one JSON object as it travels; the records it carries are core.agent.messages
+Wire = dict[str, Any]  # one JSON object as it travels; the records it carries are timekeep.core.agent.messages
 
 
 class AgentError(TimekeepError):

@@ -15,14 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from core.agent.agent import Agent
-from core.agent.config import AgentConfig, SettingsFile
-from core.agent.instance import InstanceLock
-from core.agent.logs import setup_logging
-from core.agent.paths import AgentPaths
-from core.agent.server import ProtocolServer
-from core.agent.service import Service
-from core.drives import load_known, save_known
+from timekeep.core.agent.agent import Agent
+from timekeep.core.agent.config import AgentConfig, SettingsFile
+from timekeep.core.agent.instance import InstanceLock
+from timekeep.core.agent.logs import setup_logging
+from timekeep.core.agent.paths import AgentPaths
+from timekeep.core.agent.server import ProtocolServer
+from timekeep.core.agent.service import Service
+from timekeep.core.drives import load_known, save_known
 
 log = logging.getLogger(__name__)
 

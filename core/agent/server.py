@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.agent.protocol import MAX_LINE, Wire, encode
-from core.errors import TimekeepError
+from timekeep.core.agent.protocol import MAX_LINE, Wire, encode
+from timekeep.core.errors import TimekeepError
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 5

@@ -1,5 +1,5 @@
-"""What the agent answers on its socket: one method per protocol op (see `core.agent.protocol`), each answer
-built from the typed records of `core.agent.messages`.
+"""What the agent answers on its socket: one method per protocol op (see `timekeep.core.agent.protocol`), each answer
+built from the typed records of `timekeep.core.agent.messages`.
 
 `plan` and `chunk` are the agent as a first server: another process asks for a version, the plan names
 every piece's chunk, the chunks come one by one, and the caller combines them itself (docs/ARCHITECTURE.md).
@@ -11,14 +11,14 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from core.agent.agent import Agent
-from core.agent.destination import Destination
-from core.agent.messages import Changed, DestinationStatus, FolderStatus, Status
-from core.agent.protocol import Wire, chunk_json, path_bytes, path_text, plan_json
-from core.agent.server import Connection
-from core.errors import UsageError
-from core.schedule.policy import held_back
-from core.types import iso_utc
+from timekeep.core.agent.agent import Agent
+from timekeep.core.agent.destination import Destination
+from timekeep.core.agent.messages import Changed, DestinationStatus, FolderStatus, Status
+from timekeep.core.agent.protocol import Wire, chunk_json, path_bytes, path_text, plan_json
+from timekeep.core.agent.server import Connection
+from timekeep.core.errors import UsageError
+from timekeep.core.schedule.policy import held_back
+from timekeep.core.types import iso_utc
 
 AWAY_NOTE = "its backup drive is not connected; what changes meanwhile is found by a scan when it is"
 

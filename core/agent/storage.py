@@ -18,10 +18,10 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.api import Timekeep
-from core.journaling import selected
-from core.types import CoalesceReport, FileError, Progress, SnapshotInfo
-from core.watch.debounce import needed
+from timekeep.core.api import Timekeep
+from timekeep.core.journaling import selected
+from timekeep.core.types import CoalesceReport, FileError, Progress, SnapshotInfo
+from timekeep.core.watch.debounce import needed
 
 log = logging.getLogger(__name__)
 

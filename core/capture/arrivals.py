@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 from peewee import SqliteDatabase
 
-from core.capture import attrs
-from core.capture.scan import ScanItem
-from core.index import journal, queries
-from core.index.moves import ELSEWHERE, NEW, traced
-from core.index.queries import VersionRow
-from core.index.writer import NewVersion
-from core.restore.plan import paint
+from timekeep.core.capture import attrs
+from timekeep.core.capture.scan import ScanItem
+from timekeep.core.index import journal, queries
+from timekeep.core.index.moves import ELSEWHERE, NEW, traced
+from timekeep.core.index.queries import VersionRow
+from timekeep.core.index.writer import NewVersion
+from timekeep.core.restore.plan import paint
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import os
 
-from core.storage import xattrs as xattrs_codec
+from timekeep.core.storage import xattrs as xattrs_codec
 
 KEPT_PREFIXES = (b"user.", b"trusted.", b"security.")
 ACL_NAMES = (b"system.posix_acl_access", b"system.posix_acl_default")

@@ -18,18 +18,18 @@ from typing import Literal
 
 from peewee import SqliteDatabase
 
-from core.capture import attrs
-from core.capture.arrivals import Arrivals, moved_version, unread
-from core.capture.excludes import Excludes
-from core.capture.read import Changing, FileResult, ReadContext, read_file
-from core.capture.scan import FolderScan, ScanItem
-from core.capture.store import ChunkStore
-from core.errors import BackupCancelled, CorruptData
-from core.index.writer import NewVersion, SnapshotWriter
-from core.paths import identity, is_inside
-from core.storage.layout import Layout, RepoConfig
-from core.storage.pack import PackWriter
-from core.types import FileError, Progress, SnapshotInfo
+from timekeep.core.capture import attrs
+from timekeep.core.capture.arrivals import Arrivals, moved_version, unread
+from timekeep.core.capture.excludes import Excludes
+from timekeep.core.capture.read import Changing, FileResult, ReadContext, read_file
+from timekeep.core.capture.scan import FolderScan, ScanItem
+from timekeep.core.capture.store import ChunkStore
+from timekeep.core.errors import BackupCancelled, CorruptData
+from timekeep.core.index.writer import NewVersion, SnapshotWriter
+from timekeep.core.paths import identity, is_inside
+from timekeep.core.storage.layout import Layout, RepoConfig
+from timekeep.core.storage.pack import PackWriter
+from timekeep.core.types import FileError, Progress, SnapshotInfo
 
 COMMIT_SECONDS = 2.0
 TICK_SECONDS = 0.1  # how often the main thread wakes while files are read: progress reports, cancel checks

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from core.storage.layout import ChunkerParams
+from timekeep.core.storage.layout import ChunkerParams
 
 BLOCK_SIZE = 4 * 1024 * 1024  # per reader thread; measured against 2 and 8 MiB (bench/README.md)
 

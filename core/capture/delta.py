@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.types import Piece
+from timekeep.core.types import Piece
 
 # (offset, length, digest) of one content-defined chunk of the new content.
 NewChunk = tuple[int, int, bytes]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
-from core.index.queries import VersionRow
+from timekeep.core.index.queries import VersionRow
 
 
 class Observed(NamedTuple):

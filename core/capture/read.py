@@ -16,16 +16,16 @@ from dataclasses import dataclass, field
 import blake3
 from peewee import SqliteDatabase
 
-from core.capture import attrs
-from core.capture.chunker import iter_chunks
-from core.capture.delta import NewChunk, changed_chunks
-from core.capture.observe import Observed, observe, same_stat
-from core.capture.scan import ScanItem
-from core.capture.store import ChunkStore
-from core.errors import BackupCancelled
-from core.index import queries
-from core.restore.plan import paint
-from core.storage.layout import ChunkerParams
+from timekeep.core.capture import attrs
+from timekeep.core.capture.chunker import iter_chunks
+from timekeep.core.capture.delta import NewChunk, changed_chunks
+from timekeep.core.capture.observe import Observed, observe, same_stat
+from timekeep.core.capture.scan import ScanItem
+from timekeep.core.capture.store import ChunkStore
+from timekeep.core.errors import BackupCancelled
+from timekeep.core.index import queries
+from timekeep.core.restore.plan import paint
+from timekeep.core.storage.layout import ChunkerParams
 
 MAX_CHAIN_DEPTH = 32
 O_NOATIME = getattr(os, "O_NOATIME", 0)

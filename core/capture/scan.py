@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from peewee import SqliteDatabase
 
-from core.capture.excludes import Excludes
-from core.capture.observe import Observed, classify, observe
-from core.index import queries
-from core.index.queries import VersionRow
-from core.paths import is_inside
-from core.types import SKIPPED, FileError, kind_of
+from timekeep.core.capture.excludes import Excludes
+from timekeep.core.capture.observe import Observed, classify, observe
+from timekeep.core.index import queries
+from timekeep.core.index.queries import VersionRow
+from timekeep.core.paths import is_inside
+from timekeep.core.types import SKIPPED, FileError, kind_of
 
 Report = Callable[[FileError], None]
 
@@ -26,7 +26,7 @@ Report = Callable[[FileError], None]
 @dataclass(frozen=True)
 class ScanItem:
     """One path whose stored state must change: `action` is a version state, or 'read' for content.
-    `origin`: the path it was renamed from, when a watcher saw the rename (see core.capture.arrivals)."""
+    `origin`: the path it was renamed from, when a watcher saw the rename (see timekeep.core.capture.arrivals)."""
 
     path: bytes
     observed: Observed | None

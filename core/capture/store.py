@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from peewee import SqliteDatabase
 
-from core.index import queries
-from core.storage import frame
-from core.storage.pack import PackWriter, SealedPack
+from timekeep.core.index import queries
+from timekeep.core.storage import frame
+from timekeep.core.storage.pack import PackWriter, SealedPack
 
 GROUP_BYTES = 1 << 20
 INLINE_BYTES = 128 * 1024  # smaller frames are compressed by the caller: a thread handoff costs more

@@ -1,1 +1,1 @@
-"""The `timekeep` command line: argument parsing, commands over `core.api`, and how results are printed."""
+"""The `timekeep` command line: argument parsing, commands over `timekeep.core.api`, and how results are printed."""

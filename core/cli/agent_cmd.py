@@ -10,11 +10,11 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from core.cli.output import human_bytes, plural, print_json, show_path
-from core.cli.repo import REPO_ENV
+from timekeep.core.cli.output import human_bytes, plural, print_json, show_path
+from timekeep.core.cli.repo import REPO_ENV
 
 if TYPE_CHECKING:
-    from core.agent.messages import DestinationStatus, FolderStatus, Status
+    from timekeep.core.agent.messages import DestinationStatus, FolderStatus, Status
 
 
 def _repo_arg(args: argparse.Namespace) -> str | None:
@@ -23,7 +23,7 @@ def _repo_arg(args: argparse.Namespace) -> str | None:
 
 def cmd_agent(args: argparse.Namespace) -> int:
     """Run the agent; --install remembers --repo among its destinations and writes the session entries."""
-    from core.agent import launch
+    from timekeep.core.agent import launch
 
     if args.uninstall:
         print("\n".join(launch.uninstall()))
@@ -35,7 +35,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from core.agent.client import AgentClient, agent_socket
+    from timekeep.core.agent.client import AgentClient, agent_socket
 
     client = AgentClient.connect(agent_socket(), timeout=15)
     if client is None:
@@ -59,7 +59,7 @@ def _status_without_agent(args: argparse.Namespace) -> int:
         return 0
     print("The agent is not running; start it with `timekeep agent` (or `timekeep agent --install`).")
     if repo is not None:
-        from core.agent.messages import DestinationStatus
+        from timekeep.core.agent.messages import DestinationStatus
 
         print(_destination_line(DestinationStatus(found["repository"], True, snapshots=found["snapshots"],
                                                   latest=found["latest"], pending_paths=found["pending_paths"],
@@ -68,9 +68,9 @@ def _status_without_agent(args: argparse.Namespace) -> int:
 
 
 def _repository_status(repo: str) -> dict[str, Any]:
-    from core.api import Timekeep, missing_drive
-    from core.errors import NotARepository
-    from core.types import iso_utc
+    from timekeep.core.api import Timekeep, missing_drive
+    from timekeep.core.errors import NotARepository
+    from timekeep.core.types import iso_utc
 
     try:
         with Timekeep.open(repo) as tk:

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from core.cli.output import (
+from timekeep.core.cli.output import (
     above_json,
     above_line,
     entry_json,
@@ -23,10 +23,10 @@ from core.cli.output import (
     version_json,
     version_lines,
 )
-from core.cli.progress import make_reporter
-from core.cli.repo import open_repo, user_path
-from core.paths import is_inside
-from core.types import Entry, FileError, RestoreResult, SnapshotInfo
+from timekeep.core.cli.progress import make_reporter
+from timekeep.core.cli.repo import open_repo, user_path
+from timekeep.core.paths import is_inside
+from timekeep.core.types import Entry, FileError, RestoreResult, SnapshotInfo
 
 
 def cmd_snapshots(args: argparse.Namespace) -> int:

@@ -10,8 +10,8 @@ import sys
 import threading
 from collections.abc import Iterable
 
-from core.cli.exits import CANCELLED, FAILED, backup_exit
-from core.cli.output import (
+from timekeep.core.cli.exits import CANCELLED, FAILED, backup_exit
+from timekeep.core.cli.output import (
     failures,
     folder_json,
     folder_line,
@@ -20,16 +20,16 @@ from core.cli.output import (
     print_json,
     show_path,
 )
-from core.cli.progress import make_reporter
-from core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path, state_folder
-from core.cli.via_agent import backup_via_agent
-from core.errors import BackupCancelled, UsageError
-from core.types import CheckReport, Lost, SnapshotInfo
+from timekeep.core.cli.progress import make_reporter
+from timekeep.core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path, state_folder
+from timekeep.core.cli.via_agent import backup_via_agent
+from timekeep.core.errors import BackupCancelled, UsageError
+from timekeep.core.types import CheckReport, Lost, SnapshotInfo
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     path = os.path.abspath(args.path)
-    from core import api
+    from timekeep.core import api
 
     if not args.here and (refusal := api.init_refusal(path)) is not None:
         raise UsageError(refusal)  # an empty mount point: the repository would land on the system disk
@@ -127,7 +127,7 @@ def check_lines(report: CheckReport, read_data: bool) -> list[str]:
     found = len(report.problems) + len(report.lost)
     verdict = "no problems found." if report.ok else f"{plural(found, 'problem')} found:"
     head = f"Checked {counts}{read}: {verdict}"
-    from core.api import describe_lost
+    from timekeep.core.api import describe_lost
 
     lost = [f"  lost: {describe_lost(item)}" for item in report.lost]
     return [head, *(f"  problem: {p}" for p in report.problems), *lost, *(f"  note: {n}" for n in report.notes)]
@@ -138,7 +138,7 @@ def cmd_rebuild_index(args: argparse.Namespace) -> int:
     in `lost` with --json)."""
     reporter = make_reporter(sys.stderr, args.json, False)
     try:
-        from core import api
+        from timekeep.core import api
 
         report = api.rebuild_index(repo_path(args), progress=reporter)
     finally:
@@ -179,7 +179,7 @@ def cmd_make_private(args: argparse.Namespace) -> int:
     symbolic links neither changed nor followed). Needs no lock: a running backup's files are private anyway."""
     from pathlib import Path
 
-    from core.api import make_private, remember_notice, repository_id
+    from timekeep.core.api import make_private, remember_notice, repository_id
 
     root = Path(repo_path(args))
     rid = repository_id(root)  # a repository, or the one-line reason it is not
@@ -197,5 +197,6 @@ def cmd_gui(args: argparse.Namespace) -> int:
     """Open the desktop app as a program of its own: the engine never imports Qt (tests/test_architecture.py
     holds it to that). A repository named with --repo or $TIMEKEEP_REPO is the one it opens."""
     repo = getattr(args, "repo", None) or os.environ.get("TIMEKEEP_REPO")
-    os.execv(sys.executable, [sys.executable, "-m", "gui.app", *(["--repo", os.path.abspath(repo)] if repo else [])])
+    where = ["--repo", os.path.abspath(repo)] if repo else []
+    os.execv(sys.executable, [sys.executable, "-m", "timekeep.gui.app", *where])
     return 0  # not reached: execv replaces this process

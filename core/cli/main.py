@@ -9,9 +9,9 @@ import sys
 from collections.abc import Callable
 from typing import TypeAlias
 
-from core import __version__
-from core.cli import exits
-from core.errors import TimekeepError
+from timekeep.core import __version__
+from timekeep.core.cli import exits
+from timekeep.core.errors import TimekeepError
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -21,7 +21,7 @@ def lazy(module: str, name: str) -> Command:
     loading what `restore` or the agent need (a tenth of a second of a quick backup)."""
 
     def command(args: argparse.Namespace) -> int:
-        found: Command = getattr(importlib.import_module(f"core.cli.{module}"), name)
+        found: Command = getattr(importlib.import_module(f"timekeep.core.cli.{module}"), name)
         return found(args)
 
     command.__name__ = name
@@ -39,7 +39,7 @@ DESCRIPTION = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; its exit code is one of core.cli.exits (0 done, 1 failed, 2 bad usage or repository,
+    """Run one command; its exit code is one of timekeep.core.cli.exits (0 done, 1 failed, 2 bad usage or repository,
     3 a backup that could not read some files, 4 the backup drive could not be written, 130 cancelled)."""
     parser = build_parser()
     try:

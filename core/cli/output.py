@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from core.types import Entry, FileError, FolderInfo, SnapshotInfo, VersionInfo, iso_utc, ns_to_datetime
+from timekeep.core.types import Entry, FileError, FolderInfo, SnapshotInfo, VersionInfo, iso_utc, ns_to_datetime
 
 _KIND_LETTER = {"dir": "d", "file": "-", "symlink": "l"}
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TextIO
 
-from core.cli.output import human_bytes, json_safe, plural, show_path
-from core.types import Progress
+from timekeep.core.cli.output import human_bytes, json_safe, plural, show_path
+from timekeep.core.types import Progress
 
 _ERASE = "\r\x1b[K"
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from core.errors import NotARepository, TimekeepError, UsageError
+from timekeep.core.errors import NotARepository, TimekeepError, UsageError
 
 if TYPE_CHECKING:
-    from core.api import Timekeep
-    from core.types import Progress
+    from timekeep.core.api import Timekeep
+    from timekeep.core.types import Progress
 
 REPO_ENV = "TIMEKEEP_REPO"
 
@@ -42,13 +42,15 @@ def open_repo(args: argparse.Namespace, writer: bool = False, progress: Callable
 
 
 def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress], None] | None) -> Timekeep:
-    from core.api import Timekeep  # here, not at the top: a backup through the agent never opens the repository
+    from timekeep.core.api import (
+        Timekeep,  # here, not at the top: a backup through the agent never opens the repository
+    )
 
     path = repo_path(args)
     try:
         tk = Timekeep.open(path, writer=writer, progress=progress)
     except NotARepository:
-        from core.api import missing_drive
+        from timekeep.core.api import missing_drive
 
         absent = missing_drive(path)
         if absent is None:
@@ -63,7 +65,7 @@ def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress],
 
 
 def state_folder() -> Path:
-    from core.agent.launch import state_folder as folder
+    from timekeep.core.agent.launch import state_folder as folder
 
     return folder()
 
@@ -71,7 +73,7 @@ def state_folder() -> Path:
 def tell_if_exposed(root: Path, repository_id: str) -> None:
     """Once per repository: say on stderr that other users can read it and how to fix that; on a terminal,
     offer to fix it now. Advice only: the command goes on whatever happens here."""
-    from core.api import answer_notice, notice, notice_due
+    from timekeep.core.api import answer_notice, notice, notice_due
 
     state = state_folder()
     try:

@@ -8,12 +8,12 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from core.cli.exits import CANCELLED, DONE, FAILED
-from core.cli.output import human_bytes, local_time, plural, print_json
-from core.cli.progress import make_reporter
-from core.cli.repo import cancel_on_interrupt, open_repo
-from core.errors import BackupCancelled
-from core.types import CoalesceReport, Retention
+from timekeep.core.cli.exits import CANCELLED, DONE, FAILED
+from timekeep.core.cli.output import human_bytes, local_time, plural, print_json
+from timekeep.core.cli.progress import make_reporter
+from timekeep.core.cli.repo import cancel_on_interrupt, open_repo
+from timekeep.core.errors import BackupCancelled
+from timekeep.core.types import CoalesceReport, Retention
 
 
 def describe(rule: Retention) -> str:

@@ -11,16 +11,16 @@ import os
 import sys
 import threading
 
-from core.cli.exits import backup_exit
-from core.cli.output import failures, print_backup
-from core.cli.progress import Reporter
-from core.cli.repo import REPO_ENV, cancel_on_interrupt
+from timekeep.core.cli.exits import backup_exit
+from timekeep.core.cli.output import failures, print_backup
+from timekeep.core.cli.progress import Reporter
+from timekeep.core.cli.repo import REPO_ENV, cancel_on_interrupt
 
 
 def backup_via_agent(args: argparse.Namespace, reporter: Reporter) -> int | None:
     """The exit code of a storage time the agent took, or None when the agent cannot take it. A first Ctrl-C
     asks the agent to cancel it, a second one leaves at once (the agent finishes or cancels on its own)."""
-    from core.agent.client import back_up_now
+    from timekeep.core.agent.client import back_up_now
 
     repo = getattr(args, "repo", None) or os.environ.get(REPO_ENV) or None
     cancel = threading.Event()

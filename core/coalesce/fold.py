@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from peewee import SqliteDatabase
 
-from core.restore.plan import overlay
+from timekeep.core.restore.plan import overlay
 
 NEXT_VERSION = "(SELECT min(v2.id) FROM version v2 WHERE v2.file_id = v.file_id AND v2.id > v.id)"
 EXTENT_INSERT = (

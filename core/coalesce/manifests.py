@@ -17,11 +17,11 @@ from typing import Any
 
 from peewee import SqliteDatabase
 
-from core.errors import CorruptData
-from core.index.writer import manifest_records, salvage_header
-from core.storage.atomic import atomic_write, fsync_dir
-from core.storage.layout import Layout
-from core.storage.manifest import manifest_files, read_manifest, write_manifest
+from timekeep.core.errors import CorruptData
+from timekeep.core.index.writer import manifest_records, salvage_header
+from timekeep.core.storage.atomic import atomic_write, fsync_dir
+from timekeep.core.storage.layout import Layout
+from timekeep.core.storage.manifest import manifest_files, read_manifest, write_manifest
 
 
 def mark(layout: Layout, rewrite: Iterable[int], remove: Iterable[int]) -> None:

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 import blake3
 from peewee import SqliteDatabase
 
-from core.errors import BackupCancelled, CorruptData
-from core.storage import frame
-from core.storage.atomic import fsync_dir
-from core.storage.layout import Layout
-from core.storage.pack import PackReader, PackWriter, SealedPack
-from core.types import Progress
+from timekeep.core.errors import BackupCancelled, CorruptData
+from timekeep.core.storage import frame
+from timekeep.core.storage.atomic import fsync_dir
+from timekeep.core.storage.layout import Layout
+from timekeep.core.storage.pack import PackReader, PackWriter, SealedPack
+from timekeep.core.types import Progress
 
 REWRITE_BELOW = 0.6  # rewrite a pack when less than this share of its bytes is still in use
 GROUP_BYTES = 1 << 20  # as in capture: live chunks are recompressed together up to this much

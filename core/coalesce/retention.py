@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from core.types import Retention
+from timekeep.core.types import Retention
 
 HOUR_NS = 3600 * 10**9
 DAY_NS = 24 * HOUR_NS

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 
 from peewee import SqliteDatabase
 
-from core.coalesce import manifests
-from core.coalesce.fold import FoldStats, fold_snapshot, next_kept, spare_last_copies
-from core.coalesce.reclaim import durable, reclaim
-from core.coalesce.retention import HOUR_NS, kept
-from core.errors import BackupCancelled
-from core.index import chain
-from core.index.chain import reseal_file
-from core.storage.layout import Layout
-from core.types import CoalesceReport, Progress, Retention
+from timekeep.core.coalesce import manifests
+from timekeep.core.coalesce.fold import FoldStats, fold_snapshot, next_kept, spare_last_copies
+from timekeep.core.coalesce.reclaim import durable, reclaim
+from timekeep.core.coalesce.retention import HOUR_NS, kept
+from timekeep.core.errors import BackupCancelled
+from timekeep.core.index import chain
+from timekeep.core.index.chain import reseal_file
+from timekeep.core.storage.layout import Layout
+from timekeep.core.types import CoalesceReport, Progress, Retention
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from typing import Any
 
 from peewee import SqliteDatabase
 
-from core.errors import CorruptData
-from core.index.writer import manifest_records
-from core.storage.manifest import read_manifest
+from timekeep.core.errors import CorruptData
+from timekeep.core.index.writer import manifest_records
+from timekeep.core.storage.manifest import read_manifest
 
 COMPARED = ("path", "state", "kind", "size", "mode", "mtime_ns", "full", "digest", "link_target", "extents")
 

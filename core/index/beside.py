@@ -18,11 +18,11 @@ from pathlib import Path
 
 from peewee import DatabaseError, SqliteDatabase
 
-from core.index.rebuild import RebuildReport, rebuild
-from core.index.schema import open_index
-from core.storage.atomic import fsync_dir
-from core.storage.layout import Layout
-from core.types import Progress
+from timekeep.core.index.rebuild import RebuildReport, rebuild
+from timekeep.core.index.schema import open_index
+from timekeep.core.storage.atomic import fsync_dir
+from timekeep.core.storage.layout import Layout
+from timekeep.core.types import Progress
 
 SIDES = ("", "-wal", "-shm", "-journal")
 

@@ -17,8 +17,8 @@ from typing import NamedTuple
 
 from peewee import DatabaseError, SqliteDatabase
 
-from core.errors import CorruptData
-from core.index import seal
+from timekeep.core.errors import CorruptData
+from timekeep.core.index import seal
 
 LINK_COLUMNS = ("id, snapshot_id, prev, state, kind, size, mode, mtime_ns, uid, gid, full, digest, link_target, "
                 "xattrs, xhash, seal")

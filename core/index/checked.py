@@ -20,7 +20,7 @@ from pathlib import Path
 
 import platformdirs
 
-from core.storage.layout import Layout
+from timekeep.core.storage.layout import Layout
 
 DAY_NS = 24 * 3600 * 10**9
 Stamp = list[int]

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 from peewee import SqliteDatabase
 
-from core.index import queries
-from core.index.moves import ELSEWHERE, MARKERS, NEW, origin_of
-from core.paths import below, is_inside
+from timekeep.core.index import queries
+from timekeep.core.index.moves import ELSEWHERE, MARKERS, NEW, origin_of
+from timekeep.core.paths import below, is_inside
 
 SEQ_KEY = "journal_seq"
 SQL_BATCH = 500
@@ -30,7 +30,7 @@ SQL_BATCH = 500
 @dataclass(frozen=True)
 class JournalEntry:
     """One dirty path as a watcher reported it: its protected root, its size when seen (0 if gone), and
-    where its content came from when a rename or a creation told (see core.index.moves; None: no news)."""
+    where its content came from when a rename or a creation told (see timekeep.core.index.moves; None: no news)."""
 
     folder: bytes
     path: bytes
@@ -97,7 +97,7 @@ def _settle_origins(db: SqliteDatabase, entries: list[JournalEntry]) -> list[Jou
 
 
 def origins(db: SqliteDatabase) -> dict[bytes, bytes]:
-    """Every journaled origin: path -> where it was before, or a marker (see core.index.moves)."""
+    """Every journaled origin: path -> where it was before, or a marker (see timekeep.core.index.moves)."""
     rows = db.execute_sql("SELECT path, origin FROM journal WHERE origin IS NOT NULL")
     return {bytes(path): bytes(origin) for path, origin in rows}
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from peewee import SqliteDatabase
 
-from core.errors import RepositoryLocked, StorageError
-from core.index.schema import open_index
-from core.storage.lock import writers_kept_out
+from timekeep.core.errors import RepositoryLocked, StorageError
+from timekeep.core.index.schema import open_index
+from timekeep.core.storage.lock import writers_kept_out
 
 ATTEMPTS = 3
 Stamp = tuple[int, int, int, int] | None

@@ -9,13 +9,13 @@ import os
 
 from peewee import SqliteDatabase
 
-from core.errors import CorruptData
-from core.index import chain
-from core.index.chain import Link
-from core.index.queries import ChunkLocation
-from core.restore.combine import ChunkSource
-from core.restore.plan import overlay
-from core.types import Lost
+from timekeep.core.errors import CorruptData
+from timekeep.core.index import chain
+from timekeep.core.index.chain import Link
+from timekeep.core.index.queries import ChunkLocation
+from timekeep.core.restore.combine import ChunkSource
+from timekeep.core.restore.plan import overlay
+from timekeep.core.types import Lost
 
 
 def _batches(items: list[bytes], size: int = 500) -> list[list[bytes]]:

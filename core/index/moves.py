@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from core.paths import below
+from timekeep.core.paths import below
 
 ELSEWHERE = b"elsewhere"
 NEW = b"new"

@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 
 from peewee import SqliteDatabase
 
-from core.errors import IndexDamaged
-from core.index.seal import version_holds
-from core.types import Entry, SnapshotInfo, VersionInfo
+from timekeep.core.errors import IndexDamaged
+from timekeep.core.index.seal import version_holds
+from timekeep.core.types import Entry, SnapshotInfo, VersionInfo
 
 SNAPSHOT_COLUMNS = (
     "id, time_ns, trigger, files_scanned, files_read, files_changed, bytes_read, bytes_new, errors, duration_s"

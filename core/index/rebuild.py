@@ -21,17 +21,17 @@ from typing import Any
 
 from peewee import DatabaseError, SqliteDatabase
 
-from core.errors import CorruptData
-from core.index import chain, losses
-from core.index.queries import chunk_places, known_digests
-from core.index.survey import DriveView, survey
-from core.index.writer import NewVersion, SnapshotWriter, add_packs, mark_complete, salvage_header
-from core.restore.combine import ChunkSource
-from core.storage import xattrs as xattrs_codec
-from core.storage.layout import Layout, read_folders
-from core.storage.manifest import decode_path, read_manifest, write_manifest
-from core.storage.pack import PackReader, SealedPack, read_footer
-from core.types import FileError, Lost, Progress, SnapshotInfo
+from timekeep.core.errors import CorruptData
+from timekeep.core.index import chain, losses
+from timekeep.core.index.queries import chunk_places, known_digests
+from timekeep.core.index.survey import DriveView, survey
+from timekeep.core.index.writer import NewVersion, SnapshotWriter, add_packs, mark_complete, salvage_header
+from timekeep.core.restore.combine import ChunkSource
+from timekeep.core.storage import xattrs as xattrs_codec
+from timekeep.core.storage.layout import Layout, read_folders
+from timekeep.core.storage.manifest import decode_path, read_manifest, write_manifest
+from timekeep.core.storage.pack import PackReader, SealedPack, read_footer
+from timekeep.core.types import FileError, Lost, Progress, SnapshotInfo
 
 
 @dataclass
@@ -233,7 +233,7 @@ class Loader:
             return None
         gen = max(self.view.manifests.get(sid, {0: Path()})) + 1
         header = salvage_header(self.salvage, sid)
-        from core.index.writer import manifest_records
+        from timekeep.core.index.writer import manifest_records
 
         path = write_manifest(self.layout, sid, header, manifest_records(self.salvage, sid), gen)
         self.view.manifests.setdefault(sid, {})[gen] = path

@@ -11,13 +11,13 @@ from typing import Any
 
 from peewee import SqliteDatabase
 
-from core.errors import CorruptData
-from core.index.chain import set_head
-from core.index.writer import add_packs, mark_complete
-from core.storage.layout import Layout
-from core.storage.manifest import current_manifest, read_manifest
-from core.storage.pack import SealedPack, iter_pack_files, read_footer
-from core.types import SnapshotInfo
+from timekeep.core.errors import CorruptData
+from timekeep.core.index.chain import set_head
+from timekeep.core.index.writer import add_packs, mark_complete
+from timekeep.core.storage.layout import Layout
+from timekeep.core.storage.manifest import current_manifest, read_manifest
+from timekeep.core.storage.pack import SealedPack, iter_pack_files, read_footer
+from timekeep.core.types import SnapshotInfo
 
 
 def remove_temporaries(layout: Layout) -> int:

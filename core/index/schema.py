@@ -15,10 +15,10 @@ from pathlib import Path
 from peewee import DatabaseError, SqliteDatabase
 from playhouse.migrate import SqliteMigrator, migrate
 
-from core.errors import FormatTooNew, IndexDamaged, IndexMissing
-from core.index.models import MODELS, Extent, File, Journal, Loss, Meta, Pack, Snapshot, Version
-from core.storage.atomic import create_private
-from core.storage.failures import drive_message
+from timekeep.core.errors import FormatTooNew, IndexDamaged, IndexMissing
+from timekeep.core.index.models import MODELS, Extent, File, Journal, Loss, Meta, Pack, Snapshot, Version
+from timekeep.core.storage.atomic import create_private
+from timekeep.core.storage.failures import drive_message
 
 SCHEMA_VERSION = 4
 Migration = Callable[[SqliteDatabase, SqliteMigrator], None]
@@ -45,7 +45,7 @@ def _add_seals(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     their newest version; snapshots their manifest's generation; packs whether the drive lost them; and
     what the drive lost is listed. Versions stored before have no digest: their seals are made from the
     index as it stands."""
-    from core.index.chain import reseal_file
+    from timekeep.core.index.chain import reseal_file
 
     wanted = (("file", "head", File.head), ("file", "seal", File.seal), ("snapshot", "gen", Snapshot.gen),
               ("snapshot", "absorbed", Snapshot.absorbed), ("version", "digest", Version.digest),

@@ -11,8 +11,8 @@ from typing import Any
 
 from peewee import SqliteDatabase
 
-from core.errors import UsageError
-from core.types import Entry, SnapshotSummary
+from timekeep.core.errors import UsageError
+from timekeep.core.types import Entry, SnapshotSummary
 
 TOP_FOLDERS = 3
 # The version in force just before `?` (a snapshot id): what a deleted item was until it went.

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from peewee import SqliteDatabase
 
-from core.storage.layout import Layout
-from core.storage.manifest import manifest_files
+from timekeep.core.storage.layout import Layout
+from timekeep.core.storage.manifest import manifest_files
 
 
 @dataclass(frozen=True)

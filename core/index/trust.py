@@ -17,18 +17,18 @@ from collections.abc import Callable
 
 from peewee import DatabaseError, SqliteDatabase
 
-from core.errors import CorruptData, IndexDamaged, IndexMissing, RepositoryLocked
-from core.index import chain, checked
-from core.index.beside import build_beside, put_in_place, remove_leftovers
-from core.index.rebuild import RebuildReport
-from core.index.schema import check_integrity, open_index
-from core.index.survey import Drift, compare, survey
-from core.index.writer import manifest_records, salvage_header
-from core.storage.layout import Layout
-from core.storage.lock import WriterLock
-from core.storage.manifest import write_manifest
-from core.storage.pack import read_footer
-from core.types import Progress
+from timekeep.core.errors import CorruptData, IndexDamaged, IndexMissing, RepositoryLocked
+from timekeep.core.index import chain, checked
+from timekeep.core.index.beside import build_beside, put_in_place, remove_leftovers
+from timekeep.core.index.rebuild import RebuildReport
+from timekeep.core.index.schema import check_integrity, open_index
+from timekeep.core.index.survey import Drift, compare, survey
+from timekeep.core.index.writer import manifest_records, salvage_header
+from timekeep.core.storage.layout import Layout
+from timekeep.core.storage.lock import WriterLock
+from timekeep.core.storage.manifest import write_manifest
+from timekeep.core.storage.pack import read_footer
+from timekeep.core.types import Progress
 
 ProgressCallback = Callable[[Progress], None]
 log = logging.getLogger(__name__)

@@ -17,14 +17,14 @@ from typing import Any
 
 from peewee import SqliteDatabase
 
-from core.errors import CorruptData
-from core.index import queries, seal
-from core.paths import is_inside
-from core.storage import xattrs as xattrs_codec
-from core.storage.layout import Layout
-from core.storage.manifest import encode_path, write_manifest
-from core.storage.pack import SealedPack
-from core.types import FileError, SnapshotInfo
+from timekeep.core.errors import CorruptData
+from timekeep.core.index import queries, seal
+from timekeep.core.paths import is_inside
+from timekeep.core.storage import xattrs as xattrs_codec
+from timekeep.core.storage.layout import Layout
+from timekeep.core.storage.manifest import encode_path, write_manifest
+from timekeep.core.storage.pack import SealedPack
+from timekeep.core.types import FileError, SnapshotInfo
 
 VERSION_INSERT = (
     "INSERT INTO version (file_id, snapshot_id, state, kind, size, mode, mtime_ns, inode, ctime_ns, full, "
@@ -61,7 +61,7 @@ class NewVersion:
     digest: bytes | None = None  # BLAKE3-256 of the whole content (files), what every restore is checked against
     uid: int | None = None
     gid: int | None = None
-    xattrs: bytes | None = None  # encoded by core.storage.xattrs
+    xattrs: bytes | None = None  # encoded by timekeep.core.storage.xattrs
 
 
 class SnapshotWriter:

@@ -11,13 +11,13 @@ import os
 
 from peewee import SqliteDatabase
 
-from core.errors import CorruptData, NotInSnapshot
-from core.index import chain, queries
-from core.index.chain import Link
-from core.index.queries import VersionRow
-from core.restore.plan import paint
-from core.storage import xattrs as xattrs_codec
-from core.types import Plan
+from timekeep.core.errors import CorruptData, NotInSnapshot
+from timekeep.core.index import chain, queries
+from timekeep.core.index.chain import Link
+from timekeep.core.index.queries import VersionRow
+from timekeep.core.restore.plan import paint
+from timekeep.core.storage import xattrs as xattrs_codec
+from timekeep.core.types import Plan
 
 
 def version_at(db: SqliteDatabase, path: bytes, snapshot_id: int) -> VersionRow:

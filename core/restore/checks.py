@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import stat
 
-from core.errors import CorruptData
-from core.types import Plan
+from timekeep.core.errors import CorruptData
+from timekeep.core.types import Plan
 
 INT64 = 2**63
 ID_LIMIT = 2**32 - 1  # chown takes (uid_t)-1 as "leave as it is": no owner may be it

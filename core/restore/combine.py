@@ -16,12 +16,12 @@ from typing import Any, BinaryIO
 import blake3
 from peewee import SqliteDatabase
 
-from core.errors import CorruptData
-from core.index import queries
-from core.index.queries import ChunkLocation
-from core.storage import frame
-from core.storage.pack import PackReader
-from core.types import Plan
+from timekeep.core.errors import CorruptData
+from timekeep.core.index import queries
+from timekeep.core.index.queries import ChunkLocation
+from timekeep.core.storage import frame
+from timekeep.core.storage.pack import PackReader
+from timekeep.core.types import Plan
 
 WINDOW = 6
 Frame = tuple[str, int, int]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from core.restore.safe_write import open_child_dir
+from timekeep.core.restore.safe_write import open_child_dir
 
 KEEP = 64
 

@@ -14,7 +14,7 @@ import contextlib
 import os
 import stat
 
-from core.restore.names import temp_pid
+from timekeep.core.restore.names import temp_pid
 
 
 def _gone(pid: int) -> bool:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from peewee import SqliteDatabase
 
-from core.errors import UnsafePath
-from core.index import queries
-from core.restore import safe_write as sw
-from core.types import Plan
+from timekeep.core.errors import UnsafePath
+from timekeep.core.index import queries
+from timekeep.core.restore import safe_write as sw
+from timekeep.core.types import Plan
 
 Key = tuple[int, int, bytes, int]  # inode, ctime_ns, whole-content digest, size at backup time
 CANNOT_LINK = (errno.EXDEV, errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOENT)

@@ -19,8 +19,8 @@ import errno
 import os
 import stat
 
-from core.capture.attrs import ACL_NAMES
-from core.types import Plan
+from timekeep.core.capture.attrs import ACL_NAMES
+from timekeep.core.types import Plan
 
 SETID = stat.S_ISUID | stat.S_ISGID
 _NOT_HERE = (errno.ENOTSUP, errno.EOPNOTSUPP)  # this filesystem has no extended attributes

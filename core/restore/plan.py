@@ -10,8 +10,8 @@ import heapq
 import itertools
 from collections.abc import Sequence
 
-from core.errors import CorruptData
-from core.types import Piece
+from timekeep.core.errors import CorruptData
+from timekeep.core.types import Piece
 
 # (version id, offset, length, digest, skip): bytes [offset, offset + length) of the version are the chunk's
 # bytes from `skip` on. The order of storage times is the order of version ids.

@@ -24,15 +24,15 @@ from typing import BinaryIO, NamedTuple, cast
 
 from peewee import SqliteDatabase
 
-from core.errors import CorruptData, TimekeepError, UnsafePath
-from core.index import queries
-from core.restore import build, checks, leftovers, metadata, names
-from core.restore import safe_write as sw
-from core.restore.combine import ChunkSource, write_version
-from core.restore.dirs import DirStack
-from core.restore.links import HardLinks, Key
-from core.restore.sparse import SparseFile
-from core.types import FileError, Plan, RestoreResult, SnapshotInfo
+from timekeep.core.errors import CorruptData, TimekeepError, UnsafePath
+from timekeep.core.index import queries
+from timekeep.core.restore import build, checks, leftovers, metadata, names
+from timekeep.core.restore import safe_write as sw
+from timekeep.core.restore.combine import ChunkSource, write_version
+from timekeep.core.restore.dirs import DirStack
+from timekeep.core.restore.links import HardLinks, Key
+from timekeep.core.restore.sparse import SparseFile
+from timekeep.core.types import FileError, Plan, RestoreResult, SnapshotInfo
 
 O_NOATIME = getattr(os, "O_NOATIME", 0)
 # stored values of the wrong type or size where no check foresaw them (in a seal's computation, a system

@@ -15,7 +15,7 @@ import errno
 import os
 from collections.abc import Sequence
 
-from core.errors import UnsafePath
+from timekeep.core.errors import UnsafePath
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 RENAME_NOREPLACE = 1

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 
-from core.errors import UsageError
+from timekeep.core.errors import UsageError
 
 MIN_INTERVAL_S = 5 * 60
 DEFAULT_INTERVAL_S = 60 * 60

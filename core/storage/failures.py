@@ -20,8 +20,8 @@ from pathlib import Path
 
 from peewee import OperationalError
 
-from core.errors import DriveFull, DriveGone, StorageError
-from core.storage.layout import CONFIG_NAME
+from timekeep.core.errors import DriveFull, DriveGone, StorageError
+from timekeep.core.storage.layout import CONFIG_NAME
 
 FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 GONE_ERRNOS = {errno.EIO, errno.ENODEV, errno.ENXIO, errno.ESTALE, errno.ENOTCONN}

@@ -11,7 +11,7 @@ import threading
 
 import zstandard
 
-from core.errors import CorruptData
+from timekeep.core.errors import CorruptData
 
 FRAME = struct.Struct("<BBBBII")  # version, compression, encryption, reserved, raw length, payload length
 FRAME_VERSION = 1

@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import __version__
-from core.errors import FormatTooNew, NotARepository, UsageError
-from core.storage.atomic import atomic_write, make_private_dir
-from core.types import Retention
+from timekeep.core import __version__
+from timekeep.core.errors import FormatTooNew, NotARepository, UsageError
+from timekeep.core.storage.atomic import atomic_write, make_private_dir
+from timekeep.core.types import Retention
 
 FORMAT_VERSION = 2
 CONFIG_NAME = "config.json"

@@ -30,9 +30,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from core.errors import RepositoryLocked, StorageError
-from core.storage.atomic import create_private
-from core.storage.failures import drive_error
+from timekeep.core.errors import RepositoryLocked, StorageError
+from timekeep.core.storage.atomic import create_private
+from timekeep.core.storage.failures import drive_error
 
 BUSY = (errno.EAGAIN, errno.EACCES)
 CANNOT_LOCK_FOLDERS = (errno.EBADF, errno.EINVAL, errno.ENOLCK, errno.EOPNOTSUPP, errno.EISDIR)

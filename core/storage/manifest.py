@@ -22,9 +22,9 @@ from typing import Any, BinaryIO
 import blake3
 import zstandard
 
-from core.errors import CorruptData, RepositoryError
-from core.storage.atomic import create_private, publish_new, temp_name
-from core.storage.layout import Layout
+from timekeep.core.errors import CorruptData, RepositoryError
+from timekeep.core.storage.atomic import create_private, publish_new, temp_name
+from timekeep.core.storage.layout import Layout
 
 MANIFEST_FORMAT = 2
 FRAME_BYTES = 1 << 20  # lines gathered per zstd frame: a damaged byte costs at most this much of a salvage

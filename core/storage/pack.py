@@ -18,11 +18,11 @@ from typing import Any
 
 import blake3
 
-from core.errors import CorruptData, StorageError
-from core.storage.atomic import create_private, fsync_dir, make_private_dir, publish_new
-from core.storage.failures import drive_error
-from core.storage.frame import compress_stream, decompress_stream
-from core.storage.layout import Layout
+from timekeep.core.errors import CorruptData, StorageError
+from timekeep.core.storage.atomic import create_private, fsync_dir, make_private_dir, publish_new
+from timekeep.core.storage.failures import drive_error
+from timekeep.core.storage.frame import compress_stream, decompress_stream
+from timekeep.core.storage.layout import Layout
 
 MAGIC = b"TKPACK\x00\x01"
 END_MAGIC = b"TKPEND01"

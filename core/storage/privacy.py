@@ -15,8 +15,8 @@ import os
 import stat
 from pathlib import Path
 
-from core.errors import TimekeepError
-from core.storage.atomic import create_private
+from timekeep.core.errors import TimekeepError
+from timekeep.core.storage.atomic import create_private
 
 OTHERS = 0o077  # group and other permission bits
 LIMIT = 8

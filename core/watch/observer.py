@@ -34,9 +34,9 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
-from core.index.moves import after_creation, after_move
-from core.watch.debounce import Seen, dirty_paths, seen_again
-from core.watch.limits import LIMIT_FILE, RESERVE, WatchPlan, budget, count_dirs, plan_watches, read_limit
+from timekeep.core.index.moves import after_creation, after_move
+from timekeep.core.watch.debounce import Seen, dirty_paths, seen_again
+from timekeep.core.watch.limits import LIMIT_FILE, RESERVE, WatchPlan, budget, count_dirs, plan_watches, read_limit
 
 # Everything that changes what a snapshot would store. Synthesized parent "modified" events are left out
 # (dirty_paths adds parents itself), and so are opens and read-only closes, which change nothing.
@@ -56,7 +56,7 @@ class EventBuffer:
         self.clock = clock
         self._lock = threading.Lock()
         self._pending: dict[bytes, Seen] = {}
-        self._origins: dict[bytes, bytes] = {}  # renamed path -> where it was (see core.index.moves)
+        self._origins: dict[bytes, bytes] = {}  # renamed path -> where it was (see timekeep.core.index.moves)
         self._last: float | None = None
         self._lost: list[str] = []
 

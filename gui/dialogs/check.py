@@ -20,12 +20,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.api import describe_lost
-from core.types import CheckReport, Progress
-from gui import wording
-from gui.assets import Assets
-from gui.engine_jobs import check_backup
-from gui.workers import WorkerPool
+from timekeep.core.api import describe_lost
+from timekeep.core.types import CheckReport, Progress
+from timekeep.gui import wording
+from timekeep.gui.assets import Assets
+from timekeep.gui.engine_jobs import check_backup
+from timekeep.gui.workers import WorkerPool
 
 LISTED = 50  # past this a list is for `timekeep check --json`, not for reading in a dialog
 

@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.api import Timekeep
-from gui import palette, wording
-from gui.engine_bridge import EngineBridge
-from gui.preview_data import as_text
+from timekeep.core.api import Timekeep
+from timekeep.gui import palette, wording
+from timekeep.gui.engine_bridge import EngineBridge
+from timekeep.gui.preview_data import as_text
 
 MAX_BYTES = 4 * 1024 * 1024
 Tag = Literal["equal", "replace", "delete", "insert"]

@@ -31,12 +31,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.types import CoalesceReport, FolderInfo, Progress, Retention
-from gui import wording
-from gui.assets import Assets
-from gui.engine_jobs import FolderChange
-from gui.prompts import Prompts
-from gui.settings import SCHEDULE_CHOICES, AppSettings
+from timekeep.core.types import CoalesceReport, FolderInfo, Progress, Retention
+from timekeep.gui import wording
+from timekeep.gui.assets import Assets
+from timekeep.gui.engine_jobs import FolderChange
+from timekeep.gui.prompts import Prompts
+from timekeep.gui.settings import SCHEDULE_CHOICES, AppSettings
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 

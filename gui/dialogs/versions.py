@@ -20,14 +20,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.api import Timekeep
-from core.types import VersionInfo
-from gui import wording
-from gui.engine_bridge import EngineBridge
-from gui.models.versions import VersionsModel
-from gui.preview_data import PreviewData, stored_preview
-from gui.widgets.preview import PreviewPane
-from gui.workers import LatestOnly
+from timekeep.core.api import Timekeep
+from timekeep.core.types import VersionInfo
+from timekeep.gui import wording
+from timekeep.gui.engine_bridge import EngineBridge
+from timekeep.gui.models.versions import VersionsModel
+from timekeep.gui.preview_data import PreviewData, stored_preview
+from timekeep.gui.widgets.preview import PreviewPane
+from timekeep.gui.workers import LatestOnly
 
 
 def versions_of(tk: Timekeep, path: bytes) -> list[VersionInfo]:

@@ -25,10 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.types import Progress, SnapshotInfo
-from gui import palette, wording
-from gui.assets import Assets
-from gui.engine_jobs import (
+from timekeep.core.types import Progress, SnapshotInfo
+from timekeep.gui import palette, wording
+from timekeep.gui.assets import Assets
+from timekeep.gui.engine_jobs import (
     FolderChange,
     IndexTrouble,
     WriterDone,
@@ -37,9 +37,9 @@ from gui.engine_jobs import (
     open_reader,
     run_backup,
 )
-from gui.prompts import Prompts
-from gui.volumes import Suggestion, Volume, backups_folder, list_volumes, suggested_folders
-from gui.workers import WorkerPool
+from timekeep.gui.prompts import Prompts
+from timekeep.gui.volumes import Suggestion, Volume, backups_folder, list_volumes, suggested_folders
+from timekeep.gui.workers import WorkerPool
 
 DATA_ROLE = Qt.ItemDataRole.UserRole + 1
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
-from core.types import SnapshotInfo, SnapshotSummary
-from gui import wording
+from timekeep.core.types import SnapshotInfo, SnapshotSummary
+from timekeep.gui import wording
 
 SNAPSHOT_ROLE = Qt.ItemDataRole.UserRole + 1
 TRIGGERS = {"manual": "Backed up by hand", "backup-now": "Backed up by hand", "schedule": "Scheduled backup",

@@ -13,8 +13,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QFont, QIcon
 
-from gui import palette, wording
-from gui.listing import Listing, Row
+from timekeep.gui import palette, wording
+from timekeep.gui.listing import Listing, Row
 
 BATCH = 256
 COLUMNS = ("Name", "Size", "Modified", "Change")

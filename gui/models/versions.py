@@ -12,8 +12,8 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
-from core.types import VersionInfo
-from gui import wording
+from timekeep.core.types import VersionInfo
+from timekeep.gui import wording
 
 VERSION_ROLE = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ("Time", "Size", "Change")

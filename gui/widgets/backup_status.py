@@ -11,8 +11,8 @@ import time
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from core.types import Progress
-from gui import wording
+from timekeep.core.types import Progress
+from timekeep.gui import wording
 
 
 def running_line(progress: Progress) -> str:

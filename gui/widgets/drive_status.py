@@ -14,10 +14,10 @@ import time
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from core.types import Progress
-from gui import wording
-from gui.assets import Assets
-from gui.engine_jobs import IndexTrouble
+from timekeep.core.types import Progress
+from timekeep.gui import wording
+from timekeep.gui.assets import Assets
+from timekeep.gui.engine_jobs import IndexTrouble
 
 BROUGHT_BACK = ("Everything stored is still on the drive: rebuilding the index from it brings the history "
                 "back. Nothing on the drive is changed but the index.")

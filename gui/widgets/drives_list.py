@@ -14,8 +14,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-from core.agent.messages import DestinationStatus
-from gui import wording
+from timekeep.core.agent.messages import DestinationStatus
+from timekeep.gui import wording
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 REPOSITORIES = "Timekeep"  # <drive>/Timekeep/<name>: the drive's own name says most

@@ -9,8 +9,8 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QFontDatabase, QImage, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
-from gui import wording
-from gui.preview_data import PreviewData, hex_dump
+from timekeep.gui import wording
+from timekeep.gui.preview_data import PreviewData, hex_dump
 
 
 class ImageView(QLabel):

@@ -19,11 +19,11 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QHelpEvent, QKeyEvent, QMouseEvent, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from core.types import SnapshotInfo
-from gui import palette as colours
-from gui import wording
-from gui.models.snapshots import SnapshotsModel, describe
-from gui.widgets.timeline_scale import Scale, labels, nearest, span_for, spread
+from timekeep.core.types import SnapshotInfo
+from timekeep.gui import palette as colours
+from timekeep.gui import wording
+from timekeep.gui.models.snapshots import SnapshotsModel, describe
+from timekeep.gui.widgets.timeline_scale import Scale, labels, nearest, span_for, spread
 
 MARGIN = 28
 
