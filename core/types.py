@@ -100,9 +100,11 @@ class Entry:
 
 @dataclass(frozen=True)
 class Gone:
-    """An item gone from its folder: as it was last stored (`entry`), and the snapshot that found it deleted."""
+    """An item gone from its folder: as it was last stored (`entry`, taken at `stored_ns`), and the snapshot
+    that found it deleted."""
 
     entry: Entry
+    stored_ns: int
     deleted_snapshot: int
     deleted_ns: int
 

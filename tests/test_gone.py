@@ -41,4 +41,4 @@ def test_gone_lists_deletions_newest_first_as_last_stored(tmp_path: Path) -> Non
     b, a, old = gone
     assert (a.entry.snapshot_id, a.entry.size, a.entry.state) == (second, len(b"second a, longer"), "deleted")
     assert (b.entry.snapshot_id, old.entry.kind) == (first, "dir")
-    assert all(g.deleted_ns == snaps[g.deleted_snapshot] for g in gone)
+    assert all(g.deleted_ns == snaps[g.deleted_snapshot] and g.stored_ns == snaps[g.entry.snapshot_id] for g in gone)
