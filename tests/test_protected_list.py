@@ -61,3 +61,17 @@ def test_a_damaged_list_reads_as_empty_and_is_written_again(tmp_path: Path) -> N
     assert read_list(target) == {}
     assert publish("/drive/a", [b"/home/u/Documents"], target)
     assert read_list(target) == {"/drive/a": ["/home/u/Documents"]}
+
+
+def test_the_agent_publishes_what_a_drive_protects_when_it_reads_it(tmp_path: Path) -> None:
+    from timekeep.core.agent.destination import Destination
+
+    docs = tmp_path / "Documents"
+    make_tree(docs, {"a.txt": b"a"})
+    repo = new_repo(tmp_path, docs)
+    list_path().unlink()
+    drive = Destination(repo)
+    assert drive.refresh_folders()
+    assert read_list() == {str(repo): [str(docs)]}
+    list_path().unlink()
+    assert not drive.refresh_folders() and not list_path().exists()  # unchanged: not read or written again

@@ -75,6 +75,8 @@ class DeletedDialog(QDialog):
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._context_menu)
         view.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in range(1, len(COLUMNS)):
+            view.header().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         view.header().setStretchLastSection(False)
         view.setAccessibleName("Deleted files")
         view.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
