@@ -35,7 +35,7 @@ def rendered(name: str, gui: str = GUI) -> str:
 def test_places_name_every_template_and_each_lands_under_a_share_folder() -> None:
     assert FOLDER is not None
     places = file_managers.places(FOLDER)
-    assert {name for name, _ in places} == {p.name for p in FOLDER.iterdir()} - {"places.tsv"}
+    assert {name for name, _ in places} == {p.name for p in FOLDER.iterdir() if p.is_file()} - {"places.tsv"}
     assert {dest.split("/")[0] for _, dest in places} == {"nautilus-python", "kio", "nemo"}
     assert all(not dest.startswith("/") and ".." not in dest for _, dest in places)
 
@@ -218,3 +218,22 @@ def test_a_repository_s_folders_reach_the_extension_through_the_list(tmp_path: P
     new_repo(tmp_path, docs)
     assert condition(str(docs / "a.txt")) == 0
     assert condition(str(tmp_path / "a.txt")) == 1
+
+
+def test_templates_are_found_in_a_bundle_a_checkout_and_an_installed_copy(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    assert FOLDER is not None and FOLDER.parent.parent == Path(__file__).resolve().parent.parent  # the checkout
+    installed = tmp_path / "venv" / "share" / "timekeep" / "resources" / "file-managers"
+    bundle = tmp_path / "bundle" / "resources" / "file-managers"
+    for folder in (installed, bundle):
+        shutil.copytree(FOLDER, folder)
+    monkeypatch.setattr(file_managers, "__file__", str(tmp_path / "site" / "timekeep" / "core" / "agent" / "x.py"))
+    monkeypatch.setattr("sys.prefix", str(tmp_path / "venv"))
+    assert file_managers.resource_folder() == installed
+    monkeypatch.setattr("sys._MEIPASS", str(tmp_path / "bundle"), raising=False)
+    assert file_managers.resource_folder() == bundle
+    monkeypatch.setattr("sys.prefix", str(tmp_path / "nowhere"))
+    monkeypatch.delattr("sys._MEIPASS")
+    assert file_managers.resource_folder() is None
+    assert file_managers.install(tmp_path / "home", GUI) == [
+        "Right-click items in the file manager not installed: its templates could not be found."]
