@@ -31,6 +31,7 @@ from timekeep.core.types import (
     Entry,
     FileError,
     FolderInfo,
+    Gone,
     Plan,
     Progress,
     RestoreResult,
@@ -185,6 +186,10 @@ class Timekeep:
 
     def deleted_at(self, path: bytes | None, snapshot_id: int) -> list[Entry]:
         return browsing.deleted_at(self._repo, path, snapshot_id)
+
+    def gone_from(self, path: bytes) -> list[Gone]:
+        """Children of the folder deleted since some snapshot (as last stored), newest deletion first."""
+        return browsing.gone_from(self._repo, path)
 
     def versions(self, path: bytes) -> list[VersionInfo]:
         return browsing.versions(self._repo, path)

@@ -7,12 +7,12 @@ import os
 from datetime import UTC, datetime
 
 from timekeep.core.errors import NotInSnapshot, TimeBeforeFirstSnapshot, UsageError
-from timekeep.core.index import queries, summary
+from timekeep.core.index import gone, queries, summary
 from timekeep.core.repository import Repository
 from timekeep.core.restore import build
 from timekeep.core.storage.manifest import manifest_ids
 from timekeep.core.timespec import parse_time_spec
-from timekeep.core.types import Entry, FileError, SnapshotInfo, SnapshotSummary, VersionInfo
+from timekeep.core.types import Entry, FileError, Gone, SnapshotInfo, SnapshotSummary, VersionInfo
 
 
 def lost_snapshots(repo: Repository) -> list[int]:
@@ -79,6 +79,14 @@ def deleted_at(repo: Repository, path: bytes | None, snapshot_id: int) -> list[E
     if version.kind != "dir":
         raise UsageError(f"{os.fsdecode(path)} is not a folder at snapshot {snapshot_id}")
     return summary.deleted_children(repo.db, fid, snapshot_id)
+
+
+def gone_from(repo: Repository, path: bytes) -> list[Gone]:
+    """What was in the folder at some snapshot and is deleted now, newest deletion first."""
+    fid = queries.file_id(repo.db, path)
+    if fid is None:
+        raise NotInSnapshot(f"{os.fsdecode(path)} was never backed up")
+    return gone.gone_children(repo.db, fid)
 
 
 def versions(repo: Repository, path: bytes) -> list[VersionInfo]:

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 
+from timekeep.core import protected
 from timekeep.core.capture.excludes import DEFAULT_EXCLUDES
 from timekeep.core.errors import UsageError
 from timekeep.core.paths import is_inside, within
@@ -16,8 +17,12 @@ from timekeep.core.types import FolderInfo, Retention
 
 
 def folders(repo: Repository) -> list[FolderInfo]:
+    """The active protected folders; a writer also keeps the file managers' list of them current."""
     rows = repo.db.execute_sql("SELECT id, path, excludes FROM folder WHERE active = 1 ORDER BY path")
-    return [FolderInfo(fid, path, tuple(json.loads(ex))) for fid, path, ex in rows]
+    found = [FolderInfo(fid, path, tuple(json.loads(ex))) for fid, path, ex in rows]
+    if repo.writable:
+        protected.quietly_publish(repo.root, (f.path for f in found))
+    return found
 
 
 def add_folder(repo: Repository, path: bytes, excludes: tuple[str, ...] = (), default_excludes: bool = True
@@ -89,6 +94,7 @@ def _patterns(excludes: tuple[str, ...], default_excludes: bool) -> tuple[str, .
 def _write(repo: Repository, entries: list[dict[str, object]]) -> None:
     repo_layout.write_folders(repo.layout, entries)
     sync_folders(repo.db, repo.layout, [])
+    protected.quietly_publish(repo.root, (str(e["path"]) for e in entries))
 
 
 def _folder(repo: Repository, path: bytes) -> FolderInfo:

@@ -23,6 +23,7 @@ from timekeep.gui.dialogs.welcome import WelcomeDialog
 from timekeep.gui.engine_bridge import EngineBridge, History
 from timekeep.gui.engine_jobs import open_or_create
 from timekeep.gui.main_window import MainWindow
+from timekeep.gui.place import open_place, place_argument
 from timekeep.gui.prompts import Prompts
 from timekeep.gui.schedule import Scheduler
 from timekeep.gui.settings import AppPaths, AppSettings, SettingsStore, load_settings
@@ -270,7 +271,8 @@ def repository_argument(argv: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The `timekeep-gui [--repo PATH]` entry point."""
+    """The `timekeep-gui [--repo PATH] [--file PATH [--previous] | --folder PATH]` entry point. Opened at a
+    place (by a file manager) it shows no tray icon and ends with its window; a second one is its own process."""
     args = sys.argv if argv is None else argv
     app = QApplication(args)
     app.setApplicationName("Timekeep")
@@ -278,13 +280,15 @@ def main(argv: list[str] | None = None) -> int:
     app.setDesktopFileName("timekeep")
     paths = AppPaths.default()
     settings = load_settings(paths)  # a few hundred bytes, read once before the first window exists
-    timekeep = TimekeepApp(paths, Prompts(), settings, home=Path(os.path.expanduser("~")))
+    place = place_argument(args[1:])
+    timekeep = TimekeepApp(paths, Prompts(), settings, tray=place is None, home=Path(os.path.expanduser("~")))
     chosen = repository_argument(args[1:]) or os.environ.get("TIMEKEEP_REPO")
     if chosen:  # remembered, so the next start opens it too
         timekeep.store.update(repository=os.path.abspath(chosen))
     app.setWindowIcon(timekeep.assets.app_icon())
     app.setQuitOnLastWindowClosed(not timekeep.tray.available)
     timekeep.start()
+    open_place(timekeep, place)  # parented to the app: it acts once the history is in
     return app.exec()
 
 

@@ -19,7 +19,9 @@ def run(repo: str | None = None) -> int:
 
 def install(repo: str | None = None) -> list[str]:
     """Start the agent with every session (and now); `repo` is remembered among its destinations first.
-    Lines to show a person; a UsageError when the agent would have nowhere to store."""
+    Lines to show a person; a UsageError when the agent would have nowhere to store. The file managers'
+    right-click items come with it."""
+    from timekeep.core.agent import file_managers
     from timekeep.core.agent import install as session
     from timekeep.core.agent.config import add_destination, load_config
     from timekeep.core.agent.paths import AgentPaths
@@ -28,13 +30,14 @@ def install(repo: str | None = None) -> list[str]:
     if repo is not None:
         add_destination(config_file, repo)
     load_config(config_file)  # refuse to install an agent that would have nowhere to store
-    return session.install(session.places(), session.command(), session.systemctl())
+    return [*session.install(session.places(), session.command(), session.systemctl()), *file_managers.install()]
 
 
 def uninstall() -> list[str]:
+    from timekeep.core.agent import file_managers
     from timekeep.core.agent import install as session
 
-    return session.uninstall(session.places(), session.systemctl())
+    return [*session.uninstall(session.places(), session.systemctl()), *file_managers.uninstall()]
 
 
 def state_folder() -> Path:

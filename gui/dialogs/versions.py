@@ -35,7 +35,7 @@ def versions_of(tk: Timekeep, path: bytes) -> list[VersionInfo]:
 
 
 class VersionsDialog(QDialog):
-    restore_requested = Signal(bytes, int, int)  # path, snapshot id, snapshot time
+    restore_requested = Signal(bytes, int, object)  # path, snapshot id, snapshot time (ns: past a C int)
 
     def __init__(self, bridge: EngineBridge, path: bytes, parent: QWidget | None = None) -> None:
         super().__init__(parent)
