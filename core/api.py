@@ -125,6 +125,10 @@ class Timekeep:
     def folders(self) -> list[FolderInfo]:
         return folders.folders(self._repo)
 
+    def excluded(self, paths: list[bytes]) -> frozenset[bytes]:
+        """Which of `paths` backups leave out (by their folder's exclusion patterns)."""
+        return folders.excluded(self._repo, paths)
+
     def add_folder(self, path: bytes, excludes: tuple[str, ...] = (), default_excludes: bool = True) -> FolderInfo:
         return folders.add_folder(self._repo, path, excludes, default_excludes)
 

