@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QModelIndex
+from PySide6.QtGui import QFontMetrics
 
 from tests.helpers import backup, make_tree, new_repo
 from tests.test_gui_window import start_app
 from timekeep.core.api import Timekeep
 from timekeep.gui.listing import Row, natural_key, ordered
-from timekeep.gui.models.tree import CHANGE, NAME, ROW_ROLE
+from timekeep.gui.models.tree import CHANGE, MODIFIED, NAME, ROW_ROLE, SIZE
 
 
 def shown_rows(window) -> dict[str, Row]:  # type: ignore[no-untyped-def]
@@ -64,4 +65,29 @@ def test_the_folder_view_at_now_sorts_naturally_and_marks_truthfully(qtbot, tmp_
     proxy = window.browser.proxy
     marks = {proxy.index(r, NAME).data(): proxy.index(r, CHANGE).data() for r in range(proxy.rowCount())}
     assert marks["notes.log"] == "X" and marks["Thesis"] == "M" and marks["Photos"] == ""
+    app.shut_down()
+
+
+def test_a_narrow_window_keeps_names_apart_and_gives_them_the_room(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    docs = tmp_path / "home" / "Documents"
+    make_tree(docs, {"chapter-1-where-the-river-bends.md": b"one", "chapter-2-where-the-river-bends.md": b"two"})
+    repo = new_repo(tmp_path, docs)
+    backup(repo)
+    app, _prompts = start_app(qtbot, tmp_path, repo)
+    window = app.window
+    qtbot.waitUntil(lambda: window.history is not None and len(shown_names(window)) == 2, timeout=10_000)
+    view, header = window.tree_view, window.tree_view.header()
+    window.resize(1400, 700)
+    window.splitter.setSizes([200, 800, 400])
+    qtbot.waitUntil(lambda: view.viewport().width() > 700)
+    assert not header.isSectionHidden(MODIFIED) and not header.isSectionHidden(SIZE)
+    window.splitter.setSizes([200, 230, 970])
+    qtbot.waitUntil(lambda: view.viewport().width() < 260)
+    assert header.isSectionHidden(MODIFIED)  # the date gives way before the names do
+    width = header.sectionSize(NAME) - view.iconSize().width() - 12
+    metrics = QFontMetrics(view.font())
+    shown = [metrics.elidedText(name, view.textElideMode(), width) for name in shown_names(window)]
+    assert all(text.endswith(".md") and "…" in text for text in shown) and shown[0] != shown[1]
+    window.splitter.setSizes([200, 800, 400])
+    qtbot.waitUntil(lambda: not header.isSectionHidden(MODIFIED))
     app.shut_down()
