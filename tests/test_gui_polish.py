@@ -5,6 +5,7 @@ minute told apart, a mistyped --repo refused without being remembered, and the H
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,10 @@ from PySide6.QtGui import QFontMetrics
 from tests.helpers import backup, make_tree, new_repo
 from tests.test_gui_window import start_app
 from timekeep.core.api import Timekeep
+from timekeep.core.types import VersionInfo
 from timekeep.gui.listing import Row, natural_key, ordered
 from timekeep.gui.models.tree import CHANGE, MODIFIED, NAME, ROW_ROLE, SIZE
+from timekeep.gui.models.versions import VersionsModel
 
 
 def shown_rows(window) -> dict[str, Row]:  # type: ignore[no-untyped-def]
@@ -90,4 +93,47 @@ def test_a_narrow_window_keeps_names_apart_and_gives_them_the_room(qtbot, tmp_pa
     assert all(text.endswith(".md") and "…" in text for text in shown) and shown[0] != shown[1]
     window.splitter.setSizes([200, 800, 400])
     qtbot.waitUntil(lambda: not header.isSectionHidden(MODIFIED))
+    app.shut_down()
+
+
+def _version(sid: int, time_ns: int, size: int, state: str = "modified") -> VersionInfo:
+    return VersionInfo(sid, time_ns, state, "file", size, 0o644, time_ns, bytes([sid]))  # type: ignore[arg-type]
+
+
+def test_versions_in_one_minute_are_all_shown_to_the_second() -> None:
+    minute = int(datetime(2026, 11, 20, 15, 7).astimezone().timestamp()) * 10**9
+    model = VersionsModel()
+    model.set_versions([_version(1, minute - 3600 * 10**9, 100, "created"), _version(2, minute + 10 * 10**9, 100),
+                        _version(3, minute + 40 * 10**9, 1500)])
+    rows = [tuple(model.index(r, c).data() for c in range(3)) for r in range(3)]
+    assert rows == [("2026-11-20 14:07:00", "100 bytes", "Created"),
+                    ("2026-11-20 15:07:10", "100 bytes", "Changed, same size"),
+                    ("2026-11-20 15:07:40", "1.5 KB", "Changed, 1.4 KB larger")]
+    model.set_versions([_version(1, minute - 3600 * 10**9, 100, "created"), _version(3, minute + 40 * 10**9, 90)])
+    assert [model.index(r, 0).data() for r in range(2)] == ["2026-11-20 14:07", "2026-11-20 15:07"]
+    assert model.index(1, 2).data() == "Changed, 10 bytes smaller"
+
+
+def test_the_versions_dialog_tells_quick_versions_apart(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    docs = tmp_path / "home" / "Documents"
+    make_tree(docs, {"notes.txt": b"one"})
+    repo = new_repo(tmp_path, docs)
+    backup(repo)
+    for text in (b"one two", b"one two three"):  # seconds apart: the same minute, most likely the same second
+        (docs / "notes.txt").write_bytes(text)
+        backup(repo)
+    app, _prompts = start_app(qtbot, tmp_path, repo)
+    window = app.window
+    qtbot.waitUntil(lambda: window.history is not None and len(shown_names(window)) == 1, timeout=10_000)
+    with qtbot.waitSignal(window.browser.preview_shown, timeout=10_000):
+        assert window.browser.select_path(os.fsencode(docs / "notes.txt"))
+    dialog = window.actions_.show_versions()
+    qtbot.waitUntil(lambda: dialog.model.rowCount() == 3, timeout=10_000)
+    rows = [tuple(dialog.model.index(r, c).data() for c in range(3)) for r in range(3)]
+    assert len(set(rows)) == 3  # no two rows read alike
+    times = [row[0] for row in rows]
+    shared = len({t[:16] for t in times}) < 3
+    assert all(len(t) == len("2026-11-20 15:07:10" if shared else "2026-11-20 15:07") for t in times)
+    assert [row[2] for row in rows] == ["Created", "Changed, 4 bytes larger", "Changed, 6 bytes larger"]
+    dialog.close()
     app.shut_down()
