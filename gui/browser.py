@@ -202,5 +202,6 @@ class Browser(QObject):
             return
         self.marks.submit(lambda done, failed, _w: self.bridge.read(changed_at, row.path, on_done=done,
                                                                     on_failed=failed),
-                          self.timeline.set_marked, lambda _message: self.timeline.set_marked(frozenset()))
+                          lambda ids: self.timeline.set_marked(ids, wording.display_name(row.path)),
+                          lambda _message: self.timeline.set_marked(frozenset()))
 
