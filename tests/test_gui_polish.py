@@ -5,6 +5,8 @@ minute told apart, a mistyped --repo refused without being remembered, and the H
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from tests.helpers import backup, make_tree, new_repo
 from tests.test_gui_window import start_app
 from timekeep.core.api import Timekeep
 from timekeep.core.types import VersionInfo
+from timekeep.gui.engine_jobs import named_repository_problem
 from timekeep.gui.listing import Row, natural_key, ordered
 from timekeep.gui.models.tree import CHANGE, MODIFIED, NAME, ROW_ROLE, SIZE
 from timekeep.gui.models.versions import VersionsModel
@@ -137,3 +140,27 @@ def test_the_versions_dialog_tells_quick_versions_apart(qtbot, tmp_path: Path) -
     assert [row[2] for row in rows] == ["Created", "Changed, 4 bytes larger", "Changed, 6 bytes larger"]
     dialog.close()
     app.shut_down()
+
+
+@pytest.mark.parametrize("how", ["missing", "empty folder"])
+def test_a_mistyped_repo_is_refused_in_one_line_and_not_remembered(tmp_path: Path, how: str) -> None:
+    target = tmp_path / "drive" / "Timekep"
+    if how == "empty folder":
+        target.mkdir(parents=True)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path / "home"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    done = subprocess.run([sys.executable, "-m", "timekeep.gui.app", "--repo", str(target)], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    said = {"missing": f"timekeep-gui: {target} does not exist: no Timekeep repository there (is the path spelled "
+                       "right?)\n",
+            "empty folder": f"timekeep-gui: {target} is not a Timekeep repository (its drive is connected, but no "
+                            "backup was made there)\n"}
+    assert done.stderr == said[how]
+    assert not (tmp_path / "config" / "timekeep" / "gui.json").exists()  # nothing saved for good
+
+
+def test_a_drive_that_is_away_is_not_a_mistake() -> None:
+    """Where desktops mount drives, with none mounted there: the window opens and waits for the drive."""
+    assert named_repository_problem("/media/timekeep-test-drive/Timekeep/laptop") is None
+    assert named_repository_problem("/") is not None  # the system disk is there, with no repository
