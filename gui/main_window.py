@@ -35,6 +35,7 @@ from timekeep.gui.browser import Browser
 from timekeep.gui.engine_bridge import EngineBridge, History
 from timekeep.gui.file_actions import FileActions, Target
 from timekeep.gui.folder_columns import FolderColumns
+from timekeep.gui.help_menu import HelpMenu
 from timekeep.gui.index_repair import IndexRepair
 from timekeep.gui.models.snapshots import SnapshotsModel
 from timekeep.gui.models.tree import NAME, FolderTreeModel
@@ -154,6 +155,7 @@ class MainWindow(QMainWindow):
         app_menu.addSeparator()
         app_menu.addAction(quit_action)
         self.menuBar().addMenu("&File").addActions(self.actions_.actions)
+        self.help = HelpMenu(self, self.bridge.workers)
         toolbar = QToolBar("Main")
         toolbar.setObjectName("main_toolbar")
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,28 @@ def test_a_drive_that_is_away_is_not_a_mistake() -> None:
     """Where desktops mount drives, with none mounted there: the window opens and waits for the drive."""
     assert named_repository_problem("/media/timekeep-test-drive/Timekeep/laptop") is None
     assert named_repository_problem("/") is not None  # the system disk is there, with no repository
+
+
+def test_the_help_menu_shows_the_guide_the_keys_and_about(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    docs = tmp_path / "home" / "Documents"
+    make_tree(docs, {"a.txt": b"a"})
+    repo = new_repo(tmp_path, docs)
+    app, _prompts = start_app(qtbot, tmp_path, repo)
+    window = app.window
+    menus = {a.text(): a.menu() for a in window.menuBar().actions()}
+    assert [a.text() for a in menus["&Help"].actions() if a.text()] == ["Timekeep guide", "Keyboard shortcuts",
+                                                                       "About Timekeep"]
+    help_ = window.help
+    help_.about_action.trigger()
+    qtbot.waitUntil(lambda: help_.dialog is not None and help_.dialog.windowTitle() == "About Timekeep")
+    about = help_.dialog.browser.toPlainText()
+    assert f"Timekeep {metadata.version('timekeep')}" in about and "MIT licence" in about
+    assert "every version of your files" in about
+    help_.guide_action.trigger()
+    qtbot.waitUntil(lambda: help_.dialog.windowTitle() == "Timekeep guide", timeout=10_000)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    first_heading = next(line for line in readme.splitlines() if line.startswith("# "))[2:].strip()
+    assert help_.dialog.browser.toPlainText().startswith(first_heading)  # the README, rendered, offline
+    help_.keys_action.trigger()
+    assert help_.dialog.windowTitle() == "Keyboard shortcuts" and "Ctrl+B" in help_.dialog.browser.toPlainText()
+    app.shut_down()
