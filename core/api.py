@@ -183,6 +183,10 @@ class Timekeep:
         """Children of `path` as they stood at the snapshot; `None` lists the protected folders."""
         return browsing.list_dir(self._repo, path, snapshot_id)
 
+    def changed_folders(self, snapshot_id: int) -> frozenset[bytes]:
+        """The folders with a file stored or deleted beneath them at the snapshot (a folder's own mark)."""
+        return browsing.changed_folders(self._repo, snapshot_id)
+
     def snapshot_summary(self, snapshot_id: int) -> SnapshotSummary:
         """What the snapshot changed: files stored and deleted, new bytes, the busiest folders (a tooltip)."""
         return browsing.snapshot_summary(self._repo, snapshot_id)

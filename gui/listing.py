@@ -77,13 +77,17 @@ def ordered(rows: Iterable[Row]) -> list[Row]:
 
 
 def rows_at(tk: Timekeep, folder: bytes, snapshot_id: int) -> list[Row]:
-    """The folder at the snapshot plus what the snapshot deleted from it. A folder deleted at that very
+    """The folder at the snapshot plus what the snapshot deleted from it, a folder marked changed when a
+    file beneath it was stored or deleted then. A folder deleted at that very
     snapshot (a deleted row opened) lists only what went with it; one absent then raises NotInSnapshot."""
     try:
         entries = tk.list_dir(folder, snapshot_id)
     except NotInSnapshot:
         entries = []
-    return ordered(_row(e) for e in [*entries, *tk.deleted_at(folder, snapshot_id)])
+    inside = tk.changed_folders(snapshot_id) if any(e.kind == "dir" for e in entries) else frozenset()
+    rows = (_row(e) for e in [*entries, *tk.deleted_at(folder, snapshot_id)])
+    return ordered(replace(r, change="changed") if r.path in inside and r.change in ("", "metadata") else r
+                   for r in rows)
 
 
 def _row(entry: Entry) -> Row:

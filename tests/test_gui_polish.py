@@ -190,3 +190,23 @@ def test_the_help_menu_shows_the_guide_the_keys_and_about(qtbot, tmp_path: Path)
     help_.keys_action.trigger()
     assert help_.dialog.windowTitle() == "Keyboard shortcuts" and "Ctrl+B" in help_.dialog.browser.toPlainText()
     app.shut_down()
+
+
+def test_at_a_snapshot_a_folder_is_marked_for_a_change_deep_inside(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    docs = tmp_path / "home" / "Documents"
+    make_tree(docs, {"Thesis": {"Part 1": {"chapter.md": b"draft"}}, "Photos": {"a.png": b"png"}})
+    repo = new_repo(tmp_path, docs)
+    backup(repo)
+    (docs / "Thesis" / "Part 1" / "chapter.md").write_bytes(b"draft, longer")
+    backup(repo)
+    app, _prompts = start_app(qtbot, tmp_path, repo)
+    window = app.window
+    qtbot.waitUntil(lambda: window.history is not None and len(shown_names(window)) == 2, timeout=10_000)
+    with qtbot.waitSignal(window.browser.tree_shown, timeout=10_000):
+        window.timeline.set_position(1)
+    rows = shown_rows(window)
+    assert rows["Thesis"].change == "changed" and rows["Photos"].change == ""
+    with qtbot.waitSignal(window.browser.tree_shown, timeout=10_000):
+        window.timeline.set_position(0)  # the first snapshot: everything new, and said so
+    assert shown_rows(window)["Thesis"].change == "new"
+    app.shut_down()

@@ -29,7 +29,7 @@ MARKS = {"new": ("N", "New: it was not in the snapshot before"),
          "deleted": ("D", DELETED_TIP),
          "excluded": ("X", "Excluded: backups leave it out (it matches a pattern in Settings)")}
 FOLDER_TIPS = {"metadata": "Metadata only: an item was added, removed or renamed in it, or its permissions changed",
-               "changed": "Something inside it changed since the last backup"}
+               "changed": "Something inside it changed (since the snapshot before, or at Now since the last backup)"}
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 
