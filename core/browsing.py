@@ -63,6 +63,10 @@ def list_dir(repo: Repository, path: bytes | None, snapshot_id: int) -> list[Ent
     return queries.children_at(repo.db, version.file_id, snapshot_id)
 
 
+def changed_folders(repo: Repository, snapshot_id: int) -> frozenset[bytes]:
+    return summary.changed_folders(repo.db, snapshot_id)
+
+
 def snapshot_summary(repo: Repository, snapshot_id: int) -> SnapshotSummary:
     return summary.snapshot_summary(repo.db, snapshot_id)
 

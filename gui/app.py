@@ -21,7 +21,7 @@ from timekeep.gui.dialogs.check import CheckDialog
 from timekeep.gui.dialogs.settings import SettingsDialog
 from timekeep.gui.dialogs.welcome import WelcomeDialog
 from timekeep.gui.engine_bridge import EngineBridge, History
-from timekeep.gui.engine_jobs import open_or_create
+from timekeep.gui.engine_jobs import named_repository_problem, open_or_create
 from timekeep.gui.main_window import MainWindow
 from timekeep.gui.place import open_place, place_argument
 from timekeep.gui.prompts import Prompts
@@ -274,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     """The `timekeep-gui [--repo PATH] [--file PATH [--previous] | --folder PATH]` entry point. Opened at a
     place (by a file manager) it shows no tray icon and ends with its window; a second one is its own process."""
     args = sys.argv if argv is None else argv
+    chosen = repository_argument(args[1:]) or os.environ.get("TIMEKEEP_REPO")
+    problem = named_repository_problem(os.path.abspath(chosen)) if chosen else None
+    if problem:  # a mistyped path: one line, and nothing remembered
+        print(f"timekeep-gui: {problem}", file=sys.stderr)
+        return 2
     app = QApplication(args)
     app.setApplicationName("Timekeep")
     app.setOrganizationName("timekeep")
@@ -282,8 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(paths)  # a few hundred bytes, read once before the first window exists
     place = place_argument(args[1:])
     timekeep = TimekeepApp(paths, Prompts(), settings, tray=place is None, home=Path(os.path.expanduser("~")))
-    chosen = repository_argument(args[1:]) or os.environ.get("TIMEKEEP_REPO")
-    if chosen:  # remembered, so the next start opens it too
+    if chosen:  # a repository, or one on a drive that is away: remembered, so the next start opens it too
         timekeep.store.update(repository=os.path.abspath(chosen))
     app.setWindowIcon(timekeep.assets.app_icon())
     app.setQuitOnLastWindowClosed(not timekeep.tray.available)

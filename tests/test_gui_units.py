@@ -29,7 +29,6 @@ from timekeep.gui.widgets.timeline_scale import (
     labels,
     nearest,
     span_for,
-    spread,
 )
 
 NOW = 1_800_000_000 * 10**9
@@ -75,7 +74,7 @@ def test_timeline_scale_is_linear_in_real_time() -> None:
 
 
 @pytest.mark.parametrize(("span", "width", "minutes"), [
-    (15 * MINUTE_NS, 1000, 5), (HOUR_NS, 1000, 10), (2 * DAY_NS, 1000, 360), (40 * DAY_NS, 1000, 7 * DAY_MIN),
+    (15 * MINUTE_NS, 1000, 2), (HOUR_NS, 1000, 10), (2 * DAY_NS, 1000, 360), (40 * DAY_NS, 1000, 7 * DAY_MIN),
     (400 * DAY_NS, 1000, 91 * DAY_MIN)])
 def test_label_step_fits_the_width(span: int, width: int, minutes: int) -> None:
     assert label_step_minutes(span, width) == minutes
@@ -85,9 +84,9 @@ def test_a_history_of_minutes_gets_minute_labels() -> None:
     """Twelve minutes of snapshots are not squeezed into a corner with a single hour label."""
     now_ns = int(datetime(2026, 11, 20, 15, 7).astimezone().timestamp() * 1e9)
     start, end = span_for([now_ns - 12 * MINUTE_NS, now_ns - MINUTE_NS], now_ns)
-    assert end - start <= 16 * MINUTE_NS
+    assert end - start <= 13 * MINUTE_NS
     texts = [text for _x, text in labels(Scale(start, end, 0.0, 1000.0), datetime(2026, 11, 20, 15, 7).astimezone())]
-    assert texts == ["14:55", "15:00", "15:05"]
+    assert texts == ["14:56", "14:58", "15:00", "15:02", "15:04", "15:06"]
 
 
 def test_label_words() -> None:
@@ -99,12 +98,6 @@ def test_label_words() -> None:
     assert label_text(now.replace(hour=14, minute=5), 5, now) == "14:05"
     assert label_text(now.replace(hour=0), 5, now) == "Today"
     assert label_text(now.replace(day=1, hour=0), 91 * DAY_MIN, now) == "2026-11"
-
-
-def test_clustered_ticks_fan_out_but_keep_their_order() -> None:
-    assert spread([10.0, 500.0, 990.0, 995.0, 1000.0], 0, 1000, gap=10) == [10.0, 500.0, 980.0, 990.0, 1000.0]
-    assert spread([0.0, 1.0, 2.0], 0, 1000, gap=10) == [0.0, 10.0, 20.0]
-    assert spread([5.0, 6.0], 0, 5, gap=10) == [5.0, 6.0]  # no room: left as they are
 
 
 def test_nearest_tick() -> None:
@@ -183,7 +176,7 @@ def test_repository_path_and_suggestions(tmp_path) -> None:  # type: ignore[no-u
     assert found == [("Documents", True), ("Music", False), ("code", False)]
 
 
-def test_the_shown_time_has_seconds_only_when_a_neighbour_shares_its_minute(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_the_shown_times_have_seconds_all_or_none(qtbot) -> None:  # type: ignore[no-untyped-def]
     from timekeep.core.types import SnapshotInfo
     from timekeep.gui.models.snapshots import SnapshotsModel
     from timekeep.gui.widgets.timeline import Timeline
@@ -195,9 +188,10 @@ def test_the_shown_time_has_seconds_only_when_a_neighbour_shares_its_minute(qtbo
     model.set_snapshots(snaps)
     timeline = Timeline(model, clock=lambda: base + HOUR_NS)
     qtbot.addWidget(timeline)
-    assert timeline.time_words(snaps[0]) == "2026-11-20 12:07"
-    assert timeline.time_words(snaps[1]) == "2026-11-20 15:07:10"
-    assert timeline.time_words(snaps[2]) == "2026-11-20 15:07:40"
+    assert [timeline.time_words(s) for s in snaps] == ["2026-11-20 12:07:00", "2026-11-20 15:07:10",
+                                                        "2026-11-20 15:07:40"]  # two share a minute: all to the second
+    model.set_snapshots(snaps[:2])
+    assert [timeline.time_words(s) for s in snaps[:2]] == ["2026-11-20 12:07", "2026-11-20 15:07"]
 
 
 def test_progress_line_counts_one_file_in_the_singular() -> None:

@@ -188,7 +188,8 @@ def test_versions_dialog_and_compare(qtbot, running) -> None:  # type: ignore[no
     select(qtbot, window, docs / "report.txt")
     dialog = window.actions_.show_versions()
     qtbot.waitUntil(lambda: dialog.model.rowCount() == 3, timeout=10_000)
-    assert [dialog.model.index(r, 2).data() for r in range(3)] == ["Created", "Changed", "Changed"]
+    assert [dialog.model.index(r, 2).data() for r in range(3)] == ["Created", "Changed, 10 bytes larger",
+                                                                      "Changed, 14 bytes smaller"]
     dialog.preview_row(dialog.model.index(0, 0))
     qtbot.waitUntil(lambda: dialog.preview.current is not None, timeout=10_000)
     assert dialog.preview.shown_text() == "draft one\n"

@@ -156,17 +156,18 @@ class SettingsDialog(QDialog):
         self.daily = _spin(0, 3650, keep.daily_days, " days")
         self.weekly = _spin(0, 5200, keep.weekly_weeks, " weeks", "for ever")
         self.compression = _spin(1, 19, self.settings.compression_level, "")
-        self.compression.setToolTip("zstd level from 1 (fastest) to 19 (smallest); 3 is a good balance")
+        self.compression.setToolTip("Higher levels make backups smaller on the drive but slower to take: 1 is the "
+                                    "fastest, 19 the smallest; 3 is a good balance")
         form = QFormLayout()
         form.addRow("Keep every snapshot for", self.keep_all)
         form.addRow("then one a day for", self.daily)
         form.addRow("then one a week", self.weekly)
-        form.addRow("Compression level", self.compression)
+        form.addRow("Compression (1 fast – 19 small)", self.compression)
         layout = QVBoxLayout(group)  # a wrapped note spanning a form's row is given too little height
         layout.addLayout(form)
         layout.addWidget(_note("Older snapshots are thinned out by these rules; the newest, and any holding the "
-                               "only copy of a file, are always kept. Compression applies to what is stored "
-                               "from now on."))
+                               "only copy of a file, are always kept. A higher compression level takes less space "
+                               "on the drive and more time to back up; it applies to what is stored from now on."))
         layout.addWidget(self._thin_row())
         return group
 
