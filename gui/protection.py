@@ -81,17 +81,17 @@ class ProtectionWatch(QObject):
         self.repo: Path | None = None
         self.state: ProtectionState | None = None
         self.busy = False  # turning protection on
-        self._timer = QTimer(self)
-        self._timer.setInterval(probe_ms)
-        self._timer.timeout.connect(self.look)
+        self.timer = QTimer(self)
+        self.timer.setInterval(probe_ms)
+        self.timer.timeout.connect(self.look)
 
     def watch(self, repo: Path | None) -> None:
         self.repo, self.state = repo, None
         self.state_changed.emit(None)
         if repo is None or self.socket is None:
-            self._timer.stop()
+            self.timer.stop()
             return
-        self._timer.start()
+        self.timer.start()
         self.look()
 
     def look(self) -> None:
