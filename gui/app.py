@@ -72,6 +72,7 @@ class TimekeepApp(QObject):
         self.tray.open_requested.connect(self.show_window)
         self.tray.quit_requested.connect(self.quit)
         self.bridge.repository_opened.connect(self._repository_opened)
+        self.bridge.history_loaded.connect(self._history_reloaded)
         self.bridge.repository_missing.connect(lambda _repo: self.tray.set_status("Backup drive not connected"))
         self.bridge.backup_started.connect(lambda: self.tray.set_status("Backing up…"))
         self.bridge.backup_finished.connect(self._backup_finished)
@@ -172,6 +173,12 @@ class TimekeepApp(QObject):
         if last is not None and last != self.settings.last_backup_ns:
             self.store.update(last_backup_ns=last)
         self._check_privacy()
+
+    def _history_reloaded(self, history: History) -> None:
+        """Another writer's snapshot (the agent, the CLI) is the last backup a missing drive still tells of."""
+        last = history.snapshots[-1].time_ns if history.snapshots else None
+        if last is not None and last != self.settings.last_backup_ns:
+            self.store.update(last_backup_ns=last)
 
     def _check_privacy(self) -> None:
         """Once per repository, offer to make private one that other users can read (the looking and the

@@ -83,7 +83,7 @@ def policy_from(data: dict[str, Any], zone: tzinfo) -> Policy:
 
 
 def parse_config(data: dict[str, Any], extra: str | None = None, zone: tzinfo | None = None) -> AgentConfig:
-    """Settings from agent.json's contents; `extra` (--repo) is put first among the destinations."""
+    """Settings from settings.json's contents; `extra` (--repo) is put first among the destinations."""
     listed = [Path(os.path.abspath(p)) for p in data.get("destinations", [])]
     if extra is not None and Path(os.path.abspath(extra)) not in listed:
         listed.insert(0, Path(os.path.abspath(extra)))
