@@ -274,7 +274,7 @@ def shoot_app(tmp: Path, repo: Path, docs: Path, out: Path, socket: Path) -> Non
     from timekeep.gui.prompts import ScriptedPrompts
     from timekeep.gui.settings import AppPaths, AppSettings
 
-    settings = AppSettings(repository=str(repo), schedule_minutes=60, extra_excludes=("*.iso", "node_modules"))
+    settings = AppSettings(repository=str(repo), interval_minutes=60, extra_excludes=("*.iso", "node_modules"))
     timekeep = TimekeepApp(AppPaths(tmp / "config", tmp / "cache", socket), ScriptedPrompts(), settings,
                            tray=False, home=tmp / "home")
     timekeep.start()

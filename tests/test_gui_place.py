@@ -39,7 +39,7 @@ def history(tmp_path: Path) -> tuple[Path, Path]:
 def opened_at(qtbot, tmp_path: Path, repo: Path, place: Place) -> tuple[TimekeepApp, PlaceOpener, ScriptedPrompts]:  # type: ignore[no-untyped-def]
     prompts = ScriptedPrompts()
     app = TimekeepApp(AppPaths(tmp_path / "config", tmp_path / "cache"), prompts,
-                      AppSettings(repository=str(repo), schedule_minutes=0), tray=False)
+                      AppSettings(repository=str(repo)), tray=False)
     opener = PlaceOpener(app, place)
     app.start()
     assert app.window is not None

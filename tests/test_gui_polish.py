@@ -149,7 +149,7 @@ def test_a_mistyped_repo_is_refused_in_one_line_and_not_remembered(tmp_path: Pat
     if how == "empty folder":
         target.mkdir(parents=True)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path / "home"),
-           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state")}
     done = subprocess.run([sys.executable, "-m", "timekeep.gui.app", "--repo", str(target)], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
@@ -158,7 +158,8 @@ def test_a_mistyped_repo_is_refused_in_one_line_and_not_remembered(tmp_path: Pat
             "empty folder": f"timekeep-gui: {target} is not a Timekeep repository (its drive is connected, but no "
                             "backup was made there)\n"}
     assert done.stderr == said[how]
-    assert not (tmp_path / "config" / "timekeep" / "gui.json").exists()  # nothing saved for good
+    saved = [p for top in ("config", "state") for p in (tmp_path / top).rglob("*") if p.is_file()]
+    assert saved == []  # nothing saved for good: no settings.json, no window state
 
 
 def test_a_drive_that_is_away_is_not_a_mistake() -> None:

@@ -14,7 +14,6 @@ from timekeep.gui.dialogs.compare import DiffRow, side_by_side
 from timekeep.gui.file_actions import restore_sentence
 from timekeep.gui.listing import Row, ordered
 from timekeep.gui.models.versions import distinct
-from timekeep.gui.schedule import seconds_until
 from timekeep.gui.settings import AppPaths, AppSettings, load_settings, save_settings
 from timekeep.gui.volumes import repository_path, suggested_folders
 from timekeep.gui.widgets.drive_status import missing_text
@@ -106,12 +105,6 @@ def test_nearest_tick() -> None:
     assert nearest([10.0, 20.0], 15) == 1  # a tie goes to the later tick
 
 
-@pytest.mark.parametrize(("last", "interval", "expected"), [(None, 60, 0.0), (NOW - 30 * 60 * 10**9, 60, 1800.0),
-                                                            (NOW - 2 * HOUR_NS, 60, 0.0), (NOW, 0, None)])
-def test_schedule(last: int | None, interval: int, expected: float | None) -> None:
-    assert seconds_until(last, interval, NOW) == expected
-
-
 def test_restore_sentences() -> None:
     when = NOW
     stamp = wording.when(when)
@@ -149,17 +142,19 @@ def test_identical_versions_are_hidden() -> None:
 def test_settings_round_trip_and_tolerance(tmp_path) -> None:  # type: ignore[no-untyped-def]
     paths = AppPaths(tmp_path / "config", tmp_path / "cache")
     assert load_settings(paths) == AppSettings()
-    chosen = AppSettings(repository="/media/x/Timekeep/host", schedule_minutes=30, extra_excludes=("*.iso",),
+    chosen = AppSettings(repository="/media/x/Timekeep/host", interval_minutes=30, extra_excludes=("*.iso",),
                          retention=Retention(12, 7, 4), compression_level=9, last_backup_ns=NOW)
     save_settings(paths, chosen)
     assert load_settings(paths) == chosen
     old_file = {"retention": {"keep_all_hours": 6, "daily_days": 10, "weekly_weeks": 2}}  # as older releases wrote it
     paths.settings_file.write_text(json.dumps(old_file))
     assert load_settings(paths).retention == Retention(6, 10, 2)  # the engine's own record
-    paths.settings_file.write_text(json.dumps({"schedule_minutes": 15, "unknown": 1, "retention": "bad"}))
-    assert load_settings(paths) == AppSettings(schedule_minutes=15)
+    paths.settings_file.write_text(json.dumps({"interval_minutes": 15, "unknown": 1, "retention": "bad"}))
+    # the window's state lives apart (the state folder): a hand-edited settings.json leaves it alone
+    assert load_settings(paths) == AppSettings(interval_minutes=15, last_backup_ns=NOW)
     paths.settings_file.write_text("{not json")
-    assert load_settings(paths) == AppSettings()
+    assert load_settings(paths) == AppSettings(last_backup_ns=NOW)
+    assert json.loads(paths.window_file.read_text())["last_backup_ns"] == NOW
 
 
 def test_rows_come_folders_first_then_by_name() -> None:
