@@ -21,6 +21,7 @@ from timekeep.core.repository import Repository
 from timekeep.core.storage.failures import drive_errors
 from timekeep.core.storage.manifest import manifest_ids
 from timekeep.core.types import Progress, SnapshotInfo
+from timekeep.core.units import size
 
 ProgressCallback = Callable[[Progress], None]
 Dirty = Mapping[bytes, Collection[bytes]]
@@ -105,9 +106,6 @@ def _free_bytes(root: Path) -> int:
 def full_message(root: Path, free_before: int, snapshots: int, keep_all_hours: int) -> str:
     """Why a backup stopped on a full drive that thinning could not help: how much room there was, why
     nothing was thinned, and what to do."""
-    def size(n: int) -> str:
-        return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
-
     try:
         of = f" of {size(shutil.disk_usage(root).total)}"
     except OSError:

@@ -92,7 +92,7 @@ def test_a_first_backup_on_a_full_drive_says_so_and_exits_4(cli: Cli, small_driv
     assert run.code == exits.DRIVE == 4 and run.out == ""
     line = one_error_line(run.err)
     assert line.startswith("timekeep: the backup drive is full: this first backup needed more than the ")
-    assert re.search(r"the \d+\.\d MiB that was free of \d+\.\d MiB\. Free some space on the drive", line), line
+    assert re.search(r"the \d+(\.\d)? [kM]B that was free of \d+(\.\d)? MB\. Free some space on the drive", line), line
     assert "within the last" not in line and "snapshot" not in line
     assert cli.json("snapshots") == []
 

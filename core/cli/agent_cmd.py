@@ -10,7 +10,8 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from timekeep.core.cli.output import human_bytes, plural, print_json, show_path
+from timekeep.core import units
+from timekeep.core.cli.output import plural, print_json, show_path
 from timekeep.core.cli.repo import REPO_ENV
 
 if TYPE_CHECKING:
@@ -133,9 +134,8 @@ def _destination_line(dest: DestinationStatus) -> str:
     if not dest.present:
         return f"{dest.path}  absent: {dest.reason}"
     latest = f", latest {_local(dest.latest)}" if dest.latest else ""
-    waiting = f"; {dest.pending_paths} changed paths ({human_bytes(dest.pending_bytes)}) wait"
-    count = dest.snapshots
-    return f"{dest.path}  connected: {count} snapshot{'' if count == 1 else 's'}{latest}{waiting}"
+    waiting = f"; {plural(dest.pending_paths, 'change')} ({units.size(dest.pending_bytes)}) wait for the next backup"
+    return f"{dest.path}  connected: {plural(dest.snapshots, 'snapshot')}{latest}{waiting}"
 
 
 def _local(iso: str | None) -> str:

@@ -8,8 +8,9 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from timekeep.core import units
 from timekeep.core.cli.exits import CANCELLED, DONE, FAILED
-from timekeep.core.cli.output import human_bytes, local_time, plural, print_json
+from timekeep.core.cli.output import local_time, plural, print_json
 from timekeep.core.cli.progress import make_reporter
 from timekeep.core.cli.repo import cancel_on_interrupt, open_repo
 from timekeep.core.errors import BackupCancelled
@@ -64,9 +65,9 @@ def summary(report: CoalesceReport) -> str:
     if report.snapshots_dropped:
         ids = ", ".join(str(s) for s in report.snapshots_dropped)
         lines.append(f"Thinned {plural(len(report.snapshots_dropped), 'snapshot')} ({ids}); freed "
-                     f"{human_bytes(report.bytes_freed)}.")
+                     f"{units.size(report.bytes_freed)}.")
     else:
-        lines.append(f"Nothing to thin; freed {human_bytes(report.bytes_freed)} of unused chunks."
+        lines.append(f"Nothing to thin; freed {units.size(report.bytes_freed)} of unused chunks."
                      if report.bytes_freed else "Nothing to thin.")
     if report.snapshots_kept_for_last_copy:
         lines.append(kept_sentence(report.snapshots_kept_for_last_copy))
