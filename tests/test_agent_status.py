@@ -115,7 +115,7 @@ def test_a_watched_rename_shows_no_bytes_waiting(tmp_path: Path) -> None:
         dest = run.agent.destinations[str(repo)]
         assert dest.stats.paths >= 1 and dest.stats.bytes == 0
         said = "\n".join(status_lines(Service(run.agent).status()))
-        assert re.search(r"; [1-9]\d* changes? \(0 bytes\) wait for the next backup", said), said
+        assert re.search(r"; [1-9]\d* changes? \(0 bytes\) waiting for the next backup", said), said
         snap = snapshot_of(run.backup())
     assert snap.files_read == 0 and snap.bytes_new == 0  # the storage time agrees: nothing was read
     with Timekeep.open(repo) as tk:

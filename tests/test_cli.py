@@ -172,12 +172,15 @@ def test_backup_prints_a_summary_and_json(cli: Cli) -> None:
     cli.ok("init", str(cli.repo))
     cli.ok("add", str(cli.docs))
     assert re.search(r"Snapshot 1\b.* 1 file scanned,.*No errors\.", cli.ok("backup").out, re.S)
+    (cli.docs / "b.txt").write_bytes(b"more")
     run = cli.ok("backup", "--json")
     snap = json.loads(run.out)
     assert snap["id"] == 2 and snap["error_list"] == [] and set(snap) >= SNAPSHOT_FIELDS
     progress = [json.loads(line) for line in run.err.splitlines()]
     assert progress and all("phase" in p and "files_done" in p for p in progress)
+    (cli.docs / "b.txt").write_bytes(b"more still")
     assert cli.ok("backup", "--quiet").out == ""
+    assert [s["id"] for s in cli.json("snapshots")] == [1, 2, 3]
 
 
 def test_ls_at_each_snapshot_shows_the_folder_as_it_was(two: Cli) -> None:

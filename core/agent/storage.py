@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from timekeep.core.api import Timekeep
+from timekeep.core.errors import NothingChanged
 from timekeep.core.journaling import selected
 from timekeep.core.types import CoalesceReport, FileError, Progress, SnapshotInfo
 from timekeep.core.watch.debounce import needed
@@ -53,7 +54,11 @@ def storage_time(path: Path, trigger: str, *, explicit: bool, scan_first: Collec
         dirty = tk.journal.pending(mark)
         if not dirty and not explicit:
             return Outcome(None, skipped="nothing changed", reconciled=found)
-        snap = tk.backup(trigger, progress, cancel, dirty=_named(dirty))
+        try:  # the rule every "back up now" follows: a run that finds nothing new adds no snapshot
+            snap = tk.backup(trigger, progress, cancel, dirty=_named(dirty), skip_unchanged=True)
+        except NothingChanged as unchanged:
+            tk.journal.clear(mark)
+            return Outcome(None, skipped=str(unchanged), reconciled=found)
         tk.journal.clear(mark)
         return Outcome(snap, tk.snapshot_errors(snap.id), reconciled=found)
 

@@ -134,7 +134,7 @@ def _destination_line(dest: DestinationStatus) -> str:
     if not dest.present:
         return f"{dest.path}  absent: {dest.reason}"
     latest = f", latest {_local(dest.latest)}" if dest.latest else ""
-    waiting = f"; {plural(dest.pending_paths, 'change')} ({units.size(dest.pending_bytes)}) wait for the next backup"
+    waiting = f"; {plural(dest.pending_paths, 'change')} ({units.size(dest.pending_bytes)}) waiting for the next backup"
     return f"{dest.path}  connected: {plural(dest.snapshots, 'snapshot')}{latest}{waiting}"
 
 

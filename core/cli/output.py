@@ -262,3 +262,11 @@ def print_backup(snap: SnapshotInfo, errors: list[FileError], as_json: bool, qui
         print(backup_summary(snap, errors))
     elif failed or snap.errors:
         print(quiet_backup_errors(snap, failed))
+
+
+def print_skipped(message: str, as_json: bool, quiet: bool, extra: dict[str, Any] | None = None) -> None:
+    """A backup that found nothing new and took no snapshot: one sentence, or JSON that says so."""
+    if as_json:
+        print_json({"skipped": True, "message": message, **(extra or {})})
+    elif not quiet:
+        print(message)
