@@ -31,6 +31,7 @@ from timekeep.core.types import (
     Entry,
     FileError,
     FolderInfo,
+    Located,
     Plan,
     Progress,
     RestoreResult,
@@ -190,6 +191,10 @@ class Timekeep:
 
     def versions(self, path: bytes) -> list[VersionInfo]:
         return browsing.versions(self._repo, path)
+
+    def locate(self, path: bytes, snapshot_id: int) -> Located:
+        """The snapshot to read `path` from at `snapshot_id`: the one before its deletion if it was deleted."""
+        return browsing.locate(self._repo, path, snapshot_id)
 
     # getting things back
     def plan(self, path: bytes, snapshot_id: int) -> Plan:

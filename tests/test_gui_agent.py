@@ -94,6 +94,7 @@ def test_a_backup_the_agent_starts_by_itself_shows_in_the_window(qtbot, tmp_path
 def test_without_an_agent_the_window_backs_up_itself(qtbot, tmp_path: Path, repo: Path) -> None:  # type: ignore[no-untyped-def]
     app = start(qtbot, tmp_path, repo, tmp_path / "no-agent.sock", minutes=60)
     assert "next in" in app.window.backup_status.label.text()  # no agent: the window's own schedule
+    (tmp_path / "src" / "notes.txt").write_bytes(b"changed since")  # else the backup would find nothing new
     with qtbot.waitSignal(app.bridge.backup_finished, timeout=30_000) as finished:
         app.window.backup_action.trigger()
     assert finished.args[0].trigger == "manual"
