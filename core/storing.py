@@ -164,6 +164,7 @@ def full_message(root: Path, free_before: int, snapshots: int, keep_all_hours: i
             f"{size(free_before)} that was free{of}")
     if not snapshots:
         return f"{head}. Free some space on the drive, or use a larger one, and back up again"
-    return (f"{head}, and no snapshot could be thinned to make room: every snapshot is within the last "
-            f"{keep_all_hours} hours or holds a file's only copy. Free some space on the drive, thin older "
-            "history by hand, or use a larger drive, and back up again")
+    hours = "hour" if keep_all_hours == 1 else f"{keep_all_hours} hours"
+    return (f"{head}, and no snapshot could be thinned to make room: every snapshot is within the last {hours} "
+            "or holds a file's only copy. Free some space on the drive, thin older history by hand, or use a "
+            "larger drive, and back up again")

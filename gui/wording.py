@@ -127,7 +127,8 @@ def thinned(report: CoalesceReport) -> str:
     words = f"Thinned out {dropped} snapshot{'s' if dropped != 1 else ''}; {size(report.bytes_freed)} freed."
     spared = len(report.snapshots_kept_for_last_copy)
     if spared:
-        words += f" {spared} kept because they hold the only copy of a file."
+        kept = "1 kept because it holds" if spared == 1 else f"{spared} kept because they hold"
+        words += f" {kept} the only copy of a file."
     return words
 
 

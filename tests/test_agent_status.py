@@ -71,7 +71,7 @@ def test_status_while_the_drive_is_away(tmp_path: Path) -> None:
     assert status["folders"] == [{"path": str(src), "watched": False, "connected": False,
                                   "note": status["folders"][0]["note"], "destinations": [str(repo)]}]
     lines = status_lines(Status.from_wire(status))
-    assert "Next storage time: when a backup drive is connected." in lines
+    assert "Next backup: when a backup drive is connected." in lines
     assert not any("no connected destination" in line for line in lines)
     folder_line = lines[lines.index("Folders:") + 1]
     assert str(src) in folder_line and "not connected" in folder_line

@@ -98,7 +98,7 @@ def status_lines(status: Status) -> list[str]:
     last = status.last_result
     if last is not None and last.snapshot is not None:
         snap = last.snapshot
-        lines.append(f"Last storage time: snapshot {snap.id} on {last.destination} ({snap.trigger}): "
+        lines.append(f"Last backup: snapshot {snap.id} on {last.destination} ({snap.trigger}): "
                      f"{plural(snap.files_read, 'file')} read, {snap.files_changed} changed.")
     return lines
 
@@ -106,10 +106,10 @@ def status_lines(status: Status) -> list[str]:
 def _next_line(status: Status) -> str:
     where = status.next_destination
     if not where:
-        return "Next storage time: when a backup drive is connected."
+        return "Next backup: when a backup drive is connected."
     why = {"first": " (its first snapshot)", "drive-connected": " (it was just connected)",
            "journal-bound": " (many changes wait)"}.get(status.next_trigger or "", "")
-    return f"Next storage time: {_local(status.next_storage_time)} on {where}{why}."
+    return f"Next backup: {_local(status.next_storage_time)} on {where}{why}."
 
 
 def _folder_lines(folders: tuple[FolderStatus, ...], connected: bool) -> list[str]:
@@ -125,7 +125,7 @@ def _folder_lines(folders: tuple[FolderStatus, ...], connected: bool) -> list[st
         elif not folder.connected:
             how = f"not watched: {folder.note}"
         else:
-            how = f"scanned at each storage time: {folder.note}"
+            how = f"scanned at each backup: {folder.note}"
         lines.append(f"  {show_path(os.fsencode(folder.path))}  {how}")
     return lines
 

@@ -34,8 +34,8 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
         snaps = sorted(tk.snapshots(), key=lambda s: (s.time_ns, s.id))
         lost = tk.lost_snapshots()
     for sid in lost:  # said, not hidden: the snapshots after it may show some files as they were before it
-        print(f"timekeep: snapshot {sid} is lost (its manifest and the index both gone); later snapshots may "
-              "miss what was created there or show what changed there as it was before", file=sys.stderr)
+        print(f"timekeep: snapshot {sid} is lost (its record is gone from the drive and the index); later "
+              "snapshots may miss what was created there or show what changed there as it was before", file=sys.stderr)
     if args.json:
         print_json([s.to_json() for s in snaps])
     elif not snaps:

@@ -175,7 +175,7 @@ def lost_reasons(lost: Iterable[Lost]) -> dict[str, int]:
 def rebuild_sentence(latest: SnapshotInfo | None, snapshots: int) -> str:
     if latest is None:
         return "Rebuilt index.db from the drive; the repository holds no snapshots yet."
-    return (f"Rebuilt index.db from the packs and manifests: {plural(snapshots, 'snapshot')}, the latest "
+    return (f"Rebuilt the index (index.db) from what the drive holds: {plural(snapshots, 'snapshot')}, the latest "
             f"is {latest.id}.")
 
 

@@ -18,9 +18,9 @@ from timekeep.core.types import CoalesceReport, Retention
 
 
 def describe(rule: Retention) -> str:
-    weekly = f"for {rule.weekly_weeks} weeks" if rule.weekly_weeks else "for ever"
-    return (f"every snapshot of the last {rule.keep_all_hours} hours, then the last of each day for "
-            f"{rule.daily_days} days, then the last of each week {weekly}")
+    weekly = f"for {plural(rule.weekly_weeks, 'week')}" if rule.weekly_weeks else "for ever"
+    return (f"every snapshot of the last {plural(rule.keep_all_hours, 'hour')}, then the last of each day for "
+            f"{plural(rule.daily_days, 'day')}, then the last of each week {weekly}")
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
