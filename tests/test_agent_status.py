@@ -59,6 +59,8 @@ def test_status_while_the_drive_is_away(tmp_path: Path) -> None:
     repo = new_repo(tmp_path, src)
     backup(repo)
     with InProcess(agent_config(repo)) as run:
+        with run.changes(src / "a.txt"):
+            (src / "a.txt").write_bytes(b"changed")  # else the backup finds nothing new and takes no snapshot
         run.backup()  # a storage time: last_storage_time and a snapshot time both appear
         status = json.loads(json.dumps(Service(run.agent).op_status()))  # as it travels
         stamps = times_in(status)
