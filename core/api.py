@@ -32,6 +32,7 @@ from timekeep.core.types import (
     FileError,
     FolderInfo,
     Gone,
+    Located,
     Plan,
     Progress,
     RestoreResult,
@@ -151,9 +152,11 @@ class Timekeep:
     # storing and thinning
     def backup(self, trigger: str = "manual", progress: ProgressCallback | None = None,
                cancel: threading.Event | None = None,
-               dirty: Mapping[bytes, Collection[bytes]] | None = None, make_room: bool = True) -> SnapshotInfo:
-        """Take a snapshot (see timekeep.core.storing.backup); `dirty` limits the scan to what a watcher journaled."""
-        return storing.backup(self._repo, trigger, progress, cancel, dirty, make_room)
+               dirty: Mapping[bytes, Collection[bytes]] | None = None, make_room: bool = True,
+               skip_unchanged: bool = False) -> SnapshotInfo:
+        """Take a snapshot (see timekeep.core.storing.backup); `dirty` limits the scan to what a watcher journaled;
+        `skip_unchanged` raises NothingChanged rather than add a snapshot that records nothing new."""
+        return storing.backup(self._repo, trigger, progress, cancel, dirty, make_room, skip_unchanged)
 
     def thinning_plan(self, now_ns: int | None = None, drop: Collection[int] | None = None
                       ) -> tuple[list[int], list[int]]:
@@ -201,6 +204,10 @@ class Timekeep:
 
     def versions(self, path: bytes) -> list[VersionInfo]:
         return browsing.versions(self._repo, path)
+
+    def locate(self, path: bytes, snapshot_id: int) -> Located:
+        """The snapshot to read `path` from at `snapshot_id`: the one before its deletion if it was deleted."""
+        return browsing.locate(self._repo, path, snapshot_id)
 
     # getting things back
     def plan(self, path: bytes, snapshot_id: int) -> Plan:

@@ -12,7 +12,7 @@ from timekeep.core.repository import Repository
 from timekeep.core.restore import build
 from timekeep.core.storage.manifest import manifest_ids
 from timekeep.core.timespec import parse_time_spec
-from timekeep.core.types import Entry, FileError, Gone, SnapshotInfo, SnapshotSummary, VersionInfo
+from timekeep.core.types import Entry, FileError, Gone, Located, SnapshotInfo, SnapshotSummary, VersionInfo
 
 
 def lost_snapshots(repo: Repository) -> list[int]:
@@ -98,3 +98,41 @@ def versions(repo: Repository, path: bytes) -> list[VersionInfo]:
     if fid is None:
         raise NotInSnapshot(f"{os.fsdecode(path)} was never backed up")
     return queries.versions_of(repo.db, fid)
+
+
+def locate(repo: Repository, path: bytes, snapshot_id: int) -> Located:
+    """The snapshot to read `path` from when asked for it at `snapshot_id`: that one while it existed there,
+    the one just before its deletion when it had been deleted (as the window shows a deleted file). One line
+    (NotInSnapshot) for a path never backed up, or not yet at that snapshot."""
+    fid = queries.file_id(repo.db, path)
+    rows = [] if fid is None else [(int(sid), str(state)) for sid, state in repo.db.execute_sql(
+        "SELECT v.snapshot_id, v.state FROM version v JOIN snapshot s ON s.id = v.snapshot_id "
+        "WHERE v.file_id = ? AND s.state = 'complete' ORDER BY v.snapshot_id", (fid,))]
+    if not rows:
+        raise NotInSnapshot(f"{os.fsdecode(path)} was never backed up")
+    asked = _complete(repo, snapshot_id)
+    until = [(sid, state) for sid, state in rows if sid <= snapshot_id]
+    if not until:
+        first = _complete(repo, rows[0][0])
+        raise NotInSnapshot(f"{os.fsdecode(path)} did not exist yet at {_named(asked)}; its first version is "
+                            f"from {_named(first)}")
+    deleted_sid, state = until[-1]
+    if state != "deleted":
+        return Located(asked)
+    (before,) = repo.db.execute_sql("SELECT max(id) FROM snapshot WHERE state = 'complete' AND id < ?",
+                                    (deleted_sid,)).fetchone()
+    if before is None or all(state == "deleted" for _, state in until):
+        raise NotInSnapshot(f"{os.fsdecode(path)} was deleted before any snapshot held it")
+    return Located(_complete(repo, int(before)), _complete(repo, deleted_sid))
+
+
+def _complete(repo: Repository, snapshot_id: int) -> SnapshotInfo:
+    found = queries.snapshot(repo.db, snapshot_id)
+    if found is None:
+        raise UsageError(_unknown_snapshot(repo, snapshot_id))
+    return found
+
+
+def _named(snap: SnapshotInfo) -> str:
+    """`snapshot 12 (2026-11-20 14:03:05)`, the time local, as errors name a snapshot."""
+    return f"snapshot {snap.id} ({datetime.fromtimestamp(snap.time_ns / 1e9).strftime('%Y-%m-%d %H:%M:%S')})"

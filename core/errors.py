@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class TimekeepError(Exception):
     """Base of every deliberate engine error. The CLI prints `str(err)` and exits with `exit_code`."""
@@ -59,6 +61,18 @@ class CorruptData(TimekeepError):
 
 class BackupCancelled(TimekeepError):
     pass
+
+
+class NothingChanged(TimekeepError):
+    """A backup asked to skip an unchanged state found the folders as the latest snapshot holds them, so it
+    took no snapshot: not a failure (exit code 0). `latest_id` and `latest_ns` name that snapshot."""
+
+    exit_code = 0
+
+    def __init__(self, latest_id: int, latest_ns: int) -> None:
+        when = datetime.fromtimestamp(latest_ns / 1e9).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        super().__init__(f"Nothing changed since snapshot {latest_id} ({when}): no new snapshot.")
+        self.latest_id, self.latest_ns = latest_id, latest_ns
 
 
 class StorageError(TimekeepError):

@@ -14,6 +14,8 @@ from timekeep.core.repository import Repository
 from timekeep.core.restore.combine import write_version as combine
 from timekeep.core.types import Plan, Progress, RestoreResult
 
+KIND_WORDS = {"dir": "folder", "symlink": "symbolic link"}  # what a stored kind is called in a sentence
+
 
 def plan(repo: Repository, path: bytes, snapshot_id: int) -> Plan:
     """The checked plan; stored values of a type they can never have are one line too (CorruptData)."""
@@ -30,7 +32,8 @@ def read_chunk(repo: Repository, digest: bytes) -> bytes:
 def write_version(repo: Repository, version: Plan, out: BinaryIO) -> None:
     """Stream the version into `out`, checked as it goes; CorruptData names the file and the snapshot."""
     if version.kind != "file":
-        raise UsageError(f"{os.fsdecode(version.path)} is a {version.kind}, not a file")
+        raise UsageError(f"{os.fsdecode(version.path)} is a {KIND_WORDS.get(version.kind, version.kind)}, not a file; "
+                         "`timekeep ls` lists a folder and `timekeep restore` brings either back")
     try:
         combine(repo.source, version, out)
     except CorruptData as err:

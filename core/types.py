@@ -61,6 +61,15 @@ class SnapshotInfo:
         return data
 
 
+@dataclass(frozen=True)
+class Located:
+    """Where to read a path asked for at a snapshot: that snapshot while the path existed there; else, when it
+    had been deleted, the snapshot just before its deletion (`deleted_in`), which still holds its last version."""
+
+    snapshot: SnapshotInfo
+    deleted_in: SnapshotInfo | None = None
+
+
 SKIPPED = "skipped"  # the FileError kind of sockets, FIFOs and devices: passed over by design, not failures
 
 

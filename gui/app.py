@@ -212,7 +212,8 @@ class TimekeepApp(QObject):
                         f"{snapshot.errors} file{'s' if snapshot.errors != 1 else ''} could not be read; "
                         "the rest is safe. `timekeep errors` lists them.", error=True)
         elif snapshot.trigger in ("manual", "first", "backup-now") or self.settings.notifications:
-            self.notify("Backup finished", f"{snapshot.files_changed:,} files changed since the last backup")
+            files = "1 file" if snapshot.files_changed == 1 else f"{snapshot.files_changed:,} files"
+            self.notify("Backup finished", f"{files} changed since the last backup")
 
     def _backup_failed(self, message: str) -> None:
         self.tray.set_status("Last backup failed")

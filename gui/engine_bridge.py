@@ -35,9 +35,9 @@ from timekeep.gui.engine_jobs import (
     IndexTrouble,
     WriterDone,
     apply_folder_change,
+    back_up_if_changed,
     open_reader,
     repository_reachable,
-    run_backup,
     thin_history,
 )
 from timekeep.gui.workers import Failed, Report, WorkerPool
@@ -73,7 +73,7 @@ class EngineBridge(QObject):
     backup_finished = Signal(object)  # SnapshotInfo
     backup_failed = Signal(str)
     backup_cancelled = Signal()
-    backup_skipped = Signal(str)  # the agent found nothing to store
+    backup_skipped = Signal(str)  # nothing changed since the latest snapshot: the sentence saying so
     agent_serving_changed = Signal(bool)  # an agent now backs this repository up (or no longer does)
     destinations_changed = Signal(object)  # tuple[DestinationStatus, ...]: the agent's drives, () without one
     folders_changed = Signal(object)  # tuple[FolderInfo, ...]
@@ -198,7 +198,7 @@ class EngineBridge(QObject):
 
     def _back_up_directly(self, trigger: str) -> None:
         assert self.repo is not None and self._cancel is not None
-        self.workers.start_reporting(run_backup, self.repo, trigger, self._cancel,
+        self.workers.start_reporting(back_up_if_changed, self.repo, trigger, self._cancel,
                                      on_progress=self.backup_progressed.emit, on_done=self._backup_done,
                                      on_failed=self._backup_failed)
 
@@ -247,9 +247,12 @@ class EngineBridge(QObject):
         else:
             self.backup_failed.emit(result.error or "the backup failed")
 
-    def _backup_done(self, done: WriterDone[SnapshotInfo]) -> None:
+    def _backup_done(self, done: WriterDone[SnapshotInfo | str]) -> None:
         self._cancel = None
-        self.backup_finished.emit(done.value)
+        if isinstance(done.value, str):
+            self.backup_skipped.emit(done.value)
+        else:
+            self.backup_finished.emit(done.value)
         self._writer_ended(done.rebuilt, done.notes)
 
     def _writer_ended(self, rebuilt: bool, notes: tuple[str, ...]) -> None:

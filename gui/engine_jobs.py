@@ -26,7 +26,7 @@ from timekeep.core.api import (
     missing_drive,
     rebuild_index,
 )
-from timekeep.core.errors import IndexDamaged, IndexMissing
+from timekeep.core.errors import IndexDamaged, IndexMissing, NothingChanged
 from timekeep.core.types import CheckReport, CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
 
 R = TypeVar("R")
@@ -132,6 +132,18 @@ def run_backup(repo: Path, trigger: str, cancel: threading.Event, report: Report
     with Timekeep.open(repo, writer=True, progress=report) as tk:
         snapshot = tk.backup(trigger=trigger, progress=report, cancel=cancel)
         return WriterDone(snapshot, tk.notes, tk.rebuilt)
+
+
+def back_up_if_changed(repo: Path, trigger: str, cancel: threading.Event, report: Reporter
+                       ) -> WriterDone[SnapshotInfo | str]:
+    """"Back up now": a snapshot, or the engine's sentence saying nothing changed since the latest one."""
+    with Timekeep.open(repo, writer=True, progress=report) as tk:
+        try:
+            done: SnapshotInfo | str = tk.backup(trigger=trigger, progress=report, cancel=cancel,
+                                                 skip_unchanged=True)
+        except NothingChanged as unchanged:
+            done = str(unchanged)
+        return WriterDone(done, tk.notes, tk.rebuilt)
 
 
 def rebuild(repo: Path, report: Reporter) -> RebuildReport:

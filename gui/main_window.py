@@ -195,8 +195,7 @@ class MainWindow(QMainWindow):
         self.bridge.backup_failed.connect(self._backup_ended)
         self.bridge.backup_cancelled.connect(self._backup_ended)
         self.bridge.backup_skipped.connect(self._backup_ended)
-        self.bridge.backup_skipped.connect(lambda _why: self.statusBar().showMessage(
-            "Nothing new to back up: the folders are as the last snapshot has them", 10_000))
+        self.bridge.backup_skipped.connect(lambda why: self.statusBar().showMessage(wording.sentence(why), 10_000))
         self.bridge.backup_cancelled.connect(lambda: self.statusBar().showMessage(
             "Backup cancelled: nothing was lost, and the next backup carries on from there", 15_000))
         self.bridge.workers.job_failed.connect(lambda message: self.statusBar().showMessage(message, 15_000))

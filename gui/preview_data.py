@@ -18,11 +18,12 @@ import blake3
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize
 from PySide6.QtGui import QImage
 
+from timekeep.core import units
 from timekeep.core.api import Timekeep
 from timekeep.gui.workers import Superseded
 
 KEEP_BYTES = 32 * 1024 * 1024  # enough for photos and PDFs to be shown whole
-TEXT_BYTES = 512 * 1024  # more text than anyone reads in a preview
+TEXT_BYTES = 500_000  # more text than anyone reads in a preview
 DIGEST_LIMIT = 512 * 1024 * 1024  # beyond this the digest would take seconds; the head is enough to preview
 IMAGE_SUFFIXES = {b".png", b".jpg", b".jpeg", b".gif", b".bmp", b".webp", b".svg", b".ico", b".tif", b".tiff"}
 Kind = Literal["text", "image", "pdf", "binary", "folder", "symlink", "empty"]
@@ -42,7 +43,7 @@ class PreviewData:
     head: bytes = b""
     text: str = ""
     image: QImage | None = None
-    note: str = ""  # e.g. "first 512 KB shown"
+    note: str = ""  # e.g. "the first 500 kB are shown"
     doubt: str | None = None  # why this version may not be how the file was (a lost snapshot came between)
 
 
@@ -121,7 +122,7 @@ def describe(path: bytes, snapshot_id: int | None, head: bytes, size: int, diges
             return PreviewData(path, snapshot_id, "pdf", size, digest, image=page)
     text = as_text(head[:TEXT_BYTES], complete and size <= TEXT_BYTES)
     if text is not None:
-        note = "" if size <= TEXT_BYTES else f"the first {TEXT_BYTES // 1024} KB are shown"
+        note = "" if size <= TEXT_BYTES else f"the first {units.size(TEXT_BYTES)} are shown"
         return PreviewData(path, snapshot_id, "text", size, digest, text=text, note=note)
     return base
 

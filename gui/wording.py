@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from timekeep.core.types import CoalesceReport, Progress
-
-_UNITS = ("bytes", "KB", "MB", "GB", "TB")
+from timekeep.core.units import size as size  # the window says sizes as the command line does
 
 
 def local_time(ns: int) -> datetime:
@@ -26,18 +25,6 @@ def when(ns: int) -> str:
 
 def when_precise(ns: int) -> str:
     return local_time(ns).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def size(n: int) -> str:
-    """Decimal units (as drives are sold); whole bytes below 1 kB."""
-    if n < 1000:
-        return "1 byte" if n == 1 else f"{n} bytes"
-    value = float(n)
-    for unit in _UNITS[1:]:
-        value /= 1000
-        if value < 1000 or unit == _UNITS[-1]:
-            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
-    raise AssertionError("unreachable")
 
 
 def duration(seconds: float) -> str:
@@ -140,7 +127,8 @@ def thinned(report: CoalesceReport) -> str:
     words = f"Thinned out {dropped} snapshot{'s' if dropped != 1 else ''}; {size(report.bytes_freed)} freed."
     spared = len(report.snapshots_kept_for_last_copy)
     if spared:
-        words += f" {spared} kept because they hold the only copy of a file."
+        kept = "1 kept because it holds" if spared == 1 else f"{spared} kept because they hold"
+        words += f" {kept} the only copy of a file."
     return words
 
 

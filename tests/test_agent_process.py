@@ -188,6 +188,7 @@ def test_status_and_backup_without_an_agent(tmp_path: Path, env: dict[str, str],
     data = json.loads(status.stdout)
     assert data["agent"] is False and data["snapshots"] == 1
     assert "not running" in cli(env, "status", "--repo", str(repo)).stdout
+    (tmp_path / "src" / "notes.txt").write_bytes(b"changed since")  # else the backup would find nothing new
     done = cli(env, "backup", "--repo", str(repo), "--json")
     assert done.returncode == 0 and json.loads(done.stdout)["trigger"] == "manual"
 

@@ -131,4 +131,4 @@ def test_ls_above_the_protected_folders_lists_them_as_folders(cli: Cli) -> None:
     assert [e["name"] for e in cli.json("ls", str(camera))] == ["img.jpg"]
     assert [e["name"] for e in cli.json("ls", str(home.parent))] == ["home"]
     missing = cli("ls", str(home / "Music"))
-    assert missing.code == 2 and "did not exist at snapshot 1" in missing.err
+    assert missing.code == 2 and missing.err == f"timekeep: {home / 'Music'} was never backed up\n"

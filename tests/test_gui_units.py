@@ -33,8 +33,8 @@ from timekeep.gui.widgets.timeline_scale import (
 NOW = 1_800_000_000 * 10**9
 
 
-@pytest.mark.parametrize(("n", "text"), [(0, "0 bytes"), (1, "1 byte"), (999, "999 bytes"), (1000, "1.0 KB"),
-                                         (123_456, "123 KB"), (5_600_000, "5.6 MB"), (2 * 10**12, "2.0 TB")])
+@pytest.mark.parametrize(("n", "text"), [(0, "0 bytes"), (1, "1 byte"), (999, "999 bytes"), (1000, "1.0 kB"),
+                                         (123_456, "123 kB"), (5_600_000, "5.6 MB"), (2 * 10**12, "2.0 TB")])
 def test_sizes(n: int, text: str) -> None:
     assert wording.size(n) == text
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from timekeep.core.api import Timekeep
+from timekeep.core.errors import NothingChanged
 from timekeep.core.journaling import selected
 from timekeep.core.types import CoalesceReport, FileError, Progress, SnapshotInfo
 from timekeep.core.watch.debounce import needed
@@ -51,9 +52,19 @@ def storage_time(path: Path, trigger: str, *, explicit: bool, scan_first: Collec
         found = reconcile(tk, scan_first, cancel) if scan_first is None or scan_first else 0
         mark = tk.journal.watermark()
         dirty = tk.journal.pending(mark)
+        if not dirty and explicit and scan_first is not None:
+            # A person asked, and the journal names nothing: an edit made a moment ago may not have reached the
+            # watcher yet. Look at the folders before saying nothing changed.
+            found += reconcile(tk, None, cancel)
+            mark = tk.journal.watermark()
+            dirty = tk.journal.pending(mark)
         if not dirty and not explicit:
             return Outcome(None, skipped="nothing changed", reconciled=found)
-        snap = tk.backup(trigger, progress, cancel, dirty=_named(dirty))
+        try:  # the rule every "back up now" follows: a run that finds nothing new adds no snapshot
+            snap = tk.backup(trigger, progress, cancel, dirty=_named(dirty), skip_unchanged=True)
+        except NothingChanged as unchanged:
+            tk.journal.clear(mark)
+            return Outcome(None, skipped=str(unchanged), reconciled=found)
         tk.journal.clear(mark)
         return Outcome(snap, tk.snapshot_errors(snap.id), reconciled=found)
 

@@ -117,6 +117,7 @@ class Backup:
         self._inflight: set[Future[FileResult | FileError]] = set()
         self._started = time.monotonic()
         self._last_commit = self._last_progress = self._started
+        self.before_finish: Callable[[SnapshotInfo], None] | None = None  # may refuse it: the snapshot is dropped
 
     def run(self, trigger: str = "manual") -> SnapshotInfo:
         sid = self.writer.begin(trigger, self.ctx.started_ns, self.first_free)
@@ -256,6 +257,8 @@ class Backup:
             files_read=t.files_read, files_changed=t.files_changed, bytes_read=t.bytes_read,
             bytes_new=self.store.bytes_new, errors=sum(1 for e in t.errors if e.failed),
             duration_s=round(time.monotonic() - self._started, 3))
+        if self.before_finish is not None:
+            self.before_finish(info)
         if self.progress is not None:
             self.progress(self._progress("commit"))
         folders = [{"path": os.fsdecode(f.path), "excludes": list(f.excludes)} for f in self.folders]

@@ -10,7 +10,8 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from timekeep.core.cli.output import human_bytes, plural, print_json, show_path
+from timekeep.core import units
+from timekeep.core.cli.output import plural, print_json, show_path
 from timekeep.core.cli.repo import REPO_ENV
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def status_lines(status: Status) -> list[str]:
     last = status.last_result
     if last is not None and last.snapshot is not None:
         snap = last.snapshot
-        lines.append(f"Last storage time: snapshot {snap.id} on {last.destination} ({snap.trigger}): "
+        lines.append(f"Last backup: snapshot {snap.id} on {last.destination} ({snap.trigger}): "
                      f"{plural(snap.files_read, 'file')} read, {snap.files_changed} changed.")
     return lines
 
@@ -111,10 +112,10 @@ def status_lines(status: Status) -> list[str]:
 def _next_line(status: Status) -> str:
     where = status.next_destination
     if not where:
-        return "Next storage time: when a backup drive is connected."
+        return "Next backup: when a backup drive is connected."
     why = {"first": " (its first snapshot)", "drive-connected": " (it was just connected)",
            "journal-bound": " (many changes wait)"}.get(status.next_trigger or "", "")
-    return f"Next storage time: {_local(status.next_storage_time)} on {where}{why}."
+    return f"Next backup: {_local(status.next_storage_time)} on {where}{why}."
 
 
 def _folder_lines(folders: tuple[FolderStatus, ...], connected: bool) -> list[str]:
@@ -130,7 +131,7 @@ def _folder_lines(folders: tuple[FolderStatus, ...], connected: bool) -> list[st
         elif not folder.connected:
             how = f"not watched: {folder.note}"
         else:
-            how = f"scanned at each storage time: {folder.note}"
+            how = f"scanned at each backup: {folder.note}"
         lines.append(f"  {show_path(os.fsencode(folder.path))}  {how}")
     return lines
 
@@ -139,9 +140,8 @@ def _destination_line(dest: DestinationStatus) -> str:
     if not dest.present:
         return f"{dest.path}  absent: {dest.reason}"
     latest = f", latest {_local(dest.latest)}" if dest.latest else ""
-    waiting = f"; {dest.pending_paths} changed paths ({human_bytes(dest.pending_bytes)}) wait"
-    count = dest.snapshots
-    return f"{dest.path}  connected: {count} snapshot{'' if count == 1 else 's'}{latest}{waiting}"
+    waiting = f"; {plural(dest.pending_paths, 'change')} ({units.size(dest.pending_bytes)}) waiting for the next backup"
+    return f"{dest.path}  connected: {plural(dest.snapshots, 'snapshot')}{latest}{waiting}"
 
 
 def _local(iso: str | None) -> str:

@@ -26,7 +26,7 @@ from timekeep.core.cli.output import (
 from timekeep.core.cli.progress import make_reporter
 from timekeep.core.cli.repo import open_repo, user_path
 from timekeep.core.paths import is_inside
-from timekeep.core.types import Entry, FileError, RestoreResult, SnapshotInfo
+from timekeep.core.types import Entry, FileError, Located, RestoreResult, SnapshotInfo
 
 
 def cmd_snapshots(args: argparse.Namespace) -> int:
@@ -34,8 +34,8 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
         snaps = sorted(tk.snapshots(), key=lambda s: (s.time_ns, s.id))
         lost = tk.lost_snapshots()
     for sid in lost:  # said, not hidden: the snapshots after it may show some files as they were before it
-        print(f"timekeep: snapshot {sid} is lost (its manifest and the index both gone); later snapshots may "
-              "miss what was created there or show what changed there as it was before", file=sys.stderr)
+        print(f"timekeep: snapshot {sid} is lost (its record is gone from the drive and the index); later "
+              "snapshots may miss what was created there or show what changed there as it was before", file=sys.stderr)
     if args.json:
         print_json([s.to_json() for s in snaps])
     elif not snaps:
@@ -73,6 +73,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
     with open_repo(args) as tk:
         snap = tk.resolve_time(args.at)
         above = None if path is None else folders_under(path, tk.list_dir(None, snap.id))
+        if path is not None and above is None:
+            found = tk.locate(path, snap.id)  # a deleted folder lists as it was just before
+            snap = found.snapshot
+            for line in deleted_sentence(path, found):
+                print(f"timekeep: {line}", file=sys.stderr)
         entries: list[Entry | bytes] = [*tk.list_dir(path, snap.id)] if above is None else above
     if args.json:
         print_json([entry_json(e) if isinstance(e, Entry) else above_json(e) for e in entries])
@@ -117,8 +122,10 @@ def cmd_log(args: argparse.Namespace) -> int:
 def cmd_cat(args: argparse.Namespace) -> int:
     path = user_path(args.file)
     with open_repo(args) as tk:
-        snap = tk.resolve_time(args.at)
-        plan = tk.plan(path, snap.id)
+        found = tk.locate(path, tk.resolve_time(args.at).id)
+        for line in deleted_sentence(path, found):  # stdout holds the bytes alone
+            print(f"timekeep: {line}", file=sys.stderr)
+        plan = tk.plan(path, found.snapshot.id)
         sys.stdout.flush()
         tk.write_version(plan, sys.stdout.buffer)
         sys.stdout.buffer.flush()
@@ -133,16 +140,18 @@ def cmd_restore(args: argparse.Namespace) -> int:
     dest = None if args.to is None else os.fsencode(os.path.abspath(args.to))
     reporter = make_reporter(sys.stderr, args.quiet, args.json)
     with open_repo(args) as tk:
-        snap = tk.resolve_time(args.at)
+        found = tk.locate(path, tk.resolve_time(args.at).id)
+        snap = found.snapshot
         try:
             result = tk.restore(path, snap.id, dest=dest, overwrite=args.overwrite, progress=reporter)
         finally:
             reporter.close()
     if args.json:
-        print_json(restore_json(result, snap))
+        print_json({**restore_json(result, snap),
+                    "deleted_in": None if found.deleted_in is None else found.deleted_in.to_json()})
     else:
         if not args.quiet:
-            print("\n".join(restore_sentences(result, path, snap)))
+            print("\n".join([*deleted_sentence(path, found), *restore_sentences(result, path, snap)]))
         for line in error_lines(result.errors):
             print(f"timekeep: could not restore {line.strip()}", file=sys.stderr)
     for warning in result.warnings:
@@ -194,6 +203,15 @@ def _unchanged_sentence(result: RestoreResult, when: str) -> str:
     some = "it has" if result.unchanged == 1 else f"{result.metadata_kept} of them have"
     return (f"{line} ({some} other permissions, owner or times now, kept as they are; --overwrite sets them "
             "back).")
+
+
+def deleted_sentence(path: bytes, found: Located) -> list[str]:
+    """For a path asked for after its deletion: where it went, and which snapshot it is read from instead."""
+    if found.deleted_in is None:
+        return []
+    gone, kept = found.deleted_in, found.snapshot
+    return [f"{_name(path)} was deleted in snapshot {gone.id} ({local_time(gone.time_ns)}); its last version is "
+            f"in snapshot {kept.id} ({local_time(kept.time_ns)})."]
 
 
 def _name(path: bytes) -> str:

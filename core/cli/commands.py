@@ -18,12 +18,13 @@ from timekeep.core.cli.output import (
     plural,
     print_backup,
     print_json,
+    print_skipped,
     show_path,
 )
 from timekeep.core.cli.progress import make_reporter
 from timekeep.core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path, state_folder
 from timekeep.core.cli.via_agent import backup_via_agent
-from timekeep.core.errors import BackupCancelled, UsageError
+from timekeep.core.errors import BackupCancelled, NothingChanged, UsageError
 from timekeep.core.types import CheckReport, Lost, SnapshotInfo
 
 
@@ -79,13 +80,17 @@ def cmd_backup(args: argparse.Namespace) -> int:
         said = len(tk.notes)
         try:
             with cancel_on_interrupt(cancel):
-                snap = tk.backup(trigger="manual", progress=reporter, cancel=cancel)
+                snap = tk.backup(trigger="manual", progress=reporter, cancel=cancel, skip_unchanged=True)
             for note in tk.notes[said:]:  # an index found damaged midway, and rebuilt
                 print(f"timekeep: {note}", file=sys.stderr)
         except (BackupCancelled, KeyboardInterrupt):
             reporter.close()
             print("backup cancelled; nothing was lost", file=sys.stderr)
             return CANCELLED
+        except NothingChanged as unchanged:
+            reporter.close()
+            print_skipped(str(unchanged), args.json, args.quiet)
+            return 0
         reporter.close()
         errors = tk.snapshot_errors(snap.id)
     print_backup(snap, errors, args.json, args.quiet)
@@ -170,7 +175,7 @@ def lost_reasons(lost: Iterable[Lost]) -> dict[str, int]:
 def rebuild_sentence(latest: SnapshotInfo | None, snapshots: int) -> str:
     if latest is None:
         return "Rebuilt index.db from the drive; the repository holds no snapshots yet."
-    return (f"Rebuilt index.db from the packs and manifests: {plural(snapshots, 'snapshot')}, the latest "
+    return (f"Rebuilt the index (index.db) from what the drive holds: {plural(snapshots, 'snapshot')}, the latest "
             f"is {latest.id}.")
 
 

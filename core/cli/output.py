@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
+from timekeep.core import units
 from timekeep.core.types import Entry, FileError, FolderInfo, SnapshotInfo, VersionInfo, iso_utc, ns_to_datetime
 
 _KIND_LETTER = {"dir": "d", "file": "-", "symlink": "l"}
@@ -19,17 +20,6 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 def plural(n: int, word: str, words: str | None = None) -> str:
     """`1 file`, `0 files`, `3 snapshots`: a count with its noun in the right number."""
     return f"{n} {word if n == 1 else words or word + 's'}"
-
-
-def human_bytes(n: float) -> str:
-    """`1536` → `1.5 KiB`: binary units, one decimal from KiB on."""
-    if abs(n) < 1024:
-        return f"{int(n)} B"
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        n /= 1024
-        if abs(n) < 1024 or unit == "TiB":
-            break
-    return f"{n:.1f} {unit}"
 
 
 def local_time(ns: int, seconds: bool = True) -> str:
@@ -211,7 +201,7 @@ def snapshot_lines(snapshots: Iterable[SnapshotInfo]) -> list[str]:
     columns = [("ID", ">"), ("TIME", "<"), ("TRIGGER", "<"), ("SCANNED", ">"), ("READ", ">"), ("CHANGED", ">"),
                ("NEW", ">"), ("ERRORS", ">")]
     rows = ([str(s.id), local_time(s.time_ns), show_text(s.trigger), str(s.files_scanned), str(s.files_read),
-             str(s.files_changed), human_bytes(s.bytes_new), str(s.errors)] for s in snapshots)
+             str(s.files_changed), units.size(s.bytes_new), str(s.errors)] for s in snapshots)
     return table(columns, rows)
 
 
@@ -240,7 +230,7 @@ def backup_summary(snap: SnapshotInfo, errors: list[FileError]) -> str:
     text = (
         f"Snapshot {snap.id} taken at {local_time(snap.time_ns)} in {snap.duration_s:.1f} s: "
         f"{plural(snap.files_scanned, 'file')} scanned, {snap.files_read} read, {snap.files_changed} changed; "
-        f"{human_bytes(snap.bytes_read)} read, {human_bytes(snap.bytes_new)} new on the drive."
+        f"{units.size(snap.bytes_read)} read, {units.size(snap.bytes_new)} new on the drive."
     )
     passed = skipped(errors)
     if passed:
@@ -272,3 +262,11 @@ def print_backup(snap: SnapshotInfo, errors: list[FileError], as_json: bool, qui
         print(backup_summary(snap, errors))
     elif failed or snap.errors:
         print(quiet_backup_errors(snap, failed))
+
+
+def print_skipped(message: str, as_json: bool, quiet: bool, extra: dict[str, Any] | None = None) -> None:
+    """A backup that found nothing new and took no snapshot: one sentence, or JSON that says so."""
+    if as_json:
+        print_json({"skipped": True, "message": message, **(extra or {})})
+    elif not quiet:
+        print(message)

@@ -9,10 +9,13 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TextIO
 
-from timekeep.core.cli.output import human_bytes, json_safe, plural, show_path
+from timekeep.core import units
+from timekeep.core.cli.output import json_safe, plural, show_path
 from timekeep.core.types import Progress
 
 _ERASE = "\r\x1b[K"
+PHASES = {"scan": "scanning", "store": "storing", "commit": "saving", "restore": "restoring", "check": "checking",
+          "coalesce": "thinning", "rebuild": "rebuilding"}  # what each step is, in a word
 
 
 class Reporter(Protocol):
@@ -115,13 +118,13 @@ def progress_json(p: Progress) -> dict[str, object]:
 
 
 def render_bar(p: Progress, width: int) -> str:
-    """`store  12/340 files  1.5 MiB/20.0 MiB  35.2 MiB/s  …/long/path/name.txt`, cut to `width - 1`."""
+    """`storing   12/340 files  1.5 MB/20.0 MB  35.2 MB/s  …/long/path/name.txt`, cut to `width - 1`."""
     unit = {"check": "chunk", "coalesce": "pack", "rebuild": "snapshot"}.get(p.phase, "file")
     files = f"{p.files_done}/{plural(p.files_total, unit)}" if p.files_total else ""
-    done = human_bytes(p.bytes_done)
-    size = f"{done}/{human_bytes(p.bytes_total)}" if p.bytes_total else done if p.bytes_done else ""
-    rate = f"{human_bytes(p.bytes_done / p.elapsed_s)}/s" if p.elapsed_s > 0 and p.bytes_done else ""
-    head = "  ".join(part for part in (f"{p.phase:<7}", files, size, rate) if part).rstrip()
+    done = units.size(p.bytes_done)
+    size = f"{done}/{units.size(p.bytes_total)}" if p.bytes_total else done if p.bytes_done else ""
+    rate = units.rate(p.bytes_done / p.elapsed_s) if p.elapsed_s > 0 and p.bytes_done else ""
+    head = "  ".join(part for part in (f"{PHASES.get(p.phase, p.phase):<9}", files, size, rate) if part).rstrip()
     room = width - 1 - len(head) - 2
     if p.current is None or room < 8:
         return head[: max(width - 1, 0)]

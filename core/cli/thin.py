@@ -8,8 +8,9 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from timekeep.core import units
 from timekeep.core.cli.exits import CANCELLED, DONE, FAILED
-from timekeep.core.cli.output import human_bytes, local_time, plural, print_json
+from timekeep.core.cli.output import local_time, plural, print_json
 from timekeep.core.cli.progress import make_reporter
 from timekeep.core.cli.repo import cancel_on_interrupt, open_repo
 from timekeep.core.errors import BackupCancelled
@@ -17,9 +18,9 @@ from timekeep.core.types import CoalesceReport, Retention
 
 
 def describe(rule: Retention) -> str:
-    weekly = f"for {rule.weekly_weeks} weeks" if rule.weekly_weeks else "for ever"
-    return (f"every snapshot of the last {rule.keep_all_hours} hours, then the last of each day for "
-            f"{rule.daily_days} days, then the last of each week {weekly}")
+    weekly = f"for {plural(rule.weekly_weeks, 'week')}" if rule.weekly_weeks else "for ever"
+    return (f"every snapshot of the last {plural(rule.keep_all_hours, 'hour')}, then the last of each day for "
+            f"{plural(rule.daily_days, 'day')}, then the last of each week {weekly}")
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
@@ -64,9 +65,9 @@ def summary(report: CoalesceReport) -> str:
     if report.snapshots_dropped:
         ids = ", ".join(str(s) for s in report.snapshots_dropped)
         lines.append(f"Thinned {plural(len(report.snapshots_dropped), 'snapshot')} ({ids}); freed "
-                     f"{human_bytes(report.bytes_freed)}.")
+                     f"{units.size(report.bytes_freed)}.")
     else:
-        lines.append(f"Nothing to thin; freed {human_bytes(report.bytes_freed)} of unused chunks."
+        lines.append(f"Nothing to thin; freed {units.size(report.bytes_freed)} of unused chunks."
                      if report.bytes_freed else "Nothing to thin.")
     if report.snapshots_kept_for_last_copy:
         lines.append(kept_sentence(report.snapshots_kept_for_last_copy))

@@ -1,4 +1,4 @@
-"""`timekeep backup` while the agent runs: ask it for a storage time and follow its progress to the end.
+"""`timekeep backup` while the agent runs: ask it for a backup and follow its progress to the end.
 
 The agent already knows what changed (its journal), so this reads only those files. When no agent runs,
 or it does not serve the repository named with --repo, the caller backs up directly instead.
@@ -12,13 +12,13 @@ import sys
 import threading
 
 from timekeep.core.cli.exits import backup_exit
-from timekeep.core.cli.output import failures, print_backup
+from timekeep.core.cli.output import failures, print_backup, print_skipped
 from timekeep.core.cli.progress import Reporter
 from timekeep.core.cli.repo import REPO_ENV, cancel_on_interrupt
 
 
 def backup_via_agent(args: argparse.Namespace, reporter: Reporter) -> int | None:
-    """The exit code of a storage time the agent took, or None when the agent cannot take it. A first Ctrl-C
+    """The exit code of a backup the agent took, or None when the agent cannot take it. A first Ctrl-C
     asks the agent to cancel it, a second one leaves at once (the agent finishes or cancels on its own)."""
     from timekeep.core.agent.client import back_up_now
 
@@ -33,9 +33,12 @@ def backup_via_agent(args: argparse.Namespace, reporter: Reporter) -> int | None
     if result.cancelled:
         print("backup cancelled; nothing was lost", file=sys.stderr)
         return result.exit_code
+    if result.snapshot is None and result.ok and result.skipped:
+        print_skipped(result.skipped, args.json, args.quiet, {"destination": result.destination})
+        return 0
     if result.snapshot is None:
-        print(f"timekeep: {result.message or 'the storage time failed'}", file=sys.stderr)
-        return result.exit_code or 1  # a storage time that stored nothing is no backup
+        print(f"timekeep: {result.message or 'the backup failed'}", file=sys.stderr)
+        return result.exit_code or 1  # a failed job that stored nothing is no backup
     errors = list(result.errors)
     print_backup(result.snapshot, errors, args.json, args.quiet, {"destination": result.destination})
     return backup_exit(result.snapshot, failures(errors))

@@ -138,7 +138,7 @@ class Restorer:
         if len(self.doubts) == 1:
             said.append(self.doubts[0])
         elif self.doubts:
-            said.append(f"{len(self.doubts)} files restored may have changed in a lost snapshot")
+            said.append(f"{len(self.doubts)} of the files restored may have changed in a lost snapshot")
         return tuple(said)
 
     def _note_doubt(self, plan: Plan) -> Plan:

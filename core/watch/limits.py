@@ -72,5 +72,5 @@ def plan_watches(dir_counts: Mapping[bytes, int], limit: int | None, reserve: fl
 def fallback_message(root: bytes, dirs: int, limit: int) -> str:
     """What the status says about a folder that is scanned instead of watched, and how to fix it."""
     return (f"{os.fsdecode(root)} has {dirs} or more folders, more than the file watch limit leaves room for "
-            f"(fs.inotify.max_user_watches = {limit}); its changes are found by a scan at each storage time. "
+            f"(fs.inotify.max_user_watches = {limit}); its changes are found by a scan at each backup. "
             f"Raise the limit (sysctl fs.inotify.max_user_watches={max(limit * 2, dirs * 2)}) to watch it.")

@@ -209,7 +209,7 @@ class FolderWatcher:
         except OSError as err:
             log.warning("cannot watch %s: %s", os.fsdecode(root), err)
             if err.errno == errno.ENOSPC:
-                return f"{os.fsdecode(root)}: the file watch limit is reached; it is scanned at each storage time"
+                return f"{os.fsdecode(root)}: the file watch limit is reached; it is scanned at each backup"
             return f"{os.fsdecode(root)} cannot be watched ({err.strerror or err}); it is scanned instead"
         return None
 

@@ -236,8 +236,9 @@ class WelcomeDialog(QDialog):
         self.outcome = "done"
         self.progress_bar.setValue(1000)
         notes = "".join(f" {wording.sentence(note)}" for note in done.notes)
+        files = "1 file" if snapshot.files_scanned == 1 else f"{snapshot.files_scanned:,} files"
         self.progress_label.setText(
-            f"Your first backup is done: {snapshot.files_scanned:,} files, {wording.size(snapshot.bytes_read)} "
+            f"Your first backup is done: {files}, {wording.size(snapshot.bytes_read)} "
             f"read in {wording.duration(snapshot.duration_s)}. Timekeep now keeps their history.{notes}")
         self._backup_ended()
 

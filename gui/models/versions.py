@@ -99,7 +99,7 @@ def _display(version: VersionInfo, column: int, before: VersionInfo | None, when
 
 
 def change_text(version: VersionInfo, before: VersionInfo | None) -> str:
-    """What happened, with how the size moved since the version above: "Changed, 1.2 KB larger"."""
+    """What happened, with how the size moved since the version above: "Changed, 1.2 kB larger"."""
     state = STATES.get(version.state, version.state)
     if version.state != "modified" or version.kind != "file" or before is None or before.state == "deleted":
         return state
