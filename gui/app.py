@@ -24,6 +24,8 @@ from timekeep.gui.engine_bridge import EngineBridge, History
 from timekeep.gui.engine_jobs import open_or_create
 from timekeep.gui.main_window import MainWindow
 from timekeep.gui.prompts import Prompts
+from timekeep.gui.quit_after_start import FLAG as QUIT_AFTER_START
+from timekeep.gui.quit_after_start import arm as arm_quit_after_start
 from timekeep.gui.schedule import Scheduler
 from timekeep.gui.settings import AppPaths, AppSettings, SettingsStore, load_settings
 from timekeep.gui.tray import Tray
@@ -275,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication(args)
     app.setApplicationName("Timekeep")
     app.setOrganizationName("timekeep")
-    app.setDesktopFileName("timekeep")
+    app.setDesktopFileName("org.timekeep.Timekeep")  # the desktop entry: its icon and name on Wayland
     paths = AppPaths.default()
     settings = load_settings(paths)  # a few hundred bytes, read once before the first window exists
     timekeep = TimekeepApp(paths, Prompts(), settings, home=Path(os.path.expanduser("~")))
@@ -285,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(timekeep.assets.app_icon())
     app.setQuitOnLastWindowClosed(not timekeep.tray.available)
     timekeep.start()
+    if QUIT_AFTER_START in args:
+        arm_quit_after_start(app, timekeep.quit)
     return app.exec()
 
 
