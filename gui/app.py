@@ -24,8 +24,6 @@ from timekeep.gui.engine_bridge import EngineBridge, History
 from timekeep.gui.engine_jobs import open_or_create
 from timekeep.gui.main_window import MainWindow
 from timekeep.gui.prompts import Prompts
-from timekeep.gui.quit_after_start import FLAG as QUIT_AFTER_START
-from timekeep.gui.quit_after_start import arm as arm_quit_after_start
 from timekeep.gui.schedule import Scheduler
 from timekeep.gui.settings import AppPaths, AppSettings, SettingsStore, load_settings
 from timekeep.gui.tray import Tray
@@ -286,9 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         timekeep.store.update(repository=os.path.abspath(chosen))
     app.setWindowIcon(timekeep.assets.app_icon())
     app.setQuitOnLastWindowClosed(not timekeep.tray.available)
+    if "--quit-after-start" in args:  # tests of an installed copy only (gui/quit_after_start.py)
+        from timekeep.gui.quit_after_start import arm
+        arm(app, timekeep.quit)
     timekeep.start()
-    if QUIT_AFTER_START in args:
-        arm_quit_after_start(app, timekeep.quit)
     return app.exec()
 
 

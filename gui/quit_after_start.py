@@ -8,11 +8,10 @@ from collections.abc import Callable
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-FLAG = "--quit-after-start"
-
 
 def arm(app: QApplication, quit_app: Callable[[], None]) -> None:
-    """Print `shown: TITLE; TITLE` (the visible top-level windows) on the loop's first turn, then quit."""
+    """Once the event loop turns (after the app has started), print `shown: TITLE; TITLE` (the visible
+    top-level windows), then quit."""
 
     def report() -> None:
         shown = [widget.windowTitle() for widget in app.topLevelWidgets() if widget.isVisible()]

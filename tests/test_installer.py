@@ -92,6 +92,7 @@ def package_version() -> str:
 def test_bundle_holds_both_programs_and_runs_from_its_folder(built: Built) -> None:
     for name in ("timekeep", "timekeep-gui"):
         assert os.access(built.bundle / name, os.X_OK)
+    assert (built.bundle / "_internal" / "README.md").read_bytes() == (ROOT / "README.md").read_bytes()  # Help
     done = run([built.bundle / "timekeep", "--help"])
     assert done.stdout.startswith("usage: timekeep")
     assert "backup" in done.stdout
