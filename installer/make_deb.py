@@ -22,6 +22,7 @@ LIB = Path("usr/lib/timekeep")
 CLI = "/usr/bin/timekeep"
 GUI = "/usr/bin/timekeep-gui"
 MAINTAINER = "The Timekeep developers <timekeep@localhost>"
+SUGGESTS = "python3-nautilus"  # GNOME Files loads the right-click items' extension through it
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from render_icons import render  # noqa: E402
@@ -114,7 +115,8 @@ def write_control(root: Path, release: str, arch: str) -> None:
     fields = system_libraries()
     control = (f"Package: timekeep\nVersion: {release}\nArchitecture: {arch}\nMaintainer: {MAINTAINER}\n"
                f"Installed-Size: {size_kib}\nDepends: {', '.join(fields['Depends'])}\n"
-               f"Recommends: {', '.join(fields['Recommends'])}\nSection: utils\nPriority: optional\n"
+               f"Recommends: {', '.join(fields['Recommends'])}\nSuggests: {SUGGESTS}\n"
+               "Section: utils\nPriority: optional\n"
                "Homepage: https://github.com/timekeep/timekeep\n"
                "Description: desktop time machine for personal files\n"
                " Timekeep keeps, on a backup drive, every version your chosen folders have been through, and\n"
