@@ -52,12 +52,17 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     return Built(bundle, deb)
 
 
+def with_sbin() -> dict[str, str]:
+    """The environment with /usr/sbin and /sbin on PATH: dpkg looks for ldconfig there, as a user too."""
+    return {**os.environ, "PATH": os.pathsep.join([os.environ.get("PATH", "/usr/bin:/bin"), "/usr/sbin", "/sbin"])}
+
+
 def dpkg_install(deb: Path, root: Path) -> Path:
     """Install with dpkg into an empty root of its own (the libraries it depends on are the machine's)."""
     for folder in ("var/lib/dpkg/info", "var/lib/dpkg/updates"):
         (root / folder).mkdir(parents=True)
     (root / "var/lib/dpkg/status").touch()
-    run(["dpkg", f"--root={root}", "--force-depends", "--force-not-root", "--log=/dev/null", "-i", deb])
+    run(["dpkg", f"--root={root}", "--force-depends", "--force-not-root", "--log=/dev/null", "-i", deb], with_sbin())
     return root
 
 
@@ -234,7 +239,7 @@ def test_removing_the_package_leaves_repositories_and_settings(built: Built, tmp
     kept = read_tree(mine)
     packaged = [root / name for name in packaged_files(built.deb)]
     assert packaged and all(p.is_symlink() or p.exists() for p in packaged)
-    run(["dpkg", f"--root={root}", "--force-not-root", "--log=/dev/null", "--purge", "timekeep"])
+    run(["dpkg", f"--root={root}", "--force-not-root", "--log=/dev/null", "--purge", "timekeep"], with_sbin())
     assert [p for p in packaged if p.is_symlink() or p.exists()] == []
     assert not (root / "usr/lib/timekeep").exists()
     assert read_tree(mine) == kept
@@ -300,7 +305,7 @@ def needed_from_system(folder: Path) -> dict[str, list[Path]]:
 
 def debian_package_of(soname: str) -> str | None:
     """The package holding `soname` on this machine, or None when it is not installed here."""
-    for line in run(["ldconfig", "-p"]).stdout.splitlines():
+    for line in run(["ldconfig", "-p"], with_sbin()).stdout.splitlines():
         parts = line.split(" => ")
         if len(parts) == 2 and parts[0].split()[0] == soname:
             for candidate in (parts[1].strip(), os.path.realpath(parts[1].strip())):
