@@ -19,6 +19,7 @@ from types import ModuleType
 import pytest
 from PySide6.QtGui import QImage
 
+from tests.agent_support import wait_for
 from tests.helpers import make_tree, read_tree
 from timekeep.core.agent.install import UNIT_TEMPLATE, render
 
@@ -223,6 +224,22 @@ def test_installed_window_opens_a_repository(installed: Path, tmp_path: Path) ->
     run([installed / "usr/bin/timekeep", "init", "--here", repo], env)
     done = run([installed / "usr/bin/timekeep-gui", "--repo", repo, "--quit-after-start"], env)
     assert "shown: Timekeep" in done.stdout.splitlines()
+
+
+def test_installed_cli_opens_the_window_with_the_bundles_own_program(installed: Path, tmp_path: Path) -> None:
+    """`timekeep gui` becomes the package's timekeep-gui (a frozen program has no `python -m` to run)."""
+    env = user_env(tmp_path / "home")
+    repo = tmp_path / "drive/Timekeep/laptop"
+    run([installed / "usr/bin/timekeep", "init", "--here", repo], env)
+    process = subprocess.Popen([installed / "usr/bin/timekeep", "gui", "--repo", repo], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        gui = (installed / "usr/lib/timekeep/timekeep-gui").resolve()
+        wait_for(lambda: Path(f"/proc/{process.pid}/exe").resolve() == gui, what="timekeep gui to exec timekeep-gui")
+        assert f"--repo\0{repo}".encode() in Path(f"/proc/{process.pid}/cmdline").read_bytes()
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 # removing it
