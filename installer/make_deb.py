@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -110,9 +111,21 @@ def system_libraries() -> dict[str, list[str]]:
     return fields
 
 
+def glibc_needed(folder: Path) -> str:
+    """The newest GLIBC_x.y symbol version any program or library in `folder` asks for."""
+    versions = set()
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.open("rb").read(4) == b"\x7fELF":
+            found = subprocess.run(["readelf", "-V", str(path)], capture_output=True, text=True).stdout
+            versions.update(re.findall(r"GLIBC_(\d+\.\d+(?:\.\d+)?)", found))
+    return max(versions, key=lambda v: tuple(int(n) for n in v.split(".")))
+
+
 def write_control(root: Path, release: str, arch: str) -> None:
     size_kib = sum(p.lstat().st_size for p in root.rglob("*") if not p.is_dir()) // 1024
     fields = system_libraries()
+    glibc = glibc_needed(root / LIB)
+    fields["Depends"] = [f"libc6 (>= {glibc})" if name == "libc6" else name for name in fields["Depends"]]
     control = (f"Package: timekeep\nVersion: {release}\nArchitecture: {arch}\nMaintainer: {MAINTAINER}\n"
                f"Installed-Size: {size_kib}\nDepends: {', '.join(fields['Depends'])}\n"
                f"Recommends: {', '.join(fields['Recommends'])}\nSuggests: {SUGGESTS}\n"
