@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -32,6 +33,15 @@ from render_icons import render  # noqa: E402
 def version() -> str:
     with (ROOT / "pyproject.toml").open("rb") as f:
         return str(tomllib.load(f)["project"]["version"])
+
+
+def release_date() -> str:
+    """The day of the source: $SOURCE_DATE_EPOCH (reproducible builds), else the last commit, else today."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        return time.strftime("%Y-%m-%d", time.gmtime(int(epoch)))
+    found = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%cs"], capture_output=True, text=True)
+    return found.stdout.strip() if found.returncode == 0 and found.stdout.strip() else time.strftime("%Y-%m-%d")
 
 
 def architecture() -> str:
@@ -62,7 +72,8 @@ def stage_desktop(root: Path, release: str) -> None:
     share = root / "usr/share"
     desktop = (sources / f"{APP_ID}.desktop").read_text(encoding="utf-8").replace("@GUI@", GUI)
     write_text(share / "applications" / f"{APP_ID}.desktop", desktop)
-    metainfo = (sources / f"{APP_ID}.metainfo.xml").read_text(encoding="utf-8").replace("@VERSION@", release)
+    metainfo = (sources / f"{APP_ID}.metainfo.xml").read_text(encoding="utf-8")
+    metainfo = metainfo.replace("@VERSION@", release).replace("@DATE@", release_date())
     write_text(share / "metainfo" / f"{APP_ID}.metainfo.xml", metainfo)
     render(ROOT / "resources" / "timekeep.svg", share / "icons" / "hicolor", APP_ID)
     write_text(root / "usr/lib/systemd/user" / UNIT_NAME, render_unit(UNIT_TEMPLATE, CLI))
