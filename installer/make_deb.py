@@ -24,6 +24,7 @@ LIB = Path("usr/lib/timekeep")
 CLI = "/usr/bin/timekeep"
 GUI = "/usr/bin/timekeep-gui"
 MAINTAINER = "The Timekeep developers <timekeep@localhost>"
+UNIT_NAME = "timekeep-agent.service"
 SUGGESTS = "python3-nautilus"  # GNOME Files loads the right-click items' extension through it
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -64,10 +65,8 @@ def write_text(target: Path, text: str) -> None:
 
 
 def stage_desktop(root: Path, release: str) -> None:
-    """Menu entry, metainfo, icons, and how the agent starts with a session."""
-    from timekeep.core.agent.install import UNIT_NAME, UNIT_TEMPLATE
-    from timekeep.core.agent.install import render as render_unit
-
+    """Menu entry, metainfo, icons, and how the agent starts with a session (the unit is the one
+    `timekeep agent --install` writes, read from this checkout, not from whatever copy the build's Python has)."""
     sources = ROOT / "resources" / "desktop"
     share = root / "usr/share"
     desktop = (sources / f"{APP_ID}.desktop").read_text(encoding="utf-8").replace("@GUI@", GUI)
@@ -76,7 +75,8 @@ def stage_desktop(root: Path, release: str) -> None:
     metainfo = metainfo.replace("@VERSION@", release).replace("@DATE@", release_date())
     write_text(share / "metainfo" / f"{APP_ID}.metainfo.xml", metainfo)
     render(ROOT / "resources" / "timekeep.svg", share / "icons" / "hicolor", APP_ID)
-    write_text(root / "usr/lib/systemd/user" / UNIT_NAME, render_unit(UNIT_TEMPLATE, CLI))
+    unit = (ROOT / "installer" / UNIT_NAME).read_text(encoding="utf-8").replace("@EXEC@", CLI)
+    write_text(root / "usr/lib/systemd/user" / UNIT_NAME, unit)
     autostart = (sources / "timekeep-agent.desktop").read_text(encoding="utf-8").replace("@CLI@", CLI)
     write_text(root / "etc/xdg/autostart/timekeep-agent.desktop", autostart)
 
