@@ -271,6 +271,27 @@ def test_removing_the_package_leaves_repositories_and_settings(built: Built, tmp
     assert read_tree(mine) == kept
 
 
+# building without what it needs
+
+def test_build_bundle_without_pyinstaller_says_what_to_do(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHON": "/bin/false", "TIMEKEEP_DIST": str(tmp_path / "dist"),
+           "TIMEKEEP_BUILD": str(tmp_path / "build")}
+    done = run([ROOT / "installer" / "build-bundle"], env, check=False)
+    assert done.returncode == 2
+    assert done.stderr == ("build-bundle: /bin/false lacks PyInstaller or PySide6; set up the checkout with "
+                           ".venv/bin/pip install -e '.[test]'\n")
+    assert not (tmp_path / "dist").exists()
+
+
+def test_build_deb_without_a_bundle_says_so(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHON": sys.executable}
+    done = run([ROOT / "installer" / "build-deb", "--reuse-bundle", "--bundle", tmp_path / "none",
+                "--out", tmp_path / "dist", "--work", tmp_path / "work"], env, check=False)
+    assert done.returncode == 1
+    assert done.stderr == f"build-deb: {tmp_path / 'none'} is not a Timekeep bundle (run installer/build-bundle)\n"
+    assert not (tmp_path / "dist").exists()
+
+
 # how build-deb reads places.tsv
 
 def load_make_deb() -> ModuleType:
