@@ -31,6 +31,7 @@ from timekeep.core.types import (
     Entry,
     FileError,
     FolderInfo,
+    Gone,
     Plan,
     Progress,
     RestoreResult,
@@ -125,6 +126,10 @@ class Timekeep:
     def folders(self) -> list[FolderInfo]:
         return folders.folders(self._repo)
 
+    def excluded(self, paths: list[bytes]) -> frozenset[bytes]:
+        """Which of `paths` backups leave out (by their folder's exclusion patterns)."""
+        return folders.excluded(self._repo, paths)
+
     def add_folder(self, path: bytes, excludes: tuple[str, ...] = (), default_excludes: bool = True) -> FolderInfo:
         return folders.add_folder(self._repo, path, excludes, default_excludes)
 
@@ -179,12 +184,20 @@ class Timekeep:
         """Children of `path` as they stood at the snapshot; `None` lists the protected folders."""
         return browsing.list_dir(self._repo, path, snapshot_id)
 
+    def changed_folders(self, snapshot_id: int) -> frozenset[bytes]:
+        """The folders with a file stored or deleted beneath them at the snapshot (a folder's own mark)."""
+        return browsing.changed_folders(self._repo, snapshot_id)
+
     def snapshot_summary(self, snapshot_id: int) -> SnapshotSummary:
         """What the snapshot changed: files stored and deleted, new bytes, the busiest folders (a tooltip)."""
         return browsing.snapshot_summary(self._repo, snapshot_id)
 
     def deleted_at(self, path: bytes | None, snapshot_id: int) -> list[Entry]:
         return browsing.deleted_at(self._repo, path, snapshot_id)
+
+    def gone_from(self, path: bytes) -> list[Gone]:
+        """Children of the folder deleted since some snapshot (as last stored), newest deletion first."""
+        return browsing.gone_from(self._repo, path)
 
     def versions(self, path: bytes) -> list[VersionInfo]:
         return browsing.versions(self._repo, path)

@@ -7,12 +7,12 @@ import os
 from datetime import UTC, datetime
 
 from timekeep.core.errors import NotInSnapshot, TimeBeforeFirstSnapshot, UsageError
-from timekeep.core.index import queries, summary
+from timekeep.core.index import gone, queries, summary
 from timekeep.core.repository import Repository
 from timekeep.core.restore import build
 from timekeep.core.storage.manifest import manifest_ids
 from timekeep.core.timespec import parse_time_spec
-from timekeep.core.types import Entry, FileError, SnapshotInfo, SnapshotSummary, VersionInfo
+from timekeep.core.types import Entry, FileError, Gone, SnapshotInfo, SnapshotSummary, VersionInfo
 
 
 def lost_snapshots(repo: Repository) -> list[int]:
@@ -63,6 +63,10 @@ def list_dir(repo: Repository, path: bytes | None, snapshot_id: int) -> list[Ent
     return queries.children_at(repo.db, version.file_id, snapshot_id)
 
 
+def changed_folders(repo: Repository, snapshot_id: int) -> frozenset[bytes]:
+    return summary.changed_folders(repo.db, snapshot_id)
+
+
 def snapshot_summary(repo: Repository, snapshot_id: int) -> SnapshotSummary:
     return summary.snapshot_summary(repo.db, snapshot_id)
 
@@ -79,6 +83,14 @@ def deleted_at(repo: Repository, path: bytes | None, snapshot_id: int) -> list[E
     if version.kind != "dir":
         raise UsageError(f"{os.fsdecode(path)} is not a folder at snapshot {snapshot_id}")
     return summary.deleted_children(repo.db, fid, snapshot_id)
+
+
+def gone_from(repo: Repository, path: bytes) -> list[Gone]:
+    """What was in the folder at some snapshot and is deleted now, newest deletion first."""
+    fid = queries.file_id(repo.db, path)
+    if fid is None:
+        raise NotInSnapshot(f"{os.fsdecode(path)} was never backed up")
+    return gone.gone_children(repo.db, fid)
 
 
 def versions(repo: Repository, path: bytes) -> list[VersionInfo]:

@@ -7,7 +7,8 @@ import dataclasses
 import json
 import os
 
-from timekeep.core.capture.excludes import DEFAULT_EXCLUDES
+from timekeep.core import protected
+from timekeep.core.capture.excludes import DEFAULT_EXCLUDES, Excludes
 from timekeep.core.errors import UsageError
 from timekeep.core.paths import is_inside, within
 from timekeep.core.repository import Repository, sync_folders
@@ -16,8 +17,29 @@ from timekeep.core.types import FolderInfo, Retention
 
 
 def folders(repo: Repository) -> list[FolderInfo]:
+    """The active protected folders; a writer also keeps the file managers' list of them current."""
     rows = repo.db.execute_sql("SELECT id, path, excludes FROM folder WHERE active = 1 ORDER BY path")
-    return [FolderInfo(fid, path, tuple(json.loads(ex))) for fid, path, ex in rows]
+    found = [FolderInfo(fid, path, tuple(json.loads(ex))) for fid, path, ex in rows]
+    if repo.writable:
+        protected.quietly_publish(repo.root, (f.path for f in found))
+    return found
+
+
+def excluded(repo: Repository, paths: list[bytes]) -> frozenset[bytes]:
+    """Those of `paths` a backup leaves out, as the scan decides: the name, or any folder above it inside
+    its protected folder, matches that folder's patterns. Paths outside every protected folder are not
+    in the answer."""
+    rules = [(f.path, Excludes(f.excludes)) for f in folders(repo)]
+    found = set()
+    for path in paths:
+        for root, rule in rules:
+            if is_inside(path, root):
+                parts = path[len(root) + 1:].split(b"/")
+                if path != root and any(rule.excluded(name, b"/".join(parts[: i + 1]))
+                                       for i, name in enumerate(parts)):
+                    found.add(path)
+                break
+    return frozenset(found)
 
 
 def add_folder(repo: Repository, path: bytes, excludes: tuple[str, ...] = (), default_excludes: bool = True
@@ -89,6 +111,7 @@ def _patterns(excludes: tuple[str, ...], default_excludes: bool) -> tuple[str, .
 def _write(repo: Repository, entries: list[dict[str, object]]) -> None:
     repo_layout.write_folders(repo.layout, entries)
     sync_folders(repo.db, repo.layout, [])
+    protected.quietly_publish(repo.root, (str(e["path"]) for e in entries))
 
 
 def _folder(repo: Repository, path: bytes) -> FolderInfo:

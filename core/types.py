@@ -99,6 +99,17 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Gone:
+    """An item gone from its folder: as it was last stored (`entry`, taken at `stored_ns`), and the snapshot
+    that found it deleted."""
+
+    entry: Entry
+    stored_ns: int
+    deleted_snapshot: int
+    deleted_ns: int
+
+
+@dataclass(frozen=True)
 class VersionInfo:
     snapshot_id: int
     time_ns: int

@@ -1,4 +1,4 @@
-"""Start the desktop app: settings, the welcome flow or the main window, the tray, the schedule.
+"""Start the desktop app: settings, the welcome flow or the main window, the tray, protection by the agent.
 
 `main()` is the `timekeep-gui` entry point. `TimekeepApp` wires the pieces and is what tests build, with
 their own paths, prompts and no tray. Nothing happens at import.
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool
 from PySide6.QtWidgets import QApplication
 
+from timekeep.core.agent.launch import Protection, protect
 from timekeep.core.api import answer_notice, notice_due
 from timekeep.core.types import Retention, SnapshotInfo
 from timekeep.gui import wording
@@ -21,13 +23,16 @@ from timekeep.gui.dialogs.check import CheckDialog
 from timekeep.gui.dialogs.settings import SettingsDialog
 from timekeep.gui.dialogs.welcome import WelcomeDialog
 from timekeep.gui.engine_bridge import EngineBridge, History
-from timekeep.gui.engine_jobs import open_or_create
+from timekeep.gui.engine_jobs import named_repository_problem, open_or_create
+from timekeep.gui.history_watch import HistoryWatch
 from timekeep.gui.main_window import MainWindow
+from timekeep.gui.place import open_place, place_argument
 from timekeep.gui.prompts import Prompts
-from timekeep.gui.schedule import Scheduler
+from timekeep.gui.protection import ProtectionWatch, Protector
 from timekeep.gui.settings import AppPaths, AppSettings, SettingsStore, load_settings
 from timekeep.gui.tray import Tray
 from timekeep.gui.volumes import backups_folder
+from timekeep.gui.widgets.protection_status import ProtectionStatus
 from timekeep.gui.workers import WorkerPool
 
 WORKER_THREADS = 4  # a backup holds one for its whole length; browsing, previews and restores share the rest
@@ -41,7 +46,7 @@ def resolve_repository(chosen: str) -> str:
 
 class TimekeepApp(QObject):
     def __init__(self, paths: AppPaths, prompts: Prompts, settings: AppSettings | None = None,
-                 tray: bool = True, home: Path | None = None) -> None:
+                 tray: bool = True, home: Path | None = None, protector: Protector | None = None) -> None:
         super().__init__()
         pool = QThreadPool(self)
         pool.setMaxThreadCount(max(WORKER_THREADS, QThreadPool.globalInstance().maxThreadCount()))
@@ -50,20 +55,25 @@ class TimekeepApp(QObject):
         self.store = SettingsStore(paths, settings or AppSettings(), lambda fn, value: self.workers.start(fn, value))
         self.assets = Assets()
         self.bridge = EngineBridge(self.workers, self, agent_socket=paths.agent_socket)
-        self.scheduler = Scheduler(parent=self)
+        self.protection = ProtectionWatch(self.workers, paths.agent_socket, protector, self)  # None: never install
+        self.history_watch = HistoryWatch(self.bridge, self.workers, self)
         self.tray = Tray(self.assets, enabled=tray, parent=self)
         self.window: MainWindow | None = None
+        self.protection_status = ProtectionStatus()  # replaced by the window's own when it is built
         self.check_dialog: CheckDialog | None = None
         self.welcome: WelcomeDialog | None = None
         self.quitting = False
         self._connect()
 
     def _connect(self) -> None:
-        self.scheduler.due.connect(lambda: self.bridge.back_up("schedule"))
+        self.protection.turned_on.connect(self._protection_done)
+        self.protection.turn_on_failed.connect(
+            lambda message: self._protection_done(Protection(False, f"Protection is off: {message}", ())))
         self.tray.backup_requested.connect(lambda: self.bridge.back_up("manual"))
         self.tray.open_requested.connect(self.show_window)
         self.tray.quit_requested.connect(self.quit)
         self.bridge.repository_opened.connect(self._repository_opened)
+        self.bridge.history_loaded.connect(self._history_reloaded)
         self.bridge.repository_missing.connect(lambda _repo: self.tray.set_status("Backup drive not connected"))
         self.bridge.backup_started.connect(lambda: self.tray.set_status("Backing up…"))
         self.bridge.backup_finished.connect(self._backup_finished)
@@ -85,7 +95,7 @@ class TimekeepApp(QObject):
     # first run
     def show_welcome(self) -> WelcomeDialog:
         self.welcome = WelcomeDialog(self.workers, self.prompts, self.assets, home=self.home)
-        self.welcome.setup_finished.connect(self.open_repository)
+        self.welcome.setup_finished.connect(lambda repo: self.open_repository(repo, protect=True))
         self.welcome.rejected.connect(self._welcome_abandoned)
         self.welcome.show()
         return self.welcome
@@ -95,13 +105,22 @@ class TimekeepApp(QObject):
             self.quit()
 
     # the main window
-    def open_repository(self, repo: str) -> MainWindow:
+    def open_repository(self, repo: str, protect: bool = False) -> MainWindow:
+        """Show `repo`; `protect`: a drive just set up or chosen, which the agent is installed and started for."""
         if repo != self.settings.repository:
             self.store.update(repository=repo)
         window = self.show_window()
         self.bridge.set_repository(Path(repo))
-        self.scheduler.configure(self.settings.schedule_minutes, self.settings.last_backup_ns)
+        self.protection.watch(Path(repo))
+        if protect:
+            self.protection.turn_on(Path(repo))
         return window
+
+    def _protection_done(self, protection: Protection) -> None:
+        """Turning protection on ended: said in one sentence, where the protection state shows."""
+        if self.window is not None:
+            self.protection_status.show_result(protection.sentence)
+            self._status_message(protection.sentence)
 
     def show_window(self) -> MainWindow:
         if self.window is None:
@@ -111,18 +130,26 @@ class TimekeepApp(QObject):
             self.window.restore_state(self.settings.window_geometry, self.settings.splitter_state)
             self.window.settings_requested.connect(self.show_settings)
             self.window.check_requested.connect(self.show_check)
-            self.window.drives_list.open_requested.connect(self.open_repository)
+            self.window.drives_list.open_requested.connect(lambda repo: self.open_repository(repo, protect=True))
             self.window.quit_requested.connect(self.quit)
             self.window.window_closed.connect(self._window_closed)
             self.tray.fallback = lambda title, text: self._status_message(f"{title}: {text}")
+            self._add_protection_status(self.window)
         self.window.show()
         self.window.raise_()
         self.window.activateWindow()
         return self.window
 
     def _next_backup_in(self) -> float | None:
-        """Seconds to the window's own next backup; None while the agent backs the drive up by its schedule."""
-        return None if self.bridge.agent_serving else self.scheduler.seconds_left()
+        """Seconds to the agent's next backup of this drive: the one schedule (None when it plans none)."""
+        return self.protection.next_in_s(time.time_ns())
+
+    def _add_protection_status(self, window: MainWindow) -> None:
+        status = self.protection_status = ProtectionStatus(window)
+        window.statusBar().insertPermanentWidget(0, status)
+        status.turn_on_requested.connect(self.protection.turn_on)
+        self.protection.state_changed.connect(status.show_state)
+        self.protection.state_changed.connect(window._refresh_idle)
 
     def _status_message(self, text: str) -> None:
         if self.window is not None:
@@ -146,10 +173,13 @@ class TimekeepApp(QObject):
         self.tray.set_status("No backup yet" if last is None else "Up to date")
         if last is not None and last != self.settings.last_backup_ns:
             self.store.update(last_backup_ns=last)
-        self.scheduler.configure(self.settings.schedule_minutes, last)
-        if last is not None and self.scheduler.seconds_left() == 0.0 and history.folders:
-            self.bridge.back_up("drive")  # the drive came back and a backup is overdue
         self._check_privacy()
+
+    def _history_reloaded(self, history: History) -> None:
+        """Another writer's snapshot (the agent, the CLI) is the last backup a missing drive still tells of."""
+        last = history.snapshots[-1].time_ns if history.snapshots else None
+        if last is not None and last != self.settings.last_backup_ns:
+            self.store.update(last_backup_ns=last)
 
     def _check_privacy(self) -> None:
         """Once per repository, offer to make private one that other users can read (the looking and the
@@ -176,7 +206,6 @@ class TimekeepApp(QObject):
 
     def _backup_finished(self, snapshot: SnapshotInfo) -> None:
         self.store.update(last_backup_ns=snapshot.time_ns)
-        self.scheduler.backed_up(snapshot.time_ns)
         self.tray.set_status("Up to date")
         if snapshot.errors:
             self.notify("Backup finished with problems",
@@ -214,7 +243,7 @@ class TimekeepApp(QObject):
         history = self.window.history if self.window is not None else None
         folders = history.folders if history is not None else ()
         dialog = SettingsDialog(self.settings, folders, self.prompts, self.assets, self.window,
-                                agent_serving=self.bridge.agent_serving)
+                                agent_serving=self.protection.state is not None and self.protection.state.serves)
         dialog.accepted.connect(lambda: self.apply_settings(dialog))
         dialog.thin_requested.connect(lambda rule: self.thin_history(dialog, rule))
         dialog.open()
@@ -231,13 +260,14 @@ class TimekeepApp(QObject):
 
     def apply_settings(self, dialog: SettingsDialog) -> None:
         self.store.update(**{k: getattr(dialog.new_settings(), k) for k in (
-            "schedule_minutes", "extra_excludes", "retention", "compression_level", "notifications")})
-        self.scheduler.configure(self.settings.schedule_minutes, self.settings.last_backup_ns)
+            "interval_minutes", "clock_times", "extra_excludes", "retention", "compression_level",
+            "notifications")})  # the agent reads its new schedule from settings.json within seconds
         change = dialog.folder_change()
         if change is not None:
             self.bridge.change_folders(change, on_failed=lambda m: self.prompts.warn(self.window, "Folders", m))
         if dialog.new_repository:
-            self.workers.start(resolve_repository, dialog.new_repository, on_done=self.open_repository,
+            self.workers.start(resolve_repository, dialog.new_repository,
+                               on_done=lambda repo: self.open_repository(repo, protect=True),
                                on_failed=lambda m: self.prompts.warn(self.window, "Backup drive", m))
 
     # leaving
@@ -270,17 +300,24 @@ def repository_argument(argv: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The `timekeep-gui [--repo PATH]` entry point."""
+    """The `timekeep-gui [--repo PATH] [--file PATH [--previous] | --folder PATH]` entry point. Opened at a
+    place (by a file manager) it shows no tray icon and ends with its window; a second one is its own process."""
     args = sys.argv if argv is None else argv
+    chosen = repository_argument(args[1:]) or os.environ.get("TIMEKEEP_REPO")
+    problem = named_repository_problem(os.path.abspath(chosen)) if chosen else None
+    if problem:  # a mistyped path: one line, and nothing remembered
+        print(f"timekeep-gui: {problem}", file=sys.stderr)
+        return 2
     app = QApplication(args)
     app.setApplicationName("Timekeep")
     app.setOrganizationName("timekeep")
     app.setDesktopFileName("org.timekeep.Timekeep")  # the desktop entry: its icon and name on Wayland
     paths = AppPaths.default()
     settings = load_settings(paths)  # a few hundred bytes, read once before the first window exists
-    timekeep = TimekeepApp(paths, Prompts(), settings, home=Path(os.path.expanduser("~")))
-    chosen = repository_argument(args[1:]) or os.environ.get("TIMEKEEP_REPO")
-    if chosen:  # remembered, so the next start opens it too
+    place = place_argument(args[1:])
+    timekeep = TimekeepApp(paths, Prompts(), settings, tray=place is None, home=Path(os.path.expanduser("~")),
+                           protector=protect)
+    if chosen:  # a repository, or one on a drive that is away: remembered, so the next start opens it too
         timekeep.store.update(repository=os.path.abspath(chosen))
     app.setWindowIcon(timekeep.assets.app_icon())
     app.setQuitOnLastWindowClosed(not timekeep.tray.available)
@@ -288,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         from timekeep.gui.quit_after_start import arm
         arm(app, timekeep.quit)
     timekeep.start()
+    open_place(timekeep, place)  # parented to the app: it acts once the history is in
     return app.exec()
 
 

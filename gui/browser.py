@@ -92,6 +92,11 @@ class Browser(QObject):
         """Where a row's bytes are: T, or for a row deleted at T the snapshot before, when it still existed."""
         return self.previous_snapshot() if row.deleted else self.snapshot
 
+    def _request(self, folders: tuple[bytes, ...]) -> TreeRequest:
+        before = self.previous_snapshot()
+        return TreeRequest(None if self.snapshot is None else self.snapshot.id, self.previous_id(), folders,
+                           None if before is None else before.time_ns)
+
     def reload(self) -> None:
         """List the root and every open folder at T (one worker job), then redraw the tree."""
         if self.root is None:
@@ -99,7 +104,7 @@ class Browser(QObject):
             self.model.clear()
             return
         folders = (self.root, *sorted(p for p in self.expanded if p.startswith(self.root + b"/")))
-        request = TreeRequest(None if self.snapshot is None else self.snapshot.id, self.previous_id(), folders)
+        request = self._request(folders)
         if self.selected is not None:
             self._wanted_selection = self.selected.path
         self.trees.submit(lambda done, failed, _wanted: self.bridge.read(load_tree, request, on_done=done,
@@ -121,7 +126,7 @@ class Browser(QObject):
         self.tree_shown.emit()
 
     def _children_wanted(self, path: bytes, generation: int) -> None:
-        request = TreeRequest(None if self.snapshot is None else self.snapshot.id, self.previous_id(), (path,))
+        request = self._request((path,))
         self.bridge.read(load_tree, request,
                          on_done=lambda listing: self.model.set_children(path, generation, listing.get(path, [])))
 
@@ -197,5 +202,6 @@ class Browser(QObject):
             return
         self.marks.submit(lambda done, failed, _w: self.bridge.read(changed_at, row.path, on_done=done,
                                                                     on_failed=failed),
-                          self.timeline.set_marked, lambda _message: self.timeline.set_marked(frozenset()))
+                          lambda ids: self.timeline.set_marked(ids, wording.display_name(row.path)),
+                          lambda _message: self.timeline.set_marked(frozenset()))
 

@@ -245,7 +245,7 @@ class EngineBridge(QObject):
         elif result.ok:
             self.backup_skipped.emit(result.message)
         else:
-            self.backup_failed.emit(result.error or "the storage time failed")
+            self.backup_failed.emit(result.error or "the backup failed")
 
     def _backup_done(self, done: WriterDone[SnapshotInfo]) -> None:
         self._cancel = None

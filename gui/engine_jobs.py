@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Literal, TypeVar
 
-from timekeep.core.api import RebuildReport, Timekeep, init_repository, is_repository, rebuild_index
+from timekeep.core.api import (
+    RebuildReport,
+    Timekeep,
+    init_repository,
+    is_repository,
+    missing_drive,
+    rebuild_index,
+)
 from timekeep.core.errors import IndexDamaged, IndexMissing
 from timekeep.core.types import CheckReport, CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
 
@@ -59,6 +66,17 @@ class FolderChange:
 def repository_reachable(path: Path) -> bool:
     """True when the drive is there and the folder holds a repository (its config file)."""
     return is_repository(path)
+
+
+def named_repository_problem(path: str) -> str | None:
+    """Why a repository named on the command line cannot be opened, or None: a repository, or one whose
+    drive is away (the window shows that calmly and waits). A path on a drive that is there but holds no
+    repository is a mistake to say at once, never a drive to wait for."""
+    if is_repository(path) or missing_drive(path) is not None:
+        return None
+    if not os.path.exists(path):
+        return f"{path} does not exist: no Timekeep repository there (is the path spelled right?)"
+    return f"{path} is not a Timekeep repository (its drive is connected, but no backup was made there)"
 
 
 def open_reader(path: Path) -> Timekeep | IndexTrouble:

@@ -14,7 +14,6 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -35,9 +34,11 @@ from timekeep.gui.assets import Assets
 from timekeep.gui.browser import Browser
 from timekeep.gui.engine_bridge import EngineBridge, History
 from timekeep.gui.file_actions import FileActions, Target
+from timekeep.gui.folder_columns import FolderColumns
+from timekeep.gui.help_menu import HelpMenu
 from timekeep.gui.index_repair import IndexRepair
 from timekeep.gui.models.snapshots import SnapshotsModel
-from timekeep.gui.models.tree import CHANGE, MODIFIED, NAME, SIZE, FolderTreeModel
+from timekeep.gui.models.tree import NAME, FolderTreeModel
 from timekeep.gui.prompts import Prompts
 from timekeep.gui.widgets.backup_status import BackupStatus
 from timekeep.gui.widgets.drive_status import DriveStatus
@@ -104,11 +105,7 @@ class MainWindow(QMainWindow):
         self.backup_status = BackupStatus()
 
     def _build_layout(self) -> None:
-        header = self.tree_view.header()
-        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
-        for column in (SIZE, MODIFIED, CHANGE):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(False)
+        self.columns = FolderColumns(self.tree_view)
         self.tree_view.sortByColumn(NAME, Qt.SortOrder.AscendingOrder)
         self.splitter = QSplitter()
         self.splitter.addWidget(self._sidebar())
@@ -158,6 +155,7 @@ class MainWindow(QMainWindow):
         app_menu.addSeparator()
         app_menu.addAction(quit_action)
         self.menuBar().addMenu("&File").addActions(self.actions_.actions)
+        self.help = HelpMenu(self, self.bridge.workers)
         toolbar = QToolBar("Main")
         toolbar.setObjectName("main_toolbar")
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)

@@ -1,9 +1,10 @@
-"""The app's own settings (which repository, window state, schedule, retention) in one JSON file.
+"""The app's choices on this machine (which repository, schedule, retention, notifications) and its window state.
 
-The engine keeps what a repository needs on the drive (its retention rule and compression level among them);
-these are the desktop app's choices on this machine, with the last rule and level the person applied, which
-the settings dialog starts from. Paths come from an `AppPaths` passed in, so importing this module touches
-nothing.
+The choices live in settings.json, shared with the CLI and the agent (`timekeep.core.settings`): the schedule
+set here is the agent's. Window geometry, the splitter and the last backup seen are state, not choices: they
+live in the state folder (window.json). The engine keeps what a repository needs on the drive (its retention
+rule and compression level among them); these are the last rule and level the person applied, which the
+settings dialog starts from. Paths come from an `AppPaths` passed in, so importing this module touches nothing.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from typing import Any
 
 import platformdirs
 
+from timekeep.core import settings as shared
 from timekeep.core.api import atomic_write
 from timekeep.core.types import Retention
 
 log = logging.getLogger(__name__)
 
-SCHEDULE_CHOICES = (0, 15, 30, 60, 120, 240, 1440)  # minutes; 0 = only by hand
+SCHEDULE_CHOICES = (15, 30, 60, 120, 240, 1440)  # minutes between the agent's backups
+WINDOW_STATE = ("window_geometry", "splitter_state", "last_backup_ns")  # kept in the state folder
 
 
 @dataclass(frozen=True)
@@ -51,13 +54,18 @@ class AppPaths:
 
     @property
     def settings_file(self) -> Path:
-        return self.config_dir / "gui.json"
+        return self.config_dir / shared.FILE_NAME
+
+    @property
+    def window_file(self) -> Path:
+        return self.state_dir / "window.json"
 
 
 @dataclass(frozen=True)
 class AppSettings:
     repository: str | None = None
-    schedule_minutes: int = 60
+    interval_minutes: int = 60  # the agent's schedule
+    clock_times: tuple[str, ...] = ()  # ...and the times of day it also backs up at ("13:00")
     extra_excludes: tuple[str, ...] = ()
     retention: Retention = field(default_factory=Retention)
     compression_level: int = 3
@@ -72,6 +80,7 @@ class AppSettings:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["extra_excludes"] = list(self.extra_excludes)
+        data["clock_times"] = list(self.clock_times)
         return data
 
     @classmethod
@@ -80,6 +89,11 @@ class AppSettings:
         known = {f.name for f in fields(cls)}
         clean = {k: v for k, v in data.items() if k in known}
         clean["extra_excludes"] = tuple(str(p) for p in clean.get("extra_excludes", ()) or ())
+        clean["clock_times"] = tuple(str(p) for p in clean.get("clock_times", ()) or ())
+        if not isinstance(clean.get("interval_minutes", 60), int | float):
+            del clean["interval_minutes"]
+        elif "interval_minutes" in clean:
+            clean["interval_minutes"] = int(clean["interval_minutes"])
         retention = clean.get("retention")
         clean["retention"] = _retention(retention) if isinstance(retention, dict) else Retention()
         try:
@@ -94,20 +108,33 @@ def _retention(data: dict[str, Any]) -> Retention:
 
 
 def load_settings(paths: AppPaths) -> AppSettings:
-    """The saved settings, or defaults when there are none or the file is unreadable."""
+    """The saved settings and window state, or defaults for whatever is missing or unreadable."""
+    window = _read_object(paths.window_file)
+    return AppSettings.from_json({**shared.read_or_defaults(paths.settings_file),
+                                  **{k: v for k, v in window.items() if k in WINDOW_STATE}})
+
+
+def _read_object(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(paths.settings_file.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return AppSettings()
-    return AppSettings.from_json(data) if isinstance(data, dict) else AppSettings()
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
-def save_settings(paths: AppPaths, settings: AppSettings) -> None:
-    """Write atomically, so a crash mid-save leaves the previous settings rather than half a file."""
-    os.makedirs(paths.config_dir, exist_ok=True)
-    text = json.dumps(settings.to_json(), indent=2, sort_keys=True)
-    atomic_write(paths.settings_file, text.encode("utf-8"))
-
+def save_settings(paths: AppPaths, settings: AppSettings, keys: tuple[str, ...] | None = None) -> None:
+    """Write `keys` (all when None): choices into settings.json, changing no other key there (the agent's and
+    the CLI's stay as they are), window state into the state folder; both atomically."""
+    data = settings.to_json()
+    wanted = tuple(data) if keys is None else keys
+    choices = {k: data[k] for k in wanted if k not in WINDOW_STATE}
+    if choices:
+        shared.update(paths.settings_file, {k: v for k, v in choices.items() if v is not None},
+                      remove=tuple(k for k, v in choices.items() if v is None))
+    if any(k in WINDOW_STATE for k in wanted):
+        os.makedirs(paths.state_dir, exist_ok=True)
+        text = json.dumps({k: data[k] for k in WINDOW_STATE}, indent=2, sort_keys=True)
+        atomic_write(paths.window_file, text.encode("utf-8"))
 
 
 class SettingsStore:
@@ -124,9 +151,10 @@ class SettingsStore:
 
     def update(self, **changes: Any) -> AppSettings:
         self.settings = self.settings.with_changes(**changes)
-        self.run_later(self.save, self.settings)
+        keys = tuple(changes)
+        self.run_later(lambda settings: self.save(settings, keys), self.settings)
         return self.settings
 
-    def save(self, settings: AppSettings) -> None:
+    def save(self, settings: AppSettings, keys: tuple[str, ...] | None = None) -> None:
         with self._lock:
-            save_settings(self.paths, settings)
+            save_settings(self.paths, settings, keys)

@@ -5,7 +5,8 @@
 Builds three weeks of history in a temporary folder (snapshot times are set by shifting the clock the engine
 reads, file times by os.utime), starts the real app on it under Xvfb (re-running itself through `xvfb-run`
 when there is no display) with a real agent serving three drives (so the sidebar lists them), and saves PNGs
-of the main window, the versions dialog, the compare dialog, the settings, "Check backup…", the banner of a
+of the timeline after a first hour, a week and a year (`timelines`), the main window, the versions
+dialog, the compare dialog, the settings, "Check backup…", the banner of a
 repository whose index is missing, and the welcome flow. It then runs once more with a dark palette (the
 Fusion style with the colours a dark desktop hands an app, chosen by TIMEKEEP_SCREENSHOTS_DARK=1) and saves
 the same views with a `-dark` suffix. Needs: apt-get install xvfb xauth libxcb-icccm4 libxcb-keysyms1
@@ -199,10 +200,40 @@ def shoot(out: Path) -> None:
     if os.environ.get(DARK_ENV):
         app.setStyle("Fusion")
         app.setPalette(dark_palette())
+    shoot_timelines(out)
     with tempfile.TemporaryDirectory(prefix="timekeep-shots-") as tmp:
+        os.environ["HOME"] = str(Path(tmp) / "home")  # paths read from "~", as on a person's computer
         repo, docs = build_history(Path(tmp))
         with running_agent(Path(tmp), repo, docs) as socket:
             shoot_app(Path(tmp), repo, docs, out, socket)
+
+
+def shoot_timelines(out: Path) -> None:
+    """The timeline after a first hour, a first week and a year, one above the other, a file's changes marked."""
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    from timekeep.core.types import SnapshotInfo
+    from timekeep.gui.models.snapshots import SnapshotsModel
+    from timekeep.gui.widgets.timeline import Timeline
+
+    now = time.time_ns()
+    minute = 60 * 10**9
+    spans = ([now - (50 - 15 * k) * minute for k in range(4)], [now - 6 * DAY + k * 7 * HOUR for k in range(20)],
+             [now - 365 * DAY + k * 3 * DAY for k in range(120)] + [now - HOUR, now - HOUR + 10 * 10**9])
+    box = QWidget()
+    column = QVBoxLayout(box)
+    models = []
+    for times in spans:
+        models.append(SnapshotsModel())
+        models[-1].set_snapshots([SnapshotInfo(i + 1, t, "schedule") for i, t in enumerate(times)])
+        line = Timeline(models[-1], parent=box)
+        line.set_marked(frozenset({1, 3, len(times) - 1}), "chapter-1.md")
+        line.set_position(len(times) - 1)
+        column.addWidget(line)
+    box.resize(900, 3 * line.sizeHint().height() + 40)
+    box.show()
+    save(box, out, "timelines")
+    box.close()
 
 
 @contextlib.contextmanager
@@ -243,7 +274,7 @@ def shoot_app(tmp: Path, repo: Path, docs: Path, out: Path, socket: Path) -> Non
     from timekeep.gui.prompts import ScriptedPrompts
     from timekeep.gui.settings import AppPaths, AppSettings
 
-    settings = AppSettings(repository=str(repo), schedule_minutes=60, extra_excludes=("*.iso", "node_modules"))
+    settings = AppSettings(repository=str(repo), interval_minutes=60, extra_excludes=("*.iso", "node_modules"))
     timekeep = TimekeepApp(AppPaths(tmp / "config", tmp / "cache", socket), ScriptedPrompts(), settings,
                            tray=False, home=tmp / "home")
     timekeep.start()

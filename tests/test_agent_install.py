@@ -32,7 +32,7 @@ def test_without_a_user_manager_the_unit_is_enabled_by_hand(tmp_path: Path) -> N
     assert wants.is_symlink() and os.readlink(wants) == str(unit) and wants.resolve() == unit.resolve()
     # ...and sessions without systemd start it from the autostart entry, which systemd's generator skips
     assert "X-systemd-skip=true" in desktop.read_text() and " agent" in desktop.read_text()
-    assert json.loads((config_home / "timekeep" / "agent.json").read_text())["destinations"] == [str(repo)]
+    assert json.loads((config_home / "timekeep" / "settings.json").read_text())["destinations"] == [str(repo)]
     said = done.stdout
     assert "default.target.wants" in said and "not running yet" in said and "next log in" in said
     assert "starts with your next desktop session" not in said

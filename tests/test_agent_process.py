@@ -40,7 +40,7 @@ def write_settings(env: dict[str, str], **extra: Any) -> None:
                 "quiet_seconds": 0, "tick_seconds": 0.05, **extra}
     folder = Path(env["XDG_CONFIG_HOME"]) / "timekeep"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "agent.json").write_text(json.dumps(settings))
+    (folder / "settings.json").write_text(json.dumps(settings))
 
 
 @pytest.fixture

@@ -37,9 +37,9 @@ def repo(tmp_path: Path, env: dict[str, str]) -> Path:
     return repo
 
 
-def start(qtbot, tmp_path: Path, repo: Path, socket: Path, minutes: int = 0) -> TimekeepApp:  # type: ignore[no-untyped-def]
+def start(qtbot, tmp_path: Path, repo: Path, socket: Path) -> TimekeepApp:  # type: ignore[no-untyped-def]
     app = TimekeepApp(AppPaths(tmp_path / "config", tmp_path / "cache", socket), ScriptedPrompts(),
-                      AppSettings(repository=str(repo), schedule_minutes=minutes), tray=False)
+                      AppSettings(repository=str(repo)), tray=False)
     app.start()
     assert app.window is not None
     qtbot.addWidget(app.window)
@@ -49,7 +49,7 @@ def start(qtbot, tmp_path: Path, repo: Path, socket: Path, minutes: int = 0) -> 
 
 def test_back_up_now_asks_the_agent_and_shows_its_progress(qtbot, tmp_path: Path, env, repo: Path) -> None:  # type: ignore[no-untyped-def]
     with agent_process(env, repo) as (_proc, paths):
-        app = start(qtbot, tmp_path, repo, paths.socket, minutes=60)
+        app = start(qtbot, tmp_path, repo, paths.socket)
         window = app.window
         qtbot.waitUntil(lambda: app.bridge.agent_serving, timeout=10_000)
         (tmp_path / "src" / "later.txt").write_bytes(b"later\n")
@@ -61,10 +61,12 @@ def test_back_up_now_asks_the_agent_and_shows_its_progress(qtbot, tmp_path: Path
         assert isinstance(shown, Progress) and shown.files_done >= 1  # the agent's progress reached the status bar
         qtbot.waitUntil(lambda: window.timeline.now_position == 2, timeout=10_000)
         assert window.snapshots.snapshots[-1].id == finished.args[0].id
-        assert "next" not in window.backup_status.label.text()  # the agent serves: no schedule of the window's
-        settings = app.show_settings()  # the window's own schedule rests while the agent serves the drive
+        # the one schedule is the agent's: its next backup (a day away here) shows, with protection on
+        qtbot.waitUntil(lambda: "· next in 23 h" in window.backup_status.label.text(), timeout=10_000)
+        assert app.protection_status.label.text() == "Protection is on: the background agent backs up this drive"
+        settings = app.show_settings()
         notes = [label.text() for label in settings.findChildren(QLabel)]
-        assert any("The background agent is backing up this drive" in note for note in notes)
+        assert any("The background agent keeps this schedule" in note and "it is running" in note for note in notes)
         settings.reject()
         app.shut_down()
 
@@ -92,8 +94,10 @@ def test_a_backup_the_agent_starts_by_itself_shows_in_the_window(qtbot, tmp_path
 
 
 def test_without_an_agent_the_window_backs_up_itself(qtbot, tmp_path: Path, repo: Path) -> None:  # type: ignore[no-untyped-def]
-    app = start(qtbot, tmp_path, repo, tmp_path / "no-agent.sock", minutes=60)
-    assert "next in" in app.window.backup_status.label.text()  # no agent: the window's own schedule
+    app = start(qtbot, tmp_path, repo, tmp_path / "no-agent.sock")
+    qtbot.waitUntil(lambda: app.protection_status.turn_on_button.isVisible(), timeout=10_000)
+    assert "next" not in app.window.backup_status.label.text()  # no agent: no schedule (the window keeps none)
+    assert app.protection_status.label.text() == "Protection is off: the background agent is not running"
     with qtbot.waitSignal(app.bridge.backup_finished, timeout=30_000) as finished:
         app.window.backup_action.trigger()
     assert finished.args[0].trigger == "manual"

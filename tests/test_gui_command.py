@@ -40,18 +40,20 @@ def test_timekeep_gui_opens_the_named_repository(tmp_path: Path, how: str) -> No
     else:
         env["TIMEKEEP_REPO"] = str(repo)
     proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    settings = tmp_path / "config" / "timekeep" / "gui.json"
+    settings = tmp_path / "config" / "timekeep" / "settings.json"
+    window = Path(env["XDG_STATE_HOME"]) / "timekeep" / "window.json"
     with Timekeep.open(repo) as tk:
         latest = tk.snapshots()[-1].time_ns
 
-    def remembered() -> dict[str, object] | None:
-        """gui.json once the app, in its event loop, opened the repository and noted its latest snapshot."""
+    def remembered() -> bool:
+        """window.json once the app, in its event loop, opened the repository and noted its latest snapshot."""
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
-        data = json.loads(settings.read_text()) if settings.exists() else {}
-        return data if data.get("last_backup_ns") == latest else None
+        data = json.loads(window.read_text()) if window.exists() else {}
+        return data.get("last_backup_ns") == latest
 
     try:
-        assert wait_for(remembered, what="the app to open the repository")["repository"] == str(repo)
+        wait_for(remembered, what="the app to open the repository")
+        assert json.loads(settings.read_text())["repository"] == str(repo)
         # `timekeep` became the app
         assert b"timekeep.gui.app" in Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
         assert proc.poll() is None

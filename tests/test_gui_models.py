@@ -165,4 +165,4 @@ def test_snapshots_and_versions_models_pass_the_tester(qtmodeltester, history) -
         versions.set_versions(tk.versions(os.fsencode(folder / "notes.txt")))
         qtmodeltester.check(versions)
     assert versions.rowCount() == 2
-    assert [versions.index(r, 2).data() for r in range(2)] == ["Created", "Changed"]
+    assert [versions.index(r, 2).data() for r in range(2)] == ["Created", "Changed, 6 bytes larger"]

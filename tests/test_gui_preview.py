@@ -63,7 +63,8 @@ def test_each_kind_of_file_previews(stored) -> None:  # type: ignore[no-untyped-
     assert (blob.kind, blob.size, blob.digest) == ("binary", 5000, blake3.blake3(binary).hexdigest())
     pane.show_preview(blob, sid)
     assert pane.shown_text() == hex_dump(binary[:4096])
-    assert blob.digest in pane.details.text() and "5.0 KB" in pane.details.text()
+    assert blob.digest not in pane.details.text() and "5.0 KB" in pane.details.text()  # no digest in the header
+    assert pane.details.toolTip() == f"Content fingerprint (BLAKE3):\n{blob.digest}"
     pane.show_preview(image, sid)
     assert pane.stack.currentWidget() is pane.image_view
 

@@ -14,7 +14,6 @@ from timekeep.gui.dialogs.compare import DiffRow, side_by_side
 from timekeep.gui.file_actions import restore_sentence
 from timekeep.gui.listing import Row, ordered
 from timekeep.gui.models.versions import distinct
-from timekeep.gui.schedule import seconds_until
 from timekeep.gui.settings import AppPaths, AppSettings, load_settings, save_settings
 from timekeep.gui.volumes import repository_path, suggested_folders
 from timekeep.gui.widgets.drive_status import missing_text
@@ -29,7 +28,6 @@ from timekeep.gui.widgets.timeline_scale import (
     labels,
     nearest,
     span_for,
-    spread,
 )
 
 NOW = 1_800_000_000 * 10**9
@@ -75,7 +73,7 @@ def test_timeline_scale_is_linear_in_real_time() -> None:
 
 
 @pytest.mark.parametrize(("span", "width", "minutes"), [
-    (15 * MINUTE_NS, 1000, 5), (HOUR_NS, 1000, 10), (2 * DAY_NS, 1000, 360), (40 * DAY_NS, 1000, 7 * DAY_MIN),
+    (15 * MINUTE_NS, 1000, 2), (HOUR_NS, 1000, 10), (2 * DAY_NS, 1000, 360), (40 * DAY_NS, 1000, 7 * DAY_MIN),
     (400 * DAY_NS, 1000, 91 * DAY_MIN)])
 def test_label_step_fits_the_width(span: int, width: int, minutes: int) -> None:
     assert label_step_minutes(span, width) == minutes
@@ -85,9 +83,9 @@ def test_a_history_of_minutes_gets_minute_labels() -> None:
     """Twelve minutes of snapshots are not squeezed into a corner with a single hour label."""
     now_ns = int(datetime(2026, 11, 20, 15, 7).astimezone().timestamp() * 1e9)
     start, end = span_for([now_ns - 12 * MINUTE_NS, now_ns - MINUTE_NS], now_ns)
-    assert end - start <= 16 * MINUTE_NS
+    assert end - start <= 13 * MINUTE_NS
     texts = [text for _x, text in labels(Scale(start, end, 0.0, 1000.0), datetime(2026, 11, 20, 15, 7).astimezone())]
-    assert texts == ["14:55", "15:00", "15:05"]
+    assert texts == ["14:56", "14:58", "15:00", "15:02", "15:04", "15:06"]
 
 
 def test_label_words() -> None:
@@ -101,22 +99,10 @@ def test_label_words() -> None:
     assert label_text(now.replace(day=1, hour=0), 91 * DAY_MIN, now) == "2026-11"
 
 
-def test_clustered_ticks_fan_out_but_keep_their_order() -> None:
-    assert spread([10.0, 500.0, 990.0, 995.0, 1000.0], 0, 1000, gap=10) == [10.0, 500.0, 980.0, 990.0, 1000.0]
-    assert spread([0.0, 1.0, 2.0], 0, 1000, gap=10) == [0.0, 10.0, 20.0]
-    assert spread([5.0, 6.0], 0, 5, gap=10) == [5.0, 6.0]  # no room: left as they are
-
-
 def test_nearest_tick() -> None:
     assert nearest([10.0, 20.0, 100.0], 14) == 0
     assert nearest([10.0, 20.0, 100.0], 70) == 2
     assert nearest([10.0, 20.0], 15) == 1  # a tie goes to the later tick
-
-
-@pytest.mark.parametrize(("last", "interval", "expected"), [(None, 60, 0.0), (NOW - 30 * 60 * 10**9, 60, 1800.0),
-                                                            (NOW - 2 * HOUR_NS, 60, 0.0), (NOW, 0, None)])
-def test_schedule(last: int | None, interval: int, expected: float | None) -> None:
-    assert seconds_until(last, interval, NOW) == expected
 
 
 def test_restore_sentences() -> None:
@@ -156,17 +142,19 @@ def test_identical_versions_are_hidden() -> None:
 def test_settings_round_trip_and_tolerance(tmp_path) -> None:  # type: ignore[no-untyped-def]
     paths = AppPaths(tmp_path / "config", tmp_path / "cache")
     assert load_settings(paths) == AppSettings()
-    chosen = AppSettings(repository="/media/x/Timekeep/host", schedule_minutes=30, extra_excludes=("*.iso",),
+    chosen = AppSettings(repository="/media/x/Timekeep/host", interval_minutes=30, extra_excludes=("*.iso",),
                          retention=Retention(12, 7, 4), compression_level=9, last_backup_ns=NOW)
     save_settings(paths, chosen)
     assert load_settings(paths) == chosen
     old_file = {"retention": {"keep_all_hours": 6, "daily_days": 10, "weekly_weeks": 2}}  # as older releases wrote it
     paths.settings_file.write_text(json.dumps(old_file))
     assert load_settings(paths).retention == Retention(6, 10, 2)  # the engine's own record
-    paths.settings_file.write_text(json.dumps({"schedule_minutes": 15, "unknown": 1, "retention": "bad"}))
-    assert load_settings(paths) == AppSettings(schedule_minutes=15)
+    paths.settings_file.write_text(json.dumps({"interval_minutes": 15, "unknown": 1, "retention": "bad"}))
+    # the window's state lives apart (the state folder): a hand-edited settings.json leaves it alone
+    assert load_settings(paths) == AppSettings(interval_minutes=15, last_backup_ns=NOW)
     paths.settings_file.write_text("{not json")
-    assert load_settings(paths) == AppSettings()
+    assert load_settings(paths) == AppSettings(last_backup_ns=NOW)
+    assert json.loads(paths.window_file.read_text())["last_backup_ns"] == NOW
 
 
 def test_rows_come_folders_first_then_by_name() -> None:
@@ -183,7 +171,7 @@ def test_repository_path_and_suggestions(tmp_path) -> None:  # type: ignore[no-u
     assert found == [("Documents", True), ("Music", False), ("code", False)]
 
 
-def test_the_shown_time_has_seconds_only_when_a_neighbour_shares_its_minute(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_the_shown_times_have_seconds_all_or_none(qtbot) -> None:  # type: ignore[no-untyped-def]
     from timekeep.core.types import SnapshotInfo
     from timekeep.gui.models.snapshots import SnapshotsModel
     from timekeep.gui.widgets.timeline import Timeline
@@ -195,9 +183,10 @@ def test_the_shown_time_has_seconds_only_when_a_neighbour_shares_its_minute(qtbo
     model.set_snapshots(snaps)
     timeline = Timeline(model, clock=lambda: base + HOUR_NS)
     qtbot.addWidget(timeline)
-    assert timeline.time_words(snaps[0]) == "2026-11-20 12:07"
-    assert timeline.time_words(snaps[1]) == "2026-11-20 15:07:10"
-    assert timeline.time_words(snaps[2]) == "2026-11-20 15:07:40"
+    assert [timeline.time_words(s) for s in snaps] == ["2026-11-20 12:07:00", "2026-11-20 15:07:10",
+                                                        "2026-11-20 15:07:40"]  # two share a minute: all to the second
+    model.set_snapshots(snaps[:2])
+    assert [timeline.time_words(s) for s in snaps[:2]] == ["2026-11-20 12:07", "2026-11-20 15:07"]
 
 
 def test_progress_line_counts_one_file_in_the_singular() -> None:

@@ -20,7 +20,7 @@ from timekeep.gui.volumes import repository_path
 def start(qtbot, tmp_path: Path, home: Path) -> tuple[TimekeepApp, ScriptedPrompts, WelcomeDialog]:  # type: ignore[no-untyped-def]
     prompts = ScriptedPrompts()
     paths = AppPaths(tmp_path / "config", tmp_path / "cache")
-    app = TimekeepApp(paths, prompts, AppSettings(schedule_minutes=0), tray=False, home=home)
+    app = TimekeepApp(paths, prompts, AppSettings(), tray=False, home=home)
     app.start()
     welcome = app.welcome
     assert welcome is not None and app.window is None

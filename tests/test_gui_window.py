@@ -47,7 +47,7 @@ def history(tmp_path: Path) -> tuple[Path, Path, list[dict[bytes, tuple[str, byt
 def start_app(qtbot, tmp_path: Path, repo: Path, **settings) -> tuple[TimekeepApp, ScriptedPrompts]:  # type: ignore[no-untyped-def]
     prompts = ScriptedPrompts()
     app = TimekeepApp(AppPaths(tmp_path / "config", tmp_path / "cache"), prompts,
-                      AppSettings(repository=str(repo), schedule_minutes=0, **settings), tray=False)
+                      AppSettings(repository=str(repo), **settings), tray=False)
     app.start()
     assert app.window is not None
     qtbot.addWidget(app.window)
@@ -188,7 +188,8 @@ def test_versions_dialog_and_compare(qtbot, running) -> None:  # type: ignore[no
     select(qtbot, window, docs / "report.txt")
     dialog = window.actions_.show_versions()
     qtbot.waitUntil(lambda: dialog.model.rowCount() == 3, timeout=10_000)
-    assert [dialog.model.index(r, 2).data() for r in range(3)] == ["Created", "Changed", "Changed"]
+    assert [dialog.model.index(r, 2).data() for r in range(3)] == ["Created", "Changed, 10 bytes larger",
+                                                                      "Changed, 14 bytes smaller"]
     dialog.preview_row(dialog.model.index(0, 0))
     qtbot.waitUntil(lambda: dialog.preview.current is not None, timeout=10_000)
     assert dialog.preview.shown_text() == "draft one\n"
@@ -277,7 +278,9 @@ def test_settings_change_folders_and_exclusions_through_the_engine(qtbot, runnin
     folders = {os.fsdecode(f.path): f.excludes for f in changed.args[0]}
     assert set(folders) == {str(docs), str(extra)}
     assert all("*.iso" in patterns for patterns in folders.values())
-    assert app.settings.schedule_minutes == 30 and app.settings.extra_excludes == ("*.iso",)
+    assert app.settings.interval_minutes == 30 and app.settings.extra_excludes == ("*.iso",)
+    # the schedule is the agent's: settings.json, which it follows, now says so
+    qtbot.waitUntil(lambda: json.loads(app.paths.settings_file.read_text()).get("interval_minutes") == 30)
     qtbot.waitUntil(lambda: window.folders_list.count() == 2, timeout=10_000)
     with qtbot.waitSignal(app.bridge.backup_finished, timeout=20_000):
         window.back_up_now()

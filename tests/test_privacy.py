@@ -236,7 +236,7 @@ def test_the_desktop_app_offers_to_fix_it(qtbot, cli: Cli, tmp_path: Path) -> No
     prompts = ScriptedPrompts()
     prompts.confirmations.append(True)
     app = TimekeepApp(AppPaths(tmp_path / "config", tmp_path / "cache", state_dir=state), prompts,
-                      AppSettings(repository=str(repo), schedule_minutes=0), tray=False)
+                      AppSettings(repository=str(repo)), tray=False)
     app.start()
     assert app.window is not None
     qtbot.addWidget(app.window)

@@ -72,7 +72,7 @@ class Agent:
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], datetime] = utc_now,
                  battery: Callable[[], bool | None] = on_battery, settings: SettingsFile | None = None) -> None:
         self.config = config
-        self.settings = settings  # agent.json, followed while the agent runs
+        self.settings = settings  # settings.json, followed while the agent runs
         self.policy = config.policy
         self.clock, self.wall, self.battery = clock, wall, battery
         self.destinations = {str(p): Destination(p, clock) for p in config.destinations}
@@ -167,7 +167,7 @@ class Agent:
         self._next_poll = 0.0
         self._rewatch()
         log.info("settings read again from %s: %d destinations, every %d minutes",
-                 self.settings.path if self.settings else "agent.json", len(keep), self.policy.interval_s // 60)
+                 self.settings.path if self.settings else "settings.json", len(keep), self.policy.interval_s // 60)
 
     def _drives_changed(self) -> None:
         """udisks says a drive or mount changed: poll the mount points at the next tick, not in seconds."""

@@ -1,4 +1,5 @@
-"""The agent's settings: its destinations (repositories, rotated among) and its schedule, from agent.json.
+"""The agent's settings: its destinations (repositories, rotated among) and its schedule, from settings.json
+(the file the window and the CLI share, `timekeep.core.settings`):
 
     {"destinations": ["/media/usb/Timekeep/home", "/mnt/nas/Timekeep/home"],
      "interval_minutes": 60, "clock_times": ["13:00"], "back_up_on_battery": false,
@@ -11,7 +12,6 @@ The running agent reads the file again whenever it changes (`SettingsFile`): no 
 
 from __future__ import annotations
 
-import json
 import os
 import zoneinfo
 from dataclasses import dataclass, field
@@ -19,9 +19,9 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from timekeep.core import settings
 from timekeep.core.errors import UsageError
 from timekeep.core.schedule.policy import DEFAULT_INTERVAL_S, Policy, parse_clock_times
-from timekeep.core.storage.atomic import atomic_write
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def policy_from(data: dict[str, Any], zone: tzinfo) -> Policy:
 
 
 def parse_config(data: dict[str, Any], extra: str | None = None, zone: tzinfo | None = None) -> AgentConfig:
-    """Settings from agent.json's contents; `extra` (--repo) is put first among the destinations."""
+    """Settings from settings.json's contents; `extra` (--repo) is put first among the destinations."""
     listed = [Path(os.path.abspath(p)) for p in data.get("destinations", [])]
     if extra is not None and Path(os.path.abspath(extra)) not in listed:
         listed.insert(0, Path(os.path.abspath(extra)))
@@ -93,38 +93,31 @@ def parse_config(data: dict[str, Any], extra: str | None = None, zone: tzinfo | 
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return {}
-    except ValueError as err:
-        raise UsageError(f"{path} is not valid JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{path} should hold a JSON object")
-    return data
+    """The settings file's contents ({} when there is none); a UsageError in one line when it is unusable."""
+    return settings.read(path)
 
 
 def load_config(path: Path, extra: str | None = None) -> AgentConfig:
     config = parse_config(read_config_file(path), extra)
     if not config.destinations:
-        raise UsageError("the agent has no destination: give --repo PATH (or set TIMEKEEP_REPO), "
+        raise UsageError("the agent has no destination: finish the welcome flow in the Timekeep window, "
+                         "give --repo PATH (or set TIMEKEEP_REPO), "
                          f"or list repositories under \"destinations\" in {path}")
     return config
 
 
+def has_destination(path: Path) -> bool:
+    """Whether settings name a repository for the agent (`timekeep agent --if-configured` asks)."""
+    return bool(settings.destinations(read_config_file(path)))
+
+
 def add_destination(path: Path, repo: str) -> None:
     """Remember a repository among the agent's destinations (what `timekeep agent --install --repo` does)."""
-    data = read_config_file(path)
-    listed = [str(p) for p in data.get("destinations", [])]
-    wanted = os.path.abspath(repo)
-    if wanted not in listed:
-        data["destinations"] = [*listed, wanted]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, json.dumps(data, indent=2).encode() + b"\n")
+    settings.add_destination(path, repo)
 
 
 class SettingsFile:
-    """agent.json as the running agent follows it: read again whenever it changes (mtime, size or inode),
+    """settings.json as the running agent follows it: read again whenever it changes (mtime, size or inode),
     so an edit takes effect within seconds, without restarting the agent."""
 
     def __init__(self, path: Path, extra: str | None = None) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from peewee import DatabaseError
 
+from timekeep.core import protected
 from timekeep.core.api import Timekeep
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.drives import Presence
@@ -122,6 +123,8 @@ class Destination:
         folders = {os.fsencode(str(e["path"])): Excludes(list(e.get("excludes", []))) for e in entries}
         changed = {p: e.patterns for p, e in folders.items()} != {p: e.patterns for p, e in self.folders.items()}
         self.folders = folders
+        if changed:
+            protected.quietly_publish(self.path, folders)  # the file managers' right-click follows
         return changed
 
     def refresh(self) -> None:

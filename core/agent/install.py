@@ -51,6 +51,7 @@ X-GNOME-Autostart-enabled=true
 X-systemd-skip=true
 """
 Systemctl = Callable[[list[str]], bool]
+Spawn = Callable[[list[str]], object]  # starts a command detached from the caller
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,17 @@ def command() -> str:
     return f"{shlex.quote(sys.executable)} -m timekeep.core.cli.main"
 
 
+def spawn_detached(argv: list[str]) -> object:
+    """Start `argv` in a session of its own, its input and output away from ours: closing the window (or
+    the terminal) that started it leaves it running."""
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, close_fds=True)
+
+
+def agent_argv(exec_command: str) -> list[str]:
+    return [*shlex.split(exec_command), "agent"]
+
+
 def render(template: str, exec_command: str) -> str:
     return template.replace("@EXEC@", exec_command)
 
@@ -105,14 +117,19 @@ def systemctl() -> Systemctl | None:
     return run
 
 
-def install(where: Places, exec_command: str, manager: Systemctl | None) -> list[str]:
-    """Write both entries and enable the unit: through the user manager when one runs (which also starts
-    it now), else by linking it by hand. Returns what was done, in words."""
+def write_entries(where: Places, exec_command: str) -> list[str]:
+    """Write the systemd user unit and the autostart entry; what was written, in words."""
     for path, template in ((where.unit, UNIT_TEMPLATE), (where.desktop, DESKTOP_TEMPLATE)):
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, render(template, exec_command).encode())
-    done = [f"Installed the systemd user unit {where.unit}",
+    return [f"Installed the systemd user unit {where.unit}",
             f"Installed the autostart entry {where.desktop} (used by desktop sessions without systemd)"]
+
+
+def install(where: Places, exec_command: str, manager: Systemctl | None) -> list[str]:
+    """Write both entries and enable the unit: through the user manager when one runs (which also starts
+    it now), else by linking it by hand. Returns what was done, in words."""
+    done = write_entries(where, exec_command)
     if manager is not None and manager(["daemon-reload"]) and manager(["enable", "--now", UNIT_NAME]):
         return [*done, f"Enabled and started {UNIT_NAME}: the agent runs now, and with every session."]
     enable_by_hand(where)

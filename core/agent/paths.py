@@ -52,7 +52,7 @@ class AgentPaths:
 
     @property
     def config_file(self) -> Path:
-        return self.config / "agent.json"
+        return self.config / "settings.json"  # shared with the window and the CLI
 
     @property
     def known_drives(self) -> Path:

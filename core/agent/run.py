@@ -48,7 +48,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 def run_agent(paths: AgentPaths, config: AgentConfig, stop: threading.Event | None = None,
               settings: SettingsFile | None = None) -> int:
     """Run until `stop` is set or a signal arrives; raises AgentRunning if another agent holds the lock.
-    `settings`: the agent.json `config` came from, followed while the agent runs."""
+    `settings`: the settings.json `config` came from, followed while the agent runs."""
     paths.ensure()
     lock = InstanceLock(paths.lock)
     lock.acquire()

@@ -1,4 +1,4 @@
-"""`timekeep agent [--install | --uninstall]` and `timekeep status [--json]`.
+"""`timekeep agent [--install | --uninstall | --if-configured]` and `timekeep status [--json]`.
 
 `status` asks the running agent; without one it says so and reads what it can from the repository.
 Engine and agent modules load inside the commands, so other commands do not pay for them.
@@ -22,7 +22,8 @@ def _repo_arg(args: argparse.Namespace) -> str | None:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    """Run the agent; --install remembers --repo among its destinations and writes the session entries."""
+    """Run the agent; --install remembers --repo (else the configured repository) among its destinations and
+    writes the session entries; --if-configured runs it only when settings name a destination."""
     from timekeep.core.agent import launch
 
     if args.uninstall:
@@ -30,6 +31,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
         return 0
     if args.install:
         print("\n".join(launch.install(_repo_arg(args))))
+        return 0
+    if getattr(args, "if_configured", False) and _repo_arg(args) is None and not launch.configured():
+        launch.note_not_configured()  # a session that never set Timekeep up: nothing to protect, nothing shown
         return 0
     return launch.run(_repo_arg(args))
 
@@ -50,7 +54,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _status_without_agent(args: argparse.Namespace) -> int:
-    repo = _repo_arg(args)
+    from timekeep.core.cli.repo import configured_repository
+
+    repo = _repo_arg(args) or configured_repository()
     found: dict[str, Any] = {"agent": False}
     if repo is not None:
         found.update(_repository_status(repo))

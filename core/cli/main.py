@@ -175,6 +175,8 @@ def _add_agent(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     which = agent.add_mutually_exclusive_group()
     which.add_argument("--install", action="store_true", help="start the agent with every session")
     which.add_argument("--uninstall", action="store_true", help="stop starting the agent with sessions")
+    which.add_argument("--if-configured", action="store_true",
+                       help="run only if a backup drive is set up (else exit quietly): for session autostart")
     _command(sub, common, "status", lazy("agent_cmd", "cmd_status"), "what the agent is doing and what waits",
              json=True)
 

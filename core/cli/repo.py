@@ -24,11 +24,21 @@ REPO_ENV = "TIMEKEEP_REPO"
 
 
 def repo_path(args: argparse.Namespace) -> str:
-    """`--repo` if given, else $TIMEKEEP_REPO; a UsageError (exit 2) if neither."""
-    path = getattr(args, "repo", None) or os.environ.get(REPO_ENV)
+    """`--repo` if given, else $TIMEKEEP_REPO, else the repository in settings.json (the one the window set
+    up); a UsageError (exit 2) if none."""
+    path = getattr(args, "repo", None) or os.environ.get(REPO_ENV) or configured_repository()
     if not path:
-        raise UsageError(f"no repository given: use --repo PATH or set {REPO_ENV}")
+        raise UsageError(f"no repository given: use --repo PATH or set {REPO_ENV} (or set one up in the "
+                         "Timekeep window)")
     return os.path.abspath(path)
+
+
+def configured_repository() -> str | None:
+    """The repository settings.json names; a UsageError in one line when that file is unusable."""
+    from timekeep.core import settings
+    from timekeep.core.agent.launch import settings_file
+
+    return settings.configured_repository(settings.read(settings_file()))
 
 
 def open_repo(args: argparse.Namespace, writer: bool = False, progress: Callable[[Progress], None] | None = None

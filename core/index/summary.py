@@ -45,6 +45,21 @@ def snapshot_summary(db: SqliteDatabase, snapshot_id: int) -> SnapshotSummary:
                            tuple((bytes(path), int(n)) for path, n in top))
 
 
+def changed_folders(db: SqliteDatabase, snapshot_id: int) -> frozenset[bytes]:
+    """Every folder holding, at any depth, a file stored or deleted at the snapshot: one query for the
+    changed files' parents, their ancestors by name."""
+    rows = db.execute_sql(
+        "SELECT DISTINCT p.path FROM version v JOIN file f ON f.id = v.file_id JOIN file p ON p.id = f.parent_id "
+        "WHERE v.snapshot_id = ? AND v.kind != 'dir'", (snapshot_id,))
+    found: set[bytes] = set()
+    for (path,) in rows:
+        folder = bytes(path)
+        while folder not in found and len(folder) > 1:
+            found.add(folder)
+            folder = folder.rsplit(b"/", 1)[0] or b"/"
+    return frozenset(found)
+
+
 def deleted_children(db: SqliteDatabase, parent_id: int, snapshot_id: int) -> list[Entry]:
     """Children of a folder deleted at the snapshot, each as it was just before (to show and restore it)."""
     rows = db.execute_sql(DELETED + "WHERE f.parent_id = ? AND p.state != 'deleted' ORDER BY f.path",

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
@@ -42,8 +43,6 @@ PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def schedule_words(minutes: int) -> str:
-    if minutes == 0:
-        return "Only when I ask"
     if minutes < 60:
         return f"Every {minutes} minutes"
     if minutes < 1440:
@@ -134,20 +133,29 @@ class SettingsDialog(QDialog):
         self.schedule_box = QComboBox()
         for minutes in SCHEDULE_CHOICES:
             self.schedule_box.addItem(schedule_words(minutes), minutes)
-        index = self.schedule_box.findData(self.settings.schedule_minutes)
-        self.schedule_box.setCurrentIndex(max(0, index))
+        index = self.schedule_box.findData(self.settings.interval_minutes)
+        self.schedule_box.setCurrentIndex(index if index >= 0 else SCHEDULE_CHOICES.index(60))
+        self.clock_edit = QLineEdit(", ".join(self.settings.clock_times))
+        self.clock_edit.setPlaceholderText("e.g. 12:30, 18:00")
+        self.clock_edit.setToolTip("Times of day for a backup besides the regular ones (24-hour clock)")
         self.notify_box = QCheckBox("Tell me when a backup finishes or needs me")
         self.notify_box.setChecked(self.settings.notifications)
         form = QFormLayout(group)
         form.addRow("Back up:", self.schedule_box)
+        form.addRow("Also at:", self.clock_edit)
         form.addRow(self.notify_box)
-        if self.agent_serving:
-            form.addRow(_note("The background agent is backing up this drive by its own schedule (set in "
-                              "~/.config/timekeep/agent.json); this one applies when the agent is not running."))
-        else:
-            form.addRow(_note("Scheduled backups run while Timekeep is open (also from the tray), or "
-                              "continuously when the background agent runs (timekeep agent --install)."))
+        state = "is running" if self.agent_serving else "is not running for this drive now"
+        form.addRow(_note(f"The background agent keeps this schedule, also when this window is closed; it {state}."))
         return group
+
+    def clock_times(self) -> tuple[str, ...]:
+        """The times typed, as the agent reads them ("7:30" → "07:30"); a time that is not one is left out."""
+        found = []
+        for text in self.clock_edit.text().replace(";", ",").split(","):
+            hours, _, minutes = text.strip().partition(":")
+            if hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60:
+                found.append(f"{int(hours):02d}:{int(minutes):02d}")
+        return tuple(found)
 
     def _retention_group(self) -> QGroupBox:
         group = QGroupBox("History and storage")
@@ -156,17 +164,18 @@ class SettingsDialog(QDialog):
         self.daily = _spin(0, 3650, keep.daily_days, " days")
         self.weekly = _spin(0, 5200, keep.weekly_weeks, " weeks", "for ever")
         self.compression = _spin(1, 19, self.settings.compression_level, "")
-        self.compression.setToolTip("zstd level from 1 (fastest) to 19 (smallest); 3 is a good balance")
+        self.compression.setToolTip("Higher levels make backups smaller on the drive but slower to take: 1 is the "
+                                    "fastest, 19 the smallest; 3 is a good balance")
         form = QFormLayout()
         form.addRow("Keep every snapshot for", self.keep_all)
         form.addRow("then one a day for", self.daily)
         form.addRow("then one a week", self.weekly)
-        form.addRow("Compression level", self.compression)
+        form.addRow("Compression (1 fast – 19 small)", self.compression)
         layout = QVBoxLayout(group)  # a wrapped note spanning a form's row is given too little height
         layout.addLayout(form)
         layout.addWidget(_note("Older snapshots are thinned out by these rules; the newest, and any holding the "
-                               "only copy of a file, are always kept. Compression applies to what is stored "
-                               "from now on."))
+                               "only copy of a file, are always kept. A higher compression level takes less space "
+                               "on the drive and more time to back up; it applies to what is stored from now on."))
         layout.addWidget(self._thin_row())
         return group
 
@@ -270,7 +279,8 @@ class SettingsDialog(QDialog):
 
     def new_settings(self) -> AppSettings:
         return self.settings.with_changes(
-            schedule_minutes=int(self.schedule_box.currentData()),
+            interval_minutes=int(self.schedule_box.currentData()),
+            clock_times=self.clock_times(),
             extra_excludes=self.excludes(),
             retention=self.retention(),
             compression_level=self.compression.value(),

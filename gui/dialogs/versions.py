@@ -4,6 +4,8 @@ double-click (or Enter) previews a version, and any version can be restored from
 
 from __future__ import annotations
 
+import os
+
 from PySide6.QtCore import QModelIndex, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -34,8 +36,15 @@ def versions_of(tk: Timekeep, path: bytes) -> list[VersionInfo]:
     return tk.versions(path)
 
 
+def shown_path(path: bytes) -> str:
+    """The file's path as a person reads it: inside the home folder, from "~"."""
+    home = os.fsencode(os.path.expanduser("~")).rstrip(b"/")
+    inside = home and path.startswith(home + b"/")
+    return wording.display_path(b"~" + path[len(home):] if inside else path)
+
+
 class VersionsDialog(QDialog):
-    restore_requested = Signal(bytes, int, int)  # path, snapshot id, snapshot time
+    restore_requested = Signal(bytes, int, object)  # path, snapshot id, snapshot time (ns: past a C int)
 
     def __init__(self, bridge: EngineBridge, path: bytes, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,7 +53,7 @@ class VersionsDialog(QDialog):
         self.resize(920, 560)
         self.model = VersionsModel(self)
         self.previews: LatestOnly[PreviewData] = LatestOnly()
-        self.heading = QLabel(f"<b>{wording.display_path(path)}</b><br>Loading versions…")
+        self.heading = QLabel(f"<b>{shown_path(path)}</b><br>Loading versions…")
         self.heading.setWordWrap(True)
         self.table = self._make_table()
         self.hide_identical = QCheckBox("Hide identical versions")
@@ -105,14 +114,14 @@ class VersionsDialog(QDialog):
         total, shown = len(self.model.all_versions), self.model.rowCount()
         hidden = f" ({total - shown} identical hidden)" if total > shown else ""
         plural = "s" if total != 1 else ""
-        self.heading.setText(f"<b>{wording.display_path(self.path)}</b><br>{total} version{plural} stored{hidden}")
+        self.heading.setText(f"<b>{shown_path(self.path)}</b><br>{total} version{plural} stored{hidden}")
 
     def _hide_toggled(self, hide: bool) -> None:
         self.model.set_hide_identical(hide)
         self._describe()
 
     def _failed(self, message: str) -> None:
-        self.heading.setText(f"<b>{wording.display_path(self.path)}</b><br>{message}")
+        self.heading.setText(f"<b>{shown_path(self.path)}</b><br>{message}")
 
     def selected_version(self) -> VersionInfo | None:
         rows = self.table.selectionModel().selectedRows()

@@ -14,7 +14,7 @@ from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QFont, QIcon
 
 from timekeep.gui import palette, wording
-from timekeep.gui.listing import Listing, Row
+from timekeep.gui.listing import Listing, Row, natural_key
 
 BATCH = 256
 COLUMNS = ("Name", "Size", "Modified", "Change")
@@ -26,8 +26,10 @@ DELETED_TIP = "Deleted at this snapshot: right-click Restore brings back the las
 MARKS = {"new": ("N", "New: it was not in the snapshot before"),
          "changed": ("M", "Changed: new content since the snapshot before"),
          "metadata": ("A", "Metadata only: permissions or times changed, the content did not"),
-         "deleted": ("D", DELETED_TIP)}
-FOLDER_METADATA_TIP = "Metadata only: an item was added, removed or renamed in it, or its permissions changed"
+         "deleted": ("D", DELETED_TIP),
+         "excluded": ("X", "Excluded: backups leave it out (it matches a pattern in Settings)")}
+FOLDER_TIPS = {"metadata": "Metadata only: an item was added, removed or renamed in it, or its permissions changed",
+               "changed": "Something inside it changed (since the snapshot before, or at Now since the last backup)"}
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 
@@ -199,20 +201,20 @@ def _cell(row: Row, column: int, role: int, icons: dict[str, QIcon]) -> Any:
     if role == PATH_ROLE:
         return row.path
     if role == SORT_ROLE:
-        return (row.name.lower(), row.size, row.mtime_ns, row.change)[column]
+        return (natural_key(row.name), row.size, row.mtime_ns, row.change)[column]
     if role == Qt.ItemDataRole.DisplayRole:
         return _display(row, column)
     if role == Qt.ItemDataRole.DecorationRole and column == NAME:
         return icons.get(row.kind)
-    if row.deleted:
-        shown = _deleted_cell(row, column, role)
+    if row.deleted or row.change == "excluded":
+        shown = _faded_cell(row, column, role)
         if shown is not None:
             return shown
     if column == CHANGE and row.change:
         if role == Qt.ItemDataRole.ForegroundRole:
             return palette.mark_colour(row.change, palette.current())
         if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
-            return FOLDER_METADATA_TIP if row.is_dir and row.change == "metadata" else MARKS[row.change][1]
+            return FOLDER_TIPS.get(row.change, MARKS[row.change][1]) if row.is_dir else MARKS[row.change][1]
     if role == Qt.ItemDataRole.TextAlignmentRole and column in (SIZE, CHANGE):
         align = Qt.AlignmentFlag.AlignRight if column == SIZE else Qt.AlignmentFlag.AlignHCenter
         return int(align | Qt.AlignmentFlag.AlignVCenter)
@@ -221,10 +223,14 @@ def _cell(row: Row, column: int, role: int, icons: dict[str, QIcon]) -> Any:
     return None
 
 
-def _deleted_cell(row: Row, column: int, role: int) -> Any:
-    """A deleted row reads as gone on every column: faded, struck out, and it says so."""
+def _faded_cell(row: Row, column: int, role: int) -> Any:
+    """A deleted row reads as gone on every column: faded, struck out, and it says so; an excluded one is
+    faded and says why."""
     if role == Qt.ItemDataRole.ForegroundRole:
         return palette.faded_text(palette.current())
+    if row.change == "excluded":
+        tip = MARKS["excluded"][1]
+        return f"{wording.display_path(row.path)}\n{tip}" if role == Qt.ItemDataRole.ToolTipRole else None
     if role == Qt.ItemDataRole.FontRole and column != CHANGE:
         font = QFont()
         font.setStrikeOut(True)

@@ -1,4 +1,6 @@
 """Every stored version of one file: time, size and what happened, with identical versions hideable.
+Times are to the minute unless two versions share one (then all to the second), and each change says how
+the size moved, so no two rows look alike.
 
 Two consecutive versions are *identical* when their content is the same (same content id, kind and size):
 a touch or a permission change stores a version whose bytes did not move. Back In Time's per-file dialog
@@ -7,13 +9,14 @@ showed the value of hiding them; here it is on by default.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 from timekeep.core.types import VersionInfo
 from timekeep.gui import wording
+from timekeep.gui.time_words import formatter
 
 VERSION_ROLE = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ("Time", "Size", "Change")
@@ -42,6 +45,7 @@ class VersionsModel(QAbstractTableModel):
         self.all_versions: tuple[VersionInfo, ...] = ()
         self.hide_identical = True
         self.shown: list[VersionInfo] = []
+        self.when: Callable[[int], str] = wording.when
 
     def set_versions(self, versions: Sequence[VersionInfo]) -> None:
         self.all_versions = tuple(versions)
@@ -54,6 +58,7 @@ class VersionsModel(QAbstractTableModel):
     def _refresh(self) -> None:
         self.beginResetModel()
         self.shown = distinct(self.all_versions) if self.hide_identical else list(self.all_versions)
+        self.when = formatter([v.time_ns for v in self.shown])
         self.endResetModel()
 
     def version_at(self, row: int) -> VersionInfo | None:
@@ -78,15 +83,27 @@ class VersionsModel(QAbstractTableModel):
         if role == VERSION_ROLE:
             return version
         if role == Qt.ItemDataRole.DisplayRole:
-            return _display(version, index.column())
+            before = self.version_at(index.row() - 1) if index.row() else None
+            return _display(version, index.column(), before, self.when)
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == 1:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
 
-def _display(version: VersionInfo, column: int) -> str:
+def _display(version: VersionInfo, column: int, before: VersionInfo | None, when: Callable[[int], str]) -> str:
     if column == 0:
-        return wording.when(version.time_ns)
+        return when(version.time_ns)
     if column == 1:
         return "" if version.state == "deleted" or version.kind != "file" else wording.size(version.size)
-    return STATES.get(version.state, version.state)
+    return change_text(version, before)
+
+
+def change_text(version: VersionInfo, before: VersionInfo | None) -> str:
+    """What happened, with how the size moved since the version above: "Changed, 1.2 KB larger"."""
+    state = STATES.get(version.state, version.state)
+    if version.state != "modified" or version.kind != "file" or before is None or before.state == "deleted":
+        return state
+    delta = version.size - before.size
+    if delta == 0:
+        return f"{state}, same size"
+    return f"{state}, {wording.size(abs(delta))} {'larger' if delta > 0 else 'smaller'}"

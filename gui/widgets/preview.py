@@ -100,6 +100,7 @@ class PreviewPane(QWidget):
         self.current = None
         self.title.clear()
         self.details.clear()
+        self.details.setToolTip("")
         self.doubt.hide()
         self.message.setText(text)
         self.stack.setCurrentWidget(self.message)
@@ -122,6 +123,7 @@ class PreviewPane(QWidget):
         self.current = data
         self.title.setText(f"<b>{_escape(wording.display_name(data.path))}</b>")
         self.details.setText(_details(data, at_ns))
+        self.details.setToolTip(fingerprint(data))
         self.doubt.setText(f"<b>This may not be how it was</b>: {_escape(data.doubt)}" if data.doubt else "")
         self.doubt.setVisible(bool(data.doubt))
         if data.kind == "text":
@@ -153,10 +155,12 @@ def _details(data: PreviewData, at_ns: int | None) -> str:
         parts.append("first page")
     if data.note:
         parts.append(data.note)
-    text = " · ".join(parts)
-    if data.digest:
-        text += f"<br><small>BLAKE3 <code>{data.digest}</code></small>"
-    return text
+    return " · ".join(parts)
+
+
+def fingerprint(data: PreviewData) -> str:
+    """The whole file's content digest, for comparing copies by hand: in the details' tooltip, not the header."""
+    return f"Content fingerprint (BLAKE3):\n{data.digest}" if data.digest else ""
 
 
 def _placeholder(data: PreviewData) -> str:

@@ -1,18 +1,23 @@
 """The timeline along the window: a tick per snapshot at its real time, labels by day or hour, "Now" at the end.
 
+Ticks stand at their true times (see `timeline_scale`); snapshots too close to tell apart by eye stay
+where they are, and the tooltip lists them all while the caption says which of them is shown ("2 of 3
+here"), the arrow keys stepping through them one by one. Times read to the minute unless two snapshots
+share a minute; then every time on the line reads to the second (`time_words`).
 The position is an index: 0..n-1 are the snapshots (oldest first), n is "Now". Dragging or clicking moves to
 the nearest tick; the arrow keys step snapshot by snapshot, Ctrl+arrows jump between the snapshots where the
 selected file changed, Home/End jump to the first snapshot and to Now.
 `position_changed` fires on every move (the window queries in workers and drops stale answers); a tick's
 tooltip says what changed in that snapshot, read in a worker the first time it is shown and put in the
-tooltip when it arrives. Ticks of snapshots where the selected file changed stand taller. Every colour
+tooltip when it arrives. Ticks of snapshots where the selected file changed stand taller, in the marked
+colour, and a legend under the line names the file they belong to. Every colour
 comes from the palette, so a dark desktop reads as well as a light one.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, QSize, Qt, Signal
@@ -23,7 +28,9 @@ from timekeep.core.types import SnapshotInfo
 from timekeep.gui import palette as colours
 from timekeep.gui import wording
 from timekeep.gui.models.snapshots import SnapshotsModel, describe
-from timekeep.gui.widgets.timeline_scale import Scale, labels, nearest, span_for, spread
+from timekeep.gui.time_words import formatter
+from timekeep.gui.widgets.timeline_legend import draw_legend, legend_text
+from timekeep.gui.widgets.timeline_scale import Scale, close_to, labels, nearest, span_for
 
 MARGIN = 28
 
@@ -37,7 +44,9 @@ class Timeline(QWidget):
         self.position = 0
         self._shown_id: int | None = None  # None: Now
         self.marked: frozenset[int] = frozenset()
-        self._tip: tuple[int, QPoint] | None = None  # the snapshot whose tooltip shows, and where
+        self.marked_name = ""  # the file whose changes the marked ticks are
+        self._when: Callable[[int], str] = wording.when
+        self._tip: tuple[int, QPoint, float] | None = None  # the snapshot whose tooltip shows, where, at which x
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setAccessibleName("Timeline")
@@ -74,8 +83,10 @@ class Timeline(QWidget):
         found = None if snapshot_id is None else self.model.position_of(snapshot_id)
         self.set_position(self.now_position if found is None else found)
 
-    def set_marked(self, snapshot_ids: frozenset[int]) -> None:
-        self.marked = snapshot_ids
+    def set_marked(self, snapshot_ids: frozenset[int], name: str = "") -> None:
+        """Mark the snapshots where the file `name` changed (none: no legend)."""
+        self.marked, self.marked_name = snapshot_ids, name if snapshot_ids else ""
+        self._describe_position()
         self.update()
 
     def step(self, delta: int) -> None:
@@ -94,23 +105,28 @@ class Timeline(QWidget):
         self.position = self.now_position if found is None else found
         moved = found is None and self._shown_id is not None
         self._shown_id = None if found is None else self._shown_id
+        self._when = formatter([s.time_ns for s in self.snapshots])
         self._describe_position()
         self.update()
         if moved:
             self.position_changed.emit(None)
 
     def time_words(self, snap: SnapshotInfo) -> str:
-        """The snapshot's time, to the second when a neighbour falls in the same minute."""
-        minute = wording.when(snap.time_ns)
-        at = self.snapshots.index(snap)
-        near = self.snapshots[max(0, at - 1):at + 2]
-        shared = any(other is not snap and wording.when(other.time_ns) == minute for other in near)
-        return wording.when_precise(snap.time_ns) if shared else minute
+        """The snapshot's time: to the minute, or to the second when any two snapshots share a minute."""
+        return self._when(snap.time_ns)
+
+    def caption(self) -> str:
+        """What the line says under the handle: the time shown, and which of a close group it is."""
+        snap = self.current()
+        if snap is None:
+            return "Showing now"
+        group = close_to(self.tick_xs(), self.position)
+        here = f" ({self.position - group.start + 1} of {len(group)} here)" if len(group) > 1 else ""
+        return f"Showing {self.time_words(snap)}{here}"
 
     def _describe_position(self) -> None:
-        snap = self.current()
-        shown = "Now" if snap is None else self.time_words(snap)
-        self.setAccessibleDescription(f"Showing {shown}; {len(self.snapshots)} snapshots")
+        legend = f"; taller marks: {legend_text(self.marked_name)}" if self.marked_name else ""
+        self.setAccessibleDescription(f"{self.caption()}; {len(self.snapshots)} snapshots{legend}")
 
     # geometry
     def sizeHint(self) -> QSize:
@@ -127,7 +143,7 @@ class Timeline(QWidget):
     def tick_xs(self) -> list[float]:
         """x of every position: one per snapshot, then Now at the right end."""
         scale = self.scale()
-        return spread([scale.x(s.time_ns) for s in self.snapshots] + [scale.right], scale.left, scale.right)
+        return [scale.x(s.time_ns) for s in self.snapshots] + [scale.x(scale.end_ns)]
 
     def _axis_y(self) -> float:
         return 14.0
@@ -160,7 +176,7 @@ class Timeline(QWidget):
         if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
             text = self._tooltip_at(event.pos().x())
             if self._tip is not None:
-                self._tip = (self._tip[0], event.globalPos())
+                self._tip = (self._tip[0], event.globalPos(), self._tip[2])
             QToolTip.showText(event.globalPos(), text, self)
             return True
         return super().event(event)
@@ -172,23 +188,40 @@ class Timeline(QWidget):
         self._tip = None
         if abs(xs[i] - x) > 8:
             return self.toolTip()
+        group = close_to(xs, i)
+        heading = self._group_tip(group) + "\n\n" if len(group) > 1 else ""
         if i == self.now_position:
-            return "Now: the folders as they are on this computer"
+            return heading + "Now: the folders as they are on this computer"
         snap = self.snapshots[i]
         summary = self.model.want_summary(snap.id)
-        self._tip = (snap.id, QPoint())
-        text = describe(snap, summary, self.model.roots)
+        self._tip = (snap.id, QPoint(), x)
+        text = heading + describe(snap, summary, self.model.roots) + self._marked_words(snap)
         return text if summary is not None else f"{text}\nLooking up what changed…"
+
+    def _marked_words(self, snap: SnapshotInfo) -> str:
+        return f"\n{self.marked_name} changed here" if snap.id in self.marked and self.marked_name else ""
+
+    def _group_tip(self, group: range) -> str:
+        """Snapshots too close to tell apart on the line: each by time; the arrow keys step through them."""
+        lines = [f"{len(group)} snapshots close together:"]
+        for i in list(group)[:10]:
+            snap = None if i == self.now_position else self.snapshots[i]
+            words = "Now" if snap is None else self.time_words(snap) + self._marked_words(snap).replace("\n", " · ")
+            lines.append(("▸ " if i == self.position else "   ") + words)
+        if len(group) > 10:
+            lines.append(f"   … and {len(group) - 10} more")
+        lines.append("Click, then use ← and → to step through them. Nearest the pointer:")
+        return "\n".join(lines)
 
     def _summary_arrived(self, snapshot_id: int) -> None:
         """Refresh the tooltip still showing for that snapshot with what the worker found."""
         if self._tip is None or self._tip[0] != snapshot_id or not QToolTip.isVisible():
             return
-        at = self.model.position_of(snapshot_id)
-        if at is not None:
-            snap = self.snapshots[at]
-            QToolTip.showText(self._tip[1], describe(snap, self.model.summaries.get(snapshot_id),
-                                                     self.model.roots), self)
+        where = self._tip[1]
+        text = self._tooltip_at(self._tip[2])
+        if self._tip is not None:
+            self._tip = (self._tip[0], where, self._tip[2])
+        QToolTip.showText(where, text, self)
 
     # drawing
     def paintEvent(self, event: Any) -> None:
@@ -225,7 +258,7 @@ class Timeline(QWidget):
         now_width = metrics.horizontalAdvance("Now")
         painter.setPen(text)
         last_right = -1e9
-        for x, label in labels(scale, datetime.now().astimezone()):
+        for x, label in labels(scale, wording.local_time(self.clock())):
             width = metrics.horizontalAdvance(label)
             left = max(0.0, x - width / 2)
             if left < last_right + 8 or left + width > scale.right - now_width:
@@ -239,9 +272,10 @@ class Timeline(QWidget):
 
     def _draw_current_time(self, painter: QPainter, metrics: QFontMetrics, baseline: float, text: QColor) -> None:
         snap = self.current()
-        caption = "Showing now" if snap is None else f"Showing {self.time_words(snap)}"
+        caption = self.caption()
+        legend_right = draw_legend(painter, self, baseline, self.marked_name) if self.marked_name else 0.0
         x = self.tick_xs()[self.position] - metrics.horizontalAdvance(caption) / 2
-        x = max(2.0, min(x, self.width() - metrics.horizontalAdvance(caption) - 2.0))
+        x = max(2.0 + legend_right, min(x, self.width() - metrics.horizontalAdvance(caption) - 2.0))
         painter.setPen(colours.accent(self.palette()) if snap is None else text)
         painter.drawText(QPointF(x, baseline), caption)
 

@@ -1,6 +1,9 @@
 """Where the timeline puts ticks and labels: pure functions of times, a width and the current time.
 
-Ticks follow the real spacing of snapshots (a linear scale from just before the first snapshot to now).
+Every tick stands at its snapshot's true time: the scale is linear from a little before the first snapshot
+(a margin of a twentieth of the span) to now, so a first hour, a first week and a year of history each fill
+the line, and no tick is ever moved to make room. Snapshots closer than a few pixels stay where they are;
+`close_to` finds them so the widget can tell them apart on hover and step through them by keyboard.
 Labels adapt to the span shown: minutes when the history is a few minutes old, hours when it covers a day or
 two, days, weeks or months beyond, with "Today" and "Yesterday" where they apply, and never more than fit
 without overlapping.
@@ -17,10 +20,10 @@ MINUTE_NS = 60 * 10**9
 HOUR_NS = 60 * MINUTE_NS
 DAY_NS = 24 * HOUR_NS
 DAY_MIN = 24 * 60
-STEPS_MINUTES = (5, 10, 15, 30, 60, 120, 180, 360, 720, DAY_MIN, 2 * DAY_MIN, 3 * DAY_MIN, 7 * DAY_MIN,
+STEPS_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, DAY_MIN, 2 * DAY_MIN, 3 * DAY_MIN, 7 * DAY_MIN,
                  14 * DAY_MIN, 30 * DAY_MIN, 91 * DAY_MIN, 365 * DAY_MIN)
-MIN_SPAN_NS = 15 * MINUTE_NS  # a history of a few minutes still spreads over the line
-MIN_TICK_GAP = 13.0  # pixels: ticks closer than this are nudged apart so each stays reachable
+MIN_SPAN_NS = MINUTE_NS  # a history of seconds still spreads over a minute of line
+CLOSE_PX = 4.0  # ticks nearer each other than this read as one place: hover and the caption tell them apart
 LABEL_PX = 96  # room one label needs, at the widget's font
 
 
@@ -43,7 +46,8 @@ class Scale:
 
 
 def span_for(times: Sequence[int], now_ns: int) -> tuple[int, int]:
-    """From a little before the first snapshot to now, never less than a quarter of an hour."""
+    """From a little before the first snapshot to now (at least a minute): the first snapshot sits near
+    the left end whatever the history's age, with a twentieth of the span before it."""
     if not times:
         return now_ns - HOUR_NS, now_ns
     first = min(times[0], now_ns)
@@ -51,17 +55,14 @@ def span_for(times: Sequence[int], now_ns: int) -> tuple[int, int]:
     return now_ns - span - span // 20, now_ns
 
 
-def spread(xs: Sequence[float], left: float, right: float, gap: float = MIN_TICK_GAP) -> list[float]:
-    """Ticks at their real places, except that a cluster (four backups today on a three-week line) is fanned
-    out leftwards so no two are closer than `gap` — when the width allows; the order never changes."""
-    out = list(xs)
-    if not out or gap * (len(out) - 1) > right - left:
-        return out
-    for i in range(len(out) - 2, -1, -1):
-        out[i] = min(out[i], out[i + 1] - gap)
-    for i in range(len(out)):
-        out[i] = max(out[i], left if i == 0 else out[i - 1] + gap)
-    return out
+def close_to(xs: Sequence[float], i: int, gap: float = CLOSE_PX) -> range:
+    """The run of ticks around tick `i` (sorted xs) each within `gap` of the next: one place on the line."""
+    first = last = i
+    while first > 0 and xs[first] - xs[first - 1] < gap:
+        first -= 1
+    while last + 1 < len(xs) and xs[last + 1] - xs[last] < gap:
+        last += 1
+    return range(first, last + 1)
 
 
 def nearest(xs: Sequence[float], x: float) -> int:

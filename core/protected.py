@@ -1,0 +1,61 @@
+"""The list of protected folders the file managers read (protected-folders.json in the user's state folder).
+
+A file manager's right-click items show only for paths inside a protected folder, and the extension that
+decides runs in the file manager's own Python: it cannot import Timekeep or open an index, so the engine keeps
+this small file current instead. It maps each repository to its folders, so a drive that is away still counts,
+and lists their union under "folders". Writing is skipped when nothing changed, so calling it is cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import platformdirs
+
+from timekeep.core.storage.atomic import atomic_write
+
+FILE_NAME = "protected-folders.json"
+log = logging.getLogger(__name__)
+
+
+def list_path() -> Path:
+    """Where the list lives: platformdirs' user_state_dir("timekeep"), which honours XDG_STATE_HOME."""
+    return Path(platformdirs.user_state_dir("timekeep", appauthor=False)) / FILE_NAME
+
+
+def read_list(path: Path | None = None) -> dict[str, list[str]]:
+    """Repository → its protected folders, as last published; empty when the file is missing or unreadable."""
+    try:
+        found = json.loads((path or list_path()).read_text())
+        repositories = found["repositories"]
+        return {str(repo): [str(f) for f in folders] for repo, folders in repositories.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def publish(repository: str | Path, folders: Iterable[bytes | str], path: Path | None = None) -> bool:
+    """Record `repository`'s protected folders; True when the file was written (it changed)."""
+    target = path or list_path()
+    known = read_list(target)
+    mine = sorted(os.fsdecode(f) for f in folders)
+    key = os.fsdecode(os.path.abspath(repository))
+    if known.get(key) == mine and target.exists():
+        return False
+    known[key] = mine
+    every = sorted({folder for listed in known.values() for folder in listed})
+    body = {"version": 1, "folders": every, "repositories": dict(sorted(known.items()))}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(target, (json.dumps(body, indent=1) + "\n").encode())
+    return True
+
+
+def quietly_publish(repository: str | Path, folders: Iterable[bytes | str]) -> None:
+    """`publish`, for callers whose own work must not fail because the state folder cannot be written."""
+    try:
+        publish(repository, folders)
+    except OSError as err:
+        log.warning("cannot update %s: %s", list_path(), err)
