@@ -21,6 +21,7 @@ from PySide6.QtGui import QImage
 
 from tests.agent_support import wait_for
 from tests.helpers import make_tree, read_tree
+from timekeep.core.agent import file_managers
 from timekeep.core.agent.install import UNIT_TEMPLATE, render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -193,6 +194,15 @@ def test_file_manager_actions_listed_in_places_are_installed(installed: Path) ->
     for source, destination in make_deb.places(ROOT / "resources" / "file-managers"):
         text = (installed / "usr/share" / destination).read_text()
         assert text == source.read_text().replace("@GUI@", "/usr/bin/timekeep-gui")
+        assert text == file_managers.render(source.read_text(), "/usr/bin/timekeep-gui", destination)  # as a user's
+
+
+def test_bundle_carries_the_file_manager_templates(built: Built) -> None:
+    """So that `timekeep agent --install` from a bundle outside the package can install them for its person."""
+    shipped = built.bundle / "_internal/resources/file-managers"
+    folder = ROOT / "resources/file-managers"
+    assert sorted(p.name for p in shipped.iterdir()) == sorted(p.name for p in folder.iterdir() if p.is_file())
+    assert (shipped / "places.tsv").read_bytes() == (folder / "places.tsv").read_bytes()
 
 
 # the installed programs
