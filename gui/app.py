@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication(args)
     app.setApplicationName("Timekeep")
     app.setOrganizationName("timekeep")
-    app.setDesktopFileName("timekeep")
+    app.setDesktopFileName("org.timekeep.Timekeep")  # the desktop entry: its icon and name on Wayland
     paths = AppPaths.default()
     settings = load_settings(paths)  # a few hundred bytes, read once before the first window exists
     place = place_argument(args[1:])
@@ -322,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         timekeep.store.update(repository=os.path.abspath(chosen))
     app.setWindowIcon(timekeep.assets.app_icon())
     app.setQuitOnLastWindowClosed(not timekeep.tray.available)
+    if "--quit-after-start" in args:  # tests of an installed copy only (gui/quit_after_start.py)
+        from timekeep.gui.quit_after_start import arm
+        arm(app, timekeep.quit)
     timekeep.start()
     open_place(timekeep, place)  # parented to the app: it acts once the history is in
     return app.exec()

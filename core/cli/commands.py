@@ -203,5 +203,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     holds it to that). A repository named with --repo or $TIMEKEEP_REPO is the one it opens."""
     repo = getattr(args, "repo", None) or os.environ.get("TIMEKEEP_REPO")
     where = ["--repo", os.path.abspath(repo)] if repo else []
+    if getattr(sys, "frozen", False):  # a PyInstaller bundle, whose Python is the program itself: its sibling
+        os.execv(gui := os.path.join(os.path.dirname(sys.executable), "timekeep-gui"), [gui, *where])
     os.execv(sys.executable, [sys.executable, "-m", "timekeep.gui.app", *where])
     return 0  # not reached: execv replaces this process
