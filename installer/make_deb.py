@@ -75,7 +75,7 @@ def stage_desktop(root: Path, release: str) -> None:
     metainfo = metainfo.replace("@VERSION@", release).replace("@DATE@", release_date())
     write_text(share / "metainfo" / f"{APP_ID}.metainfo.xml", metainfo)
     render(ROOT / "resources" / "timekeep.svg", share / "icons" / "hicolor", APP_ID)
-    unit = (ROOT / "installer" / UNIT_NAME).read_text(encoding="utf-8").replace("@EXEC@", CLI)
+    unit = (ROOT / "installer" / UNIT_NAME).read_text(encoding="utf-8").replace("@EXEC@", CLI).replace("@PROGRAM@", CLI)
     write_text(root / "usr/lib/systemd/user" / UNIT_NAME, unit)
     autostart = (sources / "timekeep-agent.desktop").read_text(encoding="utf-8").replace("@CLI@", CLI)
     write_text(root / "etc/xdg/autostart/timekeep-agent.desktop", autostart)

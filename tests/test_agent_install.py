@@ -63,3 +63,32 @@ def test_when_systemctl_cannot_enable_it_the_link_is_made_by_hand(tmp_path: Path
     done = install.install(where, "/usr/bin/timekeep", lambda args: args == ["daemon-reload"])
     assert where.wants.is_symlink() and where.wants.resolve() == where.unit.resolve()
     assert any("systemctl could not enable it" in line for line in done)
+
+
+def test_a_unit_whose_program_is_gone_does_nothing(tmp_path: Path) -> None:
+    """The package removed without `--uninstall` first: the unit's condition fails quietly instead of the
+    agent failing and restarting every ten seconds."""
+    where = install.places(tmp_path)
+    install.install(where, "/opt/venv/bin/python -m timekeep.core.cli.main", None)
+    text = where.unit.read_text()
+    assert "ConditionPathExists=/opt/venv/bin/python\n" in text
+    assert "ExecStart=/opt/venv/bin/python -m timekeep.core.cli.main agent\n" in text
+
+
+def test_uninstall_hides_the_packages_autostart_entry_for_this_person(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The package starts the agent in every session from /etc/xdg/autostart; a person who uninstalls their
+    agent gets an entry of the same name, Hidden, which the desktop lets win over the shared one."""
+    shared = tmp_path / "etc-xdg" / "autostart" / install.DESKTOP_NAME
+    monkeypatch.setenv("XDG_CONFIG_DIRS", f"{tmp_path / 'nowhere'}:{tmp_path / 'etc-xdg'}")
+    where = install.places(tmp_path / "config")
+    install.install(where, "/usr/bin/timekeep", None)
+    install.uninstall(where, None)
+    assert not where.desktop.exists()  # no shared entry: nothing to hide
+    shared.parent.mkdir(parents=True)
+    shared.write_text(install.DESKTOP_TEMPLATE.replace("@EXEC@ agent", "/usr/bin/timekeep agent --if-configured"))
+    install.install(where, "/usr/bin/timekeep", None)
+    said = install.uninstall(where, None)
+    assert "Hidden=true" in where.desktop.read_text() and "Exec" not in where.desktop.read_text()
+    assert not where.unit.exists() and any(str(shared) in line for line in said)
+    install.install(where, "/usr/bin/timekeep", None)  # installing again replaces the hiding entry
+    assert "Hidden" not in where.desktop.read_text()

@@ -25,13 +25,15 @@ DESKTOP_NAME = "timekeep-agent.desktop"
 UNIT_TEMPLATE = """\
 [Unit]
 Description=Timekeep agent: watches your protected folders and backs them up
+# A program since removed (the package uninstalled) leaves a unit that does nothing rather than one that fails.
+ConditionPathExists=@PROGRAM@
 
 [Service]
 Type=simple
 ExecStart=@EXEC@ agent
 Restart=on-failure
 RestartSec=10
-# A clean stop journals every pending change and may take a last storage time.
+# A clean stop journals every pending change and may take a last backup.
 KillSignal=SIGTERM
 TimeoutStopSec=60
 Nice=10
@@ -49,6 +51,12 @@ Terminal=false
 NoDisplay=true
 X-GNOME-Autostart-enabled=true
 X-systemd-skip=true
+"""
+HIDDEN_ENTRY = """\
+[Desktop Entry]
+Type=Application
+Name=Timekeep agent
+Hidden=true
 """
 Systemctl = Callable[[list[str]], bool]
 Spawn = Callable[[list[str]], object]  # starts a command detached from the caller
@@ -68,6 +76,15 @@ class Places:
 def places(config_home: Path | None = None) -> Places:
     home = config_home or Path(platformdirs.user_config_dir())
     return Places(home / "systemd" / "user" / UNIT_NAME, home / "autostart" / DESKTOP_NAME)
+
+
+def system_autostart() -> Path | None:
+    """The autostart entry a package installed for every session ($XDG_CONFIG_DIRS, /etc/xdg by default)."""
+    for folder in (os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(":"):
+        candidate = Path(folder) / "autostart" / DESKTOP_NAME
+        if folder and candidate.exists():
+            return candidate
+    return None
 
 
 def enable_by_hand(where: Places) -> None:
@@ -99,7 +116,8 @@ def agent_argv(exec_command: str) -> list[str]:
 
 
 def render(template: str, exec_command: str) -> str:
-    return template.replace("@EXEC@", exec_command)
+    """A template with @EXEC@ the command that runs `timekeep`, and @PROGRAM@ the program it starts."""
+    return template.replace("@EXEC@", exec_command).replace("@PROGRAM@", shlex.split(exec_command)[0])
 
 
 def systemctl() -> Systemctl | None:
@@ -149,6 +167,10 @@ def uninstall(where: Places, manager: Systemctl | None) -> list[str]:
         if path.is_symlink() or path.exists():
             path.unlink()
             done.append(f"Removed {path}")
+    shared = system_autostart()
+    if shared is not None:  # the package's entry for every session would start the agent again: hide it for you
+        atomic_write(where.desktop, HIDDEN_ENTRY.encode())
+        done.append(f"Wrote {where.desktop}, which keeps {shared} from starting the agent in your sessions.")
     if manager is not None:
         manager(["daemon-reload"])
     return done or ["Nothing to remove: the agent was not installed."]
