@@ -225,6 +225,7 @@ def agent_env(runtime: Path, home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"XDG_RUNTIME_DIR": str(runtime), "XDG_CONFIG_HOME": str(home / "config"),
                 "XDG_STATE_HOME": str(home / "state"), "XDG_CACHE_HOME": str(home / "cache"),
+                "XDG_DATA_HOME": str(home / "share"), "XDG_CONFIG_DIRS": str(home / "etc-xdg"),
                 "TIMEKEEP_NO_SYSTEMCTL": "1", "PYTHONPATH": str(ROOT)})
     env.pop("TIMEKEEP_REPO", None)
     return env

@@ -112,7 +112,7 @@ def test_versions_in_one_minute_are_all_shown_to_the_second() -> None:
     rows = [tuple(model.index(r, c).data() for c in range(3)) for r in range(3)]
     assert rows == [("2026-11-20 14:07:00", "100 bytes", "Created"),
                     ("2026-11-20 15:07:10", "100 bytes", "Changed, same size"),
-                    ("2026-11-20 15:07:40", "1.5 KB", "Changed, 1.4 KB larger")]
+                    ("2026-11-20 15:07:40", "1.5 kB", "Changed, 1.4 kB larger")]
     model.set_versions([_version(1, minute - 3600 * 10**9, 100, "created"), _version(3, minute + 40 * 10**9, 90)])
     assert [model.index(r, 0).data() for r in range(2)] == ["2026-11-20 14:07", "2026-11-20 15:07"]
     assert model.index(1, 2).data() == "Changed, 10 bytes smaller"
