@@ -63,9 +63,9 @@ def test_back_up_now_asks_the_agent_and_shows_its_progress(qtbot, tmp_path: Path
         qtbot.waitUntil(lambda: window.timeline.now_position == 2, timeout=10_000)
         assert window.snapshots.snapshots[-1].id == finished.args[0].id
         # the one schedule is the agent's: its next backup (a day away here) shows, with protection on
-        # (a day after the agent's backup: "23 h", or "1 day" when the window rounds what is left up to it)
+        # (a day after the agent's backup: "23 h 59 min", or "1 day" when the window rounds what is left up)
         label = window.backup_status.label
-        qtbot.waitUntil(lambda: bool(re.search(r"· next in (23 h|1 day)$", label.text())), timeout=10_000)
+        qtbot.waitUntil(lambda: bool(re.search(r"· next in (23 h( \d+ min)?|1 day)$", label.text())), timeout=10_000)
         assert app.protection_status.label.text() == "Protection is on: the background agent backs up this drive"
         settings = app.show_settings()
         notes = [label.text() for label in settings.findChildren(QLabel)]
