@@ -255,7 +255,7 @@ def running_agent(tmp: Path, repo: Path, docs: Path) -> Iterator[Path]:
     runtime = Path(tempfile.mkdtemp(prefix="tk", dir="/tmp"))
     env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "XDG_CONFIG_HOME": str(tmp / "agent" / "config"),
            "XDG_STATE_HOME": str(tmp / "agent" / "state"), "TIMEKEEP_NO_SYSTEMCTL": "1", "PYTHONPATH": str(ROOT)}
-    settings = tmp / "agent" / "config" / "timekeep" / "agent.json"
+    settings = tmp / "agent" / "config" / "timekeep" / "settings.json"
     settings.parent.mkdir(parents=True)
     settings.write_text(json.dumps({"destinations": [str(second), str(tmp / "Stick" / "Timekeep" / "laptop")],
                                     "interval_minutes": 24 * 60, "at_shutdown": False}))
@@ -281,6 +281,7 @@ def shoot_app(tmp: Path, repo: Path, docs: Path, out: Path, socket: Path) -> Non
     window = timekeep.window
     wait_for(lambda: window.history is not None and window.tree_model.rowCount() > 0)
     wait_for(lambda: window.drives_list.list.count() == 3, 20_000)
+    wait_for(lambda: timekeep.protection_status.label.text().startswith("Protection is on"), 20_000)
     window.resize(1360, 820)
     shoot_main(window, docs, out)
     shoot_dialogs(timekeep, window, docs, out)
