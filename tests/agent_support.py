@@ -222,6 +222,8 @@ def short_runtime_dir() -> Path:
 
 
 def agent_env(runtime: Path, home: Path) -> dict[str, str]:
+    runtime.mkdir(parents=True, exist_ok=True, mode=0o700)  # as a session's is: platformdirs ignores another
+    runtime.chmod(0o700)
     env = dict(os.environ)
     env.update({"XDG_RUNTIME_DIR": str(runtime), "XDG_CONFIG_HOME": str(home / "config"),
                 "XDG_STATE_HOME": str(home / "state"), "XDG_CACHE_HOME": str(home / "cache"),

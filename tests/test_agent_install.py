@@ -45,7 +45,8 @@ def test_without_a_user_manager_the_unit_is_enabled_by_hand(tmp_path: Path) -> N
     assert "Nothing to remove" in cli(env, "agent", "--uninstall").stdout
 
 
-def test_with_a_user_manager_systemctl_enables_and_starts_it(tmp_path: Path) -> None:
+def test_with_a_user_manager_systemctl_enables_and_starts_it(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "etc-xdg"))  # no package's entry for every session
     calls: list[list[str]] = []
     where = install.places(tmp_path)
     done = install.install(where, "/usr/bin/timekeep", lambda args: calls.append(args) or True)
@@ -92,3 +93,20 @@ def test_uninstall_hides_the_packages_autostart_entry_for_this_person(tmp_path: 
     assert not where.unit.exists() and any(str(shared) in line for line in said)
     install.install(where, "/usr/bin/timekeep", None)  # installing again replaces the hiding entry
     assert "Hidden" not in where.desktop.read_text()
+
+
+def test_uninstall_stops_an_agent_that_was_started_detached(tmp_path: Path) -> None:
+    """Without a user manager the window starts the agent in a session of its own; `--uninstall` must end
+    it too, not leave protection running that the person asked to end."""
+    from tests.agent_support import agent_process
+    from tests.helpers import new_repo
+
+    env = agent_env(tmp_path / "runtime", tmp_path / "home")
+    (tmp_path / "src").mkdir()
+    repo = new_repo(tmp_path, tmp_path / "src")
+    with agent_process(env, repo) as (proc, _paths):
+        removed = cli(env, "agent", "--uninstall")
+        assert removed.returncode == 0, removed.stderr
+        assert f"Asked the running agent (process {proc.pid}) to stop" in removed.stdout
+        assert proc.wait(timeout=30) == 0  # a clean stop
+    assert "Asked the running agent" not in cli(env, "agent", "--uninstall").stdout  # none left to ask

@@ -145,10 +145,35 @@ def _on(repo: str) -> str:
 
 
 def uninstall() -> list[str]:
+    """Remove what `install` wrote, and stop an agent still running (one started detached, where no user
+    manager stopped it with its unit): the person asked for protection to end."""
     from timekeep.core.agent import file_managers
     from timekeep.core.agent import install as session
 
-    return [*session.uninstall(session.places(), session.systemctl()), *file_managers.uninstall()]
+    return [*session.uninstall(session.places(), session.systemctl()), *stop_running(),
+            *file_managers.uninstall()]
+
+
+def stop_running(socket: Path | None = None) -> list[str]:
+    """Ask the agent that answers on this user's socket to stop (SIGTERM: it journals what is pending and ends
+    a running backup cleanly first). Lines to show a person; none when no agent answers."""
+    import signal
+
+    from timekeep.core.agent.client import AgentClient, agent_socket
+    from timekeep.core.agent.protocol import AgentError
+
+    client = AgentClient.connect(socket or agent_socket(), timeout=5.0)
+    if client is None:
+        return []
+    try:
+        with client:
+            pid = client.status().pid
+        os.kill(pid, signal.SIGTERM)
+    except (AgentError, ProcessLookupError):
+        return []
+    except PermissionError:
+        return [f"The running agent (process {pid}) belongs to someone else: it was left running."]
+    return [f"Asked the running agent (process {pid}) to stop; it finishes what it is doing first."]
 
 
 def state_folder() -> Path:
