@@ -120,3 +120,7 @@ class NoKeySlot(RepositoryError):
 
 class PassphraseUnavailable(UsageError):
     """No passphrase could be had: no environment variable, no file, no keyring entry and no terminal."""
+
+
+class KeyringUnavailable(TimekeepError):
+    """The system keyring could not keep the passphrase (none running, locked, or it refused)."""

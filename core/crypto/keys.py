@@ -135,12 +135,7 @@ def export_slot(root: Path, slot_id: str, destination: Path) -> None:
 
 def list_slots(root: Path, repository_id: str) -> list[tuple[str, SlotKind]]:
     """Every readable slot (its id and kind); damaged ones are left out."""
-    found = []
-    for path in _slot_paths(root):
-        with contextlib.suppress(KeySlotDamaged):
-            slot = slots.read(path, repository_id)
-            found.append((slot.slot_id, slot.kind))
-    return found
+    return [(slot.slot_id, slot.kind) for slot in _read_all(root, repository_id)[0]]
 
 
 def remove_slot(root: Path, slot_id: str) -> None:
@@ -194,27 +189,31 @@ def _slot_paths(root: Path) -> list[Path]:
 
 def _try_slots(root: Path, repository_id: str, kind: SlotKind, kek_of: Callable[[Slot], bytes],
                key_check: str | None) -> Unlocked:
-    paths = _slot_paths(root)
-    damaged: list[str] = []
-    tried = 0
-    for path in paths:
-        try:
-            slot = slots.read(path, repository_id)
-        except KeySlotDamaged as err:
-            damaged.append(str(err))
-            continue
-        if slot.kind != kind:
-            continue
-        tried += 1
+    readable, damaged = _read_all(root, repository_id)
+    candidates = [slot for slot in readable if slot.kind == kind]
+    refused: KeySlotDamaged | None = None
+    for slot in candidates:
         master = slots.unwrap(slot, kek_of(slot))
         if master is None:
             continue
         key = RepositoryKey(master)
         if key.check() != slot.key_check or (key_check is not None and key.check() != key_check):
-            damaged.append(f"Key slot {path} holds a key that is not this repository's: refused.")
+            refused = KeySlotDamaged(f"Key slot {slot.path} holds a key that is not this repository's: refused.")
+            damaged.append(str(refused))
             continue
         return Unlocked(key, slot.slot_id, kind, tuple(damaged))
-    raise _failure(root, kind, tried, damaged)
+    raise refused or _failure(root, kind, len(candidates), damaged)
+
+
+def _read_all(root: Path, repository_id: str) -> tuple[list[Slot], list[str]]:
+    """Every slot that reads as one, and why each other one does not (shape only: no key derived yet)."""
+    readable, damaged = [], []
+    for path in _slot_paths(root):
+        try:
+            readable.append(slots.read(path, repository_id))
+        except KeySlotDamaged as err:
+            damaged.append(str(err))
+    return readable, damaged
 
 
 def _failure(root: Path, kind: SlotKind, tried: int, damaged: list[str]) -> Exception:
