@@ -1,8 +1,8 @@
 """The recovery key as a person sees it: 256 random bits in groups of Crockford base32, with a checksum.
 
 The text is 52 symbols of key (the top 4 bits are zero) and 2 of check: the key as a number modulo the
-prime 1021. Any one symbol typed wrong changes the number by d·32^k (0 < |d| < 32), and two neighbours
-swapped by (a-b)·31·32^k; 1021 divides neither, so both are always caught, before any key derivation
+prime 1021. Any one symbol typed wrong changes the number by d·32^k (0 < |d| < 32), and two neighbours of
+the key swapped by (a-b)·31·32^k; 1021 divides neither, so both are always caught, before any key derivation
 runs. Case, spaces and dashes do not matter, and I, L, O are read as 1, 1, 0, as Crockford has it.
 """
 
