@@ -72,7 +72,7 @@ def add_passphrase(root: Path, repository_id: str, key: RepositoryKey, passphras
     """A new passphrase slot for `key` (Argon2id tuned here unless `argon2` is given); its slot id."""
     check_passphrase(passphrase)
     params, salt = argon2 or kdf.tune(), kdf.new_salt()
-    spec = {"algorithm": "argon2id", "salt": slots._text(salt), "version": kdf.ARGON2_VERSION,
+    spec = {"algorithm": "argon2id", "salt": slots.b64_text(salt), "version": kdf.ARGON2_VERSION,
             "memory_kib": params.memory_kib, "iterations": params.iterations, "lanes": params.lanes}
     return _publish(root, repository_id, SlotKind.PASSPHRASE, spec, kdf.passphrase_kek(passphrase, salt, params), key)
 
@@ -80,7 +80,7 @@ def add_passphrase(root: Path, repository_id: str, key: RepositoryKey, passphras
 def add_recovery_key(root: Path, repository_id: str, key: RepositoryKey) -> tuple[str, str]:
     """A new recovery slot for `key`: its slot id and the recovery key's text, shown to the person once."""
     secret, salt = recovery.new_recovery_secret(), kdf.new_salt()
-    spec = {"algorithm": "hkdf-sha256", "salt": slots._text(salt)}
+    spec = {"algorithm": "hkdf-sha256", "salt": slots.b64_text(salt)}
     slot_id = _publish(root, repository_id, SlotKind.RECOVERY, spec, kdf.recovery_kek(secret, salt), key)
     return slot_id, recovery.encode(secret)
 

@@ -76,7 +76,7 @@ def build(repository_id: str, slot_id: str, kind: SlotKind, kdf: dict[str, Any],
                               "aead": AEAD, "key_check": key_check}
     nonce = os.urandom(NONCE_BYTES)
     wrapped = ChaCha20Poly1305(kek).encrypt(nonce, master, associated_data(fields))
-    return {**fields, "nonce": _text(nonce), "wrapped": _text(wrapped)}
+    return {**fields, "nonce": b64_text(nonce), "wrapped": b64_text(wrapped)}
 
 
 def unwrap(slot: Slot, kek: bytes) -> bytes | None:
@@ -175,5 +175,5 @@ def _b64(text: str) -> bytes:
     return base64.b64decode(text.encode("ascii"), validate=True)
 
 
-def _text(data: bytes) -> str:
+def b64_text(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
