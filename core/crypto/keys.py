@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -123,14 +122,19 @@ def change_passphrase(root: Path, repository_id: str, old: str, new: str, argon2
 
 
 def export_slot(root: Path, slot_id: str, destination: Path) -> None:
-    """Copy one slot file to `destination` (kept elsewhere; it opens only with its secret). Never replaces."""
+    """Copy one slot file to `destination` (kept elsewhere; it opens only with its secret), private from its
+    first byte. Never replaces a file."""
     source = keys_dir(root) / f"{slot_id}.json"
-    if not source.is_file():
+    if not slots.is_slot_id(slot_id) or not source.is_file():
         raise UsageError(f"There is no key slot {slot_id} in {keys_dir(root)}.")
-    if destination.exists():
-        raise UsageError(f"{destination} already exists: choose another name.")
-    shutil.copyfile(source, destination)
-    os.chmod(destination, atomic.FILE_MODE)
+    try:
+        fd = atomic.create_private(destination)
+    except FileExistsError:
+        raise UsageError(f"{destination} already exists: choose another name.") from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(source.read_bytes())
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def list_slots(root: Path, repository_id: str) -> list[tuple[str, SlotKind]]:

@@ -167,6 +167,10 @@ def _length(value: Any) -> int | None:
         return None
 
 
+def is_slot_id(value: Any) -> bool:
+    return _is_hex(value, 32)
+
+
 def _is_hex(value: Any, length: int) -> bool:
     return isinstance(value, str) and len(value) == length and set(value) <= HEX32
 
