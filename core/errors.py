@@ -87,3 +87,40 @@ class DriveFull(StorageError):
 
 class DriveGone(StorageError):
     """The backup drive was disconnected or failed under the writer (I/O errors, the device or mount gone)."""
+
+
+class WrongKey(TimekeepError):
+    """The passphrase or recovery key given opens no key slot of the repository. Exit code 2, as a bad
+    request: nothing is wrong with the repository, and nothing was decrypted."""
+
+    exit_code = 2
+
+
+class WrongPassphrase(WrongKey):
+    pass
+
+
+class WrongRecoveryKey(WrongKey):
+    pass
+
+
+class RecoveryKeyTypo(UsageError):
+    """A recovery key as typed fails its checksum or its length: caught before any key derivation runs."""
+
+
+class KeySlotDamaged(TimekeepError):
+    """A key slot file is truncated, edited, swapped or hostile; the message names the file."""
+
+    exit_code = 2
+
+
+class NoKeySlot(RepositoryError):
+    """The repository has no readable key slot at all: without one it cannot be unlocked."""
+
+
+class PassphraseUnavailable(UsageError):
+    """No passphrase could be had: no environment variable, no file, no keyring entry and no terminal."""
+
+
+class KeyringUnavailable(TimekeepError):
+    """The system keyring could not keep the passphrase (none running, locked, or it refused)."""

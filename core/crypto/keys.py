@@ -1,0 +1,232 @@
+"""The repository key on the drive: create it, unlock it, change the passphrase, add a recovery key, export.
+
+Each slot is a file of its own under `keys/`, published under a name no file has yet. Changing the
+passphrase writes the new slot before removing the old, so a writer killed at any moment leaves a slot
+that opens with the old passphrase or the new one. Unlocking tries every slot of the secret's kind; a
+damaged slot is skipped and reported, and nothing ever hands back a key that failed its tag or its check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from timekeep.core.crypto import kdf, recovery, slots
+from timekeep.core.crypto.kdf import Argon2Params
+from timekeep.core.crypto.slots import Slot, SlotKind
+from timekeep.core.crypto.subkeys import RepositoryKey, new_repository_key
+from timekeep.core.errors import (
+    KeySlotDamaged,
+    NoKeySlot,
+    UsageError,
+    WrongKey,
+    WrongPassphrase,
+    WrongRecoveryKey,
+)
+from timekeep.core.storage import atomic
+
+KEYS_FOLDER = "keys"
+
+
+@dataclass(frozen=True)
+class Created:
+    """A new repository key. `recovery_text` exists only here: show it to the person once."""
+
+    key: RepositoryKey
+    recovery_text: str
+    passphrase_slot: str
+    recovery_slot: str
+
+
+@dataclass(frozen=True)
+class Unlocked:
+    """The key a secret opened, the slot that opened it, and damaged slots passed over on the way."""
+
+    key: RepositoryKey
+    slot_id: str
+    kind: SlotKind
+    skipped: tuple[str, ...] = ()
+
+
+def keys_dir(root: Path) -> Path:
+    return Path(root) / KEYS_FOLDER
+
+
+def create(root: Path, repository_id: str, passphrase: str, argon2: Argon2Params | None = None) -> Created:
+    """A new random repository key with a passphrase slot and a recovery slot."""
+    check_passphrase(passphrase)
+    atomic.make_private_dir(keys_dir(root), exist_ok=True)
+    key = new_repository_key()
+    passphrase_slot = add_passphrase(root, repository_id, key, passphrase, argon2)
+    recovery_slot, text = add_recovery_key(root, repository_id, key)
+    return Created(key, text, passphrase_slot, recovery_slot)
+
+
+def add_passphrase(root: Path, repository_id: str, key: RepositoryKey, passphrase: str,
+                   argon2: Argon2Params | None = None) -> str:
+    """A new passphrase slot for `key` (Argon2id tuned here unless `argon2` is given); its slot id."""
+    check_passphrase(passphrase)
+    params, salt = argon2 or kdf.tune(), kdf.new_salt()
+    spec = {"algorithm": "argon2id", "salt": slots.b64_text(salt), "version": kdf.ARGON2_VERSION,
+            "memory_kib": params.memory_kib, "iterations": params.iterations, "lanes": params.lanes}
+    return _publish(root, repository_id, SlotKind.PASSPHRASE, spec, kdf.passphrase_kek(passphrase, salt, params), key)
+
+
+def add_recovery_key(root: Path, repository_id: str, key: RepositoryKey) -> tuple[str, str]:
+    """A new recovery slot for `key`: its slot id and the recovery key's text, shown to the person once."""
+    secret, salt = recovery.new_recovery_secret(), kdf.new_salt()
+    spec = {"algorithm": "hkdf-sha256", "salt": slots.b64_text(salt)}
+    slot_id = _publish(root, repository_id, SlotKind.RECOVERY, spec, kdf.recovery_kek(secret, salt), key)
+    return slot_id, recovery.encode(secret)
+
+
+def unlock(root: Path, repository_id: str, secret: str, key_check: str | None = None) -> Unlocked:
+    """The repository key from a passphrase or a recovery key, whichever `secret` is: text shaped as a
+    recovery key is read as one (a typo in it is caught by its checksum, before any derivation)."""
+    if recovery.looks_like_recovery_key(secret):
+        return unlock_with_recovery_key(root, repository_id, secret, key_check)
+    return unlock_with_passphrase(root, repository_id, secret, key_check)
+
+
+def unlock_with_passphrase(root: Path, repository_id: str, passphrase: str,
+                           key_check: str | None = None) -> Unlocked:
+    def kek(slot: Slot) -> bytes:
+        return kdf.passphrase_kek(passphrase, slot.salt, slot.argon2)
+
+    return _try_slots(root, repository_id, SlotKind.PASSPHRASE, kek, key_check)
+
+
+def unlock_with_recovery_key(root: Path, repository_id: str, text: str, key_check: str | None = None) -> Unlocked:
+    secret = recovery.decode(text)
+    return _try_slots(root, repository_id, SlotKind.RECOVERY, lambda slot: kdf.recovery_kek(secret, slot.salt),
+                      key_check)
+
+
+def change_passphrase(root: Path, repository_id: str, old: str, new: str, argon2: Argon2Params | None = None,
+                      key_check: str | None = None) -> str:
+    """Wrap the key under `new` and then remove the slot `old` opened (every passphrase slot, when `old` is
+    the recovery key: the passphrase was lost). No data is rewritten. The new slot's id."""
+    opened = unlock(root, repository_id, old, key_check)
+    new_slot = add_passphrase(root, repository_id, opened.key, new, argon2)
+    if opened.kind == SlotKind.PASSPHRASE:
+        remove_slot(root, opened.slot_id)
+    else:
+        for slot_id, kind in list_slots(root, repository_id):
+            if kind == SlotKind.PASSPHRASE and slot_id != new_slot:
+                remove_slot(root, slot_id)
+    return new_slot
+
+
+def export_slot(root: Path, slot_id: str, destination: Path) -> None:
+    """Copy one slot file to `destination` (kept elsewhere; it opens only with its secret), private from its
+    first byte. Never replaces a file."""
+    source = keys_dir(root) / f"{slot_id}.json"
+    if not slots.is_slot_id(slot_id) or not source.is_file():
+        raise UsageError(f"There is no key slot {slot_id} in {keys_dir(root)}.")
+    try:
+        fd = atomic.create_private(destination)
+    except FileExistsError:
+        raise UsageError(f"{destination} already exists: choose another name.") from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(source.read_bytes())
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def list_slots(root: Path, repository_id: str) -> list[tuple[str, SlotKind]]:
+    """Every readable slot (its id and kind); damaged ones are left out."""
+    return [(slot.slot_id, slot.kind) for slot in _read_all(root, repository_id)[0]]
+
+
+def remove_slot(root: Path, slot_id: str) -> None:
+    os.unlink(keys_dir(root) / f"{slot_id}.json")
+    atomic.fsync_dir(keys_dir(root))
+
+
+def check_passphrase(passphrase: str) -> None:
+    if not passphrase:
+        raise UsageError("An empty passphrase protects nothing: choose one.")
+    if recovery.looks_like_recovery_key(passphrase):
+        raise UsageError("That passphrase is shaped like a recovery key: choose another.")
+
+
+def _publish(root: Path, repository_id: str, kind: SlotKind, spec: Mapping[str, object], kek: bytes,
+             key: RepositoryKey) -> str:
+    folder = keys_dir(root)
+    atomic.make_private_dir(folder, exist_ok=True)
+    _remove_temporaries(folder)
+    slot_id = os.urandom(16).hex()
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fields = slots.build(repository_id, slot_id, kind, dict(spec), kek, key.master, key.check(), created)
+    target = folder / f"{slot_id}.json"
+    tmp = atomic.temp_name(target)
+    fd = atomic.create_private(tmp)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(slots.encode(fields))
+            fh.flush()
+            os.fsync(fh.fileno())
+        atomic.publish_new(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return slot_id
+
+
+def _remove_temporaries(folder: Path) -> None:
+    for path in folder.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _slot_paths(root: Path) -> list[Path]:
+    folder = keys_dir(root)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
+
+
+def _try_slots(root: Path, repository_id: str, kind: SlotKind, kek_of: Callable[[Slot], bytes],
+               key_check: str | None) -> Unlocked:
+    readable, damaged = _read_all(root, repository_id)
+    candidates = [slot for slot in readable if slot.kind == kind]
+    refused: KeySlotDamaged | None = None
+    for slot in candidates:
+        master = slots.unwrap(slot, kek_of(slot))
+        if master is None:
+            continue
+        key = RepositoryKey(master)
+        if key.check() != slot.key_check or (key_check is not None and key.check() != key_check):
+            refused = KeySlotDamaged(f"Key slot {slot.path} holds a key that is not this repository's: refused.")
+            damaged.append(str(refused))
+            continue
+        return Unlocked(key, slot.slot_id, kind, tuple(damaged))
+    raise refused or _failure(root, kind, len(candidates), damaged)
+
+
+def _read_all(root: Path, repository_id: str) -> tuple[list[Slot], list[str]]:
+    """Every slot that reads as one, and why each other one does not (shape only: no key derived yet)."""
+    readable, damaged = [], []
+    for path in _slot_paths(root):
+        try:
+            readable.append(slots.read(path, repository_id))
+        except KeySlotDamaged as err:
+            damaged.append(str(err))
+    return readable, damaged
+
+
+def _failure(root: Path, kind: SlotKind, tried: int, damaged: list[str]) -> Exception:
+    if not tried and damaged:
+        return KeySlotDamaged(damaged[0] if len(damaged) == 1 else f"{damaged[0]} ({len(damaged) - 1} more damaged)")
+    if not tried:
+        return NoKeySlot(f"{keys_dir(root)} holds no {kind.value} key slot: this repository cannot be unlocked so.")
+    error: type[WrongKey] = WrongPassphrase if kind == SlotKind.PASSPHRASE else WrongRecoveryKey
+    what = "passphrase" if kind == SlotKind.PASSPHRASE else "recovery key"
+    note = f" ({len(damaged)} damaged key slot(s) could not be tried: {damaged[0]})" if damaged else ""
+    return error(f"Wrong {what}: it opens no key slot of this repository.{note}")
+
