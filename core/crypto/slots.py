@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from timekeep.core.crypto.kdf import SALT_BYTES, Argon2Params
+from timekeep.core.crypto.small_files import read_at_most
 from timekeep.core.crypto.subkeys import MASTER_KEY_BYTES
 from timekeep.core.errors import KeySlotDamaged
 
@@ -100,11 +101,10 @@ def encode(fields: dict[str, Any]) -> bytes:
 def read(path: Path, repository_id: str) -> Slot:
     """The slot at `path`, checked for shape and for belonging here; KeySlotDamaged names it otherwise."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_SLOT_BYTES + 1)
+        raw = read_at_most(path, MAX_SLOT_BYTES)
     except OSError as err:
         raise KeySlotDamaged(f"Key slot {path} cannot be read: {err.strerror}.") from None
-    if len(raw) > MAX_SLOT_BYTES:
+    if raw is None:
         raise KeySlotDamaged(f"Key slot {path} is larger than any key slot: not one Timekeep wrote.")
     try:
         fields = json.loads(raw)

@@ -19,6 +19,7 @@ from typing import Protocol
 from timekeep.core.crypto import keys
 from timekeep.core.crypto.keychain import Keychain
 from timekeep.core.crypto.keys import Unlocked
+from timekeep.core.crypto.small_files import read_at_most
 from timekeep.core.errors import PassphraseUnavailable, UsageError, WrongKey, WrongPassphrase
 
 ENV_VAR = "TIMEKEEP_PASSPHRASE"
@@ -124,11 +125,10 @@ class PassphraseSource:
 def read_passphrase_file(path: Path) -> str:
     """The passphrase in `path`: its text, less one trailing line end."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
+        raw = read_at_most(path, MAX_FILE_BYTES)
     except OSError as err:
         raise UsageError(f"Passphrase file {path} cannot be read: {err.strerror}.") from None
-    if len(raw) > MAX_FILE_BYTES:
+    if raw is None:
         raise UsageError(f"Passphrase file {path} is larger than any passphrase: is it the right file?")
     try:
         text = raw.decode("utf-8")

@@ -14,8 +14,6 @@ from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
-    QDialogButtonBox,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QMenu,
@@ -33,6 +31,7 @@ from timekeep.gui.engine_bridge import EngineBridge
 from timekeep.gui.file_actions import FileActions, Target
 from timekeep.gui.listing import Row
 from timekeep.gui.prompts import Prompts
+from timekeep.gui.widgets.dialog_footer import action_and_close
 
 GONE_ROLE = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ("Name", "Deleted", "Size", "Last backed up")
@@ -83,12 +82,7 @@ class DeletedDialog(QDialog):
         return view
 
     def _lay_out(self) -> None:
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        row = QHBoxLayout()
-        row.addWidget(self.restore_button)
-        row.addStretch(1)
-        row.addWidget(buttons)
+        row = action_and_close(self, self.restore_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
         layout.addWidget(self.view, 1)

@@ -11,8 +11,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QDialog,
-    QDialogButtonBox,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
@@ -28,6 +26,7 @@ from timekeep.gui import wording
 from timekeep.gui.engine_bridge import EngineBridge
 from timekeep.gui.models.versions import VersionsModel
 from timekeep.gui.preview_data import PreviewData, stored_preview
+from timekeep.gui.widgets.dialog_footer import action_and_close
 from timekeep.gui.widgets.preview import PreviewPane
 from timekeep.gui.workers import LatestOnly
 
@@ -92,12 +91,7 @@ class VersionsDialog(QDialog):
         splitter.addWidget(left)
         splitter.addWidget(self.preview)
         splitter.setSizes([380, 540])
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        row = QHBoxLayout()
-        row.addWidget(self.restore_button)
-        row.addStretch(1)
-        row.addWidget(buttons)
+        row = action_and_close(self, self.restore_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
         layout.addWidget(splitter, 1)
