@@ -9,7 +9,7 @@ import struct
 from collections.abc import Callable
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from timekeep.core.crypto import seal as sealing
@@ -49,6 +49,9 @@ def _fails_naming(opener: Opener, key: bytes, what: ObjectName, stored: bytes) -
 @settings(max_examples=40, deadline=None)
 @given(size=st.one_of(st.integers(0, 300), st.sampled_from([0, 1, 65536, 1 << 20, 3 << 20, (5 << 20) + 7])),
        text=st.booleans())
+@example(size=0, text=False)
+@example(size=3 << 20, text=True)
+@example(size=(5 << 20) + 7, text=False)
 def test_round_trip_over_sizes(sealer: Sealer, opener: Opener, size: int, text: bool) -> None:
     raw = (b"a line of notes\n" * (size // 16 + 1))[:size] if text else os.urandom(size)
     stored = sealer(KEY, NAME, raw)
@@ -174,6 +177,14 @@ def test_bad_keys_and_names_are_refused_before_anything_is_written() -> None:
         ObjectName(Kind.MANIFEST, "1", "")
     with pytest.raises(ValueError, match="not an object name"):
         ObjectName(Kind.MANIFEST, "1", REPO, generation=-1)
+    with pytest.raises(ValueError, match="not an object name"):
+        ObjectName(Kind.MANIFEST, "\ud800", REPO)  # a lone surrogate no file name decodes to
+
+
+def test_ids_from_names_that_are_not_utf8_seal_and_stay_apart() -> None:
+    one, two = (ObjectName(Kind.INDEX, os.fsdecode(raw), REPO) for raw in (b"caf\xe9", b"caf\xc3\xa9"))
+    assert sealing.open(KEY, one, seal(KEY, one, b"latin-1")) == b"latin-1"
+    _fails_naming(sealing.open, KEY, two, seal(KEY, one, b"latin-1"))
 
 
 def test_names_read_as_a_person_would_say_them() -> None:

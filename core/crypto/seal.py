@@ -29,7 +29,7 @@ WRITTEN_AEAD = AES_256_GCM
 KEY_SIZE, NONCE_SIZE, TAG_SIZE = 32, 12, 16
 HEADER = struct.Struct("<BB")  # seal version, AEAD id
 OVERHEAD = HEADER.size + NONCE_SIZE + TAG_SIZE
-MAX_PLAINTEXT = 2**31 - 1 - plain_frame.FRAME.size  # what the AEADs take in one call, less a frame header
+MAX_PLAINTEXT = 2**31 - 1  # what the AEADs take in one call
 _AD_TAG = b"timekeep sealed object v1\x00"
 
 
@@ -56,17 +56,24 @@ class ObjectName:
     def __post_init__(self) -> None:
         if not isinstance(self.kind, Kind) or not 0 <= self.generation < 2**64 or not self.repository_id:
             raise ValueError(f"not an object name: {self!r}")
+        try:
+            self.associated_data()
+        except UnicodeEncodeError:
+            raise ValueError(f"not an object name: {self!r}") from None
 
     def associated_data(self) -> bytes:
         """An unambiguous encoding of the name (every field length-prefixed), bound by the AEAD."""
-        fields = (self.kind.value, self.object_id, self.repository_id)
-        encoded = b"".join(struct.pack("<I", len(raw)) + raw for raw in (f.encode("utf-8", "surrogateescape")
-                                                                          for f in fields))
-        return _AD_TAG + encoded + struct.pack("<Q", self.generation)
+        fields = b"".join(_field(text) for text in (self.kind.value, self.object_id, self.repository_id))
+        return _AD_TAG + fields + struct.pack("<Q", self.generation)
 
     def __str__(self) -> str:
         generation = f" (generation {self.generation})" if self.generation else ""
         return f"{self.kind.value} {self.object_id}{generation} of repository {self.repository_id[:8]}"
+
+
+def _field(text: str) -> bytes:
+    raw = text.encode("utf-8", "surrogateescape")
+    return struct.pack("<I", len(raw)) + raw
 
 
 def _aead(key: bytes, aead_id: int) -> AESGCM | ChaCha20Poly1305:
