@@ -6,7 +6,7 @@ short fails to open, and the error says which object it was; no byte of a broken
 FORMAT.md ("Encryption") gives the layouts. AES-256-GCM is written (bench/aead.py measured it 2.4 times
 faster than ChaCha20-Poly1305 here); both are read, so the choice can change without a format version.
 Nonces are random (96 bits, fresh from the OS per object): no counter to keep across writers, threads and
-crashes, and at up to 2^32 objects under one key the chance that two ever collide stays below 2^-33.
+crashes, and at up to 2^32 objects under one key the chance that two ever collide is about 2^-33.
 """
 
 from __future__ import annotations
