@@ -190,3 +190,15 @@ def test_ids_from_names_that_are_not_utf8_seal_and_stay_apart() -> None:
 def test_names_read_as_a_person_would_say_them() -> None:
     assert str(NAME) == "manifest 0000000012 (generation 3) of repository 5f1c0a9e"
     assert str(ObjectName(Kind.PACK_FOOTER, "9a" * 16, REPO)) == f"pack footer {'9a' * 16} of repository 5f1c0a9e"
+
+
+def test_the_names_the_format_gives_keep_frames_footers_and_manifests_apart() -> None:
+    chunk = bytes.fromhex("ab" * 32)
+    frame, footer = sealing.frame_name(REPO, chunk), sealing.footer_name(REPO, "0f" * 16)
+    assert (frame.kind, frame.object_id, frame.generation) == (Kind.FRAME, "ab" * 32, 0)
+    assert str(sealing.manifest_name(REPO, 12, 3)) == str(NAME)
+    stored = seal(KEY, sealing.manifest_name(REPO, 12, 3), b"lines")
+    assert sealing.open(KEY, NAME, stored) == b"lines"
+    for other in (frame, footer, sealing.manifest_name(REPO, 12, 2), sealing.manifest_name(REPO, 120, 3)):
+        _fails_naming(sealing.open, KEY, other, stored)
+    assert sealing.open_frame(KEY, frame, sealed_frame(KEY, frame, memoryview(b"chunk"), 3)) == b"chunk"

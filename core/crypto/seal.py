@@ -71,6 +71,21 @@ class ObjectName:
         return f"{self.kind.value} {self.object_id}{generation} of repository {self.repository_id[:8]}"
 
 
+def frame_name(repository_id: str, first_chunk: bytes) -> ObjectName:
+    """A frame is named by its first chunk's id, which stays its name when a reclaim copies it whole."""
+    return ObjectName(Kind.FRAME, first_chunk.hex(), repository_id)
+
+
+def footer_name(repository_id: str, pack_id: str) -> ObjectName:
+    """A pack's footer is named by the pack, so a footer moved into another pack does not open there."""
+    return ObjectName(Kind.PACK_FOOTER, pack_id, repository_id)
+
+
+def manifest_name(repository_id: str, snapshot_id: int, generation: int) -> ObjectName:
+    """A manifest is named as its file is: the snapshot (10 digits) and the generation."""
+    return ObjectName(Kind.MANIFEST, f"{snapshot_id:010d}", repository_id, generation)
+
+
 def _field(text: str) -> bytes:
     raw = text.encode("utf-8", "surrogateescape")
     return struct.pack("<I", len(raw)) + raw
@@ -88,7 +103,7 @@ def _encrypt(key: bytes, header: bytes, what: ObjectName, plaintext: bytes | byt
         raise ValueError(f"{what} is too large to seal as one object ({len(plaintext)} bytes)")
     nonce = os.urandom(NONCE_SIZE)
     aead = _aead(key, WRITTEN_AEAD)
-    return nonce + aead.encrypt(nonce, bytes(plaintext), header + what.associated_data())
+    return nonce + aead.encrypt(nonce, plaintext, header + what.associated_data())
 
 
 def _decrypt(key: bytes, aead_id: int, header: bytes, what: ObjectName, body: memoryview) -> bytes:
@@ -96,7 +111,7 @@ def _decrypt(key: bytes, aead_id: int, header: bytes, what: ObjectName, body: me
         raise SealBroken(f"{what} is cut short ({len(body)} bytes where a seal needs {NONCE_SIZE + TAG_SIZE})")
     aead = _aead(key, aead_id)
     try:
-        return aead.decrypt(bytes(body[:NONCE_SIZE]), bytes(body[NONCE_SIZE:]), header + what.associated_data())
+        return aead.decrypt(body[:NONCE_SIZE], body[NONCE_SIZE:], header + what.associated_data())
     except InvalidTag:
         raise SealBroken(
             f"{what} does not open: it is damaged, cut short, put in another object's place, or sealed "
