@@ -93,3 +93,19 @@ def test_keyed_cuts_still_deduplicate_an_insertion() -> None:
     after = [ids.of(edited[o : o + n]) for o, n in _cuts(edited, table)]
     new = [digest for digest in after if digest not in before]
     assert 1 <= len(new) <= 3
+
+
+def test_the_repository_keys_chunk_id_subkey_keys_the_ids_and_seals_nothing_else() -> None:
+    from timekeep.core.crypto.seal import Kind, ObjectName, open, seal
+    from timekeep.core.crypto.subkeys import Purpose, new_repository_key
+    from timekeep.core.errors import SealBroken
+
+    first, second = new_repository_key(), new_repository_key()
+    content = _data(6, 100_000)
+    assert ChunkIds(first.subkey(Purpose.CHUNK_IDS)).of(content) != ChunkIds(second.subkey(Purpose.CHUNK_IDS)).of(
+        content)
+    name = ObjectName(Kind.FRAME, "00" * 32, "1" * 32)
+    sealed = seal(first.subkey(Purpose.OBJECTS), name, content)
+    assert open(first.subkey(Purpose.OBJECTS), name, sealed) == content
+    with pytest.raises(SealBroken):
+        open(first.subkey(Purpose.CHUNK_IDS), name, sealed)

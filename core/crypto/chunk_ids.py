@@ -1,12 +1,12 @@
 """Keyed chunk ids, and the means to key the chunker, so an encrypted repository's ids reveal no content.
 
 A plain BLAKE3 id lets anyone who can see ids tell whether a repository holds a known file, and match equal
-content across repositories; a keyed BLAKE3 id (the key is a 32-byte subkey from the repository's master
-key) does neither, at no measurable cost. The compiled FastCDC we use has a fixed gear table and no seed,
-but its gear hash only ever looks a byte up in that table: chunking the bytes through a secret permutation
-of 0..255 is chunking them with a secretly permuted gear table. That second pass over every byte costs more
-than encryption's whole budget (bench/aead.py), so encrypted repositories do not use it for now; FORMAT.md
-("Encryption") says what unkeyed cut points leak.
+content across repositories; a keyed BLAKE3 id (the key is a 32-byte subkey from the repository's master key,
+`Purpose.CHUNK_IDS` in subkeys.py) does neither, at no measurable cost. The compiled FastCDC we use has a
+fixed gear table and no seed, but its gear hash only ever looks a byte up in that table: chunking the bytes
+through a secret permutation of 0..255 is chunking them with a secretly permuted gear table. That second pass
+over every byte costs more than encryption's whole budget (bench/aead.py), so encrypted repositories do not
+use it for now; FORMAT.md ("Encryption") says what unkeyed cut points leak.
 """
 
 from __future__ import annotations
