@@ -124,3 +124,8 @@ class PassphraseUnavailable(UsageError):
 
 class KeyringUnavailable(TimekeepError):
     """The system keyring could not keep the passphrase (none running, locked, or it refused)."""
+
+
+class SealBroken(CorruptData):
+    """A sealed object does not open: damaged, cut short, swapped with or replayed as another object, sealed
+    with another key, or written by a scheme this Timekeep does not know. The message names the object."""
