@@ -57,6 +57,10 @@ def trusted_index(layout: Layout, progress: ProgressCallback | None, notes: list
     if drift.behind:
         reason = f"the index was behind the drive ({drift.behind[0]})"
         return _rebuild(layout, progress, notes, reason, db, repository_id), True
+    if layout.index_local and (drift.missing_packs or drift.resized_packs):
+        # another computer's thinning may have reclaimed them: only the drive can tell a loss from that
+        reason = "the drive's packs changed since this computer's index saw them"
+        return _rebuild(layout, progress, notes, reason, db, repository_id), True
     try:
         _repair(db, layout, drift, notes)
     except BaseException:
