@@ -80,7 +80,8 @@ def columns(name: str) -> tuple[str, ...]:
 CELLS = [(name, command) for name in INDEX + PACK + MANIFEST + FILES for command in columns(name)]
 # Again with the index kept on this computer (its cache folder), not on the drive: every damage to the index
 # under the main commands, and a representative few to the drive.
-LOCAL_CELLS = [(n, c) for n in INDEX for c in ("backup", "coalesce", "restore-file", "ls", "check", "rebuild-index")] + [
+MAIN = ("backup", "coalesce", "restore-file", "ls", "check", "rebuild-index")
+LOCAL_CELLS = [(n, c) for n in INDEX for c in MAIN] + [
     ("pack-missing", "backup"), ("pack-missing", "coalesce"), ("pack-truncated", "restore-file"),
     ("pack-flipped", "check-read-data"), ("manifest-missing", "backup"), ("manifest-missing", "ls"),
     ("manifest-flipped", "rebuild-index"), ("folders-garbled", "backup")]
@@ -131,7 +132,7 @@ def expectation(d: Damage, command: str, local: bool = False) -> str:
     """"ok": must work exactly; "fail": must exit non-zero naming the damage; "either": exact or named."""
     if d.artifact == "config":
         return "fail"  # nothing can be read without it
-    if local and command.startswith("check") and d.name in UNOPENABLE + ("index-stale",):
+    if local and command.startswith("check") and d.name in (*UNOPENABLE, "index-stale"):
         return "either"  # an index kept on this computer is first brought up to the drive, and says so
     if command.startswith("check"):
         silent = d.name == "pack-flipped" and command == "check"  # only re-reading the data can see it
