@@ -171,10 +171,11 @@ class Cell:
         self.local = index_mode == "local"
         if self.local:
             keep_index_locally(self.repo)
+        self.index = index_file(self.repo)  # known before the damage: config.json may be what is damaged
         self.d = DAMAGES[name](h, self.repo, name)
         self.f = Findings()
         self.drive = data_files(self.repo)
-        self.index_ino = inode(index_file(self.repo))
+        self.index_ino = inode(self.index)
         self.rebuilt = False  # the index was made anew from the drive (what the drive alone knows is what counts)
         self.dropped: set[int] = set()  # snapshots a thinning took away
 
@@ -186,7 +187,7 @@ class Cell:
 
     def index_rebuilt(self) -> bool:
         """Was the index made anew from the drive (by the recovery, a command, or the engine on its own)?"""
-        return self.rebuilt or inode(index_file(self.repo)) != self.index_ino
+        return self.rebuilt or inode(self.index) != self.index_ino
 
     def at_risk(self) -> set[Key]:
         """What the damage may cost by now: more once the index was rebuilt from the drive."""
