@@ -199,3 +199,58 @@ def test_a_pack_gone_from_the_drive_is_lost_in_both_modes_and_a_local_index_asks
         assert tk.rebuilt == (both_index_modes == "local")
         report = tk.check()
     assert (sid, os.fsencode(src / "big.bin")) in {(item.snapshots[0], item.path) for item in report.lost}
+
+
+@pytest.mark.parametrize("both_index_modes", ["local"], indirect=True)
+def test_new_snapshots_from_another_computer_are_caught_up_and_the_journal_kept(
+        tmp_path: Path, src: Path, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only snapshots added since: just their manifests are loaded (the index keeps its identity and this
+    computer's journal of dirty paths), and what it then holds is what a rebuild from the drive gives."""
+    computer(monkeypatch, tmp_path / "laptop")
+    first = backup(repo)
+    with Timekeep.open(repo) as tk:
+        made = tk.index_id()
+    computer(monkeypatch, tmp_path / "desktop")
+    append(src / "a.txt", b"from the desktop\n")
+    second = backup(repo)
+    (src / "sub" / "new.txt").write_bytes(b"new on the desktop\n")
+    third = backup(repo)
+    want = read_tree(src)
+    computer(monkeypatch, tmp_path / "laptop")
+    seen: list[Progress] = []
+    with Timekeep.open(repo, writer=True, progress=seen.append) as tk:
+        assert not tk.rebuilt and any("caught up" in n for n in tk.notes), tk.notes
+        assert tk.index_id() == made and [s.id for s in tk.snapshots()] == [first, second, third]
+        assert seen[-1].phase == "rebuild" and seen[-1].files_done == seen[-1].files_total == 2
+        got, result = restore_into(tk, os.fsencode(src), third, tmp_path / "out")
+        assert got == want and not result.errors
+        caught = {s.id: s for s in tk.snapshots()}
+    computer(monkeypatch, tmp_path / "third-computer")
+    with Timekeep.open(repo) as tk:  # built whole from the drive: the same history
+        assert {s.id: s for s in tk.snapshots()} == caught
+        assert tk.check(read_data=True).ok
+
+
+@pytest.mark.parametrize("both_index_modes", ["local"], indirect=True)
+def test_a_killed_backup_here_is_never_completed_with_another_computers_manifest(
+        tmp_path: Path, src: Path, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The laptop's backup was killed while snapshot 2 ran (its index says so); the desktop, knowing nothing
+    of it, took id 2. The laptop must see the desktop's snapshot 2, not complete its own with that manifest."""
+    import sqlite3
+
+    computer(monkeypatch, tmp_path / "laptop")
+    first = backup(repo)
+    with sqlite3.connect(index_file(repo)) as conn:
+        conn.execute("INSERT INTO snapshot (id, time_ns, trigger, state, files_scanned, files_read, files_changed, "
+                     "bytes_read, bytes_new, errors, duration_s) VALUES (?, 1, 'manual', 'running', 0, 0, 0, 0, "
+                     "0, 0, 0)", (first + 1,))
+    computer(monkeypatch, tmp_path / "desktop")
+    (src / "big.bin").write_bytes(payload(99, 300_000))
+    second = backup(repo)
+    want = read_tree(src)
+    assert second == first + 1
+    computer(monkeypatch, tmp_path / "laptop")
+    with Timekeep.open(repo, writer=True) as tk:
+        assert [s.id for s in tk.snapshots()] == [first, second]
+        got, result = restore_into(tk, os.fsencode(src), second, tmp_path / "out")
+    assert got == want and not result.errors

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from peewee import DatabaseError
 
 from timekeep.core.errors import IndexDamaged, IndexMissing, RepositoryLocked, StorageError
+from timekeep.core.index.catchup import foreign_running
 from timekeep.core.index.schema import open_index
 from timekeep.core.index.survey import compare, survey
 from timekeep.core.storage.layout import Layout
@@ -30,7 +31,9 @@ def stale(layout: Layout) -> str | None:
     except (IndexMissing, IndexDamaged) as err:
         return str(err)
     try:
-        drift = compare(db, survey(layout))
+        view = survey(layout)
+        drift = compare(db, view)
+        foreign = foreign_running(db, view)
     except DatabaseError as err:
         return f"the index is damaged: {err}"
     finally:
@@ -39,6 +42,8 @@ def stale(layout: Layout) -> str | None:
         return f"the index is behind the drive ({drift.behind[0]})"
     if drift.missing_packs or drift.resized_packs:
         return "the drive's packs changed since this computer's index saw them"
+    if foreign:
+        return f"snapshot {foreign[0]} was taken by another computer"
     return None
 
 
