@@ -254,3 +254,27 @@ def test_a_killed_backup_here_is_never_completed_with_another_computers_manifest
         assert [s.id for s in tk.snapshots()] == [first, second]
         got, result = restore_into(tk, os.fsencode(src), second, tmp_path / "out")
     assert got == want and not result.errors
+
+
+@pytest.mark.parametrize("both_index_modes", ["local"], indirect=True)
+def test_a_damaged_new_manifest_is_not_caught_up_but_rebuilt_and_reported(
+        tmp_path: Path, src: Path, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.treeops import flip
+    from timekeep.core.storage.layout import Layout
+
+    computer(monkeypatch, tmp_path / "laptop")
+    first = backup(repo)
+    computer(monkeypatch, tmp_path / "desktop")
+    append(src / "a.txt", b"two\n")
+    second = backup(repo)
+    append(src / "a.txt", b"three\n")
+    third = backup(repo)
+    want = read_tree(src)
+    manifest = Layout(repo).manifest_path(second)
+    flip(manifest, manifest.stat().st_size // 2)
+    computer(monkeypatch, tmp_path / "laptop")
+    with Timekeep.open(repo, writer=True) as tk:
+        assert tk.rebuilt and not any("caught up" in n for n in tk.notes)
+        assert [s.id for s in tk.snapshots()] == [first, third] and tk.lost_snapshots() == [second]
+        got, _ = restore_into(tk, os.fsencode(src), third, tmp_path / "out")
+    assert got == want

@@ -49,10 +49,9 @@ def only_added(db: SqliteDatabase, view: DriveView, drift: Drift) -> list[int] |
     if view.thinning is not None or drift.missing_packs or drift.resized_packs or drift.missing_manifests:
         return None
     (top,) = db.execute_sql("SELECT coalesce(max(id), 0) FROM snapshot").fetchone()
-    new = sorted(sid for sid in view.manifests if sid > int(top))
-    behind = {f"snapshot {sid} is on the drive but not in the index" for sid in new}
-    if not new or set(drift.behind) != behind or new != list(range(int(top) + 1, new[-1] + 1)):
-        return None
+    new = sorted(drift.unknown_snapshots)
+    if not new or len(drift.behind) != len(new) or new != list(range(int(top) + 1, new[-1] + 1)):
+        return None  # something else changed too, or an id the index knows (a lost one) came back
     if any(list(view.manifests[sid]) != [0] for sid in new):
         return None
     return new
