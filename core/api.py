@@ -50,11 +50,15 @@ __all__ = [  # the door: Timekeep, and what the app and the CLI need around a re
 ]
 
 
-def init_repository(path: str | Path) -> None:
-    """Create an empty repository at `path` (created if missing; must be empty if it exists)."""
+def init_repository(path: str | Path, index: str = "drive") -> None:
+    """Create an empty repository at `path` (created if missing; must be empty if it exists). `index="local"`
+    keeps its index in this computer's cache folder rather than on the drive (rebuilt there from the drive
+    by any computer that lacks it)."""
     root = Path(path)
-    repo_layout.create(root)
-    open_index(Layout(root).index, create=True).close()
+    config = repo_layout.create(root, index=index)
+    layout = repo_layout.layout_of(root.absolute(), config)
+    repo_layout.make_index_home(layout)
+    open_index(layout.index, create=True).close()
 
 
 def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) -> RebuildReport:

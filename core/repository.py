@@ -4,7 +4,10 @@ Opening for writing takes the writer lock and makes sure the index tells the tru
 (core/index/trust.py), then makes the drive whole after a killed writer: temporaries removed, sealed packs
 the index does not know adopted, an unfinished thinning finished. A pack is therefore adopted, and can later
 be reclaimed, only by an index that was just found to know every manifest on the drive. Opening for reading
-never writes: a missing or unopenable index is an error that says what to run.
+never writes: a missing or unopenable index is an error that says what to run. A repository that keeps its
+index on this computer (config `"index": "local"`) is the exception: there a missing, damaged or behind index
+is the normal lot of a second computer, so a reader first brings it up to the drive as a writer would
+(core/index/local.py), when no writer runs.
 
 The services (folders, storing, thinning, browsing, restoring, check) take a Repository; `timekeep.core.api.Timekeep`
 is the one door to them.
@@ -26,6 +29,7 @@ from timekeep.core.coalesce.manifests import finish as finish_manifests
 from timekeep.core.errors import IndexDamaged, IndexMissing, RepositoryLocked, StorageError, UsageError
 from timekeep.core.index import checked, trust
 from timekeep.core.index.beside import build_beside, put_in_place
+from timekeep.core.index.local import catch_up
 from timekeep.core.index.local_copy import open_copy
 from timekeep.core.index.rebuild import RebuildReport
 from timekeep.core.index.recovery import recover
@@ -49,8 +53,8 @@ class Repository:
     def __init__(self, root: Path, db: SqliteDatabase, lock: WriterLock | None, notes: list[str],
                  rebuilt: bool = False, index_copy: Path | None = None) -> None:
         self.root = root
-        self.layout = Layout(root)
         self.config: RepoConfig = repo_layout.load_config(root)
+        self.layout = repo_layout.layout_of(root, self.config)
         self.db = db
         self.lock = lock
         self.notes = list(notes)  # what opening (or a rebuild since) found and did: one sentence each
@@ -65,7 +69,7 @@ class Repository:
         root = Path(path).absolute()
         repo_layout.load_config(root)
         if not writer:
-            return _open_reader(root)
+            return _open_reader(root, progress)
         lock = WriterLock(Layout(root).lock)
         lock.acquire()
         try:
@@ -115,9 +119,10 @@ class Repository:
 
 
 def _open_writer(root: Path, lock: WriterLock, progress: ProgressCallback | None) -> Repository:
-    layout = Layout(root)
+    config = repo_layout.load_config(root)
+    layout = repo_layout.layout_of(root, config)
     notes: list[str] = []
-    db, rebuilt = trust.trusted_index(layout, progress, notes, repo_layout.load_config(root).repository_id)
+    db, rebuilt = trust.trusted_index(layout, progress, notes, config.repository_id)
     try:
         recover(db, layout)
         finish_manifests(db, layout)
@@ -129,15 +134,19 @@ def _open_writer(root: Path, lock: WriterLock, progress: ProgressCallback | None
         raise
 
 
-def _open_reader(root: Path) -> Repository:
+def _open_reader(root: Path, progress: ProgressCallback | None) -> Repository:
     """The index as it is; when the drive cannot open it in place (full: SQLite cannot create its -shm file
     there), a consistent local copy, so files can still be got back."""
-    layout = Layout(root)
+    layout = repo_layout.layout_of(root, repo_layout.load_config(root))
+    caught = catch_up(layout, lambda: _writer_notes(root, progress)) if layout.index_local else []
     try:
         with drive_errors(root):
             db = open_index(layout.index)
-            return Repository(root, db, None, trust.behind_notes(db, layout))
+            return Repository(root, db, None, caught + trust.behind_notes(db, layout))
     except IndexMissing:
+        if layout.index_local:
+            raise IndexMissing(f"this computer holds no index of {root} yet; run `timekeep rebuild-index`, "
+                               "which builds it from the drive") from None
         raise IndexMissing(f"{root} has no index (index.db); run `timekeep rebuild-index`, which rebuilds it "
                            "from the drive") from None
     except IndexDamaged as err:
@@ -153,6 +162,11 @@ def _open_reader(root: Path) -> Repository:
         raise failure from copy_err
     log.info("%s: %s; reading a local copy of the index", root, failure)
     return Repository(root, db, None, [], index_copy=scratch)
+
+
+def _writer_notes(root: Path, progress: ProgressCallback | None) -> list[str]:
+    with Repository.open(root, writer=True, progress=progress) as repo:
+        return repo.notes
 
 
 def sync_folders(db: SqliteDatabase, layout: Layout, notes: list[str]) -> None:
@@ -186,9 +200,9 @@ def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) ->
     """`timekeep rebuild-index`: a new index from the drive, built beside the old one, which lends what it
     still knows (a damaged manifest is written again from it) and is replaced only once the new is whole."""
     root = Path(path).absolute()
-    layout = Layout(root)
-    repo_layout.load_config(root)
-    rid = repo_layout.load_config(root).repository_id
+    config = repo_layout.load_config(root)
+    layout = repo_layout.layout_of(root, config)
+    rid = config.repository_id
     lock = WriterLock(layout.lock)
     lock.acquire()
     try:

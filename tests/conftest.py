@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication: without a display Qt aborts
 
@@ -24,3 +25,15 @@ def private_app_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
                      ("XDG_DATA_HOME", "data"), ("XDG_STATE_HOME", "state")):
         monkeypatch.setenv(var, str(home / sub))
     monkeypatch.delenv("TIMEKEEP_REPO", raising=False)
+
+
+@pytest.fixture(params=["drive", "local"])
+def both_index_modes(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs a test twice: with the index on the drive, and kept in this computer's cache folder."""
+    from tests import helpers
+
+    helpers.INDEX_MODE[0] = request.param
+    try:
+        yield str(request.param)
+    finally:
+        helpers.INDEX_MODE[0] = "drive"

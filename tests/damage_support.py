@@ -27,7 +27,7 @@ import pytest
 
 import timekeep.core.capture.backup as backup_mod
 import timekeep.core.coalesce.reclaim as reclaim_mod
-from tests.helpers import Tree, new_repo, read_tree
+from tests.helpers import Tree, index_file, new_repo, read_tree
 from tests.treeops import (
     FRAME,
     TRAILER,
@@ -250,7 +250,8 @@ def checkpoint(index: Path) -> None:
     """Move everything from the write-ahead log into index.db itself, so damage to the file damages the data."""
     with contextlib.closing(sqlite3.connect(index)) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    remove_index(index.parent, suffixes=("-wal", "-shm"))
+    for suffix in ("-wal", "-shm"):
+        Path(f"{index}{suffix}").unlink(missing_ok=True)
 
 
 def learn_provenance(h: History) -> None:
@@ -306,10 +307,10 @@ def manifest_id(name: str) -> int | None:
 
 def index_snapshot_ids(repo: Path) -> set[int] | None:
     """The complete snapshots index.db knows, read with SQLite directly; None when it cannot be read."""
-    if not (repo / "index.db").exists():
+    if not index_file(repo).exists():
         return None
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{repo / 'index.db'}?mode=ro", uri=True)) as conn:
+        with contextlib.closing(sqlite3.connect(f"file:{index_file(repo)}?mode=ro", uri=True)) as conn:
             return {row[0] for row in conn.execute("SELECT id FROM snapshot WHERE state = 'complete'")}
     except sqlite3.DatabaseError:
         return None
@@ -482,14 +483,29 @@ class Damage:
 
 def remove_index(repo: Path, suffixes: tuple[str, ...] = ("", "-wal", "-shm")) -> None:
     for suffix in suffixes:
-        Path(f"{repo / 'index.db'}{suffix}").unlink(missing_ok=True)
+        Path(f"{index_file(repo)}{suffix}").unlink(missing_ok=True)
+
+
+def keep_index_locally(repo: Path) -> None:
+    """Turn a copy of a repository into one that keeps its index on this computer: its config says so, and
+    its index.db (with any -wal) moves into this computer's cache folder, where such an index lives."""
+    from timekeep.core.storage.layout import layout_of, load_config, make_index_home
+
+    config = json.loads((repo / "config.json").read_bytes())
+    (repo / "config.json").write_text(json.dumps({**config, "index": "local"}))
+    layout = layout_of(repo.absolute(), load_config(repo.absolute()))
+    make_index_home(layout)
+    for suffix in ("", "-wal"):
+        if Path(f"{repo / 'index.db'}{suffix}").exists():
+            shutil.move(f"{repo / 'index.db'}{suffix}", f"{layout.index}{suffix}")
+    Path(f"{repo / 'index.db'}-shm").unlink(missing_ok=True)
 
 
 DEFAULT_TARGET: Key = (5, b"big-a.bin")
 
 
 def index_damage(h: History, repo: Path, name: str) -> Damage:
-    index = repo / "index.db"
+    index = index_file(repo)
     target, listed = DEFAULT_TARGET, (5, b"")
     if name == "index-missing":
         remove_index(repo)

@@ -7,8 +7,15 @@ import stat
 from pathlib import Path
 
 from timekeep.core.api import Timekeep, init_repository
+from timekeep.core.storage.layout import layout_of, load_config
 
 Tree = dict[bytes, tuple[str, bytes, int]]  # relative path -> (kind, content or link target, mode)
+INDEX_MODE = ["drive"]  # where new_repo keeps the index; the both_index_modes fixture switches it
+
+
+def index_file(repo: Path) -> Path:
+    """Where the repository's index.db is: in its folder, or in this computer's cache folder."""
+    return layout_of(repo.absolute(), load_config(repo.absolute())).index
 
 
 def make_tree(root: Path, spec: dict[str, bytes | dict | str]) -> None:
@@ -46,7 +53,7 @@ def read_tree(root: bytes | str | Path) -> Tree:
 
 def new_repo(tmp_path: Path, *folders: Path) -> Path:
     repo = tmp_path / "drive" / "Timekeep" / "repo"
-    init_repository(repo)
+    init_repository(repo, index=INDEX_MODE[0])
     with Timekeep.open(repo, writer=True) as tk:
         for folder in folders:
             tk.add_folder(os.fsencode(folder))

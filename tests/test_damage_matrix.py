@@ -43,12 +43,13 @@ from tests.damage_support import (
     drive_broken,
     index_damage,
     index_snapshot_ids,
+    keep_index_locally,
     manifest_damage,
     manifest_id,
     pack_damage,
     timekeep,
 )
-from tests.helpers import Tree, read_tree
+from tests.helpers import Tree, index_file, read_tree
 from tests.treeops import tree_diff, truncate
 from timekeep.core.agent.client import AgentClient
 from timekeep.core.agent.messages import JobFinished
@@ -77,6 +78,14 @@ def columns(name: str) -> tuple[str, ...]:
 
 
 CELLS = [(name, command) for name in INDEX + PACK + MANIFEST + FILES for command in columns(name)]
+# Again with the index kept on this computer (its cache folder), not on the drive: every damage to the index
+# under the main commands, and a representative few to the drive.
+MAIN = ("backup", "coalesce", "restore-file", "ls", "check", "rebuild-index")
+LOCAL_CELLS = [(n, c) for n in INDEX for c in MAIN] + [
+    ("pack-missing", "backup"), ("pack-missing", "coalesce"), ("pack-truncated", "restore-file"),
+    ("pack-flipped", "check-read-data"), ("manifest-missing", "backup"), ("manifest-missing", "ls"),
+    ("manifest-flipped", "rebuild-index"), ("folders-garbled", "backup")]
+MODES = [(n, c, "drive") for n, c in CELLS] + [(n, c, "local") for n, c in LOCAL_CELLS]
 
 
 @pytest.fixture(scope="module")
@@ -119,10 +128,12 @@ DAMAGES: dict[str, Callable[[History, Path, str], Damage]] = {
 # --- what each cell may and must do ----------------------------------------------------------------------------
 
 
-def expectation(d: Damage, command: str) -> str:
+def expectation(d: Damage, command: str, local: bool = False) -> str:
     """"ok": must work exactly; "fail": must exit non-zero naming the damage; "either": exact or named."""
     if d.artifact == "config":
         return "fail"  # nothing can be read without it
+    if local and command.startswith("check") and d.name in (*UNOPENABLE, "index-stale"):
+        return "either"  # an index kept on this computer is first brought up to the drive, and says so
     if command.startswith("check"):
         silent = d.name == "pack-flipped" and command == "check"  # only re-reading the data can see it
         return "either" if silent else "fail"
@@ -154,13 +165,17 @@ def pack_expectation(d: Damage, command: str) -> str:
 class Cell:
     """A damaged copy of the history, the promises it broke so far, and what the drive held at the last look."""
 
-    def __init__(self, h: History, tmp: Path, name: str) -> None:
+    def __init__(self, h: History, tmp: Path, name: str, index_mode: str = "drive") -> None:
         self.h, self.tmp = h, tmp
         self.repo = h.copy(tmp / "repo")
+        self.local = index_mode == "local"
+        if self.local:
+            keep_index_locally(self.repo)
+        self.index = index_file(self.repo)  # known before the damage: config.json may be what is damaged
         self.d = DAMAGES[name](h, self.repo, name)
         self.f = Findings()
         self.drive = data_files(self.repo)
-        self.index_ino = inode(self.repo / "index.db")
+        self.index_ino = inode(self.index)
         self.rebuilt = False  # the index was made anew from the drive (what the drive alone knows is what counts)
         self.dropped: set[int] = set()  # snapshots a thinning took away
 
@@ -172,7 +187,7 @@ class Cell:
 
     def index_rebuilt(self) -> bool:
         """Was the index made anew from the drive (by the recovery, a command, or the engine on its own)?"""
-        return self.rebuilt or inode(self.repo / "index.db") != self.index_ino
+        return self.rebuilt or inode(self.index) != self.index_ino
 
     def at_risk(self) -> set[Key]:
         """What the damage may cost by now: more once the index was rebuilt from the drive."""
@@ -340,7 +355,7 @@ def judge_command(cell: Cell, command: str, run: Run) -> None:
     d, f = cell.d, cell.f
     if command != "agent":
         f.clean_run(run)
-    wanted = expectation(d, command)
+    wanted = expectation(d, command, cell.local)
     said = run.text if command.startswith("check") else run.err_text
     failed = run.code not in (0, None)
     f.expect(wanted != "ok" or run.code == 0, lambda: f"{run}: should work despite {d.name}")
@@ -503,10 +518,14 @@ def judge_check(cell: Cell, failed: set[Key]) -> None:
 # --- the matrix ------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("damaged", "command"), CELLS, ids=[f"{n}-{c}" for n, c in CELLS])
-def test_cell(history: History, tmp_path: Path, damaged: str, command: str) -> None:
-    cell = Cell(history, tmp_path, damaged)
+@pytest.mark.parametrize(("damaged", "command", "index_mode"), MODES,
+                         ids=[f"{n}-{c}" + ("-local" if m == "local" else "") for n, c, m in MODES])
+def test_cell(history: History, tmp_path: Path, damaged: str, command: str, index_mode: str) -> None:
+    cell = Cell(history, tmp_path, damaged, index_mode)
     run = COMMANDS[command](cell)
     judge_command(cell, command, run)
     recover(cell)
+    if index_mode == "local":
+        on_drive = sorted(p.name for p in cell.repo.glob("index.db*"))
+        cell.f.expect(not on_drive, f"the index is kept on this computer, yet the drive holds {on_drive}")
     cell.f.verdict()

@@ -30,6 +30,7 @@ from tests.damage_support import (
     data_files,
     drive_broken,
     index_snapshot_ids,
+    keep_index_locally,
     manifest_id,
     timekeep,
 )
@@ -211,39 +212,49 @@ def restore_exact(f: Findings, h: History, repo: Path, sid: int, dest: Path) -> 
 # --- the runs --------------------------------------------------------------------------------------------------
 
 
-def kill_runs(h: History, work: dict[str, Work], tmp: Path, command: str, runs: int) -> tuple[int, Findings]:
-    """Kill `command` at `runs` seeded moments, each on a fresh copy, and hold what is left to the promises.
-    Returns how many runs were really killed before they ended, and every promise broken."""
+def kill_runs(h: History, work: dict[str, Work], tmp: Path, command: str, runs: int,
+              local: bool = False) -> tuple[int, Findings]:
+    """Kill `command` at `runs` seeded moments, each on a fresh copy (with `local`, one keeping its index in
+    a cache folder of its own), and hold what is left to the promises. Returns how many runs were really
+    killed before they ended, and every promise broken."""
     rng = random.Random(SEEDS[command] * 1000 + runs)
     measured, every, killed = work[command], Findings(), 0
     for n in range(runs):
         share = rng.uniform(0.02, 0.98)
         base = tmp / f"run-{n}"
-        repo = h.copy(base / "repo")
-        dest = base / "dest"
-        args = prepared(h, repo, command, dest)
-        old = read_tree(dest / h.src.name) if command == "restore-overwrite" else {}
-        before = data_files(repo)
-        was_killed = kill_when_written(spawn(repo, args), int(share * measured.bytes_written),
-                                       share * measured.seconds)
+        with pytest.MonkeyPatch.context() as mp:  # the copies share a repository id: each its own computer
+            mp.setenv("XDG_CACHE_HOME", str(base / "cache"))
+            repo = h.copy(base / "repo")
+            if local:
+                keep_index_locally(repo)
+            was_killed, f = kill_one(h, measured, repo, base, command, share)
         killed += was_killed
-        f = Findings()
-        if command == "restore-overwrite":
-            old_or_new(f, read_tree(dest / h.src.name), old, h.trees[max(h.trees)])
-            restored_again(f, h, repo, dest, old)
-        if command == "rebuild-index":
-            healthy_or_absent(f, repo)
-        recovered(f, h, repo, base, dropped_ok=command == "coalesce")
-        allowed = h.thinning["drop"] if command == "coalesce" else None
-        for broken in drive_broken(before, data_files(repo), allowed, h.max_id):
-            f.expect(False, f"after the kill and the recovery: {broken}")
         moment = f"run {n}, killed after {share:.0%} of its writes" if was_killed else f"run {n}, not killed"
         every.found += [f"{moment}: {line}" for line in f.found]
     return killed, every
 
 
-def killed_runs(h: History, work: dict[str, Work], tmp: Path, command: str, runs: int) -> None:
-    killed, found = kill_runs(h, work, tmp, command, runs)
+def kill_one(h: History, measured: Work, repo: Path, base: Path, command: str, share: float) -> tuple[bool, Findings]:
+    dest = base / "dest"
+    args = prepared(h, repo, command, dest)
+    old = read_tree(dest / h.src.name) if command == "restore-overwrite" else {}
+    before = data_files(repo)
+    was_killed = kill_when_written(spawn(repo, args), int(share * measured.bytes_written), share * measured.seconds)
+    f = Findings()
+    if command == "restore-overwrite":
+        old_or_new(f, read_tree(dest / h.src.name), old, h.trees[max(h.trees)])
+        restored_again(f, h, repo, dest, old)
+    if command == "rebuild-index":
+        healthy_or_absent(f, repo)
+    recovered(f, h, repo, base, dropped_ok=command == "coalesce")
+    allowed = h.thinning["drop"] if command == "coalesce" else None
+    for broken in drive_broken(before, data_files(repo), allowed, h.max_id):
+        f.expect(False, f"after the kill and the recovery: {broken}")
+    return was_killed, f
+
+
+def killed_runs(h: History, work: dict[str, Work], tmp: Path, command: str, runs: int, local: bool = False) -> None:
+    killed, found = kill_runs(h, work, tmp, command, runs, local)
     found.verdict()
     assert killed >= runs // 2, f"only {killed} of {runs} runs were killed before they ended"
 
@@ -251,6 +262,12 @@ def killed_runs(h: History, work: dict[str, Work], tmp: Path, command: str, runs
 @pytest.mark.parametrize("command", COMMANDS)
 def test_killed_at_random_moments(history: History, work: dict[str, Work], tmp_path: Path, command: str) -> None:
     killed_runs(history, work, tmp_path, command, RUNS)
+
+
+@pytest.mark.parametrize("command", ("rebuild-index", "coalesce"))
+def test_killed_at_random_moments_with_the_index_on_this_computer(history: History, work: dict[str, Work],
+                                                                  tmp_path: Path, command: str) -> None:
+    killed_runs(history, work, tmp_path, command, RUNS, local=True)
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import backup, make_tree, new_repo, read_tree
+from tests.helpers import backup, index_file, make_tree, new_repo, read_tree
 from tests.treeops import append, built, flip, index_db, pack_file, payload, truncate
 from timekeep.core.api import Timekeep, rebuild_index
 from timekeep.core.errors import CorruptData, IndexDamaged, IndexMissing, StorageError, UsageError
@@ -21,6 +21,8 @@ from timekeep.core.index import chain
 from timekeep.core.index.schema import open_index
 from timekeep.core.storage.layout import Layout
 from timekeep.core.storage.manifest import manifest_files, read_manifest
+
+pytestmark = pytest.mark.usefixtures("both_index_modes")  # every promise holds with the index on this computer too
 
 
 @pytest.fixture
@@ -36,7 +38,7 @@ def b(path: Path) -> bytes:
 
 def drop_index(repo: Path) -> None:
     for side in ("", "-wal", "-shm"):
-        Path(f"{repo / 'index.db'}{side}").unlink(missing_ok=True)
+        Path(f"{index_file(repo)}{side}").unlink(missing_ok=True)
 
 
 # --- seals and digests: a damaged index never hands out other bytes ------------------------------------------
@@ -96,7 +98,7 @@ def test_the_whole_file_digest_stops_a_wrong_version_before_it_is_kept(tmp_path:
     with index_db(repo) as conn:
         conn.execute("UPDATE version SET digest = ? WHERE file_id = (SELECT id FROM file WHERE path = ?)",
                      (b"\x01" * 32, b(src / "a.txt")))
-    db = open_index(repo / "index.db")
+    db = open_index(index_file(repo))
     (fid,) = db.execute_sql("SELECT id FROM file WHERE path = ?", (b(src / "a.txt"),)).fetchone()
     chain.reseal_file(db, fid)
     db.close()
@@ -166,40 +168,57 @@ def test_a_missing_index_is_rebuilt_by_the_next_backup_and_no_id_is_reused(tmp_p
     assert second == first + 1 and Layout(repo).manifest_path(first).read_bytes() == manifest
 
 
-def test_readers_never_make_an_index(tmp_path: Path, src: Path) -> None:
+def test_readers_never_make_an_index(tmp_path: Path, src: Path, both_index_modes: str) -> None:
+    """On the drive, a reader never writes; kept on this computer, a missing or damaged index is the lot of
+    a second computer, and a reader rebuilds it from the drive first (when no writer runs)."""
     repo = new_repo(tmp_path, src)
-    backup(repo)
+    sid = backup(repo)
     drop_index(repo)
+    if both_index_modes == "local":
+        with Timekeep.open(repo) as tk:
+            assert [s.id for s in tk.snapshots()] == [sid] and any("missing" in n for n in tk.notes)
+        index_file(repo).write_bytes(b"")
+        with Timekeep.open(repo) as tk:
+            assert [s.id for s in tk.snapshots()] == [sid] and any("empty" in n for n in tk.notes)
+        return
     with pytest.raises(IndexMissing, match="rebuild-index"):
         Timekeep.open(repo)
-    (repo / "index.db").write_bytes(b"")
+    index_file(repo).write_bytes(b"")
     with pytest.raises(IndexDamaged, match="rebuild-index"):
         Timekeep.open(repo)
-    assert (repo / "index.db").stat().st_size == 0
+    assert index_file(repo).stat().st_size == 0
 
 
-def test_an_id_of_a_manifest_the_index_forgot_is_never_given_again(tmp_path: Path, src: Path) -> None:
-    """A manifest on the drive beyond what the index knows makes the writer rebuild first; an id is never
-    handed out twice, whatever the index says."""
+def test_an_id_of_a_manifest_the_index_forgot_is_never_given_again(tmp_path: Path, src: Path,
+                                                                   both_index_modes: str) -> None:
+    """A manifest on the drive beyond what the index knows makes the writer rebuild first (a reader of an
+    index kept on this computer, too); an id is never handed out twice, whatever the index says."""
     repo = new_repo(tmp_path, src)
     backup(repo)
-    stale = (repo / "index.db").read_bytes()
+    stale = index_file(repo).read_bytes()
     append(src / "a.txt", b"two\n")
     second = backup(repo)
     drop_index(repo)
-    (repo / "index.db").write_bytes(stale)
+    index_file(repo).write_bytes(stale)
     with Timekeep.open(repo) as tk:
         assert any("behind the drive" in note for note in tk.notes)
+        assert (second in [s.id for s in tk.snapshots()]) == (both_index_modes == "local")  # caught up first
+    if both_index_modes == "local":
+        drop_index(repo)
+        index_file(repo).write_bytes(stale)
     append(src / "a.txt", b"three\n")
     with Timekeep.open(repo, writer=True) as tk:
-        assert tk.rebuilt
+        if both_index_modes == "local":  # only new snapshots since: loaded, not rebuilt
+            assert not tk.rebuilt and any("caught up" in note for note in tk.notes)
+        else:
+            assert tk.rebuilt
         assert tk.backup().id == second + 1
 
 
 def test_a_killed_rebuild_leaves_the_old_index_in_place(tmp_path: Path, src: Path) -> None:
     repo = new_repo(tmp_path, src)
     sid = backup(repo)
-    before = (repo / "index.db").stat().st_ino
+    before = index_file(repo).stat().st_ino
     script = ("import sys, os, signal\n"
               "import timekeep.core.index.rebuild as r\n"
               "real = r.Loader.load\n"
@@ -211,12 +230,13 @@ def test_a_killed_rebuild_leaves_the_old_index_in_place(tmp_path: Path, src: Pat
               f"rebuild_index({str(repo)!r})\n")
     proc = subprocess.run([os.sys.executable, "-c", script], capture_output=True, cwd=Path(__file__).parent.parent)
     assert proc.returncode == -9
-    assert (repo / "index.db.rebuilding").exists() and (repo / "index.db").stat().st_ino == before
+    rebuilding = index_file(repo).with_name("index.db.rebuilding")
+    assert rebuilding.exists() and index_file(repo).stat().st_ino == before
     with Timekeep.open(repo) as tk:
         assert [s.id for s in tk.snapshots()] == [sid] and tk.check().ok
     with Timekeep.open(repo, writer=True):
         pass
-    assert not (repo / "index.db.rebuilding").exists()
+    assert not rebuilding.exists()
 
 
 # --- partial damage stays partial, is listed, and heals ------------------------------------------------------
@@ -329,7 +349,7 @@ def test_the_journal_is_never_written_into_a_copy_of_the_index(tmp_path: Path, s
             view.record([JournalEntry(b(src), b(src / "a.txt"), 1)], 1)
         with pytest.raises(StorageError):
             view.reconcile(tk.folders())
-    with sqlite3.connect(repo / "index.db") as conn:
+    with sqlite3.connect(index_file(repo)) as conn:
         assert conn.execute("SELECT count(*) FROM journal").fetchone() == (0,)
 
 
@@ -338,18 +358,18 @@ def test_the_journal_is_never_written_into_a_copy_of_the_index(tmp_path: Path, s
 
 def test_the_integrity_check_runs_when_the_index_is_not_as_this_computer_left_it(tmp_path: Path, src: Path) -> None:
     from timekeep.core.index import checked
-    from timekeep.core.storage.layout import load_config
+    from timekeep.core.storage.layout import layout_of, load_config
 
     repo = new_repo(tmp_path, src)
     backup(repo)
-    layout, rid = Layout(repo), load_config(repo).repository_id
+    layout, rid = layout_of(repo, load_config(repo)), load_config(repo).repository_id
     assert not checked.due(layout, rid)  # a writer just checked it and closed it
     assert checked.due(layout, rid, now_ns=__import__("time").time_ns() + checked.DAY_NS + 1)  # a day later
-    stamp = (repo / "index.db").stat()
-    os.utime(repo / "index.db", ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1))  # written by someone else
+    stamp = layout.index.stat()
+    os.utime(layout.index, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1))  # written by someone else
     assert checked.due(layout, rid)
-    shutil.copyfile(repo / "index.db", tmp_path / "copy.db")
-    os.replace(tmp_path / "copy.db", repo / "index.db")  # a copy put back: another inode
+    shutil.copyfile(layout.index, tmp_path / "copy.db")
+    os.replace(tmp_path / "copy.db", layout.index)  # a copy put back: another inode
     assert checked.due(layout, rid)
 
 
@@ -358,7 +378,7 @@ def test_damage_no_stat_shows_is_met_midway_and_the_backup_rebuilds_and_goes_on(
     rebuilds the index from the drive under itself, says so, and takes its snapshot."""
     repo = new_repo(tmp_path, src)
     first = backup(repo)
-    index = repo / "index.db"
+    index = index_file(repo)
     st = index.stat()
     with open(index, "r+b") as fh:  # every page after the schema's, its header garbled in place
         for page in range(1, st.st_size // 4096):

@@ -24,7 +24,7 @@ import pytest
 import zstandard
 
 import timekeep.core.capture.read as read_mod
-from tests.helpers import Tree, read_tree
+from tests.helpers import Tree, index_file, read_tree
 from timekeep.core.api import Timekeep
 from timekeep.core.capture.chunker import iter_chunks
 from timekeep.core.index import seal
@@ -152,7 +152,7 @@ def tree_diff(want: Tree, got: Tree) -> str:
 @contextlib.contextmanager
 def index_db(repo: Path) -> Iterator[sqlite3.Connection]:
     """The repository's index opened directly (to craft damage); committed on success."""
-    conn = sqlite3.connect(repo / "index.db")
+    conn = sqlite3.connect(index_file(repo))
     try:
         with conn:
             yield conn
@@ -166,7 +166,7 @@ def reseal(repo: Path, path: bytes) -> None:
     from timekeep.core.index.chain import reseal_file
     from timekeep.core.index.schema import open_index
 
-    db = open_index(repo / "index.db")
+    db = open_index(index_file(repo))
     try:
         reseal_file(db, file_id(db.connection(), path))
     finally:

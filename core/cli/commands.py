@@ -34,7 +34,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     if not args.here and (refusal := api.init_refusal(path)) is not None:
         raise UsageError(refusal)  # an empty mount point: the repository would land on the system disk
-    api.init_repository(path)
+    api.init_repository(path, index=args.index)  # --index local: the index in this computer's cache folder
     quoted = shlex.quote(path)
     print(f"Created an empty repository at {path}.")
     print(f"Use it with --repo {quoted} or: export TIMEKEEP_REPO={quoted}")

@@ -118,6 +118,7 @@ def _add_storing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     init.add_argument("path", metavar="PATH", help="a new or empty folder, e.g. on a backup drive")
     init.add_argument("--here", action="store_true",
                       help="create it even where no drive is mounted (on the disk beneath the mount point)")
+    init.add_argument("--index", choices=("drive", "local"), default="drive", help=argparse.SUPPRESS)
     add = _command(sub, common, "add", lazy("commands", "cmd_add"), "protect a folder")
     add.add_argument("folder", metavar="FOLDER")
     add.add_argument("--exclude", metavar="GLOB", action="append", default=[], help="skip matching names")

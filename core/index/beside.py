@@ -21,14 +21,14 @@ from peewee import DatabaseError, SqliteDatabase
 from timekeep.core.index.rebuild import RebuildReport, rebuild
 from timekeep.core.index.schema import open_index
 from timekeep.core.storage.atomic import fsync_dir
-from timekeep.core.storage.layout import Layout
+from timekeep.core.storage.layout import Layout, make_index_home
 from timekeep.core.types import Progress
 
 SIDES = ("", "-wal", "-shm", "-journal")
 
 
 def building_path(layout: Layout) -> Path:
-    return layout.root / "index.db.rebuilding"
+    return layout.index_dir / "index.db.rebuilding"
 
 
 def remove_leftovers(layout: Layout) -> None:
@@ -40,6 +40,7 @@ def remove_leftovers(layout: Layout) -> None:
 def build_beside(layout: Layout, progress: Callable[[Progress], None] | None = None,
                  salvage: SqliteDatabase | None = None) -> tuple[Path, RebuildReport]:
     """A complete new index from the drive, closed and synced, at `building_path`."""
+    make_index_home(layout)  # a computer that never held this repository's local index
     remove_leftovers(layout)
     path = building_path(layout)
     db = open_index(path, create=True)
@@ -75,7 +76,7 @@ def put_in_place(layout: Layout, built: Path, old_healthy: bool) -> Path | None:
             else:
                 old.unlink()
     built.rename(live)
-    fsync_dir(layout.root)
+    fsync_dir(layout.index_dir)
     return aside
 
 

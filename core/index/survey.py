@@ -39,6 +39,7 @@ class Drift:
     resized_packs: list[str] = field(default_factory=list)
     unknown_packs: list[str] = field(default_factory=list)  # sealed packs an interrupted writer left
     missing_manifests: list[int] = field(default_factory=list)  # complete snapshots the drive has no manifest of
+    unknown_snapshots: list[int] = field(default_factory=list)  # on the drive, unknown to the index (in `behind`)
 
 
 def survey(layout: Layout) -> DriveView:
@@ -76,6 +77,7 @@ def compare(db: SqliteDatabase, view: DriveView) -> Drift:
             continue
         if state != "complete" and sid not in removing:
             drift.behind.append(f"snapshot {sid} is on the drive but not in the index")
+            drift.unknown_snapshots.append(sid)
         elif newest > gen and state == "complete":
             drift.behind.append(f"snapshot {sid} was rewritten on the drive after the index last saw it")
     for sid, (state, _) in sorted(known.items()):

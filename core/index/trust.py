@@ -18,11 +18,11 @@ from collections.abc import Callable
 from peewee import DatabaseError, SqliteDatabase
 
 from timekeep.core.errors import CorruptData, IndexDamaged, IndexMissing, RepositoryLocked
-from timekeep.core.index import chain, checked
+from timekeep.core.index import catchup, chain, checked
 from timekeep.core.index.beside import build_beside, put_in_place, remove_leftovers
 from timekeep.core.index.rebuild import RebuildReport
 from timekeep.core.index.schema import check_integrity, open_index
-from timekeep.core.index.survey import Drift, compare, survey
+from timekeep.core.index.survey import Drift, DriveView, compare, survey
 from timekeep.core.index.writer import manifest_records, salvage_header
 from timekeep.core.storage.layout import Layout
 from timekeep.core.storage.lock import WriterLock
@@ -53,7 +53,12 @@ def trusted_index(layout: Layout, progress: ProgressCallback | None, notes: list
     except IndexDamaged as err:
         db.close()
         return _rebuild(layout, progress, notes, str(err), None, repository_id), True
-    drift = compare(db, survey(layout))
+    view = survey(layout)
+    drift = compare(db, view)
+    if layout.index_local and (reason := _local_doubt(db, view, drift)) is not None:
+        if _caught_up(db, layout, view, drift, progress, notes):
+            return db, False
+        return _rebuild(layout, progress, notes, reason, db, repository_id), True
     if drift.behind:
         reason = f"the index was behind the drive ({drift.behind[0]})"
         return _rebuild(layout, progress, notes, reason, db, repository_id), True
@@ -63,6 +68,37 @@ def trusted_index(layout: Layout, progress: ProgressCallback | None, notes: list
         db.close()
         raise
     return db, False
+
+
+def _local_doubt(db: SqliteDatabase, view: DriveView, drift: Drift) -> str | None:
+    """Why an index kept on this computer cannot be written through as it is. Besides being behind: packs
+    gone or resized (another computer's thinning reclaims packs, and only the drive can tell that from a
+    loss), and a snapshot left running here whose id another computer's manifest now holds."""
+    if drift.behind:
+        return f"the index was behind the drive ({drift.behind[0]})"
+    if drift.missing_packs or drift.resized_packs:
+        return "the drive's packs changed since this computer's index saw them"
+    if foreign := catchup.foreign_running(db, view):
+        return f"snapshot {foreign[0]}, left running here, was taken since by another computer"
+    return None
+
+
+def _caught_up(db: SqliteDatabase, layout: Layout, view: DriveView, drift: Drift,
+               progress: ProgressCallback | None, notes: list[str]) -> bool:
+    """Load only what other computers added, when that is all that changed (see core/index/catchup.py)."""
+    new = catchup.only_added(db, view, drift)
+    if new is None or catchup.foreign_running(db, view):
+        return False
+    try:
+        report = catchup.load_added(db, layout, view, new, progress)
+    except (CorruptData, DatabaseError, OSError) as err:
+        log.warning("%s: catching the index up failed (%s); rebuilding it", layout.root, err)
+        return False
+    if report is None:
+        return False
+    notes.append(f"the index was behind the drive (another computer backed up since); caught up from the drive "
+                 f"({_counted(report)})")
+    return True
 
 
 def _rebuild(layout: Layout, progress: ProgressCallback | None, notes: list[str], reason: str,
