@@ -21,7 +21,7 @@ class ProtectionStatus(QWidget):
                                        "when this window is closed")
         self.turn_on_button.clicked.connect(self._clicked)
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setContentsMargins(0, 0, 16, 0)  # a gap before "Last backup …" beside it
         layout.addWidget(self.label)
         layout.addWidget(self.turn_on_button)
         self.show_state(None)
