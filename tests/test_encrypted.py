@@ -17,7 +17,7 @@ from timekeep.core.api import Timekeep, init_repository, unlock
 from timekeep.core.cli.main import main
 from timekeep.core.crypto import kdf, sealing
 from timekeep.core.crypto.kdf import TEST_PARAMS
-from timekeep.core.errors import CorruptData, KeyNeeded, KeySlotDamaged, WrongPassphrase
+from timekeep.core.errors import CorruptData, KeyNeeded, KeySlotDamaged, NotARepository, WrongPassphrase
 from timekeep.core.storage.layout import load_config
 
 PASSPHRASE = "correct horse battery staple"
@@ -212,3 +212,15 @@ def test_a_damaged_key_slot_is_named(tmp_path: Path, repo: Path, monkeypatch: py
     with pytest.raises(KeyNeeded):
         Timekeep.open(repo)
     assert "passphrase" in str(err.value).lower() or "slot" in str(err.value)
+
+
+def test_a_config_edited_to_say_unencrypted_is_refused_before_anything_is_written(
+        tmp_path: Path, src: Path, repo: Path) -> None:
+    backups(repo, src)
+    config = repo / "config.json"
+    text = config.read_text()
+    config.write_text(text.replace('"encryption": "repokey"', '"encryption": "none"'))
+    before = sorted(p.name for p in every_file(repo))
+    with pytest.raises(NotARepository, match="key slots"):
+        Timekeep.open(repo, writer=True)
+    assert sorted(p.name for p in every_file(repo)) == before

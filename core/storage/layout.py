@@ -212,6 +212,9 @@ def load_config(root: Path) -> RepoConfig:
         raise FormatTooNew(f"{root} needs a newer Timekeep: {err} — upgrade Timekeep") from None
     except (ValueError, TypeError, KeyError) as err:
         raise NotARepository(f"{path} is damaged: {err}") from None
+    if not config.encrypted and (root / "keys").is_dir():  # never write in the clear beside sealed data
+        raise NotARepository(f"{path} says the repository is not encrypted, but it holds key slots (keys/): "
+                             "config.json was altered or damaged; nothing was read or written")
     if config.format > FORMAT_VERSION:
         raise FormatTooNew(
             f"{root} uses repository format {config.format}; this Timekeep reads format "
