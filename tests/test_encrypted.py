@@ -129,6 +129,11 @@ def test_cli_creates_an_encrypted_repository_and_refuses_a_wrong_passphrase_in_o
     monkeypatch.setenv("TIMEKEEP_PASSPHRASE", recovery)  # the recovery key opens it as well
     code, out, err = cli(capsys, "cat", str(src / FILE_NAME), "--repo", repo)
     assert code == 0 and out.encode() == SECRET_LINE * 40, err
+    sealing.forget(rid)
+    code, out, err = cli(capsys, "rebuild-index", "--repo", repo)
+    assert code == 0, err
+    code, out, err = cli(capsys, "check", "--read-data", "--repo", repo)
+    assert code == 0, err
 
 
 def flip(path: Path, at: int) -> None:
