@@ -51,11 +51,14 @@ def new_computer(monkeypatch: pytest.MonkeyPatch, home: Path, repo: Path, passph
     monkeypatch.setenv("TIMEKEEP_PASSPHRASE", passphrase)
 
 
-def backups(repo: Path, src: Path) -> dict[int, dict[bytes, tuple[str, bytes, int]]]:
-    """Two snapshots with a change between; the tree each one holds."""
+def backups(repo: Path, src: Path, first_packs: list[Path] | None = None
+            ) -> dict[int, dict[bytes, tuple[str, bytes, int]]]:
+    """Two snapshots with a change between; the tree each one holds (and the first one's packs, if asked)."""
     trees = {}
     with Timekeep.open(repo, writer=True) as tk:
         trees[tk.backup().id] = read_tree(src)
+    if first_packs is not None:
+        first_packs.extend((repo / "packs").glob("*/*.pack"))
     (src / FILE_NAME).write_bytes(SECRET_LINE * 41)
     (src / "big.bin").write_bytes(payload(3, 300_000) + payload(4, 300_000))
     (src / FOLDER_NAME / "new.txt").write_bytes(b"added later\n")
@@ -184,9 +187,10 @@ def refused_without_wrong_bytes(tk: Timekeep, src: Path, sid: int, tree: dict[by
 
 def test_a_damaged_or_swapped_pack_is_named_and_nothing_wrong_is_restored(
         tmp_path: Path, src: Path, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    trees = backups(repo, src)
-    packs = sorted((repo / "packs").glob("*/*.pack"), key=lambda p: p.stat().st_mtime_ns)
-    assert len(packs) == 2  # the first backup's, then the second's
+    first: list[Path] = []
+    trees = backups(repo, src, first)
+    packs = first + [p for p in (repo / "packs").glob("*/*.pack") if p not in first]
+    assert len(first) == 1 and len(packs) == 2  # the first backup's, then the second's
     shutil.rmtree(src)  # nothing to take good chunks from but the drive
     flip(packs[0], 40)  # inside the first frame
     with Timekeep.open(repo) as tk:
