@@ -13,7 +13,9 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from timekeep.core import browsing, check, folders, restoring, storing, thinning
+from timekeep.core import browsing, check, folders, restoring, storing, thinning, unlocking
+from timekeep.core.crypto.kdf import Argon2Params
+from timekeep.core.errors import UsageError
 from timekeep.core.index.losses import describe as describe_lost
 from timekeep.core.index.rebuild import RebuildReport
 from timekeep.core.index.schema import index_id, open_index
@@ -45,20 +47,43 @@ from timekeep.core.types import (
 ProgressCallback = Callable[[Progress], None]
 __all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
     "RebuildReport", "Timekeep", "answer_notice", "atomic_write", "describe_lost", "init_refusal", "init_repository",
-    "is_repository", "make_private", "missing_drive", "notice", "notice_due", "rebuild_index", "remember_notice",
-    "repository_id",
+    "is_repository", "make_private", "missing_drive", "new_passphrase", "notice", "notice_due", "rebuild_index",
+    "remember_notice", "repository_id", "unlock",
 ]
 
 
-def init_repository(path: str | Path, index: str = "drive") -> None:
+def init_repository(path: str | Path, index: str = "drive", encryption: str = "none", passphrase: str | None = None,
+                    argon2: Argon2Params | None = None) -> str | None:
     """Create an empty repository at `path` (created if missing; must be empty if it exists). `index="local"`
     keeps its index in this computer's cache folder rather than on the drive (rebuilt there from the drive
-    by any computer that lacks it)."""
+    by any computer that lacks it). `encryption="repokey"` encrypts it under `passphrase` (its index is then
+    always local) and returns the recovery key, to be shown once; `argon2` overrides the tuned cost."""
     root = Path(path)
-    config = repo_layout.create(root, index=index)
+    recovery: list[str] = []
+    make_keys = None
+    if encryption not in repo_layout.ENCRYPTION_MODES:
+        raise UsageError(f"encryption is {' or '.join(repo_layout.ENCRYPTION_MODES)}, not {encryption!r}")
+    if encryption != "none":
+        if passphrase is None:
+            raise UsageError("an encrypted repository needs a passphrase")
+        make_keys = unlocking.key_maker(root.absolute(), passphrase, argon2, recovery)
+    config = repo_layout.create(root, index=index, make_keys=make_keys)
     layout = repo_layout.layout_of(root.absolute(), config)
     repo_layout.make_index_home(layout)
     open_index(layout.index, create=True).close()
+    return recovery[0] if recovery else None
+
+
+def new_passphrase(passphrase_file: Path | None = None) -> str:
+    """A new repository's passphrase: $TIMEKEEP_PASSPHRASE, `passphrase_file`, or typed twice on the terminal."""
+    return unlocking.new_passphrase(passphrase_file)
+
+
+def unlock(path: str | Path, passphrase_file: Path | None = None, interactive: bool = True) -> bool:
+    """Unlock an encrypted repository for this process, before it is opened: from $TIMEKEEP_PASSPHRASE,
+    `passphrase_file`, the keyring, or (when `interactive`) the terminal. False when it is not encrypted;
+    WrongPassphrase (exit 2) when the passphrase opens no key slot."""
+    return unlocking.unlock(path, unlocking.passphrase_source(passphrase_file, interactive=interactive))
 
 
 def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) -> RebuildReport:

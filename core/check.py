@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from peewee import SqliteDatabase
 
+from timekeep.core.crypto.chunk_ids import ChunkIds
 from timekeep.core.errors import CorruptData, IndexDamaged
 from timekeep.core.index import chain, losses, trust
 from timekeep.core.index.agreement import disagreement
@@ -75,7 +76,7 @@ class Checker:
     def _folders(self) -> None:
         try:
             read_folders(self.layout)
-        except (OSError, ValueError, TypeError) as err:
+        except (OSError, ValueError, TypeError, CorruptData) as err:
             self.problems.append(f"folders.json is damaged ({err}); the next backup writes it again from the index")
 
     def _drift(self, view: DriveView) -> None:
@@ -120,7 +121,8 @@ class Checker:
 
     def _pack_footer(self, name: str, pid: int, path: Path) -> None:
         try:
-            footer = {e.digest: (e.offset, e.length, e.inner, e.raw_length) for e in read_footer(path)}
+            entries = read_footer(path, self.layout.sealing)
+            footer = {e.digest: (e.offset, e.length, e.inner, e.raw_length) for e in entries}
         except (CorruptData, OSError) as err:
             self.problems.append(str(err))
             return
@@ -147,7 +149,7 @@ class Checker:
         for n, (sid, gen) in enumerate(rows):
             gens = on_drive.get(sid)
             if gens and gen in gens:
-                problem = disagreement(self.db, sid, gens[gen])
+                problem = disagreement(self.db, sid, gens[gen], self.layout.sealing)
                 if problem is not None:
                     self.problems.append(f"{problem}; run `timekeep rebuild-index`")
             elif gens and not self.layout.coalescing.exists():  # an unfinished thinning writes it next
@@ -173,7 +175,7 @@ class Checker:
                 where = ChunkLocation(*place)
                 if where.frame != key:
                     key, raw = where.frame, self._frame(source, where)
-                self._verify(raw, digest, where)
+                self._verify(raw, digest, where, source.ids)
                 done += 1
                 if progress is not None and done % 256 == 0:
                     progress(Progress("check", done, len(rows), 0, 0, 0.0))
@@ -188,11 +190,11 @@ class Checker:
             self.problems.append(f"pack {where.pack}: the frame at {where.offset} is damaged ({err})")
             return b""
 
-    def _verify(self, raw: bytes, digest: bytes, where: ChunkLocation) -> None:
+    def _verify(self, raw: bytes, digest: bytes, where: ChunkLocation, ids: ChunkIds) -> None:
         try:
             if not raw:
                 raise CorruptData("its frame is damaged")
-            verified_slice(raw, digest, where)
+            verified_slice(raw, digest, where, ids)
         except CorruptData as err:
             if raw:
                 self.problems.append(str(err))

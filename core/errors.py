@@ -29,6 +29,10 @@ class RepositoryLocked(RepositoryError):
     pass
 
 
+class KeyNeeded(RepositoryError):
+    """The repository is encrypted and this process has not unlocked it: nothing on its drive can be read."""
+
+
 class IndexMissing(RepositoryError):
     """There is no index.db: a writer rebuilds it from the drive; a reader says how to."""
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from peewee import SqliteDatabase
 
 from timekeep.core.coalesce.manifests import finish as finish_manifests
-from timekeep.core.errors import IndexDamaged, IndexMissing, RepositoryLocked, StorageError, UsageError
+from timekeep.core.errors import CorruptData, IndexDamaged, IndexMissing, RepositoryLocked, StorageError, UsageError
 from timekeep.core.index import checked, trust
 from timekeep.core.index.beside import build_beside, put_in_place
 from timekeep.core.index.local import catch_up
@@ -174,7 +174,7 @@ def sync_folders(db: SqliteDatabase, layout: Layout, notes: list[str]) -> None:
     folders.json is written again from the index."""
     try:
         entries = repo_layout.read_folders(layout)
-    except (ValueError, TypeError, OSError) as err:
+    except (ValueError, TypeError, OSError, CorruptData) as err:
         entries = [{"path": os.fsdecode(path), "excludes": json.loads(ex)} for path, ex in db.execute_sql(
             "SELECT path, excludes FROM folder WHERE active = 1 ORDER BY path")]
         repo_layout.write_folders(layout, entries)

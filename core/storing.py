@@ -140,7 +140,8 @@ def _folders_of(repo: Repository, snapshot_id: int) -> list[dict[str, Any]] | No
     if path is None:
         return None
     try:
-        found = next(read_manifest(path)).get("folders")  # the header comes first: the rest is never read
+        # the header comes first: the rest is never read
+        found = next(read_manifest(path, repo.layout.sealing)).get("folders")
     except (OSError, CorruptData, StopIteration):
         return None
     return found if isinstance(found, list) else None

@@ -27,6 +27,18 @@ def private_app_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
     monkeypatch.delenv("TIMEKEEP_REPO", raising=False)
 
 
+@pytest.fixture(params=["drive", "encrypted"])
+def plain_and_encrypted(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs a test twice: unencrypted, and encrypted (init --encryption repokey, its index on this computer)."""
+    from tests import helpers
+
+    helpers.INDEX_MODE[0] = request.param
+    try:
+        yield str(request.param)
+    finally:
+        helpers.INDEX_MODE[0] = "drive"
+
+
 @pytest.fixture(params=["drive", "local"])
 def both_index_modes(request: pytest.FixtureRequest) -> Iterator[str]:
     """Runs a test twice: with the index on the drive, and kept in this computer's cache folder."""

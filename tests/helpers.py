@@ -7,10 +7,12 @@ import stat
 from pathlib import Path
 
 from timekeep.core.api import Timekeep, init_repository
+from timekeep.core.crypto.kdf import TEST_PARAMS
 from timekeep.core.storage.layout import layout_of, load_config
 
 Tree = dict[bytes, tuple[str, bytes, int]]  # relative path -> (kind, content or link target, mode)
-INDEX_MODE = ["drive"]  # where new_repo keeps the index; the both_index_modes fixture switches it
+INDEX_MODE = ["drive"]  # where new_repo keeps the index ("encrypted": locally, and encrypted); fixtures switch it
+PASSPHRASE = "words for tests"
 
 
 def index_file(repo: Path) -> Path:
@@ -53,7 +55,10 @@ def read_tree(root: bytes | str | Path) -> Tree:
 
 def new_repo(tmp_path: Path, *folders: Path) -> Path:
     repo = tmp_path / "drive" / "Timekeep" / "repo"
-    init_repository(repo, index=INDEX_MODE[0])
+    if INDEX_MODE[0] == "encrypted":  # unlocked for the rest of this process; the cheapest Argon2id allowed
+        init_repository(repo, encryption="repokey", passphrase=PASSPHRASE, argon2=TEST_PARAMS)
+    else:
+        init_repository(repo, index=INDEX_MODE[0])
     with Timekeep.open(repo, writer=True) as tk:
         for folder in folders:
             tk.add_folder(os.fsencode(folder))

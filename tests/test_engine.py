@@ -42,6 +42,7 @@ def src(tmp_path: Path) -> Path:
     return tmp_path / "src"
 
 
+@pytest.mark.usefixtures("plain_and_encrypted")
 def test_every_version_restores_byte_exact(tmp_path: Path, src: Path) -> None:
     repo = new_repo(tmp_path, src)
     history = []
@@ -76,6 +77,7 @@ def test_second_backup_reads_nothing_when_nothing_changed(tmp_path: Path, src: P
     assert second.files_scanned == first.files_scanned
 
 
+@pytest.mark.usefixtures("plain_and_encrypted")
 def test_small_edit_stores_only_its_changed_location(tmp_path: Path) -> None:
     data = random.Random(5).randbytes(8 << 20)
     make_tree(tmp_path / "src", {"big.bin": data})
@@ -94,6 +96,7 @@ def test_small_edit_stores_only_its_changed_location(tmp_path: Path) -> None:
     assert cat(repo, tmp_path / "src" / "big.bin", 1) == data
 
 
+@pytest.mark.usefixtures("plain_and_encrypted")
 def test_duplicates_and_renames_dedup(tmp_path: Path) -> None:
     blob = random.Random(9).randbytes(2_000_000)
     make_tree(tmp_path / "src", {"one.bin": blob, "two.bin": blob})
@@ -283,6 +286,7 @@ def test_check_and_rebuild_index(tmp_path: Path, src: Path) -> None:
         assert tk.check(read_data=True).ok
 
 
+@pytest.mark.usefixtures("plain_and_encrypted")
 def test_file_larger_than_several_read_blocks_round_trips(tmp_path: Path) -> None:
     """Chunk views share a reused read buffer; every chunk must be stored before the buffer moves on."""
     rnd = random.Random(21)

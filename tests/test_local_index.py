@@ -45,7 +45,7 @@ def snapshot_ids(repo: Path) -> list[int]:
         return [s.id for s in tk.snapshots()]
 
 
-@pytest.mark.parametrize("both_index_modes", ["local"], indirect=True)
+@pytest.mark.parametrize("both_index_modes", ["local", "encrypted"], indirect=True)
 def test_two_computers_take_turns_and_each_restores_the_others_snapshots(
         tmp_path: Path, src: Path, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     trees = {}
@@ -71,7 +71,7 @@ def test_two_computers_take_turns_and_each_restores_the_others_snapshots(
             assert tk.check(read_data=True).ok
 
 
-@pytest.mark.parametrize("both_index_modes", ["local"], indirect=True)
+@pytest.mark.parametrize("both_index_modes", ["local", "encrypted"], indirect=True)
 def test_a_computer_behind_another_ones_thinning_catches_up_and_loses_nothing(
         tmp_path: Path, src: Path, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The desktop drops a snapshot and gives its packs back; the laptop's index still names both. The laptop

@@ -151,7 +151,7 @@ def _chunk_and_store(fd: int, ctx: ReadContext, path: bytes) -> tuple[list[NewCh
             raise BackupCancelled("backup cancelled; nothing was lost")
         if offset:  # a second block: the file is big enough for its progress to be worth showing
             ctx.flow.seen(path, offset)
-        batch = [(blake3.blake3(data).digest(), data) for data in block]
+        batch = [(ctx.store.ids.of(data), data) for data in block]
         span = getattr(block, "span", None)
         if span is not None:  # the block's chunks as one view: one update hashes faster than one per chunk
             whole.update(span)

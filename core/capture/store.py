@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from peewee import SqliteDatabase
 
+from timekeep.core.crypto.chunk_ids import ChunkIds
 from timekeep.core.index import queries
 from timekeep.core.storage import frame
 from timekeep.core.storage.pack import PackWriter, SealedPack
@@ -46,6 +47,9 @@ class ChunkStore:
         self.db = db
         self.writer = writer
         self.level = level
+        self.sealing = writer.layout.sealing
+        # how chunks are named: keyed in an encrypted repository, so ids reveal nothing of the content
+        self.ids = self.sealing.ids if self.sealing is not None else ChunkIds()
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="timekeep-compress")
         self._slots = threading.BoundedSemaphore(2 * threads + 2)  # frames in flight: bounds memory
         self._lock = threading.Lock()
@@ -103,7 +107,10 @@ class ChunkStore:
         self._raise_failure()
 
     def _write(self, raw: bytes, members: list[tuple[bytes, int, int]]) -> None:
-        blob = frame.encode(raw, self.level)
+        if self.sealing is None:
+            blob = frame.encode(raw, self.level)
+        else:  # named by its first chunk, whose id binds it
+            blob = self.sealing.seal_frame(members[0][0], raw, self.level)
         self.writer.add(blob, members)
         with self._lock:
             self.bytes_new += len(blob)

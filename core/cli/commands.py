@@ -9,6 +9,7 @@ import shlex
 import sys
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 
 from timekeep.core.cli.exits import CANCELLED, FAILED, backup_exit
 from timekeep.core.cli.output import (
@@ -22,7 +23,7 @@ from timekeep.core.cli.output import (
     show_path,
 )
 from timekeep.core.cli.progress import make_reporter
-from timekeep.core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path, state_folder
+from timekeep.core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path, state_folder, unlock
 from timekeep.core.cli.via_agent import backup_via_agent
 from timekeep.core.errors import BackupCancelled, NothingChanged, UsageError
 from timekeep.core.types import CheckReport, Lost, SnapshotInfo
@@ -34,9 +35,18 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     if not args.here and (refusal := api.init_refusal(path)) is not None:
         raise UsageError(refusal)  # an empty mount point: the repository would land on the system disk
-    api.init_repository(path, index=args.index)  # --index local: the index in this computer's cache folder
+    passphrase = None
+    if args.encryption != "none":
+        given = getattr(args, "passphrase_file", None)
+        passphrase = api.new_passphrase(Path(given) if given else None)
+    # --index local: the index in this computer's cache folder
+    recovery = api.init_repository(path, index=args.index, encryption=args.encryption, passphrase=passphrase)
     quoted = shlex.quote(path)
-    print(f"Created an empty repository at {path}.")
+    print(f"Created an empty {'encrypted ' if recovery else ''}repository at {path}.")
+    if recovery:
+        print(f"Recovery key (shown only now): {recovery}")
+        print("Keep it apart from this computer (on paper, or in a password manager): with it you can open the "
+              "backups if the passphrase is forgotten; losing both loses them.")
     print(f"Use it with --repo {quoted} or: export TIMEKEEP_REPO={quoted}")
     print("Next: timekeep add FOLDER, then timekeep backup.")
     return 0
@@ -145,7 +155,9 @@ def cmd_rebuild_index(args: argparse.Namespace) -> int:
     try:
         from timekeep.core import api
 
-        report = api.rebuild_index(repo_path(args), progress=reporter)
+        path = repo_path(args)
+        unlock(args, path)
+        report = api.rebuild_index(path, progress=reporter)
     finally:
         reporter.close()
     if args.json:

@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repo", metavar="PATH", help="the repository (default: $TIMEKEEP_REPO)")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--repo", metavar="PATH", default=argparse.SUPPRESS, help="the repository")
+    common.add_argument("--passphrase-file", metavar="FILE", default=argparse.SUPPRESS,
+                        help="read an encrypted repository's passphrase from FILE (else $TIMEKEEP_PASSPHRASE, "
+                        "the keyring, or the terminal)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_storing(sub, common)
     _add_browsing(sub, common)
@@ -119,6 +122,9 @@ def _add_storing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     init.add_argument("--here", action="store_true",
                       help="create it even where no drive is mounted (on the disk beneath the mount point)")
     init.add_argument("--index", choices=("drive", "local"), default="drive", help=argparse.SUPPRESS)
+    init.add_argument("--encryption", choices=("none", "repokey"), default="none",
+                      help="repokey encrypts everything on the drive under a passphrase (experimental; "
+                      "default: none)")
     add = _command(sub, common, "add", lazy("commands", "cmd_add"), "protect a folder")
     add.add_argument("folder", metavar="FOLDER")
     add.add_argument("--exclude", metavar="GLOB", action="append", default=[], help="skip matching names")

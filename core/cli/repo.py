@@ -58,6 +58,7 @@ def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress],
 
     path = repo_path(args)
     try:
+        unlock(args, path)
         tk = Timekeep.open(path, writer=writer, progress=progress)
     except NotARepository:
         from timekeep.core.api import missing_drive
@@ -72,6 +73,15 @@ def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress],
         tk.close()
         raise
     return tk
+
+
+def unlock(args: argparse.Namespace, path: str) -> None:
+    """Unlock an encrypted repository before anything reads its drive ($TIMEKEEP_PASSPHRASE, --passphrase-file,
+    the keyring, the terminal); nothing for an unencrypted one."""
+    from timekeep.core.api import unlock as unlock_repository
+
+    given = getattr(args, "passphrase_file", None)
+    unlock_repository(path, Path(given) if given else None)
 
 
 def state_folder() -> Path:

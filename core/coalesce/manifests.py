@@ -65,7 +65,7 @@ def _header(db: SqliteDatabase, layout: Layout, sid: int, found: dict[int, Any])
     fresh = salvage_header(db, sid)
     for gen in sorted(found, reverse=True):
         with contextlib.suppress(CorruptData, StopIteration):
-            old = next(read_manifest(found[gen]))
+            old = next(read_manifest(found[gen], layout.sealing))
             kept = {k: v for k, v in old.items() if k not in ("type", "format", "gen")}
             return {**kept, "absorbed": fresh["absorbed"]}
     return fresh

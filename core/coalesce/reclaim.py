@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import blake3
 from peewee import SqliteDatabase
 
+from timekeep.core.crypto.chunk_ids import ChunkIds
 from timekeep.core.errors import BackupCancelled, CorruptData
 from timekeep.core.storage import frame
 from timekeep.core.storage.atomic import fsync_dir
@@ -105,6 +105,8 @@ class _Copier:
         self.writer = PackWriter(layout)
         self.reader = PackReader(layout)
         self.level = level
+        self.sealing = layout.sealing
+        self.ids = self.sealing.ids if self.sealing is not None else ChunkIds()
         self._group: list[tuple[bytes, bytes]] = []
         self._size = 0
 
@@ -117,15 +119,22 @@ class _Copier:
             if not live:
                 continue
             blob = self.reader.read(name, offset, length)
-            raw = frame.decode(blob)
+            raw = self._decode(blob, members)
             for digest, _, _, inner, raw_length, _ in members:  # never carry a damaged chunk forward
-                if blake3.blake3(memoryview(raw)[inner : inner + raw_length]).digest() != digest:
+                if self.ids.of(memoryview(raw)[inner : inner + raw_length]) != digest:
                     raise CorruptData(f"chunk {digest.hex()[:16]} in pack {name} does not match its digest")
             if len(live) == len(members):
                 self.writer.add(blob, [(d, inner, n) for d, _, _, inner, n, _ in members])
             else:
                 for digest, _, _, inner, raw_length, _ in live:
                     self._add_loose(digest, raw[inner : inner + raw_length])
+
+    def _decode(self, blob: bytes, members: list[ChunkRow]) -> bytes:
+        if self.sealing is None:
+            return frame.decode(blob)
+        if members[0][3] != 0:
+            raise CorruptData(f"the index knows no chunk that begins the frame at {members[0][1]}")
+        return self.sealing.open_frame(members[0][0], blob)  # named by its first chunk (FORMAT.md)
 
     def _add_loose(self, digest: bytes, data: bytes) -> None:
         if self._group and self._size + len(data) > GROUP_BYTES:
@@ -140,7 +149,12 @@ class _Copier:
         for digest, data in self._group:
             members.append((digest, inner, len(data)))
             inner += len(data)
-        self.writer.add(frame.encode(b"".join(d for _, d in self._group), self.level), members)
+        raw = b"".join(d for _, d in self._group)
+        if self.sealing is None:
+            blob = frame.encode(raw, self.level)
+        else:
+            blob = self.sealing.seal_frame(members[0][0], raw, self.level)
+        self.writer.add(blob, members)
         self._group, self._size = [], 0
 
     def seal(self) -> list[SealedPack]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from peewee import SqliteDatabase
 
+from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.errors import CorruptData
 from timekeep.core.index.writer import manifest_records
 from timekeep.core.storage.manifest import read_manifest
@@ -22,10 +23,10 @@ def _versions(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     return (r for r in records if r.get("type") == "version")
 
 
-def disagreement(db: SqliteDatabase, snapshot_id: int, manifest: Path) -> str | None:
+def disagreement(db: SqliteDatabase, snapshot_id: int, manifest: Path, sealing: Sealing | None = None) -> str | None:
     """None when the manifest and the index agree about the snapshot; else what differs, in one line."""
     try:
-        on_drive = read_manifest(manifest)
+        on_drive = read_manifest(manifest, sealing)
         next(on_drive)
         pairs = itertools.zip_longest(_versions(on_drive), _versions(manifest_records(db, snapshot_id)))
         for written, indexed in pairs:

@@ -33,7 +33,7 @@ def stale(layout: Layout) -> str | None:
     try:
         view = survey(layout)
         drift = compare(db, view)
-        foreign = foreign_running(db, view)
+        foreign = foreign_running(db, view, layout.sealing)
     except DatabaseError as err:
         return f"the index is damaged: {err}"
     finally:

@@ -21,6 +21,7 @@ from typing import Any
 
 from peewee import DatabaseError, SqliteDatabase
 
+from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.errors import CorruptData
 from timekeep.core.index import chain, losses
 from timekeep.core.index.queries import chunk_places, known_digests
@@ -43,11 +44,11 @@ class RebuildReport:
     repaired: list[int] = field(default_factory=list)  # snapshots whose manifest was written again from the old index
 
 
-def load_packs(db: SqliteDatabase, view: DriveView, report: RebuildReport) -> None:
+def load_packs(db: SqliteDatabase, view: DriveView, report: RebuildReport, sealing: Sealing | None = None) -> None:
     packs = []
     for name, (path, size) in sorted(view.packs.items()):
         try:
-            packs.append(SealedPack(name, size, read_footer(path)))
+            packs.append(SealedPack(name, size, read_footer(path, sealing)))
         except (CorruptData, OSError) as err:
             report.problems.append(f"{err}; the chunks it held are lost")
             db.execute_sql("INSERT INTO pack (name, size, state) VALUES (?, ?, 'damaged')", (name, size))
@@ -106,7 +107,7 @@ class Loader:
         found = {}
         for sid in ids:
             try:
-                found[sid] = next(read_manifest(self._current(sid)))
+                found[sid] = next(read_manifest(self._current(sid), self.layout.sealing))
             except (CorruptData, StopIteration, OSError):
                 continue
             for gone in found[sid].get("absorbed") or []:
@@ -152,7 +153,7 @@ class Loader:
             return None
 
     def _load(self, sid: int, path: Path, gen: int) -> SnapshotInfo:
-        records = read_manifest(path)
+        records = read_manifest(path, self.layout.sealing)
         header = next(records)
         note_folders(self.db, self.folder_ids, header.get("folders", []), active=False)
         info = _info(header, sid)
@@ -265,7 +266,7 @@ def rebuild(db: SqliteDatabase, layout: Layout, progress: Callable[[Progress], N
     """Fill an empty index from the drive; `salvage` is the old index, if it still opens."""
     report = RebuildReport()
     view = survey(layout)
-    load_packs(db, view, report)
+    load_packs(db, view, report, layout.sealing)
     loader = Loader(db, layout, view, report, salvage)
     folders = _folders(layout, report)
     with db.atomic():

@@ -39,7 +39,7 @@ def adopt_orphan_packs(db: SqliteDatabase, layout: Layout) -> int:
         if path.stem in known:
             continue
         try:
-            entries = read_footer(path)
+            entries = read_footer(path, layout.sealing)
         except CorruptData:
             continue  # `check` reports it; never index a pack we cannot read
         adopted.append(SealedPack(path.stem, path.stat().st_size, entries))
@@ -66,7 +66,7 @@ def _manifest_header(layout: Layout, sid: int) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
-        records = list(read_manifest(path))
+        records = list(read_manifest(path, layout.sealing))
     except CorruptData:
         return None
     return records[0]

@@ -55,7 +55,7 @@ def trusted_index(layout: Layout, progress: ProgressCallback | None, notes: list
         return _rebuild(layout, progress, notes, str(err), None, repository_id), True
     view = survey(layout)
     drift = compare(db, view)
-    if layout.index_local and (reason := _local_doubt(db, view, drift)) is not None:
+    if layout.index_local and (reason := _local_doubt(db, layout, view, drift)) is not None:
         if _caught_up(db, layout, view, drift, progress, notes):
             return db, False
         return _rebuild(layout, progress, notes, reason, db, repository_id), True
@@ -70,7 +70,7 @@ def trusted_index(layout: Layout, progress: ProgressCallback | None, notes: list
     return db, False
 
 
-def _local_doubt(db: SqliteDatabase, view: DriveView, drift: Drift) -> str | None:
+def _local_doubt(db: SqliteDatabase, layout: Layout, view: DriveView, drift: Drift) -> str | None:
     """Why an index kept on this computer cannot be written through as it is. Besides being behind: packs
     gone or resized (another computer's thinning reclaims packs, and only the drive can tell that from a
     loss), and a snapshot left running here whose id another computer's manifest now holds."""
@@ -78,7 +78,7 @@ def _local_doubt(db: SqliteDatabase, view: DriveView, drift: Drift) -> str | Non
         return f"the index was behind the drive ({drift.behind[0]})"
     if drift.missing_packs or drift.resized_packs:
         return "the drive's packs changed since this computer's index saw them"
-    if foreign := catchup.foreign_running(db, view):
+    if foreign := catchup.foreign_running(db, view, layout.sealing):
         return f"snapshot {foreign[0]}, left running here, was taken since by another computer"
     return None
 
@@ -87,7 +87,7 @@ def _caught_up(db: SqliteDatabase, layout: Layout, view: DriveView, drift: Drift
                progress: ProgressCallback | None, notes: list[str]) -> bool:
     """Load only what other computers added, when that is all that changed (see core/index/catchup.py)."""
     new = catchup.only_added(db, view, drift)
-    if new is None or catchup.foreign_running(db, view):
+    if new is None or catchup.foreign_running(db, view, layout.sealing):
         return False
     try:
         report = catchup.load_added(db, layout, view, new, progress)
@@ -184,7 +184,7 @@ def record_damage(layout: Layout, db: SqliteDatabase, packs: set[str], locked: b
 
 def _footer_damaged(layout: Layout, name: str) -> bool:
     try:
-        read_footer(layout.pack_path(name))
+        read_footer(layout.pack_path(name), layout.sealing)
     except (CorruptData, OSError):
         return True
     return False

@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 import blake3
 from peewee import SqliteDatabase
 
+from timekeep.core.crypto.chunk_ids import ChunkIds
 from timekeep.core.errors import CorruptData
 from timekeep.core.index import queries
 from timekeep.core.index.queries import ChunkLocation
@@ -25,12 +26,13 @@ from timekeep.core.types import Plan
 
 WINDOW = 6
 Frame = tuple[str, int, int]
+PLAIN_IDS = ChunkIds()
 
 
-def verified_slice(raw: bytes, digest: bytes, where: ChunkLocation) -> memoryview:
+def verified_slice(raw: bytes, digest: bytes, where: ChunkLocation, ids: ChunkIds = PLAIN_IDS) -> memoryview:
     """The chunk's bytes inside a decompressed frame, after checking them against the digest."""
     data = memoryview(raw)[where.inner : where.inner + where.raw_length]
-    if len(data) != where.raw_length or blake3.blake3(data).digest() != digest:
+    if len(data) != where.raw_length or ids.of(data) != digest:
         raise CorruptData(f"chunk {digest.hex()[:16]} in pack {where.pack} does not match its digest")
     return data
 
@@ -41,6 +43,8 @@ class ChunkSource:
     def __init__(self, db: SqliteDatabase, reader: PackReader) -> None:
         self.db = db
         self.reader = reader
+        self.sealing = reader.layout.sealing
+        self.ids = self.sealing.ids if self.sealing is not None else PLAIN_IDS
 
     def locate(self, digests: list[bytes]) -> dict[bytes, ChunkLocation]:
         found = queries.chunk_locations(self.db, digests)
@@ -56,17 +60,28 @@ class ChunkSource:
     def frame(self, where: Frame) -> bytes:
         """A frame's contents; CorruptData naming the pack when they are not what was stored."""
         try:
-            return frame.decode(self.reader.read(*where))
+            stored = self.reader.read(*where)
+            if self.sealing is None:
+                return frame.decode(stored)
+            return self.sealing.open_frame(self._first_chunk(where), stored)
         except CorruptData as err:
             text = str(err)
             raise CorruptData(text if where[0] in text else f"pack {where[0]} is damaged: {text}") from None
+
+    def _first_chunk(self, where: Frame) -> bytes:
+        """A sealed frame's name: the id of the chunk it begins with."""
+        row = self.db.execute_sql("SELECT c.digest FROM chunk c JOIN pack p ON p.id = c.pack_id "
+                                  "WHERE p.name = ? AND c.offset = ? AND c.inner = 0", (where[0], where[1])).fetchone()
+        if row is None:
+            raise CorruptData(f"the index knows no chunk that begins the frame at {where[1]} in pack {where[0]}")
+        return bytes(row[0])
 
     def chunk(self, digest: bytes) -> bytes:
         return self.chunk_at(digest, self.locate([digest])[digest])
 
     def chunk_at(self, digest: bytes, where: ChunkLocation) -> bytes:
         """The chunk's verified bytes from a known place; CorruptData if they are not there."""
-        return bytes(verified_slice(self.frame(where.frame), digest, where))
+        return bytes(verified_slice(self.frame(where.frame), digest, where, self.ids))
 
 
 Needed = dict[bytes, ChunkLocation]  # the chunks of one frame that the plan uses
@@ -87,7 +102,7 @@ def _fetch_verified(source: ChunkSource, key: Frame, needed: Needed) -> bytes:
     """Decompress a frame and check every wanted chunk in it, off the writing thread."""
     raw = source.frame(key)
     for digest, loc in needed.items():
-        verified_slice(raw, digest, loc)
+        verified_slice(raw, digest, loc, source.ids)
     return raw
 
 

@@ -3,8 +3,10 @@ folder), and its config (format version, chunker, compression, where the index i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,13 +14,16 @@ from typing import Any
 import platformdirs
 
 from timekeep.core import __version__
-from timekeep.core.errors import FormatTooNew, NotARepository, UsageError
+from timekeep.core.crypto import sealing as unlocked_keys
+from timekeep.core.crypto.sealing import Sealing
+from timekeep.core.errors import FormatTooNew, KeyNeeded, NotARepository, UsageError
 from timekeep.core.storage.atomic import atomic_write, make_private_dir
 from timekeep.core.types import Retention
 
 FORMAT_VERSION = 2
 CONFIG_NAME = "config.json"
 INDEX_MODES = ("drive", "local")  # where the index is kept: in the repository folder, or on each computer
+ENCRYPTION_MODES = ("none", "repokey")  # repokey: a random repository key, wrapped in keys/ (FORMAT.md)
 
 
 @dataclass(frozen=True)
@@ -42,11 +47,19 @@ class RepoConfig:
     created_by: str = ""
     retention: Retention = field(default_factory=Retention)
     index: str = "drive"
+    encryption: str = "none"
+    key_check: str = ""  # pins the repository key: a key slot holding another key is refused
+
+    @property
+    def encrypted(self) -> bool:
+        return self.encryption != "none"
 
     def to_json(self) -> bytes:
         data = asdict(self)
         if self.index == "drive":  # absent means on the drive: such a config reads as it always did
             del data["index"]
+        if not self.encrypted:  # likewise: an unencrypted config is byte for byte what it always was
+            del data["encryption"], data["key_check"]
         return json.dumps(data, indent=2, sort_keys=True).encode() + b"\n"
 
     @classmethod
@@ -60,7 +73,12 @@ class RepoConfig:
             data["retention"] = Retention(**data["retention"])
         if data.get("index", "drive") not in INDEX_MODES:
             raise FormatTooNew(f"its index is kept {data['index']!r}, which this Timekeep does not know")
-        return cls(**data)
+        if data.get("encryption", "none") not in ENCRYPTION_MODES:
+            raise FormatTooNew(f"it is encrypted as {data['encryption']!r}, which this Timekeep does not know")
+        config = cls(**data)
+        if config.encrypted and (config.index != "local" or len(config.key_check) != 32):
+            raise ValueError("an encrypted repository keeps its index locally and pins its key (key_check)")
+        return config
 
 
 @dataclass(frozen=True)
@@ -70,6 +88,8 @@ class Layout:
 
     root: Path
     index_home: Path | None = None
+    # the unlocked keys of an encrypted repository: what is written to the drive is sealed with them
+    sealing: Sealing | None = field(default=None, compare=False, repr=False)
 
     @property
     def config(self) -> Path:
@@ -124,10 +144,16 @@ def local_index_home(repository_id: str) -> Path:
 
 
 def layout_of(root: Path, config: RepoConfig) -> Layout:
-    """The repository's layout, with its index where its config says."""
+    """The repository's layout, with its index where its config says, and the keys of an encrypted one
+    (KeyNeeded when this process has not unlocked it)."""
+    sealing = None
+    if config.encrypted:
+        sealing = unlocked_keys.unlocked(config.repository_id)
+        if sealing is None or sealing.key.check() != config.key_check:
+            raise KeyNeeded(f"{root} is encrypted and not unlocked: give its passphrase")
     if config.index == "local":
-        return Layout(root, local_index_home(config.repository_id))
-    return Layout(root)
+        return Layout(root, local_index_home(config.repository_id), sealing)
+    return Layout(root, None, sealing)
 
 
 def make_index_home(layout: Layout) -> None:
@@ -137,25 +163,36 @@ def make_index_home(layout: Layout) -> None:
         make_private_dir(layout.index_home, exist_ok=True)
 
 
-def create(root: Path, chunker: ChunkerParams | None = None, index: str = "drive") -> RepoConfig:
-    """Lay out a new repository, private to its owner; refuses a folder that already holds anything."""
+def create(root: Path, chunker: ChunkerParams | None = None, index: str = "drive",
+           make_keys: Callable[[str], Sealing] | None = None) -> RepoConfig:
+    """Lay out a new repository, private to its owner; refuses a folder that already holds anything.
+
+    `make_keys` (given the new repository's id) makes it encrypted: its keys are finished before config.json,
+    written last, says so, and its index is kept on each computer, since the index holds every name."""
+    if make_keys is not None:
+        index = "local"
     if index not in INDEX_MODES:
         raise UsageError(f"the index is kept on the drive or locally ({' or '.join(INDEX_MODES)}), not {index!r}")
     if root.exists() and any(root.iterdir()):
         raise UsageError(f"{root} is not empty; choose an empty or new folder for the repository")
     root.parent.mkdir(parents=True, exist_ok=True)
     make_private_dir(root, exist_ok=True)  # an empty folder made beforehand becomes private too
-    layout = Layout(root)
+    repository_id = uuid.uuid4().hex
+    sealing = make_keys(repository_id) if make_keys is not None else None
+    layout = Layout(root, None, sealing)
     make_private_dir(layout.packs)
     make_private_dir(layout.manifests)
     config = RepoConfig(
         format=FORMAT_VERSION,
-        repository_id=uuid.uuid4().hex,
+        repository_id=repository_id,
         chunker=chunker or ChunkerParams(),
         created_by=f"timekeep {__version__}",
         index=index,
     )
-    atomic_write(layout.folders, b"[]\n")
+    if sealing is not None:
+        config = dataclasses.replace(config, encryption="repokey", key_check=sealing.key.check(),
+                                     key_derivation="argon2id")
+    write_folders(layout, [])
     atomic_write(layout.config, config.to_json())
     return config
 
@@ -175,6 +212,9 @@ def load_config(root: Path) -> RepoConfig:
         raise FormatTooNew(f"{root} needs a newer Timekeep: {err} — upgrade Timekeep") from None
     except (ValueError, TypeError, KeyError) as err:
         raise NotARepository(f"{path} is damaged: {err}") from None
+    if not config.encrypted and (root / "keys").is_dir():  # never write in the clear beside sealed data
+        raise NotARepository(f"{path} says the repository is not encrypted, but it holds key slots (keys/): "
+                             "config.json was altered or damaged; nothing was read or written")
     if config.format > FORMAT_VERSION:
         raise FormatTooNew(
             f"{root} uses repository format {config.format}; this Timekeep reads format "
@@ -184,13 +224,18 @@ def load_config(root: Path) -> RepoConfig:
 
 
 def read_folders(layout: Layout) -> list[dict[str, Any]]:
+    """The protected folders folders.json lists (sealed in an encrypted repository: SealBroken, a ValueError's
+    kin for callers, when it does not open)."""
     try:
-        data = json.loads(layout.folders.read_bytes())
+        raw = layout.folders.read_bytes()
     except FileNotFoundError:
         return []
-    return list(data)
+    if layout.sealing is not None:
+        raw = layout.sealing.open_folders(raw)
+    return list(json.loads(raw))
 
 
 def write_folders(layout: Layout, folders: list[dict[str, Any]]) -> None:
-    atomic_write(layout.folders, json.dumps(folders, indent=2).encode() + b"\n")
+    data = json.dumps(folders, indent=2).encode() + b"\n"
+    atomic_write(layout.folders, data if layout.sealing is None else layout.sealing.seal_folders(data))
 

@@ -12,6 +12,7 @@ holds a whole manifest for every snapshot, and an index that knows an older gene
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from typing import Any, BinaryIO
 import blake3
 import zstandard
 
+from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.errors import CorruptData, RepositoryError
 from timekeep.core.storage.atomic import create_private, publish_new, temp_name
 from timekeep.core.storage.layout import Layout
@@ -79,11 +81,14 @@ def write_manifest(layout: Layout, snapshot_id: int, header: dict[str, Any],
     fd = create_private(tmp)
     try:
         with open(fd, "wb", closefd=False) as raw:
-            sink = _Sink(raw)
+            sink = _Sink(raw if layout.sealing is None else io.BytesIO())
             sink.add({"type": "snapshot", "format": MANIFEST_FORMAT, **header, "gen": gen})
             for record in records:
                 sink.add(record)
             sink.end()
+            if layout.sealing is not None:  # sealed whole, bound to its snapshot and generation
+                assert isinstance(sink.raw, io.BytesIO)
+                raw.write(layout.sealing.seal_manifest(snapshot_id, gen, sink.raw.getvalue()))
             raw.flush()
             os.fsync(fd)
     except BaseException:
@@ -105,19 +110,29 @@ def _line(record: dict[str, Any]) -> bytes:
     return json.dumps(record, separators=(",", ":")).encode() + b"\n"
 
 
-def read_manifest(path: Path) -> Iterator[dict[str, Any]]:
-    """Every record, header first; CorruptData if the file is damaged, cut short or not whole.
+def read_manifest(path: Path, sealing: Sealing | None = None) -> Iterator[dict[str, Any]]:
+    """Every record, header first; CorruptData if the file is damaged, cut short or not whole (or, in an
+    encrypted repository, does not open as this snapshot's manifest of this generation).
 
     Records come out as they are read, before the last one proves the whole: a caller that keeps them
     must be able to undo them (the rebuild loads each manifest in one transaction)."""
     name = path.name
     try:
         with open(path, "rb") as raw:
-            yield from _checked_records(_lines(_frames(raw, name)), name)
+            yield from _checked_records(_lines(_frames(_opened(raw, name, sealing), name)), name)
     except zstandard.ZstdError as err:
         raise CorruptData(f"manifest {name} is damaged: {err}") from None
     except FileNotFoundError:
         raise CorruptData(f"manifest {name} is missing from the drive") from None
+
+
+def _opened(raw: BinaryIO, name: str, sealing: Sealing | None) -> BinaryIO:
+    if sealing is None:
+        return raw
+    parsed = parse_name(name)
+    if parsed is None:
+        raise CorruptData(f"manifest {name} is not named as a manifest: it cannot be opened")
+    return io.BytesIO(sealing.open_manifest(parsed[0], parsed[1], raw.read()))
 
 
 def _checked_records(lines: Iterator[bytes], name: str) -> Iterator[dict[str, Any]]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import blake3
 
+from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.errors import CorruptData, StorageError
 from timekeep.core.storage.atomic import create_private, fsync_dir, make_private_dir, publish_new
 from timekeep.core.storage.failures import drive_error
@@ -177,6 +178,8 @@ class PackWriter:
         assert pack is not None
         footer = compress_stream(b"".join(ENTRY.pack(e.digest, e.offset, e.length, e.inner, e.raw_length)
                                           for e in pack.entries))
+        if self.layout.sealing is not None:
+            footer = self.layout.sealing.seal_footer(pack.name, footer)
         trailer = TRAILER.pack(pack.pos, len(footer), _checksum(footer), END_MAGIC)
         self._drain(pack)
         _write_all(pack.fd, footer + trailer)
@@ -196,8 +199,9 @@ class PackWriter:
         fsync_dir(self.layout.packs)
 
 
-def read_footer(path: Path) -> list[PackEntry]:
-    """The chunk list of a sealed pack; CorruptData if the pack is truncated or its footer damaged."""
+def read_footer(path: Path, sealing: Sealing | None = None) -> list[PackEntry]:
+    """The chunk list of a sealed pack; CorruptData if the pack is truncated or its footer damaged (or, in an
+    encrypted repository, does not open as this pack's footer)."""
     with open(path, "rb") as fh:
         size = fh.seek(0, os.SEEK_END)
         if size < len(MAGIC) + TRAILER.size:
@@ -210,6 +214,8 @@ def read_footer(path: Path) -> list[PackEntry]:
         footer = fh.read(length)
     if _checksum(footer) != checksum:
         raise CorruptData(f"pack {path.name} has a damaged footer")
+    if sealing is not None:
+        footer = sealing.open_footer(path.stem, footer)
     raw = decompress_stream(footer)
     return [PackEntry(*ENTRY.unpack_from(raw, i)) for i in range(0, len(raw), ENTRY.size)]
 

@@ -1,0 +1,58 @@
+"""Making and unlocking an encrypted repository's keys: where the passphrase comes from, and the unlocked key
+kept for this process, so the repository's layout seals and opens what is on the drive.
+
+Unlocking comes before anything else reads the drive; a wrong passphrase is a WrongPassphrase (exit 2) and
+nothing is read or decrypted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from timekeep.core.crypto import keys, sealing
+from timekeep.core.crypto.kdf import Argon2Params
+from timekeep.core.crypto.keychain import Keychain
+from timekeep.core.crypto.sealing import Sealing
+from timekeep.core.crypto.unlock import PassphraseSource, TerminalPrompt
+from timekeep.core.storage import layout as repo_layout
+
+
+def passphrase_source(passphrase_file: Path | None = None, environ: Mapping[str, str] | None = None,
+                      interactive: bool = True) -> PassphraseSource:
+    """The environment, then `passphrase_file`, then the keyring, then (when `interactive`) the terminal."""
+    return PassphraseSource(os.environ if environ is None else environ, passphrase_file, Keychain(),
+                            TerminalPrompt() if interactive else None)
+
+
+def new_passphrase(passphrase_file: Path | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The passphrase of a repository being made: given, or typed twice alike on the terminal."""
+    source = passphrase_source(passphrase_file, environ)
+    return PassphraseSource(source.environ, source.passphrase_file, None, source.prompt).for_create()
+
+
+def key_maker(root: Path, passphrase: str, argon2: Argon2Params | None,
+              recovery: list[str]) -> Callable[[str], Sealing]:
+    """What makes a new repository's key slots once its id is known; the recovery key lands in `recovery`."""
+
+    def make(repository_id: str) -> Sealing:
+        created = keys.create(root, repository_id, passphrase, argon2)
+        recovery.append(created.recovery_text)
+        return sealing.remember(repository_id, created.key)
+
+    return make
+
+
+def unlock(path: str | Path, source: PassphraseSource) -> bool:
+    """Unlock the repository at `path` for this process when it is encrypted and not unlocked yet; False for
+    an unencrypted one."""
+    root = Path(path).absolute()
+    config = repo_layout.load_config(root)
+    if not config.encrypted:
+        return False
+    kept = sealing.unlocked(config.repository_id)
+    if kept is None or kept.key.check() != config.key_check:
+        opened = source.open(root, config.repository_id, config.key_check)
+        sealing.remember(config.repository_id, opened.unlocked.key)
+    return True
