@@ -27,25 +27,24 @@ def private_app_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyte
     monkeypatch.delenv("TIMEKEEP_REPO", raising=False)
 
 
+def _repositories_made_as(mode: str) -> Iterator[str]:
+    """tests.helpers.new_repo makes repositories in `mode` for the length of one test."""
+    from tests import helpers
+
+    helpers.INDEX_MODE[0] = mode
+    try:
+        yield mode
+    finally:
+        helpers.INDEX_MODE[0] = "drive"
+
+
 @pytest.fixture(params=["drive", "encrypted"])
 def plain_and_encrypted(request: pytest.FixtureRequest) -> Iterator[str]:
     """Runs a test twice: unencrypted, and encrypted (init --encryption repokey, its index on this computer)."""
-    from tests import helpers
-
-    helpers.INDEX_MODE[0] = request.param
-    try:
-        yield str(request.param)
-    finally:
-        helpers.INDEX_MODE[0] = "drive"
+    yield from _repositories_made_as(str(request.param))
 
 
 @pytest.fixture(params=["drive", "local"])
 def both_index_modes(request: pytest.FixtureRequest) -> Iterator[str]:
     """Runs a test twice: with the index on the drive, and kept in this computer's cache folder."""
-    from tests import helpers
-
-    helpers.INDEX_MODE[0] = request.param
-    try:
-        yield str(request.param)
-    finally:
-        helpers.INDEX_MODE[0] = "drive"
+    yield from _repositories_made_as(str(request.param))
