@@ -101,6 +101,14 @@ def reseal(repo: Path, path: bytes, **changes: object) -> None:
 
 
 @pytest.fixture
+def src(tmp_path: Path) -> Path:
+    """The folder to protect, by its real path (restores compare real paths)."""
+    path = Path(os.path.realpath(tmp_path)) / "src"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
 def shared_tmp() -> Iterator[Path]:
     """A folder an unprivileged user can reach (pytest's own tmp_path is private to root)."""
     base = Path(tempfile.mkdtemp(prefix="timekeep-restore-", dir="/tmp"))

@@ -13,7 +13,6 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,8 @@ import pytest
 
 import timekeep.core.capture.read as read_mod
 from tests.helpers import make_tree, new_repo, read_tree
+from tests.restore_support import chown_tree
+from tests.restore_support import shared_tmp as shared_tmp
 from tests.treeops import (
     FifoUnblocker,
     add_crafted_file,
@@ -107,21 +108,6 @@ def test_unreadable_file_is_recorded_and_its_stored_version_kept(src: Path, tmp_
     assert content_at(repo, src / "secret.txt", third.id) == b"version two, longer"
     assert content_at(repo, src / "locked-new.txt", third.id) == b"never readable"
     assert content_at(repo, src / "secret.txt", first.id) == b"version one"
-
-
-@pytest.fixture
-def shared_tmp() -> Iterator[Path]:
-    """A folder an unprivileged user can reach (pytest's own tmp_path is private to root)."""
-    base = Path(tempfile.mkdtemp(prefix="timekeep-nobody-", dir="/tmp"))
-    base.chmod(0o755)
-    yield base
-    shutil.rmtree(base, ignore_errors=True)
-
-
-def chown_tree(root: Path, uid: int) -> None:
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-            os.chown(name, uid, uid, follow_symlinks=False)
 
 
 def backup_as_nobody(repo: Path) -> subprocess.CompletedProcess[bytes]:

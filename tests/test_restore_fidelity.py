@@ -14,7 +14,7 @@ from pathlib import Path
 import blake3
 import pytest
 
-from tests.helpers import make_tree, new_repo, read_tree
+from tests.helpers import backup, make_tree, new_repo, read_tree
 from tests.restore_support import (
     NOBODY,
     acl,
@@ -25,22 +25,13 @@ from tests.restore_support import (
     xattrs_of,
 )
 from tests.restore_support import shared_tmp as shared_tmp
+from tests.restore_support import src as src
 from tests.treeops import payload
 from timekeep.core.api import Timekeep, rebuild_index
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="trusted.* attributes and owners need root")
 
 
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    path = Path(os.path.realpath(tmp_path)) / "src"
-    path.mkdir()
-    return path
-
-
-def backup(repo: Path) -> int:
-    with Timekeep.open(repo, writer=True) as tk:
-        return tk.backup().id
 
 
 def restore(repo: Path, folder: Path, sid: int, dest: Path, overwrite: bool = False) -> None:

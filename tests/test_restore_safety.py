@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 import timekeep.core.restore.safe_write as sw
-from tests.helpers import make_tree, new_repo, read_tree
+from tests.helpers import backup, make_tree, new_repo, read_tree
 from tests.restore_support import ROOT, b, fd_tree, reseal, xattrs_of
+from tests.restore_support import src as src
 from tests.treeops import index_db, payload
 from timekeep.core.api import Timekeep
 from timekeep.core.cli.main import main
@@ -28,16 +29,6 @@ SNAPSHOT_NS = 1_780_000_000 * 10**9
 NAME_MAX = 255
 
 
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    path = Path(os.path.realpath(tmp_path)) / "src"
-    path.mkdir()
-    return path
-
-
-def backup(repo: Path) -> int:
-    with Timekeep.open(repo, writer=True) as tk:
-        return tk.backup().id
 
 
 def cli(capsys: pytest.CaptureFixture[str], repo: Path, *args: str) -> tuple[int, str, str]:
