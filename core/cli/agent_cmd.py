@@ -111,6 +111,9 @@ def status_lines(status: Status) -> list[str]:
 
 def _next_line(status: Status) -> str:
     where = status.next_destination
+    locked = [d.path for d in status.destinations if d.present and d.locked]
+    if not where and locked:
+        return f"Next backup: once {locked[0]} is unlocked."
     if not where:
         return "Next backup: when a backup drive is connected."
     why = {"first": " (its first snapshot)", "drive-connected": " (it was just connected)",
@@ -141,6 +144,8 @@ def _destination_line(dest: DestinationStatus) -> str:
         return f"{dest.path}  absent: {dest.reason}"
     latest = f", latest {_local(dest.latest)}" if dest.latest else ""
     waiting = f"; {plural(dest.pending_paths, 'change')} ({units.size(dest.pending_bytes)}) waiting for the next backup"
+    if dest.locked:
+        return f"{dest.path}  locked: {dest.locked}{waiting}"
     return f"{dest.path}  connected: {plural(dest.snapshots, 'snapshot')}{latest}{waiting}"
 
 
