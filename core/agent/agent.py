@@ -302,7 +302,7 @@ class Agent:
 
     def _decide(self, now: datetime) -> Decision:
         """Start what is due at `now`, one thing at a time; what was started, or what holds storage times back."""
-        if self.started and reconcile_due(self.policy, self.executor.last_reconcile, now):
+        if self.started and usable(self.destinations) and reconcile_due(self.policy, self.executor.last_reconcile, now):
             self.reconcile_all("daily")
             return Decision(now, "reconcile")
         if self.started and usable(self.destinations) and self.last_coalesce is not None \

@@ -123,7 +123,7 @@ class Destination:
         """True once when the index was rebuilt (by `timekeep rebuild-index`, or by a writer that found it
         missing, damaged or behind the drive): its journal starts empty, so what the old one held must be
         found again by a scan."""
-        if not self.present:
+        if not self.present or self.locked is not None:  # unlocking (`opened`) reads its id afresh
             return False
         now = self._current_index_id()
         replaced = now != self._index_id and now != ""
