@@ -132,5 +132,5 @@ def test_a_wrong_passphrase_in_the_environment_leaves_it_locked_and_the_status_s
     assert Status.from_wire(wire).destinations[0].locked == dest["locked"]
     lines = status_lines(status)
     assert f"  {repo}  locked: the passphrase in $TIMEKEEP_PASSPHRASE does not open it; open Timekeep or run " \
-           "`timekeep unlock` to give the passphrase; 0 changes (0 B) waiting for the next backup" in lines
+           "`timekeep unlock` to give the passphrase; 0 changes (0 bytes) waiting for the next backup" in lines
     assert f"Next backup: once {repo} is unlocked." in lines
