@@ -216,14 +216,14 @@ def test_unlock_without_a_running_agent_says_so_in_one_line(tmp_path: Path) -> N
 SCENARIO = textwrap.dedent("""
     import json, os, sys
     from pathlib import Path
-    from keyring.backends.SecretService import Keyring
-    from tests.agent_support import agent_process, wait_for
+    from tests.agent_support import agent_process, cli, wait_for
     from timekeep.core.agent.client import AgentClient
-    from timekeep.core.crypto.keychain import Keychain
 
-    repo, src, rid, passphrase = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
-    Keychain(Keyring()).store(rid, passphrase)  # as `timekeep init` or the window kept it, before a reboot
+    repo, src, passphrase = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.SecretService.Keyring"}
+    # Before the reboot: the passphrase kept in the keyring (no agent runs to hand it to).
+    kept = cli({**env, "TIMEKEEP_PASSPHRASE": passphrase}, "unlock", "--remember", "--repo", str(repo))
+    assert kept.returncode == 0 and "kept in the system keyring" in kept.stdout, kept
 
     def dest(paths):
         with AgentClient.connect(paths.socket) as client:
@@ -252,7 +252,7 @@ def test_an_agent_started_fresh_unlocks_from_the_secret_service_and_backs_up_una
     env.pop("PYTHON_KEYRING_BACKEND")
     home = tmp_path / "home"
     env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"))
-    run = shlex.join([sys.executable, "-c", SCENARIO, str(repo), str(src), repository_id(repo), PASSPHRASE])
+    run = shlex.join([sys.executable, "-c", SCENARIO, str(repo), str(src), PASSPHRASE])
     session = ["dbus-run-session", "--", "bash", "-c", SESSION.replace('"$@"', run)]
     done = subprocess.run([sys.executable, "-c", REAPER, *session], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=180, check=False)
