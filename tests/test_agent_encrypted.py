@@ -213,6 +213,17 @@ def test_unlock_without_a_running_agent_says_so_in_one_line(tmp_path: Path) -> N
     assert done.returncode == 2 and "agent is not running" in done.stderr and done.stderr.count("\n") == 1
 
 
+def test_the_status_without_an_agent_says_locked_rather_than_fail_or_ask(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    repo = locked_repo(tmp_path, tmp_path / "src")
+    env = agent_env_without_keyring(tmp_path)
+    locked = cli(env, "status", "--repo", str(repo))
+    assert locked.returncode == 0 and f"{repo}  locked: encrypted: give its passphrase" in locked.stdout, locked
+    assert json.loads(cli(env, "status", "--json", "--repo", str(repo)).stdout)["locked"].startswith("encrypted")
+    opened = cli({**env, "TIMEKEEP_PASSPHRASE": PASSPHRASE}, "status", "--json", "--repo", str(repo))
+    assert json.loads(opened.stdout)["snapshots"] == 1 and "locked" not in json.loads(opened.stdout)
+
+
 SCENARIO = textwrap.dedent("""
     import json, os, sys
     from pathlib import Path
