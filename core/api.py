@@ -46,9 +46,9 @@ from timekeep.core.types import (
 
 ProgressCallback = Callable[[Progress], None]
 __all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
-    "RebuildReport", "Timekeep", "answer_notice", "atomic_write", "describe_lost", "init_refusal", "init_repository",
-    "is_repository", "make_private", "missing_drive", "new_passphrase", "notice", "notice_due", "rebuild_index",
-    "remember_notice", "repository_id", "unlock",
+    "RebuildReport", "Timekeep", "answer_notice", "atomic_write", "describe_lost", "given_passphrase", "init_refusal",
+    "init_repository", "is_repository", "keep_passphrase", "make_private", "missing_drive", "new_passphrase", "notice",
+    "notice_due", "rebuild_index", "remember_notice", "repository_id", "unlock",
 ]
 
 
@@ -84,6 +84,18 @@ def unlock(path: str | Path, passphrase_file: Path | None = None, interactive: b
     `passphrase_file`, the keyring, or (when `interactive`) the terminal. False when it is not encrypted;
     WrongPassphrase (exit 2) when the passphrase opens no key slot."""
     return unlocking.unlock(path, unlocking.passphrase_source(passphrase_file, interactive=interactive))
+
+
+def given_passphrase(passphrase_file: Path | None = None) -> str:
+    """A passphrase (or recovery key) to hand to the agent: $TIMEKEEP_PASSPHRASE, `passphrase_file`, or typed
+    once on the terminal; the agent checks it."""
+    return unlocking.given_secret(passphrase_file)
+
+
+def keep_passphrase(path: str | Path, passphrase: str) -> None:
+    """Keep the passphrase in the system keyring, so the agent and the window unlock without asking; checked
+    first (WrongPassphrase), KeyringUnavailable when there is no keyring to keep it."""
+    unlocking.keep(path, passphrase)
 
 
 def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) -> RebuildReport:
