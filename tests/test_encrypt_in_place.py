@@ -27,10 +27,12 @@ from timekeep.core.api import Timekeep, encrypt_repository, unlock
 from timekeep.core.cli.main import main
 from timekeep.core.crypto import kdf, sealing
 from timekeep.core.crypto.kdf import TEST_PARAMS
+from timekeep.core.errors import RepositoryLocked
 from timekeep.core.index.journal import JournalEntry
 from timekeep.core.index.moves import NEW
 from timekeep.core.storage import conversion
 from timekeep.core.storage.layout import load_config
+from timekeep.core.storage.lock import WriterLock
 from timekeep.core.types import Progress
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -372,9 +374,39 @@ def crashed_at_step(history: History, step: int, tmp_path: Path, monkeypatch: py
         patch.setattr(conversion, "shutil", fake_shutil)
         with pytest.raises(Crash):
             encrypt_repository(repo, PASSPHRASE, argon2=TEST_PARAMS)
-    assert load_config(repo).encrypted == (step > 0)  # step 0 is the commit itself
+    committed = b'"encryption"' in (repo / "config.json").read_bytes()  # read without finishing anything
+    assert committed == (step > 0)  # step 0 is the commit itself
+    if step > 0:  # after the commit: finished by the next opener, who waits for no one still holding the lock
+        held = WriterLock(repo / "lock")
+        held.acquire()
+        try:
+            with pytest.raises(RepositoryLocked):
+                load_config(repo)
+        finally:
+            held.release()
     after_the_kill(repo, history, tmp_path / "after-crash")
     if not load_config(repo).encrypted:
         encrypt_repository(repo, PASSPHRASE, argon2=TEST_PARAMS)
     no_strays(repo)
     restores_exactly(repo, history, tmp_path / "finished")
+
+
+def test_a_half_done_copy_confuses_no_other_command_and_the_next_run_starts_over(
+        history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIMEKEEP_PASSPHRASE", PASSPHRASE)
+    repo = history.copy(tmp_path / "repo")
+    with pytest.MonkeyPatch.context() as patch:
+        fake_os, fake_shutil = crashing_at(0)  # the whole copy staged, killed just before the commit
+        patch.setattr(conversion, "os", fake_os)
+        patch.setattr(conversion, "shutil", fake_shutil)
+        with pytest.raises(Crash):
+            encrypt_repository(repo, PASSPHRASE, argon2=TEST_PARAMS)
+    assert conversion.begun(repo) and not load_config(repo).encrypted
+    with Timekeep.open(repo, writer=True) as tk:  # the agent backs up meanwhile: the old repository, as ever
+        later = tk.backup().id
+        assert tk.check(read_data=True).problems == ()
+    grown = History(repo, history.src, {**history.trees, later: history.trees[max(history.trees)]})
+    restores_exactly(repo, grown, tmp_path / "meanwhile")
+    encrypt_repository(repo, PASSPHRASE, argon2=TEST_PARAMS)
+    no_strays(repo)
+    restores_exactly(repo, grown, tmp_path / "finished")
