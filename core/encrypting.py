@@ -76,17 +76,15 @@ def _stage_and_commit(repo: Repository, passphrase: str, progress: ProgressCallb
     if conversion.begun(repo.root):
         conversion.discard(repo.root)  # a killed run's copy: started over (see the module's docstring)
     _check_room(repo)
-    committed = False
     try:
         recovery, config = _stage(repo, passphrase, progress, argon2)
         conversion.write_staged_config(repo.root, config.to_json(), repo.config.repository_id)
         conversion.commit(repo.root)
-        committed = True
     except CorruptData as err:
         raise CorruptData(f"{err}; {repo.root} was left as it was: run `timekeep check --read-data` "
                           "(and `timekeep rebuild-index`) first") from None
     finally:
-        if not committed:
+        if not conversion.committed(repo.root):
             conversion.discard(repo.root)
     return recovery
 

@@ -23,7 +23,7 @@ import pytest
 from tests.helpers import Tree, make_tree, new_repo, read_tree
 from tests.treeops import payload, restore_into
 from timekeep.core import encrypting
-from timekeep.core.api import Timekeep, encrypt_repository, unlock
+from timekeep.core.api import Timekeep, encrypt_repository, init_repository, unlock
 from timekeep.core.cli.main import main
 from timekeep.core.crypto import kdf, sealing
 from timekeep.core.crypto.kdf import TEST_PARAMS
@@ -31,7 +31,7 @@ from timekeep.core.errors import RepositoryLocked
 from timekeep.core.index.journal import JournalEntry
 from timekeep.core.index.moves import NEW
 from timekeep.core.storage import conversion
-from timekeep.core.storage.layout import load_config
+from timekeep.core.storage.layout import load_config, local_index_home
 from timekeep.core.storage.lock import WriterLock
 from timekeep.core.types import Progress
 
@@ -410,3 +410,20 @@ def test_a_half_done_copy_confuses_no_other_command_and_the_next_run_starts_over
     encrypt_repository(repo, PASSPHRASE, argon2=TEST_PARAMS)
     no_strays(repo)
     restores_exactly(repo, grown, tmp_path / "finished")
+
+
+def test_a_repository_keeping_its_index_on_this_computer_converts_and_that_index_goes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {FILE_NAME: SECRET_LINE * 3, FOLDER_NAME: {"a.bin": payload(5, 200_000)}})
+    repo = tmp_path / "drive" / "repo"
+    init_repository(repo, index="local")
+    with Timekeep.open(repo, writer=True) as tk:
+        tk.add_folder(os.fsencode(src))
+        h = History(repo, src, {tk.backup().id: read_tree(src)})
+    old_home = local_index_home(load_config(repo).repository_id)
+    assert (old_home / "index.db").exists()
+    encrypt_repository(repo, PASSPHRASE, argon2=TEST_PARAMS)
+    assert not old_home.exists() and local_index_home(load_config(repo).repository_id).is_dir()
+    no_strays(repo)
+    restores_exactly(repo, h, tmp_path / "after")

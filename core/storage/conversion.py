@@ -53,6 +53,15 @@ def commit(root: Path) -> None:
     fsync_dir(root)
 
 
+def committed(root: Path) -> bool:
+    """Whether config.json already says encrypted: then the staged copy is the repository, never to be
+    discarded (a commit whose rename landed but whose folder sync failed counts)."""
+    try:
+        return bool(json.loads((Path(root) / "config.json").read_bytes()).get("encryption", "none") != "none")
+    except (OSError, ValueError, AttributeError):
+        return True  # unsure: keep everything
+
+
 def old_repository_id(root: Path) -> str | None:
     try:
         return str(json.loads((staging(root) / FROM_NAME).read_bytes())["repository_id"])
