@@ -8,15 +8,15 @@ started over by the next `timekeep encrypt`: the old repository may have changed
 agent), and a fresh key each time means no half-made copy is ever trusted. One killed after the commit is
 finished by whoever opens the repository next.
 
-The encrypted repository gets a new repository id, so no index built from plaintext ids, on any computer, can
-ever be taken for its index: each computer builds one from the drive.
+The repository keeps its id, so the agent and the window still know its drive. No index built from plaintext
+ids is ever taken for its index: the one on the drive and the one on this computer are removed with the
+plaintext, and one on another computer names packs the drive no longer holds, which makes it rebuild.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -111,14 +111,14 @@ def _stage(repo: Repository, passphrase: str, progress: ProgressCallback | None,
            argon2: Argon2Params | None) -> tuple[str, RepoConfig]:
     stage = conversion.staging(repo.root)
     make_private_dir(stage)
-    new_id = uuid.uuid4().hex
-    created = keys.create(stage, new_id, passphrase, argon2)
-    target = Layout(stage, None, sealing.remember(new_id, created.key))
+    rid = repo.config.repository_id
+    created = keys.create(stage, rid, passphrase, argon2)
+    target = Layout(stage, None, sealing.remember(rid, created.key))
     make_private_dir(target.packs)
     make_private_dir(target.manifests)
     ids = ChunkCopier(repo.layout, target, repo.config.compression_level, progress).copy(repo.db)
     copy_manifests(repo.db, repo.layout, target, ids)
     copy_folders(repo.layout, target)
-    config = dataclasses.replace(repo.config, repository_id=new_id, encryption="repokey", index="local",
+    config = dataclasses.replace(repo.config, encryption="repokey", index="local",
                                  key_check=created.key.check(), key_derivation="argon2id")
     return created.recovery_text, config

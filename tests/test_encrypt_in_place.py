@@ -7,10 +7,12 @@ the next `timekeep encrypt` (or the next opener) finishes without stray objects.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -412,6 +414,11 @@ def test_a_half_done_copy_confuses_no_other_command_and_the_next_run_starts_over
     restores_exactly(repo, grown, tmp_path / "finished")
 
 
+def chunk_ids(index: Path) -> set[bytes]:
+    with contextlib.closing(sqlite3.connect(index)) as db:
+        return {row[0] for row in db.execute("SELECT digest FROM chunk")}
+
+
 def test_a_repository_keeping_its_index_on_this_computer_converts_and_that_index_goes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "src"
@@ -421,9 +428,10 @@ def test_a_repository_keeping_its_index_on_this_computer_converts_and_that_index
     with Timekeep.open(repo, writer=True) as tk:
         tk.add_folder(os.fsencode(src))
         h = History(repo, src, {tk.backup().id: read_tree(src)})
-    old_home = local_index_home(load_config(repo).repository_id)
-    assert (old_home / "index.db").exists()
+    rid = load_config(repo).repository_id
+    plain_ids = chunk_ids(local_index_home(rid) / "index.db")
     encrypt_repository(repo, PASSPHRASE, argon2=TEST_PARAMS)
-    assert not old_home.exists() and local_index_home(load_config(repo).repository_id).is_dir()
+    assert load_config(repo).repository_id == rid  # the agent still knows its drive
+    assert plain_ids and not plain_ids & chunk_ids(local_index_home(rid) / "index.db")  # the plaintext index went
     no_strays(repo)
     restores_exactly(repo, h, tmp_path / "after")
