@@ -46,9 +46,10 @@ from timekeep.core.types import (
 
 ProgressCallback = Callable[[Progress], None]
 __all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
-    "RebuildReport", "Timekeep", "answer_notice", "atomic_write", "describe_lost", "given_passphrase", "init_refusal",
-    "init_repository", "is_repository", "keep_passphrase", "make_private", "missing_drive", "new_passphrase", "notice",
-    "notice_due", "rebuild_index", "remember_notice", "repository_id", "unlock",
+    "RebuildReport", "Timekeep", "answer_notice", "atomic_write", "describe_lost", "encrypt_repository",
+    "given_passphrase", "init_refusal", "init_repository", "is_encrypted", "is_repository", "keep_passphrase",
+    "make_private", "missing_drive", "new_passphrase", "notice", "notice_due", "rebuild_index", "remember_notice",
+    "repository_id", "unlock",
 ]
 
 
@@ -72,6 +73,15 @@ def init_repository(path: str | Path, index: str = "drive", encryption: str = "n
     repo_layout.make_index_home(layout)
     open_index(layout.index, create=True).close()
     return recovery[0] if recovery else None
+
+
+def encrypt_repository(path: str | Path, passphrase: str, progress: ProgressCallback | None = None,
+                       argon2: Argon2Params | None = None) -> str:
+    """Turn the unencrypted repository at `path` into an encrypted one in place, crash-safely (takes the writer
+    lock; `progress` follows the copy, bytes done of total). The recovery key, to be shown once."""
+    from timekeep.core.encrypting import encrypt
+
+    return encrypt(path, passphrase, progress, argon2)
 
 
 def new_passphrase(passphrase_file: Path | None = None) -> str:
@@ -274,6 +284,11 @@ class Timekeep:
 def is_repository(path: str | Path) -> bool:
     """Whether the folder holds a repository (its config file): what a drive that is there shows."""
     return Layout(Path(path)).config.exists()
+
+
+def is_encrypted(path: str | Path) -> bool:
+    """Whether the repository's config says it is encrypted; NotARepository (one line) if it is none."""
+    return repo_layout.load_config(Path(path).absolute()).encrypted
 
 
 def repository_id(path: str | Path) -> str:

@@ -139,6 +139,9 @@ def _add_storing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     check.add_argument("--read-data", action="store_true", help="also re-read and re-hash every chunk")
     _command(sub, common, "rebuild-index", lazy("commands", "cmd_rebuild_index"),
              "recreate index.db from the drive (the old one is replaced only once the new one is whole)", json=True)
+    encrypt = _command(sub, common, "encrypt", lazy("encrypt_cmd", "cmd_encrypt"),
+                       "encrypt an unencrypted repository in place (asks a new passphrase)")
+    encrypt.add_argument("--quiet", action="store_true", help="no progress")
     _command(sub, common, "make-private", lazy("commands", "cmd_make_private"),
              "make the repository readable by you alone (chmod -R go-rwx)")
     coalesce = _command(sub, common, "coalesce", lazy("thin", "cmd_coalesce"),

@@ -17,6 +17,7 @@ from timekeep.core import __version__
 from timekeep.core.crypto import sealing as unlocked_keys
 from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.errors import FormatTooNew, KeyNeeded, NotARepository, UsageError
+from timekeep.core.storage import conversion
 from timekeep.core.storage.atomic import atomic_write, make_private_dir
 from timekeep.core.types import Retention
 
@@ -215,12 +216,28 @@ def load_config(root: Path) -> RepoConfig:
     if not config.encrypted and (root / "keys").is_dir():  # never write in the clear beside sealed data
         raise NotARepository(f"{path} says the repository is not encrypted, but it holds key slots (keys/): "
                              "config.json was altered or damaged; nothing was read or written")
+    if config.encrypted and conversion.begun(root):
+        finish_encrypting(root)
     if config.format > FORMAT_VERSION:
         raise FormatTooNew(
             f"{root} uses repository format {config.format}; this Timekeep reads format "
             f"{FORMAT_VERSION} — upgrade Timekeep"
         )
     return config
+
+
+def finish_encrypting(root: Path) -> None:
+    """An encryption in place was committed (config.json says encrypted) but not finished: finish it, under the
+    writer lock, before anything reads the drive (RepositoryLocked while the encrypting process still runs)."""
+    from timekeep.core.storage.lock import WriterLock
+
+    lock = WriterLock(Layout(root).lock)
+    lock.acquire()
+    try:
+        if conversion.begun(root):
+            conversion.finish(root, local_index_home)
+    finally:
+        lock.release()
 
 
 def read_folders(layout: Layout) -> list[dict[str, Any]]:
