@@ -82,7 +82,7 @@ def snapshots_line(p: Progress) -> str:
 
 PHASES = {"scan": "looking for changes", "store": "storing", "commit": "saving the snapshot",
           "restore": "restoring", "check": "checking", "coalesce": "thinning",
-          "rebuild": "rebuilding the index from the drive"}
+          "rebuild": "rebuilding the index from the drive", "encrypt": "encrypting"}
 
 
 def phase(name: str) -> str:
