@@ -5,6 +5,8 @@ keyring or forget it). The work is the engine's (timekeep.core.api); this says w
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import shlex
 import sys
 from collections.abc import Callable
@@ -189,7 +191,8 @@ def offer_keyring(path: str, passphrase: str, wanted: bool | None, typed: bool,
 def ask_terminal(question: str) -> bool:
     """A yes-or-no question on the terminal the passphrase was typed on; Enter means yes, no answer means no."""
     try:
-        with open("/dev/tty", "r+", encoding="utf-8") as tty:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+        with io.TextIOWrapper(io.FileIO(fd, "w+"), encoding="utf-8") as tty:  # a tty cannot seek: not open("r+")
             tty.write(question)
             tty.flush()
             answer = tty.readline()
