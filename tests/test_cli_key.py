@@ -167,7 +167,7 @@ def test_export_then_every_slot_gone_then_import_restores(capsys: pytest.Capture
     assert code == 2 and "Wrong passphrase" in one_line(err)
     assert not list((repo.path / "keys").iterdir())  # nothing written on a wrong secret
     code, out, err = cli(capsys, "key", "import", str(export), "--repo", str(repo.path), secret=OLD)
-    assert code == 0 and "Put back 2 key slot(s)" in out, err
+    assert code == 0 and "Put back 2 key slots" in out, err
     assert restores_exactly(capsys, repo, OLD)
     assert restores_exactly(capsys, repo, repo.recovery)
     code, out, _ = cli(capsys, "key", "import", str(export), "--repo", str(repo.path), secret=OLD)

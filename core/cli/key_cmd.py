@@ -101,11 +101,12 @@ def cmd_key_add_recovery(args: argparse.Namespace) -> int:
 
 def cmd_key_export(args: argparse.Namespace) -> int:
     from timekeep.core import api
+    from timekeep.core.cli.output import plural
 
     path, file = repo_path(args), Path(args.file).absolute()
     count = api.export_keys(path, file)
-    print(f"Wrote {count} key slot(s) to {file} (readable by you alone; it opens nothing without the passphrase "
-          "or a recovery key).")
+    print(f"Wrote {plural(count, 'key slot')} to {file} (readable by you alone; it opens nothing without the "
+          "passphrase or a recovery key).")
     print(f"Keep it apart from the drive. Should the repository's keys/ folder be damaged: "
           f"timekeep key import {shlex.quote(str(file))} --repo {shlex.quote(path)}")
     return 0
@@ -113,10 +114,11 @@ def cmd_key_export(args: argparse.Namespace) -> int:
 
 def cmd_key_import(args: argparse.Namespace) -> int:
     from timekeep.core import api
+    from timekeep.core.cli.output import plural
 
     count = api.import_keys(repo_path(args), Path(args.file), passphrase_file=_passphrase_file(args))
     if count:
-        print(f"Put back {count} key slot(s) from {args.file}.")
+        print(f"Put back {plural(count, 'key slot')} from {args.file}.")
     else:
         print(f"Every key slot in {args.file} is already in the repository: nothing was put back.")
     return 0
