@@ -48,10 +48,10 @@ from timekeep.core.types import (
 ProgressCallback = Callable[[Progress], None]
 __all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
     "RebuildReport", "Timekeep", "add_recovery_key", "answer_notice", "atomic_write", "change_passphrase",
-    "describe_lost", "export_keys", "forget_passphrase", "import_keys", "init_refusal", "init_repository",
-    "is_repository", "keep_new_passphrase", "key_slots", "make_private", "missing_drive", "new_passphrase",
-    "notice", "notice_due", "passphrase_given", "rebuild_index", "remember_notice", "remember_passphrase",
-    "remove_key_slot", "repository_id", "unlock",
+    "describe_lost", "export_keys", "forget_passphrase", "given_passphrase", "import_keys", "init_refusal",
+    "init_repository", "is_repository", "keep_new_passphrase", "keep_passphrase", "key_slots", "make_private",
+    "missing_drive", "new_passphrase", "notice", "notice_due", "passphrase_given", "rebuild_index",
+    "remember_notice", "remember_passphrase", "remove_key_slot", "repository_id", "unlock",
 ]
 
 
@@ -93,6 +93,18 @@ def unlock(path: str | Path, passphrase_file: Path | None = None, interactive: b
     `passphrase_file`, the keyring, or (when `interactive`) the terminal. False when it is not encrypted;
     WrongPassphrase (exit 2) when the passphrase opens no key slot."""
     return unlocking.unlock(path, unlocking.passphrase_source(passphrase_file, interactive=interactive))
+
+
+def given_passphrase(passphrase_file: Path | None = None) -> str:
+    """A passphrase (or recovery key) to hand to the agent: $TIMEKEEP_PASSPHRASE, `passphrase_file`, or typed
+    once on the terminal; the agent checks it."""
+    return unlocking.given_secret(passphrase_file)
+
+
+def keep_passphrase(path: str | Path, passphrase: str) -> None:
+    """Keep the passphrase in the system keyring, so the agent and the window unlock without asking; checked
+    first (WrongPassphrase), KeyringUnavailable when there is no keyring to keep it."""
+    unlocking.keep(path, passphrase)
 
 
 # living with an encrypted repository's key: `secret` when the caller holds it (the window), else the usual sources

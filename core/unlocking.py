@@ -16,6 +16,7 @@ from timekeep.core.crypto.kdf import Argon2Params
 from timekeep.core.crypto.keychain import Keychain
 from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.crypto.unlock import PassphraseSource, TerminalPrompt
+from timekeep.core.errors import PassphraseUnavailable
 from timekeep.core.storage import layout as repo_layout
 
 
@@ -56,3 +57,24 @@ def unlock(path: str | Path, source: PassphraseSource) -> bool:
         opened = source.open(root, config.repository_id, config.key_check)
         sealing.remember(config.repository_id, opened.unlocked.key)
     return True
+
+
+def given_secret(passphrase_file: Path | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """An existing repository's passphrase or recovery key for another process (the agent): given, or typed
+    once on the terminal; never the keyring's, and not checked here."""
+    source = passphrase_source(passphrase_file, environ)
+    given = source.given()
+    if given:
+        return given[0]
+    secret = TerminalPrompt().ask("Passphrase (or recovery key): ")
+    if not secret:
+        raise PassphraseUnavailable("No passphrase was typed.")
+    return secret
+
+
+def keep(path: str | Path, secret: str) -> None:
+    """Keep `secret` in the system keyring for the repository at `path`, once seen to open it (WrongKey if not)."""
+    root = Path(path).absolute()
+    config = repo_layout.load_config(root)
+    keys.unlock(root, config.repository_id, secret, config.key_check)
+    Keychain().store(config.repository_id, secret)

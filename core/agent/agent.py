@@ -23,8 +23,9 @@ from timekeep.core.agent.executor import FAILURES, Executor
 from timekeep.core.agent.jobs import Job, JobRunner, Publish
 from timekeep.core.agent.messages import DestinationChanged, Event
 from timekeep.core.agent.power import on_battery
+from timekeep.core.agent.unlocks import Unlocks
 from timekeep.core.drives import MOUNTINFO, Change, DrivePoller
-from timekeep.core.errors import UsageError
+from timekeep.core.errors import KeyNeeded, UsageError
 from timekeep.core.index.journal import size_on_disk
 from timekeep.core.schedule.policy import (
     Situation,
@@ -64,6 +65,11 @@ class Decision:
     busy: bool = False
 
 
+def usable(destinations: dict[str, Destination]) -> list[Destination]:
+    """Connected and unlocked: what storage times, scans and thinning may use (a locked one is journaled)."""
+    return [d for d in destinations.values() if d.present and d.locked is None]
+
+
 class Agent:
     """The scheduling half: decides what runs and when; `self.executor` (the job half) runs it."""
 
@@ -83,6 +89,7 @@ class Agent:
         self.runner = JobRunner(self.executor, self._publish)
         self.udisks = UDisksListener(self._drives_changed, config.udisks_bus) if config.udisks_bus else None
         self.publish: Publish = lambda event: None
+        self.unlocks = Unlocks(self)
         self.paused = False
         self.on_battery: bool | None = None
         self.last_coalesce: datetime | None = None
@@ -115,6 +122,7 @@ class Agent:
         if now >= self._next_poll:
             self._next_poll = now + self.config.drive_poll_s
             self._poll_drives()
+            self.unlocks.check()
             self.on_battery = self.battery()
             for dest in self.destinations.values():
                 dest.close_reader(IDLE_READER_S)
@@ -133,7 +141,7 @@ class Agent:
         self.runner.cancel_kind("reconcile")
         situation = self.situation()
         if self.policy.at_shutdown and held_back(self.policy, situation, "shutdown") is None \
-                and any(d.stats.paths for d in self.present()):
+                and any(d.stats.paths for d in usable(self.destinations)):
             self.request_backup("shutdown")
         self.runner.stop(self.config.shutdown_budget_s)
         for dest in self.destinations.values():
@@ -213,7 +221,7 @@ class Agent:
             self._rewatch()
 
     def reconcile_all(self, reason: str) -> None:
-        for dest in self.present():
+        for dest in usable(self.destinations):
             dest.needs_reconcile = True
             self.runner.submit("reconcile", dest.key, reason)
 
@@ -243,6 +251,8 @@ class Agent:
             return
         log.info("%s is connected (snapshots: %d)", dest.key, dest.snapshot_count)
         self._publish(DestinationChanged(dest.key, True))
+        if self.unlocks.attached(dest):
+            return
         self.runner.submit("reconcile", dest.key, "drive-connected")
         dest.owed = self._owed_on_connect(dest)
 
@@ -292,10 +302,10 @@ class Agent:
 
     def _decide(self, now: datetime) -> Decision:
         """Start what is due at `now`, one thing at a time; what was started, or what holds storage times back."""
-        if self.started and reconcile_due(self.policy, self.executor.last_reconcile, now):
+        if self.started and usable(self.destinations) and reconcile_due(self.policy, self.executor.last_reconcile, now):
             self.reconcile_all("daily")
             return Decision(now, "reconcile")
-        if self.started and self.present() and self.last_coalesce is not None \
+        if self.started and usable(self.destinations) and self.last_coalesce is not None \
                 and coalesce_due(self.policy, self.last_coalesce, now):
             self.coalesce_all("daily")
             return Decision(now, "coalesce")
@@ -307,14 +317,16 @@ class Agent:
             self.request_backup(event, dest.key)
             return Decision(now, event)
         trigger = due(self.policy, situation)
-        if trigger is not None and self.present():
+        if trigger is not None and usable(self.destinations):
             self.request_backup(trigger)
             return Decision(now, trigger)
+        if trigger is not None:
+            self.unlocks.skipped(trigger)
         return Decision(now, held=held_back(self.policy, situation))
 
     def _owed(self, situation: Situation) -> tuple[Destination, str] | None:
         """A connected destination whose event storage time (first, drive connected) may start now."""
-        for dest in self.present():
+        for dest in usable(self.destinations):
             if dest.owed is not None and held_back(self.policy, situation, dest.owed) is None:
                 return dest, dest.owed
         return None
@@ -322,7 +334,7 @@ class Agent:
     def next_plan(self) -> tuple[datetime | None, str | None, str | None]:
         """When, where and why the next storage time is planned; all None while no destination is connected."""
         situation = self.situation()
-        owed = next((d for d in self.present() if d.owed is not None), None)
+        owed = next((d for d in usable(self.destinations) if d.owed is not None), None)
         if owed is not None:
             return situation.now, owed.key, owed.owed
         key = self.next_destination()
@@ -336,13 +348,13 @@ class Agent:
         """Thin every connected destination; a storage time first keeps what changed since the last one."""
         self.last_coalesce = self.wall()
         jobs = []
-        for dest in self.present():
+        for dest in usable(self.destinations):
             self.runner.submit("backup", dest.key, "before-coalesce")
             jobs.append(self.runner.submit("coalesce", dest.key, reason))
         return jobs
 
     def next_destination(self) -> str | None:
-        candidates = [Candidate(d.key, d.present, d.last_ns) for d in self.destinations.values()]
+        candidates = [Candidate(d.key, d.present and d.locked is None, d.last_ns) for d in self.destinations.values()]
         return pick_destination(candidates)
 
     def request_backup(self, trigger: str, destination: str | None = None, explicit: bool = False) -> Job:
@@ -355,4 +367,6 @@ class Agent:
             raise UsageError(f"{key} is not one of the agent's destinations")
         if not dest.present:
             raise UsageError(f"{key} is not connected: {dest.presence.reason}")
+        if dest.locked is not None:
+            raise KeyNeeded(f"{key} is locked: {dest.locked}")
         return self.runner.submit("backup", key, trigger, explicit)

@@ -36,8 +36,10 @@ from timekeep.core.agent.protocol import MAX_LINE, Wire, chunk_from, encode, pat
 from timekeep.core.agent.protocol import (
     AgentError as AgentError,  # what a client's caller catches: the agent refused or left
 )
+from timekeep.core.errors import WrongPassphrase
 from timekeep.core.types import Plan, Progress, SnapshotInfo
 
+WRONG_SECRET = frozenset({"WrongKey", "WrongPassphrase", "WrongRecoveryKey", "RecoveryKeyTypo"})
 POLL_S = 0.25  # how often a job being followed looks whether its follower wants it cancelled
 
 
@@ -115,6 +117,16 @@ class AgentClient:
         answer = self.request("changed", path=path_text(path), destination=destination)
         return [Changed(path_bytes(c["path"]), str(c["time"])) for c in answer["changed"]]
 
+    def unlock(self, path: str, secret: str) -> None:
+        """Give the agent the passphrase (or recovery key) of its encrypted destination `path`; it keeps the
+        key in memory only. WrongPassphrase (exit 2) when the secret opens no key slot."""
+        try:
+            self.request("unlock", path=str(path), secret=secret)
+        except AgentError as err:
+            if err.kind in WRONG_SECRET:
+                raise WrongPassphrase(str(err)) from None
+            raise
+
     # following jobs
     def back_up(self, destination: str | Path | None, cancel: threading.Event,
                 on_started: Callable[[JobInfo], object] | None = None,
@@ -173,7 +185,8 @@ class AgentClient:
                 self.pending.append(message)
                 continue
             if not message.get("ok"):
-                raise AgentError(str(message.get("error", "the agent refused the request")))
+                error = str(message.get("error", "the agent refused the request"))
+                raise AgentError(error, str(message.get("kind") or ""))
             return message.get("result")
 
     def _send(self, message: Wire) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from peewee import DatabaseError
 
 from timekeep.core import protected
+from timekeep.core.agent import locked as locking
 from timekeep.core.api import Timekeep
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.drives import Presence
@@ -25,7 +26,7 @@ from timekeep.core.errors import TimekeepError
 from timekeep.core.index import journal
 from timekeep.core.index.journal import JournalEntry, JournalStats
 from timekeep.core.journaling import JournalView
-from timekeep.core.storage.layout import Layout, read_folders
+from timekeep.core.storage.layout import Layout, layout_of, load_config, read_folders
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,9 @@ class Destination:
         self._reader: Timekeep | None = None
         self._reader_used = 0.0
         self._index_id = ""
+        self.locked: str | None = None  # encrypted and no key: why, and how to give it
+        self.slots: locking.SlotsSeen = ()  # the key slots when it was last tried
+        self.skip_noted = False  # a storage time skipped while locked was said in the log
 
     @property
     def present(self) -> bool:
@@ -70,7 +74,12 @@ class Destination:
     @contextmanager
     def journal(self) -> Iterator[JournalView]:
         """The repository's journal, open for one use. Opening never creates an index: a missing or damaged
-        one raises (IndexMissing, IndexDamaged), and on a full drive writing to it is refused."""
+        one raises (IndexMissing, IndexDamaged), and on a full drive writing to it is refused. A locked one's
+        is this computer's index, opened without the key."""
+        if self.locked is not None:
+            with locking.local_journal(self.path) as view:
+                yield view
+            return
         with Timekeep.open(self.path) as tk:
             yield tk.journal
 
@@ -78,9 +87,30 @@ class Destination:
         """The drive is here: read what it protects and holds; events it missed need a scan."""
         self.presence = presence
         self.needs_reconcile = True
+        self.unlock()
         self.refresh_folders()
         self.refresh()
         self._index_id = self._current_index_id()
+
+    def unlock(self) -> bool:
+        """Unlock it unattended (the environment, the keyring; it may be already); True once it is open."""
+        self.slots = locking.slots_seen(self.path)
+        self.locked = locking.unattended(self.path)
+        return self.locked is None
+
+    def opened(self) -> None:
+        """Unlocked at last: its folder list is the drive's again, and what changed meanwhile is scanned for."""
+        self.needs_reconcile = True
+        self.refresh_folders()
+        self.refresh()
+        self._index_id = self._current_index_id()
+
+    def may_unlock_now(self) -> bool:
+        """A locked destination is worth trying again: given a key meanwhile, or its key slots changed."""
+        if self.locked is None:
+            return False
+        config = load_config(self.path)
+        return locking.unlocked(config) or locking.slots_seen(self.path) != self.slots
 
     def _current_index_id(self) -> str:
         try:
@@ -93,7 +123,7 @@ class Destination:
         """True once when the index was rebuilt (by `timekeep rebuild-index`, or by a writer that found it
         missing, damaged or behind the drive): its journal starts empty, so what the old one held must be
         found again by a scan."""
-        if not self.present:
+        if not self.present or self.locked is not None:  # unlocking (`opened`) reads its id afresh
             return False
         now = self._current_index_id()
         replaced = now != self._index_id and now != ""
@@ -116,11 +146,15 @@ class Destination:
     def refresh_folders(self) -> bool:
         """Re-read folders.json (the drive's record of what is protected); True when it changed."""
         try:
-            entries = read_folders(self.layout)
-        except (OSError, ValueError) as err:
+            if self.locked is not None:
+                return self._set_folders(locking.local_folders(self.path))
+            entries = read_folders(layout_of(self.path, load_config(self.path)))
+        except (OSError, ValueError, TimekeepError, DatabaseError) as err:
             log.warning("%s: cannot read its folder list: %s", self.key, err)
             return False
-        folders = {os.fsencode(str(e["path"])): Excludes(list(e.get("excludes", []))) for e in entries}
+        return self._set_folders({os.fsencode(str(e["path"])): Excludes(list(e.get("excludes", []))) for e in entries})
+
+    def _set_folders(self, folders: dict[bytes, Excludes]) -> bool:
         changed = {p: e.patterns for p, e in folders.items()} != {p: e.patterns for p, e in self.folders.items()}
         self.folders = folders
         if changed:
@@ -129,9 +163,12 @@ class Destination:
 
     def refresh(self) -> None:
         """Re-read its snapshot count, latest snapshot and journal size (after a storage time, a flush)."""
-        with Timekeep.open(self.path) as tk:
-            snaps = tk.snapshots()
-            self.stats = tk.journal.stats()
+        if self.locked is not None:
+            snaps, self.stats = locking.local_counts(self.path)
+        else:
+            with Timekeep.open(self.path) as tk:
+                snaps = tk.snapshots()
+                self.stats = tk.journal.stats()
         self.snapshot_count = len(snaps)
         self.last_ns = snaps[-1].time_ns if snaps else None
 

@@ -21,7 +21,7 @@ from timekeep.core.agent.destination import Destination
 from timekeep.core.agent.jobs import Job, Publish
 from timekeep.core.agent.messages import JobProgress, JobResult
 from timekeep.core.agent.storage import describe_outcome, describe_thinning, reconcile_only, storage_time, thin
-from timekeep.core.errors import BackupCancelled, TimekeepError, UsageError
+from timekeep.core.errors import BackupCancelled, KeyNeeded, TimekeepError, UsageError
 from timekeep.core.types import Progress
 from timekeep.core.watch.debounce import debounce_wait
 from timekeep.core.watch.observer import EventBuffer, FolderWatcher
@@ -59,6 +59,8 @@ class Executor:
             raise UsageError(f"{job.destination} is no longer one of the agent's destinations")
         if not dest.present:
             raise UsageError(f"{dest.key} is not connected: {dest.presence.reason}")
+        if dest.locked is not None:  # queued before it was found locked: its turn comes once it is unlocked
+            raise KeyNeeded(f"{dest.key} is locked: {dest.locked}")
         if job.kind == "reconcile":
             return self._reconcile(dest, job)
         if job.kind == "coalesce":

@@ -206,6 +206,7 @@ class DestinationStatus:
     pending_paths: int = 0
     pending_bytes: int = 0
     needs_reconcile: bool = False
+    locked: str | None = None  # encrypted and not unlocked: how to give its passphrase
 
     @property
     def latest_ns(self) -> int | None:
@@ -219,7 +220,7 @@ class DestinationStatus:
         return cls(str(data.get("path", "")), bool(data.get("present")), str(data.get("reason") or ""),
                    data.get("repository_id"), int(data.get("snapshots") or 0), data.get("latest"),
                    int(data.get("pending_paths") or 0), int(data.get("pending_bytes") or 0),
-                   bool(data.get("needs_reconcile")))
+                   bool(data.get("needs_reconcile")), data.get("locked"))
 
 
 @dataclass(frozen=True)

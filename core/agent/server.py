@@ -97,6 +97,9 @@ class ProtocolServer:
                 sock, _ = self.listener.accept()
             except OSError:
                 return
+            if not same_user(sock):  # the socket is 0600; this refuses even a process that got past it
+                sock.close()
+                continue
             # A client that stops reading must not stall the agent: sends give up after SEND_TIMEOUT_S.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", SEND_TIMEOUT_S, 0))
             conn = Connection(sock)
@@ -127,9 +130,19 @@ class ProtocolServer:
             request.pop("id", None)
             return {"id": request_id, "ok": True, "result": self.dispatch(op, request, conn)}
         except TimekeepError as err:
-            return {"id": request_id, "ok": False, "error": str(err)}
+            return {"id": request_id, "ok": False, "error": str(err), "kind": type(err).__name__}
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             return {"id": request_id, "ok": False, "error": f"bad request: {err}"}
         except Exception as err:  # a bug must reach the log and the client, not kill the agent
             log.exception("request failed")
             return {"id": request_id, "ok": False, "error": f"internal error: {err}"}
+
+
+def same_user(sock: socket.socket) -> bool:
+    """Whether the process at the other end runs as this user (SO_PEERCRED): passphrases pass here."""
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return False
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return bool(uid == os.getuid())

@@ -73,7 +73,7 @@ class Service:
     def _destination(self, dest: Destination) -> DestinationStatus:
         return DestinationStatus(dest.key, dest.present, dest.presence.reason, dest.presence.repository_id,
                                  dest.snapshot_count, _iso(dest.last_ns), dest.stats.paths, dest.stats.bytes,
-                                 dest.needs_reconcile)
+                                 dest.needs_reconcile, dest.locked)
 
     def _folders(self) -> tuple[FolderStatus, ...]:
         """The protected folders of every destination seen since the agent started, connected or not."""
@@ -107,6 +107,15 @@ class Service:
     def op_resume(self) -> Wire:
         self.agent.paused = False
         return {"paused": False}
+
+    def op_unlock(self, path: str, secret: str) -> Wire:
+        """Unlock an encrypted destination with the passphrase a person gave; the key stays in memory."""
+        key = _destination_key(path)
+        if key is None:
+            raise UsageError("unlock needs the repository's path")
+        self.agent.unlocks.give(key, secret)
+        dest = self.agent.destinations[key]
+        return {"path": key, "locked": dest.locked}
 
     def _pick(self, destination: str | None) -> Destination:
         """The named destination, or the connected one holding the latest snapshot."""

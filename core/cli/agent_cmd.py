@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from timekeep.core.agent.messages import DestinationStatus, FolderStatus, Status
 
 
+LOCKED_WITHOUT_AGENT = ("encrypted: give its passphrase ($TIMEKEEP_PASSPHRASE or --passphrase-file), or keep it in "
+                        "the keyring with `timekeep unlock --remember`")
+
+
 def _repo_arg(args: argparse.Namespace) -> str | None:
     return getattr(args, "repo", None) or os.environ.get(REPO_ENV) or None
 
@@ -68,17 +72,24 @@ def _status_without_agent(args: argparse.Namespace) -> int:
     if repo is not None:
         from timekeep.core.agent.messages import DestinationStatus
 
-        print(_destination_line(DestinationStatus(found["repository"], True, snapshots=found["snapshots"],
+        print(_destination_line(DestinationStatus(found["repository"], True, snapshots=found["snapshots"] or 0,
                                                   latest=found["latest"], pending_paths=found["pending_paths"],
-                                                  pending_bytes=found["pending_bytes"])))
+                                                  pending_bytes=found["pending_bytes"], locked=found.get("locked"))))
     return 0
 
 
 def _repository_status(repo: str) -> dict[str, Any]:
-    from timekeep.core.api import Timekeep, missing_drive
-    from timekeep.core.errors import NotARepository
+    from timekeep.core.api import Timekeep, missing_drive, unlock
+    from timekeep.core.errors import NotARepository, PassphraseUnavailable, WrongKey
     from timekeep.core.types import iso_utc
 
+    try:
+        unlock(repo, interactive=False)  # never asks: a status is no reason to type a passphrase
+    except (PassphraseUnavailable, WrongKey):
+        return {"repository": os.path.abspath(repo), "locked": LOCKED_WITHOUT_AGENT, "snapshots": None, "latest": None,
+                "pending_paths": 0, "pending_bytes": 0}
+    except NotARepository:
+        pass  # said below, with the drive that is away
     try:
         with Timekeep.open(repo) as tk:
             snaps = tk.snapshots()
@@ -111,6 +122,9 @@ def status_lines(status: Status) -> list[str]:
 
 def _next_line(status: Status) -> str:
     where = status.next_destination
+    locked = [d.path for d in status.destinations if d.present and d.locked]
+    if not where and locked:
+        return f"Next backup: once {locked[0]} is unlocked."
     if not where:
         return "Next backup: when a backup drive is connected."
     why = {"first": " (its first snapshot)", "drive-connected": " (it was just connected)",
@@ -141,6 +155,8 @@ def _destination_line(dest: DestinationStatus) -> str:
         return f"{dest.path}  absent: {dest.reason}"
     latest = f", latest {_local(dest.latest)}" if dest.latest else ""
     waiting = f"; {plural(dest.pending_paths, 'change')} ({units.size(dest.pending_bytes)}) waiting for the next backup"
+    if dest.locked:
+        return f"{dest.path}  locked: {dest.locked}{waiting}"
     return f"{dest.path}  connected: {plural(dest.snapshots, 'snapshot')}{latest}{waiting}"
 
 

@@ -194,6 +194,9 @@ def _add_agent(sub: Subparsers, common: argparse.ArgumentParser) -> None:
                        help="run only if a backup drive is set up (else exit quietly): for session autostart")
     _command(sub, common, "status", lazy("agent_cmd", "cmd_status"), "what the agent is doing and what waits",
              json=True)
+    unlock = _command(sub, common, "unlock", lazy("unlock_cmd", "cmd_unlock"),
+                      "give the running agent an encrypted repository's passphrase (kept in its memory only)")
+    unlock.add_argument("--remember", action="store_true", help="also keep it in the system keyring")
 
 
 if __name__ == "__main__":

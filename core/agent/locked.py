@@ -1,0 +1,117 @@
+"""An encrypted destination as the agent meets it: unlocked without asking anyone, or locked until someone
+gives its passphrase, with its journal kept meanwhile.
+
+The agent never prompts: it unlocks from $TIMEKEEP_PASSPHRASE or the system keyring, and otherwise the
+destination stays locked until a person gives the passphrase (`timekeep unlock`, the window). An encrypted
+repository keeps its index on this computer, in plain SQLite beside the person's other caches, so while it
+is locked its folders and its journal are read there without the key, and what changes meanwhile is stored
+at the first storage time after unlocking.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from timekeep.core import unlocking
+from timekeep.core.capture.excludes import Excludes
+from timekeep.core.crypto import keys, sealing
+from timekeep.core.crypto.keychain import Keychain
+from timekeep.core.crypto.unlock import ENV_VAR, PassphraseSource
+from timekeep.core.errors import IndexMissing, KeyNeeded, KeySlotDamaged, PassphraseUnavailable, UsageError, WrongKey
+from timekeep.core.index import journal, queries
+from timekeep.core.index.journal import JournalStats
+from timekeep.core.index.schema import open_index
+from timekeep.core.journaling import JournalView
+from timekeep.core.storage import layout as repo_layout
+from timekeep.core.types import SnapshotInfo
+
+HOW_TO_UNLOCK = "open Timekeep or run `timekeep unlock` to give the passphrase"
+SlotsSeen = tuple[tuple[str, int, int], ...]
+
+
+def unattended(path: Path, environ: Mapping[str, str] | None = None) -> str | None:
+    """Unlock `path` for this process from the environment or the keyring, never a terminal. None once it is
+    open (or needs no key); otherwise why it stays locked, in words for the status."""
+    source = PassphraseSource(os.environ if environ is None else environ, None, Keychain(), None)
+    try:
+        unlocking.unlock(path, source)
+    except PassphraseUnavailable:
+        return HOW_TO_UNLOCK
+    except WrongKey:  # only a given secret is final: a stale keyring entry ends as PassphraseUnavailable
+        return f"the passphrase in ${ENV_VAR} does not open it; {HOW_TO_UNLOCK}"
+    except KeySlotDamaged as err:
+        return f"{err} {HOW_TO_UNLOCK}"
+    return None
+
+
+def with_secret(path: Path, secret: str) -> None:
+    """Unlock `path` with the passphrase or recovery key a person gave, kept in this process's memory only;
+    WrongKey (exit 2) when it opens no key slot."""
+    root = path.absolute()
+    config = repo_layout.load_config(root)
+    if not config.encrypted:
+        raise UsageError(f"{root} is not encrypted: it needs no passphrase")
+    opened = keys.unlock(root, config.repository_id, secret, config.key_check)
+    sealing.remember(config.repository_id, opened.key)
+
+
+def unlocked(config: repo_layout.RepoConfig) -> bool:
+    """Whether this process holds the key of the repository `config` describes."""
+    kept = sealing.unlocked(config.repository_id)
+    return kept is not None and kept.key.check() == config.key_check
+
+
+def slots_seen(path: Path) -> SlotsSeen:
+    """What the key slots look like now: a changed passphrase or an added recovery key changes it."""
+    try:
+        found = list(os.scandir(keys.keys_dir(path)))
+    except OSError:
+        return ()
+    return tuple(sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in found if e.is_file()))
+
+
+def _local_index(path: Path) -> Path:
+    config = repo_layout.load_config(path.absolute())
+    if config.index != "local":
+        raise KeyNeeded(f"{path} is encrypted and not unlocked: give its passphrase")
+    return repo_layout.Layout(path, repo_layout.local_index_home(config.repository_id)).index
+
+
+@contextmanager
+def local_journal(path: Path) -> Iterator[JournalView]:
+    """The journal in this computer's index of a locked repository (IndexMissing when it holds none)."""
+    db = open_index(_local_index(path))
+    try:
+        yield JournalView(db, on_copy=False)
+    finally:
+        db.close()
+
+
+def local_folders(path: Path) -> dict[bytes, Excludes]:
+    """The protected folders as this computer's index last saw them (the drive's list is sealed); none
+    when this computer holds no index of it yet."""
+    try:
+        db = open_index(_local_index(path))
+    except IndexMissing:
+        return {}
+    try:
+        rows = db.execute_sql("SELECT path, excludes FROM folder WHERE active = 1").fetchall()
+    finally:
+        db.close()
+    return {bytes(root): Excludes(list(json.loads(excludes))) for root, excludes in rows}
+
+
+def local_counts(path: Path) -> tuple[list[SnapshotInfo], JournalStats]:
+    """The snapshots and journal size this computer's index holds (none without an index)."""
+    try:
+        db = open_index(_local_index(path))
+    except IndexMissing:
+        return [], JournalStats(0, 0, None)
+    try:
+        return queries.snapshots(db), journal.stats(db)
+    finally:
+        db.close()
