@@ -88,7 +88,8 @@ class Timekeep(Tool):
         return __version__
 
     def init(self) -> None:
-        subprocess.run([sys.executable, "-m", "timekeep.core.cli.main", "init", str(self.repo)], check=True)
+        subprocess.run([sys.executable, "-m", "timekeep.core.cli.main", "init", "--encryption", "none",
+                        str(self.repo)], check=True)
         subprocess.run(self._cli("add", str(self.source), "--no-default-excludes"), check=True,
                        capture_output=True)
 

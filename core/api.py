@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from timekeep.core import browsing, check, folders, restoring, storing, thinning, unlocking
+from timekeep.core import browsing, check, folders, key_export, rekeying, restoring, storing, thinning, unlocking
 from timekeep.core.crypto.kdf import Argon2Params
 from timekeep.core.errors import UsageError
 from timekeep.core.index.losses import describe as describe_lost
@@ -34,6 +34,7 @@ from timekeep.core.types import (
     FileError,
     FolderInfo,
     Gone,
+    KeySlotInfo,
     Located,
     Plan,
     Progress,
@@ -46,10 +47,11 @@ from timekeep.core.types import (
 
 ProgressCallback = Callable[[Progress], None]
 __all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
-    "RebuildReport", "Timekeep", "answer_notice", "atomic_write", "describe_lost", "encrypt_repository",
-    "given_passphrase", "init_refusal", "init_repository", "is_encrypted", "is_repository", "keep_passphrase",
-    "make_private", "missing_drive", "new_passphrase", "notice", "notice_due", "rebuild_index", "remember_notice",
-    "repository_id", "unlock",
+    "RebuildReport", "Timekeep", "add_recovery_key", "answer_notice", "atomic_write", "change_passphrase",
+    "describe_lost", "encrypt_repository", "export_keys", "forget_passphrase", "given_passphrase", "import_keys",
+    "init_refusal", "init_repository", "is_encrypted", "is_repository", "keep_new_passphrase", "keep_passphrase",
+    "key_slots", "make_private", "missing_drive", "new_passphrase", "notice", "notice_due", "passphrase_given",
+    "rebuild_index", "remember_notice", "remember_passphrase", "remove_key_slot", "repository_id", "unlock",
 ]
 
 
@@ -84,9 +86,16 @@ def encrypt_repository(path: str | Path, passphrase: str, progress: ProgressCall
     return encrypt(path, passphrase, progress, argon2)
 
 
-def new_passphrase(passphrase_file: Path | None = None) -> str:
-    """A new repository's passphrase: $TIMEKEEP_PASSPHRASE, `passphrase_file`, or typed twice on the terminal."""
-    return unlocking.new_passphrase(passphrase_file)
+
+def new_passphrase(passphrase_file: Path | None = None, from_environment: bool = True) -> str:
+    """A new repository's passphrase: $TIMEKEEP_PASSPHRASE (unless not `from_environment`: it holds the current
+    one when the passphrase changes), `passphrase_file`, or typed twice on the terminal."""
+    return unlocking.new_passphrase(passphrase_file, None if from_environment else {})
+
+
+def passphrase_given(passphrase_file: Path | None = None) -> bool:
+    """Whether a passphrase comes without asking ($TIMEKEEP_PASSPHRASE or `passphrase_file`), not from a prompt."""
+    return unlocking.passphrase_source(passphrase_file, interactive=False).given() is not None
 
 
 def unlock(path: str | Path, passphrase_file: Path | None = None, interactive: bool = True) -> bool:
@@ -106,6 +115,58 @@ def keep_passphrase(path: str | Path, passphrase: str) -> None:
     """Keep the passphrase in the system keyring, so the agent and the window unlock without asking; checked
     first (WrongPassphrase), KeyringUnavailable when there is no keyring to keep it."""
     unlocking.keep(path, passphrase)
+
+
+# living with an encrypted repository's key: `secret` when the caller holds it (the window), else the usual sources
+def key_slots(path: str | Path) -> list[KeySlotInfo]:
+    return rekeying.key_slots(path)
+
+
+def change_passphrase(path: str | Path, new_passphrase: Callable[[], str], secret: str | None = None,
+                      passphrase_file: Path | None = None, interactive: bool = True) -> str | None:
+    """Re-wrap the key under a new passphrase (asked only once the current secret opened it); no data is
+    rewritten. A sentence about the keyring entry it replaced, or None when none was kept."""
+    return rekeying.change_passphrase(path, new_passphrase, rekeying.secrets(secret, passphrase_file, interactive))
+
+
+def add_recovery_key(path: str | Path, secret: str | None = None, passphrase_file: Path | None = None,
+                     interactive: bool = True) -> str:
+    """A new recovery key (its text, to be shown once)."""
+    return rekeying.add_recovery_key(path, rekeying.secrets(secret, passphrase_file, interactive))
+
+
+def remove_key_slot(path: str | Path, slot_id: str, force: bool = False, secret: str | None = None,
+                    passphrase_file: Path | None = None, interactive: bool = True) -> KeySlotInfo:
+    """Remove a key slot; refuses the last one, and without `force` the last passphrase slot and the slot of
+    the secret given."""
+    return rekeying.remove_slot(path, slot_id, rekeying.secrets(secret, passphrase_file, interactive), force)
+
+
+def export_keys(path: str | Path, destination: Path) -> int:
+    """Write the key slots (wrapped keys only) to a new private file; how many."""
+    return key_export.export_keys(path, destination)
+
+
+def import_keys(path: str | Path, export: Path, secret: str | None = None, passphrase_file: Path | None = None,
+                interactive: bool = True) -> int:
+    """Put back slots from `export_keys`' file once the secret opens one of them; how many were missing."""
+    return key_export.import_keys(path, export, rekeying.secrets(secret, passphrase_file, interactive))
+
+
+def remember_passphrase(path: str | Path, secret: str | None = None, passphrase_file: Path | None = None,
+                        interactive: bool = True) -> None:
+    """Keep the passphrase in the system keyring once it opened the key (KeyringUnavailable: one line)."""
+    rekeying.remember(path, rekeying.secrets(secret, passphrase_file, interactive, keyring=False))
+
+
+def forget_passphrase(path: str | Path) -> bool:
+    """Remove the passphrase kept in the system keyring for this repository; False when none was kept."""
+    return rekeying.forget(path)
+
+
+def keep_new_passphrase(path: str | Path, passphrase: str) -> None:
+    """Keep a new repository's passphrase in the system keyring (KeyringUnavailable says why it could not)."""
+    rekeying.keep(path, passphrase)
 
 
 def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) -> RebuildReport:

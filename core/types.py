@@ -254,3 +254,13 @@ class CoalesceReport:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class KeySlotInfo:
+    """One wrapped copy of an encrypted repository's key: what opens it ("passphrase" or "recovery") and when
+    it was made (ISO UTC). Removing slots never loses data, only ways in."""
+
+    slot_id: str
+    kind: str
+    created: str

@@ -21,7 +21,7 @@ SKIPPED = re.compile(r"Nothing changed since snapshot (\d+) \(\d{4}-\d\d-\d\d \d
 
 def test_a_backup_with_nothing_changed_takes_no_snapshot_and_says_so(cli: Cli) -> None:
     (cli.docs / "a.txt").write_bytes(b"hello")
-    cli.ok("init", str(cli.repo))
+    cli.ok("init", str(cli.repo), "--encryption", "none")
     cli.ok("add", str(cli.docs))
     assert cli.backup() == 1
     again = cli("backup")
@@ -38,7 +38,7 @@ def test_a_backup_with_nothing_changed_takes_no_snapshot_and_says_so(cli: Cli) -
 
 
 def test_the_first_backup_of_empty_folders_is_kept_and_a_new_folder_is_a_change(cli: Cli) -> None:
-    cli.ok("init", str(cli.repo))
+    cli.ok("init", str(cli.repo), "--encryption", "none")
     cli.ok("add", str(cli.docs))
     assert cli.backup() == 1  # the baseline, even of nothing
     assert SKIPPED.fullmatch(cli.ok("backup").out.strip())

@@ -130,7 +130,7 @@ def two(cli: Cli) -> Iterator[Cli]:
     (docs / "old.txt").write_bytes(b"to be deleted")
     (docs / "empty").write_bytes(b"")
     os.symlink("report.txt", docs / "link")
-    cli.ok("init", str(cli.repo))
+    cli.ok("init", str(cli.repo), "--encryption", "none")
     cli.ok("add", str(docs))
     assert cli.backup() == 1
     time.sleep(1.05)  # real time: snapshot times name their second, and the two must differ for --at
@@ -169,7 +169,7 @@ def test_snapshots_table_shows_local_times(two: Cli) -> None:
 
 def test_backup_prints_a_summary_and_json(cli: Cli) -> None:
     (cli.docs / "a.txt").write_bytes(b"hello")
-    cli.ok("init", str(cli.repo))
+    cli.ok("init", str(cli.repo), "--encryption", "none")
     cli.ok("add", str(cli.docs))
     assert re.search(r"Snapshot 1\b.* 1 file scanned,.*No errors\.", cli.ok("backup").out, re.S)
     (cli.docs / "b.txt").write_bytes(b"more")
@@ -353,7 +353,7 @@ def test_errors_and_check_and_rebuild_index(two: Cli) -> None:
 
 
 def test_folders_add_and_remove(cli: Cli) -> None:
-    cli.ok("init", str(cli.repo))
+    cli.ok("init", str(cli.repo), "--encryption", "none")
     link = cli.tmp / "docs-link"
     os.symlink(cli.docs, link)
     cli.ok("add", str(link), "--exclude", "*.tmp")
@@ -367,7 +367,7 @@ def test_folders_add_and_remove(cli: Cli) -> None:
 def test_excluded_names_are_not_backed_up(cli: Cli) -> None:
     (cli.docs / "keep.txt").write_bytes(b"k")
     (cli.docs / "skip.tmp").write_bytes(b"s")
-    cli.ok("init", str(cli.repo))
+    cli.ok("init", str(cli.repo), "--encryption", "none")
     cli.ok("add", str(cli.docs), "--exclude", "*.tmp")
     cli.backup()
     entries = cli.json("ls", str(cli.docs))
@@ -378,7 +378,7 @@ def test_odd_names_print_one_entry_per_line_and_round_trip_in_json(cli: Cli) -> 
     odd = [b"line\nbreak.txt", b"caf\xe9.txt", b"tab\there", b"x" * 200]
     for name in odd:
         Path(os.fsdecode(os.path.join(os.fsencode(cli.docs), name))).write_bytes(name)
-    cli.ok("init", str(cli.repo))
+    cli.ok("init", str(cli.repo), "--encryption", "none")
     cli.ok("add", str(cli.docs))
     cli.backup()
     lines = cli.ok("ls", str(cli.docs)).out.splitlines()
@@ -435,7 +435,7 @@ def test_no_arguments_prints_help_and_version_works(cli: Cli) -> None:
 def test_a_closed_pipe_ends_quietly(cli: Cli) -> None:
     for i in range(1500):
         (cli.docs / f"file-{i:04}.txt").write_bytes(b"x")
-    cli.ok("init", str(cli.repo))
+    cli.ok("init", str(cli.repo), "--encryption", "none")
     cli.ok("add", str(cli.docs))
     cli.backup()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -452,7 +452,7 @@ def test_a_closed_pipe_ends_quietly(cli: Cli) -> None:
 @pytest.mark.slow
 def test_ctrl_c_cancels_a_backup_and_loses_nothing(cli: Cli) -> None:
     (cli.docs / "small.txt").write_bytes(b"small")
-    cli.ok("init", str(cli.repo))
+    cli.ok("init", str(cli.repo), "--encryption", "none")
     cli.ok("add", str(cli.docs))
     cli.backup()
     for i in range(4):

@@ -25,7 +25,7 @@ from timekeep.core.types import CheckReport, Progress
 def _protect(cli: Cli, files: dict[str, bytes]) -> None:
     for name, data in files.items():
         (cli.docs / name).write_bytes(data)
-    cli.ok("init", str(cli.repo))
+    cli.ok("init", str(cli.repo), "--encryption", "none")
     cli.ok("add", str(cli.docs))
 
 

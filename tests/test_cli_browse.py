@@ -20,7 +20,7 @@ TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 def _protect(cli: Cli, files: dict[str, bytes], *more: Path) -> None:
     for name, data in files.items():
         (cli.docs / name).write_bytes(data)
-    cli.ok("init", str(cli.repo))
+    cli.ok("init", str(cli.repo), "--encryption", "none")
     for folder in (cli.docs, *more):
         cli.ok("add", str(folder))
 

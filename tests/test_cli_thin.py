@@ -14,7 +14,7 @@ DAY_NS = 86400 * 10**9
 
 
 def _three_days(cli: Cli) -> None:
-    cli.ok("init", str(cli.repo))
+    cli.ok("init", str(cli.repo), "--encryption", "none")
     cli.ok("add", str(cli.docs))
     for n in range(3):
         (cli.docs / "diary.txt").write_bytes(b"day %d\n" % n * 1000)
@@ -25,7 +25,7 @@ def _three_days(cli: Cli) -> None:
 
 
 def test_retention_shows_and_changes_the_rule(cli: Cli) -> None:
-    cli.ok("init", str(cli.repo))
+    cli.ok("init", str(cli.repo), "--encryption", "none")
     assert "every snapshot of the last 24 hours" in cli.ok("retention").out
     changed = cli.ok("retention", "--keep-all-hours", "6", "--weekly-weeks", "10")
     assert "last 6 hours" in changed.out and "for 10 weeks" in changed.out

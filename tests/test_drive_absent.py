@@ -144,13 +144,13 @@ def test_the_cli_refuses_init_on_an_empty_mount_point_and_names_the_absent_drive
                               text=True, cwd=Path(__file__).resolve().parent.parent)
 
     try:
-        refused = run("init", str(repo))
+        refused = run("init", "--encryption", "none", str(repo))
         assert refused.returncode == 2 and f"no drive is mounted at {point}" in refused.stderr
         assert "--here" in refused.stderr and not point.exists()
         missing = run("snapshots", "--repo", str(repo))
         assert missing.returncode == 2
         assert f"is on a drive that is not connected ({point} is not mounted)" in missing.stderr
-        created = run("init", "--here", str(repo))
+        created = run("init", "--here", "--encryption", "none", str(repo))
         assert created.returncode == 0 and (repo / "config.json").exists()
     finally:
         shutil.rmtree(point, ignore_errors=True)

@@ -143,7 +143,7 @@ def test_a_pack_failing_at_any_step_ends_in_exit_4_and_costs_nothing(cli: Cli, m
                                                                      step: str, code: int) -> None:
     distinct_pack_names(monkeypatch)
     fill(cli.docs, 1)
-    cli.ok("init", str(cli.repo))
+    cli.ok("init", str(cli.repo), "--encryption", "none")
     cli.ok("add", str(cli.docs))
     trees = {backed_up(cli): read_tree(cli.docs)}
     fill(cli.docs, 2)

@@ -214,7 +214,7 @@ def test_installed_cli_round_trip_is_byte_exact(installed: Path, tmp_path: Path)
     make_tree(docs, {"notes.txt": b"first draft\n", "deep": {"photo.raw": os.urandom(700_000), "empty": b""}})
     before = read_tree(docs)
     repo = tmp_path / "drive/Timekeep/laptop"
-    run([cli, "init", "--here", repo], env)
+    run([cli, "init", "--here", "--encryption", "none", repo], env)
     env["TIMEKEEP_REPO"] = str(repo)
     run([cli, "add", docs], env)
     run([cli, "backup", "--quiet"], env)
@@ -240,7 +240,7 @@ def test_installed_window_opens_on_first_run_and_quits_cleanly(installed: Path, 
 def test_installed_window_opens_a_repository(installed: Path, tmp_path: Path) -> None:
     env = user_env(tmp_path / "home")
     repo = tmp_path / "drive/Timekeep/laptop"
-    run([installed / "usr/bin/timekeep", "init", "--here", repo], env)
+    run([installed / "usr/bin/timekeep", "init", "--here", "--encryption", "none", repo], env)
     done = run([installed / "usr/bin/timekeep-gui", "--repo", repo, "--quit-after-start"], env)
     assert "shown: Timekeep" in done.stdout.splitlines()
 
@@ -249,7 +249,7 @@ def test_installed_cli_opens_the_window_with_the_bundles_own_program(installed: 
     """`timekeep gui` becomes the package's timekeep-gui (a frozen program has no `python -m` to run)."""
     env = user_env(tmp_path / "home")
     repo = tmp_path / "drive/Timekeep/laptop"
-    run([installed / "usr/bin/timekeep", "init", "--here", repo], env)
+    run([installed / "usr/bin/timekeep", "init", "--here", "--encryption", "none", repo], env)
     process = subprocess.Popen([installed / "usr/bin/timekeep", "gui", "--repo", repo], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -153,7 +153,7 @@ def test_a_reader_says_so_when_a_running_writer_keeps_it_from_catching_up(
 def test_a_byte_exact_round_trip_through_the_command_line(tmp_path: Path, src: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     drive = tmp_path / "drive" / "repo"
-    assert timekeep(drive, "init", str(drive), "--here", "--index", "local").code == 0
+    assert timekeep(drive, "init", str(drive), "--here", "--index", "local", "--encryption", "none").code == 0
     assert timekeep(drive, "add", str(src)).code == 0
     assert timekeep(drive, "backup").code == 0
     want = read_tree(src)

@@ -43,7 +43,7 @@ def test_the_retention_rule_reads_in_the_right_number() -> None:
 def test_cat_of_a_folder_says_folder(cli: Cli) -> None:
     (cli.docs / "sub").mkdir()
     (cli.docs / "sub" / "a.txt").write_bytes(b"a")
-    cli.ok("init", str(cli.repo))
+    cli.ok("init", str(cli.repo), "--encryption", "none")
     cli.ok("add", str(cli.docs))
     cli.backup()
     run = cli("cat", str(cli.docs / "sub"))

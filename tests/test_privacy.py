@@ -146,7 +146,7 @@ def test_another_user_can_read_nothing_in_a_new_repository(shared_tmp: Path) -> 
 
 def exposed_repo(cli: Cli) -> Path:
     """A repository as the first release left it: readable by everyone."""
-    cli.ok("init", str(cli.repo))
+    cli.ok("init", str(cli.repo), "--encryption", "none")
     for folder, _dirs, files in os.walk(cli.repo):
         os.chmod(folder, 0o755)
         for name in files:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from timekeep.core.cli.exits import CANCELLED, FAILED, backup_exit
+from timekeep.core.cli.key_cmd import offer_keyring, recovery_lines
 from timekeep.core.cli.output import (
     failures,
     folder_json,
@@ -25,7 +26,7 @@ from timekeep.core.cli.output import (
 from timekeep.core.cli.progress import make_reporter
 from timekeep.core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path, state_folder, unlock
 from timekeep.core.cli.via_agent import backup_via_agent
-from timekeep.core.errors import BackupCancelled, NothingChanged, UsageError
+from timekeep.core.errors import BackupCancelled, NothingChanged, PassphraseUnavailable, UsageError
 from timekeep.core.types import CheckReport, Lost, SnapshotInfo
 
 
@@ -35,21 +36,31 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     if not args.here and (refusal := api.init_refusal(path)) is not None:
         raise UsageError(refusal)  # an empty mount point: the repository would land on the system disk
-    passphrase = None
+    passphrase, given = None, getattr(args, "passphrase_file", None)
     if args.encryption != "none":
-        given = getattr(args, "passphrase_file", None)
-        passphrase = api.new_passphrase(Path(given) if given else None)
+        passphrase = _init_passphrase(Path(given) if given else None)
     # --index local: the index in this computer's cache folder
     recovery = api.init_repository(path, index=args.index, encryption=args.encryption, passphrase=passphrase)
     quoted = shlex.quote(path)
     print(f"Created an empty {'encrypted ' if recovery else ''}repository at {path}.")
     if recovery:
-        print(f"Recovery key (shown only now): {recovery}")
-        print("Keep it apart from this computer (on paper, or in a password manager): with it you can open the "
-              "backups if the passphrase is forgotten; losing both loses them.")
+        print("\n".join(recovery_lines(recovery)))
+    if passphrase is not None:
+        offer_keyring(path, passphrase, args.keyring, not api.passphrase_given(Path(given) if given else None))
     print(f"Use it with --repo {quoted} or: export TIMEKEEP_REPO={quoted}")
     print("Next: timekeep add FOLDER, then timekeep backup.")
     return 0
+
+
+def _init_passphrase(given: Path | None) -> str:
+    from timekeep.core import api
+
+    try:
+        return api.new_passphrase(given)
+    except PassphraseUnavailable:
+        raise PassphraseUnavailable("No passphrase for the new repository's encryption: set TIMEKEEP_PASSPHRASE, "
+                                    "give --passphrase-file FILE, run in a terminal, or make an unencrypted one "
+                                    "with --encryption none.") from None
 
 
 def cmd_add(args: argparse.Namespace) -> int:

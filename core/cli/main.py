@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storing(sub, common)
     _add_browsing(sub, common)
     _add_agent(sub, common)
+    from timekeep.core.cli.key_cmd import add_key_commands  # here: it builds on this module's helpers
+
+    add_key_commands(sub, common)
     _command(sub, common, "gui", lazy("commands", "cmd_gui"), "open the desktop app (the same as timekeep-gui)")
     return parser
 
@@ -122,9 +125,14 @@ def _add_storing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     init.add_argument("--here", action="store_true",
                       help="create it even where no drive is mounted (on the disk beneath the mount point)")
     init.add_argument("--index", choices=("drive", "local"), default="drive", help=argparse.SUPPRESS)
-    init.add_argument("--encryption", choices=("none", "repokey"), default="none",
-                      help="repokey encrypts everything on the drive under a passphrase (experimental; "
-                      "default: none)")
+    init.add_argument("--encryption", choices=("none", "repokey"), default="repokey",
+                      help="repokey (the default) encrypts everything on the drive under a passphrase; none "
+                      "keeps it readable by anyone who holds the drive")
+    keyring = init.add_mutually_exclusive_group()
+    keyring.add_argument("--keyring", action="store_true", default=None,
+                         help="keep the passphrase in the system keyring without asking")
+    keyring.add_argument("--no-keyring", dest="keyring", action="store_false",
+                         help="never keep it there (else a passphrase typed on the terminal is offered to it)")
     add = _command(sub, common, "add", lazy("commands", "cmd_add"), "protect a folder")
     add.add_argument("folder", metavar="FOLDER")
     add.add_argument("--exclude", metavar="GLOB", action="append", default=[], help="skip matching names")

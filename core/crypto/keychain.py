@@ -54,4 +54,4 @@ def _account(repository_id: str) -> str:
 
 
 def _why(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else type(err).__name__

@@ -110,7 +110,11 @@ def change_passphrase(root: Path, repository_id: str, old: str, new: str, argon2
                       key_check: str | None = None) -> str:
     """Wrap the key under `new` and then remove the slot `old` opened (every passphrase slot, when `old` is
     the recovery key: the passphrase was lost). No data is rewritten. The new slot's id."""
-    opened = unlock(root, repository_id, old, key_check)
+    return rewrap(root, repository_id, unlock(root, repository_id, old, key_check), new, argon2)
+
+
+def rewrap(root: Path, repository_id: str, opened: Unlocked, new: str, argon2: Argon2Params | None = None) -> str:
+    """change_passphrase once the old secret has opened the key: the new slot first, then the old ones go."""
     new_slot = add_passphrase(root, repository_id, opened.key, new, argon2)
     if opened.kind == SlotKind.PASSPHRASE:
         remove_slot(root, opened.slot_id)
@@ -142,6 +146,17 @@ def list_slots(root: Path, repository_id: str) -> list[tuple[str, SlotKind]]:
     return [(slot.slot_id, slot.kind) for slot in _read_all(root, repository_id)[0]]
 
 
+def readable_slots(root: Path, repository_id: str) -> list[Slot]:
+    """Every slot that reads as one of this repository's (not yet opened); damaged ones are left out."""
+    return _read_all(root, repository_id)[0]
+
+
+def put_slot(root: Path, slot: Slot) -> None:
+    """Write a slot read elsewhere (an export) back under its own id; never replaces a file."""
+    atomic.make_private_dir(keys_dir(root), exist_ok=True)
+    _write_new(keys_dir(root) / f"{slot.slot_id}.json", slots.encode(slot.fields))
+
+
 def remove_slot(root: Path, slot_id: str) -> None:
     os.unlink(keys_dir(root) / f"{slot_id}.json")
     atomic.fsync_dir(keys_dir(root))
@@ -162,12 +177,16 @@ def _publish(root: Path, repository_id: str, kind: SlotKind, spec: Mapping[str, 
     slot_id = os.urandom(16).hex()
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     fields = slots.build(repository_id, slot_id, kind, dict(spec), kek, key.master, key.check(), created)
-    target = folder / f"{slot_id}.json"
+    _write_new(folder / f"{slot_id}.json", slots.encode(fields))
+    return slot_id
+
+
+def _write_new(target: Path, data: bytes) -> None:
     tmp = atomic.temp_name(target)
     fd = atomic.create_private(tmp)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(slots.encode(fields))
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         atomic.publish_new(tmp, target)
@@ -175,7 +194,6 @@ def _publish(root: Path, repository_id: str, kind: SlotKind, spec: Mapping[str, 
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return slot_id
 
 
 def _remove_temporaries(folder: Path) -> None:

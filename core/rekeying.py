@@ -1,0 +1,126 @@
+"""Living with an encrypted repository's key: change the passphrase, add a recovery key, list and remove key
+slots, keep the passphrase in the system keyring or forget it there. No data is ever rewritten: only the
+wrapped copies of the key under `keys/` change, each written whole before an old one goes.
+
+Whatever could lock a person out is refused: the last slot always, and without `force` the last passphrase
+slot and the slot of the secret that was just typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from timekeep.core import unlocking
+from timekeep.core.crypto import keys
+from timekeep.core.crypto.keychain import Keychain
+from timekeep.core.crypto.slots import Slot, SlotKind
+from timekeep.core.crypto.unlock import ENV_VAR, Opened, PassphraseSource, Source
+from timekeep.core.errors import KeyringUnavailable, UsageError
+from timekeep.core.storage import layout as repo_layout
+from timekeep.core.storage.layout import RepoConfig
+from timekeep.core.types import KeySlotInfo
+
+
+def encrypted(path: str | Path) -> tuple[Path, RepoConfig]:
+    """The repository's root and config; a UsageError (exit 2) when it is not encrypted and so has no key."""
+    root = Path(path).absolute()
+    config = repo_layout.load_config(root)
+    if not config.encrypted:
+        raise UsageError(f"{root} is not encrypted: it has no key to manage.")
+    return root, config
+
+
+def secrets(secret: str | None, passphrase_file: Path | None, interactive: bool,
+            keyring: bool = True) -> PassphraseSource:
+    """Where the current secret comes from: `secret` itself when the caller has it (the window), else the
+    environment, the file, the keyring (unless `keyring` is False) and the terminal."""
+    if secret is not None:
+        return PassphraseSource({ENV_VAR: secret})
+    source = unlocking.passphrase_source(passphrase_file, interactive=interactive)
+    return source if keyring else PassphraseSource(source.environ, source.passphrase_file, None, source.prompt)
+
+
+def open_key(path: str | Path, source: PassphraseSource) -> tuple[Path, RepoConfig, Opened]:
+    root, config = encrypted(path)
+    return root, config, source.open(root, config.repository_id, config.key_check)
+
+
+def key_slots(path: str | Path) -> list[KeySlotInfo]:
+    """The readable key slots, oldest first (no secret needed: a slot shows only its kind and date)."""
+    root, config = encrypted(path)
+    return sorted((_info(slot) for slot in keys.readable_slots(root, config.repository_id)),
+                  key=lambda info: (info.created, info.slot_id))
+
+
+def change_passphrase(path: str | Path, new_passphrase: Callable[[], str], source: PassphraseSource) -> str | None:
+    """Open with the current secret, then wrap the key under the passphrase `new_passphrase` gives (asked only
+    once the current secret opened). A passphrase kept in the keyring is replaced by the new one; what
+    happened there is returned as a sentence (None: none was kept)."""
+    root, config, opened = open_key(path, source)
+    new = new_passphrase()
+    keys.rewrap(root, config.repository_id, opened.unlocked, new)
+    chain = Keychain()
+    if opened.source != Source.KEYRING and chain.lookup(config.repository_id) is None:
+        return None
+    try:
+        chain.store(config.repository_id, new)
+    except KeyringUnavailable as err:
+        return f"{err} It still holds the old passphrase: run `timekeep key forget`."
+    return "The passphrase kept in the system keyring is now the new one."
+
+
+def add_recovery_key(path: str | Path, source: PassphraseSource) -> str:
+    """A new recovery slot; the recovery key's text, to be shown once."""
+    root, config, opened = open_key(path, source)
+    return keys.add_recovery_key(root, config.repository_id, opened.unlocked.key)[1]
+
+
+def remove_slot(path: str | Path, slot_id: str, source: PassphraseSource, force: bool = False) -> KeySlotInfo:
+    """Remove one key slot after the current secret opened the key; refuses what would lock a person out."""
+    root, config = encrypted(path)
+    present = {slot.slot_id: slot for slot in keys.readable_slots(root, config.repository_id)}
+    target = present.get(slot_id)
+    if target is None:
+        raise UsageError(f"There is no key slot {slot_id!r} in this repository: `timekeep key list` shows them.")
+    if len(present) == 1:
+        raise UsageError(f"Key slot {slot_id} is the only one left: without it nobody could open this repository.")
+    opened = source.open(root, config.repository_id, config.key_check)
+    if not force:
+        _refuse_lockout(target, opened, list(present.values()))
+    keys.remove_slot(root, slot_id)
+    return _info(target)
+
+
+def _refuse_lockout(target: Slot, opened: Opened, present: list[Slot]) -> None:
+    if target.slot_id == opened.unlocked.slot_id:
+        raise UsageError(f"Key slot {target.slot_id} is the one the secret just given opens: removing it makes "
+                         "that secret useless. Add --force if that is what you want.")
+    passphrases = [slot for slot in present if slot.kind == SlotKind.PASSPHRASE]
+    if target.kind == SlotKind.PASSPHRASE and len(passphrases) == 1:
+        raise UsageError(f"Key slot {target.slot_id} is the last passphrase slot: only the recovery key would "
+                         "open this repository. Add --force if that is what you want.")
+
+
+def remember(path: str | Path, source: PassphraseSource) -> None:
+    """Keep the passphrase in the system keyring, once it has opened the key (a recovery key is not kept)."""
+    _, config, opened = open_key(path, source)
+    if opened.unlocked.kind != SlotKind.PASSPHRASE:
+        raise UsageError("That is the recovery key: the keyring keeps the passphrase. Give the passphrase instead.")
+    Keychain().store(config.repository_id, opened.secret)
+
+
+def forget(path: str | Path) -> bool:
+    """Remove the passphrase kept for this repository from the system keyring; False when none was kept."""
+    _, config = encrypted(path)
+    return Keychain().forget(config.repository_id)
+
+
+def _info(slot: Slot) -> KeySlotInfo:
+    return KeySlotInfo(slot.slot_id, slot.kind.value, str(slot.fields["created"]))
+
+
+def keep(path: str | Path, passphrase: str) -> None:
+    """Keep a new repository's passphrase in the system keyring (it was just set: no need to open with it)."""
+    _, config = encrypted(path)
+    Keychain().store(config.repository_id, passphrase)
