@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from timekeep.core import browsing, check, folders, restoring, storing, thinning, unlocking
+from timekeep.core.crypto import keys
 from timekeep.core.crypto.kdf import Argon2Params
 from timekeep.core.errors import UsageError
 from timekeep.core.index.losses import describe as describe_lost
@@ -46,9 +47,10 @@ from timekeep.core.types import (
 
 ProgressCallback = Callable[[Progress], None]
 __all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
-    "RebuildReport", "Timekeep", "answer_notice", "atomic_write", "describe_lost", "init_refusal", "init_repository",
-    "is_repository", "make_private", "missing_drive", "new_passphrase", "notice", "notice_due", "rebuild_index",
-    "remember_notice", "repository_id", "unlock",
+    "Argon2Params", "RebuildReport", "Timekeep", "answer_notice", "atomic_write", "check_passphrase", "describe_lost",
+    "init_refusal", "init_repository", "is_encrypted", "is_repository", "keep_passphrase", "make_private",
+    "missing_drive", "new_passphrase", "notice", "notice_due", "rebuild_index", "remember_notice", "repository_id",
+    "unlock", "unlock_quietly", "unlock_with",
 ]
 
 
@@ -84,6 +86,32 @@ def unlock(path: str | Path, passphrase_file: Path | None = None, interactive: b
     `passphrase_file`, the keyring, or (when `interactive`) the terminal. False when it is not encrypted;
     WrongPassphrase (exit 2) when the passphrase opens no key slot."""
     return unlocking.unlock(path, unlocking.passphrase_source(passphrase_file, interactive=interactive))
+
+
+def is_encrypted(path: str | Path) -> bool:
+    """Whether the repository at `path` is encrypted: it needs unlocking before it opens."""
+    return unlocking.is_encrypted(path)
+
+
+def unlock_quietly(path: str | Path) -> bool:
+    """Unlock without asking anyone: from $TIMEKEEP_PASSPHRASE or the keyring. False when neither has it."""
+    return unlocking.unlock_quietly(path)
+
+
+def unlock_with(path: str | Path, secret: str) -> bool:
+    """Unlock with a typed passphrase or recovery key (WrongPassphrase or WrongRecoveryKey when it is wrong);
+    True when it was a passphrase, which may be kept in the keyring."""
+    return unlocking.unlock_with(path, secret)
+
+
+def keep_passphrase(path: str | Path, passphrase: str) -> None:
+    """Keep the passphrase in the system keyring for the agent and the window; KeyringUnavailable without one."""
+    unlocking.keep_passphrase(path, passphrase)
+
+
+def check_passphrase(passphrase: str) -> None:
+    """Refuse, in words (UsageError), a passphrase that protects nothing or looks like a recovery key."""
+    keys.check_passphrase(passphrase)
 
 
 def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) -> RebuildReport:

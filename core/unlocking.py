@@ -11,11 +11,12 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from timekeep.core.crypto import keys, sealing
+from timekeep.core.crypto import keys, recovery, sealing
 from timekeep.core.crypto.kdf import Argon2Params
 from timekeep.core.crypto.keychain import Keychain
 from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.crypto.unlock import PassphraseSource, TerminalPrompt
+from timekeep.core.errors import PassphraseUnavailable
 from timekeep.core.storage import layout as repo_layout
 
 
@@ -56,3 +57,33 @@ def unlock(path: str | Path, source: PassphraseSource) -> bool:
         opened = source.open(root, config.repository_id, config.key_check)
         sealing.remember(config.repository_id, opened.unlocked.key)
     return True
+
+
+def is_encrypted(path: str | Path) -> bool:
+    """Whether the repository at `path` is encrypted (its config says so; no key is needed to tell)."""
+    return repo_layout.load_config(Path(path).absolute()).encrypted
+
+
+def unlock_quietly(path: str | Path) -> bool:
+    """Unlock from what needs no person (the environment, the keyring); False when they give nothing."""
+    try:
+        unlock(path, PassphraseSource(os.environ, None, Keychain(), None))
+    except PassphraseUnavailable:
+        return False
+    return True
+
+
+def unlock_with(path: str | Path, secret: str) -> bool:
+    """Unlock with a passphrase or recovery key a person typed (WrongKey when it opens no key slot); True
+    when it was a passphrase, the one secret worth keeping in the keyring."""
+    root = Path(path).absolute()
+    config = repo_layout.load_config(root)
+    if config.encrypted:
+        unlocked = keys.unlock(root, config.repository_id, secret, config.key_check)
+        sealing.remember(config.repository_id, unlocked.key)
+    return not recovery.looks_like_recovery_key(secret)
+
+
+def keep_passphrase(path: str | Path, passphrase: str) -> None:
+    """Keep the passphrase in the system keyring, so backups run without asking (KeyringUnavailable if none)."""
+    Keychain().store(repo_layout.load_config(Path(path).absolute()).repository_id, passphrase)

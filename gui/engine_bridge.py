@@ -33,6 +33,7 @@ from timekeep.gui.agent_link import back_up_via_agent, cancel_agent_job
 from timekeep.gui.engine_jobs import (
     FolderChange,
     IndexTrouble,
+    Locked,
     WriterDone,
     apply_folder_change,
     back_up_if_changed,
@@ -65,6 +66,7 @@ class EngineBridge(QObject):
     repository_missing = Signal(str)  # the repository path that cannot be reached
     repository_failed = Signal(str)  # reachable but unusable: the engine's one-line message
     index_unusable = Signal(object)  # IndexTrouble: the repository is there, its index missing or damaged
+    repository_locked = Signal(str)  # encrypted, and the keyring does not open it: the person must unlock it
     index_rebuilding = Signal(object)  # Progress of the rebuild a writer job does before its own work
     writer_notes = Signal(object)  # tuple[str, ...]: what a writer job's opening found and did, once it ended
     history_loaded = Signal(object)  # History
@@ -125,7 +127,12 @@ class EngineBridge(QObject):
             self._drop_reader()
             self.repository_missing.emit(str(self.repo))
 
-    def _opened(self, reader: Timekeep | IndexTrouble) -> None:
+    def _opened(self, reader: Timekeep | IndexTrouble | Locked) -> None:
+        if isinstance(reader, Locked):
+            if self.state == "opening":
+                self.state = "locked"  # not retried by the poll: unlocking calls reopen()
+                self.repository_locked.emit(str(reader.path))
+            return
         if isinstance(reader, IndexTrouble):
             if self.state == "opening":
                 self.state = "index"  # not retried by the poll, like "failed": a rebuild or a writer moves it on
