@@ -124,6 +124,8 @@ class TimekeepApp(QObject):
     def ask_to_unlock(self, repo: str) -> UnlockDialog:
         """The keyring did not open the drive: ask for its passphrase or recovery key. Cancel leaves it locked."""
         self.tray.set_status("Backups locked")
+        if self.unlock_dialog is not None and self.unlock_dialog.isVisible():
+            return self.unlock_dialog  # asked already: the drive came back while the question was open
         dialog = self.unlock_dialog = UnlockDialog(self.workers, Path(repo), self.window)
         dialog.accepted.connect(lambda: self._unlocked(dialog))
         dialog.open()
@@ -263,7 +265,8 @@ class TimekeepApp(QObject):
         history = self.window.history if self.window is not None else None
         folders = history.folders if history is not None else ()
         dialog = SettingsDialog(self.settings, folders, self.prompts, self.assets, self.window,
-                                agent_serving=self.protection.state is not None and self.protection.state.serves)
+                                agent_serving=self.protection.state is not None and self.protection.state.serves,
+                                encrypted=history.encrypted if history is not None else None)
         dialog.accepted.connect(lambda: self.apply_settings(dialog))
         dialog.thin_requested.connect(lambda rule: self.thin_history(dialog, rule))
         dialog.open()

@@ -26,7 +26,7 @@ from typing import TypeVar, TypeVarTuple
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from timekeep.core.agent.messages import DestinationStatus, JobFinished, JobStarted
-from timekeep.core.api import Timekeep
+from timekeep.core.api import Timekeep, is_encrypted
 from timekeep.core.types import CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
 from timekeep.gui.agent_follow import AgentFollower
 from timekeep.gui.agent_link import back_up_via_agent, cancel_agent_job
@@ -57,6 +57,7 @@ class History:
     snapshots: tuple[SnapshotInfo, ...]
     folders: tuple[FolderInfo, ...]
     notes: tuple[str, ...] = ()
+    encrypted: bool = False  # the drive's backups are encrypted (Settings says so)
 
 
 class EngineBridge(QObject):
@@ -333,11 +334,11 @@ def _close_connection(tk: Timekeep) -> None:
 
 
 def _load_history(tk: Timekeep) -> History:
-    return History(tuple(tk.snapshots()), tuple(tk.folders()))
+    return History(tuple(tk.snapshots()), tuple(tk.folders()), encrypted=is_encrypted(tk.root))
 
 
 def _opening_history(tk: Timekeep) -> History:
     """The first load after opening carries the reader's notes; later reloads follow writers, which bring
     the index in line with the drive, so the notes would be stale."""
-    return History(tuple(tk.snapshots()), tuple(tk.folders()), tk.notes)
+    return History(tuple(tk.snapshots()), tuple(tk.folders()), tk.notes, is_encrypted(tk.root))
 

@@ -201,6 +201,10 @@ def test_the_unlock_dialog_says_wrong_passphrase_then_opens_on_the_right_one(qtb
         qtbot.waitUntil(lambda: window.tree_model.rowCount() == 2, timeout=10_000)
         assert not dialog.isVisible()
         assert sorted(window.tree_model.index(i, 0).data() for i in range(2)) == sorted([FOLDER_NAME, "notes.txt"])
+        settings = app.show_settings()
+        qtbot.addWidget(settings)
+        assert settings.encryption_label.text().startswith("<small>Encrypted:")
+        settings.reject()
         app.shut_down()
 
 
