@@ -34,7 +34,10 @@ class RecoveryKeyPage(QWidget):
         body = QLabel(EXPLAINED)
         body.setWordWrap(True)
         self.key_label = QLabel()
-        self.key_label.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        self.key_label.setFont(font)
+        self.key_label.setTextFormat(Qt.TextFormat.PlainText)
         self.key_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.key_label.setAccessibleName("Recovery key")
         self.key_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -67,7 +70,7 @@ class RecoveryKeyPage(QWidget):
         self.recovery_key = recovery_key
         groups = recovery_key.split("-")
         lines = ["-".join(groups[i:i + 3]) for i in range(0, len(groups), 3)]
-        self.key_label.setText("<br>".join(f"<big>{html.escape(line)}</big>" for line in lines))
+        self.key_label.setText("\n".join(lines))
         self.kept_box.setChecked(False)
         self.status.clear()
 
@@ -98,7 +101,7 @@ class RecoveryKeyPage(QWidget):
             return
         document = QTextDocument()
         document.setHtml(f"<h1>Timekeep recovery key</h1><p>{html.escape(EXPLAINED)}</p>"
-                         f"<pre style='font-size: 16pt'>{self.key_label.text()}</pre>")
+                         f"<pre style='font-size: 16pt'>{html.escape(self.key_label.text())}</pre>")
         document.print_(printer)
         self.status.setText("Sent to the printer.")
         self.kept_box.setChecked(True)
