@@ -1,7 +1,8 @@
 """The window with encrypted backups, driven like a person would: the welcome flow makes an encrypted drive
 that reveals no name and no content, keeps the passphrase in a real Secret Service (GNOME Keyring on a bus
 of the test's own: tests/keyring_support.py) and restores byte-exact; the recovery key page saves a private
-file whose key unlocks the drive and prints to PDF; an encrypted drive the keyring does not open asks, says
+file whose key unlocks the drive and prints to PDF; an encrypted drive the keyring does not open asks (in the
+welcome flow, where the recovery key opens it, and in the window), says
 "Wrong passphrase" and opens on the right one; Cancel leaves it locked; "Do not encrypt" makes today's format.
 Argon2 runs at kdf.TEST_PARAMS throughout, handed to the app."""
 
@@ -43,13 +44,14 @@ def private_home(tmp_path: Path) -> Path:
     return home
 
 
-def to_passphrase_page(qtbot, tmp_path: Path, home: Path) -> tuple[TimekeepApp, WelcomeDialog]:  # type: ignore[no-untyped-def]
+def to_page(qtbot, tmp_path: Path, home: Path, page: str = "new_page") -> tuple[TimekeepApp, WelcomeDialog]:  # type: ignore[no-untyped-def]
+    """The welcome flow, with tmp_path/drive chosen, at the keys' `page`."""
     app, prompts, welcome = start(qtbot, tmp_path, home)
     prompts.folders.append(str(tmp_path / "drive"))
     qtbot.mouseClick(welcome.folder_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(welcome.next_button.isEnabled, timeout=10_000)
     qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: welcome.pages.currentWidget() is welcome.keys.new_page, timeout=10_000)
+    qtbot.waitUntil(lambda: welcome.pages.currentWidget() is getattr(welcome.keys, page), timeout=10_000)
     return app, welcome
 
 
@@ -70,7 +72,7 @@ def test_the_welcome_flow_makes_an_encrypted_drive_kept_in_the_keyring(
         qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     home = private_home(tmp_path)
     with secret_service(tmp_path / "session", monkeypatch) as keyring_backend:
-        app, welcome = to_passphrase_page(qtbot, tmp_path, home)
+        app, welcome = to_page(qtbot, tmp_path, home)
         page = welcome.keys.new_page
         assert page.encrypt and page.keep and page.secret.fields[0].echoMode() != page.secret.fields[0].EchoMode.Normal
         type_twice(qtbot, welcome, PASSPHRASE, PASSPHRASE + "!")
@@ -125,7 +127,7 @@ def test_do_not_encrypt_makes_todays_unencrypted_drive(qtbot, tmp_path: Path) ->
 def test_the_recovery_key_is_saved_privately_printed_and_unlocks_the_drive(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     home = private_home(tmp_path)
     with no_keyring():
-        app, welcome = to_passphrase_page(qtbot, tmp_path, home)
+        app, welcome = to_page(qtbot, tmp_path, home)
         type_twice(qtbot, welcome, PASSPHRASE, PASSPHRASE)
         recovery = welcome.keys.recovery_page
         qtbot.waitUntil(lambda: welcome.pages.currentWidget() is recovery, timeout=10_000)
@@ -162,14 +164,35 @@ def test_the_recovery_key_is_saved_privately_printed_and_unlocks_the_drive(qtbot
     Timekeep.open(repo).close()
 
 
-def locked_repository(tmp_path: Path, home: Path) -> Path:
-    repo = tmp_path / "drive" / "repo"
-    init_repository(repo, encryption="repokey", passphrase=PASSPHRASE, argon2=TEST_PARAMS)
+def locked_repository(tmp_path: Path, home: Path, repo: Path | None = None) -> tuple[Path, str]:
+    """An encrypted repository holding one backup, locked as in a new process; and its recovery key."""
+    repo = repo or tmp_path / "drive" / "repo"
+    recovery_key = init_repository(repo, encryption="repokey", passphrase=PASSPHRASE, argon2=TEST_PARAMS)
+    assert recovery_key is not None
     with Timekeep.open(repo, writer=True) as tk:
         tk.add_folder(os.fsencode(home / "Documents"))
     backup(repo)
     sealing.forget(load_config(repo).repository_id)
-    return repo
+    return repo, recovery_key
+
+
+def test_the_welcome_flow_opens_an_encrypted_drive_with_its_recovery_key(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    home = private_home(tmp_path)
+    repo, recovery_key = locked_repository(tmp_path, home, repository_path(tmp_path / "drive"))
+    with no_keyring():
+        app, welcome = to_page(qtbot, tmp_path, home, "open_page")
+        assert str(repo) in welcome.keys.open_page.text.text()
+        (field,) = welcome.keys.open_page.secret.fields
+        qtbot.keyClicks(field, "not the passphrase")
+        qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: welcome.message.text() == "Wrong passphrase", timeout=10_000)
+        assert welcome.pages.currentWidget() is welcome.keys.open_page and welcome.next_button.isEnabled()
+        qtbot.keyClicks(field, recovery_key.lower().replace("-", " "))
+        with qtbot.waitSignal(welcome.setup_finished, timeout=10_000):  # its backups are there: nothing to set up
+            qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
+        qtbot.addWidget(app.window)
+        qtbot.waitUntil(lambda: app.window.tree_model.rowCount() == 2, timeout=10_000)
+        app.shut_down()
 
 
 def open_app(qtbot, tmp_path: Path, repo: Path) -> TimekeepApp:  # type: ignore[no-untyped-def]
@@ -184,7 +207,7 @@ def open_app(qtbot, tmp_path: Path, repo: Path) -> TimekeepApp:  # type: ignore[
 
 def test_the_unlock_dialog_says_wrong_passphrase_then_opens_on_the_right_one(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     home = private_home(tmp_path)
-    repo = locked_repository(tmp_path, home)
+    repo, _recovery_key = locked_repository(tmp_path, home)
     with no_keyring():
         app = open_app(qtbot, tmp_path, repo)
         dialog = app.unlock_dialog
@@ -209,7 +232,7 @@ def test_the_unlock_dialog_says_wrong_passphrase_then_opens_on_the_right_one(qtb
 
 
 def test_cancelling_the_unlock_leaves_the_window_usable_and_the_drive_locked(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    repo = locked_repository(tmp_path, private_home(tmp_path))
+    repo, _recovery_key = locked_repository(tmp_path, private_home(tmp_path))
     with no_keyring():
         app = open_app(qtbot, tmp_path, repo)
         dialog = app.unlock_dialog
