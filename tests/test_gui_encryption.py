@@ -2,8 +2,8 @@
 that reveals no name and no content, keeps the passphrase in a real Secret Service (GNOME Keyring on a bus
 of the test's own: tests/keyring_support.py) and restores byte-exact; the recovery key page saves a private
 file whose key unlocks the drive and prints to PDF; an encrypted drive the keyring does not open asks (in the
-welcome flow, where the recovery key opens it, and in the window), says
-"Wrong passphrase" and opens on the right one; Cancel leaves it locked; "Do not encrypt" makes today's format.
+welcome flow, where the recovery key opens it, and in the window), says "Wrong passphrase" and opens on the
+right one; Cancel leaves it locked; "Do not encrypt" makes today's format.
 Argon2 runs at kdf.TEST_PARAMS throughout, handed to the app."""
 
 from __future__ import annotations

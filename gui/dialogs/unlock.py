@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from timekeep.gui import palette, wording
 from timekeep.gui.dialogs.secret_fields import SecretFields
@@ -41,7 +41,8 @@ class UnlockDialog(QDialog):
         self.unlock_button = self.buttons.addButton("Unlock", QDialogButtonBox.ButtonRole.AcceptRole)
         self.unlock_button.setDefault(True)
         for button in self.buttons.buttons():
-            button.setAutoDefault(button is self.unlock_button)
+            if isinstance(button, QPushButton):
+                button.setAutoDefault(button is self.unlock_button)
         self.buttons.accepted.connect(self.try_unlock)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
