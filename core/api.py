@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from timekeep.core import browsing, check, folders, key_export, rekeying, restoring, storing, thinning, unlocking
+from timekeep.core.crypto import keys
 from timekeep.core.crypto.kdf import Argon2Params
 from timekeep.core.errors import UsageError
 from timekeep.core.index.losses import describe as describe_lost
@@ -47,11 +48,12 @@ from timekeep.core.types import (
 
 ProgressCallback = Callable[[Progress], None]
 __all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
-    "RebuildReport", "Timekeep", "add_recovery_key", "answer_notice", "atomic_write", "change_passphrase",
-    "describe_lost", "encrypt_repository", "export_keys", "forget_passphrase", "given_passphrase", "import_keys",
-    "init_refusal", "init_repository", "is_encrypted", "is_repository", "keep_new_passphrase", "keep_passphrase",
-    "key_slots", "make_private", "missing_drive", "new_passphrase", "notice", "notice_due", "passphrase_given",
-    "rebuild_index", "remember_notice", "remember_passphrase", "remove_key_slot", "repository_id", "unlock",
+    "Argon2Params", "RebuildReport", "Timekeep", "add_recovery_key", "answer_notice", "atomic_write",
+    "change_passphrase", "check_passphrase", "describe_lost", "encrypt_repository", "export_keys",
+    "forget_passphrase", "given_passphrase", "import_keys", "init_refusal", "init_repository", "is_encrypted",
+    "is_repository", "keep_new_passphrase", "keep_passphrase", "key_slots", "make_private", "missing_drive",
+    "new_passphrase", "notice", "notice_due", "passphrase_given", "rebuild_index", "remember_notice",
+    "remember_passphrase", "remove_key_slot", "repository_id", "unlock", "unlock_quietly", "unlock_with",
 ]
 
 
@@ -167,6 +169,22 @@ def forget_passphrase(path: str | Path) -> bool:
 def keep_new_passphrase(path: str | Path, passphrase: str) -> None:
     """Keep a new repository's passphrase in the system keyring (KeyringUnavailable says why it could not)."""
     rekeying.keep(path, passphrase)
+
+
+def unlock_quietly(path: str | Path) -> bool:
+    """Unlock without asking anyone: from $TIMEKEEP_PASSPHRASE or the keyring. False when neither has it."""
+    return unlocking.unlock_quietly(path)
+
+
+def unlock_with(path: str | Path, secret: str) -> bool:
+    """Unlock with a typed passphrase or recovery key (WrongPassphrase or WrongRecoveryKey when it is wrong);
+    True when it was a passphrase, which may be kept in the keyring."""
+    return unlocking.unlock_with(path, secret)
+
+
+def check_passphrase(passphrase: str) -> None:
+    """Refuse, in words (UsageError), a passphrase that protects nothing or looks like a recovery key."""
+    keys.check_passphrase(passphrase)
 
 
 def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) -> RebuildReport:

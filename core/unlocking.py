@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from timekeep.core.crypto import keys, sealing
+from timekeep.core.crypto import keys, recovery, sealing
 from timekeep.core.crypto.kdf import Argon2Params
 from timekeep.core.crypto.keychain import Keychain
 from timekeep.core.crypto.sealing import Sealing
@@ -78,3 +78,23 @@ def keep(path: str | Path, secret: str) -> None:
     config = repo_layout.load_config(root)
     keys.unlock(root, config.repository_id, secret, config.key_check)
     Keychain().store(config.repository_id, secret)
+
+
+def unlock_quietly(path: str | Path) -> bool:
+    """Unlock from what needs no person (the environment, the keyring); False when they give nothing."""
+    try:
+        unlock(path, PassphraseSource(os.environ, None, Keychain(), None))
+    except PassphraseUnavailable:
+        return False
+    return True
+
+
+def unlock_with(path: str | Path, secret: str) -> bool:
+    """Unlock with a passphrase or recovery key a person typed (WrongKey when it opens no key slot); True
+    when it was a passphrase, the one secret worth keeping in the keyring."""
+    root = Path(path).absolute()
+    config = repo_layout.load_config(root)
+    if config.encrypted:
+        unlocked = keys.unlock(root, config.repository_id, secret, config.key_check)
+        sealing.remember(config.repository_id, unlocked.key)
+    return not recovery.looks_like_recovery_key(secret)

@@ -15,12 +15,13 @@ from PySide6.QtCore import QObject, QThreadPool
 from PySide6.QtWidgets import QApplication
 
 from timekeep.core.agent.launch import Protection, protect
-from timekeep.core.api import answer_notice, notice_due
+from timekeep.core.api import Argon2Params, answer_notice, notice_due
 from timekeep.core.types import Retention, SnapshotInfo
 from timekeep.gui import wording
 from timekeep.gui.assets import Assets
 from timekeep.gui.dialogs.check import CheckDialog
 from timekeep.gui.dialogs.settings import SettingsDialog
+from timekeep.gui.dialogs.unlock import UnlockDialog
 from timekeep.gui.dialogs.welcome import WelcomeDialog
 from timekeep.gui.engine_bridge import EngineBridge, History
 from timekeep.gui.engine_jobs import named_repository_problem, open_or_create
@@ -46,12 +47,14 @@ def resolve_repository(chosen: str) -> str:
 
 class TimekeepApp(QObject):
     def __init__(self, paths: AppPaths, prompts: Prompts, settings: AppSettings | None = None,
-                 tray: bool = True, home: Path | None = None, protector: Protector | None = None) -> None:
+                 tray: bool = True, home: Path | None = None, protector: Protector | None = None,
+                 argon2: Argon2Params | None = None) -> None:
         super().__init__()
         pool = QThreadPool(self)
         pool.setMaxThreadCount(max(WORKER_THREADS, QThreadPool.globalInstance().maxThreadCount()))
         self.workers = WorkerPool(pool, self)
         self.paths, self.prompts, self.home = paths, prompts, home
+        self.argon2 = argon2  # the key derivation's cost for new repositories: None, the tuned one
         self.store = SettingsStore(paths, settings or AppSettings(), lambda fn, value: self.workers.start(fn, value))
         self.assets = Assets()
         self.bridge = EngineBridge(self.workers, self, agent_socket=paths.agent_socket)
@@ -62,6 +65,7 @@ class TimekeepApp(QObject):
         self.protection_status = ProtectionStatus()  # replaced by the window's own when it is built
         self.check_dialog: CheckDialog | None = None
         self.welcome: WelcomeDialog | None = None
+        self.unlock_dialog: UnlockDialog | None = None
         self.quitting = False
         self._connect()
 
@@ -73,6 +77,7 @@ class TimekeepApp(QObject):
         self.tray.open_requested.connect(self.show_window)
         self.tray.quit_requested.connect(self.quit)
         self.bridge.repository_opened.connect(self._repository_opened)
+        self.bridge.repository_locked.connect(self.ask_to_unlock)
         self.bridge.history_loaded.connect(self._history_reloaded)
         self.bridge.repository_missing.connect(lambda _repo: self.tray.set_status("Backup drive not connected"))
         self.bridge.backup_started.connect(lambda: self.tray.set_status("Backing up…"))
@@ -94,7 +99,7 @@ class TimekeepApp(QObject):
 
     # first run
     def show_welcome(self) -> WelcomeDialog:
-        self.welcome = WelcomeDialog(self.workers, self.prompts, self.assets, home=self.home)
+        self.welcome = WelcomeDialog(self.workers, self.prompts, self.assets, home=self.home, argon2=self.argon2)
         self.welcome.setup_finished.connect(lambda repo: self.open_repository(repo, protect=True))
         self.welcome.rejected.connect(self._welcome_abandoned)
         self.welcome.show()
@@ -115,6 +120,22 @@ class TimekeepApp(QObject):
         if protect:
             self.protection.turn_on(Path(repo))
         return window
+
+    def ask_to_unlock(self, repo: str) -> UnlockDialog:
+        """The keyring did not open the drive: ask for its passphrase or recovery key. Cancel leaves it locked."""
+        self.tray.set_status("Backups locked")
+        if self.unlock_dialog is not None and self.unlock_dialog.isVisible():
+            return self.unlock_dialog  # asked already: the drive came back while the question was open
+        dialog = self.unlock_dialog = UnlockDialog(self.workers, Path(repo), self.window)
+        dialog.accepted.connect(lambda: self._unlocked(dialog))
+        dialog.open()
+        return dialog
+
+    def _unlocked(self, dialog: UnlockDialog) -> None:
+        if dialog.repo == self.bridge.repo:
+            self.bridge.reopen()
+        if dialog.keyring_note:
+            self._status_message(dialog.keyring_note)
 
     def _protection_done(self, protection: Protection) -> None:
         """Turning protection on ended: said in one sentence, where the protection state shows."""
@@ -244,7 +265,8 @@ class TimekeepApp(QObject):
         history = self.window.history if self.window is not None else None
         folders = history.folders if history is not None else ()
         dialog = SettingsDialog(self.settings, folders, self.prompts, self.assets, self.window,
-                                agent_serving=self.protection.state is not None and self.protection.state.serves)
+                                agent_serving=self.protection.state is not None and self.protection.state.serves,
+                                encrypted=history.encrypted if history is not None else None)
         dialog.accepted.connect(lambda: self.apply_settings(dialog))
         dialog.thin_requested.connect(lambda rule: self.thin_history(dialog, rule))
         dialog.open()

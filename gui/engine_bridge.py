@@ -26,13 +26,14 @@ from typing import TypeVar, TypeVarTuple
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from timekeep.core.agent.messages import DestinationStatus, JobFinished, JobStarted
-from timekeep.core.api import Timekeep
+from timekeep.core.api import Timekeep, is_encrypted
 from timekeep.core.types import CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
 from timekeep.gui.agent_follow import AgentFollower
 from timekeep.gui.agent_link import back_up_via_agent, cancel_agent_job
 from timekeep.gui.engine_jobs import (
     FolderChange,
     IndexTrouble,
+    Locked,
     WriterDone,
     apply_folder_change,
     back_up_if_changed,
@@ -56,6 +57,7 @@ class History:
     snapshots: tuple[SnapshotInfo, ...]
     folders: tuple[FolderInfo, ...]
     notes: tuple[str, ...] = ()
+    encrypted: bool = False  # the drive's backups are encrypted (Settings says so)
 
 
 class EngineBridge(QObject):
@@ -65,6 +67,7 @@ class EngineBridge(QObject):
     repository_missing = Signal(str)  # the repository path that cannot be reached
     repository_failed = Signal(str)  # reachable but unusable: the engine's one-line message
     index_unusable = Signal(object)  # IndexTrouble: the repository is there, its index missing or damaged
+    repository_locked = Signal(str)  # encrypted, and the keyring does not open it: the person must unlock it
     index_rebuilding = Signal(object)  # Progress of the rebuild a writer job does before its own work
     writer_notes = Signal(object)  # tuple[str, ...]: what a writer job's opening found and did, once it ended
     history_loaded = Signal(object)  # History
@@ -125,7 +128,12 @@ class EngineBridge(QObject):
             self._drop_reader()
             self.repository_missing.emit(str(self.repo))
 
-    def _opened(self, reader: Timekeep | IndexTrouble) -> None:
+    def _opened(self, reader: Timekeep | IndexTrouble | Locked) -> None:
+        if isinstance(reader, Locked):
+            if self.state == "opening":
+                self.state = "locked"  # not retried by the poll: unlocking calls reopen()
+                self.repository_locked.emit(str(reader.path))
+            return
         if isinstance(reader, IndexTrouble):
             if self.state == "opening":
                 self.state = "index"  # not retried by the poll, like "failed": a rebuild or a writer moves it on
@@ -326,11 +334,11 @@ def _close_connection(tk: Timekeep) -> None:
 
 
 def _load_history(tk: Timekeep) -> History:
-    return History(tuple(tk.snapshots()), tuple(tk.folders()))
+    return History(tuple(tk.snapshots()), tuple(tk.folders()), encrypted=is_encrypted(tk.root))
 
 
 def _opening_history(tk: Timekeep) -> History:
     """The first load after opening carries the reader's notes; later reloads follow writers, which bring
     the index in line with the drive, so the notes would be stale."""
-    return History(tuple(tk.snapshots()), tuple(tk.folders()), tk.notes)
+    return History(tuple(tk.snapshots()), tuple(tk.folders()), tk.notes, is_encrypted(tk.root))
 

@@ -28,6 +28,7 @@ from timekeep.core.api import (
 )
 from timekeep.core.errors import IndexDamaged, IndexMissing, NothingChanged
 from timekeep.core.types import CheckReport, CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
+from timekeep.gui.key_jobs import needs_unlocking
 
 R = TypeVar("R")
 Reporter = Callable[[Progress], None]
@@ -39,6 +40,13 @@ class IndexTrouble:
 
     kind: Literal["missing", "damaged"]
     message: str  # the engine's one line (it names the file and says how to rebuild from a terminal)
+
+
+@dataclass(frozen=True)
+class Locked:
+    """The repository is encrypted and neither the environment nor the keyring unlocks it: ask the person."""
+
+    path: Path
 
 
 @dataclass(frozen=True)
@@ -79,8 +87,11 @@ def named_repository_problem(path: str) -> str | None:
     return f"{path} is not a Timekeep repository (its drive is connected, but no backup was made there)"
 
 
-def open_reader(path: Path) -> Timekeep | IndexTrouble:
-    """The browsing connection, or why the index cannot give one (the rest of the engine's errors raise)."""
+def open_reader(path: Path) -> Timekeep | IndexTrouble | Locked:
+    """The browsing connection (an encrypted repository unlocked from the keyring first), or why it cannot be
+    had: the index cannot give one, or the key is needed (the rest of the engine's errors raise)."""
+    if needs_unlocking(path):
+        return Locked(path)
     try:
         return Timekeep.open(path)
     except IndexMissing as err:

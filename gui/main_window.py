@@ -187,6 +187,7 @@ class MainWindow(QMainWindow):
         self.bridge.history_loaded.connect(self.show_history)
         self.bridge.repository_missing.connect(self.show_missing)
         self.bridge.repository_failed.connect(self.show_problem)
+        self.bridge.repository_locked.connect(self.show_locked)
         self.bridge.backup_started.connect(self._backup_started)
         self.bridge.backup_progressed.connect(self.backup_status.set_progress)
         self.bridge.index_rebuilding.connect(self.backup_status.show_rebuild)
@@ -261,6 +262,15 @@ class MainWindow(QMainWindow):
     def _set_backup_possible(self, possible: bool, why_not: str = "") -> None:
         self.backup_action.setEnabled(possible and not self.bridge.backing_up)
         self.backup_action.setToolTip("Take a snapshot of the protected folders now" if possible else why_not)
+
+    def show_locked(self, repo: str) -> None:
+        """Encrypted and not unlocked: nothing to browse or back up until the passphrase is given."""
+        self.history = None
+        self.snapshots.set_snapshots((), [])
+        self.folders_list.clear()
+        self.drive_status.show_problem(f"The backups in {repo} are encrypted and locked: choose the drive again "
+                                       "to give its passphrase or recovery key")
+        self._without_history("The history shows once the backups are unlocked", "The backups are locked")
 
     def show_problem(self, message: str) -> None:
         self.drive_status.show_problem(message)

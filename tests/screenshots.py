@@ -7,7 +7,8 @@ reads, file times by os.utime), starts the real app on it under Xvfb (re-running
 when there is no display) with a real agent serving three drives (so the sidebar lists them), and saves PNGs
 of the timeline after a first hour, a week and a year (`timelines`), the main window, the versions
 dialog, the compare dialog, the settings, "Check backup…", the banner of a
-repository whose index is missing, and the welcome flow. It then runs once more with a dark palette (the
+repository whose index is missing, the welcome flow (with its passphrase and recovery key pages) and the
+unlock dialog. It then runs once more with a dark palette (the
 Fusion style with the colours a dark desktop hands an app, chosen by TIMEKEEP_SCREENSHOTS_DARK=1) and saves
 the same views with a `-dark` suffix. Needs: apt-get install xvfb xauth libxcb-icccm4 libxcb-keysyms1
 libxcb-cursor0.
@@ -289,7 +290,33 @@ def shoot_app(tmp: Path, repo: Path, docs: Path, out: Path, socket: Path) -> Non
     welcome = timekeep.show_welcome()
     wait_for(lambda: welcome.drive_list.count() > 0)
     save(welcome, out, "welcome")
+    shoot_keys(timekeep, welcome, tmp, out)
     timekeep.shut_down()
+
+
+def shoot_keys(timekeep, welcome, tmp: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """The welcome flow's passphrase and recovery key pages, and the unlock dialog after a wrong passphrase."""
+    from timekeep.core.api import init_repository
+    from timekeep.core.crypto.kdf import TEST_PARAMS
+    from timekeep.gui.dialogs.unlock import UnlockDialog
+
+    locked = tmp / "Locked" / "Timekeep" / "laptop"
+    recovery_key = init_repository(locked, encryption="repokey", passphrase="the estuary at dawn", argon2=TEST_PARAMS)
+    keys = welcome.keys
+    welcome._show_page(welcome.pages.indexOf(keys.new_page))
+    for field in keys.new_page.secret.fields:
+        field.setText("the estuary at dawn")
+    save(welcome, out, "welcome-passphrase")
+    keys.recovery_page.show_key(recovery_key)
+    welcome._show_page(welcome.pages.indexOf(keys.recovery_page))
+    save(welcome, out, "welcome-recovery-key")
+    dialog = UnlockDialog(timekeep.workers, locked, timekeep.window)
+    dialog.show()
+    dialog.secret.fields[0].setText("the estuary at dusk")
+    dialog.try_unlock()
+    wait_for(lambda: dialog.message.text() == "Wrong passphrase")
+    save(dialog, out, "unlock")
+    dialog.reject()
 
 
 def shoot_main(window, docs: Path, out: Path) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
 
 from tests.helpers import backup, make_tree, new_repo, read_tree
 from timekeep.core.api import Timekeep
+from timekeep.core.crypto.kdf import TEST_PARAMS
 from timekeep.gui.app import TimekeepApp
 from timekeep.gui.dialogs.welcome import WelcomeDialog
 from timekeep.gui.prompts import ScriptedPrompts
@@ -20,7 +21,7 @@ from timekeep.gui.volumes import repository_path
 def start(qtbot, tmp_path: Path, home: Path) -> tuple[TimekeepApp, ScriptedPrompts, WelcomeDialog]:  # type: ignore[no-untyped-def]
     prompts = ScriptedPrompts()
     paths = AppPaths(tmp_path / "config", tmp_path / "cache")
-    app = TimekeepApp(paths, prompts, AppSettings(), tray=False, home=home)
+    app = TimekeepApp(paths, prompts, AppSettings(), tray=False, home=home, argon2=TEST_PARAMS)
     app.start()
     welcome = app.welcome
     assert welcome is not None and app.window is None
@@ -28,12 +29,38 @@ def start(qtbot, tmp_path: Path, home: Path) -> tuple[TimekeepApp, ScriptedPromp
     return app, prompts, welcome
 
 
-def choose_folder_as_drive(qtbot, prompts: ScriptedPrompts, welcome: WelcomeDialog, drive: Path) -> None:  # type: ignore[no-untyped-def]
+def choose_folder_as_drive(qtbot, prompts: ScriptedPrompts, welcome: WelcomeDialog, drive: Path,  # type: ignore[no-untyped-def]
+                           passphrase: str | None = None) -> None:
+    """Choose `drive`; a new one is then encrypted under `passphrase`, or not at all when it is None."""
     prompts.folders.append(str(drive))
     qtbot.mouseClick(welcome.folder_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: welcome.next_button.isEnabled(), timeout=10_000)
     assert welcome.repo == (drive if (drive / "config.json").exists() else repository_path(drive))
+    new = not (welcome.repo / "config.json").exists()
     qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
+    if new:
+        qtbot.waitUntil(lambda: welcome.pages.currentWidget() is welcome.keys.new_page, timeout=10_000)
+        give_new_passphrase(qtbot, welcome, passphrase)
+
+
+def give_new_passphrase(qtbot, welcome: WelcomeDialog, passphrase: str | None) -> None:  # type: ignore[no-untyped-def]
+    """Fill the passphrase page (kept out of the keyring), or choose "Do not encrypt", and go on; for an
+    encrypted drive, tick that the recovery key was kept and go on from that page too."""
+    page = welcome.keys.new_page
+    if passphrase is None:
+        page.plain_box.setChecked(True)
+    else:
+        for field in page.secret.fields:
+            qtbot.keyClicks(field, passphrase)
+        page.secret.keep_box.setChecked(False)
+    qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
+    if passphrase is not None:
+        recovery = welcome.keys.recovery_page
+        qtbot.waitUntil(lambda: welcome.pages.currentWidget() is recovery, timeout=10_000)
+        assert not welcome.next_button.isEnabled()
+        recovery.kept_box.setChecked(True)
+        assert welcome.next_button.isEnabled()
+        qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
 
 
 def test_welcome_flow_protects_folders_and_takes_the_first_backup(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -46,7 +73,7 @@ def test_welcome_flow_protects_folders_and_takes_the_first_backup(qtbot, tmp_pat
     welcome.drive_list.setCurrentRow(0, QItemSelectionModel.SelectionFlag.NoUpdate)
     assert welcome.drive_list.currentRow() == 0 and not welcome.drive_list.selectedItems()
     assert welcome.repo is None and not welcome.next_button.isEnabled()
-    choose_folder_as_drive(qtbot, prompts, welcome, tmp_path / "drive")
+    choose_folder_as_drive(qtbot, prompts, welcome, tmp_path / "drive", passphrase="a long walk home")
     qtbot.waitUntil(lambda: welcome.pages.currentIndex() == 1 and welcome.folder_list.count() == 3, timeout=10_000)
     suggested = [welcome.folder_list.item(i).text() for i in range(3)]
     assert suggested == [str(home / "Documents"), str(home / "Pictures"), str(home / "Music")]

@@ -50,6 +50,15 @@ def schedule_words(minutes: int) -> str:
     return "Once a day"
 
 
+def encryption_words(encrypted: bool | None) -> str:
+    """One line on what the drive reveals to whoever holds it."""
+    if encrypted is None:
+        return "Encryption: not known until the drive is connected and unlocked."
+    if encrypted:
+        return "Encrypted: without the passphrase or the recovery key, the drive reveals no file and no name."
+    return "Not encrypted: anyone holding the drive can read the backups."
+
+
 def _note(text: str) -> QLabel:
     label = QLabel(f"<small>{text}</small>")
     label.setWordWrap(True)
@@ -70,10 +79,11 @@ class SettingsDialog(QDialog):
     thin_requested = Signal(object)  # the Retention shown: apply it and thin the history now
 
     def __init__(self, settings: AppSettings, folders: tuple[FolderInfo, ...], prompts: Prompts, assets: Assets,
-                 parent: QWidget | None = None, agent_serving: bool = False) -> None:
+                 parent: QWidget | None = None, agent_serving: bool = False, encrypted: bool | None = None) -> None:
         super().__init__(parent)
         self.settings, self.prompts, self.assets = settings, prompts, assets
         self.agent_serving = agent_serving  # the background agent backs this drive up by its own schedule
+        self.encrypted = encrypted  # None: not known (the drive is away or locked)
         self.original_folders = [f.path for f in folders]
         self.new_repository: str | None = None  # a drive or folder the person chose; the app resolves it
         self.setWindowTitle("Timekeep settings")
@@ -105,6 +115,8 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(group)
         layout.addWidget(QLabel("Backups are kept in:"))
         layout.addWidget(self.repository_label)
+        self.encryption_label = _note(encryption_words(self.encrypted))
+        layout.addWidget(self.encryption_label)
         layout.addWidget(change, 0, Qt.AlignmentFlag.AlignLeft)
         return group
 

@@ -1,5 +1,6 @@
-"""The first run: choose the drive, choose the folders, take the first backup — three pages, no terminal.
+"""The first run: choose the drive, protect it with a passphrase, choose the folders, take the first backup.
 
+New backups are encrypted unless the person chooses otherwise (`timekeep.gui.dialogs.welcome_keys`).
 Opening a drive that already holds this computer's backups just works: the flow ends at once. The first
 backup can be cancelled at any moment without harm (what was stored stays stored, nothing is half-written).
 """
@@ -25,12 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from timekeep.core.api import Argon2Params, Timekeep
 from timekeep.core.types import Progress, SnapshotInfo
 from timekeep.gui import palette, wording
 from timekeep.gui.assets import Assets
+from timekeep.gui.dialogs.welcome_keys import KeySteps
 from timekeep.gui.engine_jobs import (
     FolderChange,
-    IndexTrouble,
     WriterDone,
     apply_folder_change,
     open_or_create,
@@ -48,8 +50,8 @@ def already_set_up(path: Path) -> bool:
     """Whether the repository already protects folders and holds snapshots: then there is nothing to set up.
     One whose index is missing or damaged holds backups too; the main window offers to rebuild its index."""
     opened = open_reader(path)
-    if isinstance(opened, IndexTrouble):
-        return True
+    if not isinstance(opened, Timekeep):
+        return True  # the main window offers to rebuild the index, or to unlock
     with opened as tk:
         return bool(tk.folders()) and bool(tk.snapshots())
 
@@ -69,7 +71,8 @@ class WelcomeDialog(QDialog):
     setup_finished = Signal(str)  # the repository path, ready to browse
 
     def __init__(self, workers: WorkerPool, prompts: Prompts, assets: Assets, home: Path | None = None,
-                 volumes: Callable[[], list[Volume]] = list_volumes, parent: QWidget | None = None) -> None:
+                 volumes: Callable[[], list[Volume]] = list_volumes, parent: QWidget | None = None,
+                 argon2: Argon2Params | None = None) -> None:
         super().__init__(parent)
         self.workers, self.prompts, self.assets = workers, prompts, assets
         self.home = home or Path.home()
@@ -83,6 +86,9 @@ class WelcomeDialog(QDialog):
         self.pages.addWidget(self._drive_page())
         self.pages.addWidget(self._folders_page())
         self.pages.addWidget(self._backup_page())
+        self.keys = KeySteps(workers, prompts, self.home, argon2, self)
+        for page in self.keys.pages():
+            self.pages.addWidget(page)
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setStyleSheet(f"color: {palette.mark_colour('error', self.palette()).name()}")
@@ -90,8 +96,17 @@ class WelcomeDialog(QDialog):
         layout.addWidget(self.pages, 1)
         layout.addWidget(self.message)
         layout.addLayout(self._buttons())
+        self._connect_keys()
         self._show_page(0)
         workers.start(volumes, on_done=self._volumes_listed, on_failed=self._say)
+
+    def _connect_keys(self) -> None:
+        self.keys.page_wanted.connect(lambda page: self._show_page(self.pages.indexOf(page)))
+        self.keys.ready.connect(self._open_repository)
+        self.keys.said.connect(self.message.setText)
+        self.keys.failed.connect(self._say)
+        self.keys.recovery_page.kept_changed.connect(
+            lambda kept: self.next_button.setEnabled(kept and self.pages.currentWidget() is self.keys.recovery_page))
 
     def _buttons(self) -> QHBoxLayout:
         self.back_button = QPushButton("Back")
@@ -259,9 +274,12 @@ class WelcomeDialog(QDialog):
     # navigation
     def _show_page(self, number: int) -> None:
         self.pages.setCurrentIndex(number)
-        self.back_button.setVisible(number == 1)
+        self.back_button.setVisible(number == 1 or self.pages.widget(number) in (self.keys.new_page,
+                                                                                 self.keys.open_page))
         self.next_button.setText("Start backup" if number == 1 else "Next")
-        self.next_button.setEnabled(number != 0 or self.repo is not None)
+        self.next_button.setEnabled((number != 0 or self.repo is not None)
+                                    and (self.pages.widget(number) is not self.keys.recovery_page
+                                         or self.keys.recovery_page.kept))
         self.message.clear()
 
     def _back(self) -> None:
@@ -272,11 +290,16 @@ class WelcomeDialog(QDialog):
         self.next_button.setEnabled(False)
         self.message.clear()
         if page == 0 and self.repo is not None:
-            self.workers.start(open_or_create, self.repo, on_done=self._repository_ready, on_failed=self._say)
+            self.keys.begin(self.repo)
+        elif page > 2:
+            self.keys.next(self.pages.currentWidget())
         elif page == 1:
             self._protect_chosen()
         elif page == 2:
             self.finish()
+
+    def _open_repository(self, repo: Path) -> None:
+        self.workers.start(open_or_create, repo, on_done=self._repository_ready, on_failed=self._say)
 
     def _repository_ready(self, repo: Path) -> None:
         self.workers.start(already_set_up, repo, on_done=self._state_known, on_failed=self._say)

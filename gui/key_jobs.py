@@ -1,0 +1,114 @@
+"""The engine calls about an encrypted repository's key that the window makes, each run in a worker.
+
+Making a repository (the key derivation takes about half a second), unlocking one from the keyring or
+with what a person typed, keeping the passphrase in the keyring, and saving the recovery key to a file.
+A wrong secret comes back as a `Refused` value, never as an error, so the dialog can say it in place.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from timekeep.core.api import (
+    Argon2Params,
+    init_repository,
+    is_encrypted,
+    is_repository,
+    keep_passphrase,
+    unlock_quietly,
+    unlock_with,
+)
+from timekeep.core.errors import KeyringUnavailable, RecoveryKeyTypo, WrongKey, WrongRecoveryKey
+
+KEYRING_ABSENT = ("There is no keyring on this computer to keep the passphrase in: backups will ask for it "
+                  "after a restart.")
+
+
+@dataclass(frozen=True)
+class Made:
+    """A new repository: its recovery key (None when unencrypted) and what the keyring said, if anything."""
+
+    path: Path
+    recovery_key: str | None
+    keyring_note: str = ""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The secret typed opens nothing: the sentence to show beside the field."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Unlocked:
+    keyring_note: str = ""
+
+
+def make_repository(path: Path, passphrase: str | None, keep: bool, argon2: Argon2Params | None = None) -> Made:
+    """A new repository at `path`: encrypted under `passphrase`, or today's unencrypted one when None."""
+    if passphrase is None:
+        init_repository(path)
+        return Made(path, None)
+    recovery = init_repository(path, encryption="repokey", passphrase=passphrase, argon2=argon2)
+    return Made(path, recovery, _keep(path, passphrase) if keep else "")
+
+
+def needs_unlocking(path: Path) -> bool:
+    """True for an encrypted repository that neither the environment nor the keyring unlocks."""
+    return is_repository(path) and is_encrypted(path) and not unlock_quietly(path)
+
+
+def drive_state(path: Path) -> str:
+    """"new" (nothing there yet: a repository is to be made), "locked" (encrypted, and the keyring does
+    not open it) or "ready"."""
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        return "new"
+    return "locked" if needs_unlocking(path) else "ready"
+
+
+def unlock_typed(path: Path, secret: str, keep: bool) -> Unlocked | Refused:
+    """Unlock with what the person typed (a passphrase or the recovery key); keep a passphrase if allowed."""
+    try:
+        passphrase = unlock_with(path, secret)
+    except RecoveryKeyTypo as typo:
+        return Refused(str(typo))
+    except WrongRecoveryKey:
+        return Refused("Wrong recovery key")
+    except WrongKey:
+        return Refused("Wrong passphrase")
+    note = _keep(path, secret) if keep and passphrase else ""
+    if note or not (keep and passphrase):
+        tell_agent(path, secret)  # not in the keyring: the agent hears it from the window instead
+    return Unlocked(note)
+
+
+def _keep(path: Path, passphrase: str) -> str:
+    try:
+        keep_passphrase(path, passphrase)
+    except KeyringUnavailable:
+        return KEYRING_ABSENT
+    return ""
+
+
+def save_recovery_key(destination: Path, text: str, overwrite: bool) -> Path:
+    """Write the recovery key to `destination`, readable by its owner alone; an existing file is replaced
+    only when `overwrite` (the person said so), through a new file renamed over it."""
+    body = f"Timekeep recovery key\n\n{text}\n".encode()
+    temporary = destination.with_name(f".{destination.name}.partial") if overwrite else destination
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(body)
+        out.flush()
+        os.fsync(out.fileno())
+    if overwrite:
+        os.replace(temporary, destination)
+    return destination
+
+
+def tell_agent(path: Path, secret: str) -> None:
+    """The agent needs a secret the person typed but kept out of the keyring, to back up without asking.
+    `AgentClient.unlock(str(path), secret)` goes here once the agent takes it."""
+    del path, secret

@@ -1,0 +1,83 @@
+"""Keyrings for GUI tests, in this process: a real Secret Service, or none at all.
+
+The Secret Service is GNOME Keyring's daemon (Debian's gnome-keyring) on a D-Bus session bus of the test's
+own (Debian's dbus), with a fresh login keyring unlocked by a password on stdin, reached through keyring's
+SecretService backend. "No keyring" is keyring's fail backend: storing says so, lookups find nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+from keyring.backends.fail import Keyring as NoKeyring
+
+from tests.agent_support import wait_for
+
+HAVE_SECRET_SERVICE = bool(shutil.which("gnome-keyring-daemon") and shutil.which("dbus-daemon"))
+needs_secret_service = pytest.mark.skipif(
+    not HAVE_SECRET_SERVICE, reason="needs Debian's gnome-keyring and dbus (apt-get install gnome-keyring dbus)")
+
+
+@contextmanager
+def using(backend: KeyringBackend) -> Iterator[KeyringBackend]:
+    """`backend` as keyring's own for the length of the block (the engine's Keychain asks keyring for it)."""
+    before = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(before)
+
+
+@contextmanager
+def no_keyring() -> Iterator[KeyringBackend]:
+    with using(NoKeyring()) as backend:
+        yield backend
+
+
+@contextmanager
+def secret_service(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeyringBackend]:
+    """A session bus and an unlocked GNOME Keyring of our own, both ended (by their ids) on leaving."""
+    from keyring.backends.SecretService import Keyring as SecretService
+
+    (home / "run").mkdir(mode=0o700, parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DBUS_")}
+    env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"), XDG_RUNTIME_DIR=str(home / "run"))
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True, env=env)
+    daemon: subprocess.Popen[bytes] | None = None
+    try:
+        assert bus.stdout is not None
+        env["DBUS_SESSION_BUS_ADDRESS"] = bus.stdout.readline().strip()
+        daemon = subprocess.Popen(["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  env=env)
+        assert daemon.stdin is not None
+        daemon.stdin.write(b"login-password")
+        daemon.stdin.close()
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", env["DBUS_SESSION_BUS_ADDRESS"])
+        backend = SecretService()
+        wait_for(lambda: _answers(backend), 20, what="GNOME Keyring on the test's bus")
+        with using(backend):
+            yield backend
+    finally:
+        for process in (daemon, bus):
+            if process is not None:
+                process.terminate()
+                process.wait(10)
+
+
+def _answers(backend: KeyringBackend) -> bool:
+    try:
+        backend.get_password("timekeep-test", "ready")
+    except Exception:  # the daemon has not taken its bus name yet: secretstorage raises its own kinds
+        return False
+    return True
