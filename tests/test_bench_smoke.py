@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import run
+from bench import dataset, run
 from bench.report import Row
 from bench.tools import ensure_installed
 
@@ -70,3 +70,12 @@ def test_an_unknown_tool_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[st
     assert exit_.value.code == 2
     assert "unknown tool 'borg-encrypted'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_run_that_would_fill_the_disk_is_refused_before_it_starts(tmp_path: Path) -> None:
+    """The disk is shared: a run that cannot fit says so in one line instead of filling it."""
+    huge = dataset.Scale("huge", 1, 1, 1.0, 1 << 20, 1 << 20, approx_bytes=1 << 60)
+    problem = run.room_problem(tmp_path / "work", huge, tools=4)
+    assert problem is not None and "needs about" in problem and "--scale medium" in problem
+    assert run.room_problem(tmp_path / "work", dataset.SMOKE, tools=4) is None
+    assert not (tmp_path / "work").exists()
