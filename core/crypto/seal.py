@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from cryptography.exceptions import InvalidTag
@@ -52,19 +52,21 @@ class ObjectName:
     object_id: str
     repository_id: str
     generation: int = 0
+    # encoded once, when the name is made: a backup of small files seals one frame per file
+    _encoded: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, Kind) or not 0 <= self.generation < 2**64 or not self.repository_id:
             raise ValueError(f"not an object name: {self!r}")
         try:
-            self.associated_data()
+            fields = b"".join(_field(text) for text in (self.kind.value, self.object_id, self.repository_id))
         except UnicodeEncodeError:
             raise ValueError(f"not an object name: {self!r}") from None
+        object.__setattr__(self, "_encoded", _AD_TAG + fields + struct.pack("<Q", self.generation))
 
     def associated_data(self) -> bytes:
         """An unambiguous encoding of the name (every field length-prefixed), bound by the AEAD."""
-        fields = b"".join(_field(text) for text in (self.kind.value, self.object_id, self.repository_id))
-        return _AD_TAG + fields + struct.pack("<Q", self.generation)
+        return self._encoded
 
     def __str__(self) -> str:
         generation = f" (generation {self.generation})" if self.generation else ""
