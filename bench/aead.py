@@ -4,7 +4,8 @@ Run from the repository root: `.venv/bin/python -m bench.aead` (about a minute).
 buffers of the chunker's min, average and max sizes (core/storage/layout.py), a 1 MiB frame (the largest a
 pack holds) and 4 MiB (a reader's block), half text, half random; "2 threads" splits the same work between
 two workers. Then three whole first backups of the same 512 MiB of files, in process: unencrypted, with
-every frame sealed, and with the keyed chunker as well (patched in, since no repository is encrypted yet).
+every frame sealed, and with the keyed chunker as well (patched in; bench/enccost.py measures real
+encrypted repositories).
 
 Measured 2026-12-05 on the project's machine (AMD EPYC, 2 cores with AES-NI; Python 3.11, cryptography
 50.0.2 on OpenSSL 4.0.3, blake3 1.0.11, zstandard 0.25), shared with other work (load 3-4 on 2 cores, so

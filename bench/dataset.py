@@ -23,11 +23,20 @@ class Scale:
     tree_exponent: float
     image_bytes: int
     medium_bytes: int
+    approx_bytes: int  # what `generate` makes, about: for the free-space check before a run
 
 
-FULL = Scale("full", 10_000, 10_000, 1.6, 2 << 30, 64 << 20)
-SMOKE = Scale("smoke", 300, 200, 3.0, 24 << 20, 4 << 20)
-SCALES = {s.name: s for s in (FULL, SMOKE)}
+FULL = Scale("full", 10_000, 10_000, 1.6, 2 << 30, 64 << 20, 3112 << 20)
+# the full shape at about a quarter of its bytes (the same 10k-entry folder), for a disk short of room
+MEDIUM = Scale("medium", 10_000, 2_500, 1.6, 512 << 20, 64 << 20, 850 << 20)
+SMOKE = Scale("smoke", 300, 200, 3.0, 24 << 20, 4 << 20, 40 << 20)
+SCALES = {s.name: s for s in (FULL, MEDIUM, SMOKE)}
+
+
+def room_needed(scale: Scale, tools: int) -> int:
+    """Bytes a run needs free: the dataset, each tool's repository (about 70% of it, compressed), and one
+    restored disk image at a time."""
+    return int(scale.approx_bytes * (1 + 0.7 * tools)) + scale.image_bytes
 
 IMAGE = "disk.img"
 MEDIUM = "medium.bin"

@@ -1,4 +1,5 @@
-"""The benchmark runner does not rot: its smoke scale runs end to end and writes its table."""
+"""The benchmark runner does not rot: its smoke scale runs end to end, every tool and mode side by side
+(Timekeep plain and encrypted, restic, borg plain and repokey-blake2), and writes its table."""
 
 from __future__ import annotations
 
@@ -7,17 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from bench import run
+from bench import dataset, run
+from bench.report import Row
 from bench.tools import ensure_installed
+
+ALL = ["timekeep", "timekeep-enc", "restic", "borg", "borg-enc"]
 
 
 @pytest.mark.slow
 def test_smoke_benchmark_writes_a_side_by_side_table(tmp_path: Path) -> None:
-    tools = ensure_installed(["timekeep", "restic", "borg"])
+    tools = ensure_installed(ALL)
     code = run.main(["--scale", "smoke", "--work", str(tmp_path / "work"), "--results", str(tmp_path / "out"),
-                     "--tools", ",".join(tools)])
+                     "--tools", ",".join(tools), "--argon2", "least"])
     assert code == 0
-    report = json.loads((tmp_path / "out" / "latest-smoke.json").read_text())
+    report = json.loads((tmp_path / "out" / "latest-smoke-encrypted.json").read_text())
     assert list(report["tools"]) == tools
     rows = {row["measure"]: row for row in report["rows"]}
     assert set(rows["first backup"]["values"]) == set(tools)
@@ -27,5 +31,51 @@ def test_smoke_benchmark_writes_a_side_by_side_table(tmp_path: Path) -> None:
     thinned = next(row for measure, row in rows.items() if measure.startswith("thin history"))
     assert set(thinned["values"]) == set(tools) and all(v > 0 for v in thinned["values"].values())
     assert set(rows["repository size after thinning"]["values"]) == set(tools)
-    assert "| measure |" in (tmp_path / "out" / "latest-smoke.md").read_text()
+    assert "| measure |" in (tmp_path / "out" / "latest-smoke-encrypted.md").read_text()
     assert report["limits"]["BLAKE3, 64 KiB chunks, 1 thread (MB/s)"] > 0
+    _assert_encrypted_rows(rows)
+
+
+def _assert_encrypted_rows(rows: dict[str, dict[str, object]]) -> None:
+    """The encrypted mode took part in every row a command measures, and the cost of encryption is reported."""
+    for measure in ("first backup", "backup after: one small file touched", "restore the disk image (oldest snapshot)",
+                    "list the 10k-entry folder, in process (GUI)"):
+        values = rows[measure]["values"]
+        assert isinstance(values, dict) and values["timekeep-enc"] > 0, measure
+    throughput = rows["first backup throughput"]
+    cost = rows["encryption's cost: first backup throughput, encrypted / unencrypted"]
+    assert cost["target"] == "≥ 0.90×" and cost["met"] in (True, False)
+    assert isinstance(throughput["values"], dict) and isinstance(cost["values"], dict)
+    expected = throughput["values"]["timekeep-enc"] / throughput["values"]["timekeep"]
+    assert cost["values"]["timekeep-enc"] == pytest.approx(expected)
+    assert throughput["encrypted_vs_unencrypted"] == pytest.approx(expected)
+    assert throughput["ratio_encrypted"] is not None
+    assert rows["unlocking the key (Argon2id at init's cost), inside every encrypted command"]["values"] != {}
+
+
+def test_ratios_race_each_mode_against_its_own_peers() -> None:
+    """Unencrypted Timekeep races plain borg, encrypted Timekeep races borg repokey-blake2; restic both."""
+    row = Row("t", "s", {"timekeep": 2.0, "timekeep-enc": 4.0, "restic": 8.0, "borg": 3.0, "borg-enc": 5.0})
+    assert row.ratio() == pytest.approx(3.0 / 2.0)
+    assert row.ratio("timekeep-enc") == pytest.approx(5.0 / 4.0)
+    assert row.encryption_cost() == pytest.approx(0.5)
+    faster = Row("t", "MB/s", {"timekeep": 100.0, "timekeep-enc": 95.0, "borg": 90.0}, higher_is_better=True)
+    assert faster.encryption_cost() == pytest.approx(0.95)
+    assert faster.ratio("timekeep-enc") is None  # no encrypting peer ran
+
+
+def test_an_unknown_tool_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run.main(["--tools", "timekeep,borg-encrypted", "--work", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "unknown tool 'borg-encrypted'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_run_that_would_fill_the_disk_is_refused_before_it_starts(tmp_path: Path) -> None:
+    """The disk is shared: a run that cannot fit says so in one line instead of filling it."""
+    huge = dataset.Scale("huge", 1, 1, 1.0, 1 << 20, 1 << 20, approx_bytes=1 << 60)
+    problem = run.room_problem(tmp_path / "work", huge, tools=4)
+    assert problem is not None and "needs about" in problem and "--scale medium" in problem
+    assert run.room_problem(tmp_path / "work", dataset.SMOKE, tools=4) is None
+    assert not (tmp_path / "work").exists()
