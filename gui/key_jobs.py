@@ -8,6 +8,7 @@ A wrong secret comes back as a `Refused` value, never as an error, so the dialog
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from timekeep.core.api import (
 )
 from timekeep.core.errors import KeyringUnavailable, RecoveryKeyTypo, WrongKey, WrongRecoveryKey
 
+_held: dict[str, str] = {}  # repository path -> a secret typed in this window and kept out of the keyring
+_held_lock = threading.Lock()
 KEYRING_ABSENT = ("There is no keyring on this computer to keep the passphrase in: backups will ask for it "
                   "after a restart.")
 
@@ -53,7 +56,10 @@ def make_repository(path: Path, passphrase: str | None, keep: bool, argon2: Argo
         init_repository(path)
         return Made(path, None)
     recovery = init_repository(path, encryption="repokey", passphrase=passphrase, argon2=argon2)
-    return Made(path, recovery, _keep(path, passphrase) if keep else "")
+    note = _keep(path, passphrase) if keep else ""
+    if note or not keep:
+        tell_agent(path, passphrase)
+    return Made(path, recovery, note)
 
 
 def needs_unlocking(path: Path) -> bool:
@@ -109,6 +115,14 @@ def save_recovery_key(destination: Path, text: str, overwrite: bool) -> Path:
 
 
 def tell_agent(path: Path, secret: str) -> None:
-    """The agent needs a secret the person typed but kept out of the keyring, to back up without asking.
-    `AgentClient.unlock(str(path), secret)` goes here once the agent takes it."""
-    del path, secret
+    """Hold a secret the person typed but kept out of the keyring, for as long as the window runs: the agent
+    cannot read it from the keyring, so it is handed over when the agent says this drive is locked
+    (`protection.probe`). Only in this process's memory."""
+    with _held_lock:
+        _held[os.path.abspath(path)] = secret
+
+
+def held_secret(path: Path | str) -> str | None:
+    """The secret held for the repository at `path` by `tell_agent`, if any."""
+    with _held_lock:
+        return _held.get(os.path.abspath(path))

@@ -17,6 +17,9 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from timekeep.core.agent.client import AgentClient, AgentError
 from timekeep.core.agent.launch import Protection
+from timekeep.core.agent.messages import DestinationStatus
+from timekeep.core.errors import WrongKey
+from timekeep.gui.key_jobs import held_secret
 from timekeep.gui.workers import WorkerPool
 
 PROBE_MS = 5_000
@@ -32,6 +35,7 @@ class ProtectionState:
     serves: bool = False
     connected: bool = False
     next_ns: int | None = None
+    locked: bool = False  # encrypted, and the agent waits for its passphrase
 
 
 def probe(socket: Path, repo: Path) -> ProtectionState:
@@ -39,15 +43,31 @@ def probe(socket: Path, repo: Path) -> ProtectionState:
     client = AgentClient.connect(socket, timeout=5.0)
     if client is None:
         return ProtectionState(False)
+    wanted = os.path.abspath(repo)
     try:
         with client:
             status = client.status()
+            if _hand_over_secret(client, [d for d in status.destinations if d.path == wanted]):
+                status = client.status()
     except AgentError:
         return ProtectionState(False)
-    wanted = os.path.abspath(repo)
     ours = [d for d in status.destinations if d.path == wanted]
     planned = status.next_storage_time if status.next_destination == wanted else None
-    return ProtectionState(True, bool(ours), bool(ours) and ours[0].present, _ns(planned))
+    return ProtectionState(True, bool(ours), bool(ours) and ours[0].present, _ns(planned),
+                           bool(ours) and bool(ours[0].locked))
+
+
+def _hand_over_secret(client: AgentClient, ours: list[DestinationStatus]) -> bool:
+    """Give the agent the secret typed in this window when it says the drive is locked; True when it took it.
+    A secret it refuses (changed since) stays unsaid: the protection line then says the drive is locked."""
+    secret = held_secret(ours[0].path) if ours and ours[0].locked else None
+    if secret is None:
+        return False
+    try:
+        client.unlock(ours[0].path, secret)
+    except WrongKey:
+        return False
+    return True
 
 
 def _ns(iso: str | None) -> int | None:
@@ -66,6 +86,8 @@ def protection_line(state: ProtectionState | None) -> tuple[str, bool]:
         return "Protection is off: the background agent does not back up this drive", True
     if not state.connected:
         return "Protection is on: backups resume when the backup drive is connected", False
+    if state.locked:
+        return "Protection is paused: the background agent waits for this drive's passphrase", False
     return "Protection is on: the background agent backs up this drive", False
 
 

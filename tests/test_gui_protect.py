@@ -21,6 +21,8 @@ from timekeep.core.agent import install
 from timekeep.core.agent.client import AgentClient, agent_socket
 from timekeep.core.agent.config import SettingsFile
 from timekeep.core.agent.launch import Protection, Starter, protect
+from timekeep.core.api import is_encrypted
+from timekeep.core.crypto.kdf import TEST_PARAMS
 from timekeep.gui.app import TimekeepApp
 from timekeep.gui.prompts import ScriptedPrompts
 from timekeep.gui.protection import ProtectionState, protection_line
@@ -61,19 +63,23 @@ def stop_agent() -> None:
     wait_for(lambda: status_of_agent() is None, 30, what="the agent to stop")
 
 
-def test_finishing_the_welcome_flow_leaves_an_agent_protecting_the_drive(qtbot, tmp_path: Path, runtime: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("passphrase", [None, "a passphrase kept out of the keyring"], ids=["plain", "encrypted"])
+def test_finishing_the_welcome_flow_leaves_an_agent_protecting_the_drive(  # type: ignore[no-untyped-def]
+        qtbot, tmp_path: Path, runtime: Path, passphrase: str | None) -> None:
+    """Encrypted, with the passphrase kept out of the keyring, the agent cannot unlock the drive by itself:
+    the window hands it the passphrase typed, and the agent goes on backing up after the window closes."""
     home = tmp_path / "home"
     make_tree(home, {"Documents": {"cv.txt": b"my cv\n"}})
     settings.update(config_dir() / settings.FILE_NAME, AGENT_SETTINGS)
     prompts = ScriptedPrompts()
     paths = AppPaths(config_dir(), tmp_path / "cache", agent_socket())
-    app = TimekeepApp(paths, prompts, AppSettings(), tray=False, home=home, protector=protect)
+    app = TimekeepApp(paths, prompts, AppSettings(), tray=False, home=home, protector=protect, argon2=TEST_PARAMS)
     app.start()
     welcome = app.welcome
     assert welcome is not None
     qtbot.addWidget(welcome)
     try:
-        choose_folder_as_drive(qtbot, prompts, welcome, tmp_path / "drive")
+        choose_folder_as_drive(qtbot, prompts, welcome, tmp_path / "drive", passphrase)
         qtbot.waitUntil(lambda: welcome.pages.currentIndex() == 1 and welcome.folder_list.count() == 1, timeout=10_000)
         qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: welcome.outcome == "done", timeout=20_000)
@@ -88,6 +94,7 @@ def test_finishing_the_welcome_flow_leaves_an_agent_protecting_the_drive(qtbot, 
                         timeout=20_000)
         assert window.statusBar().currentMessage().startswith(f"Protection is on: the background agent backs up "
                                                               f"to {repo} on its schedule")
+        assert is_encrypted(repo) == (passphrase is not None)
         written = settings.read(paths.settings_file)
         assert written["repository"] == str(repo) and written["destinations"] == [str(repo)]
         where = install.places()
@@ -132,6 +139,8 @@ def broken_spawn(argv: list[str]) -> object:
     (ProtectionState(True), "Protection is off: the background agent does not back up this drive", True),
     (ProtectionState(True, True), "Protection is on: backups resume when the backup drive is connected", False),
     (ProtectionState(True, True, True, 10**18), "Protection is on: the background agent backs up this drive", False),
+    (ProtectionState(True, True, True, None, locked=True),
+     "Protection is paused: the background agent waits for this drive's passphrase", False),
 ])
 def test_the_protection_line_says_each_state(qtbot, state: ProtectionState | None, text: str, offered: bool) -> None:  # type: ignore[no-untyped-def]
     assert protection_line(state) == (text, offered)
