@@ -109,21 +109,7 @@ class History:
         return self.index is not None
 
     def copy(self, where: Path) -> Path:
-        """A copy of the drive; of an encrypted one, with its index put in this computer's (the current
-        XDG_CACHE_HOME's) cache folder, as if this computer had made it."""
-        shutil.copytree(self.repo, where, symlinks=True)
-        if self.index is not None:
-            from timekeep.core import unlocking
-            from timekeep.core.storage.layout import layout_of, load_config, make_index_home
-
-            words = {"TIMEKEEP_PASSPHRASE": helpers.PASSPHRASE}  # unless this process still holds the key
-            unlocking.unlock(where, unlocking.passphrase_source(environ=words, interactive=False))
-            layout = layout_of(where.absolute(), load_config(where.absolute()))
-            make_index_home(layout)
-            for suffix in ("-wal", "-shm"):
-                Path(f"{layout.index}{suffix}").unlink(missing_ok=True)
-            shutil.copyfile(self.index, layout.index)
-        return where
+        return copy_drive(self.repo, self.index, where)
 
     def packs_of(self) -> dict[str, set[Key]]:
         """Each pack -> the (snapshot, file) pairs whose bytes need one of its chunks."""
@@ -135,6 +121,24 @@ class History:
 
     def needing(self, digests: set[bytes]) -> set[Key]:
         return {key for key, used in self.uses.items() if used & digests}
+
+
+def copy_drive(repo: Path, index: Path | None, where: Path) -> Path:
+    """A copy of the drive; with `index` (an encrypted drive's, checkpointed), that index put in this computer's
+    (the current XDG_CACHE_HOME's) cache folder, as if this computer had made the copy's history."""
+    shutil.copytree(repo, where, symlinks=True)
+    if index is not None:
+        from timekeep.core import unlocking
+        from timekeep.core.storage.layout import layout_of, load_config, make_index_home
+
+        words = {"TIMEKEEP_PASSPHRASE": helpers.PASSPHRASE}  # unless this process still holds the key
+        unlocking.unlock(where, unlocking.passphrase_source(environ=words, interactive=False))
+        layout = layout_of(where.absolute(), load_config(where.absolute()))
+        make_index_home(layout)
+        for suffix in ("-wal", "-shm"):
+            Path(f"{layout.index}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(index, layout.index)
+    return where
 
 
 class Editor:
