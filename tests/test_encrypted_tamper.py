@@ -161,12 +161,13 @@ def test_a_byte_flipped_in_a_key_slot_is_named_and_the_other_slot_still_opens(
         drive: Drive, monkeypatch: pytest.MonkeyPatch, which: str) -> None:
     slots = {p: p.read_bytes() for p in (drive.repo / "keys").glob("*.json")}
     passphrase_slot = next(p for p, data in slots.items() if b'"passphrase"' in data)
-    for slot in slots if which == "both" else [passphrase_slot]:
+    damaged = list(slots) if which == "both" else [passphrase_slot]
+    for slot in damaged:
         flip(slot, slot.read_bytes().index(b'"wrapped"') + 14)
     drive.new_computer(monkeypatch, "other")
     with pytest.raises((KeySlotDamaged, WrongPassphrase)) as err:
         unlock(drive.repo, interactive=False)
-    assert passphrase_slot.stem in str(err.value) or "passphrase" in str(err.value).lower()
+    assert any(p.stem in str(err.value) for p in damaged) or "passphrase" in str(err.value).lower(), err.value
     refused = drive.run("snapshots")
     assert refused.code == 2 and "Traceback" not in one_line(refused), refused
     drive.new_computer(monkeypatch, "other", drive.recovery)
