@@ -41,6 +41,11 @@ class IndexDamaged(RepositoryError):
     """index.db does not open as SQLite or fails its integrity check: a writer rebuilds it from the drive."""
 
 
+class DriveWentBack(RepositoryError):
+    """The drive holds less than this computer's own index saw of it (an older generation of a manifest, or the
+    newest snapshots gone with their packs): it was put back from an older copy. Nothing is written on top."""
+
+
 class UsageError(TimekeepError):
     """The request itself does not make sense (unknown path, bad time, folder not protected)."""
 

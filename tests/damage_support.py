@@ -27,6 +27,7 @@ import pytest
 
 import timekeep.core.capture.backup as backup_mod
 import timekeep.core.coalesce.reclaim as reclaim_mod
+from tests import helpers
 from tests.helpers import Tree, index_file, new_repo, read_tree
 from tests.treeops import (
     FRAME,
@@ -93,6 +94,8 @@ class History:
     old_index: Path  # index.db as it was right after snapshot 2 (put back later: a stale index)
     max_id: int  # the highest snapshot id ever used: a new snapshot must get a higher one
     thinning: dict[str, Thinning] = field(default_factory=dict)  # "drop" and "rule" -> an undamaged run
+    index: Path | None = None  # an encrypted history's index, kept in the cache folder it was built with
+    recovery: str = ""  # an encrypted history's recovery key
 
     @property
     def folder(self) -> bytes:
@@ -101,9 +104,12 @@ class History:
     def path(self, rel: bytes) -> str:
         return os.fsdecode(os.path.join(self.folder, rel)) if rel else os.fsdecode(self.folder)
 
+    @property
+    def encrypted(self) -> bool:
+        return self.index is not None
+
     def copy(self, where: Path) -> Path:
-        shutil.copytree(self.repo, where, symlinks=True)
-        return where
+        return copy_drive(self.repo, self.index, where)
 
     def packs_of(self) -> dict[str, set[Key]]:
         """Each pack -> the (snapshot, file) pairs whose bytes need one of its chunks."""
@@ -115,6 +121,24 @@ class History:
 
     def needing(self, digests: set[bytes]) -> set[Key]:
         return {key for key, used in self.uses.items() if used & digests}
+
+
+def copy_drive(repo: Path, index: Path | None, where: Path) -> Path:
+    """A copy of the drive; with `index` (an encrypted drive's, checkpointed), that index put in this computer's
+    (the current XDG_CACHE_HOME's) cache folder, as if this computer had made the copy's history."""
+    shutil.copytree(repo, where, symlinks=True)
+    if index is not None:
+        from timekeep.core import unlocking
+        from timekeep.core.storage.layout import layout_of, load_config, make_index_home
+
+        words = {"TIMEKEEP_PASSPHRASE": helpers.PASSPHRASE}  # unless this process still holds the key
+        unlocking.unlock(where, unlocking.passphrase_source(environ=words, interactive=False))
+        layout = layout_of(where.absolute(), load_config(where.absolute()))
+        make_index_home(layout)
+        for suffix in ("-wal", "-shm"):
+            Path(f"{layout.index}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(index, layout.index)
+    return where
 
 
 class Editor:
@@ -211,16 +235,36 @@ def small_packs() -> Iterator[None]:
         yield
 
 
-def build_history(base: Path) -> History:
+def build_history(base: Path, mode: str = "drive") -> History:
+    """The history, unencrypted with its index on the drive, or (`mode` "encrypted") encrypted, its index in
+    a cache folder of the history's own under `base` (each copy puts it in the cache of the test using it)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(base / "cache"))
+        mp.setattr(helpers, "INDEX_MODE", [mode])
+        return _build_history(base, mode == "encrypted")
+
+
+def _build_history(base: Path, encrypted: bool) -> History:
     src = Path(os.path.realpath(base)) / "src"
     src.mkdir(parents=True)
-    ed = Editor(src, new_repo(base, src))
+    recovery = ""
+    if encrypted:  # new_repo's, keeping the recovery key
+        from timekeep.core.api import init_repository
+        from timekeep.core.crypto.kdf import TEST_PARAMS
+
+        repo = base / "drive" / "Timekeep" / "repo"
+        recovery = init_repository(repo, encryption="repokey", passphrase=helpers.PASSPHRASE,
+                                   argon2=TEST_PARAMS) or ""
+        with Timekeep.open(repo, writer=True) as tk:
+            tk.add_folder(os.fsencode(src))
+    ed = Editor(src, repo if encrypted else new_repo(base, src))
+    index = index_file(ed.repo)
     old_index = base / "index-after-2.db"
     with small_packs():
         for state in (first_state, second_state):
             state(ed)
             ed.snapshot()
-        sqlite_copy(ed.repo / "index.db", old_index)
+        sqlite_copy(index, old_index)
         for state in (third_state, fourth_state):
             state(ed)
             ed.snapshot()
@@ -231,11 +275,15 @@ def build_history(base: Path) -> History:
         ed.snapshot()
     assert sorted(ed.trees) == [1, 2, 4, 5], sorted(ed.trees)
     pending_state(ed)
-    checkpoint(ed.repo / "index.db")
-    history = History(ed.repo, src, ed.trees, read_tree(src), {}, {}, {}, old_index, max(ed.trees))
+    checkpoint(index)
+    history = History(ed.repo, src, ed.trees, read_tree(src), {}, {}, {}, old_index, max(ed.trees),
+                      index=index if encrypted else None, recovery=recovery)
     learn_provenance(history)
+    checkpoint(index)  # the copies take index.db alone
     for kind, drop in (("drop", [DROP]), ("rule", None)):
-        history.thinning[kind] = reference_thinning(history, base / f"reference-{kind}", drop)
+        with pytest.MonkeyPatch.context() as mp:  # a copy is another computer: its own cache folder
+            mp.setenv("XDG_CACHE_HOME", str(base / f"reference-{kind}-cache"))
+            history.thinning[kind] = reference_thinning(history, base / f"reference-{kind}", drop)
     return history
 
 
@@ -257,7 +305,7 @@ def checkpoint(index: Path) -> None:
 def learn_provenance(h: History) -> None:
     """From the undamaged index: every chunk's place, the chunks each file needs at each snapshot, and the
     snapshots at which each path has a version."""
-    with contextlib.closing(sqlite3.connect(h.repo / "index.db")) as conn:
+    with contextlib.closing(sqlite3.connect(index_file(h.repo))) as conn:
         rows = conn.execute("SELECT c.digest, p.name, c.offset, c.length, c.inner, c.raw_length "
                             "FROM chunk c JOIN pack p ON p.id = c.pack_id").fetchall()
     h.chunks.update({row[0]: ChunkPlace(*row[1:]) for row in rows})
@@ -453,7 +501,7 @@ class Damage:
     def named(self, text: str) -> bool:
         if self.manifest is not None:
             m = self.manifest
-            return re.search(rf"\b0*{m}\.manifest\b|\bsnapshot {m}\b|\bmanifest {m}\b", text) is not None
+            return re.search(rf"\b0*{m}\.manifest\b|\bsnapshot {m}\b|\bmanifest 0*{m}\b", text) is not None
         return any(name in text for name in self.names)
 
     def at_risk(self, rebuilt: bool) -> set[Key]:
@@ -466,8 +514,10 @@ class Damage:
         if self.artifact == "folders":
             try:
                 return not isinstance(json.loads(self.path.read_bytes()), list)
-            except (OSError, ValueError):
+            except OSError:
                 return True
+            except ValueError:  # garbled, or sealed (encrypted): damaged still unless written again since
+                return sha256(self.path) == self.digest
         if self.artifact == "manifest" and self.rewritten():
             return False
         now = sha256(self.path) if self.path.exists() else None
@@ -574,9 +624,25 @@ def middle_chunk_offset(h: History, repo: Path, pack: str) -> int:
     c = h.chunks[min(mine, key=lambda m: abs(m[0] - size // 2))[2]]
     with open(pack_file(repo, pack), "rb") as fh:
         fh.seek(c.offset)
-        compression = FRAME.unpack(fh.read(FRAME.size))[1]
-    inside = c.inner + c.raw_length // 2 if compression == 0 else (c.length - FRAME.size) // 2
+        _, compression, encryption, *_ = FRAME.unpack(fh.read(FRAME.size))
+    raw = compression == 0 and encryption == 0  # a sealed frame is opened whole: any byte of it will do
+    inside = c.inner + c.raw_length // 2 if raw else (c.length - FRAME.size) // 2
     return c.offset + FRAME.size + inside
+
+
+def frame_unchanged(pristine: Path, damaged: Path) -> Callable[..., bool]:
+    """For sealed frames, what chunk_intact tells for plain ones: a sealed frame opens whole or not at all
+    (FORMAT.md, "Encryption"), so a chunk is intact exactly when every byte of its frame is as it was."""
+    before = pristine.read_bytes()
+
+    def intact(_pack: Path, _digest: bytes, offset: int, length: int, _inner: int, _raw: int) -> bool:
+        try:
+            now = damaged.read_bytes()
+        except OSError:
+            return False
+        return now[offset : offset + length] == before[offset : offset + length] and len(now) >= offset + length
+
+    return intact
 
 
 def pack_damage(h: History, repo: Path, name: str) -> Damage:
@@ -593,9 +659,12 @@ def pack_damage(h: History, repo: Path, name: str) -> Damage:
         offset, length, _, _ = TRAILER.unpack_from(path.read_bytes(), size - TRAILER.size)
         flip(path, offset + length // 2, 0x5A)
     mine = {d for d, c in h.chunks.items() if c.pack == pack}
-    lost = h.needing({d for d in mine if not chunk_intact(path, d, *astuple(h.chunks[d])[1:])})
+    intact = frame_unchanged(pack_file(h.repo, pack), path) if h.encrypted else chunk_intact
+    lost = h.needing({d for d in mine if not intact(path, d, *astuple(h.chunks[d])[1:])})
     every = h.needing(mine)
     footer_lost = not path.exists() or not footer_intact(path)
+    if footer_lost and h.encrypted:  # a sealed pack is read only through its footer (FORMAT.md, "Encryption")
+        lost = every
     assert lost or name == "pack-flipped-footer", f"{name} should cost some file its bytes"
     latest = max(h.trees)  # the file to ask for: one the damage costs at the latest snapshot, if any
     target = min([k for k in lost if k[0] == latest] or [k for k in every if k[0] == latest])

@@ -65,6 +65,13 @@ def new_repo(tmp_path: Path, *folders: Path) -> Path:
     return repo
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a child process running the engine: this one's, the sources on its path, and the
+    passphrase of the repositories new_repo makes encrypted (the child unlocks with it, as a person's would)."""
+    root = Path(__file__).resolve().parent.parent
+    return {**os.environ, "PYTHONPATH": str(root), "TIMEKEEP_PASSPHRASE": PASSPHRASE, **extra}
+
+
 def backup(repo: Path) -> int:
     with Timekeep.open(repo, writer=True) as tk:
         return tk.backup().id

@@ -25,7 +25,9 @@ from typing import Any
 import peewee
 import pytest
 
-from tests.helpers import Tree, new_repo, read_tree
+from tests import helpers
+from tests.damage_support import checkpoint, copy_drive
+from tests.helpers import Tree, index_file, new_repo, read_tree
 from tests.test_crash import python
 from tests.treeops import MtimeClock, append, flip_byte, index_db, insert, overwrite, payload, restore_into
 from timekeep.core.api import Timekeep, rebuild_index
@@ -146,10 +148,10 @@ class Thinned:
     steps: int
     seconds: float
     pack_bytes: int
+    index: Path | None = None  # an encrypted history's index (each copy puts it in its computer's cache)
 
     def copy(self, where: Path) -> Path:
-        shutil.copytree(self.repo, where, symlinks=True)
-        return where
+        return copy_drive(self.repo, self.index, where)
 
 
 class Editor:
@@ -220,13 +222,36 @@ def build_history(ed: Editor) -> None:
 
 @pytest.fixture(scope="module")
 def thinned(tmp_path_factory: pytest.TempPathFactory) -> Thinned:
-    base = tmp_path_factory.mktemp("history")
+    return make_thinned(tmp_path_factory.mktemp("history"), "drive")
+
+
+@pytest.fixture(scope="module")
+def encrypted_thinned(tmp_path_factory: pytest.TempPathFactory) -> Thinned:
+    return make_thinned(tmp_path_factory.mktemp("encrypted-history"), "encrypted")
+
+
+def make_thinned(base: Path, mode: str) -> Thinned:
+    """The history in `mode` (new_repo's), in a cache folder of its own under `base` where that matters."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(base / "cache"))
+        mp.setattr(helpers, "INDEX_MODE", [mode])
+        return _make_thinned(base, mode == "encrypted")
+
+
+def _make_thinned(base: Path, encrypted: bool) -> Thinned:
     src = Path(os.path.realpath(base)) / "src"
     src.mkdir()
     ed = Editor(src, new_repo(base, src))
     build_history(ed)
     assert sorted(ed.trees) == list(range(1, 9))
-    runs = [run_child(shutil.copytree(ed.repo, base / f"reference-{n}"), "none", ASKED) for n in range(2)]
+    index = index_file(ed.repo) if encrypted else None
+    if index is not None:
+        checkpoint(index)
+    runs = []
+    for n in range(2):
+        with pytest.MonkeyPatch.context() as mp:  # each copy another computer, with a cache of its own
+            mp.setenv("XDG_CACHE_HOME", str(base / f"reference-{n}-cache"))
+            runs.append(run_child(copy_drive(ed.repo, index, base / f"reference-{n}"), "none", ASKED))
     done, report = runs[1], runs[1].report  # the second: the first may pay for cold caches
     assert done.code == 0 and done.steps == runs[0].steps and report["problems"] == []
     # the history makes the coalescer do real work, or these tests would prove little
@@ -235,7 +260,8 @@ def thinned(tmp_path_factory: pytest.TempPathFactory) -> Thinned:
     dropped = list(report["snapshots_dropped"])
     kept = [sid for sid in ed.trees if sid not in dropped]
     seconds = min(run.seconds for run in runs)
-    return Thinned(ed.repo, src, ed.trees, dropped, kept, done.steps, seconds, pack_bytes(base / "reference-1"))
+    return Thinned(ed.repo, src, ed.trees, dropped, kept, done.steps, seconds, pack_bytes(base / "reference-1"),
+                   index)
 
 
 # --- what the drive holds ------------------------------------------------------------------------------------
@@ -319,6 +345,16 @@ PHASES = {
 
 @pytest.mark.parametrize("phase", list(PHASES))
 def test_coalesce_killed_at_a_known_phase(thinned: Thinned, tmp_path: Path, phase: str) -> None:
+    killed_at_phase(thinned, tmp_path, phase)
+
+
+@pytest.mark.parametrize("phase", list(PHASES))
+def test_coalesce_killed_at_a_known_phase_encrypted(encrypted_thinned: Thinned, tmp_path: Path, phase: str) -> None:
+    """The same, on an encrypted drive whose index this computer keeps (its thinning's manifests sealed anew)."""
+    killed_at_phase(encrypted_thinned, tmp_path, phase)
+
+
+def killed_at_phase(thinned: Thinned, tmp_path: Path, phase: str) -> None:
     repo = thinned.copy(tmp_path / "repo")
     before = packs_on_drive(repo)
     assert run_child(repo, phase, ASKED).killed, f"the coalescer never reached {phase}"

@@ -10,7 +10,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule, run_state_machine_as_test
 
-from tests.test_property import History
+from tests.test_property import History, bounded
 from tests.treeops import assert_snapshot_matches
 from timekeep.core.api import Timekeep
 
@@ -42,8 +42,9 @@ class ThinnedHistory(History):
             super().teardown()
 
 
-def test_every_kept_snapshot_comes_back_exactly_after_thinning(tmp_path: Path) -> None:
-    run_state_machine_as_test(lambda: ThinnedHistory(tmp_path), settings=settings(stateful_step_count=30))
+def test_every_kept_snapshot_comes_back_exactly_after_thinning(plain_and_encrypted: str, tmp_path: Path) -> None:
+    run_state_machine_as_test(lambda: ThinnedHistory(tmp_path),
+                              settings=bounded(plain_and_encrypted, stateful_step_count=30))
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Tree, new_repo, read_tree
+from tests.helpers import Tree, child_env, new_repo, read_tree
 from tests.treeops import MtimeClock, fresh_dir, insert, overwrite
 from timekeep.core.api import Timekeep
 from timekeep.core.errors import RepositoryLocked
@@ -29,11 +29,12 @@ MiB = 1 << 20
 
 BACKUP_CHILD = """
 import sys
-from timekeep.core.api import Timekeep
+from timekeep.core.api import Timekeep, unlock
 
 def said(progress):
     print(progress.phase, flush=True)
 
+unlock(sys.argv[1], interactive=False)  # an encrypted one, from $TIMEKEEP_PASSPHRASE
 print("go", flush=True)
 with Timekeep.open(sys.argv[1], writer=True) as tk:
     tk.backup(progress=said)
@@ -51,8 +52,7 @@ with Timekeep.open(sys.argv[1], writer=True):
 
 
 def python(code: str, *args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env=child_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -208,7 +208,7 @@ def after_kill(history: History, tree: Tree) -> None:
 
 
 @pytest.mark.parametrize("phase", [b"store", b"commit"])
-def test_backup_killed_at_a_known_phase(history: History, phase: bytes) -> None:
+def test_backup_killed_at_a_known_phase(plain_and_encrypted: str, history: History, phase: bytes) -> None:
     source = Source(history.src, random.Random(7))
     source.build(big=6, small=100)
     history.backup()
@@ -220,7 +220,7 @@ def test_backup_killed_at_a_known_phase(history: History, phase: bytes) -> None:
 
 
 @pytest.mark.slow
-def test_backup_killed_at_random_points(history: History) -> None:
+def test_backup_killed_at_random_points(history: History) -> None:  # encrypted: the known phases above
     rng = random.Random(20261125)
     source = Source(history.src, rng)
     source.build()

@@ -49,7 +49,7 @@ from tests.damage_support import (
     pack_damage,
     timekeep,
 )
-from tests.helpers import Tree, index_file, read_tree
+from tests.helpers import PASSPHRASE, Tree, index_file, read_tree
 from tests.treeops import tree_diff, truncate
 from timekeep.core.agent.client import AgentClient
 from timekeep.core.agent.messages import JobFinished
@@ -85,12 +85,30 @@ LOCAL_CELLS = [(n, c) for n in INDEX for c in MAIN] + [
     ("pack-missing", "backup"), ("pack-missing", "coalesce"), ("pack-truncated", "restore-file"),
     ("pack-flipped", "check-read-data"), ("manifest-missing", "backup"), ("manifest-missing", "ls"),
     ("manifest-flipped", "rebuild-index"), ("folders-garbled", "backup")]
-MODES = [(n, c, "drive") for n, c in CELLS] + [(n, c, "local") for n, c in LOCAL_CELLS]
+# Again encrypted (its index kept on this computer, every pack frame and footer, manifest and folders.json
+# sealed): each artifact under a writer and a reader, not every cell again. The local index missing, cut
+# short, flipped and stale (an older copy of it); sealed frames and footers flipped; manifests lost or flipped.
+ENCRYPTED_CELLS = [
+    ("index-missing", "backup"), ("index-missing", "ls"), ("index-half", "coalesce"),
+    ("index-half", "restore-file"), ("index-flipped", "backup"), ("index-flipped", "cat"),
+    ("index-stale", "backup"), ("index-stale", "coalesce-rule"), ("index-stale", "ls"),
+    ("pack-missing", "backup"), ("pack-truncated", "restore-file"), ("pack-flipped", "check-read-data"),
+    ("pack-flipped", "restore-folder"), ("pack-flipped-footer", "rebuild-index"), ("pack-flipped-footer", "backup"),
+    ("manifest-missing", "backup"), ("manifest-flipped", "rebuild-index"), ("manifest-flipped", "ls"),
+    ("folders-garbled", "backup"), ("config-garbled", "ls")]
+MODES = [(n, c, "drive") for n, c in CELLS] + [(n, c, "local") for n, c in LOCAL_CELLS] + \
+    [(n, c, "encrypted") for n, c in ENCRYPTED_CELLS]
 
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> History:
     return build_history(tmp_path_factory.mktemp("history"))
+
+
+@pytest.fixture(scope="module")
+def encrypted_history(tmp_path_factory: pytest.TempPathFactory) -> History:
+    """The same history, encrypted; this process keeps it unlocked, as the command it runs would."""
+    return build_history(tmp_path_factory.mktemp("encrypted-history"), "encrypted")
 
 
 @pytest.fixture(autouse=True)
@@ -168,8 +186,8 @@ class Cell:
     def __init__(self, h: History, tmp: Path, name: str, index_mode: str = "drive") -> None:
         self.h, self.tmp = h, tmp
         self.repo = h.copy(tmp / "repo")
-        self.local = index_mode == "local"
-        if self.local:
+        self.local = index_mode != "drive"
+        if index_mode == "local":
             keep_index_locally(self.repo)
         self.index = index_file(self.repo)  # known before the damage: config.json may be what is damaged
         self.d = DAMAGES[name](h, self.repo, name)
@@ -519,13 +537,55 @@ def judge_check(cell: Cell, failed: set[Key]) -> None:
 
 
 @pytest.mark.parametrize(("damaged", "command", "index_mode"), MODES,
-                         ids=[f"{n}-{c}" + ("-local" if m == "local" else "") for n, c, m in MODES])
-def test_cell(history: History, tmp_path: Path, damaged: str, command: str, index_mode: str) -> None:
+                         ids=[f"{n}-{c}" + ("" if m == "drive" else f"-{m}") for n, c, m in MODES])
+def test_cell(request: pytest.FixtureRequest, tmp_path: Path, damaged: str, command: str, index_mode: str) -> None:
+    history = request.getfixturevalue("encrypted_history" if index_mode == "encrypted" else "history")
     cell = Cell(history, tmp_path, damaged, index_mode)
     run = COMMANDS[command](cell)
     judge_command(cell, command, run)
     recover(cell)
-    if index_mode == "local":
+    if index_mode != "drive":
         on_drive = sorted(p.name for p in cell.repo.glob("index.db*"))
         cell.f.expect(not on_drive, f"the index is kept on this computer, yet the drive holds {on_drive}")
+    cell.f.verdict()
+
+
+# --- the key slots of an encrypted drive -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("slot", ["passphrase", "recovery"])
+@pytest.mark.parametrize("how", ["missing", "truncated", "flipped"])
+def test_a_damaged_key_slot_the_other_slot_still_opens(encrypted_history: History, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch, slot: str, how: str) -> None:
+    """One of the two key slots lost, cut short or flipped: a process that has not unlocked the drive opens it
+    with the other slot's secret, backs up, and every snapshot restores exactly; the damaged slot's own secret
+    is refused in one line (exit 2), and nothing else is read."""
+    from timekeep.core.crypto import sealing
+    from timekeep.core.storage.layout import load_config
+
+    h = encrypted_history
+    cell = Cell(h, tmp_path, "index-missing", "encrypted")  # a computer new to the drive: no index yet
+    slots = {p: p.read_bytes() for p in (cell.repo / "keys").glob("*.json")}
+    (damaged,) = [p for p, data in slots.items() if f'"kind": "{slot}"'.encode() in data.replace(b'":"', b'": "')]
+    if how == "missing":
+        damaged.unlink()
+    elif how == "truncated":
+        truncate(damaged, len(slots[damaged]) // 2)
+    else:
+        data = bytearray(slots[damaged])
+        data[data.index(b'"wrapped"') + 14] ^= 0x5A
+        damaged.write_bytes(bytes(data))
+    secrets = {"passphrase": PASSPHRASE, "recovery": h.recovery}
+    rid = load_config(cell.repo).repository_id
+    sealing.forget(rid)
+    monkeypatch.setenv("TIMEKEEP_PASSPHRASE", secrets[slot])
+    refused = cell.run("snapshots")
+    cell.f.clean_run(refused)
+    cell.f.expect(refused.code == 2 and len(refused.err_text.strip().splitlines()) == 1 and
+                  (how == "missing" or damaged.stem in refused.err_text or "passphrase" in refused.err_text.lower()
+                   or "recovery key" in refused.err_text.lower()),
+                  f"the damaged slot's own secret: {refused}")
+    sealing.forget(rid)
+    monkeypatch.setenv("TIMEKEEP_PASSPHRASE", secrets["recovery" if slot == "passphrase" else "passphrase"])
+    recover(cell)  # rebuild-index (a computer new to the drive), backup, every snapshot restored, check
     cell.f.verdict()

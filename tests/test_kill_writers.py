@@ -34,13 +34,14 @@ from tests.damage_support import (
     manifest_id,
     timekeep,
 )
-from tests.helpers import Tree, read_tree
+from tests.helpers import Tree, child_env, read_tree
 from tests.treeops import tree_diff
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 4  # per command in the quick loop; SLOW_RUNS under `slow`
 SLOW_RUNS = 16
 COMMANDS = ("rebuild-index", "coalesce", "restore-overwrite")
+ENCRYPTED_COMMANDS = ("rebuild-index", "coalesce")  # the writers of the sealed drive and the local index
 SEEDS = {"rebuild-index": 91, "coalesce": 92, "restore-overwrite": 93}
 
 
@@ -59,7 +60,7 @@ def private_runtime(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 
 
 def spawn(repo: Path, args: list[str]) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = child_env(PYTHONDONTWRITEBYTECODE="1")  # an encrypted history's child unlocks with its passphrase
     return subprocess.Popen([sys.executable, "-m", "timekeep.core.cli.main", *args, "--repo", str(repo)], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -133,13 +134,30 @@ def prepared(h: History, repo: Path, command: str, where: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def work(history: History, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Work]:
+    return measured(history, tmp_path_factory, COMMANDS)
+
+
+@pytest.fixture(scope="module")
+def encrypted_history(tmp_path_factory: pytest.TempPathFactory) -> History:
+    return build_history(tmp_path_factory.mktemp("encrypted-history"), "encrypted")
+
+
+@pytest.fixture(scope="module")
+def encrypted_work(encrypted_history: History, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Work]:
+    return measured(encrypted_history, tmp_path_factory, ENCRYPTED_COMMANDS)
+
+
+def measured(h: History, tmp_path_factory: pytest.TempPathFactory, commands: tuple[str, ...]) -> dict[str, Work]:
+    """What each command writes, and how long it takes, uninterrupted (each on a copy: its own computer)."""
     found = {}
-    for command in COMMANDS:
+    for command in commands:
         base = tmp_path_factory.mktemp(f"measure-{command}")
-        repo = history.copy(base / "repo")
-        proc = spawn(repo, prepared(history, repo, command, base / "dest"))
-        started = time.monotonic()
-        found[command] = Work(measure(proc), time.monotonic() - started)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("XDG_CACHE_HOME", str(base / "cache"))
+            repo = h.copy(base / "repo")
+            proc = spawn(repo, prepared(h, repo, command, base / "dest"))
+            started = time.monotonic()
+            found[command] = Work(measure(proc), time.monotonic() - started)
     return found
 
 
@@ -268,6 +286,12 @@ def test_killed_at_random_moments(history: History, work: dict[str, Work], tmp_p
 def test_killed_at_random_moments_with_the_index_on_this_computer(history: History, work: dict[str, Work],
                                                                   tmp_path: Path, command: str) -> None:
     killed_runs(history, work, tmp_path, command, RUNS, local=True)
+
+
+@pytest.mark.parametrize("command", ENCRYPTED_COMMANDS)
+def test_killed_at_random_moments_encrypted(encrypted_history: History, encrypted_work: dict[str, Work],
+                                            tmp_path: Path, command: str) -> None:
+    killed_runs(encrypted_history, encrypted_work, tmp_path, command, RUNS)
 
 
 @pytest.mark.slow

@@ -9,6 +9,10 @@ or any trouble on the way, is left to the rebuild (the caller's).
 A snapshot this computer left running (its writer killed) whose id another computer has since used shows on
 the drive under that id: `foreign_running` tells the two apart by the snapshot's start time, which its
 manifest records, so a killed backup is never completed with another computer's manifest.
+
+The index this computer keeps also remembers how far the drive had got, which the seals cannot: an older
+generation of a manifest put back under its own name, or the whole drive put back from an older copy, is sealed
+as well as the newer was. `went_back` names that, so no writer builds on it and no rebuild forgets the rest.
 """
 
 from __future__ import annotations
@@ -42,6 +46,29 @@ def foreign_running(db: SqliteDatabase, view: DriveView, sealing: Sealing | None
         if int(header.get("time_ns", -1)) != int(started):
             found.append(int(sid))
     return found
+
+
+def went_back(db: SqliteDatabase, view: DriveView, drift: Drift) -> str | None:
+    """What of the drive is older than this index saw, in words; None when nothing went back. A snapshot
+    the index knows at generation g went back when the drive holds only generations below g (an unfinished
+    thinning's snapshots excepted: its writer writes them again). The newest snapshots the index knows went
+    back when they are gone above every id left on the drive, and packs the index knows are gone too: a
+    thinning never removes the newest snapshot, and a lost newest manifest alone is written again from the
+    index."""
+    busy = set(view.thinning["rewrite"]) | set(view.thinning["remove"]) if view.thinning else set()
+    complete = {int(i): int(g) for i, g in db.execute_sql("SELECT id, gen FROM snapshot WHERE state = 'complete'")}
+    for sid, gen in sorted(complete.items()):
+        gens = view.manifests.get(sid)
+        if gens and max(gens) < gen and sid not in busy:
+            return (f"the drive holds an older copy of snapshot {sid} than this computer saw (generation "
+                    f"{max(gens)}, after {gen}): was it restored from an older copy?")
+    gone = sorted(sid for sid in complete if sid > view.highest_id)
+    if gone and drift.missing_packs:
+        one = len(gone) == 1
+        named = f"snapshot {gone[0]}" if one else f"snapshots {gone[0]}-{gone[-1]}"
+        return (f"{named}, which this computer saw, {'is' if one else 'are'} gone from the drive with the packs "
+                f"{'it' if one else 'they'} stored: was the drive restored from an older copy?")
+    return None
 
 
 def only_added(db: SqliteDatabase, view: DriveView, drift: Drift) -> list[int] | None:

@@ -5,7 +5,9 @@ each with its own index in its cache folder: a computer that never held it has n
 behind whenever another backs up. Readers must not show a history that silently lacks snapshots the drive
 has, so a reader that finds the local index missing, damaged or behind first opens the repository as a
 writer (the writer's checks rebuild or catch it up, with progress) and reads after. While a writer runs, or
-where the drive cannot be written (the lock lives there), the reader reads what there is and says so.
+where the drive cannot be written (the lock lives there), the reader reads what there is and says so. When
+the drive went back to an older copy (see catchup.py), no writer may open it: the reader reads what this
+computer's index knows, every byte still checked against its seal and digest, and says what went back.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from collections.abc import Callable
 
 from peewee import DatabaseError
 
-from timekeep.core.errors import IndexDamaged, IndexMissing, RepositoryLocked, StorageError
-from timekeep.core.index.catchup import foreign_running
+from timekeep.core.errors import DriveWentBack, IndexDamaged, IndexMissing, RepositoryLocked, StorageError
+from timekeep.core.index.catchup import foreign_running, went_back
 from timekeep.core.index.schema import open_index
 from timekeep.core.index.survey import compare, survey
 from timekeep.core.storage.layout import Layout
@@ -34,10 +36,13 @@ def stale(layout: Layout) -> str | None:
         view = survey(layout)
         drift = compare(db, view)
         foreign = foreign_running(db, view, layout.sealing)
+        back = went_back(db, view, drift)
     except DatabaseError as err:
         return f"the index is damaged: {err}"
     finally:
         db.close()
+    if back is not None:
+        return back  # the writer refuses, saying so; the index is then read as it is
     if drift.behind:
         return f"the index is behind the drive ({drift.behind[0]})"
     if drift.missing_packs or drift.resized_packs:
@@ -56,6 +61,8 @@ def catch_up(layout: Layout, open_writer: Callable[[], list[str]]) -> list[str]:
     log.info("%s: %s; bringing it up to the drive", layout.root, reason)
     try:
         return open_writer()
+    except DriveWentBack as err:
+        return [str(err)]
     except RepositoryLocked:
         return ["a backup is running, so this computer's index was not brought up to the drive"]
     except StorageError as err:

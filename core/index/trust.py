@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from peewee import DatabaseError, SqliteDatabase
 
-from timekeep.core.errors import CorruptData, IndexDamaged, IndexMissing, RepositoryLocked
+from timekeep.core.errors import CorruptData, DriveWentBack, IndexDamaged, IndexMissing, RepositoryLocked
 from timekeep.core.index import catchup, chain, checked
 from timekeep.core.index.beside import build_beside, put_in_place, remove_leftovers
 from timekeep.core.index.rebuild import RebuildReport
@@ -55,6 +55,10 @@ def trusted_index(layout: Layout, progress: ProgressCallback | None, notes: list
         return _rebuild(layout, progress, notes, str(err), None, repository_id), True
     view = survey(layout)
     drift = compare(db, view)
+    if layout.index_local and (back := catchup.went_back(db, view, drift)) is not None:
+        db.close()
+        raise DriveWentBack(f"{back} Nothing was written; to accept the drive as it is now, run "
+                            "`timekeep rebuild-index`")
     if layout.index_local and (reason := _local_doubt(db, layout, view, drift)) is not None:
         if _caught_up(db, layout, view, drift, progress, notes):
             return db, False

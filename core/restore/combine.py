@@ -21,7 +21,7 @@ from timekeep.core.errors import CorruptData
 from timekeep.core.index import queries
 from timekeep.core.index.queries import ChunkLocation
 from timekeep.core.storage import frame
-from timekeep.core.storage.pack import PackReader
+from timekeep.core.storage.pack import PackReader, read_footer
 from timekeep.core.types import Plan
 
 WINDOW = 6
@@ -45,6 +45,7 @@ class ChunkSource:
         self.reader = reader
         self.sealing = reader.layout.sealing
         self.ids = self.sealing.ids if self.sealing is not None else PLAIN_IDS
+        self.named: dict[str, dict[int, bytes]] = {}  # pack -> frame offset -> name, from its footer
 
     def locate(self, digests: list[bytes]) -> dict[bytes, ChunkLocation]:
         found = queries.chunk_locations(self.db, digests)
@@ -69,12 +70,23 @@ class ChunkSource:
             raise CorruptData(text if where[0] in text else f"pack {where[0]} is damaged: {text}") from None
 
     def _first_chunk(self, where: Frame) -> bytes:
-        """A sealed frame's name: the id of the chunk it begins with."""
+        """A sealed frame's name: the id of the chunk it begins with. The index keeps one place per chunk, so
+        when that chunk is indexed in another pack (a thinning's copy, or a leftover pack adopted beside it),
+        the pack's own footer names the frame."""
         row = self.db.execute_sql("SELECT c.digest FROM chunk c JOIN pack p ON p.id = c.pack_id "
                                   "WHERE p.name = ? AND c.offset = ? AND c.inner = 0", (where[0], where[1])).fetchone()
-        if row is None:
-            raise CorruptData(f"the index knows no chunk that begins the frame at {where[1]} in pack {where[0]}")
-        return bytes(row[0])
+        if row is not None:
+            return bytes(row[0])
+        if where[0] not in self.named:
+            try:
+                entries = read_footer(self.reader.layout.pack_path(where[0]), self.sealing)
+            except OSError as err:
+                raise CorruptData(f"pack {where[0]} cannot be read ({err.strerror})") from None
+            self.named[where[0]] = {e.offset: bytes(e.digest) for e in entries if e.inner == 0}
+        name = self.named[where[0]].get(where[1])
+        if name is None:
+            raise CorruptData(f"no chunk begins the frame at {where[1]} in pack {where[0]}")
+        return name
 
     def chunk(self, digest: bytes) -> bytes:
         return self.chunk_at(digest, self.locate([digest])[digest])
