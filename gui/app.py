@@ -20,11 +20,13 @@ from timekeep.core.types import Retention, SnapshotInfo
 from timekeep.gui import wording
 from timekeep.gui.assets import Assets
 from timekeep.gui.dialogs.check import CheckDialog
+from timekeep.gui.dialogs.new_drive import NewDriveDialog
 from timekeep.gui.dialogs.settings import SettingsDialog
 from timekeep.gui.dialogs.unlock import UnlockDialog
 from timekeep.gui.dialogs.welcome import WelcomeDialog
+from timekeep.gui.dialogs.welcome_keys import KeySteps
 from timekeep.gui.engine_bridge import EngineBridge, History
-from timekeep.gui.engine_jobs import named_repository_problem, open_or_create
+from timekeep.gui.engine_jobs import named_repository_problem
 from timekeep.gui.history_watch import HistoryWatch
 from timekeep.gui.main_window import MainWindow
 from timekeep.gui.place import open_place, place_argument
@@ -37,12 +39,6 @@ from timekeep.gui.widgets.protection_status import ProtectionStatus
 from timekeep.gui.workers import WorkerPool
 
 WORKER_THREADS = 4  # a backup holds one for its whole length; browsing, previews and restores share the rest
-
-
-def resolve_repository(chosen: str) -> str:
-    """A chosen folder that is a repository is used as is; otherwise `<chosen>/Timekeep/<hostname>`."""
-    target, _exists = backups_folder(chosen)
-    return str(open_or_create(target))
 
 
 class TimekeepApp(QObject):
@@ -66,6 +62,7 @@ class TimekeepApp(QObject):
         self.check_dialog: CheckDialog | None = None
         self.welcome: WelcomeDialog | None = None
         self.unlock_dialog: UnlockDialog | None = None
+        self.new_drive: NewDriveDialog | None = None  # a drive chosen in Settings that holds no backups yet
         self.quitting = False
         self._connect()
 
@@ -289,9 +286,20 @@ class TimekeepApp(QObject):
         if change is not None:
             self.bridge.change_folders(change, on_failed=lambda m: self.prompts.warn(self.window, "Folders", m))
         if dialog.new_repository:
-            self.workers.start(resolve_repository, dialog.new_repository,
-                               on_done=lambda repo: self.open_repository(repo, protect=True),
+            self.workers.start(backups_folder, dialog.new_repository, on_done=self._drive_changed,
                                on_failed=lambda m: self.prompts.warn(self.window, "Backup drive", m))
+
+    def _drive_changed(self, found: tuple[Path, bool]) -> None:
+        """A drive chosen in Settings: its backups open as they are; a drive without any gets the welcome
+        flow's key steps first (encrypted unless the person says not to), then protection."""
+        target, exists = found
+        if exists:
+            self.open_repository(str(target), protect=True)
+            return
+        steps = KeySteps(self.workers, self.prompts, self.home or Path.home(), self.argon2, self)
+        self.new_drive = NewDriveDialog(steps, self.window)
+        steps.ready.connect(lambda repo: self.open_repository(str(repo), protect=True))
+        steps.begin(target)
 
     # leaving
     def quit(self) -> None:

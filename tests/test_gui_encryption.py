@@ -242,3 +242,38 @@ def test_cancelling_the_unlock_leaves_the_window_usable_and_the_drive_locked(qtb
         assert window is not None and window.isVisible() and app.bridge.state == "locked"
         assert "locked" in window.drive_status.label.text() and not window.backup_action.isEnabled()
         app.shut_down()
+
+
+def test_changing_to_a_new_drive_in_settings_encrypts_it_too(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Settings' "Change drive…" onto a drive without backups asks for a passphrase and shows the recovery key,
+    as the welcome flow does, rather than making an unencrypted repository behind the person's back."""
+    home = private_home(tmp_path)
+    old = tmp_path / "old-drive" / "repo"
+    init_repository(old)
+    with no_keyring():
+        app = TimekeepApp(AppPaths(tmp_path / "config", tmp_path / "cache"), ScriptedPrompts(),
+                          AppSettings(repository=str(old)), tray=False, home=home, argon2=TEST_PARAMS)
+        app.start()
+        assert app.window is not None
+        qtbot.addWidget(app.window)
+        settings = app.show_settings()
+        qtbot.addWidget(settings)
+        settings.new_repository = str(tmp_path / "new-drive")
+        settings.accept()
+        qtbot.waitUntil(lambda: app.new_drive is not None and app.new_drive.isVisible(), timeout=10_000)
+        dialog = app.new_drive
+        assert dialog is not None and dialog.pages.currentWidget() is dialog.steps.new_page
+        for field in dialog.steps.new_page.secret.fields:
+            qtbot.keyClicks(field, PASSPHRASE)
+        qtbot.mouseClick(dialog.next_button, Qt.MouseButton.LeftButton)
+        recovery = dialog.steps.recovery_page
+        qtbot.waitUntil(lambda: dialog.pages.currentWidget() is recovery, timeout=10_000)
+        assert not dialog.next_button.isEnabled()
+        recovery.kept_box.setChecked(True)
+        qtbot.mouseClick(dialog.next_button, Qt.MouseButton.LeftButton)
+        repo = repository_path(tmp_path / "new-drive")
+        qtbot.waitUntil(lambda: app.settings.repository == str(repo) and not dialog.isVisible(), timeout=10_000)
+        assert load_config(repo).encrypted and not load_config(old).encrypted
+        sealing.forget(load_config(repo).repository_id)
+        unlock_with(repo, PASSPHRASE)  # the passphrase typed in the dialog is the drive's
+        app.shut_down()
