@@ -167,7 +167,8 @@ def forget_passphrase(path: str | Path) -> bool:
 
 
 def keep_new_passphrase(path: str | Path, passphrase: str) -> None:
-    """Keep a new repository's passphrase in the system keyring (KeyringUnavailable says why it could not)."""
+    """Keep a passphrase known to open the repository (it was just set, or just unlocked with) in the system
+    keyring, without deriving its key again (KeyringUnavailable says why it could not)."""
     rekeying.keep(path, passphrase)
 
 

@@ -17,7 +17,7 @@ from timekeep.core.api import (
     init_repository,
     is_encrypted,
     is_repository,
-    keep_passphrase,
+    keep_new_passphrase,
     unlock_quietly,
     unlock_with,
 )
@@ -93,7 +93,7 @@ def unlock_typed(path: Path, secret: str, keep: bool) -> Unlocked | Refused:
 
 def _keep(path: Path, passphrase: str) -> str:
     try:
-        keep_passphrase(path, passphrase)
+        keep_new_passphrase(path, passphrase)  # known to open it: made or unlocked with it just now
     except KeyringUnavailable:
         return KEYRING_ABSENT
     return ""

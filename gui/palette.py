@@ -34,6 +34,12 @@ def mark_colour(change: str, palette: QPalette) -> QColor:
     return readable(QColor(dark if is_dark(palette) else light), palette.color(QPalette.ColorRole.Base))
 
 
+def message_style(palette: QPalette, error: bool) -> str:
+    """A dialog's message line: the error colour for what went wrong, plain text for what is going on."""
+    colour = mark_colour("error", palette) if error else palette.color(QPalette.ColorRole.WindowText)
+    return f"color: {colour.name()}"
+
+
 def diff_tint(tag: str, palette: QPalette) -> QColor:
     light, dark = DIFF_TINTS[tag]
     return QColor(dark if is_dark(palette) else light)

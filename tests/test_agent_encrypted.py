@@ -273,3 +273,25 @@ def test_an_agent_started_fresh_unlocks_from_the_secret_service_and_backs_up_una
     with Timekeep.open(repo) as tk:
         assert [s.trigger for s in tk.snapshots()] == ["first", "drive-connected"]
     assert stored_tree(repo, src, tmp_path / "r") == read_tree(src)
+
+
+def test_timekeep_backup_hands_a_locked_agent_its_passphrase_and_the_agent_backs_up(tmp_path: Path) -> None:
+    """The agent holds the drive locked; `timekeep backup` with the passphrase at hand gives it over (it would
+    have unlocked with it itself) and the agent takes the backup; a wrong one is one line, exit 2."""
+    src = tmp_path / "src"
+    make_tree(src, {"a.txt": b"before"})
+    repo = locked_repo(tmp_path, src)
+    env = agent_env_without_keyring(tmp_path)
+    with agent_process(env, repo) as (_, paths):
+        assert destination(paths).locked
+        (src / "a.txt").write_bytes(b"changed while locked")
+        wait_for(lambda: destination(paths).pending_paths == 1, what="the change journaled while locked")
+        wrong = cli({**env, "TIMEKEEP_PASSPHRASE": "not the passphrase"}, "backup", "--repo", str(repo))
+        assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "Traceback" not in wrong.stderr, wrong
+        assert destination(paths).locked
+        done = cli({**env, "TIMEKEEP_PASSPHRASE": PASSPHRASE}, "backup", "--repo", str(repo), "--json")
+        assert done.returncode == 0, done
+        assert json.loads(done.stdout)["destination"] == str(repo)  # the agent's backup, not one of its own
+        assert destination(paths).locked is None and destination(paths).snapshots == 2
+    read_with_passphrase(repo, tmp_path)
+    assert stored_tree(repo, src, tmp_path / "r") == read_tree(src)

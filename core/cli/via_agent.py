@@ -10,22 +10,44 @@ import argparse
 import os
 import sys
 import threading
+from pathlib import Path
 
 from timekeep.core.cli.exits import backup_exit
 from timekeep.core.cli.output import failures, print_backup, print_skipped
 from timekeep.core.cli.progress import Reporter
-from timekeep.core.cli.repo import REPO_ENV, cancel_on_interrupt
+from timekeep.core.cli.repo import REPO_ENV, cancel_on_interrupt, repo_path
+
+
+def hand_over_passphrase(args: argparse.Namespace) -> None:
+    """Give the agent, which holds the drive locked, the passphrase this command would unlock with itself
+    ($TIMEKEEP_PASSPHRASE, --passphrase-file or the terminal); a wrong one is one line, exit 2."""
+    from timekeep.core.agent.client import AgentClient, AgentError, agent_socket
+    from timekeep.core.api import given_passphrase
+
+    given = getattr(args, "passphrase_file", None)
+    secret = given_passphrase(Path(given) if given else None)
+    client = AgentClient.connect(agent_socket(), timeout=60.0)
+    if client is None:
+        raise AgentError("the agent stopped while the backup was being asked for")
+    with client:
+        client.unlock(repo_path(args), secret)
 
 
 def backup_via_agent(args: argparse.Namespace, reporter: Reporter) -> int | None:
     """The exit code of a backup the agent took, or None when the agent cannot take it. A first Ctrl-C
     asks the agent to cancel it, a second one leaves at once (the agent finishes or cancels on its own)."""
-    from timekeep.core.agent.client import back_up_now
+    from timekeep.core.agent.client import AgentError, back_up_now
 
     repo = getattr(args, "repo", None) or os.environ.get(REPO_ENV) or None
     cancel = threading.Event()
     with cancel_on_interrupt(cancel):
-        finished = back_up_now(repo, cancel, on_progress=reporter)
+        try:
+            finished = back_up_now(repo, cancel, on_progress=reporter)
+        except AgentError as err:
+            if err.kind != "KeyNeeded":
+                raise
+            hand_over_passphrase(args)  # the agent waits for the drive's passphrase: this command has it
+            finished = back_up_now(repo, cancel, on_progress=reporter)
     if finished is None:
         return None
     reporter.close()

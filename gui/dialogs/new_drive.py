@@ -48,8 +48,7 @@ class NewDriveDialog(QDialog):
             self.open()
 
     def _say(self, text: str, error: bool) -> None:
-        colour = palette.mark_colour("error", self.palette()).name() if error else self.palette().text().color().name()
-        self.message.setStyleSheet(f"color: {colour}")
+        self.message.setStyleSheet(palette.message_style(self.palette(), error))
         self.message.setText(text)
 
     def _ready(self, repo: Path) -> None:

@@ -91,7 +91,6 @@ class WelcomeDialog(QDialog):
             self.pages.addWidget(page)
         self.message = QLabel()
         self.message.setWordWrap(True)
-        self.message.setStyleSheet(f"color: {palette.mark_colour('error', self.palette()).name()}")
         layout = QVBoxLayout(self)
         layout.addWidget(self.pages, 1)
         layout.addWidget(self.message)
@@ -103,7 +102,7 @@ class WelcomeDialog(QDialog):
     def _connect_keys(self) -> None:
         self.keys.page_wanted.connect(lambda page: self._show_page(self.pages.indexOf(page)))
         self.keys.ready.connect(self._open_repository)
-        self.keys.said.connect(self.message.setText)
+        self.keys.said.connect(self._tell)
         self.keys.failed.connect(self._say)
         self.keys.recovery_page.kept_changed.connect(
             lambda kept: self.next_button.setEnabled(kept and self.pages.currentWidget() is self.keys.recovery_page))
@@ -323,15 +322,22 @@ class WelcomeDialog(QDialog):
 
     def _change_progressed(self, progress: Progress) -> None:
         if progress.phase == "rebuild":
-            self.message.setText(f"Rebuilding the index from the drive first: {wording.progress_line(progress)}")
+            self._tell(f"Rebuilding the index from the drive first: {wording.progress_line(progress)}")
 
     def _to_backup(self) -> None:
         self._show_page(2)
         self._start_backup()
 
     def _say(self, message: str) -> None:
+        """Something went wrong: said in the error colour, and Next offered again."""
+        self.message.setStyleSheet(palette.message_style(self.palette(), error=True))
         self.message.setText(message)
         self.next_button.setEnabled(True)
+
+    def _tell(self, message: str) -> None:
+        """What is going on, in plain text."""
+        self.message.setStyleSheet(palette.message_style(self.palette(), error=False))
+        self.message.setText(message)
 
     def finish(self) -> None:
         assert self.repo is not None
