@@ -83,11 +83,10 @@ def checked_files(db: SqliteDatabase, drop: Collection[int]) -> list[int]:
     fold seals them again, and must never seal what a damaged index made of them."""
     marks = ",".join("?" * len(drop))
     rows = list(db.execute_sql(
-        f"SELECT DISTINCT f.id, f.path FROM version v JOIN file f ON f.id = v.file_id WHERE v.snapshot_id IN ({marks})",
-        list(drop)))
-    for _, path in rows:
-        chain.history(db, path)
-    return [int(fid) for fid, _ in rows]
+        f"SELECT DISTINCT v.file_id FROM version v WHERE v.snapshot_id IN ({marks})", list(drop)))
+    for (fid,) in rows:
+        chain.history_of(db, fid)  # by the row, not its path: a damaged path must fail its seal, not be resealed
+    return [int(fid) for (fid,) in rows]
 
 
 def absorb(db: SqliteDatabase, sid: int, into: int) -> None:

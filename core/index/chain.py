@@ -76,6 +76,20 @@ def history(db: SqliteDatabase, path: bytes) -> list[Link] | None:
     return verified(path, head, links(db, fid))
 
 
+def history_of(db: SqliteDatabase, fid: int) -> tuple[bytes, list[Link]]:
+    """The path of file row `fid` and every version of it, checked as `history` checks them, but found by the
+    row rather than by its path: a path damaged in the row itself is then caught by its seal, where a lookup by
+    path (through the path index, which still holds the path as written) would find nothing to check."""
+    row = db.execute_sql("SELECT path, head, seal FROM file WHERE id = ?", (fid,)).fetchone()
+    if row is None:
+        raise CorruptData(f"the index lost the record of file {fid} while it was read")
+    path, head, file_seal = row
+    path = bytes(path) if isinstance(path, (bytes, memoryview)) else str(path).encode()
+    if not isinstance(head, int) or file_seal != seal.file_seal(path, head):
+        raise damaged(path, "its file record")
+    return path, verified(path, head, links(db, fid))
+
+
 def verified(path: bytes, head: int, found: list[Link]) -> list[Link]:
     """`found` (a file's versions, oldest first) once every seal and link in it is checked: CorruptData else.
     The file record's own seal (over `head`) is the caller's to check first."""
