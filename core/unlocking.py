@@ -52,11 +52,16 @@ def unlock(path: str | Path, source: PassphraseSource) -> bool:
     config = repo_layout.load_config(root)
     if not config.encrypted:
         return False
-    kept = sealing.unlocked(config.repository_id)
-    if kept is None or kept.key.check() != config.key_check:
+    if not holds_key(config):
         opened = source.open(root, config.repository_id, config.key_check)
         sealing.remember(config.repository_id, opened.unlocked.key)
     return True
+
+
+def holds_key(config: repo_layout.RepoConfig) -> bool:
+    """Whether this process holds the key of the repository `config` describes (and not an older one)."""
+    kept = sealing.unlocked(config.repository_id)
+    return kept is not None and kept.key.check() == config.key_check
 
 
 def given_secret(passphrase_file: Path | None = None, environ: Mapping[str, str] | None = None) -> str:
@@ -83,7 +88,7 @@ def keep(path: str | Path, secret: str) -> None:
 def unlock_quietly(path: str | Path) -> bool:
     """Unlock from what needs no person (the environment, the keyring); False when they give nothing."""
     try:
-        unlock(path, PassphraseSource(os.environ, None, Keychain(), None))
+        unlock(path, passphrase_source(interactive=False))
     except PassphraseUnavailable:
         return False
     return True

@@ -58,7 +58,7 @@ def make_repository(path: Path, passphrase: str | None, keep: bool, argon2: Argo
     recovery = init_repository(path, encryption="repokey", passphrase=passphrase, argon2=argon2)
     note = _keep(path, passphrase) if keep else ""
     if note or not keep:
-        tell_agent(path, passphrase)
+        hold_for_agent(path, passphrase)
     return Made(path, recovery, note)
 
 
@@ -87,7 +87,7 @@ def unlock_typed(path: Path, secret: str, keep: bool) -> Unlocked | Refused:
         return Refused("Wrong passphrase")
     note = _keep(path, secret) if keep and passphrase else ""
     if note or not (keep and passphrase):
-        tell_agent(path, secret)  # not in the keyring: the agent hears it from the window instead
+        hold_for_agent(path, secret)  # not in the keyring: the agent hears it from the window instead
     return Unlocked(note)
 
 
@@ -114,7 +114,7 @@ def save_recovery_key(destination: Path, text: str, overwrite: bool) -> Path:
     return destination
 
 
-def tell_agent(path: Path, secret: str) -> None:
+def hold_for_agent(path: Path, secret: str) -> None:
     """Hold a secret the person typed but kept out of the keyring, for as long as the window runs: the agent
     cannot read it from the keyring, so it is handed over when the agent says this drive is locked
     (`protection.probe`). Only in this process's memory."""
@@ -123,6 +123,6 @@ def tell_agent(path: Path, secret: str) -> None:
 
 
 def held_secret(path: Path | str) -> str | None:
-    """The secret held for the repository at `path` by `tell_agent`, if any."""
+    """The secret held for the repository at `path` by `hold_for_agent`, if any."""
     with _held_lock:
         return _held.get(os.path.abspath(path))

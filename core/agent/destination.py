@@ -17,7 +17,7 @@ from pathlib import Path
 
 from peewee import DatabaseError
 
-from timekeep.core import protected
+from timekeep.core import protected, unlocking
 from timekeep.core.agent import locked as locking
 from timekeep.core.api import Timekeep
 from timekeep.core.capture.excludes import Excludes
@@ -110,7 +110,7 @@ class Destination:
         if self.locked is None:
             return False
         config = load_config(self.path)
-        return locking.unlocked(config) or locking.slots_seen(self.path) != self.slots
+        return unlocking.holds_key(config) or locking.slots_seen(self.path) != self.slots
 
     def _current_index_id(self) -> str:
         try:

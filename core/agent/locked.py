@@ -18,9 +18,8 @@ from pathlib import Path
 
 from timekeep.core import unlocking
 from timekeep.core.capture.excludes import Excludes
-from timekeep.core.crypto import keys, sealing
-from timekeep.core.crypto.keychain import Keychain
-from timekeep.core.crypto.unlock import ENV_VAR, PassphraseSource
+from timekeep.core.crypto import keys
+from timekeep.core.crypto.unlock import ENV_VAR
 from timekeep.core.errors import IndexMissing, KeyNeeded, KeySlotDamaged, PassphraseUnavailable, UsageError, WrongKey
 from timekeep.core.index import journal, queries
 from timekeep.core.index.journal import JournalStats
@@ -36,9 +35,8 @@ SlotsSeen = tuple[tuple[str, int, int], ...]
 def unattended(path: Path, environ: Mapping[str, str] | None = None) -> str | None:
     """Unlock `path` for this process from the environment or the keyring, never a terminal. None once it is
     open (or needs no key); otherwise why it stays locked, in words for the status."""
-    source = PassphraseSource(os.environ if environ is None else environ, None, Keychain(), None)
     try:
-        unlocking.unlock(path, source)
+        unlocking.unlock(path, unlocking.passphrase_source(environ=environ, interactive=False))
     except PassphraseUnavailable:
         return HOW_TO_UNLOCK
     except WrongKey:  # only a given secret is final: a stale keyring entry ends as PassphraseUnavailable
@@ -51,18 +49,9 @@ def unattended(path: Path, environ: Mapping[str, str] | None = None) -> str | No
 def with_secret(path: Path, secret: str) -> None:
     """Unlock `path` with the passphrase or recovery key a person gave, kept in this process's memory only;
     WrongKey (exit 2) when it opens no key slot."""
-    root = path.absolute()
-    config = repo_layout.load_config(root)
-    if not config.encrypted:
-        raise UsageError(f"{root} is not encrypted: it needs no passphrase")
-    opened = keys.unlock(root, config.repository_id, secret, config.key_check)
-    sealing.remember(config.repository_id, opened.key)
-
-
-def unlocked(config: repo_layout.RepoConfig) -> bool:
-    """Whether this process holds the key of the repository `config` describes."""
-    kept = sealing.unlocked(config.repository_id)
-    return kept is not None and kept.key.check() == config.key_check
+    if not repo_layout.load_config(path.absolute()).encrypted:
+        raise UsageError(f"{path.absolute()} is not encrypted: it needs no passphrase")
+    unlocking.unlock_with(path, secret)
 
 
 def slots_seen(path: Path) -> SlotsSeen:

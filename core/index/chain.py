@@ -71,8 +71,7 @@ def history(db: SqliteDatabase, path: bytes) -> list[Link] | None:
     if row is None:
         return None
     fid, head, file_seal = row
-    if not isinstance(head, int) or file_seal != seal.file_seal(path, head):
-        raise damaged(path, "its file record")
+    check_record(path, head, file_seal)
     return verified(path, head, links(db, fid))
 
 
@@ -85,9 +84,14 @@ def history_of(db: SqliteDatabase, fid: int) -> tuple[bytes, list[Link]]:
         raise CorruptData(f"the index lost the record of file {fid} while it was read")
     path, head, file_seal = row
     path = bytes(path) if isinstance(path, (bytes, memoryview)) else str(path).encode()
+    check_record(path, head, file_seal)
+    return path, verified(path, head, links(db, fid))
+
+
+def check_record(path: bytes, head: object, file_seal: object) -> None:
+    """A file row's own seal, over its path and `head`: CorruptData naming `path` unless it matches."""
     if not isinstance(head, int) or file_seal != seal.file_seal(path, head):
         raise damaged(path, "its file record")
-    return path, verified(path, head, links(db, fid))
 
 
 def verified(path: bytes, head: int, found: list[Link]) -> list[Link]:
@@ -123,8 +127,7 @@ def damaged_histories(db: SqliteDatabase) -> Iterator[CorruptData]:
             pending = next(rows, None)
         path = bytes(path)
         try:
-            if not isinstance(head, int) or file_seal != seal.file_seal(path, head):
-                raise damaged(path, "its file record")
+            check_record(path, head, file_seal)
             verified(path, head, found)
         except CorruptData as err:
             yield err
