@@ -98,6 +98,32 @@ class DriveGone(StorageError):
     """The backup drive was disconnected or failed under the writer (I/O errors, the device or mount gone)."""
 
 
+class ObjectMissing(StorageError):
+    """An object the repository needs is not on its medium (a pack, a manifest, config.json)."""
+
+
+class ObjectExists(StorageError):
+    """A write would have replaced an object that holds data; the medium refused it."""
+
+
+class AccessDenied(StorageError):
+    """The medium refused the request: a folder's permissions, or a bucket's policy for these credentials."""
+
+    exit_code = 2
+
+
+class NoCredentials(StorageError):
+    """Object storage needs credentials and none were found (environment, profile or config file)."""
+
+    exit_code = 2
+
+
+class NoSuchBucket(StorageError):
+    """The bucket named does not exist at that endpoint."""
+
+    exit_code = 2
+
+
 class WrongKey(TimekeepError):
     """The passphrase or recovery key given opens no key slot of the repository. Exit code 2, as a bad
     request: nothing is wrong with the repository, and nothing was decrypted."""

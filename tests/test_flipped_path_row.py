@@ -59,3 +59,26 @@ def test_a_thinning_never_seals_a_path_damaged_in_its_row(tmp_path: Path, plain_
     with Timekeep.open(repo) as tk:
         got, result = restore_into(tk, str(src).encode(), latest, tmp_path / "again")
     assert got == want and not result.errors
+
+
+def test_a_thinning_never_copies_a_damaged_row_of_the_snapshot_it_folds_into(
+        tmp_path: Path, plain_and_encrypted: str) -> None:
+    """The kept snapshot's next manifest is written from all its rows, not only those the fold moved: a
+    damaged row there (its file never touched by the fold) must refuse the thinning before it commits."""
+    src = tmp_path / "src"
+    make_tree(src, {"keep.txt": b"kept\n"})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    (src / "keep.txt").write_bytes(b"kept, changed\n")
+    backup(repo)
+    (src / "late.txt").write_bytes(b"only in the third snapshot\n")
+    latest = backup(repo)
+    want = read_tree(src)
+    flip_in_table_row(index_file(repo), str(src / "late.txt").encode())
+
+    assert main(["coalesce", "--drop", "2", "--repo", str(repo)]) == 1  # CorruptData: the index is damaged
+    assert main(["rebuild-index", "--repo", str(repo)]) == 0
+    with Timekeep.open(repo) as tk:
+        assert [s.id for s in tk.snapshots()] == [1, 2, latest], "the refused thinning changed nothing"
+        got, result = restore_into(tk, str(src).encode(), latest, tmp_path / "out")
+    assert got == want and not result.errors  # the drive kept the name as written

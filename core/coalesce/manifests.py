@@ -53,6 +53,13 @@ def finish(db: SqliteDatabase, layout: Layout) -> None:
     layout.coalescing.unlink()
 
 
+def check_rows(db: SqliteDatabase, sid: int) -> None:
+    """CorruptData unless every row a new manifest of `sid` would take in is as written: checked before a
+    thinning commits, so a damaged index refuses it instead of leaving it half done."""
+    for _ in manifest_records(db, sid):
+        pass
+
+
 def _write_generation(db: SqliteDatabase, layout: Layout, sid: int, gen: int, found: dict[int, Any]) -> None:
     if gen in found:
         return  # written before a crash: from the same committed index, so the same

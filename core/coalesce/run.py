@@ -63,6 +63,8 @@ def fold(db: SqliteDatabase, layout: Layout, drop: Collection[int], cancel: thre
     kept_ids = sorted(set(ids) - set(drop))
     targets = {sid: next_kept(kept_ids, sid) for sid in drop}
     touched = checked_files(db, drop)
+    for target in {t for t in targets.values() if t is not None}:
+        manifests.check_rows(db, target)  # their next manifests are written from these rows after the commit
     manifests.mark(layout, [t for t in targets.values() if t is not None], drop)
     with durable(db):
         for sid in sorted(drop):

@@ -18,7 +18,7 @@ from typing import Any
 from peewee import SqliteDatabase
 
 from timekeep.core.errors import CorruptData
-from timekeep.core.index import queries, seal
+from timekeep.core.index import chain, queries, seal
 from timekeep.core.paths import is_inside
 from timekeep.core.storage import xattrs as xattrs_codec
 from timekeep.core.storage.layout import Layout
@@ -199,18 +199,30 @@ def add_packs(db: SqliteDatabase, packs: Sequence[SealedPack]) -> None:
             CHUNK_UPSERT, [(e.digest, pid, e.offset, e.length, e.inner, e.raw_length) for e in pack.entries])
 
 
-def _extents_by_version(db: SqliteDatabase, snapshot_id: int) -> Iterator[tuple[int, list[list[Any]]]]:
+def _extents_by_version(db: SqliteDatabase, snapshot_id: int) -> Iterator[tuple[int, list[seal.ExtentKey]]]:
     """(version id, extents) for every version of the snapshot that has extents, in version order."""
     rows = db.connection().execute(
         "SELECT e.version_id, e.offset, e.length, c.digest, e.skip FROM extent e JOIN chunk c ON c.id = e.chunk_id "
         "JOIN version v ON v.id = e.version_id WHERE v.snapshot_id = ? ORDER BY e.version_id, e.offset",
         (snapshot_id,))
     for vid, group in itertools.groupby(rows, key=lambda row: row[0]):
-        yield vid, [[o, n, d.hex(), k] if k else [o, n, d.hex()] for _, o, n, d, k in group]
+        yield vid, [(o, n, bytes(d), k) for _, o, n, d, k in group]
+
+
+def _check_sealed(path: object, v: queries.VersionRow, extents: list[seal.ExtentKey]) -> None:
+    name = path if isinstance(path, bytes) else str(path).encode()
+    if not v.sealed(name):
+        raise chain.damaged(name, f"its version at snapshot {v.snapshot_id}")
+    if seal.extents_hash(extents) != v.xhash:
+        raise chain.damaged(name, f"the pieces of its version at snapshot {v.snapshot_id}")
 
 
 def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str, Any]]:
-    """The snapshot's versions (with extents) and errors as manifest records, streamed from the index."""
+    """The snapshot's versions (with extents) and errors as manifest records, streamed from the index.
+
+    Every version is checked against its seal (which covers its file's path) and its extents against the
+    hash the seal covers, before it is handed on: a manifest is the drive's truth, and must never take in
+    what a damaged index made of a row (CorruptData naming the file instead)."""
     versions = db.connection().execute(
         f"SELECT f.path, o.path, {queries.VERSION_COLUMNS} FROM version v "
         "JOIN file f ON f.id = v.file_id LEFT JOIN file o ON o.id = v.origin WHERE v.snapshot_id = ? ORDER BY v.id",
@@ -219,9 +231,10 @@ def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str,
     pending = next(extents, None)
     for path, origin, *row in versions:
         v = queries._version(tuple(row))
-        mine: list[list[Any]] = []
+        mine: list[seal.ExtentKey] = []
         if pending is not None and pending[0] == v.id:
             mine, pending = pending[1], next(extents, None)
+        _check_sealed(path, v, mine)
         record: dict[str, Any] = {
             "type": "version", "path": encode_path(path), "state": v.state, "kind": v.kind, "size": v.size,
             "mode": v.mode, "mtime_ns": v.mtime_ns, "inode": v.inode, "ctime_ns": v.ctime_ns, "full": bool(v.full),
@@ -230,7 +243,7 @@ def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str,
             "content_id": v.content_id.hex() if v.content_id else None,
             "link_target": encode_path(v.link_target) if v.link_target is not None else None,
             "digest": v.digest.hex() if v.digest else None, "prev": v.prev,
-            "extents": mine,
+            "extents": [[o, n, d.hex(), k] if k else [o, n, d.hex()] for o, n, d, k in mine],
         }
         if v.uid is not None:
             record["uid"], record["gid"] = v.uid, v.gid
