@@ -137,7 +137,12 @@ def copy_drive(repo: Path, index: Path | None, where: Path) -> Path:
         make_index_home(layout)
         for suffix in ("-wal", "-shm"):
             Path(f"{layout.index}{suffix}").unlink(missing_ok=True)
-        shutil.copyfile(index, layout.index)
+        # A new file, never the old one rewritten in place: SQLite shares one -shm mapping among a process's
+        # connections to the same inode, and one this process has not closed yet (a restore's fetch thread's,
+        # until garbage collection) would go on reading the deleted -shm of an earlier copy.
+        aside = layout.index.with_name(f".{layout.index.name}.copying")
+        shutil.copyfile(index, aside)
+        os.replace(aside, layout.index)
     return where
 
 
