@@ -88,6 +88,7 @@ LOCAL_CELLS = [(n, c) for n in INDEX for c in MAIN] + [
 # Again encrypted (its index kept on this computer, every pack frame and footer, manifest and folders.json
 # sealed): each artifact under a writer and a reader, not every cell again. The local index missing, cut
 # short, flipped and stale (an older copy of it); sealed frames and footers flipped; manifests lost or flipped.
+# And the agent's whole column, the agent unlocking from $TIMEKEEP_PASSPHRASE (after a reboot, no keyring).
 ENCRYPTED_CELLS = [
     ("index-missing", "backup"), ("index-missing", "ls"), ("index-half", "coalesce"),
     ("index-half", "restore-file"), ("index-flipped", "backup"), ("index-flipped", "cat"),
@@ -95,7 +96,7 @@ ENCRYPTED_CELLS = [
     ("pack-missing", "backup"), ("pack-truncated", "restore-file"), ("pack-flipped", "check-read-data"),
     ("pack-flipped", "restore-folder"), ("pack-flipped-footer", "rebuild-index"), ("pack-flipped-footer", "backup"),
     ("manifest-missing", "backup"), ("manifest-flipped", "rebuild-index"), ("manifest-flipped", "ls"),
-    ("folders-garbled", "backup"), ("config-garbled", "ls")]
+    ("folders-garbled", "backup"), ("config-garbled", "ls")] + [(n, "agent") for n in AGENT_ROWS]
 MODES = [(n, c, "drive") for n, c in CELLS] + [(n, c, "local") for n, c in LOCAL_CELLS] + \
     [(n, c, "encrypted") for n, c in ENCRYPTED_CELLS]
 
@@ -322,6 +323,9 @@ def agent_start(cell: Cell) -> Run:
     an exit code (0 a snapshot, 1 an error); what it logged and printed must hold no traceback."""
     runtime = short_runtime_dir()
     env = agent_env(runtime, cell.tmp / "home")
+    if cell.h.encrypted:  # this computer's cache (where the index is) and no keyring: it unlocks from its environment
+        env.update(XDG_CACHE_HOME=os.environ["XDG_CACHE_HOME"], TIMEKEEP_PASSPHRASE=PASSPHRASE,
+                   PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
     settings = Path(env["XDG_CONFIG_HOME"]) / "timekeep" / "agent.json"
     settings.parent.mkdir(parents=True, exist_ok=True)
     settings.write_text(json.dumps({"interval_minutes": 24 * 60, "at_shutdown": False, "journal_max_paths": 10**9,
