@@ -29,6 +29,7 @@ import timekeep.core.capture.backup as backup_mod
 import timekeep.core.coalesce.reclaim as reclaim_mod
 from tests import helpers
 from tests.helpers import Tree, index_file, new_repo, read_tree
+from tests.index_flips import flip_index_row
 from tests.treeops import (
     FRAME,
     TRAILER,
@@ -37,7 +38,6 @@ from tests.treeops import (
     chunk_intact,
     flip,
     footer_intact,
-    locate_value,
     overwrite,
     pack_file,
     payload,
@@ -137,7 +137,12 @@ def copy_drive(repo: Path, index: Path | None, where: Path) -> Path:
         make_index_home(layout)
         for suffix in ("-wal", "-shm"):
             Path(f"{layout.index}{suffix}").unlink(missing_ok=True)
-        shutil.copyfile(index, layout.index)
+        # A new file, never the old one rewritten in place: SQLite shares one -shm mapping among a process's
+        # connections to the same inode, and one this process has not closed yet (a restore's fetch thread's,
+        # until garbage collection) would go on reading the deleted -shm of an earlier copy.
+        aside = layout.index.with_name(f".{layout.index.name}.copying")
+        shutil.copyfile(index, aside)
+        os.replace(aside, layout.index)
     return where
 
 
@@ -566,40 +571,9 @@ def index_damage(h: History, repo: Path, name: str) -> Damage:
     elif name == "index-stale":
         remove_index(repo)
         shutil.copyfile(h.old_index, index)
-    else:
-        target, listed = flip_index_values(h, index)
+    else:  # one of index_flips.FLIPS, in a row of the file the cells ask for
+        flip_index_row(index, name, os.fsencode(h.path(target[1])), target[0], h.uses[target])
     return Damage(name, "index", index, ("index",), target, listed)
-
-
-# --- index.db, flipped where it holds values -------------------------------------------------------------
-
-# (table, column): a chunk id in an extent (a file's bytes come from another chunk), a stored path (a file
-# comes back under another name), a version's size. Only a comparison with the manifests, or a whole-file
-# digest, can see such damage: SQLite's own checks cannot.
-INDEX_FLIPS = (("extent", "chunk_id"), ("file", "path"), ("version", "size"))
-
-
-def flip_index_values(h: History, index: Path) -> tuple[Key, Key]:
-    """Turn over one bit in a value of each of INDEX_FLIPS, in three different pages. The extent's bit is chosen
-    so that it names another chunk at least as long: the file then builds without complaint, from the wrong
-    bytes. Returns that file (for `cat` and restore) and the folder holding the renamed path (for `ls`)."""
-    with contextlib.closing(sqlite3.connect(index)) as conn:
-        lengths = dict(conn.execute("SELECT id, raw_length FROM chunk").fetchall())
-        extents = dict(conn.execute("SELECT rowid, chunk_id FROM extent").fetchall())
-        masks = {row: [m for m in (1, 2, 4, 8, 16, 32, 64) if lengths.get(chunk ^ m, 0) >= lengths[chunk]]
-                 for row, chunk in extents.items()}
-        places = {(t, c): locate_value(conn, index, t, c, lambda row, t=t: t != "extent" or bool(masks[row]))
-                  for t, c in INDEX_FLIPS}
-        extent = places[("extent", "chunk_id")][0]
-        path, sid = conn.execute("SELECT f.path, v.snapshot_id FROM extent e JOIN version v ON v.id = e.version_id "
-                                 "JOIN file f ON f.id = v.file_id WHERE e.rowid = ?", (extent,)).fetchone()
-        (renamed,) = conn.execute("SELECT path FROM file WHERE id = ?", (places[("file", "path")][0],)).fetchone()
-    for (table, _), (row, offset) in places.items():
-        flip(index, offset, masks[row][0] if table == "extent" else 1)
-    moved = os.path.relpath(renamed, h.folder)
-    assert moved != b".", "the damaged path should be a file's, not the protected folder's"
-    shown = [s for s in sorted(h.trees, reverse=True) if moved in h.trees[s]]
-    return (sid, os.path.relpath(path, h.folder)), (shown[0] if shown else 5, os.path.dirname(moved))
 
 
 # --- a pack ---------------------------------------------------------------------------------------------------

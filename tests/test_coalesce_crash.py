@@ -379,9 +379,22 @@ def kill_at_steps(h: Thinned, tmp_path: Path, steps: list[int]) -> None:
         assert_whole(h, repo, tmp_path / f"restores-{step}")
 
 
-def test_coalesce_killed_before_random_drive_changes(thinned: Thinned, tmp_path: Path) -> None:
+@pytest.fixture
+def either_thinned(plain_and_encrypted: str, request: pytest.FixtureRequest) -> Thinned:
+    """The history unencrypted, or encrypted with its index on this computer (each built once per module)."""
+    return request.getfixturevalue("encrypted_thinned" if plain_and_encrypted == "encrypted" else "thinned")
+
+
+# kill points per run: fewer for the encrypted history, whose phases are all killed above already
+RANDOM_STEPS = {"drive": 4, "encrypted": 2}
+RANDOM_MOMENTS = {"drive": 3, "encrypted": 2}
+
+
+def test_coalesce_killed_before_random_drive_changes(plain_and_encrypted: str, either_thinned: Thinned,
+                                                     tmp_path: Path) -> None:
     rng = random.Random(20261129)
-    kill_at_steps(thinned, tmp_path, sorted(rng.sample(range(1, thinned.steps + 1), 4)))
+    steps = rng.sample(range(1, either_thinned.steps + 1), RANDOM_STEPS[plain_and_encrypted])
+    kill_at_steps(either_thinned, tmp_path, sorted(steps))
 
 
 def kill_after_delays(h: Thinned, tmp_path: Path, delays: list[float]) -> int:
@@ -393,9 +406,11 @@ def kill_after_delays(h: Thinned, tmp_path: Path, delays: list[float]) -> int:
     return killed
 
 
-def test_coalesce_killed_at_random_moments(thinned: Thinned, tmp_path: Path) -> None:
+def test_coalesce_killed_at_random_moments(plain_and_encrypted: str, either_thinned: Thinned,
+                                           tmp_path: Path) -> None:
     rng = random.Random(7)
-    kill_after_delays(thinned, tmp_path, [rng.uniform(0, thinned.seconds) for _ in range(3)])
+    delays = [rng.uniform(0, either_thinned.seconds) for _ in range(RANDOM_MOMENTS[plain_and_encrypted])]
+    kill_after_delays(either_thinned, tmp_path, delays)
 
 
 @pytest.mark.slow

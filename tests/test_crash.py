@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import Tree, child_env, new_repo, read_tree
+from tests.test_kill_writers import kill_when_written
 from tests.treeops import MtimeClock, fresh_dir, insert, overwrite
 from timekeep.core.api import Timekeep
 from timekeep.core.errors import RepositoryLocked
@@ -71,6 +72,12 @@ class Source:
     root: Path
     rng: random.Random
     clock: MtimeClock = field(default_factory=MtimeClock)
+    new_bytes: int = 0  # new content written since the last look: about what the next backup stores
+
+    def taken(self) -> int:
+        """The new bytes since the last call (what the next backup will write to the drive, give or take)."""
+        found, self.new_bytes = self.new_bytes, 0
+        return found
 
     def build(self, big: int = 8, small: int = 300) -> None:
         for i in range(big):
@@ -83,6 +90,7 @@ class Source:
     def write(self, path: Path, data: bytes) -> None:
         path.write_bytes(data)
         self.clock.bump(path)
+        self.new_bytes += len(data)
 
     def files(self, pattern: str) -> list[Path]:
         return sorted(self.root.glob(pattern))
@@ -94,6 +102,7 @@ class Source:
         for path in bigs[3:5]:
             overwrite(path, self.rng.randrange(path.stat().st_size), self.rng.randbytes(MiB))
             self.clock.bump(path)
+            self.new_bytes += MiB
         insert(bigs[5], self.rng.randrange(bigs[5].stat().st_size), b"inserted" * 13)
         self.clock.bump(bigs[5])
 
@@ -168,14 +177,12 @@ def history(tmp_path: Path) -> History:
     return History(new_repo(tmp_path, src), src, tmp_path / "restores")
 
 
-def backup_killed_after(repo: Path, delay: float) -> bool:
-    """Start a backup in a subprocess and SIGKILL it `delay` seconds after it started; True if it finished first."""
+def backup_killed_after_writing(repo: Path, threshold: int) -> bool:
+    """Start a backup in a subprocess and SIGKILL it once it has written `threshold` bytes (its progress, not the
+    time it took: the same point however loaded the machine is); True if it finished first."""
     proc = python(BACKUP_CHILD, str(repo))
     assert proc.stdout is not None and proc.stdout.readline() == b"go\n"
-    try:
-        proc.wait(timeout=delay)
-    except subprocess.TimeoutExpired:
-        kill(proc)
+    if kill_when_written(proc, threshold, fallback_s=0.3):
         return False
     out, err = proc.communicate()
     assert proc.returncode == 0 and out.endswith(b"done\n"), err
@@ -219,21 +226,26 @@ def test_backup_killed_at_a_known_phase(plain_and_encrypted: str, history: Histo
     after_kill(history, tree)
 
 
+# (big files, small files, backups killed): the encrypted history smaller, its kills fewer (each restores all)
+RANDOM_POINTS = {"drive": (8, 300, 6), "encrypted": (6, 120, 3)}
+
+
 @pytest.mark.slow
-def test_backup_killed_at_random_points(history: History) -> None:  # encrypted: the known phases above
+def test_backup_killed_at_random_points(plain_and_encrypted: str, history: History) -> None:
+    big, small, kills = RANDOM_POINTS[plain_and_encrypted]
     rng = random.Random(20261125)
     source = Source(history.src, rng)
-    source.build()
+    source.build(big, small)
     history.backup()
     killed = 0
-    for _ in range(6):
+    for _ in range(kills):
+        source.taken()
         source.change()
         tree = read_tree(history.src)
-        # 0–1.5 s after the child is ready, skewed early: a backup of these changes takes well under a second
-        delay = 1.5 * rng.random() ** 2
-        killed += not backup_killed_after(history.repo, delay)
+        # after a random share of what it will store, skewed early (its scan and first reads write little)
+        killed += not backup_killed_after_writing(history.repo, int(source.taken() * rng.random() ** 1.5))
         after_kill(history, tree)
-    assert killed >= 2, "several iterations should have been killed mid-way"
+    assert killed >= kills - 1, "nearly every backup should have been killed mid-way"
 
 
 @pytest.fixture

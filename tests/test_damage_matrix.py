@@ -50,6 +50,7 @@ from tests.damage_support import (
     timekeep,
 )
 from tests.helpers import PASSPHRASE, Tree, index_file, read_tree
+from tests.index_flips import FLIPS
 from tests.treeops import tree_diff, truncate
 from timekeep.core.agent.client import AgentClient
 from timekeep.core.agent.messages import JobFinished
@@ -57,7 +58,8 @@ from timekeep.core.agent.protocol import AgentError
 
 ROOT = Path(__file__).resolve().parent.parent
 
-INDEX = ("index-missing", "index-empty", "index-half", "index-flipped", "index-stale")
+FLIPPED = tuple(FLIPS)  # a bit turned over in a file, version, extent or chunk row of the file the cells ask for
+INDEX = ("index-missing", "index-empty", "index-half", *FLIPPED, "index-stale")
 UNOPENABLE = ("index-missing", "index-empty", "index-half")  # readers say: run `timekeep rebuild-index`
 PACK = ("pack-missing", "pack-truncated", "pack-flipped", "pack-flipped-footer")
 MANIFEST = ("manifest-missing", "manifest-truncated", "manifest-flipped")
@@ -69,11 +71,23 @@ BASIC = ("backup", "coalesce", "restore-file", "restore-folder", "cat", "ls", "c
 AGENT_ROWS = ("index-missing", "index-stale", "pack-missing", "manifest-flipped", "folders-empty")
 
 
+# A flipped row under the commands that hand back what it holds, the writers that copy rows into manifests,
+# and `check`: not every column four times over.
+FLIPPED_COLUMNS = {
+    "index-flipped-path": ("backup", "coalesce", "restore-folder", "ls", "check"),
+    "index-flipped-version": ("coalesce-rule", "restore-file", "ls", "check"),
+    "index-flipped-extent": ("coalesce", "restore-folder", "cat", "check-read-data"),
+    "index-flipped-chunk": ("backup", "coalesce-rule", "restore-file", "cat", "check"),
+}
+
+
 def columns(name: str) -> tuple[str, ...]:
     """The commands worth crossing with one damage: `coalesce` by the rule (the agent's daily run) where the
-    index is hurt, `check --read-data` where data or the index's pointers to it are."""
+    index is hurt, `check --read-data` where data is."""
+    if name in FLIPPED:
+        return FLIPPED_COLUMNS[name]
     extra = ("coalesce-rule",) if name in INDEX else ()
-    extra += ("check-read-data",) if name in PACK or name == "index-flipped" else ()
+    extra += ("check-read-data",) if name in PACK else ()
     return BASIC + extra + (("agent",) if name in AGENT_ROWS else ())
 
 
@@ -81,21 +95,25 @@ CELLS = [(name, command) for name in INDEX + PACK + MANIFEST + FILES for command
 # Again with the index kept on this computer (its cache folder), not on the drive: every damage to the index
 # under the main commands, and a representative few to the drive.
 MAIN = ("backup", "coalesce", "restore-file", "ls", "check", "rebuild-index")
-LOCAL_CELLS = [(n, c) for n in INDEX for c in MAIN] + [
+LOCAL_CELLS = [(n, c) for n in INDEX if n not in FLIPPED for c in MAIN] + [
+    ("index-flipped-path", "coalesce"), ("index-flipped-version", "restore-file"),
+    ("index-flipped-extent", "cat"), ("index-flipped-chunk", "backup"),
     ("pack-missing", "backup"), ("pack-missing", "coalesce"), ("pack-truncated", "restore-file"),
     ("pack-flipped", "check-read-data"), ("manifest-missing", "backup"), ("manifest-missing", "ls"),
     ("manifest-flipped", "rebuild-index"), ("folders-garbled", "backup")]
 # Again encrypted (its index kept on this computer, every pack frame and footer, manifest and folders.json
 # sealed): each artifact under a writer and a reader, not every cell again. The local index missing, cut
 # short, flipped and stale (an older copy of it); sealed frames and footers flipped; manifests lost or flipped.
+# And the agent's whole column, the agent unlocking from $TIMEKEEP_PASSPHRASE (after a reboot, no keyring).
 ENCRYPTED_CELLS = [
     ("index-missing", "backup"), ("index-missing", "ls"), ("index-half", "coalesce"),
-    ("index-half", "restore-file"), ("index-flipped", "backup"), ("index-flipped", "cat"),
+    ("index-half", "restore-file"), ("index-flipped-path", "backup"),
+    ("index-flipped-version", "ls"), ("index-flipped-extent", "cat"), ("index-flipped-chunk", "restore-folder"),
     ("index-stale", "backup"), ("index-stale", "coalesce-rule"), ("index-stale", "ls"),
     ("pack-missing", "backup"), ("pack-truncated", "restore-file"), ("pack-flipped", "check-read-data"),
     ("pack-flipped", "restore-folder"), ("pack-flipped-footer", "rebuild-index"), ("pack-flipped-footer", "backup"),
     ("manifest-missing", "backup"), ("manifest-flipped", "rebuild-index"), ("manifest-flipped", "ls"),
-    ("folders-garbled", "backup"), ("config-garbled", "ls")]
+    ("folders-garbled", "backup"), ("config-garbled", "ls")] + [(n, "agent") for n in AGENT_ROWS]
 MODES = [(n, c, "drive") for n, c in CELLS] + [(n, c, "local") for n, c in LOCAL_CELLS] + \
     [(n, c, "encrypted") for n, c in ENCRYPTED_CELLS]
 
@@ -322,6 +340,9 @@ def agent_start(cell: Cell) -> Run:
     an exit code (0 a snapshot, 1 an error); what it logged and printed must hold no traceback."""
     runtime = short_runtime_dir()
     env = agent_env(runtime, cell.tmp / "home")
+    if cell.h.encrypted:  # this computer's cache (where the index is) and no keyring: it unlocks from its environment
+        env.update(XDG_CACHE_HOME=os.environ["XDG_CACHE_HOME"], TIMEKEEP_PASSPHRASE=PASSPHRASE,
+                   PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
     settings = Path(env["XDG_CONFIG_HOME"]) / "timekeep" / "agent.json"
     settings.parent.mkdir(parents=True, exist_ok=True)
     settings.write_text(json.dumps({"interval_minutes": 24 * 60, "at_shutdown": False, "journal_max_paths": 10**9,
@@ -394,7 +415,7 @@ def judge_command(cell: Cell, command: str, run: Run) -> None:
 def names_target(cell: Cell, command: str, said: str) -> bool:
     """Readers of a flipped index may name the file they could not vouch for instead of the index."""
     rel = cell.d.listed[1] if command == "ls" else cell.d.target[1]
-    return cell.d.name == "index-flipped" and command in READERS and os.fsdecode(os.path.basename(rel)) in said
+    return cell.d.name in FLIPPED and command in READERS and os.fsdecode(os.path.basename(rel)) in said
 
 
 def judge_index_rules(cell: Cell, command: str, run: Run, said: str) -> None:
@@ -405,7 +426,7 @@ def judge_index_rules(cell: Cell, command: str, run: Run, said: str) -> None:
     if command in READERS and d.name in UNOPENABLE and failed:
         f.expect(run.code == 2 and "rebuild-index" in said, lambda: f"{run}: should exit 2 saying to run "
                                                                   "`timekeep rebuild-index`")
-    if command not in WRITERS or d.name == "index-flipped":
+    if command not in WRITERS or d.name in FLIPPED:
         return
     if failed:
         f.expect("rebuild-index" in said, lambda: f"{run}: refuses without the remedy `timekeep rebuild-index`")

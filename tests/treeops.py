@@ -418,24 +418,3 @@ def leaf_cells(page: bytes, header_at: int) -> list[int]:
     assert page[header_at] == 0x0D, "not a table leaf page"
     count = int.from_bytes(page[header_at + 3 : header_at + 5], "big")
     return [int.from_bytes(page[header_at + 8 + 2 * i : header_at + 10 + 2 * i], "big") for i in range(count)]
-
-
-def locate_value(conn: sqlite3.Connection, index: Path, table: str, column: str,
-                 wanted: Callable[[int], bool] = lambda rowid: True) -> tuple[int, int]:
-    """(rowid, file offset) of the last byte (the low byte of an integer) of `column` in a row near the middle
-    of a middle leaf page of `table` (the first from there whose rowid is `wanted`): where to turn a bit over
-    so that one stored value changes."""
-    columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
-    pages = [row[0] for row in conn.execute(
-        "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno", (table,))]
-    size = conn.execute("PRAGMA page_size").fetchone()[0]
-    pageno = pages[len(pages) // 2]
-    with open(index, "rb") as fh:
-        fh.seek((pageno - 1) * size)
-        page = fh.read(size)
-    cells = leaf_cells(page, 100 if pageno == 1 else 0)
-    for cell in cells[len(cells) // 2 :] + cells[: len(cells) // 2]:
-        found = value_end(page, cell, columns.index(column))
-        if found is not None and wanted(found[0]):
-            return found[0], (pageno - 1) * size + found[1]
-    raise AssertionError(f"no {table} row with a {column} to damage")

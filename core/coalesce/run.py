@@ -20,7 +20,7 @@ from timekeep.core.coalesce.fold import FoldStats, fold_snapshot, next_kept, spa
 from timekeep.core.coalesce.reclaim import durable, reclaim
 from timekeep.core.coalesce.retention import HOUR_NS, kept
 from timekeep.core.errors import BackupCancelled
-from timekeep.core.index import chain
+from timekeep.core.index import chain, seal
 from timekeep.core.index.chain import reseal_file
 from timekeep.core.storage.layout import Layout
 from timekeep.core.types import CoalesceReport, Progress, Retention
@@ -87,7 +87,11 @@ def checked_files(db: SqliteDatabase, drop: Collection[int]) -> list[int]:
     rows = list(db.execute_sql(
         f"SELECT DISTINCT v.file_id FROM version v WHERE v.snapshot_id IN ({marks})", list(drop)))
     for (fid,) in rows:
-        chain.history_of(db, fid)  # by the row, not its path: a damaged path must fail its seal, not be resealed
+        # by the row, not its path: a damaged path must fail its seal, not be resealed
+        path, versions = chain.history_of(db, fid)
+        for link in versions:  # and their extents, whose hash the new seals would otherwise take from the rows
+            if seal.extents_hash(chain.extents_of(db, link.id)) != link.xhash:
+                raise chain.damaged(path, f"the pieces of its version at snapshot {link.snapshot_id}")
     return [int(fid) for (fid,) in rows]
 
 
