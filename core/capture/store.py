@@ -108,7 +108,7 @@ class ChunkStore:
 
     def _write(self, raw: bytes, members: list[tuple[bytes, int, int]]) -> None:
         if self.sealing is None:
-            blob = frame.encode(raw, self.level)
+            blob: bytes | bytearray = frame.encode(raw, self.level)
         else:  # named by its first chunk, whose id binds it
             blob = self.sealing.seal_frame(members[0][0], raw, self.level)
         self.writer.add(blob, members)

@@ -151,7 +151,7 @@ class _Copier:
             inner += len(data)
         raw = b"".join(d for _, d in self._group)
         if self.sealing is None:
-            blob = frame.encode(raw, self.level)
+            blob: bytes | bytearray = frame.encode(raw, self.level)
         else:
             blob = self.sealing.seal_frame(members[0][0], raw, self.level)
         self.writer.add(blob, members)

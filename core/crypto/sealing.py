@@ -13,51 +13,57 @@ from dataclasses import dataclass, field
 
 from timekeep.core.crypto import seal
 from timekeep.core.crypto.chunk_ids import ChunkIds
-from timekeep.core.crypto.seal import Kind, ObjectName
+from timekeep.core.crypto.seal import FrameNames, Kind, ObjectName, Sealer
 from timekeep.core.crypto.subkeys import Purpose, RepositoryKey
 
 
 @dataclass(frozen=True, repr=False)
 class Sealing:
-    """The subkeys of one repository's key, and how each kind of object on its drive is named and sealed."""
+    """The subkeys of one repository's key, and how each kind of object on its drive is named and sealed.
+
+    Everything per key is made once, here: the AEAD objects (seal.Sealer) and the frames' names' encoding,
+    which a backup of small files would otherwise rebuild for every file.
+    """
 
     repository_id: str
     key: RepositoryKey
-    objects: bytes = field(init=False)
-    manifests: bytes = field(init=False)
+    objects: Sealer = field(init=False)
+    manifests: Sealer = field(init=False)
     ids: ChunkIds = field(init=False)
+    frames: FrameNames = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "objects", self.key.subkey(Purpose.OBJECTS))
-        object.__setattr__(self, "manifests", self.key.subkey(Purpose.MANIFESTS))
+        object.__setattr__(self, "objects", Sealer(self.key.subkey(Purpose.OBJECTS)))
+        object.__setattr__(self, "manifests", Sealer(self.key.subkey(Purpose.MANIFESTS)))
         object.__setattr__(self, "ids", ChunkIds(self.key.subkey(Purpose.CHUNK_IDS)))
+        object.__setattr__(self, "frames", FrameNames(self.repository_id))
 
     def __repr__(self) -> str:
         return f"Sealing({self.repository_id[:8]})"
 
-    def seal_frame(self, first_chunk: bytes, raw: bytes | memoryview, level: int) -> bytes:
-        return seal.sealed_frame(self.objects, seal.frame_name(self.repository_id, first_chunk), raw, level)
+    def seal_frame(self, first_chunk: bytes, raw: bytes | memoryview, level: int) -> bytearray:
+        return self.objects.sealed_frame_as(self.frames.associated_data(first_chunk), raw, level)
 
     def open_frame(self, first_chunk: bytes, stored: bytes) -> bytes:
-        return seal.open_frame(self.objects, seal.frame_name(self.repository_id, first_chunk), stored)
+        return self.objects.open_frame(self.frames.name(first_chunk), stored)
 
     def seal_footer(self, pack_id: str, footer: bytes) -> bytes:
-        return seal.seal(self.objects, seal.footer_name(self.repository_id, pack_id), footer)
+        return self.objects.seal(seal.footer_name(self.repository_id, pack_id), footer)
 
     def open_footer(self, pack_id: str, sealed: bytes) -> bytes:
-        return seal.open(self.objects, seal.footer_name(self.repository_id, pack_id), sealed)
+        return self.objects.open(seal.footer_name(self.repository_id, pack_id), sealed)
 
     def seal_manifest(self, snapshot_id: int, generation: int, data: bytes) -> bytes:
-        return seal.seal(self.manifests, seal.manifest_name(self.repository_id, snapshot_id, generation), data)
+        return self.manifests.seal(seal.manifest_name(self.repository_id, snapshot_id, generation), data)
 
     def open_manifest(self, snapshot_id: int, generation: int, sealed: bytes) -> bytes:
-        return seal.open(self.manifests, seal.manifest_name(self.repository_id, snapshot_id, generation), sealed)
+        return self.manifests.open(seal.manifest_name(self.repository_id, snapshot_id, generation), sealed)
 
     def seal_folders(self, data: bytes) -> bytes:
-        return seal.seal(self.manifests, self._folders(), data)
+        return self.manifests.seal(self._folders(), data)
 
     def open_folders(self, sealed: bytes) -> bytes:
-        return seal.open(self.manifests, self._folders(), sealed)
+        return self.manifests.open(self._folders(), sealed)
 
     def _folders(self) -> ObjectName:
         return ObjectName(Kind.FOLDERS, "folders.json", self.repository_id)

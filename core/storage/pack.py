@@ -103,7 +103,7 @@ class PackWriter:
         self._open: _OpenPack | None = None
         self._failed: StorageError | None = None
 
-    def add(self, frame: bytes, chunks: list[tuple[bytes, int, int]]) -> None:
+    def add(self, frame: bytes | bytearray, chunks: list[tuple[bytes, int, int]]) -> None:
         """Append one frame holding `chunks` as (digest, offset inside the frame, raw length)."""
         with self._lock:
             self._guarded(self._add, frame, chunks)
@@ -141,7 +141,7 @@ class PackWriter:
             self._open.discard()
             self._open = None
 
-    def _add(self, frame: bytes, chunks: list[tuple[bytes, int, int]]) -> None:
+    def _add(self, frame: bytes | bytearray, chunks: list[tuple[bytes, int, int]]) -> None:
         pack = self._open or self._start()
         self._buffer(pack, frame)
         pack.entries.extend(PackEntry(d, pack.pos, len(frame), inner, n) for d, inner, n in chunks)
@@ -149,7 +149,7 @@ class PackWriter:
         if pack.pos >= self.target_size:
             self._seal()
 
-    def _buffer(self, pack: _OpenPack, frame: bytes) -> None:
+    def _buffer(self, pack: _OpenPack, frame: bytes | bytearray) -> None:
         """Small frames are gathered and written together: one system call per frame of a small file
         would cost more than the file."""
         if len(frame) >= WRITE_BUFFER:
