@@ -216,7 +216,8 @@ def test_removals_that_would_lock_a_person_out_are_refused(capsys: pytest.Captur
 
 
 def test_bad_input_is_one_line_with_a_meaningful_exit_code(capsys: pytest.CaptureFixture[str], repo: Repo,
-                                                           tmp_path: Path) -> None:
+                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))  # no agent listens there
     at = ["--repo", str(repo.path)]
     other = tmp_path / "other"
     assert cli(capsys, "init", str(other), secret=OLD)[0] == 0
