@@ -9,19 +9,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from timekeep.core.api import Argon2Params, check_passphrase
 from timekeep.core.errors import UsageError
 from timekeep.gui import palette
 from timekeep.gui.dialogs.secret_fields import SecretFields
-from timekeep.gui.dialogs.unlock import PLACEHOLDER
 from timekeep.gui.key_jobs import Changed, Refused, change_typed
 from timekeep.gui.workers import WorkerPool
 
 EXPLAINED = ("Type the current passphrase (or the recovery key), then the new passphrase twice. Your backups "
              "are not rewritten: from now on the new passphrase opens them, the old one no longer does, and "
              "the recovery key still does.")
+CURRENT = "Current passphrase or recovery key"
 DONE = "The passphrase is changed: the old one no longer opens these backups."
 
 
@@ -47,7 +55,7 @@ class ChangePassphraseDialog(QDialog):
         self.setWindowTitle("Change the passphrase")
         text = QLabel(EXPLAINED)
         text.setWordWrap(True)
-        self.secret = SecretFields((PLACEHOLDER, "New passphrase", "The same new passphrase again"))
+        self.secret = SecretFields((CURRENT, "New passphrase", "The same new passphrase again"))
         self.secret.keep_box.hide()  # the keyring follows on its own: it keeps the new one if it kept the old
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
@@ -58,6 +66,9 @@ class ChangePassphraseDialog(QDialog):
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.change_button = self.buttons.addButton("Change passphrase", QDialogButtonBox.ButtonRole.AcceptRole)
         self.change_button.setDefault(True)
+        for button in self.buttons.buttons():
+            if isinstance(button, QPushButton):
+                button.setAutoDefault(button is self.change_button)
         self.buttons.accepted.connect(self.try_change)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)

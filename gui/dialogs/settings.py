@@ -99,13 +99,14 @@ class SettingsDialog(QDialog):
         grid.addWidget(self._exclusions_group(), 2, 1)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
+        grid.setRowStretch(2, 1)  # the lists take what is left; the forms above keep their height
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(grid, 1)
         layout.addWidget(buttons)
-        self.resize(900, 600)
+        self.resize(900, 640 if key_buttons is not None else 600)
 
     # groups
     def _drive_group(self) -> QGroupBox:
