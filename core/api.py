@@ -37,6 +37,7 @@ from timekeep.core.types import (
     Gone,
     KeySlotInfo,
     Located,
+    PassphraseChange,
     Plan,
     Progress,
     RestoreResult,
@@ -51,7 +52,7 @@ __all__ = [  # the door: Timekeep, and what the app and the CLI need around a re
     "Argon2Params", "RebuildReport", "Timekeep", "add_recovery_key", "answer_notice", "atomic_write",
     "change_passphrase", "check_passphrase", "describe_lost", "encrypt_repository", "export_keys",
     "forget_passphrase", "given_passphrase", "import_keys", "init_refusal", "init_repository", "is_encrypted",
-    "is_repository", "keep_new_passphrase", "keep_passphrase", "key_slots", "make_private", "missing_drive",
+    "is_repository", "keep_new_passphrase", "key_slots", "make_private", "missing_drive",
     "new_passphrase", "notice", "notice_due", "passphrase_given", "rebuild_index", "remember_notice",
     "remember_passphrase", "remove_key_slot", "repository_id", "unlock", "unlock_quietly", "unlock_with",
 ]
@@ -113,22 +114,18 @@ def given_passphrase(passphrase_file: Path | None = None) -> str:
     return unlocking.given_secret(passphrase_file)
 
 
-def keep_passphrase(path: str | Path, passphrase: str) -> None:
-    """Keep the passphrase in the system keyring, so the agent and the window unlock without asking; checked
-    first (WrongPassphrase), KeyringUnavailable when there is no keyring to keep it."""
-    unlocking.keep(path, passphrase)
-
-
 # living with an encrypted repository's key: `secret` when the caller holds it (the window), else the usual sources
 def key_slots(path: str | Path) -> list[KeySlotInfo]:
     return rekeying.key_slots(path)
 
 
 def change_passphrase(path: str | Path, new_passphrase: Callable[[], str], secret: str | None = None,
-                      passphrase_file: Path | None = None, interactive: bool = True) -> str | None:
+                      passphrase_file: Path | None = None, interactive: bool = True,
+                      argon2: Argon2Params | None = None) -> PassphraseChange:
     """Re-wrap the key under a new passphrase (asked only once the current secret opened it); no data is
-    rewritten. A sentence about the keyring entry it replaced, or None when none was kept."""
-    return rekeying.change_passphrase(path, new_passphrase, rekeying.secrets(secret, passphrase_file, interactive))
+    rewritten. A passphrase kept in the system keyring is replaced by the new one: what happened there."""
+    source = rekeying.secrets(secret, passphrase_file, interactive)
+    return rekeying.change_passphrase(path, new_passphrase, source, argon2)
 
 
 def add_recovery_key(path: str | Path, secret: str | None = None, passphrase_file: Path | None = None,
@@ -157,7 +154,8 @@ def import_keys(path: str | Path, export: Path, secret: str | None = None, passp
 
 def remember_passphrase(path: str | Path, secret: str | None = None, passphrase_file: Path | None = None,
                         interactive: bool = True) -> None:
-    """Keep the passphrase in the system keyring once it opened the key (KeyringUnavailable: one line)."""
+    """Keep the passphrase in the system keyring once it opened the key: `key remember` and `unlock
+    --remember`. A recovery key is refused (UsageError); KeyringUnavailable says why it could not be kept."""
     rekeying.remember(path, rekeying.secrets(secret, passphrase_file, interactive, keyring=False))
 
 
@@ -168,7 +166,8 @@ def forget_passphrase(path: str | Path) -> bool:
 
 def keep_new_passphrase(path: str | Path, passphrase: str) -> None:
     """Keep a passphrase known to open the repository (it was just set, or just unlocked with) in the system
-    keyring, without deriving its key again (KeyringUnavailable says why it could not)."""
+    keyring, without deriving its key again; a recovery key is refused (UsageError), KeyringUnavailable says
+    why it could not be kept."""
     rekeying.keep(path, passphrase)
 
 

@@ -12,14 +12,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from timekeep.core import unlocking
-from timekeep.core.crypto import keys
+from timekeep.core.crypto import keys, recovery
+from timekeep.core.crypto.kdf import Argon2Params
 from timekeep.core.crypto.keychain import Keychain
 from timekeep.core.crypto.slots import Slot, SlotKind
 from timekeep.core.crypto.unlock import ENV_VAR, Opened, PassphraseSource, Source
 from timekeep.core.errors import KeyringUnavailable, UsageError
 from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.layout import RepoConfig
-from timekeep.core.types import KeySlotInfo
+from timekeep.core.types import KeySlotInfo, PassphraseChange
+
+RECOVERY_NOT_KEPT = ("That is the recovery key: the keyring keeps the passphrase. Give the passphrase instead; "
+                     "nothing was kept.")
 
 
 def encrypted(path: str | Path) -> tuple[Path, RepoConfig]:
@@ -53,21 +57,26 @@ def key_slots(path: str | Path) -> list[KeySlotInfo]:
                   key=lambda info: (info.created, info.slot_id))
 
 
-def change_passphrase(path: str | Path, new_passphrase: Callable[[], str], source: PassphraseSource) -> str | None:
+def change_passphrase(path: str | Path, new_passphrase: Callable[[], str], source: PassphraseSource,
+                      argon2: Argon2Params | None = None) -> PassphraseChange:
     """Open with the current secret, then wrap the key under the passphrase `new_passphrase` gives (asked only
-    once the current secret opened). A passphrase kept in the keyring is replaced by the new one; what
-    happened there is returned as a sentence (None: none was kept)."""
+    once the current secret opened); `argon2` overrides the tuned cost. A passphrase kept in the keyring is
+    replaced by the new one."""
     root, config, opened = open_key(path, source)
     new = new_passphrase()
-    keys.rewrap(root, config.repository_id, opened.unlocked, new)
+    keys.rewrap(root, config.repository_id, opened.unlocked, new, argon2)
+    return _replace_kept(config.repository_id, new, opened.source == Source.KEYRING)
+
+
+def _replace_kept(repository_id: str, new: str, from_keyring: bool) -> PassphraseChange:
     chain = Keychain()
-    if opened.source != Source.KEYRING and chain.lookup(config.repository_id) is None:
-        return None
+    if not from_keyring and chain.lookup(repository_id) is None:
+        return PassphraseChange(False, None)
     try:
-        chain.store(config.repository_id, new)
+        chain.store(repository_id, new)
     except KeyringUnavailable as err:
-        return f"{err} It still holds the old passphrase: run `timekeep key forget`."
-    return "The passphrase kept in the system keyring is now the new one."
+        return PassphraseChange(False, f"{err} It still holds the old passphrase: run `timekeep key forget`.")
+    return PassphraseChange(True, "The passphrase kept in the system keyring is now the new one.")
 
 
 def add_recovery_key(path: str | Path, source: PassphraseSource) -> str:
@@ -103,11 +112,9 @@ def _refuse_lockout(target: Slot, opened: Opened, present: list[Slot]) -> None:
 
 
 def remember(path: str | Path, source: PassphraseSource) -> None:
-    """Keep the passphrase in the system keyring, once it has opened the key (a recovery key is not kept)."""
-    _, config, opened = open_key(path, source)
-    if opened.unlocked.kind != SlotKind.PASSPHRASE:
-        raise UsageError("That is the recovery key: the keyring keeps the passphrase. Give the passphrase instead.")
-    Keychain().store(config.repository_id, opened.secret)
+    """Keep the passphrase in the system keyring once it has opened the key (`keep` refuses a recovery key)."""
+    _, _, opened = open_key(path, source)
+    keep(path, opened.secret)
 
 
 def forget(path: str | Path) -> bool:
@@ -121,6 +128,10 @@ def _info(slot: Slot) -> KeySlotInfo:
 
 
 def keep(path: str | Path, passphrase: str) -> None:
-    """Keep a new repository's passphrase in the system keyring (it was just set: no need to open with it)."""
+    """Keep a passphrase known to open the repository (just set, or just opened with) in the system keyring.
+    A recovery key is refused (UsageError): it is the way back when the computer and its keyring are lost,
+    so it is kept apart from them."""
     _, config = encrypted(path)
+    if recovery.looks_like_recovery_key(passphrase):
+        raise UsageError(RECOVERY_NOT_KEPT)
     Keychain().store(config.repository_id, passphrase)

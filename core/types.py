@@ -264,3 +264,13 @@ class KeySlotInfo:
     slot_id: str
     kind: str
     created: str
+
+
+@dataclass(frozen=True)
+class PassphraseChange:
+    """What a passphrase change did to the system keyring: `kept` when it now holds the new passphrase (a
+    window that handed the old one to the agent hands the new one unless it is kept), `note` the sentence to
+    say about it (None: the keyring held no passphrase for this repository)."""
+
+    kept: bool
+    note: str | None

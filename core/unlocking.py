@@ -77,14 +77,6 @@ def given_secret(passphrase_file: Path | None = None, environ: Mapping[str, str]
     return secret
 
 
-def keep(path: str | Path, secret: str) -> None:
-    """Keep `secret` in the system keyring for the repository at `path`, once seen to open it (WrongKey if not)."""
-    root = Path(path).absolute()
-    config = repo_layout.load_config(root)
-    keys.unlock(root, config.repository_id, secret, config.key_check)
-    Keychain().store(config.repository_id, secret)
-
-
 def unlock_quietly(path: str | Path) -> bool:
     """Unlock from what needs no person (the environment, the keyring); False when they give nothing."""
     try:

@@ -20,6 +20,7 @@ from timekeep.core.types import Retention, SnapshotInfo
 from timekeep.gui import wording
 from timekeep.gui.assets import Assets
 from timekeep.gui.dialogs.check import CheckDialog
+from timekeep.gui.dialogs.key_buttons import KeyButtons
 from timekeep.gui.dialogs.new_drive import NewDriveDialog
 from timekeep.gui.dialogs.settings import SettingsDialog
 from timekeep.gui.dialogs.unlock import UnlockDialog
@@ -50,7 +51,7 @@ class TimekeepApp(QObject):
         pool.setMaxThreadCount(max(WORKER_THREADS, QThreadPool.globalInstance().maxThreadCount()))
         self.workers = WorkerPool(pool, self)
         self.paths, self.prompts, self.home = paths, prompts, home
-        self.argon2 = argon2  # the key derivation's cost for new repositories: None, the tuned one
+        self.argon2 = argon2  # the key derivation's cost for new repositories and passphrases: None, the tuned one
         self.store = SettingsStore(paths, settings or AppSettings(), lambda fn, value: self.workers.start(fn, value))
         self.assets = Assets()
         self.bridge = EngineBridge(self.workers, self, agent_socket=paths.agent_socket)
@@ -261,9 +262,12 @@ class TimekeepApp(QObject):
     def show_settings(self) -> SettingsDialog:
         history = self.window.history if self.window is not None else None
         folders = history.folders if history is not None else ()
+        encrypted = history.encrypted if history is not None else None
+        keys = (KeyButtons(self.workers, self.prompts, self.home or Path.home(), self.bridge.repo, self.argon2)
+                if encrypted and self.bridge.repo is not None else None)
         dialog = SettingsDialog(self.settings, folders, self.prompts, self.assets, self.window,
                                 agent_serving=self.protection.state is not None and self.protection.state.serves,
-                                encrypted=history.encrypted if history is not None else None)
+                                encrypted=encrypted, key_buttons=keys)
         dialog.accepted.connect(lambda: self.apply_settings(dialog))
         dialog.thin_requested.connect(lambda rule: self.thin_history(dialog, rule))
         dialog.open()

@@ -1,7 +1,8 @@
 """The engine calls about an encrypted repository's key that the window makes, each run in a worker.
 
 Making a repository (the key derivation takes about half a second), unlocking one from the keyring or
-with what a person typed, keeping the passphrase in the keyring, and saving the recovery key to a file.
+with what a person typed, keeping the passphrase in the keyring, changing it, adding a recovery key, and
+saving the recovery key to a file.
 A wrong secret comes back as a `Refused` value, never as an error, so the dialog can say it in place.
 """
 
@@ -14,6 +15,8 @@ from pathlib import Path
 
 from timekeep.core.api import (
     Argon2Params,
+    add_recovery_key,
+    change_passphrase,
     init_repository,
     is_encrypted,
     is_repository,
@@ -50,6 +53,13 @@ class Unlocked:
     keyring_note: str = ""
 
 
+@dataclass(frozen=True)
+class Changed:
+    """The passphrase was changed: what the keyring said about it ("" when it held none)."""
+
+    keyring_note: str = ""
+
+
 def make_repository(path: Path, passphrase: str | None, keep: bool, argon2: Argon2Params | None = None) -> Made:
     """A new repository at `path`: encrypted under `passphrase`, or today's unencrypted one when None."""
     if passphrase is None:
@@ -79,16 +89,39 @@ def unlock_typed(path: Path, secret: str, keep: bool) -> Unlocked | Refused:
     """Unlock with what the person typed (a passphrase or the recovery key); keep a passphrase if allowed."""
     try:
         passphrase = unlock_with(path, secret)
-    except RecoveryKeyTypo as typo:
-        return Refused(str(typo))
-    except WrongRecoveryKey:
-        return Refused("Wrong recovery key")
-    except WrongKey:
-        return Refused("Wrong passphrase")
+    except (WrongKey, RecoveryKeyTypo) as wrong:
+        return _refusal(wrong)
     note = _keep(path, secret) if keep and passphrase else ""
     if note or not (keep and passphrase):
         hold_for_agent(path, secret)  # not in the keyring: the agent hears it from the window instead
     return Unlocked(note)
+
+
+def _refusal(wrong: WrongKey | RecoveryKeyTypo) -> Refused:
+    if isinstance(wrong, RecoveryKeyTypo):
+        return Refused(str(wrong))
+    return Refused("Wrong recovery key" if isinstance(wrong, WrongRecoveryKey) else "Wrong passphrase")
+
+
+def change_typed(path: Path, current: str, new: str, argon2: Argon2Params | None = None) -> Changed | Refused:
+    """Change the passphrase, opened with what the person typed as the current one (passphrase or recovery
+    key). The keyring keeps the new one if it kept the old; otherwise the window holds it for a locked agent,
+    as it held the old."""
+    try:
+        change = change_passphrase(path, lambda: new, secret=current, interactive=False, argon2=argon2)
+    except (WrongKey, RecoveryKeyTypo) as wrong:
+        return _refusal(wrong)
+    if not change.kept or held_secret(path) is not None:
+        hold_for_agent(path, new)  # the agent's copy of the key is unchanged; a locked one needs the new words
+    return Changed(change.note or "")
+
+
+def recovery_key_typed(path: Path, secret: str) -> str | Refused:
+    """A new recovery key (its text, shown once), once what the person typed opens the repository."""
+    try:
+        return add_recovery_key(path, secret=secret, interactive=False)
+    except (WrongKey, RecoveryKeyTypo) as wrong:
+        return _refusal(wrong)
 
 
 def _keep(path: Path, passphrase: str) -> str:

@@ -2,13 +2,15 @@
 
     python tests/screenshots.py [OUTPUT_DIR]      # default: resources/screenshots/
 
-Builds three weeks of history in a temporary folder (snapshot times are set by shifting the clock the engine
-reads, file times by os.utime), starts the real app on it under Xvfb (re-running itself through `xvfb-run`
-when there is no display) with a real agent serving three drives (so the sidebar lists them), and saves PNGs
-of the timeline after a first hour, a week and a year (`timelines`), the main window, the versions
-dialog, the compare dialog, the settings, "Check backup…", the banner of a
-repository whose index is missing, the welcome flow (with its passphrase and recovery key pages) and the
-unlock dialog. It then runs once more with a dark palette (the
+Builds three weeks of history in an encrypted repository (the default) in a temporary folder (snapshot
+times are set by shifting the clock the engine reads, file times by os.utime), starts the real app on it
+under Xvfb (re-running itself through `xvfb-run` when there is no display) with a real agent serving three
+drives (so the sidebar lists them; it unlocks from $TIMEKEEP_PASSPHRASE), and saves PNGs of the timeline
+after a first hour, a week and a year (`timelines`), the main window, the versions dialog, the compare
+dialog, the settings (with the encrypted drive's key buttons), "Change passphrase…" after a wrong current
+passphrase, "Check backup…", the banner of an unencrypted repository whose index is missing (an encrypted
+one's index lives on this computer and is rebuilt without asking), the welcome flow (with its passphrase and
+recovery key pages), the unlock dialog and Settings' new-drive dialog. It then runs once more with a dark palette (the
 Fusion style with the colours a dark desktop hands an app, chosen by TIMEKEEP_SCREENSHOTS_DARK=1) and saves
 the same views with a `-dark` suffix. Needs: apt-get install xvfb xauth libxcb-icccm4 libxcb-keysyms1
 libxcb-cursor0.
@@ -37,6 +39,7 @@ DARK = {  # role -> colour, as a dark desktop theme (Breeze Dark, Adwaita dark) 
     "HighlightedText": "#ffffff", "Link": "#6ea8fe", "LinkVisited": "#b49cf0",
 }
 DARK_DISABLED = {"WindowText": "#7d8188", "Text": "#7d8188", "ButtonText": "#7d8188"}
+PASSPHRASE = "the estuary at dawn"
 DAY = 86400 * 10**9
 HOUR = 3600 * 10**9
 
@@ -114,10 +117,11 @@ def pdf() -> bytes:
 def build_history(base: Path) -> tuple[Path, Path]:
     """Documents with three weeks of changes; returns (repository, documents folder)."""
     from timekeep.core.api import Timekeep, init_repository
+    from timekeep.core.crypto.kdf import TEST_PARAMS
 
     docs = base / "home" / "Documents"
     repo = base / "drive" / "Timekeep" / "laptop"
-    init_repository(repo)
+    init_repository(repo, encryption="repokey", passphrase=PASSPHRASE, argon2=TEST_PARAMS)  # unlocked here
     now = time.time_ns()
     steps = [(now - 20 * DAY, 0), (now - 16 * DAY, 1), (now - 12 * DAY, 2), (now - 9 * DAY, 3),
              (now - 5 * DAY, 4), (now - 2 * DAY, 5), (now - DAY - 3 * HOUR, 6), (now - 5 * HOUR, 7),
@@ -255,7 +259,8 @@ def running_agent(tmp: Path, repo: Path, docs: Path) -> Iterator[Path]:
             tk.backup(trigger="drive-connected")
     runtime = Path(tempfile.mkdtemp(prefix="tk", dir="/tmp"))
     env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "XDG_CONFIG_HOME": str(tmp / "agent" / "config"),
-           "XDG_STATE_HOME": str(tmp / "agent" / "state"), "TIMEKEEP_NO_SYSTEMCTL": "1", "PYTHONPATH": str(ROOT)}
+           "XDG_STATE_HOME": str(tmp / "agent" / "state"), "TIMEKEEP_NO_SYSTEMCTL": "1", "PYTHONPATH": str(ROOT),
+           "TIMEKEEP_PASSPHRASE": PASSPHRASE}
     settings = tmp / "agent" / "config" / "timekeep" / "settings.json"
     settings.parent.mkdir(parents=True)
     settings.write_text(json.dumps({"destinations": [str(second), str(tmp / "Stick" / "Timekeep" / "laptop")],
@@ -286,7 +291,7 @@ def shoot_app(tmp: Path, repo: Path, docs: Path, out: Path, socket: Path) -> Non
     window.resize(1360, 820)
     shoot_main(window, docs, out)
     shoot_dialogs(timekeep, window, docs, out)
-    shoot_rebuild(timekeep, tmp, repo, out)
+    shoot_rebuild(timekeep, tmp, out)
     welcome = timekeep.show_welcome()
     wait_for(lambda: welcome.drive_list.count() > 0)
     save(welcome, out, "welcome")
@@ -295,7 +300,8 @@ def shoot_app(tmp: Path, repo: Path, docs: Path, out: Path, socket: Path) -> Non
 
 
 def shoot_keys(timekeep, welcome, tmp: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
-    """The welcome flow's passphrase and recovery key pages, and the unlock dialog after a wrong passphrase."""
+    """The welcome flow's passphrase and recovery key pages, the unlock dialog after a wrong passphrase, and
+    Settings' dialog for a drive without backups."""
     from timekeep.core.api import init_repository
     from timekeep.core.crypto.kdf import TEST_PARAMS
     from timekeep.gui.dialogs.unlock import UnlockDialog
@@ -317,6 +323,12 @@ def shoot_keys(timekeep, welcome, tmp: Path, out: Path) -> None:  # type: ignore
     wait_for(lambda: dialog.message.text() == "Wrong passphrase")
     save(dialog, out, "unlock")
     dialog.reject()
+    timekeep._drive_changed((tmp / "New drive" / "Timekeep" / "laptop", False))
+    wait_for(lambda: timekeep.new_drive is not None and timekeep.new_drive.isVisible())
+    for field in timekeep.new_drive.steps.new_page.secret.fields:
+        field.setText("herons over the salt marsh")
+    save(timekeep.new_drive, out, "new-drive")
+    timekeep.new_drive.reject()
 
 
 def shoot_main(window, docs: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
@@ -362,6 +374,15 @@ def shoot_dialogs(timekeep, window, docs: Path, out: Path) -> None:  # type: ign
     compare.close()
     settings = timekeep.show_settings()
     save(settings, out, "settings")
+    change = settings.key_buttons.change_passphrase()
+    for field, text in zip(change.secret.fields, ("the estuary at dusk", "herons", "herons"), strict=True):
+        field.setText(text)
+    change.try_change()
+    wait_for(lambda: change.message.text() == "Wrong passphrase")
+    for field, text in zip(change.secret.fields[1:], ("herons over the salt marsh",) * 2, strict=True):
+        field.setText(text)
+    save(change, out, "change-passphrase")
+    change.reject()
     settings.reject()
     check = timekeep.show_check()
     wait_for(lambda: check.report is not None, 20_000)
@@ -369,11 +390,11 @@ def shoot_dialogs(timekeep, window, docs: Path, out: Path) -> None:  # type: ign
     check.reject()
 
 
-def shoot_rebuild(timekeep, tmp: Path, repo: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
-    """The banner of a repository whose index is missing, with its Rebuild index button. On a copy: the agent
-    serves the original."""
+def shoot_rebuild(timekeep, tmp: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """The banner of an unencrypted repository whose index (on the drive) is missing, with its Rebuild index
+    button. On a copy of the second drive: the agent serves the original."""
     copy = tmp / "Elements" / "Timekeep" / "laptop"
-    shutil.copytree(repo, copy)
+    shutil.copytree(tmp / "Passport" / "Timekeep" / "laptop", copy)
     for name in ("index.db", "index.db-wal", "index.db-shm"):
         (copy / name).unlink(missing_ok=True)
     window = timekeep.open_repository(str(copy))

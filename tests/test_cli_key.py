@@ -162,7 +162,7 @@ def test_export_then_every_slot_gone_then_import_restores(capsys: pytest.Capture
     for path in (repo.path / "keys").iterdir():
         path.unlink()
     code, _, err = cli(capsys, "snapshots", "--repo", str(repo.path), secret=OLD)
-    assert code == 2 and one_line(err)
+    assert code == 2 and "timekeep key import FILE --repo" in one_line(err)  # the way back, named
     code, _, err = cli(capsys, "key", "import", str(export), "--repo", str(repo.path), secret="not it")
     assert code == 2 and "Wrong passphrase" in one_line(err)
     assert not list((repo.path / "keys").iterdir())  # nothing written on a wrong secret
@@ -172,6 +172,26 @@ def test_export_then_every_slot_gone_then_import_restores(capsys: pytest.Capture
     assert restores_exactly(capsys, repo, repo.recovery)
     code, out, _ = cli(capsys, "key", "import", str(export), "--repo", str(repo.path), secret=OLD)
     assert code == 0 and "nothing was put back" in out
+
+
+@pytest.mark.parametrize("loss", ["emptied", "gone", "garbled"])
+def test_a_keys_folder_with_nothing_readable_names_the_way_back(capsys: pytest.CaptureFixture[str], repo: Repo,
+                                                                 loss: str) -> None:
+    """Every slot lost or unreadable: unlocking and `key list` say, in one line, that `timekeep key import`
+    puts back the slots `key export` saved, and with which repository."""
+    keys = repo.path / "keys"
+    for path in keys.iterdir():
+        if loss == "garbled":
+            path.write_bytes(b"\x00not a slot")
+        else:
+            path.unlink()
+    if loss == "gone":
+        keys.rmdir()
+    for secret in (OLD, repo.recovery):
+        code, out, err = cli(capsys, "snapshots", "--repo", str(repo.path), secret=secret)
+        assert code == 2 and out == "" and f"timekeep key import FILE --repo {repo.path}" in one_line(err), err
+    code, out, err = cli(capsys, "key", "list", "--repo", str(repo.path))
+    assert code == 2 and "timekeep key import" in one_line(err)
 
 
 def test_removals_that_would_lock_a_person_out_are_refused(capsys: pytest.CaptureFixture[str], repo: Repo) -> None:
@@ -196,7 +216,8 @@ def test_removals_that_would_lock_a_person_out_are_refused(capsys: pytest.Captur
 
 
 def test_bad_input_is_one_line_with_a_meaningful_exit_code(capsys: pytest.CaptureFixture[str], repo: Repo,
-                                                           tmp_path: Path) -> None:
+                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))  # no agent listens there
     at = ["--repo", str(repo.path)]
     other = tmp_path / "other"
     assert cli(capsys, "init", str(other), secret=OLD)[0] == 0
@@ -217,6 +238,8 @@ def test_bad_input_is_one_line_with_a_meaningful_exit_code(capsys: pytest.Captur
         (["key", "list", "--repo", str(plain)], None, "not encrypted"),
         (["key", "remember", *at], repo.recovery, "recovery key"),
         (["key", "remember", *at], OLD, "did not keep the passphrase"),
+        (["unlock", "--remember", *at], repo.recovery, "That is the recovery key"),  # as `key remember` says
+        (["unlock", "--remember", *at], OLD, "did not keep the passphrase"),
     ]
     for args, secret, said in cases:
         code, out, err = cli(capsys, *args, secret=secret)

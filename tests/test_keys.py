@@ -122,8 +122,8 @@ def test_a_mistyped_recovery_key_is_caught_before_any_slot_is_read(repo: tuple[P
     assert caught.value.exit_code == 2 and "typo" in str(caught.value)
 
 
-def test_no_slots_at_all_says_so(tmp_path: Path) -> None:
-    with pytest.raises(NoKeySlot, match="holds no passphrase key slot"):
+def test_no_slots_at_all_says_so_and_names_the_way_back(tmp_path: Path) -> None:
+    with pytest.raises(NoKeySlot, match="holds no key slot that can be read.*timekeep key import FILE --repo"):
         keys.unlock(tmp_path, REPO_ID, "anything")
 
 

@@ -83,11 +83,11 @@ def cmd_key_change(args: argparse.Namespace) -> int:
     from timekeep.core import api
 
     path = repo_path(args)
-    note = api.change_passphrase(path, _new_passphrase(args), passphrase_file=_passphrase_file(args))
+    change = api.change_passphrase(path, _new_passphrase(args), passphrase_file=_passphrase_file(args))
     print(f"Changed the passphrase of {path}: the old one no longer opens it (the recovery key still does; "
           "no data was rewritten).")
-    if note:
-        print(note)
+    if change.note:
+        print(change.note)
     return 0
 
 

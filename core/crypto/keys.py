@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -204,9 +205,10 @@ def _remove_temporaries(folder: Path) -> None:
 
 def _slot_paths(root: Path) -> list[Path]:
     folder = keys_dir(root)
-    if not folder.is_dir():
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
+    except OSError:  # missing or unreadable: no slot can be read from it
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
 
 
 def _try_slots(root: Path, repository_id: str, kind: SlotKind, kek_of: Callable[[Slot], bytes],
@@ -238,9 +240,19 @@ def _read_all(root: Path, repository_id: str) -> tuple[list[Slot], list[str]]:
     return readable, damaged
 
 
+def _import_hint(root: Path) -> str:
+    """The way back when the slots are gone or unreadable: the copy `key export` wrote."""
+    where = shlex.quote(str(root))
+    return f"A copy saved by `timekeep key export` puts them back: timekeep key import FILE --repo {where}"
+
+
 def _failure(root: Path, kind: SlotKind, tried: int, damaged: list[str]) -> Exception:
     if not tried and damaged:
-        return KeySlotDamaged(damaged[0] if len(damaged) == 1 else f"{damaged[0]} ({len(damaged) - 1} more damaged)")
+        first = damaged[0] if len(damaged) == 1 else f"{damaged[0]} ({len(damaged) - 1} more damaged)"
+        return KeySlotDamaged(f"{first} {_import_hint(root)}")
+    if not tried and not _slot_paths(root):  # the way back from an empty or unreadable keys/ folder
+        return NoKeySlot(f"{keys_dir(root)} holds no key slot that can be read, so nothing unlocks this "
+                         f"repository. {_import_hint(root)}")
     if not tried:
         return NoKeySlot(f"{keys_dir(root)} holds no {kind.value} key slot: this repository cannot be unlocked so.")
     error: type[WrongKey] = WrongPassphrase if kind == SlotKind.PASSPHRASE else WrongRecoveryKey

@@ -1,4 +1,5 @@
-"""Settings: the backup drive, protected folders, exclusions, schedule, retention and compression.
+"""Settings: the backup drive (and an encrypted one's key), protected folders, exclusions, schedule, retention
+and compression.
 
 The dialog only collects choices; `folder_change()` and `new_settings()` say what changed and the app applies
 it (folders, exclusions, retention and compression through the engine in a worker, the rest into the app
@@ -79,11 +80,13 @@ class SettingsDialog(QDialog):
     thin_requested = Signal(object)  # the Retention shown: apply it and thin the history now
 
     def __init__(self, settings: AppSettings, folders: tuple[FolderInfo, ...], prompts: Prompts, assets: Assets,
-                 parent: QWidget | None = None, agent_serving: bool = False, encrypted: bool | None = None) -> None:
+                 parent: QWidget | None = None, agent_serving: bool = False, encrypted: bool | None = None,
+                 key_buttons: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings, self.prompts, self.assets = settings, prompts, assets
         self.agent_serving = agent_serving  # the background agent backs this drive up by its own schedule
         self.encrypted = encrypted  # None: not known (the drive is away or locked)
+        self.key_buttons = key_buttons  # an encrypted drive's "Change passphrase…" and "Add recovery key…"
         self.original_folders = [f.path for f in folders]
         self.new_repository: str | None = None  # a drive or folder the person chose; the app resolves it
         self.setWindowTitle("Timekeep settings")
@@ -96,13 +99,14 @@ class SettingsDialog(QDialog):
         grid.addWidget(self._exclusions_group(), 2, 1)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
+        grid.setRowStretch(2, 1)  # the lists take what is left; the forms above keep their height
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(grid, 1)
         layout.addWidget(buttons)
-        self.resize(900, 600)
+        self.resize(900, 640 if key_buttons is not None else 600)
 
     # groups
     def _drive_group(self) -> QGroupBox:
@@ -117,6 +121,8 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.repository_label)
         self.encryption_label = _note(encryption_words(self.encrypted))
         layout.addWidget(self.encryption_label)
+        if self.key_buttons is not None:
+            layout.addWidget(self.key_buttons)
         layout.addWidget(change, 0, Qt.AlignmentFlag.AlignLeft)
         return group
 
