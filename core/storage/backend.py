@@ -53,6 +53,14 @@ class Backend(Protocol):
         """Where the repository is, as a person would name it in a message: a folder, or s3://bucket/prefix."""
         ...
 
+    @property
+    def local_folder(self) -> Path | None:
+        """A folder of this computer's file system holding the objects themselves (a drive's repository
+        folder), where files that must be real files may live beside them (a SQLite index kept on the drive)
+        and temporaries are published by rename; None for a medium that is not a local folder (S3), whose
+        repository keeps its index and temporaries on this computer."""
+        ...
+
     def list(self, prefix: str = "") -> Iterator[StoredObject]:
         """Every object whose name starts with `prefix` (a folder prefix ends in "/"), in no set order."""
         ...
@@ -72,7 +80,10 @@ class Backend(Protocol):
         ...
 
     def write_file(self, name: str, source: Path, *, replace: bool = False) -> None:
-        """As `write`, with the bytes of the local file `source` (large objects: packs), streamed."""
+        """As `write`, with the bytes of the local file `source` (large objects: packs, manifests), streamed
+        (S3: one PUT, or a multipart upload for a large one). `source` is complete when this is called; it is
+        gone on success (renamed into place on a drive, uploaded then removed elsewhere) and left for the caller
+        to remove on failure."""
         ...
 
     def delete(self, name: str) -> None:
@@ -85,4 +96,9 @@ class Backend(Protocol):
 
     def writer_running(self) -> bool:
         """Whether a writer holds the lock now (a reader that must not race one asks)."""
+        ...
+
+    def close(self) -> None:
+        """Let go of what reading kept open (a drive's descriptors, a bucket's connections); the backend can be
+        used again after, and opens them anew."""
         ...
