@@ -35,7 +35,7 @@ def stale(layout: Layout) -> str | None:
     try:
         view = survey(layout)
         drift = compare(db, view)
-        foreign = foreign_running(db, view, layout.sealing)
+        foreign = foreign_running(db, view, layout)
         back = went_back(db, view, drift)
     except DatabaseError as err:
         return f"the index is damaged: {err}"
