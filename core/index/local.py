@@ -58,7 +58,7 @@ def catch_up(layout: Layout, open_writer: Callable[[], list[str]]) -> list[str]:
     reason = stale(layout)
     if reason is None:
         return []
-    log.info("%s: %s; bringing it up to the drive", layout.root, reason)
+    log.info("%s: %s; bringing it up to the drive", layout.store.where, reason)
     try:
         return open_writer()
     except DriveWentBack as err:

@@ -102,7 +102,7 @@ def _caught_up(db: SqliteDatabase, layout: Layout, view: DriveView, drift: Drift
     try:
         report = catchup.load_added(db, layout, view, new, progress)
     except (CorruptData, DatabaseError, OSError) as err:
-        log.warning("%s: catching the index up failed (%s); rebuilding it", layout.root, err)
+        log.warning("%s: catching the index up failed (%s); rebuilding it", layout.store.where, err)
         return False
     if report is None:
         return False
@@ -114,7 +114,7 @@ def _caught_up(db: SqliteDatabase, layout: Layout, view: DriveView, drift: Drift
 def _rebuild(layout: Layout, progress: ProgressCallback | None, notes: list[str], reason: str,
              old: SqliteDatabase | None, repository_id: str) -> SqliteDatabase:
     """Rebuild beside, swap, and open the new index; the old one (if it still opened) lends what it knows."""
-    log.warning("%s: %s; rebuilding the index from the drive", layout.root, reason)
+    log.warning("%s: %s; rebuilding the index from the drive", layout.store.where, reason)
     checked.forget(repository_id)
     try:
         built, report = build_beside(layout, progress, salvage=old)
@@ -134,7 +134,7 @@ def _rebuild(layout: Layout, progress: ProgressCallback | None, notes: list[str]
 def rebuild_live(layout: Layout, db: SqliteDatabase, progress: ProgressCallback | None, notes: list[str],
                  reason: str, repository_id: str) -> None:
     """Rebuild under a writer that found a damaged row midway; its open connection sees the new index."""
-    log.warning("%s: %s; rebuilding the index from the drive", layout.root, reason)
+    log.warning("%s: %s; rebuilding the index from the drive", layout.store.where, reason)
     checked.forget(repository_id)
     built, report = build_beside(layout, progress, salvage=db)
     db.close()  # this thread's connection: whatever it still had open must not pin the old index

@@ -123,8 +123,14 @@ class Layout:
 
     @property
     def index_dir(self) -> Path:
-        """The folder holding index.db, its -wal and -shm, a rebuild's new index and a damaged one set aside."""
-        return self.root if self.index_home is None else self.index_home
+        """The folder holding index.db, its -wal and -shm, a rebuild's new index and a damaged one set aside:
+        the drive's repository folder itself unless the index is kept on this computer."""
+        if self.index_home is not None:
+            return self.index_home
+        local = self.store.local_folder
+        if local is None:  # SQLite needs a real file: such a medium's repository keeps its index locally
+            raise UsageError(f"{self.store.where} cannot hold an index file; it is kept on this computer")
+        return local
 
     @property
     def index(self) -> Path:
@@ -179,17 +185,18 @@ def local_index_home(repository_id: str) -> Path:
     return platformdirs.user_cache_path("timekeep") / "indexes" / repository_id
 
 
-def layout_of(root: Path, config: RepoConfig) -> Layout:
-    """The repository's layout, with its index where its config says, and the keys of an encrypted one
-    (KeyNeeded when this process has not unlocked it)."""
+def layout_of(root: Path, config: RepoConfig, store: Backend | None = None) -> Layout:
+    """The repository's layout on `store` (the folder `root` on a drive when None), with its index where its
+    config says (on this computer, whatever it says, when the medium is no local folder), and the keys of an
+    encrypted one (KeyNeeded when this process has not unlocked it)."""
     sealing = None
     if config.encrypted:
         sealing = unlocked_keys.unlocked(config.repository_id)
         if sealing is None or sealing.key.check() != config.key_check:
             raise KeyNeeded(f"{root} is encrypted and not unlocked: give its passphrase")
-    if config.index == "local":
-        return Layout(root, local_index_home(config.repository_id), sealing)
-    return Layout(root, None, sealing)
+    if config.index == "local" or (store is not None and store.local_folder is None):
+        return Layout(root, local_index_home(config.repository_id), sealing, store)
+    return Layout(root, None, sealing, store)
 
 
 def make_index_home(layout: Layout) -> None:
