@@ -82,7 +82,11 @@ class LocalBackend:
             if entry.is_dir(follow_symlinks=False):
                 yield from self._walk(Path(entry.path), f"{relative}{entry.name}/")
             elif entry.is_file(follow_symlinks=False):
-                yield StoredObject(relative + entry.name, entry.stat(follow_symlinks=False).st_size)
+                try:
+                    size = entry.stat(follow_symlinks=False).st_size
+                except FileNotFoundError:  # deleted since the folder was read (a thinning giving space back)
+                    continue
+                yield StoredObject(relative + entry.name, size)
 
     def stat(self, name: str) -> StoredObject | None:
         try:
@@ -196,6 +200,9 @@ class LocalBackend:
     def close(self) -> None:
         with self._lock:
             self._close_all()
+
+    def __del__(self) -> None:  # a layout made for one look (a footer read while opening) leaves nothing open
+        self._close_all()
 
     def _forget(self, name: str) -> None:
         with self._lock:
