@@ -2,7 +2,9 @@
 S3-compatible bucket are two implementations of it, and nothing above it knows which one it has.
 
 Objects are named by slash-separated keys relative to the repository's root ("config.json",
-"packs/ab/ab12….pack", "snapshots/0000000007.manifest"). The medium promises only what S3 promises:
+"packs/ab/ab12….pack", "snapshots/0000000007.manifest"); a name that is empty, starts with "/" or has an
+empty, "." or ".." part is refused with ValueError (a caller's bug, never the medium's failure). The medium
+promises only what S3 promises:
 
 - a written object becomes visible whole or not at all, and is durable once `write` returns;
 - `write` never replaces an existing object unless told to (`replace=True`), so what holds data is
