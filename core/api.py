@@ -26,7 +26,7 @@ from timekeep.core.repository import rebuild_index as _rebuild_index
 from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.atomic import atomic_write
 from timekeep.core.storage.failures import drive_errors
-from timekeep.core.storage.layout import Layout
+from timekeep.core.storage.layout import CONFIG_NAME, Layout
 from timekeep.core.storage.privacy import answer_notice, make_private, notice, notice_due, remember_notice
 from timekeep.core.types import (
     CheckReport,
@@ -362,7 +362,7 @@ class Timekeep:
 
 def is_repository(path: str | Path) -> bool:
     """Whether the folder holds a repository (its config file): what a drive that is there shows."""
-    return Layout(Path(path)).config.exists()
+    return Layout(Path(path)).store.stat(CONFIG_NAME) is not None
 
 
 def is_encrypted(path: str | Path) -> bool:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from peewee import SqliteDatabase
 
 from timekeep.core.crypto.chunk_ids import ChunkIds
-from timekeep.core.errors import CorruptData, IndexDamaged
+from timekeep.core.errors import CorruptData, IndexDamaged, StorageError
 from timekeep.core.index import chain, losses, trust
 from timekeep.core.index.agreement import disagreement
 from timekeep.core.index.queries import ChunkLocation
@@ -23,8 +22,7 @@ from timekeep.core.index.schema import check_integrity
 from timekeep.core.index.survey import DriveView, compare, survey
 from timekeep.core.restore.combine import ChunkSource, verified_slice
 from timekeep.core.storage.failures import drive_errors
-from timekeep.core.storage.layout import Layout, read_folders
-from timekeep.core.storage.lock import writer_running
+from timekeep.core.storage.layout import COALESCING_NAME, Layout, read_folders
 from timekeep.core.storage.pack import PackReader, read_footer
 from timekeep.core.types import CheckReport, Progress
 
@@ -44,7 +42,7 @@ class Checker:
         self.unreadable: dict[bytes, str] = {}  # chunks --read-data found bad, with their pack
 
     def run(self, read_data: bool, progress: ProgressCallback | None = None) -> CheckReport:
-        self.writing = writer_running(self.layout.lock)
+        self.writing = self.layout.store.writer_running()
         try:
             check_integrity(self.db)
         except IndexDamaged as err:
@@ -60,7 +58,7 @@ class Checker:
             self._folders()
             packs, chunks = self.db.execute_sql(
                 "SELECT (SELECT count(*) FROM pack WHERE name != ''), (SELECT count(*) FROM chunk)").fetchone()
-        self.writing = self.writing or writer_running(self.layout.lock)
+        self.writing = self.writing or self.layout.store.writer_running()
         read = self._read_all(progress) if read_data else 0
         source = ChunkSource(self.db, PackReader(self.layout))
         try:
@@ -110,20 +108,20 @@ class Checker:
         if running:
             self.notes.append(f"{running} interrupted snapshot{'s' if running != 1 else ''} will be cleaned up "
                               "by the next backup")
-        if self.layout.coalescing.exists():
+        if self.layout.store.stat(COALESCING_NAME) is not None:
             self.notes.append("a thinning was interrupted; the next backup or thinning finishes it")
 
-    def _footers(self, on_drive: dict[str, tuple[Path, int]]) -> None:
+    def _footers(self, on_drive: dict[str, int]) -> None:
         """Each indexed pack's footer against the index."""
         for pid, name in self.db.execute_sql("SELECT id, name FROM pack WHERE state = 'ok' AND name != ''"):
             if name in on_drive:
-                self._pack_footer(name, pid, on_drive[name][0])
+                self._pack_footer(name, pid)
 
-    def _pack_footer(self, name: str, pid: int, path: Path) -> None:
+    def _pack_footer(self, name: str, pid: int) -> None:
         try:
-            entries = read_footer(path, self.layout.sealing)
+            entries = read_footer(self.layout.store, name, self.layout.sealing)
             footer = {e.digest: (e.offset, e.length, e.inner, e.raw_length) for e in entries}
-        except (CorruptData, OSError) as err:
+        except (CorruptData, StorageError) as err:
             self.problems.append(str(err))
             return
         rows = self.db.execute_sql("SELECT digest, offset, length, inner, raw_length FROM chunk WHERE pack_id = ?",
@@ -142,17 +140,17 @@ class Checker:
         if unused and not self.writing:  # a running backup indexes its chunks before the versions using them
             self.notes.append(f"{unused} stored chunk(s) no snapshot uses; `timekeep coalesce` gives their space back")
 
-    def _manifests(self, on_drive: dict[int, dict[int, Path]], progress: ProgressCallback | None) -> int:
+    def _manifests(self, on_drive: dict[int, dict[int, str]], progress: ProgressCallback | None) -> int:
         """Every complete snapshot's newest manifest, read whole, against the index."""
         rows = [(int(i), int(g)) for i, g in self.db.execute_sql(
             "SELECT id, gen FROM snapshot WHERE state = 'complete' ORDER BY id")]
         for n, (sid, gen) in enumerate(rows):
             gens = on_drive.get(sid)
             if gens and gen in gens:
-                problem = disagreement(self.db, sid, gens[gen], self.layout.sealing)
+                problem = disagreement(self.db, sid, self.layout.store, gens[gen], self.layout.sealing)
                 if problem is not None:
                     self.problems.append(f"{problem}; run `timekeep rebuild-index`")
-            elif gens and not self.layout.coalescing.exists():  # an unfinished thinning writes it next
+            elif gens and self.layout.store.stat(COALESCING_NAME) is None:  # an unfinished thinning writes it next
                 self.problems.append(f"the drive lacks the manifest of snapshot {sid} the index knows "
                                      f"(generation {gen}); the next backup writes it again from the index")
             if progress is not None:

@@ -18,7 +18,7 @@ from timekeep.core.crypto.chunk_ids import ChunkIds
 from timekeep.core.errors import CorruptData
 from timekeep.core.restore.plan import StoredExtent, overlay
 from timekeep.core.storage import frame
-from timekeep.core.storage.layout import Layout, read_folders, write_folders
+from timekeep.core.storage.layout import Layout, manifest_name, read_folders, write_folders
 from timekeep.core.storage.manifest import read_manifest, write_manifest
 from timekeep.core.storage.pack import PackReader, PackWriter
 from timekeep.core.types import Piece, Progress
@@ -108,7 +108,7 @@ def copy_manifests(db: SqliteDatabase, source: Layout, target: Layout, ids: dict
     (oldest first, so each file's versions come in order for its content ids)."""
     count, content = 0, ContentIds(ids)
     for snapshot_id, gen in db.execute_sql("SELECT id, gen FROM snapshot WHERE state = 'complete' ORDER BY id"):
-        records = read_manifest(source.manifest_path(snapshot_id, gen))
+        records = read_manifest(source.store, manifest_name(snapshot_id, gen))
         header = {k: v for k, v in next(records).items() if k not in ("type", "format", "gen")}
         write_manifest(target, snapshot_id, header, _rekeyed(records, ids, content, snapshot_id), gen)
         count += 1

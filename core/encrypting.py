@@ -31,7 +31,7 @@ from timekeep.core.storage import conversion
 from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.atomic import make_private_dir
 from timekeep.core.storage.failures import drive_errors
-from timekeep.core.storage.layout import Layout, RepoConfig
+from timekeep.core.storage.layout import MANIFESTS, Layout, RepoConfig
 from timekeep.core.types import Progress
 
 ProgressCallback = Callable[[Progress], None]
@@ -99,7 +99,7 @@ def _refuse_damage(repo: Repository) -> None:
 def _check_room(repo: Repository) -> None:
     """The copy needs about the space of the packs and manifests again until the old ones go."""
     (packs,) = repo.db.execute_sql("SELECT COALESCE(SUM(size), 0) FROM pack WHERE state = 'ok'").fetchone()
-    manifests = sum(p.stat().st_size for p in repo.layout.manifests.glob("*.manifest"))
+    manifests = sum(found.size for found in repo.layout.store.list(MANIFESTS))
     needed, free = int(packs) + manifests + MARGIN, free_space(repo.root)
     if free < needed:
         raise DriveFull(f"encrypting {repo.root} needs about {units.size(needed)} free on its drive for the "

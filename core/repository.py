@@ -26,7 +26,15 @@ from pathlib import Path
 from peewee import SqliteDatabase
 
 from timekeep.core.coalesce.manifests import finish as finish_manifests
-from timekeep.core.errors import CorruptData, IndexDamaged, IndexMissing, RepositoryLocked, StorageError, UsageError
+from timekeep.core.errors import (
+    AccessDenied,
+    CorruptData,
+    IndexDamaged,
+    IndexMissing,
+    RepositoryLocked,
+    StorageError,
+    UsageError,
+)
 from timekeep.core.index import checked, trust
 from timekeep.core.index.beside import build_beside, put_in_place
 from timekeep.core.index.local import catch_up
@@ -36,10 +44,9 @@ from timekeep.core.index.recovery import recover
 from timekeep.core.index.schema import open_index
 from timekeep.core.restore.combine import ChunkSource
 from timekeep.core.storage import layout as repo_layout
-from timekeep.core.storage.atomic import atomic_write
+from timekeep.core.storage.backend import Lock
 from timekeep.core.storage.failures import drive_errors
 from timekeep.core.storage.layout import FORMAT_VERSION, Layout, RepoConfig
-from timekeep.core.storage.lock import WriterLock
 from timekeep.core.storage.pack import PackReader
 from timekeep.core.types import Progress
 
@@ -50,7 +57,7 @@ log = logging.getLogger(__name__)
 class Repository:
     """Use as a context manager, or close(); a writer holds the writer lock until then."""
 
-    def __init__(self, root: Path, db: SqliteDatabase, lock: WriterLock | None, notes: list[str],
+    def __init__(self, root: Path, db: SqliteDatabase, lock: Lock | None, notes: list[str],
                  rebuilt: bool = False, index_copy: Path | None = None) -> None:
         self.root = root
         self.config: RepoConfig = repo_layout.load_config(root)
@@ -70,7 +77,7 @@ class Repository:
         repo_layout.load_config(root)
         if not writer:
             return _open_reader(root, progress)
-        lock = WriterLock(Layout(root).lock)
+        lock = Layout(root).store.writer_lock()
         lock.acquire()
         try:
             with drive_errors(root):
@@ -107,7 +114,7 @@ class Repository:
     def save_config(self, config: RepoConfig) -> None:
         self.need_writer()
         self.config = config
-        atomic_write(self.layout.config, config.to_json())
+        repo_layout.write_config(self.layout.store, config)
 
     def rebuild_live(self, reason: str, progress: ProgressCallback | None) -> None:
         """A writer met a row that fails its seal: rebuild the index under it, and say so."""
@@ -118,7 +125,7 @@ class Repository:
         self.rebuilt = True
 
 
-def _open_writer(root: Path, lock: WriterLock, progress: ProgressCallback | None) -> Repository:
+def _open_writer(root: Path, lock: Lock, progress: ProgressCallback | None) -> Repository:
     config = repo_layout.load_config(root)
     layout = repo_layout.layout_of(root, config)
     notes: list[str] = []
@@ -174,7 +181,7 @@ def sync_folders(db: SqliteDatabase, layout: Layout, notes: list[str]) -> None:
     folders.json is written again from the index."""
     try:
         entries = repo_layout.read_folders(layout)
-    except (ValueError, TypeError, OSError, CorruptData) as err:
+    except (ValueError, TypeError, AccessDenied, CorruptData) as err:
         entries = [{"path": os.fsdecode(path), "excludes": json.loads(ex)} for path, ex in db.execute_sql(
             "SELECT path, excludes FROM folder WHERE active = 1 ORDER BY path")]
         repo_layout.write_folders(layout, entries)
@@ -191,9 +198,9 @@ def sync_folders(db: SqliteDatabase, layout: Layout, notes: list[str]) -> None:
 def _upgrade_format(layout: Layout) -> None:
     """A format-1 repository becomes format 2 the first time this Timekeep writes to it: older readers
     would not know its manifests' generations."""
-    config = repo_layout.load_config(layout.root)
+    config = repo_layout.load_config(layout.root, layout.store)
     if config.format < FORMAT_VERSION:
-        atomic_write(layout.config, dataclasses.replace(config, format=FORMAT_VERSION).to_json())
+        repo_layout.write_config(layout.store, dataclasses.replace(config, format=FORMAT_VERSION))
 
 
 def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) -> RebuildReport:
@@ -203,7 +210,7 @@ def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) ->
     config = repo_layout.load_config(root)
     layout = repo_layout.layout_of(root, config)
     rid = config.repository_id
-    lock = WriterLock(layout.lock)
+    lock = layout.store.writer_lock()
     lock.acquire()
     try:
         with drive_errors(root):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from peewee import DatabaseError
 
-from timekeep.core.errors import CorruptData, DriveFull, IndexDamaged, NothingChanged, UsageError
+from timekeep.core.errors import CorruptData, DriveFull, IndexDamaged, NothingChanged, StorageError, UsageError
 from timekeep.core.folders import folders
 from timekeep.core.index import losses, queries
 from timekeep.core.index.recovery import discard_snapshot
@@ -141,8 +141,8 @@ def _folders_of(repo: Repository, snapshot_id: int) -> list[dict[str, Any]] | No
         return None
     try:
         # the header comes first: the rest is never read
-        found = next(read_manifest(path, repo.layout.sealing)).get("folders")
-    except (OSError, CorruptData, StopIteration):
+        found = next(read_manifest(repo.layout.store, path, repo.layout.sealing)).get("folders")
+    except (StorageError, CorruptData, StopIteration):
         return None
     return found if isinstance(found, list) else None
 

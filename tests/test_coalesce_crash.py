@@ -35,7 +35,7 @@ from timekeep.core.coalesce.reclaim import REWRITE_BELOW, _candidates, _chunks
 from timekeep.core.coalesce.run import fold
 from timekeep.core.storage.layout import Layout
 from timekeep.core.storage.manifest import manifest_ids
-from timekeep.core.storage.pack import iter_pack_files, read_footer
+from timekeep.core.storage.pack import read_footer, stored_packs
 
 MiB = 1 << 20
 ASKED = [2, 3, 5, 6, 7]  # the middle of eight snapshots; 6 holds a file's only copy and stays
@@ -50,7 +50,7 @@ import peewee
 import timekeep.core.api, timekeep.core.cli.thin  # loaded before any hook is set: they bind some names at import
 import timekeep.core.coalesce.manifests as manifests, timekeep.core.coalesce.reclaim as reclaim
 import timekeep.core.coalesce.run as run, timekeep.core.storage.atomic as atomic
-import timekeep.core.storage.manifest as manifest_file
+import timekeep.core.storage.local_backend as local_backend
 from timekeep.core.cli.main import main
 
 repo, phase, drop = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -89,11 +89,12 @@ PHASES = {
     "marked": lambda: hook(manifests, "mark", after=True),
     "mid-fold": lambda: hook(run, "fold_snapshot", nth=2, after=True),
     "folded": lambda: hook(manifests, "finish"),
-    "mid-manifest-rewrite": lambda: hook(manifest_file, "publish_new", nth=2),
-    "manifests-removed": lambda: hook(manifests, "fsync_dir"),
+    "mid-manifest-rewrite": lambda: hook(local_backend, "publish_new", nth=2,
+                                         only=lambda tmp, target: target.suffix == ".manifest"),
+    "manifests-removed": lambda: hook(manifests, "unmark"),
     "packs-sealed": lambda: hook(reclaim, "_switch"),
     "index-switched": lambda: hook(reclaim, "_switch", after=True),
-    "old-pack-deleted": lambda: hook(pathlib.Path, "unlink", after=True, only=lambda p, *a: p.suffix == ".pack"),
+    "old-pack-deleted": lambda: hook(os, "unlink", after=True, only=lambda p, *a: os.fspath(p).endswith(".pack")),
 }
 for owner, name in ((os, "fsync"), (os, "replace"), (os, "unlink"), (peewee.Database, "commit")):
     count(owner, name)
@@ -268,7 +269,7 @@ def _make_thinned(base: Path, encrypted: bool) -> Thinned:
 
 
 def pack_bytes(repo: Path) -> int:
-    return sum(p.stat().st_size for p in iter_pack_files(Layout(repo)))
+    return sum(stored_packs(Layout(repo).store).values())
 
 
 def packs_indexed(repo: Path) -> set[str]:
@@ -277,7 +278,7 @@ def packs_indexed(repo: Path) -> set[str]:
 
 
 def packs_on_drive(repo: Path) -> set[str]:
-    return {p.stem for p in iter_pack_files(Layout(repo))}
+    return set(stored_packs(Layout(repo).store))
 
 
 def temporaries(repo: Path) -> list[str]:
@@ -496,8 +497,9 @@ def test_a_damaged_pack_is_kept_and_named_never_copied(thinned: Thinned, tmp_pat
         assert len(problems) == 1
         assert target.pack in problems[0] and "does not match its digest" in problems[0]
         assert target.pack in packs_on_drive(repo) and target.pack in packs_indexed(repo)
-        holders = [p.stem for p in iter_pack_files(Layout(repo))
-                   if target.digest in {e.digest for e in read_footer(p)}]
+        store = Layout(repo).store
+        holders = [name for name in stored_packs(store)
+                   if target.digest in {e.digest for e in read_footer(store, name)}]
         assert holders == [target.pack], "the damaged chunk was copied into a new pack"
         assert_damage_contained(thinned, repo, target, tmp_path / "restores")
 

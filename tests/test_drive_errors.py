@@ -2,9 +2,9 @@
 sentence; every pack descriptor is closed exactly once; nothing half-written is left under a pack's final
 name; and the next backup completes with every earlier snapshot restoring byte-exact.
 
-Faults are injected where the pack writer meets the file system (its `os`, its file and folder creation,
-the rename that publishes a pack), and for real: a tmpfs standing in for the drive is lazily unmounted while
-a `timekeep backup` process writes to it.
+Faults are injected where the pack writer meets the file system (its `os` and file creation, and the drive
+backend's folder creation and rename that publish a pack), and for real: a tmpfs standing in for the drive is
+lazily unmounted while a `timekeep backup` process writes to it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 import timekeep.core.storage.atomic as atomic_mod
+import timekeep.core.storage.local_backend as local_mod
 import timekeep.core.storage.pack as pack_mod
 from tests.helpers import read_tree
 from tests.test_cli import ROOT, Cli, one_error_line
@@ -31,7 +32,7 @@ from timekeep.core.api import Timekeep, init_repository
 from timekeep.core.errors import DriveFull, DriveGone, StorageError
 from timekeep.core.storage.failures import drive_error
 from timekeep.core.storage.layout import Layout
-from timekeep.core.storage.pack import END_MAGIC, MAGIC, iter_pack_files, read_footer
+from timekeep.core.storage.pack import END_MAGIC, MAGIC, read_footer, stored_packs
 
 STEPS = ("create", "magic", "frames", "footer", "fsync", "close", "mkdir", "rename")
 KINDS: dict[int, tuple[type[StorageError], str]] = {
@@ -92,7 +93,7 @@ class PackFaults:
 
 
 def install(monkeypatch: pytest.MonkeyPatch, faults: PackFaults) -> None:
-    real_create, real_mkdir = pack_mod.create_private, pack_mod.make_private_dir
+    real_create, real_mkdir = pack_mod.create_private, local_mod.make_private_dir
     real_rename = atomic_mod._rename_noreplace
 
     def create_private(path: Path) -> int:
@@ -101,7 +102,7 @@ def install(monkeypatch: pytest.MonkeyPatch, faults: PackFaults) -> None:
         return faults.opened(real_create(path))
 
     def make_private_dir(path: Path, exist_ok: bool = False) -> None:
-        if faults.step == "mkdir":
+        if faults.step == "mkdir" and Path(path).parent.name == "packs":
             faults.fail(path)
         real_mkdir(path, exist_ok)
 
@@ -112,7 +113,7 @@ def install(monkeypatch: pytest.MonkeyPatch, faults: PackFaults) -> None:
 
     monkeypatch.setattr(pack_mod, "os", faults)
     monkeypatch.setattr(pack_mod, "create_private", create_private)
-    monkeypatch.setattr(pack_mod, "make_private_dir", make_private_dir)
+    monkeypatch.setattr(local_mod, "make_private_dir", make_private_dir)
     monkeypatch.setattr(atomic_mod, "_rename_noreplace", rename_noreplace)
 
 
@@ -133,8 +134,8 @@ def fill(docs: Path, seed: int) -> None:
 def assert_only_sealed_packs(repo: Path) -> None:
     layout = Layout(repo)
     assert list(layout.packs.glob(".*.tmp")) == []
-    for path in iter_pack_files(layout):
-        assert read_footer(path), path  # CorruptData if anything under a final name is not sealed
+    for name in stored_packs(layout.store):
+        assert read_footer(layout.store, name), name  # CorruptData if anything under a final name is not sealed
 
 
 @pytest.mark.parametrize("code", list(KINDS), ids=errno.errorcode.get)

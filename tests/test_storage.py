@@ -18,7 +18,7 @@ from timekeep.core.storage import frame
 from timekeep.core.storage.layout import FORMAT_VERSION, Layout, create, load_config
 from timekeep.core.storage.lock import WriterLock
 from timekeep.core.storage.manifest import read_manifest, write_manifest
-from timekeep.core.storage.pack import PackReader, PackWriter, iter_pack_files, read_footer
+from timekeep.core.storage.pack import PackReader, PackWriter, read_footer, stored_packs
 
 
 def test_frame_compresses_text_and_keeps_random_raw() -> None:
@@ -52,12 +52,12 @@ def test_pack_footer_lists_every_chunk_and_reads_back(tmp_path: Path) -> None:
     blobs = [random.Random(n).randbytes(1000 + n) for n in range(20)]
     layout, sealed = write_pack(tmp_path, blobs)
     assert len(sealed) == 1
-    [path] = list(iter_pack_files(layout))
-    entries = read_footer(path)
+    [name] = stored_packs(layout.store)
+    entries = read_footer(layout.store, name)
     assert [e.digest for e in entries] == [blake3.blake3(b).digest() for b in blobs]
     reader = PackReader(layout)
     for entry, blob in zip(entries, blobs, strict=True):
-        assert frame.decode(reader.read(path.stem, entry.offset, entry.length)) == blob
+        assert frame.decode(reader.read(name, entry.offset, entry.length)) == blob
     reader.close()
 
 
@@ -71,10 +71,11 @@ def test_packs_roll_over_at_target_size(tmp_path: Path) -> None:
 
 def test_truncated_pack_is_corrupt(tmp_path: Path) -> None:
     layout, _ = write_pack(tmp_path, [b"x" * 5000])
-    [path] = list(iter_pack_files(layout))
+    [name] = stored_packs(layout.store)
+    path = layout.pack_path(name)
     path.write_bytes(path.read_bytes()[:-7])
     with pytest.raises(CorruptData):
-        read_footer(path)
+        read_footer(layout.store, name)
 
 
 def test_manifest_round_trip_with_odd_names(tmp_path: Path) -> None:
@@ -82,7 +83,7 @@ def test_manifest_round_trip_with_odd_names(tmp_path: Path) -> None:
     layout.manifests.mkdir()
     records = [{"type": "version", "path": os.fsdecode(b"/x/bad\xff\nname"), "n": n} for n in range(3000)]
     write_manifest(layout, 7, {"id": 7}, records)
-    got = list(read_manifest(layout.manifest_path(7)))
+    got = list(read_manifest(layout.store, "snapshots/0000000007.manifest"))
     assert got[0]["id"] == 7 and got[0]["type"] == "snapshot"
     assert got[1:] == records
     assert os.fsencode(got[1]["path"]) == b"/x/bad\xff\nname"
@@ -91,10 +92,11 @@ def test_manifest_round_trip_with_odd_names(tmp_path: Path) -> None:
 def test_cut_manifest_is_corrupt(tmp_path: Path) -> None:
     layout = Layout(tmp_path)
     layout.manifests.mkdir()
-    path = write_manifest(layout, 1, {}, ({"type": "version", "n": n} for n in range(10)))
+    name = write_manifest(layout, 1, {}, ({"type": "version", "n": n} for n in range(10)))
+    path = layout.manifest_path(1)
     path.write_bytes(path.read_bytes()[:-4])
     with pytest.raises(CorruptData):
-        list(read_manifest(path))
+        list(read_manifest(layout.store, name))
 
 
 def test_config_errors_are_one_line(tmp_path: Path) -> None:
@@ -157,7 +159,7 @@ def test_grouped_frame_holds_several_chunks(tmp_path: Path) -> None:
     blob = frame.encode(b"".join(parts), 3)
     writer.add(blob, members)
     [sealed] = writer.flush()
-    entries = read_footer(layout.pack_path(sealed.name))
+    entries = read_footer(layout.store, sealed.name)
     assert {(e.offset, e.length) for e in entries} == {(8, len(blob))}
     raw = frame.decode(PackReader(layout).read(sealed.name, entries[1].offset, entries[1].length))
     assert raw[entries[1].inner : entries[1].inner + entries[1].raw_length] == parts[1]

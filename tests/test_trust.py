@@ -132,9 +132,9 @@ def test_thinning_writes_the_next_generation_and_never_overwrites(tmp_path: Path
         tk.coalesce(drop=[ids[1]])
     files = manifest_files(layout)
     assert sorted(files) == [ids[0], ids[2]] and sorted(files[ids[2]]) == [1]
-    header = next(read_manifest(files[ids[2]][1]))
+    header = next(read_manifest(layout.store, files[ids[2]][1]))
     assert header["absorbed"] == [ids[1]] and header["gen"] == 1
-    assert kept != files[ids[2]][1].read_bytes()
+    assert kept != layout.manifest_path(ids[2], 1).read_bytes()
     drop_index(repo)
     assert rebuild_index(repo).snapshots == 2
     with Timekeep.open(repo) as tk:
@@ -144,10 +144,11 @@ def test_thinning_writes_the_next_generation_and_never_overwrites(tmp_path: Path
 def test_a_flipped_bit_in_a_manifest_is_found_not_decoded(tmp_path: Path, src: Path) -> None:
     repo = new_repo(tmp_path, src)
     sid = backup(repo)
-    path = Layout(repo).manifest_path(sid)
+    layout = Layout(repo)
+    path = layout.manifest_path(sid)
     flip(path, path.stat().st_size // 2)
     with pytest.raises(CorruptData, match="damaged"):
-        list(read_manifest(path))
+        list(read_manifest(layout.store, f"snapshots/{path.name}"))
     with Timekeep.open(repo) as tk:
         report = tk.check()
     assert not report.ok and any("manifest" in p for p in report.problems)

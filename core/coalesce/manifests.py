@@ -17,26 +17,25 @@ from typing import Any
 
 from peewee import SqliteDatabase
 
-from timekeep.core.errors import CorruptData
+from timekeep.core.errors import CorruptData, ObjectMissing
 from timekeep.core.index.writer import manifest_records, salvage_header
-from timekeep.core.storage.atomic import atomic_write, fsync_dir
-from timekeep.core.storage.layout import Layout
+from timekeep.core.storage.layout import COALESCING_NAME, Layout
 from timekeep.core.storage.manifest import manifest_files, read_manifest, write_manifest
 
 
 def mark(layout: Layout, rewrite: Iterable[int], remove: Iterable[int]) -> None:
     todo = {"rewrite": sorted(set(rewrite)), "remove": sorted(set(remove))}
-    atomic_write(layout.coalescing, json.dumps(todo).encode())
+    layout.store.write(COALESCING_NAME, json.dumps(todo).encode(), replace=True)
 
 
 def finish(db: SqliteDatabase, layout: Layout) -> None:
     """Write the marked manifests' new generations from the index, remove the older generations and the
     manifests of snapshots the index no longer has, unmark."""
-    if not layout.coalescing.exists():
-        return
     try:
-        todo = json.loads(layout.coalescing.read_bytes())
+        todo = json.loads(layout.store.read(COALESCING_NAME))
         rewrite, remove = [int(i) for i in todo["rewrite"]], [int(i) for i in todo["remove"]]
+    except ObjectMissing:
+        return
     except (ValueError, KeyError, TypeError):
         rewrite, remove = [], []  # a damaged marker: the index and the drive agree on everything but leftovers
     gens = {int(i): int(g) for i, g in db.execute_sql("SELECT id, gen FROM snapshot WHERE state = 'complete'")}
@@ -46,11 +45,15 @@ def finish(db: SqliteDatabase, layout: Layout) -> None:
             _write_generation(db, layout, sid, gens[sid], files.get(sid, {}))
     files = manifest_files(layout)
     for sid, found in files.items():
-        for gen, path in found.items():
+        for gen, name in found.items():
             if (sid in remove and sid not in gens) or (sid in gens and gen < gens[sid] and sid in rewrite):
-                path.unlink(missing_ok=True)
-    fsync_dir(layout.manifests)
-    layout.coalescing.unlink()
+                layout.store.delete(name)
+    unmark(layout)
+
+
+def unmark(layout: Layout) -> None:
+    """The thinning's manifests are all as the index says: the marker goes."""
+    layout.store.delete(COALESCING_NAME)
 
 
 def check_rows(db: SqliteDatabase, sid: int) -> None:
@@ -72,7 +75,7 @@ def _header(db: SqliteDatabase, layout: Layout, sid: int, found: dict[int, Any])
     fresh = salvage_header(db, sid)
     for gen in sorted(found, reverse=True):
         with contextlib.suppress(CorruptData, StopIteration):
-            old = next(read_manifest(found[gen], layout.sealing))
+            old = next(read_manifest(layout.store, found[gen], layout.sealing))
             kept = {k: v for k, v in old.items() if k not in ("type", "format", "gen")}
             return {**kept, "absorbed": fresh["absorbed"]}
     return fresh

@@ -20,8 +20,7 @@ from peewee import SqliteDatabase
 from timekeep.core.crypto.chunk_ids import ChunkIds
 from timekeep.core.errors import BackupCancelled, CorruptData
 from timekeep.core.storage import frame
-from timekeep.core.storage.atomic import fsync_dir
-from timekeep.core.storage.layout import Layout
+from timekeep.core.storage.layout import Layout, pack_name
 from timekeep.core.storage.pack import PackReader, PackWriter, SealedPack
 from timekeep.core.types import Progress
 
@@ -196,9 +195,8 @@ def reclaim(db: SqliteDatabase, layout: Layout, level: int, progress: Callable[[
         copier.close()
     _switch(db, sealed, moved, stats)
     for candidate in moved:  # each deletion made durable on its own: as many steps whatever the packs' names
-        path = layout.pack_path(candidate.name)
-        path.unlink(missing_ok=True)
-        fsync_dir(path.parent)
+        if candidate.name:  # the unnamed row holds chunks no pack holds: nothing to delete
+            layout.store.delete(pack_name(candidate.name))
     stats.bytes_freed = sum(c.size for c in moved) - sum(p.size for p in sealed)
     return stats
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from peewee import SqliteDatabase
@@ -14,6 +13,7 @@ from peewee import SqliteDatabase
 from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.errors import CorruptData
 from timekeep.core.index.writer import manifest_records
+from timekeep.core.storage.backend import Backend
 from timekeep.core.storage.manifest import read_manifest
 
 COMPARED = ("path", "state", "kind", "size", "mode", "mtime_ns", "full", "digest", "link_target", "extents")
@@ -23,10 +23,11 @@ def _versions(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     return (r for r in records if r.get("type") == "version")
 
 
-def disagreement(db: SqliteDatabase, snapshot_id: int, manifest: Path, sealing: Sealing | None = None) -> str | None:
+def disagreement(db: SqliteDatabase, snapshot_id: int, store: Backend, manifest: str,
+                 sealing: Sealing | None = None) -> str | None:
     """None when the manifest and the index agree about the snapshot; else what differs, in one line."""
     try:
-        on_drive = read_manifest(manifest, sealing)
+        on_drive = read_manifest(store, manifest, sealing)
         next(on_drive)
         pairs = itertools.zip_longest(_versions(on_drive), _versions(manifest_records(db, snapshot_id)))
         for written, indexed in pairs:
@@ -39,5 +40,5 @@ def disagreement(db: SqliteDatabase, snapshot_id: int, manifest: Path, sealing: 
     except CorruptData as err:
         return str(err)
     except StopIteration:
-        return f"manifest {manifest.name} is empty"
+        return f"manifest {manifest.rpartition('/')[2]} is empty"
     return None

@@ -22,8 +22,7 @@ from collections.abc import Callable
 
 from peewee import SqliteDatabase
 
-from timekeep.core.crypto.sealing import Sealing
-from timekeep.core.errors import CorruptData
+from timekeep.core.errors import CorruptData, StorageError
 from timekeep.core.index.rebuild import Loader, RebuildReport
 from timekeep.core.index.recovery import adopt_orphan_packs
 from timekeep.core.index.survey import Drift, DriveView
@@ -32,7 +31,7 @@ from timekeep.core.storage.manifest import read_manifest
 from timekeep.core.types import Progress
 
 
-def foreign_running(db: SqliteDatabase, view: DriveView, sealing: Sealing | None = None) -> list[int]:
+def foreign_running(db: SqliteDatabase, view: DriveView, layout: Layout) -> list[int]:
     """Snapshots the index has running whose manifest on the drive is another writer's."""
     found = []
     for sid, started in db.execute_sql("SELECT id, time_ns FROM snapshot WHERE state = 'running'").fetchall():
@@ -40,8 +39,8 @@ def foreign_running(db: SqliteDatabase, view: DriveView, sealing: Sealing | None
         if not gens:
             continue
         try:
-            header = next(read_manifest(gens[max(gens)], sealing))
-        except (CorruptData, StopIteration, OSError):
+            header = next(read_manifest(layout.store, gens[max(gens)], layout.sealing))
+        except (CorruptData, StopIteration, StorageError):
             continue  # the rebuild a damaged manifest brings decides
         if int(header.get("time_ns", -1)) != int(started):
             found.append(int(sid))

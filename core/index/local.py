@@ -35,7 +35,7 @@ def stale(layout: Layout) -> str | None:
     try:
         view = survey(layout)
         drift = compare(db, view)
-        foreign = foreign_running(db, view, layout.sealing)
+        foreign = foreign_running(db, view, layout)
         back = went_back(db, view, drift)
     except DatabaseError as err:
         return f"the index is damaged: {err}"
@@ -58,7 +58,7 @@ def catch_up(layout: Layout, open_writer: Callable[[], list[str]]) -> list[str]:
     reason = stale(layout)
     if reason is None:
         return []
-    log.info("%s: %s; bringing it up to the drive", layout.root, reason)
+    log.info("%s: %s; bringing it up to the drive", layout.store.where, reason)
     try:
         return open_writer()
     except DriveWentBack as err:

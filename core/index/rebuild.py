@@ -16,13 +16,11 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from peewee import DatabaseError, SqliteDatabase
 
-from timekeep.core.crypto.sealing import Sealing
-from timekeep.core.errors import CorruptData
+from timekeep.core.errors import CorruptData, StorageError
 from timekeep.core.index import chain, losses
 from timekeep.core.index.queries import chunk_places, known_digests
 from timekeep.core.index.survey import DriveView, survey
@@ -44,12 +42,13 @@ class RebuildReport:
     repaired: list[int] = field(default_factory=list)  # snapshots whose manifest was written again from the old index
 
 
-def load_packs(db: SqliteDatabase, view: DriveView, report: RebuildReport, sealing: Sealing | None = None) -> None:
+def load_packs(db: SqliteDatabase, view: DriveView, report: RebuildReport, layout: Layout) -> None:
+    store, sealing = layout.store, layout.sealing
     packs = []
-    for name, (path, size) in sorted(view.packs.items()):
+    for name, size in sorted(view.packs.items()):
         try:
-            packs.append(SealedPack(name, size, read_footer(path, sealing)))
-        except (CorruptData, OSError) as err:
+            packs.append(SealedPack(name, size, read_footer(store, name, sealing)))
+        except (CorruptData, StorageError) as err:
             report.problems.append(f"{err}; the chunks it held are lost")
             db.execute_sql("INSERT INTO pack (name, size, state) VALUES (?, ?, 'damaged')", (name, size))
     with db.atomic():
@@ -107,8 +106,8 @@ class Loader:
         found = {}
         for sid in ids:
             try:
-                found[sid] = next(read_manifest(self._current(sid), self.layout.sealing))
-            except (CorruptData, StopIteration, OSError):
+                found[sid] = next(read_manifest(self.layout.store, self._current(sid), self.layout.sealing))
+            except (CorruptData, StopIteration, StorageError):
                 continue
             for gone in found[sid].get("absorbed") or []:
                 self.absorbed_into[int(gone)] = sid
@@ -134,7 +133,7 @@ class Loader:
         self.lost.add(sid)
         self.report.problems.append(f"snapshot {sid} is lost: its manifest is missing from the drive")
 
-    def _current(self, sid: int) -> Path:
+    def _current(self, sid: int) -> str:
         gens = self.view.manifests[sid]
         return gens[max(gens)]
 
@@ -152,8 +151,8 @@ class Loader:
             self._lose(sid, path, str(err))
             return None
 
-    def _load(self, sid: int, path: Path, gen: int) -> SnapshotInfo:
-        records = read_manifest(path, self.layout.sealing)
+    def _load(self, sid: int, path: str, gen: int) -> SnapshotInfo:
+        records = read_manifest(self.layout.store, path, self.layout.sealing)
         header = next(records)
         note_folders(self.db, self.folder_ids, header.get("folders", []), active=False)
         info = _info(header, sid)
@@ -216,7 +215,7 @@ class Loader:
         self.db.execute_sql("INSERT INTO loss (snapshot_id, path, reason) VALUES (?, ?, ?)", (sid, path, reason))
         self.report.lost.append(Lost((sid,), path, reason))
 
-    def _lose(self, sid: int, path: Path, reason: str) -> None:
+    def _lose(self, sid: int, path: str, reason: str) -> None:
         gen = max(self.view.manifests[sid])
         with self.db.atomic():
             self.db.execute_sql(
@@ -232,7 +231,7 @@ class Loader:
         """Write the manifest again from the old index when that holds the snapshot whole and checked."""
         if self.salvage is None or not chain.snapshot_intact(self.salvage, sid):
             return None
-        gen = max(self.view.manifests.get(sid, {0: Path()})) + 1
+        gen = max(self.view.manifests.get(sid, {0: ""})) + 1
         header = salvage_header(self.salvage, sid)
         from timekeep.core.index.writer import manifest_records
 
@@ -266,7 +265,7 @@ def rebuild(db: SqliteDatabase, layout: Layout, progress: Callable[[Progress], N
     """Fill an empty index from the drive; `salvage` is the old index, if it still opens."""
     report = RebuildReport()
     view = survey(layout)
-    load_packs(db, view, report, layout.sealing)
+    load_packs(db, view, report, layout)
     loader = Loader(db, layout, view, report, salvage)
     folders = _folders(layout, report)
     with db.atomic():

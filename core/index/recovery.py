@@ -16,16 +16,18 @@ from timekeep.core.index.chain import set_head
 from timekeep.core.index.writer import add_packs, mark_complete
 from timekeep.core.storage.layout import Layout
 from timekeep.core.storage.manifest import current_manifest, read_manifest
-from timekeep.core.storage.pack import SealedPack, iter_pack_files, read_footer
+from timekeep.core.storage.pack import SealedPack, read_footer, stored_packs
 from timekeep.core.types import SnapshotInfo
 
 
 def remove_temporaries(layout: Layout) -> int:
     """Unpublished temporaries of a killed writer: packs and manifests, and the repository's own whole
-    files (config.json, folders.json, coalescing.json), which are written beside themselves in the root.
-    Only a writer writes any of them, and the caller holds the writer lock."""
+    files (config.json, folders.json, coalescing.json), which are written beside themselves in the root of a
+    drive's repository folder. Only a writer writes any of them, and the caller holds the writer lock."""
     removed = 0
-    for directory in (layout.root, layout.packs, layout.manifests):
+    local = layout.store.local_folder
+    folders = {layout.scratch("packs"), layout.scratch("snapshots"), *([local] if local is not None else [])}
+    for directory in sorted(folders):
         for tmp in directory.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
             removed += 1
@@ -35,14 +37,14 @@ def remove_temporaries(layout: Layout) -> int:
 def adopt_orphan_packs(db: SqliteDatabase, layout: Layout) -> int:
     known = {row[0] for row in db.execute_sql("SELECT name FROM pack")}
     adopted = []
-    for path in iter_pack_files(layout):
-        if path.stem in known:
+    for name, size in sorted(stored_packs(layout.store).items()):
+        if name in known:
             continue
         try:
-            entries = read_footer(path, layout.sealing)
+            entries = read_footer(layout.store, name, layout.sealing)
         except CorruptData:
             continue  # `check` reports it; never index a pack we cannot read
-        adopted.append(SealedPack(path.stem, path.stat().st_size, entries))
+        adopted.append(SealedPack(name, size, entries))
     with db.atomic():
         add_packs(db, adopted)
     return len(adopted)
@@ -66,7 +68,7 @@ def _manifest_header(layout: Layout, sid: int) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
-        records = list(read_manifest(path, layout.sealing))
+        records = list(read_manifest(layout.store, path, layout.sealing))
     except CorruptData:
         return None
     return records[0]

@@ -8,20 +8,20 @@ manifest and pack footer is `check`'s and `rebuild-index`'s job.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from peewee import SqliteDatabase
 
-from timekeep.core.storage.layout import Layout
+from timekeep.core.errors import ObjectMissing
+from timekeep.core.storage.layout import COALESCING_NAME, Layout
 from timekeep.core.storage.manifest import manifest_files
+from timekeep.core.storage.pack import stored_packs
 
 
 @dataclass(frozen=True)
 class DriveView:
-    manifests: dict[int, dict[int, Path]]  # snapshot id -> generation -> file
-    packs: dict[str, tuple[Path, int]]  # pack name -> (file, size)
+    manifests: dict[int, dict[int, str]]  # snapshot id -> generation -> object name
+    packs: dict[str, int]  # pack name -> size
     thinning: dict[str, list[int]] | None  # coalescing.json while a thinning is unfinished
 
     @property
@@ -43,21 +43,14 @@ class Drift:
 
 
 def survey(layout: Layout) -> DriveView:
-    packs: dict[str, tuple[Path, int]] = {}
-    if layout.packs.is_dir():
-        for sub in os.scandir(layout.packs):
-            if sub.is_dir(follow_symlinks=False):
-                for entry in os.scandir(sub.path):
-                    if entry.name.endswith(".pack") and not entry.name.startswith("."):
-                        packs[entry.name[:-5]] = (Path(entry.path), entry.stat(follow_symlinks=False).st_size)
-    return DriveView(manifest_files(layout), packs, _thinning(layout))
+    return DriveView(manifest_files(layout), stored_packs(layout.store), _thinning(layout))
 
 
 def _thinning(layout: Layout) -> dict[str, list[int]] | None:
     try:
-        todo = json.loads(layout.coalescing.read_bytes())
+        todo = json.loads(layout.store.read(COALESCING_NAME))
         return {"rewrite": [int(i) for i in todo["rewrite"]], "remove": [int(i) for i in todo["remove"]]}
-    except FileNotFoundError:
+    except ObjectMissing:
         return None
     except (ValueError, KeyError, TypeError):
         return {"rewrite": [], "remove": []}  # a damaged marker: the manifests on the drive decide
@@ -90,7 +83,7 @@ def compare(db: SqliteDatabase, view: DriveView) -> Drift:
         if on_drive is None:
             if state != "missing":
                 drift.missing_packs.append(name)
-        elif on_drive[1] != size and state == "ok":
+        elif on_drive != size and state == "ok":
             drift.resized_packs.append(name)
     drift.unknown_packs = sorted(view.packs.keys() - packs.keys())
     return drift

@@ -17,7 +17,14 @@ from collections.abc import Callable
 
 from peewee import DatabaseError, SqliteDatabase
 
-from timekeep.core.errors import CorruptData, DriveWentBack, IndexDamaged, IndexMissing, RepositoryLocked
+from timekeep.core.errors import (
+    CorruptData,
+    DriveWentBack,
+    IndexDamaged,
+    IndexMissing,
+    RepositoryLocked,
+    StorageError,
+)
 from timekeep.core.index import catchup, chain, checked
 from timekeep.core.index.beside import build_beside, put_in_place, remove_leftovers
 from timekeep.core.index.rebuild import RebuildReport
@@ -25,7 +32,6 @@ from timekeep.core.index.schema import check_integrity, open_index
 from timekeep.core.index.survey import Drift, DriveView, compare, survey
 from timekeep.core.index.writer import manifest_records, salvage_header
 from timekeep.core.storage.layout import Layout
-from timekeep.core.storage.lock import WriterLock
 from timekeep.core.storage.manifest import write_manifest
 from timekeep.core.storage.pack import read_footer
 from timekeep.core.types import Progress
@@ -82,7 +88,7 @@ def _local_doubt(db: SqliteDatabase, layout: Layout, view: DriveView, drift: Dri
         return f"the index was behind the drive ({drift.behind[0]})"
     if drift.missing_packs or drift.resized_packs:
         return "the drive's packs changed since this computer's index saw them"
-    if foreign := catchup.foreign_running(db, view, layout.sealing):
+    if foreign := catchup.foreign_running(db, view, layout):
         return f"snapshot {foreign[0]}, left running here, was taken since by another computer"
     return None
 
@@ -91,12 +97,12 @@ def _caught_up(db: SqliteDatabase, layout: Layout, view: DriveView, drift: Drift
                progress: ProgressCallback | None, notes: list[str]) -> bool:
     """Load only what other computers added, when that is all that changed (see core/index/catchup.py)."""
     new = catchup.only_added(db, view, drift)
-    if new is None or catchup.foreign_running(db, view, layout.sealing):
+    if new is None or catchup.foreign_running(db, view, layout):
         return False
     try:
         report = catchup.load_added(db, layout, view, new, progress)
     except (CorruptData, DatabaseError, OSError) as err:
-        log.warning("%s: catching the index up failed (%s); rebuilding it", layout.root, err)
+        log.warning("%s: catching the index up failed (%s); rebuilding it", layout.store.where, err)
         return False
     if report is None:
         return False
@@ -108,7 +114,7 @@ def _caught_up(db: SqliteDatabase, layout: Layout, view: DriveView, drift: Drift
 def _rebuild(layout: Layout, progress: ProgressCallback | None, notes: list[str], reason: str,
              old: SqliteDatabase | None, repository_id: str) -> SqliteDatabase:
     """Rebuild beside, swap, and open the new index; the old one (if it still opened) lends what it knows."""
-    log.warning("%s: %s; rebuilding the index from the drive", layout.root, reason)
+    log.warning("%s: %s; rebuilding the index from the drive", layout.store.where, reason)
     checked.forget(repository_id)
     try:
         built, report = build_beside(layout, progress, salvage=old)
@@ -128,7 +134,7 @@ def _rebuild(layout: Layout, progress: ProgressCallback | None, notes: list[str]
 def rebuild_live(layout: Layout, db: SqliteDatabase, progress: ProgressCallback | None, notes: list[str],
                  reason: str, repository_id: str) -> None:
     """Rebuild under a writer that found a damaged row midway; its open connection sees the new index."""
-    log.warning("%s: %s; rebuilding the index from the drive", layout.root, reason)
+    log.warning("%s: %s; rebuilding the index from the drive", layout.store.where, reason)
     checked.forget(repository_id)
     built, report = build_beside(layout, progress, salvage=db)
     db.close()  # this thread's connection: whatever it still had open must not pin the old index
@@ -169,7 +175,7 @@ def _repair(db: SqliteDatabase, layout: Layout, drift: Drift, notes: list[str]) 
 def record_damage(layout: Layout, db: SqliteDatabase, packs: set[str], locked: bool) -> list[str]:
     """Note in the index packs that `check --read-data` found damaged, so the next backup stores their chunks
     again (what is still on this computer comes back whole); only while no writer runs."""
-    lock = None if locked else WriterLock(layout.lock)
+    lock = None if locked else layout.store.writer_lock()
     try:
         if lock is not None:
             lock.acquire()
@@ -188,8 +194,8 @@ def record_damage(layout: Layout, db: SqliteDatabase, packs: set[str], locked: b
 
 def _footer_damaged(layout: Layout, name: str) -> bool:
     try:
-        read_footer(layout.pack_path(name), layout.sealing)
-    except (CorruptData, OSError):
+        read_footer(layout.store, name, layout.sealing)
+    except (CorruptData, StorageError):
         return True
     return False
 

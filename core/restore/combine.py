@@ -17,7 +17,7 @@ import blake3
 from peewee import SqliteDatabase
 
 from timekeep.core.crypto.chunk_ids import ChunkIds
-from timekeep.core.errors import CorruptData
+from timekeep.core.errors import CorruptData, StorageError
 from timekeep.core.index import queries
 from timekeep.core.index.queries import ChunkLocation
 from timekeep.core.storage import frame
@@ -79,9 +79,9 @@ class ChunkSource:
             return bytes(row[0])
         if where[0] not in self.named:
             try:
-                entries = read_footer(self.reader.layout.pack_path(where[0]), self.sealing)
-            except OSError as err:
-                raise CorruptData(f"pack {where[0]} cannot be read ({err.strerror})") from None
+                entries = read_footer(self.reader.layout.store, where[0], self.sealing)
+            except StorageError as err:
+                raise CorruptData(f"pack {where[0]} cannot be read ({err})") from None
             self.named[where[0]] = {e.offset: bytes(e.digest) for e in entries if e.inner == 0}
         name = self.named[where[0]].get(where[1])
         if name is None:

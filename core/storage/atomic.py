@@ -77,9 +77,9 @@ def _chmod_where_possible(chmod: Callable[[], None]) -> None:
             raise
 
 
-def atomic_write(path: str | Path, data: bytes) -> None:
+def atomic_write(path: str | Path, data: bytes, *, replace: bool = True) -> None:
     """Replace `path` with `data` so a crash leaves either the old or the new file, never a torn one.
-    The new file is private (0600)."""
+    The new file is private (0600). With `replace=False` an existing `path` is FileExistsError instead."""
     target = Path(path)
     tmp = temp_name(target)
     with contextlib.suppress(FileNotFoundError):
@@ -91,7 +91,7 @@ def atomic_write(path: str | Path, data: bytes) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)  # once, whatever happened: a failed close has released the descriptor too
-        publish(tmp, target)
+        (publish if replace else publish_new)(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):  # the drive may be gone; the next writer removes temporaries
             os.unlink(tmp)

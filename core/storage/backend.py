@@ -2,7 +2,9 @@
 S3-compatible bucket are two implementations of it, and nothing above it knows which one it has.
 
 Objects are named by slash-separated keys relative to the repository's root ("config.json",
-"packs/ab/ab12….pack", "snapshots/0000000007.manifest"). The medium promises only what S3 promises:
+"packs/ab/ab12….pack", "snapshots/0000000007.manifest"); a name that is empty, starts with "/" or has an
+empty, "." or ".." part is refused with ValueError (a caller's bug, never the medium's failure). The medium
+promises only what S3 promises:
 
 - a written object becomes visible whole or not at all, and is durable once `write` returns;
 - `write` never replaces an existing object unless told to (`replace=True`), so what holds data is
@@ -53,6 +55,14 @@ class Backend(Protocol):
         """Where the repository is, as a person would name it in a message: a folder, or s3://bucket/prefix."""
         ...
 
+    @property
+    def local_folder(self) -> Path | None:
+        """A folder of this computer's file system holding the objects themselves (a drive's repository
+        folder), where files that must be real files may live beside them (a SQLite index kept on the drive)
+        and temporaries are published by rename; None for a medium that is not a local folder (S3), whose
+        repository keeps its index and temporaries on this computer."""
+        ...
+
     def list(self, prefix: str = "") -> Iterator[StoredObject]:
         """Every object whose name starts with `prefix` (a folder prefix ends in "/"), in no set order."""
         ...
@@ -72,7 +82,10 @@ class Backend(Protocol):
         ...
 
     def write_file(self, name: str, source: Path, *, replace: bool = False) -> None:
-        """As `write`, with the bytes of the local file `source` (large objects: packs), streamed."""
+        """As `write`, with the bytes of the local file `source` (large objects: packs, manifests), streamed
+        (S3: one PUT, or a multipart upload for a large one). `source` is complete when this is called; it is
+        gone on success (renamed into place on a drive, uploaded then removed elsewhere) and left for the caller
+        to remove on failure."""
         ...
 
     def delete(self, name: str) -> None:
@@ -85,4 +98,9 @@ class Backend(Protocol):
 
     def writer_running(self) -> bool:
         """Whether a writer holds the lock now (a reader that must not race one asks)."""
+        ...
+
+    def close(self) -> None:
+        """Let go of what reading kept open (a drive's descriptors, a bucket's connections); the backend can be
+        used again after, and opens them anew."""
         ...

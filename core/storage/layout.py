@@ -9,20 +9,29 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
 from timekeep.core import __version__
 from timekeep.core.crypto import sealing as unlocked_keys
 from timekeep.core.crypto.sealing import Sealing
-from timekeep.core.errors import FormatTooNew, KeyNeeded, NotARepository, UsageError
+from timekeep.core.errors import FormatTooNew, KeyNeeded, NotARepository, ObjectMissing, UsageError
 from timekeep.core.storage import conversion
-from timekeep.core.storage.atomic import atomic_write, make_private_dir
+from timekeep.core.storage.atomic import make_private_dir
 from timekeep.core.types import Retention
+
+if TYPE_CHECKING:
+    from timekeep.core.storage.backend import Backend
 
 FORMAT_VERSION = 2
 CONFIG_NAME = "config.json"
+FOLDERS_NAME = "folders.json"
+COALESCING_NAME = "coalescing.json"
+PACKS = "packs/"
+MANIFESTS = "snapshots/"
+KEYS = "keys/"
+SCRATCH = "scratch"  # temporaries of a medium that is no local folder, beside the index on this computer
 INDEX_MODES = ("drive", "local")  # where the index is kept: in the repository folder, or on each computer
 ENCRYPTION_MODES = ("none", "repokey")  # repokey: a random repository key, wrapped in keys/ (FORMAT.md)
 
@@ -85,21 +94,43 @@ class RepoConfig:
 @dataclass(frozen=True)
 class Layout:
     """`index_home` is the folder on this computer holding the index of a repository that keeps it locally;
-    None keeps it in the repository folder."""
+    None keeps it in the repository folder. `backend` is the medium holding everything else (`store`): a
+    LocalBackend of `root` unless another is given."""
 
     root: Path
     index_home: Path | None = None
     # the unlocked keys of an encrypted repository: what is written to the drive is sealed with them
     sealing: Sealing | None = field(default=None, compare=False, repr=False)
+    backend: Backend | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.backend is None:
+            from timekeep.core.storage.local_backend import LocalBackend  # it imports failures, which imports us
+
+            object.__setattr__(self, "backend", LocalBackend(self.root))
 
     @property
-    def config(self) -> Path:
-        return self.root / CONFIG_NAME
+    def store(self) -> Backend:
+        """Where config.json, folders.json, keys, packs and manifests live."""
+        assert self.backend is not None
+        return self.backend
+
+    def scratch(self, folder: str) -> Path:
+        """A local folder for the temporaries of objects under `folder` ("packs", "snapshots"): that folder of
+        the drive itself, so publishing one is a rename, or a folder beside the index on this computer."""
+        local = self.store.local_folder
+        return local / folder if local is not None else self.index_dir / SCRATCH
 
     @property
     def index_dir(self) -> Path:
-        """The folder holding index.db, its -wal and -shm, a rebuild's new index and a damaged one set aside."""
-        return self.root if self.index_home is None else self.index_home
+        """The folder holding index.db, its -wal and -shm, a rebuild's new index and a damaged one set aside:
+        the drive's repository folder itself unless the index is kept on this computer."""
+        if self.index_home is not None:
+            return self.index_home
+        local = self.store.local_folder
+        if local is None:  # SQLite needs a real file: such a medium's repository keeps its index locally
+            raise UsageError(f"{self.store.where} cannot hold an index file; it is kept on this computer")
+        return local
 
     @property
     def index(self) -> Path:
@@ -111,32 +142,42 @@ class Layout:
 
     @property
     def packs(self) -> Path:
+        """The packs' folder of a repository on a drive (tests look into it; the engine uses `store`)."""
         return self.root / "packs"
 
     @property
     def manifests(self) -> Path:
+        """The manifests' folder of a repository on a drive (tests look into it; the engine uses `store`)."""
         return self.root / "snapshots"
 
     @property
     def lock(self) -> Path:
+        """The lock file of a repository on a drive, which a reader of its index file locks shared."""
         return self.root / "lock"
 
     @property
-    def folders(self) -> Path:
-        return self.root / "folders.json"
-
-    @property
     def coalescing(self) -> Path:
-        """Present while a coalescer run still has manifests to rewrite or remove (crash recovery)."""
-        return self.root / "coalescing.json"
+        """The thinning marker's file on a drive (tests look for it; the engine uses `store`)."""
+        return self.root / COALESCING_NAME
 
     def pack_path(self, name: str) -> Path:
-        return self.packs / name[:2] / f"{name}.pack"
+        """The file of a pack in a repository folder on a drive (tests damage it there)."""
+        return self.root / pack_name(name)
 
     def manifest_path(self, snapshot_id: int, gen: int = 0) -> Path:
-        """Where generation `gen` of the snapshot's manifest lives (FORMAT.md, "Manifests")."""
-        name = f"{snapshot_id:010d}.manifest" if gen == 0 else f"{snapshot_id:010d}-{gen}.manifest"
-        return self.manifests / name
+        """The file of a manifest in a repository folder on a drive (tests damage it there)."""
+        return self.root / manifest_name(snapshot_id, gen)
+
+
+def pack_name(name: str) -> str:
+    """The object holding pack `name` (FORMAT.md, "Packs")."""
+    return f"{PACKS}{name[:2]}/{name}.pack"
+
+
+def manifest_name(snapshot_id: int, gen: int = 0) -> str:
+    """The object holding generation `gen` of the snapshot's manifest (FORMAT.md, "Manifests")."""
+    file = f"{snapshot_id:010d}.manifest" if gen == 0 else f"{snapshot_id:010d}-{gen}.manifest"
+    return MANIFESTS + file
 
 
 def local_index_home(repository_id: str) -> Path:
@@ -144,17 +185,18 @@ def local_index_home(repository_id: str) -> Path:
     return platformdirs.user_cache_path("timekeep") / "indexes" / repository_id
 
 
-def layout_of(root: Path, config: RepoConfig) -> Layout:
-    """The repository's layout, with its index where its config says, and the keys of an encrypted one
-    (KeyNeeded when this process has not unlocked it)."""
+def layout_of(root: Path, config: RepoConfig, store: Backend | None = None) -> Layout:
+    """The repository's layout on `store` (the folder `root` on a drive when None), with its index where its
+    config says (on this computer, whatever it says, when the medium is no local folder), and the keys of an
+    encrypted one (KeyNeeded when this process has not unlocked it)."""
     sealing = None
     if config.encrypted:
         sealing = unlocked_keys.unlocked(config.repository_id)
         if sealing is None or sealing.key.check() != config.key_check:
             raise KeyNeeded(f"{root} is encrypted and not unlocked: give its passphrase")
-    if config.index == "local":
-        return Layout(root, local_index_home(config.repository_id), sealing)
-    return Layout(root, None, sealing)
+    if config.index == "local" or (store is not None and store.local_folder is None):
+        return Layout(root, local_index_home(config.repository_id), sealing, store)
+    return Layout(root, None, sealing, store)
 
 
 def make_index_home(layout: Layout) -> None:
@@ -181,7 +223,7 @@ def create(root: Path, chunker: ChunkerParams | None = None, index: str = "drive
     repository_id = uuid.uuid4().hex
     sealing = make_keys(repository_id) if make_keys is not None else None
     layout = Layout(root, None, sealing)
-    make_private_dir(layout.packs)
+    make_private_dir(layout.packs)  # a drive's repository shows its two folders from the start
     make_private_dir(layout.manifests)
     config = RepoConfig(
         format=FORMAT_VERSION,
@@ -194,26 +236,31 @@ def create(root: Path, chunker: ChunkerParams | None = None, index: str = "drive
         config = dataclasses.replace(config, encryption="repokey", key_check=sealing.key.check(),
                                      key_derivation="argon2id")
     write_folders(layout, [])
-    atomic_write(layout.config, config.to_json())
+    write_config(layout.store, config, replace=False)
     return config
 
 
-def load_config(root: Path) -> RepoConfig:
+def write_config(store: Backend, config: RepoConfig, *, replace: bool = True) -> None:
+    store.write(CONFIG_NAME, config.to_json(), replace=replace)
+
+
+def load_config(root: Path, store: Backend | None = None) -> RepoConfig:
     """Read the config, turning every way it can be wrong into a one-line error."""
-    path = Layout(root).config
-    if not root.is_dir():
+    store = store or Layout(root).store
+    path = f"{store.where}/{CONFIG_NAME}"
+    if store.local_folder is not None and not root.is_dir():
         raise NotARepository(f"{root} does not exist or is not a folder")
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise NotARepository(f"{root} is not a Timekeep repository (no {CONFIG_NAME})") from None
+        raw = store.read(CONFIG_NAME)
+    except ObjectMissing:
+        raise NotARepository(f"{store.where} is not a Timekeep repository (no {CONFIG_NAME})") from None
     try:
         config = RepoConfig.from_json(raw)
     except FormatTooNew as err:
         raise FormatTooNew(f"{root} needs a newer Timekeep: {err} — upgrade Timekeep") from None
     except (ValueError, TypeError, KeyError) as err:
         raise NotARepository(f"{path} is damaged: {err}") from None
-    if not config.encrypted and (root / "keys").is_dir():  # never write in the clear beside sealed data
+    if not config.encrypted and any(True for _ in store.list(KEYS)):  # never write in the clear beside sealed data
         raise NotARepository(f"{path} says the repository is not encrypted, but it holds key slots (keys/): "
                              "config.json was altered or damaged; nothing was read or written")
     if config.encrypted and conversion.begun(root):
@@ -229,9 +276,7 @@ def load_config(root: Path) -> RepoConfig:
 def finish_encrypting(root: Path) -> None:
     """An encryption in place was committed (config.json says encrypted) but not finished: finish it, under the
     writer lock, before anything reads the drive (RepositoryLocked while the encrypting process still runs)."""
-    from timekeep.core.storage.lock import WriterLock
-
-    lock = WriterLock(Layout(root).lock)
+    lock = Layout(root).store.writer_lock()
     lock.acquire()
     try:
         if conversion.begun(root):
@@ -244,8 +289,8 @@ def read_folders(layout: Layout) -> list[dict[str, Any]]:
     """The protected folders folders.json lists (sealed in an encrypted repository: SealBroken, a ValueError's
     kin for callers, when it does not open)."""
     try:
-        raw = layout.folders.read_bytes()
-    except FileNotFoundError:
+        raw = layout.store.read(FOLDERS_NAME)
+    except ObjectMissing:
         return []
     if layout.sealing is not None:
         raw = layout.sealing.open_folders(raw)
@@ -254,5 +299,6 @@ def read_folders(layout: Layout) -> list[dict[str, Any]]:
 
 def write_folders(layout: Layout, folders: list[dict[str, Any]]) -> None:
     data = json.dumps(folders, indent=2).encode() + b"\n"
-    atomic_write(layout.folders, data if layout.sealing is None else layout.sealing.seal_folders(data))
+    layout.store.write(FOLDERS_NAME, data if layout.sealing is None else layout.sealing.seal_folders(data),
+                       replace=True)
 

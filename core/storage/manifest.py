@@ -17,25 +17,26 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any, BinaryIO
 
 import blake3
 import zstandard
 
 from timekeep.core.crypto.sealing import Sealing
-from timekeep.core.errors import CorruptData, RepositoryError
-from timekeep.core.storage.atomic import create_private, publish_new, temp_name
-from timekeep.core.storage.layout import Layout
+from timekeep.core.errors import CorruptData, ObjectExists, ObjectMissing, RepositoryError
+from timekeep.core.storage.atomic import create_private, make_private_dir
+from timekeep.core.storage.backend import Backend
+from timekeep.core.storage.layout import MANIFESTS, Layout, manifest_name
 
 MANIFEST_FORMAT = 2
 FRAME_BYTES = 1 << 20  # lines gathered per zstd frame: a damaged byte costs at most this much of a salvage
+READ_BYTES = 4 << 20  # a manifest is read in ranges of this size: memory stays flat, and a bucket gets few GETs
 _NAME = re.compile(r"^(\d{10})(?:-(\d+))?\.manifest$")
 
 
 def parse_name(name: str) -> tuple[int, int] | None:
-    """(snapshot id, generation) of a manifest's file name; None for anything else."""
-    match = _NAME.match(name)
+    """(snapshot id, generation) of a manifest's file name (or object name); None for anything else."""
+    match = _NAME.match(name.removeprefix(MANIFESTS))
     if match is None:
         return None
     return int(match.group(1)), int(match.group(2) or 0)
@@ -72,11 +73,15 @@ class _Sink:
 
 
 def write_manifest(layout: Layout, snapshot_id: int, header: dict[str, Any],
-                   records: Iterable[dict[str, Any]], gen: int = 0) -> Path:
-    """Stream the manifest to a private temporary, fsync and publish it under a name no file has yet;
-    memory stays flat in its size. RepositoryError if that name exists: nothing is ever overwritten."""
-    target = layout.manifest_path(snapshot_id, gen)
-    tmp = temp_name(target)
+                   records: Iterable[dict[str, Any]], gen: int = 0) -> str:
+    """Stream the manifest to a private local temporary, fsync it and hand it to the medium under a name no
+    object has yet; memory stays flat in its size. RepositoryError if that name exists: nothing is ever
+    overwritten. The object's name is returned."""
+    target = manifest_name(snapshot_id, gen)
+    scratch = layout.scratch("snapshots")
+    if not scratch.is_dir():
+        make_private_dir(scratch)
+    tmp = scratch / f".{target.removeprefix(MANIFESTS)}.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)  # a killed writer of this same process id left it
     fd = create_private(tmp)
     try:
@@ -97,12 +102,13 @@ def write_manifest(layout: Layout, snapshot_id: int, header: dict[str, Any],
         raise
     os.close(fd)
     try:
-        publish_new(tmp, target)
-    except FileExistsError:
+        layout.store.write_file(target, tmp)
+    except ObjectExists:
+        raise RepositoryError(f"snapshot {snapshot_id} already has a manifest on the drive "
+                              f"({target.removeprefix(MANIFESTS)}); nothing was overwritten: the index is behind "
+                              "the drive, run `timekeep rebuild-index`") from None
+    finally:
         tmp.unlink(missing_ok=True)
-        raise RepositoryError(f"snapshot {snapshot_id} already has a manifest on the drive ({target.name}); "
-                              "nothing was overwritten: the index is behind the drive, run "
-                              "`timekeep rebuild-index`") from None
     return target
 
 
@@ -110,23 +116,35 @@ def _line(record: dict[str, Any]) -> bytes:
     return json.dumps(record, separators=(",", ":")).encode() + b"\n"
 
 
-def read_manifest(path: Path, sealing: Sealing | None = None) -> Iterator[dict[str, Any]]:
-    """Every record, header first; CorruptData if the file is damaged, cut short or not whole (or, in an
-    encrypted repository, does not open as this snapshot's manifest of this generation).
+def read_manifest(store: Backend, object_name: str, sealing: Sealing | None = None) -> Iterator[dict[str, Any]]:
+    """Every record, header first; CorruptData if the manifest is missing, damaged, cut short or not whole
+    (or, in an encrypted repository, does not open as this snapshot's manifest of this generation).
 
     Records come out as they are read, before the last one proves the whole: a caller that keeps them
     must be able to undo them (the rebuild loads each manifest in one transaction)."""
-    name = path.name
+    name = object_name.removeprefix(MANIFESTS)
     try:
-        with open(path, "rb") as raw:
-            yield from _checked_records(_lines(_frames(_opened(raw, name, sealing), name)), name)
+        raw = _Ranges(store, object_name)
+        yield from _checked_records(_lines(_frames(_opened(raw, name, sealing), name)), name)
     except zstandard.ZstdError as err:
         raise CorruptData(f"manifest {name} is damaged: {err}") from None
-    except FileNotFoundError:
+    except ObjectMissing:
         raise CorruptData(f"manifest {name} is missing from the drive") from None
 
 
-def _opened(raw: BinaryIO, name: str, sealing: Sealing | None) -> BinaryIO:
+class _Ranges:
+    """An object read from its start in ranges, as a file."""
+
+    def __init__(self, store: Backend, name: str) -> None:
+        self.store, self.name, self.pos = store, name, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.store.read(self.name, self.pos, None if size < 0 else size)
+        self.pos += len(data)
+        return data
+
+
+def _opened(raw: _Ranges, name: str, sealing: Sealing | None) -> _Ranges | io.BytesIO:
     if sealing is None:
         return raw
     parsed = parse_name(name)
@@ -163,13 +181,13 @@ def _check_end(record: dict[str, Any], count: int, digest: str, name: str) -> No
         raise CorruptData(f"manifest {name} is damaged: its records do not match their checksum")
 
 
-def _frames(raw: BinaryIO, name: str) -> Iterator[bytes]:
+def _frames(raw: _Ranges | io.BytesIO, name: str) -> Iterator[bytes]:
     """The decompressed contents of the file's zstd frames, one after another, each checked against its
     own checksum as it ends; CorruptData if the file ends inside a frame."""
     dctx = zstandard.ZstdDecompressor()
     frame = dctx.decompressobj()
     midway = False
-    while block := raw.read(1 << 20):
+    while block := raw.read(READ_BYTES):
         while block:
             yield frame.decompress(block)
             midway = True
@@ -190,15 +208,13 @@ def _lines(blocks: Iterator[bytes]) -> Iterator[bytes]:
         yield pending
 
 
-def manifest_files(layout: Layout) -> dict[int, dict[int, Path]]:
-    """Every manifest on the drive: snapshot id -> generation -> file."""
-    found: dict[int, dict[int, Path]] = {}
-    if not layout.manifests.is_dir():
-        return found
-    for entry in os.scandir(layout.manifests):
-        parsed = parse_name(entry.name)
-        if parsed is not None:
-            found.setdefault(parsed[0], {})[parsed[1]] = Path(entry.path)
+def manifest_files(layout: Layout) -> dict[int, dict[int, str]]:
+    """Every manifest on the medium: snapshot id -> generation -> object name."""
+    found: dict[int, dict[int, str]] = {}
+    for stored in layout.store.list(MANIFESTS):
+        parsed = parse_name(stored.name)
+        if parsed is not None and stored.name == manifest_name(*parsed):
+            found.setdefault(parsed[0], {})[parsed[1]] = stored.name
     return found
 
 
@@ -206,7 +222,7 @@ def manifest_ids(layout: Layout) -> list[int]:
     return sorted(manifest_files(layout))
 
 
-def current_manifest(layout: Layout, snapshot_id: int) -> Path | None:
+def current_manifest(layout: Layout, snapshot_id: int) -> str | None:
     """The snapshot's newest generation on the drive, or None."""
     gens = manifest_files(layout).get(snapshot_id)
     return gens[max(gens)] if gens else None

@@ -1,7 +1,9 @@
 """Pack files: append-only runs of framed chunks, sealed with a footer that lists them.
 
-A pack is written under a temporary name, sealed (footer, fsync), then renamed into place, so a pack
-that exists under its final name is always whole. The footer alone is enough to rebuild the chunk index.
+A pack is written to a local temporary (in the drive's packs folder when the repository is a folder, so
+publishing it is a rename), sealed (footer, fsync), then handed whole to the repository's medium under its
+final name, so a pack that exists under its final name is always whole. The footer alone is enough to
+rebuild the chunk index.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 import secrets
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,11 +21,12 @@ from typing import Any
 import blake3
 
 from timekeep.core.crypto.sealing import Sealing
-from timekeep.core.errors import CorruptData, StorageError
-from timekeep.core.storage.atomic import create_private, fsync_dir, make_private_dir, publish_new
+from timekeep.core.errors import CorruptData, ObjectMissing, StorageError
+from timekeep.core.storage.atomic import create_private, make_private_dir
+from timekeep.core.storage.backend import Backend
 from timekeep.core.storage.failures import drive_error
 from timekeep.core.storage.frame import compress_stream, decompress_stream
-from timekeep.core.storage.layout import Layout
+from timekeep.core.storage.layout import PACKS, Layout, pack_name
 
 MAGIC = b"TKPACK\x00\x01"
 END_MAGIC = b"TKPEND01"
@@ -64,9 +67,9 @@ def _checksum(data: bytes) -> bytes:
 class _OpenPack:
     """The pack being written, under its temporary name. It owns the descriptor and closes it once."""
 
-    def __init__(self, packs: Path) -> None:
+    def __init__(self, scratch: Path) -> None:
         self.name = secrets.token_hex(16)
-        self.tmp = packs / f".{self.name}.tmp"
+        self.tmp = scratch / f".{self.name}.tmp"
         self.fd = create_private(self.tmp)
         self.entries: list[PackEntry] = []
         self.pos = 0
@@ -126,6 +129,10 @@ class PackWriter:
             raise type(self._failed)(str(self._failed))
         try:
             step(*args)
+        except StorageError as err:  # the medium's own failure, already in words
+            self._discard()
+            self._failed = err
+            raise
         except OSError as err:
             self._discard()
             self._failed = drive_error(err, self.layout.root) or StorageError(
@@ -167,7 +174,10 @@ class PackWriter:
             _write_all(pack.fd, data)
 
     def _start(self) -> _OpenPack:
-        self._open = pack = _OpenPack(self.layout.packs)
+        scratch = self.layout.scratch("packs")
+        if not scratch.is_dir():
+            make_private_dir(scratch)
+        self._open = pack = _OpenPack(scratch)
         _write_all(pack.fd, MAGIC)
         pack.pos = len(MAGIC)
         return pack
@@ -185,85 +195,67 @@ class PackWriter:
         _write_all(pack.fd, footer + trailer)
         os.fsync(pack.fd)
         pack.close()
-        final = self.layout.pack_path(pack.name)
-        self._make_subfolder(final.parent)
-        publish_new(pack.tmp, final)
+        self.layout.store.write_file(pack_name(pack.name), pack.tmp)
         self._open = None
         self._sealed.append(SealedPack(pack.name, pack.pos + len(footer) + len(trailer), pack.entries))
 
-    def _make_subfolder(self, folder: Path) -> None:
-        """The pack's folder, made durable; synced whether or not it was new, so sealing a pack takes the same
-        steps whatever its name (one cheap fsync per pack; the crash tests count steps)."""
-        with contextlib.suppress(FileExistsError):
-            make_private_dir(folder)
-        fsync_dir(self.layout.packs)
 
-
-def read_footer(path: Path, sealing: Sealing | None = None) -> list[PackEntry]:
-    """The chunk list of a sealed pack; CorruptData if the pack is truncated or its footer damaged (or, in an
-    encrypted repository, does not open as this pack's footer)."""
-    with open(path, "rb") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        if size < len(MAGIC) + TRAILER.size:
-            raise CorruptData(f"pack {path.name} is truncated")
-        fh.seek(size - TRAILER.size)
-        offset, length, checksum, magic = TRAILER.unpack(fh.read(TRAILER.size))
-        if magic != END_MAGIC or offset + length + TRAILER.size != size:
-            raise CorruptData(f"pack {path.name} has no valid footer")
-        fh.seek(offset)
-        footer = fh.read(length)
+def read_footer(store: Backend, name: str, sealing: Sealing | None = None) -> list[PackEntry]:
+    """The chunk list of sealed pack `name`; CorruptData if the pack is missing, truncated or its footer
+    damaged (or, in an encrypted repository, does not open as this pack's footer). Two ranged reads."""
+    found = store.stat(pack_name(name))
+    if found is None:
+        raise CorruptData(f"pack {name} is missing from the drive")
+    size = found.size
+    if size < len(MAGIC) + TRAILER.size:
+        raise CorruptData(f"pack {name} is truncated")
+    offset, length, checksum, magic = TRAILER.unpack(_read(store, name, size - TRAILER.size, TRAILER.size))
+    if magic != END_MAGIC or offset + length + TRAILER.size != size:
+        raise CorruptData(f"pack {name} has no valid footer")
+    footer = _read(store, name, offset, length)
     if _checksum(footer) != checksum:
-        raise CorruptData(f"pack {path.name} has a damaged footer")
+        raise CorruptData(f"pack {name} has a damaged footer")
     if sealing is not None:
-        footer = sealing.open_footer(path.stem, footer)
+        footer = sealing.open_footer(name, footer)
     raw = decompress_stream(footer)
     return [PackEntry(*ENTRY.unpack_from(raw, i)) for i in range(0, len(raw), ENTRY.size)]
 
 
-def iter_pack_files(layout: Layout) -> Iterator[Path]:
-    """Every sealed pack on the drive (temporary, unsealed ones are not packs)."""
-    if not layout.packs.is_dir():
-        return
-    for sub in sorted(layout.packs.iterdir()):
-        if sub.is_dir():
-            yield from sorted(sub.glob("*.pack"))
+def _read(store: Backend, name: str, offset: int, length: int) -> bytes:
+    try:
+        data = store.read(pack_name(name), offset, length)
+    except ObjectMissing:
+        raise CorruptData(f"pack {name} is missing from the drive") from None
+    if len(data) != length:
+        raise CorruptData(f"pack {name} is shorter than it says")
+    return data
+
+
+def stored_packs(store: Backend) -> dict[str, int]:
+    """Every sealed pack on the medium: its name and size (temporaries are never listed)."""
+    found = {}
+    for stored in store.list(PACKS):
+        folder, _, file = stored.name[len(PACKS):].rpartition("/")
+        if file.endswith(".pack") and "/" not in folder and stored.name == pack_name(file[:-5]):
+            found[file[:-5]] = stored.size
+    return found
 
 
 class PackReader:
-    """Random reads of frames; keeps a few packs open because restores read many chunks per pack."""
+    """Random reads of frames: ranged reads of the medium (a drive keeps a few packs open for them, because
+    restores read many chunks per pack)."""
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
-        self._fds: dict[str, int] = {}
-        self._lock = threading.Lock()
 
     def read(self, pack: str, offset: int, length: int) -> bytes:
-        fd = self._fd(pack)
-        data = os.pread(fd, length, offset)
+        try:
+            data = self.layout.store.read(pack_name(pack), offset, length)
+        except ObjectMissing:
+            raise CorruptData(f"pack {pack} is missing from the drive") from None
         if len(data) != length:
             raise CorruptData(f"pack {pack} is shorter than the index says")
         return data
 
-    def _fd(self, pack: str) -> int:
-        with self._lock:
-            fd = self._fds.get(pack)
-            if fd is None:
-                if len(self._fds) >= 64:
-                    self._close_all()
-                try:
-                    fd = os.open(self.layout.pack_path(pack), os.O_RDONLY)
-                except FileNotFoundError:
-                    raise CorruptData(f"pack {pack} is missing from the drive") from None
-                self._fds[pack] = fd
-            return fd
-
-    def _close_all(self) -> None:
-        fds = list(self._fds.values())
-        self._fds.clear()
-        for fd in fds:
-            with contextlib.suppress(OSError):  # a vanished drive; the descriptor is released all the same
-                os.close(fd)
-
     def close(self) -> None:
-        with self._lock:
-            self._close_all()
+        self.layout.store.close()
