@@ -77,21 +77,30 @@ def start_rclone(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
              "--config", os.devnull, str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     except OSError as err:
         pytest.skip(f"rclone cannot run here: {err}")
-    if not _says_it_serves(process):
-        process.kill()
-        pytest.skip(f"rclone serve s3 did not start: {process.stderr.read().decode(errors='replace')[-500:]}"
-                    if process.stderr else "rclone serve s3 did not start")
+    why_not = _wait_until_serving(process)
+    if why_not is not None:
+        pytest.skip(f"rclone serve s3 cannot run here: {why_not}")
     return process, f"http://127.0.0.1:{port}"
 
 
-def _says_it_serves(process: subprocess.Popen[bytes]) -> bool:
-    """Read rclone's log until it announces the server (or exits); then keep draining it in a thread."""
-    assert process.stderr is not None
-    for line in process.stderr:
-        if b"Starting s3 server" in line:
-            threading.Thread(target=lambda: [None for _ in process.stderr or ()], daemon=True).start()
-            return True
-    return False
+def _wait_until_serving(process: subprocess.Popen[bytes], timeout: float = 30.0) -> str | None:
+    """None once rclone's log announces the server, or the end of its log if it exited instead. Its log is
+    drained by a thread for as long as it runs; one that neither serves nor exits fails the test."""
+    announced, log = threading.Event(), bytearray()
+
+    def drain() -> None:
+        for line in process.stderr or ():
+            log.extend(line)
+            if b"Starting s3 server" in line:
+                announced.set()
+        process.wait()
+        announced.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    if not announced.wait(timeout):
+        process.kill()
+        raise AssertionError(f"rclone serve s3 neither served nor exited in {timeout:.0f} s: {log.decode()[-500:]}")
+    return None if process.poll() is None else log.decode(errors="replace").strip()[-500:] or "it exited"
 
 
 def free_port() -> int:
@@ -101,7 +110,10 @@ def free_port() -> int:
 
 
 def start_moto() -> tuple[Any, str]:
-    from moto.server import ThreadedMotoServer
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as err:  # moto without its [server] extra (flask)
+        pytest.skip(f"moto's server cannot run here: {err}")
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

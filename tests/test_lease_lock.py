@@ -144,3 +144,18 @@ def test_the_lease_is_renewed_in_the_background(s3_server: S3Server, s3_bucket: 
              what="the lease to be renewed")
     held.release()
     assert stored_lease(backend) is None and not backend.writer_running()
+
+
+def test_a_writer_whose_lease_ran_out_unrenewed_stops_writing(s3_server: S3Server, s3_bucket: str) -> None:
+    """No renewal got through (the network was down): once its own lease is over, it writes no more, even
+    before anyone else takes the lock."""
+    clock = Clock()
+    backend = backend_with(s3_server, s3_bucket, clock)
+    held = backend.writer_lock()
+    held.acquire()
+    clock.now += LEASE - 1
+    backend.write("packs/cc/in-time.pack", b"within the lease")
+    clock.now += 2
+    with pytest.raises(LeaseLost, match="could not be renewed before its lease ran out"):
+        backend.write("packs/cc/too-late.pack", b"after it")
+    assert backend.stat("packs/cc/too-late.pack") is None and not held.renew()

@@ -142,7 +142,12 @@ class LeaseLock:
         return True
 
     def check(self) -> None:
-        """LeaseLost if the lock was taken from this writer; writes must not go on."""
+        """LeaseLost if the lock was taken from this writer, or its lease ran out unrenewed (the network
+        was down, the renewal thread stopped): writes must not go on."""
+        mine = self._mine
+        if self._lost is None and mine is not None and self.settings.clock() > mine.expires:
+            self._lost = (f"the writer lock on {self.store.where} could not be renewed before its lease ran out; "
+                          "this writer stopped (run the backup again)")
         if self._lost is not None:
             raise LeaseLost(self._lost)
 

@@ -75,7 +75,9 @@ class S3Backend:
         return None if found is None else StoredObject(name, int(found["ContentLength"]))
 
     def read(self, name: str, offset: int = 0, length: int | None = None) -> bytes:
-        if length == 0 or offset < 0 or (length is not None and length < 0):
+        if offset < 0 or (length is not None and length < 0):
+            raise ValueError(f"no bytes at offset {offset}, length {length}")
+        if length == 0:
             if self._head(name) is None:
                 raise ObjectMissing(f"{name} is missing from {self.where}")
             return b""
