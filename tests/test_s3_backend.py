@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.s3_support import FlakyProxy, S3Server, free_port
+from tests.s3_support import FlakyProxy, Rclone, S3Server, free_port
 from timekeep.core.errors import (
     AccessDenied,
     DriveGone,
@@ -208,6 +209,60 @@ def test_a_server_that_keeps_failing_gives_up_in_one_line(s3_server: S3Server, s
         with pytest.raises(StorageError, match=f"{proxy.endpoint} kept failing .* while reading config.json"):
             backend.read("config.json")
         assert proxy.seen == QUICK.attempts
+
+
+PARTS = S3Tuning(attempts=3, backoff=0.0, part_size=5 << 20, multipart_over=5 << 20, sleep=lambda _: None)
+
+
+@pytest.fixture
+def own_rclone(tmp_path: Path, s3_credentials: None) -> Iterator[Rclone]:
+    server = Rclone(tmp_path / "served")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def test_a_server_killed_mid_upload_shows_nothing_and_takes_the_next_upload(own_rclone: Rclone,
+                                                                             tmp_path: Path) -> None:
+    bucket = S3Server("rclone", own_rclone.endpoint).new_bucket()
+    source = tmp_path / "big.pack"
+    source.write_bytes(data := os.urandom(12 << 20))
+
+    def kill_at_the_second_part(method: str, path: str) -> None:
+        if "partNumber=2" in path:
+            own_rclone.kill()
+
+    with FlakyProxy(own_rclone.endpoint, before=kill_at_the_second_part) as proxy:
+        backend = S3Backend(f"s3://{bucket}/repo", proxy.endpoint, tuning=PARTS)
+        with pytest.raises(DriveGone, match=f"cannot reach the S3 server {proxy.endpoint}"):
+            backend.write_file("packs/gg/big.pack", source)
+        proxy.before = None
+        own_rclone.start()
+        assert backend.stat("packs/gg/big.pack") is None and list(backend.list()) == []
+        backend.write_file("packs/gg/big.pack", source)
+        assert backend.read("packs/gg/big.pack") == data
+
+
+def test_a_server_restarted_mid_upload_is_sent_the_upload_again(own_rclone: Rclone, tmp_path: Path) -> None:
+    """rclone forgets an unfinished upload when it restarts; the backend begins it again."""
+    bucket = S3Server("rclone", own_rclone.endpoint).new_bucket()
+    source = tmp_path / "big.pack"
+    source.write_bytes(data := os.urandom(12 << 20))
+    killed: list[str] = []
+
+    def kill_once_at_the_second_part(method: str, path: str) -> None:
+        if "partNumber=2" in path and not killed:
+            killed.append(path)
+            own_rclone.kill()
+
+    tuning = S3Tuning(attempts=3, backoff=0.0, part_size=5 << 20, multipart_over=5 << 20,
+                      sleep=lambda _: own_rclone.start())  # back before the backend tries again
+    with FlakyProxy(own_rclone.endpoint, before=kill_once_at_the_second_part) as proxy:
+        backend = S3Backend(f"s3://{bucket}/repo", proxy.endpoint, tuning=tuning)
+        backend.write_file("packs/gg/big.pack", source)
+        assert killed and backend.read("packs/gg/big.pack") == data
 
 
 def test_parallel_requests_stay_within_the_bound(s3_server: S3Server, s3_bucket: str) -> None:
