@@ -32,7 +32,7 @@ class Clock:
 
 def backend_with(server: S3Server, bucket: str, clock: Clock, **settings: object) -> S3Backend:
     lease = LeaseSettings(**{"lease": LEASE, "grace": GRACE, "clock": clock, "renew": False, **settings})  # type: ignore[arg-type]
-    return S3Backend(f"s3://{bucket}/repo", server.endpoint, tuning=QUICK, lease=lease)
+    return S3Backend(f"s3://{bucket}/repo", server.endpoint, tuning=QUICK, lease=lease, session=server.session)
 
 
 def stored_lease(backend: S3Backend) -> Lease | None:
@@ -134,7 +134,7 @@ def test_a_taker_that_loses_the_race_is_refused_or_the_winner_finds_out(s3_serve
 
 def test_the_lease_is_renewed_in_the_background(s3_server: S3Server, s3_bucket: str) -> None:
     """With a real clock and a lease of a second, the renewal thread pushes the expiry on by itself."""
-    backend = S3Backend(f"s3://{s3_bucket}/repo", s3_server.endpoint, tuning=QUICK,
+    backend = S3Backend(f"s3://{s3_bucket}/repo", s3_server.endpoint, tuning=QUICK, session=s3_server.session,
                         lease=LeaseSettings(lease=1.0, grace=0.0))
     held = backend.writer_lock()
     held.acquire()

@@ -32,14 +32,18 @@ HONOURS_CONDITIONS = {"moto": True, "rclone": False}
 
 
 def backend_on(server: S3Server, bucket: str, prefix: str = "repo", **options: object) -> S3Backend:
-    tuning = options.pop("tuning", QUICK)
-    assert isinstance(tuning, S3Tuning)
-    return S3Backend(f"s3://{bucket}/{prefix}", server.endpoint, tuning=tuning, **options)  # type: ignore[arg-type]
+    """A backend on `server` with the test keys (session=None: found by boto3's chain instead)."""
+    options = {"tuning": QUICK, "session": server.session, **options}
+    return S3Backend(f"s3://{bucket}/{prefix}", str(options.pop("endpoint", server.endpoint)),
+                     **options)  # type: ignore[arg-type]
 
 
-def test_it_is_a_backend(s3_server: S3Server, s3_bucket: str) -> None:
-    backend: Backend = backend_on(s3_server, s3_bucket)
+def test_it_is_a_backend_found_by_the_usual_credentials(s3_server: S3Server, s3_bucket: str) -> None:
+    """The keys come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, as boto3's chain finds them."""
+    backend: Backend = backend_on(s3_server, s3_bucket, session=None)
     assert backend.where == f"s3://{s3_bucket}/repo"
+    backend.write("config.json", b"{}")
+    assert backend.read("config.json") == b"{}"
 
 
 def test_objects_are_written_listed_read_and_deleted_under_the_prefix(s3_server: S3Server, s3_bucket: str) -> None:
@@ -149,7 +153,7 @@ def test_wrong_credentials_are_refused_in_one_line(rclone_server: S3Server, s3_c
     """moto accepts any key, so this runs against rclone, which checks them."""
     bucket = rclone_server.new_bucket()
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
-    backend = backend_on(rclone_server, bucket)
+    backend = backend_on(rclone_server, bucket, session=None)
     for attempt in (lambda: backend.stat("config.json"), lambda: backend.read("config.json"),
                     lambda: list(backend.list())):
         with pytest.raises(AccessDenied, match=f"{rclone_server.endpoint} refused access to s3://{bucket}/repo") as err:
@@ -177,7 +181,7 @@ def test_an_unreachable_server_is_a_gone_drive_quickly(s3_credentials: None) -> 
 def test_a_server_failing_now_and_then_is_retried_to_success(s3_server: S3Server, s3_bucket: str,
                                                              tmp_path: Path) -> None:
     with FlakyProxy(s3_server.endpoint, fail_every=3) as proxy:
-        backend = S3Backend(f"s3://{s3_bucket}/repo", proxy.endpoint, tuning=QUICK)
+        backend = backend_on(s3_server, s3_bucket, endpoint=proxy.endpoint)
         source = tmp_path / "part.pack"
         source.write_bytes(os.urandom(100_000))
         for n in range(4):
@@ -197,7 +201,7 @@ def test_a_response_cut_off_halfway_is_fetched_again(s3_server: S3Server, s3_buc
     data = os.urandom(50_000)
     backend.write("packs/ee/cut.pack", data)
     with FlakyProxy(s3_server.endpoint, cut_every=2) as proxy:
-        through = S3Backend(f"s3://{s3_bucket}/repo", proxy.endpoint, tuning=QUICK)
+        through = backend_on(s3_server, s3_bucket, endpoint=proxy.endpoint)
         for offset in (0, 1000, 20_000):
             assert through.read("packs/ee/cut.pack", offset, 10_000) == data[offset:offset + 10_000]
         assert proxy.cut >= 1
@@ -205,7 +209,7 @@ def test_a_response_cut_off_halfway_is_fetched_again(s3_server: S3Server, s3_buc
 
 def test_a_server_that_keeps_failing_gives_up_in_one_line(s3_server: S3Server, s3_bucket: str) -> None:
     with FlakyProxy(s3_server.endpoint, fail_every=1) as proxy:
-        backend = S3Backend(f"s3://{s3_bucket}/repo", proxy.endpoint, tuning=QUICK)
+        backend = backend_on(s3_server, s3_bucket, endpoint=proxy.endpoint)
         with pytest.raises(StorageError, match=f"{proxy.endpoint} kept failing .* while reading config.json"):
             backend.read("config.json")
         assert proxy.seen == QUICK.attempts
@@ -226,7 +230,8 @@ def own_rclone(tmp_path: Path, s3_credentials: None) -> Iterator[Rclone]:
 
 def test_a_server_killed_mid_upload_shows_nothing_and_takes_the_next_upload(own_rclone: Rclone,
                                                                              tmp_path: Path) -> None:
-    bucket = S3Server("rclone", own_rclone.endpoint).new_bucket()
+    server = S3Server("rclone", own_rclone.endpoint)
+    bucket = server.new_bucket()
     source = tmp_path / "big.pack"
     source.write_bytes(data := os.urandom(12 << 20))
 
@@ -235,7 +240,7 @@ def test_a_server_killed_mid_upload_shows_nothing_and_takes_the_next_upload(own_
             own_rclone.kill()
 
     with FlakyProxy(own_rclone.endpoint, before=kill_at_the_second_part) as proxy:
-        backend = S3Backend(f"s3://{bucket}/repo", proxy.endpoint, tuning=PARTS)
+        backend = backend_on(server, bucket, endpoint=proxy.endpoint, tuning=PARTS)
         with pytest.raises(DriveGone, match=f"cannot reach the S3 server {proxy.endpoint}"):
             backend.write_file("packs/gg/big.pack", source)
         proxy.before = None
@@ -247,7 +252,8 @@ def test_a_server_killed_mid_upload_shows_nothing_and_takes_the_next_upload(own_
 
 def test_a_server_restarted_mid_upload_is_sent_the_upload_again(own_rclone: Rclone, tmp_path: Path) -> None:
     """rclone forgets an unfinished upload when it restarts; the backend begins it again."""
-    bucket = S3Server("rclone", own_rclone.endpoint).new_bucket()
+    server = S3Server("rclone", own_rclone.endpoint)
+    bucket = server.new_bucket()
     source = tmp_path / "big.pack"
     source.write_bytes(data := os.urandom(12 << 20))
     killed: list[str] = []
@@ -260,7 +266,7 @@ def test_a_server_restarted_mid_upload_is_sent_the_upload_again(own_rclone: Rclo
     tuning = S3Tuning(attempts=3, backoff=0.0, part_size=5 << 20, multipart_over=5 << 20,
                       sleep=lambda _: own_rclone.start())  # back before the backend tries again
     with FlakyProxy(own_rclone.endpoint, before=kill_once_at_the_second_part) as proxy:
-        backend = S3Backend(f"s3://{bucket}/repo", proxy.endpoint, tuning=tuning)
+        backend = backend_on(server, bucket, endpoint=proxy.endpoint, tuning=tuning)
         backend.write_file("packs/gg/big.pack", source)
         assert killed and backend.read("packs/gg/big.pack") == data
 
@@ -269,7 +275,8 @@ def test_parallel_requests_stay_within_the_bound(s3_server: S3Server, s3_bucket:
     backend = backend_on(s3_server, s3_bucket)
     backend.write("packs/ff/shared.pack", b"x" * 4096)
     with FlakyProxy(s3_server.endpoint) as proxy:
-        through = S3Backend(f"s3://{s3_bucket}/repo", proxy.endpoint, tuning=S3Tuning(max_requests=2, backoff=0.0))
+        through = backend_on(s3_server, s3_bucket, endpoint=proxy.endpoint,
+                             tuning=S3Tuning(max_requests=2, backoff=0.0))
         readers = [threading.Thread(target=through.read, args=("packs/ff/shared.pack", n, 100)) for n in range(16)]
         for reader in readers:
             reader.start()

@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 
 from timekeep.core.errors import NoSuchBucket, ObjectExists, ObjectMissing
 from timekeep.core.storage.backend import StoredObject
 from timekeep.core.storage.lease_lock import LeaseLock, LeaseSettings, live_lease
-from timekeep.core.storage.s3_client import make_client
+from timekeep.core.storage.s3_client import make_client, new_session
 from timekeep.core.storage.s3_conditions import Conditions, probe
 from timekeep.core.storage.s3_errors import code_of, is_condition_failed, is_missing
 from timekeep.core.storage.s3_requests import Requests, S3Tuning
@@ -36,17 +37,18 @@ LOCK_NAME = "lock"
 
 class S3Backend:
     """The repository at `url` (s3://bucket/prefix) on the server at `endpoint` (AWS itself when None).
+    Credentials come from `session` (new_session(profile) for a named profile; the usual chain by default).
     `conditional` says whether the server honours conditional writes; None finds out on first need."""
 
     def __init__(self, url: str, endpoint: str | None = None, *, tuning: S3Tuning | None = None,
-                 profile: str | None = None, region: str | None = None, conditional: bool | None = None,
-                 lease: LeaseSettings | None = None) -> None:
+                 session: boto3.session.Session | None = None, region: str | None = None,
+                 conditional: bool | None = None, lease: LeaseSettings | None = None) -> None:
         self.location = parse_s3_url(url)
         self.endpoint = check_endpoint(endpoint) if endpoint else None
         self.tuning = tuning or S3Tuning()
         self.lease = lease or LeaseSettings()
         self.requests = Requests(self.location.url, self.endpoint or AWS, self.tuning)
-        self._client = make_client(self.location.url, self.endpoint, self.tuning, profile, region)
+        self._client = make_client(self.location.url, self.endpoint, self.tuning, session or new_session(), region)
         self._conditions = None if conditional is None else Conditions(conditional, conditional)
         self._bucket_seen = False
         self._guard = threading.Lock()
@@ -162,8 +164,10 @@ class S3Backend:
         return True
 
     def delete_if(self, name: str, tag: str) -> None:
-        """Delete `name` if it still has ETag `tag` (where the server can tell); gone already is fine."""
-        condition = {"IfMatch": tag} if self.conditions().if_match else {}
+        """Delete `name` if it still has ETag `tag`, where the server is known to tell (a live lease cannot be
+        taken, so elsewhere the caller's read just before is enough); gone already is fine."""
+        known = self._conditions
+        condition = {"IfMatch": tag} if known is not None and known.if_match else {}
         with contextlib.suppress(ClientError):  # replaced by a taker meanwhile (or gone): not ours to delete
             self.requests.call(f"deleting {name}", lambda: self._client.delete_object(
                 Bucket=self.location.bucket, Key=self.location.key(name), **condition),

@@ -21,10 +21,9 @@ from timekeep.core.storage.s3_requests import S3Tuning
 DEFAULT_REGION = "us-east-1"  # signing needs one; servers other than AWS mostly ignore it
 
 
-def make_client(url: str, endpoint: str | None, tuning: S3Tuning, profile: str | None = None,
+def make_client(url: str, endpoint: str | None, tuning: S3Tuning, session: boto3.session.Session,
                 region: str | None = None) -> Any:
-    """A client for `endpoint` (AWS itself when None), or NoCredentials when the chain finds none."""
-    session = _session(profile)
+    """A client for `endpoint` (AWS itself when None), or NoCredentials when `session` finds none."""
     try:
         found = session.get_credentials()
     except BotoCoreError as err:
@@ -47,7 +46,9 @@ def make_client(url: str, endpoint: str | None, tuning: S3Tuning, profile: str |
     return session.client("s3", endpoint_url=endpoint, config=config)
 
 
-def _session(profile: str | None) -> boto3.session.Session:
+def new_session(profile: str | None = None) -> boto3.session.Session:
+    """A boto3 session with the usual credentials chain (or the named profile). Clients made from one session
+    share its parsed service model: a process that opens many repositories keeps one."""
     try:
         return boto3.session.Session(profile_name=profile)
     except ProfileNotFound as err:
