@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from tests.agent_support import wait_for
-from tests.s3_support import S3Server
+from tests.s3_support import FlakyProxy, S3Server
 from timekeep.core.errors import RepositoryLocked
 from timekeep.core.storage.lease_lock import Lease, LeaseLost, LeaseSettings
 from timekeep.core.storage.s3_backend import S3Backend
@@ -159,3 +159,19 @@ def test_a_writer_whose_lease_ran_out_unrenewed_stops_writing(s3_server: S3Serve
     with pytest.raises(LeaseLost, match="could not be renewed before its lease ran out"):
         backend.write("packs/cc/too-late.pack", b"after it")
     assert backend.stat("packs/cc/too-late.pack") is None and not held.renew()
+
+
+def test_a_release_the_server_refuses_leaves_the_lease_to_run_out(s3_server: S3Server, s3_bucket: str) -> None:
+    clock = Clock()
+    with FlakyProxy(s3_server.endpoint) as proxy:
+        lease = LeaseSettings(lease=LEASE, grace=GRACE, clock=clock, renew=False)
+        backend = S3Backend(f"s3://{s3_bucket}/repo", proxy.endpoint, tuning=QUICK, lease=lease,
+                            session=s3_server.session)
+        held = backend.writer_lock()
+        held.acquire()
+        proxy.fail_every = 1
+        held.release()  # no error: the lease runs out by itself
+        proxy.fail_every = 0
+        assert backend.writer_running()
+        clock.now += LEASE + GRACE + 1
+        assert not backend.writer_running()

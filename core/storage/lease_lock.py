@@ -16,6 +16,7 @@ on. Release deletes the lock only while it is still ours.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -156,14 +157,16 @@ class LeaseLock:
         return self._mine is not None and self._lost is None
 
     def release(self) -> None:
-        """Stop renewing and delete the lock, only if it is still ours."""
+        """Stop renewing and delete the lock, only if it is still ours. A server out of reach keeps it until
+        its lease runs out, as a holder that died would."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         self._thread = None
         mine, self._mine = self._mine, None
-        if mine is not None and self._lost is None and self._still_ours(mine):
-            self.store.delete_if(self.name, self._tag)
+        with contextlib.suppress(StorageError):
+            if mine is not None and self._lost is None and self._still_ours(mine):
+                self.store.delete_if(self.name, self._tag)
 
     def _still_ours(self, mine: Lease) -> bool:
         """Read the lock back: it is ours only if the token there is ours (its ETag is noted for the next
