@@ -9,10 +9,12 @@ every Nth response body off halfway, so retries are tested against a real server
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import http.client
 import itertools
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -82,13 +84,20 @@ def start_rclone(folder: Path, port: int | None = None) -> tuple[subprocess.Pope
     try:
         process = subprocess.Popen(
             [binary, "serve", "s3", "--addr", f"127.0.0.1:{port}", "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}",
-             "--config", os.devnull, str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             "--config", os.devnull, str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            preexec_fn=_die_with_this_process if threading.current_thread() is threading.main_thread() else None)
     except OSError as err:
         pytest.skip(f"rclone cannot run here: {err}")
     why_not = _wait_until_serving(process)
     if why_not is not None:
         pytest.skip(f"rclone serve s3 cannot run here: {why_not}")
     return process, f"http://127.0.0.1:{port}"
+
+
+def _die_with_this_process() -> None:
+    """In the child: a test run killed outright leaves no server behind on the shared machine. (The signal
+    comes when the starting thread ends, so only a server the main thread starts asks for it.)"""
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def _wait_until_serving(process: subprocess.Popen[bytes], timeout: float = 30.0) -> str | None:
