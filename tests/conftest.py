@@ -10,6 +10,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication
 import pytest
 from hypothesis import HealthCheck, settings
 
+pytest_plugins = ["tests.s3_support"]  # real S3 servers on loopback (rclone, moto) and a bucket each, as fixtures
+
 settings.register_profile("ci", max_examples=25, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 settings.register_profile("dev", max_examples=100, deadline=None,
