@@ -4,6 +4,7 @@ opens, backs up, checks, restores and closes a repository again and again keeps 
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -77,3 +78,27 @@ def test_the_engine_keeps_no_descriptor_open_between_uses(tmp_path: Path) -> Non
         assert read_tree(tmp_path / f"out{n}" / "src") == read_tree(src)
         rebuild_index(repo)
     assert open_descriptors(tmp_path) == before
+
+
+def test_a_closed_writer_leaves_nothing_open_on_the_drive(tmp_path: Path) -> None:
+    """A backup's worker threads each had a connection to index.db, closed only when the garbage collector
+    got round to them: an idle agent could keep the drive busy long after its backup (the person's eject
+    then fails). With the collector held off, closing the repository must close them all."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for n in range(6):
+        (src / f"f{n}.bin").write_bytes(payload(n, 300_000))
+    repo = new_repo(tmp_path, src)
+    gc.collect()
+    gc.disable()
+    try:
+        backup(repo)
+        assert open_descriptors(tmp_path) == []
+        (src / "f0.bin").write_bytes(payload(99, 300_000))
+        sid = backup(repo)
+        with Timekeep.open(repo) as tk:
+            tk.restore(os.fsencode(src), sid, dest=os.fsencode(tmp_path / "out"))
+        assert open_descriptors(tmp_path) == []
+    finally:
+        gc.enable()
+    assert read_tree(tmp_path / "out" / "src") == read_tree(src)
