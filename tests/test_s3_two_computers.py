@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from dataclasses import replace as replace_
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from timekeep.core import api
 from timekeep.core.api import Timekeep
 from timekeep.core.errors import RepositoryLocked
 from timekeep.core.storage.layout import local_index_home
+from timekeep.core.storage.lease_lock import Lease, machine_id
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,3 +91,22 @@ def test_a_second_writer_is_refused_while_one_writes(s3_server: S3Server, s3_buc
         alice.be()
         first = tk.backup().id
     assert bob.back_up(url) == first + 1  # once alice let go
+
+
+def test_a_lock_left_by_an_ended_process_of_this_computer_is_taken_at_once(s3_server: S3Server, s3_bucket: str
+                                                                            ) -> None:
+    """A command that lost its server mid-backup could not delete its lock: the next command on this computer
+    does not wait for the lease to run out. Another computer's lock, with the same process number, is kept."""
+    url = f"s3://{s3_bucket}/left"
+    api.init_repository(url, endpoint=s3_server.endpoint)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    store = api.locate(url).backend  # type: ignore[attr-defined]
+    now = time.time()
+    left = Lease("this-computer", ended.pid, "a" * 32, now, now + 90, machine_id())
+    store.write("lock", left.encode(), replace=True)
+    with Timekeep.open(url, writer=True) as tk:
+        assert tk.snapshots() == []
+    store.write("lock", replace_(left, machine="another-computer:4026531836").encode(), replace=True)
+    with pytest.raises(RepositoryLocked, match=f"in use by process {ended.pid}"):
+        Timekeep.open(url, writer=True)
