@@ -118,15 +118,17 @@ class S3Backend:
         self._store(name, replace, send)
 
     def write_file(self, name: str, source: Path, *, replace: bool = False) -> None:
+        """As the interface says: `source` is removed once stored (else every pack uploaded would stay behind
+        on this computer), and left to the caller when the upload fails."""
         if source.stat().st_size <= self.tuning.multipart_over:
             self.write(name, source.read_bytes(), replace=replace)
-            return
+        else:
+            def send(condition: dict[str, str], attempt: FinalRequest) -> None:
+                upload_in_parts(self._client, self.requests, (self.location.bucket, self.location.key(name)),
+                                source, condition, attempt)
 
-        def send(condition: dict[str, str], attempt: FinalRequest) -> None:
-            upload_in_parts(self._client, self.requests, (self.location.bucket, self.location.key(name)),
-                            source, condition, attempt)
-
-        self._store(name, replace, send)
+            self._store(name, replace, send)
+        source.unlink(missing_ok=True)
 
     def delete(self, name: str) -> None:
         self._check_lease()
