@@ -79,6 +79,7 @@ def test_the_engine_round_trip_in_a_bucket(s3_server: S3Server, repo_url: str, e
     with Timekeep.open(repo_url, writer=True) as tk:
         dropped = tk.coalesce(drop=[min(trees)])
         assert dropped.snapshots_dropped == (min(trees),)
+        assert dropped.bytes_freed > 0 and dropped.packs_deleted + dropped.packs_rewritten > 0  # the bucket too
         report = tk.check(read_data=True)
         assert report.ok, report
         kept = [s.id for s in tk.snapshots()]
