@@ -41,11 +41,13 @@ from timekeep.gui.engine_jobs import (
     repository_reachable,
     thin_history,
 )
+from timekeep.gui.location import Location, same_place
 from timekeep.gui.workers import Failed, Report, WorkerPool
 
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 DRIVE_POLL_MS = 4000
+BUCKET_POLL_MS = 30_000  # a bucket is asked over the network: less often than a mount point is looked at
 READ_LANES = ("browse", "preview", "jobs")  # tree listings; previews; restores, versions and compares
 
 
@@ -84,9 +86,10 @@ class EngineBridge(QObject):
     def __init__(self, workers: WorkerPool, parent: QObject | None = None, agent_socket: Path | None = None) -> None:
         super().__init__(parent)
         self.workers = workers
-        self.repo: Path | None = None
+        self.repo: Location | None = None
         self.reader: Timekeep | None = None
         self.state = "unknown"  # unknown, opening, open, missing, failed, index (unusable), rebuilding
+        self.away_reason = ""  # why the repository could not be reached, when the medium said
         self._cancel: threading.Event | None = None  # set while our own backup (direct or asked of the agent) runs
         self.thinning = False
         self.agent_socket = agent_socket  # None: never look for an agent
@@ -102,7 +105,7 @@ class EngineBridge(QObject):
         self._poll.timeout.connect(self._check_drive)
 
     # the repository
-    def set_repository(self, path: Path | None) -> None:
+    def set_repository(self, path: Location | None) -> None:
         """Switch to `path` (or none): the old reader is closed in a worker, the new one opened in another."""
         self._drop_reader()
         self.repo = path
@@ -111,14 +114,23 @@ class EngineBridge(QObject):
         if path is None:
             self._poll.stop()
             return
+        self._poll.setInterval(BUCKET_POLL_MS if isinstance(path, str) else DRIVE_POLL_MS)
         self._poll.start()
         self._check_drive()
 
     def _check_drive(self) -> None:
         if self.repo is not None:
-            self.workers.start(repository_reachable, self.repo, on_done=self._drive_checked)
+            self.workers.start(repository_reachable, self.repo, on_done=self._drive_checked,
+                               on_failed=self._check_failed)
+
+    def _check_failed(self, message: str) -> None:
+        """The medium could not be asked (a bucket: no network, no credentials, no such bucket): away, and why."""
+        self.away_reason = message
+        self._drive_checked(False)
 
     def _drive_checked(self, present: bool) -> None:
+        if present:
+            self.away_reason = ""
         if present and self.state in ("unknown", "missing") and self.repo is not None:
             self.state = "opening"
             self.workers.start(open_reader, self.repo, on_done=self._opened, on_failed=self._open_failed,
@@ -139,7 +151,7 @@ class EngineBridge(QObject):
                 self.state = "index"  # not retried by the poll, like "failed": a rebuild or a writer moves it on
                 self.index_unusable.emit(reader)
             return
-        if self.repo is None or reader.root != self.repo.absolute() or self.state != "opening":
+        if self.repo is None or not same_place(reader.root, self.repo) or self.state != "opening":
             self.workers.start(reader.close, lane=READ_LANES[0])  # switched repository, or the drive left
             return
         self._drop_reader()

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from timekeep.core.api import Timekeep
+from timekeep.core.api import Timekeep, is_remote
 from timekeep.core.types import FolderInfo, SnapshotInfo
 from timekeep.gui import wording
 from timekeep.gui.assets import Assets
@@ -236,11 +236,14 @@ class MainWindow(QMainWindow):
         """The drive is away: one story everywhere (banner, status bar), and nothing offered that needs it."""
         last = self.history.snapshots[-1].time_ns if self.history and self.history.snapshots else None
         last = last if last is not None else self.last_backup_hint
-        self.drive_status.show_missing(repo, last)
+        self.drive_status.show_missing(repo, last, self.bridge.away_reason)
         self.backup_status.set_idle(last, None)
-        self._without_history("The history comes back when the backup drive is connected")
+        remote = is_remote(repo)
+        self._without_history("The history comes back when the backup storage can be reached" if remote
+                              else "The history comes back when the backup drive is connected")
         if not self.folders_list.count():
-            placeholder = QListWidgetItem("Connect the backup drive to see the protected folders")
+            placeholder = QListWidgetItem("The protected folders show once the backup storage answers" if remote
+                                          else "Connect the backup drive to see the protected folders")
             placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
             self.folders_list.addItem(placeholder)
 

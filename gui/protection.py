@@ -7,7 +7,6 @@ into signals for the window.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,7 @@ from timekeep.core.agent.launch import Protection
 from timekeep.core.agent.messages import DestinationStatus
 from timekeep.core.errors import WrongKey
 from timekeep.gui.key_jobs import held_secret
+from timekeep.gui.location import Location, key_of
 from timekeep.gui.workers import WorkerPool
 
 PROBE_MS = 5_000
@@ -38,12 +38,12 @@ class ProtectionState:
     locked: bool = False  # encrypted, and the agent waits for its passphrase
 
 
-def probe(socket: Path, repo: Path) -> ProtectionState:
+def probe(socket: Path, repo: Location) -> ProtectionState:
     """Ask the agent (if one listens) how it stands with `repo`."""
     client = AgentClient.connect(socket, timeout=5.0)
     if client is None:
         return ProtectionState(False)
-    wanted = os.path.abspath(repo)
+    wanted = key_of(repo)
     try:
         with client:
             status = client.status()
@@ -100,14 +100,14 @@ class ProtectionWatch(QObject):
                  parent: QObject | None = None, probe_ms: int = PROBE_MS) -> None:
         super().__init__(parent)
         self.workers, self.socket, self.protector = workers, socket, protector
-        self.repo: Path | None = None
+        self.repo: Location | None = None
         self.state: ProtectionState | None = None
         self.busy = False  # turning protection on
         self.timer = QTimer(self)
         self.timer.setInterval(probe_ms)
         self.timer.timeout.connect(self.look)
 
-    def watch(self, repo: Path | None) -> None:
+    def watch(self, repo: Location | None) -> None:
         self.repo, self.state = repo, None
         self.state_changed.emit(None)
         if repo is None or self.socket is None:
@@ -122,7 +122,7 @@ class ProtectionWatch(QObject):
         repo = self.repo
         self.workers.start(probe, self.socket, repo, on_done=lambda state: self._seen(repo, state))
 
-    def _seen(self, repo: Path, state: ProtectionState) -> None:
+    def _seen(self, repo: Location, state: ProtectionState) -> None:
         if repo == self.repo and state != self.state:
             self.state = state
             self.state_changed.emit(state)
@@ -133,7 +133,7 @@ class ProtectionWatch(QObject):
             return None
         return max(0.0, (self.state.next_ns - now_ns) / 1e9)
 
-    def turn_on(self, repo: Path | None = None) -> bool:
+    def turn_on(self, repo: Location | None = None) -> bool:
         """Install and start the agent for `repo` (the one watched) in a worker; False if that cannot start."""
         target = repo or self.repo
         if self.protector is None or target is None or self.busy:

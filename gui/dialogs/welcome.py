@@ -1,4 +1,5 @@
-"""The first run: choose the drive, protect it with a passphrase, choose the folders, take the first backup.
+"""The first run: choose the drive (or a bucket: network or cloud storage), protect it with a passphrase,
+choose the folders, take the first backup.
 
 New backups are encrypted unless the person chooses otherwise (`timekeep.gui.dialogs.welcome_keys`).
 Opening a drive that already holds this computer's backups just works: the flow ends at once. The first
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QRadioButton,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -39,14 +41,16 @@ from timekeep.gui.engine_jobs import (
     open_reader,
     run_backup,
 )
+from timekeep.gui.location import Location
 from timekeep.gui.prompts import Prompts
 from timekeep.gui.volumes import Suggestion, Volume, backups_folder, list_volumes, suggested_folders
+from timekeep.gui.widgets.s3_form import Connected, S3Form
 from timekeep.gui.workers import WorkerPool
 
 DATA_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-def already_set_up(path: Path) -> bool:
+def already_set_up(path: Location) -> bool:
     """Whether the repository already protects folders and holds snapshots: then there is nothing to set up.
     One whose index is missing or damaged holds backups too; the main window offers to rebuild its index."""
     opened = open_reader(path)
@@ -76,7 +80,7 @@ class WelcomeDialog(QDialog):
         super().__init__(parent)
         self.workers, self.prompts, self.assets = workers, prompts, assets
         self.home = home or Path.home()
-        self.repo: Path | None = None
+        self.repo: Location | None = None
         self.cancel_event: threading.Event | None = None
         self.outcome = ""  # "", "done", "cancelled", "failed": how the first backup ended
         self.setWindowTitle("Welcome to Timekeep")
@@ -119,22 +123,65 @@ class WelcomeDialog(QDialog):
         row.addWidget(self.next_button)
         return row
 
-    # page 1: the drive
+    # page 1: the drive, or a bucket
     def _drive_page(self) -> QWidget:
         page, layout = _page("Where should Timekeep keep your backups?",
-                             "Choose a drive — ideally an external one — or any folder. Timekeep keeps every "
-                             "version of your files there, in a folder named after this computer.")
+                             "Choose a drive — ideally an external one — or any folder, or storage on your "
+                             "network or in the cloud. Timekeep keeps every version of your files there.")
+        self.drive_choice = QRadioButton("A drive")
+        self.s3_choice = QRadioButton("Network or cloud storage (S3)")
+        self.drive_choice.setChecked(True)
+        self.s3_choice.toggled.connect(self._kind_chosen)
+        kinds = QHBoxLayout()
+        kinds.addWidget(self.drive_choice)
+        kinds.addWidget(self.s3_choice)
+        kinds.addStretch(1)
+        self.s3_form = S3Form(self.workers)
+        self.s3_form.connected.connect(self._bucket_connected)
+        self.s3_form.edited.connect(self._forget_target)
+        self.where_pages = QStackedWidget()
+        self.where_pages.addWidget(self._drives_part())
+        self.where_pages.addWidget(self.s3_form)
+        self.target_label = QLabel("")
+        self.target_label.setWordWrap(True)
+        layout.addLayout(kinds)
+        layout.addWidget(self.where_pages, 1)
+        layout.addWidget(self.target_label)
+        return page
+
+    def _drives_part(self) -> QWidget:
+        part = QWidget()
+        layout = QVBoxLayout(part)
+        layout.setContentsMargins(0, 0, 0, 0)
         self.drive_list = QListWidget()
         self.drive_list.setAccessibleName("Drives")
         self.drive_list.itemSelectionChanged.connect(self._drive_chosen)  # a selection, never mere focus
         self.folder_button = QPushButton("Use another folder…")
         self.folder_button.clicked.connect(self._choose_other_folder)
-        self.target_label = QLabel("")
-        self.target_label.setWordWrap(True)
         layout.addWidget(self.drive_list, 1)
         layout.addWidget(self.folder_button, 0, Qt.AlignmentFlag.AlignLeft)
-        layout.addWidget(self.target_label)
-        return page
+        return part
+
+    def _kind_chosen(self, bucket: bool) -> None:
+        """A drive or a bucket: what was chosen for the other kind no longer counts."""
+        self.where_pages.setCurrentIndex(1 if bucket else 0)
+        self._forget_target()
+        if bucket:
+            self.s3_form.location_edit.setFocus()
+        elif self.drive_list.selectedItems():
+            self._drive_chosen()
+
+    def _forget_target(self) -> None:
+        self.repo = None
+        self.target_label.clear()
+        self.next_button.setEnabled(False)
+
+    def _bucket_connected(self, found: Connected) -> None:
+        self.repo = found.location
+        self.target_label.setText(f"Timekeep found backups in <b>{found.location}</b>: they will open"
+                                  if found.state == "repository" else
+                                  f"Backups will be kept in <b>{found.location}</b> ({found.description})")
+        self.next_button.setEnabled(self.pages.currentIndex() == 0)
 
     def _volumes_listed(self, volumes: list[Volume]) -> None:
         for volume in volumes:
@@ -297,10 +344,10 @@ class WelcomeDialog(QDialog):
         elif page == 2:
             self.finish()
 
-    def _open_repository(self, repo: Path) -> None:
+    def _open_repository(self, repo: Location) -> None:
         self.workers.start(open_or_create, repo, on_done=self._repository_ready, on_failed=self._say)
 
-    def _repository_ready(self, repo: Path) -> None:
+    def _repository_ready(self, repo: Location) -> None:
         self.workers.start(already_set_up, repo, on_done=self._state_known, on_failed=self._say)
 
     def _state_known(self, set_up: bool) -> None:
