@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from timekeep.core import settings
 from timekeep.core.agent.bucket import BucketProbe
 from timekeep.core.agent.config import AgentConfig, SettingsFile
 from timekeep.core.agent.destination import Destination
@@ -212,9 +213,7 @@ class Agent:
 
     def _endpoint(self, location: str) -> str | None:
         """The endpoint remembered for `location` in the settings in force (None: boto3's own, or AWS)."""
-        known = self.config.raw.get("endpoints")
-        found = known.get(location) if isinstance(known, dict) else None
-        return found if isinstance(found, str) and found else None
+        return settings.endpoint_for(self.config.raw, location)
 
     # events into journals
     def flush(self) -> int:

@@ -15,13 +15,14 @@ import boto3
 from timekeep.core.drives import Presence
 from timekeep.core.errors import DriveGone, ObjectMissing, TimekeepError
 from timekeep.core.storage.layout import CONFIG_NAME, RepoConfig
+from timekeep.core.storage.location import configured_endpoint
 from timekeep.core.storage.s3_backend import S3Backend
 from timekeep.core.storage.s3_client import new_session
 from timekeep.core.storage.s3_requests import S3Tuning
 
 LOOK = S3Tuning(max_requests=1, attempts=1, connect_timeout=5.0, read_timeout=20.0)
 WAITING = "waiting for the network"
-Endpoint = Callable[[str], str | None]  # the endpoint a location is reached at (None: boto3's own, or AWS)
+Endpoint = Callable[[str], str | None]  # the endpoint remembered for a location in the settings in force
 
 
 class BucketProbe:
@@ -53,4 +54,5 @@ class BucketProbe:
             if self._session is None:
                 self._session = new_session()
             session = self._session
-        return S3Backend(location, self.endpoint(location), tuning=LOOK, session=session)
+        endpoint = self.endpoint(location) or configured_endpoint(session)  # as `locate` resolves it
+        return S3Backend(location, endpoint, tuning=LOOK, session=session)
