@@ -1,0 +1,164 @@
+"""The window with its backups in a bucket, driven like a person would against a real S3 server (`rclone serve
+s3` on loopback): the welcome flow's "Network or cloud storage (S3)" form (connect, a new location made, the
+first backup, the timeline showing it), an existing repository joined, Settings' S3 choice, and the one line a
+wrong bucket, missing credentials or an unreachable server each get in place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.helpers import make_tree
+from tests.s3_support import S3Server, free_port
+from tests.test_gui_welcome import give_new_passphrase, start
+from timekeep.core import settings as shared
+from timekeep.core.api import Timekeep, init_repository
+from timekeep.core.crypto.kdf import TEST_PARAMS
+from timekeep.gui.app import TimekeepApp
+from timekeep.gui.dialogs.welcome import WelcomeDialog
+from timekeep.gui.prompts import ScriptedPrompts
+from timekeep.gui.settings import AppPaths, AppSettings, load_settings
+
+
+def connect(qtbot, welcome: WelcomeDialog, location: str, endpoint: str) -> None:  # type: ignore[no-untyped-def]
+    """Choose network storage, fill the form and press Connect (the answer comes from a worker)."""
+    qtbot.mouseClick(welcome.s3_choice, Qt.MouseButton.LeftButton)
+    assert welcome.where_pages.currentWidget() is welcome.s3_form and not welcome.next_button.isEnabled()
+    form = welcome.s3_form
+    qtbot.keyClicks(form.location_edit, location)
+    qtbot.keyClicks(form.endpoint_edit, endpoint)
+    qtbot.mouseClick(form.connect_button, Qt.MouseButton.LeftButton)
+
+
+def test_welcome_flow_makes_a_new_location_in_a_bucket_and_backs_up_there(  # type: ignore[no-untyped-def]
+        qtbot, tmp_path: Path, rclone_server: S3Server, s3_credentials: None) -> None:
+    home = tmp_path / "home"
+    make_tree(home, {"Documents": {"cv.txt": b"my cv\n"}})
+    location = f"s3://{rclone_server.new_bucket()}/laptop"
+    app, _prompts, welcome = start(qtbot, tmp_path, home)
+    connect(qtbot, welcome, location, rclone_server.endpoint)
+    assert not welcome.s3_form.busy.isHidden() or welcome.next_button.isEnabled()  # busy while it asks
+    qtbot.waitUntil(lambda: welcome.next_button.isEnabled(), timeout=20_000)
+    assert welcome.repo == location and welcome.s3_form.busy.isHidden()
+    assert "is empty" in welcome.s3_form.status.text() and "127.0.0.1" in welcome.target_label.text()
+    assert shared.endpoint_for(shared.read(shared.default_file()), location) == rclone_server.endpoint
+    qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: welcome.pages.currentWidget() is welcome.keys.new_page, timeout=20_000)
+    give_new_passphrase(qtbot, welcome, None)
+    qtbot.waitUntil(lambda: welcome.pages.currentIndex() == 1 and welcome.folder_list.count() == 1, timeout=20_000)
+    qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: welcome.outcome != "", timeout=30_000)
+    assert welcome.outcome == "done", welcome.progress_label.text()
+    with qtbot.waitSignal(welcome.setup_finished, timeout=5_000):
+        qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
+    window = app.window
+    assert window is not None
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.history is not None and len(window.history.snapshots) == 1, timeout=20_000)
+    assert window.timeline.snapshots[0].trigger == "first"  # the timeline shows the bucket's snapshot
+    qtbot.waitUntil(lambda: window.tree_model.rowCount() == 1, timeout=10_000)
+    assert window.tree_model.index(0, 0).data() == "cv.txt"
+    assert load_settings(app.store.paths).repository == location
+    app.shut_down()
+    with Timekeep.open(location) as tk:  # the endpoint remembered: nothing else names the server
+        assert [os.fsdecode(f.path) for f in tk.folders()] == [str(home / "Documents")]
+
+
+def test_an_existing_repository_in_a_bucket_is_joined(  # type: ignore[no-untyped-def]
+        qtbot, tmp_path: Path, rclone_server: S3Server, s3_credentials: None) -> None:
+    location = f"s3://{rclone_server.new_bucket()}/desktop"
+    docs = tmp_path / "docs"
+    make_tree(docs, {"a.txt": b"a"})
+    init_repository(location, endpoint=rclone_server.endpoint)
+    with Timekeep.open(location, writer=True) as tk:
+        tk.add_folder(os.fsencode(docs))
+        tk.backup(trigger="manual")
+    app, _prompts, welcome = start(qtbot, tmp_path, tmp_path / "home")
+    connect(qtbot, welcome, location + "/", rclone_server.endpoint)
+    qtbot.waitUntil(lambda: welcome.next_button.isEnabled(), timeout=20_000)
+    assert "backups found" in welcome.s3_form.status.text() and welcome.repo == location
+    with qtbot.waitSignal(welcome.setup_finished, timeout=20_000):  # nothing to set up: it opens
+        qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
+    window = app.window
+    assert window is not None
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.tree_model.rowCount() == 1, timeout=20_000)
+    app.shut_down()
+
+
+def failed_line(qtbot, tmp_path: Path, location: str, endpoint: str) -> str:  # type: ignore[no-untyped-def]
+    app, _prompts, welcome = start(qtbot, tmp_path, tmp_path / "home")
+    connect(qtbot, welcome, location, endpoint)
+    form = welcome.s3_form
+    qtbot.waitUntil(lambda: form.connect_button.isEnabled(), timeout=30_000)
+    assert welcome.repo is None and not welcome.next_button.isEnabled() and form.busy.isHidden()
+    text = form.status.text()
+    app.shut_down()
+    return text
+
+
+def test_a_wrong_bucket_shows_its_line_in_place(  # type: ignore[no-untyped-def]
+        qtbot, tmp_path: Path, rclone_server: S3Server, s3_credentials: None) -> None:
+    line = failed_line(qtbot, tmp_path, "s3://no-such-bucket-here/laptop", rclone_server.endpoint)
+    assert "no-such-bucket-here" in line and "\n" not in line and "Traceback" not in line
+
+
+def test_missing_credentials_and_a_silent_server_each_say_so(  # type: ignore[no-untyped-def]
+        qtbot, tmp_path: Path, s3_credentials: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    line = failed_line(qtbot, tmp_path, "s3://some-bucket/x", f"http://127.0.0.1:{free_port()}")
+    assert "reach" in line and "127.0.0.1" in line
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    line = failed_line(qtbot, tmp_path / "again", "s3://some-bucket/x", "http://127.0.0.1:9")
+    assert "credentials" in line and "AWS_ACCESS_KEY_ID" in line
+
+
+def test_a_typed_location_that_is_no_s3_url_is_refused_before_asking(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    app, _prompts, welcome = start(qtbot, tmp_path, tmp_path / "home")
+    connect(qtbot, welcome, "my-bucket/laptop", "")
+    assert "s3://bucket/folder" in welcome.s3_form.status.text() and welcome.s3_form.busy.isHidden()
+    app.shut_down()
+
+
+def test_settings_offer_a_bucket_and_the_window_opens_it(  # type: ignore[no-untyped-def]
+        qtbot, tmp_path: Path, rclone_server: S3Server, s3_credentials: None) -> None:
+    drive = tmp_path / "drive"
+    docs = tmp_path / "docs"
+    make_tree(docs, {"a.txt": b"a", "b.txt": b"b"})
+    init_repository(drive)
+    with Timekeep.open(drive, writer=True) as tk:
+        tk.add_folder(os.fsencode(docs))
+        tk.backup(trigger="manual")
+    location = f"s3://{rclone_server.new_bucket()}/home"
+    init_repository(location, endpoint=rclone_server.endpoint)
+    (docs / "c.txt").write_bytes(b"only in the bucket's snapshot")
+    with Timekeep.open(location, writer=True) as tk:
+        tk.add_folder(os.fsencode(docs))
+        tk.backup(trigger="manual")
+    app = TimekeepApp(AppPaths(tmp_path / "config", tmp_path / "cache"), ScriptedPrompts(),
+                      AppSettings(repository=str(drive)), tray=False, home=tmp_path / "home", argon2=TEST_PARAMS)
+    app.start()
+    window = app.window
+    assert window is not None
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.history is not None, timeout=10_000)
+    dialog = app.show_settings()
+    qtbot.addWidget(dialog)
+    assert dialog.s3_form is not None and dialog.s3_form.isHidden()
+    qtbot.mouseClick(dialog.s3_button, Qt.MouseButton.LeftButton)
+    assert not dialog.s3_form.isHidden()
+    qtbot.keyClicks(dialog.s3_form.location_edit, location)
+    qtbot.mouseClick(dialog.s3_form.connect_button, Qt.MouseButton.LeftButton)  # the endpoint is remembered
+    qtbot.waitUntil(lambda: dialog.new_bucket is not None, timeout=20_000)
+    assert location in dialog.repository_label.text()
+    dialog.accept()
+    qtbot.waitUntil(lambda: load_settings(app.store.paths).repository == location, timeout=10_000)
+    reader = lambda: app.bridge.reader  # noqa: E731
+    qtbot.waitUntil(lambda: app.bridge.state == "open" and str(getattr(reader(), "root", "")) == location,
+                    timeout=20_000)
+    assert app.bridge.repo == location
+    qtbot.waitUntil(lambda: window.tree_model.rowCount() == 3, timeout=20_000)  # the bucket's snapshot
+    app.shut_down()
