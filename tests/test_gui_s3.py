@@ -43,7 +43,8 @@ def test_welcome_flow_makes_a_new_location_in_a_bucket_and_backs_up_there(  # ty
     assert not welcome.s3_form.busy.isHidden() or welcome.next_button.isEnabled()  # busy while it asks
     qtbot.waitUntil(lambda: welcome.next_button.isEnabled(), timeout=20_000)
     assert welcome.repo == location and welcome.s3_form.busy.isHidden()
-    assert "is empty" in welcome.s3_form.status.text() and "127.0.0.1" in welcome.target_label.text()
+    assert "nothing is stored there yet" in welcome.s3_form.status.text()
+    assert "on 127.0.0.1" in welcome.target_label.text()
     assert shared.endpoint_for(shared.read(shared.default_file()), location) == rclone_server.endpoint
     qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: welcome.pages.currentWidget() is welcome.keys.new_page, timeout=20_000)
@@ -79,7 +80,7 @@ def test_an_existing_repository_in_a_bucket_is_joined(  # type: ignore[no-untype
     app, _prompts, welcome = start(qtbot, tmp_path, tmp_path / "home")
     connect(qtbot, welcome, location + "/", rclone_server.endpoint)
     qtbot.waitUntil(lambda: welcome.next_button.isEnabled(), timeout=20_000)
-    assert "backups found" in welcome.s3_form.status.text() and welcome.repo == location
+    assert "Timekeep backups are there" in welcome.s3_form.status.text() and welcome.repo == location
     with qtbot.waitSignal(welcome.setup_finished, timeout=20_000):  # nothing to set up: it opens
         qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
     window = app.window
@@ -147,13 +148,14 @@ def test_settings_offer_a_bucket_and_the_window_opens_it(  # type: ignore[no-unt
     qtbot.waitUntil(lambda: window.history is not None, timeout=10_000)
     dialog = app.show_settings()
     qtbot.addWidget(dialog)
-    assert dialog.s3_form is not None and dialog.s3_form.isHidden()
     qtbot.mouseClick(dialog.s3_button, Qt.MouseButton.LeftButton)
-    assert not dialog.s3_form.isHidden()
-    qtbot.keyClicks(dialog.s3_form.location_edit, location)
-    qtbot.mouseClick(dialog.s3_form.connect_button, Qt.MouseButton.LeftButton)  # the endpoint is remembered
-    qtbot.waitUntil(lambda: dialog.new_bucket is not None, timeout=20_000)
-    assert location in dialog.repository_label.text()
+    bucket = dialog.bucket_dialog
+    assert bucket is not None and bucket.isVisible() and not bucket.use_button.isEnabled()
+    qtbot.keyClicks(bucket.form.location_edit, location)
+    qtbot.mouseClick(bucket.form.connect_button, Qt.MouseButton.LeftButton)  # the endpoint is remembered
+    qtbot.waitUntil(lambda: bucket.use_button.isEnabled(), timeout=20_000)
+    qtbot.mouseClick(bucket.use_button, Qt.MouseButton.LeftButton)
+    assert dialog.new_bucket is not None and location in dialog.repository_label.text()
     dialog.accept()
     qtbot.waitUntil(lambda: load_settings(app.store.paths).repository == location, timeout=10_000)
     reader = lambda: app.bridge.reader  # noqa: E731

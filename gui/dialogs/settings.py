@@ -37,10 +37,11 @@ from timekeep.core.api import is_remote
 from timekeep.core.types import CoalesceReport, FolderInfo, Progress, Retention
 from timekeep.gui import wording
 from timekeep.gui.assets import Assets
+from timekeep.gui.dialogs.bucket import BucketDialog
 from timekeep.gui.engine_jobs import FolderChange
 from timekeep.gui.prompts import Prompts
 from timekeep.gui.settings import SCHEDULE_CHOICES, AppSettings
-from timekeep.gui.widgets.s3_form import Connected, S3Form
+from timekeep.gui.widgets.s3_form import Connected
 from timekeep.gui.workers import WorkerPool
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -94,7 +95,8 @@ class SettingsDialog(QDialog):
         self.original_folders = [f.path for f in folders]
         self.new_repository: str | None = None  # a drive or folder the person chose; the app resolves it
         self.new_bucket: Connected | None = None  # or a bucket that answered "Connect"
-        self.s3_form = S3Form(workers) if workers is not None else None
+        self.workers = workers  # None: no bucket is offered
+        self.bucket_dialog: BucketDialog | None = None
         self.setWindowTitle("Timekeep settings")
         self.setWindowIcon(assets.app_icon())
         grid = QGridLayout()
@@ -132,22 +134,26 @@ class SettingsDialog(QDialog):
             layout.addWidget(self.key_buttons)
         row = QHBoxLayout()
         row.addWidget(change)
-        if self.s3_form is not None:
+        if self.workers is not None:
             self.s3_button = QPushButton(self.assets.icon("drive"), "Network or cloud storage (S3)…")
-            self.s3_button.setCheckable(True)
-            self.s3_button.toggled.connect(self.s3_form.setVisible)
-            self.s3_form.connected.connect(self._bucket_chosen)
-            self.s3_form.setVisible(False)
+            self.s3_button.clicked.connect(self.choose_bucket)
             row.addWidget(self.s3_button)
         row.addStretch(1)
         layout.addLayout(row)
-        if self.s3_form is not None:
-            layout.addWidget(self.s3_form)
         return group
 
-    def _bucket_chosen(self, found: Connected) -> None:
-        self.new_repository, self.new_bucket = None, found
-        self.repository_label.setText(f"{found.location} (applied when you press OK)")
+    def choose_bucket(self) -> BucketDialog:
+        """The S3 form in a dialog of its own; a bucket that answered is applied with OK, as a drive is."""
+        assert self.workers is not None
+        dialog = self.bucket_dialog = BucketDialog(self.workers, self)
+        dialog.accepted.connect(lambda: self._bucket_chosen(dialog.found))
+        dialog.open()
+        return dialog
+
+    def _bucket_chosen(self, found: Connected | None) -> None:
+        if found is not None:
+            self.new_repository, self.new_bucket = None, found
+            self.repository_label.setText(f"{found.location} (applied when you press OK)")
 
     def _folders_group(self, folders: tuple[FolderInfo, ...]) -> QGroupBox:
         group = QGroupBox("Protected folders")

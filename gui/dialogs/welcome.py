@@ -180,7 +180,7 @@ class WelcomeDialog(QDialog):
         self.repo = found.location
         self.target_label.setText(f"Timekeep found backups in <b>{found.location}</b>: they will open"
                                   if found.state == "repository" else
-                                  f"Backups will be kept in <b>{found.location}</b> ({found.description})")
+                                  f"Backups will be kept in <b>{found.location}</b> on {found.host}")
         self.next_button.setEnabled(self.pages.currentIndex() == 0)
 
     def _volumes_listed(self, volumes: list[Volume]) -> None:

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 
 from timekeep.core import settings
 from timekeep.core.api import is_remote, probe_location
-from timekeep.gui import palette
-from timekeep.gui.location import describe_bucket, location_of
+from timekeep.gui import palette, wording
+from timekeep.gui.location import describe_bucket, host_of, location_of
 from timekeep.gui.workers import WorkerPool
 
 ENDPOINT_HINT = "Leave empty for Amazon S3. For a NAS or another provider: its address, e.g. https://nas.local:9000"
@@ -46,6 +46,10 @@ class Connected:
     @property
     def description(self) -> str:
         return describe_bucket(self.location, self.endpoint)
+
+    @property
+    def host(self) -> str:
+        return host_of(self.endpoint)
 
 
 def connect(location: str, endpoint: str | None) -> Connected:
@@ -96,10 +100,15 @@ class S3Form(QWidget):
         self._lay_out()
 
     def _lay_out(self) -> None:
+        endpoint = QWidget()  # the hint right under its field: a wrapped label as a form row of its own floats
+        column = QVBoxLayout(endpoint)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(self.endpoint_edit)
+        column.addWidget(_small(ENDPOINT_HINT))
         form = QFormLayout()
         form.addRow("Location:", self.location_edit)
-        form.addRow("Endpoint URL:", self.endpoint_edit)
-        form.addRow("", _small(ENDPOINT_HINT))
+        form.addRow("Endpoint URL:", endpoint)
         row = QHBoxLayout()
         row.addWidget(self.connect_button)
         row.addWidget(self.busy)
@@ -113,8 +122,10 @@ class S3Form(QWidget):
         layout.addStretch(1)
 
     def fill(self, location: str, endpoint: str = "") -> None:
+        """Put a location and endpoint in the fields, as if typed (a connection made before no longer holds)."""
         self.location_edit.setText(location)
         self.endpoint_edit.setText(endpoint)
+        self._edited()
 
     def connect_now(self) -> None:
         """Ask the server (in a worker) what is at the typed location; the answer comes as `connected`."""
@@ -136,14 +147,15 @@ class S3Form(QWidget):
         if request != self._request:
             return  # the fields changed meanwhile
         self._settled()
-        self._say(f"Connected: backups found in {found.description}" if found.state == "repository"
-                  else f"Connected: {found.description} is empty; new backups will be kept there", error=False)
+        self._say(f"Connected to {found.host}: Timekeep backups are there." if found.state == "repository"
+                  else f"Connected to {found.host}: nothing is stored there yet, so new backups can be kept there.",
+                  error=False)
         self.connected.emit(found)
 
     def _refused(self, request: int, message: str) -> None:
         if request == self._request:
             self._settled()
-            self._say(message, error=True)
+            self._say(wording.sentence(message), error=True)
 
     def _settled(self) -> None:
         self.connect_button.setEnabled(True)
