@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, QThreadPool
 from PySide6.QtWidgets import QApplication
 
 from timekeep.core.agent.launch import Protection, protect
-from timekeep.core.api import Argon2Params, answer_notice, notice_due
+from timekeep.core.api import Argon2Params, answer_notice, is_remote, notice_due
 from timekeep.core.types import Retention, SnapshotInfo
 from timekeep.gui import wording
 from timekeep.gui.assets import Assets
@@ -78,7 +78,8 @@ class TimekeepApp(QObject):
         self.bridge.repository_opened.connect(self._repository_opened)
         self.bridge.repository_locked.connect(self.ask_to_unlock)
         self.bridge.history_loaded.connect(self._history_reloaded)
-        self.bridge.repository_missing.connect(lambda _repo: self.tray.set_status("Backup drive not connected"))
+        self.bridge.repository_missing.connect(lambda repo: self.tray.set_status(
+            "Backup storage unreachable" if is_remote(repo) else "Backup drive not connected"))
         self.bridge.backup_started.connect(lambda: self.tray.set_status("Backing up…"))
         self.bridge.backup_finished.connect(self._backup_finished)
         self.bridge.backup_failed.connect(self._backup_failed)

@@ -213,6 +213,8 @@ class WelcomeDialog(QDialog):
         self.workers.start(backups_folder, drive, on_done=self._target_known, on_failed=self._say)
 
     def _target_known(self, found: tuple[Path, bool]) -> None:
+        if self.s3_choice.isChecked():
+            return  # a bucket was chosen meanwhile
         self.repo, exists = found
         where = wording.display_path(os.fsencode(self.repo))
         self.target_label.setText(f"Timekeep found backups in <b>{where}</b>: they will open" if exists
