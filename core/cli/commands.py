@@ -209,9 +209,13 @@ def cmd_make_private(args: argparse.Namespace) -> int:
     symbolic links neither changed nor followed). Needs no lock: a running backup's files are private anyway."""
     from pathlib import Path
 
-    from timekeep.core.api import make_private, remember_notice, repository_id
+    from timekeep.core.api import is_remote, make_private, remember_notice, repository_id
 
-    root = Path(repo_path(args))
+    located = repo_path(args)
+    if is_remote(located):
+        raise UsageError(f"{located} is in a bucket, whose objects have no file permissions: who may read it is "
+                         "set by the bucket's policy on its server")
+    root = Path(located)
     rid = repository_id(root)  # a repository, or the one-line reason it is not
     changed = make_private(root)
     remember_notice(rid, state_folder())
