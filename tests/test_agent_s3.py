@@ -59,11 +59,7 @@ def run(env: dict[str, str], *args: str) -> Any:
     return done
 
 
-ENCRYPTED_IN_BUCKET = pytest.mark.xfail(strict=True, reason="key slots in a bucket are not written through the "
-                                        "backend yet (init --encryption repokey s3://…); drop this mark once they are")
-
-
-@pytest.mark.parametrize("encryption", ["none", pytest.param("repokey", marks=ENCRYPTED_IN_BUCKET)])
+@pytest.mark.parametrize("encryption", ["none", "repokey"])
 def test_the_agent_backs_up_to_a_bucket_and_carries_on_after_the_server_was_away(
         tmp_path: Path, server: Rclone, env: dict[str, str], encryption: str) -> None:
     """Encrypted, the agent unlocks the bucket's repository without asking, as it does a drive's (here from
