@@ -90,6 +90,7 @@ class EngineBridge(QObject):
         self.reader: Timekeep | None = None
         self.state = "unknown"  # unknown, opening, open, missing, failed, index (unusable), rebuilding
         self.away_reason = ""  # why the repository could not be reached, when the medium said
+        self._checking = False  # a look at whether the repository is there is under way
         self._cancel: threading.Event | None = None  # set while our own backup (direct or asked of the agent) runs
         self.thinning = False
         self.agent_socket = agent_socket  # None: never look for an agent
@@ -119,14 +120,24 @@ class EngineBridge(QObject):
         self._check_drive()
 
     def _check_drive(self) -> None:
-        if self.repo is not None:
-            self.workers.start(repository_reachable, self.repo, on_done=self._drive_checked,
-                               on_failed=self._check_failed)
+        """Is the repository there? One look at a time: a bucket out of reach may take seconds to answer."""
+        if self.repo is None or self._checking:
+            return
+        self._checking = True
+        repo = self.repo
+        self.workers.start(repository_reachable, repo, on_done=lambda present: self._checked(repo, present),
+                           on_failed=lambda message: self._checked(repo, False, message))
 
-    def _check_failed(self, message: str) -> None:
-        """The medium could not be asked (a bucket: no network, no credentials, no such bucket): away, and why."""
-        self.away_reason = message
-        self._drive_checked(False)
+    def _checked(self, repo: Location, present: bool, why: str = "") -> None:
+        """A look ended: `why` the medium could not be asked (a bucket: no network, no credentials, no such
+        bucket). A look at a repository shown no longer is dropped, and the one shown now looked at."""
+        self._checking = False
+        if repo != self.repo:
+            self._check_drive()
+            return
+        if why:
+            self.away_reason = why
+        self._drive_checked(present)
 
     def _drive_checked(self, present: bool) -> None:
         if present:

@@ -12,11 +12,12 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tests.helpers import make_tree
-from tests.s3_support import S3Server, free_port
+from tests.s3_support import Rclone, S3Server, free_port
 from tests.test_gui_welcome import give_new_passphrase, start
 from timekeep.core import settings as shared
 from timekeep.core.api import Timekeep, init_repository
 from timekeep.core.crypto.kdf import TEST_PARAMS
+from timekeep.gui import engine_bridge
 from timekeep.gui.app import TimekeepApp
 from timekeep.gui.dialogs.welcome import WelcomeDialog
 from timekeep.gui.prompts import ScriptedPrompts
@@ -164,3 +165,37 @@ def test_settings_offer_a_bucket_and_the_window_opens_it(  # type: ignore[no-unt
     assert app.bridge.repo == location
     qtbot.waitUntil(lambda: window.tree_model.rowCount() == 3, timeout=20_000)  # the bucket's snapshot
     app.shut_down()
+
+
+def test_the_window_says_a_bucket_is_unreachable_and_shows_its_history_once_it_answers(  # type: ignore[no-untyped-def]
+        qtbot, tmp_path: Path, s3_credentials: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "served").mkdir()
+    server = Rclone(tmp_path / "served")
+    server.start()
+    try:
+        location = f"s3://{S3Server('rclone', server.endpoint).new_bucket()}/laptop"
+        docs = tmp_path / "docs"
+        make_tree(docs, {"a.txt": b"a"})
+        init_repository(location, endpoint=server.endpoint)
+        with Timekeep.open(location, writer=True) as tk:
+            tk.add_folder(os.fsencode(docs))
+            tk.backup(trigger="manual")
+        server.kill()
+        monkeypatch.setattr(engine_bridge, "BUCKET_POLL_MS", 200)  # looks every 30 s otherwise
+        app = TimekeepApp(AppPaths(tmp_path / "config", tmp_path / "cache"), ScriptedPrompts(),
+                          AppSettings(repository=location), tray=False, home=tmp_path / "home", argon2=TEST_PARAMS)
+        app.start()
+        window = app.window
+        assert window is not None
+        qtbot.addWidget(window)
+        banner = window.drive_status
+        qtbot.waitUntil(lambda: not banner.isHidden(), timeout=30_000)
+        text = banner.label.text()
+        assert text.startswith("Backup storage unreachable") and "cannot reach" in text, text
+        assert "not connected" not in text
+        server.start()
+        qtbot.waitUntil(lambda: window.tree_model.rowCount() == 1, timeout=30_000)
+        assert banner.isHidden() and app.bridge.away_reason == ""
+        app.shut_down()
+    finally:
+        server.kill()
