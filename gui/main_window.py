@@ -242,7 +242,7 @@ class MainWindow(QMainWindow):
         self._without_history("The history comes back when the backup storage can be reached" if remote
                               else "The history comes back when the backup drive is connected")
         if not self.folders_list.count():
-            placeholder = QListWidgetItem("The protected folders show once the backup storage answers" if remote
+            placeholder = QListWidgetItem("Shown when reachable" if remote
                                           else "Connect the backup drive to see the protected folders")
             placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
             self.folders_list.addItem(placeholder)

