@@ -26,7 +26,7 @@ from timekeep.core.api import (
     unlock_with,
 )
 from timekeep.core.errors import KeyringUnavailable, RecoveryKeyTypo, WrongKey, WrongRecoveryKey
-from timekeep.gui.location import Location
+from timekeep.gui.location import Location, key_of
 
 _held: dict[str, str] = {}  # repository path -> a secret typed in this window and kept out of the keyring
 _held_lock = threading.Lock()
@@ -162,10 +162,10 @@ def hold_for_agent(path: Location, secret: str) -> None:
     cannot read it from the keyring, so it is handed over when the agent says this drive is locked
     (`protection.probe`). Only in this process's memory."""
     with _held_lock:
-        _held[os.path.abspath(path)] = secret
+        _held[key_of(path)] = secret
 
 
 def held_secret(path: Path | str) -> str | None:
     """The secret held for the repository at `path` by `hold_for_agent`, if any."""
     with _held_lock:
-        return _held.get(os.path.abspath(path))
+        return _held.get(key_of(path))

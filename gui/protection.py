@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from timekeep.core.agent.client import AgentClient, AgentError
 from timekeep.core.agent.launch import Protection
 from timekeep.core.agent.messages import DestinationStatus
+from timekeep.core.api import is_remote
 from timekeep.core.errors import WrongKey
 from timekeep.gui.key_jobs import held_secret
 from timekeep.gui.location import Location, key_of
@@ -36,6 +37,7 @@ class ProtectionState:
     connected: bool = False
     next_ns: int | None = None
     locked: bool = False  # encrypted, and the agent waits for its passphrase
+    remote: bool = False  # the repository is in a bucket: reachable or not, rather than connected
 
 
 def probe(socket: Path, repo: Location) -> ProtectionState:
@@ -54,7 +56,7 @@ def probe(socket: Path, repo: Location) -> ProtectionState:
     ours = [d for d in status.destinations if d.path == wanted]
     planned = status.next_storage_time if status.next_destination == wanted else None
     return ProtectionState(True, bool(ours), bool(ours) and ours[0].present, _ns(planned),
-                           bool(ours) and bool(ours[0].locked))
+                           bool(ours) and bool(ours[0].locked), is_remote(wanted))
 
 
 def _hand_over_secret(client: AgentClient, ours: list[DestinationStatus]) -> bool:
@@ -82,13 +84,15 @@ def protection_line(state: ProtectionState | None) -> tuple[str, bool]:
         return "Checking protection…", False
     if not state.agent:
         return "Protection is off: the background agent is not running", True
+    medium = "storage" if state.remote else "drive"
     if not state.serves:
-        return "Protection is off: the background agent does not back up this drive", True
+        return f"Protection is off: the background agent does not back up this {medium}", True
     if not state.connected:
-        return "Protection is on: backups resume when the backup drive is connected", False
+        return ("Protection is on: backups resume when the backup storage can be reached" if state.remote else
+                "Protection is on: backups resume when the backup drive is connected"), False
     if state.locked:
-        return "Protection is paused: the background agent waits for this drive's passphrase", False
-    return "Protection is on: the background agent backs up this drive", False
+        return f"Protection is paused: the background agent waits for this {medium}'s passphrase", False
+    return f"Protection is on: the background agent backs up this {medium}", False
 
 
 class ProtectionWatch(QObject):

@@ -11,11 +11,15 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
+from tests.agent_support import wait_for
 from tests.helpers import make_tree
 from tests.s3_support import Rclone, S3Server, free_port
+from tests.test_gui_protect import AGENT_SETTINGS, config_dir, runtime, status_of_agent, stop_agent  # noqa: F401 (runtime: a fixture)
 from tests.test_gui_welcome import give_new_passphrase, start
 from timekeep.core import settings as shared
-from timekeep.core.api import Timekeep, init_repository
+from timekeep.core.agent.client import agent_socket
+from timekeep.core.agent.launch import protect
+from timekeep.core.api import Timekeep, init_repository, is_encrypted
 from timekeep.core.crypto.kdf import TEST_PARAMS
 from timekeep.gui import engine_bridge
 from timekeep.gui.app import TimekeepApp
@@ -199,3 +203,54 @@ def test_the_window_says_a_bucket_is_unreachable_and_shows_its_history_once_it_a
         app.shut_down()
     finally:
         server.kill()
+
+
+@pytest.mark.usefixtures("runtime")  # a short runtime folder for the agent's socket, and no user manager
+def test_a_bucket_set_up_in_the_welcome_flow_is_protected_by_the_agent(  # type: ignore[no-untyped-def]
+        qtbot, tmp_path: Path, rclone_server: S3Server, s3_credentials: None) -> None:
+    """Encrypted by default, the passphrase kept out of the keyring: the window hands it to the agent it starts,
+    which reaches the bucket at the endpoint Connect remembered and goes on backing up after the window closes."""
+    home = tmp_path / "home"
+    make_tree(home, {"Documents": {"cv.txt": b"my cv\n"}})
+    shared.update(config_dir() / shared.FILE_NAME, {**AGENT_SETTINGS, "remote_poll_seconds": 0.5})
+    location = f"s3://{rclone_server.new_bucket()}/laptop"
+    paths = AppPaths(config_dir(), tmp_path / "cache", agent_socket())
+    app = TimekeepApp(paths, ScriptedPrompts(), AppSettings(), tray=False, home=home, protector=protect,
+                      argon2=TEST_PARAMS)
+    app.start()
+    welcome = app.welcome
+    assert welcome is not None
+    qtbot.addWidget(welcome)
+    try:
+        connect(qtbot, welcome, location, rclone_server.endpoint)
+        qtbot.waitUntil(lambda: welcome.next_button.isEnabled(), timeout=20_000)
+        qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: welcome.pages.currentWidget() is welcome.keys.new_page, timeout=20_000)
+        give_new_passphrase(qtbot, welcome, "a passphrase kept out of the keyring")
+        qtbot.waitUntil(lambda: welcome.pages.currentIndex() == 1 and welcome.folder_list.count() == 1, timeout=20_000)
+        qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: welcome.outcome != "", timeout=30_000)
+        assert welcome.outcome == "done", welcome.progress_label.text()
+        qtbot.mouseClick(welcome.next_button, Qt.MouseButton.LeftButton)
+        window = app.window
+        assert window is not None
+        qtbot.addWidget(window)
+        app.protection.timer.setInterval(100)
+        said = app.protection_status.label
+        qtbot.waitUntil(lambda: said.text() == "Protection is on: the background agent backs up this storage",
+                        timeout=30_000)  # the agent answered, and reached the bucket
+        written = shared.read(paths.settings_file)
+        assert written["repository"] == location and written["destinations"] == [location]
+        assert is_encrypted(location)
+        app.shut_down()  # the window closes; protection goes on
+        (home / "Documents" / "cv.txt").write_bytes(b"my cv, longer now\n")
+
+        def snapshots() -> int:
+            client = status_of_agent()
+            assert client is not None, "the agent stopped with the window"
+            with client:
+                return next(d.snapshots for d in client.status().destinations if d.path == location)
+
+        wait_for(lambda: snapshots() == 2, 60, 0.1, "the agent to back up the change into the bucket")
+    finally:
+        stop_agent()

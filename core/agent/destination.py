@@ -96,9 +96,9 @@ class Destination:
 
     def attach(self, presence: Presence) -> None:
         """The drive is here: read what it protects and holds; events it missed need a scan."""
+        self.unlock()  # before it shows as present: never present and unlocked while it is locked
         self.presence = presence
         self.needs_reconcile = True
-        self.unlock()
         self._catch_up()
         self.refresh_folders()
         self.refresh()
