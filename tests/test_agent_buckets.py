@@ -115,3 +115,10 @@ def test_a_probe_that_fails_outright_counts_as_an_absence_with_its_reason() -> N
         assert where == URL and not presence.present and "the probe itself broke" in presence.reason
     finally:
         poller.close()
+
+
+def test_a_located_root_names_the_same_destination_as_its_url(s3_credentials: None) -> None:
+    from timekeep.core.api import locate
+
+    root = locate(URL, "http://127.0.0.1:9")  # nothing is asked of the server
+    assert key_of(root) == URL and destination_of(root) == URL

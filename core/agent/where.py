@@ -17,8 +17,8 @@ Where = Path | str  # a folder on this computer, or an s3:// location (always te
 
 def destination_of(text: str | Path) -> Where:
     """The destination `text` names: an absolute folder, or an S3 location (UsageError when malformed)."""
-    if isinstance(text, str) and is_s3_url(text):
-        return parse_s3_url(text).url
+    if is_s3_url(str(text)):  # text, or a located root, which names itself by its URL
+        return parse_s3_url(str(text)).url
     return Path(os.path.abspath(text))
 
 
