@@ -174,7 +174,7 @@ def change(path: Path, edit: Callable[[dict[str, Any]], dict[str, Any]]) -> dict
 
 def add_destination(path: Path, repo: str) -> None:
     """Make `repo` one of the agent's destinations, and the repository the window and the CLI open."""
-    wanted = _endpoint_key(repo) if is_s3_url(repo) else os.path.abspath(repo)  # a bucket stays a URL
+    wanted = repo.rstrip("/") if is_s3_url(repo) else os.path.abspath(repo)
     read(path)  # gathers the older files first, the one time there is no settings.json
 
     def add(now: dict[str, Any]) -> dict[str, Any]:

@@ -14,8 +14,17 @@ import pytest
 from tests.helpers import make_tree, read_tree
 from tests.s3_support import S3Server, free_port
 from timekeep.core.cli.main import main
+from timekeep.core.crypto import kdf
+from timekeep.core.crypto.kdf import TEST_PARAMS
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def s3_server(rclone_server: S3Server) -> S3Server:
+    """The command line is the same whatever the server: it runs against rclone's (a real S3 server on disk);
+    the engine's own tests run against rclone's and moto's."""
+    return rclone_server
 
 
 def timekeep(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -90,6 +99,7 @@ def test_an_encrypted_repository_in_a_bucket_from_the_command_line(
         s3_server: S3Server, s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     url = f"s3://{s3_bucket}/secret"
+    monkeypatch.setattr(kdf, "tune", lambda *a, **k: TEST_PARAMS)  # the tuned cost is half a second a slot
     monkeypatch.setenv("TIMEKEEP_PASSPHRASE", "correct horse battery staple")
     docs = tmp_path / "docs"
     make_tree(docs, {"diary.txt": b"today I wrote tests\n"})
@@ -103,6 +113,21 @@ def test_an_encrypted_repository_in_a_bucket_from_the_command_line(
     assert capsys.readouterr().out == "today I wrote tests\n"
     wrong = timekeep("cat", str(docs / "diary.txt"), "--repo", url, env={"TIMEKEEP_PASSPHRASE": "a wrong one"})
     assert wrong.returncode == 2 and "passphrase" in one_line(wrong)  # this process holds the key; that one not
+    assert main(["key", "add-recovery", "--repo", url]) == 0
+    exported = tmp_path / "keys.json"
+    assert main(["key", "export", str(exported), "--repo", url]) == 0
+    new = tmp_path / "new-passphrase"
+    new.write_text("a new passphrase for the bucket\n")
+    assert main(["key", "change", "--new-passphrase-file", str(new), "--repo", url]) == 0
+    capsys.readouterr()
+    assert main(["key", "list", "--json", "--repo", url]) == 0
+    assert capsys.readouterr().out.count('"recovery"') == 2
+    changed = timekeep("cat", str(docs / "diary.txt"), "--repo", url,
+                       env={"TIMEKEEP_PASSPHRASE": "a new passphrase for the bucket"})
+    assert changed.returncode == 0 and changed.stdout == "today I wrote tests\n", changed.stderr
+    assert main(["key", "import", str(exported), "--repo", url]) == 0  # the old passphrase slot comes back
+    old = timekeep("cat", str(docs / "diary.txt"), "--repo", url)
+    assert old.returncode == 0, old.stderr
 
 
 def test_no_credentials_is_one_line_exit_2(s3_server: S3Server, s3_credentials: None) -> None:

@@ -35,6 +35,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     path = str(args.path) if api.is_remote(args.path) else os.path.abspath(args.path)
     endpoint = getattr(args, "endpoint", None)
+    if endpoint and not api.is_remote(path):
+        raise UsageError(f"--endpoint is for a repository in a bucket (s3://bucket/prefix), not for {path}")
     if not args.here and (refusal := api.init_refusal(path)) is not None:
         raise UsageError(refusal)  # an empty mount point: the repository would land on the system disk
     passphrase, given = None, getattr(args, "passphrase_file", None)
@@ -231,7 +233,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     """Open the desktop app as a program of its own: the engine never imports Qt (tests/test_architecture.py
     holds it to that). A repository named with --repo or $TIMEKEEP_REPO is the one it opens."""
     repo = getattr(args, "repo", None) or os.environ.get("TIMEKEEP_REPO")
-    where = ["--repo", os.path.abspath(repo)] if repo else []
+    where = ["--repo", repo if repo.startswith("s3://") else os.path.abspath(repo)] if repo else []
     if getattr(sys, "frozen", False):  # a PyInstaller bundle, whose Python is the program itself: its sibling
         os.execv(gui := os.path.join(os.path.dirname(sys.executable), "timekeep-gui"), [gui, *where])
     os.execv(sys.executable, [sys.executable, "-m", "timekeep.gui.app", *where])
