@@ -49,6 +49,15 @@ from timekeep.gui.widgets.timeline import Timeline
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
+def away_words(repo: str) -> tuple[str, str]:
+    """What the history pane and the folder list say while the repository is away: a drive is not connected,
+    a bucket cannot be reached."""
+    if is_remote(repo):
+        return "The history comes back when the backup storage can be reached", "Shown when reachable"
+    return ("The history comes back when the backup drive is connected",
+            "Connect the backup drive to see the protected folders")
+
+
 class MainWindow(QMainWindow):
     settings_requested = Signal()
     check_requested = Signal()
@@ -238,12 +247,10 @@ class MainWindow(QMainWindow):
         last = last if last is not None else self.last_backup_hint
         self.drive_status.show_missing(repo, last, self.bridge.away_reason)
         self.backup_status.set_idle(last, None)
-        remote = is_remote(repo)
-        self._without_history("The history comes back when the backup storage can be reached" if remote
-                              else "The history comes back when the backup drive is connected")
+        comes_back, folders_note = away_words(repo)
+        self._without_history(comes_back)
         if not self.folders_list.count():
-            placeholder = QListWidgetItem("Shown when reachable" if remote
-                                          else "Connect the backup drive to see the protected folders")
+            placeholder = QListWidgetItem(folders_note)
             placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
             self.folders_list.addItem(placeholder)
 

@@ -17,17 +17,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from timekeep.core import settings
-from timekeep.core.agent.bucket import BucketProbe
+from timekeep.core.agent.comings import Comings
 from timekeep.core.agent.config import AgentConfig, SettingsFile
 from timekeep.core.agent.destination import Destination
 from timekeep.core.agent.executor import FAILURES, Executor
 from timekeep.core.agent.jobs import Job, JobRunner, Publish
 from timekeep.core.agent.messages import DestinationChanged, Event, JobFinished
 from timekeep.core.agent.power import on_battery
-from timekeep.core.agent.reachable import RemotePoller
 from timekeep.core.agent.unlocks import Unlocks
-from timekeep.core.drives import MOUNTINFO, DrivePoller, Presence
+from timekeep.core.drives import MOUNTINFO
 from timekeep.core.errors import KeyNeeded, UsageError
 from timekeep.core.index.journal import size_on_disk
 from timekeep.core.schedule.policy import (
@@ -68,16 +66,6 @@ class Decision:
     busy: bool = False
 
 
-def drives(config: AgentConfig) -> list[Path]:
-    """The destinations on this computer's drives (found by mount points)."""
-    return [p for p in config.destinations if isinstance(p, Path)]
-
-
-def buckets(config: AgentConfig) -> list[str]:
-    """The destinations in buckets (found by looking at them over the network)."""
-    return [p for p in config.destinations if isinstance(p, str)]
-
-
 def usable(destinations: dict[str, Destination]) -> list[Destination]:
     """Connected and unlocked: what storage times, scans and thinning may use (a locked one is journaled)."""
     return [d for d in destinations.values() if d.present and d.locked is None]
@@ -95,10 +83,8 @@ class Agent:
         self.policy = config.policy
         self.clock, self.wall, self.battery = clock, wall, battery
         self.destinations = {str(p): Destination(p, clock) for p in config.destinations}
-        self.poller = DrivePoller(drives(config), mountinfo, known)
-        self.remote = RemotePoller(buckets(config), BucketProbe(self._endpoint), clock,
-                                   every_s=config.remote_poll_s, first_wait_s=config.drive_poll_s,
-                                   max_wait_s=config.remote_backoff_max_s)
+        self.comings = Comings(self, mountinfo, known)
+        self.poller = self.comings.drives  # what run.py saves of the drives it saw
         self.buffer = EventBuffer(clock)
         self.watcher = FolderWatcher(self.buffer, limit_file)
         self.executor = Executor(self, self._publish)
@@ -162,7 +148,7 @@ class Agent:
         self.runner.stop(self.config.shutdown_budget_s)
         for dest in self.destinations.values():
             dest.close_reader()
-        self.remote.close()
+        self.comings.buckets.close()
         log.info("agent stopped; %s paths wait in the journals", sum(d.stats.paths for d in self.present()))
 
     def _reload_settings(self) -> None:
@@ -187,8 +173,7 @@ class Agent:
         for key in keep.keys() - self.destinations.keys():
             log.info("%s is a new destination", key)
         self.destinations = keep
-        self.poller.set_paths(drives(config))
-        self.remote.set_locations(buckets(config))
+        self.comings.follow(config)
         self.config, self.policy = config, config.policy
         self._next_poll = 0.0
         self._rewatch()
@@ -208,12 +193,8 @@ class Agent:
 
     def _publish(self, event: Event) -> None:
         if isinstance(event, JobFinished) and not event.result.ok and event.info.destination in self.destinations:
-            self.remote.look_soon(event.info.destination)  # a bucket out of reach is noticed at once
+            self.comings.buckets.look_soon(event.info.destination)  # a bucket out of reach is noticed at once
         self.publish(event)
-
-    def _endpoint(self, location: str) -> str | None:
-        """The endpoint remembered for `location` in the settings in force (None: boto3's own, or AWS)."""
-        return settings.endpoint_for(self.config.raw, location)
 
     # events into journals
     def flush(self) -> int:
@@ -251,53 +232,13 @@ class Agent:
 
     # drives and folders
     def _poll_drives(self) -> None:
-        changes = [(str(c.path), c.appeared, c.presence) for c in self.poller.poll()]
-        changes += [(key, presence.present, presence) for key, presence in self.remote.poll()]
-        for key, appeared, presence in changes:
-            if key in self.destinations:
-                self._drive_changed(self.destinations[key], appeared, presence)
-        if changes:
+        if self.comings.poll():
             self._rewatch()
         for dest in self.present():
             if dest.index_replaced():
                 log.info("%s: its index was rebuilt; reconciling", dest.key)
                 dest.needs_reconcile = True
                 self.runner.submit("reconcile", dest.key, "index rebuilt")
-
-    def _drive_changed(self, dest: Destination, appeared: bool, presence: Presence) -> None:
-        if not appeared:
-            log.info("%s is gone: %s", dest.key, presence.reason)
-            dest.detach(presence)
-            self._publish(DestinationChanged(dest.key, False))
-            return
-        try:
-            dest.attach(presence)
-        except FAILURES as err:
-            log.warning("%s is there but cannot be used: %s", dest.key, err)
-            if dest.remote:  # looked at again later, as an unreachable one is
-                dest.detach(self.remote.failed(dest.key, str(err)))
-            return
-        log.info("%s is connected (snapshots: %d)", dest.key, dest.snapshot_count)
-        self._publish(DestinationChanged(dest.key, True))
-        if self.unlocks.attached(dest):
-            return
-        self.runner.submit("reconcile", dest.key, "drive-connected")
-        dest.owed = self._owed_on_connect(dest)
-
-    def _owed_on_connect(self, dest: Destination) -> str | None:
-        """A drive holding no snapshot yet gets its first one soon, whenever it is seen; a drive with a
-        history plugged in while the agent runs gets a catch-up, as does a bucket back within reach (not the
-        first time the agent reaches it: that is its start). All wait for `_schedule`: not paused, not held
-        back by the battery, after the reconciliation scan."""
-        first_sight = not dest.seen
-        dest.seen = True
-        if self.executor.last_storage is None and dest.last_ns is not None:  # a bucket reached after start
-            self.executor.last_storage = from_ns(dest.last_ns)
-        if dest.snapshot_count == 0:
-            return "first" if dest.folders else None
-        if dest.remote and first_sight:
-            return None
-        return "drive-connected" if self.started else None
 
     def _poll_folders(self) -> None:
         """Pick up folders added or removed with `timekeep add/remove`; a new one's root is journaled so its

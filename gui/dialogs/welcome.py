@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
-    QRadioButton,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -44,7 +43,8 @@ from timekeep.gui.engine_jobs import (
 from timekeep.gui.location import Location
 from timekeep.gui.prompts import Prompts
 from timekeep.gui.volumes import Suggestion, Volume, backups_folder, list_volumes, suggested_folders
-from timekeep.gui.widgets.s3_form import Connected, S3Form
+from timekeep.gui.widgets.s3_form import Connected
+from timekeep.gui.widgets.where_choice import WhereChoice
 from timekeep.gui.workers import WorkerPool
 
 DATA_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -58,6 +58,14 @@ def already_set_up(path: Location) -> bool:
         return True  # the main window offers to rebuild the index, or to unlock
     with opened as tk:
         return bool(tk.folders()) and bool(tk.snapshots())
+
+
+def volume_text(volume: Volume) -> str:
+    """Two lines for a drive in the list: its name and mount point; its free space and what kind it is."""
+    kind = ("removable drive" if volume.removable else
+            "this computer's own disk: not safe if that disk fails" if volume.is_system else "disk")
+    title = volume.root if volume.name in ("", volume.root) else f"{volume.name} — {volume.root}"
+    return f"{title}\n{wording.size(volume.free)} free of {wording.size(volume.total)} · {kind}"
 
 
 def _page(title: str, text: str) -> tuple[QWidget, QVBoxLayout]:
@@ -128,47 +136,24 @@ class WelcomeDialog(QDialog):
         page, layout = _page("Where should Timekeep keep your backups?",
                              "Choose a drive — ideally an external one — or any folder, or storage on your "
                              "network or in the cloud. Timekeep keeps every version of your files there.")
-        self.drive_choice = QRadioButton("A drive")
-        self.s3_choice = QRadioButton("Network or cloud storage (S3)")
-        self.drive_choice.setChecked(True)
-        self.s3_choice.toggled.connect(self._kind_chosen)
-        kinds = QHBoxLayout()
-        kinds.addWidget(self.drive_choice)
-        kinds.addWidget(self.s3_choice)
-        kinds.addStretch(1)
-        self.s3_form = S3Form(self.workers)
+        where = self.where = WhereChoice(self.workers)
+        self.drive_choice, self.s3_choice, self.s3_form = where.drive_choice, where.s3_choice, where.s3_form
+        self.drive_list, self.folder_button, self.where_pages = where.drive_list, where.folder_button, where.pages
+        where.kind_changed.connect(self._kind_chosen)
+        self.drive_list.itemSelectionChanged.connect(self._drive_chosen)  # a selection, never mere focus
+        self.folder_button.clicked.connect(self._choose_other_folder)
         self.s3_form.connected.connect(self._bucket_connected)
         self.s3_form.edited.connect(self._forget_target)
-        self.where_pages = QStackedWidget()
-        self.where_pages.addWidget(self._drives_part())
-        self.where_pages.addWidget(self.s3_form)
         self.target_label = QLabel("")
         self.target_label.setWordWrap(True)
-        layout.addLayout(kinds)
-        layout.addWidget(self.where_pages, 1)
+        layout.addWidget(where, 1)
         layout.addWidget(self.target_label)
         return page
 
-    def _drives_part(self) -> QWidget:
-        part = QWidget()
-        layout = QVBoxLayout(part)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.drive_list = QListWidget()
-        self.drive_list.setAccessibleName("Drives")
-        self.drive_list.itemSelectionChanged.connect(self._drive_chosen)  # a selection, never mere focus
-        self.folder_button = QPushButton("Use another folder…")
-        self.folder_button.clicked.connect(self._choose_other_folder)
-        layout.addWidget(self.drive_list, 1)
-        layout.addWidget(self.folder_button, 0, Qt.AlignmentFlag.AlignLeft)
-        return part
-
     def _kind_chosen(self, bucket: bool) -> None:
         """A drive or a bucket: what was chosen for the other kind no longer counts."""
-        self.where_pages.setCurrentIndex(1 if bucket else 0)
         self._forget_target()
-        if bucket:
-            self.s3_form.location_edit.setFocus()
-        elif self.drive_list.selectedItems():
+        if not bucket and self.drive_list.selectedItems():
             self._drive_chosen()
 
     def _forget_target(self) -> None:
@@ -185,12 +170,7 @@ class WelcomeDialog(QDialog):
 
     def _volumes_listed(self, volumes: list[Volume]) -> None:
         for volume in volumes:
-            kind = ("removable drive" if volume.removable else
-                    "this computer's own disk: not safe if that disk fails" if volume.is_system else "disk")
-            title = volume.root if volume.name in ("", volume.root) else f"{volume.name} — {volume.root}"
-            text = (f"{title}\n{wording.size(volume.free)} free of "
-                    f"{wording.size(volume.total)} · {kind}")
-            item = QListWidgetItem(self.assets.icon("drive"), text)
+            item = QListWidgetItem(self.assets.icon("drive"), volume_text(volume))
             item.setData(DATA_ROLE, volume.root)
             self.drive_list.addItem(item)
 
