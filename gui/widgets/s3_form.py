@@ -23,8 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from timekeep.core import settings
-from timekeep.core.api import is_remote, probe_location
+from timekeep.core.api import is_remote, probe_location, remember_endpoint
 from timekeep.gui import palette, wording
 from timekeep.gui.location import describe_bucket, host_of, location_of
 from timekeep.gui.workers import WorkerPool
@@ -55,8 +54,7 @@ class Connected:
 def connect(location: str, endpoint: str | None) -> Connected:
     """Ask the server what is at `location` (in a worker); the endpoint is remembered once it answered."""
     state = probe_location(location, endpoint)
-    if endpoint:
-        settings.remember_endpoint(settings.default_file(), location, endpoint)
+    remember_endpoint(location, endpoint)
     return Connected(location, endpoint, state)
 
 
