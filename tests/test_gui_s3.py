@@ -19,13 +19,18 @@ from tests.test_gui_welcome import give_new_passphrase, start
 from timekeep.core import settings as shared
 from timekeep.core.agent.client import agent_socket
 from timekeep.core.agent.launch import protect
+from timekeep.core.agent.messages import DestinationStatus
 from timekeep.core.api import Timekeep, init_repository, is_encrypted
 from timekeep.core.crypto.kdf import TEST_PARAMS
 from timekeep.gui import engine_bridge
 from timekeep.gui.app import TimekeepApp
 from timekeep.gui.dialogs.welcome import WelcomeDialog
+from timekeep.gui.location import describe_bucket, host_of, key_of, location_of
 from timekeep.gui.prompts import ScriptedPrompts
 from timekeep.gui.settings import AppPaths, AppSettings, load_settings
+from timekeep.gui.widgets.drive_status import missing_text
+from timekeep.gui.widgets.drives_list import drive_line
+from timekeep.gui.widgets.s3_form import form_refusal
 
 
 def connect(qtbot, welcome: WelcomeDialog, location: str, endpoint: str) -> None:  # type: ignore[no-untyped-def]
@@ -254,3 +259,27 @@ def test_a_bucket_set_up_in_the_welcome_flow_is_protected_by_the_agent(  # type:
         wait_for(lambda: snapshots() == 2, 60, 0.1, "the agent to back up the change into the bucket")
     finally:
         stop_agent()
+
+
+@pytest.mark.parametrize(("path", "present", "line"), [
+    ("s3://family-backups/laptop", False, "laptop in family-backups (unreachable)"),
+    ("s3://family-backups/homes/ann", True, "ann in family-backups (connected)"),
+    ("s3://family-backups", False, "family-backups (unreachable)"),
+    ("/media/ann/Passport/Timekeep/laptop", False, "Passport (not connected)"),
+])
+def test_the_drives_list_names_a_bucket_by_its_prefix_and_says_when_it_is_out_of_reach(
+        path: str, present: bool, line: str) -> None:
+    dest = DestinationStatus(path, present, "" if present else "waiting for the network")
+    assert drive_line(dest, False, 0).splitlines()[0] == line
+
+
+def test_words_for_a_bucket_where_a_drive_would_be_spoken_of() -> None:
+    assert missing_text(None, 0, remote=True) == "Backup storage unreachable — no backup yet"
+    assert missing_text(None, 0) == "Backup drive not connected — no backup yet"
+    assert describe_bucket("s3://family-backups/laptop", "https://nas.local:9000") == \
+        "bucket family-backups, folder laptop, on nas.local"
+    assert host_of(None) == "Amazon S3"
+    assert key_of("s3://b-1/x") == "s3://b-1/x" and key_of(Path("rel")) == os.path.abspath("rel")
+    assert location_of("s3://b-1/x/") == "s3://b-1/x" and location_of("/a/b") == Path("/a/b")
+    assert form_refusal("bucket/x") is not None and form_refusal("") is not None
+    assert form_refusal("s3://bucket/x") is None
