@@ -53,3 +53,38 @@ def _local_in_child(backend: Backend) -> str:
 
 
 register(BackendKind("local", _local, _local_in_child))
+
+
+@contextmanager
+def _s3(tmp_path: Path) -> Iterator[Backend]:
+    """A bucket on a private `rclone serve s3` (a real S3 server, its objects on disk), for one test."""
+    from tests.s3_support import Rclone, S3Server
+    from timekeep.core.storage.s3_backend import S3Backend
+    from timekeep.core.storage.s3_requests import S3Tuning
+
+    (tmp_path / "served").mkdir()
+    server = Rclone(tmp_path / "served")
+    server.start()
+    try:
+        helper = S3Server("rclone", server.endpoint)
+        backend = S3Backend(f"s3://{helper.new_bucket()}/repo", server.endpoint, session=helper.session,
+                            tuning=S3Tuning(backoff=0.0))
+        yield backend
+        backend.close()
+    finally:
+        server.kill()
+
+
+def _s3_in_child(backend: Backend) -> str:
+    from tests.s3_support import ACCESS_KEY, SECRET_KEY
+    from timekeep.core.storage.s3_backend import S3Backend
+
+    assert isinstance(backend, S3Backend)
+    return ("import boto3\nfrom timekeep.core.storage.s3_backend import S3Backend\n"
+            f"session = boto3.session.Session(aws_access_key_id={ACCESS_KEY!r}, "
+            f"aws_secret_access_key={SECRET_KEY!r}, region_name='us-east-1')\n"
+            f"backend = S3Backend({backend.where!r}, {backend.endpoint!r}, session=session)\n")
+
+
+# a holder killed on this computer leaves a lease naming an ended process of it: broken at once, as a flock
+register(BackendKind("s3", _s3, _s3_in_child))

@@ -69,6 +69,8 @@ def test_the_engine_round_trip_in_a_bucket(s3_server: S3Server, repo_url: str, e
                 tk.add_folder(os.fsencode(source))
             snap = tk.backup()
         trees[snap.id] = read_tree(source)
+        leftovers = list((local_index_home(tk.repository_id) / "scratch").glob(".*"))
+        assert leftovers == [], "every pack and manifest uploaded is gone from this computer"
     folder = os.fsencode(source)
     with Timekeep.open(repo_url) as tk:
         assert [s.id for s in tk.snapshots()] == sorted(trees)
@@ -77,6 +79,7 @@ def test_the_engine_round_trip_in_a_bucket(s3_server: S3Server, repo_url: str, e
     with Timekeep.open(repo_url, writer=True) as tk:
         dropped = tk.coalesce(drop=[min(trees)])
         assert dropped.snapshots_dropped == (min(trees),)
+        assert dropped.bytes_freed > 0 and dropped.packs_deleted + dropped.packs_rewritten > 0  # the bucket too
         report = tk.check(read_data=True)
         assert report.ok, report
         kept = [s.id for s in tk.snapshots()]

@@ -17,6 +17,7 @@ from timekeep.core import api
 from timekeep.core.api import Timekeep
 from timekeep.core.errors import DriveGone
 from timekeep.core.storage import pack
+from timekeep.core.storage.layout import layout_of, load_config
 from timekeep.core.storage.lease_lock import LeaseSettings
 from timekeep.core.storage.location import RemoteRoot
 from timekeep.core.storage.s3_backend import S3Backend
@@ -68,6 +69,9 @@ def test_a_server_killed_mid_backup_loses_nothing(rclone: Rclone, tmp_path: Path
         trees[tk.backup().id] = read_tree(source)
 
     make_tree(source, {"a.txt": b"second\n" * 100, "c.bin": os.urandom(400_000)})
+    first = root(rclone.endpoint)
+    scratch = layout_of(first, load_config(first)).scratch("packs")  # packs are written here, then uploaded
+    assert scratch.is_dir()
 
     def kill_on_upload(method: str, path: str) -> None:
         if method == "PUT" and f"/{killed_at}/" in path:
@@ -79,6 +83,7 @@ def test_a_server_killed_mid_backup_loses_nothing(rclone: Rclone, tmp_path: Path
         tk.backup()
     assert "\n" not in str(failed.value)
     assert not rclone.alive
+    assert not list(scratch.glob(".*.tmp")), "a failed upload leaves no temporary behind"
 
     rclone.start()
     clock.now += lease.lease + lease.grace + 1  # the lock the lost writer could not delete runs out

@@ -91,7 +91,7 @@ class S3Backend:
         ranged = {"Range": f"bytes={offset}-{last}"} if offset or length is not None else {}
 
         def get() -> bytes:
-            body = self._client.get_object(Bucket=self.location.bucket, Key=self.location.key(name), **ranged)
+            body = self._client.get_object(Bucket=self.location.bucket, Key=self._key(name), **ranged)
             return bytes(body["Body"].read())  # inside the retry: a body that breaks off is fetched again
 
         try:
@@ -110,7 +110,7 @@ class S3Backend:
 
             def put() -> Any:
                 attempt.tries += 1
-                return self._client.put_object(Bucket=self.location.bucket, Key=self.location.key(name),
+                return self._client.put_object(Bucket=self.location.bucket, Key=self._key(name),
                                                Body=data, **condition)
 
             self.requests.call(f"writing {name}", put, passes=is_condition_failed)
@@ -118,20 +118,22 @@ class S3Backend:
         self._store(name, replace, send)
 
     def write_file(self, name: str, source: Path, *, replace: bool = False) -> None:
+        """As the interface says: `source` is removed once stored (else every pack uploaded would stay behind
+        on this computer), and left to the caller when the upload fails."""
         if source.stat().st_size <= self.tuning.multipart_over:
             self.write(name, source.read_bytes(), replace=replace)
-            return
+        else:
+            def send(condition: dict[str, str], attempt: FinalRequest) -> None:
+                upload_in_parts(self._client, self.requests, (self.location.bucket, self._key(name)),
+                                source, condition, attempt)
 
-        def send(condition: dict[str, str], attempt: FinalRequest) -> None:
-            upload_in_parts(self._client, self.requests, (self.location.bucket, self.location.key(name)),
-                            source, condition, attempt)
-
-        self._store(name, replace, send)
+            self._store(name, replace, send)
+        source.unlink(missing_ok=True)
 
     def delete(self, name: str) -> None:
         self._check_lease()
         self.requests.call(f"deleting {name}", lambda: self._client.delete_object(
-            Bucket=self.location.bucket, Key=self.location.key(name)))
+            Bucket=self.location.bucket, Key=self._key(name)))
 
     def close(self) -> None:
         """Nothing to let go of: the client's connections are pooled, and reused by the next open."""
@@ -149,7 +151,7 @@ class S3Backend:
     def read_tagged(self, name: str) -> tuple[bytes, str] | None:
         """The object's bytes and ETag, or None if there is none."""
         def get() -> tuple[bytes, str]:
-            found = self._client.get_object(Bucket=self.location.bucket, Key=self.location.key(name))
+            found = self._client.get_object(Bucket=self.location.bucket, Key=self._key(name))
             return bytes(found["Body"].read()), str(found["ETag"])
 
         try:
@@ -164,7 +166,7 @@ class S3Backend:
         condition = {"IfNoneMatch": "*"} if absent else {"IfMatch": tag} if tag else {}
         try:
             self.requests.call(f"writing {name}", lambda: self._client.put_object(
-                Bucket=self.location.bucket, Key=self.location.key(name), Body=data, **condition),
+                Bucket=self.location.bucket, Key=self._key(name), Body=data, **condition),
                 passes=lambda err: is_condition_failed(err) or is_missing(err))
         except ClientError:
             return False
@@ -177,7 +179,7 @@ class S3Backend:
         condition = {"IfMatch": tag} if known is not None and known.if_match else {}
         with contextlib.suppress(ClientError):  # replaced by a taker meanwhile (or gone): not ours to delete
             self.requests.call(f"deleting {name}", lambda: self._client.delete_object(
-                Bucket=self.location.bucket, Key=self.location.key(name), **condition),
+                Bucket=self.location.bucket, Key=self._key(name), **condition),
                 passes=lambda err: is_condition_failed(err) or is_missing(err))
 
     def conditions(self) -> Conditions:
@@ -208,10 +210,17 @@ class S3Backend:
             if there is None or there.get("ETag") != attempt.etag:
                 raise ObjectExists(f"{name} already exists in {self.where}; it was not replaced") from err
 
+    def _key(self, name: str) -> str:
+        """The object key of `name`; ValueError for a name that is no object's (empty, absolute, or with an
+        empty, "." or ".." part), which a server mapping keys to files could resolve outside the prefix."""
+        if not name or name.startswith("/") or any(part in ("", ".", "..") for part in name.split("/")):
+            raise ValueError(f"not an object name: {name!r}")
+        return self.location.key(name)
+
     def _head(self, name: str) -> dict[str, Any] | None:
         try:
             found: dict[str, Any] = self.requests.call(f"looking for {name}", lambda: self._client.head_object(
-                Bucket=self.location.bucket, Key=self.location.key(name)), passes=is_missing)
+                Bucket=self.location.bucket, Key=self._key(name)), passes=is_missing)
         except ClientError:
             self._check_bucket()
             return None
