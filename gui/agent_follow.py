@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from timekeep.core.agent.messages import DestinationStatus, JobFinished, JobStarted
 from timekeep.core.types import Progress
 from timekeep.gui.agent_link import Drives, Serving, follow_agent
+from timekeep.gui.location import Location
 from timekeep.gui.workers import WorkerPool
 
 
@@ -39,7 +40,7 @@ class AgentFollower(QObject):
         self.own_jobs: set[int] = set()  # those the window asked for: followed by its own job, not here
         self._stop: threading.Event | None = None
 
-    def follow(self, repo: Path | None) -> None:
+    def follow(self, repo: Location | None) -> None:
         """(Re)start following the agent for `repo`; the previous follower stops."""
         self.stop()
         self.job = None

@@ -11,7 +11,6 @@ directly.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from timekeep.core.agent.messages import (
     JobProgress,
     JobStarted,
 )
+from timekeep.gui.location import Location, key_of
 
 RETRY_S = 3.0  # how often to look for an agent while none listens
 
@@ -49,7 +49,7 @@ class Drives:
 Report = Callable[[object], None]
 
 
-def follow_agent(socket: Path, repo: Path, stop: threading.Event, report: Report) -> None:
+def follow_agent(socket: Path, repo: Location, stop: threading.Event, report: Report) -> None:
     """Until `stop`: report the agent's storage times of `repo`, reconnecting when the agent comes and goes."""
     maybe_there = True  # a follower before this one may have seen it: the first miss says it is gone
     while not stop.is_set():
@@ -63,7 +63,7 @@ def follow_agent(socket: Path, repo: Path, stop: threading.Event, report: Report
         stop.wait(RETRY_S)
 
 
-def _follow(client: AgentClient, repo: Path, stop: threading.Event, report: Report) -> bool:
+def _follow(client: AgentClient, repo: Location, stop: threading.Event, report: Report) -> bool:
     """Follow one connection; True when it ended with the agent still there (serving other drives)."""
     try:
         status = client.status()
@@ -75,7 +75,7 @@ def _follow(client: AgentClient, repo: Path, stop: threading.Event, report: Repo
         ours: set[int] = set()
         while not stop.is_set():
             for event in client.events(timeout=POLL_S):
-                _relay(event, os.path.abspath(repo), ours, report)
+                _relay(event, key_of(repo), ours, report)
                 if isinstance(event, DestinationChanged | JobFinished):  # counts or presence changed
                     report(Drives(client.status().destinations))
                 if stop.is_set():
@@ -100,7 +100,7 @@ def _relay(event: Event, repo: str, ours: set[int], report: Report) -> None:
         report(event)
 
 
-def back_up_via_agent(socket: Path, repo: Path, cancel: threading.Event, report: Report) -> JobFinished | None:
+def back_up_via_agent(socket: Path, repo: Location, cancel: threading.Event, report: Report) -> JobFinished | None:
     """Ask the agent for a storage time of `repo` and follow it: its JobStarted and progress are reported, its
     JobFinished returned. None when no agent serves `repo` (back up directly then)."""
     return back_up_now(repo, cancel, socket, on_started=lambda job: report(JobStarted(job)), on_progress=report)

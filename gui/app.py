@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, QThreadPool
 from PySide6.QtWidgets import QApplication
 
 from timekeep.core.agent.launch import Protection, protect
-from timekeep.core.api import Argon2Params, answer_notice, notice_due
+from timekeep.core.api import Argon2Params, answer_notice, is_remote, notice_due
 from timekeep.core.types import Retention, SnapshotInfo
 from timekeep.gui import wording
 from timekeep.gui.assets import Assets
@@ -29,6 +29,7 @@ from timekeep.gui.dialogs.welcome_keys import KeySteps
 from timekeep.gui.engine_bridge import EngineBridge, History
 from timekeep.gui.engine_jobs import named_repository_problem
 from timekeep.gui.history_watch import HistoryWatch
+from timekeep.gui.location import Location, key_of, location_of
 from timekeep.gui.main_window import MainWindow
 from timekeep.gui.place import open_place, place_argument
 from timekeep.gui.prompts import Prompts
@@ -77,7 +78,8 @@ class TimekeepApp(QObject):
         self.bridge.repository_opened.connect(self._repository_opened)
         self.bridge.repository_locked.connect(self.ask_to_unlock)
         self.bridge.history_loaded.connect(self._history_reloaded)
-        self.bridge.repository_missing.connect(lambda _repo: self.tray.set_status("Backup drive not connected"))
+        self.bridge.repository_missing.connect(lambda repo: self.tray.set_status(
+            "Backup storage unreachable" if is_remote(repo) else "Backup drive not connected"))
         self.bridge.backup_started.connect(lambda: self.tray.set_status("Backing up…"))
         self.bridge.backup_finished.connect(self._backup_finished)
         self.bridge.backup_failed.connect(self._backup_failed)
@@ -113,10 +115,10 @@ class TimekeepApp(QObject):
         if repo != self.settings.repository:
             self.store.update(repository=repo)
         window = self.show_window()
-        self.bridge.set_repository(Path(repo))
-        self.protection.watch(Path(repo))
+        self.bridge.set_repository(location_of(repo))
+        self.protection.watch(location_of(repo))
         if protect:
-            self.protection.turn_on(Path(repo))
+            self.protection.turn_on(location_of(repo))
         return window
 
     def ask_to_unlock(self, repo: str) -> UnlockDialog:
@@ -124,7 +126,7 @@ class TimekeepApp(QObject):
         self.tray.set_status("Backups locked")
         if self.unlock_dialog is not None and self.unlock_dialog.isVisible():
             return self.unlock_dialog  # asked already: the drive came back while the question was open
-        dialog = self.unlock_dialog = UnlockDialog(self.workers, Path(repo), self.window)
+        dialog = self.unlock_dialog = UnlockDialog(self.workers, location_of(repo), self.window)
         dialog.accepted.connect(lambda: self._unlocked(dialog))
         dialog.open()
         return dialog
@@ -267,7 +269,7 @@ class TimekeepApp(QObject):
                 if encrypted and self.bridge.repo is not None else None)
         dialog = SettingsDialog(self.settings, folders, self.prompts, self.assets, self.window,
                                 agent_serving=self.protection.state is not None and self.protection.state.serves,
-                                encrypted=encrypted, key_buttons=keys)
+                                encrypted=encrypted, key_buttons=keys, workers=self.workers)
         dialog.accepted.connect(lambda: self.apply_settings(dialog))
         dialog.thin_requested.connect(lambda rule: self.thin_history(dialog, rule))
         dialog.open()
@@ -292,10 +294,12 @@ class TimekeepApp(QObject):
         if dialog.new_repository:
             self.workers.start(backups_folder, dialog.new_repository, on_done=self._drive_changed,
                                on_failed=lambda m: self.prompts.warn(self.window, "Backup drive", m))
+        elif dialog.new_bucket is not None:
+            self._drive_changed((dialog.new_bucket.location, dialog.new_bucket.state == "repository"))
 
-    def _drive_changed(self, found: tuple[Path, bool]) -> None:
-        """A drive chosen in Settings: its backups open as they are; a drive without any gets the welcome
-        flow's key steps first (encrypted unless the person says not to), then protection."""
+    def _drive_changed(self, found: tuple[Location, bool]) -> None:
+        """A drive (or a bucket) chosen in Settings: its backups open as they are; one without any gets the
+        welcome flow's key steps first (encrypted unless the person says not to), then protection."""
         target, exists = found
         if exists:
             self.open_repository(str(target), protect=True)
@@ -325,12 +329,13 @@ class TimekeepApp(QObject):
 
 
 def repository_argument(argv: list[str]) -> str | None:
-    """`--repo PATH` (or `--repo=PATH`) among the arguments: the repository to open instead of the remembered one."""
+    """`--repo PATH` (or `--repo=PATH`, or an s3:// location) among the arguments: the repository to open
+    instead of the remembered one."""
     for i, arg in enumerate(argv):
         if arg == "--repo" and i + 1 < len(argv):
-            return os.path.abspath(argv[i + 1])
+            return key_of(location_of(argv[i + 1]))
         if arg.startswith("--repo="):
-            return os.path.abspath(arg.removeprefix("--repo="))
+            return key_of(location_of(arg.removeprefix("--repo=")))
     return None
 
 
@@ -339,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     place (by a file manager) it shows no tray icon and ends with its window; a second one is its own process."""
     args = sys.argv if argv is None else argv
     chosen = repository_argument(args[1:]) or os.environ.get("TIMEKEEP_REPO")
-    problem = named_repository_problem(os.path.abspath(chosen)) if chosen else None
+    chosen = key_of(location_of(chosen)) if chosen else None
+    problem = named_repository_problem(chosen) if chosen else None
     if problem:  # a mistyped path: one line, and nothing remembered
         print(f"timekeep-gui: {problem}", file=sys.stderr)
         return 2
@@ -353,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     timekeep = TimekeepApp(paths, Prompts(), settings, tray=place is None, home=Path(os.path.expanduser("~")),
                            protector=protect)
     if chosen:  # a repository, or one on a drive that is away: remembered, so the next start opens it too
-        timekeep.store.update(repository=os.path.abspath(chosen))
+        timekeep.store.update(repository=chosen)
     app.setWindowIcon(timekeep.assets.app_icon())
     app.setQuitOnLastWindowClosed(not timekeep.tray.available)
     if "--quit-after-start" in args:  # tests of an installed copy only (gui/quit_after_start.py)

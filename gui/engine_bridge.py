@@ -41,11 +41,13 @@ from timekeep.gui.engine_jobs import (
     repository_reachable,
     thin_history,
 )
+from timekeep.gui.location import Location, same_place
 from timekeep.gui.workers import Failed, Report, WorkerPool
 
 R = TypeVar("R")
 Ts = TypeVarTuple("Ts")
 DRIVE_POLL_MS = 4000
+BUCKET_POLL_MS = 30_000  # a bucket is asked over the network: less often than a mount point is looked at
 READ_LANES = ("browse", "preview", "jobs")  # tree listings; previews; restores, versions and compares
 
 
@@ -84,9 +86,11 @@ class EngineBridge(QObject):
     def __init__(self, workers: WorkerPool, parent: QObject | None = None, agent_socket: Path | None = None) -> None:
         super().__init__(parent)
         self.workers = workers
-        self.repo: Path | None = None
+        self.repo: Location | None = None
         self.reader: Timekeep | None = None
         self.state = "unknown"  # unknown, opening, open, missing, failed, index (unusable), rebuilding
+        self.away_reason = ""  # why the repository could not be reached, when the medium said
+        self._checking = False  # a look at whether the repository is there is under way
         self._cancel: threading.Event | None = None  # set while our own backup (direct or asked of the agent) runs
         self.thinning = False
         self.agent_socket = agent_socket  # None: never look for an agent
@@ -102,7 +106,7 @@ class EngineBridge(QObject):
         self._poll.timeout.connect(self._check_drive)
 
     # the repository
-    def set_repository(self, path: Path | None) -> None:
+    def set_repository(self, path: Location | None) -> None:
         """Switch to `path` (or none): the old reader is closed in a worker, the new one opened in another."""
         self._drop_reader()
         self.repo = path
@@ -111,14 +115,33 @@ class EngineBridge(QObject):
         if path is None:
             self._poll.stop()
             return
+        self._poll.setInterval(BUCKET_POLL_MS if isinstance(path, str) else DRIVE_POLL_MS)
         self._poll.start()
         self._check_drive()
 
     def _check_drive(self) -> None:
-        if self.repo is not None:
-            self.workers.start(repository_reachable, self.repo, on_done=self._drive_checked)
+        """Is the repository there? One look at a time: a bucket out of reach may take seconds to answer."""
+        if self.repo is None or self._checking:
+            return
+        self._checking = True
+        repo = self.repo
+        self.workers.start(repository_reachable, repo, on_done=lambda present: self._checked(repo, present),
+                           on_failed=lambda message: self._checked(repo, False, message))
+
+    def _checked(self, repo: Location, present: bool, why: str = "") -> None:
+        """A look ended: `why` the medium could not be asked (a bucket: no network, no credentials, no such
+        bucket). A look at a repository shown no longer is dropped, and the one shown now looked at."""
+        self._checking = False
+        if repo != self.repo:
+            self._check_drive()
+            return
+        if why:
+            self.away_reason = why
+        self._drive_checked(present)
 
     def _drive_checked(self, present: bool) -> None:
+        if present:
+            self.away_reason = ""
         if present and self.state in ("unknown", "missing") and self.repo is not None:
             self.state = "opening"
             self.workers.start(open_reader, self.repo, on_done=self._opened, on_failed=self._open_failed,
@@ -139,7 +162,7 @@ class EngineBridge(QObject):
                 self.state = "index"  # not retried by the poll, like "failed": a rebuild or a writer moves it on
                 self.index_unusable.emit(reader)
             return
-        if self.repo is None or reader.root != self.repo.absolute() or self.state != "opening":
+        if self.repo is None or not same_place(reader.root, self.repo) or self.state != "opening":
             self.workers.start(reader.close, lane=READ_LANES[0])  # switched repository, or the drive left
             return
         self._drop_reader()

@@ -15,20 +15,21 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Generic, Literal, TypeVar
 
 from timekeep.core.api import (
     RebuildReport,
     Timekeep,
     init_repository,
+    is_remote,
     is_repository,
     missing_drive,
     rebuild_index,
 )
 from timekeep.core.errors import IndexDamaged, IndexMissing, NothingChanged
 from timekeep.core.types import CheckReport, CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
-from timekeep.gui.key_jobs import needs_unlocking
+from timekeep.gui.key_jobs import is_empty, needs_unlocking
+from timekeep.gui.location import Location
 
 R = TypeVar("R")
 Reporter = Callable[[Progress], None]
@@ -46,7 +47,7 @@ class IndexTrouble:
 class Locked:
     """The repository is encrypted and neither the environment nor the keyring unlocks it: ask the person."""
 
-    path: Path
+    path: Location
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class FolderChange:
     retention: Retention | None = None  # a new rule for thinning the repository's history
 
 
-def repository_reachable(path: Path) -> bool:
+def repository_reachable(path: Location) -> bool:
     """True when the drive is there and the folder holds a repository (its config file)."""
     return is_repository(path)
 
@@ -79,7 +80,10 @@ def repository_reachable(path: Path) -> bool:
 def named_repository_problem(path: str) -> str | None:
     """Why a repository named on the command line cannot be opened, or None: a repository, or one whose
     drive is away (the window shows that calmly and waits). A path on a drive that is there but holds no
-    repository is a mistake to say at once, never a drive to wait for."""
+    repository is a mistake to say at once, never a drive to wait for. A bucket is asked nothing here: one
+    out of reach is shown as such, and waited for."""
+    if is_remote(path):
+        return None
     if is_repository(path) or missing_drive(path) is not None:
         return None
     if not os.path.exists(path):
@@ -87,7 +91,7 @@ def named_repository_problem(path: str) -> str | None:
     return f"{path} is not a Timekeep repository (its drive is connected, but no backup was made there)"
 
 
-def open_reader(path: Path) -> Timekeep | IndexTrouble | Locked:
+def open_reader(path: Location) -> Timekeep | IndexTrouble | Locked:
     """The browsing connection (an encrypted repository unlocked from the keyring first), or why it cannot be
     had: the index cannot give one, or the key is needed (the rest of the engine's errors raise)."""
     if needs_unlocking(path):
@@ -100,10 +104,11 @@ def open_reader(path: Path) -> Timekeep | IndexTrouble | Locked:
         return IndexTrouble("damaged", str(err))
 
 
-def open_or_create(path: Path) -> Path:
-    """Open the repository at `path`, creating it when the folder is missing or empty (welcome flow). One whose
-    index is missing or damaged is still a repository: the window offers to rebuild its index."""
-    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+def open_or_create(path: Location) -> Location:
+    """Open the repository at `path`, creating it when the folder (or the bucket's prefix) is missing or empty
+    (welcome flow). One whose index is missing or damaged is still a repository: the window offers to rebuild
+    its index."""
+    if is_empty(path):
         init_repository(path)
     opened = open_reader(path)  # raises the engine's one-line error for anything but the index
     if isinstance(opened, Timekeep):
@@ -111,7 +116,7 @@ def open_or_create(path: Path) -> Path:
     return path
 
 
-def apply_folder_change(repo: Path, change: FolderChange, report: Reporter) -> WriterDone[tuple[FolderInfo, ...]]:
+def apply_folder_change(repo: Location, change: FolderChange, report: Reporter) -> WriterDone[tuple[FolderInfo, ...]]:
     """The writer lock for just this change; an exclusions change re-adds each folder."""
     with Timekeep.open(repo, writer=True, progress=report) as tk:
         for path in change.remove:
@@ -130,7 +135,7 @@ def apply_folder_change(repo: Path, change: FolderChange, report: Reporter) -> W
         return WriterDone(tuple(tk.folders()), tk.notes, tk.rebuilt)
 
 
-def thin_history(repo: Path, rule: Retention, report: Reporter) -> WriterDone[CoalesceReport]:
+def thin_history(repo: Location, rule: Retention, report: Reporter) -> WriterDone[CoalesceReport]:
     """Apply `rule` (the one the person sees) and thin the history by it now."""
     with Timekeep.open(repo, writer=True, progress=report) as tk:
         if tk.retention() != rule:
@@ -138,14 +143,14 @@ def thin_history(repo: Path, rule: Retention, report: Reporter) -> WriterDone[Co
         return WriterDone(tk.coalesce(progress=report), tk.notes, tk.rebuilt)
 
 
-def run_backup(repo: Path, trigger: str, cancel: threading.Event, report: Reporter) -> WriterDone[SnapshotInfo]:
+def run_backup(repo: Location, trigger: str, cancel: threading.Event, report: Reporter) -> WriterDone[SnapshotInfo]:
     """One snapshot. The notes are read at the end: a backup that meets a damaged index row rebuilds midway."""
     with Timekeep.open(repo, writer=True, progress=report) as tk:
         snapshot = tk.backup(trigger=trigger, progress=report, cancel=cancel)
         return WriterDone(snapshot, tk.notes, tk.rebuilt)
 
 
-def back_up_if_changed(repo: Path, trigger: str, cancel: threading.Event, report: Reporter
+def back_up_if_changed(repo: Location, trigger: str, cancel: threading.Event, report: Reporter
                        ) -> WriterDone[SnapshotInfo | str]:
     """"Back up now": a snapshot, or the engine's sentence saying nothing changed since the latest one."""
     with Timekeep.open(repo, writer=True, progress=report) as tk:
@@ -157,12 +162,12 @@ def back_up_if_changed(repo: Path, trigger: str, cancel: threading.Event, report
         return WriterDone(done, tk.notes, tk.rebuilt)
 
 
-def rebuild(repo: Path, report: Reporter) -> RebuildReport:
+def rebuild(repo: Location, report: Reporter) -> RebuildReport:
     """The person's "Rebuild index": a new index from the drive, swapped in only once whole."""
     return rebuild_index(repo, progress=report)
 
 
-def check_backup(repo: Path, report: Reporter) -> CheckReport:
+def check_backup(repo: Location, report: Reporter) -> CheckReport:
     """The person's "Check backup…": the index against the drive, without re-reading every chunk. It opens its
     own connection, so a long check holds up neither browsing nor restores."""
     with Timekeep.open(repo) as tk:

@@ -13,15 +13,19 @@ from PySide6.QtCore import QObject, QTimer
 
 from timekeep.core.api import Timekeep
 from timekeep.gui.engine_bridge import EngineBridge, History
+from timekeep.gui.location import Location
 from timekeep.gui.workers import WorkerPool
 
 LOOK_MS = 2_000
 Fingerprint = tuple[tuple[str, int, int], ...]
 
 
-def fingerprint(root: Path) -> Fingerprint:
+def fingerprint(root: Location) -> Fingerprint:
     """The name, change time and size of everything at the top of the repository: a new manifest changes its
-    folder's time, a commit the index files'. Empty when the folder cannot be read (the drive left)."""
+    folder's time, a commit the index files'. Empty when the folder cannot be read (the drive left), and for a
+    bucket, which is not listed every two seconds: the agent's storage times of it reload the history."""
+    if not isinstance(root, Path):
+        return ()
     try:
         with os.scandir(root) as entries:
             found = []
@@ -69,7 +73,7 @@ class HistoryWatch(QObject):
     def _settle(self) -> None:
         self._looking = False
 
-    def _looked(self, repo: Path, found: Fingerprint) -> None:
+    def _looked(self, repo: Location, found: Fingerprint) -> None:
         if repo != self.bridge.repo or found == self.seen:
             self._settle()
             return

@@ -21,10 +21,12 @@ from timekeep.core.api import (
     is_encrypted,
     is_repository,
     keep_new_passphrase,
+    probe_location,
     unlock_quietly,
     unlock_with,
 )
 from timekeep.core.errors import KeyringUnavailable, RecoveryKeyTypo, WrongKey, WrongRecoveryKey
+from timekeep.gui.location import Location, key_of
 
 _held: dict[str, str] = {}  # repository path -> a secret typed in this window and kept out of the keyring
 _held_lock = threading.Lock()
@@ -36,7 +38,7 @@ KEYRING_ABSENT = ("There is no keyring on this computer to keep the passphrase i
 class Made:
     """A new repository: its recovery key (None when unencrypted) and what the keyring said, if anything."""
 
-    path: Path
+    path: Location
     recovery_key: str | None
     keyring_note: str = ""
 
@@ -60,7 +62,7 @@ class Changed:
     keyring_note: str = ""
 
 
-def make_repository(path: Path, passphrase: str | None, keep: bool, argon2: Argon2Params | None = None) -> Made:
+def make_repository(path: Location, passphrase: str | None, keep: bool, argon2: Argon2Params | None = None) -> Made:
     """A new repository at `path`: encrypted under `passphrase`, or today's unencrypted one when None."""
     if passphrase is None:
         init_repository(path)
@@ -72,20 +74,28 @@ def make_repository(path: Path, passphrase: str | None, keep: bool, argon2: Argo
     return Made(path, recovery, note)
 
 
-def needs_unlocking(path: Path) -> bool:
+def is_empty(path: Location) -> bool:
+    """Nothing there yet, so a repository is to be made: a missing or empty folder, or an empty prefix of a
+    bucket (asked of its server)."""
+    if isinstance(path, str):
+        return probe_location(path) == "empty"
+    return not path.exists() or (path.is_dir() and not any(path.iterdir()))
+
+
+def needs_unlocking(path: Location) -> bool:
     """True for an encrypted repository that neither the environment nor the keyring unlocks."""
     return is_repository(path) and is_encrypted(path) and not unlock_quietly(path)
 
 
-def drive_state(path: Path) -> str:
+def drive_state(path: Location) -> str:
     """"new" (nothing there yet: a repository is to be made), "locked" (encrypted, and the keyring does
     not open it) or "ready"."""
-    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+    if is_empty(path):
         return "new"
     return "locked" if needs_unlocking(path) else "ready"
 
 
-def unlock_typed(path: Path, secret: str, keep: bool) -> Unlocked | Refused:
+def unlock_typed(path: Location, secret: str, keep: bool) -> Unlocked | Refused:
     """Unlock with what the person typed (a passphrase or the recovery key); keep a passphrase if allowed."""
     try:
         passphrase = unlock_with(path, secret)
@@ -103,7 +113,7 @@ def _refusal(wrong: WrongKey | RecoveryKeyTypo) -> Refused:
     return Refused("Wrong recovery key" if isinstance(wrong, WrongRecoveryKey) else "Wrong passphrase")
 
 
-def change_typed(path: Path, current: str, new: str, argon2: Argon2Params | None = None) -> Changed | Refused:
+def change_typed(path: Location, current: str, new: str, argon2: Argon2Params | None = None) -> Changed | Refused:
     """Change the passphrase, opened with what the person typed as the current one (passphrase or recovery
     key). The keyring keeps the new one if it kept the old; otherwise the window holds it for a locked agent,
     as it held the old."""
@@ -116,7 +126,7 @@ def change_typed(path: Path, current: str, new: str, argon2: Argon2Params | None
     return Changed(change.note or "")
 
 
-def recovery_key_typed(path: Path, secret: str) -> str | Refused:
+def recovery_key_typed(path: Location, secret: str) -> str | Refused:
     """A new recovery key (its text, shown once), once what the person typed opens the repository."""
     try:
         return add_recovery_key(path, secret=secret, interactive=False)
@@ -124,7 +134,7 @@ def recovery_key_typed(path: Path, secret: str) -> str | Refused:
         return _refusal(wrong)
 
 
-def _keep(path: Path, passphrase: str) -> str:
+def _keep(path: Location, passphrase: str) -> str:
     try:
         keep_new_passphrase(path, passphrase)  # known to open it: made or unlocked with it just now
     except KeyringUnavailable:
@@ -147,15 +157,15 @@ def save_recovery_key(destination: Path, text: str, overwrite: bool) -> Path:
     return destination
 
 
-def hold_for_agent(path: Path, secret: str) -> None:
+def hold_for_agent(path: Location, secret: str) -> None:
     """Hold a secret the person typed but kept out of the keyring, for as long as the window runs: the agent
     cannot read it from the keyring, so it is handed over when the agent says this drive is locked
     (`protection.probe`). Only in this process's memory."""
     with _held_lock:
-        _held[os.path.abspath(path)] = secret
+        _held[key_of(path)] = secret
 
 
 def held_secret(path: Path | str) -> str | None:
     """The secret held for the repository at `path` by `hold_for_agent`, if any."""
     with _held_lock:
-        return _held.get(os.path.abspath(path))
+        return _held.get(key_of(path))

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from timekeep.core.api import Timekeep
+from timekeep.core.api import Timekeep, is_remote
 from timekeep.core.types import FolderInfo, SnapshotInfo
 from timekeep.gui import wording
 from timekeep.gui.assets import Assets
@@ -47,6 +47,15 @@ from timekeep.gui.widgets.preview import PreviewPane
 from timekeep.gui.widgets.timeline import Timeline
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def away_words(repo: str) -> tuple[str, str]:
+    """What the history pane and the folder list say while the repository is away: a drive is not connected,
+    a bucket cannot be reached."""
+    if is_remote(repo):
+        return "The history comes back when the backup storage can be reached", "Shown when reachable"
+    return ("The history comes back when the backup drive is connected",
+            "Connect the backup drive to see the protected folders")
 
 
 class MainWindow(QMainWindow):
@@ -236,11 +245,12 @@ class MainWindow(QMainWindow):
         """The drive is away: one story everywhere (banner, status bar), and nothing offered that needs it."""
         last = self.history.snapshots[-1].time_ns if self.history and self.history.snapshots else None
         last = last if last is not None else self.last_backup_hint
-        self.drive_status.show_missing(repo, last)
+        self.drive_status.show_missing(repo, last, self.bridge.away_reason)
         self.backup_status.set_idle(last, None)
-        self._without_history("The history comes back when the backup drive is connected")
+        comes_back, folders_note = away_words(repo)
+        self._without_history(comes_back)
         if not self.folders_list.count():
-            placeholder = QListWidgetItem("Connect the backup drive to see the protected folders")
+            placeholder = QListWidgetItem(folders_note)
             placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
             self.folders_list.addItem(placeholder)
 

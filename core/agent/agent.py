@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from timekeep.core.agent.comings import Comings
 from timekeep.core.agent.config import AgentConfig, SettingsFile
 from timekeep.core.agent.destination import Destination
 from timekeep.core.agent.executor import FAILURES, Executor
 from timekeep.core.agent.jobs import Job, JobRunner, Publish
-from timekeep.core.agent.messages import DestinationChanged, Event
+from timekeep.core.agent.messages import DestinationChanged, Event, JobFinished
 from timekeep.core.agent.power import on_battery
 from timekeep.core.agent.unlocks import Unlocks
-from timekeep.core.drives import MOUNTINFO, Change, DrivePoller
+from timekeep.core.drives import MOUNTINFO
 from timekeep.core.errors import KeyNeeded, UsageError
 from timekeep.core.index.journal import size_on_disk
 from timekeep.core.schedule.policy import (
@@ -82,7 +83,8 @@ class Agent:
         self.policy = config.policy
         self.clock, self.wall, self.battery = clock, wall, battery
         self.destinations = {str(p): Destination(p, clock) for p in config.destinations}
-        self.poller = DrivePoller(list(config.destinations), mountinfo, known)
+        self.comings = Comings(self, mountinfo, known)
+        self.poller = self.comings.drives  # what run.py saves of the drives it saw
         self.buffer = EventBuffer(clock)
         self.watcher = FolderWatcher(self.buffer, limit_file)
         self.executor = Executor(self, self._publish)
@@ -146,6 +148,7 @@ class Agent:
         self.runner.stop(self.config.shutdown_budget_s)
         for dest in self.destinations.values():
             dest.close_reader()
+        self.comings.buckets.close()
         log.info("agent stopped; %s paths wait in the journals", sum(d.stats.paths for d in self.present()))
 
     def _reload_settings(self) -> None:
@@ -170,7 +173,7 @@ class Agent:
         for key in keep.keys() - self.destinations.keys():
             log.info("%s is a new destination", key)
         self.destinations = keep
-        self.poller.set_paths(list(config.destinations))
+        self.comings.follow(config)
         self.config, self.policy = config, config.policy
         self._next_poll = 0.0
         self._rewatch()
@@ -189,6 +192,8 @@ class Agent:
         return [d for d in self.destinations.values() if d.present]
 
     def _publish(self, event: Event) -> None:
+        if isinstance(event, JobFinished) and not event.result.ok and event.info.destination in self.destinations:
+            self.comings.buckets.look_soon(event.info.destination)  # a bucket out of reach is noticed at once
         self.publish(event)
 
     # events into journals
@@ -227,42 +232,13 @@ class Agent:
 
     # drives and folders
     def _poll_drives(self) -> None:
-        changes = self.poller.poll()
-        for change in changes:
-            self._drive_changed(self.destinations[str(change.path)], change)
-        if changes:
+        if self.comings.poll():
             self._rewatch()
         for dest in self.present():
             if dest.index_replaced():
                 log.info("%s: its index was rebuilt; reconciling", dest.key)
                 dest.needs_reconcile = True
                 self.runner.submit("reconcile", dest.key, "index rebuilt")
-
-    def _drive_changed(self, dest: Destination, change: Change) -> None:
-        if not change.appeared:
-            log.info("%s is gone: %s", dest.key, change.presence.reason)
-            dest.detach(change.presence)
-            self._publish(DestinationChanged(dest.key, False))
-            return
-        try:
-            dest.attach(change.presence)
-        except FAILURES as err:
-            log.warning("%s is there but cannot be used: %s", dest.key, err)
-            return
-        log.info("%s is connected (snapshots: %d)", dest.key, dest.snapshot_count)
-        self._publish(DestinationChanged(dest.key, True))
-        if self.unlocks.attached(dest):
-            return
-        self.runner.submit("reconcile", dest.key, "drive-connected")
-        dest.owed = self._owed_on_connect(dest)
-
-    def _owed_on_connect(self, dest: Destination) -> str | None:
-        """A drive holding no snapshot yet gets its first one soon, whenever it is seen; a drive with a
-        history plugged in while the agent runs gets a catch-up. Both wait for `_schedule`: not paused, not
-        held back by the battery, after the reconciliation scan."""
-        if dest.snapshot_count == 0:
-            return "first" if dest.folders else None
-        return "drive-connected" if self.started else None
 
     def _poll_folders(self) -> None:
         """Pick up folders added or removed with `timekeep add/remove`; a new one's root is journaled so its

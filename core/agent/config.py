@@ -1,12 +1,13 @@
 """The agent's settings: its destinations (repositories, rotated among) and its schedule, from settings.json
 (the file the window and the CLI share, `timekeep.core.settings`):
 
-    {"destinations": ["/media/usb/Timekeep/home", "/mnt/nas/Timekeep/home"],
+    {"destinations": ["/media/usb/Timekeep/home", "s3://backups/laptop"],
      "interval_minutes": 60, "clock_times": ["13:00"], "back_up_on_battery": false,
      "at_shutdown": true, "journal_max_paths": 10000, "journal_max_bytes": 1073741824,
      "quiet_seconds": 2}
 
-A missing file means defaults; a repository given with --repo or $TIMEKEEP_REPO is a destination too.
+A missing file means defaults; a repository given with --repo or $TIMEKEEP_REPO is a destination too. A
+destination in a bucket (`s3://bucket/prefix`) is reached at the endpoint remembered for it in the same file.
 The running agent reads the file again whenever it changes (`SettingsFile`): no restart is needed.
 """
 
@@ -20,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from timekeep.core import settings
+from timekeep.core.agent.where import Where, destination_of
 from timekeep.core.errors import UsageError
 from timekeep.core.schedule.policy import DEFAULT_INTERVAL_S, Policy, parse_clock_times
 
 
 @dataclass(frozen=True)
 class AgentConfig:
-    destinations: tuple[Path, ...] = ()
+    destinations: tuple[Where, ...] = ()
     policy: Policy = field(default_factory=Policy)
     quiet_s: float = 2.0  # debounce: a path waits this long after its last event before a scheduled read
     max_wait_s: float = 30.0  # ...but a storage time never waits longer than this for quiet
@@ -35,6 +37,8 @@ class AgentConfig:
     folders_poll_s: float = 5.0
     shutdown_budget_s: float = 20.0  # time allowed at shutdown for a running or final storage time
     udisks_bus: str | None = "SYSTEM"  # where udisks signals wake the drive poll; None: polling alone
+    remote_poll_s: float = 60.0  # how often a reachable bucket is looked at again (one request)
+    remote_backoff_max_s: float = 300.0  # the longest wait between two looks at an unreachable one
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
@@ -84,12 +88,18 @@ def policy_from(data: dict[str, Any], zone: tzinfo) -> Policy:
 
 def parse_config(data: dict[str, Any], extra: str | None = None, zone: tzinfo | None = None) -> AgentConfig:
     """Settings from settings.json's contents; `extra` (--repo) is put first among the destinations."""
-    listed = [Path(os.path.abspath(p)) for p in data.get("destinations", [])]
-    if extra is not None and Path(os.path.abspath(extra)) not in listed:
-        listed.insert(0, Path(os.path.abspath(extra)))
-    quiet = float(data.get("quiet_seconds", 2.0))
-    return AgentConfig(tuple(listed), policy_from(data, zone or local_zone()), quiet_s=quiet,
-                       tick_s=float(data.get("tick_seconds", 0.25)), raw=data)
+    listed = [destination_of(p) for p in data.get("destinations", [])]
+    if extra is not None and destination_of(extra) not in listed:
+        listed.insert(0, destination_of(extra))
+    try:
+        quiet = float(data.get("quiet_seconds", 2.0))
+        remote_poll = float(data.get("remote_poll_seconds", 60.0))
+        remote_max = float(data.get("remote_backoff_max_seconds", 300.0))
+        tick = float(data.get("tick_seconds", 0.25))
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"agent settings: {err}") from None
+    return AgentConfig(tuple(listed), policy_from(data, zone or local_zone()), quiet_s=quiet, tick_s=tick,
+                       remote_poll_s=remote_poll, remote_backoff_max_s=remote_max, raw=data)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

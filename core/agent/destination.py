@@ -3,6 +3,10 @@
 While the drive is connected the agent journals dirty paths into the repository's index, opening it for
 each write. While it is absent nothing is written anywhere near it; events it misses are found by a
 reconciliation scan when it comes back.
+
+A repository in a bucket (`s3://…`) keeps its index on this computer: once it was reached and the index
+brought up to the bucket, its journal, folder list and counts are read and written there, so following
+the folders costs no request; only its storage times, scans and the plans it serves go to the network.
 """
 
 from __future__ import annotations
@@ -19,14 +23,16 @@ from peewee import DatabaseError
 
 from timekeep.core import protected, unlocking
 from timekeep.core.agent import locked as locking
+from timekeep.core.agent.where import Where, is_remote
 from timekeep.core.api import Timekeep
 from timekeep.core.capture.excludes import Excludes
+from timekeep.core.crypto.sealing import unlocked
 from timekeep.core.drives import Presence
-from timekeep.core.errors import TimekeepError
+from timekeep.core.errors import IndexMissing, TimekeepError
 from timekeep.core.index import journal
 from timekeep.core.index.journal import JournalEntry, JournalStats
 from timekeep.core.journaling import JournalView
-from timekeep.core.storage.layout import Layout, layout_of, load_config, read_folders
+from timekeep.core.storage.layout import layout_of, load_config, read_folders
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +53,10 @@ def protected_by(path: bytes, folders: Mapping[bytes, Excludes]) -> bytes | None
 class Destination:
     """Holds no file open on the drive between uses, so the person can always eject it."""
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, path: Where, clock: Callable[[], float] = time.monotonic) -> None:
         self.path = path
         self.key = str(path)
-        self.layout = Layout(path)
+        self.remote = is_remote(path)
         self.clock = clock
         self.presence = Presence(False, "not looked at yet")
         self.folders: dict[bytes, Excludes] = {}
@@ -66,6 +72,7 @@ class Destination:
         self.locked: str | None = None  # encrypted and no key: why, and how to give it
         self.slots: locking.SlotsSeen = ()  # the key slots when it was last tried
         self.skip_noted = False  # a storage time skipped while locked was said in the log
+        self.seen = False  # attached at least once since the agent started
 
     @property
     def present(self) -> bool:
@@ -76,8 +83,12 @@ class Destination:
         """The repository's journal, open for one use. Opening never creates an index: a missing or damaged
         one raises (IndexMissing, IndexDamaged), and on a full drive writing to it is refused. A locked one's
         is this computer's index, opened without the key."""
+        if self.remote:
+            with locking.journal_at(self._index()) as view:
+                yield view
+            return
         if self.locked is not None:
-            with locking.local_journal(self.path) as view:
+            with locking.local_journal(self._drive()) as view:
                 yield view
             return
         with Timekeep.open(self.path) as tk:
@@ -85,22 +96,41 @@ class Destination:
 
     def attach(self, presence: Presence) -> None:
         """The drive is here: read what it protects and holds; events it missed need a scan."""
+        self.unlock()  # before it shows as present: never present and unlocked while it is locked
         self.presence = presence
         self.needs_reconcile = True
-        self.unlock()
+        self._catch_up()
         self.refresh_folders()
         self.refresh()
         self._index_id = self._current_index_id()
 
     def unlock(self) -> bool:
         """Unlock it unattended (the environment, the keyring; it may be already); True once it is open."""
-        self.slots = locking.slots_seen(self.path)
+        self.slots = () if self.remote else locking.slots_seen(self._drive())
         self.locked = locking.unattended(self.path)
         return self.locked is None
+
+    def _drive(self) -> Path:
+        assert isinstance(self.path, Path), "a drive's destination"
+        return self.path
+
+    def _index(self) -> Path:
+        """This computer's index of a repository in a bucket (known once the bucket was reached)."""
+        if self.presence.repository_id is None:
+            raise IndexMissing(f"{self.key} has not been reached yet")
+        return locking.index_of(self.presence.repository_id)
+
+    def _catch_up(self) -> None:
+        """A bucket was reached: bring this computer's index up to it (what other computers or a command
+        stored meanwhile), as any reader does; a repository that is still locked waits for its key."""
+        if self.remote and self.locked is None:
+            with Timekeep.open(self.path):
+                pass
 
     def opened(self) -> None:
         """Unlocked at last: its folder list is the drive's again, and what changed meanwhile is scanned for."""
         self.needs_reconcile = True
+        self._catch_up()
         self.refresh_folders()
         self.refresh()
         self._index_id = self._current_index_id()
@@ -109,10 +139,14 @@ class Destination:
         """A locked destination is worth trying again: given a key meanwhile, or its key slots changed."""
         if self.locked is None:
             return False
-        config = load_config(self.path)
-        return unlocking.holds_key(config) or locking.slots_seen(self.path) != self.slots
+        if self.remote:  # its key slots are not watched over the network: only a key given counts
+            return self.presence.repository_id is not None and unlocked(self.presence.repository_id) is not None
+        config = load_config(self._drive())
+        return unlocking.holds_key(config) or locking.slots_seen(self._drive()) != self.slots
 
     def _current_index_id(self) -> str:
+        if self.remote:
+            return locking.index_id_at(self._index()) if self.presence.repository_id else ""
         try:
             with Timekeep.open(self.path) as tk:
                 return tk.index_id()
@@ -146,9 +180,11 @@ class Destination:
     def refresh_folders(self) -> bool:
         """Re-read folders.json (the drive's record of what is protected); True when it changed."""
         try:
+            if self.remote:
+                return self._set_folders(locking.folders_at(self._index()))
             if self.locked is not None:
-                return self._set_folders(locking.local_folders(self.path))
-            entries = read_folders(layout_of(self.path, load_config(self.path)))
+                return self._set_folders(locking.local_folders(self._drive()))
+            entries = read_folders(layout_of(self._drive(), load_config(self._drive())))
         except (OSError, ValueError, TimekeepError, DatabaseError) as err:
             log.warning("%s: cannot read its folder list: %s", self.key, err)
             return False
@@ -163,8 +199,10 @@ class Destination:
 
     def refresh(self) -> None:
         """Re-read its snapshot count, latest snapshot and journal size (after a storage time, a flush)."""
-        if self.locked is not None:
-            snaps, self.stats = locking.local_counts(self.path)
+        if self.remote:
+            snaps, self.stats = locking.counts_at(self._index())
+        elif self.locked is not None:
+            snaps, self.stats = locking.local_counts(self._drive())
         else:
             with Timekeep.open(self.path) as tk:
                 snaps = tk.snapshots()

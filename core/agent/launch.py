@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from timekeep.core.agent.where import key_of
+
 Systemctl = Callable[[list[str]], bool]
 
 
@@ -140,7 +142,7 @@ def protect(repo: str, starter: Starter | None = None) -> Protection:
 
 
 def _on(repo: str) -> str:
-    return (f"Protection is on: the background agent backs up to {os.path.abspath(repo)} on its schedule, "
+    return (f"Protection is on: the background agent backs up to {key_of(repo)} on its schedule, "
             "also when this window is closed.")
 
 

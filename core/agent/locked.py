@@ -17,11 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from timekeep.core import unlocking
+from timekeep.core.agent.where import Where
+from timekeep.core.api import is_encrypted
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.crypto import keys
 from timekeep.core.crypto.unlock import ENV_VAR
 from timekeep.core.errors import IndexMissing, KeyNeeded, KeySlotDamaged, PassphraseUnavailable, UsageError, WrongKey
-from timekeep.core.index import journal, queries
+from timekeep.core.index import journal, queries, schema
 from timekeep.core.index.journal import JournalStats
 from timekeep.core.index.schema import open_index
 from timekeep.core.journaling import JournalView
@@ -32,7 +34,7 @@ HOW_TO_UNLOCK = "open Timekeep or run `timekeep unlock` to give the passphrase"
 SlotsSeen = tuple[tuple[str, int, int], ...]
 
 
-def unattended(path: Path, environ: Mapping[str, str] | None = None) -> str | None:
+def unattended(path: Where, environ: Mapping[str, str] | None = None) -> str | None:
     """Unlock `path` for this process from the environment or the keyring, never a terminal. None once it is
     open (or needs no key); otherwise why it stays locked, in words for the status."""
     try:
@@ -46,11 +48,11 @@ def unattended(path: Path, environ: Mapping[str, str] | None = None) -> str | No
     return None
 
 
-def with_secret(path: Path, secret: str) -> None:
+def with_secret(path: Where, secret: str) -> None:
     """Unlock `path` with the passphrase or recovery key a person gave, kept in this process's memory only;
     WrongKey (exit 2) when it opens no key slot."""
-    if not repo_layout.load_config(path.absolute()).encrypted:
-        raise UsageError(f"{path.absolute()} is not encrypted: it needs no passphrase")
+    if not is_encrypted(path):
+        raise UsageError(f"{path} is not encrypted: it needs no passphrase")
     unlocking.unlock_with(path, secret)
 
 
@@ -70,10 +72,22 @@ def _local_index(path: Path) -> Path:
     return repo_layout.Layout(path, repo_layout.local_index_home(config.repository_id)).index
 
 
+def index_of(repository_id: str) -> Path:
+    """This computer's index of the repository `repository_id` keeps locally (encrypted, or in a bucket)."""
+    return repo_layout.local_index_home(repository_id) / "index.db"
+
+
 @contextmanager
 def local_journal(path: Path) -> Iterator[JournalView]:
     """The journal in this computer's index of a locked repository (IndexMissing when it holds none)."""
-    db = open_index(_local_index(path))
+    with journal_at(_local_index(path)) as view:
+        yield view
+
+
+@contextmanager
+def journal_at(index: Path) -> Iterator[JournalView]:
+    """The journal in the index file `index`, opened without the drive or the key (IndexMissing without one)."""
+    db = open_index(index)
     try:
         yield JournalView(db, on_copy=False)
     finally:
@@ -83,8 +97,13 @@ def local_journal(path: Path) -> Iterator[JournalView]:
 def local_folders(path: Path) -> dict[bytes, Excludes]:
     """The protected folders as this computer's index last saw them (the drive's list is sealed); none
     when this computer holds no index of it yet."""
+    return folders_at(_local_index(path))
+
+
+def folders_at(index: Path) -> dict[bytes, Excludes]:
+    """The protected folders the index file `index` lists (none when there is no such file)."""
     try:
-        db = open_index(_local_index(path))
+        db = open_index(index)
     except IndexMissing:
         return {}
     try:
@@ -96,11 +115,28 @@ def local_folders(path: Path) -> dict[bytes, Excludes]:
 
 def local_counts(path: Path) -> tuple[list[SnapshotInfo], JournalStats]:
     """The snapshots and journal size this computer's index holds (none without an index)."""
+    return counts_at(_local_index(path))
+
+
+def counts_at(index: Path) -> tuple[list[SnapshotInfo], JournalStats]:
+    """The snapshots and journal size the index file `index` holds (none when there is no such file)."""
     try:
-        db = open_index(_local_index(path))
+        db = open_index(index)
     except IndexMissing:
         return [], JournalStats(0, 0, None)
     try:
         return queries.snapshots(db), journal.stats(db)
+    finally:
+        db.close()
+
+
+def index_id_at(index: Path) -> str:
+    """The name the index file `index` got when it was made ("" when there is none)."""
+    try:
+        db = open_index(index)
+    except IndexMissing:
+        return ""
+    try:
+        return schema.index_id(db)
     finally:
         db.close()

@@ -8,13 +8,14 @@ Paths travel as os.fsdecode text, times as UTC ISO 8601 with a Z (see `timekeep.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from timekeep.core.agent.protocol import Wire, path_bytes, path_text, progress_from, progress_json
+from timekeep.core.agent.where import key_of
+from timekeep.core.errors import UsageError
 from timekeep.core.types import CoalesceReport, FileError, Progress, SnapshotInfo
 
 JobKind = Literal["backup", "reconcile", "coalesce"]
@@ -264,7 +265,10 @@ class Status:
     def serves(self, repo: str | Path) -> bool:
         """Whether `repo` is one of the agent's destinations and connected: the one test of whether a storage
         time of it can be asked of the agent."""
-        wanted = os.path.abspath(repo)
+        try:
+            wanted = key_of(repo)
+        except UsageError:  # not a location at all: no destination of the agent's
+            return False
         return any(d.path == wanted and d.present for d in self.destinations)
 
     def to_wire(self) -> Wire:

@@ -16,6 +16,7 @@ from timekeep.core.agent.destination import Destination
 from timekeep.core.agent.messages import Changed, DestinationStatus, FolderStatus, Status
 from timekeep.core.agent.protocol import Wire, chunk_json, path_bytes, path_text, plan_json
 from timekeep.core.agent.server import Connection
+from timekeep.core.agent.where import key_of
 from timekeep.core.errors import UsageError
 from timekeep.core.schedule.policy import held_back
 from timekeep.core.types import iso_utc
@@ -154,4 +155,4 @@ class Service:
 
 
 def _destination_key(destination: str | None) -> str | None:
-    return None if not destination else os.path.abspath(destination)
+    return None if not destination else key_of(destination)

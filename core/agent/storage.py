@@ -16,8 +16,8 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from timekeep.core.agent.where import Where
 from timekeep.core.api import Timekeep
 from timekeep.core.errors import NothingChanged
 from timekeep.core.journaling import selected
@@ -40,7 +40,7 @@ def reconcile(tk: Timekeep, roots: Collection[bytes] | None = None, cancel: thre
     return tk.journal.reconcile(selected(tk.folders(), roots), cancel, time.time_ns())
 
 
-def storage_time(path: Path, trigger: str, *, explicit: bool, scan_first: Collection[bytes] | None = (),
+def storage_time(path: Where, trigger: str, *, explicit: bool, scan_first: Collection[bytes] | None = (),
                  progress: Callable[[Progress], None] | None = None,
                  cancel: threading.Event | None = None) -> Outcome:
     """Store what the destination's journal names. `scan_first`: folders to reconcile before (those too big
@@ -102,7 +102,7 @@ def _named(dirty: dict[bytes, set[bytes]]) -> dict[bytes, set[bytes]]:
     return {root: needed(paths, lookup) for root, paths in dirty.items()}
 
 
-def thin(path: Path, progress: Callable[[Progress], None] | None = None,
+def thin(path: Where, progress: Callable[[Progress], None] | None = None,
          cancel: threading.Event | None = None) -> CoalesceReport:
     """The coalescer on one destination: thin by its retention rule and give back the space."""
     with Timekeep.open(path, writer=True, progress=progress) as tk:
@@ -110,13 +110,13 @@ def thin(path: Path, progress: Callable[[Progress], None] | None = None,
         return tk.coalesce(progress, cancel)
 
 
-def _log_notes(path: Path, tk: Timekeep) -> None:
+def _log_notes(path: Where, tk: Timekeep) -> None:
     """What opening found and did (an index rebuilt, a lost manifest written again) goes to the agent's log."""
     for note in tk.notes:
         log.warning("%s: %s", path, note)
 
 
-def reconcile_only(path: Path, cancel: threading.Event | None = None) -> int:
+def reconcile_only(path: Where, cancel: threading.Event | None = None) -> int:
     """The scan at start, after an overflow, once a day: journal what differs, take no snapshot."""
     with Timekeep.open(path) as tk:
         return reconcile(tk, None, cancel)

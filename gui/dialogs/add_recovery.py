@@ -25,6 +25,7 @@ from timekeep.gui.dialogs.recovery_page import RecoveryKeyPage
 from timekeep.gui.dialogs.secret_fields import SecretFields
 from timekeep.gui.dialogs.unlock import PLACEHOLDER
 from timekeep.gui.key_jobs import Refused, recovery_key_typed
+from timekeep.gui.location import Location
 from timekeep.gui.prompts import Prompts
 from timekeep.gui.workers import WorkerPool
 
@@ -33,7 +34,7 @@ EXPLAINED = ("A recovery key opens your backups when the passphrase is forgotten
 
 
 class AddRecoveryDialog(QDialog):
-    def __init__(self, workers: WorkerPool, prompts: Prompts, home: Path, repo: Path,
+    def __init__(self, workers: WorkerPool, prompts: Prompts, home: Path, repo: Location,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.workers, self.repo = workers, repo

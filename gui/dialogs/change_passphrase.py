@@ -7,8 +7,6 @@ once changed, the dialog says so (and what the keyring now holds) and offers onl
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -24,6 +22,7 @@ from timekeep.core.errors import UsageError
 from timekeep.gui import palette
 from timekeep.gui.dialogs.secret_fields import SecretFields
 from timekeep.gui.key_jobs import Changed, Refused, change_typed
+from timekeep.gui.location import Location
 from timekeep.gui.workers import WorkerPool
 
 EXPLAINED = ("Type the current passphrase (or the recovery key), then the new passphrase twice. Your backups "
@@ -47,7 +46,7 @@ def new_passphrase_refusal(current: str, new: str, again: str) -> str | None:
 
 
 class ChangePassphraseDialog(QDialog):
-    def __init__(self, workers: WorkerPool, repo: Path, argon2: Argon2Params | None = None,
+    def __init__(self, workers: WorkerPool, repo: Location, argon2: Argon2Params | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.workers, self.repo, self.argon2 = workers, repo, argon2

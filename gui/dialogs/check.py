@@ -6,8 +6,6 @@ what was lost by snapshot and path first.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
@@ -25,6 +23,7 @@ from timekeep.core.types import CheckReport, Progress
 from timekeep.gui import wording
 from timekeep.gui.assets import Assets
 from timekeep.gui.engine_jobs import check_backup
+from timekeep.gui.location import Location
 from timekeep.gui.workers import WorkerPool
 
 LISTED = 50  # past this a list is for `timekeep check --json`, not for reading in a dialog
@@ -52,7 +51,7 @@ def check_text(report: CheckReport) -> str:
 
 
 class CheckDialog(QDialog):
-    def __init__(self, workers: WorkerPool, repo: Path, assets: Assets, parent: QWidget | None = None) -> None:
+    def __init__(self, workers: WorkerPool, repo: Location, assets: Assets, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.workers, self.repo = workers, repo
         self.report: CheckReport | None = None

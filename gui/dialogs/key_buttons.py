@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QPushButton, QWidget
 from timekeep.core.api import Argon2Params
 from timekeep.gui.dialogs.add_recovery import AddRecoveryDialog
 from timekeep.gui.dialogs.change_passphrase import ChangePassphraseDialog
+from timekeep.gui.location import Location
 from timekeep.gui.prompts import Prompts
 from timekeep.gui.workers import WorkerPool
 
@@ -18,7 +19,7 @@ D = TypeVar("D", bound=QDialog)
 
 
 class KeyButtons(QWidget):
-    def __init__(self, workers: WorkerPool, prompts: Prompts, home: Path, repo: Path,
+    def __init__(self, workers: WorkerPool, prompts: Prompts, home: Path, repo: Location,
                  argon2: Argon2Params | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.workers, self.prompts, self.home, self.repo, self.argon2 = workers, prompts, home, repo, argon2

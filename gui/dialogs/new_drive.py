@@ -7,19 +7,18 @@ workers through `KeySteps`; this dialog only shows its pages and says what it sa
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from timekeep.gui import palette
 from timekeep.gui.dialogs.welcome_keys import KeySteps
+from timekeep.gui.location import Location
 
 
 class NewDriveDialog(QDialog):
     def __init__(self, steps: KeySteps, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.steps = steps
-        self.repo: Path | None = None  # the repository made, once it is
+        self.repo: Location | None = None  # the repository made, once it is
         self.setWindowTitle("New backup drive")
         self.pages = QStackedWidget()
         for page in steps.pages():
@@ -51,6 +50,6 @@ class NewDriveDialog(QDialog):
         self.message.setStyleSheet(palette.message_style(self.palette(), error))
         self.message.setText(text)
 
-    def _ready(self, repo: Path) -> None:
+    def _ready(self, repo: Location) -> None:
         self.repo = repo
         self.accept()

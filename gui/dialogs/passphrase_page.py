@@ -5,14 +5,13 @@ Encryption is the default; "Do not encrypt this drive" is there, quieter, for th
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtWidgets import QCheckBox, QLabel, QVBoxLayout, QWidget
 
 from timekeep.core.api import check_passphrase
 from timekeep.core.errors import UsageError
 from timekeep.gui.dialogs.secret_fields import SecretFields
 from timekeep.gui.dialogs.unlock import PLACEHOLDER, unlock_text
+from timekeep.gui.location import Location
 
 EXPLAINED = ("Timekeep encrypts the backups, so that nobody can read them if the drive is lost or stolen. "
              "Choose a passphrase. Without it — or the recovery key shown next — the backups cannot be "
@@ -76,6 +75,6 @@ class OpenPassphrasePage(QWidget):
         layout.addWidget(self.secret)
         layout.addStretch(1)
 
-    def ask_for(self, repo: Path) -> None:
+    def ask_for(self, repo: Location) -> None:
         self.text.setText(unlock_text(repo))
         self.secret.clear()

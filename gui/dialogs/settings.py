@@ -33,12 +33,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from timekeep.core.api import is_remote
 from timekeep.core.types import CoalesceReport, FolderInfo, Progress, Retention
 from timekeep.gui import wording
 from timekeep.gui.assets import Assets
+from timekeep.gui.dialogs.bucket import BucketDialog
 from timekeep.gui.engine_jobs import FolderChange
 from timekeep.gui.prompts import Prompts
 from timekeep.gui.settings import SCHEDULE_CHOICES, AppSettings
+from timekeep.gui.widgets.s3_form import Connected
+from timekeep.gui.workers import WorkerPool
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -51,13 +55,14 @@ def schedule_words(minutes: int) -> str:
     return "Once a day"
 
 
-def encryption_words(encrypted: bool | None) -> str:
-    """One line on what the drive reveals to whoever holds it."""
+def encryption_words(encrypted: bool | None, remote: bool = False) -> str:
+    """One line on what the drive (or the bucket) reveals to whoever holds it."""
+    medium, holding = ("bucket", "who can read the bucket") if remote else ("drive", "holding the drive")
     if encrypted is None:
-        return "Encryption: not known until the drive is connected and unlocked."
+        return f"Encryption: not known until the {medium} is {'reached' if remote else 'connected'} and unlocked."
     if encrypted:
-        return "Encrypted: without the passphrase or the recovery key, the drive reveals no file and no name."
-    return "Not encrypted: anyone holding the drive can read the backups."
+        return f"Encrypted: without the passphrase or the recovery key, the {medium} reveals no file and no name."
+    return f"Not encrypted: anyone {holding} can read the backups."
 
 
 def _note(text: str) -> QLabel:
@@ -81,7 +86,7 @@ class SettingsDialog(QDialog):
 
     def __init__(self, settings: AppSettings, folders: tuple[FolderInfo, ...], prompts: Prompts, assets: Assets,
                  parent: QWidget | None = None, agent_serving: bool = False, encrypted: bool | None = None,
-                 key_buttons: QWidget | None = None) -> None:
+                 key_buttons: QWidget | None = None, workers: WorkerPool | None = None) -> None:
         super().__init__(parent)
         self.settings, self.prompts, self.assets = settings, prompts, assets
         self.agent_serving = agent_serving  # the background agent backs this drive up by its own schedule
@@ -89,6 +94,9 @@ class SettingsDialog(QDialog):
         self.key_buttons = key_buttons  # an encrypted drive's "Change passphrase…" and "Add recovery key…"
         self.original_folders = [f.path for f in folders]
         self.new_repository: str | None = None  # a drive or folder the person chose; the app resolves it
+        self.new_bucket: Connected | None = None  # or a bucket that answered "Connect"
+        self.workers = workers  # None: no bucket is offered
+        self.bucket_dialog: BucketDialog | None = None
         self.setWindowTitle("Timekeep settings")
         self.setWindowIcon(assets.app_icon())
         grid = QGridLayout()
@@ -119,12 +127,33 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(group)
         layout.addWidget(QLabel("Backups are kept in:"))
         layout.addWidget(self.repository_label)
-        self.encryption_label = _note(encryption_words(self.encrypted))
+        remote = is_remote(self.settings.repository or "")
+        self.encryption_label = _note(encryption_words(self.encrypted, remote))
         layout.addWidget(self.encryption_label)
         if self.key_buttons is not None:
             layout.addWidget(self.key_buttons)
-        layout.addWidget(change, 0, Qt.AlignmentFlag.AlignLeft)
+        row = QHBoxLayout()
+        row.addWidget(change)
+        if self.workers is not None:
+            self.s3_button = QPushButton(self.assets.icon("drive"), "Network or cloud storage (S3)…")
+            self.s3_button.clicked.connect(self.choose_bucket)
+            row.addWidget(self.s3_button)
+        row.addStretch(1)
+        layout.addLayout(row)
         return group
+
+    def choose_bucket(self) -> BucketDialog:
+        """The S3 form in a dialog of its own; a bucket that answered is applied with OK, as a drive is."""
+        assert self.workers is not None
+        dialog = self.bucket_dialog = BucketDialog(self.workers, self)
+        dialog.accepted.connect(lambda: self._bucket_chosen(dialog.found))
+        dialog.open()
+        return dialog
+
+    def _bucket_chosen(self, found: Connected | None) -> None:
+        if found is not None:
+            self.new_repository, self.new_bucket = None, found
+            self.repository_label.setText(f"{found.location} (applied when you press OK)")
 
     def _folders_group(self, folders: tuple[FolderInfo, ...]) -> QGroupBox:
         group = QGroupBox("Protected folders")
@@ -273,7 +302,7 @@ class SettingsDialog(QDialog):
     def _change_drive(self) -> None:
         chosen = self.prompts.choose_folder(self, "Choose the backup drive or folder", "/media")
         if chosen:
-            self.new_repository = chosen
+            self.new_repository, self.new_bucket = chosen, None
             self.repository_label.setText(f"{chosen} (applied when you press OK)")
 
     # the outcome

@@ -7,26 +7,26 @@ dialog, which stays open for another try; Cancel leaves the drive locked and the
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from timekeep.gui import palette, wording
 from timekeep.gui.dialogs.secret_fields import SecretFields
 from timekeep.gui.key_jobs import Refused, Unlocked, unlock_typed
+from timekeep.gui.location import Location
 from timekeep.gui.workers import WorkerPool
 
 PLACEHOLDER = "Passphrase or recovery key"
 
 
-def unlock_text(repo: Path) -> str:
+def unlock_text(repo: Location) -> str:
     where = wording.display_path(os.fsencode(repo))
     return (f"The backups in <b>{where}</b> are encrypted. Type their passphrase — or the recovery key, "
             "if the passphrase is lost — to open them.")
 
 
 class UnlockDialog(QDialog):
-    def __init__(self, workers: WorkerPool, repo: Path, parent: QWidget | None = None) -> None:
+    def __init__(self, workers: WorkerPool, repo: Location, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.workers, self.repo = workers, repo
         self.keyring_note = ""  # what the keyring said when asked to keep the passphrase, if anything

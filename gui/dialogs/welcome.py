@@ -1,4 +1,5 @@
-"""The first run: choose the drive, protect it with a passphrase, choose the folders, take the first backup.
+"""The first run: choose the drive (or a bucket: network or cloud storage), protect it with a passphrase,
+choose the folders, take the first backup.
 
 New backups are encrypted unless the person chooses otherwise (`timekeep.gui.dialogs.welcome_keys`).
 Opening a drive that already holds this computer's backups just works: the flow ends at once. The first
@@ -39,14 +40,17 @@ from timekeep.gui.engine_jobs import (
     open_reader,
     run_backup,
 )
+from timekeep.gui.location import Location
 from timekeep.gui.prompts import Prompts
 from timekeep.gui.volumes import Suggestion, Volume, backups_folder, list_volumes, suggested_folders
+from timekeep.gui.widgets.s3_form import Connected
+from timekeep.gui.widgets.where_choice import WhereChoice
 from timekeep.gui.workers import WorkerPool
 
 DATA_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-def already_set_up(path: Path) -> bool:
+def already_set_up(path: Location) -> bool:
     """Whether the repository already protects folders and holds snapshots: then there is nothing to set up.
     One whose index is missing or damaged holds backups too; the main window offers to rebuild its index."""
     opened = open_reader(path)
@@ -54,6 +58,14 @@ def already_set_up(path: Path) -> bool:
         return True  # the main window offers to rebuild the index, or to unlock
     with opened as tk:
         return bool(tk.folders()) and bool(tk.snapshots())
+
+
+def volume_text(volume: Volume) -> str:
+    """Two lines for a drive in the list: its name and mount point; its free space and what kind it is."""
+    kind = ("removable drive" if volume.removable else
+            "this computer's own disk: not safe if that disk fails" if volume.is_system else "disk")
+    title = volume.root if volume.name in ("", volume.root) else f"{volume.name} — {volume.root}"
+    return f"{title}\n{wording.size(volume.free)} free of {wording.size(volume.total)} · {kind}"
 
 
 def _page(title: str, text: str) -> tuple[QWidget, QVBoxLayout]:
@@ -76,7 +88,7 @@ class WelcomeDialog(QDialog):
         super().__init__(parent)
         self.workers, self.prompts, self.assets = workers, prompts, assets
         self.home = home or Path.home()
-        self.repo: Path | None = None
+        self.repo: Location | None = None
         self.cancel_event: threading.Event | None = None
         self.outcome = ""  # "", "done", "cancelled", "failed": how the first backup ended
         self.setWindowTitle("Welcome to Timekeep")
@@ -119,31 +131,46 @@ class WelcomeDialog(QDialog):
         row.addWidget(self.next_button)
         return row
 
-    # page 1: the drive
+    # page 1: the drive, or a bucket
     def _drive_page(self) -> QWidget:
         page, layout = _page("Where should Timekeep keep your backups?",
-                             "Choose a drive — ideally an external one — or any folder. Timekeep keeps every "
-                             "version of your files there, in a folder named after this computer.")
-        self.drive_list = QListWidget()
-        self.drive_list.setAccessibleName("Drives")
+                             "Choose a drive — ideally an external one — or any folder, or storage on your "
+                             "network or in the cloud. Timekeep keeps every version of your files there.")
+        where = self.where = WhereChoice(self.workers)
+        self.drive_choice, self.s3_choice, self.s3_form = where.drive_choice, where.s3_choice, where.s3_form
+        self.drive_list, self.folder_button, self.where_pages = where.drive_list, where.folder_button, where.pages
+        where.kind_changed.connect(self._kind_chosen)
         self.drive_list.itemSelectionChanged.connect(self._drive_chosen)  # a selection, never mere focus
-        self.folder_button = QPushButton("Use another folder…")
         self.folder_button.clicked.connect(self._choose_other_folder)
+        self.s3_form.connected.connect(self._bucket_connected)
+        self.s3_form.edited.connect(self._forget_target)
         self.target_label = QLabel("")
         self.target_label.setWordWrap(True)
-        layout.addWidget(self.drive_list, 1)
-        layout.addWidget(self.folder_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(where, 1)
         layout.addWidget(self.target_label)
         return page
 
+    def _kind_chosen(self, bucket: bool) -> None:
+        """A drive or a bucket: what was chosen for the other kind no longer counts."""
+        self._forget_target()
+        if not bucket and self.drive_list.selectedItems():
+            self._drive_chosen()
+
+    def _forget_target(self) -> None:
+        self.repo = None
+        self.target_label.clear()
+        self.next_button.setEnabled(False)
+
+    def _bucket_connected(self, found: Connected) -> None:
+        self.repo = found.location
+        self.target_label.setText(f"Timekeep found backups in <b>{found.location}</b>: they will open"
+                                  if found.state == "repository" else
+                                  f"Backups will be kept in <b>{found.location}</b> on {found.host}")
+        self.next_button.setEnabled(self.pages.currentIndex() == 0)
+
     def _volumes_listed(self, volumes: list[Volume]) -> None:
         for volume in volumes:
-            kind = ("removable drive" if volume.removable else
-                    "this computer's own disk: not safe if that disk fails" if volume.is_system else "disk")
-            title = volume.root if volume.name in ("", volume.root) else f"{volume.name} — {volume.root}"
-            text = (f"{title}\n{wording.size(volume.free)} free of "
-                    f"{wording.size(volume.total)} · {kind}")
-            item = QListWidgetItem(self.assets.icon("drive"), text)
+            item = QListWidgetItem(self.assets.icon("drive"), volume_text(volume))
             item.setData(DATA_ROLE, volume.root)
             self.drive_list.addItem(item)
 
@@ -166,6 +193,8 @@ class WelcomeDialog(QDialog):
         self.workers.start(backups_folder, drive, on_done=self._target_known, on_failed=self._say)
 
     def _target_known(self, found: tuple[Path, bool]) -> None:
+        if self.s3_choice.isChecked():
+            return  # a bucket was chosen meanwhile
         self.repo, exists = found
         where = wording.display_path(os.fsencode(self.repo))
         self.target_label.setText(f"Timekeep found backups in <b>{where}</b>: they will open" if exists
@@ -297,10 +326,10 @@ class WelcomeDialog(QDialog):
         elif page == 2:
             self.finish()
 
-    def _open_repository(self, repo: Path) -> None:
+    def _open_repository(self, repo: Location) -> None:
         self.workers.start(open_or_create, repo, on_done=self._repository_ready, on_failed=self._say)
 
-    def _repository_ready(self, repo: Path) -> None:
+    def _repository_ready(self, repo: Location) -> None:
         self.workers.start(already_set_up, repo, on_done=self._state_known, on_failed=self._say)
 
     def _state_known(self, set_up: bool) -> None:

@@ -16,13 +16,14 @@ from timekeep.core.api import Argon2Params
 from timekeep.gui.dialogs.passphrase_page import NewPassphrasePage, OpenPassphrasePage
 from timekeep.gui.dialogs.recovery_page import RecoveryKeyPage
 from timekeep.gui.key_jobs import Made, Refused, Unlocked, drive_state, make_repository, unlock_typed
+from timekeep.gui.location import Location
 from timekeep.gui.prompts import Prompts
 from timekeep.gui.workers import WorkerPool
 
 
 class KeySteps(QObject):
     page_wanted = Signal(object)  # the page (QWidget) to show next
-    ready = Signal(object)  # Path: the repository, made or unlocked, to open
+    ready = Signal(object)  # Location: the repository, made or unlocked, to open
     said = Signal(str)  # a sentence for the dialog's message line: a refusal, or what is going on
     failed = Signal(str)
 
@@ -30,7 +31,7 @@ class KeySteps(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.workers, self.argon2 = workers, argon2
-        self.repo: Path | None = None
+        self.repo: Location | None = None
         self.new_page = NewPassphrasePage()
         self.recovery_page = RecoveryKeyPage(workers, prompts, home)
         self.open_page = OpenPassphrasePage()
@@ -38,7 +39,7 @@ class KeySteps(QObject):
     def pages(self) -> tuple[QWidget, ...]:
         return self.new_page, self.recovery_page, self.open_page
 
-    def begin(self, repo: Path) -> None:
+    def begin(self, repo: Location) -> None:
         """Look (in a worker) whether `repo` is new, locked or ready, and go on from there."""
         self.repo = repo
         self.workers.start(drive_state, repo, on_done=self._state_known, on_failed=self.failed.emit)

@@ -14,6 +14,7 @@ import time
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
+from timekeep.core.api import is_remote
 from timekeep.core.types import Progress
 from timekeep.gui import wording
 from timekeep.gui.assets import Assets
@@ -23,11 +24,13 @@ BROUGHT_BACK = ("Everything stored is still on the drive: rebuilding the index f
                 "back. Nothing on the drive is changed but the index.")
 
 
-def missing_text(last_backup_ns: int | None, now_ns: int) -> str:
-    """'Backup drive not connected — last backup 2 days ago' (or 'no backup yet')."""
+def missing_text(last_backup_ns: int | None, now_ns: int, remote: bool = False) -> str:
+    """'Backup drive not connected — last backup 2 days ago' (or 'no backup yet'); for a bucket, 'Backup
+    storage unreachable — …'."""
+    away = "Backup storage unreachable" if remote else "Backup drive not connected"
     if last_backup_ns is None:
-        return "Backup drive not connected — no backup yet"
-    return f"Backup drive not connected — last backup {wording.ago(last_backup_ns, now_ns)}"
+        return f"{away} — no backup yet"
+    return f"{away} — last backup {wording.ago(last_backup_ns, now_ns)}"
 
 
 def trouble_text(trouble: IndexTrouble) -> str:
@@ -73,7 +76,8 @@ class DriveStatus(QFrame):
         self.hide()
 
     def _show(self, icon: str, text: str, tooltip: str = "", rebuild: bool = False, choose: bool = True,
-              busy: bool = False) -> None:
+              busy: bool = False, remote: bool = False) -> None:
+        self.choose_button.setText("Choose other storage…" if remote else "Choose another drive…")
         self.icon.setPixmap(self.assets.icon(icon).pixmap(24, 24))
         self.label.setText(text)
         self.label.setToolTip(tooltip)
@@ -82,9 +86,13 @@ class DriveStatus(QFrame):
         self.bar.setVisible(busy)
         self.show()
 
-    def show_missing(self, repo: str, last_backup_ns: int | None) -> None:
-        self._show("drive-missing", missing_text(last_backup_ns, time.time_ns()),
-                   f"Looking for {repo}; connect the drive and the history comes back by itself")
+    def show_missing(self, repo: str, last_backup_ns: int | None, reason: str = "") -> None:
+        remote = is_remote(repo)
+        why = f"<br><small>{_escape(wording.sentence(reason))}</small>" if reason else ""
+        self._show("drive-missing", missing_text(last_backup_ns, time.time_ns(), remote) + why,
+                   f"Trying {repo} now and then; once it answers (the network is back, or the server is up) the "
+                   "history comes back by itself" if remote else
+                   f"Looking for {repo}; connect the drive and the history comes back by itself", remote=remote)
 
     def show_problem(self, message: str) -> None:
         self._show("drive-missing", f"The backup cannot be opened: {message}")

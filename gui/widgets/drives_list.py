@@ -6,7 +6,6 @@ Shown only while an agent runs; activating another connected drive opens its his
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -15,14 +14,20 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from timekeep.core.agent.messages import DestinationStatus
+from timekeep.core.api import is_remote
 from timekeep.gui import wording
+from timekeep.gui.location import Location, bucket_and_prefix, key_of
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 REPOSITORIES = "Timekeep"  # <drive>/Timekeep/<name>: the drive's own name says most
 
 
 def drive_name(path: str) -> str:
-    """'Passport' for /media/ann/Passport/Timekeep/laptop; the folder's own name otherwise."""
+    """'Passport' for /media/ann/Passport/Timekeep/laptop; the folder's own name otherwise; 'laptop in
+    backups' for s3://backups/laptop (a bucket's prefix names the computer, as a drive's folder does)."""
+    if is_remote(path):
+        bucket, prefix = bucket_and_prefix(path)
+        return f"{prefix.rsplit('/', 1)[-1]} in {bucket}" if prefix else bucket
     parts = Path(path).parts
     if len(parts) >= 3 and parts[-2] == REPOSITORIES:
         return parts[-3] if len(parts) > 3 else parts[-1]
@@ -34,8 +39,13 @@ def drive_line(dest: DestinationStatus, shown: bool, now_ns: int) -> str:
     it holds and how old the latest is."""
     count = f"{dest.snapshots} snapshot{'s' if dest.snapshots != 1 else ''}"
     latest = f" · {wording.ago(dest.latest_ns, now_ns)}" if dest.latest_ns is not None else ""
-    state = "shown here" if shown else "connected" if dest.present else "not connected"
+    state = "shown here" if shown else "connected" if dest.present else away_word(dest.path)
     return f"{drive_name(dest.path)} ({state})\n{count}{latest}"
+
+
+def away_word(path: str) -> str:
+    """What an absent destination is: a drive is not connected, a bucket unreachable."""
+    return "unreachable" if is_remote(path) else "not connected"
 
 
 class DrivesList(QWidget):
@@ -60,9 +70,9 @@ class DrivesList(QWidget):
         self.shown: str | None = None
         self.setVisible(False)
 
-    def set_destinations(self, destinations: tuple[DestinationStatus, ...], shown: Path | None) -> None:
+    def set_destinations(self, destinations: tuple[DestinationStatus, ...], shown: Location | None) -> None:
         """List the agent's drives (hidden when there are none: no agent runs)."""
-        here = self.shown = os.path.abspath(shown) if shown is not None else None
+        here = self.shown = key_of(shown) if shown is not None else None
         now = time.time_ns()
         self.list.clear()
         for dest in destinations:
@@ -70,7 +80,8 @@ class DrivesList(QWidget):
             item = QListWidgetItem(drive_line(dest, is_shown, now))
             item.setData(PATH_ROLE, dest.path)
             latest = f"\nLatest snapshot {wording.when(dest.latest_ns)}" if dest.latest_ns is not None else ""
-            tip = f"{dest.path}{latest}" + ("" if dest.present else f"\nNot connected: {dest.reason}")
+            tip = f"{dest.path}{latest}" + ("" if dest.present else
+                                             f"\n{away_word(dest.path).capitalize()}: {dest.reason}")
             item.setToolTip(tip)
             if is_shown:
                 font = QFont(item.font())
