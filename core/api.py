@@ -27,7 +27,10 @@ from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.atomic import atomic_write
 from timekeep.core.storage.failures import drive_errors
 from timekeep.core.storage.layout import CONFIG_NAME, Layout
+from timekeep.core.storage.location import is_remote as _is_remote
+from timekeep.core.storage.location import locate as _locate
 from timekeep.core.storage.privacy import answer_notice, make_private, notice, notice_due, remember_notice
+from timekeep.core.storage.s3_url import check_endpoint
 from timekeep.core.types import (
     CheckReport,
     CoalesceReport,
@@ -52,19 +55,22 @@ __all__ = [  # the door: Timekeep, and what the app and the CLI need around a re
     "Argon2Params", "RebuildReport", "Timekeep", "add_recovery_key", "answer_notice", "atomic_write",
     "change_passphrase", "check_passphrase", "describe_lost", "encrypt_repository", "export_keys",
     "forget_passphrase", "given_passphrase", "import_keys", "init_refusal", "init_repository", "is_encrypted",
-    "is_repository", "keep_new_passphrase", "key_slots", "make_private", "missing_drive",
-    "new_passphrase", "notice", "notice_due", "passphrase_given", "rebuild_index", "remember_notice",
-    "remember_passphrase", "remove_key_slot", "repository_id", "unlock", "unlock_quietly", "unlock_with",
+    "is_remote", "is_repository", "keep_new_passphrase", "key_slots", "locate", "make_private", "missing_drive",
+    "new_passphrase", "notice", "notice_due", "passphrase_given", "probe_location", "rebuild_index",
+    "remember_endpoint", "remember_notice", "remember_passphrase", "remove_key_slot", "repository_id", "unlock",
+    "unlock_quietly", "unlock_with",
 ]
 
 
 def init_repository(path: str | Path, index: str = "drive", encryption: str = "none", passphrase: str | None = None,
-                    argon2: Argon2Params | None = None) -> str | None:
-    """Create an empty repository at `path` (created if missing; must be empty if it exists). `index="local"`
-    keeps its index in this computer's cache folder rather than on the drive (rebuilt there from the drive
-    by any computer that lacks it). `encryption="repokey"` encrypts it under `passphrase` (its index is then
+                    argon2: Argon2Params | None = None, endpoint: str | None = None) -> str | None:
+    """Create an empty repository at `path` (created if missing; must be empty if it exists), a folder or an S3
+    location (s3://bucket/prefix on the server at `endpoint`, see `locate`; the bucket must exist, the prefix
+    be empty; an endpoint given is remembered in settings.json). `index="local"` keeps its index in this
+    computer's cache folder rather than on the drive (rebuilt there from the drive by any computer that lacks
+    it; always so in a bucket). `encryption="repokey"` encrypts it under `passphrase` (its index is then
     always local) and returns the recovery key, to be shown once; `argon2` overrides the tuned cost."""
-    root = Path(path)
+    root = locate(path, endpoint)
     recovery: list[str] = []
     make_keys = None
     if encryption not in repo_layout.ENCRYPTION_MODES:
@@ -72,12 +78,56 @@ def init_repository(path: str | Path, index: str = "drive", encryption: str = "n
     if encryption != "none":
         if passphrase is None:
             raise UsageError("an encrypted repository needs a passphrase")
-        make_keys = unlocking.key_maker(root.absolute(), passphrase, argon2, recovery)
-    config = repo_layout.create(root, index=index, make_keys=make_keys)
-    layout = repo_layout.layout_of(root.absolute(), config)
-    repo_layout.make_index_home(layout)
-    open_index(layout.index, create=True).close()
+        make_keys = unlocking.key_maker(root, passphrase, argon2, recovery)
+    with drive_errors(root):
+        config = repo_layout.create(root, index=index, make_keys=make_keys)
+        layout = repo_layout.layout_of(root, config)
+        repo_layout.make_index_home(layout)
+        open_index(layout.index, create=True).close()
+    remember_endpoint(path, endpoint)
     return recovery[0] if recovery else None
+
+
+def locate(location: str | Path, endpoint: str | None = None) -> Path:
+    """The root of the repository at `location`, to hand to every other function here: a folder made
+    absolute, or for `s3://bucket/prefix` a root carrying its connection to the server at `endpoint` (else the
+    endpoint settings.json remembers for that location, else boto3's configuration: AWS_ENDPOINT_URL_S3,
+    AWS_ENDPOINT_URL, a profile's endpoint_url; else AWS). Credentials come from boto3's chain (environment,
+    profiles, config files): NoCredentials when it finds none; UsageError for a malformed location."""
+    return _locate(location, endpoint)
+
+
+def is_remote(location: str | Path) -> bool:
+    """Whether `location` is in object storage (s3://bucket/prefix) rather than a folder of this computer."""
+    return _is_remote(location)
+
+
+def probe_location(location: str | Path, endpoint: str | None = None) -> str:
+    """What is at `location`: "repository" (a Timekeep repository) or "empty" (nothing there: `init` may make
+    one). Otherwise one line: UsageError for a malformed location or one that holds something else,
+    NoCredentials, NoSuchBucket, AccessDenied, DriveGone (the server cannot be reached). Asks the server:
+    call it from a worker thread."""
+    root = locate(location, endpoint)
+    with drive_errors(root):
+        store = Layout(root).store
+        if store.stat(CONFIG_NAME) is not None:
+            return "repository"
+        if store.local_folder is None:
+            anything = any(True for _ in store.list())
+        else:
+            anything = root.exists() and (not root.is_dir() or any(root.iterdir()))
+    if anything:
+        raise UsageError(f"{root} holds something that is not a Timekeep repository; choose an empty "
+                         "or new place for one")
+    return "empty"
+
+
+def remember_endpoint(location: str | Path, endpoint: str | None) -> None:
+    """An endpoint that just worked for an S3 location is the one the agent, the window and later commands use."""
+    if endpoint and is_remote(location):
+        from timekeep.core import settings
+
+        settings.remember_endpoint(settings.default_file(), str(location), check_endpoint(endpoint))
 
 
 def encrypt_repository(path: str | Path, passphrase: str, progress: ProgressCallback | None = None,
@@ -190,7 +240,7 @@ def check_passphrase(passphrase: str) -> None:
 def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) -> RebuildReport:
     """Recreate `index.db` from packs and manifests, beside the old one, which is replaced only once the new one
     is whole. The report says what was found lost and what was written again from the old index."""
-    root = Path(path).absolute()
+    root = locate(path)
     with drive_errors(root):
         return _rebuild_index(root, progress)
 
@@ -202,10 +252,14 @@ class Timekeep:
         self._repo = repo
 
     @classmethod
-    def open(cls, path: str | Path, *, writer: bool = False, progress: ProgressCallback | None = None) -> Timekeep:
+    def open(cls, path: str | Path, *, writer: bool = False, progress: ProgressCallback | None = None,
+             endpoint: str | None = None) -> Timekeep:
         """Open for reading, or for writing (`writer`): a writer first makes sure the index tells the truth about
-        the drive, rebuilding it (reporting `progress`) when it is missing, damaged or behind."""
-        return cls(Repository.open(path, writer, progress))
+        the drive, rebuilding it (reporting `progress`) when it is missing, damaged or behind. `path` is a
+        folder or an S3 location (see `locate` for `endpoint`, remembered once an open with it succeeded)."""
+        opened = cls(Repository.open(locate(path, endpoint), writer, progress))
+        remember_endpoint(path, endpoint)
+        return opened
 
     def close(self) -> None:
         self._repo.close()
@@ -362,21 +416,23 @@ class Timekeep:
 
 def is_repository(path: str | Path) -> bool:
     """Whether the folder holds a repository (its config file): what a drive that is there shows."""
-    return Layout(Path(path)).store.stat(CONFIG_NAME) is not None
+    return Layout(locate(path)).store.stat(CONFIG_NAME) is not None
 
 
 def is_encrypted(path: str | Path) -> bool:
     """Whether the repository's config says it is encrypted; NotARepository (one line) if it is none."""
-    return repo_layout.load_config(Path(path).absolute()).encrypted
+    return repo_layout.load_config(locate(path)).encrypted
 
 
 def repository_id(path: str | Path) -> str:
     """The repository's id, from its config; NotARepository (one line) if it is none."""
-    return repo_layout.load_config(Path(path).absolute()).repository_id
+    return repo_layout.load_config(locate(path)).repository_id
 
 
 def missing_drive(path: str | Path) -> str | None:
     """Why a repository path cannot be reached because its drive is away (a sentence), or None."""
+    if is_remote(path):
+        return None
     from timekeep.core.agent.paths import AgentPaths
     from timekeep.core.drives import missing_drive as absent
 
@@ -387,4 +443,6 @@ def init_refusal(path: str | Path) -> str | None:
     """Why `init` should not make a repository at `path` (an empty mount point: its drive is away), or None."""
     from timekeep.core.drives import init_refusal as refusal
 
+    if is_remote(path):
+        return None
     return refusal(str(path))

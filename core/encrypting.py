@@ -32,6 +32,7 @@ from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.atomic import make_private_dir
 from timekeep.core.storage.failures import drive_errors
 from timekeep.core.storage.layout import MANIFESTS, Layout, RepoConfig
+from timekeep.core.storage.location import locate
 from timekeep.core.types import Progress
 
 ProgressCallback = Callable[[Progress], None]
@@ -45,7 +46,7 @@ def free_space(path: Path) -> int:
 def encrypt(path: str | Path, passphrase: str, progress: ProgressCallback | None = None,
             argon2: Argon2Params | None = None) -> str:
     """Encrypt the repository at `path` under `passphrase`; the recovery key, to be shown once."""
-    root = Path(path).absolute()
+    root = locate(path)
     if repo_layout.load_config(root).encrypted:
         raise UsageError(f"{root} is encrypted already: nothing to do")
     keys.check_passphrase(passphrase)

@@ -55,9 +55,10 @@ def add_folder(repo: Repository, path: bytes, excludes: tuple[str, ...] = (), de
             raise UsageError(f"{os.fsdecode(path)} is already protected")
         if is_inside(path, other.path) or is_inside(other.path, path):
             raise UsageError(f"{os.fsdecode(path)} overlaps the protected folder {os.fsdecode(other.path)}")
-    if within(repo.root, path):
+    drive = repo.layout.store.local_folder  # None for a bucket, which no folder can hold or lie in
+    if drive is not None and within(drive, path):
         raise UsageError("the folder holds the backup repository itself; protect a folder beside it")
-    if within(path, repo.root):
+    if drive is not None and within(path, drive):
         raise UsageError("the folder lies inside the backup repository; protect a folder outside it")
     entries = repo_layout.read_folders(repo.layout)
     entries.append({"path": os.fsdecode(path), "excludes": list(_patterns(excludes, default_excludes))})

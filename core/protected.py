@@ -17,6 +17,7 @@ from pathlib import Path
 import platformdirs
 
 from timekeep.core.storage.atomic import atomic_write
+from timekeep.core.storage.location import is_remote
 
 FILE_NAME = "protected-folders.json"
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def publish(repository: str | Path, folders: Iterable[bytes | str], path: Path |
     target = path or list_path()
     known = read_list(target)
     mine = sorted(os.fsdecode(f) for f in folders)
-    key = os.fsdecode(os.path.abspath(repository))
+    key = str(repository) if is_remote(repository) else os.fsdecode(os.path.abspath(repository))
     if known.get(key) == mine and target.exists():
         return False
     known[key] = mine

@@ -20,6 +20,7 @@ from timekeep.core.crypto.unlock import ENV_VAR, Opened, PassphraseSource, Sourc
 from timekeep.core.errors import KeyringUnavailable, UsageError
 from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.layout import RepoConfig
+from timekeep.core.storage.location import locate
 from timekeep.core.types import KeySlotInfo, PassphraseChange
 
 RECOVERY_NOT_KEPT = ("That is the recovery key: the keyring keeps the passphrase. Give the passphrase instead; "
@@ -28,7 +29,7 @@ RECOVERY_NOT_KEPT = ("That is the recovery key: the keyring keeps the passphrase
 
 def encrypted(path: str | Path) -> tuple[Path, RepoConfig]:
     """The repository's root and config; a UsageError (exit 2) when it is not encrypted and so has no key."""
-    root = Path(path).absolute()
+    root = locate(path)
     config = repo_layout.load_config(root)
     if not config.encrypted:
         raise UsageError(f"{root} is not encrypted: it has no key to manage.")

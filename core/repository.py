@@ -47,6 +47,7 @@ from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.backend import Lock
 from timekeep.core.storage.failures import drive_errors
 from timekeep.core.storage.layout import FORMAT_VERSION, Layout, RepoConfig
+from timekeep.core.storage.location import locate
 from timekeep.core.storage.pack import PackReader
 from timekeep.core.types import Progress
 
@@ -73,7 +74,7 @@ class Repository:
 
     @classmethod
     def open(cls, path: str | Path, writer: bool = False, progress: ProgressCallback | None = None) -> Repository:
-        root = Path(path).absolute()
+        root = locate(path)
         repo_layout.load_config(root)
         if not writer:
             return _open_reader(root, progress)
@@ -206,7 +207,7 @@ def _upgrade_format(layout: Layout) -> None:
 def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) -> RebuildReport:
     """`timekeep rebuild-index`: a new index from the drive, built beside the old one, which lends what it
     still knows (a damaged manifest is written again from it) and is replaced only once the new is whole."""
-    root = Path(path).absolute()
+    root = locate(path)
     config = repo_layout.load_config(root)
     layout = repo_layout.layout_of(root, config)
     rid = config.repository_id

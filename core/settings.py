@@ -34,7 +34,7 @@ SCHEMA: dict[str, type | tuple[type, ...]] = {
     "repository": str, "destinations": list, "interval_minutes": NUMBER, "clock_times": list,
     "back_up_on_battery": bool, "at_shutdown": bool, "journal_max_paths": int, "journal_max_bytes": int,
     "quiet_seconds": NUMBER, "tick_seconds": NUMBER, "notifications": bool, "extra_excludes": list,
-    "retention": dict, "compression_level": int,
+    "retention": dict, "compression_level": int, "endpoints": dict,
 }
 LISTS_OF_TEXT = ("destinations", "clock_times", "extra_excludes")
 # gui.json's keys that are settings (its window state now lives in the state folder); the agent.json keys
@@ -194,3 +194,30 @@ def configured_repository(data: dict[str, Any]) -> str | None:
         return repo
     listed = destinations(data)
     return listed[0] if listed else None
+
+
+def remember_endpoint(path: Path, location: str, endpoint: str) -> None:
+    """Remember the S3 server `endpoint` that serves `location` (s3://bucket/prefix), so the agent, the window
+    and later commands reach it without being told again."""
+    key = _endpoint_key(location)
+
+    def remember(now: dict[str, Any]) -> dict[str, Any]:
+        known = now.get("endpoints")
+        known = dict(known) if isinstance(known, dict) else {}
+        known[key] = endpoint
+        return {**now, "endpoints": known}
+
+    if endpoint_for(read_or_defaults(path), location) != endpoint:
+        change(path, remember)
+
+
+def endpoint_for(data: dict[str, Any], location: str) -> str | None:
+    """The endpoint remembered for the S3 location `location`, or None."""
+    known = data.get("endpoints")
+    found = known.get(_endpoint_key(location)) if isinstance(known, dict) else None
+    return found if isinstance(found, str) and found else None
+
+
+def _endpoint_key(location: str) -> str:
+    """s3://bucket/prefix as one spelling (no trailing slash), whichever way it was written."""
+    return location.rstrip("/")

@@ -65,7 +65,7 @@ def damaged_index(err: BaseException) -> bool:
 
 def _with_room(repo: Repository, trigger: str, progress: ProgressCallback | None, cancel: threading.Event | None,
                dirty: Dirty | None, make_room: bool, skip_unchanged: bool) -> SnapshotInfo:
-    free_before = _free_bytes(repo.root)
+    free_before = _free_bytes(repo.layout.store.local_folder)
     try:
         return _once(repo, trigger, progress, cancel, dirty, skip_unchanged)
     except DriveFull as err:
@@ -147,7 +147,9 @@ def _folders_of(repo: Repository, snapshot_id: int) -> list[dict[str, Any]] | No
     return found if isinstance(found, list) else None
 
 
-def _free_bytes(root: Path) -> int:
+def _free_bytes(root: Path | None) -> int:
+    if root is None:
+        return 0  # a bucket: its room is the server's to say (a quota's refusal names it)
     try:
         return shutil.disk_usage(root).free
     except OSError:

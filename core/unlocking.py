@@ -18,6 +18,7 @@ from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.crypto.unlock import PassphraseSource, TerminalPrompt
 from timekeep.core.errors import PassphraseUnavailable
 from timekeep.core.storage import layout as repo_layout
+from timekeep.core.storage.location import locate
 
 
 def passphrase_source(passphrase_file: Path | None = None, environ: Mapping[str, str] | None = None,
@@ -48,7 +49,7 @@ def key_maker(root: Path, passphrase: str, argon2: Argon2Params | None,
 def unlock(path: str | Path, source: PassphraseSource) -> bool:
     """Unlock the repository at `path` for this process when it is encrypted and not unlocked yet; False for
     an unencrypted one."""
-    root = Path(path).absolute()
+    root = locate(path)
     config = repo_layout.load_config(root)
     if not config.encrypted:
         return False
@@ -89,7 +90,7 @@ def unlock_quietly(path: str | Path) -> bool:
 def unlock_with(path: str | Path, secret: str) -> bool:
     """Unlock with a passphrase or recovery key a person typed (WrongKey when it opens no key slot); True
     when it was a passphrase, the one secret worth keeping in the keyring."""
-    root = Path(path).absolute()
+    root = locate(path)
     config = repo_layout.load_config(root)
     if config.encrypted:
         unlocked = keys.unlock(root, config.repository_id, secret, config.key_check)

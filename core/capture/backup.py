@@ -152,9 +152,15 @@ class Backup:
         finally:
             self.store.writer.abort()
 
+    @property
+    def _drive_identity(self) -> tuple[int, int] | None:
+        """The repository folder's identity, so a scan skips it; None for a bucket, which no scan meets."""
+        drive = self.layout.store.local_folder
+        return None if drive is None else identity(drive)
+
     def _scan_folder(self, folder: FolderSpec, pool: ThreadPoolExecutor) -> None:
         scan = FolderScan(self.db, folder.path, Excludes(folder.excludes), self._report, self.reread,
-                          identity(self.layout.root))
+                          self._drive_identity)
         mine = {p for p in self.reread if is_inside(p, folder.path)}
         if self.dirty is None:
             items = scan.items()

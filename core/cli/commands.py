@@ -31,16 +31,18 @@ from timekeep.core.types import CheckReport, Lost, SnapshotInfo
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    path = os.path.abspath(args.path)
     from timekeep.core import api
 
+    path = str(args.path) if api.is_remote(args.path) else os.path.abspath(args.path)
+    endpoint = getattr(args, "endpoint", None)
     if not args.here and (refusal := api.init_refusal(path)) is not None:
         raise UsageError(refusal)  # an empty mount point: the repository would land on the system disk
     passphrase, given = None, getattr(args, "passphrase_file", None)
     if args.encryption != "none":
         passphrase = _init_passphrase(Path(given) if given else None)
     # --index local: the index in this computer's cache folder
-    recovery = api.init_repository(path, index=args.index, encryption=args.encryption, passphrase=passphrase)
+    recovery = api.init_repository(path, index=args.index, encryption=args.encryption, passphrase=passphrase,
+                                   endpoint=endpoint)
     quoted = shlex.quote(path)
     print(f"Created an empty {'encrypted ' if recovery else ''}repository at {path}.")
     if recovery:

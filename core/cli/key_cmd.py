@@ -108,7 +108,7 @@ def cmd_key_export(args: argparse.Namespace) -> int:
     print(f"Wrote {plural(count, 'key slot')} to {file} (readable by you alone; it opens nothing without the "
           "passphrase or a recovery key).")
     print(f"Keep it apart from the drive. Should the repository's keys/ folder be damaged: "
-          f"timekeep key import {shlex.quote(str(file))} --repo {shlex.quote(path)}")
+          f"timekeep key import {shlex.quote(str(file))} --repo {shlex.quote(str(path))}")
     return 0
 
 

@@ -90,9 +90,14 @@ def _silence_stdout() -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="timekeep", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"timekeep {__version__}")
-    parser.add_argument("--repo", metavar="PATH", help="the repository (default: $TIMEKEEP_REPO)")
+    parser.add_argument("--repo", metavar="PATH", help="the repository, a folder or s3://bucket/prefix "
+                        "(default: $TIMEKEEP_REPO)")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--repo", metavar="PATH", default=argparse.SUPPRESS, help="the repository")
+    common.add_argument("--repo", metavar="PATH", default=argparse.SUPPRESS,
+                        help="the repository: a folder, or s3://bucket/prefix")
+    common.add_argument("--endpoint", metavar="URL", default=argparse.SUPPRESS,
+                        help="the S3 server of an s3://bucket/prefix repository (remembered once it worked; "
+                        "default: the one remembered, else AWS_ENDPOINT_URL_S3 or the AWS profile's, else AWS)")
     common.add_argument("--passphrase-file", metavar="FILE", default=argparse.SUPPRESS,
                         help="read an encrypted repository's passphrase from FILE (else $TIMEKEEP_PASSPHRASE, "
                         "the keyring, or the terminal)")
@@ -121,7 +126,8 @@ def _command(sub: Subparsers, common: argparse.ArgumentParser, name: str, func: 
 
 def _add_storing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     init = _command(sub, common, "init", lazy("commands", "cmd_init"), "create an empty repository")
-    init.add_argument("path", metavar="PATH", help="a new or empty folder, e.g. on a backup drive")
+    init.add_argument("path", metavar="PATH", help="a new or empty folder, e.g. on a backup drive, or "
+                      "s3://bucket/prefix in an existing bucket (see --endpoint)")
     init.add_argument("--here", action="store_true",
                       help="create it even where no drive is mounted (on the disk beneath the mount point)")
     init.add_argument("--index", choices=("drive", "local"), default="drive", help=argparse.SUPPRESS)

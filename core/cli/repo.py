@@ -23,14 +23,24 @@ if TYPE_CHECKING:
 REPO_ENV = "TIMEKEEP_REPO"
 
 
-def repo_path(args: argparse.Namespace) -> str:
+def repo_path(args: argparse.Namespace) -> str | Path:
     """`--repo` if given, else $TIMEKEEP_REPO, else the repository in settings.json (the one the window set
-    up); a UsageError (exit 2) if none."""
+    up); a UsageError (exit 2) if none. A folder comes back absolute; s3://bucket/prefix comes back located
+    (the root every call of the command shares, on the server `--endpoint` names or the one remembered)."""
     path = getattr(args, "repo", None) or os.environ.get(REPO_ENV) or configured_repository()
     if not path:
         raise UsageError(f"no repository given: use --repo PATH or set {REPO_ENV} (or set one up in the "
                          "Timekeep window)")
+    from timekeep.core.api import is_remote, locate
+
+    if is_remote(path):
+        return locate(path, getattr(args, "endpoint", None))
     return os.path.abspath(path)
+
+
+def endpoint_given(args: argparse.Namespace) -> str | None:
+    """The --endpoint of the command line, if any: remembered for the repository once the command worked."""
+    return getattr(args, "endpoint", None)
 
 
 def configured_repository() -> str | None:
@@ -60,6 +70,7 @@ def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress],
     try:
         unlock(args, path)
         tk = Timekeep.open(path, writer=writer, progress=progress)
+        remember_endpoint(args, path)
     except NotARepository:
         from timekeep.core.api import missing_drive
 
@@ -75,7 +86,14 @@ def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress],
     return tk
 
 
-def unlock(args: argparse.Namespace, path: str) -> None:
+def remember_endpoint(args: argparse.Namespace, root: str | Path) -> None:
+    """An --endpoint that just opened an S3 repository is the one later commands, the agent and the window use."""
+    from timekeep.core.api import remember_endpoint as remember
+
+    remember(root, endpoint_given(args))
+
+
+def unlock(args: argparse.Namespace, path: str | Path) -> None:
     """Unlock an encrypted repository before anything reads its drive ($TIMEKEEP_PASSPHRASE, --passphrase-file,
     the keyring, the terminal); nothing for an unencrypted one."""
     from timekeep.core.api import unlock as unlock_repository

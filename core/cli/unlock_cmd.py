@@ -34,7 +34,7 @@ def cmd_unlock(args: argparse.Namespace) -> int:
         if args.remember:  # first: a secret the keyring may not keep stops the command before anything is done
             api.remember_passphrase(path, secret=secret)
         if client is not None:
-            client.unlock(path, secret)
+            client.unlock(str(path), secret)
             print(f"The agent unlocked {path}: backups to it go on.")
     if args.remember:
         print("The passphrase is kept in the system keyring: the agent unlocks by itself from now on.")

@@ -30,7 +30,7 @@ def hand_over_passphrase(args: argparse.Namespace) -> None:
     if client is None:
         raise AgentError("the agent stopped while the backup was being asked for")
     with client:
-        client.unlock(repo_path(args), secret)
+        client.unlock(str(repo_path(args)), secret)
 
 
 def backup_via_agent(args: argparse.Namespace, reporter: Reporter) -> int | None:

@@ -22,6 +22,7 @@ from peewee import OperationalError
 
 from timekeep.core.errors import DriveFull, DriveGone, StorageError
 from timekeep.core.storage.layout import CONFIG_NAME
+from timekeep.core.storage.location import RemoteRoot
 
 FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 GONE_ERRNOS = {errno.EIO, errno.ENODEV, errno.ENXIO, errno.ESTALE, errno.ENOTCONN}
@@ -41,6 +42,8 @@ def drive_error(err: BaseException | None, root: Path | None = None) -> StorageE
     """The StorageError (DriveFull, DriveGone or plain) a person should see for `err`, or None when it is
     not the drive's doing. With the repository's `root`, an error on a drive that has left the computer, or
     an I/O error on one without free space, is called what it is."""
+    if isinstance(root, RemoteRoot):
+        root = None  # a bucket does not leave the computer: its failures are named by the backend itself
     kind, found = _classify(err, root)
     if found is None or root is None or kind == "full":
         return found

@@ -19,6 +19,7 @@ from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.errors import FormatTooNew, KeyNeeded, NotARepository, ObjectMissing, UsageError
 from timekeep.core.storage import conversion
 from timekeep.core.storage.atomic import make_private_dir
+from timekeep.core.storage.location import backend_of
 from timekeep.core.types import Retention
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ class Layout:
         if self.backend is None:
             from timekeep.core.storage.local_backend import LocalBackend  # it imports failures, which imports us
 
-            object.__setattr__(self, "backend", LocalBackend(self.root))
+            object.__setattr__(self, "backend", backend_of(self.root) or LocalBackend(self.root))
 
     @property
     def store(self) -> Backend:
@@ -189,6 +190,7 @@ def layout_of(root: Path, config: RepoConfig, store: Backend | None = None) -> L
     """The repository's layout on `store` (the folder `root` on a drive when None), with its index where its
     config says (on this computer, whatever it says, when the medium is no local folder), and the keys of an
     encrypted one (KeyNeeded when this process has not unlocked it)."""
+    store = store or backend_of(root)
     sealing = None
     if config.encrypted:
         sealing = unlocked_keys.unlocked(config.repository_id)
@@ -216,15 +218,18 @@ def create(root: Path, chunker: ChunkerParams | None = None, index: str = "drive
         index = "local"
     if index not in INDEX_MODES:
         raise UsageError(f"the index is kept on the drive or locally ({' or '.join(INDEX_MODES)}), not {index!r}")
-    if root.exists() and any(root.iterdir()):
-        raise UsageError(f"{root} is not empty; choose an empty or new folder for the repository")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    make_private_dir(root, exist_ok=True)  # an empty folder made beforehand becomes private too
+    remote = backend_of(root)
+    if remote is not None:
+        if any(True for _ in remote.list()):
+            raise UsageError(f"{remote.where} is not empty; choose an empty or new prefix for the repository")
+    else:
+        make_empty_folder(root)
     repository_id = uuid.uuid4().hex
     sealing = make_keys(repository_id) if make_keys is not None else None
     layout = Layout(root, None, sealing)
-    make_private_dir(layout.packs)  # a drive's repository shows its two folders from the start
-    make_private_dir(layout.manifests)
+    if remote is None:  # a drive's repository shows its two folders from the start
+        make_private_dir(layout.packs)
+        make_private_dir(layout.manifests)
     config = RepoConfig(
         format=FORMAT_VERSION,
         repository_id=repository_id,
@@ -238,6 +243,14 @@ def create(root: Path, chunker: ChunkerParams | None = None, index: str = "drive
     write_folders(layout, [])
     write_config(layout.store, config, replace=False)
     return config
+
+
+def make_empty_folder(root: Path) -> None:
+    """The repository's folder, private to its owner; refuses one that already holds anything."""
+    if root.exists() and any(root.iterdir()):
+        raise UsageError(f"{root} is not empty; choose an empty or new folder for the repository")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(root, exist_ok=True)  # an empty folder made beforehand becomes private too
 
 
 def write_config(store: Backend, config: RepoConfig, *, replace: bool = True) -> None:
@@ -263,7 +276,7 @@ def load_config(root: Path, store: Backend | None = None) -> RepoConfig:
     if not config.encrypted and any(True for _ in store.list(KEYS)):  # never write in the clear beside sealed data
         raise NotARepository(f"{path} says the repository is not encrypted, but it holds key slots (keys/): "
                              "config.json was altered or damaged; nothing was read or written")
-    if config.encrypted and conversion.begun(root):
+    if config.encrypted and store.local_folder is not None and conversion.begun(root):
         finish_encrypting(root)
     if config.format > FORMAT_VERSION:
         raise FormatTooNew(

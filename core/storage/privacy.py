@@ -17,6 +17,7 @@ from pathlib import Path
 
 from timekeep.core.errors import TimekeepError
 from timekeep.core.storage.atomic import create_private
+from timekeep.core.storage.location import RemoteRoot
 
 OTHERS = 0o077  # group and other permission bits
 LIMIT = 8
@@ -93,8 +94,8 @@ def _chmod_here(path: str, mode: int) -> None:
 def notice_due(root: Path, repository_id: str, state: Path) -> list[Path]:
     """What to tell the person about the repository now: some of what others can read, unless they were
     told about this repository before (then nothing, without looking)."""
-    if _marker(state, repository_id).exists():
-        return []
+    if isinstance(root, RemoteRoot) or _marker(state, repository_id).exists():
+        return []  # a bucket's objects have no file modes: its policy is the server's to keep
     return exposed(root)
 
 

@@ -58,6 +58,10 @@ class S3Backend:
     def where(self) -> str:
         return self.location.url
 
+    @property
+    def local_folder(self) -> Path | None:
+        return None  # a bucket: the index and temporaries stay on this computer
+
     def list(self, prefix: str = "") -> Iterator[StoredObject]:
         args: dict[str, Any] = {"Bucket": self.location.bucket, "Prefix": self.location.key(prefix),
                                 "MaxKeys": self.tuning.list_page}
@@ -128,6 +132,9 @@ class S3Backend:
         self._check_lease()
         self.requests.call(f"deleting {name}", lambda: self._client.delete_object(
             Bucket=self.location.bucket, Key=self.location.key(name)))
+
+    def close(self) -> None:
+        """Nothing to let go of: the client's connections are pooled, and reused by the next open."""
 
     def writer_lock(self) -> LeaseLock:
         """The lease lock of this prefix; once taken, every write stops if it is lost."""
