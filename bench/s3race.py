@@ -10,16 +10,20 @@ import random
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from bench import dataset, limits
 from bench.report import MIB, Report, Row
 from bench.s3proxy import KINDS, Traffic
 from bench.s3tools import traffic
-from bench.tools import Run, Tool
+from bench.tools import Tool
+
+T = TypeVar("T")
 
 
-def counted(report: Report, step: str, tool: Tool, command: Callable[[], Run]) -> tuple[Run, Traffic]:
-    """Run `command` and return it with the traffic it caused; its requests by kind go to the report."""
+def counted(report: Report, step: str, tool: Tool, command: Callable[[], T]) -> tuple[T, Traffic]:
+    """Run `command` and return what it returns with the traffic it caused; its requests by kind go to the
+    report."""
     before = traffic(tool)
     run = command()
     made = traffic(tool).since(before)
@@ -31,7 +35,7 @@ def first_backups(report: Report, tools: list[Tool], size: int) -> None:
     seconds, cpu, peaks, sizes, requests, sent = {}, {}, {}, {}, {}, {}
     for tool in tools:
         dataset.read_every_file(tool.source)
-        tool.init()
+        counted(report, "create the repository", tool, tool.init)
         run, made = counted(report, "first backup", tool, tool.backup)
         seconds[tool.name], cpu[tool.name], peaks[tool.name] = run.seconds, run.cpu_seconds, run.peak_mib
         sizes[tool.name], requests[tool.name], sent[tool.name] = tool.repo_bytes() / MIB, made.total, made.sent / MIB

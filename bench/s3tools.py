@@ -18,6 +18,12 @@ from bench.tools import Restic, Timekeep, TimekeepEncrypted, Tool
 PREFIX = "repo"  # each tool's repository sits under this prefix of its bucket, as a shared bucket's would
 
 
+def private_folders(work: Path, name: str) -> dict[str, str]:
+    """XDG folders of the tool's own: its index cache, and the settings where it remembers the endpoint."""
+    home = work / f"cache-{name}"
+    return {f"XDG_{kind.upper()}_HOME": str(home / kind) for kind in ("cache", "config", "state", "data")}
+
+
 class OnS3:
     """What every S3 tool adds: its bucket on the server, the traffic to it, and its size there."""
 
@@ -44,7 +50,7 @@ class TimekeepS3(OnS3, TimekeepEncrypted):
     def __init__(self, work: Path, source: Path, server: S3Server) -> None:
         super().__init__(work, source, None)  # init through the CLI, its Argon2id cost tuned as a user's is
         self.server = server
-        self.env = {**self.env, **server.credentials()}
+        self.env = {**self.env, **private_folders(work, self.name), **server.credentials()}
 
     @property
     def location(self) -> str:
@@ -65,7 +71,7 @@ class TimekeepS3Plain(OnS3, Timekeep):
     def __init__(self, work: Path, source: Path, server: S3Server) -> None:
         super().__init__(work, source)
         self.server = server
-        self.env = {"XDG_CACHE_HOME": str(work / f"cache-{self.name}"), **server.credentials()}
+        self.env = {**private_folders(work, self.name), **server.credentials()}
 
     @property
     def location(self) -> str:

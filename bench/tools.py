@@ -107,7 +107,8 @@ class Timekeep(Tool):
 
     def init(self) -> None:
         subprocess.run([sys.executable, "-m", "timekeep.core.cli.main", "init", "--encryption", "none",
-                        self.location, *self.init_options()], check=True, env={**os.environ, **self.env})
+                        self.location, *self.init_options()], check=True, capture_output=True,
+                       env={**os.environ, **self.env})
         self._add_source()
 
     def init_options(self) -> list[str]:
