@@ -57,7 +57,7 @@ def import_keys(path: str | Path, export: Path, source: PassphraseSource) -> int
     present = {slot.slot_id for slot in keys.readable_slots(root, config.repository_id)}
     missing = [slot for slot in staged if slot.slot_id not in present]
     for slot in missing:
-        (keys.keys_dir(root) / f"{slot.slot_id}.json").unlink(missing_ok=True)  # a damaged one in its place
+        keys.remove_slot(root, slot.slot_id, missing_ok=True)  # a damaged one in its place
         keys.put_slot(root, slot)
     return len(missing)
 

@@ -113,3 +113,5 @@ def test_a_remote_root_is_never_used_as_a_local_path(s3_credentials: None) -> No
         os.fspath(root)
     with pytest.raises(TypeError):
         (root / "config.json").exists()
+    with pytest.raises(ValueError, match="null"):
+        Path(root).mkdir(parents=True)  # a plain Path made from it reaches no folder either

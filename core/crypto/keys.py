@@ -8,7 +8,6 @@ damaged slot is skipped and reported, and nothing ever hands back a key that fai
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 from collections.abc import Callable, Mapping
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from timekeep.core.crypto import kdf, recovery, slots
+from timekeep.core.crypto import kdf, recovery, slot_store, slots
 from timekeep.core.crypto.kdf import Argon2Params
 from timekeep.core.crypto.slots import Slot, SlotKind
 from timekeep.core.crypto.subkeys import RepositoryKey, new_repository_key
@@ -54,13 +53,13 @@ class Unlocked:
 
 
 def keys_dir(root: Path) -> Path:
-    return Path(root) / KEYS_FOLDER
+    return slot_store.keys_dir(root)
 
 
 def create(root: Path, repository_id: str, passphrase: str, argon2: Argon2Params | None = None) -> Created:
     """A new random repository key with a passphrase slot and a recovery slot."""
     check_passphrase(passphrase)
-    atomic.make_private_dir(keys_dir(root), exist_ok=True)
+    slot_store.make_folder(root)
     key = new_repository_key()
     passphrase_slot = add_passphrase(root, repository_id, key, passphrase, argon2)
     recovery_slot, text = add_recovery_key(root, repository_id, key)
@@ -129,15 +128,15 @@ def rewrap(root: Path, repository_id: str, opened: Unlocked, new: str, argon2: A
 def export_slot(root: Path, slot_id: str, destination: Path) -> None:
     """Copy one slot file to `destination` (kept elsewhere; it opens only with its secret), private from its
     first byte. Never replaces a file."""
-    source = keys_dir(root) / f"{slot_id}.json"
-    if not slots.is_slot_id(slot_id) or not source.is_file():
+    data = slot_store.slot_bytes(root, slot_id) if slots.is_slot_id(slot_id) else None
+    if data is None:
         raise UsageError(f"There is no key slot {slot_id} in {keys_dir(root)}.")
     try:
         fd = atomic.create_private(destination)
     except FileExistsError:
         raise UsageError(f"{destination} already exists: choose another name.") from None
     with os.fdopen(fd, "wb") as fh:
-        fh.write(source.read_bytes())
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -154,13 +153,11 @@ def readable_slots(root: Path, repository_id: str) -> list[Slot]:
 
 def put_slot(root: Path, slot: Slot) -> None:
     """Write a slot read elsewhere (an export) back under its own id; never replaces a file."""
-    atomic.make_private_dir(keys_dir(root), exist_ok=True)
-    _write_new(keys_dir(root) / f"{slot.slot_id}.json", slots.encode(slot.fields))
+    slot_store.write_new(root, slot.slot_id, slots.encode(slot.fields))
 
 
-def remove_slot(root: Path, slot_id: str) -> None:
-    os.unlink(keys_dir(root) / f"{slot_id}.json")
-    atomic.fsync_dir(keys_dir(root))
+def remove_slot(root: Path, slot_id: str, missing_ok: bool = False) -> None:
+    slot_store.remove(root, slot_id, missing_ok)
 
 
 def check_passphrase(passphrase: str) -> None:
@@ -172,43 +169,15 @@ def check_passphrase(passphrase: str) -> None:
 
 def _publish(root: Path, repository_id: str, kind: SlotKind, spec: Mapping[str, object], kek: bytes,
              key: RepositoryKey) -> str:
-    folder = keys_dir(root)
-    atomic.make_private_dir(folder, exist_ok=True)
-    _remove_temporaries(folder)
     slot_id = os.urandom(16).hex()
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     fields = slots.build(repository_id, slot_id, kind, dict(spec), kek, key.master, key.check(), created)
-    _write_new(folder / f"{slot_id}.json", slots.encode(fields))
+    slot_store.write_new(root, slot_id, slots.encode(fields))
     return slot_id
 
 
-def _write_new(target: Path, data: bytes) -> None:
-    tmp = atomic.temp_name(target)
-    fd = atomic.create_private(tmp)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        atomic.publish_new(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _remove_temporaries(folder: Path) -> None:
-    for path in folder.glob(".*.tmp"):
-        with contextlib.suppress(OSError):
-            path.unlink()
-
-
 def _slot_paths(root: Path) -> list[Path]:
-    folder = keys_dir(root)
-    try:
-        return sorted(p for p in folder.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
-    except OSError:  # missing or unreadable: no slot can be read from it
-        return []
+    return slot_store.slot_paths(root)
 
 
 def _try_slots(root: Path, repository_id: str, kind: SlotKind, kek_of: Callable[[Slot], bytes],
@@ -234,7 +203,7 @@ def _read_all(root: Path, repository_id: str) -> tuple[list[Slot], list[str]]:
     readable, damaged = [], []
     for path in _slot_paths(root):
         try:
-            readable.append(slots.read(path, repository_id))
+            readable.append(slot_store.read_slot(root, path, repository_id))
         except KeySlotDamaged as err:
             damaged.append(str(err))
     return readable, damaged

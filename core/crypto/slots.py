@@ -104,7 +104,12 @@ def read(path: Path, repository_id: str) -> Slot:
         raw = read_at_most(path, MAX_SLOT_BYTES)
     except OSError as err:
         raise KeySlotDamaged(f"Key slot {path} cannot be read: {err.strerror}.") from None
-    if raw is None:
+    return parse(raw, path, repository_id)
+
+
+def parse(raw: bytes | None, path: Path, repository_id: str) -> Slot:
+    """The slot in `raw` (None, or more than MAX_SLOT_BYTES: too large to be one), read from `path`."""
+    if raw is None or len(raw) > MAX_SLOT_BYTES:
         raise KeySlotDamaged(f"Key slot {path} is larger than any key slot: not one Timekeep wrote.")
     try:
         fields = json.loads(raw)

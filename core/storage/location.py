@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from timekeep.core.storage.backend import Backend
 
+GUARD = "\x00s3:"
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
 
@@ -35,7 +36,8 @@ class RemoteRoot(PosixPath):
     def __new__(cls, backend: Backend) -> RemoteRoot:
         location = parse_s3_url(backend.where)
         parts = [part for part in location.prefix.split("/") if part]
-        self = super().__new__(cls, "/", "s3:", location.bucket, *parts)
+        # the NUL in its second part makes every file-system call on it, or on a plain Path made from it, fail
+        self = super().__new__(cls, "/", GUARD, location.bucket, *parts)
         self._backend = backend
         return self
 
