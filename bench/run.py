@@ -296,7 +296,8 @@ def run_local(args: argparse.Namespace, names: list[str], work: Path, source: Pa
 def run_s3(args: argparse.Namespace, names: list[str], work: Path, source: Path) -> Report:
     """The S3 race: one local S3 server, a bucket per tool, every request counted."""
     with S3Server(work / "s3", names) as server:
-        tools = [S3_TOOLS[n](work, source, server) for n in names]
+        argon2 = kdf.TEST_PARAMS if args.argon2 == "least" else None
+        tools = [S3_TOOLS[n](work, source, server, argon2) for n in names]
         report = Report(args.scale, dataset.dataset_bytes(source), {t.name: t.version() for t in tools})
         s3race.race(report, tools, source, work, args.seed)
     return report

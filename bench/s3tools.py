@@ -14,6 +14,7 @@ from pathlib import Path
 from bench.s3proxy import Traffic
 from bench.s3server import S3Server
 from bench.tools import Restic, Timekeep, TimekeepEncrypted, Tool
+from timekeep.core.crypto.kdf import Argon2Params
 
 PREFIX = "repo"  # each tool's repository sits under this prefix of its bucket, as a shared bucket's would
 
@@ -43,12 +44,13 @@ class OnS3:
 
 class TimekeepS3(OnS3, TimekeepEncrypted):
     """`timekeep init s3://bucket/repo --endpoint URL` (encrypted, the passphrase in TIMEKEEP_PASSPHRASE);
-    every command names the repository by its URL and endpoint."""
+    every command names the repository by its URL and endpoint. `argon2` as for `timekeep-enc`: None tunes
+    the key's cost through the CLI's init as a user's is, a cost makes the key slot in process (smoke)."""
 
     name = "timekeep-s3"
 
-    def __init__(self, work: Path, source: Path, server: S3Server) -> None:
-        super().__init__(work, source, None)  # init through the CLI, its Argon2id cost tuned as a user's is
+    def __init__(self, work: Path, source: Path, server: S3Server, argon2: Argon2Params | None = None) -> None:
+        super().__init__(work, source, argon2)
         self.server = server
         self.env = {**self.env, **private_folders(work, self.name), **server.credentials()}
 
@@ -56,8 +58,8 @@ class TimekeepS3(OnS3, TimekeepEncrypted):
     def location(self) -> str:
         return f"s3://{self.bucket}/{PREFIX}"
 
-    def init_options(self) -> list[str]:
-        return ["--endpoint", self.server.endpoint]
+    def endpoint(self) -> str:
+        return self.server.endpoint
 
     def _cli(self, *args: str) -> list[str]:
         return [*super()._cli(*args), "--endpoint", self.server.endpoint]
@@ -68,7 +70,7 @@ class TimekeepS3Plain(OnS3, Timekeep):
 
     name = "timekeep-s3-plain"
 
-    def __init__(self, work: Path, source: Path, server: S3Server) -> None:
+    def __init__(self, work: Path, source: Path, server: S3Server, argon2: Argon2Params | None = None) -> None:
         super().__init__(work, source)
         self.server = server
         self.env = {**private_folders(work, self.name), **server.credentials()}
@@ -77,8 +79,8 @@ class TimekeepS3Plain(OnS3, Timekeep):
     def location(self) -> str:
         return f"s3://{self.bucket}/{PREFIX}"
 
-    def init_options(self) -> list[str]:
-        return ["--endpoint", self.server.endpoint]
+    def endpoint(self) -> str:
+        return self.server.endpoint
 
     def _cli(self, *args: str) -> list[str]:
         return [*super()._cli(*args), "--endpoint", self.server.endpoint]
@@ -89,7 +91,7 @@ class ResticS3(OnS3, Restic):
 
     name = "restic-s3"
 
-    def __init__(self, work: Path, source: Path, server: S3Server) -> None:
+    def __init__(self, work: Path, source: Path, server: S3Server, argon2: Argon2Params | None = None) -> None:
         super().__init__(work, source)
         self.server = server
         self.env = {**Restic.env, "RESTIC_CACHE_DIR": str(work / f"cache-{self.name}"), **server.credentials()}
@@ -99,7 +101,7 @@ class ResticS3(OnS3, Restic):
         return f"s3:{self.server.endpoint}/{self.bucket}/{PREFIX}"
 
 
-S3_TOOLS: dict[str, Callable[[Path, Path, S3Server], Tool]] = {
+S3_TOOLS: dict[str, Callable[[Path, Path, S3Server, Argon2Params | None], Tool]] = {
     t.name: t for t in (TimekeepS3, TimekeepS3Plain, ResticS3)}
 S3_RACE = ("timekeep-s3", "timekeep-s3-plain", "restic-s3")
 

@@ -111,9 +111,14 @@ class Timekeep(Tool):
                        env={**os.environ, **self.env})
         self._add_source()
 
+    def endpoint(self) -> str | None:
+        """The S3 server of a repository in a bucket; None for a folder."""
+        return None
+
     def init_options(self) -> list[str]:
-        """More options for `timekeep init` (an S3 repository's endpoint)."""
-        return []
+        """More options for `timekeep init`: an S3 repository's endpoint."""
+        endpoint = self.endpoint()
+        return [] if endpoint is None else ["--endpoint", endpoint]
 
     def _add_source(self) -> None:
         subprocess.run(self._cli("add", str(self.source), "--no-default-excludes"), check=True,
@@ -197,7 +202,8 @@ class TimekeepEncrypted(Timekeep):
             from timekeep.core.api import init_repository
 
             with environment(self.env):
-                init_repository(self.repo, encryption="repokey", passphrase=PASSPHRASE, argon2=self.argon2)
+                init_repository(self.location, encryption="repokey", passphrase=PASSPHRASE, argon2=self.argon2,
+                                endpoint=self.endpoint())
         self._add_source()
 
     def unlock_seconds(self) -> float:
