@@ -2,8 +2,11 @@
 loopback with fixed keys, a bucket per tool, and a counting proxy in front of it so every request each
 tool makes, and every byte it moves, is counted (bench/s3proxy.py).
 
-Buckets are folders made before the server starts, so rclone's listing cache never misses one. The server
-dies with the bench process even when that is killed outright: the machine is shared.
+Buckets are folders made before the server starts, so rclone's listing cache never misses one. ETags are
+off (`--etag-hash ""`): over a plain folder rclone computes each object's MD5 again whenever a listing
+names it, where a real S3 server stores it at upload, so with them a listing of a 2 GiB repository's packs
+cost 5-7 seconds of hashing, which made any tool that lists its data look slow for rclone's reason. The
+server dies with the bench process even when that is killed outright: the machine is shared.
 """
 
 from __future__ import annotations
@@ -83,8 +86,8 @@ class S3Server:
         try:
             self.process = subprocess.Popen(
                 [binary, "serve", "s3", "--addr", "127.0.0.1:0", "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}",
-                 "--config", os.devnull, str(self.root)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                preexec_fn=_die_with_parent)
+                 "--config", os.devnull, "--etag-hash", "", str(self.root)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
         except OSError as err:
             raise ServerProblem(f"rclone cannot run here: {err}") from err
         port = self._wait_for_port()
