@@ -32,7 +32,7 @@ from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.atomic import make_private_dir
 from timekeep.core.storage.failures import drive_errors
 from timekeep.core.storage.layout import MANIFESTS, Layout, RepoConfig
-from timekeep.core.storage.location import locate
+from timekeep.core.storage.location import is_remote, locate
 from timekeep.core.types import Progress
 
 ProgressCallback = Callable[[Progress], None]
@@ -49,6 +49,10 @@ def encrypt(path: str | Path, passphrase: str, progress: ProgressCallback | None
     root = locate(path)
     if repo_layout.load_config(root).encrypted:
         raise UsageError(f"{root} is encrypted already: nothing to do")
+    if is_remote(root):  # its crash-safe swap renames folders, which a bucket does not have
+        raise UsageError(f"{root} is in a bucket, where encrypting in place is not possible yet: make an "
+                         "encrypted repository under another prefix (timekeep init s3://bucket/new-prefix) "
+                         "and back up into it")
     keys.check_passphrase(passphrase)
     repo = Repository.open(root, writer=True, progress=progress)
     old_id = repo.config.repository_id

@@ -24,6 +24,7 @@ import platformdirs
 
 from timekeep.core.errors import UsageError
 from timekeep.core.storage.atomic import atomic_write
+from timekeep.core.storage.s3_url import is_s3_url
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ def change(path: Path, edit: Callable[[dict[str, Any]], dict[str, Any]]) -> dict
 
 def add_destination(path: Path, repo: str) -> None:
     """Make `repo` one of the agent's destinations, and the repository the window and the CLI open."""
-    wanted = os.path.abspath(repo)
+    wanted = repo.rstrip("/") if is_s3_url(repo) else os.path.abspath(repo)
     read(path)  # gathers the older files first, the one time there is no settings.json
 
     def add(now: dict[str, Any]) -> dict[str, Any]:

@@ -221,6 +221,7 @@ class FlakyProxy:
         self.fail_every, self.cut_every = fail_every, cut_every
         self.before = before  # called with each request's method and path before it is passed on
         self.seen = self.failed = self.cut = 0
+        self.gets = self.bytes_served = 0  # GET requests answered, and the body bytes they carried
         self.in_flight = self.most_in_flight = 0
         self._count = threading.Lock()
         proxy = self
@@ -252,6 +253,12 @@ class FlakyProxy:
     def ended(self) -> None:
         with self._count:
             self.in_flight -= 1
+
+    def served(self, method: str, length: int) -> None:
+        if method == "GET":
+            with self._count:
+                self.gets += 1
+                self.bytes_served += length
 
     def verdict(self, method: str) -> str:
         """"fail", "cut" or "pass" for the next request."""
@@ -323,6 +330,7 @@ class _ForwardingHandler(BaseHTTPRequestHandler):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
+                self.owner.served(self.command, len(data))
         finally:
             upstream.close()
 

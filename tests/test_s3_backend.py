@@ -120,13 +120,16 @@ def test_a_large_file_is_uploaded_in_parts_and_read_back_by_ranges(s3_server: S3
     data = os.urandom(20 << 20)
     source.write_bytes(data)
     backend.write_file("packs/bb/big.pack", source)
+    assert not source.exists(), "the file is handed over: nothing stays behind on this computer"
     assert backend.stat("packs/bb/big.pack") == StoredObject("packs/bb/big.pack", len(data))
     part = 8 << 20
     for offset, length in ((part - 100, 200), (0, 4096), (len(data) - 5000, 10_000), (2 * part + 1, 1 << 20)):
         assert backend.read("packs/bb/big.pack", offset, length) == data[offset:offset + length]
     assert backend.read("packs/bb/big.pack") == data
+    source.write_bytes(data)
     with pytest.raises(ObjectExists):
         backend.write_file("packs/bb/big.pack", source)
+    assert source.exists(), "a refused file is left to the caller"
     assert backend.requests.made < 30  # parts, not a request per chunk of the file
 
 
@@ -136,6 +139,8 @@ def test_a_small_file_is_written_whole(s3_server: S3Server, s3_bucket: str, tmp_
     source.write_bytes(b"small" * 1000)
     backend.write_file("packs/cc/small.pack", source)
     assert backend.read("packs/cc/small.pack") == b"small" * 1000
+    assert not source.exists()
+    source.write_bytes(b"other")
     with pytest.raises(ObjectExists):
         backend.write_file("packs/cc/small.pack", source)
 
@@ -183,12 +188,12 @@ def test_a_server_failing_now_and_then_is_retried_to_success(s3_server: S3Server
     with FlakyProxy(s3_server.endpoint, fail_every=3) as proxy:
         backend = backend_on(s3_server, s3_bucket, endpoint=proxy.endpoint)
         source = tmp_path / "part.pack"
-        source.write_bytes(os.urandom(100_000))
+        source.write_bytes(data := os.urandom(100_000))
         for n in range(4):
             backend.write(f"packs/dd/{n}.pack", bytes([n]) * 1000)
         backend.write_file("packs/dd/file.pack", source)
         assert backend.read("packs/dd/2.pack", 10, 5) == b"\x02" * 5
-        assert backend.read("packs/dd/file.pack") == source.read_bytes()
+        assert backend.read("packs/dd/file.pack") == data
         assert len(list(backend.list("packs/"))) == 5
         with pytest.raises(ObjectExists):
             backend.write("packs/dd/0.pack", b"again")

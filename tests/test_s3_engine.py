@@ -69,6 +69,8 @@ def test_the_engine_round_trip_in_a_bucket(s3_server: S3Server, repo_url: str, e
                 tk.add_folder(os.fsencode(source))
             snap = tk.backup()
         trees[snap.id] = read_tree(source)
+        leftovers = list((local_index_home(tk.repository_id) / "scratch").glob(".*"))
+        assert leftovers == [], "every pack and manifest uploaded is gone from this computer"
     folder = os.fsencode(source)
     with Timekeep.open(repo_url) as tk:
         assert [s.id for s in tk.snapshots()] == sorted(trees)

@@ -115,3 +115,28 @@ def test_a_remote_root_is_never_used_as_a_local_path(s3_credentials: None) -> No
         (root / "config.json").exists()
     with pytest.raises(ValueError, match="null"):
         Path(root).mkdir(parents=True)  # a plain Path made from it reaches no folder either
+
+
+def test_a_repository_at_the_root_of_a_bucket(s3_server: S3Server, s3_bucket: str) -> None:
+    url = f"s3://{s3_bucket}"
+    api.init_repository(url, endpoint=s3_server.endpoint)
+    assert api.probe_location(url) == "repository"
+    with Timekeep.open(url) as tk:
+        assert str(tk.root) == url and tk.snapshots() == []
+
+
+def test_settings_keep_a_bucket_as_it_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    settings.add_destination(path, "s3://bucket/laptop/")
+    data = settings.read(path)
+    assert data["repository"] == "s3://bucket/laptop" and data["destinations"] == ["s3://bucket/laptop"]
+    settings.remember_endpoint(path, "s3://bucket/laptop/", "http://nas:9000")
+    assert settings.endpoint_for(settings.read(path), "s3://bucket/laptop") == "http://nas:9000"
+
+
+def test_an_endpoint_for_a_folder_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from timekeep.core.cli.main import main
+
+    assert main(["init", str(tmp_path / "repo"), "--endpoint", "http://nas:9000", "--encryption", "none"]) == 2
+    assert "--endpoint is for a repository in a bucket" in capsys.readouterr().err
+    assert not (tmp_path / "repo").exists()

@@ -35,6 +35,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     path = str(args.path) if api.is_remote(args.path) else os.path.abspath(args.path)
     endpoint = getattr(args, "endpoint", None)
+    if endpoint and not api.is_remote(path):
+        raise UsageError(f"--endpoint is for a repository in a bucket (s3://bucket/prefix), not for {path}")
     if not args.here and (refusal := api.init_refusal(path)) is not None:
         raise UsageError(refusal)  # an empty mount point: the repository would land on the system disk
     passphrase, given = None, getattr(args, "passphrase_file", None)
@@ -209,9 +211,13 @@ def cmd_make_private(args: argparse.Namespace) -> int:
     symbolic links neither changed nor followed). Needs no lock: a running backup's files are private anyway."""
     from pathlib import Path
 
-    from timekeep.core.api import make_private, remember_notice, repository_id
+    from timekeep.core.api import is_remote, make_private, remember_notice, repository_id
 
-    root = Path(repo_path(args))
+    located = repo_path(args)
+    if is_remote(located):
+        raise UsageError(f"{located} is in a bucket, whose objects have no file permissions: who may read it is "
+                         "set by the bucket's policy on its server")
+    root = Path(located)
     rid = repository_id(root)  # a repository, or the one-line reason it is not
     changed = make_private(root)
     remember_notice(rid, state_folder())
@@ -227,7 +233,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     """Open the desktop app as a program of its own: the engine never imports Qt (tests/test_architecture.py
     holds it to that). A repository named with --repo or $TIMEKEEP_REPO is the one it opens."""
     repo = getattr(args, "repo", None) or os.environ.get("TIMEKEEP_REPO")
-    where = ["--repo", os.path.abspath(repo)] if repo else []
+    where = ["--repo", repo if repo.startswith("s3://") else os.path.abspath(repo)] if repo else []
     if getattr(sys, "frozen", False):  # a PyInstaller bundle, whose Python is the program itself: its sibling
         os.execv(gui := os.path.join(os.path.dirname(sys.executable), "timekeep-gui"), [gui, *where])
     os.execv(sys.executable, [sys.executable, "-m", "timekeep.gui.app", *where])

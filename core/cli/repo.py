@@ -34,7 +34,9 @@ def repo_path(args: argparse.Namespace) -> str | Path:
     from timekeep.core.api import is_remote, locate
 
     if is_remote(path):
-        return locate(path, getattr(args, "endpoint", None))
+        return locate(path, endpoint_given(args))
+    if endpoint_given(args):
+        raise UsageError(f"--endpoint is for a repository in a bucket (s3://bucket/prefix), not for {path}")
     return os.path.abspath(path)
 
 

@@ -9,6 +9,10 @@ ETag to break it) where the server honours them, and in every case by reading th
 its token is ours. On a server that ignores conditions, two takers that read and write within the same
 instant could both see their own token; the read-back catches every slower race.
 
+A lease also names the computer (its machine id and process namespace): one held by a process of this very
+computer that has ended is stale at once, as a drive's flock would be, so a command that lost its server
+mid-backup and could not delete its lock does not keep the next one waiting for the lease to run out.
+
 A holder whose renewal finds another token (its lease ran out, say over a suspend, and another computer
 took the lock) stops: `check()`, which the backend calls before every write, raises LeaseLost from then
 on. Release deletes the lock only while it is still ours.
@@ -26,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 from timekeep.core.errors import RepositoryLocked, StorageError
@@ -66,6 +71,7 @@ class Lease:
     token: str
     started: float
     expires: float
+    machine: str = ""  # this computer and process namespace (machine_id()); "" from an older Timekeep
 
     def encode(self) -> bytes:
         return json.dumps(asdict(self)).encode()
@@ -76,7 +82,7 @@ class Lease:
         try:
             fields = json.loads(data)
             return cls(str(fields["host"]), int(fields["pid"]), str(fields["token"]), float(fields["started"]),
-                       float(fields["expires"]))
+                       float(fields["expires"]), str(fields.get("machine", "")))
         except (ValueError, TypeError, KeyError):
             return None
 
@@ -93,7 +99,39 @@ def live_lease(store: LeaseStore, name: str, settings: LeaseSettings) -> Lease |
 
 
 def _alive(lease: Lease, settings: LeaseSettings) -> bool:
-    return settings.clock() <= lease.expires + settings.grace
+    return settings.clock() <= lease.expires + settings.grace and not holder_gone(lease)
+
+
+def holder_gone(lease: Lease) -> bool:
+    """Whether the lease's holder was a process of this computer (same machine id and process namespace)
+    that has ended. Another computer's, or one whose process may still run, is judged by its lease alone."""
+    here = machine_id()
+    if not here or lease.machine != here or lease.pid == os.getpid() or lease.pid <= 0:
+        return False
+    try:
+        os.kill(lease.pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # there, but another user's
+        return False
+    return False
+
+
+def machine_id() -> str:
+    """This computer's machine id and this process's PID namespace: a PID means the same process only
+    where both match (a sandbox sharing the machine id has its own PIDs). "" when either is unknown."""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        with contextlib.suppress(OSError):
+            text = Path(path).read_text().strip()
+            if text:
+                break
+    else:
+        return ""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return ""
+    return f"{text}:{namespace}"
 
 
 class LeaseLock:
@@ -114,7 +152,8 @@ class LeaseLock:
         if there is not None and _alive(there, self.settings):
             raise RepositoryLocked(self._in_use(there))
         now = self.settings.clock()
-        mine = Lease(socket.gethostname(), os.getpid(), secrets.token_hex(16), now, now + self.settings.lease)
+        mine = Lease(socket.gethostname(), os.getpid(), secrets.token_hex(16), now, now + self.settings.lease,
+                     machine_id())
         written = self.store.put_if(self.name, mine.encode(), absent=found is None,
                                     tag=None if found is None else found[1])
         if not written or not self._still_ours(mine):

@@ -27,6 +27,7 @@ from timekeep.core.storage.backend import Backend
 from timekeep.core.storage.failures import drive_error
 from timekeep.core.storage.frame import compress_stream, decompress_stream
 from timekeep.core.storage.layout import PACKS, Layout, pack_name
+from timekeep.core.storage.uploads import Uploads
 
 MAGIC = b"TKPACK\x00\x01"
 END_MAGIC = b"TKPEND01"
@@ -98,13 +99,15 @@ class PackWriter:
     every later call raises the same error rather than store chunks at offsets nobody can trust.
     """
 
-    def __init__(self, layout: Layout, target_size: int = TARGET_PACK_SIZE) -> None:
+    def __init__(self, layout: Layout, target_size: int | None = None) -> None:
         self.layout = layout
-        self.target_size = target_size
+        self.target_size = target_size or TARGET_PACK_SIZE
         self._lock = threading.Lock()
         self._sealed: list[SealedPack] = []
         self._open: _OpenPack | None = None
         self._failed: StorageError | None = None
+        # a medium that is no local folder gets sealed packs by uploads that run beside the writing
+        self._uploads: Uploads[SealedPack] | None = Uploads(layout.store) if layout.store.local_folder is None else None
 
     def add(self, frame: bytes | bytearray, chunks: list[tuple[bytes, int, int]]) -> None:
         """Append one frame holding `chunks` as (digest, offset inside the frame, raw length)."""
@@ -116,6 +119,8 @@ class PackWriter:
         with self._lock:
             if self._open is not None or self._failed is not None:
                 self._guarded(self._seal)
+            if self._uploads is not None:
+                self._guarded(self._finish_uploads)
             sealed, self._sealed = self._sealed, []
             return sealed
 
@@ -123,6 +128,8 @@ class PackWriter:
         """Drop the open pack and its temporary (where the drive still allows); safe at any time, and again."""
         with self._lock:
             self._discard()
+            if self._uploads is not None:
+                self._uploads.abandon()
 
     def _guarded(self, step: Callable[..., None], *args: Any) -> None:
         if self._failed is not None:
@@ -147,6 +154,12 @@ class PackWriter:
         if self._open is not None:
             self._open.discard()
             self._open = None
+        if self._uploads is not None:
+            self._uploads.abandon()
+
+    def _finish_uploads(self) -> None:
+        assert self._uploads is not None
+        self._sealed.extend(self._uploads.wait())
 
     def _add(self, frame: bytes | bytearray, chunks: list[tuple[bytes, int, int]]) -> None:
         pack = self._open or self._start()
@@ -195,9 +208,14 @@ class PackWriter:
         _write_all(pack.fd, footer + trailer)
         os.fsync(pack.fd)
         pack.close()
+        sealed = SealedPack(pack.name, pack.pos + len(footer) + len(trailer), pack.entries)
+        if self._uploads is not None:
+            self._open = None  # the temporary is the upload's now: removed by it, whatever happens
+            self._sealed.extend(self._uploads.submit(pack_name(pack.name), pack.tmp, sealed))
+            return
         self.layout.store.write_file(pack_name(pack.name), pack.tmp)
         self._open = None
-        self._sealed.append(SealedPack(pack.name, pack.pos + len(footer) + len(trailer), pack.entries))
+        self._sealed.append(sealed)
 
 
 def read_footer(store: Backend, name: str, sealing: Sealing | None = None) -> list[PackEntry]:

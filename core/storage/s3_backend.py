@@ -26,7 +26,7 @@ from timekeep.core.storage.backend import StoredObject
 from timekeep.core.storage.lease_lock import LeaseLock, LeaseSettings, live_lease
 from timekeep.core.storage.s3_client import make_client, new_session
 from timekeep.core.storage.s3_conditions import Conditions, probe
-from timekeep.core.storage.s3_errors import code_of, is_condition_failed, is_missing
+from timekeep.core.storage.s3_errors import code_of, is_condition_failed, is_missing, status_of
 from timekeep.core.storage.s3_requests import Requests, S3Tuning
 from timekeep.core.storage.s3_upload import FinalRequest, upload_in_parts
 from timekeep.core.storage.s3_url import check_endpoint, parse_s3_url
@@ -97,7 +97,7 @@ class S3Backend:
         try:
             data = self.requests.call(f"reading {name}", get, passes=_missing_or_past_end)
         except ClientError as err:
-            if code_of(err) == "InvalidRange":
+            if _past_end(err):
                 return b""  # from at or past its end: nothing, as a file would give
             self._check_bucket()
             raise ObjectMissing(f"{name} is missing from {self.where}") from err
@@ -118,15 +118,17 @@ class S3Backend:
         self._store(name, replace, send)
 
     def write_file(self, name: str, source: Path, *, replace: bool = False) -> None:
+        """As the interface says: `source` is removed once stored (else every pack uploaded would stay behind
+        on this computer), and left to the caller when the upload fails."""
         if source.stat().st_size <= self.tuning.multipart_over:
             self.write(name, source.read_bytes(), replace=replace)
-            return
+        else:
+            def send(condition: dict[str, str], attempt: FinalRequest) -> None:
+                upload_in_parts(self._client, self.requests, (self.location.bucket, self.location.key(name)),
+                                source, condition, attempt)
 
-        def send(condition: dict[str, str], attempt: FinalRequest) -> None:
-            upload_in_parts(self._client, self.requests, (self.location.bucket, self.location.key(name)),
-                            source, condition, attempt)
-
-        self._store(name, replace, send)
+            self._store(name, replace, send)
+        source.unlink(missing_ok=True)
 
     def delete(self, name: str) -> None:
         self._check_lease()
@@ -236,4 +238,9 @@ class S3Backend:
 
 
 def _missing_or_past_end(err: BaseException) -> bool:
-    return is_missing(err) or (isinstance(err, ClientError) and code_of(err) == "InvalidRange")
+    return is_missing(err) or _past_end(err)
+
+
+def _past_end(err: BaseException) -> bool:
+    """A range from at or past the object's end: InvalidRange, or a bare 416 when the error's body was lost."""
+    return isinstance(err, ClientError) and (code_of(err) == "InvalidRange" or status_of(err) == 416)
