@@ -154,7 +154,8 @@ class CountingProxy:
         self.upstream = upstream
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._traffic: dict[str, Traffic] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._busy = 0  # exchanges begun and not yet counted
         self._open: set[socket.socket] = set()
         self._thread = threading.Thread(target=self._accept, daemon=True, name="s3-counting-proxy")
 
@@ -174,9 +175,11 @@ class CountingProxy:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
 
-    def traffic(self, bucket: str) -> Traffic:
-        """A copy of the traffic so far to `bucket`."""
+    def traffic(self, bucket: str, settle: float = 10.0) -> Traffic:
+        """A copy of the traffic so far to `bucket`, once every exchange under way is counted (a client has
+        its answer a moment before the proxy has counted it; up to `settle` seconds)."""
         with self._lock:
+            self._lock.wait_for(lambda: self._busy == 0, settle)
             return self._traffic.get(bucket, Traffic()).copy()
 
     def _accept(self) -> None:
@@ -194,6 +197,11 @@ class CountingProxy:
             traffic.refused += status >= 400
             traffic.sent += sent
             traffic.received += received
+
+    def _begun(self, change: int) -> None:
+        with self._lock:
+            self._busy += change
+            self._lock.notify_all()
 
     def _serve(self, client: socket.socket) -> None:
         upstream = socket.create_connection(self.upstream)
@@ -222,6 +230,14 @@ class CountingProxy:
                   pipe: tuple[int, int]) -> bool:
         """One request and its answer; whether the connection stays open for another."""
         request = Head.read(from_client)
+        self._begun(+1)
+        try:
+            return self._answer(request, from_client, from_server, client, upstream, pipe)
+        finally:
+            self._begun(-1)
+
+    def _answer(self, request: Head, from_client: Stream, from_server: Stream, client: socket.socket,
+                upstream: socket.socket, pipe: tuple[int, int]) -> bool:
         method, target = request.line.decode("latin-1").split(" ")[:2]
         if (request.get("expect") or "").lower() == "100-continue":
             client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
