@@ -56,6 +56,7 @@ class Report:
     # the S3 race: for each measured step, each tool's requests by kind (LIST, GET, HEAD, PUT, POST, DELETE)
     requests: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     load: dict[str, float] = field(default_factory=dict)  # the machine's load average as the run began and ended
+    latency_ms: float = 0.0  # the S3 race: the round trip added to every request
 
     def add(self, row: Row) -> Row:
         self.rows.append(row)
@@ -101,8 +102,9 @@ class Report:
         load = (["", "Load average (1 minute) as the run began and ended: "
                  f"{self.load['began']:.2f} and {self.load['ended']:.2f} ({self.load.get('cores', 0):.0f} cores)."]
                 if {"began", "ended"} <= self.load.keys() else [])
+        latency = f" Every S3 request delayed by {self.latency_ms:g} ms (a round trip)." if self.latency_ms else ""
         return "\n".join([
-            f"Dataset: {self.dataset_bytes / MIB:,.0f} MiB ({self.scale} scale). Tools: {versions}.", "",
+            f"Dataset: {self.dataset_bytes / MIB:,.0f} MiB ({self.scale} scale). Tools: {versions}.{latency}", "",
             *lines, *self._requests_table(names), "", "Machine limits measured in the same run:", *limits, *load,
             ""])
 

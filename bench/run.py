@@ -258,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     report.load = {"began": began, "ended": os.getloadavg()[0], "cores": float(os.cpu_count() or 0)}
     stem = f"latest-{scale.name}" + ("-s3" if True in on_s3 else "-encrypted" if OURS_ENCRYPTED in names else "")
+    if True in on_s3 and args.s3_latency:
+        stem += f"-{args.s3_latency:g}ms"
+        report.latency_ms = args.s3_latency
     _, md = report.write(args.results, stem)
     print(report.markdown())
     print(f"written: {md}")
@@ -278,6 +281,8 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Argument
                        help="the encrypted race: Timekeep encrypted and unencrypted, restic, borg repokey-blake2")
     races.add_argument("--s3", action="store_true",
                        help="the S3 race: Timekeep (encrypted, and plain) and restic against one local S3 server")
+    parser.add_argument("--s3-latency", type=float, default=0.0, metavar="MS",
+                        help="the S3 race: delay every request by MS milliseconds, a distant server's round trip")
     parser.add_argument("--argon2", choices=("tuned", "least"), default="tuned",
                         help="Timekeep's key slot cost: tuned by init as a user's is, or the least (smoke tests)")
     parser.add_argument("--seed", type=int, default=2026)
@@ -295,7 +300,7 @@ def run_local(args: argparse.Namespace, names: list[str], work: Path, source: Pa
 
 def run_s3(args: argparse.Namespace, names: list[str], work: Path, source: Path) -> Report:
     """The S3 race: one local S3 server, a bucket per tool, every request counted."""
-    with S3Server(work / "s3", names) as server:
+    with S3Server(work / "s3", names, args.s3_latency / 1000) as server:
         argon2 = kdf.TEST_PARAMS if args.argon2 == "least" else None
         tools = [S3_TOOLS[n](work, source, server, argon2) for n in names]
         report = Report(args.scale, dataset.dataset_bytes(source), {t.name: t.version() for t in tools})

@@ -15,6 +15,7 @@ import fcntl
 import os
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -148,10 +149,12 @@ def kind_of(method: str, target: str) -> tuple[str, str]:
 
 
 class CountingProxy:
-    """Listens on a loopback port and passes every connection on to `upstream` ("127.0.0.1:port")."""
+    """Listens on a loopback port and passes every connection on to `upstream` ("127.0.0.1:port"). With
+    `latency` (seconds), each request waits that long before it is passed on: one round trip to a distant
+    server, so what a tool's request count costs over a network shows in its times."""
 
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
+    def __init__(self, upstream: tuple[str, int], latency: float = 0.0) -> None:
+        self.upstream, self.latency = upstream, latency
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._traffic: dict[str, Traffic] = {}
         self._lock = threading.Condition()
@@ -239,6 +242,8 @@ class CountingProxy:
     def _answer(self, request: Head, from_client: Stream, from_server: Stream, client: socket.socket,
                 upstream: socket.socket, pipe: tuple[int, int]) -> bool:
         method, target = request.line.decode("latin-1").split(" ")[:2]
+        if self.latency:
+            time.sleep(self.latency)  # the network's round trip, not a wait for anything
         if (request.get("expect") or "").lower() == "100-continue":
             client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         upstream.sendall(request.encode(drop=("expect",)))

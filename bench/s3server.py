@@ -47,10 +47,11 @@ def _die_with_parent() -> None:
 
 class S3Server:
     """`rclone serve s3` over `root`, one bucket (folder) per name in `buckets`, behind a counting proxy.
-    Use as a context manager; `endpoint` is the proxy's URL, which every tool is given."""
+    Use as a context manager; `endpoint` is the proxy's URL, which every tool is given. `latency` (seconds)
+    delays every request by one simulated round trip."""
 
-    def __init__(self, root: Path, buckets: list[str]) -> None:
-        self.root, self.buckets = root, buckets
+    def __init__(self, root: Path, buckets: list[str], latency: float = 0.0) -> None:
+        self.root, self.buckets, self.latency = root, buckets, latency
         self.process: subprocess.Popen[bytes] | None = None
         self.proxy: CountingProxy | None = None
         self.log = bytearray()
@@ -91,7 +92,7 @@ class S3Server:
         except OSError as err:
             raise ServerProblem(f"rclone cannot run here: {err}") from err
         port = self._wait_for_port()
-        self.proxy = CountingProxy(("127.0.0.1", port))
+        self.proxy = CountingProxy(("127.0.0.1", port), self.latency)
         self.proxy.start()
         return self
 
