@@ -94,9 +94,9 @@ def test_smoke_s3_race_counts_every_tools_requests_against_one_server(tmp_path: 
     if "restic-s3" not in ensure_installed(["restic-s3"]):
         pytest.skip("restic is not installed and apt-get could not install it")
     code = run.main(["--scale", "smoke", "--work", str(tmp_path / "work"), "--results", str(tmp_path / "out"),
-                     "--s3", "--argon2", "least"])
+                     "--s3", "--argon2", "least", "--s3-latency", "1"])
     assert code == 0
-    report = json.loads((tmp_path / "out" / "latest-smoke-s3.json").read_text())
+    report = json.loads((tmp_path / "out" / "latest-smoke-s3-1ms.json").read_text())
     assert list(report["tools"]) == S3_RACE
     rows = {row["measure"]: row["values"] for row in report["rows"]}
     for tool in S3_RACE:
@@ -114,8 +114,8 @@ def test_smoke_s3_race_counts_every_tools_requests_against_one_server(tmp_path: 
         assert 0 < rows[touched][ours] < 1024  # KiB: a touched note, not a pack of the tree
     ratio = next(row for row in report["rows"] if row["measure"] == "first backup throughput")["ratio_s3"]
     assert ratio["timekeep-s3"] > 0 and ratio["timekeep-s3-plain"] > 0
-    table = (tmp_path / "out" / "latest-smoke-s3.md").read_text()
-    assert "| requests by kind |" in table and "Load average" in table
+    table = (tmp_path / "out" / "latest-smoke-s3-1ms.md").read_text()
+    assert "| requests by kind |" in table and "Load average" in table and "delayed by 1 ms" in table
     assert "S3 encrypted vs restic" in table and "S3 plain vs restic" in table
 
 
