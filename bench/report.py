@@ -1,16 +1,21 @@
 """The side-by-side table: one row per measure, a column per tool, Timekeep's ratio to the best peer; with
-Timekeep's encrypted mode in the run, its ratio to the best encrypting peer and to our unencrypted mode."""
+Timekeep's encrypted mode in the run, its ratio to the best encrypting peer and to our unencrypted mode; in
+the S3 race, each of our S3 modes against restic's S3 backend, and the requests each tool made by kind."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 MIB = 1 << 20
 OURS, OURS_ENCRYPTED = "timekeep", "timekeep-enc"
+OURS_S3, OURS_S3_PLAIN = "timekeep-s3", "timekeep-s3-plain"
 # whom each of our modes races: restic always encrypts; borg is run in the mode that matches ours
-PEERS = {OURS: ("restic", "borg"), OURS_ENCRYPTED: ("restic", "borg-enc")}
+PEERS = {OURS: ("restic", "borg"), OURS_ENCRYPTED: ("restic", "borg-enc"), OURS_S3: ("restic-s3",),
+         OURS_S3_PLAIN: ("restic-s3",)}
+S3_COLUMNS = {OURS_S3: "S3 encrypted vs restic", OURS_S3_PLAIN: "S3 plain vs restic"}
 
 
 @dataclass
@@ -48,6 +53,10 @@ class Report:
     tools: dict[str, str]
     limits: dict[str, float] = field(default_factory=dict)
     rows: list[Row] = field(default_factory=list)
+    # the S3 race: for each measured step, each tool's requests by kind (LIST, GET, HEAD, PUT, POST, DELETE)
+    requests: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    load: dict[str, float] = field(default_factory=dict)  # the machine's load average as the run began and ended
+    latency_ms: float = 0.0  # the S3 race: the round trip added to every request
 
     def add(self, row: Row) -> Row:
         self.rows.append(row)
@@ -59,26 +68,55 @@ class Report:
             raw["ratio"] = row.ratio()
             raw["ratio_encrypted"] = row.ratio(OURS_ENCRYPTED)
             raw["encrypted_vs_unencrypted"] = row.encryption_cost()
+            if self.s3_modes():
+                raw["ratio_s3"] = {mode: row.ratio(mode) for mode in self.s3_modes()}
         return json.dumps(data, indent=2)
 
+    def s3_modes(self) -> list[str]:
+        return [mode for mode in S3_COLUMNS if mode in self.tools]
+
+    def _ratio_columns(self) -> tuple[list[str], list[Callable[[Row], float | None]]]:
+        """The ratio columns' titles, and how each is figured from a row."""
+        if self.s3_modes() or "restic-s3" in self.tools:
+            return ([S3_COLUMNS[m] for m in self.s3_modes()],
+                    [lambda row, mode=mode: row.ratio(mode) for mode in self.s3_modes()])
+        titles, figures = ["Timekeep vs best peer"], [Row.ratio]
+        if OURS_ENCRYPTED in self.tools:
+            titles += ["encrypted vs best encrypted peer", "encrypted vs unencrypted"]
+            figures += [lambda row: row.ratio(OURS_ENCRYPTED), Row.encryption_cost]
+        return titles, figures
+
     def markdown(self) -> str:
-        names, encrypted = list(self.tools), OURS_ENCRYPTED in self.tools
-        ratios = ["Timekeep vs best peer"]
-        if encrypted:
-            ratios += ["encrypted vs best encrypted peer", "encrypted vs unencrypted"]
-        head = ["measure", "unit", *names, *ratios, "target", "met"]
+        names = list(self.tools)
+        titles, figures = self._ratio_columns()
+        head = ["measure", "unit", *names, *titles, "target", "met"]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for row in self.rows:
-            figures = [row.ratio()] + ([row.ratio(OURS_ENCRYPTED), row.encryption_cost()] if encrypted else [])
+            ratios = [figure(row) for figure in figures]
             cells = [row.measure, row.unit, *(_fmt(row.values.get(n)) for n in names),
-                     *(f"{ratio:.2f}×" if ratio is not None else "—" for ratio in figures), row.target,
+                     *(f"{ratio:.2f}×" if ratio is not None else "—" for ratio in ratios), row.target,
                      {True: "yes", False: "**no**", None: ""}[row.met]]
             lines.append("| " + " | ".join(cells) + " |")
         limits = [f"- {name}: {value:,.0f}" for name, value in self.limits.items()]
         versions = ", ".join(f"{n} {v}" for n, v in self.tools.items())
+        load = (["", "Load average (1 minute) as the run began and ended: "
+                 f"{self.load['began']:.2f} and {self.load['ended']:.2f} ({self.load.get('cores', 0):.0f} cores)."]
+                if {"began", "ended"} <= self.load.keys() else [])
+        latency = f" Every S3 request delayed by {self.latency_ms:g} ms (a round trip)." if self.latency_ms else ""
         return "\n".join([
-            f"Dataset: {self.dataset_bytes / MIB:,.0f} MiB ({self.scale} scale). Tools: {versions}.", "",
-            *lines, "", "Machine limits measured in the same run:", *limits, ""])
+            f"Dataset: {self.dataset_bytes / MIB:,.0f} MiB ({self.scale} scale). Tools: {versions}.{latency}", "",
+            *lines, *self._requests_table(names), "", "Machine limits measured in the same run:", *limits, *load,
+            ""])
+
+    def _requests_table(self, names: list[str]) -> list[str]:
+        if not self.requests:
+            return []
+        lines = ["", "| requests by kind | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+        for step, by_tool in self.requests.items():
+            cells = [", ".join(f"{kind} {n:,}" for kind, n in by_tool.get(name, {}).items()) or "—"
+                     for name in names]
+            lines.append(f"| {step} | " + " | ".join(cells) + " |")
+        return lines
 
     def write(self, folder: Path, stem: str) -> tuple[Path, Path]:
         folder.mkdir(parents=True, exist_ok=True)

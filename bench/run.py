@@ -1,5 +1,5 @@
 """Run the benchmark: one dataset, the tools side by side, one table. `python -m bench.run [--scale smoke]
-[--encrypted]`.
+[--encrypted | --s3]`.
 
 Order of work, the same for every tool: first backup of the warm dataset; then each mutation is applied
 once and every tool backs it up; then restores and listings from the first (oldest) snapshot.
@@ -16,8 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench import dataset, limits
+from bench import dataset, limits, s3race
 from bench.report import MIB, OURS, OURS_ENCRYPTED, Report, Row
+from bench.s3server import S3Server, ServerProblem
+from bench.s3tools import S3_RACE, S3_TOOLS
 from bench.tools import ENCRYPTED, TOOLS, TimekeepEncrypted, Tool, ensure_installed
 from bench.tools import Timekeep as TimekeepTool
 from timekeep.core.crypto import kdf
@@ -35,7 +37,7 @@ def prepare(work: Path, scale: dataset.Scale, seed: int) -> Path:
         print(f"generating the {scale.name} dataset in {source} …", flush=True)
         dataset.generate(source, scale, seed)
         marker.touch()
-    for leftover in [*work.glob("repo-*"), *work.glob("cache-*")]:
+    for leftover in [*work.glob("repo-*"), *work.glob("cache-*"), *work.glob("s3")]:
         shutil.rmtree(leftover)
     return source
 
@@ -197,7 +199,8 @@ def judge(report: Report) -> None:
 def room_problem(work: Path, scale: dataset.Scale, tools: int) -> str | None:
     """Why the run would not fit on the work folder's disk (it is shared: filling it fails other work too)."""
     existing = next((p for p in (work, *work.parents) if p.exists()), Path("/"))
-    free = shutil.disk_usage(existing).free + sum(dataset.dataset_bytes(p) for p in work.glob("repo-*"))
+    free = shutil.disk_usage(existing).free + sum(dataset.dataset_bytes(p) for p in [*work.glob("repo-*"),
+                                                                                     *work.glob("s3")])
     needed = dataset.room_needed(scale, tools) - (scale.approx_bytes if (work / "data").exists() else 0)
     if free >= needed:
         return None
@@ -230,23 +233,16 @@ def race(report: Report, tools: list[Tool], source: Path, work: Path, seed: int)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", choices=sorted(dataset.SCALES), default="full")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/timekeep-bench"))
-    parser.add_argument("--tools", help=f"a comma-separated list of {', '.join(TOOLS)} "
-                        "(default: " + ",".join(UNENCRYPTED) + "; with --encrypted: " + ",".join(ENCRYPTED) + ")")
-    parser.add_argument("--encrypted", action="store_true",
-                        help="the encrypted race: Timekeep encrypted and unencrypted, restic, borg repokey-blake2")
-    parser.add_argument("--argon2", choices=("tuned", "least"), default="tuned",
-                        help="Timekeep's key slot cost: tuned by init as a user's is, or the least (smoke tests)")
-    parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--results", type=Path, default=HERE / "results")
-    args = parser.parse_args(argv)
+    args, parser = parse(argv)
     scale = dataset.SCALES[args.scale]
-    wanted = args.tools.split(",") if args.tools else list(ENCRYPTED if args.encrypted else UNENCRYPTED)
-    unknown = [n for n in wanted if n not in TOOLS]
+    wanted = args.tools.split(",") if args.tools else list(
+        S3_RACE if args.s3 else ENCRYPTED if args.encrypted else UNENCRYPTED)
+    unknown = [n for n in wanted if n not in TOOLS and n not in S3_TOOLS]
     if unknown:
-        parser.error(f"unknown tool {unknown[0]!r}: choose from {', '.join(TOOLS)}")
+        parser.error(f"unknown tool {unknown[0]!r}: choose from {', '.join([*TOOLS, *S3_TOOLS])}")
+    on_s3 = {n in S3_TOOLS for n in wanted}
+    if len(on_s3) > 1:
+        parser.error(f"the S3 tools ({', '.join(S3_TOOLS)}) race only one another: run them with --s3")
     names = ensure_installed(wanted)
     work = args.work / scale.name
     problem = room_problem(work, scale, len(names))
@@ -254,16 +250,62 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {problem}", file=sys.stderr)
         return 1
     source = prepare(work, scale, args.seed)
-    tools = [make_tool(n, work, source, args.argon2) for n in names]
-    stem = f"latest-{scale.name}" + ("-encrypted" if OURS_ENCRYPTED in names else "")
-    report = Report(scale.name, dataset.dataset_bytes(source), {t.name: t.version() for t in tools})
-    race(report, tools, source, work, args.seed)
+    began = os.getloadavg()[0]
+    try:
+        report = (run_s3 if True in on_s3 else run_local)(args, names, work, source)
+    except ServerProblem as err:
+        print(f"bench: {err}", file=sys.stderr)
+        return 1
+    report.load = {"began": began, "ended": os.getloadavg()[0], "cores": float(os.cpu_count() or 0)}
+    stem = f"latest-{scale.name}" + ("-s3" if True in on_s3 else "-encrypted" if OURS_ENCRYPTED in names else "")
+    if True in on_s3 and args.s3_latency:
+        stem += f"-{args.s3_latency:g}ms"
+        report.latency_ms = args.s3_latency
     _, md = report.write(args.results, stem)
     print(report.markdown())
     print(f"written: {md}")
     # the mutations changed the dataset: the next run generates it afresh
     (work / f".dataset-{scale.name}-{args.seed}").unlink(missing_ok=True)
     return 0
+
+
+def parse(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", choices=sorted(dataset.SCALES), default="full")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/timekeep-bench"))
+    parser.add_argument("--tools", help=f"a comma-separated list of {', '.join(TOOLS)}, or of {', '.join(S3_TOOLS)} "
+                        "(default: " + ",".join(UNENCRYPTED) + "; with --encrypted: " + ",".join(ENCRYPTED) +
+                        "; with --s3: " + ",".join(S3_RACE) + ")")
+    races = parser.add_mutually_exclusive_group()
+    races.add_argument("--encrypted", action="store_true",
+                       help="the encrypted race: Timekeep encrypted and unencrypted, restic, borg repokey-blake2")
+    races.add_argument("--s3", action="store_true",
+                       help="the S3 race: Timekeep (encrypted, and plain) and restic against one local S3 server")
+    parser.add_argument("--s3-latency", type=float, default=0.0, metavar="MS",
+                        help="the S3 race: delay every request by MS milliseconds, a distant server's round trip")
+    parser.add_argument("--argon2", choices=("tuned", "least"), default="tuned",
+                        help="Timekeep's key slot cost: tuned by init as a user's is, or the least (smoke tests)")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--results", type=Path, default=HERE / "results")
+    return parser.parse_args(argv), parser
+
+
+def run_local(args: argparse.Namespace, names: list[str], work: Path, source: Path) -> Report:
+    """The race on this computer's disk: every tool's repository a folder beside the dataset."""
+    tools = [make_tool(n, work, source, args.argon2) for n in names]
+    report = Report(args.scale, dataset.dataset_bytes(source), {t.name: t.version() for t in tools})
+    race(report, tools, source, work, args.seed)
+    return report
+
+
+def run_s3(args: argparse.Namespace, names: list[str], work: Path, source: Path) -> Report:
+    """The S3 race: one local S3 server, a bucket per tool, every request counted."""
+    with S3Server(work / "s3", names, args.s3_latency / 1000) as server:
+        argon2 = kdf.TEST_PARAMS if args.argon2 == "least" else None
+        tools = [S3_TOOLS[n](work, source, server, argon2) for n in names]
+        report = Report(args.scale, dataset.dataset_bytes(source), {t.name: t.version() for t in tools})
+        s3race.race(report, tools, source, work, args.seed)
+    return report
 
 
 if __name__ == "__main__":

@@ -62,6 +62,11 @@ class Tool:
         self.source = source
         self.snapshots: list[str] = []
 
+    @property
+    def location(self) -> str:
+        """Where the repository is, as the tool's command line names it (a folder here; a URL on S3)."""
+        return str(self.repo)
+
     def version(self) -> str:
         raise NotImplementedError
 
@@ -93,7 +98,7 @@ class Timekeep(Tool):
         self.env: dict[str, str] = {}
 
     def _cli(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "timekeep.core.cli.main", *args, "--repo", str(self.repo)]
+        return [sys.executable, "-m", "timekeep.core.cli.main", *args, "--repo", self.location]
 
     def version(self) -> str:
         from timekeep.core import __version__
@@ -102,8 +107,18 @@ class Timekeep(Tool):
 
     def init(self) -> None:
         subprocess.run([sys.executable, "-m", "timekeep.core.cli.main", "init", "--encryption", "none",
-                        str(self.repo)], check=True)
+                        self.location, *self.init_options()], check=True, capture_output=True,
+                       env={**os.environ, **self.env})
         self._add_source()
+
+    def endpoint(self) -> str | None:
+        """The S3 server of a repository in a bucket; None for a folder."""
+        return None
+
+    def init_options(self) -> list[str]:
+        """More options for `timekeep init`: an S3 repository's endpoint."""
+        endpoint = self.endpoint()
+        return [] if endpoint is None else ["--endpoint", endpoint]
 
     def _add_source(self) -> None:
         subprocess.run(self._cli("add", str(self.source), "--no-default-excludes"), check=True,
@@ -180,13 +195,15 @@ class TimekeepEncrypted(Timekeep):
 
     def init(self) -> None:
         if self.argon2 is None:
-            subprocess.run([sys.executable, "-m", "timekeep.core.cli.main", "init", str(self.repo), "--encryption",
-                            "repokey"], check=True, capture_output=True, env={**os.environ, **self.env})
+            subprocess.run([sys.executable, "-m", "timekeep.core.cli.main", "init", self.location, "--encryption",
+                            "repokey", *self.init_options()], check=True, capture_output=True,
+                           env={**os.environ, **self.env})
         else:
             from timekeep.core.api import init_repository
 
             with environment(self.env):
-                init_repository(self.repo, encryption="repokey", passphrase=PASSPHRASE, argon2=self.argon2)
+                init_repository(self.location, encryption="repokey", passphrase=PASSPHRASE, argon2=self.argon2,
+                                endpoint=self.endpoint())
         self._add_source()
 
     def unlock_seconds(self) -> float:
@@ -223,24 +240,24 @@ class Restic(Tool):
         return subprocess.run(["restic", "version"], capture_output=True, text=True, check=True).stdout.split()[1]
 
     def init(self) -> None:
-        subprocess.run(["restic", "init", "--repository-version", "2", "--repo", str(self.repo)],
+        subprocess.run(["restic", "init", "--repository-version", "2", "--repo", self.location],
                        env={**os.environ, **self.env}, check=True, capture_output=True)
 
     def backup(self) -> Run:
-        run = timed(["restic", "--repo", str(self.repo), "backup", "--json", str(self.source)], self.env)
+        run = timed(["restic", "--repo", self.location, "backup", "--json", str(self.source)], self.env)
         summary = [json.loads(line) for line in run.stdout.splitlines() if '"summary"' in line][-1]
         self.snapshots.append(summary["snapshot_id"])
         return run
 
     def restore_file(self, snapshot: str, relpath: str, dest: Path) -> Run:
-        return timed(["restic", "--repo", str(self.repo), "restore", snapshot, "--target", str(dest),
+        return timed(["restic", "--repo", self.location, "restore", snapshot, "--target", str(dest),
                       "--include", str(self.source / relpath)], self.env)
 
     def list_dir(self, snapshot: str, relpath: str) -> Run:
-        return timed(["restic", "--repo", str(self.repo), "ls", snapshot, str(self.source / relpath)], self.env)
+        return timed(["restic", "--repo", self.location, "ls", snapshot, str(self.source / relpath)], self.env)
 
     def thin(self, snapshots: list[str]) -> float:
-        return timed(["restic", "--repo", str(self.repo), "forget", "--prune", *snapshots], self.env).seconds
+        return timed(["restic", "--repo", self.location, "forget", "--prune", *snapshots], self.env).seconds
 
 
 class Borg(Tool):
@@ -292,8 +309,9 @@ ENCRYPTED = ("timekeep", "timekeep-enc", "restic", "borg-enc")  # the encrypted 
 
 def ensure_installed(names: list[str]) -> list[str]:
     """Install missing peers and /usr/bin/time from Debian's packages; returns the tools that are usable."""
-    wanted = {"restic": "restic", "borg": "borgbackup", "borg-enc": "borgbackup"}
-    packages = [wanted[n] for n in names if n in wanted and shutil.which(n) is None]
+    binaries = {"restic": "restic", "restic-s3": "restic", "borg": "borg", "borg-enc": "borg"}
+    wanted = {"restic": "restic", "borg": "borgbackup"}
+    packages = sorted({wanted[binaries[n]] for n in names if n in binaries and shutil.which(binaries[n]) is None})
     if not os.path.exists(TIME):
         packages.append("time")
     if packages:
@@ -301,4 +319,4 @@ def ensure_installed(names: list[str]) -> list[str]:
         subprocess.run([*sudo, "apt-get", "update", "-q"], capture_output=True, check=False)
         subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
                        capture_output=True, check=False)
-    return [n for n in names if n.startswith("timekeep") or shutil.which(n.removesuffix("-enc")) is not None]
+    return [n for n in names if n not in binaries or shutil.which(binaries[n]) is not None]

