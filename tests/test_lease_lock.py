@@ -133,14 +133,17 @@ def test_a_taker_that_loses_the_race_is_refused_or_the_winner_finds_out(s3_serve
 
 
 def test_the_lease_is_renewed_in_the_background(s3_server: S3Server, s3_bucket: str) -> None:
-    """With a real clock and a lease of a second, the renewal thread pushes the expiry on by itself."""
+    """The renewal thread pushes the expiry on by itself, every third of a lease (a second here). The lease's
+    clock is the test's, so a loaded machine that wakes the thread late never lets the lease run out."""
+    clock = Clock()
     backend = S3Backend(f"s3://{s3_bucket}/repo", s3_server.endpoint, tuning=QUICK, session=s3_server.session,
-                        lease=LeaseSettings(lease=1.0, grace=0.0))
+                        lease=LeaseSettings(lease=1.0, grace=0.0, clock=clock))
     held = backend.writer_lock()
     held.acquire()
     first = stored_lease(backend)
-    assert first is not None
-    wait_for(lambda: (stored_lease(backend) or first).expires > first.expires + 0.2, timeout=20,
+    assert first is not None and first.expires == clock.now + 1.0
+    clock.now += 0.5  # within the lease: the next renewal pushes its end to half a second past the first's
+    wait_for(lambda: (stored_lease(backend) or first).expires == first.expires + 0.5, timeout=60,
              what="the lease to be renewed")
     held.release()
     assert stored_lease(backend) is None and not backend.writer_running()
