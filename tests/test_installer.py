@@ -250,12 +250,16 @@ def test_installed_cli_opens_the_window_with_the_bundles_own_program(installed: 
     env = user_env(tmp_path / "home")
     repo = tmp_path / "drive/Timekeep/laptop"
     run([installed / "usr/bin/timekeep", "init", "--here", "--encryption", "none", repo], env)
-    process = subprocess.Popen([installed / "usr/bin/timekeep", "gui", "--repo", repo], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    said = tmp_path / "gui.err"
+    with said.open("wb") as err:
+        process = subprocess.Popen([installed / "usr/bin/timekeep", "gui", "--repo", repo], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=err)
     try:
         gui = (installed / "usr/lib/timekeep/timekeep-gui").resolve()
         wait_for(lambda: Path(f"/proc/{process.pid}/exe").resolve() == gui, what="timekeep gui to exec timekeep-gui")
-        assert f"--repo\0{repo}".encode() in Path(f"/proc/{process.pid}/cmdline").read_bytes()
+        cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+        assert process.poll() is None, f"the window ended ({process.returncode}): {said.read_text()[-2000:]}"
+        assert f"--repo\0{repo}".encode() in cmdline
     finally:
         process.terminate()
         process.wait(30)
