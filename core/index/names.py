@@ -53,8 +53,8 @@ def catch_up(db: SqliteDatabase) -> None:
     """Index the file rows added since the watermark, or rebuild a table that is not whole. Never fails the
     writer calling it: the search falls back to the file rows until a later writer manages."""
     try:
-        mark = _mark(db)
-        if mark is None or not _whole(db, *mark):
+        mark = _whole_mark(db)
+        if mark is None:
             rebuild(db)
             return
         with db.atomic():
@@ -96,15 +96,15 @@ def catch_up_after_failure(db: SqliteDatabase) -> None:
 
 
 def _usable_mark(db: SqliteDatabase, writable: bool) -> tuple[int, int] | None:
-    try:
-        mark = _mark(db)
-        if mark is not None and _whole(db, *mark):
-            return mark
-    except FAILURES:
-        pass
-    if not writable:
-        return None
+    mark = _whole_mark(db)
+    if mark is not None or not writable:
+        return mark
     catch_up(db)
+    return _whole_mark(db)
+
+
+def _whole_mark(db: SqliteDatabase) -> tuple[int, int] | None:
+    """The watermark and row count, when the table is there and holds what they say; else None."""
     try:
         mark = _mark(db)
         return mark if mark is not None and _whole(db, *mark) else None
@@ -127,11 +127,32 @@ def _index_after(db: SqliteDatabase, upto: int, count: int) -> None:
 
 
 def _whole(db: SqliteDatabase, upto: int, count: int) -> bool:
-    """The table holds the rows the watermark says, none beyond it: two looks that cost milliseconds at a
-    million names (its docsize table counts its rows; the highest rowid is one step)."""
+    """The table holds the rows the watermark says, none beyond it, and its trigrams find the names it holds:
+    looks that cost milliseconds at a million names (its docsize table counts its rows; the highest rowid is
+    one step; a few of its names are searched for)."""
     (held,) = db.execute_sql(f"SELECT count(*) FROM {TABLE}_docsize").fetchone()
     (top,) = db.execute_sql(f"SELECT max(rowid) FROM {TABLE}").fetchone()
-    return int(held) == count and int(top or 0) <= upto
+    return int(held) == count and int(top or 0) <= upto and all(_finds(db, row) for row in _samples(db, upto))
+
+
+def _samples(db: SqliteDatabase, upto: int) -> list[tuple[int, str]]:
+    """The first names the table holds from its start, middle and end, with their rows."""
+    return [(int(r[0]), str(r[1])) for pick in sorted({0, upto // 2, upto}) for r in db.execute_sql(
+        f"SELECT id, c0 FROM {TABLE}_content WHERE id >= ? ORDER BY id LIMIT 1", (pick,)).fetchall()]
+
+
+def _finds(db: SqliteDatabase, row: tuple[int, str]) -> bool:
+    """Whether a search for three letters of the name finds its row: what damage to the trigrams breaks."""
+    rowid, name = row
+    run = next((name[i : i + 3] for i in range(len(name) - 2) if _plain(name[i : i + 3])), None)
+    if run is None:
+        return True
+    hit = db.execute_sql(f"SELECT rowid FROM {TABLE} WHERE name LIKE ? AND rowid = ?", (f"%{run}%", rowid))
+    return hit.fetchone() is not None
+
+
+def _plain(text: str) -> bool:
+    return text.isascii() and not any(ch in "%_\\" for ch in text)
 
 
 def _mark(db: SqliteDatabase) -> tuple[int, int] | None:
