@@ -15,11 +15,11 @@ GLOB_CHARACTERS = frozenset("*?[")
 
 @dataclass(frozen=True)
 class NamePattern:
-    text: str  # lower case
+    text: str  # folded (see fold)
     glob: bool
 
     def matches(self, name: bytes) -> bool:
-        shown = os.fsdecode(name).lower()
+        shown = fold(os.fsdecode(name))
         return fnmatchcase(shown, self.text) if self.glob else self.text in shown
 
     @property
@@ -49,7 +49,18 @@ def parse(pattern: str) -> NamePattern:
     if "/" in pattern:
         raise UsageError(f"{pattern!r} has a '/': find matches names, not paths; use --in FOLDER to look in one "
                          "folder")
-    return NamePattern(pattern.lower(), any(ch in GLOB_CHARACTERS for ch in pattern))
+    return NamePattern(fold(pattern), any(ch in GLOB_CHARACTERS for ch in pattern))
+
+
+def fold(text: str) -> str:
+    """Lower case, except a character that would become ASCII letters that way (the Kelvin sign, a dotted
+    capital I): SQLite's LIKE, which narrows the search, would not see them as those letters."""
+    return "".join(_fold_char(ch) for ch in text)
+
+
+def _fold_char(ch: str) -> str:
+    low = ch.lower()
+    return low if ch.isascii() or not any(c.isascii() for c in low) else ch
 
 
 def _like_char(ch: str) -> str:
