@@ -55,6 +55,8 @@ def parse(pattern: str) -> NamePattern:
 def fold(text: str) -> str:
     """Lower case, except a character that would become ASCII letters that way (the Kelvin sign, a dotted
     capital I): SQLite's LIKE, which narrows the search, would not see them as those letters."""
+    if text.isascii():
+        return text.lower()
     return "".join(_fold_char(ch) for ch in text)
 
 
