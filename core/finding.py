@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import cast
 
 from timekeep.core.index import names, queries
-from timekeep.core.index.queries import VERSION_COLUMNS, VersionRow
+from timekeep.core.index.seal import version_holds
 from timekeep.core.lifespan import overlaps, spans
 from timekeep.core.name_pattern import parse
 from timekeep.core.paths import is_inside
@@ -54,33 +54,37 @@ def _described(repo: Repository, hits: list[tuple[int, bytes]], snaps: list[Snap
                 yield item
 
 
-def _versions(repo: Repository, batch: list[tuple[int, bytes]], times: dict[int, int]
-              ) -> dict[int, list[VersionRow]]:
-    """Each file's versions in complete snapshots, oldest first, every row checked against its seal."""
+# what a version's seal covers, in version_holds' order after the path; then the file it belongs to
+SEALED = ("v.seal, v.snapshot_id, v.prev, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.uid, v.gid, v.full, "
+          "v.digest, v.link_target, v.xattrs, v.xhash, v.file_id")
+Stored = tuple[int, str, str, int, int]  # snapshot id, state, kind, size, mtime_ns
+
+
+def _versions(repo: Repository, batch: list[tuple[int, bytes]], times: dict[int, int]) -> dict[int, list[Stored]]:
+    """Each file's versions in complete snapshots, oldest first, every row checked against its seal (only the
+    columns the seal covers are read: an answer may hold a hundred thousand versions)."""
     paths = dict(batch)
     marks = ",".join("?" * len(batch))
-    rows = repo.db.execute_sql(f"SELECT {VERSION_COLUMNS} FROM version v WHERE v.file_id IN ({marks}) "
+    rows = repo.db.execute_sql(f"SELECT {SEALED} FROM version v WHERE v.file_id IN ({marks}) "
                                "ORDER BY v.file_id, v.snapshot_id", [fid for fid, _ in batch]).fetchall()
-    found: dict[int, list[VersionRow]] = {}
-    for row in rows:
-        version = VersionRow._make(row)
-        if version.snapshot_id not in times:
+    found: dict[int, list[Stored]] = {}
+    holds = version_holds
+    for seal, sid, prev, state, kind, size, mode, mtime, uid, gid, full, digest, target, xattrs, xhash, fid in rows:
+        if sid not in times:
             continue
-        if not version.sealed(paths[version.file_id]):
-            raise queries.damaged_at(paths[version.file_id])
-        found.setdefault(version.file_id, []).append(version)
+        if not holds(seal, paths[fid], sid, prev, state, kind, size, mode, mtime, uid, gid, full, digest, target,
+                     xattrs, xhash):
+            raise queries.damaged_at(paths[fid])
+        found.setdefault(fid, []).append((sid, state, kind, size, mtime))
     return found
 
 
-def _found(path: bytes, versions: list[VersionRow], ids: list[int], times: dict[int, int]) -> Found | None:
-    lived = spans([(v.snapshot_id, v.state) for v in versions], ids)
-    stored = [v for v in versions if v.state != "deleted"]
+def _found(path: bytes, versions: list[Stored], ids: list[int], times: dict[int, int]) -> Found | None:
+    lived = spans([(sid, state) for sid, state, *_ in versions], ids)
+    stored = [v for v in versions if v[1] != "deleted"]
     if not lived or not stored:
         return None  # never held by a complete snapshot
-    last = stored[-1]
-    gone = versions[-1] if versions[-1].state == "deleted" else None
-    return Found(path, cast(Kind, last.kind), last.size, last.mtime_ns, lived, last.snapshot_id,
-                 times[last.snapshot_id], None if gone is None else gone.snapshot_id,
-                 None if gone is None else times[gone.snapshot_id])
-
-
+    sid, _, kind, size, mtime_ns = stored[-1]
+    gone = versions[-1][0] if versions[-1][1] == "deleted" else None
+    return Found(path, cast(Kind, kind), size, mtime_ns, lived, sid, times[sid], gone,
+                 None if gone is None else times[gone])
