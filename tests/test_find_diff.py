@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from tests.helpers import new_repo
-from tests.treeops import MtimeClock
+from tests.treeops import MtimeClock, index_db
 from timekeep.core.api import Timekeep
-from timekeep.core.errors import UsageError
+from timekeep.core.errors import IndexDamaged, UsageError
 from timekeep.core.types import Change, Found
 
 
@@ -163,3 +163,16 @@ def test_diff_with_now_reads_the_live_folders_without_a_backup(story: Story, pla
 def test_an_unknown_snapshot_is_refused(story: Story) -> None:
     with Timekeep.open(story.repo) as tk, pytest.raises(UsageError, match="no snapshot 99"):
         tk.diff(99, story.s1)
+
+
+def test_a_damaged_version_row_is_refused_never_reported(story: Story) -> None:
+    """Find and diff read versions as a listing does: a row that fails its seal stops them (IndexDamaged)."""
+    with index_db(story.repo) as conn:
+        conn.execute("UPDATE version SET size = size + 1 WHERE snapshot_id = ? AND file_id = "
+                     "(SELECT id FROM file WHERE path = ?)", (story.s2, story.path("Report 2026.txt")))
+    with Timekeep.open(story.repo) as tk:
+        with pytest.raises(IndexDamaged, match=r"Report 2026\.txt"):
+            tk.find("report")
+        with pytest.raises(IndexDamaged, match=r"Report 2026\.txt"):
+            tk.diff(story.s1, story.s2)
+        assert [f.path for f in tk.find("notes")] == [story.path("notes.md")]
