@@ -18,13 +18,13 @@ import logging
 import sqlite3
 from collections.abc import Iterator
 
-from peewee import DatabaseError, SqliteDatabase
+from peewee import PeeweeException, SqliteDatabase
 
 TABLE = "name_search"
 UPTO = "names_upto"  # meta: the highest file id the table covers
 COUNT = "names_count"  # meta: how many rows it holds then
 CREATE = f"CREATE VIRTUAL TABLE {TABLE} USING fts5(name, tokenize='trigram')"
-FAILURES = (DatabaseError, sqlite3.DatabaseError)
+FAILURES = (PeeweeException, sqlite3.Error)
 log = logging.getLogger(__name__)
 
 Candidate = tuple[int, bytes]  # (file id, path)
