@@ -41,7 +41,7 @@ from timekeep.core.index.local import catch_up
 from timekeep.core.index.local_copy import open_copy
 from timekeep.core.index.rebuild import RebuildReport
 from timekeep.core.index.recovery import recover
-from timekeep.core.index.schema import open_index
+from timekeep.core.index.schema import close_all, open_index
 from timekeep.core.restore.combine import ChunkSource
 from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.backend import Lock
@@ -90,7 +90,7 @@ class Repository:
         self.reader.close()
         if self.lock is not None:
             names.catch_up(self.db)  # every writer leaves the name index covering the files it added
-        self.db.close()
+        close_all(self.db)
         if self.lock is not None:
             checked.closed(self.layout, self.config.repository_id)  # as this writer leaves it (see checked.py)
             self.lock.release()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -78,8 +79,42 @@ PRAGMAS = {
 }
 
 
-def connect(path: Path) -> SqliteDatabase:
-    return SqliteDatabase(str(path), pragmas=PRAGMAS, check_same_thread=False)
+class IndexDatabase(SqliteDatabase):
+    """An index connection per thread (peewee's way), that also remembers every connection it opened, so
+    the owner can close them all when it is done (`close_all`): a worker thread's connection otherwise
+    lives on until the garbage collector breaks its cycle, keeping index.db open on a drive the person
+    then cannot eject."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, pragmas=PRAGMAS, check_same_thread=False)
+        self._opened: list[sqlite3.Connection] = []
+        self._opened_guard = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection = super()._connect()  # type: ignore[misc]  # peewee has no hints for it
+        with self._opened_guard:
+            self._opened.append(conn)
+        return conn
+
+    def close_all(self) -> None:
+        """Close this thread's connection and every other thread's: only once no thread uses the index."""
+        self.close()
+        with self._opened_guard:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()  # closing twice is harmless
+
+
+def close_all(db: SqliteDatabase) -> None:
+    """Close every connection to `db` (see IndexDatabase), or this thread's where it keeps no list."""
+    if isinstance(db, IndexDatabase):
+        db.close_all()
+    else:
+        db.close()
+
+
+def connect(path: Path) -> IndexDatabase:
+    return IndexDatabase(str(path))
 
 
 def create_schema(db: SqliteDatabase) -> None:
