@@ -7,7 +7,6 @@ right-click commands in `FileActions`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QPoint, Qt, QTimer, Signal
@@ -29,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from timekeep.core.api import Timekeep
-from timekeep.core.types import FolderInfo, Found, SnapshotInfo
+from timekeep.core.types import FolderInfo, SnapshotInfo
 from timekeep.gui import wording
 from timekeep.gui.assets import Assets
 from timekeep.gui.browser import Browser
@@ -41,7 +40,7 @@ from timekeep.gui.index_repair import IndexRepair
 from timekeep.gui.models.snapshots import SnapshotsModel
 from timekeep.gui.models.tree import NAME, FolderTreeModel
 from timekeep.gui.prompts import Prompts
-from timekeep.gui.search import Finder, SearchPanel
+from timekeep.gui.search import Finder
 from timekeep.gui.widgets.backup_status import BackupStatus
 from timekeep.gui.widgets.drive_status import DriveStatus
 from timekeep.gui.widgets.drives_list import DrivesList
@@ -105,15 +104,14 @@ class MainWindow(QMainWindow):
                             (self.now_button, "The folders as they are now (End in the timeline)")):
             button.setToolTip(tip)
         self.backup_status = BackupStatus()
-        self.search = SearchPanel()
-        self.search.results.setMaximumHeight(220)
 
     def _build_layout(self) -> None:
         self.columns = FolderColumns(self.tree_view)
         self.tree_view.sortByColumn(NAME, Qt.SortOrder.AscendingOrder)
         self.splitter = QSplitter()
         self.splitter.addWidget(self._sidebar())
-        self.splitter.addWidget(self._folder_column())
+        self.finder = Finder(self)  # the search field above the folder view
+        self.splitter.addWidget(self.finder.column)
         self.splitter.addWidget(self.preview)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 2)
@@ -131,15 +129,6 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.statusBar().addPermanentWidget(self.backup_status, 1)
         self.resize(1280, 780)
-
-    def _folder_column(self) -> QWidget:
-        """The search field and its results above the folder view."""
-        column = QWidget()
-        stack = QVBoxLayout(column)
-        stack.setContentsMargins(0, 0, 0, 0)
-        stack.addWidget(self.search)
-        stack.addWidget(self.tree_view, 1)
-        return column
 
     def _sidebar(self) -> QWidget:
         sidebar = QWidget()
@@ -184,8 +173,6 @@ class MainWindow(QMainWindow):
         self.check_action.triggered.connect(self.check_requested)
         self.folders_list.currentItemChanged.connect(self._folder_chosen)
         self.tree_view.customContextMenuRequested.connect(self._context_menu)
-        self.finder = Finder(self.bridge, self.search)
-        self.search.chosen.connect(self.show_found)
         self.browser.selection_changed.connect(self.actions_.refresh)
         self.earlier_button.clicked.connect(lambda: self.timeline.step(-1))
         self.later_button.clicked.connect(lambda: self.timeline.step(1))
@@ -220,7 +207,6 @@ class MainWindow(QMainWindow):
     # what the bridge tells us
     def show_history(self, history: History) -> None:
         self.history = history
-        self.finder.times = {s.id: s.time_ns for s in history.snapshots}
         self.drive_status.show_notes(history.notes)
         self._set_backup_possible(True)
         self.snapshots.set_snapshots(history.snapshots, [f.path for f in history.folders])
@@ -307,18 +293,6 @@ class MainWindow(QMainWindow):
         latest = self.browser.previous_snapshot()  # at Now: the last backup, unless the file is new since
         stored = None if latest is None or row.change == "new" else (latest.id, latest.time_ns)
         return Target(row, None, None, stored)
-
-    def show_found(self, found: Found) -> None:
-        """A search result chosen: the timeline at the last snapshot that held it, its folder open, it selected."""
-        from timekeep.gui.place import protecting, show_in_window  # place builds on this module
-
-        folder = protecting(found.path, self.history.folders if self.history else ())
-        if folder is None:
-            self.statusBar().showMessage(f"{wording.display_path(found.path)} is in no folder Timekeep protects now",
-                                         15_000)
-            return
-        self.timeline.set_snapshot(found.last_seen)
-        show_in_window(self, folder.path, os.path.dirname(found.path), found.path)
 
     def _folder_chosen(self, item: QListWidgetItem | None) -> None:
         self.browser.show_folder(item.data(PATH_ROLE) if item is not None else None)

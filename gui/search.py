@@ -1,13 +1,14 @@
 """The search field above the folder view: anything in all of history by name, present or deleted.
 
 The search runs in a worker (`Timekeep.find`), one at a time, the answer to an older pattern dropped
-(`LatestOnly`); typing pauses briefly before it asks. Choosing a result (double-click or Enter) emits
-`chosen` with its record: the window moves the timeline to the last snapshot that held it and selects it.
+(`LatestOnly`); typing pauses briefly before it asks. Choosing a result (double-click or Enter) moves the
+window's timeline to the last snapshot that held it, opens its folder and selects it.
 """
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
@@ -15,8 +16,11 @@ from PySide6.QtWidgets import QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, Q
 from timekeep.core.api import Timekeep
 from timekeep.core.types import Found
 from timekeep.gui import wording
-from timekeep.gui.engine_bridge import EngineBridge
+from timekeep.gui.engine_bridge import History
 from timekeep.gui.workers import LatestOnly
+
+if TYPE_CHECKING:
+    from timekeep.gui.main_window import MainWindow
 
 PAUSE_MS = 300  # typing this long without a key asks
 SHOWN = 500  # rows listed at most; the label says how many more there were
@@ -49,6 +53,7 @@ class SearchPanel(QWidget):
         self.results.setHeaderLabels(list(COLUMNS))
         self.results.setRootIsDecorated(False)
         self.results.setAccessibleName("Found in history")
+        self.results.setMaximumHeight(220)
         self.results.hide()
         self.summary = QLabel()
         self.summary.hide()
@@ -87,19 +92,32 @@ class SearchPanel(QWidget):
 
 
 class Finder(QObject):
-    """Asks the engine as the person types; the panel shows the newest answer."""
+    """The search panel above the window's folder view (`column`), asking the engine as the person types and
+    showing the newest answer; a result chosen is revealed in the window."""
 
-    def __init__(self, bridge: EngineBridge, panel: SearchPanel) -> None:
-        super().__init__(panel)
-        self.bridge, self.panel = bridge, panel
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window, self.bridge = window, window.bridge
+        self.panel = SearchPanel()
+        self.column = QWidget()
+        stack = QVBoxLayout(self.column)
+        stack.setContentsMargins(0, 0, 0, 0)
+        stack.addWidget(self.panel)
+        stack.addWidget(window.tree_view, 1)
         self.times: dict[int, int] = {}  # snapshot id -> time, of the history the window shows
         self.searches: LatestOnly[list[Found]] = LatestOnly()
         self.pause = QTimer(self)
         self.pause.setSingleShot(True)
         self.pause.setInterval(PAUSE_MS)
         self.pause.timeout.connect(self.search)
-        panel.field.textEdited.connect(lambda _text: self.pause.start())
-        panel.field.returnPressed.connect(self.search)
+        self.panel.field.textEdited.connect(lambda _text: self.pause.start())
+        self.panel.field.returnPressed.connect(self.search)
+        self.panel.chosen.connect(self.reveal)
+        for signal in (self.bridge.repository_opened, self.bridge.history_loaded):
+            signal.connect(self._history)
+
+    def _history(self, history: History) -> None:
+        self.times = {s.id: s.time_ns for s in history.snapshots}
 
     def search(self) -> None:
         self.pause.stop()
@@ -112,3 +130,16 @@ class Finder(QObject):
                                                                             on_failed=failed, lane="jobs"),
                              lambda found: self.panel.show_found(pattern, found, self.times),
                              self.panel.show_problem)
+
+    def reveal(self, found: Found) -> None:
+        """The timeline at the last snapshot that held it, its folder open, it selected."""
+        from timekeep.gui.place import protecting, show_in_window  # place builds on the window
+
+        window = self.window
+        folder = protecting(found.path, window.history.folders if window.history else ())
+        if folder is None:
+            window.statusBar().showMessage(f"{wording.display_path(found.path)} is in no folder Timekeep protects "
+                                           "now", 15_000)
+            return
+        window.timeline.set_snapshot(found.last_seen)
+        show_in_window(window, folder.path, os.path.dirname(found.path), found.path)

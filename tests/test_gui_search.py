@@ -32,10 +32,10 @@ def window(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def search(qtbot, window: MainWindow, text: str) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
-    with qtbot.waitSignal(window.search.results_shown, timeout=10_000):
-        window.search.field.setText(text)
-        window.search.field.returnPressed.emit()
-    results = window.search.results
+    with qtbot.waitSignal(window.finder.panel.results_shown, timeout=10_000):
+        window.finder.panel.field.setText(text)
+        window.finder.panel.field.returnPressed.emit()
+    results = window.finder.panel.results
     return {results.topLevelItem(r).text(0): [results.topLevelItem(r).text(c) for c in range(len(COLUMNS))]
             for r in range(results.topLevelItemCount())}
 
@@ -46,24 +46,24 @@ def test_results_list_name_folder_last_seen_and_state(qtbot, window) -> None:  #
     assert set(rows) == {"Annual Report.txt", "old report.odt"}
     assert rows["old report.odt"][3] == "deleted" and rows["Annual Report.txt"][3] == "present"
     assert rows["old report.odt"][1].endswith("Documents/sub") and rows["old report.odt"][2]
-    assert shown.search.summary.text() == "2 found" and not shown.search.results.isHidden()
-    assert search(qtbot, shown, "nothing like it") == {} and shown.search.results.isHidden()
-    assert "Nothing in the history" in shown.search.summary.text()
+    assert shown.finder.panel.summary.text() == "2 found" and not shown.finder.panel.results.isHidden()
+    assert search(qtbot, shown, "nothing like it") == {} and shown.finder.panel.results.isHidden()
+    assert "Nothing in the history" in shown.finder.panel.summary.text()
 
 
 def test_a_bad_pattern_is_said_in_the_panel(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     shown, _ = window
     assert search(qtbot, shown, "sub/old") == {}
-    assert "names, not paths" in shown.search.summary.text()
+    assert "names, not paths" in shown.finder.panel.summary.text()
 
 
 def test_choosing_a_deleted_file_moves_the_timeline_and_selects_it(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     shown, docs = window
     search(qtbot, shown, "old")
-    item = shown.search.results.topLevelItem(0)
+    item = shown.finder.panel.results.topLevelItem(0)
     found = item.data(0, FOUND_ROLE)
     with qtbot.waitSignal(shown.browser.selection_changed, timeout=10_000):
-        shown.search.results.itemActivated.emit(item, 0)
+        shown.finder.panel.results.itemActivated.emit(item, 0)
     current = shown.timeline.current()
     assert current is not None and current.id == found.last_seen == 1
     qtbot.waitUntil(lambda: shown.browser.selected is not None
@@ -88,9 +88,9 @@ def test_the_search_runs_off_the_gui_thread(qtbot, window, monkeypatch) -> None:
 
 def test_typing_asks_after_a_pause(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     shown, _ = window
-    with qtbot.waitSignal(shown.search.results_shown, timeout=10_000):
-        qtbot.keyClicks(shown.search.field, "keep")
-    assert shown.search.results.topLevelItemCount() == 1
-    shown.search.field.clear()
-    qtbot.keyClick(shown.search.field, Qt.Key.Key_Return)
-    assert shown.search.summary.isHidden() and shown.search.results.topLevelItemCount() == 0
+    with qtbot.waitSignal(shown.finder.panel.results_shown, timeout=10_000):
+        qtbot.keyClicks(shown.finder.panel.field, "keep")
+    assert shown.finder.panel.results.topLevelItemCount() == 1
+    shown.finder.panel.field.clear()
+    qtbot.keyClick(shown.finder.panel.field, Qt.Key.Key_Return)
+    assert shown.finder.panel.summary.isHidden() and shown.finder.panel.results.topLevelItemCount() == 0

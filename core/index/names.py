@@ -51,7 +51,11 @@ def rebuild(db: SqliteDatabase) -> None:
 
 def catch_up(db: SqliteDatabase) -> None:
     """Index the file rows added since the watermark, or rebuild a table that is not whole. Never fails the
-    writer calling it: the search falls back to the file rows until a later writer manages."""
+    writer calling it: the search falls back to the file rows until a later writer manages. Never opens a
+    connection either: one this thread closed may be to an index file that is gone (encrypting in place
+    removes the drive's), which connecting would create again."""
+    if db.is_closed():
+        return
     try:
         mark = _whole_mark(db)
         if mark is None:
