@@ -34,9 +34,11 @@ from timekeep.core.storage.s3_url import check_endpoint
 from timekeep.core.types import (
     CheckReport,
     CoalesceReport,
+    Diff,
     Entry,
     FileError,
     FolderInfo,
+    Found,
     Gone,
     KeySlotInfo,
     Located,
@@ -392,6 +394,22 @@ class Timekeep:
     def locate(self, path: bytes, snapshot_id: int) -> Located:
         """The snapshot to read `path` from at `snapshot_id`: the one before its deletion if it was deleted."""
         return browsing.locate(self._repo, path, snapshot_id)
+
+    # finding anything in history, and what changed between two moments
+    def find(self, pattern: str, deleted: bool = False, inside: bytes | None = None,
+             between: tuple[int, int] | None = None) -> list[Found]:
+        """Every path whose name matches `pattern` (a glob, or a word anywhere in the name; case-insensitive)
+        in all of history: when it existed, last changed and was deleted (see timekeep.core.finding)."""
+        from timekeep.core import finding
+
+        return finding.find(self._repo, pattern, deleted, inside, between)
+
+    def diff(self, before: int, after: int | None, path: bytes | None = None) -> Diff:
+        """What was added, changed, deleted and renamed from snapshot `before` to snapshot `after` (None: the
+        live folders now), at or under `path` (see timekeep.core.differing)."""
+        from timekeep.core import differing
+
+        return differing.diff(self._repo, before, after, path)
 
     # getting things back
     def plan(self, path: bytes, snapshot_id: int) -> Plan:

@@ -35,7 +35,7 @@ from timekeep.core.errors import (
     StorageError,
     UsageError,
 )
-from timekeep.core.index import checked, trust
+from timekeep.core.index import checked, names, trust
 from timekeep.core.index.beside import build_beside, put_in_place
 from timekeep.core.index.local import catch_up
 from timekeep.core.index.local_copy import open_copy
@@ -89,6 +89,8 @@ class Repository:
 
     def close(self) -> None:
         self.reader.close()
+        if self.lock is not None:
+            names.catch_up(self.db)  # every writer leaves the name index covering the files it added
         close_all(self.db)
         if self.lock is not None:
             checked.closed(self.layout, self.config.repository_id)  # as this writer leaves it (see checked.py)

@@ -274,3 +274,82 @@ class PassphraseChange:
 
     kept: bool
     note: str | None
+
+
+@dataclass(frozen=True)
+class Found:
+    """A path whose name matched `find`: the snapshots in which it existed as ranges of snapshot ids (first,
+    last), its last stored version (snapshot, time, kind, size, mtime) and, when the latest snapshot no longer
+    holds it, the snapshot that found it deleted."""
+
+    path: bytes
+    kind: Kind
+    size: int
+    mtime_ns: int
+    spans: tuple[tuple[int, int], ...]
+    changed_snapshot: int
+    changed_ns: int
+    deleted_snapshot: int | None = None
+    deleted_ns: int | None = None
+
+    @property
+    def name(self) -> bytes:
+        return os.path.basename(self.path)
+
+    @property
+    def present(self) -> bool:
+        """Whether the latest snapshot holds it."""
+        return self.deleted_snapshot is None
+
+    @property
+    def last_seen(self) -> int:
+        """The last snapshot that held it: where the timeline goes to show it."""
+        return self.spans[-1][1]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": os.fsdecode(self.path), "name": os.fsdecode(self.name), "kind": self.kind,
+                "size": self.size, "mtime": iso_utc(self.mtime_ns), "present": self.present,
+                "snapshots": [list(span) for span in self.spans], "last_seen": self.last_seen,
+                "changed_snapshot": self.changed_snapshot, "changed": iso_utc(self.changed_ns),
+                "deleted_snapshot": self.deleted_snapshot,
+                "deleted": None if self.deleted_ns is None else iso_utc(self.deleted_ns)}
+
+
+ChangeKind = Literal["added", "changed", "attributes", "deleted", "renamed"]
+CHANGE_KINDS: tuple[ChangeKind, ...] = ("added", "changed", "attributes", "deleted", "renamed")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One path that differs between two moments: `changed` is content, `attributes` permissions, owner, times
+    or extended attributes only; `renamed` the same content under a new path, moved from `origin`. A size is
+    None on the side where the path did not exist."""
+
+    path: bytes
+    change: ChangeKind
+    kind: Kind
+    size_before: int | None
+    size_after: int | None
+    origin: bytes | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": os.fsdecode(self.path), "change": self.change, "kind": self.kind,
+                "size_before": self.size_before, "size_after": self.size_after,
+                "origin": None if self.origin is None else os.fsdecode(self.origin)}
+
+
+@dataclass(frozen=True)
+class Diff:
+    """What changed from snapshot `before` to snapshot `after` (None: the live folders now), by path."""
+
+    before: SnapshotInfo
+    after: SnapshotInfo | None
+    changes: tuple[Change, ...]
+
+    def count(self, change: ChangeKind) -> int:
+        return sum(1 for c in self.changes if c.change == change)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"before": self.before.to_json(), "after": None if self.after is None else self.after.to_json(),
+                "summary": {kind: self.count(kind) for kind in CHANGE_KINDS},
+                "changes": [c.to_json() for c in self.changes]}

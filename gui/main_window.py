@@ -40,6 +40,7 @@ from timekeep.gui.index_repair import IndexRepair
 from timekeep.gui.models.snapshots import SnapshotsModel
 from timekeep.gui.models.tree import NAME, FolderTreeModel
 from timekeep.gui.prompts import Prompts
+from timekeep.gui.search import Finder
 from timekeep.gui.widgets.backup_status import BackupStatus
 from timekeep.gui.widgets.drive_status import DriveStatus
 from timekeep.gui.widgets.drives_list import DrivesList
@@ -118,7 +119,8 @@ class MainWindow(QMainWindow):
         self.tree_view.sortByColumn(NAME, Qt.SortOrder.AscendingOrder)
         self.splitter = QSplitter()
         self.splitter.addWidget(self._sidebar())
-        self.splitter.addWidget(self.tree_view)
+        self.finder = Finder(self)  # the search field above the folder view
+        self.splitter.addWidget(self.finder.column)
         self.splitter.addWidget(self.preview)
         self.splitter.setStretchFactor(1, 3)
         self.splitter.setStretchFactor(2, 2)

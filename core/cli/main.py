@@ -191,6 +191,23 @@ def _add_browsing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     restore.add_argument("--to", metavar="DEST", help="restore into DEST/<name> instead of in place")
     restore.add_argument("--overwrite", action="store_true", help="replace files that differ")
     restore.add_argument("--quiet", action="store_true", help="print only errors")
+    _add_searching(sub, common)
+
+
+def _add_searching(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    find = _command(sub, common, "find", lazy("search", "cmd_find"),
+                    "every path in all of history whose name matches, present or deleted", json=True)
+    find.add_argument("pattern", metavar="PATTERN", help="a glob ('*.pdf') or a word found anywhere in the name; "
+                      "case-insensitive")
+    find.add_argument("--deleted", action="store_true", help="only what the latest snapshot no longer holds")
+    find.add_argument("--in", dest="inside", metavar="FOLDER", help="only at or under FOLDER")
+    find.add_argument("--between", nargs=2, metavar=("T1", "T2"), help="only what existed from T1 to T2 "
+                      "(snapshot ids or times, as --at takes them)")
+    diff = _command(sub, common, "diff", lazy("search", "cmd_diff"),
+                    "what was added, changed, deleted and renamed between two moments", json=True)
+    diff.add_argument("before", metavar="T1", help="the earlier moment: " + TIME_HELP)
+    diff.add_argument("after", metavar="T2", help="the later moment, the same way, or now (the folders as they are)")
+    diff.add_argument("path", metavar="PATH", nargs="?", help="only at or under PATH")
 
 
 def _add_agent(sub: Subparsers, common: argparse.ArgumentParser) -> None:

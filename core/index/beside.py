@@ -18,6 +18,7 @@ from pathlib import Path
 
 from peewee import DatabaseError, SqliteDatabase
 
+from timekeep.core.index import names
 from timekeep.core.index.rebuild import RebuildReport, rebuild
 from timekeep.core.index.schema import open_index
 from timekeep.core.storage.atomic import fsync_dir
@@ -47,6 +48,7 @@ def build_beside(layout: Layout, progress: Callable[[Progress], None] | None = N
     try:
         db.execute_sql("PRAGMA synchronous = OFF")  # a crash only costs this file, which is thrown away
         report = rebuild(db, layout, progress, salvage)
+        names.catch_up(db)
         db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         db.close()

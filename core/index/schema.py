@@ -17,11 +17,12 @@ from peewee import DatabaseError, SqliteDatabase
 from playhouse.migrate import SqliteMigrator, migrate
 
 from timekeep.core.errors import FormatTooNew, IndexDamaged, IndexMissing
+from timekeep.core.index import names
 from timekeep.core.index.models import MODELS, Extent, File, Journal, Loss, Meta, Pack, Snapshot, Version
 from timekeep.core.storage.atomic import create_private
 from timekeep.core.storage.failures import drive_message
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 Migration = Callable[[SqliteDatabase, SqliteMigrator], None]
 
 
@@ -61,8 +62,13 @@ def _add_seals(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
         reseal_file(db, fid)
 
 
+def _add_names(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
+    """4 -> 5: the name index `find` searches (core/index/names.py), built from the file rows."""
+    names.rebuild(db)
+
+
 # MIGRATIONS[n] upgrades a schema at version n to n + 1.
-MIGRATIONS: dict[int, Migration] = {1: _add_journal, 2: _add_skip_and_origins, 3: _add_seals}
+MIGRATIONS: dict[int, Migration] = {1: _add_journal, 2: _add_skip_and_origins, 3: _add_seals, 4: _add_names}
 
 PRAGMAS = {
     "journal_mode": "wal",
@@ -114,6 +120,7 @@ def connect(path: Path) -> IndexDatabase:
 def create_schema(db: SqliteDatabase) -> None:
     with db.bind_ctx(MODELS), db.atomic():
         db.create_tables(MODELS)
+        names.create(db)
         Meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()
         Meta.insert(key="index_id", value=uuid.uuid4().hex).execute()
 

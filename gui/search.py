@@ -1,0 +1,145 @@
+"""The search field above the folder view: anything in all of history by name, present or deleted.
+
+The search runs in a worker (`Timekeep.find`), one at a time, the answer to an older pattern dropped
+(`LatestOnly`); typing pauses briefly before it asks. Choosing a result (double-click or Enter) moves the
+window's timeline to the last snapshot that held it, opens its folder and selects it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+from timekeep.core.api import Timekeep
+from timekeep.core.types import Found
+from timekeep.gui import wording
+from timekeep.gui.engine_bridge import History
+from timekeep.gui.workers import LatestOnly
+
+if TYPE_CHECKING:
+    from timekeep.gui.main_window import MainWindow
+
+PAUSE_MS = 300  # typing this long without a key asks
+SHOWN = 500  # rows listed at most; the label says how many more there were
+COLUMNS = ("Name", "Folder", "Last seen", "State")
+FOUND_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def find_job(tk: Timekeep, pattern: str) -> list[Found]:
+    return tk.find(pattern)
+
+
+def row_texts(found: Found, seen_ns: int) -> tuple[str, str, str, str]:
+    """Name, folder, last seen (the time of the last snapshot that held it), present or deleted."""
+    state = "present" if found.present else "deleted"
+    return (wording.display_name(found.path), wording.display_path(os.path.dirname(found.path)),
+            wording.when(seen_ns), state)
+
+
+class SearchPanel(QWidget):
+    chosen = Signal(object)  # Found
+    results_shown = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.field = QLineEdit()
+        self.field.setPlaceholderText("Find in all of history (a name, or *.pdf)")
+        self.field.setClearButtonEnabled(True)
+        self.field.setAccessibleName("Find in all of history")
+        self.results = QTreeWidget()
+        self.results.setHeaderLabels(list(COLUMNS))
+        self.results.setRootIsDecorated(False)
+        self.results.setAccessibleName("Found in history")
+        self.results.setMaximumHeight(220)
+        self.results.hide()
+        self.summary = QLabel()
+        self.summary.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.field)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.results)
+        self.results.itemActivated.connect(lambda item, _column: self.chosen.emit(item.data(0, FOUND_ROLE)))
+
+    def show_found(self, pattern: str, found: list[Found], times: dict[int, int]) -> None:
+        self.results.clear()
+        for item in found[:SHOWN]:
+            row = QTreeWidgetItem(list(row_texts(item, times.get(item.last_seen, item.changed_ns))))
+            row.setData(0, FOUND_ROLE, item)
+            row.setToolTip(1, wording.display_path(item.path))
+            self.results.addTopLevelItem(row)
+        more = f" (the first {SHOWN} shown)" if len(found) > SHOWN else ""
+        self.summary.setText(f"{len(found)} found{more}" if found else
+                             f"Nothing in the history has a name like “{pattern}”")
+        self.summary.show()
+        self.results.setVisible(bool(found))
+        self.results_shown.emit()
+
+    def show_problem(self, message: str) -> None:
+        self.results.clear()
+        self.results.hide()
+        self.summary.setText(wording.sentence(message))
+        self.summary.show()
+        self.results_shown.emit()
+
+    def clear(self) -> None:
+        self.results.clear()
+        self.results.hide()
+        self.summary.hide()
+
+
+class Finder(QObject):
+    """The search panel above the window's folder view (`column`), asking the engine as the person types and
+    showing the newest answer; a result chosen is revealed in the window."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window, self.bridge = window, window.bridge
+        self.panel = SearchPanel()
+        self.column = QWidget()
+        stack = QVBoxLayout(self.column)
+        stack.setContentsMargins(0, 0, 0, 0)
+        stack.addWidget(self.panel)
+        stack.addWidget(window.tree_view, 1)
+        self.times: dict[int, int] = {}  # snapshot id -> time, of the history the window shows
+        self.searches: LatestOnly[list[Found]] = LatestOnly()
+        self.pause = QTimer(self)
+        self.pause.setSingleShot(True)
+        self.pause.setInterval(PAUSE_MS)
+        self.pause.timeout.connect(self.search)
+        self.panel.field.textEdited.connect(lambda _text: self.pause.start())
+        self.panel.field.returnPressed.connect(self.search)
+        self.panel.chosen.connect(self.reveal)
+        for signal in (self.bridge.repository_opened, self.bridge.history_loaded):
+            signal.connect(self._history)
+
+    def _history(self, history: History) -> None:
+        self.times = {s.id: s.time_ns for s in history.snapshots}
+
+    def search(self) -> None:
+        self.pause.stop()
+        pattern = self.panel.field.text().strip()
+        if not pattern:
+            self.searches.cancel()
+            self.panel.clear()
+            return
+        self.searches.submit(lambda done, failed, _wanted: self.bridge.read(find_job, pattern, on_done=done,
+                                                                            on_failed=failed, lane="jobs"),
+                             lambda found: self.panel.show_found(pattern, found, self.times),
+                             self.panel.show_problem)
+
+    def reveal(self, found: Found) -> None:
+        """The timeline at the last snapshot that held it, its folder open, it selected."""
+        from timekeep.gui.place import protecting, show_in_window  # place builds on the window
+
+        window = self.window
+        folder = protecting(found.path, window.history.folders if window.history else ())
+        if folder is None:
+            window.statusBar().showMessage(f"{wording.display_path(found.path)} is in no folder Timekeep protects "
+                                           "now", 15_000)
+            return
+        window.timeline.set_snapshot(found.last_seen)
+        show_in_window(window, folder.path, os.path.dirname(found.path), found.path)
