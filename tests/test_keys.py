@@ -123,7 +123,7 @@ def test_a_mistyped_recovery_key_is_caught_before_any_slot_is_read(repo: tuple[P
 
 
 def test_no_slots_at_all_says_so_and_names_the_way_back(tmp_path: Path) -> None:
-    with pytest.raises(NoKeySlot, match="holds no key slot that can be read.*timekeep key import FILE --repo"):
+    with pytest.raises(NoKeySlot, match=r"holds no key slot that can be read.*timekeep key import FILE --repo"):
         keys.unlock(tmp_path, REPO_ID, "anything")
 
 
