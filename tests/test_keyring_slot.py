@@ -151,3 +151,19 @@ def test_a_keyring_slot_is_listed_and_travels_in_an_export(tmp_path: Path) -> No
         keys.unlock_with_keyring_secret(repo, config.repository_id, secret)
     assert api.import_keys(repo, tmp_path / "keys.export", secret=PASSPHRASE, interactive=False) == 1
     assert keys.unlock_with_keyring_secret(repo, config.repository_id, secret, config.key_check).slot_id == slot_id
+
+
+def test_a_slot_of_a_kind_a_reader_does_not_know_is_passed_over_silently(tmp_path: Path) -> None:
+    """What Timekeep before keyring slots does with one (FORMAT.md, "Key slots"), seen from this side: a slot
+    whose kind this reader does not know is neither listed nor tried, and every slot it knows opens as before."""
+    repo = tmp_path / "repo"
+    recovery = init_repository(repo, encryption="repokey", passphrase=PASSPHRASE, argon2=TEST_PARAMS)
+    assert recovery is not None
+    config = load_config(repo)
+    key = keys.unlock(repo, config.repository_id, PASSPHRASE).key
+    slot_id, _ = keys.add_keyring_slot(repo, config.repository_id, key)
+    slot_file = keys.keys_dir(repo) / f"{slot_id}.json"
+    slot_file.write_text(slot_file.read_text().replace('"keyring"', '"a kind from a newer Timekeep"'))
+    assert sorted(info.kind for info in api.key_slots(repo)) == ["passphrase", "recovery"]
+    assert keys.unlock(repo, config.repository_id, PASSPHRASE).key.check() == config.key_check
+    assert keys.unlock(repo, config.repository_id, recovery).key.check() == config.key_check
