@@ -8,11 +8,12 @@ the test's own (tests/keyring_support.py), in this process."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.keyring_support import needs_secret_service, secret_service
+from tests.keyring_support import HAVE_SECRET_SERVICE, secret_service
 from tests.test_cli_key import cli
 from timekeep.core import api, unlocking
 from timekeep.core.api import init_repository
@@ -27,6 +28,16 @@ from timekeep.core.storage.layout import load_config
 PASSPHRASE = "barges under the viaduct"
 
 
+@pytest.fixture(scope="module")
+def keyring_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One Secret Service for the module: each test's repository has an id of its own, so their entries never
+    meet, and one daemon started instead of four keeps a loaded machine's start-up waits few."""
+    if not HAVE_SECRET_SERVICE:
+        pytest.skip("needs Debian's gnome-keyring and dbus (apt-get install gnome-keyring dbus)")
+    with pytest.MonkeyPatch.context() as patch, secret_service(tmp_path_factory.mktemp("session"), patch):
+        yield
+
+
 def _slots(repo: Path, rid: str) -> dict[str, SlotKind]:
     return dict(keys.list_slots(repo, rid))
 
@@ -35,85 +46,81 @@ def _keyring_source() -> PassphraseSource:
     return PassphraseSource({}, keychain=Keychain())
 
 
-@needs_secret_service
+@pytest.mark.usefixtures("keyring_session")
 def test_a_kept_passphrase_unlocks_through_a_keyring_slot_of_its_own(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "drive" / "repo"
     recovery = init_repository(repo, encryption="repokey", passphrase=PASSPHRASE, argon2=TEST_PARAMS)
     assert recovery is not None
     rid = load_config(repo).repository_id
-    with secret_service(tmp_path / "session", monkeypatch):
-        code, _, err = cli(capsys, "key", "remember", "--repo", str(repo), secret=PASSPHRASE)
-        assert code == 0, err
-        chain = Keychain()
-        secret = chain.lookup_slot_secret(rid)
-        assert chain.lookup(rid) == PASSPHRASE and secret is not None and len(secret) == 32
-        kinds = _slots(repo, rid)
-        assert sorted(kinds.values()) == [SlotKind.KEYRING, SlotKind.PASSPHRASE, SlotKind.RECOVERY]
+    code, _, err = cli(capsys, "key", "remember", "--repo", str(repo), secret=PASSPHRASE)
+    assert code == 0, err
+    chain = Keychain()
+    secret = chain.lookup_slot_secret(rid)
+    assert chain.lookup(rid) == PASSPHRASE and secret is not None and len(secret) == 32
+    kinds = _slots(repo, rid)
+    assert sorted(kinds.values()) == [SlotKind.KEYRING, SlotKind.PASSPHRASE, SlotKind.RECOVERY]
 
-        opened = _keyring_source().open(repo, rid, load_config(repo).key_check)
-        assert opened.unlocked.kind == SlotKind.KEYRING and opened.source == Source.KEYRING
-        assert opened.secret == PASSPHRASE  # callers see the kept passphrase, as before
-        assert opened.unlocked.key.check() == load_config(repo).key_check
+    opened = _keyring_source().open(repo, rid, load_config(repo).key_check)
+    assert opened.unlocked.kind == SlotKind.KEYRING and opened.source == Source.KEYRING
+    assert opened.secret == PASSPHRASE  # callers see the kept passphrase, as before
+    assert opened.unlocked.key.check() == load_config(repo).key_check
 
-        # the slot opens with its secret alone: neither the passphrase nor the recovery key opens it, and it
-        # opens nothing of another repository
-        with pytest.raises(WrongKey):
-            keys.unlock_with_keyring_secret(repo, rid, bytes(32))
-        assert keys.unlock(repo, rid, PASSPHRASE).kind == SlotKind.PASSPHRASE
-        assert keys.unlock(repo, rid, recovery).kind == SlotKind.RECOVERY
+    # the slot opens with its secret alone: neither the passphrase nor the recovery key opens it, and it
+    # opens nothing of another repository
+    with pytest.raises(WrongKey):
+        keys.unlock_with_keyring_secret(repo, rid, bytes(32))
+    assert keys.unlock(repo, rid, PASSPHRASE).kind == SlotKind.PASSPHRASE
+    assert keys.unlock(repo, rid, recovery).kind == SlotKind.RECOVERY
 
-        # the drive holds no trace of the secret
-        for stored in repo.rglob("*"):
-            if stored.is_file():
-                data = stored.read_bytes()
-                assert secret not in data and secret.hex().encode() not in data
-                assert chain.backend.get_password("timekeep", f"repository {rid} keyring slot").encode() not in data
+    # the drive holds no trace of the secret
+    for stored in repo.rglob("*"):
+        if stored.is_file():
+            data = stored.read_bytes()
+            assert secret not in data and secret.hex().encode() not in data
+            assert chain.backend.get_password("timekeep", f"repository {rid} keyring slot").encode() not in data
 
 
-@needs_secret_service
+@pytest.mark.usefixtures("keyring_session")
 def test_remembering_again_replaces_the_slot_and_forgetting_removes_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     repo = tmp_path / "drive" / "repo"
     init_repository(repo, encryption="repokey", passphrase=PASSPHRASE, argon2=TEST_PARAMS)
     rid = load_config(repo).repository_id
-    with secret_service(tmp_path / "session", monkeypatch):
-        for _ in range(3):
-            code, _, err = cli(capsys, "key", "remember", "--repo", str(repo), secret=PASSPHRASE)
-            assert code == 0, err
-        kinds = _slots(repo, rid)
-        assert list(kinds.values()).count(SlotKind.KEYRING) == 1
-        secret = Keychain().lookup_slot_secret(rid)
-        assert secret is not None
-        assert keys.unlock_with_keyring_secret(repo, rid, secret).slot_id in kinds
-
-        code, _, err = cli(capsys, "key", "forget", "--repo", str(repo))
+    for _ in range(3):
+        code, _, err = cli(capsys, "key", "remember", "--repo", str(repo), secret=PASSPHRASE)
         assert code == 0, err
-        assert Keychain().lookup(rid) is None and Keychain().lookup_slot_secret(rid) is None
-        assert SlotKind.KEYRING not in _slots(repo, rid).values()
-        with pytest.raises(NoKeySlot):
-            keys.unlock_with_keyring_secret(repo, rid, secret)
+    kinds = _slots(repo, rid)
+    assert list(kinds.values()).count(SlotKind.KEYRING) == 1
+    secret = Keychain().lookup_slot_secret(rid)
+    assert secret is not None
+    assert keys.unlock_with_keyring_secret(repo, rid, secret).slot_id in kinds
+
+    code, _, err = cli(capsys, "key", "forget", "--repo", str(repo))
+    assert code == 0, err
+    assert Keychain().lookup(rid) is None and Keychain().lookup_slot_secret(rid) is None
+    assert SlotKind.KEYRING not in _slots(repo, rid).values()
+    with pytest.raises(NoKeySlot):
+        keys.unlock_with_keyring_secret(repo, rid, secret)
 
 
-@needs_secret_service
-def test_a_keyring_slot_removed_elsewhere_falls_back_to_the_kept_passphrase(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("keyring_session")
+def test_a_keyring_slot_removed_elsewhere_falls_back_to_the_kept_passphrase(tmp_path: Path) -> None:
     repo = tmp_path / "drive" / "repo"
     init_repository(repo, encryption="repokey", passphrase=PASSPHRASE, argon2=TEST_PARAMS)
     config = load_config(repo)
-    with secret_service(tmp_path / "session", monkeypatch):
-        assert unlocking.holds_key(config)  # init keeps the new key for this process
-        api.keep_new_passphrase(repo, PASSPHRASE)  # as the window does after init: from the key it holds
-        slot = next(s for s, kind in _slots(repo, config.repository_id).items() if kind == SlotKind.KEYRING)
-        keys.remove_slot(repo, slot)  # `timekeep key remove` on another computer, say
-        opened = _keyring_source().open(repo, config.repository_id, config.key_check)
-        assert opened.unlocked.kind == SlotKind.PASSPHRASE and opened.source == Source.KEYRING
+    assert unlocking.holds_key(config)  # init keeps the new key for this process
+    api.keep_new_passphrase(repo, PASSPHRASE)  # as the window does after init: from the key it holds
+    slot = next(s for s, kind in _slots(repo, config.repository_id).items() if kind == SlotKind.KEYRING)
+    keys.remove_slot(repo, slot)  # `timekeep key remove` on another computer, say
+    opened = _keyring_source().open(repo, config.repository_id, config.key_check)
+    assert opened.unlocked.kind == SlotKind.PASSPHRASE and opened.source == Source.KEYRING
 
-        Keychain().store_slot_secret(config.repository_id, b"\x07" * 32)  # a secret that opens nothing here
-        assert _keyring_source().open(repo, config.repository_id).unlocked.kind == SlotKind.PASSPHRASE
+    Keychain().store_slot_secret(config.repository_id, b"\x07" * 32)  # a secret that opens nothing here
+    assert _keyring_source().open(repo, config.repository_id).unlocked.kind == SlotKind.PASSPHRASE
 
 
-@needs_secret_service
+@pytest.mark.usefixtures("keyring_session")
 def test_the_agent_s_quiet_unlock_and_a_backup_go_through_the_keyring_slot(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TIMEKEEP_PASSPHRASE", raising=False)
@@ -122,19 +129,18 @@ def test_the_agent_s_quiet_unlock_and_a_backup_go_through_the_keyring_slot(
     (source / "note.txt").write_bytes(b"the towpath floods in March\n" * 100)
     init_repository(repo, encryption="repokey", passphrase=PASSPHRASE, argon2=TEST_PARAMS)
     config = load_config(repo)
-    with secret_service(tmp_path / "session", monkeypatch):
-        api.keep_new_passphrase(repo, PASSPHRASE)
-        sealing.forget(config.repository_id)  # a new process: nothing held
-        assert api.unlock_quietly(repo)
-        with api.Timekeep.open(repo, writer=True) as tk:
-            tk.add_folder(bytes(source))
-            tk.backup()
-        sealing.forget(config.repository_id)
-        assert api.unlock_quietly(repo)
-        with api.Timekeep.open(repo) as tk:
-            out = io.BytesIO()
-            tk.write_version(tk.plan(bytes(source / "note.txt"), tk.snapshots()[-1].id), out)
-            assert out.getvalue() == (source / "note.txt").read_bytes()
+    api.keep_new_passphrase(repo, PASSPHRASE)
+    sealing.forget(config.repository_id)  # a new process: nothing held
+    assert api.unlock_quietly(repo)
+    with api.Timekeep.open(repo, writer=True) as tk:
+        tk.add_folder(bytes(source))
+        tk.backup()
+    sealing.forget(config.repository_id)
+    assert api.unlock_quietly(repo)
+    with api.Timekeep.open(repo) as tk:
+        out = io.BytesIO()
+        tk.write_version(tk.plan(bytes(source / "note.txt"), tk.snapshots()[-1].id), out)
+        assert out.getvalue() == (source / "note.txt").read_bytes()
 
 
 def test_a_keyring_slot_is_listed_and_travels_in_an_export(tmp_path: Path) -> None:
