@@ -6,7 +6,8 @@ Each round backs up the same files into a fresh repository of each mode (real re
 footers and manifests, keyed chunk ids, the index on the computer), and into an unencrypted one whose
 frames alone are sealed (patched in), which tells the frames' share of the cost from the rest; the key
 slot is made at Argon2id's least cost, since unlocking is not part of the per-byte cost. Prints each mode's
-best and median wall-clock MB/s and MB per CPU second, and the ratios; `--profile` then prints where the
+best and median wall-clock MB/s and MB per CPU second, and the ratios; then what one unlock costs, with the
+passphrase (Argon2id at init's tuned cost) and through a keyring slot; `--profile` then prints where the
 two real modes' CPU time goes: the CPU seconds spent inside the functions encryption adds or changes,
 summed over every thread (cProfile sees only the calling thread; the work is in readers and compressors).
 """
@@ -78,8 +79,8 @@ def compare(size: int, rounds: int) -> dict[str, list[tuple[float, float]]]:
 
 # (module, attribute path, label): what an encrypted backup does that an unencrypted one does differently
 PROBES = (
-    ("timekeep.core.storage.frame", "encode", "frame: zstd compress (both modes)"),
-    ("timekeep.core.crypto.seal", "_encrypt", "AES-256-GCM and its one copy: every seal"),
+    ("timekeep.core.storage.frame", "parts", "frame: zstd compress (both modes)"),
+    ("timekeep.core.crypto.seal", "Sealer.sealed_frame_as", "sealed frame: compress, AES-256-GCM, its buffer"),
     ("timekeep.core.crypto.sealing", "Sealing.seal_frame", "sealed frame, whole (compress + seal + copies)"),
     ("timekeep.core.crypto.sealing", "Sealing.seal_footer", "sealed pack footers"),
     ("timekeep.core.crypto.sealing", "Sealing.seal_manifest", "sealed manifests"),
@@ -138,6 +139,28 @@ def profile(size: int) -> None:
                           f"({100 * probe.seconds / cpu:4.1f}% of the backup's CPU)")
 
 
+def unlocks(rounds: int = 5) -> tuple[float, float, float]:
+    """Median seconds (wall) and CPU seconds of one unlock with the passphrase, its key slot made at the cost
+    init tunes here (Argon2id), and the median seconds of one through a keyring slot (HKDF), as an unattended
+    unlock from the keyring does."""
+    from timekeep.core.crypto import keys
+
+    with tempfile.TemporaryDirectory(prefix="timekeep-enccost-") as work:
+        root, rid = Path(work), "0" * 32
+        created = keys.create(root, rid, PASSPHRASE, kdf.tune())
+        _, secret = keys.add_keyring_slot(root, rid, created.key)
+        walls, cpus, fast = [], [], []
+        for _ in range(rounds):
+            started, cpu = time.perf_counter(), time.process_time()
+            keys.unlock(root, rid, PASSPHRASE)
+            walls.append(time.perf_counter() - started)
+            cpus.append(time.process_time() - cpu)
+            started = time.perf_counter()
+            keys.unlock_with_keyring_secret(root, rid, secret)
+            fast.append(time.perf_counter() - started)
+    return statistics.median(walls), statistics.median(cpus), statistics.median(fast)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mib", type=int, default=512)
@@ -156,6 +179,9 @@ def main() -> None:
         print(f"{mode} / unencrypted: throughput {sealed[0][0] / plain[0][0]:.3f} (best) "
               f"{sealed[0][1] / plain[0][1]:.3f} (median); per CPU second {sealed[1][0] / plain[1][0]:.3f} (best) "
               f"{sealed[1][1] / plain[1][1]:.3f} (median)")
+    wall, cpu, fast = unlocks()
+    print(f"unlock with the passphrase (Argon2id at init's cost): {wall:.3f} s, {cpu:.3f} s CPU; "
+          f"through a keyring slot: {fast * 1e3:.2f} ms")
     if args.profile:
         profile(args.mib << 20)
 

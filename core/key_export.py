@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from timekeep.core.crypto import keys, slots
-from timekeep.core.crypto.slots import Slot
+from timekeep.core.crypto.slots import Slot, SlotKind
 from timekeep.core.crypto.small_files import read_at_most
 from timekeep.core.crypto.unlock import PassphraseSource
 from timekeep.core.errors import KeySlotDamaged, UsageError
@@ -28,9 +28,11 @@ MAX_EXPORT_BYTES = 1024 * 1024
 
 
 def export_keys(path: str | Path, destination: Path) -> int:
-    """Write every readable key slot to `destination`, private (0600) and never over an existing file; how many."""
+    """Write every readable key slot to `destination`, private (0600) and never over an existing file; how many.
+    Keyring slots stay out: each opens only with one computer's keyring, which `key remember` fills again, and
+    a Timekeep before them refuses an export holding a slot of a kind it does not know."""
     root, config = encrypted(path)
-    found = keys.readable_slots(root, config.repository_id)
+    found = [slot for slot in keys.readable_slots(root, config.repository_id) if slot.kind != SlotKind.KEYRING]
     if not found:
         raise UsageError(f"{keys.keys_dir(root)} holds no readable key slot: there is nothing to export.")
     data = {"type": EXPORT_TYPE, "version": EXPORT_VERSION, "repository_id": config.repository_id,

@@ -8,16 +8,18 @@ slot and the slot of the secret that was just typed.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
 from timekeep.core import unlocking
-from timekeep.core.crypto import keys, recovery
+from timekeep.core.crypto import keys, recovery, sealing
 from timekeep.core.crypto.kdf import Argon2Params
 from timekeep.core.crypto.keychain import Keychain
 from timekeep.core.crypto.slots import Slot, SlotKind
+from timekeep.core.crypto.subkeys import RepositoryKey
 from timekeep.core.crypto.unlock import ENV_VAR, Opened, PassphraseSource, Source
-from timekeep.core.errors import KeyringUnavailable, UsageError
+from timekeep.core.errors import KeyringUnavailable, KeySlotDamaged, NoKeySlot, UsageError, WrongKey
 from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.layout import RepoConfig
 from timekeep.core.storage.location import locate
@@ -48,7 +50,7 @@ def secrets(secret: str | None, passphrase_file: Path | None, interactive: bool,
 
 def open_key(path: str | Path, source: PassphraseSource) -> tuple[Path, RepoConfig, Opened]:
     root, config = encrypted(path)
-    return root, config, source.open(root, config.repository_id, config.key_check)
+    return root, config, source.open(root, config.repository_id, config.key_check, keyring_slot=False)
 
 
 def key_slots(path: str | Path) -> list[KeySlotInfo]:
@@ -95,7 +97,7 @@ def remove_slot(path: str | Path, slot_id: str, source: PassphraseSource, force:
         raise UsageError(f"There is no key slot {slot_id!r} in this repository: `timekeep key list` shows them.")
     if len(present) == 1:
         raise UsageError(f"Key slot {slot_id} is the only one left: without it nobody could open this repository.")
-    opened = source.open(root, config.repository_id, config.key_check)
+    opened = source.open(root, config.repository_id, config.key_check, keyring_slot=False)
     if not force:
         _refuse_lockout(target, opened, list(present.values()))
     keys.remove_slot(root, slot_id)
@@ -115,24 +117,66 @@ def _refuse_lockout(target: Slot, opened: Opened, present: list[Slot]) -> None:
 def remember(path: str | Path, source: PassphraseSource) -> None:
     """Keep the passphrase in the system keyring once it has opened the key (`keep` refuses a recovery key)."""
     _, _, opened = open_key(path, source)
-    keep(path, opened.secret)
+    keep(path, opened.secret, opened.unlocked.key)
 
 
 def forget(path: str | Path) -> bool:
-    """Remove the passphrase kept for this repository from the system keyring; False when none was kept."""
-    _, config = encrypted(path)
-    return Keychain().forget(config.repository_id)
+    """Remove the passphrase kept for this repository from the system keyring, with this computer's keyring
+    slot and its secret; False when no passphrase was kept. A drive that is not there keeps the slot, which
+    nothing opens once its secret is gone (`timekeep key remove` takes it away later)."""
+    root, config = encrypted(path)
+    chain = Keychain()
+    secret = chain.lookup_slot_secret(config.repository_id)
+    if secret is not None:
+        _remove_keyring_slot(root, config.repository_id, secret)
+        chain.forget_slot_secret(config.repository_id)
+    return chain.forget(config.repository_id)
 
 
 def _info(slot: Slot) -> KeySlotInfo:
     return KeySlotInfo(slot.slot_id, slot.kind.value, str(slot.fields["created"]))
 
 
-def keep(path: str | Path, passphrase: str) -> None:
-    """Keep a passphrase known to open the repository (just set, or just opened with) in the system keyring.
+def keep(path: str | Path, passphrase: str, key: RepositoryKey | None = None) -> None:
+    """Keep a passphrase known to open the repository (just set, or just opened with) in the system keyring,
+    and beside it the secret of a keyring slot for `key` (or the key this process holds; none without one).
     A recovery key is refused (UsageError): it is the way back when the computer and its keyring are lost,
     so it is kept apart from them."""
-    _, config = encrypted(path)
+    root, config = encrypted(path)
     if recovery.looks_like_recovery_key(passphrase):
         raise UsageError(RECOVERY_NOT_KEPT)
-    Keychain().store(config.repository_id, passphrase)
+    chain = Keychain()
+    chain.store(config.repository_id, passphrase)
+    held = sealing.unlocked(config.repository_id) if unlocking.holds_key(config) else None
+    key = key or (held.key if held is not None else None)
+    if key is not None:
+        _renew_keyring_slot(root, config.repository_id, chain, key)
+
+
+def _renew_keyring_slot(root: Path, repository_id: str, chain: Keychain, key: RepositoryKey) -> None:
+    """A new keyring slot whose secret the keyring keeps beside the passphrase, so that unlocking from the
+    keyring costs one HKDF instead of Argon2; then the slot of the secret it replaces goes. Where either
+    cannot be written (a read-only drive, a keyring that refuses), the passphrase alone is kept, as before."""
+    old = chain.lookup_slot_secret(repository_id)
+    try:
+        slot_id, secret = keys.add_keyring_slot(root, repository_id, key)
+    except OSError:
+        return
+    try:
+        chain.store_slot_secret(repository_id, secret)
+    except KeyringUnavailable:
+        with contextlib.suppress(OSError):
+            keys.remove_slot(root, slot_id)
+        return
+    if old is not None:
+        _remove_keyring_slot(root, repository_id, old)
+
+
+def _remove_keyring_slot(root: Path, repository_id: str, secret: bytes) -> None:
+    """Remove the keyring slot `secret` opens, if the drive still holds it."""
+    try:
+        opened = keys.unlock_with_keyring_secret(root, repository_id, secret)
+    except (WrongKey, KeySlotDamaged, NoKeySlot):
+        return
+    with contextlib.suppress(OSError):
+        keys.remove_slot(root, opened.slot_id)

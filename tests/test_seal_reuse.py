@@ -99,3 +99,40 @@ def test_a_frame_opens_only_under_its_own_first_chunk() -> None:
 def test_a_sealer_never_shows_its_key() -> None:
     key = bytes(range(32))
     assert key.hex() not in repr(Sealer(key)) and repr(key) not in repr(Sealer(key))
+
+
+@pytest.mark.parametrize("raw", [
+    b"a small note " * 10,  # below STREAM_FROM: one call
+    b"a long text that compresses " * 40_000,  # compressed, streamed in two pieces
+    os.urandom(seal.STREAM_FROM - plain_frame.FRAME.size),  # stored raw, exactly at the threshold
+    os.urandom(1 << 20),  # stored raw, encrypted from where it lies
+], ids=["small", "big compressed", "raw at the threshold", "big raw"])
+def test_every_way_of_sealing_a_frame_gives_the_format_s_frame(raw: bytes) -> None:
+    """Small frames are encrypted in one call, big ones in two pieces by a streaming context: either way the
+    frame opens by hand as FORMAT.md lays it out (one AES-256-GCM over the whole plain frame), and holds the
+    very plain frame the unencrypted format stores."""
+    sealing, chunk = Sealing(REPO, KEY), os.urandom(32)
+    stored = bytes(sealing.seal_frame(chunk, memoryview(raw), 3))
+    header, nonce, body = stored[:12], stored[12:24], stored[24:]
+    assert plain_frame.FRAME.unpack(header) == (1, 0, seal.AES_256_GCM, 0, 0, len(stored) - 12)
+    inner = AESGCM(KEY.subkey(Purpose.OBJECTS)).decrypt(nonce, body, header + _by_hand_ad(chunk, REPO))
+    assert inner == plain_frame.encode(raw, 3)
+    assert sealing.open_frame(chunk, stored) == raw
+
+
+def test_a_streamed_frame_damaged_anywhere_does_not_open() -> None:
+    sealing, chunk = Sealing(REPO, KEY), os.urandom(32)
+    stored = bytearray(sealing.seal_frame(chunk, os.urandom(200_000), 3))
+    for at in (0, 5, 13, 30, 100_000, len(stored) - 1):
+        damaged = bytearray(stored)
+        damaged[at] ^= 0x01
+        with pytest.raises(SealBroken):
+            sealing.open_frame(chunk, bytes(damaged))
+
+
+@settings(max_examples=40, deadline=None)
+@given(raw=st.one_of(st.binary(max_size=3000), st.builds(lambda n: b"x" * n, st.integers(0, 300_000))))
+def test_a_frame_s_parts_are_the_frame(raw: bytes) -> None:
+    header, payload = plain_frame.parts(raw, 3)
+    assert header + bytes(payload) == plain_frame.encode(raw, 3)
+    assert plain_frame.decode(plain_frame.encode(raw, 3)) == raw

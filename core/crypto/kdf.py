@@ -3,8 +3,8 @@
 Argon2id's cost is tuned when a slot is made, to about half a second on the machine that makes it (memory up to
 64 MiB, then passes), never below the floor (OWASP's least: 19 MiB, 2 passes). An opener refuses parameters
 outside the floor and the ceiling (1 GiB, 16 passes, 16 lanes) before deriving anything, so a hostile slot file
-can neither make it allocate gigabytes nor pass off a cheap derivation. A recovery key holds 256 random bits: a
-fast KDF suffices.
+can neither make it allocate gigabytes nor pass off a cheap derivation. A recovery key and a keyring secret hold 256
+random bits: a fast KDF suffices.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ LANES = 4
 MAX_TUNED_MEMORY_KIB = 64 * 1024
 MAX_TUNED_ITERATIONS = 16  # the ceiling: at 64 MiB a pass takes about 20 ms here
 RECOVERY_INFO = b"timekeep 2026-12 key slot: recovery key"
+KEYRING_INFO = b"timekeep 2026-12 key slot: keyring secret"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,12 @@ def passphrase_kek(passphrase: str, salt: bytes, params: Argon2Params) -> bytes:
 
 def recovery_kek(secret: bytes, salt: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=KEK_BYTES, salt=salt, info=RECOVERY_INFO).derive(secret)
+
+
+def keyring_kek(secret: bytes, salt: bytes) -> bytes:
+    """A keyring slot's key-encryption key: the secret is 256 random bits the keyring keeps, so, as for a
+    recovery key, a fast KDF suffices (its own info string: the two kinds of secret never open each other)."""
+    return HKDF(algorithm=hashes.SHA256(), length=KEK_BYTES, salt=salt, info=KEYRING_INFO).derive(secret)
 
 
 def new_salt() -> bytes:

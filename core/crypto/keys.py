@@ -30,6 +30,7 @@ from timekeep.core.errors import (
 from timekeep.core.storage import atomic
 
 KEYS_FOLDER = "keys"
+KEYRING_SECRET_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,20 @@ def add_recovery_key(root: Path, repository_id: str, key: RepositoryKey) -> tupl
     spec = {"algorithm": "hkdf-sha256", "salt": slots.b64_text(salt)}
     slot_id = _publish(root, repository_id, SlotKind.RECOVERY, spec, kdf.recovery_kek(secret, salt), key)
     return slot_id, recovery.encode(secret)
+
+
+def add_keyring_slot(root: Path, repository_id: str, key: RepositoryKey) -> tuple[str, bytes]:
+    """A new keyring slot for `key`: its slot id and its secret (32 random bytes), for the keyring alone."""
+    secret, salt = os.urandom(KEYRING_SECRET_BYTES), kdf.new_salt()
+    spec = {"algorithm": "hkdf-sha256", "salt": slots.b64_text(salt)}
+    return _publish(root, repository_id, SlotKind.KEYRING, spec, kdf.keyring_kek(secret, salt), key), secret
+
+
+def unlock_with_keyring_secret(root: Path, repository_id: str, secret: bytes,
+                               key_check: str | None = None) -> Unlocked:
+    """The repository key from a keyring slot's secret: one HKDF per keyring slot, no Argon2."""
+    return _try_slots(root, repository_id, SlotKind.KEYRING, lambda slot: kdf.keyring_kek(secret, slot.salt),
+                      key_check)
 
 
 def unlock(root: Path, repository_id: str, secret: str, key_check: str | None = None) -> Unlocked:
@@ -224,8 +239,8 @@ def _failure(root: Path, kind: SlotKind, tried: int, damaged: list[str]) -> Exce
                          f"repository. {_import_hint(root)}")
     if not tried:
         return NoKeySlot(f"{keys_dir(root)} holds no {kind.value} key slot: this repository cannot be unlocked so.")
-    error: type[WrongKey] = WrongPassphrase if kind == SlotKind.PASSPHRASE else WrongRecoveryKey
-    what = "passphrase" if kind == SlotKind.PASSPHRASE else "recovery key"
+    error = {SlotKind.PASSPHRASE: WrongPassphrase, SlotKind.RECOVERY: WrongRecoveryKey}.get(kind, WrongKey)
+    what = {SlotKind.PASSPHRASE: "passphrase", SlotKind.RECOVERY: "recovery key"}.get(kind, "keyring secret")
     note = f" ({len(damaged)} damaged key slot(s) could not be tried: {damaged[0]})" if damaged else ""
     return error(f"Wrong {what}: it opens no key slot of this repository.{note}")
 

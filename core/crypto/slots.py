@@ -38,6 +38,7 @@ HEX32 = frozenset("0123456789abcdef")
 class SlotKind(StrEnum):
     PASSPHRASE = "passphrase"
     RECOVERY = "recovery"
+    KEYRING = "keyring"  # opened by a random secret one computer's keyring keeps beside the passphrase
 
 
 @dataclass(frozen=True)

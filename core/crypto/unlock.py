@@ -20,7 +20,14 @@ from timekeep.core.crypto import keys
 from timekeep.core.crypto.keychain import Keychain
 from timekeep.core.crypto.keys import Unlocked
 from timekeep.core.crypto.small_files import read_at_most
-from timekeep.core.errors import PassphraseUnavailable, UsageError, WrongKey, WrongPassphrase
+from timekeep.core.errors import (
+    KeySlotDamaged,
+    NoKeySlot,
+    PassphraseUnavailable,
+    UsageError,
+    WrongKey,
+    WrongPassphrase,
+)
 
 ENV_VAR = "TIMEKEEP_PASSPHRASE"
 MAX_FILE_BYTES = 64 * 1024
@@ -94,18 +101,35 @@ class PassphraseSource:
                 return first
         raise UsageError("The passphrases typed did not match (or were empty): nothing was created.")
 
-    def open(self, root: Path, repository_id: str, key_check: str | None = None) -> Opened:
-        """The repository key, from the first source that has a secret; a wrong given secret is final."""
+    def open(self, root: Path, repository_id: str, key_check: str | None = None, keyring_slot: bool = True) -> Opened:
+        """The repository key, from the first source that has a secret; a wrong given secret is final. A
+        passphrase kept in the keyring is opened through this computer's keyring slot when there is one (no
+        Argon2: microseconds); `keyring_slot` False always derives from the passphrase, for a caller that
+        must know which passphrase slot it opens."""
         given = self.given()
         if given:
             return Opened(keys.unlock(root, repository_id, given[0], key_check), *given)
         kept = self.keychain.lookup(repository_id) if self.keychain else None
         if kept:
+            fast = self._keyring_slot(root, repository_id, key_check) if keyring_slot else None
+            if fast is not None:
+                return Opened(fast, kept, Source.KEYRING)
             try:
                 return Opened(keys.unlock(root, repository_id, kept, key_check), kept, Source.KEYRING)
             except WrongKey:
                 pass  # changed elsewhere since it was kept: ask
         return self._ask(root, repository_id, key_check)
+
+    def _keyring_slot(self, root: Path, repository_id: str, key_check: str | None) -> Unlocked | None:
+        """The key through the keyring slot whose secret the keyring keeps, or None: no secret kept, or its
+        slot gone from the drive (removed elsewhere, say), when the kept passphrase still opens."""
+        secret = self.keychain.lookup_slot_secret(repository_id) if self.keychain else None
+        if secret is None:
+            return None
+        try:
+            return keys.unlock_with_keyring_secret(root, repository_id, secret, key_check)
+        except (WrongKey, KeySlotDamaged, NoKeySlot):
+            return None
 
     def _ask(self, root: Path, repository_id: str, key_check: str | None) -> Opened:
         if self.prompt is None:

@@ -51,12 +51,18 @@ def incompressible(raw: bytes | memoryview, level: int) -> bool:
 
 def encode(raw: bytes | memoryview, level: int) -> bytes:
     """Header + payload for `raw`; zstd when it helps, raw otherwise. Thread-safe (one context per thread)."""
+    return b"".join(parts(raw, level))  # one copy of the payload, however it was made
+
+
+def parts(raw: bytes | memoryview, level: int) -> tuple[bytes, bytes | memoryview]:
+    """The frame `encode` gives, as its header and its payload apart: a raw payload is `raw` itself (no copy),
+    so a writer that seals the frame encrypts it from where it lies."""
     if incompressible(raw, level):
-        return FRAME.pack(FRAME_VERSION, RAW, 0, 0, len(raw), len(raw)) + bytes(raw)
+        return FRAME.pack(FRAME_VERSION, RAW, 0, 0, len(raw), len(raw)), raw
     packed = _compressor(level).compress(raw)
     if len(packed) < len(raw):
-        return FRAME.pack(FRAME_VERSION, ZSTD, 0, 0, len(raw), len(packed)) + packed
-    return FRAME.pack(FRAME_VERSION, RAW, 0, 0, len(raw), len(raw)) + bytes(raw)
+        return FRAME.pack(FRAME_VERSION, ZSTD, 0, 0, len(raw), len(packed)), packed
+    return FRAME.pack(FRAME_VERSION, RAW, 0, 0, len(raw), len(raw)), raw
 
 
 def decode(frame: bytes) -> bytes:
