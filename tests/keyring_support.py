@@ -43,6 +43,22 @@ def no_keyring() -> Iterator[KeyringBackend]:
         yield backend
 
 
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <keep_umask/>
+  <listen>unix:dir={run}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+
 @contextmanager
 def secret_service(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeyringBackend]:
     """A session bus and an unlocked GNOME Keyring of our own, both ended (by their ids) on leaving."""
@@ -51,21 +67,32 @@ def secret_service(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Keyr
     (home / "run").mkdir(mode=0o700, parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBUS_")}
     env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"), XDG_RUNTIME_DIR=str(home / "run"))
-    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"], stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL, text=True, env=env)
+    # a bus that starts no service when asked for one: the session bus's own configuration would start a
+    # locked keyring of its own for a question asked before our daemon has taken its name (a loaded
+    # machine), and ours would then find "another secret service is running"
+    config = home / "bus.conf"
+    config.write_text(BUS_CONFIG.format(run=home / "run"))
+    bus = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     daemon: subprocess.Popen[bytes] | None = None
     try:
         assert bus.stdout is not None
         env["DBUS_SESSION_BUS_ADDRESS"] = bus.stdout.readline().strip()
+        said = (home / "gnome-keyring.err").open("wb")
         daemon = subprocess.Popen(["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
-                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  env=env)
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=said, env=env)
         assert daemon.stdin is not None
         daemon.stdin.write(b"login-password")
         daemon.stdin.close()
         monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", env["DBUS_SESSION_BUS_ADDRESS"])
         backend = SecretService()
-        wait_for(lambda: _answers(backend), 20, what="GNOME Keyring on the test's bus")
+        last: list[BaseException] = []
+        try:
+            wait_for(lambda: _answers(backend, last), 20, what="GNOME Keyring on the test's bus")
+        except AssertionError as err:  # say what the bus and the daemon said
+            said.flush()
+            raise AssertionError(f"{err}: {last[-1:]!r}; exit {daemon.poll()}; it said "
+                                 f"{(home / 'gnome-keyring.err').read_text(errors='replace')[-600:]!r}") from None
         with using(backend):
             yield backend
     finally:
@@ -75,9 +102,10 @@ def secret_service(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Keyr
                 process.wait(10)
 
 
-def _answers(backend: KeyringBackend) -> bool:
+def _answers(backend: KeyringBackend, last: list[BaseException]) -> bool:
     try:
         backend.get_password("timekeep-test", "ready")
-    except Exception:  # the daemon has not taken its bus name yet: secretstorage raises its own kinds
+    except Exception as err:  # the daemon has not taken its bus name yet: secretstorage raises its own kinds
+        last.append(err)
         return False
     return True

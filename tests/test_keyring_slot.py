@@ -29,13 +29,12 @@ from timekeep.core.storage.layout import load_config
 PASSPHRASE = "barges under the viaduct"
 
 
-@pytest.fixture(scope="module")
-def keyring_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """One Secret Service for the module: each test's repository has an id of its own, so their entries never
-    meet, and one daemon started instead of four keeps a loaded machine's start-up waits few."""
+@pytest.fixture
+def keyring_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A Secret Service of the test's own, as every other keyring test has."""
     if not HAVE_SECRET_SERVICE:
         pytest.skip("needs Debian's gnome-keyring and dbus (apt-get install gnome-keyring dbus)")
-    with pytest.MonkeyPatch.context() as patch, secret_service(tmp_path_factory.mktemp("session"), patch):
+    with secret_service(tmp_path / "session", monkeypatch):
         yield
 
 
