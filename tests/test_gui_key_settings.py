@@ -174,6 +174,8 @@ def test_add_recovery_key_shows_a_new_key_on_the_recovery_page_and_it_unlocks(qt
         qtbot.mouseClick(page.copy_button, Qt.MouseButton.LeftButton)
         assert "Copied" in page.status.text()
         page.kept_box.setChecked(True)
+        # a button shown a moment ago is laid out by the event loop: until then it has no size to click in
+        qtbot.waitUntil(lambda: dialog.done_button.isEnabled() and not dialog.done_button.rect().isEmpty())
         qtbot.mouseClick(dialog.done_button, Qt.MouseButton.LeftButton)
         assert not dialog.isVisible()
         app.shut_down()
