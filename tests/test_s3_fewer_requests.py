@@ -1,6 +1,6 @@
 """What a restore from a bucket costs in requests, counted by the bench's proxy in front of a real server
 (rclone serve s3): a file stored contiguously comes back in a handful of ranged GETs, not one per frame,
-byte-exact; one small file still fetches only its own frame."""
+byte-exact; one small file still fetches only its own frame; a backup puts each pack in one request."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import boto3
 import pytest
 
 from bench.s3server import S3Server, ServerProblem, rclone_binary
-from tests.helpers import PASSPHRASE, make_tree
+from tests.helpers import PASSPHRASE, make_tree, read_tree
 from timekeep.core import api
 from timekeep.core.api import Timekeep
 from timekeep.core.crypto.kdf import TEST_PARAMS
+from timekeep.core.storage import pack
 from timekeep.core.storage.location import RemoteRoot
 from timekeep.core.storage.s3_backend import S3Backend
 from timekeep.core.storage.s3_requests import S3Tuning
@@ -72,7 +73,7 @@ def test_a_contiguous_file_comes_back_in_a_few_gets(server: S3Server, keys: boto
         tk.restore(os.fsencode(source / "small.txt"), snap, dest=os.fsencode(tmp_path / "small"))
         small_made = server.traffic(BUCKET).since(before)
     assert (tmp_path / "out" / "big.bin").read_bytes() == big
-    assert big_made.requests["GET"] <= 3, f"12 frames of one pack took {big_made.requests['GET']} GETs"
+    assert big_made.requests["GET"] <= 4, f"12 frames of one pack took {big_made.requests['GET']} GETs"
     assert big_made.received < len(big) + (1 << 20)
     assert (tmp_path / "small" / "small.txt").read_bytes() == b"just this line\n" * 20
     assert small_made.requests["GET"] == 1
@@ -96,8 +97,40 @@ def test_a_changed_file_comes_back_exact_from_frames_in_two_packs(server: S3Serv
     with Timekeep.open(root(server, url, keys), writer=True) as tk:
         new = tk.backup().id
     with Timekeep.open(root(server, url, keys)) as tk:
-        for sid, expected in ((old, first), (new, second)):
+        # the old version: six frames of one pack, one span; the new one reads three spans (the old pack's
+        # frames before the hole, the new pack's, the old pack's after it), each in as many runs as frames of
+        # the others lie between its own (a pack's frames are stored as their compression finished)
+        for sid, expected, most in ((old, first, 2), (new, second, 9)):
             before = server.traffic(BUCKET)
             tk.restore(os.fsencode(source / "image.bin"), sid, dest=os.fsencode(tmp_path / f"out{sid}"))
             assert (tmp_path / f"out{sid}" / "image.bin").read_bytes() == expected
-            assert server.traffic(BUCKET).since(before).requests["GET"] <= 4
+            assert server.traffic(BUCKET).since(before).requests["GET"] <= most
+
+
+def test_a_backup_puts_each_pack_whole_in_one_request(server: S3Server, keys: boto3.session.Session,
+                                                      tmp_path: Path) -> None:
+    """A full pack (the target size and the frame that passed it) goes up in one PUT, with no multipart
+    upload's begin, parts and completion; and the bucket holds exactly what was written."""
+    source = tmp_path / "src"
+    make_tree(source, {"a.bin": os.urandom(20 << 20), "b.bin": os.urandom(14 << 20)})
+    url = f"s3://{BUCKET}/uploads"
+    api.init_repository(url, endpoint=server.endpoint)
+    with Timekeep.open(root(server, url, keys), writer=True) as tk:
+        tk.add_folder(os.fsencode(source))
+        before = server.traffic(BUCKET)
+        snap = tk.backup().id
+        made = server.traffic(BUCKET).since(before)
+    packs = list(root(server, url, keys).backend.list("packs/"))
+    assert max(p.size for p in packs) > pack.TARGET_PACK_SIZE  # over the bound of 16 MiB that was
+    assert made.requests["POST"] == 0, "a pack went up as a multipart upload"
+    assert made.sent >= sum(p.size for p in packs)
+    with Timekeep.open(root(server, url, keys)) as tk:
+        tk.restore(os.fsencode(source), snap, dest=os.fsencode(tmp_path / "out"))
+    assert read_tree(tmp_path / "out" / "src") == read_tree(source)
+
+
+def test_the_multipart_bound_lies_above_a_full_pack() -> None:
+    """A pack is sealed once it passes the target: by at most one frame (1 MiB raw, stored raw when zstd would
+    grow it) and its footer, an entry per chunk (for chunks of 1 KiB on average: a folder of small notes)."""
+    footer = pack.TARGET_PACK_SIZE // 1024 * pack.ENTRY.size
+    assert S3Tuning().multipart_over >= pack.TARGET_PACK_SIZE + (1 << 20) + 4096 + footer
