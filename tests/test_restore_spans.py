@@ -28,6 +28,12 @@ def reads(frames: list[tuple[str, int, int]], limits: SpanLimits = LIMITS) -> li
     ([("a", 0, 100), ("a", 101 + 256 * KIB, 10)], [("a", [0, 100, 101 + 256 * KIB, 111 + 256 * KIB], 2)]),
     # another pack starts a new span
     ([("a", 0, 100), ("b", 100, 100)], [("a", [0, 100], 1), ("b", [100, 200], 1)]),
+    # one pack's run survives a frame of another between (a disk image's frame of zeros, used again and again)
+    ([("a", 0, 100), ("z", 8, 10), ("a", 100, 100), ("z", 8, 10), ("a", 200, 100)],
+     [("a", [0, 300], 3), ("z", [8, 18], 2)]),
+    # but not two others: the span would stay open too long behind the ones fetched ahead
+    ([("a", 0, 100), ("b", 8, 10), ("c", 8, 10), ("a", 100, 100)],
+     [("a", [0, 100], 1), ("b", [8, 18], 1), ("c", [8, 18], 1), ("a", [100, 200], 1)]),
     # a frame used twice is read once
     ([("a", 0, 100), ("a", 100, 100), ("a", 0, 100)], [("a", [0, 200], 3)]),
     # the byte bound: a frame that would stretch the span past it starts a new one
@@ -53,4 +59,4 @@ def test_a_drive_reads_every_frame_alone() -> None:
 
 def test_a_span_keeps_its_frames_in_the_order_they_are_used() -> None:
     used = (("p", 10, 5), ("p", 0, 10))
-    assert spans(list(used), LIMITS) == [Span("p", ((0, 15),), used)]
+    assert spans(list(used), LIMITS) == [Span("p", ((0, 15),), used, (0, 1))]

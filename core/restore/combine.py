@@ -3,14 +3,14 @@
 Frames are fetched and decompressed a few ahead in threads; every chunk is checked against its digest
 before a byte of it is written, so a restore is byte-exact or fails loudly. On a drive each frame is one
 read; on a bucket, where each read is a request and a round trip, neighbouring frames of a pack are read
-together (spans.py) and more reads are in flight. Memory is bounded by the window of reads in flight: six
-frames on a drive; on a bucket four spans, each at most 8 MiB stored and 16 frames (16 MiB raw).
+together (spans.py) and more reads are in flight. Memory is bounded by the spans fetched and not yet used
+up: on a drive six frames (each a span of its own); on a bucket the four ahead and at most one still open
+behind them (spans.OPEN_SPANS), each at most 16 frames (16 MiB raw), plus 8 MiB stored per fetching thread.
 """
 
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
@@ -129,32 +129,43 @@ def _fetch_verified(source: ChunkSource, key: Frame, needed: Needed, stored: byt
     return raw
 
 
-def _fetch_span(source: ChunkSource, span: Span, frames: list[tuple[Frame, Needed]]) -> list[tuple[Frame, bytes]]:
+def _fetch_span(source: ChunkSource, span: Span, needs: dict[Frame, Needed]) -> dict[Frame, bytes]:
     """The span's frames, each run of them read with one request, decompressed and its wanted chunks checked."""
-    if len(frames) == 1:
-        return [(frames[0][0], _fetch_verified(source, *frames[0]))]
+    if len(needs) == 1:
+        return {key: _fetch_verified(source, key, needed) for key, needed in needs.items()}
     runs = [(start, source.reader.read(span.pack, start, end - start)) for start, end in span.ranges]
     done: dict[Frame, bytes] = {}
-    for key, needed in frames:
-        if key not in done:
-            start, stored = next((start, data) for start, data in runs if start <= key[1] < start + len(data))
-            done[key] = _fetch_verified(source, key, {}, stored[key[1] - start : key[1] - start + key[2]])
-        for digest, loc in needed.items():
-            verified_slice(done[key], digest, loc, source.ids)
-    return [(key, done[key]) for key, _ in frames]
+    for key, needed in needs.items():
+        start, stored = next((start, data) for start, data in runs if start <= key[1] < start + len(data))
+        done[key] = _fetch_verified(source, key, needed, stored[key[1] - start : key[1] - start + key[2]])
+    return done
+
+
+def _needs(span: Span, frames: list[tuple[Frame, Needed]]) -> dict[Frame, Needed]:
+    """The chunks wanted from each of the span's frames, over every use of it."""
+    needs: dict[Frame, Needed] = {}
+    for use in span.uses:
+        key, needed = frames[use]
+        needs.setdefault(key, {}).update(needed)
+    return needs
 
 
 def _prefetch(source: ChunkSource, frames: list[tuple[Frame, Needed]],
               pool: ThreadPoolExecutor) -> Iterator[tuple[Frame, bytes]]:
-    window: deque[Future[list[tuple[Frame, bytes]]]] = deque()
-    start = 0
-    for span in spans([key for key, _ in frames], source.limits):
-        window.append(pool.submit(_fetch_span, source, span, frames[start : start + len(span.frames)]))
-        start += len(span.frames)
-        if len(window) >= source.window:
-            yield from window.popleft().result()
-    while window:
-        yield from window.popleft().result()
+    """The frames in the plan's order, their spans fetched up to `source.window` ahead of the one in use; a
+    span's frames are let go after its last use."""
+    planned = spans([key for key, _ in frames], source.limits)
+    owner = {use: n for n, span in enumerate(planned) for use in span.uses}
+    fetched: dict[int, Future[dict[Frame, bytes]]] = {}
+    ahead = 0
+    for use, (key, _) in enumerate(frames):
+        n = owner[use]
+        while ahead < len(planned) and ahead <= n + source.window - 1:
+            fetched[ahead] = pool.submit(_fetch_span, source, planned[ahead], _needs(planned[ahead], frames))
+            ahead += 1
+        yield key, fetched[n].result()[key]
+        if planned[n].uses[-1] == use:
+            del fetched[n]
 
 
 def write_version(source: ChunkSource, plan: Plan, out: BinaryIO,

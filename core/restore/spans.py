@@ -31,34 +31,46 @@ class SpanLimits:
         return SpanLimits(0, 0, 1)
 
 
+OPEN_SPANS = 2  # a frame may join the latest span of its pack while at most one other span began after it
+
+
 @dataclass(frozen=True)
 class Span:
-    """Frames of `pack` used one after another, fetched by the ranged reads `ranges` ([start, end) each, in
-    pack order); `frames` keeps the order they are used in."""
+    """Frames of `pack`, fetched by the ranged reads `ranges` ([start, end) each, in pack order); `uses` are
+    the positions in the plan's list of frames that it serves, in order."""
 
     pack: str
     ranges: tuple[tuple[int, int], ...]
     frames: tuple[Frame, ...]
+    uses: tuple[int, ...]
 
 
 def spans(frames: list[Frame], limits: SpanLimits) -> list[Span]:
-    """The frames, in their order, cut into spans: a frame joins the span before it when it lies in the same
-    pack and the span then still reaches over at most `max_span` bytes and `max_frames` frames. A pack's frames
-    need not lie in the order a file uses them (they are compressed in parallel and stored as they finish), so
-    a span's frames are sorted by place and read in runs, a new run where more than `max_gap` lies between."""
-    groups: list[list[Frame]] = []
-    low = high = 0
-    for frame in frames:
-        pack, offset, length = frame
-        last = groups[-1] if groups else None
-        if (last is not None and last[0][0] == pack and len(last) < limits.max_frames
-                and max(high, offset + length) - min(low, offset) <= limits.max_span):
-            last.append(frame)
-            low, high = min(low, offset), max(high, offset + length)
+    """The frames, in their order, gathered into spans: a frame joins a span of its pack that began among the
+    last `OPEN_SPANS` (so a run of one pack's frames survives a frame from another between, such as the one
+    frame of zeros a disk image keeps coming back to) while the span still reaches over at most `max_span`
+    bytes and `max_frames` frames. A pack's frames need not lie in the order a file uses them (they are
+    compressed in parallel and stored as they finish), so a span's frames are sorted by place and read in
+    runs, a new run where more than `max_gap` lies between."""
+    groups: list[tuple[list[Frame], list[int]]] = []
+    for use, frame in enumerate(frames):
+        group = next((g for g in reversed(groups[-OPEN_SPANS:]) if _joins(g[0], frame, limits)), None)
+        if group is None:
+            groups.append(([frame], [use]))
         else:
-            groups.append([frame])
-            low, high = offset, offset + length
-    return [Span(group[0][0], _runs(group, limits.max_gap), tuple(group)) for group in groups]
+            group[0].append(frame)
+            group[1].append(use)
+    return [Span(members[0][0], _runs(members, limits.max_gap), tuple(members), tuple(uses))
+            for members, uses in groups]
+
+
+def _joins(members: list[Frame], frame: Frame, limits: SpanLimits) -> bool:
+    pack, offset, length = frame
+    if members[0][0] != pack or len(members) >= limits.max_frames:
+        return False
+    low = min(offset, *(f[1] for f in members))
+    high = max(offset + length, *(f[1] + f[2] for f in members))
+    return high - low <= limits.max_span
 
 
 def _runs(frames: list[Frame], max_gap: int) -> tuple[tuple[int, int], ...]:
