@@ -1,14 +1,16 @@
 """The version builder's second half: stream a plan's pieces from the packs into a file.
 
 Frames are fetched and decompressed a few ahead in threads; every chunk is checked against its digest
-before a byte of it is written, so a restore is byte-exact or fails loudly. Memory is bounded by the
-window of frames in flight.
+before a byte of it is written, so a restore is byte-exact or fails loudly. On a drive each frame is one
+read; on a bucket, where each read is a request and a round trip, neighbouring frames of a pack are read
+together (spans.py) and more reads are in flight. Memory is bounded by the spans fetched and not yet used
+up: on a drive six frames (each a span of its own); on a bucket the four ahead and at most one still open
+behind them (spans.OPEN_SPANS), each at most 16 frames (16 MiB raw), plus 8 MiB stored per fetching thread.
 """
 
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
@@ -20,11 +22,15 @@ from timekeep.core.crypto.chunk_ids import ChunkIds
 from timekeep.core.errors import CorruptData, StorageError
 from timekeep.core.index import queries
 from timekeep.core.index.queries import ChunkLocation
+from timekeep.core.restore.spans import Span, SpanLimits, spans
 from timekeep.core.storage import frame
 from timekeep.core.storage.pack import PackReader, read_footer
 from timekeep.core.types import Plan
 
-WINDOW = 6
+WINDOW = 6  # frames in flight on a drive
+THREADS = 2
+REMOTE_WINDOW = 4  # spans in flight on a medium that is no local folder
+REMOTE_THREADS = 4
 Frame = tuple[str, int, int]
 PLAIN_IDS = ChunkIds()
 
@@ -46,6 +52,9 @@ class ChunkSource:
         self.sealing = reader.layout.sealing
         self.ids = self.sealing.ids if self.sealing is not None else PLAIN_IDS
         self.named: dict[str, dict[int, bytes]] = {}  # pack -> frame offset -> name, from its footer
+        remote = reader.layout.store.local_folder is None
+        self.limits = SpanLimits() if remote else SpanLimits.one_frame()
+        self.window, self.threads = (REMOTE_WINDOW, REMOTE_THREADS) if remote else (WINDOW, THREADS)
 
     def locate(self, digests: list[bytes]) -> dict[bytes, ChunkLocation]:
         found = queries.chunk_locations(self.db, digests)
@@ -58,10 +67,12 @@ class ChunkSource:
                                   if where.pack else "pieces of it are in no pack on the drive")
         return found
 
-    def frame(self, where: Frame) -> bytes:
-        """A frame's contents; CorruptData naming the pack when they are not what was stored."""
+    def frame(self, where: Frame, stored: bytes | None = None) -> bytes:
+        """A frame's contents (read from the medium, unless `stored` gives its bytes, read with its neighbours);
+        CorruptData naming the pack when they are not what was stored."""
         try:
-            stored = self.reader.read(*where)
+            if stored is None:
+                stored = self.reader.read(*where)
             if self.sealing is None:
                 return frame.decode(stored)
             return self.sealing.open_frame(self._first_chunk(where), stored)
@@ -110,25 +121,51 @@ def _frames_in_order(plan: Plan, where: dict[bytes, ChunkLocation]) -> list[tupl
     return order
 
 
-def _fetch_verified(source: ChunkSource, key: Frame, needed: Needed) -> bytes:
+def _fetch_verified(source: ChunkSource, key: Frame, needed: Needed, stored: bytes | None = None) -> bytes:
     """Decompress a frame and check every wanted chunk in it, off the writing thread."""
-    raw = source.frame(key)
+    raw = source.frame(key, stored)
     for digest, loc in needed.items():
         verified_slice(raw, digest, loc, source.ids)
     return raw
 
 
+def _fetch_span(source: ChunkSource, span: Span, needs: dict[Frame, Needed]) -> dict[Frame, bytes]:
+    """The span's frames, each run of them read with one request, decompressed and its wanted chunks checked."""
+    if len(needs) == 1:
+        return {key: _fetch_verified(source, key, needed) for key, needed in needs.items()}
+    runs = [(start, source.reader.read(span.pack, start, end - start)) for start, end in span.ranges]
+    done: dict[Frame, bytes] = {}
+    for key, needed in needs.items():
+        start, stored = next((start, data) for start, data in runs if start <= key[1] < start + len(data))
+        done[key] = _fetch_verified(source, key, needed, stored[key[1] - start : key[1] - start + key[2]])
+    return done
+
+
+def _needs(span: Span, frames: list[tuple[Frame, Needed]]) -> dict[Frame, Needed]:
+    """The chunks wanted from each of the span's frames, over every use of it."""
+    needs: dict[Frame, Needed] = {}
+    for use in span.uses:
+        key, needed = frames[use]
+        needs.setdefault(key, {}).update(needed)
+    return needs
+
+
 def _prefetch(source: ChunkSource, frames: list[tuple[Frame, Needed]],
               pool: ThreadPoolExecutor) -> Iterator[tuple[Frame, bytes]]:
-    window: deque[tuple[Frame, Future[bytes]]] = deque()
-    for key, needed in frames:
-        window.append((key, pool.submit(_fetch_verified, source, key, needed)))
-        if len(window) >= WINDOW:
-            done, fut = window.popleft()
-            yield done, fut.result()
-    while window:
-        done, fut = window.popleft()
-        yield done, fut.result()
+    """The frames in the plan's order, their spans fetched up to `source.window` ahead of the one in use; a
+    span's frames are let go after its last use."""
+    planned = spans([key for key, _ in frames], source.limits)
+    owner = {use: n for n, span in enumerate(planned) for use in span.uses}
+    fetched: dict[int, Future[dict[Frame, bytes]]] = {}
+    ahead = 0
+    for use, (key, _) in enumerate(frames):
+        n = owner[use]
+        while ahead < len(planned) and ahead <= n + source.window - 1:
+            fetched[ahead] = pool.submit(_fetch_span, source, planned[ahead], _needs(planned[ahead], frames))
+            ahead += 1
+        yield key, fetched[n].result()[key]
+        if planned[n].uses[-1] == use:
+            del fetched[n]
 
 
 def write_version(source: ChunkSource, plan: Plan, out: BinaryIO,
@@ -145,7 +182,7 @@ def write_version(source: ChunkSource, plan: Plan, out: BinaryIO,
         written = _write_pieces(plan, where, ((key, _fetch_verified(source, key, n)) for key, n in needed), out,
                                 whole, on_bytes)
     else:
-        with ThreadPoolExecutor(2, thread_name_prefix="timekeep-fetch") as pool:
+        with ThreadPoolExecutor(source.threads, thread_name_prefix="timekeep-fetch") as pool:
             written = _write_pieces(plan, where, _prefetch(source, needed, pool), out, whole, on_bytes)
     if written != plan.size:
         raise CorruptData(f"rebuilt {written} bytes where the version has {plan.size}")

@@ -4,9 +4,9 @@ under a key prefix: the object-storage implementation of `Backend`.
 Reads of part of an object are ranged GETs, so a restore fetches only the bytes it needs. A write that
 must not replace an existing object is a PUT with `If-None-Match: *` where the server honours it
 (s3_conditions.py says which do); where it does not, the write first asks (HEAD) whether the name is
-taken, and two writers racing for one name are kept apart by the writer lock, not by the server. Files
-larger than `multipart_over` are uploaded in parts, several at once. Every request is bounded, retried
-and explained by `Requests` (s3_requests.py).
+taken, and two writers racing for one name are kept apart by the writer lock, not by the server. A file
+(a pack) goes up in one PUT streamed from the disk, unless it is larger than `multipart_over`: then in
+parts, several at once. Every request is bounded, retried and explained by `Requests` (s3_requests.py).
 """
 
 from __future__ import annotations
@@ -105,23 +105,17 @@ class S3Backend:
         return data
 
     def write(self, name: str, data: bytes, *, replace: bool = False) -> None:
-        def send(condition: dict[str, str], attempt: FinalRequest) -> None:
-            attempt.etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
-
-            def put() -> Any:
-                attempt.tries += 1
-                return self._client.put_object(Bucket=self.location.bucket, Key=self._key(name),
-                                               Body=data, **condition)
-
-            self.requests.call(f"writing {name}", put, passes=is_condition_failed)
-
-        self._store(name, replace, send)
+        etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
+        self._store(name, replace, lambda condition, attempt: self._put(name, data, etag, condition, attempt))
 
     def write_file(self, name: str, source: Path, *, replace: bool = False) -> None:
         """As the interface says: `source` is removed once stored (else every pack uploaded would stay behind
-        on this computer), and left to the caller when the upload fails."""
+        on this computer), and left to the caller when the upload fails. Up to `multipart_over` it is one PUT
+        whose body is read from the file as it is sent, so a pack is never whole in memory."""
         if source.stat().st_size <= self.tuning.multipart_over:
-            self.write(name, source.read_bytes(), replace=replace)
+            with source.open("rb") as body:
+                etag = f'"{hashlib.file_digest(body, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()}"'
+            self._store(name, replace, lambda condition, attempt: self._put(name, source, etag, condition, attempt))
         else:
             def send(condition: dict[str, str], attempt: FinalRequest) -> None:
                 upload_in_parts(self._client, self.requests, (self.location.bucket, self._key(name)),
@@ -209,6 +203,21 @@ class S3Backend:
             there = self._head(name) if attempt.tries > 1 else None
             if there is None or there.get("ETag") != attempt.etag:
                 raise ObjectExists(f"{name} already exists in {self.where}; it was not replaced") from err
+
+    def _put(self, name: str, body: bytes | Path, etag: str, condition: dict[str, str], attempt: FinalRequest) -> None:
+        """One PUT of `body` (bytes, or a file opened anew for every try), `etag` being its MD5 as S3 tags it."""
+        attempt.etag = etag
+
+        def put() -> Any:
+            attempt.tries += 1
+            if isinstance(body, bytes):
+                return self._client.put_object(Bucket=self.location.bucket, Key=self._key(name), Body=body,
+                                               **condition)
+            with body.open("rb") as stream:
+                return self._client.put_object(Bucket=self.location.bucket, Key=self._key(name), Body=stream,
+                                               **condition)
+
+        self.requests.call(f"writing {name}", put, passes=is_condition_failed)
 
     def _key(self, name: str) -> str:
         """The object key of `name`; ValueError for a name that is no object's (empty, absolute, or with an

@@ -32,7 +32,9 @@ class S3Tuning:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     part_size: int = 8 << 20  # multipart uploads: S3 wants at least 5 MiB for every part but the last
-    multipart_over: int = 16 << 20  # files larger than this are uploaded in parts, several at once
+    # files larger than this are uploaded in parts, several at once; a pack (32 MiB, plus the frame that passed
+    # that and its footer) stays under it, so a backup makes one PUT per pack, as a part costs a request too
+    multipart_over: int = 48 << 20
     list_page: int = 1000  # keys per listing request (S3's own maximum)
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
 
