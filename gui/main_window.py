@@ -197,7 +197,7 @@ class MainWindow(QMainWindow):
         self.bridge.agent_serving_changed.connect(self._refresh_idle)  # whose schedule the next backup is
         self.bridge.history_loaded.connect(self.show_history)
         self.bridge.repository_missing.connect(self.show_missing)
-        self.bridge.repository_failed.connect(self.show_problem)
+        self.bridge.repository_failed.connect(self.drive_status.show_problem)
         self.bridge.repository_locked.connect(self.show_locked)
         self.bridge.backup_started.connect(self._backup_started)
         self.bridge.backup_progressed.connect(self.backup_status.set_progress)
@@ -283,9 +283,6 @@ class MainWindow(QMainWindow):
         self.drive_status.show_problem(f"The backups in {repo} are encrypted and locked: choose the drive again "
                                        "to give its passphrase or recovery key")
         self._without_history("The history shows once the backups are unlocked", "The backups are locked")
-
-    def show_problem(self, message: str) -> None:
-        self.drive_status.show_problem(message)
 
     # commands
     def back_up_now(self) -> None:
