@@ -42,7 +42,21 @@ class OnS3:
         return self.server.bucket_bytes(self.bucket)
 
 
-class TimekeepS3(OnS3, TimekeepEncrypted):
+class TimekeepOnS3(OnS3):
+    """Timekeep's commands on a bucket: the repository named by its URL, the server by --endpoint."""
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{PREFIX}"
+
+    def endpoint(self) -> str:
+        return self.server.endpoint
+
+    def _cli(self, *args: str) -> list[str]:
+        return [*super()._cli(*args), "--endpoint", self.server.endpoint]  # type: ignore[misc]
+
+
+class TimekeepS3(TimekeepOnS3, TimekeepEncrypted):
     """`timekeep init s3://bucket/repo --endpoint URL` (encrypted, the passphrase in TIMEKEEP_PASSPHRASE);
     every command names the repository by its URL and endpoint. `argon2` as for `timekeep-enc`: None tunes
     the key's cost through the CLI's init as a user's is, a cost makes the key slot in process (smoke)."""
@@ -54,18 +68,8 @@ class TimekeepS3(OnS3, TimekeepEncrypted):
         self.server = server
         self.env = {**self.env, **private_folders(work, self.name), **server.credentials()}
 
-    @property
-    def location(self) -> str:
-        return f"s3://{self.bucket}/{PREFIX}"
 
-    def endpoint(self) -> str:
-        return self.server.endpoint
-
-    def _cli(self, *args: str) -> list[str]:
-        return [*super()._cli(*args), "--endpoint", self.server.endpoint]
-
-
-class TimekeepS3Plain(OnS3, Timekeep):
+class TimekeepS3Plain(TimekeepOnS3, Timekeep):
     """The same without encryption (`init --encryption none`): what sealing costs over the network."""
 
     name = "timekeep-s3-plain"
@@ -74,16 +78,6 @@ class TimekeepS3Plain(OnS3, Timekeep):
         super().__init__(work, source)
         self.server = server
         self.env = {**private_folders(work, self.name), **server.credentials()}
-
-    @property
-    def location(self) -> str:
-        return f"s3://{self.bucket}/{PREFIX}"
-
-    def endpoint(self) -> str:
-        return self.server.endpoint
-
-    def _cli(self, *args: str) -> list[str]:
-        return [*super()._cli(*args), "--endpoint", self.server.endpoint]
 
 
 class ResticS3(OnS3, Restic):

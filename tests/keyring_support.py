@@ -20,6 +20,7 @@ from keyring.backend import KeyringBackend
 from keyring.backends.fail import Keyring as NoKeyring
 
 from tests.agent_support import wait_for
+from tests.bus_support import BUS_CONFIG
 
 HAVE_SECRET_SERVICE = bool(shutil.which("gnome-keyring-daemon") and shutil.which("dbus-daemon"))
 needs_secret_service = pytest.mark.skipif(
@@ -43,20 +44,6 @@ def no_keyring() -> Iterator[KeyringBackend]:
         yield backend
 
 
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <keep_umask/>
-  <listen>unix:dir={run}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
 
 
 @contextmanager
@@ -71,7 +58,7 @@ def secret_service(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Keyr
     # locked keyring of its own for a question asked before our daemon has taken its name (a loaded
     # machine), and ours would then find "another secret service is running"
     config = home / "bus.conf"
-    config.write_text(BUS_CONFIG.format(run=home / "run"))
+    config.write_text(BUS_CONFIG.format(socket=home / "run" / "bus"))
     bus = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1"],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     daemon: subprocess.Popen[bytes] | None = None

@@ -17,25 +17,12 @@ from jeepney.bus_messages import message_bus
 from jeepney.io.blocking import DBusConnection, Proxy, open_dbus_connection
 
 from tests.agent_support import InProcess, agent_config, wait_for
+from tests.bus_support import BUS_CONFIG
 from tests.helpers import make_tree
 from timekeep.core.agent.service import Service
 from timekeep.core.api import Timekeep, init_repository
 from timekeep.core.cli.agent_cmd import status_lines
 from timekeep.core.udisks import UDISKS, UDisksListener
-
-CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
 
 
 @pytest.fixture
@@ -46,7 +33,7 @@ def bus(tmp_path: Path) -> Iterator[str]:
         pytest.skip("dbus-daemon is not installed here")
     folder = Path(os.path.realpath(tmp_path)) / "bus"
     folder.mkdir()
-    (folder / "bus.conf").write_text(CONFIG.format(socket=folder / "socket"))
+    (folder / "bus.conf").write_text(BUS_CONFIG.format(socket=folder / "socket"))
     process = subprocess.Popen([daemon, f"--config-file={folder / 'bus.conf'}", "--nofork"])
     try:
         wait_for(lambda: (folder / "socket").exists(), what="the message bus")
