@@ -1,0 +1,202 @@
+"""A repository in a bucket damaged on purpose, behind the engine's back, with boto3 straight on the bucket
+(rclone's server, plain and encrypted): a pack deleted, truncated or with a byte flipped; a manifest deleted
+or flipped; garbage named like a pack or a manifest. Whatever the damage, every file of every snapshot comes
+back byte for byte or fails with an error naming it, never with wrong bytes; `check --read-data` sees the
+damage; and with this computer's index lost, opening rebuilds it from the bucket, and what did not depend on
+the damage restores exactly.
+
+Each backup adds one new random file, so each backup's pack holds only that file's chunks: damage to the
+last backup's pack or manifest costs nothing of the first two snapshots.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import PASSPHRASE, Tree, make_tree, read_tree
+from tests.s3_support import S3Server
+from tests.treeops import restore_into
+from timekeep.core import api
+from timekeep.core.api import Timekeep
+from timekeep.core.crypto.kdf import TEST_PARAMS
+from timekeep.core.storage.layout import local_index_home
+
+ROUNDS = (1, 2, 3)
+
+
+@dataclass
+class Bucket:
+    """The history's repository in its bucket, and what each backup added to it."""
+
+    server: S3Server
+    bucket: str
+    prefix: str
+    url: str
+    folder: bytes
+    trees: dict[int, Tree]  # snapshot id -> the protected folder at it
+    packs: dict[int, list[str]]  # snapshot id -> the pack keys its backup uploaded
+    manifests: dict[int, str]  # snapshot id -> its manifest's key
+    repository_id: str
+
+    @property
+    def client(self) -> Any:
+        return self.server.admin()
+
+    def get(self, key: str) -> bytes:
+        return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def keys(self, under: str) -> set[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                      Prefix=f"{self.prefix}/{under}")
+        return {item["Key"] for page in pages for item in page.get("Contents", ())}
+
+
+def _tree(source: Path, round_: int) -> None:
+    """Round k: the files of rounds before it unchanged, and one new random file of its own."""
+    spec: dict[str, bytes | dict | str] = {"notes.txt": b"a line that never changes\n" * 20}
+    for k in range(1, round_ + 1):
+        spec[f"r{k}.bin"] = _random(k)
+    make_tree(source, spec)
+
+
+_RANDOM: dict[int, bytes] = {}
+
+
+def _random(k: int) -> bytes:
+    return _RANDOM.setdefault(k, os.urandom(150_000))
+
+
+@pytest.fixture(params=["plain", "encrypted"])
+def history(request: pytest.FixtureRequest, rclone_server: S3Server, s3_credentials: None,
+            tmp_path: Path) -> Bucket:
+    """Three backups into a fresh bucket on rclone's server."""
+    _RANDOM.clear()
+    bucket = rclone_server.new_bucket()
+    url = f"s3://{bucket}/laptop"
+    if request.param == "encrypted":
+        api.init_repository(url, encryption="repokey", passphrase=PASSPHRASE, argon2=TEST_PARAMS,
+                            endpoint=rclone_server.endpoint)
+    else:
+        api.init_repository(url, endpoint=rclone_server.endpoint)
+    source = tmp_path / "src"
+    made = Bucket(rclone_server, bucket, "laptop", url, os.fsencode(source), {}, {}, {}, "")
+    for round_ in ROUNDS:
+        before = made.keys("packs/")
+        manifests_before = made.keys("snapshots/")
+        _tree(source, round_)
+        with Timekeep.open(url, writer=True) as tk:
+            if round_ == 1:
+                tk.add_folder(os.fsencode(source))
+            sid = tk.backup().id
+            made.repository_id = tk.repository_id
+        made.trees[sid] = read_tree(source)
+        made.packs[sid] = sorted(made.keys("packs/") - before)
+        (made.manifests[sid],) = made.keys("snapshots/") - manifests_before
+        assert made.packs[sid], f"backup {round_} uploaded a pack"
+    return made
+
+
+def _last(b: Bucket) -> int:
+    return max(b.trees)
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    out = bytearray(data)
+    out[at] ^= 0x40
+    return bytes(out)
+
+
+# Each damage: what it does to the bucket -> the snapshots it may cost (the others must restore exactly).
+Damage = Callable[[Bucket], set[int]]
+
+
+def pack_deleted(b: Bucket) -> set[int]:
+    b.delete(b.packs[_last(b)][0])
+    return {_last(b)}
+
+
+def pack_truncated(b: Bucket) -> set[int]:
+    key = b.packs[_last(b)][0]
+    data = b.get(key)
+    b.put(key, data[: len(data) // 2])
+    return {_last(b)}
+
+
+def pack_byte_flipped(b: Bucket) -> set[int]:
+    key = b.packs[_last(b)][0]
+    data = b.get(key)
+    b.put(key, _flip(data, len(data) // 3))
+    return {_last(b)}
+
+
+def manifest_deleted(b: Bucket) -> set[int]:
+    b.delete(b.manifests[_last(b)])
+    return {_last(b)}
+
+
+def manifest_byte_flipped(b: Bucket) -> set[int]:
+    key = b.manifests[_last(b)]
+    data = b.get(key)
+    b.put(key, _flip(data, len(data) // 2))
+    return {_last(b)}
+
+
+def hostile_objects(b: Bucket) -> set[int]:
+    b.put(f"{b.prefix}/packs/ab/ab{'0' * 30}.pack", os.urandom(5000))
+    b.put(f"{b.prefix}/snapshots/{99:010d}.manifest", b"not a manifest at all\n" + os.urandom(300))
+    return set()
+
+
+DAMAGES: tuple[Damage, ...] = (pack_deleted, pack_truncated, pack_byte_flipped, manifest_deleted,
+                               manifest_byte_flipped, hostile_objects)
+
+
+def _restore_all(b: Bucket, tmp: Path, costs: set[int]) -> list[str]:
+    """Restore every snapshot that is listed: each file exact or named by an error, never wrong bytes; the
+    snapshots `costs` does not name restore exactly and are all listed. The errors seen, for the caller."""
+    seen: list[str] = []
+    with Timekeep.open(b.url) as tk:
+        listed = {s.id for s in tk.snapshots()}
+        assert set(b.trees) - costs <= listed, f"an undamaged snapshot is gone: {listed}"
+        assert listed <= set(b.trees), f"a snapshot that was never taken is listed: {listed}"
+        for sid in sorted(listed):
+            restored, result = restore_into(tk, b.folder, sid, tmp / f"out-{sid}")
+            failed = {os.path.basename(e.path) for e in result.errors if e.failed}
+            seen += [f"{os.fsdecode(e.path)}: {e.message}" for e in result.errors]
+            for rel, entry in b.trees[sid].items():
+                if rel in restored:
+                    assert restored[rel][1] == entry[1], f"snapshot {sid}: {rel!r} came back with wrong bytes"
+                if restored.get(rel) != entry:
+                    assert os.path.basename(rel) in failed, (
+                        f"snapshot {sid}: {rel!r} neither came back exactly nor was named: {result.errors}")
+            assert set(restored) <= set(b.trees[sid]), f"snapshot {sid}: files that never were"
+            if sid not in costs:
+                assert restored == b.trees[sid] and not [e for e in result.errors if e.failed], (
+                    f"snapshot {sid} did not depend on the damage yet lost: {result.errors}")
+    return seen
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=lambda d: d.__name__)
+def test_damage_in_the_bucket_costs_only_what_depended_on_it(history: Bucket, damage: Damage,
+                                                            tmp_path: Path) -> None:
+    costs = damage(history)
+    _restore_all(history, tmp_path / "first", costs)
+    with Timekeep.open(history.url) as tk:
+        report = tk.check(read_data=True)
+    if costs:
+        assert not report.ok, f"check --read-data saw nothing wrong after {damage.__name__}"
+    shutil.rmtree(local_index_home(history.repository_id))  # this computer loses its index
+    _restore_all(history, tmp_path / "rebuilt", costs)
