@@ -119,45 +119,50 @@ def _flip(data: bytes, at: int) -> bytes:
     return bytes(out)
 
 
-# Each damage: what it does to the bucket -> the snapshots it may cost (the others must restore exactly).
-Damage = Callable[[Bucket], set[int]]
+# Each damage: what it does to the bucket -> the snapshots it may cost (the others must restore exactly), and
+# the name of what it damaged, which `check --read-data` and the restore's errors must say.
+Damage = Callable[[Bucket], tuple[set[int], str]]
 
 
-def pack_deleted(b: Bucket) -> set[int]:
+def _pack_id(key: str) -> str:
+    return key.rsplit("/", 1)[1].removesuffix(".pack")
+
+
+def pack_deleted(b: Bucket) -> tuple[set[int], str]:
     b.delete(b.packs[_last(b)][0])
-    return {_last(b)}
+    return {_last(b)}, _pack_id(b.packs[_last(b)][0])
 
 
-def pack_truncated(b: Bucket) -> set[int]:
+def pack_truncated(b: Bucket) -> tuple[set[int], str]:
     key = b.packs[_last(b)][0]
     data = b.get(key)
     b.put(key, data[: len(data) // 2])
-    return {_last(b)}
+    return {_last(b)}, _pack_id(key)
 
 
-def pack_byte_flipped(b: Bucket) -> set[int]:
+def pack_byte_flipped(b: Bucket) -> tuple[set[int], str]:
     key = b.packs[_last(b)][0]
     data = b.get(key)
     b.put(key, _flip(data, len(data) // 3))
-    return {_last(b)}
+    return {_last(b)}, _pack_id(key)
 
 
-def manifest_deleted(b: Bucket) -> set[int]:
+def manifest_deleted(b: Bucket) -> tuple[set[int], str]:
     b.delete(b.manifests[_last(b)])
-    return {_last(b)}
+    return {_last(b)}, f"snapshot {_last(b)}"
 
 
-def manifest_byte_flipped(b: Bucket) -> set[int]:
+def manifest_byte_flipped(b: Bucket) -> tuple[set[int], str]:
     key = b.manifests[_last(b)]
     data = b.get(key)
     b.put(key, _flip(data, len(data) // 2))
-    return {_last(b)}
+    return {_last(b)}, f"manifest {_last(b):010d}"
 
 
-def hostile_objects(b: Bucket) -> set[int]:
+def hostile_objects(b: Bucket) -> tuple[set[int], str]:
     b.put(f"{b.prefix}/packs/ab/ab{'0' * 30}.pack", os.urandom(5000))
     b.put(f"{b.prefix}/snapshots/{99:010d}.manifest", b"not a manifest at all\n" + os.urandom(300))
-    return set()
+    return set(), f"pack ab{'0' * 30}"
 
 
 DAMAGES: tuple[Damage, ...] = (pack_deleted, pack_truncated, pack_byte_flipped, manifest_deleted,
@@ -192,11 +197,18 @@ def _restore_all(b: Bucket, tmp: Path, costs: set[int]) -> list[str]:
 @pytest.mark.parametrize("damage", DAMAGES, ids=lambda d: d.__name__)
 def test_damage_in_the_bucket_costs_only_what_depended_on_it(history: Bucket, damage: Damage,
                                                             tmp_path: Path) -> None:
-    costs = damage(history)
-    _restore_all(history, tmp_path / "first", costs)
+    costs, named = damage(history)
+    errors = _restore_all(history, tmp_path / "first", costs)
+    assert all(named in error for error in errors), f"an error does not name {named}: {errors}"
+    if damage.__name__.startswith("pack"):
+        assert errors, f"no restore noticed the {damage.__name__}"
     with Timekeep.open(history.url) as tk:
         report = tk.check(read_data=True)
-    if costs:
-        assert not report.ok, f"check --read-data saw nothing wrong after {damage.__name__}"
+    assert not report.ok and named in str(report), f"check --read-data does not name {named}: {report}"
     shutil.rmtree(local_index_home(history.repository_id))  # this computer loses its index
     _restore_all(history, tmp_path / "rebuilt", costs)
+    with Timekeep.open(history.url) as tk:
+        report = tk.check(read_data=True)
+    if damage.__name__ != "manifest_deleted":  # rebuilt, the index no longer knows the snapshot was there
+        text = str(report)  # a pack gone is no longer known by name: the file it cost is named instead
+        assert not report.ok and (named in text or "r3.bin" in text), f"rebuilt, check names no damage: {report}"
