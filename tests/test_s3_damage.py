@@ -26,6 +26,7 @@ from tests.treeops import restore_into
 from timekeep.core import api
 from timekeep.core.api import Timekeep
 from timekeep.core.crypto.kdf import TEST_PARAMS
+from timekeep.core.errors import DriveWentBack
 from timekeep.core.storage.layout import local_index_home
 
 ROUNDS = (1, 2, 3)
@@ -212,3 +213,31 @@ def test_damage_in_the_bucket_costs_only_what_depended_on_it(history: Bucket, da
     if damage.__name__ != "manifest_deleted":  # rebuilt, the index no longer knows the snapshot was there
         text = str(report)  # a pack gone is no longer known by name: the file it cost is named instead
         assert not report.ok and (named in text or "r3.bin" in text), f"rebuilt, check names no damage: {report}"
+
+
+def test_an_older_manifest_generation_put_back_is_refused_by_a_writer(history: Bucket, tmp_path: Path) -> None:
+    """A thinning writes the kept snapshot's manifest again as the next generation; the older one put back in
+    its place (a bucket restored from an older copy) must not pass for the truth: a writer refuses, a reader
+    says so, and every snapshot still restores exactly, from this computer's index or from the bucket."""
+    last = _last(history)
+    older = history.get(history.manifests[last])
+    with Timekeep.open(history.url, writer=True) as tk:
+        tk.coalesce(drop=[min(history.trees) + 1])
+    del history.trees[min(history.trees) + 1]
+    newer = history.keys("snapshots/") - set(history.manifests.values())
+    assert newer, "the thinning wrote a newer generation of a kept snapshot's manifest"
+    for key in newer:
+        history.delete(key)
+    history.put(history.manifests[last], older)
+
+    with pytest.raises(DriveWentBack, match=f"older copy of snapshot {last}") as refused:
+        Timekeep.open(history.url, writer=True).close()
+    assert "\n" not in str(refused.value)
+    with Timekeep.open(history.url) as tk:
+        assert any("older copy" in note for note in tk.notes), tk.notes
+    _restore_all(history, tmp_path / "stale", set())
+    shutil.rmtree(local_index_home(history.repository_id))  # rebuilt from the bucket, the stale one is all
+    errors = _restore_all(history, tmp_path / "rebuilt", {last})  # there is: what it adds to is gone
+    with Timekeep.open(history.url) as tk:
+        report = tk.check(read_data=True)
+    assert not report.ok or not errors, f"restore failed {errors}, yet check --read-data saw nothing: {report}"
