@@ -25,6 +25,7 @@ from tests.s3_support import S3Server
 from tests.treeops import restore_into
 from timekeep.core import api
 from timekeep.core.api import Timekeep
+from timekeep.core.cli.main import main
 from timekeep.core.crypto.kdf import TEST_PARAMS
 from timekeep.core.errors import DriveWentBack
 from timekeep.core.storage.layout import local_index_home
@@ -196,8 +197,8 @@ def _restore_all(b: Bucket, tmp: Path, costs: set[int]) -> list[str]:
 
 
 @pytest.mark.parametrize("damage", DAMAGES, ids=lambda d: d.__name__)
-def test_damage_in_the_bucket_costs_only_what_depended_on_it(history: Bucket, damage: Damage,
-                                                            tmp_path: Path) -> None:
+def test_damage_in_the_bucket_costs_only_what_depended_on_it(history: Bucket, damage: Damage, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
     costs, named = damage(history)
     errors = _restore_all(history, tmp_path / "first", costs)
     assert all(named in error for error in errors), f"an error does not name {named}: {errors}"
@@ -206,6 +207,10 @@ def test_damage_in_the_bucket_costs_only_what_depended_on_it(history: Bucket, da
     with Timekeep.open(history.url) as tk:
         report = tk.check(read_data=True)
     assert not report.ok and named in str(report), f"check --read-data does not name {named}: {report}"
+    capsys.readouterr()
+    code = main(["check", "--read-data", "--repo", history.url, "--endpoint", history.server.endpoint])
+    said = capsys.readouterr()
+    assert code == 1 and named in said.out + said.err and "Traceback" not in said.err, (code, said)
     shutil.rmtree(local_index_home(history.repository_id))  # this computer loses its index
     _restore_all(history, tmp_path / "rebuilt", costs)
     with Timekeep.open(history.url) as tk:
