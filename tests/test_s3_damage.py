@@ -22,7 +22,7 @@ import pytest
 
 from tests.helpers import PASSPHRASE, Tree, make_tree, read_tree
 from tests.s3_support import S3Server
-from tests.treeops import restore_into
+from tests.treeops import assert_snapshot_matches, restore_into
 from timekeep.core import api
 from timekeep.core.api import Timekeep
 from timekeep.core.cli.main import main
@@ -232,6 +232,9 @@ def test_damage_in_the_bucket_costs_only_what_depended_on_it(history: Bucket, da
         text = str(report)  # a pack gone is no longer known by name: the file it cost is named instead
         said_what = named in text or os.fsdecode(only or b"?") in text
         assert not report.ok and said_what, f"rebuilt, check names no damage: {report}"
+    with Timekeep.open(history.url, writer=True) as tk:  # the next backup stores again what was lost
+        sid = tk.backup().id
+        assert_snapshot_matches(tk, history.folder, sid, history.trees[_last(history)], tmp_path / "next")
 
 
 def test_an_older_manifest_generation_put_back_is_refused_by_a_writer(history: Bucket, tmp_path: Path) -> None:
