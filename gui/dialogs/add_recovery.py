@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import (
-    QDialog,
     QDialogButtonBox,
     QLabel,
     QProgressBar,
@@ -20,9 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from timekeep.gui import palette
 from timekeep.gui.dialogs.recovery_page import RecoveryKeyPage
 from timekeep.gui.dialogs.secret_fields import SecretFields
+from timekeep.gui.dialogs.secret_job import SecretJobDialog
 from timekeep.gui.dialogs.unlock import PLACEHOLDER
 from timekeep.gui.key_jobs import Refused, recovery_key_typed
 from timekeep.gui.location import Location
@@ -33,7 +32,7 @@ EXPLAINED = ("A recovery key opens your backups when the passphrase is forgotten
              "recovery key you hold) to make another one; those you already have keep working.")
 
 
-class AddRecoveryDialog(QDialog):
+class AddRecoveryDialog(SecretJobDialog):
     def __init__(self, workers: WorkerPool, prompts: Prompts, home: Path, repo: Location,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -47,6 +46,7 @@ class AddRecoveryDialog(QDialog):
         self.message.setWordWrap(True)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.make_button = self.buttons.addButton("Make recovery key", QDialogButtonBox.ButtonRole.ActionRole)
+        self.action = self.make_button
         self.make_button.setDefault(True)
         self.make_button.clicked.connect(self.try_make)
         self.done_button = self.buttons.addButton("Done", QDialogButtonBox.ButtonRole.AcceptRole)
@@ -97,16 +97,3 @@ class AddRecoveryDialog(QDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.Cancel).hide()
         self.done_button.show()
         self.done_button.setEnabled(False)
-
-    def _failed(self, message: str) -> None:
-        self._busy(False)
-        self._say(message, error=True)
-
-    def _busy(self, busy: bool) -> None:
-        self.busy.setVisible(busy)
-        self.secret.setEnabled(not busy)
-        self.make_button.setEnabled(not busy)
-
-    def _say(self, text: str, error: bool) -> None:
-        self.message.setStyleSheet(palette.message_style(self.palette(), error))
-        self.message.setText(text)

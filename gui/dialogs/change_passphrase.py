@@ -8,7 +8,6 @@ once changed, the dialog says so (and what the keyring now holds) and offers onl
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
-    QDialog,
     QDialogButtonBox,
     QLabel,
     QProgressBar,
@@ -19,8 +18,8 @@ from PySide6.QtWidgets import (
 
 from timekeep.core.api import Argon2Params, check_passphrase
 from timekeep.core.errors import UsageError
-from timekeep.gui import palette
 from timekeep.gui.dialogs.secret_fields import SecretFields
+from timekeep.gui.dialogs.secret_job import SecretJobDialog
 from timekeep.gui.key_jobs import Changed, Refused, change_typed
 from timekeep.gui.location import Location
 from timekeep.gui.workers import WorkerPool
@@ -45,7 +44,7 @@ def new_passphrase_refusal(current: str, new: str, again: str) -> str | None:
     return "The new passphrase is the current one: choose another." if new == current else None
 
 
-class ChangePassphraseDialog(QDialog):
+class ChangePassphraseDialog(SecretJobDialog):
     def __init__(self, workers: WorkerPool, repo: Location, argon2: Argon2Params | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -64,6 +63,7 @@ class ChangePassphraseDialog(QDialog):
         self.message.setWordWrap(True)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.change_button = self.buttons.addButton("Change passphrase", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.action = self.change_button
         self.change_button.setDefault(True)
         for button in self.buttons.buttons():
             if isinstance(button, QPushButton):
@@ -97,16 +97,3 @@ class ChangePassphraseDialog(QDialog):
         self.change_button.hide()
         self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("Close")
         self._say(" ".join(part for part in (DONE, answer.keyring_note) if part), error=False)
-
-    def _failed(self, message: str) -> None:
-        self._busy(False)
-        self._say(message, error=True)
-
-    def _busy(self, busy: bool) -> None:
-        self.busy.setVisible(busy)
-        self.secret.setEnabled(not busy)
-        self.change_button.setEnabled(not busy)
-
-    def _say(self, text: str, error: bool) -> None:
-        self.message.setStyleSheet(palette.message_style(self.palette(), error))
-        self.message.setText(text)
