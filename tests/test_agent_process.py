@@ -180,8 +180,9 @@ def test_a_storage_time_at_shutdown(tmp_path: Path, env: dict[str, str], repo: P
             wait_journaled(client, src, src / "notes.txt")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+        log = paths.log_file.read_text()
     with Timekeep.open(repo) as tk:
-        assert tk.snapshots()[-1].trigger == "shutdown"
+        assert tk.snapshots()[-1].trigger == "shutdown", log
     assert journaled(repo) == set()
 
 

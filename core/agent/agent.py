@@ -71,6 +71,17 @@ def usable(destinations: dict[str, Destination]) -> list[Destination]:
     return [d for d in destinations.values() if d.present and d.locked is None]
 
 
+def journaled_now(dest: Destination) -> bool:
+    """Whether its journal names any path, read afresh: the cached count may have been overwritten by a job
+    thread's refresh that read the journal just before the last flush recorded into it."""
+    try:
+        with dest.journal() as view:
+            return view.stats().paths > 0
+    except FAILURES as err:
+        log.warning("%s: cannot read its journal: %s", dest.key, err)
+        return bool(dest.stats.paths)
+
+
 class Agent:
     """The scheduling half: decides what runs and when; `self.executor` (the job half) runs it."""
 
@@ -143,7 +154,7 @@ class Agent:
         self.runner.cancel_kind("reconcile")
         situation = self.situation()
         if self.policy.at_shutdown and held_back(self.policy, situation, "shutdown") is None \
-                and any(d.stats.paths for d in usable(self.destinations)):
+                and any(journaled_now(d) for d in usable(self.destinations)):
             self.request_backup("shutdown")
         self.runner.stop(self.config.shutdown_budget_s)
         for dest in self.destinations.values():
