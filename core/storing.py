@@ -91,8 +91,8 @@ def _once(repo: Repository, trigger: str, progress: ProgressCallback | None, can
     specs = [FolderSpec(f.id, f.path, f.excludes) for f in folders(repo)]
     if not specs:
         raise UsageError("no folder is protected yet; add one with `timekeep add FOLDER`")
-    first_free = max(manifest_ids(repo.layout), default=0) + 1  # ids are never reused, whatever the index says
-    job = Backup(repo.db, repo.layout, repo.config, specs, progress, cancel, dirty=dirty, first_free=first_free,
+    taken = set(manifest_ids(repo.layout))  # ids are never reused, whatever the index says
+    job = Backup(repo.db, repo.layout, repo.config, specs, progress, cancel, dirty=dirty, taken=taken,
                  reread=losses.to_store_again(repo.db))
     if skip_unchanged:
         job.before_finish = functools.partial(refuse_unchanged, repo, latest_snapshot(repo), folder_records(specs))

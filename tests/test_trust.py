@@ -216,6 +216,27 @@ def test_an_id_of_a_manifest_the_index_forgot_is_never_given_again(tmp_path: Pat
         assert tk.backup().id == second + 1
 
 
+def test_garbage_named_like_a_far_manifest_proves_no_snapshot(tmp_path: Path, src: Path,
+                                                            both_index_modes: str) -> None:
+    """A file named like manifest 99 that does not open: only 99 is reported (damaged), the ids below it are
+    not snapshots lost with their manifest, and the next backup takes the next id, not 100."""
+    repo = new_repo(tmp_path, src)
+    first = backup(repo)
+    garbage = Layout(repo).manifest_path(99)
+    garbage.write_bytes(b"not a manifest at all\n" * 20)
+    append(src / "a.txt", b"two\n")
+    with Timekeep.open(repo, writer=True) as tk:
+        assert tk.rebuilt
+        assert tk.lost_snapshots() == [99]
+        second = tk.backup().id
+    assert second == first + 1 and garbage.read_bytes() == b"not a manifest at all\n" * 20
+    drop_index(repo)
+    report = rebuild_index(repo)
+    assert [item.snapshots for item in report.lost if item.path is None] == [(99,)]
+    with Timekeep.open(repo) as tk:
+        assert [s.id for s in tk.snapshots()] == [first, second] and tk.lost_snapshots() == [99]
+
+
 def test_a_killed_rebuild_leaves_the_old_index_in_place(tmp_path: Path, src: Path) -> None:
     repo = new_repo(tmp_path, src)
     sid = backup(repo)

@@ -97,9 +97,9 @@ class Backup:
     def __init__(self, db: SqliteDatabase, layout: Layout, config: RepoConfig, folders: list[FolderSpec],
                  progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
                  workers: int | None = None, dirty: Mapping[bytes, Collection[bytes]] | None = None,
-                 first_free: int = 1, reread: Collection[bytes] = ()) -> None:
+                 taken: Collection[int] = (), reread: Collection[bytes] = ()) -> None:
         self.db, self.layout, self.config, self.folders = db, layout, config, folders
-        self.first_free = first_free  # no snapshot id below it is free: the drive holds manifests up to it
+        self.taken = taken  # snapshot ids the drive's manifests hold, whatever the index says
         self.reread = frozenset(reread)  # files to read even if unchanged, so their lost pieces are stored again
         self.progress = progress
         self.dirty = dirty  # folder root -> journaled paths; None scans every folder whole
@@ -120,7 +120,7 @@ class Backup:
         self.before_finish: Callable[[SnapshotInfo], None] | None = None  # may refuse it: the snapshot is dropped
 
     def run(self, trigger: str = "manual") -> SnapshotInfo:
-        sid = self.writer.begin(trigger, self.ctx.started_ns, self.first_free)
+        sid = self.writer.begin(trigger, self.ctx.started_ns, self.taken)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="timekeep-read") as pool:
             try:
                 for folder in self.folders:

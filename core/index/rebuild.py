@@ -115,12 +115,13 @@ class Loader:
 
     def missing(self, headers: dict[int, dict[str, Any]]) -> list[int]:
         """Snapshot ids with no manifest at all that no thinning took in: lost with their manifest. Counted
-        from the first format-2 manifest on (format 1 did not record what thinning took in)."""
+        from the first format-2 manifest on (format 1 did not record what thinning took in) up to the newest
+        manifest that opens: an object that only bears a manifest's name proves no snapshot below it."""
         since = min((sid for sid, h in headers.items() if int(h.get("format", 1)) >= 2), default=None)
         if since is None:
             return []
         present = set(self.view.manifests)
-        return [sid for sid in range(since + 1, max(present)) if sid not in present and sid not in self.absorbed_into]
+        return [sid for sid in range(since + 1, max(headers)) if sid not in present and sid not in self.absorbed_into]
 
     def lose_missing(self, sid: int) -> None:
         with self.db.atomic():

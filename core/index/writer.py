@@ -11,7 +11,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
@@ -72,15 +72,19 @@ class SnapshotWriter:
         self._file_ids: dict[bytes, int] = {}
         self.snapshot_id = 0
 
-    def begin(self, trigger: str, time_ns: int | None = None, first_free: int = 1) -> int:
-        """Start a snapshot under an id never used before: above every id the index knows and at least
-        `first_free` (the caller's look at the drive, where manifests of snapshots the index has forgotten
-        may still lie)."""
+    def begin(self, trigger: str, time_ns: int | None = None, taken: Collection[int] = ()) -> int:
+        """Start a snapshot under an id no snapshot ever had: the first above every snapshot the index has
+        evidence of (complete, lost with a manifest later ones prove, or named by a later version) that no
+        row of the index and no manifest on the drive (`taken`, the caller's look) holds. An object that only
+        bears a manifest's name and does not open proves no snapshot: the ids below it stay free."""
         with self.db.atomic():
             (known,) = self.db.execute_sql(
-                "SELECT max(coalesce((SELECT max(id) FROM snapshot), 0), "
-                "coalesce((SELECT max(snapshot_id) FROM loss), 0))").fetchone()
-            sid = max(int(known) + 1, first_free)
+                "SELECT max(coalesce((SELECT max(id) FROM snapshot WHERE NOT (state = 'lost' AND gen >= 0)), 0), "
+                "coalesce((SELECT max(snapshot_id) FROM loss WHERE path IS NOT NULL), 0))").fetchone()
+            held = {int(r[0]) for r in self.db.execute_sql("SELECT id FROM snapshot WHERE id > ?", (known,))}
+            sid = int(known) + 1
+            while sid in held or sid in taken:
+                sid += 1
             self.db.execute_sql(
                 "INSERT INTO snapshot (id, time_ns, trigger, state, files_scanned, files_read, files_changed, "
                 "bytes_read, bytes_new, errors, duration_s) VALUES (?, ?, ?, 'running', 0, 0, 0, 0, 0, 0, 0)",
