@@ -25,6 +25,7 @@ from timekeep.core.capture.read import Changing, FileResult, ReadContext, read_f
 from timekeep.core.capture.scan import FolderScan, ScanItem
 from timekeep.core.capture.store import ChunkStore
 from timekeep.core.errors import BackupCancelled, CorruptData
+from timekeep.core.heap import release_free_memory
 from timekeep.core.index.writer import NewVersion, SnapshotWriter
 from timekeep.core.paths import identity, is_inside
 from timekeep.core.storage.layout import Layout, RepoConfig
@@ -34,6 +35,7 @@ from timekeep.core.types import FileError, Progress, SnapshotInfo
 COMMIT_SECONDS = 2.0
 TICK_SECONDS = 0.1  # how often the main thread wakes while files are read: progress reports, cancel checks
 COMMIT_ROWS = 5000
+TRIM_SECONDS = 1.0  # how often freed buffers are handed back to the system (core/heap.py)
 READ_ATTEMPTS = 3
 INLINE_BYTES = 64 * 1024
 
@@ -116,7 +118,7 @@ class Backup:
         self._new_errors: list[FileError] = []
         self._inflight: set[Future[FileResult | FileError]] = set()
         self._started = time.monotonic()
-        self._last_commit = self._last_progress = self._started
+        self._last_commit = self._last_progress = self._last_trim = self._started
         self.before_finish: Callable[[SnapshotInfo], None] | None = None  # may refuse it: the snapshot is dropped
 
     def run(self, trigger: str = "manual") -> SnapshotInfo:
@@ -228,6 +230,9 @@ class Backup:
 
     def _tick(self) -> None:
         now = time.monotonic()
+        if now - self._last_trim >= TRIM_SECONDS:
+            self._last_trim = now
+            release_free_memory()
         if now - self._last_commit >= COMMIT_SECONDS or len(self._ready) + len(self._pending) >= COMMIT_ROWS:
             self._commit()
         if self.progress is not None and now - self._last_progress >= TICK_SECONDS:

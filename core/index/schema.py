@@ -74,7 +74,7 @@ PRAGMAS = {
     "journal_mode": "wal",
     "synchronous": "normal",
     "foreign_keys": 1,
-    "cache_size": -8 * 1024,  # KiB per connection; each reader thread has one
+    "cache_size": -2048,  # KiB per connection; each reader thread has one
     "busy_timeout": 30_000,
 }
 
