@@ -10,6 +10,7 @@ folder and selects it; right-clicking one offers the folder view's commands on i
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QPoint, Qt, QTimer, Signal
@@ -57,10 +58,11 @@ def summary_text(pattern: str, page: FoundPage) -> str:
     return f"The first {shown:,} of {shown + page.more:,} found: {page.more:,} more — refine the search"
 
 
-def row_texts(found: Found, seen_ns: int) -> tuple[str, str, str, str]:
-    """Name, folder, last seen (the time of the last snapshot that held it), present or deleted."""
+def row_texts(found: Found, seen_ns: int, roots: Sequence[bytes] = ()) -> tuple[str, str, str, str]:
+    """Name, folder (named from the protected folder holding it), last seen (the time of the last snapshot
+    that held it), present or deleted."""
     state = "present" if found.present else "deleted"
-    return (wording.display_name(found.path), wording.display_path(os.path.dirname(found.path)),
+    return (wording.display_name(found.path), wording.within(os.path.dirname(found.path), roots),
             wording.when(seen_ns), state)
 
 
@@ -95,10 +97,10 @@ class SearchPanel(QWidget):
         layout.addWidget(self.results)
         self.results.itemActivated.connect(lambda item, _column: self.chosen.emit(item.data(0, FOUND_ROLE)))
 
-    def show_found(self, pattern: str, page: FoundPage, times: dict[int, int]) -> None:
+    def show_found(self, pattern: str, page: FoundPage, times: dict[int, int], roots: Sequence[bytes] = ()) -> None:
         self.results.clear()
         for item in page.found:
-            row = QTreeWidgetItem(list(row_texts(item, times.get(item.last_seen, item.changed_ns))))
+            row = QTreeWidgetItem(list(row_texts(item, times.get(item.last_seen, item.changed_ns), roots)))
             row.setData(0, FOUND_ROLE, item)
             row.setToolTip(1, wording.display_path(item.path))
             self.results.addTopLevelItem(row)
@@ -134,6 +136,7 @@ class Finder(QObject):
         stack.addWidget(self.panel)
         stack.addWidget(window.tree_view, 1)
         self.times: dict[int, int] = {}  # snapshot id -> time, of the history the window shows
+        self.roots: list[bytes] = []  # its protected folders
         self.searches: LatestOnly[FoundPage] = LatestOnly()
         self.actions_ = FoundActions(window.bridge, window.prompts, window.assets, self.panel.results, self.target)
         self.actions_.restored.connect(lambda sentence: window.statusBar().showMessage(sentence, 15_000))
@@ -154,6 +157,7 @@ class Finder(QObject):
 
     def _history(self, history: History) -> None:
         self.times = {s.id: s.time_ns for s in history.snapshots}
+        self.roots = [f.path for f in history.folders]
 
     def search(self) -> None:
         self.pause.stop()
@@ -164,7 +168,7 @@ class Finder(QObject):
             return
         self.searches.submit(lambda done, failed, _wanted: self.bridge.read(find_job, pattern, on_done=done,
                                                                             on_failed=failed, lane="jobs"),
-                             lambda found: self.panel.show_found(pattern, found, self.times),
+                             lambda found: self.panel.show_found(pattern, found, self.times, self.roots),
                              self.panel.show_problem)
 
     def selected(self) -> Found | None:

@@ -51,7 +51,7 @@ def pick(window: MainWindow, name: str) -> QTreeWidgetItem:
 
 def test_right_click_offers_the_folder_views_commands(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     shown, _, _ = window
-    search(qtbot, shown, "plan")
+    assert search(qtbot, shown, "plan")["plan.txt"][1] == "Documents/notes"  # named from the protected folder
     item = pick(shown, "plan.txt")
     results = shown.finder.panel.results
     results.customContextMenuRequested.emit(results.visualItemRect(item).center())
