@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 CHANGE_ROLE = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ("Change", "Path", "Size")
+SHOWN = 2000  # rows listed at most: the summary counts them all
 WORDS = {"added": "added", "changed": "changed", "attributes": "attributes only", "deleted": "deleted",
          "renamed": "renamed"}
 
@@ -124,9 +125,10 @@ class RangeDiffDialog(QDialog):
 
     def _loaded(self, diff: Diff) -> None:
         self.diff = diff
-        for change in diff.changes:
+        for change in diff.changes[:SHOWN]:
             self.model.appendRow(self._row(change))
-        self.heading.setText(f"<b>{self.title}</b><br>{summary_text(diff)}"
+        listed = f" The first {SHOWN:,} are listed." if len(diff.changes) > SHOWN else ""
+        self.heading.setText(f"<b>{self.title}</b><br>{summary_text(diff)}{listed}"
                              + (" Double-click a file to compare it." if diff.changes else ""))
         if diff.changes:
             self.view.setCurrentIndex(self.model.index(0, 0))

@@ -152,3 +152,23 @@ def test_one_dialog_follows_the_range_and_now_reads_the_disk(qtbot, story) -> No
     assert now.titles[1].text() == "<b>Now, on this computer</b>"
     now.close()
     assert os.path.exists(told.src / "notes.md")
+
+
+def test_the_diff_is_read_off_the_gui_thread_and_a_long_one_lists_the_first(qtbot, story, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from timekeep.gui import range_diff
+
+    told, window = story
+    threads: list[bool] = []
+    real = range_diff.diff_job
+
+    def watched(tk, before, after):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real(tk, before, after)
+
+    monkeypatch.setattr(range_diff, "diff_job", watched)
+    monkeypatch.setattr(range_diff, "SHOWN", 2)
+    dialog = choose(qtbot, window, told.s1, 3)
+    assert threads and not any(threads) and dialog.model.rowCount() == 2
+    assert "The first 2 are listed." in dialog.heading.text()

@@ -196,3 +196,41 @@ def test_show_deleted_files_on_a_folders_right_click(qtbot, window, plain_and_en
         dialog.actions_.restore_action.trigger()
     assert (docs / "notes" / "plan.txt").read_bytes() == b"plan two\n"
     assert names(dialog) == ["deep/idea.txt"]
+
+
+def test_a_long_list_of_deleted_files_shows_the_newest(qtbot, window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from timekeep.gui.dialogs import deleted as deleted_module
+
+    shown, _, _ = window
+    monkeypatch.setattr(deleted_module, "SHOWN", 2)
+    shown.finder.panel.deleted_button.click()
+    dialog = deleted_dialog(qtbot, shown)
+    assert names(dialog) == ["notes/deep/idea.txt", "notes/plan.txt"]
+    assert "3 items deleted from here or any folder in it since the first backup, the newest 2 listed" \
+        in dialog.heading.text()
+
+
+def test_the_lists_are_read_off_the_gui_thread(qtbot, window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from timekeep.gui import search_actions
+    from timekeep.gui.dialogs import deleted as deleted_module
+
+    shown, _, _ = window
+    threads: list[bool] = []
+
+    def watched(real):  # type: ignore[no-untyped-def]
+        def run(*args):  # type: ignore[no-untyped-def]
+            threads.append(threading.current_thread() is threading.main_thread())
+            return real(*args)
+        return run
+
+    monkeypatch.setattr(deleted_module, "gone_beneath_now", watched(deleted_module.gone_beneath_now))
+    monkeypatch.setattr(search_actions, "version_before", watched(search_actions.version_before))
+    shown.finder.panel.deleted_button.click()
+    deleted_dialog(qtbot, shown).close()
+    search(qtbot, shown, "plan")
+    pick(shown, "plan.txt")
+    shown.finder.actions_.compare()
+    qtbot.waitUntil(lambda: shown.finder.actions_.last_dialog is not None, timeout=10_000)
+    assert threads == [False, False]

@@ -36,6 +36,7 @@ from timekeep.gui.widgets.dialog_footer import action_and_close
 
 GONE_ROLE = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ("Name", "Deleted", "Size", "Last backed up")
+SHOWN = 1000  # rows listed at most, newest first: a folder emptied of a whole photo library stays responsive
 
 
 def gone_now(tk: Timekeep, folder: bytes) -> list[Gone]:
@@ -102,12 +103,13 @@ class DeletedDialog(QDialog):
     def _loaded(self, gone: list[Gone]) -> None:
         self.gone = gone
         self.model.removeRows(0, self.model.rowCount())
-        for item in gone:
+        for item in gone[:SHOWN]:
             self.model.appendRow(self._row(item))
         count = len(gone)
         where = " from here or any folder in it" if self.beneath else ""
-        said = (f"{count} item{'s' if count != 1 else ''} deleted{where} since the first backup, newest first: "
-                "right-click one to restore it" if count else "Nothing deleted from here is missing.")
+        newest = f", the newest {SHOWN:,} listed" if count > SHOWN else ""
+        said = (f"{count:,} item{'s' if count != 1 else ''} deleted{where} since the first backup{newest}, newest "
+                "first: right-click one to restore it" if count else "Nothing deleted from here is missing.")
         self.heading.setText(f"<b>{wording.display_path(self.folder)}</b><br>{said}")
         if count:
             self.view.setCurrentIndex(self.model.index(0, 0))
