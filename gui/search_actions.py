@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QWidget
 
 from timekeep.core.api import Timekeep
@@ -41,15 +42,28 @@ def version_before(tk: Timekeep, path: bytes, snapshot_id: int) -> tuple[Version
 
 
 class FoundActions(FileActions):
-    """The folder view's commands on the selected search result; their shortcuts work in the results list
-    only, so the window's own (on the folder view's selection) stay unambiguous."""
+    """The folder view's commands on the selected search result. Their keys are the folder view's: while
+    the results list has the focus it takes them first (a shortcut override), so Ctrl+R there restores the
+    result, never the folder view's selection, and Qt never finds the two shortcuts ambiguous."""
 
     def __init__(self, bridge: EngineBridge, prompts: Prompts, assets: Assets, list_widget: QWidget,
                  target: Callable[[], Target | None]) -> None:
         super().__init__(bridge, prompts, assets, list_widget, target)
         for action in self.actions:
             action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        list_widget.installEventFilter(self)
         self.last_dialog: CompareDialog | None = None
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress) and isinstance(event, QKeyEvent):
+            pressed = QKeySequence(event.keyCombination())
+            action = next((a for a in self.actions if a.isEnabled() and a.shortcut() == pressed), None)
+            if action is not None:
+                if event.type() == QEvent.Type.KeyPress:
+                    action.trigger()
+                event.accept()
+                return True
+        return super().eventFilter(watched, event)
 
     def refresh(self) -> None:
         super().refresh()

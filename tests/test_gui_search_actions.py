@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QTreeWidgetItem
 
 from tests.helpers import backup, make_tree, new_repo
@@ -234,3 +235,25 @@ def test_the_lists_are_read_off_the_gui_thread(qtbot, window, monkeypatch) -> No
     shown.finder.actions_.compare()
     qtbot.waitUntil(lambda: shown.finder.actions_.last_dialog is not None, timeout=10_000)
     assert threads == [False, False]
+
+
+def test_the_results_list_takes_the_restore_keys_while_it_has_the_focus(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl+R in the results restores the result; in the folder view, the folder view's selection."""
+    shown, _, docs = window
+    shown.show()
+    shown.timeline.set_snapshot(1)
+    with qtbot.waitSignal(shown.browser.selection_changed, timeout=10_000):
+        shown.browser.select_path(os.fsencode(docs / "keep.txt"))
+    qtbot.waitUntil(shown.actions_.restore_action.isEnabled, timeout=10_000)  # both enabled: no ambiguity
+    search(qtbot, shown, "plan")
+    pick(shown, "plan.txt")
+    fired: list[str] = []
+    shown.finder.actions_.restore_action.triggered.connect(lambda: fired.append("result"))
+    shown.actions_.restore_action.triggered.connect(lambda: fired.append("folder view"))
+    for widget in (shown.finder.panel.results, shown.tree_view):
+        widget.setFocus()
+        qtbot.waitUntil(widget.hasFocus, timeout=10_000)
+        qtbot.keyClick(widget, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: len(fired) == 2, timeout=10_000)
+    assert fired == ["result", "folder view"]
+    qtbot.waitUntil(lambda: (docs / "notes" / "plan.txt").exists(), timeout=15_000)
