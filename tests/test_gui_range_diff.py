@@ -172,3 +172,23 @@ def test_the_diff_is_read_off_the_gui_thread_and_a_long_one_lists_the_first(qtbo
     dialog = choose(qtbot, window, told.s1, 3)
     assert threads and not any(threads) and dialog.model.rowCount() == 2
     assert "The first 2 are listed." in dialog.heading.text()
+
+
+def test_a_shift_drag_stretches_the_range(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    model = SnapshotsModel()
+    model.set_snapshots([SnapshotInfo(i + 1, NOW - (5 - i) * HOUR, "schedule") for i in range(4)], [])
+    timeline = Timeline(model, clock=lambda: NOW)
+    qtbot.addWidget(timeline)
+    timeline.resize(800, timeline.sizeHint().height())
+    timeline.set_position(0)
+    ends: list[int | None] = []
+    timeline.range_chosen.connect(lambda _a, b: ends.append(None if b is None else b.id))
+    for x in timeline.tick_xs()[1:]:
+        move = QMouseEvent(QMouseEvent.Type.MouseMove, QPointF(x, 14), QPointF(x, 14), Qt.MouseButton.NoButton,
+                           Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier)
+        QApplication.sendEvent(timeline, move)
+    assert ends == [2, 3, 4, None] and timeline.range == (0, 4) and timeline.position == 0

@@ -7,8 +7,8 @@ share a minute; then every time on the line reads to the second (`time_words`).
 The position is an index: 0..n-1 are the snapshots (oldest first), n is "Now". Dragging or clicking moves to
 the nearest tick; the arrow keys step snapshot by snapshot, Ctrl+arrows jump between the snapshots where the
 selected file changed, Home/End jump to the first snapshot and to Now.
-Shift-click (or Shift+arrows) chooses a range between the position and another moment, drawn as a band;
-`range_chosen` then says what changed between them (gui/range_diff.py); a plain click ends it.
+Shift-click, a Shift-drag or Shift+arrows choose a range between the position and another moment, drawn
+as a band; `range_chosen` then says what changed between them (gui/range_diff.py); a plain click ends it.
 `position_changed` fires on every move (the window queries in workers and drops stale answers); a tick's
 tooltip says what changed in that snapshot, read in a worker the first time it is shown and put in the
 tooltip when it arrives. Ticks of snapshots where the selected file changed stand taller, in the marked
@@ -195,8 +195,15 @@ class Timeline(QWidget):
             self.update()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        if event.buttons() & Qt.MouseButton.LeftButton and self.range is None:
-            self.set_position(nearest(self.tick_xs(), event.position().x()))
+        if not event.buttons() & Qt.MouseButton.LeftButton:
+            return
+        under = nearest(self.tick_xs(), event.position().x())
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:  # a Shift-drag stretches the range
+            anchor, end = self.range or (self.position, self.position)
+            if under != end:
+                self.choose_range(anchor, under)
+        elif self.range is None:
+            self.set_position(under)
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
