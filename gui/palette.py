@@ -90,5 +90,5 @@ def marked_tick(palette: QPalette) -> QColor:
 def range_band(palette: QPalette) -> QColor:
     """The band behind a range chosen on the timeline: the highlight, faint enough for the ticks to show."""
     band = QColor(palette.color(QPalette.ColorRole.Highlight))
-    band.setAlpha(70)
+    band.setAlpha(120 if is_dark(palette) else 70)  # a dark window's highlight fades into it sooner
     return band
