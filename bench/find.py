@@ -22,10 +22,12 @@ from timekeep.core.index.schema import open_index
 from timekeep.core.index.seal import file_seal, version_seal
 from timekeep.core.name_pattern import parse
 from timekeep.core.repository import Repository
+from timekeep.core.types import FoundPage
 
 WORDS = ("report", "invoice", "photo", "IMG", "holiday", "budget", "draft", "notes", "scan", "letter", "music",
          "track", "data", "backup", "final", "copy", "plan", "thesis", "chapter", "figure")
 EXTENSIONS = (".txt", ".jpg", ".pdf", ".docx", ".png", ".mp3", ".csv", ".py", ".md", ".odt")
+LIMIT = 1000  # what `timekeep find` shows unless told otherwise
 QUERIES = ("thesis_chapter", "*-4242.*", "budget", "*.md", "zq", "nothing-like-this")
 
 
@@ -143,17 +145,31 @@ def _compare(index: Path, raw: sqlite3.Connection) -> None:
     repo = Repository.__new__(Repository)  # the service needs only the index and whether it may write
     repo.db = open_index(index)
     repo.lock = None
-    print(f"{'pattern':<20} {'hits':>7} {'find (ms)':>10} {'FTS5 names (ms)':>16} {'trigram table (ms)':>19} "
-          f"{'scan (ms)':>10}")
+    print(f"{'pattern':<20} {'hits':>7} {'find (ms)':>10} {'first 1000 (ms)':>16} {'FTS5 names (ms)':>16} "
+          f"{'trigram table (ms)':>19} {'scan (ms)':>10}")
     for pattern in QUERIES:
         whole, hits = timed(lambda p=pattern: finding.find(repo, p))
+        first, page = timed(lambda p=pattern: finding.find_first(repo, p, LIMIT))
+        assert isinstance(page, FoundPage) and len(page.found) + page.more == len(hits)  # type: ignore[arg-type]
         wanted = parse(pattern)
         fts, _ = timed(lambda w=wanted: list(names.candidates(repo.db, w.like, w.literal_run, False)))
         gram, _ = timed(lambda p=pattern: trigram_table(raw, p))
         scan, _ = timed(lambda p=pattern: scan_names(raw, p), rounds=3)
         assert isinstance(hits, list)
-        print(f"{pattern:<20} {len(hits):>7} {whole:>10.0f} {fts:>16.0f} {gram:>19.0f} {scan:>10.0f}")
+        print(f"{pattern:<20} {len(hits):>7} {whole:>10.0f} {first:>16.0f} {fts:>16.0f} {gram:>19.0f} {scan:>10.0f}")
+    _deleted_beneath(repo)
     repo.db.close()
+
+
+def _deleted_beneath(repo: Repository) -> None:
+    """"Show deleted files" for the protected folder (everything deleted in it) and for one of its folders."""
+    from timekeep.core.index.gone import gone_beneath
+
+    (folder,) = repo.db.execute_sql("SELECT path FROM file WHERE id = 2").fetchone()
+    for path in (b"/home/u", bytes(folder)):
+        took, gone = timed(lambda p=path: gone_beneath(repo.db, p))
+        assert isinstance(gone, list)
+        print(f"deleted beneath {path.decode():<24} {len(gone):>7} items {took:>8.0f} ms")
 
 
 if __name__ == "__main__":

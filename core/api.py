@@ -39,6 +39,7 @@ from timekeep.core.types import (
     FileError,
     FolderInfo,
     Found,
+    FoundPage,
     Gone,
     KeySlotInfo,
     Located,
@@ -388,6 +389,11 @@ class Timekeep:
         """Children of the folder deleted since some snapshot (as last stored), newest deletion first."""
         return browsing.gone_from(self._repo, path)
 
+    def gone_beneath(self, path: bytes) -> list[Gone]:
+        """Everything below the folder, at any depth, deleted and never back since (as last stored), newest
+        deletion first: "Show deleted files" for a folder."""
+        return browsing.gone_beneath(self._repo, path)
+
     def versions(self, path: bytes) -> list[VersionInfo]:
         return browsing.versions(self._repo, path)
 
@@ -403,6 +409,14 @@ class Timekeep:
         from timekeep.core import finding
 
         return finding.find(self._repo, pattern, deleted, inside, between)
+
+    def find_first(self, pattern: str, limit: int, deleted: bool = False, inside: bytes | None = None,
+                   between: tuple[int, int] | None = None) -> FoundPage:
+        """The first `limit` paths `find` would answer, and how many more there are: a pattern matching half
+        the history answers as fast as a narrow one (see timekeep.core.finding)."""
+        from timekeep.core import finding
+
+        return finding.find_first(self._repo, pattern, limit, deleted, inside, between)
 
     def diff(self, before: int, after: int | None, path: bytes | None = None) -> Diff:
         """What was added, changed, deleted and renamed from snapshot `before` to snapshot `after` (None: the

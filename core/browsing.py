@@ -93,6 +93,12 @@ def gone_from(repo: Repository, path: bytes) -> list[Gone]:
     return gone.gone_children(repo.db, fid)
 
 
+def gone_beneath(repo: Repository, path: bytes) -> list[Gone]:
+    """Everything below the folder that is deleted now, newest deletion first (nothing for a folder never
+    backed up)."""
+    return gone.gone_beneath(repo.db, path)
+
+
 def versions(repo: Repository, path: bytes) -> list[VersionInfo]:
     fid = queries.file_id(repo.db, path)
     if fid is None:

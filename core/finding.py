@@ -18,7 +18,7 @@ from timekeep.core.lifespan import overlaps, spans
 from timekeep.core.name_pattern import parse
 from timekeep.core.paths import is_inside
 from timekeep.core.repository import Repository
-from timekeep.core.types import Found, Kind, SnapshotInfo
+from timekeep.core.types import Found, FoundPage, Kind, SnapshotInfo
 
 BATCH = 500
 
@@ -28,18 +28,61 @@ def find(repo: Repository, pattern: str, deleted: bool = False, inside: bytes | 
     """Paths whose name matches `pattern` (core/name_pattern.py), by path; only those the latest snapshot no
     longer holds when `deleted`; only at or under `inside`; only those that existed in some snapshot from
     `between[0]` to `between[1]` (ids)."""
-    wanted = parse(pattern)
     snaps = queries.snapshots(repo.db)
     if not snaps:
         return []
-    hits = [(fid, path) for fid, path in names.candidates(repo.db, wanted.like, wanted.literal_run, repo.writable)
-            if (inside is None or is_inside(path, inside)) and wanted.matches(os.path.basename(path))]
-    found = [item for item in _described(repo, sorted(hits, key=lambda hit: hit[1]), snaps)
-             if not (deleted and item.present)]
+    found = [item for item in _described(repo, _hits(repo, pattern, inside), snaps) if not (deleted and item.present)]
     if between is not None:
         low, high = sorted(between)
         found = [item for item in found if overlaps(item.spans, low, high)]
     return found
+
+
+def find_first(repo: Repository, pattern: str, limit: int, deleted: bool = False, inside: bytes | None = None,
+               between: tuple[int, int] | None = None) -> FoundPage:
+    """The first `limit` of what `find` answers, and how many more. Only the first are described (their
+    versions read and checked against their seals); the rest are counted from their versions' states, as
+    nothing of them is handed back. `between` needs every path's snapshots, so it describes all."""
+    if between is not None:
+        every = find(repo, pattern, deleted, inside, between)
+        return FoundPage(tuple(every[:limit]), max(0, len(every) - limit))
+    snaps = queries.snapshots(repo.db)
+    if not snaps:
+        return FoundPage((), 0)
+    hits = _hits(repo, pattern, inside)
+    found: list[Found] = []
+    start = 0
+    while start < len(hits) and len(found) < limit:
+        found.extend(item for item in _described(repo, hits[start : start + BATCH], snaps)
+                     if not (deleted and item.present))
+        start += BATCH
+    return FoundPage(tuple(found[:limit]), max(0, len(found) - limit) + _counted(repo, hits[start:], deleted))
+
+
+def _hits(repo: Repository, pattern: str, inside: bytes | None) -> list[tuple[int, bytes]]:
+    """(file id, path) of every file row whose name matches, by path."""
+    wanted = parse(pattern)
+    hits = [(fid, path) for fid, path in names.candidates(repo.db, wanted.like, wanted.literal_run, repo.writable)
+            if (inside is None or is_inside(path, inside)) and wanted.matches(os.path.basename(path))]
+    return sorted(hits, key=lambda hit: hit[1])
+
+
+# per file: the state of its newest version in a complete snapshot (SQLite gives a bare column the values of
+# the row max() chose), and how many of its versions hold it
+COUNTED = ("SELECT v.state, max(v.snapshot_id), sum(v.state != 'deleted') FROM version v "
+           "JOIN snapshot s ON s.id = v.snapshot_id AND s.state = 'complete' WHERE v.file_id IN ({}) "
+           "GROUP BY v.file_id")
+
+
+def _counted(repo: Repository, hits: list[tuple[int, bytes]], deleted: bool) -> int:
+    """How many of `hits` `find` would answer: held by some complete snapshot (and gone from the latest
+    when `deleted`), as `_found` decides."""
+    count = 0
+    for start in range(0, len(hits), BATCH):
+        ids = [fid for fid, _ in hits[start : start + BATCH]]
+        rows = repo.db.execute_sql(COUNTED.format(",".join("?" * len(ids))), ids).fetchall()
+        count += sum(1 for state, _, held in rows if held and (not deleted or state == "deleted"))
+    return count
 
 
 def _described(repo: Repository, hits: list[tuple[int, bytes]], snaps: list[SnapshotInfo]) -> Iterator[Found]:

@@ -315,6 +315,14 @@ class Found:
                 "deleted": None if self.deleted_ns is None else iso_utc(self.deleted_ns)}
 
 
+@dataclass(frozen=True)
+class FoundPage:
+    """The first `found` of a find's answer, and how many more the whole answer holds."""
+
+    found: tuple[Found, ...]
+    more: int
+
+
 ChangeKind = Literal["added", "changed", "attributes", "deleted", "renamed"]
 CHANGE_KINDS: tuple[ChangeKind, ...] = ("added", "changed", "attributes", "deleted", "renamed")
 

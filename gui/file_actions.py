@@ -128,6 +128,7 @@ class FileActions(QObject):
         self.actions = [self.restore_action, self.restore_to_action, self.versions_action,
                         self.compare_action, self.copy_action]
         self.assets = assets
+        self.extra: list[QAction] = []  # commands other modules add to the right-click menu, after these
         for action, icon in zip(self.actions, ("restore", "restore-to", "versions", "compare", "copy"), strict=True):
             action.setIcon(assets.icon(icon))
         self.refresh()
@@ -162,6 +163,9 @@ class FileActions(QObject):
         menu.addActions(self.actions[2:4])
         menu.addSeparator()
         menu.addAction(self.copy_action)
+        if self.extra:
+            menu.addSeparator()
+            menu.addActions(self.extra)
         menu.popup(global_pos)
         return menu
 

@@ -24,6 +24,7 @@ KEYS = (("Back up now", "Ctrl+B"), ("Settings", "Ctrl+,"), ("Quit", "Ctrl+Q"), (
         ("In the timeline: ten snapshots back / on", "Page Up / Page Down"),
         ("In the timeline: where the selected file changed", "Ctrl+← / Ctrl+→"),
         ("In the timeline: the first snapshot / Now", "Home / End"),
+        ("In the timeline: what changed between two moments", "Shift+click, or Shift+← / Shift+→"),
         ("In the folder view: the restore menu", "Menu key or Shift+F10"))
 
 

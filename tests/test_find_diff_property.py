@@ -1,7 +1,8 @@
 """find and diff against the model of history: the state machine of tests/test_property.py (random creates,
 edits, renames, deletes, mode changes, folders and links between backups), whose model is the tree read at
 each snapshot. At its end, every name's spans of snapshots and deletion, and what changed between each two
-neighbouring snapshots, the first and the last, and the last and the live folders, must agree with it."""
+neighbouring snapshots, the first and the last, and the last and the live folders, must agree with it; so
+must the first N of an answer (`find_first`) and everything deleted below the folder (`gone_beneath`)."""
 
 from __future__ import annotations
 
@@ -99,6 +100,7 @@ class FindHistory(History):
             self._backup()
             with Timekeep.open(self.repo) as tk:
                 self._check_find(tk)
+                self._check_first_and_gone(tk)
                 self._check_diffs(tk)
         finally:
             shutil.rmtree(self.work, ignore_errors=True)
@@ -108,6 +110,18 @@ class FindHistory(History):
             got = {f.path[len(self.folder) + 1 :]: (f.spans, f.deleted_snapshot, f.kind)
                    for f in tk.find(pattern, inside=self.folder) if f.path != self.folder}
             assert got == model_found(self.expected, pattern), pattern
+
+    def _check_first_and_gone(self, tk: Timekeep) -> None:
+        """The first N of an answer and the count of the rest are `find`'s; everything gone below the folder
+        is what the model last held before the end, newest deletion first."""
+        for pattern, deleted, limit in itertools.product(("a", "*"), (False, True), (1, 3)):
+            whole = tk.find(pattern, deleted=deleted, inside=self.folder)
+            page = tk.find_first(pattern, limit, deleted=deleted, inside=self.folder)
+            assert (list(page.found), page.more) == (whole[:limit], max(0, len(whole) - limit)), pattern
+        want = sorted(((gone, rel) for rel, (_, gone, _) in model_found(self.expected, "*").items()
+                       if gone is not None), key=lambda item: (-item[0], item[1]))
+        got = [(g.deleted_snapshot, g.entry.path[len(self.folder) + 1 :]) for g in tk.gone_beneath(self.folder)]
+        assert got == want
 
     def _check_diffs(self, tk: Timekeep) -> None:
         ids = sorted(self.expected)

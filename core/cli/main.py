@@ -203,6 +203,8 @@ def _add_searching(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     find.add_argument("--in", dest="inside", metavar="FOLDER", help="only at or under FOLDER")
     find.add_argument("--between", nargs=2, metavar=("T1", "T2"), help="only what existed from T1 to T2 "
                       "(snapshot ids or times, as --at takes them)")
+    find.add_argument("--limit", type=int, default=1000, metavar="N", help="show the first N paths and say how "
+                      "many more there are (default 1000; 0 shows them all)")
     diff = _command(sub, common, "diff", lazy("search", "cmd_diff"),
                     "what was added, changed, deleted and renamed between two moments", json=True)
     diff.add_argument("before", metavar="T1", help="the earlier moment: " + TIME_HELP)

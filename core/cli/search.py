@@ -10,7 +10,7 @@ from timekeep.core import units
 from timekeep.core.cli.output import local_time, plural, print_json, show_path
 from timekeep.core.cli.repo import open_repo, user_path
 from timekeep.core.errors import TimeBeforeFirstSnapshot, UsageError
-from timekeep.core.types import Change, ChangeKind, Diff, Found
+from timekeep.core.types import Change, ChangeKind, Diff, Found, FoundPage
 
 if TYPE_CHECKING:
     from timekeep.core.api import Timekeep
@@ -22,18 +22,27 @@ CHANGE_WORDS: dict[ChangeKind, str] = {"added": "added", "changed": "changed", "
 
 def cmd_find(args: argparse.Namespace) -> int:
     inside = None if args.inside is None else user_path(args.inside)
+    if args.limit < 0:
+        raise UsageError(f"--limit {args.limit}: give a number of paths, or 0 for all of them")
     with open_repo(args) as tk:
         between = None
         if args.between is not None:
             between = (_first_at(tk, args.between[0]), tk.resolve_time(args.between[1]).id)
-        found = tk.find(args.pattern, deleted=args.deleted, inside=inside, between=between)
+        if args.limit:
+            page = tk.find_first(args.pattern, args.limit, deleted=args.deleted, inside=inside, between=between)
+        else:
+            page = FoundPage(tuple(tk.find(args.pattern, deleted=args.deleted, inside=inside, between=between)), 0)
+    found = page.found
     if args.json:
         print_json([item.to_json() for item in found])
-        return 0
-    if not found:
+    elif not found:
         print(f"timekeep: nothing in the history has a name matching {args.pattern!r}", file=sys.stderr)
         return 1
-    print("\n".join(found_line(item) for item in found))
+    else:
+        print("\n".join(found_line(item) for item in found))
+    if page.more:
+        print(f"timekeep: {page.more:,} more {'path matches' if page.more == 1 else 'paths match'}: refine the "
+              f"pattern, or give --limit {len(found) + page.more} (0 for all)", file=sys.stderr)
     return 0
 
 

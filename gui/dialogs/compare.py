@@ -1,4 +1,6 @@
-"""Compare with current: a file as it was at T beside the file on disk now, as a side-by-side text diff.
+"""Compare with current: a file as it was at T beside the file on disk now, as a side-by-side text diff; or
+any two moments of it (`Side`): two versions, one of them under the name it had before a rename, or nothing
+on the side where it did not exist.
 
 The diff (difflib) is computed in a worker; the dialog shows two aligned monospace panes that scroll
 together, changed lines tinted and marked in the gutter text too (never colour alone).
@@ -75,23 +77,61 @@ def side_by_side(old: list[str], new: list[str]) -> list[DiffRow]:
     return rows
 
 
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: `path` as stored at a snapshot (id, time), as it is on this computer now
+    (no snapshot), or nothing (`absent`: it did not exist then)."""
+
+    path: bytes
+    snapshot_id: int | None = None
+    time_ns: int | None = None
+    absent: bool = False
+
+    def title(self) -> str:
+        if self.snapshot_id is None or self.time_ns is None:
+            return "Nothing then" if self.absent else "Now, on this computer"
+        return f"{'Nothing' if self.absent else 'As it was'} on {wording.when(self.time_ns)}"
+
+
+class Unreadable(Exception):
+    """A side that cannot be set beside the other line by line: the sentence says why."""
+
+
 def compare_with_current(tk: Timekeep, path: bytes, snapshot_id: int) -> Comparison:
     """Runs in a worker: the stored version's text and the current file's text, diffed."""
-    plan = tk.plan(path, snapshot_id)
-    if plan.kind != "file" or plan.size > MAX_BYTES:
-        return Comparison(message="Only text files up to 4 MB can be compared")
-    buffer = io.BytesIO()
-    tk.write_version(plan, buffer)
-    old = as_text(buffer.getvalue(), True)
-    if not os.path.isfile(path):
-        return Comparison(message=f"{wording.display_name(path)} is not on this computer any more")
-    if os.path.getsize(path) > MAX_BYTES:
-        return Comparison(message="The current file is over 4 MB: too big to compare here")
-    with open(path, "rb") as fh:
-        new = as_text(fh.read(), True)
-    if old is None or new is None:
-        return Comparison(message="This is not a text file, so it cannot be compared line by line")
-    return Comparison(rows=tuple(side_by_side(old.splitlines(), new.splitlines())))
+    return compare_sides(tk, Side(path, snapshot_id), Side(path))
+
+
+def compare_sides(tk: Timekeep, old: Side, new: Side) -> Comparison:
+    """Runs in a worker: both sides' text, diffed; a missing side is empty."""
+    try:
+        before, after = _lines(tk, old, "stored"), _lines(tk, new, "current")
+    except Unreadable as why:
+        return Comparison(message=str(why))
+    return Comparison(rows=tuple(side_by_side(before, after)))
+
+
+def _lines(tk: Timekeep, side: Side, which: str) -> list[str]:
+    if side.absent:
+        return []
+    if side.snapshot_id is not None:
+        plan = tk.plan(side.path, side.snapshot_id)
+        if plan.kind != "file" or plan.size > MAX_BYTES:
+            raise Unreadable("Only text files up to 4 MB can be compared")
+        buffer = io.BytesIO()
+        tk.write_version(plan, buffer)
+        data = buffer.getvalue()
+    else:
+        if not os.path.isfile(side.path):
+            raise Unreadable(f"{wording.display_name(side.path)} is not on this computer any more")
+        if os.path.getsize(side.path) > MAX_BYTES:
+            raise Unreadable(f"The {which} file is over 4 MB: too big to compare here")
+        with open(side.path, "rb") as fh:
+            data = fh.read()
+    text = as_text(data, True)
+    if text is None:
+        raise Unreadable("This is not a text file, so it cannot be compared line by line")
+    return text.splitlines()
 
 
 def _pane(name: str) -> QPlainTextEdit:
@@ -104,10 +144,14 @@ def _pane(name: str) -> QPlainTextEdit:
 
 
 class CompareDialog(QDialog):
+    """The version at `snapshot_id` beside the file now; or, given `sides`, any two moments of a file."""
+
     def __init__(self, bridge: EngineBridge, path: bytes, snapshot_id: int, snapshot_ns: int,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, sides: tuple[Side, Side] | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle(f"Compare {wording.display_name(path)} with now")
+        old, new = sides or (Side(path, snapshot_id, snapshot_ns), Side(path))
+        later = "now" if new.snapshot_id is None else wording.when(new.time_ns or 0)
+        self.setWindowTitle(f"Compare {wording.display_name(path)} with {later}")
         self.resize(1000, 640)
         self.comparison: Comparison | None = None
         self.summary = QLabel("Comparing…")
@@ -116,14 +160,17 @@ class CompareDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QGridLayout(self)
         layout.addWidget(self.summary, 0, 0, 1, 2)
-        layout.addWidget(QLabel(f"<b>As it was on {wording.when(snapshot_ns)}</b>"), 1, 0)
-        layout.addWidget(QLabel("<b>Now, on this computer</b>"), 1, 1)
+        self.titles = (QLabel(f"<b>{old.title()}</b>"), QLabel(f"<b>{new.title()}</b>"))
+        if old.path != new.path:
+            self.titles[0].setText(f"<b>{old.title()}</b>, as {wording.display_name(old.path)}")
+        layout.addWidget(self.titles[0], 1, 0)
+        layout.addWidget(self.titles[1], 1, 1)
         layout.addWidget(self.old_pane, 2, 0)
         layout.addWidget(self.new_pane, 2, 1)
         layout.addWidget(buttons, 3, 0, 1, 2)
         self._link_scrolling()
-        bridge.read(compare_with_current, path, snapshot_id, on_done=self.show_comparison,
-                    on_failed=self.summary.setText, lane="jobs")
+        bridge.read(compare_sides, old, new, on_done=self.show_comparison, on_failed=self.summary.setText,
+                    lane="jobs")
 
     def _link_scrolling(self) -> None:
         for a, b in ((self.old_pane, self.new_pane), (self.new_pane, self.old_pane)):

@@ -1,4 +1,5 @@
-"""“Restore deleted files here”: what was deleted from one folder and is still gone, newest deletion first.
+"""“Restore deleted files here”: what was deleted from one folder and is still gone, newest deletion first;
+with `beneath`, “Show deleted files”: the same for everything at any depth below it, named from the folder.
 
 Each row is the item as last backed up; the right-click menu is the window's own (Restore, Restore to…,
 Show versions, Copy path), acting on that last stored version. The list is read in a worker, and read again
@@ -35,6 +36,7 @@ from timekeep.gui.widgets.dialog_footer import action_and_close
 
 GONE_ROLE = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ("Name", "Deleted", "Size", "Last backed up")
+SHOWN = 1000  # rows listed at most, newest first: a folder emptied of a whole photo library stays responsive
 
 
 def gone_now(tk: Timekeep, folder: bytes) -> list[Gone]:
@@ -42,13 +44,18 @@ def gone_now(tk: Timekeep, folder: bytes) -> list[Gone]:
     return [g for g in tk.gone_from(folder) if not os.path.lexists(g.entry.path)]
 
 
+def gone_beneath_now(tk: Timekeep, folder: bytes) -> list[Gone]:
+    """As `gone_now`, at any depth below the folder."""
+    return [g for g in tk.gone_beneath(folder) if not os.path.lexists(g.entry.path)]
+
+
 class DeletedDialog(QDialog):
     loaded = Signal()  # the list now shows what is gone (tests wait on it)
 
     def __init__(self, bridge: EngineBridge, folder: bytes, prompts: Prompts, assets: Assets,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, beneath: bool = False) -> None:
         super().__init__(parent)
-        self.bridge, self.folder = bridge, folder
+        self.bridge, self.folder, self.beneath = bridge, folder, beneath
         self.setWindowTitle(f"Deleted from {wording.display_name(folder)}")
         self.resize(720, 440)
         self.gone: list[Gone] = []
@@ -89,17 +96,20 @@ class DeletedDialog(QDialog):
         layout.addLayout(row)
 
     def reload(self) -> None:
-        if not self.bridge.read(gone_now, self.folder, on_done=self._loaded, on_failed=self._failed):
+        lister = gone_beneath_now if self.beneath else gone_now
+        if not self.bridge.read(lister, self.folder, on_done=self._loaded, on_failed=self._failed):
             self._failed("the backup drive is not connected")
 
     def _loaded(self, gone: list[Gone]) -> None:
         self.gone = gone
         self.model.removeRows(0, self.model.rowCount())
-        for item in gone:
+        for item in gone[:SHOWN]:
             self.model.appendRow(self._row(item))
         count = len(gone)
-        said = (f"{count} item{'s' if count != 1 else ''} deleted since the first backup, newest first: "
-                "right-click one to restore it" if count else "Nothing deleted from here is missing.")
+        where = " from here or any folder in it" if self.beneath else ""
+        newest = f", the newest {SHOWN:,} listed" if count > SHOWN else ""
+        said = (f"{count:,} item{'s' if count != 1 else ''} deleted{where} since the first backup{newest}, newest "
+                "first: right-click one to restore it" if count else "Nothing deleted from here is missing.")
         self.heading.setText(f"<b>{wording.display_path(self.folder)}</b><br>{said}")
         if count:
             self.view.setCurrentIndex(self.model.index(0, 0))
@@ -108,13 +118,19 @@ class DeletedDialog(QDialog):
 
     def _row(self, gone: Gone) -> list[QStandardItem]:
         entry = gone.entry
-        cells = [wording.display_name(entry.path) + ("/" if entry.kind == "dir" else ""),
+        cells = [self._name(entry.path) + ("/" if entry.kind == "dir" else ""),
                  wording.when(gone.deleted_ns), "" if entry.kind == "dir" else wording.size(entry.size),
                  wording.when(gone.stored_ns)]
         items = [QStandardItem(text) for text in cells]
         items[0].setData(gone, GONE_ROLE)
         items[0].setToolTip(wording.display_path(entry.path))
         return items
+
+    def _name(self, path: bytes) -> str:
+        """Its name; below a child folder, its path from the folder shown."""
+        if not self.beneath:
+            return wording.display_name(path)
+        return wording.display_path(os.path.relpath(path, self.folder))
 
     def _failed(self, message: str) -> None:
         self.heading.setText(f"<b>{wording.display_path(self.folder)}</b><br>"

@@ -7,6 +7,8 @@ share a minute; then every time on the line reads to the second (`time_words`).
 The position is an index: 0..n-1 are the snapshots (oldest first), n is "Now". Dragging or clicking moves to
 the nearest tick; the arrow keys step snapshot by snapshot, Ctrl+arrows jump between the snapshots where the
 selected file changed, Home/End jump to the first snapshot and to Now.
+Shift-click, a Shift-drag or Shift+arrows choose a range between the position and another moment, drawn
+as a band; `range_chosen` then says what changed between them (gui/range_diff.py); a plain click ends it.
 `position_changed` fires on every move (the window queries in workers and drops stale answers); a tick's
 tooltip says what changed in that snapshot, read in a worker the first time it is shown and put in the
 tooltip when it arrives. Ticks of snapshots where the selected file changed stand taller, in the marked
@@ -37,6 +39,7 @@ MARGIN = 28
 
 class Timeline(QWidget):
     position_changed = Signal(object)  # the SnapshotInfo now shown, or None for "Now"
+    range_chosen = Signal(object, object)  # the earlier SnapshotInfo, the later one (None: Now)
 
     def __init__(self, model: SnapshotsModel, clock: Any = time.time_ns, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -45,12 +48,14 @@ class Timeline(QWidget):
         self._shown_id: int | None = None  # None: Now
         self.marked: frozenset[int] = frozenset()
         self.marked_name = ""  # the file whose changes the marked ticks are
+        self.range: tuple[int, int] | None = None  # (anchor, far end) positions of a range chosen
         self._when: Callable[[int], str] = wording.when
         self._tip: tuple[int, QPoint, float] | None = None  # the snapshot whose tooltip shows, where, at which x
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setAccessibleName("Timeline")
-        self.setToolTip("Drag, click, or use the arrow keys to move through the snapshots")
+        self.setToolTip("Drag, click, or use the arrow keys to move through the snapshots; Shift-click (or "
+                        "Shift+arrows) to see what changed between two moments")
         model.modelReset.connect(self._snapshots_changed)
         model.summary_arrived.connect(self._summary_arrived)
         self._snapshots_changed()
@@ -92,6 +97,16 @@ class Timeline(QWidget):
     def step(self, delta: int) -> None:
         self.set_position(self.position + delta)
 
+    def choose_range(self, anchor: int, end: int) -> None:
+        """The moments from `anchor` to `end` (positions, either order); the same position twice ends it."""
+        end = max(0, min(end, self.now_position))
+        self.range = None if end == anchor else (anchor, end)
+        self.update()
+        if self.range is not None:
+            first, last = sorted(self.range)
+            later = self.snapshots[last] if last < self.now_position else None
+            self.range_chosen.emit(self.snapshots[first], later)
+
     def jump_marked(self, direction: int) -> None:
         """To the previous or next snapshot where the selected file changed (Ctrl+arrow)."""
         marked = [i for i, snap in enumerate(self.snapshots) if snap.id in self.marked]
@@ -106,6 +121,7 @@ class Timeline(QWidget):
         moved = found is None and self._shown_id is not None
         self._shown_id = None if found is None else self._shown_id
         self._when = formatter([s.time_ns for s in self.snapshots])
+        self.range = None
         self._describe_position()
         self.update()
         if moved:
@@ -152,7 +168,11 @@ class Timeline(QWidget):
     def keyPressEvent(self, event: QKeyEvent) -> None:
         moves = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1, Qt.Key.Key_PageUp: -10, Qt.Key.Key_PageDown: 10}
         key = Qt.Key(event.key())
-        if key in (Qt.Key.Key_Left, Qt.Key.Key_Right) and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+        if key in (Qt.Key.Key_Left, Qt.Key.Key_Right) and event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            anchor, end = self.range or (self.position, self.position)
+            if 0 <= end + moves[key] <= self.now_position:
+                self.choose_range(anchor, end + moves[key])
+        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Right) and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
             self.jump_marked(moves[key])
         elif key in moves:
             self.step(moves[key])
@@ -166,11 +186,24 @@ class Timeline(QWidget):
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
             self.setFocus(Qt.FocusReason.MouseFocusReason)
-            self.set_position(nearest(self.tick_xs(), event.position().x()))
+            clicked = nearest(self.tick_xs(), event.position().x())
+            if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                self.choose_range(self.position, clicked)
+                return
+            self.range = None
+            self.set_position(clicked)
+            self.update()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        if event.buttons() & Qt.MouseButton.LeftButton:
-            self.set_position(nearest(self.tick_xs(), event.position().x()))
+        if not event.buttons() & Qt.MouseButton.LeftButton:
+            return
+        under = nearest(self.tick_xs(), event.position().x())
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:  # a Shift-drag stretches the range
+            anchor, end = self.range or (self.position, self.position)
+            if under != end:
+                self.choose_range(anchor, under)
+        elif self.range is None:
+            self.set_position(under)
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
@@ -231,6 +264,9 @@ class Timeline(QWidget):
         scale, y = self.scale(), self._axis_y()
         text = palette.color(QPalette.ColorRole.WindowText)
         faint = palette.color(QPalette.ColorRole.Mid)
+        if self.range is not None:
+            left, right = sorted(self.tick_xs()[p] for p in self.range)
+            painter.fillRect(QRectF(left, y - 10, max(2.0, right - left), 20), colours.range_band(palette))
         painter.setPen(QPen(faint, 2))
         painter.drawLine(QPointF(scale.left, y), QPointF(scale.right, y))
         self._draw_ticks(painter, text, y, colours.accent(palette), colours.marked_tick(palette))
