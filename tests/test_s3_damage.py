@@ -1,9 +1,9 @@
 """A repository in a bucket damaged on purpose, behind the engine's back, with boto3 straight on the bucket
-(rclone's server, plain and encrypted): a pack deleted, truncated or with a byte flipped; a manifest deleted
-or flipped; garbage named like a pack or a manifest. Whatever the damage, every file of every snapshot comes
-back byte for byte or fails with an error naming it, never with wrong bytes; `check --read-data` sees the
-damage; and with this computer's index lost, opening rebuilds it from the bucket, and what did not depend on
-the damage restores exactly.
+(rclone's server, plain and encrypted; moto's, plain): a pack deleted, truncated or with a byte flipped; a
+manifest deleted or flipped; garbage named like a pack or a manifest. Whatever the damage, every file of every
+snapshot comes back byte for byte or fails with an error naming it, never with wrong bytes; `check --read-
+data` sees the damage; and with this computer's index lost, opening rebuilds it from the bucket, and what did
+not depend on the damage restores exactly.
 
 Each backup adds one new random file, so each backup's pack holds only that file's chunks: damage to the
 last backup's pack or manifest costs nothing of the first two snapshots.
@@ -81,20 +81,21 @@ def _random(k: int) -> bytes:
     return _RANDOM.setdefault(k, os.urandom(150_000))
 
 
-@pytest.fixture(params=["plain", "encrypted"])
-def history(request: pytest.FixtureRequest, rclone_server: S3Server, s3_credentials: None,
-            tmp_path: Path) -> Bucket:
-    """Three backups into a fresh bucket on rclone's server."""
+@pytest.fixture(params=["plain", "encrypted", "plain-moto"])
+def history(request: pytest.FixtureRequest, s3_credentials: None, tmp_path: Path) -> Bucket:
+    """Three backups into a fresh bucket on rclone's server (and, plain, on moto's: a second real server
+    with its own answers to ranged reads of damaged objects)."""
     _RANDOM.clear()
-    bucket = rclone_server.new_bucket()
+    server: S3Server = request.getfixturevalue("moto_server" if request.param.endswith("moto") else "rclone_server")
+    bucket = server.new_bucket()
     url = f"s3://{bucket}/laptop"
     if request.param == "encrypted":
         api.init_repository(url, encryption="repokey", passphrase=PASSPHRASE, argon2=TEST_PARAMS,
-                            endpoint=rclone_server.endpoint)
+                            endpoint=server.endpoint)
     else:
-        api.init_repository(url, endpoint=rclone_server.endpoint)
+        api.init_repository(url, endpoint=server.endpoint)
     source = tmp_path / "src"
-    made = Bucket(rclone_server, bucket, "laptop", url, os.fsencode(source), {}, {}, {}, "")
+    made = Bucket(server, bucket, "laptop", url, os.fsencode(source), {}, {}, {}, "")
     for round_ in ROUNDS:
         before = made.keys("packs/")
         manifests_before = made.keys("snapshots/")
