@@ -1,9 +1,9 @@
 """A repository in a bucket damaged on purpose, behind the engine's back, with boto3 straight on the bucket
 (rclone's server, plain and encrypted; moto's, plain): a pack deleted, truncated or with a byte flipped; a
 manifest deleted or flipped; garbage named like a pack or a manifest. Whatever the damage, every file of every
-snapshot comes back byte for byte or fails with an error naming it, never with wrong bytes; `check --read-
-data` sees the damage; and with this computer's index lost, opening rebuilds it from the bucket, and what did
-not depend on the damage restores exactly.
+snapshot comes back byte for byte or fails with an error naming it, never with wrong bytes; `check
+--read-data` sees the damage; and with this computer's index lost, opening rebuilds it from the bucket, and
+what did not depend on the damage restores exactly.
 
 Each backup adds one new random file, so each backup's pack holds only that file's chunks: damage to the
 last backup's pack or manifest costs nothing of the first two snapshots.
