@@ -28,6 +28,9 @@ from timekeep.core.restore.plan import paint
 from timekeep.core.storage.layout import ChunkerParams
 
 MAX_CHAIN_DEPTH = 32
+# a file this big stores its new chunks in packs of its own, in its order, not between other files' frames:
+# restoring it then takes a few long reads (on a bucket, requests) rather than many short ones
+OWN_PACK_BYTES = 8 << 20
 O_NOATIME = getattr(os, "O_NOATIME", 0)
 # A file whose timestamps are this close to the moment its reading began may change again within the
 # same timestamp tick without its stat changing: it is read again next time (as git does). Kernels
@@ -122,7 +125,7 @@ def read_file(item: ScanItem, ctx: ReadContext) -> FileResult:
         if not stat.S_ISREG(before.st_mode):
             raise Changing
         read_started_ns = time.time_ns()
-        chunks, depends, digest = _chunk_and_store(fd, ctx, item.path)
+        chunks, depends, digest = _chunk_and_store(fd, ctx, item.path, before.st_size >= OWN_PACK_BYTES)
         xattrs = attrs.of_fd(fd)  # before the re-check: changing them changes the ctime
         if _fingerprint(os.fstat(fd)) != _fingerprint(before) or chunks_size(chunks) != before.st_size:
             raise Changing
@@ -139,9 +142,10 @@ def chunks_size(chunks: list[NewChunk]) -> int:
     return chunks[-1][0] + chunks[-1][1] if chunks else 0
 
 
-def _chunk_and_store(fd: int, ctx: ReadContext, path: bytes) -> tuple[list[NewChunk], set[bytes], bytes]:
+def _chunk_and_store(fd: int, ctx: ReadContext, path: bytes, big: bool) -> tuple[list[NewChunk], set[bytes], bytes]:
     """The file's chunks, the new digests it depends on, and the digest of its whole content (what every
-    restore of this version is checked against)."""
+    restore of this version is checked against). A `big` file's new chunks go to packs of their own."""
+    lane = threading.get_ident() if big else None
     chunks: list[NewChunk] = []
     depends: set[bytes] = set()
     whole = blake3.blake3()
@@ -160,7 +164,7 @@ def _chunk_and_store(fd: int, ctx: ReadContext, path: bytes) -> tuple[list[NewCh
             offset += len(data)
             if span is None:
                 whole.update(data)
-        depends |= ctx.store.put(batch)  # before the next block reuses the buffer
+        depends |= ctx.store.put(batch, lane)  # before the next block reuses the buffer
     return chunks, depends, whole.digest()
 
 

@@ -10,7 +10,7 @@ packs: data is durable before the index refers to it (FORMAT.md, "Packs").
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from peewee import SqliteDatabase
@@ -58,8 +58,9 @@ class ChunkStore:
         self._failure: BaseException | None = None
         self.bytes_new = 0
 
-    def put(self, chunks: Sequence[Chunk]) -> set[bytes]:
-        """Store whichever of these chunks is not stored yet; return the digests the caller depends on.
+    def put(self, chunks: Sequence[Chunk], lane: Hashable = None) -> set[bytes]:
+        """Store whichever of these chunks is not stored yet, in the open pack of `lane` (see PackWriter);
+        return the digests the caller depends on.
 
         Big frames are compressed in the store's threads while the caller reads on; the caller's result
         waits for its digests to be sealed anyway (`durable`). The chunk views may be reused as soon as
@@ -82,15 +83,15 @@ class ChunkStore:
                 inner += len(data)
             raw = b"".join(data for _, data in group)  # a copy: the views' buffer moves on
             if len(raw) < INLINE_BYTES:
-                self._write(raw, members)
+                self._write(raw, members, lane)
                 continue
             self._slots.acquire()
-            self._pool.submit(self._write_in_pool, raw, members)
+            self._pool.submit(self._write_in_pool, raw, members, lane)
         return {d for d, _ in chunks if d not in in_index}
 
-    def _write_in_pool(self, raw: bytes, members: list[tuple[bytes, int, int]]) -> None:
+    def _write_in_pool(self, raw: bytes, members: list[tuple[bytes, int, int]], lane: Hashable) -> None:
         try:
-            self._write(raw, members)
+            self._write(raw, members, lane)
         except BaseException as err:  # handed to the backup's thread by the next put or seal
             with self._lock:
                 self._failure = self._failure or err
@@ -106,12 +107,12 @@ class ChunkStore:
         self._pool.shutdown(wait=True)
         self._raise_failure()
 
-    def _write(self, raw: bytes, members: list[tuple[bytes, int, int]]) -> None:
+    def _write(self, raw: bytes, members: list[tuple[bytes, int, int]], lane: Hashable) -> None:
         if self.sealing is None:
             blob: bytes | bytearray = frame.encode(raw, self.level)
         else:  # named by its first chunk, whose id binds it
             blob = self.sealing.seal_frame(members[0][0], raw, self.level)
-        self.writer.add(blob, members)
+        self.writer.add(blob, members, lane)
         with self._lock:
             self.bytes_new += len(blob)
 

@@ -13,7 +13,7 @@ import os
 import secrets
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,7 +93,11 @@ class _OpenPack:
 
 
 class PackWriter:
-    """Appends frames to the open pack from any thread; seals it when it reaches the target size.
+    """Appends frames to an open pack from any thread; seals it when it reaches the target size.
+
+    Frames are added in lanes (a backup gives each file reader its own), one open pack per lane, so the frames
+    of one file lie together in a pack rather than between another file's: a restore then reads them in a
+    few long ranged reads (on a bucket each read is a request).
 
     Any failure on the drive discards the open pack and is final: the pack's frames are lost with it, so
     every later call raises the same error rather than store chunks at offsets nobody can trust.
@@ -104,21 +108,24 @@ class PackWriter:
         self.target_size = target_size or TARGET_PACK_SIZE
         self._lock = threading.Lock()
         self._sealed: list[SealedPack] = []
-        self._open: _OpenPack | None = None
+        self._open: dict[Hashable, _OpenPack] = {}
         self._failed: StorageError | None = None
         # a medium that is no local folder gets sealed packs by uploads that run beside the writing
         self._uploads: Uploads[SealedPack] | None = Uploads(layout.store) if layout.store.local_folder is None else None
 
-    def add(self, frame: bytes | bytearray, chunks: list[tuple[bytes, int, int]]) -> None:
-        """Append one frame holding `chunks` as (digest, offset inside the frame, raw length)."""
+    def add(self, frame: bytes | bytearray, chunks: list[tuple[bytes, int, int]], lane: Hashable = None) -> None:
+        """Append one frame holding `chunks` as (digest, offset inside the frame, raw length) to the open
+        pack of `lane`."""
         with self._lock:
-            self._guarded(self._add, frame, chunks)
+            self._guarded(self._add, frame, chunks, lane)
 
     def flush(self) -> list[SealedPack]:
-        """Seal the open pack (if any) and hand over every pack sealed since the last call."""
+        """Seal the open packs (if any) and hand over every pack sealed since the last call."""
         with self._lock:
-            if self._open is not None or self._failed is not None:
-                self._guarded(self._seal)
+            if self._failed is not None:
+                self._guarded(lambda: None)
+            for lane in list(self._open):
+                self._guarded(self._seal, lane)
             if self._uploads is not None:
                 self._guarded(self._finish_uploads)
             sealed, self._sealed = self._sealed, []
@@ -151,9 +158,9 @@ class PackWriter:
             raise
 
     def _discard(self) -> None:
-        if self._open is not None:
-            self._open.discard()
-            self._open = None
+        for pack in self._open.values():
+            pack.discard()
+        self._open.clear()
         if self._uploads is not None:
             self._uploads.abandon()
 
@@ -161,13 +168,13 @@ class PackWriter:
         assert self._uploads is not None
         self._sealed.extend(self._uploads.wait())
 
-    def _add(self, frame: bytes | bytearray, chunks: list[tuple[bytes, int, int]]) -> None:
-        pack = self._open or self._start()
+    def _add(self, frame: bytes | bytearray, chunks: list[tuple[bytes, int, int]], lane: Hashable) -> None:
+        pack = self._open.get(lane) or self._start(lane)
         self._buffer(pack, frame)
         pack.entries.extend(PackEntry(d, pack.pos, len(frame), inner, n) for d, inner, n in chunks)
         pack.pos += len(frame)
         if pack.pos >= self.target_size:
-            self._seal()
+            self._seal(lane)
 
     def _buffer(self, pack: _OpenPack, frame: bytes | bytearray) -> None:
         """Small frames are gathered and written together: one system call per frame of a small file
@@ -186,19 +193,18 @@ class PackWriter:
             data, pack.pending = pack.pending, bytearray()
             _write_all(pack.fd, data)
 
-    def _start(self) -> _OpenPack:
+    def _start(self, lane: Hashable) -> _OpenPack:
         scratch = self.layout.scratch("packs")
         if not scratch.is_dir():
             make_private_dir(scratch)
-        self._open = pack = _OpenPack(scratch)
+        self._open[lane] = pack = _OpenPack(scratch)
         _write_all(pack.fd, MAGIC)
         pack.pos = len(MAGIC)
         return pack
 
-    def _seal(self) -> None:
+    def _seal(self, lane: Hashable) -> None:
         """Footer, trailer, fsync, close; only then the pack takes its final name."""
-        pack = self._open
-        assert pack is not None
+        pack = self._open[lane]
         footer = compress_stream(b"".join(ENTRY.pack(e.digest, e.offset, e.length, e.inner, e.raw_length)
                                           for e in pack.entries))
         if self.layout.sealing is not None:
@@ -210,11 +216,11 @@ class PackWriter:
         pack.close()
         sealed = SealedPack(pack.name, pack.pos + len(footer) + len(trailer), pack.entries)
         if self._uploads is not None:
-            self._open = None  # the temporary is the upload's now: removed by it, whatever happens
+            del self._open[lane]  # the temporary is the upload's now: removed by it, whatever happens
             self._sealed.extend(self._uploads.submit(pack_name(pack.name), pack.tmp, sealed))
             return
         self.layout.store.write_file(pack_name(pack.name), pack.tmp)
-        self._open = None
+        del self._open[lane]
         self._sealed.append(sealed)
 
 
