@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from timekeep.core import browsing, check, folders, key_export, rekeying, restoring, storing, thinning, unlocking
 from timekeep.core.crypto import keys
@@ -51,6 +51,9 @@ from timekeep.core.types import (
     SnapshotSummary,
     VersionInfo,
 )
+
+if TYPE_CHECKING:
+    from timekeep.core.restore.ranges import VersionRanges
 
 ProgressCallback = Callable[[Progress], None]
 __all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
@@ -420,6 +423,13 @@ class Timekeep:
 
     def write_version(self, plan: Plan, out: BinaryIO) -> None:
         restoring.write_version(self._repo, plan, out)
+
+    def version_ranges(self, plan: Plan) -> VersionRanges:
+        """The version readable by range (a mounted file): only the frames a read needs are fetched, each chunk
+        checked, the whole file checked when it is read to its end (timekeep.core.restore.ranges)."""
+        from timekeep.core.restore.ranges import VersionRanges
+
+        return VersionRanges(self._repo.source, plan)
 
     def restore(self, path: bytes, snapshot_id: int, dest: bytes | None = None, overwrite: bool = False,
                 progress: ProgressCallback | None = None) -> RestoreResult:
