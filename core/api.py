@@ -53,6 +53,7 @@ from timekeep.core.types import (
 )
 
 if TYPE_CHECKING:
+    from timekeep.core.mount.run import MountRecord
     from timekeep.core.restore.ranges import VersionRanges
 
 ProgressCallback = Callable[[Progress], None]
@@ -474,3 +475,48 @@ def init_refusal(path: str | Path) -> str | None:
     if is_remote(path):
         return None
     return refusal(str(path))
+
+
+# --- history as a read-only folder (timekeep.core.mount; `records` is where running mounts are written down) ----
+
+def mount_unavailable(device: Path | None = None) -> str | None:
+    """Why this computer cannot mount history (no /dev/fuse, libfuse 3 or fusermount3), in a sentence; or None."""
+    from timekeep.core.mount.available import fuse_missing
+
+    return fuse_missing(device)
+
+
+def mountpoint_checked(path: Path) -> Path:
+    """The mount point, absolute; UsageError (one line) unless it is an empty folder that is no mount point."""
+    from timekeep.core.mount.run import check_mountpoint
+
+    return check_mountpoint(path)
+
+
+def serve_mount(tk: Timekeep, mountpoint: Path, records: Path, ready: Callable[[], None] | None = None) -> None:
+    """Mount `tk`'s history at `mountpoint` and serve it until it is unmounted (SIGINT, SIGTERM, fusermount3 -u);
+    `ready` is called once the kernel has it."""
+    from timekeep.core.mount.run import serve
+
+    serve(tk, mountpoint, records, ready)
+
+
+def unmount(mountpoint: Path, records: Path) -> None:
+    """Unmount history mounted at `mountpoint` (a dead mount too); one line when nothing of ours is there."""
+    from timekeep.core.mount.run import unmount as let_go
+
+    let_go(mountpoint, records)
+
+
+def mount_record(records: Path, mountpoint: Path) -> MountRecord | None:
+    """The running mount at `mountpoint` as its process wrote it down (pid, log, repository), if any."""
+    from timekeep.core.mount.run import read_record
+
+    return read_record(records, mountpoint)
+
+
+def mount_log(records: Path, mountpoint: Path) -> Path:
+    """Where a background mount at `mountpoint` writes what it has to say."""
+    from timekeep.core.mount.run import log_path
+
+    return log_path(records, mountpoint)

@@ -18,7 +18,6 @@ from pathlib import Path
 from timekeep.core.cli import exits
 from timekeep.core.cli.repo import open_repo, repo_path, state_folder, unlock
 from timekeep.core.errors import TimekeepError, UsageError
-from timekeep.core.mount.available import fuse_missing
 
 
 class MountUnavailable(UsageError):
@@ -30,12 +29,12 @@ def records_folder() -> Path:
 
 
 def cmd_mount(args: argparse.Namespace) -> int:
-    missing = fuse_missing()
+    from timekeep.core.api import mount_unavailable, mountpoint_checked
+
+    missing = mount_unavailable()
     if missing is not None:
         raise MountUnavailable(missing)
-    from timekeep.core.mount.run import check_mountpoint
-
-    mountpoint = check_mountpoint(Path(args.mountpoint))
+    mountpoint = mountpoint_checked(Path(args.mountpoint))
     unlock(args, repo_path(args))
     if args.foreground:
         _serve(args, mountpoint, lambda: print(f"History is mounted at {mountpoint}; Ctrl-C unmounts it.",
@@ -45,20 +44,20 @@ def cmd_mount(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, mountpoint: Path, ready: Callable[[], None]) -> None:
-    from timekeep.core.mount.run import serve
+    from timekeep.core.api import serve_mount
 
     with open_repo(args) as tk:
-        serve(tk, mountpoint, records_folder(), ready)
+        serve_mount(tk, mountpoint, records_folder(), ready)
 
 
 def _background(args: argparse.Namespace, mountpoint: Path) -> int:
     """Fork; the child mounts and says "ok" (or its error) through a pipe once the kernel has the mount, and the
     command returns then, so what follows (a file manager opened on it) finds it there."""
-    from timekeep.core.mount.run import log_path
+    from timekeep.core.api import mount_log
 
     records = records_folder()
     records.mkdir(parents=True, exist_ok=True, mode=0o700)
-    logged = log_path(records, mountpoint)
+    logged = mount_log(records, mountpoint)
     sys.stdout.flush()
     sys.stderr.flush()
     reader, writer = os.pipe()
@@ -112,7 +111,7 @@ def _child(args: argparse.Namespace, mountpoint: Path, logged: Path, writer: int
 
 
 def cmd_unmount(args: argparse.Namespace) -> int:
-    from timekeep.core.mount.run import unmount
+    from timekeep.core.api import unmount
 
     unmount(Path(args.mountpoint), records_folder())
     print(f"Unmounted {os.path.abspath(args.mountpoint)}.")

@@ -12,8 +12,9 @@ DEVICE = Path("/dev/fuse")
 INSTALL = "install FUSE 3 (Debian and Ubuntu: sudo apt-get install fuse3 libfuse3-3)"
 
 
-def fuse_missing(device: Path = DEVICE) -> str | None:
+def fuse_missing(device: Path | None = None) -> str | None:
     """Why a mount cannot be made here (a sentence naming the remedy), or None when it can."""
+    device = DEVICE if device is None else device
     if not device.exists():
         return f"this computer cannot mount history: {device} does not exist (no FUSE in this kernel or container)"
     if not os.access(device, os.R_OK | os.W_OK):

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from timekeep.core.api import Timekeep
 
 FS_TYPE = "fuse.timekeep"
+MAX_THREADS = 8  # libfuse's threads answering the kernel; said outright, as libfuse 3.14's default is refused
 log = logging.getLogger("timekeep.mount")
 
 
@@ -88,7 +89,10 @@ def serve(tk: Timekeep, mountpoint: Path, records: Path, ready: Callable[[], Non
     recorded in `records` while it runs. `ready` is called once the kernel has the mount."""
     import mfusepy
 
+    up = []
+
     def mounted() -> None:
+        up.append(True)
         write_record(records, MountRecord(str(mountpoint), os.getpid(), _log_path(records, mountpoint),
                                           str(tk.root)))
         if ready is not None:
@@ -97,9 +101,11 @@ def serve(tk: Timekeep, mountpoint: Path, records: Path, ready: Callable[[], Non
     operations = HistoryOperations(tk, HistoryTree(tk), mounted)
     try:
         mfusepy.FUSE(operations, str(mountpoint), foreground=True, ro=True, fsname="timekeep", subtype="timekeep",
-                     default_permissions=True)
+                     default_permissions=True, max_threads=MAX_THREADS)
     except RuntimeError as err:
-        raise MountFailed(f"could not mount history at {mountpoint} (libfuse said {err}); the log says why") from None
+        if not up:
+            raise MountFailed(f"could not mount history at {mountpoint} (libfuse said {err})") from None
+        # else the loop was ended by SIGINT or SIGTERM (libfuse's own handlers), once it had unmounted
     finally:
         forget_record(records, mountpoint)
 
@@ -146,6 +152,9 @@ def unmount(mountpoint: Path, records: Path, wait_s: float = 10.0) -> None:
     if kind != FS_TYPE:
         raise UsageError(f"{where} is not a Timekeep mount (it is {kind}); leaving it alone")
     done = subprocess.run(["fusermount3", "-u", str(where)], capture_output=True, text=True, check=False)
+    if done.returncode != 0 and (record is None or not _running(record.pid)):
+        # a dead mount (its process killed) with a file still open in it: nothing can be read there any more
+        done = subprocess.run(["fusermount3", "-u", "-z", str(where)], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         said = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
         raise MountFailed(f"could not unmount {where}: {said} (close what still uses it, then try again)")
