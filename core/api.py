@@ -515,6 +515,13 @@ def mount_record(records: Path, mountpoint: Path) -> MountRecord | None:
     return read_record(records, mountpoint)
 
 
+def folder_in_mount(snapshots: Collection[SnapshotInfo], snapshot_id: int | None, path: bytes | None) -> str:
+    """Where `path` as it was at the snapshot (None: the newest) lies inside a mount: by-time/<time>/… or latest/…"""
+    from timekeep.core.mount.names import folder_in_mount as where
+
+    return where(snapshots, snapshot_id, path)
+
+
 def mount_log(records: Path, mountpoint: Path) -> Path:
     """Where a background mount at `mountpoint` writes what it has to say."""
     from timekeep.core.mount.run import log_path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
 
@@ -32,3 +33,15 @@ def snapshot_names(snapshots: Iterable[SnapshotInfo], tz: tzinfo | None = None) 
         name = time_name(snap.time_ns, tz)
         names[name if seen[name] == 1 else f"{name}.{snap.id}"] = snap
     return names
+
+
+def folder_in_mount(snapshots: Iterable[SnapshotInfo], snapshot_id: int | None, path: bytes | None,
+                    tz: tzinfo | None = None) -> str:
+    """Where a folder as it was at a snapshot (None: the newest) is, relative to the mount point:
+    `by-time/<snapshot>/<path>`, or `latest/<path>`."""
+    top = LATEST
+    if snapshot_id is not None:
+        top = next((f"{BY_TIME}/{name}" for name, snap in snapshot_names(snapshots, tz).items()
+                    if snap.id == snapshot_id), LATEST)
+    inside = os.fsdecode(path or b"/").strip("/")
+    return f"{top}/{inside}" if inside else top
