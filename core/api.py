@@ -516,7 +516,7 @@ def mount_record(records: Path, mountpoint: Path) -> MountRecord | None:
 
 
 def folder_in_mount(snapshots: Collection[SnapshotInfo], snapshot_id: int | None, path: bytes | None) -> str:
-    """Where `path` as it was at the snapshot (None: the newest) lies inside a mount: by-time/<time>/… or latest/…"""
+    """Where `path` as it was at the snapshot (None: the newest) lies inside a mount: by-time/<time>/…"""
     from timekeep.core.mount.names import folder_in_mount as where
 
     return where(snapshots, snapshot_id, path)

@@ -43,7 +43,7 @@ def running(qtbot, tmp_path: Path, plain_and_encrypted: str):  # type: ignore[no
 
 
 def test_browse_mounts_and_opens_the_time_shown_and_quit_unmounts(qtbot, running) -> None:  # type: ignore[no-untyped-def]
-    app, window, repo, docs = running
+    _, window, repo, docs = running
     opened: list[QUrl] = []
     browse = window.browse_files
     browse.opener = lambda url: opened.append(url) or True
@@ -60,7 +60,8 @@ def test_browse_mounts_and_opens_the_time_shown_and_quit_unmounts(qtbot, running
     window.timeline.set_position(window.timeline.now_position)  # Now: the newest snapshot, already mounted
     with qtbot.waitSignal(browse.mounted, timeout=10_000):
         browse.action.trigger()
-    assert Path(opened[1].toLocalFile()) == browse.mountpoint / "latest" / str(docs).lstrip("/")
+    newest = max(names(repo).items(), key=lambda kv: kv[1])[0]
+    assert Path(opened[1].toLocalFile()) == browse.mountpoint / "by-time" / newest / str(docs).lstrip("/")
     assert (Path(opened[1].toLocalFile()) / "a.txt").read_bytes() == b"second\n"
 
     window.quit_requested.emit()

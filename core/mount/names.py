@@ -38,10 +38,10 @@ def snapshot_names(snapshots: Iterable[SnapshotInfo], tz: tzinfo | None = None) 
 def folder_in_mount(snapshots: Iterable[SnapshotInfo], snapshot_id: int | None, path: bytes | None,
                     tz: tzinfo | None = None) -> str:
     """Where a folder as it was at a snapshot (None: the newest) is, relative to the mount point:
-    `by-time/<snapshot>/<path>`, or `latest/<path>`."""
-    top = LATEST
-    if snapshot_id is not None:
-        top = next((f"{BY_TIME}/{name}" for name, snap in snapshot_names(snapshots, tz).items()
-                    if snap.id == snapshot_id), LATEST)
+    `by-time/<snapshot>/<path>` (`latest/<path>` when there is no such snapshot). The snapshot's own folder
+    rather than `latest`, a link the kernel asks us to read again on every lookup beneath it."""
+    named = snapshot_names(snapshots, tz)
+    wanted = snapshot_id if snapshot_id is not None else max((s.id for s in named.values()), default=None)
+    top = next((f"{BY_TIME}/{name}" for name, snap in named.items() if snap.id == wanted), LATEST)
     inside = os.fsdecode(path or b"/").strip("/")
     return f"{top}/{inside}" if inside else top

@@ -8,6 +8,7 @@ killed outright leaves the repository as it was (the kernel keeps a dead mount p
 
 from __future__ import annotations
 
+import ctypes.util
 import hashlib
 import json
 import logging
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from timekeep.core.api import Timekeep
 
 FS_TYPE = "fuse.timekeep"
+# What is under a path never changes (`latest` is a link, read anew each time; a listing is always asked for), so
+# the kernel may keep attributes, names and file pages: `ls -l` of a big folder asks once, not once a second.
+CACHE_S = 60
 MAX_THREADS = 8  # libfuse's threads answering the kernel; said outright, as libfuse 3.14's default is refused
 log = logging.getLogger("timekeep.mount")
 
@@ -87,6 +91,8 @@ def _unescape(text: str) -> str:
 def serve(tk: Timekeep, mountpoint: Path, records: Path, ready: Callable[[], None] | None = None) -> None:
     """Mount the history of `tk` at `mountpoint` and answer the kernel until it is unmounted; the mount is
     recorded in `records` while it runs. `ready` is called once the kernel has the mount."""
+    # mfusepy would take libfuse 2 where both are installed (borg's llfuse brings it); ours is libfuse 3
+    os.environ.setdefault("FUSE_LIBRARY_PATH", ctypes.util.find_library("fuse3") or "libfuse3.so.3")
     import mfusepy
 
     up = []
@@ -101,7 +107,8 @@ def serve(tk: Timekeep, mountpoint: Path, records: Path, ready: Callable[[], Non
     operations = HistoryOperations(tk, HistoryTree(tk), mounted)
     try:
         mfusepy.FUSE(operations, str(mountpoint), foreground=True, ro=True, fsname="timekeep", subtype="timekeep",
-                     default_permissions=True, max_threads=MAX_THREADS)
+                     default_permissions=True, max_threads=MAX_THREADS, kernel_cache=True,
+                     attr_timeout=CACHE_S, entry_timeout=CACHE_S)
     except RuntimeError as err:
         if not up:
             raise MountFailed(f"could not mount history at {mountpoint} (libfuse said {err})") from None
