@@ -32,7 +32,6 @@ FS_TYPE = "fuse.timekeep"
 # What is under a path never changes (`latest` is a link, read anew each time; a listing is always asked for), so
 # the kernel may keep attributes, names and file pages: `ls -l` of a big folder asks once, not once a second.
 CACHE_S = 60
-MAX_THREADS = 8  # libfuse's threads answering the kernel; said outright, as libfuse 3.14's default is refused
 log = logging.getLogger("timekeep.mount")
 
 
@@ -105,9 +104,9 @@ def serve(tk: Timekeep, mountpoint: Path, records: Path, ready: Callable[[], Non
             ready()
 
     operations = HistoryOperations(tk, HistoryTree(tk), mounted)
-    try:
+    try:  # one thread: each of libfuse's threads would enter Python anew on every call, and the GIL serves one
         mfusepy.FUSE(operations, str(mountpoint), foreground=True, ro=True, fsname="timekeep", subtype="timekeep",
-                     default_permissions=True, max_threads=MAX_THREADS, kernel_cache=True,
+                     default_permissions=True, nothreads=True, kernel_cache=True,
                      attr_timeout=CACHE_S, entry_timeout=CACHE_S)
     except RuntimeError as err:
         if not up:
