@@ -53,6 +53,8 @@ def history(tmp_path: Path) -> tuple[Path, Path]:
     make_tree(src, {"a.txt": b"first\n", "link": "-> a.txt", "keep": {"deep.txt": b"deep" * 100},
                     "gone.txt": b"soon deleted", "big.bin": os.urandom(BIG), "caf\xe9 n\xe4me.txt": b"unicode"})
     (src / "keep" / "deep.txt").chmod(0o600)
+    with open(os.fsencode(src) + b"/not utf-8 \xff\xfe.bin", "wb") as odd:  # a name no encoding decodes
+        odd.write(b"odd")
     repo = new_repo(tmp_path, src)
     backup(repo)
     (src / "a.txt").write_bytes(b"first\nsecond\n")
