@@ -13,10 +13,9 @@ from tests.agent_support import wait_for
 from tests.helpers import PASSPHRASE, backup, make_tree, new_repo
 from tests.mount_support import names, needs_fuse
 from tests.test_gui_window import start_app
+from timekeep.core.mount import available
 from timekeep.core.mount.run import mounted_type
 from timekeep.gui.key_jobs import hold_for_agent
-
-pytestmark = needs_fuse
 
 
 @pytest.fixture
@@ -42,6 +41,7 @@ def running(qtbot, tmp_path: Path, plain_and_encrypted: str):  # type: ignore[no
         thread.join(30)
 
 
+@needs_fuse
 def test_browse_mounts_and_opens_the_time_shown_and_quit_unmounts(qtbot, running) -> None:  # type: ignore[no-untyped-def]
     _, window, repo, docs = running
     opened: list[QUrl] = []
@@ -66,3 +66,17 @@ def test_browse_mounts_and_opens_the_time_shown_and_quit_unmounts(qtbot, running
 
     window.quit_requested.emit()
     wait_for(lambda: mounted_type(browse.mountpoint) is None, 30, what="the mount to be let go at quit")
+
+
+def test_without_fuse_browse_says_why_in_the_status_bar(qtbot, running, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    _, window, _, _ = running
+    monkeypatch.setattr(available, "DEVICE", tmp_path / "no-fuse-here")
+    browse = window.browse_files
+    opened: list[QUrl] = []
+    browse.opener = lambda url: opened.append(url) or True
+    with qtbot.waitSignal(browse.failed, timeout=10_000) as failed:
+        browse.action.trigger()
+    assert "no-fuse-here does not exist" in failed.args[0]
+    assert window.statusBar().currentMessage().startswith("Could not browse in the file manager: this computer")
+    assert opened == [] and not browse.is_mounted
