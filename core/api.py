@@ -53,7 +53,6 @@ from timekeep.core.types import (
 )
 
 if TYPE_CHECKING:
-    from timekeep.core.mount.run import MountRecord
     from timekeep.core.restore.ranges import VersionRanges
 
 ProgressCallback = Callable[[Progress], None]
@@ -506,13 +505,6 @@ def unmount(mountpoint: Path, records: Path) -> None:
     from timekeep.core.mount.run import unmount as let_go
 
     let_go(mountpoint, records)
-
-
-def mount_record(records: Path, mountpoint: Path) -> MountRecord | None:
-    """The running mount at `mountpoint` as its process wrote it down (pid, log, repository), if any."""
-    from timekeep.core.mount.run import read_record
-
-    return read_record(records, mountpoint)
 
 
 def folder_in_mount(snapshots: Collection[SnapshotInfo], snapshot_id: int | None, path: bytes | None) -> str:
