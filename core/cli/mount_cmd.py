@@ -64,10 +64,10 @@ def _background(args: argparse.Namespace, mountpoint: Path) -> int:
     pid = os.fork()
     if pid == 0:  # the mount's process: its own session, its output to the log
         os.close(reader)
-        code = _child(args, mountpoint, logged, writer)
+        ended = _child(args, mountpoint, logged, writer)
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(code)  # never back into the command's own ending: the parent says what happened
+        os._exit(ended)  # never back into the command's own ending: the parent says what happened
     os.close(writer)
     with os.fdopen(reader, "rb") as said:
         answer = said.read().decode(errors="replace")
