@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from timekeep.core import browsing, check, folders, key_export, rekeying, restoring, storing, thinning, unlocking
 from timekeep.core.crypto import keys
@@ -52,6 +52,9 @@ from timekeep.core.types import (
     SnapshotSummary,
     VersionInfo,
 )
+
+if TYPE_CHECKING:
+    from timekeep.core.restore.ranges import VersionRanges
 
 ProgressCallback = Callable[[Progress], None]
 __all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
@@ -435,6 +438,13 @@ class Timekeep:
     def write_version(self, plan: Plan, out: BinaryIO) -> None:
         restoring.write_version(self._repo, plan, out)
 
+    def version_ranges(self, plan: Plan) -> VersionRanges:
+        """The version readable by range (a mounted file): only the frames a read needs are fetched, each chunk
+        checked, the whole file checked when it is read to its end (timekeep.core.restore.ranges)."""
+        from timekeep.core.restore.ranges import VersionRanges
+
+        return VersionRanges(self._repo.source, plan)
+
     def restore(self, path: bytes, snapshot_id: int, dest: bytes | None = None, overwrite: bool = False,
                 progress: ProgressCallback | None = None) -> RestoreResult:
         return restoring.restore(self._repo, path, snapshot_id, dest, overwrite, progress)
@@ -478,3 +488,48 @@ def init_refusal(path: str | Path) -> str | None:
     if is_remote(path):
         return None
     return refusal(str(path))
+
+
+# --- history as a read-only folder (timekeep.core.mount; `records` is where running mounts are written down) ----
+
+def mount_unavailable(device: Path | None = None) -> str | None:
+    """Why this computer cannot mount history (no /dev/fuse, libfuse 3 or fusermount3), in a sentence; or None."""
+    from timekeep.core.mount.available import fuse_missing
+
+    return fuse_missing(device)
+
+
+def mountpoint_checked(path: Path) -> Path:
+    """The mount point, absolute; UsageError (one line) unless it is an empty folder that is no mount point."""
+    from timekeep.core.mount.run import check_mountpoint
+
+    return check_mountpoint(path)
+
+
+def serve_mount(tk: Timekeep, mountpoint: Path, records: Path, ready: Callable[[], None] | None = None) -> None:
+    """Mount `tk`'s history at `mountpoint` and serve it until it is unmounted (SIGINT, SIGTERM, fusermount3 -u);
+    `ready` is called once the kernel has it."""
+    from timekeep.core.mount.run import serve
+
+    serve(tk, mountpoint, records, ready)
+
+
+def unmount(mountpoint: Path, records: Path) -> None:
+    """Unmount history mounted at `mountpoint` (a dead mount too); one line when nothing of ours is there."""
+    from timekeep.core.mount.run import unmount as let_go
+
+    let_go(mountpoint, records)
+
+
+def folder_in_mount(snapshots: Collection[SnapshotInfo], snapshot_id: int | None, path: bytes | None) -> str:
+    """Where `path` as it was at the snapshot (None: the newest) lies inside a mount: by-time/<time>/…"""
+    from timekeep.core.mount.names import folder_in_mount as where
+
+    return where(snapshots, snapshot_id, path)
+
+
+def mount_log(records: Path, mountpoint: Path) -> Path:
+    """Where a background mount at `mountpoint` writes what it has to say."""
+    from timekeep.core.mount.run import log_path
+
+    return log_path(records, mountpoint)

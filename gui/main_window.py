@@ -31,6 +31,7 @@ from timekeep.core.api import Timekeep, is_remote
 from timekeep.core.types import FolderInfo, SnapshotInfo
 from timekeep.gui import wording
 from timekeep.gui.assets import Assets
+from timekeep.gui.browse import HistoryMount
 from timekeep.gui.browser import Browser
 from timekeep.gui.engine_bridge import EngineBridge, History
 from timekeep.gui.file_actions import FileActions, Target
@@ -167,7 +168,8 @@ class MainWindow(QMainWindow):
         app_menu.addActions([self.backup_action, self.check_action, self.settings_action])
         app_menu.addSeparator()
         app_menu.addAction(quit_action)
-        self.menuBar().addMenu("&File").addActions(self.actions_.actions)
+        self.browse_files = HistoryMount(self)  # "Browse in the file manager": gui/browse.py
+        self.menuBar().addMenu("&File").addActions([*self.actions_.actions, self.browse_files.action])
         self.help = HelpMenu(self, self.bridge.workers)
         toolbar = QToolBar("Main")
         toolbar.setObjectName("main_toolbar")

@@ -192,6 +192,18 @@ def _add_browsing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     restore.add_argument("--overwrite", action="store_true", help="replace files that differ")
     restore.add_argument("--quiet", action="store_true", help="print only errors")
     _add_searching(sub, common)
+    _add_mounting(sub, common)
+
+
+def _add_mounting(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    mount = _command(sub, common, "mount", lazy("mount_cmd", "cmd_mount"),
+                     "show all of history as a read-only folder: by-time/, latest/ and versions/ (FUSE)")
+    mount.add_argument("mountpoint", metavar="MOUNTPOINT", help="an empty folder")
+    mount.add_argument("--foreground", action="store_true",
+                       help="stay attached until Ctrl-C (default: go to the background once mounted)")
+    unmount = _command(sub, common, "unmount", lazy("mount_cmd", "cmd_unmount"),
+                       "unmount history mounted by `timekeep mount` (also one whose process was killed)")
+    unmount.add_argument("mountpoint", metavar="MOUNTPOINT")
 
 
 def _add_searching(sub: Subparsers, common: argparse.ArgumentParser) -> None:
