@@ -344,6 +344,15 @@ class Timekeep:
         `skip_unchanged` raises NothingChanged rather than add a snapshot that records nothing new."""
         return storing.backup(self._repo, trigger, progress, cancel, dirty, make_room, skip_unchanged)
 
+    def store_copy(self, source: Timekeep, snapshot_id: int, trigger: str = "away",
+                   cancel: threading.Event | None = None) -> SnapshotInfo:
+        """Store snapshot `snapshot_id` of the repository `source` as a snapshot of this one, at its original
+        time, every byte verified as it is copied (see timekeep.core.capture.transfer); done once per source
+        snapshot: a second call returns the snapshot the first made."""
+        from timekeep.core.capture.transfer import transfer
+
+        return transfer(source._repo, snapshot_id, self._repo, trigger, cancel)
+
     def thinning_plan(self, now_ns: int | None = None, drop: Collection[int] | None = None
                       ) -> tuple[list[int], list[int]]:
         return thinning.plan(self._repo, now_ns, drop)
