@@ -52,11 +52,15 @@ class Executor:
         self.last_storage: datetime | None = None  # attempted: stored, failed or nothing to do
         self.last_reconcile: datetime | None = None
         self.last_result: JobResult | None = None  # the last storage time's
+        # job kinds run by another part of the agent (the away stores'), given the destination whatever its state
+        self.extra: dict[str, Callable[[Destination, Job], JobResult]] = {}
 
     def __call__(self, job: Job) -> JobResult:
         dest = self.host.destinations.get(job.destination)
         if dest is None:
             raise UsageError(f"{job.destination} is no longer one of the agent's destinations")
+        if job.kind in self.extra:
+            return self.extra[job.kind](dest, job)
         if not dest.present:
             raise UsageError(f"{dest.key} is not connected: {dest.presence.reason}")
         if dest.locked is not None:  # queued before it was found locked: its turn comes once it is unlocked

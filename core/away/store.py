@@ -112,6 +112,15 @@ def size_on_disk(path: Path) -> int:
     return total
 
 
+def describe(path: Path, cap: int) -> AwayStoreInfo:
+    """Its snapshots (counted from its manifests: no key needed), size and cap."""
+    try:
+        names = [p.name for p in (path / "snapshots").iterdir() if p.name.endswith(".manifest")]
+    except OSError:
+        names = []
+    return AwayStoreInfo(path, len({name.split(".")[0].split("-")[0] for name in names}), size_on_disk(path), cap)
+
+
 def _index_home(path: Path) -> Path | None:
     try:
         config = repo_layout.load_config(path)

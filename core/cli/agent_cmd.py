@@ -151,13 +151,14 @@ def _folder_lines(folders: tuple[FolderStatus, ...], connected: bool) -> list[st
 
 
 def _destination_line(dest: DestinationStatus) -> str:
+    away = f"; away history: {dest.away}" if dest.away else ""
     if not dest.present:
-        return f"{dest.path}  absent: {dest.reason}"
+        return f"{dest.path}  absent: {dest.reason}{away}"
     latest = f", latest {_local(dest.latest)}" if dest.latest else ""
     waiting = f"; {plural(dest.pending_paths, 'change')} ({units.size(dest.pending_bytes)}) waiting for the next backup"
     if dest.locked:
-        return f"{dest.path}  locked: {dest.locked}{waiting}"
-    return f"{dest.path}  connected: {plural(dest.snapshots, 'snapshot')}{latest}{waiting}"
+        return f"{dest.path}  locked: {dest.locked}{waiting}{away}"
+    return f"{dest.path}  connected: {plural(dest.snapshots, 'snapshot')}{latest}{waiting}{away}"
 
 
 def _local(iso: str | None) -> str:

@@ -1,0 +1,207 @@
+"""The agent's away stores: history kept on this computer while a destination's drive is absent.
+
+While a drive the agent has seen is away, the folders it protects stay watched; their changes are journaled
+in that destination's away store (timekeep.core.away), and the storage times the schedule makes due go there
+(job kind "away", trigger "away"). When the drive is back, a "move" job puts the away snapshots onto it, in
+time order, before any other storage time of it; the store is then removed.
+
+A destination gets an away store only when it can be kept as safely as the drive: an unencrypted one, or an
+encrypted one whose key this agent holds (it unlocked the drive since it started). Otherwise its changes wait
+for the drive as before, and the status says why. Drives only: a bucket out of reach keeps no away store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from timekeep.core.agent.destination import Destination, protected_by
+from timekeep.core.agent.executor import FAILURES
+from timekeep.core.agent.jobs import Job
+from timekeep.core.agent.messages import JobProgress, JobResult
+from timekeep.core.api import Timekeep, is_encrypted
+from timekeep.core.away import keeping, moving, store
+from timekeep.core.capture.excludes import Excludes
+from timekeep.core.crypto.sealing import unlocked
+from timekeep.core.index.journal import JournalEntry
+from timekeep.core.units import size
+
+if TYPE_CHECKING:
+    from timekeep.core.agent.agent import Agent
+
+log = logging.getLogger(__name__)
+
+
+class AwayStores:
+    """Follows each drive destination's away store: journals into it, queues its storage times and its move."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.encrypted: dict[str, bool] = {}  # learned while the drive was there
+        self.pending: dict[str, int] = {}  # paths journaled in each store, as last counted
+        self.folders: dict[str, dict[bytes, Excludes]] = {}  # each away destination's, as last known
+        self.why_not: dict[str, str] = {}  # why a destination away keeps no history here
+        self._move_tried: set[str] = set()  # moved (or tried) since it came back
+        agent.executor.extra.update({"away": self._store, "move": self._move})
+
+    def path_of(self, dest: Destination) -> Path | None:
+        """The destination's away store, by its repository id (as last seen on the drive)."""
+        rid = dest.presence.repository_id
+        if rid is None:
+            known = self.agent.poller.known.get(Path(dest.key))
+            rid = known[0] if known else None
+        return None if rid is None or dest.remote else store.path_for(rid)
+
+    def cap(self, path: Path) -> int:
+        return store.cap_from(self.agent.config.raw, path)
+
+    # following the destinations
+    def check(self) -> None:
+        """After each drive poll: learn what the drives present are, queue the move of a drive come back."""
+        for dest in self.agent.destinations.values():
+            if dest.remote:
+                continue
+            if not dest.present:
+                self._move_tried.discard(dest.key)
+                continue
+            if dest.folders:
+                self.folders[dest.key] = dict(dest.folders)
+            if dest.key not in self.encrypted:
+                try:
+                    self.encrypted[dest.key] = is_encrypted(dest.path)
+                except FAILURES:
+                    continue
+            path = self.path_of(dest)
+            if dest.locked is None and dest.key not in self._move_tried and path is not None \
+                    and moving.pending(path):
+                self._move_tried.add(dest.key)
+                self.agent.runner.submit("move", dest.key, "drive-returned")
+
+    def away(self) -> list[tuple[Destination, Path]]:
+        """The destinations away now that may keep history here, with their stores."""
+        found = []
+        for dest in self.agent.destinations.values():
+            path = None if dest.present else self.path_of(dest)
+            if path is not None and self._may_keep(dest, path):
+                found.append((dest, path))
+        return found
+
+    def _may_keep(self, dest: Destination, path: Path) -> bool:
+        if store.exists(path):
+            ok = store.unlock(path)
+        elif dest.key not in self.encrypted:
+            ok = False
+        else:
+            ok = not self.encrypted[dest.key] or unlocked(path.name) is not None
+        self.why_not.pop(dest.key, None)
+        if not ok:
+            self.why_not[dest.key] = ("encrypted, and its key has not been given since the agent started: its "
+                                      "changes wait for the drive")
+        return ok
+
+    def roots(self) -> set[bytes]:
+        """The folders to keep watching while their drive is away."""
+        return {root for dest, path in self.away() for root in self._folders(dest, path)}
+
+    def _folders(self, dest: Destination, path: Path) -> Mapping[bytes, Excludes]:
+        known = self.folders.get(dest.key) or dest.folders
+        if not known and store.exists(path):
+            try:
+                known = self.folders[dest.key] = keeping.folders_of(path)
+            except FAILURES as err:
+                log.warning("%s: cannot read its away store's folders: %s", dest.key, err)
+        return known
+
+    def record(self, sizes: Mapping[bytes, int], now_ns: int, origins: Mapping[bytes, bytes]) -> None:
+        """Journal changed paths in the away store of each destination away (made on the first change)."""
+        for dest, path in self.away():
+            folders = self._folders(dest, path)
+            entries = [JournalEntry(root, p, n, origins.get(p)) for p, n in sizes.items()
+                       if (root := protected_by(p, folders)) is not None]
+            if not entries:
+                continue
+            try:
+                if not store.exists(path):
+                    store.create(path, path.name, unlocked(path.name))
+                    log.info("%s is away: its changes are kept on this computer, in %s", dest.key, path)
+                self.pending[dest.key] = self.pending.get(dest.key, 0) + keeping.record(path, entries, now_ns)
+            except FAILURES as err:
+                log.warning("%s: cannot journal in its away store (%s); the drive gets them when back", dest.key, err)
+
+    def request(self, trigger: str) -> bool:
+        """A storage time is due and no destination is connected: queue one for each away store with changes."""
+        queued = False
+        for dest, path in self.away():
+            if dest.key not in self.pending:  # the agent started while the drive was away
+                self.pending[dest.key] = self._count(path) if store.exists(path) else 0
+            if self.pending.get(dest.key):
+                self.agent.runner.submit("away", dest.key, trigger)
+                queued = True
+        return queued
+
+    # the jobs
+    def _store(self, dest: Destination, job: Job) -> JobResult:
+        path = self.path_of(dest)
+        if dest.present or path is None or not store.exists(path):
+            return JobResult(destination=dest.key, skipped="the drive is connected, or nothing waits here")
+        self.agent.flush()
+        try:
+            with Timekeep.open(path, writer=True) as tk:
+                keeping.sync_folders(tk, self._folders(dest, path))
+            outcome = keeping.storage_time(path, self.cap(path), "away", lambda p: self._progress(job, p), job.cancel)
+        finally:
+            self.agent.executor.last_storage = self.agent.wall()
+            self.pending[dest.key] = self._count(path)
+        snap = outcome.snapshot
+        said = outcome.skipped if snap is None else f"away snapshot {snap.id} kept on this computer"
+        log.info("%s done: %s", job.describe(), said)
+        return JobResult(destination=dest.key, snapshot=snap, errors=tuple(outcome.errors), skipped=outcome.skipped)
+
+    def _move(self, dest: Destination, job: Job) -> JobResult:
+        path = self.path_of(dest)
+        if path is None:
+            return JobResult(destination=dest.key, skipped="no away store")
+        try:
+            moved = moving.move(path, dest.path, job.cancel)
+        finally:
+            dest.needs_reconcile = True
+            self.agent.executor._refresh(dest)
+        self.pending.pop(dest.key, None)
+        for error in moved.errors:
+            log.warning("%s: %s could not be moved from this computer: %s", dest.key, os.fsdecode(error.path),
+                        error.message)
+        log.info("%s done: %d away snapshots moved onto the drive", job.describe(), len(moved.snapshots))
+        last = moved.snapshots[-1] if moved.snapshots else None
+        return JobResult(destination=dest.key, snapshot=last, errors=tuple(moved.errors),
+                         skipped="" if last else "nothing was kept away")
+
+    def _progress(self, job: Job, progress: object) -> None:
+        from timekeep.core.types import Progress
+
+        if isinstance(progress, Progress):
+            self.agent.executor.publish(JobProgress(job.id, progress))
+
+    def _count(self, path: Path) -> int:
+        try:
+            with Timekeep.open(path) as tk:
+                return tk.journal.stats().paths
+        except FAILURES:
+            return 0
+
+    # what the status shows
+    def describe(self, dest: Destination) -> str | None:
+        """The destination's away store in words: its snapshots, size and cap; or why it keeps none."""
+        path = self.path_of(dest)
+        if path is None:
+            return None
+        if not store.exists(path):
+            return None if dest.present else self.why_not.get(dest.key)
+        try:
+            info = store.describe(path, self.cap(path))
+        except FAILURES as err:
+            return f"kept on this computer, unreadable now: {err}"
+        return (f"{info.snapshots} snapshots kept on this computer while it was away ({size(info.size)} of a "
+                f"{size(info.cap)} cap)")

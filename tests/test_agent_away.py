@@ -1,0 +1,76 @@
+"""History while the drive is away, through the in-process agent with real watchers and an injected clock: storage
+times due while the drive is absent go to the away store on this computer; when the drive returns each away
+snapshot lands on it with its own time and trigger, every version restores byte-exact, and the store is gone.
+Plain and encrypted (the store then uses the drive's key, which the agent holds)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.agent_support import InProcess, agent_config
+from tests.helpers import backup, make_tree, new_repo, read_tree
+from tests.treeops import restore_into
+from timekeep.core.agent.messages import Status
+from timekeep.core.agent.service import Service
+from timekeep.core.api import Timekeep, is_encrypted, repository_id
+from timekeep.core.away import store
+from timekeep.core.cli.agent_cmd import status_lines
+from timekeep.core.schedule.policy import Policy
+
+HOURLY = Policy(interval_s=3600, at_shutdown=False, journal_paths=10**9, reconcile_every_s=10**8,
+                coalesce_every_s=10**8, coalesce_after_start_s=10**8)
+
+
+@pytest.fixture(autouse=True)
+def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    import timekeep.core.capture.read as read
+
+    monkeypatch.setattr(read, "RACY_NS", 1)
+
+
+def away_snapshots(path: Path) -> int:
+    return store.describe(path, 0).snapshots if store.exists(path) else 0
+
+
+def test_storage_times_while_away_reach_the_drive_with_their_times(tmp_path: Path, plain_and_encrypted: str) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"before", "keep.txt": b"untouched"})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    away_path = store.path_for(repository_id(repo))
+    unplugged = repo.with_name("unplugged")
+    states = []
+    with InProcess(agent_config(repo, policy=HOURLY)) as run:
+        dest = run.agent.destinations[str(repo)]
+        run.until(lambda: dest.present and str(repo) in run.agent.away.encrypted, what="the drive to be seen")
+        os.rename(repo, unplugged)
+        run.until(lambda: not dest.present, what="the drive to be gone")
+        for i in range(3):
+            with run.changes(src / "notes.txt", src / f"new{i}.txt"):
+                (src / "notes.txt").write_bytes(f"edited while away, {i}\n".encode() * (i + 1))
+                (src / f"new{i}.txt").write_bytes(os.urandom(5000))
+            run.clock.advance(hours=1, seconds=1)
+            run.until(lambda i=i: away_snapshots(away_path) == i + 1, what=f"away snapshot {i + 1}")
+            run.idle()
+            states.append(read_tree(src))
+        assert is_encrypted(away_path) == (plain_and_encrypted == "encrypted")
+        status = Status.from_wire(Service(run.agent).op_status())  # as a client reads it
+        line = next(t for t in status_lines(status) if str(repo) in t)
+        assert "absent" in line and "3 snapshots kept on this computer" in line
+        with Timekeep.open(away_path) as tk:
+            times = [s.time_ns for s in tk.snapshots()]
+        os.rename(unplugged, repo)
+        run.until(lambda: not away_path.exists(), what="the away store to be moved and removed")
+        run.idle()
+    with Timekeep.open(repo) as tk:
+        snaps = tk.snapshots()
+        moved = [s for s in snaps if s.trigger == "away"]
+        assert [s.time_ns for s in moved] == times
+        assert snaps[0].time_ns < moved[0].time_ns and snaps.index(moved[-1]) >= len(snaps) - 2
+        for snap, state in zip(moved, states, strict=True):
+            assert restore_into(tk, os.fsencode(src), snap.id, tmp_path / f"r{snap.id}")[0] == state
+        assert restore_into(tk, os.fsencode(src), snaps[-1].id, tmp_path / "last")[0] == read_tree(src)
+
