@@ -12,8 +12,8 @@ import pytest
 
 from tests.agent_support import InProcess, agent_config
 from tests.helpers import backup, make_tree, new_repo, read_tree
-from tests.treeops import restore_into
-from timekeep.core.agent.messages import Status
+from tests.treeops import fill_leaving, restore_into, small_tmpfs
+from timekeep.core.agent.messages import JobFinished, Status
 from timekeep.core.agent.service import Service
 from timekeep.core.api import Timekeep, is_encrypted, repository_id
 from timekeep.core.away import store
@@ -74,3 +74,40 @@ def test_storage_times_while_away_reach_the_drive_with_their_times(tmp_path: Pat
             assert restore_into(tk, os.fsencode(src), snap.id, tmp_path / f"r{snap.id}")[0] == state
         assert restore_into(tk, os.fsencode(src), snaps[-1].id, tmp_path / "last")[0] == read_tree(src)
 
+
+
+def test_a_nearly_full_disk_refuses_cleanly_and_the_drive_gets_the_changes(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"before"})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    data = tmp_path / "data"
+    events: list[object] = []
+    with small_tmpfs(data, "96m"):
+        monkeypatch.setenv("XDG_DATA_HOME", str(data))
+        away_path = store.path_for(repository_id(repo))
+        unplugged = repo.with_name("unplugged")
+        with InProcess(agent_config(repo, policy=HOURLY)) as run:
+            run.agent.publish = events.append
+            dest = run.agent.destinations[str(repo)]
+            run.until(lambda: dest.present and str(repo) in run.agent.away.encrypted, what="the drive to be seen")
+            os.rename(repo, unplugged)
+            run.until(lambda: not dest.present, what="the drive to be gone")
+            with run.changes(src / "notes.txt"):
+                (src / "notes.txt").write_bytes(b"edited on a nearly full disk")
+            assert store.exists(away_path)
+            fill_leaving(data, 40 << 20)
+            run.clock.advance(hours=1, seconds=1)
+            finished = run.until(lambda: [e for e in events if isinstance(e, JobFinished) and e.info.kind == "away"],
+                                 what="the away storage time to end")
+            result = finished[0].result
+            assert not result.ok and result.exit_code == 4 and "not kept on this computer" in result.error
+            assert "\n" not in result.error and away_snapshots(away_path) == 0
+            os.rename(unplugged, repo)
+            run.until(lambda: not away_path.exists(), what="the empty away store to be removed")
+            run.until(lambda: dest.snapshot_count == 2, what="the drive-connected storage time")
+            run.idle()
+    with Timekeep.open(repo) as tk:
+        last = tk.snapshots()[-1]
+        assert restore_into(tk, os.fsencode(src), last.id, tmp_path / "r")[0] == read_tree(src)

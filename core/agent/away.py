@@ -45,11 +45,12 @@ class AwayStores:
         self.folders: dict[str, dict[bytes, Excludes]] = {}  # each away destination's, as last known
         self.why_not: dict[str, str] = {}  # why a destination away keeps no history here
         self._move_tried: set[str] = set()  # moved (or tried) since it came back
+        self._roots: set[bytes] = set()  # the folders watched for the away stores
         agent.executor.extra.update({"away": self._store, "move": self._move})
 
     def path_of(self, dest: Destination) -> Path | None:
         """The destination's away store, by its repository id (as last seen on the drive)."""
-        rid = dest.presence.repository_id
+        rid = dest.presence.repository_id if dest.present else None  # absent: another repository may be there
         if rid is None:
             known = self.agent.poller.known.get(Path(dest.key))
             rid = known[0] if known else None
@@ -76,9 +77,13 @@ class AwayStores:
                     continue
             path = self.path_of(dest)
             if dest.locked is None and dest.key not in self._move_tried and path is not None \
-                    and moving.pending(path):
+                    and store.exists(path):
                 self._move_tried.add(dest.key)
                 self.agent.runner.submit("move", dest.key, "drive-returned")
+        roots = self.roots()
+        if roots != self._roots:  # a drive went before this learned what it was: watch its folders now
+            self._roots = roots
+            self.agent._rewatch()
 
     def away(self) -> list[tuple[Destination, Path]]:
         """The destinations away now that may keep history here, with their stores."""

@@ -140,7 +140,9 @@ def _folder_lines(folders: tuple[FolderStatus, ...], connected: bool) -> list[st
                 "been connected since the agent started."]
     lines = ["Folders:"]
     for folder in folders:
-        if folder.watched:
+        if folder.watched and not folder.connected:
+            how = f"watched: {folder.note}"
+        elif folder.watched:
             how = "watched"
         elif not folder.connected:
             how = f"not watched: {folder.note}"
