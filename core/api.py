@@ -54,7 +54,7 @@ from timekeep.core.types import (
 
 ProgressCallback = Callable[[Progress], None]
 __all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
-    "Argon2Params", "RebuildReport", "Timekeep", "add_recovery_key", "answer_notice", "atomic_write",
+    "Argon2Params", "RebuildReport", "Timekeep", "add_recovery_key", "answer_notice", "atomic_write", "away_store",
     "change_passphrase", "check_passphrase", "describe_lost", "encrypt_repository", "export_keys",
     "forget_passphrase", "given_passphrase", "import_keys", "init_refusal", "init_repository", "is_encrypted",
     "is_remote", "is_repository", "keep_new_passphrase", "key_slots", "locate", "make_private", "missing_drive",
@@ -339,10 +339,11 @@ class Timekeep:
     def backup(self, trigger: str = "manual", progress: ProgressCallback | None = None,
                cancel: threading.Event | None = None,
                dirty: Mapping[bytes, Collection[bytes]] | None = None, make_room: bool = True,
-               skip_unchanged: bool = False) -> SnapshotInfo:
-        """Take a snapshot (see timekeep.core.storing.backup); `dirty` limits the scan to what a watcher journaled;
-        `skip_unchanged` raises NothingChanged rather than add a snapshot that records nothing new."""
-        return storing.backup(self._repo, trigger, progress, cancel, dirty, make_room, skip_unchanged)
+               skip_unchanged: bool = False, exact: bool = False) -> SnapshotInfo:
+        """Take a snapshot (see timekeep.core.storing.backup); `dirty` limits the scan to what a watcher journaled
+        (`exact`: to those paths alone, no folder walked); `skip_unchanged` raises NothingChanged rather than add
+        a snapshot that records nothing new."""
+        return storing.backup(self._repo, trigger, progress, cancel, dirty, make_room, skip_unchanged, exact)
 
     def store_copy(self, source: Timekeep, snapshot_id: int, trigger: str = "away",
                    cancel: threading.Event | None = None) -> SnapshotInfo:
@@ -464,6 +465,15 @@ def missing_drive(path: str | Path) -> str | None:
     from timekeep.core.drives import missing_drive as absent
 
     return absent(str(path), AgentPaths.from_platform().known_drives)
+
+
+def away_store(path: str | Path) -> Path | None:
+    """The repository on this computer keeping the history of `path` while its drive is away (core/away), to
+    open in its place for reading while `missing_drive` says the drive is away; None when there is none."""
+    from timekeep.core.away.store import exists, of_destination, unlock
+
+    found = None if is_remote(path) else of_destination(str(path))
+    return found if found is not None and exists(found) and unlock(found) else None
 
 
 def init_refusal(path: str | Path) -> str | None:

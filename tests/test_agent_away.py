@@ -5,12 +5,13 @@ Plain and encrypted (the store then uses the drive's key, which the agent holds)
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
-from tests.agent_support import InProcess, agent_config
+from tests.agent_support import InProcess, agent_config, cli
 from tests.helpers import backup, make_tree, new_repo, read_tree
 from tests.treeops import fill_leaving, restore_into, small_tmpfs
 from timekeep.core.agent.messages import JobFinished, Status
@@ -111,3 +112,37 @@ def test_a_nearly_full_disk_refuses_cleanly_and_the_drive_gets_the_changes(tmp_p
     with Timekeep.open(repo) as tk:
         last = tk.snapshots()[-1]
         assert restore_into(tk, os.fsencode(src), last.id, tmp_path / "r")[0] == read_tree(src)
+
+
+def test_while_away_the_command_line_reads_the_snapshots_kept_on_this_computer(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"before"})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    away_path = store.path_for(repository_id(repo))
+    with InProcess(agent_config(repo, policy=HOURLY)) as run:
+        dest = run.agent.destinations[str(repo)]
+        run.until(lambda: dest.present and str(repo) in run.agent.away.encrypted, what="the drive to be seen")
+        os.rename(repo, repo.with_name("unplugged"))
+        run.until(lambda: not dest.present, what="the drive to be gone")
+        for text in (b"first away", b"second away"):
+            with run.changes(src / "notes.txt"):
+                (src / "notes.txt").write_bytes(text)
+            run.clock.advance(hours=1, seconds=1)
+            run.until(lambda text=text: away_snapshots(away_path) == (1 if text == b"first away" else 2),
+                      what="an away snapshot")
+            run.idle()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    listed = cli(env, "--repo", str(repo), "snapshots", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [s["trigger"] for s in json.loads(listed.stdout)] == ["away", "away"]
+    assert "kept on this computer" in listed.stderr
+    first = cli(env, "--repo", str(repo), "cat", str(src / "notes.txt"), "--at", "1")
+    assert first.returncode == 0 and first.stdout == "first away", first.stderr
+    restored = cli(env, "--repo", str(repo), "restore", str(src), "--at", "2", "--to", str(tmp_path / "back"))
+    assert restored.returncode == 0, restored.stderr
+    assert (tmp_path / "back" / "src" / "notes.txt").read_bytes() == b"second away"
+    log = cli(env, "--repo", str(repo), "log", str(src / "notes.txt"))
+    assert log.returncode == 0 and log.stdout.count("\n") >= 2, log.stderr
+    refused = cli(env, "--repo", str(repo), "backup")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr

@@ -181,3 +181,18 @@ def test_a_move_killed_midway_completes_when_run_again(tmp_path: Path) -> None:
     found = drive_states(repo, src, tmp_path / "r")
     assert [tree for _, _, tree in found] == states
     assert len({t for t, _, _ in found}) == len(found) == 7
+
+
+def test_the_store_keeps_what_changed_and_the_folders_above_it_never_a_copy_of_the_rest(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"big": {"sibling.bin": os.urandom(1_000_000), "deep": {"x.txt": b"x"}}, "top.bin": b"t" * 9000})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    away = away_store_of(repo, src)
+    sid = change(away, src, {"big/deep/x.txt": b"edited deep down"})
+    with Timekeep.open(away) as tk:
+        assert tk.snapshots()[-1].bytes_new < 10_000
+        assert [e.path for e in tk.list_dir(os.fsencode(src), sid)] == [os.fsencode(src / "big")]
+        assert [e.path for e in tk.list_dir(os.fsencode(src / "big"), sid)] == [os.fsencode(src / "big/deep")]
+    moving.move(away, repo)
+    assert drive_states(repo, src, tmp_path / "r")[-1][2] == read_tree(src)

@@ -130,7 +130,7 @@ class AwayStores:
                 continue
             try:
                 if not store.exists(path):
-                    store.create(path, path.name, unlocked(path.name))
+                    store.create(path, path.name, unlocked(path.name), dest.key)
                     log.info("%s is away: its changes are kept on this computer, in %s", dest.key, path)
                 self.pending[dest.key] = self.pending.get(dest.key, 0) + keeping.record(path, entries, now_ns)
             except FAILURES as err:

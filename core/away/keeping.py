@@ -10,20 +10,18 @@ thinned first with the engine's coalescer (folded into the next one: the newest 
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from timekeep.core.agent.storage import Outcome, is_folder
+from timekeep.core.agent.storage import Outcome
 from timekeep.core.api import Timekeep
 from timekeep.core.away import store
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.errors import NothingChanged
 from timekeep.core.index.journal import JournalEntry
 from timekeep.core.types import Progress
-from timekeep.core.watch.debounce import needed
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +61,8 @@ def storage_time(path: Path, cap: int, trigger: str = "away", progress: Callable
         need = tk.journal.stats().bytes
         store.check_room(path, need, cap)
         thin_to(tk, path, cap - need)
-        lookup = functools.lru_cache(maxsize=None)(is_folder)
-        named = {root: needed(paths, lookup) for root, paths in dirty.items()}
-        try:
-            snap = tk.backup(trigger, progress, cancel, dirty=named, make_room=False, skip_unchanged=True)
+        try:  # every journaled path as it is: an exact storage time walks no folder to find a folder's children
+            snap = tk.backup(trigger, progress, cancel, dirty=dirty, make_room=False, skip_unchanged=True, exact=True)
         except NothingChanged as unchanged:
             tk.journal.clear(mark)
             return Outcome(None, skipped=str(unchanged))

@@ -73,6 +73,22 @@ def destination_id(path: Path) -> str | None:
         return None
 
 
+def of_destination(where: str) -> Path | None:
+    """The away store keeping history for the destination at `where` (as the agent names it), if there is one."""
+    try:
+        stores = sorted(p for p in home().iterdir() if not p.name.startswith(REMOVING))
+    except OSError:
+        return None
+    for path in stores:
+        try:
+            side = json.loads((path / SIDE_FILE).read_bytes())
+        except (OSError, ValueError):
+            continue
+        if isinstance(side, dict) and side.get("where") == where and exists(path):
+            return path
+    return None
+
+
 def free_bytes(path: Path) -> int:
     """Free space on the disk that holds (or will hold) `path`."""
     for candidate in (path, *path.parents):
@@ -141,7 +157,7 @@ def check_room(path: Path, need: int, cap: int) -> None:
                          f"cap of {size(cap)} ({SETTING} in settings.json). The changes wait for the backup drive")
 
 
-def create(path: Path, destination: str, sealing: Sealing | None) -> None:
+def create(path: Path, destination: str, sealing: Sealing | None, where: str = "") -> None:
     """Make the store (a leftover of a creation killed before its config.json was written is cleared first)."""
     if path.exists() and not exists(path):
         shutil.rmtree(path)
@@ -159,7 +175,7 @@ def create(path: Path, destination: str, sealing: Sealing | None) -> None:
     from timekeep.core.index.schema import open_index
 
     open_index(layout.index, create=True).close()
-    atomic_write(path / SIDE_FILE, json.dumps({"destination": destination}).encode() + b"\n")
+    atomic_write(path / SIDE_FILE, json.dumps({"destination": destination, "where": where}).encode() + b"\n")
 
 
 def unlock(path: Path) -> bool:
