@@ -467,13 +467,15 @@ def missing_drive(path: str | Path) -> str | None:
     return absent(str(path), AgentPaths.from_platform().known_drives)
 
 
-def away_store(path: str | Path) -> Path | None:
+def away_store(path: str | Path, passphrase_file: Path | None = None, interactive: bool = False) -> Path | None:
     """The repository on this computer keeping the history of `path` while its drive is away (core/away), to
-    open in its place for reading while `missing_drive` says the drive is away; None when there is none."""
+    open in its place for reading while the drive is away; None when there is none, or when it is encrypted
+    and the drive's passphrase (from the usual sources, the terminal when `interactive`) is not given."""
     from timekeep.core.away.store import exists, of_destination, unlock
 
     found = None if is_remote(path) else of_destination(str(path))
-    return found if found is not None and exists(found) and unlock(found) else None
+    source = unlocking.passphrase_source(passphrase_file, interactive=interactive)
+    return found if found is not None and exists(found) and unlock(found, source) else None
 
 
 def init_refusal(path: str | Path) -> str | None:

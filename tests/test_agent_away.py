@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.agent_support import InProcess, agent_config, cli
-from tests.helpers import backup, make_tree, new_repo, read_tree
+from tests.helpers import backup, child_env, make_tree, new_repo, read_tree
 from tests.treeops import fill_leaving, restore_into, small_tmpfs
 from timekeep.core.agent.messages import JobFinished, Status
 from timekeep.core.agent.service import Service
@@ -114,7 +114,8 @@ def test_a_nearly_full_disk_refuses_cleanly_and_the_drive_gets_the_changes(tmp_p
         assert restore_into(tk, os.fsencode(src), last.id, tmp_path / "r")[0] == read_tree(src)
 
 
-def test_while_away_the_command_line_reads_the_snapshots_kept_on_this_computer(tmp_path: Path) -> None:
+def test_while_away_the_command_line_reads_the_snapshots_kept_on_this_computer(tmp_path: Path,
+                                                                               plain_and_encrypted: str) -> None:
     src = tmp_path / "src"
     make_tree(src, {"notes.txt": b"before"})
     repo = new_repo(tmp_path, src)
@@ -132,7 +133,8 @@ def test_while_away_the_command_line_reads_the_snapshots_kept_on_this_computer(t
             run.until(lambda text=text: away_snapshots(away_path) == (1 if text == b"first away" else 2),
                       what="an away snapshot")
             run.idle()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    # an encrypted store opens with the drive's passphrase, through the copy of its key slots the agent kept
+    env = child_env(PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
     listed = cli(env, "--repo", str(repo), "snapshots", "--json")
     assert listed.returncode == 0, listed.stderr
     assert [s["trigger"] for s in json.loads(listed.stdout)] == ["away", "away"]
@@ -146,3 +148,6 @@ def test_while_away_the_command_line_reads_the_snapshots_kept_on_this_computer(t
     assert log.returncode == 0 and log.stdout.count("\n") >= 2, log.stderr
     refused = cli(env, "--repo", str(repo), "backup")
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    if plain_and_encrypted == "encrypted":
+        without = cli({k: v for k, v in env.items() if k != "TIMEKEEP_PASSPHRASE"}, "--repo", str(repo), "snapshots")
+        assert without.returncode != 0 and "Traceback" not in without.stderr

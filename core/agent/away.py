@@ -46,6 +46,7 @@ class AwayStores:
         self.why_not: dict[str, str] = {}  # why a destination away keeps no history here
         self._move_tried: set[str] = set()  # moved (or tried) since it came back
         self._roots: set[bytes] = set()  # the folders watched for the away stores
+        self._mirrored: set[str] = set()  # encrypted drives whose key slots were copied since they came
         agent.executor.extra.update({"away": self._store, "move": self._move})
 
     def path_of(self, dest: Destination) -> Path | None:
@@ -67,6 +68,7 @@ class AwayStores:
                 continue
             if not dest.present:
                 self._move_tried.discard(dest.key)
+                self._mirrored.discard(dest.key)
                 continue
             if dest.folders:
                 self.folders[dest.key] = dict(dest.folders)
@@ -76,6 +78,8 @@ class AwayStores:
                 except FAILURES:
                     continue
             path = self.path_of(dest)
+            if self.encrypted[dest.key] and path is not None and dest.key not in self._mirrored:
+                self._mirror(dest, path)
             if dest.locked is None and dest.key not in self._move_tried and path is not None \
                     and store.exists(path):
                 self._move_tried.add(dest.key)
@@ -84,6 +88,15 @@ class AwayStores:
         if roots != self._roots:  # a drive went before this learned what it was: watch its folders now
             self._roots = roots
             self.agent._rewatch()
+
+    def _mirror(self, dest: Destination, path: Path) -> None:
+        """Keep a copy of an encrypted drive's key slots, so its passphrase opens the away store (the CLI, the
+        window) while the drive is away."""
+        try:
+            store.mirror_slots(dest._drive(), path.name)
+            self._mirrored.add(dest.key)
+        except OSError as err:
+            log.warning("%s: cannot copy its key slots for its away store: %s", dest.key, err)
 
     def away(self) -> list[tuple[Destination, Path]]:
         """The destinations away now that may keep history here, with their stores."""

@@ -22,7 +22,8 @@ import platformdirs
 
 from timekeep.core.crypto import sealing as unlocked_keys
 from timekeep.core.crypto.sealing import Sealing
-from timekeep.core.errors import TimekeepError
+from timekeep.core.crypto.unlock import PassphraseSource
+from timekeep.core.errors import PassphraseUnavailable, TimekeepError
 from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.atomic import atomic_write
 from timekeep.core.units import size
@@ -178,9 +179,10 @@ def create(path: Path, destination: str, sealing: Sealing | None, where: str = "
     atomic_write(path / SIDE_FILE, json.dumps({"destination": destination, "where": where}).encode() + b"\n")
 
 
-def unlock(path: Path) -> bool:
-    """Register the destination's key (when this process holds it) for an encrypted store; False when the
-    store is encrypted and the key is not here."""
+def unlock(path: Path, source: PassphraseSource | None = None) -> bool:
+    """Register the destination's key for an encrypted store: the one this process holds, else (with `source`)
+    the one the drive's passphrase, recovery key or keyring entry opens in the copy of the drive's key slots
+    kept beside the stores (`mirror_slots`). False when the store is encrypted and no key opens it."""
     config = repo_layout.load_config(path)
     if not config.encrypted:
         return True
@@ -188,10 +190,33 @@ def unlock(path: Path) -> bool:
         return True
     dest = destination_id(path)
     held = unlocked_keys.unlocked(dest) if dest else None
+    if held is None and dest is not None and source is not None and (slots_home(dest) / "keys").is_dir():
+        try:
+            held = unlocked_keys.remember(dest, source.open(slots_home(dest), dest, config.key_check).unlocked.key)
+        except PassphraseUnavailable:
+            return False
     if held is None or held.key.check() != config.key_check:
         return False
     unlocked_keys.remember(config.repository_id, held.key)
     return True
+
+
+def slots_home(destination: str) -> Path:
+    """Where a copy of an encrypted destination's key slots is kept (`<id>.slots/keys/`): wrapped keys only, so
+    its passphrase opens the away store while the drive is away, as it opens the drive."""
+    return home() / f"{destination}.slots"
+
+
+def mirror_slots(drive: Path, destination: str) -> None:
+    """Copy the drive's key slot files (each written whole, then renamed) while the drive is there."""
+    target = slots_home(destination) / "keys"
+    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    slots = {slot.name: slot for slot in (drive / "keys").glob("*.json")}
+    for name, slot in slots.items():
+        atomic_write(target / name, slot.read_bytes())
+    for gone in target.glob("*.json"):
+        if gone.name not in slots:  # a slot removed from the drive (a passphrase changed) opens nothing here
+            gone.unlink()
 
 
 def remove(path: Path) -> None:

@@ -77,7 +77,7 @@ def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress],
         from timekeep.core.api import missing_drive
 
         absent = missing_drive(path)
-        kept = None if writer else _away_store(path, absent or f"the repository {path} is not there")
+        kept = None if writer else _away_store(args, path, absent or f"the repository {path} is not there")
         if kept is not None:
             return kept
         if absent is None:
@@ -91,11 +91,13 @@ def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress],
     return tk
 
 
-def _away_store(path: str | Path, absent: str) -> Timekeep | None:
-    """While the drive is away, what the agent kept on this computer meanwhile is read in its place."""
+def _away_store(args: argparse.Namespace, path: str | Path, absent: str) -> Timekeep | None:
+    """While the drive is away, what the agent kept on this computer meanwhile is read in its place (an
+    encrypted one opened with the drive's passphrase)."""
     from timekeep.core.api import Timekeep, away_store
 
-    found = away_store(path)
+    given = getattr(args, "passphrase_file", None)
+    found = away_store(path, Path(given) if given else None, interactive=True)
     if found is None:
         return None
     print(f"timekeep: {absent}; showing the snapshots kept on this computer while it is away (trigger "
