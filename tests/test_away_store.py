@@ -177,7 +177,9 @@ def test_a_move_killed_midway_completes_when_run_again(tmp_path: Path) -> None:
         proc.kill()
         proc.wait()
     assert away.exists()
+    (store.home() / f"{store.REMOVING}{away.name}-1").mkdir()  # as a removal killed midway leaves it
     moving.move(away, repo)
+    assert not away.exists() and not list(store.home().glob(f"{store.REMOVING}*"))
     found = drive_states(repo, src, tmp_path / "r")
     assert [tree for _, _, tree in found] == states
     assert len({t for t, _, _ in found}) == len(found) == 7

@@ -108,16 +108,17 @@ class AwayStores:
         return found
 
     def _may_keep(self, dest: Destination, path: Path) -> bool:
+        unseen = not store.exists(path) and dest.key not in self.encrypted
         if store.exists(path):
             ok = store.unlock(path)
-        elif dest.key not in self.encrypted:
-            ok = False
         else:
-            ok = not self.encrypted[dest.key] or unlocked(path.name) is not None
+            ok = not unseen and (not self.encrypted[dest.key] or unlocked(path.name) is not None)
         self.why_not.pop(dest.key, None)
         if not ok:
-            self.why_not[dest.key] = ("encrypted, and its key has not been given since the agent started: its "
-                                      "changes wait for the drive")
+            self.why_not[dest.key] = (
+                "none kept here: the drive was not seen since the agent started" if unseen else
+                "none kept here: encrypted, and its key was not given since the agent started"
+            ) + "; its changes wait for the drive"
         return ok
 
     def roots(self) -> set[bytes]:

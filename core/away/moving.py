@@ -46,6 +46,7 @@ def pending(path: Path) -> bool:
 def move(path: Path, destination: Where, cancel: threading.Event | None = None) -> Moved:
     """Move every snapshot of the store at `path` onto the repository `destination`, then remove the store."""
     done = Moved()
+    store.clear_leftovers()  # a removal a kill interrupted
     if not store.exists(path):
         return done
     if not store.unlock(path):
