@@ -55,7 +55,7 @@ from timekeep.core.types import (
 ProgressCallback = Callable[[Progress], None]
 __all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
     "Argon2Params", "RebuildReport", "Timekeep", "add_recovery_key", "answer_notice", "atomic_write", "away_store",
-    "change_passphrase", "check_passphrase", "describe_lost", "encrypt_repository", "export_keys",
+    "away_summary", "change_passphrase", "check_passphrase", "describe_lost", "encrypt_repository", "export_keys",
     "forget_passphrase", "given_passphrase", "import_keys", "init_refusal", "init_repository", "is_encrypted",
     "is_remote", "is_repository", "keep_new_passphrase", "key_slots", "locate", "make_private", "missing_drive",
     "new_passphrase", "notice", "notice_due", "passphrase_given", "probe_location", "rebuild_index",
@@ -476,6 +476,18 @@ def away_store(path: str | Path, passphrase_file: Path | None = None, interactiv
     found = None if is_remote(path) else of_destination(str(path))
     source = unlocking.passphrase_source(passphrase_file, interactive=interactive)
     return found if found is not None and exists(found) and unlock(found, source) else None
+
+
+def away_summary(path: str | Path) -> str | None:
+    """What the away store of the repository at `path` holds (snapshots, size, cap), in words; None without one."""
+    from timekeep.core import settings
+    from timekeep.core.away import store
+
+    found = None if is_remote(path) else store.of_destination(str(path))
+    if found is None:
+        return None
+    cap = store.cap_from(settings.read_or_defaults(settings.default_file()), found)
+    return store.sentence(store.describe(found, cap))
 
 
 def init_refusal(path: str | Path) -> str | None:

@@ -146,6 +146,9 @@ def test_while_away_the_command_line_reads_the_snapshots_kept_on_this_computer(t
     assert (tmp_path / "back" / "src" / "notes.txt").read_bytes() == b"second away"
     log = cli(env, "--repo", str(repo), "log", str(src / "notes.txt"))
     assert log.returncode == 0 and log.stdout.count("\n") >= 2, log.stderr
+    status = cli(env, "--repo", str(repo), "status")  # no agent runs: read from this computer's disk
+    assert status.returncode == 0 and "absent" in status.stdout, status.stderr
+    assert "away history: 2 snapshots kept on this computer" in status.stdout
     refused = cli(env, "--repo", str(repo), "backup")
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     if plain_and_encrypted == "encrypted":

@@ -27,7 +27,6 @@ from timekeep.core.away import keeping, moving, store
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.crypto.sealing import unlocked
 from timekeep.core.index.journal import JournalEntry
-from timekeep.core.units import size
 
 if TYPE_CHECKING:
     from timekeep.core.agent.agent import Agent
@@ -219,8 +218,6 @@ class AwayStores:
         if not store.exists(path):
             return None if dest.present else self.why_not.get(dest.key)
         try:
-            info = store.describe(path, self.cap(path))
+            return store.sentence(store.describe(path, self.cap(path)))
         except FAILURES as err:
             return f"kept on this computer, unreadable now: {err}"
-        return (f"{info.snapshots} snapshots kept on this computer while it was away ({size(info.size)} of a "
-                f"{size(info.cap)} cap)")

@@ -138,6 +138,12 @@ def describe(path: Path, cap: int) -> AwayStoreInfo:
     return AwayStoreInfo(path, len({name.split(".")[0].split("-")[0] for name in names}), size_on_disk(path), cap)
 
 
+def sentence(info: AwayStoreInfo) -> str:
+    """What `timekeep status` says of an away store."""
+    return (f"{info.snapshots} snapshots kept on this computer while it was away ({size(info.size)} of a "
+            f"{size(info.cap)} cap)")
+
+
 def _index_home(path: Path) -> Path | None:
     try:
         config = repo_layout.load_config(path)
