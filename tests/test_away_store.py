@@ -198,3 +198,17 @@ def test_the_store_keeps_what_changed_and_the_folders_above_it_never_a_copy_of_t
         assert [e.path for e in tk.list_dir(os.fsencode(src / "big"), sid)] == [os.fsencode(src / "big/deep")]
     moving.move(away, repo)
     assert drive_states(repo, src, tmp_path / "r")[-1][2] == read_tree(src)
+
+
+def test_a_lost_store_index_is_rebuilt_from_the_store_and_nothing_is_lost(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"before"})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    away = away_store_of(repo, src)
+    states = [read_tree(src), *states_while_away(tmp_path, src, away, 2)]
+    for leftover in away.glob("index.db*"):
+        leftover.unlink()  # the store's index is a cache of its own packs and manifests, as the drive's is
+    moved = moving.move(away, repo)
+    assert len(moved.snapshots) == 2 and not moved.errors
+    assert [tree for _, _, tree in drive_states(repo, src, tmp_path / "r")] == states
