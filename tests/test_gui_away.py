@@ -30,7 +30,7 @@ def test_the_timeline_shows_what_was_kept_on_this_computer_while_the_drive_is_aw
                    time.time_ns())
     assert keeping.storage_time(away, 1 << 30).snapshot is not None
     repo.rename(repo.with_name("unplugged"))
-    app, _prompts = start_app(qtbot, tmp_path, repo)
+    app, prompts = start_app(qtbot, tmp_path, repo)
     window = app.window
     app.bridge._poll.setInterval(50)
     qtbot.waitUntil(lambda: window.history is not None and window.tree_model.rowCount() > 0, timeout=10_000)
@@ -41,7 +41,15 @@ def test_the_timeline_shows_what_was_kept_on_this_computer_while_the_drive_is_aw
     assert shown_tree(qtbot, window, docs) == {b"report.txt": ("file", 21)}  # only what changed was kept here
     select(qtbot, window, docs / "report.txt")
     assert window.preview.shown_text() == "written on the train\n"
+    away_snapshot = window.history.snapshots[0]
+    back = tmp_path / "back"
+    back.mkdir()
+    with qtbot.waitSignal(window.actions_.restored, timeout=10_000):  # restored from this computer's disk
+        window.actions_.start_restore(os.fsencode(docs / "report.txt"), away_snapshot.id, away_snapshot.time_ns,
+                                      os.fsencode(back))
+    assert (back / "report.txt").read_bytes() == b"written on the train\n"
     repo.with_name("unplugged").rename(repo)  # the drive is back: its own history replaces the away store's
     qtbot.waitUntil(lambda: window.history is not None and window.backup_action.isEnabled(), timeout=10_000)
     assert [s.trigger for s in window.history.snapshots] == ["manual"]
+    assert [said[0] for said in prompts.said] == ["inform"]
     app.shut_down()
