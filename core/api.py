@@ -346,13 +346,13 @@ class Timekeep:
         return storing.backup(self._repo, trigger, progress, cancel, dirty, make_room, skip_unchanged, exact)
 
     def store_copy(self, source: Timekeep, snapshot_id: int, trigger: str = "away",
-                   cancel: threading.Event | None = None) -> SnapshotInfo:
+                   cancel: threading.Event | None = None, progress: ProgressCallback | None = None) -> SnapshotInfo:
         """Store snapshot `snapshot_id` of the repository `source` as a snapshot of this one, at its original
         time, every byte verified as it is copied (see timekeep.core.capture.transfer); done once per source
         snapshot: a second call returns the snapshot the first made."""
         from timekeep.core.capture.transfer import transfer
 
-        return transfer(source._repo, snapshot_id, self._repo, trigger, cancel)
+        return transfer(source._repo, snapshot_id, self._repo, trigger, cancel, progress)
 
     def thinning_plan(self, now_ns: int | None = None, drop: Collection[int] | None = None
                       ) -> tuple[list[int], list[int]]:

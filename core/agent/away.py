@@ -47,6 +47,7 @@ class AwayStores:
         self._roots: set[bytes] = set()  # the folders watched for the away stores
         self._mirrored: set[str] = set()  # encrypted drives whose key slots were copied since they came
         agent.executor.extra.update({"away": self._store, "move": self._move})
+        agent.executor.before_storage = self.move_first
 
     def path_of(self, dest: Destination) -> Path | None:
         """The destination's away store, by its repository id (as last seen on the drive)."""
@@ -183,7 +184,7 @@ class AwayStores:
         if path is None:
             return JobResult(destination=dest.key, skipped="no away store")
         try:
-            moved = moving.move(path, dest.path, job.cancel)
+            moved = moving.move(path, dest.path, job.cancel, lambda p: self._progress(job, p))
         finally:
             dest.needs_reconcile = True
             self.agent.executor._refresh(dest)
@@ -195,6 +196,17 @@ class AwayStores:
         last = moved.snapshots[-1] if moved.snapshots else None
         return JobResult(destination=dest.key, snapshot=last, errors=tuple(moved.errors),
                          skipped="" if last else "nothing was kept away")
+
+    def move_first(self, dest: Destination, job: Job) -> None:
+        """A storage time of a drive come back stores after its away snapshots, whose times come first (a move
+        job queued later finds nothing left); a move that fails is tried again when the drive next comes."""
+        path = self.path_of(dest)
+        if path is None or not store.exists(path):
+            return
+        try:
+            self._move(dest, job)
+        except FAILURES as err:
+            log.warning("%s: its away snapshots could not be moved onto it first: %s", dest.key, err)
 
     def _progress(self, job: Job, progress: object) -> None:
         from timekeep.core.types import Progress

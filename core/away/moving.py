@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from timekeep.core.agent.where import Where
 from timekeep.core.api import Timekeep
 from timekeep.core.away import store
-from timekeep.core.types import FileError, SnapshotInfo
+from timekeep.core.types import FileError, Progress, SnapshotInfo
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ def pending(path: Path) -> bool:
         return False
 
 
-def move(path: Path, destination: Where, cancel: threading.Event | None = None) -> Moved:
+def move(path: Path, destination: Where, cancel: threading.Event | None = None,
+         progress: Callable[[Progress], None] | None = None) -> Moved:
     """Move every snapshot of the store at `path` onto the repository `destination`, then remove the store."""
     done = Moved()
     store.clear_leftovers()  # a removal a kill interrupted
@@ -53,7 +55,7 @@ def move(path: Path, destination: Where, cancel: threading.Event | None = None) 
         raise_locked(path)
     with Timekeep.open(path, writer=True) as source, Timekeep.open(destination, writer=True) as dest:
         for snap in sorted(source.snapshots(), key=lambda s: (s.time_ns, s.id)):
-            copied = dest.store_copy(source, snap.id, "away", cancel)
+            copied = dest.store_copy(source, snap.id, "away", cancel, progress)
             done.snapshots.append(copied)
             done.errors += dest.snapshot_errors(copied.id)
             log.info("%s: away snapshot %d is snapshot %d on the drive", destination, snap.id, copied.id)

@@ -17,7 +17,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,7 @@ from timekeep.core.repository import Repository
 from timekeep.core.storage.failures import drive_errors
 from timekeep.core.storage.manifest import current_manifest, manifest_ids, read_manifest
 from timekeep.core.storage.pack import PackWriter
-from timekeep.core.types import FileError, SnapshotInfo
+from timekeep.core.types import FileError, Progress, SnapshotInfo
 
 COPIED_FROM = "copied_from"  # the manifest header's field: {"repository": id, "snapshot": id, "time_ns": ns}
 SOURCE_FAULTS = (CorruptData, IndexDamaged, StorageError, DatabaseError, OSError)
@@ -91,7 +91,7 @@ class Transfer:
     """One copy of `snapshot_id` of `source` into the writer `dest`."""
 
     def __init__(self, source: Repository, snapshot_id: int, dest: Repository,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, progress: Callable[[Progress], None] | None = None) -> None:
         dest.need_writer()
         snap = queries.snapshot(source.db, snapshot_id)
         if snap is None:
@@ -105,6 +105,8 @@ class Transfer:
         self.ctx = ReadContext(dest.db, dest.config.chunker, self.store, self.cancel, snap.time_ns)
         self.errors: list[FileError] = []
         self.files_read = self.bytes_read = 0
+        self.progress = progress
+        self.started = time.monotonic()
 
     def run(self, trigger: str) -> SnapshotInfo:
         mark = copied_from(self.source, self.snap.id, self.snap.time_ns)
@@ -140,11 +142,16 @@ class Transfer:
         return info
 
     def _versions(self) -> Iterator[NewVersion | None]:
-        for found in source_versions(self.source, self.snap.id, self.errors):
+        found_all = [f for f in source_versions(self.source, self.snap.id, self.errors)
+                     if any(is_inside(f.path, root) for root in self.roots)]
+        total = sum(f.row.size for f in found_all if f.row.kind == "file" and f.row.state != "deleted")
+        for done, found in enumerate(found_all):
             if self.cancel.is_set():
                 raise BackupCancelled("copy cancelled; nothing was lost")
-            if any(is_inside(found.path, root) for root in self.roots):
-                yield self._version(found)
+            if self.progress is not None:
+                self.progress(Progress("store", done, len(found_all), self.bytes_read, total,
+                                       time.monotonic() - self.started, found.path))
+            yield self._version(found)
 
     def _prev(self, path: bytes) -> VersionRow | None:
         fid = queries.file_id(self.dest.db, path)
@@ -202,7 +209,8 @@ class Transfer:
 
 
 def transfer(source: Repository, snapshot_id: int, dest: Repository, trigger: str = "away",
-             cancel: threading.Event | None = None) -> SnapshotInfo:
+             cancel: threading.Event | None = None, progress: Callable[[Progress], None] | None = None
+             ) -> SnapshotInfo:
     """Store snapshot `snapshot_id` of `source` as a snapshot of the writer `dest` at the same time, with
     `trigger`; the snapshot made before from the same source snapshot when there is one (nothing twice)."""
-    return Transfer(source, snapshot_id, dest, cancel).run(trigger)
+    return Transfer(source, snapshot_id, dest, cancel, progress).run(trigger)
