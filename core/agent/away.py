@@ -45,7 +45,7 @@ class AwayStores:
         self.why_not: dict[str, str] = {}  # why a destination away keeps no history here
         self._move_tried: set[str] = set()  # moved (or tried) since it came back
         self._roots: set[bytes] = set()  # the folders watched for the away stores
-        self._mirrored: set[str] = set()  # encrypted drives whose key slots were copied since they came
+        self._looked: set[str] = set()  # drives looked at (encrypted? their key slots copied) since they came
         agent.executor.extra.update({"away": self._store, "move": self._move})
         agent.executor.before_storage = self.move_first
 
@@ -68,18 +68,19 @@ class AwayStores:
                 continue
             if not dest.present:
                 self._move_tried.discard(dest.key)
-                self._mirrored.discard(dest.key)
+                self._looked.discard(dest.key)
                 continue
             if dest.folders:
                 self.folders[dest.key] = dict(dest.folders)
-            if dest.key not in self.encrypted:
+            path = self.path_of(dest)
+            if dest.key not in self._looked:  # once each time it comes: it may have been encrypted meanwhile
                 try:
                     self.encrypted[dest.key] = is_encrypted(dest.path)
                 except FAILURES:
                     continue
-            path = self.path_of(dest)
-            if self.encrypted[dest.key] and path is not None and dest.key not in self._mirrored:
-                self._mirror(dest, path)
+                if self.encrypted[dest.key] and path is not None:
+                    self._mirror(dest, path)
+                self._looked.add(dest.key)
             if dest.locked is None and dest.key not in self._move_tried and path is not None \
                     and store.exists(path):
                 self._move_tried.add(dest.key)
@@ -94,7 +95,6 @@ class AwayStores:
         window) while the drive is away."""
         try:
             store.mirror_slots(dest._drive(), path.name)
-            self._mirrored.add(dest.key)
         except OSError as err:
             log.warning("%s: cannot copy its key slots for its away store: %s", dest.key, err)
 
@@ -109,8 +109,8 @@ class AwayStores:
 
     def _may_keep(self, dest: Destination, path: Path) -> bool:
         unseen = not store.exists(path) and dest.key not in self.encrypted
-        if store.exists(path):
-            ok = store.unlock(path)
+        if store.exists(path):  # never one in the clear for a drive that is encrypted now
+            ok = store.unlock(path) and (is_encrypted(path) or not self.encrypted.get(dest.key, False))
         else:
             ok = not unseen and (not self.encrypted[dest.key] or unlocked(path.name) is not None)
         self.why_not.pop(dest.key, None)
