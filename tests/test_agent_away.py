@@ -154,3 +154,26 @@ def test_while_away_the_command_line_reads_the_snapshots_kept_on_this_computer(t
     if plain_and_encrypted == "encrypted":
         without = cli({k: v for k, v in env.items() if k != "TIMEKEEP_PASSPHRASE"}, "--repo", str(repo), "snapshots")
         assert without.returncode != 0 and "Traceback" not in without.stderr
+
+
+def test_an_away_store_this_computer_cannot_read_keeps_nothing_more_and_says_why(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"before"})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    away_path = store.path_for(repository_id(repo))
+    with InProcess(agent_config(repo, policy=HOURLY)) as run:
+        dest = run.agent.destinations[str(repo)]
+        run.until(lambda: dest.present and str(repo) in run.agent.away.encrypted, what="the drive to be seen")
+        os.rename(repo, repo.with_name("unplugged"))
+        run.until(lambda: not dest.present, what="the drive to be gone")
+        with run.changes(src / "notes.txt"):
+            (src / "notes.txt").write_bytes(b"first")
+        assert store.exists(away_path)
+        (away_path / "config.json").write_bytes(b"{ damaged")
+        with run.changes(src / "notes.txt"):
+            (src / "notes.txt").write_bytes(b"second")
+        run.clock.advance(hours=1, seconds=1)
+        run.ticked(5)  # every tick ran without failing (InProcess says so at its end)
+        line = next(t for t in status_lines(Service(run.agent).status()) if str(repo) in t)
+    assert "absent" in line and "cannot be read" in line

@@ -109,11 +109,15 @@ class AwayStores:
 
     def _may_keep(self, dest: Destination, path: Path) -> bool:
         unseen = not store.exists(path) and dest.key not in self.encrypted
-        if store.exists(path):  # never one in the clear for a drive that is encrypted now
-            ok = store.unlock(path) and (is_encrypted(path) or not self.encrypted.get(dest.key, False))
-        else:
-            ok = not unseen and (not self.encrypted[dest.key] or unlocked(path.name) is not None)
         self.why_not.pop(dest.key, None)
+        try:
+            if store.exists(path):  # never one in the clear for a drive that is encrypted now
+                ok = store.unlock(path) and (is_encrypted(path) or not self.encrypted.get(dest.key, False))
+            else:
+                ok = not unseen and (not self.encrypted[dest.key] or unlocked(path.name) is not None)
+        except FAILURES as err:  # a store this computer cannot read keeps nothing more; the drive gets it all
+            self.why_not[dest.key] = f"none kept here: its away store cannot be read ({err})"
+            return False
         if not ok:
             self.why_not[dest.key] = (
                 "none kept here: the drive was not seen since the agent started" if unseen else
@@ -227,8 +231,10 @@ class AwayStores:
         path = self.path_of(dest)
         if path is None:
             return None
+        if not dest.present and dest.key in self.why_not:
+            return self.why_not[dest.key]
         if not store.exists(path):
-            return None if dest.present else self.why_not.get(dest.key)
+            return None
         try:
             return store.sentence(store.describe(path, self.cap(path)))
         except FAILURES as err:
