@@ -58,8 +58,8 @@ if TYPE_CHECKING:
 
 ProgressCallback = Callable[[Progress], None]
 __all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
-    "Argon2Params", "RebuildReport", "Timekeep", "add_recovery_key", "answer_notice", "atomic_write",
-    "change_passphrase", "check_passphrase", "describe_lost", "encrypt_repository", "export_keys",
+    "Argon2Params", "RebuildReport", "Timekeep", "add_recovery_key", "answer_notice", "atomic_write", "away_store",
+    "away_summary", "change_passphrase", "check_passphrase", "describe_lost", "encrypt_repository", "export_keys",
     "forget_passphrase", "given_passphrase", "import_keys", "init_refusal", "init_repository", "is_encrypted",
     "is_remote", "is_repository", "keep_new_passphrase", "key_slots", "locate", "make_private", "missing_drive",
     "new_passphrase", "notice", "notice_due", "passphrase_given", "probe_location", "rebuild_index",
@@ -343,10 +343,20 @@ class Timekeep:
     def backup(self, trigger: str = "manual", progress: ProgressCallback | None = None,
                cancel: threading.Event | None = None,
                dirty: Mapping[bytes, Collection[bytes]] | None = None, make_room: bool = True,
-               skip_unchanged: bool = False) -> SnapshotInfo:
-        """Take a snapshot (see timekeep.core.storing.backup); `dirty` limits the scan to what a watcher journaled;
-        `skip_unchanged` raises NothingChanged rather than add a snapshot that records nothing new."""
-        return storing.backup(self._repo, trigger, progress, cancel, dirty, make_room, skip_unchanged)
+               skip_unchanged: bool = False, exact: bool = False) -> SnapshotInfo:
+        """Take a snapshot (see timekeep.core.storing.backup); `dirty` limits the scan to what a watcher journaled
+        (`exact`: to those paths alone, no folder walked); `skip_unchanged` raises NothingChanged rather than add
+        a snapshot that records nothing new."""
+        return storing.backup(self._repo, trigger, progress, cancel, dirty, make_room, skip_unchanged, exact)
+
+    def store_copy(self, source: Timekeep, snapshot_id: int, trigger: str = "away",
+                   cancel: threading.Event | None = None, progress: ProgressCallback | None = None) -> SnapshotInfo:
+        """Store snapshot `snapshot_id` of the repository `source` as a snapshot of this one, at its original
+        time, every byte verified as it is copied (see timekeep.core.capture.transfer); done once per source
+        snapshot: a second call returns the snapshot the first made."""
+        from timekeep.core.capture.transfer import transfer
+
+        return transfer(source._repo, snapshot_id, self._repo, trigger, cancel, progress)
 
     def thinning_plan(self, now_ns: int | None = None, drop: Collection[int] | None = None
                       ) -> tuple[list[int], list[int]]:
@@ -479,6 +489,29 @@ def missing_drive(path: str | Path) -> str | None:
     from timekeep.core.drives import missing_drive as absent
 
     return absent(str(path), AgentPaths.from_platform().known_drives)
+
+
+def away_store(path: str | Path, passphrase_file: Path | None = None, interactive: bool = False) -> Path | None:
+    """The repository on this computer keeping the history of `path` while its drive is away (core/away), to
+    open in its place for reading while the drive is away; None when there is none, or when it is encrypted
+    and the drive's passphrase (from the usual sources, the terminal when `interactive`) is not given."""
+    from timekeep.core.away.store import exists, of_destination, unlock
+
+    found = None if is_remote(path) else of_destination(str(path))
+    source = unlocking.passphrase_source(passphrase_file, interactive=interactive)
+    return found if found is not None and exists(found) and unlock(found, source) else None
+
+
+def away_summary(path: str | Path) -> str | None:
+    """What the away store of the repository at `path` holds (snapshots, size, cap), in words; None without one."""
+    from timekeep.core import settings
+    from timekeep.core.away import store
+
+    found = None if is_remote(path) else store.of_destination(str(path))
+    if found is None:
+        return None
+    cap = store.cap_from(settings.read_or_defaults(settings.default_file()), found)
+    return store.sentence(store.describe(found, cap))
 
 
 def init_refusal(path: str | Path) -> str | None:

@@ -37,6 +37,7 @@ from timekeep.gui.engine_jobs import (
     WriterDone,
     apply_folder_change,
     back_up_if_changed,
+    open_away,
     open_reader,
     repository_reachable,
     thin_history,
@@ -150,6 +151,16 @@ class EngineBridge(QObject):
             self.state = "missing"
             self._drop_reader()
             self.repository_missing.emit(str(self.repo))
+            if self.repo is not None:
+                self.workers.start(open_away, self.repo, on_done=self._away_opened, lane=READ_LANES[0])
+
+    def _away_opened(self, reader: Timekeep | None) -> None:
+        """The history kept on this computer while the drive is away is browsed in its place (no backups)."""
+        if reader is not None and (self.state != "missing" or self.reader is not None):
+            self.workers.start(reader.close, lane=READ_LANES[0])  # the drive came back meanwhile
+        elif reader is not None:
+            self.reader = reader
+            self.reload_history()
 
     def _opened(self, reader: Timekeep | IndexTrouble | Locked) -> None:
         if isinstance(reader, Locked):

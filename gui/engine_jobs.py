@@ -20,6 +20,7 @@ from typing import Generic, Literal, TypeVar
 from timekeep.core.api import (
     RebuildReport,
     Timekeep,
+    away_store,
     init_repository,
     is_remote,
     is_repository,
@@ -102,6 +103,13 @@ def open_reader(path: Location) -> Timekeep | IndexTrouble | Locked:
         return IndexTrouble("missing", str(err))
     except IndexDamaged as err:
         return IndexTrouble("damaged", str(err))
+
+
+def open_away(path: Location) -> Timekeep | None:
+    """While the drive is away: what the agent kept on this computer meanwhile (core/away), open for reading;
+    None when it kept nothing."""
+    found = None if is_remote(path) else away_store(path)
+    return None if found is None else Timekeep.open(found)
 
 
 def open_or_create(path: Location) -> Location:

@@ -220,8 +220,9 @@ class MainWindow(QMainWindow):
     # what the bridge tells us
     def show_history(self, history: History) -> None:
         self.history = history
-        self.drive_status.show_notes(history.notes)
-        self._set_backup_possible(True)
+        if self.bridge.state != "missing":  # else the history kept on this computer: the banner stays
+            self.drive_status.show_notes(history.notes)
+        self._set_backup_possible(self.bridge.state != "missing", "The backup drive is not connected")
         self.snapshots.set_snapshots(history.snapshots, [f.path for f in history.folders])
         self._show_folders(history.folders)
         self._time_moved(self.timeline.current())

@@ -70,8 +70,10 @@ def test_status_while_the_drive_is_away(tmp_path: Path) -> None:
         run.until(lambda: not dest.present, what="the drive to be gone")
         status = json.loads(json.dumps(Service(run.agent).op_status()))
     assert status["next_storage_time"] is None and status["next_destination"] is None
-    assert status["folders"] == [{"path": str(src), "watched": False, "connected": False,
+    # still watched: what changes is kept on this computer until the drive is back (core/agent/away.py)
+    assert status["folders"] == [{"path": str(src), "watched": True, "connected": False,
                                   "note": status["folders"][0]["note"], "destinations": [str(repo)]}]
+    assert "kept on this computer" in status["folders"][0]["note"]
     lines = status_lines(Status.from_wire(status))
     assert "Next backup: when a backup drive is connected." in lines
     assert not any("no connected destination" in line for line in lines)

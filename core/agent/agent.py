@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from timekeep.core.agent.away import AwayStores
 from timekeep.core.agent.comings import Comings
 from timekeep.core.agent.config import AgentConfig, SettingsFile
 from timekeep.core.agent.destination import Destination
@@ -100,6 +101,7 @@ class Agent:
         self.watcher = FolderWatcher(self.buffer, limit_file)
         self.executor = Executor(self, self._publish)
         self.runner = JobRunner(self.executor, self._publish)
+        self.away = AwayStores(self)  # history kept on this computer while a drive is away
         self.udisks = UDisksListener(self._drives_changed, config.udisks_bus) if config.udisks_bus else None
         self.publish: Publish = lambda event: None
         self.unlocks = Unlocks(self)
@@ -135,6 +137,7 @@ class Agent:
         if now >= self._next_poll:
             self._next_poll = now + self.config.drive_poll_s
             self._poll_drives()
+            self.away.check()
             self.unlocks.check()
             self.on_battery = self.battery()
             for dest in self.destinations.values():
@@ -222,6 +225,7 @@ class Agent:
                 except FAILURES as err:
                     log.warning("%s: cannot journal changes (%s); it will be reconciled", dest.key, err)
                     dest.needs_reconcile = True
+            self.away.record(sizes, now_ns, origins)
             return len(sizes)
 
     def _check_watcher(self) -> None:
@@ -271,7 +275,7 @@ class Agent:
             self.reconcile_all("folder back")
 
     def _rewatch(self) -> None:
-        roots = {root for dest in self.present() for root in dest.folders}
+        roots = {root for dest in self.present() for root in dest.folders} | self.away.roots()
         plan = self.watcher.watch(roots)
         for message in plan.fallback.values():
             log.warning("%s", message)
@@ -307,6 +311,8 @@ class Agent:
         if trigger is not None and usable(self.destinations):
             self.request_backup(trigger)
             return Decision(now, trigger)
+        if trigger is not None and self.away.request(trigger):
+            return Decision(now, "away")
         if trigger is not None:
             self.unlocks.skipped(trigger)
         return Decision(now, held=held_back(self.policy, situation))

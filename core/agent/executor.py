@@ -52,11 +52,16 @@ class Executor:
         self.last_storage: datetime | None = None  # attempted: stored, failed or nothing to do
         self.last_reconcile: datetime | None = None
         self.last_result: JobResult | None = None  # the last storage time's
+        # job kinds run by another part of the agent (the away stores'), given the destination whatever its state
+        self.extra: dict[str, Callable[[Destination, Job], JobResult]] = {}
+        self.before_storage: Callable[[Destination, Job], None] | None = None  # a drive's away snapshots go first
 
     def __call__(self, job: Job) -> JobResult:
         dest = self.host.destinations.get(job.destination)
         if dest is None:
             raise UsageError(f"{job.destination} is no longer one of the agent's destinations")
+        if job.kind in self.extra:
+            return self.extra[job.kind](dest, job)
         if not dest.present:
             raise UsageError(f"{dest.key} is not connected: {dest.presence.reason}")
         if dest.locked is not None:  # queued before it was found locked: its turn comes once it is unlocked
@@ -90,6 +95,8 @@ class Executor:
     def _backup(self, dest: Destination, job: Job) -> JobResult:
         if not job.explicit:
             self._debounce(job.cancel)
+        if self.before_storage is not None:
+            self.before_storage(dest, job)
         self.host.flush()
         unwatched = [root for root in dest.folders if root not in self.host.watcher.plan.watched]
         scan_first = None if dest.needs_reconcile else unwatched

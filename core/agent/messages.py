@@ -18,7 +18,7 @@ from timekeep.core.agent.where import key_of
 from timekeep.core.errors import UsageError
 from timekeep.core.types import CoalesceReport, FileError, Progress, SnapshotInfo
 
-JobKind = Literal["backup", "reconcile", "coalesce"]
+JobKind = Literal["backup", "reconcile", "coalesce", "away", "move"]
 Outcome = Literal["stored", "skipped", "cancelled", "failed", "done"]
 CANCELLED = 130  # a job's exit code when it was cancelled, as a shell reports a command stopped by Ctrl-C
 SNAPSHOT_FIELDS = frozenset(f.name for f in dataclasses.fields(SnapshotInfo))
@@ -208,6 +208,7 @@ class DestinationStatus:
     pending_bytes: int = 0
     needs_reconcile: bool = False
     locked: str | None = None  # encrypted and not unlocked: how to give its passphrase
+    away: str | None = None  # its history kept on this computer while it is away (core/agent/away.py), in words
 
     @property
     def latest_ns(self) -> int | None:
@@ -221,7 +222,7 @@ class DestinationStatus:
         return cls(str(data.get("path", "")), bool(data.get("present")), str(data.get("reason") or ""),
                    data.get("repository_id"), int(data.get("snapshots") or 0), data.get("latest"),
                    int(data.get("pending_paths") or 0), int(data.get("pending_bytes") or 0),
-                   bool(data.get("needs_reconcile")), data.get("locked"))
+                   bool(data.get("needs_reconcile")), data.get("locked"), data.get("away"))
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from timekeep.core.schedule.policy import held_back
 from timekeep.core.types import iso_utc
 
 AWAY_NOTE = "its backup drive is not connected; what changes meanwhile is found by a scan when it is"
+AWAY_KEPT = "its backup drive is not connected; what changes meanwhile is kept on this computer until it is"
 
 
 def _iso(ns: int | None) -> str | None:
@@ -74,7 +75,7 @@ class Service:
     def _destination(self, dest: Destination) -> DestinationStatus:
         return DestinationStatus(dest.key, dest.present, dest.presence.reason, dest.presence.repository_id,
                                  dest.snapshot_count, _iso(dest.last_ns), dest.stats.paths, dest.stats.bytes,
-                                 dest.needs_reconcile, dest.locked)
+                                 dest.needs_reconcile, dest.locked, self.agent.away.describe(dest))
 
     def _folders(self) -> tuple[FolderStatus, ...]:
         """The protected folders of every destination seen since the agent started, connected or not."""
@@ -83,7 +84,8 @@ class Service:
         connected = {root for dest in dests if dest.present for root in dest.folders}
         roots = sorted({root for dest in dests for root in dest.folders})
         return tuple(FolderStatus(path_text(root), root in plan.watched, root in connected,
-                                  plan.fallback.get(root) if root in connected else AWAY_NOTE,
+                                  plan.fallback.get(root) if root in connected
+                                  else AWAY_KEPT if root in plan.watched else AWAY_NOTE,
                                   tuple(d.key for d in dests if root in d.folders))
                      for root in roots)
 

@@ -99,12 +99,13 @@ class Backup:
     def __init__(self, db: SqliteDatabase, layout: Layout, config: RepoConfig, folders: list[FolderSpec],
                  progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
                  workers: int | None = None, dirty: Mapping[bytes, Collection[bytes]] | None = None,
-                 taken: Collection[int] = (), reread: Collection[bytes] = ()) -> None:
+                 taken: Collection[int] = (), reread: Collection[bytes] = (), exact: bool = False) -> None:
         self.db, self.layout, self.config, self.folders = db, layout, config, folders
         self.taken = taken  # snapshot ids the drive's manifests hold, whatever the index says
         self.reread = frozenset(reread)  # files to read even if unchanged, so their lost pieces are stored again
         self.progress = progress
         self.dirty = dirty  # folder root -> journaled paths; None scans every folder whole
+        self.exact = exact  # only the journaled paths and the folders above them: no folder walked
         self.asked = cancel or threading.Event()  # the caller's: set when the person cancels
         self.cancel = threading.Event()  # this run's own: stops its readers when it ends for any reason
         self.workers = workers or min(4, os.cpu_count() or 2)
@@ -162,7 +163,7 @@ class Backup:
 
     def _scan_folder(self, folder: FolderSpec, pool: ThreadPoolExecutor) -> None:
         scan = FolderScan(self.db, folder.path, Excludes(folder.excludes), self._report, self.reread,
-                          self._drive_identity)
+                          self._drive_identity, self.exact)
         mine = {p for p in self.reread if is_inside(p, folder.path)}
         if self.dirty is None:
             items = scan.items()

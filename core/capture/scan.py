@@ -64,7 +64,8 @@ def _lstat(path: bytes, report: Report) -> tuple[os.stat_result, str, bytes | No
 
 class FolderScan:
     def __init__(self, db: SqliteDatabase, root: bytes, excludes: Excludes, report: Report,
-                 reread: Collection[bytes] = (), repository: tuple[int, int] | None = None) -> None:
+                 reread: Collection[bytes] = (), repository: tuple[int, int] | None = None,
+                 exact: bool = False) -> None:
         self.db = db
         self.root = root
         self.excludes = excludes
@@ -72,6 +73,7 @@ class FolderScan:
         self.reread = reread  # files read even when unchanged: pieces of their stored versions were lost
         self.repository = repository  # (device, inode) of the repository folder: never walked into
         self.counts = ScanCounts()
+        self.exact = exact  # journaled paths only: no folder walked (see `exact_items`)
         self._seen: set[bytes] | None = None  # paths already compared, when journaled paths may overlap
 
     def items(self) -> Iterator[ScanItem]:
@@ -88,6 +90,9 @@ class FolderScan:
         root = self._root()
         if root is None:
             return
+        if self.exact:
+            yield from self.exact_items(dirty, root)
+            return
         walked: list[bytes] = []
         self._seen = set()
         for path in sorted({self._first_unknown(p) for p in dirty if self._protects(p)}):
@@ -96,6 +101,31 @@ class FolderScan:
             if path == self.root:
                 yield from self._compare(*root)
             yield from self._dirty(path, walked)
+
+    def exact_items(self, dirty: Iterable[bytes], root: tuple[Observed, VersionRow | None]) -> Iterator[ScanItem]:
+        """Each journaled path and the folders above it, compared one by one; no folder is walked, whatever
+        the index holds: an away store (timekeep.core.away) keeps what changed, never a copy of the rest."""
+        self._seen = set()
+        yield from self._compare(*root)
+        for path in sorted(p for p in dirty if self._protects(p) and p != self.root):
+            parent, above = os.path.dirname(path), []
+            while parent != self.root and is_inside(parent, self.root):
+                above.append(parent)
+                parent = os.path.dirname(parent)
+            for folder in [*reversed(above), path]:
+                yield from self._exact(folder)
+
+    def _exact(self, path: bytes) -> Iterator[ScanItem]:
+        prev = self._latest(path)
+        try:
+            found = _lstat(path, self.report)
+        except Unreadable:
+            return
+        if found is None:
+            if prev is not None and prev.state != "deleted":
+                yield from self._deleted(path, prev)
+            return
+        yield from self._compare(observe(path, found[0], found[1], found[2]), prev)
 
     def _root(self) -> tuple[Observed, VersionRow | None] | None:
         try:

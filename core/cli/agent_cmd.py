@@ -72,14 +72,16 @@ def _status_without_agent(args: argparse.Namespace) -> int:
     if repo is not None:
         from timekeep.core.agent.messages import DestinationStatus
 
-        print(_destination_line(DestinationStatus(found["repository"], True, snapshots=found["snapshots"] or 0,
+        print(_destination_line(DestinationStatus(found["repository"], found.get("present", True),
+                                                  found.get("reason", ""), snapshots=found["snapshots"] or 0,
                                                   latest=found["latest"], pending_paths=found["pending_paths"],
-                                                  pending_bytes=found["pending_bytes"], locked=found.get("locked"))))
+                                                  pending_bytes=found["pending_bytes"], locked=found.get("locked"),
+                                                  away=found.get("away"))))
     return 0
 
 
 def _repository_status(repo: str) -> dict[str, Any]:
-    from timekeep.core.api import Timekeep, missing_drive, unlock
+    from timekeep.core.api import Timekeep, away_summary, missing_drive, unlock
     from timekeep.core.errors import NotARepository, PassphraseUnavailable, WrongKey
     from timekeep.core.types import iso_utc
 
@@ -96,6 +98,10 @@ def _repository_status(repo: str) -> dict[str, Any]:
             stats = tk.journal.stats()
     except NotARepository:
         absent = missing_drive(repo)
+        kept = away_summary(os.path.abspath(repo))  # what the agent kept on this computer while it is away
+        if kept is not None:
+            return {"repository": os.path.abspath(repo), "present": False, "reason": absent or "not there",
+                    "away": kept, "snapshots": None, "latest": None, "pending_paths": 0, "pending_bytes": 0}
         if absent is None:
             raise
         raise NotARepository(absent) from None
@@ -140,7 +146,9 @@ def _folder_lines(folders: tuple[FolderStatus, ...], connected: bool) -> list[st
                 "been connected since the agent started."]
     lines = ["Folders:"]
     for folder in folders:
-        if folder.watched:
+        if folder.watched and not folder.connected:
+            how = f"watched: {folder.note}"
+        elif folder.watched:
             how = "watched"
         elif not folder.connected:
             how = f"not watched: {folder.note}"
@@ -151,13 +159,14 @@ def _folder_lines(folders: tuple[FolderStatus, ...], connected: bool) -> list[st
 
 
 def _destination_line(dest: DestinationStatus) -> str:
+    away = f"; away history: {dest.away}" if dest.away else ""
     if not dest.present:
-        return f"{dest.path}  absent: {dest.reason}"
+        return f"{dest.path}  absent: {dest.reason}{away}"
     latest = f", latest {_local(dest.latest)}" if dest.latest else ""
     waiting = f"; {plural(dest.pending_paths, 'change')} ({units.size(dest.pending_bytes)}) waiting for the next backup"
     if dest.locked:
-        return f"{dest.path}  locked: {dest.locked}{waiting}"
-    return f"{dest.path}  connected: {plural(dest.snapshots, 'snapshot')}{latest}{waiting}"
+        return f"{dest.path}  locked: {dest.locked}{waiting}{away}"
+    return f"{dest.path}  connected: {plural(dest.snapshots, 'snapshot')}{latest}{waiting}{away}"
 
 
 def _local(iso: str | None) -> str:

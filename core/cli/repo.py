@@ -77,6 +77,9 @@ def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress],
         from timekeep.core.api import missing_drive
 
         absent = missing_drive(path)
+        kept = None if writer else _away_store(args, path, absent or f"the repository {path} is not there")
+        if kept is not None:
+            return kept
         if absent is None:
             raise
         raise NotARepository(absent) from None  # say the drive is away, not that the folder is not a repository
@@ -86,6 +89,20 @@ def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress],
         tk.close()
         raise
     return tk
+
+
+def _away_store(args: argparse.Namespace, path: str | Path, absent: str) -> Timekeep | None:
+    """While the drive is away, what the agent kept on this computer meanwhile is read in its place (an
+    encrypted one opened with the drive's passphrase)."""
+    from timekeep.core.api import Timekeep, away_store
+
+    given = getattr(args, "passphrase_file", None)
+    found = away_store(path, Path(given) if given else None, interactive=True)
+    if found is None:
+        return None
+    print(f"timekeep: {absent}; showing the snapshots kept on this computer while it is away (trigger "
+          "\"away\"), which move onto the drive when it is back", file=sys.stderr)
+    return Timekeep.open(found)
 
 
 def remember_endpoint(args: argparse.Namespace, root: str | Path) -> None:

@@ -1,0 +1,179 @@
+"""History while the drive is away, through the in-process agent with real watchers and an injected clock: storage
+times due while the drive is absent go to the away store on this computer; when the drive returns each away
+snapshot lands on it with its own time and trigger, every version restores byte-exact, and the store is gone.
+Plain and encrypted (the store then uses the drive's key, which the agent holds)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.agent_support import InProcess, agent_config, cli
+from tests.helpers import backup, child_env, make_tree, new_repo, read_tree
+from tests.treeops import fill_leaving, restore_into, small_tmpfs
+from timekeep.core.agent.messages import JobFinished, Status
+from timekeep.core.agent.service import Service
+from timekeep.core.api import Timekeep, is_encrypted, repository_id
+from timekeep.core.away import store
+from timekeep.core.cli.agent_cmd import status_lines
+from timekeep.core.schedule.policy import Policy
+
+HOURLY = Policy(interval_s=3600, at_shutdown=False, journal_paths=10**9, reconcile_every_s=10**8,
+                coalesce_every_s=10**8, coalesce_after_start_s=10**8)
+
+
+@pytest.fixture(autouse=True)
+def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    import timekeep.core.capture.read as read
+
+    monkeypatch.setattr(read, "RACY_NS", 1)
+
+
+def away_snapshots(path: Path) -> int:
+    return store.describe(path, 0).snapshots if store.exists(path) else 0
+
+
+def test_storage_times_while_away_reach_the_drive_with_their_times(tmp_path: Path, plain_and_encrypted: str) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"before", "keep.txt": b"untouched"})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    away_path = store.path_for(repository_id(repo))
+    unplugged = repo.with_name("unplugged")
+    states = []
+    with InProcess(agent_config(repo, policy=HOURLY)) as run:
+        dest = run.agent.destinations[str(repo)]
+        run.until(lambda: dest.present and str(repo) in run.agent.away.encrypted, what="the drive to be seen")
+        os.rename(repo, unplugged)
+        run.until(lambda: not dest.present, what="the drive to be gone")
+        for i in range(3):
+            with run.changes(src / "notes.txt", src / f"new{i}.txt"):
+                (src / "notes.txt").write_bytes(f"edited while away, {i}\n".encode() * (i + 1))
+                (src / f"new{i}.txt").write_bytes(os.urandom(5000))
+            run.clock.advance(hours=1, seconds=1)
+            run.until(lambda i=i: away_snapshots(away_path) == i + 1, what=f"away snapshot {i + 1}")
+            run.idle()
+            states.append(read_tree(src))
+        assert is_encrypted(away_path) == (plain_and_encrypted == "encrypted")
+        status = Status.from_wire(Service(run.agent).op_status())  # as a client reads it
+        line = next(t for t in status_lines(status) if str(repo) in t)
+        assert "absent" in line and "3 snapshots kept on this computer" in line
+        with Timekeep.open(away_path) as tk:
+            times = [s.time_ns for s in tk.snapshots()]
+        os.rename(unplugged, repo)
+        run.until(lambda: not away_path.exists(), what="the away store to be moved and removed")
+        run.idle()
+    with Timekeep.open(repo) as tk:
+        snaps = tk.snapshots()
+        moved = [s for s in snaps if s.trigger == "away"]
+        assert [s.time_ns for s in moved] == times
+        assert snaps[0].time_ns < moved[0].time_ns and snaps.index(moved[-1]) >= len(snaps) - 2
+        for snap, state in zip(moved, states, strict=True):
+            assert restore_into(tk, os.fsencode(src), snap.id, tmp_path / f"r{snap.id}")[0] == state
+        assert restore_into(tk, os.fsencode(src), snaps[-1].id, tmp_path / "last")[0] == read_tree(src)
+
+
+
+def test_a_nearly_full_disk_refuses_cleanly_and_the_drive_gets_the_changes(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"before"})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    data = tmp_path / "data"
+    events: list[object] = []
+    with small_tmpfs(data, "96m"):
+        monkeypatch.setenv("XDG_DATA_HOME", str(data))
+        away_path = store.path_for(repository_id(repo))
+        unplugged = repo.with_name("unplugged")
+        with InProcess(agent_config(repo, policy=HOURLY)) as run:
+            run.agent.publish = events.append
+            dest = run.agent.destinations[str(repo)]
+            run.until(lambda: dest.present and str(repo) in run.agent.away.encrypted, what="the drive to be seen")
+            os.rename(repo, unplugged)
+            run.until(lambda: not dest.present, what="the drive to be gone")
+            with run.changes(src / "notes.txt"):
+                (src / "notes.txt").write_bytes(b"edited on a nearly full disk")
+            assert store.exists(away_path)
+            fill_leaving(data, 40 << 20)
+            run.clock.advance(hours=1, seconds=1)
+            finished = run.until(lambda: [e for e in events if isinstance(e, JobFinished) and e.info.kind == "away"],
+                                 what="the away storage time to end")
+            result = finished[0].result
+            assert not result.ok and result.exit_code == 4 and "not kept on this computer" in result.error
+            assert "\n" not in result.error and away_snapshots(away_path) == 0
+            os.rename(unplugged, repo)
+            run.until(lambda: not away_path.exists(), what="the empty away store to be removed")
+            run.until(lambda: dest.snapshot_count == 2, what="the drive-connected storage time")
+            run.idle()
+    with Timekeep.open(repo) as tk:
+        last = tk.snapshots()[-1]
+        assert restore_into(tk, os.fsencode(src), last.id, tmp_path / "r")[0] == read_tree(src)
+
+
+def test_while_away_the_command_line_reads_the_snapshots_kept_on_this_computer(tmp_path: Path,
+                                                                               plain_and_encrypted: str) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"before"})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    away_path = store.path_for(repository_id(repo))
+    with InProcess(agent_config(repo, policy=HOURLY)) as run:
+        dest = run.agent.destinations[str(repo)]
+        run.until(lambda: dest.present and str(repo) in run.agent.away.encrypted, what="the drive to be seen")
+        os.rename(repo, repo.with_name("unplugged"))
+        run.until(lambda: not dest.present, what="the drive to be gone")
+        for text in (b"first away", b"second away"):
+            with run.changes(src / "notes.txt"):
+                (src / "notes.txt").write_bytes(text)
+            run.clock.advance(hours=1, seconds=1)
+            run.until(lambda text=text: away_snapshots(away_path) == (1 if text == b"first away" else 2),
+                      what="an away snapshot")
+            run.idle()
+    # an encrypted store opens with the drive's passphrase, through the copy of its key slots the agent kept
+    env = child_env(PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    listed = cli(env, "--repo", str(repo), "snapshots", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [s["trigger"] for s in json.loads(listed.stdout)] == ["away", "away"]
+    assert "kept on this computer" in listed.stderr
+    first = cli(env, "--repo", str(repo), "cat", str(src / "notes.txt"), "--at", "1")
+    assert first.returncode == 0 and first.stdout == "first away", first.stderr
+    restored = cli(env, "--repo", str(repo), "restore", str(src), "--at", "2", "--to", str(tmp_path / "back"))
+    assert restored.returncode == 0, restored.stderr
+    assert (tmp_path / "back" / "src" / "notes.txt").read_bytes() == b"second away"
+    log = cli(env, "--repo", str(repo), "log", str(src / "notes.txt"))
+    assert log.returncode == 0 and log.stdout.count("\n") >= 2, log.stderr
+    status = cli(env, "--repo", str(repo), "status")  # no agent runs: read from this computer's disk
+    assert status.returncode == 0 and "absent" in status.stdout, status.stderr
+    assert "away history: 2 snapshots kept on this computer" in status.stdout
+    refused = cli(env, "--repo", str(repo), "backup")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    if plain_and_encrypted == "encrypted":
+        without = cli({k: v for k, v in env.items() if k != "TIMEKEEP_PASSPHRASE"}, "--repo", str(repo), "snapshots")
+        assert without.returncode != 0 and "Traceback" not in without.stderr
+
+
+def test_an_away_store_this_computer_cannot_read_keeps_nothing_more_and_says_why(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"before"})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    away_path = store.path_for(repository_id(repo))
+    with InProcess(agent_config(repo, policy=HOURLY)) as run:
+        dest = run.agent.destinations[str(repo)]
+        run.until(lambda: dest.present and str(repo) in run.agent.away.encrypted, what="the drive to be seen")
+        os.rename(repo, repo.with_name("unplugged"))
+        run.until(lambda: not dest.present, what="the drive to be gone")
+        with run.changes(src / "notes.txt"):
+            (src / "notes.txt").write_bytes(b"first")
+        assert store.exists(away_path)
+        (away_path / "config.json").write_bytes(b"{ damaged")
+        with run.changes(src / "notes.txt"):
+            (src / "notes.txt").write_bytes(b"second")
+        run.clock.advance(hours=1, seconds=1)
+        run.ticked(5)  # every tick ran without failing (InProcess says so at its end)
+        line = next(t for t in status_lines(Service(run.agent).status()) if str(repo) in t)
+    assert "absent" in line and "cannot be read" in line
