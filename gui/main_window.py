@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QSplitter,
-    QToolBar,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -38,6 +37,7 @@ from timekeep.gui.file_actions import FileActions, Target
 from timekeep.gui.folder_columns import FolderColumns
 from timekeep.gui.help_menu import HelpMenu
 from timekeep.gui.index_repair import IndexRepair
+from timekeep.gui.main_toolbar import main_toolbar
 from timekeep.gui.models.snapshots import SnapshotsModel
 from timekeep.gui.models.tree import NAME, FolderTreeModel
 from timekeep.gui.prompts import Prompts
@@ -171,14 +171,7 @@ class MainWindow(QMainWindow):
         self.browse_files = HistoryMount(self)  # "Browse in the file manager": gui/browse.py
         self.menuBar().addMenu("&File").addActions([*self.actions_.actions, self.browse_files.action])
         self.help = HelpMenu(self, self.bridge.workers)
-        toolbar = QToolBar("Main")
-        toolbar.setObjectName("main_toolbar")
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        toolbar.setMovable(False)
-        toolbar.addActions([self.backup_action, self.settings_action])
-        toolbar.addSeparator()
-        toolbar.addActions(self.actions_.actions[:3])
-        self.addToolBar(toolbar)
+        self.addToolBar(main_toolbar(self, [self.backup_action, self.settings_action], self.actions_.actions[:3]))
 
     def _connect(self) -> None:
         self.backup_action.triggered.connect(self.back_up_now)
