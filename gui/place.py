@@ -1,6 +1,7 @@
 """Opening the app at a place, as the file managers' right-click asks: `timekeep-gui --file PATH` (its
-versions; `--previous` selects the version before the file's current content) and `--folder PATH` (the
-folder, with what was deleted from it).
+versions; `--previous` selects the version before the file's current content), `--folder PATH` (the
+folder, with what was deleted from it) and `--browse PATH` (the folder's history mounted read-only and
+opened in the file manager, gui/browse.py; unmounted when the window quits).
 
 The window comes up as always; once the repository's history is in, the opener shows that file's folder in
 the window and opens the versions dialog, or the deleted-files dialog, in front of it. A path outside every
@@ -31,21 +32,23 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Place:
-    kind: Literal["file", "folder"]
+    kind: Literal["file", "folder", "browse"]
     path: bytes  # absolute, links resolved: as the protected folders are recorded
     previous: bool = False
 
 
 def place_argument(argv: Sequence[str]) -> Place | None:
-    """`--file PATH` or `--folder PATH` (also `--file=PATH`) among the arguments, with `--previous`."""
+    """`--file PATH`, `--folder PATH` or `--browse PATH` (also `--file=PATH`) among the arguments, with
+    `--previous`."""
+    kinds: dict[str, Literal["file", "folder", "browse"]] = {"file": "file", "folder": "folder", "browse": "browse"}
     for i, arg in enumerate(argv):
-        for kind in ("file", "folder"):
+        for kind in kinds:
             value = argv[i + 1] if arg == f"--{kind}" and i + 1 < len(argv) else None
             if arg.startswith(f"--{kind}="):
                 value = arg.split("=", 1)[1]
             if value:
                 path = os.fsencode(os.path.realpath(os.path.expanduser(value)))
-                return Place("file" if kind == "file" else "folder", path, "--previous" in argv)
+                return Place(kinds[kind], path, "--previous" in argv)
     return None
 
 
@@ -131,7 +134,12 @@ class PlaceOpener(QObject):
         if window is None or folder is None:
             self._say(refusal(self.place, history.folders))
             return
-        shown = self.place.path if self.place.kind == "folder" else os.path.dirname(self.place.path)
+        shown = self.place.path if self.place.kind != "file" else os.path.dirname(self.place.path)
+        if self.place.kind == "browse":  # once the tree has it selected, so the mount opens that folder
+            window.browser.tree_shown.connect(lambda: QTimer.singleShot(0, window.browse_files.browse),
+                                              Qt.ConnectionType.SingleShotConnection)
+            show_in_window(window, folder.path, shown, self.place.path)
+            return
         show_in_window(window, folder.path, shown, self.place.path)
         self.dialog = self._versions(window) if self.place.kind == "file" else self._deleted(window)
         self.dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -64,12 +64,14 @@ def test_dolphin_offers_versions_on_files_and_deleted_files_on_folders() -> None
     assert f"Exec={GUI} --file %f --previous" in files and "MimeType=application/octet-stream;" in files
     assert "Name=Show this folder in Timekeep" in folders and "Name=Restore deleted files here…" in folders
     assert f"Exec={GUI} --folder %f" in folders and "MimeType=inode/directory;" in folders
+    assert "Name=Browse this folder's history…" in folders and f"Exec={GUI} --browse %f" in folders
 
 
 NEMO = {"timekeep-versions.nemo_action": ("Show versions…", "nodirs", "--file %F"),
         "timekeep-previous.nemo_action": ("Restore previous version…", "nodirs", "--file %F --previous"),
         "timekeep-folder.nemo_action": ("Show this folder in Timekeep", "dir", "--folder %F"),
-        "timekeep-deleted.nemo_action": ("Restore deleted files here…", "dir", "--folder %F")}
+        "timekeep-deleted.nemo_action": ("Restore deleted files here…", "dir", "--folder %F"),
+        "timekeep-browse.nemo_action": ("Browse this folder's history…", "dir", "--browse %F")}
 
 
 @pytest.mark.parametrize("name", sorted(NEMO))
@@ -162,9 +164,11 @@ def test_the_nautilus_extension_offers_its_items_only_inside_protected_folders(t
     report = str(docs / "report.txt")
     assert found["file"] == {"menus": [["Timekeep", ["Show versions…", "Restore previous version…"]]],
                              "launched": [[gui, "--file", report], [gui, "--file", report, "--previous"]]}
-    assert found["folder"]["menus"] == [["Timekeep", ["Show this folder in Timekeep", "Restore deleted files here…"]]]
-    assert found["folder"]["launched"] == [[gui, "--folder", str(docs / "sub")]] * 2
-    assert found["background"]["launched"] == [[gui, "--folder", str(docs)]] * 2
+    assert found["folder"]["menus"] == [["Timekeep", ["Show this folder in Timekeep", "Restore deleted files here…",
+                                                      "Browse this folder's history…"]]]
+    sub = str(docs / "sub")
+    assert found["folder"]["launched"] == [[gui, "--folder", sub]] * 2 + [[gui, "--browse", sub]]
+    assert found["background"]["launched"] == [[gui, "--folder", str(docs)]] * 2 + [[gui, "--browse", str(docs)]]
     assert found["outside"] == {"menus": [], "launched": []}
     assert found["two"] == 0  # several selected: nothing
 
@@ -185,7 +189,7 @@ def test_agent_install_puts_the_items_in_and_uninstall_takes_exactly_them_out(tm
     assert done.returncode == 0, done.stderr
     assert "Right-click items installed for Nautilus, Dolphin and Nemo" in done.stdout
     modes = installed(data)
-    assert len(modes) == len(file_managers.places(FOLDER)) == 8  # type: ignore[arg-type]
+    assert len(modes) == len(file_managers.places(FOLDER)) == 9  # type: ignore[arg-type]
     assert modes["nemo/actions/timekeep-protected.py"] == 0o755
     assert modes["kio/servicemenus/timekeep-file.desktop"] == 0o755
     assert modes["nemo/actions/timekeep-versions.nemo_action"] == 0o644
@@ -197,7 +201,7 @@ def test_agent_install_puts_the_items_in_and_uninstall_takes_exactly_them_out(tm
         assert "@GUI@" not in (data / dest).read_text()
     removed = cli(env, "agent", "--uninstall")
     assert removed.returncode == 0, removed.stderr
-    assert "Right-click items removed from the file managers (8 files)" in removed.stdout
+    assert "Right-click items removed from the file managers (9 files)" in removed.stdout
     assert installed(data) == {} and mine.read_bytes() == b"[Nemo Action]\n"
 
 

@@ -15,7 +15,11 @@ from tests.mount_support import names, needs_fuse
 from tests.test_gui_window import start_app
 from timekeep.core.mount import available
 from timekeep.core.mount.run import mounted_type
+from timekeep.gui.app import TimekeepApp
 from timekeep.gui.key_jobs import hold_for_agent
+from timekeep.gui.place import Place, PlaceOpener, place_argument
+from timekeep.gui.prompts import ScriptedPrompts
+from timekeep.gui.settings import AppPaths, AppSettings
 
 
 @pytest.fixture
@@ -80,3 +84,40 @@ def test_without_fuse_browse_says_why_in_the_status_bar(qtbot, running, tmp_path
     assert "no-fuse-here does not exist" in failed.args[0]
     assert window.statusBar().currentMessage().startswith("Could not browse in the file manager: this computer")
     assert opened == [] and not browse.is_mounted
+
+
+@needs_fuse
+def test_the_file_managers_browse_item_opens_that_folders_history(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`timekeep-gui --browse FOLDER` (the file managers' "Browse this folder's history…"): the window opens at
+    the folder, mounts history and opens that folder as the newest snapshot holds it; quitting unmounts."""
+    docs = Path(os.path.realpath(tmp_path)) / "home" / "Documents"
+    make_tree(docs, {"a.txt": b"a", "sub": {"b.txt": b"kept\n"}})
+    repo = new_repo(tmp_path, docs)
+    backup(repo)
+    place = place_argument(["--browse", str(docs / "sub")])
+    assert place == Place("browse", os.fsencode(docs / "sub"))
+    app = TimekeepApp(AppPaths(tmp_path / "config", tmp_path / "cache"), ScriptedPrompts(),
+                      AppSettings(repository=str(repo)), tray=False)
+    PlaceOpener(app, place)
+    app.start()
+    window = app.window
+    assert window is not None
+    qtbot.addWidget(window)
+    opened: list[QUrl] = []
+    browse = window.browse_files
+    browse.opener = lambda url: opened.append(url) or True
+    try:
+        qtbot.waitSignal(browse.mounted, timeout=60_000).wait()
+        newest = max(names(repo).items(), key=lambda kv: kv[1])[0]
+        folder = Path(opened[0].toLocalFile())
+        assert folder == browse.mountpoint / "by-time" / newest / str(docs / "sub").lstrip("/")
+        assert (folder / "b.txt").read_bytes() == b"kept\n"
+        window.quit_requested.emit()
+        wait_for(lambda: mounted_type(browse.mountpoint) is None, 30, what="the mount to be let go at quit")
+    finally:
+        app.shut_down()
+        if mounted_type(browse.mountpoint) is not None:
+            browse.is_mounted = True
+            thread = browse.unmount()
+            assert thread is not None
+            thread.join(30)

@@ -22,7 +22,8 @@ LIST_NAME = "protected-folders.json"
 FILE_ITEMS = (("versions", "Show versions…", ("--file",)),
               ("previous", "Restore previous version…", ("--file", "--previous")))
 FOLDER_ITEMS = (("folder", "Show this folder in Timekeep", ("--folder",)),
-                ("deleted", "Restore deleted files here…", ("--folder",)))
+                ("deleted", "Restore deleted files here…", ("--folder",)),
+                ("browse", "Browse this folder's history…", ("--browse",)))
 
 
 def protected_folders() -> list[str]:
