@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from peewee import DatabaseError
 
@@ -25,6 +25,9 @@ from timekeep.core.errors import BackupCancelled, KeyNeeded, TimekeepError, Usag
 from timekeep.core.types import Progress
 from timekeep.core.watch.debounce import debounce_wait
 from timekeep.core.watch.observer import EventBuffer, FolderWatcher
+
+if TYPE_CHECKING:
+    from timekeep.core.guard.guard import Guard
 
 log = logging.getLogger(__name__)
 FAILURES = (TimekeepError, OSError, DatabaseError)
@@ -39,6 +42,7 @@ class Host(Protocol):
     watcher: FolderWatcher
     clock: Callable[[], float]
     wall: Callable[[], datetime]
+    guard: Guard
 
     def flush(self) -> int: ...
 
@@ -64,6 +68,7 @@ class Executor:
         if job.kind == "reconcile":
             return self._reconcile(dest, job)
         if job.kind == "coalesce":
+            self.host.guard.refuse_thinning()  # queued before an incident was suspected
             return self._coalesce(dest, job)
         return self._backup(dest, job)
 

@@ -11,6 +11,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from timekeep.core import units
+from timekeep.core.cli.guard_cmd import guard_lines
 from timekeep.core.cli.output import plural, print_json, show_path
 from timekeep.core.cli.repo import REPO_ENV
 
@@ -112,6 +113,7 @@ def status_lines(status: Status) -> list[str]:
     if status.drive_detection:
         lines.append(f"Drive detection: {status.drive_detection}.")
     lines += _folder_lines(status.folders, any(d.present for d in status.destinations))
+    lines += guard_lines(status.guard)
     last = status.last_result
     if last is not None and last.snapshot is not None:
         snap = last.snapshot
