@@ -223,14 +223,18 @@ class GuardStatus:
 
     enabled: bool
     incident: GuardIncident | None = None
+    seen: int = 0  # file events judged since the agent started
+    waiting: int = 0  # rewritten files waiting to be quiet before they are sampled
 
     def to_wire(self) -> Wire:
-        return {"enabled": self.enabled, "incident": None if self.incident is None else self.incident.to_wire()}
+        return {"enabled": self.enabled, "incident": None if self.incident is None else self.incident.to_wire(),
+                "seen": self.seen, "waiting": self.waiting}
 
     @classmethod
     def from_wire(cls, data: Wire) -> GuardStatus:
         incident = data.get("incident")
-        return cls(bool(data.get("enabled", True)), None if not incident else GuardIncident.from_wire(incident))
+        return cls(bool(data.get("enabled", True)), None if not incident else GuardIncident.from_wire(incident),
+                   int(data.get("seen") or 0), int(data.get("waiting") or 0))
 
 
 @dataclass(frozen=True)

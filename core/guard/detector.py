@@ -68,6 +68,10 @@ class Detector:
         if not is_dir:
             self._raw.append((self.clock(), kind, src, dest))
 
+    def busy(self) -> bool:
+        """Whether events wait to be classified or rewritten files to be sampled."""
+        return bool(self._raw or self.pending)
+
     # the agent's tick
     def look(self) -> Finding | None:
         """Classify what arrived, let the window slide, sample what settled; a Finding if it looks like damage."""

@@ -102,7 +102,7 @@ class Guard:
         return status
 
     def status(self) -> GuardStatus:
-        return GuardStatus(self.thresholds.enabled, self.incident)
+        return GuardStatus(self.thresholds.enabled, self.incident, self.detector.seen, len(self.detector.pending))
 
 
 def _iso(moment: datetime) -> str:
