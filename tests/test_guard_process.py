@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.agent_support import agent_env, agent_process, cli, short_runtime_dir, wait_for
-from tests.guard_support import ATTACKS, Files, git_checkout, make_docs, make_sources, photo_import
+from tests.agent_support import agent_env, agent_process, cli, journaled, short_runtime_dir, wait_for
+from tests.guard_support import ATTACKS, DOCS, Files, git_checkout, make_docs, make_sources, photo_import
 from tests.helpers import backup, new_repo, read_tree
 from timekeep.core.agent.client import AgentClient, AgentError
 from timekeep.core.agent.messages import GuardStatus
@@ -44,22 +44,46 @@ def guard_of(paths: AgentPaths) -> GuardStatus:
     return guard
 
 
+def changed(paths: AgentPaths, src: Path) -> bool:
+    client = AgentClient.connect(paths.socket, timeout=30)
+    assert client is not None
+    with client:
+        return bool(client.changed(os.fsencode(src)))
+
+
+def before_snapshot(paths: AgentPaths) -> int | None:
+    incident = guard_of(paths).incident
+    return None if incident is None or not incident.before else incident.before[0].snapshot
+
+
 def test_an_attack_is_held_until_the_all_clear(tmp_path: Path, env: dict[str, str]) -> None:
     src = tmp_path / "src"
     make_docs(Files(src))
     repo = new_repo(tmp_path, src)
     snap = backup(repo)
-    before = read_tree(src)
     with agent_process(env, repo) as (_, paths):
+        Files(src).create("Documents/written-since.txt", b"a page written after the last backup\n")
+        wait_for(lambda: changed(paths, src), what="the new page to be journaled")
+        before = read_tree(src)
         ATTACKS["renamed to .locked"](Files(src))
         wait_for(lambda: guard_of(paths).incident, what="the incident")
+        kept = wait_for(lambda: before_snapshot(paths) != snap and before_snapshot(paths), what="the storage time "
+                        "of what changed before the burst")
         status = cli(env, "status")
         assert status.returncode == 0 and "GUARD: suspected mass damage" in status.stdout, status
-        assert f"snapshot {snap}" in status.stdout and "timekeep guard restore" in status.stdout
+        assert f"snapshot {kept}" in status.stdout and "timekeep guard restore" in status.stdout
         data: dict[str, Any] = json.loads(cli(env, "status", "--json").stdout)
         assert data["guard"]["incident"]["folders"] == [str(src)]
         assert data["guard"]["incident"]["before"] == [
-            {"destination": str(repo), "snapshot": snap, "time": data["guard"]["incident"]["before"][0]["time"]}]
+            {"destination": str(repo), "snapshot": kept, "time": data["guard"]["incident"]["before"][0]["time"]}]
+        burst = {os.fsencode(src / f"{rel}.locked") for rel in DOCS}  # waits for the all-clear
+        try:
+            waiting = wait_for(lambda: burst <= (found := journaled(repo)) and found, what="the burst to be journaled")
+        except AssertionError:  # say which paths, and what the agent did meanwhile
+            missing = sorted(burst - journaled(repo))
+            raise AssertionError(f"{len(missing)} not journaled, e.g. {missing[:3]}; agent log:\n"
+                                 f"{paths.log_file.read_text()[-4000:]}") from None
+        assert os.fsencode(src / "Documents/written-since.txt") not in waiting  # stored: it came before
         client = AgentClient.connect(paths.socket, timeout=30)
         assert client is not None
         with client, pytest.raises(AgentError, match="thinning is paused"):

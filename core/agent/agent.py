@@ -27,6 +27,7 @@ from timekeep.core.agent.power import on_battery
 from timekeep.core.agent.unlocks import Unlocks
 from timekeep.core.drives import MOUNTINFO
 from timekeep.core.errors import KeyNeeded, UsageError
+from timekeep.core.guard.before import TRIGGER as BEFORE_INCIDENT
 from timekeep.core.guard.guard import Guard
 from timekeep.core.guard.thresholds import thresholds_or_defaults
 from timekeep.core.index.journal import size_on_disk
@@ -135,7 +136,8 @@ class Agent:
 
     def tick(self) -> None:
         self.flush()
-        self.guard.look(self.destinations.values())
+        for key in self.guard.look(self.destinations.values()):  # what changed just before the burst is kept
+            self.runner.submit("backup", key, BEFORE_INCIDENT)
         self._check_watcher()
         now = self.clock()
         if now >= self._next_poll:

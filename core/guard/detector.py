@@ -34,6 +34,7 @@ class Finding:
     reasons: tuple[str, ...]
     started: float  # the detector's clock at the earliest event that counted
     paths: frozenset[bytes]  # the files (and note folders) that counted
+    touched: frozenset[bytes]  # every file rewritten, gone or new since: none is stored as "before"
     rewritten: int  # files rewritten within the window
     sampled: int
     random: int
@@ -185,4 +186,9 @@ class Detector:
             counted.update(self.note_folders)
         if not reasons:
             return None
-        return Finding(tuple(reasons), min(counted.values()), frozenset(counted), len(self.rewritten), sampled, random)
+        # The burst began at the first file rewritten, deleted or renamed away in the window, whether or not
+        # that file was judged: what came before it is the state "just before" (timekeep.core.guard.before).
+        started = min([*counted.values(), *self.rewritten.values(), *self.deleted.values()])
+        arrived = (p for p, t in self.created.items() if t >= started)
+        touched = frozenset().union(self.rewritten, self.deleted, arrived, *self.gains.values())
+        return Finding(tuple(reasons), started, frozenset(counted), touched, len(self.rewritten), sampled, random)

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from timekeep.core.agent.destination import Destination, protected_by
 from timekeep.core.agent.executor import FAILURES
-from timekeep.core.agent.messages import Before, Event, GuardChanged, GuardIncident, GuardStatus
+from timekeep.core.agent.messages import Before, Event, GuardChanged, GuardIncident, GuardStatus, JobResult, iso_ns
 from timekeep.core.errors import UsageError
+from timekeep.core.guard import before
 from timekeep.core.guard import incident as record
 from timekeep.core.guard.detector import Detector, Finding
 from timekeep.core.guard.thresholds import Thresholds
@@ -39,6 +42,8 @@ class Guard:
         self.detector = Detector(thresholds, clock)
         self.incident = record.load(state_file) if state_file is not None else None
         self.publish: Callable[[Event], None] = lambda event: None
+        self.burst: frozenset[bytes] = frozenset()  # the paths the window saw touched
+        self.started_ns: int | None = None  # when its burst began, to the nanosecond (the record has seconds)
 
     def configure(self, thresholds: Thresholds) -> None:
         """New settings: the window starts afresh under them."""
@@ -51,25 +56,53 @@ class Guard:
         if self.thresholds.enabled:
             self.detector.saw(kind, src, dest, is_dir)
 
-    def look(self, destinations: Iterable[Destination]) -> None:
-        """On each tick: judge the window; the first finding opens an incident (a later one adds nothing)."""
+    def look(self, destinations: Iterable[Destination]) -> list[str]:
+        """On each tick: judge the window; the first finding opens an incident (a later one adds nothing).
+        Returns the destinations to take the storage time "just before" on (`store_before`)."""
         if not self.thresholds.enabled:
-            return
+            return []
         finding = self.detector.look()
         if finding is None or self.incident is not None:
-            return
+            return []
+        self.burst = finding.touched
         self.incident = self._open(finding, list(destinations))
         log.warning("guard: suspected mass damage since %s in %s: %s; thinning and automatic storage times wait "
                     "until the all-clear", self.incident.started, ", ".join(self.incident.folders) or "?",
                     "; ".join(self.incident.reasons))
-        if self.file is not None:
+        self._changed()
+        return [before.destination for before in self.incident.before]
+
+    def _changed(self) -> None:
+        if self.file is not None and self.incident is not None:
             record.save(self.file, self.incident)
         self.publish(GuardChanged(self.status()))
+
+    def store_before(self, dest: Destination, cancel: threading.Event) -> JobResult:
+        """On the job thread: store what changed before the burst and was not touched by it; the snapshot it
+        makes becomes the destination's "before" (see `timekeep.core.guard.before`)."""
+        incident = self.incident
+        started_ns = self.started_ns or (iso_ns(incident.started) if incident is not None else None)
+        if started_ns is None:
+            return JobResult(destination=dest.key, skipped="no incident is open")
+        try:
+            snap = before.store_before(dest.path, started_ns, self.burst, cancel)
+        finally:
+            dest.refresh()
+        if snap is None:
+            log.info("guard: nothing on %s had changed since its last snapshot before the incident", dest.key)
+            return JobResult(destination=dest.key, skipped="nothing had changed before the incident began")
+        log.info("guard: snapshot %s on %s keeps what changed before the incident", snap.id, dest.key)
+        if self.incident is not None:
+            kept = Before(dest.key, snap.id, iso_utc(snap.time_ns))
+            self.incident = replace(self.incident, before=tuple(
+                kept if b.destination == dest.key else b for b in self.incident.before))
+            self._changed()
+        return JobResult(destination=dest.key, snapshot=snap)
 
     def _open(self, finding: Finding, destinations: list[Destination]) -> GuardIncident:
         now = self.wall()
         started = now - timedelta(seconds=max(0.0, self.clock() - finding.started))
-        started_ns = int(started.timestamp() * 1e9)
+        started_ns = self.started_ns = int(started.timestamp() * 1e9)
         folders: dict[bytes, None] = {}
         for dest in destinations:
             for path in finding.paths:
@@ -93,7 +126,7 @@ class Guard:
         """The person's all-clear: the incident ends, thinning resumes, the window starts afresh."""
         if self.incident is not None:
             log.info("guard: the incident since %s was cleared", self.incident.started)
-        self.incident = None
+        self.incident, self.started_ns, self.burst = None, None, frozenset()
         if self.file is not None:
             record.remove(self.file)
         self.detector.reset()
