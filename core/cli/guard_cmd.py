@@ -104,17 +104,6 @@ def cmd_guard_clear(args: argparse.Namespace) -> int:
     return 0
 
 
-def default_place(folder: bytes, when: str) -> bytes:
-    """A new folder beside FOLDER, named after the time restored ("docs as of 2026-12-06 00-30")."""
-    parent, name = os.path.split(folder.rstrip(b"/"))
-    stamp = when.replace(":", "-")
-    base = os.path.join(parent, name + os.fsencode(f" as of {stamp}"))
-    place, n = base, 2
-    while os.path.lexists(place):
-        place, n = base + os.fsencode(f" ({n})"), n + 1
-    return place
-
-
 def _restore_point(args: argparse.Namespace) -> str:
     """T as given, else the snapshot before the incident on this repository."""
     if args.at:
@@ -136,6 +125,7 @@ def cmd_guard_restore(args: argparse.Namespace) -> int:
     from timekeep.core.cli.browse import restore_json, restore_sentences
     from timekeep.core.cli.output import error_lines, local_time, print_json
     from timekeep.core.cli.repo import open_repo, user_path
+    from timekeep.core.guard.places import new_place
 
     folder = user_path(args.folder)
     at = _restore_point(args)
@@ -143,7 +133,7 @@ def cmd_guard_restore(args: argparse.Namespace) -> int:
         snap = tk.resolve_time(at)
         found = tk.locate(folder, snap.id)
         when = local_time(found.snapshot.time_ns, seconds=False)
-        place = os.fsencode(os.path.abspath(args.to)) if args.to else default_place(folder, when)
+        place = os.fsencode(os.path.abspath(args.to)) if args.to else new_place(folder, when)
         os.makedirs(place, exist_ok=True)
         result = tk.restore(folder, found.snapshot.id, dest=place, overwrite=False)
     if args.json:
