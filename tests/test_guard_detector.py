@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.guard_support import ATTACKS, ORDINARY, Clock, Files, make_docs
+from timekeep.core.errors import UsageError
 from timekeep.core.guard.detector import Detector, Finding
 from timekeep.core.guard.sample import damaged_looking, entropy, looks_random, read_sample
-from timekeep.core.guard.thresholds import Thresholds
+from timekeep.core.guard.thresholds import Thresholds, thresholds_from, thresholds_or_defaults
 
 
 def settle(detector: Detector, clock: Clock) -> Finding | None:
@@ -142,3 +143,14 @@ def test_a_sample_reads_head_and_tail_only(tmp_path: Path) -> None:
         out.write(b"T" * 4096)
     assert read_sample(os.fsencode(big)) == (b"H" * 4096, b"T" * 4096)
     assert read_sample(os.fsencode(tmp_path / "gone.txt")) is None
+
+
+def test_thresholds_come_from_settings(caplog: pytest.LogCaptureFixture) -> None:
+    assert thresholds_from({}) == Thresholds()
+    assert thresholds_from({"guard": {"enabled": False, "random_files": 5, "window_seconds": 30.5}}) == \
+        Thresholds(enabled=False, random_files=5, window_seconds=30.5)
+    for wrong in ({"guard": []}, {"guard": {"enabled": "yes"}}, {"guard": {"random_files": True}}):
+        with pytest.raises(UsageError, match="guard"):
+            thresholds_from(wrong)
+    assert thresholds_or_defaults({"guard": {"note_folders": "three"}}) == Thresholds()
+    assert "guard.note_folders must be a number" in caplog.text
