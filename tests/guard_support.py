@@ -164,6 +164,25 @@ def photo_edits(files: Files) -> list[str]:
     return rels
 
 
+def gzip_logs(files: Files) -> list[str]:
+    """`gzip` on a folder of logs: each a.log becomes a.log.gz (compressed, with its signature), a.log goes."""
+    import gzip
+
+    rels = [f"logs/service{i}.log" for i in range(60)]
+    for rel in rels:
+        files.create(rel + ".gz", gzip.compress(files.text(6000, seed=len(rel)) + files.random(3000)))
+        files.delete(rel)
+    return rels
+
+
+def jpeg_to_jpg(files: Files) -> list[str]:
+    """Photos renamed from .jpg to .jpeg: a new suffix for each, content untouched."""
+    rels = [f"Pictures/2026-12-05/IMG_{i:04}.jpg" for i in range(400)]
+    for rel in rels:
+        files.move(rel, rel[: -len(".jpg")] + ".jpeg")
+    return rels
+
+
 # attack-like damage
 def encrypt_in_place(files: Files) -> list[str]:
     for rel in DOCS:
@@ -201,6 +220,8 @@ ORDINARY: dict[str, tuple[Callable[[Files], object] | None, Burst]] = {
     "untar": (None, untar),
     "rm -rf node_modules": (make_modules, rm_node_modules),
     "photo edits": (photo_import, photo_edits),
+    "gzip on logs": (lambda f: [f.create(f"logs/service{i}.log", f.text(6000)) for i in range(60)], gzip_logs),
+    "photos renamed .jpg to .jpeg": (photo_import, jpeg_to_jpg),
 }
 ATTACKS: dict[str, Burst] = {
     "rewritten in place": encrypt_in_place,

@@ -139,6 +139,17 @@ class Detector:
             self.pending[path] = t
 
     def _gained(self, t: float, suffix: str, path: bytes) -> None:
+        """A suffix the guard can judge counts only if the content does not fit it: `gzip` turning a.txt into
+        a.txt.gz, or photos renamed from .jpeg to .jpg, are no damage (within the sampling budget)."""
+        if judged(path):
+            if len(self.sampled) >= self.thresholds.samples:
+                return
+            got = self.sampler(path)
+            if got is None:
+                return
+            self._put(self.sampled, path, t)
+            if not damaged_looking(path, *got):
+                return
         self._put(self.gains.setdefault(suffix, {}), path, t)
 
     def _put(self, table: Table, key: bytes, t: float) -> None:

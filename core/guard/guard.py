@@ -44,6 +44,7 @@ class Guard:
         self.publish: Callable[[Event], None] = lambda event: None
         self.burst: frozenset[bytes] = frozenset()  # the paths the window saw touched
         self.started_ns: int | None = None  # when its burst began, to the nanosecond (the record has seconds)
+        self._lock = threading.RLock()  # the tick, the job thread and the socket's all-clear all change it
 
     def configure(self, thresholds: Thresholds) -> None:
         """New settings: the window starts afresh under them."""
@@ -61,6 +62,10 @@ class Guard:
         Returns the destinations to take the storage time "just before" on (`store_before`)."""
         if not self.thresholds.enabled:
             return []
+        with self._lock:
+            return self._look(destinations)
+
+    def _look(self, destinations: Iterable[Destination]) -> list[str]:
         finding = self.detector.look()
         if finding is None or self.incident is not None:
             return []
@@ -92,11 +97,14 @@ class Guard:
             log.info("guard: nothing on %s had changed since its last snapshot before the incident", dest.key)
             return JobResult(destination=dest.key, skipped="nothing had changed before the incident began")
         log.info("guard: snapshot %s on %s keeps what changed before the incident", snap.id, dest.key)
-        if self.incident is not None:
-            kept = Before(dest.key, snap.id, iso_utc(snap.time_ns))
-            self.incident = replace(self.incident, before=tuple(
-                kept if b.destination == dest.key else b for b in self.incident.before))
-            self._changed()
+        with self._lock:
+            same = incident is not None and self.incident is not None and \
+                (self.incident.started, self.incident.detected) == (incident.started, incident.detected)
+            if self.incident is not None and same:  # not cleared (or replaced) meanwhile
+                kept = Before(dest.key, snap.id, iso_utc(snap.time_ns))
+                self.incident = replace(self.incident, before=tuple(
+                    kept if b.destination == dest.key else b for b in self.incident.before))
+                self._changed()
         return JobResult(destination=dest.key, snapshot=snap)
 
     def _open(self, finding: Finding, destinations: list[Destination]) -> GuardIncident:
@@ -124,15 +132,16 @@ class Guard:
 
     def clear(self) -> GuardStatus:
         """The person's all-clear: the incident ends, thinning resumes, the window starts afresh."""
-        if self.incident is not None:
-            log.info("guard: the incident since %s was cleared", self.incident.started)
-        self.incident, self.started_ns, self.burst = None, None, frozenset()
-        if self.file is not None:
-            record.remove(self.file)
-        self.detector.reset()
-        status = self.status()
-        self.publish(GuardChanged(status))
-        return status
+        with self._lock:
+            if self.incident is not None:
+                log.info("guard: the incident since %s was cleared", self.incident.started)
+            self.incident, self.started_ns, self.burst = None, None, frozenset()
+            if self.file is not None:
+                record.remove(self.file)
+            self.detector.reset()
+            status = self.status()
+            self.publish(GuardChanged(status))
+            return status
 
     def status(self) -> GuardStatus:
         return GuardStatus(self.thresholds.enabled, self.incident, self.detector.seen, len(self.detector.pending))

@@ -30,7 +30,7 @@ SIGNATURES: dict[str, tuple[bytes, ...]] = {
     ".jpg": (b"\xff\xd8\xff",), ".jpeg": (b"\xff\xd8\xff",),
     ".png": (b"\x89PNG",),
     ".gif": (b"GIF8",),
-    ".gz": (b"\x1f\x8b",), ".tgz": (b"\x1f\x8b",),
+    ".gz": (b"\x1f\x8b",), ".tgz": (b"\x1f\x8b",), ".bz2": (b"BZh",),
     ".xz": (b"\xfd7zXZ",), ".zst": (b"\x28\xb5\x2f\xfd",), ".7z": (b"7z\xbc\xaf",),
     ".mp3": (b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"),
     ".mp4": (b"\x00\x00\x00",), ".mov": (b"\x00\x00\x00",),
