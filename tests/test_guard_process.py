@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +44,20 @@ def guard_of(paths: AgentPaths) -> GuardStatus:
     return guard
 
 
-def changed(paths: AgentPaths, src: Path) -> bool:
+def changed(paths: AgentPaths, src: Path, path: Path) -> bool:
     client = AgentClient.connect(paths.socket, timeout=30)
     assert client is not None
     with client:
-        return bool(client.changed(os.fsencode(src)))
+        return os.fsencode(path) in {c.path for c in client.changed(os.fsencode(src))}
+
+
+def waited(paths: AgentPaths, condition: Callable[[], Any], what: str) -> Any:
+    """`wait_for`, saying on a timeout what the agent logged meanwhile."""
+    try:
+        return wait_for(condition, what=what)
+    except AssertionError as err:
+        log = "\n".join(line for line in paths.log_file.read_text().splitlines() if " DEBUG " not in line)
+        raise AssertionError(f"{err}; the agent's log:\n{log[-5000:]}") from None
 
 
 def before_snapshot(paths: AgentPaths) -> int | None:
@@ -61,14 +70,15 @@ def test_an_attack_is_held_until_the_all_clear(tmp_path: Path, env: dict[str, st
     make_docs(Files(src))
     repo = new_repo(tmp_path, src)
     snap = backup(repo)
+    page = src / "Documents" / "written-since.txt"
+    page.write_bytes(b"a page written after the last backup\n")  # found by the scan the agent starts with
+    before = read_tree(src)
     with agent_process(env, repo) as (_, paths):
-        Files(src).create("Documents/written-since.txt", b"a page written after the last backup\n")
-        wait_for(lambda: changed(paths, src), what="the new page to be journaled")
-        before = read_tree(src)
+        wait_for(lambda: changed(paths, src, page), what="the new page to be journaled")
         ATTACKS["renamed to .locked"](Files(src))
         wait_for(lambda: guard_of(paths).incident, what="the incident")
-        kept = wait_for(lambda: before_snapshot(paths) != snap and before_snapshot(paths), what="the storage time "
-                        "of what changed before the burst")
+        kept = waited(paths, lambda: before_snapshot(paths) != snap and before_snapshot(paths),
+                      "the storage time of what changed before the burst")
         status = cli(env, "status")
         assert status.returncode == 0 and "GUARD: suspected mass damage" in status.stdout, status
         assert f"snapshot {kept}" in status.stdout and "timekeep guard restore" in status.stdout
@@ -77,13 +87,8 @@ def test_an_attack_is_held_until_the_all_clear(tmp_path: Path, env: dict[str, st
         assert data["guard"]["incident"]["before"] == [
             {"destination": str(repo), "snapshot": kept, "time": data["guard"]["incident"]["before"][0]["time"]}]
         burst = {os.fsencode(src / f"{rel}.locked") for rel in DOCS}  # waits for the all-clear
-        try:
-            waiting = wait_for(lambda: burst <= (found := journaled(repo)) and found, what="the burst to be journaled")
-        except AssertionError:  # say which paths, and what the agent did meanwhile
-            missing = sorted(burst - journaled(repo))
-            raise AssertionError(f"{len(missing)} not journaled, e.g. {missing[:3]}; agent log:\n"
-                                 f"{paths.log_file.read_text()[-4000:]}") from None
-        assert os.fsencode(src / "Documents/written-since.txt") not in waiting  # stored: it came before
+        waiting = waited(paths, lambda: burst <= (found := journaled(repo)) and found, "the burst to be journaled")
+        assert os.fsencode(page) not in waiting  # stored: it came before
         client = AgentClient.connect(paths.socket, timeout=30)
         assert client is not None
         with client, pytest.raises(AgentError, match="thinning is paused"):

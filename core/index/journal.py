@@ -59,7 +59,7 @@ def record(db: SqliteDatabase, entries: Iterable[JournalEntry], now_ns: int) -> 
     rows = list(entries)
     if not rows:
         return 0
-    with db.atomic():
+    with db.atomic("IMMEDIATE"):  # it reads before it writes: deferred, a storage time's commit meanwhile fails it
         rows = _settle_origins(db, rows)
         seq = _next_seq(db)
         for entry in rows:

@@ -75,8 +75,9 @@ class SnapshotWriter:
     def begin(self, trigger: str, time_ns: int | None = None, first_free: int = 1) -> int:
         """Start a snapshot under an id never used before: above every id the index knows and at least
         `first_free` (the caller's look at the drive, where manifests of snapshots the index has forgotten
-        may still lie)."""
-        with self.db.atomic():
+        may still lie). IMMEDIATE: a read that then writes, deferred, fails at once with "database is locked"
+        when the agent journaled meanwhile (as it does during a burst of changes) instead of waiting its turn."""
+        with self.db.atomic("IMMEDIATE"):
             (known,) = self.db.execute_sql(
                 "SELECT max(coalesce((SELECT max(id) FROM snapshot), 0), "
                 "coalesce((SELECT max(snapshot_id) FROM loss), 0))").fetchone()
@@ -93,7 +94,7 @@ class SnapshotWriter:
                errors: Sequence[FileError] = (), settled: Sequence[int] = ()) -> list[int]:
         """One transaction; `settled` are racy versions that a re-read found unchanged. Returns each version's
         `prev`: the snapshot of the version the file had before."""
-        with self.db.atomic():
+        with self.db.atomic("IMMEDIATE"):  # as `begin`: it may read before it writes
             add_packs(self.db, packs)
             prevs = [self._insert_version(version) for version in versions]
             self.db.connection().executemany("UPDATE version SET racy = 0 WHERE id = ?", [(v,) for v in settled])
