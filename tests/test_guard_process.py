@@ -96,6 +96,10 @@ def test_an_attack_is_held_until_the_all_clear(tmp_path: Path, env: dict[str, st
         thin = cli(env, "--repo", str(repo), "coalesce")
         assert thin.returncode == 2 and thin.stderr.count("\n") == 1 and "thinning is paused" in thin.stderr, thin
     assert paths.guard_file.exists()
+    stopped = cli(env, "--repo", str(repo), "status")
+    assert "not running" in stopped.stdout and "GUARD: suspected mass damage" in stopped.stdout, stopped
+    assert json.loads(cli(env, "--repo", str(repo), "status", "--json").stdout)["guard"]["incident"]["folders"] == \
+        [str(src)]
     with agent_process(env, repo) as (_, paths):  # a restart keeps the incident
         assert guard_of(paths).incident is not None
         restored = cli(env, "--repo", str(repo), "guard", "restore", str(src))

@@ -72,6 +72,16 @@ def _local(iso: str | None) -> str:
     return iso if ns is None else local_time(ns)
 
 
+def left_incident() -> GuardStatus | None:
+    """The incident a stopped agent left in its state folder, as the guard's status; None when there is none."""
+    from timekeep.core.agent.messages import GuardStatus
+    from timekeep.core.agent.paths import AgentPaths
+    from timekeep.core.guard import incident as record
+
+    incident = record.load(AgentPaths.from_platform().guard_file)
+    return None if incident is None else GuardStatus(True, incident)
+
+
 def current_incident() -> GuardIncident | None:
     """The running agent's incident; with no agent, the one its state folder holds."""
     from timekeep.core.agent.client import AgentClient, agent_socket
