@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from timekeep.core import browsing, check, folders, key_export, rekeying, restoring, storing, thinning, unlocking
 from timekeep.core.crypto import keys
@@ -51,6 +51,9 @@ from timekeep.core.types import (
     SnapshotSummary,
     VersionInfo,
 )
+
+if TYPE_CHECKING:
+    from timekeep.core.agent.messages import GuardIncident
 
 ProgressCallback = Callable[[Progress], None]
 __all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
@@ -455,6 +458,34 @@ def missing_drive(path: str | Path) -> str | None:
     from timekeep.core.drives import missing_drive as absent
 
     return absent(str(path), AgentPaths.from_platform().known_drives)
+
+
+# --- the guard against mass damage, for the app and the CLI ----------------------------------------------------
+
+def left_incident() -> GuardIncident | None:
+    """The incident the agent holds open as its state folder keeps it (what a stopped agent left), or None."""
+    from timekeep.core.agent.paths import AgentPaths
+    from timekeep.core.guard import incident
+
+    return incident.load(AgentPaths.from_platform().guard_file)
+
+
+def forget_incident() -> bool:
+    """The all-clear while no agent runs: the incident it left is removed; whether there was one."""
+    from timekeep.core.agent.paths import AgentPaths
+    from timekeep.core.guard import incident
+
+    path = AgentPaths.from_platform().guard_file
+    had = incident.load(path) is not None
+    incident.remove(path)
+    return had
+
+
+def restore_place(folder: bytes, when: str) -> bytes:
+    """A new folder beside `folder` to restore it into as it was at `when` (it does not exist yet)."""
+    from timekeep.core.guard.places import new_place
+
+    return new_place(folder, when)
 
 
 def init_refusal(path: str | Path) -> str | None:

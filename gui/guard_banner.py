@@ -25,8 +25,7 @@ from PySide6.QtWidgets import (
 
 from timekeep.core.agent.client import AgentClient, AgentError
 from timekeep.core.agent.messages import Before, GuardIncident, GuardStatus, iso_ns
-from timekeep.core.api import Timekeep
-from timekeep.core.guard.places import new_place
+from timekeep.core.api import Timekeep, restore_place
 from timekeep.core.types import RestoreResult
 from timekeep.gui import wording
 from timekeep.gui.engine_bridge import EngineBridge
@@ -136,7 +135,7 @@ class GuardBanner(QFrame):
 def restore_before(tk: Timekeep, folder: bytes, snapshot_id: int, when: str, place: bytes | None
                    ) -> tuple[bytes, RestoreResult]:
     """On a worker: restore `folder` as the snapshot holds it into `place` (default: a new folder beside it)."""
-    where = place if place is not None else new_place(folder, when)
+    where = place if place is not None else restore_place(folder, when)
     os.makedirs(where, exist_ok=True)
     return where, tk.restore(folder, snapshot_id, dest=where)
 

@@ -15,7 +15,7 @@ from tests.guard_support import ATTACKS, ORDINARY, Files, make_docs
 from tests.helpers import backup, new_repo
 from timekeep.core.agent.agent import Agent
 from timekeep.core.agent.messages import GuardChanged
-from timekeep.core.guard.guard import ThinningPaused
+from timekeep.core.errors import ThinningPaused
 
 ORDINARY_HERE = ("git checkout", "build", "photo import", "rm -rf node_modules")
 

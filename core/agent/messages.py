@@ -206,6 +206,14 @@ class GuardIncident:
     folders: tuple[str, ...]
     before: tuple[Before, ...]
 
+    def before_on(self, repo: str | Path) -> Before | None:
+        """The snapshot before the incident on `repo` (any name for it), if the incident names one."""
+        try:
+            wanted = key_of(repo)
+        except UsageError:
+            return None
+        return next((b for b in self.before if b.destination == wanted and b.snapshot is not None), None)
+
     def to_wire(self) -> Wire:
         return {"started": self.started, "detected": self.detected, "reasons": list(self.reasons),
                 "folders": list(self.folders), "before": [b.to_wire() for b in self.before]}

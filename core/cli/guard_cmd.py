@@ -37,8 +37,8 @@ def add_guard_commands(sub: Subparsers, common: argparse.ArgumentParser) -> None
                          "FOLDER, named after the time)")
     restore.add_argument("--json", action="store_true", help="print JSON for scripts")
     clear = verbs.add_parser("clear", parents=[common], help="it was me: end the incident, resume thinning and "
-                             "automatic backups", description="End the suspected incident: thinning and the "
-                             "automatic storage times resume.")
+                             "automatic backups", description="End the suspected incident: thinning and "
+                             "automatic backups resume.")
     clear.set_defaults(func=lazy("guard_cmd", "cmd_guard_clear"))
 
 
@@ -75,22 +75,20 @@ def _local(iso: str | None) -> str:
 def left_incident() -> GuardStatus | None:
     """The incident a stopped agent left in its state folder, as the guard's status; None when there is none."""
     from timekeep.core.agent.messages import GuardStatus
-    from timekeep.core.agent.paths import AgentPaths
-    from timekeep.core.guard import incident as record
+    from timekeep.core.api import left_incident as left
 
-    incident = record.load(AgentPaths.from_platform().guard_file)
+    incident = left()
     return None if incident is None else GuardStatus(True, incident)
 
 
 def current_incident() -> GuardIncident | None:
     """The running agent's incident; with no agent, the one its state folder holds."""
     from timekeep.core.agent.client import AgentClient, agent_socket
-    from timekeep.core.agent.paths import AgentPaths
-    from timekeep.core.guard import incident as record
+    from timekeep.core.api import left_incident as left
 
     client = AgentClient.connect(agent_socket(), timeout=15)
     if client is None:
-        return record.load(AgentPaths.from_platform().guard_file)
+        return left()
     with client:
         guard = client.status().guard
     return None if guard is None else guard.incident
@@ -98,13 +96,11 @@ def current_incident() -> GuardIncident | None:
 
 def cmd_guard_clear(args: argparse.Namespace) -> int:
     from timekeep.core.agent.client import AgentClient, agent_socket
-    from timekeep.core.agent.paths import AgentPaths
-    from timekeep.core.guard import incident as record
+    from timekeep.core.api import forget_incident
 
     client = AgentClient.connect(agent_socket(), timeout=15)
     if client is None:
-        had = record.load(AgentPaths.from_platform().guard_file) is not None
-        record.remove(AgentPaths.from_platform().guard_file)
+        had = forget_incident()
     else:
         with client:
             guard = client.status().guard
@@ -121,21 +117,20 @@ def _restore_point(args: argparse.Namespace) -> str:
     incident = current_incident()
     if incident is None:
         raise UsageError("no suspected incident is open; say which moment to restore with --at T")
-    from timekeep.core.agent.where import key_of
     from timekeep.core.cli.repo import repo_path
 
-    repo = key_of(str(repo_path(args)))
-    before = next((b for b in incident.before if b.destination == repo), None)
-    if before is None or before.snapshot is None:
+    repo = str(repo_path(args))
+    before = incident.before_on(repo)
+    if before is None:
         raise UsageError(f"the incident names no snapshot before it on {repo}; say which moment with --at T")
     return str(before.snapshot)
 
 
 def cmd_guard_restore(args: argparse.Namespace) -> int:
+    from timekeep.core.api import restore_place
     from timekeep.core.cli.browse import restore_json, restore_sentences
     from timekeep.core.cli.output import error_lines, local_time, print_json
     from timekeep.core.cli.repo import open_repo, user_path
-    from timekeep.core.guard.places import new_place
 
     folder = user_path(args.folder)
     at = _restore_point(args)
@@ -143,7 +138,7 @@ def cmd_guard_restore(args: argparse.Namespace) -> int:
         snap = tk.resolve_time(at)
         found = tk.locate(folder, snap.id)
         when = local_time(found.snapshot.time_ns, seconds=False)
-        place = os.fsencode(os.path.abspath(args.to)) if args.to else new_place(folder, when)
+        place = os.fsencode(os.path.abspath(args.to)) if args.to else restore_place(folder, when)
         os.makedirs(place, exist_ok=True)
         result = tk.restore(folder, found.snapshot.id, dest=place, overwrite=False)
     if args.json:

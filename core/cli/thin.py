@@ -64,12 +64,11 @@ def cmd_coalesce(args: argparse.Namespace) -> int:
 def refuse_during_incident() -> None:
     """The guard suspects mass damage: thinning waits for the all-clear, from here as in the agent."""
     from timekeep.core.cli.guard_cmd import current_incident
-    from timekeep.core.guard.guard import CLEAR_HINT, ThinningPaused
+    from timekeep.core.errors import ThinningPaused
 
     incident = current_incident()
     if incident is not None:
-        raise ThinningPaused(f"thinning is paused: the guard suspects mass damage since "
-                             f"{incident.started or 'an unknown time'}; {CLEAR_HINT}")
+        raise ThinningPaused.since(incident.started)
 
 
 def summary(report: CoalesceReport) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from timekeep.core.agent.destination import Destination, protected_by
 from timekeep.core.agent.executor import FAILURES
 from timekeep.core.agent.messages import Before, Event, GuardChanged, GuardIncident, GuardStatus, JobResult, iso_ns
-from timekeep.core.errors import UsageError
+from timekeep.core.errors import ThinningPaused
 from timekeep.core.guard import before
 from timekeep.core.guard import incident as record
 from timekeep.core.guard.detector import Detector, Finding
@@ -28,13 +28,6 @@ from timekeep.core.guard.thresholds import Thresholds
 from timekeep.core.types import iso_utc
 
 log = logging.getLogger(__name__)
-CLEAR_HINT = "`timekeep guard clear` (or \"It was me\" in the window) resumes it"
-
-
-class ThinningPaused(UsageError):
-    """Thinning was asked for while an incident is open."""
-
-
 class Guard:
     def __init__(self, thresholds: Thresholds, state_file: Path | None, clock: Callable[[], float],
                  wall: Callable[[], datetime]) -> None:
@@ -124,11 +117,11 @@ class Guard:
         """Why storage times may not start by themselves now, or None."""
         if self.incident is None:
             return None
-        return f"suspected mass damage since {self.incident.started or 'an unknown time'}; {CLEAR_HINT}"
+        return ThinningPaused.reason(self.incident.started)
 
     def refuse_thinning(self) -> None:
         if self.incident is not None:
-            raise ThinningPaused(f"thinning is paused: {self.holding()}")
+            raise ThinningPaused.since(self.incident.started)
 
     def clear(self) -> GuardStatus:
         """The person's all-clear: the incident ends, thinning resumes, the window starts afresh."""
