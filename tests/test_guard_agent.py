@@ -17,7 +17,7 @@ from timekeep.core.agent.agent import Agent
 from timekeep.core.agent.messages import GuardChanged
 from timekeep.core.errors import ThinningPaused
 
-ORDINARY_HERE = ("git checkout", "build", "photo import", "rm -rf node_modules")
+ORDINARY_HERE = ("git checkout", "build", "photo import", "rm -rf node_modules", "untar", "gzip on logs")
 
 
 @pytest.fixture
