@@ -14,8 +14,9 @@ from tests.agent_support import InProcess, agent_config
 from tests.guard_support import ATTACKS, ORDINARY, Files, make_docs
 from tests.helpers import backup, new_repo
 from timekeep.core.agent.agent import Agent
-from timekeep.core.agent.messages import GuardChanged
+from timekeep.core.agent.messages import GuardChanged, GuardIncident
 from timekeep.core.errors import ThinningPaused
+from timekeep.core.guard.incident import load, save
 
 ORDINARY_HERE = ("git checkout", "build", "photo import", "rm -rf node_modules", "untar", "gzip on logs")
 
@@ -96,3 +97,19 @@ def test_the_guard_can_be_switched_off(setup: tuple[Path, Path, int, Path]) -> N
         inproc.ticked(3)
         assert inproc.agent.guard.incident is None and inproc.agent.guard.detector.seen == 0
         assert not inproc.agent.guard.status().enabled
+
+
+def test_a_destination_found_after_the_incident_gets_its_snapshot_before(setup: tuple[Path, Path, int, Path]
+                                                                         ) -> None:
+    """An incident opened while the drive was away names no snapshot before it there; once the agent finds the
+    drive (here: started again with it connected) it does, and thinning stays paused."""
+    _, repo, before_id, guard_file = setup
+    away = GuardIncident("2099-01-01T00:00:00Z", "2099-01-01T00:00:05Z", ("ransom-note names appeared in 4 folders",),
+                         (), ())
+    save(guard_file, away)
+    with InProcess(agent_config(repo), guard_file=guard_file) as inproc:
+        incident = inproc.until(lambda: (i := inproc.agent.guard.incident) is not None and i.before and i)
+        assert [(b.destination, b.snapshot) for b in incident.before] == [(str(repo), before_id)]
+        assert load(guard_file) == incident
+        with pytest.raises(ThinningPaused):
+            inproc.agent.coalesce_all("requested")

@@ -60,6 +60,8 @@ class Guard:
 
     def _look(self, destinations: Iterable[Destination]) -> list[str]:
         finding = self.detector.look()
+        if self.incident is not None:
+            self._complete(list(destinations))
         if finding is None or self.incident is not None:
             return []
         self.burst = finding.touched
@@ -69,6 +71,18 @@ class Guard:
                     "; ".join(self.incident.reasons))
         self._changed()
         return [before.destination for before in self.incident.before]
+
+    def _complete(self, destinations: list[Destination]) -> None:
+        """A destination that was away (or locked) when the incident opened, or one the agent found since a
+        restart, gets its snapshot before the incident too, once it can be read."""
+        assert self.incident is not None
+        known = {b.destination for b in self.incident.before}
+        fresh = [d for d in destinations if d.present and d.locked is None and d.key not in known]
+        started_ns = self.started_ns or iso_ns(self.incident.started)
+        if fresh and started_ns is not None:
+            self.incident = replace(self.incident, before=(
+                *self.incident.before, *(_before(d, started_ns) for d in fresh)))
+            self._changed()
 
     def _changed(self) -> None:
         if self.file is not None and self.incident is not None:
