@@ -54,6 +54,7 @@ from timekeep.core.types import (
 )
 
 if TYPE_CHECKING:
+    from timekeep.core.agent.messages import GuardIncident
     from timekeep.core.restore.ranges import VersionRanges
 
 ProgressCallback = Callable[[Progress], None]
@@ -512,6 +513,34 @@ def away_summary(path: str | Path) -> str | None:
         return None
     cap = store.cap_from(settings.read_or_defaults(settings.default_file()), found)
     return store.sentence(store.describe(found, cap))
+
+
+# --- the guard against mass damage, for the app and the CLI ----------------------------------------------------
+
+def left_incident() -> GuardIncident | None:
+    """The incident the agent holds open as its state folder keeps it (what a stopped agent left), or None."""
+    from timekeep.core.agent.paths import AgentPaths
+    from timekeep.core.guard import incident
+
+    return incident.load(AgentPaths.from_platform().guard_file)
+
+
+def forget_incident() -> bool:
+    """The all-clear while no agent runs: the incident it left is removed; whether there was one."""
+    from timekeep.core.agent.paths import AgentPaths
+    from timekeep.core.guard import incident
+
+    path = AgentPaths.from_platform().guard_file
+    had = incident.load(path) is not None
+    incident.remove(path)
+    return had
+
+
+def restore_place(folder: bytes, when: str) -> bytes:
+    """A new folder beside `folder` to restore it into as it was at `when` (it does not exist yet)."""
+    from timekeep.core.guard.places import new_place
+
+    return new_place(folder, when)
 
 
 def init_refusal(path: str | Path) -> str | None:

@@ -52,6 +52,19 @@ class UsageError(TimekeepError):
     exit_code = 2
 
 
+class ThinningPaused(UsageError):
+    """Thinning was asked for while the guard holds a suspected incident open (`timekeep.core.guard`)."""
+
+    @staticmethod
+    def reason(started: str) -> str:
+        return (f"suspected mass damage since {started or 'an unknown time'}; "
+                "`timekeep guard clear` (or \"It was me\" in the window) resumes it")
+
+    @classmethod
+    def since(cls, started: str) -> ThinningPaused:
+        return cls(f"thinning is paused: {cls.reason(started)}")
+
+
 class TimeBeforeFirstSnapshot(UsageError):
     pass
 

@@ -52,6 +52,12 @@ class JournalView:
     def clear(self, upto: int, folders: Iterable[bytes] | None = None) -> int:
         return journal.clear(self._writable(), upto, folders)
 
+    def pending_before(self, upto: int, before_ns: int) -> dict[bytes, set[bytes]]:
+        return journal.pending_before(self._db, upto, before_ns)
+
+    def clear_paths(self, upto: int, paths: Iterable[bytes]) -> int:
+        return journal.clear_paths(self._writable(), upto, paths)
+
     def changed_under(self, folder: bytes) -> list[tuple[bytes, int]]:
         return journal.changed_under(self._db, folder)
 

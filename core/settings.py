@@ -35,7 +35,7 @@ SCHEMA: dict[str, type | tuple[type, ...]] = {
     "repository": str, "destinations": list, "interval_minutes": NUMBER, "clock_times": list,
     "back_up_on_battery": bool, "at_shutdown": bool, "journal_max_paths": int, "journal_max_bytes": int,
     "quiet_seconds": NUMBER, "tick_seconds": NUMBER, "notifications": bool, "extra_excludes": list,
-    "retention": dict, "compression_level": int, "endpoints": dict, "away_max_bytes": int,
+    "retention": dict, "compression_level": int, "endpoints": dict, "away_max_bytes": int, "guard": dict,
 }
 LISTS_OF_TEXT = ("destinations", "clock_times", "extra_excludes")
 # gui.json's keys that are settings (its window state now lives in the state folder); the agent.json keys

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from timekeep.core.agent.messages import DestinationStatus, JobFinished, JobStarted
+from timekeep.core.agent.messages import DestinationStatus, GuardStatus, JobFinished, JobStarted
 from timekeep.core.types import Progress
 from timekeep.gui.agent_link import Drives, Serving, follow_agent
 from timekeep.gui.location import Location
@@ -28,6 +28,7 @@ class AgentFollower(QObject):
     job_progressed = Signal(object)  # its Progress
     job_finished = Signal(object)  # its JobFinished
     job_lost = Signal()  # the agent stopped during it
+    guard_changed = Signal(object)  # GuardStatus: an incident suspected or cleared (timekeep.gui.guard_banner)
 
     def __init__(self, workers: WorkerPool, socket: Path | None, own_running: Callable[[], bool],
                  parent: QObject | None = None) -> None:
@@ -68,6 +69,8 @@ class AgentFollower(QObject):
             self._presence(report.serving)
         elif isinstance(report, JobStarted | JobFinished):
             self._job_reported(report)
+        elif isinstance(report, GuardStatus):
+            self.guard_changed.emit(report)
 
     def _presence(self, serving: bool) -> None:
         self._set_serving(serving)

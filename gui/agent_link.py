@@ -21,6 +21,7 @@ from timekeep.core.agent.messages import (
     DestinationChanged,
     DestinationStatus,
     Event,
+    GuardChanged,
     JobFinished,
     JobProgress,
     JobStarted,
@@ -44,8 +45,8 @@ class Drives:
     destinations: tuple[DestinationStatus, ...]
 
 
-# What the link reports, in the GUI thread: Serving, Drives, and of this repository's storage times
-# JobStarted, timekeep.core.types.Progress and JobFinished.
+# What the link reports, in the GUI thread: Serving, Drives, the guard's GuardStatus, and of this repository's
+# storage times JobStarted, timekeep.core.types.Progress and JobFinished.
 Report = Callable[[object], None]
 
 
@@ -69,7 +70,9 @@ def _follow(client: AgentClient, repo: Location, stop: threading.Event, report: 
         status = client.status()
         report(Drives(status.destinations))
         if not status.serves(repo):
-            return True  # an agent for other drives, or ours is not connected to it: look again later
+            return True
+        if status.guard is not None:
+            report(status.guard)  # an agent for other drives, or ours is not connected to it: look again later
         client.subscribe()
         report(Serving(True))
         ours: set[int] = set()
@@ -90,6 +93,8 @@ def _relay(event: Event, repo: str, ours: set[int], report: Report) -> None:
     """Pass on the events of this repository's storage times (not scans, not other drives')."""
     if isinstance(event, DestinationChanged) and event.path == repo:
         report(Serving(event.present))
+    elif isinstance(event, GuardChanged):  # the guard's incidents concern every folder the agent protects
+        report(event.status)
     elif isinstance(event, JobStarted) and event.info.kind == "backup" and event.info.destination == repo:
         ours.add(event.info.job)
         report(event)

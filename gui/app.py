@@ -28,6 +28,8 @@ from timekeep.gui.dialogs.welcome import WelcomeDialog
 from timekeep.gui.dialogs.welcome_keys import KeySteps
 from timekeep.gui.engine_bridge import EngineBridge, History
 from timekeep.gui.engine_jobs import named_repository_problem
+from timekeep.gui.guard_banner import GuardWatch
+from timekeep.gui.guard_banner import attach as attach_guard
 from timekeep.gui.history_watch import HistoryWatch
 from timekeep.gui.location import Location, key_of, location_of
 from timekeep.gui.main_window import MainWindow
@@ -60,6 +62,7 @@ class TimekeepApp(QObject):
         self.history_watch = HistoryWatch(self.bridge, self.workers, self)
         self.tray = Tray(self.assets, enabled=tray, parent=self)
         self.window: MainWindow | None = None
+        self.guard: GuardWatch | None = None  # the guard's banner in the window, once there is one
         self.protection_status = ProtectionStatus()  # replaced by the window's own when it is built
         self.check_dialog: CheckDialog | None = None
         self.welcome: WelcomeDialog | None = None
@@ -156,6 +159,7 @@ class TimekeepApp(QObject):
             self.window.window_closed.connect(self._window_closed)
             self.tray.fallback = lambda title, text: self._status_message(f"{title}: {text}")
             self._add_protection_status(self.window)
+            self.guard = attach_guard(self.window, self.bridge, self.tray, self.prompts)
         self.window.show()
         self.window.raise_()
         self.window.activateWindow()

@@ -28,6 +28,9 @@ from timekeep.core.agent.power import on_battery
 from timekeep.core.agent.unlocks import Unlocks
 from timekeep.core.drives import MOUNTINFO
 from timekeep.core.errors import KeyNeeded, UsageError
+from timekeep.core.guard.before import TRIGGER as BEFORE_INCIDENT
+from timekeep.core.guard.guard import Guard
+from timekeep.core.guard.thresholds import thresholds_or_defaults
 from timekeep.core.index.journal import size_on_disk
 from timekeep.core.schedule.policy import (
     Situation,
@@ -89,7 +92,8 @@ class Agent:
     def __init__(self, config: AgentConfig, *, known: dict[Path, tuple[str, str]] | None = None,
                  mountinfo: Path = MOUNTINFO, limit_file: Path = LIMIT_FILE,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], datetime] = utc_now,
-                 battery: Callable[[], bool | None] = on_battery, settings: SettingsFile | None = None) -> None:
+                 battery: Callable[[], bool | None] = on_battery, settings: SettingsFile | None = None,
+                 guard_file: Path | None = None) -> None:
         self.config = config
         self.settings = settings  # settings.json, followed while the agent runs
         self.policy = config.policy
@@ -99,11 +103,13 @@ class Agent:
         self.poller = self.comings.drives  # what run.py saves of the drives it saw
         self.buffer = EventBuffer(clock)
         self.watcher = FolderWatcher(self.buffer, limit_file)
-        self.executor = Executor(self, self._publish)
+        self.executor: Executor = Executor(self, self._publish)
         self.runner = JobRunner(self.executor, self._publish)
         self.away = AwayStores(self)  # history kept on this computer while a drive is away
         self.udisks = UDisksListener(self._drives_changed, config.udisks_bus) if config.udisks_bus else None
         self.publish: Publish = lambda event: None
+        self.guard = Guard(thresholds_or_defaults(config.raw), guard_file, clock, wall)  # see timekeep.core.guard
+        self.buffer.tap, self.guard.publish = self.guard.tap, self._publish
         self.unlocks = Unlocks(self)
         self.paused = False
         self.on_battery: bool | None = None
@@ -132,6 +138,8 @@ class Agent:
 
     def tick(self) -> None:
         self.flush()
+        for key in self.guard.look(self.destinations.values()):  # what changed just before the burst is kept
+            self.runner.submit("backup", key, BEFORE_INCIDENT)
         self._check_watcher()
         now = self.clock()
         if now >= self._next_poll:
@@ -157,7 +165,7 @@ class Agent:
         self.runner.cancel_kind("reconcile")
         situation = self.situation()
         if self.policy.at_shutdown and held_back(self.policy, situation, "shutdown") is None \
-                and any(journaled_now(d) for d in usable(self.destinations)):
+                and self.guard.incident is None and any(journaled_now(d) for d in usable(self.destinations)):
             self.request_backup("shutdown")
         self.runner.stop(self.config.shutdown_budget_s)
         for dest in self.destinations.values():
@@ -189,6 +197,7 @@ class Agent:
         self.destinations = keep
         self.comings.follow(config)
         self.config, self.policy = config, config.policy
+        self.guard.configure(thresholds_or_defaults(config.raw))
         self._next_poll = 0.0
         self._rewatch()
         log.info("settings read again from %s: %d destinations, every %d minutes",
@@ -297,9 +306,11 @@ class Agent:
             self.reconcile_all("daily")
             return Decision(now, "reconcile")
         if self.started and usable(self.destinations) and self.last_coalesce is not None \
-                and coalesce_due(self.policy, self.last_coalesce, now):
+                and coalesce_due(self.policy, self.last_coalesce, now) and self.guard.incident is None:
             self.coalesce_all("daily")
             return Decision(now, "coalesce")
+        if (guarded := self.guard.holding()) is not None:  # no storage time of a damaged state unless asked for
+            return Decision(now, held=guarded)
         situation = self.situation(now)
         owed = self._owed(situation)
         if owed is not None:
@@ -339,6 +350,7 @@ class Agent:
 
     def coalesce_all(self, reason: str) -> list[Job]:
         """Thin every connected destination; a storage time first keeps what changed since the last one."""
+        self.guard.refuse_thinning()
         self.last_coalesce = self.wall()
         jobs = []
         for dest in usable(self.destinations):

@@ -21,6 +21,7 @@ from typing import Any
 from timekeep.core.agent.messages import (
     Changed,
     Event,
+    GuardStatus,
     JobFinished,
     JobInfo,
     JobProgress,
@@ -93,6 +94,10 @@ class AgentClient:
 
     def coalesce_now(self) -> tuple[JobInfo, ...]:
         return tuple(JobInfo.from_wire(job) for job in self.request("coalesce_now")["jobs"])
+
+    def guard_clear(self) -> GuardStatus:
+        """End a suspected incident (the person's all-clear)."""
+        return GuardStatus.from_wire(self.request("guard_clear"))
 
     def cancel(self, job: int) -> bool:
         """Ask the agent to cancel a job; False when it has no such job (any more)."""

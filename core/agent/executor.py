@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from peewee import DatabaseError
 
@@ -22,9 +22,13 @@ from timekeep.core.agent.jobs import Job, Publish
 from timekeep.core.agent.messages import JobProgress, JobResult
 from timekeep.core.agent.storage import describe_outcome, describe_thinning, reconcile_only, storage_time, thin
 from timekeep.core.errors import BackupCancelled, KeyNeeded, TimekeepError, UsageError
+from timekeep.core.guard.before import TRIGGER as BEFORE_INCIDENT
 from timekeep.core.types import Progress
 from timekeep.core.watch.debounce import debounce_wait
 from timekeep.core.watch.observer import EventBuffer, FolderWatcher
+
+if TYPE_CHECKING:
+    from timekeep.core.guard.guard import Guard
 
 log = logging.getLogger(__name__)
 FAILURES = (TimekeepError, OSError, DatabaseError)
@@ -39,6 +43,7 @@ class Host(Protocol):
     watcher: FolderWatcher
     clock: Callable[[], float]
     wall: Callable[[], datetime]
+    guard: Guard
 
     def flush(self) -> int: ...
 
@@ -69,7 +74,12 @@ class Executor:
         if job.kind == "reconcile":
             return self._reconcile(dest, job)
         if job.kind == "coalesce":
+            self.host.guard.refuse_thinning()  # queued before an incident was suspected
             return self._coalesce(dest, job)
+        if job.trigger == BEFORE_INCIDENT:
+            return self.host.guard.store_before(dest, job.cancel)
+        if not job.explicit and (held := self.host.guard.holding()) is not None:  # queued before the incident
+            return JobResult(destination=dest.key, skipped=held)
         return self._backup(dest, job)
 
     def _coalesce(self, dest: Destination, job: Job) -> JobResult:

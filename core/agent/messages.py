@@ -176,7 +176,86 @@ class DestinationChanged:
         return {"event": "destination", "path": self.path, "present": self.present}
 
 
-Event = JobStarted | JobProgress | JobFinished | DestinationChanged
+@dataclass(frozen=True)
+class Before:
+    """Where history stands untouched by a suspected incident: a destination's last snapshot taken before the
+    burst began (None: it holds none from before)."""
+
+    destination: str
+    snapshot: int | None
+    time: str | None
+
+    def to_wire(self) -> Wire:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_wire(cls, data: Wire) -> Before:
+        snap = data.get("snapshot")
+        return cls(str(data["destination"]), None if snap is None else int(snap), data.get("time"))
+
+
+@dataclass(frozen=True)
+class GuardIncident:
+    """Suspected mass damage (`timekeep.core.guard`): when its burst began and was seen, why, which folders, and
+    the snapshot before it on each destination. Thinning waits, and no storage time starts by itself, until the
+    person says the all-clear."""
+
+    started: str
+    detected: str
+    reasons: tuple[str, ...]
+    folders: tuple[str, ...]
+    before: tuple[Before, ...]
+
+    def before_on(self, repo: str | Path) -> Before | None:
+        """The snapshot before the incident on `repo` (any name for it), if the incident names one."""
+        try:
+            wanted = key_of(repo)
+        except UsageError:
+            return None
+        return next((b for b in self.before if b.destination == wanted and b.snapshot is not None), None)
+
+    def to_wire(self) -> Wire:
+        return {"started": self.started, "detected": self.detected, "reasons": list(self.reasons),
+                "folders": list(self.folders), "before": [b.to_wire() for b in self.before]}
+
+    @classmethod
+    def from_wire(cls, data: Wire) -> GuardIncident:
+        return cls(str(data["started"]), str(data["detected"]), tuple(str(r) for r in data.get("reasons") or ()),
+                   tuple(str(f) for f in data.get("folders") or ()),
+                   tuple(Before.from_wire(b) for b in data.get("before") or ()))
+
+
+@dataclass(frozen=True)
+class GuardStatus:
+    """The guard: on or off, and the incident it holds open, if any."""
+
+    enabled: bool
+    incident: GuardIncident | None = None
+    seen: int = 0  # file events judged since the agent started
+    waiting: int = 0  # rewritten files waiting to be quiet before they are sampled
+
+    def to_wire(self) -> Wire:
+        return {"enabled": self.enabled, "incident": None if self.incident is None else self.incident.to_wire(),
+                "seen": self.seen, "waiting": self.waiting}
+
+    @classmethod
+    def from_wire(cls, data: Wire) -> GuardStatus:
+        incident = data.get("incident")
+        return cls(bool(data.get("enabled", True)), None if not incident else GuardIncident.from_wire(incident),
+                   int(data.get("seen") or 0), int(data.get("waiting") or 0))
+
+
+@dataclass(frozen=True)
+class GuardChanged:
+    """An incident suspected, or cleared by the person."""
+
+    status: GuardStatus
+
+    def to_wire(self) -> Wire:
+        return {"event": "guard", **self.status.to_wire()}
+
+
+Event = JobStarted | JobProgress | JobFinished | DestinationChanged | GuardChanged
 
 
 def event_from(data: Wire) -> Event | None:
@@ -190,6 +269,8 @@ def event_from(data: Wire) -> Event | None:
         return JobFinished(JobInfo.from_wire(data), JobResult.from_wire(data))
     if kind == "destination":
         return DestinationChanged(str(data["path"]), bool(data["present"]))
+    if kind == "guard":
+        return GuardChanged(GuardStatus.from_wire(data))
     return None
 
 
@@ -262,6 +343,7 @@ class Status:
     destinations: tuple[DestinationStatus, ...]
     folders: tuple[FolderStatus, ...]
     last_result: JobResult | None  # the last storage time's
+    guard: GuardStatus | None = None  # None: an agent from before the guard
 
     def serves(self, repo: str | Path) -> bool:
         """Whether `repo` is one of the agent's destinations and connected: the one test of whether a storage
@@ -277,18 +359,19 @@ class Status:
         return {**plain, "job": None if self.job is None else self.job.to_wire(),
                 "destinations": [d.to_wire() for d in self.destinations],
                 "folders": [f.to_wire() for f in self.folders],
-                "last_result": {} if self.last_result is None else self.last_result.fields("backup")}
+                "last_result": {} if self.last_result is None else self.last_result.fields("backup"),
+                "guard": None if self.guard is None else self.guard.to_wire()}
 
     @classmethod
     def from_wire(cls, data: Wire) -> Status:
-        job, last = data.get("job"), data.get("last_result")
+        job, last, guard = data.get("job"), data.get("last_result"), data.get("guard")
         return cls(int(data["pid"]), str(data["state"]), bool(data.get("paused")), data.get("on_battery"),
                    data.get("held_back"), None if not job else JobInfo.from_wire(job), data.get("last_storage_time"),
                    data.get("next_storage_time"), data.get("next_destination"), data.get("next_trigger"),
                    str(data.get("drive_detection") or ""),
                    tuple(DestinationStatus.from_wire(d) for d in data.get("destinations") or ()),
                    tuple(FolderStatus.from_wire(f) for f in data.get("folders") or ()),
-                   None if not last else JobResult.from_wire(last))
+                   None if not last else JobResult.from_wire(last), None if not guard else GuardStatus.from_wire(guard))
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,10 @@ class AgentPaths:
     def known_drives(self) -> Path:
         return self.state / "destinations.json"
 
+    @property
+    def guard_file(self) -> Path:
+        return self.state / "guard.json"  # an incident the guard holds open (timekeep.core.guard.incident)
+
     @classmethod
     def from_platform(cls) -> AgentPaths:
         dirs = platformdirs.PlatformDirs(APP, appauthor=False)

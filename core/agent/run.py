@@ -54,7 +54,7 @@ def run_agent(paths: AgentPaths, config: AgentConfig, stop: threading.Event | No
     lock.acquire()
     handler = setup_logging(paths.log_file)
     stop = stop or threading.Event()
-    agent = Agent(config, known=load_known(paths.known_drives), settings=settings)
+    agent = Agent(config, known=load_known(paths.known_drives), settings=settings, guard_file=paths.guard_file)
     server = ProtocolServer(paths.socket, Service(agent).dispatch)
     agent.publish = lambda event: server.broadcast(event.to_wire())
     try:

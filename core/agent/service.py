@@ -70,6 +70,7 @@ class Service:
             destinations=tuple(self._destination(d) for d in agent.destinations.values()),
             folders=self._folders(),
             last_result=agent.executor.last_result,
+            guard=agent.guard.status(),
         )
 
     def _destination(self, dest: Destination) -> DestinationStatus:
@@ -99,6 +100,10 @@ class Service:
         if not jobs:
             raise UsageError("no destination is connected; plug in the backup drive")
         return {"jobs": [job.info().to_wire() for job in jobs]}
+
+    def op_guard_clear(self) -> Wire:
+        """The person's all-clear after a suspected incident: thinning and automatic storage times resume."""
+        return self.agent.guard.clear().to_wire()
 
     def op_cancel(self, job: int) -> Wire:
         return {"cancelled": self.agent.runner.cancel(int(job))}

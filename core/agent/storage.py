@@ -61,7 +61,7 @@ def storage_time(path: Where, trigger: str, *, explicit: bool, scan_first: Colle
         if not dirty and not explicit:
             return Outcome(None, skipped="nothing changed", reconciled=found)
         try:  # the rule every "back up now" follows: a run that finds nothing new adds no snapshot
-            snap = tk.backup(trigger, progress, cancel, dirty=_named(dirty), skip_unchanged=True)
+            snap = tk.backup(trigger, progress, cancel, dirty=named_paths(dirty), skip_unchanged=True)
         except NothingChanged as unchanged:
             tk.journal.clear(mark)
             return Outcome(None, skipped=str(unchanged), reconciled=found)
@@ -96,7 +96,7 @@ def is_folder(path: bytes) -> bool:
         return False
 
 
-def _named(dirty: dict[bytes, set[bytes]]) -> dict[bytes, set[bytes]]:
+def named_paths(dirty: dict[bytes, set[bytes]]) -> dict[bytes, set[bytes]]:
     """Each folder's journaled paths without those a storage time covers anyway (see `coalesce.needed`)."""
     lookup = functools.lru_cache(maxsize=None)(is_folder)
     return {root: needed(paths, lookup) for root, paths in dirty.items()}

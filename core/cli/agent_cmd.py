@@ -11,6 +11,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from timekeep.core import units
+from timekeep.core.cli.guard_cmd import guard_lines, left_incident
 from timekeep.core.cli.output import plural, print_json, show_path
 from timekeep.core.cli.repo import REPO_ENV
 
@@ -65,10 +66,15 @@ def _status_without_agent(args: argparse.Namespace) -> int:
     found: dict[str, Any] = {"agent": False}
     if repo is not None:
         found.update(_repository_status(repo))
+    incident = left_incident()  # an incident the agent held when it stopped still pauses thinning
+    if incident is not None:
+        found["guard"] = incident.to_wire()
     if args.json:
         print_json(found)
         return 0
     print("The agent is not running; start it with `timekeep agent` (or `timekeep agent --install`).")
+    if incident is not None:
+        print("\n".join(guard_lines(incident)))
     if repo is not None:
         from timekeep.core.agent.messages import DestinationStatus
 
@@ -118,6 +124,7 @@ def status_lines(status: Status) -> list[str]:
     if status.drive_detection:
         lines.append(f"Drive detection: {status.drive_detection}.")
     lines += _folder_lines(status.folders, any(d.present for d in status.destinations))
+    lines += guard_lines(status.guard)
     last = status.last_result
     if last is not None and last.snapshot is not None:
         snap = last.snapshot

@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     from timekeep.core.cli.key_cmd import add_key_commands  # here: it builds on this module's helpers
 
     add_key_commands(sub, common)
+    from timekeep.core.cli.guard_cmd import add_guard_commands
+
+    add_guard_commands(sub, common)
     _command(sub, common, "gui", lazy("commands", "cmd_gui"), "open the desktop app (the same as timekeep-gui)")
     return parser
 

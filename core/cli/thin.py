@@ -41,6 +41,7 @@ def cmd_retention(args: argparse.Namespace) -> int:
 def cmd_coalesce(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(args)
+    refuse_during_incident()
     reporter = make_reporter(sys.stderr, args.quiet, args.json)
     cancel = threading.Event()
     with open_repo(args, writer=True) as tk:
@@ -58,6 +59,16 @@ def cmd_coalesce(args: argparse.Namespace) -> int:
     elif not args.quiet or report.problems:
         print(summary(report))
     return FAILED if report.problems else DONE
+
+
+def refuse_during_incident() -> None:
+    """The guard suspects mass damage: thinning waits for the all-clear, from here as in the agent."""
+    from timekeep.core.cli.guard_cmd import current_incident
+    from timekeep.core.errors import ThinningPaused
+
+    incident = current_incident()
+    if incident is not None:
+        raise ThinningPaused.since(incident.started)
 
 
 def summary(report: CoalesceReport) -> str:

@@ -59,7 +59,7 @@ def record(db: SqliteDatabase, entries: Iterable[JournalEntry], now_ns: int) -> 
     rows = list(entries)
     if not rows:
         return 0
-    with db.atomic():
+    with db.atomic("IMMEDIATE"):  # it reads before it writes: deferred, a storage time's commit meanwhile fails it
         rows = _settle_origins(db, rows)
         seq = _next_seq(db)
         for entry in rows:
@@ -115,6 +115,28 @@ def pending(db: SqliteDatabase, upto: int | None = None) -> dict[bytes, set[byte
     for folder, path in db.execute_sql("SELECT folder, path FROM journal WHERE seq <= ?", (limit,)):
         found.setdefault(bytes(folder), set()).add(bytes(path))
     return found
+
+
+def pending_before(db: SqliteDatabase, upto: int, before_ns: int) -> dict[bytes, set[bytes]]:
+    """Dirty paths (at or below `upto`) whose last event came before `before_ns`: what had changed before a
+    suspected incident began and has not been touched since (the guard stores these alone)."""
+    found: dict[bytes, set[bytes]] = {}
+    query = "SELECT folder, path FROM journal WHERE seq <= ? AND last_ns < ?"
+    for folder, path in db.execute_sql(query, (upto, before_ns)):
+        found.setdefault(bytes(folder), set()).add(bytes(path))
+    return found
+
+
+def clear_paths(db: SqliteDatabase, upto: int, paths: Iterable[bytes]) -> int:
+    """Forget the rows of these paths at or below `upto` once a snapshot stored them (the others stay)."""
+    removed, batch = 0, list(paths)
+    with db.atomic():
+        for start in range(0, len(batch), SQL_BATCH):
+            chunk = batch[start : start + SQL_BATCH]
+            marks = ", ".join("?" * len(chunk))
+            cursor = db.execute_sql(f"DELETE FROM journal WHERE seq <= ? AND path IN ({marks})", (upto, *chunk))
+            removed += int(cursor.rowcount)
+    return removed
 
 
 def clear(db: SqliteDatabase, upto: int, folders: Iterable[bytes] | None = None) -> int:

@@ -76,8 +76,10 @@ class SnapshotWriter:
         """Start a snapshot under an id no snapshot ever had: the first above every snapshot the index has
         evidence of (complete, lost with a manifest later ones prove, or named by a later version) that no
         row of the index and no manifest on the drive (`taken`, the caller's look) holds. An object that only
-        bears a manifest's name and does not open proves no snapshot: the ids below it stay free."""
-        with self.db.atomic():
+        bears a manifest's name and does not open proves no snapshot: the ids below it stay free. IMMEDIATE: a
+        read that then writes, deferred, fails at once with "database is locked" when the agent journaled
+        meanwhile (as it does during a burst of changes) instead of waiting its turn."""
+        with self.db.atomic("IMMEDIATE"):
             (known,) = self.db.execute_sql(
                 "SELECT max(coalesce((SELECT max(id) FROM snapshot WHERE NOT (state = 'lost' AND gen >= 0)), 0), "
                 "coalesce((SELECT max(snapshot_id) FROM loss WHERE path IS NOT NULL), 0))").fetchone()
@@ -97,7 +99,7 @@ class SnapshotWriter:
                errors: Sequence[FileError] = (), settled: Sequence[int] = ()) -> list[int]:
         """One transaction; `settled` are racy versions that a re-read found unchanged. Returns each version's
         `prev`: the snapshot of the version the file had before."""
-        with self.db.atomic():
+        with self.db.atomic("IMMEDIATE"):  # as `begin`: it may read before it writes
             add_packs(self.db, packs)
             prevs = [self._insert_version(version) for version in versions]
             self.db.connection().executemany("UPDATE version SET racy = 0 WHERE id = ?", [(v,) for v in settled])

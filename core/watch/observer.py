@@ -59,6 +59,7 @@ class EventBuffer:
         self._origins: dict[bytes, bytes] = {}  # renamed path -> where it was (see timekeep.core.index.moves)
         self._last: float | None = None
         self._lost: list[str] = []
+        self.tap: Callable[[str, bytes, bytes | None, bool], None] | None = None  # sees every event (the guard)
 
     def add(self, paths: Collection[bytes]) -> None:
         now = self.clock()
@@ -120,6 +121,8 @@ class _Handler(FileSystemEventHandler):
         src = os.fsencode(event.src_path)
         dest = os.fsencode(event.dest_path) if event.dest_path else None
         self.buffer.add(dirty_paths(event.event_type, src, dest))
+        if self.buffer.tap is not None and not event.is_synthetic:
+            self.buffer.tap(event.event_type, src, dest, event.is_directory)
         if event.is_synthetic:  # a moved folder's entries follow it; one created whole is walked whole
             return
         if event.event_type == "moved" and dest:
