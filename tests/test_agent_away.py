@@ -5,15 +5,18 @@ Plain and encrypted (the store then uses the drive's key, which the agent holds)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.agent_support import InProcess, agent_config, cli
+from tests.agent_support import InProcess, agent_config, agent_env, agent_process, cli, short_runtime_dir, wait_for
 from tests.helpers import backup, child_env, make_tree, new_repo, read_tree
 from tests.treeops import fill_leaving, restore_into, small_tmpfs
+from timekeep.core.agent.client import AgentClient
 from timekeep.core.agent.messages import JobFinished, Status
 from timekeep.core.agent.service import Service
 from timekeep.core.api import Timekeep, is_encrypted, repository_id
@@ -177,3 +180,68 @@ def test_an_away_store_this_computer_cannot_read_keeps_nothing_more_and_says_why
         run.ticked(5)  # every tick ran without failing (InProcess says so at its end)
         line = next(t for t in status_lines(Service(run.agent).status()) if str(repo) in t)
     assert "absent" in line and "cannot be read" in line
+
+
+def test_back_up_now_and_the_shutdown_storage_time_while_away_keep_history_here(tmp_path: Path) -> None:
+    """"Back up now" with the drive away stores into the away store (a person asked: not refused), and so does
+    the storage time the agent takes as it shuts down; both reach the drive when it returns."""
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"before"})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    away_path = store.path_for(repository_id(repo))
+    unplugged = repo.with_name("unplugged")
+    policy = dataclasses.replace(HOURLY, at_shutdown=True)
+    with InProcess(agent_config(repo, policy=policy)) as run:
+        dest = run.agent.destinations[str(repo)]
+        run.until(lambda: dest.present and str(repo) in run.agent.away.encrypted, what="the drive to be seen")
+        os.rename(repo, unplugged)
+        run.until(lambda: not dest.present, what="the drive to be gone")
+        with run.changes(src / "notes.txt"):
+            (src / "notes.txt").write_bytes(b"asked for while away")
+        job = Service(run.agent).op_backup_now()
+        assert job["kind"] == "away" and job["destination"] == str(repo), job
+        run.until(lambda: away_snapshots(away_path) == 1, what="the asked-for away snapshot")
+        run.idle()
+        asked = read_tree(src)
+        with run.changes(src / "notes.txt"):
+            (src / "notes.txt").write_bytes(b"changed just before shutting down")
+    assert away_snapshots(away_path) == 2, "the shutdown storage time kept the last change here"
+    os.rename(unplugged, repo)
+    with InProcess(agent_config(repo, policy=HOURLY)) as run:
+        run.until(lambda: not away_path.exists(), what="the away store to be moved and removed")
+        run.idle()
+    with Timekeep.open(repo) as tk:
+        moved = [s for s in tk.snapshots() if s.trigger == "away"]
+        assert len(moved) == 2
+        assert restore_into(tk, os.fsencode(src), moved[0].id, tmp_path / "asked")[0] == asked
+        assert restore_into(tk, os.fsencode(src), moved[1].id, tmp_path / "last")[0] == read_tree(src)
+
+
+def test_timekeep_backup_while_away_says_the_snapshot_is_kept_on_this_computer(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"before"})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    runtime = short_runtime_dir()
+    env = agent_env(runtime, tmp_path / "home")
+    settings = Path(env["XDG_CONFIG_HOME"]) / "timekeep" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps({"interval_minutes": 24 * 60, "at_shutdown": False, "quiet_seconds": 0,
+                                    "tick_seconds": 0.05}))
+    try:
+        with agent_process(env, repo) as (_proc, paths):
+            client = AgentClient.connect(paths.socket, timeout=30)
+            assert client is not None
+            with client:
+                wait_for(lambda: client.status().destinations[0].present, 60, what="the drive to be seen")
+                os.rename(repo, repo.with_name("unplugged"))
+                wait_for(lambda: not client.status().destinations[0].present, 60, what="the drive to be gone")
+            (src / "notes.txt").write_bytes(b"asked for from the command line while away")
+            done = cli(env, "backup", "--json")
+            assert done.returncode == 0, done.stderr
+            assert "kept on this computer" in done.stderr and "Traceback" not in done.stderr
+            said = json.loads(done.stdout)
+            assert said["kept_on_this_computer"] is True and said["trigger"] == "away"
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)

@@ -165,8 +165,11 @@ class Agent:
         self.runner.cancel_kind("reconcile")
         situation = self.situation()
         if self.policy.at_shutdown and held_back(self.policy, situation, "shutdown") is None \
-                and self.guard.incident is None and any(journaled_now(d) for d in usable(self.destinations)):
-            self.request_backup("shutdown")
+                and self.guard.incident is None:
+            if any(journaled_now(d) for d in usable(self.destinations)):
+                self.request_backup("shutdown")
+            else:  # a drive that is away: what changed is kept on this computer meanwhile
+                self.away.request("shutdown")
         self.runner.stop(self.config.shutdown_budget_s)
         for dest in self.destinations.values():
             dest.close_reader()
@@ -365,13 +368,15 @@ class Agent:
     def request_backup(self, trigger: str, destination: str | None = None, explicit: bool = False) -> Job:
         """Queue a storage time: on `destination`, or on the next connected one in rotation."""
         key = destination or self.next_destination()
-        if key is None:
-            raise UsageError("no destination is connected; plug in the backup drive")
-        dest = self.destinations.get(key)
-        if dest is None:
+        dest = self.destinations.get(key) if key is not None else None
+        if key is not None and dest is None:
             raise UsageError(f"{key} is not one of the agent's destinations")
+        if (dest is None or not dest.present) and (kept := self.away.request(trigger, key, explicit)):
+            return kept[0]  # the drive is away: its history is kept on this computer meanwhile
+        if dest is None:
+            raise UsageError("no destination is connected; plug in the backup drive")
         if not dest.present:
             raise UsageError(f"{key} is not connected: {dest.presence.reason}")
         if dest.locked is not None:
             raise KeyNeeded(f"{key} is locked: {dest.locked}")
-        return self.runner.submit("backup", key, trigger, explicit)
+        return self.runner.submit("backup", dest.key, trigger, explicit)

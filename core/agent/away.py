@@ -154,16 +154,19 @@ class AwayStores:
             except FAILURES as err:
                 log.warning("%s: cannot journal in its away store (%s); the drive gets them when back", dest.key, err)
 
-    def request(self, trigger: str) -> bool:
-        """A storage time is due and no destination is connected: queue one for each away store with changes."""
-        queued = False
+    def request(self, trigger: str, key: str | None = None, explicit: bool = False) -> list[Job]:
+        """A storage time is due (or asked for: `explicit`, "Back up now") and its destination is away: queue
+        one into the away store of each destination away (only `key`'s, when given) that has changes waiting,
+        or, asked for, into any it keeps (which says itself when nothing changed)."""
+        jobs = []
         for dest, path in self.away():
+            if key is not None and dest.key != key:
+                continue
             if dest.key not in self.pending:  # the agent started while the drive was away
                 self.pending[dest.key] = self._count(path) if store.exists(path) else 0
-            if self.pending.get(dest.key):
-                self.agent.runner.submit("away", dest.key, trigger)
-                queued = True
-        return queued
+            if self.pending.get(dest.key) or explicit:
+                jobs.append(self.agent.runner.submit("away", dest.key, trigger, explicit))
+        return jobs
 
     # the jobs
     def _store(self, dest: Destination, job: Job) -> JobResult:

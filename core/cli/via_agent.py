@@ -62,5 +62,10 @@ def backup_via_agent(args: argparse.Namespace, reporter: Reporter) -> int | None
         print(f"timekeep: {result.message or 'the backup failed'}", file=sys.stderr)
         return result.exit_code or 1  # a failed job that stored nothing is no backup
     errors = list(result.errors)
-    print_backup(result.snapshot, errors, args.json, args.quiet, {"destination": result.destination})
+    away = finished.info.kind == "away"
+    if away and not args.quiet:
+        print("timekeep: the backup drive is not connected: this snapshot is kept on this computer and moves onto "
+              "the drive when it returns", file=sys.stderr)
+    print_backup(result.snapshot, errors, args.json, args.quiet,
+                 {"destination": result.destination, **({"kept_on_this_computer": True} if away else {})})
     return backup_exit(result.snapshot, failures(errors))
