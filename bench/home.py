@@ -109,6 +109,7 @@ def year(res: Results, tool: TimekeepTool, home: home_tree.Home, days: int, chur
     start = time.time_ns() + DAY_NS
     journal: list[float] = []
     scans: list[float] = []
+    tree: list[int] = []  # files in the tree at each metadata scan (it grows by about ten a day)
     with tool.in_process(), Timekeep.open(tool.repo, writer=True) as tk:
         for d in range(days):
             changed = home_tree.day(home, churn)
@@ -117,14 +118,18 @@ def year(res: Results, tool: TimekeepTool, home: home_tree.Home, days: int, chur
             with simulated_day(start + d * DAY_NS):
                 took, _ = seconds(lambda dirty=dirty: tk.backup("schedule", make_room=False, dirty=dirty))
             (scans if scan else journal).append(took)
+            if scan:
+                tree.append(len(home.files))
             if (d + 1) % 50 == 0:
                 print(f"  day {d + 1}/{days}: {took:.2f} s", flush=True)
     tenth = max(1, len(journal) // 10)
     res.add("incremental from the journal (the agent's path, in process): the first tenth of the year", "s",
             {"timekeep": statistics.median(journal[:tenth])})
     res.add("the same, the last tenth of the year", "s", {"timekeep": statistics.median(journal[-tenth:])})
-    res.add("incremental, metadata scan (in process), day 2", "s", {"timekeep": scans[0]})
-    res.add(f"the same, day {days}", "s", {"timekeep": scans[-1]})
+    res.add(f"incremental, metadata scan (in process), day 2 ({tree[0]:,} files)", "s", {"timekeep": scans[0]})
+    res.add(f"the same, day {days} ({tree[-1]:,} files)", "s", {"timekeep": scans[-1]})
+    res.add("the same, per 1,000 files, day 2 and the last day", "ms",
+            {"day 2": scans[0] * 1e6 / tree[0], "last day": scans[-1] * 1e6 / tree[-1]})
     res.facts["last_snapshot_ns"] = start + (days - 1) * DAY_NS
 
 
@@ -156,6 +161,7 @@ def browsing(res: Results, tool: TimekeepTool, home: home_tree.Home, when: str) 
             assert isinstance(entries, list)
             res.add(f"{when}: list the camera folder ({len(entries):,} entries) at the {label} T, in process",
                     "ms", {"timekeep": ms})
+            res.add(f"the same, per 1,000 entries ({label})", "ms", {"timekeep": ms * 1000 / max(1, len(entries))})
         for label, pattern in (("selective", selective), ("broad", BROAD)):
             ms, _ = median_ms(lambda p=pattern: tk.find_first(p, 1000), rounds=3)
             res.add(f"{when}: find, first 1,000, {label} pattern {pattern}", "ms", {"timekeep": ms})
@@ -172,9 +178,11 @@ def maintenance(res: Results, tool: TimekeepTool, now_ns: int) -> None:
         with Timekeep.open(tool.repo, writer=True) as tk:
             took, report = seconds(lambda: tk.coalesce(now_ns=now_ns))
             dropped = len(report.snapshots_dropped)  # type: ignore[attr-defined]
+            last_copy = len(report.snapshots_kept_for_last_copy)  # type: ignore[attr-defined]
             kept = len(tk.snapshots())
-        res.facts |= {"dropped": dropped, "kept": kept}
-        res.add(f"coalesce after the year: {dropped} snapshots dropped, {kept} kept", "s", {"timekeep": took})
+        res.facts |= {"dropped": dropped, "kept": kept, "kept_for_last_copy": last_copy}
+        res.add(f"coalesce after the year: {dropped} snapshots dropped, {kept} kept ({last_copy} of them only for "
+                "a file's last copy)", "s", {"timekeep": took})
         res.add("the same, per snapshot dropped", "ms", {"timekeep": took * 1000 / max(1, dropped)})
         with Timekeep.open(tool.repo) as tk:
             took, check = seconds(tk.check)
