@@ -9,6 +9,7 @@ the next writer rebuilds it, and a scan finds again what the journal would have 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Collection, Iterable, Iterator
 
 from peewee import SqliteDatabase
@@ -84,14 +85,17 @@ def _differing(db: SqliteDatabase, folder: FolderInfo, cancel: threading.Event) 
 
 
 def _record(db: SqliteDatabase, root: bytes, paths: Iterable[bytes], now_ns: int) -> int:
+    """Each batch is stamped when it is recorded, not when the scan began: a long scan meets changes made
+    while it ran, and "changed before T" (the guard's storage time just before a burst) must not take a path
+    the scan saw only after T for one changed before it."""
     count, batch = 0, []
     for path in paths:
         batch.append(JournalEntry(root, path, size_on_disk(path)))
         if len(batch) >= BATCH:
             count += len(batch)
-            journal.record(db, batch, now_ns)
+            journal.record(db, batch, max(now_ns, time.time_ns()))
             batch = []
-    journal.record(db, batch, now_ns)
+    journal.record(db, batch, max(now_ns, time.time_ns()))
     return count + len(batch)
 
 

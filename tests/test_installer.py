@@ -257,9 +257,10 @@ def test_installed_cli_opens_the_window_with_the_bundles_own_program(installed: 
     try:
         gui = (installed / "usr/lib/timekeep/timekeep-gui").resolve()
         wait_for(lambda: Path(f"/proc/{process.pid}/exe").resolve() == gui, what="timekeep gui to exec timekeep-gui")
-        cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+        wanted = f"--repo\0{repo}".encode()  # the new program's arguments show a moment after its exe does
+        wait_for(lambda: process.poll() is not None or wanted in Path(f"/proc/{process.pid}/cmdline").read_bytes(),
+                 what="timekeep-gui's arguments")
         assert process.poll() is None, f"the window ended ({process.returncode}): {said.read_text()[-2000:]}"
-        assert f"--repo\0{repo}".encode() in cmdline
     finally:
         process.terminate()
         process.wait(30)
