@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QModelIndex, QObject, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
-    QHeaderView,
     QLabel,
     QPushButton,
     QTreeView,
@@ -30,6 +28,7 @@ from timekeep.gui import wording
 from timekeep.gui.dialogs.compare import CompareDialog, Side
 from timekeep.gui.engine_bridge import EngineBridge
 from timekeep.gui.widgets.dialog_footer import action_and_close
+from timekeep.gui.widgets.row_list import row_list
 from timekeep.gui.workers import LatestOnly
 
 if TYPE_CHECKING:
@@ -96,17 +95,7 @@ class RangeDiffDialog(QDialog):
         layout.addLayout(action_and_close(self, self.compare_button))
 
     def _make_view(self) -> QTreeView:
-        view = QTreeView()
-        view.setModel(self.model)
-        view.setRootIsDecorated(False)
-        view.setAlternatingRowColors(True)
-        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        view.setAccessibleName("Changes between the two moments")
-        view.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for column in (0, 2):
-            view.header().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        view.header().setStretchLastSection(False)
+        view = row_list(self.model, "Changes between the two moments", stretch=1, columns=len(COLUMNS))
         view.activated.connect(self.compare)
         view.selectionModel().currentChanged.connect(lambda *_: self._enable())
         return view

@@ -17,6 +17,7 @@ from tests.agent_support import InProcess, agent_config, agent_env, agent_proces
 from tests.helpers import backup, child_env, make_tree, new_repo, read_tree
 from tests.treeops import fill_leaving, restore_into, small_tmpfs
 from timekeep.core.agent.client import AgentClient
+from timekeep.core.agent.destination import Destination
 from timekeep.core.agent.messages import JobFinished, Status
 from timekeep.core.agent.service import Service
 from timekeep.core.api import Timekeep, is_encrypted, repository_id
@@ -39,6 +40,15 @@ def away_snapshots(path: Path) -> int:
     return store.describe(path, 0).snapshots if store.exists(path) else 0
 
 
+def unplug(run: InProcess, repo: Path, to: Path) -> Destination:
+    """Once the agent has seen the drive (and whether it is encrypted), take it away: renamed to `to`."""
+    dest = run.agent.destinations[str(repo)]
+    run.until(lambda: dest.present and str(repo) in run.agent.away.encrypted, what="the drive to be seen")
+    os.rename(repo, to)
+    run.until(lambda: not dest.present, what="the drive to be gone")
+    return dest
+
+
 def test_storage_times_while_away_reach_the_drive_with_their_times(tmp_path: Path, plain_and_encrypted: str) -> None:
     src = tmp_path / "src"
     make_tree(src, {"notes.txt": b"before", "keep.txt": b"untouched"})
@@ -48,10 +58,7 @@ def test_storage_times_while_away_reach_the_drive_with_their_times(tmp_path: Pat
     unplugged = repo.with_name("unplugged")
     states = []
     with InProcess(agent_config(repo, policy=HOURLY)) as run:
-        dest = run.agent.destinations[str(repo)]
-        run.until(lambda: dest.present and str(repo) in run.agent.away.encrypted, what="the drive to be seen")
-        os.rename(repo, unplugged)
-        run.until(lambda: not dest.present, what="the drive to be gone")
+        unplug(run, repo, unplugged)
         for i in range(3):
             with run.changes(src / "notes.txt", src / f"new{i}.txt"):
                 (src / "notes.txt").write_bytes(f"edited while away, {i}\n".encode() * (i + 1))
@@ -94,10 +101,7 @@ def test_a_nearly_full_disk_refuses_cleanly_and_the_drive_gets_the_changes(tmp_p
         unplugged = repo.with_name("unplugged")
         with InProcess(agent_config(repo, policy=HOURLY)) as run:
             run.agent.publish = events.append
-            dest = run.agent.destinations[str(repo)]
-            run.until(lambda: dest.present and str(repo) in run.agent.away.encrypted, what="the drive to be seen")
-            os.rename(repo, unplugged)
-            run.until(lambda: not dest.present, what="the drive to be gone")
+            dest = unplug(run, repo, unplugged)
             with run.changes(src / "notes.txt"):
                 (src / "notes.txt").write_bytes(b"edited on a nearly full disk")
             assert store.exists(away_path)
@@ -125,10 +129,7 @@ def test_while_away_the_command_line_reads_the_snapshots_kept_on_this_computer(t
     backup(repo)
     away_path = store.path_for(repository_id(repo))
     with InProcess(agent_config(repo, policy=HOURLY)) as run:
-        dest = run.agent.destinations[str(repo)]
-        run.until(lambda: dest.present and str(repo) in run.agent.away.encrypted, what="the drive to be seen")
-        os.rename(repo, repo.with_name("unplugged"))
-        run.until(lambda: not dest.present, what="the drive to be gone")
+        unplug(run, repo, repo.with_name("unplugged"))
         for text in (b"first away", b"second away"):
             with run.changes(src / "notes.txt"):
                 (src / "notes.txt").write_bytes(text)
@@ -166,10 +167,7 @@ def test_an_away_store_this_computer_cannot_read_keeps_nothing_more_and_says_why
     backup(repo)
     away_path = store.path_for(repository_id(repo))
     with InProcess(agent_config(repo, policy=HOURLY)) as run:
-        dest = run.agent.destinations[str(repo)]
-        run.until(lambda: dest.present and str(repo) in run.agent.away.encrypted, what="the drive to be seen")
-        os.rename(repo, repo.with_name("unplugged"))
-        run.until(lambda: not dest.present, what="the drive to be gone")
+        unplug(run, repo, repo.with_name("unplugged"))
         with run.changes(src / "notes.txt"):
             (src / "notes.txt").write_bytes(b"first")
         assert store.exists(away_path)
@@ -193,10 +191,7 @@ def test_back_up_now_and_the_shutdown_storage_time_while_away_keep_history_here(
     unplugged = repo.with_name("unplugged")
     policy = dataclasses.replace(HOURLY, at_shutdown=True)
     with InProcess(agent_config(repo, policy=policy)) as run:
-        dest = run.agent.destinations[str(repo)]
-        run.until(lambda: dest.present and str(repo) in run.agent.away.encrypted, what="the drive to be seen")
-        os.rename(repo, unplugged)
-        run.until(lambda: not dest.present, what="the drive to be gone")
+        unplug(run, repo, unplugged)
         with run.changes(src / "notes.txt"):
             (src / "notes.txt").write_bytes(b"asked for while away")
         job = Service(run.agent).op_backup_now()

@@ -13,9 +13,7 @@ import os
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
-    QHeaderView,
     QLabel,
     QMenu,
     QPushButton,
@@ -33,6 +31,7 @@ from timekeep.gui.file_actions import FileActions, Target
 from timekeep.gui.listing import Row
 from timekeep.gui.prompts import Prompts
 from timekeep.gui.widgets.dialog_footer import action_and_close
+from timekeep.gui.widgets.row_list import row_list
 
 GONE_ROLE = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ("Name", "Deleted", "Size", "Last backed up")
@@ -72,19 +71,9 @@ class DeletedDialog(QDialog):
         self.reload()
 
     def _make_view(self) -> QTreeView:
-        view = QTreeView()
-        view.setModel(self.model)
-        view.setRootIsDecorated(False)
-        view.setAlternatingRowColors(True)
-        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        view = row_list(self.model, "Deleted files", stretch=0, columns=len(COLUMNS))
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._context_menu)
-        view.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in range(1, len(COLUMNS)):
-            view.header().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        view.header().setStretchLastSection(False)
-        view.setAccessibleName("Deleted files")
         view.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
         return view
 
