@@ -168,7 +168,7 @@ class Agent:
                 and self.guard.incident is None:
             if any(journaled_now(d) for d in usable(self.destinations)):
                 self.request_backup("shutdown")
-            else:  # a drive that is away: what changed is kept on this computer meanwhile
+            elif not usable(self.destinations):  # no drive is here: what changed is kept on this computer
                 self.away.request("shutdown")
         self.runner.stop(self.config.shutdown_budget_s)
         for dest in self.destinations.values():
@@ -371,8 +371,9 @@ class Agent:
         dest = self.destinations.get(key) if key is not None else None
         if key is not None and dest is None:
             raise UsageError(f"{key} is not one of the agent's destinations")
-        if (dest is None or not dest.present) and (kept := self.away.request(trigger, key, explicit)):
-            return kept[0]  # the drive is away: its history is kept on this computer meanwhile
+        if (dest is None or not dest.present) and not usable(self.destinations) \
+                and (kept := self.away.request(trigger, key, explicit)):
+            return kept[0]  # no drive is here: the history is kept on this computer meanwhile
         if dest is None:
             raise UsageError("no destination is connected; plug in the backup drive")
         if not dest.present:
