@@ -147,11 +147,16 @@ def test_write_file_refuses_to_replace_and_leaves_the_file(backend: Backend, tmp
     assert backend.read("snapshots/0000000002.manifest") == b"other"
 
 
-def test_write_file_from_the_medium_s_own_folder(backend: Backend) -> None:
-    """A temporary kept where the objects are (a drive's repository folder) is published as it is."""
+def test_write_file_from_the_medium_s_own_folder(tmp_path: Path) -> None:
+    """A temporary kept where the objects are (a drive's repository folder) is published as it is. Only a drive
+    has such a folder (`local_folder`); a bucket's temporaries are elsewhere, as the test above has them."""
+    with KINDS["local"].make(tmp_path) as backend:
+        _write_file_from_its_own_folder(backend)
+
+
+def _write_file_from_its_own_folder(backend: Backend) -> None:
     folder = backend.local_folder
-    if folder is None:
-        pytest.skip("this medium has no local folder: its temporaries are elsewhere, tested above")
+    assert folder is not None
     source = folder / "packs" / ".fresh.tmp"
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_bytes(b"sealed pack")
