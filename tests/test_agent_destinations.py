@@ -136,7 +136,7 @@ def test_an_unplugged_drive_is_never_written_to(tmp_path: Path, drive: tuple[Pat
         run.until(lambda: "different repository" in dest.presence.reason or "not mounted" in dest.presence.reason)
         (src / "a.txt").write_bytes(b"edited again while unplugged")
         run.ticked(polls)
-        assert journaled(repo) == set() and run.agent.watcher.plan.watched == (os.fsencode(src),)
+        assert journaled(repo) == set()  # (whether src stays watched then depends on the away store: not this test's)
         for leftover in sorted(mount_point.rglob("*"), reverse=True):
             leftover.rmdir() if leftover.is_dir() else leftover.unlink()
         bind(store, mount_point)
