@@ -125,7 +125,7 @@ def read_file(item: ScanItem, ctx: ReadContext) -> FileResult:
         if not stat.S_ISREG(before.st_mode):
             raise Changing
         read_started_ns = time.time_ns()
-        chunks, depends, digest = _chunk_and_store(fd, ctx, item.path, before.st_size >= OWN_PACK_BYTES)
+        chunks, depends, digest = _chunk_and_store(fd, ctx, item.path, before.st_size)
         xattrs = attrs.of_fd(fd)  # before the re-check: changing them changes the ctime
         if _fingerprint(os.fstat(fd)) != _fingerprint(before) or chunks_size(chunks) != before.st_size:
             raise Changing
@@ -142,10 +142,11 @@ def chunks_size(chunks: list[NewChunk]) -> int:
     return chunks[-1][0] + chunks[-1][1] if chunks else 0
 
 
-def _chunk_and_store(fd: int, ctx: ReadContext, path: bytes, big: bool) -> tuple[list[NewChunk], set[bytes], bytes]:
+def _chunk_and_store(fd: int, ctx: ReadContext, path: bytes, size: int) -> tuple[list[NewChunk], set[bytes], bytes]:
     """The file's chunks, the new digests it depends on, and the digest of its whole content (what every
-    restore of this version is checked against). A `big` file's new chunks go to packs of their own."""
-    lane = threading.get_ident() if big else None
+    restore of this version is checked against). A file of `size` OWN_PACK_BYTES or more stores its new
+    chunks in packs of its own."""
+    lane = threading.get_ident() if size >= OWN_PACK_BYTES else None
     chunks: list[NewChunk] = []
     depends: set[bytes] = set()
     whole = blake3.blake3()

@@ -24,7 +24,7 @@ from typing import Any
 from peewee import DatabaseError
 
 from timekeep.core.capture.observe import Observed, classify
-from timekeep.core.capture.read import OWN_PACK_BYTES, ReadContext, _chunk_and_store, _result
+from timekeep.core.capture.read import ReadContext, _chunk_and_store, _result
 from timekeep.core.capture.scan import ScanItem
 from timekeep.core.capture.store import ChunkStore
 from timekeep.core.errors import BackupCancelled, CorruptData, IndexDamaged, StorageError, UsageError
@@ -123,22 +123,12 @@ class Transfer:
                 info = SnapshotInfo(sid, self.snap.time_ns, trigger, len(versions), self.files_read,
                                     sum(1 for v in versions if v.kind != "dir"), self.bytes_read,
                                     self.store.bytes_new, len(self.errors), round(time.monotonic() - started, 3))
-                return self._finish(info, mark)
+                return self.writer.finish(info, self.specs, {COPIED_FROM: mark})
         except BaseException:
             self.store.writer.abort()
             with contextlib.suppress(Exception):  # the next writer's recovery drops it when this cannot
                 discard_snapshot(self.dest.db, sid)
             raise
-
-    def _finish(self, info: SnapshotInfo, mark: dict[str, Any]) -> SnapshotInfo:
-        """As SnapshotWriter.finish, with the header naming the source snapshot."""
-        from timekeep.core.index.writer import manifest_records, mark_complete
-        from timekeep.core.storage.manifest import write_manifest
-
-        header = {**info.to_json(), "id": info.id, "folders": self.specs, "absorbed": [], COPIED_FROM: mark}
-        write_manifest(self.dest.layout, info.id, header, manifest_records(self.dest.db, info.id))
-        mark_complete(self.dest.db, info)
-        return info
 
     def _versions(self) -> Iterator[NewVersion | None]:
         found_all = [f for f in source_versions(self.source, self.snap.id, self.errors)
@@ -190,8 +180,7 @@ class Transfer:
                                              f"its copy on this computer cannot be read: {err}"))
                 return None
             os.lseek(staged.fileno(), 0, os.SEEK_SET)
-            big = observed.size >= OWN_PACK_BYTES
-            chunks, depends, digest = _chunk_and_store(staged.fileno(), self.ctx, found.path, big)
+            chunks, depends, digest = _chunk_and_store(staged.fileno(), self.ctx, found.path, observed.size)
         if found.row.digest and digest != found.row.digest:
             self.errors.append(FileError(found.path, "unreadable", "its copy on this computer changed while copied"))
             return None

@@ -11,7 +11,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
@@ -160,8 +160,11 @@ class SnapshotWriter:
                 return fid
         raise CorruptData(f"{os.fsdecode(path)} is in no protected folder")
 
-    def finish(self, info: SnapshotInfo, folders: list[dict[str, Any]]) -> SnapshotInfo:
-        header = {**info.to_json(), "id": self.snapshot_id, "folders": folders, "absorbed": []}
+    def finish(self, info: SnapshotInfo, folders: list[dict[str, Any]],
+               extra: Mapping[str, Any] | None = None) -> SnapshotInfo:
+        """Write the manifest (its header with `extra` fields, e.g. where a copied snapshot came from), then
+        mark the snapshot complete: complete exactly when its manifest is there."""
+        header = {**info.to_json(), "id": self.snapshot_id, "folders": folders, "absorbed": [], **(extra or {})}
         write_manifest(self.layout, self.snapshot_id, header, manifest_records(self.db, self.snapshot_id))
         mark_complete(self.db, info)
         return info
