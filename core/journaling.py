@@ -54,7 +54,7 @@ class JournalView:
         return journal.clear(self._writable(), upto, folders)
 
     def pending_before(self, upto: int, before_ns: int) -> dict[bytes, set[bytes]]:
-        return journal.pending_before(self._db, upto, before_ns)
+        return journal.pending(self._db, upto, before_ns)
 
     def clear_paths(self, upto: int, paths: Iterable[bytes]) -> int:
         return journal.clear_paths(self._writable(), upto, paths)

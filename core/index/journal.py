@@ -108,21 +108,14 @@ def watermark(db: SqliteDatabase) -> int:
     return int(row[0]) if row else 0
 
 
-def pending(db: SqliteDatabase, upto: int | None = None) -> dict[bytes, set[bytes]]:
-    """Dirty paths by protected root (at or below `upto` when given): what `Timekeep.backup(dirty=)` takes."""
+def pending(db: SqliteDatabase, upto: int | None = None, before_ns: int | None = None) -> dict[bytes, set[bytes]]:
+    """Dirty paths by protected root (at or below `upto` when given): what `Timekeep.backup(dirty=)` takes.
+    With `before_ns`, only those whose last event came before it: what had changed before a suspected incident
+    began and has not been touched since (the guard stores these alone)."""
     limit = watermark(db) if upto is None else upto
     found: dict[bytes, set[bytes]] = {}
-    for folder, path in db.execute_sql("SELECT folder, path FROM journal WHERE seq <= ?", (limit,)):
-        found.setdefault(bytes(folder), set()).add(bytes(path))
-    return found
-
-
-def pending_before(db: SqliteDatabase, upto: int, before_ns: int) -> dict[bytes, set[bytes]]:
-    """Dirty paths (at or below `upto`) whose last event came before `before_ns`: what had changed before a
-    suspected incident began and has not been touched since (the guard stores these alone)."""
-    found: dict[bytes, set[bytes]] = {}
-    query = "SELECT folder, path FROM journal WHERE seq <= ? AND last_ns < ?"
-    for folder, path in db.execute_sql(query, (upto, before_ns)):
+    query = "SELECT folder, path FROM journal WHERE seq <= ?" + (" AND last_ns < ?" if before_ns is not None else "")
+    for folder, path in db.execute_sql(query, (limit,) if before_ns is None else (limit, before_ns)):
         found.setdefault(bytes(folder), set()).add(bytes(path))
     return found
 
