@@ -124,6 +124,8 @@ def test_an_unplugged_drive_is_never_written_to(tmp_path: Path, drive: tuple[Pat
     with InProcess(agent_config(repo)) as run:
         polls = round(run.agent.config.drive_poll_s / run.agent.config.tick_s) + 1  # ticks holding a drive poll
         dest = run.agent.destinations[str(repo)]
+        # the agent looks at a drive once it is seen (encrypted or not): only then may it keep history for it
+        run.until(lambda: dest.present and str(repo) in run.agent.away.encrypted, what="the drive to be looked at")
         unmount(mount_point)
         run.until(lambda: not dest.present, what="the drive to be gone")
         # still watched: its changes go to the drive's away store on this computer (core/agent/away.py)
