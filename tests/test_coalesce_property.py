@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule, run_state_machine_as_test
 
-from tests.test_property import History, bounded
+from tests.test_property import History, bounded, long_histories
 from tests.treeops import assert_snapshot_matches
 from timekeep.core.api import Timekeep
 
@@ -50,4 +49,4 @@ def test_every_kept_snapshot_comes_back_exactly_after_thinning(plain_and_encrypt
 @pytest.mark.slow
 def test_every_kept_snapshot_comes_back_exactly_after_thinning_long(tmp_path: Path) -> None:
     run_state_machine_as_test(lambda: ThinnedHistory(tmp_path),
-                              settings=settings(max_examples=100, stateful_step_count=80))
+                              settings=long_histories())

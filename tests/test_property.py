@@ -194,6 +194,12 @@ def bounded(mode: str, **kw: int) -> settings:
     return settings(**examples, **kw)
 
 
+def long_histories() -> settings:
+    """Long histories (80 steps) with the profile's number of examples: 25 in CI, 100 with
+    HYPOTHESIS_PROFILE=dev, so the suite stays within its time in CI."""
+    return settings(max_examples=settings().max_examples, stateful_step_count=80)
+
+
 def test_every_snapshot_comes_back_exactly(plain_and_encrypted: str, tmp_path: Path) -> None:
     run_state_machine_as_test(lambda: History(tmp_path), settings=bounded(plain_and_encrypted, stateful_step_count=30))
 
@@ -201,4 +207,4 @@ def test_every_snapshot_comes_back_exactly(plain_and_encrypted: str, tmp_path: P
 @pytest.mark.slow
 def test_every_snapshot_comes_back_exactly_long_histories(tmp_path: Path) -> None:
     run_state_machine_as_test(lambda: History(tmp_path),
-                              settings=settings(max_examples=100, stateful_step_count=80))
+                              settings=long_histories())
