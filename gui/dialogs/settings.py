@@ -1,5 +1,5 @@
-"""Settings: the backup drive (and an encrypted one's key), protected folders, exclusions, schedule, retention
-and compression.
+"""Settings: the backup drive (and an encrypted one's key), protected folders, exclusions, schedule (and the
+agent's guard against mass damage), retention and compression.
 
 The dialog only collects choices; `folder_change()` and `new_settings()` say what changed and the app applies
 it (folders, exclusions, retention and compression through the engine in a worker, the rest into the app
@@ -191,6 +191,13 @@ class SettingsDialog(QDialog):
         form.addRow("Back up:", self.schedule_box)
         form.addRow("Also at:", self.clock_edit)
         form.addRow(self.notify_box)
+        self.guard_box = QCheckBox("Watch for mass damage (ransomware)")
+        self.guard_box.setChecked(self.settings.guard)
+        self.guard_box.setToolTip("The background agent watches the protected folders for many files suddenly "
+                                  "encrypted, renamed or deleted")
+        form.addRow(self.guard_box)
+        form.addRow(_note("If many files suddenly look encrypted, the agent keeps the history from before and "
+                          "stops thinning it until you say all is clear."))
         state = "is running" if self.agent_serving else "is not running for this drive now"
         form.addRow(_note(f"The background agent keeps this schedule, also when this window is closed; it {state}."))
         return group
@@ -332,4 +339,5 @@ class SettingsDialog(QDialog):
             retention=self.retention(),
             compression_level=self.compression.value(),
             notifications=self.notify_box.isChecked(),
+            guard=self.guard_box.isChecked(),
         )
