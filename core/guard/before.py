@@ -9,8 +9,8 @@ rewrote (an event that names the file alone) would be read in its damaged state.
 A journaled path is named only if the burst cannot have reached it, because the burst goes on after the
 finding and a file it reaches later may still have only its row from before the burst when this storage
 time reads the journal (it would be stored deleted or damaged): so it must still be there (one gone may have
-been renamed away by the burst), be unchanged since shortly before the burst's first event (`LAG_NS`), and
-lie in a folder the burst did not touch (a file there could be reached while it is read). Left out, a path
+been renamed away by the burst), be unchanged since the burst's first event (`LAG_NS`), and lie in a folder
+the burst did not touch (a file there could be reached while it is read). Left out, a path
 keeps its state in the snapshot before and stays journaled for the first storage time after the all-clear:
 at worst "before" lacks a change made just before the burst, or still holds a file deleted just before it,
 but it never stores the burst's work.
@@ -35,7 +35,10 @@ from timekeep.core.types import Progress, SnapshotInfo
 
 log = logging.getLogger(__name__)
 TRIGGER = "before-incident"
-LAG_NS = 10**9  # events reach the guard late (a rename waits to be paired): a change this near may be the burst's
+# File times are coarse (a clock tick) and the burst's first event is converted from the agent's clock: a change
+# this near it may be the burst's. A file the burst changed before its first event reached the guard (events
+# arrive late) is no concern: the finding saw it touched, so its folder is left out.
+LAG_NS = 100_000_000
 
 
 def store_before(path: Where, started_ns: int, burst: Collection[bytes], cancel: threading.Event | None = None,
