@@ -291,7 +291,7 @@ class TimekeepApp(QObject):
     def apply_settings(self, dialog: SettingsDialog) -> None:
         self.store.update(**{k: getattr(dialog.new_settings(), k) for k in (
             "interval_minutes", "clock_times", "extra_excludes", "retention", "compression_level",
-            "notifications")})  # the agent reads its new schedule from settings.json within seconds
+            "notifications", "guard")})  # the agent reads its new schedule from settings.json within seconds
         change = dialog.folder_change()
         if change is not None:
             self.bridge.change_folders(change, on_failed=lambda m: self.prompts.warn(self.window, "Folders", m))

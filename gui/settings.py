@@ -73,6 +73,7 @@ class AppSettings:
     window_geometry: str | None = None  # hex of QWidget.saveGeometry()
     splitter_state: str | None = None
     notifications: bool = True
+    guard: bool = True  # the agent watches for mass damage: settings.json's "guard": {"enabled": ...}
 
     def with_changes(self, **changes: Any) -> AppSettings:
         return replace(self, **changes)
@@ -87,7 +88,8 @@ class AppSettings:
     def from_json(cls, data: dict[str, Any]) -> AppSettings:
         """Unknown keys are ignored and bad values fall back to defaults: an old or hand-edited file still opens."""
         known = {f.name for f in fields(cls)}
-        clean = {k: v for k, v in data.items() if k in known}
+        clean = {k: v for k, v in data.items() if k in known and k != "guard"}
+        clean["guard"] = guard_enabled(data.get("guard"))
         clean["extra_excludes"] = tuple(str(p) for p in clean.get("extra_excludes", ()) or ())
         clean["clock_times"] = tuple(str(p) for p in clean.get("clock_times", ()) or ())
         if not isinstance(clean.get("interval_minutes", 60), int | float):
@@ -100,6 +102,11 @@ class AppSettings:
             return cls(**clean)
         except TypeError:
             return cls()
+
+
+def guard_enabled(guard: object) -> bool:
+    """settings.json's "guard" object as the switch: on unless it says "enabled": false (the agent's reading)."""
+    return not (isinstance(guard, dict) and guard.get("enabled") is False)
 
 
 def _retention(data: dict[str, Any]) -> Retention:
@@ -129,12 +136,21 @@ def save_settings(paths: AppPaths, settings: AppSettings, keys: tuple[str, ...] 
     wanted = tuple(data) if keys is None else keys
     choices = {k: data[k] for k in wanted if k not in WINDOW_STATE}
     if choices:
-        shared.update(paths.settings_file, {k: v for k, v in choices.items() if v is not None},
-                      remove=tuple(k for k, v in choices.items() if v is None))
+        shared.change(paths.settings_file, lambda now: _merged(now, choices))
     if any(k in WINDOW_STATE for k in wanted):
         os.makedirs(paths.state_dir, exist_ok=True)
         text = json.dumps({k: data[k] for k in WINDOW_STATE}, indent=2, sort_keys=True)
         atomic_write(paths.window_file, text.encode("utf-8"))
+
+
+def _merged(now: dict[str, Any], choices: dict[str, Any]) -> dict[str, Any]:
+    """settings.json with the window's choices: a choice of None removes its key; the guard's switch is one
+    key of the "guard" object, whose thresholds (set by hand) stay as they are."""
+    merged = {**now, **{k: v for k, v in choices.items() if v is not None and k != "guard"}}
+    if "guard" in choices:
+        given = now.get("guard")
+        merged["guard"] = {**(given if isinstance(given, dict) else {}), "enabled": bool(choices["guard"])}
+    return {k: v for k, v in merged.items() if choices.get(k, True) is not None}
 
 
 class SettingsStore:

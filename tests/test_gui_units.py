@@ -152,6 +152,10 @@ def test_settings_round_trip_and_tolerance(tmp_path) -> None:  # type: ignore[no
     paths.settings_file.write_text(json.dumps({"interval_minutes": 15, "unknown": 1, "retention": "bad"}))
     # the window's state lives apart (the state folder): a hand-edited settings.json leaves it alone
     assert load_settings(paths) == AppSettings(interval_minutes=15, last_backup_ns=NOW)
+    paths.settings_file.write_text(json.dumps({"guard": {"enabled": False, "window_seconds": 60}}))
+    assert load_settings(paths) == AppSettings(guard=False, last_backup_ns=NOW)
+    paths.settings_file.write_text(json.dumps({"guard": {"window_seconds": 60}}))  # on unless it says off
+    assert load_settings(paths).guard
     paths.settings_file.write_text("{not json")
     assert load_settings(paths) == AppSettings(last_backup_ns=NOW)
     assert json.loads(paths.window_file.read_text())["last_backup_ns"] == NOW

@@ -1,5 +1,5 @@
-"""Settings: the backup drive (and an encrypted one's key), protected folders, exclusions, schedule, retention
-and compression.
+"""Settings: the backup drive (and an encrypted one's key), protected folders, exclusions, schedule (and the
+agent's guard against mass damage), retention and compression.
 
 The dialog only collects choices; `folder_change()` and `new_settings()` say what changed and the app applies
 it (folders, exclusions, retention and compression through the engine in a worker, the rest into the app
@@ -114,7 +114,7 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(grid, 1)
         layout.addWidget(buttons)
-        self.resize(900, 640 if key_buttons is not None else 600)
+        self.resize(900, 700 if key_buttons is not None else 660)
 
     # groups
     def _drive_group(self) -> QGroupBox:
@@ -187,12 +187,22 @@ class SettingsDialog(QDialog):
         self.clock_edit.setToolTip("Times of day for a backup besides the regular ones (24-hour clock)")
         self.notify_box = QCheckBox("Tell me when a backup finishes or needs me")
         self.notify_box.setChecked(self.settings.notifications)
-        form = QFormLayout(group)
+        form = QFormLayout()
         form.addRow("Back up:", self.schedule_box)
         form.addRow("Also at:", self.clock_edit)
         form.addRow(self.notify_box)
+        self.guard_box = QCheckBox("Watch for mass damage (ransomware)")
+        self.guard_box.setChecked(self.settings.guard)
+        self.guard_box.setToolTip("The background agent watches the protected folders for many files suddenly "
+                                  "encrypted, renamed or deleted")
         state = "is running" if self.agent_serving else "is not running for this drive now"
-        form.addRow(_note(f"The background agent keeps this schedule, also when this window is closed; it {state}."))
+        layout = QVBoxLayout(group)  # a wrapped note spanning a form's row is given too little height
+        layout.addLayout(form)
+        layout.addWidget(_note(f"The background agent keeps this schedule, also when this window is closed; it "
+                               f"{state}."))
+        layout.addWidget(self.guard_box)
+        layout.addWidget(_note("If many files suddenly look encrypted, the agent keeps the history from before "
+                               "and stops thinning it until you say all is clear."))
         return group
 
     def clock_times(self) -> tuple[str, ...]:
@@ -332,4 +342,5 @@ class SettingsDialog(QDialog):
             retention=self.retention(),
             compression_level=self.compression.value(),
             notifications=self.notify_box.isChecked(),
+            guard=self.guard_box.isChecked(),
         )
