@@ -58,7 +58,7 @@ def summary_text(pattern: str, page: FoundPage) -> str:
     return f"The first {shown:,} of {shown + page.more:,} found: {page.more:,} more — refine the search"
 
 
-PROTECTED = "(a protected folder)"  # the Folder column of a protected folder itself: its parent is not backed up
+PROTECTED = "(protected)"  # the Folder column of a protected folder itself: the folder above is not backed up
 
 
 def folder_text(path: bytes, roots: Sequence[bytes]) -> str:
