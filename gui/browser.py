@@ -29,7 +29,7 @@ from timekeep.gui.widgets.preview import PreviewPane
 from timekeep.gui.widgets.timeline import Timeline
 from timekeep.gui.workers import LatestOnly
 
-DRAG_MS = 100  # while the handle is dragged: at most one listing this often
+DRAG_MS = 250  # while the handle is dragged: at most one listing this often (each costs the GUI thread a model reset)
 
 
 def changed_at(tk: Timekeep, path: bytes) -> frozenset[int]:
