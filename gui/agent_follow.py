@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 from timekeep.core.agent.messages import DestinationStatus, GuardStatus, JobFinished, JobStarted
 from timekeep.core.types import Progress
-from timekeep.gui.agent_link import Drives, Serving, follow_agent
+from timekeep.gui.agent_link import Drives, Serving, follow_agent, keeps_here
 from timekeep.gui.location import Location
 from timekeep.gui.workers import WorkerPool
 
@@ -53,6 +53,10 @@ class AgentFollower(QObject):
         stop = self._stop = threading.Event()
         self.workers.start_reporting(follow_agent, self.socket, repo, stop, lane="agent",
                                      on_progress=lambda report: None if stop.is_set() else self._reported(report))
+
+    def keeps_here(self, repo: Location | None) -> bool:
+        """Whether the agent, as it last said, keeps a storage time of `repo` asked now on this computer."""
+        return self.socket is not None and repo is not None and keeps_here(self.destinations, repo)
 
     def stop(self) -> None:
         if self._stop is not None:

@@ -111,6 +111,22 @@ def back_up_via_agent(socket: Path, repo: Location, cancel: threading.Event, rep
     return back_up_now(repo, cancel, socket, on_started=lambda job: report(JobStarted(job)), on_progress=report)
 
 
+def keep_here_via_agent(socket: Path, repo: Location, cancel: threading.Event, report: Report) -> JobFinished:
+    """While the drive of `repo` is away: ask the agent for a storage time of it, which the agent keeps on this
+    computer until the drive returns (its away store), and follow it as `back_up_via_agent` does."""
+    client = AgentClient.connect(socket, timeout=30.0)
+    if client is None:
+        raise AgentError("the backup drive is not connected, and no agent runs to keep a backup on this computer")
+    with client:
+        return client.back_up(key_of(repo), cancel, on_started=lambda job: report(JobStarted(job)),
+                              on_progress=report)
+
+
+def keeps_here(destinations: tuple[DestinationStatus, ...], repo: Location) -> bool:
+    """Whether the agent says a storage time of `repo` asked now is kept on this computer (its drive is away)."""
+    return any(d.keeps_here and d.path == key_of(repo) for d in destinations)
+
+
 def cancel_agent_job(socket: Path, job: int) -> bool:
     """Ask the agent to cancel one of its jobs (one it started itself); False if no agent answers."""
     client = AgentClient.connect(socket, timeout=10.0)

@@ -19,6 +19,7 @@ from timekeep.core.api import Argon2Params, answer_notice, is_remote, notice_due
 from timekeep.core.types import Retention, SnapshotInfo
 from timekeep.gui import wording
 from timekeep.gui.assets import Assets
+from timekeep.gui.backup_command import WHERE_KEPT
 from timekeep.gui.dialogs.check import CheckDialog
 from timekeep.gui.dialogs.key_buttons import KeyButtons
 from timekeep.gui.dialogs.new_drive import NewDriveDialog
@@ -230,15 +231,17 @@ class TimekeepApp(QObject):
                                                                        message))
 
     def _backup_finished(self, snapshot: SnapshotInfo) -> None:
+        kept_here = snapshot.trigger == "away"  # the drive is away: the agent kept it on this computer
         self.store.update(last_backup_ns=snapshot.time_ns)
-        self.tray.set_status("Up to date")
+        self.tray.set_status(WHERE_KEPT if kept_here else "Up to date")
         if snapshot.errors:
             self.notify("Backup finished with problems",
                         f"{snapshot.errors} file{'s' if snapshot.errors != 1 else ''} could not be read; "
                         "the rest is safe. `timekeep errors` lists them.", error=True)
-        elif snapshot.trigger in ("manual", "first", "backup-now") or self.settings.notifications:
+        elif snapshot.trigger in ("manual", "first", "backup-now", "away") or self.settings.notifications:
             files = "1 file" if snapshot.files_changed == 1 else f"{snapshot.files_changed:,} files"
-            self.notify("Backup finished", f"{files} changed since the last backup")
+            where = f", {WHERE_KEPT.lower()}" if kept_here else ""
+            self.notify("Backup finished", f"{files} changed since the last backup{where}")
 
     def _backup_failed(self, message: str) -> None:
         self.tray.set_status("Last backup failed")

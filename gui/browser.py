@@ -1,8 +1,11 @@
 """Keeps the folder view and the preview showing time T as the timeline moves and the selection changes.
 
 Every query runs in a worker through the bridge; `LatestOnly` keeps at most one listing and one preview in
-flight and drops answers the person has moved past. Folders that were open stay open at the new T, and the
-selected file stays selected if it existed then.
+flight and drops answers the person has moved past. While the timeline's handle is dragged, the folder is
+listed at most once every `DRAG_MS` (the moment it has reached then), and once more where it is let go, so a
+drag over thousands of snapshots asks for a few listings a second, not one per snapshot passed. Folders that
+were open stay open at the new T, and the selected file stays selected if it existed then; the snapshots
+where it changed are asked for once per file and history, not at every T.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from PySide6.QtCore import QItemSelection, QModelIndex, QObject, Signal
+from PySide6.QtCore import QItemSelection, QModelIndex, QObject, QTimer, Signal
 from PySide6.QtWidgets import QTreeView
 
 from timekeep.core.api import Timekeep
@@ -25,6 +28,8 @@ from timekeep.gui.preview_data import PreviewData, live_preview, stored_preview
 from timekeep.gui.widgets.preview import PreviewPane
 from timekeep.gui.widgets.timeline import Timeline
 from timekeep.gui.workers import LatestOnly
+
+DRAG_MS = 250  # while the handle is dragged: at most one listing this often (each costs the GUI thread a model reset)
 
 
 def changed_at(tk: Timekeep, path: bytes) -> frozenset[int]:
@@ -54,10 +59,18 @@ class Browser(QObject):
         self.trees: LatestOnly[Listing] = LatestOnly()
         self.previews: LatestOnly[PreviewData] = LatestOnly()
         self.marks: LatestOnly[frozenset[int]] = LatestOnly()
+        self._marked_path: bytes | None = None  # whose changes the timeline marks now (asked once per history)
+        self._drag_pause = QTimer(self)
+        self._drag_pause.setSingleShot(True)
+        self._drag_pause.setInterval(DRAG_MS)
+        self._drag_pause.timeout.connect(self._drag_paused)
+        self._moved_in_pause = False
         self._connect()
 
     def _connect(self) -> None:
         self.timeline.position_changed.connect(self.show_time)
+        self.timeline.drag_finished.connect(self._drag_finished)
+        self.timeline.model.modelReset.connect(self._history_changed)
         self.model.children_wanted.connect(self._children_wanted)
         self.view.expanded.connect(lambda index: self._expanded_changed(index, True))
         self.view.collapsed.connect(lambda index: self._expanded_changed(index, False))
@@ -73,15 +86,34 @@ class Browser(QObject):
 
     def show_time(self, snapshot: SnapshotInfo | None) -> None:
         self.snapshot = snapshot
+        if self.timeline.dragging and self._drag_pause.isActive():
+            self._moved_in_pause = True  # listed when the pause ends, or where the handle is let go
+            return
+        if self.timeline.dragging:
+            self._drag_pause.start()
         self.reload()
+
+    def _drag_paused(self) -> None:
+        if self._moved_in_pause and self.timeline.dragging:
+            self._moved_in_pause = False
+            self._drag_pause.start()
+            self.reload()
+
+    def _drag_finished(self) -> None:
+        self._drag_pause.stop()
+        if self._moved_in_pause:
+            self._moved_in_pause = False
+            self.reload()
+
+    def _history_changed(self) -> None:
+        self._marked_path = None  # the file's changes are asked for again (a backup, thinning)
 
     def previous_snapshot(self) -> SnapshotInfo | None:
         """The snapshot before T, or the latest one when T is Now (what changes are marked against)."""
         snaps = self.timeline.snapshots
         if self.snapshot is None:
             return snaps[-1] if snaps else None
-        ids = [s.id for s in snaps]
-        at = ids.index(self.snapshot.id) if self.snapshot.id in ids else 0
+        at = self.timeline.model.position_of(self.snapshot.id) or 0
         return snaps[at - 1] if at > 0 else None
 
     def previous_id(self) -> int | None:
@@ -198,10 +230,18 @@ class Browser(QObject):
     def _mark_changes(self, row: Row) -> None:
         if row.kind != "file":
             self.marks.cancel()
+            self._marked_path = None
             self.timeline.set_marked(frozenset())
             return
+        if row.path == self._marked_path:
+            return  # the same file at another T: the same changes
+        self._marked_path = row.path
         self.marks.submit(lambda done, failed, _w: self.bridge.read(changed_at, row.path, on_done=done,
                                                                     on_failed=failed),
                           lambda ids: self.timeline.set_marked(ids, wording.display_name(row.path)),
-                          lambda _message: self.timeline.set_marked(frozenset()))
+                          lambda _message: self._marks_failed())
+
+    def _marks_failed(self) -> None:
+        self._marked_path = None
+        self.timeline.set_marked(frozenset())
 

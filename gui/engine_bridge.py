@@ -12,7 +12,8 @@ to rebuild it (`timekeep.gui.index_repair`). A writer that had to rebuild the in
 
 When an agent serves the repository (`timekeep.gui.agent_link`, followed by `timekeep.gui.agent_follow`), its
 storage times are announced with the same signals as the bridge's own backups, and "Back up now" asks the agent; without
-one, the bridge backs up itself.
+one, the bridge backs up itself. While the drive is away, "Back up now" goes to the agent when it keeps the
+drive's history on this computer meanwhile (`keeps_here`), and the history shown is that away store's.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from typing import TypeVar, TypeVarTuple
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from timekeep.core.agent.messages import DestinationStatus, JobFinished, JobStarted
+from timekeep.core.agent.messages import JobFinished, JobStarted
 from timekeep.core.api import Timekeep, is_encrypted
 from timekeep.core.types import CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
 from timekeep.gui.agent_follow import AgentFollower
-from timekeep.gui.agent_link import back_up_via_agent, cancel_agent_job
+from timekeep.gui.agent_link import back_up_via_agent, cancel_agent_job, keep_here_via_agent
 from timekeep.gui.engine_jobs import (
     FolderChange,
     IndexTrouble,
@@ -221,16 +222,21 @@ class EngineBridge(QObject):
         """Whether a backup or a thinning may start: the repository is open and neither runs."""
         return not self.backing_up and not self.thinning and self.repo is not None and self.state == "open"
 
+    @property
+    def keeps_here(self) -> bool:
+        """The drive is away and the agent keeps its history on this computer: "Back up now" is taken there."""
+        return self.state == "missing" and not self.backing_up and self.agent.keeps_here(self.repo)
+
     def back_up(self, trigger: str = "manual") -> bool:
-        """Start a backup unless one runs or there is no reachable repository; True if it started. With an
-        agent serving the repository, a person's request goes to it, and timed ones are left to its schedule."""
-        if not self.may_write or self.repo is None:
-            return False
-        if self.agent_serving and trigger != "manual":
+        """Start a backup unless one runs or there is no repository to take it; True if it started. A person's
+        request goes to an agent that serves the repository or keeps it here (`keeps_here`), timed ones not."""
+        away = trigger == "manual" and self.keeps_here
+        if not (self.may_write or away) or self.repo is None or (self.agent_serving and trigger != "manual"):
             return False
         self._cancel = threading.Event()
         if self.agent_socket is not None:
-            self.workers.start_reporting(back_up_via_agent, self.agent_socket, self.repo, self._cancel,
+            job = keep_here_via_agent if away else back_up_via_agent
+            self.workers.start_reporting(job, self.agent_socket, self.repo, self._cancel,
                                          on_progress=self._own_reported, on_failed=self._backup_failed,
                                          on_done=lambda outcome: self._agent_answered(outcome, trigger))
         else:
@@ -254,10 +260,6 @@ class EngineBridge(QObject):
     @property
     def agent_serving(self) -> bool:
         return self.agent.serving
-
-    @property
-    def destinations(self) -> tuple[DestinationStatus, ...]:
-        return self.agent.destinations
 
     def _own_reported(self, report: object) -> None:
         """From our own request to the agent: its job id, then its progress."""
@@ -303,6 +305,8 @@ class EngineBridge(QObject):
         index could not be read, which the writer just rebuilt)."""
         if rebuilt or self.state == "index":
             self.reopen()
+        elif self.state == "missing" and self.reader is None and self.repo is not None:  # the first kept here
+            self.workers.start(open_away, self.repo, on_done=self._away_opened, lane=READ_LANES[0])
         else:
             self.reload_history()
         if notes:

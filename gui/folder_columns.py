@@ -3,7 +3,8 @@
 Names are elided in the middle, so "chapter-1-the-river.md" and "chapter-2-the-river.md" keep what tells
 them apart (their ends and extensions) instead of both becoming "chapter…". When the view is too narrow
 for the names, the Modified column goes first, then Size; both come back when there is room again (the
-preview still says when the selected file was modified and how big it is).
+preview still says when the selected file was modified and how big it is). Widths are measured on the rows in
+view, not on every row: the view is listed again at every moment the timeline passes.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class FolderColumns(QObject):
         for column in (SIZE, MODIFIED, CHANGE):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(False)
+        header.setResizeContentsPrecision(0)  # sized from the rows in view: a listing at each T stays cheap
         view.viewport().installEventFilter(self)
         model = view.model()
         if model is not None:  # other names, other room: refit when the listing changes

@@ -25,7 +25,8 @@ KEYS = (("Back up now", "Ctrl+B"), ("Settings", "Ctrl+,"), ("Quit", "Ctrl+Q"), (
         ("In the timeline: where the selected file changed", "Ctrl+← / Ctrl+→"),
         ("In the timeline: the first snapshot / Now", "Home / End"),
         ("In the timeline: what changed between two moments", "Shift+click, or Shift+← / Shift+→"),
-        ("In the folder view: the restore menu", "Menu key or Shift+F10"))
+        ("In the folder view: the restore menu", "Menu key or Shift+F10"),
+        ("Deleted files of the folder shown or selected", "Ctrl+Shift+D"))
 
 
 def guide_candidates() -> list[Path]:

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Literal
 
 from timekeep.core.api import Timekeep
@@ -65,6 +66,7 @@ Listing = dict[bytes, list[Row]]  # folder path -> its rows; folders absent at T
 _DIGITS = re.compile(r"(\d+)")
 
 
+@lru_cache(maxsize=1 << 16)  # the same names sorted again at every moment the timeline passes
 def natural_key(name: bytes) -> tuple[str | int, ...]:
     """How people sort names: f1, f2, f10, with case ignored. Splitting on runs of digits alternates text
     and numbers, so two keys always compare text with text and numbers with numbers."""

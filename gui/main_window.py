@@ -30,6 +30,7 @@ from timekeep.core.api import Timekeep, is_remote
 from timekeep.core.types import FolderInfo, SnapshotInfo
 from timekeep.gui import wording
 from timekeep.gui.assets import Assets
+from timekeep.gui.backup_command import BackupCommand
 from timekeep.gui.browse import HistoryMount
 from timekeep.gui.browser import Browser
 from timekeep.gui.engine_bridge import EngineBridge, History
@@ -154,9 +155,8 @@ class MainWindow(QMainWindow):
         return sidebar
 
     def _build_menus(self) -> None:
-        self.backup_action = QAction(self.assets.icon("backup"), "Back up now", self)
-        self.backup_action.setShortcut(QKeySequence("Ctrl+B"))
-        self.backup_action.setToolTip("Take a snapshot of the protected folders now")
+        self.backup = BackupCommand(self)  # "Back up now": to the drive, or kept here while it is away
+        self.backup_action = self.backup.action
         self.settings_action = QAction(self.assets.icon("settings"), "Settings…", self)
         self.settings_action.setShortcut(QKeySequence.StandardKey.Preferences)
         self.check_action = QAction(self.assets.icon("check"), "Check backup…", self)
@@ -169,12 +169,14 @@ class MainWindow(QMainWindow):
         app_menu.addSeparator()
         app_menu.addAction(quit_action)
         self.browse_files = HistoryMount(self)  # "Browse in the file manager": gui/browse.py
-        self.menuBar().addMenu("&File").addActions([*self.actions_.actions, self.browse_files.action])
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addActions([*self.actions_.actions, self.browse_files.action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.finder.deleted.action)  # "Show deleted files…": gui/deleted.py
         self.help = HelpMenu(self, self.bridge.workers)
         self.addToolBar(main_toolbar(self, [self.backup_action, self.settings_action], self.actions_.actions[:3]))
 
     def _connect(self) -> None:
-        self.backup_action.triggered.connect(self.back_up_now)
         self.settings_action.triggered.connect(self.settings_requested)
         self.check_action.triggered.connect(self.check_requested)
         self.folders_list.currentItemChanged.connect(self._folder_chosen)
@@ -196,7 +198,7 @@ class MainWindow(QMainWindow):
         self.bridge.repository_missing.connect(self.show_missing)
         self.bridge.repository_failed.connect(self.drive_status.show_problem)
         self.bridge.repository_locked.connect(self.show_locked)
-        self.bridge.backup_started.connect(self._backup_started)
+        self.bridge.backup_started.connect(self.backup_status.set_running)
         self.bridge.backup_progressed.connect(self.backup_status.set_progress)
         self.bridge.index_rebuilding.connect(self.backup_status.show_rebuild)
         self.bridge.index_unusable.connect(self._index_unusable)
@@ -215,7 +217,6 @@ class MainWindow(QMainWindow):
         self.history = history
         if self.bridge.state != "missing":  # else the history kept on this computer: the banner stays
             self.drive_status.show_notes(history.notes)
-        self._set_backup_possible(self.bridge.state != "missing", "The backup drive is not connected")
         self.snapshots.set_snapshots(history.snapshots, [f.path for f in history.folders])
         self._show_folders(history.folders)
         self._time_moved(self.timeline.current())
@@ -260,18 +261,13 @@ class MainWindow(QMainWindow):
         self.snapshots.set_snapshots((), [])
         self.folders_list.clear()
         self.backup_status.set_waiting("No backups until the index is rebuilt")
-        self._without_history("The history comes back when the index is rebuilt", "The index must be rebuilt first")
+        self._without_history("The history comes back when the index is rebuilt")
 
-    def _without_history(self, why: str, no_backup: str = "The backup drive is not connected") -> None:
-        """Nothing to browse and no backup to take until the drive is back or the index rebuilt."""
-        self._set_backup_possible(False, no_backup)
+    def _without_history(self, why: str) -> None:
+        """Nothing to browse until the drive is back or the index rebuilt ("Back up now" says itself)."""
         self.tree_model.clear()
         self.preview.show_message(why)
         self.actions_.refresh()
-
-    def _set_backup_possible(self, possible: bool, why_not: str = "") -> None:
-        self.backup_action.setEnabled(possible and not self.bridge.backing_up)
-        self.backup_action.setToolTip("Take a snapshot of the protected folders now" if possible else why_not)
 
     def show_locked(self, repo: str) -> None:
         """Encrypted and not unlocked: nothing to browse or back up until the passphrase is given."""
@@ -280,14 +276,9 @@ class MainWindow(QMainWindow):
         self.folders_list.clear()
         self.drive_status.show_problem(f"The backups in {repo} are encrypted and locked: choose the drive again "
                                        "to give its passphrase or recovery key")
-        self._without_history("The history shows once the backups are unlocked", "The backups are locked")
+        self._without_history("The history shows once the backups are unlocked")
 
     # commands
-    def back_up_now(self) -> None:
-        if not self.bridge.back_up("manual"):
-            reason = "a backup is already running" if self.bridge.backing_up else "the backup drive is not connected"
-            self.statusBar().showMessage(f"Cannot back up now: {reason}", 10_000)
-
     def target(self) -> Target | None:
         row = self.browser.selected
         if row is None:
@@ -328,12 +319,7 @@ class MainWindow(QMainWindow):
         self.backup_status.next_in_s = self.next_backup_in()
         self.backup_status.refresh()
 
-    def _backup_started(self) -> None:
-        self.backup_action.setEnabled(False)
-        self.backup_status.set_running()
-
     def _backup_ended(self, *_: object) -> None:
-        self.backup_action.setEnabled(self.bridge.state == "open")
         last = self.history.snapshots[-1].time_ns if self.history and self.history.snapshots else None
         self.backup_status.set_idle(last, self.next_backup_in())
 

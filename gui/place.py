@@ -1,6 +1,6 @@
 """Opening the app at a place, as the file managers' right-click asks: `timekeep-gui --file PATH` (its
 versions; `--previous` selects the version before the file's current content), `--folder PATH` (the
-folder, with what was deleted from it) and `--browse PATH` (the folder's history mounted read-only and
+folder, with everything deleted at any depth below it) and `--browse PATH` (the folder's history mounted read-only and
 opened in the file manager, gui/browse.py; unmounted when the window quits).
 
 The window comes up as always; once the repository's history is in, the opener shows that file's folder in

@@ -58,12 +58,22 @@ def summary_text(pattern: str, page: FoundPage) -> str:
     return f"The first {shown:,} of {shown + page.more:,} found: {page.more:,} more — refine the search"
 
 
+PROTECTED = "(protected)"  # the Folder column of a protected folder itself: the folder above is not backed up
+
+
+def folder_text(path: bytes, roots: Sequence[bytes]) -> str:
+    """Where it is, named from the protected folder holding it; a protected folder itself says it is one
+    (the folder above it holds nothing Timekeep protects, and its full path is in the tooltip)."""
+    if any(path.rstrip(b"/") == root.rstrip(b"/") for root in roots):
+        return PROTECTED
+    return wording.within(os.path.dirname(path), roots)
+
+
 def row_texts(found: Found, seen_ns: int, roots: Sequence[bytes] = ()) -> tuple[str, str, str, str]:
     """Name, folder (named from the protected folder holding it), last seen (the time of the last snapshot
     that held it), present or deleted."""
     state = "present" if found.present else "deleted"
-    return (wording.display_name(found.path), wording.within(os.path.dirname(found.path), roots),
-            wording.when(seen_ns), state)
+    return (wording.display_name(found.path), folder_text(found.path, roots), wording.when(seen_ns), state)
 
 
 class SearchPanel(QWidget):

@@ -1,19 +1,30 @@
 """The window while the backup drive is away: the timeline shows the snapshots the agent kept on this computer
 meanwhile (the away store), their files browse and preview as any snapshot's, the banner still says the drive is
-away and no backup is offered; with the drive back, the drive's history takes their place."""
+away; with the drive back, the drive's history takes their place. With the agent running, "Back up now" stays
+offered while the drive is away, says the snapshot is kept on this computer, and the timeline shows it."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
+import pytest
+
+from tests.agent_support import agent_env, agent_process, short_runtime_dir, wait_for
 from tests.helpers import backup, make_tree, new_repo
+from tests.test_agent_process import write_settings
 from tests.test_gui_window import select, shown_tree, start_app, wait_tree
+from timekeep.core.agent.client import AgentClient
 from timekeep.core.api import Timekeep, repository_id
 from timekeep.core.away import keeping, store
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.index.journal import JournalEntry
+from timekeep.gui.app import TimekeepApp
+from timekeep.gui.backup_command import KEPT_HERE, NOT_CONNECTED
+from timekeep.gui.prompts import ScriptedPrompts
+from timekeep.gui.settings import AppPaths, AppSettings
 
 
 def test_the_timeline_shows_what_was_kept_on_this_computer_while_the_drive_is_away(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -53,3 +64,51 @@ def test_the_timeline_shows_what_was_kept_on_this_computer_while_the_drive_is_aw
     assert [s.trigger for s in window.history.snapshots] == ["manual"]
     assert [said[0] for said in prompts.said] == ["inform"]
     app.shut_down()
+
+
+def test_back_up_now_while_the_drive_is_away_is_kept_on_this_computer(qtbot, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"before\n"})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    runtime = short_runtime_dir()
+    env = agent_env(runtime, tmp_path / "home")
+    monkeypatch.setenv("XDG_DATA_HOME", env["XDG_DATA_HOME"])  # where the agent keeps the away store
+    write_settings(env)  # the agent stores only when asked
+    away = store.path_for(repository_id(repo))
+    try:
+        with agent_process(env, repo) as (_proc, paths):
+            app = TimekeepApp(AppPaths(tmp_path / "config", tmp_path / "cache", paths.socket), ScriptedPrompts(),
+                              AppSettings(repository=str(repo)), tray=False)
+            app.start()
+            window = app.window
+            qtbot.addWidget(window)
+            app.bridge._poll.setInterval(50)
+            qtbot.waitUntil(lambda: app.bridge.agent_serving and window.backup_action.isEnabled(), timeout=20_000)
+            client = AgentClient.connect(paths.socket, timeout=30)
+            assert client is not None
+            os.rename(repo, repo.with_name("unplugged"))
+            qtbot.waitUntil(lambda: app.bridge.state == "missing", timeout=10_000)
+            assert not window.backup_action.isEnabled()  # until the agent says it keeps the history here
+            assert window.backup_action.toolTip() == NOT_CONNECTED
+            with client:
+                wait_for(lambda: not client.status().destinations[0].present, 60, what="the agent to see it gone")
+            (src / "notes.txt").write_bytes(b"written on the train\n")
+            wait_for(lambda: store.exists(away), 60, what="the agent to journal the change in its away store")
+            qtbot.waitUntil(window.backup_action.isEnabled, timeout=20_000)
+            assert window.backup_action.toolTip() == KEPT_HERE and "until the drive returns" in KEPT_HERE
+            with qtbot.waitSignal(app.bridge.backup_finished, timeout=60_000) as finished:
+                window.backup_action.trigger()
+            assert finished.args[0].trigger == "away"
+            qtbot.waitUntil(lambda: window.history is not None and
+                            [s.id for s in window.history.snapshots] == [finished.args[0].id], timeout=10_000)
+            assert window.timeline.now_position == 1  # the away snapshot, then Now
+            assert "kept on this computer until the drive returns" in window.status_text()
+            client = AgentClient.connect(paths.socket, timeout=30)
+            assert client is not None
+            with client:
+                assert client.status().destinations[0].keeps_here
+            app.shut_down()
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)

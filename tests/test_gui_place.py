@@ -1,7 +1,8 @@
 """`timekeep-gui --file PATH` and `--folder PATH`, as the file managers' right-click runs them, on a real
 repository: the versions dialog of that file in front of the window at its folder (the previous version
-chosen for "Restore previous version…"), the folder's deleted files listed newest first and restored byte for
-byte, and one sentence in the window for a path nothing protects or a backup that is not there."""
+chosen for "Restore previous version…"), everything deleted beneath the folder listed newest first (by its
+path from the folder) and restored byte for byte, and one sentence in the window for a path nothing protects
+or a backup that is not there."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from timekeep.gui.settings import AppPaths, AppSettings
 @pytest.fixture
 def history(tmp_path: Path) -> tuple[Path, Path]:
     docs = tmp_path / "home" / "Documents"
-    make_tree(docs, {"notes": {"plan.txt": b"plan one\n"}, "letter.txt": b"dear\n", "old.bin": bytes(range(200)),
-                     "gone.txt": b"gone but kept\n"})
+    make_tree(docs, {"notes": {"plan.txt": b"plan one\n"}, "old": {"draft.txt": b"first draft\n"},
+                     "letter.txt": b"dear\n", "old.bin": bytes(range(200)), "gone.txt": b"gone but kept\n"})
     repo = new_repo(tmp_path, docs)
     backup(repo)
     (docs / "notes" / "plan.txt").write_bytes(b"plan two, longer\n")
@@ -32,6 +33,8 @@ def history(tmp_path: Path) -> tuple[Path, Path]:
     backup(repo)
     (docs / "notes" / "plan.txt").write_bytes(b"plan three\n")
     (docs / "old.bin").unlink()
+    backup(repo)
+    (docs / "old" / "draft.txt").unlink()  # below a child folder, deleted last
     backup(repo)
     return repo, docs
 
@@ -102,10 +105,14 @@ def test_folder_lists_what_was_deleted_and_restores_it_byte_exact(qtbot, tmp_pat
         pass
     dialog = shown.args[0]
     assert isinstance(dialog, DeletedDialog)
-    qtbot.waitUntil(lambda: dialog.model.rowCount() == 2, timeout=10_000)
-    names = [dialog.model.index(r, 0).data() for r in range(2)]
-    assert names == ["old.bin", "gone.txt"]  # newest deletion first
-    assert "2 items deleted" in dialog.heading.text()
+    qtbot.waitUntil(lambda: dialog.model.rowCount() == 3, timeout=10_000)
+    names = [dialog.model.index(r, 0).data() for r in range(3)]
+    assert names == ["old/draft.txt", "old.bin", "gone.txt"]  # at any depth, newest deletion first
+    assert "3 items deleted from here or any folder in it" in dialog.heading.text()
+    dialog.view.setCurrentIndex(dialog.model.index(0, 0))
+    with qtbot.waitSignal(dialog.loaded, timeout=15_000):
+        dialog.restore_button.click()
+    assert (docs / "old" / "draft.txt").read_bytes() == b"first draft\n"
     dialog.view.setCurrentIndex(dialog.model.index(1, 0))
     assert dialog.actions_.restore_action.isEnabled() and not dialog.actions_.compare_action.isEnabled()
     with qtbot.waitSignal(dialog.loaded, timeout=15_000):

@@ -13,7 +13,8 @@ from PySide6.QtCore import QPoint, Qt
 from tests.test_find_diff import Story
 from tests.test_gui_window import start_app
 from timekeep.core.types import Change, SnapshotInfo
-from timekeep.gui.dialogs.compare import Side
+from timekeep.gui import wording
+from timekeep.gui.dialogs.compare import Side, no_differences
 from timekeep.gui.main_window import MainWindow
 from timekeep.gui.models.snapshots import SnapshotsModel
 from timekeep.gui.range_diff import RangeDiffDialog, sides, size_text
@@ -76,6 +77,17 @@ def test_each_side_of_a_change_is_the_file_at_that_moment() -> None:
     assert " → " in size_text(Change(b"/d/c", "changed", "file", 1000, 2000))
 
 
+def test_no_differences_names_the_two_moments_compared() -> None:
+    then, later = wording.when(10 * HOUR), wording.when(12 * HOUR)
+    path = b"/d/a.txt"
+    assert no_differences(Side(path, 1, 10 * HOUR), Side(path)) == \
+        f"No differences: the file is the same now as it was on {then}"
+    assert no_differences(Side(path, 1, 10 * HOUR), Side(path, 2, 12 * HOUR)) == \
+        f"No differences: the file was the same on {then} and on {later}"
+    assert "now" not in no_differences(Side(path, 1, 10 * HOUR), Side(path, 2, 12 * HOUR))
+    assert no_differences(Side(path, 1, 10 * HOUR, absent=True), Side(path)) == "No lines differ: the file was empty"
+
+
 def choose(qtbot, window: MainWindow, first: int, steps: int) -> RangeDiffDialog:  # type: ignore[no-untyped-def]
     window.timeline.set_snapshot(first)
     window.timeline.range = None
@@ -134,6 +146,11 @@ def test_a_range_lists_every_change_with_a_summary_and_sizes(qtbot, story) -> No
     assert {(r.old, r.new) for r in report.comparison.rows} == {("first draft", "second draft")}
     assert "Now" not in report.titles[1].text()
     report.close()
+    chmodded = compared(qtbot, dialog, "Documents/notes.md")  # two stored versions with the same lines
+    times = {snap.id: wording.when(snap.time_ns) for snap in window.history.snapshots}
+    said = f"No differences: the file was the same on {times[told.s1]} and on {times[told.s2]}"
+    assert chmodded.summary.text() == said
+    chmodded.close()
 
 
 def test_one_dialog_follows_the_range_and_now_reads_the_disk(qtbot, story) -> None:  # type: ignore[no-untyped-def]

@@ -51,6 +51,14 @@ def test_results_list_name_folder_last_seen_and_state(qtbot, window) -> None:  #
     assert "Nothing in the history" in shown.finder.panel.summary.text()
 
 
+def test_a_protected_folder_found_says_so_in_the_folder_column(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    shown, _ = window
+    rows = search(qtbot, shown, "Documents")
+    assert rows["Documents"][1] == "(protected)"  # not the full path of the folder above it
+    assert rows["Documents"][3] == "present"
+    assert search(qtbot, shown, "sub")["sub"][1] == "Documents"  # a folder inside one: named from it
+
+
 def test_a_bad_pattern_is_said_in_the_panel(qtbot, window) -> None:  # type: ignore[no-untyped-def]
     shown, _ = window
     assert search(qtbot, shown, "sub/old") == {}

@@ -199,6 +199,23 @@ def test_show_deleted_files_on_a_folders_right_click(qtbot, window, plain_and_en
     assert names(dialog) == ["deep/idea.txt"]
 
 
+def test_show_deleted_files_is_in_the_file_menu_with_its_keys(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    shown, _, docs = window
+    file_menu = next(a.menu() for a in shown.menuBar().actions() if a.text() == "&File")
+    offered = {a.text(): a for a in file_menu.actions()}
+    action = offered["Show deleted files…"]
+    assert action is shown.finder.deleted.action and action.shortcut().toString() == "Ctrl+Shift+D"
+    notes = os.fsencode(docs / "notes")
+    with qtbot.waitSignal(shown.browser.selection_changed, timeout=10_000):
+        shown.browser.select_path(notes)
+    shown.tree_view.setFocus()
+    qtbot.waitUntil(shown.tree_view.hasFocus, timeout=10_000)
+    qtbot.keyClick(shown.tree_view, Qt.Key.Key_D,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    dialog = deleted_dialog(qtbot, shown)  # the folder selected, at any depth below it
+    assert dialog.folder == notes and names(dialog) == ["deep/idea.txt", "plan.txt"]
+
+
 def test_a_long_list_of_deleted_files_shows_the_newest(qtbot, window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from timekeep.gui.dialogs import deleted as deleted_module
 

@@ -283,7 +283,7 @@ def test_settings_change_folders_and_exclusions_through_the_engine(qtbot, runnin
     qtbot.waitUntil(lambda: json.loads(app.paths.settings_file.read_text()).get("interval_minutes") == 30)
     qtbot.waitUntil(lambda: window.folders_list.count() == 2, timeout=10_000)
     with qtbot.waitSignal(app.bridge.backup_finished, timeout=20_000):
-        window.back_up_now()
+        window.backup.back_up_now()
     qtbot.waitUntil(lambda: window.timeline.now_position == 4, timeout=10_000)
     window.folders_list.setCurrentRow([window.folders_list.item(i).text()
                                        for i in range(2)].index("Music"))

@@ -125,6 +125,13 @@ class AwayStores:
             ) + "; its changes wait for the drive"
         return ok
 
+    def takes(self, dest: Destination) -> bool:
+        """Whether "Back up now" naming `dest` goes to its away store now (as `Agent.request_backup` decides): it
+        is away, no drive is connected and usable, and its history may be kept here."""
+        if dest.present or any(d.present and d.locked is None for d in self.agent.destinations.values()):
+            return False
+        return any(found is dest for found, _path in self.away())
+
     def roots(self) -> set[bytes]:
         """The folders to keep watching while their drive is away."""
         return {root for dest, path in self.away() for root in self._folders(dest, path)}

@@ -290,6 +290,7 @@ class DestinationStatus:
     needs_reconcile: bool = False
     locked: str | None = None  # encrypted and not unlocked: how to give its passphrase
     away: str | None = None  # its history kept on this computer while it is away (core/agent/away.py), in words
+    keeps_here: bool = False  # away, and a storage time asked of it now is kept on this computer (its away store)
 
     @property
     def latest_ns(self) -> int | None:
@@ -303,7 +304,8 @@ class DestinationStatus:
         return cls(str(data.get("path", "")), bool(data.get("present")), str(data.get("reason") or ""),
                    data.get("repository_id"), int(data.get("snapshots") or 0), data.get("latest"),
                    int(data.get("pending_paths") or 0), int(data.get("pending_bytes") or 0),
-                   bool(data.get("needs_reconcile")), data.get("locked"), data.get("away"))
+                   bool(data.get("needs_reconcile")), data.get("locked"), data.get("away"),
+                   bool(data.get("keeps_here")))
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,8 @@ class Service:
     def _destination(self, dest: Destination) -> DestinationStatus:
         return DestinationStatus(dest.key, dest.present, dest.presence.reason, dest.presence.repository_id,
                                  dest.snapshot_count, _iso(dest.last_ns), dest.stats.paths, dest.stats.bytes,
-                                 dest.needs_reconcile, dest.locked, self.agent.away.describe(dest))
+                                 dest.needs_reconcile, dest.locked, self.agent.away.describe(dest),
+                                 self.agent.away.takes(dest))
 
     def _folders(self) -> tuple[FolderStatus, ...]:
         """The protected folders of every destination seen since the agent started, connected or not."""

@@ -47,12 +47,13 @@ class DiffRow:
 class Comparison:
     rows: tuple[DiffRow, ...] = ()
     message: str = ""  # set when there is nothing to show side by side (not text, missing)
+    same: str = "No differences"  # what the summary says when no line differs (`no_differences`)
 
     @property
     def summary(self) -> str:
         counts = {t: sum(1 for r in self.rows if r.tag == t) for t in ("replace", "insert", "delete")}
         if not any(counts.values()):
-            return "No differences: the file is the same now as it was then"
+            return self.same
         lines = counts["replace"] + counts["insert"] + counts["delete"]
         verb = "line differs" if lines == 1 else "lines differ"
         return (f"{lines} {verb}: {counts['replace']} changed, {counts['insert']} added, {counts['delete']} removed "
@@ -93,6 +94,19 @@ class Side:
         return f"{'Nothing' if self.absent else 'As it was'} on {wording.when(self.time_ns)}"
 
 
+def no_differences(old: Side, new: Side) -> str:
+    """The summary when no line differs, naming the two moments compared: the file now and as stored, or two
+    stored versions (whose attributes may differ: only the lines are compared)."""
+    if old.absent or new.absent:
+        return "No lines differ: the file was empty"
+    if old.snapshot_id is None or old.time_ns is None:
+        return "No differences: the file is the same now as it is in the backup"
+    then = wording.when(old.time_ns)
+    if new.snapshot_id is None or new.time_ns is None:
+        return f"No differences: the file is the same now as it was on {then}"
+    return f"No differences: the file was the same on {then} and on {wording.when(new.time_ns)}"
+
+
 class Unreadable(Exception):
     """A side that cannot be set beside the other line by line: the sentence says why."""
 
@@ -108,7 +122,7 @@ def compare_sides(tk: Timekeep, old: Side, new: Side) -> Comparison:
         before, after = _lines(tk, old, "stored"), _lines(tk, new, "current")
     except Unreadable as why:
         return Comparison(message=str(why))
-    return Comparison(rows=tuple(side_by_side(before, after)))
+    return Comparison(rows=tuple(side_by_side(before, after)), same=no_differences(old, new))
 
 
 def _lines(tk: Timekeep, side: Side, which: str) -> list[str]:

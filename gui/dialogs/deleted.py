@@ -1,5 +1,5 @@
-"""“Restore deleted files here”: what was deleted from one folder and is still gone, newest deletion first;
-with `beneath`, “Show deleted files”: the same for everything at any depth below it, named from the folder.
+"""“Restore deleted files here” (the file managers) and “Show deleted files” (the window): everything deleted at
+any depth below one folder and still gone, newest deletion first, each named by its path from that folder.
 
 Each row is the item as last backed up; the right-click menu is the window's own (Restore, Restore to…,
 Show versions, Copy path), acting on that last stored version. The list is read in a worker, and read again
@@ -38,13 +38,9 @@ COLUMNS = ("Name", "Deleted", "Size", "Last backed up")
 SHOWN = 1000  # rows listed at most, newest first: a folder emptied of a whole photo library stays responsive
 
 
-def gone_now(tk: Timekeep, folder: bytes) -> list[Gone]:
-    """Deleted since some snapshot and not back on the disk since (by another hand, or a restore)."""
-    return [g for g in tk.gone_from(folder) if not os.path.lexists(g.entry.path)]
-
-
 def gone_beneath_now(tk: Timekeep, folder: bytes) -> list[Gone]:
-    """As `gone_now`, at any depth below the folder."""
+    """Deleted at any depth below the folder since some snapshot, and not back on the disk since (by another
+    hand, or a restore)."""
     return [g for g in tk.gone_beneath(folder) if not os.path.lexists(g.entry.path)]
 
 
@@ -52,9 +48,9 @@ class DeletedDialog(QDialog):
     loaded = Signal()  # the list now shows what is gone (tests wait on it)
 
     def __init__(self, bridge: EngineBridge, folder: bytes, prompts: Prompts, assets: Assets,
-                 parent: QWidget | None = None, beneath: bool = False) -> None:
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.bridge, self.folder, self.beneath = bridge, folder, beneath
+        self.bridge, self.folder = bridge, folder
         self.setWindowTitle(f"Deleted from {wording.display_name(folder)}")
         self.resize(720, 440)
         self.gone: list[Gone] = []
@@ -85,8 +81,7 @@ class DeletedDialog(QDialog):
         layout.addLayout(row)
 
     def reload(self) -> None:
-        lister = gone_beneath_now if self.beneath else gone_now
-        if not self.bridge.read(lister, self.folder, on_done=self._loaded, on_failed=self._failed):
+        if not self.bridge.read(gone_beneath_now, self.folder, on_done=self._loaded, on_failed=self._failed):
             self._failed("the backup drive is not connected")
 
     def _loaded(self, gone: list[Gone]) -> None:
@@ -95,10 +90,10 @@ class DeletedDialog(QDialog):
         for item in gone[:SHOWN]:
             self.model.appendRow(self._row(item))
         count = len(gone)
-        where = " from here or any folder in it" if self.beneath else ""
         newest = f", the newest {SHOWN:,} listed" if count > SHOWN else ""
-        said = (f"{count:,} item{'s' if count != 1 else ''} deleted{where} since the first backup{newest}, newest "
-                "first: right-click one to restore it" if count else "Nothing deleted from here is missing.")
+        said = (f"{count:,} item{'s' if count != 1 else ''} deleted from here or any folder in it since the first "
+                f"backup{newest}, newest first: right-click one to restore it" if count
+                else "Nothing deleted from here is missing.")
         self.heading.setText(f"<b>{wording.display_path(self.folder)}</b><br>{said}")
         if count:
             self.view.setCurrentIndex(self.model.index(0, 0))
@@ -107,19 +102,13 @@ class DeletedDialog(QDialog):
 
     def _row(self, gone: Gone) -> list[QStandardItem]:
         entry = gone.entry
-        cells = [self._name(entry.path) + ("/" if entry.kind == "dir" else ""),
+        cells = [wording.display_path(os.path.relpath(entry.path, self.folder)) + ("/" if entry.kind == "dir" else ""),
                  wording.when(gone.deleted_ns), "" if entry.kind == "dir" else wording.size(entry.size),
                  wording.when(gone.stored_ns)]
         items = [QStandardItem(text) for text in cells]
         items[0].setData(gone, GONE_ROLE)
         items[0].setToolTip(wording.display_path(entry.path))
         return items
-
-    def _name(self, path: bytes) -> str:
-        """Its name; below a child folder, its path from the folder shown."""
-        if not self.beneath:
-            return wording.display_name(path)
-        return wording.display_path(os.path.relpath(path, self.folder))
 
     def _failed(self, message: str) -> None:
         self.heading.setText(f"<b>{wording.display_path(self.folder)}</b><br>"

@@ -67,11 +67,13 @@ class SnapshotsModel(QAbstractListModel):
         self.roots: tuple[bytes, ...] = ()  # the protected folders: top folders are named from them
         self.summaries: dict[int, SnapshotSummary] = {}
         self._asked: set[int] = set()
+        self._positions: dict[int, int] = {}  # snapshot id -> position: asked on every move of the timeline
 
     def set_snapshots(self, snapshots: Sequence[SnapshotInfo], roots: Sequence[bytes] = ()) -> None:
         """New history: summaries are read again (thinning may have folded other snapshots into one)."""
         self.beginResetModel()
         self.snapshots, self.roots = tuple(snapshots), tuple(roots)
+        self._positions = {snap.id: i for i, snap in enumerate(self.snapshots)}
         self.summaries, self._asked = {}, set()
         self.endResetModel()
 
@@ -95,10 +97,7 @@ class SnapshotsModel(QAbstractListModel):
         self._asked.discard(snapshot_id)  # the next tooltip asks again
 
     def position_of(self, snapshot_id: int) -> int | None:
-        for i, snap in enumerate(self.snapshots):
-            if snap.id == snapshot_id:
-                return i
-        return None
+        return self._positions.get(snapshot_id)
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.snapshots)

@@ -194,6 +194,13 @@ class FolderTreeModel(QAbstractItemModel):
         return _cell(row, index.column(), role, self.icons)
 
 
+def sort_key(row: Row, column: int) -> Any:
+    """What a column sorts by (the proxy asks for it without a round trip through Qt)."""
+    if column == NAME:
+        return natural_key(row.name)
+    return (None, row.size, row.mtime_ns, row.change)[column]
+
+
 def _cell(row: Row, column: int, role: int, icons: dict[str, QIcon]) -> Any:
     """What one cell says for one role: a table, so the view, the proxy and the tests agree."""
     if role == ROW_ROLE:
@@ -201,7 +208,7 @@ def _cell(row: Row, column: int, role: int, icons: dict[str, QIcon]) -> Any:
     if role == PATH_ROLE:
         return row.path
     if role == SORT_ROLE:
-        return (natural_key(row.name), row.size, row.mtime_ns, row.change)[column]
+        return sort_key(row, column)
     if role == Qt.ItemDataRole.DisplayRole:
         return _display(row, column)
     if role == Qt.ItemDataRole.DecorationRole and column == NAME:

@@ -31,8 +31,9 @@ from timekeep.gui import palette as colours
 from timekeep.gui import wording
 from timekeep.gui.models.snapshots import SnapshotsModel, describe
 from timekeep.gui.time_words import formatter
+from timekeep.gui.widgets.timeline_geometry import Geometry, GeometryCache
 from timekeep.gui.widgets.timeline_legend import draw_legend, legend_text
-from timekeep.gui.widgets.timeline_scale import Scale, close_to, labels, nearest, span_for
+from timekeep.gui.widgets.timeline_scale import Scale
 
 MARGIN = 28
 
@@ -40,6 +41,7 @@ MARGIN = 28
 class Timeline(QWidget):
     position_changed = Signal(object)  # the SnapshotInfo now shown, or None for "Now"
     range_chosen = Signal(object, object)  # the earlier SnapshotInfo, the later one (None: Now)
+    drag_finished = Signal()  # the handle was let go (while `dragging`, listings may wait: gui/browser.py)
 
     def __init__(self, model: SnapshotsModel, clock: Any = time.time_ns, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -51,6 +53,8 @@ class Timeline(QWidget):
         self.range: tuple[int, int] | None = None  # (anchor, far end) positions of a range chosen
         self._when: Callable[[int], str] = wording.when
         self._tip: tuple[int, QPoint, float] | None = None  # the snapshot whose tooltip shows, where, at which x
+        self._geometry = GeometryCache()
+        self.dragging = False  # the handle is held down and moving with the mouse
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setAccessibleName("Timeline")
@@ -136,7 +140,7 @@ class Timeline(QWidget):
         snap = self.current()
         if snap is None:
             return "Showing now"
-        group = close_to(self.tick_xs(), self.position)
+        group = self.placement().close_to(self.position)
         here = f" ({self.position - group.start + 1} of {len(group)} here)" if len(group) > 1 else ""
         return f"Showing {self.time_words(snap)}{here}"
 
@@ -151,15 +155,17 @@ class Timeline(QWidget):
     def minimumSizeHint(self) -> QSize:
         return QSize(200, QFontMetrics(self.font()).height() * 2 + 40)
 
-    def scale(self) -> Scale:
-        start, end = span_for([s.time_ns for s in self.snapshots], self.clock())
+    def placement(self) -> Geometry:
+        """Ticks, groups and labels for this history, width and second (worked out once for all of them)."""
         right = self.width() - MARGIN - QFontMetrics(self.font()).horizontalAdvance("Now") // 2
-        return Scale(start, end, MARGIN, max(MARGIN + 1, right))
+        return self._geometry.get(self.snapshots, self.clock(), MARGIN, max(MARGIN + 1, right))
+
+    def scale(self) -> Scale:
+        return self.placement().scale
 
     def tick_xs(self) -> list[float]:
         """x of every position: one per snapshot, then Now at the right end."""
-        scale = self.scale()
-        return [scale.x(s.time_ns) for s in self.snapshots] + [scale.x(scale.end_ns)]
+        return list(self.placement().xs)
 
     def _axis_y(self) -> float:
         return 14.0
@@ -186,18 +192,24 @@ class Timeline(QWidget):
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
             self.setFocus(Qt.FocusReason.MouseFocusReason)
-            clicked = nearest(self.tick_xs(), event.position().x())
+            clicked = self.placement().nearest(event.position().x())
             if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
                 self.choose_range(self.position, clicked)
                 return
             self.range = None
+            self.dragging = True
             self.set_position(clicked)
             self.update()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self.dragging and event.button() == Qt.MouseButton.LeftButton:
+            self.dragging = False
+            self.drag_finished.emit()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if not event.buttons() & Qt.MouseButton.LeftButton:
             return
-        under = nearest(self.tick_xs(), event.position().x())
+        under = self.placement().nearest(event.position().x())
         if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:  # a Shift-drag stretches the range
             anchor, end = self.range or (self.position, self.position)
             if under != end:
@@ -216,12 +228,12 @@ class Timeline(QWidget):
 
     def _tooltip_at(self, x: float) -> str:
         """The tooltip for the tick under `x`; a snapshot's summary is asked for if not known yet."""
-        xs = self.tick_xs()
-        i = nearest(xs, x)
+        geo = self.placement()
+        i = geo.nearest(x)
         self._tip = None
-        if abs(xs[i] - x) > 8:
+        if abs(geo.xs[i] - x) > 8:
             return self.toolTip()
-        group = close_to(xs, i)
+        group = geo.close_to(i)
         heading = self._group_tip(group) + "\n\n" if len(group) > 1 else ""
         if i == self.now_position:
             return heading + "Now: the folders as they are on this computer"
@@ -261,40 +273,43 @@ class Timeline(QWidget):
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette = self.palette()
-        scale, y = self.scale(), self._axis_y()
+        geo, y = self.placement(), self._axis_y()
+        scale = geo.scale
         text = palette.color(QPalette.ColorRole.WindowText)
         faint = palette.color(QPalette.ColorRole.Mid)
         if self.range is not None:
-            left, right = sorted(self.tick_xs()[p] for p in self.range)
+            left, right = sorted(geo.xs[p] for p in self.range)
             painter.fillRect(QRectF(left, y - 10, max(2.0, right - left), 20), colours.range_band(palette))
         painter.setPen(QPen(faint, 2))
         painter.drawLine(QPointF(scale.left, y), QPointF(scale.right, y))
-        self._draw_ticks(painter, text, y, colours.accent(palette), colours.marked_tick(palette))
-        self._draw_labels(painter, scale, text, y)
-        self._draw_handle(painter, y)
+        self._draw_ticks(painter, geo, text, y, colours.accent(palette), colours.marked_tick(palette))
+        self._draw_labels(painter, geo, text, y)
+        self._draw_handle(painter, geo, y)
         if self.hasFocus():
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.setPen(QPen(palette.color(QPalette.ColorRole.Highlight), 1, Qt.PenStyle.DotLine))
             painter.drawRect(self.rect().adjusted(1, 1, -2, -2))
         painter.end()
 
-    def _draw_ticks(self, painter: QPainter, text: QColor, y: float, accent: QColor, marked_colour: QColor) -> None:
-        xs = self.tick_xs()
-        for snap, x in zip(self.snapshots, xs, strict=False):
-            marked = snap.id in self.marked
-            painter.setPen(QPen(marked_colour if marked else text, 3 if marked else 1.5))
-            half = 9 if marked else 6
-            painter.drawLine(QPointF(x, y - half), QPointF(x, y + half))
+    def _draw_ticks(self, painter: QPainter, geo: Geometry, text: QColor, y: float, accent: QColor,
+                    marked_colour: QColor) -> None:
+        """Marked ticks (the selected file changed there) stand taller, over the plain ones."""
+        plain, marked = self._geometry.tick_lines(geo, self.snapshots, self.marked, y, lambda m: 9 if m else 6)
+        painter.setPen(QPen(text, 1.5))
+        painter.drawLines(plain)
+        painter.setPen(QPen(marked_colour, 3))
+        painter.drawLines(marked)
         painter.setPen(QPen(accent, 2))
-        painter.drawLine(QPointF(xs[-1], y - 8), QPointF(xs[-1], y + 8))
+        painter.drawLine(QPointF(geo.xs[-1], y - 8), QPointF(geo.xs[-1], y + 8))
 
-    def _draw_labels(self, painter: QPainter, scale: Scale, text: QColor, y: float) -> None:
+    def _draw_labels(self, painter: QPainter, geo: Geometry, text: QColor, y: float) -> None:
         metrics = QFontMetrics(self.font())
         baseline = y + 14 + metrics.ascent()
         now_width = metrics.horizontalAdvance("Now")
         painter.setPen(text)
         last_right = -1e9
-        for x, label in labels(scale, wording.local_time(self.clock())):
+        scale = geo.scale
+        for x, label in geo.labels:
             width = metrics.horizontalAdvance(label)
             left = max(0.0, x - width / 2)
             if left < last_right + 8 or left + width > scale.right - now_width:
@@ -304,19 +319,20 @@ class Timeline(QWidget):
             last_right = left + width
         painter.setPen(colours.accent(self.palette()))
         painter.drawText(QPointF(scale.right - now_width / 2, baseline), "Now")
-        self._draw_current_time(painter, metrics, baseline + metrics.height() + 2, text)
+        self._draw_current_time(painter, geo, metrics, baseline + metrics.height() + 2, text)
 
-    def _draw_current_time(self, painter: QPainter, metrics: QFontMetrics, baseline: float, text: QColor) -> None:
+    def _draw_current_time(self, painter: QPainter, geo: Geometry, metrics: QFontMetrics, baseline: float,
+                           text: QColor) -> None:
         snap = self.current()
         caption = self.caption()
         legend_right = draw_legend(painter, self, baseline, self.marked_name) if self.marked_name else 0.0
-        x = self.tick_xs()[self.position] - metrics.horizontalAdvance(caption) / 2
+        x = geo.xs[self.position] - metrics.horizontalAdvance(caption) / 2
         x = max(2.0 + legend_right, min(x, self.width() - metrics.horizontalAdvance(caption) - 2.0))
         painter.setPen(colours.accent(self.palette()) if snap is None else text)
         painter.drawText(QPointF(x, baseline), caption)
 
-    def _draw_handle(self, painter: QPainter, y: float) -> None:
-        x = self.tick_xs()[self.position]
+    def _draw_handle(self, painter: QPainter, geo: Geometry, y: float) -> None:
+        x = geo.xs[self.position]
         painter.setPen(QPen(self.palette().color(QPalette.ColorRole.Base), 2))
         painter.setBrush(colours.accent(self.palette()))
         painter.drawEllipse(QRectF(x - 6, y - 6, 12, 12))
