@@ -133,8 +133,12 @@ class PackWriter:
             if self._failed is not None:
                 self._guarded(lambda: None)
             full = [self._take(lane) for lane in list(self._open)]
-        for pack in full:
-            self._seal_outside(pack)
+        for at, pack in enumerate(full):
+            try:
+                self._seal_outside(pack)
+            except BaseException:
+                self._drop(full[at + 1 :])  # the writer has failed: the packs not sealed yet go with it
+                raise
         with self._lock:
             while self._sealing:
                 self._settled.wait()
@@ -248,6 +252,14 @@ class PackWriter:
                 self._sealed.append(sealed)
             else:  # the temporary is the upload's now: removed by it, whatever happens
                 self._sealed.extend(self._guarded(self._uploads.submit, pack_name(pack.name), pack.tmp, sealed))
+
+    def _drop(self, packs: list[_OpenPack]) -> None:
+        """Discard packs taken out to seal that will not be sealed."""
+        for pack in packs:
+            pack.discard()
+        with self._lock:
+            self._sealing -= len(packs)
+            self._settled.notify_all()
 
     def _seal(self, pack: _OpenPack) -> SealedPack:
         """Footer, trailer, fsync, close; only then may the pack take its final name."""
