@@ -97,8 +97,10 @@ class Timekeep(Tool):
         super().__init__(work, source)
         self.env: dict[str, str] = {}
 
+    python = sys.executable  # the interpreter whose installed Timekeep runs (`TimekeepBefore`: another checkout's)
+
     def _cli(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "timekeep.core.cli.main", *args, "--repo", self.location]
+        return [self.python, "-m", "timekeep.core.cli.main", *args, "--repo", self.location]
 
     def version(self) -> str:
         from timekeep.core import __version__
@@ -106,7 +108,7 @@ class Timekeep(Tool):
         return __version__
 
     def init(self) -> None:
-        subprocess.run([sys.executable, "-m", "timekeep.core.cli.main", "init", "--encryption", "none",
+        subprocess.run([self.python, "-m", "timekeep.core.cli.main", "init", "--encryption", "none",
                         self.location, *self.init_options()], check=True, capture_output=True,
                        env={**os.environ, **self.env})
         self._add_source()
@@ -174,6 +176,21 @@ class Timekeep(Tool):
 
     def backup_via_agent(self) -> Run:
         return timed(self._cli("backup", "--quiet"), self.agent_env())
+
+
+class TimekeepBefore(Timekeep):
+    """Timekeep as another checkout has it (`bench.run --before PYTHON`, that checkout's venv interpreter), raced
+    beside this one in the same run: a change measured against what it changes, on a shared machine."""
+
+    name = "timekeep-before"
+
+    def __init__(self, work: Path, source: Path, python: str) -> None:
+        super().__init__(work, source)
+        self.python = python
+
+    def version(self) -> str:
+        return subprocess.run([self.python, "-c", "from timekeep.core import __version__; print(__version__)"],
+                              capture_output=True, text=True, check=True).stdout.strip() + " (before)"
 
 
 class TimekeepEncrypted(Timekeep):

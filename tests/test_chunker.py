@@ -61,3 +61,13 @@ def test_compiled_chunker_is_used() -> None:
     from fastcdc import fastcdc_cy
 
     assert fastcdc_cy.__file__.endswith(".so")
+
+
+@pytest.mark.parametrize("size", [1, 4096, 16_383, 16_384, 16_385, 16_386, 40_000])
+def test_small_files_cut_as_the_chunker_cuts_them(tmp_path: Path, size: int) -> None:
+    """A file of at most min_size is one chunk without asking FastCDC: what FastCDC itself would give."""
+    path = tmp_path / "small"
+    path.write_bytes(random.Random(size).randbytes(size))
+    params = ChunkerParams()
+    for block in (size, size + 1, 1 << 20):
+        assert stream_chunks(path, params, block) == whole_file_chunks(path.read_bytes(), params)

@@ -227,3 +227,24 @@ def until(condition: Any, timeout: float = 60.0) -> bool:
             return False
         time.sleep(0.001)  # the pause between two looks at another process's state, not a wait for time to pass
     return True
+
+
+def test_a_flush_failing_on_one_lane_discards_the_other_lanes_packs(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flush seals each lane's pack in turn outside the writer's lock; when one fails, the packs not sealed
+    yet are discarded with it: no descriptor left open, no temporary left behind, and the writer stays failed."""
+    layout = Layout(tmp_path / "repo")
+    layout.packs.mkdir(parents=True)
+    writer = pack_mod.PackWriter(layout)
+    faults = PackFaults("none", errno.EIO)
+    install(monkeypatch, faults)
+    for lane in ("a", "b", "c"):
+        blob = payload(ord(lane), 5000)
+        writer.add(blob, [(lane.encode() * 32, 0, len(blob))], lane)
+    faults.step = "fsync"
+    with pytest.raises(StorageError):
+        writer.flush()
+    assert faults.hits == 1 and faults.live == set() and faults.closed_twice == []
+    assert list(layout.packs.glob(".*.tmp")) == [] and stored_packs(layout.store) == {}
+    with pytest.raises(StorageError):
+        writer.flush()

@@ -37,7 +37,9 @@ TICK_SECONDS = 0.1  # how often the main thread wakes while files are read: prog
 COMMIT_ROWS = 5000
 TRIM_SECONDS = 1.0  # how often freed buffers are handed back to the system (core/heap.py)
 READ_ATTEMPTS = 3
-INLINE_BYTES = 64 * 1024
+SMALL_BYTES = 64 * 1024  # files this small go to the readers in batches: one handoff per file costs more than it
+BATCH_FILES = 64
+BATCH_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,10 @@ def read_with_retry(item: ScanItem, ctx: ReadContext) -> FileResult | FileError:
             message = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             return FileError(item.path, "unreadable", message)
     return FileError(item.path, "changing", "kept changing while being read; it will be tried again next time")
+
+
+def read_batch(items: list[ScanItem], ctx: ReadContext) -> list[FileResult | FileError]:
+    return [read_with_retry(item, ctx) for item in items]
 
 
 def plain_version(item: ScanItem) -> NewVersion:
@@ -117,7 +123,9 @@ class Backup:
         self._ready: list[NewVersion] = []
         self._pending: list[FileResult] = []
         self._new_errors: list[FileError] = []
-        self._inflight: set[Future[FileResult | FileError]] = set()
+        self._inflight: set[Future[list[FileResult | FileError]]] = set()
+        self._small: list[ScanItem] = []  # small files waiting to be handed to a reader together
+        self._small_bytes = 0
         self._started = time.monotonic()
         self._last_commit = self._last_progress = self._last_trim = self._started
         self.before_finish: Callable[[SnapshotInfo], None] | None = None  # may refuse it: the snapshot is dropped
@@ -128,6 +136,7 @@ class Backup:
             try:
                 for folder in self.folders:
                     self._scan_folder(folder, pool)
+                self._send_small(pool)
                 while self._inflight:
                     self._check_cancel()
                     self._collect(wait(self._inflight, timeout=TICK_SECONDS, return_when=FIRST_COMPLETED).done)
@@ -198,32 +207,44 @@ class Backup:
             raise BackupCancelled("backup cancelled; nothing was lost")
 
     def _submit(self, item: ScanItem, pool: ThreadPoolExecutor) -> None:
-        while len(self._inflight) >= 2 * self.workers:
-            self._check_cancel()
-            self._collect(wait(self._inflight, timeout=TICK_SECONDS, return_when=FIRST_COMPLETED).done)
         assert item.observed is not None
         self.tally.to_read += 1
         self.tally.bytes_total += item.observed.size
-        if item.observed.size <= INLINE_BYTES:  # handing a tiny file to a thread costs more than reading it
-            done: Future[FileResult | FileError] = Future()
-            done.set_result(read_with_retry(item, self.ctx))
-            self._collect({done})
+        if item.observed.size > SMALL_BYTES:
+            self._hand(pool, [item])
             return
-        self._inflight.add(pool.submit(read_with_retry, item, self.ctx))
+        self._small.append(item)
+        self._small_bytes += item.observed.size
+        if len(self._small) >= BATCH_FILES or self._small_bytes >= BATCH_BYTES:
+            self._send_small(pool)
 
-    def _collect(self, done: set[Future[FileResult | FileError]]) -> None:
+    def _send_small(self, pool: ThreadPoolExecutor) -> None:
+        if self._small:
+            batch, self._small, self._small_bytes = self._small, [], 0
+            self._hand(pool, batch)
+
+    def _hand(self, pool: ThreadPoolExecutor, items: list[ScanItem]) -> None:
+        while len(self._inflight) >= 2 * self.workers:
+            self._check_cancel()
+            self._collect(wait(self._inflight, timeout=TICK_SECONDS, return_when=FIRST_COMPLETED).done)
+        self._inflight.add(pool.submit(read_batch, items, self.ctx))
+
+    def _collect(self, done: set[Future[list[FileResult | FileError]]]) -> None:
         for fut in done:
             self._inflight.discard(fut)
-            self.tally.reads_done += 1
-            result = fut.result()
-            self.ctx.flow.done(result.path if isinstance(result, FileError) else result.item.path)
-            if isinstance(result, FileError):
-                self._report(result)
-                continue
-            self.tally.files_read += 1
-            self.tally.bytes_read += result.observed.size
-            self._pending.append(result)
+            for result in fut.result():
+                self._take(result)
         self._tick()
+
+    def _take(self, result: FileResult | FileError) -> None:
+        self.tally.reads_done += 1
+        self.ctx.flow.done(result.path if isinstance(result, FileError) else result.item.path)
+        if isinstance(result, FileError):
+            self._report(result)
+            return
+        self.tally.files_read += 1
+        self.tally.bytes_read += result.observed.size
+        self._pending.append(result)
 
     def _report(self, error: FileError) -> None:
         self.tally.errors.append(error)

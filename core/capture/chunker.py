@@ -6,6 +6,7 @@ block unless the file ended, since that chunk's cut point may depend on bytes no
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from timekeep.core.storage.layout import ChunkerParams
 BLOCK_SIZE = 4 * 1024 * 1024  # per reader thread; measured against 2 and 8 MiB (bench/README.md)
 
 
+@functools.cache
 def _fastcdc() -> Callable[..., Iterator[Any]]:
     """The compiled chunker, never the pure-Python fallback, which is a hundred times slower."""
     from fastcdc.fastcdc_cy import fastcdc_cy
@@ -73,15 +75,25 @@ def iter_chunks(fd: int, params: ChunkerParams, block_size: int = BLOCK_SIZE) ->
         eof = got < block_size
         if filled == 0:
             return
-        cuts = list(cdc(view[:filled], params.min_size, params.avg_size, params.max_size))
-        if not eof:
-            cuts = cuts[:-1]
-        end = cuts[-1].offset + cuts[-1].length if cuts else 0
-        chunks = [view[cut.offset : cut.offset + cut.length] for cut in cuts]
-        if sum(len(c) for c in chunks) != end or (cuts and cuts[0].offset != 0):  # never: cuts tile the block
-            raise AssertionError("the chunker's cuts do not tile the block")
+        if eof and filled <= params.min_size:  # FastCDC never cuts before min_size: one chunk, and no call
+            end, chunks = filled, [view[:filled]]
+        else:
+            end, chunks = _cut(cdc, view[:filled], params, eof)
         yield Block(chunks, view[:end])
         if eof:
             return
         carry = filled - end
         buf[:carry] = buf[end:filled]
+
+
+def _cut(cdc: Callable[..., Iterator[Any]], data: memoryview, params: ChunkerParams,
+         eof: bool) -> tuple[int, list[memoryview]]:
+    """Where the chunks of `data` end, and the chunks; the last is held back unless the file ended there."""
+    cuts = list(cdc(data, params.min_size, params.avg_size, params.max_size))
+    if not eof:
+        cuts = cuts[:-1]
+    end = cuts[-1].offset + cuts[-1].length if cuts else 0
+    chunks = [data[cut.offset : cut.offset + cut.length] for cut in cuts]
+    if sum(len(c) for c in chunks) != end or (cuts and cuts[0].offset != 0):  # never: cuts tile the block
+        raise AssertionError("the chunker's cuts do not tile the block")
+    return end, chunks

@@ -236,6 +236,11 @@ def _batches(items: list[bytes]) -> Iterator[list[bytes]]:
         yield items[start : start + SQL_BATCH]
 
 
+def holds_chunks(db: SqliteDatabase) -> bool:
+    """Whether the index knows any chunk at all: a first backup's store then skips every lookup."""
+    return db.connection().execute("SELECT 1 FROM chunk LIMIT 1").fetchone() is not None
+
+
 def known_digests(db: SqliteDatabase, digests: Iterable[bytes]) -> set[bytes]:
     """Which of these digests the index holds in a pack the drive still has (a chunk of a lost pack is stored
     again, which heals every version that needed it); asked once per block of every file read, so it goes

@@ -99,6 +99,9 @@ class PackWriter:
     of one file lie together in a pack rather than between another file's: a restore then reads them in a
     few long ranged reads (on a bucket each read is a request).
 
+    A full pack is sealed (footer, fsync, publish) by the thread whose frame filled it, outside the writer's
+    lock: an fsync may take a loaded drive a second, and other threads go on filling other packs meanwhile.
+
     Any failure on the drive discards the open pack and is final: the pack's frames are lost with it, so
     every later call raises the same error rather than store chunks at offsets nobody can trust.
     """
@@ -107,6 +110,8 @@ class PackWriter:
         self.layout = layout
         self.target_size = target_size or TARGET_PACK_SIZE
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)  # notified as each pack sealed outside the lock is done
+        self._sealing = 0  # packs taken out of `_open` whose sealing has not ended yet
         self._sealed: list[SealedPack] = []
         self._open: dict[Hashable, _OpenPack] = {}
         self._failed: StorageError | None = None
@@ -115,19 +120,32 @@ class PackWriter:
 
     def add(self, frame: bytes | bytearray, chunks: list[tuple[bytes, int, int]], lane: Hashable = None) -> None:
         """Append one frame holding `chunks` as (digest, offset inside the frame, raw length) to the open
-        pack of `lane`."""
+        pack of `lane`; a pack this fills is sealed before returning, by this thread."""
         with self._lock:
-            self._guarded(self._add, frame, chunks, lane)
+            full = self._guarded(self._add, frame, chunks, lane)
+        if full is not None:
+            self._seal_outside(full)
 
     def flush(self) -> list[SealedPack]:
-        """Seal the open packs (if any) and hand over every pack sealed since the last call."""
+        """Seal the open packs (if any), wait for packs other threads are sealing, and hand over every pack
+        sealed since the last call: afterwards every frame added before the call is durable."""
         with self._lock:
             if self._failed is not None:
                 self._guarded(lambda: None)
-            for lane in list(self._open):
-                self._guarded(self._seal, lane)
+            full = [self._take(lane) for lane in list(self._open)]
+        for at, pack in enumerate(full):
+            try:
+                self._seal_outside(pack)
+            except BaseException:
+                self._drop(full[at + 1 :])  # the writer has failed: the packs not sealed yet go with it
+                raise
+        with self._lock:
+            while self._sealing:
+                self._settled.wait()
             if self._uploads is not None:
                 self._guarded(self._finish_uploads)
+            else:
+                self._guarded(lambda: None)  # a pack another thread failed to seal fails this flush too
             sealed, self._sealed = self._sealed, []
             return sealed
 
@@ -138,24 +156,29 @@ class PackWriter:
             if self._uploads is not None:
                 self._uploads.abandon()
 
-    def _guarded(self, step: Callable[..., None], *args: Any) -> None:
+    def _guarded(self, step: Callable[..., Any], *args: Any) -> Any:
         if self._failed is not None:
             raise type(self._failed)(str(self._failed))
         try:
-            step(*args)
-        except StorageError as err:  # the medium's own failure, already in words
-            self._discard()
+            return step(*args)
+        except BaseException as err:
+            failure = self._record(err)
+            if failure is err:
+                raise
+            raise failure from err
+
+    def _record(self, err: BaseException) -> BaseException:
+        """Make `err` final (the open packs are discarded) and say what to raise for it."""
+        self._discard()
+        if isinstance(err, StorageError):  # the medium's own failure, already in words
             self._failed = err
-            raise
-        except OSError as err:
-            self._discard()
+            return err
+        if isinstance(err, OSError):
             self._failed = drive_error(err, self.layout.root) or StorageError(
                 f"cannot write to the backup drive: {err.strerror or err}")
-            raise self._failed from err
-        except BaseException:
-            self._discard()
-            self._failed = StorageError("the pack being written was abandoned when the backup stopped")
-            raise
+            return self._failed
+        self._failed = StorageError("the pack being written was abandoned when the backup stopped")
+        return err
 
     def _discard(self) -> None:
         for pack in self._open.values():
@@ -168,13 +191,18 @@ class PackWriter:
         assert self._uploads is not None
         self._sealed.extend(self._uploads.wait())
 
-    def _add(self, frame: bytes | bytearray, chunks: list[tuple[bytes, int, int]], lane: Hashable) -> None:
+    def _add(self, frame: bytes | bytearray, chunks: list[tuple[bytes, int, int]], lane: Hashable) -> _OpenPack | None:
+        """Append under the lock; a pack that reached its size is taken out of `_open` and returned, to seal."""
         pack = self._open.get(lane) or self._start(lane)
         self._buffer(pack, frame)
         pack.entries.extend(PackEntry(d, pack.pos, len(frame), inner, n) for d, inner, n in chunks)
         pack.pos += len(frame)
-        if pack.pos >= self.target_size:
-            self._seal(lane)
+        return self._take(lane) if pack.pos >= self.target_size else None
+
+    def _take(self, lane: Hashable) -> _OpenPack:
+        """Take the open pack of `lane` out, to be sealed outside the lock (the lane's next frame opens a new one)."""
+        self._sealing += 1
+        return self._open.pop(lane)
 
     def _buffer(self, pack: _OpenPack, frame: bytes | bytearray) -> None:
         """Small frames are gathered and written together: one system call per frame of a small file
@@ -202,9 +230,39 @@ class PackWriter:
         pack.pos = len(MAGIC)
         return pack
 
-    def _seal(self, lane: Hashable) -> None:
-        """Footer, trailer, fsync, close; only then the pack takes its final name."""
-        pack = self._open[lane]
+    def _seal_outside(self, pack: _OpenPack) -> None:
+        """Seal a pack taken out of `_open`, without the lock; a failure is final for the writer, as any other."""
+        try:
+            sealed = self._seal(pack)
+            if self._uploads is None:
+                self.layout.store.write_file(pack_name(pack.name), pack.tmp)
+        except BaseException as err:
+            pack.discard()
+            with self._lock:
+                self._sealing -= 1
+                self._settled.notify_all()
+                failure = self._failed or self._record(err)
+            if failure is err:
+                raise
+            raise failure from err
+        with self._lock:
+            self._sealing -= 1
+            self._settled.notify_all()
+            if self._uploads is None:
+                self._sealed.append(sealed)
+            else:  # the temporary is the upload's now: removed by it, whatever happens
+                self._sealed.extend(self._guarded(self._uploads.submit, pack_name(pack.name), pack.tmp, sealed))
+
+    def _drop(self, packs: list[_OpenPack]) -> None:
+        """Discard packs taken out to seal that will not be sealed."""
+        for pack in packs:
+            pack.discard()
+        with self._lock:
+            self._sealing -= len(packs)
+            self._settled.notify_all()
+
+    def _seal(self, pack: _OpenPack) -> SealedPack:
+        """Footer, trailer, fsync, close; only then may the pack take its final name."""
         footer = compress_stream(b"".join(ENTRY.pack(e.digest, e.offset, e.length, e.inner, e.raw_length)
                                           for e in pack.entries))
         if self.layout.sealing is not None:
@@ -214,14 +272,7 @@ class PackWriter:
         _write_all(pack.fd, footer + trailer)
         os.fsync(pack.fd)
         pack.close()
-        sealed = SealedPack(pack.name, pack.pos + len(footer) + len(trailer), pack.entries)
-        if self._uploads is not None:
-            del self._open[lane]  # the temporary is the upload's now: removed by it, whatever happens
-            self._sealed.extend(self._uploads.submit(pack_name(pack.name), pack.tmp, sealed))
-            return
-        self.layout.store.write_file(pack_name(pack.name), pack.tmp)
-        del self._open[lane]
-        self._sealed.append(sealed)
+        return SealedPack(pack.name, pack.pos + len(footer) + len(trailer), pack.entries)
 
 
 def read_footer(store: Backend, name: str, sealing: Sealing | None = None) -> list[PackEntry]:
