@@ -91,7 +91,9 @@ def _stage_and_commit(repo: Repository, staging: Staging, passphrase: str, progr
 
 
 def _refuse_damage(repo: Repository) -> None:
-    (bad,) = repo.db.execute_sql("SELECT COUNT(*) FROM pack WHERE state != 'ok'").fetchone()
+    # a rebuilt index's pack '' holds the chunks no pack held: damage only when it holds any
+    (bad,) = repo.db.execute_sql("SELECT COUNT(*) FROM pack p WHERE p.state != 'ok' AND (p.name != '' OR "
+                                 "EXISTS (SELECT 1 FROM chunk c WHERE c.pack_id = p.id))").fetchone()
     if bad:
         raise RepositoryError(f"{repo.root} has {bad} missing or damaged pack(s): nothing was encrypted. Run "
                               "`timekeep check` (and `timekeep rebuild-index` if it says so) first")
