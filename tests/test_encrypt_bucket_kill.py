@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from tests.bucket_history import PASSPHRASE, BucketHistory, make_history, restores_exactly, shows_nothing
+from tests.helpers import read_tree
 from tests.s3_support import FlakyProxy, S3Server
-from timekeep.core.api import encrypt_repository, locate, unlock
+from timekeep.core.api import encrypt_repository, locate, rebuild_index, unlock
 from timekeep.core.crypto.kdf import TEST_PARAMS
 from timekeep.core.errors import UsageError
 from timekeep.core.storage.layout import load_config
@@ -91,6 +92,19 @@ def killed_encrypt(h: BucketHistory, killer: KillAt) -> None:
     assert child.returncode == -signal.SIGKILL
 
 
+def ordinary_commands_ignore_the_staged_copy(h: BucketHistory, root: Path) -> None:
+    """With a whole staged copy and its plaintext list beside the old repository (killed at the commit), a
+    backup, check --read-data and rebuild-index work on the old one, as if nothing were there."""
+    assert any(name.startswith("encrypting/plaintext") for name in h.objects())
+    (h.src / "after-the-kill.txt").write_bytes(b"written while a copy waited\n")
+    with h.open(writer=True) as tk:
+        h.trees[tk.backup().id] = read_tree(h.src)
+        assert tk.check(read_data=True).problems == ()
+    report = rebuild_index(root)
+    assert report.problems == [] and report.lost == [] and report.snapshots == len(h.trees)
+    assert any(name.startswith("encrypting/") for name in h.objects())
+
+
 @pytest.mark.parametrize(("method", "fragment", "nth", "opens"), POINTS,
                          ids=[f"{m}-{f.strip('/').replace('/', '-')}-{n}" for m, f, n, _ in POINTS])
 def test_kill_9_leaves_old_or_new_and_encrypt_or_the_next_opener_finishes(
@@ -103,6 +117,8 @@ def test_kill_9_leaves_old_or_new_and_encrypt_or_the_next_opener_finishes(
     if opens == "old":
         assert not load_config(root).encrypted
         restores_exactly(h, tmp_path / "old")  # the old repository is whole, whatever is staged beside it
+        if "config.json" in fragment:
+            ordinary_commands_ignore_the_staged_copy(h, root)
         encrypt_repository(root, PASSPHRASE, argon2=TEST_PARAMS)  # starts over and finishes
     else:
         assert unlock(root, interactive=False)  # reading the config finished the moves first
