@@ -97,3 +97,13 @@ def new_computer(monkeypatch: pytest.MonkeyPatch, home: Path, h: BucketHistory) 
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
     monkeypatch.setenv("TIMEKEEP_PASSPHRASE", PASSPHRASE)
     assert unlock(locate(h.url, h.server.endpoint), interactive=False)
+
+
+def clone(original: BucketHistory, bucket: str) -> BucketHistory:
+    """The same repository in another bucket, copied inside the server: a history made once serves each case."""
+    admin = original.server.admin()
+    source_bucket, _, prefix = original.url.removeprefix("s3://").partition("/")
+    pages = admin.get_paginator("list_objects_v2").paginate(Bucket=source_bucket, Prefix=f"{prefix}/")
+    for key in [item["Key"] for page in pages for item in page.get("Contents", ())]:
+        admin.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": key})
+    return BucketHistory(original.server, f"s3://{bucket}/{prefix}", original.src, dict(original.trees))

@@ -14,13 +14,14 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.bucket_history import PASSPHRASE, BucketHistory, make_history, restores_exactly, shows_nothing
+from tests.bucket_history import PASSPHRASE, BucketHistory, clone, make_history, restores_exactly, shows_nothing
 from tests.helpers import read_tree
-from tests.s3_support import FlakyProxy, S3Server
+from tests.s3_support import FlakyProxy, S3Server, use_test_credentials
 from timekeep.core.api import encrypt_repository, locate, rebuild_index, unlock
 from timekeep.core.crypto.kdf import TEST_PARAMS
 from timekeep.core.errors import UsageError
@@ -92,14 +93,27 @@ def killed_encrypt(h: BucketHistory, killer: KillAt) -> None:
     assert child.returncode == -signal.SIGKILL
 
 
+@pytest.fixture(scope="module")
+def original(rclone_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BucketHistory]:
+    """The history, made once (each case gets a copy of its bucket, and a cache folder of its own)."""
+    base = tmp_path_factory.mktemp("history")
+    with pytest.MonkeyPatch.context() as env:
+        for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+            env.setenv(var, str(base / var.lower()))
+        use_test_credentials(env, base)
+        yield make_history(rclone_server, rclone_server.new_bucket(), base)
+
+
 def ordinary_commands_ignore_the_staged_copy(h: BucketHistory, root: Path) -> None:
     """With a whole staged copy and its plaintext list beside the old repository (killed at the commit), a
     backup, check --read-data and rebuild-index work on the old one, as if nothing were there."""
     assert any(name.startswith("encrypting/plaintext") for name in h.objects())
-    (h.src / "after-the-kill.txt").write_bytes(b"written while a copy waited\n")
+    added = h.src / "after-the-kill.txt"
+    added.write_bytes(b"written while a copy waited\n")
     with h.open(writer=True) as tk:
         h.trees[tk.backup().id] = read_tree(h.src)
         assert tk.check(read_data=True).problems == ()
+    added.unlink()  # the folder is the other cases' too
     report = rebuild_index(root)
     assert report.problems == [] and report.lost == [] and report.snapshots == len(h.trees)
     assert any(name.startswith("encrypting/") for name in h.objects())
@@ -108,9 +122,9 @@ def ordinary_commands_ignore_the_staged_copy(h: BucketHistory, root: Path) -> No
 @pytest.mark.parametrize(("method", "fragment", "nth", "opens"), POINTS,
                          ids=[f"{m}-{f.strip('/').replace('/', '-')}-{n}" for m, f, n, _ in POINTS])
 def test_kill_9_leaves_old_or_new_and_encrypt_or_the_next_opener_finishes(
-        rclone_server: S3Server, s3_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        original: BucketHistory, s3_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         method: str, fragment: str, nth: int, opens: str) -> None:
-    h = make_history(rclone_server, rclone_server.new_bucket(), tmp_path)
+    h = clone(original, original.server.new_bucket())
     killed_encrypt(h, KillAt(method, fragment, nth))
     root = locate(h.url, h.server.endpoint)
     monkeypatch.setenv("TIMEKEEP_PASSPHRASE", PASSPHRASE)
