@@ -24,6 +24,7 @@ from tests.helpers import make_tree
 from tests.s3_support import S3Server
 from timekeep.core.api import encrypt_repository, locate
 from timekeep.core.cli.main import main
+from timekeep.core.cli.progress import render_bar
 from timekeep.core.crypto import kdf
 from timekeep.core.crypto.kdf import TEST_PARAMS
 from timekeep.core.storage.layout import load_config
@@ -74,3 +75,8 @@ def test_the_command_converts_a_bucket_with_progress_then_refuses_in_one_line(
     assert main(["encrypt", "--repo", url]) == 2
     err = capsys.readouterr().err
     assert "encrypted already" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_placing_the_copy_shows_objects_and_bytes_on_a_terminal() -> None:
+    line = render_bar(Progress("place", 3, 10, 2_000_000, 5_000_000, 2.0), 100)
+    assert line.startswith("placing") and "3/10 objects" in line and "2.0 MB/5.0 MB" in line, line
