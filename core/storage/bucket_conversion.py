@@ -18,6 +18,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from timekeep.core.errors import CorruptData, ObjectExists, ObjectMissing
@@ -71,17 +72,37 @@ def finish(store: S3Backend, index_home: Callable[[str], Path], progress: Progre
     if plan is not None:
         shutil.rmtree(index_home(plan[0]), ignore_errors=True)
         _place_folders(store)
-        for name in plan[1]:
-            store.delete(name)
+        _in_parallel(store, store.delete, plan[1])
         store.delete(PLAINTEXT)  # from here on, a name under packs/ or snapshots/ is the encrypted copy's
     _place_folders(store)
-    staged = sorted(store.list(STAGING), key=lambda found: (_rank(found.name), found.name))
-    total, done_bytes, start = sum(found.size for found in staged), 0, clock()
-    for n, found in enumerate(staged, 1):
-        _move(store, found.name)
-        done_bytes += found.size
+    sizes = {found.name: found.size for found in store.list(STAGING)}
+    total, start, done = sum(sizes.values()), clock(), [0, 0]
+
+    def moved(name: str) -> None:
+        done[0] += 1
+        done[1] += sizes[name]
         if progress is not None:
-            progress(Progress("place", n, len(staged), done_bytes, total, clock() - start))
+            progress(Progress("place", done[0], len(sizes), done[1], total, clock() - start))
+
+    for rank in range(len(MOVED) + 1):  # group by group: the key slots only once the rest is in place
+        group = sorted(name for name in sizes if _rank(name) == rank)
+        _in_parallel(store, lambda name: _move(store, name), group, moved)
+
+
+def _in_parallel(store: S3Backend, work: Callable[[str], None], names: list[str],
+                 done: Callable[[str], None] = lambda name: None) -> None:
+    """`work(name)` for every name, several at once (the backend bounds its requests); `done` is called in this
+    thread as each ends. The first failure is raised once the work already started has ended (none is begun
+    after it)."""
+    with ThreadPoolExecutor(max(1, store.tuning.max_requests // 2), thread_name_prefix="timekeep-place") as pool:
+        futures = {pool.submit(work, name): name for name in names}
+        try:
+            for future in as_completed(futures):
+                future.result()
+                done(futures[future])
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def _read_plan(store: S3Backend) -> tuple[str, list[str]] | None:
