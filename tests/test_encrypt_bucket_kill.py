@@ -24,7 +24,7 @@ from tests.helpers import read_tree
 from tests.s3_support import FlakyProxy, S3Server, use_test_credentials
 from timekeep.core.api import encrypt_repository, locate, rebuild_index, unlock
 from timekeep.core.crypto.kdf import TEST_PARAMS
-from timekeep.core.errors import UsageError
+from timekeep.core.errors import RepositoryLocked, UsageError
 from timekeep.core.storage.layout import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,3 +143,40 @@ def test_kill_9_leaves_old_or_new_and_encrypt_or_the_next_opener_finishes(
     shows_nothing(h)
     with h.open(writer=True) as tk:
         assert tk.check(read_data=True).problems == ()
+
+
+class TryWriterAt:
+    """The proxy's hook: at the first upload of the copy's packs, another writer tries to open the repository
+    (past the proxy, straight to the server) while the encrypting process waits for its request."""
+
+    def __init__(self, h: BucketHistory) -> None:
+        self.h = h
+        self.refusal: BaseException | None = None
+        self.tried = threading.Event()
+
+    def __call__(self, method: str, path: str) -> None:
+        if method != "PUT" or "/encrypting/packs/" not in path or self.tried.is_set():
+            return
+        self.tried.set()
+        try:
+            with self.h.open(writer=True):
+                pass
+        except RepositoryLocked as err:
+            self.refusal = err
+
+
+def test_a_writer_meanwhile_is_refused_and_the_encryption_goes_on(
+        original: BucketHistory, s3_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    h = clone(original, original.server.new_bucket())
+    other = TryWriterAt(h)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TIMEKEEP_PASSPHRASE": PASSPHRASE}
+    with FlakyProxy(h.server.endpoint, before=other) as proxy:
+        done = subprocess.run(
+            [sys.executable, "-c", ENCRYPT, str(SMALL_PACK), "encrypt", "--quiet", "--repo", h.url,
+             "--endpoint", proxy.endpoint], cwd=ROOT, env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-500:]
+    assert other.tried.is_set() and other.refusal is not None, "a second writer got in while encrypting"
+    monkeypatch.setenv("TIMEKEEP_PASSPHRASE", PASSPHRASE)
+    assert unlock(locate(h.url, h.server.endpoint), interactive=False)
+    restores_exactly(h, tmp_path / "new")
+    shows_nothing(h)
