@@ -69,7 +69,8 @@ def test_the_command_converts_a_bucket_with_progress_then_refuses_in_one_line(
     capsys.readouterr()
     assert main(["encrypt", "--repo", url]) == 0
     out, err = capsys.readouterr()
-    assert "Encrypted the repository at s3://" in out and "Recovery key" in out
+    assert "Encrypted the repository at s3://" in out and "in its bucket" in out and "Recovery key" in out
+    assert "versioning" in out and "wiped drive" not in out
     assert main(["cat", str(docs / FILE_NAME), "--repo", url]) == 0
     assert capsys.readouterr().out == SECRET_LINE.decode()
     assert main(["encrypt", "--repo", url]) == 2
