@@ -24,7 +24,7 @@ from timekeep.core import units
 from timekeep.core.crypto import keys, sealing
 from timekeep.core.crypto.kdf import Argon2Params
 from timekeep.core.encrypt_staging import Staging, staging_of
-from timekeep.core.encrypted_copy import ChunkCopier, copy_folders, copy_manifests
+from timekeep.core.encrypted_copy import ChunkCopier, check_copy, copy_folders, copy_manifests
 from timekeep.core.errors import CorruptData, DriveFull, RepositoryError, UsageError
 from timekeep.core.index import checked
 from timekeep.core.repository import Repository
@@ -119,6 +119,7 @@ def _stage(repo: Repository, staging: Staging, passphrase: str, progress: Progre
     ids = ChunkCopier(repo.layout, target, repo.config.compression_level, progress).copy(repo.db)
     copy_manifests(repo.db, repo.layout, target, ids)
     copy_folders(repo.layout, target)
+    check_copy(target, ids)
     config = dataclasses.replace(repo.config, encryption="repokey", index="local",
                                  key_check=created.key.check(), key_derivation="argon2id")
     return created.recovery_text, config

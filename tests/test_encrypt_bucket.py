@@ -21,12 +21,13 @@ from tests.bucket_history import (
     shows_nothing,
 )
 from tests.helpers import make_tree
-from tests.s3_support import S3Server
+from tests.s3_support import FlakyProxy, S3Server
 from timekeep.core.api import encrypt_repository, locate
 from timekeep.core.cli.main import main
 from timekeep.core.cli.progress import render_bar
 from timekeep.core.crypto import kdf
 from timekeep.core.crypto.kdf import TEST_PARAMS
+from timekeep.core.errors import CorruptData
 from timekeep.core.storage.layout import load_config
 from timekeep.core.types import Progress
 
@@ -81,3 +82,35 @@ def test_the_command_converts_a_bucket_with_progress_then_refuses_in_one_line(
 def test_placing_the_copy_shows_objects_and_bytes_on_a_terminal() -> None:
     line = render_bar(Progress("place", 3, 10, 2_000_000, 5_000_000, 2.0), 100)
     assert line.startswith("placing") and "3/10 objects" in line and "2.0 MB/5.0 MB" in line, line
+
+
+class DamageStagedPack:
+    """The proxy's hook: at the first read of the staged copy (the check before the commit), one byte of a staged
+    pack's footer is flipped on the server itself, as a medium that damaged it on its way would have."""
+
+    def __init__(self, server: S3Server) -> None:
+        self.server = server
+        self.damaged = ""
+
+    def __call__(self, method: str, path: str) -> None:
+        key = path.partition("?")[0].lstrip("/")
+        if method != "GET" or self.damaged or "/encrypting/packs/" not in key:
+            return
+        bucket, _, key = key.partition("/")
+        admin = self.server.admin()
+        data = bytearray(admin.get_object(Bucket=bucket, Key=key)["Body"].read())
+        data[-30] ^= 0x01
+        admin.put_object(Bucket=bucket, Key=key, Body=bytes(data))
+        self.damaged = key
+
+
+def test_a_copy_damaged_before_the_commit_is_found_and_the_old_repository_stays(
+        rclone_server: S3Server, s3_credentials: None, tmp_path: Path) -> None:
+    h = make_history(rclone_server, rclone_server.new_bucket(), tmp_path)
+    hook = DamageStagedPack(rclone_server)
+    with FlakyProxy(rclone_server.endpoint, before=hook) as proxy, pytest.raises(CorruptData) as refused:
+        encrypt_repository(locate(h.url, proxy.endpoint), PASSPHRASE, argon2=TEST_PARAMS)
+    assert hook.damaged and "left as it was" in str(refused.value)
+    assert not load_config(locate(h.url, rclone_server.endpoint)).encrypted
+    assert not [name for name in h.objects() if name.startswith(("encrypting/", "keys/"))]
+    restores_exactly(h, tmp_path / "old")
