@@ -1,12 +1,13 @@
 """`timekeep encrypt`: an unencrypted repository becomes an encrypted one in place, crash-safely.
 
 Under the writer lock, an encrypted copy (new key slots, sealed packs with keyed chunk ids, sealed manifests and
-folders.json, the encrypted config) is staged beside the old repository, which stays untouched and readable;
-replacing config.json commits it; then the staged folders move into place and the plaintext (with the index
-that names every file) is removed (core/storage/conversion.py). A conversion killed before the commit is
-started over by the next `timekeep encrypt`: the old repository may have changed since (a backup by the
-agent), and a fresh key each time means no half-made copy is ever trusted. One killed after the commit is
-finished by whoever opens the repository next.
+folders.json) is staged beside the old repository, which stays untouched and readable: a drive's `encrypting/`
+folder or a bucket's `encrypting/` prefix (core/encrypt_staging.py). It is read back, then replacing config.json
+commits it (a rename on a drive, one PUT in a bucket); then the copy moves into place and the plaintext (with
+the index that names every file) is removed (core/storage/conversion.py, bucket_conversion.py). A conversion
+killed before the commit is started over by the next `timekeep encrypt`: the old repository may have changed
+since (a backup by the agent), and a fresh key each time means no half-made copy is ever trusted. One killed
+after the commit is finished by whoever opens the repository next.
 
 The repository keeps its id, so the agent and the window still know its drive. No index built from plaintext
 ids is ever taken for its index: the one on the drive and the one on this computer are removed with the
