@@ -18,9 +18,9 @@ from timekeep.core.crypto.chunk_ids import ChunkIds
 from timekeep.core.errors import CorruptData
 from timekeep.core.restore.plan import StoredExtent, overlay
 from timekeep.core.storage import frame
-from timekeep.core.storage.layout import Layout, manifest_name, read_folders, write_folders
+from timekeep.core.storage.layout import MANIFESTS, PACKS, Layout, manifest_name, read_folders, write_folders
 from timekeep.core.storage.manifest import read_manifest, write_manifest
-from timekeep.core.storage.pack import PackReader, PackWriter
+from timekeep.core.storage.pack import PackReader, PackWriter, read_footer
 from timekeep.core.types import Piece, Progress
 
 GROUP_BYTES = 1 << 20  # chunks gathered per sealed frame, as a backup gathers them
@@ -168,3 +168,24 @@ def _new_id(old: str, ids: dict[bytes, bytes], snapshot_id: int) -> str:
 
 def copy_folders(source: Layout, target: Layout) -> None:
     write_folders(target, read_folders(source))
+
+
+def check_copy(target: Layout, ids: dict[bytes, bytes]) -> int:
+    """Before the commit, the copy read back as a reader will meet it: every pack's footer opens as that pack's,
+    every manifest opens and ends as written, and every chunk either names is in a footer. A copy damaged on its
+    way to the medium is found while the old repository is still the repository. The objects read back."""
+    assert target.sealing is not None
+    stored: set[bytes] = set()
+    packs = [found.name for found in target.store.list(PACKS)]
+    for name in packs:
+        pack = name.rpartition("/")[2].removesuffix(".pack")
+        stored.update(entry.digest for entry in read_footer(target.store, pack, target.sealing))
+    if not set(ids.values()) <= stored:
+        raise CorruptData(f"the encrypted copy in {target.store.where} lacks {len(set(ids.values()) - stored)} "
+                          "chunk(s) it wrote")
+    manifests = [found.name for found in target.store.list(MANIFESTS)]
+    for name in manifests:
+        for record in read_manifest(target.store, name, target.sealing):
+            if any(bytes.fromhex(extent[2]) not in stored for extent in record.get("extents") or []):
+                raise CorruptData(f"the encrypted copy's {name} names a chunk no copied pack holds")
+    return len(packs) + len(manifests)

@@ -166,7 +166,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class Progress:
-    phase: Literal["scan", "store", "commit", "restore", "check", "coalesce", "rebuild", "encrypt"]
+    phase: Literal["scan", "store", "commit", "restore", "check", "coalesce", "rebuild", "encrypt", "place"]
     files_done: int
     files_total: int
     bytes_done: int

@@ -82,7 +82,8 @@ def snapshots_line(p: Progress) -> str:
 
 PHASES = {"scan": "looking for changes", "store": "storing", "commit": "saving the snapshot",
           "restore": "restoring", "check": "checking", "coalesce": "thinning",
-          "rebuild": "rebuilding the index from the drive", "encrypt": "encrypting"}
+          "rebuild": "rebuilding the index from the drive", "encrypt": "encrypting",
+          "place": "moving the encrypted copy into place"}
 
 
 def phase(name: str) -> str:

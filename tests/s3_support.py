@@ -195,6 +195,11 @@ def s3_server(request: pytest.FixtureRequest) -> S3Server:
 @pytest.fixture
 def s3_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The test servers' keys in the environment, and nothing else for boto3's chain to find."""
+    use_test_credentials(monkeypatch, tmp_path)
+
+
+def use_test_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """As `s3_credentials`, for a fixture of a wider scope (given its own MonkeyPatch)."""
     for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_REGION",
                 "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
         monkeypatch.delenv(var, raising=False)

@@ -25,7 +25,7 @@ import pytest
 from tests.helpers import Tree, make_tree, new_repo, read_tree
 from tests.treeops import payload, restore_into
 from timekeep.core import encrypting
-from timekeep.core.api import Timekeep, encrypt_repository, init_repository, unlock
+from timekeep.core.api import Timekeep, encrypt_repository, init_repository, rebuild_index, unlock
 from timekeep.core.cli.main import main
 from timekeep.core.crypto import kdf, sealing
 from timekeep.core.crypto.kdf import TEST_PARAMS
@@ -195,6 +195,14 @@ def test_a_damaged_repository_is_refused_saying_what_to_run(
     code, _, err = cli(capsys, "encrypt", "--repo", str(repo))
     assert code == 2 and err.count("\n") == 1 and "timekeep check" in err, err
     assert not load_config(repo).encrypted and not conversion.begun(repo)
+
+
+def test_a_repository_whose_index_was_rebuilt_converts(history: History, tmp_path: Path) -> None:
+    """A rebuilt index holds a pack row without a name for chunks no pack held: empty, it is no damage."""
+    repo = history.copy(tmp_path / "repo")
+    assert rebuild_index(repo).lost == []
+    encrypt_repository(repo, PASSPHRASE, argon2=TEST_PARAMS)
+    restores_exactly(repo, history, tmp_path / "after")
 
 
 def test_an_empty_passphrase_is_refused(

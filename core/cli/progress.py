@@ -15,7 +15,8 @@ from timekeep.core.types import Progress
 
 _ERASE = "\r\x1b[K"
 PHASES = {"scan": "scanning", "store": "storing", "commit": "saving", "restore": "restoring", "check": "checking",
-          "coalesce": "thinning", "rebuild": "rebuilding", "encrypt": "encrypting"}  # what each step is, in a word
+          "coalesce": "thinning", "rebuild": "rebuilding", "encrypt": "encrypting",
+          "place": "placing"}  # what each step is, in a word
 
 
 class Reporter(Protocol):
@@ -119,7 +120,8 @@ def progress_json(p: Progress) -> dict[str, object]:
 
 def render_bar(p: Progress, width: int) -> str:
     """`storing   12/340 files  1.5 MB/20.0 MB  35.2 MB/s  …/long/path/name.txt`, cut to `width - 1`."""
-    unit = {"check": "chunk", "coalesce": "pack", "rebuild": "snapshot", "encrypt": "chunk"}.get(p.phase, "file")
+    unit = {"check": "chunk", "coalesce": "pack", "rebuild": "snapshot", "encrypt": "chunk",
+            "place": "object"}.get(p.phase, "file")
     files = f"{p.files_done}/{plural(p.files_total, unit)}" if p.files_total else ""
     done = units.size(p.bytes_done)
     size = f"{done}/{units.size(p.bytes_total)}" if p.bytes_total else done if p.bytes_done else ""

@@ -276,14 +276,32 @@ def load_config(root: Path, store: Backend | None = None) -> RepoConfig:
     if not config.encrypted and any(True for _ in store.list(KEYS)):  # never write in the clear beside sealed data
         raise NotARepository(f"{path} says the repository is not encrypted, but it holds key slots (keys/): "
                              "config.json was altered or damaged; nothing was read or written")
-    if config.encrypted and store.local_folder is not None and conversion.begun(root):
-        finish_encrypting(root)
+    if config.encrypted:
+        _finish_any_encrypting(root, store)
     if config.format > FORMAT_VERSION:
         raise FormatTooNew(
             f"{root} uses repository format {config.format}; this Timekeep reads format "
             f"{FORMAT_VERSION} — upgrade Timekeep"
         )
     return config
+
+
+def _finish_any_encrypting(root: Path, store: Backend) -> None:
+    """An encryption in place committed but not finished, on a drive or in a bucket, is finished first."""
+    if store.local_folder is not None:
+        if conversion.begun(root):
+            finish_encrypting(root)
+        return
+    from timekeep.core.storage import bucket_conversion
+    from timekeep.core.storage.s3_backend import S3Backend
+
+    if isinstance(store, S3Backend) and bucket_conversion.begun(store):
+        lock = store.writer_lock()
+        lock.acquire()
+        try:
+            bucket_conversion.finish(store, local_index_home)
+        finally:
+            lock.release()
 
 
 def finish_encrypting(root: Path) -> None:

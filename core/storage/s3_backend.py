@@ -124,6 +124,23 @@ class S3Backend:
             self._store(name, replace, send)
         source.unlink(missing_ok=True)
 
+    def copy(self, source: str, target: str) -> str:
+        """Copy object `source` to `target` inside the server (no byte passes through this computer); the copy's
+        ETag. ObjectExists if `target` exists: the writer lock keeps the name free between the look and the
+        copy, and a copy retried after a lost reply only lays the same bytes again."""
+        self._check_lease()
+        if self._head(target) is not None:
+            raise ObjectExists(f"{target} already exists in {self.where}; it was not replaced")
+        origin = {"Bucket": self.location.bucket, "Key": self._key(source)}
+        answer: dict[str, Any] = self.requests.call(f"copying {source} to {target}", lambda: self._client.copy_object(
+            Bucket=self.location.bucket, Key=self._key(target), CopySource=origin))
+        return str(answer.get("CopyObjectResult", {}).get("ETag", ""))
+
+    def fingerprint(self, name: str) -> tuple[int, str] | None:
+        """The object's size and ETag (the MD5 of its bytes, unless it was uploaded in parts), or None."""
+        found = self._head(name)
+        return None if found is None else (int(found["ContentLength"]), str(found.get("ETag", "")))
+
     def delete(self, name: str) -> None:
         self._check_lease()
         self.requests.call(f"deleting {name}", lambda: self._client.delete_object(
