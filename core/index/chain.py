@@ -112,13 +112,13 @@ def verified(path: bytes, head: int, found: list[Link]) -> list[Link]:
 def damaged_histories(db: SqliteDatabase) -> Iterator[CorruptData]:
     """What `history` finds wrong, for every file that has had a version, read in one pass over the index
     rather than two queries per file (`check`)."""
-    files = db.execute_sql("SELECT id, path, head, seal FROM file WHERE head != 0 ORDER BY id")
+    files = db.execute_sql("SELECT id, path, head, seal, live FROM file WHERE head != 0 OR live != 0 ORDER BY id")
     # only rows whose file_id is a number can belong to a file (`history` asks by number), and only numbers
     # compare with one another below
     rows = db.execute_sql(f"SELECT file_id, {LINK_COLUMNS} FROM version WHERE typeof(file_id) = 'integer' "
                           "ORDER BY file_id, snapshot_id, id")
     pending = next(rows, None)
-    for fid, path, head, file_seal in files:
+    for fid, path, head, file_seal, live in files:
         found: list[Link] = []
         while pending is not None and pending[0] < fid:  # versions of a file that has none by its head
             pending = next(rows, None)
@@ -129,8 +129,16 @@ def damaged_histories(db: SqliteDatabase) -> Iterator[CorruptData]:
         try:
             check_record(path, head, file_seal)
             verified(path, head, found)
+            check_live(path, live, found)
         except CorruptData as err:
             yield err
+
+
+def check_live(path: bytes, live: object, found: list[Link]) -> None:
+    """The file row's `live` flag (core/index/live.py) against its verified newest version: a wrong flag would
+    hide a name from scans and listings, or show a deleted one."""
+    if live != int(bool(found) and found[-1].state != "deleted"):
+        raise damaged(path, "whether it exists now")
 
 
 def chain_of(found: list[Link], at: int) -> list[Link]:

@@ -1,0 +1,44 @@
+"""Which file rows name something that exists now: `file.live`, kept by SQLite itself (schema 6).
+
+A folder keeps every name it ever held, and deleted or renamed-away names only accumulate: after a year of
+daily churn a folder of a home holds about as many dead names as live ones. A scan compares the disk with
+the live ones only, and a listing at T needs only the names alive now plus those changed after T, so both
+read `file(parent_id, live, head)` and never touch a dead name's rows.
+
+`live` is 1 when the file's newest version (the one at `head`) is not a deletion. Triggers keep it so on
+every write to a version or to `head`, whoever writes (the snapshot writer, thinning, a rebuild from the
+drive, an upgrade): no code path can forget it, and a rebuilt index holds the same. It is a cache of the
+version rows, not under a seal: `check` compares it with them (core/index/chain.py), and what a listing
+hands back is still checked against each version's seal.
+"""
+
+from __future__ import annotations
+
+from peewee import SqliteDatabase
+
+INDEX = "file_parent_id_live_head"
+# a file row's flag, from its version at its head
+FLAG = ("EXISTS (SELECT 1 FROM version v WHERE v.file_id = file.id AND v.snapshot_id = file.head "
+        "AND v.state != 'deleted')")
+_LIVE = "UPDATE file SET live = " + FLAG + " WHERE id = {fid};"
+TRIGGERS = {
+    "file_live_version_added": "AFTER INSERT ON version BEGIN " + _LIVE.format(fid="NEW.file_id") + " END",
+    "file_live_version_changed": ("AFTER UPDATE OF file_id, snapshot_id, state ON version BEGIN "
+                                  + _LIVE.format(fid="NEW.file_id") + " " + _LIVE.format(fid="OLD.file_id")
+                                  + " END"),
+    "file_live_version_removed": "AFTER DELETE ON version BEGIN " + _LIVE.format(fid="OLD.file_id") + " END",
+    "file_live_head_moved": "AFTER UPDATE OF head ON file BEGIN " + _LIVE.format(fid="NEW.id") + " END",
+    "file_live_added": "AFTER INSERT ON file BEGIN " + _LIVE.format(fid="NEW.id") + " END",
+}
+
+
+def create(db: SqliteDatabase) -> None:
+    """The index and the triggers (inside the caller's transaction); the column comes with the table."""
+    db.execute_sql(f"CREATE INDEX IF NOT EXISTS {INDEX} ON file (parent_id, live, head)")
+    for name, body in TRIGGERS.items():
+        db.execute_sql(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
+
+
+def fill(db: SqliteDatabase) -> None:
+    """Every row's flag from the version rows: what the triggers keep from then on (an upgrade)."""
+    db.execute_sql("UPDATE file SET live = " + FLAG)
