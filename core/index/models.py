@@ -42,7 +42,7 @@ class File(BaseModel):
     path = BlobField(unique=True)
     head = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])  # schema 4: snapshot of its newest version
     seal = BlobField(null=True)  # schema 4: core/index/seal.py
-    live = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])  # schema 6: kept by triggers (live.py)
+    live = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])  # schema 6: core/index/live.py
 
 
 class Snapshot(BaseModel):
