@@ -18,7 +18,7 @@ from typing import NamedTuple
 from peewee import DatabaseError, SqliteDatabase
 
 from timekeep.core.errors import CorruptData
-from timekeep.core.index import seal
+from timekeep.core.index import live, seal
 
 LINK_COLUMNS = ("id, snapshot_id, prev, state, kind, size, mode, mtime_ns, uid, gid, full, digest, link_target, "
                 "xattrs, xhash, seal")
@@ -118,7 +118,7 @@ def damaged_histories(db: SqliteDatabase) -> Iterator[CorruptData]:
     rows = db.execute_sql(f"SELECT file_id, {LINK_COLUMNS} FROM version WHERE typeof(file_id) = 'integer' "
                           "ORDER BY file_id, snapshot_id, id")
     pending = next(rows, None)
-    for fid, path, head, file_seal, live in files:
+    for fid, path, head, file_seal, alive in files:
         found: list[Link] = []
         while pending is not None and pending[0] < fid:  # versions of a file that has none by its head
             pending = next(rows, None)
@@ -129,7 +129,7 @@ def damaged_histories(db: SqliteDatabase) -> Iterator[CorruptData]:
         try:
             check_record(path, head, file_seal)
             verified(path, head, found)
-            check_live(path, live, found)
+            check_live(path, alive, found)
         except CorruptData as err:
             yield err
 
@@ -161,9 +161,10 @@ def check_extents(path: bytes, chain: Iterable[Link], extents: list[tuple[int, i
             raise damaged(path, f"the pieces of its version at snapshot {link.snapshot_id}")
 
 
-def reseal_file(db: SqliteDatabase, fid: int) -> None:
-    """Give every version of the file its `prev` and seal again, and the file its `head`: after thinning
-    moved or merged versions (whose rows were checked before), and when an index is upgraded."""
+def reseal_file(db: SqliteDatabase, fid: int, flag: bool = True) -> None:
+    """Give every version of the file its `prev` and seal again, and the file its `head` (and `live`, unless
+    `flag` is False: an upgrade to schema 4, which has no such column yet): after thinning moved or merged
+    versions (whose rows were checked before), and when an index is upgraded."""
     (path,) = db.execute_sql("SELECT path FROM file WHERE id = ?", (fid,)).fetchone()
     before = 0
     for link in links(db, fid):
@@ -173,6 +174,8 @@ def reseal_file(db: SqliteDatabase, fid: int) -> None:
                        (before, xhash, moved.expected_seal(path), link.id))
         before = link.snapshot_id
     db.execute_sql("UPDATE file SET head = ?, seal = ? WHERE id = ?", (before, seal.file_seal(path, before), fid))
+    if flag:
+        live.refresh(db, fid)
 
 
 def set_head(db: SqliteDatabase, fid: int) -> None:
@@ -181,6 +184,7 @@ def set_head(db: SqliteDatabase, fid: int) -> None:
         "SELECT path, coalesce((SELECT max(snapshot_id) FROM version WHERE file_id = ?), 0) FROM file WHERE id = ?",
         (fid, fid)).fetchone()
     db.execute_sql("UPDATE file SET head = ?, seal = ? WHERE id = ?", (head, seal.file_seal(path, head), fid))
+    live.refresh(db, fid)
 
 
 def extents_of(db: SqliteDatabase, version_id: int) -> list[seal.ExtentKey]:

@@ -9,11 +9,10 @@ with every version written, and an index over it cost a rebuild a third more CPU
 a dead name's moves once, when it dies.
 
 `live` is 1 when the file's newest version (the one at `head`) is not a deletion. The snapshot writer sets it
-as it moves the head (so a rebuild from the drive sets it alike); triggers put it right after any other write
-to a version or to `head` (thinning, repair after a killed writer, an upgrade), so no code path can leave it
-wrong. Their cost, measured: about 6 µs per version written, most of it SQLite running a trigger at all.
-It is a cache of the version rows, not under a seal: `check` compares it with them (core/index/chain.py),
-and what a listing hands back is still checked against each version's seal.
+as it moves the head (so a rebuild from the drive sets it alike), and so does whatever else sets a head
+(`refresh`); triggers put it right after a version is moved or removed. It is a cache of the version rows,
+not under a seal: `check` compares it with them (core/index/chain.py), and what a listing hands back is
+still checked against each version's seal.
 """
 
 from __future__ import annotations
@@ -26,22 +25,14 @@ DEAD_INDEX = "file_dead_parent_id_head"
 FLAG = ("EXISTS (SELECT 1 FROM version v WHERE v.file_id = file.id AND v.snapshot_id = file.head "
         "AND v.state != 'deleted')")
 _LIVE = "UPDATE file SET live = " + FLAG + " WHERE id = {fid};"
+# thinning and the repair after a killed writer move or remove versions: a trigger puts the flag right after
+# each (and they set the head after, with `refresh`); the snapshot writer's own writes fire none, since SQLite
+# keeps a statement journal for every write a trigger may follow, which cost a rebuild a third more CPU
 TRIGGERS = {
-    # a writer adds a version above the head and then moves the head (the trigger below), so only a version
-    # added at the head or under it can change the flag here: half the work of a backup's or a rebuild's writes
-    "file_live_version_added": ("AFTER INSERT ON version WHEN NEW.snapshot_id <= (SELECT head FROM file WHERE "
-                                "id = NEW.file_id) BEGIN " + _LIVE.format(fid="NEW.file_id") + " END"),
     "file_live_version_changed": ("AFTER UPDATE OF file_id, snapshot_id, state ON version BEGIN "
                                   + _LIVE.format(fid="NEW.file_id") + " " + _LIVE.format(fid="OLD.file_id")
                                   + " END"),
     "file_live_version_removed": "AFTER DELETE ON version BEGIN " + _LIVE.format(fid="OLD.file_id") + " END",
-    # the snapshot writer sets the flag with the head it moves (`SET_HEAD`): this only looks, and puts right
-    # what any other writer of the head left
-    "file_live_head_moved": ("AFTER UPDATE OF head ON file WHEN NEW.live IS NOT EXISTS (SELECT 1 FROM version v "
-                             "WHERE v.file_id = NEW.id AND v.snapshot_id = NEW.head AND v.state != 'deleted') "
-                             "BEGIN " + _LIVE.format(fid="NEW.id") + " END"),
-    # the writer adds a file row with no head, and its version after it
-    "file_live_added": "AFTER INSERT ON file WHEN NEW.head != 0 BEGIN " + _LIVE.format(fid="NEW.id") + " END",
 }
 
 # (head, its seal, whether the version there is not a deletion, file id)
@@ -54,6 +45,11 @@ def create(db: SqliteDatabase) -> None:
     db.execute_sql(f"CREATE INDEX IF NOT EXISTS {DEAD_INDEX} ON file (parent_id, head) WHERE live = 0")
     for name, body in TRIGGERS.items():
         db.execute_sql(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
+
+
+def refresh(db: SqliteDatabase, fid: int) -> None:
+    """The file's flag from its version at its head, once its head was set (chain.reseal_file, set_head)."""
+    db.execute_sql(_LIVE.format(fid="?").rstrip(";"), (fid,))
 
 
 def fill(db: SqliteDatabase) -> None:

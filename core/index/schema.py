@@ -59,7 +59,7 @@ def _add_seals(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     with db.bind_ctx([Loss]):
         db.create_tables([Loss])
     for (fid,) in list(db.execute_sql("SELECT DISTINCT file_id FROM version")):
-        reseal_file(db, fid)
+        reseal_file(db, fid, flag=False)  # the step to schema 6 sets every `live`
 
 
 def _add_names(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
