@@ -1,4 +1,4 @@
-"""Which file rows name something that exists now: `file.live`, kept by SQLite itself (schema 6).
+"""Which file rows name something that exists now: `file.live` (schema 6), and the indexes that read it.
 
 A folder keeps every name it ever held, and deleted or renamed-away names only accumulate: after a year of
 daily churn a folder of a home holds about as many dead names as live ones. A scan compares the disk with
