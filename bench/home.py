@@ -262,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--work", type=Path, default=Path("/tmp/timekeep-bench/home"))
     parser.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--keep", action="store_true", help="leave the tree and the repository for profiling")
     args = parser.parse_args(argv)
     wanted = args.tools.split(",")
     if "timekeep" not in wanted or any(n not in TOOLS for n in wanted):
@@ -275,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     stem.with_suffix(".json").write_text(json.dumps(res.to_json(), indent=1))
     stem.with_suffix(".md").write_text(markdown(res))
     print(markdown(res))
-    shutil.rmtree(args.work / str(args.files), ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(args.work / str(args.files), ignore_errors=True)
     return 0
 
 

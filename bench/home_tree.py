@@ -57,6 +57,7 @@ class Home:
     folders: list[str] = field(default_factory=list)
     bytes_written: int = 0
     serial: int = 0
+    tiny: bool = False  # every file a one-line header: a tree of names and folders (bench/agent_memory.py)
 
     def path(self, rel: str) -> Path:
         return self.root / rel
@@ -66,9 +67,9 @@ class Home:
         return f"{stem}-{self.serial:07d}{ext}"
 
 
-def generate(root: Path, files: int, seed: int) -> Home:
+def generate(root: Path, files: int, seed: int, tiny: bool = False) -> Home:
     """Write the tree; return what churn needs to know of it."""
-    home = Home(root, random.Random(seed))
+    home = Home(root, random.Random(seed), tiny=tiny)
     root.mkdir(parents=True, exist_ok=True)
     camera = min(10_000, files // 5)
     _make_folders(home, max(len(TOPS) + 1, files // 20))
@@ -115,7 +116,7 @@ def content(rng: random.Random, size: int, serial: int) -> bytes:
 
 def _write_file(home: Home, folder: str) -> str:
     rel = f"{folder}/{home.next_name(home.rng.choice(WORDS), home.rng.choice(EXTENSIONS))}"
-    data = content(home.rng, file_size(home.rng), home.serial)
+    data = b"%d\n" % home.serial if home.tiny else content(home.rng, file_size(home.rng), home.serial)
     home.path(rel).write_bytes(data)
     home.files.append(rel)
     home.bytes_written += len(data)
@@ -124,8 +125,8 @@ def _write_file(home: Home, folder: str) -> str:
 
 def _write_photo(home: Home, folder: str) -> str:
     rel = f"{folder}/{home.next_name('IMG', '.jpg')}"
-    data = (b"\xff\xd8\xff\xe0 photo %d\n" % home.serial) + home.rng.randbytes(
-        int(home.rng.lognormvariate(math.log(48 << 10), 0.5)))
+    data = (b"\xff\xd8\xff\xe0 photo %d\n" % home.serial) + (b"" if home.tiny else home.rng.randbytes(
+        int(home.rng.lognormvariate(math.log(48 << 10), 0.5))))
     home.path(rel).write_bytes(data)
     home.files.append(rel)
     home.bytes_written += len(data)

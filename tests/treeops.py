@@ -297,7 +297,7 @@ def add_crafted_file(conn: sqlite3.Connection, path: bytes, parent: bytes, sid: 
     run = conn.execute
     parent_id = file_id(conn, parent)
     (folder_id,) = run("SELECT folder_id FROM file WHERE id = ?", (parent_id,)).fetchone()
-    cursor = run("INSERT INTO file (folder_id, parent_id, path, head, seal) VALUES (?, ?, ?, ?, ?)",
+    cursor = run("INSERT INTO file (folder_id, parent_id, path, head, seal, live) VALUES (?, ?, ?, ?, ?, 1)",
                  (folder_id, parent_id, path, sid, seal.file_seal(path, sid)))
     xhash = seal.extents_hash([])
     sealed = seal.version_seal(path, sid, 0, "created", "file", 0, 0o100644, 0, None, None, True, None, None, None,

@@ -18,7 +18,7 @@ from typing import NamedTuple
 from peewee import DatabaseError, SqliteDatabase
 
 from timekeep.core.errors import CorruptData
-from timekeep.core.index import seal
+from timekeep.core.index import live, seal
 
 LINK_COLUMNS = ("id, snapshot_id, prev, state, kind, size, mode, mtime_ns, uid, gid, full, digest, link_target, "
                 "xattrs, xhash, seal")
@@ -112,13 +112,13 @@ def verified(path: bytes, head: int, found: list[Link]) -> list[Link]:
 def damaged_histories(db: SqliteDatabase) -> Iterator[CorruptData]:
     """What `history` finds wrong, for every file that has had a version, read in one pass over the index
     rather than two queries per file (`check`)."""
-    files = db.execute_sql("SELECT id, path, head, seal FROM file WHERE head != 0 ORDER BY id")
+    files = db.execute_sql("SELECT id, path, head, seal, live FROM file WHERE head != 0 OR live != 0 ORDER BY id")
     # only rows whose file_id is a number can belong to a file (`history` asks by number), and only numbers
     # compare with one another below
     rows = db.execute_sql(f"SELECT file_id, {LINK_COLUMNS} FROM version WHERE typeof(file_id) = 'integer' "
                           "ORDER BY file_id, snapshot_id, id")
     pending = next(rows, None)
-    for fid, path, head, file_seal in files:
+    for fid, path, head, file_seal, alive in files:
         found: list[Link] = []
         while pending is not None and pending[0] < fid:  # versions of a file that has none by its head
             pending = next(rows, None)
@@ -129,8 +129,16 @@ def damaged_histories(db: SqliteDatabase) -> Iterator[CorruptData]:
         try:
             check_record(path, head, file_seal)
             verified(path, head, found)
+            check_live(path, alive, found)
         except CorruptData as err:
             yield err
+
+
+def check_live(path: bytes, live: object, found: list[Link]) -> None:
+    """The file row's `live` flag (core/index/live.py) against its verified newest version: a wrong flag would
+    hide a name from scans and listings, or show a deleted one."""
+    if live != int(bool(found) and found[-1].state != "deleted"):
+        raise damaged(path, "whether it exists now")
 
 
 def chain_of(found: list[Link], at: int) -> list[Link]:
@@ -153,9 +161,10 @@ def check_extents(path: bytes, chain: Iterable[Link], extents: list[tuple[int, i
             raise damaged(path, f"the pieces of its version at snapshot {link.snapshot_id}")
 
 
-def reseal_file(db: SqliteDatabase, fid: int) -> None:
-    """Give every version of the file its `prev` and seal again, and the file its `head`: after thinning
-    moved or merged versions (whose rows were checked before), and when an index is upgraded."""
+def reseal_file(db: SqliteDatabase, fid: int, flag: bool = True) -> None:
+    """Give every version of the file its `prev` and seal again, and the file its `head` (and `live`, unless
+    `flag` is False: an upgrade to schema 4, which has no such column yet): after thinning moved or merged
+    versions (whose rows were checked before), and when an index is upgraded."""
     (path,) = db.execute_sql("SELECT path FROM file WHERE id = ?", (fid,)).fetchone()
     before = 0
     for link in links(db, fid):
@@ -165,6 +174,8 @@ def reseal_file(db: SqliteDatabase, fid: int) -> None:
                        (before, xhash, moved.expected_seal(path), link.id))
         before = link.snapshot_id
     db.execute_sql("UPDATE file SET head = ?, seal = ? WHERE id = ?", (before, seal.file_seal(path, before), fid))
+    if flag:
+        live.refresh(db, fid)
 
 
 def set_head(db: SqliteDatabase, fid: int) -> None:
@@ -173,6 +184,7 @@ def set_head(db: SqliteDatabase, fid: int) -> None:
         "SELECT path, coalesce((SELECT max(snapshot_id) FROM version WHERE file_id = ?), 0) FROM file WHERE id = ?",
         (fid, fid)).fetchone()
     db.execute_sql("UPDATE file SET head = ?, seal = ? WHERE id = ?", (head, seal.file_seal(path, head), fid))
+    live.refresh(db, fid)
 
 
 def extents_of(db: SqliteDatabase, version_id: int) -> list[seal.ExtentKey]:

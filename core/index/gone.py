@@ -25,7 +25,7 @@ SELECT = (
     "JOIN snapshot sp ON sp.id = p.snapshot_id "
 )
 ORDER = " AND p.state != 'deleted' ORDER BY v.snapshot_id DESC, f.path"
-GONE = SELECT + "WHERE f.parent_id = ?" + ORDER
+GONE = SELECT + "WHERE f.parent_id = ? AND f.live = 0" + ORDER  # a folder's dead names alone (core/index/live.py)
 BENEATH = SELECT + "WHERE f.path > ? AND f.path < ?" + ORDER  # '0' follows '/': every path below the folder
 
 

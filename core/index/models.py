@@ -37,10 +37,12 @@ class Folder(BaseModel):
 
 class File(BaseModel):
     folder = ForeignKeyField(Folder, backref="files")
-    parent = ForeignKeyField("self", null=True, backref="children", index=True)
+    # indexed with `live` and `head` (core/index/live.py), which also serves every look-up by parent alone
+    parent = ForeignKeyField("self", null=True, backref="children", index=False)
     path = BlobField(unique=True)
     head = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])  # schema 4: snapshot of its newest version
     seal = BlobField(null=True)  # schema 4: core/index/seal.py
+    live = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])  # schema 6: core/index/live.py
 
 
 class Snapshot(BaseModel):

@@ -158,12 +158,18 @@ def _entries(rows: Iterable[tuple[Any, ...]], snapshot_id: int,
     return entries
 
 
+# a folder's children that may have existed at a snapshot: those alive now, and those whose newest version
+# (a deletion) came after it; a name deleted at or before it is never read (core/index/live.py)
+CHILDREN_AT = (f"SELECT {ENTRY_COLUMNS} FROM file f JOIN version v ON v.id = {LATEST_AT} "
+               "WHERE f.parent_id = ? AND f.live = 1 UNION ALL "
+               f"SELECT {ENTRY_COLUMNS} FROM file f JOIN version v ON v.id = {LATEST_AT} "
+               "WHERE f.parent_id = ? AND f.live = 0 AND f.head > ? ORDER BY 1")
+
+
 def children_at(db: SqliteDatabase, parent_id: int, snapshot_id: int,
                 damaged: Callable[[bytes], None] | None = None) -> list[Entry]:
     """The children of a directory as they stood at the snapshot: the timeline's main query."""
-    rows = db.execute_sql(
-        f"SELECT {ENTRY_COLUMNS} FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.parent_id = ? "
-        "ORDER BY f.path", (snapshot_id, parent_id)).fetchall()
+    rows = db.execute_sql(CHILDREN_AT, (snapshot_id, parent_id, snapshot_id, parent_id, snapshot_id)).fetchall()
     return _entries(rows, snapshot_id, damaged)
 
 
@@ -175,11 +181,13 @@ def roots_at(db: SqliteDatabase, snapshot_id: int) -> list[Entry]:
 
 
 def latest_children(db: SqliteDatabase, parent_id: int) -> dict[bytes, VersionRow]:
-    """Each child's newest version (any state), keyed by path: what a scan compares the disk with. Each row is
-    checked against its seal: a backup never records a change a damaged index made up (IndexDamaged)."""
+    """Each live child's newest version, keyed by path: what a scan compares the disk with. A name whose newest
+    version is a deletion is left out (to a scan it is the same as a name never seen), so a folder's dead names
+    cost nothing (core/index/live.py). Each row is checked against its seal: a backup never records a change a
+    damaged index made up (IndexDamaged)."""
     rows = db.execute_sql(
         f"SELECT f.path, {VERSION_COLUMNS} FROM file f JOIN version v ON v.id = "
-        "(SELECT max(v2.id) FROM version v2 WHERE v2.file_id = f.id) WHERE f.parent_id = ?",
+        "(SELECT max(v2.id) FROM version v2 WHERE v2.file_id = f.id) WHERE f.parent_id = ? AND f.live = 1",
         (parent_id,),
     ).fetchall()  # read whole: a statement left open by the raise below would pin an old view of the index
     make, holds, sealed_values = VersionRow._make, version_holds, _SEALED_VALUES

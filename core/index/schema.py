@@ -17,12 +17,12 @@ from peewee import DatabaseError, SqliteDatabase
 from playhouse.migrate import SqliteMigrator, migrate
 
 from timekeep.core.errors import FormatTooNew, IndexDamaged, IndexMissing
-from timekeep.core.index import names
+from timekeep.core.index import live, names
 from timekeep.core.index.models import MODELS, Extent, File, Journal, Loss, Meta, Pack, Snapshot, Version
 from timekeep.core.storage.atomic import create_private
 from timekeep.core.storage.failures import drive_message
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 Migration = Callable[[SqliteDatabase, SqliteMigrator], None]
 
 
@@ -59,7 +59,7 @@ def _add_seals(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     with db.bind_ctx([Loss]):
         db.create_tables([Loss])
     for (fid,) in list(db.execute_sql("SELECT DISTINCT file_id FROM version")):
-        reseal_file(db, fid)
+        reseal_file(db, fid, flag=False)  # the step to schema 6 sets every `live`
 
 
 def _add_names(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
@@ -67,8 +67,19 @@ def _add_names(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     names.rebuild(db)
 
 
+def _add_live(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
+    """5 -> 6: file rows say whether they name something that exists now, indexed with their parent
+    (core/index/live.py), which replaces the index on the parent alone."""
+    if "live" not in {c.name for c in db.get_columns("file")}:  # in place: the migrator would copy the table
+        db.execute_sql("ALTER TABLE file ADD COLUMN live INTEGER NOT NULL DEFAULT 0")
+    live.fill(db)
+    db.execute_sql("DROP INDEX IF EXISTS file_parent_id")
+    live.create(db)
+
+
 # MIGRATIONS[n] upgrades a schema at version n to n + 1.
-MIGRATIONS: dict[int, Migration] = {1: _add_journal, 2: _add_skip_and_origins, 3: _add_seals, 4: _add_names}
+MIGRATIONS: dict[int, Migration] = {1: _add_journal, 2: _add_skip_and_origins, 3: _add_seals, 4: _add_names,
+                                    5: _add_live}
 
 PRAGMAS = {
     "journal_mode": "wal",
@@ -121,6 +132,7 @@ def create_schema(db: SqliteDatabase) -> None:
     with db.bind_ctx(MODELS), db.atomic():
         db.create_tables(MODELS)
         names.create(db)
+        live.create(db)
         Meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()
         Meta.insert(key="index_id", value=uuid.uuid4().hex).execute()
 

@@ -18,7 +18,7 @@ from typing import Any
 from peewee import SqliteDatabase
 
 from timekeep.core.errors import CorruptData
-from timekeep.core.index import chain, queries, seal
+from timekeep.core.index import chain, live, queries, seal
 from timekeep.core.paths import is_inside
 from timekeep.core.storage import xattrs as xattrs_codec
 from timekeep.core.storage.layout import Layout
@@ -127,8 +127,8 @@ class SnapshotWriter:
             int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target, int(v.racy), origin, v.digest, prev,
             v.uid, v.gid, v.xattrs, xhash, sealed))
         vid = cursor.lastrowid
-        conn.execute("UPDATE file SET head = ?, seal = ? WHERE id = ?",
-                     (self.snapshot_id, seal.file_seal(v.path, self.snapshot_id), fid))
+        conn.execute(live.SET_HEAD, (self.snapshot_id, seal.file_seal(v.path, self.snapshot_id),
+                                     int(v.state != "deleted"), fid))
         if keys:
             rows = [(vid, offset, length, skip, digest) for offset, length, digest, skip in keys]
             added = conn.executemany(EXTENT_INSERT, rows).rowcount
