@@ -21,6 +21,7 @@ from timekeep.core.index.losses import describe as describe_lost
 from timekeep.core.index.rebuild import RebuildReport
 from timekeep.core.index.schema import index_id, open_index
 from timekeep.core.journaling import JournalView
+from timekeep.core.offline import record as reached
 from timekeep.core.repository import Repository
 from timekeep.core.repository import rebuild_index as _rebuild_index
 from timekeep.core.storage import layout as repo_layout
@@ -63,7 +64,7 @@ __all__ = [  # the door: Timekeep, and what the app and the CLI need around a re
     "away_summary", "change_passphrase", "check_passphrase", "describe_lost", "encrypt_repository", "export_keys",
     "forget_passphrase", "given_passphrase", "import_keys", "init_refusal", "init_repository", "is_encrypted",
     "is_remote", "is_repository", "keep_new_passphrase", "key_slots", "locate", "make_private", "missing_drive",
-    "new_passphrase", "notice", "notice_due", "passphrase_given", "probe_location", "rebuild_index",
+    "new_passphrase", "notice", "notice_due", "open_offline", "passphrase_given", "probe_location", "rebuild_index",
     "remember_endpoint", "remember_notice", "remember_passphrase", "remove_key_slot", "repository_id", "unlock",
     "unlock_quietly", "unlock_with",
 ]
@@ -266,6 +267,7 @@ class Timekeep:
         folder or an S3 location (see `locate` for `endpoint`, remembered once an open with it succeeded)."""
         opened = cls(Repository.open(locate(path, endpoint), writer, progress))
         remember_endpoint(path, endpoint)
+        reached.remember(opened._repo.root, opened._repo.config)  # browsed from here if it goes out of reach
         return opened
 
     def close(self) -> None:
@@ -498,9 +500,23 @@ def away_store(path: str | Path, passphrase_file: Path | None = None, interactiv
     and the drive's passphrase (from the usual sources, the terminal when `interactive`) is not given."""
     from timekeep.core.away.store import exists, of_destination, unlock
 
-    found = None if is_remote(path) else of_destination(str(path))
+    found = of_destination(str(path))
     source = unlocking.passphrase_source(passphrase_file, interactive=interactive)
     return found if found is not None and exists(found) and unlock(found, source) else None
+
+
+def open_offline(path: str | Path, passphrase_file: Path | None = None, interactive: bool = False
+                 ) -> Timekeep | None:
+    """The repository in the bucket at `path`, read-only from this computer's index of it, for browsing while
+    the bucket is out of reach (see timekeep.core.offline); None when this computer never reached it or holds
+    no index of it. Reading a version stored only in the bucket raises OutOfReach."""
+    from timekeep.core.offline.opening import open_offline as offline
+
+    if not is_remote(path):
+        return None
+    source = unlocking.passphrase_source(passphrase_file, interactive=interactive)
+    repo = offline(str(path), source)
+    return None if repo is None else Timekeep(repo)
 
 
 def away_summary(path: str | Path) -> str | None:
@@ -508,7 +524,7 @@ def away_summary(path: str | Path) -> str | None:
     from timekeep.core import settings
     from timekeep.core.away import store
 
-    found = None if is_remote(path) else store.of_destination(str(path))
+    found = store.of_destination(str(path))
     if found is None:
         return None
     cap = store.cap_from(settings.read_or_defaults(settings.default_file()), found)

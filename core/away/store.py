@@ -213,13 +213,18 @@ def slots_home(destination: str) -> Path:
     return home() / f"{destination}.slots"
 
 
-def mirror_slots(drive: Path, destination: str) -> None:
-    """Copy the drive's key slot files (each written whole, then renamed) while the drive is there."""
+def mirror_slots(root: Path, destination: str) -> None:
+    """Copy the key slots of the repository at `root` (a drive's folder, a bucket's located root), each written
+    whole, then renamed, while it is there."""
+    from timekeep.core.storage.layout import Layout
+
+    medium = Layout(root).store
     target = slots_home(destination) / "keys"
     target.mkdir(parents=True, exist_ok=True, mode=0o700)
-    slots = {slot.name: slot for slot in (drive / "keys").glob("*.json")}
-    for name, slot in slots.items():
-        atomic_write(target / name, slot.read_bytes())
+    names = {found.name.rpartition("/")[2] for found in medium.list("keys/")}
+    slots = {name for name in names if name.endswith(".json") and not name.startswith(".")}
+    for name in slots:
+        atomic_write(target / name, medium.read(f"keys/{name}"))
     for gone in target.glob("*.json"):
         if gone.name not in slots:  # a slot removed from the drive (a passphrase changed) opens nothing here
             gone.unlink()

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from timekeep.core.errors import NotARepository, TimekeepError, UsageError
+from timekeep.core.errors import DriveGone, NotARepository, TimekeepError, UsageError
 
 if TYPE_CHECKING:
     from timekeep.core.api import Timekeep
@@ -64,8 +64,9 @@ def open_repo(args: argparse.Namespace, writer: bool = False, progress: Callable
 
 
 def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress], None] | None) -> Timekeep:
-    from timekeep.core.api import (
-        Timekeep,  # here, not at the top: a backup through the agent never opens the repository
+    from timekeep.core.api import (  # here, not at the top: a backup through the agent never opens the repository
+        Timekeep,
+        is_remote,
     )
 
     path = repo_path(args)
@@ -73,6 +74,10 @@ def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress],
         unlock(args, path)
         tk = Timekeep.open(path, writer=writer, progress=progress)
         remember_endpoint(args, path)
+    except DriveGone as gone:
+        if writer or not is_remote(path):
+            raise
+        return _offline(args, path, gone)
     except NotARepository:
         from timekeep.core.api import missing_drive
 
@@ -103,6 +108,24 @@ def _away_store(args: argparse.Namespace, path: str | Path, absent: str) -> Time
     print(f"timekeep: {absent}; showing the snapshots kept on this computer while it is away (trigger "
           "\"away\"), which move onto the drive when it is back", file=sys.stderr)
     return Timekeep.open(found)
+
+
+def _offline(args: argparse.Namespace, path: str | Path, gone: DriveGone) -> Timekeep:
+    """The bucket is out of reach: its history as this computer's index holds it, read-only, and where the
+    snapshots its away store kept meanwhile are read (a repository of its own). Without an index of it here,
+    the bucket's own error."""
+    from timekeep.core.api import away_summary, open_offline
+    from timekeep.core.away.store import of_destination
+
+    given = getattr(args, "passphrase_file", None)
+    tk = open_offline(path, Path(given) if given else None, interactive=True)
+    if tk is None:
+        raise gone
+    kept, store = away_summary(path), of_destination(str(path))
+    if kept is not None and store is not None:
+        print(f"timekeep: {kept}, not in this list: `timekeep --repo {store} snapshots` lists them",
+              file=sys.stderr)
+    return tk
 
 
 def remember_endpoint(args: argparse.Namespace, root: str | Path) -> None:

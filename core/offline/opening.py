@@ -1,0 +1,61 @@
+"""Opening a repository in a bucket from this computer's index while the bucket is out of reach.
+
+The index is read as it was when this computer last reached the bucket: it holds only snapshots that were
+complete there (a snapshot is complete only once its manifest is in the bucket), so nothing shown was never
+stored; it may lack what other computers stored since, which the note opening it says. Reads of contents
+meet OfflineBackend and fail as "stored only there"; no writer can be made (the bucket is the truth).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from timekeep.core import unlocking
+from timekeep.core.crypto.unlock import PassphraseSource
+from timekeep.core.errors import IndexMissing
+from timekeep.core.index.schema import open_index
+from timekeep.core.offline.backend import OfflineBackend
+from timekeep.core.offline.record import RECORD, recall
+from timekeep.core.repository import Repository
+from timekeep.core.storage import layout as repo_layout
+from timekeep.core.storage.location import RemoteRoot
+
+
+def offline_root(location: str) -> Path | None:
+    """A root for the repository last reached at `location`, on an OfflineBackend; None if none is known."""
+    from timekeep.core.away.store import slots_home
+
+    found = recall(location)
+    if found is None:
+        return None
+    slots = slots_home(found.config.repository_id) / "keys"
+    backend = OfflineBackend(location, found.config.to_json(), slots if slots.is_dir() else None)
+    return RemoteRoot(backend)
+
+
+def open_offline(location: str, source: PassphraseSource | None) -> Repository | None:
+    """The repository at `location` read from this computer's index, or None when this computer never reached
+    it or holds no index of it. An encrypted one is unlocked first (from `source`, through the key slots
+    copied beside the away stores); KeyNeeded/WrongKey in one line when that fails."""
+    root = offline_root(location)
+    if root is None:
+        return None
+    config = repo_layout.load_config(root)
+    if config.encrypted and source is not None:
+        unlocking.unlock(root, source)
+    layout = repo_layout.layout_of(root, config)
+    try:
+        db = open_index(layout.index)
+    except IndexMissing:
+        return None
+    return Repository(root, db, None, [_note(location, layout.index.parent / RECORD)])
+
+
+def _note(location: str, record: Path) -> str:
+    try:
+        when = datetime.fromtimestamp(record.stat().st_mtime, UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+    except OSError:
+        when = "an unknown time"
+    return (f"the bucket {location} is out of reach; showing this computer's index of it (last reached "
+            f"{when}), read-only: versions stored only in the bucket cannot be read until it is back")
