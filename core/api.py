@@ -66,7 +66,7 @@ __all__ = [  # the door: Timekeep, and what the app and the CLI need around a re
     "is_remote", "is_repository", "keep_new_passphrase", "key_slots", "locate", "make_private", "missing_drive",
     "new_passphrase", "notice", "notice_due", "open_offline", "passphrase_given", "probe_location", "rebuild_index",
     "remember_endpoint", "remember_notice", "remember_passphrase", "remove_key_slot", "repository_id", "unlock",
-    "unlock_quietly", "unlock_with",
+    "unlock_away_store", "unlock_quietly", "unlock_with",
 ]
 
 
@@ -503,6 +503,20 @@ def away_store(path: str | Path, passphrase_file: Path | None = None, interactiv
     found = of_destination(str(path))
     source = unlocking.passphrase_source(passphrase_file, interactive=interactive)
     return found if found is not None and exists(found) and unlock(found, source) else None
+
+
+def unlock_away_store(path: str | Path, passphrase_file: Path | None = None, interactive: bool = True) -> bool:
+    """When `path` is an away store (core/away), unlock it with its destination's key (through the copy of the
+    destination's key slots kept beside it) and say True; KeyNeeded (one line) when nothing given opens it.
+    False for any other repository."""
+    from timekeep.core.away import store
+    from timekeep.core.errors import KeyNeeded
+
+    if is_remote(path) or store.destination_id(Path(path)) is None or not store.exists(Path(path)):
+        return False
+    if not store.unlock(Path(path), unlocking.passphrase_source(passphrase_file, interactive=interactive)):
+        raise KeyNeeded(f"{path} keeps history for an encrypted backup; its passphrase (or recovery key) is needed")
+    return True
 
 
 def open_offline(path: str | Path, passphrase_file: Path | None = None, interactive: bool = False

@@ -139,9 +139,11 @@ def unlock(args: argparse.Namespace, path: str | Path) -> None:
     """Unlock an encrypted repository before anything reads its drive ($TIMEKEEP_PASSPHRASE, --passphrase-file,
     the keyring, the terminal); nothing for an unencrypted one."""
     from timekeep.core.api import unlock as unlock_repository
+    from timekeep.core.api import unlock_away_store
 
     given = getattr(args, "passphrase_file", None)
-    unlock_repository(path, Path(given) if given else None)
+    if not unlock_away_store(path, Path(given) if given else None):
+        unlock_repository(path, Path(given) if given else None)
 
 
 def state_folder() -> Path:
