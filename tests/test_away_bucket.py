@@ -127,3 +127,43 @@ def browse_offline(env: dict[str, str], bucket: str, src: Path, store: Path, tmp
     now, kept_here = read_tree(src), read_tree(tmp_path / "kept" / "src")  # it holds what changed while away
     assert sorted(kept_here) == [b"new0.txt", b"new1.txt", b"notes.txt"]
     assert all(kept_here[name] == now[name] for name in kept_here)
+
+
+def test_offline_a_stale_index_shows_only_what_the_bucket_sealed_and_names_the_away_snapshots(
+        tmp_path: Path, server: Rclone, s3_credentials: None) -> None:
+    """This computer's index, read while the bucket is out of reach, lags behind it (another computer stored
+    since): offline it shows exactly the snapshots it knows were sealed there, says it may be behind, and names
+    the away store's snapshots, which read back byte-exact; nothing can be stored in the bucket meanwhile."""
+    from tests.helpers import child_env
+    from timekeep.core.api import Timekeep, repository_id
+    from timekeep.core.away import keeping, store
+    from timekeep.core.capture.excludes import Excludes
+    from timekeep.core.index.journal import JournalEntry
+
+    location = f"s3://{S3Server('rclone', server.endpoint).new_bucket()}/laptop"
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"first"})
+    here = child_env()
+    run(here, "init", location, "--endpoint", server.endpoint, "--encryption", "none")
+    run(here, "--repo", location, "add", str(src))
+    run(here, "--repo", location, "backup")
+    rid = repository_id(location)
+    elsewhere = {**here, "XDG_CACHE_HOME": str(tmp_path / "other-computer")}
+    run(elsewhere, "--repo", location, "backup")  # the bucket moves on; this computer's index does not know
+    away = store.path_for(rid)
+    store.create(away, rid, None, location)
+    with Timekeep.open(away, writer=True) as tk:
+        keeping.sync_folders(tk, {bytes(src): Excludes([])})
+    keeping.record(away, [JournalEntry(bytes(src), bytes(src / "notes.txt"), 7, None)], 1)
+    (src / "notes.txt").write_bytes(b"kept here")
+    assert keeping.storage_time(away, 1 << 30).snapshot is not None
+    server.kill()
+
+    listed, said = snapshots(here, location)
+    assert [s["id"] for s in listed] == [1], listed
+    assert "out of reach" in said and "last reached" in said
+    assert "1 snapshots kept on this computer" in said and str(away) in said
+    kept = run(here, "--repo", str(away), "cat", str(src / "notes.txt"))
+    assert kept.stdout == "kept here"
+    refused = cli(here, "--repo", location, "backup")
+    assert refused.returncode == 4 and "Traceback" not in refused.stderr
