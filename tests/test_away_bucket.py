@@ -6,6 +6,7 @@ away snapshots move onto the bucket in time order, each restoring byte-exact, an
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -138,7 +139,9 @@ def test_offline_a_stale_index_shows_only_what_the_bucket_sealed_and_names_the_a
     from timekeep.core.api import Timekeep, repository_id
     from timekeep.core.away import keeping, store
     from timekeep.core.capture.excludes import Excludes
+    from timekeep.core.errors import OutOfReach
     from timekeep.core.index.journal import JournalEntry
+    from timekeep.gui.engine_jobs import open_away
 
     location = f"s3://{S3Server('rclone', server.endpoint).new_bucket()}/laptop"
     src = tmp_path / "src"
@@ -165,5 +168,11 @@ def test_offline_a_stale_index_shows_only_what_the_bucket_sealed_and_names_the_a
     assert "1 snapshots kept on this computer" in said and str(away) in said
     kept = run(here, "--repo", str(away), "cat", str(src / "notes.txt"))
     assert kept.stdout == "kept here"
+    reader = open_away(location)  # the window's timeline, as it opens a repository that is away
+    assert reader is not None
+    with reader:
+        assert [s.id for s in reader.snapshots()] == [1]
+        with pytest.raises(OutOfReach, match="out of reach; this version is stored only there"):
+            reader.write_version(reader.plan(bytes(src / "notes.txt"), 1), io.BytesIO())
     refused = cli(here, "--repo", location, "backup")
     assert refused.returncode == 4 and "Traceback" not in refused.stderr
