@@ -168,6 +168,9 @@ def test_offline_a_stale_index_shows_only_what_the_bucket_sealed_and_names_the_a
     assert "1 snapshots kept on this computer" in said and str(away) in said
     kept = run(here, "--repo", str(away), "cat", str(src / "notes.txt"))
     assert kept.stdout == "kept here"
+    status = json.loads(run(here, "--repo", location, "status", "--json").stdout)  # no agent runs
+    assert status["present"] is False and status["snapshots"] == 1 and "1 snapshots kept" in status["away"]
+    assert "absent" in run(here, "--repo", location, "status").stdout
     reader = open_away(location)  # the window's timeline, as it opens a repository that is away
     assert reader is not None
     with reader:
