@@ -177,5 +177,8 @@ def test_offline_a_stale_index_shows_only_what_the_bucket_sealed_and_names_the_a
         assert [s.id for s in reader.snapshots()] == [1]
         with pytest.raises(OutOfReach, match="out of reach; this version is stored only there"):
             reader.write_version(reader.plan(bytes(src / "notes.txt"), 1), io.BytesIO())
+    restored = cli(here, "--repo", location, "restore", str(src), "--at", "1", "--to", str(tmp_path / "r"))
+    assert restored.returncode == 1 and "stored only there" in restored.stderr, restored.stderr  # a file not restored
+    assert "Traceback" not in restored.stderr and not (tmp_path / "r" / "src" / "notes.txt").exists()
     refused = cli(here, "--repo", location, "backup")
     assert refused.returncode == 4 and "Traceback" not in refused.stderr
