@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from timekeep.core import browsing, check, folders, key_export, rekeying, restoring, storing, thinning, unlocking
 from timekeep.core.crypto import keys
 from timekeep.core.crypto.kdf import Argon2Params
-from timekeep.core.errors import UsageError
+from timekeep.core.errors import DriveGone, UsageError
 from timekeep.core.index.losses import describe as describe_lost
 from timekeep.core.index.rebuild import RebuildReport
 from timekeep.core.index.schema import index_id, open_index
@@ -64,9 +64,9 @@ __all__ = [  # the door: Timekeep, and what the app and the CLI need around a re
     "away_summary", "change_passphrase", "check_passphrase", "describe_lost", "encrypt_repository", "export_keys",
     "forget_passphrase", "given_passphrase", "import_keys", "init_refusal", "init_repository", "is_encrypted",
     "is_remote", "is_repository", "keep_new_passphrase", "key_slots", "locate", "make_private", "missing_drive",
-    "new_passphrase", "notice", "notice_due", "open_offline", "passphrase_given", "probe_location", "rebuild_index",
-    "remember_endpoint", "remember_notice", "remember_passphrase", "remove_key_slot", "repository_id", "unlock",
-    "unlock_away_store", "unlock_quietly", "unlock_with",
+    "new_passphrase", "notice", "notice_due", "open_offline", "out_of_reach", "passphrase_given", "probe_location",
+    "rebuild_index", "remember_endpoint", "remember_notice", "remember_passphrase", "remove_key_slot",
+    "repository_id", "unlock", "unlock_away_store", "unlock_quietly", "unlock_with",
 ]
 
 
@@ -517,6 +517,14 @@ def unlock_away_store(path: str | Path, passphrase_file: Path | None = None, int
     if not store.unlock(Path(path), unlocking.passphrase_source(passphrase_file, interactive=interactive)):
         raise KeyNeeded(f"{path} keeps history for an encrypted backup; its passphrase (or recovery key) is needed")
     return True
+
+
+def out_of_reach(path: str | Path) -> DriveGone | None:
+    """Why the bucket at `path` cannot be reached, after one quick request, when this computer can browse it
+    from its own index meanwhile (`open_offline`); None otherwise. Asks the server: not on the GUI thread."""
+    from timekeep.core.offline.opening import quick_look
+
+    return quick_look(locate(path)) if is_remote(path) else None
 
 
 def open_offline(path: str | Path, passphrase_file: Path | None = None, interactive: bool = False

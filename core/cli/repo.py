@@ -67,9 +67,13 @@ def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress],
     from timekeep.core.api import (  # here, not at the top: a backup through the agent never opens the repository
         Timekeep,
         is_remote,
+        out_of_reach,
     )
 
     path = repo_path(args)
+    unreachable = None if writer else out_of_reach(path)
+    if unreachable is not None:  # one quick look says so: the retries of a full open would only make it wait
+        return _offline(args, path, unreachable)
     try:
         unlock(args, path)
         tk = Timekeep.open(path, writer=writer, progress=progress)

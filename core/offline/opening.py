@@ -13,13 +13,16 @@ from pathlib import Path
 
 from timekeep.core import unlocking
 from timekeep.core.crypto.unlock import PassphraseSource
-from timekeep.core.errors import IndexMissing
+from timekeep.core.errors import DriveGone, IndexMissing, TimekeepError
 from timekeep.core.index.schema import open_index
 from timekeep.core.offline.backend import OfflineBackend
 from timekeep.core.offline.record import RECORD, recall
 from timekeep.core.repository import Repository
 from timekeep.core.storage import layout as repo_layout
-from timekeep.core.storage.location import RemoteRoot
+from timekeep.core.storage.layout import CONFIG_NAME
+from timekeep.core.storage.location import RemoteRoot, backend_of
+from timekeep.core.storage.s3_backend import S3Backend
+from timekeep.core.storage.s3_requests import S3Tuning
 
 
 def offline_root(location: str) -> Path | None:
@@ -59,3 +62,22 @@ def _note(location: str, record: Path) -> str:
         when = "an unknown time"
     return (f"the bucket {location} is out of reach; showing this computer's index of it (last reached "
             f"{when}), read-only: versions stored only in the bucket cannot be read until it is back")
+
+
+LOOK = S3Tuning(max_requests=1, attempts=1, connect_timeout=5.0, read_timeout=20.0)
+
+
+def quick_look(root: Path) -> DriveGone | None:
+    """Why the bucket at `root` cannot be reached, after one quick request (one attempt, short timeouts), when
+    this computer could browse it offline; None otherwise (reached, a folder, or never reached from here: the
+    ordinary open then says what is wrong, after its retries). A reader offline need not wait through them."""
+    backend = backend_of(root)
+    if not isinstance(backend, S3Backend) or recall(backend.where) is None:
+        return None
+    try:
+        S3Backend(backend.where, backend.endpoint, tuning=LOOK).read(CONFIG_NAME)
+    except DriveGone as gone:
+        return gone
+    except TimekeepError:
+        return None
+    return None
