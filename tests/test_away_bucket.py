@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,18 @@ def journaled(env: dict[str, str], store: Path, path: Path) -> bool:
         return False
 
 
+def keep_away(env: dict[str, str], bucket: str, src: Path, i: int, new: bytes) -> dict[bytes, object]:
+    """Change files while the bucket is out of reach and, once the agent journaled them, "Back up now": an
+    away snapshot; the tree as it was stored."""
+    (src / "notes.txt").write_bytes(f"written while offline, {i}\n".encode() * (i + 1))
+    (src / f"new{i}.txt").write_bytes(new)
+    wait_for(lambda: (store := away_store(env)) is not None and journaled(env, store, src / f"new{i}.txt"), 30,
+             what="the change journaled in the away store")
+    done = run(env, "--repo", bucket, "backup")  # "Back up now"
+    assert "kept on this computer" in done.stderr
+    return dict(read_tree(src))
+
+
 def snapshots(env: dict[str, str], repo: str) -> tuple[list[dict[str, object]], str]:
     done = run(env, "--repo", repo, "snapshots", "--json")
     return json.loads(done.stdout), done.stderr
@@ -77,14 +90,7 @@ def test_a_bucket_out_of_reach_keeps_history_here_browses_offline_and_gets_it_ba
             server.kill()
             wait_for(lambda: not ours(client, bucket).present, 30, what="the agent to notice the server is gone")
             for i in range(2):
-                (src / "notes.txt").write_bytes(f"written while offline, {i}\n".encode() * (i + 1))
-                (src / f"new{i}.txt").write_bytes(b"new %d" % i)
-                new = src / f"new{i}.txt"
-                wait_for(lambda new=new: (store := away_store(env)) is not None and journaled(env, store, new),
-                         30, what="the change journaled in the away store")
-                done = run(env, "--repo", bucket, "backup")  # "Back up now"
-                assert "kept on this computer" in done.stderr
-                states.append(read_tree(src))
+                states.append(keep_away(env, bucket, src, i, b"new %d" % i))
             store = away_store(env)
             assert store is not None and (encryption != "none") == (store.with_name(f"{store.name}.slots").is_dir())
             assert "2 snapshots kept on this computer" in run(env, "status").stdout
@@ -182,3 +188,40 @@ def test_offline_a_stale_index_shows_only_what_the_bucket_sealed_and_names_the_a
     assert "Traceback" not in restored.stderr and not (tmp_path / "r" / "src" / "notes.txt").exists()
     refused = cli(here, "--repo", location, "backup")
     assert refused.returncode == 4 and "Traceback" not in refused.stderr
+
+
+def test_a_move_onto_the_bucket_killed_midway_is_finished_by_the_next_agent_without_copying_twice(
+        tmp_path: Path, server: Rclone, env: dict[str, str], bucket: str) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"in the bucket"})
+    run(env, "init", bucket, "--endpoint", server.endpoint, "--encryption", "none")
+    run(env, "--repo", bucket, "add", str(src))
+    write_settings(env, bucket, server.endpoint)
+    with agent_process(env, bucket) as (proc, paths):  # type: ignore[arg-type]
+        client = AgentClient.connect(paths.socket, timeout=30)
+        assert client is not None
+        with client:
+            wait_for(lambda: ours(client, bucket).snapshots == 1, 60, what="the first storage time, in the bucket")
+            server.kill()
+            wait_for(lambda: not ours(client, bucket).present, 30, what="the agent to notice the server is gone")
+            states = [keep_away(env, bucket, src, 0, b"small"), keep_away(env, bucket, src, 1, os.urandom(12 << 20))]
+        store = away_store(env)
+        assert store is not None
+        server.start()
+        wait_for(lambda: "away snapshot 1 is snapshot" in paths.log_file.read_text(), 60, 0.005,
+                 what="the first away snapshot on the bucket")
+        proc.kill()  # mid-move, most likely; the next agent must finish it either way
+        proc.wait()
+    with agent_process(env, bucket) as (_proc, paths):  # type: ignore[arg-type]
+        client = AgentClient.connect(paths.socket, timeout=30)
+        assert client is not None
+        with client:
+            wait_for(lambda: not store.exists(), 60, what="the move to be finished and the store removed")
+            wait_for(lambda: ours(client, bucket).present and client.status().job is None, 60, what="an idle agent")
+    listed, _ = snapshots(env, bucket)
+    moved = [s for s in listed if s["trigger"] == "away"]
+    assert len(moved) == 2, listed  # each away snapshot once, whatever the kill interrupted
+    for snap, state in zip(moved, states, strict=True):
+        to = tmp_path / f"r{snap['id']}"
+        run(env, "--repo", bucket, "restore", str(src), "--at", str(snap["id"]), "--to", str(to))
+        assert read_tree(to / "src") == state
