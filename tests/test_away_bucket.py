@@ -225,3 +225,24 @@ def test_a_move_onto_the_bucket_killed_midway_is_finished_by_the_next_agent_with
         to = tmp_path / f"r{snap['id']}"
         run(env, "--repo", bucket, "restore", str(src), "--at", str(snap["id"]), "--to", str(to))
         assert read_tree(to / "src") == state
+
+
+def test_an_encrypted_bucket_used_without_the_agent_is_browsed_offline_with_its_passphrase(
+        tmp_path: Path, server: Rclone, s3_credentials: None) -> None:
+    """The first command that reached it kept a copy of its key slots: offline its passphrase opens this
+    computer's index of it; without the passphrase, one line and no traceback."""
+    from tests.helpers import child_env
+
+    location = f"s3://{S3Server('rclone', server.endpoint).new_bucket()}/laptop"
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"sealed"})
+    here = child_env(PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    run(here, "init", location, "--endpoint", server.endpoint, "--encryption", "repokey")
+    run(here, "--repo", location, "add", str(src))
+    run(here, "--repo", location, "backup")
+    server.kill()
+    listed, said = snapshots(here, location)
+    assert len(listed) == 1 and "out of reach" in said
+    without = cli({k: v for k, v in here.items() if k != "TIMEKEEP_PASSPHRASE"}, "--repo", location, "snapshots")
+    assert without.returncode == 2 and "No passphrase" in without.stderr and without.stdout == ""
+    assert "Traceback" not in without.stderr

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from timekeep.core import unlocking
+from timekeep.core.away.store import slots_home
 from timekeep.core.crypto.unlock import PassphraseSource
-from timekeep.core.errors import DriveGone, IndexMissing, TimekeepError
+from timekeep.core.errors import DriveGone, IndexMissing, KeyNeeded, TimekeepError
 from timekeep.core.index.schema import open_index
 from timekeep.core.offline.backend import OfflineBackend
 from timekeep.core.offline.record import RECORD, recall
@@ -27,8 +28,6 @@ from timekeep.core.storage.s3_requests import S3Tuning
 
 def offline_root(location: str) -> Path | None:
     """A root for the repository last reached at `location`, on an OfflineBackend; None if none is known."""
-    from timekeep.core.away.store import slots_home
-
     found = recall(location)
     if found is None:
         return None
@@ -45,6 +44,10 @@ def open_offline(location: str, source: PassphraseSource | None) -> Repository |
     if root is None:
         return None
     config = repo_layout.load_config(root)
+    copied = (slots_home(config.repository_id) / "keys").is_dir()
+    if config.encrypted and not unlocking.holds_key(config) and not copied:
+        raise KeyNeeded(f"the bucket {location} is out of reach, and this computer keeps no copy of its key slots "
+                        "to open its index with; browse it once it is back")
     if config.encrypted and source is not None:
         unlocking.unlock(root, source)
     layout = repo_layout.layout_of(root, config)

@@ -46,6 +46,22 @@ def remember(root: Path, config: RepoConfig) -> None:
         atomic_write(target, data)
     except OSError:
         return  # a cache that cannot be written costs offline browsing only
+    if config.encrypted:
+        _copy_slots(root, config.repository_id)
+
+
+def _copy_slots(root: Path, repository_id: str) -> None:
+    """An encrypted bucket's key slots, copied once (the agent keeps the copy up to date each time it reaches
+    the bucket), so its passphrase opens this computer's index of it while it is out of reach."""
+    from timekeep.core.away.store import mirror_slots, slots_home
+    from timekeep.core.errors import TimekeepError
+
+    if (slots_home(repository_id) / "keys").is_dir():
+        return
+    try:
+        mirror_slots(root, repository_id)
+    except (OSError, TimekeepError):
+        return
 
 
 def recall(location: str) -> Reached | None:
