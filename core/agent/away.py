@@ -49,7 +49,8 @@ def last_seen_in_bucket(agent: Agent, location: str) -> str | None:
 
 
 class AwayStores:
-    """Follows each drive destination's away store: journals into it, queues its storage times and its move."""
+    """Follows each destination's away store (a drive's or a bucket's): journals into it, queues its storage
+    times and its move."""
 
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
