@@ -14,14 +14,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from timekeep.core import browsing, check, folders, key_export, rekeying, restoring, storing, thinning, unlocking
+from timekeep.core.away.store import for_reading as away_store
+from timekeep.core.away.store import summary_of as away_summary
+from timekeep.core.away.store import unlock_for_reading as unlock_away_store
 from timekeep.core.crypto import keys
 from timekeep.core.crypto.kdf import Argon2Params
-from timekeep.core.errors import DriveGone, UsageError
+from timekeep.core.errors import UsageError
 from timekeep.core.index.losses import describe as describe_lost
 from timekeep.core.index.rebuild import RebuildReport
 from timekeep.core.index.schema import index_id, open_index
 from timekeep.core.journaling import JournalView
 from timekeep.core.offline import record as reached
+from timekeep.core.offline.opening import offline_repository, out_of_reach
 from timekeep.core.repository import Repository
 from timekeep.core.repository import rebuild_index as _rebuild_index
 from timekeep.core.storage import layout as repo_layout
@@ -494,63 +498,11 @@ def missing_drive(path: str | Path) -> str | None:
     return absent(str(path), AgentPaths.from_platform().known_drives)
 
 
-def away_store(path: str | Path, passphrase_file: Path | None = None, interactive: bool = False) -> Path | None:
-    """The repository on this computer keeping the history of `path` while its drive is away (core/away), to
-    open in its place for reading while the drive is away; None when there is none, or when it is encrypted
-    and the drive's passphrase (from the usual sources, the terminal when `interactive`) is not given."""
-    from timekeep.core.away.store import exists, of_destination, unlock
-
-    found = of_destination(str(path))
-    source = unlocking.passphrase_source(passphrase_file, interactive=interactive)
-    return found if found is not None and exists(found) and unlock(found, source) else None
-
-
-def unlock_away_store(path: str | Path, passphrase_file: Path | None = None, interactive: bool = True) -> bool:
-    """When `path` is an away store (core/away), unlock it with its destination's key (through the copy of the
-    destination's key slots kept beside it) and say True; KeyNeeded (one line) when nothing given opens it.
-    False for any other repository."""
-    from timekeep.core.away import store
-    from timekeep.core.errors import KeyNeeded
-
-    if is_remote(path) or store.destination_id(Path(path)) is None or not store.exists(Path(path)):
-        return False
-    if not store.unlock(Path(path), unlocking.passphrase_source(passphrase_file, interactive=interactive)):
-        raise KeyNeeded(f"{path} keeps history for an encrypted backup; its passphrase (or recovery key) is needed")
-    return True
-
-
-def out_of_reach(path: str | Path) -> DriveGone | None:
-    """Why the bucket at `path` cannot be reached, after one quick request, when this computer can browse it
-    from its own index meanwhile (`open_offline`); None otherwise. Asks the server: not on the GUI thread."""
-    from timekeep.core.offline.opening import quick_look
-
-    return quick_look(locate(path)) if is_remote(path) else None
-
-
 def open_offline(path: str | Path, passphrase_file: Path | None = None, interactive: bool = False
                  ) -> Timekeep | None:
-    """The repository in the bucket at `path`, read-only from this computer's index of it, for browsing while
-    the bucket is out of reach (see timekeep.core.offline); None when this computer never reached it or holds
-    no index of it. Reading a version stored only in the bucket raises OutOfReach."""
-    from timekeep.core.offline.opening import open_offline as offline
-
-    if not is_remote(path):
-        return None
-    source = unlocking.passphrase_source(passphrase_file, interactive=interactive)
-    repo = offline(str(path), source)
+    """The bucket at `path` read-only from this computer's index while it is out of reach (core/offline)."""
+    repo = offline_repository(path, unlocking.passphrase_source(passphrase_file, interactive=interactive))
     return None if repo is None else Timekeep(repo)
-
-
-def away_summary(path: str | Path) -> str | None:
-    """What the away store of the repository at `path` holds (snapshots, size, cap), in words; None without one."""
-    from timekeep.core import settings
-    from timekeep.core.away import store
-
-    found = store.of_destination(str(path))
-    if found is None:
-        return None
-    cap = store.cap_from(settings.read_or_defaults(settings.default_file()), found)
-    return store.sentence(store.describe(found, cap))
 
 
 # --- the guard against mass damage, for the app and the CLI ----------------------------------------------------

@@ -21,7 +21,7 @@ from timekeep.core.offline.record import RECORD, recall
 from timekeep.core.repository import Repository
 from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.layout import CONFIG_NAME
-from timekeep.core.storage.location import RemoteRoot, backend_of
+from timekeep.core.storage.location import RemoteRoot, backend_of, is_remote, locate
 from timekeep.core.storage.s3_backend import S3Backend
 from timekeep.core.storage.s3_requests import S3Tuning
 
@@ -36,10 +36,14 @@ def offline_root(location: str) -> Path | None:
     return RemoteRoot(backend)
 
 
-def open_offline(location: str, source: PassphraseSource | None) -> Repository | None:
-    """The repository at `location` read from this computer's index, or None when this computer never reached
-    it or holds no index of it. An encrypted one is unlocked first (from `source`, through the key slots
-    copied beside the away stores); KeyNeeded/WrongKey in one line when that fails."""
+def offline_repository(path: str | Path, source: PassphraseSource | None) -> Repository | None:
+    """The repository in the bucket at `path` read from this computer's index, or None when it is no bucket,
+    or this computer never reached it or holds no index of it. An encrypted one is unlocked first (from
+    `source`, through the key slots copied beside the away stores); KeyNeeded/WrongKey in one line when that
+    fails. Reading a version stored only in the bucket raises OutOfReach."""
+    if not is_remote(path):
+        return None
+    location = str(path)
     root = offline_root(location)
     if root is None:
         return None
@@ -65,6 +69,12 @@ def _note(location: str, record: Path) -> str:
         when = "an unknown time"
     return (f"the bucket {location} is out of reach; showing this computer's index of it (last reached "
             f"{when}), read-only: versions stored only in the bucket cannot be read until it is back")
+
+
+def out_of_reach(path: str | Path) -> DriveGone | None:
+    """Why the bucket at `path` cannot be reached, after one quick request, when this computer can browse it
+    from its own index meanwhile (`offline_repository`); None otherwise. Asks the server: not on the GUI thread."""
+    return quick_look(locate(path)) if is_remote(path) else None
 
 
 LOOK = S3Tuning(max_requests=1, attempts=1, connect_timeout=5.0, read_timeout=20.0)
