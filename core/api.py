@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from timekeep.core import browsing, check, folders, key_export, rekeying, restoring, storing, thinning, unlocking
 from timekeep.core.away.store import for_reading as away_store
+from timekeep.core.away.store import of_destination as away_store_of
 from timekeep.core.away.store import summary_of as away_summary
 from timekeep.core.away.store import unlock_for_reading as unlock_away_store
 from timekeep.core.crypto import keys
@@ -65,11 +66,11 @@ if TYPE_CHECKING:
 ProgressCallback = Callable[[Progress], None]
 __all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
     "Argon2Params", "RebuildReport", "Timekeep", "add_recovery_key", "answer_notice", "atomic_write", "away_store",
-    "away_summary", "change_passphrase", "check_passphrase", "describe_lost", "encrypt_repository", "export_keys",
-    "forget_passphrase", "given_passphrase", "import_keys", "init_refusal", "init_repository", "is_encrypted",
-    "is_remote", "is_repository", "keep_new_passphrase", "key_slots", "locate", "make_private", "missing_drive",
-    "new_passphrase", "notice", "notice_due", "open_offline", "out_of_reach", "passphrase_given", "probe_location",
-    "rebuild_index", "remember_endpoint", "remember_notice", "remember_passphrase", "remove_key_slot",
+    "away_store_of", "away_summary", "change_passphrase", "check_passphrase", "describe_lost", "encrypt_repository",
+    "export_keys", "forget_passphrase", "given_passphrase", "import_keys", "init_refusal", "init_repository",
+    "is_encrypted", "is_remote", "is_repository", "keep_new_passphrase", "key_slots", "locate", "make_private",
+    "missing_drive", "new_passphrase", "notice", "notice_due", "open_offline", "out_of_reach", "passphrase_given",
+    "probe_location", "rebuild_index", "remember_endpoint", "remember_notice", "remember_passphrase", "remove_key_slot",
     "repository_id", "unlock", "unlock_away_store", "unlock_quietly", "unlock_with",
 ]
 

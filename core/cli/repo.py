@@ -118,14 +118,13 @@ def _offline(args: argparse.Namespace, path: str | Path, gone: DriveGone) -> Tim
     """The bucket is out of reach: its history as this computer's index holds it, read-only, and where the
     snapshots its away store kept meanwhile are read (a repository of its own). Without an index of it here,
     the bucket's own error."""
-    from timekeep.core.api import away_summary, open_offline
-    from timekeep.core.away.store import of_destination
+    from timekeep.core.api import away_store_of, away_summary, open_offline
 
     given = getattr(args, "passphrase_file", None)
     tk = open_offline(path, Path(given) if given else None, interactive=True)
     if tk is None:
         raise gone
-    kept, store = away_summary(path), of_destination(str(path))
+    kept, store = away_summary(path), away_store_of(str(path))
     if kept is not None and store is not None:
         print(f"timekeep: {kept}, not in this list: `timekeep --repo {store} snapshots` lists them",
               file=sys.stderr)
