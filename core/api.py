@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from timekeep.core import browsing, check, folders, key_export, rekeying, restoring, storing, thinning, unlocking
+from timekeep.core.away.store import for_reading as away_store
+from timekeep.core.away.store import of_destination as away_store_of
+from timekeep.core.away.store import summary_of as away_summary
+from timekeep.core.away.store import unlock_for_reading as unlock_away_store
 from timekeep.core.crypto import keys
 from timekeep.core.crypto.kdf import Argon2Params
 from timekeep.core.errors import UsageError
@@ -21,6 +25,8 @@ from timekeep.core.index.losses import describe as describe_lost
 from timekeep.core.index.rebuild import RebuildReport
 from timekeep.core.index.schema import index_id, open_index
 from timekeep.core.journaling import JournalView
+from timekeep.core.offline import record as reached
+from timekeep.core.offline.opening import offline_repository, out_of_reach
 from timekeep.core.repository import Repository
 from timekeep.core.repository import rebuild_index as _rebuild_index
 from timekeep.core.storage import layout as repo_layout
@@ -60,12 +66,12 @@ if TYPE_CHECKING:
 ProgressCallback = Callable[[Progress], None]
 __all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
     "Argon2Params", "RebuildReport", "Timekeep", "add_recovery_key", "answer_notice", "atomic_write", "away_store",
-    "away_summary", "change_passphrase", "check_passphrase", "describe_lost", "encrypt_repository", "export_keys",
-    "forget_passphrase", "given_passphrase", "import_keys", "init_refusal", "init_repository", "is_encrypted",
-    "is_remote", "is_repository", "keep_new_passphrase", "key_slots", "locate", "make_private", "missing_drive",
-    "new_passphrase", "notice", "notice_due", "passphrase_given", "probe_location", "rebuild_index",
-    "remember_endpoint", "remember_notice", "remember_passphrase", "remove_key_slot", "repository_id", "unlock",
-    "unlock_quietly", "unlock_with",
+    "away_store_of", "away_summary", "change_passphrase", "check_passphrase", "describe_lost", "encrypt_repository",
+    "export_keys", "forget_passphrase", "given_passphrase", "import_keys", "init_refusal", "init_repository",
+    "is_encrypted", "is_remote", "is_repository", "keep_new_passphrase", "key_slots", "locate", "make_private",
+    "missing_drive", "new_passphrase", "notice", "notice_due", "open_offline", "out_of_reach", "passphrase_given",
+    "probe_location", "rebuild_index", "remember_endpoint", "remember_notice", "remember_passphrase", "remove_key_slot",
+    "repository_id", "unlock", "unlock_away_store", "unlock_quietly", "unlock_with",
 ]
 
 
@@ -266,6 +272,7 @@ class Timekeep:
         folder or an S3 location (see `locate` for `endpoint`, remembered once an open with it succeeded)."""
         opened = cls(Repository.open(locate(path, endpoint), writer, progress))
         remember_endpoint(path, endpoint)
+        reached.remember(opened._repo.root, opened._repo.config)  # browsed from here if it goes out of reach
         return opened
 
     def close(self) -> None:
@@ -492,27 +499,11 @@ def missing_drive(path: str | Path) -> str | None:
     return absent(str(path), AgentPaths.from_platform().known_drives)
 
 
-def away_store(path: str | Path, passphrase_file: Path | None = None, interactive: bool = False) -> Path | None:
-    """The repository on this computer keeping the history of `path` while its drive is away (core/away), to
-    open in its place for reading while the drive is away; None when there is none, or when it is encrypted
-    and the drive's passphrase (from the usual sources, the terminal when `interactive`) is not given."""
-    from timekeep.core.away.store import exists, of_destination, unlock
-
-    found = None if is_remote(path) else of_destination(str(path))
-    source = unlocking.passphrase_source(passphrase_file, interactive=interactive)
-    return found if found is not None and exists(found) and unlock(found, source) else None
-
-
-def away_summary(path: str | Path) -> str | None:
-    """What the away store of the repository at `path` holds (snapshots, size, cap), in words; None without one."""
-    from timekeep.core import settings
-    from timekeep.core.away import store
-
-    found = None if is_remote(path) else store.of_destination(str(path))
-    if found is None:
-        return None
-    cap = store.cap_from(settings.read_or_defaults(settings.default_file()), found)
-    return store.sentence(store.describe(found, cap))
+def open_offline(path: str | Path, passphrase_file: Path | None = None, interactive: bool = False
+                 ) -> Timekeep | None:
+    """The bucket at `path` read-only from this computer's index while it is out of reach (core/offline)."""
+    repo = offline_repository(path, unlocking.passphrase_source(passphrase_file, interactive=interactive))
+    return None if repo is None else Timekeep(repo)
 
 
 # --- the guard against mass damage, for the app and the CLI ----------------------------------------------------

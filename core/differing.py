@@ -49,9 +49,15 @@ def _scan_live(repo: Repository, before: int, ends: Ends, path: bytes | None) ->
         if path is not None and not (is_inside(path, folder.path) or is_inside(folder.path, path)):
             continue
         scan = FolderScan(repo.db, folder.path, Excludes(folder.excludes), skipped.append,
-                          repository=identity(repo.root))
+                          repository=_folder_identity(repo))
         items = [item for item in scan.items() if path is None or is_inside(item.path, path)]
         earlier = between.paths_in_force(repo.db, [i.path for i in items if i.path not in ends], before)
         for item in items:
             start = ends[item.path][0] if item.path in ends else stored(earlier.get(item.path))
             ends[item.path] = (start, live(item.observed))
+
+
+def _folder_identity(repo: Repository) -> tuple[int, int] | None:
+    """The repository's own folder, left out of the scan; a bucket has none on this computer."""
+    local = repo.layout.store.local_folder
+    return None if local is None else identity(local)

@@ -111,6 +111,11 @@ class DriveGone(StorageError):
     """The backup drive was disconnected or failed under the writer (I/O errors, the device or mount gone)."""
 
 
+class OutOfReach(DriveGone):
+    """A bucket cannot be reached and what was asked needs it (a version stored only there, any change): its
+    history is still browsed from this computer's index, never written."""
+
+
 class ObjectMissing(StorageError):
     """An object the repository needs is not on its medium (a pack, a manifest, config.json)."""
 

@@ -25,9 +25,10 @@ from timekeep.core.api import (
     is_remote,
     is_repository,
     missing_drive,
+    open_offline,
     rebuild_index,
 )
-from timekeep.core.errors import IndexDamaged, IndexMissing, NothingChanged
+from timekeep.core.errors import IndexDamaged, IndexMissing, NothingChanged, TimekeepError
 from timekeep.core.types import CheckReport, CoalesceReport, FolderInfo, Progress, Retention, SnapshotInfo
 from timekeep.gui.key_jobs import is_empty, needs_unlocking
 from timekeep.gui.location import Location
@@ -107,8 +108,15 @@ def open_reader(path: Location) -> Timekeep | IndexTrouble | Locked:
 
 def open_away(path: Location) -> Timekeep | None:
     """While the drive is away: what the agent kept on this computer meanwhile (core/away), open for reading;
-    None when it kept nothing."""
-    found = None if is_remote(path) else away_store(path)
+    None when it kept nothing. A bucket out of reach: its history from this computer's index (core/offline),
+    where a version stored only in the bucket fails to preview in one line; None when this computer holds no
+    index of it or its key is not at hand."""
+    if is_remote(path):
+        try:
+            return open_offline(path)
+        except TimekeepError:
+            return None
+    found = away_store(path)
     return None if found is None else Timekeep.open(found)
 
 

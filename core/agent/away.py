@@ -7,7 +7,9 @@ time order, before any other storage time of it; the store is then removed.
 
 A destination gets an away store only when it can be kept as safely as the drive: an unencrypted one, or an
 encrypted one whose key this agent holds (it unlocked the drive since it started). Otherwise its changes wait
-for the drive as before, and the status says why. Drives only: a bucket out of reach keeps no away store.
+for the drive as before, and the status says why. A bucket out of reach is away as an unplugged drive is: its
+store is found by the repository id last seen there (by this agent, else as this computer remembers it,
+timekeep.core.offline), and its key slots are copied from the bucket when it is reached.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from timekeep.core.agent.destination import Destination, protected_by
 from timekeep.core.agent.executor import FAILURES
 from timekeep.core.agent.jobs import Job
 from timekeep.core.agent.messages import JobProgress, JobResult
-from timekeep.core.api import Timekeep, is_encrypted
+from timekeep.core.api import Timekeep, is_encrypted, locate
 from timekeep.core.away import keeping, moving, store
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.crypto.sealing import unlocked
@@ -34,8 +36,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def last_seen_in_bucket(agent: Agent, location: str) -> str | None:
+    """The id of the repository last seen in the bucket at `location`: by this agent's looks, else by any
+    open this computer made there."""
+    from timekeep.core.offline.record import recall
+
+    looks = agent.comings.buckets.looks.get(location)
+    if looks is not None and looks.repository_id is not None:
+        return looks.repository_id
+    found = recall(location)
+    return None if found is None else found.config.repository_id
+
+
 class AwayStores:
-    """Follows each drive destination's away store: journals into it, queues its storage times and its move."""
+    """Follows each destination's away store (a drive's or a bucket's): journals into it, queues its storage
+    times and its move."""
 
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
@@ -52,10 +67,12 @@ class AwayStores:
     def path_of(self, dest: Destination) -> Path | None:
         """The destination's away store, by its repository id (as last seen on the drive)."""
         rid = dest.presence.repository_id if dest.present else None  # absent: another repository may be there
-        if rid is None:
+        if rid is None and dest.remote:
+            rid = last_seen_in_bucket(self.agent, dest.key)
+        elif rid is None:
             known = self.agent.poller.known.get(Path(dest.key))
             rid = known[0] if known else None
-        return None if rid is None or dest.remote else store.path_for(rid)
+        return None if rid is None else store.path_for(rid)
 
     def cap(self, path: Path) -> int:
         return store.cap_from(self.agent.config.raw, path)
@@ -64,8 +81,6 @@ class AwayStores:
     def check(self) -> None:
         """After each drive poll: learn what the drives present are, queue the move of a drive come back."""
         for dest in self.agent.destinations.values():
-            if dest.remote:
-                continue
             if not dest.present:
                 self._move_tried.discard(dest.key)
                 self._looked.discard(dest.key)
@@ -94,8 +109,8 @@ class AwayStores:
         """Keep a copy of an encrypted drive's key slots, so its passphrase opens the away store (the CLI, the
         window) while the drive is away."""
         try:
-            store.mirror_slots(dest._drive(), path.name)
-        except OSError as err:
+            store.mirror_slots(locate(dest.path), path.name)
+        except FAILURES as err:
             log.warning("%s: cannot copy its key slots for its away store: %s", dest.key, err)
 
     def away(self) -> list[tuple[Destination, Path]]:

@@ -236,7 +236,8 @@ def back_up_now(repo: str | Path | None, cancel: threading.Event, socket: Path |
     if client is None:
         return None
     with client:
-        if repo is not None and not client.serves(repo):
+        status = client.status()
+        if repo is not None and not status.serves(repo) and not status.keeps_away(repo):
             return None
         return client.back_up(repo, cancel, on_started, on_progress)
 

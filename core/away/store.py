@@ -207,19 +207,59 @@ def unlock(path: Path, source: PassphraseSource | None = None) -> bool:
     return True
 
 
+def for_reading(path: str | Path, passphrase_file: Path | None = None, interactive: bool = False) -> Path | None:
+    """The away store keeping the history of the destination at `path` (a drive's folder, a bucket's location)
+    while it is away, to read in its place; None when there is none, or when it is encrypted and the
+    destination's passphrase (from the usual sources, the terminal when `interactive`) is not given."""
+    from timekeep.core import unlocking
+
+    found = of_destination(str(path))
+    source = unlocking.passphrase_source(passphrase_file, interactive=interactive)
+    return found if found is not None and exists(found) and unlock(found, source) else None
+
+
+def summary_of(path: str | Path) -> str | None:
+    """What the away store of the destination at `path` holds (snapshots, size, cap), in words; None without one."""
+    from timekeep.core import settings
+
+    found = of_destination(str(path))
+    if found is None:
+        return None
+    return sentence(describe(found, cap_from(settings.read_or_defaults(settings.default_file()), found)))
+
+
+def unlock_for_reading(path: str | Path, passphrase_file: Path | None = None, interactive: bool = True) -> bool:
+    """When `path` is an away store, unlock it with its destination's key (`unlock`, from the usual sources)
+    and say True; KeyNeeded (one line) when nothing given opens it. False for any other repository."""
+    from timekeep.core import unlocking
+    from timekeep.core.errors import KeyNeeded
+    from timekeep.core.storage.location import is_remote
+
+    if is_remote(path) or destination_id(Path(path)) is None or not exists(Path(path)):
+        return False
+    if not unlock(Path(path), unlocking.passphrase_source(passphrase_file, interactive=interactive)):
+        raise KeyNeeded(f"{path} keeps history for an encrypted backup; its passphrase (or recovery key) is needed")
+    return True
+
+
 def slots_home(destination: str) -> Path:
     """Where a copy of an encrypted destination's key slots is kept (`<id>.slots/keys/`): wrapped keys only, so
     its passphrase opens the away store while the drive is away, as it opens the drive."""
     return home() / f"{destination}.slots"
 
 
-def mirror_slots(drive: Path, destination: str) -> None:
-    """Copy the drive's key slot files (each written whole, then renamed) while the drive is there."""
+def mirror_slots(root: Path, destination: str) -> None:
+    """Copy the key slots of the repository at `root` (a drive's folder, a bucket's located root), each written
+    whole, then renamed, while it is there."""
+    from timekeep.core.storage.layout import Layout
+
+    medium = Layout(root).store
     target = slots_home(destination) / "keys"
     target.mkdir(parents=True, exist_ok=True, mode=0o700)
-    slots = {slot.name: slot for slot in (drive / "keys").glob("*.json")}
-    for name, slot in slots.items():
-        atomic_write(target / name, slot.read_bytes())
+    names = {found.name.rpartition("/")[2] for found in medium.list("keys/")}
+    slots = {name for name in names if name.endswith(".json") and not name.startswith(".")}
+    for name in slots:
+        atomic_write(target / name, medium.read(f"keys/{name}"))
     for gone in target.glob("*.json"):
         if gone.name not in slots:  # a slot removed from the drive (a passphrase changed) opens nothing here
             gone.unlink()

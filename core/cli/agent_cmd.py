@@ -17,6 +17,7 @@ from timekeep.core.cli.repo import REPO_ENV
 
 if TYPE_CHECKING:
     from timekeep.core.agent.messages import DestinationStatus, FolderStatus, Status
+    from timekeep.core.errors import DriveGone
 
 
 LOCKED_WITHOUT_AGENT = ("encrypted: give its passphrase ($TIMEKEEP_PASSPHRASE or --passphrase-file), or keep it in "
@@ -87,6 +88,38 @@ def _status_without_agent(args: argparse.Namespace) -> int:
 
 
 def _repository_status(repo: str) -> dict[str, Any]:
+    from timekeep.core.api import is_remote
+    from timekeep.core.errors import DriveGone
+
+    try:
+        return _reached_status(repo)
+    except DriveGone as gone:
+        if not is_remote(repo):
+            raise
+        return _offline_status(repo, gone)
+
+
+def _offline_status(repo: str, gone: DriveGone) -> dict[str, Any]:
+    """A bucket out of reach: its snapshots as this computer's index knows them (when no key is needed or one
+    is at hand without asking), and its away store."""
+    from timekeep.core.api import away_summary, open_offline
+    from timekeep.core.errors import TimekeepError
+    from timekeep.core.types import iso_utc
+
+    try:
+        reader = open_offline(repo)
+    except TimekeepError:
+        reader = None
+    snaps = []
+    if reader is not None:
+        with reader:
+            snaps = reader.snapshots()
+    return {"repository": repo, "present": False, "reason": str(gone), "away": away_summary(repo),
+            "snapshots": len(snaps) if reader is not None else None,
+            "latest": iso_utc(snaps[-1].time_ns) if snaps else None, "pending_paths": 0, "pending_bytes": 0}
+
+
+def _reached_status(repo: str) -> dict[str, Any]:
     from timekeep.core.api import Timekeep, away_summary, missing_drive, unlock
     from timekeep.core.errors import NotARepository, PassphraseUnavailable, WrongKey
     from timekeep.core.types import iso_utc

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from timekeep.core.errors import NotARepository, TimekeepError, UsageError
+from timekeep.core.errors import DriveGone, NotARepository, TimekeepError, UsageError
 
 if TYPE_CHECKING:
     from timekeep.core.api import Timekeep
@@ -64,15 +64,24 @@ def open_repo(args: argparse.Namespace, writer: bool = False, progress: Callable
 
 
 def _open(args: argparse.Namespace, writer: bool, progress: Callable[[Progress], None] | None) -> Timekeep:
-    from timekeep.core.api import (
-        Timekeep,  # here, not at the top: a backup through the agent never opens the repository
+    from timekeep.core.api import (  # here, not at the top: a backup through the agent never opens the repository
+        Timekeep,
+        is_remote,
+        out_of_reach,
     )
 
     path = repo_path(args)
+    unreachable = None if writer else out_of_reach(path)
+    if unreachable is not None:  # one quick look says so: the retries of a full open would only make it wait
+        return _offline(args, path, unreachable)
     try:
         unlock(args, path)
         tk = Timekeep.open(path, writer=writer, progress=progress)
         remember_endpoint(args, path)
+    except DriveGone as gone:
+        if writer or not is_remote(path):
+            raise
+        return _offline(args, path, gone)
     except NotARepository:
         from timekeep.core.api import missing_drive
 
@@ -105,6 +114,23 @@ def _away_store(args: argparse.Namespace, path: str | Path, absent: str) -> Time
     return Timekeep.open(found)
 
 
+def _offline(args: argparse.Namespace, path: str | Path, gone: DriveGone) -> Timekeep:
+    """The bucket is out of reach: its history as this computer's index holds it, read-only, and where the
+    snapshots its away store kept meanwhile are read (a repository of its own). Without an index of it here,
+    the bucket's own error."""
+    from timekeep.core.api import away_store_of, away_summary, open_offline
+
+    given = getattr(args, "passphrase_file", None)
+    tk = open_offline(path, Path(given) if given else None, interactive=True)
+    if tk is None:
+        raise gone
+    kept, store = away_summary(path), away_store_of(str(path))
+    if kept is not None and store is not None:
+        print(f"timekeep: {kept}, not in this list: `timekeep --repo {store} snapshots` lists them",
+              file=sys.stderr)
+    return tk
+
+
 def remember_endpoint(args: argparse.Namespace, root: str | Path) -> None:
     """An --endpoint that just opened an S3 repository is the one later commands, the agent and the window use."""
     from timekeep.core.api import remember_endpoint as remember
@@ -116,9 +142,11 @@ def unlock(args: argparse.Namespace, path: str | Path) -> None:
     """Unlock an encrypted repository before anything reads its drive ($TIMEKEEP_PASSPHRASE, --passphrase-file,
     the keyring, the terminal); nothing for an unencrypted one."""
     from timekeep.core.api import unlock as unlock_repository
+    from timekeep.core.api import unlock_away_store
 
     given = getattr(args, "passphrase_file", None)
-    unlock_repository(path, Path(given) if given else None)
+    if not unlock_away_store(path, Path(given) if given else None):
+        unlock_repository(path, Path(given) if given else None)
 
 
 def state_folder() -> Path:
