@@ -358,13 +358,12 @@ class Status:
 
     def keeps_away(self, repo: str | Path) -> bool:
         """Whether `repo` is one of the agent's destinations, away, whose history it keeps on this computer
-        meanwhile: a storage time of it asked for goes there (core/agent/away.py)."""
+        meanwhile: a storage time of it asked for goes there (the agent publishes its own rule as keeps_here)."""
         try:
             wanted = key_of(repo)
         except UsageError:
             return False
-        return any(d.path == wanted and not d.present and d.away and not d.away.startswith("none kept")
-                   for d in self.destinations)
+        return any(d.path == wanted and d.keeps_here for d in self.destinations)
 
     def to_wire(self) -> Wire:
         plain = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
