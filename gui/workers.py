@@ -125,7 +125,7 @@ class WorkerPool(QObject):
 
     def _settle(self, worker: Worker, callback: Callable[[Any], object] | None, value: Any) -> None:
         self._active.discard(worker)
-        if callback is not None:
+        if callback is not None and still_there(callback):
             callback(value)
 
     @property
@@ -144,6 +144,13 @@ class WorkerPool(QObject):
         for lane in lanes:
             Shiboken.delete(lane)  # the pool's destructor joins its idle thread
         return done
+
+
+def still_there(callback: Callable[..., object]) -> bool:
+    """Whether the Qt object a callback is a method of still exists: an answer arriving after its window
+    was closed (a job outlives the widget that asked) is dropped instead of touching a deleted object."""
+    owner = getattr(callback, "__self__", None)
+    return not isinstance(owner, QObject) or Shiboken.isValid(owner)
 
 
 def _name(fn: Callable[..., object]) -> str:
@@ -192,5 +199,5 @@ class LatestOnly(Generic[T]):
         waiting, self._waiting = self._waiting, None
         if waiting is not None:
             waiting()
-        elif serial == self.serial:
+        elif serial == self.serial and still_there(callback):
             callback(value)
