@@ -71,7 +71,8 @@ def bucket(server: Rclone) -> Iterator[str]:
     yield f"s3://{S3Server('rclone', server.endpoint).new_bucket()}/laptop"
 
 
-@pytest.mark.parametrize("encryption", ["none", "repokey"])
+# encrypted only: the plain bucket's away store, move and offline reads are the stale-index and kill tests' below
+@pytest.mark.parametrize("encryption", ["repokey"])
 def test_a_bucket_out_of_reach_keeps_history_here_browses_offline_and_gets_it_back(
         tmp_path: Path, server: Rclone, env: dict[str, str], bucket: str, encryption: str) -> None:
     src = tmp_path / "src"
