@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
@@ -86,3 +88,12 @@ def test_installed_packages_claim_no_generic_names() -> None:
     folders = {"timekeep." + ".".join(init.parent.relative_to(ROOT).parts)
                for top in ("core", "gui") for init in (ROOT / top).rglob("__init__.py")}
     assert folders <= listed
+
+
+def test_a_drive_command_does_not_load_the_s3_client() -> None:
+    """boto3 takes about 0.1 s to import: every command on a drive paid it when the offline open imported the
+    S3 backend at the top of a module the facade loads. It loads when a bucket is used, not before."""
+    code = ("import sys, timekeep.core.api, timekeep.core.cli.main; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'boto3'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

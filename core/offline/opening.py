@@ -22,7 +22,6 @@ from timekeep.core.repository import Repository
 from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.layout import CONFIG_NAME
 from timekeep.core.storage.location import RemoteRoot, backend_of, is_remote, locate
-from timekeep.core.storage.s3_backend import S3Backend
 from timekeep.core.storage.s3_requests import S3Tuning
 
 
@@ -84,6 +83,10 @@ def quick_look(root: Path) -> DriveGone | None:
     """Why the bucket at `root` cannot be reached, after one quick request (one attempt, short timeouts), when
     this computer could browse it offline; None otherwise (reached, a folder, or never reached from here: the
     ordinary open then says what is wrong, after its retries). A reader offline need not wait through them."""
+    if not isinstance(root, RemoteRoot):
+        return None
+    from timekeep.core.storage.s3_backend import S3Backend  # here: boto3 would add 0.1 s to every drive command
+
     backend = backend_of(root)
     if not isinstance(backend, S3Backend) or recall(backend.where) is None:
         return None
