@@ -350,20 +350,19 @@ class Status:
     def serves(self, repo: str | Path) -> bool:
         """Whether `repo` is one of the agent's destinations and connected: the one test of whether a storage
         time of it can be asked of the agent."""
-        try:
-            wanted = key_of(repo)
-        except UsageError:  # not a location at all: no destination of the agent's
-            return False
-        return any(d.path == wanted and d.present for d in self.destinations)
+        return any(d.present for d in self._named(repo))
 
     def keeps_away(self, repo: str | Path) -> bool:
         """Whether `repo` is one of the agent's destinations, away, whose history it keeps on this computer
         meanwhile: a storage time of it asked for goes there (the agent publishes its own rule as keeps_here)."""
+        return any(d.keeps_here for d in self._named(repo))
+
+    def _named(self, repo: str | Path) -> list[DestinationStatus]:
         try:
             wanted = key_of(repo)
-        except UsageError:
-            return False
-        return any(d.path == wanted and d.keeps_here for d in self.destinations)
+        except UsageError:  # not a location at all: no destination of the agent's
+            return []
+        return [d for d in self.destinations if d.path == wanted]
 
     def to_wire(self) -> Wire:
         plain = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
