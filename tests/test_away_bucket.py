@@ -66,6 +66,13 @@ def snapshots(env: dict[str, str], repo: str) -> tuple[list[dict[str, object]], 
     return json.loads(done.stdout), done.stderr
 
 
+def lose_the_server(client: AgentClient, bucket: str, server: Rclone) -> None:
+    """The agent's first storage time lands in the bucket, then the server goes and the agent notices."""
+    wait_for(lambda: ours(client, bucket).snapshots == 1, 60, what="the first storage time, in the bucket")
+    server.kill()
+    wait_for(lambda: not ours(client, bucket).present, 30, what="the agent to notice the server is gone")
+
+
 @pytest.fixture
 def bucket(server: Rclone) -> Iterator[str]:
     yield f"s3://{S3Server('rclone', server.endpoint).new_bucket()}/laptop"
@@ -87,9 +94,7 @@ def test_a_bucket_out_of_reach_keeps_history_here_browses_offline_and_gets_it_ba
         client = AgentClient.connect(paths.socket, timeout=30)
         assert client is not None
         with client:
-            wait_for(lambda: ours(client, bucket).snapshots == 1, 60, what="the first storage time, in the bucket")
-            server.kill()
-            wait_for(lambda: not ours(client, bucket).present, 30, what="the agent to notice the server is gone")
+            lose_the_server(client, bucket, server)
             for i in range(2):
                 states.append(keep_away(env, bucket, src, i, b"new %d" % i))
             store = away_store(env)
@@ -202,9 +207,7 @@ def test_a_move_onto_the_bucket_killed_midway_is_finished_by_the_next_agent_with
         client = AgentClient.connect(paths.socket, timeout=30)
         assert client is not None
         with client:
-            wait_for(lambda: ours(client, bucket).snapshots == 1, 60, what="the first storage time, in the bucket")
-            server.kill()
-            wait_for(lambda: not ours(client, bucket).present, 30, what="the agent to notice the server is gone")
+            lose_the_server(client, bucket, server)
             states = [keep_away(env, bucket, src, 0, b"small"), keep_away(env, bucket, src, 1, os.urandom(12 << 20))]
         store = away_store(env)
         assert store is not None
