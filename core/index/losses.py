@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Sequence
+from typing import TypeVar
 
 from peewee import SqliteDatabase
 
@@ -17,9 +19,11 @@ from timekeep.core.restore.combine import ChunkSource
 from timekeep.core.restore.plan import overlay
 from timekeep.core.types import Lost
 
+T = TypeVar("T")
 
-def _batches(items: list[bytes], size: int = 500) -> list[list[bytes]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+
+def _batches(items: Sequence[T], size: int = SQL_BATCH) -> list[list[T]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 def lost(db: SqliteDatabase, bad: dict[bytes, str]) -> list[Lost]:
@@ -58,8 +62,7 @@ def to_store_again(db: SqliteDatabase) -> set[bytes]:
     # them, at every backup (15 ms at 10,000 files, growing with the repository, not the work)
     lost = [int(i) for (i,) in db.execute_sql("SELECT id FROM pack WHERE state != 'ok'")]
     paths: set[bytes] = set()
-    for start in range(0, len(lost), SQL_BATCH):
-        batch = lost[start : start + SQL_BATCH]
+    for batch in _batches(lost):
         paths.update(bytes(p) for (p,) in db.execute_sql(
             "SELECT DISTINCT f.path FROM chunk c JOIN extent e ON e.chunk_id = c.id JOIN version v ON v.id = "
             f"e.version_id JOIN file f ON f.id = v.file_id WHERE c.pack_id IN ({','.join('?' * len(batch))})",
