@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 
 from peewee import SqliteDatabase
 
@@ -63,11 +63,14 @@ class JournalView:
         return journal.changed_under(self._db, folder)
 
     def reconcile(self, folders: Iterable[FolderInfo], cancel: threading.Event | None = None,
-                  now_ns: int = 0) -> int:
-        """Scan the folders (metadata only) and journal whatever differs from the index; returns how many."""
+                  now_ns: int = 0, parts: Mapping[bytes, Collection[bytes]] | None = None) -> int:
+        """Scan the folders (metadata only) and journal whatever differs from the index; returns how many.
+        A folder named in `parts` is scanned only there: at and below each of its sub-folders listed."""
         db, stop, total = self._writable(), cancel or threading.Event(), 0
         for folder in folders:
-            total += _record(db, folder.path, _differing(db, folder, stop), now_ns)
+            within = None if parts is None else parts.get(folder.path)
+            found = _differing(db, folder, stop) if within is None else _differing_within(db, folder, within, stop)
+            total += _record(db, folder.path, found, now_ns)
         return total
 
 
@@ -79,6 +82,19 @@ def _differing(db: SqliteDatabase, folder: FolderInfo, cancel: threading.Event) 
         return
     scan = FolderScan(db, folder.path, Excludes(folder.excludes), lambda error: None)
     for item in scan.items():
+        if cancel.is_set():
+            raise BackupCancelled("reconciliation cancelled; the journal keeps what it found so far")
+        yield item.path
+
+
+def _differing_within(db: SqliteDatabase, folder: FolderInfo, tops: Collection[bytes],
+                      cancel: threading.Event) -> Iterator[bytes]:
+    """As `_differing`, at and below each of `tops` only: the parts of a folder no watch covers."""
+    if queries.file_id(db, folder.path) is None:
+        yield folder.path
+        return
+    scan = FolderScan(db, folder.path, Excludes(folder.excludes), lambda error: None)
+    for item in scan.subtree_items(tops):
         if cancel.is_set():
             raise BackupCancelled("reconciliation cancelled; the journal keeps what it found so far")
         yield item.path
@@ -97,8 +113,3 @@ def _record(db: SqliteDatabase, root: bytes, paths: Iterable[bytes], now_ns: int
             batch = []
     journal.record(db, batch, max(now_ns, time.time_ns()))
     return count + len(batch)
-
-
-def selected(folders: Iterable[FolderInfo], roots: Collection[bytes] | None) -> list[FolderInfo]:
-    return [f for f in folders if roots is None or f.path in roots]
-

@@ -138,7 +138,8 @@ def test_while_away_the_command_line_reads_the_snapshots_kept_on_this_computer(t
                       what="an away snapshot")
             run.idle()
     # an encrypted store opens with the drive's passphrase, through the copy of its key slots the agent kept
-    env = child_env(PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    env = child_env(PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+                    XDG_RUNTIME_DIR=str(short_runtime_dir()))  # where no agent listens, whatever runs on the machine
     listed = cli(env, "--repo", str(repo), "snapshots", "--json")
     assert listed.returncode == 0, listed.stderr
     assert [s["trigger"] for s in json.loads(listed.stdout)] == ["away", "away"]

@@ -3,12 +3,13 @@ which journaled paths a storage time must name."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from timekeep.core.watch.debounce import Seen, debounce_wait, dirty_paths, last_event, merge_seen, needed, split_quiet
-from timekeep.core.watch.limits import count_dirs, plan_watches, read_limit
+from timekeep.core.watch.limits import count_dirs, cover, plan_watches, read_limit
 
 
 @pytest.mark.parametrize(("kind", "src", "dest", "expected"), [
@@ -81,6 +82,41 @@ def test_plan_watches(counts: dict[bytes, int], limit: int | None, watched: tupl
     assert plan.watched == watched
     assert set(plan.fallback) == fallback
     assert all("max_user_watches" in message for message in plan.fallback.values())
+
+
+TREE_COUNTS = {  # a folder's sub-folders with their directory counts
+    b"/h": {b"/h/a": 1, b"/h/b": 3, b"/h/big": 50},
+    b"/h/big": {b"/h/big/p": 10, b"/h/big/q": 39},
+    b"/h/big/q": {b"/h/big/q/r": 38},
+}
+
+
+def tree_children(folder: bytes, stop_after: int) -> dict[bytes, int]:
+    return {sub: min(n, stop_after + 1) for sub, n in TREE_COUNTS.get(folder, {}).items()}
+
+
+@pytest.mark.parametrize(("allowed", "slots", "nodes", "whole"), [
+    # the largest sub-folders that fit first (b, a), then down into what does not (big: p fits, q does not;
+    # q and r each watched alone with what is left)
+    (20, 12, (b"/h", b"/h/big", b"/h/big/q", b"/h/big/q/r"), (b"/h/b", b"/h/a", b"/h/big/p")),
+    (5, 12, (b"/h",), (b"/h/b", b"/h/a")),  # whole sub-folders before descending: no watch left for big
+    (3, 12, (b"/h", b"/h/b"), (b"/h/a",)),  # b (3) no longer fits beside home's own watch: watched alone
+    (20, 3, (b"/h",), (b"/h/b", b"/h/a")),  # three watch calls: home, b, a
+])
+def test_a_folder_too_big_is_covered_in_part(allowed: int, slots: int, nodes: tuple[bytes, ...],
+                                             whole: tuple[bytes, ...]) -> None:
+    part, taken = cover(b"/h", allowed, tree_children, slots)
+    assert (part.nodes, part.whole) == (nodes, whole)
+    assert taken <= allowed
+    assert taken == len(nodes) + sum(TREE_COUNTS[os.path.dirname(w)][w] for w in whole)
+
+
+def test_the_plan_covers_in_part_only_with_what_whole_folders_leave() -> None:
+    plan = plan_watches({b"/small": 4, b"/h": 54}, 32, children=tree_children)  # our share: 24
+    assert plan.watched == (b"/small",)
+    assert plan.partial[b"/h"] == cover(b"/h", 20, tree_children)[0]
+    assert "3 of its sub-folders are watched whole and 4 folder by folder" in plan.fallback[b"/h"]
+    assert plan_watches({b"/h": 54}, 32).partial == {}  # without a way to see sub-folders: scanned whole
 
 
 def test_limit_and_directory_count(tmp_path: Path) -> None:

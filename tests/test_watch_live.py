@@ -184,6 +184,36 @@ def test_a_folder_too_big_to_watch_falls_back_to_scans(tmp_path: Path, src: Path
     check_against_full_scan(tmp_path, repo, src, result, copy)
 
 
+def test_a_folder_too_big_to_watch_is_watched_in_part_and_only_the_rest_scanned(tmp_path: Path) -> None:
+    src = tmp_path / "home"
+    make_tree(src, {"top.txt": b"top", "a": {"x.txt": b"x"}, "b": {"y.txt": b"y"},
+                    "big": {f"d{i}": {"f.txt": f"file {i}".encode()} for i in range(6)}})  # 10 folders
+    limit = tmp_path / "max_user_watches"
+    limit.write_text("8\n")  # our share is 6 watches
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    root, big = os.fsencode(src), os.fsencode(src / "big")
+    with InProcess(agent_config(repo), limit_file=limit) as run:
+        plan = run.agent.watcher.plan
+        part = plan.partial[root]
+        assert plan.watched == () and "rest is scanned at each backup" in plan.fallback[root]
+        assert part.nodes == (root, big)  # watched alone: home's own entries, and big's
+        assert part.whole == (os.fsencode(src / "a"), os.fsencode(src / "b"), big + b"/d0", big + b"/d1")
+        assert part.uncovered() == [big + b"/d2", big + b"/d3", big + b"/d4", big + b"/d5"]
+        (src / "a" / "x.txt").write_bytes(b"seen by a watch")
+        run.sees(repo, {os.fsencode(src / "a" / "x.txt")})
+        (src / "big" / "d3" / "f.txt").write_bytes(b"in no watch: found by the scan of what is left out")
+        (src / "big" / "new").mkdir()  # seen by big's own watch; what it holds is in no watch
+        run.sees(repo, {big + b"/new"})
+        (src / "big" / "new" / "z.txt").write_bytes(b"in a folder made after the plan")
+        run.idle()
+        assert big + b"/new" in part.uncovered()
+        copy = oracle_copy(tmp_path, repo)
+        result = run.backup()
+    assert snapshot_of(result).files_read == 3
+    check_against_full_scan(tmp_path, repo, src, result, copy)
+
+
 def test_a_folder_added_while_running_is_watched_and_stored_whole(tmp_path: Path, src: Path) -> None:
     repo = new_repo(tmp_path, src)
     backup(repo)

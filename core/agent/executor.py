@@ -108,8 +108,7 @@ class Executor:
         if self.before_storage is not None:
             self.before_storage(dest, job)
         self.host.flush()
-        unwatched = [root for root in dest.folders if root not in self.host.watcher.plan.watched]
-        scan_first = None if dest.needs_reconcile else unwatched
+        scan_first = None if dest.needs_reconcile else self.host.watcher.to_scan(dest.folders)
         dest.needs_reconcile = False
         try:
             outcome = storage_time(dest.path, job.trigger, explicit=job.explicit, scan_first=scan_first,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from timekeep.core.agent.where import Where
 from timekeep.core.api import Timekeep
 from timekeep.core.errors import NothingChanged
-from timekeep.core.journaling import selected
+from timekeep.core.paths import is_inside
 from timekeep.core.types import CoalesceReport, FileError, Progress, SnapshotInfo
 from timekeep.core.watch.debounce import needed
 
@@ -36,8 +36,15 @@ class Outcome:
 
 
 def reconcile(tk: Timekeep, roots: Collection[bytes] | None = None, cancel: threading.Event | None = None) -> int:
-    """Scan the protected folders (only `roots` when given) and journal whatever differs; returns how many."""
-    return tk.journal.reconcile(selected(tk.folders(), roots), cancel, time.time_ns())
+    """Scan the protected folders (only `roots` when given: protected folders, scanned whole, or folders inside
+    them, scanned at and below) and journal whatever differs; returns how many."""
+    folders = tk.folders()
+    if roots is None:
+        return tk.journal.reconcile(folders, cancel, time.time_ns())
+    parts = {f.path: [p for p in roots if is_inside(p, f.path) and p != f.path] for f in folders}
+    chosen = [f for f in folders if f.path in roots or parts[f.path]]
+    return tk.journal.reconcile(chosen, cancel, time.time_ns(),
+                                {path: within for path, within in parts.items() if path not in roots and within})
 
 
 def storage_time(path: Where, trigger: str, *, explicit: bool, scan_first: Collection[bytes] | None = (),

@@ -102,6 +102,17 @@ class FolderScan:
                 yield from self._compare(*root)
             yield from self._dirty(path, walked)
 
+    def subtree_items(self, tops: Iterable[bytes]) -> Iterator[ScanItem]:
+        """Everything at and below each of `tops` (folders inside the root) that differs from the index: the
+        metadata scan of the parts of a folder that no watch covers."""
+        if self._root() is None:
+            return
+        self._seen = set()
+        for top in sorted(t for t in tops if self._protects(t) and t != self.root):
+            yield from self._exact(top)
+            if os.path.isdir(top) and not os.path.islink(top):
+                yield from self._walk(top)
+
     def exact_items(self, dirty: Iterable[bytes], root: tuple[Observed, VersionRow | None]) -> Iterator[ScanItem]:
         """Each journaled path and the folders above it, compared one by one; no folder is walked, whatever
         the index holds: an away store (timekeep.core.away) keeps what changed, never a copy of the rest."""

@@ -36,7 +36,17 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from timekeep.core.index.moves import after_creation, after_move
 from timekeep.core.watch.debounce import Seen, dirty_paths, seen_again
-from timekeep.core.watch.limits import LIMIT_FILE, RESERVE, WatchPlan, budget, count_dirs, plan_watches, read_limit
+from timekeep.core.watch.limits import (
+    LIMIT_FILE,
+    RESERVE,
+    Cover,
+    WatchPlan,
+    budget,
+    child_dirs,
+    count_dirs,
+    plan_watches,
+    read_limit,
+)
 
 # Everything that changes what a snapshot would store. Synthesized parent "modified" events are left out
 # (dirty_paths adds parents itself), and so are opens and read-only closes, which change nothing.
@@ -154,7 +164,8 @@ class _OverflowSpy(logging.Handler):
 
 
 class FolderWatcher:
-    """Watches folders recursively within the watch limit; the rest are left to periodic scans."""
+    """Watches folders recursively within the watch limit; a folder too big is watched in part, and what no
+    watch covers is left to scans at each storage time."""
 
     def __init__(self, buffer: EventBuffer, limit_file: Path = LIMIT_FILE, reserve: float = RESERVE,
                  observer_factory: Callable[[], BaseObserver] = default_observer) -> None:
@@ -164,7 +175,8 @@ class FolderWatcher:
         self.observer = observer_factory()
         self.handler = _Handler(buffer)
         self.spy = _OverflowSpy(buffer)
-        self.watches: dict[bytes, ObservedWatch] = {}
+        self.watches: dict[bytes, list[ObservedWatch]] = {}  # by protected folder: one, or a cover's several
+        self.covers: dict[bytes, Cover] = {}  # the protected folders watched in part, by what
         self.dir_counts: dict[bytes, int] = {}
         self.plan = WatchPlan()
         self._started = False
@@ -182,21 +194,45 @@ class FolderWatcher:
             self._started = False
 
     def watch(self, roots: Collection[bytes]) -> WatchPlan:
-        """Watch exactly `roots` (existing watches are kept); returns which are watched and which fall back."""
+        """Watch exactly `roots` (existing watches are kept); returns which are watched whole, which in part and
+        which fall back to scans."""
         for root in set(self.watches) - set(roots):
             self._unwatch(root)
         self.dir_counts = {r: self._count(r) for r in roots if os.path.isdir(r)}
-        plan = plan_watches(self.dir_counts, read_limit(self.limit_file), self.reserve)
-        fallback = dict(plan.fallback)
-        for root in set(self.watches) - set(plan.watched):
-            self._unwatch(root)
+        plan = plan_watches(self.dir_counts, read_limit(self.limit_file), self.reserve, child_dirs)
+        fallback, partial = dict(plan.fallback), dict(plan.partial)
+        for root in list(self.watches):  # kept only when watched the same way as before
+            before, after = self.covers.get(root), None if root in plan.watched else partial.get(root, root)
+            if before != after:
+                self._unwatch(root)
         for root in plan.watched:
-            problem = self._schedule(root) if root not in self.watches else None
+            problem = self._schedule(root, [(root, True)]) if root not in self.watches else None
             if problem is not None:
                 fallback[root] = problem
+        for root, part in partial.items():
+            if root in self.watches:
+                continue
+            problem = self._schedule(root, [*((n, False) for n in part.nodes), *((w, True) for w in part.whole)])
+            if problem is None:
+                self.covers[root] = part
+            else:
+                fallback[root] = problem
+                del partial[root]
         missing = {r: MISSING for r in roots if r not in self.dir_counts}
-        self.plan = WatchPlan(tuple(r for r in plan.watched if r in self.watches), {**fallback, **missing})
+        self.plan = WatchPlan(tuple(r for r in plan.watched if r in self.watches), {**fallback, **missing},
+                              {r: p for r, p in partial.items() if r in self.watches})
         return self.plan
+
+    def to_scan(self, roots: Collection[bytes]) -> list[bytes]:
+        """What a storage time of `roots` must scan for want of watches: each folder not watched at all, and
+        what the cover of one watched in part leaves out."""
+        found: list[bytes] = []
+        for root in roots:
+            if root in self.plan.partial:
+                found.extend(self.plan.partial[root].uncovered())
+            elif root not in self.plan.watched:
+                found.append(root)
+        return found
 
     def _count(self, root: bytes) -> int:
         if root in self.dir_counts:
@@ -204,21 +240,25 @@ class FolderWatcher:
         allowed = budget(read_limit(self.limit_file), self.reserve)
         return count_dirs(root, stop_after=allowed)
 
-    def _schedule(self, root: bytes) -> str | None:
-        """Start watching `root`; a reason to fall back to scans if the kernel refuses."""
+    def _schedule(self, root: bytes, paths: list[tuple[bytes, bool]]) -> str | None:
+        """Start watching `root` through `paths` (each with or without what is below it); a reason to fall back
+        to scans if the kernel refuses, and then none of them is kept."""
+        self.watches[root] = []
         try:
-            self.watches[root] = self.observer.schedule(self.handler, os.fsdecode(root), recursive=True,
-                                                        event_filter=EVENT_FILTER)
+            for path, recursive in paths:
+                self.watches[root].append(self.observer.schedule(self.handler, os.fsdecode(path), recursive=recursive,
+                                                                 event_filter=EVENT_FILTER))
         except OSError as err:
             log.warning("cannot watch %s: %s", os.fsdecode(root), err)
+            self._unwatch(root)
             if err.errno == errno.ENOSPC:
                 return f"{os.fsdecode(root)}: the file watch limit is reached; it is scanned at each backup"
             return f"{os.fsdecode(root)} cannot be watched ({err.strerror or err}); it is scanned instead"
         return None
 
     def _unwatch(self, root: bytes) -> None:
-        watch = self.watches.pop(root, None)
-        if watch is not None:
+        self.covers.pop(root, None)
+        for watch in self.watches.pop(root, []):
             try:
                 self.observer.unschedule(watch)
             except (KeyError, OSError) as err:  # its emitter already stopped with a deleted folder
@@ -232,7 +272,7 @@ class FolderWatcher:
         """Watched folders whose watch stopped (the folder was deleted or moved away); they are dropped so
         the next `watch` call can try again, and their events since may be lost."""
         alive = {e.watch for e in self.observer.emitters if e.is_alive()}
-        gone = [root for root, watch in self.watches.items() if watch not in alive]
+        gone = [root for root, watches in self.watches.items() if any(w not in alive for w in watches)]
         for root in gone:
             self._unwatch(root)
             self.dir_counts.pop(root, None)
