@@ -259,13 +259,14 @@ class Backup:
             self._commit()
         if self.progress is not None and now - self._last_progress >= TICK_SECONDS:
             self._last_progress = now
-            self.progress(self._progress("store"))
+            self.progress(self._progress("store", now))
 
-    def _progress(self, phase: Literal["store", "commit"]) -> Progress:
-        """Bytes count finished files whole and the big files being read as far as their readers got."""
+    def _progress(self, phase: Literal["store", "commit"], now: float | None = None) -> Progress:
+        """Bytes count finished files whole and the big files being read as far as their readers got; the time
+        is the one the report was decided at."""
         t = self.tally
         return Progress(phase, t.reads_done, t.to_read, t.bytes_read + self.ctx.flow.total(), t.bytes_total,
-                        time.monotonic() - self._started)
+                        (time.monotonic() if now is None else now) - self._started)
 
     def _commit(self, final: bool = False) -> None:
         packs = self.store.seal()
