@@ -38,13 +38,13 @@ MOVE_MS = 8
 HEARTBEAT_MS = 1
 
 
-def make_history(work: Path, count: int) -> tuple[Path, Path]:
-    """A protected folder of 200 small files and the log file, backed up once, then `count` snapshots."""
+def make_history(work: Path, count: int, files: int = 200) -> tuple[Path, Path]:
+    """A protected folder of `files` small files and the log file, backed up once, then `count` snapshots."""
     from timekeep.core.api import Timekeep, init_repository
 
     src = work / "Documents"
     src.mkdir(parents=True)
-    for i in range(200):
+    for i in range(files):
         (src / f"note {i:03}.txt").write_text(f"note {i}\n" * 10)
     (src / LOG).write_bytes(b"")
     repo = work / "drive" / "Timekeep" / "repo"
@@ -129,6 +129,8 @@ class Figures:
     paint_median_ms: float
     paint_max_ms: float
     paints: int
+    arrival_median_ms: float
+    arrival_max_ms: float
     listings: int
     most_listings_at_once: int
     engine_calls_on_gui_thread: int
@@ -144,7 +146,18 @@ def spin(app: Any, condition: Callable[[], bool], timeout_s: float = 60.0) -> No
         time.sleep(0.002)  # a bench driving a real event loop, not a test waiting
 
 
-def measure(count: int, work: Path) -> Figures:
+def timed(record: list[float], real: Callable[..., Any]) -> Callable[..., Any]:
+    """`real`, with the time each call took appended to `record`."""
+    def call(*args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return real(*args)
+        finally:
+            record.append(time.perf_counter() - started)
+    return call
+
+
+def measure(count: int, work: Path, files: int = 200) -> Figures:
     from PySide6.QtCore import QPointF, Qt, QTimer
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
@@ -153,7 +166,7 @@ def measure(count: int, work: Path) -> Figures:
     from timekeep.gui.prompts import ScriptedPrompts
     from timekeep.gui.settings import AppPaths, AppSettings
 
-    repo, src = make_history(work, count)
+    repo, src = make_history(work, count, files)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     tk_app = TimekeepApp(AppPaths(work / "config", work / "cache", work / "no-agent.sock", work / "state"),
                          ScriptedPrompts(), AppSettings(repository=str(repo)), tray=False)
@@ -180,6 +193,8 @@ def measure(count: int, work: Path) -> Figures:
         paints.append(time.perf_counter() - started)
 
     timeline.paintEvent = timed_paint  # type: ignore[method-assign]
+    arrivals: list[float] = []  # a listing's arrival: the folder view updated on the GUI thread
+    window.browser._tree_loaded = timed(arrivals, window.browser._tree_loaded)  # type: ignore[method-assign]
     xs = timeline.tick_xs()
     y = 14.0
     steps = max(2, int(xs[-1] - xs[0]))  # one move per pixel, as a slow steady hand
@@ -228,13 +243,15 @@ def measure(count: int, work: Path) -> Figures:
     return Figures(count + 1, len(move_times), len(passed), max(gaps) * 1000,
                    statistics.quantiles(gaps, n=100)[98] * 1000, statistics.median(move_times) * 1000,
                    max(move_times) * 1000, statistics.median(paints) * 1000 if paints else 0.0,
-                   max(paints, default=0.0) * 1000, len(paints), spy.listings, spy.most_listings_at_once,
+                   max(paints, default=0.0) * 1000, len(paints), statistics.median(arrivals) * 1000,
+                   max(arrivals) * 1000, spy.listings, spy.most_listings_at_once,
                    len(spy.on_gui_thread), settle * 1000)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--snapshots", type=int, default=5000)
+    parser.add_argument("--files", type=int, default=200, help="files in the folder shown (besides the log)")
     parser.add_argument("--work", type=Path, default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None,
                         help="where to make the repository (default: /dev/shm, a tmpfs)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -244,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
         os.environ[var] = str(work / "home" / var.lower())  # never the real home's settings
     try:
-        figures = measure(args.snapshots, work)
+        figures = measure(args.snapshots, work, args.files)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for name, value in asdict(figures).items():
