@@ -85,6 +85,7 @@ class FolderTreeModel(QAbstractItemModel):
         self.root = Node(None, None, 0)
         self._by_path: dict[bytes, Node] = {}
         self.wants_more: Callable[[], bool] = lambda: True  # whether the view would show the root's next batch
+        self._updating = False  # no batch is exposed from inside an update (a slot may ask for one mid-way)
 
     # feeding
     def set_listing(self, root_path: bytes | None, listing: Listing) -> None:
@@ -131,10 +132,14 @@ class FolderTreeModel(QAbstractItemModel):
             self.set_listing(root_path, listing)
             return False
         self.generation += 1  # children asked for at the old T are dropped when they arrive...
-        for path in sorted({*listing, *self._by_path}, key=len):  # parents first
-            node = self._by_path.get(path) or self._child_node(path)
-            if node is not None and self._attached(node):
-                self._follow(node, path, listing, plan)
+        self._updating = True
+        try:
+            for path in sorted({*listing, *self._by_path}, key=len):  # parents first
+                node = self._by_path.get(path) or self._child_node(path)
+                if node is not None and self._attached(node):
+                    self._follow(node, path, listing, plan)
+        finally:
+            self._updating = False
         return True
 
     def _follow(self, node: Node, path: bytes, listing: Listing, plan: dict[bytes, RowsDiff]) -> None:
@@ -312,6 +317,8 @@ class FolderTreeModel(QAbstractItemModel):
             return False
         if not node.loaded:
             return node is not self.root and not node.pending
+        if self._updating:
+            return False
         return node.shown < len(node.children) and (node is not self.root or self.wants_more())
 
     def fetchMore(self, parent: AnyIndex) -> None:
