@@ -172,3 +172,47 @@ def test_moving_through_time_keeps_the_selection_and_the_open_folders(qtbot, tmp
         assert resets == []  # every move was an update, none a reset
     finally:
         app.shut_down()
+
+
+def settle() -> None:
+    """Run what the event loop has posted (the view's delayed layout, the columns' refit): zero-time timers."""
+    from PySide6.QtWidgets import QApplication
+
+    for _ in range(3):
+        QApplication.processEvents()
+
+
+def test_updates_in_a_view_do_not_expose_a_big_folder_batch_by_batch(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Qt's tree view fetches a batch before every layout, and measuring the columns lays it out: updates that
+    insert and remove rows must not walk a 10k-entry folder into the view, while scrolling to its end still
+    brings the next batch."""
+    from PySide6.QtWidgets import QTreeView
+
+    from timekeep.gui.folder_columns import FolderColumns
+
+    model, proxy, view = FolderTreeModel(), FolderSortProxy(), QTreeView()
+    proxy.setSourceModel(model)
+    view.setModel(proxy)
+    view.setUniformRowHeights(True)
+    view.setSortingEnabled(True)
+    FolderColumns(view)
+    view.sortByColumn(NAME, Qt.SortOrder.AscendingOrder)
+    qtbot.addWidget(view)
+    view.resize(400, 300)
+    view.show()
+    bar = view.verticalScrollBar()
+    model.wants_more = lambda: bar.value() >= bar.maximum() - bar.pageStep()  # as the window's Browser says
+    rows = [Row(ROOT + b"/f%05d" % i, "file", i, 0) for i in range(10_000)]
+    model.set_listing(ROOT, {ROOT: rows})
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    settle()
+    shown = model.rowCount()
+    assert shown < 4 * tree.BATCH  # the first layouts, before the view knows its scroll range: a batch or two
+    for step in range(8):  # eight moments, each with a file gone and a file new
+        moved = [r for i, r in enumerate(rows) if i != step] + [Row(ROOT + b"/g%d" % step, "file", 1, 0)]
+        model.update_listing(ROOT, {ROOT: moved}, diff_listing(model.loaded_rows(), {ROOT: moved}))
+        settle()  # the view laid out and the columns measured, as between two moments
+        rows = moved
+    assert model.rowCount() == shown - 8  # each moment: a shown row gone, the new one past the exposed rows
+    view.scrollToBottom()
+    qtbot.waitUntil(lambda: model.rowCount() > shown)
