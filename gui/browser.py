@@ -152,7 +152,8 @@ class Browser(QObject):
             self._wanted_selection = self.selected.path
         self.trees.submit(lambda done, failed, _wanted: self.bridge.read(
                               load_changes, request, self.model.loaded_rows(), on_done=done, on_failed=failed),
-                          partial(self._tree_loaded, request), self._tree_failed)
+                          partial(self._tree_loaded, request), self._tree_failed,
+                          partial(self._tree_overtaken, request))
 
     def _tree_loaded(self, request: TreeRequest, changes: Changes) -> None:
         listing, diffs = changes
@@ -167,6 +168,17 @@ class Browser(QObject):
             self._updating = False
         self._restore_selection()
         self.tree_shown.emit()
+
+    def _tree_overtaken(self, request: TreeRequest, changes: Changes) -> None:
+        """A listing the handle moved past while it ran (a big folder read during a drag): the rows are shown
+        meanwhile so the view follows the drag; the selection and the preview wait for the handle's moment."""
+        if request.folders[0] != self.root:
+            return
+        self._updating = True
+        try:
+            self.model.update_listing(request.folders[0], *changes)
+        finally:
+            self._updating = False
 
     def _near_end(self) -> bool:
         """Whether the view is scrolled within a page of its last row (its next batch of rows is wanted)."""
@@ -202,6 +214,7 @@ class Browser(QObject):
             self._updating = True  # the row went: no neighbour Qt moved the current row to becomes selected
             self.view.selectionModel().clear()
             self._updating = False
+            self.previews.cancel()  # its preview at the moment before, still on its way, is not shown over this
             self.selected = None
             self.selection_changed.emit()
             when = "now" if self.snapshot is None else f"on {wording.when(self.snapshot.time_ns)}"
