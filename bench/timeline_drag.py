@@ -19,6 +19,7 @@ engine calls ran on the GUI thread (none may).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -85,6 +86,26 @@ class EngineSpy:
 
 
 @contextmanager
+def collections_timed(record: list[tuple[float, float]]) -> Iterator[None]:
+    """Append each garbage collection's (wall, processor) seconds to `record`, whichever thread runs it."""
+    began: dict[int, tuple[float, float]] = {}
+
+    def timed(phase: str, _info: dict[str, int]) -> None:
+        me = threading.get_ident()
+        if phase == "start":
+            began[me] = (time.perf_counter(), time.thread_time())
+        elif me in began:
+            wall, cpu = began.pop(me)
+            record.append((time.perf_counter() - wall, time.thread_time() - cpu))
+
+    gc.callbacks.append(timed)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(timed)
+
+
+@contextmanager
 def spying(spy: EngineSpy) -> Iterator[None]:
     """Wrap `Timekeep`'s public methods and the window's listing job so `spy` hears of every call."""
     from timekeep.core.api import Timekeep
@@ -133,10 +154,13 @@ class Figures:
     paint_median_ms: float
     paint_max_ms: float
     paints: int
+    arrivals: int  # listings shown: at the handle's moment, or overtaken by it and shown meanwhile
     arrival_median_ms: float
     arrival_max_ms: float
     listings: int
     most_listings_at_once: int
+    gc_longest_ms: float  # the longest cyclic garbage collection during the drag, in any thread: it holds the GIL
+    gc_longest_cpu_ms: float
     engine_calls_on_gui_thread: int
     settle_ms: float
 
@@ -199,6 +223,7 @@ def measure(count: int, work: Path, files: int = 200) -> Figures:
     timeline.paintEvent = timed_paint  # type: ignore[method-assign]
     arrivals: list[float] = []  # a listing's arrival: the folder view updated on the GUI thread
     window.browser._tree_loaded = timed(arrivals, window.browser._tree_loaded)  # type: ignore[method-assign]
+    window.browser._tree_overtaken = timed(arrivals, window.browser._tree_overtaken)  # type: ignore[method-assign]
     xs = timeline.tick_xs()
     y = 14.0
     steps = max(2, int(xs[-1] - xs[0]))  # one move per pixel, as a slow steady hand
@@ -230,7 +255,8 @@ def measure(count: int, work: Path, files: int = 200) -> Figures:
             mover.stop()
 
     mover.timeout.connect(next_move)
-    with spying(spy):
+    collected: list[tuple[float, float]] = []
+    with spying(spy), collections_timed(collected):
         send(QMouseEvent.Type.MouseButtonPress, path[0], Qt.MouseButton.LeftButton)
         heartbeat.start()
         mover.start()
@@ -249,8 +275,10 @@ def measure(count: int, work: Path, files: int = 200) -> Figures:
     return Figures(count + 1, len(move_times), len(passed), max(gaps) * 1000,
                    statistics.quantiles(gaps, n=100)[98] * 1000, busiest * 1000, statistics.median(move_times) * 1000,
                    max(move_times) * 1000, statistics.median(paints) * 1000 if paints else 0.0,
-                   max(paints, default=0.0) * 1000, len(paints), statistics.median(arrivals) * 1000,
+                   max(paints, default=0.0) * 1000, len(paints), len(arrivals), statistics.median(arrivals) * 1000,
                    max(arrivals) * 1000, spy.listings, spy.most_listings_at_once,
+                   max((w for w, _ in collected), default=0.0) * 1000,
+                   max((c for _, c in collected), default=0.0) * 1000,
                    len(spy.on_gui_thread), settle * 1000)
 
 
