@@ -21,28 +21,22 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QFont, QIcon
+from PySide6.QtGui import QIcon
 
-from timekeep.gui import palette, wording
 from timekeep.gui.listing import Listing, Row, natural_key
 from timekeep.gui.listing_diff import RowsDiff, diff_rows, key, runs
+from timekeep.gui.models.tree_cells import CHANGE as CHANGE
+from timekeep.gui.models.tree_cells import COLUMNS, cell, name_cell
+from timekeep.gui.models.tree_cells import MODIFIED as MODIFIED
+from timekeep.gui.models.tree_cells import NAME as NAME
+from timekeep.gui.models.tree_cells import ROW_ROLE as ROW_ROLE
+from timekeep.gui.models.tree_cells import SIZE as SIZE
+from timekeep.gui.models.tree_cells import SORT_ROLE as SORT_ROLE
+from timekeep.gui.models.tree_cells import sort_key as sort_key
 
 BATCH = 256
 MOST_RUNS = 64  # a diff of more runs than this (a folder mostly replaced) resets instead: as cheap, and simpler
 FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable  # built once: asked for per row at each layout
-COLUMNS = ("Name", "Size", "Modified", "Change")
-NAME, SIZE, MODIFIED, CHANGE = range(4)
-ROW_ROLE = Qt.ItemDataRole.UserRole + 1
-SORT_ROLE = Qt.ItemDataRole.UserRole + 2
-PATH_ROLE = Qt.ItemDataRole.UserRole + 3
-DELETED_TIP = "Deleted at this snapshot: right-click Restore brings back the last version before"
-MARKS = {"new": ("N", "New: it was not in the snapshot before"),
-         "changed": ("M", "Changed: new content since the snapshot before"),
-         "metadata": ("A", "Metadata only: permissions or times changed, the content did not"),
-         "deleted": ("D", DELETED_TIP),
-         "excluded": ("X", "Excluded: backups leave it out (it matches a pattern in Settings)")}
-FOLDER_TIPS = {"metadata": "Metadata only: an item was added, removed or renamed in it, or its permissions changed",
-               "changed": "Something inside it changed (since the snapshot before, or at Now since the last backup)"}
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 
@@ -179,7 +173,7 @@ class FolderTreeModel(QAbstractItemModel):
         for start, count in diff.inserted:
             self._insert(node, start, diff.rows[start:start + count])
         shown = [k for k in diff.changed if k < node.shown]
-        renamed = [k for k in shown if _name_cell(node.children[k].row) != _name_cell(diff.rows[k])]
+        renamed = [k for k in shown if name_cell(node.children[k].row) != name_cell(diff.rows[k])]
         for k in diff.changed:
             node.children[k].row = diff.rows[k]
         node.rows = diff.rows
@@ -351,12 +345,7 @@ class FolderTreeModel(QAbstractItemModel):
         row = self.row_at(index)
         if row is None:
             return None
-        return _cell(row, index.column(), role, self.icons)
-
-
-def _name_cell(row: Row | None) -> tuple[object, ...]:
-    """What the name column shows of a row besides its name: its link, and whether it reads as gone or left out."""
-    return () if row is None else (row.link_target, row.deleted, row.change == "excluded")
+        return cell(row, index.column(), role, self.icons)
 
 
 def find_child(parent: Node, path: bytes) -> Node | None:
@@ -369,67 +358,3 @@ def find_child(parent: Node, path: bytes) -> Node | None:
         if found is not None and found.row is not None and found.row.path == path:
             return found
     return next((c for c in parent.children if c.row is not None and c.row.path == path), None)
-
-
-def sort_key(row: Row, column: int) -> Any:
-    """What a column sorts by (the proxy asks for it without a round trip through Qt)."""
-    if column == NAME:
-        return natural_key(row.name)
-    return (None, row.size, row.mtime_ns, row.change)[column]
-
-
-def _cell(row: Row, column: int, role: int, icons: dict[str, QIcon]) -> Any:
-    """What one cell says for one role: a table, so the view, the proxy and the tests agree."""
-    if role == ROW_ROLE:
-        return row
-    if role == PATH_ROLE:
-        return row.path
-    if role == SORT_ROLE:
-        return sort_key(row, column)
-    if role == Qt.ItemDataRole.DisplayRole:
-        return _display(row, column)
-    if role == Qt.ItemDataRole.DecorationRole and column == NAME:
-        return icons.get(row.kind)
-    if row.deleted or row.change == "excluded":
-        shown = _faded_cell(row, column, role)
-        if shown is not None:
-            return shown
-    if column == CHANGE and row.change:
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return palette.mark_colour(row.change, palette.current())
-        if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
-            return FOLDER_TIPS.get(row.change, MARKS[row.change][1]) if row.is_dir else MARKS[row.change][1]
-    if role == Qt.ItemDataRole.TextAlignmentRole and column in (SIZE, CHANGE):
-        align = Qt.AlignmentFlag.AlignRight if column == SIZE else Qt.AlignmentFlag.AlignHCenter
-        return int(align | Qt.AlignmentFlag.AlignVCenter)
-    if role == Qt.ItemDataRole.ToolTipRole and column == NAME:
-        return wording.display_path(row.path)
-    return None
-
-
-def _faded_cell(row: Row, column: int, role: int) -> Any:
-    """A deleted row reads as gone on every column: faded, struck out, and it says so; an excluded one is
-    faded and says why."""
-    if role == Qt.ItemDataRole.ForegroundRole:
-        return palette.faded_text(palette.current())
-    if row.change == "excluded":
-        tip = MARKS["excluded"][1]
-        return f"{wording.display_path(row.path)}\n{tip}" if role == Qt.ItemDataRole.ToolTipRole else None
-    if role == Qt.ItemDataRole.FontRole and column != CHANGE:
-        font = QFont()
-        font.setStrikeOut(True)
-        return font
-    if role == Qt.ItemDataRole.ToolTipRole:
-        return f"{wording.display_path(row.path)}\n{DELETED_TIP}" if column == NAME else DELETED_TIP
-    return None
-
-
-def _display(row: Row, column: int) -> str:
-    if column == NAME:
-        name = wording.display_name(row.path)
-        return f"{name} → {wording.display_path(row.link_target)}" if row.link_target else name
-    if column == SIZE:
-        return wording.size(row.size) if row.kind == "file" else ""  # a folder's or a link's size says nothing
-    if column == MODIFIED:
-        return wording.when(row.mtime_ns)
-    return MARKS[row.change][0] if row.change else ""
