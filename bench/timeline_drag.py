@@ -5,17 +5,21 @@ snapshots change is selected, so every moment the handle passes asks for a listi
 file's changes. The handle is dragged from the first snapshot to Now by mouse events sent one every 8 ms
 (a 125 Hz mouse) from a timer, so the event loop runs between them as it does under a person's hand.
 A 1 ms heartbeat timer records every gap between its ticks: the largest gap is the longest the window was
-blocked. Also reported: the time the window spent in each mouse move and in each repaint of the timeline,
-how many listings ran (a drag must coalesce them: at most one runs and one waits), and how many engine
-calls ran on the GUI thread (none may).
+blocked, waiting for the processor or the GIL included (on a loaded machine, mostly that); the GUI thread's
+own processor time between two ticks says how long it was busy itself. Also reported: the time the window
+spent in each mouse move, in each repaint of the timeline and in each listing's arrival (the folder view
+updated), how many listings ran (a drag must coalesce them: at most one runs and one waits), and how many
+engine calls ran on the GUI thread (none may).
 
-    .venv/bin/python -m bench.timeline_drag                  # 5,000 snapshots
+    .venv/bin/python -m bench.timeline_drag                  # 5,000 snapshots, a folder of 200 files
+    .venv/bin/python -m bench.timeline_drag --files 10000    # the folder shown holds 10,000
     .venv/bin/python -m bench.timeline_drag --snapshots 20000 --json bench/results/timeline-drag.json
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -38,13 +42,13 @@ MOVE_MS = 8
 HEARTBEAT_MS = 1
 
 
-def make_history(work: Path, count: int) -> tuple[Path, Path]:
-    """A protected folder of 200 small files and the log file, backed up once, then `count` snapshots."""
+def make_history(work: Path, count: int, files: int = 200) -> tuple[Path, Path]:
+    """A protected folder of `files` small files and the log file, backed up once, then `count` snapshots."""
     from timekeep.core.api import Timekeep, init_repository
 
     src = work / "Documents"
     src.mkdir(parents=True)
-    for i in range(200):
+    for i in range(files):
         (src / f"note {i:03}.txt").write_text(f"note {i}\n" * 10)
     (src / LOG).write_bytes(b"")
     repo = work / "drive" / "Timekeep" / "repo"
@@ -79,6 +83,26 @@ class EngineSpy:
             self.listing_in_flight += delta
             self.listings += max(0, delta)
             self.most_listings_at_once = max(self.most_listings_at_once, self.listing_in_flight)
+
+
+@contextmanager
+def collections_timed(record: list[tuple[float, float]]) -> Iterator[None]:
+    """Append each garbage collection's (wall, processor) seconds to `record`, whichever thread runs it."""
+    began: dict[int, tuple[float, float]] = {}
+
+    def timed(phase: str, _info: dict[str, int]) -> None:
+        me = threading.get_ident()
+        if phase == "start":
+            began[me] = (time.perf_counter(), time.thread_time())
+        elif me in began:
+            wall, cpu = began.pop(me)
+            record.append((time.perf_counter() - wall, time.thread_time() - cpu))
+
+    gc.callbacks.append(timed)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(timed)
 
 
 @contextmanager
@@ -124,13 +148,19 @@ class Figures:
     positions_passed: int
     longest_block_ms: float
     heartbeat_p99_ms: float
+    longest_busy_ms: float
     move_median_ms: float
     move_max_ms: float
     paint_median_ms: float
     paint_max_ms: float
     paints: int
+    arrivals: int  # listings shown: at the handle's moment, or overtaken by it and shown meanwhile
+    arrival_median_ms: float
+    arrival_max_ms: float
     listings: int
     most_listings_at_once: int
+    gc_longest_ms: float  # the longest cyclic garbage collection during the drag, in any thread: it holds the GIL
+    gc_longest_cpu_ms: float
     engine_calls_on_gui_thread: int
     settle_ms: float
 
@@ -144,7 +174,18 @@ def spin(app: Any, condition: Callable[[], bool], timeout_s: float = 60.0) -> No
         time.sleep(0.002)  # a bench driving a real event loop, not a test waiting
 
 
-def measure(count: int, work: Path) -> Figures:
+def timed(record: list[float], real: Callable[..., Any]) -> Callable[..., Any]:
+    """`real`, with the time each call took appended to `record`."""
+    def call(*args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return real(*args)
+        finally:
+            record.append(time.perf_counter() - started)
+    return call
+
+
+def measure(count: int, work: Path, files: int = 200) -> Figures:
     from PySide6.QtCore import QPointF, Qt, QTimer
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
@@ -153,7 +194,7 @@ def measure(count: int, work: Path) -> Figures:
     from timekeep.gui.prompts import ScriptedPrompts
     from timekeep.gui.settings import AppPaths, AppSettings
 
-    repo, src = make_history(work, count)
+    repo, src = make_history(work, count, files)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     tk_app = TimekeepApp(AppPaths(work / "config", work / "cache", work / "no-agent.sock", work / "state"),
                          ScriptedPrompts(), AppSettings(repository=str(repo)), tray=False)
@@ -180,14 +221,18 @@ def measure(count: int, work: Path) -> Figures:
         paints.append(time.perf_counter() - started)
 
     timeline.paintEvent = timed_paint  # type: ignore[method-assign]
+    arrivals: list[float] = []  # a listing's arrival: the folder view updated on the GUI thread
+    window.browser._tree_loaded = timed(arrivals, window.browser._tree_loaded)  # type: ignore[method-assign]
+    window.browser._tree_overtaken = timed(arrivals, window.browser._tree_overtaken)  # type: ignore[method-assign]
     xs = timeline.tick_xs()
     y = 14.0
     steps = max(2, int(xs[-1] - xs[0]))  # one move per pixel, as a slow steady hand
     path = [xs[0] + (xs[-1] - xs[0]) * i / steps for i in range(steps + 1)]
     beats: list[float] = []
+    busy: list[float] = []  # the GUI thread's processor time at each tick
     heartbeat = QTimer()
     heartbeat.setInterval(HEARTBEAT_MS)
-    heartbeat.timeout.connect(lambda: beats.append(time.perf_counter()))
+    heartbeat.timeout.connect(lambda: (beats.append(time.perf_counter()), busy.append(time.thread_time())))
     passed: set[int] = set()
     timeline.position_changed.connect(lambda _snap: passed.add(timeline.position))
 
@@ -210,7 +255,8 @@ def measure(count: int, work: Path) -> Figures:
             mover.stop()
 
     mover.timeout.connect(next_move)
-    with spying(spy):
+    collected: list[tuple[float, float]] = []
+    with spying(spy), collections_timed(collected):
         send(QMouseEvent.Type.MouseButtonPress, path[0], Qt.MouseButton.LeftButton)
         heartbeat.start()
         mover.start()
@@ -223,18 +269,23 @@ def measure(count: int, work: Path) -> Figures:
         settle = time.perf_counter() - released
         heartbeat.stop()
     gaps = [b - a for a, b in pairwise(beats)]
+    busiest = max(b - a for a, b in pairwise(busy))
     tk_app.shut_down()
     move_times = moves[1:-1] or moves
     return Figures(count + 1, len(move_times), len(passed), max(gaps) * 1000,
-                   statistics.quantiles(gaps, n=100)[98] * 1000, statistics.median(move_times) * 1000,
+                   statistics.quantiles(gaps, n=100)[98] * 1000, busiest * 1000, statistics.median(move_times) * 1000,
                    max(move_times) * 1000, statistics.median(paints) * 1000 if paints else 0.0,
-                   max(paints, default=0.0) * 1000, len(paints), spy.listings, spy.most_listings_at_once,
+                   max(paints, default=0.0) * 1000, len(paints), len(arrivals), statistics.median(arrivals) * 1000,
+                   max(arrivals) * 1000, spy.listings, spy.most_listings_at_once,
+                   max((w for w, _ in collected), default=0.0) * 1000,
+                   max((c for _, c in collected), default=0.0) * 1000,
                    len(spy.on_gui_thread), settle * 1000)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--snapshots", type=int, default=5000)
+    parser.add_argument("--files", type=int, default=200, help="files in the folder shown (besides the log)")
     parser.add_argument("--work", type=Path, default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None,
                         help="where to make the repository (default: /dev/shm, a tmpfs)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -244,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     for var in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
         os.environ[var] = str(work / "home" / var.lower())  # never the real home's settings
     try:
-        figures = measure(args.snapshots, work)
+        figures = measure(args.snapshots, work, args.files)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for name, value in asdict(figures).items():

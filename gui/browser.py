@@ -5,12 +5,13 @@ flight and drops answers the person has moved past. While the timeline's handle 
 listed at most once every `DRAG_MS` (the moment it has reached then), and once more where it is let go, so a
 drag over thousands of snapshots asks for a few listings a second, not one per snapshot passed. Folders that
 were open stay open at the new T, and the selected file stays selected if it existed then; the snapshots
-where it changed are asked for once per file and history, not at every T.
+where it changed are asked for once per file and history, not at every T. A listing arrives with what
+changed since the rows the view shows (diffed in the worker), and the view is updated by those rows alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from PySide6.QtCore import QItemSelection, QModelIndex, QObject, QTimer, Signal
@@ -21,6 +22,7 @@ from timekeep.core.types import SnapshotInfo, VersionInfo
 from timekeep.gui import wording
 from timekeep.gui.engine_bridge import EngineBridge
 from timekeep.gui.listing import Listing, Row, TreeRequest, load_tree
+from timekeep.gui.listing_diff import RowsDiff, diff_listing
 from timekeep.gui.models.sort_proxy import FolderSortProxy
 from timekeep.gui.models.tree import ROW_ROLE, FolderTreeModel
 from timekeep.gui.models.versions import distinct
@@ -29,7 +31,14 @@ from timekeep.gui.widgets.preview import PreviewPane
 from timekeep.gui.widgets.timeline import Timeline
 from timekeep.gui.workers import LatestOnly
 
-DRAG_MS = 250  # while the handle is dragged: at most one listing this often (each costs the GUI thread a model reset)
+DRAG_MS = 250  # while the handle is dragged: at most one listing this often
+Changes = tuple[Listing, dict[bytes, RowsDiff | None]]
+
+
+def load_changes(tk: Timekeep, request: TreeRequest, base: dict[bytes, Sequence[Row]]) -> Changes:
+    """The folders at T, and for each the view had loaded, what changed since the rows it shows."""
+    listing = load_tree(tk, request)
+    return listing, diff_listing(base, listing)
 
 
 def changed_at(tk: Timekeep, path: bytes) -> frozenset[int]:
@@ -56,7 +65,9 @@ class Browser(QObject):
         self.expanded: set[bytes] = set()
         self.selected: Row | None = None
         self._wanted_selection: bytes | None = None
-        self.trees: LatestOnly[Listing] = LatestOnly()
+        self._updating = False  # the model is being moved to another T: its row moves are not the person's
+        model.wants_more = self._near_end
+        self.trees: LatestOnly[Changes] = LatestOnly()
         self.previews: LatestOnly[PreviewData] = LatestOnly()
         self.marks: LatestOnly[frozenset[int]] = LatestOnly()
         self._marked_path: bytes | None = None  # whose changes the timeline marks now (asked once per history)
@@ -139,18 +150,40 @@ class Browser(QObject):
         request = self._request(folders)
         if self.selected is not None:
             self._wanted_selection = self.selected.path
-        self.trees.submit(lambda done, failed, _wanted: self.bridge.read(load_tree, request, on_done=done,
-                                                                         on_failed=failed),
-                          partial(self._tree_loaded, request), self._tree_failed)
+        self.trees.submit(lambda done, failed, _wanted: self.bridge.read(
+                              load_changes, request, self.model.loaded_rows(), on_done=done, on_failed=failed),
+                          partial(self._tree_loaded, request), self._tree_failed,
+                          partial(self._tree_overtaken, request))
 
-    def _tree_loaded(self, request: TreeRequest, listing: Listing) -> None:
-        self.model.set_listing(request.folders[0], listing)
-        for path in sorted(listing, key=len)[1:]:
-            index = self.proxy.mapFromSource(self.model.index_for_path(path))
-            if index.isValid():
-                self.view.expand(index)
+    def _tree_loaded(self, request: TreeRequest, changes: Changes) -> None:
+        listing, diffs = changes
+        self._updating = True
+        try:
+            self.model.update_listing(request.folders[0], listing, diffs)
+            for path in sorted(listing, key=len)[1:]:
+                index = self.proxy.mapFromSource(self.model.index_for_path(path))
+                if index.isValid() and not self.view.isExpanded(index):
+                    self.view.expand(index)
+        finally:
+            self._updating = False
         self._restore_selection()
         self.tree_shown.emit()
+
+    def _tree_overtaken(self, request: TreeRequest, changes: Changes) -> None:
+        """A listing the handle moved past while it ran (a big folder read during a drag): the rows are shown
+        meanwhile so the view follows the drag; the selection and the preview wait for the handle's moment."""
+        if request.folders[0] != self.root:
+            return
+        self._updating = True
+        try:
+            self.model.update_listing(request.folders[0], *changes)
+        finally:
+            self._updating = False
+
+    def _near_end(self) -> bool:
+        """Whether the view is scrolled within a page of its last row (its next batch of rows is wanted)."""
+        bar = self.view.verticalScrollBar()
+        return bar.value() >= bar.maximum() - bar.pageStep()
 
     def _tree_failed(self, message: str) -> None:
         self.model.clear()
@@ -172,9 +205,16 @@ class Browser(QObject):
         path, self._wanted_selection = self._wanted_selection, None
         index = self.proxy.mapFromSource(self.model.index_for_path(path)) if path else QModelIndex()
         if index.isValid():
-            self.view.setCurrentIndex(index)
+            if index != self.view.currentIndex():
+                self._updating = True  # one preview below, not one per signal Qt sends
+                self.view.setCurrentIndex(index)
+                self._updating = False
             self._selection_changed()  # same row at another T: refresh the preview even if Qt saw no change
         elif path is not None:
+            self._updating = True  # the row went: no neighbour Qt moved the current row to becomes selected
+            self.view.selectionModel().clear()
+            self._updating = False
+            self.previews.cancel()  # its preview at the moment before, still on its way, is not shown over this
             self.selected = None
             self.selection_changed.emit()
             when = "now" if self.snapshot is None else f"on {wording.when(self.snapshot.time_ns)}"
@@ -187,6 +227,8 @@ class Browser(QObject):
         return index.isValid()
 
     def _selection_changed(self, *_: QItemSelection) -> None:
+        if self._updating:
+            return
         index = self.view.currentIndex()
         row = index.data(ROW_ROLE) if index.isValid() else None
         self.selected = row

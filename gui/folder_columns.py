@@ -4,12 +4,13 @@ Names are elided in the middle, so "chapter-1-the-river.md" and "chapter-2-the-r
 them apart (their ends and extensions) instead of both becoming "chapter…". When the view is too narrow
 for the names, the Modified column goes first, then Size; both come back when there is room again (the
 preview still says when the selected file was modified and how big it is). Widths are measured on the rows in
-view, not on every row: the view is listed again at every moment the timeline passes.
+view, not on every row, and once after rows come or go (a change of size or time alone leaves the names as they
+are): the view is updated at every moment the timeline passes.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QHeaderView, QTreeView
 
 from timekeep.gui.models.tree import CHANGE, MODIFIED, NAME, SIZE
@@ -30,10 +31,14 @@ class FolderColumns(QObject):
         header.setStretchLastSection(False)
         header.setResizeContentsPrecision(0)  # sized from the rows in view: a listing at each T stays cheap
         view.viewport().installEventFilter(self)
+        self._refit = QTimer(self)  # many rows inserted or removed in one update: measured once after
+        self._refit.setSingleShot(True)
+        self._refit.setInterval(0)
+        self._refit.timeout.connect(self.fit)
         model = view.model()
         if model is not None:  # other names, other room: refit when the listing changes
-            model.modelReset.connect(self.fit)
-            model.rowsInserted.connect(self.fit)
+            for changed in (model.modelReset, model.rowsInserted, model.rowsRemoved):
+                changed.connect(lambda *_: self._refit.start())
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Resize:

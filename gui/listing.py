@@ -26,7 +26,7 @@ CHANGE_OF_STATE: dict[str, Change] = {"created": "new", "modified": "changed", "
                                       "deleted": "deleted"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     path: bytes
     kind: str  # file, dir, symlink

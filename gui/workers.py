@@ -175,12 +175,15 @@ class LatestOnly(Generic[T]):
         self._running = False
         self._waiting: Callable[[], None] | None = None
 
-    def submit(self, start: Start[T], on_done: Callable[[T], object], on_failed: Failed) -> None:
+    def submit(self, start: Start[T], on_done: Callable[[T], object], on_failed: Failed,
+               on_overtaken: Callable[[T], object] | None = None) -> None:
+        """`on_overtaken`, if given, gets an answer that a newer request overtook while it ran (shown meanwhile
+        where that is cheap and helps: the folder view following a long drag), just before the newer starts."""
         self.serial += 1
         serial = self.serial
 
         def launch() -> None:
-            self._running = start(lambda value: self._settle(serial, on_done, value),
+            self._running = start(lambda value: self._settle(serial, on_done, value, on_overtaken),
                                   lambda message: self._settle(serial, on_failed, message),
                                   lambda: serial == self.serial)
 
@@ -194,10 +197,13 @@ class LatestOnly(Generic[T]):
         self.serial += 1
         self._waiting = None
 
-    def _settle(self, serial: int, callback: Callable[[Any], object], value: object) -> None:
+    def _settle(self, serial: int, callback: Callable[[Any], object], value: object,
+                overtaken: Callable[[Any], object] | None = None) -> None:
         self._running = False
         waiting, self._waiting = self._waiting, None
         if waiting is not None:
+            if overtaken is not None and still_there(overtaken):
+                overtaken(value)
             waiting()
         elif serial == self.serial and still_there(callback):
             callback(value)

@@ -73,3 +73,32 @@ def test_a_preview_nobody_wants_stops(stored) -> None:  # type: ignore[no-untype
     tk, folder, sid, _binary = stored
     with pytest.raises(Abandoned):
         stored_preview(tk, os.fsencode(folder / "blob"), sid, lambda: False)
+
+
+def test_the_same_content_at_another_moment_keeps_the_page_and_the_place_in_it(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Moving through time with a long text selected: where its bytes did not change, the page stays as it is
+    (the person's place in it too) instead of being filled again; new bytes replace it."""
+    from timekeep.gui.preview_data import PreviewData
+
+    pane = PreviewPane()
+    qtbot.addWidget(pane)
+    pane.resize(400, 300)
+    pane.show()
+    text = "".join(f"line {i}\n" for i in range(2000))
+    digest = blake3.blake3(text.encode()).hexdigest()
+    pane.show_preview(PreviewData(b"/d/long.txt", 1, "text", len(text), digest, text=text), 0)
+    bar = pane.text_view.verticalScrollBar()
+    bar.setValue(bar.maximum() // 2)
+    place = bar.value()
+    assert place > 0
+    pane.show_loading(b"/d/long.txt")
+    assert pane.stack.currentWidget() is pane.text_view and pane.current is None  # still in view while loading
+    pane.show_preview(PreviewData(b"/d/long.txt", 2, "text", len(text), digest, text=text), 10**9)
+    assert bar.value() == place and pane.current is not None and pane.current.snapshot_id == 2
+    changed = text + "one more line\n"
+    pane.show_loading(b"/d/long.txt")
+    pane.show_preview(PreviewData(b"/d/long.txt", 3, "text", len(changed), blake3.blake3(changed.encode()).hexdigest(),
+                                  text=changed), 2 * 10**9)
+    assert pane.shown_text() == changed and bar.value() == 0  # new bytes: the page filled again, from the top
+    pane.show_loading(b"/d/other.txt")
+    assert pane.stack.currentWidget() is pane.message  # another file: nothing of the last one stays in view

@@ -1,6 +1,9 @@
 """The preview pane: the selected file as it was at T — text, an image, a PDF's first page, or hex.
 
-It only draws what a worker prepared (`PreviewData`); it never reads a file itself.
+It only draws what a worker prepared (`PreviewData`); it never reads a file itself. Moving through time with
+a file selected loads its preview again at each moment; when the content is the one already on the page (the
+same digest), the page is kept as it is: setting half a megabyte of text again costs the GUI thread a tenth of
+a second, and the person keeps their place in it.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ class PreviewPane(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.current: PreviewData | None = None
+        self._on_page: PreviewData | None = None  # what the text, hex or image page holds now
         self.title = QLabel()
         self.title.setWordWrap(True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -111,12 +115,14 @@ class PreviewPane(QWidget):
         self.title.setText(f"<b>{_escape(name)}</b>")
 
     def show_loading(self, path: bytes) -> None:
+        """Say the file is loading; the same file's page stays in view meanwhile (it is likely unchanged)."""
         self.current = None
         self.title.setText(f"<b>{_escape(wording.display_name(path))}</b>")
         self.details.setText("Loading…")
         self.doubt.hide()
-        self.stack.setCurrentWidget(self.message)
-        self.message.setText("")
+        if self._on_page is None or self._on_page.path != path or self.stack.currentWidget() is self.message:
+            self.stack.setCurrentWidget(self.message)
+            self.message.setText("")
 
     def show_preview(self, data: PreviewData, at_ns: int | None = None) -> None:
         """Show a worker's preview; `at_ns` is the snapshot's time (None: the live file)."""
@@ -126,18 +132,26 @@ class PreviewPane(QWidget):
         self.details.setToolTip(fingerprint(data))
         self.doubt.setText(f"<b>This may not be how it was</b>: {_escape(data.doubt)}" if data.doubt else "")
         self.doubt.setVisible(bool(data.doubt))
-        if data.kind == "text":
-            self.text_view.setPlainText(data.text)
-            self.stack.setCurrentWidget(self.text_view)
-        elif data.kind in ("image", "pdf"):
-            self.image_view.set_image(data.image)
-            self.stack.setCurrentWidget(self.image_view)
-        elif data.kind == "binary":
-            self.hex_view.setPlainText(hex_dump(data.head))
-            self.stack.setCurrentWidget(self.hex_view)
+        page = {"text": self.text_view, "image": self.image_view, "pdf": self.image_view, "binary": self.hex_view}
+        if data.kind in page and not self._holds(data):
+            self._on_page = data
+            if data.kind == "text":
+                self.text_view.setPlainText(data.text)
+            elif data.kind == "binary":
+                self.hex_view.setPlainText(hex_dump(data.head))
+            else:
+                self.image_view.set_image(data.image)
+        if data.kind in page:
+            self.stack.setCurrentWidget(page[data.kind])
         else:
             self.message.setText(_placeholder(data))
             self.stack.setCurrentWidget(self.message)
+
+    def _holds(self, data: PreviewData) -> bool:
+        """Whether the page already shows exactly this content (the same file's bytes, by digest)."""
+        held = self._on_page
+        return (held is not None and held.path == data.path and held.kind == data.kind and held.digest is not None
+                and held.digest == data.digest and held.text == data.text and held.head == data.head)
 
     def shown_text(self) -> str:
         """What the pane shows as text (text or hex), for tests and screen readers."""
