@@ -75,6 +75,12 @@ def _open_existing(dir_fd: int, name: bytes) -> int:
         return os.open(name, flags, dir_fd=dir_fd)
 
 
+def new_mode(plan: Plan) -> int:
+    """A new file's bits as it is created: the stored ones where the umask lets them (so most files need no
+    chmod after), always writable and readable by whoever restores it, never a set-id bit."""
+    return plan.mode & 0o777 | 0o600
+
+
 def impossible(path: bytes, err: Exception) -> CorruptData:
     """The one-line error for stored values of `path` that could not even be read as what they should be."""
     return CorruptData(f"the index holds impossible values for {os.fsdecode(path)} ({err}); nothing was "
@@ -264,7 +270,7 @@ class Restorer:
     def _write_new(self, dir_fd: int, tmp: bytes, name: bytes, plan: Plan, where: Where) -> bool:
         """On a worker: the version under `tmp`, then moved to `name` if that is still free (else False, and
         the temporary stays for `_settle`)."""
-        fd = sw.create_file(dir_fd, tmp)
+        fd = sw.create_file(dir_fd, tmp, new_mode(plan))
         try:
             self._or_remove(dir_fd, tmp, lambda: self._fill(fd, plan, where, progress=False))
         finally:
@@ -391,7 +397,7 @@ class Restorer:
             return
         if self.links is not None and self.links.link(key, self.target, dir_fd, tmp):
             return
-        fd = sw.create_file(dir_fd, tmp)
+        fd = sw.create_file(dir_fd, tmp, new_mode(plan))
         try:
             self._or_remove(dir_fd, tmp, lambda: self._fill(fd, plan))
         finally:

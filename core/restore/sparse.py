@@ -34,6 +34,7 @@ class SparseFile:
         self.fd = fd
         self.offset = 0  # of the carry's first byte in the file: always a multiple of PAGE until `finish`
         self.carry = bytearray()
+        self.end = 0  # of the file as written so far
         self.error: BaseException | None = None
         self._queue: queue.Queue[Run | None] | None = None
         self._thread: threading.Thread | None = None
@@ -65,7 +66,8 @@ class SparseFile:
             raise self.error
         if self.carry.count(0) != len(self.carry):  # a last, partial page of zeros: the size brings it back
             self._pwrite(memoryview(self.carry), self.offset)
-        os.ftruncate(self.fd, self.offset + len(self.carry))
+        if self.end != self.offset + len(self.carry):  # one system call less for most small files
+            os.ftruncate(self.fd, self.offset + len(self.carry))
 
     def _stop(self) -> None:
         if self._thread is not None and self._queue is not None:
@@ -109,6 +111,7 @@ class SparseFile:
         self.offset += end - start
 
     def _pwrite(self, data: memoryview, at: int) -> None:
+        self.end = max(self.end, at + len(data))
         while data:
             done = os.pwrite(self.fd, data, at)
             data, at = data[done:], at + done
