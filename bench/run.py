@@ -21,12 +21,13 @@ from bench import dataset, limits, s3race
 from bench.report import MIB, OURS, OURS_ENCRYPTED, Report, Row
 from bench.s3server import S3Server, ServerProblem
 from bench.s3tools import S3_RACE, S3_TOOLS
-from bench.tools import ENCRYPTED, TOOLS, TimekeepBefore, TimekeepEncrypted, Tool, ensure_installed
+from bench.tools import ENCRYPTED, TOOLS, Run, TimekeepBefore, TimekeepEncrypted, Tool, ensure_installed
 from bench.tools import Timekeep as TimekeepTool
 from timekeep.core.crypto import kdf
 
 HERE = Path(__file__).parent
 UNENCRYPTED = ("timekeep", "restic", "borg")
+TREE_FOLDERS = (dataset.INBOX, "projects")  # the 20k-file tree: every file of the dataset but the two big ones
 
 
 def prepare(work: Path, scale: dataset.Scale, seed: int) -> Path:
@@ -127,19 +128,44 @@ def with_agent(report: Report, tool: Tool, peers_touched: dict[str, float]) -> N
 
 
 def restores_and_listing(report: Report, tools: list[Tool], work: Path) -> None:
-    small, image, listing = {}, {}, {}
+    small, listing = {}, {}
     for tool in tools:
         oldest = tool.snapshots[0]
         small[tool.name] = tool.restore_file(oldest, dataset.SMALL_FILE, work / f"out-{tool.name}-small").seconds
-        image[tool.name] = tool.restore_file(oldest, dataset.IMAGE, work / f"out-{tool.name}-image").seconds
         listing[tool.name] = statistics.median(tool.list_dir(oldest, dataset.INBOX).seconds for _ in range(3))
         for out in work.glob(f"out-{tool.name}-*"):
             shutil.rmtree(out)
     report.add(Row("restore one small file (oldest snapshot)", "s", small))
+    image = restored_twice(tools, work, [dataset.IMAGE])
     size = (tools[0].source / dataset.IMAGE).stat().st_size
-    report.add(Row("restore the disk image (oldest snapshot)", "MB/s", {n: size / 1e6 / s for n, s in image.items()},
-                   higher_is_better=True, target="≥ 1.0×"))
+    report.add(Row("restore the disk image (oldest snapshot)", "MB/s",  # best of two: see restored_twice
+                   {n: size / 1e6 / run.seconds for n, run in image.items()}, higher_is_better=True, target="≥ 1.0×"))
+    tree = restored_twice(tools, work, list(TREE_FOLDERS))
+    report.add(Row("restore the 20k-file tree (its two folders; best of two, each tool once early and once late)",
+                   "s", {n: run.seconds for n, run in tree.items()}, target="≥ 2×"))
+    report.add(Row("restore the 20k-file tree, CPU seconds (user + system)", "s",
+                   {n: run.cpu_seconds for n, run in tree.items()}))
     report.add(Row("list the 10k-entry folder at the oldest snapshot (CLI)", "s", listing, target="> 1.0×"))
+
+
+def restored_twice(tools: list[Tool], work: Path, relpaths: list[str]) -> dict[str, Run]:
+    """Each tool restores `relpaths` from the oldest snapshot twice, the tools in one order and then in the
+    other, after `sync` each time: restoring gigabytes right after another tool's writes waits on the kernel's
+    writeback of them, so the order alone would decide the row. The faster of each tool's two runs, its time
+    and CPU summed over the paths."""
+    best: dict[str, Run] = {}
+    for order in (tools, tools[::-1]):
+        for tool in order:
+            out = work / f"out-{tool.name}-restore"
+            shutil.rmtree(out, ignore_errors=True)
+            os.sync()
+            runs = [tool.restore_file(tool.snapshots[0], rel, out / str(n)) for n, rel in enumerate(relpaths)]
+            run = Run(sum(r.seconds for r in runs), max(r.peak_mib for r in runs), "",
+                      sum(r.cpu_seconds for r in runs))
+            if tool.name not in best or run.seconds < best[tool.name].seconds:
+                best[tool.name] = run
+            shutil.rmtree(out)
+    return best
 
 
 def thinning(report: Report, tools: list[Tool]) -> None:

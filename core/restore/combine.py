@@ -168,22 +168,38 @@ def _prefetch(source: ChunkSource, frames: list[tuple[Frame, Needed]],
             del fetched[n]
 
 
+Put = Callable[[bytes, int, int], None]  # takes bytes [start, end) of a frame's contents, next in the file
+
+
 def write_version(source: ChunkSource, plan: Plan, out: BinaryIO,
                   on_bytes: Callable[[int], None] | None = None) -> int:
-    """Write the version described by `plan` to `out`; returns the number of bytes written.
+    """Write the version described by `plan` to `out`; returns the number of bytes written (see
+    `stream_version`)."""
+    def put(raw: bytes, start: int, end: int) -> None:
+        out.write(memoryview(raw)[start:end])
 
-    Every chunk is checked against its digest before it is written, and the whole version against the digest
+    return stream_version(source, plan, put, on_bytes)
+
+
+def stream_version(source: ChunkSource, plan: Plan, put: Put, on_bytes: Callable[[int], None] | None = None,
+                   where: dict[bytes, ChunkLocation] | None = None) -> int:
+    """Hand the version described by `plan` to `put`, run by run, in order; returns the number of bytes.
+
+    Every chunk is checked against its digest before it is handed on, and the whole version against the digest
     recorded when it was backed up once the last byte is out: CorruptData then, and the caller (which
-    writes to a temporary) keeps nothing of it."""
-    where = source.locate([p.digest for p in plan.pieces])
+    writes to a temporary) keeps nothing of it. A run is a stretch of one decompressed frame that the file
+    uses whole (neighbouring chunks merged), so it is written and hashed in one call rather than per chunk.
+    `where` is the pieces' places (`source.locate`), when the caller looked them up on its own thread."""
+    if where is None:
+        where = source.locate([p.digest for p in plan.pieces])
     whole = blake3.blake3() if plan.digest is not None else None
     needed = _frames_in_order(plan, where)
     if len(needed) <= 1:  # a small file: fetched on this thread, as starting two threads for it costs more
-        written = _write_pieces(plan, where, ((key, _fetch_verified(source, key, n)) for key, n in needed), out,
-                                whole, on_bytes)
+        written = _put_runs(plan, where, ((key, _fetch_verified(source, key, n)) for key, n in needed), put,
+                            whole, on_bytes)
     else:
         with ThreadPoolExecutor(source.threads, thread_name_prefix="timekeep-fetch") as pool:
-            written = _write_pieces(plan, where, _prefetch(source, needed, pool), out, whole, on_bytes)
+            written = _put_runs(plan, where, _prefetch(source, needed, pool), put, whole, on_bytes)
     if written != plan.size:
         raise CorruptData(f"rebuilt {written} bytes where the version has {plan.size}")
     if whole is not None and whole.digest() != plan.digest:
@@ -192,26 +208,40 @@ def write_version(source: ChunkSource, plan: Plan, out: BinaryIO,
     return written
 
 
-def _write_pieces(plan: Plan, where: dict[bytes, ChunkLocation], frames: Iterator[tuple[Frame, bytes]],
-                  out: BinaryIO, whole: Any, on_bytes: Callable[[int], None] | None) -> int:
-    """Write the plan's pieces from its frames (each chunk in them already checked) in order; returns the
-    bytes written, each also fed to `whole`."""
+def _put_runs(plan: Plan, where: dict[bytes, ChunkLocation], frames: Iterator[tuple[Frame, bytes]], put: Put,
+              whole: Any, on_bytes: Callable[[int], None] | None) -> int:
+    """Hand on the runs of the plan's frames (each chunk in them already checked) in order, each also fed
+    to `whole`; returns the bytes handed on."""
     written = 0
+    for raw, start, end in _runs(plan, where, frames):
+        if whole is not None:
+            whole.update(memoryview(raw)[start:end])
+        put(raw, start, end)
+        written += end - start
+        if on_bytes is not None:
+            on_bytes(end - start)
+    return written
+
+
+def _runs(plan: Plan, where: dict[bytes, ChunkLocation],
+          frames: Iterator[tuple[Frame, bytes]]) -> Iterator[tuple[bytes, int, int]]:
+    """The plan's pieces as (frame contents, start, end), a piece that continues the previous one in the same
+    frame joined to it: a file's new chunks lie one after another in their frames."""
     current: Frame | None = None
-    raw = memoryview(b"")
+    raw = b""
+    run: tuple[bytes, int, int] | None = None
     for piece in plan.pieces:
         loc = where[piece.digest]
         while current != loc.frame:
-            current, data = next(frames)
-            raw = memoryview(data)
+            current, raw = next(frames)
         start = loc.inner + piece.chunk_offset
-        part = raw[start : start + piece.length]
-        if piece.chunk_offset + piece.length > loc.raw_length or len(part) != piece.length:
+        if piece.chunk_offset + piece.length > loc.raw_length or start + piece.length > len(raw):
             raise CorruptData(f"chunk {piece.digest.hex()[:16]} is shorter than the version needs")
-        out.write(part)
-        if whole is not None:
-            whole.update(part)
-        written += piece.length
-        if on_bytes is not None:
-            on_bytes(piece.length)
-    return written
+        if run is not None and run[0] is raw and run[2] == start:
+            run = (raw, run[1], start + piece.length)
+            continue
+        if run is not None:
+            yield run
+        run = (raw, start, start + piece.length)
+    if run is not None:
+        yield run

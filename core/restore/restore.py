@@ -26,20 +26,24 @@ from peewee import SqliteDatabase
 
 from timekeep.core.errors import CorruptData, TimekeepError, UnsafePath
 from timekeep.core.index import queries
-from timekeep.core.restore import build, checks, leftovers, metadata, names
+from timekeep.core.index.queries import ChunkLocation
+from timekeep.core.restore import build, checks, leftovers, metadata, names, small_files
 from timekeep.core.restore import safe_write as sw
-from timekeep.core.restore.combine import ChunkSource, write_version
+from timekeep.core.restore.combine import ChunkSource, stream_version, write_version
 from timekeep.core.restore.dirs import DirStack
 from timekeep.core.restore.links import HardLinks, Key
+from timekeep.core.restore.small_files import Job, SmallFiles
 from timekeep.core.restore.sparse import SparseFile
 from timekeep.core.types import FileError, Plan, RestoreResult, SnapshotInfo
 
 O_NOATIME = getattr(os, "O_NOATIME", 0)
+OWN_WRITER = 4 << 20  # a file bigger than this is written by a thread of its own (sparse.py)
 # stored values of the wrong type or size where no check foresaw them (in a seal's computation, a system
 # call's arguments): a damaged or hostile index must still cost one entry alone, with one line
 IMPOSSIBLE_VALUES = (ValueError, OverflowError, TypeError, struct.error)
 ENTRY_ERRORS = (OSError, TimekeepError, *IMPOSSIBLE_VALUES)
 beside_name = names.beside_name
+Where = dict[bytes, ChunkLocation]
 
 
 class _Differs(Exception):
@@ -69,6 +73,12 @@ def _open_existing(dir_fd: int, name: bytes) -> int:
         if not O_NOATIME:
             raise
         return os.open(name, flags, dir_fd=dir_fd)
+
+
+def new_mode(plan: Plan) -> int:
+    """A new file's bits as it is created: the stored ones where the umask lets them (so most files need no
+    chmod after), always writable and readable by whoever restores it, never a set-id bit."""
+    return plan.mode & 0o777 | 0o600
 
 
 def impossible(path: bytes, err: Exception) -> CorruptData:
@@ -112,6 +122,7 @@ class Restorer:
         self.already_beside: list[tuple[bytes, bytes]] = []
         self.errors: list[FileError] = []
         self.doubts: list[str] = []  # files that may have changed in a lost snapshot (Plan.doubt)
+        self.small: SmallFiles | None = None  # while a folder is restored
 
     def restore(self, path: bytes, dest: bytes | None) -> RestoreResult:
         first = self._note_doubt(checked_plan(self.db, path, self.snapshot.id))
@@ -158,16 +169,22 @@ class Restorer:
     def _tree(self, first: _Step) -> None:
         """Restore a folder and everything in it, depth first, a folder's own metadata after its entries."""
         dirs = DirStack(self.target.fd)
+        self.small = SmallFiles(self._settle)
         todo = [first]
         try:
             while todo:
                 step = todo.pop()
                 if step.leaving:
+                    self.small.settle_all()
                     self._leave(dirs, step)
                 else:
                     self._visit(dirs, todo, step)
         finally:
-            dirs.close()
+            try:
+                self.small.close()
+            finally:
+                self.small = None
+                dirs.close()
 
     def _visit(self, dirs: DirStack, todo: list[_Step], step: _Step) -> None:
         try:
@@ -175,8 +192,9 @@ class Restorer:
                 checked_plan(self.db, step.path, self.snapshot.id))
             checks.check(plan)
             if plan.kind != "dir":
-                self._leaf(dirs.top(), plan, step.parts)
+                self._in_folder(dirs.top(), plan, step.parts)
                 return
+            self._settle_small()
             # made with the stored permission bits (and room for this restore to work in it), so a
             # restore killed before its last touch to the folder still leaves them close to right
             created = dirs.enter(step.parts[-1], plan.mode & 0o777 | 0o700)
@@ -232,6 +250,60 @@ class Restorer:
         except ENTRY_ERRORS as err:
             self._failed(step.path, err)
 
+    def _in_folder(self, dir_fd: int, plan: Plan, parts: tuple[bytes, ...]) -> None:
+        """A file or link of a folder restore: a new small file goes to the workers (small_files.py);
+        anything else is done here, after the files handed over before it."""
+        name = parts[-1]
+        if self.small is None or plan.kind != "file" or plan.size > small_files.SMALL or sw.lstat_at(dir_fd, name):
+            self._settle_small()
+            self._leaf(dir_fd, plan, parts)
+            return
+        key = self.links.key(plan) if self.links is not None else None
+        if self.small.waiting_for(key) or (self.links is not None and key in self.links.copies):
+            self.small.settle_all()  # a second name of one file: linked to the first copy once it is named
+            self._leaf(dir_fd, plan, parts)
+            return
+        where = self.source.locate([p.digest for p in plan.pieces])
+        tmp = names.temp_name(name)
+        self.small.submit(lambda: self._write_new(dir_fd, tmp, name, plan, where), plan, parts, dir_fd, tmp, key)
+
+    def _write_new(self, dir_fd: int, tmp: bytes, name: bytes, plan: Plan, where: Where) -> bool:
+        """On a worker: the version under `tmp`, then moved to `name` if that is still free (else False, and
+        the temporary stays for `_settle`)."""
+        fd = sw.create_file(dir_fd, tmp, new_mode(plan))
+        try:
+            self._or_remove(dir_fd, tmp, lambda: self._fill(fd, plan, where, progress=False))
+        finally:
+            os.close(fd)
+        try:
+            sw.rename_noreplace(dir_fd, tmp, name)
+            return True
+        except FileExistsError:
+            return False
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise
+
+    def _settle_small(self) -> None:
+        if self.small is not None:
+            self.small.settle_all()
+
+    def _settle(self, job: Job) -> None:
+        """On the main thread, in order: count a file a worker wrote, or place it beside one that appeared."""
+        try:
+            final = job.parts[-1]
+            if job.placed.result():
+                self.written.append(self._shown(job.parts))
+            else:
+                final = self._place_temp(job.dir_fd, job.tmp, job.parts, sw.lstat_at(job.dir_fd, final))
+            if self.links is not None:
+                self.links.remember(job.key, (*job.parts[:-1], final), job.dir_fd)
+            if self.on_bytes is not None:
+                self.on_bytes(job.plan.size)
+        except ENTRY_ERRORS as err:
+            self._failed(job.plan.path, err)
+
     def _leaf(self, dir_fd: int, plan: Plan, parts: tuple[bytes, ...]) -> None:
         name = parts[-1]
         existing = sw.lstat_at(dir_fd, name)
@@ -246,14 +318,18 @@ class Restorer:
         key = self.links.key(plan) if self.links is not None else None
         tmp = names.temp_name(name)
         self._write_temp(dir_fd, tmp, plan, key)
+        final = self._place_temp(dir_fd, tmp, parts, existing)
+        if self.links is not None:
+            self.links.remember(key, (*parts[:-1], final), dir_fd)
+
+    def _place_temp(self, dir_fd: int, tmp: bytes, parts: tuple[bytes, ...], existing: os.stat_result | None) -> bytes:
+        """`_place`, and the temporary removed if that fails."""
         try:
-            final = self._place(dir_fd, tmp, parts, existing)
+            return self._place(dir_fd, tmp, parts, existing)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=dir_fd)
             raise
-        if self.links is not None:
-            self.links.remember(key, (*parts[:-1], final), dir_fd)
 
     def _already_there(self, dir_fd: int, name: bytes, plan: Plan, st: os.stat_result) -> bool:
         """True when `name` already holds the stored content. It is then left in place: its metadata is
@@ -321,16 +397,18 @@ class Restorer:
             return
         if self.links is not None and self.links.link(key, self.target, dir_fd, tmp):
             return
-        fd = sw.create_file(dir_fd, tmp)
+        fd = sw.create_file(dir_fd, tmp, new_mode(plan))
         try:
             self._or_remove(dir_fd, tmp, lambda: self._fill(fd, plan))
         finally:
             os.close(fd)
 
-    def _fill(self, fd: int, plan: Plan) -> None:
-        sink = SparseFile(fd)
-        write_version(self.source, plan, cast(BinaryIO, sink), self.on_bytes)
-        sink.finish()
+    def _fill(self, fd: int, plan: Plan, where: Where | None = None, progress: bool = True) -> None:
+        """Write the version into the new file `fd` and give it its metadata; `progress` off on a worker
+        (its bytes are counted when it is settled)."""
+        with SparseFile(fd, threaded=plan.size > OWN_WRITER) as sink:
+            stream_version(self.source, plan, sink.put, self.on_bytes if progress else None, where)
+            sink.finish()
         metadata.apply(fd, plan, self.as_root)
         if self.overwrite:  # it may take the name of a file it replaces: on the disk first (see sw.replace)
             os.fsync(fd)

@@ -87,10 +87,11 @@ def lstat_at(dir_fd: int, name: bytes) -> os.stat_result | None:
         return None
 
 
-def create_file(dir_fd: int, name: bytes) -> int:
-    """A new file opened for writing; fails rather than follow or reuse anything already there."""
+def create_file(dir_fd: int, name: bytes, mode: int = 0o600) -> int:
+    """A new file opened for writing, with the permission bits `mode` (less the umask, and never a set-id
+    bit); fails rather than follow or reuse anything already there."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    return os.open(name, flags, 0o600, dir_fd=dir_fd)
+    return os.open(name, flags, mode & 0o777, dir_fd=dir_fd)
 
 
 def rename_noreplace(dir_fd: int, src: bytes, dst: bytes) -> None:

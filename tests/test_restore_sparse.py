@@ -1,0 +1,64 @@
+"""The sparse writer on its own: runs cut anywhere still give the exact bytes, pages of zeros become holes
+across run boundaries, and an error in the writer thread reaches the caller."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from timekeep.core.restore.sparse import PAGE, SparseFile
+
+MIB = 1 << 20
+
+
+def _content() -> bytes:
+    """Data, 2 MiB of zeros starting off a page boundary, data, and a tail of zeros shorter than a page."""
+    rnd = random.Random(7)
+    return rnd.randbytes(5000) + bytes(2 * MIB) + rnd.randbytes(3 * PAGE + 17) + bytes(100)
+
+
+def _runs(data: bytes, seed: int) -> list[tuple[bytes, int, int]]:
+    """`data` as runs of random lengths, each a slice of a bigger buffer (as frames hold many chunks)."""
+    rnd, runs, at = random.Random(seed), [], 0
+    while at < len(data):
+        n = min(rnd.choice((1, 700, PAGE, PAGE + 1, 65_536, 300_000)), len(data) - at)
+        pad = rnd.randrange(0, 50)
+        runs.append((b"x" * pad + data[at : at + n] + b"y" * 9, pad, pad + n))
+        at += n
+    return runs
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_runs_cut_anywhere_give_the_bytes_and_the_zeros_become_holes(tmp_path: Path, threaded: bool,
+                                                                        seed: int) -> None:
+    data = _content()
+    path = tmp_path / "out"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with SparseFile(fd, threaded) as sink:
+            for run in _runs(data, seed):
+                sink.put(*run)
+            sink.finish()
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == data
+    written = os.stat(path).st_blocks * 512
+    assert written <= 64 * 1024 < MIB, written  # the data pages only, not the 2 MiB of zeros
+
+
+def test_an_error_in_the_writer_thread_reaches_the_caller(tmp_path: Path) -> None:
+    path = tmp_path / "out"
+    path.write_bytes(b"")
+    fd = os.open(path, os.O_RDONLY)  # every write fails: EBADF
+    try:
+        with pytest.raises(OSError), SparseFile(fd, threaded=True) as sink:
+            for _ in range(64):
+                sink.put(b"z" * MIB, 0, MIB)
+            sink.finish()
+    finally:
+        os.close(fd)
+    assert path.stat().st_size == 0
