@@ -213,7 +213,7 @@ TARGETS: dict[str, tuple[str, Callable[[float | None, float], bool]]] = {
     "backup after: 1 MiB overwritten": ("≥ 1.0×", lambda r, v: r is not None and r >= 1),
     "stored after: 100 bytes inserted": ("< 512 KiB", lambda r, v: v < 512),
     "restore the disk image": ("≥ 2×", lambda r, v: r is not None and r >= 2),
-    "restore the 20k-file tree": ("≥ 2×", lambda r, v: r is not None and r >= 2),
+    "restore the 20k-file tree (": ("≥ 2×", lambda r, v: r is not None and r >= 2),
     "list the 10k-entry folder, in process": ("< 25 ms", lambda r, v: v < 25),
     "list the 10k-entry folder": ("> 1.0×", lambda r, v: r is not None and r > 1),
     "thin history": ("≥ 1.0×", lambda r, v: r is not None and r >= 1),
