@@ -105,8 +105,11 @@ def test_a_listing_at_another_time_reads_only_the_rows_it_has_not_checked(tmp_pa
     repo, folder, sids = history(tmp_path, 4)
     with Timekeep.open(repo) as tk:
         first, _, first_steps = one_listing(tk, folder, sids[-1])
-        again, statements, again_steps = one_listing(tk, folder, sids[-1])
-        assert again == first and reads(statements) == ["ids"]  # nothing read twice
+        again, statements, _ = one_listing(tk, folder, sids[-1])
+        assert again == first and reads(statements) == []  # the same listing, kept whole
+        tk.list_dir(folder, sids[1])
+        again, statements, again_steps = one_listing(tk, folder, sids[2])
+        assert again == cold(tk, folder, sids[2]) and reads(statements) == ["ids"]  # every row checked before
         other, statements, _ = one_listing(tk, folder, sids[0])
         changed = {e.path for e in first if e.snapshot_id != sids[0]}  # rewritten since: versions not yet read
         assert reads(statements) == ["ids", "rows"]  # the rows rewritten since, in one batch
@@ -134,11 +137,12 @@ def test_what_a_listing_remembers_is_dropped_when_the_index_changes(tmp_path: Pa
     with Timekeep.open(repo) as reader:
         reader.list_dir(folder, sids[0])
         remembered = reader._repo.listed.of(reader._repo.db.connection())
-        assert len(remembered) == FILES
+        assert len(remembered.entries) == FILES and len(remembered.lists) == 1
         (src / "p001.jpg").unlink()
         with Timekeep.open(repo, writer=True) as writer:  # a writer in the same process: another connection
             sid = writer.backup().id
-        assert reader._repo.listed.of(reader._repo.db.connection()) == {}
+        emptied = reader._repo.listed.of(reader._repo.db.connection())
+        assert emptied.entries == {} and emptied.lists == {}
         assert folder + b"/p001.jpg" not in {e.path for e in reader.list_dir(folder, sid)}
 
 

@@ -6,11 +6,11 @@ are the whole cost of listing a big folder (bench/README.md, "A folder of 10,000
 - one statement reads the folder (its live names, and the dead ones changed after T: core/index/live.py),
   unordered (sorted here: SQLite's sorter copied every column), and the seal is checked inline, in one pass;
 - entries are named tuples;
-- `CheckedEntries` remembers, per connection, the entries of the version rows it has already checked, for as
-  long as nothing has written the index since (SQLite's `data_version`, and the connection's own changes): a
-  listing at another T (the timeline dragged) then reads only the ids of the versions in force, from indexes,
-  and reads and checks only the rows it has not seen. What it hands back was checked when read, and the
-  index has not changed since.
+- `CheckedEntries` remembers, per connection, the entries of the version rows it has already checked, and its
+  last few listings, for as long as nothing has written the index since (SQLite's `data_version`, and the
+  connection's own changes): a listing at another T (the timeline dragged) then reads only the ids of the
+  versions in force, from indexes, and reads and checks only the rows it has not seen; the same folder at the
+  same T again reads nothing. What it hands back was checked when read, and the index has not changed since.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from operator import itemgetter
 from sqlite3 import Connection
 from typing import Any
@@ -111,7 +112,13 @@ def children_at(db: SqliteDatabase, parent_id: int, snapshot_id: int, damaged: D
     if remembered is None:
         return _read(conn, parent_id, snapshot_id, damaged, None)
     with _one_view(conn):  # the store's validity and the rows read: one state of the index
-        return _read(conn, parent_id, snapshot_id, damaged, remembered.of(conn))
+        store = remembered.of(conn)
+        shown = store.lists.get((parent_id, snapshot_id))
+        if shown is None:
+            shown = _read(conn, parent_id, snapshot_id, damaged, store.entries)
+            if damaged is None:  # whole: a row handed to `damaged` was left out
+                store.keep(parent_id, snapshot_id, shown)
+        return list(shown)
 
 
 @contextmanager
@@ -147,21 +154,38 @@ def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged |
     return _in_force((known.get(vid) for vid in ids), snapshot_id)
 
 
-class CheckedEntries:
-    """The entries of version rows already checked against their seals, per connection (so per thread), for as
-    long as the index has not changed: another connection's commit moves SQLite's `data_version`, this one's
-    own writes its `total_changes`, and either empties the store. Bounded: past `limit` rows it starts over."""
+@dataclass
+class _Store:
+    """One connection's checked entries by version id (None for a deletion), and its last few whole listings."""
 
-    def __init__(self, limit: int = 200_000) -> None:
+    mark: tuple[Connection, int, int]
+    entries: dict[int, Entry | None] = field(default_factory=dict)
+    lists: dict[tuple[int, int], list[Entry]] = field(default_factory=dict)
+
+    def keep(self, parent_id: int, snapshot_id: int, shown: list[Entry]) -> None:
+        if len(self.lists) >= LISTS_KEPT:
+            del self.lists[next(iter(self.lists))]
+        self.lists[parent_id, snapshot_id] = shown
+
+
+LISTS_KEPT = 8
+
+
+class CheckedEntries:
+    """The entries of version rows already checked against their seals, and the last few listings made of them,
+    per connection (so per thread), for as long as the index has not changed: another connection's commit moves
+    SQLite's `data_version`, this one's own writes its `total_changes`, and either empties the store. Bounded:
+    past `limit` rows it starts over."""
+
+    def __init__(self, limit: int = 100_000) -> None:
         self.limit = limit
         self._local = threading.local()
 
-    def of(self, conn: Connection) -> dict[int, Entry | None]:
+    def of(self, conn: Connection) -> _Store:
         """This connection's store, emptied if the index changed since it was last asked for, or grew too big."""
         (version,) = conn.execute("PRAGMA data_version").fetchone()
         mark = (conn, version, conn.total_changes)
-        store: dict[int, Entry | None] | None = getattr(self._local, "store", None)
-        if store is None or getattr(self._local, "mark", None) != mark or len(store) > self.limit:
-            store = self._local.store = {}
-        self._local.mark = mark
+        store: _Store | None = getattr(self._local, "store", None)
+        if store is None or store.mark != mark or len(store.entries) > self.limit:
+            store = self._local.store = _Store(mark)
         return store
