@@ -145,13 +145,12 @@ def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged |
         if known is not None:
             known.update(found)
         return _in_force(found.values(), snapshot_id)
-    ids = [vid for (vid,) in conn.execute(IDS_AT, (snapshot_id, parent_id, snapshot_id, parent_id, snapshot_id))
-           if vid is not None]
-    missing = [vid for vid in ids if vid not in known]
+    ids = [vid for (vid,) in conn.execute(IDS_AT, (snapshot_id, parent_id, snapshot_id, parent_id, snapshot_id))]
+    missing = [vid for vid in ids if vid not in known and vid is not None]  # None: a name born after T
     for start in range(0, len(missing), _BATCH):
         batch = missing[start : start + _BATCH]
         checked(conn.execute(_BY_ID.format(",".join("?" * len(batch))), batch), snapshot_id, damaged, known)
-    return _in_force((known.get(vid) for vid in ids), snapshot_id)
+    return _in_force(map(known.get, ids), snapshot_id)
 
 
 @dataclass
