@@ -116,6 +116,10 @@ def test_a_listing_at_another_time_reads_only_the_rows_it_has_not_checked(tmp_pa
         assert other == cold(tk, folder, sids[0]) and changed
         for sid in (*sids, sids[0], sids[-1]):
             assert tk.list_dir(folder, sid) == cold(tk, folder, sid)
+        plan = [str(r[3]) for r in tk._repo.db.execute_sql("EXPLAIN QUERY PLAN " + listing.IDS_AT, (1, 2, 1, 2, 1))]
+    # the live names' versions in force come from two indexes alone, never a table row
+    assert "SEARCH f USING COVERING INDEX file_parent_id_live (parent_id=? AND live=?)" in plan
+    assert sum("COVERING INDEX version_file_id_snapshot_id" in step for step in plan) == 2, plan
     assert again_steps < first_steps * 0.75, (again_steps, first_steps)
 
 
