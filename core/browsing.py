@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime
 
 from timekeep.core.errors import NotInSnapshot, TimeBeforeFirstSnapshot, UsageError
-from timekeep.core.index import gone, queries, summary
+from timekeep.core.index import gone, listing, queries, summary
 from timekeep.core.repository import Repository
 from timekeep.core.restore import build
 from timekeep.core.storage.manifest import manifest_ids
@@ -60,7 +60,7 @@ def list_dir(repo: Repository, path: bytes | None, snapshot_id: int) -> list[Ent
     version = build.version_at(repo.db, path, snapshot_id)
     if version.kind != "dir":
         raise UsageError(f"{os.fsdecode(path)} is not a folder at snapshot {snapshot_id}")
-    return queries.children_at(repo.db, version.file_id, snapshot_id)
+    return listing.children_at(repo.db, version.file_id, snapshot_id, remembered=repo.listed)
 
 
 def changed_folders(repo: Repository, snapshot_id: int) -> frozenset[bytes]:

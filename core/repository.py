@@ -37,6 +37,7 @@ from timekeep.core.errors import (
 )
 from timekeep.core.index import checked, names, trust
 from timekeep.core.index.beside import build_beside, put_in_place
+from timekeep.core.index.listing import CheckedEntries
 from timekeep.core.index.local import catch_up
 from timekeep.core.index.local_copy import open_copy
 from timekeep.core.index.rebuild import RebuildReport
@@ -71,6 +72,7 @@ class Repository:
         self.index_copy = index_copy
         self.reader = PackReader(self.layout)
         self.source = ChunkSource(db, self.reader)
+        self.listed = CheckedEntries()  # the entries a listing checked, so one at another time reads fewer rows
 
     @classmethod
     def open(cls, path: str | Path, writer: bool = False, progress: ProgressCallback | None = None) -> Repository:

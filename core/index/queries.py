@@ -6,7 +6,6 @@ building model objects. Only complete snapshots are ever visible to a reader.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
@@ -14,7 +13,10 @@ from typing import Any, NamedTuple
 
 from peewee import SqliteDatabase
 
-from timekeep.core.errors import IndexDamaged
+# the folder at T lives in listing.py; the names other modules import from here stay here
+from timekeep.core.index.listing import LATEST_AT as LATEST_AT
+from timekeep.core.index.listing import children_at as children_at
+from timekeep.core.index.listing import damaged_at as damaged_at
 from timekeep.core.index.seal import version_holds
 from timekeep.core.types import Entry, SnapshotInfo, VersionInfo
 
@@ -25,10 +27,6 @@ VERSION_COLUMNS = (
     "v.id, v.file_id, v.snapshot_id, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns, "
     "v.full, v.depth, v.chain_rows, v.content_id, v.link_target, v.racy, v.digest, v.prev, v.uid, v.gid, "
     "v.xattrs, v.xhash, v.seal"
-)
-LATEST_AT = (
-    "(SELECT v2.id FROM version v2 WHERE v2.file_id = f.id AND v2.snapshot_id <= ? "
-    "ORDER BY v2.snapshot_id DESC LIMIT 1)"
 )
 SQL_BATCH = 500
 
@@ -72,11 +70,6 @@ class VersionRow(NamedTuple):
 _SEALED_VALUES = itemgetter(1 + VersionRow._fields.index("seal"), 0, *(1 + VersionRow._fields.index(name) for name in (
     "snapshot_id", "prev", "state", "kind", "size", "mode", "mtime_ns", "uid", "gid", "full", "digest", "link_target",
     "xattrs", "xhash")))
-
-
-def damaged_at(path: bytes) -> IndexDamaged:
-    return IndexDamaged(f"the index is damaged at {os.fsdecode(path)}: its record is not what was written; "
-                        "run `timekeep rebuild-index`, which rebuilds it from the drive")
 
 
 @dataclass(frozen=True)
@@ -156,21 +149,6 @@ def _entries(rows: Iterable[tuple[Any, ...]], snapshot_id: int,
         if state != "deleted":
             append(Entry(path, kind, size, mode, mtime_ns, snap, snap == snapshot_id, target, state))
     return entries
-
-
-# a folder's children that may have existed at a snapshot: those alive now, and those whose newest version
-# (a deletion) came after it; a name deleted at or before it is never read (core/index/live.py)
-CHILDREN_AT = (f"SELECT {ENTRY_COLUMNS} FROM file f JOIN version v ON v.id = {LATEST_AT} "
-               "WHERE f.parent_id = ? AND f.live = 1 UNION ALL "
-               f"SELECT {ENTRY_COLUMNS} FROM file f JOIN version v ON v.id = {LATEST_AT} "
-               "WHERE f.parent_id = ? AND f.live = 0 AND f.head > ? ORDER BY 1")
-
-
-def children_at(db: SqliteDatabase, parent_id: int, snapshot_id: int,
-                damaged: Callable[[bytes], None] | None = None) -> list[Entry]:
-    """The children of a directory as they stood at the snapshot: the timeline's main query."""
-    rows = db.execute_sql(CHILDREN_AT, (snapshot_id, parent_id, snapshot_id, parent_id, snapshot_id)).fetchall()
-    return _entries(rows, snapshot_id, damaged)
 
 
 def roots_at(db: SqliteDatabase, snapshot_id: int) -> list[Entry]:

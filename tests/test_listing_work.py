@@ -1,0 +1,190 @@
+"""What one listing of a folder at T costs, counted, never timed: the statements it runs and the SQLite steps they
+take grow with the folder's entries, not with the history behind them; a listing at another T reads again only
+the rows it has not checked; what it remembers is dropped as soon as anything writes the index; and the seal check
+written inline for speed decides exactly as `seal.version_holds`."""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from peewee import SqliteDatabase
+
+from tests.helpers import backup, make_tree, new_repo
+from tests.test_seal_speed import HOSTILE, plain_holds, plain_seal, rows
+from tests.treeops import index_db
+from timekeep.core.api import Timekeep
+from timekeep.core.errors import IndexDamaged
+from timekeep.core.index import listing, queries
+from timekeep.core.types import Entry
+
+FILES = 60
+STEP = 100  # VM instructions between two calls of the progress handler
+
+
+@contextmanager
+def counted(db: SqliteDatabase) -> Iterator[tuple[list[str], list[int]]]:
+    """The statements this thread's connection runs inside the block, and its VM steps (in units of STEP)."""
+    statements: list[str] = []
+    steps = [0]
+
+    def tick() -> int:
+        steps[0] += 1
+        return 0
+
+    conn = db.connection()
+    conn.set_trace_callback(statements.append)
+    conn.set_progress_handler(tick, STEP)
+    try:
+        yield statements, steps
+    finally:
+        conn.set_trace_callback(None)
+        conn.set_progress_handler(None, STEP)
+
+
+ROWS = listing.ROWS_AT.split(" FROM ")[0]  # how each statement begins (the trace shows them with their values)
+IDS = listing.IDS_AT.split(" FROM ")[0]
+
+
+def reads(statements: list[str]) -> list[str]:
+    """What each statement reading the folder's rows read: "rows" (every column of each version in force), or
+    "ids" (only which version is in force); the folder's own look-up and the transaction's frame left out."""
+    return ["ids" if s.startswith(IDS) else "rows" for s in statements if s.startswith((ROWS, IDS))]
+
+
+def history(tmp_path: Path, snapshots: int) -> tuple[Path, bytes, list[int]]:
+    """A folder of FILES files; each snapshot after the first rewrites a different few of them."""
+    src = Path(os.path.realpath(tmp_path)) / "src"
+    make_tree(src, {"photos": {f"p{n:03d}.jpg": b"photo %d" % n for n in range(FILES)}})
+    repo = new_repo(tmp_path, src)
+    sids = [backup(repo)]
+    for s in range(1, snapshots):
+        for n in range(s % 7, FILES, 9):
+            (src / "photos" / f"p{n:03d}.jpg").write_bytes(b"edit %d of %d" % (s, n))
+        sids.append(backup(repo))
+    return repo, os.fsencode(src / "photos"), sids
+
+
+def one_listing(tk: Timekeep, folder: bytes, sid: int) -> tuple[list[Entry], list[str], int]:
+    with counted(tk._repo.db) as (statements, steps):
+        entries = tk.list_dir(folder, sid)
+    return entries, statements, steps[0]
+
+
+def cold(tk: Timekeep, folder: bytes, sid: int) -> list[Entry]:
+    """The listing with nothing remembered: every row read and checked."""
+    db = tk._repo.db
+    fid = queries.file_id(db, folder)
+    assert fid is not None
+    return listing.children_at(db, fid, sid)
+
+
+def test_a_first_listing_is_one_read_whose_steps_follow_the_entries_not_the_history(tmp_path: Path) -> None:
+    short_repo, short_folder, short = history(tmp_path / "short", 2)
+    long_repo, long_folder, long = history(tmp_path / "long", 12)
+    with Timekeep.open(short_repo) as tk:
+        short_entries, short_statements, short_steps = one_listing(tk, short_folder, short[-1])
+    with Timekeep.open(long_repo) as tk:
+        long_entries, long_statements, long_steps = one_listing(tk, long_folder, long[-1])
+    with Timekeep.open(long_repo) as tk:
+        _, oldest_statements, oldest_steps = one_listing(tk, long_folder, long[0])
+    assert len(short_entries) == len(long_entries) == FILES
+    assert reads(short_statements) == reads(long_statements) == reads(oldest_statements) == ["rows"]
+    assert len(short_statements) == len(long_statements) == 7  # the folder's look-up (2), then one read view
+    # six times the snapshots behind each entry, about the same steps: each name's version at T is found
+    # through an index, never by reading its other versions
+    assert long_steps <= short_steps * 1.3 + 2 and oldest_steps <= short_steps * 1.3 + 2, \
+        (short_steps, long_steps, oldest_steps)
+
+
+def test_a_listing_at_another_time_reads_only_the_rows_it_has_not_checked(tmp_path: Path) -> None:
+    repo, folder, sids = history(tmp_path, 4)
+    with Timekeep.open(repo) as tk:
+        first, _, first_steps = one_listing(tk, folder, sids[-1])
+        again, statements, _ = one_listing(tk, folder, sids[-1])
+        assert again == first and reads(statements) == []  # the same listing, kept whole
+        tk.list_dir(folder, sids[1])
+        again, statements, again_steps = one_listing(tk, folder, sids[2])
+        assert again == cold(tk, folder, sids[2]) and reads(statements) == ["ids"]  # every row checked before
+        other, statements, _ = one_listing(tk, folder, sids[0])
+        changed = {e.path for e in first if e.snapshot_id != sids[0]}  # rewritten since: versions not yet read
+        assert reads(statements) == ["ids", "rows"]  # the rows rewritten since, in one batch
+        assert other == cold(tk, folder, sids[0]) and changed
+        for sid in (*sids, sids[0], sids[-1]):
+            assert tk.list_dir(folder, sid) == cold(tk, folder, sid)
+        plan = [str(r[3]) for r in tk._repo.db.execute_sql("EXPLAIN QUERY PLAN " + listing.IDS_AT, (1, 2, 1, 2, 1))]
+    # the live names' versions in force come from two indexes alone, never a table row
+    assert "SEARCH f USING COVERING INDEX file_parent_id_live (parent_id=? AND live=?)" in plan
+    assert sum("COVERING INDEX version_file_id_snapshot_id" in step for step in plan) == 2, plan
+    assert again_steps < first_steps * 0.75, (again_steps, first_steps)
+
+
+def test_what_a_listing_remembers_is_dropped_when_the_index_changes(tmp_path: Path) -> None:
+    repo, folder, sids = history(tmp_path, 2)
+    victim = folder + b"/p005.jpg"
+    with Timekeep.open(repo) as tk:
+        assert victim in {e.path for e in tk.list_dir(folder, sids[-1])}
+        with index_db(repo) as conn:  # another connection damages a row the listing has checked
+            conn.execute("UPDATE version SET size = size + 1 WHERE file_id = (SELECT id FROM file WHERE path = ?)",
+                         (victim,))
+        with pytest.raises(IndexDamaged, match="p005"):
+            tk.list_dir(folder, sids[-1])
+        with index_db(repo) as conn:  # and put right again
+            conn.execute("UPDATE version SET size = size - 1 WHERE file_id = (SELECT id FROM file WHERE path = ?)",
+                         (victim,))
+        assert victim in {e.path for e in tk.list_dir(folder, sids[-1])}
+    src = Path(os.fsdecode(folder))
+    with Timekeep.open(repo) as reader:
+        reader.list_dir(folder, sids[0])
+        remembered = reader._repo.listed.of(reader._repo.db.connection())
+        assert len(remembered.entries) == FILES and len(remembered.lists) == 1
+        (src / "p001.jpg").unlink()
+        with Timekeep.open(repo, writer=True) as writer:  # a writer in the same process: another connection
+            sid = writer.backup().id
+        emptied = reader._repo.listed.of(reader._repo.db.connection())
+        assert emptied.entries == {} and emptied.lists == {}
+        assert folder + b"/p001.jpg" not in {e.path for e in reader.list_dir(folder, sid)}
+
+
+def test_the_inline_check_decides_as_version_holds() -> None:
+    """Every row of the seal tests, sealed or broken, and each hostile value in each field."""
+    def decide(values: tuple[object, ...], sealed: object) -> bool:
+        path, snap, prev, state, kind, size, mode, mtime_ns, uid, gid, full, digest, target, x, xhash = values
+        found: dict[int, Entry | None] = {}
+        broken: list[object] = []
+        row = (1, path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest, x, xhash,
+               sealed)
+        listing.checked([row], 0, broken.append, found)
+        assert (1 in found) != bool(broken)
+        return 1 in found
+
+    for values in rows(300):
+        good = plain_seal(*values)
+        assert decide(values, good) and not decide(values, good[::-1])
+    base = rows(1)[0]
+    for position in range(15):
+        for hostile in HOSTILE:
+            values = (*base[:position], hostile, *base[position + 1 :])
+            try:
+                sealed = plain_seal(*values)
+            except (struct.error, TypeError, ValueError, OverflowError, AttributeError):
+                sealed = b"\0" * 16
+            assert decide(values, sealed) == plain_holds(sealed, *values), (position, hostile)
+
+
+def test_a_folder_restore_still_goes_on_past_a_damaged_row(tmp_path: Path) -> None:
+    repo, folder, sids = history(tmp_path, 2)
+    with index_db(repo) as conn:
+        conn.execute("UPDATE version SET mode = mode + 1 WHERE file_id = (SELECT id FROM file WHERE path = ?)",
+                     (folder + b"/p007.jpg",))
+    with Timekeep.open(repo) as tk:
+        broken: list[bytes] = []
+        fid = queries.file_id(tk._repo.db, folder)
+        assert fid is not None
+        shown = listing.children_at(tk._repo.db, fid, sids[-1], broken.append)
+    assert broken == [folder + b"/p007.jpg"] and len(shown) == FILES - 1
+
