@@ -281,6 +281,7 @@ class Backup:
         settled = [r.item.prev.id for r in ready if r.state == "unchanged" and not r.racy and r.item.prev]
         self.tally.files_changed += sum(1 for v in versions if v.kind != "dir")
         self.writer.commit(packs, versions, self._new_errors, settled)
+        self.store.forget(packs)
         self._ready, self._new_errors = [], []
         self._last_commit = time.monotonic()
 
