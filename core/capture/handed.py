@@ -10,7 +10,7 @@ ids are uniform (BLAKE3, keyed or not), so slices of the digest serve as the fil
 from __future__ import annotations
 
 BITS_LOG2 = 26  # 8 MiB: at a million chunks one digest in 70,000 is a false "maybe" (one query); at ten million 5%
-PROBES = 4
+PROBES = 4  # 32-bit slices of the digest's first 16 bytes
 
 
 class HandedDigests:
@@ -21,8 +21,9 @@ class HandedDigests:
         self._size = 1 << (bits_log2 - 3)
         self._mask = (1 << bits_log2) - 1
 
-    def _spots(self, digest: bytes) -> list[int]:
-        return [int.from_bytes(digest[i : i + 4], "little") & self._mask for i in range(0, 4 * PROBES, 4)]
+    def _spots(self, digest: bytes) -> tuple[int, int, int, int]:
+        v, m = int.from_bytes(digest[:16], "little"), self._mask
+        return v & m, (v >> 32) & m, (v >> 64) & m, (v >> 96) & m
 
     def add(self, digest: bytes) -> None:
         if self._bits is None:
@@ -33,4 +34,8 @@ class HandedDigests:
 
     def __contains__(self, digest: bytes) -> bool:
         bits = self._bits
-        return bits is not None and all(bits[s >> 3] & (1 << (s & 7)) for s in self._spots(digest))
+        if bits is None:
+            return False
+        a, b, c, d = self._spots(digest)
+        return bool(bits[a >> 3] >> (a & 7) & bits[b >> 3] >> (b & 7) & bits[c >> 3] >> (c & 7)
+                    & bits[d >> 3] >> (d & 7) & 1)
