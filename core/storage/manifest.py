@@ -31,6 +31,7 @@ from timekeep.core.storage.layout import MANIFESTS, Layout, manifest_name
 
 MANIFEST_FORMAT = 2
 FRAME_BYTES = 1 << 20  # lines gathered per zstd frame: a damaged byte costs at most this much of a salvage
+DRAFT_BYTES = 256 << 10  # a Draft's lines compressed at a time: small, as it is held while a backup runs
 READ_BYTES = 4 << 20  # a manifest is read in ranges of this size: memory stays flat, and a bucket gets few GETs
 _NAME = re.compile(r"^(\d{10})(?:-(\d+))?\.manifest$")
 
@@ -100,7 +101,7 @@ class Draft:
             line = _line(record)
             self._pending.append(line)
             self._size += len(line)
-            if self._size >= FRAME_BYTES:
+            if self._size >= DRAFT_BYTES:
                 self._flush()
 
     def _flush(self) -> None:
