@@ -18,7 +18,7 @@ from timekeep.core.capture.backup import Backup, FolderSpec
 from timekeep.core.crypto.kdf import TEST_PARAMS
 from timekeep.core.folders import folders
 from timekeep.core.index.writer import manifest_records
-from timekeep.core.storage.manifest import current_manifest, read_manifest, write_manifest
+from timekeep.core.storage.manifest import Draft, current_manifest, read_manifest, write_manifest
 
 
 def _tree(root: Path) -> None:
@@ -89,3 +89,15 @@ def test_drafted_manifest_has_the_bytes_of_one_written_at_the_end(tmp_path: Path
         serial = store.read(write_manifest(elsewhere._repo.layout, sid, header, manifest_records(tk._repo.db, sid)),
                             0, None)
     assert drafted == serial and len(drafted) > 1000
+
+
+def test_an_encrypted_repository_drafts_beside_its_index_not_on_the_drive(tmp_path: Path) -> None:
+    repo = tmp_path / "drive" / "Timekeep" / "repo"
+    init_repository(repo, encryption="repokey", passphrase="a good passphrase", argon2=TEST_PARAMS)
+    with Timekeep.open(repo, writer=True) as tk:
+        draft = Draft(tk._repo.layout)
+        try:
+            where = Path(os.readlink(f"/proc/self/fd/{draft.file.fileno()}"))
+        finally:
+            draft.close()
+        assert where.parent == tk._repo.layout.index_dir and not where.is_relative_to(tmp_path / "drive")

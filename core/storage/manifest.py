@@ -85,13 +85,12 @@ class Draft:
     the end only adds the header before them and the checksum after (`write_manifest`'s `drafted`).
 
     The lines wait in an unnamed scratch file (gone with the process, however it ends), compressed fast;
-    the manifest itself is made from them exactly as from the records, so its bytes do not depend on it."""
+    the manifest itself is made from them exactly as from the records, so its bytes do not depend on it.
+    The file sits beside the index, which holds the same in the clear: never on the drive of an encrypted
+    repository (whose index is on this computer), where freed blocks would keep names unsealed."""
 
     def __init__(self, layout: Layout) -> None:
-        scratch = layout.scratch("snapshots")
-        if not scratch.is_dir():
-            make_private_dir(scratch)
-        self.file = tempfile.TemporaryFile(dir=scratch)  # noqa: SIM115 (open across commits; see close)
+        self.file = tempfile.TemporaryFile(dir=layout.index_dir)  # noqa: SIM115 (open across commits; see close)
         self.cctx = zstandard.ZstdCompressor(level=1)
         self._pending: list[bytes] = []
         self._size = 0
