@@ -115,7 +115,7 @@ class Backup:
         self.asked = cancel or threading.Event()  # the caller's: set when the person cancels
         self.cancel = threading.Event()  # this run's own: stops its readers when it ends for any reason
         self.workers = workers or min(4, os.cpu_count() or 2)
-        self.writer = SnapshotWriter(db, layout, {f.path: f.id for f in folders})
+        self.writer = SnapshotWriter(db, layout, {f.path: f.id for f in folders}, drafts=True)
         self.store = ChunkStore(db, PackWriter(layout), config.compression_level, self.workers)
         self.ctx = ReadContext(db, config.chunker, self.store, self.cancel, time.time_ns())
         self.arrivals = Arrivals(db)
@@ -163,6 +163,7 @@ class Backup:
             pass  # the failure being raised already says what went wrong
         finally:
             self.store.writer.abort()
+            self.writer.close()
 
     @property
     def _drive_identity(self) -> tuple[int, int] | None:
@@ -281,6 +282,7 @@ class Backup:
         settled = [r.item.prev.id for r in ready if r.state == "unchanged" and not r.racy and r.item.prev]
         self.tally.files_changed += sum(1 for v in versions if v.kind != "dir")
         self.writer.commit(packs, versions, self._new_errors, settled)
+        self.store.forget(packs)
         self._ready, self._new_errors = [], []
         self._last_commit = time.monotonic()
 

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from peewee import SqliteDatabase
 
+from timekeep.core.capture.handed import HandedDigests
 from timekeep.core.crypto.chunk_ids import ChunkIds
 from timekeep.core.index import queries
 from timekeep.core.storage import frame
@@ -59,6 +60,8 @@ class ChunkStore:
         # an index that knows no chunk when the backup begins learns only chunks this store claimed: a first
         # backup asks it nothing (one query per file read was 6% of a small file's cost)
         self._lookup = queries.holds_chunks(db)
+        # claimed digests the index holds now (`forget`): asked of it again when met, not held here
+        self._handed = HandedDigests()
         self.bytes_new = 0
 
     def put(self, chunks: Sequence[Chunk], lane: Hashable = None) -> set[bytes]:
@@ -70,15 +73,7 @@ class ChunkStore:
         this returns.
         """
         self._raise_failure()
-        with self._lock:
-            unknown = {d for d, _ in chunks if d not in self._claimed}
-        in_index = queries.known_digests(self.db, unknown) if unknown and self._lookup else set()
-        mine: list[Chunk] = []
-        with self._lock:
-            for digest, data in chunks:
-                if digest not in in_index and digest not in self._claimed:
-                    self._claimed.add(digest)
-                    mine.append((digest, data))
+        mine, in_index = self._claim(chunks)
         for group in groups(mine):
             members, inner = [], 0
             for digest, data in group:
@@ -91,6 +86,26 @@ class ChunkStore:
             self._slots.acquire()
             self._pool.submit(self._write_in_pool, raw, members, lane)
         return {d for d, _ in chunks if d not in in_index}
+
+    def _claim(self, chunks: Sequence[Chunk]) -> tuple[list[Chunk], set[bytes]]:
+        """The chunks the caller is to store (claimed now), and the digests the index holds. A digest is
+        claimed under the lock only once the index was asked about it, or when it cannot be there; one
+        forgotten between the asking and the claiming is asked about again, so nothing is stored twice."""
+        asked: set[bytes] = set()
+        in_index: set[bytes] = set()
+        while True:
+            with self._lock:
+                ask = {d for d, _ in chunks if d not in self._claimed and d not in asked
+                       and (self._lookup or d in self._handed)}
+                if not ask:
+                    mine: list[Chunk] = []
+                    for digest, data in chunks:
+                        if digest not in in_index and digest not in self._claimed:
+                            self._claimed.add(digest)
+                            mine.append((digest, data))
+                    return mine, in_index
+            in_index |= queries.known_digests(self.db, ask)
+            asked |= ask
 
     def _write_in_pool(self, raw: bytes, members: list[tuple[bytes, int, int]], lane: Hashable) -> None:
         try:
@@ -128,6 +143,23 @@ class ChunkStore:
                 self._sealed.update(e.digest for e in pack.entries)
         return packs
 
-    def durable(self, digests: set[bytes]) -> bool:
+    def forget(self, packs: Sequence[SealedPack]) -> None:
+        """The index holds these sealed packs' chunks now: stop holding their digests (memory would grow with
+        every chunk of a long backup); a later `put` of one asks the index."""
         with self._lock:
-            return digests <= self._sealed
+            for pack in packs:
+                for entry in pack.entries:
+                    self._handed.add(entry.digest)
+                    self._claimed.discard(entry.digest)
+                    self._sealed.discard(entry.digest)
+
+    def held(self) -> int:
+        """How many digests the store holds in memory now (claimed and not yet forgotten)."""
+        with self._lock:
+            return len(self._claimed)
+
+    def durable(self, digests: set[bytes]) -> bool:
+        """Whether these digests, each claimed in this backup, are sealed; a claimed digest no longer held was
+        forgotten, which only a commit of its pack does."""
+        with self._lock:
+            return all(d in self._sealed or d not in self._claimed for d in digests)

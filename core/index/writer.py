@@ -11,7 +11,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from timekeep.core.index import chain, live, queries, seal
 from timekeep.core.paths import is_inside
 from timekeep.core.storage import xattrs as xattrs_codec
 from timekeep.core.storage.layout import Layout
-from timekeep.core.storage.manifest import encode_path, write_manifest
+from timekeep.core.storage.manifest import Draft, encode_path, write_manifest
 from timekeep.core.storage.pack import SealedPack
 from timekeep.core.types import FileError, SnapshotInfo
 
@@ -65,12 +65,17 @@ class NewVersion:
 
 
 class SnapshotWriter:
-    def __init__(self, db: SqliteDatabase, layout: Layout, folder_id: dict[bytes, int]) -> None:
+    def __init__(self, db: SqliteDatabase, layout: Layout, folder_id: dict[bytes, int], drafts: bool = False) -> None:
         self.db = db
         self.layout = layout
         self.folder_id = folder_id
         self._file_ids: dict[bytes, int] = {}
         self.snapshot_id = 0
+        # with `drafts`, each commit's versions become manifest lines at once (while the caller's readers go
+        # on), so `finish` reads nothing back: the last serial step of a big backup was that read
+        self.drafts = drafts
+        self._draft: Draft | None = None
+        self._drafted = 0  # the id of the last version drafted
 
     def begin(self, trigger: str, time_ns: int | None = None, taken: Collection[int] = ()) -> int:
         """Start a snapshot under an id no snapshot ever had: the first above every snapshot the index has
@@ -107,7 +112,22 @@ class SnapshotWriter:
                 "INSERT INTO snapshot_error (snapshot_id, path, kind, message) VALUES (?, ?, ?, ?)",
                 [(self.snapshot_id, e.path, e.kind, e.message) for e in errors],
             )
+        if self.drafts and versions:
+            self._draft_versions()
         return prevs
+
+    def _draft_versions(self) -> None:
+        """The manifest lines of the versions committed since the last draft, read back (and checked) as
+        `finish` would read them."""
+        if self._draft is None:
+            self._draft = Draft(self.layout)
+        last = [self._drafted]
+
+        def seen(vid: int) -> None:
+            last[0] = vid
+
+        self._draft.add(version_records(self.db, self.snapshot_id, self._drafted, seen))
+        self._drafted = last[0]
 
     def _insert_version(self, v: NewVersion) -> int:
         """Insert the version, sealed, after the file's newest one; returns the `prev` it was given."""
@@ -165,9 +185,23 @@ class SnapshotWriter:
         """Write the manifest (its header with `extra` fields, e.g. where a copied snapshot came from), then
         mark the snapshot complete: complete exactly when its manifest is there."""
         header = {**info.to_json(), "id": self.snapshot_id, "folders": folders, "absorbed": [], **(extra or {})}
-        write_manifest(self.layout, self.snapshot_id, header, manifest_records(self.db, self.snapshot_id))
+        sid = self.snapshot_id
+        if self._draft is None:
+            write_manifest(self.layout, sid, header, manifest_records(self.db, sid))
+        else:
+            try:
+                records = itertools.chain(version_records(self.db, sid, self._drafted), error_records(self.db, sid))
+                write_manifest(self.layout, sid, header, records, drafted=self._draft.lines())
+            finally:
+                self.close()
         mark_complete(self.db, info)
         return info
+
+    def close(self) -> None:
+        """Drop the drafted lines (a snapshot given up); `finish` does it itself."""
+        if self._draft is not None:
+            self._draft.close()
+            self._draft = None
 
 
 def salvage_header(db: SqliteDatabase, snapshot_id: int) -> dict[str, Any]:
@@ -208,12 +242,13 @@ def add_packs(db: SqliteDatabase, packs: Sequence[SealedPack]) -> None:
             CHUNK_UPSERT, [(e.digest, pid, e.offset, e.length, e.inner, e.raw_length) for e in pack.entries])
 
 
-def _extents_by_version(db: SqliteDatabase, snapshot_id: int) -> Iterator[tuple[int, list[seal.ExtentKey]]]:
-    """(version id, extents) for every version of the snapshot that has extents, in version order."""
+def _extents_by_version(db: SqliteDatabase, snapshot_id: int,
+                        after: int = 0) -> Iterator[tuple[int, list[seal.ExtentKey]]]:
+    """(version id, extents) for every version of the snapshot after `after` that has extents, in version order."""
     rows = db.connection().execute(
         "SELECT e.version_id, e.offset, e.length, c.digest, e.skip FROM extent e JOIN chunk c ON c.id = e.chunk_id "
-        "JOIN version v ON v.id = e.version_id WHERE v.snapshot_id = ? ORDER BY e.version_id, e.offset",
-        (snapshot_id,))
+        "JOIN version v ON v.id = e.version_id WHERE v.snapshot_id = ? AND e.version_id > ? "
+        "ORDER BY e.version_id, e.offset", (snapshot_id, after))
     for vid, group in itertools.groupby(rows, key=lambda row: row[0]):
         yield vid, [(o, n, bytes(d), k) for _, o, n, d, k in group]
 
@@ -232,11 +267,19 @@ def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str,
     Every version is checked against its seal (which covers its file's path) and its extents against the
     hash the seal covers, before it is handed on: a manifest is the drive's truth, and must never take in
     what a damaged index made of a row (CorruptData naming the file instead)."""
+    yield from version_records(db, snapshot_id)
+    yield from error_records(db, snapshot_id)
+
+
+def version_records(db: SqliteDatabase, snapshot_id: int, after: int = 0,
+                    seen: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+    """The records of the snapshot's versions whose ids come after `after`, in id order (see manifest_records);
+    `seen` is told each one's id."""
     versions = db.connection().execute(
         f"SELECT f.path, o.path, {queries.VERSION_COLUMNS} FROM version v "
-        "JOIN file f ON f.id = v.file_id LEFT JOIN file o ON o.id = v.origin WHERE v.snapshot_id = ? ORDER BY v.id",
-        (snapshot_id,))
-    extents = _extents_by_version(db, snapshot_id)
+        "JOIN file f ON f.id = v.file_id LEFT JOIN file o ON o.id = v.origin WHERE v.snapshot_id = ? AND v.id > ? "
+        "ORDER BY v.id", (snapshot_id, after))
+    extents = _extents_by_version(db, snapshot_id, after)
     pending = next(extents, None)
     for path, origin, *row in versions:
         v = queries._version(tuple(row))
@@ -244,23 +287,33 @@ def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str,
         if pending is not None and pending[0] == v.id:
             mine, pending = pending[1], next(extents, None)
         _check_sealed(path, v, mine)
-        record: dict[str, Any] = {
-            "type": "version", "path": encode_path(path), "state": v.state, "kind": v.kind, "size": v.size,
-            "mode": v.mode, "mtime_ns": v.mtime_ns, "inode": v.inode, "ctime_ns": v.ctime_ns, "full": bool(v.full),
-            "racy": bool(v.racy),
-            "depth": v.depth, "chain_rows": v.chain_rows,
-            "content_id": v.content_id.hex() if v.content_id else None,
-            "link_target": encode_path(v.link_target) if v.link_target is not None else None,
-            "digest": v.digest.hex() if v.digest else None, "prev": v.prev,
-            "extents": [[o, n, d.hex(), k] if k else [o, n, d.hex()] for o, n, d, k in mine],
-        }
-        if v.uid is not None:
-            record["uid"], record["gid"] = v.uid, v.gid
-        if v.xattrs is not None:
-            record["xattrs"] = xattrs_codec.to_json(v.xattrs)
-        if origin is not None:  # renamed from there, as a watcher saw it: its history goes on before
-            record["origin"] = encode_path(origin)
-        yield record
+        if seen is not None:
+            seen(v.id)
+        yield _version_record(path, origin, v, mine)
+
+
+def _version_record(path: bytes, origin: bytes | None, v: queries.VersionRow,
+                    mine: list[seal.ExtentKey]) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "type": "version", "path": encode_path(path), "state": v.state, "kind": v.kind, "size": v.size,
+        "mode": v.mode, "mtime_ns": v.mtime_ns, "inode": v.inode, "ctime_ns": v.ctime_ns, "full": bool(v.full),
+        "racy": bool(v.racy),
+        "depth": v.depth, "chain_rows": v.chain_rows,
+        "content_id": v.content_id.hex() if v.content_id else None,
+        "link_target": encode_path(v.link_target) if v.link_target is not None else None,
+        "digest": v.digest.hex() if v.digest else None, "prev": v.prev,
+        "extents": [[o, n, d.hex(), k] if k else [o, n, d.hex()] for o, n, d, k in mine],
+    }
+    if v.uid is not None:
+        record["uid"], record["gid"] = v.uid, v.gid
+    if v.xattrs is not None:
+        record["xattrs"] = xattrs_codec.to_json(v.xattrs)
+    if origin is not None:  # renamed from there, as a watcher saw it: its history goes on before
+        record["origin"] = encode_path(origin)
+    return record
+
+
+def error_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str, Any]]:
     for path, kind, message in db.execute_sql(
             "SELECT path, kind, message FROM snapshot_error WHERE snapshot_id = ? ORDER BY id", (snapshot_id,)):
         yield {"type": "error", "path": encode_path(path), "kind": kind, "message": message}

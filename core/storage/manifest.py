@@ -16,8 +16,9 @@ import io
 import json
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import blake3
 import zstandard
@@ -30,6 +31,7 @@ from timekeep.core.storage.layout import MANIFESTS, Layout, manifest_name
 
 MANIFEST_FORMAT = 2
 FRAME_BYTES = 1 << 20  # lines gathered per zstd frame: a damaged byte costs at most this much of a salvage
+DRAFT_BYTES = 256 << 10  # a Draft's lines compressed at a time: small, as it is held while a backup runs
 READ_BYTES = 4 << 20  # a manifest is read in ranges of this size: memory stays flat, and a bucket gets few GETs
 _NAME = re.compile(r"^(\d{10})(?:-(\d+))?\.manifest$")
 
@@ -54,7 +56,9 @@ class _Sink:
         self._size = 0
 
     def add(self, record: dict[str, Any]) -> None:
-        line = _line(record)
+        self.add_line(_line(record))
+
+    def add_line(self, line: bytes) -> None:
         self.hash.update(line)
         self.count += 1
         self._pending.append(line)
@@ -72,11 +76,55 @@ class _Sink:
         self.flush()
 
 
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class Draft:
+    """Record lines written ahead, while the snapshot is still being taken, so that writing its manifest at
+    the end only adds the header before them and the checksum after (`write_manifest`'s `drafted`).
+
+    The lines wait in an unnamed scratch file (gone with the process, however it ends), compressed fast;
+    the manifest itself is made from them exactly as from the records, so its bytes do not depend on it.
+    The file sits beside the index, which holds the same in the clear: never on the drive of an encrypted
+    repository (whose index is on this computer), where freed blocks would keep names unsealed."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.file = tempfile.TemporaryFile(dir=layout.index_dir)  # noqa: SIM115 (open across commits; see close)
+        self.cctx = zstandard.ZstdCompressor(level=1)
+        self._pending: list[bytes] = []
+        self._size = 0
+
+    def add(self, records: Iterable[dict[str, Any]]) -> None:
+        for record in records:
+            line = _line(record)
+            self._pending.append(line)
+            self._size += len(line)
+            if self._size >= DRAFT_BYTES:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self.file.write(self.cctx.compress(b"".join(self._pending)))
+            self._pending, self._size = [], 0
+
+    def lines(self) -> Iterator[bytes]:
+        """Every line added, in order, each with its newline."""
+        self._flush()
+        self.file.seek(0)
+        for line in _lines(_frames(self.file, "draft")):
+            yield line + b"\n"
+
+    def close(self) -> None:
+        self.file.close()
+
+
 def write_manifest(layout: Layout, snapshot_id: int, header: dict[str, Any],
-                   records: Iterable[dict[str, Any]], gen: int = 0) -> str:
+                   records: Iterable[dict[str, Any]], gen: int = 0, drafted: Iterable[bytes] = ()) -> str:
     """Stream the manifest to a private local temporary, fsync it and hand it to the medium under a name no
     object has yet; memory stays flat in its size. RepositoryError if that name exists: nothing is ever
-    overwritten. The object's name is returned."""
+    overwritten. The object's name is returned. `drafted` are lines of records (a Draft's) that come before
+    `records`."""
     target = manifest_name(snapshot_id, gen)
     scratch = layout.scratch("snapshots")
     if not scratch.is_dir():
@@ -88,6 +136,8 @@ def write_manifest(layout: Layout, snapshot_id: int, header: dict[str, Any],
         with open(fd, "wb", closefd=False) as raw:
             sink = _Sink(raw if layout.sealing is None else io.BytesIO())
             sink.add({"type": "snapshot", "format": MANIFEST_FORMAT, **header, "gen": gen})
+            for line in drafted:
+                sink.add_line(line)
             for record in records:
                 sink.add(record)
             sink.end()
@@ -181,7 +231,7 @@ def _check_end(record: dict[str, Any], count: int, digest: str, name: str) -> No
         raise CorruptData(f"manifest {name} is damaged: its records do not match their checksum")
 
 
-def _frames(raw: _Ranges | io.BytesIO, name: str) -> Iterator[bytes]:
+def _frames(raw: _Readable, name: str) -> Iterator[bytes]:
     """The decompressed contents of the file's zstd frames, one after another, each checked against its
     own checksum as it ends; CorruptData if the file ends inside a frame."""
     dctx = zstandard.ZstdDecompressor()
