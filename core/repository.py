@@ -71,6 +71,7 @@ class Repository:
         self.index_copy = index_copy
         self.reader = PackReader(self.layout)
         self.source = ChunkSource(db, self.reader)
+        self._journaled: bool | None = None  # a reader wrote the journal: was the index as left before?
 
     @classmethod
     def open(cls, path: str | Path, writer: bool = False, progress: ProgressCallback | None = None) -> Repository:
@@ -92,8 +93,10 @@ class Repository:
         if self.lock is not None:
             names.catch_up(self.db)  # every writer leaves the name index covering the files it added
         close_all(self.db)
-        if self.lock is not None:
+        if self.lock is not None or self._journaled:
             checked.closed(self.layout, self.config.repository_id)  # as this writer leaves it (see checked.py)
+        self._journaled = None
+        if self.lock is not None:
             self.lock.release()
             self.lock = None
         if self.index_copy is not None:
@@ -105,6 +108,12 @@ class Repository:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def journal_writing(self) -> None:
+        """Called before each write of the agent's journal: a reader's journal writes keep the integrity
+        check's stamp (core/index/checked.py) only when the index was as this computer left it before the first."""
+        if self._journaled is None and self.lock is None and self.index_copy is None:
+            self._journaled = checked.as_left(self.layout, self.config.repository_id)
 
     @property
     def writable(self) -> bool:
