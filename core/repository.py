@@ -199,6 +199,10 @@ def sync_folders(db: SqliteDatabase, layout: Layout, notes: list[str]) -> None:
         repo_layout.write_folders(layout, entries)
         notes.append(f"folders.json was damaged ({err}); written again from the index")
     wanted = {os.fsencode(str(e["path"])): json.dumps(list(e.get("excludes", []))) for e in entries}
+    active = {bytes(path): str(excludes) for path, excludes in db.execute_sql(
+        "SELECT path, excludes FROM folder WHERE active = 1")}
+    if active == wanted:
+        return  # as it was: no write, so no commit to wait for at every writer's open
     with db.atomic():
         db.execute_sql("UPDATE folder SET active = 0")
         for path, excludes in wanted.items():
