@@ -141,9 +141,9 @@ def _open_writer(root: Path, lock: Lock, progress: ProgressCallback | None) -> R
     config = repo_layout.load_config(root)
     layout = repo_layout.layout_of(root, config)
     notes: list[str] = []
-    db, rebuilt = trust.trusted_index(layout, progress, notes, config.repository_id)
+    db, rebuilt, packs = trust.trusted_index(layout, progress, notes, config.repository_id)
     try:
-        recover(db, layout)
+        recover(db, layout, packs)
         finish_manifests(db, layout)
         sync_folders(db, layout, notes)
         _upgrade_format(layout)

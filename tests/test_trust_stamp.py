@@ -80,3 +80,24 @@ def test_opening_the_index_is_no_change_but_writing_it_is(repo: Path) -> None:
         assert checked.due(layout, rid)
     finally:
         conn.close()
+
+
+def test_a_sealed_pack_the_index_does_not_know_is_adopted_from_the_opens_one_look(tmp_path: Path, repo: Path) -> None:
+    """The writer's open lists the drive's packs once (the survey) and adopts from that look: a pack a killed
+    writer sealed but never indexed is still found."""
+    from tests.treeops import pack_file
+    from timekeep.core.storage.pack import stored_packs
+
+    other_src = tmp_path / "other"
+    make_tree(other_src, {"b.txt": b"another repository's bytes\n"})
+    other = new_repo(tmp_path / "elsewhere", other_src)
+    backup(other)
+    (orphan,) = stored_packs(Layout(other).store)
+    target = pack_file(repo, orphan)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(pack_file(other, orphan).read_bytes())
+    with sqlite3.connect(index_file(repo)) as conn:
+        assert conn.execute("SELECT count(*) FROM pack WHERE name = ?", (orphan,)).fetchone() == (0,)
+    Timekeep.open(repo, writer=True).close()
+    with sqlite3.connect(index_file(repo)) as conn:
+        assert conn.execute("SELECT count(*) FROM pack WHERE name = ?", (orphan,)).fetchone() == (1,)
