@@ -311,7 +311,7 @@ class Timekeep:
     @property
     def journal(self) -> JournalView:
         """The journal of changed paths the agent keeps in this repository's index."""
-        return JournalView(self._repo.db, on_copy=self.on_copy)
+        return JournalView(self._repo.db, on_copy=self.on_copy, writing=self._repo.journal_writing)
 
     def index_id(self) -> str:
         """Changes when the index is rebuilt: whatever was journaled in the old one must be found again."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 
 from peewee import SqliteDatabase
 
@@ -29,13 +29,16 @@ COPY_REFUSED = ("the backup drive is full or read-only, so its index is read fro
 class JournalView:
     """The journal of one open repository."""
 
-    def __init__(self, db: SqliteDatabase, on_copy: bool) -> None:
+    def __init__(self, db: SqliteDatabase, on_copy: bool, writing: Callable[[], None] | None = None) -> None:
         self._db = db
         self._on_copy = on_copy
+        self._writing = writing  # told before each write (the integrity check's stamp follows its own writes)
 
     def _writable(self) -> SqliteDatabase:
         if self._on_copy:
             raise StorageError(COPY_REFUSED)
+        if self._writing is not None:
+            self._writing()
         return self._db
 
     def record(self, entries: Iterable[JournalEntry], now_ns: int) -> int:

@@ -30,22 +30,42 @@ def list_path() -> Path:
 
 def read_list(path: Path | None = None) -> dict[str, list[str]]:
     """Repository → its protected folders, as last published; empty when the file is missing or unreadable."""
+    return _tidied(_read_raw(path or list_path()))
+
+
+def _read_raw(path: Path) -> object:
     try:
-        found = json.loads((path or list_path()).read_text())
-        repositories = found["repositories"]
-        return {str(repo): [str(f) for f in folders] for repo, folders in repositories.items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _tidied(found: object) -> dict[str, list[str]]:
+    repositories = found.get("repositories") if isinstance(found, dict) else None
+    if not isinstance(repositories, dict):
         return {}
+    try:
+        return {str(repo): [str(f) for f in folders] for repo, folders in repositories.items()}
+    except TypeError:
+        return {}
+
+
+def _listed(found: object, key: str) -> object:
+    """The folders published for `key` as read, without tidying every other repository's entry first: the
+    file lists every repository this account ever backed up to, and every backup asks."""
+    repositories = found.get("repositories") if isinstance(found, dict) else None
+    return repositories.get(key) if isinstance(repositories, dict) else None
 
 
 def publish(repository: str | Path, folders: Iterable[bytes | str], path: Path | None = None) -> bool:
     """Record `repository`'s protected folders; True when the file was written (it changed)."""
     target = path or list_path()
-    known = read_list(target)
+    found = _read_raw(target)
     mine = sorted(os.fsdecode(f) for f in folders)
     key = str(repository) if is_remote(repository) else os.fsdecode(os.path.abspath(repository))
-    if known.get(key) == mine and target.exists():
+    if _listed(found, key) == mine:
         return False
+    known = _tidied(found)
     known[key] = mine
     every = sorted({folder for listed in known.values() for folder in listed})
     body = {"version": 1, "folders": every, "repositories": dict(sorted(known.items()))}

@@ -73,6 +73,7 @@ class Repository:
         self.reader = PackReader(self.layout)
         self.source = ChunkSource(db, self.reader)
         self.listed = CheckedEntries()  # the entries a listing checked, so one at another time reads fewer rows
+        self._journaled: bool | None = None  # a reader wrote the journal: was the index as left before?
 
     @classmethod
     def open(cls, path: str | Path, writer: bool = False, progress: ProgressCallback | None = None) -> Repository:
@@ -94,8 +95,10 @@ class Repository:
         if self.lock is not None:
             names.catch_up(self.db)  # every writer leaves the name index covering the files it added
         close_all(self.db)
-        if self.lock is not None:
+        if self.lock is not None or self._journaled:
             checked.closed(self.layout, self.config.repository_id)  # as this writer leaves it (see checked.py)
+        self._journaled = None
+        if self.lock is not None:
             self.lock.release()
             self.lock = None
         if self.index_copy is not None:
@@ -107,6 +110,12 @@ class Repository:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def journal_writing(self) -> None:
+        """Called before each write of the agent's journal: a reader's journal writes keep the integrity
+        check's stamp (core/index/checked.py) only when the index was as this computer left it before the first."""
+        if self._journaled is None and self.lock is None and self.index_copy is None:
+            self._journaled = checked.as_left(self.layout, self.config.repository_id)
 
     @property
     def writable(self) -> bool:
@@ -134,9 +143,9 @@ def _open_writer(root: Path, lock: Lock, progress: ProgressCallback | None) -> R
     config = repo_layout.load_config(root)
     layout = repo_layout.layout_of(root, config)
     notes: list[str] = []
-    db, rebuilt = trust.trusted_index(layout, progress, notes, config.repository_id)
+    db, rebuilt, packs = trust.trusted_index(layout, progress, notes, config.repository_id)
     try:
-        recover(db, layout)
+        recover(db, layout, packs)
         finish_manifests(db, layout)
         sync_folders(db, layout, notes)
         _upgrade_format(layout)
@@ -192,6 +201,10 @@ def sync_folders(db: SqliteDatabase, layout: Layout, notes: list[str]) -> None:
         repo_layout.write_folders(layout, entries)
         notes.append(f"folders.json was damaged ({err}); written again from the index")
     wanted = {os.fsencode(str(e["path"])): json.dumps(list(e.get("excludes", []))) for e in entries}
+    active = {bytes(path): str(excludes) for path, excludes in db.execute_sql(
+        "SELECT path, excludes FROM folder WHERE active = 1")}
+    if active == wanted:
+        return  # as it was: no write, so no commit to wait for at every writer's open
     with db.atomic():
         db.execute_sql("UPDATE folder SET active = 0")
         for path, excludes in wanted.items():

@@ -49,6 +49,14 @@ def agent_answers() -> bool:
     return True
 
 
+def socket_present() -> bool:
+    """Whether anything is at the agent's socket path: a look that loads neither the client nor the wire
+    format, so a command with no agent running pays nothing for asking (SocketPathTooLong as `agent_socket`)."""
+    from timekeep.core.agent.paths import AgentPaths
+
+    return AgentPaths.from_platform().socket.exists()
+
+
 def settings_file() -> Path:
     """settings.json, which the agent follows (shared with the window and the CLI)."""
     from timekeep.core.agent.paths import AgentPaths

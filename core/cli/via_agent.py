@@ -36,6 +36,10 @@ def hand_over_passphrase(args: argparse.Namespace) -> None:
 def backup_via_agent(args: argparse.Namespace, reporter: Reporter) -> int | None:
     """The exit code of a backup the agent took, or None when the agent cannot take it. A first Ctrl-C
     asks the agent to cancel it, a second one leaves at once (the agent finishes or cancels on its own)."""
+    from timekeep.core.agent.launch import socket_present
+
+    if not socket_present():  # no agent: its client and wire format need not load
+        return None
     from timekeep.core.agent.client import AgentError, back_up_now
 
     repo = getattr(args, "repo", None) or os.environ.get(REPO_ENV) or None

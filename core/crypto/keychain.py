@@ -10,12 +10,12 @@ Beside the passphrase the keyring keeps a random secret that opens a keyring slo
 from __future__ import annotations
 
 import base64
-
-from keyring.backend import KeyringBackend
-from keyring.core import get_keyring
-from keyring.errors import KeyringError, PasswordDeleteError
+from typing import TYPE_CHECKING
 
 from timekeep.core.errors import KeyringUnavailable
+
+if TYPE_CHECKING:  # keyring loads when first asked: importing it costs every command a twentieth of a second
+    from keyring.backend import KeyringBackend
 
 SERVICE = "timekeep"
 SLOT_SECRET_BYTES = 32
@@ -30,6 +30,8 @@ class Keychain:
 
     @property
     def backend(self) -> KeyringBackend:
+        from keyring.core import get_keyring
+
         return self._backend or get_keyring()
 
     def store(self, repository_id: str, passphrase: str) -> None:
@@ -59,18 +61,24 @@ class Keychain:
         return self._delete(_slot_account(repository_id), "keyring slot's secret")
 
     def _set(self, account: str, value: str, what: str) -> None:
+        from keyring.errors import KeyringError
+
         try:
             self.backend.set_password(SERVICE, account, value)
         except KeyringError as err:
             raise KeyringUnavailable(f"The system keyring did not keep the {what}: {_why(err)}.") from None
 
     def _get(self, account: str) -> str | None:
+        from keyring.errors import KeyringError
+
         try:
             return self.backend.get_password(SERVICE, account)
         except KeyringError:
             return None
 
     def _delete(self, account: str, what: str) -> bool:
+        from keyring.errors import KeyringError, PasswordDeleteError
+
         try:
             self.backend.delete_password(SERVICE, account)
         except PasswordDeleteError:

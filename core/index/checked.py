@@ -8,6 +8,11 @@ last checked it or closed it. A writer that finds the file exactly so, and check
 check: the index changed only through this computer's own writers since. Any other change (another computer,
 a copy put back, a tool) brings the check back at once, and what no stat shows (a failing sector) is found by
 the next day's check; meanwhile every row a listing, scan or restore reads is checked against its seal.
+
+The agent's journal is this computer's own writer too: it writes the index between storage times, through a
+reader. When the file was exactly as this computer left it before such a write, the stamp follows the write
+(`as_left`, then `closed` once its connection is gone); without that, every storage time after the watcher
+journaled a path paid the whole check (40 ms at 20,000 files, seconds at a million).
 """
 
 from __future__ import annotations
@@ -36,9 +41,14 @@ def _stamp(layout: Layout) -> Stamp:
     for path in (layout.index, Path(f"{layout.index}-wal")):
         try:
             st = os.stat(path)
-            found += [st.st_size, st.st_mtime_ns, st.st_ino]
         except FileNotFoundError:
+            st = None
+        # An empty -wal holds nothing: opening a connection creates one, so counting it made every writer's
+        # open look like a change and run the whole check, every time.
+        if st is None or (st.st_size == 0 and path != layout.index):
             found += [-1, -1, -1]
+        else:
+            found += [st.st_size, st.st_mtime_ns, st.st_ino]
     return found
 
 
@@ -51,6 +61,14 @@ def due(layout: Layout, repository_id: str, now_ns: int | None = None) -> bool:
         return True
     now = time.time_ns() if now_ns is None else now_ns
     return stamp != _stamp(layout) or not 0 <= now - checked < DAY_NS
+
+
+def as_left(layout: Layout, repository_id: str) -> bool:
+    """Whether the index file is exactly as this computer's writers last left it (whenever it was checked)."""
+    try:
+        return list(json.loads(_memory(repository_id).read_bytes())["stamp"]) == _stamp(layout)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def passed(layout: Layout, repository_id: str, now_ns: int | None = None) -> None:

@@ -7,6 +7,7 @@ running is completed if its manifest made it to the drive, and otherwise discard
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from peewee import SqliteDatabase
@@ -34,10 +35,12 @@ def remove_temporaries(layout: Layout) -> int:
     return removed
 
 
-def adopt_orphan_packs(db: SqliteDatabase, layout: Layout) -> int:
+def adopt_orphan_packs(db: SqliteDatabase, layout: Layout, on_drive: Mapping[str, int] | None = None) -> int:
+    """Index the sealed packs a killed writer left; `on_drive`: the drive's packs as the caller just listed
+    them under the writer lock (else listed here)."""
     known = {row[0] for row in db.execute_sql("SELECT name FROM pack")}
     adopted = []
-    for name, size in sorted(stored_packs(layout.store).items()):
+    for name, size in sorted((stored_packs(layout.store) if on_drive is None else on_drive).items()):
         if name in known:
             continue
         try:
@@ -87,7 +90,7 @@ def discard_snapshot(db: SqliteDatabase, sid: int) -> None:
             set_head(db, fid)
 
 
-def recover(db: SqliteDatabase, layout: Layout) -> None:
+def recover(db: SqliteDatabase, layout: Layout, on_drive: Mapping[str, int] | None = None) -> None:
     remove_temporaries(layout)
-    adopt_orphan_packs(db, layout)
+    adopt_orphan_packs(db, layout, on_drive)
     settle_running_snapshots(db, layout)

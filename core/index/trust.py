@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import NamedTuple
 
 from peewee import DatabaseError, SqliteDatabase
 
@@ -40,25 +41,33 @@ ProgressCallback = Callable[[Progress], None]
 log = logging.getLogger(__name__)
 
 
+class Trusted(NamedTuple):
+    db: SqliteDatabase
+    rebuilt: bool  # it had to be rebuilt from the drive first
+    packs: dict[str, int] | None = None  # the packs on the drive as the survey found them (None: not surveyed)
+
+
 def trusted_index(layout: Layout, progress: ProgressCallback | None, notes: list[str], repository_id: str
-                  ) -> tuple[SqliteDatabase, bool]:
-    """The index to write through, and whether it had to be rebuilt from the drive first. SQLite's integrity
+                  ) -> Trusted:
+    """The index to write through, whether it had to be rebuilt from the drive first, and the packs the
+    drive holds when a survey found the index trustworthy as it was (the caller holds the writer lock, so
+    they stay so: the orphan packs are adopted from this look, not from a second listing). SQLite's integrity
     check runs when core/index/checked.py says it is due (the file is not as this computer left it, or a day
     has passed)."""
     remove_leftovers(layout)
     try:
         db = open_index(layout.index)
     except IndexMissing:
-        return _rebuild(layout, progress, notes, "the index (index.db) was missing", None, repository_id), True
+        return Trusted(_rebuild(layout, progress, notes, "the index (index.db) was missing", None, repository_id), True)
     except IndexDamaged as err:
-        return _rebuild(layout, progress, notes, str(err), None, repository_id), True
+        return Trusted(_rebuild(layout, progress, notes, str(err), None, repository_id), True)
     try:
         if checked.due(layout, repository_id):
             check_integrity(db)
             checked.passed(layout, repository_id)
     except IndexDamaged as err:
         db.close()
-        return _rebuild(layout, progress, notes, str(err), None, repository_id), True
+        return Trusted(_rebuild(layout, progress, notes, str(err), None, repository_id), True)
     view = survey(layout)
     drift = compare(db, view)
     if layout.index_local and (back := catchup.went_back(db, view, drift)) is not None:
@@ -67,17 +76,17 @@ def trusted_index(layout: Layout, progress: ProgressCallback | None, notes: list
                             "`timekeep rebuild-index`")
     if layout.index_local and (reason := _local_doubt(db, layout, view, drift)) is not None:
         if _caught_up(db, layout, view, drift, progress, notes):
-            return db, False
-        return _rebuild(layout, progress, notes, reason, db, repository_id), True
+            return Trusted(db, False)
+        return Trusted(_rebuild(layout, progress, notes, reason, db, repository_id), True)
     if drift.behind:
         reason = f"the index was behind the drive ({drift.behind[0]})"
-        return _rebuild(layout, progress, notes, reason, db, repository_id), True
+        return Trusted(_rebuild(layout, progress, notes, reason, db, repository_id), True)
     try:
         _repair(db, layout, drift, notes)
     except BaseException:
         db.close()
         raise
-    return db, False
+    return Trusted(db, False, view.packs)
 
 
 def _local_doubt(db: SqliteDatabase, layout: Layout, view: DriveView, drift: Drift) -> str | None:

@@ -22,7 +22,6 @@ from timekeep.core.repository import Repository
 from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.layout import CONFIG_NAME
 from timekeep.core.storage.location import RemoteRoot, backend_of, is_remote, locate
-from timekeep.core.storage.s3_requests import S3Tuning
 
 
 def offline_root(location: str) -> Path | None:
@@ -76,9 +75,6 @@ def out_of_reach(path: str | Path) -> DriveGone | None:
     return quick_look(locate(path)) if is_remote(path) else None
 
 
-LOOK = S3Tuning(max_requests=1, attempts=1, connect_timeout=5.0, read_timeout=20.0)
-
-
 def quick_look(root: Path) -> DriveGone | None:
     """Why the bucket at `root` cannot be reached, after one quick request (one attempt, short timeouts), when
     this computer could browse it offline; None otherwise (reached, a folder, or never reached from here: the
@@ -86,12 +82,14 @@ def quick_look(root: Path) -> DriveGone | None:
     if not isinstance(root, RemoteRoot):
         return None
     from timekeep.core.storage.s3_backend import S3Backend  # here: boto3 would add 0.1 s to every drive command
+    from timekeep.core.storage.s3_requests import S3Tuning  # and botocore's exceptions, a few ms more
 
     backend = backend_of(root)
     if not isinstance(backend, S3Backend) or recall(backend.where) is None:
         return None
+    look = S3Tuning(max_requests=1, attempts=1, connect_timeout=5.0, read_timeout=20.0)
     try:
-        S3Backend(backend.where, backend.endpoint, tuning=LOOK).read(CONFIG_NAME)
+        S3Backend(backend.where, backend.endpoint, tuning=look).read(CONFIG_NAME)
     except DriveGone as gone:
         return gone
     except TimekeepError:
