@@ -20,23 +20,22 @@ import stat
 import struct
 import time
 from collections.abc import Callable
-from typing import BinaryIO, NamedTuple, cast
+from typing import NamedTuple
 
 from peewee import SqliteDatabase
 
 from timekeep.core.errors import CorruptData, TimekeepError, UnsafePath
 from timekeep.core.index import queries
 from timekeep.core.index.queries import ChunkLocation
-from timekeep.core.restore import build, checks, leftovers, metadata, names, small_files
+from timekeep.core.restore import build, checks, existing, leftovers, metadata, names, small_files
 from timekeep.core.restore import safe_write as sw
-from timekeep.core.restore.combine import ChunkSource, stream_version, write_version
+from timekeep.core.restore.combine import ChunkSource, stream_version
 from timekeep.core.restore.dirs import DirStack
 from timekeep.core.restore.links import HardLinks, Key
 from timekeep.core.restore.small_files import Job, SmallFiles
 from timekeep.core.restore.sparse import SparseFile
 from timekeep.core.types import FileError, Plan, RestoreResult, SnapshotInfo
 
-O_NOATIME = getattr(os, "O_NOATIME", 0)
 OWN_WRITER = 4 << 20  # a file bigger than this is written by a thread of its own (sparse.py)
 # stored values of the wrong type or size where no check foresaw them (in a seal's computation, a system
 # call's arguments): a damaged or hostile index must still cost one entry alone, with one line
@@ -44,35 +43,6 @@ IMPOSSIBLE_VALUES = (ValueError, OverflowError, TypeError, struct.error)
 ENTRY_ERRORS = (OSError, TimekeepError, *IMPOSSIBLE_VALUES)
 beside_name = names.beside_name
 Where = dict[bytes, ChunkLocation]
-
-
-class _Differs(Exception):
-    """The file on disk is not the stored version; raised to stop streaming the version early."""
-
-
-class _CompareSink:
-    """Takes a version's bytes as `write_version` streams them and checks them against an open file."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self.fh = fh
-        self.compared = 0
-
-    def write(self, data: bytes | memoryview) -> int:
-        if self.fh.read(len(data)) != data:
-            raise _Differs
-        self.compared += len(data)
-        return len(data)
-
-
-def _open_existing(dir_fd: int, name: bytes) -> int:
-    """The file already at `name`, for reading only; its access time is left alone where allowed."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO swapped in must not block
-    try:
-        return os.open(name, flags | O_NOATIME, dir_fd=dir_fd)
-    except PermissionError:
-        if not O_NOATIME:
-            raise
-        return os.open(name, flags, dir_fd=dir_fd)
 
 
 def new_mode(plan: Plan) -> int:
@@ -272,7 +242,7 @@ class Restorer:
         the temporary stays for `_settle`)."""
         fd = sw.create_file(dir_fd, tmp, new_mode(plan))
         try:
-            self._or_remove(dir_fd, tmp, lambda: self._fill(fd, plan, where, progress=False))
+            existing.or_remove(dir_fd, tmp, lambda: self._fill(fd, plan, where, progress=False))
         finally:
             os.close(fd)
         try:
@@ -306,26 +276,27 @@ class Restorer:
 
     def _leaf(self, dir_fd: int, plan: Plan, parts: tuple[bytes, ...]) -> None:
         name = parts[-1]
-        existing = sw.lstat_at(dir_fd, name)
-        if existing is not None and self._already_there(dir_fd, name, plan, existing):
+        there = sw.lstat_at(dir_fd, name)
+        if there is not None and self._already_there(dir_fd, name, plan, there):
             self.unchanged += 1
             return
-        if existing is not None and not self.overwrite:
-            earlier = self._restored_beside(dir_fd, name, plan)
+        if there is not None and not self.overwrite:
+            earlier = existing.restored_beside(self.source, dir_fd, name, plan, self.snapshot.time_ns,
+                                               self.on_bytes)
             if earlier is not None:  # restored beside before: a second identical copy helps nobody
                 self.already_beside.append((self._shown(parts), self._shown((*parts[:-1], earlier))))
                 return
         key = self.links.key(plan) if self.links is not None else None
         tmp = names.temp_name(name)
         self._write_temp(dir_fd, tmp, plan, key)
-        final = self._place_temp(dir_fd, tmp, parts, existing)
+        final = self._place_temp(dir_fd, tmp, parts, there)
         if self.links is not None:
             self.links.remember(key, (*parts[:-1], final), dir_fd)
 
-    def _place_temp(self, dir_fd: int, tmp: bytes, parts: tuple[bytes, ...], existing: os.stat_result | None) -> bytes:
+    def _place_temp(self, dir_fd: int, tmp: bytes, parts: tuple[bytes, ...], there: os.stat_result | None) -> bytes:
         """`_place`, and the temporary removed if that fails."""
         try:
-            return self._place(dir_fd, tmp, parts, existing)
+            return self._place(dir_fd, tmp, parts, there)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=dir_fd)
@@ -335,14 +306,14 @@ class Restorer:
         """True when `name` already holds the stored content. It is then left in place: its metadata is
         set back only with `overwrite`, and otherwise counted if it differs."""
         if plan.kind == "symlink":
-            if not self._same_link(dir_fd, name, plan, st):
+            if not existing.same_link(dir_fd, name, plan, st):
                 return False
             if self.overwrite:
                 metadata.apply_link(dir_fd, name, plan, self.as_root)
             elif metadata.link_differs(dir_fd, name, plan, self.as_root):
                 self.metadata_kept += 1
             return True
-        fd = self._open_if_same(dir_fd, name, plan, st)
+        fd = existing.open_if_same(self.source, dir_fd, name, plan, st, self.on_bytes)
         if fd is None:
             return False
         try:
@@ -354,52 +325,18 @@ class Restorer:
             os.close(fd)
         return True
 
-    @staticmethod
-    def _same_link(dir_fd: int, name: bytes, plan: Plan, st: os.stat_result) -> bool:
-        return stat.S_ISLNK(st.st_mode) and os.readlink(name, dir_fd=dir_fd) == plan.link_target
-
-    def _open_if_same(self, dir_fd: int, name: bytes, plan: Plan, st: os.stat_result) -> int | None:
-        """A read-only descriptor of `name` if it is a regular file holding the stored content, else None."""
-        if plan.kind != "file" or not stat.S_ISREG(st.st_mode) or st.st_size != plan.size:
-            return None
-        fd = _open_existing(dir_fd, name)
-        try:
-            if self._same_content(fd, plan):
-                return fd
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)
-        return None
-
-    def _same_content(self, fd: int, plan: Plan) -> bool:
-        """Stream the version against the open file, stopping at the first difference."""
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return False
-        with open(fd, "rb", closefd=False) as fh:
-            sink = _CompareSink(fh)
-            try:
-                write_version(self.source, plan, cast(BinaryIO, sink))
-            except _Differs:
-                return False
-            if fh.read(1):
-                return False
-        if self.on_bytes is not None:
-            self.on_bytes(sink.compared)
-        return True
-
     def _write_temp(self, dir_fd: int, tmp: bytes, plan: Plan, key: Key | None) -> None:
         """The stored version, whole and with its metadata, under the temporary name `tmp`."""
         if plan.kind == "symlink":
             assert plan.link_target is not None
             os.symlink(plan.link_target, tmp, dir_fd=dir_fd)
-            self._or_remove(dir_fd, tmp, lambda: metadata.apply_link(dir_fd, tmp, plan, self.as_root))
+            existing.or_remove(dir_fd, tmp, lambda: metadata.apply_link(dir_fd, tmp, plan, self.as_root))
             return
         if self.links is not None and self.links.link(key, self.target, dir_fd, tmp):
             return
         fd = sw.create_file(dir_fd, tmp, new_mode(plan))
         try:
-            self._or_remove(dir_fd, tmp, lambda: self._fill(fd, plan))
+            existing.or_remove(dir_fd, tmp, lambda: self._fill(fd, plan))
         finally:
             os.close(fd)
 
@@ -413,56 +350,21 @@ class Restorer:
         if self.overwrite:  # it may take the name of a file it replaces: on the disk first (see sw.replace)
             os.fsync(fd)
 
-    @staticmethod
-    def _or_remove(dir_fd: int, tmp: bytes, work: Callable[[], None]) -> None:
-        """Do `work` on the temporary; if it fails, remove the temporary: never keep a half-made one."""
-        try:
-            work()
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp, dir_fd=dir_fd)
-            raise
-
-    def _place(self, dir_fd: int, tmp: bytes, parts: tuple[bytes, ...], existing: os.stat_result | None) -> bytes:
+    def _place(self, dir_fd: int, tmp: bytes, parts: tuple[bytes, ...], there: os.stat_result | None) -> bytes:
         """Move the temporary to its name, or beside what is there (see the module docstring); returns the
         name it took. A name that appears meanwhile is never replaced without `overwrite`."""
         name = parts[-1]
-        if existing is None:
+        if there is None:
             try:
                 sw.rename_noreplace(dir_fd, tmp, name)
                 self.written.append(self._shown(parts))
                 return name
             except FileExistsError:
-                existing = sw.lstat_at(dir_fd, name)
-        if self.overwrite and existing is not None and not stat.S_ISDIR(existing.st_mode):
+                there = sw.lstat_at(dir_fd, name)
+        if self.overwrite and there is not None and not stat.S_ISDIR(there.st_mode):
             sw.replace(dir_fd, tmp, name)
             self.written.append(self._shown(parts))
             return name
-        beside = self._move_beside(dir_fd, tmp, name)
+        beside = existing.move_beside(dir_fd, tmp, name, self.snapshot.time_ns)
         self.beside.append((self._shown(parts), self._shown((*parts[:-1], beside))))
         return beside
-
-    def _move_beside(self, dir_fd: int, tmp: bytes, name: bytes) -> bytes:
-        for n in range(1, 1000):
-            candidate = names.beside_name(name, self.snapshot.time_ns, n)
-            try:
-                sw.rename_noreplace(dir_fd, tmp, candidate)
-                return candidate
-            except FileExistsError:
-                continue
-        raise TimekeepError(f"no free name beside {os.fsdecode(name)}")
-
-    def _restored_beside(self, dir_fd: int, name: bytes, plan: Plan) -> bytes | None:
-        """The name beside `name` that already holds this version (an earlier restore wrote it), if any."""
-        if plan.kind != "file":
-            return None
-        for n in range(1, 1000):
-            candidate = names.beside_name(name, self.snapshot.time_ns, n)
-            st = sw.lstat_at(dir_fd, candidate)
-            if st is None:
-                return None
-            fd = self._open_if_same(dir_fd, candidate, plan, st)
-            if fd is not None:
-                os.close(fd)
-                return candidate
-        return None
