@@ -135,3 +135,20 @@ def test_schema_4_gains_it_on_opening(tmp_path: Path) -> None:
         assert names._mark(db) == (3, 3)
     finally:
         db.close()
+
+
+def test_the_index_catches_up_a_batch_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are read and indexed a few at a time (memory stays flat at a million new files); every batch
+    edge still indexes each name once, and the watermark ends at the last row."""
+    monkeypatch.setattr(names, "INDEX_BATCH", 7)
+    src = Path(os.path.realpath(tmp_path)) / "src"
+    (src / "deep").mkdir(parents=True)
+    for name in NAMES:
+        (src / "deep" / name).write_bytes(name.encode())
+    made = new_repo(tmp_path, src)
+    with Timekeep.open(made, writer=True) as tk:
+        tk.backup()
+    assert whole(made)
+    rows, upto, top = covered(made)
+    assert rows > 3 * names.INDEX_BATCH and upto == top
+    assert_answers(made)

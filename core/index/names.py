@@ -23,6 +23,7 @@ from peewee import PeeweeException, SqliteDatabase
 TABLE = "name_search"
 UPTO = "names_upto"  # meta: the highest file id the table covers
 COUNT = "names_count"  # meta: how many rows it holds then
+INDEX_BATCH = 20_000  # file rows read and indexed at a time when the table catches up
 CREATE = f"CREATE VIRTUAL TABLE {TABLE} USING fts5(name, tokenize='trigram')"
 FAILURES = (PeeweeException, sqlite3.Error)
 log = logging.getLogger(__name__)
@@ -122,12 +123,19 @@ def _file_rows(db: SqliteDatabase, sql: str, params: tuple[object, ...]) -> list
 
 
 def _index_after(db: SqliteDatabase, upto: int, count: int) -> None:
-    rows = db.execute_sql("SELECT id, path FROM file WHERE id > ? ORDER BY id", (upto,)).fetchall()
-    if not rows:
-        return
-    db.connection().executemany(f"INSERT INTO {TABLE} (rowid, name) VALUES (?, ?)",
-                                ((int(fid), name_text(bytes(path))) for fid, path in rows))
-    _set_mark(db, int(rows[-1][0]), count + len(rows))
+    """Index the names of the file rows after `upto`, a batch at a time: a first backup of a million files
+    would otherwise hold every new path in memory at once (200 MiB at a million)."""
+    last, added = upto, 0
+    while True:
+        rows = db.execute_sql("SELECT id, path FROM file WHERE id > ? ORDER BY id LIMIT ?",
+                              (last, INDEX_BATCH)).fetchall()
+        if not rows:
+            break
+        db.connection().executemany(f"INSERT INTO {TABLE} (rowid, name) VALUES (?, ?)",
+                                    ((int(fid), name_text(bytes(path))) for fid, path in rows))
+        last, added = int(rows[-1][0]), added + len(rows)
+    if added:
+        _set_mark(db, last, count + added)
 
 
 def _whole(db: SqliteDatabase, upto: int, count: int) -> bool:
