@@ -48,6 +48,7 @@ def prepare(work: Path, scale: dataset.Scale, seed: int) -> Path:
 def first_backups(report: Report, tools: list[Tool], size: int) -> None:
     seconds, cpu, peaks, sizes = {}, {}, {}, {}
     for tool in tools:
+        os.sync()  # the dataset just written (or the tool before) leaves writeback that would slow the next
         dataset.read_every_file(tool.source)
         tool.init()
         run = tool.backup()

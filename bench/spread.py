@@ -75,7 +75,7 @@ def figure(values: list[float], suffix: str = "") -> str:
 def markdown(paths: list[Path], runs: list[dict[str, object]]) -> str:
     tools, rows = gather(runs)
     head = ["measure", "unit", *tools, "Timekeep vs best peer", "target", "met"]
-    lines = [f"{len(runs)} runs: " + ", ".join(p.name for p in paths) + ". Each cell: the median, and the lowest–"
+    lines = [f"{len(runs)} runs: " + ", ".join(str(p) for p in paths) + ". Each cell: the median, and the lowest–"
              "highest over the runs.", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row.measure, row.unit, *(figure(row.values.get(t, [])) for t in tools),
