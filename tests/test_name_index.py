@@ -19,8 +19,8 @@ from timekeep.core.index.schema import SCHEMA_VERSION, open_index, schema_versio
 NAMES = [f"file {i:03d}.txt" for i in range(40)] + ["Quarterly Report.pdf", "report-draft.odt", "ab.c"]
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
+def backed_up(tmp_path: Path) -> Path:
+    """A repository with one snapshot of a folder holding NAMES."""
     src = Path(os.path.realpath(tmp_path)) / "src"
     (src / "deep").mkdir(parents=True)
     for name in NAMES:
@@ -29,6 +29,11 @@ def repo(tmp_path: Path) -> Path:
     with Timekeep.open(made, writer=True) as tk:
         tk.backup()
     return made
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return backed_up(tmp_path)
 
 
 def found(repo: Path, pattern: str, writer: bool = False) -> set[str]:
@@ -141,13 +146,7 @@ def test_the_index_catches_up_a_batch_at_a_time(tmp_path: Path, monkeypatch: pyt
     """Rows are read and indexed a few at a time (memory stays flat at a million new files); every batch
     edge still indexes each name once, and the watermark ends at the last row."""
     monkeypatch.setattr(names, "INDEX_BATCH", 7)
-    src = Path(os.path.realpath(tmp_path)) / "src"
-    (src / "deep").mkdir(parents=True)
-    for name in NAMES:
-        (src / "deep" / name).write_bytes(name.encode())
-    made = new_repo(tmp_path, src)
-    with Timekeep.open(made, writer=True) as tk:
-        tk.backup()
+    made = backed_up(tmp_path)
     assert whole(made)
     rows, upto, top = covered(made)
     assert rows > 3 * names.INDEX_BATCH and upto == top
