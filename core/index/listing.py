@@ -16,7 +16,6 @@ are the whole cost of listing a big folder (bench/README.md, "A folder of 10,000
 from __future__ import annotations
 
 import os
-import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -29,7 +28,7 @@ import blake3
 from peewee import SqliteDatabase
 
 from timekeep.core.errors import IndexDamaged
-from timekeep.core.index.seal import _NONE, _VERSION_KEY, IMPOSSIBLE, SEAL_BYTES
+from timekeep.core.index.seal import IMPOSSIBLE, NO_VALUE, SEAL_BYTES, VERSION_KEY, pack_ints, pack_len
 from timekeep.core.types import Entry
 
 LATEST_AT = (
@@ -50,8 +49,6 @@ ROWS_AT = (f"SELECT {COLUMNS} FROM file f JOIN version v ON v.id = {LATEST_AT} W
 IDS_AT = f"SELECT {LATEST_AT} {_LIVE} UNION ALL SELECT {LATEST_AT} {_DEAD_LATER}"
 _BY_ID = f"SELECT {COLUMNS} FROM version v JOIN file f ON f.id = v.file_id WHERE v.id IN " + "({})"
 _BATCH = 500
-_INTS = struct.Struct("<qqqqqqqq").pack
-_LEN = struct.Struct("<I").pack
 _blake3 = blake3.blake3
 _make = tuple.__new__
 _by_path = itemgetter(0)
@@ -74,15 +71,15 @@ def checked(rows: Iterable[tuple[Any, ...]], snapshot_id: int, damaged: Damaged 
             in rows:
         try:
             holds = sealed == _blake3(b"".join((
-                _VERSION_KEY,
-                _INTS(snap, prev, size, mode, mtime_ns, -1 if uid is None else uid, -1 if gid is None else gid,
+                VERSION_KEY,
+                pack_ints(snap, prev, size, mode, mtime_ns, -1 if uid is None else uid, -1 if gid is None else gid,
                       1 if full else 0),
                 state.encode(), b"\0", kind.encode(), b"\0",
-                _NONE if path is None else _LEN(len(path)), b"" if path is None else path,
-                _NONE if digest is None else _LEN(len(digest)), b"" if digest is None else digest,
-                _NONE if target is None else _LEN(len(target)), b"" if target is None else target,
-                _NONE if x is None else _LEN(len(x)), b"" if x is None else x,
-                _NONE if xhash is None else _LEN(len(xhash)), b"" if xhash is None else xhash,
+                NO_VALUE if path is None else pack_len(len(path)), b"" if path is None else path,
+                NO_VALUE if digest is None else pack_len(len(digest)), b"" if digest is None else digest,
+                NO_VALUE if target is None else pack_len(len(target)), b"" if target is None else target,
+                NO_VALUE if x is None else pack_len(len(x)), b"" if x is None else x,
+                NO_VALUE if xhash is None else pack_len(len(xhash)), b"" if xhash is None else xhash,
             ))).digest(SEAL_BYTES)
         except IMPOSSIBLE:
             holds = False

@@ -20,17 +20,18 @@ from collections.abc import Iterable
 import blake3
 
 SEAL_BYTES = 16
-_VERSION_KEY = b"timekeep version seal 1\0"
+VERSION_KEY = b"timekeep version seal 1\0"
 _FILE_KEY = b"timekeep file seal 1\0"
 _EXTENTS_KEY = b"timekeep extents hash 1"
 _INTS = struct.Struct("<qqqqqqqq")
 _LEN = struct.Struct("<I")
 _HEAD = struct.Struct("<q")
 _EXTENT = struct.Struct("<QQQ")
-_NONE = b"\xff\xff\xff\xff"
-# bound once: a seal is made for every row a listing shows or a scan compares
-_pack_ints = _INTS.pack
-_pack_len = _LEN.pack
+NO_VALUE = b"\xff\xff\xff\xff"
+# bound once: a seal is made for every row a listing shows or a scan compares (core/index/listing.py lays a
+# version seal out inline with these, for speed)
+pack_ints = _INTS.pack
+pack_len = _LEN.pack
 _blake3 = blake3.blake3
 # what a value of a type it can never have (a damaged index) raises while its seal is made: it matches nothing
 IMPOSSIBLE = (struct.error, TypeError, ValueError, OverflowError, AttributeError)
@@ -53,19 +54,19 @@ def version_seal(path: bytes, snapshot_id: int, prev: int, state: str, kind: str
                  link_target: bytes | None, xattrs: bytes | None, xhash: bytes | None) -> bytes:
     """The seal of one version row; every argument is a value a restore hands back or builds from. Made
     for every row a listing shows, so it is one struct and one hash (about a microsecond and a half)."""
-    # each variable field is length-prefixed (_NONE for None, distinct from empty), so no two rows can
+    # each variable field is length-prefixed (NO_VALUE for None, distinct from empty), so no two rows can
     # serialise alike; all in one join, with no concatenation on the way: a value that is not bytes-like
     # still fails there, as it must
     return _blake3(b"".join((
-        _VERSION_KEY,
-        _pack_ints(snapshot_id, prev, size, mode, mtime_ns, -1 if uid is None else uid, -1 if gid is None else gid,
+        VERSION_KEY,
+        pack_ints(snapshot_id, prev, size, mode, mtime_ns, -1 if uid is None else uid, -1 if gid is None else gid,
                    1 if full else 0),
         state.encode(), b"\0", kind.encode(), b"\0",
-        _NONE if path is None else _pack_len(len(path)), b"" if path is None else path,
-        _NONE if digest is None else _pack_len(len(digest)), b"" if digest is None else digest,
-        _NONE if link_target is None else _pack_len(len(link_target)), b"" if link_target is None else link_target,
-        _NONE if xattrs is None else _pack_len(len(xattrs)), b"" if xattrs is None else xattrs,
-        _NONE if xhash is None else _pack_len(len(xhash)), b"" if xhash is None else xhash,
+        NO_VALUE if path is None else pack_len(len(path)), b"" if path is None else path,
+        NO_VALUE if digest is None else pack_len(len(digest)), b"" if digest is None else digest,
+        NO_VALUE if link_target is None else pack_len(len(link_target)), b"" if link_target is None else link_target,
+        NO_VALUE if xattrs is None else pack_len(len(xattrs)), b"" if xattrs is None else xattrs,
+        NO_VALUE if xhash is None else pack_len(len(xhash)), b"" if xhash is None else xhash,
     ))).digest(SEAL_BYTES)
 
 
@@ -77,16 +78,16 @@ def version_holds(sealed: object, path: bytes, snapshot_id: int, prev: int, stat
     than called (tests/test_seal_speed.py holds the two to the same bytes)."""
     try:
         return bool(sealed == _blake3(b"".join((
-            _VERSION_KEY,
-            _pack_ints(snapshot_id, prev, size, mode, mtime_ns, -1 if uid is None else uid,
+            VERSION_KEY,
+            pack_ints(snapshot_id, prev, size, mode, mtime_ns, -1 if uid is None else uid,
                        -1 if gid is None else gid, 1 if full else 0),
             state.encode(), b"\0", kind.encode(), b"\0",
-            _NONE if path is None else _pack_len(len(path)), b"" if path is None else path,
-            _NONE if digest is None else _pack_len(len(digest)), b"" if digest is None else digest,
-            _NONE if link_target is None else _pack_len(len(link_target)),
+            NO_VALUE if path is None else pack_len(len(path)), b"" if path is None else path,
+            NO_VALUE if digest is None else pack_len(len(digest)), b"" if digest is None else digest,
+            NO_VALUE if link_target is None else pack_len(len(link_target)),
             b"" if link_target is None else link_target,
-            _NONE if xattrs is None else _pack_len(len(xattrs)), b"" if xattrs is None else xattrs,
-            _NONE if xhash is None else _pack_len(len(xhash)), b"" if xhash is None else xhash,
+            NO_VALUE if xattrs is None else pack_len(len(xattrs)), b"" if xattrs is None else xattrs,
+            NO_VALUE if xhash is None else pack_len(len(xhash)), b"" if xhash is None else xhash,
         ))).digest(SEAL_BYTES))
     except IMPOSSIBLE:
         return False
