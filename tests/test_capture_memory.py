@@ -4,18 +4,16 @@ across commits and across backups, plain and encrypted."""
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
 import pytest
-from helpers import make_tree
 
-from timekeep.core.api import Timekeep, init_repository
+from tests.helpers import make_tree, new_repo
+from timekeep.core.api import Timekeep
 from timekeep.core.capture import backup as backup_module
 from timekeep.core.capture.backup import Backup, FolderSpec
 from timekeep.core.capture.handed import HandedDigests
-from timekeep.core.crypto.kdf import TEST_PARAMS
 from timekeep.core.folders import folders
 from timekeep.core.storage.pack import read_footer, stored_packs
 
@@ -31,17 +29,6 @@ def test_the_filter_holds_what_was_added_and_rarely_what_was_not() -> None:
     false = sum(rnd.randbytes(32) in handed for _ in range(10_000))
     assert false < 100  # about 0.3% at this count
     assert handed.size() <= 30_000 * 16 // 8 * 4  # grows with what it holds: at most 16 bits a digest, four times
-
-
-def _repo(tmp_path: Path, source: Path, encrypted: bool) -> Path:
-    repo = tmp_path / "drive" / "Timekeep" / "repo"
-    if encrypted:
-        init_repository(repo, encryption="repokey", passphrase="a good passphrase", argon2=TEST_PARAMS)
-    else:
-        init_repository(repo)
-    with Timekeep.open(repo, writer=True) as tk:
-        tk.add_folder(os.fsencode(source))
-    return repo
 
 
 def _backup(repo: Path) -> tuple[int, int]:
@@ -61,9 +48,8 @@ def _stored_ids(repo: Path) -> list[bytes]:
         return [e.digest for pack in stored_packs(store) for e in read_footer(store, pack, tk._repo.layout.sealing)]
 
 
-@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
 def test_forgotten_chunks_are_never_stored_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 encrypted: bool) -> None:
+                                                 plain_and_encrypted: str) -> None:
     monkeypatch.setattr(backup_module, "COMMIT_ROWS", 5)
     monkeypatch.setattr(backup_module, "BATCH_FILES", 1)  # readers run a few files ahead of commits, not a batch
     rnd = random.Random(21)
@@ -71,7 +57,7 @@ def test_forgotten_chunks_are_never_stored_again(tmp_path: Path, monkeypatch: py
     source = tmp_path / "source"
     # each content three times, far apart in the walk: the copies meet it after its commit forgot it
     make_tree(source, {f"d{k}": {f"f{i:02}": contents[i] for i in range(30)} for k in range(3)})
-    repo = _repo(tmp_path, source, encrypted)
+    repo = new_repo(tmp_path, source)
     new, held = _backup(repo)
     assert held == 0 and new > 0
     first = _stored_ids(repo)

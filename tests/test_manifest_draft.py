@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import make_tree, new_repo
 
+from tests.helpers import make_tree, new_repo
 from timekeep.core.api import Timekeep, init_repository
 from timekeep.core.capture import backup as backup_module
 from timekeep.core.capture.backup import Backup, FolderSpec
@@ -45,19 +45,12 @@ def _backup(repo: Path) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]
         return sid, on_drive, list(manifest_records(inner.db, sid))
 
 
-@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
 def test_drafted_manifest_holds_what_the_index_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                    encrypted: bool) -> None:
+                                                    plain_and_encrypted: str) -> None:
     monkeypatch.setattr(backup_module, "COMMIT_ROWS", 7)  # many commits, so many drafts
     source = tmp_path / "source"
     _tree(source)
-    repo = tmp_path / "drive" / "Timekeep" / "repo"
-    if encrypted:
-        init_repository(repo, encryption="repokey", passphrase="a good passphrase", argon2=TEST_PARAMS)
-    else:
-        init_repository(repo)
-    with Timekeep.open(repo, writer=True) as tk:
-        tk.add_folder(os.fsencode(source))
+    repo = new_repo(tmp_path, source)
     _, first, first_index = _backup(repo)
     assert first[1:] == first_index
     assert sum(r["type"] == "version" for r in first) > 40 and first[-1]["type"] == "error"
