@@ -44,26 +44,18 @@ def parse_name(name: str) -> tuple[int, int] | None:
     return int(match.group(1)), int(match.group(2) or 0)
 
 
-class _Sink:
-    """Compresses lines into checksummed frames of about FRAME_BYTES and hashes them as they pass."""
+class _Frames:
+    """Lines gathered and compressed into `raw` one zstd frame per `limit` bytes of them."""
 
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-        self.cctx = zstandard.ZstdCompressor(level=3, write_checksum=True)
-        self.hash = blake3.blake3()
-        self.count = 0
+    def __init__(self, raw: BinaryIO, cctx: zstandard.ZstdCompressor, limit: int) -> None:
+        self.raw, self.cctx, self.limit = raw, cctx, limit
         self._pending: list[bytes] = []
         self._size = 0
 
-    def add(self, record: dict[str, Any]) -> None:
-        self.add_line(_line(record))
-
-    def add_line(self, line: bytes) -> None:
-        self.hash.update(line)
-        self.count += 1
+    def put(self, line: bytes) -> None:
         self._pending.append(line)
         self._size += len(line)
-        if self._size >= FRAME_BYTES:
+        if self._size >= self.limit:
             self.flush()
 
     def flush(self) -> None:
@@ -71,9 +63,30 @@ class _Sink:
             self.raw.write(self.cctx.compress(b"".join(self._pending)))
             self._pending, self._size = [], 0
 
+
+class _Sink:
+    """Compresses lines into checksummed frames of about FRAME_BYTES and hashes them as they pass."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.frames = _Frames(raw, zstandard.ZstdCompressor(level=3, write_checksum=True), FRAME_BYTES)
+        self.hash = blake3.blake3()
+        self.count = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.add_line(_line(record))
+
+    def add_line(self, line: bytes) -> None:
+        self.hash.update(line)
+        self.count += 1
+        self.frames.put(line)
+
+    def flush(self) -> None:
+        self.frames.flush()
+
     def end(self) -> None:
-        self._pending.append(_line({"type": "end", "records": self.count, "blake3": self.hash.hexdigest()}))
-        self.flush()
+        self.frames.put(_line({"type": "end", "records": self.count, "blake3": self.hash.hexdigest()}))
+        self.frames.flush()
 
 
 class _Readable(Protocol):
@@ -91,26 +104,15 @@ class Draft:
 
     def __init__(self, layout: Layout) -> None:
         self.file = tempfile.TemporaryFile(dir=layout.index_dir)  # noqa: SIM115 (open across commits; see close)
-        self.cctx = zstandard.ZstdCompressor(level=1)
-        self._pending: list[bytes] = []
-        self._size = 0
+        self.frames = _Frames(self.file, zstandard.ZstdCompressor(level=1), DRAFT_BYTES)
 
     def add(self, records: Iterable[dict[str, Any]]) -> None:
         for record in records:
-            line = _line(record)
-            self._pending.append(line)
-            self._size += len(line)
-            if self._size >= DRAFT_BYTES:
-                self._flush()
-
-    def _flush(self) -> None:
-        if self._pending:
-            self.file.write(self.cctx.compress(b"".join(self._pending)))
-            self._pending, self._size = [], 0
+            self.frames.put(_line(record))
 
     def lines(self) -> Iterator[bytes]:
         """Every line added, in order, each with its newline."""
-        self._flush()
+        self.frames.flush()
         self.file.seek(0)
         for line in _lines(_frames(self.file, "draft")):
             yield line + b"\n"
