@@ -9,6 +9,7 @@ import os
 import random
 import sqlite3
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,18 @@ def rows(n: int) -> list[tuple[Any, ...]]:
 HOSTILE = ["text", 1.5, 2**64, -2**64, None, b"bytes", bytearray(b"ba"), 7, True]
 
 
+def hostile_rows(position: int) -> Iterator[tuple[tuple[Any, ...], bytes]]:
+    """A row with each HOSTILE value in field `position`, and its plain seal (zeros where none can be made)."""
+    base = rows(1)[0]
+    for hostile in HOSTILE:
+        values = (*base[:position], hostile, *base[position + 1 :])
+        try:
+            sealed = plain_seal(*values)
+        except (struct.error, TypeError, ValueError, OverflowError, AttributeError):
+            sealed = b"\0" * 16
+        yield values, sealed
+
+
 def test_the_seal_bytes_are_those_of_the_format() -> None:
     for values in rows(500):
         assert seal.version_seal(*values) == plain_seal(*values)
@@ -72,13 +85,7 @@ def test_the_seal_bytes_are_those_of_the_format() -> None:
 def test_a_value_of_the_wrong_type_is_judged_as_before(position: int) -> None:
     """Whatever a damaged index puts in any one field, the fast check says what the plain one says (and
     never raises): text where a number belongs, a float, numbers out of range, None, bytes for text."""
-    base = rows(1)[0]
-    for hostile in HOSTILE:
-        values = (*base[:position], hostile, *base[position + 1 :])
-        try:
-            sealed = plain_seal(*values)
-        except (struct.error, TypeError, ValueError, OverflowError, AttributeError):
-            sealed = b"\0" * 16
+    for values, sealed in hostile_rows(position):
         assert seal.version_holds(sealed, *values) == plain_holds(sealed, *values)
 
 
