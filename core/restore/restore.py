@@ -240,11 +240,7 @@ class Restorer:
     def _write_new(self, dir_fd: int, tmp: bytes, name: bytes, plan: Plan, where: Where) -> bool:
         """On a worker: the version under `tmp`, then moved to `name` if that is still free (else False, and
         the temporary stays for `_settle`)."""
-        fd = sw.create_file(dir_fd, tmp, new_mode(plan))
-        try:
-            existing.or_remove(dir_fd, tmp, lambda: self._fill(fd, plan, where, progress=False))
-        finally:
-            os.close(fd)
+        self._new_file(dir_fd, tmp, plan, where, progress=False)
         try:
             sw.rename_noreplace(dir_fd, tmp, name)
             return True
@@ -334,9 +330,14 @@ class Restorer:
             return
         if self.links is not None and self.links.link(key, self.target, dir_fd, tmp):
             return
+        self._new_file(dir_fd, tmp, plan)
+
+    def _new_file(self, dir_fd: int, tmp: bytes, plan: Plan, where: Where | None = None,
+                  progress: bool = True) -> None:
+        """The file `tmp` created and filled (`_fill`); removed again if that fails."""
         fd = sw.create_file(dir_fd, tmp, new_mode(plan))
         try:
-            existing.or_remove(dir_fd, tmp, lambda: self._fill(fd, plan))
+            existing.or_remove(dir_fd, tmp, lambda: self._fill(fd, plan, where, progress))
         finally:
             os.close(fd)
 
