@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from peewee import DatabaseError
 
@@ -33,6 +34,9 @@ from timekeep.core.index import journal
 from timekeep.core.index.journal import JournalEntry, JournalStats
 from timekeep.core.journaling import JournalView
 from timekeep.core.storage.layout import layout_of, load_config, read_folders
+
+if TYPE_CHECKING:
+    from timekeep.core.agent.storage import Standing
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +213,10 @@ class Destination:
                 self.stats = tk.journal.stats()
         self.snapshot_count = len(snaps)
         self.last_ns = snaps[-1].time_ns if snaps else None
+
+    def stands(self, standing: Standing) -> None:
+        """What a storage time found as it closed the repository: `refresh`'s figures, without opening it again."""
+        self.snapshot_count, self.last_ns, self.stats = standing.snapshots, standing.last_ns, standing.journal
 
     def record(self, sizes: Mapping[bytes, int], now_ns: int, origins: Mapping[bytes, bytes] | None = None) -> int:
         """Journal the dirty paths this destination protects (with where renamed ones came from); returns how many."""
