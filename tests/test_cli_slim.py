@@ -65,6 +65,12 @@ def touched(src: Path, paths: AgentPaths, text: bytes) -> None:
     wait_for(lambda: pending(paths) >= 1, what="the change to be journaled")
 
 
+def progress_kept(stderr: str) -> list[tuple[str, list[str]]]:
+    """The --json progress lines (each a JSON object: phase, counts, elapsed) as their phases and fields: how many
+    a throttle lets through, and their counts and times, depend on timing."""
+    return [(line["phase"], sorted(line)) for line in map(json.loads, stderr.splitlines())]
+
+
 def without_moment(text: str) -> str:
     """A backup's words with what differs between two snapshots (id, times, duration, compressed size) taken out."""
     text = re.sub(r"Snapshot \d+ taken at [\d: -]+ in [\d.]+ s", "Snapshot N taken at T in D s", text)
@@ -80,24 +86,29 @@ def test_with_the_agent_running_the_slim_path_says_what_the_full_path_says(tmp_p
     backup(repo)
     with agent_process(env, repo) as (_proc, paths):
         for args in (["backup"], ["backup", "--quiet"], ["backup", "--json", "--quiet"],
-                     ["--repo", str(repo), "backup"], ["backup", f"--repo={repo}", "--quiet"]):
+                     ["--repo", str(repo), "backup"], ["backup", f"--repo={repo}", "--quiet"], ["backup", "--json"]):
             slim, whole = cli(env, *args), full(env, *args)  # nothing changed: the same sentence, or nothing
-            assert said(slim) == said(whole), args
+            assert (slim.returncode, slim.stdout) == (whole.returncode, whole.stdout), args
+            assert progress_kept(slim.stderr) == progress_kept(whole.stderr), args
             quiet_text = "--quiet" in args and "--json" not in args
             assert slim.returncode == 0 and (slim.stdout == "") == quiet_text, slim
             assert quiet_text or "Nothing changed since snapshot 1" in slim.stdout
-        for args in (["backup", "--quiet"], ["backup"], ["backup", "--json", "--quiet", "--repo", str(repo)]):
+        for args in (["backup", "--quiet"], ["backup"], ["backup", "--json", "--quiet", "--repo", str(repo)],
+                     ["backup", "--json"]):
             outcomes = []
             for n, run in enumerate((cli, full)):  # the same size of change for both, so the same bytes read
                 touched(src, paths, f"{args} {n}".encode())
                 outcomes.append(run(env, *args))
             slim, whole = outcomes
-            assert (slim.returncode, without_moment(slim.stdout), slim.stderr) == \
-                   (whole.returncode, without_moment(whole.stdout), whole.stderr), args
+            assert (slim.returncode, without_moment(slim.stdout)) == (whole.returncode, without_moment(whole.stdout))
+            if "--json" in args and "--quiet" not in args:  # progress, one JSON line at a time
+                assert progress_kept(slim.stderr) == progress_kept(whole.stderr) != []
+            else:
+                assert slim.stderr == whole.stderr == "", args
             assert slim.returncode == 0 and (slim.stdout == "") == ("--quiet" in args and "--json" not in args)
     with Timekeep.open(repo) as tk:
         snaps = tk.snapshots()
-    assert [s.trigger for s in snaps] == ["manual"] + ["backup-now"] * 6  # every one of them the agent's
+    assert [s.trigger for s in snaps] == ["manual"] + ["backup-now"] * 8  # every one of them the agent's
 
 
 def test_the_slim_path_loads_neither_the_engine_nor_the_parser(tmp_path: Path, env: dict[str, str]) -> None:

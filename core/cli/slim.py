@@ -4,9 +4,10 @@ With the agent running, a backup of one touched file is mostly the command's own
 parser and loading the engine's records and the agent's client cost more CPU than the agent's storage time.
 This path reads the few arguments it knows, asks the agent over its socket (`Connection`: `socket` and `json`)
 and prints what the full command would, the same bytes and exit code. Whenever it cannot be sure of that (other
-arguments, no agent, a repository the agent does not serve, progress to draw, a key to hand over) it leaves
-before asking for anything and the full command line takes over; a finished backup with more to say than
-nothing or one sentence is said by the full path's own words (`via_agent.report_finished`).
+arguments, no agent, a repository the agent does not serve, a key to hand over) it leaves before asking for
+anything and the full command line takes over. Progress to draw (a terminal, --json) and a finished backup with
+more to say than nothing or one sentence are the full path's own code (`progress.make_reporter`,
+`via_agent.report_finished`), loaded only then.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import signal
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -34,17 +35,34 @@ class Asked:
         self.repo = repo
         self.as_json = as_json
         self.quiet = quiet
+        self.close_reporter: Callable[[], None] = _nothing  # leaves the terminal clean, as the reporter's close
 
     def silent(self) -> bool:
         """Whether the full command would show no progress (its `make_reporter` would choose `Silent`)."""
         return self.quiet or (not self.as_json and not sys.stderr.isatty())
+
+    def reporter(self) -> Callable[[Wire], None] | None:
+        """What shows the agent's progress events as the full command does; None when it shows none."""
+        if self.silent():
+            return None
+        from timekeep.core.agent.messages import JobProgress, event_from
+        from timekeep.core.cli.progress import make_reporter
+
+        shown = make_reporter(sys.stderr, self.quiet, self.as_json)
+        self.close_reporter = shown.close
+
+        def show(message: Wire) -> None:
+            event = event_from(message)
+            if isinstance(event, JobProgress):
+                shown(event.progress)
+        return show
 
 
 def backup_through_agent(argv: list[str]) -> int | None:
     """The exit code of a backup the running agent took, its outcome printed; None when the full command
     line should run instead (nothing was asked of the agent then)."""
     asked = backup_asked(argv)
-    if asked is None or not asked.silent():
+    if asked is None:
         return None
     path = agent_socket()
     sock = None if path is None or not os.path.exists(path) else open_socket(path)
@@ -113,7 +131,8 @@ def _back_up(connection: Connection, asked: Asked) -> int | None:
             if err.kind == "KeyNeeded":  # nothing was queued: the full path hands over the passphrase
                 return None
             raise
-        finished = _follow(connection, job, cancel)
+        finished = _follow(connection, job, cancel, asked.reporter())
+    asked.close_reporter()
     return _report(finished, asked)
 
 
@@ -127,16 +146,21 @@ def takes(status: Wire, repo: str) -> bool:
                for d in status.get("destinations") or ())
 
 
-def _follow(connection: Connection, job: int, cancel: list[bool]) -> Wire:
-    """The `job_finished` event of `job`; once `cancel` holds a Ctrl-C, the agent is asked to cancel it, once."""
+def _follow(connection: Connection, job: int, cancel: list[bool], progress: Callable[[Wire], None] | None) -> Wire:
+    """The `job_finished` event of `job`, its progress events passed to `progress`; once `cancel` holds a Ctrl-C,
+    the agent is asked to cancel it, once."""
     asked = False
     while True:
         if cancel and not asked:
             asked = True
             connection.request("cancel", job=job)
         message = connection.next_message(POLL_S)
-        if message is not None and message.get("event") == "job_finished" and int(message["job"]) == job:
+        if message is None or message.get("job") != job:
+            continue
+        if message.get("event") == "job_finished":
             return message
+        if message.get("event") == "progress" and progress is not None:
+            progress(message)
 
 
 def _report(finished: Wire, asked: Asked) -> int:
@@ -175,6 +199,10 @@ def _first_interrupt_cancels(cancel: list[bool]) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _fail(message: str, code: int) -> int:
