@@ -42,13 +42,13 @@ DESCRIPTION = (
 def parse_and_run(argv: list[str] | None = None) -> int:
     """Run one command; its exit code is one of timekeep.core.cli.exits (0 done, 1 failed, 2 bad usage or repository,
     3 a backup that could not read some files, 4 the backup drive could not be written, 130 cancelled)."""
-    parser = build_parser()
+    parser = build_parser(None if argv is None else chosen_command(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help, --version and argparse's own usage errors
         return stop.code if isinstance(stop.code, int) else 2
     if args.command is None:
-        parser.print_help()
+        parser.print_help()  # no command named: the whole parser was built
         return 0
     return run(args.func, args)
 
@@ -88,7 +88,9 @@ def _silence_stdout() -> None:
         pass
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of `only` (a command's name) alone: a parser costs argparse a few look-ups
+    of its message catalogue, so all ~40 of them are ~5 ms of CPU that one command does not need."""
     parser = argparse.ArgumentParser(prog="timekeep", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"timekeep {__version__}")
     parser.add_argument("--repo", metavar="PATH", help="the repository, a folder or s3://bucket/prefix "
@@ -103,20 +105,26 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read an encrypted repository's passphrase from FILE (else $TIMEKEEP_PASSPHRASE, "
                         "the keyring, or the terminal)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _add_storing(sub, common)
-    _add_browsing(sub, common)
-    _add_agent(sub, common)
-    from timekeep.core.cli.key_cmd import add_key_commands  # here: it builds on this module's helpers
-
-    add_key_commands(sub, common)
-    from timekeep.core.cli.guard_cmd import add_guard_commands
-
-    add_guard_commands(sub, common)
-    _command(sub, common, "gui", lazy("commands", "cmd_gui"), "open the desktop app (the same as timekeep-gui)")
+    for name, add in COMMANDS:
+        if only is None or only == name:
+            add(sub, common)
     return parser
 
 
+def chosen_command(argv: list[str]) -> str | None:
+    """The command `argv` names, read as the parser will (after the top level's --repo); None when it names none
+    or anything else comes first (--help, --version, an abbreviation): the whole parser is built then."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--repo":
+            next(tokens, None)
+        elif not token.startswith("--repo="):
+            return token if token in NAMES else None
+    return None
+
+
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Adder = Callable[[Subparsers, argparse.ArgumentParser], object]
 
 
 def _command(sub: Subparsers, common: argparse.ArgumentParser, name: str, func: Command, text: str,
@@ -128,8 +136,17 @@ def _command(sub: Subparsers, common: argparse.ArgumentParser, name: str, func: 
     return parser
 
 
-def _add_storing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    init = _command(sub, common, "init", lazy("commands", "cmd_init"), "create an empty repository")
+def _simple(name: str, module: str, func: str, text: str, json: bool = False,
+            arguments: Callable[[argparse.ArgumentParser], object] | None = None) -> tuple[str, Adder]:
+    """A command of its own module's function, its help `text` and its `arguments` (beside the common ones)."""
+    def add(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+        parser = _command(sub, common, name, lazy(module, func), text, json)
+        if arguments is not None:
+            arguments(parser)
+    return name, add
+
+
+def _init(init: argparse.ArgumentParser) -> None:
     init.add_argument("path", metavar="PATH", help="a new or empty folder, e.g. on a backup drive, or "
                       "s3://bucket/prefix in an existing bucket (see --endpoint)")
     init.add_argument("--here", action="store_true",
@@ -143,76 +160,59 @@ def _add_storing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
                          help="keep the passphrase in the system keyring without asking")
     keyring.add_argument("--no-keyring", dest="keyring", action="store_false",
                          help="never keep it there (else a passphrase typed on the terminal is offered to it)")
-    add = _command(sub, common, "add", lazy("commands", "cmd_add"), "protect a folder")
+
+
+def _add(add: argparse.ArgumentParser) -> None:
     add.add_argument("folder", metavar="FOLDER")
     add.add_argument("--exclude", metavar="GLOB", action="append", default=[], help="skip matching names")
     add.add_argument("--no-default-excludes", action="store_true", help="also back up caches and temp files")
-    remove = _command(sub, common, "remove", lazy("commands", "cmd_remove"), "stop protecting a folder")
-    remove.add_argument("folder", metavar="FOLDER")
-    _command(sub, common, "folders", lazy("commands", "cmd_folders"), "list the protected folders", json=True)
-    backup = _command(sub, common, "backup", lazy("commands", "cmd_backup"), "take a snapshot now", json=True)
-    backup.add_argument("--quiet", action="store_true", help="no progress, no summary unless errors")
-    check = _command(sub, common, "check", lazy("commands", "cmd_check"), "verify the index against the packs",
-                     json=True)
-    check.add_argument("--read-data", action="store_true", help="also re-read and re-hash every chunk")
-    _command(sub, common, "rebuild-index", lazy("commands", "cmd_rebuild_index"),
-             "recreate index.db from the drive (the old one is replaced only once the new one is whole)", json=True)
-    encrypt = _command(sub, common, "encrypt", lazy("encrypt_cmd", "cmd_encrypt"),
-                       "encrypt an unencrypted repository in place (asks a new passphrase)")
-    encrypt.add_argument("--quiet", action="store_true", help="no progress")
-    _command(sub, common, "make-private", lazy("commands", "cmd_make_private"),
-             "make the repository readable by you alone (chmod -R go-rwx)")
-    coalesce = _command(sub, common, "coalesce", lazy("thin", "cmd_coalesce"),
-                        "thin old snapshots by the retention rule and free the space they held", json=True)
+
+
+def _folder(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", metavar="FOLDER")
+
+
+def _quiet(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--quiet", action="store_true", help=text)
+
+
+def _coalesce(coalesce: argparse.ArgumentParser) -> None:
     coalesce.add_argument("--dry-run", action="store_true", help="only show which snapshots would go")
     coalesce.add_argument("--drop", metavar="SNAPSHOT", nargs="+", help="thin exactly these snapshots (ids or "
                           "times) instead of following the rule; a file's only copy is still kept")
-    coalesce.add_argument("--quiet", action="store_true", help="no progress, no summary unless problems")
-    retention = _command(sub, common, "retention", lazy("thin", "cmd_retention"),
-                         "show or change how history is thinned", json=True)
+    _quiet(coalesce, "no progress, no summary unless problems")
+
+
+def _retention(retention: argparse.ArgumentParser) -> None:
     retention.add_argument("--keep-all-hours", type=int, metavar="N", help="keep every snapshot of the last N hours")
     retention.add_argument("--daily-days", type=int, metavar="N", help="then the last of each day for N days")
     retention.add_argument("--weekly-weeks", type=int, metavar="N", help="then the last of each week for N weeks "
                            "(0: for ever)")
 
 
-def _add_browsing(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    _command(sub, common, "snapshots", lazy("browse", "cmd_snapshots"), "list snapshots, oldest first", json=True)
-    errors = _command(sub, common, "errors", lazy("browse", "cmd_errors"), "files a snapshot could not back up",
-                      json=True)
-    errors.add_argument("snapshot", metavar="SNAPSHOT", nargs="?", default="latest", help=TIME_HELP)
-    ls = _command(sub, common, "ls", lazy("browse", "cmd_ls"), "list a folder as it was", json=True)
+def _at(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--at", metavar="T", default="latest", help=TIME_HELP)
+
+
+def _ls(ls: argparse.ArgumentParser) -> None:
     ls.add_argument("path", metavar="PATH", nargs="?", help="default: the protected folders")
-    ls.add_argument("--at", metavar="T", default="latest", help=TIME_HELP)
-    log = _command(sub, common, "log", lazy("browse", "cmd_log"), "every stored version of a file", json=True)
-    log.add_argument("file", metavar="FILE")
-    cat = _command(sub, common, "cat", lazy("browse", "cmd_cat"), "write a file as it was to stdout")
+    _at(ls)
+
+
+def _cat(cat: argparse.ArgumentParser) -> None:
     cat.add_argument("file", metavar="FILE")
-    cat.add_argument("--at", metavar="T", default="latest", help=TIME_HELP)
-    restore = _command(sub, common, "restore", lazy("browse", "cmd_restore"), "bring a file or folder back", json=True)
+    _at(cat)
+
+
+def _restore(restore: argparse.ArgumentParser) -> None:
     restore.add_argument("path", metavar="PATH")
-    restore.add_argument("--at", metavar="T", default="latest", help=TIME_HELP)
+    _at(restore)
     restore.add_argument("--to", metavar="DEST", help="restore into DEST/<name> instead of in place")
     restore.add_argument("--overwrite", action="store_true", help="replace files that differ")
-    restore.add_argument("--quiet", action="store_true", help="print only errors")
-    _add_searching(sub, common)
-    _add_mounting(sub, common)
+    _quiet(restore, "print only errors")
 
 
-def _add_mounting(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    mount = _command(sub, common, "mount", lazy("mount_cmd", "cmd_mount"),
-                     "show all of history as a read-only folder: by-time/, latest/ and versions/ (FUSE)")
-    mount.add_argument("mountpoint", metavar="MOUNTPOINT", help="an empty folder")
-    mount.add_argument("--foreground", action="store_true",
-                       help="stay attached until Ctrl-C (default: go to the background once mounted)")
-    unmount = _command(sub, common, "unmount", lazy("mount_cmd", "cmd_unmount"),
-                       "unmount history mounted by `timekeep mount` (also one whose process was killed)")
-    unmount.add_argument("mountpoint", metavar="MOUNTPOINT")
-
-
-def _add_searching(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    find = _command(sub, common, "find", lazy("search", "cmd_find"),
-                    "every path in all of history whose name matches, present or deleted", json=True)
+def _find(find: argparse.ArgumentParser) -> None:
     find.add_argument("pattern", metavar="PATTERN", help="a glob ('*.pdf') or a word found anywhere in the name; "
                       "case-insensitive")
     find.add_argument("--deleted", action="store_true", help="only what the latest snapshot no longer holds")
@@ -221,24 +221,88 @@ def _add_searching(sub: Subparsers, common: argparse.ArgumentParser) -> None:
                       "(snapshot ids or times, as --at takes them)")
     find.add_argument("--limit", type=int, default=1000, metavar="N", help="show the first N paths and say how "
                       "many more there are (default 1000; 0 shows them all)")
-    diff = _command(sub, common, "diff", lazy("search", "cmd_diff"),
-                    "what was added, changed, deleted and renamed between two moments", json=True)
+
+
+def _diff(diff: argparse.ArgumentParser) -> None:
     diff.add_argument("before", metavar="T1", help="the earlier moment: " + TIME_HELP)
     diff.add_argument("after", metavar="T2", help="the later moment, the same way, or now (the folders as they are)")
     diff.add_argument("path", metavar="PATH", nargs="?", help="only at or under PATH")
 
 
-def _add_agent(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    agent = _command(sub, common, "agent", lazy("agent_cmd", "cmd_agent"),
-                     "run the background agent: it watches the folders and backs them up on schedule")
+def _mount(mount: argparse.ArgumentParser) -> None:
+    mount.add_argument("mountpoint", metavar="MOUNTPOINT", help="an empty folder")
+    mount.add_argument("--foreground", action="store_true",
+                       help="stay attached until Ctrl-C (default: go to the background once mounted)")
+
+
+def _agent(agent: argparse.ArgumentParser) -> None:
     which = agent.add_mutually_exclusive_group()
     which.add_argument("--install", action="store_true", help="start the agent with every session")
     which.add_argument("--uninstall", action="store_true", help="stop starting the agent with sessions")
     which.add_argument("--if-configured", action="store_true",
                        help="run only if a backup drive is set up (else exit quietly): for session autostart")
-    _command(sub, common, "status", lazy("agent_cmd", "cmd_status"), "what the agent is doing and what waits",
-             json=True)
-    unlock = _command(sub, common, "unlock", lazy("unlock_cmd", "cmd_unlock"),
-                      "give the running agent an encrypted repository's passphrase (kept in its memory only)")
-    unlock.add_argument("--remember", action="store_true", help="also keep it in the system keyring")
 
+
+def _key(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    from timekeep.core.cli.key_cmd import add_key_commands  # here: it builds on this module's helpers
+
+    add_key_commands(sub, common)
+
+
+def _guard(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    from timekeep.core.cli.guard_cmd import add_guard_commands
+
+    add_guard_commands(sub, common)
+
+
+# every command, in the order `timekeep --help` lists them
+COMMANDS: list[tuple[str, Adder]] = [
+    _simple("init", "commands", "cmd_init", "create an empty repository", arguments=_init),
+    _simple("add", "commands", "cmd_add", "protect a folder", arguments=_add),
+    _simple("remove", "commands", "cmd_remove", "stop protecting a folder", arguments=_folder),
+    _simple("folders", "commands", "cmd_folders", "list the protected folders", json=True),
+    _simple("backup", "commands", "cmd_backup", "take a snapshot now", json=True,
+            arguments=lambda p: _quiet(p, "no progress, no summary unless errors")),
+    _simple("check", "commands", "cmd_check", "verify the index against the packs", json=True,
+            arguments=lambda p: p.add_argument("--read-data", action="store_true",
+                                               help="also re-read and re-hash every chunk")),
+    _simple("rebuild-index", "commands", "cmd_rebuild_index",
+            "recreate index.db from the drive (the old one is replaced only once the new one is whole)", json=True),
+    _simple("encrypt", "encrypt_cmd", "cmd_encrypt", "encrypt an unencrypted repository in place (asks a new "
+            "passphrase)", arguments=lambda p: _quiet(p, "no progress")),
+    _simple("make-private", "commands", "cmd_make_private",
+            "make the repository readable by you alone (chmod -R go-rwx)"),
+    _simple("coalesce", "thin", "cmd_coalesce",
+            "thin old snapshots by the retention rule and free the space they held", json=True, arguments=_coalesce),
+    _simple("retention", "thin", "cmd_retention", "show or change how history is thinned", json=True,
+            arguments=_retention),
+    _simple("snapshots", "browse", "cmd_snapshots", "list snapshots, oldest first", json=True),
+    _simple("errors", "browse", "cmd_errors", "files a snapshot could not back up", json=True,
+            arguments=lambda p: p.add_argument("snapshot", metavar="SNAPSHOT", nargs="?", default="latest",
+                                               help=TIME_HELP)),
+    _simple("ls", "browse", "cmd_ls", "list a folder as it was", json=True, arguments=_ls),
+    _simple("log", "browse", "cmd_log", "every stored version of a file", json=True,
+            arguments=lambda p: p.add_argument("file", metavar="FILE")),
+    _simple("cat", "browse", "cmd_cat", "write a file as it was to stdout", arguments=_cat),
+    _simple("restore", "browse", "cmd_restore", "bring a file or folder back", json=True, arguments=_restore),
+    _simple("find", "search", "cmd_find", "every path in all of history whose name matches, present or deleted",
+            json=True, arguments=_find),
+    _simple("diff", "search", "cmd_diff", "what was added, changed, deleted and renamed between two moments",
+            json=True, arguments=_diff),
+    _simple("mount", "mount_cmd", "cmd_mount",
+            "show all of history as a read-only folder: by-time/, latest/ and versions/ (FUSE)", arguments=_mount),
+    _simple("unmount", "mount_cmd", "cmd_unmount",
+            "unmount history mounted by `timekeep mount` (also one whose process was killed)",
+            arguments=lambda p: p.add_argument("mountpoint", metavar="MOUNTPOINT")),
+    _simple("agent", "agent_cmd", "cmd_agent",
+            "run the background agent: it watches the folders and backs them up on schedule", arguments=_agent),
+    _simple("status", "agent_cmd", "cmd_status", "what the agent is doing and what waits", json=True),
+    _simple("unlock", "unlock_cmd", "cmd_unlock",
+            "give the running agent an encrypted repository's passphrase (kept in its memory only)",
+            arguments=lambda p: p.add_argument("--remember", action="store_true",
+                                               help="also keep it in the system keyring")),
+    ("key", _key),
+    ("guard", _guard),
+    _simple("gui", "commands", "cmd_gui", "open the desktop app (the same as timekeep-gui)"),
+]
+NAMES = frozenset(name for name, _ in COMMANDS)
