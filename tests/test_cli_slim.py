@@ -16,13 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_support import ROOT, agent_env, agent_process, cli, short_runtime_dir, wait_for
+from tests.agent_support import ROOT, agent_env, agent_process, cli, journaled, short_runtime_dir, wait_for
 from tests.helpers import backup, make_tree, new_repo
 from tests.treeops import small_tmpfs
 from timekeep.core.agent.client import AgentClient
 from timekeep.core.agent.paths import AgentPaths
-from timekeep.core.api import Timekeep, init_repository
+from timekeep.core.api import Timekeep, init_repository, repository_id
+from timekeep.core.away import store
 from timekeep.core.cli.slim import Asked, agent_socket, backup_asked, backup_through_agent
+from timekeep.core.errors import RepositoryError
 
 # the full command line, as it ran before the slim path existed: the parser and the commands
 FULL = "import sys; from timekeep.core.cli.parser import parse_and_run; sys.exit(parse_and_run(sys.argv[1:]))"
@@ -65,10 +67,20 @@ def touched(src: Path, paths: AgentPaths, text: bytes) -> None:
     wait_for(lambda: pending(paths) >= 1, what="the change to be journaled")
 
 
-def progress_kept(stderr: str) -> list[tuple[str, list[str]]]:
-    """The --json progress lines (each a JSON object: phase, counts, elapsed) as their phases and fields: how many
-    a throttle lets through, and their counts and times, depend on timing."""
-    return [(line["phase"], sorted(line)) for line in map(json.loads, stderr.splitlines())]
+def progress_kept(stderr: str) -> tuple[set[tuple[str, ...]], str | None]:
+    """The --json progress lines (each a JSON object: phase, counts, elapsed) as the fields they carry and the last
+    phase: which phases come before the last, how many lines a throttle lets through, and their counts and times
+    depend on timing."""
+    lines = [json.loads(line) for line in stderr.splitlines()]
+    return {tuple(sorted(line)) for line in lines}, lines[-1]["phase"] if lines else None
+
+
+def kept(away: Path) -> set[bytes]:
+    """What the agent journaled in an away store (nothing while the store is still being made)."""
+    try:
+        return journaled(away) if store.exists(away) else set()
+    except RepositoryError:  # its index made a moment ago, not yet written
+        return set()
 
 
 def without_moment(text: str) -> str:
@@ -102,13 +114,56 @@ def test_with_the_agent_running_the_slim_path_says_what_the_full_path_says(tmp_p
             slim, whole = outcomes
             assert (slim.returncode, without_moment(slim.stdout)) == (whole.returncode, without_moment(whole.stdout))
             if "--json" in args and "--quiet" not in args:  # progress, one JSON line at a time
-                assert progress_kept(slim.stderr) == progress_kept(whole.stderr) != []
+                assert progress_kept(slim.stderr) == progress_kept(whole.stderr)
+                assert progress_kept(slim.stderr)[1] == "commit"
             else:
                 assert slim.stderr == whole.stderr == "", args
             assert slim.returncode == 0 and (slim.stdout == "") == ("--quiet" in args and "--json" not in args)
     with Timekeep.open(repo) as tk:
         snaps = tk.snapshots()
     assert [s.trigger for s in snaps] == ["manual"] + ["backup-now"] * 8  # every one of them the agent's
+
+
+def on_a_terminal(command: list[str], env: dict[str, str]) -> tuple[int, str, list[str]]:
+    """`command` with its stderr on a terminal (a pty): its exit code, its stdout, and the phases its progress bar
+    showed, each once (how often a phase is redrawn depends on timing); the bar must be erased at the end."""
+    # the bar's words for the phases: timekeep.core.cli.progress.PHASES
+    leader, follower = os.openpty()
+    with subprocess.Popen(command, env={**env, "COLUMNS": "80"}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=follower, cwd=ROOT, text=True) as proc:
+        os.close(follower)
+        out, _ = proc.communicate(timeout=60)
+    shown = b""
+    while True:
+        try:
+            data = os.read(leader, 1 << 16)
+        except OSError:  # the terminal's other end is closed and everything was read
+            break
+        if not data:
+            break
+        shown += data
+    os.close(leader)
+    drawn = shown.decode().split("\r\x1b[K")
+    assert drawn[-1] == "", drawn  # the bar was erased before the summary
+    phases = [seg.split()[0] for seg in drawn if seg.strip()]
+    return proc.returncode, out, [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p]
+
+
+def test_on_a_terminal_the_slim_path_draws_the_same_progress_bar(tmp_path: Path, env: dict[str, str]) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"first"})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    with agent_process(env, repo) as (_proc, paths):
+        outcomes = []
+        for n, command in enumerate(([sys.executable, "-m", "timekeep.core.cli.main"], [sys.executable, "-c", FULL])):
+            touched(src, paths, f"drawn {n}".encode())
+            outcomes.append(on_a_terminal([*command, "backup", "--repo", str(repo)], env))
+    (slim_code, slim_out, slim_phases), (code, out, phases) = outcomes
+    assert (slim_code, without_moment(slim_out)) == (code, without_moment(out))
+    # which phases the engine reports before the last depends on timing (its own throttle); the last is the commit
+    assert slim_phases[-1:] == phases[-1:] == ["saving"], outcomes
+    assert set(slim_phases + phases) <= {"scanning", "storing", "saving"}, outcomes
 
 
 def test_the_slim_path_loads_neither_the_engine_nor_the_parser(tmp_path: Path, env: dict[str, str]) -> None:
@@ -150,6 +205,8 @@ def test_a_backup_kept_on_this_computer_while_the_drive_is_away_says_the_same(tm
     make_tree(src, {"notes.txt": b"before"})
     repo = new_repo(tmp_path, src)
     backup(repo)
+    # where the agent journals while the drive is away: the away store in its data folder
+    away = Path(env["XDG_DATA_HOME"]) / "timekeep" / store.home().name / repository_id(repo)
     with agent_process(env, repo) as (_proc, paths):
         with AgentClient.connect(paths.socket, timeout=30) as client:  # type: ignore[union-attr]
             wait_for(lambda: client.status().destinations[0].present, 60, what="the drive to be seen")
@@ -158,6 +215,7 @@ def test_a_backup_kept_on_this_computer_while_the_drive_is_away_says_the_same(tm
         outcomes = []
         for n, run in enumerate((cli, full)):
             (src / "notes.txt").write_bytes(f"asked for while away, {n}".encode())
+            wait_for(lambda: os.fsencode(src / "notes.txt") in kept(away), what="the change journaled on this computer")
             outcomes.append(run(env, "backup", "--json", "--quiet", "--repo", str(repo)))
     slim, whole = outcomes
     assert (slim.returncode, without_moment(slim.stdout), slim.stderr) == \
