@@ -149,11 +149,14 @@ class Destination:
         return unlocking.holds_key(config) or locking.slots_seen(self._drive()) != self.slots
 
     def _current_index_id(self) -> str:
+        """The name its index file got when it was made, read from that file alone: asked at every drive poll,
+        where a reader's open would also survey the drive (the storage times and plans that use the index open
+        it properly)."""
         if self.remote:
             return locking.index_id_at(self._index()) if self.presence.repository_id else ""
         try:
-            with Timekeep.open(self.path) as tk:
-                return tk.index_id()
+            drive = self._drive()
+            return locking.index_id_at(layout_of(drive, load_config(drive)).index)
         except (TimekeepError, OSError, DatabaseError):  # not readable now: asked again at the next poll
             return ""
 
