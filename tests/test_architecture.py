@@ -14,9 +14,11 @@ ROOT = Path(__file__).parent.parent
 CORE = ROOT / "core"
 FORBIDDEN = ("PySide6", "timekeep.gui", "shiboken6", "gui")
 # what the GUI and the CLI may import of the engine: the facade, its plain records and errors, the agent's
-# typed client and its door, the pure path helpers, and the settings file they share with the agent
+# typed client, the connection beneath it (the CLI's slim path speaks it without the records) and its door, the
+# pure path helpers, and the settings file they share with the agent
 THE_DOOR = tuple(f"timekeep.core.{name}" for name in (
-    "api", "types", "errors", "paths", "units", "agent.client", "agent.messages", "agent.launch", "settings"))
+    "api", "types", "errors", "paths", "units", "agent.client", "agent.connection", "agent.messages", "agent.launch",
+    "settings"))
 
 
 def imported_modules(path: Path) -> set[str]:

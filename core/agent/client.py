@@ -3,21 +3,21 @@
 The CLI (`timekeep backup`, `timekeep status`) and the GUI (its agent link) both talk to the agent through
 `AgentClient`, so there is one reading of the wire (`timekeep.core.agent.messages`), one test of whether the agent
 serves a repository (`Status.serves`), and one way of asking for a storage time and following it
-(`back_up`). A client is one connection; answers come back in order, and events that arrive while a
-request waits for its answer are kept for `events`.
+(`back_up`). A client is one connection (`timekeep.core.agent.connection`); answers come back in order, and
+events that arrive while a request waits for its answer are kept for `events`.
 """
 
 from __future__ import annotations
 
-import collections
-import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
+from timekeep.core.agent.connection import (
+    AgentError as AgentError,  # what a client's caller catches: the agent refused or left
+)
+from timekeep.core.agent.connection import Connection, left_until, open_socket
 from timekeep.core.agent.messages import (
     Changed,
     Event,
@@ -33,10 +33,7 @@ from timekeep.core.agent.paths import AgentPaths
 from timekeep.core.agent.paths import (
     SocketPathTooLong as SocketPathTooLong,  # no agent can listen where this user's would
 )
-from timekeep.core.agent.protocol import MAX_LINE, Wire, chunk_from, encode, path_bytes, path_text, plan_from
-from timekeep.core.agent.protocol import (
-    AgentError as AgentError,  # what a client's caller catches: the agent refused or left
-)
+from timekeep.core.agent.protocol import chunk_from, path_bytes, path_text, plan_from
 from timekeep.core.errors import WrongPassphrase
 from timekeep.core.types import Plan, Progress, SnapshotInfo
 
@@ -44,30 +41,14 @@ WRONG_SECRET = frozenset({"WrongKey", "WrongPassphrase", "WrongRecoveryKey", "Re
 POLL_S = 0.25  # how often a job being followed looks whether its follower wants it cancelled
 
 
-class AgentClient:
-    """One connection to the agent."""
-
-    def __init__(self, sock: socket.socket, timeout: float = 60.0) -> None:
-        self.sock = sock
-        self.timeout = timeout  # how long a request waits for its answer
-        self.buffer = b""
-        self.pending: collections.deque[Wire] = collections.deque()
-        self.next_id = 0
+class AgentClient(Connection):
+    """One connection to the agent, with its typed requests (the wire is `Connection`'s)."""
 
     @classmethod
     def connect(cls, path: Path, timeout: float = 30.0) -> AgentClient | None:
         """A client, or None when no agent listens at `path` (not started, or gone)."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(5.0)
-        try:
-            sock.connect(str(path))
-        except OSError:
-            sock.close()
-            return None
-        return cls(sock, timeout)
-
-    def close(self) -> None:
-        self.sock.close()
+        sock = open_socket(path)
+        return None if sock is None else cls(sock, timeout)
 
     def __enter__(self) -> AgentClient:
         return self
@@ -168,62 +149,12 @@ class AgentClient:
         passed over)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            message = self.pending.popleft() if self.pending else self._read(_left(deadline))
+            message = self.next_message(left_until(deadline))
             if message is None:
                 return None
             event = event_from(message)
             if event is not None:
                 return event
-
-    # the wire
-    def request(self, op: str, **params: Any) -> Any:
-        """Send one request and wait for its answer (raw JSON); an error answer raises AgentError. The typed
-        methods above are the way in; this serves them, and tests of the wire itself."""
-        self.next_id += 1
-        wanted = self.next_id
-        self._send({"id": wanted, "op": op, **params})
-        while True:
-            message = self._read(self.timeout)
-            if message is None:
-                raise AgentError("the agent did not answer in time")
-            if message.get("id") != wanted:
-                self.pending.append(message)
-                continue
-            if not message.get("ok"):
-                error = str(message.get("error", "the agent refused the request"))
-                raise AgentError(error, str(message.get("kind") or ""))
-            return message.get("result")
-
-    def _send(self, message: Wire) -> None:
-        try:
-            self.sock.sendall(encode(message))
-        except OSError as err:
-            raise AgentError(f"the agent went away ({err.strerror or err})") from None
-
-    def _read(self, timeout: float | None) -> Wire | None:
-        """The next message, or None if `timeout` seconds pass first (None waits for ever)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while b"\n" not in self.buffer:
-            left = _left(deadline)
-            if left is not None and left <= 0:
-                return None
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(1 << 20)
-            except TimeoutError:
-                return None
-            except OSError as err:
-                raise AgentError(f"the agent went away ({err.strerror or err})") from None
-            if not data:
-                raise AgentError("the agent closed the connection")
-            self.buffer += data
-            if len(self.buffer) > MAX_LINE:
-                raise AgentError("the agent sent an oversized message")
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        message = json.loads(line)
-        if not isinstance(message, dict):
-            raise AgentError("the agent sent something that is not a message")
-        return message
 
 
 def back_up_now(repo: str | Path | None, cancel: threading.Event, socket: Path | None = None,
@@ -246,8 +177,4 @@ def agent_socket() -> Path:
     """Where this user's agent listens ($XDG_RUNTIME_DIR/timekeep/agent.sock); SocketPathTooLong when the path
     is too long for any socket. Builds the name only: nothing is created or read."""
     return AgentPaths.from_platform().socket
-
-
-def _left(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from peewee import DatabaseError
 
@@ -33,6 +34,9 @@ from timekeep.core.index import journal
 from timekeep.core.index.journal import JournalEntry, JournalStats
 from timekeep.core.journaling import JournalView
 from timekeep.core.storage.layout import layout_of, load_config, read_folders
+
+if TYPE_CHECKING:
+    from timekeep.core.agent.storage import Standing
 
 log = logging.getLogger(__name__)
 
@@ -145,11 +149,14 @@ class Destination:
         return unlocking.holds_key(config) or locking.slots_seen(self._drive()) != self.slots
 
     def _current_index_id(self) -> str:
+        """The name its index file got when it was made, read from that file alone: asked at every drive poll,
+        where a reader's open would also survey the drive (the storage times and plans that use the index open
+        it properly)."""
         if self.remote:
             return locking.index_id_at(self._index()) if self.presence.repository_id else ""
         try:
-            with Timekeep.open(self.path) as tk:
-                return tk.index_id()
+            drive = self._drive()
+            return locking.index_id_at(layout_of(drive, load_config(drive)).index)
         except (TimekeepError, OSError, DatabaseError):  # not readable now: asked again at the next poll
             return ""
 
@@ -209,6 +216,10 @@ class Destination:
                 self.stats = tk.journal.stats()
         self.snapshot_count = len(snaps)
         self.last_ns = snaps[-1].time_ns if snaps else None
+
+    def stands(self, standing: Standing) -> None:
+        """What a storage time found as it closed the repository: `refresh`'s figures, without opening it again."""
+        self.snapshot_count, self.last_ns, self.stats = standing.snapshots, standing.last_ns, standing.journal
 
     def record(self, sizes: Mapping[bytes, int], now_ns: int, origins: Mapping[bytes, bytes] | None = None) -> int:
         """Journal the dirty paths this destination protects (with where renamed ones came from); returns how many."""

@@ -115,9 +115,13 @@ class Executor:
                                    progress=lambda p: self._progress(job, p), cancel=job.cancel)
         except BaseException:
             dest.needs_reconcile = dest.needs_reconcile or scan_first is None
+            self._refresh(dest)
             raise
         finally:
             self.last_storage = self.host.wall()
+        if outcome.standing is not None:
+            dest.stands(outcome.standing)  # as the writer left it: no second open to learn it
+        else:
             self._refresh(dest)
         log.info("%s done: %s", job.describe(), describe_outcome(outcome))
         self.last_result = JobResult(destination=dest.key, snapshot=outcome.snapshot, errors=tuple(outcome.errors),

@@ -13,28 +13,13 @@ speaks it is `timekeep.core.agent.client`.
 from __future__ import annotations
 
 import base64
-import json
 import os
-from typing import Any
 
-from timekeep.core.errors import TimekeepError
+from timekeep.core.agent.connection import MAX_LINE as MAX_LINE
+from timekeep.core.agent.connection import AgentError as AgentError
+from timekeep.core.agent.connection import Wire as Wire
+from timekeep.core.agent.connection import encode as encode
 from timekeep.core.types import Piece, Plan, Progress
-
-MAX_LINE = 64 << 20  # a chunk is at most 256 KiB, a plan of a huge file some MiB
-Wire = dict[str, Any]  # one JSON object as it travels; the records it carries are timekeep.core.agent.messages
-
-
-class AgentError(TimekeepError):
-    """The agent answered a request with an error (of `kind`, the engine error's class), or went away in the
-    middle of one."""
-
-    def __init__(self, message: str, kind: str = "") -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-def encode(message: Wire) -> bytes:
-    return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
 def path_text(path: bytes) -> str:

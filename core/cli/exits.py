@@ -6,7 +6,10 @@ incomplete backup from a complete one without parsing the output.
 
 from __future__ import annotations
 
-from timekeep.core.types import FileError, SnapshotInfo
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from timekeep.core.types import FileError, SnapshotInfo
 
 DONE = 0
 FAILED = 1  # a check found problems, a file could not be restored, thinning met a problem

@@ -17,11 +17,11 @@ from timekeep.core.errors import UsageError
 
 if TYPE_CHECKING:
     from timekeep.core.agent.messages import GuardIncident, GuardStatus
-    from timekeep.core.cli.main import Subparsers
+    from timekeep.core.cli.parser import Subparsers
 
 
 def add_guard_commands(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    from timekeep.core.cli.main import TIME_HELP, lazy
+    from timekeep.core.cli.parser import TIME_HELP, lazy
 
     guard = sub.add_parser("guard", help="after suspected mass damage: restore a folder as it was, or say all clear",
                            description="The agent's guard against mass damage (ransomware-like bursts of changes).")

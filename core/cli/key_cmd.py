@@ -17,7 +17,7 @@ from timekeep.core.cli.repo import repo_path
 from timekeep.core.errors import KeyringUnavailable, NoKeySlot, PassphraseUnavailable, UsageError
 
 if TYPE_CHECKING:
-    from timekeep.core.cli.main import Subparsers
+    from timekeep.core.cli.parser import Subparsers
 
 KEEP_IT = ("Keep it apart from this computer (on paper, or in a password manager): with it you can open the "
            "backups if the passphrase is forgotten; losing both loses them.")
@@ -29,7 +29,7 @@ def recovery_lines(text: str) -> list[str]:
 
 
 def add_key_commands(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    from timekeep.core.cli.main import lazy
+    from timekeep.core.cli.parser import lazy
 
     key = sub.add_parser("key", help="manage an encrypted repository's key: passphrase, recovery keys, keyring",
                          description="Manage an encrypted repository's key. No data is rewritten: only the "

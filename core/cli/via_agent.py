@@ -11,11 +11,15 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from timekeep.core.cli.exits import backup_exit
 from timekeep.core.cli.output import failures, print_backup, print_skipped
 from timekeep.core.cli.progress import Reporter
 from timekeep.core.cli.repo import REPO_ENV, cancel_on_interrupt, repo_path
+
+if TYPE_CHECKING:
+    from timekeep.core.agent.messages import JobFinished
 
 
 def hand_over_passphrase(args: argparse.Namespace) -> None:
@@ -55,21 +59,26 @@ def backup_via_agent(args: argparse.Namespace, reporter: Reporter) -> int | None
     if finished is None:
         return None
     reporter.close()
+    return report_finished(finished, args.json, args.quiet)
+
+
+def report_finished(finished: JobFinished, as_json: bool, quiet: bool) -> int:
+    """Say how the agent's backup ended, as a backup in this process would; its exit code."""
     result = finished.result
     if result.cancelled:
         print("backup cancelled; nothing was lost", file=sys.stderr)
         return result.exit_code
     if result.snapshot is None and result.ok and result.skipped:
-        print_skipped(result.skipped, args.json, args.quiet, {"destination": result.destination})
+        print_skipped(result.skipped, as_json, quiet, {"destination": result.destination})
         return 0
     if result.snapshot is None:
         print(f"timekeep: {result.message or 'the backup failed'}", file=sys.stderr)
         return result.exit_code or 1  # a failed job that stored nothing is no backup
     errors = list(result.errors)
     away = finished.info.kind == "away"
-    if away and not args.quiet:
+    if away and not quiet:
         print("timekeep: the backup drive is not connected: this snapshot is kept on this computer and moves onto "
               "the drive when it returns", file=sys.stderr)
-    print_backup(result.snapshot, errors, args.json, args.quiet,
+    print_backup(result.snapshot, errors, as_json, quiet,
                  {"destination": result.destination, **({"kept_on_this_computer": True} if away else {})})
     return backup_exit(result.snapshot, failures(errors))
