@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from timekeep.core.api import Timekeep
 from timekeep.core.errors import NotInSnapshot, UsageError
@@ -26,8 +26,13 @@ CHANGE_OF_STATE: dict[str, Change] = {"created": "new", "modified": "changed", "
                                       "deleted": "deleted"}
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
+    """One row of the folder view. A named tuple of plain values, not a class instance: a listing makes one per
+    entry, and the garbage collector stops tracking such a tuple the first time it sees it, where every
+    instance of a class stays tracked and is walked by each full collection for as long as the view shows it
+    (up to 1 s of the listing's worker holding the GIL, the window blocked: bench/README.md, "Dragging the
+    timeline")."""
+
     path: bytes
     kind: str  # file, dir, symlink
     size: int
@@ -88,7 +93,7 @@ def rows_at(tk: Timekeep, folder: bytes, snapshot_id: int) -> list[Row]:
         entries = []
     inside = tk.changed_folders(snapshot_id) if any(e.kind == "dir" for e in entries) else frozenset()
     rows = (_row(e) for e in [*entries, *tk.deleted_at(folder, snapshot_id)])
-    return ordered(replace(r, change="changed") if r.path in inside and r.change in ("", "metadata") else r
+    return ordered(r._replace(change="changed") if r.path in inside and r.change in ("", "metadata") else r
                    for r in rows)
 
 
@@ -121,9 +126,9 @@ def live_rows(tk: Timekeep, folder: bytes, latest_id: int | None, latest_ns: int
 
 def _marked(tk: Timekeep, row: Row, left_out: bool, latest_ns: int | None, budget: list[int]) -> Row:
     if left_out:
-        return replace(row, change="excluded")
+        return row._replace(change="excluded")
     if row.is_dir and not row.change and latest_ns is not None and changed_inside(tk, row.path, latest_ns, budget):
-        return replace(row, change="changed")
+        return row._replace(change="changed")
     return row
 
 
