@@ -177,7 +177,7 @@ class _Store:
 
 
 LISTS_KEPT = 8
-INDEXES_KEPT = 4
+INDEXES_KEPT = 2  # the drive's index and the one kept here while it is away
 # the one state of the index's meta a store hangs on: which index this is, and its sealed rows' token
 _MARKS = f"SELECT key, value FROM meta WHERE key IN ('index_id', '{generation.KEY}')"
 
