@@ -181,8 +181,7 @@ def test_the_inline_check_decides_as_version_holds() -> None:
         path, snap, prev, state, kind, size, mode, mtime_ns, uid, gid, full, digest, target, x, xhash = values
         found: dict[object, Entry | None] = {}
         broken: list[object] = []
-        row = (1, path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest, x, xhash,
-               sealed)
+        row = (path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest, x, xhash, sealed)
         listing.checked([row], 0, broken.append, found)
         assert (sealed in found) != bool(broken)
         return sealed in found

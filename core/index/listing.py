@@ -38,8 +38,8 @@ LATEST_AT = (
     "(SELECT v2.id FROM version v2 WHERE v2.file_id = f.id AND v2.snapshot_id <= ? "
     "ORDER BY v2.snapshot_id DESC LIMIT 1)"
 )
-# the version's id, what an Entry holds, then what its seal covers besides, and the seal
-COLUMNS = ("v.id, f.path, v.kind, v.size, v.mode, v.mtime_ns, v.snapshot_id, v.state, v.link_target, v.prev, "
+# what an Entry holds, then what its seal covers besides, and the seal (the key entries are remembered by)
+COLUMNS = ("f.path, v.kind, v.size, v.mode, v.mtime_ns, v.snapshot_id, v.state, v.link_target, v.prev, "
            "v.uid, v.gid, v.full, v.digest, v.xattrs, v.xhash, v.seal")
 # a folder's children that may have existed at a snapshot, with their versions then: those alive now, and those
 # whose newest version (a deletion) came after it; a name deleted at or before it is never read (live.py)
@@ -69,7 +69,7 @@ def checked(rows: Iterable[tuple[Any, ...]], snapshot_id: int, damaged: Damaged 
     deletion). A damaged row raises IndexDamaged, or is handed to `damaged` and left out. The seal is
     made here as `seal.version_holds` makes it, inline: this loop is most of a big folder's listing
     (tests/test_listing_work.py holds the two to the same decisions)."""
-    for _vid, path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest, x, xhash, sealed \
+    for path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest, x, xhash, sealed \
             in rows:
         try:
             holds = sealed == _blake3(b"".join((
