@@ -86,17 +86,18 @@ class EngineSpy:
 
 
 @contextmanager
-def collections_timed(record: list[tuple[float, float]]) -> Iterator[None]:
-    """Append each garbage collection's (wall, processor) seconds to `record`, whichever thread runs it."""
+def collections_timed(record: list[tuple[float, float, int]]) -> Iterator[None]:
+    """Append each garbage collection's (wall, processor) seconds and generation to `record`, whichever thread
+    runs it."""
     began: dict[int, tuple[float, float]] = {}
 
-    def timed(phase: str, _info: dict[str, int]) -> None:
+    def timed(phase: str, info: dict[str, int]) -> None:
         me = threading.get_ident()
         if phase == "start":
             began[me] = (time.perf_counter(), time.thread_time())
         elif me in began:
             wall, cpu = began.pop(me)
-            record.append((time.perf_counter() - wall, time.thread_time() - cpu))
+            record.append((time.perf_counter() - wall, time.thread_time() - cpu, info["generation"]))
 
     gc.callbacks.append(timed)
     try:
@@ -161,6 +162,7 @@ class Figures:
     most_listings_at_once: int
     gc_longest_ms: float  # the longest cyclic garbage collection during the drag, in any thread: it holds the GIL
     gc_longest_cpu_ms: float
+    gc_full_collections: int  # of the oldest generation: each walks every object the collector tracks
     engine_calls_on_gui_thread: int
     settle_ms: float
 
@@ -255,7 +257,7 @@ def measure(count: int, work: Path, files: int = 200) -> Figures:
             mover.stop()
 
     mover.timeout.connect(next_move)
-    collected: list[tuple[float, float]] = []
+    collected: list[tuple[float, float, int]] = []
     with spying(spy), collections_timed(collected):
         send(QMouseEvent.Type.MouseButtonPress, path[0], Qt.MouseButton.LeftButton)
         heartbeat.start()
@@ -277,8 +279,8 @@ def measure(count: int, work: Path, files: int = 200) -> Figures:
                    max(move_times) * 1000, statistics.median(paints) * 1000 if paints else 0.0,
                    max(paints, default=0.0) * 1000, len(paints), len(arrivals), statistics.median(arrivals) * 1000,
                    max(arrivals) * 1000, spy.listings, spy.most_listings_at_once,
-                   max((w for w, _ in collected), default=0.0) * 1000,
-                   max((c for _, c in collected), default=0.0) * 1000,
+                   max((w for w, _, _ in collected), default=0.0) * 1000,
+                   max((c for _, c, _ in collected), default=0.0) * 1000, sum(g == 2 for _, _, g in collected),
                    len(spy.on_gui_thread), settle * 1000)
 
 

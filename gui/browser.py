@@ -23,6 +23,7 @@ from timekeep.gui import wording
 from timekeep.gui.engine_bridge import EngineBridge
 from timekeep.gui.listing import Listing, Row, TreeRequest, load_tree
 from timekeep.gui.listing_diff import RowsDiff, diff_listing
+from timekeep.gui.listing_memory import fewer_collections, reuse_listing, settled
 from timekeep.gui.models.sort_proxy import FolderSortProxy
 from timekeep.gui.models.tree import ROW_ROLE, FolderTreeModel
 from timekeep.gui.models.versions import distinct
@@ -36,9 +37,13 @@ Changes = tuple[Listing, dict[bytes, RowsDiff | None]]
 
 
 def load_changes(tk: Timekeep, request: TreeRequest, base: dict[bytes, Sequence[Row]]) -> Changes:
-    """The folders at T, and for each the view had loaded, what changed since the rows it shows."""
-    listing = load_tree(tk, request)
-    return listing, diff_listing(base, listing)
+    """The folders at T, and for each the view had loaded, what changed since the rows it shows (rows that did
+    not change are the view's own objects: gui/listing_memory.py)."""
+    with fewer_collections():
+        listing = reuse_listing(base, load_tree(tk, request))
+        changes = listing, diff_listing(base, listing)
+    settled()
+    return changes
 
 
 def changed_at(tk: Timekeep, path: bytes) -> frozenset[int]:

@@ -1,7 +1,8 @@
 """What one listing of a folder at T costs, counted, never timed: the statements it runs and the SQLite steps they
-take grow with the folder's entries, not with the history behind them; a listing at another T reads again only
-the rows it has not checked; what it remembers is dropped as soon as anything writes the index; and the seal check
-written inline for speed decides exactly as `seal.version_holds`."""
+take grow with the folder's entries, not with the history behind them; a listing at another T, or in another
+opening of the index, reads again only the rows it has not checked; what it remembers is dropped as soon as a
+sealed row changes (a backup only adds rows); and the seal check written inline for speed decides exactly as
+`seal.version_holds`."""
 
 from __future__ import annotations
 
@@ -46,13 +47,16 @@ def counted(db: SqliteDatabase) -> Iterator[tuple[list[str], list[int]]]:
 
 
 ROWS = listing.ROWS_AT.split(" FROM ")[0]  # how each statement begins (the trace shows them with their values)
-IDS = listing.IDS_AT.split(" FROM ")[0]
+SEALS = listing.SEALS_AT.split(" FROM ")[0]
+BY_ID = listing._BY_ID.split(" FROM ")[0]
 
 
 def reads(statements: list[str]) -> list[str]:
     """What each statement reading the folder's rows read: "rows" (every column of each version in force), or
-    "ids" (only which version is in force); the folder's own look-up and the transaction's frame left out."""
-    return ["ids" if s.startswith(IDS) else "rows" for s in statements if s.startswith((ROWS, IDS))]
+    "seals" (only which version is in force, and its seal); the folder's own look-up and the transaction's frame
+    left out. Rows read by id after the seals begin as the others do."""
+    assert ROWS == BY_ID
+    return ["seals" if s.startswith(SEALS) else "rows" for s in statements if s.startswith((ROWS, SEALS))]
 
 
 def history(tmp_path: Path, snapshots: int) -> tuple[Path, bytes, list[int]]:
@@ -82,14 +86,20 @@ def cold(tk: Timekeep, folder: bytes, sid: int) -> list[Entry]:
     return listing.children_at(db, fid, sid)
 
 
+def fresh(repo: Path) -> Timekeep:
+    """The repository opened as by a new process: no rows checked before."""
+    listing.PROCESS_ROWS.forget()
+    return Timekeep.open(repo)
+
+
 def test_a_first_listing_is_one_read_whose_steps_follow_the_entries_not_the_history(tmp_path: Path) -> None:
     short_repo, short_folder, short = history(tmp_path / "short", 2)
     long_repo, long_folder, long = history(tmp_path / "long", 12)
-    with Timekeep.open(short_repo) as tk:
+    with fresh(short_repo) as tk:
         short_entries, short_statements, short_steps = one_listing(tk, short_folder, short[-1])
-    with Timekeep.open(long_repo) as tk:
+    with fresh(long_repo) as tk:
         long_entries, long_statements, long_steps = one_listing(tk, long_folder, long[-1])
-    with Timekeep.open(long_repo) as tk:
+    with fresh(long_repo) as tk:
         _, oldest_statements, oldest_steps = one_listing(tk, long_folder, long[0])
     assert len(short_entries) == len(long_entries) == FILES
     assert reads(short_statements) == reads(long_statements) == reads(oldest_statements) == ["rows"]
@@ -102,24 +112,28 @@ def test_a_first_listing_is_one_read_whose_steps_follow_the_entries_not_the_hist
 
 def test_a_listing_at_another_time_reads_only_the_rows_it_has_not_checked(tmp_path: Path) -> None:
     repo, folder, sids = history(tmp_path, 4)
-    with Timekeep.open(repo) as tk:
+    with fresh(repo) as tk:
         first, _, first_steps = one_listing(tk, folder, sids[-1])
         again, statements, _ = one_listing(tk, folder, sids[-1])
         assert again == first and reads(statements) == []  # the same listing, kept whole
         tk.list_dir(folder, sids[1])
         again, statements, again_steps = one_listing(tk, folder, sids[2])
-        assert again == cold(tk, folder, sids[2]) and reads(statements) == ["ids"]  # every row checked before
+        assert again == cold(tk, folder, sids[2]) and reads(statements) == ["seals"]  # every row checked before
         other, statements, _ = one_listing(tk, folder, sids[0])
         changed = {e.path for e in first if e.snapshot_id != sids[0]}  # rewritten since: versions not yet read
-        assert reads(statements) == ["ids", "rows"]  # the rows rewritten since, in one batch
+        assert reads(statements) == ["seals", "rows"]  # the rows rewritten since, in one batch
         assert other == cold(tk, folder, sids[0]) and changed
         for sid in (*sids, sids[0], sids[-1]):
             assert tk.list_dir(folder, sid) == cold(tk, folder, sid)
-        plan = [str(r[3]) for r in tk._repo.db.execute_sql("EXPLAIN QUERY PLAN " + listing.IDS_AT, (1, 2, 1, 2, 1))]
-    # the live names' versions in force come from two indexes alone, never a table row
+        plan = [str(r[3]) for r in tk._repo.db.execute_sql("EXPLAIN QUERY PLAN " + listing.SEALS_AT, (1, 2, 1, 2, 1))]
+    # the live names' versions in force come from two indexes and the version row (its seal), not the file row
     assert "SEARCH f USING COVERING INDEX file_parent_id_live (parent_id=? AND live=?)" in plan
     assert sum("COVERING INDEX version_file_id_snapshot_id" in step for step in plan) == 2, plan
     assert again_steps < first_steps * 0.75, (again_steps, first_steps)
+    with Timekeep.open(repo) as reopened:  # another opening: the rows checked in the first are not read again
+        for sid in sids:
+            entries, statements, _ = one_listing(reopened, folder, sid)
+            assert reads(statements) == ["seals"] and entries == cold(reopened, folder, sid)
 
 
 def test_what_a_listing_remembers_is_dropped_when_the_index_changes(tmp_path: Path) -> None:
@@ -137,29 +151,40 @@ def test_what_a_listing_remembers_is_dropped_when_the_index_changes(tmp_path: Pa
                          (victim,))
         assert victim in {e.path for e in tk.list_dir(folder, sids[-1])}
     src = Path(os.fsdecode(folder))
-    with Timekeep.open(repo) as reader:
+    with fresh(repo) as reader:
         reader.list_dir(folder, sids[0])
         remembered = reader._repo.listed.of(reader._repo.db.connection())
-        assert len(remembered.entries) == FILES and len(remembered.lists) == 1
+        assert len(remembered.rows.entries) == FILES and len(remembered.lists) == 1
         (src / "p001.jpg").unlink()
         with Timekeep.open(repo, writer=True) as writer:  # a writer in the same process: another connection
             sid = writer.backup().id
-        emptied = reader._repo.listed.of(reader._repo.db.connection())
-        assert emptied.entries == {} and emptied.lists == {}
+        after_backup = reader._repo.listed.of(reader._repo.db.connection())
+        # a backup only adds rows: what was checked stays, the listings made of it go
+        assert after_backup.rows is remembered.rows and after_backup.lists == {}
         assert folder + b"/p001.jpg" not in {e.path for e in reader.list_dir(folder, sid)}
+        with index_db(repo) as conn:  # a sealed value changed by another connection: everything checked goes
+            conn.execute("UPDATE version SET mode = mode WHERE id = 1")
+        emptied = reader._repo.listed.of(reader._repo.db.connection())
+        assert emptied.rows.entries == {} and emptied.lists == {}
+    with Timekeep.open(repo) as tk:
+        tk.list_dir(folder, sids[0])
+    with index_db(repo) as conn:  # damage made while the index is closed is met in the next opening
+        conn.execute("UPDATE version SET size = size + 1 WHERE file_id = (SELECT id FROM file WHERE path = ?)",
+                     (folder + b"/p002.jpg",))
+    with Timekeep.open(repo) as reopened, pytest.raises(IndexDamaged, match="p002"):
+        reopened.list_dir(folder, sids[0])
 
 
 def test_the_inline_check_decides_as_version_holds() -> None:
     """Every row of the seal tests, sealed or broken, and each hostile value in each field."""
     def decide(values: tuple[object, ...], sealed: object) -> bool:
         path, snap, prev, state, kind, size, mode, mtime_ns, uid, gid, full, digest, target, x, xhash = values
-        found: dict[int, Entry | None] = {}
+        found: dict[object, Entry | None] = {}
         broken: list[object] = []
-        row = (1, path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest, x, xhash,
-               sealed)
+        row = (path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest, x, xhash, sealed)
         listing.checked([row], 0, broken.append, found)
-        assert (1 in found) != bool(broken)
-        return 1 in found
+        assert (sealed in found) != bool(broken)
+        return sealed in found
 
     for values in rows(300):
         good = plain_seal(*values)

@@ -6,11 +6,13 @@ are the whole cost of listing a big folder (bench/README.md, "A folder of 10,000
 - one statement reads the folder (its live names, and the dead ones changed after T: core/index/live.py),
   unordered (sorted here: SQLite's sorter copied every column), and the seal is checked inline, in one pass;
 - entries are named tuples;
-- `CheckedEntries` remembers, per connection, the entries of the version rows it has already checked, and its
-  last few listings, for as long as nothing has written the index since (SQLite's `data_version`, and the
-  connection's own changes): a listing at another T (the timeline dragged) then reads only the ids of the
-  versions in force, from indexes, and reads and checks only the rows it has not seen; the same folder at the
-  same T again reads nothing. What it hands back was checked when read, and the index has not changed since.
+- `CheckedEntries` remembers the entries of the version rows already checked, by their seals, for as long as
+  no sealed row of the index has changed since (`meta.sealed_rows`, core/index/generation.py): across
+  connections and openings of the index in this process, and across backups, which only add rows. A listing
+  then reads only each name's version in force and its seal, and reads and checks only the rows it has not
+  seen. It also keeps, per connection, its last few listings whole while nothing at all has written the index
+  (SQLite's `data_version`, and the connection's own changes): the same folder at the same T again reads
+  nothing. What it hands back was checked when read, and its row has not changed since.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import blake3
 from peewee import SqliteDatabase
 
 from timekeep.core.errors import IndexDamaged
+from timekeep.core.index import generation
 from timekeep.core.index.seal import IMPOSSIBLE, NO_VALUE, SEAL_BYTES, VERSION_KEY, pack_ints, pack_len
 from timekeep.core.types import Entry
 
@@ -35,18 +38,17 @@ LATEST_AT = (
     "(SELECT v2.id FROM version v2 WHERE v2.file_id = f.id AND v2.snapshot_id <= ? "
     "ORDER BY v2.snapshot_id DESC LIMIT 1)"
 )
-# the version's id, what an Entry holds, then what its seal covers besides
-COLUMNS = ("v.id, f.path, v.kind, v.size, v.mode, v.mtime_ns, v.snapshot_id, v.state, v.link_target, v.prev, "
+# what an Entry holds, then what its seal covers besides, and the seal (the key entries are remembered by)
+COLUMNS = ("f.path, v.kind, v.size, v.mode, v.mtime_ns, v.snapshot_id, v.state, v.link_target, v.prev, "
            "v.uid, v.gid, v.full, v.digest, v.xattrs, v.xhash, v.seal")
-# a folder's children that may have existed at a snapshot: those alive now, and those whose newest version
-# (a deletion) came after it; a name deleted at or before it is never read (core/index/live.py)
-_LIVE = "FROM file f WHERE f.parent_id = ? AND f.live = 1"
-_DEAD_LATER = "FROM file f WHERE f.parent_id = ? AND f.live = 0 AND f.head > ?"
-ROWS_AT = (f"SELECT {COLUMNS} FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.parent_id = ? AND f.live = 1 "
-           f"UNION ALL SELECT {COLUMNS} FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.parent_id = ? "
-           "AND f.live = 0 AND f.head > ?")
-# the same folder's versions in force, by id only: two indexes, no table row
-IDS_AT = f"SELECT {LATEST_AT} {_LIVE} UNION ALL SELECT {LATEST_AT} {_DEAD_LATER}"
+# a folder's children that may have existed at a snapshot, with their versions then: those alive now, and those
+# whose newest version (a deletion) came after it; a name deleted at or before it is never read (live.py)
+_AT = (f"SELECT {{}} FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.parent_id = ? AND f.live = 1 "
+       f"UNION ALL SELECT {{}} FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.parent_id = ? "
+       "AND f.live = 0 AND f.head > ?")
+ROWS_AT = _AT.format(COLUMNS, COLUMNS)
+# the same folder's versions in force, by id and seal only: what tells a row checked before
+SEALS_AT = _AT.format("v.id, v.seal", "v.id, v.seal")
 _BY_ID = f"SELECT {COLUMNS} FROM version v JOIN file f ON f.id = v.file_id WHERE v.id IN " + "({})"
 _BATCH = 500
 _blake3 = blake3.blake3
@@ -62,12 +64,12 @@ def damaged_at(path: bytes) -> IndexDamaged:
 
 
 def checked(rows: Iterable[tuple[Any, ...]], snapshot_id: int, damaged: Damaged | None,
-            keep: dict[int, Entry | None]) -> None:
-    """Each row (COLUMNS) checked against its seal, its entry at the snapshot kept under its version's id (None
-    for a deletion). A damaged row raises IndexDamaged, or is handed to `damaged` and left out. The seal is
+            keep: dict[Any, Entry | None]) -> None:
+    """Each row (COLUMNS) checked against its seal, its entry at the snapshot kept under that seal (None for a
+    deletion). A damaged row raises IndexDamaged, or is handed to `damaged` and left out. The seal is
     made here as `seal.version_holds` makes it, inline: this loop is most of a big folder's listing
     (tests/test_listing_work.py holds the two to the same decisions)."""
-    for vid, path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest, x, xhash, sealed \
+    for path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest, x, xhash, sealed \
             in rows:
         try:
             holds = sealed == _blake3(b"".join((
@@ -88,7 +90,7 @@ def checked(rows: Iterable[tuple[Any, ...]], snapshot_id: int, damaged: Damaged 
                 raise damaged_at(path)
             damaged(path)
             continue
-        keep[vid] = None if state == "deleted" else _make(Entry, (path, kind, size, mode, mtime_ns, snap,
+        keep[sealed] = None if state == "deleted" else _make(Entry, (path, kind, size, mode, mtime_ns, snap,
                                                                   snap == snapshot_id, target, state))
 
 
@@ -112,7 +114,7 @@ def children_at(db: SqliteDatabase, parent_id: int, snapshot_id: int, damaged: D
         store = remembered.of(conn)
         shown = store.lists.get((parent_id, snapshot_id))
         if shown is None:
-            shown = _read(conn, parent_id, snapshot_id, damaged, store.entries)
+            shown = _read(conn, parent_id, snapshot_id, damaged, store.rows.entries)
             if damaged is None:  # whole: a row handed to `damaged` was left out
                 store.keep(parent_id, snapshot_id, shown)
         return list(shown)
@@ -121,41 +123,51 @@ def children_at(db: SqliteDatabase, parent_id: int, snapshot_id: int, damaged: D
 @contextmanager
 def _one_view(conn: Connection) -> Iterator[None]:
     """A read transaction around the block, unless the caller's is open: every statement in it sees the same
-    state of the index, the one `data_version` describes."""
+    state of the index, the one `data_version` and the token describe."""
     if conn.in_transaction:
         yield
         return
     conn.execute("BEGIN")
     try:
-        conn.execute("SELECT 1 FROM meta LIMIT 1").fetchone()  # opens the read view data_version then speaks of
         yield
     finally:
         conn.execute("COMMIT")
 
 
 def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged | None,
-          known: dict[int, Entry | None] | None) -> list[Entry]:
+          known: dict[bytes, Entry | None] | None) -> list[Entry]:
+    args = (snapshot_id, parent_id, snapshot_id, parent_id, snapshot_id)
     if not known:
-        found: dict[int, Entry | None] = {}
-        checked(conn.execute(ROWS_AT, (snapshot_id, parent_id, snapshot_id, parent_id, snapshot_id)), snapshot_id,
-                damaged, found)
+        found: dict[bytes, Entry | None] = {}
+        checked(conn.execute(ROWS_AT, args), snapshot_id, damaged, found)
         if known is not None:
             known.update(found)
         return _in_force(found.values(), snapshot_id)
-    ids = [vid for (vid,) in conn.execute(IDS_AT, (snapshot_id, parent_id, snapshot_id, parent_id, snapshot_id))]
-    missing = [vid for vid in ids if vid not in known and vid is not None]  # None: a name born after T
+    in_force = conn.execute(SEALS_AT, args).fetchall()
+    missing = [vid for vid, sealed in in_force if sealed not in known]
     for start in range(0, len(missing), _BATCH):
         batch = missing[start : start + _BATCH]
         checked(conn.execute(_BY_ID.format(",".join("?" * len(batch))), batch), snapshot_id, damaged, known)
-    return _in_force(map(known.get, ids), snapshot_id)
+    return _in_force(map(known.get, map(_seal_of, in_force)), snapshot_id)
+
+
+_seal_of = itemgetter(1)
+
+
+@dataclass
+class _Rows:
+    """Checked entries by seal (None for a deletion), good while the index's sealed rows are in state `token`."""
+
+    token: str
+    entries: dict[bytes, Entry | None] = field(default_factory=dict)
 
 
 @dataclass
 class _Store:
-    """One connection's checked entries by version id (None for a deletion), and its last few whole listings."""
+    """What one connection's listing may use: the checked rows of its index, and its own last few listings."""
 
     mark: tuple[Connection, int, int]
-    entries: dict[int, Entry | None] = field(default_factory=dict)
+    rows: _Rows
     lists: dict[tuple[int, int], list[Entry]] = field(default_factory=dict)
 
     def keep(self, parent_id: int, snapshot_id: int, shown: list[Entry]) -> None:
@@ -165,23 +177,61 @@ class _Store:
 
 
 LISTS_KEPT = 8
+INDEXES_KEPT = 2  # the drive's index and the one kept here while it is away
+# the one state of the index's meta a store hangs on: which index this is, and its sealed rows' token
+_MARKS = f"SELECT key, value FROM meta WHERE key IN ('index_id', '{generation.KEY}')"
 
 
-class CheckedEntries:
-    """The entries of version rows already checked against their seals, and the last few listings made of them,
-    per connection (so per thread), for as long as the index has not changed: another connection's commit moves
-    SQLite's `data_version`, this one's own writes its `total_changes`, and either empties the store. Bounded:
-    past `limit` rows it starts over."""
+class SharedRows:
+    """Checked rows by index (its `index_id`), for every connection and opening in this process: the last few
+    indexes listed, each emptied when its sealed rows' token moves or it grows past `limit` rows."""
 
     def __init__(self, limit: int = 100_000) -> None:
         self.limit = limit
+        self._by_index: dict[str, _Rows] = {}
+        self._guard = threading.Lock()
+
+    def of(self, index_id: str, token: str) -> _Rows:
+        with self._guard:
+            rows = self._by_index.pop(index_id, None)
+            if rows is None or rows.token != token or len(rows.entries) > self.limit:
+                rows = _Rows(token)
+            self._by_index[index_id] = rows  # the most recent last
+            while len(self._by_index) > INDEXES_KEPT:
+                del self._by_index[next(iter(self._by_index))]
+            return rows
+
+    def forget(self) -> None:
+        """Drop every index's rows (a listing then reads and checks everything again: bench/listing.py)."""
+        with self._guard:
+            self._by_index.clear()
+
+
+PROCESS_ROWS = SharedRows()  # a cache of rows checked against their seals, not state: see CheckedEntries
+
+
+class CheckedEntries:
+    """The entries of version rows already checked against their seals (shared through `SharedRows`, so by
+    every opening of the index in this process: the window reopens it after a writer or the drive's return),
+    and per connection (so per thread) the last few listings made of them. The rows stay good while the index's
+    `sealed_rows` token stands (core/index/generation.py); the listings while nothing writes the index at all:
+    another connection's commit moves SQLite's `data_version`, this one's own writes its `total_changes`."""
+
+    def __init__(self, shared: SharedRows | None = None) -> None:
+        self.shared = PROCESS_ROWS if shared is None else shared
         self._local = threading.local()
 
     def of(self, conn: Connection) -> _Store:
-        """This connection's store, emptied if the index changed since it was last asked for, or grew too big."""
+        """This connection's store, its listings emptied if the index changed since it was last asked for."""
+        marks = dict(conn.execute(_MARKS).fetchall())  # first: it opens the read view data_version speaks of
         (version,) = conn.execute("PRAGMA data_version").fetchone()
         mark = (conn, version, conn.total_changes)
         store: _Store | None = getattr(self._local, "store", None)
-        if store is None or store.mark != mark or len(store.entries) > self.limit:
-            store = self._local.store = _Store(mark)
+        if store is None or store.mark != mark or len(store.rows.entries) > self.shared.limit:
+            store = self._local.store = _Store(mark, self._rows(marks))
         return store
+
+    def _rows(self, marks: dict[str, object]) -> _Rows:
+        if generation.KEY not in marks or "index_id" not in marks:  # no token: these rows are this store's alone
+            return _Rows("")
+        return self.shared.of(str(marks["index_id"]), str(marks[generation.KEY]))

@@ -17,12 +17,12 @@ from peewee import DatabaseError, SqliteDatabase
 from playhouse.migrate import SqliteMigrator, migrate
 
 from timekeep.core.errors import FormatTooNew, IndexDamaged, IndexMissing
-from timekeep.core.index import live, names
+from timekeep.core.index import generation, live, names
 from timekeep.core.index.models import MODELS, Extent, File, Journal, Loss, Meta, Pack, Snapshot, Version
 from timekeep.core.storage.atomic import create_private
 from timekeep.core.storage.failures import drive_message
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 Migration = Callable[[SqliteDatabase, SqliteMigrator], None]
 
 
@@ -77,9 +77,15 @@ def _add_live(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     live.create(db)
 
 
+def _add_sealed_rows(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
+    """6 -> 7: a token of the sealed rows' state, drawn again whenever one changes (core/index/generation.py),
+    so a listing may keep what it checked across connections and openings."""
+    generation.create(db)
+
+
 # MIGRATIONS[n] upgrades a schema at version n to n + 1.
 MIGRATIONS: dict[int, Migration] = {1: _add_journal, 2: _add_skip_and_origins, 3: _add_seals, 4: _add_names,
-                                    5: _add_live}
+                                    5: _add_live, 6: _add_sealed_rows}
 
 PRAGMAS = {
     "journal_mode": "wal",
@@ -133,6 +139,7 @@ def create_schema(db: SqliteDatabase) -> None:
         db.create_tables(MODELS)
         names.create(db)
         live.create(db)
+        generation.create(db)
         Meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()
         Meta.insert(key="index_id", value=uuid.uuid4().hex).execute()
 
