@@ -182,24 +182,45 @@ def thinning(report: Report, tools: list[Tool]) -> None:
     report.add(Row("repository size after thinning", "MiB", sizes))
 
 
+# A fresh process's first listing (the window's first look at a folder): open, unlock, list once, print the ms.
+FIRST_LISTING = """
+import os, sys, time
+from timekeep.core.api import Timekeep, unlock
+unlock(sys.argv[1], interactive=False)
+with Timekeep.open(sys.argv[1]) as tk:
+    started = time.perf_counter()
+    entries = tk.list_dir(os.fsencode(sys.argv[2]), int(sys.argv[3]))
+    print((time.perf_counter() - started) * 1000, len(entries))
+"""
+
+
 def in_process_listing(report: Report, tools: list[TimekeepTool]) -> None:
-    """The GUI's case: the query inside an open (and unlocked) repository, no process start. Each round opens
-    the repository again and times its first listing: every row read and checked against its seal (a listing
-    again, or at another time, reads only what it has not checked: bench/listing.py)."""
+    """The GUI's case: the query inside an open (and unlocked) repository, no process start. Two rows: the first
+    listing in a fresh process (every row read and checked against its seal), which the target holds, and the
+    first listing after the repository is opened again in a process that listed it before (checked rows are
+    kept for the process while the index's sealed rows stand: core/index/generation.py)."""
     from timekeep.core.api import Timekeep
 
-    values = {}
+    first, reopened = {}, {}
     for tool in tools:
-        path = os.fsencode(tool.source / dataset.INBOX)
+        path = tool.source / dataset.INBOX
+        fresh = []
+        for _ in range(5):
+            done = subprocess.run([tool.python, "-c", FIRST_LISTING, str(tool.repo), str(path), tool.snapshots[0]],
+                                  capture_output=True, text=True, check=True, env={**os.environ, **tool.env})
+            ms, count = done.stdout.split()
+            assert int(count) >= 10 or int(count) == 0
+            fresh.append(float(ms))
+        first[tool.name] = statistics.median(fresh)
         timings = []
         for _ in range(5):
             with tool.in_process(), Timekeep.open(tool.repo) as tk:
                 started = time.perf_counter()
-                entries = tk.list_dir(path, int(tool.snapshots[0]))
+                tk.list_dir(os.fsencode(path), int(tool.snapshots[0]))
                 timings.append((time.perf_counter() - started) * 1000)
-        assert len(entries) >= 10 or not entries
-        values[tool.name] = statistics.median(timings)
-    report.add(Row("list the 10k-entry folder, in process (GUI)", "ms", values))
+        reopened[tool.name] = statistics.median(timings[1:])
+    report.add(Row("list the 10k-entry folder, in process, first in the process (GUI)", "ms", first))
+    report.add(Row("list the 10k-entry folder, in process, again after reopening (GUI)", "ms", reopened))
 
 
 # Issue 15's targets, by row (the first, most specific prefix decides): what the row must show, and the test of
@@ -216,7 +237,8 @@ TARGETS: dict[str, tuple[str, Callable[[float | None, float], bool]]] = {
     "stored after: 100 bytes inserted": ("< 512 KiB", lambda r, v: v < 512),
     "restore the disk image": ("≥ 2×", lambda r, v: r is not None and r >= 2),
     "restore the 20k-file tree (": ("≥ 2×", lambda r, v: r is not None and r >= 2),
-    "list the 10k-entry folder, in process": ("< 25 ms", lambda r, v: v < 25),
+    "list the 10k-entry folder, in process, first": ("< 25 ms", lambda r, v: v < 25),
+    "list the 10k-entry folder, in process, again": ("< 25 ms", lambda r, v: v < 25),
     "list the 10k-entry folder": ("> 1.0×", lambda r, v: r is not None and r > 1),
     "thin history": ("≥ 1.0×", lambda r, v: r is not None and r >= 1),
 }
