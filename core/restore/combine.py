@@ -57,11 +57,18 @@ class ChunkSource:
         self.window, self.threads = (REMOTE_WINDOW, REMOTE_THREADS) if remote else (WINDOW, THREADS)
 
     def locate(self, digests: list[bytes]) -> dict[bytes, ChunkLocation]:
-        found = queries.chunk_locations(self.db, digests)
+        """Where these chunks are; CorruptData if any is not on the drive."""
+        return self.usable(digests, queries.chunk_locations(self.db, digests))
+
+    @staticmethod
+    def usable(digests: list[bytes], found: dict[bytes, ChunkLocation]) -> dict[bytes, ChunkLocation]:
+        """`found` (places looked up for these digests and maybe others), once every one of `digests` is in it and
+        in a pack the drive still holds: CorruptData else."""
         missing = set(digests) - found.keys()
         if missing:
             raise CorruptData(f"{len(missing)} chunk(s) of this version are missing from the index")
-        for where in found.values():  # a damaged pack is still read: each chunk is checked as it comes
+        for digest in digests:  # a damaged pack is still read: each chunk is checked as it comes
+            where = found[digest]
             if where.state == "missing":
                 raise CorruptData(f"pieces of it were in pack {where.pack}, which is missing from the drive"
                                   if where.pack else "pieces of it are in no pack on the drive")

@@ -17,20 +17,21 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import struct
 import time
 from collections.abc import Callable
 from typing import NamedTuple
 
 from peewee import SqliteDatabase
 
-from timekeep.core.errors import CorruptData, TimekeepError, UnsafePath
+from timekeep.core.errors import TimekeepError, UnsafePath
 from timekeep.core.index import queries
+from timekeep.core.index.histories import IMPOSSIBLE_VALUES
 from timekeep.core.index.queries import ChunkLocation
 from timekeep.core.restore import build, checks, existing, leftovers, metadata, names, small_files
 from timekeep.core.restore import safe_write as sw
 from timekeep.core.restore.combine import ChunkSource, stream_version
 from timekeep.core.restore.dirs import DirStack
+from timekeep.core.restore.folder_plans import Ahead, FolderPlans
 from timekeep.core.restore.links import HardLinks, Key
 from timekeep.core.restore.small_files import Job, SmallFiles
 from timekeep.core.restore.sparse import SparseFile
@@ -38,8 +39,7 @@ from timekeep.core.types import FileError, Plan, RestoreResult, SnapshotInfo
 
 OWN_WRITER = 4 << 20  # a file bigger than this is written by a thread of its own (sparse.py)
 # stored values of the wrong type or size where no check foresaw them (in a seal's computation, a system
-# call's arguments): a damaged or hostile index must still cost one entry alone, with one line
-IMPOSSIBLE_VALUES = (ValueError, OverflowError, TypeError, struct.error)
+# call's arguments: IMPOSSIBLE_VALUES): a damaged or hostile index must still cost one entry alone, with one line
 ENTRY_ERRORS = (OSError, TimekeepError, *IMPOSSIBLE_VALUES)
 beside_name = names.beside_name
 Where = dict[bytes, ChunkLocation]
@@ -51,18 +51,12 @@ def new_mode(plan: Plan) -> int:
     return plan.mode & 0o777 | 0o600
 
 
-def impossible(path: bytes, err: Exception) -> CorruptData:
-    """The one-line error for stored values of `path` that could not even be read as what they should be."""
-    return CorruptData(f"the index holds impossible values for {os.fsdecode(path)} ({err}); nothing was "
-                       "restored from them. Run `timekeep rebuild-index` to rebuild it from the drive")
-
-
 def checked_plan(db: SqliteDatabase, path: bytes, snapshot_id: int) -> Plan:
     """The plan of `path`, with impossible stored values turned into CorruptData (one line, exit 1)."""
     try:
         return build.plan(db, path, snapshot_id)
     except IMPOSSIBLE_VALUES as err:
-        raise impossible(path, err) from None
+        raise build.impossible(path, err) from None
 
 
 class _Step(NamedTuple):
@@ -73,6 +67,8 @@ class _Step(NamedTuple):
     plan: Plan | None = None  # planned when it is reached, so a big folder holds no plans in waiting
     leaving: bool = False
     created: bool = False  # the folder was made by this restore
+    siblings: tuple[bytes, ...] = ()  # the paths of its folder's entries, planned a batch at a time
+    place: int = 0  # its place among them
 
 
 class Restorer:
@@ -93,6 +89,7 @@ class Restorer:
         self.errors: list[FileError] = []
         self.doubts: list[str] = []  # files that may have changed in a lost snapshot (Plan.doubt)
         self.small: SmallFiles | None = None  # while a folder is restored
+        self.plans: FolderPlans | None = None  # the same
 
     def restore(self, path: bytes, dest: bytes | None) -> RestoreResult:
         first = self._note_doubt(checked_plan(self.db, path, self.snapshot.id))
@@ -100,7 +97,8 @@ class Restorer:
         with sw.ConfinedDir(root) as self.target:
             step = _Step(path, (os.path.basename(path),), first)
             if first.kind == "dir":
-                self.links = HardLinks(self.db, self.snapshot.id)
+                self.links = HardLinks()
+                self.plans = FolderPlans(self.db, self.snapshot.id)
                 self._tree(step)
             else:
                 leftovers.sweep(self.target.fd, self.started_ns)
@@ -158,11 +156,11 @@ class Restorer:
 
     def _visit(self, dirs: DirStack, todo: list[_Step], step: _Step) -> None:
         try:
-            plan = step.plan if step.plan is not None else self._note_doubt(
-                checked_plan(self.db, step.path, self.snapshot.id))
+            ahead = self._ahead(step)
+            plan = ahead.plan
             checks.check(plan)
             if plan.kind != "dir":
-                self._in_folder(dirs.top(), plan, step.parts)
+                self._in_folder(dirs.top(), ahead, step.parts)
                 return
             self._settle_small()
             # made with the stored permission bits (and room for this restore to work in it), so a
@@ -178,6 +176,15 @@ class Restorer:
         except ENTRY_ERRORS as err:
             self._failed(step.path, err)
 
+    def _ahead(self, step: _Step) -> Ahead:
+        """The step's plan: the folder's first one is given; its entries' are made a batch at a time."""
+        if step.plan is not None:
+            return Ahead(step.plan)
+        assert self.plans is not None  # a folder restore makes it before its first step
+        ahead = self.plans.take(step.siblings, step.place)
+        self._note_doubt(ahead.plan)
+        return ahead
+
     def _children(self, step: _Step) -> list[_Step]:
         """The folder's entries at the snapshot; a stored name that is not one plain name is refused."""
         fid = queries.file_id(self.db, step.path)
@@ -192,8 +199,9 @@ class Restorer:
             except TimekeepError as err:
                 self._failed(entry.path, err)
                 continue
-            found.append(_Step(entry.path, step.parts + parts))
-        return found
+            found.append((entry.path, step.parts + parts))
+        siblings = tuple(path for path, _ in found)
+        return [_Step(path, parts, siblings=siblings, place=n) for n, (path, parts) in enumerate(found)]
 
     def _damaged(self, path: bytes) -> None:
         """A child whose row fails its seal: named and left out; its siblings go on."""
@@ -220,20 +228,19 @@ class Restorer:
         except ENTRY_ERRORS as err:
             self._failed(step.path, err)
 
-    def _in_folder(self, dir_fd: int, plan: Plan, parts: tuple[bytes, ...]) -> None:
+    def _in_folder(self, dir_fd: int, ahead: Ahead, parts: tuple[bytes, ...]) -> None:
         """A file or link of a folder restore: a new small file goes to the workers (small_files.py);
         anything else is done here, after the files handed over before it."""
-        name = parts[-1]
+        name, plan, key = parts[-1], ahead.plan, ahead.key
         if self.small is None or plan.kind != "file" or plan.size > small_files.SMALL or sw.lstat_at(dir_fd, name):
             self._settle_small()
-            self._leaf(dir_fd, plan, parts)
+            self._leaf(dir_fd, plan, parts, key)
             return
-        key = self.links.key(plan) if self.links is not None else None
         if self.small.waiting_for(key) or (self.links is not None and key in self.links.copies):
             self.small.settle_all()  # a second name of one file: linked to the first copy once it is named
-            self._leaf(dir_fd, plan, parts)
+            self._leaf(dir_fd, plan, parts, key)
             return
-        where = self.source.locate([p.digest for p in plan.pieces])
+        where = ahead.where if ahead.where is not None else self.source.locate([p.digest for p in plan.pieces])
         tmp = names.temp_name(name)
         self.small.submit(lambda: self._write_new(dir_fd, tmp, name, plan, where), plan, parts, dir_fd, tmp, key)
 
@@ -270,7 +277,7 @@ class Restorer:
         except ENTRY_ERRORS as err:
             self._failed(job.plan.path, err)
 
-    def _leaf(self, dir_fd: int, plan: Plan, parts: tuple[bytes, ...]) -> None:
+    def _leaf(self, dir_fd: int, plan: Plan, parts: tuple[bytes, ...], key: Key | None = None) -> None:
         name = parts[-1]
         there = sw.lstat_at(dir_fd, name)
         if there is not None and self._already_there(dir_fd, name, plan, there):
@@ -282,7 +289,6 @@ class Restorer:
             if earlier is not None:  # restored beside before: a second identical copy helps nobody
                 self.already_beside.append((self._shown(parts), self._shown((*parts[:-1], earlier))))
                 return
-        key = self.links.key(plan) if self.links is not None else None
         tmp = names.temp_name(name)
         self._write_temp(dir_fd, tmp, plan, key)
         final = self._place_temp(dir_fd, tmp, parts, there)
