@@ -40,11 +40,13 @@ class HardLinks:
     def __init__(self) -> None:
         self.copies: dict[Key, Copy] = {}
 
-    def remember(self, key: Key | None, parts: tuple[bytes, ...], dir_fd: int) -> None:
-        """Note the copy just written at `parts` (in the folder `dir_fd`) as the one to link to."""
+    def remember(self, key: Key | None, parts: tuple[bytes, ...], dir_fd: int,
+                 st: os.stat_result | None = None) -> None:
+        """Note the copy just written at `parts` (in the folder `dir_fd`) as the one to link to; `st` is its
+        status if its writer has it (else looked up)."""
         if key is None or key in self.copies:
             return
-        st = sw.lstat_at(dir_fd, parts[-1])
+        st = st if st is not None else sw.lstat_at(dir_fd, parts[-1])
         if st is not None:
             self.copies[key] = Copy(parts, st.st_dev, st.st_ino)
 
