@@ -64,7 +64,7 @@ class _Step(NamedTuple):
 
     path: bytes
     parts: tuple[bytes, ...]  # where it goes, from the target's root
-    plan: Plan | None = None  # planned when it is reached, so a big folder holds no plans in waiting
+    plan: Plan | None = None  # planned near when it is reached (a batch ahead), so a big folder holds few plans
     leaving: bool = False
     created: bool = False  # the folder was made by this restore
     siblings: tuple[bytes, ...] = ()  # the paths of its folder's entries, planned a batch at a time
