@@ -8,10 +8,13 @@ import os
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import backup, index_file, make_tree, new_repo, read_tree
 from tests.restore_support import src as src
 from tests.treeops import payload
 from timekeep.core.api import Timekeep
+from timekeep.core.restore import small_files
 from timekeep.core.restore.folder_plans import BATCH
 
 
@@ -30,7 +33,9 @@ def _tree(files: int) -> dict[str, bytes | dict | str]:
             "b": {f"m{i:04d}.txt": payload(10_000 + i, 70) for i in range(files - half)}}
 
 
-def test_statements_grow_with_folders_and_batches_not_files(src: Path, tmp_path: Path) -> None:
+def test_statements_grow_with_folders_and_batches_not_files(plain_and_encrypted: str, src: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(small_files, "WORKERS", 0)  # every statement on the connection counted (one per thread)
     counts = []
     for files in (BATCH // 2, 6 * BATCH):
         root = src / f"t{files}"

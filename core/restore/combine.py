@@ -75,15 +75,16 @@ class ChunkSource:
                                   if where.pack else "pieces of it are in no pack on the drive")
         return found
 
-    def frame(self, where: Frame, stored: bytes | None = None) -> bytes:
+    def frame(self, where: Frame, stored: bytes | None = None, first: bytes | None = None) -> bytes:
         """A frame's contents (read from the medium, unless `stored` gives its bytes, read with its neighbours);
-        CorruptData naming the pack when they are not what was stored."""
+        CorruptData naming the pack when they are not what was stored. `first` is the chunk the index places at
+        the frame's start, when the caller has it (a sealed frame's name, else looked up)."""
         try:
             if stored is None:
                 stored = self.reader.read(*where)
             if self.sealing is None:
                 return frame.decode(stored)
-            return self.sealing.open_frame(self._first_chunk(where), stored)
+            return self.sealing.open_frame(first if first is not None else self._first_chunk(where), stored)
         except CorruptData as err:
             text = str(err)
             raise CorruptData(text if where[0] in text else f"pack {where[0]} is damaged: {text}") from None
@@ -131,7 +132,8 @@ def _frames_in_order(plan: Plan, where: dict[bytes, ChunkLocation]) -> list[tupl
 
 def _fetch_verified(source: ChunkSource, key: Frame, needed: Needed, stored: bytes | None = None) -> bytes:
     """Decompress a frame and check every wanted chunk in it, off the writing thread."""
-    raw = source.frame(key, stored)
+    first = next((digest for digest, loc in needed.items() if loc.inner == 0), None)  # a sealed frame's name
+    raw = source.frame(key, stored, first)
     for digest, loc in needed.items():
         verified_slice(raw, digest, loc, source.ids)
     return raw
