@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from peewee import SqliteDatabase
 
-from timekeep.core.errors import CorruptData, NotInSnapshot
-from timekeep.core.index import chain, queries
+from timekeep.core.errors import CorruptData, NotInSnapshot, TimekeepError
+from timekeep.core.index import chain, histories, queries
 from timekeep.core.index.chain import Link
+from timekeep.core.index.histories import IMPOSSIBLE_VALUES, StoredExtent
 from timekeep.core.index.queries import VersionRow
 from timekeep.core.restore.plan import paint
 from timekeep.core.storage import xattrs as xattrs_codec
 from timekeep.core.types import Plan
+
+
+def impossible(path: bytes, err: Exception) -> CorruptData:
+    """The one-line error for stored values of `path` that could not even be read as what they should be."""
+    return CorruptData(f"the index holds impossible values for {os.fsdecode(path)} ({err}); nothing was "
+                       "restored from them. Run `timekeep rebuild-index` to rebuild it from the drive")
 
 
 def version_at(db: SqliteDatabase, path: bytes, snapshot_id: int) -> VersionRow:
@@ -32,12 +41,66 @@ def version_at(db: SqliteDatabase, path: bytes, snapshot_id: int) -> VersionRow:
 
 def plan(db: SqliteDatabase, path: bytes, snapshot_id: int) -> Plan:
     """The checked plan of `path` as it was at the snapshot."""
-    found = chain.history(db, path)
+    found, at = _in_force_of(path, chain.history(db, path), snapshot_id)
+    return _with_doubt(db, path, found, at, snapshot_id, lost_between(db, found[at].snapshot_id, snapshot_id),
+                       _extents(db, _chain_ids(found, at)))
+
+
+class Planned(NamedTuple):
+    """A plan, and the inode and ctime its version was backed up with (a hard link's key, links.py)."""
+
+    plan: Plan
+    inode: int
+    ctime_ns: int
+
+
+def plan_many(db: SqliteDatabase, paths: Sequence[bytes], snapshot_id: int,
+              lost: Sequence[int]) -> dict[bytes, Planned | Exception]:
+    """`plan` for each of `paths` in a few statements (core/index/histories.py); `lost` is
+    `lost_between(db, 0, snapshot_id)`. A path whose rows fail their checks gets its own error, as `plan`
+    would raise it (values of an impossible type raise their own kind: see IMPOSSIBLE_VALUES), and costs its
+    neighbours nothing."""
+    found = histories.read(db, paths)
+    ready: dict[bytes, tuple[list[Link], int, list[int]]] = {}
+    done: dict[bytes, Planned | Exception] = {}
+    for path in paths:
+        try:
+            versions, at = _in_force_of(path, found.found.get(path), snapshot_id)
+            ready[path] = (versions, at, _chain_ids(versions, at))
+        except (TimekeepError, *IMPOSSIBLE_VALUES) as err:
+            done[path] = err
+    stored = histories.extents(db, [vid for _, _, ids in ready.values() for vid in ids])
+    for path, (versions, at, ids) in ready.items():
+        try:
+            since = versions[at].snapshot_id
+            made = _with_doubt(db, path, versions, at, snapshot_id, [s for s in lost if s > since],
+                               [e for vid in ids for e in stored.get(vid, ())])
+            done[path] = Planned(made, *found.inodes[versions[at].id])
+        except (TimekeepError, *IMPOSSIBLE_VALUES) as err:
+            done[path] = err
+    return done
+
+
+def _in_force_of(path: bytes, found: list[Link] | Exception | None, snapshot_id: int) -> tuple[list[Link], int]:
+    """`found` and the place in it of the version in force at the snapshot; raises what `plan` would."""
+    if isinstance(found, Exception):
+        raise found
     at = _in_force(found or [], snapshot_id)
     if found is None or at is None or found[at].state == "deleted":
         raise NotInSnapshot(f"{os.fsdecode(path)} did not exist at snapshot {snapshot_id}")
-    doubt = _doubt(db, path, found, at, snapshot_id)
-    return dataclasses.replace(_plan(db, path, found, at), doubt=doubt) if doubt else _plan(db, path, found, at)
+    return found, at
+
+
+def _with_doubt(db: SqliteDatabase, path: bytes, found: list[Link], at: int, snapshot_id: int, lost: Sequence[int],
+                extents: list[StoredExtent]) -> Plan:
+    doubt = _doubt(db, path, found, at, snapshot_id, lost)
+    made = _plan(path, found, at, extents)
+    return dataclasses.replace(made, doubt=doubt) if doubt else made
+
+
+def _chain_ids(found: list[Link], at: int) -> list[int]:
+    """The versions whose extents the plan of `found[at]` is painted from (none for a folder or a link)."""
+    return [link.id for link in chain.chain_of(found, at)] if found[at].kind == "file" else []
 
 
 def lost_between(db: SqliteDatabase, after: int, upto: int) -> list[int]:
@@ -46,12 +109,16 @@ def lost_between(db: SqliteDatabase, after: int, upto: int) -> list[int]:
         "SELECT id FROM snapshot WHERE state = 'lost' AND id > ? AND id <= ? ORDER BY id", (after, upto))]
 
 
-def _doubt(db: SqliteDatabase, path: bytes, found: list[Link], at: int, snapshot_id: int) -> str | None:
+def _doubt(db: SqliteDatabase, path: bytes, found: list[Link], at: int, snapshot_id: int,
+           lost_since: Sequence[int]) -> str | None:
     """Whether a lost snapshot between the version in force and the one asked for may have changed the file:
     CorruptData when it surely did (a later version says its previous one was there), a doubt when nothing
-    tells (no later version), None when a later version shows the file did not change there."""
+    tells (no later version), None when a later version shows the file did not change there. `lost_since` are
+    the lost snapshots after the version in force."""
     since = found[at].snapshot_id
-    for lost in lost_between(db, since, snapshot_id):
+    for lost in lost_since:
+        if lost > snapshot_id:
+            break
         if db.execute_sql("SELECT 1 FROM loss WHERE snapshot_id = ? AND path = ?", (lost, path)).fetchone():
             raise CorruptData(f"{os.fsdecode(path)}: its version at snapshot {lost} was lost with that snapshot's "
                               f"manifest; it is stored as it was at snapshot {since} (`--at {since}`)")
@@ -69,13 +136,13 @@ def _in_force(found: list[Link], snapshot_id: int) -> int | None:
     return at
 
 
-def _plan(db: SqliteDatabase, path: bytes, found: list[Link], at: int) -> Plan:
+def _plan(path: bytes, found: list[Link], at: int, extents: list[StoredExtent]) -> Plan:
+    """The plan of `found[at]`, painted from `extents` (its chain's, checked here against their seals)."""
     version = found[at]
     pieces = []
     if version.kind == "file":
         links = chain.chain_of(found, at)
         order = {link.id: n for n, link in enumerate(links)}  # later in the chain wins where pieces overlap
-        extents = _extents(db, list(order))
         chain.check_extents(path, links, extents)
         pieces = paint([(order[vid], o, n, d, k) for vid, o, n, d, k in extents], version.size)
     try:
@@ -87,7 +154,9 @@ def _plan(db: SqliteDatabase, path: bytes, found: list[Link], at: int) -> Plan:
                 attrs)
 
 
-def _extents(db: SqliteDatabase, version_ids: list[int]) -> list[tuple[int, int, int, bytes, int]]:
+def _extents(db: SqliteDatabase, version_ids: list[int]) -> list[StoredExtent]:
+    if not version_ids:
+        return []
     marks = ",".join("?" * len(version_ids))
     return [tuple(row) for row in db.execute_sql(
         "SELECT e.version_id, e.offset, e.length, c.digest, e.skip FROM extent e JOIN chunk c ON c.id = e.chunk_id "

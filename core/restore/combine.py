@@ -11,6 +11,7 @@ behind them (spans.OPEN_SPANS), each at most 16 frames (16 MiB raw), plus 8 MiB 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
@@ -57,25 +58,33 @@ class ChunkSource:
         self.window, self.threads = (REMOTE_WINDOW, REMOTE_THREADS) if remote else (WINDOW, THREADS)
 
     def locate(self, digests: list[bytes]) -> dict[bytes, ChunkLocation]:
-        found = queries.chunk_locations(self.db, digests)
+        """Where these chunks are; CorruptData if any is not on the drive."""
+        return self.usable(digests, queries.chunk_locations(self.db, digests))
+
+    @staticmethod
+    def usable(digests: list[bytes], found: dict[bytes, ChunkLocation]) -> dict[bytes, ChunkLocation]:
+        """`found` (places looked up for these digests and maybe others), once every one of `digests` is in it and
+        in a pack the drive still holds: CorruptData else."""
         missing = set(digests) - found.keys()
         if missing:
             raise CorruptData(f"{len(missing)} chunk(s) of this version are missing from the index")
-        for where in found.values():  # a damaged pack is still read: each chunk is checked as it comes
+        for digest in digests:  # a damaged pack is still read: each chunk is checked as it comes
+            where = found[digest]
             if where.state == "missing":
                 raise CorruptData(f"pieces of it were in pack {where.pack}, which is missing from the drive"
                                   if where.pack else "pieces of it are in no pack on the drive")
         return found
 
-    def frame(self, where: Frame, stored: bytes | None = None) -> bytes:
+    def frame(self, where: Frame, stored: bytes | None = None, first: bytes | None = None) -> bytes:
         """A frame's contents (read from the medium, unless `stored` gives its bytes, read with its neighbours);
-        CorruptData naming the pack when they are not what was stored."""
+        CorruptData naming the pack when they are not what was stored. `first` is the chunk the index places at
+        the frame's start, when the caller has it (a sealed frame's name, else looked up)."""
         try:
             if stored is None:
                 stored = self.reader.read(*where)
             if self.sealing is None:
                 return frame.decode(stored)
-            return self.sealing.open_frame(self._first_chunk(where), stored)
+            return self.sealing.open_frame(first if first is not None else self._first_chunk(where), stored)
         except CorruptData as err:
             text = str(err)
             raise CorruptData(text if where[0] in text else f"pack {where[0]} is damaged: {text}") from None
@@ -123,7 +132,8 @@ def _frames_in_order(plan: Plan, where: dict[bytes, ChunkLocation]) -> list[tupl
 
 def _fetch_verified(source: ChunkSource, key: Frame, needed: Needed, stored: bytes | None = None) -> bytes:
     """Decompress a frame and check every wanted chunk in it, off the writing thread."""
-    raw = source.frame(key, stored)
+    first = next((digest for digest, loc in needed.items() if loc.inner == 0), None)  # a sealed frame's name
+    raw = source.frame(key, stored, first)
     for digest, loc in needed.items():
         verified_slice(raw, digest, loc, source.ids)
     return raw
@@ -153,19 +163,63 @@ def _needs(span: Span, frames: list[tuple[Frame, Needed]]) -> dict[Frame, Needed
 def _prefetch(source: ChunkSource, frames: list[tuple[Frame, Needed]],
               pool: ThreadPoolExecutor) -> Iterator[tuple[Frame, bytes]]:
     """The frames in the plan's order, their spans fetched up to `source.window` ahead of the one in use; a
-    span's frames are let go after its last use."""
+    span's frames are let go after its last use, but a frame fetched alone that the plan comes back to (the
+    frame of zeros a disk image keeps returning to) is fetched once and kept until its last use (`_Kept`)."""
     planned = spans([key for key, _ in frames], source.limits)
     owner = {use: n for n, span in enumerate(planned) for use in span.uses}
     fetched: dict[int, Future[dict[Frame, bytes]]] = {}
+    unchecked: dict[int, Needed] = {}  # chunks of a kept frame that its earlier uses did not check
+    kept = _Kept(planned)
     ahead = 0
     for use, (key, _) in enumerate(frames):
         n = owner[use]
         while ahead < len(planned) and ahead <= n + source.window - 1:
-            fetched[ahead] = pool.submit(_fetch_span, source, planned[ahead], _needs(planned[ahead], frames))
+            needs = _needs(planned[ahead], frames)
+            again = kept.reuse(planned[ahead], needs)
+            if again is None:
+                fetched[ahead] = pool.submit(_fetch_span, source, planned[ahead], needs)
+                kept.fetched(planned[ahead], needs, fetched[ahead])
+            else:
+                fetched[ahead], unchecked[ahead] = again
             ahead += 1
-        yield key, fetched[n].result()[key]
+        raw = fetched[n].result()[key]
+        for digest, loc in unchecked.pop(n, {}).items():
+            verified_slice(raw, digest, loc, source.ids)
+        yield key, raw
         if planned[n].uses[-1] == use:
             del fetched[n]
+
+
+class _Kept:
+    """One-frame spans a plan comes back to, kept from their first fetch to their last use: at most `KEPT`
+    frames at once, so memory stays bounded whatever the file."""
+
+    KEPT = 2
+
+    def __init__(self, planned: list[Span]) -> None:
+        self.left = Counter(span.frames[0] for span in planned if len(span.frames) == 1)
+        self.kept: dict[Frame, tuple[Future[dict[Frame, bytes]], set[bytes]]] = {}
+
+    def reuse(self, span: Span, needs: dict[Frame, Needed]) -> tuple[Future[dict[Frame, bytes]], Needed] | None:
+        """The kept fetch of this span's one frame, and the chunks it needs that were not checked yet."""
+        if len(span.frames) != 1 or span.frames[0] not in self.kept:
+            return None
+        key = span.frames[0]
+        future, checked = self.kept[key]
+        self.left[key] -= 1
+        if self.left[key] == 0:
+            del self.kept[key]
+        new = {digest: loc for digest, loc in needs[key].items() if digest not in checked}
+        checked.update(new)
+        return future, new
+
+    def fetched(self, span: Span, needs: dict[Frame, Needed], future: Future[dict[Frame, bytes]]) -> None:
+        if len(span.frames) != 1:
+            return
+        key = span.frames[0]
+        self.left[key] -= 1
+        if self.left[key] > 0 and len(self.kept) < self.KEPT:
+            self.kept[key] = (future, set(needs[key]))
 
 
 Put = Callable[[bytes, int, int], None]  # takes bytes [start, end) of a frame's contents, next in the file

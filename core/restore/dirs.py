@@ -20,6 +20,7 @@ class DirStack:
         self.root_fd = root_fd  # not ours to close
         self.names: list[bytes] = []
         self.fds: list[int | None] = []
+        self.created: list[bool] = []  # by this restore: nothing was in it before
 
     def enter(self, name: bytes, mode: int = 0o700) -> bool:
         """Open (or create, with `mode`) the folder `name` in the current one and make it current; whether
@@ -27,6 +28,7 @@ class DirStack:
         fd, created = open_child_dir(self.top(), name, mode=mode)
         self.names.append(name)
         self.fds.append(fd)
+        self.created.append(created)
         self._trim()
         return created
 
@@ -37,7 +39,13 @@ class DirStack:
         fd = self.fds[-1]
         return fd if fd is not None else self._reopen()
 
+    def fresh(self) -> bool:
+        """Whether the current folder was created by this restore, so that a name in it can only be taken by
+        something that appeared meanwhile (which a rename without replacing still finds)."""
+        return bool(self.created) and self.created[-1]
+
     def leave(self) -> None:
+        self.created.pop()
         self.names.pop()
         fd = self.fds.pop()
         if fd is not None:

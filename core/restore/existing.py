@@ -12,13 +12,15 @@ import contextlib
 import os
 import stat
 from collections.abc import Callable
-from typing import BinaryIO, cast
+from typing import BinaryIO, TypeVar, cast
 
 from timekeep.core.errors import TimekeepError
 from timekeep.core.restore import names
 from timekeep.core.restore import safe_write as sw
 from timekeep.core.restore.combine import ChunkSource, write_version
 from timekeep.core.types import Plan
+
+T = TypeVar("T")
 
 O_NOATIME = getattr(os, "O_NOATIME", 0)
 BESIDE_TRIES = 1000
@@ -119,10 +121,10 @@ def restored_beside(source: ChunkSource, dir_fd: int, name: bytes, plan: Plan, t
     return None
 
 
-def or_remove(dir_fd: int, tmp: bytes, work: Callable[[], None]) -> None:
+def or_remove(dir_fd: int, tmp: bytes, work: Callable[[], T]) -> T:
     """Do `work` on the temporary; if it fails, remove the temporary: never keep a half-made one."""
     try:
-        work()
+        return work()
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=dir_fd)

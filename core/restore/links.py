@@ -13,10 +13,7 @@ import errno
 import os
 from dataclasses import dataclass
 
-from peewee import SqliteDatabase
-
 from timekeep.core.errors import UnsafePath
-from timekeep.core.index import queries
 from timekeep.core.restore import safe_write as sw
 from timekeep.core.types import Plan
 
@@ -31,26 +28,25 @@ class Copy:
     ino: int
 
 
+def key_of(plan: Plan, inode: int, ctime_ns: int) -> Key | None:
+    """The key of a plan whose version was backed up with this inode and ctime; None for anything that cannot be
+    linked."""
+    if plan.kind != "file" or plan.digest is None or not inode:
+        return None
+    return inode, ctime_ns, plan.digest, plan.size
+
+
 class HardLinks:
-    def __init__(self, db: SqliteDatabase, snapshot_id: int) -> None:
-        self.db, self.snapshot_id = db, snapshot_id
+    def __init__(self) -> None:
         self.copies: dict[Key, Copy] = {}
 
-    def key(self, plan: Plan) -> Key | None:
-        """What makes two versions one file object; None for anything that cannot be linked."""
-        if plan.kind != "file" or plan.digest is None:
-            return None
-        fid = queries.file_id(self.db, plan.path)
-        row = queries.version_at(self.db, fid, self.snapshot_id) if fid is not None else None
-        if row is None or row.snapshot_id != plan.snapshot_id or not row.inode:
-            return None
-        return row.inode, row.ctime_ns, plan.digest, plan.size
-
-    def remember(self, key: Key | None, parts: tuple[bytes, ...], dir_fd: int) -> None:
-        """Note the copy just written at `parts` (in the folder `dir_fd`) as the one to link to."""
+    def remember(self, key: Key | None, parts: tuple[bytes, ...], dir_fd: int,
+                 st: os.stat_result | None = None) -> None:
+        """Note the copy just written at `parts` (in the folder `dir_fd`) as the one to link to; `st` is its
+        status if its writer has it (else looked up)."""
         if key is None or key in self.copies:
             return
-        st = sw.lstat_at(dir_fd, parts[-1])
+        st = st if st is not None else sw.lstat_at(dir_fd, parts[-1])
         if st is not None:
             self.copies[key] = Copy(parts, st.st_dev, st.st_ino)
 

@@ -54,8 +54,9 @@ def _owner_differs(plan: Plan, st: os.stat_result, as_root: bool) -> bool:
         plan.uid, plan.gid)
 
 
-def apply(fd: int, plan: Plan, as_root: bool) -> None:
-    """Owner, bits, extended attributes and mtime of an open file or folder."""
+def apply(fd: int, plan: Plan, as_root: bool) -> os.stat_result:
+    """Owner, bits, extended attributes and mtime of an open file or folder; returns what `fstat` found on the
+    way (its device and inode name the file for a hard link to it, without another system call)."""
     st = os.fstat(fd)
     if _owner_differs(plan, st, as_root):
         with contextlib.suppress(OSError):  # a filesystem without owners: wanted_mode drops set-id bits
@@ -68,6 +69,7 @@ def apply(fd: int, plan: Plan, as_root: bool) -> None:
     set_xattrs(fd, plan.xattrs, as_root)
     if st.st_mtime_ns != plan.mtime_ns:
         os.utime(fd, ns=(st.st_atime_ns, plan.mtime_ns))
+    return st
 
 
 def apply_link(dir_fd: int, name: bytes, plan: Plan, as_root: bool) -> None:

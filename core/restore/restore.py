@@ -17,29 +17,29 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import struct
 import time
 from collections.abc import Callable
 from typing import NamedTuple
 
 from peewee import SqliteDatabase
 
-from timekeep.core.errors import CorruptData, TimekeepError, UnsafePath
+from timekeep.core.errors import TimekeepError, UnsafePath
 from timekeep.core.index import queries
+from timekeep.core.index.histories import IMPOSSIBLE_VALUES
 from timekeep.core.index.queries import ChunkLocation
 from timekeep.core.restore import build, checks, existing, leftovers, metadata, names, small_files
 from timekeep.core.restore import safe_write as sw
 from timekeep.core.restore.combine import ChunkSource, stream_version
 from timekeep.core.restore.dirs import DirStack
-from timekeep.core.restore.links import HardLinks, Key
-from timekeep.core.restore.small_files import Job, SmallFiles
+from timekeep.core.restore.folder_plans import Ahead, FolderPlans
+from timekeep.core.restore.links import HardLinks
+from timekeep.core.restore.small_files import Job, Made, SmallFiles
 from timekeep.core.restore.sparse import SparseFile
 from timekeep.core.types import FileError, Plan, RestoreResult, SnapshotInfo
 
 OWN_WRITER = 4 << 20  # a file bigger than this is written by a thread of its own (sparse.py)
 # stored values of the wrong type or size where no check foresaw them (in a seal's computation, a system
-# call's arguments): a damaged or hostile index must still cost one entry alone, with one line
-IMPOSSIBLE_VALUES = (ValueError, OverflowError, TypeError, struct.error)
+# call's arguments: IMPOSSIBLE_VALUES): a damaged or hostile index must still cost one entry alone, with one line
 ENTRY_ERRORS = (OSError, TimekeepError, *IMPOSSIBLE_VALUES)
 beside_name = names.beside_name
 Where = dict[bytes, ChunkLocation]
@@ -51,18 +51,12 @@ def new_mode(plan: Plan) -> int:
     return plan.mode & 0o777 | 0o600
 
 
-def impossible(path: bytes, err: Exception) -> CorruptData:
-    """The one-line error for stored values of `path` that could not even be read as what they should be."""
-    return CorruptData(f"the index holds impossible values for {os.fsdecode(path)} ({err}); nothing was "
-                       "restored from them. Run `timekeep rebuild-index` to rebuild it from the drive")
-
-
 def checked_plan(db: SqliteDatabase, path: bytes, snapshot_id: int) -> Plan:
     """The plan of `path`, with impossible stored values turned into CorruptData (one line, exit 1)."""
     try:
         return build.plan(db, path, snapshot_id)
     except IMPOSSIBLE_VALUES as err:
-        raise impossible(path, err) from None
+        raise build.impossible(path, err) from None
 
 
 class _Step(NamedTuple):
@@ -70,9 +64,11 @@ class _Step(NamedTuple):
 
     path: bytes
     parts: tuple[bytes, ...]  # where it goes, from the target's root
-    plan: Plan | None = None  # planned when it is reached, so a big folder holds no plans in waiting
+    plan: Plan | None = None  # planned near when it is reached (a batch ahead), so a big folder holds few plans
     leaving: bool = False
     created: bool = False  # the folder was made by this restore
+    siblings: tuple[bytes, ...] = ()  # the paths of its folder's entries, planned a batch at a time
+    place: int = 0  # its place among them
 
 
 class Restorer:
@@ -93,6 +89,7 @@ class Restorer:
         self.errors: list[FileError] = []
         self.doubts: list[str] = []  # files that may have changed in a lost snapshot (Plan.doubt)
         self.small: SmallFiles | None = None  # while a folder is restored
+        self.plans: FolderPlans | None = None  # the same
 
     def restore(self, path: bytes, dest: bytes | None) -> RestoreResult:
         first = self._note_doubt(checked_plan(self.db, path, self.snapshot.id))
@@ -100,7 +97,8 @@ class Restorer:
         with sw.ConfinedDir(root) as self.target:
             step = _Step(path, (os.path.basename(path),), first)
             if first.kind == "dir":
-                self.links = HardLinks(self.db, self.snapshot.id)
+                self.links = HardLinks()
+                self.plans = FolderPlans(self.db, self.snapshot.id)
                 self._tree(step)
             else:
                 leftovers.sweep(self.target.fd, self.started_ns)
@@ -139,30 +137,31 @@ class Restorer:
     def _tree(self, first: _Step) -> None:
         """Restore a folder and everything in it, depth first, a folder's own metadata after its entries."""
         dirs = DirStack(self.target.fd)
-        self.small = SmallFiles(self._settle)
+        self.small = SmallFiles(self._settle) if small_files.WORKERS else None
         todo = [first]
         try:
             while todo:
                 step = todo.pop()
                 if step.leaving:
-                    self.small.settle_all()
+                    self._settle_small()
                     self._leave(dirs, step)
                 else:
                     self._visit(dirs, todo, step)
         finally:
             try:
-                self.small.close()
+                if self.small is not None:
+                    self.small.close()
             finally:
                 self.small = None
                 dirs.close()
 
     def _visit(self, dirs: DirStack, todo: list[_Step], step: _Step) -> None:
         try:
-            plan = step.plan if step.plan is not None else self._note_doubt(
-                checked_plan(self.db, step.path, self.snapshot.id))
+            ahead = self._ahead(step)
+            plan = ahead.plan
             checks.check(plan)
             if plan.kind != "dir":
-                self._in_folder(dirs.top(), plan, step.parts)
+                self._in_folder(dirs.top(), ahead, step.parts, dirs.fresh())
                 return
             self._settle_small()
             # made with the stored permission bits (and room for this restore to work in it), so a
@@ -178,6 +177,15 @@ class Restorer:
         except ENTRY_ERRORS as err:
             self._failed(step.path, err)
 
+    def _ahead(self, step: _Step) -> Ahead:
+        """The step's plan: the folder's first one is given; its entries' are made a batch at a time."""
+        if step.plan is not None:
+            return Ahead(step.plan)
+        assert self.plans is not None  # a folder restore makes it before its first step
+        ahead = self.plans.take(step.siblings, step.place)
+        self._note_doubt(ahead.plan)
+        return ahead
+
     def _children(self, step: _Step) -> list[_Step]:
         """The folder's entries at the snapshot; a stored name that is not one plain name is refused."""
         fid = queries.file_id(self.db, step.path)
@@ -192,8 +200,9 @@ class Restorer:
             except TimekeepError as err:
                 self._failed(entry.path, err)
                 continue
-            found.append(_Step(entry.path, step.parts + parts))
-        return found
+            found.append((entry.path, step.parts + parts))
+        siblings = tuple(path for path, _ in found)
+        return [_Step(path, parts, siblings=siblings, place=n) for n, (path, parts) in enumerate(found)]
 
     def _damaged(self, path: bytes) -> None:
         """A child whose row fails its seal: named and left out; its siblings go on."""
@@ -216,36 +225,37 @@ class Restorer:
         try:
             assert step.plan is not None
             checks.check(step.plan)
-            self._leaf(dir_fd, step.plan, step.parts)
+            self._leaf(dir_fd, Ahead(step.plan), step.parts)
         except ENTRY_ERRORS as err:
             self._failed(step.path, err)
 
-    def _in_folder(self, dir_fd: int, plan: Plan, parts: tuple[bytes, ...]) -> None:
+    def _in_folder(self, dir_fd: int, ahead: Ahead, parts: tuple[bytes, ...], fresh: bool) -> None:
         """A file or link of a folder restore: a new small file goes to the workers (small_files.py);
-        anything else is done here, after the files handed over before it."""
-        name = parts[-1]
-        if self.small is None or plan.kind != "file" or plan.size > small_files.SMALL or sw.lstat_at(dir_fd, name):
+        anything else is done here, after the files handed over before it. In a folder this restore made
+        (`fresh`) no name is looked at first: a name taken meanwhile fails the rename, and is handled then."""
+        name, plan, key = parts[-1], ahead.plan, ahead.key
+        if self.small is None or plan.kind != "file" or plan.size > small_files.SMALL or (
+                not fresh and sw.lstat_at(dir_fd, name)):
             self._settle_small()
-            self._leaf(dir_fd, plan, parts)
+            self._leaf(dir_fd, ahead, parts, fresh)
             return
-        key = self.links.key(plan) if self.links is not None else None
         if self.small.waiting_for(key) or (self.links is not None and key in self.links.copies):
             self.small.settle_all()  # a second name of one file: linked to the first copy once it is named
-            self._leaf(dir_fd, plan, parts)
+            self._leaf(dir_fd, ahead, parts, fresh)
             return
-        where = self.source.locate([p.digest for p in plan.pieces])
+        where = ahead.where if ahead.where is not None else self.source.locate([p.digest for p in plan.pieces])
         tmp = names.temp_name(name)
         self.small.submit(lambda: self._write_new(dir_fd, tmp, name, plan, where), plan, parts, dir_fd, tmp, key)
 
-    def _write_new(self, dir_fd: int, tmp: bytes, name: bytes, plan: Plan, where: Where) -> bool:
-        """On a worker: the version under `tmp`, then moved to `name` if that is still free (else False, and
-        the temporary stays for `_settle`)."""
-        self._new_file(dir_fd, tmp, plan, where, progress=False)
+    def _write_new(self, dir_fd: int, tmp: bytes, name: bytes, plan: Plan, where: Where) -> Made:
+        """On a worker: the version under `tmp`, then moved to `name` if that is still free (else not placed,
+        and the temporary stays for `_settle`)."""
+        st = self._new_file(dir_fd, tmp, plan, where, progress=False)
         try:
             sw.rename_noreplace(dir_fd, tmp, name)
-            return True
+            return Made(True, st)
         except FileExistsError:
-            return False
+            return Made(False, st)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=dir_fd)
@@ -258,21 +268,21 @@ class Restorer:
     def _settle(self, job: Job) -> None:
         """On the main thread, in order: count a file a worker wrote, or place it beside one that appeared."""
         try:
-            final = job.parts[-1]
-            if job.placed.result():
+            final, made = job.parts[-1], job.placed.result()
+            if made.placed:
                 self.written.append(self._shown(job.parts))
             else:
                 final = self._place_temp(job.dir_fd, job.tmp, job.parts, sw.lstat_at(job.dir_fd, final))
             if self.links is not None:
-                self.links.remember(job.key, (*job.parts[:-1], final), job.dir_fd)
+                self.links.remember(job.key, (*job.parts[:-1], final), job.dir_fd, made.st)
             if self.on_bytes is not None:
                 self.on_bytes(job.plan.size)
         except ENTRY_ERRORS as err:
             self._failed(job.plan.path, err)
 
-    def _leaf(self, dir_fd: int, plan: Plan, parts: tuple[bytes, ...]) -> None:
-        name = parts[-1]
-        there = sw.lstat_at(dir_fd, name)
+    def _leaf(self, dir_fd: int, ahead: Ahead, parts: tuple[bytes, ...], fresh: bool = False) -> None:
+        name, plan = parts[-1], ahead.plan
+        there = None if fresh else sw.lstat_at(dir_fd, name)
         if there is not None and self._already_there(dir_fd, name, plan, there):
             self.unchanged += 1
             return
@@ -282,12 +292,11 @@ class Restorer:
             if earlier is not None:  # restored beside before: a second identical copy helps nobody
                 self.already_beside.append((self._shown(parts), self._shown((*parts[:-1], earlier))))
                 return
-        key = self.links.key(plan) if self.links is not None else None
         tmp = names.temp_name(name)
-        self._write_temp(dir_fd, tmp, plan, key)
+        self._write_temp(dir_fd, tmp, ahead)
         final = self._place_temp(dir_fd, tmp, parts, there)
         if self.links is not None:
-            self.links.remember(key, (*parts[:-1], final), dir_fd)
+            self.links.remember(ahead.key, (*parts[:-1], final), dir_fd)
 
     def _place_temp(self, dir_fd: int, tmp: bytes, parts: tuple[bytes, ...], there: os.stat_result | None) -> bytes:
         """`_place`, and the temporary removed if that fails."""
@@ -321,35 +330,37 @@ class Restorer:
             os.close(fd)
         return True
 
-    def _write_temp(self, dir_fd: int, tmp: bytes, plan: Plan, key: Key | None) -> None:
+    def _write_temp(self, dir_fd: int, tmp: bytes, ahead: Ahead) -> None:
         """The stored version, whole and with its metadata, under the temporary name `tmp`."""
+        plan = ahead.plan
         if plan.kind == "symlink":
             assert plan.link_target is not None
             os.symlink(plan.link_target, tmp, dir_fd=dir_fd)
             existing.or_remove(dir_fd, tmp, lambda: metadata.apply_link(dir_fd, tmp, plan, self.as_root))
             return
-        if self.links is not None and self.links.link(key, self.target, dir_fd, tmp):
+        if self.links is not None and self.links.link(ahead.key, self.target, dir_fd, tmp):
             return
-        self._new_file(dir_fd, tmp, plan)
+        self._new_file(dir_fd, tmp, plan, ahead.where)
 
     def _new_file(self, dir_fd: int, tmp: bytes, plan: Plan, where: Where | None = None,
-                  progress: bool = True) -> None:
-        """The file `tmp` created and filled (`_fill`); removed again if that fails."""
+                  progress: bool = True) -> os.stat_result:
+        """The file `tmp` created and filled (`_fill`), and its status; removed again if that fails."""
         fd = sw.create_file(dir_fd, tmp, new_mode(plan))
         try:
-            existing.or_remove(dir_fd, tmp, lambda: self._fill(fd, plan, where, progress))
+            return existing.or_remove(dir_fd, tmp, lambda: self._fill(fd, plan, where, progress))
         finally:
             os.close(fd)
 
-    def _fill(self, fd: int, plan: Plan, where: Where | None = None, progress: bool = True) -> None:
-        """Write the version into the new file `fd` and give it its metadata; `progress` off on a worker
-        (its bytes are counted when it is settled)."""
+    def _fill(self, fd: int, plan: Plan, where: Where | None = None, progress: bool = True) -> os.stat_result:
+        """Write the version into the new file `fd` and give it its metadata (returns its status); `progress`
+        off on a worker (its bytes are counted when it is settled)."""
         with SparseFile(fd, threaded=plan.size > OWN_WRITER) as sink:
             stream_version(self.source, plan, sink.put, self.on_bytes if progress else None, where)
             sink.finish()
-        metadata.apply(fd, plan, self.as_root)
+        st = metadata.apply(fd, plan, self.as_root)
         if self.overwrite:  # it may take the name of a file it replaces: on the disk first (see sw.replace)
             os.fsync(fd)
+        return st
 
     def _place(self, dir_fd: int, tmp: bytes, parts: tuple[bytes, ...], there: os.stat_result | None) -> bytes:
         """Move the temporary to its name, or beside what is there (see the module docstring); returns the
