@@ -16,7 +16,7 @@ from pathlib import Path
 from peewee import DatabaseError, SqliteDatabase
 from playhouse.migrate import SqliteMigrator, migrate
 
-from timekeep.core.errors import FormatTooNew, IndexDamaged, IndexMissing
+from timekeep.core.errors import FormatTooNew, IndexDamaged, IndexMissing, RepositoryError
 from timekeep.core.index import live, names
 from timekeep.core.index.models import MODELS, Extent, File, Journal, Loss, Meta, Pack, Snapshot, Version
 from timekeep.core.storage.atomic import create_private
@@ -148,6 +148,11 @@ def schema_version(db: SqliteDatabase) -> int:
     return int(row[0]) if row else 0
 
 
+class OlderSchema(RepositoryError):
+    """A reader found an index of an older schema: it never migrates it (a reader writes nothing), so it reads
+    an upgraded copy instead (core/index/local_copy.py), and the next writer upgrades the index itself."""
+
+
 def upgrade(db: SqliteDatabase, migrations: dict[int, Migration] | None = None,
             target: int = SCHEMA_VERSION) -> int:
     """Run every migration from the stored version to `target`; refuse an index newer than we know."""
@@ -164,10 +169,10 @@ def upgrade(db: SqliteDatabase, migrations: dict[int, Migration] | None = None,
     return current
 
 
-def open_index(path: Path, create: bool = False) -> SqliteDatabase:
+def open_index(path: Path, create: bool = False, reader: bool = False) -> SqliteDatabase:
     """Open and upgrade the index at `path` (a new, private one only when `create`); closed again if that
     fails, so a failed open (a full drive) holds no file or lock of the index. IndexMissing when there is
-    none; IndexDamaged when SQLite cannot read it."""
+    none; IndexDamaged when SQLite cannot read it. A `reader` never upgrades: OlderSchema instead."""
     if not path.exists():
         if not create:
             raise IndexMissing(f"{path.parent} has no index (index.db)")
@@ -182,6 +187,8 @@ def open_index(path: Path, create: bool = False) -> SqliteDatabase:
             if not create:  # an empty or foreign file: never made into an index by whoever opens it
                 raise IndexDamaged(f"{path} holds no Timekeep index")
             create_schema(db)
+        elif reader:
+            _readable(db, path)
         else:
             upgrade(db)
     except (DatabaseError, sqlite3.DatabaseError) as err:
@@ -193,6 +200,15 @@ def open_index(path: Path, create: bool = False) -> SqliteDatabase:
         db.close()
         raise
     return db
+
+
+def _readable(db: SqliteDatabase, path: Path) -> None:
+    """An index a reader may read as it is: of this schema (FormatTooNew past it, OlderSchema before it)."""
+    current = schema_version(db)
+    if current > SCHEMA_VERSION:
+        upgrade(db)  # raises FormatTooNew, having written nothing
+    if current < SCHEMA_VERSION:
+        raise OlderSchema(f"{path} has schema {current}, older than this Timekeep's {SCHEMA_VERSION}")
 
 
 def check_integrity(db: SqliteDatabase) -> None:

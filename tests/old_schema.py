@@ -1,0 +1,39 @@
+"""An index as an older Timekeep left it: a copy of today's taken back, step by step, to an older schema.
+
+Each step undoes one migration of core/index/schema.py exactly (what it added is dropped, what it dropped is
+made again), so the file is the one that release would have written for the same history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _undo_live(conn: sqlite3.Connection) -> None:
+    """6 -> 5: no `live` flag, its indexes and triggers; the index on the parent alone, as before."""
+    for (trigger,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'file_live%'"):
+        conn.execute(f"DROP TRIGGER {trigger}")
+    conn.execute("DROP INDEX file_parent_id_live")
+    conn.execute("DROP INDEX file_dead_parent_id_head")
+    conn.execute("ALTER TABLE file DROP COLUMN live")
+    conn.execute("CREATE INDEX file_parent_id ON file (parent_id)")
+
+
+# UNDO[n] takes a schema at version n back to n - 1
+UNDO: dict[int, Callable[[sqlite3.Connection], None]] = {6: _undo_live}
+
+
+def downgrade(index: Path, to: int) -> None:
+    """Take the (closed) index file back to schema `to`, its log folded in, so it is one self-contained file."""
+    with contextlib.closing(sqlite3.connect(index, isolation_level=None)) as conn:
+        (current,) = conn.execute("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'").fetchone()
+        conn.execute("BEGIN")
+        for version in range(current, to, -1):
+            UNDO[version](conn)
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(to),))
+        conn.execute("COMMIT")
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
