@@ -22,8 +22,21 @@ def _undo_live(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX file_parent_id ON file (parent_id)")
 
 
+def _undo_live_sets(conn: sqlite3.Connection) -> None:
+    """7 -> 6: no live sets; the triggers keep the flags alone, as schema 6's did."""
+    flag = ("UPDATE file SET live = EXISTS (SELECT 1 FROM version v WHERE v.file_id = file.id AND v.snapshot_id = "
+            "file.head AND v.state != 'deleted') WHERE id = {};")
+    conn.execute("DROP TABLE live_set")
+    conn.execute("DROP TRIGGER file_live_version_changed")
+    conn.execute("DROP TRIGGER file_live_version_removed")
+    conn.execute("CREATE TRIGGER file_live_version_changed AFTER UPDATE OF file_id, snapshot_id, state ON version "
+                 f"BEGIN {flag.format('NEW.file_id')} {flag.format('OLD.file_id')} END")
+    conn.execute(f"CREATE TRIGGER file_live_version_removed AFTER DELETE ON version BEGIN {flag.format('OLD.file_id')} "
+                 "END")
+
+
 # UNDO[n] takes a schema at version n back to n - 1
-UNDO: dict[int, Callable[[sqlite3.Connection], None]] = {6: _undo_live}
+UNDO: dict[int, Callable[[sqlite3.Connection], None]] = {6: _undo_live, 7: _undo_live_sets}
 
 
 def downgrade(index: Path, to: int) -> None:

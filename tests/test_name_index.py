@@ -135,7 +135,7 @@ def test_schema_4_gains_it_on_opening(tmp_path: Path) -> None:
     conn.close()
     db = open_index(path)
     try:
-        assert schema_version(db) == SCHEMA_VERSION == 6
+        assert schema_version(db) == SCHEMA_VERSION == 7
         assert [bytes(p) for _, p in names.candidates(db, "%report%", True, writable=False)] == [b"/a/Report.txt"]
         assert names._mark(db) == (3, 3)
     finally:

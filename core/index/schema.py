@@ -22,7 +22,7 @@ from timekeep.core.index.models import MODELS, Extent, File, Journal, Loss, Meta
 from timekeep.core.storage.atomic import create_private
 from timekeep.core.storage.failures import drive_message
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 Migration = Callable[[SqliteDatabase, SqliteMigrator], None]
 
 
@@ -77,9 +77,19 @@ def _add_live(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     live.create(db)
 
 
+def _seal_live_sets(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
+    """6 -> 7: each folder's live children are sealed as a set (core/index/live.py), so a flipped `live` that
+    would hide a name, or show a dead one, is caught by whoever reads the folder; the triggers keep the sets."""
+    db.execute_sql(live.TABLE)
+    for name in live.TRIGGERS:
+        db.execute_sql(f"DROP TRIGGER IF EXISTS {name}")
+    live.create(db)
+    live.fill_sets(db)
+
+
 # MIGRATIONS[n] upgrades a schema at version n to n + 1.
 MIGRATIONS: dict[int, Migration] = {1: _add_journal, 2: _add_skip_and_origins, 3: _add_seals, 4: _add_names,
-                                    5: _add_live}
+                                    5: _add_live, 6: _seal_live_sets}
 
 PRAGMAS = {
     "journal_mode": "wal",
