@@ -213,6 +213,7 @@ def check(repo: Repository, read_data: bool = False, progress: ProgressCallback 
             said = trust.record_damage(repo.layout, repo.db, damaged, repo.writable)
         report = dataclasses.replace(report, notes=(*report.notes, *said))
     if repo.index_copy is not None:
-        note = "the index could not be opened on the drive (full or read-only), so a local copy was checked"
+        note = ("the index could not be read in place on the drive (full, read-only, or of an older schema), so "
+                "a local copy was checked")
         report = dataclasses.replace(report, notes=(note, *report.notes))
     return report
