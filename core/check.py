@@ -8,6 +8,7 @@ longer be restored; notes are what is normal but worth knowing (a writer's unfin
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,7 @@ from peewee import SqliteDatabase
 
 from timekeep.core.crypto.chunk_ids import ChunkIds
 from timekeep.core.errors import CorruptData, IndexDamaged, StorageError
-from timekeep.core.index import chain, losses, trust
+from timekeep.core.index import chain, live, losses, trust
 from timekeep.core.index.agreement import disagreement
 from timekeep.core.index.queries import ChunkLocation
 from timekeep.core.index.schema import check_integrity
@@ -160,6 +161,8 @@ class Checker:
     def _seals(self) -> None:
         """Every file's versions against their seals (see core/index/seal.py)."""
         self.problems.extend(str(err) for err in chain.damaged_histories(self.db))
+        self.problems.extend(f"the index is damaged at {os.fsdecode(folder)}: the names it holds alive are not "
+                             "those written; run `timekeep rebuild-index`" for folder in live.unheld_sets(self.db))
 
     def _read_all(self, progress: ProgressCallback | None) -> int:
         """Decompress every frame once and check every chunk in it against its digest."""
@@ -210,6 +213,7 @@ def check(repo: Repository, read_data: bool = False, progress: ProgressCallback 
             said = trust.record_damage(repo.layout, repo.db, damaged, repo.writable)
         report = dataclasses.replace(report, notes=(*report.notes, *said))
     if repo.index_copy is not None:
-        note = "the index could not be opened on the drive (full or read-only), so a local copy was checked"
+        note = ("the index could not be read in place on the drive (full, read-only, or of an older schema), so "
+                "a local copy was checked")
         report = dataclasses.replace(report, notes=(note, *report.notes))
     return report

@@ -42,7 +42,7 @@ from timekeep.core.index.local import catch_up
 from timekeep.core.index.local_copy import open_copy
 from timekeep.core.index.rebuild import RebuildReport
 from timekeep.core.index.recovery import recover
-from timekeep.core.index.schema import close_all, open_index
+from timekeep.core.index.schema import OlderSchema, close_all, open_index
 from timekeep.core.restore.combine import ChunkSource
 from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.backend import Lock
@@ -162,8 +162,10 @@ def _open_reader(root: Path, progress: ProgressCallback | None) -> Repository:
     caught = catch_up(layout, lambda: _writer_notes(root, progress)) if layout.index_local else []
     try:
         with drive_errors(root):
-            db = open_index(layout.index)
+            db = open_index(layout.index, reader=True)
             return Repository(root, db, None, caught + trust.behind_notes(db, layout))
+    except OlderSchema as older:
+        return _open_upgraded_copy(root, layout, older)
     except IndexMissing:
         if layout.index_local:
             raise IndexMissing(f"this computer holds no index of {root} yet; run `timekeep rebuild-index`, "
@@ -183,6 +185,21 @@ def _open_reader(root: Path, progress: ProgressCallback | None) -> Repository:
         raise failure from copy_err
     log.info("%s: %s; reading a local copy of the index", root, failure)
     return Repository(root, db, None, [], index_copy=scratch)
+
+
+def _open_upgraded_copy(root: Path, layout: Layout, older: OlderSchema) -> Repository:
+    """An index of an older schema, read from a local copy brought up to this schema: a reader never writes
+    to the drive, and the copy answers as the index will once the next writer has upgraded it."""
+    with drive_errors(root):
+        db, scratch = open_copy(layout.index, layout.lock)
+    try:
+        notes = [f"{older}: read from an upgraded copy; the next backup upgrades it",
+                 *trust.behind_notes(db, layout)]
+    except BaseException:
+        db.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return Repository(root, db, None, notes, index_copy=scratch)
 
 
 def _writer_notes(root: Path, progress: ProgressCallback | None) -> list[str]:

@@ -29,7 +29,7 @@ import timekeep.core.capture.backup as backup_mod
 import timekeep.core.coalesce.reclaim as reclaim_mod
 from tests import helpers
 from tests.helpers import Tree, index_file, new_repo, read_tree
-from tests.index_flips import flip_index_row
+from tests.index_flips import LIVE_FLIPS, flip_index_row, flip_live
 from tests.treeops import (
     FRAME,
     TRAILER,
@@ -571,6 +571,10 @@ def index_damage(h: History, repo: Path, name: str) -> Damage:
     elif name == "index-stale":
         remove_index(repo)
         shutil.copyfile(h.old_index, index)
+    elif name in LIVE_FLIPS:  # a flag that decides which names a folder's readers read at all
+        rel, folder = LIVE_FLIPS[name]
+        flip_live(index, os.fsencode(h.path(rel)))
+        listed = (5, folder)
     else:  # one of index_flips.FLIPS, in a row of the file the cells ask for
         flip_index_row(index, name, os.fsencode(h.path(target[1])), target[0], h.uses[target])
     return Damage(name, "index", index, ("index",), target, listed)

@@ -27,6 +27,22 @@ FLIPS = {
 }
 
 
+# a file row's `live` flag turned over, table and index alike (as a writer's bug or a restored page would leave
+# it): the name -> the file whose flag turns, relative to the history's folder, and the folder `ls` lists
+LIVE_FLIPS = {
+    "index-flipped-live": (b"big-a.bin", b""),  # alive, flagged dead: hidden from its folder and its scan
+    "index-flipped-dead": (b"notes/n09.txt", b"notes"),  # deleted at 5, flagged alive: in its folder's live set
+}
+
+
+def flip_live(index: Path, path: bytes) -> None:
+    """Turn the flag over through SQLite (its page and the (parent_id, live) index stay well-formed): no trigger
+    watches the file table, so nothing else changes."""
+    with contextlib.closing(sqlite3.connect(index)) as conn, conn:
+        changed = conn.execute("UPDATE file SET live = 1 - live WHERE path = ?", (path,)).rowcount
+    assert changed == 1, path
+
+
 def flip_index_row(index: Path, name: str, path: bytes, sid: int, uses: frozenset[bytes]) -> None:
     """Turn over one bit of the FLIPS value that the file at `path` (its bytes need the chunks `uses`) depends
     on at snapshot `sid`, in the table's own row (the column's SQLite index, if any, keeps the old value)."""

@@ -9,8 +9,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from helpers import make_tree, new_repo
-
+from tests.helpers import make_tree, new_repo
 from timekeep.core.api import Timekeep
 from timekeep.core.capture.backup import Backup, FolderSpec
 from timekeep.core.folders import folders

@@ -50,7 +50,7 @@ from tests.damage_support import (
     timekeep,
 )
 from tests.helpers import PASSPHRASE, Tree, index_file, read_tree
-from tests.index_flips import FLIPS
+from tests.index_flips import FLIPS, LIVE_FLIPS
 from tests.treeops import tree_diff, truncate
 from timekeep.core.agent.client import AgentClient
 from timekeep.core.agent.messages import JobFinished
@@ -58,7 +58,8 @@ from timekeep.core.agent.protocol import AgentError
 
 ROOT = Path(__file__).resolve().parent.parent
 
-FLIPPED = tuple(FLIPS)  # a bit turned over in a file, version, extent or chunk row of the file the cells ask for
+# a bit turned over in a file, version, extent or chunk row of the file the cells ask for, or a file's `live` flag
+FLIPPED = (*FLIPS, *LIVE_FLIPS)
 INDEX = ("index-missing", "index-empty", "index-half", *FLIPPED, "index-stale")
 UNOPENABLE = ("index-missing", "index-empty", "index-half")  # readers say: run `timekeep rebuild-index`
 PACK = ("pack-missing", "pack-truncated", "pack-flipped", "pack-flipped-footer")
@@ -78,6 +79,8 @@ FLIPPED_COLUMNS = {
     "index-flipped-version": ("coalesce-rule", "restore-file", "ls", "check"),
     "index-flipped-extent": ("coalesce", "restore-folder", "cat", "check-read-data"),
     "index-flipped-chunk": ("backup", "coalesce-rule", "restore-file", "cat", "check"),
+    "index-flipped-live": ("backup", "restore-folder", "ls", "check"),
+    "index-flipped-dead": ("backup", "ls", "check"),
 }
 
 
@@ -109,6 +112,7 @@ ENCRYPTED_CELLS = [
     ("index-missing", "backup"), ("index-missing", "ls"), ("index-half", "coalesce"),
     ("index-half", "restore-file"), ("index-flipped-path", "backup"),
     ("index-flipped-version", "ls"), ("index-flipped-extent", "cat"), ("index-flipped-chunk", "restore-folder"),
+    ("index-flipped-live", "ls"), ("index-flipped-dead", "backup"),
     ("index-stale", "backup"), ("index-stale", "coalesce-rule"), ("index-stale", "ls"),
     ("pack-missing", "backup"), ("pack-truncated", "restore-file"), ("pack-flipped", "check-read-data"),
     ("pack-flipped", "restore-folder"), ("pack-flipped-footer", "rebuild-index"), ("pack-flipped-footer", "backup"),

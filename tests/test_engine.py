@@ -322,20 +322,28 @@ def test_a_file_changed_in_the_same_timestamp_tick_is_read_again(tmp_path: Path,
     assert cat(repo, path, first) == b"version one" and cat(repo, path, second.id) == b"version two"
 
 
-def test_racy_mark_clears_once_a_reread_finds_nothing_new(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import time
+def test_racy_mark_clears_once_a_reread_finds_nothing_new(tmp_path: Path) -> None:
+    from timekeep.core.capture.backup import Backup, FolderSpec
+    from timekeep.core.capture.read import RACY_NS
+    from timekeep.core.folders import folders
 
-    import timekeep.core.capture.read as read
-
-    monkeypatch.setattr(read, "RACY_NS", 300_000_000)
     make_tree(tmp_path / "src", {"doc.txt": b"stable"})
     repo = new_repo(tmp_path, tmp_path / "src")
-    backup(repo)  # written just now: racy
-    time.sleep(0.4)  # real time: the file's ctime (the kernel's clock) must leave the racy window
-    again = snapshot(repo, backup(repo))
-    assert (again.files_read, again.files_changed) == (1, 0)
-    settled = snapshot(repo, backup(repo))
-    assert (settled.files_read, settled.files_changed) == (0, 0)
+    st = os.stat(tmp_path / "src" / "doc.txt")
+    touched = max(st.st_mtime_ns, st.st_ctime_ns)
+
+    def backup_reading_at(moment: int) -> tuple[int, int]:
+        """A backup whose reads begin at `moment` (the injected clock), as (files read, files changed)."""
+        with Timekeep.open(repo, writer=True) as tk:
+            inner = tk._repo
+            specs = [FolderSpec(f.id, f.path, f.excludes) for f in folders(inner)]
+            done = Backup(inner.db, inner.layout, inner.config, specs, clock=lambda: moment).run()
+        return done.files_read, done.files_changed
+
+    assert backup_reading_at(touched) == (1, 1)  # read in the tick it was written: racy
+    later = touched + 2 * RACY_NS  # the file's times have left the racy window
+    assert backup_reading_at(later) == (1, 0)  # read again, nothing new: the mark clears
+    assert backup_reading_at(later) == (0, 0)
 
 
 def test_journaled_paths_alone_are_scanned_and_agree_with_a_full_scan(tmp_path: Path, src: Path) -> None:

@@ -103,7 +103,8 @@ def test_a_first_listing_is_one_read_whose_steps_follow_the_entries_not_the_hist
         _, oldest_statements, oldest_steps = one_listing(tk, long_folder, long[0])
     assert len(short_entries) == len(long_entries) == FILES
     assert reads(short_statements) == reads(long_statements) == reads(oldest_statements) == ["rows"]
-    assert len(short_statements) == len(long_statements) == 7  # the folder's look-up (2), then one read view
+    # the folder's look-up (2), then one read view: its live set's check, the rows
+    assert len(short_statements) == len(long_statements) == 8
     # six times the snapshots behind each entry, about the same steps: each name's version at T is found
     # through an index, never by reading its other versions
     assert long_steps <= short_steps * 1.3 + 2 and oldest_steps <= short_steps * 1.3 + 2, \

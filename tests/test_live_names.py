@@ -12,12 +12,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from peewee import SqliteDatabase
 
 from tests.helpers import backup, make_tree, new_repo
+from tests.old_schema import downgrade
 from tests.treeops import index_db
 from timekeep.core.api import Timekeep, rebuild_index
-from timekeep.core.index import live, queries
+from timekeep.core.errors import IndexDamaged
+from timekeep.core.index import gone, live, queries
 from timekeep.core.index.schema import SCHEMA_VERSION, open_index, schema_version
 
 LIVE, DEAD = 20, 400
@@ -150,6 +153,32 @@ def test_the_flag_follows_names_that_come_back_thinning_and_a_rebuild(tmp_path: 
     with Timekeep.open(repo) as tk:
         assert listings(tk) == thinned
         assert first in {s.id for s in tk.snapshots()}
+        assert live.unheld_sets(tk._repo.db) == []  # every folder's live set followed, through all of it
+
+
+@pytest.mark.parametrize("name", ["keep005", "gone003"])
+def test_a_flag_flipped_either_way_is_caught_wherever_the_folder_is_read(tmp_path: Path, name: str) -> None:
+    """Hidden (a live name flagged dead) or shown (a dead one flagged live): the listing, the scan, the list of
+    gone names and `check` refuse the folder, naming it; a backup rebuilds the index and puts the flag right."""
+    repo, src, (_, second) = churned(tmp_path)
+    want = flags(repo)
+    many = os.fsencode(src / "many")
+    with index_db(repo) as conn:  # as damage would: neither the triggers nor the writer saw it
+        conn.execute("UPDATE file SET live = 1 - live WHERE path = ?", (os.fsencode(src / "many" / name),))
+    with Timekeep.open(repo) as tk:
+        db, folder = tk._repo.db, fid(tk, src / "many")
+        for read in (lambda: tk.list_dir(many, second), lambda: queries.latest_children(db, folder),
+                     lambda: gone.gone_children(db, folder)):
+            with pytest.raises(IndexDamaged, match=r"damaged at .*/many: "):
+                read()
+        assert len(tk.list_dir(os.fsencode(src / "few"), second)) == LIVE  # its neighbour is still read
+        problems = tk.check().problems
+    assert any(name in p and "whether it exists now" in p for p in problems), problems
+    assert any(p.startswith(f"the index is damaged at {src / 'many'}:") for p in problems), problems
+    backup(repo)  # the scan refuses the folder: the backup rebuilds the index from the drive, then runs
+    assert flags(repo) == want
+    with Timekeep.open(repo) as tk:
+        assert len(tk.list_dir(many, second)) == LIVE and tk.check().ok
 
 
 def fid_of(repo: Path, path: Path) -> int:
@@ -167,24 +196,20 @@ def test_check_finds_a_wrong_flag(tmp_path: Path) -> None:
     assert any("gone003" in p and "whether it exists now" in p for p in report.problems)
 
 
-def test_an_index_of_schema_5_gets_its_flags(tmp_path: Path) -> None:
+def test_an_index_of_schema_5_gets_its_flags_and_sets(tmp_path: Path) -> None:
     repo, _, _ = churned(tmp_path)
     want = flags(repo)
     assert sum(want.values()) == 2 * LIVE + 3  # the files alive, `src`, `many` and `few`
-    with index_db(repo) as conn:  # the index as the last release made it
-        for name in live.TRIGGERS:
-            conn.execute(f"DROP TRIGGER {name}")
-        conn.execute(f"DROP INDEX {live.INDEX}")
-        conn.execute(f"DROP INDEX {live.DEAD_INDEX}")
-        conn.execute("ALTER TABLE file DROP COLUMN live")
-        conn.execute("CREATE INDEX file_parent_id ON file (parent_id)")
-        conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    downgrade(repo / "index.db", 5)  # the index as the release before schema 6 made it
     db = open_index(repo / "index.db")
     try:
-        assert schema_version(db) == SCHEMA_VERSION >= 6
+        assert schema_version(db) == SCHEMA_VERSION >= 7
         names = {str(r[0]) for r in db.execute_sql(
             "SELECT name FROM sqlite_master WHERE tbl_name IN ('file', 'version')")}
+        kept = db.execute_sql("SELECT sum(n) FROM live_set").fetchone()[0]
+        assert live.unheld_sets(db) == []
     finally:
         db.close()
     assert flags(repo) == want and "file_parent_id" not in names and {live.INDEX, live.DEAD_INDEX} <= names
     assert set(live.TRIGGERS) <= names
+    assert kept == sum(want.values())

@@ -1,5 +1,5 @@
-"""The sealed rows' token (schema 7, core/index/generation.py): what moves it and what leaves it, so listings may
-keep what they checked exactly while no sealed row has changed; and the upgrade from schema 6 that brings it."""
+"""The sealed rows' token (schema 8, core/index/generation.py): what moves it and what leaves it, so listings may
+keep what they checked exactly while no sealed row has changed; and the upgrade from schema 7 that brings it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from tests.helpers import backup, make_tree, new_repo
+from tests.old_schema import downgrade
 from tests.treeops import index_db
 from timekeep.core.api import Timekeep
 from timekeep.core.index import generation
@@ -62,16 +63,12 @@ def test_thinning_moves_the_token(tmp_path: Path) -> None:
     assert token(repo) != before
 
 
-def test_an_index_of_schema_6_gets_its_token_and_triggers(tmp_path: Path) -> None:
+def test_an_index_of_schema_7_gets_its_token_and_triggers(tmp_path: Path) -> None:
     repo, _ = three_snapshots(tmp_path)
-    with index_db(repo) as conn:  # the index as the last release made it
-        for name in generation.TRIGGERS:
-            conn.execute(f"DROP TRIGGER {name}")
-        conn.execute(f"DELETE FROM meta WHERE key = '{generation.KEY}'")
-        conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    downgrade(repo / "index.db", 7)  # the index as the release before schema 8 made it
     db = open_index(repo / "index.db")
     try:
-        assert schema_version(db) == SCHEMA_VERSION >= 7
+        assert schema_version(db) == SCHEMA_VERSION >= 8
         names = {str(r[0]) for r in db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         (first,) = db.execute_sql(generation.READ).fetchone()
     finally:

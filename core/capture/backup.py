@@ -105,7 +105,8 @@ class Backup:
     def __init__(self, db: SqliteDatabase, layout: Layout, config: RepoConfig, folders: list[FolderSpec],
                  progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
                  workers: int | None = None, dirty: Mapping[bytes, Collection[bytes]] | None = None,
-                 taken: Collection[int] = (), reread: Collection[bytes] = (), exact: bool = False) -> None:
+                 taken: Collection[int] = (), reread: Collection[bytes] = (), exact: bool = False,
+                 clock: Callable[[], int] = time.time_ns) -> None:
         self.db, self.layout, self.config, self.folders = db, layout, config, folders
         self.taken = taken  # snapshot ids the drive's manifests hold, whatever the index says
         self.reread = frozenset(reread)  # files to read even if unchanged, so their lost pieces are stored again
@@ -117,7 +118,7 @@ class Backup:
         self.workers = workers or min(4, os.cpu_count() or 2)
         self.writer = SnapshotWriter(db, layout, {f.path: f.id for f in folders}, drafts=True)
         self.store = ChunkStore(db, PackWriter(layout), config.compression_level, self.workers)
-        self.ctx = ReadContext(db, config.chunker, self.store, self.cancel, time.time_ns())
+        self.ctx = ReadContext(db, config.chunker, self.store, self.cancel, time.time_ns(), clock=clock)
         self.arrivals = Arrivals(db)
         self.tally = Tally()
         self._ready: list[NewVersion] = []

@@ -11,6 +11,7 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import blake3
@@ -83,6 +84,7 @@ class ReadContext:
     cancel: threading.Event
     started_ns: int
     flow: Flow = field(default_factory=Flow)
+    clock: Callable[[], int] = time.time_ns  # when a read begins (racy or not): injected by tests
 
 
 @dataclass
@@ -124,7 +126,7 @@ def read_file(item: ScanItem, ctx: ReadContext) -> FileResult:
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):
             raise Changing
-        read_started_ns = time.time_ns()
+        read_started_ns = ctx.clock()
         chunks, depends, digest = _chunk_and_store(fd, ctx, item.path, before.st_size)
         xattrs = attrs.of_fd(fd)  # before the re-check: changing them changes the ctime
         if _fingerprint(os.fstat(fd)) != _fingerprint(before) or chunks_size(chunks) != before.st_size:

@@ -1,4 +1,4 @@
-"""Which state of the sealed version rows an index is in: `meta.sealed_rows` (schema 7), a random token drawn
+"""Which state of the sealed version rows an index is in: `meta.sealed_rows` (schema 8), a random token drawn
 again by triggers whenever a sealed value of a version row (or a file's path) is changed or a version removed.
 
 A listing remembers the entries of the rows it checked against their seals (core/index/listing.py). It may
@@ -32,7 +32,7 @@ READ = f"SELECT value FROM meta WHERE key = '{KEY}'"
 
 
 def create(db: SqliteDatabase) -> None:
-    """The token and its triggers (inside the caller's transaction): a new index, or the upgrade to schema 7."""
+    """The token and its triggers (inside the caller's transaction): a new index, or the upgrade to schema 8."""
     db.execute_sql(f"INSERT OR REPLACE INTO meta (key, value) VALUES ('{KEY}', lower(hex(randomblob(8))))")
     for name, body in TRIGGERS.items():
         db.execute_sql(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")

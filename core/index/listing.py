@@ -30,7 +30,7 @@ import blake3
 from peewee import SqliteDatabase
 
 from timekeep.core.errors import IndexDamaged
-from timekeep.core.index import generation
+from timekeep.core.index import generation, live
 from timekeep.core.index.seal import IMPOSSIBLE, NO_VALUE, SEAL_BYTES, VERSION_KEY, pack_ints, pack_len
 from timekeep.core.types import Entry
 
@@ -136,6 +136,11 @@ def _one_view(conn: Connection) -> Iterator[None]:
 
 def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged | None,
           known: dict[bytes, Entry | None] | None) -> list[Entry]:
+    folder = live.unheld(conn, parent_id)  # a flag flipped to hide a name, or show a dead one
+    if folder is not None:
+        if damaged is None:
+            raise damaged_at(folder)
+        damaged(folder)
     args = (snapshot_id, parent_id, snapshot_id, parent_id, snapshot_id)
     if not known:
         found: dict[bytes, Entry | None] = {}

@@ -19,7 +19,7 @@ from peewee import DatabaseError
 
 from timekeep.core.errors import DriveWentBack, IndexDamaged, IndexMissing, RepositoryLocked, StorageError
 from timekeep.core.index.catchup import foreign_running, went_back
-from timekeep.core.index.schema import open_index
+from timekeep.core.index.schema import OlderSchema, open_index
 from timekeep.core.index.survey import compare, survey
 from timekeep.core.storage.layout import Layout
 
@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 def stale(layout: Layout) -> str | None:
     """Why the local index cannot be read as it is, or None when it tells the drive's whole history."""
     try:
-        db = open_index(layout.index)
-    except (IndexMissing, IndexDamaged) as err:
+        db = open_index(layout.index, reader=True)
+    except (IndexMissing, IndexDamaged, OlderSchema) as err:
         return str(err)
     try:
         view = survey(layout)

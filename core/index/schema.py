@@ -16,13 +16,13 @@ from pathlib import Path
 from peewee import DatabaseError, SqliteDatabase
 from playhouse.migrate import SqliteMigrator, migrate
 
-from timekeep.core.errors import FormatTooNew, IndexDamaged, IndexMissing
+from timekeep.core.errors import FormatTooNew, IndexDamaged, IndexMissing, RepositoryError
 from timekeep.core.index import generation, live, names
 from timekeep.core.index.models import MODELS, Extent, File, Journal, Loss, Meta, Pack, Snapshot, Version
 from timekeep.core.storage.atomic import create_private
 from timekeep.core.storage.failures import drive_message
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 Migration = Callable[[SqliteDatabase, SqliteMigrator], None]
 
 
@@ -77,15 +77,25 @@ def _add_live(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     live.create(db)
 
 
+def _seal_live_sets(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
+    """6 -> 7: each folder's live children are sealed as a set (core/index/live.py), so a flipped `live` that
+    would hide a name, or show a dead one, is caught by whoever reads the folder; the triggers keep the sets."""
+    db.execute_sql(live.TABLE)
+    for name in live.TRIGGERS:
+        db.execute_sql(f"DROP TRIGGER IF EXISTS {name}")
+    live.create(db)
+    live.fill_sets(db)
+
+
 def _add_sealed_rows(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
-    """6 -> 7: a token of the sealed rows' state, drawn again whenever one changes (core/index/generation.py),
+    """7 -> 8: a token of the sealed rows' state, drawn again whenever one changes (core/index/generation.py),
     so a listing may keep what it checked across connections and openings."""
     generation.create(db)
 
 
 # MIGRATIONS[n] upgrades a schema at version n to n + 1.
 MIGRATIONS: dict[int, Migration] = {1: _add_journal, 2: _add_skip_and_origins, 3: _add_seals, 4: _add_names,
-                                    5: _add_live, 6: _add_sealed_rows}
+                                    5: _add_live, 6: _seal_live_sets, 7: _add_sealed_rows}
 
 PRAGMAS = {
     "journal_mode": "wal",
@@ -155,6 +165,11 @@ def schema_version(db: SqliteDatabase) -> int:
     return int(row[0]) if row else 0
 
 
+class OlderSchema(RepositoryError):
+    """A reader found an index of an older schema: it never migrates it (a reader writes nothing), so it reads
+    an upgraded copy instead (core/index/local_copy.py), and the next writer upgrades the index itself."""
+
+
 def upgrade(db: SqliteDatabase, migrations: dict[int, Migration] | None = None,
             target: int = SCHEMA_VERSION) -> int:
     """Run every migration from the stored version to `target`; refuse an index newer than we know."""
@@ -171,10 +186,10 @@ def upgrade(db: SqliteDatabase, migrations: dict[int, Migration] | None = None,
     return current
 
 
-def open_index(path: Path, create: bool = False) -> SqliteDatabase:
+def open_index(path: Path, create: bool = False, reader: bool = False) -> SqliteDatabase:
     """Open and upgrade the index at `path` (a new, private one only when `create`); closed again if that
     fails, so a failed open (a full drive) holds no file or lock of the index. IndexMissing when there is
-    none; IndexDamaged when SQLite cannot read it."""
+    none; IndexDamaged when SQLite cannot read it. A `reader` never upgrades: OlderSchema instead."""
     if not path.exists():
         if not create:
             raise IndexMissing(f"{path.parent} has no index (index.db)")
@@ -189,6 +204,8 @@ def open_index(path: Path, create: bool = False) -> SqliteDatabase:
             if not create:  # an empty or foreign file: never made into an index by whoever opens it
                 raise IndexDamaged(f"{path} holds no Timekeep index")
             create_schema(db)
+        elif reader:
+            _readable(db, path)
         else:
             upgrade(db)
     except (DatabaseError, sqlite3.DatabaseError) as err:
@@ -200,6 +217,15 @@ def open_index(path: Path, create: bool = False) -> SqliteDatabase:
         db.close()
         raise
     return db
+
+
+def _readable(db: SqliteDatabase, path: Path) -> None:
+    """An index a reader may read as it is: of this schema (FormatTooNew past it, OlderSchema before it)."""
+    current = schema_version(db)
+    if current > SCHEMA_VERSION:
+        upgrade(db)  # raises FormatTooNew, having written nothing
+    if current < SCHEMA_VERSION:
+        raise OlderSchema(f"{path} has schema {current}, older than this Timekeep's {SCHEMA_VERSION}")
 
 
 def check_integrity(db: SqliteDatabase) -> None:

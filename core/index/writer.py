@@ -106,7 +106,9 @@ class SnapshotWriter:
         `prev`: the snapshot of the version the file had before."""
         with self.db.atomic("IMMEDIATE"):  # as `begin`: it may read before it writes
             add_packs(self.db, packs)
-            prevs = [self._insert_version(version) for version in versions]
+            sets: dict[int, list[int]] = {}  # the live sets this commit changes: parent -> [n, total] to add
+            prevs = [self._insert_version(version, sets) for version in versions]
+            self.db.connection().executemany(live.ADD_TO_SET, [(p, n, t) for p, (n, t) in sets.items() if n or t])
             self.db.connection().executemany("UPDATE version SET racy = 0 WHERE id = ?", [(v,) for v in settled])
             self.db.cursor().executemany(
                 "INSERT INTO snapshot_error (snapshot_id, path, kind, message) VALUES (?, ?, ?, ?)",
@@ -129,15 +131,17 @@ class SnapshotWriter:
         self._draft.add(version_records(self.db, self.snapshot_id, self._drafted, seen))
         self._drafted = last[0]
 
-    def _insert_version(self, v: NewVersion) -> int:
-        """Insert the version, sealed, after the file's newest one; returns the `prev` it was given."""
+    def _insert_version(self, v: NewVersion, sets: dict[int, list[int]]) -> int:
+        """Insert the version, sealed, after the file's newest one; returns the `prev` it was given. A file that
+        comes to life or dies is counted in or out of its folder's live set in `sets` (core/index/live.py)."""
         conn = self.db.connection()
         fid = v.file_id if v.file_id is not None else self._file(v.path, remember=v.kind == "dir")
         origin = None
         if v.origin is not None:  # by path, so a rebuild from manifests finds the same File
             row = conn.execute("SELECT id FROM file WHERE path = ?", (v.origin,)).fetchone()
             origin = int(row[0]) if row and row[0] != fid else None
-        prev = int(conn.execute("SELECT head FROM file WHERE id = ?", (fid,)).fetchone()[0])
+        head, was_live, parent = conn.execute("SELECT head, live, parent_id FROM file WHERE id = ?", (fid,)).fetchone()
+        prev, alive = int(head), int(v.state != "deleted")
         keys = [(e[0], e[1], e[2], e[3] if len(e) > 3 else 0) for e in v.extents]
         xhash = seal.extents_hash(keys)
         sealed = seal.version_seal(v.path, self.snapshot_id, prev, v.state, v.kind, v.size, v.mode, v.mtime_ns,
@@ -147,8 +151,12 @@ class SnapshotWriter:
             int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target, int(v.racy), origin, v.digest, prev,
             v.uid, v.gid, v.xattrs, xhash, sealed))
         vid = cursor.lastrowid
-        conn.execute(live.SET_HEAD, (self.snapshot_id, seal.file_seal(v.path, self.snapshot_id),
-                                     int(v.state != "deleted"), fid))
+        conn.execute(live.SET_HEAD, (self.snapshot_id, seal.file_seal(v.path, self.snapshot_id), alive, fid))
+        if alive != was_live:
+            counted = sets.setdefault(parent or 0, [0, 0])
+            sign = 1 if alive else -1
+            counted[0] += sign
+            counted[1] += sign * live.term(fid)
         if keys:
             rows = [(vid, offset, length, skip, digest) for offset, length, digest, skip in keys]
             added = conn.executemany(EXTENT_INSERT, rows).rowcount
