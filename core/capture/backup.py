@@ -21,6 +21,7 @@ from peewee import SqliteDatabase
 from timekeep.core.capture import attrs
 from timekeep.core.capture.arrivals import Arrivals, moved_version, unread
 from timekeep.core.capture.excludes import Excludes
+from timekeep.core.capture.procs import ReadProcs
 from timekeep.core.capture.read import Changing, FileResult, ReadContext, read_file
 from timekeep.core.capture.scan import FolderScan, ScanItem
 from timekeep.core.capture.store import ChunkStore
@@ -105,7 +106,8 @@ class Backup:
     def __init__(self, db: SqliteDatabase, layout: Layout, config: RepoConfig, folders: list[FolderSpec],
                  progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
                  workers: int | None = None, dirty: Mapping[bytes, Collection[bytes]] | None = None,
-                 taken: Collection[int] = (), reread: Collection[bytes] = (), exact: bool = False) -> None:
+                 taken: Collection[int] = (), reread: Collection[bytes] = (), exact: bool = False,
+                 procs: int | None = None) -> None:
         self.db, self.layout, self.config, self.folders = db, layout, config, folders
         self.taken = taken  # snapshot ids the drive's manifests hold, whatever the index says
         self.reread = frozenset(reread)  # files to read even if unchanged, so their lost pieces are stored again
@@ -117,7 +119,10 @@ class Backup:
         self.workers = workers or min(4, os.cpu_count() or 2)
         self.writer = SnapshotWriter(db, layout, {f.path: f.id for f in folders}, drafts=True)
         self.store = ChunkStore(db, PackWriter(layout), config.compression_level, self.workers)
-        self.ctx = ReadContext(db, config.chunker, self.store, self.cancel, time.time_ns())
+        # big files are read in capture processes (one per reader thread; 0: every file in its thread)
+        self.procs = ReadProcs.make(config.chunker, self.store.ids, self.store.sealing, config.compression_level,
+                                    self.workers if procs is None else procs)
+        self.ctx = ReadContext(db, config.chunker, self.store, self.cancel, time.time_ns(), procs=self.procs)
         self.arrivals = Arrivals(db)
         self.tally = Tally()
         self._ready: list[NewVersion] = []
@@ -147,6 +152,9 @@ class Backup:
                 pool.shutdown(wait=True)
                 self._abandon()
                 raise
+            finally:
+                if self.procs is not None:
+                    self.procs.close()  # before the readers that forked them end, which would kill them
         try:
             self.store.close()
             self._commit(final=True)  # seals the last pack: on a full drive it is this write that fails
