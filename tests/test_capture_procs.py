@@ -115,7 +115,7 @@ def held(digests):  # a capture process asks which chunks to store: hold the bac
 with Timekeep.open(Path(sys.argv[1]), writer=True) as tk:
     inner = tk._repo
     specs = [FolderSpec(f.id, f.path, f.excludes) for f in folders(inner)]
-    job = Backup(inner.db, inner.layout, inner.config, specs)
+    job = Backup(inner.db, inner.layout, inner.config, specs, procs=2)
     job.store.claim = held
     job.run()
 """

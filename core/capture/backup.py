@@ -41,6 +41,7 @@ READ_ATTEMPTS = 3
 SMALL_BYTES = 64 * 1024  # files this small go to the readers in batches: one handoff per file costs more than it
 BATCH_FILES = 64
 BATCH_BYTES = 1 << 20
+CAPTURE_PROCS_VARIABLE = "TIMEKEEP_CAPTURE_PROCS"
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,12 @@ class Tally:
     to_read: int = 0
     reads_done: int = 0
     errors: list[FileError] = field(default_factory=list)
+
+
+def capture_procs() -> int:
+    """How many capture processes a backup may start: TIMEKEEP_CAPTURE_PROCS, an experiment's switch (0 unset)."""
+    value = os.environ.get(CAPTURE_PROCS_VARIABLE, "0")
+    return int(value) if value.isdigit() else 0
 
 
 def read_with_retry(item: ScanItem, ctx: ReadContext) -> FileResult | FileError:
@@ -119,9 +126,10 @@ class Backup:
         self.workers = workers or min(4, os.cpu_count() or 2)
         self.writer = SnapshotWriter(db, layout, {f.path: f.id for f in folders}, drafts=True)
         self.store = ChunkStore(db, PackWriter(layout), config.compression_level, self.workers)
-        # big files are read in capture processes (one per reader thread; 0: every file in its thread)
+        # big files read in capture processes: none unless asked for, since they cost more CPU and memory than
+        # they were shown to save (bench/README.md, "The first backup toward the machine's limits")
         self.procs = ReadProcs.make(config.chunker, self.store.ids, self.store.sealing, config.compression_level,
-                                    self.workers if procs is None else procs)
+                                    capture_procs() if procs is None else procs)
         self.ctx = ReadContext(db, config.chunker, self.store, self.cancel, time.time_ns(), procs=self.procs)
         self.arrivals = Arrivals(db)
         self.tally = Tally()

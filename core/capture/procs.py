@@ -12,6 +12,10 @@ ordering (data sealed before the index refers to it) is untouched.
 A process dies with the thread that forked it (PR_SET_PDEATHSIG, and end-of-file on its pipe), so a
 killed backup leaves none behind. A process that dies under the backup fails the backup: the chunks it
 was to store were claimed, and no other reader would store them.
+
+Off unless asked for (TIMEKEEP_CAPTURE_PROCS, core/capture/backup.py): on a saturated machine a process cost
+8-15% more CPU per byte than a thread and a third of the backup's memory again, and no wall time it saved could
+be told from the load's noise (bench/README.md, "The first backup toward the machine's limits").
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ import stat
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from multiprocessing.connection import Connection
 from typing import Any
 
 import blake3
 
 from timekeep.core.capture import attrs
+from timekeep.core.capture.channel import Channel
 from timekeep.core.capture.chunker import iter_chunks
 from timekeep.core.capture.delta import NewChunk
 from timekeep.core.capture.read import OWN_PACK_BYTES, Changing, Read, ReadContext, changed_since, open_file
@@ -40,6 +44,7 @@ from timekeep.core.capture.store import INLINE_BYTES, Member, blob, framed
 from timekeep.core.crypto.chunk_ids import ChunkIds
 from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.errors import BackupCancelled, StorageError
+from timekeep.core.heap import map_big_buffers
 from timekeep.core.storage.layout import ChunkerParams
 
 PR_SET_PDEATHSIG = 1
@@ -85,7 +90,7 @@ class ReadProcs:
             return [w.pid for w in self._all if w.alive]
 
     def read(self, path: bytes, ctx: ReadContext) -> Read | None:
-        """Read the file at `path` in a capture process; None when none can be had (read it in the thread)."""
+        """Read the file at `path` in a capture process; None when none is free (read it in the thread)."""
         worker = self._borrow()
         if worker is None:
             return None
@@ -116,11 +121,7 @@ class ReadProcs:
                     return None
                 self._all.append(worker)
                 return worker
-        while True:  # every process is busy: the first to be free, unless the backup is failing meanwhile
-            with contextlib.suppress(queue.Empty):
-                return self._idle.get(timeout=TICK_SECONDS)
-            if self._broken:
-                return None
+        return None  # every process is busy: this file is read in its thread meanwhile, rather than wait
 
     def _drop(self, worker: _Worker) -> None:
         worker.kill()
@@ -133,7 +134,7 @@ class ReadProcs:
 class _Worker:
     """The backup's end of one capture process."""
 
-    def __init__(self, pid: int, conn: Connection) -> None:
+    def __init__(self, pid: int, conn: Channel) -> None:
         self.pid, self.conn, self.alive = pid, conn, True
 
     @classmethod
@@ -150,12 +151,12 @@ class _Worker:
                 # must end with it), not its index, not its packs
                 os.closerange(3, keep)
                 os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
-                _serve(Connection(keep), recipe, parent)
+                _serve(Channel(socket.socket(fileno=keep)), recipe, parent)
                 code = 0
             finally:
                 os._exit(code)
         theirs.close()
-        return cls(pid, Connection(ours.detach()))
+        return cls(pid, Channel(ours))
 
     def read(self, path: bytes, ctx: ReadContext) -> Read:
         self._send(("read", path))
@@ -176,8 +177,8 @@ class _Worker:
                 for length, digest in cuts:
                     chunks.append((offset, length, digest))
                     offset += length
-            elif kind == "frame":
-                ctx.store.add_frame(message[1], message[2], lane)
+            elif kind == "frame":  # its bytes follow as they are, unpickled: one copy fewer each way
+                ctx.store.add_frame(self._receive_bytes(), message[1], lane)
             elif kind == "done":
                 _, digest, before, xattrs, started_ns = message
                 return Read(chunks, depends, digest, before, xattrs, started_ns)
@@ -198,6 +199,12 @@ class _Worker:
                 if ctx.cancel.is_set():
                     raise BackupCancelled("backup cancelled; nothing was lost")
             return self.conn.recv()
+        except (EOFError, OSError) as err:
+            raise self._died() from err
+
+    def _receive_bytes(self) -> bytearray:
+        try:
+            return self.conn.recv_bytes()
         except (EOFError, OSError) as err:
             raise self._died() from err
 
@@ -235,9 +242,12 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _serve(conn: Connection, recipe: _Recipe, parent: int) -> None:
+def _serve(conn: Channel, recipe: _Recipe, parent: int) -> None:
     """Read files as the backup asks until it says stop or goes away."""
     _die_with_parent(parent)
+    # frames and blocks are freed as fast as they come: none kept in arenas (12 MiB less at its peak, for about
+    # 0.2 CPU seconds more per 512 MiB read: bench/README.md)
+    map_big_buffers()
     gc.disable()  # a collection could close the backup's inherited index connection from here
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the backup's to handle; it stops us
     sender = _Sender(conn)
@@ -262,15 +272,20 @@ class _Sender:
     """Messages to the backup from the main thread and the compressing threads, one whole message at a time;
     at most a few frames in flight, so memory stays flat."""
 
-    def __init__(self, conn: Connection, frames: int = 4) -> None:
+    def __init__(self, conn: Channel, frames: int = 4) -> None:
         self.conn, self._lock, self.slots = conn, threading.Lock(), threading.BoundedSemaphore(frames)
 
     def send(self, message: Any) -> None:
         with self._lock:
             self.conn.send(message)
 
+    def send_frame(self, stored: bytes | bytearray, members: list[Member]) -> None:
+        with self._lock:
+            self.conn.send(("frame", members))
+            self.conn.send_bytes(stored)
 
-def _read(path: bytes, conn: Connection, sender: _Sender, pool: ThreadPoolExecutor, recipe: _Recipe) -> tuple[Any, ...]:
+
+def _read(path: bytes, conn: Channel, sender: _Sender, pool: ThreadPoolExecutor, recipe: _Recipe) -> tuple[Any, ...]:
     fd = open_file(path)
     pending: list[Future[None]] = []
     try:
@@ -303,7 +318,7 @@ def _frame(raw: bytes, members: list[Member], sender: _Sender, pool: ThreadPoolE
     """Make and send one frame: a small one here, a big one in a compressing thread while reading goes on."""
     def make() -> None:
         try:
-            sender.send(("frame", blob(recipe.sealing, raw, members, recipe.level), members))
+            sender.send_frame(blob(recipe.sealing, raw, members, recipe.level), members)
         finally:
             sender.slots.release()
 
