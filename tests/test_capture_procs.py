@@ -19,6 +19,7 @@ import pytest
 from tests.helpers import child_env, make_tree, new_repo, read_tree
 from timekeep.core.api import Timekeep
 from timekeep.core.capture.backup import Backup, FolderSpec
+from timekeep.core.capture.read import Changing
 from timekeep.core.folders import folders
 from timekeep.core.storage.manifest import current_manifest, read_manifest
 
@@ -106,6 +107,7 @@ import sys
 from pathlib import Path
 from timekeep.core.api import Timekeep
 from timekeep.core.capture.backup import Backup, FolderSpec
+from timekeep.core.capture.read import Changing
 from timekeep.core.folders import folders
 
 def held(digests):  # a capture process asks which chunks to store: hold the backup there, processes running
@@ -144,3 +146,31 @@ def test_a_killed_backup_leaves_no_capture_process(tmp_path: Path) -> None:
     finally:
         for fd in watches:
             os.close(fd)
+
+
+def test_a_file_that_fails_in_a_capture_process_fails_alone(tmp_path: Path) -> None:
+    """A file that is no regular file when opened, or is gone, is that file's error; the same process then
+    reads the next file."""
+    source = tmp_path / "source"
+    make_tree(source, {"big.bin": random.Random(5).randbytes(9 << 20)})
+    os.mkfifo(tmp_path / "fifo")
+    repo = new_repo(tmp_path, source)
+    with Timekeep.open(repo, writer=True) as tk:
+        inner = tk._repo
+        specs = [FolderSpec(f.id, f.path, f.excludes) for f in folders(inner)]
+        job = Backup(inner.db, inner.layout, inner.config, specs, procs=1)
+        assert job.procs is not None
+        try:
+            with pytest.raises(Changing):
+                job.procs.read(os.fsencode(tmp_path / "fifo"), job.ctx)
+            (pid,) = job.procs.pids()
+            with pytest.raises(FileNotFoundError):
+                job.procs.read(os.fsencode(tmp_path / "gone"), job.ctx)
+            got = job.procs.read(os.fsencode(source / "big.bin"), job.ctx)
+            assert got is not None and got.before.st_size == 9 << 20 and len(got.chunks) > 30
+            assert job.procs.pids() == [pid]
+        finally:
+            job.procs.close()
+            job.store.close()
+            job.store.writer.abort()
+            job.writer.close()

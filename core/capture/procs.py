@@ -55,6 +55,15 @@ class WorkerDied(StorageError):
     """A capture process ended in the middle of a file."""
 
 
+class _Answered(Exception):
+    """The process's answer for a file was an error of that file's own (it changed, it cannot be read): the
+    process is in step with the backup and serves the next file."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class _Recipe:
     """What a capture process needs to store chunks as the backup does."""
 
@@ -96,7 +105,10 @@ class ReadProcs:
             return None
         try:
             got = worker.read(path, ctx)
-        except BaseException:
+        except _Answered as answer:
+            self._idle.put(worker)
+            raise answer.error from None
+        except BaseException:  # cancelled, or the conversation broke off: the process may be mid-file
             self._drop(worker)
             raise
         self._idle.put(worker)
@@ -183,9 +195,9 @@ class _Worker:
                 _, digest, before, xattrs, started_ns = message
                 return Read(chunks, depends, digest, before, xattrs, started_ns)
             elif kind == "changing":
-                raise Changing
+                raise _Answered(Changing())
             else:
-                raise message[1]
+                raise _Answered(message[1])
 
     def _send(self, message: Any) -> None:
         try:
