@@ -14,8 +14,8 @@ killed backup leaves none behind. A process that dies under the backup fails the
 was to store were claimed, and no other reader would store them.
 
 Off unless asked for (TIMEKEEP_CAPTURE_PROCS, core/capture/backup.py): on a saturated machine a process cost
-8-15% more CPU per byte than a thread and a third of the backup's memory again, and no wall time it saved could
-be told from the load's noise (bench/README.md, "The first backup toward the machine's limits").
+8-20% more CPU for the big files than a thread and 26-45 MiB more memory over the process tree, and no wall time
+it saved could be told from the load's noise (bench/README.md, "The first backup toward the machine's limits").
 """
 
 from __future__ import annotations
