@@ -30,3 +30,19 @@ def release_free_memory() -> bool:
         return False
     trim(0)
     return True
+
+
+M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
+
+
+def map_big_buffers(threshold: int = 256 * 1024) -> bool:
+    """Serve every allocation of `threshold` bytes or more by its own mapping, returned to the system when freed.
+
+    glibc raises its threshold as big buffers are freed, so a process that frees megabyte frames on several
+    threads otherwise keeps them in its arenas; a process with no other use for the memory (a capture
+    process) gives it back at once instead. False where the C library cannot."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, threshold))

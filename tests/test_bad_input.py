@@ -96,7 +96,7 @@ def test_unreadable_file_is_recorded_and_its_stored_version_kept(src: Path, tmp_
     (src / "secret.txt").write_bytes(b"version two, longer")
     (src / "locked-new.txt").write_bytes(b"never readable")
     denied = {b(src / "secret.txt"), b(src / "locked-new.txt")}
-    monkeypatch.setattr(read_mod, "_open", fault_at_open(denied, deny))
+    monkeypatch.setattr(read_mod, "open_file", fault_at_open(denied, deny))
     second, errors = run_backup(repo)
     assert kinds_of(errors) == dict.fromkeys(denied, "unreadable") and second.errors == 2
     assert content_at(repo, src / "a.txt", second.id) == b"alpha, edited"
@@ -187,7 +187,7 @@ def test_file_that_vanishes_between_scan_and_read(src: Path, tmp_path: Path,
     first, _ = run_backup(repo)
     (src / "goes.txt").write_bytes(b"goes, v2")
     (src / "stays.txt").write_bytes(b"stays, v2")
-    monkeypatch.setattr(read_mod, "_open", fault_at_open({b(src / "goes.txt")}, os.unlink))
+    monkeypatch.setattr(read_mod, "open_file", fault_at_open({b(src / "goes.txt")}, os.unlink))
     second, errors = run_backup(repo)
     assert kinds_of(errors) == {b(src / "goes.txt"): "vanished"} and second.errors == 1
     assert content_at(repo, src / "stays.txt", second.id) == b"stays, v2"
@@ -208,7 +208,7 @@ def test_file_replaced_by_a_fifo_before_it_is_read_does_not_hang_the_backup(
             os.unlink(path)
             os.mkfifo(path)
 
-    monkeypatch.setattr(read_mod, "_open", fault_at_open({b(swap)}, to_fifo))
+    monkeypatch.setattr(read_mod, "open_file", fault_at_open({b(swap)}, to_fifo))
     with FifoUnblocker(swap) as unblocker:
         info, errors = run_backup(repo)
     assert unblocker.rescues == 0, "the backup blocked opening a FIFO for reading"

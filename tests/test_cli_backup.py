@@ -32,7 +32,7 @@ def _protect(cli: Cli, files: dict[str, bytes]) -> None:
 def test_a_backup_that_could_not_read_a_file_exits_3_and_names_it(cli: Cli, monkeypatch: pytest.MonkeyPatch
                                                                    ) -> None:
     _protect(cli, {"open.txt": b"anyone", "secret.txt": b"locked"})
-    monkeypatch.setattr(read_mod, "_open", fault_at_open({os.fsencode(cli.docs / "secret.txt")}, deny))
+    monkeypatch.setattr(read_mod, "open_file", fault_at_open({os.fsencode(cli.docs / "secret.txt")}, deny))
     run = cli("backup")
     assert run.code == exits.INCOMPLETE == 3, run.err
     assert "1 file could not be backed up:" in run.out

@@ -177,8 +177,8 @@ def reseal(repo: Path, path: bytes) -> None:
 
 
 def fault_at_open(paths: set[bytes], fault: Callable[[bytes], None]) -> Callable[[bytes], int]:
-    """A stand-in for timekeep.core.capture.read._open that calls `fault` first for the given paths."""
-    real_open = read_mod._open
+    """A stand-in for timekeep.core.capture.read.open_file that calls `fault` first for the given paths."""
+    real_open = read_mod.open_file
 
     def patched(path: bytes) -> int:
         if path in paths:

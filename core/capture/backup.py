@@ -21,6 +21,7 @@ from peewee import SqliteDatabase
 from timekeep.core.capture import attrs
 from timekeep.core.capture.arrivals import Arrivals, moved_version, unread
 from timekeep.core.capture.excludes import Excludes
+from timekeep.core.capture.procs import ReadProcs
 from timekeep.core.capture.read import Changing, FileResult, ReadContext, read_file
 from timekeep.core.capture.scan import FolderScan, ScanItem
 from timekeep.core.capture.store import ChunkStore
@@ -40,6 +41,7 @@ READ_ATTEMPTS = 3
 SMALL_BYTES = 64 * 1024  # files this small go to the readers in batches: one handoff per file costs more than it
 BATCH_FILES = 64
 BATCH_BYTES = 1 << 20
+CAPTURE_PROCS_VARIABLE = "TIMEKEEP_CAPTURE_PROCS"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,12 @@ class Tally:
     to_read: int = 0
     reads_done: int = 0
     errors: list[FileError] = field(default_factory=list)
+
+
+def capture_procs() -> int:
+    """How many capture processes a backup may start: TIMEKEEP_CAPTURE_PROCS, an experiment's switch (0 unset)."""
+    value = os.environ.get(CAPTURE_PROCS_VARIABLE, "0")
+    return int(value) if value.isdigit() else 0
 
 
 def read_with_retry(item: ScanItem, ctx: ReadContext) -> FileResult | FileError:
@@ -106,7 +114,7 @@ class Backup:
                  progress: Callable[[Progress], None] | None = None, cancel: threading.Event | None = None,
                  workers: int | None = None, dirty: Mapping[bytes, Collection[bytes]] | None = None,
                  taken: Collection[int] = (), reread: Collection[bytes] = (), exact: bool = False,
-                 clock: Callable[[], int] = time.time_ns) -> None:
+                 procs: int | None = None, clock: Callable[[], int] = time.time_ns) -> None:
         self.db, self.layout, self.config, self.folders = db, layout, config, folders
         self.taken = taken  # snapshot ids the drive's manifests hold, whatever the index says
         self.reread = frozenset(reread)  # files to read even if unchanged, so their lost pieces are stored again
@@ -118,7 +126,12 @@ class Backup:
         self.workers = workers or min(4, os.cpu_count() or 2)
         self.writer = SnapshotWriter(db, layout, {f.path: f.id for f in folders}, drafts=True)
         self.store = ChunkStore(db, PackWriter(layout), config.compression_level, self.workers)
-        self.ctx = ReadContext(db, config.chunker, self.store, self.cancel, time.time_ns(), clock=clock)
+        # big files read in capture processes: none unless asked for, since they cost more CPU and memory than
+        # they were shown to save (bench/README.md, "The first backup toward the machine's limits")
+        self.procs = ReadProcs.make(config.chunker, self.store.ids, self.store.sealing, config.compression_level,
+                                    capture_procs() if procs is None else procs)
+        self.ctx = ReadContext(db, config.chunker, self.store, self.cancel, time.time_ns(), procs=self.procs,
+                               clock=clock)
         self.arrivals = Arrivals(db)
         self.tally = Tally()
         self._ready: list[NewVersion] = []
@@ -148,6 +161,9 @@ class Backup:
                 pool.shutdown(wait=True)
                 self._abandon()
                 raise
+            finally:
+                if self.procs is not None:
+                    self.procs.close()  # before the readers that forked them end, which would kill them
         try:
             self.store.close()
             self._commit(final=True)  # seals the last pack: on a full drive it is this write that fails

@@ -19,7 +19,8 @@ BLOCK_SIZE = 4 * 1024 * 1024  # per reader thread; measured against 2 and 8 MiB 
 
 @functools.cache
 def _fastcdc() -> Callable[..., Iterator[Any]]:
-    """The compiled chunker, never the pure-Python fallback, which is a hundred times slower."""
+    """The compiled chunker, never the pure-Python fallback, which is a hundred times slower. Imported when
+    first needed: the package's `__init__` imports click, which a backup of small files never pays for."""
     from fastcdc.fastcdc_cy import fastcdc_cy
 
     return fastcdc_cy  # type: ignore[no-any-return]
@@ -59,13 +60,12 @@ class Block(list[memoryview]):
         self.span = span
 
 
-def iter_chunks(fd: int, params: ChunkerParams, block_size: int = BLOCK_SIZE) -> Iterator[list[memoryview]]:
+def iter_chunks(fd: int, params: ChunkerParams, block_size: int = BLOCK_SIZE) -> Iterator[Block]:
     """Yield the chunks of the open file a block at a time, as views valid until the next block is asked for
     (each a `Block`, whose `span` is all of them at once).
 
     The views share one reusable buffer: a caller that keeps chunk data past the next block must copy it.
     """
-    cdc = _fastcdc()
     buf = _buffer(block_size + params.max_size)
     view = memoryview(buf)
     carry = 0
@@ -78,7 +78,7 @@ def iter_chunks(fd: int, params: ChunkerParams, block_size: int = BLOCK_SIZE) ->
         if eof and filled <= params.min_size:  # FastCDC never cuts before min_size: one chunk, and no call
             end, chunks = filled, [view[:filled]]
         else:
-            end, chunks = _cut(cdc, view[:filled], params, eof)
+            end, chunks = _cut(_fastcdc(), view[:filled], params, eof)
         yield Block(chunks, view[:end])
         if eof:
             return

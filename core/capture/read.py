@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
 
 import blake3
 from peewee import SqliteDatabase
@@ -27,6 +28,9 @@ from timekeep.core.errors import BackupCancelled
 from timekeep.core.index import queries
 from timekeep.core.restore.plan import paint
 from timekeep.core.storage.layout import ChunkerParams
+
+if TYPE_CHECKING:
+    from timekeep.core.capture.procs import ReadProcs
 
 MAX_CHAIN_DEPTH = 32
 # a file this big stores its new chunks in packs of its own, in its order, not between other files' frames:
@@ -85,6 +89,7 @@ class ReadContext:
     started_ns: int
     flow: Flow = field(default_factory=Flow)
     clock: Callable[[], int] = time.time_ns  # when a read begins (racy or not): injected by tests
+    procs: ReadProcs | None = None  # capture processes for big files; None reads every file in its thread
 
 
 @dataclass
@@ -106,7 +111,8 @@ class FileResult:
     xattrs: bytes | None = None  # extended attributes, encoded (core/capture/attrs.py)
 
 
-def _open(path: bytes) -> int:
+def open_file(path: bytes) -> int:
+    """The file at `path` opened to read, never through a link, never blocking on a FIFO swapped in."""
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO swapped in must not block
     try:
         return os.open(path, flags | O_NOATIME)
@@ -120,24 +126,51 @@ def _fingerprint(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
+class Read(NamedTuple):
+    """What reading one file gave, wherever it was read: its chunks, the new digests it depends on, the digest
+    of its whole content, its stat before reading, its extended attributes, and when its reading began."""
+
+    chunks: list[NewChunk]
+    depends: set[bytes]
+    digest: bytes
+    before: os.stat_result
+    xattrs: bytes | None
+    started_ns: int
+
+
 def read_file(item: ScanItem, ctx: ReadContext) -> FileResult:
-    fd = _open(item.path)
+    got = None
+    if ctx.procs is not None and item.observed is not None and ctx.procs.takes(item.observed.size):
+        got = ctx.procs.read(item.path, ctx)  # None when no capture process can take it
+    if got is None:
+        got = read_here(item.path, ctx)
+    observed = observe(item.path, got.before, "file")
+    result = _result(item, observed, got.chunks, got.depends, ctx.db)
+    result.racy = is_racy(observed, got.started_ns)
+    result.digest, result.xattrs = got.digest, got.xattrs
+    return result
+
+
+def read_here(path: bytes, ctx: ReadContext) -> Read:
+    """Read, chunk, hash and store the file in this thread."""
+    fd = open_file(path)
     try:
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):
             raise Changing
         read_started_ns = ctx.clock()
-        chunks, depends, digest = _chunk_and_store(fd, ctx, item.path, before.st_size)
+        chunks, depends, digest = _chunk_and_store(fd, ctx, path, before.st_size)
         xattrs = attrs.of_fd(fd)  # before the re-check: changing them changes the ctime
-        if _fingerprint(os.fstat(fd)) != _fingerprint(before) or chunks_size(chunks) != before.st_size:
+        if changed_since(fd, before, chunks_size(chunks)):
             raise Changing
     finally:
         os.close(fd)
-    observed = observe(item.path, before, "file")
-    result = _result(item, observed, chunks, depends, ctx.db)
-    result.racy = is_racy(observed, read_started_ns)
-    result.digest, result.xattrs = digest, xattrs
-    return result
+    return Read(chunks, depends, digest, before, xattrs, read_started_ns)
+
+
+def changed_since(fd: int, before: os.stat_result, size_read: int) -> bool:
+    """Whether the open file changed while it was read (its stat moved, or it did not end where it did)."""
+    return _fingerprint(os.fstat(fd)) != _fingerprint(before) or size_read != before.st_size
 
 
 def chunks_size(chunks: list[NewChunk]) -> int:

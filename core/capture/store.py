@@ -12,11 +12,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from peewee import SqliteDatabase
 
 from timekeep.core.capture.handed import HandedDigests
 from timekeep.core.crypto.chunk_ids import ChunkIds
+from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.index import queries
 from timekeep.core.storage import frame
 from timekeep.core.storage.pack import PackWriter, SealedPack
@@ -25,6 +27,8 @@ GROUP_BYTES = 1 << 20
 INLINE_BYTES = 128 * 1024  # smaller frames are compressed by the caller: a thread handoff costs more
 
 Chunk = tuple[bytes, memoryview]
+Member = tuple[bytes, int, int]  # a chunk in a frame: digest, offset inside the frame, raw length
+_Claimable = TypeVar("_Claimable", bound=tuple[bytes, object])
 
 
 def groups(chunks: Sequence[Chunk], limit: int = GROUP_BYTES) -> Iterator[list[Chunk]]:
@@ -39,6 +43,26 @@ def groups(chunks: Sequence[Chunk], limit: int = GROUP_BYTES) -> Iterator[list[C
         size += len(chunk[1])
     if group:
         yield group
+
+
+def framed(chunks: Sequence[Chunk]) -> Iterator[tuple[bytes, list[Member]]]:
+    """The frames chunks to store are packed in: each run of `groups` as its raw bytes (a copy: the views'
+    buffer moves on) and its members. The one grouping for every path that stores chunks, so where a file
+    is read (a thread or a capture process) changes nothing stored."""
+    for group in groups(chunks):
+        members, inner = [], 0
+        for digest, data in group:
+            members.append((digest, inner, len(data)))
+            inner += len(data)
+        yield b"".join(data for _, data in group), members
+
+
+def blob(sealing: Sealing | None, raw: bytes, members: list[Member], level: int) -> bytes | bytearray:
+    """A frame as stored: compressed (or raw), and sealed in an encrypted repository, named by its first chunk,
+    whose id binds it."""
+    if sealing is None:
+        return frame.encode(raw, level)
+    return sealing.seal_frame(members[0][0], raw, level)
 
 
 class ChunkStore:
@@ -74,12 +98,7 @@ class ChunkStore:
         """
         self._raise_failure()
         mine, in_index = self._claim(chunks)
-        for group in groups(mine):
-            members, inner = [], 0
-            for digest, data in group:
-                members.append((digest, inner, len(data)))
-                inner += len(data)
-            raw = b"".join(data for _, data in group)  # a copy: the views' buffer moves on
+        for raw, members in framed(mine):
             if len(raw) < INLINE_BYTES:
                 self._write(raw, members, lane)
                 continue
@@ -87,7 +106,21 @@ class ChunkStore:
             self._pool.submit(self._write_in_pool, raw, members, lane)
         return {d for d, _ in chunks if d not in in_index}
 
-    def _claim(self, chunks: Sequence[Chunk]) -> tuple[list[Chunk], set[bytes]]:
+    def claim(self, digests: Sequence[bytes]) -> tuple[list[int], set[bytes]]:
+        """`put` for a caller that packs frames elsewhere (a capture process): which of these chunks it is to
+        store (their places in `digests`, claimed now), and the digests it depends on. Every chunk claimed
+        must then be handed to `add_frame`, or the backup cannot end."""
+        self._raise_failure()
+        mine, in_index = self._claim([(d, at) for at, d in enumerate(digests)])
+        return [at for _, at in mine], {d for d in digests if d not in in_index}
+
+    def add_frame(self, stored: bytes | bytearray, members: list[Member], lane: Hashable = None) -> None:
+        """Append a frame made by `blob` from chunks this store's `claim` handed out."""
+        self.writer.add(stored, members, lane)
+        with self._lock:
+            self.bytes_new += len(stored)
+
+    def _claim(self, chunks: Sequence[_Claimable]) -> tuple[list[_Claimable], set[bytes]]:
         """The chunks the caller is to store (claimed now), and the digests the index holds. A digest is
         claimed under the lock only once the index was asked about it, or when it cannot be there; one
         forgotten between the asking and the claiming is asked about again, so nothing is stored twice."""
@@ -98,16 +131,17 @@ class ChunkStore:
                 ask = {d for d, _ in chunks if d not in self._claimed and d not in asked
                        and (self._lookup or d in self._handed)}
                 if not ask:
-                    mine: list[Chunk] = []
-                    for digest, data in chunks:
+                    mine: list[_Claimable] = []
+                    for chunk in chunks:
+                        digest = chunk[0]
                         if digest not in in_index and digest not in self._claimed:
                             self._claimed.add(digest)
-                            mine.append((digest, data))
+                            mine.append(chunk)
                     return mine, in_index
             in_index |= queries.known_digests(self.db, ask)
             asked |= ask
 
-    def _write_in_pool(self, raw: bytes, members: list[tuple[bytes, int, int]], lane: Hashable) -> None:
+    def _write_in_pool(self, raw: bytes, members: list[Member], lane: Hashable) -> None:
         try:
             self._write(raw, members, lane)
         except BaseException as err:  # handed to the backup's thread by the next put or seal
@@ -125,14 +159,8 @@ class ChunkStore:
         self._pool.shutdown(wait=True)
         self._raise_failure()
 
-    def _write(self, raw: bytes, members: list[tuple[bytes, int, int]], lane: Hashable) -> None:
-        if self.sealing is None:
-            blob: bytes | bytearray = frame.encode(raw, self.level)
-        else:  # named by its first chunk, whose id binds it
-            blob = self.sealing.seal_frame(members[0][0], raw, self.level)
-        self.writer.add(blob, members, lane)
-        with self._lock:
-            self.bytes_new += len(blob)
+    def _write(self, raw: bytes, members: list[Member], lane: Hashable) -> None:
+        self.add_frame(blob(self.sealing, raw, members, self.level), members, lane)
 
     def seal(self) -> list[SealedPack]:
         """Seal the open pack; afterwards every chunk appended so far is durable."""
