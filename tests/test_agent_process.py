@@ -19,10 +19,10 @@ import pytest
 
 from tests.agent_support import agent_env, agent_process, cli, journaled, short_runtime_dir, wait_for
 from tests.helpers import backup, make_tree, new_repo
-from tests.treeops import small_tmpfs
+from tests.treeops import film_on_a_small_drive
 from timekeep.core.agent.client import AgentClient, AgentError
 from timekeep.core.agent.messages import DestinationChanged, Event, FolderStatus, JobFinished, JobProgress, JobStarted
-from timekeep.core.api import Timekeep, init_repository
+from timekeep.core.api import Timekeep
 from timekeep.core.types import Plan
 
 BIG = os.urandom(900_000)
@@ -197,13 +197,7 @@ def test_status_and_backup_without_an_agent(tmp_path: Path, env: dict[str, str],
 
 
 def test_a_full_drive_through_the_agent_exits_4_as_without_it(tmp_path: Path, env: dict[str, str]) -> None:
-    src = tmp_path / "films"
-    make_tree(src, {"film.bin": os.urandom(7_000_000)})
-    with small_tmpfs(tmp_path / "drive", "6m") as drive:
-        repo = drive / "Timekeep" / "laptop"
-        init_repository(repo)
-        with Timekeep.open(repo, writer=True) as tk:
-            tk.add_folder(os.fsencode(src))
+    with film_on_a_small_drive(tmp_path) as repo:
         write_settings(env)
         with agent_process(env, repo) as (_proc, paths):
             done = cli(env, "backup", "--repo", str(repo))

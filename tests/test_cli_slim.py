@@ -18,10 +18,10 @@ import pytest
 
 from tests.agent_support import ROOT, agent_env, agent_process, cli, journaled, short_runtime_dir, wait_for
 from tests.helpers import backup, make_tree, new_repo
-from tests.treeops import small_tmpfs
+from tests.treeops import film_on_a_small_drive
 from timekeep.core.agent.client import AgentClient
 from timekeep.core.agent.paths import AgentPaths
-from timekeep.core.api import Timekeep, init_repository, repository_id
+from timekeep.core.api import Timekeep, repository_id
 from timekeep.core.away import store
 from timekeep.core.cli.slim import Asked, agent_socket, backup_asked, backup_through_agent
 from timekeep.core.errors import RepositoryError
@@ -186,15 +186,8 @@ def test_the_slim_path_loads_neither_the_engine_nor_the_parser(tmp_path: Path, e
 
 
 def test_a_failing_backup_says_the_same_line_and_exit_code(tmp_path: Path, env: dict[str, str]) -> None:
-    src = tmp_path / "films"
-    make_tree(src, {"film.bin": os.urandom(7_000_000)})
-    with small_tmpfs(tmp_path / "drive", "6m") as drive:
-        repo = drive / "Timekeep" / "laptop"
-        init_repository(repo)
-        with Timekeep.open(repo, writer=True) as tk:
-            tk.add_folder(os.fsencode(src))
-        with agent_process(env, repo) as _:
-            slim, whole = cli(env, "backup", "--repo", str(repo)), full(env, "backup", "--repo", str(repo))
+    with film_on_a_small_drive(tmp_path) as repo, agent_process(env, repo) as _:
+        slim, whole = cli(env, "backup", "--repo", str(repo)), full(env, "backup", "--repo", str(repo))
     assert said(slim) == said(whole)
     assert slim.returncode == 4 and slim.stderr.startswith("timekeep: the backup drive is full"), slim
 

@@ -24,8 +24,8 @@ import pytest
 import zstandard
 
 import timekeep.core.capture.read as read_mod
-from tests.helpers import Tree, index_file, read_tree
-from timekeep.core.api import Timekeep
+from tests.helpers import Tree, index_file, make_tree, read_tree
+from timekeep.core.api import Timekeep, init_repository
 from timekeep.core.capture.chunker import iter_chunks
 from timekeep.core.index import seal
 from timekeep.core.storage.layout import ChunkerParams
@@ -325,6 +325,19 @@ def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@contextlib.contextmanager
+def film_on_a_small_drive(tmp_path: Path) -> Iterator[Path]:
+    """A repository on a 6 MiB drive protecting a folder with a 7 MB film in it: a backup of it fills the drive."""
+    src = tmp_path / "films"
+    make_tree(src, {"film.bin": os.urandom(7_000_000)})
+    with small_tmpfs(tmp_path / "drive", "6m") as drive:
+        repo = drive / "Timekeep" / "laptop"
+        init_repository(repo)
+        with Timekeep.open(repo, writer=True) as tk:
+            tk.add_folder(os.fsencode(src))
+        yield repo
 
 
 def fill_leaving(drive: Path, free: int) -> Path:
