@@ -12,10 +12,10 @@ import contextlib
 import os
 import stat
 from collections.abc import Callable
-from typing import BinaryIO, TypeVar, cast
+from typing import BinaryIO, Literal, TypeVar, cast
 
 from timekeep.core.errors import TimekeepError
-from timekeep.core.restore import names
+from timekeep.core.restore import metadata, names
 from timekeep.core.restore import safe_write as sw
 from timekeep.core.restore.combine import ChunkSource, write_version
 from timekeep.core.types import Plan
@@ -90,6 +90,31 @@ def open_if_same(source: ChunkSource, dir_fd: int, name: bytes, plan: Plan, st: 
         raise
     os.close(fd)
     return None
+
+
+def already_there(source: ChunkSource, dir_fd: int, name: bytes, plan: Plan, st: os.stat_result, overwrite: bool,
+                  as_root: bool, on_bytes: Callable[[int], None] | None) -> Literal["same", "metadata kept"] | None:
+    """Whether `name` already holds the stored content (None when it does not). It is then left in place: its
+    metadata set back only with `overwrite`, and otherwise said to be kept when it differs."""
+    if plan.kind == "symlink":
+        if not same_link(dir_fd, name, plan, st):
+            return None
+        if overwrite:
+            metadata.apply_link(dir_fd, name, plan, as_root)
+        elif metadata.link_differs(dir_fd, name, plan, as_root):
+            return "metadata kept"
+        return "same"
+    fd = open_if_same(source, dir_fd, name, plan, st, on_bytes)
+    if fd is None:
+        return None
+    try:
+        if overwrite:
+            metadata.apply(fd, plan, as_root)
+        elif metadata.differs(fd, plan, as_root):
+            return "metadata kept"
+    finally:
+        os.close(fd)
+    return "same"
 
 
 def move_beside(dir_fd: int, tmp: bytes, name: bytes, time_ns: int) -> bytes:

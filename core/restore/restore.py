@@ -283,8 +283,11 @@ class Restorer:
     def _leaf(self, dir_fd: int, ahead: Ahead, parts: tuple[bytes, ...], fresh: bool = False) -> None:
         name, plan = parts[-1], ahead.plan
         there = None if fresh else sw.lstat_at(dir_fd, name)
-        if there is not None and self._already_there(dir_fd, name, plan, there):
+        found = None if there is None else existing.already_there(
+            self.source, dir_fd, name, plan, there, self.overwrite, self.as_root, self.on_bytes)
+        if found is not None:
             self.unchanged += 1
+            self.metadata_kept += found == "metadata kept"
             return
         if there is not None and not self.overwrite:
             earlier = existing.restored_beside(self.source, dir_fd, name, plan, self.snapshot.time_ns,
@@ -306,29 +309,6 @@ class Restorer:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=dir_fd)
             raise
-
-    def _already_there(self, dir_fd: int, name: bytes, plan: Plan, st: os.stat_result) -> bool:
-        """True when `name` already holds the stored content. It is then left in place: its metadata is
-        set back only with `overwrite`, and otherwise counted if it differs."""
-        if plan.kind == "symlink":
-            if not existing.same_link(dir_fd, name, plan, st):
-                return False
-            if self.overwrite:
-                metadata.apply_link(dir_fd, name, plan, self.as_root)
-            elif metadata.link_differs(dir_fd, name, plan, self.as_root):
-                self.metadata_kept += 1
-            return True
-        fd = existing.open_if_same(self.source, dir_fd, name, plan, st, self.on_bytes)
-        if fd is None:
-            return False
-        try:
-            if self.overwrite:
-                metadata.apply(fd, plan, self.as_root)
-            elif metadata.differs(fd, plan, self.as_root):
-                self.metadata_kept += 1
-        finally:
-            os.close(fd)
-        return True
 
     def _write_temp(self, dir_fd: int, tmp: bytes, ahead: Ahead) -> None:
         """The stored version, whole and with its metadata, under the temporary name `tmp`."""
