@@ -23,6 +23,8 @@ from timekeep.core.agent.config import AgentConfig
 from timekeep.core.agent.messages import JobResult
 from timekeep.core.agent.paths import AgentPaths
 from timekeep.core.api import Timekeep
+from timekeep.core.away import store
+from timekeep.core.errors import RepositoryError
 from timekeep.core.index import journal
 from timekeep.core.index.schema import open_index
 from timekeep.core.schedule.policy import Policy
@@ -87,6 +89,14 @@ def journaled(repo: Path) -> set[bytes]:
         return {p for paths in journal.pending(db).values() for p in paths}
     finally:
         db.close()
+
+
+def kept(away: Path) -> set[bytes]:
+    """What the agent journaled in an away store (nothing while the store is still being made)."""
+    try:
+        return journaled(away) if store.exists(away) else set()
+    except RepositoryError:  # its index made a moment ago, not yet written
+        return set()
 
 
 class InProcess:

@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_support import InProcess, agent_config, agent_env, agent_process, cli, short_runtime_dir, wait_for
+from tests.agent_support import (
+    InProcess,
+    agent_config,
+    agent_env,
+    agent_process,
+    cli,
+    kept,
+    short_runtime_dir,
+    wait_for,
+)
 from tests.helpers import backup, child_env, make_tree, new_repo, read_tree
 from tests.treeops import fill_leaving, restore_into, small_tmpfs
 from timekeep.core.agent.client import AgentClient
@@ -225,6 +234,7 @@ def test_timekeep_backup_while_away_says_the_snapshot_is_kept_on_this_computer(t
     settings.parent.mkdir(parents=True)
     settings.write_text(json.dumps({"interval_minutes": 24 * 60, "at_shutdown": False, "quiet_seconds": 0,
                                     "tick_seconds": 0.05}))
+    away = Path(env["XDG_DATA_HOME"]) / "timekeep" / store.home().name / repository_id(repo)  # its away store
     try:
         with agent_process(env, repo) as (_proc, paths):
             client = AgentClient.connect(paths.socket, timeout=30)
@@ -234,9 +244,11 @@ def test_timekeep_backup_while_away_says_the_snapshot_is_kept_on_this_computer(t
                 os.rename(repo, repo.with_name("unplugged"))
                 wait_for(lambda: not client.status().destinations[0].present, 60, what="the drive to be gone")
             (src / "notes.txt").write_bytes(b"asked for from the command line while away")
+            # (an away storage time stores what the watcher journaled: asked for sooner, it finds nothing)
+            wait_for(lambda: os.fsencode(src / "notes.txt") in kept(away), what="the change journaled here")
             done = cli(env, "backup", "--json")
             assert done.returncode == 0, done.stderr
-            assert "kept on this computer" in done.stderr and "Traceback" not in done.stderr
+            assert "kept on this computer" in done.stderr and "Traceback" not in done.stderr, done.stdout
             said = json.loads(done.stdout)
             assert said["kept_on_this_computer"] is True and said["trigger"] == "away"
     finally:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_support import ROOT, agent_env, agent_process, cli, journaled, short_runtime_dir, wait_for
+from tests.agent_support import ROOT, agent_env, agent_process, cli, kept, short_runtime_dir, wait_for
 from tests.helpers import backup, make_tree, new_repo
 from tests.treeops import film_on_a_small_drive
 from timekeep.core.agent.client import AgentClient
@@ -24,7 +24,6 @@ from timekeep.core.agent.paths import AgentPaths
 from timekeep.core.api import Timekeep, repository_id
 from timekeep.core.away import store
 from timekeep.core.cli.slim import Asked, agent_socket, backup_asked, backup_through_agent
-from timekeep.core.errors import RepositoryError
 
 # the full command line, as it ran before the slim path existed: the parser and the commands
 FULL = "import sys; from timekeep.core.cli.parser import parse_and_run; sys.exit(parse_and_run(sys.argv[1:]))"
@@ -73,14 +72,6 @@ def progress_kept(stderr: str) -> tuple[set[tuple[str, ...]], str | None]:
     depend on timing."""
     lines = [json.loads(line) for line in stderr.splitlines()]
     return {tuple(sorted(line)) for line in lines}, lines[-1]["phase"] if lines else None
-
-
-def kept(away: Path) -> set[bytes]:
-    """What the agent journaled in an away store (nothing while the store is still being made)."""
-    try:
-        return journaled(away) if store.exists(away) else set()
-    except RepositoryError:  # its index made a moment ago, not yet written
-        return set()
 
 
 def without_moment(text: str) -> str:

@@ -192,10 +192,10 @@ class AwayStores:
 
     # the jobs
     def _store(self, dest: Destination, job: Job) -> JobResult:
+        self.agent.flush()  # first: what the watcher holds may be what makes the store
         path = self.path_of(dest)
         if dest.present or path is None or not store.exists(path):
             return JobResult(destination=dest.key, skipped="the drive is connected, or nothing waits here")
-        self.agent.flush()
         try:
             with Timekeep.open(path, writer=True) as tk:
                 keeping.sync_folders(tk, self._folders(dest, path))
