@@ -13,8 +13,7 @@ from typing import Any
 
 from peewee import SqliteDatabase
 
-from timekeep.core.index import live
-from timekeep.core.index.listing import damaged_at
+from timekeep.core.index.listing import live_held
 from timekeep.core.index.summary import BEFORE
 from timekeep.core.types import Entry, Gone
 
@@ -34,9 +33,7 @@ BENEATH = SELECT + "WHERE f.path > ? AND f.path < ?" + ORDER  # '0' follows '/':
 def gone_children(db: SqliteDatabase, parent_id: int) -> list[Gone]:
     """The folder's dead names; IndexDamaged when its live set does not hold (a dead name flagged live would be
     left out)."""
-    folder = live.unheld(db.connection(), parent_id)
-    if folder is not None:
-        raise damaged_at(folder)
+    live_held(db.connection(), parent_id)
     return _gone(db.execute_sql(GONE, (parent_id,)))
 
 

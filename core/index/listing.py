@@ -134,13 +134,19 @@ def _one_view(conn: Connection) -> Iterator[None]:
         conn.execute("COMMIT")
 
 
-def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged | None,
-          known: dict[bytes, Entry | None] | None) -> list[Entry]:
-    folder = live.unheld(conn, parent_id)  # a flag flipped to hide a name, or show a dead one
+def live_held(conn: Connection, parent_id: int, damaged: Damaged | None = None) -> None:
+    """IndexDamaged (or the folder handed to `damaged`) when the folder's live children are not the set kept
+    for them: a `live` flag flipped to hide a name, or to show a dead one (core/index/live.py)."""
+    folder = live.unheld(conn, parent_id)
     if folder is not None:
         if damaged is None:
             raise damaged_at(folder)
         damaged(folder)
+
+
+def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged | None,
+          known: dict[bytes, Entry | None] | None) -> list[Entry]:
+    live_held(conn, parent_id, damaged)
     args = (snapshot_id, parent_id, snapshot_id, parent_id, snapshot_id)
     if not known:
         found: dict[bytes, Entry | None] = {}

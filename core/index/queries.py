@@ -14,10 +14,10 @@ from typing import Any, NamedTuple
 from peewee import SqliteDatabase
 
 # the folder at T lives in listing.py; the names other modules import from here stay here
-from timekeep.core.index import live
 from timekeep.core.index.listing import LATEST_AT as LATEST_AT
 from timekeep.core.index.listing import children_at as children_at
 from timekeep.core.index.listing import damaged_at as damaged_at
+from timekeep.core.index.listing import live_held
 from timekeep.core.index.seal import version_holds
 from timekeep.core.types import Entry, SnapshotInfo, VersionInfo
 
@@ -169,9 +169,7 @@ def latest_children(db: SqliteDatabase, parent_id: int) -> dict[bytes, VersionRo
         "(SELECT max(v2.id) FROM version v2 WHERE v2.file_id = f.id) WHERE f.parent_id = ? AND f.live = 1",
         (parent_id,),
     ).fetchall()  # read whole: a statement left open by the raise below would pin an old view of the index
-    folder = live.unheld(db.connection(), parent_id)  # a flag flipped to hide a name, or to show a dead one
-    if folder is not None:
-        raise damaged_at(folder)
+    live_held(db.connection(), parent_id)
     make, holds, sealed_values = VersionRow._make, version_holds, _SEALED_VALUES
     found = {}
     for row in rows:  # (path, *VERSION_COLUMNS): its seal is checked on the row as read, before a record is made
