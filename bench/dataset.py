@@ -39,7 +39,7 @@ def room_needed(scale: Scale, tools: int) -> int:
     return int(scale.approx_bytes * (1 + 0.7 * tools)) + scale.image_bytes
 
 IMAGE = "disk.img"
-MEDIUM = "medium.bin"
+MEDIUM_FILE = "medium.bin"
 INBOX = "inbox"
 SMALL_FILE = "inbox/note00042.txt"
 
@@ -99,7 +99,7 @@ def generate(root: Path, scale: Scale, seed: int = 2026) -> int:
     root.mkdir(parents=True)
     _tree(root, scale, content)
     _image(root / IMAGE, scale.image_bytes, content)
-    _write(root / MEDIUM, content.text(scale.medium_bytes // 2) + content.noise(scale.medium_bytes // 2))
+    _write(root / MEDIUM_FILE, content.text(scale.medium_bytes // 2) + content.noise(scale.medium_bytes // 2))
     return dataset_bytes(root)
 
 
@@ -126,7 +126,7 @@ def overwrite_in_image(root: Path, rnd: random.Random) -> str:
 
 
 def insert_in_medium(root: Path, rnd: random.Random) -> str:
-    path = root / MEDIUM
+    path = root / MEDIUM_FILE
     data = path.read_bytes()
     middle = len(data) // 2
     path.write_bytes(data[:middle] + rnd.randbytes(100) + data[middle:])
