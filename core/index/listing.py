@@ -32,6 +32,7 @@ from peewee import SqliteDatabase
 from timekeep.core.errors import IndexDamaged
 from timekeep.core.index import generation, live
 from timekeep.core.index.seal import IMPOSSIBLE, NO_VALUE, SEAL_BYTES, VERSION_KEY, pack_ints, pack_len
+from timekeep.core.index.shown import DELETED, KINDS, NO_TARGET, RECORD, SHOWN_KEY, STATES
 from timekeep.core.types import Entry
 
 LATEST_AT = (
@@ -47,6 +48,11 @@ _AT = (f"SELECT {{}} FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.pa
        f"UNION ALL SELECT {{}} FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.parent_id = ? "
        "AND f.live = 0 AND f.head > ?")
 ROWS_AT = _AT.format(COLUMNS, COLUMNS)
+# what a first listing reads: each row's path, snapshot and version seal, its packed record of what it shows
+# and that record's seal (core/index/shown.py)
+SHOWN = "f.path, v.snapshot_id, v.seal, v.shown, v.shown_seal"
+SHOWN_AT = _AT.format(SHOWN, SHOWN)
+_SHOWN_BY_ID = f"SELECT {SHOWN} FROM version v JOIN file f ON f.id = v.file_id WHERE v.id IN " + "({})"
 # the same folder's versions in force, by id and seal only: what tells a row checked before
 SEALS_AT = _AT.format("v.id, v.seal", "v.id, v.seal")
 _BY_ID = f"SELECT {COLUMNS} FROM version v JOIN file f ON f.id = v.file_id WHERE v.id IN " + "({})"
@@ -54,6 +60,8 @@ _BATCH = 500
 _blake3 = blake3.blake3
 _make = tuple.__new__
 _by_path = itemgetter(0)
+_unpack = RECORD.unpack_from
+_HEAD = RECORD.size
 
 Damaged = Callable[[bytes], None]
 
@@ -92,6 +100,29 @@ def checked(rows: Iterable[tuple[Any, ...]], snapshot_id: int, damaged: Damaged 
             continue
         keep[sealed] = None if state == "deleted" else _make(Entry, (path, kind, size, mode, mtime_ns, snap,
                                                                   snap == snapshot_id, target, state))
+
+
+def checked_shown(rows: Iterable[tuple[Any, ...]], snapshot_id: int, keep: dict[Any, Entry | None]) -> list[Any]:
+    """Each row (SHOWN) whose record holds its seal and names the row's own snapshot, its entry kept under its
+    version seal (None for a deletion); the version seals of the others, which the caller checks against their
+    whole version seal (a row from before schema 9, a record left behind by a reseal, or damage). The seal is
+    made as `shown.shown_seal` makes it, inline: this loop is most of a first listing."""
+    others = []
+    for path, snap, sealed, shown, shown_sealed in rows:
+        try:
+            if shown_sealed != _blake3(b"".join((SHOWN_KEY, shown, sealed, path))).digest(SEAL_BYTES):
+                others.append(sealed)
+                continue
+            size, mode, mtime_ns, recorded, kind, state, target = _unpack(shown)
+            if recorded != snap:  # the record of another version, or a snapshot column changed under it
+                others.append(sealed)
+                continue
+            keep[sealed] = None if state == DELETED else _make(Entry, (
+                path, KINDS[kind], size, mode, mtime_ns, snap, snap == snapshot_id,
+                None if target == NO_TARGET else shown[_HEAD:], STATES[state]))
+        except (*IMPOSSIBLE, IndexError):
+            others.append(sealed)
+    return others
 
 
 def _in_force(entries: Iterable[Entry | None], snapshot_id: int) -> list[Entry]:
@@ -146,20 +177,38 @@ def live_held(conn: Connection, parent_id: int, damaged: Damaged | None = None) 
 
 def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged | None,
           known: dict[bytes, Entry | None] | None) -> list[Entry]:
+    """The listing, reading records (`SHOWN`) where it can; with `damaged` (a folder restore, which opens every
+    version anyway) every row whole, as each is checked against its version seal."""
     live_held(conn, parent_id, damaged)
     args = (snapshot_id, parent_id, snapshot_id, parent_id, snapshot_id)
     if not known:
         found: dict[bytes, Entry | None] = {}
-        checked(conn.execute(ROWS_AT, args), snapshot_id, damaged, found)
+        if damaged is not None or checked_shown(conn.execute(SHOWN_AT, args), snapshot_id, found):
+            found.clear()  # a row without a record that holds: the folder read whole, every row checked, as before
+            checked(conn.execute(ROWS_AT, args), snapshot_id, damaged, found)
         if known is not None:
             known.update(found)
         return _in_force(found.values(), snapshot_id)
     in_force = conn.execute(SEALS_AT, args).fetchall()
     missing = [vid for vid, sealed in in_force if sealed not in known]
-    for start in range(0, len(missing), _BATCH):
-        batch = missing[start : start + _BATCH]
-        checked(conn.execute(_BY_ID.format(",".join("?" * len(batch))), batch), snapshot_id, damaged, known)
+    if damaged is None and missing:
+        ids = {sealed: vid for vid, sealed in in_force}
+        missing = [ids[sealed] for start in range(0, len(missing), _BATCH)
+                   for sealed in checked_shown(_rows_by_id(conn, _SHOWN_BY_ID, missing[start : start + _BATCH]),
+                                               snapshot_id, known)]
+    _by_id(conn, missing, snapshot_id, damaged, known)
     return _in_force(map(known.get, map(_seal_of, in_force)), snapshot_id)
+
+
+def _rows_by_id(conn: Connection, statement: str, ids: list[int]) -> Iterable[tuple[Any, ...]]:
+    return conn.execute(statement.format(",".join("?" * len(ids))), ids)
+
+
+def _by_id(conn: Connection, ids: list[int], snapshot_id: int, damaged: Damaged | None,
+           keep: dict[bytes, Entry | None]) -> None:
+    """The rows by id, each checked against its whole version seal (`checked`), 500 at a time."""
+    for start in range(0, len(ids), _BATCH):
+        checked(_rows_by_id(conn, _BY_ID, ids[start : start + _BATCH]), snapshot_id, damaged, keep)
 
 
 _seal_of = itemgetter(1)
