@@ -155,3 +155,40 @@ def test_the_inline_check_decides_as_the_writers_seal() -> None:
     assert listing.checked_shown([linked], 3, kept) == [] and kept[sealed] == Entry(path, "symlink", 3, 0o120777, 1, 4,
                                                                                     False, b"b.txt", "created")
     assert shown.record(1, "socket", 0, 0, 0, "created", None) is None  # no record: the whole seal is checked
+
+
+def every_record_holds(repo: Path) -> bool:
+    with index_db(repo) as conn:
+        rows = conn.execute("SELECT f.path, v.snapshot_id, v.seal, v.shown, v.shown_seal FROM version v "
+                            "JOIN file f ON f.id = v.file_id").fetchall()
+    return listing.checked_shown(rows, 0, {}) == [] and len(rows) > 20
+
+
+def test_thinning_seals_the_records_of_the_versions_it_moves_again(tmp_path: Path, plain_and_encrypted: str) -> None:
+    repo, folder, sids = history(tmp_path)
+    (Path(os.fsdecode(folder)) / "victim.txt").write_bytes(b"three")
+    third = backup(repo)
+    truth = listed(repo, folder, third)
+    with Timekeep.open(repo, writer=True) as tk:
+        tk.coalesce(drop=[sids[1]])  # the victim's versions get a new `prev`, so new version seals
+    assert every_record_holds(repo)
+    assert listed(repo, folder, third) == truth
+
+
+def test_only_the_rows_whose_records_do_not_hold_are_read_whole(tmp_path: Path, plain_and_encrypted: str) -> None:
+    repo, folder, sids = history(tmp_path)
+    truth = listed(repo, folder, sids[1])
+    with index_db(repo) as conn:
+        conn.execute(f"UPDATE version SET shown = NULL {ROW}", (folder + b"/victim.txt",))
+    listing.PROCESS_ROWS.forget()
+    with Timekeep.open(repo) as tk:
+        conn = tk._repo.db.connection()
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)
+        assert tk.list_dir(folder, sids[1]) == truth
+        conn.set_trace_callback(None)
+    firsts = [s.split(" FROM ")[0] for s in statements]
+    assert firsts.count(listing.SHOWN_AT.split(" FROM ")[0]) == 1
+    assert firsts.count(listing.SEALS_AT.split(" FROM ")[0]) == 1
+    by_id = [s for s in statements if s.startswith(listing._BY_ID.split(" FROM ")[0])]
+    assert len(by_id) == 1 and by_id[0].count(",") == listing._BY_ID.count(",")  # one row, by its id

@@ -183,9 +183,10 @@ def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged |
     args = (snapshot_id, parent_id, snapshot_id, parent_id, snapshot_id)
     if not known:
         found: dict[bytes, Entry | None] = {}
-        if damaged is not None or checked_shown(conn.execute(SHOWN_AT, args), snapshot_id, found):
-            found.clear()  # a row without a record that holds: the folder read whole, every row checked, as before
+        if damaged is not None:
             checked(conn.execute(ROWS_AT, args), snapshot_id, damaged, found)
+        else:
+            _whole(conn, args, checked_shown(conn.execute(SHOWN_AT, args), snapshot_id, found), snapshot_id, found)
         if known is not None:
             known.update(found)
         return _in_force(found.values(), snapshot_id)
@@ -198,6 +199,21 @@ def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged |
                                                snapshot_id, known)]
     _by_id(conn, missing, snapshot_id, damaged, known)
     return _in_force(map(known.get, map(_seal_of, in_force)), snapshot_id)
+
+
+def _whole(conn: Connection, args: tuple[int, ...], others: list[Any], snapshot_id: int,
+           found: dict[bytes, Entry | None]) -> None:
+    """The rows whose records did not hold (by their version seals), read whole by id and checked against their
+    version seals; the whole folder so, as before schema 9, if one is no longer in force (a writer between)."""
+    if not others:
+        return
+    ids = {sealed: vid for vid, sealed in conn.execute(SEALS_AT, args)}
+    wanted = [ids.get(sealed) for sealed in others]
+    if None in wanted:
+        found.clear()
+        checked(conn.execute(ROWS_AT, args), snapshot_id, None, found)
+        return
+    _by_id(conn, [vid for vid in wanted if vid is not None], snapshot_id, None, found)
 
 
 def _rows_by_id(conn: Connection, statement: str, ids: list[int]) -> Iterable[tuple[Any, ...]]:
