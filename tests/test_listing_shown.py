@@ -192,3 +192,16 @@ def test_only_the_rows_whose_records_do_not_hold_are_read_whole(tmp_path: Path, 
     assert firsts.count(listing.SEALS_AT.split(" FROM ")[0]) == 1
     by_id = [s for s in statements if s.startswith(listing._BY_ID.split(" FROM ")[0])]
     assert len(by_id) == 1 and by_id[0].count(",") == listing._BY_ID.count(",")  # one row, by its id
+
+
+@pytest.mark.parametrize("onto", ["keep.txt", "victim.txt"])
+def test_a_row_given_another_rows_seal_is_not_hidden_behind_it(tmp_path: Path, onto: str) -> None:
+    repo, folder, sids = history(tmp_path)
+    source = folder + (b"/victim.txt" if onto == "keep.txt" else b"/keep.txt")
+    with index_db(repo) as conn:
+        (copied,) = conn.execute(f"SELECT seal FROM version {ROW} ORDER BY snapshot_id DESC", (source,)).fetchone()
+        conn.execute(f"UPDATE version SET seal = ? {ROW}", (copied, folder + b"/" + onto.encode()))
+    with pytest.raises(IndexDamaged, match=onto):
+        listed(repo, folder, sids[1])
+    with pytest.raises(IndexDamaged, match=onto):  # at the other end too
+        listed(repo, folder, sids[0])

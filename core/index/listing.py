@@ -193,10 +193,11 @@ def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged |
     in_force = conn.execute(SEALS_AT, args).fetchall()
     missing = [vid for vid, sealed in in_force if sealed not in known]
     if damaged is None and missing:
-        ids = {sealed: vid for vid, sealed in in_force}
-        missing = [ids[sealed] for start in range(0, len(missing), _BATCH)
-                   for sealed in checked_shown(_rows_by_id(conn, _SHOWN_BY_ID, missing[start : start + _BATCH]),
-                                               snapshot_id, known)]
+        ids = _ids_by_seal(in_force)
+        missing = sorted({vid for start in range(0, len(missing), _BATCH)
+                          for sealed in checked_shown(_rows_by_id(conn, _SHOWN_BY_ID, missing[start : start + _BATCH]),
+                                                      snapshot_id, known)
+                          for vid in ids[sealed]})
     _by_id(conn, missing, snapshot_id, damaged, known)
     return _in_force(map(known.get, map(_seal_of, in_force)), snapshot_id)
 
@@ -207,13 +208,21 @@ def _whole(conn: Connection, args: tuple[int, ...], others: list[Any], snapshot_
     version seals; the whole folder so, as before schema 9, if one is no longer in force (a writer between)."""
     if not others:
         return
-    ids = {sealed: vid for vid, sealed in conn.execute(SEALS_AT, args)}
-    wanted = [ids.get(sealed) for sealed in others]
-    if None in wanted:
+    ids = _ids_by_seal(conn.execute(SEALS_AT, args))
+    if any(sealed not in ids for sealed in others):
         found.clear()
         checked(conn.execute(ROWS_AT, args), snapshot_id, None, found)
         return
-    _by_id(conn, [vid for vid in wanted if vid is not None], snapshot_id, None, found)
+    _by_id(conn, sorted({vid for sealed in others for vid in ids[sealed]}), snapshot_id, None, found)
+
+
+def _ids_by_seal(in_force: Iterable[tuple[int, Any]]) -> dict[Any, list[int]]:
+    """Each version seal's rows: every one of them is read whole when a record under that seal fails (a damaged
+    index may give two rows one seal, and the one that fails must not hide behind the other)."""
+    ids: dict[Any, list[int]] = {}
+    for vid, sealed in in_force:
+        ids.setdefault(sealed, []).append(vid)
+    return ids
 
 
 def _rows_by_id(conn: Connection, statement: str, ids: list[int]) -> Iterable[tuple[Any, ...]]:
