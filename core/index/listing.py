@@ -5,6 +5,10 @@ checked against its seal (core/index/seal.py). That check, the row fetch and the
 are the whole cost of listing a big folder (bench/README.md, "A folder of 10,000 entries at any T"), so:
 - one statement reads the folder (its live names, and the dead ones changed after T: core/index/live.py),
   unordered (sorted here: SQLite's sorter copied every column), and the seal is checked inline, in one pass;
+- what it reads of each row is the row's record of what a listing shows, sealed with the version seal and
+  the path (schema 9, core/index/shown.py): five values a row instead of sixteen, one hash. A row without a
+  record, or whose record does not hold, is read whole and checked against its version seal, as every row
+  was before (and still is when a folder restore lists, with its `damaged` callback);
 - entries are named tuples;
 - `CheckedEntries` remembers the entries of the version rows already checked, by their seals, for as long as
   no sealed row of the index has changed since (`meta.sealed_rows`, core/index/generation.py): across
@@ -140,7 +144,8 @@ def children_at(db: SqliteDatabase, parent_id: int, snapshot_id: int, damaged: D
     before are not read again (see CheckedEntries)."""
     conn = db.connection()
     if remembered is None:
-        return _read(conn, parent_id, snapshot_id, damaged, None)
+        with _one_view(conn):  # a row read whole after its record failed: the same state as the others
+            return _read(conn, parent_id, snapshot_id, damaged, None)
     with _one_view(conn):  # the store's validity and the rows read: one state of the index
         store = remembered.of(conn)
         shown = store.lists.get((parent_id, snapshot_id))
