@@ -10,10 +10,13 @@ Four figures at each end, each the median of `--rounds` fresh opens (CPU of this
   bench/run.py's in-process row times from its second round on);
 - *after the other end*: the listing once the other end was listed (the rows both share were checked then);
 - *again*: the same folder at the same T once more.
-CPU is the figure to read on a shared machine: wall time there is mostly waiting for a core. Then an A/B on one
-open index, interleaved, best of `--rounds` (thread CPU): the listing as it was before (the statement sorted by
-SQLite, `version_holds` called per row, a frozen dataclass per entry) against the first listing now, and the raw
-statement alone (every row fetched, nothing checked).
+CPU is the figure to read on a shared machine: wall time there is mostly waiting for a core. Then the first
+listing in a fresh process, as bench/run.py times it, each round two new processes in turn: every row read
+whole and checked against its version seal (how schema 8 listed, and how a folder restore still does) and
+each row's record (schema 9, core/index/shown.py). Then an A/B on one open index, interleaved, best of
+`--rounds` (thread CPU): the listing as it was before (the statement sorted by SQLite, `version_holds` called
+per row, a frozen dataclass per entry), the whole rows, the first listing now, and the raw statements alone
+(every row fetched, nothing checked).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -90,6 +94,36 @@ def one_round(repo: Path, folder: bytes, here: int, there: int) -> tuple[list[tu
         len(entries)
 
 
+# one first listing in this new process: "whole" reads every row whole (a damaged-row callback, as a folder
+# restore lists), "records" as the window lists; prints CPU and wall ms
+FRESH = """
+import os, sys, time
+from timekeep.core.api import Timekeep
+from timekeep.core.index import listing, queries
+with Timekeep.open(sys.argv[1]) as tk:
+    db, sid = tk._repo.db, int(sys.argv[3])
+    parent = queries.file_id(db, os.fsencode(sys.argv[2]))
+    damaged = [].append if sys.argv[4] == "whole" else None
+    cpu, wall = time.thread_time(), time.perf_counter()
+    listing.children_at(db, parent, sid, damaged, tk._repo.listed)
+    print((time.thread_time() - cpu) * 1000, (time.perf_counter() - wall) * 1000)
+"""
+
+
+def fresh_processes(repo: Path, folder: bytes, ends: dict[str, tuple[int, int]], rounds: int) -> None:
+    """The first listing of a new process, whole rows and records in turn: medians of `rounds` each."""
+    for label, (sid, _) in ends.items():
+        got: dict[str, list[tuple[float, float]]] = {"whole": [], "records": []}
+        for _ in range(rounds):
+            for way, times in got.items():
+                out = subprocess.run([sys.executable, "-c", FRESH, str(repo), os.fsdecode(folder), str(sid), way],
+                                     capture_output=True, text=True, check=True).stdout.split()
+                times.append((float(out[0]), float(out[1])))
+        print(f"first listing in a fresh process at the {label} T: " + ", ".join(
+            f"{way} {statistics.median(t[0] for t in times):.1f} ms CPU "
+            f"({statistics.median(t[1] for t in times):.1f} wall)" for way, times in got.items()))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("repository", type=Path)
@@ -110,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             wall = statistics.median(r[0][i][1] for r in rounds)
             print(f"{label} T ({count:,} entries), {what}: {cpu:.1f} ms CPU, {wall:.1f} ms wall "
                   f"({cpu * 1000 / max(1, count):.2f} µs CPU an entry)")
+    fresh_processes(args.repository, folder, ends, args.rounds)
     with Timekeep.open(args.repository) as tk:
         ab(tk, folder, ends, args.rounds)
     return 0
@@ -122,16 +157,18 @@ def ab(tk: Timekeep, folder: bytes, ends: dict[str, tuple[int, int]], rounds: in
     assert parent is not None
     conn = db.connection()
     for label, (sid, _) in ends.items():
+        args = (sid, parent, sid, parent, sid)
         works = {"before": lambda sid=sid: before(conn, parent, sid),
+                 "whole rows": lambda sid=sid: len(listing.children_at(db, parent, sid, [].append)),
                  "now, first listing": lambda sid=sid: len(listing.children_at(db, parent, sid)),
-                 "the statement alone": lambda sid=sid: len(conn.execute(listing.ROWS_AT, (sid, parent, sid, parent,
-                                                                                            sid)).fetchall())}
+                 "the whole rows' statement alone": lambda a=args: len(conn.execute(listing.ROWS_AT, a).fetchall()),
+                 "the records' statement alone": lambda a=args: len(conn.execute(listing.SHOWN_AT, a).fetchall())}
         best = {name: float("inf") for name in works}
         for _ in range(rounds):
             for name, work in works.items():
                 best[name] = min(best[name], timed(work)[0])
         print(f"A/B at the {label} T: " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in best.items())
-              + f" CPU (now / before: {best['now, first listing'] / best['before']:.2f})")
+              + f" CPU (now / whole rows: {best['now, first listing'] / best['whole rows']:.2f})")
 
 
 if __name__ == "__main__":

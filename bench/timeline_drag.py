@@ -148,7 +148,10 @@ class Figures:
     moves: int
     positions_passed: int
     longest_block_ms: float
+    heartbeat_p50_ms: float  # the gaps between the 1 ms heartbeat's ticks: the window's frame times
+    heartbeat_p90_ms: float
     heartbeat_p99_ms: float
+    heartbeat_p999_ms: float
     longest_busy_ms: float
     move_median_ms: float
     move_max_ms: float
@@ -274,14 +277,36 @@ def measure(count: int, work: Path, files: int = 200) -> Figures:
     busiest = max(b - a for a, b in pairwise(busy))
     tk_app.shut_down()
     move_times = moves[1:-1] or moves
-    return Figures(count + 1, len(move_times), len(passed), max(gaps) * 1000,
-                   statistics.quantiles(gaps, n=100)[98] * 1000, busiest * 1000, statistics.median(move_times) * 1000,
+    cuts = statistics.quantiles(gaps, n=1000)
+    return Figures(count + 1, len(move_times), len(passed), max(gaps) * 1000, cuts[499] * 1000, cuts[899] * 1000,
+                   cuts[989] * 1000, cuts[998] * 1000, busiest * 1000, statistics.median(move_times) * 1000,
                    max(move_times) * 1000, statistics.median(paints) * 1000 if paints else 0.0,
                    max(paints, default=0.0) * 1000, len(paints), len(arrivals), statistics.median(arrivals) * 1000,
                    max(arrivals) * 1000, spy.listings, spy.most_listings_at_once,
                    max((w for w, _, _ in collected), default=0.0) * 1000,
                    max((c for _, c, _ in collected), default=0.0) * 1000, sum(g == 2 for _, _, g in collected),
                    len(spy.on_gui_thread), settle * 1000)
+
+
+def readme_table(f: Figures, load: float) -> str:
+    """The figures bench/README.md reports, as one Markdown table: the longest stall, the frame times'
+    percentiles, and what the window itself spent."""
+    rows = [("longest stall (largest heartbeat gap)", f.longest_block_ms),
+            ("frame time p50 / p90 / p99 / p99.9",
+             f"{f.heartbeat_p50_ms:.1f} / {f.heartbeat_p90_ms:.1f} / {f.heartbeat_p99_ms:.1f} / "
+             f"{f.heartbeat_p999_ms:.1f}"),
+            ("longest the GUI thread was busy itself", f.longest_busy_ms),
+            ("a mouse move, median / max", f"{f.move_median_ms:.1f} / {f.move_max_ms:.1f}"),
+            ("a timeline repaint, median / max", f"{f.paint_median_ms:.1f} / {f.paint_max_ms:.1f}"),
+            ("a listing's arrival, median / max", f"{f.arrival_median_ms:.1f} / {f.arrival_max_ms:.1f}"),
+            ("longest garbage collection, wall / CPU", f"{f.gc_longest_ms:.1f} / {f.gc_longest_cpu_ms:.1f}"),
+            ("settled after release", f.settle_ms)]
+    lines = [f"| {f.snapshots:,} snapshots, {f.moves} moves, {f.listings} listings, load {load:.1f} | ms |",
+             "|---|---|"]
+    lines += [f"| {name} | {value:.1f} |" if isinstance(value, float) else f"| {name} | {value} |"
+              for name, value in rows]
+    lines.append(f"| engine calls on the GUI thread | {f.engine_calls_on_gui_thread} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     for name, value in asdict(figures).items():
         print(f"{name:28} {value:.1f}" if isinstance(value, float) else f"{name:28} {value}")
+    print()
+    print(readme_table(figures, os.getloadavg()[0]))
     if args.json:
         args.json.write_text(json.dumps(asdict(figures), indent=2) + "\n")
     return 0

@@ -43,8 +43,15 @@ def _undo_sealed_rows(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM meta WHERE key = 'sealed_rows'")
 
 
+def _undo_shown(conn: sqlite3.Connection) -> None:
+    """9 -> 8: no record of what a listing shows, and no seal of it."""
+    conn.execute("ALTER TABLE version DROP COLUMN shown_seal")
+    conn.execute("ALTER TABLE version DROP COLUMN shown")
+
+
 # UNDO[n] takes a schema at version n back to n - 1
-UNDO: dict[int, Callable[[sqlite3.Connection], None]] = {6: _undo_live, 7: _undo_live_sets, 8: _undo_sealed_rows}
+UNDO: dict[int, Callable[[sqlite3.Connection], None]] = {6: _undo_live, 7: _undo_live_sets, 8: _undo_sealed_rows,
+                                                         9: _undo_shown}
 
 
 def downgrade(index: Path, to: int) -> None:

@@ -18,7 +18,7 @@ from typing import NamedTuple
 from peewee import DatabaseError, SqliteDatabase
 
 from timekeep.core.errors import CorruptData
-from timekeep.core.index import live, seal
+from timekeep.core.index import live, seal, shown
 
 LINK_COLUMNS = ("id, snapshot_id, prev, state, kind, size, mode, mtime_ns, uid, gid, full, digest, link_target, "
                 "xattrs, xhash, seal")
@@ -170,8 +170,13 @@ def reseal_file(db: SqliteDatabase, fid: int, flag: bool = True) -> None:
     for link in links(db, fid):
         xhash = seal.extents_hash(extents_of(db, link.id))
         moved = link._replace(prev=before, xhash=xhash)
+        sealed = moved.expected_seal(path)
         db.execute_sql("UPDATE version SET prev = ?, xhash = ?, seal = ? WHERE id = ?",
-                       (before, xhash, moved.expected_seal(path), link.id))
+                       (before, xhash, sealed, link.id))
+        if flag:  # its record of what a listing shows, bound to the new seal (schema 9, core/index/shown.py)
+            db.execute_sql("UPDATE version SET shown = ?, shown_seal = ? WHERE id = ?",
+                           (*shown.made(path, link.snapshot_id, link.kind, link.size, link.mode, link.mtime_ns,
+                                        link.state, link.link_target, sealed), link.id))
         before = link.snapshot_id
     db.execute_sql("UPDATE file SET head = ?, seal = ? WHERE id = ?", (before, seal.file_seal(path, before), fid))
     if flag:

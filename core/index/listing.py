@@ -5,6 +5,10 @@ checked against its seal (core/index/seal.py). That check, the row fetch and the
 are the whole cost of listing a big folder (bench/README.md, "A folder of 10,000 entries at any T"), so:
 - one statement reads the folder (its live names, and the dead ones changed after T: core/index/live.py),
   unordered (sorted here: SQLite's sorter copied every column), and the seal is checked inline, in one pass;
+- what it reads of each row is the row's record of what a listing shows, sealed with the version seal and
+  the path (schema 9, core/index/shown.py): five values a row instead of sixteen, one hash. A row without a
+  record, or whose record does not hold, is read whole and checked against its version seal, as every row
+  was before (and still is when a folder restore lists, with its `damaged` callback);
 - entries are named tuples;
 - `CheckedEntries` remembers the entries of the version rows already checked, by their seals, for as long as
   no sealed row of the index has changed since (`meta.sealed_rows`, core/index/generation.py): across
@@ -32,6 +36,7 @@ from peewee import SqliteDatabase
 from timekeep.core.errors import IndexDamaged
 from timekeep.core.index import generation, live
 from timekeep.core.index.seal import IMPOSSIBLE, NO_VALUE, SEAL_BYTES, VERSION_KEY, pack_ints, pack_len
+from timekeep.core.index.shown import DELETED, KINDS, NO_TARGET, RECORD, SHOWN_KEY, STATES
 from timekeep.core.types import Entry
 
 LATEST_AT = (
@@ -47,6 +52,11 @@ _AT = (f"SELECT {{}} FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.pa
        f"UNION ALL SELECT {{}} FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.parent_id = ? "
        "AND f.live = 0 AND f.head > ?")
 ROWS_AT = _AT.format(COLUMNS, COLUMNS)
+# what a first listing reads: each row's path, snapshot and version seal, its packed record of what it shows
+# and that record's seal (core/index/shown.py)
+SHOWN = "f.path, v.snapshot_id, v.seal, v.shown, v.shown_seal"
+SHOWN_AT = _AT.format(SHOWN, SHOWN)
+_SHOWN_BY_ID = f"SELECT {SHOWN} FROM version v JOIN file f ON f.id = v.file_id WHERE v.id IN " + "({})"
 # the same folder's versions in force, by id and seal only: what tells a row checked before
 SEALS_AT = _AT.format("v.id, v.seal", "v.id, v.seal")
 _BY_ID = f"SELECT {COLUMNS} FROM version v JOIN file f ON f.id = v.file_id WHERE v.id IN " + "({})"
@@ -54,6 +64,8 @@ _BATCH = 500
 _blake3 = blake3.blake3
 _make = tuple.__new__
 _by_path = itemgetter(0)
+_unpack = RECORD.unpack_from
+_HEAD = RECORD.size
 
 Damaged = Callable[[bytes], None]
 
@@ -94,6 +106,29 @@ def checked(rows: Iterable[tuple[Any, ...]], snapshot_id: int, damaged: Damaged 
                                                                   snap == snapshot_id, target, state))
 
 
+def checked_shown(rows: Iterable[tuple[Any, ...]], snapshot_id: int, keep: dict[Any, Entry | None]) -> list[Any]:
+    """Each row (SHOWN) whose record holds its seal and names the row's own snapshot, its entry kept under its
+    version seal (None for a deletion); the version seals of the others, which the caller checks against their
+    whole version seal (a row from before schema 9, a record left behind by a reseal, or damage). The seal is
+    made as `shown.shown_seal` makes it, inline: this loop is most of a first listing."""
+    others = []
+    for path, snap, sealed, shown, shown_sealed in rows:
+        try:
+            if shown_sealed != _blake3(b"".join((SHOWN_KEY, shown, sealed, path))).digest(SEAL_BYTES):
+                others.append(sealed)
+                continue
+            size, mode, mtime_ns, recorded, kind, state, target = _unpack(shown)
+            if recorded != snap:  # the record of another version, or a snapshot column changed under it
+                others.append(sealed)
+                continue
+            keep[sealed] = None if state == DELETED else _make(Entry, (
+                path, KINDS[kind], size, mode, mtime_ns, snap, snap == snapshot_id,
+                None if target == NO_TARGET else shown[_HEAD:], STATES[state]))
+        except (*IMPOSSIBLE, IndexError):
+            others.append(sealed)
+    return others
+
+
 def _in_force(entries: Iterable[Entry | None], snapshot_id: int) -> list[Entry]:
     """The entries shown at the snapshot, by path; those it stored marked `changed` (an entry remembered from
     a listing at another snapshot may say otherwise)."""
@@ -109,7 +144,8 @@ def children_at(db: SqliteDatabase, parent_id: int, snapshot_id: int, damaged: D
     before are not read again (see CheckedEntries)."""
     conn = db.connection()
     if remembered is None:
-        return _read(conn, parent_id, snapshot_id, damaged, None)
+        with _one_view(conn):  # a row read whole after its record failed: the same state as the others
+            return _read(conn, parent_id, snapshot_id, damaged, None)
     with _one_view(conn):  # the store's validity and the rows read: one state of the index
         store = remembered.of(conn)
         shown = store.lists.get((parent_id, snapshot_id))
@@ -146,20 +182,63 @@ def live_held(conn: Connection, parent_id: int, damaged: Damaged | None = None) 
 
 def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged | None,
           known: dict[bytes, Entry | None] | None) -> list[Entry]:
+    """The listing, reading records (`SHOWN`) where it can; with `damaged` (a folder restore, which opens every
+    version anyway) every row whole, as each is checked against its version seal."""
     live_held(conn, parent_id, damaged)
     args = (snapshot_id, parent_id, snapshot_id, parent_id, snapshot_id)
     if not known:
         found: dict[bytes, Entry | None] = {}
-        checked(conn.execute(ROWS_AT, args), snapshot_id, damaged, found)
+        if damaged is not None:
+            checked(conn.execute(ROWS_AT, args), snapshot_id, damaged, found)
+        else:
+            _whole(conn, args, checked_shown(conn.execute(SHOWN_AT, args), snapshot_id, found), snapshot_id, found)
         if known is not None:
             known.update(found)
         return _in_force(found.values(), snapshot_id)
     in_force = conn.execute(SEALS_AT, args).fetchall()
     missing = [vid for vid, sealed in in_force if sealed not in known]
-    for start in range(0, len(missing), _BATCH):
-        batch = missing[start : start + _BATCH]
-        checked(conn.execute(_BY_ID.format(",".join("?" * len(batch))), batch), snapshot_id, damaged, known)
+    if damaged is None and missing:
+        ids = _ids_by_seal(in_force)
+        missing = sorted({vid for start in range(0, len(missing), _BATCH)
+                          for sealed in checked_shown(_rows_by_id(conn, _SHOWN_BY_ID, missing[start : start + _BATCH]),
+                                                      snapshot_id, known)
+                          for vid in ids[sealed]})
+    _by_id(conn, missing, snapshot_id, damaged, known)
     return _in_force(map(known.get, map(_seal_of, in_force)), snapshot_id)
+
+
+def _whole(conn: Connection, args: tuple[int, ...], others: list[Any], snapshot_id: int,
+           found: dict[bytes, Entry | None]) -> None:
+    """The rows whose records did not hold (by their version seals), read whole by id and checked against their
+    version seals; the whole folder so, as before schema 9, if one is no longer in force (a writer between)."""
+    if not others:
+        return
+    ids = _ids_by_seal(conn.execute(SEALS_AT, args))
+    if any(sealed not in ids for sealed in others):
+        found.clear()
+        checked(conn.execute(ROWS_AT, args), snapshot_id, None, found)
+        return
+    _by_id(conn, sorted({vid for sealed in others for vid in ids[sealed]}), snapshot_id, None, found)
+
+
+def _ids_by_seal(in_force: Iterable[tuple[int, Any]]) -> dict[Any, list[int]]:
+    """Each version seal's rows: every one of them is read whole when a record under that seal fails (a damaged
+    index may give two rows one seal, and the one that fails must not hide behind the other)."""
+    ids: dict[Any, list[int]] = {}
+    for vid, sealed in in_force:
+        ids.setdefault(sealed, []).append(vid)
+    return ids
+
+
+def _rows_by_id(conn: Connection, statement: str, ids: list[int]) -> Iterable[tuple[Any, ...]]:
+    return conn.execute(statement.format(",".join("?" * len(ids))), ids)
+
+
+def _by_id(conn: Connection, ids: list[int], snapshot_id: int, damaged: Damaged | None,
+           keep: dict[bytes, Entry | None]) -> None:
+    """The rows by id, each checked against its whole version seal (`checked`), 500 at a time."""
+    for start in range(0, len(ids), _BATCH):
+        checked(_rows_by_id(conn, _BY_ID, ids[start : start + _BATCH]), snapshot_id, damaged, keep)
 
 
 _seal_of = itemgetter(1)

@@ -92,6 +92,9 @@ class Version(BaseModel):
     xattrs = BlobField(null=True)  # extended attributes and ACLs, encoded (core/capture/attrs.py)
     xhash = BlobField(null=True)  # hash of its own extents
     seal = BlobField(null=True)
+    # schema 9: what a listing shows, packed, and its own seal (core/index/shown.py); None on older rows
+    shown = BlobField(null=True)
+    shown_seal = BlobField(null=True)
 
     class Meta:
         indexes = ((("file", "snapshot"), False),)

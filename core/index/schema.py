@@ -22,7 +22,7 @@ from timekeep.core.index.models import MODELS, Extent, File, Journal, Loss, Meta
 from timekeep.core.storage.atomic import create_private
 from timekeep.core.storage.failures import drive_message
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 Migration = Callable[[SqliteDatabase, SqliteMigrator], None]
 
 
@@ -93,9 +93,19 @@ def _add_sealed_rows(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     generation.create(db)
 
 
+def _add_shown(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
+    """8 -> 9: what a listing shows of a version, packed and sealed on its own (core/index/shown.py). Rows
+    written before have none and are checked against their whole version seal, as before: nothing is
+    rewritten, and the drive's manifests are unchanged (a rebuild from them makes the records)."""
+    wanted = (("version", "shown", Version.shown), ("version", "shown_seal", Version.shown_seal))
+    migrate(*(migrator.add_column(table, name, field) for table, name, field in wanted
+              if name not in {c.name for c in db.get_columns(table)}))
+
+
 # MIGRATIONS[n] upgrades a schema at version n to n + 1.
 MIGRATIONS: dict[int, Migration] = {1: _add_journal, 2: _add_skip_and_origins, 3: _add_seals, 4: _add_names,
-                                    5: _add_live, 6: _seal_live_sets, 7: _add_sealed_rows}
+                                    5: _add_live, 6: _seal_live_sets, 7: _add_sealed_rows,
+                                    8: _add_shown}
 
 PRAGMAS = {
     "journal_mode": "wal",

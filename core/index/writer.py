@@ -18,7 +18,7 @@ from typing import Any
 from peewee import SqliteDatabase
 
 from timekeep.core.errors import CorruptData
-from timekeep.core.index import chain, live, queries, seal
+from timekeep.core.index import chain, live, queries, seal, shown
 from timekeep.core.paths import is_inside
 from timekeep.core.storage import xattrs as xattrs_codec
 from timekeep.core.storage.layout import Layout
@@ -28,8 +28,8 @@ from timekeep.core.types import FileError, SnapshotInfo
 
 VERSION_INSERT = (
     "INSERT INTO version (file_id, snapshot_id, state, kind, size, mode, mtime_ns, inode, ctime_ns, full, "
-    "depth, chain_rows, content_id, link_target, racy, origin, digest, prev, uid, gid, xattrs, xhash, seal) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "depth, chain_rows, content_id, link_target, racy, origin, digest, prev, uid, gid, xattrs, xhash, seal, "
+    "shown, shown_seal) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 EXTENT_INSERT = (
     "INSERT INTO extent (version_id, offset, length, chunk_id, skip) SELECT ?, ?, ?, id, ? FROM chunk WHERE digest = ?"
@@ -146,10 +146,13 @@ class SnapshotWriter:
         xhash = seal.extents_hash(keys)
         sealed = seal.version_seal(v.path, self.snapshot_id, prev, v.state, v.kind, v.size, v.mode, v.mtime_ns,
                                    v.uid, v.gid, v.full, v.digest, v.link_target, v.xattrs, xhash)
+        # what a listing shows, sealed beside the version seal (core/index/shown.py)
+        record, record_seal = shown.made(v.path, self.snapshot_id, v.kind, v.size, v.mode, v.mtime_ns, v.state,
+                                         v.link_target, sealed)
         cursor = conn.execute(VERSION_INSERT, (
             fid, self.snapshot_id, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns,
             int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target, int(v.racy), origin, v.digest, prev,
-            v.uid, v.gid, v.xattrs, xhash, sealed))
+            v.uid, v.gid, v.xattrs, xhash, sealed, record, record_seal))
         vid = cursor.lastrowid
         conn.execute(live.SET_HEAD, (self.snapshot_id, seal.file_seal(v.path, self.snapshot_id), alive, fid))
         if alive != was_live:
