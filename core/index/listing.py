@@ -10,7 +10,7 @@ are the whole cost of listing a big folder (bench/README.md, "A folder of 10,000
   record, or whose record does not hold, is read whole and checked against its version seal, as every row
   was before (and still is when a folder restore lists, with its `damaged` callback);
 - entries are named tuples;
-- `CheckedEntries` remembers the entries of the version rows already checked, by their seals, for as long as
+- `CheckedEntries` remembers the entries of the version rows already checked, by their ids and seals, for as long as
   no sealed row of the index has changed since (`meta.sealed_rows`, core/index/generation.py): across
   connections and openings of the index in this process, and across backups, which only add rows. A listing
   then reads only each name's version in force and its seal, and reads and checks only the rows it has not
@@ -43,8 +43,9 @@ LATEST_AT = (
     "(SELECT v2.id FROM version v2 WHERE v2.file_id = f.id AND v2.snapshot_id <= ? "
     "ORDER BY v2.snapshot_id DESC LIMIT 1)"
 )
-# what an Entry holds, then what its seal covers besides, and the seal (the key entries are remembered by)
-COLUMNS = ("f.path, v.kind, v.size, v.mode, v.mtime_ns, v.snapshot_id, v.state, v.link_target, v.prev, "
+# the row's id, what an Entry holds, then what its seal covers besides, and the seal (the id and the seal are
+# the key its entry is remembered by)
+COLUMNS = ("v.id, f.path, v.kind, v.size, v.mode, v.mtime_ns, v.snapshot_id, v.state, v.link_target, v.prev, "
            "v.uid, v.gid, v.full, v.digest, v.xattrs, v.xhash, v.seal")
 # a folder's children that may have existed at a snapshot, with their versions then: those alive now, and those
 # whose newest version (a deletion) came after it; a name deleted at or before it is never read (live.py)
@@ -52,9 +53,9 @@ _AT = (f"SELECT {{}} FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.pa
        f"UNION ALL SELECT {{}} FROM file f JOIN version v ON v.id = {LATEST_AT} WHERE f.parent_id = ? "
        "AND f.live = 0 AND f.head > ?")
 ROWS_AT = _AT.format(COLUMNS, COLUMNS)
-# what a first listing reads: each row's path, snapshot and version seal, its packed record of what it shows
+# what a first listing reads: each row's id, path, snapshot and version seal, its packed record of what it shows
 # and that record's seal (core/index/shown.py)
-SHOWN = "f.path, v.snapshot_id, v.seal, v.shown, v.shown_seal"
+SHOWN = "v.id, f.path, v.snapshot_id, v.seal, v.shown, v.shown_seal"
 SHOWN_AT = _AT.format(SHOWN, SHOWN)
 _SHOWN_BY_ID = f"SELECT {SHOWN} FROM version v JOIN file f ON f.id = v.file_id WHERE v.id IN " + "({})"
 # the same folder's versions in force, by id and seal only: what tells a row checked before
@@ -77,11 +78,11 @@ def damaged_at(path: bytes) -> IndexDamaged:
 
 def checked(rows: Iterable[tuple[Any, ...]], snapshot_id: int, damaged: Damaged | None,
             keep: dict[Any, Entry | None]) -> None:
-    """Each row (COLUMNS) checked against its seal, its entry at the snapshot kept under that seal (None for a
-    deletion). A damaged row raises IndexDamaged, or is handed to `damaged` and left out. The seal is
+    """Each row (COLUMNS) checked against its seal, its entry at the snapshot kept under its id and seal (None
+    for a deletion). A damaged row raises IndexDamaged, or is handed to `damaged` and left out. The seal is
     made here as `seal.version_holds` makes it, inline: this loop is most of a big folder's listing
     (tests/test_listing_work.py holds the two to the same decisions)."""
-    for path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest, x, xhash, sealed \
+    for vid, path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest, x, xhash, sealed \
             in rows:
         try:
             holds = sealed == _blake3(b"".join((
@@ -102,30 +103,30 @@ def checked(rows: Iterable[tuple[Any, ...]], snapshot_id: int, damaged: Damaged 
                 raise damaged_at(path)
             damaged(path)
             continue
-        keep[sealed] = None if state == "deleted" else _make(Entry, (path, kind, size, mode, mtime_ns, snap,
-                                                                  snap == snapshot_id, target, state))
+        keep[vid, sealed] = None if state == "deleted" else _make(Entry, (path, kind, size, mode, mtime_ns, snap,
+                                                                       snap == snapshot_id, target, state))
 
 
-def checked_shown(rows: Iterable[tuple[Any, ...]], snapshot_id: int, keep: dict[Any, Entry | None]) -> list[Any]:
+def checked_shown(rows: Iterable[tuple[Any, ...]], snapshot_id: int, keep: dict[Any, Entry | None]) -> list[int]:
     """Each row (SHOWN) whose record holds its seal and names the row's own snapshot, its entry kept under its
-    version seal (None for a deletion); the version seals of the others, which the caller checks against their
+    id and version seal (None for a deletion); the ids of the others, which the caller checks against their
     whole version seal (a row from before schema 9, a record left behind by a reseal, or damage). The seal is
     made as `shown.shown_seal` makes it, inline: this loop is most of a first listing."""
     others = []
-    for path, snap, sealed, shown, shown_sealed in rows:
+    for vid, path, snap, sealed, shown, shown_sealed in rows:
         try:
             if shown_sealed != _blake3(b"".join((SHOWN_KEY, shown, sealed, path))).digest(SEAL_BYTES):
-                others.append(sealed)
+                others.append(vid)
                 continue
             size, mode, mtime_ns, recorded, kind, state, target = _unpack(shown)
             if recorded != snap:  # the record of another version, or a snapshot column changed under it
-                others.append(sealed)
+                others.append(vid)
                 continue
-            keep[sealed] = None if state == DELETED else _make(Entry, (
+            keep[vid, sealed] = None if state == DELETED else _make(Entry, (
                 path, KINDS[kind], size, mode, mtime_ns, snap, snap == snapshot_id,
                 None if target == NO_TARGET else shown[_HEAD:], STATES[state]))
         except (*IMPOSSIBLE, IndexError):
-            others.append(sealed)
+            others.append(vid)
     return others
 
 
@@ -181,53 +182,28 @@ def live_held(conn: Connection, parent_id: int, damaged: Damaged | None = None) 
 
 
 def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged | None,
-          known: dict[bytes, Entry | None] | None) -> list[Entry]:
+          known: dict[tuple[int, bytes], Entry | None] | None) -> list[Entry]:
     """The listing, reading records (`SHOWN`) where it can; with `damaged` (a folder restore, which opens every
     version anyway) every row whole, as each is checked against its version seal."""
     live_held(conn, parent_id, damaged)
     args = (snapshot_id, parent_id, snapshot_id, parent_id, snapshot_id)
     if not known:
-        found: dict[bytes, Entry | None] = {}
+        found: dict[tuple[int, bytes], Entry | None] = {}
         if damaged is not None:
             checked(conn.execute(ROWS_AT, args), snapshot_id, damaged, found)
         else:
-            _whole(conn, args, checked_shown(conn.execute(SHOWN_AT, args), snapshot_id, found), snapshot_id, found)
+            _by_id(conn, checked_shown(conn.execute(SHOWN_AT, args), snapshot_id, found), snapshot_id, None, found)
         if known is not None:
             known.update(found)
         return _in_force(found.values(), snapshot_id)
-    in_force = conn.execute(SEALS_AT, args).fetchall()
-    missing = [vid for vid, sealed in in_force if sealed not in known]
+    in_force = conn.execute(SEALS_AT, args).fetchall()  # (id, seal): the key each checked row is kept under
+    missing = [vid for vid, sealed in in_force if (vid, sealed) not in known]
     if damaged is None and missing:
-        ids = _ids_by_seal(in_force)
-        missing = sorted({vid for start in range(0, len(missing), _BATCH)
-                          for sealed in checked_shown(_rows_by_id(conn, _SHOWN_BY_ID, missing[start : start + _BATCH]),
-                                                      snapshot_id, known)
-                          for vid in ids[sealed]})
+        missing = [vid for start in range(0, len(missing), _BATCH)
+                   for vid in checked_shown(_rows_by_id(conn, _SHOWN_BY_ID, missing[start : start + _BATCH]),
+                                            snapshot_id, known)]
     _by_id(conn, missing, snapshot_id, damaged, known)
-    return _in_force(map(known.get, map(_seal_of, in_force)), snapshot_id)
-
-
-def _whole(conn: Connection, args: tuple[int, ...], others: list[Any], snapshot_id: int,
-           found: dict[bytes, Entry | None]) -> None:
-    """The rows whose records did not hold (by their version seals), read whole by id and checked against their
-    version seals; the whole folder so, as before schema 9, if one is no longer in force (a writer between)."""
-    if not others:
-        return
-    ids = _ids_by_seal(conn.execute(SEALS_AT, args))
-    if any(sealed not in ids for sealed in others):
-        found.clear()
-        checked(conn.execute(ROWS_AT, args), snapshot_id, None, found)
-        return
-    _by_id(conn, sorted({vid for sealed in others for vid in ids[sealed]}), snapshot_id, None, found)
-
-
-def _ids_by_seal(in_force: Iterable[tuple[int, Any]]) -> dict[Any, list[int]]:
-    """Each version seal's rows: every one of them is read whole when a record under that seal fails (a damaged
-    index may give two rows one seal, and the one that fails must not hide behind the other)."""
-    ids: dict[Any, list[int]] = {}
-    for vid, sealed in in_force:
-        ids.setdefault(sealed, []).append(vid)
-    return ids
+    return _in_force(map(known.get, in_force), snapshot_id)
 
 
 def _rows_by_id(conn: Connection, statement: str, ids: list[int]) -> Iterable[tuple[Any, ...]]:
@@ -235,21 +211,19 @@ def _rows_by_id(conn: Connection, statement: str, ids: list[int]) -> Iterable[tu
 
 
 def _by_id(conn: Connection, ids: list[int], snapshot_id: int, damaged: Damaged | None,
-           keep: dict[bytes, Entry | None]) -> None:
+           keep: dict[Any, Entry | None]) -> None:
     """The rows by id, each checked against its whole version seal (`checked`), 500 at a time."""
     for start in range(0, len(ids), _BATCH):
         checked(_rows_by_id(conn, _BY_ID, ids[start : start + _BATCH]), snapshot_id, damaged, keep)
 
 
-_seal_of = itemgetter(1)
-
-
 @dataclass
 class _Rows:
-    """Checked entries by seal (None for a deletion), good while the index's sealed rows are in state `token`."""
+    """Checked entries by row id and seal (None for a deletion), good while the index's sealed rows are in state
+    `token`. The id is part of the key: a damaged row given another row's seal is no row checked before."""
 
     token: str
-    entries: dict[bytes, Entry | None] = field(default_factory=dict)
+    entries: dict[tuple[int, bytes], Entry | None] = field(default_factory=dict)
 
 
 @dataclass
