@@ -11,7 +11,6 @@ import os
 import stat
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
-from operator import itemgetter
 
 from peewee import SqliteDatabase
 
@@ -23,8 +22,6 @@ from timekeep.core.paths import is_inside
 from timekeep.core.types import SKIPPED, FileError, kind_of
 
 Report = Callable[[FileError], None]
-# what a stored version says a file's stat is, to compare with (size, mtime, inode, ctime, 'file') in one step
-_STORED = itemgetter(*(VersionRow._fields.index(name) for name in ("size", "mtime_ns", "inode", "ctime_ns", "kind")))
 
 
 @dataclass(frozen=True)
@@ -243,14 +240,14 @@ class FolderScan:
         those the index does not hold as folders yet). Most children are files as stored: they cost one
         `lstat` and one comparison here (`_changed` takes the rest), since a full scan's time is per file."""
         fid = queries.file_id(self.db, path)
-        before = queries.latest_children(self.db, fid) if fid is not None else {}
+        left = queries.latest_rows(self.db, fid) if fid is not None else {}  # what is not met on the disk is deleted
         try:
             names = sorted(os.listdir(path))
         except OSError as err:
             self.report(FileError(path, "unreadable", f"cannot list folder: {err.strerror or err}"))
             return
-        left = dict(before)  # what is not met on the disk is deleted
-        take, lstat, is_file, stored = left.pop, os.lstat, stat.S_ISREG, _STORED
+        take, lstat, is_file, stored, state = left.pop, os.lstat, stat.S_ISREG, queries.STORED_ROW, queries.ROW_STATE
+        version = queries.row_version
         quick = self._seen is None
         excluded = self.excludes.excluded if self.excludes.patterns else None
         prefix, cut, unchanged = path + b"/", len(self.root) + 1, 0
@@ -268,16 +265,16 @@ class FolderScan:
             except OSError as err:  # kept as stored: it exists, and may be readable next time
                 self.report(FileError(child, "unreadable", err.strerror or str(err)))
                 continue
-            if (quick and prev is not None and is_file(st.st_mode) and not prev.racy
-                    and stored(prev) == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, "file")
-                    and prev.state != "deleted" and child not in self.reread):
+            if (quick and prev is not None and is_file(st.st_mode)
+                    and stored(prev) == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, "file", 0)
+                    and prev[state] != "deleted" and child not in self.reread):  # a file as stored, not racy
                 unchanged += 1
                 continue
-            yield from self._changed(child, st, prev, stack, only_new)
+            yield from self._changed(child, st, None if prev is None else version(prev), stack, only_new)
         self.counts.files += unchanged
         for child, prev in left.items():
-            if prev.state != "deleted":
-                yield from self._deleted(child, prev)
+            if prev[state] != "deleted":
+                yield from self._deleted(child, version(prev))
 
     def _changed(self, child: bytes, st: os.stat_result, prev: VersionRow | None, stack: list[bytes],
                  only_new: bool) -> Iterator[ScanItem]:
