@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from tests.helpers import new_repo
+from tests.treeops import built, index_db
 from timekeep.core.api import Timekeep
 from timekeep.core.types import SnapshotInfo
 
@@ -57,3 +58,26 @@ def test_each_thing_a_stored_file_can_become_is_what_the_scan_records(tmp_path: 
     assert (third.files_changed, third.files_scanned) == (0, 5)
     with Timekeep.open(repo) as tk:
         assert [v.snapshot_id for v in tk.versions(os.fsencode(src / "moved"))] == [first.id, second.id]
+
+
+def test_a_row_made_to_say_a_changed_file_is_as_stored_is_refused_and_the_change_stored(tmp_path: Path) -> None:
+    """The short way still checks every row it compares against its seal: a damaged index that gives a changed
+    file the disk's new stat (so it would look unchanged) is met by the scan, the index is rebuilt from the
+    drive, and the change is stored."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for n in range(5):
+        (src / f"f{n}").write_bytes(b"first %d" % n)
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    with open(src / "f3", "ab") as fh:
+        fh.write(b" and more")
+    st = (src / "f3").stat()
+    with index_db(repo) as conn:
+        conn.execute("UPDATE version SET size = ?, mtime_ns = ?, inode = ?, ctime_ns = ?, racy = 0 "
+                     "WHERE file_id = (SELECT id FROM file WHERE path = ?)",
+                     (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, os.fsencode(src / "f3")))
+    with Timekeep.open(repo, writer=True) as tk:
+        snap = tk.backup()
+        assert tk.rebuilt
+        assert built(tk, os.fsencode(src / "f3"), snap.id) == b"first 3 and more"
