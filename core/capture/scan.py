@@ -8,6 +8,7 @@ taken from the index, without touching the disk.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -49,12 +50,23 @@ def _lstat(path: bytes, report: Report) -> tuple[os.stat_result, str, bytes | No
     """(stat, kind, link target), or None when the path is gone or is not something we store."""
     try:
         st = os.lstat(path)
-        kind = kind_of(st.st_mode)
-        if kind is None:
-            report(FileError(path, SKIPPED, "not a regular file, folder or link (socket, FIFO or device)"))
-            return None
-        target = os.readlink(path) if kind == "symlink" else None
-        return st, kind, target
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        report(FileError(path, "unreadable", err.strerror or str(err)))
+        raise Unreadable from err
+    found = _kind(path, st, report)
+    return None if found is None else (st, *found)
+
+
+def _kind(path: bytes, st: os.stat_result, report: Report) -> tuple[str, bytes | None] | None:
+    """(kind, link target) of a path already stat'ed, or None when it is not something we store."""
+    kind = kind_of(st.st_mode)
+    if kind is None:
+        report(FileError(path, SKIPPED, "not a regular file, folder or link (socket, FIFO or device)"))
+        return None
+    try:
+        return kind, os.readlink(path) if kind == "symlink" else None
     except FileNotFoundError:
         return None
     except OSError as err:
@@ -225,48 +237,63 @@ class FolderScan:
 
     def _directory(self, path: bytes, stack: list[bytes], only_new: bool = False) -> Iterator[ScanItem]:
         """Compare one folder's children; push the sub-folders to descend into (with `only_new`, just
-        those the index does not hold as folders yet)."""
+        those the index does not hold as folders yet). Most children are files as stored: they cost one
+        `lstat` and one comparison here (`_changed` takes the rest), since a full scan's time is per file."""
         fid = queries.file_id(self.db, path)
-        before = queries.latest_children(self.db, fid) if fid is not None else {}
+        left = queries.latest_rows(self.db, fid) if fid is not None else {}  # what is not met on the disk is deleted
         try:
             names = sorted(os.listdir(path))
         except OSError as err:
             self.report(FileError(path, "unreadable", f"cannot list folder: {err.strerror or err}"))
             return
-        seen: set[bytes] = set()
+        take, lstat, is_file, stored, state = left.pop, os.lstat, stat.S_ISREG, queries.STORED_ROW, queries.ROW_STATE
+        version = queries.row_version
+        quick = self._seen is None
+        excluded = self.excludes.excluded if self.excludes.patterns else None
+        prefix, cut, unchanged = path + b"/", len(self.root) + 1, 0
         for name in names:
-            child = path + b"/" + name
-            if self.excludes.excluded(name, child[len(self.root) + 1 :]):
+            child = prefix + name
+            if excluded is not None and excluded(name, child[cut:]):
                 continue
+            prev = take(child, None)
             try:
-                found = _lstat(child, self.report)
-            except Unreadable:
-                seen.add(child)
+                st = lstat(child)
+            except FileNotFoundError:
+                if prev is not None:
+                    left[child] = prev
                 continue
-            if found is None:
+            except OSError as err:  # kept as stored: it exists, and may be readable next time
+                self.report(FileError(child, "unreadable", err.strerror or str(err)))
                 continue
-            st, kind, target = found
-            if kind == "dir" and (st.st_dev, st.st_ino) == self.repository:
-                self.report(FileError(child, SKIPPED, "the backup repository itself (a backup never stores itself)"))
+            if (quick and prev is not None and is_file(st.st_mode)
+                    and stored(prev) == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, "file", 0)
+                    and prev[state] != "deleted" and child not in self.reread):  # a file as stored, not racy
+                unchanged += 1
                 continue
-            seen.add(child)
-            prev = before.get(child)
-            if kind == "file" and self._unchanged(child, st, prev):
-                self.counts.files += 1
-                continue
-            yield from self._compare(observe(child, st, kind, target), prev)
-            if kind == "dir" and (not only_new or prev is None or prev.state == "deleted" or prev.kind != "dir"):
-                stack.append(child)
-        for child, prev in before.items():
-            if child not in seen and prev.state != "deleted":
-                yield from self._deleted(child, prev)
+            yield from self._changed(child, st, None if prev is None else version(prev), stack, only_new)
+        self.counts.files += unchanged
+        for child, prev in left.items():
+            if prev[state] != "deleted":
+                yield from self._deleted(child, version(prev))
 
-    def _unchanged(self, path: bytes, st: os.stat_result, prev: VersionRow | None) -> bool:
-        """What `classify` says of most files a scan meets (size, mtime, inode and ctime as stored, not racy),
-        told without building an observation first: a full scan's time is per file."""
-        return (prev is not None and self._seen is None and prev.kind == "file" and prev.state != "deleted"
-                and not prev.racy and prev.size == st.st_size and prev.mtime_ns == st.st_mtime_ns
-                and prev.inode == st.st_ino and prev.ctime_ns == st.st_ctime_ns and path not in self.reread)
+    def _changed(self, child: bytes, st: os.stat_result, prev: VersionRow | None, stack: list[bytes],
+                 only_new: bool) -> Iterator[ScanItem]:
+        """One child that is not simply a file as stored."""
+        try:
+            found = _kind(child, st, self.report)
+        except Unreadable:
+            return
+        if found is None:  # no longer something we store: as if gone
+            if prev is not None and prev.state != "deleted":
+                yield from self._deleted(child, prev)
+            return
+        kind, target = found
+        if kind == "dir" and (st.st_dev, st.st_ino) == self.repository:
+            self.report(FileError(child, SKIPPED, "the backup repository itself (a backup never stores itself)"))
+            return
+        yield from self._compare(observe(child, st, kind, target), prev)
+        if kind == "dir" and (not only_new or prev is None or prev.state == "deleted" or prev.kind != "dir"):
+            stack.append(child)
 
     def _deleted(self, path: bytes, prev: VersionRow) -> Iterator[ScanItem]:
         """Deletions of `path` and, from the index alone, of everything stored beneath it."""

@@ -15,10 +15,6 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 KEK_BYTES = 32
 SALT_BYTES = 16
 ARGON2_VERSION = 0x13  # the only version `cryptography` computes
@@ -58,19 +54,28 @@ def passphrase_kek(passphrase: str, salt: bytes, params: Argon2Params) -> bytes:
     words typed on two keyboards that compose accents differently give the same key."""
     if params.problem():
         raise ValueError(params.problem())
+    from cryptography.hazmat.primitives.kdf.argon2 import Argon2id  # loaded with the first key
+
     kdf = Argon2id(salt=salt, length=KEK_BYTES, iterations=params.iterations, lanes=params.lanes,
                    memory_cost=params.memory_kib)
     return kdf.derive(unicodedata.normalize("NFC", passphrase).encode("utf-8"))
 
 
 def recovery_kek(secret: bytes, salt: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=KEK_BYTES, salt=salt, info=RECOVERY_INFO).derive(secret)
+    return _hkdf(secret, salt, RECOVERY_INFO)
 
 
 def keyring_kek(secret: bytes, salt: bytes) -> bytes:
     """A keyring slot's key-encryption key: the secret is 256 random bits the keyring keeps, so, as for a
     recovery key, a fast KDF suffices (its own info string: the two kinds of secret never open each other)."""
-    return HKDF(algorithm=hashes.SHA256(), length=KEK_BYTES, salt=salt, info=KEYRING_INFO).derive(secret)
+    return _hkdf(secret, salt, KEYRING_INFO)
+
+
+def _hkdf(secret: bytes, salt: bytes, info: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes  # loaded with the first key
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=KEK_BYTES, salt=salt, info=info).derive(secret)
 
 
 def new_salt() -> bytes:

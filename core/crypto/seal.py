@@ -15,17 +15,17 @@ import os
 import struct
 from dataclasses import dataclass, field
 from enum import StrEnum
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from typing import TYPE_CHECKING
 
 from timekeep.core.errors import CorruptData, SealBroken
 from timekeep.core.storage import frame as plain_frame
 
+if TYPE_CHECKING:  # the library loads with the first key (aead_class): an unencrypted command never pays it
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
 SEAL_VERSION = 1
 AES_256_GCM, CHACHA20_POLY1305 = 1, 2
-AEADS: dict[int, type[AESGCM] | type[ChaCha20Poly1305]] = {AES_256_GCM: AESGCM, CHACHA20_POLY1305: ChaCha20Poly1305}
+AEADS = (AES_256_GCM, CHACHA20_POLY1305)
 WRITTEN_AEAD = AES_256_GCM
 KEY_SIZE, NONCE_SIZE, TAG_SIZE = 32, 12, 16
 HEADER = struct.Struct("<BB")  # seal version, AEAD id
@@ -128,7 +128,7 @@ class Sealer:
         if not isinstance(key, bytes) or len(key) != KEY_SIZE:
             raise ValueError(f"a sealing key is {KEY_SIZE} bytes")
         self._key = key
-        self._writer = AEADS[WRITTEN_AEAD](key)
+        self._writer = aead_class(WRITTEN_AEAD)(key)
         self._aeads: dict[int, AESGCM | ChaCha20Poly1305] = {WRITTEN_AEAD: self._writer}
 
     def __repr__(self) -> str:  # never print a key into a log or a traceback
@@ -177,6 +177,8 @@ class Sealer:
         if inner < STREAM_FROM or WRITTEN_AEAD != AES_256_GCM:  # one call: a small frame's copy costs less
             self._writer.encrypt_into(nonce, inner_header + payload, header + associated, out)
             return sealed
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
         cipher = Cipher(algorithms.AES(self._key), modes.GCM(nonce)).encryptor()
         cipher.authenticate_additional_data(header + associated)
         cipher.update_into(inner_header, out)
@@ -214,6 +216,8 @@ class Sealer:
     def _decrypt(self, aead_id: int, header: bytes, what: ObjectName, body: memoryview) -> bytes:
         if len(body) < NONCE_SIZE + TAG_SIZE:
             raise SealBroken(f"{what} is cut short ({len(body)} bytes where a seal needs {NONCE_SIZE + TAG_SIZE})")
+        from cryptography.exceptions import InvalidTag
+
         try:
             return self._aead(aead_id).decrypt(body[:NONCE_SIZE], body[NONCE_SIZE:], header + what.associated_data())
         except InvalidTag:
@@ -225,8 +229,15 @@ class Sealer:
     def _aead(self, aead_id: int) -> AESGCM | ChaCha20Poly1305:
         aead = self._aeads.get(aead_id)
         if aead is None:  # another cipher a reader accepts, made when first met (two threads may both: either serves)
-            aead = self._aeads[aead_id] = AEADS[aead_id](self._key)
+            aead = self._aeads[aead_id] = aead_class(aead_id)(self._key)
         return aead
+
+
+def aead_class(aead_id: int) -> type[AESGCM] | type[ChaCha20Poly1305]:
+    """The cipher an AEAD id names (one of AEADS), imported when first asked for."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+    return AESGCM if aead_id == AES_256_GCM else ChaCha20Poly1305
 
 
 # One object at a time, under a key given as bytes (tests, and objects sealed once per command).

@@ -17,9 +17,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-
 from timekeep.core.crypto.kdf import SALT_BYTES, Argon2Params
 from timekeep.core.crypto.small_files import read_at_most
 from timekeep.core.crypto.subkeys import MASTER_KEY_BYTES
@@ -77,12 +74,17 @@ def build(repository_id: str, slot_id: str, kind: SlotKind, kdf: dict[str, Any],
                               "slot_id": slot_id, "kind": kind.value, "created": created, "kdf": kdf,
                               "aead": AEAD, "key_check": key_check}
     nonce = os.urandom(NONCE_BYTES)
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305  # loaded with the first key
+
     wrapped = ChaCha20Poly1305(kek).encrypt(nonce, master, associated_data(fields))
     return {**fields, "nonce": b64_text(nonce), "wrapped": b64_text(wrapped)}
 
 
 def unwrap(slot: Slot, kek: bytes) -> bytes | None:
     """The master key, or None when `kek` does not open the slot (wrong secret, or a field edited)."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
     fields = {k: v for k, v in slot.fields.items() if k not in ("nonce", "wrapped")}
     try:
         return ChaCha20Poly1305(kek).decrypt(_b64(slot.fields["nonce"]), _b64(slot.fields["wrapped"]),

@@ -164,19 +164,34 @@ def latest_children(db: SqliteDatabase, parent_id: int) -> dict[bytes, VersionRo
     version is a deletion is left out (to a scan it is the same as a name never seen), so a folder's dead names
     cost nothing (core/index/live.py). Each row is checked against its seal: a backup never records a change a
     damaged index made up (IndexDamaged)."""
+    return {path: row_version(row) for path, row in latest_rows(db, parent_id).items()}
+
+
+def latest_rows(db: SqliteDatabase, parent_id: int) -> dict[bytes, tuple[Any, ...]]:
+    """`latest_children` as the rows were read, (path, *VERSION_COLUMNS), each checked against its seal: a full
+    scan makes a VersionRow only of the few children that changed (STORED_ROW picks what it compares)."""
     rows = db.execute_sql(
         f"SELECT f.path, {VERSION_COLUMNS} FROM file f JOIN version v ON v.id = "
         "(SELECT max(v2.id) FROM version v2 WHERE v2.file_id = f.id) WHERE f.parent_id = ? AND f.live = 1",
         (parent_id,),
     ).fetchall()  # read whole: a statement left open by the raise below would pin an old view of the index
     live_held(db.connection(), parent_id)
-    make, holds, sealed_values = VersionRow._make, version_holds, _SEALED_VALUES
-    found = {}
-    for row in rows:  # (path, *VERSION_COLUMNS): its seal is checked on the row as read, before a record is made
+    holds, sealed_values = version_holds, _SEALED_VALUES
+    for row in rows:  # its seal is checked on the row as read, before anything is made of it
         if not holds(*sealed_values(row)):
             raise damaged_at(row[0])
-        found[row[0]] = make(row[1:])
-    return found
+    return {row[0]: row for row in rows}
+
+
+# (size, mtime_ns, inode, ctime_ns, kind, racy) of a `latest_rows` row, picked in one call; and its state
+STORED_ROW = itemgetter(*(1 + VersionRow._fields.index(name) for name in (
+    "size", "mtime_ns", "inode", "ctime_ns", "kind", "racy")))
+ROW_STATE = 1 + VersionRow._fields.index("state")
+
+
+def row_version(row: tuple[Any, ...]) -> VersionRow:
+    """The VersionRow of a `latest_rows` row."""
+    return VersionRow._make(row[1:])
 
 
 def latest_version(db: SqliteDatabase, fid: int) -> VersionRow | None:
