@@ -34,9 +34,9 @@ class Buffers:
     def take(self, size: int) -> bytearray:
         """A buffer of exactly `size` bytes (its contents are whatever it held before)."""
         with self._lock:
-            for n in range(len(self._kept)):
-                if self._references(n) == self._idle:
-                    return _sized(self._kept[n], size)
+            free = [n for n in range(len(self._kept)) if self._references(n) == self._idle]
+            if free:  # the one whose memory fits best: a payload's buffer is not stretched to a frame and back
+                return _sized(self._kept[min(free, key=lambda n: abs(self._kept[n].__alloc__() - 1 - size))], size)
             fresh = bytearray(size)
             if len(self._kept) < self.keep:
                 self._kept.append(fresh)
