@@ -13,6 +13,7 @@ import zstandard
 
 from tests.helpers import backup, new_repo
 from tests.restore_support import src as src
+from tests.treeops import small_tmpfs
 from timekeep.core.api import Timekeep
 from timekeep.core.errors import CorruptData
 from timekeep.core.restore.buffers import Buffers
@@ -129,3 +130,15 @@ def test_a_big_file_comes_back_whole_through_reused_buffers(plain_and_encrypted:
     out = dest / "disk.img"
     assert out.read_bytes() == data
     assert os.stat(out).st_blocks * 512 <= len(data) - 3 * MIB, "the zeros stay holes"
+
+
+def test_a_big_file_on_a_target_too_small_is_one_error_and_nothing_left(src: Path, tmp_path: Path) -> None:
+    """Blocks are reserved before each write (sparse.py): a full target fails there, as a write would."""
+    data = _big_file()
+    (src / "disk.img").write_bytes(data)
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    with small_tmpfs(tmp_path / "small", "4m") as small, Timekeep.open(repo) as tk:
+        result = tk.restore(os.fsencode(src / "disk.img"), sid, dest=os.fsencode(small / "out"))
+        assert [e.message for e in result.errors] == ["No space left on device"], result.errors
+        assert not (small / "out").exists() or os.listdir(small / "out") == []
