@@ -69,7 +69,7 @@ def overlay(extents: Sequence[StoredExtent], size: int) -> list[Piece]:
 def _side_by_side(extents: Sequence[StoredExtent], ordered: list[int], size: int) -> list[Piece] | None:
     """`overlay` when no two extents overlap (a full version alone: every big file's first backup), where
     nothing needs to win: each extent is its piece, cut to `size`, with no boundaries or heap (for the 2 GiB
-    image's 26,000 extents, a third of the painting). None where two overlap."""
+    image's 26,000 extents, half the plan's time). None where two overlap."""
     pieces: list[Piece] = []
     reached = 0
     for i in ordered:
