@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from timekeep.core.errors import CorruptData
+from timekeep.core.restore import plan
 from timekeep.core.restore.plan import paint
 from timekeep.core.types import Piece
 
@@ -46,3 +49,24 @@ def test_paint_merges_adjacent_parts_of_one_chunk() -> None:
     # the chunk A is split by B's boundary points in the sweep but covered by A on both ends
     pieces = paint([(2, 0, 10, A, 0), (1, 3, 2, B, 0)], 10)
     assert pieces == [Piece(0, 10, A, 0)]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_extents_side_by_side_paint_as_the_general_overlay_does(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shortcut for extents that do not overlap gives what laying them over each other gives."""
+    rnd = random.Random(seed)
+    extents, at = [], 0
+    for _ in range(rnd.randrange(1, 30)):
+        at += rnd.choice((0, 0, 0, 3))  # mostly adjacent, sometimes a gap
+        length = rnd.randrange(1, 9)
+        extents.append((rnd.randrange(1, 4), at, length, rnd.choice((A, B, C)), rnd.choice((0, 0, 5))))
+        at += length
+    rnd.shuffle(extents)
+    size = rnd.choice((at, at - 2, at + 3, 1))
+    shortcut = plan.overlay(extents, size)
+    assert plan._side_by_side(extents, sorted(range(len(extents)), key=lambda i: extents[i][1]), size) == shortcut
+    monkeypatch.setattr(plan, "_side_by_side", lambda *args: None)  # the general path, heap and boundaries
+    assert plan.overlay(extents, size) == shortcut
+    overlapping = [*extents, (9, 0, at, A, 0)]
+    assert plan._side_by_side(overlapping, sorted(range(len(overlapping)), key=lambda i: overlapping[i][1]),
+                              size) is None

@@ -271,6 +271,20 @@ def chunk_places(db: SqliteDatabase, digests: list[bytes]) -> list[tuple[Any, ..
     return found
 
 
+def chunk_locations_of_versions(db: SqliteDatabase, version_ids: list[int]) -> dict[bytes, ChunkLocation]:
+    """`chunk_locations` of every chunk these versions' extents use: read along the extents, in the order the
+    chunks were stored, which for a big file is several times quicker than looking each digest up."""
+    found: dict[bytes, ChunkLocation] = {}
+    for start in range(0, len(version_ids), SQL_BATCH):
+        batch = version_ids[start : start + SQL_BATCH]
+        rows = db.execute_sql(
+            "SELECT c.digest, p.name, c.offset, c.length, c.inner, c.raw_length, p.state FROM extent e "
+            f"JOIN chunk c ON c.id = e.chunk_id JOIN pack p ON p.id = c.pack_id WHERE e.version_id IN "
+            f"({','.join('?' * len(batch))})", batch)
+        found.update((row[0], ChunkLocation(*row[1:])) for row in rows)
+    return found
+
+
 def chunk_locations(db: SqliteDatabase, digests: Iterable[bytes]) -> dict[bytes, ChunkLocation]:
     found: dict[bytes, ChunkLocation] = {}
     for batch in _batches(list(set(digests))):

@@ -81,6 +81,12 @@ def plan_many(db: SqliteDatabase, paths: Sequence[bytes], snapshot_id: int,
     return done
 
 
+def chain_ids(db: SqliteDatabase, path: bytes, snapshot_id: int) -> list[int]:
+    """The versions whose extents make the plan of `path` at the snapshot (`plan` checks them; this does not)."""
+    found, at = _in_force_of(path, chain.history(db, path), snapshot_id)
+    return _chain_ids(found, at)
+
+
 def _in_force_of(path: bytes, found: list[Link] | Exception | None, snapshot_id: int) -> tuple[list[Link], int]:
     """`found` and the place in it of the version in force at the snapshot; raises what `plan` would."""
     if isinstance(found, Exception):

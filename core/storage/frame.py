@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 import threading
+from collections.abc import Callable
 
 import zstandard
 
@@ -78,6 +79,32 @@ def decode(frame: bytes) -> bytes:
     elif compression == ZSTD:
         try:
             data = _decompressor().decompress(payload, max_output_size=raw_len)
+        except zstandard.ZstdError as err:
+            raise CorruptData(f"stored blob does not decompress: {err}") from None
+    else:
+        raise CorruptData(f"stored blob uses unknown compression {compression}")
+    if len(data) != raw_len:
+        raise CorruptData("stored blob has the wrong length")
+    return data
+
+
+def decode_parts(header: bytes | bytearray, payload: bytearray, take: Callable[[int], bytearray]) -> bytearray:
+    """`decode` of a frame read as its header and its payload apart, without a copy: a raw payload is the
+    frame's contents itself, a compressed one is decompressed into `take(raw length)` (a buffer the caller
+    reuses). The same checks, the same CorruptData."""
+    if len(header) != FRAME.size:
+        raise CorruptData("stored blob is truncated")
+    version, compression, encryption, _, raw_len, payload_len = FRAME.unpack(header)
+    if version != FRAME_VERSION or encryption != 0 or len(payload) != payload_len:
+        raise CorruptData("stored blob has a damaged header")
+    if compression == RAW:
+        data = payload
+    elif compression == ZSTD:
+        data = take(raw_len)
+        try:
+            reader = _decompressor().stream_reader(payload)
+            if reader.readinto(data) != raw_len or reader.read(1):
+                raise CorruptData("stored blob has the wrong length")
         except zstandard.ZstdError as err:
             raise CorruptData(f"stored blob does not decompress: {err}") from None
     else:

@@ -27,6 +27,7 @@ from timekeep.core.storage.backend import Backend
 from timekeep.core.storage.failures import drive_error
 from timekeep.core.storage.frame import compress_stream, decompress_stream
 from timekeep.core.storage.layout import PACKS, Layout, pack_name
+from timekeep.core.storage.local_backend import LocalBackend
 from timekeep.core.storage.uploads import Uploads
 
 MAGIC = b"TKPACK\x00\x01"
@@ -316,6 +317,15 @@ def stored_packs(store: Backend) -> dict[str, int]:
     return found
 
 
+def _spread(data: bytes, parts: list[bytearray]) -> int:
+    at = 0
+    for part in parts:
+        piece = data[at : at + len(part)]
+        part[: len(piece)] = piece
+        at += len(piece)
+    return at
+
+
 class PackReader:
     """Random reads of frames: ranged reads of the medium (a drive keeps a few packs open for them, because
     restores read many chunks per pack)."""
@@ -331,6 +341,21 @@ class PackReader:
         if len(data) != length:
             raise CorruptData(f"pack {pack} is shorter than the index says")
         return data
+
+    def read_into(self, pack: str, offset: int, parts: list[bytearray]) -> None:
+        """`read` into buffers the caller reuses, filling each of `parts` in turn; a drive reads straight into
+        them, another medium's bytes are copied in."""
+        store = self.layout.store
+        length = sum(len(part) for part in parts)
+        try:
+            if isinstance(store, LocalBackend):
+                done = store.read_into(pack_name(pack), offset, parts)
+            else:
+                done = _spread(store.read(pack_name(pack), offset, length), parts)
+        except ObjectMissing:
+            raise CorruptData(f"pack {pack} is missing from the drive") from None
+        if done != length:
+            raise CorruptData(f"pack {pack} is shorter than the index says")
 
     def close(self) -> None:
         self.layout.store.close()
