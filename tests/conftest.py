@@ -50,3 +50,16 @@ def plain_and_encrypted(request: pytest.FixtureRequest) -> Iterator[str]:
 def both_index_modes(request: pytest.FixtureRequest) -> Iterator[str]:
     """Runs a test twice: with the index on the drive, and kept in this computer's cache folder."""
     yield from _repositories_made_as(str(request.param))
+
+
+# Started first, longest first: the modules whose tests or set-up take longest (their sum in a `--durations` run),
+# so that the last tests a worker of `-n auto --dist worksteal` starts are short ones and no long test keeps one
+# worker busy while the other idles. Each module stays whole, so its module-scoped set-up is built once.
+LONGEST_FIRST = ("test_away_bucket", "test_gui_s3", "test_bench_smoke", "test_s3_damage", "test_installer",
+                 "test_coalesce_crash", "test_encrypt_bucket_kill", "test_property", "test_agent_s3",
+                 "test_coalesce_property")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: the rest keep their order

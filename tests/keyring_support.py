@@ -51,6 +51,10 @@ def secret_service(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Keyr
     """A session bus and an unlocked GNOME Keyring of our own, both ended (by their ids) on leaving."""
     from keyring.backends.SecretService import Keyring as SecretService
 
+    # keyring picks this process's default backend once, when first asked: asked first inside the block below
+    # (by `using`), with our bus in the environment, it would pick the Secret Service and keep it after the bus
+    # is gone, and a later test's CLI in this worker would fail on it
+    keyring.get_keyring()
     (home / "run").mkdir(mode=0o700, parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBUS_")}
     env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"), XDG_RUNTIME_DIR=str(home / "run"))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import depth
 from tests.helpers import Tree, child_env, new_repo, read_tree
 from tests.test_kill_writers import kill_when_written
 from tests.treeops import MtimeClock, fresh_dir, insert, overwrite
@@ -227,7 +228,7 @@ def test_backup_killed_at_a_known_phase(plain_and_encrypted: str, history: Histo
 
 
 # (big files, small files, backups killed): the encrypted history smaller, its kills fewer (each restores all)
-RANDOM_POINTS = {"drive": (8, 300, 6), "encrypted": (6, 120, 3)}
+RANDOM_POINTS = {"drive": (8, 300, depth.runs(6, 4)), "encrypted": (6, 120, 3)}  # 6: TIMEKEEP_FULL_LOOPS=1
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from PySide6.QtGui import QImage
 
 from tests.agent_support import wait_for
 from tests.helpers import make_tree, read_tree
+from tests.once import once_per_run
 from timekeep.core.agent import file_managers
 from timekeep.core.agent.install import UNIT_TEMPLATE, render
 
@@ -45,8 +46,12 @@ def run(args: list[str | Path], env: dict[str, str] | None = None, check: bool =
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """The bundle, then the .deb around it, as a person builds them, in a temporary dist/ and build/."""
-    base = tmp_path_factory.mktemp("installer")
+    """The bundle, then the .deb around it, as a person builds them, in a temporary dist/ and build/: once per
+    run, as the tests only read them (freezing the app is the longest set-up in the suite)."""
+    return once_per_run(tmp_path_factory, "installer", build_installer)
+
+
+def build_installer(base: Path) -> Built:
     env = {**os.environ, "PYTHON": sys.executable, "TIMEKEEP_DIST": str(base / "dist"),
            "TIMEKEEP_BUILD": str(base / "build"), "PYINSTALLER_CONFIG_DIR": str(base / "pyinstaller-cache")}
     bundle = Path(run([ROOT / "installer" / "build-bundle"], env, timeout=600).stdout.splitlines()[-1])

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import depth
 from tests.damage_support import (
     DROP,
     Findings,
@@ -39,7 +40,7 @@ from tests.treeops import tree_diff
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 4  # per command in the quick loop; SLOW_RUNS under `slow`
-SLOW_RUNS = 16
+SLOW_RUNS = depth.runs(16, 6)  # every seeded run with TIMEKEEP_FULL_LOOPS=1
 COMMANDS = ("rebuild-index", "coalesce", "restore-overwrite")
 # The writers of the sealed drive and the local index, and the restore that writes over a person's files: two
 # kills of that one, where what differs from the plain run (four kills) is only how the frames are read
