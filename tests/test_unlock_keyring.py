@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from keyring.backends.fail import Keyring as NoKeyring
+from secretstorage.exceptions import LockedException
 
 from timekeep.core.crypto import keys
 from timekeep.core.crypto.kdf import TEST_PARAMS
@@ -118,4 +119,42 @@ def test_without_a_keyring_unlocking_asks_and_storing_says_why_in_one_line(tmp_p
         chain.store(REPO_ID, "correct horse")
     assert "\n" not in str(caught.value)
     with pytest.raises(KeyringUnavailable):
+        chain.forget(REPO_ID)
+
+
+class BrokenSecretService(NoKeyring):
+    """A Secret Service whose daemon fails below keyring: secretstorage's and the socket's errors, which keyring's
+    backend lets through unwrapped."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    def get_password(self, service: str, username: str) -> str | None:
+        raise self.error
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise self.error
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [LockedException("Item is locked!"), ConnectionResetError("connection reset")],
+                         ids=["locked", "connection lost"])
+def test_a_keyring_failing_below_keyring_is_no_keyring_not_a_traceback(tmp_path: Path, error: Exception) -> None:
+    made = keys.create(tmp_path, REPO_ID, "correct horse", TEST_PARAMS)
+    chain = Keychain(BrokenSecretService(error))
+    assert chain.lookup(REPO_ID) is None and chain.lookup_slot_secret(REPO_ID) is None
+
+    class Person:
+        def ask(self, question: str) -> str:
+            return "correct horse"
+
+    opened = PassphraseSource({}, keychain=chain, prompt=Person()).open(tmp_path, REPO_ID)
+    assert opened.unlocked.key == made.key and opened.source == Source.PROMPT
+    with pytest.raises(KeyringUnavailable, match="did not keep the passphrase") as caught:
+        chain.store(REPO_ID, "correct horse")
+    assert "\n" not in str(caught.value) and str(error).split("!")[0] in str(caught.value)
+    with pytest.raises(KeyringUnavailable, match="could not forget"):
         chain.forget(REPO_ID)

@@ -61,31 +61,41 @@ class Keychain:
         return self._delete(_slot_account(repository_id), "keyring slot's secret")
 
     def _set(self, account: str, value: str, what: str) -> None:
-        from keyring.errors import KeyringError
-
         try:
             self.backend.set_password(SERVICE, account, value)
-        except KeyringError as err:
+        except _failures() as err:
             raise KeyringUnavailable(f"The system keyring did not keep the {what}: {_why(err)}.") from None
 
     def _get(self, account: str) -> str | None:
-        from keyring.errors import KeyringError
-
         try:
             return self.backend.get_password(SERVICE, account)
-        except KeyringError:
+        except _failures():
             return None
 
     def _delete(self, account: str, what: str) -> bool:
-        from keyring.errors import KeyringError, PasswordDeleteError
+        from keyring.errors import PasswordDeleteError
 
         try:
             self.backend.delete_password(SERVICE, account)
         except PasswordDeleteError:
             return False
-        except KeyringError as err:
+        except _failures() as err:
             raise KeyringUnavailable(f"The system keyring could not forget the {what}: {_why(err)}.") from None
         return True
+
+
+def _failures() -> tuple[type[Exception], ...]:
+    """What a keyring call may raise when the keyring fails: keyring's own errors, and what its Secret Service
+    backend lets through from the layers below it (secretstorage's, a D-Bus error reply, a lost connection)."""
+    from keyring.errors import KeyringError
+
+    found: list[type[Exception]] = [KeyringError, OSError]
+    try:
+        from jeepney.wrappers import DBusErrorResponse
+        from secretstorage.exceptions import SecretStorageException
+    except ImportError:  # no Secret Service stack on this system
+        return tuple(found)
+    return (*found, SecretStorageException, DBusErrorResponse)
 
 
 def _account(repository_id: str) -> str:
