@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 import zstandard
 
@@ -68,38 +69,26 @@ def parts(raw: bytes | memoryview, level: int) -> tuple[bytes, bytes | memoryvie
 
 def decode(frame: bytes) -> bytes:
     """The raw bytes a frame holds; any inconsistency is CorruptData, never wrong bytes."""
-    if len(frame) < FRAME.size:
-        raise CorruptData("stored blob is truncated")
-    version, compression, encryption, _, raw_len, payload_len = FRAME.unpack_from(frame)
     payload = memoryview(frame)[FRAME.size :]
-    if version != FRAME_VERSION or encryption != 0 or len(payload) != payload_len:
-        raise CorruptData("stored blob has a damaged header")
+    compression, raw_len = _header(memoryview(frame)[: FRAME.size], payload)
     if compression == RAW:
         data = bytes(payload)
-    elif compression == ZSTD:
+    else:
         try:
             data = _decompressor().decompress(payload, max_output_size=raw_len)
         except zstandard.ZstdError as err:
             raise CorruptData(f"stored blob does not decompress: {err}") from None
-    else:
-        raise CorruptData(f"stored blob uses unknown compression {compression}")
-    if len(data) != raw_len:
-        raise CorruptData("stored blob has the wrong length")
-    return data
+    return _exact(data, raw_len)
 
 
 def decode_parts(header: bytes | bytearray, payload: bytearray, take: Callable[[int], bytearray]) -> bytearray:
     """`decode` of a frame read as its header and its payload apart, without a copy: a raw payload is the
     frame's contents itself, a compressed one is decompressed into `take(raw length)` (a buffer the caller
     reuses). The same checks, the same CorruptData."""
-    if len(header) != FRAME.size:
-        raise CorruptData("stored blob is truncated")
-    version, compression, encryption, _, raw_len, payload_len = FRAME.unpack(header)
-    if version != FRAME_VERSION or encryption != 0 or len(payload) != payload_len:
-        raise CorruptData("stored blob has a damaged header")
+    compression, raw_len = _header(header, payload)
     if compression == RAW:
         data = payload
-    elif compression == ZSTD:
+    else:
         data = take(raw_len)
         try:
             reader = _decompressor().stream_reader(payload)
@@ -107,8 +96,25 @@ def decode_parts(header: bytes | bytearray, payload: bytearray, take: Callable[[
                 raise CorruptData("stored blob has the wrong length")
         except zstandard.ZstdError as err:
             raise CorruptData(f"stored blob does not decompress: {err}") from None
-    else:
+    return _exact(data, raw_len)
+
+
+def _header(header: bytes | bytearray | memoryview, payload: bytearray | memoryview) -> tuple[int, int]:
+    """An unencrypted frame's compression (RAW or ZSTD) and raw length, its header checked against its payload."""
+    if len(header) != FRAME.size:
+        raise CorruptData("stored blob is truncated")
+    version, compression, encryption, _, raw_len, payload_len = FRAME.unpack(header)
+    if version != FRAME_VERSION or encryption != 0 or len(payload) != payload_len:
+        raise CorruptData("stored blob has a damaged header")
+    if compression not in (RAW, ZSTD):
         raise CorruptData(f"stored blob uses unknown compression {compression}")
+    return compression, raw_len
+
+
+_Data = TypeVar("_Data", bytes, bytearray)
+
+
+def _exact(data: _Data, raw_len: int) -> _Data:
     if len(data) != raw_len:
         raise CorruptData("stored blob has the wrong length")
     return data
