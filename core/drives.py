@@ -35,6 +35,7 @@ class Presence:
     reason: str = ""  # why it is absent, in words for the status line
     repository_id: str | None = None
     mount_point: str = "/"
+    encrypted: bool | None = None  # as its config said when it was found there (None: not read)
 
 
 def _unescape(field: str) -> str:
@@ -183,7 +184,7 @@ def probe(repo: Path, mounts: Sequence[str], expected_id: str | None = None,
     if expected_id is not None and config.repository_id != expected_id:
         return Presence(False, f"a different repository is at {repo} (id {config.repository_id[:8]}, "
                                f"expected {expected_id[:8]})", config.repository_id, point)
-    return Presence(True, "", config.repository_id, point)
+    return Presence(True, "", config.repository_id, point, config.encrypted)
 
 
 @dataclass(frozen=True)

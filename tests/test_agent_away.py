@@ -253,3 +253,29 @@ def test_timekeep_backup_while_away_says_the_snapshot_is_kept_on_this_computer(t
             assert said["kept_on_this_computer"] is True and said["trigger"] == "away"
     finally:
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_a_drive_gone_again_before_the_agent_looked_at_it_still_gets_its_away_store(tmp_path: Path) -> None:
+    """The poll that finds the drive reads whether it is encrypted with its id: the look that follows needs the
+    drive no more, so a drive unplugged between the two (or a status read that saw it present, then a person
+    pulling it) still has its changes kept here."""
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"before"})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    unplugged = repo.with_name("unplugged")
+    with InProcess(agent_config(repo, policy=HOURLY)) as run:
+        dest = unplug(run, repo, unplugged)
+        with run.held():
+            run.agent.away.encrypted.clear()  # as for a drive this agent has never looked at
+            os.rename(unplugged, repo)
+            run.agent._poll_drives()
+            assert dest.present and dest.presence.encrypted is False
+            os.rename(repo, unplugged)
+            run.agent.away.check()
+            assert run.agent.away.encrypted == {str(repo): False}
+        run.until(lambda: not dest.present, what="the drive to be gone")
+        with run.changes(src / "notes.txt"):
+            (src / "notes.txt").write_bytes(b"changed while away")
+        run.until(lambda: os.fsencode(src / "notes.txt") in kept(store.path_for(repository_id(unplugged))),
+                  what="the change journaled here")

@@ -89,8 +89,9 @@ class AwayStores:
                 self.folders[dest.key] = dict(dest.folders)
             path = self.path_of(dest)
             if dest.key not in self._looked:  # once each time it comes: it may have been encrypted meanwhile
-                try:
-                    self.encrypted[dest.key] = is_encrypted(dest.path)
+                try:  # as the poll that found it read it: the drive may be gone again by now
+                    known = dest.presence.encrypted
+                    self.encrypted[dest.key] = is_encrypted(dest.path) if known is None else known
                 except FAILURES:
                     continue
                 if self.encrypted[dest.key] and path is not None:

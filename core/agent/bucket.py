@@ -47,7 +47,7 @@ class BucketProbe:
         if expected_id is not None and config.repository_id != expected_id:
             return Presence(False, f"a different repository is at {location} (id {config.repository_id[:8]}, "
                                    f"expected {expected_id[:8]})", config.repository_id, "")
-        return Presence(True, "", config.repository_id, "")
+        return Presence(True, "", config.repository_id, "", config.encrypted)
 
     def _backend(self, location: str) -> S3Backend:
         with self._session_lock:
