@@ -162,9 +162,10 @@ def check_extents(path: bytes, chain: Iterable[Link], extents: list[tuple[int, i
 
 
 def reseal_file(db: SqliteDatabase, fid: int, flag: bool = True) -> None:
-    """Give every version of the file its `prev` and seal again, and the file its `head` (and `live`, unless
-    `flag` is False: an upgrade to schema 4, which has no such column yet): after thinning moved or merged
-    versions (whose rows were checked before), and when an index is upgraded."""
+    """Give every version of the file its `prev` and seal again, and the file its `head` (and `live`, and each
+    version its listing record, unless `flag` is False: the upgrade to schema 4, which has neither
+    column yet): after thinning moved or merged versions (whose rows were checked before), and when an index
+    is upgraded."""
     (path,) = db.execute_sql("SELECT path FROM file WHERE id = ?", (fid,)).fetchone()
     before = 0
     for link in links(db, fid):
