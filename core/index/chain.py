@@ -115,23 +115,41 @@ def damaged_histories(db: SqliteDatabase) -> Iterator[CorruptData]:
     files = db.execute_sql("SELECT id, path, head, seal, live FROM file WHERE head != 0 OR live != 0 ORDER BY id")
     # only rows whose file_id is a number can belong to a file (`history` asks by number), and only numbers
     # compare with one another below
-    rows = db.execute_sql(f"SELECT file_id, {LINK_COLUMNS} FROM version WHERE typeof(file_id) = 'integer' "
-                          "ORDER BY file_id, snapshot_id, id")
+    rows = db.execute_sql(f"SELECT file_id, {LINK_COLUMNS}, shown, shown_seal FROM version "
+                          "WHERE typeof(file_id) = 'integer' ORDER BY file_id, snapshot_id, id")
     pending = next(rows, None)
     for fid, path, head, file_seal, alive in files:
         found: list[Link] = []
+        records: list[tuple[object, object]] = []
         while pending is not None and pending[0] < fid:  # versions of a file that has none by its head
             pending = next(rows, None)
         while pending is not None and pending[0] == fid:
-            found.append(Link._make(pending[1:]))
+            found.append(Link._make(pending[1:-2]))
+            records.append(pending[-2:])
             pending = next(rows, None)
         path = bytes(path)
         try:
             check_record(path, head, file_seal)
             verified(path, head, found)
             check_live(path, alive, found)
+            check_shown(path, found, records)
         except CorruptData as err:
             yield err
+
+
+def check_shown(path: bytes, found: list[Link], records: list[tuple[object, object]]) -> None:
+    """Each verified version's listing record (schema 9, core/index/shown.py) against what its writer makes of
+    the version's columns. A listing shows a record whose seal holds as it stands, so one that holds yet tells
+    another size, time or state (a writer's mistake, or a forged pair) would be shown unchallenged; a record
+    that does not hold is read past by a listing (the whole row is checked instead), and is damage all the
+    same. A version without a record (written before schema 9) is normal."""
+    for link, (record, record_seal) in zip(found, records, strict=True):
+        if record is None and record_seal is None:
+            continue
+        made = shown.made(path, link.snapshot_id, link.kind, link.size, link.mode, link.mtime_ns, link.state,
+                          link.link_target, link.seal)
+        if made != (record, record_seal):
+            raise damaged(path, f"what a listing shows of its version in snapshot {link.snapshot_id}")
 
 
 def check_live(path: bytes, live: object, found: list[Link]) -> None:
