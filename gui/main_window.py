@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from timekeep.core.agent.messages import DestinationStatus
 from timekeep.core.api import Timekeep, is_remote
 from timekeep.core.types import FolderInfo, SnapshotInfo
 from timekeep.gui import wording
@@ -191,8 +192,7 @@ class MainWindow(QMainWindow):
         self.drive_status.choose_requested.connect(self.settings_requested)
         self.backup_status.cancel_requested.connect(self.bridge.cancel_backup)
         self.bridge.repository_opened.connect(self.show_history)
-        self.bridge.destinations_changed.connect(
-            lambda destinations: self.drives_list.set_destinations(destinations, self.bridge.repo))
+        self.bridge.destinations_changed.connect(self._destinations_changed)
         self.bridge.agent_serving_changed.connect(self._refresh_idle)  # whose schedule the next backup is
         self.bridge.history_loaded.connect(self.show_history)
         self.bridge.repository_missing.connect(self.show_missing)
@@ -206,13 +206,27 @@ class MainWindow(QMainWindow):
         self.bridge.backup_failed.connect(self._backup_ended)
         self.bridge.backup_cancelled.connect(self._backup_ended)
         self.bridge.backup_skipped.connect(self._backup_ended)
-        self.bridge.backup_skipped.connect(lambda why: self.statusBar().showMessage(wording.sentence(why), 10_000))
-        self.bridge.backup_cancelled.connect(lambda: self.statusBar().showMessage(
-            "Backup cancelled: nothing was lost, and the next backup carries on from there", 15_000))
-        self.bridge.workers.job_failed.connect(lambda message: self.statusBar().showMessage(message, 15_000))
+        # the bridge and its workers may outlive this window (a job finishing as it closes): bound methods, which
+        # Qt disconnects when the window goes, never lambdas that would reach a deleted status bar
+        self.bridge.backup_skipped.connect(self._backup_skipped)
+        self.bridge.backup_cancelled.connect(self._backup_cancelled)
+        self.bridge.workers.job_failed.connect(self._job_failed)
         self._time_moved(None)
 
     # what the bridge tells us
+    def _destinations_changed(self, destinations: tuple[DestinationStatus, ...]) -> None:
+        self.drives_list.set_destinations(destinations, self.bridge.repo)
+
+    def _backup_skipped(self, why: str) -> None:
+        self.statusBar().showMessage(wording.sentence(why), 10_000)
+
+    def _backup_cancelled(self) -> None:
+        self.statusBar().showMessage("Backup cancelled: nothing was lost, and the next backup carries on from there",
+                                     15_000)
+
+    def _job_failed(self, message: str) -> None:
+        self.statusBar().showMessage(message, 15_000)
+
     def show_history(self, history: History) -> None:
         self.history = history
         if self.bridge.state != "missing":  # else the history kept on this computer: the banner stays

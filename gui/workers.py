@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Generic, TypeVar, TypeVarTuple
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
@@ -148,7 +149,10 @@ class WorkerPool(QObject):
 
 def still_there(callback: Callable[..., object]) -> bool:
     """Whether the Qt object a callback is a method of still exists: an answer arriving after its window
-    was closed (a job outlives the widget that asked) is dropped instead of touching a deleted object."""
+    was closed (a job outlives the widget that asked) is dropped instead of touching a deleted object. A
+    `functools.partial` is judged by the method it wraps."""
+    while isinstance(callback, partial):
+        callback = callback.func
     owner = getattr(callback, "__self__", None)
     return not isinstance(owner, QObject) or Shiboken.isValid(owner)
 

@@ -323,3 +323,27 @@ def test_at_now_a_file_changed_since_the_last_backup_is_marked_and_compared_with
     assert compare.new_pane.toPlainText() == "  final\n+ and an afterword"
     assert compare.summary.text().startswith("1 line differs: 0 changed, 1 added")
     compare.close()
+
+
+
+def test_the_bridge_outliving_its_window_reaches_nothing_deleted(qtbot, tmp_path: Path, history) -> None:  # type: ignore[no-untyped-def]
+    """A job that fails, or a backup skipped or cancelled, as the window goes (the bridge and its workers live
+    on in the app): nothing is sent to the deleted window's status bar."""
+    from shiboken6 import Shiboken
+
+    app = TimekeepApp(AppPaths(tmp_path / "config", tmp_path / "cache"), ScriptedPrompts(),
+                      AppSettings(repository=str(history[0])), tray=False)
+    app.start()
+    window = app.window
+    assert window is not None
+    qtbot.waitUntil(lambda: window.history is not None, timeout=10_000)
+    app.window = None
+    Shiboken.delete(window)
+    try:
+        app.bridge.workers.job_failed.emit("the drive went away")
+        app.bridge.backup_skipped.emit("nothing changed since the latest snapshot")
+        app.bridge.backup_cancelled.emit()
+        app.bridge.destinations_changed.emit(())
+        assert not Shiboken.isValid(window)
+    finally:
+        app.shut_down()
