@@ -141,27 +141,33 @@ def test_the_inline_check_decides_as_the_writers_seal() -> None:
     record = shown.record(4, "file", 10, 0o100644, 123, "modified", None)
     assert record is not None
     good = (9, path, 4, sealed, record, shown.shown_seal(record, path, sealed))
-    kept: dict[object, Entry | None] = {}
-    assert listing.checked_shown([good], 4, kept) == [] and kept[9, sealed] == Entry(path, "file", 10, 0o100644, 123,
-                                                                                     4, True, None, "modified")
+    kept = listing.Checked()
+    assert listing.checked_shown([good], 4, kept) == [] and kept.seals == {9: sealed}
+    assert kept.each([(9, sealed)]) == [Entry(path, "file", 10, 0o100644, 123, 4, True, None, "modified")]
     for at, values in enumerate(([None, "x", 7, b"/a/c.txt"], [None, "4", 5, 2**70], [None, "s", b"t" * 16],
                                  [None, "x", 7, record[:-1], record + b"x"], [None, "x", b"", flip(good[4], 0)])):
         for value in values:
             row = (9, *good[1:at + 1], value, *good[at + 2:])
-            assert listing.checked_shown([row], 4, {}) == [9], (at, value)
+            nothing = listing.Checked()
+            assert listing.checked_shown([row], 4, nothing) == [9] and len(nothing) == 0, (at, value)
     link = shown.record(4, "symlink", 3, 0o120777, 1, "created", b"b.txt")
     assert link is not None
     linked = (9, path, 4, sealed, link, shown.shown_seal(link, path, sealed))
-    assert listing.checked_shown([linked], 3, kept) == [] and kept[9, sealed] == Entry(path, "symlink", 3, 0o120777,
-                                                                                       1, 4, False, b"b.txt", "created")
+    assert listing.checked_shown([linked], 3, kept) == [] and kept.each([(9, sealed)]) == [
+        Entry(path, "symlink", 3, 0o120777, 1, 4, False, b"b.txt", "created")]
     assert shown.record(1, "socket", 0, 0, 0, "created", None) is None  # no record: the whole seal is checked
+    # one hasher serves every row of a call: a row that fails midway, or raises, spoils none after it
+    mixed = [(1, *good[1:4], flip(record, 0), good[5]), (2, *good[1:4], 7, good[5]), (3, *good[1:]),
+             (4, *linked[1:])]
+    after = listing.Checked()
+    assert listing.checked_shown(mixed, 4, after) == [1, 2] and after.seals == {3: sealed, 4: sealed}
 
 
 def every_record_holds(repo: Path) -> bool:
     with index_db(repo) as conn:
         rows = conn.execute("SELECT v.id, f.path, v.snapshot_id, v.seal, v.shown, v.shown_seal FROM version v "
                             "JOIN file f ON f.id = v.file_id").fetchall()
-    return listing.checked_shown(rows, 0, {}) == [] and len(rows) > 20
+    return listing.checked_shown(rows, 0, listing.Checked()) == [] and len(rows) > 20
 
 
 def test_thinning_seals_the_records_of_the_versions_it_moves_again(tmp_path: Path, plain_and_encrypted: str) -> None:

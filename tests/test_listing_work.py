@@ -202,17 +202,29 @@ def test_a_row_given_a_checked_rows_seal_is_not_taken_for_it(tmp_path: Path) -> 
         assert [e.path for e in entries].count(other) == 1
 
 
+def test_a_checked_entry_stands_for_its_row_only_with_the_seal_it_was_checked_with() -> None:
+    kept = listing.Checked()
+    entry = Entry(b"/a/b", "file", 1, 0o100644, 2, 3, True, None, "created")
+    kept.entries[5] = entry
+    kept.seals[5] = b"s" * 16
+    assert kept.each([(5, b"s" * 16), (5, b"t" * 16), (5, None), (6, None), (6, b"s" * 16)]) == [entry] + [None] * 4
+    more = listing.Checked()
+    more.entries[6], more.seals[6] = None, b"d" * 16  # a deletion checked
+    kept.add(more)
+    assert len(kept) == 2 and kept.each([(6, b"d" * 16)]) == [None] and 6 in kept.entries
+
+
 def test_the_inline_check_decides_as_version_holds() -> None:
     """Every row of the seal tests, sealed or broken, and each hostile value in each field."""
     def decide(values: tuple[object, ...], sealed: object) -> bool:
         path, snap, prev, state, kind, size, mode, mtime_ns, uid, gid, full, digest, target, x, xhash = values
-        found: dict[object, Entry | None] = {}
+        found = listing.Checked()
         broken: list[object] = []
         row = (7, path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest, x, xhash,
                sealed)
         listing.checked([row], 0, broken.append, found)
-        assert ((7, sealed) in found) != bool(broken)
-        return (7, sealed) in found
+        assert (found.seals == {7: sealed}) != bool(broken) and len(found.entries) == len(found)
+        return found.seals == {7: sealed}
 
     for values in rows(300):
         good = plain_seal(*values)

@@ -4,12 +4,14 @@ A listing never shows what a damaged index made of a name, a size or a time, so 
 checked against its seal (core/index/seal.py). That check, the row fetch and the record made for each entry
 are the whole cost of listing a big folder (bench/README.md, "A folder of 10,000 entries at any T"), so:
 - one statement reads the folder (its live names, and the dead ones changed after T: core/index/live.py),
-  unordered (sorted here: SQLite's sorter copied every column), and the seal is checked inline, in one pass;
+  unordered (sorted here: SQLite's sorter copied every column), and the seal is checked inline, in one pass,
+  by one BLAKE3 hasher reset for each row (a new hasher a row cost two thirds more);
 - what it reads of each row is the row's record of what a listing shows, sealed with the version seal and
   the path (schema 9, core/index/shown.py): five values a row instead of sixteen, one hash. A row without a
   record, or whose record does not hold, is read whole and checked against its version seal, as every row
   was before (and still is when a folder restore lists, with its `damaged` callback);
-- entries are named tuples;
+- entries are named tuples, kept by row id in two dicts (`Checked`), not under (id, seal) tuples;
+- the garbage collector is paused while entries are made (`Collector`): every one outlives the listing;
 - `CheckedEntries` remembers the entries of the version rows already checked, by their ids and seals, for as long as
   no sealed row of the index has changed since (`meta.sealed_rows`, core/index/generation.py): across
   connections and openings of the index in this process, and across backups, which only add rows. A listing
@@ -21,6 +23,7 @@ are the whole cost of listing a big folder (bench/README.md, "A folder of 10,000
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -63,6 +66,7 @@ SEALS_AT = _AT.format("v.id, v.seal", "v.id, v.seal")
 _BY_ID = f"SELECT {COLUMNS} FROM version v JOIN file f ON f.id = v.file_id WHERE v.id IN " + "({})"
 _BATCH = 500
 _blake3 = blake3.blake3
+_join = b"".join
 _make = tuple.__new__
 _by_path = itemgetter(0)
 _unpack = RECORD.unpack_from
@@ -71,31 +75,69 @@ _HEAD = RECORD.size
 Damaged = Callable[[bytes], None]
 
 
+class Collector:
+    """The cyclic garbage collector held off while listings make their entries, in any thread, nested or not.
+    Every entry a listing makes outlives it, so the collector's runs over them free nothing: a first listing
+    of 10,000 rows ran it 26 times, twice over all the process kept young, 2-5 ms in all (bench/README.md,
+    "The first listing, second pass"). When the last listing ends it is enabled again (if it was) and the young
+    objects are collected once, there, in the listing's thread: the work it would have done, once."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._running = 0
+        self._enabled = False  # whether the collector ran when the first listing paused it
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        with self._guard:
+            if self._running == 0:
+                self._enabled = gc.isenabled()
+                gc.disable()
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._running -= 1
+                resume = self._running == 0 and self._enabled
+                if resume:
+                    gc.enable()
+            if resume:  # outside the guard: a finalizer the collection runs may list
+                gc.collect(0)
+
+
+COLLECTOR = Collector()  # the process's one collector, paused by every listing
+
+
 def damaged_at(path: bytes) -> IndexDamaged:
     return IndexDamaged(f"the index is damaged at {os.fsdecode(path)}: its record is not what was written; "
                         "run `timekeep rebuild-index`, which rebuilds it from the drive")
 
 
-def checked(rows: Iterable[tuple[Any, ...]], snapshot_id: int, damaged: Damaged | None,
-            keep: dict[Any, Entry | None]) -> None:
-    """Each row (COLUMNS) checked against its seal, its entry at the snapshot kept under its id and seal (None
-    for a deletion). A damaged row raises IndexDamaged, or is handed to `damaged` and left out. The seal is
-    made here as `seal.version_holds` makes it, inline: this loop is most of a big folder's listing
-    (tests/test_listing_work.py holds the two to the same decisions)."""
-    for vid, path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest, x, xhash, sealed \
+def checked(rows: Iterable[tuple[Any, ...]], snapshot_id: int, damaged: Damaged | None, keep: Checked) -> None:
+    """Each row (COLUMNS) checked against its seal, its entry at the snapshot kept under its id with that seal
+    (None for a deletion). A damaged row raises IndexDamaged, or is handed to `damaged` and left out. The seal is
+    made here as `seal.version_holds` makes it, inline, with one hasher reset for each row: this loop is most of
+    a folder restore's listing (tests/test_listing_work.py holds the two to the same decisions)."""
+    entries, seals = keep.entries, keep.seals
+    hasher = _blake3()
+    reset, update, digest = hasher.reset, hasher.update, hasher.digest
+    for vid, path, kind, size, mode, mtime_ns, snap, state, target, prev, uid, gid, full, digest_, x, xhash, sealed \
             in rows:
         try:
-            holds = sealed == _blake3(b"".join((
+            reset()
+            update(_join((
                 VERSION_KEY,
                 pack_ints(snap, prev, size, mode, mtime_ns, -1 if uid is None else uid, -1 if gid is None else gid,
-                      1 if full else 0),
+                          1 if full else 0),
                 state.encode(), b"\0", kind.encode(), b"\0",
                 NO_VALUE if path is None else pack_len(len(path)), b"" if path is None else path,
-                NO_VALUE if digest is None else pack_len(len(digest)), b"" if digest is None else digest,
+                NO_VALUE if digest_ is None else pack_len(len(digest_)), b"" if digest_ is None else digest_,
                 NO_VALUE if target is None else pack_len(len(target)), b"" if target is None else target,
                 NO_VALUE if x is None else pack_len(len(x)), b"" if x is None else x,
                 NO_VALUE if xhash is None else pack_len(len(xhash)), b"" if xhash is None else xhash,
-            ))).digest(SEAL_BYTES)
+            )))
+            holds = sealed == digest(SEAL_BYTES)
         except IMPOSSIBLE:
             holds = False
         if not holds:
@@ -103,28 +145,37 @@ def checked(rows: Iterable[tuple[Any, ...]], snapshot_id: int, damaged: Damaged 
                 raise damaged_at(path)
             damaged(path)
             continue
-        keep[vid, sealed] = None if state == "deleted" else _make(Entry, (path, kind, size, mode, mtime_ns, snap,
-                                                                       snap == snapshot_id, target, state))
+        entries[vid] = None if state == "deleted" else _make(Entry, (path, kind, size, mode, mtime_ns, snap,
+                                                                     snap == snapshot_id, target, state))
+        seals[vid] = sealed  # after its entry: a reader that finds the seal finds the entry
 
 
-def checked_shown(rows: Iterable[tuple[Any, ...]], snapshot_id: int, keep: dict[Any, Entry | None]) -> list[int]:
+def checked_shown(rows: Iterable[tuple[Any, ...]], snapshot_id: int, keep: Checked) -> list[int]:
     """Each row (SHOWN) whose record holds its seal and names the row's own snapshot, its entry kept under its
-    id and version seal (None for a deletion); the ids of the others, which the caller checks against their
+    id with its version seal (None for a deletion); the ids of the others, which the caller checks against their
     whole version seal (a row from before schema 9, a record left behind by a reseal, or damage). The seal is
-    made as `shown.shown_seal` makes it, inline: this loop is most of a first listing."""
+    made as `shown.shown_seal` makes it, inline, with one hasher reset for each row (a new hasher a row cost
+    2 ms of 10,000 rows: bench/README.md, "The first listing, second pass"): this loop is most of a first
+    listing."""
+    entries, seals = keep.entries, keep.seals
+    hasher = _blake3()
+    reset, update, digest = hasher.reset, hasher.update, hasher.digest
     others = []
     for vid, path, snap, sealed, shown, shown_sealed in rows:
         try:
-            if shown_sealed != _blake3(b"".join((SHOWN_KEY, shown, sealed, path))).digest(SEAL_BYTES):
+            reset()
+            update(_join((SHOWN_KEY, shown, sealed, path)))
+            if shown_sealed != digest(SEAL_BYTES):
                 others.append(vid)
                 continue
             size, mode, mtime_ns, recorded, kind, state, target = _unpack(shown)
             if recorded != snap:  # the record of another version, or a snapshot column changed under it
                 others.append(vid)
                 continue
-            keep[vid, sealed] = None if state == DELETED else _make(Entry, (
+            entries[vid] = None if state == DELETED else _make(Entry, (
                 path, KINDS[kind], size, mode, mtime_ns, snap, snap == snapshot_id,
                 None if target == NO_TARGET else shown[_HEAD:], STATES[state]))
+            seals[vid] = sealed
         except (*IMPOSSIBLE, IndexError):
             others.append(vid)
     return others
@@ -132,9 +183,18 @@ def checked_shown(rows: Iterable[tuple[Any, ...]], snapshot_id: int, keep: dict[
 
 def _in_force(entries: Iterable[Entry | None], snapshot_id: int) -> list[Entry]:
     """The entries shown at the snapshot, by path; those it stored marked `changed` (an entry remembered from
-    a listing at another snapshot may say otherwise)."""
-    shown = [e if e[6] is (e[5] == snapshot_id) else _make(Entry, (*e[:6], e[5] == snapshot_id, *e[7:]))
+    a listing at another snapshot may say otherwise, and is made again with the flag turned: field by field,
+    half the cost of slices and unpacking)."""
+    shown = [e if e[6] is (e[5] == snapshot_id)
+             else _make(Entry, (e[0], e[1], e[2], e[3], e[4], e[5], e[5] == snapshot_id, e[7], e[8]))
              for e in entries if e is not None]
+    shown.sort(key=_by_path)
+    return shown
+
+
+def _by_name(entries: Iterable[Entry | None]) -> list[Entry]:
+    """Entries made at this snapshot (their `changed` is right), by path."""
+    shown = [e for e in entries if e is not None]
     shown.sort(key=_by_path)
     return shown
 
@@ -151,7 +211,7 @@ def children_at(db: SqliteDatabase, parent_id: int, snapshot_id: int, damaged: D
         store = remembered.of(conn)
         shown = store.lists.get((parent_id, snapshot_id))
         if shown is None:
-            shown = _read(conn, parent_id, snapshot_id, damaged, store.rows.entries)
+            shown = _read(conn, parent_id, snapshot_id, damaged, store.rows)
             if damaged is None:  # whole: a row handed to `damaged` was left out
                 store.keep(parent_id, snapshot_id, shown)
         return list(shown)
@@ -182,48 +242,79 @@ def live_held(conn: Connection, parent_id: int, damaged: Damaged | None = None) 
 
 
 def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged | None,
-          known: dict[tuple[int, bytes], Entry | None] | None) -> list[Entry]:
+          known: Checked | None) -> list[Entry]:
     """The listing, reading records (`SHOWN`) where it can; with `damaged` (a folder restore, which opens every
     version anyway) every row whole, as each is checked against its version seal."""
     live_held(conn, parent_id, damaged)
     args = (snapshot_id, parent_id, snapshot_id, parent_id, snapshot_id)
-    if not known:
-        found: dict[tuple[int, bytes], Entry | None] = {}
-        if damaged is not None:
-            checked(conn.execute(ROWS_AT, args), snapshot_id, damaged, found)
-        else:
-            _by_id(conn, checked_shown(conn.execute(SHOWN_AT, args), snapshot_id, found), snapshot_id, None, found)
-        if known is not None:
-            known.update(found)
-        return _in_force(found.values(), snapshot_id)
-    in_force = conn.execute(SEALS_AT, args).fetchall()  # (id, seal): the key each checked row is kept under
-    missing = [vid for vid, sealed in in_force if (vid, sealed) not in known]
-    if damaged is None and missing:
-        missing = [vid for start in range(0, len(missing), _BATCH)
-                   for vid in checked_shown(_rows_by_id(conn, _SHOWN_BY_ID, missing[start : start + _BATCH]),
-                                            snapshot_id, known)]
-    _by_id(conn, missing, snapshot_id, damaged, known)
-    return _in_force(map(known.get, in_force), snapshot_id)
+    with COLLECTOR.paused():
+        if not known:
+            found = Checked()
+            if damaged is not None:
+                checked(conn.execute(ROWS_AT, args), snapshot_id, damaged, found)
+            else:
+                _by_id(conn, checked_shown(conn.execute(SHOWN_AT, args), snapshot_id, found), snapshot_id, None,
+                       found)
+            if known is not None:
+                known.add(found)
+            return _by_name(found.entries.values())
+        in_force = conn.execute(SEALS_AT, args).fetchall()  # (id, seal): what each checked row is kept with
+        seals = known.seals
+        missing = [vid for vid, sealed in in_force if seals.get(vid, _UNSEEN) != sealed]
+        if damaged is None and missing:
+            missing = [vid for start in range(0, len(missing), _BATCH)
+                       for vid in checked_shown(_rows_by_id(conn, _SHOWN_BY_ID, missing[start : start + _BATCH]),
+                                                snapshot_id, known)]
+        _by_id(conn, missing, snapshot_id, damaged, known)
+        return _in_force(known.each(in_force), snapshot_id)
 
 
 def _rows_by_id(conn: Connection, statement: str, ids: list[int]) -> Iterable[tuple[Any, ...]]:
     return conn.execute(statement.format(",".join("?" * len(ids))), ids)
 
 
-def _by_id(conn: Connection, ids: list[int], snapshot_id: int, damaged: Damaged | None,
-           keep: dict[Any, Entry | None]) -> None:
+def _by_id(conn: Connection, ids: list[int], snapshot_id: int, damaged: Damaged | None, keep: Checked) -> None:
     """The rows by id, each checked against its whole version seal (`checked`), 500 at a time."""
     for start in range(0, len(ids), _BATCH):
         checked(_rows_by_id(conn, _BY_ID, ids[start : start + _BATCH]), snapshot_id, damaged, keep)
 
 
-@dataclass
-class _Rows:
-    """Checked entries by row id and seal (None for a deletion), good while the index's sealed rows are in state
-    `token`. The id is part of the key: a damaged row given another row's seal is no row checked before."""
+class Checked:
+    """Entries of version rows checked against their seals (None for a deletion), by row id, each with the seal
+    its row held when checked (`seals`). An entry stands for its row only while the row holds that seal: a
+    damaged row given the seal of a row checked before is no row checked before. Two dicts by id rather than
+    one by (id, seal): a tuple a row cost a first listing of 10,000 rows 0.2 ms more and 0.6 MB more kept."""
 
-    token: str
-    entries: dict[tuple[int, bytes], Entry | None] = field(default_factory=dict)
+    __slots__ = ("entries", "seals")
+
+    def __init__(self) -> None:
+        self.entries: dict[int, Entry | None] = {}
+        self.seals: dict[int, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self.seals)
+
+    def add(self, other: Checked) -> None:
+        self.entries.update(other.entries)
+        self.seals.update(other.seals)  # after the entries: a reader that finds a seal finds its entry
+
+    def each(self, rows: Iterable[tuple[int, object]]) -> list[Entry | None]:
+        """The entry of each (id, seal), None where that row was not checked with that seal."""
+        entries, seals = self.entries, self.seals
+        return [entries.get(vid) if seals.get(vid, _UNSEEN) == sealed else None for vid, sealed in rows]
+
+
+_UNSEEN = object()  # the seal of a row not checked: equal to no value a row can hold, NULL included
+
+
+class _Rows(Checked):
+    """Checked entries, good while the index's sealed rows are in state `token`."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
 
 
 @dataclass
@@ -258,7 +349,7 @@ class SharedRows:
     def of(self, index_id: str, token: str) -> _Rows:
         with self._guard:
             rows = self._by_index.pop(index_id, None)
-            if rows is None or rows.token != token or len(rows.entries) > self.limit:
+            if rows is None or rows.token != token or len(rows) > self.limit:
                 rows = _Rows(token)
             self._by_index[index_id] = rows  # the most recent last
             while len(self._by_index) > INDEXES_KEPT:
@@ -291,7 +382,7 @@ class CheckedEntries:
         (version,) = conn.execute("PRAGMA data_version").fetchone()
         mark = (conn, version, conn.total_changes)
         store: _Store | None = getattr(self._local, "store", None)
-        if store is None or store.mark != mark or len(store.rows.entries) > self.shared.limit:
+        if store is None or store.mark != mark or len(store.rows) > self.shared.limit:
             store = self._local.store = _Store(mark, self._rows(marks))
         return store
 
