@@ -212,6 +212,13 @@ def test_a_checked_entry_stands_for_its_row_only_with_the_seal_it_was_checked_wi
     more.entries[6], more.seals[6] = None, b"d" * 16  # a deletion checked
     kept.add(more)
     assert len(kept) == 2 and kept.each([(6, b"d" * 16)]) == [None] and 6 in kept.entries
+    # a listing's own check of row 5 under another seal replaces what was kept, entry and seal together, and
+    # is what that listing shows; the entry kept before no longer stands for the row
+    again = listing.Checked()
+    other = entry._replace(size=99)
+    again.entries[5], again.seals[5] = other, b"t" * 16
+    assert kept.add_each(again, [(5, b"t" * 16), (6, b"d" * 16)]) == [other, None]
+    assert kept.each([(5, b"s" * 16)]) == [None]
 
 
 def test_the_inline_check_decides_as_version_holds() -> None:
