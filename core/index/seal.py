@@ -9,7 +9,9 @@ version (`head`). A reader checks the seals of every row it builds a version fro
 one unbroken list from `head` back to the first version, and the extents must hash to `xhash`. Any
 mismatch is CorruptData, never a restore. See FORMAT.md, "Seals".
 
-A seal is a checksum against damage, not a signature against forgery (an encrypted repository keys it).
+A seal is a checksum against damage, not a signature against forgery, in every repository: its keys are
+constant prefixes. An encrypted repository keeps its index on this computer only (FORMAT.md, "Encryption"),
+where whoever can write it can write any file of its owner's.
 """
 
 from __future__ import annotations
