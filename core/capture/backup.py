@@ -41,6 +41,11 @@ READ_ATTEMPTS = 3
 SMALL_BYTES = 64 * 1024  # files this small go to the readers in batches: one handoff per file costs more than it
 BATCH_FILES = 64
 BATCH_BYTES = 1 << 20
+# files or batches handed to the readers and not collected yet, per reader: enough to keep them reading while this
+# thread seals and commits (a commit of a few thousand rows takes it a good part of a second, and a batch of small
+# files takes a reader a few milliseconds: with two per reader they ran dry within each commit). A file waiting
+# its turn is a scan item; one read holds only its chunk list: memory stays flat
+INFLIGHT_PER_WORKER = 32
 CAPTURE_PROCS_VARIABLE = "TIMEKEEP_CAPTURE_PROCS"
 
 
@@ -242,7 +247,7 @@ class Backup:
             self._hand(pool, batch)
 
     def _hand(self, pool: ThreadPoolExecutor, items: list[ScanItem]) -> None:
-        while len(self._inflight) >= 2 * self.workers:
+        while len(self._inflight) >= INFLIGHT_PER_WORKER * self.workers:
             self._check_cancel()
             self._collect(wait(self._inflight, timeout=TICK_SECONDS, return_when=FIRST_COMPLETED).done)
         self._inflight.add(pool.submit(read_batch, items, self.ctx))
