@@ -41,11 +41,9 @@ READ_ATTEMPTS = 3
 SMALL_BYTES = 64 * 1024  # files this small go to the readers in batches: one handoff per file costs more than it
 BATCH_FILES = 64
 BATCH_BYTES = 1 << 20
-# files or batches handed to the readers and not collected yet, per reader: enough to keep them reading while this
-# thread seals and commits (a commit of a few thousand rows takes it a good part of a second, and a batch of small
-# files takes a reader a few milliseconds: with two per reader they ran dry within each commit). A file waiting
-# its turn is a scan item; one read holds only its chunk list: memory stays flat
-INFLIGHT_PER_WORKER = 32
+# files or batches handed to the readers and not collected yet, per reader (32 kept the readers fed through a
+# commit, but was not shown faster on a loaded machine: bench/README.md, "Fourth pass: the parent's Python")
+INFLIGHT_PER_WORKER = 2
 CAPTURE_PROCS_VARIABLE = "TIMEKEEP_CAPTURE_PROCS"
 
 
