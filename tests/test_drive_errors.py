@@ -76,6 +76,12 @@ class PackFaults:
             self.fail()
         return os.write(fd, data)
 
+    def writev(self, fd: int, buffers: Any) -> int:
+        """Frames are written gathered (pack.py `_write_pieces`)."""
+        if self.step == "frames":
+            self.fail()
+        return os.writev(fd, buffers)
+
     def fsync(self, fd: int) -> None:
         if self.step == "fsync":
             self.fail()

@@ -69,6 +69,35 @@ def test_packs_roll_over_at_target_size(tmp_path: Path) -> None:
     assert not list(layout.packs.glob(".*.tmp"))
 
 
+def test_frames_handed_in_pieces_are_written_whole_and_in_order(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames given as header and payload apart (never joined) land as one frame each, even when a drain holds
+    more pieces than one writev takes and the kernel writes short."""
+    from types import SimpleNamespace
+
+    from timekeep.core.storage import pack as pack_mod
+
+    calls: list[int] = []
+
+    def short_writev(fd: int, buffers: list[memoryview]) -> int:  # a drive that takes a little at a time
+        calls.append(len(buffers))
+        return os.write(fd, b"".join(buffers)[:7777])
+
+    monkeypatch.setattr(pack_mod, "os", SimpleNamespace(**{**vars(os), "writev": short_writev}))
+    layout = Layout(tmp_path / "repo")
+    layout.packs.mkdir(parents=True)
+    writer = PackWriter(layout)
+    raws = [random.Random(n).randbytes(300 + n % 50) for n in range(1500)]  # 3,000 pieces in one drain
+    for raw in raws:
+        writer.add_parts(frame.parts(raw, 3), [(blake3.blake3(raw).digest(), 0, len(raw))])
+    [sealed] = writer.flush()
+    assert max(calls) == pack_mod.IOV_MAX and len(calls) > len(raws) * 330 // 7777
+    reader = PackReader(layout)
+    entries = read_footer(layout.store, sealed.name)
+    assert [frame.decode(reader.read(sealed.name, e.offset, e.length)) for e in entries] == raws
+    reader.close()
+
+
 def test_truncated_pack_is_corrupt(tmp_path: Path) -> None:
     layout, _ = write_pack(tmp_path, [b"x" * 5000])
     [name] = stored_packs(layout.store)

@@ -41,6 +41,9 @@ READ_ATTEMPTS = 3
 SMALL_BYTES = 64 * 1024  # files this small go to the readers in batches: one handoff per file costs more than it
 BATCH_FILES = 64
 BATCH_BYTES = 1 << 20
+# files or batches handed to the readers and not collected yet, per reader (32 kept the readers fed through a
+# commit, but was not shown faster on a loaded machine: bench/README.md, "Fourth pass: the parent's Python")
+INFLIGHT_PER_WORKER = 2
 CAPTURE_PROCS_VARIABLE = "TIMEKEEP_CAPTURE_PROCS"
 
 
@@ -242,7 +245,7 @@ class Backup:
             self._hand(pool, batch)
 
     def _hand(self, pool: ThreadPoolExecutor, items: list[ScanItem]) -> None:
-        while len(self._inflight) >= 2 * self.workers:
+        while len(self._inflight) >= INFLIGHT_PER_WORKER * self.workers:
             self._check_cancel()
             self._collect(wait(self._inflight, timeout=TICK_SECONDS, return_when=FIRST_COMPLETED).done)
         self._inflight.add(pool.submit(read_batch, items, self.ctx))

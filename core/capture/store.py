@@ -21,7 +21,7 @@ from timekeep.core.crypto.chunk_ids import ChunkIds
 from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.index import queries
 from timekeep.core.storage import frame
-from timekeep.core.storage.pack import PackWriter, SealedPack
+from timekeep.core.storage.pack import Buffer, PackWriter, SealedPack
 
 GROUP_BYTES = 1 << 20
 INLINE_BYTES = 128 * 1024  # smaller frames are compressed by the caller: a thread handoff costs more
@@ -63,6 +63,15 @@ def blob(sealing: Sealing | None, raw: bytes, members: list[Member], level: int)
     if sealing is None:
         return frame.encode(raw, level)
     return sealing.seal_frame(members[0][0], raw, level)
+
+
+def blob_parts(sealing: Sealing | None, raw: bytes, members: list[Member], level: int) -> tuple[Buffer, ...]:
+    """`blob` as the pieces it is made of (an unencrypted frame's header, then its payload, which is `raw`
+    itself when stored raw), for a writer that writes pieces as they are: joining them copied every byte
+    stored while holding the GIL."""
+    if sealing is None:
+        return frame.parts(raw, level)
+    return (sealing.seal_frame(members[0][0], raw, level),)
 
 
 class ChunkStore:
@@ -160,7 +169,10 @@ class ChunkStore:
         self._raise_failure()
 
     def _write(self, raw: bytes, members: list[Member], lane: Hashable) -> None:
-        self.add_frame(blob(self.sealing, raw, members, self.level), members, lane)
+        parts = blob_parts(self.sealing, raw, members, self.level)
+        self.writer.add_parts(parts, members, lane)
+        with self._lock:
+            self.bytes_new += sum(len(part) for part in parts)
 
     def seal(self) -> list[SealedPack]:
         """Seal the open pack; afterwards every chunk appended so far is durable."""

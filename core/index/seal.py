@@ -44,11 +44,15 @@ ExtentKey = tuple[int, int, bytes, int]
 
 def extents_hash(extents: Iterable[ExtentKey]) -> bytes:
     """A hash of a version's own extents, in offset order."""
-    h = blake3.blake3(_EXTENTS_KEY)
-    for offset, length, digest, skip in sorted(extents, key=lambda e: (e[0], e[1])):
-        h.update(_EXTENT.pack(offset, length, skip))
-        h.update(digest)
-    return h.digest(length=SEAL_BYTES)
+    pack = _EXTENT.pack  # the same bytes as one update per field, hashed in one call (made twice per version stored)
+    laid = [_EXTENTS_KEY]
+    for offset, length, digest, skip in sorted(extents, key=_extent_order):
+        laid += (pack(offset, length, skip), digest)
+    return _blake3(b"".join(laid)).digest(length=SEAL_BYTES)
+
+
+def _extent_order(extent: ExtentKey) -> tuple[int, int]:
+    return extent[0], extent[1]
 
 
 def version_seal(path: bytes, snapshot_id: int, prev: int, state: str, kind: str, size: int, mode: int,

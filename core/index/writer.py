@@ -64,12 +64,38 @@ class NewVersion:
     xattrs: bytes | None = None  # encoded by timekeep.core.storage.xattrs
 
 
+class _Extents:
+    """The extent rows of one commit's versions, inserted by one statement run over them all."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, int, int, int, bytes]] = []
+        self.owners: list[tuple[int, bytes, int]] = []  # version id, path, how many rows
+
+    def add(self, vid: int, path: bytes, keys: list[seal.ExtentKey]) -> None:
+        self.rows += [(vid, offset, length, skip, digest) for offset, length, digest, skip in keys]
+        self.owners.append((vid, path, len(keys)))
+
+    def insert(self, db: SqliteDatabase) -> None:
+        """Insert them; CorruptData naming the first version one of whose digests has no chunk row (never
+        index a version that cannot be built)."""
+        if not self.rows or db.connection().executemany(EXTENT_INSERT, self.rows).rowcount == len(self.rows):
+            return
+        for vid, path, count in self.owners:
+            (added,) = db.connection().execute("SELECT count(*) FROM extent WHERE version_id = ?", (vid,)).fetchone()
+            if added != count:
+                raise CorruptData(f"{os.fsdecode(path)}: {count - added} of its chunks are in no pack")
+        raise CorruptData("chunks of this backup are in no pack")
+
+
 class SnapshotWriter:
     def __init__(self, db: SqliteDatabase, layout: Layout, folder_id: dict[bytes, int], drafts: bool = False) -> None:
         self.db = db
         self.layout = layout
         self.folder_id = folder_id
         self._file_ids: dict[bytes, int] = {}
+        # file rows this writer inserted (id -> parent) whose first version is not inserted yet: that version
+        # needs no look at the row (one statement less for every new file)
+        self._made: dict[int, int | None] = {}
         self.snapshot_id = 0
         # with `drafts`, each commit's versions become manifest lines at once (while the caller's readers go
         # on), so `finish` reads nothing back: the last serial step of a big backup was that read
@@ -104,18 +130,31 @@ class SnapshotWriter:
                errors: Sequence[FileError] = (), settled: Sequence[int] = ()) -> list[int]:
         """One transaction; `settled` are racy versions that a re-read found unchanged. Returns each version's
         `prev`: the snapshot of the version the file had before."""
-        with self.db.atomic("IMMEDIATE"):  # as `begin`: it may read before it writes
-            add_packs(self.db, packs)
-            sets: dict[int, list[int]] = {}  # the live sets this commit changes: parent -> [n, total] to add
-            prevs = [self._insert_version(version, sets) for version in versions]
-            self.db.connection().executemany(live.ADD_TO_SET, [(p, n, t) for p, (n, t) in sets.items() if n or t])
-            self.db.connection().executemany("UPDATE version SET racy = 0 WHERE id = ?", [(v,) for v in settled])
-            self.db.cursor().executemany(
-                "INSERT INTO snapshot_error (snapshot_id, path, kind, message) VALUES (?, ?, ?, ?)",
-                [(self.snapshot_id, e.path, e.kind, e.message) for e in errors],
-            )
+        try:
+            with self.db.atomic("IMMEDIATE"):  # as `begin`: it may read before it writes
+                prevs = self._write(packs, versions, errors, settled)
+        except BaseException:
+            self._made.clear()  # rows made (and folders remembered) in a transaction rolled back
+            self._file_ids.clear()
+            raise
         if self.drafts and versions:
             self._draft_versions()
+        return prevs
+
+    def _write(self, packs: Sequence[SealedPack], versions: Sequence[NewVersion], errors: Sequence[FileError],
+               settled: Sequence[int]) -> list[int]:
+        """The commit's statements, inside its transaction."""
+        add_packs(self.db, packs)
+        sets: dict[int, list[int]] = {}  # the live sets this commit changes: parent -> [n, total] to add
+        extents = _Extents()
+        prevs = [self._insert_version(version, sets, extents) for version in versions]
+        extents.insert(self.db)
+        self.db.connection().executemany(live.ADD_TO_SET, [(p, n, t) for p, (n, t) in sets.items() if n or t])
+        self.db.connection().executemany("UPDATE version SET racy = 0 WHERE id = ?", [(v,) for v in settled])
+        self.db.cursor().executemany(
+            "INSERT INTO snapshot_error (snapshot_id, path, kind, message) VALUES (?, ?, ?, ?)",
+            [(self.snapshot_id, e.path, e.kind, e.message) for e in errors],
+        )
         return prevs
 
     def _draft_versions(self) -> None:
@@ -131,16 +170,21 @@ class SnapshotWriter:
         self._draft.add(version_records(self.db, self.snapshot_id, self._drafted, seen))
         self._drafted = last[0]
 
-    def _insert_version(self, v: NewVersion, sets: dict[int, list[int]]) -> int:
+    def _insert_version(self, v: NewVersion, sets: dict[int, list[int]], extents: _Extents) -> int:
         """Insert the version, sealed, after the file's newest one; returns the `prev` it was given. A file that
-        comes to life or dies is counted in or out of its folder's live set in `sets` (core/index/live.py)."""
+        comes to life or dies is counted in or out of its folder's live set in `sets` (core/index/live.py); its
+        extents join `extents`, inserted for the whole commit at once."""
         conn = self.db.connection()
         fid = v.file_id if v.file_id is not None else self._file(v.path, remember=v.kind == "dir")
         origin = None
         if v.origin is not None:  # by path, so a rebuild from manifests finds the same File
             row = conn.execute("SELECT id FROM file WHERE path = ?", (v.origin,)).fetchone()
             origin = int(row[0]) if row and row[0] != fid else None
-        head, was_live, parent = conn.execute("SELECT head, live, parent_id FROM file WHERE id = ?", (fid,)).fetchone()
+        if fid in self._made:  # a row this writer made and no version touched yet: as made (no head, not live)
+            head, was_live, parent = 0, 0, self._made.pop(fid)
+        else:
+            head, was_live, parent = conn.execute("SELECT head, live, parent_id FROM file WHERE id = ?",
+                                                  (fid,)).fetchone()
         prev, alive = int(head), int(v.state != "deleted")
         keys = [(e[0], e[1], e[2], e[3] if len(e) > 3 else 0) for e in v.extents]
         xhash = seal.extents_hash(keys)
@@ -161,10 +205,7 @@ class SnapshotWriter:
             counted[0] += sign
             counted[1] += sign * live.term(fid)
         if keys:
-            rows = [(vid, offset, length, skip, digest) for offset, length, digest, skip in keys]
-            added = conn.executemany(EXTENT_INSERT, rows).rowcount
-            if added != len(keys):  # a digest with no chunk row: never index a version that cannot be built
-                raise CorruptData(f"{os.fsdecode(v.path)}: {len(keys) - added} of its chunks are in no pack")
+            extents.add(vid, v.path, keys)
         return prev
 
     def _file(self, path: bytes, remember: bool = True) -> int:
@@ -179,6 +220,7 @@ class SnapshotWriter:
                               "ON CONFLICT(path) DO NOTHING", (self._folder_of(path), parent, path))
         if cursor.rowcount == 1:
             fid = int(cursor.lastrowid)
+            self._made[fid] = parent
         else:
             fid = int(conn.execute("SELECT id FROM file WHERE path = ?", (path,)).fetchone()[0])
         if remember:

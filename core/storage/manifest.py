@@ -164,8 +164,12 @@ def write_manifest(layout: Layout, snapshot_id: int, header: dict[str, Any],
     return target
 
 
+# one encoder for every line: `json.dumps` with any option builds a new encoder per call, a cost per version
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _line(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+    return _encode(record).encode() + b"\n"
 
 
 def read_manifest(store: Backend, object_name: str, sealing: Sealing | None = None) -> Iterator[dict[str, Any]]:

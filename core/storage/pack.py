@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import blake3
 
@@ -36,11 +36,14 @@ ENTRY = struct.Struct("<32sQIII")  # digest, frame offset, frame length, offset 
 TRAILER = struct.Struct("<QI8s8s")  # footer offset, footer length, footer checksum, magic
 TARGET_PACK_SIZE = 32 * 1024 * 1024
 WRITE_BUFFER = 1 << 20
+IOV_MAX = 1024  # pieces one writev takes (Linux's bound)
+
+Buffer = bytes | bytearray | memoryview
 
 
-@dataclass(frozen=True)
-class PackEntry:
-    """Chunk `digest` is bytes [inner, inner + raw_length) of the frame at `offset` (`length` bytes)."""
+class PackEntry(NamedTuple):
+    """Chunk `digest` is bytes [inner, inner + raw_length) of the frame at `offset` (`length` bytes). A tuple:
+    one is made for every chunk a backup stores, and a frozen dataclass cost several times as much."""
 
     digest: bytes
     offset: int
@@ -62,6 +65,20 @@ def _write_all(fd: int, data: bytes | bytearray) -> None:
         view = view[os.write(fd, view) :]
 
 
+def _write_pieces(fd: int, pieces: list[Buffer]) -> None:
+    """Write the pieces one after the other with as few system calls as it takes: gathered by the kernel
+    (writev) rather than copied into one buffer first, a copy that held the GIL for every byte stored."""
+    views = [memoryview(p) for p in pieces if len(p)]
+    at = 0
+    while at < len(views):
+        done = os.writev(fd, views[at : at + IOV_MAX])
+        while at < len(views) and done >= len(views[at]):
+            done -= len(views[at])
+            at += 1
+        if done:
+            views[at] = views[at][done:]
+
+
 def _checksum(data: bytes) -> bytes:
     return blake3.blake3(data).digest(length=8)
 
@@ -75,7 +92,8 @@ class _OpenPack:
         self.fd = create_private(self.tmp)
         self.entries: list[PackEntry] = []
         self.pos = 0
-        self.pending = bytearray()
+        self.pending: list[Buffer] = []  # frames appended and not written yet, kept as they were handed in
+        self.pending_bytes = 0
 
     def close(self) -> None:
         """Close the descriptor unless it is closed already. The number is forgotten first: a close that
@@ -119,11 +137,16 @@ class PackWriter:
         # a medium that is no local folder gets sealed packs by uploads that run beside the writing
         self._uploads: Uploads[SealedPack] | None = Uploads(layout.store) if layout.store.local_folder is None else None
 
-    def add(self, frame: bytes | bytearray, chunks: list[tuple[bytes, int, int]], lane: Hashable = None) -> None:
+    def add(self, frame: Buffer, chunks: list[tuple[bytes, int, int]], lane: Hashable = None) -> None:
         """Append one frame holding `chunks` as (digest, offset inside the frame, raw length) to the open
-        pack of `lane`; a pack this fills is sealed before returning, by this thread."""
+        pack of `lane`; a pack this fills is sealed before returning, by this thread. The frame is kept, not
+        copied, until it is written: the caller must not change it afterwards."""
+        self.add_parts((frame,), chunks, lane)
+
+    def add_parts(self, parts: tuple[Buffer, ...], chunks: list[tuple[bytes, int, int]], lane: Hashable = None) -> None:
+        """`add` of a frame handed over as consecutive pieces (a header and its payload), never joined."""
         with self._lock:
-            full = self._guarded(self._add, frame, chunks, lane)
+            full = self._guarded(self._add, parts, chunks, lane)
         if full is not None:
             self._seal_outside(full)
 
@@ -192,12 +215,15 @@ class PackWriter:
         assert self._uploads is not None
         self._sealed.extend(self._uploads.wait())
 
-    def _add(self, frame: bytes | bytearray, chunks: list[tuple[bytes, int, int]], lane: Hashable) -> _OpenPack | None:
+    def _add(self, parts: tuple[Buffer, ...], chunks: list[tuple[bytes, int, int]],
+             lane: Hashable) -> _OpenPack | None:
         """Append under the lock; a pack that reached its size is taken out of `_open` and returned, to seal."""
         pack = self._open.get(lane) or self._start(lane)
-        self._buffer(pack, frame)
-        pack.entries.extend(PackEntry(d, pack.pos, len(frame), inner, n) for d, inner, n in chunks)
-        pack.pos += len(frame)
+        length = sum(len(part) for part in parts)
+        self._buffer(pack, parts, length)
+        pos = pack.pos
+        pack.entries.extend([PackEntry(d, pos, length, inner, n) for d, inner, n in chunks])
+        pack.pos += length
         return self._take(lane) if pack.pos >= self.target_size else None
 
     def _take(self, lane: Hashable) -> _OpenPack:
@@ -205,22 +231,19 @@ class PackWriter:
         self._sealing += 1
         return self._open.pop(lane)
 
-    def _buffer(self, pack: _OpenPack, frame: bytes | bytearray) -> None:
+    def _buffer(self, pack: _OpenPack, parts: tuple[Buffer, ...], length: int) -> None:
         """Small frames are gathered and written together: one system call per frame of a small file
         would cost more than the file."""
-        if len(frame) >= WRITE_BUFFER:
-            self._drain(pack)
-            _write_all(pack.fd, frame)
-            return
-        pack.pending += frame
-        if len(pack.pending) >= WRITE_BUFFER:
+        pack.pending.extend(parts)
+        pack.pending_bytes += length
+        if pack.pending_bytes >= WRITE_BUFFER:
             self._drain(pack)
 
     @staticmethod
     def _drain(pack: _OpenPack) -> None:
-        if pack.pending:  # handed over first: a failed write's traceback keeps a view of the old buffer
-            data, pack.pending = pack.pending, bytearray()
-            _write_all(pack.fd, data)
+        if pack.pending:  # handed over first: a failed write leaves nothing behind to write twice
+            pieces, pack.pending, pack.pending_bytes = pack.pending, [], 0
+            _write_pieces(pack.fd, pieces)
 
     def _start(self, lane: Hashable) -> _OpenPack:
         scratch = self.layout.scratch("packs")
