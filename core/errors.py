@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 
 class TimekeepError(Exception):
     """Base of every deliberate engine error. The CLI prints `str(err)` and exits with `exit_code`."""
@@ -92,6 +90,8 @@ class NothingChanged(TimekeepError):
     exit_code = 0
 
     def __init__(self, latest_id: int, latest_ns: int) -> None:
+        from datetime import datetime  # here, not at the top: the agent's slim client loads this module
+
         when = datetime.fromtimestamp(latest_ns / 1e9).astimezone().strftime("%Y-%m-%d %H:%M:%S")
         super().__init__(f"Nothing changed since snapshot {latest_id} ({when}): no new snapshot.")
         self.latest_id, self.latest_ns = latest_id, latest_ns

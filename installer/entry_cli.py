@@ -1,8 +1,6 @@
 """The `timekeep` executable of the PyInstaller bundle: the CLI's entry point, nothing more."""
 
-import sys
-
-from timekeep.core.cli.main import main
+from timekeep.core.cli.main import entry
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -102,3 +102,17 @@ def test_a_drive_command_does_not_load_the_s3_client() -> None:
             "if m.split('.')[0] in ('boto3', 'botocore', 'keyring', 'cryptography')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_command_line_entry_loads_little_before_it_knows_the_command() -> None:
+    """Every `timekeep` command starts by importing its entry, and a backup the running agent takes needs no more
+    than the slim path (socket, json, signal): the engine's records, the parser and the index's library load only
+    on the full path, and neither `typing` (~2 ms) nor `datetime` load at all, nor the collector's own module
+    before it is used (bench/README.md, "Startup and imports")."""
+    code = ("import sys; before = set(sys.modules); import timekeep.core.cli.main; "
+            "print(' '.join(sorted(set(sys.modules) - before)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(done.stdout.split())
+    assert "timekeep.core.cli.slim" in loaded
+    assert not loaded & {"typing", "datetime", "dataclasses", "argparse", "peewee", "timekeep.core.types",
+                         "timekeep.core.api", "timekeep.core.cli.parser", "timekeep.core.cli.collector"}, sorted(loaded)

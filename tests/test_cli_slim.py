@@ -31,7 +31,8 @@ FULL = "import sys; from timekeep.core.cli.parser import parse_and_run; sys.exit
 PROBE = ("import sys; from timekeep.core.cli.main import main; code = main(sys.argv[2:]); "
          "open(sys.argv[1], 'w').write('\\n'.join(sorted(sys.modules))); sys.exit(code)")
 ENGINE = {"timekeep.core.types", "timekeep.core.agent.messages", "timekeep.core.agent.client",
-          "timekeep.core.cli.parser", "timekeep.core.api", "peewee", "argparse", "platformdirs"}
+          "timekeep.core.cli.parser", "timekeep.core.api", "peewee", "argparse", "platformdirs",
+          "typing", "datetime"}  # these two cost the slim path's start ~3 ms: names for the type checker, a date
 
 
 @pytest.fixture

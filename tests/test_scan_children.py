@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.helpers import new_repo
 from tests.treeops import built, index_db
 from timekeep.core.api import Timekeep
+from timekeep.core.capture.excludes import Excludes
+from timekeep.core.capture.scan import FolderScan, ScanItem
 from timekeep.core.types import SnapshotInfo
 
 
@@ -81,3 +84,44 @@ def test_a_row_made_to_say_a_changed_file_is_as_stored_is_refused_and_the_change
         snap = tk.backup()
         assert tk.rebuilt
         assert built(tk, os.fsencode(src / "f3"), snap.id) == b"first 3 and more"
+
+
+
+def folders_open(inside: Path) -> list[str]:
+    """The folders under `inside` this process holds a descriptor of."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the listing's own descriptor, closed by now
+            continue
+        if target == str(inside) or target.startswith(f"{inside}/"):
+            found.append(target)
+    return found
+
+
+def test_a_scan_holds_one_folder_open_at_a_time_and_leaves_none_open(tmp_path: Path) -> None:
+    """Each folder's children are stat'ed through the folder's descriptor: a scan walked whole, or dropped in the
+    middle of a folder, gives every descriptor back."""
+    src = tmp_path / "src"
+    for folder in ("a", "a/b", "c"):
+        (src / folder).mkdir(parents=True)
+        for i in range(3):
+            (src / folder / f"f{i}").write_bytes(b"first")
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    for path in src.rglob("f*"):
+        path.write_bytes(b"second, longer")
+    with Timekeep.open(repo) as tk:
+        def scan() -> Iterator[ScanItem]:
+            return FolderScan(tk._repo.db, os.fsencode(src), Excludes(()), lambda error: None).items()
+
+        held = {os.fsdecode(item.path): folders_open(src) for item in scan()}
+        assert sorted(held) == sorted(str(p) for p in src.rglob("f*")), held  # the nine files, read
+        assert all(found == [os.path.dirname(path)] for path, found in held.items()), held
+        dropped = scan()
+        next(dropped)
+        assert len(folders_open(src)) == 1
+        dropped.close()
+        assert folders_open(src) == []
+    assert folders_open(src) == []

@@ -20,5 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     return parse_and_run(args)
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """The `timekeep` command as a process: start-up's objects are not collected young (`collector`)."""
+    from timekeep.core.cli.collector import defer_young_collections
+
+    defer_young_collections()
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()
