@@ -44,3 +44,30 @@ def test_many_small_files_come_back_in_order_with_links_and_kept_files(src: Path
     assert {k: v[:2] for k, v in read_tree(out).items()} == {k: v[:2] for k, v in read_tree(src).items()}
     assert os.stat(out / "n0003.txt").st_ino == os.stat(out / "sub" / "also-n0003.txt").st_ino
     assert not [n for n in os.listdir(out) if n.endswith(".restoring")]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_tree_of_small_folders_gets_each_folders_times_and_bits_after_its_files(
+        src: Path, tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder is left (its times and bits set, its descriptor closed) only once its files are placed, even
+    while the workers still write the files of the folders planned after it."""
+    monkeypatch.setattr(small_files, "WORKERS", workers)
+    make_tree(src, {f"p{p}": {f"d{d}": {f"f{i}.txt": payload(p * 100 + d * 10 + i, 50 + i) for i in range(7)}
+                              for d in range(4)} for p in range(5)})
+    folders = [Path(d) for d, _, _ in os.walk(src) if Path(d) != src]
+    for n, folder in enumerate(sorted(folders, key=lambda d: -len(d.parts))):  # deepest first: no later change
+        folder.chmod(0o750 if n % 2 else 0o755)
+        os.utime(folder, ns=(1_600_000_000_000_000_000 + n, 1_600_000_000_000_000_000 + n * 1_000_000_007))
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    dest = tmp_path / "dest"
+    fds_before = len(os.listdir("/proc/self/fd"))
+    with Timekeep.open(repo) as tk:
+        result = tk.restore(os.fsencode(src), sid, dest=os.fsencode(dest))
+    assert len(os.listdir("/proc/self/fd")) == fds_before  # every folder's descriptor closed
+    assert result.errors == ()
+    assert len(result.written) == 5 * 4 * 7
+    assert read_tree(dest / "src") == read_tree(src)
+    for folder in folders:
+        got, want = os.stat(dest / "src" / folder.relative_to(src)), os.stat(folder)
+        assert (got.st_mtime_ns, got.st_mode) == (want.st_mtime_ns, want.st_mode), folder

@@ -44,16 +44,26 @@ class DirStack:
         something that appeared meanwhile (which a rename without replacing still finds)."""
         return bool(self.created) and self.created[-1]
 
-    def leave(self) -> None:
+    def detach(self) -> int:
+        """Leave the current folder, handing its descriptor (open again if it was closed) to the caller to
+        close, for work still to finish in it."""
+        fd = self.top()
         self.created.pop()
         self.names.pop()
-        fd = self.fds.pop()
-        if fd is not None:
-            os.close(fd)
+        self.fds.pop()
+        return fd
+
+    def full(self) -> bool:
+        """Whether entering one more folder closes the descriptor of one above (`KEEP` are open)."""
+        return sum(fd is not None for fd in self.fds) >= KEEP
 
     def close(self) -> None:
         while self.fds:
-            self.leave()
+            self.created.pop()
+            self.names.pop()
+            fd = self.fds.pop()
+            if fd is not None:
+                os.close(fd)
 
     def _trim(self) -> None:
         """Close the shallowest open descriptors beyond KEEP."""
