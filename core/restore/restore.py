@@ -80,6 +80,7 @@ class Restorer:
         self.on_bytes = on_bytes
         self.as_root = metadata.is_root()
         self.started_ns = time.time_ns()
+        self.pid = os.getpid()  # names this restore's temporaries
         self.links: HardLinks | None = None
         self.written: list[bytes] = []
         self.beside: list[tuple[bytes, bytes]] = []
@@ -164,7 +165,7 @@ class Restorer:
             plan = ahead.plan
             checks.check(plan)
             if plan.kind != "dir":
-                self._in_folder(dirs.top(), ahead, step.parts, dirs.fresh())
+                self._in_folder(dirs.top(), ahead, step.parts, dirs.fresh(), dirs.starts_bare())
                 return
             if dirs.full():  # entering closes a descriptor above, maybe one that files being written are in
                 self._settle_small()
@@ -247,10 +248,11 @@ class Restorer:
         except ENTRY_ERRORS as err:
             self._failed(step.path, err)
 
-    def _in_folder(self, dir_fd: int, ahead: Ahead, parts: tuple[bytes, ...], fresh: bool) -> None:
+    def _in_folder(self, dir_fd: int, ahead: Ahead, parts: tuple[bytes, ...], fresh: bool, bare: bool) -> None:
         """A file or link of a folder restore: a new small file goes to the workers (small_files.py);
         anything else is done here, after the files handed over before it. In a folder this restore made
-        (`fresh`) no name is looked at first: a name taken meanwhile fails the rename, and is handled then."""
+        (`fresh`) no name is looked at first: a name taken meanwhile fails the rename, and is handled then.
+        `bare`: a file created in the folder starts with no attribute (metadata.apply)."""
         name, plan, key = parts[-1], ahead.plan, ahead.key
         if self.small is None or plan.kind != "file" or plan.size > small_files.SMALL or (
                 not fresh and sw.lstat_at(dir_fd, name)):
@@ -262,13 +264,14 @@ class Restorer:
             self._leaf(dir_fd, ahead, parts, fresh)
             return
         where = ahead.where if ahead.where is not None else self.source.locate([p.digest for p in plan.pieces])
-        tmp = names.temp_name(name)
-        self.small.submit(lambda: self._write_new(dir_fd, tmp, name, plan, where), plan, parts, dir_fd, tmp, key)
+        tmp = names.temp_name(name, self.pid)
+        self.small.submit(lambda: self._write_new(dir_fd, tmp, name, plan, where, bare), plan, parts, dir_fd, tmp,
+                          key)
 
-    def _write_new(self, dir_fd: int, tmp: bytes, name: bytes, plan: Plan, where: Where) -> Made:
+    def _write_new(self, dir_fd: int, tmp: bytes, name: bytes, plan: Plan, where: Where, bare: bool) -> Made:
         """On a worker: the version under `tmp`, then moved to `name` if that is still free (else not placed,
         and the temporary stays for `_settle`)."""
-        st = self._new_file(dir_fd, tmp, plan, where, progress=False)
+        st = self._new_file(dir_fd, tmp, plan, where, progress=False, bare=bare)
         try:
             sw.rename_noreplace(dir_fd, tmp, name)
             return Made(True, st)
@@ -313,7 +316,7 @@ class Restorer:
             if earlier is not None:  # restored beside before: a second identical copy helps nobody
                 self.already_beside.append((self._shown(parts), self._shown((*parts[:-1], earlier))))
                 return
-        tmp = names.temp_name(name)
+        tmp = names.temp_name(name, self.pid)
         self._write_temp(dir_fd, tmp, ahead)
         final = self._place_temp(dir_fd, tmp, parts, there)
         if self.links is not None:
@@ -341,21 +344,22 @@ class Restorer:
         self._new_file(dir_fd, tmp, plan, ahead.where)
 
     def _new_file(self, dir_fd: int, tmp: bytes, plan: Plan, where: Where | None = None,
-                  progress: bool = True) -> os.stat_result:
+                  progress: bool = True, bare: bool = False) -> os.stat_result:
         """The file `tmp` created and filled (`_fill`), and its status; removed again if that fails."""
         fd = sw.create_file(dir_fd, tmp, new_mode(plan))
         try:
-            return existing.or_remove(dir_fd, tmp, lambda: self._fill(fd, plan, where, progress))
+            return existing.or_remove(dir_fd, tmp, lambda: self._fill(fd, plan, where, progress, bare))
         finally:
             os.close(fd)
 
-    def _fill(self, fd: int, plan: Plan, where: Where | None = None, progress: bool = True) -> os.stat_result:
+    def _fill(self, fd: int, plan: Plan, where: Where | None = None, progress: bool = True,
+              bare: bool = False) -> os.stat_result:
         """Write the version into the new file `fd` and give it its metadata (returns its status); `progress`
         off on a worker (its bytes are counted when it is settled)."""
         with SparseFile(fd, threaded=plan.size > OWN_WRITER) as sink:
             stream_version(self.source, plan, sink.put, self.on_bytes if progress else None, where)
             sink.finish()
-        st = metadata.apply(fd, plan, self.as_root)
+        st = metadata.apply(fd, plan, self.as_root, bare)
         if self.overwrite:  # it may take the name of a file it replaces: on the disk first (see sw.replace)
             os.fsync(fd)
         return st

@@ -15,7 +15,7 @@ folders: bench/README, "Fourth pass: the tree").
 from __future__ import annotations
 
 import os
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -60,12 +60,15 @@ class SmallFiles:
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="timekeep-small")
         self._jobs: deque[Job | Callable[[], None]] = deque()  # a callable: `then`
         self._group: list[tuple[Future[Made], Callable[[], Made]]] = []  # the newest jobs, not yet handed over
+        self._keys: Counter[Key] = Counter()  # the hard-link keys of the jobs not settled
 
     def submit(self, work: Callable[[], Made], plan: Plan, parts: tuple[bytes, ...], dir_fd: int, tmp: bytes,
                key: Key | None) -> None:
         """Queue one file; files go to a worker `GROUP` at a time (one thread hop for them all)."""
         placed: Future[Made] = Future()
         self._jobs.append(Job(plan, parts, dir_fd, tmp, key, placed))
+        if key is not None:
+            self._keys[key] += 1
         self._group.append((placed, work))
         if len(self._group) >= GROUP:
             self._hand_over()
@@ -81,7 +84,7 @@ class SmallFiles:
 
     def waiting_for(self, key: Key | None) -> bool:
         """Whether a file with this hard-link key is handed over and not settled (a link to it must wait)."""
-        return key is not None and any(isinstance(job, Job) and job.key == key for job in self._jobs)
+        return key is not None and self._keys[key] > 0
 
     def settle_all(self) -> None:
         while self._jobs:
@@ -99,6 +102,8 @@ class SmallFiles:
         if not isinstance(job, Job):
             job()
             return
+        if job.key is not None:
+            self._keys[job.key] -= 1
         if self._group and self._group[0][0] is job.placed:  # the group holds the newest jobs: hand them on
             self._hand_over()
         self._settle(job)
