@@ -13,14 +13,18 @@ from tests.helpers import backup, make_tree, new_repo, read_tree
 from tests.restore_support import src as src
 from tests.treeops import payload
 from timekeep.core.api import Timekeep
+from timekeep.core.restore import safe_write as sw
 from timekeep.core.restore import small_files
 from timekeep.core.restore.small_files import AHEAD
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize(("workers", "unnamed"), [(0, True), (2, True), (2, False)])
 def test_many_small_files_come_back_in_order_with_links_and_kept_files(src: Path, tmp_path: Path, workers: int,
+                                                                       unnamed: bool,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(small_files, "WORKERS", workers)  # and without them (0), all on the main thread
+    if not unnamed:  # a filesystem without O_TMPFILE: made under temporary names
+        monkeypatch.setattr(sw, "UNNAMED", 0)
     count = 2 * AHEAD + 7
     make_tree(src, {**{f"n{i:04d}.txt": payload(i, 100 + i) for i in range(count)},
                     "sub": {"deep.txt": b"deep"}, "zz.bin": payload(9999, 300_000)})

@@ -81,6 +81,7 @@ class Restorer:
         self.as_root = metadata.is_root()
         self.started_ns = time.time_ns()
         self.pid = os.getpid()  # names this restore's temporaries
+        self.unnamed = True  # new small files are made without a name until the filesystem says it cannot
         self.links: HardLinks | None = None
         self.written: list[bytes] = []
         self.beside: list[tuple[bytes, bytes]] = []
@@ -269,8 +270,22 @@ class Restorer:
                           key)
 
     def _write_new(self, dir_fd: int, tmp: bytes, name: bytes, plan: Plan, where: Where, bare: bool) -> Made:
-        """On a worker: the version under `tmp`, then moved to `name` if that is still free (else not placed,
-        and the temporary stays for `_settle`)."""
+        """On a worker: the version written whole, then named `name` if that is still free (else named `tmp`, not
+        placed, for `_settle`). Made without a name where the filesystem can (safe_write.create_unnamed), else
+        under `tmp` and moved."""
+        fd = sw.create_unnamed(dir_fd, new_mode(plan)) if self.unnamed else None
+        if fd is not None:
+            try:
+                st = self._fill(fd, plan, where, progress=False, bare=bare)
+                try:
+                    sw.name_unnamed(fd, dir_fd, name)
+                    return Made(True, st)
+                except FileExistsError:
+                    sw.name_unnamed(fd, dir_fd, tmp)
+                    return Made(False, st)
+            finally:
+                os.close(fd)
+        self.unnamed = False  # asked once: this filesystem has none
         st = self._new_file(dir_fd, tmp, plan, where, progress=False, bare=bare)
         try:
             sw.rename_noreplace(dir_fd, tmp, name)
