@@ -4,6 +4,7 @@ name of one file is still a hard link, and a file already there is still kept, t
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -75,3 +76,54 @@ def test_a_tree_of_small_folders_gets_each_folders_times_and_bits_after_its_file
     for folder in folders:
         got, want = os.stat(dest / "src" / folder.relative_to(src)), os.stat(folder)
         assert (got.st_mtime_ns, got.st_mode) == (want.st_mtime_ns, want.st_mode), folder
+
+
+def test_a_name_taken_while_a_worker_writes_its_unnamed_file_is_kept_and_the_file_goes_beside(
+        src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The link that names a file made without a name fails on a name someone took meanwhile, as the rename does:
+    what they wrote stays, the stored file goes beside it, and no temporary is left."""
+    make_tree(src, {f"f{i:03d}.txt": payload(i, 3_000 + i) for i in range(40)})
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    real_linkat = sw._linkat
+    assert real_linkat is not None
+
+    def linkat(fd: int, path: bytes, dir_fd: int, name: bytes, flags: int) -> int:
+        if name == b"f003.txt":  # someone else makes the name just before the link
+            with contextlib.suppress(FileExistsError):
+                made = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=dir_fd)
+                os.write(made, b"written by someone else meanwhile")
+                os.close(made)
+        return int(real_linkat(fd, path, dir_fd, name, flags))
+
+    monkeypatch.setattr(sw, "_linkat", linkat)
+    dest = tmp_path / "dest"
+    with Timekeep.open(repo) as tk:
+        result = tk.restore(os.fsencode(src), sid, dest=os.fsencode(dest))
+    assert result.errors == ()
+    out = dest / "src"
+    assert (out / "f003.txt").read_bytes() == b"written by someone else meanwhile"
+    [(kept, beside)] = result.kept_beside
+    assert kept == os.fsencode(out / "f003.txt")
+    assert Path(os.fsdecode(beside)).read_bytes() == (src / "f003.txt").read_bytes()
+    assert len(os.listdir(out)) == 41 and not [n for n in os.listdir(out) if n.endswith(".restoring")]
+
+
+def test_an_unnamed_file_is_named_through_proc_where_its_descriptor_cannot_be_linked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without linkat(AT_EMPTY_PATH) (a process without the capability), the link goes through /proc/self/fd."""
+    monkeypatch.setattr(sw, "_linkat", None)
+    dir_fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd = sw.create_unnamed(dir_fd, 0o640)
+        assert fd is not None and os.listdir(tmp_path) == []
+        os.write(fd, b"whole")
+        sw.name_unnamed(fd, dir_fd, b"named.txt")
+        (tmp_path / "taken.txt").write_bytes(b"someone's")
+        with pytest.raises(FileExistsError):
+            sw.name_unnamed(fd, dir_fd, b"taken.txt")
+        os.close(fd)
+    finally:
+        os.close(dir_fd)
+    assert sorted(os.listdir(tmp_path)) == ["named.txt", "taken.txt"]
+    assert (tmp_path / "named.txt").read_bytes() == b"whole" and (tmp_path / "taken.txt").read_bytes() == b"someone's"
