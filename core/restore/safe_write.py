@@ -121,11 +121,12 @@ def create_unnamed(dir_fd: int, mode: int = 0o600) -> int | None:
 
 def name_unnamed(fd: int, dir_fd: int, name: bytes) -> None:
     """Give the unnamed file `fd` the name `name` in the folder; FileExistsError if the name is taken (what is
-    there stays as it is). Linked from its descriptor where this process may (root), else through /proc."""
+    there stays as it is). Linked from its descriptor where the kernel lets this process (root; any user on
+    recent kernels, as on 6.18 here), else through /proc."""
     if _linkat is not None and _linkat(fd, b"", dir_fd, name, AT_EMPTY_PATH) == 0:
         return
     err = ctypes.get_errno() if _linkat is not None else errno.ENOSYS
-    if err not in (errno.ENOENT, errno.EPERM, errno.ENOSYS):  # ENOENT: AT_EMPTY_PATH needs a capability
+    if err not in (errno.ENOENT, errno.EPERM, errno.ENOSYS):  # ENOENT: AT_EMPTY_PATH wants a capability
         raise OSError(err, os.strerror(err), os.fsdecode(name))
     os.link(b"/proc/self/fd/%d" % fd, name, dst_dir_fd=dir_fd, follow_symlinks=True)
 
