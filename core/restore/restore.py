@@ -59,6 +59,27 @@ def checked_plan(db: SqliteDatabase, path: bytes, snapshot_id: int) -> Plan:
         raise build.impossible(path, err) from None
 
 
+def warnings(db: SqliteDatabase, snapshot_id: int, first: Plan, doubts: list[str]) -> tuple[str, ...]:
+    """What a lost snapshot before this one may have cost the restore of `first`, said once: a folder may miss
+    what was made there, and a file not changed since may be older than it was (`doubts`: the files' own)."""
+    lost = build.lost_between(db, 0, snapshot_id)
+    if not lost or (first.kind != "dir" and not doubts):
+        return ()
+    said = [f"snapshot {', '.join(map(str, lost))} {'is' if len(lost) == 1 else 'are'} lost (manifest and index "
+            "both gone): what was created or changed there and not changed since is missing or older here"]
+    if len(doubts) == 1:
+        said.append(doubts[0])
+    elif doubts:
+        said.append(f"{len(doubts)} of the files restored may have changed in a lost snapshot")
+    return tuple(said)
+
+
+def damaged(path: bytes) -> FileError:
+    """A child whose row fails its seal: named and left out; its siblings go on."""
+    return FileError(path, "restore", "its record in the index is not what was written (damaged); "
+                     "run `timekeep rebuild-index`")
+
+
 class _Step(NamedTuple):
     """One entry of a folder restore still to do, or (`leaving`) a folder whose entries are all done."""
 
@@ -82,6 +103,7 @@ class Restorer:
         self.started_ns = time.time_ns()
         self.pid = os.getpid()  # names this restore's temporaries
         self.unnamed = True  # new small files are made without a name until the filesystem says it cannot
+        self._damaged = lambda path: self.errors.append(damaged(path))  # a child whose row fails its seal
         self.links: HardLinks | None = None
         self.written: list[bytes] = []
         self.beside: list[tuple[bytes, bytes]] = []
@@ -107,21 +129,8 @@ class Restorer:
                 leftovers.sweep(self.target.fd, self.started_ns)
                 self._entry(self.target.fd, step)
         return RestoreResult(tuple(self.written), tuple(self.beside), self.unchanged, tuple(self.errors),
-                             tuple(self.already_beside), self.metadata_kept, self._warnings(first))
-
-    def _warnings(self, first: Plan) -> tuple[str, ...]:
-        """What a lost snapshot before this one may have cost the restore, said once: a folder may miss
-        what was made there, and a file not changed since may be older than it was."""
-        lost = build.lost_between(self.db, 0, self.snapshot.id)
-        if not lost or (first.kind != "dir" and not self.doubts):
-            return ()
-        said = [f"snapshot {', '.join(map(str, lost))} {'is' if len(lost) == 1 else 'are'} lost (manifest and index "
-                "both gone): what was created or changed there and not changed since is missing or older here"]
-        if len(self.doubts) == 1:
-            said.append(self.doubts[0])
-        elif self.doubts:
-            said.append(f"{len(self.doubts)} of the files restored may have changed in a lost snapshot")
-        return tuple(said)
+                             tuple(self.already_beside), self.metadata_kept,
+                             warnings(self.db, self.snapshot.id, first, self.doubts))
 
     def _note_doubt(self, plan: Plan) -> Plan:
         if plan.doubt is not None:
@@ -194,9 +203,8 @@ class Restorer:
 
     def _children(self, step: _Step) -> list[_Step]:
         """The folder's entries at the snapshot; a stored name that is not one plain name is refused."""
-        fid = queries.file_id(self.db, step.path)
-        found = []
-        for entry in queries.children_at(self.db, fid, self.snapshot.id, self._damaged) if fid is not None else []:
+        found, fid = [], queries.file_id(self.db, step.path)
+        for entry in [] if fid is None else queries.children_at(self.db, fid, self.snapshot.id, self._damaged):
             rel = entry.path[len(step.path) + 1 :] if entry.path.startswith(step.path + b"/") else entry.path
             try:
                 parts = sw.split_relative(rel)
@@ -209,11 +217,6 @@ class Restorer:
             found.append((entry.path, step.parts + parts))
         siblings = tuple(path for path, _ in found)
         return [_Step(path, parts, siblings=siblings, place=n) for n, (path, parts) in enumerate(found)]
-
-    def _damaged(self, path: bytes) -> None:
-        """A child whose row fails its seal: named and left out; its siblings go on."""
-        self.errors.append(FileError(path, "restore", "its record in the index is not what was written (damaged); "
-                                     "run `timekeep rebuild-index`"))
 
     def _leave(self, dirs: DirStack, step: _Step) -> None:
         """A folder's entries are all handed over: once they are settled (small_files.then), give it its metadata
@@ -270,22 +273,14 @@ class Restorer:
                           key)
 
     def _write_new(self, dir_fd: int, tmp: bytes, name: bytes, plan: Plan, where: Where, bare: bool) -> Made:
-        """On a worker: the version written whole, then named `name` if that is still free (else named `tmp`, not
-        placed, for `_settle`). Made without a name where the filesystem can (safe_write.create_unnamed), else
-        under `tmp` and moved."""
-        fd = sw.create_unnamed(dir_fd, new_mode(plan)) if self.unnamed else None
-        if fd is not None:
-            try:
-                st = self._fill(fd, plan, where, progress=False, bare=bare)
-                try:
-                    sw.name_unnamed(fd, dir_fd, name)
-                    return Made(True, st)
-                except FileExistsError:
-                    sw.name_unnamed(fd, dir_fd, tmp)
-                    return Made(False, st)
-            finally:
-                os.close(fd)
-        self.unnamed = False  # asked once: this filesystem has none
+        """On a worker: the version written whole, then named `name` if still free, else `tmp` (not placed, for
+        `_settle`); made without a name where the filesystem can (small_files.write_unnamed)."""
+        if self.unnamed:
+            made = small_files.write_unnamed(dir_fd, tmp, name, new_mode(plan),
+                                             lambda fd: self._fill(fd, plan, where, progress=False, bare=bare))
+            if made is not None:
+                return made
+            self.unnamed = False  # asked once: this filesystem has none
         st = self._new_file(dir_fd, tmp, plan, where, progress=False, bare=bare)
         try:
             sw.rename_noreplace(dir_fd, tmp, name)

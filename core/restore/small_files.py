@@ -21,6 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from timekeep.core.restore import safe_write as sw
 from timekeep.core.restore.links import Key
 from timekeep.core.types import Plan
 
@@ -111,6 +112,25 @@ class SmallFiles:
     def _hand_over(self) -> None:
         self._pool.submit(_run, self._group)
         self._group = []
+
+
+def write_unnamed(dir_fd: int, tmp: bytes, name: bytes, mode: int,
+                  fill: Callable[[int], os.stat_result]) -> Made | None:
+    """A new file made without a name (safe_write.create_unnamed), filled by `fill` (which returns its status), then
+    named `name` if that is still free, else `tmp` (not placed); None where the filesystem makes no such file."""
+    fd = sw.create_unnamed(dir_fd, mode)
+    if fd is None:
+        return None
+    try:
+        st = fill(fd)
+        try:
+            sw.name_unnamed(fd, dir_fd, name)
+            return Made(True, st)
+        except FileExistsError:
+            sw.name_unnamed(fd, dir_fd, tmp)
+            return Made(False, st)
+    finally:
+        os.close(fd)
 
 
 def _run(group: list[tuple[Future[Made], Callable[[], Made]]]) -> None:
