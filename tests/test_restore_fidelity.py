@@ -28,6 +28,7 @@ from tests.restore_support import shared_tmp as shared_tmp
 from tests.restore_support import src as src
 from tests.treeops import payload
 from timekeep.core.api import Timekeep, rebuild_index
+from timekeep.core.restore import metadata
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="trusted.* attributes and owners need root")
 
@@ -69,6 +70,27 @@ def test_extended_attributes_and_acls_come_back_on_files_folders_and_links(src: 
     rebuild_index(repo)  # what is recorded lives on the drive too, not only in the index
     restore(repo, src, sid, tmp_path / "rebuilt")
     assert attrs_under(tmp_path / "rebuilt" / "src") == want
+
+
+def test_files_stored_without_attributes_lose_what_a_default_acl_gives_them_and_others_ask_nothing(
+        src: Path, tmp_path: Path) -> None:
+    """A new file starts with an ACL where its folder has a default ACL, and only there: files stored without
+    attributes lose it; in a folder without one they are not looked at (metadata.gives_attributes)."""
+    make_tree(src, {"plain.txt": b"no attributes", "sub": {"deep.txt": b"none either"}})
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    os.setxattr(dest, "system.posix_acl_default", acl(7, 5, 0, named_user=(1001, 7)))
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    restore(repo, src, sid, dest)
+    assert attrs_under(dest / "src") == attrs_under(src)
+    assert read_tree(dest / "src") == read_tree(src)
+    for folder, gives in ((dest, True), (tmp_path, False)):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            assert metadata.gives_attributes(fd) is gives
+        finally:
+            os.close(fd)
 
 
 def test_a_change_of_attributes_alone_is_a_new_version(src: Path, tmp_path: Path) -> None:

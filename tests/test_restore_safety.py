@@ -23,6 +23,7 @@ from tests.restore_support import src as src
 from tests.treeops import index_db, payload
 from timekeep.core.api import Timekeep
 from timekeep.core.cli.main import main
+from timekeep.core.restore import small_files
 from timekeep.core.restore.restore import beside_name
 
 SNAPSHOT_NS = 1_780_000_000 * 10**9
@@ -345,3 +346,43 @@ def test_the_next_restore_removes_a_killed_restores_temporaries_and_no_live_ones
     assert sorted(os.listdir(dest / "src")) == sorted(["big.bin", "small.txt", live.name])
     assert read_tree(dest / "src") == {**read_tree(src), os.fsencode(live.name): (
         "file", b"a restore that is still running is writing this", 0o644)}
+
+
+KILLED_AFTER = """
+import os, signal, sys
+from timekeep.core.api import Timekeep
+settled = []
+def progress(p):
+    settled.append(p)
+    if len(settled) == int(sys.argv[5]):
+        os.kill(os.getpid(), signal.SIGKILL)
+with Timekeep.open(sys.argv[1]) as tk:
+    tk.restore(sys.argv[2].encode(), int(sys.argv[3]), dest=sys.argv[4].encode(), progress=progress)
+"""
+
+
+@pytest.mark.parametrize("unnamed", [True, False])
+def test_a_restore_killed_while_its_workers_write_leaves_only_whole_files_under_their_names(
+        src: Path, tmp_path: Path, unnamed: bool) -> None:
+    """kill -9 while the small-file workers write: every name holds its whole stored file, nothing else is left
+    where new files are made without a name (safe_write.create_unnamed), and the next restore finishes."""
+    make_tree(src, {f"d{d}": {f"f{i:03d}.txt": payload(d * 1000 + i, 20_000 + i) for i in range(60)} for d in range(3)})
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    dest = tmp_path / "dest"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    no_unnamed = "import timekeep.core.restore.safe_write as sw\nsw.UNNAMED = 0\n"  # a filesystem without O_TMPFILE
+    code = KILLED_AFTER if unnamed else no_unnamed + KILLED_AFTER
+    run = subprocess.run([sys.executable, "-c", code, str(repo), str(src), str(sid), str(dest), "40"],
+                         env=env, capture_output=True, timeout=120, check=False)
+    assert run.returncode == -signal.SIGKILL, run.stderr.decode()
+    got, want = read_tree(dest / "src"), read_tree(src)
+    temporaries = [rel for rel in got if os.path.basename(rel).endswith(b".restoring")]
+    assert not temporaries if unnamed else len(temporaries) <= 2 * small_files.GROUP
+    placed = [rel for rel in got if rel not in temporaries and got[rel][0] == "file"]
+    assert 40 <= len(placed) < len(want) - 3
+    assert all(got[rel][1] == want[rel][1] for rel in placed)  # whole, never torn
+    with Timekeep.open(repo) as tk:
+        result = tk.restore(b(src), sid, dest=b(dest))
+    assert result.errors == ()
+    assert read_tree(dest / "src") == want

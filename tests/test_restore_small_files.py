@@ -4,6 +4,7 @@ name of one file is still a hard link, and a file already there is still kept, t
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -13,14 +14,18 @@ from tests.helpers import backup, make_tree, new_repo, read_tree
 from tests.restore_support import src as src
 from tests.treeops import payload
 from timekeep.core.api import Timekeep
+from timekeep.core.restore import safe_write as sw
 from timekeep.core.restore import small_files
 from timekeep.core.restore.small_files import AHEAD
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize(("workers", "unnamed"), [(0, True), (2, True), (2, False)])
 def test_many_small_files_come_back_in_order_with_links_and_kept_files(src: Path, tmp_path: Path, workers: int,
+                                                                       unnamed: bool,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(small_files, "WORKERS", workers)  # and without them (0), all on the main thread
+    if not unnamed:  # a filesystem without O_TMPFILE: made under temporary names
+        monkeypatch.setattr(sw, "UNNAMED", 0)
     count = 2 * AHEAD + 7
     make_tree(src, {**{f"n{i:04d}.txt": payload(i, 100 + i) for i in range(count)},
                     "sub": {"deep.txt": b"deep"}, "zz.bin": payload(9999, 300_000)})
@@ -44,3 +49,81 @@ def test_many_small_files_come_back_in_order_with_links_and_kept_files(src: Path
     assert {k: v[:2] for k, v in read_tree(out).items()} == {k: v[:2] for k, v in read_tree(src).items()}
     assert os.stat(out / "n0003.txt").st_ino == os.stat(out / "sub" / "also-n0003.txt").st_ino
     assert not [n for n in os.listdir(out) if n.endswith(".restoring")]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_tree_of_small_folders_gets_each_folders_times_and_bits_after_its_files(
+        src: Path, tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder is left (its times and bits set, its descriptor closed) only once its files are placed, even
+    while the workers still write the files of the folders planned after it."""
+    monkeypatch.setattr(small_files, "WORKERS", workers)
+    make_tree(src, {f"p{p}": {f"d{d}": {f"f{i}.txt": payload(p * 100 + d * 10 + i, 50 + i) for i in range(7)}
+                              for d in range(4)} for p in range(5)})
+    folders = [Path(d) for d, _, _ in os.walk(src) if Path(d) != src]
+    for n, folder in enumerate(sorted(folders, key=lambda d: -len(d.parts))):  # deepest first: no later change
+        folder.chmod(0o750 if n % 2 else 0o755)
+        os.utime(folder, ns=(1_600_000_000_000_000_000 + n, 1_600_000_000_000_000_000 + n * 1_000_000_007))
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    dest = tmp_path / "dest"
+    fds_before = len(os.listdir("/proc/self/fd"))
+    with Timekeep.open(repo) as tk:
+        result = tk.restore(os.fsencode(src), sid, dest=os.fsencode(dest))
+    assert len(os.listdir("/proc/self/fd")) == fds_before  # every folder's descriptor closed
+    assert result.errors == ()
+    assert len(result.written) == 5 * 4 * 7
+    assert read_tree(dest / "src") == read_tree(src)
+    for folder in folders:
+        got, want = os.stat(dest / "src" / folder.relative_to(src)), os.stat(folder)
+        assert (got.st_mtime_ns, got.st_mode) == (want.st_mtime_ns, want.st_mode), folder
+
+
+def test_a_name_taken_while_a_worker_writes_its_unnamed_file_is_kept_and_the_file_goes_beside(
+        src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The link that names a file made without a name fails on a name someone took meanwhile, as the rename does:
+    what they wrote stays, the stored file goes beside it, and no temporary is left."""
+    make_tree(src, {f"f{i:03d}.txt": payload(i, 3_000 + i) for i in range(40)})
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    real_linkat = sw._linkat
+    assert real_linkat is not None
+
+    def linkat(fd: int, path: bytes, dir_fd: int, name: bytes, flags: int) -> int:
+        if name == b"f003.txt":  # someone else makes the name just before the link
+            with contextlib.suppress(FileExistsError):
+                made = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=dir_fd)
+                os.write(made, b"written by someone else meanwhile")
+                os.close(made)
+        return int(real_linkat(fd, path, dir_fd, name, flags))
+
+    monkeypatch.setattr(sw, "_linkat", linkat)
+    dest = tmp_path / "dest"
+    with Timekeep.open(repo) as tk:
+        result = tk.restore(os.fsencode(src), sid, dest=os.fsencode(dest))
+    assert result.errors == ()
+    out = dest / "src"
+    assert (out / "f003.txt").read_bytes() == b"written by someone else meanwhile"
+    [(kept, beside)] = result.kept_beside
+    assert kept == os.fsencode(out / "f003.txt")
+    assert Path(os.fsdecode(beside)).read_bytes() == (src / "f003.txt").read_bytes()
+    assert len(os.listdir(out)) == 41 and not [n for n in os.listdir(out) if n.endswith(".restoring")]
+
+
+def test_an_unnamed_file_is_named_through_proc_where_its_descriptor_cannot_be_linked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without linkat(AT_EMPTY_PATH) (a process without the capability), the link goes through /proc/self/fd."""
+    monkeypatch.setattr(sw, "_linkat", None)
+    dir_fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd = sw.create_unnamed(dir_fd, 0o640)
+        assert fd is not None and os.listdir(tmp_path) == []
+        os.write(fd, b"whole")
+        sw.name_unnamed(fd, dir_fd, b"named.txt")
+        (tmp_path / "taken.txt").write_bytes(b"someone's")
+        with pytest.raises(FileExistsError):
+            sw.name_unnamed(fd, dir_fd, b"taken.txt")
+        os.close(fd)
+    finally:
+        os.close(dir_fd)
+    assert sorted(os.listdir(tmp_path)) == ["named.txt", "taken.txt"]
+    assert (tmp_path / "named.txt").read_bytes() == b"whole" and (tmp_path / "taken.txt").read_bytes() == b"someone's"

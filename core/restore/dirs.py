@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from timekeep.core.restore.metadata import gives_attributes
 from timekeep.core.restore.safe_write import open_child_dir
 
 KEEP = 64
@@ -21,6 +22,7 @@ class DirStack:
         self.names: list[bytes] = []
         self.fds: list[int | None] = []
         self.created: list[bool] = []  # by this restore: nothing was in it before
+        self.bare: list[bool] = []  # its new files start with no attribute (metadata.gives_attributes)
 
     def enter(self, name: bytes, mode: int = 0o700) -> bool:
         """Open (or create, with `mode`) the folder `name` in the current one and make it current; whether
@@ -29,6 +31,7 @@ class DirStack:
         self.names.append(name)
         self.fds.append(fd)
         self.created.append(created)
+        self.bare.append(not gives_attributes(fd))
         self._trim()
         return created
 
@@ -44,16 +47,32 @@ class DirStack:
         something that appeared meanwhile (which a rename without replacing still finds)."""
         return bool(self.created) and self.created[-1]
 
-    def leave(self) -> None:
+    def starts_bare(self) -> bool:
+        """Whether a file created in the current folder starts with no attribute."""
+        return bool(self.bare) and self.bare[-1]
+
+    def detach(self) -> int:
+        """Leave the current folder, handing its descriptor (open again if it was closed) to the caller to
+        close, for work still to finish in it."""
+        fd = self.top()
+        self.bare.pop()
         self.created.pop()
         self.names.pop()
-        fd = self.fds.pop()
-        if fd is not None:
-            os.close(fd)
+        self.fds.pop()
+        return fd
+
+    def full(self) -> bool:
+        """Whether entering one more folder closes the descriptor of one above (`KEEP` are open)."""
+        return sum(fd is not None for fd in self.fds) >= KEEP
 
     def close(self) -> None:
         while self.fds:
-            self.leave()
+            self.bare.pop()
+            self.created.pop()
+            self.names.pop()
+            fd = self.fds.pop()
+            if fd is not None:
+                os.close(fd)
 
     def _trim(self) -> None:
         """Close the shallowest open descriptors beyond KEEP."""

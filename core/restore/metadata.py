@@ -23,6 +23,7 @@ from timekeep.core.capture.attrs import ACL_NAMES
 from timekeep.core.types import Plan
 
 SETID = stat.S_ISUID | stat.S_ISGID
+DEFAULT_ACL = b"system.posix_acl_default"
 _NOT_HERE = (errno.ENOTSUP, errno.EOPNOTSUPP)  # this filesystem has no extended attributes
 _NOT_ALLOWED = (errno.EPERM, errno.EACCES)  # not this one, here (a link takes no user.*, an LSM refuses)
 Where = int | bytes  # a descriptor, or a path never followed at its end (a link's)
@@ -54,9 +55,11 @@ def _owner_differs(plan: Plan, st: os.stat_result, as_root: bool) -> bool:
         plan.uid, plan.gid)
 
 
-def apply(fd: int, plan: Plan, as_root: bool) -> os.stat_result:
+def apply(fd: int, plan: Plan, as_root: bool, bare: bool = False) -> os.stat_result:
     """Owner, bits, extended attributes and mtime of an open file or folder; returns what `fstat` found on the
-    way (its device and inode name the file for a hard link to it, without another system call)."""
+    way (its device and inode name the file for a hard link to it, without another system call). `bare`: the
+    file was just created in a folder that gives its new files no attribute (`gives_attributes`), so one
+    stored without any needs no look at them."""
     st = os.fstat(fd)
     if _owner_differs(plan, st, as_root):
         with contextlib.suppress(OSError):  # a filesystem without owners: wanted_mode drops set-id bits
@@ -66,10 +69,22 @@ def apply(fd: int, plan: Plan, as_root: bool) -> os.stat_result:
     mode = wanted_mode(plan, st)
     if stat.S_IMODE(st.st_mode) != mode:
         os.fchmod(fd, mode)
-    set_xattrs(fd, plan.xattrs, as_root)
+    if plan.xattrs or not bare:
+        set_xattrs(fd, plan.xattrs, as_root)
     if st.st_mtime_ns != plan.mtime_ns:
         os.utime(fd, ns=(st.st_atime_ns, plan.mtime_ns))
     return st
+
+
+def gives_attributes(dir_fd: int) -> bool:
+    """Whether a file created in this folder may start with an attribute a restore would remove: an ACL from
+    the folder's default ACL (a `user.*` one is never inherited). Asked once a folder, so that its new files
+    need no look at their attributes (one system call each)."""
+    try:
+        os.getxattr(dir_fd, DEFAULT_ACL)
+    except OSError as err:
+        return err.errno not in (errno.ENODATA, *_NOT_HERE)
+    return True
 
 
 def apply_link(dir_fd: int, name: bytes, plan: Plan, as_root: bool) -> None:

@@ -42,9 +42,10 @@ def beside_name(name: bytes, snapshot_ns: int, n: int = 1) -> bytes:
     return cut_utf8(stem, NAME_MAX - len(suffix) - len(ext)) + suffix + ext
 
 
-def temp_name(name: bytes) -> bytes:
-    """'.NAME.PID.restoring', where a restore writes `name` before moving it into place."""
-    return b".%s.%d%s" % (cut_utf8(name, 200), os.getpid(), TEMP_SUFFIX)
+def temp_name(name: bytes, pid: int | None = None) -> bytes:
+    """'.NAME.PID.restoring', where a restore writes `name` before moving it into place; `pid` is this process's
+    (asked for when not given)."""
+    return b".%s.%d%s" % (cut_utf8(name, 200), os.getpid() if pid is None else pid, TEMP_SUFFIX)
 
 
 def temp_pid(name: bytes) -> int | None:

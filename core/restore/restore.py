@@ -59,6 +59,27 @@ def checked_plan(db: SqliteDatabase, path: bytes, snapshot_id: int) -> Plan:
         raise build.impossible(path, err) from None
 
 
+def warnings(db: SqliteDatabase, snapshot_id: int, first: Plan, doubts: list[str]) -> tuple[str, ...]:
+    """What a lost snapshot before this one may have cost the restore of `first`, said once: a folder may miss
+    what was made there, and a file not changed since may be older than it was (`doubts`: the files' own)."""
+    lost = build.lost_between(db, 0, snapshot_id)
+    if not lost or (first.kind != "dir" and not doubts):
+        return ()
+    said = [f"snapshot {', '.join(map(str, lost))} {'is' if len(lost) == 1 else 'are'} lost (manifest and index "
+            "both gone): what was created or changed there and not changed since is missing or older here"]
+    if len(doubts) == 1:
+        said.append(doubts[0])
+    elif doubts:
+        said.append(f"{len(doubts)} of the files restored may have changed in a lost snapshot")
+    return tuple(said)
+
+
+def damaged(path: bytes) -> FileError:
+    """A child whose row fails its seal: named and left out; its siblings go on."""
+    return FileError(path, "restore", "its record in the index is not what was written (damaged); "
+                     "run `timekeep rebuild-index`")
+
+
 class _Step(NamedTuple):
     """One entry of a folder restore still to do, or (`leaving`) a folder whose entries are all done."""
 
@@ -80,6 +101,9 @@ class Restorer:
         self.on_bytes = on_bytes
         self.as_root = metadata.is_root()
         self.started_ns = time.time_ns()
+        self.pid = os.getpid()  # names this restore's temporaries
+        self.unnamed = True  # new small files are made without a name until the filesystem says it cannot
+        self._damaged = lambda path: self.errors.append(damaged(path))  # a child whose row fails its seal
         self.links: HardLinks | None = None
         self.written: list[bytes] = []
         self.beside: list[tuple[bytes, bytes]] = []
@@ -90,6 +114,7 @@ class Restorer:
         self.doubts: list[str] = []  # files that may have changed in a lost snapshot (Plan.doubt)
         self.small: SmallFiles | None = None  # while a folder is restored
         self.plans: FolderPlans | None = None  # the same
+        self.leaving: set[int] = set()  # descriptors of folders left, their files not all settled yet
 
     def restore(self, path: bytes, dest: bytes | None) -> RestoreResult:
         first = self._note_doubt(checked_plan(self.db, path, self.snapshot.id))
@@ -104,21 +129,8 @@ class Restorer:
                 leftovers.sweep(self.target.fd, self.started_ns)
                 self._entry(self.target.fd, step)
         return RestoreResult(tuple(self.written), tuple(self.beside), self.unchanged, tuple(self.errors),
-                             tuple(self.already_beside), self.metadata_kept, self._warnings(first))
-
-    def _warnings(self, first: Plan) -> tuple[str, ...]:
-        """What a lost snapshot before this one may have cost the restore, said once: a folder may miss
-        what was made there, and a file not changed since may be older than it was."""
-        lost = build.lost_between(self.db, 0, self.snapshot.id)
-        if not lost or (first.kind != "dir" and not self.doubts):
-            return ()
-        said = [f"snapshot {', '.join(map(str, lost))} {'is' if len(lost) == 1 else 'are'} lost (manifest and index "
-                "both gone): what was created or changed there and not changed since is missing or older here"]
-        if len(self.doubts) == 1:
-            said.append(self.doubts[0])
-        elif self.doubts:
-            said.append(f"{len(self.doubts)} of the files restored may have changed in a lost snapshot")
-        return tuple(said)
+                             tuple(self.already_beside), self.metadata_kept,
+                             warnings(self.db, self.snapshot.id, first, self.doubts))
 
     def _note_doubt(self, plan: Plan) -> Plan:
         if plan.doubt is not None:
@@ -143,7 +155,6 @@ class Restorer:
             while todo:
                 step = todo.pop()
                 if step.leaving:
-                    self._settle_small()
                     self._leave(dirs, step)
                 else:
                     self._visit(dirs, todo, step)
@@ -154,6 +165,9 @@ class Restorer:
             finally:
                 self.small = None
                 dirs.close()
+                for fd in self.leaving:  # left unsettled by an error that ended the restore
+                    os.close(fd)
+                self.leaving.clear()
 
     def _visit(self, dirs: DirStack, todo: list[_Step], step: _Step) -> None:
         try:
@@ -161,9 +175,10 @@ class Restorer:
             plan = ahead.plan
             checks.check(plan)
             if plan.kind != "dir":
-                self._in_folder(dirs.top(), ahead, step.parts, dirs.fresh())
+                self._in_folder(dirs.top(), ahead, step.parts, dirs.fresh(), dirs.starts_bare())
                 return
-            self._settle_small()
+            if dirs.full():  # entering closes a descriptor above, maybe one that files being written are in
+                self._settle_small()
             # made with the stored permission bits (and room for this restore to work in it), so a
             # restore killed before its last touch to the folder still leaves them close to right
             created = dirs.enter(step.parts[-1], plan.mode & 0o777 | 0o700)
@@ -188,9 +203,8 @@ class Restorer:
 
     def _children(self, step: _Step) -> list[_Step]:
         """The folder's entries at the snapshot; a stored name that is not one plain name is refused."""
-        fid = queries.file_id(self.db, step.path)
-        found = []
-        for entry in queries.children_at(self.db, fid, self.snapshot.id, self._damaged) if fid is not None else []:
+        found, fid = [], queries.file_id(self.db, step.path)
+        for entry in [] if fid is None else queries.children_at(self.db, fid, self.snapshot.id, self._damaged):
             rel = entry.path[len(step.path) + 1 :] if entry.path.startswith(step.path + b"/") else entry.path
             try:
                 parts = sw.split_relative(rel)
@@ -204,20 +218,29 @@ class Restorer:
         siblings = tuple(path for path, _ in found)
         return [_Step(path, parts, siblings=siblings, place=n) for n, (path, parts) in enumerate(found)]
 
-    def _damaged(self, path: bytes) -> None:
-        """A child whose row fails its seal: named and left out; its siblings go on."""
-        self.errors.append(FileError(path, "restore", "its record in the index is not what was written (damaged); "
-                                     "run `timekeep rebuild-index`"))
-
     def _leave(self, dirs: DirStack, step: _Step) -> None:
-        """A folder's entries are done: give it its metadata if this restore made it, or if asked to."""
+        """A folder's entries are all handed over: once they are settled (small_files.then), give it its metadata
+        if this restore made it, or if asked to, and close it."""
+        try:
+            fd = dirs.detach()
+        except ENTRY_ERRORS as err:
+            self._failed(step.path, err)
+            return
+        self.leaving.add(fd)
+        if self.small is None:
+            self._finish_folder(fd, step)
+        else:
+            self.small.then(lambda: self._finish_folder(fd, step))
+
+    def _finish_folder(self, fd: int, step: _Step) -> None:
         try:
             if step.plan is not None and (step.created or self.overwrite):
-                metadata.apply(dirs.top(), step.plan, self.as_root)
+                metadata.apply(fd, step.plan, self.as_root)
         except ENTRY_ERRORS as err:
             self._failed(step.path, err)
         finally:
-            dirs.leave()
+            self.leaving.discard(fd)
+            os.close(fd)
 
     # --- files and links -------------------------------------------------------------------------------
 
@@ -229,10 +252,11 @@ class Restorer:
         except ENTRY_ERRORS as err:
             self._failed(step.path, err)
 
-    def _in_folder(self, dir_fd: int, ahead: Ahead, parts: tuple[bytes, ...], fresh: bool) -> None:
+    def _in_folder(self, dir_fd: int, ahead: Ahead, parts: tuple[bytes, ...], fresh: bool, bare: bool) -> None:
         """A file or link of a folder restore: a new small file goes to the workers (small_files.py);
         anything else is done here, after the files handed over before it. In a folder this restore made
-        (`fresh`) no name is looked at first: a name taken meanwhile fails the rename, and is handled then."""
+        (`fresh`) no name is looked at first: a name taken meanwhile fails the rename, and is handled then.
+        `bare`: a file created in the folder starts with no attribute (metadata.apply)."""
         name, plan, key = parts[-1], ahead.plan, ahead.key
         if self.small is None or plan.kind != "file" or plan.size > small_files.SMALL or (
                 not fresh and sw.lstat_at(dir_fd, name)):
@@ -244,13 +268,20 @@ class Restorer:
             self._leaf(dir_fd, ahead, parts, fresh)
             return
         where = ahead.where if ahead.where is not None else self.source.locate([p.digest for p in plan.pieces])
-        tmp = names.temp_name(name)
-        self.small.submit(lambda: self._write_new(dir_fd, tmp, name, plan, where), plan, parts, dir_fd, tmp, key)
+        tmp = names.temp_name(name, self.pid)
+        self.small.submit(lambda: self._write_new(dir_fd, tmp, name, plan, where, bare), plan, parts, dir_fd, tmp,
+                          key)
 
-    def _write_new(self, dir_fd: int, tmp: bytes, name: bytes, plan: Plan, where: Where) -> Made:
-        """On a worker: the version under `tmp`, then moved to `name` if that is still free (else not placed,
-        and the temporary stays for `_settle`)."""
-        st = self._new_file(dir_fd, tmp, plan, where, progress=False)
+    def _write_new(self, dir_fd: int, tmp: bytes, name: bytes, plan: Plan, where: Where, bare: bool) -> Made:
+        """On a worker: the version written whole, then named `name` if still free, else `tmp` (not placed, for
+        `_settle`); made without a name where the filesystem can (small_files.write_unnamed)."""
+        if self.unnamed:
+            made = small_files.write_unnamed(dir_fd, tmp, name, new_mode(plan),
+                                             lambda fd: self._fill(fd, plan, where, progress=False, bare=bare))
+            if made is not None:
+                return made
+            self.unnamed = False  # asked once: this filesystem has none
+        st = self._new_file(dir_fd, tmp, plan, where, progress=False, bare=bare)
         try:
             sw.rename_noreplace(dir_fd, tmp, name)
             return Made(True, st)
@@ -295,7 +326,7 @@ class Restorer:
             if earlier is not None:  # restored beside before: a second identical copy helps nobody
                 self.already_beside.append((self._shown(parts), self._shown((*parts[:-1], earlier))))
                 return
-        tmp = names.temp_name(name)
+        tmp = names.temp_name(name, self.pid)
         self._write_temp(dir_fd, tmp, ahead)
         final = self._place_temp(dir_fd, tmp, parts, there)
         if self.links is not None:
@@ -323,21 +354,22 @@ class Restorer:
         self._new_file(dir_fd, tmp, plan, ahead.where)
 
     def _new_file(self, dir_fd: int, tmp: bytes, plan: Plan, where: Where | None = None,
-                  progress: bool = True) -> os.stat_result:
+                  progress: bool = True, bare: bool = False) -> os.stat_result:
         """The file `tmp` created and filled (`_fill`), and its status; removed again if that fails."""
         fd = sw.create_file(dir_fd, tmp, new_mode(plan))
         try:
-            return existing.or_remove(dir_fd, tmp, lambda: self._fill(fd, plan, where, progress))
+            return existing.or_remove(dir_fd, tmp, lambda: self._fill(fd, plan, where, progress, bare))
         finally:
             os.close(fd)
 
-    def _fill(self, fd: int, plan: Plan, where: Where | None = None, progress: bool = True) -> os.stat_result:
+    def _fill(self, fd: int, plan: Plan, where: Where | None = None, progress: bool = True,
+              bare: bool = False) -> os.stat_result:
         """Write the version into the new file `fd` and give it its metadata (returns its status); `progress`
         off on a worker (its bytes are counted when it is settled)."""
         with SparseFile(fd, threaded=plan.size > OWN_WRITER) as sink:
             stream_version(self.source, plan, sink.put, self.on_bytes if progress else None, where)
             sink.finish()
-        st = metadata.apply(fd, plan, self.as_root)
+        st = metadata.apply(fd, plan, self.as_root, bare)
         if self.overwrite:  # it may take the name of a file it replaces: on the disk first (see sw.replace)
             os.fsync(fd)
         return st

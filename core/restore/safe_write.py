@@ -6,6 +6,10 @@ write instead of redirecting it, and no path is ever longer than one name. Store
 first: no '..', '.', '/', NUL or empty names. A temporary is moved to a name that is free with
 renameat2(RENAME_NOREPLACE), so a file that appears there meanwhile is never replaced; replacing (asked
 for with --overwrite) fsyncs the new file first and the folder after.
+
+Where the filesystem allows it, a new file is made without a name (O_TMPFILE) and given its name once it is
+whole (`name_unnamed`, a link that fails on a taken name): a process killed while writing it leaves nothing
+behind at all, and the folder is changed once a file instead of twice (create, then rename).
 """
 
 from __future__ import annotations
@@ -19,9 +23,17 @@ from timekeep.core.errors import UnsafePath
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 RENAME_NOREPLACE = 1
-_renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+AT_EMPTY_PATH = 0x1000
+_libc = ctypes.CDLL(None, use_errno=True)
+_renameat2 = getattr(_libc, "renameat2", None)
 if _renameat2 is not None:
     _renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+_linkat = getattr(_libc, "linkat", None)
+if _linkat is not None:
+    _linkat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+# no O_TMPFILE here (the filesystem: FAT, NFS, FUSE, ...; or the kernel): the file is made under a temporary name
+NO_UNNAMED = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT)
+UNNAMED = getattr(os, "O_TMPFILE", 0)
 NO_FLAG = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)  # the filesystem (or libc) refuses RENAME_NOREPLACE
 NO_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.EMLINK)
 
@@ -92,6 +104,31 @@ def create_file(dir_fd: int, name: bytes, mode: int = 0o600) -> int:
     bit); fails rather than follow or reuse anything already there."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     return os.open(name, flags, mode & 0o777, dir_fd=dir_fd)
+
+
+def create_unnamed(dir_fd: int, mode: int = 0o600) -> int | None:
+    """A new file without a name in the folder, opened for writing (named later by `name_unnamed`); None where
+    the filesystem cannot make one. It vanishes with its last descriptor unless it was named."""
+    if not UNNAMED:
+        return None
+    try:
+        return os.open(b".", os.O_WRONLY | UNNAMED | os.O_CLOEXEC, mode & 0o777, dir_fd=dir_fd)
+    except OSError as err:
+        if err.errno in NO_UNNAMED:
+            return None
+        raise
+
+
+def name_unnamed(fd: int, dir_fd: int, name: bytes) -> None:
+    """Give the unnamed file `fd` the name `name` in the folder; FileExistsError if the name is taken (what is
+    there stays as it is). Linked from its descriptor where the kernel lets this process (root; any user on
+    recent kernels, as on 6.18 here), else through /proc."""
+    if _linkat is not None and _linkat(fd, b"", dir_fd, name, AT_EMPTY_PATH) == 0:
+        return
+    err = ctypes.get_errno() if _linkat is not None else errno.ENOSYS
+    if err not in (errno.ENOENT, errno.EPERM, errno.ENOSYS):  # ENOENT: AT_EMPTY_PATH wants a capability
+        raise OSError(err, os.strerror(err), os.fsdecode(name))
+    os.link(b"/proc/self/fd/%d" % fd, name, dst_dir_fd=dir_fd, follow_symlinks=True)
 
 
 def rename_noreplace(dir_fd: int, src: bytes, dst: bytes) -> None:
