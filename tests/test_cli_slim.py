@@ -20,10 +20,11 @@ from tests.agent_support import ROOT, agent_env, agent_process, cli, kept, short
 from tests.helpers import backup, make_tree, new_repo
 from tests.treeops import film_on_a_small_drive
 from timekeep.core.agent.client import AgentClient
+from timekeep.core.agent.connection import AgentError, Connection, open_socket
 from timekeep.core.agent.paths import AgentPaths
 from timekeep.core.api import Timekeep, repository_id
 from timekeep.core.away import store
-from timekeep.core.cli.slim import Asked, agent_socket, backup_asked, backup_through_agent
+from timekeep.core.cli.slim import Asked, _ask, _ask_older, agent_socket, backup_asked, backup_through_agent
 
 # the full command line, as it ran before the slim path existed: the parser and the commands
 FULL = "import sys; from timekeep.core.cli.parser import parse_and_run; sys.exit(parse_and_run(sys.argv[1:]))"
@@ -175,6 +176,37 @@ def test_the_slim_path_loads_neither_the_engine_nor_the_parser(tmp_path: Path, e
         assert done.stdout.startswith("Nothing changed since snapshot 2")
     with Timekeep.open(repo) as tk:
         assert [s.trigger for s in tk.snapshots()] == ["manual", "backup-now"]
+
+
+def test_one_request_queues_and_subscribes_or_says_the_repository_is_not_taken(
+        tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The slim path's one round trip: `backup_now` with `subscribe` and `if_taken` queues the storage time and
+    follows it on the same connection, or queues nothing for a repository the agent does not take; the older
+    requests still work, and an unknown parameter is refused as a bad request (what `_ask` falls back on)."""
+    src = tmp_path / "src"
+    make_tree(src, {"notes.txt": b"first"})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    with agent_process(env, repo) as (_proc, paths):
+        monkeypatch.chdir(tmp_path)  # the agent's folder is another: a relative name must be made absolute here
+        connection = Connection(open_socket(paths.socket), timeout=30)  # type: ignore[arg-type]
+        try:
+            assert _ask(connection, str(tmp_path / "elsewhere")) is None  # not one of its destinations
+            assert _ask(connection, "s3://bucket/prefix") is None  # left to the full path before asking
+            job = _ask(connection, os.path.relpath(repo))  # relative to this process, made absolute here
+            assert isinstance(job, int)
+            events = [connection.next_message(30) for _ in range(2)]
+            assert [(e or {}).get("event") for e in events] == ["job_started", "job_finished"], events
+            assert all((e or {}).get("job") == job for e in events)
+            older = _ask_older(connection, str(repo))
+            assert isinstance(older, int) and older > job
+            with pytest.raises(AgentError) as refused:
+                connection.request("backup_now", destination=str(repo), unheard_of=True)
+            assert refused.value.kind == "" and str(refused.value).startswith("bad request"), refused.value
+        finally:
+            connection.close()
+    with Timekeep.open(repo) as tk:  # the two asked for, each a storage time (nothing new: no snapshot)
+        assert [s.trigger for s in tk.snapshots()] == ["manual"]
 
 
 def test_a_failing_backup_says_the_same_line_and_exit_code(tmp_path: Path, env: dict[str, str]) -> None:

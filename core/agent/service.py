@@ -42,6 +42,8 @@ class Service:
         if op == "subscribe":  # the one op about the connection itself: events follow on it
             conn.subscribed = True
             return {"subscribed": True}
+        if op == "backup_now" and params.pop("subscribe", False):
+            conn.subscribed = True  # before the job is queued: none of its events can be missed
         handler = getattr(self, f"op_{op}", None)
         if handler is None:
             raise UsageError(f"unknown request {op!r}")
@@ -91,9 +93,21 @@ class Service:
                                   tuple(d.key for d in dests if root in d.folders))
                      for root in roots)
 
-    def op_backup_now(self, destination: str | None = None) -> Wire:
-        job = self.agent.request_backup("backup-now", _destination_key(destination), explicit=True)
+    def op_backup_now(self, destination: str | None = None, if_taken: bool = False) -> Wire:
+        """Queue a storage time. `if_taken` (with `subscribe`, the command line's slim path in one round trip
+        instead of status, subscribe and backup_now): `{"taken": false}`, nothing queued, when the named
+        destination is neither connected nor kept on this computer while away."""
+        key = _destination_key(destination)
+        if if_taken and key is not None and not self.takes(key):
+            return {"taken": False}
+        job = self.agent.request_backup("backup-now", key, explicit=True)
         return job.info().to_wire()
+
+    def takes(self, key: str) -> bool:
+        """Whether a storage time of `key` is taken here: one of the destinations, connected or kept on this
+        computer while away (as the status's `present` and `keeps_here` say)."""
+        dest = self.agent.destinations.get(key)
+        return dest is not None and (dest.present or self.agent.away.takes(dest))
 
     def op_coalesce_now(self) -> Wire:
         """Thin history on every connected destination now (after a storage time for what changed)."""

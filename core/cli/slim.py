@@ -122,18 +122,44 @@ def _back_up(connection: Connection, asked: Asked) -> int | None:
     """Ask for a storage time and follow it, as `timekeep.core.agent.client.back_up_now` does."""
     cancel: list[bool] = []
     with _first_interrupt_cancels(cancel):
-        if asked.repo is not None and not takes(connection.request("status"), asked.repo):
+        job = _ask(connection, asked.repo)
+        if job is None:
             return None
-        connection.request("subscribe")
-        try:
-            job = int(connection.request("backup_now", destination=asked.repo)["job"])
-        except AgentError as err:
-            if err.kind == "KeyNeeded":  # nothing was queued: the full path hands over the passphrase
-                return None
-            raise
         finished = _follow(connection, job, cancel, asked.reporter())
     asked.close_reporter()
     return _report(finished, asked)
+
+
+def _ask(connection: Connection, repo: str | None) -> int | None:
+    """The job of a storage time queued on `repo` (or where the agent picks), subscribed to its events, in one
+    round trip; None, nothing queued, when the full path should run it: a repository the agent does not take
+    (S3 locations, which the full path names, included) or a key to hand over. An agent from before this
+    request (it refuses the unknown parameters) is asked the older way: status, subscribe, backup_now."""
+    if repo is not None and repo.startswith("s3:"):
+        return None
+    where = None if repo is None else os.path.abspath(repo)
+    try:
+        answer = connection.request("backup_now", destination=where, subscribe=True, if_taken=True)
+    except AgentError as err:
+        if err.kind == "KeyNeeded":  # nothing was queued: the full path hands over the passphrase
+            return None
+        if err.kind or not str(err).startswith("bad request"):
+            raise
+        return _ask_older(connection, repo)
+    return None if answer.get("taken") is False else int(answer["job"])
+
+
+def _ask_older(connection: Connection, repo: str | None) -> int | None:
+    """`_ask` of an agent that knows only the separate requests."""
+    if repo is not None and not takes(connection.request("status"), repo):
+        return None
+    connection.request("subscribe")
+    try:
+        return int(connection.request("backup_now", destination=repo)["job"])
+    except AgentError as err:
+        if err.kind == "KeyNeeded":
+            return None
+        raise
 
 
 def takes(status: Wire, repo: str) -> bool:
