@@ -33,7 +33,8 @@ PROBE = ("import sys; from timekeep.core.cli.main import main; code = main(sys.a
          "open(sys.argv[1], 'w').write('\\n'.join(sorted(sys.modules))); sys.exit(code)")
 ENGINE = {"timekeep.core.types", "timekeep.core.agent.messages", "timekeep.core.agent.client",
           "timekeep.core.cli.parser", "timekeep.core.api", "peewee", "argparse", "platformdirs",
-          "typing", "datetime"}  # these two cost the slim path's start ~3 ms: names for the type checker, a date
+          "typing", "datetime",  # these two cost the slim path's start ~3 ms: names for the type checker, a date
+          "socket", "selectors"}  # ~2 ms more: the C module `_socket` holds all a client needs
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ agent with the interpreter, `socket` and `json` alone. The wire itself is `timek
 
 from __future__ import annotations
 
+import _socket
 import collections
 import json
-import socket
 import time
 
 from timekeep.core.errors import TimekeepError
@@ -36,9 +36,12 @@ def encode(message: Wire) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
-def open_socket(path: Path | str) -> socket.socket | None:
-    """A socket connected to the agent at `path`, or None when none listens there (not started, or gone)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def open_socket(path: Path | str) -> _socket.socket | None:
+    """A socket connected to the agent at `path`, or None when none listens there (not started, or gone). The
+    C module under `socket`: a socket's connect, sends and receives are all here, and `socket`'s own import (its
+    enums converted, `selectors`) would be ~2 ms of the slim path's start (bench/README.md "The agent row,
+    second pass")."""
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.settimeout(5.0)
     try:
         sock.connect(str(path))
@@ -52,7 +55,7 @@ class Connection:
     """Requests and their answers in order; messages that arrive while a request waits (events) are kept in
     `pending` for whoever reads events."""
 
-    def __init__(self, sock: socket.socket, timeout: float = 60.0) -> None:
+    def __init__(self, sock: _socket.socket, timeout: float = 60.0) -> None:
         self.sock = sock
         self.timeout = timeout  # how long a request waits for its answer
         self.buffer = b""
