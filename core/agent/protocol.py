@@ -4,11 +4,10 @@ A request is `{"id": 1, "op": "status", ...}`; its answer `{"id": 1, "ok": true,
 `{"id": 1, "ok": false, "error": "..."}`. After `subscribe`, events arrive on the same connection as
 `{"event": "progress", ...}` (or after a `backup_now` with `subscribe`). Ops: status, subscribe, backup_now,
 coalesce_now, cancel, pause, resume, plan, chunk, changed, unlock, guard_clear (the `guard` event: an incident
-suspected or cleared). An error answer
-also names the error's `kind` (its class), so a client can raise it as what it is (a wrong passphrase). Paths
-travel as os.fsdecode strings (undecodable bytes as surrogate escapes, which Python's JSON keeps), digests as
-hex, chunk contents as base64. The records these carry are `timekeep.core.agent.messages`; the client that
-speaks it is `timekeep.core.agent.client`.
+suspected or cleared). An error answer also names the error's `kind` (its class), so a client can raise it as
+what it is (a wrong passphrase). Paths travel as os.fsdecode strings (undecodable bytes as surrogate escapes,
+which Python's JSON keeps), digests as hex, chunk contents as base64. The records these carry are
+`timekeep.core.agent.messages`; the client that speaks it is `timekeep.core.agent.client`.
 """
 
 from __future__ import annotations
