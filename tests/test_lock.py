@@ -136,6 +136,21 @@ def test_a_renamed_repository_folder_stays_locked(repo: Path, holder: Holder) ->
     Timekeep.open(moved, writer=True).close()
 
 
+@pytest.mark.parametrize("text", [b'{"host": "laptop", "pi', b"\0" * 48, b"[1, 2]"], ids=["torn", "zeros", "a list"])
+def test_a_holder_text_a_crash_left_torn_is_another_process_and_no_obstacle(repo: Path, holder: Holder,
+                                                                          text: bytes) -> None:
+    """The holder's text is not synced (it is read only while its lock is held): whatever a crash left of it
+    is read as another process while a writer holds the lock, and is no obstacle once none does."""
+    (repo / "lock").write_bytes(text)
+    with pytest.raises(RepositoryLocked, match="in use by another process") as refused:
+        Timekeep.open(repo, writer=True)
+    assert "\n" not in str(refused.value)
+    holder.kill()
+    (repo / "lock").write_bytes(text)
+    with Timekeep.open(repo, writer=True):
+        assert json.loads((repo / "lock").read_text())["pid"] == os.getpid()
+
+
 @pytest.mark.parametrize("clear", [None, delete], ids=["lock file kept", "lock file deleted"])
 def test_a_killed_holders_lock_is_broken_automatically(repo: Path, holder: Holder,
                                                        clear: Callable[[Path], None] | None) -> None:

@@ -137,10 +137,12 @@ def _open_holder(path: Path) -> int:
 
 
 def _write_holder(fd: int) -> None:
+    """Name the holder for a refusal's message. Not synced: the text is read only while the lock is held,
+    by a live process whose write every reader sees; a crash frees the lock, and a torn or empty text left by
+    one is read as "another process" (`_holder_message`). The fsync cost every writer's open up to 9 ms."""
     holder = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(holder).encode(), 0)
-    os.fsync(fd)
 
 
 def _holder_message(path: Path) -> str:
