@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from peewee import SqliteDatabase
@@ -43,7 +43,7 @@ def plan(db: SqliteDatabase, path: bytes, snapshot_id: int) -> Plan:
     """The checked plan of `path` as it was at the snapshot."""
     found, at = _in_force_of(path, chain.history(db, path), snapshot_id)
     return _with_doubt(db, path, found, at, snapshot_id, lost_between(db, found[at].snapshot_id, snapshot_id),
-                       _extents(db, _chain_ids(found, at)))
+                       [tuple(row) for row in _extents(db, _chain_ids(found, at))])
 
 
 def placed(db: SqliteDatabase, path: bytes, snapshot_id: int) -> tuple[Plan, dict[bytes, ChunkLocation]]:
@@ -51,10 +51,14 @@ def placed(db: SqliteDatabase, path: bytes, snapshot_id: int) -> tuple[Plan, dic
     pack): restoring one big file reads its chain's rows once, where the places' own look-up read them again
     (2 GiB image: 0.08 s of the main thread before the first byte). A chunk in no known pack has no place."""
     found, at = _in_force_of(path, chain.history(db, path), snapshot_id)
-    rows = _extents(db, _chain_ids(found, at), PLACES)
-    places = {row[3]: ChunkLocation(*row[5:]) for row in rows if row[5] is not None}
+    extents: list[StoredExtent] = []
+    places: dict[bytes, ChunkLocation] = {}
+    for row in _extents(db, _chain_ids(found, at), PLACES):  # split as they come: the whole rows are never kept
+        extents.append(row[:5])
+        if row[5] is not None:
+            places[row[3]] = ChunkLocation(*row[5:])
     made = _with_doubt(db, path, found, at, snapshot_id, lost_between(db, found[at].snapshot_id, snapshot_id),
-                       [row[:5] for row in rows])
+                       extents)
     return made, places
 
 
@@ -175,12 +179,14 @@ def _plan(path: bytes, found: list[Link], at: int, extents: list[StoredExtent]) 
 PLACES = ", p.name, c.offset, c.length, c.inner, c.raw_length, p.state"  # a ChunkLocation, after the extent
 
 
-def _extents(db: SqliteDatabase, version_ids: list[int], places: str = "") -> list[Any]:
-    """The versions' stored extents (`StoredExtent`), each followed by its chunk's place when `places` is given."""
+def _extents(db: SqliteDatabase, version_ids: list[int], places: str = "") -> Iterable[Any]:
+    """The versions' stored extents (`StoredExtent`), each followed by its chunk's place when `places` is given;
+    as the statement yields them."""
     if not version_ids:
         return []
     marks = ",".join("?" * len(version_ids))
     packs = " LEFT JOIN pack p ON p.id = c.pack_id" if places else ""
-    return [tuple(row) for row in db.execute_sql(
+    rows: Iterable[Any] = db.execute_sql(
         f"SELECT e.version_id, e.offset, e.length, c.digest, e.skip{places} FROM extent e JOIN chunk c "
-        f"ON c.id = e.chunk_id{packs} WHERE e.version_id IN ({marks})", version_ids)]
+        f"ON c.id = e.chunk_id{packs} WHERE e.version_id IN ({marks})", version_ids)
+    return rows
