@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from timekeep.core import browsing, check, folders, key_export, rekeying, restoring, storing, thinning, unlocking
+from timekeep.core import browsing, folders, key_export, rekeying, restoring, unlocking
 from timekeep.core.away.store import for_reading as away_store
 from timekeep.core.away.store import of_destination as away_store_of
 from timekeep.core.away.store import summary_of as away_summary
@@ -24,7 +24,6 @@ from timekeep.core.errors import UsageError
 from timekeep.core.index.losses import describe as describe_lost
 from timekeep.core.index.rebuild import RebuildReport
 from timekeep.core.index.schema import index_id, open_index
-from timekeep.core.journaling import JournalView
 from timekeep.core.offline import record as reached
 from timekeep.core.offline.opening import offline_repository, out_of_reach
 from timekeep.core.repository import Repository
@@ -59,8 +58,9 @@ from timekeep.core.types import (
     VersionInfo,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what a command loads only when it uses it (a restore never does: tests/test_architecture.py)
     from timekeep.core.agent.messages import GuardIncident
+    from timekeep.core.journaling import JournalView
     from timekeep.core.restore.ranges import VersionRanges
 
 ProgressCallback = Callable[[Progress], None]
@@ -311,6 +311,8 @@ class Timekeep:
     @property
     def journal(self) -> JournalView:
         """The journal of changed paths the agent keeps in this repository's index."""
+        from timekeep.core.journaling import JournalView
+
         return JournalView(self._repo.db, on_copy=self.on_copy, writing=self._repo.journal_writing)
 
     def index_id(self) -> str:
@@ -355,6 +357,8 @@ class Timekeep:
         """Take a snapshot (see timekeep.core.storing.backup); `dirty` limits the scan to what a watcher journaled
         (`exact`: to those paths alone, no folder walked); `skip_unchanged` raises NothingChanged rather than add
         a snapshot that records nothing new."""
+        from timekeep.core import storing
+
         return storing.backup(self._repo, trigger, progress, cancel, dirty, make_room, skip_unchanged, exact)
 
     def store_copy(self, source: Timekeep, snapshot_id: int, trigger: str = "away",
@@ -368,10 +372,14 @@ class Timekeep:
 
     def thinning_plan(self, now_ns: int | None = None, drop: Collection[int] | None = None
                       ) -> tuple[list[int], list[int]]:
+        from timekeep.core import thinning
+
         return thinning.plan(self._repo, now_ns, drop)
 
     def coalesce(self, progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
                  now_ns: int | None = None, drop: Collection[int] | None = None) -> CoalesceReport:
+        from timekeep.core import thinning
+
         return thinning.coalesce(self._repo, progress, cancel, now_ns, drop)
 
     # browsing
@@ -469,6 +477,8 @@ class Timekeep:
 
     # checking
     def check(self, read_data: bool = False, progress: ProgressCallback | None = None) -> CheckReport:
+        from timekeep.core import check
+
         return check.check(self._repo, read_data, progress)
 
 

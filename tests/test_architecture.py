@@ -116,3 +116,27 @@ def test_the_command_line_entry_loads_little_before_it_knows_the_command() -> No
     assert "timekeep.core.cli.slim" in loaded
     assert not loaded & {"typing", "datetime", "dataclasses", "argparse", "peewee", "timekeep.core.types",
                          "timekeep.core.api", "timekeep.core.cli.parser", "timekeep.core.cli.collector"}, sorted(loaded)
+
+
+def test_a_restore_loads_nothing_of_backing_up_thinning_or_checking(tmp_path: Path) -> None:
+    """`timekeep restore` of one file imports what it uses: the facade loads the journal (and the scanner beneath
+    it), the backup, the thinning and the check only when they are called (bench/README.md, "Fourth pass: the
+    image": ~26 ms of CPU at every command's start)."""
+    from timekeep.core.api import Timekeep, init_repository
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_bytes(b"kept" * 1000)
+    init_repository(tmp_path / "repo")
+    with Timekeep.open(tmp_path / "repo", writer=True) as tk:
+        tk.add_folder(bytes(tmp_path / "docs"))
+        tk.backup()
+    code = ("import sys; from timekeep.core.cli.main import main; "
+            f"done = main(['restore', {str(tmp_path / 'docs' / 'a.txt')!r}, '--to', {str(tmp_path / 'out')!r}, "
+            f"'--quiet', '--repo', {str(tmp_path / 'repo')!r}]); print(done, ' '.join(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    said, loaded = done.stdout.split(" ", 1)
+    assert said == "0" and (tmp_path / "out" / "a.txt").read_bytes() == b"kept" * 1000, done.stderr
+    assert "timekeep.core.restore.restore" in loaded.split()  # the check sees a real restore's modules
+    unused = {"timekeep.core.journaling", "timekeep.core.capture.scan", "timekeep.core.storing",
+              "timekeep.core.thinning", "timekeep.core.check"}
+    assert not unused & set(loaded.split()), sorted(unused & set(loaded.split()))

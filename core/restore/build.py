@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 from peewee import SqliteDatabase
 
@@ -17,7 +17,7 @@ from timekeep.core.errors import CorruptData, NotInSnapshot, TimekeepError
 from timekeep.core.index import chain, histories, queries
 from timekeep.core.index.chain import Link
 from timekeep.core.index.histories import IMPOSSIBLE_VALUES, StoredExtent
-from timekeep.core.index.queries import VersionRow
+from timekeep.core.index.queries import ChunkLocation, VersionRow
 from timekeep.core.restore.plan import paint
 from timekeep.core.storage import xattrs as xattrs_codec
 from timekeep.core.types import Plan
@@ -43,7 +43,23 @@ def plan(db: SqliteDatabase, path: bytes, snapshot_id: int) -> Plan:
     """The checked plan of `path` as it was at the snapshot."""
     found, at = _in_force_of(path, chain.history(db, path), snapshot_id)
     return _with_doubt(db, path, found, at, snapshot_id, lost_between(db, found[at].snapshot_id, snapshot_id),
-                       _extents(db, _chain_ids(found, at)))
+                       [tuple(row) for row in _extents(db, _chain_ids(found, at))])
+
+
+def placed(db: SqliteDatabase, path: bytes, snapshot_id: int) -> tuple[Plan, dict[bytes, ChunkLocation]]:
+    """`plan`, and where its chunks are, read in the same statement as its extents (each joined to its chunk's
+    pack): restoring one big file reads its chain's rows once, where the places' own look-up read them again
+    (2 GiB image: 0.08 s of the main thread before the first byte). A chunk in no known pack has no place."""
+    found, at = _in_force_of(path, chain.history(db, path), snapshot_id)
+    extents: list[StoredExtent] = []
+    places: dict[bytes, ChunkLocation] = {}
+    for row in _extents(db, _chain_ids(found, at), PLACES):  # split as they come: the whole rows are never kept
+        extents.append(row[:5])
+        if row[5] is not None:
+            places[row[3]] = ChunkLocation(*row[5:])
+    made = _with_doubt(db, path, found, at, snapshot_id, lost_between(db, found[at].snapshot_id, snapshot_id),
+                       extents)
+    return made, places
 
 
 class Planned(NamedTuple):
@@ -160,10 +176,17 @@ def _plan(path: bytes, found: list[Link], at: int, extents: list[StoredExtent]) 
                 attrs)
 
 
-def _extents(db: SqliteDatabase, version_ids: list[int]) -> list[StoredExtent]:
+PLACES = ", p.name, c.offset, c.length, c.inner, c.raw_length, p.state"  # a ChunkLocation, after the extent
+
+
+def _extents(db: SqliteDatabase, version_ids: list[int], places: str = "") -> Iterable[Any]:
+    """The versions' stored extents (`StoredExtent`), each followed by its chunk's place when `places` is given;
+    as the statement yields them."""
     if not version_ids:
         return []
     marks = ",".join("?" * len(version_ids))
-    return [tuple(row) for row in db.execute_sql(
-        "SELECT e.version_id, e.offset, e.length, c.digest, e.skip FROM extent e JOIN chunk c ON c.id = e.chunk_id "
-        f"WHERE e.version_id IN ({marks})", version_ids)]
+    packs = " LEFT JOIN pack p ON p.id = c.pack_id" if places else ""
+    rows: Iterable[Any] = db.execute_sql(
+        f"SELECT e.version_id, e.offset, e.length, c.digest, e.skip{places} FROM extent e JOIN chunk c "
+        f"ON c.id = e.chunk_id{packs} WHERE e.version_id IN ({marks})", version_ids)
+    return rows

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from peewee import SqliteDatabase
 
-from timekeep.core.errors import TimekeepError, UnsafePath
+from timekeep.core.errors import CorruptData, TimekeepError, UnsafePath
 from timekeep.core.index import queries
 from timekeep.core.index.histories import IMPOSSIBLE_VALUES
 from timekeep.core.index.queries import ChunkLocation
@@ -57,6 +57,23 @@ def checked_plan(db: SqliteDatabase, path: bytes, snapshot_id: int) -> Plan:
         return build.plan(db, path, snapshot_id)
     except IMPOSSIBLE_VALUES as err:
         raise build.impossible(path, err) from None
+
+
+def checked_placed(db: SqliteDatabase, path: bytes, snapshot_id: int) -> tuple[Plan, Where]:
+    """`checked_plan`, and its chunks' places read with its extents (build.placed)."""
+    try:
+        return build.placed(db, path, snapshot_id)
+    except IMPOSSIBLE_VALUES as err:
+        raise build.impossible(path, err) from None
+
+
+def _usable(plan: Plan, places: Where) -> Where | None:
+    """`places`, when a pack the drive holds has every chunk of `plan`; else None: looked up again as the file
+    is written, where what is missing is named."""
+    try:
+        return ChunkSource.usable([piece.digest for piece in plan.pieces], places)
+    except CorruptData:
+        return None
 
 
 def warnings(db: SqliteDatabase, snapshot_id: int, first: Plan, doubts: list[str]) -> tuple[str, ...]:
@@ -114,10 +131,12 @@ class Restorer:
         self.doubts: list[str] = []  # files that may have changed in a lost snapshot (Plan.doubt)
         self.small: SmallFiles | None = None  # while a folder is restored
         self.plans: FolderPlans | None = None  # the same
+        self.first_places: Where = {}  # of the chunks of the file or folder asked for, read with its plan
         self.leaving: set[int] = set()  # descriptors of folders left, their files not all settled yet
 
     def restore(self, path: bytes, dest: bytes | None) -> RestoreResult:
-        first = self._note_doubt(checked_plan(self.db, path, self.snapshot.id))
+        first, self.first_places = checked_placed(self.db, path, self.snapshot.id)
+        first = self._note_doubt(first)
         root = dest if dest is not None else os.path.dirname(path)
         with sw.ConfinedDir(root) as self.target:
             step = _Step(path, (os.path.basename(path),), first)
@@ -248,7 +267,7 @@ class Restorer:
         try:
             assert step.plan is not None
             checks.check(step.plan)
-            self._leaf(dir_fd, Ahead(step.plan), step.parts)
+            self._leaf(dir_fd, Ahead(step.plan, where=_usable(step.plan, self.first_places)), step.parts)
         except ENTRY_ERRORS as err:
             self._failed(step.path, err)
 
