@@ -16,6 +16,7 @@ from peewee import SqliteDatabase
 
 from timekeep.core.errors import CorruptData
 from timekeep.core.index.chain import LINK_COLUMNS, Link, check_record, verified
+from timekeep.core.index.queries import ChunkLocation
 
 # what stored values of the wrong type raise where they are compared or packed (as chain.history lets them)
 IMPOSSIBLE_VALUES = (ValueError, OverflowError, TypeError, struct.error)
@@ -60,15 +61,29 @@ def read(db: SqliteDatabase, paths: Sequence[bytes]) -> Histories:
     return Histories(found, inodes)
 
 
-def extents(db: SqliteDatabase, version_ids: Sequence[int]) -> dict[int, list[StoredExtent]]:
-    """The extents of these versions, by version id (each still to be checked against its version's seal)."""
+def extents(db: SqliteDatabase, version_ids: Sequence[int],
+            places: dict[bytes, ChunkLocation] | None = None) -> dict[int, list[StoredExtent]]:
+    """The extents of these versions, by version id (each still to be checked against its version's seal).
+    With `places`, the place of each extent's chunk is put there by its digest, read along the same rows (what
+    `queries.chunk_locations` finds by digest: the chunk row is the one the extent names, and the pack's by its
+    id; a lookup of each digest through the digest index cost a folder restore more than the extents did)."""
     by_version: dict[int, list[StoredExtent]] = {}
     for batch in _batches(list(dict.fromkeys(version_ids))):
-        for row in db.execute_sql(
-                "SELECT e.version_id, e.offset, e.length, c.digest, e.skip FROM extent e JOIN chunk c ON "
-                f"c.id = e.chunk_id WHERE e.version_id IN ({_marks(batch)})", batch):
-            by_version.setdefault(row[0], []).append(tuple(row))
+        if places is None:
+            for row in db.execute_sql(_EXTENTS.format("", "", _marks(batch)), batch):
+                by_version.setdefault(row[0], []).append(tuple(row))
+            continue
+        for vid, offset, length, digest, skip, *where in db.execute_sql(
+                _EXTENTS.format(_PLACE, _PACK, _marks(batch)), batch):
+            by_version.setdefault(vid, []).append((vid, offset, length, digest, skip))
+            places[digest] = ChunkLocation(*where)
     return by_version
+
+
+_EXTENTS = ("SELECT e.version_id, e.offset, e.length, c.digest, e.skip{} FROM extent e "
+            "JOIN chunk c ON c.id = e.chunk_id{} WHERE e.version_id IN ({})")
+_PLACE = ", p.name, c.offset, c.length, c.inner, c.raw_length, p.state"
+_PACK = " JOIN pack p ON p.id = c.pack_id"
 
 
 def _marks(batch: Sequence[object]) -> str:

@@ -14,7 +14,6 @@ from typing import NamedTuple
 from peewee import SqliteDatabase
 
 from timekeep.core.errors import CorruptData
-from timekeep.core.index import queries
 from timekeep.core.index.histories import IMPOSSIBLE_VALUES
 from timekeep.core.index.queries import ChunkLocation
 from timekeep.core.restore import build
@@ -56,9 +55,8 @@ class FolderPlans:
         return found
 
     def _plan(self, paths: Sequence[bytes]) -> None:
-        planned = build.plan_many(self.db, paths, self.snapshot_id, self.lost)
-        small = [p.plan for p in planned.values() if isinstance(p, build.Planned) and _small(p.plan)]
-        places = queries.chunk_locations(self.db, [piece.digest for plan in small for piece in plan.pieces])
+        places: Where = {}
+        planned = build.plan_many(self.db, paths, self.snapshot_id, self.lost, places)
         for path, got in planned.items():
             if isinstance(got, Exception):
                 self.ready[path] = got
