@@ -16,6 +16,9 @@ from peewee import SqliteDatabase
 
 from timekeep.core.errors import CorruptData
 from timekeep.core.index.chain import LINK_COLUMNS, Link, check_record, verified
+from timekeep.core.index.listing import Damaged, live_held
+from timekeep.core.index.queries import ChunkLocation
+from timekeep.core.types import Entry
 
 # what stored values of the wrong type raise where they are compared or packed (as chain.history lets them)
 IMPOSSIBLE_VALUES = (ValueError, OverflowError, TypeError, struct.error)
@@ -60,15 +63,101 @@ def read(db: SqliteDatabase, paths: Sequence[bytes]) -> Histories:
     return Histories(found, inodes)
 
 
-def extents(db: SqliteDatabase, version_ids: Sequence[int]) -> dict[int, list[StoredExtent]]:
-    """The extents of these versions, by version id (each still to be checked against its version's seal)."""
+_V_LINK = ", ".join("v." + c for c in LINK_COLUMNS.split(", "))
+_CHILD = (f"SELECT f.id, f.path, f.head, f.seal, v.inode, v.ctime_ns, {_V_LINK} FROM file f "
+          "JOIN version v ON v.file_id = f.id WHERE f.parent_id = ? AND ")
+# a folder's children that may have existed at a snapshot (as listing.py reads them), with every version of each
+_CHILDREN = f"{_CHILD}f.live = 1 UNION ALL {_CHILD}f.live = 0 AND f.head > ?"
+
+
+def children(db: SqliteDatabase, parent_id: int, snapshot_id: int,
+             damaged: Damaged) -> tuple[list[Entry], Histories]:
+    """A folder restore's listing and its entries' version lists, from one read of each row: what
+    `listing.children_at` with `damaged` lists (the version in force of each child, checked against its seal;
+    a row that fails it handed to `damaged` and left out), and for each entry its history as `read` finds it.
+    The listing read every row of the folder whole and checked it, then `read` read and checked the same
+    rows again (bench/README.md, "Fifth pass: the tree")."""
+    conn = db.connection()
+    live_held(conn, parent_id, damaged)
+    files: dict[int, tuple[bytes, object, object]] = {}
+    versions: dict[int, list[Link]] = {}
+    inodes: dict[int, tuple[int, int]] = {}
+    for fid, path, head, file_seal, inode, ctime_ns, *values in conn.execute(_CHILDREN, (parent_id, parent_id,
+                                                                                          snapshot_id)):
+        if fid not in files:
+            files[fid] = (bytes(path), head, file_seal)
+            versions[fid] = []
+        link = Link._make(values)
+        versions[fid].append(link)
+        inodes[link.id] = (inode, ctime_ns)
+    entries: list[Entry] = []
+    found: dict[bytes, list[Link] | Exception] = {}
+    for fid, (path, head, file_seal) in files.items():
+        listed = versions[fid]
+        listed.sort(key=_in_order)
+        shown = _in_force(path, listed, snapshot_id, damaged)
+        if shown is None:
+            continue
+        entries.append(shown)
+        try:
+            check_record(path, head, file_seal)
+            assert isinstance(head, int)  # check_record refuses any other
+            found[path] = verified(path, head, listed)
+        except (CorruptData, *IMPOSSIBLE_VALUES) as err:
+            found[path] = err
+    entries.sort(key=_by_path)
+    return entries, Histories(found, inodes)
+
+
+def _in_order(link: Link) -> tuple[object, object]:
+    return link.snapshot_id, link.id  # as `read` orders them (ORDER BY snapshot_id, id)
+
+
+def _by_path(entry: Entry) -> bytes:
+    return entry.path
+
+
+def _in_force(path: bytes, listed: list[Link], snapshot_id: int, damaged: Damaged) -> Entry | None:
+    """The entry of the version in force at the snapshot, as the listing shows it: None when there is none
+    or it is a deletion, or when its row fails its seal (then handed to `damaged`)."""
+    at = None
+    for link in listed:
+        if link.snapshot_id <= snapshot_id:
+            at = link  # the newest at or before it; ties by id, as the listing's LATEST_AT
+    if at is None:
+        return None
+    if at.seal != at.expected_seal(path):
+        damaged(path)
+        return None
+    if at.state == "deleted":
+        return None
+    return Entry(path, at.kind, at.size, at.mode, at.mtime_ns, at.snapshot_id,  # type: ignore[arg-type]
+                 at.snapshot_id == snapshot_id, at.link_target, at.state)  # type: ignore[arg-type]
+
+
+def extents(db: SqliteDatabase, version_ids: Sequence[int],
+            places: dict[bytes, ChunkLocation] | None = None) -> dict[int, list[StoredExtent]]:
+    """The extents of these versions, by version id (each still to be checked against its version's seal).
+    With `places`, the place of each extent's chunk is put there by its digest, read along the same rows (what
+    `queries.chunk_locations` finds by digest: the chunk row is the one the extent names, and the pack's by its
+    id; a lookup of each digest through the digest index cost a folder restore more than the extents did)."""
     by_version: dict[int, list[StoredExtent]] = {}
     for batch in _batches(list(dict.fromkeys(version_ids))):
-        for row in db.execute_sql(
-                "SELECT e.version_id, e.offset, e.length, c.digest, e.skip FROM extent e JOIN chunk c ON "
-                f"c.id = e.chunk_id WHERE e.version_id IN ({_marks(batch)})", batch):
-            by_version.setdefault(row[0], []).append(tuple(row))
+        if places is None:
+            for row in db.execute_sql(_EXTENTS.format("", "", _marks(batch)), batch):
+                by_version.setdefault(row[0], []).append(tuple(row))
+            continue
+        for vid, offset, length, digest, skip, *where in db.execute_sql(
+                _EXTENTS.format(_PLACE, _PACK, _marks(batch)), batch):
+            by_version.setdefault(vid, []).append((vid, offset, length, digest, skip))
+            places[digest] = ChunkLocation(*where)
     return by_version
+
+
+_EXTENTS = ("SELECT e.version_id, e.offset, e.length, c.digest, e.skip{} FROM extent e "
+            "JOIN chunk c ON c.id = e.chunk_id{} WHERE e.version_id IN ({})")
+_PLACE = ", p.name, c.offset, c.length, c.inner, c.raw_length, p.state"
+_PACK = " JOIN pack p ON p.id = c.pack_id"
 
 
 def _marks(batch: Sequence[object]) -> str:

@@ -70,13 +70,15 @@ class Planned(NamedTuple):
     ctime_ns: int
 
 
-def plan_many(db: SqliteDatabase, paths: Sequence[bytes], snapshot_id: int,
-              lost: Sequence[int]) -> dict[bytes, Planned | Exception]:
+def plan_many(db: SqliteDatabase, paths: Sequence[bytes], snapshot_id: int, lost: Sequence[int],
+              places: dict[bytes, ChunkLocation] | None = None,
+              known: histories.Histories | None = None) -> dict[bytes, Planned | Exception]:
     """`plan` for each of `paths` in a few statements (core/index/histories.py); `lost` is
     `lost_between(db, 0, snapshot_id)`. A path whose rows fail their checks gets its own error, as `plan`
     would raise it (values of an impossible type raise their own kind: see IMPOSSIBLE_VALUES), and costs its
-    neighbours nothing."""
-    found = histories.read(db, paths)
+    neighbours nothing. With `places`, the places of the chunks the plans use are put there (histories.extents);
+    `known` holds the version lists of `paths` when the caller read them already (histories.children)."""
+    found = histories.read(db, paths) if known is None else known
     ready: dict[bytes, tuple[list[Link], int, list[int]]] = {}
     done: dict[bytes, Planned | Exception] = {}
     for path in paths:
@@ -85,7 +87,7 @@ def plan_many(db: SqliteDatabase, paths: Sequence[bytes], snapshot_id: int,
             ready[path] = (versions, at, _chain_ids(versions, at))
         except (TimekeepError, *IMPOSSIBLE_VALUES) as err:
             done[path] = err
-    stored = histories.extents(db, [vid for _, _, ids in ready.values() for vid in ids])
+    stored = histories.extents(db, [vid for _, _, ids in ready.values() for vid in ids], places)
     for path, (versions, at, ids) in ready.items():
         try:
             since = versions[at].snapshot_id

@@ -223,7 +223,7 @@ class Restorer:
     def _children(self, step: _Step) -> list[_Step]:
         """The folder's entries at the snapshot; a stored name that is not one plain name is refused."""
         found, fid = [], queries.file_id(self.db, step.path)
-        for entry in [] if fid is None else queries.children_at(self.db, fid, self.snapshot.id, self._damaged):
+        for entry in [] if fid is None or self.plans is None else self.plans.children(fid, self._damaged):
             rel = entry.path[len(step.path) + 1 :] if entry.path.startswith(step.path + b"/") else entry.path
             try:
                 parts = sw.split_relative(rel)
