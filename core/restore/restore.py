@@ -109,13 +109,17 @@ class _Step(NamedTuple):
     place: int = 0  # its place among them
 
 
+def failure(path: bytes, err: BaseException) -> FileError:
+    """A file's restore error as the result lists it: the OS's words for OS errors."""
+    return FileError(path, "restore", err.strerror if isinstance(err, OSError) and err.strerror else str(err))
+
+
 class Restorer:
     target: sw.ConfinedDir  # while `restore` runs
 
     def __init__(self, db: SqliteDatabase, source: ChunkSource, snapshot: SnapshotInfo, overwrite: bool,
                  on_bytes: Callable[[int], None] | None = None) -> None:
-        self.db, self.source, self.snapshot, self.overwrite = db, source, snapshot, overwrite
-        self.on_bytes = on_bytes
+        self.db, self.source, self.snapshot, self.overwrite, self.on_bytes = db, source, snapshot, overwrite, on_bytes
         self.as_root = metadata.is_root()
         self.started_ns = time.time_ns()
         self.pid = os.getpid()  # names this restore's temporaries
@@ -124,8 +128,7 @@ class Restorer:
         self.links: HardLinks | None = None
         self.written: list[bytes] = []
         self.beside: list[tuple[bytes, bytes]] = []
-        self.unchanged = 0
-        self.metadata_kept = 0
+        self.unchanged = self.metadata_kept = 0
         self.already_beside: list[tuple[bytes, bytes]] = []
         self.errors: list[FileError] = []
         self.doubts: list[str] = []  # files that may have changed in a lost snapshot (Plan.doubt)
@@ -157,8 +160,7 @@ class Restorer:
         return plan
 
     def _failed(self, path: bytes, err: BaseException) -> None:
-        message = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-        self.errors.append(FileError(path, "restore", message))
+        self.errors.append(failure(path, err))
 
     def _shown(self, parts: tuple[bytes, ...]) -> bytes:
         return os.path.join(self.target.root, *parts)
