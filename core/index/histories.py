@@ -17,7 +17,7 @@ from peewee import SqliteDatabase
 from timekeep.core.errors import CorruptData
 from timekeep.core.index.chain import LINK_COLUMNS, Link, check_record, verified
 from timekeep.core.index.listing import Damaged, live_held
-from timekeep.core.index.queries import ChunkLocation
+from timekeep.core.index.queries import LOCATION_COLUMNS, ChunkLocation
 from timekeep.core.types import Entry
 
 # what stored values of the wrong type raise where they are compared or packed (as chain.history lets them)
@@ -148,16 +148,27 @@ def extents(db: SqliteDatabase, version_ids: Sequence[int],
                 by_version.setdefault(row[0], []).append(tuple(row))
             continue
         for vid, offset, length, digest, skip, *where in db.execute_sql(
-                _EXTENTS.format(_PLACE, _PACK, _marks(batch)), batch):
+                _EXTENTS.format(PLACE_COLUMNS, PLACE_JOIN, _marks(batch)), batch):
             by_version.setdefault(vid, []).append((vid, offset, length, digest, skip))
-            places[digest] = ChunkLocation(*where)
+            if where[0] is not None:
+                places[digest] = ChunkLocation(*where)
     return by_version
+
+
+def extents_statement(version_ids: Sequence[int], places: bool = False) -> str:
+    """The statement of `extents` for these ids, unbatched; with `places`, each row followed by its chunk's
+    place (NULLs where the chunk's pack is not known: the extent is read all the same)."""
+    if places:
+        return _EXTENTS.format(PLACE_COLUMNS, PLACE_JOIN, _marks(version_ids))
+    return _EXTENTS.format("", "", _marks(version_ids))
 
 
 _EXTENTS = ("SELECT e.version_id, e.offset, e.length, c.digest, e.skip{} FROM extent e "
             "JOIN chunk c ON c.id = e.chunk_id{} WHERE e.version_id IN ({})")
-_PLACE = ", p.name, c.offset, c.length, c.inner, c.raw_length, p.state"
-_PACK = " JOIN pack p ON p.id = c.pack_id"
+# an extent's chunk place (a ChunkLocation) after it; a chunk whose pack is not known keeps its extent, with no
+# place, so the same extents are read with places or without
+PLACE_COLUMNS = ", " + LOCATION_COLUMNS
+PLACE_JOIN = " LEFT JOIN pack p ON p.id = c.pack_id"
 
 
 def _marks(batch: Sequence[object]) -> str:

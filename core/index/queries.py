@@ -73,6 +73,10 @@ _SEALED_VALUES = itemgetter(1 + VersionRow._fields.index("seal"), 0, *(1 + Versi
     "xattrs", "xhash")))
 
 
+# a ChunkLocation's values, in its order, from a chunk row `c` and its pack `p`
+LOCATION_COLUMNS = "p.name, c.offset, c.length, c.inner, c.raw_length, p.state"
+
+
 @dataclass(frozen=True)
 class ChunkLocation:
     """Where a chunk's bytes are: a slice of the frame at `offset` in `pack`, once decompressed."""
@@ -278,7 +282,7 @@ def chunk_locations_of_versions(db: SqliteDatabase, version_ids: list[int]) -> d
     for start in range(0, len(version_ids), SQL_BATCH):
         batch = version_ids[start : start + SQL_BATCH]
         rows = db.execute_sql(
-            "SELECT c.digest, p.name, c.offset, c.length, c.inner, c.raw_length, p.state FROM extent e "
+            f"SELECT c.digest, {LOCATION_COLUMNS} FROM extent e "
             f"JOIN chunk c ON c.id = e.chunk_id JOIN pack p ON p.id = c.pack_id WHERE e.version_id IN "
             f"({','.join('?' * len(batch))})", batch)
         found.update((row[0], ChunkLocation(*row[1:])) for row in rows)
@@ -290,7 +294,7 @@ def chunk_locations(db: SqliteDatabase, digests: Iterable[bytes]) -> dict[bytes,
     for batch in _batches(list(set(digests))):
         marks = ",".join("?" * len(batch))
         rows = db.execute_sql(
-            "SELECT c.digest, p.name, c.offset, c.length, c.inner, c.raw_length, p.state FROM chunk c "
+            f"SELECT c.digest, {LOCATION_COLUMNS} FROM chunk c "
             f"JOIN pack p ON p.id = c.pack_id WHERE c.digest IN ({marks})",
             batch,
         )

@@ -53,7 +53,7 @@ def placed(db: SqliteDatabase, path: bytes, snapshot_id: int) -> tuple[Plan, dic
     found, at = _in_force_of(path, chain.history(db, path), snapshot_id)
     extents: list[StoredExtent] = []
     places: dict[bytes, ChunkLocation] = {}
-    for row in _extents(db, _chain_ids(found, at), PLACES):  # split as they come: the whole rows are never kept
+    for row in _extents(db, _chain_ids(found, at), places=True):  # split as they come: the whole rows are never kept
         extents.append(row[:5])
         if row[5] is not None:
             places[row[3]] = ChunkLocation(*row[5:])
@@ -178,17 +178,10 @@ def _plan(path: bytes, found: list[Link], at: int, extents: list[StoredExtent]) 
                 attrs)
 
 
-PLACES = ", p.name, c.offset, c.length, c.inner, c.raw_length, p.state"  # a ChunkLocation, after the extent
-
-
-def _extents(db: SqliteDatabase, version_ids: list[int], places: str = "") -> Iterable[Any]:
-    """The versions' stored extents (`StoredExtent`), each followed by its chunk's place when `places` is given;
-    as the statement yields them."""
+def _extents(db: SqliteDatabase, version_ids: list[int], places: bool = False) -> Iterable[Any]:
+    """The versions' stored extents (`StoredExtent`), each followed by its chunk's place when `places` is asked
+    (histories.extents_statement); as the statement yields them."""
     if not version_ids:
         return []
-    marks = ",".join("?" * len(version_ids))
-    packs = " LEFT JOIN pack p ON p.id = c.pack_id" if places else ""
-    rows: Iterable[Any] = db.execute_sql(
-        f"SELECT e.version_id, e.offset, e.length, c.digest, e.skip{places} FROM extent e JOIN chunk c "
-        f"ON c.id = e.chunk_id{packs} WHERE e.version_id IN ({marks})", version_ids)
+    rows: Iterable[Any] = db.execute_sql(histories.extents_statement(version_ids, places), version_ids)
     return rows
