@@ -95,18 +95,31 @@ def children(db: SqliteDatabase, parent_id: int, snapshot_id: int,
     for fid, (path, head, file_seal) in files.items():
         listed = versions[fid]
         listed.sort(key=_in_order)
-        shown = _in_force(path, listed, snapshot_id, damaged)
-        if shown is None:
+        at = _in_force(listed, snapshot_id)
+        if at is None:
             continue
-        entries.append(shown)
-        try:
-            check_record(path, head, file_seal)
-            assert isinstance(head, int)  # check_record refuses any other
-            found[path] = verified(path, head, listed)
-        except (CorruptData, *IMPOSSIBLE_VALUES) as err:
-            found[path] = err
+        history = _history(path, head, file_seal, listed)
+        # a history that holds has had every seal checked, the in-force row's among them; else that row alone
+        if isinstance(history, Exception) and at.seal != at.expected_seal(path):
+            damaged(path)
+            continue
+        if at.state == "deleted":
+            continue
+        entries.append(Entry(path, at.kind, at.size, at.mode, at.mtime_ns, at.snapshot_id,  # type: ignore[arg-type]
+                             at.snapshot_id == snapshot_id, at.link_target, at.state))  # type: ignore[arg-type]
+        found[path] = history
     entries.sort(key=_by_path)
     return entries, Histories(found, inodes)
+
+
+def _history(path: bytes, head: object, file_seal: object, listed: list[Link]) -> list[Link] | Exception:
+    """The file's versions once `read`'s checks hold (`verified`: every seal and link), else what failed."""
+    try:
+        check_record(path, head, file_seal)
+        assert isinstance(head, int)  # check_record refuses any other
+        return verified(path, head, listed)
+    except (CorruptData, *IMPOSSIBLE_VALUES) as err:
+        return err
 
 
 def _in_order(link: Link) -> tuple[object, object]:
@@ -117,22 +130,14 @@ def _by_path(entry: Entry) -> bytes:
     return entry.path
 
 
-def _in_force(path: bytes, listed: list[Link], snapshot_id: int, damaged: Damaged) -> Entry | None:
-    """The entry of the version in force at the snapshot, as the listing shows it: None when there is none
-    or it is a deletion, or when its row fails its seal (then handed to `damaged`)."""
+def _in_force(listed: list[Link], snapshot_id: int) -> Link | None:
+    """The version in force at the snapshot: the newest at or before it (ties by id, as the listing's
+    LATEST_AT), None when there is none."""
     at = None
     for link in listed:
         if link.snapshot_id <= snapshot_id:
-            at = link  # the newest at or before it; ties by id, as the listing's LATEST_AT
-    if at is None:
-        return None
-    if at.seal != at.expected_seal(path):
-        damaged(path)
-        return None
-    if at.state == "deleted":
-        return None
-    return Entry(path, at.kind, at.size, at.mode, at.mtime_ns, at.snapshot_id,  # type: ignore[arg-type]
-                 at.snapshot_id == snapshot_id, at.link_target, at.state)  # type: ignore[arg-type]
+            at = link
+    return at
 
 
 def extents(db: SqliteDatabase, version_ids: Sequence[int],
