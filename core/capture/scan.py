@@ -11,13 +11,12 @@ import os
 import stat
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from peewee import SqliteDatabase
 
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.capture.observe import Observed, classify, observe
-from timekeep.core.index import queries
+from timekeep.core.index import queries, scanned
 from timekeep.core.index.queries import VersionRow
 from timekeep.core.paths import is_inside
 from timekeep.core.types import SKIPPED, FileError, kind_of
@@ -250,7 +249,7 @@ class FolderScan:
         those the index does not hold as folders yet). Most children are files as stored: they cost one
         `lstat` and one comparison here (`_changed` takes the rest), since a full scan's time is per file."""
         fid = queries.file_id(self.db, path)
-        left = queries.latest_rows(self.db, fid) if fid is not None else {}  # what is not met on the disk is deleted
+        left = scanned.latest(self.db, fid) if fid is not None else {}  # what is not met on the disk is deleted
         try:
             names = sorted(os.listdir(path))
         except OSError as err:
@@ -263,12 +262,12 @@ class FolderScan:
             if folder is not None:
                 os.close(folder)
 
-    def _children(self, path: bytes, names: list[bytes], left: dict[bytes, tuple[Any, ...]], folder: int | None,
+    def _children(self, path: bytes, names: list[bytes], left: dict[bytes, scanned.Stored], folder: int | None,
                   stack: list[bytes], only_new: bool) -> Iterator[ScanItem]:
-        """`_directory`'s loop over the names listed; each child's `lstat` through the `folder` descriptor."""
-        take, lstat, is_file, stored, state = left.pop, os.lstat, stat.S_ISREG, queries.STORED_ROW, queries.ROW_STATE
+        """`_directory`'s loop over the names listed; each child's `lstat` through the `folder` descriptor. A file
+        as stored is one whose packed (size, mtime, inode, ctime, a file) is the stored record's, byte for byte."""
+        take, lstat, is_file, packed, a_file = left.pop, os.lstat, stat.S_ISREG, scanned.pack, scanned.FILE
         stat_at = os.stat
-        version = queries.row_version
         quick = self._seen is None
         excluded = self.excludes.excluded if self.excludes.patterns else None
         prefix, cut, unchanged = path + b"/", len(self.root) + 1, 0
@@ -286,16 +285,17 @@ class FolderScan:
             except OSError as err:  # kept as stored: it exists, and may be readable next time
                 self.report(FileError(child, "unreadable", err.strerror or str(err)))
                 continue
-            if (quick and prev is not None and is_file(st.st_mode)
-                    and stored(prev) == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, "file", 0)
-                    and prev[state] != "deleted" and child not in self.reread):  # a file as stored, not racy
+            if (quick and prev is not None and is_file(st.st_mode) and not prev[1]
+                    and prev[0] == packed(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, a_file)
+                    and child not in self.reread):  # a file as stored, not racy
                 unchanged += 1
                 continue
-            yield from self._changed(child, st, None if prev is None else version(prev), stack, only_new)
+            yield from self._changed(child, st, None if prev is None else scanned.version(self.db, prev), stack,
+                                     only_new)
         self.counts.files += unchanged
-        for child, prev in left.items():
-            if prev[state] != "deleted":
-                yield from self._deleted(child, version(prev))
+        for child, gone in scanned.versions(self.db, left).items():
+            if gone.state != "deleted":
+                yield from self._deleted(child, gone)
 
     def _changed(self, child: bytes, st: os.stat_result, prev: VersionRow | None, stack: list[bytes],
                  only_new: bool) -> Iterator[ScanItem]:
