@@ -171,3 +171,14 @@ def test_a_writer_gives_an_older_index_its_records_from_rows_that_hold(tmp_path:
                             (victim,)).fetchall() == [(1,), (0,)]
     assert problems(repo) == ()
     assert backup(repo).files_read == 0
+
+
+def test_thinning_seals_the_records_of_the_versions_it_moves_again(tmp_path: Path) -> None:
+    repo, src = stored_tree(tmp_path)
+    (src / "box" / "keep.txt").write_bytes(b"kept, then changed")
+    backup(repo)
+    with Timekeep.open(repo, writer=True) as tk:  # victim's newest version moves into snapshot 3: a new seal
+        tk.coalesce(drop=[2])
+    assert whole_rows_read(repo, src / "box") == set()
+    assert problems(repo) == ()
+    assert backup(repo).files_read == 0
