@@ -125,7 +125,7 @@ def test_a_record_forged_to_hold_is_found_by_check(tmp_path: Path) -> None:
     victim = os.fsencode(src / "box" / "victim.txt")
     with index_db(repo) as conn:
         (version_seal,) = conn.execute(f"SELECT seal FROM version {NEWEST}", (victim, victim)).fetchone()
-        forged = scanned.record("file", "modified", 999, 1, 2, 3)
+        forged = scanned.record("file", "modified", 999, 0o100644, 1, 2, 3)
         assert forged is not None
         conn.execute(f"UPDATE version SET scan = ?, scan_seal = ? {NEWEST}",
                      (forged, scanned.scan_seal(forged, victim, version_seal), victim, victim))
@@ -182,3 +182,20 @@ def test_thinning_seals_the_records_of_the_versions_it_moves_again(tmp_path: Pat
     assert whole_rows_read(repo, src / "box") == set()
     assert problems(repo) == ()
     assert backup(repo).files_read == 0
+
+
+def test_a_folder_as_stored_is_walked_into_and_one_that_changed_is_recorded(tmp_path: Path) -> None:
+    src = Path(os.path.realpath(tmp_path)) / "src"
+    make_tree(src, {"quiet": {"deep": {"file.txt": b"one"}}, "chmod": {"a.txt": b"a"}})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    (src / "quiet" / "deep" / "file.txt").write_bytes(b"two, longer")  # only deep's own folder changes
+    os.chmod(src / "chmod", 0o700)
+    snap = backup(repo)
+    assert snap.files_read == 1
+    with Timekeep.open(repo) as tk:
+        states = {os.path.relpath(os.fsdecode(e.path), src): e.state
+                  for folder in (b"", b"quiet", b"quiet/deep")
+                  for e in tk.list_dir(os.path.join(os.fsencode(src), folder).rstrip(b"/"), snap.id) if e.changed}
+    assert states == {"chmod": "metadata", "quiet/deep/file.txt": "modified"}
+    assert whole_rows_read(repo, src) == set()

@@ -265,12 +265,14 @@ class FolderScan:
     def _children(self, path: bytes, names: list[bytes], left: dict[bytes, scanned.Stored], folder: int | None,
                   stack: list[bytes], only_new: bool) -> Iterator[ScanItem]:
         """`_directory`'s loop over the names listed; each child's `lstat` through the `folder` descriptor. A file
-        as stored is one whose packed (size, mtime, inode, ctime, a file) is the stored record's, byte for byte."""
+        or folder as stored is one whose packed (size, mtime, inode, ctime, mode, kind) is the stored record's, byte
+        for byte (core/index/scanned.py): what `classify` would call unchanged, without the whole row."""
         take, lstat, is_file, packed, a_file = left.pop, os.lstat, stat.S_ISREG, scanned.pack, scanned.FILE
-        stat_at = os.stat
+        stat_at, is_dir, a_folder, reread = os.stat, stat.S_ISDIR, scanned.FOLDER, self.reread
+        repository = self.repository
         quick = self._seen is None
         excluded = self.excludes.excluded if self.excludes.patterns else None
-        prefix, cut, unchanged = path + b"/", len(self.root) + 1, 0
+        prefix, cut, unchanged, folders = path + b"/", len(self.root) + 1, 0, 0
         for name in names:
             child = prefix + name
             if excluded is not None and excluded(name, child[cut:]):
@@ -285,14 +287,22 @@ class FolderScan:
             except OSError as err:  # kept as stored: it exists, and may be readable next time
                 self.report(FileError(child, "unreadable", err.strerror or str(err)))
                 continue
-            if (quick and prev is not None and is_file(st.st_mode) and not prev[1]
-                    and prev[0] == packed(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, a_file)
-                    and child not in self.reread):  # a file as stored, not racy
-                unchanged += 1
-                continue
+            if quick and prev is not None and not prev[1]:  # stored, not racy
+                mode = st.st_mode
+                if is_file(mode):
+                    if (prev[0] == packed(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, mode, a_file)
+                            and child not in reread):  # a file as stored
+                        unchanged += 1
+                        continue
+                elif (is_dir(mode) and prev[0] == packed(0, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, mode, a_folder)
+                      and (st.st_dev, st.st_ino) != repository):  # a folder as stored: descended into, as below
+                    folders += 1
+                    stack.append(child)
+                    continue
             yield from self._changed(child, st, None if prev is None else scanned.version(self.db, prev), stack,
                                      only_new)
         self.counts.files += unchanged
+        self.counts.dirs += folders
         for child, gone in scanned.versions(self.db, left).items():
             if gone.state != "deleted":
                 yield from self._deleted(child, gone)

@@ -162,7 +162,8 @@ def check_scan(path: bytes, found: list[Link], scans: list[tuple[Any, ...]]) -> 
     for link, (inode, ctime_ns, scan, scan_seal) in zip(found, scans, strict=True):
         if (scan is None and scan_seal is None) or link.seal is None:
             continue
-        made = scanned.made(path, link.kind, link.state, link.size, link.mtime_ns, inode, ctime_ns, link.seal)
+        made = scanned.made(path, link.kind, link.state, link.size, link.mode, link.mtime_ns, inode, ctime_ns,
+                            link.seal)
         if made != (scan, scan_seal):
             raise damaged(path, f"what a scan compares of its version in snapshot {link.snapshot_id}")
 
@@ -222,8 +223,8 @@ def reseal_scan(db: SqliteDatabase, path: bytes, link: Link, sealed: bytes) -> N
     """The version's scan record, bound to its new seal (schema 10, core/index/scanned.py)."""
     inode, ctime_ns = db.execute_sql("SELECT inode, ctime_ns FROM version WHERE id = ?", (link.id,)).fetchone()
     db.execute_sql("UPDATE version SET scan = ?, scan_seal = ? WHERE id = ?",
-                   (*scanned.made(path, link.kind, link.state, link.size, link.mtime_ns, inode, ctime_ns, sealed),
-                    link.id))
+                   (*scanned.made(path, link.kind, link.state, link.size, link.mode, link.mtime_ns, inode, ctime_ns,
+                                  sealed), link.id))
 
 
 def set_head(db: SqliteDatabase, fid: int) -> None:

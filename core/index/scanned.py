@@ -1,8 +1,8 @@
 """What a scan compares of a version, packed in one column with a seal of its own (schema 10), so a folder's
 stored children come back as six values a row instead of twenty-four, each checked with one hash.
 
-A metadata scan asks one question of most rows: is the file on the disk still the one stored, by (size,
-mtime, inode, ctime, kind)? Reading the whole row for it made SQLite turn 24 columns into Python values and
+A metadata scan asks one question of most rows: is the file (or folder) on the disk still the one stored, by
+(size, mtime, inode, ctime, mode, kind)? Reading the whole row for it made SQLite turn 24 columns into Python values and
 rebuilt the version seal from 16 of them, for every file of every folder (bench/README.md, "The scan, third
 pass"). So the writer packs those values into `version.scan` and seals the record with the row's version seal
 and path (`version.scan_seal`), as the listing's record does (core/index/shown.py). A record that holds tells
@@ -27,8 +27,8 @@ from timekeep.core.index.listing import live_held
 from timekeep.core.index.seal import IMPOSSIBLE, SEAL_BYTES
 
 SCAN_KEY = b"timekeep scan seal 1\0"
-# size, mtime_ns, inode, ctime_ns, then what the row is: FILE (a file that exists), a folder, a link, a deletion
-RECORD = struct.Struct("<qqQqB")
+# size, mtime_ns, inode, ctime_ns, mode, then what the row is: FILE (a file that exists), FOLDER, a link, a deletion
+RECORD = struct.Struct("<qqQqIB")
 FILE, FOLDER, LINK, GONE = range(4)
 _WHAT = {"file": FILE, "dir": FOLDER, "symlink": LINK}
 _blake3 = blake3.blake3
@@ -42,13 +42,14 @@ ROWS = ("SELECT f.path, v.id, v.racy, v.scan, v.scan_seal, v.seal FROM file f JO
 Stored = tuple[bytes | None, Any, int, tuple[Any, ...] | None]
 
 
-def record(kind: str, state: str, size: int, mtime_ns: int, inode: int, ctime_ns: int) -> bytes | None:
-    """The packed record of what a scan compares; None when a value does not fit one."""
+def record(kind: str, state: str, size: int, mode: int, mtime_ns: int, inode: int, ctime_ns: int) -> bytes | None:
+    """The packed record of what a scan compares (a folder's mode too, which its comparison includes); None when
+    a value does not fit one."""
     what = GONE if state == "deleted" else _WHAT.get(kind)
     if what is None:
         return None
     try:
-        return pack(size, mtime_ns, inode, ctime_ns, what)
+        return pack(size, mtime_ns, inode, ctime_ns, mode, what)
     except IMPOSSIBLE:
         return None
 
@@ -58,10 +59,10 @@ def scan_seal(scan: bytes, path: bytes, version_seal: bytes) -> bytes:
     return _blake3(b"".join((SCAN_KEY, scan, version_seal, path))).digest(SEAL_BYTES)
 
 
-def made(path: bytes, kind: str, state: str, size: int, mtime_ns: int, inode: int, ctime_ns: int,
+def made(path: bytes, kind: str, state: str, size: int, mode: int, mtime_ns: int, inode: int, ctime_ns: int,
          version_seal: bytes | None) -> tuple[bytes | None, bytes | None]:
     """(record, its seal) for the writer to store beside the version seal; (None, None) when it has none."""
-    scan = record(kind, state, size, mtime_ns, inode, ctime_ns)
+    scan = record(kind, state, size, mode, mtime_ns, inode, ctime_ns)
     if scan is None or not isinstance(version_seal, bytes):
         return None, None
     return scan, scan_seal(scan, path, version_seal)
@@ -87,7 +88,7 @@ def latest(db: SqliteDatabase, parent_id: int) -> dict[bytes, Stored]:
             unsure.append(vid)
     for path, row in queries.rows_by_id(db, unsure).items():
         v = queries.row_version(row)
-        found[path] = (record(v.kind, v.state, v.size, v.mtime_ns, v.inode, v.ctime_ns), v.racy, v.id, row)
+        found[path] = (record(v.kind, v.state, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns), v.racy, v.id, row)
     return found
 
 

@@ -118,7 +118,8 @@ def _add_scan(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     for row in rows:
         v = queries.row_version(row)
         if v.sealed(row[0]):
-            made.append((*scanned.made(row[0], v.kind, v.state, v.size, v.mtime_ns, v.inode, v.ctime_ns, v.seal),
+            made.append((*scanned.made(row[0], v.kind, v.state, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns,
+                                       v.seal),
                          v.id))
     db.connection().executemany("UPDATE version SET scan = ?, scan_seal = ? WHERE id = ?", made)
 

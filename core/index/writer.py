@@ -194,7 +194,8 @@ class SnapshotWriter:
         record, record_seal = shown.made(v.path, self.snapshot_id, v.kind, v.size, v.mode, v.mtime_ns, v.state,
                                          v.link_target, sealed)
         # and what a scan compares (core/index/scanned.py)
-        scan, scan_seal = scanned.made(v.path, v.kind, v.state, v.size, v.mtime_ns, v.inode, v.ctime_ns, sealed)
+        scan, scan_seal = scanned.made(v.path, v.kind, v.state, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns,
+                                       sealed)
         cursor = conn.execute(VERSION_INSERT, (
             fid, self.snapshot_id, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns,
             int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target, int(v.racy), origin, v.digest, prev,
