@@ -49,9 +49,15 @@ def _undo_shown(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE version DROP COLUMN shown")
 
 
+def _undo_scan(conn: sqlite3.Connection) -> None:
+    """10 -> 9: no record of what a scan compares, and no seal of it."""
+    conn.execute("ALTER TABLE version DROP COLUMN scan_seal")
+    conn.execute("ALTER TABLE version DROP COLUMN scan")
+
+
 # UNDO[n] takes a schema at version n back to n - 1
 UNDO: dict[int, Callable[[sqlite3.Connection], None]] = {6: _undo_live, 7: _undo_live_sets, 8: _undo_sealed_rows,
-                                                         9: _undo_shown}
+                                                         9: _undo_shown, 10: _undo_scan}
 
 
 def downgrade(index: Path, to: int) -> None:

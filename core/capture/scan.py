@@ -11,13 +11,12 @@ import os
 import stat
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from peewee import SqliteDatabase
 
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.capture.observe import Observed, classify, observe
-from timekeep.core.index import queries
+from timekeep.core.index import queries, scanned
 from timekeep.core.index.queries import VersionRow
 from timekeep.core.paths import is_inside
 from timekeep.core.types import SKIPPED, FileError, kind_of
@@ -250,7 +249,7 @@ class FolderScan:
         those the index does not hold as folders yet). Most children are files as stored: they cost one
         `lstat` and one comparison here (`_changed` takes the rest), since a full scan's time is per file."""
         fid = queries.file_id(self.db, path)
-        left = queries.latest_rows(self.db, fid) if fid is not None else {}  # what is not met on the disk is deleted
+        left = scanned.latest(self.db, fid) if fid is not None else {}  # what is not met on the disk is deleted
         try:
             names = sorted(os.listdir(path))
         except OSError as err:
@@ -263,15 +262,17 @@ class FolderScan:
             if folder is not None:
                 os.close(folder)
 
-    def _children(self, path: bytes, names: list[bytes], left: dict[bytes, tuple[Any, ...]], folder: int | None,
+    def _children(self, path: bytes, names: list[bytes], left: dict[bytes, scanned.Stored], folder: int | None,
                   stack: list[bytes], only_new: bool) -> Iterator[ScanItem]:
-        """`_directory`'s loop over the names listed; each child's `lstat` through the `folder` descriptor."""
-        take, lstat, is_file, stored, state = left.pop, os.lstat, stat.S_ISREG, queries.STORED_ROW, queries.ROW_STATE
-        stat_at = os.stat
-        version = queries.row_version
+        """`_directory`'s loop over the names listed; each child's `lstat` through the `folder` descriptor. A file
+        or folder as stored is one whose packed (size, mtime, inode, ctime, mode, kind) is the stored record's, byte
+        for byte (core/index/scanned.py): what `classify` would call unchanged, without the whole row."""
+        take, lstat, is_file, packed, a_file = left.pop, os.lstat, stat.S_ISREG, scanned.pack, scanned.FILE
+        stat_at, is_dir, a_folder, reread = os.stat, stat.S_ISDIR, scanned.FOLDER, self.reread
+        repository = self.repository
         quick = self._seen is None
         excluded = self.excludes.excluded if self.excludes.patterns else None
-        prefix, cut, unchanged = path + b"/", len(self.root) + 1, 0
+        prefix, cut, unchanged, folders = path + b"/", len(self.root) + 1, 0, 0
         for name in names:
             child = prefix + name
             if excluded is not None and excluded(name, child[cut:]):
@@ -286,16 +287,25 @@ class FolderScan:
             except OSError as err:  # kept as stored: it exists, and may be readable next time
                 self.report(FileError(child, "unreadable", err.strerror or str(err)))
                 continue
-            if (quick and prev is not None and is_file(st.st_mode)
-                    and stored(prev) == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, "file", 0)
-                    and prev[state] != "deleted" and child not in self.reread):  # a file as stored, not racy
-                unchanged += 1
-                continue
-            yield from self._changed(child, st, None if prev is None else version(prev), stack, only_new)
+            if quick and prev is not None and not prev[1]:  # stored, not racy
+                mode = st.st_mode
+                if is_file(mode):
+                    if (prev[0] == packed(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, mode, a_file)
+                            and child not in reread):  # a file as stored
+                        unchanged += 1
+                        continue
+                elif (is_dir(mode) and prev[0] == packed(0, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, mode, a_folder)
+                      and (st.st_dev, st.st_ino) != repository):  # a folder as stored: descended into, as below
+                    folders += 1
+                    stack.append(child)
+                    continue
+            yield from self._changed(child, st, None if prev is None else scanned.version(self.db, prev), stack,
+                                     only_new)
         self.counts.files += unchanged
-        for child, prev in left.items():
-            if prev[state] != "deleted":
-                yield from self._deleted(child, version(prev))
+        self.counts.dirs += folders
+        for child, gone in scanned.versions(self.db, left).items():
+            if gone.state != "deleted":
+                yield from self._deleted(child, gone)
 
     def _changed(self, child: bytes, st: os.stat_result, prev: VersionRow | None, stack: list[bytes],
                  only_new: bool) -> Iterator[ScanItem]:

@@ -13,12 +13,12 @@ import os
 import sqlite3
 import struct
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from peewee import DatabaseError, SqliteDatabase
 
 from timekeep.core.errors import CorruptData
-from timekeep.core.index import live, seal, shown
+from timekeep.core.index import live, scanned, seal, shown
 
 LINK_COLUMNS = ("id, snapshot_id, prev, state, kind, size, mode, mtime_ns, uid, gid, full, digest, link_target, "
                 "xattrs, xhash, seal")
@@ -115,16 +115,18 @@ def damaged_histories(db: SqliteDatabase) -> Iterator[CorruptData]:
     files = db.execute_sql("SELECT id, path, head, seal, live FROM file WHERE head != 0 OR live != 0 ORDER BY id")
     # only rows whose file_id is a number can belong to a file (`history` asks by number), and only numbers
     # compare with one another below
-    rows = db.execute_sql(f"SELECT file_id, {LINK_COLUMNS}, shown, shown_seal FROM version "
-                          "WHERE typeof(file_id) = 'integer' ORDER BY file_id, snapshot_id, id")
+    rows = db.execute_sql(f"SELECT file_id, {LINK_COLUMNS}, inode, ctime_ns, scan, scan_seal, shown, shown_seal "
+                          "FROM version WHERE typeof(file_id) = 'integer' ORDER BY file_id, snapshot_id, id")
     pending = next(rows, None)
     for fid, path, head, file_seal, alive in files:
         found: list[Link] = []
         records: list[tuple[object, object]] = []
+        scans: list[tuple[Any, ...]] = []
         while pending is not None and pending[0] < fid:  # versions of a file that has none by its head
             pending = next(rows, None)
         while pending is not None and pending[0] == fid:
-            found.append(Link._make(pending[1:-2]))
+            found.append(Link._make(pending[1:-6]))
+            scans.append(pending[-6:-2])
             records.append(pending[-2:])
             pending = next(rows, None)
         path = bytes(path)
@@ -133,6 +135,7 @@ def damaged_histories(db: SqliteDatabase) -> Iterator[CorruptData]:
             verified(path, head, found)
             check_live(path, alive, found)
             check_shown(path, found, records)
+            check_scan(path, found, scans)
         except CorruptData as err:
             yield err
 
@@ -150,6 +153,19 @@ def check_shown(path: bytes, found: list[Link], records: list[tuple[object, obje
                           link.link_target, link.seal)
         if made != (record, record_seal):
             raise damaged(path, f"what a listing shows of its version in snapshot {link.snapshot_id}")
+
+
+def check_scan(path: bytes, found: list[Link], scans: list[tuple[Any, ...]]) -> None:
+    """Each verified version's scan record (schema 10, core/index/scanned.py) against what its writer makes of
+    the version's columns: a scan trusts a record whose seal holds, so one that holds yet tells another size,
+    time or inode would let a changed file pass unread. A version without a record is normal."""
+    for link, (inode, ctime_ns, scan, scan_seal) in zip(found, scans, strict=True):
+        if (scan is None and scan_seal is None) or link.seal is None:
+            continue
+        made = scanned.made(path, link.kind, link.state, link.size, link.mode, link.mtime_ns, inode, ctime_ns,
+                            link.seal)
+        if made != (scan, scan_seal):
+            raise damaged(path, f"what a scan compares of its version in snapshot {link.snapshot_id}")
 
 
 def check_live(path: bytes, live: object, found: list[Link]) -> None:
@@ -196,10 +212,19 @@ def reseal_file(db: SqliteDatabase, fid: int, flag: bool = True) -> None:
             db.execute_sql("UPDATE version SET shown = ?, shown_seal = ? WHERE id = ?",
                            (*shown.made(path, link.snapshot_id, link.kind, link.size, link.mode, link.mtime_ns,
                                         link.state, link.link_target, sealed), link.id))
+            reseal_scan(db, path, link, sealed)
         before = link.snapshot_id
     db.execute_sql("UPDATE file SET head = ?, seal = ? WHERE id = ?", (before, seal.file_seal(path, before), fid))
     if flag:
         live.refresh(db, fid)
+
+
+def reseal_scan(db: SqliteDatabase, path: bytes, link: Link, sealed: bytes) -> None:
+    """The version's scan record, bound to its new seal (schema 10, core/index/scanned.py)."""
+    inode, ctime_ns = db.execute_sql("SELECT inode, ctime_ns FROM version WHERE id = ?", (link.id,)).fetchone()
+    db.execute_sql("UPDATE version SET scan = ?, scan_seal = ? WHERE id = ?",
+                   (*scanned.made(path, link.kind, link.state, link.size, link.mode, link.mtime_ns, inode, ctime_ns,
+                                  sealed), link.id))
 
 
 def set_head(db: SqliteDatabase, fid: int) -> None:

@@ -95,6 +95,9 @@ class Version(BaseModel):
     # schema 9: what a listing shows, packed, and its own seal (core/index/shown.py); None on older rows
     shown = BlobField(null=True)
     shown_seal = BlobField(null=True)
+    # schema 10: what a scan compares, packed, and its own seal (core/index/scanned.py); None on older rows
+    scan = BlobField(null=True)
+    scan_seal = BlobField(null=True)
 
     class Meta:
         indexes = ((("file", "snapshot"), False),)

@@ -187,10 +187,20 @@ def latest_rows(db: SqliteDatabase, parent_id: int) -> dict[bytes, tuple[Any, ..
     return {row[0]: row for row in rows}
 
 
-# (size, mtime_ns, inode, ctime_ns, kind, racy) of a `latest_rows` row, picked in one call; and its state
-STORED_ROW = itemgetter(*(1 + VersionRow._fields.index(name) for name in (
-    "size", "mtime_ns", "inode", "ctime_ns", "kind", "racy")))
-ROW_STATE = 1 + VersionRow._fields.index("state")
+def rows_by_id(db: SqliteDatabase, version_ids: list[int]) -> dict[bytes, tuple[Any, ...]]:
+    """These versions as `latest_rows` reads them, (path, *VERSION_COLUMNS) keyed by path, each checked against
+    its seal (IndexDamaged when one fails): the rows a scan's compact records (core/index/scanned.py) did not
+    vouch for, and the children that changed."""
+    found: dict[bytes, tuple[Any, ...]] = {}
+    for start in range(0, len(version_ids), SQL_BATCH):
+        batch = version_ids[start : start + SQL_BATCH]
+        rows = db.execute_sql(f"SELECT f.path, {VERSION_COLUMNS} FROM version v JOIN file f ON f.id = v.file_id "
+                              f"WHERE v.id IN ({','.join('?' * len(batch))})", batch).fetchall()
+        for row in rows:
+            if not version_holds(*_SEALED_VALUES(row)):
+                raise damaged_at(row[0])
+        found.update((row[0], row) for row in rows)
+    return found
 
 
 def row_version(row: tuple[Any, ...]) -> VersionRow:

@@ -22,7 +22,7 @@ from timekeep.core.index.models import MODELS, Extent, File, Journal, Loss, Meta
 from timekeep.core.storage.atomic import create_private
 from timekeep.core.storage.failures import drive_message
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 Migration = Callable[[SqliteDatabase, SqliteMigrator], None]
 
 
@@ -102,10 +102,32 @@ def _add_shown(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
               if name not in {c.name for c in db.get_columns(table)}))
 
 
+def _add_scan(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
+    """9 -> 10: what a scan compares of a version, packed and sealed on its own (core/index/scanned.py). The
+    newest version of every live file gets its record, made only from a row whose version seal holds (a row
+    that fails gets none: the scan reads it whole and names the damage, as before); older versions are never
+    compared by a scan and keep none. The drive's manifests are unchanged."""
+    from timekeep.core.index import queries, scanned
+
+    wanted = (("version", "scan", Version.scan), ("version", "scan_seal", Version.scan_seal))
+    migrate(*(migrator.add_column(table, name, field) for table, name, field in wanted
+              if name not in {c.name for c in db.get_columns(table)}))
+    rows = db.execute_sql(f"SELECT f.path, {queries.VERSION_COLUMNS} FROM file f JOIN version v ON v.id = "
+                          "(SELECT max(v2.id) FROM version v2 WHERE v2.file_id = f.id) WHERE f.live = 1").fetchall()
+    made = []
+    for row in rows:
+        v = queries.row_version(row)
+        if v.sealed(row[0]):
+            made.append((*scanned.made(row[0], v.kind, v.state, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns,
+                                       v.seal),
+                         v.id))
+    db.connection().executemany("UPDATE version SET scan = ?, scan_seal = ? WHERE id = ?", made)
+
+
 # MIGRATIONS[n] upgrades a schema at version n to n + 1.
 MIGRATIONS: dict[int, Migration] = {1: _add_journal, 2: _add_skip_and_origins, 3: _add_seals, 4: _add_names,
                                     5: _add_live, 6: _seal_live_sets, 7: _add_sealed_rows,
-                                    8: _add_shown}
+                                    8: _add_shown, 9: _add_scan}
 
 PRAGMAS = {
     "journal_mode": "wal",

@@ -18,7 +18,7 @@ from typing import Any
 from peewee import SqliteDatabase
 
 from timekeep.core.errors import CorruptData
-from timekeep.core.index import chain, live, queries, seal, shown
+from timekeep.core.index import chain, live, queries, scanned, seal, shown
 from timekeep.core.paths import is_inside
 from timekeep.core.storage import xattrs as xattrs_codec
 from timekeep.core.storage.layout import Layout
@@ -29,7 +29,7 @@ from timekeep.core.types import FileError, SnapshotInfo
 VERSION_INSERT = (
     "INSERT INTO version (file_id, snapshot_id, state, kind, size, mode, mtime_ns, inode, ctime_ns, full, "
     "depth, chain_rows, content_id, link_target, racy, origin, digest, prev, uid, gid, xattrs, xhash, seal, "
-    "shown, shown_seal) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "shown, shown_seal, scan, scan_seal) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 EXTENT_INSERT = (
     "INSERT INTO extent (version_id, offset, length, chunk_id, skip) SELECT ?, ?, ?, id, ? FROM chunk WHERE digest = ?"
@@ -193,10 +193,13 @@ class SnapshotWriter:
         # what a listing shows, sealed beside the version seal (core/index/shown.py)
         record, record_seal = shown.made(v.path, self.snapshot_id, v.kind, v.size, v.mode, v.mtime_ns, v.state,
                                          v.link_target, sealed)
+        # and what a scan compares (core/index/scanned.py)
+        scan, scan_seal = scanned.made(v.path, v.kind, v.state, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns,
+                                       sealed)
         cursor = conn.execute(VERSION_INSERT, (
             fid, self.snapshot_id, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns,
             int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target, int(v.racy), origin, v.digest, prev,
-            v.uid, v.gid, v.xattrs, xhash, sealed, record, record_seal))
+            v.uid, v.gid, v.xattrs, xhash, sealed, record, record_seal, scan, scan_seal))
         vid = cursor.lastrowid
         conn.execute(live.SET_HEAD, (self.snapshot_id, seal.file_seal(v.path, self.snapshot_id), alive, fid))
         if alive != was_live:
