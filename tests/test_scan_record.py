@@ -19,7 +19,7 @@ from tests.old_schema import downgrade
 from tests.treeops import index_db, index_file
 from timekeep.core.api import Timekeep, rebuild_index
 from timekeep.core.errors import IndexDamaged
-from timekeep.core.index import generation, scanned
+from timekeep.core.index import generation, scanned, schema
 from timekeep.core.types import SnapshotInfo
 
 ROW = "WHERE file_id = (SELECT id FROM file WHERE path = ?)"
@@ -158,7 +158,10 @@ def test_a_gone_child_is_recorded_deleted_from_its_whole_row(tmp_path: Path) -> 
             b"link", b"sub"]
 
 
-def test_a_writer_gives_an_older_index_its_records_from_rows_that_hold(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch", [5_000, 2])
+def test_a_writer_gives_an_older_index_its_records_from_rows_that_hold(tmp_path: Path, batch: int,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(schema, "_UPGRADE_BATCH", batch)  # 2: the upgrade reads the rows a few at a time
     repo, src = stored_tree(tmp_path)
     downgrade(index_file(repo), 9)
     with Timekeep.open(repo) as tk:  # a reader works on an upgraded copy and leaves the file as it is

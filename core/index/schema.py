@@ -23,6 +23,7 @@ from timekeep.core.storage.atomic import create_private
 from timekeep.core.storage.failures import drive_message
 
 SCHEMA_VERSION = 10
+_UPGRADE_BATCH = 5_000  # rows a migration holds at once
 Migration = Callable[[SqliteDatabase, SqliteMigrator], None]
 
 
@@ -112,16 +113,20 @@ def _add_scan(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     wanted = (("version", "scan", Version.scan), ("version", "scan_seal", Version.scan_seal))
     migrate(*(migrator.add_column(table, name, field) for table, name, field in wanted
               if name not in {c.name for c in db.get_columns(table)}))
-    rows = db.execute_sql(f"SELECT f.path, {queries.VERSION_COLUMNS} FROM file f JOIN version v ON v.id = "
-                          "(SELECT max(v2.id) FROM version v2 WHERE v2.file_id = f.id) WHERE f.live = 1").fetchall()
-    made = []
-    for row in rows:
-        v = queries.row_version(row)
-        if v.sealed(row[0]):
-            made.append((*scanned.made(row[0], v.kind, v.state, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns,
-                                       v.seal),
-                         v.id))
-    db.connection().executemany("UPDATE version SET scan = ?, scan_seal = ? WHERE id = ?", made)
+    statement = (f"SELECT f.id, f.path, {queries.VERSION_COLUMNS} FROM file f JOIN version v ON v.id = "
+                 "(SELECT max(v2.id) FROM version v2 WHERE v2.file_id = f.id) WHERE f.live = 1 AND f.id > ? "
+                 f"ORDER BY f.id LIMIT {_UPGRADE_BATCH}")
+    after = 0
+    while rows := db.execute_sql(statement, (after,)).fetchall():  # by the batch: a million rows whole is a GB
+        made = []
+        for _, *row in rows:
+            v = queries.row_version(row)
+            if v.sealed(row[0]):
+                made.append((*scanned.made(row[0], v.kind, v.state, v.size, v.mode, v.mtime_ns, v.inode,
+                                           v.ctime_ns, v.seal),
+                             v.id))
+        db.connection().executemany("UPDATE version SET scan = ?, scan_seal = ? WHERE id = ?", made)
+        after = rows[-1][0]
 
 
 # MIGRATIONS[n] upgrades a schema at version n to n + 1.
