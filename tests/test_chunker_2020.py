@@ -16,8 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.helpers import index_file, make_tree, new_repo, read_tree
+from tests.s3_support import S3Server
 from tests.treeops import restore_into
+from timekeep.core import api
 from timekeep.core.api import Timekeep
+from timekeep.core.away import store as away_store
 from timekeep.core.capture.chunker import cutter, iter_chunks
 from timekeep.core.cli.main import main
 from timekeep.core.storage.layout import CONFIG_NAME, ChunkerParams, load_config
@@ -170,3 +173,13 @@ def test_a_chunker_this_timekeep_cannot_cut_with_is_refused_in_one_line(
         out, err = capsys.readouterr()
         assert code == 2, (out, err)
         assert says in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_bucket_and_an_away_store_are_new_repositories_too(tmp_path: Path, s3_server: S3Server,
+                                                             s3_bucket: str) -> None:
+    url = f"s3://{s3_bucket}/home/alice"
+    api.init_repository(url, endpoint=s3_server.endpoint)
+    assert load_config(api.locate(url)).chunker == NEW
+    away = away_store.path_for("0" * 32)
+    away_store.create(away, "0" * 32, None)
+    assert load_config(away).chunker == NEW
