@@ -70,7 +70,7 @@ def test_streamed_cuts_tile_the_file_as_the_whole_file_would(tmp_path: Path, siz
     rnd = random.Random(seed)
     data = {"random": lambda: rnd.randbytes(size), "zeros": lambda: bytes(size),
             "text": lambda: (b"%d words\n" % rnd.randrange(1000) * (size // 8 + 1))[:size]}[style]()
-    path = tmp_path / f"f{seed}"
+    path = tmp_path / "f"  # one file, rewritten by each example
     path.write_bytes(data)
     got = streamed(path, params, block)
     assert b"".join(got) == data
