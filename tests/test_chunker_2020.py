@@ -9,6 +9,7 @@ import json
 import os
 import random
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,21 @@ def test_a_bucket_and_an_away_store_are_new_repositories_too(tmp_path: Path, s3_
     away = away_store.path_for("0" * 32)
     away_store.create(away, "0" * 32, None)
     assert load_config(away).chunker == NEW
+
+
+def test_an_install_without_the_compiled_chunker_fails_a_backup_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a bundle that left pyfastcdc's compiled module out did (installer/timekeep.spec collects it)."""
+    src = tmp_path / "src"
+    make_tree(src, {"big.bin": random.Random(18).randbytes(100_000)})
+    repo = new_repo(tmp_path, src)
+    monkeypatch.setitem(sys.modules, "pyfastcdc.cy", None)  # importing it now raises ImportError
+    cutter.cache_clear()
+    try:
+        code = main(["--repo", str(repo), "backup"])
+    finally:
+        cutter.cache_clear()
+    out, err = capsys.readouterr()
+    assert code == 1, (out, err)
+    assert "cannot cut files with 'fastcdc2020'" in err and "reinstall" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

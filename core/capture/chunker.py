@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from timekeep.core.errors import TimekeepError
 from timekeep.core.storage.layout import ChunkerParams
 
 BLOCK_SIZE = 4 * 1024 * 1024  # per reader thread; measured against 2 and 8 MiB (bench/README.md)
@@ -28,6 +29,14 @@ def cutter(params: ChunkerParams) -> Cutter:
     """The compiled chunker the params name, never a pure-Python fallback, which is a hundred times slower.
     Imported when first needed: fastcdc's `__init__` imports click, which a backup of small files never pays
     for. A pyfastcdc chunker holds only its settings (each cut keeps its own state), so threads share it."""
+    try:
+        return _compiled(params)
+    except ImportError as err:  # an install (or a bundle) without it: one line, not a reader's traceback
+        raise TimekeepError(f"this Timekeep cannot cut files with {params.algorithm!r} ({err}): "
+                            "reinstall Timekeep") from None
+
+
+def _compiled(params: ChunkerParams) -> Cutter:
     if params.algorithm == "fastcdc2020":
         from pyfastcdc.cy import FastCDC
 
