@@ -160,7 +160,9 @@ def test_restore_is_byte_exact_with_either_chunker(tmp_path: Path, plain_and_enc
 @pytest.mark.parametrize(("chunker", "says"), [
     ({**FIRST_RELEASE_CHUNKER, "algorithm": "rabin9000"}, "the chunker 'rabin9000', which this Timekeep does not"),
     ({**FIRST_RELEASE_CHUNKER, "algorithm": "fastcdc2020"}, "is damaged: chunker 'fastcdc2020' takes normalization"),
-    ({**FIRST_RELEASE_CHUNKER, "normalization": 2}, "is damaged: chunker 'fastcdc' takes normalization None"),
+    ({**FIRST_RELEASE_CHUNKER, "normalization": 2}, "is damaged: chunker 'fastcdc' takes no normalization"),
+    ({**FIRST_RELEASE_CHUNKER, "algorithm": "fastcdc2020", "normalization": 2.0}, "takes normalization 0 or 1"),
+    ({**FIRST_RELEASE_CHUNKER, "algorithm": "fastcdc2020", "normalization": 2, "min_size": 16384.5}, "out of range"),
     ({**FIRST_RELEASE_CHUNKER, "algorithm": "fastcdc2020", "normalization": 1, "max_size": 1 << 30}, "out of range"),
 ])
 def test_a_chunker_this_timekeep_cannot_cut_with_is_refused_in_one_line(

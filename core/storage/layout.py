@@ -72,9 +72,9 @@ class ChunkerParams:
             raise FormatTooNew(f"its files are cut by the chunker {params.algorithm!r}, "
                                "which this Timekeep does not know")
         levels = CHUNKERS[params.algorithm]
-        if params.normalization not in levels:
-            raise ValueError(f"chunker {params.algorithm!r} takes normalization {' or '.join(map(str, levels))}, "
-                             f"not {params.normalization!r}")
+        if params.normalization not in levels or type(params.normalization) not in (int, type(None)):
+            takes = f"normalization {' or '.join(map(str, levels))}" if levels != (None,) else "no normalization"
+            raise ValueError(f"chunker {params.algorithm!r} takes {takes}, not {params.normalization!r}")
         if params.algorithm == "fastcdc2020" and not _cuttable_2020(params):
             raise ValueError(f"chunk sizes {params.min_size}/{params.avg_size}/{params.max_size} are out of range")
         return params
@@ -82,7 +82,8 @@ class ChunkerParams:
 
 def _cuttable_2020(params: ChunkerParams) -> bool:
     """pyfastcdc's own bounds, checked where the config is read rather than in the middle of a backup."""
-    return (64 <= params.min_size <= 1 << 20 and 256 <= params.avg_size <= 4 << 20
+    return (all(type(size) is int for size in (params.min_size, params.avg_size, params.max_size))
+            and 64 <= params.min_size <= 1 << 20 and 256 <= params.avg_size <= 4 << 20
             and 1024 <= params.max_size <= 16 << 20 and params.min_size <= params.avg_size <= params.max_size)
 
 
