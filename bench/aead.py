@@ -166,20 +166,25 @@ def _encrypting(keyed_chunker: bool) -> Iterator[None]:
     from timekeep.core.crypto.chunk_ids import chunker_permutation, permuted
     from timekeep.core.crypto.seal import Kind, ObjectName, seal
     from timekeep.core.storage import frame
+    from timekeep.core.storage.layout import ChunkerParams
 
-    table, encode, fastcdc = chunker_permutation(KEY), frame.encode, chunker._fastcdc
+    table, encode, cutter = chunker_permutation(KEY), frame.encode, chunker.cutter
     name = ObjectName(Kind.FRAME, "00" * 32, "00" * 16)
 
-    def keyed_cdc(data: memoryview, *sizes: int) -> Iterator[object]:
-        return fastcdc_cy(permuted(data, table), *sizes)  # type: ignore[no-any-return]
+    def keyed_cutter(params: ChunkerParams) -> chunker.Cutter:
+        def keyed_cdc(data: memoryview) -> Iterator[object]:
+            return fastcdc_cy(permuted(data, table), params.min_size, params.avg_size,  # type: ignore[no-any-return]
+                              params.max_size)
+
+        return keyed_cdc
 
     if keyed_chunker:
-        chunker._fastcdc = lambda: keyed_cdc  # type: ignore[assignment,return-value]
+        chunker.cutter = keyed_cutter
     frame.encode = lambda raw, level: seal(KEY, name, encode(raw, level))
     try:
         yield
     finally:
-        chunker._fastcdc, frame.encode = fastcdc, encode
+        chunker.cutter, frame.encode = cutter, encode
 
 
 MODES = ("unencrypted", "sealed frames", "sealed frames + keyed chunker")

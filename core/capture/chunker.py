@@ -1,7 +1,10 @@
 """Content-defined chunking of a file as a stream, so memory stays flat whatever the file's size.
 
-FastCDC (compiled) finds cut points; a block is read, cut, and its last chunk carried into the next
-block unless the file ended, since that chunk's cut point may depend on bytes not read yet.
+FastCDC (compiled) finds cut points: fastcdc 1.7 for a repository whose config says `"fastcdc"`, pyfastcdc
+(the 2020 variant, which cuts with the GIL released, so readers cut in parallel) for `"fastcdc2020"`. A block
+is read, cut, and its last chunk carried into the next block unless the file ended, since that chunk's cut
+point may depend on bytes not read yet: both cut a chunk from at most `max_size` bytes after its start, so
+every other cut is the one the whole file would give.
 """
 
 from __future__ import annotations
@@ -9,21 +12,44 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from timekeep.core.errors import TimekeepError
 from timekeep.core.storage.layout import ChunkerParams
 
 BLOCK_SIZE = 4 * 1024 * 1024  # per reader thread; measured against 2 and 8 MiB (bench/README.md)
 
 
+Cutter = Callable[[memoryview], Iterable[Any]]  # a block's cuts, in order, each with `offset` and `length`
+
+
 @functools.cache
-def _fastcdc() -> Callable[..., Iterator[Any]]:
-    """The compiled chunker, never the pure-Python fallback, which is a hundred times slower. Imported when
-    first needed: the package's `__init__` imports click, which a backup of small files never pays for."""
+def cutter(params: ChunkerParams) -> Cutter:
+    """The compiled chunker the params name, never a pure-Python fallback, which is a hundred times slower.
+    Imported when first needed: fastcdc's `__init__` imports click, which a backup of small files never pays
+    for. A pyfastcdc chunker holds only its settings (each cut keeps its own state), so threads share it."""
+    try:
+        return _compiled(params)
+    except ImportError as err:  # an install (or a bundle) without it: one line, not a reader's traceback
+        raise TimekeepError(f"this Timekeep cannot cut files with {params.algorithm!r} ({err}): "
+                            "reinstall Timekeep") from None
+
+
+def _compiled(params: ChunkerParams) -> Cutter:
+    if params.algorithm == "fastcdc2020":
+        from pyfastcdc.cy import FastCDC
+
+        assert params.normalization is not None  # the config reader refuses a 2020 chunker without its level
+        cdc = FastCDC(params.avg_size, min_size=params.min_size, max_size=params.max_size,
+                      normalized_chunking=params.normalization, seed=0)
+        return cdc.cut_buf  # type: ignore[no-any-return]
+    if params.algorithm != "fastcdc":
+        raise ValueError(f"no chunker named {params.algorithm!r}")  # never: the config reader refuses it
     from fastcdc.fastcdc_cy import fastcdc_cy
 
-    return fastcdc_cy  # type: ignore[no-any-return]
+    return functools.partial(fastcdc_cy, min_size=params.min_size, avg_size=params.avg_size,
+                             max_size=params.max_size)
 
 
 _local = threading.local()
@@ -78,7 +104,7 @@ def iter_chunks(fd: int, params: ChunkerParams, block_size: int = BLOCK_SIZE) ->
         if eof and filled <= params.min_size:  # FastCDC never cuts before min_size: one chunk, and no call
             end, chunks = filled, [view[:filled]]
         else:
-            end, chunks = _cut(_fastcdc(), view[:filled], params, eof)
+            end, chunks = _cut(cutter(params), view[:filled], eof)
         yield Block(chunks, view[:end])
         if eof:
             return
@@ -86,10 +112,9 @@ def iter_chunks(fd: int, params: ChunkerParams, block_size: int = BLOCK_SIZE) ->
         buf[:carry] = buf[end:filled]
 
 
-def _cut(cdc: Callable[..., Iterator[Any]], data: memoryview, params: ChunkerParams,
-         eof: bool) -> tuple[int, list[memoryview]]:
+def _cut(cdc: Cutter, data: memoryview, eof: bool) -> tuple[int, list[memoryview]]:
     """Where the chunks of `data` end, and the chunks; the last is held back unless the file ended there."""
-    cuts = list(cdc(data, params.min_size, params.avg_size, params.max_size))
+    cuts = list(cdc(data))
     if not eof:
         cuts = cuts[:-1]
     end = cuts[-1].offset + cuts[-1].length if cuts else 0

@@ -39,12 +39,56 @@ ENCRYPTION_MODES = ("none", "repokey")  # repokey: a random repository key, wrap
 
 @dataclass(frozen=True)
 class ChunkerParams:
-    """FastCDC sizes. Small enough that a 1 MiB edit stores about 1 MiB, large enough for a lean index."""
+    """Which FastCDC cuts the files, and its sizes: small enough that a 1 MiB edit stores about 1 MiB, large
+    enough for a lean index. Cut points decide dedup across backups, so a repository keeps its chunker for
+    life: `"fastcdc"` (fastcdc 1.7, the first repositories') or `"fastcdc2020"` (pyfastcdc, which cuts with the
+    GIL released; new repositories), whose `normalization` level is pinned here so a changed default of the
+    package cannot move cut points. The default is what a config of the first release says."""
 
     algorithm: str = "fastcdc"
     min_size: int = 16 * 1024
     avg_size: int = 64 * 1024
     max_size: int = 256 * 1024
+    normalization: int | None = None  # fastcdc2020 only; absent from a "fastcdc" config, as it always was
+
+    @classmethod
+    def for_new_repository(cls) -> ChunkerParams:
+        """The chunker a repository made now gets: the 2020 variant at the same sizes, normalization level 2 (of
+        0–3 measured, the mean chunk nearest fastcdc 1.7's and the fewest cut at `max_size`: bench/README.md)."""
+        return cls(algorithm="fastcdc2020", normalization=2)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.normalization is None:  # a "fastcdc" config stays byte for byte what it always was
+            del data["normalization"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChunkerParams:
+        """Refuses a chunker this Timekeep does not know (FormatTooNew): cutting with another would make every
+        backup store every changed file whole again; sizes it cannot cut with are damage (ValueError)."""
+        params = cls(**data)
+        if params.algorithm not in CHUNKERS:
+            raise FormatTooNew(f"its files are cut by the chunker {params.algorithm!r}, "
+                               "which this Timekeep does not know")
+        levels = CHUNKERS[params.algorithm]
+        if params.normalization not in levels or type(params.normalization) not in (int, type(None)):
+            takes = f"normalization {' or '.join(map(str, levels))}" if levels != (None,) else "no normalization"
+            raise ValueError(f"chunker {params.algorithm!r} takes {takes}, not {params.normalization!r}")
+        if params.algorithm == "fastcdc2020" and not _cuttable_2020(params):
+            raise ValueError(f"chunk sizes {params.min_size}/{params.avg_size}/{params.max_size} are out of range")
+        return params
+
+
+def _cuttable_2020(params: ChunkerParams) -> bool:
+    """pyfastcdc's own bounds, checked where the config is read rather than in the middle of a backup."""
+    return (all(type(size) is int for size in (params.min_size, params.avg_size, params.max_size))
+            and 64 <= params.min_size <= 1 << 20 and 256 <= params.avg_size <= 4 << 20
+            and 1024 <= params.max_size <= 16 << 20 and params.min_size <= params.avg_size <= params.max_size)
+
+
+# the chunkers this Timekeep cuts with, and the normalization levels each takes (None: not a parameter)
+CHUNKERS: dict[str, tuple[int | None, ...]] = {"fastcdc": (None,), "fastcdc2020": (0, 1, 2, 3)}
 
 
 @dataclass(frozen=True)
@@ -67,6 +111,7 @@ class RepoConfig:
 
     def to_json(self) -> bytes:
         data = asdict(self)
+        data["chunker"] = self.chunker.to_dict()
         if self.index == "drive":  # absent means on the drive: such a config reads as it always did
             del data["index"]
         if not self.encrypted:  # likewise: an unencrypted config is byte for byte what it always was
@@ -79,7 +124,7 @@ class RepoConfig:
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
         if unknown:  # a newer Timekeep's setting: guessing what it means could lose a backup
             raise FormatTooNew(f"its config.json sets {', '.join(unknown)}, which this Timekeep does not know")
-        data["chunker"] = ChunkerParams(**data["chunker"])
+        data["chunker"] = ChunkerParams.from_dict(data["chunker"])
         if "retention" in data:
             data["retention"] = Retention(**data["retention"])
         if data.get("index", "drive") not in INDEX_MODES:
@@ -233,7 +278,7 @@ def create(root: Path, chunker: ChunkerParams | None = None, index: str = "drive
     config = RepoConfig(
         format=FORMAT_VERSION,
         repository_id=repository_id,
-        chunker=chunker or ChunkerParams(),
+        chunker=chunker or ChunkerParams.for_new_repository(),
         created_by=f"timekeep {__version__}",
         index=index,
     )
