@@ -47,7 +47,7 @@ from timekeep.core.restore.combine import ChunkSource
 from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.backend import Lock
 from timekeep.core.storage.failures import drive_errors
-from timekeep.core.storage.layout import FORMAT_VERSION, Layout, RepoConfig
+from timekeep.core.storage.layout import GENERATIONS_FORMAT, Layout, RepoConfig
 from timekeep.core.storage.location import locate
 from timekeep.core.storage.pack import PackReader
 from timekeep.core.types import Progress
@@ -232,10 +232,11 @@ def sync_folders(db: SqliteDatabase, layout: Layout, notes: list[str]) -> None:
 
 def _upgrade_format(layout: Layout) -> None:
     """A format-1 repository becomes format 2 the first time this Timekeep writes to it: older readers
-    would not know its manifests' generations."""
+    would not know its manifests' generations. Never format 3, which only says its chunker may be one older
+    readers cannot cut with: a repository that keeps fastcdc 1.7 stays readable by them."""
     config = repo_layout.load_config(layout.root, layout.store)
-    if config.format < FORMAT_VERSION:
-        repo_layout.write_config(layout.store, dataclasses.replace(config, format=FORMAT_VERSION))
+    if config.format < GENERATIONS_FORMAT:
+        repo_layout.write_config(layout.store, dataclasses.replace(config, format=GENERATIONS_FORMAT))
 
 
 def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) -> RebuildReport:

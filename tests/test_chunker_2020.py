@@ -58,7 +58,7 @@ def test_cut_points_of_a_fixed_input_are_pinned(params: ChunkerParams) -> None:
 
 
 def test_new_repositories_get_the_2020_chunker_with_its_level_pinned() -> None:
-    assert ChunkerParams("fastcdc2020", 16 * 1024, 64 * 1024, 256 * 1024, normalization=2) == NEW
+    assert ChunkerParams("fastcdc2020", 16 * 1024, 64 * 1024, 256 * 1024) == NEW and NEW.normalization == 2
     from pyfastcdc.cy import fastcdc
 
     assert fastcdc.__file__ is not None and fastcdc.__file__.endswith(".so")  # compiled, not the slow fallback
@@ -133,7 +133,8 @@ def test_a_new_repository_records_and_cuts_with_the_2020_chunker(tmp_path: Path,
     make_tree(src, {"big.bin": data})
     repo = new_repo(tmp_path, src)
     assert json.loads((repo / CONFIG_NAME).read_bytes())["chunker"] == {
-        "algorithm": "fastcdc2020", "min_size": 16384, "avg_size": 65536, "max_size": 262144, "normalization": 2}
+        "algorithm": "fastcdc2020", "min_size": 16384, "avg_size": 65536, "max_size": 262144}
+    assert json.loads((repo / CONFIG_NAME).read_bytes())["format"] == 3  # older readers: "upgrade Timekeep"
     with Timekeep.open(repo, writer=True) as tk:
         tk.backup()
     assert extent_lengths(repo, src / "big.bin") == [[len(c) for c in whole(data, NEW)]]
@@ -159,11 +160,9 @@ def test_restore_is_byte_exact_with_either_chunker(tmp_path: Path, plain_and_enc
 
 @pytest.mark.parametrize(("chunker", "says"), [
     ({**FIRST_RELEASE_CHUNKER, "algorithm": "rabin9000"}, "the chunker 'rabin9000', which this Timekeep does not"),
-    ({**FIRST_RELEASE_CHUNKER, "algorithm": "fastcdc2020"}, "is damaged: chunker 'fastcdc2020' takes normalization"),
-    ({**FIRST_RELEASE_CHUNKER, "normalization": 2}, "is damaged: chunker 'fastcdc' takes no normalization"),
-    ({**FIRST_RELEASE_CHUNKER, "algorithm": "fastcdc2020", "normalization": 2.0}, "takes normalization 0 or 1"),
-    ({**FIRST_RELEASE_CHUNKER, "algorithm": "fastcdc2020", "normalization": 2, "min_size": 16384.5}, "out of range"),
-    ({**FIRST_RELEASE_CHUNKER, "algorithm": "fastcdc2020", "normalization": 1, "max_size": 1 << 30}, "out of range"),
+    ({**FIRST_RELEASE_CHUNKER, "normalization": 2}, "is damaged"),  # the level is the name's, never the config's
+    ({**FIRST_RELEASE_CHUNKER, "algorithm": "fastcdc2020", "min_size": 16384.5}, "out of range"),
+    ({**FIRST_RELEASE_CHUNKER, "algorithm": "fastcdc2020", "max_size": 1 << 30}, "out of range"),
 ])
 def test_a_chunker_this_timekeep_cannot_cut_with_is_refused_in_one_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], chunker: dict[str, object], says: str) -> None:
@@ -204,3 +203,18 @@ def test_an_install_without_the_compiled_chunker_fails_a_backup_in_one_line(
     assert code == 1, (out, err)
     assert "cannot cut files with 'fastcdc2020'" in err and "reinstall" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("was", [1, 2])
+def test_a_repository_of_the_first_chunker_stays_readable_by_older_timekeeps(tmp_path: Path, was: int) -> None:
+    """Format 3 says only that the chunker may be one an older Timekeep cannot cut with: a writer never marks a
+    repository that keeps fastcdc 1.7 so (a format-1 one becomes 2, as ever), and a new one is made at 3."""
+    src = tmp_path / "src"
+    make_tree(src, {"a.txt": b"a"})
+    repo = new_repo(tmp_path, src)
+    set_chunker(repo, FIRST_RELEASE_CHUNKER)
+    config = json.loads((repo / CONFIG_NAME).read_bytes())
+    (repo / CONFIG_NAME).write_bytes(json.dumps({**config, "format": was}).encode())
+    with Timekeep.open(repo, writer=True) as tk:
+        tk.backup()
+    assert json.loads((repo / CONFIG_NAME).read_bytes())["format"] == 2

@@ -40,7 +40,7 @@ def _compiled(params: ChunkerParams) -> Cutter:
     if params.algorithm == "fastcdc2020":
         from pyfastcdc.cy import FastCDC
 
-        assert params.normalization is not None  # the config reader refuses a 2020 chunker without its level
+        assert params.normalization is not None  # pinned by the name (layout.NORMALIZATION)
         cdc = FastCDC(params.avg_size, min_size=params.min_size, max_size=params.max_size,
                       normalized_chunking=params.normalization, seed=0)
         return cdc.cut_buf  # type: ignore[no-any-return]

@@ -25,7 +25,8 @@ from timekeep.core.types import Retention
 if TYPE_CHECKING:
     from timekeep.core.storage.backend import Backend
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # what this Timekeep reads and new repositories get
+GENERATIONS_FORMAT = 2  # the format a first writer marks an older repository with (FORMAT.md)
 CONFIG_NAME = "config.json"
 FOLDERS_NAME = "folders.json"
 COALESCING_NAME = "coalescing.json"
@@ -42,26 +43,26 @@ class ChunkerParams:
     """Which FastCDC cuts the files, and its sizes: small enough that a 1 MiB edit stores about 1 MiB, large
     enough for a lean index. Cut points decide dedup across backups, so a repository keeps its chunker for
     life: `"fastcdc"` (fastcdc 1.7, the first repositories') or `"fastcdc2020"` (pyfastcdc, which cuts with the
-    GIL released; new repositories), whose `normalization` level is pinned here so a changed default of the
-    package cannot move cut points. The default is what a config of the first release says."""
+    GIL released; new repositories). The default is what a config of the first release says."""
 
     algorithm: str = "fastcdc"
     min_size: int = 16 * 1024
     avg_size: int = 64 * 1024
     max_size: int = 256 * 1024
-    normalization: int | None = None  # fastcdc2020 only; absent from a "fastcdc" config, as it always was
+
+    @property
+    def normalization(self) -> int | None:
+        """pyfastcdc's normalization level, pinned by the chunker's name so that a changed default of the
+        package cannot move cut points (None: fastcdc 1.7 takes none)."""
+        return NORMALIZATION.get(self.algorithm)
 
     @classmethod
     def for_new_repository(cls) -> ChunkerParams:
-        """The chunker a repository made now gets: the 2020 variant at the same sizes, normalization level 2 (of
-        0–3 measured, the mean chunk nearest fastcdc 1.7's and the fewest cut at `max_size`: bench/README.md)."""
-        return cls(algorithm="fastcdc2020", normalization=2)
+        """The chunker a repository made now gets: the 2020 variant at the same sizes."""
+        return cls(algorithm="fastcdc2020")
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        if self.normalization is None:  # a "fastcdc" config stays byte for byte what it always was
-            del data["normalization"]
-        return data
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChunkerParams:
@@ -71,10 +72,6 @@ class ChunkerParams:
         if params.algorithm not in CHUNKERS:
             raise FormatTooNew(f"its files are cut by the chunker {params.algorithm!r}, "
                                "which this Timekeep does not know")
-        levels = CHUNKERS[params.algorithm]
-        if params.normalization not in levels or type(params.normalization) not in (int, type(None)):
-            takes = f"normalization {' or '.join(map(str, levels))}" if levels != (None,) else "no normalization"
-            raise ValueError(f"chunker {params.algorithm!r} takes {takes}, not {params.normalization!r}")
         if params.algorithm == "fastcdc2020" and not _cuttable_2020(params):
             raise ValueError(f"chunk sizes {params.min_size}/{params.avg_size}/{params.max_size} are out of range")
         return params
@@ -87,8 +84,11 @@ def _cuttable_2020(params: ChunkerParams) -> bool:
             and 1024 <= params.max_size <= 16 << 20 and params.min_size <= params.avg_size <= params.max_size)
 
 
-# the chunkers this Timekeep cuts with, and the normalization levels each takes (None: not a parameter)
-CHUNKERS: dict[str, tuple[int | None, ...]] = {"fastcdc": (None,), "fastcdc2020": (0, 1, 2, 3)}
+# the chunkers this Timekeep cuts with
+CHUNKERS = ("fastcdc", "fastcdc2020")
+# the 2020 variant's level (the paper's NC, 0–3): of those measured, level 2 gives the mean chunk nearest
+# fastcdc 1.7's and the fewest cut at `max_size` (bench/README.md)
+NORMALIZATION = {"fastcdc2020": 2}
 
 
 @dataclass(frozen=True)
