@@ -76,6 +76,12 @@ def compare(db: SqliteDatabase, view: DriveView) -> Drift:
     for sid, (state, _) in sorted(known.items()):
         if state == "complete" and sid not in view.manifests:
             drift.missing_manifests.append(sid)
+    # The usual open: every pack the index knows is sound and on the drive at its size, and the drive holds no
+    # other. One comparison of two dicts made in C says so; a row turned into Python values per pack cost ~4 ms
+    # at 20,000 files and grew with the repository, on every writer's open.
+    if dict(db.execute_sql("SELECT name, size FROM pack WHERE name != '' AND state = 'ok'")) == view.packs and \
+            db.execute_sql("SELECT 1 FROM pack WHERE name != '' AND state != 'ok' LIMIT 1").fetchone() is None:
+        return drift
     packs = {str(name): (int(size), str(state)) for name, size, state in db.execute_sql(
         "SELECT name, size, state FROM pack WHERE name != ''")}
     for name, (size, state) in sorted(packs.items()):
