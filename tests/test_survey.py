@@ -61,6 +61,24 @@ def test_a_manifest_the_index_does_not_know_puts_it_behind(repo: Path) -> None:
     assert found.behind
 
 
+def test_a_manifest_rewritten_after_the_index_saw_it_puts_it_behind(repo: Path) -> None:
+    with sqlite3.connect(layout(repo).index) as conn:  # as if a thinning wrote a later generation unseen
+        (last,) = conn.execute("SELECT max(id) FROM snapshot").fetchone()
+        conn.execute("UPDATE snapshot SET gen = gen - 1 WHERE id = ?", (last,))
+    found = drift(repo)
+    assert found.behind == [f"snapshot {last} was rewritten on the drive after the index last saw it"]
+
+
+def test_a_snapshot_left_running_or_lost_is_no_drift(repo: Path) -> None:
+    with sqlite3.connect(layout(repo).index) as conn:
+        (last,) = conn.execute("SELECT max(id) FROM snapshot").fetchone()
+        conn.execute("UPDATE snapshot SET state = 'running' WHERE id = ?", (last,))
+    assert drift(repo) == Drift()  # settled by the open, not a sign of being behind
+    with sqlite3.connect(layout(repo).index) as conn:
+        conn.execute("UPDATE snapshot SET state = 'lost' WHERE id = ?", (last,))
+    assert drift(repo) == Drift()  # a damaged manifest known and reported already
+
+
 def test_a_pack_gone_from_the_drive_is_found(repo: Path) -> None:
     pack = a_pack(repo)
     pack.unlink()
