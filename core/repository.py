@@ -60,9 +60,10 @@ class Repository:
     """Use as a context manager, or close(); a writer holds the writer lock until then."""
 
     def __init__(self, root: Path, db: SqliteDatabase, lock: Lock | None, notes: list[str],
-                 rebuilt: bool = False, index_copy: Path | None = None) -> None:
+                 rebuilt: bool = False, index_copy: Path | None = None, config: RepoConfig | None = None) -> None:
         self.root = root
-        self.config: RepoConfig = repo_layout.load_config(root)
+        # `config`: as the opener read it under the writer lock (each read also lists the key slots)
+        self.config: RepoConfig = config if config is not None else repo_layout.load_config(root)
         self.layout = repo_layout.layout_of(root, self.config)
         self.db = db
         self.lock = lock
@@ -148,8 +149,7 @@ def _open_writer(root: Path, lock: Lock, progress: ProgressCallback | None) -> R
         recover(db, layout, packs)
         finish_manifests(db, layout)
         sync_folders(db, layout, notes)
-        _upgrade_format(layout)
-        return Repository(root, db, lock, notes, rebuilt)
+        return Repository(root, db, lock, notes, rebuilt, config=_upgrade_format(layout, config))
     except BaseException:
         db.close()
         raise
@@ -230,13 +230,15 @@ def sync_folders(db: SqliteDatabase, layout: Layout, notes: list[str]) -> None:
                 "ON CONFLICT(path) DO UPDATE SET excludes = excluded.excludes, active = 1", (path, excludes))
 
 
-def _upgrade_format(layout: Layout) -> None:
+def _upgrade_format(layout: Layout, config: RepoConfig) -> RepoConfig:
     """A format-1 repository becomes format 2 the first time this Timekeep writes to it: older readers
     would not know its manifests' generations. Never format 3, which only says its chunker may be one older
-    readers cannot cut with: a repository that keeps fastcdc 1.7 stays readable by them."""
-    config = repo_layout.load_config(layout.root, layout.store)
+    readers cannot cut with: a repository that keeps fastcdc 1.7 stays readable by them. Returns the config in
+    force (`config`, read under the writer lock, which nothing but this writer changes while it holds it)."""
     if config.format < GENERATIONS_FORMAT:
-        repo_layout.write_config(layout.store, dataclasses.replace(config, format=GENERATIONS_FORMAT))
+        config = dataclasses.replace(config, format=GENERATIONS_FORMAT)
+        repo_layout.write_config(layout.store, config)
+    return config
 
 
 def rebuild_index(path: str | Path, progress: ProgressCallback | None = None) -> RebuildReport:

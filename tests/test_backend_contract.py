@@ -58,6 +58,16 @@ def test_list_by_prefix_with_folders(backend: Backend) -> None:
     assert names(backend, "nothing/") == {}
 
 
+def test_names_are_the_listings_names_without_sizes(backend: Backend) -> None:
+    backend.write("packs/ab/ab01.pack", b"x" * 10)
+    backend.write("snapshots/0000000001.manifest", b"m")
+    backend.write("snapshots/0000000002.manifest", b"mm")
+    backend.write("snapshots-not/other", b"o")
+    for prefix in ("", "packs/", "snapshots/", "snap", "nothing/"):
+        assert sorted(backend.names(prefix)) == sorted(names(backend, prefix)), prefix
+    assert sorted(backend.names("snapshots/")) == ["snapshots/0000000001.manifest", "snapshots/0000000002.manifest"]
+
+
 def test_stat_says_the_size_and_none_for_what_is_not_there(backend: Backend) -> None:
     backend.write("packs/ab/ab01.pack", b"12345")
     assert backend.stat("packs/ab/ab01.pack") == StoredObject("packs/ab/ab01.pack", 5)

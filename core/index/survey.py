@@ -58,24 +58,44 @@ def _thinning(layout: Layout) -> dict[str, list[int]] | None:
 
 def compare(db: SqliteDatabase, view: DriveView) -> Drift:
     drift = Drift()
+    _compare_snapshots(db, view, drift)
+    _compare_packs(db, view, drift)
+    return drift
+
+
+def _compare_snapshots(db: SqliteDatabase, view: DriveView, drift: Drift) -> None:
+    # The usual open: the complete snapshots are exactly those with a manifest on the drive, each at the
+    # generation the index last saw. Said by one comparison of two dicts; each snapshot row turned into Python
+    # values cost ~1 µs per snapshot of history on every writer's open.
+    newest = {sid: max(gens) for sid, gens in view.manifests.items()}
+    if dict(db.execute_sql("SELECT id, gen FROM snapshot WHERE state = 'complete'")) == newest:
+        return
     removing = set(view.thinning["remove"]) if view.thinning else set()
     known = {int(i): (str(state), int(gen)) for i, state, gen in db.execute_sql(
         "SELECT id, state, gen FROM snapshot")}
-    for sid, gens in sorted(view.manifests.items()):
-        newest = max(gens)
+    for sid, top in sorted(newest.items()):
         state, gen = known.get(sid, ("", -1))
         if state == "running":  # its writer was stopped after the manifest: settled on open
             continue
-        if state == "lost" and newest <= gen:  # a damaged manifest, known and reported already
+        if state == "lost" and top <= gen:  # a damaged manifest, known and reported already
             continue
         if state != "complete" and sid not in removing:
             drift.behind.append(f"snapshot {sid} is on the drive but not in the index")
             drift.unknown_snapshots.append(sid)
-        elif newest > gen and state == "complete":
+        elif top > gen and state == "complete":
             drift.behind.append(f"snapshot {sid} was rewritten on the drive after the index last saw it")
     for sid, (state, _) in sorted(known.items()):
         if state == "complete" and sid not in view.manifests:
             drift.missing_manifests.append(sid)
+
+
+def _compare_packs(db: SqliteDatabase, view: DriveView, drift: Drift) -> None:
+    # The usual open: every pack the index knows is sound and on the drive at its size, and the drive holds no
+    # other. One comparison of two dicts made in C says so; a row turned into Python values per pack cost ~4 ms
+    # at 20,000 files and grew with the repository, on every writer's open.
+    if dict(db.execute_sql("SELECT name, size FROM pack WHERE name != '' AND state = 'ok'")) == view.packs and \
+            db.execute_sql("SELECT 1 FROM pack WHERE name != '' AND state != 'ok' LIMIT 1").fetchone() is None:
+        return
     packs = {str(name): (int(size), str(state)) for name, size, state in db.execute_sql(
         "SELECT name, size, state FROM pack WHERE name != ''")}
     for name, (size, state) in sorted(packs.items()):
@@ -86,4 +106,3 @@ def compare(db: SqliteDatabase, view: DriveView) -> Drift:
         elif on_drive != size and state == "ok":
             drift.resized_packs.append(name)
     drift.unknown_packs = sorted(view.packs.keys() - packs.keys())
-    return drift

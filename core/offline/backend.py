@@ -45,6 +45,9 @@ class OfflineBackend:
                 raise ObjectMissing(f"{self._where}/{name} is not kept on this computer") from None
         return None
 
+    def names(self, prefix: str = "") -> Iterator[str]:
+        return (found.name for found in self.list(prefix))
+
     def list(self, prefix: str = "") -> Iterator[StoredObject]:
         if prefix != KEYS:
             raise self._refuse("what it holds cannot be listed now")

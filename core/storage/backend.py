@@ -67,6 +67,11 @@ class Backend(Protocol):
         """Every object whose name starts with `prefix` (a folder prefix ends in "/"), in no set order."""
         ...
 
+    def names(self, prefix: str = "") -> Iterator[str]:
+        """The names `list` gives, without their sizes: a drive then need not `stat` each object (a writer's
+        open lists every manifest, one per snapshot, by name only)."""
+        ...
+
     def stat(self, name: str) -> StoredObject | None:
         """The object called `name`, or None if there is none."""
         ...

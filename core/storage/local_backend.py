@@ -71,7 +71,18 @@ class LocalBackend:
         except OSError as err:
             raise self._failure(err, prefix or "the repository") from err
 
-    def _walk(self, folder: str | Path, relative: str) -> Iterator[StoredObject]:
+    def names(self, prefix: str = "") -> Iterator[str]:
+        folder, _, _ = prefix.rpartition("/")
+        start = self.path(folder) if folder else self.root
+        try:
+            yield from (found.name for found in self._walk(start, f"{folder}/" if folder else "", sized=False)
+                        if found.name.startswith(prefix))
+        except OSError as err:
+            raise self._failure(err, prefix or "the repository") from err
+
+    def _walk(self, folder: str | Path, relative: str, sized: bool = True) -> Iterator[StoredObject]:
+        """The objects at and below `folder`; without `sized`, each with size -1 and no `stat` (the folder's
+        own listing says which are files)."""
         try:
             entries = list(os.scandir(folder))
         except (FileNotFoundError, NotADirectoryError):
@@ -80,10 +91,10 @@ class LocalBackend:
             if entry.name.startswith("."):
                 continue
             if entry.is_dir(follow_symlinks=False):
-                yield from self._walk(entry.path, f"{relative}{entry.name}/")  # a str: a Path per folder cost more
+                yield from self._walk(entry.path, f"{relative}{entry.name}/", sized)  # a str: a Path cost more
             elif entry.is_file(follow_symlinks=False):
                 try:
-                    size = entry.stat(follow_symlinks=False).st_size
+                    size = entry.stat(follow_symlinks=False).st_size if sized else -1
                 except FileNotFoundError:  # deleted since the folder was read (a thinning giving space back)
                     continue
                 yield StoredObject(relative + entry.name, size)

@@ -267,10 +267,10 @@ def _lines(blocks: Iterator[bytes]) -> Iterator[bytes]:
 def manifest_files(layout: Layout) -> dict[int, dict[int, str]]:
     """Every manifest on the medium: snapshot id -> generation -> object name."""
     found: dict[int, dict[int, str]] = {}
-    for stored in layout.store.list(MANIFESTS):
-        parsed = parse_name(stored.name)
-        if parsed is not None and stored.name == manifest_name(*parsed):
-            found.setdefault(parsed[0], {})[parsed[1]] = stored.name
+    for name in layout.store.names(MANIFESTS):  # names only: a drive stats no manifest
+        parsed = parse_name(name)
+        if parsed is not None and name == manifest_name(*parsed):
+            found.setdefault(parsed[0], {})[parsed[1]] = name
     return found
 
 

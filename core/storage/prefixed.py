@@ -33,6 +33,9 @@ class Prefixed:
         for found in self.inner.list(self.prefix + prefix):
             yield StoredObject(found.name.removeprefix(self.prefix), found.size)
 
+    def names(self, prefix: str = "") -> Iterator[str]:
+        return (name.removeprefix(self.prefix) for name in self.inner.names(self.prefix + prefix))
+
     def stat(self, name: str) -> StoredObject | None:
         found = self.inner.stat(self.prefix + name)
         return None if found is None else StoredObject(name, found.size)

@@ -62,6 +62,9 @@ class S3Backend:
     def local_folder(self) -> Path | None:
         return None  # a bucket: the index and temporaries stay on this computer
 
+    def names(self, prefix: str = "") -> Iterator[str]:
+        return (found.name for found in self.list(prefix))  # a listing's page carries the sizes anyway
+
     def list(self, prefix: str = "") -> Iterator[StoredObject]:
         args: dict[str, Any] = {"Bucket": self.location.bucket, "Prefix": self.location.key(prefix),
                                 "MaxKeys": self.tuning.list_page}
