@@ -54,25 +54,31 @@ def zstd_decompress_throughput(data: bytes) -> float:
     return _rate(len(data), lambda: [dctx.decompress(f) for f in frames])
 
 
-def chunker_throughput(data: bytes) -> float:
-    from fastcdc.fastcdc_cy import fastcdc_cy
+def _cut() -> Callable[[memoryview], list[object]]:
+    """The chunker a repository made now cuts with (the 2020 variant since it exists): the limit is the one the
+    first backup of a new repository meets."""
+    from timekeep.core.capture.chunker import cutter
+    from timekeep.core.storage.layout import ChunkerParams
 
-    return _rate(len(data), lambda: list(fastcdc_cy(data, 16384, 65536, 262144)))
+    return cutter(ChunkerParams.for_new_repository())  # type: ignore[return-value]
+
+
+def chunker_throughput(data: bytes) -> float:
+    cut = _cut()
+    return _rate(len(data), lambda: list(cut(memoryview(data))))
 
 
 def _pipeline(data: bytes | memoryview) -> None:
-    """What capture does to each byte: FastCDC cuts (Timekeep's sizes), a BLAKE3 id per chunk, and runs of
+    """What capture does to each byte: FastCDC cuts (a new repository's chunker), a BLAKE3 id per chunk, and runs of
     chunks of up to 1 MiB framed by zstd-3 (random-looking frames probed and stored raw), as
     timekeep.core.capture.store does, without the reading, the dedup lookups and the packs."""
-    from fastcdc.fastcdc_cy import fastcdc_cy
-
     from timekeep.core.storage import frame
 
     view = memoryview(data)
     group: list[memoryview] = []
     size = 0
-    for cut in fastcdc_cy(view, 16384, 65536, 262144):
-        chunk = view[cut.offset : cut.offset + cut.length]
+    for cut in _cut()(view):
+        chunk = view[cut.offset : cut.offset + cut.length]  # type: ignore[attr-defined]
         blake3.blake3(chunk).digest()
         if group and size + len(chunk) > 1 << 20:
             frame.encode(b"".join(group), 3)

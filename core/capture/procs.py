@@ -1,7 +1,8 @@
 """Capture processes: big files are read, chunked, hashed and compressed in forked processes.
 
-The compiled chunker holds the GIL while it cuts, and the backup's own Python (scan, claims, index rows)
-needs it too, so threads alone kept capture near one and a half busy cores. A capture process has a GIL
+fastcdc 1.7's compiled chunker (a repository whose config names `"fastcdc"`) holds the GIL while it cuts, and
+the backup's own Python (scan, claims, index rows) needs it too, so threads alone kept capture near one and a
+half busy cores; the 2020 chunker of newer repositories cuts without it. A capture process has a GIL
 of its own. It opens the file itself, cuts it with the same chunker, names each chunk with the
 repository's chunk ids, and asks the backup which chunks to store (the backup claims digests exactly as
 for a file read in a thread: nothing is stored twice); it frames those as a thread would (`store.framed`,
