@@ -51,18 +51,28 @@ class DirStack:
         """Whether a file created in the current folder starts with no attribute."""
         return bool(self.bare) and self.bare[-1]
 
-    def leave(self) -> None:
-        """Leave the current folder, closing its descriptor."""
+    def detach(self) -> int:
+        """Leave the current folder, handing its descriptor (open again if it was closed) to the caller to
+        close, for work still to finish in it."""
+        fd = self.top()
         self.bare.pop()
         self.created.pop()
         self.names.pop()
-        fd = self.fds.pop()
-        if fd is not None:
-            os.close(fd)
+        self.fds.pop()
+        return fd
+
+    def full(self) -> bool:
+        """Whether entering one more folder closes the descriptor of one above (`KEEP` are open)."""
+        return sum(fd is not None for fd in self.fds) >= KEEP
 
     def close(self) -> None:
         while self.fds:
-            self.leave()
+            self.bare.pop()
+            self.created.pop()
+            self.names.pop()
+            fd = self.fds.pop()
+            if fd is not None:
+                os.close(fd)
 
     def _trim(self) -> None:
         """Close the shallowest open descriptors beyond KEEP."""

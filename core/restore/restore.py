@@ -135,6 +135,7 @@ class Restorer:
         self.small: SmallFiles | None = None  # while a folder is restored
         self.plans: FolderPlans | None = None  # the same
         self.first_places: Where = {}  # of the chunks of the file or folder asked for, read with its plan
+        self.leaving: set[int] = set()  # descriptors of folders left, their files not all settled yet
 
     def restore(self, path: bytes, dest: bytes | None) -> RestoreResult:
         first, self.first_places = checked_placed(self.db, path, self.snapshot.id)
@@ -175,7 +176,6 @@ class Restorer:
             while todo:
                 step = todo.pop()
                 if step.leaving:
-                    self._settle_small()
                     self._leave(dirs, step)
                 else:
                     self._visit(dirs, todo, step)
@@ -186,6 +186,9 @@ class Restorer:
             finally:
                 self.small = None
                 dirs.close()
+                for fd in self.leaving:  # left unsettled by an error that ended the restore
+                    os.close(fd)
+                self.leaving.clear()
 
     def _visit(self, dirs: DirStack, todo: list[_Step], step: _Step) -> None:
         try:
@@ -195,7 +198,8 @@ class Restorer:
             if plan.kind != "dir":
                 self._in_folder(dirs.top(), ahead, step.parts, dirs.fresh(), dirs.starts_bare())
                 return
-            self._settle_small()  # a folder's files are placed before another is entered (bench/README, "Sixth pass")
+            if dirs.full():  # entering closes a descriptor above, maybe one that files being written are in
+                self._settle_small()
             # made with the stored permission bits (and room for this restore to work in it), so a
             # restore killed before its last touch to the folder still leaves them close to right
             created = dirs.enter(step.parts[-1], plan.mode & 0o777 | 0o700)
@@ -236,14 +240,28 @@ class Restorer:
         return [_Step(path, parts, siblings=siblings, place=n) for n, (path, parts) in enumerate(found)]
 
     def _leave(self, dirs: DirStack, step: _Step) -> None:
-        """A folder's entries are done and settled: give it its metadata if this restore made it, or if asked to."""
+        """A folder's entries are all handed over: once they are settled (small_files.then), give it its metadata
+        if this restore made it, or if asked to, and close it."""
+        try:
+            fd = dirs.detach()
+        except ENTRY_ERRORS as err:
+            self._failed(step.path, err)
+            return
+        self.leaving.add(fd)
+        if self.small is None:
+            self._finish_folder(fd, step)
+        else:
+            self.small.then(lambda: self._finish_folder(fd, step))
+
+    def _finish_folder(self, fd: int, step: _Step) -> None:
         try:
             if step.plan is not None and (step.created or self.overwrite):
-                metadata.apply(dirs.top(), step.plan, self.as_root)
+                metadata.apply(fd, step.plan, self.as_root)
         except ENTRY_ERRORS as err:
             self._failed(step.path, err)
         finally:
-            dirs.leave()
+            self.leaving.discard(fd)
+            os.close(fd)
 
     # --- files and links -------------------------------------------------------------------------------
 
