@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from timekeep.core.restore.sparse import PAGE, SparseFile
+from timekeep.core.restore.sparse import PAGE, ZERO_PAGE, SparseFile, data_runs
 
 MIB = 1 << 20
 
@@ -62,3 +62,61 @@ def test_an_error_in_the_writer_thread_reaches_the_caller(tmp_path: Path) -> Non
     finally:
         os.close(fd)
     assert path.stat().st_size == 0
+
+
+def _every_page(raw: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    """data_runs spelled out: every page compared whole."""
+    runs: list[tuple[int, int]] = []
+    begin = start
+    for at in range(start, end, PAGE):
+        if raw[at : at + PAGE] == ZERO_PAGE:
+            if begin < at:
+                runs.append((begin, at))
+            begin = at + PAGE
+    if begin < end:
+        runs.append((begin, end))
+    return runs
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_data_runs_skip_exactly_the_pages_of_zeros(seed: int) -> None:
+    """Pages that begin (or end) with zeros and are not all zeros are data; only whole pages of zeros are
+    skipped, wherever the run starts in its buffer and however it ends."""
+    rnd = random.Random(seed)
+    pages = []
+    for _ in range(64):
+        kind = rnd.randrange(5)
+        if kind == 0:
+            pages.append(ZERO_PAGE)
+        elif kind == 1:  # zeros but for one byte somewhere
+            at = rnd.randrange(PAGE)
+            pages.append(bytes(at) + b"\1" + bytes(PAGE - at - 1))
+        elif kind == 2:  # begins with zeros
+            pages.append(bytes(rnd.randrange(1, PAGE)).ljust(PAGE, b"d"))
+        else:
+            pages.append(rnd.randbytes(PAGE))
+    pad = rnd.randrange(0, 3 * PAGE)
+    raw = rnd.randbytes(pad) + b"".join(pages) + rnd.randbytes(rnd.randrange(PAGE))
+    end = pad + rnd.randrange(1, 65) * PAGE
+    assert data_runs(raw, pad, end) == _every_page(raw, pad, end)
+    assert data_runs(bytearray(raw), pad, end) == _every_page(raw, pad, end)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("split", [1, 1000, PAGE - 1])
+def test_a_last_page_of_zeros_split_between_two_runs_keeps_the_files_size(tmp_path: Path, threaded: bool,
+                                                                          split: int) -> None:
+    """The file ends in a page of zeros that two runs share: nothing is written for it, and the file still gets
+    its whole size (an empty write at that page once counted as its end, and the file came back a page short
+    while the stream it was written from, and so the whole-file digest, was right)."""
+    data = b"d" * PAGE + bytes(PAGE)
+    path = tmp_path / "out"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with SparseFile(fd, threaded) as sink:
+            sink.put(data, 0, PAGE + split)
+            sink.put(data, PAGE + split, 2 * PAGE)
+            sink.finish()
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == data
