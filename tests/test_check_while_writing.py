@@ -21,14 +21,15 @@ from timekeep.core.types import CheckReport
 ROOT = Path(__file__).resolve().parent.parent
 BIG = 80 << 20  # more than two 32 MiB packs, so some are sealed before the snapshot's first commit
 
-# A real backup that stops at its first progress report (its readers go on storing the file) and
-# finishes when told to on stdin.
+# A real backup that stops at its first progress report with bytes read (its readers go on storing the file)
+# and finishes when told to on stdin. A report comes before the commit it shares a tick with, so nothing of the
+# file is indexed yet unless a commit fell between the first bytes and their report.
 PAUSED_BACKUP = """
 import sys
 from timekeep.core.api import Timekeep, unlock
 
 def pause(progress):
-    if not pause.done:
+    if not pause.done and progress.bytes_done:
         pause.done = True
         print("paused", flush=True)
         sys.stdin.readline()

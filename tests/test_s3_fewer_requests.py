@@ -73,7 +73,9 @@ def test_a_contiguous_file_comes_back_in_a_few_gets(server: S3Server, keys: boto
         tk.restore(os.fsencode(source / "small.txt"), snap, dest=os.fsencode(tmp_path / "small"))
         small_made = server.traffic(BUCKET).since(before)
     assert (tmp_path / "out" / "big.bin").read_bytes() == big
-    assert big_made.requests["GET"] <= 4, f"12 frames of one pack took {big_made.requests['GET']} GETs"
+    # two 8 MiB spans when the frames lie in file order; frames compressed in parallel are stored as they
+    # finish, so a busy machine can split a span's reads around a frame of the other: a handful, never 12
+    assert big_made.requests["GET"] <= 6, f"12 frames of one pack took {big_made.requests['GET']} GETs"
     assert big_made.received < len(big) + (1 << 20)
     assert (tmp_path / "small" / "small.txt").read_bytes() == b"just this line\n" * 20
     assert small_made.requests["GET"] == 1

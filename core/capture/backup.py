@@ -144,7 +144,8 @@ class Backup:
         self._small: list[ScanItem] = []  # small files waiting to be handed to a reader together
         self._small_bytes = 0
         self._started = time.monotonic()
-        self._last_commit = self._last_progress = self._last_trim = self._started
+        self._last_commit = self._last_trim = self._started
+        self._last_progress = self._started - TICK_SECONDS  # the first tick reports: a person sees work begin
         self.before_finish: Callable[[SnapshotInfo], None] | None = None  # may refuse it: the snapshot is dropped
 
     def run(self, trigger: str = "manual") -> SnapshotInfo:
@@ -272,15 +273,17 @@ class Backup:
         self._new_errors.append(error)
 
     def _tick(self) -> None:
+        """Progress is reported before the commit it may share a tick with, so the first report always comes
+        before anything of this snapshot is indexed, however late the first tick is."""
         now = time.monotonic()
         if now - self._last_trim >= TRIM_SECONDS:
             self._last_trim = now
             release_free_memory()
-        if now - self._last_commit >= COMMIT_SECONDS or len(self._ready) + len(self._pending) >= COMMIT_ROWS:
-            self._commit()
         if self.progress is not None and now - self._last_progress >= TICK_SECONDS:
             self._last_progress = now
             self.progress(self._progress("store", now))
+        if now - self._last_commit >= COMMIT_SECONDS or len(self._ready) + len(self._pending) >= COMMIT_ROWS:
+            self._commit()
 
     def _progress(self, phase: Literal["store", "commit"], now: float | None = None) -> Progress:
         """Bytes count finished files whole and the big files being read as far as their readers got; the time
