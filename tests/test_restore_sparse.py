@@ -1,5 +1,6 @@
 """The sparse writer on its own: runs cut anywhere still give the exact bytes, pages of zeros become holes
-across run boundaries, and an error in the writer thread reaches the caller."""
+across run boundaries, an error in the writer thread reaches the caller, and a restore holds what reached
+the file to the version's size."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import backup, make_tree, new_repo, read_tree
+from timekeep.core.api import Timekeep
+from timekeep.core.restore import restore as restore_module
 from timekeep.core.restore.sparse import PAGE, ZERO_PAGE, SparseFile, data_runs
 
 MIB = 1 << 20
@@ -120,3 +124,31 @@ def test_a_last_page_of_zeros_split_between_two_runs_keeps_the_files_size(tmp_pa
     finally:
         os.close(fd)
     assert path.read_bytes() == data
+
+
+class _LosesItsLastByte(SparseFile):
+    """A writer with a bug of the kind above: it sizes any file over 100 bytes one byte short."""
+
+    def finish(self) -> None:
+        super().finish()
+        if (size := os.fstat(self.fd).st_size) > 100:
+            os.ftruncate(self.fd, size - 1)
+
+
+@pytest.mark.parametrize("size", [3000, 5 * MIB])  # a small file (the workers') and a big one (its own writer)
+def test_a_file_the_writer_cut_short_is_an_error_not_a_restored_file(tmp_path: Path, size: int,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the writer does wrong, the restored file's size is held to the version's: a short file is the
+    entry's error, and nothing is left under its name or beside it."""
+    src = tmp_path / "src"
+    make_tree(src, {"kept.txt": b"fine\n", "data.bin": random.Random(3).randbytes(size)})
+    repo = new_repo(tmp_path, src)
+    snap = backup(repo)
+    monkeypatch.setattr(restore_module, "SparseFile", _LosesItsLastByte)
+    out = tmp_path / "out"
+    with Timekeep.open(repo) as tk:
+        result = tk.restore(os.fsencode(src), snap, dest=os.fsencode(out))
+    failed = [e for e in result.errors if e.failed]
+    assert [os.path.basename(e.path) for e in failed] == [b"data.bin"], result.errors
+    assert f"came out {size - 1} bytes where the version has {size}" in failed[0].message
+    assert {k: v[1] for k, v in read_tree(out).items() if v[0] == "file"} == {b"src/kept.txt": b"fine\n"}
