@@ -3,6 +3,7 @@ full-scan oracle (a copy of the repository backed up with a plain metadata scan)
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -240,6 +241,17 @@ def agent_env(runtime: Path, home: Path) -> dict[str, str]:
                 "XDG_DATA_HOME": str(home / "share"), "XDG_CONFIG_DIRS": str(home / "etc-xdg"),
                 "TIMEKEEP_NO_SYSTEMCTL": "1", "PYTHONPATH": str(ROOT)})
     env.pop("TIMEKEEP_REPO", None)
+    return env
+
+
+def settled_agent_env(home: Path, **settings: object) -> dict[str, str]:
+    """`agent_env` in a new short runtime folder (`XDG_RUNTIME_DIR`, the caller removes it) with an agent that
+    stores once a day, not at shutdown, at once after a change and on a fast tick; `settings` override those."""
+    env = agent_env(short_runtime_dir(), home)
+    chosen = {"interval_minutes": 24 * 60, "at_shutdown": False, "quiet_seconds": 0, "tick_seconds": 0.05}
+    path = Path(env["XDG_CONFIG_HOME"]) / "timekeep" / "settings.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({**chosen, **settings}))
     return env
 
 

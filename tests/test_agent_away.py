@@ -16,10 +16,10 @@ import pytest
 from tests.agent_support import (
     InProcess,
     agent_config,
-    agent_env,
     agent_process,
     cli,
     kept,
+    settled_agent_env,
     short_runtime_dir,
     wait_for,
 )
@@ -228,12 +228,8 @@ def test_timekeep_backup_while_away_says_the_snapshot_is_kept_on_this_computer(t
     make_tree(src, {"notes.txt": b"before"})
     repo = new_repo(tmp_path, src)
     backup(repo)
-    runtime = short_runtime_dir()
-    env = agent_env(runtime, tmp_path / "home")
-    settings = Path(env["XDG_CONFIG_HOME"]) / "timekeep" / "settings.json"
-    settings.parent.mkdir(parents=True)
-    settings.write_text(json.dumps({"interval_minutes": 24 * 60, "at_shutdown": False, "quiet_seconds": 0,
-                                    "tick_seconds": 0.05}))
+    env = settled_agent_env(tmp_path / "home")
+    runtime = Path(env["XDG_RUNTIME_DIR"])
     away = Path(env["XDG_DATA_HOME"]) / "timekeep" / store.home().name / repository_id(repo)  # its away store
     try:
         with agent_process(env, repo) as (_proc, paths):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_support import agent_env, agent_process, cli, short_runtime_dir, wait_for
+from tests.agent_support import agent_process, cli, settled_agent_env, wait_for
 from tests.helpers import backup, make_tree, new_repo
 from timekeep.core.agent.client import AgentClient
 from timekeep.core.agent.paths import AgentPaths
@@ -23,14 +23,9 @@ from timekeep.core.storage.manifest import manifest_files
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    runtime = short_runtime_dir()
-    found = agent_env(runtime, tmp_path / "home")
-    settings = Path(found["XDG_CONFIG_HOME"]) / "timekeep" / "settings.json"
-    settings.parent.mkdir(parents=True)
-    settings.write_text(json.dumps({"interval_minutes": 24 * 60, "at_shutdown": False, "quiet_seconds": 0,
-                                    "tick_seconds": 0.05}))
+    found = settled_agent_env(tmp_path / "home")
     yield found
-    shutil.rmtree(runtime, ignore_errors=True)
+    shutil.rmtree(found["XDG_RUNTIME_DIR"], ignore_errors=True)
 
 
 def pending(paths: AgentPaths) -> int:

@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 
 from tests.helpers import index_file, make_tree, new_repo, read_tree
 from tests.s3_support import S3Server
+from tests.test_chunker import stream_chunks as streamed
 from tests.treeops import restore_into
 from timekeep.core import api
 from timekeep.core.api import Timekeep
 from timekeep.core.away import store as away_store
-from timekeep.core.capture.chunker import cutter, iter_chunks
+from timekeep.core.capture.chunker import cutter
 from timekeep.core.cli.main import main
 from timekeep.core.storage.layout import CONFIG_NAME, ChunkerParams, load_config
 
@@ -42,14 +43,6 @@ PINNED = {
 
 def whole(data: bytes, params: ChunkerParams) -> list[bytes]:
     return [data[c.offset : c.offset + c.length] for c in cutter(params)(memoryview(data))]
-
-
-def streamed(path: Path, params: ChunkerParams, block: int) -> list[bytes]:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return [bytes(c) for chunks in iter_chunks(fd, params, block_size=block) for c in chunks]
-    finally:
-        os.close(fd)
 
 
 @pytest.mark.parametrize("params", [NEW, OLD], ids=lambda p: p.algorithm)

@@ -17,7 +17,14 @@ from typing import Any
 
 import pytest
 
-from tests.agent_support import ROOT, agent_env, agent_process, cli, kept, short_runtime_dir, wait_for
+from tests.agent_support import (
+    ROOT,
+    agent_process,
+    cli,
+    kept,
+    settled_agent_env,
+    wait_for,
+)
 from tests.helpers import backup, make_tree, new_repo
 from tests.treeops import film_on_a_small_drive
 from timekeep.core.agent.client import AgentClient
@@ -40,14 +47,9 @@ ENGINE = {"timekeep.core.types", "timekeep.core.agent.messages", "timekeep.core.
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    runtime = short_runtime_dir()
-    found = agent_env(runtime, tmp_path / "home")
-    settings = Path(found["XDG_CONFIG_HOME"]) / "timekeep" / "settings.json"
-    settings.parent.mkdir(parents=True)
-    settings.write_text(json.dumps({"interval_minutes": 24 * 60, "at_shutdown": False, "journal_max_paths": 10**9,
-                                    "quiet_seconds": 0, "tick_seconds": 0.05}))
+    found = settled_agent_env(tmp_path / "home", journal_max_paths=10**9)
     yield found
-    shutil.rmtree(runtime, ignore_errors=True)
+    shutil.rmtree(found["XDG_RUNTIME_DIR"], ignore_errors=True)
 
 
 def full(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
