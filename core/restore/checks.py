@@ -1,6 +1,7 @@
-"""Stored values a restore refuses before acting on them. A damaged or hostile index or manifest (whose
-seals are checksums, not signatures) must cost the one entry, with a one-line error, never a traceback,
-a write outside the target, or a file with absurd permissions, owner or times.
+"""Stored values a restore refuses before acting on them, and a written file held to its version's size.
+A damaged or hostile index or manifest (whose seals are checksums, not signatures) must cost the one entry,
+with a one-line error, never a traceback, a write outside the target, or a file with absurd permissions,
+owner or times.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 
-from timekeep.core.errors import CorruptData
+from timekeep.core.errors import CorruptData, TimekeepError
 from timekeep.core.types import Plan
 
 INT64 = 2**63
@@ -24,6 +25,13 @@ def check(plan: Plan) -> None:
     problem = _numbers(plan) or _link(plan) or _xattrs(plan)
     if problem is not None:
         raise CorruptData(f"refusing the stored {plan.kind} {os.fsdecode(plan.path)!r}: {problem}")
+
+
+def written(st: os.stat_result, plan: Plan) -> None:
+    """TimekeepError when a restored file came out another size than its version: the stream was checked whole
+    before it was written, and this checks what reached the file (a writer that loses bytes)."""
+    if st.st_size != plan.size:
+        raise TimekeepError(f"the restored file came out {st.st_size} bytes where the version has {plan.size}")
 
 
 def _is_int(value: object) -> bool:

@@ -391,8 +391,7 @@ class Restorer:
             stream_version(self.source, plan, sink.put, self.on_bytes if progress else None, where)
             sink.finish()
         st = metadata.apply(fd, plan, self.as_root, bare)
-        if st.st_size != plan.size:  # the stream was checked whole; this checks what reached the file
-            raise TimekeepError(f"the restored file came out {st.st_size} bytes where the version has {plan.size}")
+        checks.written(st, plan)
         if self.overwrite:  # it may take the name of a file it replaces: on the disk first (see sw.replace)
             os.fsync(fd)
         return st
