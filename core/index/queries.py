@@ -168,43 +168,39 @@ def latest_children(db: SqliteDatabase, parent_id: int) -> dict[bytes, VersionRo
     version is a deletion is left out (to a scan it is the same as a name never seen), so a folder's dead names
     cost nothing (core/index/live.py). Each row is checked against its seal: a backup never records a change a
     damaged index made up (IndexDamaged)."""
-    return {path: row_version(row) for path, row in latest_rows(db, parent_id).items()}
-
-
-def latest_rows(db: SqliteDatabase, parent_id: int) -> dict[bytes, tuple[Any, ...]]:
-    """`latest_children` as the rows were read, (path, *VERSION_COLUMNS), each checked against its seal: a full
-    scan makes a VersionRow only of the few children that changed (STORED_ROW picks what it compares)."""
     rows = db.execute_sql(
         f"SELECT f.path, {VERSION_COLUMNS} FROM file f JOIN version v ON v.id = "
         "(SELECT max(v2.id) FROM version v2 WHERE v2.file_id = f.id) WHERE f.parent_id = ? AND f.live = 1",
         (parent_id,),
     ).fetchall()  # read whole: a statement left open by the raise below would pin an old view of the index
     live_held(db.connection(), parent_id)
-    holds, sealed_values = version_holds, _SEALED_VALUES
-    for row in rows:  # its seal is checked on the row as read, before anything is made of it
-        if not holds(*sealed_values(row)):
-            raise damaged_at(row[0])
-    return {row[0]: row for row in rows}
+    return {row[0]: row_version(row) for row in _checked(rows)}
 
 
 def rows_by_id(db: SqliteDatabase, version_ids: list[int]) -> dict[bytes, tuple[Any, ...]]:
-    """These versions as `latest_rows` reads them, (path, *VERSION_COLUMNS) keyed by path, each checked against
-    its seal (IndexDamaged when one fails): the rows a scan's compact records (core/index/scanned.py) did not
-    vouch for, and the children that changed."""
+    """These versions as rows, (path, *VERSION_COLUMNS) keyed by path, each checked against its seal
+    (IndexDamaged when one fails): the rows a scan's compact records (core/index/scanned.py) did not vouch for,
+    and the children that changed."""
     found: dict[bytes, tuple[Any, ...]] = {}
     for start in range(0, len(version_ids), SQL_BATCH):
         batch = version_ids[start : start + SQL_BATCH]
         rows = db.execute_sql(f"SELECT f.path, {VERSION_COLUMNS} FROM version v JOIN file f ON f.id = v.file_id "
                               f"WHERE v.id IN ({','.join('?' * len(batch))})", batch).fetchall()
-        for row in rows:
-            if not version_holds(*_SEALED_VALUES(row)):
-                raise damaged_at(row[0])
-        found.update((row[0], row) for row in rows)
+        found.update((row[0], row) for row in _checked(rows))
     return found
 
 
+def _checked(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """(path, *VERSION_COLUMNS) rows as read, each checked against its seal before anything is made of it."""
+    holds, sealed_values = version_holds, _SEALED_VALUES
+    for row in rows:
+        if not holds(*sealed_values(row)):
+            raise damaged_at(row[0])
+    return rows
+
+
 def row_version(row: tuple[Any, ...]) -> VersionRow:
-    """The VersionRow of a `latest_rows` row."""
+    """The VersionRow of a (path, *VERSION_COLUMNS) row."""
     return VersionRow._make(row[1:])
 
 

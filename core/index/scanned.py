@@ -72,7 +72,7 @@ def latest(db: SqliteDatabase, parent_id: int) -> dict[bytes, Stored]:
     """Each live child's newest version as a scan compares it, keyed by path. A row whose record holds costs
     six values and one hash; any other is read whole, checked against its version seal (IndexDamaged when it
     fails: a backup never records a change a damaged index made up), and its record made from what it holds."""
-    rows = db.execute_sql(ROWS, (parent_id,)).fetchall()  # read whole: see queries.latest_rows
+    rows = db.execute_sql(ROWS, (parent_id,)).fetchall()  # read whole: see queries.latest_children
     live_held(db.connection(), parent_id)
     found: dict[bytes, Stored] = {}
     unsure: list[int] = []
