@@ -353,13 +353,14 @@ class Timekeep:
     def backup(self, trigger: str = "manual", progress: ProgressCallback | None = None,
                cancel: threading.Event | None = None,
                dirty: Mapping[bytes, Collection[bytes]] | None = None, make_room: bool = True,
-               skip_unchanged: bool = False, exact: bool = False) -> SnapshotInfo:
+               skip_unchanged: bool = False, exact: bool = False, reread_racy: bool = False) -> SnapshotInfo:
         """Take a snapshot (see timekeep.core.storing.backup); `dirty` limits the scan to what a watcher journaled
-        (`exact`: to those paths alone, no folder walked); `skip_unchanged` raises NothingChanged rather than add
-        a snapshot that records nothing new."""
+        (`exact`: to those paths alone, no folder walked; `reread_racy`: and the latest snapshot's racy files);
+        `skip_unchanged` raises NothingChanged rather than add a snapshot that records nothing new."""
         from timekeep.core import storing
 
-        return storing.backup(self._repo, trigger, progress, cancel, dirty, make_room, skip_unchanged, exact)
+        return storing.backup(self._repo, trigger, progress, cancel, dirty, make_room, skip_unchanged, exact,
+                              reread_racy)
 
     def store_copy(self, source: Timekeep, snapshot_id: int, trigger: str = "away",
                    cancel: threading.Event | None = None, progress: ProgressCallback | None = None) -> SnapshotInfo:

@@ -37,26 +37,28 @@ if TYPE_CHECKING:
 
 def backup(repo: Repository, trigger: str = "manual", progress: ProgressCallback | None = None,
            cancel: threading.Event | None = None, dirty: Dirty | None = None, make_room: bool = True,
-           skip_unchanged: bool = False, exact: bool = False) -> SnapshotInfo:
+           skip_unchanged: bool = False, exact: bool = False, reread_racy: bool = False) -> SnapshotInfo:
     """Take a snapshot. `dirty` (folder root -> changed paths, as a watcher journaled them) limits the scan
     to those paths; folders not in it are not scanned. None scans everything. With `exact`, only the journaled
     paths and the folders above them are looked at: no folder is walked, even one the index does not know. With
     `skip_unchanged`, a run that finds nothing to record raises NothingChanged instead of adding an empty
-    snapshot (see `unchanged`).
+    snapshot (see `unchanged`). With `reread_racy` (the agent's storage times), a run from the journal also reads
+    the latest snapshot's racy files again (`queries.racy_files`); the guard's run leaves them, as it must not
+    read what a burst may have touched since.
 
     When the drive fills up, old snapshots are thinned to make room (the oldest outside the retention rule's
     keep-all window first, never a file's only copy) and the backup runs again. When a row of the index fails
     its seal midway, the snapshot is dropped, the index rebuilt from the drive, and the backup runs again."""
     repo.need_writer()
     try:
-        return _with_room(repo, trigger, progress, cancel, dirty, make_room, skip_unchanged, exact)
+        return _with_room(repo, trigger, progress, cancel, dirty, make_room, skip_unchanged, exact, reread_racy)
     except IndexDamaged as err:
         repo.rebuild_live(str(err), progress)
     except (sqlite3.DatabaseError, DatabaseError) as err:
         if not damaged_index(err):
             raise
         repo.rebuild_live(f"the index is damaged: {err}", progress)
-    return _with_room(repo, trigger, progress, cancel, dirty, make_room, skip_unchanged, exact)
+    return _with_room(repo, trigger, progress, cancel, dirty, make_room, skip_unchanged, exact, reread_racy)
 
 
 def damaged_index(err: BaseException) -> bool:
@@ -66,10 +68,11 @@ def damaged_index(err: BaseException) -> bool:
 
 
 def _with_room(repo: Repository, trigger: str, progress: ProgressCallback | None, cancel: threading.Event | None,
-               dirty: Dirty | None, make_room: bool, skip_unchanged: bool, exact: bool = False) -> SnapshotInfo:
+               dirty: Dirty | None, make_room: bool, skip_unchanged: bool, exact: bool = False,
+               reread_racy: bool = False) -> SnapshotInfo:
     free_before = _free_bytes(repo.layout.store.local_folder)
     try:
-        return _once(repo, trigger, progress, cancel, dirty, skip_unchanged, exact)
+        return _once(repo, trigger, progress, cancel, dirty, skip_unchanged, exact, reread_racy)
     except DriveFull as err:
         if not make_room:
             raise
@@ -83,21 +86,25 @@ def _with_room(repo: Repository, trigger: str, progress: ProgressCallback | None
                                          repo.config.retention.keep_all_hours)) from err
         log.warning("drive full: thinned snapshots %s (%d bytes) to make room", room.snapshots_dropped,
                     room.bytes_freed)
-        return _once(repo, trigger, progress, cancel, dirty, skip_unchanged, exact)
+        return _once(repo, trigger, progress, cancel, dirty, skip_unchanged, exact, reread_racy)
 
 
 def _once(repo: Repository, trigger: str, progress: ProgressCallback | None, cancel: threading.Event | None,
-          dirty: Dirty | None, skip_unchanged: bool, exact: bool = False) -> SnapshotInfo:
+          dirty: Dirty | None, skip_unchanged: bool, exact: bool = False, reread_racy: bool = False) -> SnapshotInfo:
     from timekeep.core.capture.backup import Backup, FolderSpec  # the CLI's other commands need not load it
 
     specs = [FolderSpec(f.id, f.path, f.excludes) for f in folders(repo)]
     if not specs:
         raise UsageError("no folder is protected yet; add one with `timekeep add FOLDER`")
     taken = set(manifest_ids(repo.layout))  # ids are never reused, whatever the index says
+    latest = latest_snapshot(repo) if skip_unchanged or reread_racy else None
+    reread = losses.to_store_again(repo.db)
+    if reread_racy and dirty is not None and latest is not None:  # from the journal: the last snapshot's racy too
+        reread |= queries.racy_files(repo.db, latest.id)
     job = Backup(repo.db, repo.layout, repo.config, specs, progress, cancel, dirty=dirty, taken=taken,
-                 reread=losses.to_store_again(repo.db), exact=exact)
+                 reread=reread, exact=exact)
     if skip_unchanged:
-        job.before_finish = functools.partial(refuse_unchanged, repo, latest_snapshot(repo), folder_records(specs))
+        job.before_finish = functools.partial(refuse_unchanged, repo, latest, folder_records(specs))
     try:
         with drive_errors(repo.root):
             return job.run(trigger)

@@ -94,7 +94,7 @@ def _store(tk: Timekeep, path: Where, trigger: str, explicit: bool, scan_first: 
     if not dirty and not explicit:
         return Outcome(None, skipped="nothing changed", reconciled=found)
     try:  # the rule every "back up now" follows: a run that finds nothing new adds no snapshot
-        snap = tk.backup(trigger, progress, cancel, dirty=named_paths(dirty), skip_unchanged=True)
+        snap = tk.backup(trigger, progress, cancel, dirty=named_paths(dirty), skip_unchanged=True, reread_racy=True)
     except NothingChanged as unchanged:
         tk.journal.clear(mark)
         return Outcome(None, skipped=str(unchanged), reconciled=found)

@@ -120,7 +120,8 @@ class Backup:
                  procs: int | None = None, clock: Callable[[], int] = time.time_ns) -> None:
         self.db, self.layout, self.config, self.folders = db, layout, config, folders
         self.taken = taken  # snapshot ids the drive's manifests hold, whatever the index says
-        self.reread = frozenset(reread)  # files to read even if unchanged, so their lost pieces are stored again
+        # files to read even if unchanged: their lost pieces are stored again; racy ones are settled
+        self.reread = frozenset(reread)
         self.progress = progress
         self.dirty = dirty  # folder root -> journaled paths; None scans every folder whole
         self.exact = exact  # only the journaled paths and the folders above them: no folder walked

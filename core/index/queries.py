@@ -190,6 +190,17 @@ def rows_by_id(db: SqliteDatabase, version_ids: list[int]) -> dict[bytes, tuple[
     return found
 
 
+def racy_files(db: SqliteDatabase, snapshot_id: int) -> set[bytes]:
+    """The files a snapshot stored racy (touched as they were read: core/capture/read.py), whose unchanged stat
+    proves nothing until one is read again. A storage time from the journal reads the last snapshot's again,
+    which settles them; otherwise each would wait for the next full scan, as the journal never names a file
+    nobody touched since. Each row is checked against its seal, as what a scan reads is."""
+    ids = [int(i) for (i,) in db.execute_sql(
+        "SELECT id FROM version WHERE snapshot_id = ? AND racy = 1 AND kind = 'file' AND state != 'deleted'",
+        (snapshot_id,))]
+    return set(rows_by_id(db, ids))
+
+
 def _checked(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """(path, *VERSION_COLUMNS) rows as read, each checked against its seal before anything is made of it."""
     holds, sealed_values = version_holds, _SEALED_VALUES
