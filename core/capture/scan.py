@@ -17,6 +17,7 @@ from peewee import SqliteDatabase
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.capture.observe import Observed, classify, observe
 from timekeep.core.index import queries, scanned
+from timekeep.core.index.folder_digests import FolderDigests, Met, digest_of
 from timekeep.core.index.queries import VersionRow
 from timekeep.core.paths import is_inside
 from timekeep.core.types import SKIPPED, FileError, kind_of
@@ -86,16 +87,25 @@ def _open_folder(path: bytes) -> int | None:
 class FolderScan:
     def __init__(self, db: SqliteDatabase, root: bytes, excludes: Excludes, report: Report,
                  reread: Collection[bytes] = (), repository: tuple[int, int] | None = None,
-                 exact: bool = False) -> None:
+                 exact: bool = False, digests: FolderDigests | None = None) -> None:
         self.db = db
         self.root = root
         self.excludes = excludes
-        self.report = report
+        self._reports = 0  # how many problems were reported: a folder with one gets no digest
+        self._report_to = report
+        self.report: Report = self._counted
+        self.digests = digests  # the full scan's folder digests (core/index/folder_digests.py)
+        self._exclusions = b"\0".join((root, *(os.fsencode(p) for p in excludes.patterns)))
+        self._reread_parents = {os.path.dirname(p) for p in reread}  # folders whose digest is not used
         self.reread = reread  # files read even when unchanged: pieces of their stored versions were lost
         self.repository = repository  # (device, inode) of the repository folder: never walked into
         self.counts = ScanCounts()
         self.exact = exact  # journaled paths only: no folder walked (see `exact_items`)
         self._seen: set[bytes] | None = None  # paths already compared, when journaled paths may overlap
+
+    def _counted(self, error: FileError) -> None:
+        self._reports += 1
+        self._report_to(error)
 
     def items(self) -> Iterator[ScanItem]:
         """Everything under the folder that differs from the index: the full metadata scan."""
@@ -247,9 +257,10 @@ class FolderScan:
     def _directory(self, path: bytes, stack: list[bytes], only_new: bool = False) -> Iterator[ScanItem]:
         """Compare one folder's children; push the sub-folders to descend into (with `only_new`, just
         those the index does not hold as folders yet). Most children are files as stored: they cost one
-        `lstat` and one comparison here (`_changed` takes the rest), since a full scan's time is per file."""
+        `lstat` and one comparison here (`_changed` takes the rest), since a full scan's time is per file. In a
+        full scan with `digests`, a folder whose children's digest is the one kept for it costs only the
+        `lstat`s (core/index/folder_digests.py), and one found as stored gets its digest kept."""
         fid = queries.file_id(self.db, path)
-        left = scanned.latest(self.db, fid) if fid is not None else {}  # what is not met on the disk is deleted
         try:
             names = sorted(os.listdir(path))
         except OSError as err:
@@ -257,35 +268,73 @@ class FolderScan:
             return
         folder = _open_folder(path)
         try:
-            yield from self._children(path, names, left, folder, stack, only_new)
+            met = self._met(path, names, folder)
         finally:
             if folder is not None:
                 os.close(folder)
+        if fid is None:
+            yield from self._children(met, {}, stack, only_new)
+            return
+        digests = self.digests if self._seen is None and not only_new and path not in self._reread_parents else None
+        digest = None if digests is None else digest_of(met, self._exclusions, self.repository)
+        if digests is not None and digest is not None and digests.holds(fid, path, digest):
+            self._as_stored(met, stack)
+            return
+        left = scanned.latest(self.db, fid)  # what is not met on the disk is deleted
+        quiet, reports = True, self._reports
+        for item in self._children(met, left, stack, only_new):
+            quiet = False
+            yield item
+        if digests is not None and digest is not None and quiet and self._reports == reports:
+            digests.found_as_stored(fid, path, digest)
 
-    def _children(self, path: bytes, names: list[bytes], left: dict[bytes, scanned.Stored], folder: int | None,
-                  stack: list[bytes], only_new: bool) -> Iterator[ScanItem]:
-        """`_directory`'s loop over the names listed; each child's `lstat` through the `folder` descriptor. A file
-        or folder as stored is one whose packed (size, mtime, inode, ctime, mode, kind) is the stored record's, byte
-        for byte (core/index/scanned.py): what `classify` would call unchanged, without the whole row."""
-        take, lstat, is_file, packed, a_file = left.pop, os.lstat, stat.S_ISREG, scanned.pack, scanned.FILE
-        stat_at, is_dir, a_folder, reread = os.stat, stat.S_ISDIR, scanned.FOLDER, self.reread
-        repository = self.repository
-        quick = self._seen is None
+    def _met(self, path: bytes, names: list[bytes], folder: int | None) -> list[Met]:
+        """Each child a scan compares (excluded names left out), with its `lstat` through the `folder` descriptor,
+        or the error that stopped it."""
+        lstat, stat_at = os.lstat, os.stat
         excluded = self.excludes.excluded if self.excludes.patterns else None
-        prefix, cut, unchanged, folders = path + b"/", len(self.root) + 1, 0, 0
+        prefix, cut, met = path + b"/", len(self.root) + 1, []
         for name in names:
             child = prefix + name
             if excluded is not None and excluded(name, child[cut:]):
                 continue
-            prev = take(child, None)
             try:
-                st = lstat(child) if folder is None else stat_at(name, dir_fd=folder, follow_symlinks=False)
-            except FileNotFoundError:
-                if prev is not None:
-                    left[child] = prev
-                continue
-            except OSError as err:  # kept as stored: it exists, and may be readable next time
-                self.report(FileError(child, "unreadable", err.strerror or str(err)))
+                st: os.stat_result | OSError = (lstat(child) if folder is None
+                                                else stat_at(name, dir_fd=folder, follow_symlinks=False))
+            except OSError as err:
+                st = err
+            met.append((name, child, st))
+        return met
+
+    def _as_stored(self, met: list[Met], stack: list[bytes]) -> None:
+        """A folder its digest vouches for: every child as stored; the sub-folders walked as usual."""
+        for _, child, st in met:
+            assert not isinstance(st, OSError)  # a digest is never made over a child that was not stat'ed
+            if stat.S_ISDIR(st.st_mode):
+                self.counts.dirs += 1
+                stack.append(child)
+            else:
+                self.counts.files += 1
+
+    def _children(self, met: list[Met], left: dict[bytes, scanned.Stored], stack: list[bytes],
+                  only_new: bool) -> Iterator[ScanItem]:
+        """`_directory`'s loop over the children met. A file or folder as stored is one whose packed (size, mtime,
+        inode, ctime, mode, kind) is the stored record's, byte for byte (core/index/scanned.py): what `classify`
+        would call unchanged, without the whole row."""
+        take, is_file, packed, a_file = left.pop, stat.S_ISREG, scanned.pack, scanned.FILE
+        is_dir, a_folder, reread = stat.S_ISDIR, scanned.FOLDER, self.reread
+        repository = self.repository
+        quick = self._seen is None
+        unchanged, folders = 0, 0
+        for _, child, st in met:
+            prev = take(child, None)
+            if isinstance(st, OSError):
+                if isinstance(st, FileNotFoundError):
+                    if prev is not None:
+                        left[child] = prev
+                    continue
+                # kept as stored: it exists, and may be readable next time
+                self.report(FileError(child, "unreadable", st.strerror or str(st)))
                 continue
             if quick and prev is not None and not prev[1]:  # stored, not racy
                 mode = st.st_mode

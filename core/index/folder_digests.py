@@ -1,0 +1,108 @@
+"""A digest per folder of what a full scan compares of its children, kept for folders the last scan found as
+stored (schema 11), so the next scan of an unchanged folder reads none of its rows.
+
+A full scan `lstat`s every child anyway; comparing each with its row cost as much again (the rows' SQL, their
+records' seals, the loop: bench/README.md, "What we tried"). So when a scan finds a folder exactly as the index
+holds it (no child new, gone, changed, racy, to be read again, unreadable or of a kind the scan reports), it
+keeps a digest of the children's names and packed `lstat` records, with the folder's exclusions. The next full
+scan makes the same digest from the disk; where it equals the kept one, the folder is as it was then, and so
+still as stored: its sub-folders are walked, its rows not read.
+
+What makes a kept digest hold is its seal over the folder's row id and path, the digest and the index's
+sealed-rows token (core/index/generation.py). A backup only adds versions, and a child gets a new version only
+when the disk changed, which changes the digest, and the writer drops the digest of the folder of every
+version it adds anyway (`VOID`: deletions recorded when exclusions change, a catch-up from the drive);
+everything that changes or removes a sealed row (thinning, the repair after a killed writer, an upgrade, damage
+through SQLite) draws a new token and voids every digest.
+A digest that is missing, damaged or voided costs only its speed: the folder is compared row by row, as before.
+A journal's storage time never uses them (it looks at named paths only).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import struct
+from collections.abc import Iterable
+
+import blake3
+from peewee import SqliteDatabase
+
+from timekeep.core.index import generation
+from timekeep.core.index.seal import SEAL_BYTES
+
+TABLE = ("CREATE TABLE IF NOT EXISTS folder_digest (folder INTEGER PRIMARY KEY, digest BLOB NOT NULL, "
+         "seal BLOB NOT NULL)")
+_DIGEST_KEY = b"timekeep folder digest 1\0"
+_SEAL_KEY = b"timekeep folder digest seal 1\0"
+_RECORD = struct.Struct("<qqQqI")  # size, mtime_ns, inode, ctime_ns, mode
+_ID = struct.Struct("<q")
+_STORED_KINDS = (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK)
+
+# one child as a scan met it: its name, its path, and its `lstat` (or why there is none)
+Met = tuple[bytes, bytes, os.stat_result | OSError]
+
+
+# a folder one of whose children gets a version: its kept digest no longer says what the index holds (a
+# version the disk did not cause, e.g. deletions recorded when exclusions change, would otherwise hide behind it)
+VOID = "DELETE FROM folder_digest WHERE folder = ?"
+
+
+def kept(db: SqliteDatabase) -> bool:
+    """Whether the index has the table (a damaged one may have lost it: then no digest is used or kept)."""
+    return db.execute_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'folder_digest'").fetchone() \
+        is not None
+
+
+def create(db: SqliteDatabase) -> None:
+    """The table (inside the caller's transaction): a new index, or the upgrade to schema 11."""
+    db.execute_sql(TABLE)
+
+
+def digest_of(children: Iterable[Met], exclusions: bytes, repository: tuple[int, int] | None) -> bytes | None:
+    """The digest of the children a scan compares, in the order met (sorted by name); None when a scan of them
+    always has something to say (a child it cannot `lstat`, a socket or device it reports, the repository)."""
+    pack, laid = _RECORD.pack, [_DIGEST_KEY, _ID.pack(len(exclusions)), exclusions]
+    for name, _, st in children:
+        if isinstance(st, OSError) or stat.S_IFMT(st.st_mode) not in _STORED_KINDS:
+            return None
+        if repository is not None and (st.st_dev, st.st_ino) == repository:
+            return None
+        laid += (_ID.pack(len(name)), name, pack(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_mode))
+    return blake3.blake3(b"".join(laid)).digest()
+
+
+class FolderDigests:
+    """The digests of one backup's scans: read against the token the index held when the backup began, and
+    written, under that token, for each folder its scan found as stored."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self.db = db
+        row = db.execute_sql(generation.READ).fetchone()
+        # no token, or no table (damage): no digest is used or kept, and every folder is compared row by row
+        self.token = str(row[0]).encode() if row and kept(db) else b""
+        self._found: list[tuple[bytes, bytes, int]] = []
+
+    def _seal(self, folder: int, path: bytes, digest: bytes) -> bytes:
+        return blake3.blake3(b"".join((_SEAL_KEY, _ID.pack(folder), _ID.pack(len(self.token)), self.token, digest,
+                                       path))).digest(SEAL_BYTES)
+
+    def holds(self, folder: int, path: bytes, digest: bytes) -> bool:
+        """Whether the digest kept for the folder is `digest`, under a seal that holds now."""
+        if not self.token:
+            return False
+        row = self.db.execute_sql("SELECT digest, seal FROM folder_digest WHERE folder = ?", (folder,)).fetchone()
+        return row is not None and row[0] == digest and row[1] == self._seal(folder, path, digest)
+
+    def found_as_stored(self, folder: int, path: bytes, digest: bytes) -> None:
+        """Keep `digest` for the folder, which a scan just found exactly as the index holds it (`write`)."""
+        if self.token:
+            self._found.append((digest, self._seal(folder, path, digest), folder))
+
+    def write(self) -> None:
+        """Write the digests noted since the last write, in one transaction."""
+        if self._found:
+            found, self._found = self._found, []
+            with self.db.atomic():
+                self.db.connection().executemany(
+                    "INSERT OR REPLACE INTO folder_digest (digest, seal, folder) VALUES (?, ?, ?)", found)

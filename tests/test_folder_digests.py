@@ -1,0 +1,248 @@
+"""A full scan skips the rows of a folder whose children's digest is the one kept when a scan last found it as
+stored (core/index/folder_digests.py), and finds exactly what a scan without digests finds: whatever changed,
+whatever the index went through since (thinning, damage, other exclusions, lost packs)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.helpers import index_file, make_tree, new_repo, read_tree
+from timekeep.core.api import Timekeep
+from timekeep.core.capture.excludes import Excludes
+from timekeep.core.capture.scan import FolderScan
+from timekeep.core.index import scanned
+from timekeep.core.index.folder_digests import FolderDigests
+
+
+@pytest.fixture(autouse=True)
+def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written just before a backup are not read again for being racy: each scan says what changed."""
+    import timekeep.core.capture.read as read
+
+    monkeypatch.setattr(read, "RACY_NS", 1)
+
+
+@contextmanager
+def rows_read(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The folders (file row ids) whose rows a scan read, in order."""
+    read: list[int] = []
+    real = scanned.latest
+
+    def spy(db, parent_id):  # type: ignore[no-untyped-def]
+        read.append(parent_id)
+        return real(db, parent_id)
+
+    monkeypatch.setattr(scanned, "latest", spy)
+    yield read
+    monkeypatch.setattr(scanned, "latest", real)
+
+
+def backup(repo: Path):  # type: ignore[no-untyped-def]
+    with Timekeep.open(repo, writer=True) as tk:
+        return tk.backup()
+
+
+def digests_kept(repo: Path) -> int:
+    with sqlite3.connect(index_file(repo)) as db:
+        return int(db.execute("SELECT count(*) FROM folder_digest").fetchone()[0])
+
+
+def restored(repo: Path, src: Path, snapshot_id: int, dest: Path):  # type: ignore[no-untyped-def]
+    with Timekeep.open(repo) as tk:
+        tk.restore(os.fsencode(src), snapshot_id, dest=os.fsencode(dest))
+    return read_tree(dest / src.name)
+
+
+@pytest.fixture()
+def tree(tmp_path: Path) -> tuple[Path, Path]:
+    """A repository whose folders all have their digests kept (the second scan found them as stored)."""
+    src = tmp_path / "src"
+    make_tree(src, {"a.txt": b"a", "docs": {"b.txt": b"b", "c.txt": b"c", "deep": {"d.txt": b"d"}},
+                    "pics": {"e.jpg": b"e" * 5000, "link": "-> ../a.txt"}})
+    repo = new_repo(tmp_path, src)
+    backup(repo)  # everything new: no folder as stored yet
+    assert backup(repo).files_read == 0  # every folder as stored: digests kept
+    assert digests_kept(repo) == 4  # the root, docs, docs/deep, pics
+    return repo, src
+
+
+def test_a_folder_as_stored_is_vouched_for_and_its_rows_are_not_read(tree: tuple[Path, Path],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, src = tree
+    with rows_read(monkeypatch) as read:
+        snap = backup(repo)
+    assert read == [] and snap.files_read == 0
+    assert snap.files_scanned == len([p for p in read_tree(src).values() if p[0] != "dir"])  # counted all the same
+
+
+@pytest.mark.parametrize("change", ["edit", "add", "delete", "chmod", "rename", "file to folder", "relink",
+                                    "touch", "folder"])
+def test_every_kind_of_change_in_a_vouched_folder_is_found(tree: tuple[Path, Path], tmp_path: Path,
+                                                           change: str) -> None:
+    repo, src = tree
+    docs = src / "docs"
+    if change == "edit":
+        (docs / "b.txt").write_bytes(b"B, edited")
+    elif change == "add":
+        (docs / "new.txt").write_bytes(b"new")
+    elif change == "delete":
+        (docs / "c.txt").unlink()
+    elif change == "chmod":
+        (docs / "b.txt").chmod(0o600)
+    elif change == "rename":
+        (docs / "b.txt").rename(docs / "bb.txt")
+    elif change == "file to folder":
+        (docs / "c.txt").unlink()
+        make_tree(docs / "c.txt", {"inner.txt": b"inner"})
+    elif change == "relink":
+        os.unlink(src / "pics" / "link")
+        os.symlink("../docs/b.txt", src / "pics" / "link")
+    elif change == "touch":
+        os.utime(docs / "deep" / "d.txt", ns=(1, 1))
+    else:
+        (docs / "deep").rename(docs / "deeper")
+    snap = backup(repo)
+    assert snap.files_changed >= 1
+    assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
+
+
+def test_thinning_or_any_change_to_a_sealed_row_voids_every_digest(tree: tuple[Path, Path],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, _ = tree
+    with sqlite3.connect(index_file(repo)) as db:  # what thinning, a repair or damage does: the token is drawn
+        db.execute("UPDATE version SET size = size WHERE id = (SELECT min(id) FROM version)")
+    with rows_read(monkeypatch) as read:
+        backup(repo)
+    assert len(read) == 4  # every folder compared row by row
+    with rows_read(monkeypatch) as read:
+        backup(repo)
+    assert read == []  # and each found as stored again
+
+
+@pytest.mark.parametrize("damage", ["digest", "seal", "folder", "missing row", "missing table"])
+def test_a_damaged_or_missing_digest_costs_only_its_speed(tree: tuple[Path, Path], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    repo, src = tree
+    (src / "docs" / "b.txt").write_bytes(b"B, edited")  # a change the damaged digest must not hide
+    with sqlite3.connect(index_file(repo)) as db:
+        (docs,) = db.execute("SELECT id FROM file WHERE path = ?", (os.fsencode(src / "docs"),)).fetchone()
+        (other,) = db.execute("SELECT id FROM file WHERE path = ?", (os.fsencode(src / "pics"),)).fetchone()
+        if damage == "digest":
+            db.execute("UPDATE folder_digest SET digest = zeroblob(32) WHERE folder = ?", (docs,))
+        elif damage == "seal":
+            db.execute("UPDATE folder_digest SET seal = zeroblob(16) WHERE folder = ?", (docs,))
+        elif damage == "folder":  # another folder's row moved onto this one
+            db.execute("DELETE FROM folder_digest WHERE folder = ?", (docs,))
+            db.execute("UPDATE folder_digest SET folder = ? WHERE folder = ?", (docs, other))
+        elif damage == "missing row":
+            db.execute("DELETE FROM folder_digest WHERE folder = ?", (docs,))
+        else:
+            db.execute("DROP TABLE folder_digest")
+    with rows_read(monkeypatch) as read:
+        snap = backup(repo)
+    assert snap.files_changed == 1 and len(read) >= 1
+    assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
+
+
+def test_other_exclusions_void_the_digests_they_change(tree: tuple[Path, Path], tmp_path: Path) -> None:
+    repo, src = tree
+    with Timekeep.open(repo, writer=True) as tk:
+        tk.set_excludes(os.fsencode(src), ["*.txt"])
+        excluded = tk.backup()
+    assert "b.txt" not in str(restored(repo, src, excluded.id, tmp_path / "without"))
+    with Timekeep.open(repo, writer=True) as tk:
+        tk.set_excludes(os.fsencode(src), [])
+        again = tk.backup()
+    assert restored(repo, src, again.id, tmp_path / "with") == read_tree(src)
+
+
+def test_a_file_whose_stored_pieces_were_lost_is_read_again_in_a_vouched_folder(tree: tuple[Path, Path]) -> None:
+    repo, _ = tree
+    with sqlite3.connect(index_file(repo)) as db:
+        db.execute("UPDATE pack SET state = 'missing'")  # not a sealed row: the digests still hold
+    snap = backup(repo)
+    assert snap.files_read >= 1
+
+
+def test_a_folder_with_something_reported_gets_no_digest_and_reports_it_each_time(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"a.txt": b"a", "sock": {"b.txt": b"b"}})
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(src / "sock" / "s"))
+    try:
+        repo = new_repo(tmp_path, src)
+        for _ in range(3):
+            with Timekeep.open(repo, writer=True) as tk:
+                snap = tk.backup()
+                assert any(e.path.endswith(b"/s") for e in tk.snapshot_errors(snap.id))
+        assert digests_kept(repo) == 1  # the root's, not the folder with the socket
+    finally:
+        server.close()
+
+
+# one step of a history: (which file, what is done to it)
+STEPS = st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["write", "grow", "delete", "mkdir", "chmod",
+                                                                "touch", "none"])), min_size=1, max_size=6)
+NAMES = ["a", "d/b", "d/c", "d/e/f", "g/h", "g/i"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=st.lists(STEPS, min_size=2, max_size=5))
+def test_a_scan_with_digests_finds_what_one_without_finds(history: list[list[tuple[int, str]]]) -> None:
+    import timekeep.core.capture.read as read
+
+    read.RACY_NS = 1  # the autouse fixture puts it back after the test
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        src = base / "src"
+        make_tree(src, {"a": b"0", "d": {"b": b"1", "c": b"2", "e": {"f": b"3"}}, "g": {"h": b"4", "i": b"5"}})
+        repo = new_repo(base, src)
+        for n, steps in enumerate(history):
+            for which, what in steps:
+                apply(src / NAMES[which], what, n)
+            with Timekeep.open(repo, writer=True) as tk:
+                db = tk._repo.db
+                plain = {(i.path, i.action) for i in FolderScan(db, os.fsencode(src), Excludes(()), lambda e: None
+                                                                ).items()}
+                vouched = {(i.path, i.action) for i in FolderScan(db, os.fsencode(src), Excludes(()), lambda e: None,
+                                                                  digests=FolderDigests(db)).items()}
+                assert vouched == plain
+                snap = tk.backup()
+            assert restored(repo, src, snap.id, base / f"out{n}") == read_tree(src)
+
+
+def apply(path: Path, what: str, n: int) -> None:
+    """One change to `path` (a file when it can be), whatever it is now."""
+    if what == "none":
+        return
+    if path.is_dir() and what != "mkdir":
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if what == "write":
+        if not path.is_dir():
+            path.write_bytes(b"content %d" % n)
+    elif what == "grow":
+        if path.is_file():
+            with path.open("ab") as out:
+                out.write(b"+")
+    elif what == "delete":
+        if path.is_file():
+            path.unlink()
+    elif what == "mkdir":
+        if not path.exists():
+            path.mkdir()
+    elif what == "chmod":
+        if path.is_file():
+            path.chmod(0o600 if path.stat().st_mode & 0o077 else 0o644)
+    elif path.is_file():
+        os.utime(path, ns=(n + 1, n + 1))
