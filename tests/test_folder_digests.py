@@ -20,7 +20,7 @@ from tests.helpers import index_file, make_tree, new_repo, read_tree
 from timekeep.core.api import Timekeep
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.capture.scan import FolderScan
-from timekeep.core.index import scanned
+from timekeep.core.index import folder_digests, scanned
 from timekeep.core.index.folder_digests import FolderDigests
 
 
@@ -196,12 +196,17 @@ STEPS = st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["write", "grow", 
 NAMES = ["a", "d/b", "d/c", "d/e/f", "g/h", "g/i"]
 
 
+@pytest.mark.parametrize("whole", [folder_digests.WHOLE, 1])  # 1: every folder of two or more kept by buckets
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=st.lists(STEPS, min_size=2, max_size=5))
-def test_a_scan_with_digests_finds_what_one_without_finds(history: list[list[tuple[int, str]]]) -> None:
+def test_a_scan_with_digests_finds_what_one_without_finds(history: list[list[tuple[int, str]]], whole: int,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     import timekeep.core.capture.read as read
+    import timekeep.core.capture.scan as scan
 
     read.RACY_NS = 1  # the autouse fixture puts it back after the test
+    monkeypatch.setattr(folder_digests, "WHOLE", whole)
+    monkeypatch.setattr(scan, "WHOLE", whole)
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         src = base / "src"
@@ -246,3 +251,77 @@ def apply(path: Path, what: str, n: int) -> None:
             path.chmod(0o600 if path.stat().st_mode & 0o077 else 0o644)
     elif path.is_file():
         os.utime(path, ns=(n + 1, n + 1))
+
+
+def big_folder(tmp_path: Path, names: list[str]) -> tuple[Path, Path]:
+    """A repository of one folder of more than WHOLE files, its buckets' digests kept."""
+    src = tmp_path / "src"
+    make_tree(src, {"big": {n: n.encode() for n in names}})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    assert backup(repo).files_read == 0
+    return repo, src
+
+
+def test_one_file_changed_in_a_big_folder_costs_the_rows_of_its_bucket(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    names = [f"note{i:05d}.txt" for i in range(folder_digests.WHOLE * 2)]
+    repo, src = big_folder(tmp_path, names)
+    assert digests_kept(repo) == 1 + folder_digests.BUCKETS
+    (src / "big" / "note00042.txt").write_bytes(b"changed")
+    asked: list[int] = []
+    real = scanned.latest_named
+    monkeypatch.setattr(scanned, "latest_named",
+                        lambda db, fid, paths: asked.append(len(paths)) or real(db, fid, paths))
+    with rows_read(monkeypatch) as whole_folders:
+        snap = backup(repo)
+    assert whole_folders == [] and snap.files_changed == 1
+    bucket = folder_digests.bucket_of(b"note00042.txt")
+    assert asked == [sum(1 for n in names if folder_digests.bucket_of(n.encode()) == bucket)]
+    assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
+
+
+def test_a_file_deleted_from_a_bucket_it_leaves_empty_is_found(tmp_path: Path) -> None:
+    """The one child of a bucket gone: no digest of the disk's children speaks for that bucket, so the count of
+    live children against what the digests vouch for sends the scan to every row."""
+    names = [f"f{i}" for i in range(folder_digests.WHOLE * 3)]
+    lonely = next(n for n in names if folder_digests.bucket_of(n.encode()) == 7)
+    names = [n for n in names if folder_digests.bucket_of(n.encode()) != 7 or n == lonely]
+    repo, src = big_folder(tmp_path, names)
+    (src / "big" / lonely).unlink()
+    snap = backup(repo)
+    assert snap.files_changed == 1
+    assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
+    with Timekeep.open(repo) as tk:
+        assert [v.state for v in tk.versions(os.fsencode(src / "big" / lonely))][-1] == "deleted"
+
+
+@pytest.mark.parametrize("change", ["add", "delete two", "edit in two buckets", "chmod"])
+def test_every_change_in_a_big_folder_is_found(tmp_path: Path, change: str) -> None:
+    names = [f"n{i}" for i in range(folder_digests.WHOLE + 50)]
+    repo, src = big_folder(tmp_path, names)
+    big = src / "big"
+    if change == "add":
+        (big / "zz-new").write_bytes(b"new")
+    elif change == "delete two":
+        (big / "n3").unlink()
+        (big / "n400").unlink()
+    elif change == "edit in two buckets":
+        (big / "n5").write_bytes(b"edited five")
+        (big / "n77").write_bytes(b"edited 77")
+    else:
+        (big / "n9").chmod(0o600)
+    snap = backup(repo)
+    assert snap.files_changed >= 1
+    assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
+
+
+def test_other_exclusions_in_a_big_folder_void_the_buckets_they_change(tmp_path: Path) -> None:
+    names = [f"n{i}" for i in range(folder_digests.WHOLE + 50)]
+    repo, src = big_folder(tmp_path, names)
+    with Timekeep.open(repo, writer=True) as tk:
+        tk.set_excludes(os.fsencode(src), ["n3"])
+        tk.backup()  # n3 recorded deleted: its bucket's digest voided
+        tk.set_excludes(os.fsencode(src), [])
+        again = tk.backup()
+    assert restored(repo, src, again.id, tmp_path / "out") == read_tree(src)

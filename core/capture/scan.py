@@ -16,8 +16,8 @@ from peewee import SqliteDatabase
 
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.capture.observe import Observed, classify, observe
-from timekeep.core.index import queries, scanned
-from timekeep.core.index.folder_digests import FolderDigests, Met, digest_of
+from timekeep.core.index import live, queries, scanned
+from timekeep.core.index.folder_digests import WHOLE, Bucket, FolderDigests, Met, bucket_of, buckets_of
 from timekeep.core.index.queries import VersionRow
 from timekeep.core.paths import is_inside
 from timekeep.core.types import SKIPPED, FileError, kind_of
@@ -276,17 +276,43 @@ class FolderScan:
             yield from self._children(met, {}, stack, only_new)
             return
         digests = self.digests if self._seen is None and not only_new and path not in self._reread_parents else None
-        digest = None if digests is None else digest_of(met, self._exclusions, self.repository)
-        if digests is not None and digest is not None and digests.holds(fid, path, digest):
+        buckets = None if digests is None else buckets_of(met, self._exclusions, self.repository)
+        if digests is None or buckets is None:
+            yield from self._children(met, scanned.latest(self.db, fid), stack, only_new)
+            return
+        kept = digests.holding(fid, path)
+        same = {b for b, (digest, _) in buckets.items() if kept.get(b) == digest}
+        if same and len(buckets) == 1 and len(met) <= WHOLE:  # the whole folder as it was kept
             self._as_stored(met, stack)
             return
-        left = scanned.latest(self.db, fid)  # what is not met on the disk is deleted
-        quiet, reports = True, self._reports
-        for item in self._children(met, left, stack, only_new):
-            quiet = False
+        reports, changed = self._reports, set()
+        checked = self._checked_buckets(fid, path, buckets, same) if same else None
+        if checked is None:  # every row read (no digest holds, or the folder has lost or hidden children)
+            found, same = self._children(met, scanned.latest(self.db, fid), stack, only_new), set()
+        else:
+            for b in same:
+                self._as_stored(buckets[b][1], stack)
+            found = self._children(checked[0], checked[1], stack, only_new)
+        cut = len(path) + 1
+        for item in found:
+            changed.add(bucket_of(item.path[cut:].split(b"/", 1)[0]) if len(met) > WHOLE else 0)
             yield item
-        if digests is not None and digest is not None and quiet and self._reports == reports:
-            digests.found_as_stored(fid, path, digest)
+        if self._reports == reports:
+            digests.found_as_stored(fid, path, {b: d for b, (d, _) in buckets.items() if b not in changed | same})
+
+    def _checked_buckets(self, fid: int, path: bytes, buckets: dict[int, Bucket], same: set[int]
+                         ) -> tuple[list[Met], dict[bytes, scanned.Stored]] | None:
+        """The children of the buckets whose digest does not hold, with their rows, when the rest holds the
+        folder's other live children: the live children, counted (and their set checked, as `scanned.latest`
+        does), must be those the holding digests vouch for and those the rows read name. None when they are not
+        (a child gone from the disk in a bucket now empty, one hidden by damage): then every row is read."""
+        count = live.held_count(self.db.connection(), fid)
+        if count is None:
+            return None
+        others = [m for b, (_, members) in buckets.items() if b not in same for m in members]
+        rows = scanned.latest_named(self.db, fid, [child for _, child, _ in others])
+        vouched = sum(len(buckets[b][1]) for b in same)
+        return (others, rows) if count == vouched + len(rows) else None
 
     def _met(self, path: bytes, names: list[bytes], folder: int | None) -> list[Met]:
         """Each child a scan compares (excluded names left out), with its `lstat` through the `folder` descriptor,

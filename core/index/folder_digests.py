@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from collections.abc import Iterable
+import zlib
 
 import blake3
 from peewee import SqliteDatabase
@@ -31,21 +31,32 @@ from peewee import SqliteDatabase
 from timekeep.core.index import generation
 from timekeep.core.index.seal import SEAL_BYTES
 
-TABLE = ("CREATE TABLE IF NOT EXISTS folder_digest (folder INTEGER PRIMARY KEY, digest BLOB NOT NULL, "
-         "seal BLOB NOT NULL)")
+TABLE = ("CREATE TABLE IF NOT EXISTS folder_digest (folder INTEGER NOT NULL, bucket INTEGER NOT NULL, "
+         "digest BLOB NOT NULL, seal BLOB NOT NULL, PRIMARY KEY (folder, bucket)) WITHOUT ROWID")
 _DIGEST_KEY = b"timekeep folder digest 1\0"
 _SEAL_KEY = b"timekeep folder digest seal 1\0"
 _RECORD = struct.Struct("<qqQqI")  # size, mtime_ns, inode, ctime_ns, mode
 _ID = struct.Struct("<q")
 _STORED_KINDS = (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK)
+# A folder of more than WHOLE children is kept as BUCKETS digests, each over the children whose name's CRC-32
+# falls in it, so one file changed in a folder of 10,000 costs the rows of its bucket only; a smaller folder is
+# one digest (bucket 0).
+WHOLE = 512
+BUCKETS = 64
 
 # one child as a scan met it: its name, its path, and its `lstat` (or why there is none)
 Met = tuple[bytes, bytes, os.stat_result | OSError]
+# a bucket's digest and its children
+Bucket = tuple[bytes, list[Met]]
+
+# the buckets of a folder one of whose children (this name's bucket, or the whole folder's) gets a version: their
+# kept digests no longer say what the index holds (a version the disk did not cause, e.g. deletions recorded
+# when exclusions change, would otherwise hide behind them)
+VOID = "DELETE FROM folder_digest WHERE folder = ? AND bucket IN (0, ?)"
 
 
-# a folder one of whose children gets a version: its kept digest no longer says what the index holds (a
-# version the disk did not cause, e.g. deletions recorded when exclusions change, would otherwise hide behind it)
-VOID = "DELETE FROM folder_digest WHERE folder = ?"
+def bucket_of(name: bytes) -> int:
+    return zlib.crc32(name) & (BUCKETS - 1)
 
 
 def kept(db: SqliteDatabase) -> bool:
@@ -59,17 +70,27 @@ def create(db: SqliteDatabase) -> None:
     db.execute_sql(TABLE)
 
 
-def digest_of(children: Iterable[Met], exclusions: bytes, repository: tuple[int, int] | None) -> bytes | None:
-    """The digest of the children a scan compares, in the order met (sorted by name); None when a scan of them
-    always has something to say (a child it cannot `lstat`, a socket or device it reports, the repository)."""
-    pack, laid = _RECORD.pack, [_DIGEST_KEY, _ID.pack(len(exclusions)), exclusions]
-    for name, _, st in children:
+def buckets_of(children: list[Met], exclusions: bytes, repository: tuple[int, int] | None) -> dict[int, Bucket] | None:
+    """Each bucket's digest over its children (in the order met: by name) and the folder's exclusions; None when a
+    scan of them always has something to say (a child it cannot `lstat`, a socket or device it reports, the
+    repository itself)."""
+    whole = len(children) <= WHOLE
+    groups: dict[int, list[Met]] = {}
+    for met in children:
+        name, _, st = met
         if isinstance(st, OSError) or stat.S_IFMT(st.st_mode) not in _STORED_KINDS:
             return None
         if repository is not None and (st.st_dev, st.st_ino) == repository:
             return None
-        laid += (_ID.pack(len(name)), name, pack(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_mode))
-    return blake3.blake3(b"".join(laid)).digest()
+        groups.setdefault(0 if whole else bucket_of(name), []).append(met)
+    pack, made = _RECORD.pack, {}
+    for bucket, members in groups.items():
+        laid = [_DIGEST_KEY, _ID.pack(len(exclusions)), exclusions, _ID.pack(1 if whole else BUCKETS), _ID.pack(bucket)]
+        for name, _, st in members:
+            assert not isinstance(st, OSError)
+            laid += (_ID.pack(len(name)), name, pack(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_mode))
+        made[bucket] = (blake3.blake3(b"".join(laid)).digest(), members)
+    return made
 
 
 class FolderDigests:
@@ -81,23 +102,25 @@ class FolderDigests:
         row = db.execute_sql(generation.READ).fetchone()
         # no token, or no table (damage): no digest is used or kept, and every folder is compared row by row
         self.token = str(row[0]).encode() if row and kept(db) else b""
-        self._found: list[tuple[bytes, bytes, int]] = []
+        self._found: list[tuple[int, int, bytes, bytes]] = []
 
-    def _seal(self, folder: int, path: bytes, digest: bytes) -> bytes:
-        return blake3.blake3(b"".join((_SEAL_KEY, _ID.pack(folder), _ID.pack(len(self.token)), self.token, digest,
-                                       path))).digest(SEAL_BYTES)
+    def _seal(self, folder: int, bucket: int, path: bytes, digest: bytes) -> bytes:
+        return blake3.blake3(b"".join((_SEAL_KEY, _ID.pack(folder), _ID.pack(bucket), _ID.pack(len(self.token)),
+                                       self.token, digest, path))).digest(SEAL_BYTES)
 
-    def holds(self, folder: int, path: bytes, digest: bytes) -> bool:
-        """Whether the digest kept for the folder is `digest`, under a seal that holds now."""
+    def holding(self, folder: int, path: bytes) -> dict[int, bytes]:
+        """The digests kept for the folder's buckets whose seals hold now."""
         if not self.token:
-            return False
-        row = self.db.execute_sql("SELECT digest, seal FROM folder_digest WHERE folder = ?", (folder,)).fetchone()
-        return row is not None and row[0] == digest and row[1] == self._seal(folder, path, digest)
+            return {}
+        rows = self.db.execute_sql("SELECT bucket, digest, seal FROM folder_digest WHERE folder = ?", (folder,))
+        return {b: d for b, d, sealed in rows
+                if isinstance(b, int) and isinstance(d, bytes) and sealed == self._seal(folder, b, path, d)}
 
-    def found_as_stored(self, folder: int, path: bytes, digest: bytes) -> None:
-        """Keep `digest` for the folder, which a scan just found exactly as the index holds it (`write`)."""
+    def found_as_stored(self, folder: int, path: bytes, buckets: dict[int, bytes]) -> None:
+        """Keep these digests of the folder's buckets, whose children a scan just found exactly as the index holds
+        them (`write`)."""
         if self.token:
-            self._found.append((digest, self._seal(folder, path, digest), folder))
+            self._found += ((folder, b, d, self._seal(folder, b, path, d)) for b, d in buckets.items())
 
     def write(self) -> None:
         """Write the digests noted since the last write, in one transaction."""
@@ -105,4 +128,4 @@ class FolderDigests:
             found, self._found = self._found, []
             with self.db.atomic():
                 self.db.connection().executemany(
-                    "INSERT OR REPLACE INTO folder_digest (digest, seal, folder) VALUES (?, ?, ?)", found)
+                    "INSERT OR REPLACE INTO folder_digest (folder, bucket, digest, seal) VALUES (?, ?, ?, ?)", found)
