@@ -310,49 +310,55 @@ class FolderScan:
         if count is None:
             return None
         others = [m for b, (_, members) in buckets.items() if b not in same for m in members]
-        rows = scanned.latest_named(self.db, fid, [child for _, child, _ in others])
+        rows = scanned.latest_named(self.db, fid, [child for _, child, _, _ in others])
         vouched = sum(len(buckets[b][1]) for b in same)
         return (others, rows) if count == vouched + len(rows) else None
 
     def _met(self, path: bytes, names: list[bytes], folder: int | None) -> list[Met]:
-        """Each child a scan compares (excluded names left out), with its `lstat` through the `folder` descriptor,
-        or the error that stopped it."""
-        lstat, stat_at = os.lstat, os.stat
+        """Each child a scan compares (excluded names left out), with its `lstat` through the `folder` descriptor
+        (or the error that stopped it) and its packed record as core/index/scanned.py packs it (a folder's size
+        as 0; None for a socket, FIFO or device): made once, for the folder's digest and each comparison."""
+        lstat, stat_at, pack = os.lstat, os.stat, scanned.pack
+        kind_of_mode = {stat.S_IFREG: scanned.FILE, stat.S_IFDIR: scanned.FOLDER, stat.S_IFLNK: scanned.LINK}.get
         excluded = self.excludes.excluded if self.excludes.patterns else None
-        prefix, cut, met = path + b"/", len(self.root) + 1, []
+        prefix, cut = path + b"/", len(self.root) + 1
+        met: list[Met] = []
         for name in names:
             child = prefix + name
             if excluded is not None and excluded(name, child[cut:]):
                 continue
             try:
-                st: os.stat_result | OSError = (lstat(child) if folder is None
-                                                else stat_at(name, dir_fd=folder, follow_symlinks=False))
+                st = lstat(child) if folder is None else stat_at(name, dir_fd=folder, follow_symlinks=False)
             except OSError as err:
-                st = err
-            met.append((name, child, st))
+                met.append((name, child, err, None))
+                continue
+            mode = st.st_mode
+            what = kind_of_mode(mode & 0o170000)
+            record = None if what is None else pack(
+                0 if what == scanned.FOLDER else st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, mode, what)
+            met.append((name, child, st, record))
         return met
 
     def _as_stored(self, met: list[Met], stack: list[bytes]) -> None:
         """A folder its digest vouches for: every child as stored; the sub-folders walked as usual."""
-        for _, child, st in met:
-            assert not isinstance(st, OSError)  # a digest is never made over a child that was not stat'ed
-            if stat.S_ISDIR(st.st_mode):
-                self.counts.dirs += 1
+        folders, a_folder = 0, scanned.FOLDER
+        for _, child, _, record in met:
+            if record is not None and record[-1] == a_folder:
+                folders += 1
                 stack.append(child)
-            else:
-                self.counts.files += 1
+        self.counts.dirs += folders
+        self.counts.files += len(met) - folders
 
     def _children(self, met: list[Met], left: dict[bytes, scanned.Stored], stack: list[bytes],
                   only_new: bool) -> Iterator[ScanItem]:
         """`_directory`'s loop over the children met. A file or folder as stored is one whose packed (size, mtime,
         inode, ctime, mode, kind) is the stored record's, byte for byte (core/index/scanned.py): what `classify`
         would call unchanged, without the whole row."""
-        take, is_file, packed, a_file = left.pop, stat.S_ISREG, scanned.pack, scanned.FILE
-        is_dir, a_folder, reread = stat.S_ISDIR, scanned.FOLDER, self.reread
+        take, a_file, a_folder, reread = left.pop, scanned.FILE, scanned.FOLDER, self.reread
         repository = self.repository
         quick = self._seen is None
         unchanged, folders = 0, 0
-        for _, child, st in met:
+        for _, child, st, record in met:
             prev = take(child, None)
             if isinstance(st, OSError):
                 if isinstance(st, FileNotFoundError):
@@ -362,16 +368,13 @@ class FolderScan:
                 # kept as stored: it exists, and may be readable next time
                 self.report(FileError(child, "unreadable", st.strerror or str(st)))
                 continue
-            if quick and prev is not None and not prev[1]:  # stored, not racy
-                mode = st.st_mode
-                if is_file(mode):
-                    if (prev[0] == packed(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, mode, a_file)
-                            and child not in reread):  # a file as stored
-                        unchanged += 1
-                        continue
-                elif (is_dir(mode) and prev[0] == packed(0, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, mode, a_folder)
-                      and (st.st_dev, st.st_ino) != repository):  # a folder as stored: descended into, as below
-                    folders += 1
+            if quick and prev is not None and not prev[1] and record is not None and prev[0] == record:
+                # stored, not racy, and the same record byte for byte
+                if record[-1] == a_file and child not in reread:  # a file as stored
+                    unchanged += 1
+                    continue
+                if record[-1] == a_folder and (st.st_dev, st.st_ino) != repository:
+                    folders += 1  # a folder as stored: descended into, as below
                     stack.append(child)
                     continue
             yield from self._changed(child, st, None if prev is None else scanned.version(self.db, prev), stack,

@@ -21,31 +21,29 @@ A journal's storage time never uses them (it looks at named paths only).
 from __future__ import annotations
 
 import os
-import stat
 import struct
 import zlib
 
 import blake3
 from peewee import SqliteDatabase
 
-from timekeep.core.index import generation
+from timekeep.core.index import generation, scanned
 from timekeep.core.index.seal import SEAL_BYTES
 
 TABLE = ("CREATE TABLE IF NOT EXISTS folder_digest (folder INTEGER NOT NULL, bucket INTEGER NOT NULL, "
          "digest BLOB NOT NULL, seal BLOB NOT NULL, PRIMARY KEY (folder, bucket)) WITHOUT ROWID")
 _DIGEST_KEY = b"timekeep folder digest 1\0"
 _SEAL_KEY = b"timekeep folder digest seal 1\0"
-_RECORD = struct.Struct("<qqQqI")  # size, mtime_ns, inode, ctime_ns, mode
 _ID = struct.Struct("<q")
-_STORED_KINDS = (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK)
 # A folder of more than WHOLE children is kept as BUCKETS digests, each over the children whose name's CRC-32
 # falls in it, so one file changed in a folder of 10,000 costs the rows of its bucket only; a smaller folder is
 # one digest (bucket 0).
 WHOLE = 512
 BUCKETS = 64
 
-# one child as a scan met it: its name, its path, and its `lstat` (or why there is none)
-Met = tuple[bytes, bytes, os.stat_result | OSError]
+# one child as a scan met it: its name, its path, its `lstat` (or why there is none) and its packed record as
+# core/index/scanned.py packs it (None when it has none: a socket, FIFO or device)
+Met = tuple[bytes, bytes, os.stat_result | OSError, bytes | None]
 # a bucket's digest and its children
 Bucket = tuple[bytes, list[Met]]
 
@@ -71,24 +69,25 @@ def create(db: SqliteDatabase) -> None:
 
 
 def buckets_of(children: list[Met], exclusions: bytes, repository: tuple[int, int] | None) -> dict[int, Bucket] | None:
-    """Each bucket's digest over its children (in the order met: by name) and the folder's exclusions; None when a
-    scan of them always has something to say (a child it cannot `lstat`, a socket or device it reports, the
-    repository itself)."""
+    """Each bucket's digest over its children's names and records (in the order met: by name) and the folder's
+    exclusions; None when a scan of them always has something to say (a child it cannot `lstat`, a socket or
+    device it reports, the repository itself)."""
     whole = len(children) <= WHOLE
     groups: dict[int, list[Met]] = {}
+    a_folder = scanned.FOLDER
     for met in children:
-        name, _, st = met
-        if isinstance(st, OSError) or stat.S_IFMT(st.st_mode) not in _STORED_KINDS:
+        name, _, st, record = met
+        if record is None:
             return None
-        if repository is not None and (st.st_dev, st.st_ino) == repository:
+        if record[-1] == a_folder and repository is not None and not isinstance(st, OSError) and (
+                st.st_dev, st.st_ino) == repository:
             return None
         groups.setdefault(0 if whole else bucket_of(name), []).append(met)
-    pack, made = _RECORD.pack, {}
+    made: dict[int, Bucket] = {}
     for bucket, members in groups.items():
         laid = [_DIGEST_KEY, _ID.pack(len(exclusions)), exclusions, _ID.pack(1 if whole else BUCKETS), _ID.pack(bucket)]
-        for name, _, st in members:
-            assert not isinstance(st, OSError)
-            laid += (_ID.pack(len(name)), name, pack(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_mode))
+        for name, _, _, record in members:  # a name holds no NUL, and a record is of one size
+            laid += (name, b"\0", record or b"")  # never None here: see above
         made[bucket] = (blake3.blake3(b"".join(laid)).digest(), members)
     return made
 
