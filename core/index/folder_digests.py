@@ -1,21 +1,23 @@
-"""A digest per folder of what a full scan compares of its children, kept for folders the last scan found as
-stored (schema 11), so the next scan of an unchanged folder reads none of its rows.
+"""Digests of what a full scan compares of a folder's children, kept where the last scan found them as stored
+(schema 11), so the next scan of an unchanged folder reads none of its rows (FORMAT.md, "Seals").
 
 A full scan `lstat`s every child anyway; comparing each with its row cost as much again (the rows' SQL, their
-records' seals, the loop: bench/README.md, "What we tried"). So when a scan finds a folder exactly as the index
-holds it (no child new, gone, changed, racy, to be read again, unreadable or of a kind the scan reports), it
-keeps a digest of the children's names and packed `lstat` records, with the folder's exclusions. The next full
-scan makes the same digest from the disk; where it equals the kept one, the folder is as it was then, and so
-still as stored: its sub-folders are walked, its rows not read.
+records' seals, the loop: bench/README.md, "Folder digests"). So when a scan finds a folder's children exactly as
+the index holds them (none new, gone, changed, racy or to be read again, nothing reported), it keeps a digest
+of their names and packed records, with the folder's exclusions: one for a folder of up to WHOLE children, else
+one per bucket of children (CRC-32 of the name), so one file changed among 10,000 costs the rows of its bucket.
+The next full scan makes the same digests from the disk. Where one equals the kept one, its children are as
+they were then, and so still as stored: their rows are not read, and the sub-folders among them are walked.
 
-What makes a kept digest hold is its seal over the folder's row id and path, the digest and the index's
-sealed-rows token (core/index/generation.py). A backup only adds versions, and a child gets a new version only
-when the disk changed, which changes the digest, and the writer drops the digest of the folder of every
-version it adds anyway (`VOID`: deletions recorded when exclusions change, a catch-up from the drive);
-everything that changes or removes a sealed row (thinning, the repair after a killed writer, an upgrade, damage
-through SQLite) draws a new token and voids every digest.
-A digest that is missing, damaged or voided costs only its speed: the folder is compared row by row, as before.
-A journal's storage time never uses them (it looks at named paths only).
+A kept digest holds only under its seal, over the folder's id, the bucket, the folder's path, the digest and
+the index's sealed-rows token (core/index/generation.py). So everything that changes or removes a sealed row
+(thinning, the repair after a killed writer, an upgrade, damage through SQLite) voids every digest. A backup
+only adds versions, and a child gets one when the disk changed, which changes the digest; the writer also
+drops the digest of the bucket of every version it adds (`VOID`: deletions recorded when exclusions change, a
+catch-up from the drive). A child gone from the disk in a bucket it leaves empty changes no digest the scan
+makes, so a big folder's live children are counted (core/capture/scan.py `_checked_buckets`). A digest that
+is missing, damaged or voided costs only its speed: its children are compared row by row, as before. Runs from
+the journal never use them (they look at named paths only).
 """
 
 from __future__ import annotations
