@@ -325,3 +325,19 @@ def test_other_exclusions_in_a_big_folder_void_the_buckets_they_change(tmp_path:
         tk.set_excludes(os.fsencode(src), [])
         again = tk.backup()
     assert restored(repo, src, again.id, tmp_path / "out") == read_tree(src)
+
+
+def test_the_agents_reconciling_scan_keeps_and_uses_digests_as_a_backup_does(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"a.txt": b"a", "docs": {"b.txt": b"b"}, "pics": {"c.jpg": b"c"}})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    with Timekeep.open(repo, writer=True) as tk:
+        assert tk.journal.reconcile(tk.folders()) == 0
+    assert digests_kept(repo) == 3
+    (src / "docs" / "b.txt").write_bytes(b"B, edited")
+    with rows_read(monkeypatch) as read, Timekeep.open(repo, writer=True) as tk:
+        assert tk.journal.reconcile(tk.folders()) == 1  # found in the one folder whose digest no longer holds
+        assert {p for ps in tk.journal.pending().values() for p in ps} == {os.fsencode(src / "docs" / "b.txt")}
+    assert len(read) == 1
