@@ -277,7 +277,8 @@ def test_one_file_changed_in_a_big_folder_costs_the_rows_of_its_bucket(tmp_path:
         snap = backup(repo)
     assert whole_folders == [] and snap.files_changed == 1
     bucket = folder_digests.bucket_of(b"note00042.txt")
-    assert asked == [sum(1 for n in names if folder_digests.bucket_of(n.encode()) == bucket)]
+    in_bucket = sum(1 for n in names if folder_digests.bucket_of(n.encode()) == bucket)
+    assert asked == [in_bucket, in_bucket]  # compared by the scan, then checked as stored for its digest
     assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
 
 
@@ -341,3 +342,59 @@ def test_the_agents_reconciling_scan_keeps_and_uses_digests_as_a_backup_does(tmp
         assert tk.journal.reconcile(tk.folders()) == 1  # found in the one folder whose digest no longer holds
         assert {p for ps in tk.journal.pending().values() for p in ps} == {os.fsencode(src / "docs" / "b.txt")}
     assert len(read) == 1
+
+
+def test_a_backup_keeps_the_digests_of_the_folders_it_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first backup met every child new; once its versions are in, what it stored is as the scan met it, so
+    the next scan already reads no row (core/index/folder_digests.py `settle`)."""
+    src = tmp_path / "src"
+    make_tree(src, {"a.txt": b"a", "docs": {"b.txt": b"b", "deep": {"c.txt": b"c"}},
+                    "big": {f"n{i}": b"%d" % i for i in range(folder_digests.WHOLE + 10)}})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    assert digests_kept(repo) == 3 + folder_digests.BUCKETS  # root, docs, docs/deep; big by buckets
+    with rows_read(monkeypatch) as read:
+        assert backup(repo).files_read == 0
+    assert read == []
+
+
+def test_what_a_backup_stored_racy_keeps_its_digest_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import timekeep.core.capture.read as read
+
+    src = tmp_path / "src"
+    make_tree(src, {"a.txt": b"a", "docs": {"b.txt": b"b"}, "empty": {}})
+    repo = new_repo(tmp_path, src)
+    monkeypatch.setattr(read, "RACY_NS", 10**18)  # every file stored racy: read again next time
+    backup(repo)
+    assert digests_kept(repo) == 0  # (an empty folder has no children to digest)
+    monkeypatch.setattr(read, "RACY_NS", 1)
+    (src / "docs" / "b.txt").write_bytes(b"B, edited")
+    snap = backup(repo)  # a.txt read again and settled, b.txt stored again, neither racy now
+    assert (snap.files_read, snap.files_changed) == (2, 1)
+    assert digests_kept(repo) == 2  # the root's and docs', now that what they hold is settled
+    assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
+
+
+def test_a_file_a_backup_could_not_read_keeps_its_folders_digest_out(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its scan met it new, but no version of it went in: the index does not hold what the scan met."""
+    import timekeep.core.capture.read as read
+
+    src = tmp_path / "src"
+    make_tree(src, {"a.txt": b"a", "docs": {"b.txt": b"b", "c.txt": b"c"}})
+    repo = new_repo(tmp_path, src)
+    real = read.open_file
+
+    def refused(path: bytes) -> int:
+        if path.endswith(b"/c.txt"):
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(read, "open_file", refused)
+    first = backup(repo)
+    assert first.errors == 1
+    assert digests_kept(repo) == 1  # the root's; not docs'
+    monkeypatch.setattr(read, "open_file", real)
+    again = backup(repo)
+    assert again.files_changed == 1 and digests_kept(repo) == 2
+    assert restored(repo, src, again.id, tmp_path / "out") == read_tree(src)

@@ -149,6 +149,7 @@ class Backup:
         self._last_commit = self._last_trim = self._started
         self._last_progress = self._started - TICK_SECONDS  # the first tick reports: a person sees work begin
         self.before_finish: Callable[[SnapshotInfo], None] | None = None  # may refuse it: the snapshot is dropped
+        self._digests: list[FolderDigests] = []  # each full scan's, settled once the last commit is in
 
     def run(self, trigger: str = "manual") -> SnapshotInfo:
         sid = self.writer.begin(trigger, self.ctx.started_ns, self.taken)
@@ -176,6 +177,8 @@ class Backup:
         except BaseException:
             self._abandon()
             raise
+        for digests in self._digests:  # the folders this backup stored, now as the index holds them
+            digests.settle()
         return self._finish(sid, trigger)
 
     def _abandon(self) -> None:
@@ -196,6 +199,8 @@ class Backup:
 
     def _scan_folder(self, folder: FolderSpec, pool: ThreadPoolExecutor) -> None:
         digests = FolderDigests(self.db) if self.dirty is None else None  # a full scan's (folder_digests.py)
+        if digests is not None:
+            self._digests.append(digests)
         scan = FolderScan(self.db, folder.path, Excludes(folder.excludes), self._report, self.reread,
                           self._drive_identity, self.exact, digests)
         mine = {p for p in self.reread if is_inside(p, folder.path)}

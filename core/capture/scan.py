@@ -18,6 +18,7 @@ from timekeep.core.capture.excludes import Excludes
 from timekeep.core.capture.observe import Observed, classify, observe
 from timekeep.core.index import live, queries, scanned
 from timekeep.core.index.folder_digests import WHOLE, Bucket, FolderDigests, Met, bucket_of, buckets_of
+from timekeep.core.index.listing import live_held
 from timekeep.core.index.queries import VersionRow
 from timekeep.core.paths import is_inside
 from timekeep.core.types import SKIPPED, FileError, kind_of
@@ -272,23 +273,22 @@ class FolderScan:
         finally:
             if folder is not None:
                 os.close(folder)
-        if fid is None:
-            yield from self._children(met, {}, stack, only_new)
-            return
         digests = self.digests if self._seen is None and not only_new and path not in self._reread_parents else None
         buckets = None if digests is None else buckets_of(met, self._exclusions, self.repository)
         if digests is None or buckets is None:
-            yield from self._children(met, scanned.latest(self.db, fid), stack, only_new)
+            yield from self._children(met, {} if fid is None else scanned.latest(self.db, fid), stack, only_new)
             return
-        kept = digests.holding(fid, path)
+        kept = {} if fid is None else digests.holding(fid, path)
         same = {b for b, (digest, _) in buckets.items() if kept.get(b) == digest}
-        if same and len(buckets) == 1 and len(met) <= WHOLE:  # the whole folder as it was kept
+        if fid is not None and same and len(buckets) == 1 and len(met) <= WHOLE:  # the whole folder as kept
+            live_held(self.db.connection(), fid)  # its live set checked, as reading its rows would: damage is named
             self._as_stored(met, stack)
             return
         reports, changed = self._reports, set()
-        checked = self._checked_buckets(fid, path, buckets, same) if same else None
+        checked = None if fid is None or not same else self._checked_buckets(fid, path, buckets, same)
         if checked is None:  # every row read (no digest holds, or the folder has lost or hidden children)
-            found, same = self._children(met, scanned.latest(self.db, fid), stack, only_new), set()
+            same = set()
+            found = self._children(met, {} if fid is None else scanned.latest(self.db, fid), stack, only_new)
         else:
             for b in same:
                 self._as_stored(buckets[b][1], stack)
@@ -297,8 +297,14 @@ class FolderScan:
         for item in found:
             changed.add(bucket_of(item.path[cut:].split(b"/", 1)[0]) if len(met) > WHOLE else 0)
             yield item
-        if self._reports == reports:
+        if self._reports != reports:
+            return
+        if fid is not None:
             digests.found_as_stored(fid, path, {b: d for b, (d, _) in buckets.items() if b not in changed | same})
+        stored = {b: buckets[b] for b in changed if b in buckets}  # kept once the backup has stored them
+        digests.pending(path, len(met), {b: d for b, (d, _) in stored.items()},
+                        [(child, record) for _, members in stored.values() for _, child, _, record in members
+                         if record is not None])
 
     def _checked_buckets(self, fid: int, path: bytes, buckets: dict[int, Bucket], same: set[int]
                          ) -> tuple[list[Met], dict[bytes, scanned.Stored]] | None:

@@ -29,7 +29,8 @@ import zlib
 import blake3
 from peewee import SqliteDatabase
 
-from timekeep.core.index import generation, scanned
+from timekeep.core.errors import IndexDamaged
+from timekeep.core.index import generation, live, queries, scanned
 from timekeep.core.index.seal import SEAL_BYTES
 
 TABLE = ("CREATE TABLE IF NOT EXISTS folder_digest (folder INTEGER NOT NULL, bucket INTEGER NOT NULL, "
@@ -42,6 +43,7 @@ _ID = struct.Struct("<q")
 # one digest (bucket 0).
 WHOLE = 512
 BUCKETS = 64
+PENDING = 100_000  # children a backup holds for `settle` (about 15 MB): past it, the next full scan keeps theirs
 
 # one child as a scan met it: its name, its path, its `lstat` (or why there is none) and its packed record as
 # core/index/scanned.py packs it (None when it has none: a socket, FIFO or device)
@@ -104,6 +106,10 @@ class FolderDigests:
         # no token, or no table (damage): no digest is used or kept, and every folder is compared row by row
         self.token = str(row[0]).encode() if row and kept(db) else b""
         self._found: list[tuple[int, int, bytes, bytes]] = []
+        # folders whose scan met changes: (path, children met, {bucket: digest}, the changed buckets' children
+        # as (path, record)), for `settle` once the backup's versions are in; PENDING children at most
+        self._pending: list[tuple[bytes, int, dict[int, bytes], list[tuple[bytes, bytes]]]] = []
+        self._held = 0
 
     def _seal(self, folder: int, bucket: int, path: bytes, digest: bytes) -> bytes:
         return blake3.blake3(b"".join((_SEAL_KEY, _ID.pack(folder), _ID.pack(bucket), _ID.pack(len(self.token)),
@@ -130,3 +136,33 @@ class FolderDigests:
             with self.db.atomic():
                 self.db.connection().executemany(
                     "INSERT OR REPLACE INTO folder_digest (folder, bucket, digest, seal) VALUES (?, ?, ?, ?)", found)
+
+    def pending(self, path: bytes, children: int, buckets: dict[int, bytes], met: list[tuple[bytes, bytes]]) -> None:
+        """The digests of buckets whose children a backup is storing now: kept by `settle` if the index then holds
+        each of `met` with the record the scan made of it."""
+        if self.token and buckets and self._held + len(met) <= PENDING:
+            self._pending.append((path, children, buckets, met))
+            self._held += len(met)
+
+    def settle(self) -> None:
+        """After the backup's last commit: keep the pending digests of each folder whose live children are as
+        many as it had on the disk, and whose changed buckets' children the index now holds with exactly the
+        records the scan made, none racy (a file that changed while read, failed or came out racy keeps its
+        bucket's digest out). The index's token must be the one the scan saw. Rows are read for the changed
+        children only, as many as the backup stored."""
+        pending, self._pending, self._held = self._pending, [], 0
+        row = self.db.execute_sql(generation.READ).fetchone()
+        if not pending or row is None or str(row[0]).encode() != self.token:
+            return
+        for path, children, buckets, met in pending:
+            folder = queries.file_id(self.db, path)
+            if folder is None or live.held_count(self.db.connection(), folder) != children:
+                continue
+            try:
+                rows = scanned.latest_named(self.db, folder, [child for child, _ in met])
+            except IndexDamaged:  # only a digest is lost: the next scan meets the row, and the index is rebuilt
+                continue
+            if all((held := rows.get(child)) is not None and held[0] == record and not held[1]
+                   for child, record in met):
+                self.found_as_stored(folder, path, buckets)
+        self.write()
