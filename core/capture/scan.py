@@ -16,8 +16,8 @@ from peewee import SqliteDatabase
 
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.capture.observe import Observed, classify, observe
-from timekeep.core.index import live, queries, scanned
-from timekeep.core.index.folder_digests import WHOLE, Bucket, FolderDigests, Met, bucket_of, buckets_of
+from timekeep.core.index import queries, scanned
+from timekeep.core.index.folder_digests import WHOLE, FolderDigests, Met, bucket_of, buckets_of, unvouched
 from timekeep.core.index.listing import live_held
 from timekeep.core.index.queries import VersionRow
 from timekeep.core.paths import is_inside
@@ -83,6 +83,44 @@ def _open_folder(path: bytes) -> int | None:
         return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
+
+
+def children_met(path: bytes, names: list[bytes], folder: int | None, excludes: Excludes, cut: int) -> list[Met]:
+    """Each child a scan compares (excluded names left out; `cut` strips the protected root from a path), with
+    its `lstat` through the `folder` descriptor (or the error that stopped it) and its packed record as
+    core/index/scanned.py packs it (a folder's size as 0; None for a socket, FIFO or device): made once, for the
+    folder's digests and each comparison."""
+    lstat, stat_at, pack = os.lstat, os.stat, scanned.pack
+    kind_of_mode = {stat.S_IFREG: scanned.FILE, stat.S_IFDIR: scanned.FOLDER, stat.S_IFLNK: scanned.LINK}.get
+    excluded = excludes.excluded if excludes.patterns else None
+    prefix = path + b"/"
+    met: list[Met] = []
+    for name in names:
+        child = prefix + name
+        if excluded is not None and excluded(name, child[cut:]):
+            continue
+        try:
+            st = lstat(child) if folder is None else stat_at(name, dir_fd=folder, follow_symlinks=False)
+        except OSError as err:
+            met.append((name, child, err, None))
+            continue
+        mode = st.st_mode
+        what = kind_of_mode(mode & 0o170000)
+        record = None if what is None else pack(
+            0 if what == scanned.FOLDER else st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, mode, what)
+        met.append((name, child, st, record))
+    return met
+
+
+def as_stored(met: list[Met], stack: list[bytes], counts: ScanCounts) -> None:
+    """Children a digest vouches for: each as stored, counted; the sub-folders pushed to be walked as usual."""
+    folders, a_folder = 0, scanned.FOLDER
+    for _, child, _, record in met:
+        if record is not None and record[-1] == a_folder:
+            folders += 1
+            stack.append(child)
+    counts.dirs += folders
+    counts.files += len(met) - folders
 
 
 class FolderScan:
@@ -269,7 +307,7 @@ class FolderScan:
             return
         folder = _open_folder(path)
         try:
-            met = self._met(path, names, folder)
+            met = children_met(path, names, folder, self.excludes, len(self.root) + 1)
         finally:
             if folder is not None:
                 os.close(folder)
@@ -282,16 +320,16 @@ class FolderScan:
         same = {b for b, (digest, _) in buckets.items() if kept.get(b) == digest}
         if fid is not None and same and len(buckets) == 1 and len(met) <= WHOLE:  # the whole folder as kept
             live_held(self.db.connection(), fid)  # its live set checked, as reading its rows would: damage is named
-            self._as_stored(met, stack)
+            as_stored(met, stack, self.counts)
             return
         reports, changed = self._reports, set()
-        checked = None if fid is None or not same else self._checked_buckets(fid, path, buckets, same)
+        checked = None if fid is None or not same else unvouched(self.db, fid, buckets, same)
         if checked is None:  # every row read (no digest holds, or the folder has lost or hidden children)
             same = set()
             found = self._children(met, {} if fid is None else scanned.latest(self.db, fid), stack, only_new)
         else:
             for b in same:
-                self._as_stored(buckets[b][1], stack)
+                as_stored(buckets[b][1], stack, self.counts)
             found = self._children(checked[0], checked[1], stack, only_new)
         cut = len(path) + 1
         for item in found:
@@ -305,55 +343,6 @@ class FolderScan:
         digests.pending(path, len(met), {b: d for b, (d, _) in stored.items()},
                         [(child, record) for _, members in stored.values() for _, child, _, record in members
                          if record is not None])
-
-    def _checked_buckets(self, fid: int, path: bytes, buckets: dict[int, Bucket], same: set[int]
-                         ) -> tuple[list[Met], dict[bytes, scanned.Stored]] | None:
-        """The children of the buckets whose digest does not hold, with their rows, when the rest holds the
-        folder's other live children: the live children, counted (and their set checked, as `scanned.latest`
-        does), must be those the holding digests vouch for and those the rows read name. None when they are not
-        (a child gone from the disk in a bucket now empty, one hidden by damage): then every row is read."""
-        count = live.held_count(self.db.connection(), fid)
-        if count is None:
-            return None
-        others = [m for b, (_, members) in buckets.items() if b not in same for m in members]
-        rows = scanned.latest_named(self.db, fid, [child for _, child, _, _ in others])
-        vouched = sum(len(buckets[b][1]) for b in same)
-        return (others, rows) if count == vouched + len(rows) else None
-
-    def _met(self, path: bytes, names: list[bytes], folder: int | None) -> list[Met]:
-        """Each child a scan compares (excluded names left out), with its `lstat` through the `folder` descriptor
-        (or the error that stopped it) and its packed record as core/index/scanned.py packs it (a folder's size
-        as 0; None for a socket, FIFO or device): made once, for the folder's digest and each comparison."""
-        lstat, stat_at, pack = os.lstat, os.stat, scanned.pack
-        kind_of_mode = {stat.S_IFREG: scanned.FILE, stat.S_IFDIR: scanned.FOLDER, stat.S_IFLNK: scanned.LINK}.get
-        excluded = self.excludes.excluded if self.excludes.patterns else None
-        prefix, cut = path + b"/", len(self.root) + 1
-        met: list[Met] = []
-        for name in names:
-            child = prefix + name
-            if excluded is not None and excluded(name, child[cut:]):
-                continue
-            try:
-                st = lstat(child) if folder is None else stat_at(name, dir_fd=folder, follow_symlinks=False)
-            except OSError as err:
-                met.append((name, child, err, None))
-                continue
-            mode = st.st_mode
-            what = kind_of_mode(mode & 0o170000)
-            record = None if what is None else pack(
-                0 if what == scanned.FOLDER else st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, mode, what)
-            met.append((name, child, st, record))
-        return met
-
-    def _as_stored(self, met: list[Met], stack: list[bytes]) -> None:
-        """A folder its digest vouches for: every child as stored; the sub-folders walked as usual."""
-        folders, a_folder = 0, scanned.FOLDER
-        for _, child, _, record in met:
-            if record is not None and record[-1] == a_folder:
-                folders += 1
-                stack.append(child)
-        self.counts.dirs += folders
-        self.counts.files += len(met) - folders
 
     def _children(self, met: list[Met], left: dict[bytes, scanned.Stored], stack: list[bytes],
                   only_new: bool) -> Iterator[ScanItem]:

@@ -6,6 +6,8 @@ records' seals, the loop: bench/README.md, "Folder digests"). So when a scan fin
 the index holds them (none new, gone, changed, racy or to be read again, nothing reported), it keeps a digest
 of their names and packed records, with the folder's exclusions: one for a folder of up to WHOLE children, else
 one per bucket of children (CRC-32 of the name), so one file changed among 10,000 costs the rows of its bucket.
+A backup also keeps the digests of the buckets whose changes it stored, once the index holds each of their
+children exactly as its scan met them (`settle`), so the scan after a first backup already reads few rows.
 The next full scan makes the same digests from the disk. Where one equals the kept one, its children are as
 they were then, and so still as stored: their rows are not read, and the sub-folders among them are walked.
 
@@ -15,7 +17,7 @@ the index's sealed-rows token (core/index/generation.py). So everything that cha
 only adds versions, and a child gets one when the disk changed, which changes the digest; the writer also
 drops the digest of the bucket of every version it adds (`VOID`: deletions recorded when exclusions change, a
 catch-up from the drive). A child gone from the disk in a bucket it leaves empty changes no digest the scan
-makes, so a big folder's live children are counted (core/capture/scan.py `_checked_buckets`). A digest that
+makes, so a big folder's live children are counted (`unvouched`). A digest that
 is missing, damaged or voided costs only its speed: its children are compared row by row, as before. Runs from
 the journal never use them (they look at named paths only).
 """
@@ -94,6 +96,22 @@ def buckets_of(children: list[Met], exclusions: bytes, repository: tuple[int, in
             laid += (name, b"\0", record or b"")  # never None here: see above
         made[bucket] = (blake3.blake3(b"".join(laid)).digest(), members)
     return made
+
+
+def unvouched(db: SqliteDatabase, folder: int, buckets: dict[int, Bucket], same: set[int]
+              ) -> tuple[list[Met], dict[bytes, scanned.Stored]] | None:
+    """The children of the buckets whose digest does not hold (`same`: those whose does), with their rows, when
+    the rest holds the folder's other live children: the live children, counted (and their set checked, as
+    `scanned.latest` does), must be those the holding digests vouch for plus those the rows read name. None when
+    they are not (a child gone from the disk in a bucket it leaves empty, one hidden by damage): then the scan
+    reads every row."""
+    count = live.held_count(db.connection(), folder)
+    if count is None:
+        return None
+    others = [m for b, (_, members) in buckets.items() if b not in same for m in members]
+    rows = scanned.latest_named(db, folder, [child for _, child, _, _ in others])
+    vouched = sum(len(buckets[b][1]) for b in same)
+    return (others, rows) if count == vouched + len(rows) else None
 
 
 class FolderDigests:
