@@ -58,6 +58,15 @@ def contents(tree: Tree) -> dict[bytes, bytes]:
     return {name: content for name, (_, content, _) in tree.items()}
 
 
+def stored_racy(tmp_path: Path, src: Path, window) -> tuple[Path, SnapshotInfo]:  # type: ignore[no-untyped-def]
+    """A repository of `src` whose last snapshot, from the journal, stored a.txt ("a two") racy."""
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    (src / "a.txt").write_bytes(b"a two")
+    window(10**18)
+    return repo, from_journal(repo, src, src / "a.txt")
+
+
 @pytest.fixture()
 def src(tmp_path: Path) -> Path:
     make_tree(tmp_path / "src", {"a.txt": b"a one", "b.txt": b"b one", "c.txt": b"c one"})
@@ -65,11 +74,7 @@ def src(tmp_path: Path) -> Path:
 
 
 def test_the_next_journal_run_reads_a_racy_file_again_and_settles_it(tmp_path: Path, src: Path, window) -> None:  # type: ignore[no-untyped-def]
-    repo = new_repo(tmp_path, src)
-    backup(repo)
-    (src / "a.txt").write_bytes(b"a two")
-    window(10**18)
-    racy = from_journal(repo, src, src / "a.txt")
+    repo, racy = stored_racy(tmp_path, src, window)
     assert racy.files_read == 1 and racy_flags(repo, src / "a.txt") == [0, 1]
     window(1)
     (src / "b.txt").write_bytes(b"b two")
@@ -86,11 +91,7 @@ def test_the_next_journal_run_reads_a_racy_file_again_and_settles_it(tmp_path: P
 
 def test_an_edit_the_journal_missed_in_a_racy_file_is_stored_by_the_next_journal_run(tmp_path: Path, src: Path,
                                                                                      window) -> None:  # type: ignore[no-untyped-def]
-    repo = new_repo(tmp_path, src)
-    backup(repo)
-    (src / "a.txt").write_bytes(b"a two")
-    window(10**18)
-    racy = from_journal(repo, src, src / "a.txt")
+    repo, racy = stored_racy(tmp_path, src, window)
     (src / "a.txt").write_bytes(b"a three, which no watcher reported")
     window(1)
     (src / "b.txt").write_bytes(b"b two")
@@ -131,11 +132,7 @@ def test_a_file_dated_in_the_future_is_read_by_one_more_run_not_by_every_one(tmp
 
 
 def test_a_racy_file_deleted_since_is_recorded_gone(tmp_path: Path, src: Path, window) -> None:  # type: ignore[no-untyped-def]
-    repo = new_repo(tmp_path, src)
-    backup(repo)
-    (src / "a.txt").write_bytes(b"a two")
-    window(10**18)
-    racy = from_journal(repo, src, src / "a.txt")
+    repo, racy = stored_racy(tmp_path, src, window)
     window(1)
     (src / "a.txt").unlink()  # in the same tick: no watcher event reached the journal
     (src / "b.txt").write_bytes(b"b two")
@@ -148,11 +145,7 @@ def test_a_damaged_racy_row_is_named_and_the_index_rebuilt_from_the_drive(tmp_pa
                                                                           caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
     """The paths to read again come from the index: each row is held to its seal first, so a damaged one
     stops the run as any damaged row a scan meets does, and the writer rebuilds the index and goes again."""
-    repo = new_repo(tmp_path, src)
-    backup(repo)
-    (src / "a.txt").write_bytes(b"a two")
-    window(10**18)
-    racy = from_journal(repo, src, src / "a.txt")
+    repo, racy = stored_racy(tmp_path, src, window)
     window(1)
     (tmp_path / "private.txt").write_bytes(b"not protected")
     with sqlite3.connect(index_file(repo)) as db:  # the path bent toward a file outside, its seal unchanged
@@ -168,11 +161,7 @@ def test_a_damaged_racy_row_is_named_and_the_index_rebuilt_from_the_drive(tmp_pa
 def test_a_run_from_the_journal_that_does_not_ask_leaves_racy_files_alone(tmp_path: Path, src: Path,
                                                                           window) -> None:  # type: ignore[no-untyped-def]
     """The guard's kind of run: only what the journal names is read, whatever the last snapshot stored racy."""
-    repo = new_repo(tmp_path, src)
-    backup(repo)
-    (src / "a.txt").write_bytes(b"a two")
-    window(10**18)
-    racy = from_journal(repo, src, src / "a.txt")
+    repo, racy = stored_racy(tmp_path, src, window)
     window(1)
     (src / "a.txt").write_bytes(b"a burst")
     (src / "b.txt").write_bytes(b"b two")
