@@ -147,7 +147,7 @@ def year(res: Results, tool: TimekeepTool, home: home_tree.Home, days: int, chur
             dirty = None if scan else {root: changed}
             with simulated_day(start + d * DAY_NS):
                 took, cpu = wall_and_cpu(lambda dirty=dirty: tk.backup("schedule", make_room=False, dirty=dirty,
-                                                                       reread_racy=dirty is not None))
+                                                                       reread_racy=True))  # as the agent's
             (scans if scan else journal).append(took)
             (scan_cpu if scan else journal_cpu).append(cpu)
             if scan:

@@ -102,11 +102,7 @@ def test_an_edit_the_journal_missed_in_a_racy_file_is_stored_by_the_next_journal
 
 
 def test_a_run_that_finds_nothing_new_still_settles_the_racy_files(tmp_path: Path, src: Path, window) -> None:  # type: ignore[no-untyped-def]
-    repo = new_repo(tmp_path, src)
-    backup(repo)
-    (src / "a.txt").write_bytes(b"a two")
-    window(10**18)
-    from_journal(repo, src, src / "a.txt")
+    repo, _ = stored_racy(tmp_path, src, window)
     window(1)
     with pytest.raises(NothingChanged):
         from_journal(repo, src, src / "b.txt", skip_unchanged=True)  # b as stored; a read again, the same

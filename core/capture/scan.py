@@ -91,7 +91,9 @@ class FolderScan:
         self.root = root
         self.excludes = excludes
         self.report = report
-        self.reread = reread  # files read even when unchanged: pieces of their stored versions were lost
+        # files read even when unchanged: pieces of their stored versions were lost, or (a run from the journal)
+        # they were stored racy last time
+        self.reread = reread
         self.repository = repository  # (device, inode) of the repository folder: never walked into
         self.counts = ScanCounts()
         self.exact = exact  # journaled paths only: no folder walked (see `exact_items`)
