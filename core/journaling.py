@@ -18,6 +18,7 @@ from timekeep.core.capture.excludes import Excludes
 from timekeep.core.capture.scan import FolderScan
 from timekeep.core.errors import BackupCancelled, StorageError
 from timekeep.core.index import journal, queries
+from timekeep.core.index.folder_digests import FolderDigests
 from timekeep.core.index.journal import JournalEntry, JournalStats, size_on_disk
 from timekeep.core.types import FolderInfo
 
@@ -83,11 +84,13 @@ def _differing(db: SqliteDatabase, folder: FolderInfo, cancel: threading.Event) 
     if queries.file_id(db, folder.path) is None:
         yield folder.path
         return
-    scan = FolderScan(db, folder.path, Excludes(folder.excludes), lambda error: None)
+    digests = FolderDigests(db)  # a full scan: it keeps the digests of the folders it finds as stored
+    scan = FolderScan(db, folder.path, Excludes(folder.excludes), lambda error: None, digests=digests)
     for item in scan.items():
         if cancel.is_set():
             raise BackupCancelled("reconciliation cancelled; the journal keeps what it found so far")
         yield item.path
+    digests.write()
 
 
 def _differing_within(db: SqliteDatabase, folder: FolderInfo, tops: Collection[bytes],

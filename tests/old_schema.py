@@ -55,9 +55,15 @@ def _undo_scan(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE version DROP COLUMN scan")
 
 
+def _undo_folder_digests(conn: sqlite3.Connection) -> None:
+    """11 -> 10: no folder digests."""
+    conn.execute("DROP TABLE folder_digest")
+
+
 # UNDO[n] takes a schema at version n back to n - 1
 UNDO: dict[int, Callable[[sqlite3.Connection], None]] = {6: _undo_live, 7: _undo_live_sets, 8: _undo_sealed_rows,
-                                                         9: _undo_shown, 10: _undo_scan}
+                                                         9: _undo_shown, 10: _undo_scan,
+                                                         11: _undo_folder_digests}
 
 
 def downgrade(index: Path, to: int) -> None:

@@ -27,6 +27,7 @@ from timekeep.core.capture.scan import FolderScan, ScanItem
 from timekeep.core.capture.store import ChunkStore
 from timekeep.core.errors import BackupCancelled, CorruptData
 from timekeep.core.heap import release_free_memory
+from timekeep.core.index.folder_digests import FolderDigests
 from timekeep.core.index.writer import NewVersion, SnapshotWriter
 from timekeep.core.paths import identity, is_inside
 from timekeep.core.storage.layout import Layout, RepoConfig
@@ -148,6 +149,7 @@ class Backup:
         self._last_commit = self._last_trim = self._started
         self._last_progress = self._started - TICK_SECONDS  # the first tick reports: a person sees work begin
         self.before_finish: Callable[[SnapshotInfo], None] | None = None  # may refuse it: the snapshot is dropped
+        self._digests: list[FolderDigests] = []  # each full scan's, settled once the last commit is in
 
     def run(self, trigger: str = "manual") -> SnapshotInfo:
         sid = self.writer.begin(trigger, self.ctx.started_ns, self.taken)
@@ -175,6 +177,8 @@ class Backup:
         except BaseException:
             self._abandon()
             raise
+        for digests in self._digests:  # the folders this backup stored, now as the index holds them
+            digests.settle()
         return self._finish(sid, trigger)
 
     def _abandon(self) -> None:
@@ -194,8 +198,11 @@ class Backup:
         return None if drive is None else identity(drive)
 
     def _scan_folder(self, folder: FolderSpec, pool: ThreadPoolExecutor) -> None:
+        digests = FolderDigests(self.db) if self.dirty is None else None  # a full scan's (folder_digests.py)
+        if digests is not None:
+            self._digests.append(digests)
         scan = FolderScan(self.db, folder.path, Excludes(folder.excludes), self._report, self.reread,
-                          self._drive_identity, self.exact)
+                          self._drive_identity, self.exact, digests)
         mine = {p for p in self.reread if is_inside(p, folder.path)}
         if self.dirty is None:
             items = scan.items()
@@ -207,6 +214,8 @@ class Backup:
             self._check_cancel()
             self._place(item, pool)
             self._tick()
+        if digests is not None:
+            digests.write()
         self.tally.files_scanned += scan.counts.files
 
     def _place(self, item: ScanItem, pool: ThreadPoolExecutor) -> None:

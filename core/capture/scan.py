@@ -17,6 +17,8 @@ from peewee import SqliteDatabase
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.capture.observe import Observed, classify, observe
 from timekeep.core.index import queries, scanned
+from timekeep.core.index.folder_digests import WHOLE, FolderDigests, Met, bucket_of, buckets_of, unvouched
+from timekeep.core.index.listing import live_held
 from timekeep.core.index.queries import VersionRow
 from timekeep.core.paths import is_inside
 from timekeep.core.types import SKIPPED, FileError, kind_of
@@ -83,14 +85,57 @@ def _open_folder(path: bytes) -> int | None:
         return None
 
 
+def children_met(path: bytes, names: list[bytes], folder: int | None, excludes: Excludes, cut: int) -> list[Met]:
+    """Each child a scan compares (excluded names left out; `cut` strips the protected root from a path), with
+    its `lstat` through the `folder` descriptor (or the error that stopped it) and its packed record as
+    core/index/scanned.py packs it (a folder's size as 0; None for a socket, FIFO or device): made once, for the
+    folder's digests and each comparison."""
+    lstat, stat_at, pack = os.lstat, os.stat, scanned.pack
+    kind_of_mode = {stat.S_IFREG: scanned.FILE, stat.S_IFDIR: scanned.FOLDER, stat.S_IFLNK: scanned.LINK}.get
+    excluded = excludes.excluded if excludes.patterns else None
+    prefix = path + b"/"
+    met: list[Met] = []
+    for name in names:
+        child = prefix + name
+        if excluded is not None and excluded(name, child[cut:]):
+            continue
+        try:
+            st = lstat(child) if folder is None else stat_at(name, dir_fd=folder, follow_symlinks=False)
+        except OSError as err:
+            met.append((name, child, err, None))
+            continue
+        mode = st.st_mode
+        what = kind_of_mode(mode & 0o170000)
+        record = None if what is None else pack(
+            0 if what == scanned.FOLDER else st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, mode, what)
+        met.append((name, child, st, record))
+    return met
+
+
+def as_stored(met: list[Met], stack: list[bytes], counts: ScanCounts) -> None:
+    """Children a digest vouches for: each as stored, counted; the sub-folders pushed to be walked as usual."""
+    folders, a_folder = 0, scanned.FOLDER
+    for _, child, _, record in met:
+        if record is not None and record[-1] == a_folder:
+            folders += 1
+            stack.append(child)
+    counts.dirs += folders
+    counts.files += len(met) - folders
+
+
 class FolderScan:
     def __init__(self, db: SqliteDatabase, root: bytes, excludes: Excludes, report: Report,
                  reread: Collection[bytes] = (), repository: tuple[int, int] | None = None,
-                 exact: bool = False) -> None:
+                 exact: bool = False, digests: FolderDigests | None = None) -> None:
         self.db = db
         self.root = root
         self.excludes = excludes
-        self.report = report
+        self._reports = 0  # how many problems were reported: a folder with one gets no digest
+        self._report_to = report
+        self.report: Report = self._counted
+        self.digests = digests  # the full scan's folder digests (core/index/folder_digests.py)
+        self._exclusions = b"\0".join((root, *(os.fsencode(p) for p in excludes.patterns)))
+        self._reread_parents = {os.path.dirname(p) for p in reread}  # folders whose digest is not used
         # files read even when unchanged: pieces of their stored versions were lost, or (a run from the journal)
         # they were stored racy last time
         self.reread = reread
@@ -98,6 +143,10 @@ class FolderScan:
         self.counts = ScanCounts()
         self.exact = exact  # journaled paths only: no folder walked (see `exact_items`)
         self._seen: set[bytes] | None = None  # paths already compared, when journaled paths may overlap
+
+    def _counted(self, error: FileError) -> None:
+        self._reports += 1
+        self._report_to(error)
 
     def items(self) -> Iterator[ScanItem]:
         """Everything under the folder that differs from the index: the full metadata scan."""
@@ -249,9 +298,10 @@ class FolderScan:
     def _directory(self, path: bytes, stack: list[bytes], only_new: bool = False) -> Iterator[ScanItem]:
         """Compare one folder's children; push the sub-folders to descend into (with `only_new`, just
         those the index does not hold as folders yet). Most children are files as stored: they cost one
-        `lstat` and one comparison here (`_changed` takes the rest), since a full scan's time is per file."""
+        `lstat` and one comparison here (`_changed` takes the rest), since a full scan's time is per file. In a
+        full scan with `digests`, a folder whose children's digest is the one kept for it costs only the
+        `lstat`s (core/index/folder_digests.py), and one found as stored gets its digest kept."""
         fid = queries.file_id(self.db, path)
-        left = scanned.latest(self.db, fid) if fid is not None else {}  # what is not met on the disk is deleted
         try:
             names = sorted(os.listdir(path))
         except OSError as err:
@@ -259,46 +309,69 @@ class FolderScan:
             return
         folder = _open_folder(path)
         try:
-            yield from self._children(path, names, left, folder, stack, only_new)
+            met = children_met(path, names, folder, self.excludes, len(self.root) + 1)
         finally:
             if folder is not None:
                 os.close(folder)
+        digests = self.digests if self._seen is None and not only_new and path not in self._reread_parents else None
+        buckets = None if digests is None else buckets_of(met, self._exclusions, self.repository)
+        if digests is None or buckets is None:
+            yield from self._children(met, {} if fid is None else scanned.latest(self.db, fid), stack, only_new)
+            return
+        kept = {} if fid is None else digests.holding(fid, path)
+        same = {b for b, (digest, _) in buckets.items() if kept.get(b) == digest}
+        if fid is not None and same and len(buckets) == 1 and len(met) <= WHOLE:  # the whole folder as kept
+            live_held(self.db.connection(), fid)  # its live set checked, as reading its rows would: damage is named
+            as_stored(met, stack, self.counts)
+            return
+        reports, changed = self._reports, set()
+        checked = None if fid is None or not same else unvouched(self.db, fid, buckets, same)
+        if checked is None:  # every row read (no digest holds, or the folder has lost or hidden children)
+            same = set()
+            found = self._children(met, {} if fid is None else scanned.latest(self.db, fid), stack, only_new)
+        else:
+            for b in same:
+                as_stored(buckets[b][1], stack, self.counts)
+            found = self._children(checked[0], checked[1], stack, only_new)
+        cut = len(path) + 1
+        for item in found:
+            changed.add(bucket_of(item.path[cut:].split(b"/", 1)[0]) if len(met) > WHOLE else 0)
+            yield item
+        if self._reports != reports:
+            return
+        if fid is not None:
+            digests.found_as_stored(fid, path, {b: d for b, (d, _) in buckets.items() if b not in changed | same})
+        stored = {b: buckets[b] for b in changed if b in buckets}  # kept once the backup has stored them
+        digests.pending(path, len(met), {b: d for b, (d, _) in stored.items()},
+                        [(child, record) for _, members in stored.values() for _, child, _, record in members
+                         if record is not None])
 
-    def _children(self, path: bytes, names: list[bytes], left: dict[bytes, scanned.Stored], folder: int | None,
-                  stack: list[bytes], only_new: bool) -> Iterator[ScanItem]:
-        """`_directory`'s loop over the names listed; each child's `lstat` through the `folder` descriptor. A file
-        or folder as stored is one whose packed (size, mtime, inode, ctime, mode, kind) is the stored record's, byte
-        for byte (core/index/scanned.py): what `classify` would call unchanged, without the whole row."""
-        take, lstat, is_file, packed, a_file = left.pop, os.lstat, stat.S_ISREG, scanned.pack, scanned.FILE
-        stat_at, is_dir, a_folder, reread = os.stat, stat.S_ISDIR, scanned.FOLDER, self.reread
+    def _children(self, met: list[Met], left: dict[bytes, scanned.Stored], stack: list[bytes],
+                  only_new: bool) -> Iterator[ScanItem]:
+        """`_directory`'s loop over the children met. A file or folder as stored is one whose packed (size, mtime,
+        inode, ctime, mode, kind) is the stored record's, byte for byte (core/index/scanned.py): what `classify`
+        would call unchanged, without the whole row."""
+        take, a_file, a_folder, reread = left.pop, scanned.FILE, scanned.FOLDER, self.reread
         repository = self.repository
         quick = self._seen is None
-        excluded = self.excludes.excluded if self.excludes.patterns else None
-        prefix, cut, unchanged, folders = path + b"/", len(self.root) + 1, 0, 0
-        for name in names:
-            child = prefix + name
-            if excluded is not None and excluded(name, child[cut:]):
-                continue
+        unchanged, folders = 0, 0
+        for _, child, st, record in met:
             prev = take(child, None)
-            try:
-                st = lstat(child) if folder is None else stat_at(name, dir_fd=folder, follow_symlinks=False)
-            except FileNotFoundError:
-                if prev is not None:
-                    left[child] = prev
+            if isinstance(st, OSError):
+                if isinstance(st, FileNotFoundError):
+                    if prev is not None:
+                        left[child] = prev
+                    continue
+                # kept as stored: it exists, and may be readable next time
+                self.report(FileError(child, "unreadable", st.strerror or str(st)))
                 continue
-            except OSError as err:  # kept as stored: it exists, and may be readable next time
-                self.report(FileError(child, "unreadable", err.strerror or str(err)))
-                continue
-            if quick and prev is not None and not prev[1]:  # stored, not racy
-                mode = st.st_mode
-                if is_file(mode):
-                    if (prev[0] == packed(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, mode, a_file)
-                            and child not in reread):  # a file as stored
-                        unchanged += 1
-                        continue
-                elif (is_dir(mode) and prev[0] == packed(0, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, mode, a_folder)
-                      and (st.st_dev, st.st_ino) != repository):  # a folder as stored: descended into, as below
-                    folders += 1
+            if quick and prev is not None and not prev[1] and record is not None and prev[0] == record:
+                # stored, not racy, and the same record byte for byte
+                if record[-1] == a_file and child not in reread:  # a file as stored
+                    unchanged += 1
+                    continue
+                if record[-1] == a_folder and (st.st_dev, st.st_ino) != repository:
+                    folders += 1  # a folder as stored: descended into, as below
                     stack.append(child)
                     continue
             yield from self._changed(child, st, None if prev is None else scanned.version(self.db, prev), stack,

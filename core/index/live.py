@@ -109,6 +109,12 @@ def holds(conn: Connection, parent_id: int) -> bool:
     return bool(n == kept_n and total == kept_total)
 
 
+def held_count(conn: Connection, parent_id: int) -> int | None:
+    """How many live children the folder has, when they are the set kept for them; None when not (damage)."""
+    n, total, kept_n, kept_total = conn.execute(_HOLDS, (parent_id,)).fetchone()
+    return int(n) if n == kept_n and total == kept_total else None
+
+
 def unheld(conn: Connection, parent_id: int) -> bytes | None:
     """The folder's path when its live children are not the set kept for them (damage), else None."""
     if holds(conn, parent_id):

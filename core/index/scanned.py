@@ -74,6 +74,20 @@ def latest(db: SqliteDatabase, parent_id: int) -> dict[bytes, Stored]:
     fails: a backup never records a change a damaged index made up), and its record made from what it holds."""
     rows = db.execute_sql(ROWS, (parent_id,)).fetchall()  # read whole: see queries.latest_children
     live_held(db.connection(), parent_id)
+    return _stored(db, rows)
+
+
+def latest_named(db: SqliteDatabase, parent_id: int, paths: list[bytes]) -> dict[bytes, Stored]:
+    """`latest` of these children only (those that are live): the caller checks the folder's live set."""
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(paths), queries.SQL_BATCH):
+        batch = paths[start : start + queries.SQL_BATCH]
+        rows += db.execute_sql(f"{ROWS} AND f.path IN ({','.join('?' * len(batch))})", (parent_id, *batch)).fetchall()
+    return _stored(db, rows)
+
+
+def _stored(db: SqliteDatabase, rows: list[tuple[Any, ...]]) -> dict[bytes, Stored]:
+    """The rows of `ROWS` as a scan holds them."""
     found: dict[bytes, Stored] = {}
     unsure: list[int] = []
     key, join, size = SCAN_KEY, b"".join, SEAL_BYTES

@@ -17,12 +17,12 @@ from peewee import DatabaseError, SqliteDatabase
 from playhouse.migrate import SqliteMigrator, migrate
 
 from timekeep.core.errors import FormatTooNew, IndexDamaged, IndexMissing, RepositoryError
-from timekeep.core.index import generation, live, names
+from timekeep.core.index import folder_digests, generation, live, names
 from timekeep.core.index.models import MODELS, Extent, File, Journal, Loss, Meta, Pack, Snapshot, Version
 from timekeep.core.storage.atomic import create_private
 from timekeep.core.storage.failures import drive_message
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 _UPGRADE_BATCH = 5_000  # rows a migration holds at once
 Migration = Callable[[SqliteDatabase, SqliteMigrator], None]
 
@@ -129,10 +129,16 @@ def _add_scan(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
         after = rows[-1][0]
 
 
+def _add_folder_digests(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
+    """10 -> 11: a digest per folder a full scan found as stored (core/index/folder_digests.py). The table starts
+    empty: the next full scan compares every folder row by row, as before, and keeps their digests."""
+    folder_digests.create(db)
+
+
 # MIGRATIONS[n] upgrades a schema at version n to n + 1.
 MIGRATIONS: dict[int, Migration] = {1: _add_journal, 2: _add_skip_and_origins, 3: _add_seals, 4: _add_names,
                                     5: _add_live, 6: _seal_live_sets, 7: _add_sealed_rows,
-                                    8: _add_shown, 9: _add_scan}
+                                    8: _add_shown, 9: _add_scan, 10: _add_folder_digests}
 
 PRAGMAS = {
     "journal_mode": "wal",
@@ -187,6 +193,7 @@ def create_schema(db: SqliteDatabase) -> None:
         names.create(db)
         live.create(db)
         generation.create(db)
+        folder_digests.create(db)
         Meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()
         Meta.insert(key="index_id", value=uuid.uuid4().hex).execute()
 

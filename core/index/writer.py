@@ -18,7 +18,7 @@ from typing import Any
 from peewee import SqliteDatabase
 
 from timekeep.core.errors import CorruptData
-from timekeep.core.index import chain, live, queries, scanned, seal, shown
+from timekeep.core.index import chain, folder_digests, live, queries, scanned, seal, shown
 from timekeep.core.paths import is_inside
 from timekeep.core.storage import xattrs as xattrs_codec
 from timekeep.core.storage.layout import Layout
@@ -102,6 +102,7 @@ class SnapshotWriter:
         self.drafts = drafts
         self._draft: Draft | None = None
         self._drafted = 0  # the id of the last version drafted
+        self._digests = folder_digests.kept(db)  # an index that keeps folder digests (one damaged may not)
 
     def begin(self, trigger: str, time_ns: int | None = None, taken: Collection[int] = ()) -> int:
         """Start a snapshot under an id no snapshot ever had: the first above every snapshot the index has
@@ -146,9 +147,12 @@ class SnapshotWriter:
         """The commit's statements, inside its transaction."""
         add_packs(self.db, packs)
         sets: dict[int, list[int]] = {}  # the live sets this commit changes: parent -> [n, total] to add
+        parents: set[tuple[int, int]] = set()  # (folder, bucket) of each version: digests that no longer hold
         extents = _Extents()
-        prevs = [self._insert_version(version, sets, extents) for version in versions]
+        prevs = [self._insert_version(version, sets, extents, parents) for version in versions]
         extents.insert(self.db)
+        if self._digests and parents:
+            self.db.connection().executemany(folder_digests.VOID, list(parents))
         self.db.connection().executemany(live.ADD_TO_SET, [(p, n, t) for p, (n, t) in sets.items() if n or t])
         self.db.connection().executemany("UPDATE version SET racy = 0 WHERE id = ?", [(v,) for v in settled])
         self.db.cursor().executemany(
@@ -170,10 +174,11 @@ class SnapshotWriter:
         self._draft.add(version_records(self.db, self.snapshot_id, self._drafted, seen))
         self._drafted = last[0]
 
-    def _insert_version(self, v: NewVersion, sets: dict[int, list[int]], extents: _Extents) -> int:
+    def _insert_version(self, v: NewVersion, sets: dict[int, list[int]], extents: _Extents,
+                        parents: set[tuple[int, int]]) -> int:
         """Insert the version, sealed, after the file's newest one; returns the `prev` it was given. A file that
         comes to life or dies is counted in or out of its folder's live set in `sets` (core/index/live.py); its
-        extents join `extents`, inserted for the whole commit at once."""
+        extents join `extents`, inserted for the whole commit at once; its folder and bucket join `parents`."""
         conn = self.db.connection()
         fid = v.file_id if v.file_id is not None else self._file(v.path, remember=v.kind == "dir")
         origin = None
@@ -186,6 +191,8 @@ class SnapshotWriter:
             head, was_live, parent = conn.execute("SELECT head, live, parent_id FROM file WHERE id = ?",
                                                   (fid,)).fetchone()
         prev, alive = int(head), int(v.state != "deleted")
+        if parent is not None:
+            parents.add((parent, folder_digests.bucket_of(os.path.basename(v.path))))
         keys = [(e[0], e[1], e[2], e[3] if len(e) > 3 else 0) for e in v.extents]
         xhash = seal.extents_hash(keys)
         sealed = seal.version_seal(v.path, self.snapshot_id, prev, v.state, v.kind, v.size, v.mode, v.mtime_ns,

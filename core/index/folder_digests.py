@@ -1,0 +1,186 @@
+"""Digests of what a full scan compares of a folder's children, kept where the last scan found them as stored
+(schema 11), so the next scan of an unchanged folder reads none of its rows (FORMAT.md, "Seals").
+
+A full scan `lstat`s every child anyway; comparing each with its row cost as much again (the rows' SQL, their
+records' seals, the loop: bench/README.md, "Folder digests"). So when a scan finds a folder's children exactly as
+the index holds them (none new, gone, changed, racy or to be read again, nothing reported), it keeps a digest
+of their names and packed records, with the folder's exclusions: one for a folder of up to WHOLE children, else
+one per bucket of children (CRC-32 of the name), so one file changed among 10,000 costs the rows of its bucket.
+A backup also keeps the digests of the buckets whose changes it stored, once the index holds each of their
+children exactly as its scan met them (`settle`), so the scan after a first backup already reads few rows.
+The next full scan makes the same digests from the disk. Where one equals the kept one, its children are as
+they were then, and so still as stored: their rows are not read, and the sub-folders among them are walked.
+
+A kept digest holds only under its seal, over the folder's id, the bucket, the folder's path, the digest and
+the index's sealed-rows token (core/index/generation.py). So everything that changes or removes a sealed row
+(thinning, the repair after a killed writer, an upgrade, damage through SQLite) voids every digest. A backup
+only adds versions, and a child gets one when the disk changed, which changes the digest; the writer also
+drops the digest of the bucket of every version it adds (`VOID`: deletions recorded when exclusions change, a
+catch-up from the drive). A child gone from the disk in a bucket it leaves empty changes no digest the scan
+makes, so a big folder's live children are counted (`unvouched`). A digest that
+is missing, damaged or voided costs only its speed: its children are compared row by row, as before. Runs from
+the journal never use them (they look at named paths only).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+
+import blake3
+from peewee import SqliteDatabase
+
+from timekeep.core.errors import IndexDamaged
+from timekeep.core.index import generation, live, queries, scanned
+from timekeep.core.index.seal import SEAL_BYTES
+
+TABLE = ("CREATE TABLE IF NOT EXISTS folder_digest (folder INTEGER NOT NULL, bucket INTEGER NOT NULL, "
+         "digest BLOB NOT NULL, seal BLOB NOT NULL, PRIMARY KEY (folder, bucket)) WITHOUT ROWID")
+_DIGEST_KEY = b"timekeep folder digest 1\0"
+_SEAL_KEY = b"timekeep folder digest seal 1\0"
+_ID = struct.Struct("<q")
+# A folder of more than WHOLE children is kept as BUCKETS digests, each over the children whose name's CRC-32
+# falls in it, so one file changed in a folder of 10,000 costs the rows of its bucket only; a smaller folder is
+# one digest (bucket 0).
+WHOLE = 512
+BUCKETS = 64
+PENDING = 100_000  # children a backup holds for `settle` (about 15 MB): past it, the next full scan keeps theirs
+
+# one child as a scan met it: its name, its path, its `lstat` (or why there is none) and its packed record as
+# core/index/scanned.py packs it (None when it has none: a socket, FIFO or device)
+Met = tuple[bytes, bytes, os.stat_result | OSError, bytes | None]
+# a bucket's digest and its children
+Bucket = tuple[bytes, list[Met]]
+
+# the buckets of a folder one of whose children (this name's bucket, or the whole folder's) gets a version: their
+# kept digests no longer say what the index holds (a version the disk did not cause, e.g. deletions recorded
+# when exclusions change, would otherwise hide behind them)
+VOID = "DELETE FROM folder_digest WHERE folder = ? AND bucket IN (0, ?)"
+
+
+def bucket_of(name: bytes) -> int:
+    return zlib.crc32(name) & (BUCKETS - 1)
+
+
+def kept(db: SqliteDatabase) -> bool:
+    """Whether the index has the table (a damaged one may have lost it: then no digest is used or kept)."""
+    return db.execute_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'folder_digest'").fetchone() \
+        is not None
+
+
+def create(db: SqliteDatabase) -> None:
+    """The table (inside the caller's transaction): a new index, or the upgrade to schema 11."""
+    db.execute_sql(TABLE)
+
+
+def buckets_of(children: list[Met], exclusions: bytes, repository: tuple[int, int] | None) -> dict[int, Bucket] | None:
+    """Each bucket's digest over its children's names and records (in the order met: by name) and the folder's
+    exclusions; None when a scan of them always has something to say (a child it cannot `lstat`, a socket or
+    device it reports, the repository itself)."""
+    whole = len(children) <= WHOLE
+    groups: dict[int, list[Met]] = {}
+    a_folder = scanned.FOLDER
+    for met in children:
+        name, _, st, record = met
+        if record is None:
+            return None
+        if record[-1] == a_folder and repository is not None and not isinstance(st, OSError) and (
+                st.st_dev, st.st_ino) == repository:
+            return None
+        groups.setdefault(0 if whole else bucket_of(name), []).append(met)
+    made: dict[int, Bucket] = {}
+    for bucket, members in groups.items():
+        laid = [_DIGEST_KEY, _ID.pack(len(exclusions)), exclusions, _ID.pack(1 if whole else BUCKETS), _ID.pack(bucket)]
+        for name, _, _, record in members:  # a name holds no NUL, and a record is of one size
+            laid += (name, b"\0", record or b"")  # never None here: see above
+        made[bucket] = (blake3.blake3(b"".join(laid)).digest(), members)
+    return made
+
+
+def unvouched(db: SqliteDatabase, folder: int, buckets: dict[int, Bucket], same: set[int]
+              ) -> tuple[list[Met], dict[bytes, scanned.Stored]] | None:
+    """The children of the buckets whose digest does not hold (`same`: those whose does), with their rows, when
+    the rest holds the folder's other live children: the live children, counted (and their set checked, as
+    `scanned.latest` does), must be those the holding digests vouch for plus those the rows read name. None when
+    they are not (a child gone from the disk in a bucket it leaves empty, one hidden by damage): then the scan
+    reads every row."""
+    count = live.held_count(db.connection(), folder)
+    if count is None:
+        return None
+    others = [m for b, (_, members) in buckets.items() if b not in same for m in members]
+    rows = scanned.latest_named(db, folder, [child for _, child, _, _ in others])
+    vouched = sum(len(buckets[b][1]) for b in same)
+    return (others, rows) if count == vouched + len(rows) else None
+
+
+class FolderDigests:
+    """The digests of one backup's scans: read against the token the index held when the backup began, and
+    written, under that token, for each folder its scan found as stored."""
+
+    def __init__(self, db: SqliteDatabase) -> None:
+        self.db = db
+        row = db.execute_sql(generation.READ).fetchone()
+        # no token, or no table (damage): no digest is used or kept, and every folder is compared row by row
+        self.token = str(row[0]).encode() if row and kept(db) else b""
+        self._found: list[tuple[int, int, bytes, bytes]] = []
+        # folders whose scan met changes: (path, children met, {bucket: digest}, the changed buckets' children
+        # as (path, record)), for `settle` once the backup's versions are in; PENDING children at most
+        self._pending: list[tuple[bytes, int, dict[int, bytes], list[tuple[bytes, bytes]]]] = []
+        self._held = 0
+
+    def _seal(self, folder: int, bucket: int, path: bytes, digest: bytes) -> bytes:
+        return blake3.blake3(b"".join((_SEAL_KEY, _ID.pack(folder), _ID.pack(bucket), _ID.pack(len(self.token)),
+                                       self.token, digest, path))).digest(SEAL_BYTES)
+
+    def holding(self, folder: int, path: bytes) -> dict[int, bytes]:
+        """The digests kept for the folder's buckets whose seals hold now."""
+        if not self.token:
+            return {}
+        rows = self.db.execute_sql("SELECT bucket, digest, seal FROM folder_digest WHERE folder = ?", (folder,))
+        return {b: d for b, d, sealed in rows
+                if isinstance(b, int) and isinstance(d, bytes) and sealed == self._seal(folder, b, path, d)}
+
+    def found_as_stored(self, folder: int, path: bytes, buckets: dict[int, bytes]) -> None:
+        """Keep these digests of the folder's buckets, whose children a scan just found exactly as the index holds
+        them (`write`)."""
+        if self.token:
+            self._found += ((folder, b, d, self._seal(folder, b, path, d)) for b, d in buckets.items())
+
+    def write(self) -> None:
+        """Write the digests noted since the last write, in one transaction."""
+        if self._found:
+            found, self._found = self._found, []
+            with self.db.atomic():
+                self.db.connection().executemany(
+                    "INSERT OR REPLACE INTO folder_digest (folder, bucket, digest, seal) VALUES (?, ?, ?, ?)", found)
+
+    def pending(self, path: bytes, children: int, buckets: dict[int, bytes], met: list[tuple[bytes, bytes]]) -> None:
+        """The digests of buckets whose children a backup is storing now: kept by `settle` if the index then holds
+        each of `met` with the record the scan made of it."""
+        if self.token and buckets and self._held + len(met) <= PENDING:
+            self._pending.append((path, children, buckets, met))
+            self._held += len(met)
+
+    def settle(self) -> None:
+        """After the backup's last commit: keep the pending digests of each folder whose live children are as
+        many as it had on the disk, and whose changed buckets' children the index now holds with exactly the
+        records the scan made, none racy (a file that changed while read, failed or came out racy keeps its
+        bucket's digest out). The index's token must be the one the scan saw. Rows are read for the changed
+        children only, as many as the backup stored."""
+        pending, self._pending, self._held = self._pending, [], 0
+        row = self.db.execute_sql(generation.READ).fetchone()
+        if not pending or row is None or str(row[0]).encode() != self.token:
+            return
+        for path, children, buckets, met in pending:
+            folder = queries.file_id(self.db, path)
+            if folder is None or live.held_count(self.db.connection(), folder) != children:
+                continue
+            try:
+                rows = scanned.latest_named(self.db, folder, [child for child, _ in met])
+            except IndexDamaged:  # only a digest is lost: the next scan meets the row, and the index is rebuilt
+                continue
+            if all((held := rows.get(child)) is not None and held[0] == record and not held[1]
+                   for child, record in met):
+                self.found_as_stored(folder, path, buckets)
+        self.write()

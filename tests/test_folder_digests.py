@@ -1,0 +1,400 @@
+"""A full scan skips the rows of a folder whose children's digest is the one kept when a scan last found it as
+stored (core/index/folder_digests.py), and finds exactly what a scan without digests finds: whatever changed,
+whatever the index went through since (thinning, damage, other exclusions, lost packs)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.helpers import index_file, make_tree, new_repo, read_tree
+from timekeep.core.api import Timekeep
+from timekeep.core.capture.excludes import Excludes
+from timekeep.core.capture.scan import FolderScan
+from timekeep.core.index import folder_digests, scanned
+from timekeep.core.index.folder_digests import FolderDigests
+
+
+@pytest.fixture(autouse=True)
+def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written just before a backup are not read again for being racy: each scan says what changed."""
+    import timekeep.core.capture.read as read
+
+    monkeypatch.setattr(read, "RACY_NS", 1)
+
+
+@contextmanager
+def rows_read(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The folders (file row ids) whose rows a scan read, in order."""
+    read: list[int] = []
+    real = scanned.latest
+
+    def spy(db, parent_id):  # type: ignore[no-untyped-def]
+        read.append(parent_id)
+        return real(db, parent_id)
+
+    monkeypatch.setattr(scanned, "latest", spy)
+    yield read
+    monkeypatch.setattr(scanned, "latest", real)
+
+
+def backup(repo: Path):  # type: ignore[no-untyped-def]
+    with Timekeep.open(repo, writer=True) as tk:
+        return tk.backup()
+
+
+def digests_kept(repo: Path) -> int:
+    with sqlite3.connect(index_file(repo)) as db:
+        return int(db.execute("SELECT count(*) FROM folder_digest").fetchone()[0])
+
+
+def restored(repo: Path, src: Path, snapshot_id: int, dest: Path):  # type: ignore[no-untyped-def]
+    with Timekeep.open(repo) as tk:
+        tk.restore(os.fsencode(src), snapshot_id, dest=os.fsencode(dest))
+    return read_tree(dest / src.name)
+
+
+@pytest.fixture()
+def tree(tmp_path: Path) -> tuple[Path, Path]:
+    """A repository whose folders all have their digests kept (the second scan found them as stored)."""
+    src = tmp_path / "src"
+    make_tree(src, {"a.txt": b"a", "docs": {"b.txt": b"b", "c.txt": b"c", "deep": {"d.txt": b"d"}},
+                    "pics": {"e.jpg": b"e" * 5000, "link": "-> ../a.txt"}})
+    repo = new_repo(tmp_path, src)
+    backup(repo)  # everything new: no folder as stored yet
+    assert backup(repo).files_read == 0  # every folder as stored: digests kept
+    assert digests_kept(repo) == 4  # the root, docs, docs/deep, pics
+    return repo, src
+
+
+def test_a_folder_as_stored_is_vouched_for_and_its_rows_are_not_read(tree: tuple[Path, Path],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, src = tree
+    with rows_read(monkeypatch) as read:
+        snap = backup(repo)
+    assert read == [] and snap.files_read == 0
+    assert snap.files_scanned == len([p for p in read_tree(src).values() if p[0] != "dir"])  # counted all the same
+
+
+@pytest.mark.parametrize("change", ["edit", "add", "delete", "chmod", "rename", "file to folder", "relink",
+                                    "touch", "folder"])
+def test_every_kind_of_change_in_a_vouched_folder_is_found(tree: tuple[Path, Path], tmp_path: Path,
+                                                           change: str) -> None:
+    repo, src = tree
+    docs = src / "docs"
+    if change == "edit":
+        (docs / "b.txt").write_bytes(b"B, edited")
+    elif change == "add":
+        (docs / "new.txt").write_bytes(b"new")
+    elif change == "delete":
+        (docs / "c.txt").unlink()
+    elif change == "chmod":
+        (docs / "b.txt").chmod(0o600)
+    elif change == "rename":
+        (docs / "b.txt").rename(docs / "bb.txt")
+    elif change == "file to folder":
+        (docs / "c.txt").unlink()
+        make_tree(docs / "c.txt", {"inner.txt": b"inner"})
+    elif change == "relink":
+        os.unlink(src / "pics" / "link")
+        os.symlink("../docs/b.txt", src / "pics" / "link")
+    elif change == "touch":
+        os.utime(docs / "deep" / "d.txt", ns=(1, 1))
+    else:
+        (docs / "deep").rename(docs / "deeper")
+    snap = backup(repo)
+    assert snap.files_changed >= 1
+    assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
+
+
+def test_thinning_or_any_change_to_a_sealed_row_voids_every_digest(tree: tuple[Path, Path],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, _ = tree
+    with sqlite3.connect(index_file(repo)) as db:  # what thinning, a repair or damage does: the token is drawn
+        db.execute("UPDATE version SET size = size WHERE id = (SELECT min(id) FROM version)")
+    with rows_read(monkeypatch) as read:
+        backup(repo)
+    assert len(read) == 4  # every folder compared row by row
+    with rows_read(monkeypatch) as read:
+        backup(repo)
+    assert read == []  # and each found as stored again
+
+
+@pytest.mark.parametrize("damage", ["digest", "seal", "folder", "missing row", "missing table"])
+def test_a_damaged_or_missing_digest_costs_only_its_speed(tree: tuple[Path, Path], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    repo, src = tree
+    (src / "docs" / "b.txt").write_bytes(b"B, edited")  # a change the damaged digest must not hide
+    with sqlite3.connect(index_file(repo)) as db:
+        (docs,) = db.execute("SELECT id FROM file WHERE path = ?", (os.fsencode(src / "docs"),)).fetchone()
+        (other,) = db.execute("SELECT id FROM file WHERE path = ?", (os.fsencode(src / "pics"),)).fetchone()
+        if damage == "digest":
+            db.execute("UPDATE folder_digest SET digest = zeroblob(32) WHERE folder = ?", (docs,))
+        elif damage == "seal":
+            db.execute("UPDATE folder_digest SET seal = zeroblob(16) WHERE folder = ?", (docs,))
+        elif damage == "folder":  # another folder's row moved onto this one
+            db.execute("DELETE FROM folder_digest WHERE folder = ?", (docs,))
+            db.execute("UPDATE folder_digest SET folder = ? WHERE folder = ?", (docs, other))
+        elif damage == "missing row":
+            db.execute("DELETE FROM folder_digest WHERE folder = ?", (docs,))
+        else:
+            db.execute("DROP TABLE folder_digest")
+    with rows_read(monkeypatch) as read:
+        snap = backup(repo)
+    assert snap.files_changed == 1 and len(read) >= 1
+    assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
+
+
+def test_other_exclusions_void_the_digests_they_change(tree: tuple[Path, Path], tmp_path: Path) -> None:
+    repo, src = tree
+    with Timekeep.open(repo, writer=True) as tk:
+        tk.set_excludes(os.fsencode(src), ["*.txt"])
+        excluded = tk.backup()
+    assert "b.txt" not in str(restored(repo, src, excluded.id, tmp_path / "without"))
+    with Timekeep.open(repo, writer=True) as tk:
+        tk.set_excludes(os.fsencode(src), [])
+        again = tk.backup()
+    assert restored(repo, src, again.id, tmp_path / "with") == read_tree(src)
+
+
+def test_a_file_whose_stored_pieces_were_lost_is_read_again_in_a_vouched_folder(tree: tuple[Path, Path]) -> None:
+    repo, _ = tree
+    with sqlite3.connect(index_file(repo)) as db:
+        db.execute("UPDATE pack SET state = 'missing'")  # not a sealed row: the digests still hold
+    snap = backup(repo)
+    assert snap.files_read >= 1
+
+
+def test_a_folder_with_something_reported_gets_no_digest_and_reports_it_each_time(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"a.txt": b"a", "sock": {"b.txt": b"b"}})
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(src / "sock" / "s"))
+    try:
+        repo = new_repo(tmp_path, src)
+        for _ in range(3):
+            with Timekeep.open(repo, writer=True) as tk:
+                snap = tk.backup()
+                assert any(e.path.endswith(b"/s") for e in tk.snapshot_errors(snap.id))
+        assert digests_kept(repo) == 1  # the root's, not the folder with the socket
+    finally:
+        server.close()
+
+
+# one step of a history: (which file, what is done to it)
+STEPS = st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["write", "grow", "delete", "mkdir", "chmod",
+                                                                "touch", "none"])), min_size=1, max_size=6)
+NAMES = ["a", "d/b", "d/c", "d/e/f", "g/h", "g/i"]
+
+
+@pytest.mark.parametrize("whole", [folder_digests.WHOLE, 1])  # 1: every folder of two or more kept by buckets
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=st.lists(STEPS, min_size=2, max_size=5))
+def test_a_scan_with_digests_finds_what_one_without_finds(history: list[list[tuple[int, str]]], whole: int,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import timekeep.core.capture.read as read
+    import timekeep.core.capture.scan as scan
+
+    read.RACY_NS = 1  # the autouse fixture puts it back after the test
+    monkeypatch.setattr(folder_digests, "WHOLE", whole)
+    monkeypatch.setattr(scan, "WHOLE", whole)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        src = base / "src"
+        make_tree(src, {"a": b"0", "d": {"b": b"1", "c": b"2", "e": {"f": b"3"}}, "g": {"h": b"4", "i": b"5"}})
+        repo = new_repo(base, src)
+        for n, steps in enumerate(history):
+            for which, what in steps:
+                apply(src / NAMES[which], what, n)
+            with Timekeep.open(repo, writer=True) as tk:
+                db = tk._repo.db
+                plain = {(i.path, i.action) for i in FolderScan(db, os.fsencode(src), Excludes(()), lambda e: None
+                                                                ).items()}
+                vouched = {(i.path, i.action) for i in FolderScan(db, os.fsencode(src), Excludes(()), lambda e: None,
+                                                                  digests=FolderDigests(db)).items()}
+                assert vouched == plain
+                snap = tk.backup()
+            assert restored(repo, src, snap.id, base / f"out{n}") == read_tree(src)
+
+
+def apply(path: Path, what: str, n: int) -> None:
+    """One change to `path` (a file when it can be), whatever it is now."""
+    if what == "none":
+        return
+    if path.is_dir() and what != "mkdir":
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if what == "write":
+        if not path.is_dir():
+            path.write_bytes(b"content %d" % n)
+    elif what == "grow":
+        if path.is_file():
+            with path.open("ab") as out:
+                out.write(b"+")
+    elif what == "delete":
+        if path.is_file():
+            path.unlink()
+    elif what == "mkdir":
+        if not path.exists():
+            path.mkdir()
+    elif what == "chmod":
+        if path.is_file():
+            path.chmod(0o600 if path.stat().st_mode & 0o077 else 0o644)
+    elif path.is_file():
+        os.utime(path, ns=(n + 1, n + 1))
+
+
+def big_folder(tmp_path: Path, names: list[str]) -> tuple[Path, Path]:
+    """A repository of one folder of more than WHOLE files, its buckets' digests kept."""
+    src = tmp_path / "src"
+    make_tree(src, {"big": {n: n.encode() for n in names}})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    assert backup(repo).files_read == 0
+    return repo, src
+
+
+def test_one_file_changed_in_a_big_folder_costs_the_rows_of_its_bucket(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    names = [f"note{i:05d}.txt" for i in range(folder_digests.WHOLE * 2)]
+    repo, src = big_folder(tmp_path, names)
+    assert digests_kept(repo) == 1 + folder_digests.BUCKETS
+    (src / "big" / "note00042.txt").write_bytes(b"changed")
+    asked: list[int] = []
+    real = scanned.latest_named
+    monkeypatch.setattr(scanned, "latest_named",
+                        lambda db, fid, paths: asked.append(len(paths)) or real(db, fid, paths))
+    with rows_read(monkeypatch) as whole_folders:
+        snap = backup(repo)
+    assert whole_folders == [] and snap.files_changed == 1
+    bucket = folder_digests.bucket_of(b"note00042.txt")
+    in_bucket = sum(1 for n in names if folder_digests.bucket_of(n.encode()) == bucket)
+    assert asked == [in_bucket, in_bucket]  # compared by the scan, then checked as stored for its digest
+    assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
+
+
+def test_a_file_deleted_from_a_bucket_it_leaves_empty_is_found(tmp_path: Path) -> None:
+    """The one child of a bucket gone: no digest of the disk's children speaks for that bucket, so the count of
+    live children against what the digests vouch for sends the scan to every row."""
+    names = [f"f{i}" for i in range(folder_digests.WHOLE * 3)]
+    lonely = next(n for n in names if folder_digests.bucket_of(n.encode()) == 7)
+    names = [n for n in names if folder_digests.bucket_of(n.encode()) != 7 or n == lonely]
+    repo, src = big_folder(tmp_path, names)
+    (src / "big" / lonely).unlink()
+    snap = backup(repo)
+    assert snap.files_changed == 1
+    assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
+    with Timekeep.open(repo) as tk:
+        assert [v.state for v in tk.versions(os.fsencode(src / "big" / lonely))][-1] == "deleted"
+
+
+@pytest.mark.parametrize("change", ["add", "delete two", "edit in two buckets", "chmod"])
+def test_every_change_in_a_big_folder_is_found(tmp_path: Path, change: str) -> None:
+    names = [f"n{i}" for i in range(folder_digests.WHOLE + 50)]
+    repo, src = big_folder(tmp_path, names)
+    big = src / "big"
+    if change == "add":
+        (big / "zz-new").write_bytes(b"new")
+    elif change == "delete two":
+        (big / "n3").unlink()
+        (big / "n400").unlink()
+    elif change == "edit in two buckets":
+        (big / "n5").write_bytes(b"edited five")
+        (big / "n77").write_bytes(b"edited 77")
+    else:
+        (big / "n9").chmod(0o600)
+    snap = backup(repo)
+    assert snap.files_changed >= 1
+    assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
+
+
+def test_other_exclusions_in_a_big_folder_void_the_buckets_they_change(tmp_path: Path) -> None:
+    names = [f"n{i}" for i in range(folder_digests.WHOLE + 50)]
+    repo, src = big_folder(tmp_path, names)
+    with Timekeep.open(repo, writer=True) as tk:
+        tk.set_excludes(os.fsencode(src), ["n3"])
+        tk.backup()  # n3 recorded deleted: its bucket's digest voided
+        tk.set_excludes(os.fsencode(src), [])
+        again = tk.backup()
+    assert restored(repo, src, again.id, tmp_path / "out") == read_tree(src)
+
+
+def test_the_agents_reconciling_scan_keeps_and_uses_digests_as_a_backup_does(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    make_tree(src, {"a.txt": b"a", "docs": {"b.txt": b"b"}, "pics": {"c.jpg": b"c"}})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    with Timekeep.open(repo, writer=True) as tk:
+        assert tk.journal.reconcile(tk.folders()) == 0
+    assert digests_kept(repo) == 3
+    (src / "docs" / "b.txt").write_bytes(b"B, edited")
+    with rows_read(monkeypatch) as read, Timekeep.open(repo, writer=True) as tk:
+        assert tk.journal.reconcile(tk.folders()) == 1  # found in the one folder whose digest no longer holds
+        assert {p for ps in tk.journal.pending().values() for p in ps} == {os.fsencode(src / "docs" / "b.txt")}
+    assert len(read) == 1
+
+
+def test_a_backup_keeps_the_digests_of_the_folders_it_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first backup met every child new; once its versions are in, what it stored is as the scan met it, so
+    the next scan already reads no row (core/index/folder_digests.py `settle`)."""
+    src = tmp_path / "src"
+    make_tree(src, {"a.txt": b"a", "docs": {"b.txt": b"b", "deep": {"c.txt": b"c"}},
+                    "big": {f"n{i}": b"%d" % i for i in range(folder_digests.WHOLE + 10)}})
+    repo = new_repo(tmp_path, src)
+    backup(repo)
+    assert digests_kept(repo) == 3 + folder_digests.BUCKETS  # root, docs, docs/deep; big by buckets
+    with rows_read(monkeypatch) as read:
+        assert backup(repo).files_read == 0
+    assert read == []
+
+
+def test_what_a_backup_stored_racy_keeps_its_digest_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import timekeep.core.capture.read as read
+
+    src = tmp_path / "src"
+    make_tree(src, {"a.txt": b"a", "docs": {"b.txt": b"b"}, "empty": {}})
+    repo = new_repo(tmp_path, src)
+    monkeypatch.setattr(read, "RACY_NS", 10**18)  # every file stored racy: read again next time
+    backup(repo)
+    assert digests_kept(repo) == 0  # (an empty folder has no children to digest)
+    monkeypatch.setattr(read, "RACY_NS", 1)
+    (src / "docs" / "b.txt").write_bytes(b"B, edited")
+    snap = backup(repo)  # a.txt read again and settled, b.txt stored again, neither racy now
+    assert (snap.files_read, snap.files_changed) == (2, 1)
+    assert digests_kept(repo) == 2  # the root's and docs', now that what they hold is settled
+    assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
+
+
+def test_a_file_a_backup_could_not_read_keeps_its_folders_digest_out(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its scan met it new, but no version of it went in: the index does not hold what the scan met."""
+    import timekeep.core.capture.read as read
+
+    src = tmp_path / "src"
+    make_tree(src, {"a.txt": b"a", "docs": {"b.txt": b"b", "c.txt": b"c"}})
+    repo = new_repo(tmp_path, src)
+    real = read.open_file
+
+    def refused(path: bytes) -> int:
+        if path.endswith(b"/c.txt"):
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(read, "open_file", refused)
+    first = backup(repo)
+    assert first.errors == 1
+    assert digests_kept(repo) == 1  # the root's; not docs'
+    monkeypatch.setattr(read, "open_file", real)
+    again = backup(repo)
+    assert again.files_changed == 1 and digests_kept(repo) == 2
+    assert restored(repo, src, again.id, tmp_path / "out") == read_tree(src)
