@@ -278,8 +278,15 @@ def test_one_file_changed_in_a_big_folder_costs_the_rows_of_its_bucket(tmp_path:
     assert whole_folders == [] and snap.files_changed == 1
     bucket = folder_digests.bucket_of(b"note00042.txt")
     in_bucket = sum(1 for n in names if folder_digests.bucket_of(n.encode()) == bucket)
-    assert asked == [in_bucket, in_bucket]  # compared by the scan, then checked as stored for its digest
+    assert asked == [in_bucket]  # compared by the scan; its digest kept from what the backup stored, not read again
+    # every digest but bucket 0's, which the writer voids with the bucket of each version it adds
+    assert bucket != 0 and digests_kept(repo) == folder_digests.BUCKETS
     assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
+    with rows_read(monkeypatch) as whole_folders:
+        assert backup(repo).files_read == 0
+    in_bucket_0 = sum(1 for n in names if folder_digests.bucket_of(n.encode()) == 0)
+    assert whole_folders == [] and asked == [in_bucket, in_bucket_0]  # the next scan: bucket 0's rows, then kept
+    assert digests_kept(repo) == 1 + folder_digests.BUCKETS
 
 
 def test_a_file_deleted_from_a_bucket_it_leaves_empty_is_found(tmp_path: Path) -> None:
@@ -398,3 +405,82 @@ def test_a_file_a_backup_could_not_read_keeps_its_folders_digest_out(tmp_path: P
     again = backup(repo)
     assert again.files_changed == 1 and digests_kept(repo) == 2
     assert restored(repo, src, again.id, tmp_path / "out") == read_tree(src)
+
+
+def test_a_file_changed_between_the_scan_and_its_read_keeps_its_folders_digest_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The version stored is of what was read, not of what the scan met: the digest made of what the scan met
+    would vouch for a record the index does not hold."""
+    import timekeep.core.capture.read as read
+
+    src = tmp_path / "src"
+    make_tree(src, {"a.txt": b"a", "docs": {"b.txt": b"b", "c.txt": b"c"}})
+    repo = new_repo(tmp_path, src)
+    real = read.open_file
+
+    def edited_first(path: bytes) -> int:
+        if path.endswith(b"/c.txt") and os.path.getsize(path) == 1:
+            with open(path, "ab") as out:
+                out.write(b", and more")
+        return real(path)
+
+    monkeypatch.setattr(read, "open_file", edited_first)
+    first = backup(repo)
+    assert first.errors == 0
+    assert digests_kept(repo) == 1  # the root's; not docs'
+    monkeypatch.setattr(read, "open_file", real)
+    with rows_read(monkeypatch) as rows:
+        again = backup(repo)  # docs compared row by row: as stored, so its digest is kept now
+    assert again.files_read == 0 and len(rows) == 1 and digests_kept(repo) == 2
+    assert restored(repo, src, again.id, tmp_path / "out") == read_tree(src)
+
+
+def test_a_folder_a_commit_added_versions_to_is_not_vouched_for_by_the_digests_read_before(
+        tree: tuple[Path, Path]) -> None:
+    """A scan reads the kept digests once; the writer's VOID of a folder a commit of the same backup adds versions
+    to is mirrored, so the digest read before it is not used."""
+    from timekeep.core.index import queries
+    from timekeep.core.index.writer import NewVersion
+
+    repo, src = tree
+    docs = os.fsencode(src / "docs")
+    with Timekeep.open(repo, writer=True) as tk:
+        db = tk._repo.db
+        digests = FolderDigests(db)
+        fid = queries.file_id(db, docs)
+        assert fid is not None and digests.holding(fid, docs) != {}
+        digests.committed([NewVersion(docs + b"/b.txt", "deleted", "file")])
+        assert digests.holding(fid, docs) == {}
+        root = os.fsencode(src)
+        root_id = queries.file_id(db, root)
+        assert root_id is not None and digests.holding(root_id, root) != {}  # other folders' still hold
+
+
+def test_a_row_damaged_under_a_digest_that_holds_is_met_where_it_is_read_next(tree: tuple[Path, Path],
+                                                                             tmp_path: Path) -> None:
+    """A byte turned over in a row's version seal (no trigger sees it, so the token stays) in a folder whose digest
+    holds: the scan reads none of the folder's rows, so it is not met there. It is met where the row is read:
+    `check` names it, a listing refuses it, and once the folder changes the scan reads its rows, names it and
+    rebuilds the index from the drive."""
+    from timekeep.core.errors import IndexDamaged
+    from timekeep.core.index import generation
+
+    repo, src = tree
+    victim = os.fsencode(src / "docs" / "b.txt")
+    with sqlite3.connect(index_file(repo)) as db:
+        db.execute("DROP TRIGGER sealed_rows_version_changed")
+        db.execute("UPDATE version SET seal = zeroblob(16) WHERE id = (SELECT max(v.id) FROM version v JOIN file f "
+                   "ON f.id = v.file_id WHERE f.path = ?)", (victim,))
+        name, body = next(iter(generation.TRIGGERS.items()))
+        db.execute(f"CREATE TRIGGER {name} {body}")
+    assert backup(repo).files_read == 0  # the digest holds: the row is not read
+    with Timekeep.open(repo) as tk:
+        assert any("b.txt" in p for p in tk.check().problems)
+        with pytest.raises(IndexDamaged, match=r"b\.txt"):
+            tk.list_dir(os.fsencode(src / "docs"), tk.snapshots()[-1].id)
+    (src / "docs" / "c.txt").write_bytes(b"C, edited")
+    snap = backup(repo)  # docs' digest no longer holds: its rows are read, the damage met and the index rebuilt
+    with Timekeep.open(repo) as tk:
+        assert tk.check().problems == ()
+        assert [v.size for v in tk.versions(victim)][-1] == 1
+    assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)

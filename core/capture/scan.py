@@ -324,7 +324,7 @@ class FolderScan:
             live_held(self.db.connection(), fid)  # its live set checked, as reading its rows would: damage is named
             as_stored(met, stack, self.counts)
             return
-        reports, changed = self._reports, set()
+        reports, changed, stored = self._reports, set(), []
         checked = None if fid is None or not same else unvouched(self.db, fid, buckets, same)
         if checked is None:  # every row read (no digest holds, or the folder has lost or hidden children)
             same = set()
@@ -333,18 +333,22 @@ class FolderScan:
             for b in same:
                 as_stored(buckets[b][1], stack, self.counts)
             found = self._children(checked[0], checked[1], stack, only_new)
-        cut = len(path) + 1
+        cut, whole = len(path) + 1, len(met) <= WHOLE
         for item in found:
-            changed.add(bucket_of(item.path[cut:].split(b"/", 1)[0]) if len(met) > WHOLE else 0)
+            name = item.path[cut:].split(b"/", 1)
+            changed.add(0 if whole else bucket_of(name[0]))
+            if len(name) == 1:
+                stored.append(item.path)
             yield item
         if self._reports != reports:
             return
         if fid is not None:
             digests.found_as_stored(fid, path, {b: d for b, (d, _) in buckets.items() if b not in changed | same})
-        stored = {b: buckets[b] for b in changed if b in buckets}  # kept once the backup has stored them
-        digests.pending(path, len(met), {b: d for b, (d, _) in stored.items()},
-                        [(child, record) for _, members in stored.values() for _, child, _, record in members
-                         if record is not None])
+        # the changed buckets' digests, kept once the backup has stored each change the scan found with the record
+        # it made (a child gone has none: the count of live children says it is gone)
+        records = {child: record for _, child, _, record in met} if stored else {}
+        digests.pending(path, len(met), {b: buckets[b][0] for b in changed if b in buckets},
+                        [(child, record) for child in stored if (record := records.get(child)) is not None])
 
     def _children(self, met: list[Met], left: dict[bytes, scanned.Stored], stack: list[bytes],
                   only_new: bool) -> Iterator[ScanItem]:

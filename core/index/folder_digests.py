@@ -6,8 +6,9 @@ records' seals, the loop: bench/README.md, "Folder digests"). So when a scan fin
 the index holds them (none new, gone, changed, racy or to be read again, nothing reported), it keeps a digest
 of their names and packed records, with the folder's exclusions: one for a folder of up to WHOLE children, else
 one per bucket of children (CRC-32 of the name), so one file changed among 10,000 costs the rows of its bucket.
-A backup also keeps the digests of the buckets whose changes it stored, once the index holds each of their
-children exactly as its scan met them (`settle`), so the scan after a first backup already reads few rows.
+A backup also keeps the digests of the buckets whose changes it stored, once each change went in with exactly
+the record its scan made (`settle`, from the versions its commits hand over: no second read), so the scan after
+a first backup already reads few rows. A scan reads the kept digests in one statement, as it begins.
 The next full scan makes the same digests from the disk. Where one equals the kept one, its children are as
 they were then, and so still as stored: their rows are not read, and the sub-folders among them are walked.
 
@@ -27,13 +28,18 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import blake3
 from peewee import SqliteDatabase
 
-from timekeep.core.errors import IndexDamaged
 from timekeep.core.index import generation, live, queries, scanned
 from timekeep.core.index.seal import SEAL_BYTES
+
+if TYPE_CHECKING:
+    from timekeep.core.index.queries import VersionRow
+    from timekeep.core.index.writer import NewVersion
 
 TABLE = ("CREATE TABLE IF NOT EXISTS folder_digest (folder INTEGER NOT NULL, bucket INTEGER NOT NULL, "
          "digest BLOB NOT NULL, seal BLOB NOT NULL, PRIMARY KEY (folder, bucket)) WITHOUT ROWID")
@@ -79,7 +85,8 @@ def buckets_of(children: list[Met], exclusions: bytes, repository: tuple[int, in
     exclusions; None when a scan of them always has something to say (a child it cannot `lstat`, a socket or
     device it reports, the repository itself)."""
     whole = len(children) <= WHOLE
-    groups: dict[int, list[Met]] = {}
+    groups: dict[int, list[Met]] = {0: children} if whole and children else {}  # (an empty folder has none)
+    laid: list[bytes] = []
     a_folder = scanned.FOLDER
     for met in children:
         name, _, st, record = met
@@ -88,13 +95,18 @@ def buckets_of(children: list[Met], exclusions: bytes, repository: tuple[int, in
         if record[-1] == a_folder and repository is not None and not isinstance(st, OSError) and (
                 st.st_dev, st.st_ino) == repository:
             return None
-        groups.setdefault(0 if whole else bucket_of(name), []).append(met)
+        if whole:  # a name holds no NUL, and a record is of one size
+            laid += (name, b"\0", record)
+        else:
+            groups.setdefault(bucket_of(name), []).append(met)
     made: dict[int, Bucket] = {}
     for bucket, members in groups.items():
-        laid = [_DIGEST_KEY, _ID.pack(len(exclusions)), exclusions, _ID.pack(1 if whole else BUCKETS), _ID.pack(bucket)]
-        for name, _, _, record in members:  # a name holds no NUL, and a record is of one size
-            laid += (name, b"\0", record or b"")  # never None here: see above
-        made[bucket] = (blake3.blake3(b"".join(laid)).digest(), members)
+        if not whole:
+            laid = []
+            for name, _, _, record in members:
+                laid += (name, b"\0", record or b"")  # never None here: see above
+        head = (_DIGEST_KEY, _ID.pack(len(exclusions)), exclusions, _ID.pack(1 if whole else BUCKETS), _ID.pack(bucket))
+        made[bucket] = (blake3.blake3(b"".join((*head, *laid))).digest(), members)
     return made
 
 
@@ -128,6 +140,13 @@ class FolderDigests:
         # as (path, record)), for `settle` once the backup's versions are in; PENDING children at most
         self._pending: list[tuple[bytes, int, dict[int, bytes], list[tuple[bytes, bytes]]]] = []
         self._held = 0
+        self._wanted: dict[bytes, bytes] = {}  # the pending children, with the records their scan made
+        self._stored: set[bytes] = set()  # those whose last version committed has that record, not racy
+        self._kept: dict[int, list[tuple[Any, Any, Any]]] = {}  # every kept digest: one statement, not one a folder
+        if self.token:
+            for row in db.execute_sql("SELECT folder, bucket, digest, seal FROM folder_digest"):
+                self._kept.setdefault(row[0], []).append(row[1:])
+        self._voided: set[bytes] = set()  # folders a commit of this backup added versions to
 
     def _seal(self, folder: int, bucket: int, path: bytes, digest: bytes) -> bytes:
         return blake3.blake3(b"".join((_SEAL_KEY, _ID.pack(folder), _ID.pack(bucket), _ID.pack(len(self.token)),
@@ -135,10 +154,9 @@ class FolderDigests:
 
     def holding(self, folder: int, path: bytes) -> dict[int, bytes]:
         """The digests kept for the folder's buckets whose seals hold now."""
-        if not self.token:
+        if path in self._voided:
             return {}
-        rows = self.db.execute_sql("SELECT bucket, digest, seal FROM folder_digest WHERE folder = ?", (folder,))
-        return {b: d for b, d, sealed in rows
+        return {b: d for b, d, sealed in self._kept.get(folder, ())
                 if isinstance(b, int) and isinstance(d, bytes) and sealed == self._seal(folder, b, path, d)}
 
     def found_as_stored(self, folder: int, path: bytes, buckets: dict[int, bytes]) -> None:
@@ -155,32 +173,65 @@ class FolderDigests:
                 self.db.connection().executemany(
                     "INSERT OR REPLACE INTO folder_digest (folder, bucket, digest, seal) VALUES (?, ?, ?, ?)", found)
 
-    def pending(self, path: bytes, children: int, buckets: dict[int, bytes], met: list[tuple[bytes, bytes]]) -> None:
-        """The digests of buckets whose children a backup is storing now: kept by `settle` if the index then holds
-        each of `met` with the record the scan made of it."""
-        if self.token and buckets and self._held + len(met) <= PENDING:
-            self._pending.append((path, children, buckets, met))
-            self._held += len(met)
+    def pending(self, path: bytes, children: int, buckets: dict[int, bytes], changed: list[tuple[bytes, bytes]]
+                ) -> None:
+        """The digests of buckets whose changes a backup is storing now: kept by `settle` if each of `changed` (the
+        children the scan did not find as stored, with the records it made of them) is then stored with that
+        record, not racy."""
+        if self.token and buckets and self._held + len(changed) <= PENDING:
+            self._pending.append((path, children, buckets, changed))
+            self._held += len(changed)
+            self._wanted.update(changed)
+
+    def committed(self, versions: Iterable[NewVersion], settled: Iterable[tuple[bytes, VersionRow]] = ()) -> None:
+        """A commit of the backup is in: note the records of what it stored of pending children (their new
+        versions, and the racy ones read again and `settled` as stored), and the folders it added versions to
+        (their kept digests are no longer used, as the writer's `VOID` says)."""
+        wanted, stored, dirname, record = self._wanted, self._stored, os.path.dirname, scanned.record
+        voided = self._voided if self._kept else None  # (none to void in an index that keeps none)
+        for v in versions:
+            if voided is not None:
+                voided.add(dirname(v.path))
+            if (met := wanted.get(v.path)) is not None:
+                if not v.racy and record(v.kind, v.state, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns) == met:
+                    stored.add(v.path)
+                else:
+                    stored.discard(v.path)
+        for path, prev in settled:
+            if (met := wanted.get(path)) is not None:
+                if record(prev.kind, prev.state, prev.size, prev.mode, prev.mtime_ns, prev.inode, prev.ctime_ns) == met:
+                    stored.add(path)
+                else:
+                    stored.discard(path)
 
     def settle(self) -> None:
-        """After the backup's last commit: keep the pending digests of each folder whose live children are as
-        many as it had on the disk, and whose changed buckets' children the index now holds with exactly the
-        records the scan made, none racy (a file that changed while read, failed or came out racy keeps its
-        bucket's digest out). The index's token must be the one the scan saw. Rows are read for the changed
-        children only, as many as the backup stored."""
-        pending, self._pending, self._held = self._pending, [], 0
+        """After the backup's last commit: keep the pending digests of each folder whose changed children were all
+        stored with exactly the records the scan made, none racy (a file that changed while read, failed or came
+        out racy keeps its bucket's digest out), and whose live children are as many as the scan met: the others
+        it met are those it found as stored. The index's token must be the one the scan saw, so no sealed row
+        changed since it read them."""
+        pending, stored = self._pending, self._stored
+        self._pending, self._held, self._wanted, self._stored = [], 0, {}, set()
         row = self.db.execute_sql(generation.READ).fetchone()
         if not pending or row is None or str(row[0]).encode() != self.token:
             return
-        for path, children, buckets, met in pending:
-            folder = queries.file_id(self.db, path)
-            if folder is None or live.held_count(self.db.connection(), folder) != children:
-                continue
-            try:
-                rows = scanned.latest_named(self.db, folder, [child for child, _ in met])
-            except IndexDamaged:  # only a digest is lost: the next scan meets the row, and the index is rebuilt
-                continue
-            if all((held := rows.get(child)) is not None and held[0] == record and not held[1]
-                   for child, record in met):
-                self.found_as_stored(folder, path, buckets)
+        whole = [(path, children, buckets) for path, children, buckets, changed in pending
+                 if all(child in stored for child, _ in changed)]
+        held = _live_counts(self.db, [path for path, _, _ in whole])
+        for path, children, buckets in whole:
+            if (got := held.get(path)) is not None and got[1] == children:
+                self.found_as_stored(got[0], path, buckets)
         self.write()
+
+
+def _live_counts(db: SqliteDatabase, paths: list[bytes]) -> dict[bytes, tuple[int, int]]:
+    """Each folder's file row id and how many live children its live set counts (core/index/live.py), a batch
+    of folders a statement. The set itself is checked where a digest is used (`live_held`, `unvouched`)."""
+    found: dict[bytes, tuple[int, int]] = {}
+    for start in range(0, len(paths), queries.SQL_BATCH):
+        batch = paths[start : start + queries.SQL_BATCH]
+        for path, folder, n in db.connection().execute(
+                "SELECT f.path, f.id, coalesce((SELECT n FROM live_set WHERE parent = f.id), 0) FROM file f "
+                f"WHERE f.path IN ({','.join('?' * len(batch))})", batch):
+            found[bytes(path)] = (int(folder), int(n))
+    return found
