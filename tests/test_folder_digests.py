@@ -484,3 +484,55 @@ def test_a_row_damaged_under_a_digest_that_holds_is_met_where_it_is_read_next(tr
         assert tk.check().problems == ()
         assert [v.size for v in tk.versions(victim)][-1] == 1
     assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
+
+
+SETTLE_THEN_WAIT = """
+import signal, sys
+import timekeep.core.capture.read as read
+from timekeep.core.api import Timekeep
+from timekeep.core.index import folder_digests
+
+read.RACY_NS = 1  # as this module's tests: what was just written is not read again for being racy
+real = folder_digests.FolderDigests.settle
+
+def settle_then_wait(self):
+    real(self)
+    print("settled", flush=True)
+    signal.pause()  # killed here: the digests are kept, the snapshot not finished
+
+folder_digests.FolderDigests.settle = settle_then_wait
+with Timekeep.open(sys.argv[1], writer=True) as tk:
+    tk.backup()
+"""
+
+
+def test_a_backup_killed_after_keeping_its_digests_leaves_none_that_hide_a_change(tree: tuple[Path, Path],
+                                                                                  tmp_path: Path) -> None:
+    """kill -9 between the digests a backup keeps for what it stored and the end of its snapshot: the repair
+    removes the unfinished snapshot's versions, which draws a new token and so voids those digests; otherwise
+    the digest of the new content would hide the change from the next scan."""
+    import subprocess
+    import sys
+
+    from tests.helpers import child_env
+
+    repo, src = tree
+    docs_digest = "SELECT d.digest FROM folder_digest d JOIN file f ON f.id = d.folder WHERE f.path = ?"
+    with sqlite3.connect(index_file(repo)) as db:
+        (before,) = db.execute(docs_digest, (os.fsencode(src / "docs"),)).fetchone()
+    (src / "docs" / "b.txt").write_bytes(b"B, edited")
+    child = subprocess.Popen([sys.executable, "-c", SETTLE_THEN_WAIT, str(repo)], env=child_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"settled\n"
+        with sqlite3.connect(index_file(repo)) as db:
+            (kept,) = db.execute(docs_digest, (os.fsencode(src / "docs"),)).fetchone()
+        assert kept != before  # the digest of docs as the killed backup stored it
+    finally:
+        child.kill()
+        child.wait()
+    snap = backup(repo)
+    assert snap.files_changed == 1  # b.txt's change found again, and stored
+    with Timekeep.open(repo) as tk:
+        assert tk.check().problems == ()
+    assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
