@@ -8,7 +8,7 @@ import os
 import socket
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from timekeep.core.capture.excludes import Excludes
 from timekeep.core.capture.scan import FolderScan
 from timekeep.core.index import folder_digests, scanned
 from timekeep.core.index.folder_digests import FolderDigests
+from timekeep.core.types import SnapshotInfo
 
 
 @pytest.fixture(autouse=True)
@@ -382,9 +383,9 @@ def test_what_a_backup_stored_racy_keeps_its_digest_out(tmp_path: Path, monkeypa
     assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
 
 
-def test_a_file_a_backup_could_not_read_keeps_its_folders_digest_out(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """Its scan met it new, but no version of it went in: the index does not hold what the scan met."""
+def first_backup_opening_c_txt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               before_open: Callable[[bytes], None]) -> tuple[Path, Path, SnapshotInfo]:
+    """A tree with docs/c.txt, backed up a first time with `before_open` called on c.txt's path as it is opened."""
     import timekeep.core.capture.read as read
 
     src = tmp_path / "src"
@@ -392,16 +393,26 @@ def test_a_file_a_backup_could_not_read_keeps_its_folders_digest_out(tmp_path: P
     repo = new_repo(tmp_path, src)
     real = read.open_file
 
-    def refused(path: bytes) -> int:
+    def hooked(path: bytes) -> int:
         if path.endswith(b"/c.txt"):
-            raise PermissionError(13, "Permission denied")
+            before_open(path)
         return real(path)
 
-    monkeypatch.setattr(read, "open_file", refused)
+    monkeypatch.setattr(read, "open_file", hooked)
     first = backup(repo)
+    monkeypatch.setattr(read, "open_file", real)
+    return repo, src, first
+
+
+def test_a_file_a_backup_could_not_read_keeps_its_folders_digest_out(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its scan met it new, but no version of it went in: the index does not hold what the scan met."""
+    def refused(path: bytes) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    repo, src, first = first_backup_opening_c_txt(tmp_path, monkeypatch, refused)
     assert first.errors == 1
     assert digests_kept(repo) == 1  # the root's; not docs'
-    monkeypatch.setattr(read, "open_file", real)
     again = backup(repo)
     assert again.files_changed == 1 and digests_kept(repo) == 2
     assert restored(repo, src, again.id, tmp_path / "out") == read_tree(src)
@@ -411,24 +422,14 @@ def test_a_file_changed_between_the_scan_and_its_read_keeps_its_folders_digest_o
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The version stored is of what was read, not of what the scan met: the digest made of what the scan met
     would vouch for a record the index does not hold."""
-    import timekeep.core.capture.read as read
-
-    src = tmp_path / "src"
-    make_tree(src, {"a.txt": b"a", "docs": {"b.txt": b"b", "c.txt": b"c"}})
-    repo = new_repo(tmp_path, src)
-    real = read.open_file
-
-    def edited_first(path: bytes) -> int:
-        if path.endswith(b"/c.txt") and os.path.getsize(path) == 1:
+    def edited_first(path: bytes) -> None:
+        if os.path.getsize(path) == 1:
             with open(path, "ab") as out:
                 out.write(b", and more")
-        return real(path)
 
-    monkeypatch.setattr(read, "open_file", edited_first)
-    first = backup(repo)
+    repo, src, first = first_backup_opening_c_txt(tmp_path, monkeypatch, edited_first)
     assert first.errors == 0
     assert digests_kept(repo) == 1  # the root's; not docs'
-    monkeypatch.setattr(read, "open_file", real)
     with rows_read(monkeypatch) as rows:
         again = backup(repo)  # docs compared row by row: as stored, so its digest is kept now
     assert again.files_read == 0 and len(rows) == 1 and digests_kept(repo) == 2
