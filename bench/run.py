@@ -100,6 +100,7 @@ def incrementals(report: Report, tools: list[Tool], source: Path, seed: int) -> 
         seconds, stored = {}, {}
         for tool in tools:
             before = tool.repo_bytes()
+            os.sync()  # as before a first backup: the tool before (or its first backup) leaves writeback behind
             run = tool.backup()
             seconds[tool.name] = run.seconds
             stored[tool.name] = (tool.repo_bytes() - before) / 1024

@@ -60,10 +60,15 @@ def _undo_folder_digests(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE folder_digest")
 
 
+def _undo_racy_index(conn: sqlite3.Connection) -> None:
+    """12 -> 11: no index of the racy versions."""
+    conn.execute("DROP INDEX version_racy")
+
+
 # UNDO[n] takes a schema at version n back to n - 1
 UNDO: dict[int, Callable[[sqlite3.Connection], None]] = {6: _undo_live, 7: _undo_live_sets, 8: _undo_sealed_rows,
                                                          9: _undo_shown, 10: _undo_scan,
-                                                         11: _undo_folder_digests}
+                                                         11: _undo_folder_digests, 12: _undo_racy_index}
 
 
 def downgrade(index: Path, to: int) -> None:

@@ -190,3 +190,21 @@ def test_the_agents_storage_time_reads_the_last_snapshots_racy_files_again(tmp_p
     assert racy is not None and after is not None and (after.files_read, after.files_changed) == (2, 2)
     assert contents(restored(repo, src, after.id, tmp_path / "now")) == contents(read_tree(src))
     assert racy_flags(repo, src / "a.txt") == [0, 1, 0]
+
+
+def test_the_racy_files_of_a_snapshot_are_found_through_their_own_index(tmp_path: Path, src: Path,  # type: ignore[no-untyped-def]
+                                                                      window) -> None:
+    """Schema 12: the racy versions are indexed by snapshot, so a run from the journal after a first backup of
+    many files reads its few racy rows, not every version; a settled row leaves the index."""
+    from timekeep.core.index import queries
+
+    repo, racy = stored_racy(tmp_path, src, window)
+    with sqlite3.connect(index_file(repo)) as db:
+        plan = db.execute(f"EXPLAIN QUERY PLAN {queries.RACY_OF_SNAPSHOT}", (racy.id,)).fetchall()
+        assert any("version_racy" in str(step[-1]) for step in plan), plan
+        assert db.execute("SELECT count(*) FROM version INDEXED BY version_racy WHERE snapshot_id = ? "
+                          "AND racy = 1", (racy.id,)).fetchone() == (1,)
+    window(1)
+    from_journal(repo, src, src / "b.txt")  # a.txt read again and settled
+    with sqlite3.connect(index_file(repo)) as db:
+        assert db.execute("SELECT count(*) FROM version INDEXED BY version_racy WHERE racy = 1").fetchone() == (0,)

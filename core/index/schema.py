@@ -17,12 +17,12 @@ from peewee import DatabaseError, SqliteDatabase
 from playhouse.migrate import SqliteMigrator, migrate
 
 from timekeep.core.errors import FormatTooNew, IndexDamaged, IndexMissing, RepositoryError
-from timekeep.core.index import folder_digests, generation, live, names
+from timekeep.core.index import folder_digests, generation, live, names, queries
 from timekeep.core.index.models import MODELS, Extent, File, Journal, Loss, Meta, Pack, Snapshot, Version
 from timekeep.core.storage.atomic import create_private
 from timekeep.core.storage.failures import drive_message
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 _UPGRADE_BATCH = 5_000  # rows a migration holds at once
 Migration = Callable[[SqliteDatabase, SqliteMigrator], None]
 
@@ -108,7 +108,7 @@ def _add_scan(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     newest version of every live file gets its record, made only from a row whose version seal holds (a row
     that fails gets none: the scan reads it whole and names the damage, as before); older versions are never
     compared by a scan and keep none. The drive's manifests are unchanged."""
-    from timekeep.core.index import queries, scanned
+    from timekeep.core.index import scanned
 
     wanted = (("version", "scan", Version.scan), ("version", "scan_seal", Version.scan_seal))
     migrate(*(migrator.add_column(table, name, field) for table, name, field in wanted
@@ -135,10 +135,17 @@ def _add_folder_digests(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     folder_digests.create(db)
 
 
+def _add_racy_index(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
+    """11 -> 12: the racy versions indexed by snapshot (`queries.RACY_INDEX`), so a run from the journal finds
+    the last snapshot's without reading all its versions."""
+    db.execute_sql(queries.RACY_INDEX)
+
+
 # MIGRATIONS[n] upgrades a schema at version n to n + 1.
 MIGRATIONS: dict[int, Migration] = {1: _add_journal, 2: _add_skip_and_origins, 3: _add_seals, 4: _add_names,
                                     5: _add_live, 6: _seal_live_sets, 7: _add_sealed_rows,
-                                    8: _add_shown, 9: _add_scan, 10: _add_folder_digests}
+                                    8: _add_shown, 9: _add_scan, 10: _add_folder_digests,
+                                    11: _add_racy_index}
 
 PRAGMAS = {
     "journal_mode": "wal",
@@ -194,6 +201,7 @@ def create_schema(db: SqliteDatabase) -> None:
         live.create(db)
         generation.create(db)
         folder_digests.create(db)
+        db.execute_sql(queries.RACY_INDEX)
         Meta.insert(key="schema_version", value=str(SCHEMA_VERSION)).execute()
         Meta.insert(key="index_id", value=uuid.uuid4().hex).execute()
 
