@@ -352,9 +352,15 @@ def test_the_agents_reconciling_scan_keeps_and_uses_digests_as_a_backup_does(tmp
     assert len(read) == 1
 
 
-def test_a_backup_keeps_the_digests_of_the_folders_it_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("commit_rows", [5000, 7])
+def test_a_backup_keeps_the_digests_of_the_folders_it_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            commit_rows: int) -> None:
     """The first backup met every child new; once its versions are in, what it stored is as the scan met it, so
-    the next scan already reads no row (core/index/folder_digests.py `settle`)."""
+    the next scan already reads no row (core/index/folder_digests.py `settle`). With commits every few rows, a
+    folder's first versions go in before its scan has met the rest of it: they count too."""
+    import timekeep.core.capture.backup as backup_module
+
+    monkeypatch.setattr(backup_module, "COMMIT_ROWS", commit_rows)
     src = tmp_path / "src"
     make_tree(src, {"a.txt": b"a", "docs": {"b.txt": b"b", "deep": {"c.txt": b"c"}},
                     "big": {f"n{i}": b"%d" % i for i in range(folder_digests.WHOLE + 10)}})

@@ -334,21 +334,23 @@ class FolderScan:
                 as_stored(buckets[b][1], stack, self.counts)
             found = self._children(checked[0], checked[1], stack, only_new)
         cut, whole = len(path) + 1, len(met) <= WHOLE
+        records: dict[bytes, bytes | None] | None = None
         for item in found:
             name = item.path[cut:].split(b"/", 1)
             changed.add(0 if whole else bucket_of(name[0]))
-            if len(name) == 1:
-                stored.append(item.path)
+            if len(name) == 1:  # a change of a child met (a child gone has no record: the count says it is gone)
+                if records is None:
+                    records = {child: record for _, child, _, record in met}
+                if (record := records.get(item.path)) is not None:
+                    stored.append((item.path, record))
+                    digests.expect(item.path, record)  # before the backup can commit it
             yield item
         if self._reports != reports:
             return
         if fid is not None:
             digests.found_as_stored(fid, path, {b: d for b, (d, _) in buckets.items() if b not in changed | same})
-        # the changed buckets' digests, kept once the backup has stored each change the scan found with the record
-        # it made (a child gone has none: the count of live children says it is gone)
-        records = {child: record for _, child, _, record in met} if stored else {}
-        digests.pending(path, len(met), {b: buckets[b][0] for b in changed if b in buckets},
-                        [(child, record) for child in stored if (record := records.get(child)) is not None])
+        # the changed buckets' digests, kept once the backup has stored each change with the record the scan made
+        digests.pending(path, len(met), {b: buckets[b][0] for b in changed if b in buckets}, stored)
 
     def _children(self, met: list[Met], left: dict[bytes, scanned.Stored], stack: list[bytes],
                   only_new: bool) -> Iterator[ScanItem]:

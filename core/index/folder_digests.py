@@ -136,11 +136,11 @@ class FolderDigests:
         # no token, or no table (damage): no digest is used or kept, and every folder is compared row by row
         self.token = str(row[0]).encode() if row and kept(db) else b""
         self._found: list[tuple[int, int, bytes, bytes]] = []
-        # folders whose scan met changes: (path, children met, {bucket: digest}, the changed buckets' children
-        # as (path, record)), for `settle` once the backup's versions are in; PENDING children at most
+        # folders whose scan met changes: (path, children met, {bucket: digest}, the changes found as (path,
+        # record)), for `settle` once the backup's versions are in
         self._pending: list[tuple[bytes, int, dict[int, bytes], list[tuple[bytes, bytes]]]] = []
-        self._held = 0
-        self._wanted: dict[bytes, bytes] = {}  # the pending children, with the records their scan made
+        self._wanted: dict[bytes, bytes] = {}  # the changes `expect`ed, with the records their scan made
+        self._held = 0  # how many: PENDING at most
         self._stored: set[bytes] = set()  # those whose last version committed has that record, not racy
         self._kept: dict[int, list[tuple[Any, Any, Any]]] = {}  # every kept digest: one statement, not one a folder
         if self.token:
@@ -173,15 +173,20 @@ class FolderDigests:
                 self.db.connection().executemany(
                     "INSERT OR REPLACE INTO folder_digest (folder, bucket, digest, seal) VALUES (?, ?, ?, ?)", found)
 
+    def expect(self, path: bytes, record: bytes) -> None:
+        """A change the scan found, with the record it made of it: noted before the backup reads it, since a
+        commit may store it before the scan has met the rest of its folder. PENDING at most."""
+        if self.token and self._held < PENDING:
+            self._wanted[path] = record
+            self._held += 1
+
     def pending(self, path: bytes, children: int, buckets: dict[int, bytes], changed: list[tuple[bytes, bytes]]
                 ) -> None:
-        """The digests of buckets whose changes a backup is storing now: kept by `settle` if each of `changed` (the
-        children the scan did not find as stored, with the records it made of them) is then stored with that
-        record, not racy."""
-        if self.token and buckets and self._held + len(changed) <= PENDING:
+        """The digests of buckets whose changes a backup is storing now: kept by `settle` if each of `changed`
+        (the children the scan did not find as stored, each `expect`ed) is then stored with its record, not
+        racy."""
+        if self.token and buckets and all(self._wanted.get(child) == record for child, record in changed):
             self._pending.append((path, children, buckets, changed))
-            self._held += len(changed)
-            self._wanted.update(changed)
 
     def committed(self, versions: Iterable[NewVersion], settled: Iterable[tuple[bytes, VersionRow]] = ()) -> None:
         """A commit of the backup is in: note the records of what it stored of pending children (their new
