@@ -312,12 +312,12 @@ class Backup:
             raise AssertionError("chunks of a finished backup are not all sealed")
         self._pending = waiting
         versions = self._ready + [file_version(r) for r in ready if r.state != "unchanged"]
-        kept = [r.item for r in ready if r.state == "unchanged" and not r.racy and r.item.prev]
-        settled = [item.prev.id for item in kept if item.prev]
+        kept = [(r.item.path, prev) for r in ready
+                if r.state == "unchanged" and not r.racy and (prev := r.item.prev) is not None]
         self.tally.files_changed += sum(1 for v in versions if v.kind != "dir")
-        self.writer.commit(packs, versions, self._new_errors, settled)
+        self.writer.commit(packs, versions, self._new_errors, [prev.id for _, prev in kept])
         for digests in self._digests:
-            digests.committed(versions, [(item.path, item.prev) for item in kept if item.prev])
+            digests.committed(versions, kept)
         self.store.forget(packs)
         self._ready, self._new_errors = [], []
         self._last_commit = time.monotonic()

@@ -192,19 +192,14 @@ class FolderDigests:
         """A commit of the backup is in: note the records of what it stored of pending children (their new
         versions, and the racy ones read again and `settled` as stored), and the folders it added versions to
         (their kept digests are no longer used, as the writer's `VOID` says)."""
-        wanted, stored, dirname, record = self._wanted, self._stored, os.path.dirname, scanned.record
-        voided = self._voided if self._kept else None  # (none to void in an index that keeps none)
-        for v in versions:
-            if voided is not None:
-                voided.add(dirname(v.path))
-            if (met := wanted.get(v.path)) is not None:
-                if not v.racy and record(v.kind, v.state, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns) == met:
-                    stored.add(v.path)
-                else:
-                    stored.discard(v.path)
-        for path, prev in settled:
+        versions = list(versions)
+        if self._kept:  # (an index that keeps no digest has none to void)
+            self._voided.update(os.path.dirname(v.path) for v in versions)
+        wanted, stored, record = self._wanted, self._stored, scanned.record
+        went_in: list[tuple[bytes, NewVersion | VersionRow, bool]] = [(v.path, v, bool(v.racy)) for v in versions]
+        for path, v, racy in went_in + [(path, prev, False) for path, prev in settled]:
             if (met := wanted.get(path)) is not None:
-                if record(prev.kind, prev.state, prev.size, prev.mode, prev.mtime_ns, prev.inode, prev.ctime_ns) == met:
+                if not racy and record(v.kind, v.state, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns) == met:
                     stored.add(path)
                 else:
                     stored.discard(path)
@@ -220,10 +215,10 @@ class FolderDigests:
         row = self.db.execute_sql(generation.READ).fetchone()
         if not pending or row is None or str(row[0]).encode() != self.token:
             return
-        whole = [(path, children, buckets) for path, children, buckets, changed in pending
-                 if all(child in stored for child, _ in changed)]
-        held = _live_counts(self.db, [path for path, _, _ in whole])
-        for path, children, buckets in whole:
+        complete = [(path, children, buckets) for path, children, buckets, changed in pending
+                    if all(child in stored for child, _ in changed)]
+        held = _live_counts(self.db, [path for path, _, _ in complete])
+        for path, children, buckets in complete:
             if (got := held.get(path)) is not None and got[1] == children:
                 self.found_as_stored(got[0], path, buckets)
         self.write()
@@ -233,8 +228,7 @@ def _live_counts(db: SqliteDatabase, paths: list[bytes]) -> dict[bytes, tuple[in
     """Each folder's file row id and how many live children its live set counts (core/index/live.py), a batch
     of folders a statement. The set itself is checked where a digest is used (`live_held`, `unvouched`)."""
     found: dict[bytes, tuple[int, int]] = {}
-    for start in range(0, len(paths), queries.SQL_BATCH):
-        batch = paths[start : start + queries.SQL_BATCH]
+    for batch in queries.batches(paths):
         for path, folder, n in db.connection().execute(
                 "SELECT f.path, f.id, coalesce((SELECT n FROM live_set WHERE parent = f.id), 0) FROM file f "
                 f"WHERE f.path IN ({','.join('?' * len(batch))})", batch):

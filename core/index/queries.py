@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from peewee import SqliteDatabase
 
@@ -30,6 +30,7 @@ VERSION_COLUMNS = (
     "v.xattrs, v.xhash, v.seal"
 )
 SQL_BATCH = 500
+T = TypeVar("T")
 
 
 class VersionRow(NamedTuple):
@@ -259,7 +260,8 @@ def chain_extents(db: SqliteDatabase, version: VersionRow) -> list[tuple[int, in
     return list(rows)
 
 
-def _batches(items: list[bytes]) -> Iterator[list[bytes]]:
+def batches(items: list[T]) -> Iterator[list[T]]:
+    """`items` SQL_BATCH at a time: as many values as one statement binds."""
     for start in range(0, len(items), SQL_BATCH):
         yield items[start : start + SQL_BATCH]
 
@@ -275,7 +277,7 @@ def known_digests(db: SqliteDatabase, digests: Iterable[bytes]) -> set[bytes]:
     straight to this thread's connection."""
     conn = db.connection()
     found: set[bytes] = set()
-    for batch in _batches(list(digests)):
+    for batch in batches(list(digests)):
         marks = ",".join("?" * len(batch))
         found.update(row[0] for row in conn.execute(
             f"SELECT digest FROM chunk WHERE digest IN ({marks}) AND pack_id IS NOT NULL "
@@ -288,7 +290,7 @@ def known_digests(db: SqliteDatabase, digests: Iterable[bytes]) -> set[bytes]:
 def chunk_places(db: SqliteDatabase, digests: list[bytes]) -> list[tuple[Any, ...]]:
     """(digest, pack name, pack size, offset, length, inner, raw length) of each of these chunks the index has."""
     found: list[tuple[Any, ...]] = []
-    for batch in _batches(digests):
+    for batch in batches(digests):
         marks = ",".join("?" * len(batch))
         found.extend(tuple(row) for row in db.execute_sql(
             "SELECT c.digest, p.name, p.size, c.offset, c.length, c.inner, c.raw_length FROM chunk c "
@@ -312,7 +314,7 @@ def chunk_locations_of_versions(db: SqliteDatabase, version_ids: list[int]) -> d
 
 def chunk_locations(db: SqliteDatabase, digests: Iterable[bytes]) -> dict[bytes, ChunkLocation]:
     found: dict[bytes, ChunkLocation] = {}
-    for batch in _batches(list(set(digests))):
+    for batch in batches(list(set(digests))):
         marks = ",".join("?" * len(batch))
         rows = db.execute_sql(
             f"SELECT c.digest, {LOCATION_COLUMNS} FROM chunk c "

@@ -80,8 +80,7 @@ def latest(db: SqliteDatabase, parent_id: int) -> dict[bytes, Stored]:
 def latest_named(db: SqliteDatabase, parent_id: int, paths: list[bytes]) -> dict[bytes, Stored]:
     """`latest` of these children only (those that are live): the caller checks the folder's live set."""
     rows: list[tuple[Any, ...]] = []
-    for start in range(0, len(paths), queries.SQL_BATCH):
-        batch = paths[start : start + queries.SQL_BATCH]
+    for batch in queries.batches(paths):
         rows += db.execute_sql(f"{ROWS} AND f.path IN ({','.join('?' * len(batch))})", (parent_id, *batch)).fetchall()
     return _stored(db, rows)
 
