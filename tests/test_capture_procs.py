@@ -105,14 +105,19 @@ def test_capture_processes_record_what_threads_do(tmp_path: Path, plain_and_encr
 
 _KILLED = """
 import sys
+import threading
 from pathlib import Path
 from timekeep.core.api import Timekeep
 from timekeep.core.capture.backup import Backup, FolderSpec
 from timekeep.core.capture.read import Changing
 from timekeep.core.folders import folders
 
+first = threading.Lock()
+
 def held(digests):  # a capture process asks which chunks to store: hold the backup there, processes running
-    print(" ".join(map(str, job.procs.pids())), flush=True)
+    # two processes' threads can ask at once: one line, printed once, or their pids run together on it
+    if first.acquire(blocking=False):
+        print(" ".join(map(str, job.procs.pids())), flush=True)
     sys.stdin.read()
 
 with Timekeep.open(Path(sys.argv[1]), writer=True) as tk:
