@@ -247,7 +247,8 @@ def test_a_backup_kept_on_this_computer_while_the_drive_is_away_says_the_same(tm
         outcomes = []
         for n, run in enumerate((cli, full)):
             (src / "notes.txt").write_bytes(f"asked for while away, {n}".encode())
-            wait_for(lambda: os.fsencode(src / "notes.txt") in kept(away), what="the change journaled on this computer")
+            wait_for(lambda: os.fsencode(src / "notes.txt") in kept(away), 60,
+                     what="the change journaled on this computer")
             outcomes.append(run(env, "backup", "--json", "--quiet", "--repo", str(repo)))
     slim, whole = outcomes
     assert (slim.returncode, without_moment(slim.stdout), slim.stderr) == \
