@@ -8,21 +8,19 @@ Everything returned is a frozen record from `timekeep.core.types`; paths are byt
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from timekeep.core import browsing, folders, key_export, rekeying, restoring, unlocking
+from timekeep.core import browsing, folders, restoring, unlocking
 from timekeep.core.away.store import for_reading as away_store
 from timekeep.core.away.store import of_destination as away_store_of
 from timekeep.core.away.store import summary_of as away_summary
 from timekeep.core.away.store import unlock_for_reading as unlock_away_store
-from timekeep.core.crypto import keys
-from timekeep.core.crypto.kdf import Argon2Params
 from timekeep.core.errors import UsageError
 from timekeep.core.index.losses import describe as describe_lost
-from timekeep.core.index.rebuild import RebuildReport
 from timekeep.core.index.schema import index_id, open_index
 from timekeep.core.offline import record as reached
 from timekeep.core.offline.opening import offline_repository, out_of_reach
@@ -46,9 +44,7 @@ from timekeep.core.types import (
     Found,
     FoundPage,
     Gone,
-    KeySlotInfo,
     Located,
-    PassphraseChange,
     Plan,
     Progress,
     RestoreResult,
@@ -60,10 +56,38 @@ from timekeep.core.types import (
 
 if TYPE_CHECKING:  # what a command loads only when it uses it (a restore never does: tests/test_architecture.py)
     from timekeep.core.agent.messages import GuardIncident
+    from timekeep.core.crypto.kdf import Argon2Params
+    from timekeep.core.index.rebuild import RebuildReport
     from timekeep.core.journaling import JournalView
+    from timekeep.core.key_door import (
+        add_recovery_key,
+        change_passphrase,
+        export_keys,
+        forget_passphrase,
+        import_keys,
+        keep_new_passphrase,
+        key_slots,
+        remember_passphrase,
+        remove_key_slot,
+    )
     from timekeep.core.restore.ranges import VersionRanges
 
 ProgressCallback = Callable[[Progress], None]
+_ON_FIRST_USE = {  # handed out by the door, loaded when first asked for: a backup needs none of them
+    "Argon2Params": "timekeep.core.crypto.kdf",
+    "RebuildReport": "timekeep.core.index.rebuild",
+    **dict.fromkeys(("add_recovery_key", "change_passphrase", "export_keys", "forget_passphrase", "import_keys",
+                     "keep_new_passphrase", "key_slots", "remember_passphrase", "remove_key_slot"),
+                    "timekeep.core.key_door"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _ON_FIRST_USE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_ON_FIRST_USE[name]), name)
+
+
 __all__ = [  # the door: Timekeep, and what the app and the CLI need around a repository
     "Argon2Params", "RebuildReport", "Timekeep", "add_recovery_key", "answer_notice", "atomic_write", "away_store",
     "away_store_of", "away_summary", "change_passphrase", "check_passphrase", "describe_lost", "encrypt_repository",
@@ -177,63 +201,6 @@ def given_passphrase(passphrase_file: Path | None = None) -> str:
     return unlocking.given_secret(passphrase_file)
 
 
-# living with an encrypted repository's key: `secret` when the caller holds it (the window), else the usual sources
-def key_slots(path: str | Path) -> list[KeySlotInfo]:
-    return rekeying.key_slots(path)
-
-
-def change_passphrase(path: str | Path, new_passphrase: Callable[[], str], secret: str | None = None,
-                      passphrase_file: Path | None = None, interactive: bool = True,
-                      argon2: Argon2Params | None = None) -> PassphraseChange:
-    """Re-wrap the key under a new passphrase (asked only once the current secret opened it); no data is
-    rewritten. A passphrase kept in the system keyring is replaced by the new one: what happened there."""
-    source = rekeying.secrets(secret, passphrase_file, interactive)
-    return rekeying.change_passphrase(path, new_passphrase, source, argon2)
-
-
-def add_recovery_key(path: str | Path, secret: str | None = None, passphrase_file: Path | None = None,
-                     interactive: bool = True) -> str:
-    """A new recovery key (its text, to be shown once)."""
-    return rekeying.add_recovery_key(path, rekeying.secrets(secret, passphrase_file, interactive))
-
-
-def remove_key_slot(path: str | Path, slot_id: str, force: bool = False, secret: str | None = None,
-                    passphrase_file: Path | None = None, interactive: bool = True) -> KeySlotInfo:
-    """Remove a key slot; refuses the last one, and without `force` the last passphrase slot and the slot of
-    the secret given."""
-    return rekeying.remove_slot(path, slot_id, rekeying.secrets(secret, passphrase_file, interactive), force)
-
-
-def export_keys(path: str | Path, destination: Path) -> int:
-    """Write the key slots (wrapped keys only) to a new private file; how many."""
-    return key_export.export_keys(path, destination)
-
-
-def import_keys(path: str | Path, export: Path, secret: str | None = None, passphrase_file: Path | None = None,
-                interactive: bool = True) -> int:
-    """Put back slots from `export_keys`' file once the secret opens one of them; how many were missing."""
-    return key_export.import_keys(path, export, rekeying.secrets(secret, passphrase_file, interactive))
-
-
-def remember_passphrase(path: str | Path, secret: str | None = None, passphrase_file: Path | None = None,
-                        interactive: bool = True) -> None:
-    """Keep the passphrase in the system keyring once it opened the key: `key remember` and `unlock
-    --remember`. A recovery key is refused (UsageError); KeyringUnavailable says why it could not be kept."""
-    rekeying.remember(path, rekeying.secrets(secret, passphrase_file, interactive, keyring=False))
-
-
-def forget_passphrase(path: str | Path) -> bool:
-    """Remove the passphrase kept in the system keyring for this repository; False when none was kept."""
-    return rekeying.forget(path)
-
-
-def keep_new_passphrase(path: str | Path, passphrase: str) -> None:
-    """Keep a passphrase known to open the repository (it was just set, or just unlocked with) in the system
-    keyring, without deriving its key again; a recovery key is refused (UsageError), KeyringUnavailable says
-    why it could not be kept."""
-    rekeying.keep(path, passphrase)
-
-
 def unlock_quietly(path: str | Path) -> bool:
     """Unlock without asking anyone: from $TIMEKEEP_PASSPHRASE or the keyring. False when neither has it."""
     return unlocking.unlock_quietly(path)
@@ -247,6 +214,8 @@ def unlock_with(path: str | Path, secret: str) -> bool:
 
 def check_passphrase(passphrase: str) -> None:
     """Refuse, in words (UsageError), a passphrase that protects nothing or looks like a recovery key."""
+    from timekeep.core.crypto import keys
+
     keys.check_passphrase(passphrase)
 
 

@@ -11,7 +11,6 @@ from timekeep.core.index import gone, listing, queries, summary
 from timekeep.core.repository import Repository
 from timekeep.core.restore import build
 from timekeep.core.storage.manifest import manifest_ids
-from timekeep.core.timespec import parse_time_spec
 from timekeep.core.types import Entry, FileError, Gone, Located, SnapshotInfo, SnapshotSummary, VersionInfo
 
 
@@ -27,6 +26,8 @@ def snapshot_errors(repo: Repository, snapshot_id: int) -> list[FileError]:
 
 def resolve_time(repo: Repository, spec: str) -> SnapshotInfo:
     """The snapshot in force at `spec` (ISO time, snapshot id, 'latest', '2 hours ago')."""
+    from timekeep.core.timespec import parse_time_spec  # loaded when a time is asked for: a backup never does
+
     parsed = parse_time_spec(spec, datetime.now(UTC))
     every = queries.snapshots(repo.db)
     if not every:

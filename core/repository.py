@@ -22,6 +22,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from peewee import SqliteDatabase
 
@@ -38,9 +39,7 @@ from timekeep.core.errors import (
 from timekeep.core.index import checked, names, trust
 from timekeep.core.index.beside import build_beside, put_in_place
 from timekeep.core.index.listing import CheckedEntries
-from timekeep.core.index.local import catch_up
 from timekeep.core.index.local_copy import open_copy
-from timekeep.core.index.rebuild import RebuildReport
 from timekeep.core.index.recovery import recover
 from timekeep.core.index.schema import OlderSchema, close_all, open_index
 from timekeep.core.restore.combine import ChunkSource
@@ -51,6 +50,9 @@ from timekeep.core.storage.layout import GENERATIONS_FORMAT, Layout, RepoConfig
 from timekeep.core.storage.location import locate
 from timekeep.core.storage.pack import PackReader
 from timekeep.core.types import Progress
+
+if TYPE_CHECKING:  # the rebuild loads when one is run
+    from timekeep.core.index.rebuild import RebuildReport
 
 ProgressCallback = Callable[[Progress], None]
 log = logging.getLogger(__name__)
@@ -159,7 +161,11 @@ def _open_reader(root: Path, progress: ProgressCallback | None) -> Repository:
     """The index as it is; when the drive cannot open it in place (full: SQLite cannot create its -shm file
     there), a consistent local copy, so files can still be got back."""
     layout = repo_layout.layout_of(root, repo_layout.load_config(root))
-    caught = catch_up(layout, lambda: _writer_notes(root, progress)) if layout.index_local else []
+    caught = []
+    if layout.index_local:  # an index kept on this computer catches up with the drive first (loaded for it only)
+        from timekeep.core.index.local import catch_up
+
+        caught = catch_up(layout, lambda: _writer_notes(root, progress))
     try:
         with drive_errors(root):
             db = open_index(layout.index, reader=True)

@@ -10,15 +10,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from timekeep.core.crypto import keys, recovery, sealing
-from timekeep.core.crypto.kdf import Argon2Params
 from timekeep.core.crypto.keychain import Keychain
-from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.crypto.unlock import PassphraseSource, TerminalPrompt
 from timekeep.core.errors import PassphraseUnavailable
 from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.location import locate
+
+if TYPE_CHECKING:  # the keys' code loads when a repository is encrypted: opening an unencrypted one needs none
+    from timekeep.core.crypto.kdf import Argon2Params
+    from timekeep.core.crypto.sealing import Sealing
 
 
 def passphrase_source(passphrase_file: Path | None = None, environ: Mapping[str, str] | None = None,
@@ -37,6 +39,7 @@ def new_passphrase(passphrase_file: Path | None = None, environ: Mapping[str, st
 def key_maker(root: Path, passphrase: str, argon2: Argon2Params | None,
               recovery: list[str]) -> Callable[[str], Sealing]:
     """What makes a new repository's key slots once its id is known; the recovery key lands in `recovery`."""
+    from timekeep.core.crypto import keys, sealing
 
     def make(repository_id: str) -> Sealing:
         created = keys.create(root, repository_id, passphrase, argon2)
@@ -54,6 +57,8 @@ def unlock(path: str | Path, source: PassphraseSource) -> bool:
     if not config.encrypted:
         return False
     if not holds_key(config):
+        from timekeep.core.crypto import sealing
+
         opened = source.open(root, config.repository_id, config.key_check)
         sealing.remember(config.repository_id, opened.unlocked.key)
     return True
@@ -61,6 +66,8 @@ def unlock(path: str | Path, source: PassphraseSource) -> bool:
 
 def holds_key(config: repo_layout.RepoConfig) -> bool:
     """Whether this process holds the key of the repository `config` describes (and not an older one)."""
+    from timekeep.core.crypto import sealing
+
     kept = sealing.unlocked(config.repository_id)
     return kept is not None and kept.key.check() == config.key_check
 
@@ -90,6 +97,8 @@ def unlock_quietly(path: str | Path) -> bool:
 def unlock_with(path: str | Path, secret: str) -> bool:
     """Unlock with a passphrase or recovery key a person typed (WrongKey when it opens no key slot); True
     when it was a passphrase, the one secret worth keeping in the keyring."""
+    from timekeep.core.crypto import keys, recovery, sealing
+
     root = locate(path)
     config = repo_layout.load_config(root)
     if config.encrypted:

@@ -5,6 +5,7 @@ comments point inside the repository."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -139,4 +140,36 @@ def test_a_restore_loads_nothing_of_backing_up_thinning_or_checking(tmp_path: Pa
     assert "timekeep.core.restore.restore" in loaded.split()  # the check sees a real restore's modules
     unused = {"timekeep.core.journaling", "timekeep.core.capture.scan", "timekeep.core.storing",
               "timekeep.core.thinning", "timekeep.core.check"}
+    assert not unused & set(loaded.split()), sorted(unused & set(loaded.split()))
+
+
+def test_a_backup_of_an_unencrypted_drive_loads_no_keys_no_rebuild_no_migration(tmp_path: Path) -> None:
+    """A `timekeep backup` with one file touched spends much of its time importing (bench/README.md, "Startup
+    and imports"): the keys' code, the rebuild and the catching up, the schema migrations, the time parser and
+    the capture processes' channel load only when an encrypted repository, a damaged or behind index, an old
+    schema, a time or a first capture process asks for them."""
+    from timekeep.core.api import Timekeep, init_repository
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_bytes(b"kept" * 1000)
+    init_repository(tmp_path / "repo")
+    with Timekeep.open(tmp_path / "repo", writer=True) as tk:
+        tk.add_folder(bytes(tmp_path / "docs"))
+        tk.backup()
+    (tmp_path / "docs" / "a.txt").write_bytes(b"touched")
+    code = ("import sys; from timekeep.core.cli.main import main; "
+            f"done = main(['backup', '--quiet', '--repo', {str(tmp_path / 'repo')!r}]); "
+            "print(done, ' '.join(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"),
+                               "XDG_RUNTIME_DIR": str(tmp_path / "no-agent")})
+    said, loaded = done.stdout.split(" ", 1)
+    assert said == "0", done.stderr
+    with Timekeep.open(tmp_path / "repo") as tk:  # the backup the check watched was a real one
+        assert len(tk.snapshots()) == 2
+    assert "timekeep.core.capture.backup" in loaded.split()
+    unused = {"timekeep.core.crypto.keys", "timekeep.core.crypto.kdf", "timekeep.core.crypto.sealing",
+              "timekeep.core.rekeying", "timekeep.core.key_export", "timekeep.core.storage.conversion",
+              "timekeep.core.index.rebuild", "timekeep.core.index.catchup", "playhouse.migrate",
+              "timekeep.core.timespec", "timekeep.core.capture.channel", "pickle"}
     assert not unused & set(loaded.split()), sorted(unused & set(loaded.split()))

@@ -17,16 +17,18 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
-from timekeep.core.crypto import sealing as unlocked_keys
-from timekeep.core.crypto.sealing import Sealing
-from timekeep.core.crypto.unlock import PassphraseSource
 from timekeep.core.errors import PassphraseUnavailable, TimekeepError
 from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.atomic import atomic_write
 from timekeep.core.units import size
+
+if TYPE_CHECKING:  # the keys' code loads for an encrypted store only
+    from timekeep.core.crypto.sealing import Sealing
+    from timekeep.core.crypto.unlock import PassphraseSource
 
 SETTING = "away_max_bytes"
 DEFAULT_SHARE = 0.05
@@ -171,6 +173,8 @@ def create(path: Path, destination: str, sealing: Sealing | None, where: str = "
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     make_keys = None
     if sealing is not None:
+        from timekeep.core.crypto import sealing as unlocked_keys
+
         key = sealing.key
 
         def make_keys(repository_id: str) -> Sealing:
@@ -192,6 +196,8 @@ def unlock(path: Path, source: PassphraseSource | None = None) -> bool:
     config = repo_layout.load_config(path)
     if not config.encrypted:
         return True
+    from timekeep.core.crypto import sealing as unlocked_keys
+
     if unlocked_keys.unlocked(config.repository_id) is not None:
         return True
     dest = destination_id(path)

@@ -32,21 +32,23 @@ import stat
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import blake3
 
 from timekeep.core.capture import attrs
-from timekeep.core.capture.channel import Channel
 from timekeep.core.capture.chunker import iter_chunks
 from timekeep.core.capture.delta import NewChunk
 from timekeep.core.capture.read import OWN_PACK_BYTES, Changing, Read, ReadContext, changed_since, open_file
 from timekeep.core.capture.store import INLINE_BYTES, Member, blob, framed
 from timekeep.core.crypto.chunk_ids import ChunkIds
-from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.errors import BackupCancelled, StorageError
 from timekeep.core.heap import map_big_buffers
 from timekeep.core.storage.layout import ChunkerParams
+
+if TYPE_CHECKING:  # the channel (and pickle) load when a first process starts: most incrementals start none
+    from timekeep.core.capture.channel import Channel
+    from timekeep.core.crypto.sealing import Sealing
 
 PR_SET_PDEATHSIG = 1
 TICK_SECONDS = 0.1  # how often a reader waiting on its process looks at the backup's cancel
@@ -152,6 +154,8 @@ class _Worker:
 
     @classmethod
     def start(cls, recipe: _Recipe) -> _Worker:
+        from timekeep.core.capture.channel import Channel
+
         ours, theirs = socket.socketpair()
         parent = os.getpid()
         pid = os.fork()

@@ -12,16 +12,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from peewee import SqliteDatabase
 
 from timekeep.core.capture.handed import HandedDigests
 from timekeep.core.crypto.chunk_ids import ChunkIds
-from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.index import queries
 from timekeep.core.storage import frame
 from timekeep.core.storage.pack import Buffer, PackWriter, SealedPack
+
+if TYPE_CHECKING:  # the keys' code loads for an encrypted repository only
+    from timekeep.core.crypto.sealing import Sealing
 
 GROUP_BYTES = 1 << 20
 INLINE_BYTES = 128 * 1024  # smaller frames are compressed by the caller: a thread handoff costs more

@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from getpass import getpass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from timekeep.core.crypto import keys
 from timekeep.core.crypto.keychain import Keychain
-from timekeep.core.crypto.keys import Unlocked
 from timekeep.core.crypto.small_files import read_at_most
 from timekeep.core.errors import (
     KeySlotDamaged,
@@ -28,6 +26,9 @@ from timekeep.core.errors import (
     WrongKey,
     WrongPassphrase,
 )
+
+if TYPE_CHECKING:  # the key slots' code (and Argon2's) loads when a key is opened: an unencrypted repository never
+    from timekeep.core.crypto.keys import Unlocked
 
 ENV_VAR = "TIMEKEEP_PASSPHRASE"
 MAX_FILE_BYTES = 64 * 1024
@@ -86,6 +87,8 @@ class PassphraseSource:
 
     def for_create(self) -> str:
         """A new passphrase: a given one, or typed twice alike on the terminal."""
+        from timekeep.core.crypto import keys
+
         given = self.given()
         if given:
             keys.check_passphrase(given[0])
@@ -106,6 +109,8 @@ class PassphraseSource:
         passphrase kept in the keyring is opened through this computer's keyring slot when there is one (no
         Argon2: microseconds); `keyring_slot` False always derives from the passphrase, for a caller that
         must know which passphrase slot it opens."""
+        from timekeep.core.crypto import keys
+
         given = self.given()
         if given:
             return Opened(keys.unlock(root, repository_id, given[0], key_check), *given)
@@ -123,6 +128,8 @@ class PassphraseSource:
     def _keyring_slot(self, root: Path, repository_id: str, key_check: str | None) -> Unlocked | None:
         """The key through the keyring slot whose secret the keyring keeps, or None: no secret kept, or its
         slot gone from the drive (removed elsewhere, say), when the kept passphrase still opens."""
+        from timekeep.core.crypto import keys
+
         secret = self.keychain.lookup_slot_secret(repository_id) if self.keychain else None
         if secret is None:
             return None
@@ -132,6 +139,8 @@ class PassphraseSource:
             return None
 
     def _ask(self, root: Path, repository_id: str, key_check: str | None) -> Opened:
+        from timekeep.core.crypto import keys
+
         if self.prompt is None:
             raise PassphraseUnavailable(NO_SOURCE)
         error: WrongKey = WrongPassphrase("No passphrase was typed.")

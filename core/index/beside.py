@@ -15,15 +15,18 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from peewee import DatabaseError, SqliteDatabase
 
 from timekeep.core.index import names
-from timekeep.core.index.rebuild import RebuildReport, rebuild
 from timekeep.core.index.schema import open_index
 from timekeep.core.storage.atomic import fsync_dir
 from timekeep.core.storage.layout import Layout, make_index_home
 from timekeep.core.types import Progress
+
+if TYPE_CHECKING:  # the rebuild loads only when one is built: every writer's start imports this module
+    from timekeep.core.index.rebuild import RebuildReport
 
 SIDES = ("", "-wal", "-shm", "-journal")
 
@@ -41,6 +44,8 @@ def remove_leftovers(layout: Layout) -> None:
 def build_beside(layout: Layout, progress: Callable[[Progress], None] | None = None,
                  salvage: SqliteDatabase | None = None) -> tuple[Path, RebuildReport]:
     """A complete new index from the drive, closed and synced, at `building_path`."""
+    from timekeep.core.index.rebuild import rebuild
+
     make_index_home(layout)  # a computer that never held this repository's local index
     remove_leftovers(layout)
     path = building_path(layout)

@@ -10,11 +10,11 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from peewee import DatabaseError, SqliteDatabase
-from playhouse.migrate import SqliteMigrator, migrate
 
 from timekeep.core.errors import FormatTooNew, IndexDamaged, IndexMissing, RepositoryError
 from timekeep.core.index import folder_digests, generation, live, names, queries
@@ -22,9 +22,19 @@ from timekeep.core.index.models import MODELS, Extent, File, Journal, Loss, Meta
 from timekeep.core.storage.atomic import create_private
 from timekeep.core.storage.failures import drive_message
 
+if TYPE_CHECKING:  # playhouse.migrate loads only when an index is upgraded, not at every open
+    from playhouse.migrate import SqliteMigrator
+
 SCHEMA_VERSION = 12
 _UPGRADE_BATCH = 5_000  # rows a migration holds at once
-Migration = Callable[[SqliteDatabase, SqliteMigrator], None]
+Migration = Callable[[SqliteDatabase, "SqliteMigrator"], None]
+
+
+def _migrate(operations: Iterable[Any]) -> None:
+    """Run playhouse.migrate's `operations` (its module loaded here: an index is seldom upgraded)."""
+    from playhouse.migrate import migrate
+
+    migrate(*operations)
 
 
 def _add_journal(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
@@ -39,7 +49,7 @@ def _add_skip_and_origins(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     already has today's columns, so only missing ones are added."""
     wanted = (("extent", "skip", Extent.skip), ("version", "origin", Version.origin),
               ("journal", "origin", Journal.origin))
-    migrate(*(migrator.add_column(table, name, field) for table, name, field in wanted
+    _migrate((migrator.add_column(table, name, field) for table, name, field in wanted
               if name not in {c.name for c in db.get_columns(table)}))
 
 
@@ -55,7 +65,7 @@ def _add_seals(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
               ("version", "prev", Version.prev), ("version", "uid", Version.uid), ("version", "gid", Version.gid),
               ("version", "xattrs", Version.xattrs), ("version", "xhash", Version.xhash),
               ("version", "seal", Version.seal), ("pack", "state", Pack.state))
-    migrate(*(migrator.add_column(table, name, field) for table, name, field in wanted
+    _migrate((migrator.add_column(table, name, field) for table, name, field in wanted
               if name not in {c.name for c in db.get_columns(table)}))
     with db.bind_ctx([Loss]):
         db.create_tables([Loss])
@@ -99,7 +109,7 @@ def _add_shown(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     written before have none and are checked against their whole version seal, as before: nothing is
     rewritten, and the drive's manifests are unchanged (a rebuild from them makes the records)."""
     wanted = (("version", "shown", Version.shown), ("version", "shown_seal", Version.shown_seal))
-    migrate(*(migrator.add_column(table, name, field) for table, name, field in wanted
+    _migrate((migrator.add_column(table, name, field) for table, name, field in wanted
               if name not in {c.name for c in db.get_columns(table)}))
 
 
@@ -111,7 +121,7 @@ def _add_scan(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     from timekeep.core.index import scanned
 
     wanted = (("version", "scan", Version.scan), ("version", "scan_seal", Version.scan_seal))
-    migrate(*(migrator.add_column(table, name, field) for table, name, field in wanted
+    _migrate((migrator.add_column(table, name, field) for table, name, field in wanted
               if name not in {c.name for c in db.get_columns(table)}))
     statement = (f"SELECT f.id, f.path, {queries.VERSION_COLUMNS} FROM file f JOIN version v ON v.id = "
                  "(SELECT max(v2.id) FROM version v2 WHERE v2.file_id = f.id) WHERE f.live = 1 AND f.id > ? "
@@ -229,6 +239,10 @@ def upgrade(db: SqliteDatabase, migrations: dict[int, Migration] | None = None,
     current = schema_version(db)
     if current > target:
         raise FormatTooNew(f"the index has schema {current}; this Timekeep knows {target} — upgrade Timekeep")
+    if current == target:
+        return current
+    from playhouse.migrate import SqliteMigrator
+
     migrator = SqliteMigrator(db)
     while current < target:
         with db.atomic():

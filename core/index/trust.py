@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from peewee import DatabaseError, SqliteDatabase
 
@@ -26,9 +26,8 @@ from timekeep.core.errors import (
     RepositoryLocked,
     StorageError,
 )
-from timekeep.core.index import catchup, chain, checked
+from timekeep.core.index import chain, checked
 from timekeep.core.index.beside import build_beside, put_in_place, remove_leftovers
-from timekeep.core.index.rebuild import RebuildReport
 from timekeep.core.index.schema import check_integrity, open_index
 from timekeep.core.index.survey import Drift, DriveView, compare, survey
 from timekeep.core.index.writer import manifest_records, salvage_header
@@ -36,6 +35,9 @@ from timekeep.core.storage.layout import Layout
 from timekeep.core.storage.manifest import write_manifest
 from timekeep.core.storage.pack import read_footer
 from timekeep.core.types import Progress
+
+if TYPE_CHECKING:
+    from timekeep.core.index.rebuild import RebuildReport
 
 ProgressCallback = Callable[[Progress], None]
 log = logging.getLogger(__name__)
@@ -70,14 +72,17 @@ def trusted_index(layout: Layout, progress: ProgressCallback | None, notes: list
         return Trusted(_rebuild(layout, progress, notes, str(err), None, repository_id), True)
     view = survey(layout)
     drift = compare(db, view)
-    if layout.index_local and (back := catchup.went_back(db, view, drift)) is not None:
-        db.close()
-        raise DriveWentBack(f"{back} Nothing was written; to accept the drive as it is now, run "
-                            "`timekeep rebuild-index`")
-    if layout.index_local and (reason := _local_doubt(db, layout, view, drift)) is not None:
-        if _caught_up(db, layout, view, drift, progress, notes):
-            return Trusted(db, False)
-        return Trusted(_rebuild(layout, progress, notes, reason, db, repository_id), True)
+    if layout.index_local:  # what other computers did to the drive: loaded only for an index kept here
+        from timekeep.core.index import catchup
+
+        if (back := catchup.went_back(db, view, drift)) is not None:
+            db.close()
+            raise DriveWentBack(f"{back} Nothing was written; to accept the drive as it is now, run "
+                                "`timekeep rebuild-index`")
+        if (reason := _local_doubt(db, layout, view, drift)) is not None:
+            if _caught_up(db, layout, view, drift, progress, notes):
+                return Trusted(db, False)
+            return Trusted(_rebuild(layout, progress, notes, reason, db, repository_id), True)
     if drift.behind:
         reason = f"the index was behind the drive ({drift.behind[0]})"
         return Trusted(_rebuild(layout, progress, notes, reason, db, repository_id), True)
@@ -93,6 +98,8 @@ def _local_doubt(db: SqliteDatabase, layout: Layout, view: DriveView, drift: Dri
     """Why an index kept on this computer cannot be written through as it is. Besides being behind: packs
     gone or resized (another computer's thinning reclaims packs, and only the drive can tell that from a
     loss), and a snapshot left running here whose id another computer's manifest now holds."""
+    from timekeep.core.index import catchup
+
     if drift.behind:
         return f"the index was behind the drive ({drift.behind[0]})"
     if drift.missing_packs or drift.resized_packs:
@@ -105,6 +112,8 @@ def _local_doubt(db: SqliteDatabase, layout: Layout, view: DriveView, drift: Dri
 def _caught_up(db: SqliteDatabase, layout: Layout, view: DriveView, drift: Drift,
                progress: ProgressCallback | None, notes: list[str]) -> bool:
     """Load only what other computers added, when that is all that changed (see core/index/catchup.py)."""
+    from timekeep.core.index import catchup
+
     new = catchup.only_added(db, view, drift)
     if new is None or catchup.foreign_running(db, view, layout):
         return False

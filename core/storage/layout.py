@@ -14,15 +14,13 @@ from typing import TYPE_CHECKING, Any
 import platformdirs
 
 from timekeep.core import __version__
-from timekeep.core.crypto import sealing as unlocked_keys
-from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.errors import FormatTooNew, KeyNeeded, NotARepository, ObjectMissing, UsageError
-from timekeep.core.storage import conversion
 from timekeep.core.storage.atomic import make_private_dir
 from timekeep.core.storage.location import backend_of
 from timekeep.core.types import Retention
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the keys' code and the encryption in place load for an encrypted repository only
+    from timekeep.core.crypto.sealing import Sealing
     from timekeep.core.storage.backend import Backend
 
 FORMAT_VERSION = 3  # what this Timekeep reads and new repositories get
@@ -238,6 +236,8 @@ def layout_of(root: Path, config: RepoConfig, store: Backend | None = None) -> L
     store = store or backend_of(root)
     sealing = None
     if config.encrypted:
+        from timekeep.core.crypto import sealing as unlocked_keys
+
         sealing = unlocked_keys.unlocked(config.repository_id)
         if sealing is None or sealing.key.check() != config.key_check:
             raise KeyNeeded(f"{root} is encrypted and not unlocked: give its passphrase")
@@ -334,6 +334,8 @@ def load_config(root: Path, store: Backend | None = None) -> RepoConfig:
 def _finish_any_encrypting(root: Path, store: Backend) -> None:
     """An encryption in place committed but not finished, on a drive or in a bucket, is finished first."""
     if store.local_folder is not None:
+        from timekeep.core.storage import conversion
+
         if conversion.begun(root):
             finish_encrypting(root)
         return
@@ -352,6 +354,8 @@ def _finish_any_encrypting(root: Path, store: Backend) -> None:
 def finish_encrypting(root: Path) -> None:
     """An encryption in place was committed (config.json says encrypted) but not finished: finish it, under the
     writer lock, before anything reads the drive (RepositoryLocked while the encrypting process still runs)."""
+    from timekeep.core.storage import conversion
+
     lock = Layout(root).store.writer_lock()
     lock.acquire()
     try:

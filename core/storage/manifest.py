@@ -18,16 +18,18 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import blake3
 import zstandard
 
-from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.errors import CorruptData, ObjectExists, ObjectMissing, RepositoryError
 from timekeep.core.storage.atomic import create_private, make_private_dir
 from timekeep.core.storage.backend import Backend
 from timekeep.core.storage.layout import MANIFESTS, Layout, manifest_name
+
+if TYPE_CHECKING:  # the keys' code loads for an encrypted repository only
+    from timekeep.core.crypto.sealing import Sealing
 
 MANIFEST_FORMAT = 2
 FRAME_BYTES = 1 << 20  # lines gathered per zstd frame: a damaged byte costs at most this much of a salvage

@@ -16,11 +16,10 @@ import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import blake3
 
-from timekeep.core.crypto.sealing import Sealing
 from timekeep.core.errors import CorruptData, ObjectMissing, StorageError
 from timekeep.core.storage.atomic import create_private, make_private_dir
 from timekeep.core.storage.backend import Backend
@@ -29,6 +28,9 @@ from timekeep.core.storage.frame import compress_stream, decompress_stream
 from timekeep.core.storage.layout import PACKS, Layout, pack_name
 from timekeep.core.storage.local_backend import LocalBackend
 from timekeep.core.storage.uploads import Uploads
+
+if TYPE_CHECKING:  # the keys' code loads for an encrypted repository only
+    from timekeep.core.crypto.sealing import Sealing
 
 MAGIC = b"TKPACK\x00\x01"
 END_MAGIC = b"TKPEND01"
