@@ -35,22 +35,15 @@ from timekeep.core.storage.location import locate as _locate
 from timekeep.core.storage.privacy import answer_notice, make_private, notice, notice_due, remember_notice
 from timekeep.core.storage.s3_url import check_endpoint
 from timekeep.core.types import (
-    CheckReport,
-    CoalesceReport,
-    Diff,
     Entry,
     FileError,
     FolderInfo,
-    Found,
-    FoundPage,
     Gone,
     Located,
     Plan,
     Progress,
-    RestoreResult,
     Retention,
     SnapshotInfo,
-    SnapshotSummary,
     VersionInfo,
 )
 
@@ -71,6 +64,7 @@ if TYPE_CHECKING:  # what a command loads only when it uses it (a restore never 
         remove_key_slot,
     )
     from timekeep.core.restore.ranges import VersionRanges
+    from timekeep.core.types import CheckReport, CoalesceReport, Diff, Found, FoundPage, RestoreResult, SnapshotSummary
 
 ProgressCallback = Callable[[Progress], None]
 _ON_FIRST_USE = {  # handed out by the door, loaded when first asked for: a backup needs none of them

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from timekeep.core.errors import NotInSnapshot, TimeBeforeFirstSnapshot, UsageError
 from timekeep.core.index import gone, listing, queries, summary
 from timekeep.core.repository import Repository
 from timekeep.core.restore import build
 from timekeep.core.storage.manifest import manifest_ids
-from timekeep.core.types import Entry, FileError, Gone, Located, SnapshotInfo, SnapshotSummary, VersionInfo
+from timekeep.core.types import Entry, FileError, Gone, Located, SnapshotInfo, VersionInfo
+
+if TYPE_CHECKING:
+    from timekeep.core.types import SnapshotSummary
 
 
 def lost_snapshots(repo: Repository) -> list[int]:

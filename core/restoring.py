@@ -6,13 +6,16 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from timekeep.core.errors import CorruptData, UsageError
 from timekeep.core.index import queries
 from timekeep.core.repository import Repository
 from timekeep.core.restore.combine import write_version as combine
-from timekeep.core.types import Plan, Progress, RestoreResult
+from timekeep.core.types import Plan, Progress
+
+if TYPE_CHECKING:
+    from timekeep.core.types import RestoreResult
 
 KIND_WORDS = {"dir": "folder", "symlink": "symbolic link"}  # what a stored kind is called in a sentence
 

@@ -147,7 +147,8 @@ def test_a_backup_of_an_unencrypted_drive_loads_no_keys_no_rebuild_no_migration(
     """A `timekeep backup` with one file touched spends much of its time importing (bench/README.md, "Startup
     and imports"): the keys' code, the rebuild and the catching up, the schema migrations, the time parser and
     the capture processes' channel load only when an encrypted repository, a damaged or behind index, an old
-    schema, a time or a first capture process asks for them."""
+    schema, a time or a first capture process asks for them; the records of the other commands (a check's
+    report, find's and diff's answers...) when one is made."""
     from timekeep.core.api import Timekeep, init_repository
 
     (tmp_path / "docs").mkdir()
@@ -171,5 +172,5 @@ def test_a_backup_of_an_unencrypted_drive_loads_no_keys_no_rebuild_no_migration(
     unused = {"timekeep.core.crypto.keys", "timekeep.core.crypto.kdf", "timekeep.core.crypto.sealing",
               "timekeep.core.rekeying", "timekeep.core.key_export", "timekeep.core.storage.conversion",
               "timekeep.core.index.rebuild", "timekeep.core.index.catchup", "playhouse.migrate",
-              "timekeep.core.timespec", "timekeep.core.capture.channel", "pickle"}
+              "timekeep.core.timespec", "timekeep.core.capture.channel", "pickle", "timekeep.core.report_types"}
     assert not unused & set(loaded.split()), sorted(unused & set(loaded.split()))

@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from timekeep.core.cli.exits import CANCELLED, FAILED, backup_exit
 from timekeep.core.cli.key_cmd import offer_keyring, recovery_lines
@@ -27,7 +28,10 @@ from timekeep.core.cli.progress import make_reporter
 from timekeep.core.cli.repo import cancel_on_interrupt, folder_path, open_repo, repo_path, state_folder, unlock
 from timekeep.core.cli.via_agent import backup_via_agent
 from timekeep.core.errors import BackupCancelled, NothingChanged, PassphraseUnavailable, UsageError
-from timekeep.core.types import CheckReport, Lost, SnapshotInfo
+from timekeep.core.types import Lost, SnapshotInfo
+
+if TYPE_CHECKING:
+    from timekeep.core.types import CheckReport
 
 
 def cmd_init(args: argparse.Namespace) -> int:

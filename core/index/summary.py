@@ -7,12 +7,15 @@ of that snapshot, never a walk of the history.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peewee import SqliteDatabase
 
 from timekeep.core.errors import UsageError
-from timekeep.core.types import Entry, SnapshotSummary
+from timekeep.core.types import Entry
+
+if TYPE_CHECKING:
+    from timekeep.core.types import SnapshotSummary
 
 TOP_FOLDERS = 3
 # The version in force just before `?` (a snapshot id): what a deleted item was until it went.
@@ -41,6 +44,8 @@ def snapshot_summary(db: SqliteDatabase, snapshot_id: int) -> SnapshotSummary:
         "SELECT p.path, count(*) AS n FROM version v JOIN file f ON f.id = v.file_id "
         "JOIN file p ON p.id = f.parent_id WHERE v.snapshot_id = ? AND v.kind != 'dir' "
         "GROUP BY p.id ORDER BY n DESC, p.path LIMIT ?", (snapshot_id, TOP_FOLDERS))
+    from timekeep.core.types import SnapshotSummary  # made on first use (core/report_types.py)
+
     return SnapshotSummary(snapshot_id, int(changed), int(deleted), int(row[0]),
                            tuple((bytes(path), int(n)) for path, n in top))
 
