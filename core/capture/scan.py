@@ -17,7 +17,7 @@ from peewee import SqliteDatabase
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.capture.observe import Observed, classify, observe
 from timekeep.core.index import queries, scanned
-from timekeep.core.index.folder_digests import WHOLE, FolderDigests, Met, bucket_of, buckets_of, unvouched
+from timekeep.core.index.folder_digests import ONE_BUCKET, WHOLE, FolderDigests, Met, bucket_of, buckets_of, unvouched
 from timekeep.core.index.listing import live_held
 from timekeep.core.index.queries import VersionRow
 from timekeep.core.paths import is_inside
@@ -337,7 +337,7 @@ class FolderScan:
         records: dict[bytes, bytes | None] | None = None
         for item in found:
             name = item.path[cut:].split(b"/", 1)
-            changed.add(0 if whole else bucket_of(name[0]))
+            changed.add(ONE_BUCKET if whole else bucket_of(name[0]))
             if len(name) == 1:  # a change of a child met (a child gone has no record: the count says it is gone)
                 if records is None:
                     records = {child: record for _, child, _, record in met}

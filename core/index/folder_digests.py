@@ -48,9 +48,10 @@ _SEAL_KEY = b"timekeep folder digest seal 1\0"
 _ID = struct.Struct("<q")
 # A folder of more than WHOLE children is kept as BUCKETS digests, each over the children whose name's CRC-32
 # falls in it, so one file changed in a folder of 10,000 costs the rows of its bucket only; a smaller folder is
-# one digest (bucket 0).
+# one digest, under a bucket number of its own (ONE_BUCKET), so that voiding it voids no bucket of a big folder.
 WHOLE = 512
 BUCKETS = 64
+ONE_BUCKET = BUCKETS
 PENDING = 100_000  # children a backup holds for `settle` (about 15 MB): past it, the next full scan keeps theirs
 
 # one child as a scan met it: its name, its path, its `lstat` (or why there is none) and its packed record as
@@ -62,7 +63,7 @@ Bucket = tuple[bytes, list[Met]]
 # the buckets of a folder one of whose children (this name's bucket, or the whole folder's) gets a version: their
 # kept digests no longer say what the index holds (a version the disk did not cause, e.g. deletions recorded
 # when exclusions change, would otherwise hide behind them)
-VOID = "DELETE FROM folder_digest WHERE folder = ? AND bucket IN (0, ?)"
+VOID = f"DELETE FROM folder_digest WHERE folder = ? AND bucket IN ({ONE_BUCKET}, ?)"
 
 
 def bucket_of(name: bytes) -> int:
@@ -85,7 +86,7 @@ def buckets_of(children: list[Met], exclusions: bytes, repository: tuple[int, in
     exclusions; None when a scan of them always has something to say (a child it cannot `lstat`, a socket or
     device it reports, the repository itself)."""
     whole = len(children) <= WHOLE
-    groups: dict[int, list[Met]] = {0: children} if whole and children else {}  # (an empty folder has none)
+    groups: dict[int, list[Met]] = {ONE_BUCKET: children} if whole and children else {}  # (an empty folder: none)
     laid: list[bytes] = []
     a_folder = scanned.FOLDER
     for met in children:
@@ -121,7 +122,7 @@ def unvouched(db: SqliteDatabase, folder: int, buckets: dict[int, Bucket], same:
     if count is None:
         return None
     others = [m for b, (_, members) in buckets.items() if b not in same for m in members]
-    rows = scanned.latest_named(db, folder, [child for _, child, _, _ in others])
+    rows = scanned.latest_named(db, folder, [child for _, child, _, _ in others]) if others else {}
     vouched = sum(len(buckets[b][1]) for b in same)
     return (others, rows) if count == vouched + len(rows) else None
 
