@@ -107,10 +107,13 @@ def incrementals(report: Report, tools: list[Tool], source: Path, seed: int) -> 
         stored: dict[str, list[float]] = {t.name: [] for t in tools}
         for _ in range(rounds):
             what = mutate(source, rnd)
+            # every tool starts from the same warm page cache, as for the first backups: borg drops the files it
+            # reads from the cache (its chunker's posix_fadvise DONTNEED), so the first to read the image after its
+            # change read it from the disk (0.6-1.9 s more than the second in every full run, and it was always
+            # ours: bench/README.md, "Start-up, second pass"); and each round begins with another tool
+            dataset.read_every_file(source)
             first = turn % len(tools)
             turn += 1
-            # each round begins with another tool: the first to read the image after its change paid 0.6-1.9 s
-            # more than the second in every full run (bench/README.md, "Start-up, second pass"), and was always ours
             for tool in tools[first:] + tools[:first]:
                 before = tool.repo_bytes()
                 os.sync()  # as before a first backup: the tool before (or its first backup) leaves writeback behind
