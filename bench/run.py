@@ -107,14 +107,13 @@ def incrementals(report: Report, tools: list[Tool], source: Path, seed: int) -> 
         stored: dict[str, list[float]] = {t.name: [] for t in tools}
         for _ in range(rounds):
             what = mutate(source, rnd)
-            # every tool starts from the same warm page cache, as for the first backups: borg drops the files it
-            # reads from the cache (its chunker's posix_fadvise DONTNEED), so the first to read the image after its
-            # change read it from the disk (0.6-1.9 s more than the second in every full run, and it was always
-            # ours: bench/README.md, "Start-up, second pass"); and each round begins with another tool
-            dataset.read_every_file(source)
-            first = turn % len(tools)
+            first = turn % len(tools)  # each round begins with another tool
             turn += 1
             for tool in tools[first:] + tools[:first]:
+                # every tool starts from a warm page cache, as for the first backups: borg drops the files it reads
+                # from the cache (its chunker's posix_fadvise DONTNEED), so the tool after it read the changed image
+                # from the disk (0.6-1.9 s more; it was always ours: bench/README.md, "Start-up, second pass")
+                dataset.read_every_file(source)
                 before = tool.repo_bytes()
                 os.sync()  # as before a first backup: the tool before (or its first backup) leaves writeback behind
                 run = tool.backup()
