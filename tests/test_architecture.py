@@ -119,10 +119,8 @@ def test_the_command_line_entry_loads_little_before_it_knows_the_command() -> No
                          "timekeep.core.api", "timekeep.core.cli.parser", "timekeep.core.cli.collector"}, sorted(loaded)
 
 
-def test_a_restore_loads_nothing_of_backing_up_thinning_or_checking(tmp_path: Path) -> None:
-    """`timekeep restore` of one file imports what it uses: the facade loads the journal (and the scanner beneath
-    it), the backup, the thinning and the check only when they are called (bench/README.md, "Fourth pass: the
-    image": ~26 ms of CPU at every command's start)."""
+def backed_up_once(tmp_path: Path) -> None:
+    """A repository at tmp_path/repo protecting tmp_path/docs (one file), with one snapshot."""
     from timekeep.core.api import Timekeep, init_repository
 
     (tmp_path / "docs").mkdir()
@@ -131,6 +129,13 @@ def test_a_restore_loads_nothing_of_backing_up_thinning_or_checking(tmp_path: Pa
     with Timekeep.open(tmp_path / "repo", writer=True) as tk:
         tk.add_folder(bytes(tmp_path / "docs"))
         tk.backup()
+
+
+def test_a_restore_loads_nothing_of_backing_up_thinning_or_checking(tmp_path: Path) -> None:
+    """`timekeep restore` of one file imports what it uses: the facade loads the journal (and the scanner beneath
+    it), the backup, the thinning and the check only when they are called (bench/README.md, "Fourth pass: the
+    image": ~26 ms of CPU at every command's start)."""
+    backed_up_once(tmp_path)
     code = ("import sys; from timekeep.core.cli.main import main; "
             f"done = main(['restore', {str(tmp_path / 'docs' / 'a.txt')!r}, '--to', {str(tmp_path / 'out')!r}, "
             f"'--quiet', '--repo', {str(tmp_path / 'repo')!r}]); print(done, ' '.join(sorted(sys.modules)))")
@@ -149,14 +154,9 @@ def test_a_backup_of_an_unencrypted_drive_loads_no_keys_no_rebuild_no_migration(
     the capture processes' channel load only when an encrypted repository, a damaged or behind index, an old
     schema, a time or a first capture process asks for them; the records of the other commands (a check's
     report, find's and diff's answers...) when one is made."""
-    from timekeep.core.api import Timekeep, init_repository
+    from timekeep.core.api import Timekeep
 
-    (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "a.txt").write_bytes(b"kept" * 1000)
-    init_repository(tmp_path / "repo")
-    with Timekeep.open(tmp_path / "repo", writer=True) as tk:
-        tk.add_folder(bytes(tmp_path / "docs"))
-        tk.backup()
+    backed_up_once(tmp_path)
     (tmp_path / "docs" / "a.txt").write_bytes(b"touched")
     code = ("import sys; from timekeep.core.cli.main import main; "
             f"done = main(['backup', '--quiet', '--repo', {str(tmp_path / 'repo')!r}]); "
