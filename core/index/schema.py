@@ -30,11 +30,13 @@ _UPGRADE_BATCH = 5_000  # rows a migration holds at once
 Migration = Callable[[SqliteDatabase, "SqliteMigrator"], None]
 
 
-def _migrate(operations: Iterable[Any]) -> None:
-    """Run playhouse.migrate's `operations` (its module loaded here: an index is seldom upgraded)."""
+def _add_columns(db: SqliteDatabase, migrator: SqliteMigrator, wanted: Iterable[tuple[str, str, Any]]) -> None:
+    """Add each (table, column, field) of `wanted` the index does not have yet, through playhouse.migrate (its
+    module loaded here: an index is seldom upgraded)."""
     from playhouse.migrate import migrate
 
-    migrate(*operations)
+    migrate(*(migrator.add_column(table, name, field) for table, name, field in wanted
+              if name not in {c.name for c in db.get_columns(table)}))
 
 
 def _add_journal(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
@@ -49,8 +51,7 @@ def _add_skip_and_origins(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     already has today's columns, so only missing ones are added."""
     wanted = (("extent", "skip", Extent.skip), ("version", "origin", Version.origin),
               ("journal", "origin", Journal.origin))
-    _migrate((migrator.add_column(table, name, field) for table, name, field in wanted
-              if name not in {c.name for c in db.get_columns(table)}))
+    _add_columns(db, migrator, wanted)
 
 
 def _add_seals(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
@@ -65,8 +66,7 @@ def _add_seals(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
               ("version", "prev", Version.prev), ("version", "uid", Version.uid), ("version", "gid", Version.gid),
               ("version", "xattrs", Version.xattrs), ("version", "xhash", Version.xhash),
               ("version", "seal", Version.seal), ("pack", "state", Pack.state))
-    _migrate((migrator.add_column(table, name, field) for table, name, field in wanted
-              if name not in {c.name for c in db.get_columns(table)}))
+    _add_columns(db, migrator, wanted)
     with db.bind_ctx([Loss]):
         db.create_tables([Loss])
     for (fid,) in list(db.execute_sql("SELECT DISTINCT file_id FROM version")):
@@ -109,8 +109,7 @@ def _add_shown(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     written before have none and are checked against their whole version seal, as before: nothing is
     rewritten, and the drive's manifests are unchanged (a rebuild from them makes the records)."""
     wanted = (("version", "shown", Version.shown), ("version", "shown_seal", Version.shown_seal))
-    _migrate((migrator.add_column(table, name, field) for table, name, field in wanted
-              if name not in {c.name for c in db.get_columns(table)}))
+    _add_columns(db, migrator, wanted)
 
 
 def _add_scan(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
@@ -121,8 +120,7 @@ def _add_scan(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     from timekeep.core.index import scanned
 
     wanted = (("version", "scan", Version.scan), ("version", "scan_seal", Version.scan_seal))
-    _migrate((migrator.add_column(table, name, field) for table, name, field in wanted
-              if name not in {c.name for c in db.get_columns(table)}))
+    _add_columns(db, migrator, wanted)
     statement = (f"SELECT f.id, f.path, {queries.VERSION_COLUMNS} FROM file f JOIN version v ON v.id = "
                  "(SELECT max(v2.id) FROM version v2 WHERE v2.file_id = f.id) WHERE f.live = 1 AND f.id > ? "
                  f"ORDER BY f.id LIMIT {_UPGRADE_BATCH}")
