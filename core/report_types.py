@@ -1,7 +1,7 @@
 """The records of the commands other than a backup: a restore's result, a check's report, what thinning did,
 a snapshot's summary, the key slots, find's and diff's answers. Kept apart from core/types.py, which hands each
 out on first use, so that a backup does not create them: a frozen dataclass costs most of a millisecond to make
-at import (bench/README.md, "Startup and imports")."""
+at import (bench/README.md, "Start-up, second pass")."""
 
 from __future__ import annotations
 

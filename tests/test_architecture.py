@@ -149,8 +149,8 @@ def test_a_restore_loads_nothing_of_backing_up_thinning_or_checking(tmp_path: Pa
 
 
 def test_a_backup_of_an_unencrypted_drive_loads_no_keys_no_rebuild_no_migration(tmp_path: Path) -> None:
-    """A `timekeep backup` with one file touched spends much of its time importing (bench/README.md, "Startup
-    and imports"): the keys' code, the rebuild and the catching up, the schema migrations, the time parser and
+    """A `timekeep backup` with one file touched spends much of its time importing (bench/README.md, "Start-up,
+    second pass"): the keys' code, the rebuild and the catching up, the schema migrations, the time parser and
     the capture processes' channel load only when an encrypted repository, a damaged or behind index, an old
     schema, a time or a first capture process asks for them; the records of the other commands (a check's
     report, find's and diff's answers...) when one is made."""
