@@ -64,6 +64,16 @@ def wait_journaled(client: AgentClient, folder: Path, path: Path) -> None:
     wait_for(seen, what=f"{path} to show as changed")
 
 
+def wait_events_delivered(client: AgentClient, folder: Path) -> None:
+    """Wait until every change event made so far has reached the journal. A write makes several events (the
+    truncation, the writes, the close); under load the watcher can deliver the last ones after the first is
+    journaled, and after a backup took its journal's watermark. The kernel queues a watch's events in order,
+    so once a folder made now is journaled, every event before it has been too."""
+    marker = folder / f"marker-{os.urandom(4).hex()}"
+    marker.mkdir()
+    wait_journaled(client, folder, marker)
+
+
 def combine(client: AgentClient, plan: Plan) -> bytes:
     """What another process does with the agent's answers: fetch each chunk and paint the pieces."""
     out = bytearray(plan.size)
@@ -110,6 +120,7 @@ def test_progress_events_and_a_version_built_from_plan_and_chunks(tmp_path: Path
         new_big = BIG[:300_000] + b"inserted" + BIG[300_000:]
         (src / "big.bin").write_bytes(new_big)
         wait_journaled(client, src, src / "big.bin")  # "now" on the timeline
+        wait_events_delivered(client, src)  # none of the write's events comes after the backup's watermark
         client.subscribe()
         job = client.backup_now().job
         events = follow(client, job)
