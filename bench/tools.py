@@ -108,6 +108,10 @@ class Timekeep(Tool):
         return __version__
 
     def init(self) -> None:
+        # The agent's own folders go with the repository they served: an agent started on a repository made
+        # anew at the same path would otherwise remember the old one's id, take the new one for an impostor and
+        # leave every backup to the full command (a full scan, the touched row's time, in the agent row)
+        shutil.rmtree(self.agent_home, ignore_errors=True)
         subprocess.run([self.python, "-m", "timekeep.core.cli.main", "init", "--encryption", "none",
                         self.location, *self.init_options()], check=True, capture_output=True,
                        env={**os.environ, **self.env})
@@ -150,8 +154,12 @@ class Timekeep(Tool):
 
     # The agent: its own private XDG folders, so it never meets a real session's agent. The runtime folder
     # is a short one under /tmp: a Unix socket's path may not exceed 107 bytes.
+    @property
+    def agent_home(self) -> Path:
+        return self.repo.parent / f"agent-home-{self.name}"
+
     def agent_env(self) -> dict[str, str]:
-        home = self.repo.parent / "agent-home"
+        home = self.agent_home
         if not hasattr(self, "_runtime"):
             self._runtime = tempfile.mkdtemp(prefix="tk-agent-")
         return {f"XDG_{name.upper()}_HOME": str(home / name) for name in ("config", "state", "data", "cache")} | {
@@ -211,6 +219,7 @@ class TimekeepEncrypted(Timekeep):
         self.env = {"TIMEKEEP_PASSPHRASE": PASSPHRASE, "XDG_CACHE_HOME": str(work / f"cache-{self.name}")}
 
     def init(self) -> None:
+        shutil.rmtree(self.agent_home, ignore_errors=True)  # as Timekeep.init
         if self.argon2 is None:
             subprocess.run([sys.executable, "-m", "timekeep.core.cli.main", "init", self.location, "--encryption",
                             "repokey", *self.init_options()], check=True, capture_output=True,

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,7 @@ import pytest
 from bench import dataset, run
 from bench.report import Row
 from bench.s3server import rclone_binary
-from bench.tools import ensure_installed
+from bench.tools import Timekeep, ensure_installed
 
 ALL = ["timekeep", "timekeep-enc", "restic", "borg", "borg-enc"]
 
@@ -130,3 +133,26 @@ def test_s3_and_local_tools_do_not_race_each_other(capsys: pytest.CaptureFixture
         run.main(["--s3", "--encrypted", "--work", str(tmp_path)])
     assert exit_.value.code == 2
     assert not any(tmp_path.iterdir())
+
+
+def test_the_agent_row_backs_up_through_the_agent_after_the_repository_is_made_anew(tmp_path: Path) -> None:
+    """A run makes each repository anew where the last run's was. The agent must serve the new one, not take it
+    for an impostor of the one it remembers (the agent row then timed the full command's scan)."""
+    source = tmp_path / "data"
+    source.mkdir()
+    (source / "note.txt").write_bytes(b"a note")
+    for attempt in range(2):
+        shutil.rmtree(tmp_path / "repo-timekeep", ignore_errors=True)
+        tool = Timekeep(tmp_path, source)
+        tool.init()
+        tool.backup()
+        agent = tool.start_agent()
+        try:
+            status = subprocess.run(tool._cli("status", "--json"), env={**os.environ, **tool.agent_env()},
+                                    capture_output=True, text=True, check=True)
+        finally:
+            agent.terminate()
+            agent.wait(timeout=60)
+            shutil.rmtree(tool.agent_env()["XDG_RUNTIME_DIR"], ignore_errors=True)
+        (destination,) = json.loads(status.stdout)["destinations"]
+        assert destination["present"], (attempt, destination["reason"])
