@@ -20,7 +20,7 @@ from tests.helpers import index_file, make_tree, new_repo, read_tree
 from timekeep.core.api import Timekeep
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.capture.scan import FolderScan
-from timekeep.core.index import folder_digests, scanned
+from timekeep.core.index import bucket_digests, scanned
 from timekeep.core.index.folder_digests import FolderDigests
 from timekeep.core.types import SnapshotInfo
 
@@ -97,7 +97,7 @@ def test_a_small_folders_digest_kept_as_bucket_0_by_an_older_release_vouches_for
         docs = os.fsencode(src / "docs")
         (fid,) = db.execute_sql("SELECT id FROM file WHERE path = ?", (docs,)).fetchone()
         (digest,) = db.execute_sql("SELECT digest FROM folder_digest WHERE folder = ? AND bucket = ?",
-                                   (fid, folder_digests.ONE_BUCKET)).fetchone()
+                                   (fid, bucket_digests.ONE_BUCKET)).fetchone()
         sealed = FolderDigests(db)._seal(fid, 0, docs, bytes(digest))
         with db.atomic():
             db.execute_sql("DELETE FROM folder_digest WHERE folder = ?", (fid,))
@@ -222,7 +222,7 @@ STEPS = st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["write", "grow", 
 NAMES = ["a", "d/b", "d/c", "d/e/f", "g/h", "g/i"]
 
 
-@pytest.mark.parametrize("whole", [folder_digests.WHOLE, 1])  # 1: every folder of two or more kept by buckets
+@pytest.mark.parametrize("whole", [bucket_digests.WHOLE, 1])  # 1: every folder of two or more kept by buckets
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=st.lists(STEPS, min_size=2, max_size=5))
 def test_a_scan_with_digests_finds_what_one_without_finds(history: list[list[tuple[int, str]]], whole: int,
@@ -231,7 +231,7 @@ def test_a_scan_with_digests_finds_what_one_without_finds(history: list[list[tup
     import timekeep.core.capture.scan as scan
 
     read.RACY_NS = 1  # the autouse fixture puts it back after the test
-    monkeypatch.setattr(folder_digests, "WHOLE", whole)
+    monkeypatch.setattr(bucket_digests, "WHOLE", whole)
     monkeypatch.setattr(scan, "WHOLE", whole)
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -291,9 +291,9 @@ def big_folder(tmp_path: Path, names: list[str]) -> tuple[Path, Path]:
 
 def test_one_file_changed_in_a_big_folder_costs_the_rows_of_its_bucket(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    names = [f"note{i:05d}.txt" for i in range(folder_digests.WHOLE * 2)]
+    names = [f"note{i:05d}.txt" for i in range(bucket_digests.WHOLE * 2)]
     repo, src = big_folder(tmp_path, names)
-    assert digests_kept(repo) == 1 + folder_digests.BUCKETS
+    assert digests_kept(repo) == 1 + bucket_digests.BUCKETS
     (src / "big" / "note00042.txt").write_bytes(b"changed")
     asked: list[int] = []
     real = scanned.latest_named
@@ -302,25 +302,25 @@ def test_one_file_changed_in_a_big_folder_costs_the_rows_of_its_bucket(tmp_path:
     with rows_read(monkeypatch) as whole_folders:
         snap = backup(repo)
     assert whole_folders == [] and snap.files_changed == 1
-    bucket = folder_digests.bucket_of(b"note00042.txt")
-    in_bucket = sum(1 for n in names if folder_digests.bucket_of(n.encode()) == bucket)
+    bucket = bucket_digests.bucket_of(b"note00042.txt")
+    in_bucket = sum(1 for n in names if bucket_digests.bucket_of(n.encode()) == bucket)
     assert asked == [in_bucket]  # compared by the scan; its digest kept from what the backup stored, not read again
     # every digest: the writer voids the changed bucket (kept again from what the backup stored) and the one
     # bucket of a small folder, which is no bucket of this one (it once was bucket 0, read again after each change)
-    assert digests_kept(repo) == 1 + folder_digests.BUCKETS
+    assert digests_kept(repo) == 1 + bucket_digests.BUCKETS
     assert restored(repo, src, snap.id, tmp_path / "out") == read_tree(src)
     with rows_read(monkeypatch) as whole_folders:
         assert backup(repo).files_read == 0
     assert whole_folders == [] and asked == [in_bucket]  # the next scan reads no row of the folder
-    assert digests_kept(repo) == 1 + folder_digests.BUCKETS
+    assert digests_kept(repo) == 1 + bucket_digests.BUCKETS
 
 
 def test_a_file_deleted_from_a_bucket_it_leaves_empty_is_found(tmp_path: Path) -> None:
     """The one child of a bucket gone: no digest of the disk's children speaks for that bucket, so the count of
     live children against what the digests vouch for sends the scan to every row."""
-    names = [f"f{i}" for i in range(folder_digests.WHOLE * 3)]
-    lonely = next(n for n in names if folder_digests.bucket_of(n.encode()) == 7)
-    names = [n for n in names if folder_digests.bucket_of(n.encode()) != 7 or n == lonely]
+    names = [f"f{i}" for i in range(bucket_digests.WHOLE * 3)]
+    lonely = next(n for n in names if bucket_digests.bucket_of(n.encode()) == 7)
+    names = [n for n in names if bucket_digests.bucket_of(n.encode()) != 7 or n == lonely]
     repo, src = big_folder(tmp_path, names)
     (src / "big" / lonely).unlink()
     snap = backup(repo)
@@ -332,7 +332,7 @@ def test_a_file_deleted_from_a_bucket_it_leaves_empty_is_found(tmp_path: Path) -
 
 @pytest.mark.parametrize("change", ["add", "delete two", "edit in two buckets", "chmod"])
 def test_every_change_in_a_big_folder_is_found(tmp_path: Path, change: str) -> None:
-    names = [f"n{i}" for i in range(folder_digests.WHOLE + 50)]
+    names = [f"n{i}" for i in range(bucket_digests.WHOLE + 50)]
     repo, src = big_folder(tmp_path, names)
     big = src / "big"
     if change == "add":
@@ -351,7 +351,7 @@ def test_every_change_in_a_big_folder_is_found(tmp_path: Path, change: str) -> N
 
 
 def test_other_exclusions_in_a_big_folder_void_the_buckets_they_change(tmp_path: Path) -> None:
-    names = [f"n{i}" for i in range(folder_digests.WHOLE + 50)]
+    names = [f"n{i}" for i in range(bucket_digests.WHOLE + 50)]
     repo, src = big_folder(tmp_path, names)
     with Timekeep.open(repo, writer=True) as tk:
         tk.set_excludes(os.fsencode(src), ["n3"])
@@ -388,10 +388,10 @@ def test_a_backup_keeps_the_digests_of_the_folders_it_stored(tmp_path: Path, mon
     monkeypatch.setattr(backup_module, "COMMIT_ROWS", commit_rows)
     src = tmp_path / "src"
     make_tree(src, {"a.txt": b"a", "docs": {"b.txt": b"b", "deep": {"c.txt": b"c"}},
-                    "big": {f"n{i}": b"%d" % i for i in range(folder_digests.WHOLE + 10)}})
+                    "big": {f"n{i}": b"%d" % i for i in range(bucket_digests.WHOLE + 10)}})
     repo = new_repo(tmp_path, src)
     backup(repo)
-    assert digests_kept(repo) == 3 + folder_digests.BUCKETS  # root, docs, docs/deep; big by buckets
+    assert digests_kept(repo) == 3 + bucket_digests.BUCKETS  # root, docs, docs/deep; big by buckets
     with rows_read(monkeypatch) as read:
         assert backup(repo).files_read == 0
     assert read == []

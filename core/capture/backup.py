@@ -18,7 +18,7 @@ from typing import Literal
 
 from peewee import SqliteDatabase
 
-from timekeep.core.capture import attrs
+from timekeep.core.capture import attrs, prefetch
 from timekeep.core.capture.arrivals import Arrivals, moved_version, unread
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.capture.procs import ReadProcs
@@ -157,6 +157,7 @@ class Backup:
             try:
                 for folder in self.folders:
                     self._scan_folder(folder, pool)
+                prefetch.stop()  # what no scan took of the prefetch (core/capture/prefetch.py) is let go
                 self._send_small(pool)
                 while self._inflight:
                     self._check_cancel()

@@ -8,18 +8,28 @@ taken from the index, without touching the disk.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from peewee import SqliteDatabase
 
+from timekeep.core.capture import prefetch
 from timekeep.core.capture.excludes import Excludes
+from timekeep.core.capture.met import met_in, met_vouched
 from timekeep.core.capture.observe import Observed, classify, observe
+from timekeep.core.capture.prefetch import Listing
 from timekeep.core.index import queries, scanned
-from timekeep.core.index.folder_digests import ONE_BUCKET, WHOLE, FolderDigests, Met, bucket_of, buckets_of, unvouched
+from timekeep.core.index.bucket_digests import (
+    ONE_BUCKET,
+    WHOLE,
+    Met,
+    bucket_of,
+    buckets_of,
+)
+from timekeep.core.index.folder_digests import FolderDigests, unvouched
 from timekeep.core.index.listing import live_held
 from timekeep.core.index.queries import VersionRow
+from timekeep.core.index.records import FILE, FOLDER
 from timekeep.core.paths import is_inside
 from timekeep.core.types import SKIPPED, FileError, kind_of
 
@@ -76,45 +86,18 @@ def _kind(path: bytes, st: os.stat_result, report: Report) -> tuple[str, bytes |
         raise Unreadable from err
 
 
-def _open_folder(path: bytes) -> int | None:
-    """A descriptor of the folder just listed, so each child's `lstat` walks one name rather than the whole path
-    (a fifth less of a 10,000-file folder's `lstat` time); None when it cannot be opened (the whole path then)."""
-    try:
-        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-
-
-def children_met(path: bytes, names: list[bytes], folder: int | None, excludes: Excludes, cut: int) -> list[Met]:
-    """Each child a scan compares (excluded names left out; `cut` strips the protected root from a path), with
-    its `lstat` through the `folder` descriptor (or the error that stopped it) and its packed record as
-    core/index/scanned.py packs it (a folder's size as 0; None for a socket, FIFO or device): made once, for the
-    folder's digests and each comparison."""
-    lstat, stat_at, pack = os.lstat, os.stat, scanned.pack
-    kind_of_mode = {stat.S_IFREG: scanned.FILE, stat.S_IFDIR: scanned.FOLDER, stat.S_IFLNK: scanned.LINK}.get
-    excluded = excludes.excluded if excludes.patterns else None
-    prefix = path + b"/"
-    met: list[Met] = []
-    for name in names:
-        child = prefix + name
-        if excluded is not None and excluded(name, child[cut:]):
-            continue
-        try:
-            st = lstat(child) if folder is None else stat_at(name, dir_fd=folder, follow_symlinks=False)
-        except OSError as err:
-            met.append((name, child, err, None))
-            continue
-        mode = st.st_mode
-        what = kind_of_mode(mode & 0o170000)
-        record = None if what is None else pack(
-            0 if what == scanned.FOLDER else st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, mode, what)
-        met.append((name, child, st, record))
-    return met
+def protects(root: bytes, excludes: Excludes, path: bytes) -> bool:
+    """Whether `path` is inside the protected folder `root` and excluded nowhere on the way down."""
+    if not is_inside(path, root):
+        return False
+    rel = path[len(root) + 1 :]
+    parts = rel.split(b"/") if rel else []
+    return not any(excludes.excluded(name, b"/".join(parts[: i + 1])) for i, name in enumerate(parts))
 
 
 def as_stored(met: list[Met], stack: list[bytes], counts: ScanCounts) -> None:
     """Children a digest vouches for: each as stored, counted; the sub-folders pushed to be walked as usual."""
-    folders, a_folder = 0, scanned.FOLDER
+    folders, a_folder = 0, FOLDER
     for _, child, _, record in met:
         if record is not None and record[-1] == a_folder:
             folders += 1
@@ -143,6 +126,7 @@ class FolderScan:
         self.counts = ScanCounts()
         self.exact = exact  # journaled paths only: no folder walked (see `exact_items`)
         self._seen: set[bytes] | None = None  # paths already compared, when journaled paths may overlap
+        self._prefetched: dict[bytes, Listing] = {}  # a full scan's folders as a prefetch met them (prefetch.py)
 
     def _counted(self, error: FileError) -> None:
         self._reports += 1
@@ -152,8 +136,13 @@ class FolderScan:
         """Everything under the folder that differs from the index: the full metadata scan."""
         root = self._root()
         if root is not None:
+            if self.digests is not None and self.digests.keeps_any():
+                self._prefetched = prefetch.listings(self.root)
+            else:  # no digest to hold a listing to (a first backup): the prefetch is no use
+                prefetch.stop()
             yield from self._compare(*root)
             yield from self._walk(self.root)
+            self._prefetched = {}
 
     def dirty_items(self, dirty: Iterable[bytes]) -> Iterator[ScanItem]:
         """Only what a watcher journaled: each path, and a folder's direct children. A folder the index
@@ -167,7 +156,7 @@ class FolderScan:
             return
         walked: list[bytes] = []
         self._seen = set()
-        for path in sorted({self._first_unknown(p) for p in dirty if self._protects(p)}):
+        for path in sorted({self._first_unknown(p) for p in dirty if protects(self.root, self.excludes, p)}):
             if any(is_inside(path, done) for done in walked):
                 continue
             if path == self.root:
@@ -180,7 +169,7 @@ class FolderScan:
         if self._root() is None:
             return
         self._seen = set()
-        for top in sorted(t for t in tops if self._protects(t) and t != self.root):
+        for top in sorted(t for t in tops if protects(self.root, self.excludes, t) and t != self.root):
             yield from self._exact(top)
             if os.path.isdir(top) and not os.path.islink(top):
                 yield from self._walk(top)
@@ -190,7 +179,7 @@ class FolderScan:
         the index holds: an away store (timekeep.core.away) keeps what changed, never a copy of the rest."""
         self._seen = set()
         yield from self._compare(*root)
-        for path in sorted(p for p in dirty if self._protects(p) and p != self.root):
+        for path in sorted(p for p in dirty if protects(self.root, self.excludes, p) and p != self.root):
             parent, above = os.path.dirname(path), []
             while parent != self.root and is_inside(parent, self.root):
                 above.append(parent)
@@ -223,13 +212,6 @@ class FolderScan:
     def _latest(self, path: bytes) -> VersionRow | None:
         fid = queries.file_id(self.db, path)
         return queries.latest_version(self.db, fid) if fid is not None else None
-
-    def _protects(self, path: bytes) -> bool:
-        if not is_inside(path, self.root):
-            return False
-        rel = path[len(self.root) + 1 :]
-        parts = rel.split(b"/") if rel else []
-        return not any(self.excludes.excluded(name, b"/".join(parts[: i + 1])) for i, name in enumerate(parts))
 
     def _first_unknown(self, path: bytes) -> bytes:
         """`path`, or its highest ancestor below the root that the index does not hold as a live folder."""
@@ -302,23 +284,23 @@ class FolderScan:
         full scan with `digests`, a folder whose children's digest is the one kept for it costs only the
         `lstat`s (core/index/folder_digests.py), and one found as stored gets its digest kept."""
         fid = queries.file_id(self.db, path)
-        try:
-            names = sorted(os.listdir(path))
-        except OSError as err:
-            self.report(FileError(path, "unreadable", f"cannot list folder: {err.strerror or err}"))
-            return
-        folder = _open_folder(path)
-        try:
-            met = children_met(path, names, folder, self.excludes, len(self.root) + 1)
-        finally:
-            if folder is not None:
-                os.close(folder)
         digests = self.digests if self._seen is None and not only_new and path not in self._reread_parents else None
-        buckets = None if digests is None else buckets_of(met, self._exclusions, self.repository)
+        kept = {} if fid is None or digests is None else digests.holding(fid, path)
+        listed = self._prefetched.pop(path, None) if kept else None
+        below = len(self.root) + 1  # (what `children_met` strips from a path for the exclusions)
+        vouched = None if listed is None else met_vouched(path, listed, kept, self.excludes, below, self._exclusions,
+                                                          self.repository)
+        met, buckets = vouched if vouched is not None else ([], None)
+        if vouched is None:
+            try:
+                met = met_in(path, self.excludes, below)
+            except OSError as err:
+                self.report(FileError(path, "unreadable", f"cannot list folder: {err.strerror or err}"))
+                return
+            buckets = None if digests is None else buckets_of(met, self._exclusions, self.repository)
         if digests is None or buckets is None:
             yield from self._children(met, {} if fid is None else scanned.latest(self.db, fid), stack, only_new)
             return
-        kept = {} if fid is None else digests.holding(fid, path)
         same = {b for b, (digest, _) in buckets.items() if kept.get(b) == digest}
         if fid is not None and same and len(buckets) == 1 and len(met) <= WHOLE:  # the whole folder as kept
             live_held(self.db.connection(), fid)  # its live set checked, as reading its rows would: damage is named
@@ -326,6 +308,9 @@ class FolderScan:
             return
         reports, changed, stored = self._reports, set(), []
         checked = None if fid is None or not same else unvouched(self.db, fid, buckets, same)
+        if checked is None and vouched is not None:  # compared row by row: every child met by this scan itself
+            yield from self._directory(path, stack, only_new)  # (the listing is taken: met here whole)
+            return
         if checked is None:  # every row read (no digest holds, or the folder has lost or hidden children)
             same = set()
             found = self._children(met, {} if fid is None else scanned.latest(self.db, fid), stack, only_new)
@@ -357,7 +342,7 @@ class FolderScan:
         """`_directory`'s loop over the children met. A file or folder as stored is one whose packed (size, mtime,
         inode, ctime, mode, kind) is the stored record's, byte for byte (core/index/scanned.py): what `classify`
         would call unchanged, without the whole row."""
-        take, a_file, a_folder, reread = left.pop, scanned.FILE, scanned.FOLDER, self.reread
+        take, a_file, a_folder, reread = left.pop, FILE, FOLDER, self.reread
         repository = self.repository
         quick = self._seen is None
         unchanged, folders = 0, 0
@@ -371,6 +356,8 @@ class FolderScan:
                 # kept as stored: it exists, and may be readable next time
                 self.report(FileError(child, "unreadable", st.strerror or str(st)))
                 continue
+            if st is None:  # a child vouched for by its bucket's digest is never compared (see `_vouched`)
+                raise AssertionError(f"{child!r} was not met by this scan")
             if quick and prev is not None and not prev[1] and record is not None and prev[0] == record:
                 # stored, not racy, and the same record byte for byte
                 if record[-1] == a_file and child not in reread:  # a file as stored

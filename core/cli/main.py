@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from timekeep.core.cli.slim import backup_through_agent
+from timekeep.core.cli.slim import backup_asked, backup_through_agent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +31,28 @@ def entry() -> None:
     done = backup_through_agent(args)
     if done is not None:
         leave(done)
+    prefetch_if_backup(args)
     from timekeep.core.cli.parser import parse_and_run
 
     sys.exit(parse_and_run(args))
+
+
+def prefetch_if_backup(args: list[str]) -> None:
+    """A backup here meets the protected folders in a forked process while this one loads the engine
+    (core/capture/prefetch.py): started now, before the imports, while this process is small and has one thread."""
+    asked = backup_asked(args)
+    if asked is None:
+        return
+    from timekeep.core.capture import prefetch
+
+    def repository() -> str | None:  # in the child: where the command will look, as `timekeep.core.cli.repo` says
+        if asked.repo is not None:
+            return os.path.abspath(asked.repo)
+        from timekeep.core.cli.repo import configured_repository
+
+        return configured_repository()
+
+    prefetch.start(repository)
 
 
 def leave(code: int) -> None:

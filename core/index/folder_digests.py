@@ -26,8 +26,6 @@ the journal never use them (they look at named paths only).
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +33,7 @@ import blake3
 from peewee import SqliteDatabase
 
 from timekeep.core.index import generation, live, queries, scanned
+from timekeep.core.index.bucket_digests import ID, ONE_BUCKET, Bucket, Met
 from timekeep.core.index.seal import SEAL_BYTES
 
 if TYPE_CHECKING:
@@ -43,31 +42,13 @@ if TYPE_CHECKING:
 
 TABLE = ("CREATE TABLE IF NOT EXISTS folder_digest (folder INTEGER NOT NULL, bucket INTEGER NOT NULL, "
          "digest BLOB NOT NULL, seal BLOB NOT NULL, PRIMARY KEY (folder, bucket)) WITHOUT ROWID")
-_DIGEST_KEY = b"timekeep folder digest 1\0"
 _SEAL_KEY = b"timekeep folder digest seal 1\0"
-_ID = struct.Struct("<q")
-# A folder of more than WHOLE children is kept as BUCKETS digests, each over the children whose name's CRC-32
-# falls in it, so one file changed in a folder of 10,000 costs the rows of its bucket only; a smaller folder is
-# one digest, under a bucket number of its own (ONE_BUCKET), so that voiding it voids no bucket of a big folder.
-WHOLE = 512
-BUCKETS = 64
-ONE_BUCKET = BUCKETS
 PENDING = 100_000  # children a backup holds for `settle` (about 15 MB): past it, the next full scan keeps theirs
-
-# one child as a scan met it: its name, its path, its `lstat` (or why there is none) and its packed record as
-# core/index/scanned.py packs it (None when it has none: a socket, FIFO or device)
-Met = tuple[bytes, bytes, os.stat_result | OSError, bytes | None]
-# a bucket's digest and its children
-Bucket = tuple[bytes, list[Met]]
 
 # the buckets of a folder one of whose children (this name's bucket, or the whole folder's) gets a version: their
 # kept digests no longer say what the index holds (a version the disk did not cause, e.g. deletions recorded
 # when exclusions change, would otherwise hide behind them)
 VOID = f"DELETE FROM folder_digest WHERE folder = ? AND bucket IN ({ONE_BUCKET}, ?)"
-
-
-def bucket_of(name: bytes) -> int:
-    return zlib.crc32(name) & (BUCKETS - 1)
 
 
 def kept(db: SqliteDatabase) -> bool:
@@ -79,38 +60,6 @@ def kept(db: SqliteDatabase) -> bool:
 def create(db: SqliteDatabase) -> None:
     """The table (inside the caller's transaction): a new index, or the upgrade to schema 11."""
     db.execute_sql(TABLE)
-
-
-def buckets_of(children: list[Met], exclusions: bytes, repository: tuple[int, int] | None) -> dict[int, Bucket] | None:
-    """Each bucket's digest over its children's names and records (in the order met: by name) and the folder's
-    exclusions; None when a scan of them always has something to say (a child it cannot `lstat`, a socket or
-    device it reports, the repository itself)."""
-    a_folder = scanned.FOLDER
-    for _, _, st, record in children:
-        if record is None:
-            return None
-        if record[-1] == a_folder and repository is not None and not isinstance(st, OSError) and (
-                st.st_dev, st.st_ino) == repository:
-            return None
-    if not children:  # an empty folder: no digest
-        return {}
-    if len(children) <= WHOLE:
-        return {ONE_BUCKET: (_digest(exclusions, 1, ONE_BUCKET, children), children)}
-    groups: list[list[Met]] = [[] for _ in range(BUCKETS)]
-    crc32, mask = zlib.crc32, BUCKETS - 1  # bucket_of, inline: a 10,000-child folder calls it 10,000 times
-    for met in children:
-        groups[crc32(met[0]) & mask].append(met)
-    return {bucket: (_digest(exclusions, BUCKETS, bucket, members), members)
-            for bucket, members in enumerate(groups) if members}
-
-
-def _digest(exclusions: bytes, buckets: int, bucket: int, members: list[Met]) -> bytes:
-    """One bucket's digest: its children's names and records, in order (a name holds no NUL, and a record is of
-    one size), after the folder's exclusions and the bucket's place."""
-    laid = [_DIGEST_KEY, _ID.pack(len(exclusions)), exclusions, _ID.pack(buckets), _ID.pack(bucket)]
-    for name, _, _, record in members:
-        laid += (name, b"\0", record or b"")  # never None here: see buckets_of
-    return blake3.blake3(b"".join(laid)).digest()
 
 
 def unvouched(db: SqliteDatabase, folder: int, buckets: dict[int, Bucket], same: set[int]
@@ -152,8 +101,12 @@ class FolderDigests:
         self._voided: set[bytes] = set()  # folders a commit of this backup added versions to
 
     def _seal(self, folder: int, bucket: int, path: bytes, digest: bytes) -> bytes:
-        return blake3.blake3(b"".join((_SEAL_KEY, _ID.pack(folder), _ID.pack(bucket), _ID.pack(len(self.token)),
+        return blake3.blake3(b"".join((_SEAL_KEY, ID.pack(folder), ID.pack(bucket), ID.pack(len(self.token)),
                                        self.token, digest, path))).digest(SEAL_BYTES)
+
+    def keeps_any(self) -> bool:
+        """Whether any digest was kept when the backup began (none before a first backup, or after thinning)."""
+        return bool(self._kept)
 
     def holding(self, folder: int, path: bytes) -> dict[int, bytes]:
         """The digests kept for the folder's buckets whose seals hold now."""

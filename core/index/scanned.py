@@ -16,7 +16,6 @@ holds every record to what its writer makes of the row's columns (core/index/cha
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import blake3
@@ -24,15 +23,12 @@ from peewee import SqliteDatabase
 
 from timekeep.core.index import queries
 from timekeep.core.index.listing import live_held
+from timekeep.core.index.records import FILE, FOLDER, GONE, LINK, pack
 from timekeep.core.index.seal import IMPOSSIBLE, SEAL_BYTES
 
 SCAN_KEY = b"timekeep scan seal 1\0"
-# size, mtime_ns, inode, ctime_ns, mode, then what the row is: FILE (a file that exists), FOLDER, a link, a deletion
-RECORD = struct.Struct("<qqQqIB")
-FILE, FOLDER, LINK, GONE = range(4)
 _WHAT = {"file": FILE, "dir": FOLDER, "symlink": LINK}
 _blake3 = blake3.blake3
-pack = RECORD.pack
 
 # the newest version of each live child: its path, id, racy flag (never sealed, as before), record, seals
 ROWS = ("SELECT f.path, v.id, v.racy, v.scan, v.scan_seal, v.seal FROM file f JOIN version v ON v.id = "

@@ -18,7 +18,7 @@ from typing import Any
 from peewee import SqliteDatabase
 
 from timekeep.core.errors import CorruptData
-from timekeep.core.index import chain, folder_digests, live, queries, scanned, seal, shown
+from timekeep.core.index import bucket_digests, chain, folder_digests, live, queries, scanned, seal, shown
 from timekeep.core.paths import is_inside
 from timekeep.core.storage import xattrs as xattrs_codec
 from timekeep.core.storage.layout import Layout
@@ -192,7 +192,7 @@ class SnapshotWriter:
                                                   (fid,)).fetchone()
         prev, alive = int(head), int(v.state != "deleted")
         if parent is not None:
-            parents.add((parent, folder_digests.bucket_of(os.path.basename(v.path))))
+            parents.add((parent, bucket_digests.bucket_of(os.path.basename(v.path))))
         keys = [(e[0], e[1], e[2], e[3] if len(e) > 3 else 0) for e in v.extents]
         xhash = seal.extents_hash(keys)
         sealed = seal.version_seal(v.path, self.snapshot_id, prev, v.state, v.kind, v.size, v.mode, v.mtime_ns,
