@@ -327,3 +327,23 @@ def test_the_child_ends_by_itself_when_the_command_is_killed(tmp_path: Path) -> 
             return True
 
     wait_for(gone, timeout=60, what="the orphaned prefetch to end")
+
+
+LOADS = """
+import sys
+from timekeep.core.capture import prefetch
+prefetch.met_by_prefetch(sys.argv[1])
+print(" ".join(sorted(m for m in sys.modules if m.startswith(("timekeep.", "peewee", "sqlite3", "dataclasses")))))
+"""
+
+
+def test_the_child_loads_none_of_the_index(tmp_path: Path) -> None:
+    """It runs while the command imports the engine: what it loads is time the scan would wait for."""
+    src = tmp_path / "src"
+    make_tree(src, {"a": b"a", "d": {"b": b"b"}})
+    repo = new_repo(tmp_path, src)
+    loaded = subprocess.run([sys.executable, "-c", LOADS, str(repo)], capture_output=True, text=True, check=True,
+                            timeout=60).stdout.split()
+    assert "timekeep.core.capture.met" in loaded and "timekeep.core.index.records" in loaded
+    assert not {"peewee", "sqlite3", "dataclasses", "timekeep.core.index.scanned", "timekeep.core.types",
+                "timekeep.core.index.bucket_digests"} & set(loaded), loaded
