@@ -41,7 +41,7 @@ def prefetch_if_backup(args: list[str]) -> None:
     """A backup here meets the protected folders in a forked process while this one loads the engine
     (core/capture/prefetch.py): started now, before the imports, while this process is small and has one thread."""
     asked = backup_asked(args)
-    if asked is None:
+    if asked is None or (asked.repo or "").startswith("s3:"):  # (a bucket has no folder to read folders.json in)
         return
     from timekeep.core.capture import prefetch
 
