@@ -5,6 +5,7 @@ speed, never a version; the child never outlives its use."""
 
 from __future__ import annotations
 
+import json
 import marshal
 import os
 import signal
@@ -347,3 +348,32 @@ def test_the_child_loads_none_of_the_index(tmp_path: Path) -> None:
     assert "timekeep.core.capture.met" in loaded and "timekeep.core.index.records" in loaded
     assert not {"peewee", "sqlite3", "dataclasses", "timekeep.core.index.scanned", "timekeep.core.types",
                 "timekeep.core.index.bucket_digests"} & set(loaded), loaded
+
+
+@pytest.mark.parametrize("folders_json", [b"", b'[{"path": "/src", "excl', b"\x00garbage\xff", b'{"path": 1}',
+                                          "other excludes"],
+                         ids=["empty", "truncated", "garbage", "not a list", "other excludes"])
+def test_a_damaged_folders_json_leaves_the_prefetch_empty_handed_and_the_backup_whole(
+        tmp_path: Path, folders_json: bytes | str) -> None:
+    """The child reads folders.json as the drive holds it; the command's own open writes a damaged one again from
+    the index, and one that parses is the drive's record, whose exclusions then rule. Whatever the child found
+    there, the backup is the one the folders and exclusions in force make."""
+    src = tmp_path / "src"
+    make_tree(src, {"docs": {"a.txt": b"a", "b.tmp": b"b"}, "c.txt": b"c"})
+    repo = new_repo(tmp_path, src)  # (the default exclusions: *.tmp among them)
+    for _ in range(2):  # the second keeps the digests, so the prefetch's listing is looked at
+        assert cli_backup(repo, tmp_path).returncode == 0
+    (src / "docs" / "a.txt").write_bytes(b"edited")
+    (src / "docs" / "new.tmp").write_bytes(b"excluded unless the exclusions change")
+    if isinstance(folders_json, str):
+        (repo / "folders.json").write_text(json.dumps([{"path": str(src), "excludes": []}]))
+    else:
+        (repo / "folders.json").write_bytes(folders_json)
+    done = cli_backup(repo, tmp_path)
+    assert done.returncode == 0, done.stderr
+    with Timekeep.open(repo) as tk:
+        latest = tk.snapshots()[-1].id
+    expected = read_tree(src)
+    if not isinstance(folders_json, str):
+        expected = {path: entry for path, entry in expected.items() if not path.endswith(b".tmp")}
+    assert restored(repo, src, latest, tmp_path / "out") == expected

@@ -367,14 +367,20 @@ def finish_encrypting(root: Path) -> None:
 
 def read_folders(layout: Layout) -> list[dict[str, Any]]:
     """The protected folders folders.json lists (sealed in an encrypted repository: SealBroken, a ValueError's
-    kin for callers, when it does not open)."""
+    kin for callers, when it does not open); ValueError when it is not JSON or not a list of folders."""
     try:
         raw = layout.store.read(FOLDERS_NAME)
     except ObjectMissing:
         return []
     if layout.sealing is not None:
         raw = layout.sealing.open_folders(raw)
-    return list(json.loads(raw))
+    entries = json.loads(raw)
+    if not (isinstance(entries, list) and all(
+            isinstance(e, dict) and isinstance(e.get("path"), str)
+            and isinstance(e.get("excludes", []), list) and all(isinstance(x, str) for x in e.get("excludes", []))
+            for e in entries)):
+        raise ValueError("it is not a list of folders, each a path and its exclusions")
+    return entries
 
 
 def write_folders(layout: Layout, folders: list[dict[str, Any]]) -> None:
