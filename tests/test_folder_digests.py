@@ -228,9 +228,27 @@ NAMES = ["a", "d/b", "d/c", "d/e/f", "g/h", "g/i"]
 def test_a_scan_with_digests_finds_what_one_without_finds(history: list[list[tuple[int, str]]], whole: int,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import timekeep.core.capture.read as read
-    import timekeep.core.capture.scan as scan
 
     read.RACY_NS = 1  # the autouse fixture puts it back after the test
+    for n, base, src, repo in stepped_tree(history, whole, monkeypatch):
+        with Timekeep.open(repo, writer=True) as tk:
+            db = tk._repo.db
+            plain = {(i.path, i.action) for i in FolderScan(db, os.fsencode(src), Excludes(()), lambda e: None
+                                                            ).items()}
+            vouched = {(i.path, i.action) for i in FolderScan(db, os.fsencode(src), Excludes(()), lambda e: None,
+                                                              digests=FolderDigests(db)).items()}
+            assert vouched == plain
+            snap = tk.backup()
+        assert restored(repo, src, snap.id, base / f"out{n}") == read_tree(src)
+
+
+def stepped_tree(history: list[list[tuple[int, str]]], whole: int, monkeypatch: pytest.MonkeyPatch
+                 ) -> Iterator[tuple[int, Path, Path, Path]]:
+    """A small tree in a new repository, changed by each step of `history` in turn, with every folder of more
+    than `whole` children kept by buckets: (the step, the temporary folder, the tree, the repository) after each
+    step's changes, to scan and back up."""
+    import timekeep.core.capture.scan as scan
+
     monkeypatch.setattr(bucket_digests, "WHOLE", whole)
     monkeypatch.setattr(scan, "WHOLE", whole)
     with tempfile.TemporaryDirectory() as tmp:
@@ -241,15 +259,7 @@ def test_a_scan_with_digests_finds_what_one_without_finds(history: list[list[tup
         for n, steps in enumerate(history):
             for which, what in steps:
                 apply(src / NAMES[which], what, n)
-            with Timekeep.open(repo, writer=True) as tk:
-                db = tk._repo.db
-                plain = {(i.path, i.action) for i in FolderScan(db, os.fsencode(src), Excludes(()), lambda e: None
-                                                                ).items()}
-                vouched = {(i.path, i.action) for i in FolderScan(db, os.fsencode(src), Excludes(()), lambda e: None,
-                                                                  digests=FolderDigests(db)).items()}
-                assert vouched == plain
-                snap = tk.backup()
-            assert restored(repo, src, snap.id, base / f"out{n}") == read_tree(src)
+            yield n, base, src, repo
 
 
 def apply(path: Path, what: str, n: int) -> None:

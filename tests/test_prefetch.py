@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from tests.agent_support import wait_for
 from tests.helpers import make_tree, new_repo, read_tree
-from tests.test_folder_digests import NAMES, STEPS, apply, big_folder, restored
+from tests.test_folder_digests import STEPS, big_folder, restored, stepped_tree
 from timekeep.core.api import Timekeep
 from timekeep.core.capture import prefetch
 from timekeep.core.capture.excludes import Excludes
@@ -102,26 +102,15 @@ def scan_counting(repo: Path, src: Path, monkeypatch: pytest.MonkeyPatch) -> tup
 @given(history=st.lists(STEPS, min_size=2, max_size=5), budget=st.sampled_from([prefetch.MAX_CHILDREN, 4]))
 def test_a_scan_with_a_prefetch_finds_what_one_without_finds(history: list[list[tuple[int, str]]], whole: int,
                                                              budget: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    import timekeep.core.capture.scan as scan
-
-    monkeypatch.setattr(bucket_digests, "WHOLE", whole)
-    monkeypatch.setattr(scan, "WHOLE", whole)
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        src = base / "src"
-        make_tree(src, {"a": b"0", "d": {"b": b"1", "c": b"2", "e": {"f": b"3"}}, "g": {"h": b"4", "i": b"5"}})
-        repo = new_repo(base, src)
-        for n, steps in enumerate(history):
-            for which, what in steps:
-                apply(src / NAMES[which], what, n)
-            plain, _, _ = scanned_items(repo, src, digests=False)
-            vouched = scanned_items(repo, src)
-            with handed(met_now(repo, budget)):  # (a budget of 4 leaves most folders to the scan)
-                assert scanned_items(repo, src) == vouched
-            assert vouched[0] == plain
-            with handed(met_now(repo, budget)), Timekeep.open(repo, writer=True) as tk:
-                snap = tk.backup()
-            assert restored(repo, src, snap.id, base / f"out{n}") == read_tree(src)
+    for n, base, src, repo in stepped_tree(history, whole, monkeypatch):
+        plain, _, _ = scanned_items(repo, src, digests=False)
+        vouched = scanned_items(repo, src)
+        with handed(met_now(repo, budget)):  # (a budget of 4 leaves most folders to the scan)
+            assert scanned_items(repo, src) == vouched
+        assert vouched[0] == plain
+        with handed(met_now(repo, budget)), Timekeep.open(repo, writer=True) as tk:
+            snap = tk.backup()
+        assert restored(repo, src, snap.id, base / f"out{n}") == read_tree(src)
 
 
 def test_an_unchanged_tree_is_not_met_again_and_a_changed_bucket_is(tmp_path: Path,
