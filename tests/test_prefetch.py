@@ -366,3 +366,15 @@ def test_a_damaged_folders_json_leaves_the_prefetch_empty_handed_and_the_backup_
     if not isinstance(folders_json, str):
         expected = {path: entry for path, entry in expected.items() if not path.endswith(b".tmp")}
     assert restored(repo, src, latest, tmp_path / "out") == expected
+
+
+def test_a_prefetch_still_at_work_when_the_scan_asks_is_given_up_after_its_wait() -> None:
+    """A child stuck on a slow drive must not hold the backup: after its wait the scan meets every folder itself."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, marshal.dumps(GOOD)[:10])  # begun, never finished
+    stuck = prefetch.Prefetch(None, read_end)
+    try:
+        assert stuck.listings(b"/src", wait=0.05) == {}
+        assert stuck.fd is None  # its pipe let go
+    finally:
+        os.close(write_end)

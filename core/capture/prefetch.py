@@ -54,8 +54,10 @@ class Prefetch:
         chunks: list[bytes] = []
         if fd is None:
             return b""
+        ready = select.poll()  # (not select(): it takes no descriptor past 1023)
+        ready.register(fd, select.POLLIN)
         try:
-            while (left := deadline - time.monotonic()) > 0 and select.select([fd], [], [], left)[0]:
+            while (left := deadline - time.monotonic()) > 0 and ready.poll(left * 1000):
                 chunk = os.read(fd, 1 << 20)
                 if not chunk:
                     return b"".join(chunks)
