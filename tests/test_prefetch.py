@@ -131,7 +131,7 @@ def test_an_unchanged_tree_is_not_met_again_and_a_changed_bucket_is(tmp_path: Pa
         items, whole = scan_counting(repo, src, monkeypatch)
     assert sorted((i.path, i.action) for i in items) == [(os.fsencode(src / "big" / "note00042.txt"), "read"),
                                                          (os.fsencode(src / "small" / "a"), "read")]
-    assert whole == [os.fsencode(src / "small")]  # a small folder is one bucket: met again whole, as a bucket
+    assert whole == []  # a small folder is one bucket: its children met again by the names listed, not listed again
 
 
 def test_a_change_after_the_prefetch_is_found_where_its_bucket_is_met_again(tmp_path: Path,
@@ -247,8 +247,9 @@ def test_a_hostile_listing_costs_speed_never_a_version(tmp_path: Path, monkeypat
 
 
 def test_a_cli_backup_meets_only_the_changed_bucket_itself(tmp_path: Path) -> None:
-    """`timekeep backup` forks the prefetch before it loads the engine, and its scan meets none of the unchanged
-    folders itself; the backup is whole and the child is gone when the command ends."""
+    """`timekeep backup` forks the prefetch before it loads the engine, and its scan lists no folder itself (the
+    changed bucket's children it `lstat`s by the names listed); the backup is whole and the child is gone when the
+    command ends."""
     src = tmp_path / "src"
     make_tree(src, {"docs": {f"n{i}.txt": b"%d" % i for i in range(30)}, "photos": {"p.jpg": b"jpeg"}})
     repo = new_repo(tmp_path, src)
@@ -258,7 +259,7 @@ def test_a_cli_backup_meets_only_the_changed_bucket_itself(tmp_path: Path) -> No
     done = cli_backup(repo, tmp_path)
     assert done.returncode == 0, done.stderr
     met_whole, child = done.stderr.strip().splitlines()[-2:]
-    assert met_whole == "met whole: [b'" + str(src / "docs") + "']"  # the changed folder's one bucket only
+    assert met_whole == "met whole: []"  # the changed folder's one bucket met again by the names listed, no folder
     assert not Path(f"/proc/{child.split()[-1]}").exists() or "Z" in Path(f"/proc/{child.split()[-1]}/stat"
                                                                            ).read_text().split()[2]
     with Timekeep.open(repo) as tk:
@@ -378,3 +379,19 @@ def test_a_prefetch_still_at_work_when_the_scan_asks_is_given_up_after_its_wait(
         assert stuck.fd is None  # its pipe let go
     finally:
         os.close(write_end)
+
+
+def test_a_child_gone_with_its_whole_bucket_makes_the_folder_be_met_and_compared_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every bucket the listing has holds, but the index holds one more child than they vouch for (the only one
+    of its bucket, deleted before the prefetch looked): the folder is listed here and compared row by row."""
+    names = [f"f{i}" for i in range(bucket_digests.WHOLE * 3)]
+    lonely = next(n for n in names if bucket_digests.bucket_of(n.encode()) == 7)
+    names = [n for n in names if bucket_digests.bucket_of(n.encode()) != 7 or n == lonely]
+    repo, src = big_folder(tmp_path, names)
+    (src / "big" / lonely).unlink()
+    with handed(met_now(repo)):
+        items, whole = scan_counting(repo, src, monkeypatch)
+    assert {(i.path, i.action) for i in items} == {(os.fsencode(src / "big"), "metadata"),  # its mtime
+                                                   (os.fsencode(src / "big" / lonely), "deleted")}
+    assert whole == [os.fsencode(src / "big")]

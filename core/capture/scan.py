@@ -19,13 +19,7 @@ from timekeep.core.capture.met import met_in, met_vouched
 from timekeep.core.capture.observe import Observed, classify, observe
 from timekeep.core.capture.prefetch import Listing
 from timekeep.core.index import queries, scanned
-from timekeep.core.index.bucket_digests import (
-    ONE_BUCKET,
-    WHOLE,
-    Met,
-    bucket_of,
-    buckets_of,
-)
+from timekeep.core.index.bucket_digests import ONE_BUCKET, WHOLE, Met, bucket_of, buckets_of
 from timekeep.core.index.folder_digests import FolderDigests, unvouched
 from timekeep.core.index.listing import live_held
 from timekeep.core.index.queries import VersionRow
@@ -308,8 +302,8 @@ class FolderScan:
             return
         reports, changed, stored = self._reports, set(), []
         checked = None if fid is None or not same else unvouched(self.db, fid, buckets, same)
-        if checked is None and vouched is not None:  # compared row by row: every child met by this scan itself
-            yield from self._directory(path, stack, only_new)  # (the listing is taken: met here whole)
+        if checked is None and vouched is not None and same:  # row by row, but some children were not met here:
+            yield from self._directory(path, stack, only_new)  # met whole (the listing is taken), then compared
             return
         if checked is None:  # every row read (no digest holds, or the folder has lost or hidden children)
             same = set()
@@ -356,7 +350,7 @@ class FolderScan:
                 # kept as stored: it exists, and may be readable next time
                 self.report(FileError(child, "unreadable", st.strerror or str(st)))
                 continue
-            if st is None:  # a child vouched for by its bucket's digest is never compared (see `_vouched`)
+            if st is None:  # a child vouched for by its bucket's digest is never compared (see `met_vouched`)
                 raise AssertionError(f"{child!r} was not met by this scan")
             if quick and prev is not None and not prev[1] and record is not None and prev[0] == record:
                 # stored, not racy, and the same record byte for byte
