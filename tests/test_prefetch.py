@@ -214,8 +214,10 @@ GOOD = [(b"/src", [(b"/src", ([b"a", b"b"], bytes(2 * RECORD.size)))])]
     marshal.dumps([(b"/src", [(b"/src", ([b""], bytes(RECORD.size)))])]),
     marshal.dumps([(b"/src", [(b"/src", ([b"a"], bytes(RECORD.size - 1)))])]),  # a record short
     marshal.dumps([(b"/src", [(b"/src", (["a"], bytes(RECORD.size)))])]),  # a name not bytes
+    marshal.dumps([(b"/src", [(b"/src", ([b"a\0b", b"c"], bytes(2 * RECORD.size)))])]),  # a NUL in a name
+    marshal.dumps([(b"/src", [(b"/src", ([b"a", b""], bytes(2 * RECORD.size)))])]),  # an empty name, last
 ], ids=["empty", "garbage", "truncated", "a dict", "a short item", "outside", "relative", "unsorted", "twice",
-        "slash", "dotdot", "no name", "short record", "text"])
+        "slash", "dotdot", "no name", "short record", "text", "nul", "empty last"])
 def test_what_does_not_parse_is_dropped_whole(raw: bytes) -> None:
     assert prefetch.parse(raw) == {}
     assert prefetch.parse(marshal.dumps(GOOD)) == {b"/src": dict(GOOD[0][1])}

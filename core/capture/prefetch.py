@@ -185,17 +185,22 @@ def _inside(path: object, root: bytes) -> bool:
 
 
 def _listing(listing: object) -> bool:
+    """Names one level deep (no `/`, no NUL, not empty, not `.` or `..`), sorted and unique, a record each: checked
+    by whole-list operations, since the command waits on this for every name the child met."""
     if not (isinstance(listing, tuple) and len(listing) == 2):
         return False
     names, records = listing
     if not (isinstance(names, list) and isinstance(records, bytes) and len(records) == len(names) * RECORD.size):
         return False
-    last = b""
-    for name in names:
-        if not isinstance(name, bytes) or name <= last or name in (b".", b"..") or b"/" in name or b"\0" in name:
-            return False
-        last = name
-    return True
+    if not names:
+        return True
+    try:
+        joined = b"\0".join(names)  # (TypeError for anything but bytes: the only bytes-like type marshal makes)
+    except TypeError:
+        return False
+    return (b"/" not in joined and joined.count(b"\0") == len(names) - 1 and b"" not in names
+            and b"." not in names and b".." not in names
+            and names == sorted(names) and len(set(names)) == len(names))
 
 
 def _write_all(fd: int, data: bytes) -> None:
