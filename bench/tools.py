@@ -70,6 +70,11 @@ class Tool:
     def version(self) -> str:
         raise NotImplementedError
 
+    def anew(self) -> None:
+        """Remove the repository and forget its snapshots: the next `init` and first backup start from nothing."""
+        shutil.rmtree(self.repo, ignore_errors=True)
+        self.snapshots = []
+
     def init(self) -> None:
         raise NotImplementedError
 
@@ -217,6 +222,10 @@ class TimekeepEncrypted(Timekeep):
         super().__init__(work, source)
         self.argon2 = argon2
         self.env = {"TIMEKEEP_PASSPHRASE": PASSPHRASE, "XDG_CACHE_HOME": str(work / f"cache-{self.name}")}
+
+    def anew(self) -> None:
+        super().anew()
+        shutil.rmtree(self.env["XDG_CACHE_HOME"], ignore_errors=True)  # the index it kept of the repository
 
     def init(self) -> None:
         shutil.rmtree(self.agent_home, ignore_errors=True)  # as Timekeep.init
