@@ -397,3 +397,20 @@ def test_a_child_gone_with_its_whole_bucket_makes_the_folder_be_met_and_compared
     assert {(i.path, i.action) for i in items} == {(os.fsencode(src / "big"), "metadata"),  # its mtime
                                                    (os.fsencode(src / "big" / lonely), "deleted")}
     assert whole == [os.fsencode(src / "big")]
+
+
+def test_a_listing_too_old_when_the_scan_first_asks_is_not_used() -> None:
+    """A backup that waited long (the drive's writer lock, a passphrase) meets every folder itself."""
+    now = [100.0]
+    read_end, write_end = os.pipe()
+    os.write(write_end, marshal.dumps(GOOD))
+    os.close(write_end)
+    late = prefetch.Prefetch(None, read_end, clock=lambda: now[0])
+    now[0] += prefetch.MAX_AGE_SECONDS + 1
+    assert late.listings(b"/src") == {} and late.fd is None
+    read_end, write_end = os.pipe()
+    os.write(write_end, marshal.dumps(GOOD))
+    os.close(write_end)
+    in_time = prefetch.Prefetch(None, read_end, clock=lambda: now[0])
+    now[0] += prefetch.MAX_AGE_SECONDS
+    assert in_time.listings(b"/src") == dict(GOOD[0][1])

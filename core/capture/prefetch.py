@@ -29,6 +29,9 @@ from timekeep.core.index.records import RECORD
 
 MAX_CHILDREN = 100_000  # children the prefetch meets at most (about 10 MB handed back): the scan meets the rest
 WAIT_SECONDS = 5.0  # how long the scan waits for a prefetch still at work before it meets every folder itself
+# how old a listing may be when the scan first asks (a backup that waited for the drive's writer lock, or for a
+# passphrase, meets every folder itself: the listing would stand for the disk of too long ago)
+MAX_AGE_SECONDS = 30.0
 
 # a folder as the prefetch met it: its children's names, sorted, and their packed records, joined in that order
 Listing = tuple[list[bytes], bytes]
@@ -37,15 +40,18 @@ Listing = tuple[list[bytes], bytes]
 class Prefetch:
     """The forked child at work, or its listings once it is done."""
 
-    def __init__(self, pid: int | None, fd: int) -> None:
+    def __init__(self, pid: int | None, fd: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.pid = pid
         self.fd: int | None = fd
         self.found: dict[bytes, dict[bytes, Listing]] | None = None
+        self.clock = clock
+        self.started = clock()  # (the child is forked just before)
 
     def listings(self, root: bytes, wait: float = WAIT_SECONDS) -> dict[bytes, Listing]:
-        """The listings of the protected folder `root`, once ({} when there are none)."""
+        """The listings of the protected folder `root`, once ({} when there are none, or they are too old)."""
         if self.found is None:
-            self.found = parse(self._read(wait))
+            self.found = parse(self._read(wait)) if self.clock() - self.started <= MAX_AGE_SECONDS else {}
+            self.close()
         return self.found.pop(root, {})
 
     def _read(self, wait: float) -> bytes:
