@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, dict[str, float]] = {}
     for name in args.tools.split(","):
         tool = classes[name](args.work, data)
-        shutil.rmtree(tool.repo, ignore_errors=True)
+        tool.anew()
         tool.init()
         tool.backup()
         rows[name] = measure(tool, args.work / f"mnt-{name}", args.files)

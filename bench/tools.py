@@ -112,11 +112,14 @@ class Timekeep(Tool):
 
         return __version__
 
-    def init(self) -> None:
+    def anew(self) -> None:
         # The agent's own folders go with the repository they served: an agent started on a repository made
         # anew at the same path would otherwise remember the old one's id, take the new one for an impostor and
         # leave every backup to the full command (a full scan, the touched row's time, in the agent row)
+        super().anew()
         shutil.rmtree(self.agent_home, ignore_errors=True)
+
+    def init(self) -> None:
         subprocess.run([self.python, "-m", "timekeep.core.cli.main", "init", "--encryption", "none",
                         self.location, *self.init_options()], check=True, capture_output=True,
                        env={**os.environ, **self.env})
@@ -228,7 +231,6 @@ class TimekeepEncrypted(Timekeep):
         shutil.rmtree(self.env["XDG_CACHE_HOME"], ignore_errors=True)  # the index it kept of the repository
 
     def init(self) -> None:
-        shutil.rmtree(self.agent_home, ignore_errors=True)  # as Timekeep.init
         if self.argon2 is None:
             subprocess.run([sys.executable, "-m", "timekeep.core.cli.main", "init", self.location, "--encryption",
                             "repokey", *self.init_options()], check=True, capture_output=True,

@@ -142,8 +142,8 @@ def test_the_agent_row_backs_up_through_the_agent_after_the_repository_is_made_a
     source.mkdir()
     (source / "note.txt").write_bytes(b"a note")
     for attempt in range(2):
-        shutil.rmtree(tmp_path / "repo-timekeep", ignore_errors=True)
         tool = Timekeep(tmp_path, source)
+        tool.anew()  # as bench.run's first backups
         tool.init()
         tool.backup()
         agent = tool.start_agent()
