@@ -75,10 +75,12 @@ def met_vouched(path: bytes, listed: Listing, kept: dict[int, bytes], excludes: 
     names, records = listed
     prefix, size = path + b"/", RECORD.size
     listing: list[Met] = [(name, prefix + name, None, records[i * size:(i + 1) * size]) for i, name in enumerate(names)]
-    buckets = buckets_of(listing, exclusions, None)  # (never None: every child listed has its record)
-    again = [b for b, (digest, _) in (buckets or {}).items() if kept.get(b) != digest]
-    if buckets is None or not again:
-        return None if buckets is None else (listing, buckets)
+    buckets = buckets_of(listing, exclusions, None)
+    if buckets is None:  # (not with a listing that parsed: every child listed has its record)
+        return None
+    again = [b for b, (digest, _) in buckets.items() if kept.get(b) != digest]
+    if not again:
+        return listing, buckets
     met_here: dict[bytes, Met] = {}
     folder = open_folder(path)
     try:

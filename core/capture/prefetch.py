@@ -51,11 +51,11 @@ class Prefetch:
         """The listings of the protected folder `root`, once ({} when there are none, or they are too old)."""
         if self.found is None:
             self.found = parse(self._read(wait)) if self.clock() - self.started <= MAX_AGE_SECONDS else {}
-            self.close()
+            self.close()  # done with the child, whatever it wrote
         return self.found.pop(root, {})
 
     def _read(self, wait: float) -> bytes:
-        """All the child wrote, or b"" when it did not finish within `wait` seconds (it is stopped then)."""
+        """All the child wrote, or b"" when it did not finish within `wait` seconds."""
         fd, deadline = self.fd, time.monotonic() + wait
         chunks: list[bytes] = []
         if fd is None:
@@ -71,8 +71,6 @@ class Prefetch:
             return b""
         except OSError:
             return b""
-        finally:
-            self.close()
 
     def close(self) -> None:
         """Stop the child if it is still at work, and let its pipe and listings go."""
