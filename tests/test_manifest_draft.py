@@ -11,14 +11,17 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import make_tree, new_repo
+from tests.helpers import backup, make_tree, new_repo
 from timekeep.core.api import Timekeep, init_repository
 from timekeep.core.capture import backup as backup_module
 from timekeep.core.capture.backup import Backup, FolderSpec
 from timekeep.core.crypto.kdf import TEST_PARAMS
 from timekeep.core.folders import folders
-from timekeep.core.index.writer import manifest_records
+from timekeep.core.index.writer import NewVersion, SnapshotWriter, manifest_records
+from timekeep.core.repository import Repository
+from timekeep.core.storage import xattrs
 from timekeep.core.storage.manifest import Draft, current_manifest, read_manifest, write_manifest
+from timekeep.core.types import SnapshotInfo
 
 
 def _tree(root: Path) -> None:
@@ -94,3 +97,46 @@ def test_an_encrypted_repository_drafts_beside_its_index_not_on_the_drive(tmp_pa
         finally:
             draft.close()
         assert where.parent == tk._repo.layout.index_dir and not where.is_relative_to(tmp_path / "drive")
+
+
+def test_a_commit_drafts_each_record_as_the_index_reads_it_back(tmp_path: Path) -> None:
+    """A commit drafts its versions' records from the values it inserts (no read back): every field a record
+    has, each way it can be (an origin found or not, extents given out of order, a skip, owners, attributes, a
+    link, a deletion, a folder), equal to the records the index gives for the same rows, over two commits."""
+    source = Path(os.path.realpath(tmp_path)) / "source"
+    make_tree(source, {"a.txt": b"one " * 3000, "b.txt": b"two " * 5000})
+    repo_path = new_repo(tmp_path, source)
+    first = backup(repo_path)
+    root = os.fsencode(source)
+    with Repository.open(repo_path, writer=True) as repo:
+        d1, d2 = (bytes(r[0]) for r in repo.db.execute_sql("SELECT digest FROM chunk LIMIT 2"))
+        writer = SnapshotWriter(repo.db, repo.layout, {f.path: f.id for f in folders(repo)}, drafts=True)
+        sid = writer.begin("test")
+        attrs = xattrs.encode(((b"user.note", b"kept"),))
+        writer.commit([], [
+            NewVersion(root + b"/new", "created", "dir", mode=0o40755, mtime_ns=5),
+            NewVersion(root + b"/new/c.bin", "created", "file", size=4106, mode=0o100600, mtime_ns=-7, inode=9,
+                       ctime_ns=11, full=False, depth=1, chain_rows=2, content_id=b"\x01" * 32, racy=True,
+                       extents=[(4096, 10, d2, 3), (0, 4096, d1)], digest=b"\x02" * 32, uid=1000, gid=100,
+                       xattrs=attrs),
+            NewVersion(root + b"/new/moved.txt", "created", "file", size=0, origin=root + b"/a.txt"),
+        ])
+        writer.commit([], [
+            NewVersion(root + b"/new/far.txt", "created", "file", origin=root + b"/never-indexed.txt"),
+            NewVersion(root + b"/new/link", "created", "link", link_target=b"../a.txt"),
+            NewVersion(root + b"/b.txt", "deleted", "file"),
+        ])
+        writer.finish(SnapshotInfo(id=sid, time_ns=1, trigger="test"), [])
+        (last,) = repo.db.execute_sql("SELECT max(id) FROM version WHERE snapshot_id = ?", (sid,)).fetchone()
+        assert writer._drafted == last  # every record was drafted: finishing read none back
+        name = current_manifest(repo.layout, sid)
+        assert name is not None
+        on_drive = list(read_manifest(repo.layout.store, name, repo.layout.sealing))
+        from_index = list(manifest_records(repo.db, sid))
+    assert on_drive[1:] == from_index and len(from_index) == 6
+    by_path = {r["path"]: r for r in from_index}
+    c = by_path[os.fsdecode(root + b"/new/c.bin")]
+    assert c["extents"][0][0] == 0 and c["extents"][1] == [4096, 10, d2.hex(), 3] and c["uid"] == 1000
+    assert by_path[os.fsdecode(root + b"/new/moved.txt")]["origin"] == os.fsdecode(root + b"/a.txt")
+    assert "origin" not in by_path[os.fsdecode(root + b"/new/far.txt")]
+    assert by_path[os.fsdecode(root + b"/b.txt")]["prev"] == first

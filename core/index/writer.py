@@ -11,8 +11,9 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
+from operator import itemgetter
 from typing import Any
 
 from peewee import SqliteDatabase
@@ -22,7 +23,7 @@ from timekeep.core.index import bucket_digests, chain, folder_digests, live, que
 from timekeep.core.paths import is_inside
 from timekeep.core.storage import xattrs as xattrs_codec
 from timekeep.core.storage.layout import Layout
-from timekeep.core.storage.manifest import Draft, encode_path, write_manifest
+from timekeep.core.storage.manifest import Draft, as_line, encode_path, write_manifest
 from timekeep.core.storage.pack import SealedPack
 from timekeep.core.types import FileError, SnapshotInfo
 
@@ -31,6 +32,7 @@ VERSION_INSERT = (
     "depth, chain_rows, content_id, link_target, racy, origin, digest, prev, uid, gid, xattrs, xhash, seal, "
     "shown, shown_seal, scan, scan_seal) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
+_by_offset = itemgetter(0)  # an extent key's offset
 EXTENT_INSERT = (
     "INSERT INTO extent (version_id, offset, length, chunk_id, skip) SELECT ?, ?, ?, id, ? FROM chunk WHERE digest = ?"
 )
@@ -102,6 +104,7 @@ class SnapshotWriter:
         self.drafts = drafts
         self._draft: Draft | None = None
         self._drafted = 0  # the id of the last version drafted
+        self._last_version = 0  # the id of the last version inserted
         self._digests = folder_digests.kept(db)  # an index that keeps folder digests (one damaged may not)
 
     def begin(self, trigger: str, time_ns: int | None = None, taken: Collection[int] = ()) -> int:
@@ -131,25 +134,27 @@ class SnapshotWriter:
                errors: Sequence[FileError] = (), settled: Sequence[int] = ()) -> list[int]:
         """One transaction; `settled` are racy versions that a re-read found unchanged. Returns each version's
         `prev`: the snapshot of the version the file had before."""
+        records: list[bytes] | None = [] if self.drafts else None
         try:
             with self.db.atomic("IMMEDIATE"):  # as `begin`: it may read before it writes
-                prevs = self._write(packs, versions, errors, settled)
+                prevs = self._write(packs, versions, errors, settled, records)
         except BaseException:
             self._made.clear()  # rows made (and folders remembered) in a transaction rolled back
             self._file_ids.clear()
             raise
-        if self.drafts and versions:
-            self._draft_versions()
+        if records:
+            self._draft_records(records)
         return prevs
 
     def _write(self, packs: Sequence[SealedPack], versions: Sequence[NewVersion], errors: Sequence[FileError],
-               settled: Sequence[int]) -> list[int]:
-        """The commit's statements, inside its transaction."""
+               settled: Sequence[int], records: list[bytes] | None = None) -> list[int]:
+        """The commit's statements, inside its transaction; with `records`, each version's manifest record is
+        added there as its line, made from the values its row was given."""
         add_packs(self.db, packs)
         sets: dict[int, list[int]] = {}  # the live sets this commit changes: parent -> [n, total] to add
         parents: set[tuple[int, int]] = set()  # (folder, bucket) of each version: digests that no longer hold
         extents = _Extents()
-        prevs = [self._insert_version(version, sets, extents, parents) for version in versions]
+        prevs = [self._insert_version(version, sets, extents, parents, records) for version in versions]
         extents.insert(self.db)
         if self._digests and parents:
             self.db.connection().executemany(folder_digests.VOID, list(parents))
@@ -161,36 +166,36 @@ class SnapshotWriter:
         )
         return prevs
 
-    def _draft_versions(self) -> None:
-        """The manifest lines of the versions committed since the last draft, read back (and checked) as
-        `finish` would read them."""
+    def _draft_records(self, records: list[bytes]) -> None:
+        """A commit's records, drafted as manifest lines once its transaction holds them. They are made from the
+        values each row was given and sealed with, as `version_records` would read them back (the read and the
+        check again cost a first backup a third of each commit: bench/README.md, "The commit's draft"); the
+        versions after `_drafted` are the ones `finish` reads from the index."""
         if self._draft is None:
             self._draft = Draft(self.layout)
-        last = [self._drafted]
-
-        def seen(vid: int) -> None:
-            last[0] = vid
-
-        self._draft.add(version_records(self.db, self.snapshot_id, self._drafted, seen))
-        self._drafted = last[0]
+        self._draft.add_lines(records)
+        self._drafted = self._last_version
 
     def _insert_version(self, v: NewVersion, sets: dict[int, list[int]], extents: _Extents,
-                        parents: set[tuple[int, int]]) -> int:
+                        parents: set[tuple[int, int]], records: list[bytes] | None = None) -> int:
         """Insert the version, sealed, after the file's newest one; returns the `prev` it was given. A file that
         comes to life or dies is counted in or out of its folder's live set in `sets` (core/index/live.py); its
-        extents join `extents`, inserted for the whole commit at once; its folder and bucket join `parents`."""
+        extents join `extents`, inserted for the whole commit at once; its folder and bucket join `parents`; its
+        manifest record joins `records`."""
         conn = self.db.connection()
-        fid = v.file_id if v.file_id is not None else self._file(v.path, remember=v.kind == "dir")
+        alive, file_seal = int(v.state != "deleted"), seal.file_seal(v.path, self.snapshot_id)
+        fid, headed = (v.file_id, False) if v.file_id is not None else self._file(
+            v.path, remember=v.kind == "dir", head=(self.snapshot_id, file_seal, alive))
         origin = None
         if v.origin is not None:  # by path, so a rebuild from manifests finds the same File
             row = conn.execute("SELECT id FROM file WHERE path = ?", (v.origin,)).fetchone()
             origin = int(row[0]) if row and row[0] != fid else None
-        if fid in self._made:  # a row this writer made and no version touched yet: as made (no head, not live)
+        if fid in self._made:  # a row this writer made and no version touched yet: its first (`headed`: just made)
             head, was_live, parent = 0, 0, self._made.pop(fid)
         else:
             head, was_live, parent = conn.execute("SELECT head, live, parent_id FROM file WHERE id = ?",
                                                   (fid,)).fetchone()
-        prev, alive = int(head), int(v.state != "deleted")
+        prev = int(head)
         if parent is not None:
             parents.add((parent, bucket_digests.bucket_of(os.path.basename(v.path))))
         keys = [(e[0], e[1], e[2], e[3] if len(e) > 3 else 0) for e in v.extents]
@@ -207,8 +212,12 @@ class SnapshotWriter:
             fid, self.snapshot_id, v.state, v.kind, v.size, v.mode, v.mtime_ns, v.inode, v.ctime_ns,
             int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target, int(v.racy), origin, v.digest, prev,
             v.uid, v.gid, v.xattrs, xhash, sealed, record, record_seal, scan, scan_seal))
-        vid = cursor.lastrowid
-        conn.execute(live.SET_HEAD, (self.snapshot_id, seal.file_seal(v.path, self.snapshot_id), alive, fid))
+        vid = self._last_version = cursor.lastrowid
+        if not headed:  # (a row made for this version was given its head, seal and live flag as it was inserted)
+            conn.execute(live.SET_HEAD, (self.snapshot_id, file_seal, alive, fid))
+        if records is not None:  # as `version_records` reads the row back: the origin by path, the extents by offset
+            records.append(as_line(_version_record(v.path, None if origin is None else v.origin, v, prev,
+                                                sorted(keys, key=_by_offset))))
         if alive != was_live:
             counted = sets.setdefault(parent or 0, [0, 0])
             sign = 1 if alive else -1
@@ -218,24 +227,33 @@ class SnapshotWriter:
             extents.add(vid, v.path, keys)
         return prev
 
-    def _file(self, path: bytes, remember: bool = True) -> int:
-        """The File row for `path`, created (with its parents) on first sight. Only folders are cached:
-        they are the parents asked for again and again, while a file is asked for once."""
+    def _file(self, path: bytes, remember: bool = True,
+              head: tuple[int, bytes, int] | None = None) -> tuple[int, bool]:
+        """The File row for `path`, created (with its parents) on first sight, and whether it was created with
+        `head` (its head, seal and live flag: what the version about to be inserted gives it, one statement
+        rather than two). Only folders are cached: they are the parents asked for again and again, while a file
+        is asked for once."""
         fid = self._file_ids.get(path)
         if fid is not None:
-            return fid
+            return fid, False
         conn = self.db.connection()
-        parent = None if path in self.folder_id else self._file(os.path.dirname(path))
-        cursor = conn.execute("INSERT INTO file (folder_id, parent_id, path) VALUES (?, ?, ?) "
-                              "ON CONFLICT(path) DO NOTHING", (self._folder_of(path), parent, path))
-        if cursor.rowcount == 1:
+        parent = None if path in self.folder_id else self._file(os.path.dirname(path))[0]
+        if head is None:
+            cursor = conn.execute("INSERT INTO file (folder_id, parent_id, path) VALUES (?, ?, ?) "
+                                  "ON CONFLICT(path) DO NOTHING", (self._folder_of(path), parent, path))
+        else:
+            cursor = conn.execute("INSERT INTO file (folder_id, parent_id, path, head, seal, live) "
+                                  "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING",
+                                  (self._folder_of(path), parent, path, *head))
+        made = cursor.rowcount == 1
+        if made:
             fid = int(cursor.lastrowid)
             self._made[fid] = parent
         else:
             fid = int(conn.execute("SELECT id FROM file WHERE path = ?", (path,)).fetchone()[0])
         if remember:
             self._file_ids[path] = fid
-        return fid
+        return fid, made and head is not None
 
     def _folder_of(self, path: bytes) -> int:
         for root, fid in self.folder_id.items():
@@ -334,10 +352,8 @@ def manifest_records(db: SqliteDatabase, snapshot_id: int) -> Iterator[dict[str,
     yield from error_records(db, snapshot_id)
 
 
-def version_records(db: SqliteDatabase, snapshot_id: int, after: int = 0,
-                    seen: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
-    """The records of the snapshot's versions whose ids come after `after`, in id order (see manifest_records);
-    `seen` is told each one's id."""
+def version_records(db: SqliteDatabase, snapshot_id: int, after: int = 0) -> Iterator[dict[str, Any]]:
+    """The records of the snapshot's versions whose ids come after `after`, in id order (see manifest_records)."""
     versions = db.connection().execute(
         f"SELECT f.path, o.path, {queries.VERSION_COLUMNS} FROM version v "
         "JOIN file f ON f.id = v.file_id LEFT JOIN file o ON o.id = v.origin WHERE v.snapshot_id = ? AND v.id > ? "
@@ -350,13 +366,13 @@ def version_records(db: SqliteDatabase, snapshot_id: int, after: int = 0,
         if pending is not None and pending[0] == v.id:
             mine, pending = pending[1], next(extents, None)
         _check_sealed(path, v, mine)
-        if seen is not None:
-            seen(v.id)
-        yield _version_record(path, origin, v, mine)
+        yield _version_record(path, origin, v, v.prev, mine)
 
 
-def _version_record(path: bytes, origin: bytes | None, v: queries.VersionRow,
+def _version_record(path: bytes, origin: bytes | None, v: queries.VersionRow | NewVersion, prev: int,
                     mine: list[seal.ExtentKey]) -> dict[str, Any]:
+    """A version's manifest record: from a row read back (`version_records`) or from what a commit inserts
+    (`SnapshotWriter._insert_version`), the same record for the same values."""
     record: dict[str, Any] = {
         "type": "version", "path": encode_path(path), "state": v.state, "kind": v.kind, "size": v.size,
         "mode": v.mode, "mtime_ns": v.mtime_ns, "inode": v.inode, "ctime_ns": v.ctime_ns, "full": bool(v.full),
@@ -364,7 +380,7 @@ def _version_record(path: bytes, origin: bytes | None, v: queries.VersionRow,
         "depth": v.depth, "chain_rows": v.chain_rows,
         "content_id": v.content_id.hex() if v.content_id else None,
         "link_target": encode_path(v.link_target) if v.link_target is not None else None,
-        "digest": v.digest.hex() if v.digest else None, "prev": v.prev,
+        "digest": v.digest.hex() if v.digest else None, "prev": prev,
         "extents": [[o, n, d.hex(), k] if k else [o, n, d.hex()] for o, n, d, k in mine],
     }
     if v.uid is not None:

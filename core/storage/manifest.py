@@ -76,7 +76,7 @@ class _Sink:
         self.count = 0
 
     def add(self, record: dict[str, Any]) -> None:
-        self.add_line(_line(record))
+        self.add_line(as_line(record))
 
     def add_line(self, line: bytes) -> None:
         self.hash.update(line)
@@ -87,7 +87,7 @@ class _Sink:
         self.frames.flush()
 
     def end(self) -> None:
-        self.frames.put(_line({"type": "end", "records": self.count, "blake3": self.hash.hexdigest()}))
+        self.frames.put(as_line({"type": "end", "records": self.count, "blake3": self.hash.hexdigest()}))
         self.frames.flush()
 
 
@@ -110,7 +110,12 @@ class Draft:
 
     def add(self, records: Iterable[dict[str, Any]]) -> None:
         for record in records:
-            self.frames.put(_line(record))
+            self.frames.put(as_line(record))
+
+    def add_lines(self, lines: Iterable[bytes]) -> None:
+        """Records already made into lines (`as_line`)."""
+        for line in lines:
+            self.frames.put(line)
 
     def lines(self) -> Iterator[bytes]:
         """Every line added, in order, each with its newline."""
@@ -170,7 +175,8 @@ def write_manifest(layout: Layout, snapshot_id: int, header: dict[str, Any],
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def _line(record: dict[str, Any]) -> bytes:
+def as_line(record: dict[str, Any]) -> bytes:
+    """A record as a manifest line, with its newline."""
     return _encode(record).encode() + b"\n"
 
 
