@@ -22,7 +22,7 @@ from timekeep.core.capture import attrs, prefetch
 from timekeep.core.capture.arrivals import Arrivals, moved_version, unread
 from timekeep.core.capture.excludes import Excludes
 from timekeep.core.capture.procs import ReadProcs
-from timekeep.core.capture.read import Changing, FileResult, ReadContext, read_file
+from timekeep.core.capture.read import Changing, FileResult, ReadContext, read_ahead, read_file
 from timekeep.core.capture.scan import FolderScan, ScanItem
 from timekeep.core.capture.store import ChunkStore
 from timekeep.core.errors import BackupCancelled, CorruptData
@@ -88,8 +88,15 @@ def read_with_retry(item: ScanItem, ctx: ReadContext) -> FileResult | FileError:
     return FileError(item.path, "changing", "kept changing while being read; it will be tried again next time")
 
 
-def read_batch(items: list[ScanItem], ctx: ReadContext) -> list[FileResult | FileError]:
-    return [read_with_retry(item, ctx) for item in items]
+def read_batch(items: list[ScanItem], ctx: ReadContext,
+               lane: threading.Lock | None = None) -> list[FileResult | FileError]:
+    """Read the items; inside `lane`, when given (see `Backup._send_small`), once the kernel was asked to read them
+    all ahead: a cold disk then reads the batch's files together, and while another reader holds the lane."""
+    if lane is None:
+        return [read_with_retry(item, ctx) for item in items]
+    read_ahead(item.path for item in items)
+    with lane:
+        return [read_with_retry(item, ctx) for item in items]
 
 
 def plain_version(item: ScanItem) -> NewVersion:
@@ -145,6 +152,7 @@ class Backup:
         self._inflight: set[Future[list[FileResult | FileError]]] = set()
         self._small: list[ScanItem] = []  # small files waiting to be handed to a reader together
         self._small_bytes = 0
+        self._small_lane = threading.Lock()  # held by the reader of a batch of small files (`_send_small`)
         self._started = time.monotonic()
         self._last_commit = self._last_trim = self._started
         self._last_progress = self._started - TICK_SECONDS  # the first tick reports: a person sees work begin
@@ -252,15 +260,20 @@ class Backup:
             self._send_small(pool)
 
     def _send_small(self, pool: ThreadPoolExecutor) -> None:
+        """A batch of small files goes to the readers, to be read in the small-file lane: one batch at a time.
+        Reading a small file is mostly the interpreter's work, with the GIL held between short system calls, so
+        a second reader at it only passes the GIL to and fro (a context switch each time) and gains nothing; a
+        big file's reader (chunking, hashing and compressing without the GIL) is never held up by the lane
+        (bench/README.md, "Small files one batch at a time")."""
         if self._small:
             batch, self._small, self._small_bytes = self._small, [], 0
-            self._hand(pool, batch)
+            self._hand(pool, batch, self._small_lane)
 
-    def _hand(self, pool: ThreadPoolExecutor, items: list[ScanItem]) -> None:
+    def _hand(self, pool: ThreadPoolExecutor, items: list[ScanItem], lane: threading.Lock | None = None) -> None:
         while len(self._inflight) >= INFLIGHT_PER_WORKER * self.workers:
             self._check_cancel()
             self._collect(wait(self._inflight, timeout=TICK_SECONDS, return_when=FIRST_COMPLETED).done)
-        self._inflight.add(pool.submit(read_batch, items, self.ctx))
+        self._inflight.add(pool.submit(read_batch, items, self.ctx, lane))
 
     def _collect(self, done: set[Future[list[FileResult | FileError]]]) -> None:
         for fut in done:

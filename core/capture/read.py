@@ -11,7 +11,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -120,6 +120,23 @@ def open_file(path: bytes) -> int:
         if not O_NOATIME:
             raise
         return os.open(path, flags)
+
+
+def read_ahead(paths: Iterable[bytes]) -> None:
+    """Have the kernel bring these files' contents into the page cache, without waiting for them: a reader that
+    waits for the small-file lane (core/capture/backup.py) asks it for its batch, so a cold disk reads the batch
+    while the lane's holder works. A file that cannot be opened is left to its read, which reports it."""
+    for path in paths:
+        try:
+            fd = open_file(path)
+        except OSError:
+            continue
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass  # (not a regular file any more: its read says so)
+        finally:
+            os.close(fd)
 
 
 def _fingerprint(st: os.stat_result) -> tuple[int, int, int, int]:
