@@ -168,12 +168,13 @@ class SnapshotWriter:
 
     def _draft_records(self, records: list[bytes]) -> None:
         """A commit's records, drafted as manifest lines once its transaction holds them. They are made from the
-        values each row was given and sealed with, as `version_records` would read them back (the read and the
-        check again cost a first backup a third of each commit: bench/README.md, "The commit's draft"); the
-        versions after `_drafted` are the ones `finish` reads from the index."""
+        values each row was given and sealed with, as `version_records` would read them back (reading them back
+        and checking each seal again was a seventh of a first backup's commits: bench/README.md, "Small files
+        one batch at a time, and the commit's draft"); the versions after `_drafted` are the ones `finish`
+        reads from the index."""
         if self._draft is None:
             self._draft = Draft(self.layout)
-        self._draft.add_lines(records)
+        self._draft.add(records)
         self._drafted = self._last_version
 
     def _insert_version(self, v: NewVersion, sets: dict[int, list[int]], extents: _Extents,
@@ -217,7 +218,7 @@ class SnapshotWriter:
             conn.execute(live.SET_HEAD, (self.snapshot_id, file_seal, alive, fid))
         if records is not None:  # as `version_records` reads the row back: the origin by path, the extents by offset
             records.append(as_line(_version_record(v.path, None if origin is None else v.origin, v, prev,
-                                                sorted(keys, key=_by_offset))))
+                                                   sorted(keys, key=_by_offset))))
         if alive != was_live:
             counted = sets.setdefault(parent or 0, [0, 0])
             sign = 1 if alive else -1

@@ -108,12 +108,8 @@ class Draft:
         self.file = tempfile.TemporaryFile(dir=layout.index_dir)  # noqa: SIM115 (open across commits; see close)
         self.frames = _Frames(self.file, zstandard.ZstdCompressor(level=1), DRAFT_BYTES)
 
-    def add(self, records: Iterable[dict[str, Any]]) -> None:
-        for record in records:
-            self.frames.put(as_line(record))
-
-    def add_lines(self, lines: Iterable[bytes]) -> None:
-        """Records already made into lines (`as_line`)."""
+    def add(self, lines: Iterable[bytes]) -> None:
+        """Records made into lines (`as_line`)."""
         for line in lines:
             self.frames.put(line)
 
