@@ -100,7 +100,10 @@ class Timekeep(Tool):
 
     def __init__(self, work: Path, source: Path) -> None:
         super().__init__(work, source)
-        self.env: dict[str, str] = {}
+        # one cache folder for the commands and the agent, as a person's session has: a writer trusts an index it
+        # finds as the last writer left it (core/index/checked.py), and an agent with a cache of its own ran a
+        # full integrity check of the index at its first storage time, inside the agent row
+        self.env: dict[str, str] = {"XDG_CACHE_HOME": str(self.agent_home / "cache")}
 
     python = sys.executable  # the interpreter whose installed Timekeep runs (`TimekeepBefore`: another checkout's)
 
@@ -170,7 +173,8 @@ class Timekeep(Tool):
         home = self.agent_home
         if not hasattr(self, "_runtime"):
             self._runtime = tempfile.mkdtemp(prefix="tk-agent-")
-        return {f"XDG_{name.upper()}_HOME": str(home / name) for name in ("config", "state", "data", "cache")} | {
+        return {f"XDG_{name.upper()}_HOME": str(home / name) for name in ("config", "state", "data")} | {
+            "XDG_CACHE_HOME": self.env.get("XDG_CACHE_HOME", str(home / "cache"))} | {
             "XDG_RUNTIME_DIR": self._runtime}
 
     def start_agent(self, timeout: float = 60.0) -> subprocess.Popen[bytes]:
