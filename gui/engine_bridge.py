@@ -187,12 +187,13 @@ class EngineBridge(QObject):
         self.repository_failed.emit(message)
 
     def _drop_reader(self) -> None:
-        """Close the browsing connection on every lane that may hold one (after the jobs queued there)."""
+        """Close the browsing connection on every lane that may hold one (after the jobs queued there), and the
+        reader itself once every lane got there (`LastLaneCloses`)."""
         if self.reader is not None:
             reader, self.reader = self.reader, None
+            closer = LastLaneCloses(len(READ_LANES))
             for lane in READ_LANES:
-                self.workers.start(_close_connection, reader, lane=lane)
-            self.workers.start(reader.close, lane=READ_LANES[0])
+                self.workers.start(closer, reader, lane=lane)
 
     def reload_history(self) -> None:
         self.read(_load_history, on_done=self.history_loaded.emit)
@@ -366,9 +367,22 @@ class EngineBridge(QObject):
         self._drop_reader()
 
 
-def _close_connection(tk: Timekeep) -> None:
-    """peewee keeps one SQLite connection per thread: this closes the calling lane's one."""
-    tk.release_thread()
+class LastLaneCloses:
+    """Run on each read lane after its queued jobs: closes that lane's connection (peewee keeps one per thread),
+    and the last lane to get here closes the reader whole. Closing it while another lane still read with it
+    closed that lane's SQLite connection under its running statement: a crash."""
+
+    def __init__(self, lanes: int) -> None:
+        self._left = lanes
+        self._guard = threading.Lock()
+
+    def __call__(self, tk: Timekeep) -> None:
+        tk.release_thread()
+        with self._guard:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            tk.close()
 
 
 def _load_history(tk: Timekeep) -> History:
