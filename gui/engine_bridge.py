@@ -187,8 +187,7 @@ class EngineBridge(QObject):
         self.repository_failed.emit(message)
 
     def _drop_reader(self) -> None:
-        """Close the browsing connection on every lane that may hold one (after the jobs queued there), and the
-        reader itself once every lane got there (`LastLaneCloses`)."""
+        """Close the reader on every lane that may use it, after the jobs queued there (`LastLaneCloses`)."""
         if self.reader is not None:
             reader, self.reader = self.reader, None
             closer = LastLaneCloses(len(READ_LANES))
