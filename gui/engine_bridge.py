@@ -376,12 +376,14 @@ class LastLaneCloses:
         self._guard = threading.Lock()
 
     def __call__(self, tk: Timekeep) -> None:
-        tk.release_thread()
-        with self._guard:
-            self._left -= 1
-            last = self._left == 0
-        if last:
-            tk.close()
+        try:
+            tk.release_thread()
+        finally:  # a lane whose release failed has stopped reading all the same: it still counts
+            with self._guard:
+                self._left -= 1
+                last = self._left == 0
+            if last:
+                tk.close()
 
 
 def _load_history(tk: Timekeep) -> History:

@@ -8,6 +8,8 @@ import os
 import threading
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import backup, make_tree, new_repo
 from timekeep.core.api import Timekeep
 from timekeep.gui.engine_bridge import LastLaneCloses
@@ -40,3 +42,29 @@ def test_the_last_lane_closes_the_reader_and_not_before(tmp_path: Path) -> None:
         t.join(timeout=60)
     assert seen == [1, 1, 1, 1] and sid == 1
     assert reader._repo.db._opened == []  # closed whole, by the last lane
+
+
+def test_a_lane_whose_release_fails_still_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lane that could not close its own connection has stopped reading all the same: the last lane still
+    closes the reader, and the failure still reaches the lane that met it."""
+    source = Path(os.path.realpath(tmp_path)) / "source"
+    make_tree(source, {"a.txt": b"one"})
+    repo = new_repo(tmp_path, source)
+    backup(repo)
+    reader = Timekeep.open(repo)
+    release = reader.release_thread
+    calls: list[int] = []
+
+    def failing_once() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("the drive went away")
+        release()
+
+    monkeypatch.setattr(reader, "release_thread", failing_once)
+    closer = LastLaneCloses(2)
+    with pytest.raises(OSError, match="went away"):
+        closer(reader)
+    assert reader._repo.db._opened != []  # one lane left: the reader stays open
+    closer(reader)
+    assert calls == [1, 1] and reader._repo.db._opened == []

@@ -155,11 +155,17 @@ MIGRATIONS: dict[int, Migration] = {1: _add_journal, 2: _add_skip_and_origins, 3
                                     8: _add_shown, 9: _add_scan, 10: _add_folder_digests,
                                     11: _add_racy_index}
 
+CACHE_KIB = 2048  # SQLite's page cache per connection; each reader thread has one
+# a snapshot writer's own connection (core/index/writer.py): its commits look chunks up by digest and insert
+# into indexes in no order, and at 2 MiB each of an image's extents read back index pages the cache had just
+# let go (9 µs an extent; 4 µs at 8 MiB: bench/README.md, "The writer's page cache")
+WRITER_CACHE_KIB = 8192
+
 PRAGMAS = {
     "journal_mode": "wal",
     "synchronous": "normal",
     "foreign_keys": 1,
-    "cache_size": -2048,  # KiB per connection; each reader thread has one
+    "cache_size": -CACHE_KIB,
     "busy_timeout": 30_000,
 }
 

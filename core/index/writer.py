@@ -20,6 +20,7 @@ from peewee import SqliteDatabase
 
 from timekeep.core.errors import CorruptData
 from timekeep.core.index import bucket_digests, chain, folder_digests, live, queries, scanned, seal, shown
+from timekeep.core.index.schema import CACHE_KIB, WRITER_CACHE_KIB
 from timekeep.core.paths import is_inside
 from timekeep.core.storage import xattrs as xattrs_codec
 from timekeep.core.storage.layout import Layout
@@ -113,7 +114,10 @@ class SnapshotWriter:
         row of the index and no manifest on the drive (`taken`, the caller's look) holds. An object that only
         bears a manifest's name and does not open proves no snapshot: the ids below it stay free. IMMEDIATE: a
         read that then writes, deferred, fails at once with "database is locked" when the agent journaled
-        meanwhile (as it does during a burst of changes) instead of waiting its turn."""
+        meanwhile (as it does during a burst of changes) instead of waiting its turn. The thread that begins
+        the snapshot commits it: its connection is given the writer's bigger page cache until the snapshot
+        ends (`WRITER_CACHE_KIB`)."""
+        self._cache(WRITER_CACHE_KIB)
         with self.db.atomic("IMMEDIATE"):
             (known,) = self.db.execute_sql(
                 "SELECT max(coalesce((SELECT max(id) FROM snapshot WHERE NOT (state = 'lost' AND gen >= 0)), 0), "
@@ -277,13 +281,21 @@ class SnapshotWriter:
             finally:
                 self.close()
         mark_complete(self.db, info)
+        self._cache(CACHE_KIB)
         return info
 
     def close(self) -> None:
-        """Drop the drafted lines (a snapshot given up); `finish` does it itself."""
+        """Drop the drafted lines (a snapshot given up), and the writer's page cache; `finish` does it itself."""
         if self._draft is not None:
             self._draft.close()
             self._draft = None
+        self._cache(CACHE_KIB)
+
+    def _cache(self, kib: int) -> None:
+        """This thread's connection's page cache (SQLite frees what is over it at once); a connection already
+        closed, as after a failure, is not opened again for it."""
+        if not self.db.is_closed():
+            self.db.connection().execute(f"PRAGMA cache_size = -{kib}")
 
 
 def salvage_header(db: SqliteDatabase, snapshot_id: int) -> dict[str, Any]:
