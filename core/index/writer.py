@@ -272,16 +272,15 @@ class SnapshotWriter:
         mark the snapshot complete: complete exactly when its manifest is there."""
         header = {**info.to_json(), "id": self.snapshot_id, "folders": folders, "absorbed": [], **(extra or {})}
         sid = self.snapshot_id
-        if self._draft is None:
-            write_manifest(self.layout, sid, header, manifest_records(self.db, sid))
-        else:
-            try:
+        try:
+            if self._draft is None:
+                write_manifest(self.layout, sid, header, manifest_records(self.db, sid))
+            else:
                 records = itertools.chain(version_records(self.db, sid, self._drafted), error_records(self.db, sid))
                 write_manifest(self.layout, sid, header, records, drafted=self._draft.lines())
-            finally:
-                self.close()
+        finally:
+            self.close()  # the drafted lines and the writer's page cache, whether the manifest was written or not
         mark_complete(self.db, info)
-        self._cache(CACHE_KIB)
         return info
 
     def close(self) -> None:
