@@ -2,9 +2,8 @@
 sentence; every pack descriptor is closed exactly once; nothing half-written is left under a pack's final
 name; and the next backup completes with every earlier snapshot restoring byte-exact.
 
-Faults are injected where the pack writer meets the file system (its `os` and file creation, the `os` of the
-appender that writes a pack's bytes, and the drive backend's folder creation and rename that publish a pack),
-on a drive that takes direct writes and on one that refuses them, and for real: a tmpfs standing in for the drive is
+Faults are injected where the pack writer meets the file system (its `os` and file creation, and the drive
+backend's folder creation and rename that publish a pack), and for real: a tmpfs standing in for the drive is
 lazily unmounted while a `timekeep backup` process writes to it.
 """
 
@@ -23,24 +22,19 @@ from typing import Any
 import pytest
 
 import timekeep.core.storage.atomic as atomic_mod
-import timekeep.core.storage.direct_writes as direct_mod
 import timekeep.core.storage.local_backend as local_mod
 import timekeep.core.storage.pack as pack_mod
 from tests.helpers import read_tree
 from tests.test_cli import ROOT, Cli, one_error_line
 from tests.test_cli import cli as cli
-from tests.test_direct_writes import refuse_direct_writes
 from tests.treeops import assert_snapshot_matches, payload, small_tmpfs
 from timekeep.core.api import Timekeep, init_repository
 from timekeep.core.errors import DriveFull, DriveGone, StorageError
 from timekeep.core.storage.failures import drive_error
 from timekeep.core.storage.layout import Layout
-from timekeep.core.storage.pack import END_MAGIC, read_footer, stored_packs
+from timekeep.core.storage.pack import END_MAGIC, MAGIC, read_footer, stored_packs
 
-# a pack's bytes go out as whole blocks written directly ("blocks"), or gathered through the page cache where the
-# drive refuses direct writes ("frames"); the last write of either ends with the footer's trailer ("footer")
-STEPS = [*(("direct", step) for step in ("create", "blocks", "footer", "fsync", "close", "mkdir", "rename")),
-         ("refused", "frames"), ("refused", "footer")]
+STEPS = ("create", "magic", "frames", "footer", "fsync", "close", "mkdir", "rename")
 KINDS: dict[int, tuple[type[StorageError], str]] = {
     errno.EROFS: (StorageError, "read-only"),
     errno.EIO: (DriveGone, "disconnected or failed"),
@@ -76,14 +70,15 @@ class PackFaults:
         return self.opened(os.open(path, flags, mode))
 
     def write(self, fd: int, data: Any) -> int:
-        """Whole blocks written directly (direct_writes.py `_write_direct`)."""
-        if self.step == ("footer" if bytes(data[-len(END_MAGIC) :]) == END_MAGIC else "blocks"):
+        head, tail = bytes(data[: len(MAGIC)]), bytes(data[-len(END_MAGIC) :])
+        step = "magic" if head == MAGIC and len(data) == len(MAGIC) else "footer" if tail == END_MAGIC else "frames"
+        if step == self.step:
             self.fail()
         return os.write(fd, data)
 
     def writev(self, fd: int, buffers: Any) -> int:
-        """Pieces written gathered through the page cache (direct_writes.py `write_pieces`)."""
-        if self.step == ("footer" if bytes(buffers[-1][-len(END_MAGIC) :]) == END_MAGIC else "frames"):
+        """Frames are written gathered (pack.py `_write_pieces`)."""
+        if self.step == "frames":
             self.fail()
         return os.writev(fd, buffers)
 
@@ -123,7 +118,6 @@ def install(monkeypatch: pytest.MonkeyPatch, faults: PackFaults) -> None:
         return real_rename(tmp, target)
 
     monkeypatch.setattr(pack_mod, "os", faults)
-    monkeypatch.setattr(direct_mod, "os", faults)
     monkeypatch.setattr(pack_mod, "create_private", create_private)
     monkeypatch.setattr(local_mod, "make_private_dir", make_private_dir)
     monkeypatch.setattr(atomic_mod, "_rename_noreplace", rename_noreplace)
@@ -136,7 +130,7 @@ def distinct_pack_names(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def fill(docs: Path, seed: int) -> None:
-    """Big random files (frames written as whole blocks before the footer) and a few small text ones."""
+    """Big random files (frames written apart from the pack's magic) and a few small text ones."""
     for i in range(3):
         (docs / f"big{i}.bin").write_bytes(payload(seed * 10 + i, 1_500_000))
     for i in range(5):
@@ -151,12 +145,10 @@ def assert_only_sealed_packs(repo: Path) -> None:
 
 
 @pytest.mark.parametrize("code", list(KINDS), ids=errno.errorcode.get)
-@pytest.mark.parametrize(("drive", "step"), STEPS, ids=[f"{d}-{s}" for d, s in STEPS])
+@pytest.mark.parametrize("step", STEPS)
 def test_a_pack_failing_at_any_step_ends_in_exit_4_and_costs_nothing(cli: Cli, monkeypatch: pytest.MonkeyPatch,
-                                                                     drive: str, step: str, code: int) -> None:
+                                                                     step: str, code: int) -> None:
     distinct_pack_names(monkeypatch)
-    if drive == "refused":
-        refuse_direct_writes(monkeypatch)
     fill(cli.docs, 1)
     cli.ok("init", str(cli.repo), "--encryption", "none")
     cli.ok("add", str(cli.docs))

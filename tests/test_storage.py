@@ -72,12 +72,10 @@ def test_packs_roll_over_at_target_size(tmp_path: Path) -> None:
 def test_frames_handed_in_pieces_are_written_whole_and_in_order(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Frames given as header and payload apart (never joined) land as one frame each, even when a drain holds
-    more pieces than one writev takes and the kernel writes short (on a drive that refuses direct writes, where
-    the pieces go to the kernel gathered)."""
+    more pieces than one writev takes and the kernel writes short."""
     from types import SimpleNamespace
 
-    from tests.test_direct_writes import refuse_direct_writes
-    from timekeep.core.storage import direct_writes
+    from timekeep.core.storage import pack as pack_mod
 
     calls: list[int] = []
 
@@ -85,8 +83,7 @@ def test_frames_handed_in_pieces_are_written_whole_and_in_order(tmp_path: Path,
         calls.append(len(buffers))
         return os.write(fd, b"".join(buffers)[:7777])
 
-    monkeypatch.setattr(direct_writes, "os", SimpleNamespace(**{**vars(os), "writev": short_writev}))
-    refuse_direct_writes(monkeypatch)
+    monkeypatch.setattr(pack_mod, "os", SimpleNamespace(**{**vars(os), "writev": short_writev}))
     layout = Layout(tmp_path / "repo")
     layout.packs.mkdir(parents=True)
     writer = PackWriter(layout)
@@ -94,7 +91,7 @@ def test_frames_handed_in_pieces_are_written_whole_and_in_order(tmp_path: Path,
     for raw in raws:
         writer.add_parts(frame.parts(raw, 3), [(blake3.blake3(raw).digest(), 0, len(raw))])
     [sealed] = writer.flush()
-    assert max(calls) == direct_writes.IOV_MAX and len(calls) > len(raws) * 330 // 7777
+    assert max(calls) == pack_mod.IOV_MAX and len(calls) > len(raws) * 330 // 7777
     reader = PackReader(layout)
     entries = read_footer(layout.store, sealed.name)
     assert [frame.decode(reader.read(sealed.name, e.offset, e.length)) for e in entries] == raws

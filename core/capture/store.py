@@ -20,8 +20,7 @@ from timekeep.core.capture.handed import HandedDigests
 from timekeep.core.crypto.chunk_ids import ChunkIds
 from timekeep.core.index import queries
 from timekeep.core.storage import frame
-from timekeep.core.storage.direct_writes import Buffer
-from timekeep.core.storage.pack import PackWriter, SealedPack
+from timekeep.core.storage.pack import Buffer, PackWriter, SealedPack
 
 if TYPE_CHECKING:  # the keys' code loads for an encrypted repository only
     from timekeep.core.crypto.sealing import Sealing

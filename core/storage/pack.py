@@ -23,7 +23,6 @@ import blake3
 from timekeep.core.errors import CorruptData, ObjectMissing, StorageError
 from timekeep.core.storage.atomic import create_private, make_private_dir
 from timekeep.core.storage.backend import Backend
-from timekeep.core.storage.direct_writes import Buffer, DirectAppender
 from timekeep.core.storage.failures import drive_error
 from timekeep.core.storage.frame import compress_stream, decompress_stream
 from timekeep.core.storage.layout import PACKS, Layout, pack_name
@@ -39,6 +38,9 @@ ENTRY = struct.Struct("<32sQIII")  # digest, frame offset, frame length, offset 
 TRAILER = struct.Struct("<QI8s8s")  # footer offset, footer length, footer checksum, magic
 TARGET_PACK_SIZE = 32 * 1024 * 1024
 WRITE_BUFFER = 1 << 20
+IOV_MAX = 1024  # pieces one writev takes (Linux's bound)
+
+Buffer = bytes | bytearray | memoryview
 
 
 class PackEntry(NamedTuple):
@@ -59,6 +61,26 @@ class SealedPack:
     entries: list[PackEntry] = field(default_factory=list)
 
 
+def _write_all(fd: int, data: bytes | bytearray) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _write_pieces(fd: int, pieces: list[Buffer]) -> None:
+    """Write the pieces one after the other with as few system calls as it takes: gathered by the kernel
+    (writev) rather than copied into one buffer first, a copy that held the GIL for every byte stored."""
+    views = [memoryview(p) for p in pieces if len(p)]
+    at = 0
+    while at < len(views):
+        done = os.writev(fd, views[at : at + IOV_MAX])
+        while at < len(views) and done >= len(views[at]):
+            done -= len(views[at])
+            at += 1
+        if done:
+            views[at] = views[at][done:]
+
+
 def _checksum(data: bytes) -> bytes:
     return blake3.blake3(data).digest(length=8)
 
@@ -70,7 +92,6 @@ class _OpenPack:
         self.name = secrets.token_hex(16)
         self.tmp = scratch / f".{self.name}.tmp"
         self.fd = create_private(self.tmp)
-        self.out = DirectAppender(self.fd, WRITE_BUFFER)  # never fails: the ordinary way where direct cannot be
         self.entries: list[PackEntry] = []
         self.pos = 0
         self.pending: list[Buffer] = []  # frames appended and not written yet, kept as they were handed in
@@ -80,7 +101,6 @@ class _OpenPack:
         """Close the descriptor unless it is closed already. The number is forgotten first: a close that
         fails has released it all the same, and closing it again could close another thread's file."""
         fd, self.fd = self.fd, -1
-        self.out.close()
         if fd >= 0:
             os.close(fd)
 
@@ -225,15 +245,15 @@ class PackWriter:
     def _drain(pack: _OpenPack) -> None:
         if pack.pending:  # handed over first: a failed write leaves nothing behind to write twice
             pieces, pack.pending, pack.pending_bytes = pack.pending, [], 0
-            pack.out.write(pieces)
+            _write_pieces(pack.fd, pieces)
 
     def _start(self, lane: Hashable) -> _OpenPack:
         scratch = self.layout.scratch("packs")
         if not scratch.is_dir():
             make_private_dir(scratch)
         self._open[lane] = pack = _OpenPack(scratch)
-        pack.pending.append(MAGIC)
-        pack.pending_bytes = pack.pos = len(MAGIC)
+        _write_all(pack.fd, MAGIC)
+        pack.pos = len(MAGIC)
         return pack
 
     def _seal_outside(self, pack: _OpenPack) -> None:
@@ -274,9 +294,8 @@ class PackWriter:
         if self.layout.sealing is not None:
             footer = self.layout.sealing.seal_footer(pack.name, footer)
         trailer = TRAILER.pack(pack.pos, len(footer), _checksum(footer), END_MAGIC)
-        pack.pending += [footer, trailer]
         self._drain(pack)
-        pack.out.finish()
+        _write_all(pack.fd, footer + trailer)
         os.fsync(pack.fd)
         pack.close()
         return SealedPack(pack.name, pack.pos + len(footer) + len(trailer), pack.entries)
