@@ -9,22 +9,20 @@ CorruptData, and its neighbours in the batch are planned as if it were not there
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Sequence
-from typing import NamedTuple, TypeVar
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from peewee import SqliteDatabase
 
 from timekeep.core.errors import CorruptData
 from timekeep.core.index.chain import LINK_COLUMNS, Link, check_record, verified
 from timekeep.core.index.listing import Damaged, live_held
-from timekeep.core.index.queries import LOCATION_COLUMNS, ChunkLocation
+from timekeep.core.index.queries import LOCATION_COLUMNS, ChunkLocation, batches
 from timekeep.core.types import Entry
 
 # what stored values of the wrong type raise where they are compared or packed (as chain.history lets them)
 IMPOSSIBLE_VALUES = (ValueError, OverflowError, TypeError, struct.error)
-SQL_BATCH = 500  # values bound in one statement: under SQLite's oldest limit (999)
 StoredExtent = tuple[int, int, int, bytes, int]  # version id, offset, length, chunk digest, skip
-T = TypeVar("T")
 
 
 class Histories(NamedTuple):
@@ -39,13 +37,13 @@ class Histories(NamedTuple):
 def read(db: SqliteDatabase, paths: Sequence[bytes]) -> Histories:
     """The version lists of `paths`, each checked as `chain.history` checks one."""
     files: dict[int, tuple[bytes, object, object]] = {}
-    for batch in _batches(list(paths)):
+    for batch in batches(list(paths)):
         for fid, path, head, file_seal in db.execute_sql(
                 f"SELECT id, path, head, seal FROM file WHERE path IN ({_marks(batch)})", batch):
             files.setdefault(fid, (bytes(path), head, file_seal))
     versions: dict[int, list[Link]] = {fid: [] for fid in files}
     inodes: dict[int, tuple[int, int]] = {}
-    for ids in _batches(list(files)):
+    for ids in batches(list(files)):
         for fid, inode, ctime_ns, *values in db.execute_sql(
                 f"SELECT file_id, inode, ctime_ns, {LINK_COLUMNS} FROM version WHERE file_id IN ({_marks(ids)}) "
                 "ORDER BY file_id, snapshot_id, id", ids):
@@ -147,7 +145,7 @@ def extents(db: SqliteDatabase, version_ids: Sequence[int],
     `queries.chunk_locations` finds by digest: the chunk row is the one the extent names, and the pack's by its
     id; a lookup of each digest through the digest index cost a folder restore more than the extents did)."""
     by_version: dict[int, list[StoredExtent]] = {}
-    for batch in _batches(list(dict.fromkeys(version_ids))):
+    for batch in batches(list(dict.fromkeys(version_ids))):
         if places is None:
             for row in db.execute_sql(_EXTENTS.format("", "", _marks(batch)), batch):
                 by_version.setdefault(row[0], []).append(tuple(row))
@@ -180,6 +178,3 @@ def _marks(batch: Sequence[object]) -> str:
     return ",".join("?" * len(batch))
 
 
-def _batches(items: list[T]) -> Iterator[list[T]]:
-    for start in range(0, len(items), SQL_BATCH):
-        yield items[start : start + SQL_BATCH]

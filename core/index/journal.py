@@ -24,7 +24,6 @@ from timekeep.core.index.moves import ELSEWHERE, MARKERS, NEW, origin_of
 from timekeep.core.paths import below, is_inside
 
 SEQ_KEY = "journal_seq"
-SQL_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -124,8 +123,7 @@ def clear_paths(db: SqliteDatabase, upto: int, paths: Iterable[bytes]) -> int:
     """Forget the rows of these paths at or below `upto` once a snapshot stored them (the others stay)."""
     removed, batch = 0, list(paths)
     with db.atomic():
-        for start in range(0, len(batch), SQL_BATCH):
-            chunk = batch[start : start + SQL_BATCH]
+        for chunk in queries.batches(batch):
             marks = ", ".join("?" * len(chunk))
             cursor = db.execute_sql(f"DELETE FROM journal WHERE seq <= ? AND path IN ({marks})", (upto, *chunk))
             removed += int(cursor.rowcount)

@@ -6,24 +6,16 @@ from __future__ import annotations
 
 import bisect
 import os
-from collections.abc import Sequence
-from typing import TypeVar
 
 from peewee import SqliteDatabase
 
 from timekeep.core.errors import CorruptData
 from timekeep.core.index import chain
 from timekeep.core.index.chain import Link
-from timekeep.core.index.queries import SQL_BATCH, ChunkLocation
+from timekeep.core.index.queries import ChunkLocation, batches
 from timekeep.core.restore.combine import ChunkSource
 from timekeep.core.restore.plan import overlay
 from timekeep.core.types import Lost
-
-T = TypeVar("T")
-
-
-def _batches(items: Sequence[T], size: int = SQL_BATCH) -> list[list[T]]:
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 def lost(db: SqliteDatabase, bad: dict[bytes, str]) -> list[Lost]:
@@ -62,7 +54,7 @@ def to_store_again(db: SqliteDatabase) -> set[bytes]:
     # them, at every backup (15 ms at 10,000 files, growing with the repository, not the work)
     lost = [int(i) for (i,) in db.execute_sql("SELECT id FROM pack WHERE state != 'ok'")]
     paths: set[bytes] = set()
-    for batch in _batches(lost):
+    for batch in batches(lost):
         paths.update(bytes(p) for (p,) in db.execute_sql(
             "SELECT DISTINCT f.path FROM chunk c JOIN extent e ON e.chunk_id = c.id JOIN version v ON v.id = "
             f"e.version_id JOIN file f ON f.id = v.file_id WHERE c.pack_id IN ({','.join('?' * len(batch))})",
@@ -92,7 +84,7 @@ def _unbuildable(db: SqliteDatabase, bad: dict[bytes, str], complete: list[int])
     if not bad:
         return []
     paths: set[bytes] = set()
-    for batch in _batches(list(bad)):
+    for batch in batches(list(bad)):
         marks = ",".join("?" * len(batch))
         paths.update(bytes(p) for (p,) in db.execute_sql(
             "SELECT DISTINCT f.path FROM extent e JOIN chunk c ON c.id = e.chunk_id JOIN version v ON v.id = "

@@ -29,7 +29,7 @@ VERSION_COLUMNS = (
     "v.full, v.depth, v.chain_rows, v.content_id, v.link_target, v.racy, v.digest, v.prev, v.uid, v.gid, "
     "v.xattrs, v.xhash, v.seal"
 )
-SQL_BATCH = 500
+SQL_BATCH = 500  # values bound in one statement: under SQLite's oldest limit (999)
 T = TypeVar("T")
 
 
