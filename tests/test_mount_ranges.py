@@ -88,5 +88,8 @@ def test_snapshot_names_are_their_time_and_tell_one_second_apart() -> None:
     snaps = [SnapshotInfo(1, second, "manual"), SnapshotInfo(2, second + 5, "manual"),
              SnapshotInfo(3, second + 10**9, "manual")]
     named = snapshot_names(reversed(snaps), UTC)
-    assert list(named) == ["2025-12-06T05:46:40.1", "2025-12-06T05:46:40.2", "2025-12-06T05:46:41"]
+    assert list(named) == ["2025-12-06T05:46:40", "2025-12-06T05:46:40.2", "2025-12-06T05:46:41"]
     assert [s.id for s in named.values()] == [1, 2, 3]
+    later = snapshot_names([*snaps, SnapshotInfo(4, second + 10**9 + 7, "manual")], UTC)
+    assert {name: snap.id for name, snap in later.items()} == {  # a new snapshot renames none taken before it
+        "2025-12-06T05:46:40": 1, "2025-12-06T05:46:40.2": 2, "2025-12-06T05:46:41": 3, "2025-12-06T05:46:41.4": 4}

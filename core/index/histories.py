@@ -176,5 +176,3 @@ PLACE_JOIN = " LEFT JOIN pack p ON p.id = c.pack_id"
 
 def _marks(batch: Sequence[object]) -> str:
     return ",".join("?" * len(batch))
-
-

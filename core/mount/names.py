@@ -21,17 +21,13 @@ def time_name(time_ns: int, tz: tzinfo | None = None) -> str:
 
 
 def snapshot_names(snapshots: Iterable[SnapshotInfo], tz: tzinfo | None = None) -> dict[str, SnapshotInfo]:
-    """Each snapshot by its folder name, oldest first; two taken within one second are told apart by their id
-    (`2026-12-06T14:03:05.12`), so a name always means one snapshot."""
-    ordered = sorted(snapshots, key=lambda s: (s.time_ns, s.id))
-    seen: dict[str, int] = {}
-    for snap in ordered:
-        name = time_name(snap.time_ns, tz)
-        seen[name] = seen.get(name, 0) + 1
+    """Each snapshot by its folder name, oldest first. One taken within the same second as an earlier one is
+    told apart by its id (`2026-12-06T14:03:05.12`), so a name always means one snapshot; the earlier one
+    keeps its plain name, so a new snapshot never moves a folder a person may have open."""
     names: dict[str, SnapshotInfo] = {}
-    for snap in ordered:
+    for snap in sorted(snapshots, key=lambda s: (s.time_ns, s.id)):
         name = time_name(snap.time_ns, tz)
-        names[name if seen[name] == 1 else f"{name}.{snap.id}"] = snap
+        names[f"{name}.{snap.id}" if name in names else name] = snap
     return names
 
 
