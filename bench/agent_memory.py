@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bench import home_tree
 from bench.tools import Timekeep as TimekeepTool
+from bench.tools import journaled
 
 
 def memory_mib(pid: int) -> dict[str, float]:
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
               f"resident {idle['VmRSS']:.0f} MiB, peak {idle['VmHWM']:.0f} MiB", flush=True)
         print("folders:", json.dumps(status(tool).get("folders")), flush=True)
         home_tree.day(home)
-        time.sleep(2)  # the watcher's debounce; the backup below asks the agent, which stores the journal
+        if not tool.agent_shows(journaled, args.timeout):  # the backup below asks the agent, which stores the journal
+            raise SystemExit("the agent journaled none of the day's changes")
         incr = tool.backup_via_agent()
         after = memory_mib(agent.pid)
         print(f"a day's churn stored through the agent in {incr.seconds:.1f} s: resident {after['VmRSS']:.0f} MiB, "

@@ -16,11 +16,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from timekeep.core.crypto.kdf import Argon2Params
 
@@ -178,24 +178,43 @@ class Timekeep(Tool):
             "XDG_RUNTIME_DIR": self._runtime}
 
     def start_agent(self, timeout: float = 60.0) -> subprocess.Popen[bytes]:
+        """The agent started and answering (its destinations may not be connected or reconciled yet: `settled`)."""
         env = self.agent_env()
         agent = subprocess.Popen(self._cli("agent"), env={**os.environ, **env}, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
+        if not self.agent_shows(lambda status: bool(status.get("agent")), timeout):
+            agent.kill()
+            raise RuntimeError("the Timekeep agent did not start")
+        return agent
+
+    def agent_shows(self, condition: Callable[[dict[str, Any]], bool], timeout: float = 60.0) -> bool:
+        """Whether the agent's status (`timekeep status --json`) came to meet `condition` within `timeout`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            status = subprocess.run(self._cli("status", "--json"), env={**os.environ, **env}, capture_output=True,
-                                    text=True, check=False)
-            if status.returncode == 0 and json.loads(status.stdout or "{}").get("agent"):
-                return agent
-            time.sleep(0.5)
-        agent.kill()
-        raise RuntimeError("the Timekeep agent did not start")
+            status = subprocess.run(self._cli("status", "--json"), env={**os.environ, **self.agent_env()},
+                                    capture_output=True, text=True, check=False)
+            if status.returncode == 0 and condition(json.loads(status.stdout or "{}")):
+                return True
+            time.sleep(0.1)  # the pause between two looks at another process's state
+        return False
 
     def thin(self, snapshots: list[str]) -> float:
         return timed(self._cli("coalesce", "--drop", *snapshots, "--quiet"), self.env).seconds
 
     def backup_via_agent(self) -> Run:
         return timed(self._cli("backup", "--quiet"), self.agent_env())
+
+
+def settled(status: dict[str, Any]) -> bool:
+    """The agent idle, with every destination connected and its start-up reconciliation done."""
+    destinations = status.get("destinations") or []
+    return (status.get("state") == "idle" and bool(destinations)
+            and all(d.get("present") and not d.get("needs_reconcile") for d in destinations))
+
+
+def journaled(status: dict[str, Any]) -> bool:
+    """The agent's watcher has journaled a change for the next storage time."""
+    return any(int(d.get("pending_paths") or 0) > 0 for d in status.get("destinations") or [])
 
 
 class TimekeepBefore(Timekeep):
