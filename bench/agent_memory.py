@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,19 +33,12 @@ def memory_mib(pid: int) -> dict[str, float]:
     return found
 
 
-def status(tool: TimekeepTool) -> dict[str, object]:
-    done = subprocess.run(tool._cli("status", "--json"), env={**os.environ, **tool.agent_env()},
-                          capture_output=True, text=True, check=False)
-    answer: dict[str, object] = json.loads(done.stdout or "{}") if done.returncode == 0 else {}
-    return answer
-
-
 def until_idle(tool: TimekeepTool, pid: int, timeout: float) -> tuple[float, dict[str, float]]:
     """Seconds until the agent has no job queued or running (polled, as a person's `status` would be)."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         time.sleep(2)
-        now = status(tool)
+        now = tool.agent_status()
         folders = now.get("folders") or []
         assert isinstance(folders, list)
         if now.get("state") == "idle" and now.get("job") is None and folders and all(
@@ -79,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         took, idle = until_idle(tool, agent.pid, args.timeout)
         print(f"agent idle after {took:.0f} s (watches planned, start-up reconciliation done): "
               f"resident {idle['VmRSS']:.0f} MiB, peak {idle['VmHWM']:.0f} MiB", flush=True)
-        print("folders:", json.dumps(status(tool).get("folders")), flush=True)
+        print("folders:", json.dumps(tool.agent_status().get("folders")), flush=True)
         home_tree.day(home)
         if not tool.agent_shows(journaled, args.timeout):  # the backup below asks the agent, which stores the journal
             raise SystemExit("the agent journaled none of the day's changes")

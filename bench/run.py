@@ -22,10 +22,18 @@ from bench import dataset, limits, s3race
 from bench.report import MIB, OURS, OURS_ENCRYPTED, Report, Row
 from bench.s3server import S3Server, ServerProblem
 from bench.s3tools import S3_RACE, S3_TOOLS
-from bench.tools import ENCRYPTED, TOOLS, Run, TimekeepBefore, TimekeepEncrypted, Tool, ensure_installed
+from bench.tools import (
+    ENCRYPTED,
+    TOOLS,
+    Run,
+    TimekeepBefore,
+    TimekeepEncrypted,
+    Tool,
+    ensure_installed,
+    journaled,
+    settled,
+)
 from bench.tools import Timekeep as TimekeepTool
-from bench.tools import journaled as agent_journaled
-from bench.tools import settled as agent_settled
 from timekeep.core.crypto import kdf
 
 HERE = Path(__file__).parent
@@ -143,12 +151,12 @@ def with_agent(report: Report, tool: Tool, peers_touched: dict[str, float]) -> N
     assert isinstance(tool, TimekeepTool)
     agent = tool.start_agent()
     try:
-        if not tool.agent_shows(agent_settled):
+        if not tool.agent_shows(settled):
             raise RuntimeError("the Timekeep agent did not connect its destination and reconcile it")
         timings = []
         for _ in range(3):
             dataset.touch_small_file(tool.source, random.Random(0))
-            if not tool.agent_shows(agent_journaled):
+            if not tool.agent_shows(journaled):
                 raise RuntimeError("the Timekeep agent did not journal the touched file")
             timings.append(tool.backup_via_agent().seconds)
     finally:

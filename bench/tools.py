@@ -191,12 +191,17 @@ class Timekeep(Tool):
         """Whether the agent's status (`timekeep status --json`) came to meet `condition` within `timeout`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            status = subprocess.run(self._cli("status", "--json"), env={**os.environ, **self.agent_env()},
-                                    capture_output=True, text=True, check=False)
-            if status.returncode == 0 and condition(json.loads(status.stdout or "{}")):
+            if condition(self.agent_status()):
                 return True
             time.sleep(0.1)  # the pause between two looks at another process's state
         return False
+
+    def agent_status(self) -> dict[str, Any]:
+        """`timekeep status --json` as this tool's agent answers it; {} when the command fails."""
+        done = subprocess.run(self._cli("status", "--json"), env={**os.environ, **self.agent_env()},
+                              capture_output=True, text=True, check=False)
+        answer: dict[str, Any] = json.loads(done.stdout or "{}") if done.returncode == 0 else {}
+        return answer
 
     def thin(self, snapshots: list[str]) -> float:
         return timed(self._cli("coalesce", "--drop", *snapshots, "--quiet"), self.env).seconds
