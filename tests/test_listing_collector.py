@@ -1,4 +1,4 @@
-"""The garbage collector paused while listings make their entries (listing.Collector): paused for as long as
+"""The garbage collector paused while listings make their entries (core/collector.py): paused for as long as
 any listing runs, in any thread, nested or not, then as it was before the first, even when a listing fails;
 and a listing made with it paused is the same listing. Counted, never timed (bench/listing.py times it)."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_listing_work import cold, fresh, history
-from timekeep.core.index.listing import Collector
+from timekeep.core.collector import Collector
 
 
 @contextmanager

@@ -45,6 +45,20 @@ def test_paint_refuses_a_gap() -> None:
         paint([(1, 0, 4, A, 0), (1, 6, 4, B, 0)], 10)
 
 
+def test_paint_refuses_a_version_whose_end_has_no_data() -> None:
+    with pytest.raises(CorruptData, match="bytes 8–10"):
+        paint([(1, 0, 4, A, 0), (1, 4, 4, B, 0)], 10)  # side by side, in order: the shortcut's path
+    with pytest.raises(CorruptData, match="bytes 0–10"):
+        paint([], 10)
+
+
+def test_paint_side_by_side_joins_the_parts_of_one_chunk_in_any_order() -> None:
+    parts = [(1, 0, 4, A, 0), (1, 4, 4, A, 4), (1, 8, 2, B, 0), (1, 10, 4, A, 8)]
+    joined = [Piece(0, 8, A, 0), Piece(8, 2, B, 0), Piece(10, 4, A, 8)]
+    assert paint(parts, 14) == joined
+    assert paint(parts[::-1], 14) == joined  # the index's order is not promised: sorted when it is not by offset
+
+
 def test_paint_merges_adjacent_parts_of_one_chunk() -> None:
     # the chunk A is split by B's boundary points in the sweep but covered by A on both ends
     pieces = paint([(2, 0, 10, A, 0), (1, 3, 2, B, 0)], 10)
@@ -64,9 +78,8 @@ def test_extents_side_by_side_paint_as_the_general_overlay_does(seed: int, monke
     rnd.shuffle(extents)
     size = rnd.choice((at, at - 2, at + 3, 1))
     shortcut = plan.overlay(extents, size)
-    assert plan._side_by_side(extents, sorted(range(len(extents)), key=lambda i: extents[i][1]), size) == shortcut
+    assert plan._side_by_side(extents, size) == shortcut
     monkeypatch.setattr(plan, "_side_by_side", lambda *args: None)  # the general path, heap and boundaries
     assert plan.overlay(extents, size) == shortcut
     overlapping = [*extents, (9, 0, at, A, 0)]
-    assert plan._side_by_side(overlapping, sorted(range(len(overlapping)), key=lambda i: overlapping[i][1]),
-                              size) is None
+    assert plan._side_by_side(overlapping, size) is None

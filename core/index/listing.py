@@ -11,7 +11,7 @@ are the whole cost of listing a big folder (bench/README.md, "A folder of 10,000
   record, or whose record does not hold, is read whole and checked against its version seal, as every row
   was before (and still is when a folder restore lists, with its `damaged` callback);
 - entries are named tuples, kept by row id in two dicts (`Checked`), not under (id, seal) tuples;
-- the garbage collector is paused while entries are made (`Collector`): every one outlives the listing;
+- the garbage collector is paused while entries are made (core/collector.py): every one outlives the listing;
 - `CheckedEntries` remembers the entries of the version rows already checked, by their ids and seals, for as long as
   no sealed row of the index has changed since (`meta.sealed_rows`, core/index/generation.py): across
   connections and openings of the index in this process, and across backups, which only add rows. A listing
@@ -23,7 +23,6 @@ are the whole cost of listing a big folder (bench/README.md, "A folder of 10,000
 
 from __future__ import annotations
 
-import gc
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +35,7 @@ from typing import Any
 import blake3
 from peewee import SqliteDatabase
 
+from timekeep.core.collector import COLLECTOR
 from timekeep.core.errors import IndexDamaged
 from timekeep.core.index import generation, live
 from timekeep.core.index.seal import IMPOSSIBLE, NO_VALUE, SEAL_BYTES, VERSION_KEY, pack_ints, pack_len
@@ -73,40 +73,6 @@ _unpack = RECORD.unpack_from
 _HEAD = RECORD.size
 
 Damaged = Callable[[bytes], None]
-
-
-class Collector:
-    """The cyclic garbage collector held off while listings make their entries, in any thread, nested or not.
-    Every entry a listing makes outlives it, so the collector's runs over them free nothing: a first listing
-    of 10,000 rows ran it 26 times, twice over all the process kept young, 2-5 ms in all (bench/README.md,
-    "The first listing, second pass"). When the last listing ends it is enabled again (if it was) and the young
-    objects are collected once, there, in the listing's thread: the work it would have done, once."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._running = 0
-        self._enabled = False  # whether the collector ran when the first listing paused it
-
-    @contextmanager
-    def paused(self) -> Iterator[None]:
-        with self._guard:
-            if self._running == 0:
-                self._enabled = gc.isenabled()
-                gc.disable()
-            self._running += 1
-        try:
-            yield
-        finally:
-            with self._guard:
-                self._running -= 1
-                resume = self._running == 0 and self._enabled
-                if resume:
-                    gc.enable()
-            if resume:  # outside the guard: a finalizer the collection runs may list
-                gc.collect(0)
-
-
-COLLECTOR = Collector()  # the process's one collector, paused by every listing
 
 
 def damaged_at(path: bytes) -> IndexDamaged:

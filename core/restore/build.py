@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from peewee import SqliteDatabase
 
+from timekeep.core.collector import COLLECTOR
 from timekeep.core.errors import CorruptData, NotInSnapshot, TimekeepError
 from timekeep.core.index import chain, histories, queries
 from timekeep.core.index.chain import Link
@@ -50,15 +51,16 @@ def placed(db: SqliteDatabase, path: bytes, snapshot_id: int) -> tuple[Plan, dic
     """`plan`, and where its chunks are, read in the same statement as its extents (each joined to its chunk's
     pack): restoring one big file reads its chain's rows once, where the places' own look-up read them again
     (2 GiB image: 0.08 s of the main thread before the first byte). A chunk in no known pack has no place."""
-    found, at = _in_force_of(path, chain.history(db, path), snapshot_id)
-    extents: list[StoredExtent] = []
-    places: dict[bytes, ChunkLocation] = {}
-    for row in _extents(db, _chain_ids(found, at), places=True):  # split as they come: the whole rows are never kept
-        extents.append(row[:5])
-        if row[5] is not None:
-            places[row[3]] = ChunkLocation(*row[5:])
-    made = _with_doubt(db, path, found, at, snapshot_id, lost_between(db, found[at].snapshot_id, snapshot_id),
-                       extents)
+    with COLLECTOR.paused():  # every link, extent, place and piece made here is kept (core/collector.py)
+        found, at = _in_force_of(path, chain.history(db, path), snapshot_id)
+        extents: list[StoredExtent] = []
+        places: dict[bytes, ChunkLocation] = {}
+        for row in _extents(db, _chain_ids(found, at), places=True):  # split as they come: rows are never kept
+            extents.append(row[:5])
+            if row[5] is not None:
+                places[row[3]] = ChunkLocation(*row[5:])
+        made = _with_doubt(db, path, found, at, snapshot_id, lost_between(db, found[at].snapshot_id, snapshot_id),
+                           extents)
     return made, places
 
 
