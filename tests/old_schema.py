@@ -65,10 +65,16 @@ def _undo_racy_index(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX version_racy")
 
 
+def _undo_head_version(conn: sqlite3.Connection) -> None:
+    """13 -> 12: no file row names its head's version."""
+    conn.execute("ALTER TABLE file DROP COLUMN head_version")
+
+
 # UNDO[n] takes a schema at version n back to n - 1
 UNDO: dict[int, Callable[[sqlite3.Connection], None]] = {6: _undo_live, 7: _undo_live_sets, 8: _undo_sealed_rows,
                                                          9: _undo_shown, 10: _undo_scan,
-                                                         11: _undo_folder_digests, 12: _undo_racy_index}
+                                                         11: _undo_folder_digests, 12: _undo_racy_index,
+                                                         13: _undo_head_version}
 
 
 def downgrade(index: Path, to: int) -> None:

@@ -58,7 +58,7 @@ def test_schema_2_index_gains_skip_and_origins(tmp_path: Path) -> None:
     db.execute_sql("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     db.close()
     db = open_index(tmp_path / "index.db", create=True)
-    assert schema_version(db) == SCHEMA_VERSION == 12
+    assert schema_version(db) == SCHEMA_VERSION == 13
     assert db.execute_sql("SELECT skip FROM extent").fetchall() == [(0,)]
     assert db.execute_sql("SELECT origin FROM version").fetchall() == [(None,)]
     assert "origin" in [c.name for c in db.get_columns("journal")]

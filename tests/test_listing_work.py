@@ -50,6 +50,7 @@ ROWS = listing.ROWS_AT.split(" FROM ")[0]  # how each statement begins (the trac
 SEALS = listing.SEALS_AT.split(" FROM ")[0]
 BY_ID = listing._BY_ID.split(" FROM ")[0]
 SHOWN = listing.SHOWN_AT.split(" FROM ")[0]
+SHOWN_BY_ID = listing._SHOWN_BY_ID.split(" FROM ")[0]  # the rows not checked yet; and by file, a hint that fails
 
 
 def reads(statements: list[str]) -> list[str]:
@@ -57,9 +58,9 @@ def reads(statements: list[str]) -> list[str]:
     record and seals, core/index/shown.py), "whole" (every column of each, checked against its version seal),
     or "seals" (only which version is in force, and its seal); the folder's own look-up and the transaction's
     frame left out. Rows read by id after the seals begin as the others do."""
-    assert ROWS == BY_ID and listing._SHOWN_BY_ID.split(" FROM ")[0] == SHOWN
-    kinds = {SEALS: "seals", SHOWN: "rows", ROWS: "whole"}
-    return [kinds[s.split(" FROM ")[0]] for s in statements if s.startswith((ROWS, SEALS, SHOWN))]
+    assert ROWS == BY_ID and listing._SHOWN_BY_FILE.split(" FROM ")[0] == SHOWN_BY_ID
+    kinds = {SEALS: "seals", SHOWN: "rows", SHOWN_BY_ID: "rows", ROWS: "whole"}
+    return [kinds[s.split(" FROM ")[0]] for s in statements if s.startswith((ROWS, SEALS, SHOWN, SHOWN_BY_ID))]
 
 
 def history(tmp_path: Path, snapshots: int) -> tuple[Path, bytes, list[int]]:
@@ -129,9 +130,11 @@ def test_a_listing_at_another_time_reads_only_the_rows_it_has_not_checked(tmp_pa
         assert other == cold(tk, folder, sids[0]) and changed
         for sid in (*sids, sids[0], sids[-1]):
             assert tk.list_dir(folder, sid) == cold(tk, folder, sid)
-        plan = [str(r[3]) for r in tk._repo.db.execute_sql("EXPLAIN QUERY PLAN " + listing.SEALS_AT, (1, 2, 1, 2, 1))]
-    # the live names' versions in force come from two indexes and the version row (its seal), not the file row
-    assert "SEARCH f USING COVERING INDEX file_parent_id_live (parent_id=? AND live=?)" in plan
+        plan = [str(r[3]) for r in tk._repo.db.execute_sql("EXPLAIN QUERY PLAN " + listing.SEALS_AT, (1, 2))]
+    # the live names from their index, each one's version at its head joined by the file row's hint, and the
+    # versions of names changed after T (and of dead names) looked up through the version index
+    assert "SEARCH f USING INDEX file_parent_id_live (parent_id=? AND live=?)" in plan
+    assert "SEARCH v USING INTEGER PRIMARY KEY (rowid=?) LEFT-JOIN" in plan
     assert sum("COVERING INDEX version_file_id_snapshot_id" in step for step in plan) == 2, plan
     # fewer steps than the first read, though that reads records (five values a row), not whole rows
     assert again_steps < first_steps, (again_steps, first_steps)

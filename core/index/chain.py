@@ -196,12 +196,12 @@ def check_extents(path: bytes, chain: Iterable[Link], extents: list[tuple[int, i
 
 
 def reseal_file(db: SqliteDatabase, fid: int, flag: bool = True) -> None:
-    """Give every version of the file its `prev` and seal again, and the file its `head` (and `live`, and each
-    version its listing record, unless `flag` is False: the upgrade to schema 4, which has neither
-    column yet): after thinning moved or merged versions (whose rows were checked before), and when an index
-    is upgraded."""
+    """Give every version of the file its `prev` and seal again, and the file its `head` (and `live` and its
+    head version, and each version its listing record, unless `flag` is False: the upgrade to schema 4, which
+    has none of those columns yet): after thinning moved or merged versions (whose rows were checked before),
+    and when an index is upgraded."""
     (path,) = db.execute_sql("SELECT path FROM file WHERE id = ?", (fid,)).fetchone()
-    before = 0
+    before, newest = 0, None
     for link in links(db, fid):
         xhash = seal.extents_hash(extents_of(db, link.id))
         moved = link._replace(prev=before, xhash=xhash)
@@ -213,10 +213,13 @@ def reseal_file(db: SqliteDatabase, fid: int, flag: bool = True) -> None:
                            (*shown.made(path, link.snapshot_id, link.kind, link.size, link.mode, link.mtime_ns,
                                         link.state, link.link_target, sealed), link.id))
             reseal_scan(db, path, link, sealed)
-        before = link.snapshot_id
-    db.execute_sql("UPDATE file SET head = ?, seal = ? WHERE id = ?", (before, seal.file_seal(path, before), fid))
-    if flag:
-        live.refresh(db, fid)
+        before, newest = link.snapshot_id, link.id
+    if not flag:
+        db.execute_sql("UPDATE file SET head = ?, seal = ? WHERE id = ?", (before, seal.file_seal(path, before), fid))
+        return
+    db.execute_sql("UPDATE file SET head = ?, seal = ?, head_version = ? WHERE id = ?",
+                   (before, seal.file_seal(path, before), newest, fid))
+    live.refresh(db, fid)
 
 
 def reseal_scan(db: SqliteDatabase, path: bytes, link: Link, sealed: bytes) -> None:
@@ -232,7 +235,8 @@ def set_head(db: SqliteDatabase, fid: int) -> None:
     path, head = db.execute_sql(
         "SELECT path, coalesce((SELECT max(snapshot_id) FROM version WHERE file_id = ?), 0) FROM file WHERE id = ?",
         (fid, fid)).fetchone()
-    db.execute_sql("UPDATE file SET head = ?, seal = ? WHERE id = ?", (head, seal.file_seal(path, head), fid))
+    db.execute_sql("UPDATE file SET head = ?, seal = ?, head_version = (SELECT id FROM version WHERE file_id = ? "
+                   "AND snapshot_id = ?) WHERE id = ?", (head, seal.file_seal(path, head), fid, head, fid))
     live.refresh(db, fid)
 
 

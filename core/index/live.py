@@ -54,8 +54,8 @@ TRIGGERS = {
     "file_live_version_removed": "AFTER DELETE ON version BEGIN " + _LIVE.format(fid="OLD.file_id") + " END",
 }
 
-# (head, its seal, whether the version there is not a deletion, file id)
-SET_HEAD = "UPDATE file SET head = ?, seal = ?, live = ? WHERE id = ?"
+# (head, its seal, whether the version there is not a deletion, that version's id, file id)
+SET_HEAD = "UPDATE file SET head = ?, seal = ?, live = ?, head_version = ? WHERE id = ?"
 
 
 def create(db: SqliteDatabase) -> None:

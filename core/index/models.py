@@ -43,6 +43,8 @@ class File(BaseModel):
     head = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])  # schema 4: snapshot of its newest version
     seal = BlobField(null=True)  # schema 4: core/index/seal.py
     live = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])  # schema 6: core/index/live.py
+    # schema 13: the id of its version at `head`, a hint a listing checks before it trusts it (listing.py)
+    head_version = IntegerField(null=True)
 
 
 class Snapshot(BaseModel):

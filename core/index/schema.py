@@ -25,7 +25,7 @@ from timekeep.core.storage.failures import drive_message
 if TYPE_CHECKING:  # playhouse.migrate loads only when an index is upgraded, not at every open
     from playhouse.migrate import SqliteMigrator
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 _UPGRADE_BATCH = 5_000  # rows a migration holds at once
 Migration = Callable[[SqliteDatabase, "SqliteMigrator"], None]
 
@@ -149,11 +149,25 @@ def _add_racy_index(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
     db.execute_sql(queries.RACY_INDEX)
 
 
+def _add_head_version(db: SqliteDatabase, migrator: SqliteMigrator) -> None:
+    """12 -> 13: each file row names its version at `head` (`file.head_version`), so a listing joins that row
+    instead of looking each name's version up (core/index/listing.py). A hint only: a listing takes it where
+    it names a version of that file at that head, and looks the version up as before where it does not."""
+    if "head_version" not in {c.name for c in db.get_columns("file")}:  # in place: the migrator copies tables
+        db.execute_sql("ALTER TABLE file ADD COLUMN head_version INTEGER")
+    db.execute_sql(HEAD_VERSIONS)
+
+
+# every file row's hint, from its versions as they stand
+HEAD_VERSIONS = ("UPDATE file SET head_version = (SELECT v.id FROM version v WHERE v.file_id = file.id "
+                 "AND v.snapshot_id = file.head)")
+
+
 # MIGRATIONS[n] upgrades a schema at version n to n + 1.
 MIGRATIONS: dict[int, Migration] = {1: _add_journal, 2: _add_skip_and_origins, 3: _add_seals, 4: _add_names,
                                     5: _add_live, 6: _seal_live_sets, 7: _add_sealed_rows,
                                     8: _add_shown, 9: _add_scan, 10: _add_folder_digests,
-                                    11: _add_racy_index}
+                                    11: _add_racy_index, 12: _add_head_version}
 
 CACHE_KIB = 2048  # SQLite's page cache per connection; each reader thread has one
 # a snapshot writer's own connection (core/index/writer.py): its commits look chunks up by digest and insert

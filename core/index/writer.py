@@ -189,8 +189,10 @@ class SnapshotWriter:
         manifest record joins `records`."""
         conn = self.db.connection()
         alive, file_seal = int(v.state != "deleted"), seal.file_seal(v.path, self.snapshot_id)
+        # the id SQLite gives the version next (one above the largest): a new file row's `head_version`
+        predicted = (self._last_version or self._largest_version()) + 1
         fid, headed = (v.file_id, False) if v.file_id is not None else self._file(
-            v.path, remember=v.kind == "dir", head=(self.snapshot_id, file_seal, alive))
+            v.path, remember=v.kind == "dir", head=(self.snapshot_id, file_seal, alive, predicted))
         origin = None
         if v.origin is not None:  # by path, so a rebuild from manifests finds the same File
             row = conn.execute("SELECT id FROM file WHERE path = ?", (v.origin,)).fetchone()
@@ -218,8 +220,10 @@ class SnapshotWriter:
             int(v.full), v.depth, v.chain_rows, v.content_id, v.link_target, int(v.racy), origin, v.digest, prev,
             v.uid, v.gid, v.xattrs, xhash, sealed, record, record_seal, scan, scan_seal))
         vid = self._last_version = cursor.lastrowid
-        if not headed:  # (a row made for this version was given its head, seal and live flag as it was inserted)
-            conn.execute(live.SET_HEAD, (self.snapshot_id, file_seal, alive, fid))
+        if not headed:  # (a row made for this version was given its head, seal, live flag and hint as it was inserted)
+            conn.execute(live.SET_HEAD, (self.snapshot_id, file_seal, alive, vid, fid))
+        elif vid != predicted:  # never while SQLite numbers rows as it does; the hint is put right all the same
+            conn.execute("UPDATE file SET head_version = ? WHERE id = ?", (vid, fid))
         if records is not None:  # as `version_records` reads the row back: the origin by path, the extents by offset
             records.append(as_line(_version_record(v.path, None if origin is None else v.origin, v, prev,
                                                    sorted(keys, key=_by_offset))))
@@ -232,12 +236,16 @@ class SnapshotWriter:
             extents.add(vid, v.path, keys)
         return prev
 
+    def _largest_version(self) -> int:
+        (largest,) = self.db.connection().execute("SELECT coalesce(max(id), 0) FROM version").fetchone()
+        return int(largest)
+
     def _file(self, path: bytes, remember: bool = True,
-              head: tuple[int, bytes, int] | None = None) -> tuple[int, bool]:
+              head: tuple[int, bytes, int, int] | None = None) -> tuple[int, bool]:
         """The File row for `path`, created (with its parents) on first sight, and whether it was created with
-        `head` (its head, seal and live flag: what the version about to be inserted gives it, one statement
-        rather than two). Only folders are cached: they are the parents asked for again and again, while a file
-        is asked for once."""
+        `head` (its head, seal, live flag and head version: what the version about to be inserted gives it,
+        one statement rather than two). Only folders are cached: they are the parents asked for again and
+        again, while a file is asked for once."""
         fid = self._file_ids.get(path)
         if fid is not None:
             return fid, False
@@ -247,8 +255,8 @@ class SnapshotWriter:
             cursor = conn.execute("INSERT INTO file (folder_id, parent_id, path) VALUES (?, ?, ?) "
                                   "ON CONFLICT(path) DO NOTHING", (self._folder_of(path), parent, path))
         else:
-            cursor = conn.execute("INSERT INTO file (folder_id, parent_id, path, head, seal, live) "
-                                  "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING",
+            cursor = conn.execute("INSERT INTO file (folder_id, parent_id, path, head, seal, live, head_version) "
+                                  "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO NOTHING",
                                   (self._folder_of(path), parent, path, *head))
         made = cursor.rowcount == 1
         if made:
