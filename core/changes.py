@@ -88,22 +88,24 @@ def compare(ends: Ends) -> list[Change]:
 
 
 def _renames(ends: Ends, changes: dict[bytes, Change]) -> list[tuple[bytes, bytes]]:
-    """(new path, old path) for each addition whose content a deletion had (by digest; by inode and size
-    for the live side), each deletion used once, in path order."""
+    """(new path, old path) for each addition whose content a deletion had (by digest; for the live side, which
+    is not read, by inode, size and modification time, as a scan judges content: a file edited in place keeps
+    its inode and may keep its size, and is then no rename of what it was), each deletion used once, in path
+    order."""
     gone: dict[tuple[object, ...], list[bytes]] = {}
     for path in sorted(p for p, c in changes.items() if c.change == "deleted" and c.kind == "file"):
         before = cast(Side, ends[path][0])
         if before.size and before.content is not None:
             gone.setdefault(("c", before.content), []).append(path)
         if before.size:
-            gone.setdefault(("i", before.inode, before.size), []).append(path)
+            gone.setdefault(("i", before.inode, before.size, before.mtime_ns), []).append(path)
     pairs: list[tuple[bytes, bytes]] = []
     used: set[bytes] = set()
     for path in sorted(p for p, c in changes.items() if c.change == "added" and c.kind == "file"):
         after = cast(Side, ends[path][1])
         if not after.live and after.content is None:
             continue
-        key = ("i", after.inode, after.size) if after.live else ("c", after.content)
+        key = ("i", after.inode, after.size, after.mtime_ns) if after.live else ("c", after.content)
         old = next((p for p in gone.get(key, []) if p not in used), None)
         if old is not None:
             used.add(old)

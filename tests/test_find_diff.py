@@ -160,6 +160,22 @@ def test_diff_with_now_reads_the_live_folders_without_a_backup(story: Story, pla
         assert tk.snapshots()[-1].id == story.s4  # nothing was stored
 
 
+def test_a_file_edited_in_place_then_renamed_is_no_rename_of_what_it_was(story: Story) -> None:
+    """The live side is not read: a file that kept its inode and size through an edit, then moved, is a
+    deletion and an addition against a snapshot from before the edit, and a rename against one after it."""
+    before_edit = story.s4
+    notes = story.src / "notes.md"
+    edited = bytearray(notes.read_bytes())
+    edited[0] ^= 1  # the same size, the same inode
+    story.write("notes.md", bytes(edited))
+    after_edit = story.backup()
+    notes.rename(story.src / "notes moved.md")
+    assert {p: c.change for p, c in story.diff(before_edit, None).items()} == {
+        story.path("notes.md"): "deleted", story.path("notes moved.md"): "added"}
+    renamed = story.diff(after_edit, None)[story.path("notes moved.md")]
+    assert (renamed.change, renamed.origin) == ("renamed", story.path("notes.md"))
+
+
 def test_an_unknown_snapshot_is_refused(story: Story) -> None:
     with Timekeep.open(story.repo) as tk, pytest.raises(UsageError, match="no snapshot 99"):
         tk.diff(99, story.s1)
