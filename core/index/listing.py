@@ -135,7 +135,8 @@ def checked(rows: Iterable[tuple[Any, ...]], snapshot_id: int, damaged: Damaged 
 def checked_shown(rows: Iterable[tuple[Any, ...]], snapshot_id: int, keep: Checked) -> list[int]:
     """Each row (SHOWN) whose record holds its seal and names the row's own snapshot, its entry kept under its
     id with its version seal (None for a deletion); the ids of the others, which the caller checks against their
-    whole version seal (a row from before schema 9, a record left behind by a reseal, or damage). The seal is
+    whole version seal (a row from before schema 9, a record left behind by a reseal, or damage), or looks up
+    (a name whose hint did not hold: minus its file's id, and no version's columns). The seal is
     made as `shown.shown_seal` makes it, inline, with one hasher reset for each row (a new hasher a row cost
     2 ms of 10,000 rows: bench/README.md, "The first listing, second pass"): this loop is most of a first
     listing."""
@@ -235,9 +236,9 @@ def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged |
             if damaged is not None:
                 checked(conn.execute(ROWS_AT, (snapshot_id, parent_id, snapshot_id, parent_id, snapshot_id)),
                         snapshot_id, damaged, found)
-            else:
-                rows = _looked_up(conn, conn.execute(SHOWN_AT, args).fetchall(), _SHOWN_BY_FILE, snapshot_id)
-                _by_id(conn, checked_shown(rows, snapshot_id, found), snapshot_id, None, found)
+            else:  # streamed: the rows are never all held at once
+                others = checked_shown(conn.execute(SHOWN_AT, args), snapshot_id, found)
+                _by_id(conn, _after_look_up(conn, others, snapshot_id, found), snapshot_id, None, found)
             if known is not None:
                 known.add(found)
             return _by_name(found.entries.values())
@@ -262,9 +263,26 @@ def _looked_up(conn: Connection, rows: list[tuple[Any, ...]], by_file: str, snap
         return rows
     rows = [row for row in rows if row[0] >= 0]
     for start in range(0, len(files), _BATCH):
-        batch = files[start : start + _BATCH]
-        rows.extend(conn.execute(by_file.format(",".join("?" * len(batch))), (snapshot_id, *batch)))
+        rows.extend(_rows_by_file(conn, by_file, snapshot_id, files[start : start + _BATCH]))
     return rows
+
+
+def _after_look_up(conn: Connection, others: list[int], snapshot_id: int, found: Checked) -> list[int]:
+    """What `checked_shown` left (`others`), with each name whose hint did not hold (minus its file's id: a row
+    with no version's columns, which no record check takes) looked up and its record checked in turn; the ids
+    left are the rows to read whole."""
+    files = [-vid for vid in others if vid < 0]
+    if not files:
+        return others
+    left = [vid for vid in others if vid > 0]
+    for start in range(0, len(files), _BATCH):
+        rows = _rows_by_file(conn, _SHOWN_BY_FILE, snapshot_id, files[start : start + _BATCH])
+        left += checked_shown(rows, snapshot_id, found)
+    return left
+
+
+def _rows_by_file(conn: Connection, statement: str, snapshot_id: int, files: list[int]) -> Iterable[tuple[Any, ...]]:
+    return conn.execute(statement.format(",".join("?" * len(files))), (snapshot_id, *files))
 
 
 def _rows_by_id(conn: Connection, statement: str, ids: list[int]) -> Iterable[tuple[Any, ...]]:
