@@ -60,9 +60,9 @@ ROWS_AT = _AT.format(COLUMNS, COLUMNS)
 # shows its version at the head, joined by the row's hint (`file.head_version`, schema 13) where the hint
 # names a version of that file at that head; a name changed after it looks its version up (`LATEST_AT`). A
 # name whose hint does not hold (an index from before, or damage) comes back as minus its file's id, and is
-# looked up as the others (`_looked_up`): a hint never decides which version a name shows. Joining the hint
-# rather than looking up took 10,000 names' statement from 13.7 to 11.3 ms (bench/README.md, "Each name's
-# version at its head").
+# looked up as the others are (`_after_look_up`, `_looked_up`): a hint never decides which version a name
+# shows. Joining the hint rather than looking up took 10,000 names' statement from 13.7 to 11.3 ms
+# (bench/README.md, "Each name's version at its head").
 _LATEST_AT_1 = LATEST_AT.replace("?", "?1")
 _IN_FORCE = (f"SELECT {{}} FROM file f LEFT JOIN version v ON v.id = CASE WHEN f.head <= ?1 THEN f.head_version "
              f"ELSE {_LATEST_AT_1} END AND v.file_id = f.id AND (f.head > ?1 OR v.snapshot_id = f.head) "
