@@ -50,7 +50,8 @@ ROWS = listing.ROWS_AT.split(" FROM ")[0]  # how each statement begins (the trac
 SEALS = listing.SEALS_AT.split(" FROM ")[0]
 BY_ID = listing._BY_ID.split(" FROM ")[0]
 SHOWN = listing.SHOWN_AT.split(" FROM ")[0]
-SHOWN_BY_ID = listing._SHOWN_BY_ID.split(" FROM ")[0]  # the rows not checked yet; and by file, a hint that fails
+SHOWN_BY_ID = listing._SHOWN_BY_ID.split(" FROM ")[0]  # the rows not checked yet
+SHOWN_BY_FILE = listing._SHOWN_BY_FILE.split(" FROM ")[0]  # the names whose hint failed, looked up
 
 
 def reads(statements: list[str]) -> list[str]:
@@ -58,9 +59,10 @@ def reads(statements: list[str]) -> list[str]:
     record and seals, core/index/shown.py), "whole" (every column of each, checked against its version seal),
     or "seals" (only which version is in force, and its seal); the folder's own look-up and the transaction's
     frame left out. Rows read by id after the seals begin as the others do."""
-    assert ROWS == BY_ID and listing._SHOWN_BY_FILE.split(" FROM ")[0] == SHOWN_BY_ID
-    kinds = {SEALS: "seals", SHOWN: "rows", SHOWN_BY_ID: "rows", ROWS: "whole"}
-    return [kinds[s.split(" FROM ")[0]] for s in statements if s.startswith((ROWS, SEALS, SHOWN, SHOWN_BY_ID))]
+    assert ROWS == BY_ID and SHOWN_BY_FILE.endswith(SHOWN_BY_ID[len("SELECT "):])
+    kinds = {SEALS: "seals", SHOWN: "rows", SHOWN_BY_ID: "rows", SHOWN_BY_FILE: "rows", ROWS: "whole"}
+    prefixes = (ROWS, SEALS, SHOWN, SHOWN_BY_ID, SHOWN_BY_FILE)
+    return [kinds[s.split(" FROM ")[0]] for s in statements if s.startswith(prefixes)]
 
 
 def history(tmp_path: Path, snapshots: int) -> tuple[Path, bytes, list[int]]:

@@ -60,8 +60,11 @@ ROWS_AT = _AT.format(COLUMNS, COLUMNS)
 # shows its version at the head, joined by the row's hint (`file.head_version`, schema 13) where the hint
 # names a version of that file at that head; a name changed after it looks its version up (`LATEST_AT`). A
 # name whose hint does not hold (an index from before, or damage) comes back as minus its file's id, and is
-# looked up as the others are (`_after_look_up`, `_looked_up`): a hint never decides which version a name
-# shows. Joining the hint rather than looking up took 10,000 names' statement from 13.7 to 11.3 ms
+# looked up (`_after_look_up`, `_looked_up`): a hint never decides which version a name shows. The version
+# looked up must then be the one at the name's head, as the file row (whose seal covers its head) says: in an
+# index as written that holds whatever the hints, and where it does not, the file's newest version moved away
+# or its head did, and the name is damaged (a look-up alone would show its version before as the one in
+# force). Joining the hint rather than looking up took 10,000 names' statement from 13.7 to 11.3 ms
 # (bench/README.md, "Each name's version at its head").
 _LATEST_AT_1 = LATEST_AT.replace("?", "?1")
 _IN_FORCE = (f"SELECT {{}} FROM file f LEFT JOIN version v ON v.id = CASE WHEN f.head <= ?1 THEN f.head_version "
@@ -69,7 +72,8 @@ _IN_FORCE = (f"SELECT {{}} FROM file f LEFT JOIN version v ON v.id = CASE WHEN f
              "WHERE f.parent_id = ?2 AND f.live = 1 AND (v.id IS NOT NULL OR f.head <= ?1) "
              f"UNION ALL SELECT {{}} FROM file f JOIN version v ON v.id = {_LATEST_AT_1} WHERE f.parent_id = ?2 "
              "AND f.live = 0 AND f.head > ?1")
-_BY_FILE = f"SELECT {{}} FROM file f JOIN version v ON v.id = {_LATEST_AT_1} WHERE f.id IN " + "({{}})"
+_BY_FILE = (f"SELECT f.head, f.path, v.snapshot_id, {{}} FROM file f LEFT JOIN version v ON v.id = {_LATEST_AT_1} "
+            "WHERE f.id IN ({{}})")
 # what a first listing reads: each row's id, path, snapshot and version seal, its packed record of what it shows
 # and that record's seal (core/index/shown.py)
 SHOWN = "v.id, f.path, v.snapshot_id, v.seal, v.shown, v.shown_seal"
@@ -243,7 +247,7 @@ def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged |
                 known.add(found)
             return _by_name(found.entries.values())
         # (id, seal): what each checked row is kept with
-        in_force = _looked_up(conn, conn.execute(SEALS_AT, args).fetchall(), _SEALS_BY_FILE, snapshot_id)
+        in_force = _looked_up(conn, conn.execute(SEALS_AT, args).fetchall(), snapshot_id, damaged)
         seals = known.seals
         missing = [vid for vid, sealed in in_force if seals.get(vid, _UNSEEN) != sealed]
         found = Checked()  # checked here, then added with the others read in the same step (`Checked.add_each`)
@@ -255,34 +259,43 @@ def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged |
         return _in_force(known.add_each(found, in_force), snapshot_id)
 
 
-def _looked_up(conn: Connection, rows: list[tuple[Any, ...]], by_file: str, snapshot_id: int) -> list[tuple[Any, ...]]:
-    """The rows of a listing's statement, those whose file's hint did not hold (minus the file's id where the
-    version's id would be) replaced by the version in force read by look-up (`by_file`), 500 at a time."""
+def _looked_up(conn: Connection, rows: list[tuple[Any, ...]], snapshot_id: int,
+               damaged: Damaged | None) -> list[tuple[Any, ...]]:
+    """The (id, seal) rows of `SEALS_AT`, those whose file's hint did not hold (minus the file's id where the
+    version's id would be) replaced by the version at the file's head, looked up (`_at_heads`)."""
     files = [-row[0] for row in rows if row[0] < 0]
     if not files:
         return rows
-    rows = [row for row in rows if row[0] >= 0]
-    for start in range(0, len(files), _BATCH):
-        rows.extend(_rows_by_file(conn, by_file, snapshot_id, files[start : start + _BATCH]))
-    return rows
+    return [row for row in rows if row[0] >= 0] + _at_heads(conn, _SEALS_BY_FILE, snapshot_id, files, damaged)
 
 
 def _after_look_up(conn: Connection, others: list[int], snapshot_id: int, found: Checked) -> list[int]:
     """What `checked_shown` left (`others`), with each name whose hint did not hold (minus its file's id: a row
-    with no version's columns, which no record check takes) looked up and its record checked in turn; the ids
-    left are the rows to read whole."""
+    with no version's columns, which no record check takes) looked up (`_at_heads`) and its record checked in
+    turn; the ids left are the rows to read whole."""
     files = [-vid for vid in others if vid < 0]
     if not files:
         return others
     left = [vid for vid in others if vid > 0]
+    return left + checked_shown(_at_heads(conn, _SHOWN_BY_FILE, snapshot_id, files, None), snapshot_id, found)
+
+
+def _at_heads(conn: Connection, statement: str, snapshot_id: int, files: list[int],
+              damaged: Damaged | None) -> list[tuple[Any, ...]]:
+    """The version in force at the snapshot of each of `files`, whose heads are at or before it, looked up
+    (`statement`, 500 files at a time): each must be the version at the file's head. A file whose is not (none
+    then, or one before its head) is damaged: IndexDamaged, or handed to `damaged` and left out."""
+    rows = []
     for start in range(0, len(files), _BATCH):
-        rows = _rows_by_file(conn, _SHOWN_BY_FILE, snapshot_id, files[start : start + _BATCH])
-        left += checked_shown(rows, snapshot_id, found)
-    return left
-
-
-def _rows_by_file(conn: Connection, statement: str, snapshot_id: int, files: list[int]) -> Iterable[tuple[Any, ...]]:
-    return conn.execute(statement.format(",".join("?" * len(files))), (snapshot_id, *files))
+        batch = files[start : start + _BATCH]
+        for head, path, at, *row in conn.execute(statement.format(",".join("?" * len(batch))), (snapshot_id, *batch)):
+            if at is None or at != head:
+                if damaged is None:
+                    raise damaged_at(path)
+                damaged(path)
+                continue
+            rows.append(tuple(row))
+    return rows
 
 
 def _rows_by_id(conn: Connection, statement: str, ids: list[int]) -> Iterable[tuple[Any, ...]]:
