@@ -12,7 +12,7 @@ from playhouse.migrate import SqliteMigrator, migrate
 from tests.helpers import backup, make_tree, new_repo
 from timekeep.core.api import Timekeep
 from timekeep.core.errors import FormatTooNew
-from timekeep.core.index import listing
+from timekeep.core.index.batches import SQL_BATCH
 from timekeep.core.index.schema import SCHEMA_VERSION, open_index, schema_version, upgrade
 
 
@@ -83,10 +83,10 @@ def test_children_query_uses_the_index(tmp_path: Path) -> None:
 
 
 def test_listing_a_big_folder_at_an_old_snapshot(tmp_path: Path) -> None:
-    """Every entry of a folder of a few batches of checked rows (listing._BATCH), as it stood before a third of it
+    """Every entry of a folder of a few batches of checked rows (batches.SQL_BATCH), as it stood before a third of it
     changed, and after: the later listing reads the changed rows by id, more than a batch of them. How long a
     10k-entry folder takes is bench/listing.py's to measure."""
-    files = 4 * listing._BATCH
+    files = 4 * SQL_BATCH
     make_tree(tmp_path / "src", {"many": {f"f{n:05d}": b"%d" % n for n in range(files)}})
     repo = new_repo(tmp_path, tmp_path / "src")
     first = backup(repo)

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 import blake3
 from peewee import SqliteDatabase
 
-from timekeep.core.index import generation, live, queries, scanned
+from timekeep.core.index import generation, live, scanned
+from timekeep.core.index.batches import batches
 from timekeep.core.index.bucket_digests import ID, ONE_BUCKET, Bucket, Met
 from timekeep.core.index.seal import SEAL_BYTES
 
@@ -184,7 +185,7 @@ def _live_counts(db: SqliteDatabase, paths: list[bytes]) -> dict[bytes, tuple[in
     """Each folder's file row id and how many live children its live set counts (core/index/live.py), a batch
     of folders a statement. The set itself is checked where a digest is used (`live_held`, `unvouched`)."""
     found: dict[bytes, tuple[int, int]] = {}
-    for batch in queries.batches(paths):
+    for batch in batches(paths):
         for path, folder, n in db.connection().execute(
                 "SELECT f.path, f.id, coalesce((SELECT n FROM live_set WHERE parent = f.id), 0) FROM file f "
                 f"WHERE f.path IN ({','.join('?' * len(batch))})", batch):

@@ -15,9 +15,10 @@ from typing import NamedTuple
 from peewee import SqliteDatabase
 
 from timekeep.core.errors import CorruptData
+from timekeep.core.index.batches import batches
 from timekeep.core.index.chain import LINK_COLUMNS, Link, check_record, verified
 from timekeep.core.index.listing import Damaged, live_held
-from timekeep.core.index.queries import LOCATION_COLUMNS, ChunkLocation, batches
+from timekeep.core.index.queries import LOCATION_COLUMNS, ChunkLocation
 from timekeep.core.types import Entry
 
 # what stored values of the wrong type raise where they are compared or packed (as chain.history lets them)

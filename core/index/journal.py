@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from peewee import SqliteDatabase
 
 from timekeep.core.index import queries
+from timekeep.core.index.batches import batches
 from timekeep.core.index.moves import ELSEWHERE, MARKERS, NEW, origin_of
 from timekeep.core.paths import below, is_inside
 
@@ -123,7 +124,7 @@ def clear_paths(db: SqliteDatabase, upto: int, paths: Iterable[bytes]) -> int:
     """Forget the rows of these paths at or below `upto` once a snapshot stored them (the others stay)."""
     removed, batch = 0, list(paths)
     with db.atomic():
-        for chunk in queries.batches(batch):
+        for chunk in batches(batch):
             marks = ", ".join("?" * len(chunk))
             cursor = db.execute_sql(f"DELETE FROM journal WHERE seq <= ? AND path IN ({marks})", (upto, *chunk))
             removed += int(cursor.rowcount)

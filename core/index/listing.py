@@ -38,6 +38,7 @@ from peewee import SqliteDatabase
 from timekeep.core.collector import COLLECTOR
 from timekeep.core.errors import IndexDamaged
 from timekeep.core.index import generation, live
+from timekeep.core.index.batches import batches
 from timekeep.core.index.seal import IMPOSSIBLE, NO_VALUE, SEAL_BYTES, VERSION_KEY, pack_ints, pack_len
 from timekeep.core.index.shown import DELETED, KINDS, NO_TARGET, RECORD, SHOWN_KEY, STATES
 from timekeep.core.types import Entry
@@ -84,7 +85,6 @@ _SHOWN_BY_ID = f"SELECT {SHOWN} FROM version v JOIN file f ON f.id = v.file_id W
 SEALS_AT = _IN_FORCE.format("coalesce(v.id, -f.id), v.seal", "v.id, v.seal")
 _SEALS_BY_FILE = _BY_FILE.format("v.id, v.seal")
 _BY_ID = f"SELECT {COLUMNS} FROM version v JOIN file f ON f.id = v.file_id WHERE v.id IN " + "({})"
-_BATCH = 500
 _blake3 = blake3.blake3
 _join = b"".join
 _make = tuple.__new__
@@ -252,9 +252,8 @@ def _read(conn: Connection, parent_id: int, snapshot_id: int, damaged: Damaged |
         missing = [vid for vid, sealed in in_force if seals.get(vid, _UNSEEN) != sealed]
         found = Checked()  # checked here, then added with the others read in the same step (`Checked.add_each`)
         if damaged is None and missing:
-            missing = [vid for start in range(0, len(missing), _BATCH)
-                       for vid in checked_shown(_rows_by_id(conn, _SHOWN_BY_ID, missing[start : start + _BATCH]),
-                                                snapshot_id, found)]
+            missing = [vid for batch in batches(missing)
+                       for vid in checked_shown(_rows_by_id(conn, _SHOWN_BY_ID, batch), snapshot_id, found)]
         _by_id(conn, missing, snapshot_id, damaged, found)
         return _in_force(known.add_each(found, in_force), snapshot_id)
 
@@ -283,11 +282,10 @@ def _after_look_up(conn: Connection, others: list[int], snapshot_id: int, found:
 def _at_heads(conn: Connection, statement: str, snapshot_id: int, files: list[int],
               damaged: Damaged | None) -> list[tuple[Any, ...]]:
     """The version in force at the snapshot of each of `files`, whose heads are at or before it, looked up
-    (`statement`, 500 files at a time): each must be the version at the file's head. A file whose is not (none
+    (`statement`, SQL_BATCH files at a time): each must be the version at the file's head. A file whose is not (none
     then, or one before its head) is damaged: IndexDamaged, or handed to `damaged` and left out."""
     rows = []
-    for start in range(0, len(files), _BATCH):
-        batch = files[start : start + _BATCH]
+    for batch in batches(files):
         for head, path, at, *row in conn.execute(statement.format(",".join("?" * len(batch))), (snapshot_id, *batch)):
             if at is None or at != head:
                 if damaged is None:
@@ -303,9 +301,9 @@ def _rows_by_id(conn: Connection, statement: str, ids: list[int]) -> Iterable[tu
 
 
 def _by_id(conn: Connection, ids: list[int], snapshot_id: int, damaged: Damaged | None, keep: Checked) -> None:
-    """The rows by id, each checked against its whole version seal (`checked`), 500 at a time."""
-    for start in range(0, len(ids), _BATCH):
-        checked(_rows_by_id(conn, _BY_ID, ids[start : start + _BATCH]), snapshot_id, damaged, keep)
+    """The rows by id, each checked against its whole version seal (`checked`), SQL_BATCH at a time."""
+    for batch in batches(ids):
+        checked(_rows_by_id(conn, _BY_ID, batch), snapshot_id, damaged, keep)
 
 
 class Checked:

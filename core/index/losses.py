@@ -11,8 +11,9 @@ from peewee import SqliteDatabase
 
 from timekeep.core.errors import CorruptData
 from timekeep.core.index import chain
+from timekeep.core.index.batches import batches
 from timekeep.core.index.chain import Link
-from timekeep.core.index.queries import ChunkLocation, batches
+from timekeep.core.index.queries import ChunkLocation
 from timekeep.core.restore.combine import ChunkSource
 from timekeep.core.restore.plan import overlay
 from timekeep.core.types import Lost

@@ -6,14 +6,15 @@ building model objects. Only complete snapshots are ever visible to a reader.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from peewee import SqliteDatabase
 
 # the folder at T lives in listing.py; the names other modules import from here stay here
+from timekeep.core.index.batches import batches
 from timekeep.core.index.listing import LATEST_AT as LATEST_AT
 from timekeep.core.index.listing import children_at as children_at
 from timekeep.core.index.listing import damaged_at as damaged_at
@@ -29,8 +30,6 @@ VERSION_COLUMNS = (
     "v.full, v.depth, v.chain_rows, v.content_id, v.link_target, v.racy, v.digest, v.prev, v.uid, v.gid, "
     "v.xattrs, v.xhash, v.seal"
 )
-SQL_BATCH = 500  # values bound in one statement: under SQLite's oldest limit (999)
-T = TypeVar("T")
 
 
 class VersionRow(NamedTuple):
@@ -183,8 +182,7 @@ def rows_by_id(db: SqliteDatabase, version_ids: list[int]) -> dict[bytes, tuple[
     (IndexDamaged when one fails): the rows a scan's compact records (core/index/scanned.py) did not vouch for,
     and the children that changed."""
     found: dict[bytes, tuple[Any, ...]] = {}
-    for start in range(0, len(version_ids), SQL_BATCH):
-        batch = version_ids[start : start + SQL_BATCH]
+    for batch in batches(version_ids):
         rows = db.execute_sql(f"SELECT f.path, {VERSION_COLUMNS} FROM version v JOIN file f ON f.id = v.file_id "
                               f"WHERE v.id IN ({','.join('?' * len(batch))})", batch).fetchall()
         found.update((row[0], row) for row in _checked(rows))
@@ -260,12 +258,6 @@ def chain_extents(db: SqliteDatabase, version: VersionRow) -> list[tuple[int, in
     return list(rows)
 
 
-def batches(items: list[T]) -> Iterator[list[T]]:
-    """`items` SQL_BATCH at a time: as many values as one statement binds."""
-    for start in range(0, len(items), SQL_BATCH):
-        yield items[start : start + SQL_BATCH]
-
-
 def holds_chunks(db: SqliteDatabase) -> bool:
     """Whether the index knows any chunk at all: a first backup's store then skips every lookup."""
     return db.connection().execute("SELECT 1 FROM chunk LIMIT 1").fetchone() is not None
@@ -302,8 +294,7 @@ def chunk_locations_of_versions(db: SqliteDatabase, version_ids: list[int]) -> d
     """`chunk_locations` of every chunk these versions' extents use: read along the extents, in the order the
     chunks were stored, which for a big file is several times quicker than looking each digest up."""
     found: dict[bytes, ChunkLocation] = {}
-    for start in range(0, len(version_ids), SQL_BATCH):
-        batch = version_ids[start : start + SQL_BATCH]
+    for batch in batches(version_ids):
         rows = db.execute_sql(
             f"SELECT c.digest, {LOCATION_COLUMNS} FROM extent e "
             f"JOIN chunk c ON c.id = e.chunk_id JOIN pack p ON p.id = c.pack_id WHERE e.version_id IN "

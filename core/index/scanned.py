@@ -22,6 +22,7 @@ import blake3
 from peewee import SqliteDatabase
 
 from timekeep.core.index import queries
+from timekeep.core.index.batches import batches
 from timekeep.core.index.listing import live_held
 from timekeep.core.index.records import FILE, FOLDER, GONE, LINK, pack
 from timekeep.core.index.seal import IMPOSSIBLE, SEAL_BYTES
@@ -76,7 +77,7 @@ def latest(db: SqliteDatabase, parent_id: int) -> dict[bytes, Stored]:
 def latest_named(db: SqliteDatabase, parent_id: int, paths: list[bytes]) -> dict[bytes, Stored]:
     """`latest` of these children only (those that are live): the caller checks the folder's live set."""
     rows: list[tuple[Any, ...]] = []
-    for batch in queries.batches(paths):
+    for batch in batches(paths):
         rows += db.execute_sql(f"{ROWS} AND f.path IN ({','.join('?' * len(batch))})", (parent_id, *batch)).fetchall()
     return _stored(db, rows)
 
