@@ -16,6 +16,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bench import home_tree
 from bench.tools import Timekeep as TimekeepTool
@@ -33,17 +34,19 @@ def memory_mib(pid: int) -> dict[str, float]:
     return found
 
 
+def idle(status: dict[str, Any]) -> bool:
+    """No job queued or running, and every folder's watches planned."""
+    folders = status.get("folders") or []
+    assert isinstance(folders, list)
+    return status.get("state") == "idle" and status.get("job") is None and bool(folders) and all(
+        f.get("watched") or f.get("note") for f in folders)
+
+
 def until_idle(tool: TimekeepTool, pid: int, timeout: float) -> tuple[float, dict[str, float]]:
-    """Seconds until the agent has no job queued or running (polled, as a person's `status` would be)."""
+    """Seconds until the agent is `idle` (looked at every 2 s, as a person's `status` would be: a status process
+    ten times a second would weigh on the memory measured), or `timeout`."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        time.sleep(2)
-        now = tool.agent_status()
-        folders = now.get("folders") or []
-        assert isinstance(folders, list)
-        if now.get("state") == "idle" and now.get("job") is None and folders and all(
-                f.get("watched") or f.get("note") for f in folders):
-            break
+    tool.agent_shows(idle, timeout, every=2)
     return time.monotonic() - started, memory_mib(pid)
 
 

@@ -187,13 +187,15 @@ class Timekeep(Tool):
             raise RuntimeError("the Timekeep agent did not start")
         return agent
 
-    def agent_shows(self, condition: Callable[[dict[str, Any]], bool], timeout: float = 60.0) -> bool:
-        """Whether the agent's status (`timekeep status --json`) came to meet `condition` within `timeout`."""
+    def agent_shows(self, condition: Callable[[dict[str, Any]], bool], timeout: float = 60.0,
+                    every: float = 0.1) -> bool:
+        """Whether the agent's status (`timekeep status --json`) came to meet `condition` within `timeout`,
+        looked at `every` seconds (the pause between two looks at another process's state)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if condition(self.agent_status()):
                 return True
-            time.sleep(0.1)  # the pause between two looks at another process's state
+            time.sleep(every)
         return False
 
     def agent_status(self) -> dict[str, Any]:
