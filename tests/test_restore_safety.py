@@ -361,11 +361,12 @@ with Timekeep.open(sys.argv[1]) as tk:
 """
 
 
-@pytest.mark.parametrize("unnamed", [True, False])
+@pytest.mark.parametrize(("unnamed", "workers"), [(True, True), (False, True), (True, False)])
 def test_a_restore_killed_while_its_workers_write_leaves_only_whole_files_under_their_names(
-        src: Path, tmp_path: Path, unnamed: bool) -> None:
-    """kill -9 while the small-file workers write: every name holds its whole stored file, nothing else is left
-    where new files are made without a name (safe_write.create_unnamed), and the next restore finishes."""
+        src: Path, tmp_path: Path, unnamed: bool, workers: bool) -> None:
+    """kill -9 while the small-file workers write (or the main thread, before they pay: small_files.Handover):
+    every name holds its whole stored file, nothing else is left where new files are made without a name
+    (safe_write.create_unnamed), and the next restore finishes."""
     make_tree(src, {f"d{d}": {f"f{i:03d}.txt": payload(d * 1000 + i, 20_000 + i) for i in range(60)} for d in range(3)})
     repo = new_repo(tmp_path, src)
     sid = backup(repo)
@@ -373,6 +374,7 @@ def test_a_restore_killed_while_its_workers_write_leaves_only_whole_files_under_
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     no_unnamed = "import timekeep.core.restore.safe_write as sw\nsw.UNNAMED = 0\n"  # a filesystem without O_TMPFILE
     code = KILLED_AFTER if unnamed else no_unnamed + KILLED_AFTER
+    code = f"import timekeep.core.restore.small_files as sf\nsf.HAND_OVER_ABOVE = {0.0 if workers else 1.0}\n{code}"
     run = subprocess.run([sys.executable, "-c", code, str(repo), str(src), str(sid), str(dest), "40"],
                          env=env, capture_output=True, timeout=120, check=False)
     assert run.returncode == -signal.SIGKILL, run.stderr.decode()

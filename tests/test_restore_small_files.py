@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,28 @@ from timekeep.core.restore import safe_write as sw
 from timekeep.core.restore import small_files
 from timekeep.core.restore.small_files import AHEAD
 
+# how a folder restore writes its small files: "main" through the restorer's general path (no workers at all),
+# "inline" on the main thread as a worker would (the creates never show that workers pay), "workers" handed over
+# from the first file, "handed over" after the first LOOK_EVERY files, as when the creates turn out slow
+MODES = {"main": {"WORKERS": 0}, "inline": {"HAND_OVER_ABOVE": 1.0}, "workers": {"HAND_OVER_ABOVE": 0.0},
+         "handed over": {"HAND_OVER_ABOVE": 1e-12, "LOOK_EVERY": 8}}
 
-@pytest.mark.parametrize(("workers", "unnamed"), [(0, True), (2, True), (2, False)])
-def test_many_small_files_come_back_in_order_with_links_and_kept_files(src: Path, tmp_path: Path, workers: int,
+
+def writing(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in MODES[mode].items():
+        monkeypatch.setattr(small_files, name, value)
+
+
+def workers_alive() -> bool:
+    return any(t.name.startswith("timekeep-small") for t in threading.enumerate())
+
+
+@pytest.mark.parametrize(("mode", "unnamed"), [("main", True), ("inline", True), ("workers", True),
+                                               ("handed over", True), ("workers", False), ("inline", False)])
+def test_many_small_files_come_back_in_order_with_links_and_kept_files(src: Path, tmp_path: Path, mode: str,
                                                                        unnamed: bool,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(small_files, "WORKERS", workers)  # and without them (0), all on the main thread
+    writing(mode, monkeypatch)
     if not unnamed:  # a filesystem without O_TMPFILE: made under temporary names
         monkeypatch.setattr(sw, "UNNAMED", 0)
     count = 2 * AHEAD + 7
@@ -34,8 +51,17 @@ def test_many_small_files_come_back_in_order_with_links_and_kept_files(src: Path
     sid = backup(repo)
     dest = tmp_path / "dest"
     make_tree(dest / "src", {"n0005.txt": b"a file of today"})
+    alive: list[bool] = []  # at the start and at each file settled: whether the workers ran then
     with Timekeep.open(repo) as tk:
-        result = tk.restore(os.fsencode(src), sid, dest=os.fsencode(dest))
+        result = tk.restore(os.fsencode(src), sid, dest=os.fsencode(dest), progress=lambda _: alive.append(
+            workers_alive()))
+    assert not workers_alive()  # stopped with the restore
+    if mode in ("main", "inline"):
+        assert alive and not any(alive)
+    elif mode == "workers":
+        assert not alive[0] and alive[1:] and all(alive[1:])
+    else:  # the first LOOK_EVERY files here, then the workers (each file's create took more than a picosecond)
+        assert alive[:small_files.LOOK_EVERY - 1] == [False] * (small_files.LOOK_EVERY - 1) and alive[-1]
     assert result.errors == ()
     out = dest / "src"
     wanted = [*(f"n{i:04d}.txt" for i in range(count) if i != 5), "sub/also-n0003.txt", "sub/deep.txt", "zz.bin"]
@@ -51,12 +77,31 @@ def test_many_small_files_come_back_in_order_with_links_and_kept_files(src: Path
     assert not [n for n in os.listdir(out) if n.endswith(".restoring")]
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+def test_the_handover_pays_when_a_files_create_took_longer_than_its_bound_over_its_window() -> None:
+    """Measured over each window of `every` files: a window's creates over the bound, a file, start the workers;
+    the window before it does not count toward it."""
+    handover = small_files.Handover(above=50e-6, every=4)
+    for seconds in (1e-3, 0, 0, 0):  # 250 µs a file in the first window: pays
+        handover.created(seconds)
+        paid = handover.pays()
+    assert paid
+    answers = []
+    for seconds in (40e-6, 40e-6, 40e-6, 40e-6, 10e-6, 10e-6, 10e-6, 190e-6):  # 40 µs a file, then 52.5
+        handover.created(seconds)
+        answers.append(handover.pays())
+    assert answers == [False, False, False, False, False, False, False, True]
+    assert small_files.Handover(above=0.0).pays()  # 0: from the first file
+    slow_start = small_files.Handover(above=50e-6, every=2)
+    slow_start.created(1.0)
+    assert not slow_start.pays()  # only at the end of its window
+
+
+@pytest.mark.parametrize("mode", ["main", "inline", "workers", "handed over"])
 def test_a_tree_of_small_folders_gets_each_folders_times_and_bits_after_its_files(
-        src: Path, tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch) -> None:
+        src: Path, tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A folder is left (its times and bits set, its descriptor closed) only once its files are placed, even
     while the workers still write the files of the folders planned after it."""
-    monkeypatch.setattr(small_files, "WORKERS", workers)
+    writing(mode, monkeypatch)
     make_tree(src, {f"p{p}": {f"d{d}": {f"f{i}.txt": payload(p * 100 + d * 10 + i, 50 + i) for i in range(7)}
                               for d in range(4)} for p in range(5)})
     folders = [Path(d) for d, _, _ in os.walk(src) if Path(d) != src]
@@ -82,6 +127,7 @@ def test_a_name_taken_while_a_worker_writes_its_unnamed_file_is_kept_and_the_fil
         src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The link that names a file made without a name fails on a name someone took meanwhile, as the rename does:
     what they wrote stays, the stored file goes beside it, and no temporary is left."""
+    writing("workers", monkeypatch)
     make_tree(src, {f"f{i:03d}.txt": payload(i, 3_000 + i) for i in range(40)})
     repo = new_repo(tmp_path, src)
     sid = backup(repo)

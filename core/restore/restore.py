@@ -33,7 +33,7 @@ from timekeep.core.restore.combine import ChunkSource, stream_version
 from timekeep.core.restore.dirs import DirStack
 from timekeep.core.restore.folder_plans import Ahead, FolderPlans
 from timekeep.core.restore.links import HardLinks
-from timekeep.core.restore.small_files import Job, Made, SmallFiles
+from timekeep.core.restore.small_files import Handover, Job, Made, SmallFiles
 from timekeep.core.restore.sparse import SparseFile
 from timekeep.core.types import FileError, Plan, RestoreResult, SnapshotInfo
 
@@ -274,8 +274,8 @@ class Restorer:
             self._failed(step.path, err)
 
     def _in_folder(self, dir_fd: int, ahead: Ahead, parts: tuple[bytes, ...], fresh: bool, bare: bool) -> None:
-        """A file or link of a folder restore: a new small file goes to the workers (small_files.py);
-        anything else is done here, after the files handed over before it. In a folder this restore made
+        """A file or link of a folder restore: a new small file goes to small_files.py (written here, or by its
+        workers once they pay); anything else is done here, after the files handed over before it. In a folder this restore made
         (`fresh`) no name is looked at first: a name taken meanwhile fails the rename, and is handled then.
         `bare`: a file created in the folder starts with no attribute (metadata.apply)."""
         name, plan, key = parts[-1], ahead.plan, ahead.key
@@ -290,19 +290,19 @@ class Restorer:
             return
         where = ahead.where if ahead.where is not None else self.source.locate([p.digest for p in plan.pieces])
         tmp = names.temp_name(name, self.pid)
-        self.small.submit(lambda: self._write_new(dir_fd, tmp, name, plan, where, bare), plan, parts, dir_fd, tmp,
-                          key)
+        self.small.submit(lambda handover: self._write_new(dir_fd, tmp, name, plan, where, bare, handover), plan,
+                          parts, dir_fd, tmp, key)
 
-    def _write_new(self, dir_fd: int, tmp: bytes, name: bytes, plan: Plan, where: Where, bare: bool) -> Made:
-        """On a worker: the version written whole, then named `name` if still free, else `tmp` (not placed, for
-        `_settle`); made without a name where the filesystem can (small_files.write_unnamed)."""
+    def _write_new(self, dir_fd: int, tmp: bytes, name: bytes, plan: Plan, where: Where, bare: bool,
+                   handover: Handover | None) -> Made:
+        """On a worker (no `handover`) or this thread: the version written whole, named `name` if free, else `tmp`."""
         if self.unnamed:
-            made = small_files.write_unnamed(dir_fd, tmp, name, new_mode(plan),
+            made = small_files.write_unnamed(dir_fd, tmp, name, new_mode(plan), handover,
                                              lambda fd: self._fill(fd, plan, where, progress=False, bare=bare))
             if made is not None:
                 return made
             self.unnamed = False  # asked once: this filesystem has none
-        st = self._new_file(dir_fd, tmp, plan, where, progress=False, bare=bare)
+        st = self._new_file(dir_fd, tmp, plan, where, progress=False, bare=bare, handover=handover)
         try:
             sw.rename_noreplace(dir_fd, tmp, name)
             return Made(True, st)
@@ -375,9 +375,9 @@ class Restorer:
         self._new_file(dir_fd, tmp, plan, ahead.where)
 
     def _new_file(self, dir_fd: int, tmp: bytes, plan: Plan, where: Where | None = None,
-                  progress: bool = True, bare: bool = False) -> os.stat_result:
-        """The file `tmp` created and filled (`_fill`), and its status; removed again if that fails."""
-        fd = sw.create_file(dir_fd, tmp, new_mode(plan))
+                  progress: bool = True, bare: bool = False, handover: Handover | None = None) -> os.stat_result:
+        """The file `tmp` created (timed for `handover`) and filled (`_fill`), and its status; removed if that fails."""
+        fd = small_files.timed(handover, lambda: sw.create_file(dir_fd, tmp, new_mode(plan)))
         try:
             return existing.or_remove(dir_fd, tmp, lambda: self._fill(fd, plan, where, progress, bare))
         finally:

@@ -1,9 +1,16 @@
-"""The new small files of a folder restore, written by a few threads while the main thread plans the next.
+"""The new small files of a folder restore, written on the main thread, or by a few threads while it plans the next
+where the kernel's work on each file makes that pay.
 
 A small file costs a restore mostly system calls (create, write, chmod, utime, rename), which release the
-GIL, and index look-ups, which stay on the thread that owns the index's connection. So the main thread
-plans each file (its plan, its hard-link key, its chunks' places) and a worker creates, fills and names it,
-taking files a group at a time so that a thread hop is not paid per file.
+GIL, and index look-ups, which stay on the thread that owns the index's connection. Workers let the kernel's
+part of one file run beside the Python of the next, but every system call a worker makes hands the GIL back
+and forth with the main thread: on a journaled ext4, where a create takes 12-23 µs, two workers made the
+bench's 20k-file tree 40% slower and cost 45% more CPU than the main thread alone; where a create takes
+hundreds of µs (ext4 without a journal, soon after a mass removal) they made it 15-30% faster (bench/README,
+"The tree on a journaled filesystem"). So a restore writes its small files on the main thread, times their
+creates (`Handover`), and starts the workers once that shows they pay.
+With workers, the main thread plans each file (its plan, its hard-link key, its chunks' places) and a worker
+creates, fills and names it, taking files a group at a time so that a thread hop is not paid per file.
 Outcomes are settled on the main thread in the order the files were handed over, so the restore's lists,
 its progress and its hard links (a second name links to the copy written for the first) come out as they
 would one by one. A folder's leaving is queued behind its files (`then`): its own times are set, and its
@@ -15,23 +22,68 @@ folders: bench/README, "Fourth pass: the tree").
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from timekeep.core.restore import safe_write as sw
 from timekeep.core.restore.links import Key
 from timekeep.core.types import Plan
 
-# Two, each taking files a GROUP at a time: over seven interleaved rounds they restored the bench's 20k-file
-# tree faster and in less CPU than the main thread alone; handed one file at a time they did not
-# (bench/README, "Restore toward the machine's limits"). 0 writes every file on the main thread.
+# Two, each taking files a GROUP at a time, once started (`Handover`); handed one file at a time they did
+# not pay (bench/README, "Restore toward the machine's limits"). 0 writes every file on the main thread,
+# through the restorer's general path (a temporary name, then a rename).
 WORKERS = 2
+# The workers start once the creates of the files written on the main thread took longer than this, a file, over
+# LOOK_EVERY files: 12-23 µs on a journaled ext4, 50-560 µs on ext4 without a journal soon after a mass
+# removal (bench/README, "The tree on a journaled filesystem"). 0 starts them at the first file.
+HAND_OVER_ABOVE = 50e-6
+LOOK_EVERY = 64
 SMALL = 1 << 20  # a file up to this size is one frame or a few: handed over whole, its progress counted at the end
 AHEAD = 64  # files handed over and not yet settled: bounds memory and how far errors run ahead
 GROUP = 16  # files a worker takes at once: a thread hop (a queue, a wake-up, the GIL passed) per file cost more
+T = TypeVar("T")
+
+
+class Handover:
+    """Whether workers would pay, from what the creates of the files written on the calling thread took (wall time:
+    the kernel's work on a new inode, or a network filesystem's round trip), looked at every `every` files."""
+
+    def __init__(self, above: float | None = None, every: int | None = None) -> None:
+        self._above = HAND_OVER_ABOVE if above is None else above
+        self._every = LOOK_EVERY if every is None else every
+        self._count = 0
+        self._spent = 0.0
+
+    def created(self, seconds: float) -> None:
+        """One file's create took `seconds`."""
+        self._spent += seconds
+
+    def pays(self) -> bool:
+        """Called after each file written on the calling thread."""
+        if self._above <= 0:
+            return True
+        self._count += 1
+        if self._count < self._every:
+            return False
+        per_file, self._count, self._spent = self._spent / self._count, 0, 0.0
+        return per_file > self._above
+
+
+class Done(NamedTuple):
+    """A file written on the main thread: its outcome, read as a worker's future is (`result`)."""
+
+    made: Made | None
+    error: BaseException | None
+
+    def result(self) -> Made:
+        if self.error is not None:
+            raise self.error
+        assert self.made is not None
+        return self.made
 
 
 class Made(NamedTuple):
@@ -50,22 +102,38 @@ class Job:
     dir_fd: int
     tmp: bytes
     key: Key | None
-    placed: Future[Made]
+    placed: Future[Made] | Done
+
+
+# one file's writing: on the main thread given the handover its create's time goes to, on a worker None
+Work = Callable[[Handover | None], Made]
 
 
 class SmallFiles:
-    """Hands jobs to the workers and settles them, in order, with `settle` (on the calling thread)."""
+    """Writes jobs on the calling thread until `handover` says workers pay, then hands them to the workers; settles
+    them, in order, with `settle` (on the calling thread)."""
 
-    def __init__(self, settle: Callable[[Job], None]) -> None:
+    def __init__(self, settle: Callable[[Job], None], handover: Handover | None = None) -> None:
         self._settle = settle
-        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="timekeep-small")
+        self._handover = Handover() if handover is None else handover
+        self._pool: ThreadPoolExecutor | None = None  # started once the handover pays
         self._jobs: deque[Job | Callable[[], None]] = deque()  # a callable: `then`
-        self._group: list[tuple[Future[Made], Callable[[], Made]]] = []  # the newest jobs, not yet handed over
+        self._group: list[tuple[Future[Made], Work]] = []  # the newest jobs, not yet handed over
         self._keys: Counter[Key] = Counter()  # the hard-link keys of the jobs not settled
 
-    def submit(self, work: Callable[[], Made], plan: Plan, parts: tuple[bytes, ...], dir_fd: int, tmp: bytes,
+    def submit(self, work: Work, plan: Plan, parts: tuple[bytes, ...], dir_fd: int, tmp: bytes,
                key: Key | None) -> None:
-        """Queue one file; files go to a worker `GROUP` at a time (one thread hop for them all)."""
+        """Write one file here and settle it, or queue it: files go to a worker `GROUP` at a time (one thread hop for
+        them all)."""
+        if self._pool is None:  # nothing is queued: `then` and the settling run at once
+            try:
+                done = Done(work(self._handover), None)
+            except BaseException as err:  # reported where the job is settled, as a worker's is
+                done = Done(None, err)
+            self._settle(Job(plan, parts, dir_fd, tmp, key, done))
+            if self._handover.pays():
+                self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="timekeep-small")
+            return
         placed: Future[Made] = Future()
         self._jobs.append(Job(plan, parts, dir_fd, tmp, key, placed))
         if key is not None:
@@ -96,7 +164,8 @@ class SmallFiles:
         try:
             self.settle_all()
         finally:
-            self._pool.shutdown()
+            if self._pool is not None:
+                self._pool.shutdown()
 
     def _settle_next(self) -> None:
         job = self._jobs.popleft()
@@ -110,15 +179,28 @@ class SmallFiles:
         self._settle(job)
 
     def _hand_over(self) -> None:
+        assert self._pool is not None  # jobs are grouped only once it started
         self._pool.submit(_run, self._group)
         self._group = []
 
 
-def write_unnamed(dir_fd: int, tmp: bytes, name: bytes, mode: int,
+def timed(handover: Handover | None, create: Callable[[], T]) -> T:
+    """`create()`, the time it took given to `handover` (when there is one: on the main thread)."""
+    if handover is None:
+        return create()
+    started = time.perf_counter()
+    try:
+        return create()
+    finally:
+        handover.created(time.perf_counter() - started)
+
+
+def write_unnamed(dir_fd: int, tmp: bytes, name: bytes, mode: int, handover: Handover | None,
                   fill: Callable[[int], os.stat_result]) -> Made | None:
-    """A new file made without a name (safe_write.create_unnamed), filled by `fill` (which returns its status), then
-    named `name` if that is still free, else `tmp` (not placed); None where the filesystem makes no such file."""
-    fd = sw.create_unnamed(dir_fd, mode)
+    """A new file made without a name (safe_write.create_unnamed, timed for `handover`), filled by `fill` (which
+    returns its status), then named `name` if that is still free, else `tmp` (not placed); None where the
+    filesystem makes no such file."""
+    fd = timed(handover, lambda: sw.create_unnamed(dir_fd, mode))
     if fd is None:
         return None
     try:
@@ -133,12 +215,12 @@ def write_unnamed(dir_fd: int, tmp: bytes, name: bytes, mode: int,
         os.close(fd)
 
 
-def _run(group: list[tuple[Future[Made], Callable[[], Made]]]) -> None:
+def _run(group: list[tuple[Future[Made], Work]]) -> None:
     """On a worker: each file of a group in turn, its outcome (or its error) in its own future."""
     for placed, work in group:
         if not placed.set_running_or_notify_cancel():
             continue
         try:
-            placed.set_result(work())
+            placed.set_result(work(None))
         except BaseException as err:  # reported where the job is settled
             placed.set_exception(err)
