@@ -275,9 +275,9 @@ class Restorer:
 
     def _in_folder(self, dir_fd: int, ahead: Ahead, parts: tuple[bytes, ...], fresh: bool, bare: bool) -> None:
         """A file or link of a folder restore: a new small file goes to small_files.py (written here, or by its
-        workers once they pay); anything else is done here, after the files handed over before it. In a folder this restore made
-        (`fresh`) no name is looked at first: a name taken meanwhile fails the rename, and is handled then.
-        `bare`: a file created in the folder starts with no attribute (metadata.apply)."""
+        workers once they pay); anything else is done here, after the files handed over before it. In a folder
+        this restore made (`fresh`) no name is looked at first: a name taken meanwhile fails the rename, and is
+        handled then. `bare`: a file created in the folder starts with no attribute (metadata.apply)."""
         name, plan, key = parts[-1], ahead.plan, ahead.key
         if self.small is None or plan.kind != "file" or plan.size > small_files.SMALL or (
                 not fresh and sw.lstat_at(dir_fd, name)):
