@@ -38,8 +38,8 @@ from timekeep.core.types import Plan
 # through the restorer's general path (a temporary name, then a rename).
 WORKERS = 2
 # The workers start once the creates of the files written on the main thread took longer than this, a file, over
-# LOOK_EVERY files: 12-23 µs on a journaled ext4, 50-560 µs on ext4 without a journal soon after a mass
-# removal (bench/README, "The tree on a journaled filesystem"). 0 starts them at the first file.
+# LOOK_EVERY files: 12-23 µs on a journaled ext4, 100-340 µs on ext4 without a journal in the minutes after a
+# mass removal (bench/README, "The tree on a journaled filesystem"). 0 starts them at the first file.
 HAND_OVER_ABOVE = 50e-6
 LOOK_EVERY = 64
 SMALL = 1 << 20  # a file up to this size is one frame or a few: handed over whole, its progress counted at the end
