@@ -74,7 +74,9 @@ class Handover:
 
 
 class Done(NamedTuple):
-    """A file written on the main thread: its outcome, read as a worker's future is (`result`)."""
+    """A file written on the main thread: its outcome, read as a worker's future is (`result`). Not a finished
+    Future: making, finishing and reading one cost 2 µs a file more (its lock and condition), 36 ms of a tree of
+    20,000 files."""
 
     made: Made | None
     error: BaseException | None
@@ -110,12 +112,12 @@ Work = Callable[[Handover | None], Made]
 
 
 class SmallFiles:
-    """Writes jobs on the calling thread until `handover` says workers pay, then hands them to the workers; settles
-    them, in order, with `settle` (on the calling thread)."""
+    """Writes jobs on the calling thread until its `Handover` says workers pay, then hands them to the workers;
+    settles them, in order, with `settle` (on the calling thread)."""
 
-    def __init__(self, settle: Callable[[Job], None], handover: Handover | None = None) -> None:
+    def __init__(self, settle: Callable[[Job], None]) -> None:
         self._settle = settle
-        self._handover = Handover() if handover is None else handover
+        self._handover = Handover()
         self._pool: ThreadPoolExecutor | None = None  # started once the handover pays
         self._jobs: deque[Job | Callable[[], None]] = deque()  # a callable: `then`
         self._group: list[tuple[Future[Made], Work]] = []  # the newest jobs, not yet handed over
