@@ -37,9 +37,12 @@ from timekeep.core.types import Plan
 # not pay (bench/README, "Restore toward the machine's limits"). 0 writes every file on the main thread,
 # through the restorer's general path (a temporary name, then a rename).
 WORKERS = 2
-# The workers start once the creates of the files written on the main thread took longer than this, a file, over
-# LOOK_EVERY files: 12-23 µs on a journaled ext4, 100-340 µs on ext4 without a journal in the minutes after a
-# mass removal (bench/README, "The tree on a journaled filesystem"). 0 starts them at the first file.
+# The workers start once most creates (more than half) of a window of LOOK_EVERY files written on the main thread
+# took longer than this: 12-23 µs on a journaled ext4, 100-340 µs on ext4 without a journal in the minutes after a
+# mass removal (bench/README, "The tree on a journaled filesystem"). Most, not on average: one create that
+# waited on the kernel (2.8 ms while it dropped its caches) put a window of 13 µs creates over the bound, and
+# the workers then cost the rest of that restore 1.4 s (bench/README, "One slow create"). 0 starts them at the
+# first file.
 HAND_OVER_ABOVE = 50e-6
 LOOK_EVERY = 64
 SMALL = 1 << 20  # a file up to this size is one frame or a few: handed over whole, its progress counted at the end
@@ -50,17 +53,19 @@ T = TypeVar("T")
 
 class Handover:
     """Whether workers would pay, from what the creates of the files written on the calling thread took (wall time:
-    the kernel's work on a new inode, or a network filesystem's round trip), looked at every `every` files."""
+    the kernel's work on a new inode, or a network filesystem's round trip), looked at every `every` files: they
+    do once more than half of a window's creates took longer than `above`."""
 
     def __init__(self, above: float | None = None, every: int | None = None) -> None:
         self._above = HAND_OVER_ABOVE if above is None else above
         self._every = LOOK_EVERY if every is None else every
         self._count = 0
-        self._spent = 0.0
+        self._slow = 0
 
     def created(self, seconds: float) -> None:
         """One file's create took `seconds`."""
-        self._spent += seconds
+        if seconds > self._above:
+            self._slow += 1
 
     def pays(self) -> bool:
         """Called after each file written on the calling thread."""
@@ -69,8 +74,8 @@ class Handover:
         self._count += 1
         if self._count < self._every:
             return False
-        per_file, self._count, self._spent = self._spent / self._count, 0, 0.0
-        return per_file > self._above
+        slow, self._count, self._slow = self._slow, 0, 0
+        return 2 * slow > self._every
 
 
 class Done(NamedTuple):
