@@ -17,6 +17,10 @@ from bench.dataset import MEDIUM_FILE, Content, read_every_file
 
 CHUNK = 64 * 1024
 PIPELINE_LIMIT = "chunk-hash-compress pipeline, 2 processes: the two-core limit (MB/s)"
+# A limit is what the machine can do, so the best of rounds: one round measured 379-584 MB/s across four runs of
+# one VM, and 434-586 in eight rounds back to back, while the first backup it is set against stayed at 326-341
+# (bench/README, "The two-core limit, measured"). Its first rounds on a freshly forked pair are the slow ones.
+LIMIT_ROUNDS = 5
 
 
 def _rate(nbytes: int, work: Callable[[], object]) -> float:
@@ -156,5 +160,5 @@ def measure(root: Path) -> dict[str, float]:
         "FastCDC chunker (MB/s)": chunker_throughput(data),
         "chunk-hash-compress pipeline, 1 thread (MB/s)": pipeline_threads(data, 1),
         "chunk-hash-compress pipeline, 2 threads (MB/s)": pipeline_threads(data),
-        PIPELINE_LIMIT: pipeline_processes(data),
+        PIPELINE_LIMIT: max(pipeline_processes(data) for _ in range(LIMIT_ROUNDS)),
     }
