@@ -66,7 +66,9 @@ def test_parallel_backup_records_what_a_serial_one_does(tmp_path: Path) -> None:
     os.sync()
     serial, serial_ids, _ = _snapshot(tmp_path, "one", workers=1, pack_bytes=None)
     parallel, parallel_ids, packs = _snapshot(tmp_path, "four", workers=4, pack_bytes=16 * 1024)
-    assert packs > 8  # many packs were sealed while other threads went on adding frames
+    # many packs were sealed while other threads went on adding frames: the default size makes 2 of this tree,
+    # small packs 8-12 (how many depends on how the threads' frames meet: 8 on a loaded CI machine)
+    assert packs >= 4
     versions = [r for r in serial if r.get("type") not in ("header", "end")]
     assert len(versions) > 200 and any(r.get("extents") for r in versions)
     assert parallel == serial

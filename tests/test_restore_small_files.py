@@ -100,6 +100,62 @@ def test_the_handover_pays_when_most_creates_of_its_window_took_longer_than_its_
     assert not slow_start.pays()  # only at the end of its window
 
 
+class ScriptedCreates:
+    """A clock for `small_files.timed` (read once before a create and once after): the first `slow` creates take
+    100 µs each, every later one 1 µs; with `slow` None every one is slow."""
+
+    def __init__(self, slow: int | None) -> None:
+        self.slow, self.now, self.reads, self.creates = slow, 0.0, 0, 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        if self.reads % 2 == 0:
+            self.creates += 1
+            self.now += 100e-6 if self.slow is None or self.creates <= self.slow else 1e-6
+        return self.now
+
+
+def where_written(count: int, first_slow: bool, always_slow: bool) -> list[str]:
+    """Which thread writes each of `count` files in a row: windows of 8 here, 32 at a time on the workers."""
+    out: list[str] = []
+    while len(out) < count:
+        out += ["main"] * 8
+        if always_slow or (first_slow and len(out) == 8):
+            out += ["worker"] * 32
+    return out[:count]
+
+
+@pytest.mark.parametrize("slow", [8, None])
+def test_the_main_thread_takes_files_back_once_creates_are_fast_again(src: Path, tmp_path: Path, slow: int | None,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every PROBE_EVERY files handed over, one window is written on the main thread and timed: still slow, the
+    workers go on; fast, the main thread keeps the files. Each file comes back byte-exact either way."""
+    monkeypatch.setattr(small_files, "LOOK_EVERY", 8)
+    monkeypatch.setattr(small_files, "PROBE_EVERY", 32)
+    monkeypatch.setattr(small_files, "HAND_OVER_ABOVE", 50e-6)
+    monkeypatch.setattr(small_files, "clock", ScriptedCreates(slow))
+    named = sw.name_unnamed
+    threads: dict[str, str] = {}
+
+    def spy(fd: int, dir_fd: int, name: bytes) -> None:  # the real call, and the thread that made the file
+        threads[os.fsdecode(name)] = "worker" if threading.current_thread().name.startswith("timekeep-small") \
+            else "main"
+        named(fd, dir_fd, name)
+
+    monkeypatch.setattr(sw, "name_unnamed", spy)
+    count = 150
+    make_tree(src, {f"n{i:03d}.txt": payload(i, 60 + i) for i in range(count)})
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    dest = tmp_path / "dest"
+    with Timekeep.open(repo) as tk:
+        result = tk.restore(os.fsencode(src), sid, dest=os.fsencode(dest))
+    assert result.errors == () and len(result.written) == count
+    assert [threads[f"n{i:03d}.txt"] for i in range(count)] == where_written(count, True, slow is None)
+    assert read_tree(dest / "src") == read_tree(src)
+    assert not workers_alive()
+
+
 @pytest.mark.parametrize("mode", ["main", "inline", "workers", "handed over"])
 def test_a_tree_of_small_folders_gets_each_folders_times_and_bits_after_its_files(
         src: Path, tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:

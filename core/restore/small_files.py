@@ -17,6 +17,9 @@ would one by one. A folder's leaving is queued behind its files (`then`): its ow
 descriptor closed, once every file in it is settled, while the main thread goes on planning the next folder
 (settling each folder's files before entering the next kept the workers idle half the time in a tree of small
 folders: bench/README, "Fourth pass: the tree").
+Once the workers run, the main thread takes back one window of files every PROBE_EVERY files and times their
+creates again: while they are still slow the workers go on; once they are not (a filesystem's slow spell is
+over: the inode scan after a mass removal lasts minutes, not a whole restore) the main thread keeps the files.
 """
 
 from __future__ import annotations
@@ -45,10 +48,16 @@ WORKERS = 2
 # first file.
 HAND_OVER_ABOVE = 50e-6
 LOOK_EVERY = 64
+# Files handed to the workers between two windows the main thread writes itself, to see whether they still pay.
+# In a slow spell such a window costs what the workers would have saved on it (the main thread alone took 1.7
+# times as long there: bench/README, "The tree on a journaled filesystem"), about 1% of the files' time at 4096;
+# once a spell is over, the workers' extra third is paid for at most this many files more.
+PROBE_EVERY = 4096
 SMALL = 1 << 20  # a file up to this size is one frame or a few: handed over whole, its progress counted at the end
 AHEAD = 64  # files handed over and not yet settled: bounds memory and how far errors run ahead
 GROUP = 16  # files a worker takes at once: a thread hop (a queue, a wake-up, the GIL passed) per file cost more
 T = TypeVar("T")
+clock = time.perf_counter  # what a create's time is read from (tests give it one whose creates take what they say)
 
 
 class Handover:
@@ -123,7 +132,9 @@ class SmallFiles:
     def __init__(self, settle: Callable[[Job], None]) -> None:
         self._settle = settle
         self._handover = Handover()
-        self._pool: ThreadPoolExecutor | None = None  # started once the handover pays
+        self._pool: ThreadPoolExecutor | None = None  # started once the handover first pays
+        self._handing = False  # whether new files go to the workers
+        self._handed = 0  # files handed to the workers since the last window written here
         self._jobs: deque[Job | Callable[[], None]] = deque()  # a callable: `then`
         self._group: list[tuple[Future[Made], Work]] = []  # the newest jobs, not yet handed over
         self._keys: Counter[Key] = Counter()  # the hard-link keys of the jobs not settled
@@ -132,14 +143,16 @@ class SmallFiles:
                key: Key | None) -> None:
         """Write one file here and settle it, or queue it: files go to a worker `GROUP` at a time (one thread hop for
         them all)."""
-        if self._pool is None:  # nothing is queued: `then` and the settling run at once
+        if not self._handing:  # nothing is queued: `then` and the settling run at once
             try:
                 done = Done(work(self._handover), None)
             except BaseException as err:  # reported where the job is settled, as a worker's is
                 done = Done(None, err)
             self._settle(Job(plan, parts, dir_fd, tmp, key, done))
             if self._handover.pays():
-                self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="timekeep-small")
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="timekeep-small")
+                self._handing, self._handed = True, 0
             return
         placed: Future[Made] = Future()
         self._jobs.append(Job(plan, parts, dir_fd, tmp, key, placed))
@@ -150,6 +163,10 @@ class SmallFiles:
             self._hand_over()
         while len(self._jobs) > AHEAD:
             self._settle_next()
+        self._handed += 1
+        if self._handed >= PROBE_EVERY:  # the next window is written here, its creates timed
+            self.settle_all()
+            self._handing = False
 
     def then(self, action: Callable[[], None]) -> None:
         """Run `action` on the calling thread once every file queued before it is settled."""
@@ -195,11 +212,11 @@ def timed(handover: Handover | None, create: Callable[[], T]) -> T:
     """`create()`, the time it took given to `handover` (when there is one: on the main thread)."""
     if handover is None:
         return create()
-    started = time.perf_counter()
+    started = clock()
     try:
         return create()
     finally:
-        handover.created(time.perf_counter() - started)
+        handover.created(clock() - started)
 
 
 def write_unnamed(dir_fd: int, tmp: bytes, name: bytes, mode: int, handover: Handover | None,
