@@ -115,12 +115,13 @@ class ScriptedCreates:
         return self.now
 
 
-def where_written(count: int, first_slow: bool, always_slow: bool) -> list[str]:
-    """Which thread writes each of `count` files in a row: windows of 8 here, 32 at a time on the workers."""
+def where_written(count: int, always_slow: bool) -> list[str]:
+    """Which thread writes each of `count` files in a row, the first window's creates slow: windows of 8 here,
+    32 at a time on the workers after each slow one."""
     out: list[str] = []
     while len(out) < count:
         out += ["main"] * 8
-        if always_slow or (first_slow and len(out) == 8):
+        if always_slow or len(out) == 8:
             out += ["worker"] * 32
     return out[:count]
 
@@ -151,7 +152,7 @@ def test_the_main_thread_takes_files_back_once_creates_are_fast_again(src: Path,
     with Timekeep.open(repo) as tk:
         result = tk.restore(os.fsencode(src), sid, dest=os.fsencode(dest))
     assert result.errors == () and len(result.written) == count
-    assert [threads[f"n{i:03d}.txt"] for i in range(count)] == where_written(count, True, slow is None)
+    assert [threads[f"n{i:03d}.txt"] for i in range(count)] == where_written(count, slow is None)
     assert read_tree(dest / "src") == read_tree(src)
     assert not workers_alive()
 
