@@ -48,7 +48,8 @@ def write_version(repo: Repository, version: Plan, out: BinaryIO) -> None:
 
 def restore(repo: Repository, path: bytes, snapshot_id: int, dest: bytes | None = None, overwrite: bool = False,
             progress: Callable[[Progress], None] | None = None) -> RestoreResult:
-    from timekeep.core.restore.restore import Restorer  # loaded when something is restored: commands start quicker
+    from timekeep.core.restore import shares  # loaded when something is restored: commands start quicker
+    from timekeep.core.restore.restore import Restorer
 
     snap = queries.snapshot(repo.db, snapshot_id)
     if snap is None:
@@ -60,4 +61,7 @@ def restore(repo: Repository, path: bytes, snapshot_id: int, dest: bytes | None 
         if progress is not None:
             progress(Progress("restore", 0, 0, done[0], 0, time.monotonic() - started, path))
 
+    count = shares.share_count(repo, path)
+    if count > 1:  # a big folder, in several processes (core/restore/shares.py)
+        return shares.restore(repo, snap, path, dest, overwrite, on_bytes, count)
     return Restorer(repo.db, repo.source, snap, overwrite, on_bytes).restore(path, dest)

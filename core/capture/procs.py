@@ -22,7 +22,6 @@ it saved could be told from the load's noise (bench/README.md, "The first backup
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import os
 import queue
@@ -43,6 +42,7 @@ from timekeep.core.capture.read import OWN_PACK_BYTES, Changing, Read, ReadConte
 from timekeep.core.capture.store import INLINE_BYTES, Member, blob, framed
 from timekeep.core.crypto.chunk_ids import ChunkIds
 from timekeep.core.errors import BackupCancelled, StorageError
+from timekeep.core.forked import close_inherited, die_with_parent
 from timekeep.core.heap import map_big_buffers
 from timekeep.core.storage.layout import ChunkerParams
 
@@ -50,7 +50,6 @@ if TYPE_CHECKING:  # the channel (and pickle) load when a first process starts: 
     from timekeep.core.capture.channel import Channel
     from timekeep.core.crypto.sealing import Sealing
 
-PR_SET_PDEATHSIG = 1
 TICK_SECONDS = 0.1  # how often a reader waiting on its process looks at the backup's cancel
 
 
@@ -166,8 +165,7 @@ class _Worker:
                 keep = theirs.detach()
                 # nothing of the backup's stays open here: not the repository's lock (a killed backup's lock
                 # must end with it), not its index, not its packs
-                os.closerange(3, keep)
-                os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
+                close_inherited(keep)
                 _serve(Channel(socket.socket(fileno=keep)), recipe, parent)
                 code = 0
             finally:
@@ -251,17 +249,9 @@ class _Worker:
 # The capture process's side.
 
 
-def _die_with_parent(parent: int) -> None:
-    """Ask the kernel to kill this process when the thread that forked it ends, and end now if it already has."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(0)
-
-
 def _serve(conn: Channel, recipe: _Recipe, parent: int) -> None:
     """Read files as the backup asks until it says stop or goes away."""
-    _die_with_parent(parent)
+    die_with_parent(parent)
     # frames and blocks are freed as fast as they come: none kept in arenas (12 MiB less at its peak, for about
     # 0.2 CPU seconds more per 512 MiB read: bench/README.md)
     map_big_buffers()

@@ -9,7 +9,7 @@ CorruptData, and its neighbours in the batch are planned as if it were not there
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from peewee import SqliteDatabase
@@ -62,6 +62,7 @@ def read(db: SqliteDatabase, paths: Sequence[bytes]) -> Histories:
     return Histories(found, inodes)
 
 
+Owns = Callable[[object, object, object], bool]
 _V_LINK = ", ".join("v." + c for c in LINK_COLUMNS.split(", "))
 _CHILD = (f"SELECT f.id, f.path, f.head, f.seal, v.inode, v.ctime_ns, {_V_LINK} FROM file f "
           "JOIN version v ON v.file_id = f.id WHERE f.parent_id = ? AND ")
@@ -69,13 +70,15 @@ _CHILD = (f"SELECT f.id, f.path, f.head, f.seal, v.inode, v.ctime_ns, {_V_LINK} 
 _CHILDREN = f"{_CHILD}f.live = 1 UNION ALL {_CHILD}f.live = 0 AND f.head > ?"
 
 
-def children(db: SqliteDatabase, parent_id: int, snapshot_id: int,
-             damaged: Damaged) -> tuple[list[Entry], Histories]:
+def children(db: SqliteDatabase, parent_id: int, snapshot_id: int, damaged: Damaged,
+             owns: Owns | None = None) -> tuple[list[Entry], Histories]:
     """A folder restore's listing and its entries' version lists, from one read of each row: what
     `listing.children_at` with `damaged` lists (the version in force of each child, checked against its seal;
     a row that fails it handed to `damaged` and left out), and for each entry its history as `read` finds it.
     The listing read every row of the folder whole and checked it, then `read` read and checked the same
-    rows again (bench/README.md, "Fifth pass: the tree")."""
+    rows again (bench/README.md, "Fifth pass: the tree"). With `owns` (kind, mtime, size of the version in
+    force), only the folders and the entries it owns: the others, and their checks, are another process's
+    (core/restore/shares.py)."""
     conn = db.connection()
     live_held(conn, parent_id, damaged)
     files: dict[int, tuple[bytes, object, object]] = {}
@@ -95,7 +98,7 @@ def children(db: SqliteDatabase, parent_id: int, snapshot_id: int,
         listed = versions[fid]
         listed.sort(key=_in_order)
         at = _in_force(listed, snapshot_id)
-        if at is None:
+        if at is None or (owns is not None and not owns(at.kind, at.mtime_ns, at.size)):
             continue
         history = _history(path, head, file_seal, listed)
         # a history that holds has had every seal checked, the in-force row's among them; else that row alone

@@ -10,6 +10,7 @@ import os
 import sqlite3
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -194,6 +195,13 @@ class IndexDatabase(SqliteDatabase):
         super().__init__(path, pragmas=PRAGMAS, check_same_thread=False)
         self._opened: list[sqlite3.Connection] = []
         self._opened_guard = threading.Lock()
+        _INDEXES.add(self)
+
+    def open_connections(self) -> int:
+        """How many of the connections it opened are open still."""
+        with self._opened_guard:
+            opened = list(self._opened)
+        return sum(_is_open(conn) for conn in opened)
 
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection = super()._connect()  # type: ignore[misc]  # peewee has no hints for it
@@ -208,6 +216,25 @@ class IndexDatabase(SqliteDatabase):
             opened, self._opened = self._opened, []
         for conn in opened:
             conn.close()  # closing twice is harmless
+
+
+_INDEXES: weakref.WeakSet[IndexDatabase] = weakref.WeakSet()  # every index object of this process
+
+
+def _is_open(conn: sqlite3.Connection) -> bool:
+    try:
+        conn.in_transaction  # noqa: B018  # a closed connection refuses any question
+    except sqlite3.ProgrammingError:
+        return False
+    return True
+
+
+def open_elsewhere(db: SqliteDatabase) -> bool:
+    """Whether this process has the index file of `db` open through another index object as well (a process
+    forked now would share SQLite's state for that file: core/restore/shares.py)."""
+    where = os.path.realpath(db.database)
+    return any(other is not db and os.path.realpath(other.database) == where and other.open_connections()
+               for other in list(_INDEXES))
 
 
 def close_all(db: SqliteDatabase) -> None:

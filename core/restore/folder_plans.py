@@ -18,7 +18,7 @@ from peewee import SqliteDatabase
 from timekeep.core.errors import CorruptData
 from timekeep.core.index import histories
 from timekeep.core.index.chain import Link
-from timekeep.core.index.histories import IMPOSSIBLE_VALUES, Histories
+from timekeep.core.index.histories import IMPOSSIBLE_VALUES, Histories, Owns
 from timekeep.core.index.listing import Damaged
 from timekeep.core.index.queries import ChunkLocation
 from timekeep.core.restore import build
@@ -41,8 +41,8 @@ class Ahead(NamedTuple):
 
 
 class FolderPlans:
-    def __init__(self, db: SqliteDatabase, snapshot_id: int) -> None:
-        self.db, self.snapshot_id = db, snapshot_id
+    def __init__(self, db: SqliteDatabase, snapshot_id: int, owns: Owns | None = None) -> None:
+        self.db, self.snapshot_id, self.owns = db, snapshot_id, owns  # `owns`: a share's entries (shares.py)
         self.lost = build.lost_between(db, 0, snapshot_id)
         self.ready: dict[bytes, Ahead | Exception] = {}
         self.known: dict[bytes, list[Link] | Exception] = {}  # version lists read with their folder's listing
@@ -52,7 +52,7 @@ class FolderPlans:
         """A folder's entries at the snapshot, each checked (a row that fails its seal handed to `damaged`); their
         version lists, read and checked with them (histories.children), are kept to plan them from rather than
         read again. Taking an entry's plan forgets its list."""
-        entries, found = histories.children(self.db, parent_id, self.snapshot_id, damaged)
+        entries, found = histories.children(self.db, parent_id, self.snapshot_id, damaged, self.owns)
         self.known.update(found.found)
         self.inodes.update(found.inodes)
         return entries

@@ -19,7 +19,7 @@ import os
 import stat
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from peewee import SqliteDatabase
 
@@ -35,7 +35,10 @@ from timekeep.core.restore.folder_plans import Ahead, FolderPlans
 from timekeep.core.restore.links import HardLinks
 from timekeep.core.restore.small_files import Handover, Job, Made, SmallFiles
 from timekeep.core.restore.sparse import SparseFile
-from timekeep.core.types import FileError, Plan, RestoreResult, SnapshotInfo
+from timekeep.core.types import Entry, FileError, Plan, RestoreResult, SnapshotInfo
+
+if TYPE_CHECKING:  # the processes' side loads only where a folder restore is shared
+    from timekeep.core.restore.shares import Share
 
 OWN_WRITER = 4 << 20  # a file bigger than this is written by a thread of its own (sparse.py)
 # stored values of the wrong type or size where no check foresaw them (in a seal's computation, a system
@@ -114,12 +117,31 @@ def failure(path: bytes, err: BaseException) -> FileError:
     return FileError(path, "restore", err.strerror if isinstance(err, OSError) and err.strerror else str(err))
 
 
+def child_steps(step: _Step, entries: list[Entry], failed: Callable[[bytes, BaseException], None]) -> list[_Step]:
+    """A folder's steps for its entries; a stored name that is not one plain name is refused (`failed`)."""
+    found = []
+    for entry in entries:
+        rel = entry.path[len(step.path) + 1 :] if entry.path.startswith(step.path + b"/") else entry.path
+        try:
+            parts = sw.split_relative(rel)
+            if len(parts) != 1:
+                raise UnsafePath(f"refusing stored path {os.fsdecode(entry.path)!r}: it is not a child of "
+                                 "its folder")
+        except TimekeepError as err:
+            failed(entry.path, err)
+            continue
+        found.append((entry.path, step.parts + parts))
+    siblings = tuple(path for path, _ in found)
+    return [_Step(path, parts, siblings=siblings, place=n) for n, (path, parts) in enumerate(found)]
+
+
 class Restorer:
     target: sw.ConfinedDir  # while `restore` runs
 
     def __init__(self, db: SqliteDatabase, source: ChunkSource, snapshot: SnapshotInfo, overwrite: bool,
-                 on_bytes: Callable[[int], None] | None = None) -> None:
+                 on_bytes: Callable[[int], None] | None = None, share: Share | None = None) -> None:
         self.db, self.source, self.snapshot, self.overwrite, self.on_bytes = db, source, snapshot, overwrite, on_bytes
+        self.share = share  # a folder restore in several processes: the files this one writes (shares.py)
         self.as_root = metadata.is_root()
         self.started_ns = time.time_ns()
         self.pid = os.getpid()  # names this restore's temporaries
@@ -145,8 +167,10 @@ class Restorer:
             step = _Step(path, (os.path.basename(path),), first)
             if first.kind == "dir":
                 self.links = HardLinks()
-                self.plans = FolderPlans(self.db, self.snapshot.id)
+                self.plans = FolderPlans(self.db, self.snapshot.id, None if self.share is None else self.share.owns)
                 self._tree(step)
+                if self.share is not None:  # the other shares' files are in too: the folders' metadata last
+                    self.share.done(self)
             else:
                 leftovers.sweep(self.target.fd, self.started_ns)
                 self._entry(self.target.fd, step)
@@ -223,21 +247,10 @@ class Restorer:
         return ahead
 
     def _children(self, step: _Step) -> list[_Step]:
-        """The folder's entries at the snapshot; a stored name that is not one plain name is refused."""
-        found, fid = [], queries.file_id(self.db, step.path)
-        for entry in [] if fid is None or self.plans is None else self.plans.children(fid, self._damaged):
-            rel = entry.path[len(step.path) + 1 :] if entry.path.startswith(step.path + b"/") else entry.path
-            try:
-                parts = sw.split_relative(rel)
-                if len(parts) != 1:
-                    raise UnsafePath(f"refusing stored path {os.fsdecode(entry.path)!r}: it is not a child of "
-                                     "its folder")
-            except TimekeepError as err:
-                self._failed(entry.path, err)
-                continue
-            found.append((entry.path, step.parts + parts))
-        siblings = tuple(path for path, _ in found)
-        return [_Step(path, parts, siblings=siblings, place=n) for n, (path, parts) in enumerate(found)]
+        """The folder's entries at the snapshot (of a restore in shares, this one's: core/restore/shares.py)."""
+        fid = queries.file_id(self.db, step.path)
+        entries = [] if fid is None or self.plans is None else self.plans.children(fid, self._damaged)
+        return child_steps(step, entries, self._failed)
 
     def _leave(self, dirs: DirStack, step: _Step) -> None:
         """A folder's entries are all handed over: once they are settled (small_files.then), give it its metadata
@@ -255,7 +268,9 @@ class Restorer:
 
     def _finish_folder(self, fd: int, step: _Step) -> None:
         try:
-            if step.plan is not None and (step.created or self.overwrite):
+            if self.share is not None and step.plan is not None:  # once every share is done (Share.done)
+                self.share.left(step.parts, step.plan, step.created)
+            elif step.plan is not None and (step.created or self.overwrite):
                 metadata.apply(fd, step.plan, self.as_root)
         except ENTRY_ERRORS as err:
             self._failed(step.path, err)

@@ -83,7 +83,10 @@ def open_child_dir(fd: int, name: bytes, create: bool = True, mode: int = 0o700)
     except FileNotFoundError:
         if not create:
             raise
-        os.mkdir(name, mode, dir_fd=fd)
+        try:
+            os.mkdir(name, mode, dir_fd=fd)
+        except FileExistsError:  # made meanwhile (by another share of this restore: shares.py): opened as found
+            return open_child_dir(fd, name, create=False)
         return os.open(name, DIR_FLAGS, dir_fd=fd), True
     except OSError as err:
         if err.errno in (errno.ELOOP, errno.ENOTDIR):
