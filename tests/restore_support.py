@@ -129,3 +129,25 @@ def run_as_nobody(code: str, *args: str) -> subprocess.CompletedProcess[bytes]:
     command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable, "-c", code,
                *args]
     return subprocess.run(command, env=env, cwd="/", capture_output=True, timeout=120, check=False)
+
+
+def in_shares(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every folder restore from here on in two processes (core/restore/shares.py); returns the record of the
+    forks made, by pid. The suite's worker process keeps idle threads of earlier tests (which hold no lock a
+    share needs), so the one-thread rule is taken as met (tests/test_restore_shares.py tests it alone)."""
+    from timekeep.core.restore import shares
+
+    monkeypatch.setattr(shares, "SHARES", 2)
+    monkeypatch.setattr(shares, "MIN_FILES", 1)
+    monkeypatch.setattr(shares, "alone", lambda: True)
+    forks: list[int] = []
+    fork = os.fork
+
+    def counted() -> int:
+        pid = fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", counted)
+    return forks

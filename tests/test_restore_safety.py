@@ -18,7 +18,7 @@ import pytest
 
 import timekeep.core.restore.safe_write as sw
 from tests.helpers import backup, make_tree, new_repo, read_tree
-from tests.restore_support import ROOT, b, fd_tree, reseal, xattrs_of
+from tests.restore_support import ROOT, b, fd_tree, in_shares, reseal, xattrs_of
 from tests.restore_support import src as src
 from tests.treeops import index_db, payload
 from timekeep.core.api import Timekeep
@@ -273,11 +273,16 @@ def hostile(src: Path, tmp_path: Path) -> tuple[Path, int]:
     return repo, sid
 
 
+@pytest.mark.parametrize("shared", [False, True])
 def test_hostile_stored_values_cost_their_entry_alone_with_one_line_each(
-        src: Path, tmp_path: Path, hostile: tuple[Path, int], capsys: pytest.CaptureFixture[str]) -> None:
+        src: Path, tmp_path: Path, hostile: tuple[Path, int], capsys: pytest.CaptureFixture[str], shared: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """In one process, and in shares (each walks the folder: an entry every share meets is named once)."""
     repo, sid = hostile
     dest = tmp_path / "dest"
+    forks = in_shares(monkeypatch) if shared else []
     code, _, err = cli(capsys, repo, "restore", str(src), "--at", str(sid), "--to", str(dest))
+    assert len(forks) == shared
     assert code == 1 and "Traceback" not in err
     lines = err.strip().splitlines()
     bad = ("link", "big.txt", "mode.txt", "owner.txt", "attrs.txt", "typed.txt")

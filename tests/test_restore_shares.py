@@ -11,39 +11,22 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import backup, child_env, make_tree, new_repo, read_tree
+from tests.restore_support import in_shares
 from tests.restore_support import src as src
-from tests.test_restore_safety import cli
-from tests.test_restore_safety import hostile as hostile
 from tests.treeops import payload
 from timekeep.core.api import Timekeep
 from timekeep.core.restore import shares
 
 
 @pytest.fixture
-def shared(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Every folder restore in two processes; the forks made, by pid, as the test's record. The suite's worker
-    process keeps idle threads of earlier tests (which hold no lock a share needs), so the one-thread rule is
-    taken as met here; it is tested on its own in a fresh process below."""
-    monkeypatch.setattr(shares, "SHARES", 2)
-    monkeypatch.setattr(shares, "MIN_FILES", 1)
-    monkeypatch.setattr(shares, "alone", lambda: True)
-    forks: list[int] = []
-    fork = os.fork
-
-    def counted() -> int:
-        pid = fork()
-        if pid:
-            forks.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", counted)
-    yield forks
+def shared(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every folder restore in two processes; the forks made, by pid, as the test's record."""
+    return in_shares(monkeypatch)
 
 
 def tree(src: Path) -> None:
@@ -113,22 +96,6 @@ def test_a_restore_in_place_in_shares_keeps_what_differs_and_counts_what_is_ther
     assert (src / "docs" / "d4.md").read_bytes() == payload(104, 3004, "text")
     files = sum(1 for p in src.rglob("*") if not p.is_dir())
     assert result.unchanged == files - 4  # all but the two written, the one kept and the copy beside it: once each
-
-
-def test_a_damaged_entry_in_a_shared_restore_is_named_once(
-        src: Path, tmp_path: Path, hostile: tuple[Path, int], shared: list[int],
-        capsys: pytest.CaptureFixture[str]) -> None:
-    """The hostile index of the safety suite, restored in shares: one line each, the rest restored."""
-    repo, sid = hostile
-    dest = tmp_path / "dest"
-    code, _, err = cli(capsys, repo, "restore", str(src), "--at", str(sid), "--to", str(dest))
-    assert len(shared) == 1
-    assert code == 1 and "Traceback" not in err
-    lines = err.strip().splitlines()
-    bad = ("link", "big.txt", "mode.txt", "owner.txt", "attrs.txt", "typed.txt")
-    assert len(lines) == len(bad) and all(line.startswith("timekeep: could not restore ") for line in lines)
-    assert all(any(f"/src/{name}" in line for line in lines) for name in bad), lines
-    assert read_tree(dest / "src") == {b"a.txt": ("file", b"alpha", 0o644), b"z.txt": ("file", b"zed", 0o644)}
 
 
 def test_a_share_that_dies_costs_its_files_and_the_restore_again_finishes(
