@@ -29,16 +29,13 @@ import gc
 import os
 import select
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from timekeep.core.capture.channel import Channel
-from timekeep.core.forked import close_inherited, die_with_parent
 from timekeep.core.index import schema
 from timekeep.core.repository import Repository
 from timekeep.core.restore import metadata
@@ -47,6 +44,9 @@ from timekeep.core.restore.restore import ENTRY_ERRORS, Restorer, failure
 from timekeep.core.storage import layout as repo_layout
 from timekeep.core.storage.pack import PackReader
 from timekeep.core.types import FileError, Plan, RestoreResult, SnapshotInfo
+
+if TYPE_CHECKING:  # the processes' plumbing loads when a restore is shared: every restore asks `share_count`
+    from timekeep.core.capture.channel import Channel
 
 SHARES = min(os.cpu_count() or 1, 4)  # processes a shared restore runs in
 MIN_FILES = 2000  # names below a folder for its restore to be shared: fewer take a few hundred milliseconds alone
@@ -227,6 +227,10 @@ class _Forwarding:
 
 def _start(repo: Repository, snap: SnapshotInfo, path: bytes, dest: bytes | None, overwrite: bool, index: int,
            count: int) -> Other:
+    import socket
+
+    from timekeep.core.capture.channel import Channel
+
     ours, theirs = socket.socketpair()
     parent = os.getpid()
     pid = os.fork()
@@ -243,6 +247,8 @@ def _start(repo: Repository, snap: SnapshotInfo, path: bytes, dest: bytes | None
 
 def _serve(conn: Channel, repo: Repository, snap: SnapshotInfo, path: bytes, dest: bytes | None, overwrite: bool,
            index: int, count: int, parent: int) -> None:
+    from timekeep.core.forked import close_inherited, die_with_parent
+
     die_with_parent(parent)
     gc.freeze()  # what was inherited is never collected here (see the module's docstring)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the first share's to handle; it stops us
