@@ -51,6 +51,7 @@ from tests.damage_support import (
 )
 from tests.helpers import PASSPHRASE, Tree, index_file, read_tree
 from tests.index_flips import FLIPS, LIVE_FLIPS
+from tests.restore_support import in_shares
 from tests.treeops import tree_diff, truncate
 from timekeep.core.agent.client import AgentClient
 from timekeep.core.agent.messages import JobFinished
@@ -118,7 +119,10 @@ ENCRYPTED_CELLS = [
     ("pack-flipped", "restore-folder"), ("pack-flipped-footer", "rebuild-index"), ("pack-flipped-footer", "backup"),
     ("manifest-missing", "backup"), ("manifest-flipped", "rebuild-index"), ("manifest-flipped", "ls"),
     ("folders-garbled", "backup"), ("config-garbled", "ls")] + [(n, "agent") for n in AGENT_ROWS]
-MODES = [(n, c, "drive") for n, c in CELLS] + [(n, c, "local") for n, c in LOCAL_CELLS] + \
+# And a folder restore in shares (core/restore/shares.py: every share walks the folder and meets the damage):
+# each damage a folder restore reads past (a stale index it refuses before: no share is made).
+SHARED_CELLS = [(n, "restore-folder-shared") for n in (*FLIPPED, *PACK, "manifest-missing")]
+MODES = [(n, c, "drive") for n, c in CELLS + SHARED_CELLS] + [(n, c, "local") for n, c in LOCAL_CELLS] + \
     [(n, c, "encrypted") for n, c in ENCRYPTED_CELLS]
 
 
@@ -566,7 +570,12 @@ def judge_check(cell: Cell, failed: set[Key]) -> None:
 def test_cell(request: pytest.FixtureRequest, tmp_path: Path, damaged: str, command: str, index_mode: str) -> None:
     history = request.getfixturevalue("encrypted_history" if index_mode == "encrypted" else "history")
     cell = Cell(history, tmp_path, damaged, index_mode)
-    run = COMMANDS[command](cell)
+    shared = command.endswith("-shared")
+    command = command.removesuffix("-shared")
+    with pytest.MonkeyPatch.context() as patch:
+        forks = in_shares(patch) if shared else []
+        run = COMMANDS[command](cell)
+    cell.f.expect(len(forks) == shared, lambda: f"{run}: {len(forks)} shares forked")
     judge_command(cell, command, run)
     recover(cell)
     if index_mode != "drive":

@@ -98,6 +98,34 @@ def test_a_restore_in_place_in_shares_keeps_what_differs_and_counts_what_is_ther
     assert result.unchanged == files - 4  # all but the two written, the one kept and the copy beside it: once each
 
 
+def test_a_restore_over_what_is_there_in_shares_sets_every_folder_back(src: Path, tmp_path: Path,
+                                                                       shared: list[int]) -> None:
+    """With overwrite: each share replaces its own changed files, and the first sets every folder's metadata back
+    (none was made by the restore), once all are done."""
+    tree(src)
+    changed = ("n003.txt", "n004.txt", "docs/d2.md", "docs2/same.md")
+    for name in changed:  # an even time: the owner is the size's parity (71 and 78 bytes for the first two)
+        os.utime(src / name, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    for n, folder in enumerate(["docs", "docs2", "."]):
+        os.utime(src / folder, ns=(1_600_000_000_000_000_000 + n, 1_600_000_000_000_000_000 + n * 1000))
+    stored = [os.lstat(src / name) for name in changed]
+    assert {shares.owner(st.st_mtime_ns, st.st_size, 2) for st in stored} == {0, 1}  # both shares replace some
+    before = read_tree(src)
+    folder_times = times(src)
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+    for name in changed:
+        (src / name).write_bytes(b"changed since")
+    os.chmod(src / "docs", 0o700)
+    with Timekeep.open(repo) as tk:
+        result = tk.restore(os.fsencode(src), sid, overwrite=True)
+    assert len(shared) == 1 and result.errors == () and result.kept_beside == ()
+    assert sorted(os.path.relpath(os.fsdecode(p), src) for p in result.written) == [
+        "docs/d2.md", "docs2/same.md", "n003.txt", "n004.txt"]
+    assert read_tree(src) == before
+    assert times(src) == folder_times
+
+
 def test_a_share_that_dies_costs_its_files_and_the_restore_again_finishes(
         src: Path, tmp_path: Path, shared: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
     tree(src)
