@@ -14,12 +14,14 @@ process that started the others: a folder's time would move with each file writt
 
 The other shares are forked, so each has what the restore has (the snapshot, an encrypted repository's keys)
 and starts in milliseconds. Only from a process with no other thread (the CLI: a fork cannot then copy a lock
-another thread holds), and only from a repository in a local folder (a bucket's client does not survive a
-fork). A share keeps none of its parent's files open, opens the index and the packs anew, never collects
-what it inherited (an index connection closed from here would close descriptors it does not own), dies with
-the process that started it, and reports what it wrote (or that it failed) over a socket. One that ends
-without reporting (killed) costs its files, and the restore says so: restored again, the files written are
-found in place and the rest are written.
+another thread holds), only from a repository in a local folder (a bucket's client does not survive a fork),
+and with every index connection closed first (SQLite keeps one table of a process's open files and their
+locks, which a fork would copy without the locks: a share's first read then failed). A share keeps none of
+its parent's files open, opens the index and the packs anew, never collects what it inherited (an index
+connection closed from here would close descriptors it does not own), dies with the process that started it,
+and reports what it wrote (or that it failed) over a socket. One that ends without reporting (killed) costs
+its files, and the restore says so: restored again, the files written are found in place and the rest are
+written.
 """
 
 from __future__ import annotations
@@ -81,8 +83,8 @@ class Share:
     """One process's part of a shared folder restore: the entries it writes, and what it did for the others.
     The first share (`others` given) started them: it waits for them and gives the folders their metadata."""
 
-    def __init__(self, index: int, count: int, others: Sequence[Other] = ()) -> None:
-        self.index, self.count, self.others = index, count, others
+    def __init__(self, index: int, count: int, others: Sequence[Other] = (), report: OnBytes | None = None) -> None:
+        self.index, self.count, self.others, self.report = index, count, others, report  # `report`: their bytes
         self.made: set[Parts] = set()  # folders this share created
         self.folders: list[tuple[Parts, Plan]] = []  # every folder, as it was left (each after those inside it)
 
@@ -105,7 +107,7 @@ class Share:
         if not self.others:
             return
         for other in self.others:
-            other.wait(restorer.on_bytes)
+            other.wait(self.report)
             _take_in(restorer, other, self.made)
         restorer.written.sort()
         for parts, plan in self.folders:
@@ -203,7 +205,7 @@ def restore(repo: Repository, snap: SnapshotInfo, path: bytes, dest: bytes | Non
         for index in range(1, count):
             others.append(_start(repo, snap, path, dest, overwrite, index, count))
         forwarding = _Forwarding(on_bytes, others)
-        share = Share(0, count, others)
+        share = Share(0, count, others, on_bytes)
         return Restorer(repo.db, repo.source, snap, overwrite, forwarding, share=share).restore(path, dest)
     finally:
         for other in others:  # every one is over and reaped by now, unless this share failed
