@@ -149,6 +149,25 @@ def test_a_share_that_dies_costs_its_files_and_the_restore_again_finishes(
     assert read_tree(dest / "src") == read_tree(src)  # (its folders' times are now: none was made this time)
 
 
+def test_no_process_to_be_had_restores_in_one(src: Path, tmp_path: Path, shared: list[int],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second share cannot be forked (the process limit): the first restores everything, as alone."""
+    tree(src)
+    repo = new_repo(tmp_path, src)
+    sid = backup(repo)
+
+    def no_process() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_process)
+    dest = tmp_path / "dest"
+    with Timekeep.open(repo) as tk:
+        result = tk.restore(os.fsencode(src), sid, dest=os.fsencode(dest))
+    assert result.errors == ()
+    assert read_tree(dest / "src") == read_tree(src)
+    assert times(dest / "src") == times(src)
+
+
 KILLED_RESTORE = """
 import sys
 from timekeep.core.restore import shares

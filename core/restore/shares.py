@@ -202,8 +202,13 @@ def restore(repo: Repository, snap: SnapshotInfo, path: bytes, dest: bytes | Non
     # opens the index again when it next reads it)
     schema.close_all(repo.db)
     try:
-        for index in range(1, count):
-            others.append(_start(repo, snap, path, dest, overwrite, index, count))
+        try:
+            for index in range(1, count):
+                others.append(_start(repo, snap, path, dest, overwrite, index, count))
+        except OSError:  # no process to be had (limits, memory): this one restores it all, as it would alone
+            for other in others:
+                other.stop()
+            return Restorer(repo.db, repo.source, snap, overwrite, on_bytes).restore(path, dest)
         forwarding = _Forwarding(on_bytes, others)
         share = Share(0, count, others, on_bytes)
         return Restorer(repo.db, repo.source, snap, overwrite, forwarding, share=share).restore(path, dest)
