@@ -1,7 +1,8 @@
 """A big folder restore runs in several processes, each writing its share of the files (core/restore/shares.py):
 the folder comes back byte-exact with its hard links, links and folders' metadata; what each share did is
-counted once; a damaged entry is named once; a share that dies costs its files and says so, and the restore
-run again finishes; a killed restore leaves no share behind."""
+counted once (a damaged entry named once: test_restore_safety.py, and the damage matrix's shared cells); a share
+that dies costs its files and says so, and the restore run again finishes; a killed or interrupted restore
+leaves no share behind; where no process can be forked, one does it all."""
 
 from __future__ import annotations
 
