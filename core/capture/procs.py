@@ -26,7 +26,6 @@ import gc
 import os
 import queue
 import signal
-import socket
 import stat
 import threading
 import time
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import blake3
 
+from timekeep.core import forked
 from timekeep.core.capture import attrs
 from timekeep.core.capture.chunker import iter_chunks
 from timekeep.core.capture.delta import NewChunk
@@ -42,7 +42,7 @@ from timekeep.core.capture.read import OWN_PACK_BYTES, Changing, Read, ReadConte
 from timekeep.core.capture.store import INLINE_BYTES, Member, blob, framed
 from timekeep.core.crypto.chunk_ids import ChunkIds
 from timekeep.core.errors import BackupCancelled, StorageError
-from timekeep.core.forked import close_inherited, die_with_parent
+from timekeep.core.forked import Child
 from timekeep.core.heap import map_big_buffers
 from timekeep.core.storage.layout import ChunkerParams
 
@@ -98,7 +98,7 @@ class ReadProcs:
 
     def pids(self) -> list[int]:
         with self._lock:
-            return [w.pid for w in self._all if w.alive]
+            return [w.pid for w in self._all if not w.reaped]
 
     def read(self, path: bytes, ctx: ReadContext) -> Read | None:
         """Read the file at `path` in a capture process; None when none is free (read it in the thread)."""
@@ -145,33 +145,12 @@ class ReadProcs:
             self._broken = True  # its slot is not refilled: a backup in trouble reads the rest in threads
 
 
-class _Worker:
+class _Worker(Child):
     """The backup's end of one capture process."""
-
-    def __init__(self, pid: int, conn: Channel) -> None:
-        self.pid, self.conn, self.alive = pid, conn, True
 
     @classmethod
     def start(cls, recipe: _Recipe) -> _Worker:
-        from timekeep.core.capture.channel import Channel
-
-        ours, theirs = socket.socketpair()
-        parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the capture process: it never returns into the backup's code
-            code = 1
-            try:
-                ours.close()
-                keep = theirs.detach()
-                # nothing of the backup's stays open here: not the repository's lock (a killed backup's lock
-                # must end with it), not its index, not its packs
-                close_inherited(keep)
-                _serve(Channel(socket.socket(fileno=keep)), recipe, parent)
-                code = 0
-            finally:
-                os._exit(code)
-        theirs.close()
-        return cls(pid, Channel(ours))
+        return cls(*forked.start(lambda conn: _serve(conn, recipe)))
 
     def read(self, path: bytes, ctx: ReadContext) -> Read:
         self._send(("read", path))
@@ -231,27 +210,14 @@ class _Worker:
         with contextlib.suppress(OSError):
             self.conn.send(("stop",))
         self.conn.close()
-        self._reap()
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-        self.conn.close()
-        self._reap()
-
-    def _reap(self) -> None:
-        if self.alive:
-            self.alive = False
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.pid, 0)
+        self.reap()
 
 
 # The capture process's side.
 
 
-def _serve(conn: Channel, recipe: _Recipe, parent: int) -> None:
+def _serve(conn: Channel, recipe: _Recipe) -> None:
     """Read files as the backup asks until it says stop or goes away."""
-    die_with_parent(parent)
     # frames and blocks are freed as fast as they come: none kept in arenas (12 MiB less at its peak, for about
     # 0.2 CPU seconds more per 512 MiB read: bench/README.md)
     map_big_buffers()

@@ -26,7 +26,6 @@ written.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import select
@@ -34,10 +33,10 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from timekeep.core.forked import Child
 from timekeep.core.index import schema
 from timekeep.core.repository import Repository
 from timekeep.core.restore import metadata
@@ -86,7 +85,7 @@ class Share:
     def __init__(self, index: int, count: int, others: Sequence[Other] = (), report: OnBytes | None = None) -> None:
         self.index, self.count, self.others, self.report = index, count, others, report  # `report`: their bytes
         self.made: set[Parts] = set()  # folders this share created
-        self.folders: list[tuple[Parts, Plan]] = []  # every folder, as it was left (each after those inside it)
+        self.folders: list[tuple[Parts, Plan]] = []  # the first share's: every folder as it was left (inner first)
 
     def owns(self, kind: object, mtime_ns: object, size: object) -> bool:
         """Whether this share writes an entry whose version in force has these values: every share enters
@@ -99,7 +98,8 @@ class Share:
         """A folder whose entries are done here: its metadata waits for the other shares (`done`)."""
         if created:
             self.made.add(parts)
-        self.folders.append((parts, plan))
+        if self.others:  # only the first share sets them
+            self.folders.append((parts, plan))
 
     def done(self, restorer: Restorer) -> None:
         """Wait for the other shares, take in what each did, then give the folders their stored metadata (those
@@ -142,19 +142,17 @@ def _take_in(restorer: Restorer, other: Other, made: set[Parts]) -> None:
     made |= other.made
 
 
-@dataclass
-class Other:
+class Other(Child):
     """The first share's end of another share's process."""
 
-    pid: int
-    conn: Channel
-    path: bytes
-    result: RestoreResult | None = None
-    made: set[Parts] = field(default_factory=set)
-    doubts: list[str] = field(default_factory=list)
-    failure: str | None = None
-    over: bool = False
-    reaped: bool = False
+    def __init__(self, pid: int, conn: Channel, path: bytes) -> None:
+        super().__init__(pid, conn)
+        self.path = path
+        self.result: RestoreResult | None = None
+        self.made: set[Parts] = set()
+        self.doubts: list[str] = []
+        self.failure: str | None = None
+        self.over = False
 
     def poll(self, on_bytes: OnBytes | None, timeout: float = 0) -> None:
         """Take in what the share sent within `timeout` seconds (its bytes to `on_bytes`)."""
@@ -179,18 +177,7 @@ class Other:
     def wait(self, on_bytes: OnBytes | None) -> None:
         while not self.over:
             self.poll(on_bytes, timeout=1.0)
-        self.stop()
-
-    def stop(self) -> None:
-        """End the process (if it still runs) and reap it, once: its pid may be another's afterwards."""
-        if self.reaped:
-            return
-        self.reaped = True
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
-        self.conn.close()
+        self.kill()
 
 
 def restore(repo: Repository, snap: SnapshotInfo, path: bytes, dest: bytes | None, overwrite: bool,
@@ -207,14 +194,14 @@ def restore(repo: Repository, snap: SnapshotInfo, path: bytes, dest: bytes | Non
                 others.append(_start(repo, snap, path, dest, overwrite, index, count))
         except OSError:  # no process to be had (limits, memory): this one restores it all, as it would alone
             for other in others:
-                other.stop()
+                other.kill()
             return Restorer(repo.db, repo.source, snap, overwrite, on_bytes).restore(path, dest)
         forwarding = _Forwarding(on_bytes, others)
         share = Share(0, count, others, on_bytes)
         return Restorer(repo.db, repo.source, snap, overwrite, forwarding, share=share).restore(path, dest)
     finally:
         for other in others:  # every one is over and reaped by now, unless this share failed
-            other.stop()
+            other.kill()
 
 
 class _Forwarding:
@@ -234,32 +221,16 @@ class _Forwarding:
 
 def _start(repo: Repository, snap: SnapshotInfo, path: bytes, dest: bytes | None, overwrite: bool, index: int,
            count: int) -> Other:
-    import socket
+    from timekeep.core import forked
 
-    from timekeep.core.capture.channel import Channel
-
-    ours, theirs = socket.socketpair()
-    parent = os.getpid()
-    pid = os.fork()
-    if pid == 0:  # the share's process: it never returns into the caller's code
-        try:
-            ours.close()
-            _serve(Channel(socket.socket(fileno=theirs.detach())), repo, snap, path, dest, overwrite, index, count,
-                   parent)
-        finally:
-            os._exit(0)
-    theirs.close()
-    return Other(pid, Channel(ours), path)
+    pid, conn = forked.start(lambda conn: _serve(conn, repo, snap, path, dest, overwrite, index, count))
+    return Other(pid, conn, path)
 
 
 def _serve(conn: Channel, repo: Repository, snap: SnapshotInfo, path: bytes, dest: bytes | None, overwrite: bool,
-           index: int, count: int, parent: int) -> None:
-    from timekeep.core.forked import close_inherited, die_with_parent
-
-    die_with_parent(parent)
+           index: int, count: int) -> None:
     gc.freeze()  # what was inherited is never collected here (see the module's docstring)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the first share's to handle; it stops us
-    close_inherited(conn.sock.fileno())
     try:
         db = schema.connect(Path(repo.db.database))
         layout = repo_layout.layout_of(repo.root, repo.config)
