@@ -1,7 +1,10 @@
 """The version builder's second half: stream a plan's pieces from the packs into a file.
 
 Frames are fetched and decompressed a few ahead in threads; every chunk is checked against its digest
-before a byte of it is written, so a restore is byte-exact or fails loudly. On a drive each frame is one
+before a byte of it is written, so a restore is byte-exact or fails loudly. A caller that keeps nothing of a
+version unless the whole of it matches its digest (a restore's temporary file) may have the chunks checked only
+when it does not, to name the damage (`provisional`): the second hash of every byte was a sixth of a 2 GiB
+image's restore. On a drive each frame is one
 read; on a bucket, where each read is a request and a round trip, neighbouring frames of a pack are read
 together (spans.py) and more reads are in flight. Memory is bounded by the spans fetched and not yet used
 up: on a drive six frames (each a span of its own); on a bucket the four ahead and at most one still open
@@ -169,26 +172,29 @@ def _frames_in_order(plan: Plan, where: dict[bytes, ChunkLocation]) -> list[tupl
 
 
 def _fetch_verified(source: ChunkSource, key: Frame, needed: Needed, stored: bytes | None = None,
-                    buffers: Buffers | None = None) -> Raw:
-    """Decompress a frame and check every wanted chunk in it, off the writing thread."""
+                    buffers: Buffers | None = None, check: bool = True) -> Raw:
+    """Decompress a frame and check every wanted chunk in it (unless not `check`), off the writing thread."""
     first = next((digest for digest, loc in needed.items() if loc.inner == 0), None)  # a sealed frame's name
     raw = source.frame(key, stored, first) if buffers is None or stored is not None else \
         source.frame_in(key, buffers, first)
-    for digest, loc in needed.items():
-        verified_slice(raw, digest, loc, source.ids)
+    if check:
+        for digest, loc in needed.items():
+            verified_slice(raw, digest, loc, source.ids)
     return raw
 
 
-def _fetch_span(source: ChunkSource, span: Span, needs: dict[Frame, Needed],
-                buffers: Buffers | None = None) -> dict[Frame, Raw]:
+def _fetch_span(source: ChunkSource, span: Span, needs: dict[Frame, Needed], buffers: Buffers | None = None,
+                check: bool = True) -> dict[Frame, Raw]:
     """The span's frames, each run of them read with one request, decompressed and its wanted chunks checked."""
     if len(needs) == 1:
-        return {key: _fetch_verified(source, key, needed, buffers=buffers) for key, needed in needs.items()}
+        return {key: _fetch_verified(source, key, needed, buffers=buffers, check=check)
+                for key, needed in needs.items()}
     runs = [(start, source.reader.read(span.pack, start, end - start)) for start, end in span.ranges]
     done: dict[Frame, Raw] = {}
     for key, needed in needs.items():
         start, stored = next((start, data) for start, data in runs if start <= key[1] < start + len(data))
-        done[key] = _fetch_verified(source, key, needed, stored[key[1] - start : key[1] - start + key[2]])
+        done[key] = _fetch_verified(source, key, needed, stored[key[1] - start : key[1] - start + key[2]],
+                                    check=check)
     return done
 
 
@@ -202,7 +208,7 @@ def _needs(span: Span, frames: list[tuple[Frame, Needed]]) -> dict[Frame, Needed
 
 
 def _prefetch(source: ChunkSource, frames: list[tuple[Frame, Needed]], pool: ThreadPoolExecutor,
-              buffers: Buffers | None = None) -> Iterator[tuple[Frame, Raw]]:
+              buffers: Buffers | None = None, check: bool = True) -> Iterator[tuple[Frame, Raw]]:
     """The frames in the plan's order, their spans fetched up to `source.window` ahead of the one in use; a
     span's frames are let go after its last use, but a frame fetched alone that the plan comes back to (the
     frame of zeros a disk image keeps returning to) is fetched once and kept until its last use (`_Kept`)."""
@@ -218,13 +224,13 @@ def _prefetch(source: ChunkSource, frames: list[tuple[Frame, Needed]], pool: Thr
             needs = _needs(planned[ahead], frames)
             again = kept.reuse(planned[ahead], needs)
             if again is None:
-                fetched[ahead] = pool.submit(_fetch_span, source, planned[ahead], needs, buffers)
+                fetched[ahead] = pool.submit(_fetch_span, source, planned[ahead], needs, buffers, check)
                 kept.fetched(planned[ahead], needs, fetched[ahead])
             else:
                 fetched[ahead], unchecked[ahead] = again
             ahead += 1
         raw = fetched[n].result()[key]
-        for digest, loc in unchecked.pop(n, {}).items():
+        for digest, loc in unchecked.pop(n, {}).items() if check else ():
             verified_slice(raw, digest, loc, source.ids)
         yield key, raw
         if planned[n].uses[-1] == use:
@@ -277,24 +283,40 @@ def write_version(source: ChunkSource, plan: Plan, out: BinaryIO,
 
 
 def stream_version(source: ChunkSource, plan: Plan, put: Put, on_bytes: Callable[[int], None] | None = None,
-                   where: dict[bytes, ChunkLocation] | None = None) -> int:
+                   where: dict[bytes, ChunkLocation] | None = None, provisional: bool = False) -> int:
     """Hand the version described by `plan` to `put`, run by run, in order; returns the number of bytes.
 
     Every chunk is checked against its digest before it is handed on, and the whole version against the digest
     recorded when it was backed up once the last byte is out: CorruptData then, and the caller (which
     writes to a temporary) keeps nothing of it. A run is a stretch of one decompressed frame that the file
     uses whole (neighbouring chunks merged), so it is written and hashed in one call rather than per chunk.
-    `where` is the pieces' places (`source.locate`), when the caller looked them up on its own thread."""
+    `where` is the pieces' places (`source.locate`), when the caller looked them up on its own thread.
+    `provisional`: the caller keeps none of the bytes handed on unless this returns (it writes a temporary and
+    removes it on CorruptData), so a version with a recorded digest has its chunks checked only if the whole
+    does not match, to say which chunk (and pack) is damaged, as a check before each write would have."""
     if where is None:
         where = source.locate_version(plan)
-    whole = blake3.blake3() if plan.digest is not None else None
     needed = _frames_in_order(plan, where)
+    if not provisional or plan.digest is None:
+        return _stream(source, plan, where, needed, put, on_bytes, check=True)
+    try:
+        return _stream(source, plan, where, needed, put, on_bytes, check=False)
+    except CorruptData:
+        for key, chunks in needed:  # the chunks checked in order: the first damaged one is named
+            _fetch_verified(source, key, chunks)
+        raise
+
+
+def _stream(source: ChunkSource, plan: Plan, where: dict[bytes, ChunkLocation], needed: list[tuple[Frame, Needed]],
+            put: Put, on_bytes: Callable[[int], None] | None, check: bool) -> int:
+    """`stream_version`, its chunks checked as they are fetched or (not `check`) not at all."""
+    whole = blake3.blake3() if plan.digest is not None else None
     if len(needed) <= 1:  # a small file: fetched on this thread, as starting two threads for it costs more
-        written = _put_runs(plan, where, ((key, _fetch_verified(source, key, n)) for key, n in needed), put,
-                            whole, on_bytes)
+        written = _put_runs(plan, where, ((key, _fetch_verified(source, key, n, check=check)) for key, n in needed),
+                            put, whole, on_bytes)
     else:
         with ThreadPoolExecutor(source.threads, thread_name_prefix="timekeep-fetch") as pool:
-            frames = _prefetch(source, needed, pool, Buffers())
+            frames = _prefetch(source, needed, pool, Buffers(), check)
             written = _put_runs(plan, where, frames, put, whole, on_bytes)
     if written != plan.size:
         raise CorruptData(f"rebuilt {written} bytes where the version has {plan.size}")

@@ -403,7 +403,7 @@ class Restorer:
         """Write the version into the new file `fd` and give it its metadata (returns its status); `progress`
         off on a worker (its bytes are counted when it is settled)."""
         with SparseFile(fd, threaded=plan.size > OWN_WRITER) as sink:
-            stream_version(self.source, plan, sink.put, self.on_bytes if progress else None, where)
+            stream_version(self.source, plan, sink.put, self.on_bytes if progress else None, where, provisional=True)
             sink.finish()
         st = metadata.apply(fd, plan, self.as_root, bare)
         checks.written(st, plan)
