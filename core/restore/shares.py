@@ -30,7 +30,6 @@ import gc
 import os
 import select
 import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -58,19 +57,31 @@ OnBytes = Callable[[int], None]
 
 def share_count(repo: Repository, path: bytes) -> int:
     """How many processes the restore of `path` should run in: 1 unless it is a big folder that can be shared."""
-    if SHARES < 2 or not hasattr(os, "fork") or not alone():
+    if not alone() or schema.open_elsewhere(repo.db) or not big_folder(repo, path):
         return 1
-    if repo.layout.store.local_folder is None or schema.open_elsewhere(repo.db):
-        return 1
+    return SHARES
+
+
+def big_folder(repo: Repository, path: bytes) -> bool:
+    """Whether restoring `path` pays in shares: a folder with MIN_FILES names or more below it, in a repository in
+    a local folder, on a machine with cores to share it over (a process that runs threads, the window, has it
+    restored by a `timekeep restore` of its own: apart.py)."""
+    if SHARES < 2 or not hasattr(os, "fork") or repo.layout.store.local_folder is None:
+        return False
     prefix = path.rstrip(b"/") + b"/"
     (below,) = repo.db.execute_sql("SELECT count(*) FROM (SELECT 1 FROM file WHERE path > ? AND path < ? LIMIT ?)",
                                    (prefix, prefix[:-1] + b"0", MIN_FILES)).fetchone()
-    return SHARES if below >= MIN_FILES else 1
+    return bool(below >= MIN_FILES)
 
 
 def alone() -> bool:
-    """Whether this process runs no other thread (whose locks a fork would copy held)."""
-    return threading.active_count() == 1
+    """Whether this process runs no other thread (whose locks a fork would copy held), as the kernel counts them:
+    `threading` knows only the threads Python started, and the window's (Qt's pool, its event threads) are not
+    among them, so it had the window fork its restores. Where the kernel does not say (no /proc), never."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def owner(mtime_ns: int, size: int, count: int) -> int:
