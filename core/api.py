@@ -436,8 +436,12 @@ class Timekeep:
         return VersionRanges(self._repo.source, plan)
 
     def restore(self, path: bytes, snapshot_id: int, dest: bytes | None = None, overwrite: bool = False,
-                progress: ProgressCallback | None = None) -> RestoreResult:
-        return restoring.restore(self._repo, path, snapshot_id, dest, overwrite, progress)
+                progress: ProgressCallback | None = None, apart: bool = False,
+                secret: str | None = None) -> RestoreResult:
+        """`path` as it was at the snapshot, to `dest` or in place. `apart`: from a process that runs threads
+        (the window), a big folder is restored by a `timekeep restore` process, which can share it over the
+        cores (`secret`: the passphrase it unlocks an encrypted repository with, if the caller holds one)."""
+        return restoring.restore(self._repo, path, snapshot_id, dest, overwrite, progress, apart, secret)
 
     # checking
     def check(self, read_data: bool = False, progress: ProgressCallback | None = None) -> CheckReport:

@@ -47,7 +47,10 @@ def write_version(repo: Repository, version: Plan, out: BinaryIO) -> None:
 
 
 def restore(repo: Repository, path: bytes, snapshot_id: int, dest: bytes | None = None, overwrite: bool = False,
-            progress: Callable[[Progress], None] | None = None) -> RestoreResult:
+            progress: Callable[[Progress], None] | None = None, apart: bool = False,
+            secret: str | None = None) -> RestoreResult:
+    """`apart`: a caller that runs threads (the window) has a big folder restored by a `timekeep restore` of its
+    own, which shares it over processes (core/restore/apart.py; `secret`, the passphrase it unlocks with)."""
     from timekeep.core.restore import shares  # loaded when something is restored: commands start quicker
     from timekeep.core.restore.restore import Restorer
 
@@ -64,4 +67,10 @@ def restore(repo: Repository, path: bytes, snapshot_id: int, dest: bytes | None 
     count = shares.share_count(repo, path)
     if count > 1:  # a big folder, in several processes (core/restore/shares.py)
         return shares.restore(repo, snap, path, dest, overwrite, on_bytes, count)
+    if apart and not shares.alone() and shares.big_folder(repo, path):
+        from timekeep.core.restore import apart as by_command
+
+        result = by_command.restore(repo.root, path, snapshot_id, dest, overwrite, secret, progress)
+        if result is not None:
+            return result
     return Restorer(repo.db, repo.source, snap, overwrite, on_bytes).restore(path, dest)

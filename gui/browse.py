@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import QApplication
 from timekeep.core.agent.launch import state_folder
 from timekeep.core.api import folder_in_mount, mount_unavailable, unmount
 from timekeep.core.errors import TimekeepError, UsageError
+from timekeep.core.own_command import timekeep_argv
 from timekeep.gui.key_jobs import held_secret
 
 if TYPE_CHECKING:
@@ -39,14 +39,6 @@ def mount_places() -> tuple[Path, Path]:
     return state / "history", state / "mounts"
 
 
-def timekeep_command() -> list[str]:
-    """The `timekeep` command beside this Python (an installed copy), else this Python running it."""
-    script = Path(sys.executable).parent / "timekeep"
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-m", "timekeep.core.cli.main"]
-
-
 def mount_job(repo: str, mountpoint: Path, records: Path, secret: str | None) -> Path:
     """Mount the repository's history at `mountpoint` (unmounting what an earlier window left there first);
     returns once the kernel has it. One line (TimekeepError) when it could not be mounted."""
@@ -56,7 +48,7 @@ def mount_job(repo: str, mountpoint: Path, records: Path, secret: str | None) ->
     mountpoint.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.suppress(UsageError):  # else nothing was left there
         unmount(mountpoint, records)
-    argv = [*timekeep_command(), "mount", str(mountpoint), "--repo", repo]
+    argv = [*timekeep_argv(), "mount", str(mountpoint), "--repo", repo]
     reader = None
     if secret is not None:
         reader, writer = os.pipe()

@@ -51,6 +51,7 @@ class ShowDeleted(QObject):
         window = self.window
         dialog = DeletedDialog(window.bridge, folder, window.prompts, window.assets, window)
         dialog.actions_.restored.connect(lambda sentence: window.statusBar().showMessage(sentence, 15_000))
+        dialog.actions_.restoring.connect(window.statusBar().showMessage)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         self.dialog = dialog

@@ -19,12 +19,13 @@ from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
 from timekeep.core.api import Timekeep
-from timekeep.core.types import RestoreResult
+from timekeep.core.types import Progress, RestoreResult
 from timekeep.gui import wording
 from timekeep.gui.assets import Assets
 from timekeep.gui.dialogs.compare import CompareDialog
 from timekeep.gui.dialogs.versions import VersionsDialog
 from timekeep.gui.engine_bridge import EngineBridge
+from timekeep.gui.key_jobs import held_secret
 from timekeep.gui.listing import Row
 from timekeep.gui.prompts import Prompts
 
@@ -41,8 +42,21 @@ class Target:
     stored: tuple[int, int] | None = None  # (snapshot id, time_ns)
 
 
-def restore_job(tk: Timekeep, path: bytes, snapshot_id: int, dest: bytes | None) -> RestoreResult:
-    return tk.restore(path, snapshot_id, dest=dest)
+REPORT_EVERY_S = 0.25  # a restore's progress reaches the window at most this often (a report a file was thousands)
+
+
+def restore_job(tk: Timekeep, path: bytes, snapshot_id: int, dest: bytes | None, secret: str | None,
+                report: Callable[[Progress], None]) -> RestoreResult:
+    """On a worker thread: a big folder is restored by a `timekeep restore` of its own, over the cores
+    (core/restore/apart.py; `secret`, the passphrase the window holds for an encrypted repository, if any)."""
+    last = [-REPORT_EVERY_S]
+
+    def progress(p: Progress) -> None:
+        if p.elapsed_s - last[0] >= REPORT_EVERY_S:
+            last[0] = p.elapsed_s
+            report(p)
+
+    return tk.restore(path, snapshot_id, dest=dest, progress=progress, apart=True, secret=secret)
 
 
 def _plural(n: int, word: str) -> str:
@@ -114,6 +128,7 @@ def _single_sentence(name: str, when: str, into: str, result: RestoreResult) -> 
 
 class FileActions(QObject):
     restored = Signal(str)  # the sentence, once a restore has finished
+    restoring = Signal(str)  # how far a restore has come, while it runs
     restore_failed = Signal(str)
 
     def __init__(self, bridge: EngineBridge, prompts: Prompts, assets: Assets, window: QWidget,
@@ -194,7 +209,13 @@ class FileActions(QObject):
             self.restore_failed.emit(message)
             self.prompts.warn(self.window, "Restore", f"{wording.display_name(path)} could not be restored: {message}")
 
-        self.bridge.read(restore_job, path, snapshot_id, dest, on_done=done, on_failed=failed, lane="jobs")
+        repo = self.bridge.repo
+        secret = None if repo is None else held_secret(repo)
+        def progressed(p: Progress) -> None:
+            self.restoring.emit(f"Restoring {wording.display_name(path)}… {wording.size(p.bytes_done)} written")
+
+        self.bridge.read_reporting(restore_job, path, snapshot_id, dest, secret, on_progress=progressed, on_done=done,
+                                   on_failed=failed, lane="jobs")
 
     def show_versions(self) -> VersionsDialog | None:
         target = self.target()

@@ -189,6 +189,7 @@ class MainWindow(QMainWindow):
         self.timeline.position_changed.connect(self._time_moved)
         self.snapshots.summary_wanted.connect(self._read_summary)
         self.actions_.restored.connect(lambda sentence: self.statusBar().showMessage(sentence, 15_000))
+        self.actions_.restoring.connect(self.statusBar().showMessage)
         self.drive_status.choose_requested.connect(self.settings_requested)
         self.backup_status.cancel_requested.connect(self.bridge.cancel_backup)
         self.bridge.repository_opened.connect(self.show_history)

@@ -150,6 +150,7 @@ class Finder(QObject):
         self.searches: LatestOnly[FoundPage] = LatestOnly()
         self.actions_ = FoundActions(window.bridge, window.prompts, window.assets, self.panel.results, self.target)
         self.actions_.restored.connect(lambda sentence: window.statusBar().showMessage(sentence, 15_000))
+        self.actions_.restoring.connect(window.statusBar().showMessage)
         self.panel.results.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.panel.results.customContextMenuRequested.connect(self._context_menu)
         self.panel.results.currentItemChanged.connect(lambda *_: self.actions_.refresh())

@@ -11,13 +11,13 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
+from timekeep.core.own_command import timekeep_argv
 from timekeep.core.storage.atomic import atomic_write
 
 UNIT_NAME = "timekeep-agent.service"
@@ -98,10 +98,7 @@ def enable_by_hand(where: Places) -> None:
 
 def command() -> str:
     """How the session should start Timekeep: the `timekeep` script beside this Python, else `python -m`."""
-    script = Path(sys.executable).parent / "timekeep"
-    if script.is_file() and os.access(script, os.X_OK):
-        return shlex.quote(str(script))
-    return f"{shlex.quote(sys.executable)} -m timekeep.core.cli.main"
+    return shlex.join(timekeep_argv())
 
 
 def spawn_detached(argv: list[str]) -> object:
