@@ -141,7 +141,9 @@ class MainWindow(QMainWindow):
         body.addWidget(self.splitter, 1)
         body.addLayout(steps)
         self.setCentralWidget(central)
-        self.statusBar().addPermanentWidget(self.backup_status, 1)
+        # at its own width, not stretched: a stretched permanent widget leaves a message (`showMessage`) no room,
+        # and every message the window said there (a restore's progress, "Cannot back up now") went unseen
+        self.statusBar().addPermanentWidget(self.backup_status)
         self.resize(1280, 780)
 
     def _sidebar(self) -> QWidget:

@@ -410,6 +410,13 @@ def shoot_main(window, docs: Path, out: Path) -> None:  # type: ignore[no-untype
     window.browser.select_path(os.fsencode(docs / "Photos" / "survey-05.png"))
     wait_for(lambda: window.preview.current is not None and window.preview.current.kind == "image")
     save(window, out, "main-window-image")
+    window.browser.select_path(os.fsencode(docs / "Photos"))  # a folder being restored: how far, in the status bar
+    spin(300)
+    from timekeep.gui import wording
+
+    window.actions_.restoring.emit(f"Restoring Photos… {wording.size(1_234_567_890)} written")
+    save(window, out, "main-window-restoring")
+    window.statusBar().clearMessage()
     window.browser.select_path(os.fsencode(docs / "Reports" / "field-report.pdf"))
     spin(400)
 

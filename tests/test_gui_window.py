@@ -347,3 +347,21 @@ def test_the_bridge_outliving_its_window_reaches_nothing_deleted(qtbot, tmp_path
         assert not Shiboken.isValid(window)
     finally:
         app.shut_down()
+
+
+def test_a_status_message_is_seen_beside_the_backup_corner(qtbot, running) -> None:  # type: ignore[no-untyped-def]
+    """The status bar's permanent corner (protection, last backup) leaves room for what the window says there: the
+    left of the bar is blank, then shows the message (a stretched corner once drew every message in no room)."""
+    _app, window, _prompts, _docs, _states = running
+    bar = window.statusBar()
+    window.resize(1280, 780)
+
+    def left_colours() -> int:
+        qtbot.wait(0)  # let the bar lay itself out and paint (no wait on time: a zero-length event pass)
+        image = bar.grab().toImage()
+        return len({image.pixel(x, y) for x in range(image.width() // 3) for y in range(image.height())})
+
+    bar.clearMessage()
+    assert left_colours() == 1
+    bar.showMessage("Restoring Photos… 1.2 GB written")
+    assert left_colours() > 1
