@@ -521,6 +521,13 @@ def init_refusal(path: str | Path) -> str | None:
     return refusal(str(path))
 
 
+def timekeep_command() -> list[str]:
+    """How this installation runs its own `timekeep` command (the window mounts history through it)."""
+    from timekeep.core.own_command import timekeep_argv
+
+    return timekeep_argv()
+
+
 # --- history as a read-only folder (timekeep.core.mount; `records` is where running mounts are written down) ----
 
 def mount_unavailable(device: Path | None = None) -> str | None:

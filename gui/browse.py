@@ -22,9 +22,8 @@ from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import QApplication
 
 from timekeep.core.agent.launch import state_folder
-from timekeep.core.api import folder_in_mount, mount_unavailable, unmount
+from timekeep.core.api import folder_in_mount, mount_unavailable, timekeep_command, unmount
 from timekeep.core.errors import TimekeepError, UsageError
-from timekeep.core.own_command import timekeep_argv
 from timekeep.gui.key_jobs import held_secret
 
 if TYPE_CHECKING:
@@ -48,7 +47,7 @@ def mount_job(repo: str, mountpoint: Path, records: Path, secret: str | None) ->
     mountpoint.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.suppress(UsageError):  # else nothing was left there
         unmount(mountpoint, records)
-    argv = [*timekeep_argv(), "mount", str(mountpoint), "--repo", repo]
+    argv = [*timekeep_command(), "mount", str(mountpoint), "--repo", repo]
     reader = None
     if secret is not None:
         reader, writer = os.pipe()

@@ -212,16 +212,6 @@ class EngineBridge(QObject):
         self.workers.start(fn, self.reader, *args, on_done=on_done, on_failed=on_failed, lane=lane)
         return True
 
-    def read_reporting(self, fn: Callable[[Timekeep, *Ts, Callable[[Progress], None]], R], *args: *Ts,
-                       on_progress: Callable[[Progress], object], on_done: Callable[[R], object] | None = None,
-                       on_failed: Failed | None = None, lane: str = "browse") -> bool:
-        """`read` of a job that reports as it goes (a restore): each report reaches `on_progress` in the GUI thread."""
-        if self.reader is None:
-            return False
-        self.workers.start_reporting(fn, self.reader, *args, on_progress=on_progress, on_done=on_done,
-                                     on_failed=on_failed, lane=lane)
-        return True
-
     # writes
     @property
     def backing_up(self) -> bool:

@@ -214,8 +214,9 @@ class FileActions(QObject):
         def progressed(p: Progress) -> None:
             self.restoring.emit(f"Restoring {wording.display_name(path)}… {wording.size(p.bytes_done)} written")
 
-        self.bridge.read_reporting(restore_job, path, snapshot_id, dest, secret, on_progress=progressed, on_done=done,
-                                   on_failed=failed, lane="jobs")
+        if self.bridge.reader is not None:  # a read of the "jobs" lane that reports as it goes
+            self.bridge.workers.start_reporting(restore_job, self.bridge.reader, path, snapshot_id, dest, secret,
+                                                on_progress=progressed, on_done=done, on_failed=failed, lane="jobs")
 
     def show_versions(self) -> VersionsDialog | None:
         target = self.target()
