@@ -4,11 +4,11 @@ Frames are fetched and decompressed a few ahead in threads; every chunk is check
 before a byte of it is written, so a restore is byte-exact or fails loudly. A caller that keeps nothing of a
 version unless the whole of it matches its digest (a restore's temporary file) may have the chunks checked only
 when it does not, to name the damage (`provisional`): the second hash of every byte was a sixth of a 2 GiB
-image's restore. On a drive each frame is one
-read; on a bucket, where each read is a request and a round trip, neighbouring frames of a pack are read
-together (spans.py) and more reads are in flight. Memory is bounded by the spans fetched and not yet used
-up: on a drive six frames (each a span of its own); on a bucket the four ahead and at most one still open
-behind them (spans.OPEN_SPANS), each at most 16 frames (16 MiB raw), plus 8 MiB stored per fetching thread.
+image's restore. On a drive each frame is one read; on a bucket, where each read is a request and a round
+trip, neighbouring frames of a pack are read together (spans.py) and more reads are in flight. Memory is
+bounded by the spans fetched and not yet used up: on a drive six frames (each a span of its own); on a bucket
+the four ahead and at most one still open behind them (spans.OPEN_SPANS), each at most 16 frames (16 MiB raw),
+plus 8 MiB stored per fetching thread.
 """
 
 from __future__ import annotations
