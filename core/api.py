@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable, Collection, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -526,6 +527,13 @@ def timekeep_command() -> list[str]:
     from timekeep.core.own_command import timekeep_argv
 
     return timekeep_argv()
+
+
+def secret_for_command(secret: str | None) -> AbstractContextManager[tuple[list[str], tuple[int, ...]]]:
+    """The arguments and descriptors that hand `secret` to a `timekeep` command through a pipe (own_command.py)."""
+    from timekeep.core.own_command import secret_through_pipe
+
+    return secret_through_pipe(secret)
 
 
 # --- history as a read-only folder (timekeep.core.mount; `records` is where running mounts are written down) ----

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -15,3 +17,22 @@ def timekeep_argv() -> list[str]:
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
     return [sys.executable, "-m", "timekeep.core.cli.main"]
+
+
+@contextmanager
+def secret_through_pipe(secret: str | None) -> Iterator[tuple[list[str], tuple[int, ...]]]:
+    """The arguments (`--passphrase-file /dev/fd/N`) and the descriptor to pass that hand `secret` to the command
+    through a pipe, never its command line or environment (which other users' `ps` can read); the pipe's end is
+    closed when the block ends. No arguments without a secret."""
+    if secret is None:
+        yield [], ()
+        return
+    reader, writer = os.pipe()
+    try:
+        os.write(writer, secret.encode())  # a passphrase is far below a pipe's buffer: never blocks
+    finally:
+        os.close(writer)
+    try:
+        yield ["--passphrase-file", f"/dev/fd/{reader}"], (reader,)
+    finally:
+        os.close(reader)

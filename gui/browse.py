@@ -22,7 +22,7 @@ from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import QApplication
 
 from timekeep.core.agent.launch import state_folder
-from timekeep.core.api import folder_in_mount, mount_unavailable, timekeep_command, unmount
+from timekeep.core.api import folder_in_mount, mount_unavailable, secret_for_command, timekeep_command, unmount
 from timekeep.core.errors import TimekeepError, UsageError
 from timekeep.gui.key_jobs import held_secret
 
@@ -48,18 +48,9 @@ def mount_job(repo: str, mountpoint: Path, records: Path, secret: str | None) ->
     with contextlib.suppress(UsageError):  # else nothing was left there
         unmount(mountpoint, records)
     argv = [*timekeep_command(), "mount", str(mountpoint), "--repo", repo]
-    reader = None
-    if secret is not None:
-        reader, writer = os.pipe()
-        os.write(writer, secret.encode())
-        os.close(writer)
-        argv += ["--passphrase-file", f"/dev/fd/{reader}"]
-    try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
-                              timeout=MOUNT_TIMEOUT_S, pass_fds=() if reader is None else (reader,))
-    finally:
-        if reader is not None:
-            os.close(reader)
+    with secret_for_command(secret) as (given, fds):
+        done = subprocess.run([*argv, *given], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              check=False, timeout=MOUNT_TIMEOUT_S, pass_fds=fds)
     if done.returncode != 0:
         said = done.stderr.strip().splitlines()
         raise TimekeepError(said[-1].removeprefix("timekeep: ") if said else f"the mount failed ({done.returncode})")

@@ -170,15 +170,23 @@ def trigger_menu_item(window: MainWindow, text: str) -> None:
     menu.close()
 
 
-def test_restore_to_another_folder(qtbot, running, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    _app, window, prompts, docs, states = running
+def restore_sub_elsewhere(qtbot, running, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    """"Restore to…" of the folder `sub` as it was at the second snapshot, into a new folder; it, once said done."""
+    _app, window, prompts, docs, _states = running
     wait_tree(qtbot, window, lambda: window.timeline.set_position(1))
     select(qtbot, window, docs / "sub")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     prompts.folders.append(str(elsewhere))
     trigger_menu_item(window, "Restore to…")
-    qtbot.waitUntil(lambda: any(s[0] == "inform" for s in prompts.said), timeout=10_000)
+    qtbot.waitUntil(lambda: prompts.said[-1][0] in ("inform", "warn"), timeout=10_000)
+    return elsewhere
+
+
+def test_restore_to_another_folder(qtbot, running, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    elsewhere = restore_sub_elsewhere(qtbot, running, tmp_path)
+    states, prompts = running[4], running[2]
+    assert prompts.said[-1][0] == "inform"
     assert read_tree(elsewhere / "sub") == {k[4:]: v for k, v in states[1].items() if k.startswith(b"sub/")}
 
 

@@ -15,8 +15,8 @@ import pytest
 from tests.helpers import PASSPHRASE, make_tree, read_tree
 from tests.restore_support import src as src
 from tests.test_gui_window import history as history
+from tests.test_gui_window import restore_sub_elsewhere
 from tests.test_gui_window import running as running
-from tests.test_gui_window import select, trigger_menu_item, wait_tree
 from tests.treeops import flip, pack_file
 from timekeep.core.api import Timekeep, init_repository
 from timekeep.core.crypto.kdf import TEST_PARAMS
@@ -133,16 +133,10 @@ def test_a_file_or_a_process_with_one_thread_is_never_handed_over(
 
 def test_the_windows_restore_to_of_a_big_folder_is_run_apart(  # type: ignore[no-untyped-def]
         qtbot, running, tmp_path: Path, commands: list[RestoreResult | None]) -> None:
-    _app, window, prompts, docs, states = running
-    wait_tree(qtbot, window, lambda: window.timeline.set_position(1))
-    select(qtbot, window, docs / "sub")
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    prompts.folders.append(str(elsewhere))
+    _app, window, prompts, _docs, states = running
     shown: list[str] = []
     window.statusBar().messageChanged.connect(shown.append)
-    trigger_menu_item(window, "Restore to…")
-    qtbot.waitUntil(lambda: prompts.said[-1][0] in ("inform", "warn"), timeout=10_000)
+    elsewhere = restore_sub_elsewhere(qtbot, running, tmp_path)
     assert shown[0] in {f"Restoring sub… {size(n)} written" for n in (6, 5, 11)}, "the command's progress, shown"
     assert len(commands) == 1 and commands[0] is not None and len(commands[0].written) == 2
     assert read_tree(elsewhere / "sub") == {k[4:]: v for k, v in states[1].items() if k.startswith(b"sub/")}

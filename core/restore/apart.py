@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from timekeep.core.own_command import timekeep_argv
+from timekeep.core.own_command import secret_through_pipe, timekeep_argv
 from timekeep.core.types import FileError, Progress, RestoreResult
 
 OnProgress = Callable[[Progress], None]
@@ -40,28 +40,17 @@ def restore(root: Path, path: bytes, snapshot_id: int, dest: bytes | None, overw
         argv += ["--to", dest]
     if overwrite:
         argv.append("--overwrite")
-    reader = None
-    if secret is not None:
-        reader, writer = os.pipe()
-        os.write(writer, secret.encode())
-        os.close(writer)
-        argv += ["--passphrase-file", f"/dev/fd/{reader}"]
     try:
-        with tempfile.TemporaryFile() as out:  # not a pipe: the result may be megabytes, written as it ends
-            with subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE,
-                                  pass_fds=() if reader is None else (reader,)) as command:
-                if reader is not None:
-                    os.close(reader)
-                    reader = None
+        with secret_through_pipe(secret) as (given, fds), tempfile.TemporaryFile() as out:  # not a pipe: the
+            # result may be megabytes, written as the command ends
+            with subprocess.Popen([*argv, *given], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE,
+                                  pass_fds=fds) as command:
                 assert command.stderr is not None
                 _follow(command.stderr, path, progress)
             out.seek(0)
             return _result(out.read())
     except OSError:  # the command could not be started
         return None
-    finally:
-        if reader is not None:
-            os.close(reader)
 
 
 def _follow(stream: IO[bytes], path: bytes, progress: OnProgress | None) -> None:
