@@ -30,6 +30,7 @@ from timekeep.core.types import RestoreResult
 from timekeep.gui import wording
 from timekeep.gui.engine_bridge import EngineBridge
 from timekeep.gui.file_actions import restore_sentence, restore_went_wrong
+from timekeep.gui.key_jobs import held_secret
 from timekeep.gui.location import key_of
 from timekeep.gui.prompts import Prompts
 from timekeep.gui.tray import Tray
@@ -132,12 +133,13 @@ class GuardBanner(QFrame):
             self.clear_requested.emit()
 
 
-def restore_before(tk: Timekeep, folder: bytes, snapshot_id: int, when: str, place: bytes | None
-                   ) -> tuple[bytes, RestoreResult]:
-    """On a worker: restore `folder` as the snapshot holds it into `place` (default: a new folder beside it)."""
+def restore_before(tk: Timekeep, folder: bytes, snapshot_id: int, when: str, place: bytes | None,
+                   secret: str | None) -> tuple[bytes, RestoreResult]:
+    """On a worker: restore `folder` as the snapshot holds it into `place` (default: a new folder beside it); a big
+    one by a `timekeep restore` of its own, over the cores (`secret`: the passphrase the window holds, if any)."""
     where = place if place is not None else restore_place(folder, when)
     os.makedirs(where, exist_ok=True)
-    return where, tk.restore(folder, snapshot_id, dest=where)
+    return where, tk.restore(folder, snapshot_id, dest=where, apart=True, secret=secret)
 
 
 def clear_via_agent(socket: Path) -> GuardStatus:
@@ -183,8 +185,9 @@ class GuardWatch(QObject):
             self.prompts.warn(self.banner, "Restore", f"{name} could not be restored: {message}")
 
         assert before.snapshot is not None
-        self.bridge.read(restore_before, folder, before.snapshot, stamp, place, on_done=done, on_failed=failed,
-                         lane="jobs")
+        secret = None if self.bridge.repo is None else held_secret(self.bridge.repo)
+        self.bridge.read(restore_before, folder, before.snapshot, stamp, place, secret, on_done=done,
+                         on_failed=failed, lane="jobs")
 
     def clear(self) -> None:
         socket = self.bridge.agent.socket

@@ -13,12 +13,14 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.treeops import index_db
 from timekeep.core.index import seal
 from timekeep.core.index.chain import LINK_COLUMNS
+from timekeep.core.types import RestoreResult
 
 ROOT = Path(__file__).resolve().parent.parent
 NOBODY = 65534
@@ -151,3 +153,24 @@ def in_shares(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(os, "fork", counted)
     return forks
+
+
+def restored_apart(monkeypatch: pytest.MonkeyPatch) -> list[RestoreResult | None]:
+    """Every folder counts as big (core/restore/apart.py hands it to a command from a process running threads);
+    returns what each `timekeep restore` run apart gave back, in order. The command finds no passphrase but the one
+    piped to it (no keyring, no environment)."""
+    from timekeep.core.restore import apart, shares
+
+    monkeypatch.setattr(shares, "SHARES", 2)
+    monkeypatch.setattr(shares, "MIN_FILES", 1)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.delenv("TIMEKEEP_PASSPHRASE", raising=False)
+    given: list[RestoreResult | None] = []
+    real = apart.restore
+
+    def recorded(*args: Any, **kwargs: Any) -> RestoreResult | None:
+        given.append(real(*args, **kwargs))
+        return given[-1]
+
+    monkeypatch.setattr(apart, "restore", recorded)
+    return given

@@ -13,6 +13,7 @@ import pytest
 from tests.agent_support import agent_env, agent_process, short_runtime_dir
 from tests.guard_support import ATTACKS, Files, make_docs
 from tests.helpers import backup, new_repo, read_tree
+from tests.restore_support import restored_apart
 from tests.test_agent_process import write_settings
 from tests.test_guard_process import guard_of
 from timekeep.core.agent.messages import Before, GuardIncident, GuardStatus
@@ -61,7 +62,8 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     shutil.rmtree(runtime, ignore_errors=True)
 
 
-def test_the_window_restores_the_folder_and_says_all_clear(qtbot, tmp_path: Path, env) -> None:  # type: ignore[no-untyped-def]
+def test_the_window_restores_the_folder_and_says_all_clear(qtbot, tmp_path: Path, env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    commands = restored_apart(monkeypatch)  # the folder counts as big: a `timekeep restore` of its own restores it
     src = tmp_path / "src"
     make_docs(Files(src))
     repo = new_repo(tmp_path, src)
@@ -88,6 +90,7 @@ def test_the_window_restores_the_folder_and_says_all_clear(qtbot, tmp_path: Path
         place = next(p for p in tmp_path.iterdir() if p.name.startswith("src as of "))
         assert read_tree(place / "src") == before
         assert "Restored" in restored.args[0]
+        assert len(commands) == 1 and commands[0] is not None and commands[0].written
         prompts.confirmations.append(True)
         banner.clear_button.click()
         qtbot.waitUntil(banner.isHidden, timeout=10_000)

@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.helpers import PASSPHRASE, make_tree, read_tree
+from tests.restore_support import restored_apart
 from tests.restore_support import src as src
 from tests.test_gui_window import history as history
 from tests.test_gui_window import restore_sub_elsewhere
@@ -20,7 +20,7 @@ from tests.test_gui_window import running as running
 from tests.treeops import flip, pack_file
 from timekeep.core.api import Timekeep, init_repository
 from timekeep.core.crypto.kdf import TEST_PARAMS
-from timekeep.core.restore import apart, shares
+from timekeep.core.restore import shares
 from timekeep.core.storage import frame
 from timekeep.core.types import Progress, RestoreResult
 from timekeep.core.units import size
@@ -31,21 +31,7 @@ MIB = 1 << 20
 
 @pytest.fixture
 def commands(monkeypatch: pytest.MonkeyPatch) -> list[RestoreResult | None]:
-    """Every folder counts as big; what each `timekeep restore` run apart gave back, in order. The command finds
-    no passphrase but the one piped to it (no keyring, no environment)."""
-    monkeypatch.setattr(shares, "SHARES", 2)
-    monkeypatch.setattr(shares, "MIN_FILES", 1)
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    monkeypatch.delenv("TIMEKEEP_PASSPHRASE", raising=False)
-    given: list[RestoreResult | None] = []
-    real = apart.restore
-
-    def recorded(*args: Any, **kwargs: Any) -> RestoreResult | None:
-        given.append(real(*args, **kwargs))
-        return given[-1]
-
-    monkeypatch.setattr(apart, "restore", recorded)
-    return given
+    return restored_apart(monkeypatch)
 
 
 def made(src: Path, tmp_path: Path, encrypted: bool = False) -> tuple[Path, int]:
