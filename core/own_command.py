@@ -22,8 +22,8 @@ def timekeep_argv() -> list[str]:
 @contextmanager
 def secret_through_pipe(secret: str | None) -> Iterator[tuple[list[str], tuple[int, ...]]]:
     """The arguments (`--passphrase-file /dev/fd/N`) and the descriptor to pass that hand `secret` to the command
-    through a pipe, never its command line or environment (which other users' `ps` can read); the pipe's end is
-    closed when the block ends. No arguments without a secret."""
+    through a pipe, never its command line (which any user's `ps` shows) or its environment (which every process
+    it starts inherits); the pipe's end is closed when the block ends. No arguments without a secret."""
     if secret is None:
         yield [], ()
         return
